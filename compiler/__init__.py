@@ -1,0 +1,1 @@
+"""The Cerebro compiler: IR, passes, LLVM code generation and the .cbx writer."""

@@ -1,0 +1,76 @@
+"""Element types of the IR, with their numpy and .cbx spellings."""
+
+from __future__ import annotations
+
+import enum
+
+import numpy as np
+
+
+class DType(enum.Enum):
+    """An element type; the value is the .cbx code from runtime_kmod/include/cerebro/cbx.h."""
+
+    f32 = 1
+    f64 = 2
+    i8 = 3
+    i16 = 4
+    i32 = 5
+    i64 = 6
+    u8 = 7
+    bool = 8
+
+    @property
+    def code(self) -> int:
+        return self.value
+
+    @property
+    def numpy(self) -> np.dtype:
+        return np.dtype(_NUMPY_NAMES[self])
+
+    @property
+    def itemsize(self) -> int:
+        return self.numpy.itemsize
+
+    @property
+    def is_float(self) -> bool:
+        return self in (DType.f32, DType.f64)
+
+    @property
+    def is_int(self) -> bool:
+        return self in (DType.i8, DType.i16, DType.i32, DType.i64, DType.u8)
+
+    @property
+    def is_signed(self) -> bool:
+        return self in (DType.i8, DType.i16, DType.i32, DType.i64) or self.is_float
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+_NUMPY_NAMES = {
+    DType.f32: "float32",
+    DType.f64: "float64",
+    DType.i8: "int8",
+    DType.i16: "int16",
+    DType.i32: "int32",
+    DType.i64: "int64",
+    DType.u8: "uint8",
+    DType.bool: "bool",
+}
+_FROM_NUMPY = {np.dtype(v): k for k, v in _NUMPY_NAMES.items()}
+
+
+def dtype_from_numpy(dtype: object) -> DType:
+    """The IR type of a numpy dtype (or anything np.dtype accepts); ValueError if none."""
+    key = np.dtype(dtype)
+    if key not in _FROM_NUMPY:
+        raise ValueError(f"unsupported element type {key}; Cerebro supports "
+                         + ", ".join(sorted(_NUMPY_NAMES.values())))
+    return _FROM_NUMPY[key]
+
+
+def dtype_from_code(code: int) -> DType:
+    try:
+        return DType(code)
+    except ValueError:
+        raise ValueError(f"unknown dtype code {code}") from None

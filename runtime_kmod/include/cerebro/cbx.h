@@ -1,0 +1,76 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The .cbx format: an ELF64 relocatable object (ET_REL) as LLVM emits it,
+ * plus sections that describe it. This header is the layout of the
+ * .cerebro.meta section; every field is little-endian.
+ *
+ *   .cerebro.meta     struct cbx_meta followed by num_inputs + num_outputs
+ *                     struct cbx_tensor records (inputs first)
+ *   .cerebro.weights  constant tensors, pre-laid-out, 64-byte aligned; the
+ *                     code reaches them through relocations against the
+ *                     section's symbol (never spelled out in LLVM IR)
+ *   .cerebro.ir       optional: the IR as readable text (NUL-terminated)
+ *
+ * meta.hash is the SHA-256 of the whole file with the 32 hash bytes zeroed.
+ */
+#ifndef CEREBRO_CBX_H
+#define CEREBRO_CBX_H
+
+#ifdef __KERNEL__
+#include <linux/types.h>
+#else
+#include <stdint.h>
+#endif
+
+#define CBX_META_SECTION ".cerebro.meta"
+#define CBX_WEIGHTS_SECTION ".cerebro.weights"
+#define CBX_IR_SECTION ".cerebro.ir"
+
+#define CBX_MAGIC "CBXMETA"	/* 8 bytes with the NUL */
+#define CBX_FORMAT_VERSION 1
+#define CBX_MAX_RANK 8
+#define CBX_NAME_LEN 64
+#define CBX_MAX_TENSORS 256
+
+enum cbx_dtype {
+	CBX_DTYPE_F32 = 1,
+	CBX_DTYPE_F64 = 2,
+	CBX_DTYPE_I8 = 3,
+	CBX_DTYPE_I16 = 4,
+	CBX_DTYPE_I32 = 5,
+	CBX_DTYPE_I64 = 6,
+	CBX_DTYPE_U8 = 7,
+	CBX_DTYPE_BOOL = 8,	/* one byte, 0 or 1 */
+};
+
+struct cbx_tensor {
+	char name[CBX_NAME_LEN];	/* NUL-terminated */
+	uint32_t dtype;			/* enum cbx_dtype */
+	uint32_t rank;			/* <= CBX_MAX_RANK */
+	uint64_t dims[CBX_MAX_RANK];	/* unused dims are 0 */
+	uint64_t nbytes;		/* product(dims) * element size */
+};
+
+struct cbx_meta {
+	char magic[8];			/* CBX_MAGIC */
+	uint32_t format_version;	/* CBX_FORMAT_VERSION */
+	uint32_t abi_version;		/* CEREBRO_ABI_VERSION */
+	uint32_t machine;		/* ELF e_machine: 62 x86-64, 183 aarch64 */
+	uint32_t num_inputs;
+	uint32_t num_outputs;
+	uint32_t num_stages;		/* >= 1 */
+	uint64_t arena_size;		/* bytes of scratch per call */
+	uint64_t weights_size;		/* bytes in .cerebro.weights */
+	uint64_t flops;			/* estimated per call, all stages */
+	uint64_t max_stage_flops;	/* estimated, the largest stage */
+	char triple[64];		/* LLVM target triple */
+	char cpu[32];			/* LLVM CPU name */
+	char features[256];		/* LLVM feature string, "+avx2,+fma" */
+	char model_name[CBX_NAME_LEN];
+	uint8_t hash[32];		/* SHA-256, see above */
+	uint32_t meta_size;		/* sizeof(struct cbx_meta) + tensors */
+	uint32_t reserved;		/* 0 */
+	struct cbx_tensor tensors[];	/* inputs, then outputs */
+};
+
+#endif /* CEREBRO_CBX_H */
