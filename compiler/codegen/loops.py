@@ -1,0 +1,82 @@
+"""Counted loops and index arithmetic over llvmlite.ir, shaped so LLVM's vectoriser takes them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+
+from llvmlite import ir
+
+I64 = ir.IntType(64)
+
+
+def i64(value: int) -> ir.Constant:
+    return ir.Constant(I64, int(value))
+
+
+@contextmanager
+def for_range(builder: ir.IRBuilder, count: int | ir.Value, name: str = "i",
+              start: int | ir.Value = 0) -> Iterator[ir.Value]:
+    """Emit `for (i = start; i < count; i++) { body }`; yields i (i64) with the builder in the body.
+
+    The loop is bottom-tested with the trip count known, which LLVM vectorises
+    and unrolls; a zero-trip loop is guarded by an entry check.
+    """
+    count = i64(count) if isinstance(count, int) else count
+    start = i64(start) if isinstance(start, int) else start
+    pre = builder.block
+    header = builder.append_basic_block(f"{name}.body")
+    exit_block = builder.append_basic_block(f"{name}.exit")
+    builder.cbranch(builder.icmp_signed("<", start, count), header, exit_block)
+    builder.position_at_end(header)
+    index = builder.phi(I64, name=name)
+    index.add_incoming(start, pre)
+    yield index
+    following = builder.add(index, i64(1), name=f"{name}.next", flags=("nsw", "nuw"))
+    index.add_incoming(following, builder.block)
+    builder.cbranch(builder.icmp_signed("<", following, count), header, exit_block)
+    builder.position_at_end(exit_block)
+
+
+@contextmanager
+def for_nest(builder: ir.IRBuilder, shape: Sequence[int], name: str = "d") -> Iterator[list[ir.Value]]:
+    """Nested loops over shape (outermost first); yields the list of indices."""
+    indices: list[ir.Value] = []
+    with _nest(builder, list(shape), name, indices):
+        yield indices
+
+
+@contextmanager
+def _nest(builder: ir.IRBuilder, shape: list[int], name: str, indices: list[ir.Value]) -> Iterator[None]:
+    if not shape:
+        yield
+        return
+    with for_range(builder, shape[0], f"{name}{len(indices)}") as index:
+        indices.append(index)
+        with _nest(builder, shape[1:], name, indices):
+            yield
+
+
+def linear_index(builder: ir.IRBuilder, indices: Sequence[ir.Value], strides: Sequence[int]) -> ir.Value:
+    """sum(index * stride), skipping zero strides (broadcast dims)."""
+    total: ir.Value = i64(0)
+    for index, stride in zip(indices, strides):
+        if stride == 0:
+            continue
+        term = index if stride == 1 else builder.mul(index, i64(stride), flags=("nsw", "nuw"))
+        total = term if isinstance(total, ir.Constant) and total.constant == 0 else builder.add(
+            total, term, flags=("nsw", "nuw"))
+    return total
+
+
+def contiguous_strides(shape: Sequence[int]) -> list[int]:
+    strides = [1] * len(shape)
+    for axis in range(len(shape) - 2, -1, -1):
+        strides[axis] = strides[axis + 1] * shape[axis + 1]
+    return strides
+
+
+def broadcast_strides(shape: Sequence[int], out_shape: Sequence[int]) -> list[int]:
+    """Strides that read a tensor of `shape` (each dim equal or 1) at output indices."""
+    strides = contiguous_strides(shape)
+    return [0 if d == 1 and o != 1 else s for d, o, s in zip(shape, out_shape, strides)]
