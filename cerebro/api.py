@@ -1,0 +1,96 @@
+"""The public API: cerebro.compile (jit-like, per input signature) and cerebro.load."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cerebro import runtime
+
+
+class Model:
+    """A loaded .cbx: call it with numpy arrays in signature order."""
+
+    def __init__(self, loaded: runtime.LoadedModel) -> None:
+        self._loaded = loaded
+        self.signature = loaded.signature
+
+    def __call__(self, *arrays: Any) -> np.ndarray | tuple[np.ndarray, ...]:
+        outputs = self._loaded(*arrays)
+        return outputs[0] if len(outputs) == 1 else tuple(outputs)
+
+    def __repr__(self) -> str:
+        return f"<cerebro.Model {self.signature}>"
+
+
+def load(path: str | os.PathLike | bytes) -> Model:
+    """Load a .cbx file (or its bytes) into the user-space runtime."""
+    return Model(runtime.load(path))
+
+
+class CompiledFunction:
+    """What cerebro.compile returns: compiles on the first call for each input signature."""
+
+    def __init__(self, fn: Callable, target: str, name: str | None) -> None:
+        self.fn = fn
+        self.target = target
+        self.name = name or getattr(fn, "__name__", "model")
+        self._cache: dict[tuple, tuple[runtime.LoadedModel, Any]] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, *args: Any) -> Any:
+        import jax
+
+        leaves, treedef = jax.tree_util.tree_flatten(args)
+        arrays = [_canonical(leaf) for leaf in leaves]
+        key = (treedef, tuple((a.shape, a.dtype.str) for a in arrays))
+        with self._lock:
+            entry = self._cache.get(key)
+            if entry is None:
+                traced = self._trace(args)
+                entry = (runtime.load(self._build(traced.graph, self.target)), traced.out_tree)
+                self._cache[key] = entry
+        loaded, out_tree = entry
+        return jax.tree_util.tree_unflatten(out_tree, loaded(*arrays))
+
+    def lower(self, *args: Any) -> Any:
+        """The traced IR graph for these example arguments (for inspection)."""
+        return self._trace(args).graph
+
+    def export(self, path: str | os.PathLike, *example_args: Any, target: str | None = None) -> Path:
+        """Compile for example_args' shapes and write a .cbx file; returns its path."""
+        data = self._build(self._trace(example_args).graph, target or self.target)
+        path = Path(path)
+        path.write_bytes(data)
+        return path
+
+    def _trace(self, args: tuple) -> Any:
+        from cerebro.frontends.jax import trace
+
+        traced = trace(self.fn, *args)
+        traced.graph.name = self.name
+        return traced
+
+    @staticmethod
+    def _build(graph: Any, target: str) -> bytes:
+        from cerebro.compiler import build
+
+        return build(graph, target=target)
+
+
+def compile(fn: Callable, target: str = "host", *, name: str | None = None) -> CompiledFunction:  # noqa: A001
+    """Compile a JAX/Flax function ahead of time, like jax.jit but to native .cbx code."""
+    return CompiledFunction(fn, target, name)
+
+
+def _canonical(leaf: Any) -> np.ndarray:
+    """JAX's view of an argument's type: float64/int64 become float32/int32 unless x64 is on."""
+    import jax
+
+    array = np.asarray(leaf)
+    return np.ascontiguousarray(array, dtype=jax.dtypes.canonicalize_dtype(array.dtype))

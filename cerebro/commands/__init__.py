@@ -1,0 +1,1 @@
+"""cerebroc subcommands, one module each."""

@@ -1,0 +1,128 @@
+"""cerebroc compile: a Python function, an ONNX file or a SavedModel to a .cbx file."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import sys
+from pathlib import Path
+
+import numpy as np
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "compile",
+        help="compile a model to a .cbx file",
+        description="Compile FILE.py:FUNC (a JAX/Flax function of arrays), MODEL.onnx, or a TensorFlow "
+        "SavedModel directory to a .cbx object.",
+        epilog="examples:\n"
+        "  cerebroc compile model.py:predict --arg 1x784:float32 -o mlp.cbx\n"
+        "  cerebroc compile bert.onnx --shape input_ids=1x128 --shape attention_mask=1x128 -o bert.cbx\n"
+        "  cerebroc compile saved_model/ --signature serving_default -o model.cbx --target aarch64",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("source", help="FILE.py:FUNC, MODEL.onnx or SAVED_MODEL_DIR")
+    p.add_argument("--arg", action="append", default=[], metavar="SHAPE:DTYPE",
+                   help="one per positional argument of FUNC, e.g. 1x784:float32 (scalar: :int32)")
+    p.add_argument("--shape", action="append", default=[], metavar="NAME=SHAPE",
+                   help="bind an ONNX/SavedModel input's symbolic dims, e.g. input_ids=1x128")
+    p.add_argument("--signature", default=None, help="SavedModel signature (default: serving_default)")
+    p.add_argument("-o", "--output", required=True, help="the .cbx file to write")
+    p.add_argument("--target", default="host",
+                   help="host (default), x86_64, x86_64-v3, x86_64-v4 or aarch64")
+    p.add_argument("--name", default=None, help="model name recorded in the .cbx")
+    p.set_defaults(run=run)
+
+
+def parse_arg_spec(spec: str) -> np.ndarray:
+    """'1x784:float32' -> zeros of that shape and dtype."""
+    shape_text, sep, dtype_text = spec.rpartition(":")
+    if not sep:
+        raise ValueError(f"--arg {spec!r}: expected SHAPE:DTYPE such as 1x784:float32")
+    try:
+        dtype = np.dtype(dtype_text)
+    except TypeError:
+        raise ValueError(f"--arg {spec!r}: unknown dtype {dtype_text!r}") from None
+    return np.zeros(parse_shape(shape_text, f"--arg {spec!r}"), dtype)
+
+
+def parse_shape(text: str, what: str) -> tuple[int, ...]:
+    if text in ("", "scalar"):
+        return ()
+    try:
+        dims = tuple(int(d) for d in text.lower().split("x"))
+    except ValueError:
+        raise ValueError(f"{what}: shape {text!r} is not like 1x784") from None
+    if any(d < 0 for d in dims):
+        raise ValueError(f"{what}: negative dimension in {text!r}")
+    return dims
+
+
+def parse_named_shapes(specs: list[str]) -> dict[str, tuple[int, ...]]:
+    shapes = {}
+    for spec in specs:
+        name, sep, shape = spec.partition("=")
+        if not sep or not name:
+            raise ValueError(f"--shape {spec!r}: expected NAME=SHAPE such as input_ids=1x128")
+        shapes[name] = parse_shape(shape, f"--shape {spec!r}")
+    return shapes
+
+
+def load_function(source: str):
+    file_text, _, func_name = source.rpartition(":")
+    path = Path(file_text)
+    if not path.is_file():
+        raise FileNotFoundError(f"{file_text}: no such file")
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.path.insert(0, str(path.parent.resolve()))
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.pop(0)
+    fn = getattr(module, func_name, None)
+    if not callable(fn):
+        raise ValueError(f"{path} has no function {func_name!r}")
+    return fn
+
+
+def import_graph(args: argparse.Namespace):
+    """The IR graph for the source, chosen by what the source is."""
+    source = args.source
+    if source.endswith(".py") or ".py:" in source:
+        if ".py:" not in source:
+            raise ValueError(f"{source}: name the function too, as FILE.py:FUNC")
+        if not args.arg:
+            raise ValueError("a Python function needs one --arg SHAPE:DTYPE per argument")
+        from cerebro.frontends.jax import trace
+
+        graph = trace(load_function(source), *[parse_arg_spec(a) for a in args.arg]).graph
+        graph.name = args.name or source.rpartition(":")[2]
+        return graph
+    path = Path(source)
+    shapes = parse_named_shapes(args.shape)
+    if path.is_dir():
+        from cerebro.frontends.tensorflow import import_saved_model
+
+        graph = import_saved_model(path, signature=args.signature, shapes=shapes or None)
+    elif path.suffix == ".onnx":
+        if not path.is_file():
+            raise FileNotFoundError(f"{source}: no such file")
+        from cerebro.frontends.onnx import import_onnx
+
+        graph = import_onnx(path, shapes=shapes or None)
+    else:
+        raise ValueError(f"{source}: expected FILE.py:FUNC, a .onnx file or a SavedModel directory")
+    graph.name = args.name or path.stem or "model"
+    return graph
+
+
+def run(args: argparse.Namespace) -> int:
+    from cerebro.compiler import build
+
+    graph = import_graph(args)
+    data = build(graph, target=args.target)
+    Path(args.output).write_bytes(data)
+    print(f"wrote {args.output} ({len(data)} bytes, target {args.target})")
+    return 0
