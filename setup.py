@@ -28,7 +28,7 @@ packages = mapped_packages()
 setup(
     packages=list(packages),
     package_dir=packages,
-    ext_modules=[] if not runtime_sources() else [  # bootstrap: until runtime_kmod/ has C
+    ext_modules=[
         Extension(
             "cerebro._runtime",
             sources=runtime_sources(),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
 from llvmlite import ir
@@ -80,3 +80,68 @@ def broadcast_strides(shape: Sequence[int], out_shape: Sequence[int]) -> list[in
     """Strides that read a tensor of `shape` (each dim equal or 1) at output indices."""
     strides = contiguous_strides(shape)
     return [0 if d == 1 and o != 1 else s for d, o, s in zip(shape, out_shape, strides)]
+
+
+class Carried:
+    """Loop-carried values of fold_range: read .values in the body, assign the next ones before leaving."""
+
+    def __init__(self, values: Sequence[ir.Value]) -> None:
+        self.values = list(values)
+
+
+@contextmanager
+def fold_range(builder: ir.IRBuilder, count: int | ir.Value, inits: Sequence[ir.Value], name: str = "k",
+               start: int | ir.Value = 0) -> Iterator[tuple[ir.Value, Carried]]:
+    """for_range that carries values (accumulators) in SSA registers across iterations.
+
+    with fold_range(b, n, [acc0]) as (k, carry):
+        carry.values = [b.fadd(carry.values[0], x_k)]
+    result = carry.values          # after the loop: the final values (inits if zero trips)
+
+    Phi nodes instead of stack slots keep micro-kernel accumulators in
+    registers without relying on mem2reg; loops nest freely.
+    """
+    count = i64(count) if isinstance(count, int) else count
+    start = i64(start) if isinstance(start, int) else start
+    pre = builder.block
+    header = builder.append_basic_block(f"{name}.body")
+    exit_block = builder.append_basic_block(f"{name}.exit")
+    builder.cbranch(builder.icmp_signed("<", start, count), header, exit_block)
+    builder.position_at_end(header)
+    index = builder.phi(I64, name=name)
+    index.add_incoming(start, pre)
+    phis = []
+    for value in inits:
+        phi = builder.phi(value.type, name=f"{name}.acc")
+        phi.add_incoming(value, pre)
+        phis.append(phi)
+    carry = Carried(phis)
+    yield index, carry
+    latch = builder.block
+    following = builder.add(index, i64(1), name=f"{name}.next", flags=("nsw", "nuw"))
+    index.add_incoming(following, latch)
+    for phi, value in zip(phis, carry.values, strict=True):
+        phi.add_incoming(value, latch)
+    builder.cbranch(builder.icmp_signed("<", following, count), header, exit_block)
+    builder.position_at_end(exit_block)
+    results = []
+    for init, value in zip(inits, carry.values, strict=True):
+        merged = builder.phi(value.type, name=f"{name}.out")
+        merged.add_incoming(init, pre)
+        merged.add_incoming(value, latch)
+        results.append(merged)
+    carry.values = results
+
+
+def fold_nest(builder: ir.IRBuilder, counts: Sequence[int], inits: Sequence[ir.Value],
+              body: Callable[[list[ir.Value], list[ir.Value]], list[ir.Value]], name: str = "f") -> list[ir.Value]:
+    """Nested fold_range loops over counts (outermost first); body(indices, values) returns the next values."""
+
+    def level(depth: int, indices: list[ir.Value], values: list[ir.Value]) -> list[ir.Value]:
+        if depth == len(counts):
+            return body(indices, values)
+        with fold_range(builder, counts[depth], values, f"{name}{depth}") as (i, carry):
+            carry.values = level(depth + 1, indices + [i], carry.values)
+        return carry.values
+
+    return level(0, [], list(inits))

@@ -12,7 +12,20 @@ Semantics every frontend and backend agrees on:
 - take: x.shape[:axis] + idx.shape + x.shape[axis+1:]; mode "clip" clamps
   indices into range, "wrap" first adds the dim to negative indices (ONNX)
   and then clamps.
-- reductions drop the reduced axes; argmax/argmin return the first index.
+- reductions drop the reduced axes; argmax/argmin return the first index
+  (NaN counts as the extreme). Integer arithmetic wraps. On bool,
+  reduce_max is any and reduce_min is all; reduce_sum/prod of bool is invalid.
+- integer x div 0 is -1 and x rem 0 is x; MIN div -1 is MIN (as XLA).
+  Integer pow with a negative exponent is 0 unless |base| is 1.
+- round: halves to even (numpy, ONNX, jnp.round). sign(0) = 0.
+- convert: float->int truncates toward zero and saturates, NaN -> 0;
+  anything->bool is x != 0; bool->number is 0/1.
+- max/min propagate NaN. select(cond, a, b) is cond ? a : b.
+- pad: interior padding (attr "interior", default 0) goes between elements
+  first, then lo/hi; negative lo/hi crop. "value" is a Python scalar.
+- conv optional attrs: lhs_dilation, rhs_dilation (default 1s), groups
+  (default 1); padding may be negative (crops).
+- compiler/ir/interpret.py is the executable form of these rules.
 """
 
 from __future__ import annotations

@@ -1,0 +1,158 @@
+"""The compared runtimes, one function each: build a workload, return a ready-to-time call.
+
+Every backend gets the same inputs as numpy arrays and the weights as constants. Each
+function raises Unavailable (with the reason) when it cannot run a workload; anything else
+that goes wrong propagates and is reported as an error for that backend only.
+"""
+
+from __future__ import annotations
+
+import gc
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmarks.models import Workload
+
+
+class Unavailable(RuntimeError):
+    """This backend cannot run this workload (yet); the message says why."""
+
+
+@dataclass
+class Prepared:
+    """A compiled workload: `call()` is what gets timed, `output()` is checked against the reference."""
+
+    compile_s: float
+    call: Callable[[], Any]
+    output: Callable[[], np.ndarray]
+    info: dict = field(default_factory=dict)
+    close: Callable[[], None] = lambda: None
+
+
+def _timed(build: Callable[[], Any]) -> tuple[Any, float]:
+    start = time.perf_counter()
+    result = build()
+    return result, time.perf_counter() - start
+
+
+def xla(w: Workload, threads: int | None, workdir: Path) -> Prepared:
+    """jax.jit with inputs already on the device; a call waits for the result (block_until_ready)."""
+    import jax
+
+    if w.fn is None:
+        raise Unavailable(f"{w.name} exists only as ONNX; there is no JAX version to jit")
+    args = [jax.device_put(a) for a in w.inputs]
+    compiled, seconds = _timed(lambda: jax.jit(w.fn).lower(*args).compile())
+
+    def call():
+        return jax.block_until_ready(compiled(*args))
+
+    return Prepared(seconds, call, lambda: np.asarray(call()), {"jax": jax.__version__})
+
+
+def ort(w: Workload, threads: int | None, workdir: Path) -> Prepared:
+    """ONNX Runtime CPU session with all graph optimisations; threads=1 pins both pools to one thread."""
+    import onnxruntime
+
+    from benchmarks import to_onnx
+
+    export_s = 0.0
+    model = w.onnx
+    if model is None:
+        proto, export_s = _timed(lambda: to_onnx.export(w.fn, w.inputs, w.name))
+        model = proto.SerializeToString()
+    options = onnxruntime.SessionOptions()
+    options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+    if threads == 1:
+        options.intra_op_num_threads = 1
+        options.inter_op_num_threads = 1
+    session, seconds = _timed(
+        lambda: onnxruntime.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+    )
+    feeds = {meta.name: a for meta, a in zip(session.get_inputs(), w.inputs)}
+    outputs = [session.get_outputs()[0].name]
+
+    def call():
+        return session.run(outputs, feeds)
+
+    def close():
+        nonlocal session
+        session = None  # its thread pool must not spin while the next backend is timed
+        gc.collect()
+
+    info = {"onnxruntime": onnxruntime.__version__, "export_s": export_s}
+    return Prepared(seconds, call, lambda: call()[0], info, close)
+
+
+def cerebro(w: Workload, threads: int | None, workdir: Path) -> Prepared:
+    """cerebro.compile(...).export() to a .cbx, loaded by the user-space runtime; calls LoadedModel directly."""
+    try:
+        import cerebro as cb
+        from cerebro import runtime
+    except Exception as error:  # the package is importable only once its runtime module exists
+        raise Unavailable(f"cannot import cerebro: {type(error).__name__}: {error}") from error
+
+    path = workdir / f"{w.name}.cbx"
+
+    def build():
+        if w.onnx is not None:
+            path.write_bytes(_cerebro_from_onnx(w.onnx))
+        else:
+            cb.compile(w.fn, name=w.name).export(path, *w.inputs)
+        return runtime.load(path)
+
+    loaded, seconds = _timed(build)
+
+    def call():
+        return loaded(*w.inputs)
+
+    return Prepared(seconds, call, lambda: call()[0], {"cbx_bytes": path.stat().st_size})
+
+
+def _cerebro_from_onnx(model: bytes) -> bytes:
+    """HOOK (MiniLM): ONNX models go through cerebro.frontends.onnx; Unavailable until it can take them."""
+    try:
+        from cerebro.compiler import build
+        from cerebro.frontends.onnx.importer import import_onnx
+    except Exception as error:
+        raise Unavailable(f"cerebro.frontends.onnx is not usable yet: {type(error).__name__}: {error}") from error
+    try:
+        graph = import_onnx(model)
+    except Exception as error:
+        raise Unavailable(f"cerebro.frontends.onnx cannot import this model yet: {error}") from error
+    return build(graph, target="host")
+
+
+def numpy_blas(w: Workload, threads: int | None, workdir: Path) -> Prepared:
+    """The workload's function run by numpy itself (for x @ w: OpenBLAS sgemm)."""
+    if w.fn is None:
+        raise Unavailable(f"{w.name} has no numpy form")
+    info = {}
+    try:
+        from threadpoolctl import threadpool_info
+
+        info["blas"] = [
+            {k: lib.get(k) for k in ("internal_api", "version", "architecture", "num_threads")}
+            for lib in threadpool_info()
+            if lib.get("user_api") == "blas"
+        ]
+    except ImportError:
+        info["blas"] = "threadpoolctl not installed: OpenBLAS kernel unknown"
+
+    def call():
+        return w.fn(*w.inputs)
+
+    return Prepared(0.0, call, call, info)
+
+
+BACKENDS: dict[str, Callable[[Workload, int | None, Path], Prepared]] = {
+    "cerebro": cerebro,
+    "xla": xla,
+    "ort": ort,
+    "numpy": numpy_blas,
+}

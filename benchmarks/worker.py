@@ -1,0 +1,108 @@
+"""One benchmark configuration (model, batch, threads), run in its own process.
+
+The parent (benchmarks.__main__) sets the thread environment and CPU affinity before this
+process starts, so XLA, ONNX Runtime and OpenBLAS see them at import time. Usage:
+    python -m benchmarks.worker --model mlp --batch 1 --threads 1 --result out.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks import timing
+from benchmarks.backends import BACKENDS, Unavailable
+from benchmarks.models import Workload, workload
+
+# An output is right when max|got - ref| <= ATOL + RTOL * max|ref|.
+RTOL = 1e-3
+ATOL = 1e-4
+
+
+def reference(w: Workload) -> np.ndarray:
+    """The expected output: JAX op by op (no jit), unless the workload brings its own."""
+    if w.reference is not None:
+        return w.reference
+    import jax.numpy as jnp
+
+    return np.asarray(w.fn(*(jnp.asarray(a) for a in w.inputs)))
+
+
+def measure(name: str, w: Workload, threads: int | None, ref: np.ndarray, budget: timing.Budget, workdir: Path) -> dict:
+    """Compile, check against the reference, then time one backend; never raises."""
+    try:
+        prepared = BACKENDS[name](w, threads, workdir)
+    except Unavailable as why:
+        return {"status": "skipped", "reason": str(why)}
+    except Exception as error:
+        return {"status": "error", "reason": _last_words(error), "traceback": traceback.format_exc()}
+    result = {"compile_s": prepared.compile_s, **prepared.info}
+    try:
+        got = np.asarray(prepared.output())
+        if got.shape != ref.shape:
+            return {**result, "status": "wrong", "reason": f"output shape {got.shape}, expected {ref.shape}"}
+        diff = float(np.max(np.abs(got.astype(np.float64) - ref))) if ref.size else 0.0
+        result["max_abs_diff"] = diff
+        tolerance = ATOL + RTOL * float(np.max(np.abs(ref)))
+        if not diff <= tolerance:  # also catches NaN
+            return {**result, "status": "wrong", "reason": f"max|diff| {diff:.3g} > tolerance {tolerance:.3g}"}
+        result.update(timing.summarize(timing.sample(prepared.call, budget)))
+        result["status"] = "ok"
+        return result
+    except Exception as error:
+        return {**result, "status": "error", "reason": _last_words(error), "traceback": traceback.format_exc()}
+    finally:
+        prepared.close()
+
+
+def _last_words(error: BaseException) -> str:
+    return f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"[:300]
+
+
+def run(model: str, batch: int, threads: int | None, backends: list[str], budget: timing.Budget) -> dict:
+    record = {
+        "model": model,
+        "batch": batch,
+        "threads": threads or "default",
+        "cpus_available": len(os.sched_getaffinity(0)),
+        "backends": {},
+    }
+    start = time.perf_counter()
+    w = workload(model, batch)
+    ref = reference(w)
+    record.update(reference=w.reference_name, flops=w.flops, notes=w.notes, input_shapes=[a.shape for a in w.inputs])
+    with tempfile.TemporaryDirectory(prefix="cerebro-bench-") as tmp:
+        for name in backends:
+            result = measure(name, w, threads, ref, budget, Path(tmp))
+            record["backends"][name] = result
+            shown = f"{result['median_ms']:.3f} ms" if result["status"] == "ok" else f"{result['status']}: {result['reason']}"
+            print(f"  {name}: {shown}", file=sys.stderr, flush=True)
+    record["wall_s"] = time.perf_counter() - start
+    return record
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--model", required=True)
+    parser.add_argument("--batch", type=int, required=True)
+    parser.add_argument("--threads", default="default", help="1 or 'default'")
+    parser.add_argument("--backends", default="cerebro,xla,ort")
+    parser.add_argument("--budget", default="{}", help="JSON of benchmarks.timing.Budget fields")
+    parser.add_argument("--result", required=True, help="where to write the JSON record")
+    args = parser.parse_args(argv)
+    threads = None if args.threads == "default" else int(args.threads)
+    budget = timing.Budget(**json.loads(args.budget))
+    record = run(args.model, args.batch, threads, args.backends.split(","), budget)
+    Path(args.result).write_text(json.dumps(record, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,101 @@
+"""The user-space runtime: load a .cbx into this process and call it with numpy arrays.
+
+Everything about the signature is computed once at load, so a call costs a few checks,
+the output allocations and one C call (which releases the GIL while the model runs).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from cerebro import _runtime
+from cerebro.compiler.cbx.format import CbxError, Meta, TensorSpec
+
+ALIGN = _runtime.BUFFER_ALIGN
+
+
+@dataclass(frozen=True)
+class TensorSignature:
+    name: str
+    shape: tuple[int, ...]
+    dtype: np.dtype
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.dtype.name}[{','.join(map(str, self.shape))}]"
+
+
+@dataclass(frozen=True)
+class Signature:
+    inputs: list[TensorSignature]
+    outputs: list[TensorSignature]
+
+    def __str__(self) -> str:
+        return f"({', '.join(map(str, self.inputs))}) -> ({', '.join(map(str, self.outputs))})"
+
+
+def _signature(spec: TensorSpec) -> TensorSignature:
+    return TensorSignature(spec.name, tuple(spec.shape), spec.dtype.numpy)
+
+
+def aligned_empty(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    """An uninitialised C-contiguous array whose data is ALIGN-byte aligned (as the ABI promises)."""
+    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    raw = np.empty(nbytes + ALIGN, np.uint8)
+    start = -raw.ctypes.data % ALIGN
+    return raw[start:start + nbytes].view(dtype).reshape(shape)
+
+
+def _describe(dtype: np.dtype, shape: tuple[int, ...]) -> str:
+    return f"{dtype.name}[{','.join(map(str, shape))}]"
+
+
+class LoadedModel:
+    """A .cbx mapped into this process. Call it with one array per input; returns a list of outputs."""
+
+    def __init__(self, data: bytes) -> None:
+        try:
+            self._model = _runtime.Model(data)
+        except ValueError as exc:
+            raise CbxError(str(exc)) from None
+        self.meta = Meta.unpack(self._model.meta)
+        self.signature = Signature([_signature(t) for t in self.meta.inputs],
+                                   [_signature(t) for t in self.meta.outputs])
+        self._inputs = [(i, t.name, t.shape, t.dtype) for i, t in enumerate(self.signature.inputs)]
+        self._outputs = [(t.shape, t.dtype) for t in self.signature.outputs]
+
+    def __call__(self, *arrays: object) -> list[np.ndarray]:
+        if len(arrays) != len(self._inputs):
+            names = ", ".join(t.name for t in self.signature.inputs)
+            raise ValueError(f"model '{self.meta.model_name}' takes {len(self._inputs)} inputs ({names}), "
+                             f"got {len(arrays)}")
+        buffers = []
+        for (index, name, shape, dtype), value in zip(self._inputs, arrays):
+            array = value if isinstance(value, np.ndarray) else np.asarray(value)
+            if array.dtype != dtype or array.shape != shape:
+                raise ValueError(f"input '{name}' (#{index}): expected {_describe(dtype, shape)}, "
+                                 f"got {_describe(array.dtype, array.shape)}")
+            if not array.flags.c_contiguous or array.ctypes.data % ALIGN:
+                aligned = aligned_empty(shape, dtype)
+                aligned[...] = array
+                array = aligned
+            buffers.append(array)
+        outputs = [aligned_empty(shape, dtype) for shape, dtype in self._outputs]
+        self._model.run(tuple(buffers), tuple(outputs))
+        return outputs
+
+    def run_raw(self, inputs: tuple, outputs: tuple) -> None:
+        """Run on caller-owned buffers (C-contiguous, 64-byte aligned, exact byte sizes): no allocation."""
+        self._model.run(inputs, outputs)
+
+    def __repr__(self) -> str:
+        return f"<LoadedModel '{self.meta.model_name}' {self.signature}>"
+
+
+def load(source: str | os.PathLike | bytes) -> LoadedModel:
+    """Load a .cbx from a path or from its bytes; CbxError (a ValueError) says what is wrong with it."""
+    data = bytes(source) if isinstance(source, (bytes, bytearray, memoryview)) else Path(source).read_bytes()
+    return LoadedModel(data)

@@ -1,0 +1,172 @@
+"""The .cerebro.meta section, byte for byte as runtime_kmod/include/cerebro/cbx.h lays it out."""
+
+from __future__ import annotations
+
+import math
+import struct
+from dataclasses import dataclass, field
+
+from cerebro.compiler.ir.dtypes import DType
+
+EM_X86_64 = 62
+EM_AARCH64 = 183
+MACHINES = {EM_X86_64: "x86-64", EM_AARCH64: "aarch64"}
+
+MAGIC = b"CBXMETA\0"
+FORMAT_VERSION = 1
+ABI_VERSION = 1  # CEREBRO_ABI_VERSION in abi.h
+MAX_RANK = 8
+NAME_LEN = 64
+MAX_TENSORS = 256
+
+# struct cbx_meta: magic, format_version, abi_version, machine, num_inputs, num_outputs, num_stages,
+# arena_size, weights_size, flops, max_stage_flops, triple, cpu, features, model_name, hash, meta_size, reserved
+_META = struct.Struct("<8s6I4Q64s32s256s64s32s2I")
+# struct cbx_tensor: name, dtype, rank, dims[8], nbytes
+_TENSOR = struct.Struct("<64s2I8QQ")
+HASH_OFFSET = 8 + 6 * 4 + 4 * 8 + 64 + 32 + 256 + 64  # offsetof(struct cbx_meta, hash)
+HASH_LEN = 32
+
+assert _META.size == 520 and _TENSOR.size == 144
+assert _META.unpack(bytes(HASH_OFFSET) + b"\1" * 32 + bytes(8))[15] == b"\1" * 32
+
+
+class CbxError(ValueError):
+    """A .cbx file (or the data to build one) is malformed or inconsistent."""
+
+
+def meta_size(num_tensors: int) -> int:
+    """Bytes of .cerebro.meta for this many input + output tensors."""
+    return _META.size + _TENSOR.size * num_tensors
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """One input or output of a model: its name, static shape and element type."""
+
+    name: str
+    shape: tuple[int, ...]
+    dtype: DType
+
+    @property
+    def nbytes(self) -> int:
+        return math.prod(self.shape) * self.dtype.itemsize
+
+    def pack(self) -> bytes:
+        name = _fixed(self.name, NAME_LEN, "tensor name")
+        if not self.name:
+            raise CbxError("tensor name is empty")
+        if len(self.shape) > MAX_RANK:
+            raise CbxError(f"tensor {self.name!r}: rank {len(self.shape)} > {MAX_RANK}")
+        if any(not isinstance(d, int) or d < 0 for d in self.shape):
+            raise CbxError(f"tensor {self.name!r}: shape {self.shape} must be non-negative integers")
+        dims = list(self.shape) + [0] * (MAX_RANK - len(self.shape))
+        return _TENSOR.pack(name, self.dtype.code, len(self.shape), *dims, self.nbytes)
+
+    @classmethod
+    def unpack(cls, data: bytes, index: int) -> TensorSpec:
+        name_raw, code, rank, *rest = _TENSOR.unpack(data)
+        dims, nbytes = rest[:MAX_RANK], rest[MAX_RANK]
+        name = _string(name_raw, f"tensor #{index} name")
+        if not name:
+            raise CbxError(f"bad .cerebro.meta: tensor #{index} has an empty name")
+        try:
+            dtype = DType(code)
+        except ValueError:
+            raise CbxError(f"bad .cerebro.meta: tensor {name!r} has unknown dtype code {code}") from None
+        if rank > MAX_RANK:
+            raise CbxError(f"bad .cerebro.meta: tensor {name!r} has rank {rank} > {MAX_RANK}")
+        if any(dims[rank:]):
+            raise CbxError(f"bad .cerebro.meta: tensor {name!r} has a nonzero unused dim")
+        spec = cls(name, tuple(dims[:rank]), dtype)
+        if nbytes != spec.nbytes:
+            raise CbxError(f"bad .cerebro.meta: tensor {name!r} claims {nbytes} bytes but its shape and dtype "
+                           f"need {spec.nbytes}")
+        return spec
+
+
+@dataclass(frozen=True)
+class Meta:
+    """What a .cbx says about itself; pack()/unpack() are the exact cbx.h layout."""
+
+    machine: int
+    num_stages: int
+    arena_size: int
+    weights_size: int
+    flops: int
+    max_stage_flops: int
+    triple: str
+    cpu: str
+    features: str
+    model_name: str
+    inputs: list[TensorSpec] = field(default_factory=list)
+    outputs: list[TensorSpec] = field(default_factory=list)
+    hash: bytes = b"\0" * HASH_LEN
+
+    @property
+    def size(self) -> int:
+        return meta_size(len(self.inputs) + len(self.outputs))
+
+    def pack(self) -> bytes:
+        if self.machine not in MACHINES:
+            raise CbxError(f"unsupported machine {self.machine} (supported: {sorted(MACHINES)})")
+        if self.num_stages < 1:
+            raise CbxError(f"num_stages must be >= 1, got {self.num_stages}")
+        if not self.outputs or len(self.inputs) + len(self.outputs) > MAX_TENSORS:
+            raise CbxError(f"{len(self.inputs)} inputs and {len(self.outputs)} outputs "
+                           f"(need >= 1 output, <= {MAX_TENSORS} tensors)")
+        if len(self.hash) != HASH_LEN:
+            raise CbxError(f"hash must be {HASH_LEN} bytes")
+        header = _META.pack(MAGIC, FORMAT_VERSION, ABI_VERSION, self.machine, len(self.inputs), len(self.outputs),
+                            self.num_stages, self.arena_size, self.weights_size, self.flops, self.max_stage_flops,
+                            _fixed(self.triple, 64, "triple"), _fixed(self.cpu, 32, "cpu"),
+                            _fixed(self.features, 256, "features"), _fixed(self.model_name, NAME_LEN, "model name"),
+                            self.hash, self.size, 0)
+        return header + b"".join(t.pack() for t in self.inputs + self.outputs)
+
+    @classmethod
+    def unpack(cls, data: bytes) -> Meta:
+        data = bytes(data)
+        if len(data) < _META.size:
+            raise CbxError(f"bad .cerebro.meta: {len(data)} bytes, the header alone needs {_META.size}")
+        (magic, version, abi, machine, n_in, n_out, stages, arena, weights, flops, max_flops,
+         triple, cpu, features, name, digest, size, reserved) = _META.unpack_from(data)
+        if magic != MAGIC:
+            raise CbxError(f"bad magic in .cerebro.meta (expected {MAGIC!r}, got {magic!r})")
+        if version != FORMAT_VERSION:
+            raise CbxError(f"unsupported .cbx format version {version} (this reader handles {FORMAT_VERSION})")
+        if abi != ABI_VERSION:
+            raise CbxError(f"unsupported entry ABI version {abi} (this reader handles {ABI_VERSION})")
+        if n_out == 0 or n_in + n_out > MAX_TENSORS:
+            raise CbxError(f"bad .cerebro.meta: {n_in} inputs and {n_out} outputs")
+        if stages == 0:
+            raise CbxError("bad .cerebro.meta: num_stages is 0")
+        expected = meta_size(n_in + n_out)
+        if size != expected or len(data) != expected:
+            raise CbxError(f"bad .cerebro.meta: meta_size {size}, section {len(data)} bytes, "
+                           f"{n_in + n_out} tensors need {expected}")
+        if reserved != 0:
+            raise CbxError("bad .cerebro.meta: reserved field is not 0")
+        tensors = [TensorSpec.unpack(data[_META.size + i * _TENSOR.size:_META.size + (i + 1) * _TENSOR.size], i)
+                   for i in range(n_in + n_out)]
+        return cls(machine, stages, arena, weights, flops, max_flops, _string(triple, "triple"), _string(cpu, "cpu"),
+                   _string(features, "features"), _string(name, "model name"), tensors[:n_in], tensors[n_in:],
+                   digest)
+
+
+def _fixed(text: str, size: int, what: str) -> bytes:
+    """text as a NUL-terminated field of size bytes."""
+    raw = text.encode()
+    if len(raw) >= size or b"\0" in raw:
+        raise CbxError(f"{what} {text!r} must be under {size} bytes of UTF-8 without NUL")
+    return raw
+
+
+def _string(raw: bytes, what: str) -> str:
+    end = raw.find(b"\0")
+    if end < 0:
+        raise CbxError(f"bad .cerebro.meta: {what} is not NUL-terminated")
+    try:
+        return raw[:end].decode()
+    except UnicodeDecodeError:
+        raise CbxError(f"bad .cerebro.meta: {what} is not UTF-8") from None

@@ -1,0 +1,79 @@
+"""Turn the object LLVM emitted into a .cbx: fill the meta and weights placeholders, seal with a hash.
+
+The code generator declares zero-filled .cerebro.meta and .cerebro.weights globals of the
+right sizes; their bytes are written here, in place, so megabytes of weights never pass
+through LLVM IR text.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+
+from cerebro.compiler.cbx.format import HASH_LEN, HASH_OFFSET, CbxError, Meta
+from cerebro.compiler.cbx.rules import check_object
+from cerebro.loaders import elf as elfmod
+from cerebro.loaders.errors import FormatError
+
+META_SECTION = ".cerebro.meta"
+WEIGHTS_SECTION = ".cerebro.weights"
+_SHDR_SIZE = 64
+_SH_FLAGS_OFFSET = 8  # offsetof(Elf64_Shdr, sh_flags)
+
+
+def parse_elf(data: bytes) -> elfmod.ElfFile:
+    """The object as the project's ELF reader sees it; its errors become CbxError."""
+    try:
+        return elfmod.ElfFile.parse(data)
+    except FormatError as exc:
+        raise CbxError(f"not a valid .cbx object: {exc}") from None
+
+
+def finish_object(obj: bytes, meta: Meta, weights: bytes) -> bytes:
+    """Write meta and weights into LLVM's object, make both read-only, validate it and seal it."""
+    elf = parse_elf(obj)
+    check_object(elf, meta.machine)
+    packed = meta.pack()
+    if meta.weights_size != len(weights):
+        raise CbxError(f"meta.weights_size is {meta.weights_size} but {len(weights)} weight bytes were given")
+    out = bytearray(obj)
+    meta_sec = _placeholder(elf, META_SECTION, len(packed), exact=True)
+    weights_sec = _placeholder(elf, WEIGHTS_SECTION, len(weights), exact=False)
+    out[meta_sec.offset:meta_sec.offset + meta_sec.size] = packed
+    out[weights_sec.offset:weights_sec.offset + weights_sec.size] = weights + bytes(weights_sec.size - len(weights))
+    shoff = struct.unpack_from("<Q", obj, 0x28)[0]  # e_shoff: ElfFile does not expose it
+    for sec in (meta_sec, weights_sec):
+        at = shoff + sec.index * _SHDR_SIZE + _SH_FLAGS_OFFSET
+        struct.pack_into("<Q", out, at, sec.flags & ~elfmod.SHF_WRITE)
+    return seal(bytes(out))
+
+
+def seal(data: bytes) -> bytes:
+    """data with meta.hash set to the SHA-256 of the file (hash bytes taken as zero)."""
+    at = hash_offset(parse_elf(data))
+    out = bytearray(data)
+    out[at:at + HASH_LEN] = bytes(HASH_LEN)
+    out[at:at + HASH_LEN] = hashlib.sha256(out).digest()
+    return bytes(out)
+
+
+def hash_offset(elf: elfmod.ElfFile) -> int:
+    """File offset of the 32 hash bytes inside .cerebro.meta."""
+    sec = elf.section(META_SECTION)
+    if sec is None or sec.type != elfmod.SHT_PROGBITS:
+        raise CbxError(f"no {META_SECTION} section: not a .cbx file")
+    if sec.size < HASH_OFFSET + HASH_LEN:
+        raise CbxError(f"bad {META_SECTION}: {sec.size} bytes is too small for its header")
+    return sec.offset + HASH_OFFSET
+
+
+def _placeholder(elf: elfmod.ElfFile, name: str, needed: int, exact: bool) -> elfmod.Section:
+    sec = elf.section(name)
+    if sec is None:
+        raise CbxError(f"the object has no {name} section (the code generator must declare its placeholder)")
+    if sec.type != elfmod.SHT_PROGBITS:
+        raise CbxError(f"{name} must be a PROGBITS section, not type {sec.type} (declare it non-constant and "
+                       f"in its own named section)")
+    if sec.size < needed or (exact and sec.size != needed):
+        raise CbxError(f"{name} placeholder is {sec.size} bytes but {needed} are needed")
+    return sec

@@ -1,0 +1,226 @@
+"""conv: direct channels-last convolution as an implicit GEMM with the matmul register tile.
+
+Loop structure:  for n, for output rows (all spatial dims but the last), for group g
+                   for a block of R consecutive outputs along the last spatial dim
+                     for a block of output channels (NV vectors of W lanes, then tails)
+                       acc[R][NV] = 0
+                       for each kernel position (k0, k1, ...): for ci in Cin/groups:
+                         acc[r][v] += x[pixel_r(k), g*Cin_g + ci] * w[k, ci, g*Cout_g + v*W : +W]
+Output channels are innermost and contiguous in both w and the output, so
+the tile is the matmul micro-kernel with K = kernel positions x Cin/groups;
+no im2col buffer is built. Padding and input (lhs) dilation are bounds
+checks per row and kernel position: an out-of-range row reads a clamped,
+valid address and its value is replaced by 0 (branch-free, never out of
+bounds). Depthwise convolutions (one input and one output channel per group)
+have no ci loop to amortise, so they vectorise over channels instead:
+acc[r][v] += x[pixel_r(k), c0+v*W : +W] * w[k, 0, c0+v*W : +W].
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from llvmlite import ir
+
+from cerebro.compiler.codegen.loops import fold_nest, fold_range, for_nest, for_range, i64
+from cerebro.compiler.codegen.matmul import (
+    column_phases,
+    constant,
+    element_type,
+    lanes,
+    load,
+    micro_tile,
+    multiply_add,
+    splat,
+    store,
+    unsupported,
+)
+from cerebro.compiler.codegen.matmul import index as affine
+from cerebro.compiler.codegen.registry import EmitContext, emitter
+from cerebro.compiler.ir import Node
+from cerebro.compiler.ir.dtypes import DType
+
+_CONV_TYPES = (DType.f32, DType.f64, DType.i32, DType.i64)
+
+
+@dataclass(frozen=True)
+class _Axis:
+    """One spatial dimension: input/kernel/output sizes and how output positions map to input positions."""
+
+    size: int
+    kernel: int
+    out: int
+    stride: int
+    lo: int
+    hi: int
+    lhs_dilation: int
+    rhs_dilation: int
+
+
+@dataclass
+class _Conv:
+    axes: list[_Axis]
+    batch: int
+    cin: int
+    cout: int
+    cin_group: int
+    cout_group: int
+    elem: ir.Type
+    px: ir.Value
+    pw: ir.Value
+    po: ir.Value
+
+
+@emitter("conv")
+def emit_conv(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
+    x, w = node.inputs
+    out = node.outputs[0]
+    if out.dtype not in _CONV_TYPES:
+        raise unsupported(node, f"conv on {out.dtype.name}")
+    spatial = x.rank - 2
+    lhs = node.attrs.get("lhs_dilation") or (1,) * spatial
+    rhs = node.attrs.get("rhs_dilation") or (1,) * spatial
+    groups = node.attrs.get("groups", 1)
+    axes = [_Axis(x.shape[1 + i], w.shape[i], out.shape[1 + i], node.attrs["strides"][i],
+                  node.attrs["padding"][i][0], node.attrs["padding"][i][1], lhs[i], rhs[i]) for i in range(spatial)]
+    if any(a.stride < 1 or a.lhs_dilation < 1 or a.rhs_dilation < 1 for a in axes):
+        raise unsupported(node, "conv stride or dilation below 1")
+    for arg in fn.args:
+        arg.add_attribute("noalias")
+    builder = ir.IRBuilder(fn.append_basic_block("entry"))
+    px, pw, po = fn.args
+    cin, cout = x.shape[-1], w.shape[-1]
+    conv = _Conv(axes, x.shape[0], cin, cout, cin // groups, cout // groups, element_type(out.dtype), px, pw, po)
+    width = lanes(ctx.target, out.dtype)
+    tile_rows, vectors = micro_tile(ctx.target)
+    last = axes[-1]
+    with for_nest(builder, [conv.batch] + [a.out for a in axes[:-1]], "o") as outer:
+        if conv.cin_group == 1 and conv.cout_group == 1:
+            for widths, count, first in column_phases(cin, width, vectors):
+                with for_range(builder, count, "cb") as cb:
+                    c0 = affine(builder, first, (cb, sum(widths)))
+                    _row_blocks(builder, last.out, tile_rows,
+                                lambda rows, ow0, c0=c0, widths=widths: _depthwise_tile(
+                                    builder, conv, outer, ow0, rows, c0, widths))
+        else:
+            with for_range(builder, groups, "g") as g:
+                def per_rows(rows: int, ow0: ir.Value, g: ir.Value = g) -> None:
+                    for widths, count, first in column_phases(conv.cout_group, width, vectors):
+                        with for_range(builder, count, "jb") as jb:
+                            j0 = affine(builder, first, (jb, sum(widths)))
+                            _gemm_tile(builder, conv, outer, ow0, rows, g, j0, widths)
+                _row_blocks(builder, last.out, tile_rows, per_rows)
+    builder.ret_void()
+
+
+def _row_blocks(builder: ir.IRBuilder, total: int, rows: int, emit: Callable[[int, ir.Value], None]) -> None:
+    """emit(rows, first_row) for full blocks of `rows` (a loop), then one block with the remainder."""
+    if total // rows:
+        with for_range(builder, total // rows, "rb") as rb:
+            emit(rows, affine(builder, 0, (rb, rows)))
+    if total % rows:
+        emit(total % rows, i64(total - total % rows))
+
+
+def _input_pixel(builder: ir.IRBuilder, conv: _Conv, outer: list[ir.Value], ow: ir.Value,
+                 kernel: list[ir.Value]) -> tuple[ir.Value | None, ir.Value]:
+    """(valid or None when always valid, linear pixel index clamped to 0 when invalid) for one output row."""
+    n, out_positions = outer[0], outer[1:] + [ow]
+    valid: ir.Value | None = None
+    pixel: ir.Value = n
+    for axis, o, k in zip(conv.axes, out_positions, kernel):
+        # position in the (lhs-dilated, padded) input, shifted so that 0 is the first real element
+        p = affine(builder, -axis.lo, (o, axis.stride), (k, axis.rhs_dilation))
+        checks = []
+        if axis.lo > 0:
+            checks.append(builder.icmp_signed(">=", p, i64(0)))
+        if axis.hi > 0:
+            checks.append(builder.icmp_signed("<=", p, i64((axis.size - 1) * axis.lhs_dilation)))
+        if axis.lhs_dilation > 1:
+            checks.append(builder.icmp_signed("==", builder.srem(p, i64(axis.lhs_dilation)), i64(0)))
+        for check in checks:
+            valid = check if valid is None else builder.and_(valid, check)
+        position = p if axis.lhs_dilation == 1 else builder.sdiv(p, i64(axis.lhs_dilation))
+        pixel = affine(builder, 0, (pixel, axis.size), (position, 1))
+    if valid is not None:
+        pixel = builder.select(valid, pixel, i64(0))
+    return valid, pixel
+
+
+def _output_row(builder: ir.IRBuilder, conv: _Conv, outer: list[ir.Value], ow: ir.Value) -> ir.Value:
+    pixel = outer[0]
+    for axis, o in zip(conv.axes, outer[1:] + [ow]):
+        pixel = affine(builder, 0, (pixel, axis.out), (o, 1))
+    return affine(builder, 0, (pixel, conv.cout))
+
+
+def _kernel_linear(builder: ir.IRBuilder, conv: _Conv, kernel: list[ir.Value]) -> ir.Value:
+    linear: ir.Value = i64(0)
+    for axis, k in zip(conv.axes, kernel):
+        linear = affine(builder, 0, (linear, axis.kernel), (k, 1))
+    return linear
+
+
+def _masked(builder: ir.IRBuilder, valid: ir.Value | None, value: ir.Value, zero: ir.Value) -> ir.Value:
+    return value if valid is None else builder.select(valid, value, zero)
+
+
+def _gemm_tile(builder: ir.IRBuilder, conv: _Conv, outer: list[ir.Value], ow0: ir.Value, rows: int,
+               g: ir.Value, j0: ir.Value, widths: list[int]) -> None:
+    offsets = [sum(widths[:c]) for c in range(len(widths))]
+    zeros = [constant(conv.elem, 0, w) for _ in range(rows) for w in widths]
+    scalar_zero = constant(conv.elem, 0)
+
+    def per_kernel_position(kernel: list[ir.Value], accs: list[ir.Value]) -> list[ir.Value]:
+        pixels = [_input_pixel(builder, conv, outer, affine(builder, r, (ow0, 1)), kernel) for r in range(rows)]
+        x_rows = [(valid, affine(builder, 0, (pixel, conv.cin), (g, conv.cin_group))) for valid, pixel in pixels]
+        w_base = affine(builder, 0, (_kernel_linear(builder, conv, kernel), conv.cin_group * conv.cout),
+                        (g, conv.cout_group), (j0, 1))
+        with fold_range(builder, conv.cin_group, accs, "ci") as (ci, carry):
+            w_row = affine(builder, 0, (w_base, 1), (ci, conv.cout))
+            b_vals = [load(builder, conv.pw, affine(builder, off, (w_row, 1)), conv.elem, w)
+                      for w, off in zip(widths, offsets)]
+            updated = []
+            for r, (valid, x_base) in enumerate(x_rows):
+                a = _masked(builder, valid, load(builder, conv.px, affine(builder, 0, (x_base, 1), (ci, 1)),
+                                                 conv.elem), scalar_zero)
+                broadcast = {w: splat(builder, a, w) for w in set(widths)}
+                for c, w in enumerate(widths):
+                    updated.append(multiply_add(builder, broadcast[w], b_vals[c],
+                                                carry.values[r * len(widths) + c]))
+            carry.values = updated
+        return carry.values
+
+    accs = fold_nest(builder, [a.kernel for a in conv.axes], zeros, per_kernel_position, "kp")
+    for r in range(rows):
+        out_base = affine(builder, 0, (_output_row(builder, conv, outer, affine(builder, r, (ow0, 1))), 1),
+                          (g, conv.cout_group), (j0, 1))
+        for c, off in enumerate(offsets):
+            store(builder, accs[r * len(widths) + c], conv.po, affine(builder, off, (out_base, 1)), conv.elem)
+
+
+def _depthwise_tile(builder: ir.IRBuilder, conv: _Conv, outer: list[ir.Value], ow0: ir.Value, rows: int,
+                    c0: ir.Value, widths: list[int]) -> None:
+    offsets = [sum(widths[:c]) for c in range(len(widths))]
+    zeros = [constant(conv.elem, 0, w) for _ in range(rows) for w in widths]
+
+    def per_kernel_position(kernel: list[ir.Value], accs: list[ir.Value]) -> list[ir.Value]:
+        w_base = affine(builder, 0, (_kernel_linear(builder, conv, kernel), conv.cout), (c0, 1))
+        b_vals = [load(builder, conv.pw, affine(builder, off, (w_base, 1)), conv.elem, w)
+                  for w, off in zip(widths, offsets)]
+        updated = []
+        for r in range(rows):
+            valid, pixel = _input_pixel(builder, conv, outer, affine(builder, r, (ow0, 1)), kernel)
+            x_base = affine(builder, 0, (pixel, conv.cin), (c0, 1))
+            for c, (w, off) in enumerate(zip(widths, offsets)):
+                a = _masked(builder, valid, load(builder, conv.px, affine(builder, off, (x_base, 1)), conv.elem, w),
+                            constant(conv.elem, 0, w))
+                updated.append(multiply_add(builder, a, b_vals[c], accs[r * len(widths) + c]))
+        return updated
+
+    accs = fold_nest(builder, [a.kernel for a in conv.axes], zeros, per_kernel_position, "kp")
+    for r in range(rows):
+        out_base = affine(builder, 0, (_output_row(builder, conv, outer, affine(builder, r, (ow0, 1))), 1), (c0, 1))
+        for c, off in enumerate(offsets):
+            store(builder, accs[r * len(widths) + c], conv.po, affine(builder, off, (out_base, 1)), conv.elem)

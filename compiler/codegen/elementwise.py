@@ -1,0 +1,312 @@
+"""Elementwise ops with broadcasting: unary, binary, compare, select, convert.
+
+One loop nest over the output; adjacent dims that every operand walks the same
+way are merged first, so the innermost loop is long and contiguous and LLVM
+vectorises it. Scalar semantics come from rule tables keyed by (op, kind),
+kind being 'f' (float), 'i' (signed int), 'u' (u8) or 'b' (bool, i1 in
+registers and one byte 0/1 in memory).
+
+Integer division by zero gives 0 (and so does rem), and INT_MIN / -1 wraps to
+INT_MIN, so generated code never traps (it may run inside the kernel).
+Float rem is fmod: exact while |a/b| < 2**24 (f32) or 2**53 (f64).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+from llvmlite import ir
+
+from cerebro.compiler.codegen import mathfn
+from cerebro.compiler.codegen.loops import broadcast_strides, for_nest, i64, linear_index
+from cerebro.compiler.codegen.registry import EmitContext, emitter
+from cerebro.compiler.ir import DType, IRError, Node
+from cerebro.compiler.ir.ops import BINARY, COMPARE, UNARY
+
+I1 = ir.IntType(1)
+_MEMORY_TYPES = {
+    DType.f32: ir.FloatType(), DType.f64: ir.DoubleType(), DType.i8: ir.IntType(8), DType.i16: ir.IntType(16),
+    DType.i32: ir.IntType(32), DType.i64: ir.IntType(64), DType.u8: ir.IntType(8), DType.bool: ir.IntType(8),
+}
+
+
+def memory_type(dtype: DType) -> ir.Type:
+    """The LLVM type of one element as stored in a buffer."""
+    return _MEMORY_TYPES[dtype]
+
+
+def kind(dtype: DType) -> str:
+    if dtype.is_float:
+        return "f"
+    if dtype is DType.bool:
+        return "b"
+    return "u" if dtype is DType.u8 else "i"
+
+
+def load(b: ir.IRBuilder, ptr: ir.Value, index: ir.Value, dtype: DType) -> ir.Value:
+    """Element `index` of a buffer as a register value (bool becomes i1)."""
+    ty = memory_type(dtype)
+    value = b.load(b.gep(ptr, [index], inbounds=True, source_etype=ty), typ=ty)
+    return b.trunc(value, I1) if dtype is DType.bool else value
+
+
+def store(b: ir.IRBuilder, value: ir.Value, ptr: ir.Value, index: ir.Value, dtype: DType) -> None:
+    ty = memory_type(dtype)
+    if dtype is DType.bool:
+        value = b.zext(value, ty)
+    b.store(value, b.gep(ptr, [index], inbounds=True, source_etype=ty))
+
+
+def _const(ty: ir.Type, v: float | int) -> ir.Constant:
+    return ir.Constant(ty, float(v) if isinstance(ty, (ir.FloatType, ir.DoubleType)) else int(v))
+
+
+def _fsign(b: ir.IRBuilder, x: ir.Value) -> ir.Value:
+    one, zero = _const(x.type, 1), _const(x.type, 0)
+    neg = b.select(b.fcmp_ordered("<", x, zero), _const(x.type, -1), x)
+    return b.select(b.fcmp_ordered(">", x, zero), one, neg)
+
+
+def _isign(b: ir.IRBuilder, x: ir.Value) -> ir.Value:
+    zero = _const(x.type, 0)
+    neg = b.select(b.icmp_signed("<", x, zero), _const(x.type, -1), zero)
+    return b.select(b.icmp_signed(">", x, zero), _const(x.type, 1), neg)
+
+
+def _intr(name: str) -> Callable[[ir.IRBuilder, ir.Value], ir.Value]:
+    return lambda b, x: mathfn.call_intrinsic(b, name, [x])
+
+
+def _identity(b: ir.IRBuilder, x: ir.Value) -> ir.Value:
+    return x
+
+
+ScalarFn = Callable[..., ir.Value]
+
+UNARY_RULES: dict[tuple[str, str], ScalarFn] = {
+    ("neg", "f"): lambda b, x: b.fneg(x),
+    ("abs", "f"): _intr("fabs"),
+    ("sqrt", "f"): _intr("sqrt"),
+    ("rsqrt", "f"): lambda b, x: b.fdiv(_const(x.type, 1), mathfn.call_intrinsic(b, "sqrt", [x])),
+    ("reciprocal", "f"): lambda b, x: b.fdiv(_const(x.type, 1), x),
+    ("floor", "f"): _intr("floor"),
+    ("ceil", "f"): _intr("ceil"),
+    ("round", "f"): _intr("roundeven"),
+    ("sign", "f"): _fsign,
+    ("is_finite", "f"): lambda b, x: b.fcmp_ordered("<", mathfn.call_intrinsic(b, "fabs", [x]),
+                                                    _const(x.type, math.inf)),
+    **{(op, "f"): fn for op, fn in mathfn.UNARY.items()},
+    ("neg", "i"): lambda b, x: b.sub(_const(x.type, 0), x),
+    ("neg", "u"): lambda b, x: b.sub(_const(x.type, 0), x),
+    ("abs", "i"): lambda b, x: b.select(b.icmp_signed("<", x, _const(x.type, 0)), b.sub(_const(x.type, 0), x), x),
+    ("abs", "u"): _identity,
+    ("sign", "i"): _isign,
+    ("sign", "u"): lambda b, x: b.zext(b.icmp_unsigned("!=", x, _const(x.type, 0)), x.type),
+    ("not", "i"): lambda b, x: b.not_(x),
+    ("not", "u"): lambda b, x: b.not_(x),
+    ("not", "b"): lambda b, x: b.not_(x),
+    **{(op, k): _identity for op in ("floor", "ceil", "round") for k in "iu"},
+    **{("is_finite", k): (lambda b, x: ir.Constant(I1, 1)) for k in "iub"},
+}
+
+
+def _fmax(b: ir.IRBuilder, x: ir.Value, y: ir.Value) -> ir.Value:
+    """max propagating NaN (as JAX does): x if x is NaN, else the larger (y if y is NaN)."""
+    larger = b.select(b.fcmp_ordered(">", x, y), x, y)
+    return b.select(b.fcmp_unordered("uno", x, x), x, larger)
+
+
+def _fmin(b: ir.IRBuilder, x: ir.Value, y: ir.Value) -> ir.Value:
+    smaller = b.select(b.fcmp_ordered("<", x, y), x, y)
+    return b.select(b.fcmp_unordered("uno", x, x), x, smaller)
+
+
+def _frem(b: ir.IRBuilder, x: ir.Value, y: ir.Value) -> ir.Value:
+    """fmod: x - trunc(x/y)*y, corrected by one y when the quotient rounded across an integer.
+
+    For f32 the product and difference are done in f64, where they are exact.
+    """
+    f32 = isinstance(x.type, ir.FloatType)
+    wide = ir.DoubleType()
+    xw, yw = (b.fpext(x, wide), b.fpext(y, wide)) if f32 else (x, y)
+    q = mathfn.call_intrinsic(b, "trunc", [b.fdiv(xw, yw)])
+    r = b.fsub(xw, b.fmul(q, yw))
+    ay = mathfn.call_intrinsic(b, "fabs", [yw])
+    zero = _const(wide if f32 else x.type, 0)
+    # r must have x's sign and |r| < |y|
+    wrong_sign = b.fcmp_ordered("<", b.fmul(r, xw), zero)
+    r = b.select(wrong_sign, b.fadd(r, mathfn.call_intrinsic(b, "copysign", [ay, xw])), r)
+    too_big = b.fcmp_ordered(">=", mathfn.call_intrinsic(b, "fabs", [r]), ay)
+    r = b.select(too_big, b.fsub(r, mathfn.call_intrinsic(b, "copysign", [ay, xw])), r)
+    r = mathfn.call_intrinsic(b, "copysign", [r, xw])
+    # fmod(inf, y) and fmod(x, 0) are NaN; fmod(x, inf) = x
+    r = b.select(b.fcmp_ordered("==", ay, _const(ay.type, math.inf)), xw, r)
+    return b.fptrunc(r, x.type) if f32 else r
+
+
+def _safe_div(signed: bool, remainder: bool) -> ScalarFn:
+    """Integer div/rem that never traps: by 0 gives 0; x / -1 is computed as -x (wraps)."""
+
+    def rule(b: ir.IRBuilder, x: ir.Value, y: ir.Value) -> ir.Value:
+        zero, one = _const(x.type, 0), _const(x.type, 1)
+        by_zero = b.icmp_unsigned("==", y, zero)
+        bad = b.or_(by_zero, b.icmp_signed("==", y, _const(x.type, -1))) if signed else by_zero
+        divisor = b.select(bad, one, y)
+        if remainder:
+            result = (b.srem if signed else b.urem)(x, divisor)
+            return b.select(bad, zero, result)
+        result = (b.sdiv if signed else b.udiv)(x, divisor)
+        if signed:
+            result = b.select(b.icmp_signed("==", y, _const(x.type, -1)), b.sub(zero, x), result)
+        return b.select(by_zero, zero, result)
+
+    return rule
+
+
+def _ipow(signed: bool) -> ScalarFn:
+    """x**y by square-and-multiply over every bit of y; y < 0 gives 0 unless |x| == 1."""
+
+    def rule(b: ir.IRBuilder, x: ir.Value, y: ir.Value) -> ir.Value:
+        one, zero = _const(x.type, 1), _const(x.type, 0)
+        result, base, exponent = one, x, y
+        for _ in range(x.type.width):
+            bit = b.trunc(exponent, I1)
+            result = b.select(bit, b.mul(result, base), result)
+            base = b.mul(base, base)
+            exponent = b.lshr(exponent, one)
+        if not signed:
+            return result
+        odd = b.trunc(y, I1)
+        minus_one = b.select(odd, _const(x.type, -1), one)
+        negative = b.select(b.icmp_signed("==", x, one), one,
+                            b.select(b.icmp_signed("==", x, _const(x.type, -1)), minus_one, zero))
+        return b.select(b.icmp_signed("<", y, zero), negative, result)
+
+    return rule
+
+
+def _imax(signed: bool, larger: bool) -> ScalarFn:
+    op = ">" if larger else "<"
+    return lambda b, x, y: b.select((b.icmp_signed if signed else b.icmp_unsigned)(op, x, y), x, y)
+
+
+BINARY_RULES: dict[tuple[str, str], ScalarFn] = {
+    ("add", "f"): lambda b, x, y: b.fadd(x, y),
+    ("sub", "f"): lambda b, x, y: b.fsub(x, y),
+    ("mul", "f"): lambda b, x, y: b.fmul(x, y),
+    ("div", "f"): lambda b, x, y: b.fdiv(x, y),
+    ("rem", "f"): _frem,
+    ("max", "f"): _fmax,
+    ("min", "f"): _fmin,
+    ("pow", "f"): mathfn.pow,
+    **{("add", k): (lambda b, x, y: b.add(x, y)) for k in "iu"},
+    **{("sub", k): (lambda b, x, y: b.sub(x, y)) for k in "iu"},
+    **{("mul", k): (lambda b, x, y: b.mul(x, y)) for k in "iu"},
+    ("div", "i"): _safe_div(True, False),
+    ("div", "u"): _safe_div(False, False),
+    ("rem", "i"): _safe_div(True, True),
+    ("rem", "u"): _safe_div(False, True),
+    ("max", "i"): _imax(True, True),
+    ("min", "i"): _imax(True, False),
+    ("max", "u"): _imax(False, True),
+    ("min", "u"): _imax(False, False),
+    ("pow", "i"): _ipow(True),
+    ("pow", "u"): _ipow(False),
+    **{("and", k): (lambda b, x, y: b.and_(x, y)) for k in "iub"},
+    **{("or", k): (lambda b, x, y: b.or_(x, y)) for k in "iub"},
+    **{("xor", k): (lambda b, x, y: b.xor(x, y)) for k in "iub"},
+    # bool arithmetic as JAX's: + is or, * is and
+    ("add", "b"): lambda b, x, y: b.or_(x, y),
+    ("mul", "b"): lambda b, x, y: b.and_(x, y),
+    ("max", "b"): lambda b, x, y: b.or_(x, y),
+    ("min", "b"): lambda b, x, y: b.and_(x, y),
+}
+
+_CMP = {"eq": "==", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}
+COMPARE_RULES: dict[tuple[str, str], ScalarFn] = {
+    **{(op, "f"): (lambda b, x, y, c=c: b.fcmp_ordered(c, x, y)) for op, c in _CMP.items() if op != "ne"},
+    ("ne", "f"): lambda b, x, y: b.fcmp_unordered("!=", x, y),
+    **{(op, "i"): (lambda b, x, y, c=c: b.icmp_signed(c, x, y)) for op, c in _CMP.items()},
+    **{(op, k): (lambda b, x, y, c=c: b.icmp_unsigned(c, x, y)) for op, c in _CMP.items() for k in "ub"},
+}
+
+
+def _convert(b: ir.IRBuilder, x: ir.Value, src: DType, dst: DType) -> ir.Value:
+    """convert: float -> int saturates (NaN -> 0, as XLA), int -> int wraps, x -> bool is x != 0."""
+    ty = memory_type(dst)
+    s, d = kind(src), kind(dst)
+    if d == "b":
+        if s == "f":
+            return b.fcmp_unordered("!=", x, _const(x.type, 0))
+        return x if s == "b" else b.icmp_unsigned("!=", x, _const(x.type, 0))
+    if s == "f" and d == "f":
+        if src.itemsize == dst.itemsize:
+            return x
+        return b.fpext(x, ty) if dst.itemsize > src.itemsize else b.fptrunc(x, ty)
+    if s == "f":
+        name = "fptosi.sat" if d == "i" else "fptoui.sat"
+        fn_name = f"llvm.{name}.i{ty.width}.{'f64' if src is DType.f64 else 'f32'}"
+        fn = b.module.globals.get(fn_name) or ir.Function(b.module, ir.FunctionType(ty, [x.type]), fn_name)
+        return b.call(fn, [x])
+    if d == "f":
+        return b.sitofp(x, ty) if s == "i" else b.uitofp(x, ty)
+    width = x.type.width
+    if width == ty.width:
+        return x
+    if width > ty.width:
+        return b.trunc(x, ty)
+    return b.sext(x, ty) if s == "i" else b.zext(x, ty)
+
+
+def _rule(table: dict, node: Node, dtype: DType) -> ScalarFn:
+    rule = table.get((node.op, kind(dtype)))
+    if rule is None:
+        raise IRError(f"{node.where()}: not supported for element type {dtype.name}")
+    return rule
+
+
+def merge_dims(shape: Sequence[int], strides: list[list[int]]) -> tuple[list[int], list[list[int]]]:
+    """Drop size-1 dims and merge neighbours that every operand walks contiguously."""
+    dims: list[int] = []
+    merged: list[list[int]] = [[] for _ in strides]
+    for axis, size in enumerate(shape):
+        if size == 1:
+            continue
+        if dims and all(m[-1] == s[axis] * size for m, s in zip(merged, strides)):
+            dims[-1] *= size
+            for m, s in zip(merged, strides):
+                m[-1] = s[axis]
+            continue
+        dims.append(size)
+        for m, s in zip(merged, strides):
+            m.append(s[axis])
+    return dims, merged
+
+
+@emitter(*UNARY, *BINARY, *COMPARE, "select", "convert")
+def emit_elementwise(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
+    out = node.outputs[0]
+    if node.op == "convert":
+        src, dst = node.inputs[0].dtype, node.attrs["dtype"]
+        scalar: ScalarFn = lambda b, x: _convert(b, x, src, dst)  # noqa: E731
+    elif node.op == "select":
+        scalar = lambda b, c, x, y: b.select(c, x, y)  # noqa: E731
+    elif node.op in UNARY:
+        scalar = _rule(UNARY_RULES, node, node.inputs[0].dtype)
+    elif node.op in COMPARE:
+        scalar = _rule(COMPARE_RULES, node, node.inputs[0].dtype)
+    else:
+        scalar = _rule(BINARY_RULES, node, node.inputs[0].dtype)
+
+    b = ir.IRBuilder(fn.append_basic_block("entry"))
+    strides = [broadcast_strides(v.shape, out.shape) for v in node.inputs] + [broadcast_strides(out.shape, out.shape)]
+    dims, merged = merge_dims(out.shape, strides)
+    if out.size > 0:
+        with for_nest(b, dims) as index:
+            values = [load(b, fn.args[k], linear_index(b, index, merged[k]) if dims else i64(0), v.dtype)
+                      for k, v in enumerate(node.inputs)]
+            result = scalar(b, *values)
+            store(b, result, fn.args[len(node.inputs)], linear_index(b, index, merged[-1]) if dims else i64(0),
+                  out.dtype)
+    b.ret_void()

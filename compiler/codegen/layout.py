@@ -1,0 +1,155 @@
+"""Data movement ops: broadcast_in_dim, transpose, slice, rev, pad, concatenate, iota.
+
+Each is one strided copy: a loop nest over a shape reading src at
+src_offset + sum(i*src_stride) and writing dst at dst_offset + sum(i*dst_stride),
+strides known at compile time (negative for rev, 0 for broadcast), with
+neighbouring dims merged so the inner loop is as long as possible. Elements
+are moved as integers of their size (bool is one byte). reshape has no code:
+the memory plan makes its output a view of its input.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from llvmlite import ir
+
+from cerebro.compiler.codegen.elementwise import memory_type, merge_dims
+from cerebro.compiler.codegen.loops import contiguous_strides, for_nest, i64
+from cerebro.compiler.codegen.registry import EmitContext, emitter
+from cerebro.compiler.ir import Node
+
+
+def _affine(b: ir.IRBuilder, index: Sequence[ir.Value], strides: Sequence[int], offset: int) -> ir.Value:
+    """offset + sum(index * stride); strides may be negative, so only nsw."""
+    total: ir.Value = i64(offset)
+    for i, stride in zip(index, strides):
+        if stride != 0:
+            total = b.add(total, b.mul(i, i64(stride), flags=("nsw",)), flags=("nsw",))
+    return total
+
+
+def copy_strided(b: ir.IRBuilder, ty: ir.Type, shape: Sequence[int], src: ir.Value, src_strides: Sequence[int],
+                 src_offset: int, dst: ir.Value, dst_strides: Sequence[int], dst_offset: int) -> None:
+    """dst[dst_offset + i.dst_strides] = src[src_offset + i.src_strides] for i over shape (element units)."""
+    if any(d <= 0 for d in shape):
+        return
+    dims, (s_strides, d_strides) = merge_dims(shape, [list(src_strides), list(dst_strides)])
+    with for_nest(b, dims) as index:
+        source = b.gep(src, [_affine(b, index, s_strides, src_offset)], inbounds=True, source_etype=ty)
+        target = b.gep(dst, [_affine(b, index, d_strides, dst_offset)], inbounds=True, source_etype=ty)
+        b.store(b.load(source, typ=ty), target)
+
+
+def _finish(fn: ir.Function) -> ir.IRBuilder:
+    return ir.IRBuilder(fn.append_basic_block("entry"))
+
+
+@emitter("broadcast_in_dim")
+def emit_broadcast_in_dim(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
+    (x,), (out,) = node.inputs, node.outputs
+    in_strides = contiguous_strides(x.shape)
+    src = [0] * out.rank
+    for axis, dim in enumerate(node.attrs["broadcast_dimensions"]):
+        src[dim] = 0 if x.shape[axis] == 1 else in_strides[axis]
+    b = _finish(fn)
+    copy_strided(b, memory_type(x.dtype), out.shape, fn.args[0], src, 0, fn.args[1], contiguous_strides(out.shape), 0)
+    b.ret_void()
+
+
+@emitter("transpose")
+def emit_transpose(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
+    (x,), (out,) = node.inputs, node.outputs
+    in_strides = contiguous_strides(x.shape)
+    src = [in_strides[p] for p in node.attrs["perm"]]
+    b = _finish(fn)
+    copy_strided(b, memory_type(x.dtype), out.shape, fn.args[0], src, 0, fn.args[1], contiguous_strides(out.shape), 0)
+    b.ret_void()
+
+
+@emitter("slice")
+def emit_slice(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
+    (x,), (out,) = node.inputs, node.outputs
+    in_strides = contiguous_strides(x.shape)
+    steps = node.attrs.get("strides") or (1,) * x.rank
+    src = [s * st for s, st in zip(in_strides, steps)]
+    offset = sum(s * start for s, start in zip(in_strides, node.attrs["start"]))
+    b = _finish(fn)
+    copy_strided(b, memory_type(x.dtype), out.shape, fn.args[0], src, offset,
+                 fn.args[1], contiguous_strides(out.shape), 0)
+    b.ret_void()
+
+
+@emitter("rev")
+def emit_rev(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
+    (x,), (out,) = node.inputs, node.outputs
+    strides = contiguous_strides(x.shape)
+    dims = set(node.attrs["dims"])
+    src = [-s if axis in dims else s for axis, s in enumerate(strides)]
+    offset = sum(s * (x.shape[axis] - 1) for axis, s in enumerate(strides) if axis in dims)
+    b = _finish(fn)
+    copy_strided(b, memory_type(x.dtype), out.shape, fn.args[0], src, offset, fn.args[1], strides, 0)
+    b.ret_void()
+
+
+@emitter("concatenate")
+def emit_concatenate(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
+    out = node.outputs[0]
+    axis = node.attrs["axis"]
+    out_strides = contiguous_strides(out.shape)
+    b = _finish(fn)
+    position = 0
+    for k, x in enumerate(node.inputs):
+        copy_strided(b, memory_type(x.dtype), x.shape, fn.args[k], contiguous_strides(x.shape), 0,
+                     fn.args[len(node.inputs)], out_strides, position * out_strides[axis])
+        position += x.shape[axis]
+    b.ret_void()
+
+
+@emitter("pad")
+def emit_pad(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
+    """Fill with the pad value, then copy the input cells that land inside (negative lo/hi crop)."""
+    (x,), (out,) = node.inputs, node.outputs
+    ty = memory_type(x.dtype)
+    interior = node.attrs.get("interior") or (0,) * x.rank
+    b = _finish(fn)
+    value = node.attrs["value"]
+    fill = ir.Constant(ty, float(value) if x.dtype.is_float else int(value))
+    if out.size > 0:
+        with for_nest(b, [out.size]) as (i,):
+            b.store(fill, b.gep(fn.args[1], [i], inbounds=True, source_etype=ty))
+    out_strides = contiguous_strides(out.shape)
+    first, counts, dst, offset = [], [], [], 0
+    for d, lo, step, size, stride in zip(x.shape, node.attrs["lo"], interior, out.shape, out_strides):
+        pitch = step + 1
+        start = max(0, -(lo // pitch) if lo < 0 else 0)  # first i with lo + i*pitch >= 0
+        stop = min(d, max(0, -((lo - size) // pitch)))  # i < ceil((size - lo) / pitch)
+        first.append(start)
+        counts.append(max(0, stop - start))
+        dst.append(stride * pitch)
+        offset += stride * (lo + start * pitch)
+    in_strides = contiguous_strides(x.shape)
+    src_offset = sum(s * f for s, f in zip(in_strides, first))
+    if all(c > 0 for c in counts):
+        copy_strided(b, ty, counts, fn.args[0], in_strides, src_offset, fn.args[1], dst, offset)
+    b.ret_void()
+
+
+@emitter("iota")
+def emit_iota(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
+    (out,) = node.outputs
+    ty = memory_type(out.dtype)
+    axis = node.attrs["dimension"]
+    b = _finish(fn)
+    if out.size > 0:
+        with for_nest(b, out.shape) as index:
+            count = index[axis]
+            if out.dtype.is_float:
+                value = b.sitofp(count, ty)
+            elif ty.width < 64:
+                value = b.trunc(count, ty)
+            else:
+                value = count
+            b.store(value, b.gep(fn.args[0], [_affine(b, index, contiguous_strides(out.shape), 0)],
+                                 inbounds=True, source_etype=ty))
+    b.ret_void()

@@ -1,0 +1,234 @@
+"""matmul: a register-blocked micro-kernel with explicit vectors and fused multiply-add.
+
+Loop structure, per batch:  for column block j0 (NV vectors of W lanes)
+                               for row block i0 (MR rows)
+                                 acc[MR][NV] = 0 ; for k: acc[r][v] += a[i0+r, k] * b[k, j0+v*W : +W]
+The inner k loop keeps MR*NV accumulators in vector registers (SSA phis),
+loads NV vectors of b (contiguous in N) and broadcasts one a per row, so
+each loaded value feeds several fmas. Column tails use one-vector tiles,
+then scalar tiles; the row tail is one tile with M % MR rows (shapes are
+compile-time constants). `llvm.fmuladd` fuses where the target has fma and
+never becomes a libm call where it has not.
+
+This file also holds the small vector helpers the other kernels share.
+A constant `b` (weights) is read in its IR row-major layout; a pre-packing
+pass could store it in [N/(NV*W), K, NV*W] panels so that the b loads of
+one tile are a single contiguous stream.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from llvmlite import ir
+
+from cerebro.compiler.codegen.loops import fold_range, for_range, i64
+from cerebro.compiler.codegen.registry import EmitContext, emitter
+from cerebro.compiler.ir import Node
+from cerebro.compiler.ir.dtypes import DType
+
+_ELEMENT_TYPES = {
+    DType.f32: ir.FloatType(),
+    DType.f64: ir.DoubleType(),
+    DType.i8: ir.IntType(8),
+    DType.u8: ir.IntType(8),
+    DType.bool: ir.IntType(8),
+    DType.i16: ir.IntType(16),
+    DType.i32: ir.IntType(32),
+    DType.i64: ir.IntType(64),
+}
+
+
+def element_type(dtype: DType) -> ir.Type:
+    """The LLVM type of one buffer element (bool is stored as one byte)."""
+    return _ELEMENT_TYPES[dtype]
+
+
+def f32_lanes(target: object) -> int:
+    """The target's vector width in f32 lanes (1 means scalar code)."""
+    width = getattr(target, "vector_width", None)
+    if not isinstance(width, int) or width < 1:
+        raise ValueError(f"target {target!r} has no usable vector_width (f32 lanes)")
+    return width
+
+
+def lanes(target: object, dtype: DType) -> int:
+    """Vector lanes for dtype: as many as fit in the target's vector register."""
+    return max(1, f32_lanes(target) * 4 // dtype.itemsize)
+
+
+def vector_type(elem: ir.Type, width: int) -> ir.Type:
+    return elem if width == 1 else ir.VectorType(elem, width)
+
+
+def constant(elem: ir.Type, value: float | int, width: int = 1) -> ir.Constant:
+    scalar = ir.Constant(elem, value)
+    return scalar if width == 1 else ir.Constant(ir.VectorType(elem, width), [scalar] * width)
+
+
+def splat(builder: ir.IRBuilder, scalar: ir.Value, width: int) -> ir.Value:
+    """Broadcast a scalar into every lane."""
+    if width == 1:
+        return scalar
+    vector = builder.insert_element(ir.Constant(ir.VectorType(scalar.type, width), None), scalar, ir.Constant(
+        ir.IntType(32), 0))
+    mask = ir.Constant(ir.VectorType(ir.IntType(32), width), [0] * width)
+    return builder.shuffle_vector(vector, ir.Constant(vector.type, None), mask)
+
+
+def index(builder: ir.IRBuilder, offset: int, *terms: tuple[ir.Value, int]) -> ir.Value:
+    """offset + sum(value * scale) in i64, folding the constant parts in Python."""
+    total: ir.Value | None = None
+    for value, scale in terms:
+        if scale == 0:
+            continue
+        term = value if scale == 1 else builder.mul(value, i64(scale), flags=("nsw",))
+        total = term if total is None else builder.add(total, term, flags=("nsw",))
+    if total is None:
+        return i64(offset)
+    return total if offset == 0 else builder.add(total, i64(offset), flags=("nsw",))
+
+
+def _byte_size(elem: ir.Type) -> int:
+    return 4 if isinstance(elem, ir.FloatType) else 8 if isinstance(elem, ir.DoubleType) else elem.width // 8
+
+
+def load(builder: ir.IRBuilder, base: ir.Value, at: ir.Value, elem: ir.Type, width: int = 1) -> ir.Value:
+    """Load `width` consecutive elements (a vector unless width is 1) from base[at]."""
+    pointer = builder.gep(base, [at], inbounds=True, source_etype=elem)
+    return builder.load(pointer, typ=vector_type(elem, width), align=_byte_size(elem))
+
+
+def store(builder: ir.IRBuilder, value: ir.Value, base: ir.Value, at: ir.Value, elem: ir.Type) -> None:
+    pointer = builder.gep(base, [at], inbounds=True, source_etype=elem)
+    builder.store(value, pointer, align=_byte_size(elem))
+
+
+def _suffix(ty: ir.Type) -> str:
+    if isinstance(ty, ir.VectorType):
+        return f"v{ty.count}{_suffix(ty.element)}"
+    if isinstance(ty, ir.FloatType):
+        return "f32"
+    if isinstance(ty, ir.DoubleType):
+        return "f64"
+    return f"i{ty.width}"
+
+
+def intrinsic(module: ir.Module, name: str, ty: ir.Type, arity: int) -> ir.Function:
+    """Declare (once) an overloaded LLVM intrinsic such as llvm.fmuladd on type ty."""
+    mangled = f"{name}.{_suffix(ty)}"
+    existing = module.globals.get(mangled)
+    if existing is not None:
+        return existing
+    return ir.Function(module, ir.FunctionType(ty, [ty] * arity), name=mangled)
+
+
+def is_float(ty: ir.Type) -> bool:
+    scalar = ty.element if isinstance(ty, ir.VectorType) else ty
+    return isinstance(scalar, (ir.FloatType, ir.DoubleType))
+
+
+def multiply_add(builder: ir.IRBuilder, a: ir.Value, b: ir.Value, acc: ir.Value) -> ir.Value:
+    """acc + a*b: one fused fma for floats, mul+add (wrapping) for integers."""
+    if is_float(acc.type):
+        return builder.call(intrinsic(builder.module, "llvm.fmuladd", acc.type, 3), [a, b, acc])
+    return builder.add(builder.mul(a, b), acc)
+
+
+def unsupported(node: Node, what: str) -> NotImplementedError:
+    return NotImplementedError(f"{node.where()}: {what} is not supported by the code generator")
+
+
+def micro_tile(target: object) -> tuple[int, int]:
+    """(rows, vectors) of the register tile: MR*NV accumulators + NV b vectors + 1 broadcast fit the register file."""
+    width = f32_lanes(target)
+    if width >= 16:
+        return 6, 4  # AVX-512: 32 zmm, 24 accumulators
+    if width >= 8:
+        return 6, 2  # AVX2: 16 ymm, 12 accumulators
+    if not getattr(target, "is_x86", True):
+        return 8, 3  # NEON: 32 q registers, 24 accumulators
+    return 4, 3  # SSE: 16 xmm, 12 accumulators
+
+
+def column_phases(columns: int, width: int, vectors: int) -> list[tuple[list[int], int, int]]:
+    """Split columns into (chunk widths of one tile, tile count, first column) phases."""
+    block = width * vectors
+    full = columns // block
+    rest = columns - full * block
+    singles = rest // width if width > 1 else 0
+    scalars = rest - singles * width
+    phases = [([width] * vectors, full, 0), ([width], singles, full * block), ([1], scalars, columns - scalars)]
+    return [phase for phase in phases if phase[1] > 0]
+
+
+_MATMUL_TYPES = (DType.f32, DType.f64, DType.i32, DType.i64)
+
+
+@emitter("matmul")
+def emit_matmul(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
+    a, b = node.inputs
+    out = node.outputs[0]
+    if out.dtype not in _MATMUL_TYPES:
+        raise unsupported(node, f"matmul on {out.dtype.name}")
+    *batch, rows, depth = a.shape
+    columns = b.shape[-1]
+    elem = element_type(out.dtype)
+    width = lanes(ctx.target, out.dtype)
+    tile_rows, vectors = micro_tile(ctx.target)
+    for arg in fn.args:
+        arg.add_attribute("noalias")
+    builder = ir.IRBuilder(fn.append_basic_block("entry"))
+    pa, pb, pc = fn.args
+    with for_range(builder, math.prod(batch), "batch") as bi:
+        a_base = index(builder, 0, (bi, rows * depth))
+        b_base = index(builder, 0, (bi, depth * columns))
+        c_base = index(builder, 0, (bi, rows * columns))
+        operands = _Operands(pa, pb, pc, a_base, b_base, c_base, depth, columns, elem)
+        for widths, count, first in column_phases(columns, width, vectors):
+            with for_range(builder, count, "jb") as jb:
+                j0 = index(builder, first, (jb, sum(widths)))
+                if rows // tile_rows:
+                    with for_range(builder, rows // tile_rows, "ib") as ib:
+                        _tile(builder, operands, tile_rows, widths, index(builder, 0, (ib, tile_rows)), j0)
+                if rows % tile_rows:
+                    _tile(builder, operands, rows % tile_rows, widths, i64(rows - rows % tile_rows), j0)
+    builder.ret_void()
+
+
+@dataclass
+class _Operands:
+    """Base pointers and element offsets of one batch entry of a matmul."""
+
+    pa: ir.Value
+    pb: ir.Value
+    pc: ir.Value
+    a_base: ir.Value
+    b_base: ir.Value
+    c_base: ir.Value
+    depth: int
+    columns: int
+    elem: ir.Type
+
+
+def _tile(builder: ir.IRBuilder, op: _Operands, rows: int, widths: list[int], i0: ir.Value, j0: ir.Value) -> None:
+    """C[i0:i0+rows, j0:j0+sum(widths)] = A[i0:i0+rows, :] @ B[:, same columns], accumulators in registers."""
+    offsets = [sum(widths[:c]) for c in range(len(widths))]
+    zeros = [constant(op.elem, 0, w) for _ in range(rows) for w in widths]
+    with fold_range(builder, op.depth, zeros, "k") as (k, carry):
+        b_row = builder.add(index(builder, 0, (k, op.columns)), j0)
+        b_vals = [load(builder, op.pb, index(builder, off, (b_row, 1), (op.b_base, 1)), op.elem, w)
+                  for w, off in zip(widths, offsets)]
+        updated = []
+        for r in range(rows):
+            a_at = index(builder, 0, (op.a_base, 1), (i0, op.depth), (k, 1))
+            a_scalar = load(builder, op.pa, index(builder, r * op.depth, (a_at, 1)), op.elem)
+            broadcast = {w: splat(builder, a_scalar, w) for w in set(widths)}
+            for c, w in enumerate(widths):
+                updated.append(multiply_add(builder, broadcast[w], b_vals[c], carry.values[r * len(widths) + c]))
+        carry.values = updated
+    for r in range(rows):
+        row_at = index(builder, r * op.columns, (op.c_base, 1), (i0, op.columns), (j0, 1))
+        for c, off in enumerate(offsets):
+            store(builder, carry.values[r * len(widths) + c], op.pc, index(builder, off, (row_at, 1)), op.elem)

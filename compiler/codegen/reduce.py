@@ -1,0 +1,304 @@
+"""reduce_sum/max/min/prod and argmax/argmin: vector accumulators over a contiguous inner loop.
+
+The input is first viewed with size-1 dims dropped and neighbouring dims of
+the same kind (kept/reduced) merged, so every reduction is one of two shapes:
+- innermost dim reduced (rows): for each output element, U vector
+  accumulators sweep the contiguous row (U*W elements a step); outer reduced
+  dims are loops around that; lanes are combined once at the end (shuffle
+  tree) and the scalar tail is folded in.
+- innermost dim kept (columns): for each block of U*W output columns the
+  accumulators sweep the reduced dims, loading contiguous column vectors.
+Float sums are blocked: the long loop runs in sqrt(n)-sized blocks whose
+partial sums start at zero and are added to the running total, so each
+value passes through about 2*sqrt(n) additions instead of n (accuracy for
+long rows, still in f32). max/min propagate NaN (llvm.maximum), like JAX.
+argmax/argmin keep (best value, best index) per lane; the first index wins
+ties (strict comparison) and NaN wins over any number, like jnp.argmax.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+from llvmlite import ir
+
+from cerebro.compiler.codegen.loops import fold_nest, fold_range, for_nest, for_range
+from cerebro.compiler.codegen.matmul import (
+    column_phases,
+    constant,
+    element_type,
+    index,
+    intrinsic,
+    lanes,
+    load,
+    splat,
+    store,
+    unsupported,
+)
+from cerebro.compiler.codegen.registry import EmitContext, emitter
+from cerebro.compiler.ir import Node
+from cerebro.compiler.ir.dtypes import DType
+
+ACCUMULATORS = 4  # vectors in flight per reduction: hides the add latency
+_BLOCKING_MIN = 64  # loops shorter than this are summed straight
+
+Combine = Callable[[ir.IRBuilder, ir.Value, ir.Value], ir.Value]
+
+
+def _call(name: str) -> Combine:
+    return lambda b, x, y: b.call(intrinsic(b.module, name, x.type, 2), [x, y])
+
+
+# op -> (float combine, signed int combine, unsigned int combine)
+_COMBINE: dict[str, tuple[Combine, Combine, Combine]] = {
+    "reduce_sum": (lambda b, x, y: b.fadd(x, y), lambda b, x, y: b.add(x, y), lambda b, x, y: b.add(x, y)),
+    "reduce_prod": (lambda b, x, y: b.fmul(x, y), lambda b, x, y: b.mul(x, y), lambda b, x, y: b.mul(x, y)),
+    "reduce_max": (_call("llvm.maximum"), _call("llvm.smax"), _call("llvm.umax")),
+    "reduce_min": (_call("llvm.minimum"), _call("llvm.smin"), _call("llvm.umin")),
+}
+
+
+def identity(op: str, dtype: DType) -> float | int:
+    """The value a reduction starts from (and what padded window cells hold)."""
+    if op == "reduce_sum":
+        return 0
+    if op == "reduce_prod":
+        return 1
+    if dtype.is_float:
+        return -math.inf if op == "reduce_max" else math.inf
+    bits = 1 if dtype is DType.bool else dtype.itemsize * 8
+    if dtype.is_signed:
+        return -(1 << (bits - 1)) if op == "reduce_max" else (1 << (bits - 1)) - 1
+    return 0 if op == "reduce_max" else (1 << bits) - 1
+
+
+def combiner(op: str, dtype: DType) -> Combine:
+    as_float, signed, unsigned = _COMBINE[op]
+    return as_float if dtype.is_float else signed if dtype.is_signed else unsigned
+
+
+def canonical(shape: tuple[int, ...], reduced: set[int]) -> list[tuple[int, bool]]:
+    """(size, is_reduced) per dim with size-1 dims dropped and same-kind neighbours merged."""
+    dims: list[tuple[int, bool]] = []
+    for axis, size in enumerate(shape):
+        if size == 1:
+            continue
+        kind = axis in reduced
+        if dims and dims[-1][1] == kind:
+            dims[-1] = (dims[-1][0] * size, kind)
+        else:
+            dims.append((size, kind))
+    return dims
+
+
+def horizontal(builder: ir.IRBuilder, vector: ir.Value, combine: Combine) -> ir.Value:
+    """Combine the lanes of a vector by halving (log2(W) shuffles), then take lane 0."""
+    if not isinstance(vector.type, ir.VectorType):
+        return vector
+    width = vector.type.count
+    while width > 1:
+        half = width // 2
+        undef = ir.Constant(vector.type, None)
+        mask = ir.VectorType(ir.IntType(32), half)
+        lower = builder.shuffle_vector(vector, undef, ir.Constant(mask, list(range(half))))
+        upper = builder.shuffle_vector(vector, undef, ir.Constant(mask, list(range(half, width))))
+        vector = combine(builder, lower, upper) if half > 1 else combine(
+            builder, builder.extract_element(lower, ir.Constant(ir.IntType(32), 0)),
+            builder.extract_element(upper, ir.Constant(ir.IntType(32), 0)))
+        width = half
+    if isinstance(vector.type, ir.VectorType):
+        return builder.extract_element(vector, ir.Constant(ir.IntType(32), 0))
+    return vector
+    return builder.extract_element(vector, ir.Constant(ir.IntType(32), 0))
+
+
+def blocked_fold(builder: ir.IRBuilder, count: int, accs: list[ir.Value], step: Callable, combine: Combine,
+                 zeros: list[ir.Value] | None, name: str) -> list[ir.Value]:
+    """accs = step(i, accs) for i in range(count); with zeros given (float sums), in sqrt(count) blocks."""
+    start = 0
+    if zeros is not None and count >= _BLOCKING_MIN:
+        block = math.isqrt(count)
+        with fold_range(builder, count // block, accs, f"{name}.blk") as (bi, outer):
+            with fold_range(builder, block, zeros, f"{name}.in") as (s, inner):
+                inner.values = step(index(builder, 0, (bi, block), (s, 1)), inner.values)
+            outer.values = [combine(builder, a, p) for a, p in zip(outer.values, inner.values)]
+        accs, start = outer.values, count // block * block
+    with fold_range(builder, count, accs, name, start=start) as (i, carry):
+        carry.values = step(i, carry.values)
+    return carry.values
+
+
+@emitter(*_COMBINE)
+def emit_reduce(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
+    (x,) = node.inputs
+    out = node.outputs[0]
+    op, dtype = node.op, x.dtype
+    if dtype not in (DType.f32, DType.f64, DType.i8, DType.i16, DType.i32, DType.i64, DType.u8, DType.bool):
+        raise unsupported(node, f"{op} on {dtype.name}")
+    if dtype is DType.bool and op in ("reduce_sum", "reduce_prod"):
+        raise unsupported(node, f"{op} on bool (convert to an integer type first)")
+    for arg in fn.args:
+        arg.add_attribute("noalias")
+    builder = ir.IRBuilder(fn.append_basic_block("entry"))
+    px, po = fn.args
+    elem = element_type(dtype)
+    red = _Reduction(builder, elem, combiner(op, dtype), identity(op, dtype),
+                     op == "reduce_sum" and dtype.is_float, lanes(ctx.target, dtype), px, po)
+    dims = canonical(x.shape, set(node.attrs["axes"]))
+    if x.size == 0 or not any(r for _, r in dims):
+        red.fill_or_copy(out.size, x.size == 0)
+    elif dims[-1][1]:
+        red.rows(dims)
+    else:
+        red.columns(dims)
+    builder.ret_void()
+
+
+class _Reduction:
+    def __init__(self, builder: ir.IRBuilder, elem: ir.Type, combine: Combine, start: float | int, blocked: bool,
+                 width: int, px: ir.Value, po: ir.Value) -> None:
+        self.b, self.elem, self.combine, self.start = builder, elem, combine, start
+        self.blocked, self.width, self.px, self.po = blocked, width, px, po
+
+    def ident(self, width: int) -> ir.Constant:
+        return constant(self.elem, self.start, width)
+
+    def fill_or_copy(self, count: int, fill: bool) -> None:
+        """Nothing is reduced (copy) or there is nothing to reduce (every output is the identity)."""
+        with for_range(self.b, count, "e") as e:
+            value = self.ident(1) if fill else load(self.b, self.px, e, self.elem)
+            store(self.b, value, self.po, e, self.elem)
+
+    def rows(self, dims: list[tuple[int, bool]]) -> None:
+        b, width = self.b, self.width
+        strides = _strides([s for s, _ in dims])
+        length = dims[-1][0]
+        kept = [(s, st) for (s, r), st in zip(dims, strides) if not r]
+        outer = [(s, st) for (s, r), st in zip(dims[:-1], strides[:-1]) if r]
+        vectors = ACCUMULATORS if length >= width > 1 else 0
+        with for_nest(b, [s for s, _ in kept], "o") as kept_idx:
+            base = index(b, 0, *zip(kept_idx, [st for _, st in kept]))
+            inits = [self.ident(width) for _ in range(vectors)] + [self.ident(1)]
+
+            def per_row(outer_idx: list[ir.Value], accs: list[ir.Value]) -> list[ir.Value]:
+                row = index(b, 0, (base, 1), *zip(outer_idx, [st for _, st in outer]))
+                return self._row(row, length, vectors, accs)
+
+            accs = fold_nest(b, [s for s, _ in outer], inits, per_row, "r")
+            total = accs[-1]
+            if vectors:
+                vector = accs[0]
+                for other in accs[1:-1]:
+                    vector = self.combine(b, vector, other)
+                total = self.combine(b, horizontal(b, vector, self.combine), total)
+            store(b, total, self.po, index(b, 0, *zip(kept_idx, _strides([s for s, _ in kept]))), self.elem)
+
+    def _row(self, row: ir.Value, length: int, vectors: int, accs: list[ir.Value]) -> list[ir.Value]:
+        """Fold row[0:length] into accs (vectors vector accumulators, then one scalar)."""
+        b, width, elem = self.b, self.width, self.elem
+        step_size = vectors * width
+        steps = length // step_size if vectors else 0
+        vector_accs, scalar = accs[:-1], accs[-1]
+        if steps:
+            def step(i: ir.Value, values: list[ir.Value]) -> list[ir.Value]:
+                at = index(b, 0, (row, 1), (i, step_size))
+                return [self.combine(b, v, load(b, self.px, index(b, u * width, (at, 1)), elem, width))
+                        for u, v in enumerate(values)]
+
+            zeros = [self.ident(width)] * vectors if self.blocked else None
+            vector_accs = blocked_fold(b, steps, vector_accs, step, self.combine, zeros, "s")
+        done = steps * step_size
+        for u in range((length - done) // width if vectors else 0):
+            vector_accs[u] = self.combine(b, vector_accs[u], load(b, self.px, index(b, done, (row, 1)), elem, width))
+            done += width
+        if length > done:
+            with fold_range(b, length, [scalar], "t", start=done) as (t, carry):
+                value = load(b, self.px, index(b, 0, (row, 1), (t, 1)), elem)
+                carry.values = [self.combine(b, carry.values[0], value)]
+            scalar = carry.values[0]
+        return list(vector_accs) + [scalar]
+
+    def columns(self, dims: list[tuple[int, bool]]) -> None:
+        b = self.b
+        strides = _strides([s for s, _ in dims])
+        columns = dims[-1][0]
+        kept = [(s, st) for (s, r), st in zip(dims[:-1], strides[:-1]) if not r]
+        reduced = [(s, st) for (s, r), st in zip(dims, strides) if r]
+        out_strides = _strides([s for s, _ in kept] + [columns])
+        with for_nest(b, [s for s, _ in kept], "o") as kept_idx:
+            base = index(b, 0, *zip(kept_idx, [st for _, st in kept]))
+            out_base = index(b, 0, *zip(kept_idx, out_strides))
+            for widths, count, first in column_phases(columns, self.width, ACCUMULATORS):
+                with for_range(b, count, "cb") as cb:
+                    c0 = index(b, first, (cb, sum(widths)), (base, 1))
+                    offsets = [sum(widths[:c]) for c in range(len(widths))]
+
+                    def inner(idx: list[ir.Value], accs: list[ir.Value], c0: ir.Value = c0,
+                              widths: list[int] = widths, offsets: list[int] = offsets) -> list[ir.Value]:
+                        at = index(b, 0, (c0, 1), *zip(idx, [st for _, st in reduced]))
+                        return [self.combine(b, a, load(b, self.px, index(b, off, (at, 1)), self.elem, w))
+                                for a, w, off in zip(accs, widths, offsets)]
+
+                    def step(i: ir.Value, accs: list[ir.Value], inner: Callable = inner) -> list[ir.Value]:
+                        return fold_nest(b, [s for s, _ in reduced[1:]], accs,
+                                         lambda idx, values: inner([i] + idx, values), "rc")
+
+                    idents = [self.ident(w) for w in widths]
+                    accs = blocked_fold(b, reduced[0][0], idents, step, self.combine,
+                                        idents if self.blocked else None, "r0")
+                    o0 = index(b, first, (cb, sum(widths)), (out_base, 1))
+                    for a, off in zip(accs, offsets):
+                        store(b, a, self.po, index(b, off, (o0, 1)), self.elem)
+
+
+def _strides(sizes: list[int]) -> list[int]:
+    strides = [1] * len(sizes)
+    for axis in range(len(sizes) - 2, -1, -1):
+        strides[axis] = strides[axis + 1] * sizes[axis + 1]
+    return strides
+
+
+def _better(builder: ir.IRBuilder, op: str, dtype: DType, value: ir.Value, best: ir.Value) -> ir.Value:
+    """value replaces best: strictly better (first index wins ties), or a NaN replacing a number."""
+    if dtype.is_float:
+        strict = builder.fcmp_ordered(">" if op == "argmax" else "<", value, best)
+        nan_wins = builder.and_(builder.fcmp_unordered("uno", value, value), builder.fcmp_ordered("ord", best, best))
+        return builder.or_(strict, nan_wins)
+    compare = builder.icmp_signed if dtype.is_signed else builder.icmp_unsigned
+    return compare(">" if op == "argmax" else "<", value, best)
+
+
+@emitter("argmax", "argmin")
+def emit_argreduce(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
+    (x,) = node.inputs
+    out = node.outputs[0]
+    if out.dtype not in (DType.i32, DType.i64):
+        raise unsupported(node, f"{node.op} index type {out.dtype.name}")
+    if x.dtype is DType.bool or x.dtype not in (DType.f32, DType.f64, DType.i8, DType.i16, DType.i32, DType.i64,
+                                                DType.u8):
+        raise unsupported(node, f"{node.op} on {x.dtype.name}")
+    axis = node.attrs["axis"]
+    outer, length, inner = math.prod(x.shape[:axis]), x.shape[axis], math.prod(x.shape[axis + 1:])
+    for arg in fn.args:
+        arg.add_attribute("noalias")
+    builder = ir.IRBuilder(fn.append_basic_block("entry"))
+    px, po = fn.args
+    elem, index_elem = element_type(x.dtype), element_type(out.dtype)
+    with for_range(builder, outer, "a") as a:
+        for widths, count, first in column_phases(inner, lanes(ctx.target, x.dtype), 1):
+            (w,) = widths
+            with for_range(builder, count, "cb") as cb:
+                column = index(builder, first, (cb, w))
+                base = index(builder, 0, (a, length * inner), (column, 1))
+                inits = [load(builder, px, base, elem, w), constant(index_elem, 0, w)]
+                with fold_range(builder, length, inits, "l", start=1) as (position, carry):
+                    best, best_index = carry.values
+                    value = load(builder, px, index(builder, 0, (base, 1), (position, inner)), elem, w)
+                    better = _better(builder, node.op, x.dtype, value, best)
+                    narrow = builder.trunc(position, index_elem) if index_elem.width < 64 else position
+                    carry.values = [builder.select(better, value, best),
+                                    builder.select(better, splat(builder, narrow, w), best_index)]
+                store(builder, carry.values[1], po, index(builder, 0, (a, inner), (column, 1)), index_elem)
+    builder.ret_void()
+

@@ -1,0 +1,333 @@
+"""The reference interpreter: plain numpy, one function per op, defines what the IR means.
+
+It is the oracle frontends are checked against before any code is generated,
+so it favours clarity over speed and follows the semantics in ops.py exactly.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+
+import numpy as np
+import scipy.special
+
+from cerebro.compiler.ir.dtypes import DType, dtype_from_numpy
+from cerebro.compiler.ir.graph import Graph, IRError, Node
+
+Impl = Callable[..., np.ndarray]
+
+
+def _int_div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """C division (toward zero); x/0 is -1 and MIN/-1 is MIN, as XLA defines them."""
+    with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+        safe = np.where(b == 0, 1, b).astype(a.dtype)
+        if np.issubdtype(a.dtype, np.signedinteger):
+            flip = (a == np.iinfo(a.dtype).min) & (safe == -1)
+            safe = np.where(flip, 1, safe).astype(a.dtype)
+            quotient = np.abs(a) // np.abs(safe)
+            quotient = np.where((a < 0) != (safe < 0), -quotient, quotient)
+            quotient = np.where(flip, a, quotient)
+        else:
+            quotient = a // safe
+        return np.where(b == 0, np.array(-1).astype(a.dtype), quotient).astype(a.dtype)
+
+
+def _div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    if a.dtype.kind in "iu":
+        return _int_div(a, b)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.divide(a, b)
+
+
+def _rem(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """C remainder (sign of the dividend); x rem 0 is x."""
+    if a.dtype.kind in "iu":
+        quotient = _int_div(a, b)
+        with np.errstate(over="ignore"):
+            return np.where(b == 0, a, a - quotient * b).astype(a.dtype)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.fmod(a, b)
+
+
+def _int_pow(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Integer power with wraparound; a negative exponent gives 0 unless |a| is 1."""
+    a, b = np.broadcast_arrays(a, b)
+    result = np.ones_like(a)
+    base, exponent = a.copy(), np.maximum(b, 0)
+    with np.errstate(over="ignore"):
+        while np.any(exponent > 0):
+            odd = (exponent & 1) == 1
+            result = np.where(odd, result * base, result)
+            base = base * base
+            exponent = exponent >> 1
+    negative = b < 0
+    one_or_minus_one = np.where(b % 2 == 0, 1, a).astype(a.dtype)
+    result = np.where(negative & (a == 1), 1, result)
+    result = np.where(negative & (a == -1), one_or_minus_one, result)
+    return np.where(negative & (np.abs(a) != 1), 0, result).astype(a.dtype)
+
+
+def _pow(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    if a.dtype.kind in "iu":
+        return _int_pow(a, b)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        return np.power(a, b)
+
+
+def _logistic(x: np.ndarray) -> np.ndarray:
+    with np.errstate(over="ignore"):
+        return (1 / (1 + np.exp(-x))).astype(x.dtype)
+
+
+def _float_op(fn: Callable[[np.ndarray], np.ndarray]) -> Impl:
+    """Wrap a numpy ufunc so it keeps the input dtype and stays quiet on inf/nan results."""
+
+    def impl(x: np.ndarray) -> np.ndarray:
+        with np.errstate(all="ignore"):
+            return np.asarray(fn(x)).astype(x.dtype)
+
+    return impl
+
+
+def _round(x: np.ndarray) -> np.ndarray:
+    """Halves round to even (numpy, ONNX Round, jnp.round)."""
+    return np.round(x).astype(x.dtype)
+
+
+def _sign(x: np.ndarray) -> np.ndarray:
+    return np.sign(x).astype(x.dtype)
+
+
+def _not(x: np.ndarray) -> np.ndarray:
+    return np.logical_not(x) if x.dtype == np.bool_ else np.invert(x)
+
+
+def _wrapping(fn: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> Impl:
+    def impl(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        with np.errstate(over="ignore", invalid="ignore"):
+            return np.asarray(fn(a, b)).astype(np.result_type(a, b))
+
+    return impl
+
+
+def _convert(node: Node, x: np.ndarray) -> np.ndarray:
+    """float->int truncates toward zero and saturates; NaN becomes 0; anything->bool is x != 0."""
+    target: DType = node.attrs["dtype"]
+    if target is DType.bool:
+        return x != 0
+    if x.dtype.kind == "f" and target.is_int:
+        info = np.iinfo(target.numpy)
+        whole = np.nan_to_num(np.trunc(x.astype(np.float64)), nan=0.0)
+        high, low = whole >= float(info.max), whole <= float(info.min)
+        inside = np.where(high | low, 0, whole).astype(target.numpy)
+        return np.where(high, info.max, np.where(low, info.min, inside)).astype(target.numpy)
+    with np.errstate(over="ignore", invalid="ignore"):
+        return x.astype(target.numpy)
+
+
+def _identity_of(kind: str, dtype: np.dtype) -> object:
+    if kind in ("sum", "reduce_sum"):
+        return np.zeros((), dtype)
+    if kind in ("prod", "reduce_prod"):
+        return np.ones((), dtype)
+    if dtype == np.bool_:
+        return np.array(kind in ("min", "reduce_min"))
+    if dtype.kind == "f":
+        return np.array(-np.inf if kind in ("max", "reduce_max") else np.inf, dtype)
+    info = np.iinfo(dtype)
+    return np.array(info.min if kind in ("max", "reduce_max") else info.max, dtype)
+
+
+_REDUCERS = {"reduce_sum": np.sum, "reduce_max": np.max, "reduce_min": np.min, "reduce_prod": np.prod}
+
+
+def _reduce(node: Node, x: np.ndarray) -> np.ndarray:
+    """Integer sums wrap; on bool, reduce_max is any and reduce_min is all."""
+    axes = tuple(node.attrs["axes"])
+    fn = _REDUCERS[node.op]
+    if x.dtype == np.bool_ and node.op in ("reduce_sum", "reduce_prod"):
+        raise IRError(f"{node.where()}: {node.op} of bool is undefined; convert first")
+    initial = _identity_of(node.op, x.dtype).item()
+    with np.errstate(over="ignore"):
+        return np.asarray(fn(x, axis=axes, initial=initial)).astype(x.dtype)
+
+
+def _argreduce(node: Node, x: np.ndarray) -> np.ndarray:
+    """First index of the extreme value; NaN counts as the extreme (as in numpy and XLA)."""
+    fn = np.argmax if node.op == "argmax" else np.argmin
+    return fn(x, axis=node.attrs["axis"]).astype(node.attrs["index_dtype"].numpy)
+
+
+def _broadcast_in_dim(node: Node, x: np.ndarray) -> np.ndarray:
+    shape = tuple(node.attrs["shape"])
+    dims = tuple(node.attrs["broadcast_dimensions"])
+    expanded = [1] * len(shape)
+    for i, d in enumerate(dims):
+        expanded[d] = x.shape[i]
+    return np.broadcast_to(x.reshape(expanded), shape).copy()
+
+
+def _slice(node: Node, x: np.ndarray) -> np.ndarray:
+    strides = node.attrs.get("strides") or (1,) * x.ndim
+    index = tuple(slice(s, e, st) for s, e, st in zip(node.attrs["start"], node.attrs["limit"], strides))
+    return x[index].copy()
+
+
+def _pad(node: Node, x: np.ndarray) -> np.ndarray:
+    """Interior padding first, then lo/hi; negative lo/hi crop."""
+    lo, hi = node.attrs["lo"], node.attrs["hi"]
+    interior = node.attrs.get("interior") or (0,) * x.ndim
+    value = np.array(node.attrs["value"]).astype(x.dtype)
+    spread_shape = tuple(d + max(d - 1, 0) * inner for d, inner in zip(x.shape, interior))
+    spread = np.full(spread_shape, value, x.dtype)
+    spread[tuple(slice(None, None, inner + 1) for inner in interior)] = x
+    grown = np.pad(spread, [(max(low, 0), max(high, 0)) for low, high in zip(lo, hi)], constant_values=value)
+    crop = tuple(slice(max(-low, 0), grown.shape[i] - max(-high, 0)) for i, (low, high) in enumerate(zip(lo, hi)))
+    return grown[crop].copy()
+
+
+def _iota(node: Node) -> np.ndarray:
+    shape = tuple(node.attrs["shape"])
+    axis = node.attrs["dimension"]
+    line = np.arange(shape[axis]).astype(node.attrs["dtype"].numpy)
+    view = [1] * len(shape)
+    view[axis] = shape[axis]
+    return np.broadcast_to(line.reshape(view), shape).copy()
+
+
+def _take(node: Node, x: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    axis = node.attrs["axis"]
+    size = x.shape[axis]
+    idx = idx.astype(np.int64)
+    if node.attrs.get("mode", "clip") == "wrap":
+        idx = np.where(idx < 0, idx + size, idx)
+    return np.take(x, np.clip(idx, 0, size - 1), axis=axis)
+
+
+def _matmul(node: Node, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    with np.errstate(over="ignore"):
+        return np.matmul(a, b).astype(np.result_type(a, b))
+
+
+def _conv(node: Node, x: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Dilate the input, pad it (negative pads crop), then sum one shifted slice per kernel tap."""
+    spatial = x.ndim - 2
+    strides = node.attrs["strides"]
+    lhs_dil = node.attrs.get("lhs_dilation") or (1,) * spatial
+    rhs_dil = node.attrs.get("rhs_dilation") or (1,) * spatial
+    groups = node.attrs.get("groups", 1)
+    padded = _pad(Node("pad", [], [], {"lo": (0,) + tuple(p[0] for p in node.attrs["padding"]) + (0,),
+                                        "hi": (0,) + tuple(p[1] for p in node.attrs["padding"]) + (0,),
+                                        "interior": (0,) + tuple(d - 1 for d in lhs_dil) + (0,),
+                                        "value": 0}), x)
+    kernel = w.shape[:spatial]
+    out_sizes = [(padded.shape[1 + i] - ((kernel[i] - 1) * rhs_dil[i] + 1)) // strides[i] + 1 for i in range(spatial)]
+    cin_g, cout = w.shape[-2], w.shape[-1]
+    cout_g = cout // groups
+    grouped_w = w.reshape(kernel + (cin_g, groups, cout_g))
+    out = np.zeros((x.shape[0], *out_sizes, groups, cout_g), np.result_type(x, w))
+    for tap in itertools.product(*(range(k) for k in kernel)):
+        window = tuple(slice(t * d, t * d + (n - 1) * s + 1, s) for t, d, n, s in zip(tap, rhs_dil, out_sizes, strides))
+        patch = padded[(slice(None),) + window + (slice(None),)]
+        patch = patch.reshape(patch.shape[:-1] + (groups, cin_g))
+        out += np.einsum("...gc,cgo->...go", patch, grouped_w[tap])
+    return out.reshape(out.shape[:-2] + (cout,))
+
+
+def _reduce_window(node: Node, x: np.ndarray) -> np.ndarray:
+    kind = node.attrs["kind"]
+    window, strides, padding = node.attrs["window"], node.attrs["strides"], node.attrs["padding"]
+    identity = _identity_of(kind, x.dtype)
+    padded = _pad(Node("pad", [], [], {"lo": tuple(p[0] for p in padding), "hi": tuple(p[1] for p in padding),
+                                        "value": identity.item()}), x)
+    out_sizes = [(d - k) // s + 1 for d, k, s in zip(padded.shape, window, strides)]
+    combine = {"sum": np.add, "max": np.maximum, "min": np.minimum}[kind]
+    out = np.full(out_sizes, identity, x.dtype)
+    with np.errstate(over="ignore"):
+        for tap in itertools.product(*(range(k) for k in window)):
+            index = tuple(slice(t, t + (n - 1) * s + 1, s) for t, n, s in zip(tap, out_sizes, strides))
+            out = combine(out, padded[index]).astype(x.dtype)
+    return out
+
+
+def _elementwise(fn: Impl) -> Callable[..., np.ndarray]:
+    return lambda node, *args: fn(*args)
+
+
+_UNARY: dict[str, Impl] = {
+    "neg": _float_op(np.negative), "abs": _float_op(np.abs), "exp": _float_op(np.exp), "log": _float_op(np.log),
+    "log1p": _float_op(np.log1p), "expm1": _float_op(np.expm1), "tanh": _float_op(np.tanh),
+    "erf": _float_op(scipy.special.erf), "sqrt": _float_op(np.sqrt), "rsqrt": _float_op(lambda x: 1 / np.sqrt(x)),
+    "logistic": _logistic, "floor": _float_op(np.floor), "ceil": _float_op(np.ceil), "round": _round,
+    "sign": _sign, "not": _not, "sin": _float_op(np.sin), "cos": _float_op(np.cos),
+    "reciprocal": _float_op(lambda x: 1 / x), "is_finite": np.isfinite,
+}
+_BINARY: dict[str, Impl] = {
+    "add": _wrapping(np.add), "sub": _wrapping(np.subtract), "mul": _wrapping(np.multiply), "div": _div,
+    "rem": _rem, "max": _wrapping(np.maximum), "min": _wrapping(np.minimum), "pow": _pow,
+    "and": _wrapping(np.bitwise_and), "or": _wrapping(np.bitwise_or), "xor": _wrapping(np.bitwise_xor),
+    "eq": np.equal, "ne": np.not_equal, "lt": np.less, "le": np.less_equal, "gt": np.greater, "ge": np.greater_equal,
+}
+
+IMPLS: dict[str, Callable[..., np.ndarray]] = {
+    **{name: _elementwise(fn) for name, fn in {**_UNARY, **_BINARY}.items()},
+    **{name: _reduce for name in _REDUCERS},
+    "select": lambda node, c, a, b: np.where(c, a, b),
+    "convert": _convert,
+    "argmax": _argreduce,
+    "argmin": _argreduce,
+    "broadcast_in_dim": _broadcast_in_dim,
+    "reshape": lambda node, x: x.reshape(tuple(node.attrs["shape"])),
+    "transpose": lambda node, x: np.transpose(x, tuple(node.attrs["perm"])).copy(),
+    "slice": _slice,
+    "pad": _pad,
+    "concatenate": lambda node, *xs: np.concatenate(xs, axis=node.attrs["axis"]),
+    "rev": lambda node, x: np.flip(x, tuple(node.attrs["dims"])).copy(),
+    "iota": _iota,
+    "take": _take,
+    "matmul": _matmul,
+    "conv": _conv,
+    "reduce_window": _reduce_window,
+}
+
+
+def run_node(node: Node, args: list[np.ndarray]) -> list[np.ndarray]:
+    """Evaluate one node on numpy arrays; results have exactly the shapes and dtypes its rule gives."""
+    impl = IMPLS.get(node.op)
+    if impl is None:
+        raise IRError(f"{node.where()}: the interpreter has no implementation")
+    result = np.asarray(impl(node, *args))
+    (expected,) = node.outputs
+    return [np.array(result, dtype=expected.dtype.numpy, order="C").reshape(expected.shape)]
+
+
+def _check_input(graph: Graph, index: int, array: object) -> np.ndarray:
+    value = graph.inputs[index]
+    array = np.asarray(array)
+    if tuple(array.shape) != value.shape:
+        raise ValueError(f"input {index} ({value.name!r}) has shape {array.shape}, expected {value.shape}")
+    try:
+        dtype = dtype_from_numpy(array.dtype)
+    except ValueError:
+        dtype = None
+    if dtype is not value.dtype:
+        raise ValueError(f"input {index} ({value.name!r}) has dtype {array.dtype}, expected {value.dtype.name}")
+    return array
+
+
+def run_graph(graph: Graph, inputs: list[np.ndarray]) -> list[np.ndarray]:
+    """Run graph on numpy inputs (shapes and dtypes must match exactly) and return its outputs."""
+    if len(inputs) != len(graph.inputs):
+        raise ValueError(f"graph {graph.name!r} takes {len(graph.inputs)} inputs, got {len(inputs)}")
+    env: dict[int, np.ndarray] = {}
+    for i, array in enumerate(inputs):
+        env[graph.inputs[i].id] = _check_input(graph, i, array)
+
+    def read(value):
+        return value.data if value.is_const else env[value.id]
+
+    for node in graph.nodes:
+        for value, result in zip(node.outputs, run_node(node, [read(v) for v in node.inputs])):
+            env[value.id] = result
+    return [np.array(read(v)) for v in graph.outputs]

@@ -1,0 +1,100 @@
+"""Compilation targets: the triple, CPU and features a .cbx is built for (and needs at run time)."""
+
+from __future__ import annotations
+
+import platform
+from dataclasses import dataclass
+
+import llvmlite.binding as llvm
+
+EM_X86_64 = 62
+EM_AARCH64 = 183
+
+# Features that matter for the code we emit; the meta records the host's subset of
+# these (LLVM's full host list is longer than the meta's 256-byte field).
+_X86_RECORDED = ("sse2", "sse3", "ssse3", "sse4.1", "sse4.2", "popcnt", "cx16", "avx", "avx2", "fma", "f16c",
+                 "bmi", "bmi2", "lzcnt", "movbe", "avx512f", "avx512bw", "avx512cd", "avx512dq", "avx512vl",
+                 "avx512vnni", "avx512bf16", "avxvnni")
+_ARM_RECORDED = ("neon", "fp-armv8", "fullfp16", "dotprod", "sve", "sve2", "i8mm", "bf16")
+
+
+@dataclass(frozen=True)
+class Target:
+    """What LLVM compiles for. features: the full LLVM feature string used for codegen;
+    meta_features: the short list the .cbx meta records for hosts to check; vector_width: f32 lanes."""
+
+    name: str
+    triple: str
+    cpu: str
+    features: str
+    meta_features: str
+    machine: int
+    vector_width: int
+
+    @property
+    def is_x86(self) -> bool:
+        return self.machine == EM_X86_64
+
+    def target_machine(self) -> llvm.TargetMachine:
+        """An LLVM TargetMachine for this target (position-independent, small code model)."""
+        _init_llvm()
+        llvm_target = llvm.Target.from_triple(self.triple)
+        return llvm_target.create_target_machine(cpu=self.cpu, features=self.features, opt=3,
+                                                 reloc="pic", codemodel="small")
+
+
+_X86_V2 = "+sse2,+sse3,+ssse3,+sse4.1,+sse4.2,+popcnt,+cx16"
+_X86_V3 = _X86_V2 + ",+avx,+avx2,+fma,+f16c,+bmi,+bmi2,+lzcnt,+movbe"
+_X86_V4 = _X86_V3 + ",+avx512f,+avx512bw,+avx512cd,+avx512dq,+avx512vl"
+_X86_TRIPLE = "x86_64-unknown-linux-gnu"
+_ARM_TRIPLE = "aarch64-unknown-linux-gnu"
+
+TARGETS: dict[str, Target] = {
+    "x86_64": Target("x86_64", _X86_TRIPLE, "x86-64-v2", _X86_V2, _X86_V2, EM_X86_64, 4),
+    "x86_64-v3": Target("x86_64-v3", _X86_TRIPLE, "x86-64-v3", _X86_V3, _X86_V3, EM_X86_64, 8),
+    "x86_64-v4": Target("x86_64-v4", _X86_TRIPLE, "x86-64-v4", _X86_V4, _X86_V4, EM_X86_64, 16),
+    "aarch64": Target("aarch64", _ARM_TRIPLE, "generic", "+neon,+fp-armv8", "+neon,+fp-armv8", EM_AARCH64, 4),
+}
+
+_initialised = False
+
+
+def _init_llvm() -> None:
+    global _initialised
+    if not _initialised:
+        llvm.initialize_all_targets()
+        llvm.initialize_all_asmprinters()
+        _initialised = True
+
+
+def _host() -> Target:
+    _init_llvm()
+    arch = platform.machine().lower()
+    if arch in ("x86_64", "amd64"):
+        triple, machine, recorded = _X86_TRIPLE, EM_X86_64, _X86_RECORDED
+    elif arch in ("aarch64", "arm64"):
+        triple, machine, recorded = _ARM_TRIPLE, EM_AARCH64, _ARM_RECORDED
+    else:
+        raise ValueError(f"target 'host': Cerebro generates code only for x86-64 and aarch64, this host is {arch}")
+    flags = llvm.get_host_cpu_features()
+    enabled = {name for name, on in flags.items() if on}
+    meta = ",".join(f"+{name}" for name in recorded if name in enabled)
+    if "avx512f" in enabled:
+        width = 16
+    elif "avx2" in enabled:
+        width = 8
+    else:
+        width = 4
+    return Target("host", triple, llvm.get_host_cpu_name(), flags.flatten(), meta, machine, width)
+
+
+def resolve_target(spec: str | Target = "host") -> Target:
+    """The Target named by spec: 'host' or one of TARGETS; ValueError listing the choices otherwise."""
+    if isinstance(spec, Target):
+        return spec
+    if spec == "host":
+        return _host()
+    if spec not in TARGETS:
+        raise ValueError(f"unknown target {spec!r}; choose one of: host, " + ", ".join(TARGETS))
+    _init_llvm()
+    return TARGETS[spec]

@@ -1,0 +1,187 @@
+"""Trace a JAX/Flax function with jax.make_jaxpr and lower its jaxpr into a verified IR Graph."""
+
+from __future__ import annotations
+
+import inspect
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import jax
+import numpy as np
+from jax.extend.core import ClosedJaxpr, Jaxpr, Literal
+
+from cerebro.compiler.ir import DType, Graph, Value, verify
+from cerebro.compiler.ir.interpret import run_graph
+from cerebro.frontends.jax import rules_elementwise, rules_nn, rules_structural
+from cerebro.frontends.jax.context import Context, UnsupportedPrimitive, ir_dtype, location
+
+RULES = {**rules_elementwise.RULES, **rules_structural.RULES, **rules_nn.RULES}
+
+# Primitives that only wrap another jaxpr (jit, custom derivatives, remat): inlined.
+_CALLS = {"pjit": "jaxpr", "jit": "jaxpr", "closed_call": "call_jaxpr", "core_call": "call_jaxpr",
+          "custom_jvp_call": "call_jaxpr", "custom_vjp_call": "call_jaxpr", "custom_vjp_call_jaxpr": "fun_jaxpr",
+          "checkpoint": "jaxpr", "remat": "jaxpr"}
+
+NAME_LIMIT = 63
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    name: str
+    shape: tuple[int, ...]
+    dtype: DType
+
+
+@dataclass
+class Traced:
+    """A traced function: its IR graph and the pytree structure of its inputs and outputs."""
+
+    graph: Graph
+    in_tree: Any
+    out_tree: Any
+    input_specs: list[InputSpec]
+
+    def flatten_inputs(self, *args: Any) -> list[np.ndarray]:
+        leaves, tree = jax.tree_util.tree_flatten(args)
+        if tree != self.in_tree:
+            raise ValueError(f"arguments have structure {tree}, the traced function takes {self.in_tree}")
+        return [np.asarray(leaf) for leaf in leaves]
+
+    def unflatten_outputs(self, outputs: list[np.ndarray]) -> Any:
+        return jax.tree_util.tree_unflatten(self.out_tree, outputs)
+
+    def run_reference(self, *args: Any) -> Any:
+        """Evaluate the graph with the numpy interpreter on the same pytrees the function takes."""
+        return self.unflatten_outputs(run_graph(self.graph, self.flatten_inputs(*args)))
+
+
+def _sanitize(text: str) -> str:
+    text = re.sub(r"[^A-Za-z0-9_.]", "_", text).strip("._") or "x"
+    if len(text) > NAME_LIMIT:
+        text = text[-NAME_LIMIT:].lstrip("._")
+    return text
+
+
+def _unique(names: list[str]) -> list[str]:
+    seen: set[str] = set()
+    out = []
+    for name in names:
+        candidate, n = name, 1
+        while candidate in seen:
+            suffix = f"_{n}"
+            candidate = name[: NAME_LIMIT - len(suffix)] + suffix
+            n += 1
+        seen.add(candidate)
+        out.append(candidate)
+    return out
+
+
+def _key_text(key: Any) -> str:
+    for attr in ("key", "name", "idx"):
+        if hasattr(key, attr):
+            return str(getattr(key, attr))
+    return str(key)
+
+
+def _arg_names(fn: Any, count: int) -> list[str]:
+    try:
+        params = [p for p in inspect.signature(fn).parameters.values()
+                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    except (TypeError, ValueError):
+        params = []
+    names = [p.name for p in params[:count]]
+    return names + [f"arg{i}" for i in range(len(names), count)]
+
+
+def input_names(fn: Any, args: tuple) -> list[str]:
+    """Names from key paths: a dict argument contributes its keys only
+    (`params.Dense_0.kernel`), any other argument starts with its parameter name (`x`, `xs.0`)."""
+    arg_names = _arg_names(fn, len(args))
+    names = []
+    for path, _ in jax.tree_util.tree_flatten_with_path(args)[0]:
+        index = path[0].idx
+        parts = [_key_text(k) for k in path[1:]]
+        if not (isinstance(args[index], dict) and parts):
+            parts.insert(0, arg_names[index])
+        names.append(_sanitize(".".join(parts)))
+    return _unique(names)
+
+
+def output_names(out_shapes: Any) -> list[str]:
+    flat = jax.tree_util.tree_flatten_with_path(out_shapes)[0]
+    if len(flat) == 1 and not flat[0][0]:
+        return ["output"]
+    return _unique([_sanitize("output." + ".".join(_key_text(k) for k in path)) for path, _ in flat])
+
+
+def _inner_jaxpr(eqn) -> tuple[Jaxpr, list]:
+    name = eqn.primitive.name
+    found = eqn.params.get(_CALLS[name])
+    if found is None:
+        found = next((v for v in eqn.params.values() if isinstance(v, (ClosedJaxpr, Jaxpr))), None)
+    if isinstance(found, ClosedJaxpr):
+        return found.jaxpr, list(found.consts)
+    if isinstance(found, Jaxpr):
+        return found, []
+    raise UnsupportedPrimitive(f"unsupported JAX primitive '{name}' at {location(eqn.source_info)}: "
+                               "no inner jaxpr to inline")
+
+
+def _lower_jaxpr(ctx: Context, jaxpr: Jaxpr, consts: list, args: list[Value], call_site: str = "") -> list[Value]:
+    """Lower jaxpr's equations; an inlined jaxpr with no user frame of its own takes its call site's location."""
+    env: dict[Any, Value] = {}
+
+    def read(atom: Any) -> Value:
+        if isinstance(atom, Literal):
+            return ctx.const(np.asarray(atom.val), ir_dtype(atom.aval.dtype, ctx.loc))
+        return env[atom]
+
+    for var, const in zip(jaxpr.constvars, consts):
+        env[var] = ctx.const(np.asarray(const), ir_dtype(var.aval.dtype, ctx.loc))
+    for var, value in zip(jaxpr.invars, args):
+        env[var] = value
+    for eqn in jaxpr.eqns:
+        ctx.loc = location(eqn.source_info) or call_site
+        ctx.primitive = eqn.primitive.name
+        inputs = [read(v) for v in eqn.invars]
+        if eqn.primitive.name in _CALLS:
+            inner, inner_consts = _inner_jaxpr(eqn)
+            here = ctx.loc
+            outputs = _lower_jaxpr(ctx, inner, inner_consts, inputs[len(inputs) - len(inner.invars):], here)
+        elif eqn.primitive.name in RULES:
+            for var in eqn.outvars:
+                ctx.dtype(var.aval.dtype)
+            outputs = RULES[eqn.primitive.name](ctx, eqn, *inputs)
+        else:
+            raise ctx.fail("no lowering rule")
+        for var, value in zip(eqn.outvars, outputs):
+            expected = (tuple(var.aval.shape), ir_dtype(var.aval.dtype, ctx.loc))
+            if (value.shape, value.dtype) != expected:
+                raise AssertionError(f"rule for '{eqn.primitive.name}' at {ctx.loc} produced "
+                                     f"{value.shape}/{value.dtype.name}, JAX says {expected}")
+            env[var] = value
+    return [read(v) for v in jaxpr.outvars]
+
+
+def trace(fn: Any, *example_args: Any, name: str | None = None) -> Traced:
+    """Trace fn(*example_args) (pytrees of arrays) into a verified IR graph.
+
+    Inputs are the flattened leaves in pytree order, named from their key paths;
+    closed-over arrays become constants. Raises UnsupportedPrimitive naming the
+    primitive and the user's source line for anything the IR cannot express.
+    """
+    closed, out_shapes = jax.make_jaxpr(fn, return_shape=True)(*example_args)
+    in_tree = jax.tree_util.tree_structure(example_args)
+    graph = Graph(_sanitize(name or getattr(fn, "__name__", "model")))
+    specs = []
+    for leaf_name, var in zip(input_names(fn, example_args), closed.jaxpr.invars):
+        dtype = ir_dtype(var.aval.dtype, f"input {leaf_name}")
+        spec = InputSpec(leaf_name, tuple(int(d) for d in var.aval.shape), dtype)
+        specs.append(spec)
+        graph.add_input(spec.shape, spec.dtype, spec.name)
+    ctx = Context(graph)
+    outputs = _lower_jaxpr(ctx, closed.jaxpr, list(closed.consts), list(graph.inputs))
+    graph.set_outputs(outputs, output_names(out_shapes))
+    verify(graph)
+    return Traced(graph, in_tree, jax.tree_util.tree_structure(out_shapes), specs)

@@ -1,0 +1,152 @@
+"""Small IR building blocks the rules share: numpy-style broadcasting, casts, constant reads."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from cerebro.compiler.ir import DType, Value
+from cerebro.frontends.onnx.table import Ctx
+
+
+def broadcast_shape(*shapes: tuple[int, ...]) -> tuple[int, ...]:
+    return tuple(np.broadcast_shapes(*shapes))
+
+
+def reshape(ctx: Ctx, x: Value, shape: tuple[int, ...]) -> Value:
+    shape = tuple(int(d) for d in shape)
+    if x.shape == shape:
+        return x
+    if x.is_const:
+        return ctx.const(x.data.reshape(shape), x.dtype)
+    return ctx.add("reshape", x, shape=shape)
+
+
+def transpose(ctx: Ctx, x: Value, perm: tuple[int, ...]) -> Value:
+    perm = tuple(int(p) for p in perm)
+    if perm == tuple(range(x.rank)):
+        return x
+    if x.is_const:
+        return ctx.const(np.transpose(x.data, perm), x.dtype)
+    return ctx.add("transpose", x, perm=perm)
+
+
+def to_rank(ctx: Ctx, x: Value, rank: int) -> Value:
+    """Prepend unit dims (numpy broadcasting aligns trailing dims)."""
+    return reshape(ctx, x, (1,) * (rank - x.rank) + x.shape)
+
+
+def expand(ctx: Ctx, x: Value, shape: tuple[int, ...]) -> Value:
+    """Broadcast x to exactly `shape`."""
+    shape = tuple(int(d) for d in shape)
+    x = to_rank(ctx, x, len(shape))
+    if x.shape == shape:
+        return x
+    return ctx.add("broadcast_in_dim", x, shape=shape, broadcast_dimensions=tuple(range(len(shape))))
+
+
+def cast(ctx: Ctx, x: Value, dtype: DType) -> Value:
+    if x.dtype is dtype:
+        return x
+    if x.is_const and not (x.dtype.is_float and not dtype.is_float):
+        data = x.data != 0 if dtype is DType.bool else x.data.astype(dtype.numpy)
+        return ctx.const(data, dtype)
+    return ctx.add("convert", x, dtype=dtype)
+
+
+def scalar(ctx: Ctx, value: float, like: Value) -> Value:
+    return ctx.const(np.array(value, like.dtype.numpy), like.dtype)
+
+
+def binary(ctx: Ctx, op: str, a: Value, b: Value) -> Value:
+    """An IR binary op with numpy broadcasting (the IR needs equal ranks)."""
+    rank = max(a.rank, b.rank)
+    return ctx.add(op, to_rank(ctx, a, rank), to_rank(ctx, b, rank))
+
+
+def add(ctx: Ctx, a: Value, b: Value) -> Value:
+    return binary(ctx, "add", a, b)
+
+
+def sub(ctx: Ctx, a: Value, b: Value) -> Value:
+    return binary(ctx, "sub", a, b)
+
+
+def mul(ctx: Ctx, a: Value, b: Value) -> Value:
+    return binary(ctx, "mul", a, b)
+
+
+def div(ctx: Ctx, a: Value, b: Value) -> Value:
+    return binary(ctx, "div", a, b)
+
+
+def select(ctx: Ctx, cond: Value, a: Value, b: Value) -> Value:
+    rank = max(cond.rank, a.rank, b.rank)
+    return ctx.add("select", to_rank(ctx, cond, rank), to_rank(ctx, a, rank), to_rank(ctx, b, rank))
+
+
+def ints(ctx: Ctx, x: Value | None, what: str) -> list[int] | None:
+    """A constant integer input (shape, axes, pads); shapes are static, so it must fold."""
+    if x is None:
+        return None
+    if not x.is_const:
+        raise ctx.error(f"{what} must be a constant (Cerebro compiles static shapes), "
+                        "but it is computed from runtime values")
+    return [int(v) for v in np.asarray(x.data).reshape(-1)]
+
+
+def floats(ctx: Ctx, x: Value | None, what: str) -> list[float] | None:
+    if x is None:
+        return None
+    if not x.is_const:
+        raise ctx.error(f"{what} must be a constant")
+    return [float(v) for v in np.asarray(x.data).reshape(-1)]
+
+
+def axis(ctx: Ctx, a: int, rank: int) -> int:
+    if not -rank <= a < max(rank, 1):
+        raise ctx.error(f"axis {a} out of range for rank {rank}")
+    return a % rank if rank else 0
+
+
+def axes(ctx: Ctx, values: list[int], rank: int) -> list[int]:
+    return [axis(ctx, a, rank) for a in values]
+
+
+def reduce(ctx: Ctx, kind: str, x: Value, dims: list[int], keepdims: bool) -> Value:
+    dims = sorted(set(dims))
+    out = ctx.add(kind, x, axes=tuple(dims)) if dims else x
+    if keepdims:
+        out = reshape(ctx, out, tuple(1 if i in dims else d for i, d in enumerate(x.shape)))
+    return out
+
+
+def slice_axis(ctx: Ctx, x: Value, ax: int, start: int, stop: int, step: int = 1) -> Value:
+    if (start, stop, step) == (0, x.shape[ax], 1):
+        return x
+    begin = [0] * x.rank
+    limit = list(x.shape)
+    strides = [1] * x.rank
+    begin[ax], limit[ax], strides[ax] = start, stop, step
+    return ctx.add("slice", x, start=tuple(begin), limit=tuple(limit), strides=tuple(strides))
+
+
+def pad(ctx: Ctx, x: Value, lo: list[int], hi: list[int], value: float = 0) -> Value:
+    if not any(lo) and not any(hi):
+        return x
+    return ctx.add("pad", x, lo=tuple(lo), hi=tuple(hi), value=value)
+
+
+def matmul(ctx: Ctx, a: Value, b: Value) -> Value:
+    """numpy.matmul: 1-D operands get a unit dim, batch dims broadcast."""
+    a2 = reshape(ctx, a, (1,) + a.shape) if a.rank == 1 else a
+    b2 = reshape(ctx, b, b.shape + (1,)) if b.rank == 1 else b
+    batch = broadcast_shape(a2.shape[:-2], b2.shape[:-2])
+    a3 = expand(ctx, a2, batch + a2.shape[-2:])
+    b3 = expand(ctx, b2, batch + b2.shape[-2:])
+    out = ctx.add("matmul", a3, b3)
+    shape = out.shape
+    if a.rank == 1:
+        shape = shape[:-2] + shape[-1:]
+    if b.rank == 1:
+        shape = shape[:-1]
+    return reshape(ctx, out, shape)

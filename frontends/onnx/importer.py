@@ -1,0 +1,287 @@
+"""ONNX model -> IR graph: initializers become constants, shapes are bound, constants fold.
+
+Every node is (1) folded with onnx's reference evaluator when all its inputs are
+constants (this is how Shape -> Gather -> Concat -> Reshape chains disappear:
+Shape of a static tensor is a constant), else (2) built by the rule registered
+for its op type and opset, else (3) expanded into the function body its schema
+defines (LayerNormalization, Attention, Gelu, ...), else rejected by name.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import ChainMap
+from collections.abc import MutableMapping
+
+import numpy as np
+import onnx
+from onnx import AttributeProto, TensorProto, helper, numpy_helper
+
+from cerebro.compiler.ir import DType, Graph, IRError, Value, dtype_from_numpy
+from cerebro.frontends.onnx import rules  # noqa: F401  (registers the rule table)
+from cerebro.frontends.onnx.table import Ctx, OnnxImportError, lookup
+from cerebro.frontends.onnx.types import DTYPE_TO_ELEM, elem_dtype
+
+NONDETERMINISTIC = {"RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike", "Multinomial",
+                    "Bernoulli"}
+Env = MutableMapping[str, Value]
+
+
+def attribute_value(attr: AttributeProto) -> object:
+    """A plain Python value; tensors become numpy arrays, graphs stay GraphProto."""
+    value = helper.get_attribute_value(attr)
+    if attr.type == AttributeProto.TENSOR:
+        return numpy_helper.to_array(value)
+    if attr.type == AttributeProto.STRING:
+        return value.decode()
+    if attr.type == AttributeProto.STRINGS:
+        return [v.decode() for v in value]
+    if attr.type in (AttributeProto.INTS, AttributeProto.FLOATS):
+        return list(value)
+    return value
+
+
+def load_model(model_or_path: object) -> onnx.ModelProto:
+    if isinstance(model_or_path, onnx.ModelProto):
+        return model_or_path
+    if isinstance(model_or_path, bytes):
+        return onnx.load_from_string(model_or_path)
+    if isinstance(model_or_path, (str, os.PathLike)):
+        if not os.path.isfile(model_or_path):
+            raise OnnxImportError(f"no ONNX file at {os.fspath(model_or_path)!r}")
+        try:
+            return onnx.load(os.fspath(model_or_path))
+        except Exception as e:
+            raise OnnxImportError(f"{os.fspath(model_or_path)!r} is not a readable ONNX model: {e}") from e
+    raise OnnxImportError(f"expected an onnx.ModelProto, bytes or a path, got {type(model_or_path).__name__}")
+
+
+def _opsets(imports: object) -> dict[str, int]:
+    table = {(d.domain or ""): d.version for d in imports}
+    if "ai.onnx" in table:
+        table.setdefault("", table["ai.onnx"])
+    return table
+
+
+def _schema(op_type: str, version: int, domain: str) -> onnx.defs.OpSchema | None:
+    try:
+        return onnx.defs.get_schema(op_type, version, domain)
+    except onnx.defs.SchemaError:
+        return None
+
+
+class Importer:
+    """Walks one model's nodes in order, keeping an environment from ONNX names to IR values."""
+
+    def __init__(self, model: onnx.ModelProto, shapes: dict | None = None) -> None:
+        self.model = model
+        self.shapes = dict(shapes or {})
+        self.graph = Graph(model.graph.name or "model")
+
+    # -- the model -------------------------------------------------------
+    def run(self) -> Graph:
+        g = self.model.graph
+        env: dict[str, Value] = {}
+        for init in g.initializer:
+            env[init.name] = self.constant(numpy_helper.to_array(init), f"initializer '{init.name}'")
+        for info in g.input:
+            if info.name not in env:
+                env[info.name] = self.graph.add_input(self.input_shape(info), self.value_dtype(info), info.name)
+        unused = set(self.shapes) - {i.name for i in g.input} - self._dim_params(g)
+        if unused:
+            raise OnnxImportError(f"shapes given for unknown inputs {sorted(unused)}; "
+                                  f"the model's inputs are {[i.name for i in g.input if i.name not in env]}")
+        self.import_nodes(g.node, env, _opsets(self.model.opset_import), {})
+        outputs = [self.output(env, info.name) for info in g.output]
+        self.graph.set_outputs(outputs, [info.name for info in g.output])
+        return self.graph
+
+    def _dim_params(self, g: onnx.GraphProto) -> set[str]:
+        return {d.dim_param for i in g.input for d in i.type.tensor_type.shape.dim if d.dim_param}
+
+    def value_dtype(self, info: onnx.ValueInfoProto) -> DType:
+        if not info.type.HasField("tensor_type"):
+            raise OnnxImportError(f"input '{info.name}' is not a tensor ({info.type.WhichOneof('value')})")
+        return elem_dtype(info.type.tensor_type.elem_type, f"input '{info.name}'")
+
+    def input_shape(self, info: onnx.ValueInfoProto) -> tuple[int, ...]:
+        """The static shape: given by the user (by input name or symbolic dim name) or in the model."""
+        if info.name in self.shapes:
+            shape = tuple(int(d) for d in self.shapes[info.name])
+            dims = info.type.tensor_type.shape.dim
+            if info.type.tensor_type.HasField("shape") and len(dims) != len(shape):
+                raise OnnxImportError(f"input '{info.name}' has rank {len(dims)}, but shapes gives {shape}")
+            for i, (d, given) in enumerate(zip(dims, shape)):
+                if d.HasField("dim_value") and d.dim_value != given:
+                    raise OnnxImportError(f"input '{info.name}' has dim {d.dim_value} at axis {i}, "
+                                          f"but shapes gives {given}")
+            return shape
+        if not info.type.tensor_type.HasField("shape"):
+            raise OnnxImportError(f"input '{info.name}' has no shape in the model; pass shapes={{'{info.name}': (...)}}")
+        shape = []
+        for i, d in enumerate(info.type.tensor_type.shape.dim):
+            if d.HasField("dim_value"):
+                shape.append(d.dim_value)
+            elif d.dim_param and d.dim_param in self.shapes:
+                shape.append(int(self.shapes[d.dim_param]))
+            else:
+                label = f"symbolic dimension '{d.dim_param}'" if d.dim_param else "an unknown dimension"
+                raise OnnxImportError(f"input '{info.name}' has {label} at axis {i}; bind it with "
+                                      f"shapes={{'{info.name}': (...)}}" +
+                                      (f" or shapes={{'{d.dim_param}': N}}" if d.dim_param else ""))
+        return tuple(shape)
+
+    def output(self, env: Env, name: str) -> Value:
+        value = self.lookup(env, name, f"graph output '{name}'")
+        if value.is_const or value.producer is None:
+            # outputs are always written by a node (constants and inputs are copied)
+            value = self.graph.add1("reshape", value, loc=f"graph output '{name}'", shape=value.shape)
+        return value
+
+    # -- values ----------------------------------------------------------
+    def constant(self, array: np.ndarray, where: str) -> Value:
+        try:
+            dtype = dtype_from_numpy(array.dtype)
+        except ValueError as e:
+            raise OnnxImportError(f"{where}: {e}") from None
+        return self.graph.const(array, dtype)
+
+    def lookup(self, env: Env, name: str, where: str) -> Value:
+        if name not in env:
+            raise OnnxImportError(f"{where}: value '{name}' is not defined (or is an output Cerebro does not produce)")
+        return env[name]
+
+    # -- nodes -----------------------------------------------------------
+    def import_nodes(self, nodes: object, env: Env, opsets: dict[str, int], fn_attrs: dict) -> None:
+        for node in nodes:
+            self.import_node(node, env, opsets, fn_attrs)
+
+    def resolve_attrs(self, node: onnx.NodeProto, fn_attrs: dict) -> list[AttributeProto]:
+        """Attributes with references into an enclosing function replaced by the caller's values."""
+        out = []
+        for attr in node.attribute:
+            if attr.ref_attr_name:
+                if attr.ref_attr_name not in fn_attrs:
+                    continue
+                resolved = AttributeProto()
+                resolved.CopyFrom(fn_attrs[attr.ref_attr_name])
+                resolved.name = attr.name
+                out.append(resolved)
+            else:
+                out.append(attr)
+        return out
+
+    def import_node(self, node: onnx.NodeProto, env: Env, opsets: dict[str, int], fn_attrs: dict) -> None:
+        domain = "" if node.domain in ("", "ai.onnx") else node.domain
+        where = f"node '{node.name or node.output[0]}' ({node.op_type})"
+        if domain not in opsets:
+            raise OnnxImportError(f"{where}: domain '{domain}' is not imported by the model")
+        version = opsets[domain]
+        inputs = [self.lookup(env, n, where) if n else None for n in node.input]
+        attr_protos = self.resolve_attrs(node, fn_attrs)
+        schema = _schema(node.op_type, version, domain)
+        attrs = self.defaults(schema)
+        attrs.update({a.name: attribute_value(a) for a in attr_protos})
+        has_graph = any(a.type in (AttributeProto.GRAPH, AttributeProto.GRAPHS) for a in attr_protos)
+        rule = lookup(node.op_type, version) if domain == "" else None
+        ctx = Ctx(self.graph, node.op_type, node.name or node.output[0], attrs, version, self, len(node.output),
+                  {"env": env, "opsets": opsets, "fn_attrs": fn_attrs})
+        try:
+            if (all(v is None or v.is_const for v in inputs) and not has_graph
+                    and node.op_type not in NONDETERMINISTIC and schema is not None):
+                outputs = self.fold(node, attr_protos, inputs, domain, version, where)
+            elif rule is not None:
+                outputs = rule(ctx, *inputs)
+            elif schema is not None and (schema.has_function or schema.has_context_dependent_function):
+                outputs = self.expand(node, attr_protos, schema, inputs, env, opsets, domain)
+            elif node.op_type in NONDETERMINISTIC:
+                raise OnnxImportError(f"{where}: random ops are not supported (a compiled model is deterministic)")
+            else:
+                raise OnnxImportError(f"{where}: op type '{node.op_type}' (domain '{domain or 'ai.onnx'}', "
+                                      f"opset {version}) is not supported by Cerebro")
+        except IRError as e:
+            raise OnnxImportError(f"{where}: {e}") from e
+        if isinstance(outputs, Value):
+            outputs = [outputs]
+        for name, value in zip(node.output, outputs):
+            if name and value is not None:
+                env[name] = value
+
+    def defaults(self, schema: onnx.defs.OpSchema | None) -> dict:
+        if schema is None:
+            return {}
+        return {name: attribute_value(a.default_value) for name, a in schema.attributes.items()
+                if a.default_value.type != AttributeProto.UNDEFINED}
+
+    def default_protos(self, schema: onnx.defs.OpSchema) -> dict[str, AttributeProto]:
+        return {name: a.default_value for name, a in schema.attributes.items()
+                if a.default_value.type != AttributeProto.UNDEFINED}
+
+    # -- folding ---------------------------------------------------------
+    def fold(self, node: onnx.NodeProto, attrs: list, inputs: list, domain: str, version: int,
+             where: str) -> list[Value]:
+        """Evaluate a node whose inputs are all constants with onnx's reference evaluator."""
+        from onnx.reference import ReferenceEvaluator
+
+        names = [f"in{i}" if v is not None else "" for i, v in enumerate(inputs)]
+        outs = [f"out{i}" if n else "" for i, n in enumerate(node.output)]
+        single = helper.make_node(node.op_type, names, outs, domain=domain)
+        single.attribute.extend(attrs)
+        feeds = {n: v.data for n, v in zip(names, inputs) if v is not None}
+        graph_inputs = [helper.make_tensor_value_info(n, DTYPE_TO_ELEM[v.dtype], v.shape) for n, v in
+                        zip(names, inputs) if v is not None]
+        graph_outputs = [helper.make_value_info(n, onnx.TypeProto()) for n in outs if n]
+        model = helper.make_model(helper.make_graph([single], "fold", graph_inputs, graph_outputs),
+                                  opset_imports=[helper.make_opsetid(domain, version)])
+        try:
+            results = ReferenceEvaluator(model).run(None, feeds)
+        except Exception as e:
+            raise OnnxImportError(f"{where}: constant folding failed: {e}") from e
+        it = iter(results)
+        return [self.constant(np.asarray(next(it)), where) if n else None for n in outs]
+
+    # -- functions -------------------------------------------------------
+    def expand(self, node: onnx.NodeProto, attrs: list, schema: onnx.defs.OpSchema, inputs: list, env: Env,
+               opsets: dict[str, int], domain: str) -> list[Value | None]:
+        """Import the op's function body (as the ONNX schema defines it) in place of the node."""
+        version = opsets[domain]
+        resolved = helper.make_node(node.op_type, list(node.input), list(node.output), name=node.name, domain=domain)
+        resolved.attribute.extend(attrs)
+        fn = onnx.FunctionProto()
+        plain = [v for v in schema.function_opset_versions if v <= version]
+        contextual = [v for v in schema.context_dependent_function_opset_versions if v <= version]
+        if plain:
+            fn.ParseFromString(schema.get_function_with_opset_version(max(plain)))
+        else:
+            types = [helper.make_tensor_type_proto(DTYPE_TO_ELEM[v.dtype], v.shape).SerializeToString()
+                     if v is not None else onnx.TypeProto().SerializeToString() for v in inputs]
+            fn.ParseFromString(schema.get_context_dependent_function_with_opset_version(
+                max(contextual) if contextual else version, resolved.SerializeToString(), types))
+        local: dict[str, Value] = {}
+        for formal, value in zip(fn.input, inputs):
+            if value is not None:
+                local[formal] = value
+        call_attrs = self.default_protos(schema)
+        call_attrs.update({a.name: a for a in attrs})
+        fn_opsets = _opsets(fn.opset_import) or opsets
+        self.import_nodes(fn.node, local, fn_opsets, call_attrs)
+        return [local.get(formal) for formal in fn.output]
+
+    # -- subgraphs (If, Loop, Scan bodies) -------------------------------
+    def run_subgraph(self, body: onnx.GraphProto, outer: Env, bindings: dict[str, Value],
+                     opsets: dict[str, int], fn_attrs: dict) -> list[Value]:
+        """Import a body graph inline; it sees the enclosing scope's names."""
+        local: Env = ChainMap(dict(bindings), outer)
+        for init in body.initializer:
+            local[init.name] = self.constant(numpy_helper.to_array(init), f"initializer '{init.name}'")
+        self.import_nodes(body.node, local, opsets, fn_attrs)
+        return [self.lookup(local, o.name, f"subgraph '{body.name}' output") for o in body.output]
+
+
+def import_onnx(model_or_path: object, shapes: dict[str, tuple] | None = None) -> Graph:
+    """Import an ONNX model (ModelProto, bytes or path) as a static-shape IR graph.
+
+    shapes binds symbolic input dimensions: {"input_ids": (1, 128)} (by input
+    name) or {"batch": 1} (by the dim_param's name).
+    """
+    return Importer(load_model(model_or_path), shapes).run()

@@ -1,0 +1,12 @@
+"""Importing this package fills the rule table (table.RULES), one module per family of ops."""
+
+from cerebro.frontends.onnx.rules import (  # noqa: F401
+    control,
+    elementwise,
+    nn,
+    pooling,
+    reduce,
+    resize,
+    rnn,
+    shape,
+)

@@ -1,0 +1,55 @@
+"""Control flow, unrolled: shapes are static, so If picks a branch and Scan/Loop unroll."""
+
+from __future__ import annotations
+
+from cerebro.compiler.ir import Value
+from cerebro.frontends.onnx import build as b
+from cerebro.frontends.onnx.table import Ctx, rule
+
+
+def _body(ctx: Ctx, graph: object, bindings: dict[str, Value]) -> list[Value]:
+    return ctx.importer.run_subgraph(graph, ctx.extras["env"], bindings, ctx.extras["opsets"],
+                                     ctx.extras["fn_attrs"])
+
+
+@rule("If")
+def if_(ctx: Ctx, cond: Value) -> list[Value]:
+    if not cond.is_const:
+        raise ctx.error("If with a condition computed at run time is not supported (only constant conditions)")
+    branch = ctx.attr("then_branch") if bool(cond.data.reshape(-1)[0]) else ctx.attr("else_branch")
+    return _body(ctx, branch, {})
+
+
+@rule("Scan", since=9)
+def scan(ctx: Ctx, *inputs: Value) -> list[Value]:
+    body = ctx.attr("body")
+    n_scan = ctx.attr("num_scan_inputs")
+    n_state = len(inputs) - n_scan
+    states, scans = list(inputs[:n_state]), inputs[n_state:]
+    in_axes = ctx.attr("scan_input_axes") or [0] * n_scan
+    in_dirs = ctx.attr("scan_input_directions") or [0] * n_scan
+    n_out = len(body.output) - n_state
+    out_axes = ctx.attr("scan_output_axes") or [0] * n_out
+    out_dirs = ctx.attr("scan_output_directions") or [0] * n_out
+    in_axes = [b.axis(ctx, a, s.rank) for a, s in zip(in_axes, scans)]
+    steps = scans[0].shape[in_axes[0]] if scans else 0
+    collected: list[list[Value]] = [[] for _ in range(n_out)]
+    names = [i.name for i in body.input]
+    for t in range(steps):
+        slices = []
+        for x, ax, rev in zip(scans, in_axes, in_dirs):
+            i = steps - 1 - t if rev else t
+            part = b.slice_axis(ctx, x, ax, i, i + 1)
+            slices.append(b.reshape(ctx, part, x.shape[:ax] + x.shape[ax + 1:]))
+        results = _body(ctx, body, dict(zip(names, states + slices)))
+        states = results[:n_state]
+        for k, y in enumerate(results[n_state:]):
+            collected[k].append(y)
+    outs = []
+    for k, ys in enumerate(collected):
+        if out_dirs[k]:
+            ys = ys[::-1]
+        ax = b.axis(ctx, out_axes[k], ys[0].rank + 1)
+        parts = [b.reshape(ctx, y, y.shape[:ax] + (1,) + y.shape[ax:]) for y in ys]
+        outs.append(parts[0] if len(parts) == 1 else ctx.add("concatenate", *parts, axis=ax))
+    return states + outs

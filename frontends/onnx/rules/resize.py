@@ -1,0 +1,1 @@
+"""Resize and Upsample as per-axis interpolation matrices computed at compile time."""

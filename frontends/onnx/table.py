@@ -1,0 +1,71 @@
+"""The rule table: ONNX op type -> IR builder, chosen by the model's opset (since-version)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from cerebro.compiler.ir import DType, Graph, Value, dtype_from_numpy
+
+
+class OnnxImportError(ValueError):
+    """A model Cerebro cannot import; the message names the node and op type."""
+
+
+@dataclass
+class Ctx:
+    """What a rule sees: the graph under construction, the node's attributes and its opset."""
+
+    graph: Graph
+    op_type: str
+    name: str
+    attrs: dict
+    version: int
+    importer: object = None
+    n_outputs: int = 1
+    extras: dict = field(default_factory=dict)
+
+    @property
+    def loc(self) -> str:
+        return f"node '{self.name}' ({self.op_type})"
+
+    def error(self, message: str) -> OnnxImportError:
+        return OnnxImportError(f"{self.loc}: {message}")
+
+    def add(self, op: str, *inputs: Value, **attrs: object) -> Value:
+        return self.graph.add1(op, *inputs, loc=self.loc, **attrs)
+
+    def const(self, data: object, dtype: DType | None = None) -> Value:
+        array = np.asarray(data)
+        return self.graph.const(array, dtype or dtype_from_numpy(array.dtype))
+
+    def attr(self, name: str, default: object = None) -> object:
+        value = self.attrs.get(name)
+        return default if value is None else value
+
+
+Rule = Callable[..., Value | list[Value] | tuple]
+RULES: dict[str, list[tuple[int, Rule]]] = {}
+
+
+def rule(*op_types: str, since: int = 1) -> Callable[[Rule], Rule]:
+    """Register fn for op_types from opset `since` on (until a later registration)."""
+
+    def register(fn: Rule) -> Rule:
+        for op_type in op_types:
+            RULES.setdefault(op_type, []).append((since, fn))
+            RULES[op_type].sort(key=lambda entry: entry[0])
+        return fn
+
+    return register
+
+
+def lookup(op_type: str, version: int) -> Rule | None:
+    """The rule registered for the newest since-version not above the model's opset."""
+    chosen = None
+    for since, fn in RULES.get(op_type, ()):
+        if since <= version:
+            chosen = fn
+    return chosen

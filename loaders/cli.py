@@ -1,0 +1,168 @@
+"""`cerebroc pkg ...`: info, verify, extract, run and binfmt for .deb, .exe and .apk (and ELF info).
+
+The lead wires `add_pkg_parser(subparsers)` into cerebro/cli.py. Every error is one line on
+stderr and a non-zero exit status, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from cerebro.loaders.errors import FormatError
+from cerebro.loaders.limits import MAX_INPUT
+
+
+def _load_deb(data: bytes):
+    from cerebro.loaders.deb import read_deb
+    return read_deb(data)
+
+
+def _load_pe(data: bytes):
+    from cerebro.loaders.pe_package import PePackage
+    return PePackage.parse(data)
+
+
+def _load_apk(data: bytes):
+    from cerebro.loaders.apk import read_apk
+    return read_apk(data)
+
+
+def _load_elf(data: bytes):
+    from cerebro.loaders.image import ElfPackage
+    return ElfPackage.parse(data)
+
+
+LOADERS: dict[bytes, Callable] = {b"!<arch>\n": _load_deb, b"MZ": _load_pe, b"PK\x03\x04": _load_apk,
+                                   b"\x7fELF": _load_elf}
+
+
+def load_package(path: str | Path):
+    """Parse a package file by its magic bytes into an object with info/verify/extract/run."""
+    p = Path(path)
+    try:
+        size = p.stat().st_size
+    except OSError as e:
+        raise FormatError(f"{path}: {e.strerror}") from None
+    if size > MAX_INPUT:
+        raise FormatError(f"{path}: {size} bytes is over the {MAX_INPUT}-byte input limit")
+    data = p.read_bytes()
+    for magic, loader in LOADERS.items():
+        if data.startswith(magic):
+            return loader(data)
+    raise FormatError(f"{path}: not a .deb, .exe, .apk or ELF file (unknown magic {data[:4]!r})")
+
+
+def _print_info(info: dict, indent: str = "") -> None:
+    for key, value in info.items():
+        if isinstance(value, dict):
+            print(f"{indent}{key}:")
+            _print_info(value, indent + "  ")
+        elif isinstance(value, list):
+            print(f"{indent}{key}: ({len(value)})")
+            for item in value:
+                print(f"{indent}  {json.dumps(item) if isinstance(item, dict) else item}")
+        else:
+            print(f"{indent}{key}: {value}")
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    info = load_package(args.file).info()
+    if args.json:
+        print(json.dumps(info, indent=2))
+    else:
+        _print_info(info)
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    problems = load_package(args.file).verify()
+    for problem in problems:
+        print(f"{args.file}: {problem}", file=sys.stderr)
+    if not problems:
+        print(f"{args.file}: OK")
+    return 1 if problems else 0
+
+
+def cmd_extract(args: argparse.Namespace) -> int:
+    names = load_package(args.file).extract(args.dir)
+    print(f"extracted {len(names)} entries to {args.dir}")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    pkg = load_package(args.file)
+    rest = args.args[1:] if args.args[:1] == ["--"] else args.args
+    options = {"program": args.program, "scripts": args.scripts, "main": args.main}
+    result = pkg.run(rest, **{k: v for k, v in options.items() if v and k in pkg.run_options})
+    return result.returncode
+
+
+def cmd_binfmt(args: argparse.Namespace) -> int:
+    from cerebro.loaders import binfmt
+    actions = {"install": binfmt.install, "uninstall": binfmt.uninstall, "show": binfmt.show}
+    for line in actions[args.action](dry_run=args.dry_run):
+        print(line)
+    return 0
+
+
+def add_pkg_parser(subparsers) -> argparse.ArgumentParser:
+    """Adds `pkg` with its subcommands to an argparse subparsers object."""
+    pkg = subparsers.add_parser("pkg", help="inspect, verify, extract and run .deb, .exe and .apk packages")
+    pkg.set_defaults(run=run_pkg_command)  # cerebro/cli.py calls args.run(args)
+    sub = pkg.add_subparsers(dest="pkg_command", required=True)
+    p = sub.add_parser("info", help="show package metadata")
+    p.add_argument("file")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_info)
+    p = sub.add_parser("verify", help="check checksums and signatures")
+    p.add_argument("file")
+    p.set_defaults(func=cmd_verify)
+    p = sub.add_parser("extract", help="extract contents safely into DIR")
+    p.add_argument("file")
+    p.add_argument("dir")
+    p.set_defaults(func=cmd_extract)
+    p = sub.add_parser("run", help="run the package's program")
+    p.add_argument("file")
+    p.add_argument("--program", help=".deb: program to run (default: the one named after the package)")
+    p.add_argument("--scripts", action="store_true", help=".deb: run preinst/postinst in the private root first")
+    p.add_argument("--main", help=".apk: class whose main(String[]) to run (default: from the manifest)")
+    p.add_argument("args", nargs=argparse.REMAINDER, help="arguments for the program, after --")
+    p.set_defaults(func=cmd_run)
+    p = sub.add_parser("binfmt", help="register .exe/.apk/.deb with the kernel's binfmt_misc")
+    p.add_argument("action", choices=["install", "uninstall", "show"])
+    p.add_argument("--dry-run", action="store_true", help="print the rules instead of writing them")
+    p.set_defaults(func=cmd_binfmt)
+    return pkg
+
+
+register = add_pkg_parser  # the cerebro.commands.* convention: register(subparsers)
+
+
+def run_pkg_command(args: argparse.Namespace) -> int:
+    """Runs a parsed `pkg` command: one-line errors, exit status 2 for bad input."""
+    try:
+        return args.func(args)
+    except FormatError as e:
+        print(f"cerebroc pkg: error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:
+        print(f"cerebroc pkg: error: {e}", file=sys.stderr)
+        return 2
+    except Exception as e:  # noqa: BLE001 - the CLI promise: one line, never a traceback
+        print(f"cerebroc pkg: internal error: {type(e).__name__}: {e}", file=sys.stderr)
+        return 3
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Standalone entry (python -m cerebro.loaders.cli pkg ...), the same parser cerebroc uses."""
+    parser = argparse.ArgumentParser(prog="cerebroc")
+    add_pkg_parser(parser.add_subparsers(dest="command", required=True))
+    return run_pkg_command(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

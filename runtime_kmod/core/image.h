@@ -1,0 +1,84 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A .cbx image: a bounds-checked view of an ELF64 relocatable object, its
+ * load layout and the relocation pass. Hosts supply memory and imports.
+ *
+ * Use: cbx_image_parse(), cbx_image_layout(), then the host allocates
+ * load_size zeroed bytes at a page-aligned base, calls cbx_image_load()
+ * and protects [0, exec_end) R+X, [exec_end, ro_end) R, the rest R+W.
+ */
+#ifndef CBX_IMAGE_H
+#define CBX_IMAGE_H
+
+#include <cerebro/cbx.h>
+
+#include "arch.h"
+#include "elf64.h"
+#include "error.h"
+
+#define CBX_MAX_SECTIONS 256
+#define CBX_NOT_LOADED UINT64_MAX
+#define CBX_MAX_LOAD_SIZE (1ull << 36)	/* 64 GiB: refuse anything bigger */
+
+/* A function the host provides to model code, by name. */
+struct cbx_import {
+	const char *name;
+	uint64_t address;
+};
+
+struct cbx_image {
+	const uint8_t *data;
+	uint64_t size;
+	const struct cbx_arch *arch;
+	struct cbx_ehdr ehdr;
+	uint32_t symtab;		/* section index of .symtab */
+	uint32_t strtab;		/* its string table */
+	uint64_t num_symbols;
+	uint32_t meta_section;
+	uint32_t weights_section;	/* 0 when absent */
+	uint32_t ir_section;		/* 0 when absent */
+	uint32_t entry_section;
+	uint64_t entry_value;
+	struct cbx_meta meta;		/* checked copy of the header */
+	const uint8_t *meta_data;	/* the section in the file */
+	/* Filled by cbx_image_layout(). */
+	uint64_t load_offset[CBX_MAX_SECTIONS];
+	uint64_t stubs_offset;
+	uint32_t num_stubs;
+	uint64_t exec_end;
+	uint64_t ro_end;
+	uint64_t load_size;
+	uint64_t entry_offset;
+};
+
+/*
+ * Checks the ELF structure, the meta section and the content hash of
+ * @data (@size bytes, which must outlive @img). @host_machine is the
+ * e_machine the caller can run, or 0 to accept any supported one.
+ */
+int cbx_image_parse(struct cbx_image *img, const void *data, uint64_t size,
+		    uint32_t host_machine, struct cbx_error *err);
+
+/*
+ * Places every SHF_ALLOC section (code, then read-only, then writable
+ * data, each group page-aligned) plus @num_imports jump stubs.
+ */
+int cbx_image_layout(struct cbx_image *img, uint64_t page_size,
+		     uint32_t num_imports, struct cbx_error *err);
+
+/*
+ * Copies sections to @base (load_size zeroed bytes, page aligned), writes
+ * the import stubs and applies every relocation. Every undefined symbol
+ * must be one of @imports.
+ */
+int cbx_image_load(const struct cbx_image *img, uint8_t *base,
+		   const struct cbx_import *imports, uint32_t num_imports,
+		   struct cbx_error *err);
+
+/* Section header @index (< e_shnum, checked by parse). */
+void cbx_image_section(const struct cbx_image *img, uint32_t index, struct cbx_shdr *out);
+
+/* The NUL-terminated name of section @index ("?" if it has none). */
+const char *cbx_image_section_name(const struct cbx_image *img, uint32_t index);
+
+#endif /* CBX_IMAGE_H */

@@ -1,0 +1,109 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Shared state of cerebro.ko: registered models, per-file handles, the
+ * in-kernel pre/post-processing and the FPU-only helpers.
+ */
+#ifndef CEREBRO_INTERNAL_H
+#define CEREBRO_INTERNAL_H
+
+#include <linux/kobject.h>
+#include <linux/list.h>
+#include <linux/mutex.h>
+#include <linux/spinlock.h>
+#include <linux/types.h>
+#include <cerebro/cbx.h>
+#include <cerebro/uapi.h>
+
+#include "cerebro_model.h"
+
+#ifdef CONFIG_X86_64
+#define CEREBRO_MACHINE_SELF 62		/* ELF e_machine of the models we run */
+#else
+#define CEREBRO_MACHINE_SELF 183
+#endif
+
+#define CEREBRO_MSG_LEN 160
+#define CEREBRO_NUM_LEN 32
+
+/* Options set through sysfs, applied in the kernel on every call. */
+struct cerebro_options {
+	u32 scale_bits;		/* f32 bits: input = input * scale + offset */
+	u32 offset_bits;
+	char scale_text[CEREBRO_NUM_LEN];
+	char offset_text[CEREBRO_NUM_LEN];
+	u32 post;		/* enum cerebro_post */
+	u32 topk;		/* k for CEREBRO_POST_TOPK */
+};
+
+/* One registered model module. Lives until its module unregisters. */
+struct cerebro_model {
+	struct list_head node;
+	struct kobject kobj;			/* /sys/kernel/cerebro/models/<module> */
+	const struct cerebro_model_desc *desc;	/* valid while registered */
+	struct cbx_meta meta;			/* header copy */
+	struct cbx_tensor *tensors;		/* inputs, then outputs */
+	char module_name[MODULE_NAME_LEN];
+	int users;				/* handles + default pin; under cerebro_lock */
+
+	spinlock_t lock;			/* options, last_error, stats below */
+	struct cerebro_options opts;
+	char last_error[CEREBRO_MSG_LEN];
+	u64 calls;
+	u64 total_ns;
+	u64 max_fpu_ns;
+};
+
+/* A model opened through one file; owns its buffers. */
+struct cerebro_handle {
+	struct cerebro_model *model;
+	void *block;		/* arena, inputs, outputs, post buffer */
+	void *arena;
+	void **inputs;
+	void **outputs;
+	void *post;		/* output 0 after post-processing */
+	bool has_results;
+	struct cerebro_tensor_info result0;	/* output 0 as last computed */
+};
+
+struct cerebro_file {
+	struct mutex lock;
+	struct cerebro_handle *handles[CEREBRO_MAX_HANDLES];
+};
+
+extern struct mutex cerebro_lock;
+
+/* cerebro_registry.c */
+struct cerebro_model *cerebro_model_get_by_hash(const u8 *hash);
+void cerebro_model_put(struct cerebro_model *model);
+int cerebro_registry_init(struct kobject *parent);
+void cerebro_registry_exit(void);
+void cerebro_model_error(struct cerebro_model *model, const char *fmt, ...)
+	__printf(2, 3);
+void cerebro_model_account(struct cerebro_model *model, u64 ns, u64 max_fpu_ns);
+struct cerebro_model *cerebro_model_find_by_name(const char *name);
+
+/* cerebro_load.c: read, validate, bind; returns a model with a user ref. */
+struct cerebro_model *cerebro_load_path(const char *path);
+
+/* cerebro_sysfs.c */
+int cerebro_sysfs_init(void);
+void cerebro_sysfs_exit(void);
+void cerebro_global_error(const char *fmt, ...) __printf(1, 2);
+struct cerebro_model *cerebro_default_get(void);
+
+/* cerebro_post.c: output 0 after post-processing @opts. */
+int cerebro_post_signature(const struct cbx_tensor *out0,
+			   const struct cerebro_options *opts,
+			   struct cerebro_tensor_info *info, char *why,
+			   size_t why_len);
+
+/* cerebro_fp.c: float code; call only between kernel_fpu_begin/end. */
+u32 cerebro_fp_decimal(s64 mantissa, int exp10);
+void cerebro_fp_affine(float *x, u64 n, u32 scale_bits, u32 offset_bits);
+void cerebro_fp_softmax(float *x, u64 rows, u64 n);
+void cerebro_fp_argmax(const float *x, u64 rows, u64 n, s32 *out);
+void cerebro_fp_topk(const float *x, u64 rows, u64 n, u32 k, s32 *out);
+
+#define CEREBRO_F32_ONE 0x3f800000u
+
+#endif /* CEREBRO_INTERNAL_H */

@@ -1,0 +1,86 @@
+// SPDX-License-Identifier: MIT
+/*
+ * LOAD_MODEL: the kernel reads the .cbx itself (size-capped), checks it with
+ * the shared core (ELF structure, meta, content hash) and binds it to the
+ * registered model module carrying the same hash. When none is registered
+ * it asks for the module alias "cerebro-model-<hash>" (request_module), so
+ * an installed and depmod'ed model module loads on demand.
+ */
+#include <linux/err.h>
+#include <linux/kernel_read_file.h>
+#include <linux/kmod.h>
+#include <linux/slab.h>
+#include <linux/vmalloc.h>
+
+#include "cerebro_internal.h"
+#include "image.h"
+
+static const int status_errno[] = {
+	[CBX_OK] = 0,
+	[CBX_ETRUNC] = -ENOEXEC,
+	[CBX_EMAGIC] = -ENOEXEC,
+	[CBX_EFORMAT] = -ENOEXEC,
+	[CBX_EMACHINE] = -ENOEXEC,
+	[CBX_EMETA] = -ENOEXEC,
+	[CBX_EHASH] = -EBADMSG,
+	[CBX_ERELOC] = -ENOEXEC,
+	[CBX_ESYMBOL] = -ENOEXEC,
+	[CBX_ENOMEM] = -ENOMEM,
+	[CBX_ERUN] = -EIO,
+};
+
+static int check_image(const char *path, const void *data, size_t size, u8 *hash)
+{
+	struct cbx_error err = { 0 };
+	struct cbx_image *img;
+	int status;
+
+	img = kmalloc(sizeof(*img), GFP_KERNEL);
+	if (!img)
+		return -ENOMEM;
+	status = cbx_image_parse(img, data, size, CEREBRO_MACHINE_SELF, &err);
+	if (status == CBX_OK)
+		memcpy(hash, img->meta.hash, sizeof(img->meta.hash));
+	kfree(img);
+	if (status == CBX_OK)
+		return 0;
+	cerebro_global_error("load %s: %s", path, err.msg);
+	if (status < 0 || status >= ARRAY_SIZE(status_errno) || !status_errno[status])
+		return -EINVAL;
+	return status_errno[status];
+}
+
+struct cerebro_model *cerebro_load_path(const char *path)
+{
+	struct cerebro_model *model;
+	size_t file_size = 0;
+	void *data = NULL;
+	u8 hash[32];
+	ssize_t got;
+	int ret;
+
+	got = kernel_read_file_from_path(path, 0, &data, CEREBRO_MAX_FILE_SIZE, &file_size,
+					 READING_UNKNOWN);
+	if (got < 0) {
+		cerebro_global_error("load %s: cannot read it (errno %zd%s)", path, -got,
+				     got == -EFBIG ? ", larger than the 512 MiB cap" :
+				     got == -EINVAL ? ", not a regular file" : "");
+		return ERR_PTR(got);
+	}
+	ret = check_image(path, data, got, hash);
+	vfree(data);
+	if (ret)
+		return ERR_PTR(ret);
+
+	model = cerebro_model_get_by_hash(hash);
+	if (!model) {
+		request_module(CEREBRO_MODEL_ALIAS_PREFIX "%32phN", hash);
+		model = cerebro_model_get_by_hash(hash);
+	}
+	if (!model) {
+		cerebro_global_error("load %s: no model module for hash %32phN; build it with 'cerebroc kmod build' and insmod it",
+				     path, hash);
+		return ERR_PTR(-ENOPKG);
+	}
+	return model;
+}

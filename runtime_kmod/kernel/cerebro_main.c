@@ -1,0 +1,422 @@
+// SPDX-License-Identifier: MIT
+/*
+ * cerebro.ko: the misc device /dev/cerebro. Each open file owns up to
+ * CEREBRO_MAX_HANDLES handles; a handle owns its arena and tensor buffers,
+ * so files run in parallel and no call allocates. Every user pointer goes
+ * through copy_{from,to}_user and every size is checked against the model's
+ * signature; each refusal logs one line saying why.
+ */
+#include <linux/fs.h>
+#include <linux/ktime.h>
+#include <linux/miscdevice.h>
+#include <linux/module.h>
+#include <linux/mm.h>
+#include <linux/overflow.h>
+#include <linux/sched.h>
+#include <linux/slab.h>
+#include <linux/string.h>
+#include <linux/uaccess.h>
+#include <asm/fpu/api.h>
+
+#include "cerebro_internal.h"
+
+#define ALIGN_BYTES 64	/* CEREBRO_BUFFER_ALIGN */
+#define MAX_HANDLE_BYTES (8ULL << 30)
+
+struct cerebro_head {
+	__u32 size;
+	__u32 version;
+};
+
+/* ---- handles ---- */
+
+static u64 post_bytes(const struct cerebro_model *model)
+{
+	return model->tensors[model->meta.num_inputs].nbytes;
+}
+
+static void handle_destroy(struct cerebro_handle *h)
+{
+	if (!h)
+		return;
+	kvfree(h->block);
+	kfree(h->inputs);
+	kfree(h->outputs);
+	cerebro_model_put(h->model);
+	kfree(h);
+}
+
+/* Lays arena, inputs, outputs and the post buffer out 64-byte aligned. */
+static int handle_layout(struct cerebro_model *model, u64 *offsets, u64 *total)
+{
+	u32 count = model->meta.num_inputs + model->meta.num_outputs;
+	u64 at = ALIGN(model->meta.arena_size, ALIGN_BYTES);
+	u32 i;
+
+	if (model->meta.arena_size > MAX_HANDLE_BYTES)
+		return -ENOMEM;
+	for (i = 0; i <= count; i++) {
+		u64 size = i < count ? model->tensors[i].nbytes : post_bytes(model);
+
+		if (size > MAX_HANDLE_BYTES || at > MAX_HANDLE_BYTES)
+			return -ENOMEM;
+		offsets[i] = at;
+		at += ALIGN(size, ALIGN_BYTES);
+	}
+	if (at > MAX_HANDLE_BYTES)
+		return -ENOMEM;
+	*total = at;
+	return 0;
+}
+
+static struct cerebro_handle *handle_create(struct cerebro_model *model)
+{
+	u32 nin = model->meta.num_inputs, nout = model->meta.num_outputs;
+	struct cerebro_handle *h;
+	u64 *offsets, total;
+	u8 *base;
+	u32 i;
+	int ret;
+
+	offsets = kcalloc(nin + nout + 1, sizeof(*offsets), GFP_KERNEL);
+	h = kzalloc(sizeof(*h), GFP_KERNEL);
+	if (!offsets || !h)
+		goto nomem;
+	h->model = model;
+	ret = handle_layout(model, offsets, &total);
+	if (ret) {
+		cerebro_model_error(model, "buffers for one handle exceed %llu bytes", MAX_HANDLE_BYTES);
+		goto fail;
+	}
+	h->inputs = kcalloc(nin ? nin : 1, sizeof(void *), GFP_KERNEL);
+	h->outputs = kcalloc(nout, sizeof(void *), GFP_KERNEL);
+	h->block = kvzalloc(total + ALIGN_BYTES, GFP_KERNEL);
+	if (!h->inputs || !h->outputs || !h->block)
+		goto nomem;
+	base = PTR_ALIGN((u8 *)h->block, ALIGN_BYTES);
+	h->arena = base;
+	for (i = 0; i < nin; i++)
+		h->inputs[i] = base + offsets[i];
+	for (i = 0; i < nout; i++)
+		h->outputs[i] = base + offsets[nin + i];
+	h->post = base + offsets[nin + nout];
+	kfree(offsets);
+	return h;
+nomem:
+	ret = -ENOMEM;
+	cerebro_global_error("out of memory for a handle of %s", model->module_name);
+fail:
+	kfree(offsets);
+	if (h) {
+		handle_destroy(h);	/* drops the model reference */
+	} else {
+		cerebro_model_put(model);
+	}
+	return ERR_PTR(ret);
+}
+
+/* Caller holds cf->lock. */
+static struct cerebro_handle *handle_lookup(struct cerebro_file *cf, u32 id, const char *op)
+{
+	if (id == 0 || id > CEREBRO_MAX_HANDLES || !cf->handles[id - 1]) {
+		cerebro_global_error("%s: unknown handle %u (not loaded through this open file)", op, id);
+		return NULL;
+	}
+	return cf->handles[id - 1];
+}
+
+/* ---- ioctl argument checks ---- */
+
+static int copy_arg(void *dst, void __user *arg, size_t size, const char *op)
+{
+	struct cerebro_head *head = dst;
+
+	if (copy_from_user(dst, arg, size)) {
+		cerebro_global_error("%s: bad pointer to the ioctl argument", op);
+		return -EFAULT;
+	}
+	if (head->size != size || head->version != CEREBRO_UAPI_VERSION) {
+		cerebro_global_error("%s: struct size %u / version %u, expected %zu / %d",
+				     op, head->size, head->version, size, CEREBRO_UAPI_VERSION);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static struct cerebro_buffer *copy_buffers(struct cerebro_model *model, const struct cerebro_io *io,
+					   u32 expected, const char *op)
+{
+	struct cerebro_buffer *bufs;
+
+	if (io->num_buffers != expected) {
+		cerebro_model_error(model, "%s: %u buffers given, the signature has %u",
+				    op, io->num_buffers, expected);
+		return ERR_PTR(-EINVAL);
+	}
+	bufs = memdup_user(u64_to_user_ptr(io->buffers), (size_t)expected * sizeof(*bufs));
+	if (IS_ERR(bufs))
+		cerebro_model_error(model, "%s: bad pointer to the buffer array", op);
+	return bufs;
+}
+
+/* ---- LOAD_MODEL ---- */
+
+static long ioctl_load(struct cerebro_file *cf, void __user *arg)
+{
+	struct cerebro_model *model;
+	struct cerebro_handle *h;
+	struct cerebro_load ld;
+	char *path;
+	int ret, slot;
+
+	ret = copy_arg(&ld, arg, sizeof(ld), "LOAD_MODEL");
+	if (ret)
+		return ret;
+	if (ld.reserved) {
+		cerebro_global_error("LOAD_MODEL: reserved field is not 0");
+		return -EINVAL;
+	}
+	if (!ld.path) {
+		model = cerebro_default_get();
+		if (!model) {
+			cerebro_global_error("LOAD_MODEL: no path and no default model (write /sys/kernel/cerebro/model_path)");
+			return -ENOENT;
+		}
+	} else {
+		path = strndup_user(u64_to_user_ptr(ld.path), PATH_MAX);
+		if (IS_ERR(path)) {
+			cerebro_global_error("LOAD_MODEL: bad path pointer or path longer than %d", PATH_MAX);
+			return PTR_ERR(path);
+		}
+		model = cerebro_load_path(path);
+		kfree(path);
+		if (IS_ERR(model))
+			return PTR_ERR(model);
+	}
+	h = handle_create(model);
+	if (IS_ERR(h))
+		return PTR_ERR(h);
+
+	mutex_lock(&cf->lock);
+	for (slot = 0; slot < CEREBRO_MAX_HANDLES; slot++) {
+		if (!cf->handles[slot])
+			break;
+	}
+	if (slot == CEREBRO_MAX_HANDLES) {
+		mutex_unlock(&cf->lock);
+		handle_destroy(h);
+		cerebro_global_error("LOAD_MODEL: this file already has %d handles", CEREBRO_MAX_HANDLES);
+		return -EMFILE;
+	}
+	cf->handles[slot] = h;
+	ld.handle = slot + 1;
+	if (copy_to_user(arg, &ld, sizeof(ld))) {
+		cf->handles[slot] = NULL;
+		mutex_unlock(&cf->lock);
+		handle_destroy(h);
+		cerebro_global_error("LOAD_MODEL: cannot write the handle back");
+		return -EFAULT;
+	}
+	mutex_unlock(&cf->lock);
+	return 0;
+}
+
+/* ---- EXECUTE_MODEL ---- */
+
+static int copy_inputs(struct cerebro_handle *h, const struct cerebro_buffer *bufs)
+{
+	struct cerebro_model *model = h->model;
+	u32 i;
+
+	for (i = 0; i < model->meta.num_inputs; i++) {
+		const struct cbx_tensor *t = &model->tensors[i];
+
+		if (bufs[i].nbytes != t->nbytes) {
+			cerebro_model_error(model, "EXECUTE_MODEL: input %u ('%s') has %llu bytes, the signature needs %llu",
+					    i, t->name, bufs[i].nbytes, t->nbytes);
+			return -EINVAL;
+		}
+		if (copy_from_user(h->inputs[i], u64_to_user_ptr(bufs[i].data), t->nbytes)) {
+			cerebro_model_error(model, "EXECUTE_MODEL: bad pointer for input %u ('%s')", i, t->name);
+			return -EFAULT;
+		}
+	}
+	return 0;
+}
+
+static void preprocess(struct cerebro_handle *h, const struct cerebro_options *opts)
+{
+	struct cerebro_model *model = h->model;
+	u32 i;
+
+	if (opts->scale_bits == CEREBRO_F32_ONE && opts->offset_bits == 0)
+		return;
+	kernel_fpu_begin();
+	for (i = 0; i < model->meta.num_inputs; i++) {
+		if (model->tensors[i].dtype == CBX_DTYPE_F32)
+			cerebro_fp_affine(h->inputs[i], model->tensors[i].nbytes / 4,
+					  opts->scale_bits, opts->offset_bits);
+	}
+	kernel_fpu_end();
+}
+
+static void postprocess(struct cerebro_handle *h, const struct cerebro_options *opts)
+{
+	const struct cbx_tensor *out0 = &h->model->tensors[h->model->meta.num_inputs];
+	u64 n = out0->rank ? out0->dims[out0->rank - 1] : 1;
+	u64 rows = n ? out0->nbytes / 4 / n : 0;
+
+	if (opts->post == CEREBRO_POST_NONE)
+		return;
+	kernel_fpu_begin();
+	switch (opts->post) {
+	case CEREBRO_POST_SOFTMAX:
+		memcpy(h->post, h->outputs[0], out0->nbytes);
+		cerebro_fp_softmax(h->post, rows, n);
+		break;
+	case CEREBRO_POST_ARGMAX:
+		cerebro_fp_argmax(h->outputs[0], rows, n, h->post);
+		break;
+	case CEREBRO_POST_TOPK:
+		cerebro_fp_topk(h->outputs[0], rows, n, opts->topk, h->post);
+		break;
+	}
+	kernel_fpu_end();
+}
+
+/* One FPU section per stage; returns the longest in @max_ns. */
+static int run_stages(struct cerebro_handle *h, u64 *max_ns)
+{
+	struct cerebro_model *model = h->model;
+	u32 stage;
+	int rc;
+
+	*max_ns = 0;
+	for (stage = 0; stage < model->meta.num_stages; stage++) {
+		u64 start = ktime_get_ns();
+
+		kernel_fpu_begin();
+		rc = model->desc->run_stage((const void *const *)h->inputs, h->outputs,
+					    h->arena, stage);
+		kernel_fpu_end();
+		*max_ns = max(*max_ns, ktime_get_ns() - start);
+		if (rc) {
+			cerebro_model_error(model, "EXECUTE_MODEL: stage %u returned error %d", stage, rc);
+			return -EIO;
+		}
+		cond_resched();
+	}
+	return 0;
+}
+
+static long ioctl_execute(struct cerebro_file *cf, void __user *arg)
+{
+	struct cerebro_options opts;
+	struct cerebro_tensor_info out0;
+	struct cerebro_buffer *bufs;
+	struct cerebro_handle *h;
+	struct cerebro_model *model;
+	struct cerebro_io io;
+	char why[CEREBRO_MSG_LEN];
+	u64 start = ktime_get_ns(), fpu_ns;
+	int ret;
+
+	ret = copy_arg(&io, arg, sizeof(io), "EXECUTE_MODEL");
+	if (ret)
+		return ret;
+	mutex_lock(&cf->lock);
+	h = handle_lookup(cf, io.handle, "EXECUTE_MODEL");
+	if (!h) {
+		ret = -ENOENT;
+		goto out;
+	}
+	model = h->model;
+	bufs = copy_buffers(model, &io, model->meta.num_inputs, "EXECUTE_MODEL");
+	if (IS_ERR(bufs)) {
+		ret = PTR_ERR(bufs);
+		goto out;
+	}
+	h->has_results = false;
+	ret = copy_inputs(h, bufs);
+	kfree(bufs);
+	if (ret)
+		goto out;
+	spin_lock(&model->lock);
+	opts = model->opts;
+	spin_unlock(&model->lock);
+	ret = cerebro_post_signature(&model->tensors[model->meta.num_inputs], &opts, &out0,
+				     why, sizeof(why));
+	if (ret) {
+		cerebro_model_error(model, "EXECUTE_MODEL: %s", why);
+		goto out;
+	}
+	preprocess(h, &opts);
+	ret = run_stages(h, &fpu_ns);
+	if (ret)
+		goto out;
+	postprocess(h, &opts);
+	h->result0 = out0;
+	h->has_results = true;
+	cerebro_model_account(model, ktime_get_ns() - start, fpu_ns);
+out:
+	mutex_unlock(&cf->lock);
+	return ret;
+}
+
+/* ---- GET_RESULTS ---- */
+
+static long ioctl_get_results(struct cerebro_file *cf, void __user *arg)
+{
+	struct cerebro_buffer *bufs;
+	struct cerebro_handle *h;
+	struct cerebro_model *model;
+	struct cerebro_io io;
+	u32 i;
+	int ret;
+
+	ret = copy_arg(&io, arg, sizeof(io), "GET_RESULTS");
+	if (ret)
+		return ret;
+	mutex_lock(&cf->lock);
+	h = handle_lookup(cf, io.handle, "GET_RESULTS");
+	if (!h) {
+		ret = -ENOENT;
+		goto out;
+	}
+	model = h->model;
+	if (!h->has_results) {
+		cerebro_model_error(model, "GET_RESULTS: handle %u has no results (call EXECUTE_MODEL first)",
+				    io.handle);
+		ret = -ENODATA;
+		goto out;
+	}
+	bufs = copy_buffers(model, &io, model->meta.num_outputs, "GET_RESULTS");
+	if (IS_ERR(bufs)) {
+		ret = PTR_ERR(bufs);
+		goto out;
+	}
+	for (i = 0; i < model->meta.num_outputs && !ret; i++) {
+		const struct cbx_tensor *t = &model->tensors[model->meta.num_inputs + i];
+		bool post = i == 0 && h->result0.nbytes != t->nbytes;
+		u64 nbytes = i == 0 ? h->result0.nbytes : t->nbytes;
+		const void *src = i == 0 && (post || h->result0.dtype != t->dtype ||
+				  memcmp(h->result0.dims, t->dims, sizeof(t->dims)) ||
+				  h->result0.rank != t->rank) ? h->post : h->outputs[i];
+
+		if (i == 0 && h->result0.nbytes == t->nbytes && src == h->outputs[0] &&
+		    model->opts.post == CEREBRO_POST_SOFTMAX)
+			src = h->post;
+		if (bufs[i].nbytes != nbytes) {
+			cerebro_model_error(model, "GET_RESULTS: output %u ('%s') buffer has %llu bytes, needs %llu",
+					    i, t->name, bufs[i].nbytes, nbytes);
+			ret = -EINVAL;
+		} else if (copy_to_user(u64_to_user_ptr(bufs[i].data), src, nbytes)) {
+			cerebro_model_error(model, "GET_RESULTS: bad pointer for output %u ('%s')", i, t->name);
+			ret = -EFAULT;
+		}
+	}
+	kfree(bufs);
+out:
+	mutex_unlock(&cf->lock);
+	return ret;
+}

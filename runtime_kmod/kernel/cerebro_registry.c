@@ -1,0 +1,524 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Registered model modules and their sysfs directories. A model module
+ * registers at insmod and unregisters at rmmod; users (handles and the
+ * default model) pin its module with try_module_get, so rmmod of a model
+ * in use is refused by the kernel's module loader itself.
+ */
+#include <linux/kernel.h>
+#include <linux/math64.h>
+#include <linux/module.h>
+#include <linux/slab.h>
+#include <linux/string.h>
+#include <asm/fpu/api.h>
+
+#include "cerebro_internal.h"
+#include "meta.h"
+
+DEFINE_MUTEX(cerebro_lock);
+static LIST_HEAD(cerebro_models);
+static struct kobject *models_kobj;
+
+static const char *const dtype_names[] = {
+	[CBX_DTYPE_F32] = "f32", [CBX_DTYPE_F64] = "f64", [CBX_DTYPE_I8] = "i8",
+	[CBX_DTYPE_I16] = "i16", [CBX_DTYPE_I32] = "i32", [CBX_DTYPE_I64] = "i64",
+	[CBX_DTYPE_U8] = "u8", [CBX_DTYPE_BOOL] = "bool",
+};
+
+static const char *const post_names[] = {
+	[CEREBRO_POST_NONE] = "none", [CEREBRO_POST_SOFTMAX] = "softmax",
+	[CEREBRO_POST_ARGMAX] = "argmax", [CEREBRO_POST_TOPK] = "topk",
+};
+
+static struct cerebro_model *to_model(struct kobject *kobj)
+{
+	return container_of(kobj, struct cerebro_model, kobj);
+}
+
+void cerebro_model_error(struct cerebro_model *model, const char *fmt, ...)
+{
+	char msg[CEREBRO_MSG_LEN];
+	va_list args;
+
+	va_start(args, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, args);
+	va_end(args);
+	pr_warn("cerebro: %s: %s\n", model->module_name, msg);
+	spin_lock(&model->lock);
+	strscpy(model->last_error, msg, sizeof(model->last_error));
+	spin_unlock(&model->lock);
+}
+
+void cerebro_model_account(struct cerebro_model *model, u64 ns, u64 max_fpu_ns)
+{
+	spin_lock(&model->lock);
+	model->calls++;
+	model->total_ns += ns;
+	if (max_fpu_ns > model->max_fpu_ns)
+		model->max_fpu_ns = max_fpu_ns;
+	spin_unlock(&model->lock);
+}
+
+/* Finds a registered model and takes a user reference on it. */
+struct cerebro_model *cerebro_model_get_by_hash(const u8 *hash)
+{
+	struct cerebro_model *model;
+
+	mutex_lock(&cerebro_lock);
+	list_for_each_entry(model, &cerebro_models, node) {
+		if (memcmp(model->meta.hash, hash, sizeof(model->meta.hash)) != 0)
+			continue;
+		if (!try_module_get(model->desc->owner))
+			break;	/* its module is being removed */
+		model->users++;
+		mutex_unlock(&cerebro_lock);
+		return model;
+	}
+	mutex_unlock(&cerebro_lock);
+	return NULL;
+}
+
+/* Caller holds cerebro_lock; no reference is taken. */
+struct cerebro_model *cerebro_model_find_by_name(const char *name)
+{
+	struct cerebro_model *model;
+
+	list_for_each_entry(model, &cerebro_models, node) {
+		if (strcmp(model->module_name, name) == 0)
+			return model;
+	}
+	return NULL;
+}
+
+void cerebro_model_put(struct cerebro_model *model)
+{
+	struct module *owner = model->desc->owner;
+
+	mutex_lock(&cerebro_lock);
+	model->users--;
+	mutex_unlock(&cerebro_lock);
+	module_put(owner);
+}
+
+/* ---- sysfs: /sys/kernel/cerebro/models/<module>/ ---- */
+
+static ssize_t format_tensor(char *buf, ssize_t len, const char *role,
+			     const struct cbx_tensor *t)
+{
+	u32 d;
+
+	len += sysfs_emit_at(buf, len, "%s %s %s[", role, t->name,
+			     dtype_names[t->dtype]);
+	for (d = 0; d < t->rank; d++)
+		len += sysfs_emit_at(buf, len, d ? ",%llu" : "%llu", t->dims[d]);
+	return len + sysfs_emit_at(buf, len, "] %llu\n", t->nbytes);
+}
+
+static ssize_t signature_show(struct kobject *kobj, struct kobj_attribute *attr,
+			      char *buf)
+{
+	struct cerebro_model *model = to_model(kobj);
+	u32 count = model->meta.num_inputs + model->meta.num_outputs;
+	ssize_t len = 0;
+	u32 i;
+
+	for (i = 0; i < count; i++)
+		len = format_tensor(buf, len, i < model->meta.num_inputs ? "input" : "output",
+				    &model->tensors[i]);
+	return len;
+}
+
+static ssize_t name_show(struct kobject *kobj, struct kobj_attribute *attr, char *buf)
+{
+	return sysfs_emit(buf, "%s\n", to_model(kobj)->meta.model_name);
+}
+
+static ssize_t hash_show(struct kobject *kobj, struct kobj_attribute *attr, char *buf)
+{
+	return sysfs_emit(buf, "%32phN\n", to_model(kobj)->meta.hash);
+}
+
+static ssize_t stages_show(struct kobject *kobj, struct kobj_attribute *attr, char *buf)
+{
+	return sysfs_emit(buf, "%u\n", to_model(kobj)->meta.num_stages);
+}
+
+static ssize_t users_show(struct kobject *kobj, struct kobj_attribute *attr, char *buf)
+{
+	int users;
+
+	mutex_lock(&cerebro_lock);
+	users = to_model(kobj)->users;
+	mutex_unlock(&cerebro_lock);
+	return sysfs_emit(buf, "%d\n", users);
+}
+
+static ssize_t calls_show(struct kobject *kobj, struct kobj_attribute *attr, char *buf)
+{
+	struct cerebro_model *model = to_model(kobj);
+	u64 calls;
+
+	spin_lock(&model->lock);
+	calls = model->calls;
+	spin_unlock(&model->lock);
+	return sysfs_emit(buf, "%llu\n", calls);
+}
+
+static ssize_t mean_latency_ns_show(struct kobject *kobj, struct kobj_attribute *attr,
+				    char *buf)
+{
+	struct cerebro_model *model = to_model(kobj);
+	u64 calls, total;
+
+	spin_lock(&model->lock);
+	calls = model->calls;
+	total = model->total_ns;
+	spin_unlock(&model->lock);
+	return sysfs_emit(buf, "%llu\n", calls ? div64_u64(total, calls) : 0);
+}
+
+static ssize_t max_fpu_section_ns_show(struct kobject *kobj, struct kobj_attribute *attr,
+				       char *buf)
+{
+	struct cerebro_model *model = to_model(kobj);
+	u64 ns;
+
+	spin_lock(&model->lock);
+	ns = model->max_fpu_ns;
+	spin_unlock(&model->lock);
+	return sysfs_emit(buf, "%llu\n", ns);
+}
+
+static ssize_t last_error_show(struct kobject *kobj, struct kobj_attribute *attr, char *buf)
+{
+	struct cerebro_model *model = to_model(kobj);
+	char msg[CEREBRO_MSG_LEN];
+
+	spin_lock(&model->lock);
+	strscpy(msg, model->last_error, sizeof(msg));
+	spin_unlock(&model->lock);
+	return sysfs_emit(buf, "%s\n", msg);
+}
+
+/*
+ * A decimal number without floating point: [-]digits[.digits][e[-]digits],
+ * at most 9 significant digits, |exponent| <= 30.
+ */
+static int parse_decimal(const char *text, s64 *mantissa, int *exp10)
+{
+	const char *p = text;
+	bool negative = false, any = false;
+	int digits = 0, scale = 0, exp = 0, exp_sign = 1;
+	s64 m = 0;
+
+	if (*p == '-' || *p == '+')
+		negative = *p++ == '-';
+	for (; *p >= '0' && *p <= '9'; p++, any = true) {
+		if (digits++ >= 9)
+			return -ERANGE;
+		m = m * 10 + (*p - '0');
+	}
+	if (*p == '.') {
+		for (p++; *p >= '0' && *p <= '9'; p++, any = true) {
+			if (digits++ >= 9)
+				return -ERANGE;
+			m = m * 10 + (*p - '0');
+			scale--;
+		}
+	}
+	if (!any)
+		return -EINVAL;
+	if (*p == 'e' || *p == 'E') {
+		p++;
+		if (*p == '-' || *p == '+')
+			exp_sign = *p++ == '-' ? -1 : 1;
+		if (*p < '0' || *p > '9')
+			return -EINVAL;
+		for (; *p >= '0' && *p <= '9'; p++) {
+			exp = exp * 10 + (*p - '0');
+			if (exp > 30)
+				return -ERANGE;
+		}
+	}
+	if (*p == '\n')
+		p++;
+	if (*p != '\0')
+		return -EINVAL;
+	*mantissa = negative ? -m : m;
+	*exp10 = scale + exp_sign * exp;
+	return 0;
+}
+
+static ssize_t store_number(struct cerebro_model *model, const char *buf, size_t count,
+			    bool is_scale)
+{
+	char text[CEREBRO_NUM_LEN];
+	s64 mantissa;
+	int exp10, ret;
+	u32 bits;
+
+	if (count >= sizeof(text)) {
+		cerebro_model_error(model, "sysfs: number too long (%zu bytes)", count);
+		return -EINVAL;
+	}
+	strscpy(text, buf, sizeof(text));
+	ret = parse_decimal(text, &mantissa, &exp10);
+	if (ret) {
+		cerebro_model_error(model, "sysfs: '%s' is not a decimal number (want e.g. 0.5, -1e-3)",
+				    strim(text));
+		return ret;
+	}
+	kernel_fpu_begin();
+	bits = cerebro_fp_decimal(mantissa, exp10);
+	kernel_fpu_end();
+	spin_lock(&model->lock);
+	if (is_scale) {
+		model->opts.scale_bits = bits;
+		strscpy(model->opts.scale_text, strim(text), CEREBRO_NUM_LEN);
+	} else {
+		model->opts.offset_bits = bits;
+		strscpy(model->opts.offset_text, strim(text), CEREBRO_NUM_LEN);
+	}
+	spin_unlock(&model->lock);
+	return count;
+}
+
+static ssize_t preprocess_scale_show(struct kobject *kobj, struct kobj_attribute *attr,
+				     char *buf)
+{
+	struct cerebro_model *model = to_model(kobj);
+	char text[CEREBRO_NUM_LEN];
+
+	spin_lock(&model->lock);
+	strscpy(text, model->opts.scale_text, sizeof(text));
+	spin_unlock(&model->lock);
+	return sysfs_emit(buf, "%s\n", text);
+}
+
+static ssize_t preprocess_scale_store(struct kobject *kobj, struct kobj_attribute *attr,
+				      const char *buf, size_t count)
+{
+	return store_number(to_model(kobj), buf, count, true);
+}
+
+static ssize_t preprocess_offset_show(struct kobject *kobj, struct kobj_attribute *attr,
+				      char *buf)
+{
+	struct cerebro_model *model = to_model(kobj);
+	char text[CEREBRO_NUM_LEN];
+
+	spin_lock(&model->lock);
+	strscpy(text, model->opts.offset_text, sizeof(text));
+	spin_unlock(&model->lock);
+	return sysfs_emit(buf, "%s\n", text);
+}
+
+static ssize_t preprocess_offset_store(struct kobject *kobj, struct kobj_attribute *attr,
+				       const char *buf, size_t count)
+{
+	return store_number(to_model(kobj), buf, count, false);
+}
+
+static ssize_t postprocess_show(struct kobject *kobj, struct kobj_attribute *attr, char *buf)
+{
+	struct cerebro_model *model = to_model(kobj);
+	struct cerebro_options opts;
+
+	spin_lock(&model->lock);
+	opts = model->opts;
+	spin_unlock(&model->lock);
+	if (opts.post == CEREBRO_POST_TOPK)
+		return sysfs_emit(buf, "topk %u\n", opts.topk);
+	return sysfs_emit(buf, "%s\n", post_names[opts.post]);
+}
+
+/* "none", "softmax", "argmax" or "topk K"; checked against output 0. */
+static ssize_t postprocess_store(struct kobject *kobj, struct kobj_attribute *attr,
+				 const char *buf, size_t count)
+{
+	struct cerebro_model *model = to_model(kobj);
+	struct cerebro_options opts = { .topk = 0 };
+	struct cerebro_tensor_info info;
+	char text[32], why[CEREBRO_MSG_LEN];
+	char *word, *rest;
+	u32 i;
+
+	if (count >= sizeof(text)) {
+		cerebro_model_error(model, "sysfs: postprocess value too long");
+		return -EINVAL;
+	}
+	strscpy(text, buf, sizeof(text));
+	rest = strim(text);
+	word = strsep(&rest, " ");
+	opts.post = ARRAY_SIZE(post_names);
+	for (i = 0; i < ARRAY_SIZE(post_names); i++) {
+		if (strcmp(word, post_names[i]) == 0)
+			opts.post = i;
+	}
+	if (opts.post == ARRAY_SIZE(post_names) ||
+	    (opts.post == CEREBRO_POST_TOPK && (!rest || kstrtou32(rest, 10, &opts.topk))) ||
+	    (opts.post != CEREBRO_POST_TOPK && rest)) {
+		cerebro_model_error(model, "sysfs: postprocess '%s' unknown (none, softmax, argmax, topk K)",
+				    word);
+		return -EINVAL;
+	}
+	if (cerebro_post_signature(&model->tensors[model->meta.num_inputs], &opts, &info,
+				   why, sizeof(why))) {
+		cerebro_model_error(model, "sysfs: %s", why);
+		return -EINVAL;
+	}
+	spin_lock(&model->lock);
+	model->opts.post = opts.post;
+	model->opts.topk = opts.topk;
+	spin_unlock(&model->lock);
+	return count;
+}
+
+#define RO(name) static struct kobj_attribute attr_##name = __ATTR_RO(name)
+#define RW(name) static struct kobj_attribute attr_##name = __ATTR_RW(name)
+RO(signature);
+RO(name);
+RO(hash);
+RO(stages);
+RO(users);
+RO(calls);
+RO(mean_latency_ns);
+RO(max_fpu_section_ns);
+RO(last_error);
+RW(preprocess_scale);
+RW(preprocess_offset);
+RW(postprocess);
+
+static struct attribute *model_attrs[] = {
+	&attr_signature.attr, &attr_name.attr, &attr_hash.attr, &attr_stages.attr,
+	&attr_users.attr, &attr_calls.attr, &attr_mean_latency_ns.attr,
+	&attr_max_fpu_section_ns.attr, &attr_last_error.attr,
+	&attr_preprocess_scale.attr, &attr_preprocess_offset.attr,
+	&attr_postprocess.attr, NULL,
+};
+ATTRIBUTE_GROUPS(model);
+
+static void model_release(struct kobject *kobj)
+{
+	struct cerebro_model *model = to_model(kobj);
+
+	kfree(model->tensors);
+	kfree(model);
+}
+
+static struct kobj_type model_ktype = {
+	.release = model_release,
+	.sysfs_ops = &kobj_sysfs_ops,
+	.default_groups = model_groups,
+};
+
+/* ---- registration, exported to model modules ---- */
+
+static int check_desc(const struct cerebro_model_desc *desc, struct cbx_meta *out)
+{
+	const u64 max_size = sizeof(struct cbx_meta) +
+			     (u64)CBX_MAX_TENSORS * sizeof(struct cbx_tensor);
+	struct cbx_error err = { 0 };
+	u64 size;
+
+	if (!desc || !desc->owner || !desc->meta || !desc->run_stage) {
+		pr_err("cerebro: model registration with an incomplete descriptor\n");
+		return -EINVAL;
+	}
+	size = desc->meta->meta_size;
+	if (size < sizeof(struct cbx_meta) || size > max_size) {
+		pr_err("cerebro: %s: meta_size %llu out of range\n", desc->owner->name, size);
+		return -EINVAL;
+	}
+	if (cbx_meta_check((const u8 *)desc->meta, size, CEREBRO_MACHINE_SELF, out, &err)) {
+		pr_err("cerebro: %s: %s\n", desc->owner->name, err.msg);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int cerebro_register_model(const struct cerebro_model_desc *desc)
+{
+	struct cerebro_model *model, *other;
+	u32 count;
+	int ret;
+
+	model = kzalloc(sizeof(*model), GFP_KERNEL);
+	if (!model)
+		return -ENOMEM;
+	ret = check_desc(desc, &model->meta);
+	if (ret) {
+		kfree(model);
+		return ret;
+	}
+	count = model->meta.num_inputs + model->meta.num_outputs;
+	model->tensors = kmemdup(desc->meta->tensors, count * sizeof(struct cbx_tensor),
+				 GFP_KERNEL);
+	if (!model->tensors) {
+		kfree(model);
+		return -ENOMEM;
+	}
+	model->desc = desc;
+	strscpy(model->module_name, desc->owner->name, sizeof(model->module_name));
+	spin_lock_init(&model->lock);
+	model->opts.scale_bits = CEREBRO_F32_ONE;
+	strscpy(model->opts.scale_text, "1", CEREBRO_NUM_LEN);
+	strscpy(model->opts.offset_text, "0", CEREBRO_NUM_LEN);
+	kobject_init(&model->kobj, &model_ktype);
+
+	mutex_lock(&cerebro_lock);
+	list_for_each_entry(other, &cerebro_models, node) {
+		if (memcmp(other->meta.hash, model->meta.hash, sizeof(model->meta.hash)) == 0) {
+			pr_err("cerebro: %s: same .cbx hash as the registered module %s\n",
+			       model->module_name, other->module_name);
+			ret = -EEXIST;
+			goto fail;
+		}
+	}
+	ret = kobject_add(&model->kobj, models_kobj, "%s", model->module_name);
+	if (ret)
+		goto fail;
+	list_add_tail(&model->node, &cerebro_models);
+	mutex_unlock(&cerebro_lock);
+	pr_info("cerebro: registered model '%s' from module %s (%u inputs, %u outputs, %u stages)\n",
+		model->meta.model_name, model->module_name, model->meta.num_inputs,
+		model->meta.num_outputs, model->meta.num_stages);
+	return 0;
+fail:
+	mutex_unlock(&cerebro_lock);
+	kobject_put(&model->kobj);
+	return ret;
+}
+EXPORT_SYMBOL_GPL(cerebro_register_model);
+
+void cerebro_unregister_model(const struct cerebro_model_desc *desc)
+{
+	struct cerebro_model *model, *found = NULL;
+
+	mutex_lock(&cerebro_lock);
+	list_for_each_entry(model, &cerebro_models, node) {
+		if (model->desc == desc)
+			found = model;
+	}
+	if (found)
+		list_del(&found->node);
+	mutex_unlock(&cerebro_lock);
+	if (!found)
+		return;
+	/* users pin the owner module, so none can remain at module exit */
+	pr_info("cerebro: unregistered model module %s\n", found->module_name);
+	kobject_del(&found->kobj);
+	kobject_put(&found->kobj);
+}
+EXPORT_SYMBOL_GPL(cerebro_unregister_model);
+
+int cerebro_registry_init(struct kobject *parent)
+{
+	models_kobj = kobject_create_and_add("models", parent);
+	return models_kobj ? 0 : -ENOMEM;
+}
+
+void cerebro_registry_exit(void)
+{
+	kobject_put(models_kobj);
+}

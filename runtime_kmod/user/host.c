@@ -1,0 +1,168 @@
+// SPDX-License-Identifier: MIT
+/*
+ * User-space memory for .cbx images: one anonymous mapping holds every
+ * allocated section (so PC-relative references always reach), then the
+ * code becomes R+X and constant data read-only.
+ */
+#define _GNU_SOURCE
+#include "host.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "image.h"
+#include "meta.h"
+
+#if defined(__x86_64__)
+#define HOST_MACHINE CBX_EM_X86_64
+/*
+ * Generated x86-64 code returns through __x86_return_thunk (the kernel's
+ * return-thunk mitigation); in user space a plain ret is that thunk.
+ */
+__asm__(".text\n"
+	".p2align 4\n"
+	".type cbx_user_return_thunk, @function\n"
+	"cbx_user_return_thunk:\n"
+	"\tret\n"
+	".size cbx_user_return_thunk, .-cbx_user_return_thunk\n");
+void cbx_user_return_thunk(void);
+#elif defined(__aarch64__)
+#define HOST_MACHINE CBX_EM_AARCH64
+#else
+#error "the user-space host supports x86-64 and aarch64"
+#endif
+
+static const struct cbx_import *host_imports(uint32_t *count)
+{
+	static struct cbx_import imports[3];
+	uint32_t n = 0;
+
+	imports[n].name = CEREBRO_IMPORT_MEMCPY;
+	imports[n++].address = (uint64_t)(uintptr_t)&memcpy;
+	imports[n].name = CEREBRO_IMPORT_MEMSET;
+	imports[n++].address = (uint64_t)(uintptr_t)&memset;
+#if defined(__x86_64__)
+	imports[n].name = CEREBRO_IMPORT_RETURN_THUNK;
+	imports[n++].address = (uint64_t)(uintptr_t)&cbx_user_return_thunk;
+#endif
+	*count = n;
+	return imports;
+}
+
+unsigned int cbx_host_machine(void)
+{
+	return HOST_MACHINE;
+}
+
+static int protect(void *base, uint64_t start, uint64_t end, int prot, struct cbx_error *err)
+{
+	if (end <= start)
+		return CBX_OK;
+	if (mprotect((uint8_t *)base + start, end - start, prot) != 0)
+		return cbx_fail(err, CBX_ENOMEM, "mprotect failed while loading the model");
+	return CBX_OK;
+}
+
+/* Copies what the host keeps from the file: the meta section. */
+static int keep_meta(struct cbx_model *model, const struct cbx_image *img, struct cbx_error *err)
+{
+	uint32_t count = img->meta.num_inputs + img->meta.num_outputs;
+	uint32_t i;
+
+	model->meta = img->meta;
+	model->meta_len = img->meta.meta_size;
+	model->meta_bytes = malloc(model->meta_len);
+	model->tensors = calloc(count, sizeof(*model->tensors));
+	if (!model->meta_bytes || !model->tensors)
+		return cbx_fail(err, CBX_ENOMEM, "out of memory loading the model");
+	memcpy(model->meta_bytes, img->meta_data, model->meta_len);
+	for (i = 0; i < count; i++)
+		cbx_meta_tensor(img->meta_data, i, &model->tensors[i]);
+	return CBX_OK;
+}
+
+static int map_image(struct cbx_model *model, const struct cbx_image *img, struct cbx_error *err)
+{
+	const struct cbx_import *imports;
+	uint32_t num_imports;
+	int ret;
+
+	imports = host_imports(&num_imports);
+	model->map_size = img->load_size;
+	model->base = mmap(NULL, model->map_size, PROT_READ | PROT_WRITE,
+			   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (model->base == MAP_FAILED) {
+		model->base = NULL;
+		return cbx_fail(err, CBX_ENOMEM, "cannot map %zu bytes for the model", model->map_size);
+	}
+	ret = cbx_image_load(img, model->base, imports, num_imports, err);
+	if (ret)
+		return ret;
+	__builtin___clear_cache((char *)model->base, (char *)model->base + img->exec_end);
+	ret = protect(model->base, 0, img->exec_end, PROT_READ | PROT_EXEC, err);
+	if (!ret)
+		ret = protect(model->base, img->exec_end, img->ro_end, PROT_READ, err);
+	if (ret)
+		return ret;
+	model->entry = (cerebro_entry_fn)(void *)((uint8_t *)model->base + img->entry_offset);
+	return CBX_OK;
+}
+
+int cbx_model_load(struct cbx_model **out, const void *data, size_t size, struct cbx_error *err)
+{
+	struct cbx_model *model;
+	struct cbx_image *img;
+	uint32_t num_imports;
+	int ret;
+
+	*out = NULL;
+	model = calloc(1, sizeof(*model));
+	img = malloc(sizeof(*img));
+	if (!model || !img) {
+		free(model);
+		free(img);
+		return cbx_fail(err, CBX_ENOMEM, "out of memory loading the model");
+	}
+	host_imports(&num_imports);
+	ret = cbx_image_parse(img, data, size, HOST_MACHINE, err);
+	if (!ret)
+		ret = cbx_image_layout(img, (uint64_t)sysconf(_SC_PAGESIZE), num_imports, err);
+	if (!ret)
+		ret = keep_meta(model, img, err);
+	if (!ret)
+		ret = map_image(model, img, err);
+	free(img);
+	if (ret) {
+		cbx_model_free(model);
+		return ret;
+	}
+	*out = model;
+	return CBX_OK;
+}
+
+void cbx_model_free(struct cbx_model *model)
+{
+	if (!model)
+		return;
+	if (model->base)
+		munmap(model->base, model->map_size);
+	free(model->meta_bytes);
+	free(model->tensors);
+	free(model);
+}
+
+int cbx_model_run(const struct cbx_model *model, const void *const *inputs,
+		  void *const *outputs, void *arena, struct cbx_error *err)
+{
+	uint32_t stage;
+	int32_t status;
+
+	for (stage = 0; stage < model->meta.num_stages; stage++) {
+		status = model->entry(inputs, outputs, arena, stage);
+		if (status != CEREBRO_OK)
+			return cbx_fail(err, CBX_ERUN, "model returned error %d at stage %u", status, stage);
+	}
+	return CBX_OK;
+}

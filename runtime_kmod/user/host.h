@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The user-space host: maps a .cbx into this process and calls it.
+ */
+#ifndef CBX_USER_HOST_H
+#define CBX_USER_HOST_H
+
+#include <stddef.h>
+
+#include <cerebro/abi.h>
+#include <cerebro/cbx.h>
+
+#include "error.h"
+
+struct cbx_model {
+	void *base;			/* the mapping, load_size bytes */
+	size_t map_size;
+	cerebro_entry_fn entry;
+	struct cbx_meta meta;		/* checked header */
+	struct cbx_tensor *tensors;	/* inputs then outputs */
+	void *meta_bytes;		/* the raw .cerebro.meta section */
+	size_t meta_len;
+};
+
+/* The e_machine this process runs (62 or 183). */
+unsigned int cbx_host_machine(void);
+
+/*
+ * Checks and maps the image @data of @size bytes; @data may be freed
+ * afterwards. On failure returns a CBX_E* code with @err filled.
+ */
+int cbx_model_load(struct cbx_model **out, const void *data, size_t size, struct cbx_error *err);
+
+void cbx_model_free(struct cbx_model *model);
+
+/*
+ * Runs every stage in order. Buffers must hold the sizes the meta gives
+ * and be CEREBRO_BUFFER_ALIGN-aligned; @arena holds meta.arena_size bytes.
+ */
+int cbx_model_run(const struct cbx_model *model, const void *const *inputs,
+		  void *const *outputs, void *arena, struct cbx_error *err);
+
+#endif /* CBX_USER_HOST_H */

@@ -1,0 +1,273 @@
+// SPDX-License-Identifier: MIT
+/*
+ * cerebro._runtime: the CPython binding of the user-space host. Buffers
+ * come through the buffer protocol (no numpy C API); the GIL is released
+ * while model code runs, and each call takes its own arena from a
+ * mutex-protected free list, so one Model serves many threads.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "host.h"
+
+struct arena {
+	struct arena *next;
+	void *memory;
+};
+
+typedef struct {
+	PyObject_HEAD
+	struct cbx_model *model;
+	pthread_mutex_t lock;		/* guards free_arenas */
+	struct arena *free_arenas;
+	size_t arena_bytes;
+} ModelObject;
+
+static struct arena *arena_take(ModelObject *self)
+{
+	struct arena *a;
+
+	pthread_mutex_lock(&self->lock);
+	a = self->free_arenas;
+	if (a)
+		self->free_arenas = a->next;
+	pthread_mutex_unlock(&self->lock);
+	if (a)
+		return a;
+	a = malloc(sizeof(*a));
+	if (!a)
+		return NULL;
+	if (posix_memalign(&a->memory, CEREBRO_BUFFER_ALIGN, self->arena_bytes) != 0) {
+		free(a);
+		return NULL;
+	}
+	return a;
+}
+
+static void arena_give(ModelObject *self, struct arena *a)
+{
+	pthread_mutex_lock(&self->lock);
+	a->next = self->free_arenas;
+	self->free_arenas = a;
+	pthread_mutex_unlock(&self->lock);
+}
+
+static int Model_init(ModelObject *self, PyObject *args, PyObject *kwargs)
+{
+	static char *keywords[] = { "data", NULL };
+	struct cbx_error err = { 0 };
+	struct cbx_model *model;
+	Py_buffer data;
+	int ret;
+
+	if (self->model) {
+		PyErr_SetString(PyExc_RuntimeError, "Model is already initialised");
+		return -1;
+	}
+	if (!PyArg_ParseTupleAndKeywords(args, kwargs, "y*:Model", keywords, &data))
+		return -1;
+	Py_BEGIN_ALLOW_THREADS
+	ret = cbx_model_load(&model, data.buf, (size_t)data.len, &err);
+	Py_END_ALLOW_THREADS
+	PyBuffer_Release(&data);
+	if (ret) {
+		PyErr_SetString(ret == CBX_ENOMEM ? PyExc_MemoryError : PyExc_ValueError, err.msg);
+		return -1;
+	}
+	self->model = model;
+	self->arena_bytes = (model->meta.arena_size + CEREBRO_BUFFER_ALIGN - 1) &
+			    ~(size_t)(CEREBRO_BUFFER_ALIGN - 1);
+	if (self->arena_bytes == 0)
+		self->arena_bytes = CEREBRO_BUFFER_ALIGN;
+	return 0;
+}
+
+static PyObject *Model_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
+{
+	ModelObject *self = (ModelObject *)type->tp_alloc(type, 0);
+
+	(void)args;
+	(void)kwargs;
+	if (!self)
+		return NULL;
+	pthread_mutex_init(&self->lock, NULL);
+	return (PyObject *)self;
+}
+
+static void Model_dealloc(ModelObject *self)
+{
+	struct arena *a = self->free_arenas;
+
+	while (a) {
+		struct arena *next = a->next;
+
+		free(a->memory);
+		free(a);
+		a = next;
+	}
+	cbx_model_free(self->model);
+	pthread_mutex_destroy(&self->lock);
+	Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+/* Gets buffer @index of @seq, checked against tensor record @t. */
+static int get_tensor_buffer(PyObject *seq, Py_ssize_t index, const struct cbx_tensor *t,
+			     int writable, Py_buffer *view)
+{
+	PyObject *item = PySequence_Fast_GET_ITEM(seq, index);
+	const char *role = writable ? "output" : "input";
+	int flags = PyBUF_C_CONTIGUOUS | (writable ? PyBUF_WRITABLE : 0);
+
+	if (PyObject_GetBuffer(item, view, flags) != 0) {
+		PyErr_Format(PyExc_ValueError, "%s '%s' (#%zd): need a C-contiguous%s buffer",
+			     role, t->name, index, writable ? " writable" : "");
+		return -1;
+	}
+	if ((uint64_t)view->len != t->nbytes) {
+		PyErr_Format(PyExc_ValueError, "%s '%s' (#%zd): expected %llu bytes, got %zd",
+			     role, t->name, index, (unsigned long long)t->nbytes, view->len);
+		PyBuffer_Release(view);
+		return -1;
+	}
+	if ((uintptr_t)view->buf % CEREBRO_BUFFER_ALIGN != 0) {
+		PyErr_Format(PyExc_ValueError, "%s '%s' (#%zd): buffer is not %d-byte aligned",
+			     role, t->name, index, CEREBRO_BUFFER_ALIGN);
+		PyBuffer_Release(view);
+		return -1;
+	}
+	return 0;
+}
+
+static PyObject *Model_run(ModelObject *self, PyObject *args)
+{
+	const struct cbx_meta *meta;
+	PyObject *in_arg, *out_arg, *ins = NULL, *outs = NULL, *result = NULL;
+	Py_buffer *views = NULL;
+	void **pointers = NULL;
+	Py_ssize_t count, taken = 0, i;
+	struct cbx_error err = { 0 };
+	struct arena *arena;
+	int ret;
+
+	if (!self->model) {
+		PyErr_SetString(PyExc_RuntimeError, "Model is not initialised");
+		return NULL;
+	}
+	if (!PyArg_ParseTuple(args, "OO:run", &in_arg, &out_arg))
+		return NULL;
+	meta = &self->model->meta;
+	ins = PySequence_Fast(in_arg, "run: inputs must be a tuple of buffers");
+	outs = ins ? PySequence_Fast(out_arg, "run: outputs must be a tuple of buffers") : NULL;
+	if (!outs)
+		goto done;
+	if (PySequence_Fast_GET_SIZE(ins) != meta->num_inputs ||
+	    PySequence_Fast_GET_SIZE(outs) != meta->num_outputs) {
+		PyErr_Format(PyExc_ValueError, "run: expected %u inputs and %u outputs, got %zd and %zd",
+			     meta->num_inputs, meta->num_outputs, PySequence_Fast_GET_SIZE(ins),
+			     PySequence_Fast_GET_SIZE(outs));
+		goto done;
+	}
+	count = (Py_ssize_t)meta->num_inputs + meta->num_outputs;
+	views = PyMem_Malloc(sizeof(*views) * count);
+	pointers = PyMem_Malloc(sizeof(*pointers) * count);
+	if (!views || !pointers) {
+		PyErr_NoMemory();
+		goto done;
+	}
+	for (i = 0; i < count; i++) {
+		int is_output = i >= (Py_ssize_t)meta->num_inputs;
+		PyObject *seq = is_output ? outs : ins;
+		Py_ssize_t index = is_output ? i - meta->num_inputs : i;
+
+		if (get_tensor_buffer(seq, index, &self->model->tensors[i], is_output, &views[i]) != 0)
+			goto done;
+		pointers[i] = views[i].buf;
+		taken++;
+	}
+	arena = arena_take(self);
+	if (!arena) {
+		PyErr_NoMemory();
+		goto done;
+	}
+	Py_BEGIN_ALLOW_THREADS
+	ret = cbx_model_run(self->model, (const void *const *)pointers,
+			    (void *const *)(pointers + meta->num_inputs), arena->memory, &err);
+	Py_END_ALLOW_THREADS
+	arena_give(self, arena);
+	if (ret) {
+		PyErr_SetString(PyExc_RuntimeError, err.msg);
+		goto done;
+	}
+	result = Py_NewRef(Py_None);
+done:
+	for (i = 0; i < taken; i++)
+		PyBuffer_Release(&views[i]);
+	PyMem_Free(views);
+	PyMem_Free(pointers);
+	Py_XDECREF(ins);
+	Py_XDECREF(outs);
+	return result;
+}
+
+static PyObject *Model_get_meta(ModelObject *self, void *closure)
+{
+	(void)closure;
+	if (!self->model) {
+		PyErr_SetString(PyExc_RuntimeError, "Model is not initialised");
+		return NULL;
+	}
+	return PyBytes_FromStringAndSize(self->model->meta_bytes, (Py_ssize_t)self->model->meta_len);
+}
+
+static PyMethodDef Model_methods[] = {
+	{ "run", (PyCFunction)Model_run, METH_VARARGS,
+	  "run(inputs, outputs): run every stage; buffers are checked against the meta." },
+	{ NULL, NULL, 0, NULL },
+};
+
+static PyGetSetDef Model_getset[] = {
+	{ "meta", (getter)Model_get_meta, NULL, "the raw .cerebro.meta section (bytes)", NULL },
+	{ NULL, NULL, NULL, NULL, NULL },
+};
+
+static PyTypeObject ModelType = {
+	PyVarObject_HEAD_INIT(NULL, 0)
+	.tp_name = "cerebro._runtime.Model",
+	.tp_doc = "Model(data: bytes): a .cbx image loaded into this process.",
+	.tp_basicsize = sizeof(ModelObject),
+	.tp_flags = Py_TPFLAGS_DEFAULT,
+	.tp_new = Model_new,
+	.tp_init = (initproc)Model_init,
+	.tp_dealloc = (destructor)Model_dealloc,
+	.tp_methods = Model_methods,
+	.tp_getset = Model_getset,
+};
+
+static struct PyModuleDef runtime_module = {
+	PyModuleDef_HEAD_INIT,
+	.m_name = "cerebro._runtime",
+	.m_doc = "The Cerebro user-space runtime: load .cbx images and run them.",
+	.m_size = -1,
+};
+
+PyMODINIT_FUNC PyInit__runtime(void)
+{
+	PyObject *module;
+
+	if (PyType_Ready(&ModelType) < 0)
+		return NULL;
+	module = PyModule_Create(&runtime_module);
+	if (!module)
+		return NULL;
+	if (PyModule_AddObjectRef(module, "Model", (PyObject *)&ModelType) < 0 ||
+	    PyModule_AddIntConstant(module, "HOST_MACHINE", (long)cbx_host_machine()) < 0 ||
+	    PyModule_AddIntConstant(module, "BUFFER_ALIGN", CEREBRO_BUFFER_ALIGN) < 0) {
+		Py_DECREF(module);
+		return NULL;
+	}
+	return module;
+}

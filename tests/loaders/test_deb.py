@@ -1,0 +1,162 @@
+"""The .deb loader on real Debian packages and on packages built here with dpkg-deb."""
+
+import gzip
+import hashlib
+import io
+import subprocess
+import tarfile
+
+import pytest
+from conftest import need
+
+from cerebro.loaders import limits
+from cerebro.loaders.ar import read_ar
+from cerebro.loaders.cli import main as cli_main
+from cerebro.loaders.deb import read_deb
+from cerebro.loaders.errors import FormatError
+
+
+def test_hello_info_verify_run(debian_debs, tmp_path, capfd):
+    pkg = read_deb(debian_debs["hello"].read_bytes())
+    info = pkg.info()
+    assert info["package"] == "hello" and info["architecture"] == "amd64"
+    assert "usr/bin/hello" in info["files"] and pkg.control["Description"].startswith("example package")
+    assert pkg.verify() == []
+    listed = subprocess.run(["dpkg-deb", "-c", str(debian_debs["hello"])], capture_output=True, text=True).stdout
+    assert sorted(f.removeprefix("./").rstrip("/") for f in (line.split()[5] for line in listed.splitlines())
+                  if f.removeprefix("./").rstrip("/")) == sorted(pkg.files())
+    assert cli_main(["pkg", "run", str(debian_debs["hello"]), "--", "-g", "Ahoy"]) == 0
+    assert cli_main(["pkg", "run", str(debian_debs["hello"])]) == 0
+    assert capfd.readouterr().out == "Ahoy\nHello, world!\n"
+
+
+def test_maintainer_scripts_reported_not_run(debian_debs, tmp_path):
+    pkg = read_deb(debian_debs["base-passwd"].read_bytes())
+    assert "postinst" in pkg.scripts and pkg.scripts["postinst"].startswith("#!")
+    assert pkg.verify() == []
+    names = pkg.extract(tmp_path / "x")
+    assert (tmp_path / "x" / "usr/sbin/update-passwd").is_file() and (tmp_path / "x/DEBIAN/postinst").is_file()
+    assert "usr/sbin/update-passwd" in names
+
+
+def build_deb(tmp_path, compression="xz", tamper=False, name="demo"):
+    need("dpkg-deb")
+    root = tmp_path / f"pkg-{compression}"
+    (root / "DEBIAN").mkdir(parents=True)
+    (root / "usr/bin").mkdir(parents=True)
+    (root / "etc").mkdir()
+    script = '#!/bin/sh\necho "demo says: $*"\ncat "$DPKG_ROOT/postinst-ran" 2>/dev/null\nexit 0\n'
+    (root / "usr/bin" / name).write_text(script)
+    (root / "usr/bin" / name).chmod(0o755)
+    (root / "etc/demo.conf").write_text("x = 1\n")
+    (root / "DEBIAN/control").write_text(f"Package: {name}\nVersion: 1.0-1\nArchitecture: all\n"
+                                         "Maintainer: T <t@example.org>\nDescription: demo\n two lines\n")
+    (root / "DEBIAN/conffiles").write_text("/etc/demo.conf\n")
+    (root / "DEBIAN/postinst").write_text('#!/bin/sh\necho "$1" > "$DPKG_ROOT/postinst-ran"\n')
+    (root / "DEBIAN/postinst").chmod(0o755)
+    md5 = {p: hashlib.md5((root / p).read_bytes()).hexdigest() for p in (f"usr/bin/{name}", "etc/demo.conf")}
+    if tamper:
+        md5["etc/demo.conf"] = "0" * 32
+    (root / "DEBIAN/md5sums").write_text("".join(f"{d}  {p}\n" for p, d in md5.items()))
+    out = tmp_path / f"{name}-{compression}.deb"
+    subprocess.run(["dpkg-deb", "--root-owner-group", "-Z", compression, "-b", str(root), str(out)],
+                   check=True, capture_output=True)
+    return out
+
+
+@pytest.mark.parametrize("compression", ["gzip", "xz", "zstd", "none"])
+def test_built_deb_all_compressions(tmp_path, compression, capfd):
+    path = build_deb(tmp_path, compression)
+    pkg = read_deb(path.read_bytes())
+    assert pkg.control["Description"] == "demo\ntwo lines"
+    assert pkg.conffiles == ["/etc/demo.conf"] and list(pkg.scripts) == ["postinst"]
+    assert pkg.data_compression == {"gzip": "gz", "xz": "xz", "zstd": "zst", "none": ""}[compression]
+    assert pkg.verify() == []
+    assert pkg.run(["a", "b"]).returncode == 0
+    assert capfd.readouterr().out == "demo says: a b\n"
+
+
+def test_scripts_run_only_when_asked(tmp_path, capfd):
+    pkg = read_deb(build_deb(tmp_path).read_bytes())
+    assert pkg.run([], program="demo").returncode == 0
+    assert capfd.readouterr().out == "demo says: \n"
+    assert pkg.run([], program="usr/bin/demo", scripts=True).returncode == 0
+    assert capfd.readouterr().out == "demo says: \nconfigure\n"
+    with pytest.raises(FormatError, match="not in the package"):
+        pkg.run([], program="nosuch")
+
+
+def test_verify_detects_tampering(tmp_path, capfd):
+    path = build_deb(tmp_path, tamper=True)
+    assert read_deb(path.read_bytes()).verify() == ["etc/demo.conf: md5sum mismatch"]
+    assert cli_main(["pkg", "verify", str(path)]) == 1
+    assert "md5sum mismatch" in capfd.readouterr().err
+
+
+def rebuild_with_data(deb: bytes, data_tar: bytes, name="data.tar.gz") -> bytes:
+    members = read_ar(deb)
+    out = bytearray(b"!<arch>\n")
+    for m in members:
+        body, mname = (data_tar, name) if m.name.startswith("data.tar") else (m.data, m.name)
+        out += f"{mname + '/':<16}{0:<12}{0:<6}{0:<6}{100644:<8}{len(body):<10}`\n".encode() + body
+        if len(body) & 1:
+            out += b"\n"
+    return bytes(out)
+
+
+def hostile_tar(kind: str) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tf:
+        info = tarfile.TarInfo({"traversal": "./../../etc/evil", "absolute": "/etc/evil"}.get(kind, "./usr/x"))
+        if kind == "symlink":
+            info.type, info.linkname = tarfile.SYMTYPE, "../../../../etc/passwd"
+        elif kind == "device":
+            info.type, info.devmajor, info.devminor = tarfile.CHRTYPE, 1, 3
+        tf.addfile(info, io.BytesIO(b""))
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("kind", ["traversal", "absolute", "symlink", "device"])
+def test_extract_refuses_escapes(tmp_path, kind, capfd):
+    deb = rebuild_with_data(build_deb(tmp_path).read_bytes(), hostile_tar(kind))
+    (tmp_path / "bad.deb").write_bytes(deb)
+    with pytest.raises(FormatError, match="outside|traversal|absolute|device"):
+        read_deb(deb).extract(tmp_path / "out")
+    assert cli_main(["pkg", "extract", str(tmp_path / "bad.deb"), str(tmp_path / "out2")]) == 2
+    err = capfd.readouterr().err
+    assert err.startswith("cerebroc pkg: error:") and err.count("\n") == 1
+    assert not (tmp_path / "etc").exists()
+
+
+def test_tar_bomb_stops_at_limit(tmp_path, monkeypatch):
+    monkeypatch.setattr(limits, "MAX_UNPACKED", 1 << 20)
+    bomb = gzip.compress(b"\0" * (8 << 20), compresslevel=1)
+    deb = rebuild_with_data(build_deb(tmp_path).read_bytes(), bomb)
+    with pytest.raises(FormatError, match="bomb"):
+        read_deb(deb)
+
+
+def test_corrupt_and_truncated(tmp_path):
+    good = build_deb(tmp_path).read_bytes()
+    for n in range(0, len(good), 97):
+        with pytest.raises(FormatError):
+            read_deb(good[:n])
+    with pytest.raises(FormatError, match="debian-binary"):
+        read_deb(b"!<arch>\n")
+    bad = bytearray(good)
+    bad[8 + 48:8 + 58] = b"9999999999"
+    with pytest.raises(FormatError, match="past the end"):
+        read_deb(bytes(bad))
+
+
+def test_cli_info_json_and_errors(debian_debs, tmp_path, capfd):
+    import json
+    assert cli_main(["pkg", "info", "--json", str(debian_debs["hello"])]) == 0
+    assert json.loads(capfd.readouterr().out)["package"] == "hello"
+    assert cli_main(["pkg", "info", str(debian_debs["hello"])]) == 0
+    assert "package: hello" in capfd.readouterr().out
+    (tmp_path / "junk").write_bytes(b"nothing")
+    assert cli_main(["pkg", "info", str(tmp_path / "junk")]) == 2
+    assert cli_main(["pkg", "info", str(tmp_path / "missing")]) == 2
+    err = capfd.readouterr().err.splitlines()
+    assert len(err) == 2 and all(line.startswith("cerebroc pkg: error:") for line in err)
