@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gc
 import time
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +18,8 @@ from typing import Any
 import numpy as np
 
 from benchmarks.models import Workload
+
+REPO = Path(__file__).resolve().parent.parent
 
 
 class Unavailable(RuntimeError):
@@ -71,9 +74,7 @@ def ort(w: Workload, threads: int | None, workdir: Path) -> Prepared:
     if threads == 1:
         options.intra_op_num_threads = 1
         options.inter_op_num_threads = 1
-    session, seconds = _timed(
-        lambda: onnxruntime.InferenceSession(model, options, providers=["CPUExecutionProvider"])
-    )
+    session, seconds = _timed(lambda: onnxruntime.InferenceSession(model, options, providers=["CPUExecutionProvider"]))
     feeds = {meta.name: a for meta, a in zip(session.get_inputs(), w.inputs)}
     outputs = [session.get_outputs()[0].name]
 
@@ -115,39 +116,54 @@ def cerebro(w: Workload, threads: int | None, workdir: Path) -> Prepared:
 
 
 def _cerebro_from_onnx(model: bytes) -> bytes:
-    """HOOK (MiniLM): ONNX models go through cerebro.frontends.onnx; Unavailable until it can take them."""
+    """HOOK (MiniLM): ONNX models go through cerebro.frontends.onnx and the compiler.
+
+    Until that path can take a model, this raises Unavailable (the row says 'skipped' with
+    the reason and where it failed) instead of failing the whole configuration.
+    """
     try:
         from cerebro.compiler import build
         from cerebro.frontends.onnx.importer import import_onnx
+
+        return build(import_onnx(model), target="host")
     except Exception as error:
-        raise Unavailable(f"cerebro.frontends.onnx is not usable yet: {type(error).__name__}: {error}") from error
-    try:
-        graph = import_onnx(model)
-    except Exception as error:
-        raise Unavailable(f"cerebro.frontends.onnx cannot import this model yet: {error}") from error
-    return build(graph, target="host")
+        raise Unavailable(f"Cerebro cannot compile this ONNX model yet: {describe_error(error)}") from error
+
+
+def describe_error(error: BaseException) -> str:
+    """'Type: first line of message (at file:line in function)', the place being the deepest project frame."""
+    message = str(error).splitlines()[0] if str(error) else ""
+    where = ""
+    for frame in traceback.extract_tb(error.__traceback__):
+        path = Path(frame.filename)
+        if REPO in path.parents and ".venv" not in path.parts:
+            where = f" (at {path.relative_to(REPO)}:{frame.lineno} in {frame.name})"
+    return f"{type(error).__name__}: {message[:240]}{where}"
 
 
 def numpy_blas(w: Workload, threads: int | None, workdir: Path) -> Prepared:
     """The workload's function run by numpy itself (for x @ w: OpenBLAS sgemm)."""
     if w.fn is None:
         raise Unavailable(f"{w.name} has no numpy form")
-    info = {}
-    try:
-        from threadpoolctl import threadpool_info
-
-        info["blas"] = [
-            {k: lib.get(k) for k in ("internal_api", "version", "architecture", "num_threads")}
-            for lib in threadpool_info()
-            if lib.get("user_api") == "blas"
-        ]
-    except ImportError:
-        info["blas"] = "threadpoolctl not installed: OpenBLAS kernel unknown"
+    info = {"blas": _numpy_blas()}
 
     def call():
         return w.fn(*w.inputs)
 
     return Prepared(0.0, call, call, info)
+
+
+def _numpy_blas() -> dict | str:
+    """Which BLAS numpy itself loaded, and which kernel (architecture) OpenBLAS picked."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return "threadpoolctl not installed: OpenBLAS kernel unknown"
+    numpy_dir = Path(np.__file__).resolve().parent.parent
+    for lib in threadpool_info():
+        if lib.get("user_api") == "blas" and Path(lib["filepath"]).resolve().is_relative_to(numpy_dir / "numpy.libs"):
+            return {k: lib.get(k) for k in ("internal_api", "version", "architecture", "num_threads")}
+    return "threadpoolctl found no BLAS loaded by numpy"
 
 
 BACKENDS: dict[str, Callable[[Workload, int | None, Path], Prepared]] = {

@@ -129,11 +129,27 @@ def sgemm(batch: int) -> Workload:
     return Workload("sgemm", fn, (_input((n, n)),), 2.0 * n**3)
 
 
-MODELS: dict[str, Callable[[int], Workload]] = {
+def minilm(batch: int) -> Workload:
+    from benchmarks.minilm import workload as minilm_workload  # needs torch; imported only when asked for
+
+    return minilm_workload(batch)
+
+
+WORKLOADS: dict[str, Callable[[int], Workload]] = {
     "mlp": mlp,
     "cnn": cnn,
     "resnet18": resnet18,
     "transformer": transformer,
+    "minilm": minilm,
+    "sgemm": sgemm,
 }
-# Models with their own runner (not the generic Flax path): see benchmarks.special.
-SPECIAL = ("minilm", "sgemm")
+# Backends per workload (default: all three); sgemm compares with numpy's OpenBLAS instead of ORT.
+BACKENDS_FOR = {"sgemm": ("cerebro", "xla", "numpy"), "minilm": ("cerebro", "xla", "ort")}
+# Workloads measured once, single-threaded, whatever --batch/--threads say.
+FIXED = {"sgemm": (1024, "1")}
+
+
+def workload(name: str, batch: int) -> Workload:
+    if name not in WORKLOADS:
+        raise ValueError(f"unknown benchmark model {name!r}; known: {', '.join(WORKLOADS)}")
+    return WORKLOADS[name](batch)

@@ -218,8 +218,15 @@ RULES: dict[str, Rule] = {
     "select_n": _select_n,
 }
 # Call-like primitives whose body is inlined; the value names the param holding the body.
-INLINED = {"pjit": "jaxpr", "jit": "jaxpr", "closed_call": "call_jaxpr", "custom_jvp_call": "call_jaxpr",
-           "custom_vjp_call": "call_jaxpr", "remat": "jaxpr", "checkpoint": "jaxpr"}
+INLINED = {
+    "pjit": "jaxpr",
+    "jit": "jaxpr",
+    "closed_call": "call_jaxpr",
+    "custom_jvp_call": "call_jaxpr",
+    "custom_vjp_call": "call_jaxpr",
+    "remat": "jaxpr",
+    "checkpoint": "jaxpr",
+}
 
 
 def _emit(b: Builder, jaxpr: Any, consts: list[Any], args: list[str]) -> list[str]:

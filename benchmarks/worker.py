@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks import timing
-from benchmarks.backends import BACKENDS, Unavailable
+from benchmarks.backends import BACKENDS, Unavailable, describe_error
 from benchmarks.models import Workload, workload
 
 # An output is right when max|got - ref| <= ATOL + RTOL * max|ref|.
@@ -43,7 +43,7 @@ def measure(name: str, w: Workload, threads: int | None, ref: np.ndarray, budget
     except Unavailable as why:
         return {"status": "skipped", "reason": str(why)}
     except Exception as error:
-        return {"status": "error", "reason": _last_words(error), "traceback": traceback.format_exc()}
+        return {"status": "error", "reason": describe_error(error), "traceback": traceback.format_exc()}
     result = {"compile_s": prepared.compile_s, **prepared.info}
     try:
         got = np.asarray(prepared.output())
@@ -58,13 +58,9 @@ def measure(name: str, w: Workload, threads: int | None, ref: np.ndarray, budget
         result["status"] = "ok"
         return result
     except Exception as error:
-        return {**result, "status": "error", "reason": _last_words(error), "traceback": traceback.format_exc()}
+        return {**result, "status": "error", "reason": describe_error(error), "traceback": traceback.format_exc()}
     finally:
         prepared.close()
-
-
-def _last_words(error: BaseException) -> str:
-    return f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"[:300]
 
 
 def run(model: str, batch: int, threads: int | None, backends: list[str], budget: timing.Budget) -> dict:
@@ -83,7 +79,11 @@ def run(model: str, batch: int, threads: int | None, backends: list[str], budget
         for name in backends:
             result = measure(name, w, threads, ref, budget, Path(tmp))
             record["backends"][name] = result
-            shown = f"{result['median_ms']:.3f} ms" if result["status"] == "ok" else f"{result['status']}: {result['reason']}"
+            shown = (
+                f"{result['median_ms']:.3f} ms"
+                if result["status"] == "ok"
+                else f"{result['status']}: {result['reason']}"
+            )
             print(f"  {name}: {shown}", file=sys.stderr, flush=True)
     record["wall_s"] = time.perf_counter() - start
     return record

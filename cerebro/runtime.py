@@ -6,6 +6,7 @@ the output allocations and one C call (which releases the GIL while the model ru
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,7 @@ from cerebro import _runtime
 from cerebro.compiler.cbx.format import CbxError, Meta, TensorSpec
 
 ALIGN = _runtime.BUFFER_ALIGN
+_align_skip = _runtime.align_skip
 
 
 @dataclass(frozen=True)
@@ -43,10 +45,9 @@ def _signature(spec: TensorSpec) -> TensorSignature:
 
 def aligned_empty(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
     """An uninitialised C-contiguous array whose data is ALIGN-byte aligned (as the ABI promises)."""
-    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    nbytes = math.prod(shape) * dtype.itemsize
     raw = np.empty(nbytes + ALIGN, np.uint8)
-    start = -raw.ctypes.data % ALIGN
-    return raw[start:start + nbytes].view(dtype).reshape(shape)
+    return np.ndarray(shape, dtype, raw, _align_skip(raw))
 
 
 def _describe(dtype: np.dtype, shape: tuple[int, ...]) -> str:
@@ -64,28 +65,37 @@ class LoadedModel:
         self.meta = Meta.unpack(self._model.meta)
         self.signature = Signature([_signature(t) for t in self.meta.inputs],
                                    [_signature(t) for t in self.meta.outputs])
-        self._inputs = [(i, t.name, t.shape, t.dtype) for i, t in enumerate(self.signature.inputs)]
-        self._outputs = [(t.shape, t.dtype) for t in self.signature.outputs]
+        self._inputs = self.signature.inputs
+        self._outputs = [(t.shape, t.dtype, spec.nbytes) for t, spec in zip(self.signature.outputs, self.meta.outputs)]
 
     def __call__(self, *arrays: object) -> list[np.ndarray]:
         if len(arrays) != len(self._inputs):
-            names = ", ".join(t.name for t in self.signature.inputs)
+            names = ", ".join(t.name for t in self._inputs)
             raise ValueError(f"model '{self.meta.model_name}' takes {len(self._inputs)} inputs ({names}), "
                              f"got {len(arrays)}")
         buffers = []
-        for (index, name, shape, dtype), value in zip(self._inputs, arrays):
-            array = value if isinstance(value, np.ndarray) else np.asarray(value)
-            if array.dtype != dtype or array.shape != shape:
-                raise ValueError(f"input '{name}' (#{index}): expected {_describe(dtype, shape)}, "
-                                 f"got {_describe(array.dtype, array.shape)}")
-            if not array.flags.c_contiguous or array.ctypes.data % ALIGN:
-                aligned = aligned_empty(shape, dtype)
-                aligned[...] = array
-                array = aligned
+        for spec, array in zip(self._inputs, arrays):
+            if (type(array) is not np.ndarray or array.dtype != spec.dtype or array.shape != spec.shape
+                    or not array.flags.c_contiguous or _align_skip(array)):
+                array = self._prepare(spec, array)
             buffers.append(array)
-        outputs = [aligned_empty(shape, dtype) for shape, dtype in self._outputs]
+        outputs = []
+        for shape, dtype, nbytes in self._outputs:
+            raw = np.empty(nbytes + ALIGN, np.uint8)
+            outputs.append(np.ndarray(shape, dtype, raw, _align_skip(raw)))
         self._model.run(tuple(buffers), tuple(outputs))
         return outputs
+
+    def _prepare(self, spec: TensorSignature, value: object) -> np.ndarray:
+        """The slow path: check an input that is not already an aligned contiguous array, copy it if needed."""
+        array = np.asarray(value)
+        if array.dtype != spec.dtype or array.shape != spec.shape:
+            index = self._inputs.index(spec)
+            raise ValueError(f"input '{spec.name}' (#{index}): expected {_describe(spec.dtype, spec.shape)}, "
+                             f"got {_describe(array.dtype, array.shape)}")
+        aligned = aligned_empty(spec.shape, spec.dtype)
+        aligned[...] = array
+        return aligned
 
     def run_raw(self, inputs: tuple, outputs: tuple) -> None:
         """Run on caller-owned buffers (C-contiguous, 64-byte aligned, exact byte sizes): no allocation."""

@@ -21,7 +21,10 @@ from cerebro.loaders.errors import FormatError
 
 def _gunzip(data: bytes, limit: int) -> bytes:
     d = zlib.decompressobj(wbits=47)  # gzip or zlib header
-    out = d.decompress(data, limit + 1)
+    try:
+        out = d.decompress(data, limit + 1)
+    except zlib.error as e:
+        raise FormatError(f"gzip: corrupt stream ({e})") from None
     if len(out) > limit:
         raise FormatError(f"gzip: decompresses to more than {limit} bytes (limit); refusing (bomb?)")
     if not d.eof:
@@ -31,7 +34,10 @@ def _gunzip(data: bytes, limit: int) -> bytes:
 
 def _unxz(data: bytes, limit: int) -> bytes:
     d = lzma.LZMADecompressor()
-    out = d.decompress(data, max_length=limit + 1)
+    try:
+        out = d.decompress(data, max_length=limit + 1)
+    except lzma.LZMAError as e:
+        raise FormatError(f"xz: corrupt stream ({e})") from None
     if len(out) > limit:
         raise FormatError(f"xz: decompresses to more than {limit} bytes (limit); refusing (bomb?)")
     if not d.eof:

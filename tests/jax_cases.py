@@ -77,6 +77,18 @@ def all_cases() -> list[Case]:
     return [get_case(name) for name in _BUILDERS]
 
 
+def _custom_vjp_fn() -> Callable:
+    import jax
+    import jax.numpy as jnp
+
+    @jax.custom_vjp
+    def scaled_sin(x):
+        return jnp.sin(x) * 2
+
+    scaled_sin.defvjp(lambda x: (scaled_sin(x), x), lambda x, g: (2 * g * jnp.cos(x),))
+    return scaled_sin
+
+
 # --- elementwise primitives ------------------------------------------------------------------
 
 def _elementwise_cases() -> None:
@@ -129,6 +141,12 @@ def _elementwise_cases() -> None:
     unary("silu", jax.nn.silu, **TRANSCENDENTAL)
     unary("softmax", lambda x: jax.nn.softmax(x, axis=-1), **TRANSCENDENTAL)
     unary("log_softmax", lambda x: jax.nn.log_softmax(x, axis=-1), **TRANSCENDENTAL)
+    unary("logsumexp", lambda x: jax.nn.logsumexp(x, axis=-1), **TRANSCENDENTAL)
+    unary("sinh_cosh", lambda x: (jnp.sinh(x), jnp.cosh(x)), **TRANSCENDENTAL)
+    unary("l2_normalize", lambda x: x / jnp.linalg.norm(x, axis=-1, keepdims=True), **TRANSCENDENTAL)
+    unary("nested_jit", jax.jit(lambda x: jax.jit(jnp.sin)(x) + 1), **TRANSCENDENTAL)
+    unary("checkpoint", jax.checkpoint(lambda x: jnp.cos(x) * x), **TRANSCENDENTAL)
+    unary("custom_vjp", _custom_vjp_fn(), **TRANSCENDENTAL)
     unary("softmax_axis0", lambda x: jax.nn.softmax(x, axis=0), **TRANSCENDENTAL)
 
     @case("round_half_away_and_even", **EXACT)
@@ -172,6 +190,7 @@ def _elementwise_cases() -> None:
 # --- structural primitives -------------------------------------------------------------------
 
 def _structural_cases() -> None:
+    import jax
     import jax.numpy as jnp
     from jax import lax
 
@@ -200,7 +219,31 @@ def _structural_cases() -> None:
     one("reduce_prod", lambda x: jnp.prod(x, axis=1), **LINEAR)
     one("argmax_argmin", lambda x: (jnp.argmax(x, axis=1), jnp.argmin(x, axis=-1), jnp.argmax(x)))
     one("any_all", lambda x: (jnp.any(x > 1, axis=1), jnp.all(x > -2, axis=(0, 2))))
+    one("cumsum_cummax", lambda x: (jnp.cumsum(x, axis=1), lax.cummax(x, axis=2, reverse=True),
+                                     lax.cummin(x, axis=0)), **LINEAR)
     one("var_std", lambda x: (jnp.var(x, axis=-1), jnp.std(x)), **LINEAR)
+
+    @case("scan_and_fori_loop", **LINEAR)
+    def _(rng):
+        def fn(x):
+            def body(carry, row):
+                carry = jnp.tanh(carry * 0.5 + row)
+                return carry, carry.sum()
+
+            last, sums = lax.scan(body, jnp.zeros(x.shape[1]), x)
+            back = lax.scan(lambda c, r: (c + r, c * r), x[0], x, reverse=True)
+            return last, sums, back, lax.fori_loop(0, 3, lambda i, v: v * 2 + i, x[0])
+
+        return fn, [_normal(rng, 5, 4)]
+
+    @case("cond_and_switch", **EXACT)
+    def _(rng):
+        def fn(x, flag, which):
+            a = lax.cond(flag > 0, lambda v: v + 1, lambda v: v * 3, x)
+            b = lax.switch(which, [lambda v: v, lambda v: -v, lambda v: v * v], x)
+            return a, b, lax.cond(True, lambda v: v - 2, lambda v: v, x)
+
+        return fn, [_normal(rng, 3, 4), np.int32(-2), np.int32(2)]
 
     @case("dynamic_slice_traced_index", **EXACT)
     def _(rng):
@@ -229,6 +272,15 @@ def _structural_cases() -> None:
     @case("index_constant_array", **EXACT)
     def _(rng):
         return (lambda x: x[jnp.array([2, 0])] * 3), [_normal(rng, 3, 4)]
+
+    @case("one_hot", **EXACT)
+    def _(rng):
+        return (lambda i: jax.nn.one_hot(i, 5)), [np.array([[0, 4], [2, 7]], np.int32)]
+
+    @case("int8_dot_int32_accumulate", **EXACT)
+    def _(rng):
+        a, b = rng.integers(-128, 128, (3, 8)).astype(np.int8), rng.integers(-128, 128, (8, 4)).astype(np.int8)
+        return (lambda x, y: lax.dot_general(x, y, (((1,), (0,)), ((), ())), preferred_element_type=jnp.int32)), [a, b]
 
     @case("closed_over_constant", **LINEAR)
     def _(rng):
@@ -267,7 +319,7 @@ def _linear_cases() -> None:
     conv("conv_lhs_dilation", (1, 5, 5, 2), (3, 3, 2, 3), window_strides=(1, 1), padding=((2, 2), (2, 2)),
          lhs_dilation=(2, 2), dimension_numbers=nhwc)
     conv("conv_1d_ncw", (2, 3, 11), (4, 3, 3), window_strides=(2,), padding="SAME")
-    conv("conv_odd_layout", (5, 6, 2, 3), (3, 3, 2, 4), window_strides=(1, 1), padding="SAME",
+    conv("conv_odd_layout", (5, 6, 2, 3), (3, 3, 3, 4), window_strides=(1, 1), padding="SAME",
          dimension_numbers=("HWNC", "HWIO", "CNHW"))
 
     def window(name, fn, shape=(2, 7, 6, 3), **tol):
@@ -279,7 +331,8 @@ def _linear_cases() -> None:
     window("avg_pool_valid", lambda x: nn.avg_pool(x, (2, 2), strides=(2, 2)))
     window("avg_pool_same_exclude_pad",
            lambda x: nn.avg_pool(x, (3, 3), strides=(1, 1), padding="SAME", count_include_pad=False))
-    window("min_pool_1d", lambda x: nn.min_pool(x, (3,), strides=(1,), padding=((1, 1),)), shape=(2, 8, 3))
+    window("min_pool_1d", lambda x: lax.reduce_window(x, np.inf, lax.min, (1, 3, 1), (1, 2, 1),
+                                                      ((0, 0), (1, 1), (0, 0))), shape=(2, 8, 3))
 
 
 # --- flax modules and models ------------------------------------------------------------------

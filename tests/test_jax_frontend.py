@@ -21,7 +21,7 @@ def _compare(got, want, rtol: float, atol: float, what: str) -> None:
     assert len(got_leaves) == len(want_leaves), what
     for i, (g, w) in enumerate(zip(got_leaves, want_leaves)):
         w = np.asarray(w)
-        assert g.shape == w.shape and g.dtype == w.dtype, f"{what} output {i}: {g.shape}/{g.dtype} vs {w.shape}/{w.dtype}"
+        assert (g.shape, g.dtype) == (w.shape, w.dtype), f"{what} output {i}: {g.shape}/{g.dtype}, want {w.dtype}"
         if np.issubdtype(w.dtype, np.floating):
             np.testing.assert_allclose(g, w, rtol=rtol, atol=atol, err_msg=f"{what} output {i}")
         else:
@@ -40,8 +40,8 @@ def test_case_matches_jax(name: str) -> None:
 
 
 def _line_of(marker: str) -> int:
-    source, start = inspect.getsourcelines(inspect.getmodule(_line_of))
-    return start + next(i for i, line in enumerate(source) if marker in line and "_line_of" not in line)
+    with open(inspect.getsourcefile(_line_of)) as source:
+        return next(n for n, line in enumerate(source, 1) if marker in line and "_line_of" not in line)
 
 
 def _unsupported(fn, *args) -> str:
@@ -56,22 +56,25 @@ X = np.arange(12, dtype=np.float32).reshape(3, 4)
 def test_unsupported_primitive_names_primitive_and_line() -> None:
     def model(x):
         y = x * 2
-        return jnp.cumsum(y, axis=1)  # marker: cumsum
+        return jnp.sort(y, axis=1)  # marker: sort
 
     message = _unsupported(model, X)
-    assert "'cumsum'" in message
-    assert f"test_jax_frontend.py:{_line_of('marker: cumsum')}" in message
+    assert "'sort'" in message
+    assert f"test_jax_frontend.py:{_line_of('marker: sort')}" in message
     assert "model" in message
     assert issubclass(UnsupportedPrimitive, NotImplementedError)
 
 
 @pytest.mark.parametrize("fn, primitive", [
-    (lambda x: jnp.sort(x, axis=1), "sort"),
+    (lambda x: jnp.cumprod(x, axis=1), "cumprod"),
+    (lambda x: lax.while_loop(lambda v: v.sum() < 100, lambda v: v * 2, x + 1), "while"),
+    (lambda x: lax.scan(lambda c, _: (c * 2, c), x[0], None, length=1000)[0], "scan of length 1000"),
     (lambda x: lax.erf_inv(x / 20), "erf_inv"),
     (lambda x: x[jnp.array([0, 2]), jnp.array([1, 3])], "gather"),
     (lambda x: lax.select_n(jnp.array([[0, 1, 2, 0]] * 3, jnp.int32), x, -x, x * 2), "select_n"),
     (lambda x: x.astype(jnp.float16), "float16"),
-    (lambda x: lax.cond(x.sum() > 0, lambda v: v, lambda v: -v, x), "cond"),
+    (lambda x: x.at[1].set(0.0), "scatter"),
+    (lambda x: lax.top_k(x, 2)[0], "top_k"),
     (lambda x: lax.reduce_window(x, 0.0, lax.add, (2, 2), (1, 1), "VALID", window_dilation=(2, 1)), "window_dilation"),
 ])
 def test_unsupported_things_raise(fn, primitive: str) -> None:
@@ -94,7 +97,8 @@ def test_node_locations_point_at_user_code() -> None:
 
     graph = trace(model, X).graph
     tanh = next(n for n in graph.nodes if n.op == "tanh")
-    assert tanh.loc == f"test_jax_frontend.py:{_line_of('marker: tanh')} (in test_node_locations_point_at_user_code.<locals>.model)"
+    where = "test_node_locations_point_at_user_code.<locals>.model"
+    assert tanh.loc == f"test_jax_frontend.py:{_line_of('marker: tanh')} (in {where})"
 
 
 def test_pytree_round_trip_and_input_names() -> None:
@@ -120,6 +124,20 @@ def test_pytree_round_trip_and_input_names() -> None:
     assert [a.shape for a in flat] == [spec.shape for spec in traced.input_specs]
     with pytest.raises(ValueError, match="structure"):
         traced.flatten_inputs(args[0], args[1])
+
+
+def test_input_names_of_varargs_and_partials() -> None:
+    import functools
+
+    def fn(scale, *xs):
+        return sum(xs) * scale
+
+    args = (np.float32(2), np.ones(2, np.float32), np.ones(2, np.float32))
+    assert trace(fn, *args).graph.input_names == ["scale", "xs.0", "xs.1"]
+    assert trace(functools.partial(fn, 3.0), *args[1:]).graph.input_names == ["xs.0", "xs.1"]
+    traced = trace(lambda x: x * 2, np.ones(3))  # float64 becomes float32, as in JAX
+    assert traced.input_specs[0].dtype is DType.f32
+    np.testing.assert_array_equal(traced.run_reference(np.ones(3)), np.full(3, 2, np.float32))
 
 
 def test_input_names_are_sanitized_short_and_unique() -> None:

@@ -10,6 +10,8 @@ from cerebro.compiler.cbx.format import EM_AARCH64, EM_X86_64, MACHINES, CbxErro
 from cerebro.loaders import elf as elfmod
 
 ENTRY_SYMBOL = "cerebro_entry"
+_CONSTRUCTOR_SECTIONS = (elfmod.SHT_INIT_ARRAY, elfmod.SHT_FINI_ARRAY, 16)  # 16: SHT_PREINIT_ARRAY
+_SHF_TLS = 0x400
 
 RELOCATIONS: dict[int, dict[int, str]] = {
     EM_X86_64: {1: "R_X86_64_64", 2: "R_X86_64_PC32", 4: "R_X86_64_PLT32", 11: "R_X86_64_32S",
@@ -40,6 +42,10 @@ def check_object(elf: elfmod.ElfFile, machine: int) -> None:
     for sec in elf.sections:
         if sec.type == elfmod.SHT_REL:
             raise CbxError(f"unsupported SHT_REL section {sec.name} (only RELA is used)")
+        if sec.type in _CONSTRUCTOR_SECTIONS or sec.name in (".ctors", ".dtors"):
+            raise CbxError(f"constructor/destructor section {sec.name} is not supported (no host runs them)")
+        if sec.flags & elfmod.SHF_ALLOC and sec.flags & _SHF_TLS:
+            raise CbxError(f"thread-local section {sec.name} is not supported")
         if sec.type == elfmod.SHT_RELA and not 0 < sec.info < len(elf.sections):
             raise CbxError(f"{sec.name} applies to unknown section index {sec.info}")
     _check_relocations(elf, machine)

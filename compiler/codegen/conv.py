@@ -97,10 +97,11 @@ def emit_conv(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
     last = axes[-1]
     with for_nest(builder, [conv.batch] + [a.out for a in axes[:-1]], "o") as outer:
         if conv.cin_group == 1 and conv.cout_group == 1:
-            for widths, count, first in column_phases(cin, width, vectors):
+            dw_rows, dw_vectors = depthwise_tile(ctx.target)
+            for widths, count, first in column_phases(cin, width, dw_vectors):
                 with for_range(builder, count, "cb") as cb:
                     c0 = affine(builder, first, (cb, sum(widths)))
-                    _row_blocks(builder, last.out, tile_rows,
+                    _row_blocks(builder, last.out, dw_rows,
                                 lambda rows, ow0, c0=c0, widths=widths: _depthwise_tile(
                                     builder, conv, outer, ow0, rows, c0, widths))
         else:
@@ -112,6 +113,13 @@ def emit_conv(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
                             _gemm_tile(builder, conv, outer, ow0, rows, g, j0, widths)
                 _row_blocks(builder, last.out, tile_rows, per_rows)
     builder.ret_void()
+
+
+def depthwise_tile(target: object) -> tuple[int, int]:
+    """(rows, vectors) for depthwise: each fma needs its own x vector, so at most 2 column vectors
+    (measured on AVX2 and AVX-512: wider tiles spill)."""
+    rows, vectors = micro_tile(target)
+    return rows, min(vectors, 2)
 
 
 def _row_blocks(builder: ir.IRBuilder, total: int, rows: int, emit: Callable[[int, ir.Value], None]) -> None:

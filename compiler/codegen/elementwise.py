@@ -8,7 +8,7 @@ registers and one byte 0/1 in memory).
 
 Integer division by zero gives 0 (and so does rem), and INT_MIN / -1 wraps to
 INT_MIN, so generated code never traps (it may run inside the kernel).
-Float rem is fmod: exact while |a/b| < 2**24 (f32) or 2**53 (f64).
+Float rem is fmod: exact while |a/b| < 2**24 (f32) or 2**53 (f64) (and, for f64, |a| < 1e300).
 """
 
 from __future__ import annotations
@@ -125,13 +125,14 @@ def _fmin(b: ir.IRBuilder, x: ir.Value, y: ir.Value) -> ir.Value:
 def _frem(b: ir.IRBuilder, x: ir.Value, y: ir.Value) -> ir.Value:
     """fmod: x - trunc(x/y)*y, corrected by one y when the quotient rounded across an integer.
 
-    For f32 the product and difference are done in f64, where they are exact.
+    x - q*y is exact: for f32 it is done in f64; for f64 q*y is split exactly into
+    p + e (Dekker's product, no FMA needed) and x - p is exact by Sterbenz's lemma.
     """
     f32 = isinstance(x.type, ir.FloatType)
     wide = ir.DoubleType()
     xw, yw = (b.fpext(x, wide), b.fpext(y, wide)) if f32 else (x, y)
     q = mathfn.call_intrinsic(b, "trunc", [b.fdiv(xw, yw)])
-    r = b.fsub(xw, b.fmul(q, yw))
+    r = b.fsub(xw, b.fmul(q, yw)) if f32 else _exact_residual(b, xw, q, yw)
     ay = mathfn.call_intrinsic(b, "fabs", [yw])
     zero = _const(wide if f32 else x.type, 0)
     # r must have x's sign and |r| < |y|
@@ -143,6 +144,22 @@ def _frem(b: ir.IRBuilder, x: ir.Value, y: ir.Value) -> ir.Value:
     # fmod(inf, y) and fmod(x, 0) are NaN; fmod(x, inf) = x
     r = b.select(b.fcmp_ordered("==", ay, _const(ay.type, math.inf)), xw, r)
     return b.fptrunc(r, x.type) if f32 else r
+
+
+def _split(b: ir.IRBuilder, a: ir.Value) -> tuple[ir.Value, ir.Value]:
+    """Veltkamp's split of an f64 into two 26-bit halves, a = hi + lo exactly."""
+    c = b.fmul(a, _const(a.type, 134217729.0))
+    hi = b.fsub(c, b.fsub(c, a))
+    return hi, b.fsub(a, hi)
+
+
+def _exact_residual(b: ir.IRBuilder, x: ir.Value, q: ir.Value, y: ir.Value) -> ir.Value:
+    """x - q*y without rounding (when the result is representable), via Dekker's exact product."""
+    p = b.fmul(q, y)
+    qh, ql = _split(b, q)
+    yh, yl = _split(b, y)
+    e = b.fadd(b.fadd(b.fadd(b.fsub(b.fmul(qh, yh), p), b.fmul(qh, yl)), b.fmul(ql, yh)), b.fmul(ql, yl))
+    return b.fsub(b.fsub(x, p), e)
 
 
 def _safe_div(signed: bool, remainder: bool) -> ScalarFn:

@@ -212,9 +212,11 @@ def tanh(b: ir.IRBuilder, x: ir.Value) -> ir.Value:
 
 
 def logistic(b: ir.IRBuilder, x: ir.Value) -> ir.Value:
-    """1 / (1 + e**-x)."""
+    """1 / (1 + e**-x), as t / (1 + t) with t = e**x for x < 0 (no overflow, keeps tiny results)."""
     f = _Ops(b, x.type)
-    return f.div(1.0, f.add(exp(b, f.c(b.fneg(x))), 1.0))
+    t = exp(b, f.c(b.fneg(f.intrinsic("fabs", x))))
+    denom = f.add(t, 1.0)
+    return f.sel(f.cmp("<", x, 0.0), f.div(t, denom), f.div(1.0, denom))
 
 
 def _erfcx(a: float) -> float:
@@ -275,6 +277,7 @@ def _sincos64(b: ir.IRBuilder, x: ir.Value, shift: int) -> ir.Value:
     negate = b.icmp_unsigned(">=", quadrant, f.ci(2))
     value = f.sel(use_cos, cos_r, sin_r)
     value = f.sel(negate, f.c(b.fneg(value)), value)
+    value = f.sel(f.cmp("==", x, 0.0), x, value) if shift == 0 else value  # sin(-0) = -0
     return f.sel(finite, value, math.nan)
 
 
@@ -303,7 +306,8 @@ def _pow(b: ir.IRBuilder, x: ir.Value, y: ir.Value) -> ir.Value:
     y_odd = b.and_(y_int, f.cmp("!=", f.intrinsic("floor", half), half))
     x_neg = b.icmp_signed("<", f.bits(x), f.ci(0))  # sign bit, so -0 counts
     result = f.sel(b.and_(x_neg, y_odd), f.c(b.fneg(magnitude)), magnitude)
-    result = f.sel(b.and_(f.cmp("<", x, 0.0), b.not_(y_int)), math.nan, result)
+    finite_negative = b.and_(f.cmp("<", x, 0.0), f.cmp(">", x, -math.inf))  # pow(-inf, 0.5) = inf
+    result = f.sel(b.and_(finite_negative, b.not_(y_int)), math.nan, result)
     y_inf = f.cmp("==", f.intrinsic("fabs", y), math.inf)
     result = f.sel(b.and_(f.cmp("==", ax, 1.0), y_inf), 1.0, result)
     result = f.sel(f.cmp("==", x, 1.0), 1.0, result)

@@ -1,8 +1,10 @@
 """matmul: a register-blocked micro-kernel with explicit vectors and fused multiply-add.
 
-Loop structure, per batch:  for column block j0 (NV vectors of W lanes)
-                               for row block i0 (MR rows)
-                                 acc[MR][NV] = 0 ; for k: acc[r][v] += a[i0+r, k] * b[k, j0+v*W : +W]
+Loop structure, per batch:  for K panel k0 (KC rows of b: one column block of it fits L1)
+                              for column block j0 (NV vectors of W lanes)
+                                for row block i0 (MR rows)
+                                  acc[MR][NV] = (k0 ? C : 0) ; for k in panel:
+                                    acc[r][v] += a[i0+r, k] * b[k, j0+v*W : +W]
 The inner k loop keeps MR*NV accumulators in vector registers (SSA phis),
 loads NV vectors of b (contiguous in N) and broadcasts one a per row, so
 each loaded value feeds several fmas. Column tails use one-vector tiles,
@@ -186,15 +188,33 @@ def emit_matmul(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
         b_base = index(builder, 0, (bi, depth * columns))
         c_base = index(builder, 0, (bi, rows * columns))
         operands = _Operands(pa, pb, pc, a_base, b_base, c_base, depth, columns, elem)
-        for widths, count, first in column_phases(columns, width, vectors):
-            with for_range(builder, count, "jb") as jb:
-                j0 = index(builder, first, (jb, sum(widths)))
-                if rows // tile_rows:
-                    with for_range(builder, rows // tile_rows, "ib") as ib:
-                        _tile(builder, operands, tile_rows, widths, index(builder, 0, (ib, tile_rows)), j0)
-                if rows % tile_rows:
-                    _tile(builder, operands, rows % tile_rows, widths, i64(rows - rows % tile_rows), j0)
+        step = depth_block(ctx.target, out.dtype)
+
+        def panel(k0: ir.Value, panel_depth: int, accumulate: bool) -> None:
+            for widths, count, first in column_phases(columns, width, vectors):
+                with for_range(builder, count, "jb") as jb:
+                    j0 = index(builder, first, (jb, sum(widths)))
+                    if rows // tile_rows:
+                        with for_range(builder, rows // tile_rows, "ib") as ib:
+                            i0 = index(builder, 0, (ib, tile_rows))
+                            _tile(builder, operands, tile_rows, widths, i0, j0, k0, panel_depth, accumulate)
+                    if rows % tile_rows:
+                        i0 = i64(rows - rows % tile_rows)
+                        _tile(builder, operands, rows % tile_rows, widths, i0, j0, k0, panel_depth, accumulate)
+
+        panel(i64(0), min(depth, step), False)
+        if depth // step > 1:
+            with for_range(builder, depth // step, "kb", start=1) as kb:
+                panel(index(builder, 0, (kb, step)), step, True)
+        if depth > step and depth % step:
+            panel(i64(depth - depth % step), depth % step, True)
     builder.ret_void()
+
+
+def depth_block(target: object, dtype: DType) -> int:
+    """K rows per pass: the b panel of one column block (depth x NV*W elements) stays within 32 KiB (L1)."""
+    _, vectors = micro_tile(target)
+    return max(8, 32768 // (vectors * lanes(target, dtype) * dtype.itemsize))
 
 
 @dataclass
@@ -212,23 +232,31 @@ class _Operands:
     elem: ir.Type
 
 
-def _tile(builder: ir.IRBuilder, op: _Operands, rows: int, widths: list[int], i0: ir.Value, j0: ir.Value) -> None:
-    """C[i0:i0+rows, j0:j0+sum(widths)] = A[i0:i0+rows, :] @ B[:, same columns], accumulators in registers."""
+def _tile(builder: ir.IRBuilder, op: _Operands, rows: int, widths: list[int], i0: ir.Value, j0: ir.Value,
+          k0: ir.Value, depth: int, accumulate: bool) -> None:
+    """C[i0:i0+rows, j0:j0+sum(widths)] (+)= A[i0:+rows, k0:k0+depth] @ B[k0:k0+depth, same columns].
+
+    The accumulators live in registers; with accumulate they start from C (a later K panel)."""
     offsets = [sum(widths[:c]) for c in range(len(widths))]
-    zeros = [constant(op.elem, 0, w) for _ in range(rows) for w in widths]
-    with fold_range(builder, op.depth, zeros, "k") as (k, carry):
-        b_row = builder.add(index(builder, 0, (k, op.columns)), j0)
-        b_vals = [load(builder, op.pb, index(builder, off, (b_row, 1), (op.b_base, 1)), op.elem, w)
-                  for w, off in zip(widths, offsets)]
+    c_rows = [index(builder, r * op.columns, (op.c_base, 1), (i0, op.columns), (j0, 1)) for r in range(rows)]
+    if accumulate:
+        inits = [load(builder, op.pc, index(builder, off, (c_rows[r], 1)), op.elem, w)
+                 for r in range(rows) for w, off in zip(widths, offsets)]
+    else:
+        inits = [constant(op.elem, 0, w) for _ in range(rows) for w in widths]
+    a_row = index(builder, 0, (op.a_base, 1), (i0, op.depth), (k0, 1))
+    b_row0 = index(builder, 0, (op.b_base, 1), (k0, op.columns), (j0, 1))
+    with fold_range(builder, depth, inits, "k") as (k, carry):
+        b_row = index(builder, 0, (b_row0, 1), (k, op.columns))
+        b_vals = [load(builder, op.pb, index(builder, off, (b_row, 1)), op.elem, w) for w, off in zip(widths, offsets)]
+        a_at = index(builder, 0, (a_row, 1), (k, 1))
         updated = []
         for r in range(rows):
-            a_at = index(builder, 0, (op.a_base, 1), (i0, op.depth), (k, 1))
             a_scalar = load(builder, op.pa, index(builder, r * op.depth, (a_at, 1)), op.elem)
             broadcast = {w: splat(builder, a_scalar, w) for w in set(widths)}
             for c, w in enumerate(widths):
                 updated.append(multiply_add(builder, broadcast[w], b_vals[c], carry.values[r * len(widths) + c]))
         carry.values = updated
     for r in range(rows):
-        row_at = index(builder, r * op.columns, (op.c_base, 1), (i0, op.columns), (j0, 1))
         for c, off in enumerate(offsets):
-            store(builder, carry.values[r * len(widths) + c], op.pc, index(builder, off, (row_at, 1)), op.elem)
+            store(builder, carry.values[r * len(widths) + c], op.pc, index(builder, off, (c_rows[r], 1)), op.elem)

@@ -48,7 +48,6 @@ def _node_function(ctx: EmitContext, node: Node, index: int) -> ir.Function:
     fn.linkage = "internal"
     for arg in fn.args:
         arg.add_attribute("noalias")
-        arg.add_attribute("nocapture")
     emit(ctx, node, fn)
     return fn
 
@@ -102,7 +101,8 @@ def emit_module(graph: Graph, plan: MemoryPlan, stages: list[list[Node]], target
             for source, index, nbytes in plan.copies:
                 if nbytes:
                     dst = sb.pointer(Place("output", index))
-                    sb.b.call(memcpy, [dst, sb.pointer(source), ir.Constant(I64, nbytes), ir.Constant(ir.IntType(1), 0)])
+                    size, volatile = ir.Constant(I64, nbytes), ir.Constant(ir.IntType(1), 0)
+                    sb.b.call(memcpy, [dst, sb.pointer(source), size, volatile])
         sb.b.ret_void()
         stage_fns.append(fn)
 
@@ -133,12 +133,13 @@ def finish_text(text: str, target: Target, weights_size: int, meta_size: int, ir
             line = (f'@"cerebro_weights" = hidden global [{weights_size} x i8] zeroinitializer, '
                     f'section ".cerebro.weights", align 64')
         elif line.startswith('@"cerebro_meta" = '):
-            line = f'@"cerebro_meta" = hidden global [{meta_size} x i8] zeroinitializer, section ".cerebro.meta", align 8'
+            line = (f'@"cerebro_meta" = hidden global [{meta_size} x i8] zeroinitializer, '
+                    f'section ".cerebro.meta", align 8')
         elif line.startswith('@"cerebro_ir" = '):
             line = (f'@"cerebro_ir" = hidden global [{len(ir_bytes)} x i8] c"{_c_string(ir_bytes)}", '
                     f'section ".cerebro.ir", align 1')
         elif line.startswith("define "):
-            line = re.sub(r"\)( [a-z ]+)?\s*\{$", ") #0 {", line)
+            line = re.sub(r"\)[a-z ]*(\{?)$", r") #0 \1", line).rstrip()
         lines.append(line)
     attrs = ["nounwind", "noredzone"]
     if target.is_x86:

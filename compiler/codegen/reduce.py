@@ -275,8 +275,7 @@ def emit_argreduce(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
     out = node.outputs[0]
     if out.dtype not in (DType.i32, DType.i64):
         raise unsupported(node, f"{node.op} index type {out.dtype.name}")
-    if x.dtype is DType.bool or x.dtype not in (DType.f32, DType.f64, DType.i8, DType.i16, DType.i32, DType.i64,
-                                                DType.u8):
+    if x.dtype not in (DType.f32, DType.f64, DType.i8, DType.i16, DType.i32, DType.i64, DType.u8, DType.bool):
         raise unsupported(node, f"{node.op} on {x.dtype.name}")
     axis = node.attrs["axis"]
     outer, length, inner = math.prod(x.shape[:axis]), x.shape[axis], math.prod(x.shape[axis + 1:])
@@ -285,20 +284,75 @@ def emit_argreduce(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
     builder = ir.IRBuilder(fn.append_basic_block("entry"))
     px, po = fn.args
     elem, index_elem = element_type(x.dtype), element_type(out.dtype)
+    width = lanes(ctx.target, x.dtype)
+    scan = _Scan(builder, node.op, x.dtype, elem, index_elem, px)
     with for_range(builder, outer, "a") as a:
-        for widths, count, first in column_phases(inner, lanes(ctx.target, x.dtype), 1):
-            (w,) = widths
-            with for_range(builder, count, "cb") as cb:
-                column = index(builder, first, (cb, w))
-                base = index(builder, 0, (a, length * inner), (column, 1))
-                inits = [load(builder, px, base, elem, w), constant(index_elem, 0, w)]
-                with fold_range(builder, length, inits, "l", start=1) as (position, carry):
-                    best, best_index = carry.values
-                    value = load(builder, px, index(builder, 0, (base, 1), (position, inner)), elem, w)
-                    better = _better(builder, node.op, x.dtype, value, best)
-                    narrow = builder.trunc(position, index_elem) if index_elem.width < 64 else position
-                    carry.values = [builder.select(better, value, best),
-                                    builder.select(better, splat(builder, narrow, w), best_index)]
-                store(builder, carry.values[1], po, index(builder, 0, (a, inner), (column, 1)), index_elem)
+        if inner == 1 and width > 1 and length >= 2 * width:
+            base = index(builder, 0, (a, length))
+            store(builder, scan.contiguous(base, length, width), po, a, index_elem)
+        else:
+            for widths, count, first in column_phases(inner, width, 1):
+                (w,) = widths
+                with for_range(builder, count, "cb") as cb:
+                    column = index(builder, first, (cb, w))
+                    base = index(builder, 0, (a, length * inner), (column, 1))
+                    inits = [load(builder, px, base, elem, w), constant(index_elem, 0, w)]
+                    _, best_index = scan.strided(base, inner, 1, length, inits, w)
+                    store(builder, best_index, po, index(builder, 0, (a, inner), (column, 1)), index_elem)
     builder.ret_void()
 
+
+class _Scan:
+    """argmax/argmin scans: (best value, best index) pairs, per lane."""
+
+    def __init__(self, builder: ir.IRBuilder, op: str, dtype: DType, elem: ir.Type, index_elem: ir.Type,
+                 px: ir.Value) -> None:
+        self.b, self.op, self.dtype, self.elem, self.index_elem, self.px = builder, op, dtype, elem, index_elem, px
+
+    def narrow(self, position: ir.Value) -> ir.Value:
+        return self.b.trunc(position, self.index_elem) if self.index_elem.width < 64 else position
+
+    def strided(self, base: ir.Value, stride: int, start: int, stop: int, inits: list[ir.Value],
+                width: int) -> list[ir.Value]:
+        """Scan positions start..stop-1 of x[base + position*stride : +width], in order (first index wins)."""
+        b = self.b
+        with fold_range(b, stop, inits, "l", start=start) as (position, carry):
+            best, best_index = carry.values
+            value = load(b, self.px, index(b, 0, (base, 1), (position, stride)), self.elem, width)
+            better = _better(b, self.op, self.dtype, value, best)
+            carry.values = [b.select(better, value, best),
+                            b.select(better, splat(b, self.narrow(position), width), best_index)]
+        return carry.values
+
+    def contiguous(self, base: ir.Value, length: int, width: int) -> ir.Value:
+        """Index of the best of x[base : base+length]: lane j scans positions j, j+W, ...; the lanes are
+        then merged (an equal value or a second NaN wins only with a smaller index); the tail runs in order."""
+        b = self.b
+        lane_ids = ir.Constant(ir.VectorType(self.index_elem, width), list(range(width)))
+        steps = length // width
+        inits = [load(b, self.px, base, self.elem, width), lane_ids]
+        with fold_range(b, steps, inits, "v", start=1) as (step, carry):
+            best, best_index = carry.values
+            value = load(b, self.px, index(b, 0, (base, 1), (step, width)), self.elem, width)
+            better = _better(b, self.op, self.dtype, value, best)
+            positions = b.add(splat(b, self.narrow(index(b, 0, (step, width))), width), lane_ids)
+            carry.values = [b.select(better, value, best), b.select(better, positions, best_index)]
+        lanes_best, lanes_index = carry.values
+        best = b.extract_element(lanes_best, ir.Constant(ir.IntType(32), 0))
+        best_index = b.extract_element(lanes_index, ir.Constant(ir.IntType(32), 0))
+        for lane in range(1, width):
+            value = b.extract_element(lanes_best, ir.Constant(ir.IntType(32), lane))
+            position = b.extract_element(lanes_index, ir.Constant(ir.IntType(32), lane))
+            earlier = b.icmp_unsigned("<", position, best_index)
+            take = b.or_(_better(b, self.op, self.dtype, value, best),
+                         b.and_(_same(b, self.dtype, value, best), earlier))
+            best, best_index = b.select(take, value, best), b.select(take, position, best_index)
+        return self.strided(base, 1, steps * width, length, [best, best_index], 1)[1]
+
+
+def _same(builder: ir.IRBuilder, dtype: DType, value: ir.Value, best: ir.Value) -> ir.Value:
+    """Equal, counting two NaNs as equal (for the lane merge of argmax/argmin)."""
+    if dtype.is_float:
+        both_nan = builder.and_(builder.fcmp_unordered("uno", value, value), builder.fcmp_unordered("uno", best, best))
+        return builder.or_(builder.fcmp_ordered("==", value, best), both_nan)
+    return builder.icmp_signed("==", value, best)

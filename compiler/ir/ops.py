@@ -24,7 +24,10 @@ Semantics every frontend and backend agrees on:
 - pad: interior padding (attr "interior", default 0) goes between elements
   first, then lo/hi; negative lo/hi crop. "value" is a Python scalar.
 - conv optional attrs: lhs_dilation, rhs_dilation (default 1s), groups
-  (default 1); padding may be negative (crops).
+  (default 1); padding may be negative (crops). With groups g, output
+  channel o belongs to group o // (Cout/g) and reads input channels
+  [group*Cin/g, (group+1)*Cin/g) (XLA's feature_group_count).
+- pow on floats is C pow (a negative base needs an integral exponent, else NaN).
 - compiler/ir/interpret.py is the executable form of these rules.
 """
 

@@ -1,6 +1,8 @@
-"""Constant folding of layout ops: a transpose/reshape/convert of a weight happens once, at compile time.
+"""Constant folding: a transpose/convert of a weight, or batch norm's scale from its variance, is
+computed once, at compile time.
 
-Only ops whose numpy spelling is exactly the IR's semantics are folded, and only
+Only ops whose numpy spelling is exactly the IR's semantics are folded (layout
+ops, and IEEE-exact float arithmetic: + - * / sqrt), and only
 when the result is not much larger than its inputs (a broadcast of a scalar to a
 big shape stays a cheap kernel instead of bloating the weights).
 """
@@ -37,7 +39,8 @@ def _pad(node: Node, x: np.ndarray) -> np.ndarray:
     out = np.full(grown, node.attrs["value"], dtype=x.dtype)
     out[tuple(slice(max(lo, 0), max(lo, 0) + max(d + max(d - 1, 0) * k, 0), k + 1)
               for d, k, lo in zip(x.shape, interior, node.attrs["lo"]))] = x
-    return out[tuple(slice(-min(lo, 0), g + min(hi, 0)) for g, lo, hi in zip(grown, node.attrs["lo"], node.attrs["hi"]))]
+    crop = zip(grown, node.attrs["lo"], node.attrs["hi"])
+    return out[tuple(slice(-min(lo, 0), g + min(hi, 0)) for g, lo, hi in crop)]
 
 
 def _convert(node: Node, x: np.ndarray) -> np.ndarray | None:
@@ -53,7 +56,28 @@ def _iota(node: Node) -> np.ndarray:
     return np.broadcast_to(line.reshape([-1 if i == axis else 1 for i in range(len(shape))]), shape)
 
 
+def _float_only(fn: Callable[..., np.ndarray]) -> Callable[..., np.ndarray | None]:
+    """IEEE-exact float ops, where numpy computes exactly what the generated code does."""
+
+    def fold(node: Node, *xs: np.ndarray) -> np.ndarray | None:
+        if xs[0].dtype.kind != "f":
+            return None
+        with np.errstate(all="ignore"):
+            return fn(*xs)
+
+    return fold
+
+
 FOLDERS: dict[str, Callable[..., np.ndarray | None]] = {
+    "add": _float_only(np.add),
+    "sub": _float_only(np.subtract),
+    "mul": _float_only(np.multiply),
+    "div": _float_only(np.divide),
+    "neg": _float_only(np.negative),
+    "abs": _float_only(np.abs),
+    "sqrt": _float_only(np.sqrt),
+    "rsqrt": _float_only(lambda x: np.divide(x.dtype.type(1), np.sqrt(x))),
+    "reciprocal": _float_only(lambda x: np.divide(x.dtype.type(1), x)),
     "reshape": lambda node, x: x.reshape(node.attrs["shape"]),
     "transpose": lambda node, x: x.transpose(node.attrs["perm"]),
     "broadcast_in_dim": _broadcast_in_dim,

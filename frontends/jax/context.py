@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 from jax._src import source_info_util
@@ -40,10 +42,19 @@ def ir_dtype(dtype: object, where: str) -> DType:
 class Context:
     """Builds IR for one traced function; `loc` is the location of the equation being lowered."""
 
-    def __init__(self, graph: Graph) -> None:
+    def __init__(self, graph: Graph, lower: Callable[[Context, Any, list, list[Value]], list[Value]]) -> None:
         self.graph = graph
         self.loc = ""
         self.primitive = ""
+        self._lower = lower
+
+    def inline(self, jaxpr: Any, consts: list, args: list[Value]) -> list[Value]:
+        """Lower a nested jaxpr (control-flow bodies) in place; its equations keep their own locations."""
+        loc, primitive = self.loc, self.primitive
+        try:
+            return self._lower(self, jaxpr, consts, args)
+        finally:
+            self.loc, self.primitive = loc, primitive
 
     def fail(self, message: str) -> UnsupportedPrimitive:
         where = self.loc or "unknown location"

@@ -85,6 +85,16 @@ def _cbrt(ctx: Context, eqn, x: Value) -> list[Value]:
     return [ctx.add("mul", ctx.add("sign", x), magnitude)]
 
 
+def _sinh(ctx: Context, eqn, x: Value) -> list[Value]:
+    half = _const_like(ctx, 0.5, x)
+    return [ctx.elementwise("mul", ctx.add("sub", ctx.add("exp", x), ctx.add("exp", ctx.add("neg", x))), half)]
+
+
+def _cosh(ctx: Context, eqn, x: Value) -> list[Value]:
+    half = _const_like(ctx, 0.5, x)
+    return [ctx.elementwise("mul", ctx.add("add", ctx.add("exp", x), ctx.add("exp", ctx.add("neg", x))), half)]
+
+
 def _clamp(ctx: Context, eqn, lo: Value, x: Value, hi: Value) -> list[Value]:
     return [ctx.elementwise("max", ctx.elementwise("min", x, hi), lo)]
 
@@ -127,6 +137,8 @@ RULES: dict[str, Rule] = {
     "erfc": _erfc,
     "round": _round,
     "cbrt": _cbrt,
+    "sinh": _sinh,
+    "cosh": _cosh,
     "clamp": _clamp,
     "select_n": _select_n,
     "convert_element_type": _convert_element_type,
@@ -134,5 +146,6 @@ RULES: dict[str, Rule] = {
     "copy": _identity,
     "copy_p": _identity,
     "optimization_barrier": _identity,
+    "sharding_constraint": _identity,
     "reduce_precision": _reduce_precision,
 }

@@ -46,6 +46,12 @@ def _concatenate(ctx: Context, eqn, *xs: Value) -> list[Value]:
     return [ctx.add("concatenate", *xs, axis=int(eqn.params["dimension"]))]
 
 
+def _stack(ctx: Context, eqn, *xs: Value) -> list[Value]:
+    axis = int(eqn.params["axis"])
+    parts = [ctx.reshape(x, x.shape[:axis] + (1,) + x.shape[axis:]) for x in xs]
+    return [parts[0] if len(parts) == 1 else ctx.add("concatenate", *parts, axis=axis)]
+
+
 def _slice(ctx: Context, eqn, x: Value) -> list[Value]:
     start = tuple(int(s) for s in eqn.params["start_indices"])
     limit = tuple(int(e) for e in eqn.params["limit_indices"])
@@ -128,6 +134,19 @@ def _argreduce(op: str) -> Rule:
     return rule
 
 
+def _cumulative(kind: str) -> Rule:
+    """cumsum/cummax/cummin as a reduce_window whose window spans the whole axis, padded on one side."""
+
+    def rule(ctx: Context, eqn, x: Value) -> list[Value]:
+        axis, n = int(eqn.params["axis"]), x.shape[int(eqn.params["axis"])]
+        window = tuple(n if i == axis else 1 for i in range(x.rank))
+        edge = (0, n - 1) if eqn.params["reverse"] else (n - 1, 0)
+        padding = tuple(edge if i == axis else (0, 0) for i in range(x.rank))
+        return [ctx.add("reduce_window", x, kind=kind, window=window, strides=(1,) * x.rank, padding=padding)]
+
+    return rule
+
+
 def _gather(ctx: Context, eqn, x: Value, indices: Value) -> list[Value]:
     """The gathers jnp.take and x[idx] produce: one axis, whole slices elsewhere -> IR take.
 
@@ -184,6 +203,7 @@ RULES: dict[str, Rule] = {
     "broadcast_in_dim": _broadcast_in_dim,
     "transpose": _transpose,
     "concatenate": _concatenate,
+    "stack": _stack,
     "slice": _slice,
     "split": _split,
     "dynamic_slice": _dynamic_slice,
@@ -191,6 +211,9 @@ RULES: dict[str, Rule] = {
     "pad": _pad,
     "iota": _iota,
     "gather": _gather,
+    "cumsum": _cumulative("sum"),
+    "cummax": _cumulative("max"),
+    "cummin": _cumulative("min"),
     "argmax": _argreduce("argmax"),
     "argmin": _argreduce("argmin"),
     **{prim: _reduction(op) for prim, op in _REDUCTIONS.items()},

@@ -13,15 +13,15 @@ from jax.extend.core import ClosedJaxpr, Jaxpr, Literal
 
 from cerebro.compiler.ir import DType, Graph, Value, verify
 from cerebro.compiler.ir.interpret import run_graph
-from cerebro.frontends.jax import rules_elementwise, rules_nn, rules_structural
+from cerebro.frontends.jax import rules_control, rules_elementwise, rules_nn, rules_structural
 from cerebro.frontends.jax.context import Context, UnsupportedPrimitive, ir_dtype, location
 
-RULES = {**rules_elementwise.RULES, **rules_structural.RULES, **rules_nn.RULES}
+RULES = {**rules_elementwise.RULES, **rules_structural.RULES, **rules_nn.RULES, **rules_control.RULES}
 
 # Primitives that only wrap another jaxpr (jit, custom derivatives, remat): inlined.
 _CALLS = {"pjit": "jaxpr", "jit": "jaxpr", "closed_call": "call_jaxpr", "core_call": "call_jaxpr",
           "custom_jvp_call": "call_jaxpr", "custom_vjp_call": "call_jaxpr", "custom_vjp_call_jaxpr": "fun_jaxpr",
-          "checkpoint": "jaxpr", "remat": "jaxpr"}
+          "checkpoint": "jaxpr", "remat": "jaxpr", "remat2": "jaxpr"}
 
 NAME_LIMIT = 63
 
@@ -46,7 +46,7 @@ class Traced:
         leaves, tree = jax.tree_util.tree_flatten(args)
         if tree != self.in_tree:
             raise ValueError(f"arguments have structure {tree}, the traced function takes {self.in_tree}")
-        return [np.asarray(leaf) for leaf in leaves]
+        return [np.asarray(leaf, dtype=jax.dtypes.canonicalize_dtype(np.asarray(leaf).dtype)) for leaf in leaves]
 
     def unflatten_outputs(self, outputs: list[np.ndarray]) -> Any:
         return jax.tree_util.tree_unflatten(self.out_tree, outputs)
@@ -85,13 +85,14 @@ def _key_text(key: Any) -> str:
 
 
 def _arg_names(fn: Any, count: int) -> list[str]:
+    """Parameter names of fn's positional arguments; `*xs` gives xs.0, xs.1, ..."""
     try:
-        params = [p for p in inspect.signature(fn).parameters.values()
-                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+        params = list(inspect.signature(fn).parameters.values())
     except (TypeError, ValueError):
         params = []
-    names = [p.name for p in params[:count]]
-    return names + [f"arg{i}" for i in range(len(names), count)]
+    names = [p.name for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)][:count]
+    rest = next((p.name for p in params if p.kind is p.VAR_POSITIONAL), "arg")
+    return names + [f"{rest}.{i}" for i in range(count - len(names))]
 
 
 def input_names(fn: Any, args: tuple) -> list[str]:
@@ -180,7 +181,7 @@ def trace(fn: Any, *example_args: Any, name: str | None = None) -> Traced:
         spec = InputSpec(leaf_name, tuple(int(d) for d in var.aval.shape), dtype)
         specs.append(spec)
         graph.add_input(spec.shape, spec.dtype, spec.name)
-    ctx = Context(graph)
+    ctx = Context(graph, lambda ctx, jaxpr, consts, args: _lower_jaxpr(ctx, jaxpr, consts, args, ctx.loc))
     outputs = _lower_jaxpr(ctx, closed.jaxpr, list(closed.consts), list(graph.inputs))
     graph.set_outputs(outputs, output_names(out_shapes))
     verify(graph)

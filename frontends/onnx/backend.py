@@ -1,8 +1,10 @@
 """An onnx.backend-style backend (prepare / run_model / supports_device), so that
 onnx.backend.test.BackendTest can drive Cerebro through the ONNX node tests.
 
-A model compiles on first run for the shapes it is given (the node tests have
-static shapes, so that is once per model).
+A model compiles on first run for the shapes it is given. When a shape depends
+on an input's value (Resize's scales, Range's limit, OneHot's depth), the inputs
+it is computed from are fixed to the given values and the model is specialised,
+the way a static-shape compiler treats static arguments; new values recompile.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import onnx
 from cerebro.compiler.ir import Graph
 from cerebro.frontends.onnx.execute import compile_graph
 from cerebro.frontends.onnx.importer import Importer, load_model
-
+from cerebro.frontends.onnx.table import DynamicShapeError
 
 class CerebroRep:
     """A prepared model: run(inputs) -> list of numpy outputs."""
@@ -24,26 +26,46 @@ class CerebroRep:
         self.model = model
         initializers = {i.name for i in model.graph.initializer}
         self.input_names = [i.name for i in model.graph.input if i.name not in initializers]
-        self.graph: Graph | None = None
-        self.fn: Callable[..., list[np.ndarray]] | None = None
-        self.shapes: dict[str, tuple[int, ...]] = {}
+        self.cache: dict[object, tuple[list[str], Callable[..., list[np.ndarray]]]] = {}
+        self.frozen: list[str] | None = None
 
-    def compile(self, shapes: dict[str, tuple[int, ...]]) -> None:
-        self.graph = Importer(self.model, shapes).run()
-        self.fn = compile_graph(self.graph)
-        self.shapes = shapes
+    def _key(self, arrays: dict[str, np.ndarray]) -> tuple:
+        shapes = tuple((n, a.shape, a.dtype.str) for n, a in arrays.items())
+        return shapes + tuple((n, arrays[n].tobytes()) for n in self.frozen or ())
+
+    def _specialise(self, arrays: dict[str, np.ndarray]) -> list[str]:
+        """The inputs whose values some shape depends on (usually none)."""
+        frozen: list[str] = []
+        while True:
+            try:
+                self._import(arrays, frozen)
+                return frozen
+            except DynamicShapeError as e:
+                needed = [n for n in e.input_names() if n not in frozen]
+                if not needed:
+                    raise
+                frozen += needed
+
+    def _import(self, arrays: dict[str, np.ndarray], frozen: list[str]) -> Graph:
+        shapes = {n: a.shape for n, a in arrays.items() if n not in frozen}
+        return Importer(self.model, shapes, {n: arrays[n] for n in frozen}).run()
 
     def run(self, inputs: object, **kwargs: object) -> list[np.ndarray]:
         if isinstance(inputs, dict):
-            arrays = [np.asarray(inputs[n]) for n in self.input_names]
+            given = [np.asarray(inputs[n]) for n in self.input_names]
         else:
-            arrays = [np.asarray(x) for x in (inputs if isinstance(inputs, (list, tuple)) else [inputs])]
-        if len(arrays) != len(self.input_names):
-            raise ValueError(f"model takes {len(self.input_names)} inputs {self.input_names}, got {len(arrays)}")
-        shapes = {n: tuple(a.shape) for n, a in zip(self.input_names, arrays)}
-        if self.fn is None or shapes != self.shapes:
-            self.compile(shapes)
-        return list(self.fn(*arrays))
+            given = [np.asarray(x) for x in (inputs if isinstance(inputs, (list, tuple)) else [inputs])]
+        if len(given) != len(self.input_names):
+            raise ValueError(f"model takes {len(self.input_names)} inputs {self.input_names}, got {len(given)}")
+        arrays = dict(zip(self.input_names, given))
+        if self.frozen is None:
+            self.frozen = self._specialise(arrays)
+        key = self._key(arrays)
+        if key not in self.cache:
+            graph = self._import(arrays, self.frozen)
+            self.cache[key] = ([v.name for v in graph.inputs], compile_graph(graph))
+        names, fn = self.cache[key]
+        return list(fn(*[arrays[n] for n in names]))
 
 
 def prepare(model: onnx.ModelProto | bytes | str, device: str = "CPU", **kwargs: object) -> CerebroRep:

@@ -89,8 +89,7 @@ def ints(ctx: Ctx, x: Value | None, what: str) -> list[int] | None:
     if x is None:
         return None
     if not x.is_const:
-        raise ctx.error(f"{what} must be a constant (Cerebro compiles static shapes), "
-                        "but it is computed from runtime values")
+        raise ctx.dynamic(what, x)
     return [int(v) for v in np.asarray(x.data).reshape(-1)]
 
 
@@ -98,7 +97,7 @@ def floats(ctx: Ctx, x: Value | None, what: str) -> list[float] | None:
     if x is None:
         return None
     if not x.is_const:
-        raise ctx.error(f"{what} must be a constant")
+        raise ctx.dynamic(what, x)
     return [float(v) for v in np.asarray(x.data).reshape(-1)]
 
 

@@ -73,9 +73,10 @@ def _schema(op_type: str, version: int, domain: str) -> onnx.defs.OpSchema | Non
 class Importer:
     """Walks one model's nodes in order, keeping an environment from ONNX names to IR values."""
 
-    def __init__(self, model: onnx.ModelProto, shapes: dict | None = None) -> None:
+    def __init__(self, model: onnx.ModelProto, shapes: dict | None = None, constants: dict | None = None) -> None:
         self.model = model
         self.shapes = dict(shapes or {})
+        self.constants = dict(constants or {})
         self.graph = Graph(model.graph.name or "model")
 
     # -- the model -------------------------------------------------------
@@ -84,6 +85,10 @@ class Importer:
         env: dict[str, Value] = {}
         for init in g.initializer:
             env[init.name] = self.constant(numpy_helper.to_array(init), f"initializer '{init.name}'")
+        for name, array in self.constants.items():
+            if name not in {i.name for i in g.input}:
+                raise OnnxImportError(f"constants given for unknown input '{name}'")
+            env[name] = self.constant(np.asarray(array), f"input '{name}'")
         for info in g.input:
             if info.name not in env:
                 env[info.name] = self.graph.add_input(self.input_shape(info), self.value_dtype(info), info.name)
@@ -263,7 +268,7 @@ class Importer:
                 local[formal] = value
         call_attrs = self.default_protos(schema)
         call_attrs.update({a.name: a for a in attrs})
-        fn_opsets = _opsets(fn.opset_import) or opsets
+        fn_opsets = {**opsets, **_opsets(fn.opset_import)}
         self.import_nodes(fn.node, local, fn_opsets, call_attrs)
         return [local.get(formal) for formal in fn.output]
 
@@ -278,10 +283,13 @@ class Importer:
         return [self.lookup(local, o.name, f"subgraph '{body.name}' output") for o in body.output]
 
 
-def import_onnx(model_or_path: object, shapes: dict[str, tuple] | None = None) -> Graph:
+def import_onnx(model_or_path: object, shapes: dict[str, tuple] | None = None,
+                constants: dict[str, np.ndarray] | None = None) -> Graph:
     """Import an ONNX model (ModelProto, bytes or path) as a static-shape IR graph.
 
     shapes binds symbolic input dimensions: {"input_ids": (1, 128)} (by input
-    name) or {"batch": 1} (by the dim_param's name).
+    name) or {"batch": 1} (by the dim_param's name). constants fixes inputs to
+    values (they stop being inputs), which specialises models whose shapes
+    depend on an input's value (Resize scales, Range limits, OneHot depth).
     """
-    return Importer(load_model(model_or_path), shapes).run()
+    return Importer(load_model(model_or_path), shapes, constants).run()

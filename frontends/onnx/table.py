@@ -14,6 +14,29 @@ class OnnxImportError(ValueError):
     """A model Cerebro cannot import; the message names the node and op type."""
 
 
+class DynamicShapeError(OnnxImportError):
+    """A shape (or shape-like parameter) depends on runtime values; fixing the inputs it
+    comes from (import_onnx(..., constants={...})) specialises the model and resolves it."""
+
+    def __init__(self, message: str, value: Value | None = None) -> None:
+        super().__init__(message)
+        self.value = value
+
+    def input_names(self) -> list[str]:
+        """The graph inputs the offending value is computed from."""
+        names, stack, seen = [], [self.value] if self.value is not None else [], set()
+        while stack:
+            v = stack.pop()
+            if v.id in seen or v.is_const:
+                continue
+            seen.add(v.id)
+            if v.producer is None:
+                names.append(v.name)
+            else:
+                stack.extend(v.producer.inputs)
+        return names
+
+
 @dataclass
 class Ctx:
     """What a rule sees: the graph under construction, the node's attributes and its opset."""
@@ -33,6 +56,10 @@ class Ctx:
 
     def error(self, message: str) -> OnnxImportError:
         return OnnxImportError(f"{self.loc}: {message}")
+
+    def dynamic(self, what: str, value: Value) -> DynamicShapeError:
+        return DynamicShapeError(f"{self.loc}: {what} must be a constant (Cerebro compiles static shapes), "
+                                 "but it is computed from runtime values", value)
 
     def add(self, op: str, *inputs: Value, **attrs: object) -> Value:
         return self.graph.add1(op, *inputs, loc=self.loc, **attrs)

@@ -23,6 +23,9 @@
 #define CBX_SHT_RELA 4
 #define CBX_SHT_NOBITS 8
 #define CBX_SHT_REL 9
+#define CBX_SHT_INIT_ARRAY 14
+#define CBX_SHT_FINI_ARRAY 15
+#define CBX_SHT_PREINIT_ARRAY 16
 
 #define CBX_SHF_WRITE 0x1
 #define CBX_SHF_ALLOC 0x2

@@ -19,6 +19,7 @@ enum cbx_status {
 	CBX_ESYMBOL,	/* undefined or missing symbol */
 	CBX_ENOMEM,
 	CBX_ERUN,	/* the model returned an error code */
+	CBX_ECPU,	/* the CPU lacks a feature the model needs */
 };
 
 #define CBX_ERROR_LEN 200

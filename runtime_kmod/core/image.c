@@ -84,7 +84,7 @@ static int parse_header(struct cbx_image *img, uint32_t host_machine, struct cbx
 				(unsigned long long)img->size, sizeof(*eh));
 	cbx_memcpy(eh, img->data, sizeof(*eh));
 	if (cbx_memcmp(eh->ident, elf_magic, sizeof(elf_magic)) != 0)
-		return cbx_fail(err, CBX_EMAGIC, "bad magic: not an ELF file");
+		return cbx_fail(err, CBX_EMAGIC, "bad magic: not a .cbx file (no ELF header)");
 	if (eh->ident[4] != CBX_ELFCLASS64 || eh->ident[5] != CBX_ELFDATA2LSB || eh->ident[6] != 1)
 		return cbx_fail(err, CBX_EMAGIC, "bad magic: not a 64-bit little-endian ELF file");
 	if (eh->type != CBX_ET_REL)
@@ -124,6 +124,10 @@ static int parse_sections(struct cbx_image *img, struct cbx_error *err)
 			return cbx_fail(err, CBX_ETRUNC, "truncated file: section %s runs past the end", name);
 		if (sh.type == CBX_SHT_REL)
 			return cbx_fail(err, CBX_ERELOC, "unsupported SHT_REL section %s (only RELA is used)", name);
+		if (sh.type == CBX_SHT_INIT_ARRAY || sh.type == CBX_SHT_FINI_ARRAY ||
+		    sh.type == CBX_SHT_PREINIT_ARRAY || cbx_strcmp(name, ".ctors") == 0 ||
+		    cbx_strcmp(name, ".dtors") == 0)
+			return cbx_fail(err, CBX_EFORMAT, "constructor/destructor section %s is not supported", name);
 		if ((sh.flags & CBX_SHF_ALLOC) && (sh.flags & CBX_SHF_TLS))
 			return cbx_fail(err, CBX_EFORMAT, "thread-local section %s is not supported", name);
 		if ((sh.flags & CBX_SHF_ALLOC) && (sh.flags & CBX_SHF_WRITE) && (sh.flags & CBX_SHF_EXECINSTR))

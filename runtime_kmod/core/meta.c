@@ -92,6 +92,9 @@ int cbx_meta_check(const uint8_t *sec, uint64_t size, uint32_t machine,
 				m.num_inputs, m.num_outputs, CBX_MAX_TENSORS);
 	if (m.num_stages == 0)
 		return cbx_fail(err, CBX_EMETA, "bad .cerebro.meta: num_stages is 0");
+	if (m.arena_size > CBX_MAX_ARENA_SIZE)
+		return cbx_fail(err, CBX_EMETA, "bad .cerebro.meta: arena_size %llu is impossibly large",
+				(unsigned long long)m.arena_size);
 	expected = sizeof(m) + count * sizeof(struct cbx_tensor);
 	if (m.meta_size != expected || size != expected)
 		return cbx_fail(err, CBX_EMETA, "bad .cerebro.meta: meta_size %u, section %llu bytes, %llu tensors need %llu",

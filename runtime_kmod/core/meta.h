@@ -12,6 +12,9 @@
 CBX_STATIC_ASSERT(sizeof(struct cbx_meta) == 520, "struct cbx_meta layout");
 CBX_STATIC_ASSERT(sizeof(struct cbx_tensor) == 144, "struct cbx_tensor layout");
 
+/* Refused above this, so hosts can round sizes up without overflow. */
+#define CBX_MAX_ARENA_SIZE (1ull << 40)
+
 /* Bytes per element of @dtype, 0 for an unknown code. */
 uint32_t cbx_dtype_size(uint32_t dtype);
 

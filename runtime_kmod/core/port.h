@@ -11,6 +11,14 @@
 #include <linux/string.h>
 #include <linux/types.h>
 #include <linux/stdarg.h>
+#include <linux/stddef.h>
+#include <linux/limits.h>
+#ifndef UINT32_MAX
+#define UINT32_MAX U32_MAX
+#endif
+#ifndef UINT64_MAX
+#define UINT64_MAX U64_MAX
+#endif
 #else
 #include <stdarg.h>
 #include <stdbool.h>

@@ -63,6 +63,7 @@ struct cerebro_handle {
 	void *post;		/* output 0 after post-processing */
 	bool has_results;
 	struct cerebro_tensor_info result0;	/* output 0 as last computed */
+	u32 result_post;			/* the post-processing it got */
 };
 
 struct cerebro_file {

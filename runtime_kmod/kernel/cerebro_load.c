@@ -3,7 +3,8 @@
  * LOAD_MODEL: the kernel reads the .cbx itself (size-capped), checks it with
  * the shared core (ELF structure, meta, content hash) and binds it to the
  * registered model module carrying the same hash. When none is registered
- * it asks for the module alias "cerebro-model-<hash>" (request_module), so
+ * it asks for the module alias "cerebro-model-<first 16 hash bytes in hex>"
+ * (request_module; module names are capped at 55 characters), so
  * an installed and depmod'ed model module loads on demand.
  */
 #include <linux/err.h>
@@ -74,7 +75,7 @@ struct cerebro_model *cerebro_load_path(const char *path)
 
 	model = cerebro_model_get_by_hash(hash);
 	if (!model) {
-		request_module(CEREBRO_MODEL_ALIAS_PREFIX "%32phN", hash);
+		request_module(CEREBRO_MODEL_ALIAS_PREFIX "%16phN", hash);
 		model = cerebro_model_get_by_hash(hash);
 	}
 	if (!model) {

@@ -244,13 +244,15 @@ static int copy_inputs(struct cerebro_handle *h, const struct cerebro_buffer *bu
 	return 0;
 }
 
-static void preprocess(struct cerebro_handle *h, const struct cerebro_options *opts)
+/* Each helper below is one FPU section and returns its length in ns. */
+static u64 preprocess(struct cerebro_handle *h, const struct cerebro_options *opts)
 {
 	struct cerebro_model *model = h->model;
+	u64 start = ktime_get_ns();
 	u32 i;
 
 	if (opts->scale_bits == CEREBRO_F32_ONE && opts->offset_bits == 0)
-		return;
+		return 0;
 	kernel_fpu_begin();
 	for (i = 0; i < model->meta.num_inputs; i++) {
 		if (model->tensors[i].dtype == CBX_DTYPE_F32)
@@ -258,16 +260,18 @@ static void preprocess(struct cerebro_handle *h, const struct cerebro_options *o
 					  opts->scale_bits, opts->offset_bits);
 	}
 	kernel_fpu_end();
+	return ktime_get_ns() - start;
 }
 
-static void postprocess(struct cerebro_handle *h, const struct cerebro_options *opts)
+static u64 postprocess(struct cerebro_handle *h, const struct cerebro_options *opts)
 {
 	const struct cbx_tensor *out0 = &h->model->tensors[h->model->meta.num_inputs];
 	u64 n = out0->rank ? out0->dims[out0->rank - 1] : 1;
 	u64 rows = n ? out0->nbytes / 4 / n : 0;
+	u64 start = ktime_get_ns();
 
 	if (opts->post == CEREBRO_POST_NONE)
-		return;
+		return 0;
 	kernel_fpu_begin();
 	switch (opts->post) {
 	case CEREBRO_POST_SOFTMAX:
@@ -282,6 +286,7 @@ static void postprocess(struct cerebro_handle *h, const struct cerebro_options *
 		break;
 	}
 	kernel_fpu_end();
+	return ktime_get_ns() - start;
 }
 
 /* One FPU section per stage; returns the longest in @max_ns. */
@@ -318,7 +323,7 @@ static long ioctl_execute(struct cerebro_file *cf, void __user *arg)
 	struct cerebro_model *model;
 	struct cerebro_io io;
 	char why[CEREBRO_MSG_LEN];
-	u64 start = ktime_get_ns(), fpu_ns;
+	u64 start = ktime_get_ns(), fpu_ns, pre_ns;
 	int ret;
 
 	ret = copy_arg(&io, arg, sizeof(io), "EXECUTE_MODEL");
@@ -350,12 +355,13 @@ static long ioctl_execute(struct cerebro_file *cf, void __user *arg)
 		cerebro_model_error(model, "EXECUTE_MODEL: %s", why);
 		goto out;
 	}
-	preprocess(h, &opts);
+	pre_ns = preprocess(h, &opts);
 	ret = run_stages(h, &fpu_ns);
 	if (ret)
 		goto out;
-	postprocess(h, &opts);
+	fpu_ns = max3(fpu_ns, pre_ns, postprocess(h, &opts));
 	h->result0 = out0;
+	h->result_post = opts.post;
 	h->has_results = true;
 	cerebro_model_account(model, ktime_get_ns() - start, fpu_ns);
 out:
@@ -397,15 +403,10 @@ static long ioctl_get_results(struct cerebro_file *cf, void __user *arg)
 	}
 	for (i = 0; i < model->meta.num_outputs && !ret; i++) {
 		const struct cbx_tensor *t = &model->tensors[model->meta.num_inputs + i];
-		bool post = i == 0 && h->result0.nbytes != t->nbytes;
+		bool post = i == 0 && h->result_post != CEREBRO_POST_NONE;
 		u64 nbytes = i == 0 ? h->result0.nbytes : t->nbytes;
-		const void *src = i == 0 && (post || h->result0.dtype != t->dtype ||
-				  memcmp(h->result0.dims, t->dims, sizeof(t->dims)) ||
-				  h->result0.rank != t->rank) ? h->post : h->outputs[i];
+		const void *src = post ? h->post : h->outputs[i];
 
-		if (i == 0 && h->result0.nbytes == t->nbytes && src == h->outputs[0] &&
-		    model->opts.post == CEREBRO_POST_SOFTMAX)
-			src = h->post;
 		if (bufs[i].nbytes != nbytes) {
 			cerebro_model_error(model, "GET_RESULTS: output %u ('%s') buffer has %llu bytes, needs %llu",
 					    i, t->name, bufs[i].nbytes, nbytes);
@@ -420,3 +421,173 @@ out:
 	mutex_unlock(&cf->lock);
 	return ret;
 }
+
+/* ---- MODEL_INFO and UNLOAD_MODEL ---- */
+
+static long ioctl_info(struct cerebro_file *cf, void __user *arg)
+{
+	struct cerebro_tensor_info __user *dst;
+	struct cerebro_options opts;
+	struct cerebro_tensor_info rec;
+	struct cerebro_handle *h;
+	struct cerebro_model *model;
+	struct cerebro_info info;
+	char why[CEREBRO_MSG_LEN];
+	u32 i, count;
+	int ret;
+
+	ret = copy_arg(&info, arg, sizeof(info), "MODEL_INFO");
+	if (ret)
+		return ret;
+	mutex_lock(&cf->lock);
+	h = handle_lookup(cf, info.handle, "MODEL_INFO");
+	if (!h) {
+		ret = -ENOENT;
+		goto out;
+	}
+	model = h->model;
+	spin_lock(&model->lock);
+	opts = model->opts;
+	spin_unlock(&model->lock);
+	count = min(info.max_tensors, model->meta.num_inputs + model->meta.num_outputs);
+	dst = u64_to_user_ptr(info.tensors);
+	for (i = 0; i < count && !ret; i++) {
+		BUILD_BUG_ON(sizeof(rec) != sizeof(struct cbx_tensor));
+		memcpy(&rec, &model->tensors[i], sizeof(rec));
+		if (i == model->meta.num_inputs &&
+		    cerebro_post_signature(&model->tensors[i], &opts, &rec, why, sizeof(why)))
+			memcpy(&rec, &model->tensors[i], sizeof(rec));
+		if (copy_to_user(&dst[i], &rec, sizeof(rec))) {
+			cerebro_global_error("MODEL_INFO: bad tensors pointer");
+			ret = -EFAULT;
+		}
+	}
+	if (ret)
+		goto out;
+	info.num_inputs = model->meta.num_inputs;
+	info.num_outputs = model->meta.num_outputs;
+	info.num_stages = model->meta.num_stages;
+	info.reserved = 0;
+	memcpy(info.hash, model->meta.hash, sizeof(info.hash));
+	strscpy(info.model_name, model->meta.model_name, sizeof(info.model_name));
+	strscpy(info.module_name, model->module_name, sizeof(info.module_name));
+	if (copy_to_user(arg, &info, sizeof(info))) {
+		cerebro_global_error("MODEL_INFO: cannot write the result back");
+		ret = -EFAULT;
+	}
+out:
+	mutex_unlock(&cf->lock);
+	return ret;
+}
+
+static long ioctl_unload(struct cerebro_file *cf, void __user *arg)
+{
+	struct cerebro_handle_arg ha;
+	struct cerebro_handle *h;
+	int ret;
+
+	ret = copy_arg(&ha, arg, sizeof(ha), "UNLOAD_MODEL");
+	if (ret)
+		return ret;
+	mutex_lock(&cf->lock);
+	h = handle_lookup(cf, ha.handle, "UNLOAD_MODEL");
+	if (h)
+		cf->handles[ha.handle - 1] = NULL;
+	mutex_unlock(&cf->lock);
+	if (!h)
+		return -ENOENT;
+	handle_destroy(h);
+	return 0;
+}
+
+/* ---- the device ---- */
+
+typedef long (*cerebro_ioctl_fn)(struct cerebro_file *cf, void __user *arg);
+
+static const struct {
+	unsigned int cmd;
+	cerebro_ioctl_fn fn;
+} ioctls[] = {
+	{ CEREBRO_IOC_LOAD_MODEL, ioctl_load },
+	{ CEREBRO_IOC_EXECUTE_MODEL, ioctl_execute },
+	{ CEREBRO_IOC_GET_RESULTS, ioctl_get_results },
+	{ CEREBRO_IOC_MODEL_INFO, ioctl_info },
+	{ CEREBRO_IOC_UNLOAD_MODEL, ioctl_unload },
+};
+
+static long cerebro_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
+{
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(ioctls); i++) {
+		if (ioctls[i].cmd == cmd)
+			return ioctls[i].fn(file->private_data, (void __user *)arg);
+	}
+	cerebro_global_error("unknown ioctl 0x%x", cmd);
+	return -ENOTTY;
+}
+
+static int cerebro_open(struct inode *inode, struct file *file)
+{
+	struct cerebro_file *cf = kzalloc(sizeof(*cf), GFP_KERNEL);
+
+	if (!cf)
+		return -ENOMEM;
+	mutex_init(&cf->lock);
+	file->private_data = cf;
+	return 0;
+}
+
+static int cerebro_release(struct inode *inode, struct file *file)
+{
+	struct cerebro_file *cf = file->private_data;
+	int i;
+
+	for (i = 0; i < CEREBRO_MAX_HANDLES; i++)
+		handle_destroy(cf->handles[i]);
+	kfree(cf);
+	return 0;
+}
+
+static const struct file_operations cerebro_fops = {
+	.owner = THIS_MODULE,
+	.open = cerebro_open,
+	.release = cerebro_release,
+	.unlocked_ioctl = cerebro_ioctl,
+	.compat_ioctl = compat_ptr_ioctl,
+	.llseek = noop_llseek,
+};
+
+static struct miscdevice cerebro_dev = {
+	.minor = MISC_DYNAMIC_MINOR,
+	.name = "cerebro",
+	.fops = &cerebro_fops,
+};
+
+static int __init cerebro_init(void)
+{
+	int ret;
+
+	ret = cerebro_sysfs_init();
+	if (ret)
+		return ret;
+	ret = misc_register(&cerebro_dev);
+	if (ret) {
+		cerebro_sysfs_exit();
+		return ret;
+	}
+	pr_info("cerebro: /dev/cerebro ready (uapi %d)\n", CEREBRO_UAPI_VERSION);
+	return 0;
+}
+
+static void __exit cerebro_exit(void)
+{
+	misc_deregister(&cerebro_dev);
+	cerebro_sysfs_exit();
+	pr_info("cerebro: unloaded\n");
+}
+
+module_init(cerebro_init);
+module_exit(cerebro_exit);
+MODULE_LICENSE("Dual MIT/GPL");
+MODULE_DESCRIPTION("Cerebro: run compiled .cbx models through /dev/cerebro");

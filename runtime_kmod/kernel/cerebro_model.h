@@ -25,7 +25,10 @@ struct cerebro_model_desc {
 int cerebro_register_model(const struct cerebro_model_desc *desc);
 void cerebro_unregister_model(const struct cerebro_model_desc *desc);
 
-/* The module alias a model module carries: request_module() finds it. */
+/*
+ * A model module carries the alias CEREBRO_MODEL_ALIAS_PREFIX followed by
+ * the first 16 bytes of its .cbx hash in hex, so request_module() finds it.
+ */
 #define CEREBRO_MODEL_ALIAS_PREFIX "cerebro-model-"
 
 #endif /* CEREBRO_MODEL_H */

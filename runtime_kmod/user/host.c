@@ -12,6 +12,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "cpu.h"
 #include "image.h"
 #include "meta.h"
 
@@ -127,6 +128,8 @@ int cbx_model_load(struct cbx_model **out, const void *data, size_t size, struct
 	}
 	host_imports(&num_imports);
 	ret = cbx_image_parse(img, data, size, HOST_MACHINE, err);
+	if (!ret)
+		ret = cbx_cpu_check(img->meta.features, err);
 	if (!ret)
 		ret = cbx_image_layout(img, (uint64_t)sysconf(_SC_PAGESIZE), num_imports, err);
 	if (!ret)

@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
+#include "cpu.h"
 #include "host.h"
 
 struct arena {
@@ -234,6 +235,38 @@ static PyGetSetDef Model_getset[] = {
 	{ NULL, NULL, NULL, NULL, NULL },
 };
 
+/* Bytes from the start of @obj's buffer to the next aligned address. */
+static PyObject *align_skip(PyObject *module, PyObject *obj)
+{
+	Py_buffer view;
+	uintptr_t address;
+
+	(void)module;
+	if (PyObject_GetBuffer(obj, &view, PyBUF_RECORDS_RO) != 0)
+		return NULL;
+	address = (uintptr_t)view.buf;
+	PyBuffer_Release(&view);
+	return PyLong_FromSize_t((CEREBRO_BUFFER_ALIGN - address % CEREBRO_BUFFER_ALIGN) % CEREBRO_BUFFER_ALIGN);
+}
+
+static PyObject *cpu_features(PyObject *module, PyObject *unused)
+{
+	char text[512];
+
+	(void)module;
+	(void)unused;
+	cbx_cpu_describe(text, sizeof(text));
+	return PyUnicode_FromString(text);
+}
+
+static PyMethodDef module_methods[] = {
+	{ "cpu_features", cpu_features, METH_NOARGS,
+	  "cpu_features() -> str: the checkable CPU features of this host, as \"+avx2,+fma\"." },
+	{ "align_skip", align_skip, METH_O,
+	  "align_skip(buffer) -> int: bytes to skip from the buffer's start to a BUFFER_ALIGN boundary." },
+	{ NULL, NULL, 0, NULL },
+};
+
 static PyTypeObject ModelType = {
 	PyVarObject_HEAD_INIT(NULL, 0)
 	.tp_name = "cerebro._runtime.Model",
@@ -252,6 +285,7 @@ static struct PyModuleDef runtime_module = {
 	.m_name = "cerebro._runtime",
 	.m_doc = "The Cerebro user-space runtime: load .cbx images and run them.",
 	.m_size = -1,
+	.m_methods = module_methods,
 };
 
 PyMODINIT_FUNC PyInit__runtime(void)

@@ -8,5 +8,6 @@ from cerebro.frontends.onnx.rules import (  # noqa: F401
     reduce,
     resize,
     rnn,
+    sampling,
     shape,
 )

@@ -20,6 +20,20 @@ def if_(ctx: Ctx, cond: Value) -> list[Value]:
     return _body(ctx, branch, {})
 
 
+@rule("Scan", since=8)
+def scan_batched(ctx: Ctx, seq_lens: Value | None, *inputs: Value) -> list[Value]:
+    """Opset 8: every input has a leading batch axis; run the opset-9 scan per batch entry."""
+    if seq_lens is not None:
+        raise ctx.error("Scan's sequence_lens is not supported")
+    per_batch = []
+    for i in range(inputs[0].shape[0]):
+        rows = [b.reshape(ctx, b.slice_axis(ctx, v, 0, i, i + 1), v.shape[1:]) for v in inputs]
+        per_batch.append(scan(ctx, *rows))
+    return [ctx.add("concatenate", *[b.reshape(ctx, r[k], (1,) + r[k].shape) for r in per_batch], axis=0)
+            if len(per_batch) > 1 else b.reshape(ctx, per_batch[0][k], (1,) + per_batch[0][k].shape)
+            for k in range(len(per_batch[0]))]
+
+
 @rule("Scan", since=9)
 def scan(ctx: Ctx, *inputs: Value) -> list[Value]:
     body = ctx.attr("body")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 from cerebro.compiler.ir import DType, Value
@@ -185,3 +187,29 @@ def lrn(ctx: Ctx, x: Value) -> Value:
     alpha, beta, bias = ctx.attr("alpha", 1e-4), ctx.attr("beta", 0.75), ctx.attr("bias", 1.0)
     base = b.add(ctx, b.mul(ctx, sq, b.scalar(ctx, alpha / size, x)), b.scalar(ctx, bias, x))
     return b.div(ctx, x, b.binary(ctx, "pow", base, b.scalar(ctx, beta, x)))
+
+
+@rule("Det")
+def det(ctx: Ctx, x: Value) -> Value:
+    """Leibniz's formula, sum over permutations of signed products; fine for the small
+    matrices Det appears with (n <= 4: at most 24 terms)."""
+    n = x.shape[-1]
+    if x.shape[-2] != n or n > 4:
+        raise ctx.error(f"Det supports square matrices up to 4x4, got {x.shape[-2:]}")
+    batch = x.shape[:-2]
+    entries = {}
+    for i in range(n):
+        for j in range(n):
+            part = b.slice_axis(ctx, b.slice_axis(ctx, x, x.rank - 2, i, i + 1), x.rank - 1, j, j + 1)
+            entries[i, j] = b.reshape(ctx, part, batch)
+    total = None
+    for perm in itertools.permutations(range(n)):
+        term = entries[0, perm[0]]
+        for i in range(1, n):
+            term = ctx.add("mul", term, entries[i, perm[i]])
+        inversions = sum(1 for a in range(n) for c in range(a + 1, n) if perm[a] > perm[c])
+        if total is None:
+            total = term if inversions % 2 == 0 else ctx.add("neg", term)
+        else:
+            total = ctx.add("sub" if inversions % 2 else "add", total, term)
+    return total

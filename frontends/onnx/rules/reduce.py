@@ -128,4 +128,6 @@ def lp_normalization(ctx: Ctx, x: Value) -> Value:
         norm = b.reduce(ctx, "reduce_sum", ctx.add("abs", x), [ax], True)
     else:
         norm = ctx.add("sqrt", b.reduce(ctx, "reduce_sum", ctx.add("mul", x, x), [ax], True))
-    return b.div(ctx, x, norm)
+    zero = b.binary(ctx, "eq", norm, b.scalar(ctx, 0, norm))
+    safe = b.select(ctx, zero, b.scalar(ctx, 1, norm), norm)
+    return b.div(ctx, x, b.expand(ctx, safe, x.shape))

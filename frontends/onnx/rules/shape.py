@@ -268,7 +268,8 @@ def depth_to_space(ctx: Ctx, x: Value) -> Value:
 def space_to_depth(ctx: Ctx, x: Value) -> Value:
     n, c, h, w = x.shape
     s = ctx.attr("blocksize")
-    y = b.transpose(ctx, b.reshape(ctx, x, (n, c, h // s, s, w // s, s)), (0, 3, 5, 1, 2, 4))
+    perm = (0, 3, 5, 1, 2, 4) if ctx.attr("mode", "DCR") == "DCR" else (0, 1, 3, 5, 2, 4)
+    y = b.transpose(ctx, b.reshape(ctx, x, (n, c, h // s, s, w // s, s)), perm)
     return b.reshape(ctx, y, (n, c * s * s, h // s, w // s))
 
 
@@ -290,3 +291,17 @@ def trilu(ctx: Ctx, x: Value, k: Value | None = None) -> Value:
     keep = (c - r >= offset) if ctx.attr("upper", 1) else (c - r <= offset)
     return b.select(ctx, ctx.const(keep), x, b.scalar(ctx, 0, x))
 
+
+
+@rule("OneHot", since=9)
+def one_hot(ctx: Ctx, indices: Value, depth: Value, values: Value) -> Value:
+    n = int(b.floats(ctx, depth, "OneHot's depth")[0])
+    ax = b.axis(ctx, ctx.attr("axis", -1), indices.rank + 1)
+    idx = b.cast(ctx, indices, DType.i64)
+    idx = b.select(ctx, b.binary(ctx, "lt", idx, ctx.const(np.int64(0))), b.add(ctx, idx, ctx.const(np.int64(n))), idx)
+    shape = indices.shape[:ax] + (n,) + indices.shape[ax:]
+    idx = b.expand(ctx, b.reshape(ctx, idx, indices.shape[:ax] + (1,) + indices.shape[ax:]), shape)
+    hot = ctx.add("eq", idx, ctx.add("iota", shape=shape, dtype=DType.i64, dimension=ax))
+    off = b.reshape(ctx, b.slice_axis(ctx, values, 0, 0, 1), ())
+    on = b.reshape(ctx, b.slice_axis(ctx, values, 0, 1, 2), ())
+    return b.select(ctx, hot, b.expand(ctx, on, shape), b.expand(ctx, off, shape))

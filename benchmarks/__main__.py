@@ -1,0 +1,164 @@
+"""python -m benchmarks: Cerebro vs XLA vs ONNX Runtime, one subprocess per configuration.
+
+Each configuration (model, batch, threads) runs in a fresh `python -m benchmarks.worker`
+so thread settings take effect at import time. Results go to --out as latest.json,
+latest.md and latest.png, rewritten after every configuration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from benchmarks import machine, report, timing
+from benchmarks.models import BACKENDS_FOR, FIXED, WORKLOADS
+
+REPO = Path(__file__).resolve().parent.parent
+DEFAULT_MODELS = ("mlp", "cnn", "resnet18", "transformer", "minilm", "sgemm")
+DEFAULT_BACKENDS = ("cerebro", "xla", "ort")
+# One thread for XLA; the second token is the classic TF-era spelling people pair with it.
+XLA_ONE_THREAD = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+ONE_THREAD_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+# Tuning overrides on some machines; the sgemm row measures OpenBLAS as it picks its own kernel.
+OPENBLAS_OVERRIDES = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+
+
+def plan(models: list[str], batches: list[int], threads: list[str]) -> list[tuple[str, int, str]]:
+    configs = []
+    for model in models:
+        if model in FIXED:
+            configs.append((model, *FIXED[model]))
+            continue
+        configs += [(model, batch, t) for batch in batches for t in threads]
+    return configs
+
+
+def environment(model: str, threads: str) -> tuple[dict, str]:
+    """The worker's environment and a note saying what was changed."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH")) if p)
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    notes = []
+    if threads == "1":
+        env["XLA_FLAGS"] = f"{env.get('XLA_FLAGS', '')} {XLA_ONE_THREAD}".strip()
+        env.update(ONE_THREAD_ENV)
+    if model == "sgemm":
+        removed = [name for name in OPENBLAS_OVERRIDES if env.pop(name, None) is not None]
+        notes.append(f"unset for this row: {', '.join(removed)}" if removed else "no OPENBLAS_* overrides were set")
+    return env, "; ".join(notes)
+
+
+def run_config(model: str, batch: int, threads: str, args: argparse.Namespace, logs: Path) -> dict:
+    env, env_note = environment(model, threads)
+    result_file = logs / f"{model}-b{batch}-t{threads}.json"
+    result_file.unlink(missing_ok=True)
+    backends = [b for b in BACKENDS_FOR.get(model, DEFAULT_BACKENDS) if b in args.backends or b == "numpy"]
+    command = [
+        sys.executable, "-m", "benchmarks.worker", "--model", model, "--batch", str(batch),
+        "--threads", threads, "--backends", ",".join(backends),
+        "--budget", json.dumps(args.budget.to_dict()), "--result", str(result_file),
+    ]  # fmt: skip
+    pin = None
+    if threads == "1":
+        pin = lambda: os.sched_setaffinity(0, {args.cpu})  # noqa: E731  (what `taskset -c CPU` does)
+    failure = None
+    with open(logs / f"{model}-b{batch}-t{threads}.log", "w") as log:
+        try:
+            done = subprocess.run(command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                  preexec_fn=pin, timeout=args.timeout)  # fmt: skip
+            if done.returncode != 0:
+                failure = f"worker exited with status {done.returncode} (see {log.name})"
+        except subprocess.TimeoutExpired:
+            failure = f"timed out after {args.timeout} s (see {log.name})"
+    if failure or not result_file.exists():
+        record = {"model": model, "batch": batch, "threads": threads, "backends": {}}
+        record["error"] = failure or "worker wrote no result"
+    else:
+        record = json.loads(result_file.read_text())
+    if threads == "1":
+        record["pinned_cpu"] = args.cpu
+    record["env_note"] = env_note
+    return record
+
+
+def progress_line(index: int, total: int, record: dict, seconds: float) -> str:
+    head = f"[{index:>2}/{total}] {record['model']:<11} b={record['batch']:<4} threads={record['threads']:<7}"
+    if "error" in record:
+        return f"{head} FAILED: {record['error']}"
+    parts = []
+    for name, result in record["backends"].items():
+        if result["status"] == "ok":
+            parts.append(f"{name} {result['median_ms']:.3f} ms (diff {result['max_abs_diff']:.0e})")
+        else:
+            parts.append(f"{name} {result['status']}")
+    return f"{head} {' | '.join(parts)}  ({seconds:.0f} s)"
+
+
+def budget_text(budget: timing.Budget) -> str:
+    return (
+        f"{budget.warmup} warmup calls, then timed calls until >= {budget.min_repeats} calls and "
+        f">= {budget.min_seconds} s, capped at {budget.max_seconds} s (with >= {budget.floor_repeats} calls)"
+    )
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="few repeats (a smoke run, not for numbers)")
+    parser.add_argument("--models", default=",".join(DEFAULT_MODELS), help=f"from: {', '.join(WORKLOADS)}")
+    parser.add_argument("--batch", default="1,64", help="batch sizes, comma separated")
+    parser.add_argument("--threads", default="1,default", help="'1' (pinned to one CPU) and/or 'default'")
+    parser.add_argument("--backends", default=",".join(DEFAULT_BACKENDS))
+    parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
+    parser.add_argument("--cpu", type=int, default=max(os.sched_getaffinity(0)), help="CPU for the 1-thread runs")
+    parser.add_argument("--timeout", type=float, default=1800, help="seconds per configuration")
+    parser.add_argument("--budget", type=json.loads, default=None,
+                        help='override sampling, e.g. \'{"min_repeats": 10, "max_seconds": 1}\'')  # fmt: skip
+    args = parser.parse_args(argv)
+    args.models = [m for m in args.models.split(",") if m]
+    unknown = [m for m in args.models if m not in WORKLOADS]
+    if unknown:
+        parser.error(f"unknown model(s) {', '.join(unknown)}; known: {', '.join(WORKLOADS)}")
+    args.batch = [int(b) for b in args.batch.split(",")]
+    args.threads = [t.strip() for t in args.threads.split(",")]
+    if any(t not in ("1", "default") for t in args.threads):
+        parser.error("--threads takes '1' and/or 'default'")
+    args.backends = args.backends.split(",")
+    budget = timing.QUICK if args.quick else timing.FULL
+    args.budget = timing.Budget(**{**budget.to_dict(), **(args.budget or {})})
+    return args
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    logs = args.out / "logs"
+    logs.mkdir(exist_ok=True)
+    configs = plan(args.models, args.batch, args.threads)
+    full = {
+        "machine": machine.describe(),
+        "command": "python -m benchmarks " + shlex.join(argv if argv is not None else sys.argv[1:]),
+        "budget": args.budget.to_dict(),
+        "budget_text": budget_text(args.budget),
+        "results": [],
+    }
+    print(f"{len(configs)} configurations on {full['machine']['cpu']}; results in {args.out}", flush=True)
+    for index, (model, batch, threads) in enumerate(configs, 1):
+        start = time.perf_counter()
+        record = run_config(model, batch, threads, args, logs)
+        full["results"].append(record)
+        print(progress_line(index, len(configs), record, time.perf_counter() - start), flush=True)
+        report.write_json(full, args.out / "latest.json")
+        (args.out / "latest.md").write_text(report.markdown(full))
+        report.plot(full, args.out / "latest.png")
+    print(f"wrote {args.out / 'latest.md'}, latest.json, latest.png")
+    return full
+
+
+if __name__ == "__main__":
+    main()

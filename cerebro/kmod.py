@@ -1,0 +1,377 @@
+"""Kernel modules for .cbx models, and a QEMU harness that runs them.
+
+`build_modules` stages runtime_kmod/ sources and runs Kbuild against the
+installed Debian headers: cerebro.ko (the core), one model module per .cbx
+(the unchanged .cbx object linked next to a small glue file) and the static
+cerebro-ctl tool. `run_in_vm` boots that kernel under QEMU (TCG) with a
+busybox initramfs whose /init runs a shell script; `kmod_run` uses both to
+run one model through /dev/cerebro. `register` adds `cerebroc kmod build`
+and `cerebroc kmod run` to the CLI.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import glob
+import os
+import re
+import shutil
+import struct
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+KMOD_SRC = REPO_ROOT / "runtime_kmod"
+CACHE_DIR = Path(os.environ.get("CEREBRO_CACHE", Path.home() / ".cache" / "cerebro"))
+
+# Offsets in .cerebro.meta (runtime_kmod/include/cerebro/cbx.h).
+META_SIZE = 520
+TENSOR_SIZE = 144
+HASH_OFFSET = 480
+DTYPES = {1: np.float32, 2: np.float64, 3: np.int8, 4: np.int16, 5: np.int32, 6: np.int64, 7: np.uint8, 8: np.bool_}
+
+
+class KmodError(RuntimeError):
+    """A build or VM step failed; the message says which and why."""
+
+
+# ---- reading a .cbx (just what naming and the VM need) ----
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    name: str
+    dtype: np.dtype
+    shape: tuple[int, ...]
+    nbytes: int
+
+
+@dataclass(frozen=True)
+class CbxInfo:
+    hash: str
+    model_name: str
+    inputs: list[TensorSpec]
+    outputs: list[TensorSpec]
+
+    @property
+    def module_name(self) -> str:
+        """Kernel module name of this model: derived from the content hash."""
+        return "cbx_" + self.hash[:16]
+
+
+def _meta_section(data: bytes, path: Path) -> bytes:
+    if data[:4] != b"\x7fELF" or len(data) < 64:
+        raise KmodError(f"{path}: not an ELF file, so not a .cbx")
+    shoff, = struct.unpack_from("<Q", data, 0x28)
+    shentsize, shnum, shstrndx = struct.unpack_from("<HHH", data, 0x3A)
+    if shentsize != 64 or shoff + shnum * 64 > len(data) or shstrndx >= shnum:
+        raise KmodError(f"{path}: corrupt ELF section table")
+    sections = [struct.unpack_from("<IIQQQQIIQQ", data, shoff + i * 64) for i in range(shnum)]
+    names_offset = sections[shstrndx][4]
+    for name, _type, _flags, _addr, offset, size, *_ in sections:
+        end = data.find(b"\0", names_offset + name)
+        if data[names_offset + name : end] == b".cerebro.meta" and offset + size <= len(data):
+            return data[offset : offset + size]
+    raise KmodError(f"{path}: no .cerebro.meta section, so not a .cbx")
+
+
+def read_cbx(path: str | Path) -> CbxInfo:
+    """Hash, name and signature of a .cbx (checked fully by the kernel at LOAD_MODEL)."""
+    path = Path(path)
+    meta = _meta_section(path.read_bytes(), path)
+    if len(meta) < META_SIZE or meta[:8] != b"CBXMETA\0":
+        raise KmodError(f"{path}: bad .cerebro.meta header")
+    num_inputs, num_outputs = struct.unpack_from("<II", meta, 20)
+    if len(meta) < META_SIZE + (num_inputs + num_outputs) * TENSOR_SIZE:
+        raise KmodError(f"{path}: .cerebro.meta is shorter than its tensor table")
+    tensors = []
+    for i in range(num_inputs + num_outputs):
+        at = META_SIZE + i * TENSOR_SIZE
+        name = meta[at : at + 64].split(b"\0")[0].decode()
+        dtype, rank = struct.unpack_from("<II", meta, at + 64)
+        dims = struct.unpack_from("<8Q", meta, at + 72)
+        nbytes, = struct.unpack_from("<Q", meta, at + 136)
+        if dtype not in DTYPES or rank > 8:
+            raise KmodError(f"{path}: tensor {name!r} has dtype code {dtype}, rank {rank}")
+        tensors.append(TensorSpec(name, np.dtype(DTYPES[dtype]), tuple(dims[:rank]), nbytes))
+    model_name = meta[416:480].split(b"\0")[0].decode()
+    return CbxInfo(meta[HASH_OFFSET : HASH_OFFSET + 32].hex(), model_name, tensors[:num_inputs], tensors[num_inputs:])
+
+
+# ---- building ----
+
+
+def find_kernel_release(release: str | None = None) -> str:
+    """The kernel to build for: @release, else the newest with headers under /lib/modules."""
+    if release:
+        if not Path(f"/lib/modules/{release}/build/Makefile").exists():
+            raise KmodError(f"no kernel headers for {release}: apt-get install linux-headers-{release}")
+        return release
+    found = sorted(Path(p).parent.parent.name for p in glob.glob("/lib/modules/*/build/Makefile"))
+    if not found:
+        raise KmodError("no kernel headers under /lib/modules/*/build: apt-get install linux-headers-amd64")
+    return max(found, key=lambda r: [int(x) if x.isdigit() else x for x in re.split(r"[.-]", r)])
+
+
+def _make(stage: Path, release: str, extra: list[str]) -> str:
+    cmd = ["make", "-C", f"/lib/modules/{release}/build", f"M={stage}", "-j2", *extra, "modules"]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    log = proc.stdout + proc.stderr
+    (stage / "build.log").write_text(log)
+    if proc.returncode != 0:
+        raise KmodError(f"Kbuild failed in {stage} (see build.log):\n" + "\n".join(log.splitlines()[-25:]))
+    return log
+
+
+def _stage_core(stage: Path) -> None:
+    if stage.exists():
+        shutil.rmtree(stage)
+    shutil.copytree(KMOD_SRC / "kernel", stage, ignore=shutil.ignore_patterns("model_glue.c", "Kbuild.model"))
+    shutil.copytree(KMOD_SRC / "include", stage / "include")
+    for part in ("core", "arch"):
+        shutil.copytree(KMOD_SRC / part, stage / part, ignore=shutil.ignore_patterns("*.o", ".*"))
+
+
+def build_core(outdir: Path, release: str) -> Path:
+    """cerebro.ko (and its Module.symvers, which model modules link against)."""
+    stage = outdir / "build" / "cerebro"
+    _stage_core(stage)
+    _make(stage, release, [])
+    shutil.copy2(stage / "cerebro.ko", outdir / "cerebro.ko")
+    return outdir / "cerebro.ko"
+
+
+def build_model_module(cbx_path: Path, outdir: Path, release: str) -> Path:
+    """One model module: the .cbx object unchanged plus model_glue.c; objtool runs on both."""
+    info = read_cbx(cbx_path)
+    stage = outdir / "build" / info.module_name
+    if stage.exists():
+        shutil.rmtree(stage)
+    stage.mkdir(parents=True)
+    shutil.copy2(cbx_path, stage / "model.cbx")
+    shutil.copy2(KMOD_SRC / "kernel" / "model_glue.c", stage)
+    shutil.copy2(KMOD_SRC / "kernel" / "cerebro_model.h", stage)
+    shutil.copytree(KMOD_SRC / "include", stage / "include")
+    kbuild = (KMOD_SRC / "kernel" / "Kbuild.model").read_text()
+    (stage / "Kbuild").write_text(kbuild.replace("@MODNAME@", info.module_name).replace("@HASH@", info.hash)
+                                 .replace("@ALIAS@", info.hash[:32]))
+    symvers = outdir / "build" / "cerebro" / "Module.symvers"
+    log = _make(stage, release, [f"KBUILD_EXTRA_SYMBOLS={symvers}"])
+    warnings = [line for line in log.splitlines() if "warning" in line.lower()]
+    if warnings:
+        raise KmodError(f"{cbx_path}: the model module builds with warnings:\n" + "\n".join(warnings[:10]))
+    shutil.copy2(stage / f"{info.module_name}.ko", outdir / f"{info.module_name}.ko")
+    return outdir / f"{info.module_name}.ko"
+
+
+def build_ctl(outdir: Path, source: Path | None = None, name: str = "cerebro-ctl") -> Path:
+    """A static C tool (cerebro-ctl by default) that runs in a bare initramfs."""
+    source = source or KMOD_SRC / "tools" / "cerebro_ctl.c"
+    out = outdir / name
+    cmd = ["gcc", "-static", "-O2", "-std=gnu11", "-Wall", "-Wextra", "-Werror",
+           f"-I{KMOD_SRC / 'include'}", "-o", str(out), str(source)]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise KmodError(f"building {name} failed:\n{proc.stderr[-3000:]}")
+    return out
+
+
+def build_modules(cbx_paths: list[str | Path], outdir: str | Path, kernel_release: str | None = None) -> list[Path]:
+    """Builds cerebro.ko, one model module per .cbx and cerebro-ctl into @outdir; returns their paths."""
+    outdir = Path(outdir).resolve()
+    outdir.mkdir(parents=True, exist_ok=True)
+    release = find_kernel_release(kernel_release)
+    paths = [build_core(outdir, release)]
+    paths += [build_model_module(Path(p).resolve(), outdir, release) for p in cbx_paths]
+    paths.append(build_ctl(outdir))
+    return paths
+
+
+# ---- the VM ----
+
+
+def kernel_image(release: str) -> Path:
+    """vmlinuz for @release: /boot if readable, else Debian's image package unpacked into the cache."""
+    boot = Path(f"/boot/vmlinuz-{release}")
+    if boot.exists() and os.access(boot, os.R_OK):
+        return boot
+    cached = CACHE_DIR / "kernel" / release / "vmlinuz"
+    if cached.exists():
+        return cached
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=cached.parent) as tmp:
+        for package in (f"linux-image-{release}", f"linux-image-{release}-unsigned"):
+            proc = subprocess.run(["apt-get", "download", package], cwd=tmp, capture_output=True, text=True)
+            debs = glob.glob(f"{tmp}/*.deb")
+            if proc.returncode == 0 and debs:
+                break
+        else:
+            raise KmodError(f"cannot download linux-image-{release} with apt-get: {proc.stderr.strip()[-300:]}")
+        subprocess.run(["dpkg-deb", "-x", debs[0], f"{tmp}/root"], check=True)
+        shutil.copy2(f"{tmp}/root/boot/vmlinuz-{release}", f"{cached}.part")
+        os.replace(f"{cached}.part", cached)
+    return cached
+
+
+def build_initramfs(out: Path, files: dict[str, Path], init_script: str) -> Path:
+    """A busybox initramfs (newc cpio) holding @files (guest path -> host path) and /init."""
+    busybox = shutil.which("busybox")
+    if not busybox:
+        raise KmodError("busybox not found: apt-get install busybox-static")
+    root = out.parent / (out.name + ".root")
+    if root.exists():
+        shutil.rmtree(root)
+    for d in ("bin", "sbin", "dev", "proc", "sys", "tmp", "root", "etc"):
+        (root / d).mkdir(parents=True)
+    shutil.copy2(busybox, root / "bin" / "busybox")
+    applets = subprocess.run([busybox, "--list"], capture_output=True, text=True, check=True).stdout.split()
+    for applet in applets:
+        if applet != "busybox":  # linking it over itself breaks init (ELOOP)
+            (root / "bin" / applet).symlink_to("busybox")
+    (root / "sbin" / "modprobe").symlink_to("../bin/busybox")
+    for guest, host in files.items():
+        dest = root / guest.lstrip("/")
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(host, dest)
+    (root / "init").write_text(init_script)
+    (root / "init").chmod(0o755)
+    listing = subprocess.run(["find", "."], cwd=root, capture_output=True, check=True).stdout
+    with open(out, "wb") as f:
+        subprocess.run(["cpio", "-o", "-H", "newc", "--quiet"], cwd=root, input=listing, stdout=f, check=True)
+    shutil.rmtree(root)
+    return out
+
+
+def qemu_command(kernel: Path, initrd: Path, log: Path, memory: str = "1G", cpus: int = 2) -> list[str]:
+    """TCG (no KVM: the hosts' nested KVM cannot boot a stock kernel); panic on any WARN or oops."""
+    append = "console=ttyS0 loglevel=3 panic=-1 panic_on_warn=1 oops=panic"
+    return ["qemu-system-x86_64", "-cpu", "max", "-smp", str(cpus), "-m", memory, "-nodefaults", "-net", "none",
+            "-display", "none", "-serial", f"file:{log}", "-no-reboot", "-kernel", str(kernel), "-initrd", str(initrd),
+            "-append", append]
+
+
+def run_in_vm(kernel: Path, initrd: Path, timeout: float = 240) -> str:
+    """Boots, waits for power-off (or @timeout), returns the serial log."""
+    if not shutil.which("qemu-system-x86_64"):
+        raise KmodError("qemu-system-x86_64 not found: apt-get install qemu-system-x86")
+    log = initrd.with_suffix(".log")
+    log.unlink(missing_ok=True)
+    cmd = qemu_command(kernel, initrd, log)
+    try:
+        subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout)
+    except subprocess.TimeoutExpired as error:
+        text = log.read_text(errors="replace") if log.exists() else ""
+        raise KmodError(f"the VM did not power off within {timeout:.0f}s; log tail:\n{text[-3000:]}") from error
+    return log.read_text(errors="replace").replace("\r", "")
+
+
+def vm_sections(log: str) -> dict[str, str]:
+    """Blocks the guest printed between '@@BEGIN name' and '@@END name' lines."""
+    return {m.group(1): m.group(2) for m in re.finditer(r"^@@BEGIN (\S+)\n(.*?)^@@END \1$", log, re.M | re.S)}
+
+
+def vm_file(log: str, name: str) -> bytes:
+    """A file the guest printed base64-encoded in section @name."""
+    sections = vm_sections(log)
+    if name not in sections:
+        raise KmodError(f"the VM printed no section {name!r}; log tail:\n{log[-3000:]}")
+    return base64.b64decode("".join(sections[name].split()))
+
+
+INIT_HEADER = """#!/bin/sh
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t devtmpfs dev /dev
+mkdir -p /lib/modules/$(uname -r)
+cd /root
+"""
+
+INIT_FOOTER = """
+echo @@BEGIN dmesg
+dmesg
+echo @@END dmesg
+echo @@DONE
+poweroff -f
+"""
+
+
+def kmod_run(cbx_path: str | Path, inputs: list[np.ndarray], kernel_release: str | None = None,
+             workdir: str | Path | None = None) -> list[np.ndarray]:
+    """Runs one model through /dev/cerebro inside a VM; returns its outputs."""
+    info = read_cbx(cbx_path)
+    if len(inputs) != len(info.inputs):
+        raise KmodError(f"{cbx_path}: the model takes {len(info.inputs)} inputs, got {len(inputs)}")
+    with tempfile.TemporaryDirectory(dir=workdir) as tmp:
+        tmp = Path(tmp)
+        release = find_kernel_release(kernel_release)
+        paths = build_modules([cbx_path], tmp / "out", release)
+        files = {"/root/cerebro.ko": paths[0], "/root/model.ko": paths[1], "/bin/cerebro-ctl": paths[2],
+                 "/root/model.cbx": Path(cbx_path)}
+        args = []
+        for i, (spec, array) in enumerate(zip(info.inputs, inputs)):
+            array = np.asarray(array)
+            if array.dtype != spec.dtype or array.shape != spec.shape:
+                raise KmodError(f"input {i} ({spec.name}): got {array.dtype}{list(array.shape)}, "
+                                f"the model takes {spec.dtype}{list(spec.shape)}")
+            (tmp / f"in{i}.bin").write_bytes(np.ascontiguousarray(array).tobytes())
+            files[f"/root/in{i}.bin"] = tmp / f"in{i}.bin"
+            args.append(f"in{i}.bin")
+        script = INIT_HEADER + "insmod cerebro.ko && insmod model.ko\n"
+        script += f"cerebro-ctl run model.cbx {' '.join(args)} -o out.bin; echo @@RC $?\n"
+        script += "echo @@BEGIN out; base64 out.bin; echo @@END out\n" + INIT_FOOTER
+        initrd = build_initramfs(tmp / "initrd.cpio", files, script)
+        log = run_in_vm(kernel_image(release), initrd)
+    rc = re.search(r"^@@RC (\d+)$", log, re.M)
+    if not rc or rc.group(1) != "0":
+        raise KmodError(f"cerebro-ctl run failed in the VM; log tail:\n{log[-3000:]}")
+    data = vm_file(log, "out")
+    outputs, at = [], 0
+    for spec in info.outputs:
+        outputs.append(np.frombuffer(data[at : at + spec.nbytes], dtype=spec.dtype).reshape(spec.shape).copy())
+        at += spec.nbytes
+    if at != len(data):
+        raise KmodError(f"the VM returned {len(data)} output bytes, the signature has {at}")
+    return outputs
+
+
+# ---- CLI: cerebroc kmod build | run ----
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Adds `cerebroc kmod build` and `cerebroc kmod run`."""
+    kmod = sub.add_parser("kmod", help="kernel modules for .cbx models", description=__doc__.split("\n\n")[0])
+    kmod_sub = kmod.add_subparsers(dest="kmod_command", metavar="SUBCOMMAND", required=True)
+    build = kmod_sub.add_parser("build", help="build cerebro.ko, model modules and cerebro-ctl")
+    build.add_argument("models", nargs="+", metavar="MODEL.cbx")
+    build.add_argument("-o", "--outdir", required=True)
+    build.add_argument("--kernel", default=None, metavar="VER", help="kernel release (default: newest headers)")
+    build.set_defaults(run=cli_build)
+    run = kmod_sub.add_parser("run", help="run a model through /dev/cerebro in a QEMU VM")
+    run.add_argument("model", metavar="MODEL.cbx")
+    run.add_argument("--input", "-i", action="append", default=[], metavar="FILE.npy")
+    run.add_argument("--output", "-o", default=None, metavar="OUT.npz")
+    run.add_argument("--kernel", default=None, metavar="VER")
+    run.set_defaults(run=cli_run)
+
+
+def cli_build(args: argparse.Namespace) -> int:
+    for path in build_modules(args.models, args.outdir, args.kernel):
+        print(path)
+    return 0
+
+
+def cli_run(args: argparse.Namespace) -> int:
+    info = read_cbx(args.model)
+    inputs = [np.load(p, allow_pickle=False) for p in args.input]
+    outputs = kmod_run(args.model, inputs, args.kernel)
+    named = {spec.name: out for spec, out in zip(info.outputs, outputs)}
+    if args.output:
+        np.savez(args.output, **named)
+    for name, out in named.items():
+        print(f"{name}: {out.dtype}{list(out.shape)} {np.array2string(out.ravel()[:8], precision=5)}")
+    return 0

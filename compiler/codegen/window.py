@@ -1,0 +1,124 @@
+"""reduce_window (sum/max/min pooling): vectors over the trailing un-windowed dims, window loops around them.
+
+Trailing dims with window 1, stride 1 and no padding (the channels of an
+NHWC pooling) are merged into one contiguous block C. Loop structure:
+    for each output position of the windowed dims
+      for a block of C (U vectors of W lanes, then tails)
+        acc = identity ; for each window position: if inside: acc = op(acc, x[pixel, c0 : c0+U*W])
+Padding is a bounds check per window position (only for dims that are
+padded on that side); an outside cell leaves acc unchanged, i.e. it holds
+the identity, and the load reads a clamped valid address. When the last
+dim itself is windowed, C is 1 and the same code runs on scalars.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from llvmlite import ir
+
+from cerebro.compiler.codegen.loops import fold_nest, for_nest, for_range, i64
+from cerebro.compiler.codegen.matmul import (
+    column_phases,
+    constant,
+    element_type,
+    index,
+    lanes,
+    load,
+    store,
+    unsupported,
+)
+from cerebro.compiler.codegen.reduce import combiner, identity
+from cerebro.compiler.codegen.registry import EmitContext, emitter
+from cerebro.compiler.ir import Node
+from cerebro.compiler.ir.dtypes import DType
+
+_VECTORS = 2  # column vectors per block: pooling windows are short, so few accumulators suffice
+
+
+@dataclass(frozen=True)
+class _Axis:
+    size: int
+    window: int
+    stride: int
+    lo: int
+    hi: int
+    out: int
+
+
+@emitter("reduce_window")
+def emit_reduce_window(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
+    (x,) = node.inputs
+    out = node.outputs[0]
+    dtype = x.dtype
+    if dtype not in (DType.f32, DType.f64, DType.i8, DType.i16, DType.i32, DType.i64, DType.u8):
+        raise unsupported(node, f"reduce_window on {dtype.name}")
+    for name in ("window_dilation", "base_dilation"):
+        if any(d != 1 for d in node.attrs.get(name) or ()):
+            raise unsupported(node, f"reduce_window with {name} {node.attrs[name]}")
+    window, strides, padding = node.attrs["window"], node.attrs["strides"], node.attrs["padding"]
+    if any(s < 1 for s in strides):
+        raise unsupported(node, f"reduce_window strides {strides}")
+    inner_start = x.rank
+    while inner_start > 0 and window[inner_start - 1] == 1 and strides[inner_start - 1] == 1 and tuple(
+            padding[inner_start - 1]) == (0, 0):
+        inner_start -= 1
+    block = math.prod(x.shape[inner_start:])
+    axes = [_Axis(x.shape[i], window[i], strides[i], padding[i][0], padding[i][1], out.shape[i])
+            for i in range(inner_start)]
+    op = f"reduce_{node.attrs['kind']}"
+    combine, start = combiner(op, dtype), identity(op, dtype)
+    elem = element_type(dtype)
+    for arg in fn.args:
+        arg.add_attribute("noalias")
+    builder = ir.IRBuilder(fn.append_basic_block("entry"))
+    px, po = fn.args
+    if out.size == 0:
+        builder.ret_void()
+        return
+    with for_nest(builder, [a.out for a in axes], "o") as positions:
+        out_pixel: ir.Value = i64(0)
+        for axis, o in zip(axes, positions):
+            out_pixel = index(builder, 0, (out_pixel, axis.out), (o, 1))
+        for widths, count, first in column_phases(block, lanes(ctx.target, dtype), _VECTORS):
+            offsets = [sum(widths[:c]) for c in range(len(widths))]
+            with for_range(builder, count, "cb") as cb:
+                c0 = index(builder, first, (cb, sum(widths)))
+
+                def per_cell(cell: list[ir.Value], accs: list[ir.Value], c0: ir.Value = c0,
+                             widths: list[int] = widths, offsets: list[int] = offsets) -> list[ir.Value]:
+                    valid, pixel = _input_pixel(builder, axes, positions, cell)
+                    at = index(builder, 0, (pixel, block), (c0, 1))
+                    updated = []
+                    for acc, w, off in zip(accs, widths, offsets):
+                        value = combine(builder, acc, load(builder, px, index(builder, off, (at, 1)), elem, w))
+                        updated.append(value if valid is None else builder.select(valid, value, acc))
+                    return updated
+
+                accs = fold_nest(builder, [a.window for a in axes], [constant(elem, start, w) for w in widths],
+                                 per_cell, "w")
+                at = index(builder, 0, (out_pixel, block), (c0, 1))
+                for acc, off in zip(accs, offsets):
+                    store(builder, acc, po, index(builder, off, (at, 1)), elem)
+    builder.ret_void()
+
+
+def _input_pixel(builder: ir.IRBuilder, axes: list[_Axis], positions: list[ir.Value],
+                 cell: list[ir.Value]) -> tuple[ir.Value | None, ir.Value]:
+    """(inside or None when always inside, linear input pixel clamped to 0 when outside)."""
+    valid: ir.Value | None = None
+    pixel: ir.Value = i64(0)
+    for axis, o, k in zip(axes, positions, cell):
+        p = index(builder, -axis.lo, (o, axis.stride), (k, 1))
+        checks = []
+        if axis.lo > 0:
+            checks.append(builder.icmp_signed(">=", p, i64(0)))
+        if axis.hi > 0:
+            checks.append(builder.icmp_signed("<", p, i64(axis.size)))
+        for check in checks:
+            valid = check if valid is None else builder.and_(valid, check)
+        pixel = index(builder, 0, (pixel, axis.size), (p, 1))
+    if valid is not None:
+        pixel = builder.select(valid, pixel, i64(0))
+    return valid, pixel

@@ -1,0 +1,165 @@
+"""Android packages: a zip with a binary manifest, classes*.dex, native libraries per ABI and
+signatures (v1 JAR signing files, the v2/v3 APK Signing Block before the central directory)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import re
+import struct
+import subprocess
+from dataclasses import dataclass
+
+from cerebro.loaders.archive import FILE, extract
+from cerebro.loaders.axml import Element, parse_axml
+from cerebro.loaders.dex import DexFile
+from cerebro.loaders.elf import ElfFile
+from cerebro.loaders.errors import FormatError
+from cerebro.loaders.zipread import ZipArchive, read_zip
+
+SIGNING_BLOCK_MAGIC = b"APK Sig Block 42"
+SIGNING_BLOCK_IDS = {0x7109871A: "v2", 0xF05368C0: "v3", 0x1B93AD61: "v3.1", 0x42726577: "padding",
+                     0x6DFF800D: "source-stamp", 0x2146444E: "play-metadata"}
+COMPONENTS = ("activity", "activity-alias", "service", "receiver", "provider")
+MAX_BLOCK_PAIRS = 1024
+
+
+@dataclass
+class ApkPackage:
+    zip: ZipArchive
+    manifest: Element
+    dex: dict[str, DexFile]
+    signing_block: dict[str, int]  # scheme name -> bytes
+
+    run_options = ("main",)
+
+    @property
+    def package(self) -> str:
+        return str(self.manifest.attrs.get("package", ""))
+
+    def qualified(self, name: str) -> str:
+        return self.package + name if name.startswith(".") else name
+
+    def components(self) -> dict[str, list[str]]:
+        app = self.manifest.find_all("application")
+        out: dict[str, list[str]] = {kind: [] for kind in COMPONENTS}
+        for a in app:
+            for kind in COMPONENTS:
+                out[kind] += [self.qualified(str(e.attrs.get("name", ""))) for e in a.find_all(kind)]
+        return {k: v for k, v in out.items() if v}
+
+    def main_activity(self) -> str | None:
+        for act in self.manifest.find_all("activity") + self.manifest.find_all("activity-alias"):
+            actions = [a.attrs.get("name") for a in act.find_all("action")]
+            if "android.intent.action.MAIN" in actions:
+                return self.qualified(str(act.attrs.get("name", "")))
+        return None
+
+    def native_libraries(self) -> dict[str, list[dict]]:
+        out: dict[str, list[dict]] = {}
+        for m in self.zip.members:
+            parts = m.name.split("/")
+            if len(parts) == 3 and parts[0] == "lib" and parts[2].endswith(".so") and m.kind == FILE:
+                elf = ElfFile.parse(m.data or b"")
+                out.setdefault(parts[1], []).append(
+                    {"name": parts[2], "machine": elf.machine_name, "bits": elf.bits, "type": elf.type_name,
+                     "soname": elf.soname(), "needed": elf.needed(),
+                     "exports": len([s for s in elf.dynamic_symbols if s.shndx and s.bind])})
+        return out
+
+    def info(self) -> dict:
+        m = self.manifest
+        sdk = (m.find_all("uses-sdk") or [None])[0]
+        return {
+            "format": "apk", "package": self.package, "version_code": m.attrs.get("versionCode"),
+            "version_name": m.attrs.get("versionName"),
+            "min_sdk": sdk.attrs.get("minSdkVersion") if sdk else None,
+            "target_sdk": sdk.attrs.get("targetSdkVersion") if sdk else None,
+            "permissions": [str(p.attrs.get("name")) for p in m.find_all("uses-permission")],
+            "components": self.components(), "main_activity": self.main_activity(),
+            "dex": [{"file": name, "version": d.version, "classes": [c.java_name for c in d.classes],
+                     "checksum_ok": not d.verify()} for name, d in self.dex.items()],
+            "native_libraries": self.native_libraries(),
+            "signatures": {"v1": self.v1_signature_files(), "signing_block": self.signing_block},
+        }
+
+    def v1_signature_files(self) -> list[str]:
+        return [m.name for m in self.zip.members
+                if m.name.startswith("META-INF/") and re.search(r"\.(SF|RSA|DSA|EC)$", m.name)]
+
+    def verify(self) -> list[str]:
+        """Checks dex checksums/SHA-1, v1 per-entry digests in MANIFEST.MF, and that a signature exists."""
+        problems = []
+        for name, d in self.dex.items():
+            problems += [f"{name}: {p}" for p in d.verify()]
+        problems += self._verify_v1_digests()
+        if not self.v1_signature_files() and not any(k in self.signing_block for k in ("v2", "v3", "v3.1")):
+            problems.append("APK is not signed (no META-INF signature files, no APK Signing Block)")
+        return problems
+
+    def _verify_v1_digests(self) -> list[str]:
+        manifest = self.zip.get("META-INF/MANIFEST.MF")
+        if manifest is None:
+            return []
+        problems = []
+        text = (manifest.data or b"").decode("utf-8", "replace").replace("\r\n", "\n").replace("\n ", "")
+        for section in text.split("\n\n")[1:]:
+            fields = dict(line.split(": ", 1) for line in section.splitlines() if ": " in line)
+            name = fields.get("Name")
+            for key, algo in (("SHA-256-Digest", "sha256"), ("SHA1-Digest", "sha1")):
+                if name and key in fields:
+                    member = self.zip.get(name)
+                    if member is None:
+                        problems.append(f"{name}: listed in MANIFEST.MF but missing")
+                    elif base64.b64encode(hashlib.new(algo, member.data or b"").digest()).decode() != fields[key]:
+                        problems.append(f"{name}: {key} mismatch (entry modified after signing)")
+                    break
+        return problems
+
+    def extract(self, dest: str | os.PathLike) -> list[str]:
+        return extract(self.zip.members, dest, f"apk {self.package!r}")
+
+    def run(self, args: list[str], main: str | None = None, **_options) -> subprocess.CompletedProcess:
+        """Interprets `public static void main(String[])` of --main or the manifest's MAIN activity."""
+        from cerebro.loaders.dexvm import run_main
+        cls = main or self.main_activity()
+        if not cls:
+            raise FormatError("apk: no main class (no MAIN activity in the manifest); pass --main")
+        status = run_main(list(self.dex.values()), cls, args)
+        return subprocess.CompletedProcess(["dex", cls, *args], status)
+
+
+def read_signing_block(data: bytes, cd_offset: int) -> dict[str, int]:
+    """Scheme name -> size of each id-value pair in the APK Signing Block (empty if none)."""
+    if cd_offset < 32 or data[cd_offset - 16:cd_offset] != SIGNING_BLOCK_MAGIC:
+        return {}
+    size = struct.unpack_from("<Q", data, cd_offset - 24)[0]
+    start = cd_offset - size - 8
+    if size < 24 or start < 0 or struct.unpack_from("<Q", data, start)[0] != size:
+        raise FormatError("apk: APK Signing Block sizes are inconsistent")
+    out: dict[str, int] = {}
+    pos, end = start + 8, cd_offset - 24
+    for _ in range(MAX_BLOCK_PAIRS):
+        if pos >= end:
+            return out
+        if pos + 12 > end:
+            raise FormatError("apk: truncated pair in the APK Signing Block")
+        length, pair_id = struct.unpack_from("<QI", data, pos)
+        if length < 4 or pos + 8 + length > end:
+            raise FormatError(f"apk: APK Signing Block pair {pair_id:#x} has bad length {length}")
+        out[SIGNING_BLOCK_IDS.get(pair_id, f"{pair_id:#010x}")] = length - 4
+        pos += 8 + length
+    raise FormatError("apk: too many pairs in the APK Signing Block")
+
+
+def read_apk(data: bytes) -> ApkPackage:
+    z = read_zip(data, "apk")
+    if z.get("AndroidManifest.xml") is None:
+        raise FormatError("apk: no AndroidManifest.xml")
+    manifest = parse_axml(z.read("AndroidManifest.xml"))
+    if manifest.tag != "manifest":
+        raise FormatError(f"apk: manifest root element is <{manifest.tag}>, expected <manifest>")
+    dex = {m.name: DexFile.parse(m.data or b"") for m in z.members
+           if re.fullmatch(r"classes\d*\.dex", m.name) and m.kind == FILE}
+    return ApkPackage(z, manifest, dex, read_signing_block(data, z.central_directory_offset))

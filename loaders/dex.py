@@ -1,0 +1,232 @@
+"""Dalvik executable (classes.dex) reader: header with checksum and SHA-1 checks, string,
+type, proto, field and method tables, class definitions with their methods and code."""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+import zlib
+from dataclasses import dataclass, field
+
+from cerebro.loaders.binread import Reader, count_limit
+from cerebro.loaders.errors import FormatError
+
+MAGICS = (b"dex\n035\0", b"dex\n036\0", b"dex\n037\0", b"dex\n038\0", b"dex\n039\0")
+ENDIAN_CONSTANT = 0x12345678
+NO_INDEX = 0xFFFFFFFF
+ACC_STATIC = 0x8
+MAX_INSNS = 1 << 20  # code units per method
+
+
+@dataclass(frozen=True)
+class MethodRef:
+    class_name: str  # descriptor, e.g. Lorg/x/Hello;
+    name: str
+    shorty: str
+    params: tuple[str, ...]
+    ret: str
+
+    def __str__(self) -> str:
+        return f"{self.class_name}->{self.name}({''.join(self.params)}){self.ret}"
+
+
+@dataclass(frozen=True)
+class FieldRef:
+    class_name: str
+    name: str
+    type: str
+
+
+@dataclass
+class Code:
+    registers: int
+    ins: int
+    outs: int
+    insns: list[int]  # 16-bit code units
+    tries: int
+
+
+@dataclass
+class Method:
+    ref: MethodRef
+    index: int
+    access: int
+    code: Code | None
+
+    @property
+    def is_static(self) -> bool:
+        return bool(self.access & ACC_STATIC)
+
+
+@dataclass
+class ClassDef:
+    name: str
+    access: int
+    superclass: str | None
+    source_file: str | None
+    static_fields: list[FieldRef] = field(default_factory=list)
+    instance_fields: list[FieldRef] = field(default_factory=list)
+    direct_methods: list[Method] = field(default_factory=list)
+    virtual_methods: list[Method] = field(default_factory=list)
+
+    @property
+    def java_name(self) -> str:
+        return descriptor_to_java(self.name)
+
+
+def descriptor_to_java(desc: str) -> str:
+    return desc[1:-1].replace("/", ".") if desc.startswith("L") and desc.endswith(";") else desc
+
+
+@dataclass
+class DexFile:
+    version: str
+    checksum: int
+    signature: bytes
+    strings: list[str]
+    types: list[str]
+    methods: list[MethodRef]
+    fields: list[FieldRef]
+    classes: list[ClassDef]
+    data: bytes = b""
+
+    def verify(self) -> list[str]:
+        problems = []
+        adler = zlib.adler32(self.data[12:])
+        if adler != self.checksum:
+            problems.append(f"dex checksum mismatch: header {self.checksum:#010x}, computed {adler:#010x}")
+        sha = hashlib.sha1(self.data[32:]).digest()
+        if sha != self.signature:
+            problems.append(f"dex SHA-1 signature mismatch: header {self.signature.hex()}, computed {sha.hex()}")
+        return problems
+
+    def find_class(self, name: str) -> ClassDef | None:
+        desc = name if name.startswith("L") and name.endswith(";") else "L" + name.replace(".", "/") + ";"
+        return next((c for c in self.classes if c.name == desc), None)
+
+    @classmethod
+    def parse(cls, data: bytes) -> DexFile:
+        data = bytes(data)
+        if data[:8] not in MAGICS:
+            raise FormatError(f"DEX: bad magic {data[:8]!r}")
+        r = Reader(data, "DEX")
+        checksum = r.u32(8)
+        signature = r.bytes(12, 20, "signature")
+        file_size, header_size, endian = r.unpack("III", 32, "header")
+        if endian != ENDIAN_CONSTANT:
+            raise FormatError(f"DEX: unsupported endian tag {endian:#x}")
+        if file_size != len(data) or header_size != 0x70:
+            raise FormatError(f"DEX: header says {file_size} bytes / header {header_size}, file is {len(data)}")
+        (_link_size, _link_off, _map_off, nstr, str_off, ntype, type_off, nproto, proto_off, nfield, field_off,
+         nmethod, method_off, nclass, class_off) = r.unpack("I" * 15, 44, "header tables")
+        for count, off, size, what in ((nstr, str_off, 4, "string id"), (ntype, type_off, 4, "type id"),
+                                       (nproto, proto_off, 12, "proto id"), (nfield, field_off, 8, "field id"),
+                                       (nmethod, method_off, 8, "method id"), (nclass, class_off, 32, "class def")):
+            count_limit(count, size, len(data), "DEX", what)
+            if count:
+                r.check(off, count * size, f"{what} table")
+        strings = [_mutf8(r, r.u32(str_off + 4 * i)) for i in range(nstr)]
+
+        def s(i: int) -> str:
+            if i >= len(strings):
+                raise FormatError(f"DEX: string index {i} out of range ({len(strings)})")
+            return strings[i]
+
+        types = [s(r.u32(type_off + 4 * i)) for i in range(ntype)]
+
+        def t(i: int) -> str:
+            if i >= len(types):
+                raise FormatError(f"DEX: type index {i} out of range ({len(types)})")
+            return types[i]
+
+        protos = []
+        for i in range(nproto):
+            shorty, ret, params_off = r.unpack("III", proto_off + 12 * i, "proto id")
+            params: tuple[str, ...] = ()
+            if params_off:
+                n = r.u32(params_off, "type list")
+                count_limit(n, 2, len(data), "DEX", "parameter")
+                params = tuple(t(r.u16(params_off + 4 + 2 * k)) for k in range(n))
+            protos.append((s(shorty), t(ret), params))
+        fields = []
+        for i in range(nfield):
+            cidx, tidx, nidx = r.unpack("HHI", field_off + 8 * i, "field id")
+            fields.append(FieldRef(t(cidx), s(nidx), t(tidx)))
+        methods = []
+        for i in range(nmethod):
+            cidx, pidx, nidx = r.unpack("HHI", method_off + 8 * i, "method id")
+            if pidx >= len(protos):
+                raise FormatError(f"DEX: method {i} names proto {pidx} of {len(protos)}")
+            shorty, ret, params = protos[pidx]
+            methods.append(MethodRef(t(cidx), s(nidx), shorty, params, ret))
+        dex = cls(data[4:7].decode("ascii", "replace"), checksum, signature, strings, types, methods, fields,
+                  [], data)
+        for i in range(nclass):
+            cidx, access, sup, _ifaces, src, _annot, cdata, _static_values = r.unpack("I" * 8, class_off + 32 * i,
+                                                                                      "class def")
+            c = ClassDef(t(cidx), access, None if sup == NO_INDEX else t(sup), None if src == NO_INDEX else s(src))
+            if cdata:
+                _read_class_data(dex, r, cdata, c)
+            dex.classes.append(c)
+        return dex
+
+
+def _uleb(r: Reader, p: int) -> tuple[int, int]:
+    value = shift = 0
+    for _ in range(5):
+        b = r.u8(p, "uleb128")
+        p += 1
+        value |= (b & 0x7F) << shift
+        if not b & 0x80:
+            return value, p
+        shift += 7
+    raise FormatError(f"DEX: uleb128 at {p:#x} is longer than 5 bytes")
+
+
+def _mutf8(r: Reader, off: int) -> str:
+    n, p = _uleb(r, off)
+    end = r.data.find(b"\0", p, min(len(r.data), p + 3 * n + 1))
+    if end < 0:
+        raise FormatError(f"DEX: unterminated string at {off:#x}")
+    raw = r.data[p:end]
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.replace(b"\xc0\x80", b"\0").decode("utf-8", "replace")  # modified UTF-8
+
+
+def _read_class_data(dex: DexFile, r: Reader, p: int, c: ClassDef) -> None:
+    counts = []
+    for _ in range(4):
+        n, p = _uleb(r, p)
+        count_limit(n, 2, len(r), "DEX", "class member")
+        counts.append(n)
+    for target, n in ((c.static_fields, counts[0]), (c.instance_fields, counts[1])):
+        idx = 0
+        for _ in range(n):
+            diff, p = _uleb(r, p)
+            _access, p = _uleb(r, p)
+            idx += diff
+            if idx >= len(dex.fields):
+                raise FormatError(f"DEX: class {c.name} names field {idx} of {len(dex.fields)}")
+            target.append(dex.fields[idx])
+    for target, n in ((c.direct_methods, counts[2]), (c.virtual_methods, counts[3])):
+        idx = 0
+        for _ in range(n):
+            diff, p = _uleb(r, p)
+            access, p = _uleb(r, p)
+            code_off, p = _uleb(r, p)
+            idx += diff
+            if idx >= len(dex.methods):
+                raise FormatError(f"DEX: class {c.name} names method {idx} of {len(dex.methods)}")
+            target.append(Method(dex.methods[idx], idx, access, _read_code(r, code_off) if code_off else None))
+
+
+def _read_code(r: Reader, off: int) -> Code:
+    registers, ins, outs, tries, _debug, n = r.unpack("HHHHII", off, "code item")
+    if n > MAX_INSNS:
+        raise FormatError(f"DEX: method with {n} code units (limit {MAX_INSNS})")
+    if ins > registers:
+        raise FormatError(f"DEX: code item at {off:#x} has {ins} ins but {registers} registers")
+    body = r.bytes(off + 16, 2 * n, "instructions")
+    return Code(registers, ins, outs, list(struct.unpack(f"<{n}H", body)), tries)

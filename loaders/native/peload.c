@@ -1,0 +1,973 @@
+// SPDX-License-Identifier: MIT
+/*
+ * cerebro-peload: runs a PE32+ x86-64 Windows console program on Linux.
+ *
+ * Maps the sections, applies base relocations, binds every import to a shim
+ * (KERNEL32/msvcrt functions console programs use, written with the Windows
+ * x64 calling convention), sets up a TEB for the gs segment, native TLS and
+ * TLS callbacks, then calls the entry point. An import with no shim is
+ * refused before any of the program's code runs, naming DLL!function.
+ *
+ * Usage: cerebro-peload [--relocate] PROGRAM.exe [ARGS...]
+ *        cerebro-peload --list-shims
+ * Exit status: the program's, or 126 (bad image) / 127 (unsupported import).
+ */
+#define _GNU_SOURCE
+#include <asm/prctl.h>
+#include <ctype.h>
+#include <errno.h>
+#include <locale.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#define WINAPI __attribute__((ms_abi))
+#define PAGE 4096u
+#define MAX_IMAGE (1u << 30)
+#define MAX_FILE (1u << 30)
+
+typedef WINAPI int (*win_entry_fn)(void);
+typedef WINAPI void (*win_void_fn)(void);
+typedef WINAPI void (*win_tls_fn)(void *, uint32_t, void *);
+
+static uint8_t *image;		/* mapped image */
+static size_t image_size;
+static uint8_t *page_prot;	/* Windows PAGE_* per image page, for VirtualQuery */
+static int g_argc;
+static char **g_argv;
+static char *g_cmdline;
+static int g_fmode, g_commode;
+static uint32_t g_last_error;
+static uint8_t g_iob[3][48];	/* msvcrt FILE structs for stdin/stdout/stderr */
+static win_void_fn onexit_fns[64];
+static int onexit_count;
+static void *tls_values[64];
+static int tls_next;
+
+__attribute__((noreturn, format(printf, 2, 3)))
+static void die(int status, const char *fmt, ...)
+{
+	va_list ap;
+
+	fflush(stdout);
+	fputs("cerebro-peload: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	exit(status);
+}
+
+/* A pointer to len bytes at rva inside the mapped image, or death. */
+static void *at(uint64_t rva, uint64_t len, const char *what)
+{
+	if (rva > image_size || len > image_size - rva)
+		die(126, "%s at RVA %#llx (+%#llx) lies outside the image", what,
+		    (unsigned long long)rva, (unsigned long long)len);
+	return image + rva;
+}
+
+static uint16_t rd16(uint64_t rva) { uint16_t v; memcpy(&v, at(rva, 2, "field"), 2); return v; }
+static uint32_t rd32(uint64_t rva) { uint32_t v; memcpy(&v, at(rva, 4, "field"), 4); return v; }
+static uint64_t rd64(uint64_t rva) { uint64_t v; memcpy(&v, at(rva, 8, "field"), 8); return v; }
+
+static const char *str_at(uint64_t rva, const char *what)
+{
+	const char *s = at(rva, 1, what);
+	if (!memchr(s, 0, image_size - rva))
+		die(126, "%s at RVA %#llx is not terminated", what, (unsigned long long)rva);
+	return s;
+}
+
+static uint64_t va_to_rva(uint64_t va, const char *what)
+{
+	uint64_t base = (uint64_t)(uintptr_t)image;
+
+	if (va < base || va - base >= image_size)
+		die(126, "%s %#llx lies outside the image", what, (unsigned long long)va);
+	return va - base;
+}
+
+/* ---- msvcrt FILE mapping and printf with the Windows va_list ---- */
+
+static FILE *host_file(void *f)
+{
+	if (f == g_iob[0])
+		return stdin;
+	if (f == g_iob[1])
+		return stdout;
+	if (f == g_iob[2])
+		return stderr;
+	if (!f)
+		die(126, "NULL FILE* passed to a stdio function");
+	return f;
+}
+
+struct out {
+	char *p;
+	size_t len, cap;
+};
+
+static char *out_reserve(struct out *o, size_t n)
+{
+	if (n > (1u << 28) || o->len + n + 1 > (1u << 28))
+		die(126, "printf output over 256 MiB");
+	if (o->len + n + 1 > o->cap) {
+		size_t cap = (o->len + n + 1) * 2;
+		char *p = realloc(o->p, cap);
+		if (!p)
+			die(126, "out of memory");
+		o->p = p;
+		o->cap = cap;
+	}
+	return o->p + o->len;
+}
+
+static void out_add(struct out *o, const char *s, size_t n)
+{
+	memcpy(out_reserve(o, n), s, n);
+	o->len += n;
+	o->p[o->len] = 0;
+}
+
+static void out_wide(struct out *o, const uint16_t *w, int limit)
+{
+	for (int i = 0; w && (limit < 0 || i < limit) && w[i]; i++) {
+		char c = w[i] < 128 ? (char)w[i] : '?';
+		out_add(o, &c, 1);
+	}
+}
+
+#define OUT_PRINTF(o, spec, value) do {					\
+	int need_ = snprintf(NULL, 0, spec, value);			\
+	if (need_ < 0)							\
+		die(126, "bad printf conversion %s", spec);		\
+	snprintf(out_reserve(o, need_), need_ + 1, spec, value);	\
+	(o)->len += need_;						\
+} while (0)
+
+/* Formats like msvcrt printf: ap walks the 8-byte argument slots of a Windows va_list. */
+static void ms_format(struct out *o, const char *fmt, const uint64_t *ap)
+{
+	size_t ai = 0;
+
+	out_reserve(o, 0);
+	o->p[o->len] = 0;
+	while (*fmt) {
+		char spec[48];
+		size_t sl = 0;
+		int size = 4, wide = 0;
+
+		if (*fmt != '%') {
+			const char *end = strchrnul(fmt, '%');
+			out_add(o, fmt, end - fmt);
+			fmt = end;
+			continue;
+		}
+		fmt++;
+		if (*fmt == '%') {
+			out_add(o, "%", 1);
+			fmt++;
+			continue;
+		}
+		spec[sl++] = '%';
+		while (*fmt && strchr("-+ #0", *fmt) && sl < 8)
+			spec[sl++] = *fmt++;
+		for (int part = 0; part < 2; part++) {
+			if (part == 1) {
+				if (*fmt != '.')
+					break;
+				spec[sl++] = *fmt++;
+			}
+			if (*fmt == '*') {
+				int v = (int)ap[ai++];
+				if (v > 100000 || v < -100000)
+					die(126, "printf width/precision %d too large", v);
+				sl += snprintf(spec + sl, 8, "%d", v);
+				fmt++;
+			}
+			for (int d = 0; isdigit((unsigned char)*fmt); d++) {
+				if (d >= 5)
+					die(126, "printf width/precision too large");
+				spec[sl++] = *fmt++;
+			}
+		}
+		if (fmt[0] == 'h' && fmt[1] == 'h') { size = 1; fmt += 2; }
+		else if (fmt[0] == 'h') { size = 2; fmt++; }
+		else if (fmt[0] == 'l' && fmt[1] == 'l') { size = 8; fmt += 2; }
+		else if (fmt[0] == 'l' || fmt[0] == 'w') { size = 4; wide = 1; fmt++; } /* Windows long: 32 bits */
+		else if (!strncmp(fmt, "I64", 3)) { size = 8; fmt += 3; }
+		else if (!strncmp(fmt, "I32", 3)) { size = 4; fmt += 3; }
+		else if (strchr("Izjt", fmt[0]) && fmt[0]) { size = 8; fmt++; }
+		else if (fmt[0] == 'L') { fmt++; }	/* msvcrt long double is double */
+		char conv = *fmt ? *fmt++ : 0;
+		uint64_t raw = 0;
+		if (conv && conv != 'n')
+			raw = ap[ai++];
+		spec[sl] = 0;
+		switch (conv) {
+		case 'd': case 'i': {
+			int64_t v = size == 8 ? (int64_t)raw : size == 2 ? (int16_t)raw :
+				    size == 1 ? (int8_t)raw : (int32_t)raw;
+			strcpy(spec + sl, "lld");
+			OUT_PRINTF(o, spec, (long long)v);
+			break;
+		}
+		case 'u': case 'o': case 'x': case 'X': {
+			uint64_t v = size == 8 ? raw : size == 2 ? (uint16_t)raw :
+				     size == 1 ? (uint8_t)raw : (uint32_t)raw;
+			spec[sl] = 'l'; spec[sl + 1] = 'l'; spec[sl + 2] = conv; spec[sl + 3] = 0;
+			OUT_PRINTF(o, spec, (unsigned long long)v);
+			break;
+		}
+		case 'c':
+			strcpy(spec + sl, "c");
+			OUT_PRINTF(o, spec, (int)(unsigned char)raw);
+			break;
+		case 's': case 'S':
+			if (wide || conv == 'S') {
+				out_wide(o, (const uint16_t *)(uintptr_t)raw, -1);
+				break;
+			}
+			strcpy(spec + sl, "s");
+			OUT_PRINTF(o, spec, raw ? (const char *)(uintptr_t)raw : "(null)");
+			break;
+		case 'p':
+			OUT_PRINTF(o, "%016llX", (unsigned long long)raw);
+			break;
+		case 'f': case 'F': case 'e': case 'E': case 'g': case 'G': case 'a': case 'A': {
+			double d;
+			memcpy(&d, &raw, 8);
+			spec[sl] = conv; spec[sl + 1] = 0;
+			OUT_PRINTF(o, spec, d);
+			break;
+		}
+		case 'n':
+			die(126, "printf %%n is not supported (refused for safety)");
+		default:
+			die(126, "printf conversion %%%c is not supported", conv ? conv : '?');
+		}
+	}
+}
+
+static int write_formatted(FILE *f, const char *fmt, const uint64_t *ap)
+{
+	struct out o = { 0 };
+	size_t n;
+
+	ms_format(&o, fmt, ap);
+	n = fwrite(o.p, 1, o.len, f);
+	free(o.p);
+	return n == o.len ? (int)n : -1;
+}
+
+static int print_to_buffer(char *dst, size_t cap, const char *fmt, const uint64_t *ap, int c99)
+{
+	struct out o = { 0 };
+	int n;
+
+	ms_format(&o, fmt, ap);
+	n = (int)o.len;
+	if (cap) {
+		size_t copy = o.len < cap ? o.len : cap - 1;
+		memcpy(dst, o.p, copy);
+		if (c99 || o.len < cap)
+			dst[copy] = 0;
+	}
+	free(o.p);
+	if (!c99 && (size_t)n >= cap)
+		return -1;	/* msvcrt _snprintf: -1 when truncated */
+	return n;
+}
+
+/* ---- msvcrt shims ---- */
+
+static WINAPI int s_vfprintf(void *f, const char *fmt, const uint64_t *ap) { return write_formatted(host_file(f), fmt, ap); }
+static WINAPI int s_vprintf(const char *fmt, const uint64_t *ap) { return write_formatted(stdout, fmt, ap); }
+static WINAPI int s_vsnprintf(char *d, size_t n, const char *fmt, const uint64_t *ap) { return print_to_buffer(d, n, fmt, ap, 0); }
+static WINAPI int s_vsprintf(char *d, const char *fmt, const uint64_t *ap) { return print_to_buffer(d, SIZE_MAX >> 1, fmt, ap, 1); }
+
+#define MS_VARARGS(last, call) ({					\
+	__builtin_ms_va_list ap_;					\
+	__builtin_ms_va_start(ap_, last);				\
+	int r_ = call((const uint64_t *)ap_);				\
+	__builtin_ms_va_end(ap_);					\
+	r_; })
+
+static WINAPI int s_fprintf(void *f, const char *fmt, ...)
+{
+#define CALL(ap) write_formatted(host_file(f), fmt, ap)
+	return MS_VARARGS(fmt, CALL);
+#undef CALL
+}
+
+static WINAPI int s_printf(const char *fmt, ...)
+{
+#define CALL(ap) write_formatted(stdout, fmt, ap)
+	return MS_VARARGS(fmt, CALL);
+#undef CALL
+}
+
+static WINAPI int s_sprintf(char *d, const char *fmt, ...)
+{
+#define CALL(ap) print_to_buffer(d, SIZE_MAX >> 1, fmt, ap, 1)
+	return MS_VARARGS(fmt, CALL);
+#undef CALL
+}
+
+static WINAPI int s__snprintf(char *d, size_t n, const char *fmt, ...)
+{
+#define CALL(ap) print_to_buffer(d, n, fmt, ap, 0)
+	return MS_VARARGS(fmt, CALL);
+#undef CALL
+}
+
+static WINAPI int s_snprintf(char *d, size_t n, const char *fmt, ...)
+{
+#define CALL(ap) print_to_buffer(d, n, fmt, ap, 1)
+	return MS_VARARGS(fmt, CALL);
+#undef CALL
+}
+
+static void run_onexit(void)
+{
+	while (onexit_count > 0)
+		onexit_fns[--onexit_count]();
+}
+
+static WINAPI void s_exit(int code) { run_onexit(); fflush(NULL); exit(code); }
+static WINAPI void s__exit(int code) { fflush(NULL); _exit(code); }
+static WINAPI void s_abort(void) { fflush(NULL); abort(); }
+static WINAPI void s__cexit(void) { run_onexit(); fflush(NULL); }
+static WINAPI void s__amsg_exit(int code) { die(255, "runtime error %d (_amsg_exit)", code); }
+
+static WINAPI void *s__onexit(void *fn)
+{
+	if (onexit_count >= 64)
+		return NULL;
+	onexit_fns[onexit_count++] = (win_void_fn)fn;
+	return fn;
+}
+
+static WINAPI int s_atexit(void *fn) { return s__onexit(fn) ? 0 : -1; }
+
+static WINAPI void s__initterm(win_void_fn *begin, win_void_fn *end)
+{
+	at(va_to_rva((uintptr_t)begin, "_initterm table"), (uintptr_t)end - (uintptr_t)begin, "_initterm table");
+	for (; begin < end; begin++)
+		if (*begin)
+			(*begin)();
+}
+
+static WINAPI int s___getmainargs(int *argc, char ***argv, char ***envp, int glob, void *si)
+{
+	(void)glob; (void)si;
+	*argc = g_argc;
+	*argv = g_argv;
+	*envp = environ;
+	return 0;
+}
+
+static WINAPI void s_noop_int(int x) { (void)x; }
+static WINAPI void s_noop_ptr(void *x) { (void)x; }
+static WINAPI void *s___iob_func(void) { return g_iob; }
+static WINAPI int *s__errno(void) { return &errno; }
+static WINAPI int s___lc_codepage_func(void) { return 0; }	/* the "C" locale */
+static WINAPI int s___mb_cur_max_func(void) { return 1; }
+static WINAPI void *s_localeconv(void) { return localeconv(); }
+
+/* Handlers would need ms_abi trampolines; console programs only query/restore the default. */
+static WINAPI void *s_signal(int sig, void *handler) { (void)sig; (void)handler; return NULL; }
+
+static WINAPI int s___C_specific_handler(void *a, void *b, void *c, void *d)
+{
+	(void)a; (void)b; (void)c; (void)d;
+	die(126, "a Windows structured exception was raised; SEH is not supported");
+	return 0;
+}
+
+static WINAPI void *s_malloc(size_t n) { return malloc(n); }
+static WINAPI void *s_calloc(size_t n, size_t m) { return calloc(n, m); }
+static WINAPI void *s_realloc(void *p, size_t n) { return realloc(p, n); }
+static WINAPI void s_free(void *p) { free(p); }
+static WINAPI void *s_memcpy(void *d, const void *s, size_t n) { return memcpy(d, s, n); }
+static WINAPI void *s_memmove(void *d, const void *s, size_t n) { return memmove(d, s, n); }
+static WINAPI void *s_memset(void *d, int c, size_t n) { return memset(d, c, n); }
+static WINAPI int s_memcmp(const void *a, const void *b, size_t n) { return memcmp(a, b, n); }
+static WINAPI size_t s_strlen(const char *s) { return strlen(s); }
+static WINAPI int s_strcmp(const char *a, const char *b) { return strcmp(a, b); }
+static WINAPI int s_strncmp(const char *a, const char *b, size_t n) { return strncmp(a, b, n); }
+static WINAPI char *s_strcpy(char *d, const char *s) { return strcpy(d, s); }
+static WINAPI char *s_strncpy(char *d, const char *s, size_t n) { return strncpy(d, s, n); }
+static WINAPI char *s_strcat(char *d, const char *s) { return strcat(d, s); }
+static WINAPI char *s_strchr(const char *s, int c) { return strchr(s, c); }
+static WINAPI char *s_strrchr(const char *s, int c) { return strrchr(s, c); }
+static WINAPI char *s_strstr(const char *s, const char *n) { return strstr(s, n); }
+static WINAPI char *s_strerror(int e) { return strerror(e); }
+static WINAPI int32_t s_strtol(const char *s, char **e, int b) { return (int32_t)strtol(s, e, b); }
+static WINAPI uint32_t s_strtoul(const char *s, char **e, int b) { return (uint32_t)strtoul(s, e, b); }
+static WINAPI int s_atoi(const char *s) { return atoi(s); }
+static WINAPI char *s_getenv(const char *n) { return getenv(n); }
+
+static WINAPI size_t s_wcslen(const uint16_t *s)
+{
+	size_t n = 0;
+
+	while (s[n])
+		n++;
+	return n;
+}
+
+static WINAPI void *s_fopen(const char *name, const char *mode) { return fopen(name, mode); }
+static WINAPI int s_fclose(void *f) { return fclose(host_file(f)); }
+static WINAPI size_t s_fread(void *p, size_t s, size_t n, void *f) { return fread(p, s, n, host_file(f)); }
+static WINAPI size_t s_fwrite(const void *p, size_t s, size_t n, void *f) { return fwrite(p, s, n, host_file(f)); }
+static WINAPI int s_fputc(int c, void *f) { return fputc(c, host_file(f)); }
+static WINAPI int s_fputs(const char *s, void *f) { return fputs(s, host_file(f)); }
+static WINAPI int s_puts(const char *s) { return puts(s); }
+static WINAPI int s_putchar(int c) { return putchar(c); }
+static WINAPI int s_fflush(void *f) { return fflush(f ? host_file(f) : NULL); }
+static WINAPI char *s_fgets(char *s, int n, void *f) { return fgets(s, n, host_file(f)); }
+static WINAPI int s_fgetc(void *f) { return fgetc(host_file(f)); }
+static WINAPI int s_feof(void *f) { return feof(host_file(f)); }
+static WINAPI int s_ferror(void *f) { return ferror(host_file(f)); }
+static WINAPI int s_fseek(void *f, int32_t off, int whence) { return fseek(host_file(f), off, whence); }
+static WINAPI int32_t s_ftell(void *f) { return (int32_t)ftell(host_file(f)); }
+
+/* ---- KERNEL32 shims ---- */
+
+enum { PAGE_NOACCESS = 1, PAGE_READONLY = 2, PAGE_READWRITE = 4, PAGE_WRITECOPY = 8, PAGE_EXECUTE = 0x10,
+       PAGE_EXECUTE_READ = 0x20, PAGE_EXECUTE_READWRITE = 0x40, PAGE_EXECUTE_WRITECOPY = 0x80 };
+
+static int host_prot(uint32_t p)
+{
+	switch (p & 0xff) {
+	case PAGE_NOACCESS: return PROT_NONE;
+	case PAGE_READONLY: return PROT_READ;
+	case PAGE_READWRITE: case PAGE_WRITECOPY: return PROT_READ | PROT_WRITE;
+	case PAGE_EXECUTE: case PAGE_EXECUTE_READ: return PROT_READ | PROT_EXEC;
+	case PAGE_EXECUTE_READWRITE: case PAGE_EXECUTE_WRITECOPY: return PROT_READ | PROT_WRITE | PROT_EXEC;
+	default: return -1;
+	}
+}
+
+static WINAPI int s_VirtualProtect(void *addr, size_t size, uint32_t prot, uint32_t *old)
+{
+	uintptr_t a = (uintptr_t)addr, base = (uintptr_t)image;
+	int hp = host_prot(prot);
+
+	if (hp < 0 || a < base || a - base >= image_size || size > image_size - (a - base)) {
+		g_last_error = 87;	/* ERROR_INVALID_PARAMETER */
+		return 0;
+	}
+	size_t first = (a - base) / PAGE, last = (a - base + size + PAGE - 1) / PAGE;
+	if (old)
+		*old = page_prot[first];
+	if (mprotect(image + first * PAGE, (last - first) * PAGE, hp))
+		return 0;
+	for (size_t i = first; i < last; i++)
+		page_prot[i] = (uint8_t)prot;
+	return 1;
+}
+
+struct mem_info {
+	void *base, *alloc_base;
+	uint32_t alloc_protect;
+	uint16_t partition, pad;
+	size_t region_size;
+	uint32_t state, protect, type, pad2;
+};
+
+static WINAPI size_t s_VirtualQuery(const void *addr, struct mem_info *mi, size_t len)
+{
+	uintptr_t a = (uintptr_t)addr, base = (uintptr_t)image;
+
+	if (len < sizeof(*mi) || a < base || a - base >= image_size)
+		return 0;
+	size_t page = (a - base) / PAGE, end = page, pages = image_size / PAGE;
+	while (end < pages && page_prot[end] == page_prot[page])
+		end++;
+	memset(mi, 0, sizeof(*mi));
+	mi->base = image + page * PAGE;
+	mi->alloc_base = image;
+	mi->alloc_protect = PAGE_EXECUTE_WRITECOPY;
+	mi->region_size = (end - page) * PAGE;
+	mi->state = 0x1000;	/* MEM_COMMIT */
+	mi->protect = page_prot[page];
+	mi->type = 0x1000000;	/* MEM_IMAGE */
+	return sizeof(*mi);
+}
+
+static WINAPI void s_ExitProcess(uint32_t code) { s_exit((int)code); }
+static WINAPI uint32_t s_GetLastError(void) { return g_last_error; }
+static WINAPI void s_SetLastError(uint32_t e) { g_last_error = e; }
+static WINAPI void s_Sleep(uint32_t ms) { usleep(ms * 1000u); }
+static WINAPI char *s_GetCommandLineA(void) { return g_cmdline; }
+static WINAPI void *s_GetModuleHandleA(const char *name) { return name ? NULL : image; }
+static WINAPI uint32_t s_GetCurrentProcessId(void) { return (uint32_t)getpid(); }
+static WINAPI uint32_t s_GetCurrentThreadId(void) { return (uint32_t)gettid(); }
+static WINAPI void *s_SetUnhandledExceptionFilter(void *f) { (void)f; return NULL; }
+static WINAPI int s_IsDBCSLeadByteEx(uint32_t cp, uint8_t c) { (void)cp; (void)c; return 0; }
+
+static WINAPI uint32_t s_GetTickCount(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint32_t)(ts.tv_sec * 1000u + ts.tv_nsec / 1000000);
+}
+
+static WINAPI int s_QueryPerformanceCounter(int64_t *c)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	*c = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+	return 1;
+}
+
+static WINAPI int s_QueryPerformanceFrequency(int64_t *f) { *f = 1000000000; return 1; }
+
+static WINAPI void s_GetSystemTimeAsFileTime(uint64_t *ft)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);	/* 100 ns ticks since 1601 */
+	*ft = ((uint64_t)ts.tv_sec + 11644473600ull) * 10000000ull + (uint64_t)ts.tv_nsec / 100;
+}
+
+static WINAPI void s_GetStartupInfoA(uint8_t *si)
+{
+	memset(si, 0, 104);
+	si[0] = 104;
+}
+
+/* Single-threaded programs: critical sections never contend. */
+static WINAPI void s_CriticalSection(void *cs) { (void)cs; }
+
+static WINAPI uint32_t s_TlsAlloc(void) { return tls_next < 64 ? (uint32_t)tls_next++ : 0xffffffffu; }
+static WINAPI void *s_TlsGetValue(uint32_t i) { return i < 64 ? tls_values[i] : NULL; }
+static WINAPI int s_TlsSetValue(uint32_t i, void *v) { if (i >= 64) return 0; tls_values[i] = v; return 1; }
+static WINAPI int s_TlsFree(uint32_t i) { return i < 64; }
+
+static WINAPI int s_MultiByteToWideChar(uint32_t cp, uint32_t flags, const char *src, int n, uint16_t *dst, int cap)
+{
+	(void)cp; (void)flags;
+	if (n < 0)
+		n = (int)strlen(src) + 1;
+	if (!cap)
+		return n;
+	if (cap < n) {
+		g_last_error = 122;	/* ERROR_INSUFFICIENT_BUFFER */
+		return 0;
+	}
+	for (int i = 0; i < n; i++)
+		dst[i] = (uint8_t)src[i];
+	return n;
+}
+
+static WINAPI int s_WideCharToMultiByte(uint32_t cp, uint32_t flags, const uint16_t *src, int n, char *dst, int cap,
+					const char *defchar, int *used)
+{
+	(void)cp; (void)flags; (void)defchar;
+	if (n < 0)
+		n = (int)s_wcslen(src) + 1;
+	if (used)
+		*used = 0;
+	if (!cap)
+		return n;
+	if (cap < n) {
+		g_last_error = 122;
+		return 0;
+	}
+	for (int i = 0; i < n; i++)
+		dst[i] = src[i] < 256 ? (char)src[i] : '?';
+	return n;
+}
+
+struct shim {
+	const char *dll, *name;
+	void *addr;
+};
+
+#define K(name, fn) { "kernel32.dll", name, (void *)(fn) }
+#define M(name, fn) { "msvcrt.dll", name, (void *)(fn) }
+
+static const struct shim shims[] = {
+	K("DeleteCriticalSection", s_CriticalSection), K("EnterCriticalSection", s_CriticalSection),
+	K("InitializeCriticalSection", s_CriticalSection), K("LeaveCriticalSection", s_CriticalSection),
+	K("ExitProcess", s_ExitProcess), K("GetCommandLineA", s_GetCommandLineA),
+	K("GetCurrentProcessId", s_GetCurrentProcessId), K("GetCurrentThreadId", s_GetCurrentThreadId),
+	K("GetLastError", s_GetLastError), K("SetLastError", s_SetLastError),
+	K("GetModuleHandleA", s_GetModuleHandleA), K("GetStartupInfoA", s_GetStartupInfoA),
+	K("GetSystemTimeAsFileTime", s_GetSystemTimeAsFileTime), K("GetTickCount", s_GetTickCount),
+	K("IsDBCSLeadByteEx", s_IsDBCSLeadByteEx), K("MultiByteToWideChar", s_MultiByteToWideChar),
+	K("QueryPerformanceCounter", s_QueryPerformanceCounter),
+	K("QueryPerformanceFrequency", s_QueryPerformanceFrequency),
+	K("SetUnhandledExceptionFilter", s_SetUnhandledExceptionFilter), K("Sleep", s_Sleep),
+	K("TlsAlloc", s_TlsAlloc), K("TlsFree", s_TlsFree), K("TlsGetValue", s_TlsGetValue),
+	K("TlsSetValue", s_TlsSetValue), K("VirtualProtect", s_VirtualProtect),
+	K("VirtualQuery", s_VirtualQuery), K("WideCharToMultiByte", s_WideCharToMultiByte),
+	M("__C_specific_handler", s___C_specific_handler), M("___lc_codepage_func", s___lc_codepage_func),
+	M("___mb_cur_max_func", s___mb_cur_max_func), M("__getmainargs", s___getmainargs),
+	M("__initenv", &environ), M("__iob_func", s___iob_func), M("_iob", g_iob),
+	M("__set_app_type", s_noop_int), M("__setusermatherr", s_noop_ptr), M("_acmdln", &g_cmdline),
+	M("_amsg_exit", s__amsg_exit), M("_cexit", s__cexit), M("_commode", &g_commode),
+	M("_errno", s__errno), M("_exit", s__exit), M("_fmode", &g_fmode), M("_initterm", s__initterm),
+	M("_lock", s_noop_int), M("_unlock", s_noop_int), M("_onexit", s__onexit), M("atexit", s_atexit),
+	M("abort", s_abort), M("exit", s_exit), M("calloc", s_calloc), M("malloc", s_malloc),
+	M("realloc", s_realloc), M("free", s_free), M("fclose", s_fclose), M("fopen", s_fopen),
+	M("fread", s_fread), M("fwrite", s_fwrite), M("fputc", s_fputc), M("fputs", s_fputs),
+	M("puts", s_puts), M("putchar", s_putchar), M("fflush", s_fflush), M("fgets", s_fgets),
+	M("fgetc", s_fgetc), M("getc", s_fgetc), M("feof", s_feof), M("ferror", s_ferror),
+	M("fseek", s_fseek), M("ftell", s_ftell), M("fprintf", s_fprintf), M("printf", s_printf),
+	M("sprintf", s_sprintf), M("snprintf", s_snprintf), M("_snprintf", s__snprintf),
+	M("vfprintf", s_vfprintf), M("vprintf", s_vprintf), M("vsprintf", s_vsprintf),
+	M("_vsnprintf", s_vsnprintf), M("getenv", s_getenv), M("localeconv", s_localeconv),
+	M("memcpy", s_memcpy), M("memmove", s_memmove), M("memset", s_memset), M("memcmp", s_memcmp),
+	M("strlen", s_strlen), M("strcmp", s_strcmp), M("strncmp", s_strncmp), M("strcpy", s_strcpy),
+	M("strncpy", s_strncpy), M("strcat", s_strcat), M("strchr", s_strchr), M("strrchr", s_strrchr),
+	M("strstr", s_strstr), M("strerror", s_strerror), M("strtol", s_strtol), M("strtoul", s_strtoul),
+	M("atoi", s_atoi), M("wcslen", s_wcslen), M("signal", s_signal),
+};
+
+static void *find_shim(const char *dll, const char *name)
+{
+	for (size_t i = 0; i < sizeof(shims) / sizeof(shims[0]); i++)
+		if (!strcasecmp(shims[i].dll, dll) && !strcmp(shims[i].name, name))
+			return shims[i].addr;
+	return NULL;
+}
+
+/* ---- the loader ---- */
+
+struct headers {
+	uint32_t pe, opt, nsect, sect_table;
+	uint64_t image_base;
+	uint32_t entry, size_of_image, size_of_headers, ndirs;
+	uint16_t chars;
+};
+
+static uint8_t *read_file(const char *path, size_t *size)
+{
+	FILE *f = fopen(path, "rb");
+	uint8_t *buf;
+	long n;
+
+	if (!f)
+		die(126, "%s: %s", path, strerror(errno));
+	if (fseek(f, 0, SEEK_END) || (n = ftell(f)) < 0 || n > MAX_FILE || fseek(f, 0, SEEK_SET))
+		die(126, "%s: cannot size the file (or over 1 GiB)", path);
+	buf = malloc(n ? n : 1);
+	if (!buf || fread(buf, 1, n, f) != (size_t)n)
+		die(126, "%s: read failed", path);
+	fclose(f);
+	*size = n;
+	return buf;
+}
+
+static uint32_t frd32(const uint8_t *f, size_t size, size_t off)
+{
+	uint32_t v;
+
+	if (off > size || size - off < 4)
+		die(126, "truncated PE header (offset %#zx)", off);
+	memcpy(&v, f + off, 4);
+	return v;
+}
+
+static struct headers parse_headers(const uint8_t *f, size_t size)
+{
+	struct headers h;
+
+	if (size < 64 || f[0] != 'M' || f[1] != 'Z')
+		die(126, "not a PE file (no MZ header)");
+	h.pe = frd32(f, size, 0x3c);
+	if (frd32(f, size, h.pe) != 0x4550)
+		die(126, "no PE signature");
+	uint32_t coff = frd32(f, size, h.pe + 4);
+	uint32_t machine = coff & 0xffff;
+	h.nsect = coff >> 16;
+	uint32_t optinfo = frd32(f, size, h.pe + 20);
+	uint32_t opt_size = optinfo & 0xffff;
+	h.chars = optinfo >> 16;
+	h.opt = h.pe + 24;
+	if (machine != 0x8664)
+		die(126, "machine %#x is not x86-64: only PE32+ x86-64 programs run here", machine);
+	if ((frd32(f, size, h.opt) & 0xffff) != 0x20b)
+		die(126, "not a PE32+ image");
+	if (h.chars & 0x2000)
+		die(126, "this is a DLL, not a program");
+	h.entry = frd32(f, size, h.opt + 16);
+	h.image_base = frd32(f, size, h.opt + 24) | (uint64_t)frd32(f, size, h.opt + 28) << 32;
+	h.size_of_image = frd32(f, size, h.opt + 56);
+	h.size_of_headers = frd32(f, size, h.opt + 60);
+	h.ndirs = frd32(f, size, h.opt + 108);
+	if (h.ndirs > 16)
+		h.ndirs = 16;
+	if (opt_size < 112 + 8 * h.ndirs)
+		die(126, "optional header too small");
+	h.sect_table = h.opt + opt_size;
+	if (h.nsect > 96 || h.size_of_image == 0 || h.size_of_image > MAX_IMAGE ||
+	    h.size_of_headers > h.size_of_image || h.size_of_headers > size)
+		die(126, "bad section count or image size");
+	return h;
+}
+
+static void dir(const uint8_t *f, size_t size, const struct headers *h, int i, uint32_t *rva, uint32_t *len)
+{
+	*rva = *len = 0;
+	if ((uint32_t)i < h->ndirs) {
+		*rva = frd32(f, size, h->opt + 112 + 8 * i);
+		*len = frd32(f, size, h->opt + 116 + 8 * i);
+	}
+}
+
+static void map_image(const uint8_t *f, size_t size, const struct headers *h, int force_relocate)
+{
+	image_size = ((size_t)h->size_of_image + PAGE - 1) & ~(size_t)(PAGE - 1);
+	void *want = force_relocate ? NULL : (void *)(uintptr_t)h->image_base;
+	int flags = MAP_PRIVATE | MAP_ANONYMOUS | (want ? MAP_FIXED_NOREPLACE : 0);
+
+	image = mmap(want, image_size, PROT_READ | PROT_WRITE, flags, -1, 0);
+	if (image == MAP_FAILED && want)
+		image = mmap(NULL, image_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (image == MAP_FAILED)
+		die(126, "cannot map %zu bytes for the image", image_size);
+	page_prot = calloc(image_size / PAGE, 1);
+	if (!page_prot)
+		die(126, "out of memory");
+	memset(page_prot, PAGE_READONLY, image_size / PAGE);
+	memcpy(image, f, h->size_of_headers);
+	for (uint32_t i = 0; i < h->nsect; i++) {
+		size_t s = h->sect_table + 40 * (size_t)i;
+		uint32_t vsize = frd32(f, size, s + 8), va = frd32(f, size, s + 12);
+		uint32_t raw = frd32(f, size, s + 16), ptr = frd32(f, size, s + 20);
+		uint32_t chars = frd32(f, size, s + 36);
+		uint32_t copy = raw < vsize || !vsize ? raw : vsize;
+		uint32_t span = vsize > raw ? vsize : raw;
+
+		if (copy && (ptr > size || size - ptr < copy))
+			die(126, "section %u data lies outside the file", i);
+		memcpy(at(va, copy, "section"), f + ptr, copy);
+		at(va, span, "section");
+		int exec = !!(chars & 0x20000000), write = !!(chars & 0x80000000);
+		uint8_t prot = exec ? (write ? PAGE_EXECUTE_READWRITE : PAGE_EXECUTE_READ) :
+			       (write ? PAGE_READWRITE : PAGE_READONLY);
+		for (size_t p = va / PAGE; p < ((size_t)va + span + PAGE - 1) / PAGE && p < image_size / PAGE; p++)
+			page_prot[p] = prot;
+	}
+}
+
+static void relocate(const uint8_t *f, size_t size, const struct headers *h)
+{
+	uint64_t delta = (uint64_t)(uintptr_t)image - h->image_base;
+	uint32_t rva, len;
+
+	if (!delta)
+		return;
+	dir(f, size, h, 5, &rva, &len);
+	if (!rva || (h->chars & 1))
+		die(126, "image cannot be placed at its preferred base %#llx and has no relocations",
+		    (unsigned long long)h->image_base);
+	for (uint32_t pos = 0; pos + 8 <= len;) {
+		uint32_t page = rd32(rva + pos), block = rd32(rva + pos + 4);
+		if (block < 8 || block > len - pos)
+			die(126, "bad base relocation block size %u", block);
+		for (uint32_t e = 8; e + 2 <= block; e += 2) {
+			uint16_t entry = rd16(rva + pos + e);
+			uint64_t where = (uint64_t)page + (entry & 0xfff);
+			switch (entry >> 12) {
+			case 0:
+				break;
+			case 3: {	/* HIGHLOW */
+				uint32_t v = rd32(where) + (uint32_t)delta;
+				memcpy(at(where, 4, "relocation"), &v, 4);
+				break;
+			}
+			case 10: {	/* DIR64 */
+				uint64_t v = rd64(where) + delta;
+				memcpy(at(where, 8, "relocation"), &v, 8);
+				break;
+			}
+			default:
+				die(126, "unsupported base relocation type %u", entry >> 12);
+			}
+		}
+		pos += block;
+	}
+}
+
+/* Binds every import; refuses the first one without a shim, before any program code runs. */
+static void bind_imports(const uint8_t *f, size_t size, const struct headers *h)
+{
+	uint32_t rva, len;
+
+	dir(f, size, h, 1, &rva, &len);
+	for (uint32_t d = 0; rva; d++) {
+		uint64_t desc = (uint64_t)rva + 20ull * d;
+		uint32_t lookup = rd32(desc), name = rd32(desc + 12), iat = rd32(desc + 16);
+		if (!lookup && !name && !iat)
+			break;
+		if (d > 4096)
+			die(126, "import directory not terminated");
+		const char *dll = str_at(name, "import DLL name");
+		uint32_t table = lookup ? lookup : iat;
+		for (uint64_t t = 0;; t++) {
+			uint64_t thunk = rd64(table + 8 * t);
+			if (!thunk)
+				break;
+			if (t > 65536)
+				die(126, "import table of %s not terminated", dll);
+			if (thunk >> 63)
+				die(127, "unsupported import %s!#%u (by ordinal)", dll, (unsigned)(thunk & 0xffff));
+			const char *fn = str_at((thunk & 0x7fffffff) + 2, "import name");
+			void *addr = find_shim(dll, fn);
+			if (!addr)
+				die(127, "unsupported import %s!%s", dll, fn);
+			uint64_t v = (uint64_t)(uintptr_t)addr;
+			memcpy(at(iat + 8 * t, 8, "import address table"), &v, 8);
+		}
+	}
+}
+
+static void protect_sections(void)
+{
+	size_t pages = image_size / PAGE;
+
+	for (size_t p = 0; p < pages;) {
+		size_t end = p;
+		while (end < pages && page_prot[end] == page_prot[p])
+			end++;
+		if (mprotect(image + p * PAGE, (end - p) * PAGE, host_prot(page_prot[p])))
+			die(126, "mprotect failed: %s", strerror(errno));
+		p = end;
+	}
+}
+
+/* A TEB/PEB for gs: NtCurrentTeb(), the stack bounds and the native TLS slot array. */
+static void setup_teb(void *tls_block)
+{
+	static void *tls_slots[64];
+	uint8_t *teb = calloc(1, 0x2000), *peb = calloc(1, 0x1000);
+	uintptr_t sp = (uintptr_t)&teb;
+
+	if (!teb || !peb)
+		die(126, "out of memory");
+	uint64_t v;
+	v = (sp + 0xfff) & ~(uintptr_t)0xfff; memcpy(teb + 0x08, &v, 8);	/* StackBase */
+	v = sp - (8u << 20); memcpy(teb + 0x10, &v, 8);			/* StackLimit */
+	v = (uintptr_t)teb; memcpy(teb + 0x30, &v, 8);				/* Self */
+	tls_slots[0] = tls_block;
+	v = (uintptr_t)tls_slots; memcpy(teb + 0x58, &v, 8);			/* ThreadLocalStoragePointer */
+	v = (uintptr_t)peb; memcpy(teb + 0x60, &v, 8);
+	v = (uintptr_t)image; memcpy(peb + 0x10, &v, 8);			/* ImageBaseAddress */
+	if (syscall(SYS_arch_prctl, ARCH_SET_GS, teb))
+		die(126, "arch_prctl(ARCH_SET_GS) failed: %s", strerror(errno));
+}
+
+/* Native TLS: copy the template, publish index 0; returns the callback list RVA (0 if none). */
+static void *setup_tls(const uint8_t *f, size_t size, const struct headers *h, uint64_t *callbacks)
+{
+	uint32_t rva, len;
+	uint64_t start, end, index, zero;
+	uint8_t *block;
+
+	*callbacks = 0;
+	dir(f, size, h, 9, &rva, &len);
+	if (!rva)
+		return NULL;
+	start = rd64(rva);
+	end = rd64(rva + 8);
+	index = rd64(rva + 16);
+	*callbacks = rd64(rva + 24);
+	zero = rd32(rva + 32);
+	if (end < start || end - start > MAX_IMAGE || zero > MAX_IMAGE)
+		die(126, "bad TLS directory");
+	block = calloc(1, end - start + zero + 16);
+	if (!block)
+		die(126, "out of memory");
+	if (end > start)
+		memcpy(block, at(va_to_rva(start, "TLS data"), end - start, "TLS data"), end - start);
+	if (index)
+		memset(at(va_to_rva(index, "TLS index"), 4, "TLS index"), 0, 4);
+	return block;
+}
+
+static void run_tls_callbacks(uint64_t list)
+{
+	if (!list)
+		return;
+	uint64_t rva = va_to_rva(list, "TLS callback list");
+	for (int i = 0; i < 256; i++) {
+		uint64_t cb = rd64(rva + 8 * i);
+		if (!cb)
+			return;
+		va_to_rva(cb, "TLS callback");
+		((win_tls_fn)(uintptr_t)cb)(image, 1 /* DLL_PROCESS_ATTACH */, NULL);
+	}
+	die(126, "TLS callback list not terminated");
+}
+
+static char *join_command_line(int argc, char **argv)
+{
+	size_t n = 1;
+
+	for (int i = 0; i < argc; i++)
+		n += strlen(argv[i]) + 3;
+	char *s = calloc(1, n), *p = s;
+	if (!s)
+		die(126, "out of memory");
+	for (int i = 0; i < argc; i++)
+		p += sprintf(p, i ? " \"%s\"" : "\"%s\"", argv[i]);
+	return s;
+}
+
+int main(int argc, char **argv)
+{
+	int force_relocate = 0, first = 1;
+	size_t size;
+
+	if (argc == 2 && !strcmp(argv[1], "--list-shims")) {
+		for (size_t i = 0; i < sizeof(shims) / sizeof(shims[0]); i++)
+			printf("%s!%s\n", shims[i].dll, shims[i].name);
+		return 0;
+	}
+	if (argc > 1 && !strcmp(argv[1], "--relocate")) {
+		force_relocate = 1;
+		first = 2;
+	}
+	if (argc <= first)
+		die(2, "usage: cerebro-peload [--relocate] PROGRAM.exe [ARGS...] | --list-shims");
+	uint8_t *file = read_file(argv[first], &size);
+	struct headers h = parse_headers(file, size);
+	map_image(file, size, &h, force_relocate);
+	relocate(file, size, &h);
+	bind_imports(file, size, &h);
+	uint64_t callbacks;
+	void *tls = setup_tls(file, size, &h, &callbacks);
+	free(file);
+	protect_sections();
+	if (!h.entry)
+		die(126, "image has no entry point");
+	at(h.entry, 1, "entry point");
+	if (!(host_prot(page_prot[h.entry / PAGE]) & PROT_EXEC))
+		die(126, "entry point is not in an executable section");
+	g_argc = argc - first;
+	g_argv = argv + first;
+	g_cmdline = join_command_line(g_argc, g_argv);
+	setup_teb(tls);
+	run_tls_callbacks(callbacks);
+	int code = ((win_entry_fn)(image + h.entry))();
+	s_exit(code);
+	return code;
+}

@@ -1,0 +1,43 @@
+"""Builds the C helpers under loaders/native/ on demand with the system `cc` into a cache dir.
+
+A separate program (not part of the cerebro._runtime extension): keyed by a hash of its
+source so an edited loader is rebuilt, and built once per machine otherwise.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+from cerebro.loaders.errors import FormatError
+
+NATIVE = Path(__file__).parent / "native"
+CFLAGS = ["-O2", "-std=gnu11", "-Wall", "-Wextra", "-Werror"]
+
+
+def cache_dir() -> Path:
+    base = os.environ.get("CEREBRO_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "cerebro")
+    return Path(base) / "native"
+
+
+def native_program(name: str) -> Path:
+    """Path of the built program for loaders/native/<name>.c, compiling it if needed."""
+    source = NATIVE / f"{name}.c"
+    digest = hashlib.sha256(source.read_bytes() + " ".join(CFLAGS).encode()).hexdigest()[:16]
+    target = cache_dir() / f"{name}-{digest}"
+    if target.is_file():
+        return target
+    cc = shutil.which(os.environ.get("CC", "cc"))
+    if cc is None:
+        raise FormatError(f"building {name}: no C compiler (`cc`) found; install gcc")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f"{target.name}.{os.getpid()}.tmp")
+    proc = subprocess.run([cc, *CFLAGS, "-o", str(tmp), str(source)], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise FormatError(f"building {name} failed: {proc.stderr.strip().splitlines()[-1:]}")
+    os.replace(tmp, target)  # atomic: concurrent builders never see a half-written program
+    return target

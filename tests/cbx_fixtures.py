@@ -1,0 +1,313 @@
+"""Small .cbx models written as LLVM IR by hand, compiled with llvmlite, finished by the .cbx writer.
+
+Each model is the body of @cerebro_entry plus its signature; build() adds the placeholder
+globals the code generator's contract prescribes and returns the finished .cbx bytes.
+"""
+
+from __future__ import annotations
+
+import platform
+import struct
+from dataclasses import dataclass, field
+
+import llvmlite.binding as llvm
+import numpy as np
+
+from cerebro.compiler.cbx import Meta, TensorSpec, finish_object, meta_size, seal
+from cerebro.compiler.cbx.format import EM_AARCH64, EM_X86_64
+from cerebro.compiler.ir.dtypes import DType
+from cerebro.loaders.elf import ElfFile
+
+TRIPLES = {"x86_64": "x86_64-unknown-linux-gnu", "aarch64": "aarch64-unknown-linux-gnu"}
+MACHINES = {"x86_64": EM_X86_64, "aarch64": EM_AARCH64}
+HOST_ARCH = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "aarch64", "arm64": "aarch64"}.get(
+    platform.machine().lower(), "unsupported")
+OTHER_ARCH = "aarch64" if HOST_ARCH == "x86_64" else "x86_64"
+
+_llvm_ready = False
+
+
+@dataclass(frozen=True)
+class Model:
+    """An entry body in LLVM IR, its signature, its weights and a numpy reference."""
+
+    name: str
+    body: str
+    inputs: list[TensorSpec]
+    outputs: list[TensorSpec]
+    weights: bytes = b""
+    num_stages: int = 1
+    arena_size: int = 0
+    declarations: str = ""
+    reference: object = field(default=None, compare=False)
+
+
+def _init_llvm() -> None:
+    global _llvm_ready
+    if not _llvm_ready:
+        llvm.initialize_all_targets()
+        llvm.initialize_all_asmprinters()
+        _llvm_ready = True
+
+
+def module_text(model: Model, arch: str, ir_text: str | None = None) -> str:
+    """The full LLVM module: placeholders for meta and weights, then the entry."""
+    weights_len = max(64, len(model.weights))
+    meta_len = meta_size(len(model.inputs) + len(model.outputs))
+    attrs = "noredzone fn_ret_thunk_extern" if arch == "x86_64" else "noredzone"
+    lines = [
+        f'@cerebro_weights = hidden global [{weights_len} x i8] zeroinitializer, section ".cerebro.weights", align 64',
+        f'@cerebro_meta = hidden global [{meta_len} x i8] zeroinitializer, section ".cerebro.meta", align 8',
+    ]
+    if ir_text is not None:
+        raw = ir_text.encode() + b"\0"
+        escaped = "".join(chr(b) if 32 <= b < 127 and b not in (34, 92) else f"\\{b:02X}" for b in raw)
+        lines.append(f'@cerebro_ir = hidden global [{len(raw)} x i8] c"{escaped}", section ".cerebro.ir", align 1')
+    lines += [
+        "define i32 @cerebro_entry(ptr %inputs, ptr %outputs, ptr %arena, i32 %stage) #0 {",
+        model.body.strip("\n"),
+        "}",
+        model.declarations,
+        f"attributes #0 = {{ {attrs} }}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def compile_object(text: str, arch: str, reloc: str = "pic", codemodel: str = "small") -> bytes:
+    _init_llvm()
+    module = llvm.parse_assembly(text)
+    module.triple = TRIPLES[arch]
+    module.verify()
+    machine = llvm.Target.from_triple(TRIPLES[arch]).create_target_machine(
+        cpu="generic", opt=2, reloc=reloc, codemodel=codemodel)
+    return machine.emit_object(module)
+
+
+def meta_for(model: Model, arch: str, features: str = "") -> Meta:
+    return Meta(machine=MACHINES[arch], num_stages=model.num_stages, arena_size=model.arena_size,
+                weights_size=len(model.weights), flops=0, max_stage_flops=0, triple=TRIPLES[arch], cpu="generic",
+                features=features, model_name=model.name, inputs=model.inputs, outputs=model.outputs)
+
+
+def build(model: Model, arch: str = HOST_ARCH, ir_text: str | None = None, features: str = "",
+          **compile_args: str) -> bytes:
+    """The finished .cbx bytes of model for arch; features is what the meta says the code needs."""
+    obj = compile_object(module_text(model, arch, ir_text), arch, **compile_args)
+    return finish_object(obj, meta_for(model, arch, features), model.weights)
+
+
+def elementwise_loop(count: int, prologue: str, body: str) -> str:
+    """prologue, then a loop over %i in [0, count) running body (which may use %i), then return 0."""
+    return f"""
+entry:
+{prologue}
+  br label %loop
+loop:
+  %i = phi i64 [0, %entry], [%next, %loop]
+{body}
+  %next = add i64 %i, 1
+  %more = icmp ult i64 %next, {count}
+  br i1 %more, label %loop, label %done
+done:
+  ret i32 0
+"""
+
+
+def _f32(name: str, *shape: int) -> TensorSpec:
+    return TensorSpec(name, shape, DType.f32)
+
+
+WEIGHTS = np.linspace(-2.0, 3.0, 8, dtype=np.float32)
+
+# y = x * w + 1 for x: f32[2,4], w: 8 floats in .cerebro.weights
+AFFINE = Model(
+    name="affine",
+    inputs=[_f32("x", 2, 4)],
+    outputs=[_f32("y", 2, 4)],
+    weights=WEIGHTS.tobytes(),
+    body=elementwise_loop(8, """
+  %x = load ptr, ptr %inputs
+  %y = load ptr, ptr %outputs
+""", """
+  %px = getelementptr float, ptr %x, i64 %i
+  %pw = getelementptr float, ptr @cerebro_weights, i64 %i
+  %py = getelementptr float, ptr %y, i64 %i
+  %vx = load float, ptr %px
+  %vw = load float, ptr %pw
+  %m = fmul float %vx, %vw
+  %a = fadd float %m, 1.0
+  store float %a, ptr %py
+"""),
+    reference=lambda x: [x * WEIGHTS.reshape(2, 4) + np.float32(1.0)],
+)
+
+# s = a + float(b), d = b * 2 for a: f32[3], b: i32[3]
+TWO_IO = Model(
+    name="two_io",
+    inputs=[_f32("a", 3), TensorSpec("b", (3,), DType.i32)],
+    outputs=[_f32("s", 3), TensorSpec("d", (3,), DType.i32)],
+    body=elementwise_loop(3, """
+  %a = load ptr, ptr %inputs
+  %pb = getelementptr ptr, ptr %inputs, i64 1
+  %b = load ptr, ptr %pb
+  %s = load ptr, ptr %outputs
+  %pd = getelementptr ptr, ptr %outputs, i64 1
+  %d = load ptr, ptr %pd
+""", """
+  %pa = getelementptr float, ptr %a, i64 %i
+  %pbi = getelementptr i32, ptr %b, i64 %i
+  %va = load float, ptr %pa
+  %vb = load i32, ptr %pbi
+  %fb = sitofp i32 %vb to float
+  %vs = fadd float %va, %fb
+  %vd = mul i32 %vb, 2
+  %ps = getelementptr float, ptr %s, i64 %i
+  %pdi = getelementptr i32, ptr %d, i64 %i
+  store float %vs, ptr %ps
+  store i32 %vd, ptr %pdi
+"""),
+    reference=lambda a, b: [a + b.astype(np.float32), b * np.int32(2)],
+)
+
+# Two stages through the arena: stage 0 t = x * 2 (into the arena), stage 1 y = t + 3.
+STAGED = Model(
+    name="staged",
+    inputs=[_f32("x", 256)],
+    outputs=[_f32("y", 256)],
+    num_stages=2,
+    arena_size=1024,
+    body="""
+  %x = load ptr, ptr %inputs
+  %y = load ptr, ptr %outputs
+  switch i32 %stage, label %bad [ i32 0, label %s0 i32 1, label %s1 ]
+bad:
+  ret i32 1
+s0:
+  br label %l0
+l0:
+  %i = phi i64 [0, %s0], [%n0, %l0]
+  %px = getelementptr float, ptr %x, i64 %i
+  %pt = getelementptr float, ptr %arena, i64 %i
+  %vx = load float, ptr %px
+  %v2 = fmul float %vx, 2.0
+  store float %v2, ptr %pt
+  %n0 = add i64 %i, 1
+  %c0 = icmp ult i64 %n0, 256
+  br i1 %c0, label %l0, label %e0
+e0:
+  ret i32 0
+s1:
+  br label %l1
+l1:
+  %j = phi i64 [0, %s1], [%n1, %l1]
+  %pt1 = getelementptr float, ptr %arena, i64 %j
+  %py = getelementptr float, ptr %y, i64 %j
+  %vt = load float, ptr %pt1
+  %v3 = fadd float %vt, 3.0
+  store float %v3, ptr %py
+  %n1 = add i64 %j, 1
+  %c1 = icmp ult i64 %n1, 256
+  br i1 %c1, label %l1, label %e1
+e1:
+  ret i32 0
+""",
+    reference=lambda x: [x * np.float32(2.0) + np.float32(3.0)],
+)
+
+# y = x copied by a real call to memcpy (16 KiB: too big to inline); z = 0 by memset.
+COPY_N = 4096
+COPY = Model(
+    name="copy",
+    inputs=[_f32("x", COPY_N)],
+    outputs=[_f32("y", COPY_N), _f32("z", COPY_N)],
+    body=f"""
+  %x = load ptr, ptr %inputs
+  %y = load ptr, ptr %outputs
+  %pz = getelementptr ptr, ptr %outputs, i64 1
+  %z = load ptr, ptr %pz
+  call void @llvm.memcpy.p0.p0.i64(ptr align 64 %y, ptr align 64 %x, i64 {COPY_N * 4}, i1 false)
+  call void @llvm.memset.p0.i64(ptr align 64 %z, i8 0, i64 {COPY_N * 4}, i1 false)
+  ret i32 0
+""",
+    declarations="declare void @llvm.memcpy.p0.p0.i64(ptr, ptr, i64, i1)\n"
+                 "declare void @llvm.memset.p0.i64(ptr, i8, i64, i1)",
+    reference=lambda x: [x.copy(), np.zeros_like(x)],
+)
+
+# Calls sinf, which no Cerebro host provides.
+SINF = Model(
+    name="sinf",
+    inputs=[_f32("x", 1)],
+    outputs=[_f32("y", 1)],
+    body="""
+  %x = load ptr, ptr %inputs
+  %y = load ptr, ptr %outputs
+  %v = load volatile float, ptr %x
+  %r = call float @sinf(float %v)
+  store float %r, ptr %y
+  ret i32 0
+""",
+    declarations="declare float @sinf(float) nounwind",
+)
+
+# The entry returns an error code at every stage (CEREBRO_EBADSTAGE).
+FAILING = Model(
+    name="failing",
+    inputs=[_f32("x", 1)],
+    outputs=[_f32("y", 1)],
+    body="  ret i32 1",
+)
+
+
+def random_inputs(model: Model, seed: int = 0) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    out = []
+    for spec in model.inputs:
+        if spec.dtype.is_float:
+            out.append(rng.standard_normal(spec.shape).astype(spec.dtype.numpy))
+        else:
+            out.append(rng.integers(-1000, 1000, spec.shape).astype(spec.dtype.numpy))
+    return out
+
+
+# --- surgery on finished files, for the malformed-input tests -----------------------------------------
+
+
+def section(data: bytes, name: str):
+    sec = ElfFile.parse(data).section(name)
+    assert sec is not None, name
+    return sec
+
+
+def patch(data: bytes, offset: int, raw: bytes, reseal: bool = True) -> bytes:
+    """data with raw written at offset; resealed (new hash) unless asked not to."""
+    out = bytearray(data)
+    out[offset:offset + len(raw)] = raw
+    return seal(bytes(out)) if reseal else bytes(out)
+
+
+def patch_relocation_type(data: bytes, rela_name: str, index: int, new_type: int) -> bytes:
+    rela = section(data, rela_name)
+    at = rela.offset + index * 24 + 8  # r_info
+    info = struct.unpack_from("<Q", data, at)[0]
+    return patch(data, at, struct.pack("<Q", (info & ~0xFFFFFFFF) | new_type))
+
+
+def rename_symbol(data: bytes, old: str, new: str) -> bytes:
+    """Rewrite a symbol name in .strtab in place (new must not be longer)."""
+    strtab = section(data, ".strtab")
+    table = data[strtab.offset:strtab.offset + strtab.size]
+    at = table.index(b"\0" + old.encode() + b"\0") + 1
+    raw = new.encode().ljust(len(old), b"\0")
+    return patch(data, strtab.offset + at, raw)
+
+
+_built: dict[tuple[str, str], bytes] = {}
+
+
+def built(model: Model, arch: str = HOST_ARCH) -> bytes:
+    """build(model, arch), compiled once per test session."""
+    key = (model.name, arch)
+    if key not in _built:
+        _built[key] = build(model, arch)
+    return _built[key]

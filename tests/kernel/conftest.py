@@ -1,0 +1,173 @@
+"""Shared fixtures for the kernel tests: compile the models, build the modules, boot one VM.
+
+Everything runs once per session: the models (JAX MLP, CNN, transformer block
+from tests/jax_cases.py, plus hand-written .cbx fixtures) are compiled for
+plain x86-64 (QEMU's TCG has no AVX-512), their modules built against the
+installed Debian headers, and one QEMU boot runs tests/kernel/guest.sh. Tests
+then assert on its "@@CHECK" lines, files and dmesg.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import platform
+import re
+import shutil
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cerebro import kmod
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))  # tests/: jax_cases, cbx_fixtures
+
+JAX_MODELS = {"mlp": "model_mlp", "cnn": "model_cnn", "transformer": "model_transformer_block"}
+TARGET = "x86_64"  # x86-64-v2: runs under TCG and on any CI host
+
+
+@dataclass
+class ModelCase:
+    name: str
+    cbx: Path
+    inputs: list[np.ndarray]
+    expected: list[np.ndarray]  # the user-space runtime's outputs for the same .cbx
+    module: str = ""
+
+
+@dataclass
+class VmResult:
+    log: str
+    checks: dict[str, tuple[bool, str]] = field(default_factory=dict)
+    dmesg: str = ""
+    models: dict[str, ModelCase] = field(default_factory=dict)
+
+    def file(self, name: str) -> bytes:
+        return kmod.vm_file(self.log, name)
+
+    def text(self, name: str) -> str:
+        return self.file(name).decode(errors="replace")
+
+
+def skip_reason() -> str | None:
+    """Why the VM tests cannot run here, or None."""
+    if platform.machine() not in ("x86_64", "amd64"):
+        return f"the kernel tests boot an x86-64 kernel; this host is {platform.machine()}"
+    tools = {"qemu-system-x86_64": "qemu-system-x86", "busybox": "busybox-static", "cpio": "cpio",
+             "gcc": "gcc", "make": "make"}
+    missing = [pkg for tool, pkg in tools.items() if not shutil.which(tool)]
+    if missing:
+        return f"missing Debian packages: {' '.join(missing)} (see scripts/apt-packages.txt)"
+    try:
+        release = kmod.find_kernel_release()
+    except kmod.KmodError as error:
+        return str(error)
+    if not Path(f"/boot/vmlinuz-{release}").exists() and not (kmod.CACHE_DIR / "kernel" / release).exists():
+        if os.geteuid() != 0 and not shutil.which("apt-get"):
+            return f"no kernel image for {release} and no apt-get to fetch it"
+    return None
+
+
+def _compile_jax(name: str, out: Path) -> ModelCase:
+    from jax_cases import get_case
+
+    from cerebro import runtime
+    from cerebro.compiler import build
+    from cerebro.frontends.jax import trace
+
+    case = get_case(JAX_MODELS[name])
+    variables, *inputs = case.args
+
+    def fn(*xs):  # parameters become constants: weights in .cerebro.weights
+        return case.fn(variables, *xs)
+
+    data = build(trace(fn, *inputs).graph, target=TARGET, name=name)
+    out.write_bytes(data)
+    inputs = [np.asarray(x) for x in inputs]
+    return ModelCase(name, out, inputs, runtime.load(data)(*inputs))
+
+
+def _compile_fixture(name: str, model, out: Path, inputs: list[np.ndarray]) -> ModelCase:
+    import cbx_fixtures
+
+    from cerebro import runtime
+
+    data = cbx_fixtures.build(model, "x86_64")
+    out.write_bytes(data)
+    return ModelCase(name, out, inputs, runtime.load(data)(*inputs))
+
+
+def compile_models(workdir: Path) -> tuple[dict[str, ModelCase], Path]:
+    """Every model the VM runs, plus a valid .cbx whose module is never built (for ENOPKG)."""
+    import cbx_fixtures
+
+    rng = np.random.default_rng(7)
+    models = {name: _compile_jax(name, workdir / f"{name}.cbx") for name in JAX_MODELS}
+    models["twoio"] = _compile_fixture("twoio", cbx_fixtures.TWO_IO, workdir / "twoio.cbx",
+                                       [rng.standard_normal(3).astype(np.float32),
+                                        np.array([3, -4, 5], np.int32)])
+    models["staged"] = _compile_fixture("staged", cbx_fixtures.STAGED, workdir / "staged.cbx",
+                                        [rng.standard_normal(256).astype(np.float32)])
+    models["tiny"] = _compile_fixture("tiny", cbx_fixtures.AFFINE, workdir / "tiny.cbx",
+                                      [rng.standard_normal((2, 4)).astype(np.float32)])
+    unregistered = workdir / "unregistered.cbx"
+    unregistered.write_bytes(cbx_fixtures.build(dataclasses.replace(cbx_fixtures.AFFINE, name="unregistered")))
+    return models, unregistered
+
+
+def parse_checks(log: str) -> dict[str, tuple[bool, str]]:
+    checks = {}
+    for m in re.finditer(r"^@@CHECK (\S+) (PASS|FAIL)(.*)$", log, re.M):
+        checks[m.group(1)] = (m.group(2) == "PASS", m.group(3).strip())
+    return checks
+
+
+def boot_test_vm(workdir: Path) -> VmResult:
+    release = kmod.find_kernel_release()
+    models, unregistered = compile_models(workdir)
+    out = workdir / "out"
+    paths = kmod.build_modules([m.cbx for m in models.values()], out, release)
+    checker = kmod.build_ctl(out, HERE / "vm_checks.c", "vm-checks")
+    files = {"/root/cerebro.ko": paths[0], "/bin/cerebro-ctl": paths[-1], "/bin/vm-checks": checker,
+             "/root/unregistered.cbx": unregistered}
+    env = [f"MODELS='{' '.join(models)}'"]
+    for (name, model), ko in zip(models.items(), paths[1:-1]):
+        model.module = ko.stem
+        files[f"/root/{name}.ko"] = ko
+        files[f"/root/{name}.cbx"] = model.cbx
+        names = []
+        for i, array in enumerate(model.inputs):
+            path = workdir / f"{name}_in{i}.bin"
+            path.write_bytes(np.ascontiguousarray(array).tobytes())
+            files[f"/root/{path.name}"] = path
+            names.append(path.name)
+        env += [f"mod_{name}={model.module}", f"inputs_{name}='{' '.join(names)}'"]
+    data = models["mlp"].cbx.read_bytes()
+    (workdir / "truncated.cbx").write_bytes(data[: len(data) // 2])
+    corrupt = bytearray(data)
+    corrupt[0x40 + 8] ^= 0xFF  # inside .text: the content hash no longer matches
+    (workdir / "corrupt.cbx").write_bytes(bytes(corrupt))
+    (workdir / "models.env").write_text("\n".join(env) + "\n")
+    for name in ("truncated.cbx", "corrupt.cbx", "models.env"):
+        files[f"/root/{name}"] = workdir / name
+    script = kmod.INIT_HEADER + (HERE / "guest.sh").read_text() + kmod.INIT_FOOTER
+    initrd = kmod.build_initramfs(workdir / "initrd.cpio", files, script)
+    log = kmod.run_in_vm(kmod.kernel_image(release), initrd, timeout=400)
+    (workdir / "serial.log").write_text(log)
+    sections = kmod.vm_sections(log)
+    return VmResult(log, parse_checks(log), sections.get("dmesg", ""), models)
+
+
+@pytest.fixture(scope="session")
+def vm(tmp_path_factory) -> VmResult:
+    reason = skip_reason()
+    if reason:
+        pytest.skip(reason)
+    result = boot_test_vm(tmp_path_factory.mktemp("kernel_vm"))
+    if "@@DONE" not in result.log:
+        pytest.fail("the VM did not finish its script; log tail:\n" + result.log[-4000:])
+    return result

@@ -1,0 +1,99 @@
+# Runs as /init's body inside the test VM (busybox sh, cwd /root).
+# models.env (written by the host) sets MODELS, mod_<m> (module name) and
+# inputs_<m> (input files). Results go to the serial console: "@@CHECK name
+# PASS|FAIL why" lines and base64 files between "@@BEGIN name"/"@@END name".
+. /root/models.env
+SYS=/sys/kernel/cerebro
+
+pass() { echo "@@CHECK $1 PASS"; }
+fail() { echo "@@CHECK $1 FAIL $2"; }
+check() {
+	name=$1; shift
+	if "$@" >/tmp/check.out 2>&1; then pass "$name"; else fail "$name" "$(tail -n 3 /tmp/check.out | tr '\n' ' ')"; fi
+}
+emit() { echo "@@BEGIN $1"; base64 "$2"; echo "@@END $1"; }
+run_model() { eval "cerebro-ctl run $1.cbx \$inputs_$1 -o $2 $3"; }
+
+# 1. load the modules, run every model once
+check insmod_core insmod cerebro.ko
+check device_node test -c /dev/cerebro
+for m in $MODELS; do check "insmod_$m" insmod "$m.ko"; done
+for m in $MODELS; do
+	check "run_$m" run_model "$m" "out_$m.bin"
+	emit "out_$m" "out_$m.bin"
+done
+cerebro-ctl load mlp.cbx > load_mlp.txt 2>&1
+emit load_mlp load_mlp.txt
+emit signature_mlp "$SYS/models/$mod_mlp/signature"
+
+# 2. the bad-input matrix
+vm-checks badinput mlp.cbx truncated.cbx corrupt.cbx unregistered.cbx "$mod_mlp"
+
+# 3. sysfs: statistics, pre- and post-processing, the default model
+D=$SYS/models/$mod_mlp
+calls0=$(cat "$D/calls")
+check run_repeat run_model mlp rep.bin "--repeat 10"
+calls1=$(cat "$D/calls")
+if [ $((calls1 - calls0)) = 10 ]; then pass calls_counted; else fail calls_counted "$calls0 -> $calls1"; fi
+echo 0.5 > "$D/preprocess_scale"; echo 0.25 > "$D/preprocess_offset"
+check run_pre run_model mlp pre.bin; emit out_pre pre.bin
+echo 1 > "$D/preprocess_scale"; echo 0 > "$D/preprocess_offset"
+for post in softmax argmax "topk 3"; do
+	tag=$(echo "$post" | tr -d ' ')
+	echo "$post" > "$D/postprocess"
+	check "run_$tag" run_model mlp "post_$tag.bin"; emit "out_$tag" "post_$tag.bin"
+done
+emit postprocess_value "$D/postprocess"
+echo none > "$D/postprocess"
+vm-checks write postprocess_unknown "$D/postprocess" bogus 22
+vm-checks write postprocess_topk_zero "$D/postprocess" "topk 0" 22
+vm-checks write postprocess_topk_too_big "$D/postprocess" "topk 1000" 22
+vm-checks write scale_not_a_number "$D/preprocess_scale" abc 22
+vm-checks write model_path_corrupt "$SYS/model_path" /root/corrupt.cbx 74
+vm-checks write model_path_good "$SYS/model_path" /root/mlp.cbx 0
+check run_default cerebro-ctl run - mlp_in0.bin -o default.bin
+check default_matches cmp default.bin out_mlp.bin
+check default_pinned test "$(cat "$D/users")" = 1
+vm-checks write unload_default "$SYS/unload" "$mod_mlp" 0
+check default_released test "$(cat "$D/users")" = 0
+cerebro-ctl info > info.txt 2>&1; emit info info.txt
+
+# 4. several processes at once, each checked against the single run
+for i in 1 2 3; do
+	for m in $MODELS; do run_model "$m" "par_${m}_$i.bin" "--repeat 15" 2>/dev/null & done
+done
+wait
+for i in 1 2 3; do
+	for m in $MODELS; do check "parallel_${m}_$i" cmp "par_${m}_$i.bin" "out_$m.bin"; done
+done
+
+# 5. timing (reported, not asserted)
+{
+	run_model tiny t.bin "--repeat 3000" 2>&1 | sed 's/^/tiny /'
+	for m in $MODELS; do
+		run_model "$m" t.bin "--repeat 20" 2>&1 | sed "s/^/$m /"
+		eval "d=$SYS/models/\$mod_$m"
+		echo "$m sysfs mean_latency_ns $(cat "$d/mean_latency_ns") max_fpu_section_ns $(cat "$d/max_fpu_section_ns") stages $(cat "$d/stages")"
+	done
+} > timing.txt
+emit timing timing.txt
+
+# 6. rmmod / insmod cycles
+for c in 1 2 3; do
+	ok=1
+	for m in $MODELS; do eval "rmmod \$mod_$m" || ok=0; done
+	rmmod cerebro || ok=0
+	[ -e /dev/cerebro ] && ok=0
+	insmod cerebro.ko || ok=0
+	for m in $MODELS; do insmod "$m.ko" || ok=0; done
+	run_model mlp cyc.bin && cmp cyc.bin out_mlp.bin || ok=0
+	if [ $ok = 1 ]; then pass "rmmod_cycle_$c"; else fail "rmmod_cycle_$c" "see log"; fi
+done
+
+# 7. LOAD_MODEL finds a depmod'ed model module by its alias (request_module)
+rmmod "$mod_mlp"
+mkdir -p "/lib/modules/$(uname -r)/extra"
+cp mlp.ko "/lib/modules/$(uname -r)/extra/$mod_mlp.ko"
+depmod
+check autoload run_model mlp auto.bin
+check autoload_matches cmp auto.bin out_mlp.bin

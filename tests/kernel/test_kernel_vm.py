@@ -1,0 +1,202 @@
+"""The kernel-resident runtime, tested in one QEMU boot of Debian's kernel (see conftest.py).
+
+Reference: the user-space runtime (cerebro.runtime) on the same .cbx and inputs.
+It is the same machine code on the same inputs, so outputs must agree to
+rtol 1e-6 / atol 1e-7 (in practice bit for bit). Kernel post-processing is
+compared with numpy: softmax to rtol 1e-5 (polynomial exp), argmax/top-k exactly.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+
+from cerebro import runtime
+
+MODELS = ["mlp", "cnn", "transformer", "twoio", "staged", "tiny"]
+
+# case -> errno the kernel must return (vm_checks.c makes each call)
+BAD_INPUT = {
+    "load_wrong_struct_size": "EINVAL",
+    "load_wrong_version": "EINVAL",
+    "load_bad_arg_pointer": "EFAULT",
+    "load_bad_path_pointer": "EFAULT",
+    "load_missing_file": "ENOENT",
+    "load_directory": "EINVAL",
+    "load_not_a_cbx": "ENOEXEC",
+    "load_truncated_cbx": "ENOEXEC",
+    "load_corrupt_cbx": "EBADMSG",
+    "load_unregistered_model": "ENOPKG",
+    "unknown_ioctl": "ENOTTY",
+    "execute_unknown_handle": "ENOENT",
+    "execute_handle_zero": "ENOENT",
+    "get_before_execute": "ENODATA",
+    "execute_wrong_buffer_count": "EINVAL",
+    "execute_wrong_size": "EINVAL",
+    "execute_bad_buffer_array": "EFAULT",
+    "execute_bad_data_pointer": "EFAULT",
+    "get_after_failed_execute": "ENODATA",
+    "get_wrong_size": "EINVAL",
+    "get_bad_data_pointer": "EFAULT",
+    "get_wrong_buffer_count": "EINVAL",
+    "handle_of_another_file": "ENOENT",
+    "too_many_handles": "EMFILE",
+    "unload_unknown_handle": "ENOENT",
+    "unload_model_in_use": "EBUSY",
+    "rmmod_model_in_use": "EAGAIN",  # refused by the kernel's module loader: no Cerebro code runs, no line
+    "postprocess_unknown": "EINVAL",
+    "postprocess_topk_zero": "EINVAL",
+    "postprocess_topk_too_big": "EINVAL",
+    "scale_not_a_number": "EINVAL",
+    "model_path_corrupt": "EBADMSG",
+}
+SILENT = {"rmmod_model_in_use"}
+
+
+def assert_check(vm, name: str) -> None:
+    assert name in vm.checks, f"the VM never ran check {name!r}"
+    ok, why = vm.checks[name]
+    assert ok, f"{name}: {why}"
+
+
+def split_outputs(data: bytes, specs: list) -> list[np.ndarray]:
+    outputs, at = [], 0
+    for spec in specs:
+        count = int(np.prod(spec.shape, dtype=np.int64))
+        outputs.append(np.frombuffer(data, dtype=spec.dtype, count=count, offset=at).reshape(spec.shape))
+        at += count * spec.dtype.itemsize
+    assert at == len(data), f"{len(data)} bytes for outputs of {at}"
+    return outputs
+
+
+def signature(model):
+    return runtime.load(str(model.cbx)).signature
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_model_through_dev_cerebro_matches_userspace(vm, name):
+    model = vm.models[name]
+    assert_check(vm, f"insmod_{name}")
+    assert_check(vm, f"run_{name}")
+    got = split_outputs(vm.file(f"out_{name}"), [o for o in signature(model).outputs])
+    for g, want in zip(got, model.expected, strict=True):
+        np.testing.assert_allclose(g, want, rtol=1e-6, atol=1e-7)
+
+
+def test_cerebro_ctl_load_prints_signature(vm):
+    text = vm.text("load_mlp")
+    sig = signature(vm.models["mlp"])
+    assert f"module {vm.models['mlp'].module}" in text
+    for spec in sig.inputs:
+        assert re.search(rf"^input {spec.name} f32\[{','.join(map(str, spec.shape))}\]", text, re.M), text
+    sysfs = vm.text("signature_mlp")
+    assert sysfs.splitlines()[0].startswith(f"input {sig.inputs[0].name} f32[")
+
+
+def _dmesg_after(vm, case: str) -> str:
+    marker = f"cerebro-check: {case}\n"
+    start = vm.dmesg.find(marker)
+    assert start >= 0, f"no dmesg marker for {case}"
+    end = vm.dmesg.find("cerebro-check:", start + len(marker))
+    return vm.dmesg[start + len(marker) : end if end >= 0 else None]
+
+
+@pytest.mark.parametrize("case", list(BAD_INPUT))
+def test_bad_input_gets_errno_and_dmesg_line(vm, case):
+    assert_check(vm, case)
+    if case not in SILENT:
+        lines = [line for line in _dmesg_after(vm, case).splitlines() if "cerebro:" in line]
+        assert lines, f"{case}: the kernel logged no reason"
+
+
+def test_sysfs_statistics(vm):
+    assert_check(vm, "run_repeat")
+    assert_check(vm, "calls_counted")
+    info = vm.text("info")
+    mlp = info[info.index(f"model module {vm.models['mlp'].module}") :]
+    assert int(re.search(r"mean_latency_ns: (\d+)", mlp).group(1)) > 0
+    assert int(re.search(r"max_fpu_section_ns: (\d+)", mlp).group(1)) > 0
+    assert re.search(r"last_error: \S", mlp), "the bad-input runs should have left a last_error"
+
+
+def test_preprocessing_scale_offset_in_kernel(vm):
+    assert_check(vm, "run_pre")
+    model = vm.models["mlp"]
+    x = model.inputs[0] * np.float32(0.5) + np.float32(0.25)
+    want = runtime.load(str(model.cbx))(x)[0]
+    got = np.frombuffer(vm.file("out_pre"), np.float32).reshape(want.shape)
+    np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7)
+
+
+def test_postprocessing_in_kernel(vm):
+    logits = vm.models["mlp"].expected[0]
+    for name in ("run_softmax", "run_argmax", "run_topk3"):
+        assert_check(vm, name)
+    shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    softmax = np.frombuffer(vm.file("out_softmax"), np.float32).reshape(logits.shape)
+    np.testing.assert_allclose(softmax, shifted / shifted.sum(axis=-1, keepdims=True), rtol=1e-5, atol=1e-7)
+    argmax = np.frombuffer(vm.file("out_argmax"), np.int32)
+    np.testing.assert_array_equal(argmax, logits.argmax(axis=-1))
+    topk = np.frombuffer(vm.file("out_topk3"), np.int32).reshape(logits.shape[0], 3)
+    np.testing.assert_array_equal(topk, np.argsort(-logits, axis=-1, kind="stable")[:, :3])
+    assert vm.text("postprocess_value").strip() == "topk 3"
+
+
+def test_default_model_through_sysfs(vm):
+    for name in ("model_path_good", "run_default", "default_matches", "default_pinned", "unload_default",
+                 "default_released"):
+        assert_check(vm, name)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_several_processes_at_once(vm, name):
+    for i in (1, 2, 3):
+        assert_check(vm, f"parallel_{name}_{i}")
+
+
+def test_rmmod_insmod_cycles(vm):
+    for c in (1, 2, 3):
+        assert_check(vm, f"rmmod_cycle_{c}")
+
+
+def test_load_model_autoloads_module_by_alias(vm):
+    assert_check(vm, "autoload")
+    assert_check(vm, "autoload_matches")
+
+
+def test_dmesg_free_of_oops_bug_warning(vm):
+    assert "@@DONE" in vm.log
+    for bad in ("Oops", "BUG:", "WARNING:", "Call Trace", "general protection", "Kernel panic"):
+        assert bad not in vm.log, f"{bad!r} in the VM log"
+    assert "cerebro: /dev/cerebro ready" in vm.dmesg
+
+
+def test_timing_is_reported(vm):
+    """Per-call overhead and latency in the VM (TCG): printed for docs/kernel.md, not asserted."""
+    text = vm.text("timing")
+    print("\n" + text)
+    assert re.search(r"^tiny calls 3000 mean_us [\d.]+", text, re.M), text
+    for name in MODELS:
+        assert re.search(rf"^{name} sysfs mean_latency_ns \d+ max_fpu_section_ns \d+", text, re.M), text
+
+
+def test_cerebroc_kmod_run_cli(vm, tmp_path):
+    """`cerebroc kmod run MODEL.cbx --input x.npy` (its own build and boot) gives the runtime's outputs."""
+    import argparse
+
+    from cerebro import kmod
+
+    model = vm.models["twoio"]
+    args = []
+    for i, array in enumerate(model.inputs):
+        np.save(tmp_path / f"in{i}.npy", array)
+        args += ["--input", str(tmp_path / f"in{i}.npy")]
+    parser = argparse.ArgumentParser()
+    kmod.register(parser.add_subparsers())
+    parsed = parser.parse_args(["kmod", "run", str(model.cbx), *args, "-o", str(tmp_path / "out.npz")])
+    assert parsed.run(parsed) == 0
+    got = np.load(tmp_path / "out.npz")
+    for spec, want in zip(signature(model).outputs, model.expected, strict=True):
+        np.testing.assert_array_equal(got[spec.name], want)

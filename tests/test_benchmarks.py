@@ -1,0 +1,91 @@
+"""Smoke test of the benchmark suite: one tiny configuration end to end, plus its ONNX exporter.
+
+No timing assertions: timings on a shared CI machine mean nothing. What must hold is that
+every backend's output matched the reference and the three reports are well formed.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))  # benchmarks/ is a top-level folder, not part of the installed package
+
+from benchmarks import backends, timing, to_onnx, worker  # noqa: E402
+from benchmarks.models import workload  # noqa: E402
+
+TINY = {"warmup": 1, "min_repeats": 5, "min_seconds": 0.0, "max_seconds": 1.0, "floor_repeats": 1}
+
+
+@pytest.mark.timeout(120)
+def test_suite_runs_end_to_end(tmp_path: Path) -> None:
+    command = [
+        sys.executable, "-m", "benchmarks", "--models", "mlp", "--batch", "2", "--threads", "1",
+        "--budget", json.dumps(TINY), "--out", str(tmp_path),
+    ]  # fmt: skip
+    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=110)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "[ 1/1] mlp" in done.stdout  # the progress line
+
+    report = json.loads((tmp_path / "latest.json").read_text())
+    assert report["machine"]["logical_cpus"] >= 1 and report["machine"]["cpu"]
+    (record,) = report["results"]
+    assert (record["model"], record["batch"], record["threads"]) == ("mlp", 2, 1)
+    assert record["cpus_available"] == 1  # pinned like taskset
+    for name in ("cerebro", "xla", "ort"):
+        result = record["backends"][name]
+        assert result["status"] == "ok", (name, result.get("reason"))
+        assert result["max_abs_diff"] < 1e-3
+        assert result["repeats"] >= TINY["min_repeats"] and 0 < result["median_ms"] <= result["p90_ms"]
+
+    table = (tmp_path / "latest.md").read_text()
+    assert "| mlp | 2 | 1 (pinned) |" in table and report["machine"]["cpu"] in table
+    png = (tmp_path / "latest.png").read_bytes()
+    assert png.startswith(b"\x89PNG\r\n\x1a\n")
+    import matplotlib.pyplot as plt
+
+    assert plt.imread(tmp_path / "latest.png").shape[0] > 100
+
+
+@pytest.mark.parametrize("model", ["cnn", "transformer"])
+def test_onnx_export_matches_jax(model: str) -> None:
+    """ORT running the exported graph agrees with JAX (atol 1e-4 + rtol 1e-4 of the output range)."""
+    import onnxruntime
+
+    w = workload(model, 2)
+    session = onnxruntime.InferenceSession(to_onnx.export(w.fn, w.inputs).SerializeToString())
+    got = session.run(None, {"x0": w.inputs[0]})[0]
+    expected = np.asarray(jax.jit(w.fn)(*w.inputs))
+    np.testing.assert_allclose(got, expected, atol=1e-4 + 1e-4 * np.abs(expected).max(), rtol=0)
+
+
+def test_onnx_export_names_unsupported_primitive() -> None:
+    with pytest.raises(NotImplementedError, match="'sort'"):
+        to_onnx.export(lambda x: jnp.sort(x) * 2, (np.ones((3, 4), np.float32),))
+
+
+def test_wrong_output_is_not_timed(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """A backend whose output disagrees with the reference is reported 'wrong' and never timed."""
+    calls = []
+
+    def off_by_one(w, threads, workdir):
+        def call():
+            calls.append(1)
+            return np.asarray(w.fn(*w.inputs)) + 1.0
+
+        return backends.Prepared(0.0, call, call)
+
+    monkeypatch.setitem(backends.BACKENDS, "off_by_one", off_by_one)
+    w = workload("mlp", 1)
+    result = worker.measure("off_by_one", w, 1, worker.reference(w), timing.Budget(**TINY), tmp_path)
+    assert result["status"] == "wrong" and "tolerance" in result["reason"]
+    assert len(calls) == 1 and "median_ms" not in result

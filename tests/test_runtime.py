@@ -1,0 +1,351 @@
+"""The user-space runtime: C loader + Python binding, run in-process against numpy references.
+
+Every model here is hand-written LLVM IR (tests/cbx_fixtures.py); results are compared with
+numpy exactly (tolerance 0: each op is a single IEEE f32 operation or an integer op).
+"""
+
+from __future__ import annotations
+
+import struct
+import subprocess
+import sys
+import textwrap
+import threading
+
+import numpy as np
+import pytest
+from cbx_fixtures import (
+    AFFINE,
+    COPY,
+    FAILING,
+    HOST_ARCH,
+    OTHER_ARCH,
+    STAGED,
+    TWO_IO,
+    Model,
+    build,
+    built,
+    patch,
+    patch_relocation_type,
+    random_inputs,
+    rename_symbol,
+    seal,
+    section,
+)
+
+from cerebro import _runtime, runtime
+from cerebro.compiler.cbx import CbxError
+from cerebro.compiler.cbx import Meta as CbxMeta
+
+pytestmark = pytest.mark.skipif(HOST_ARCH == "unsupported", reason="the runtime supports x86-64 and aarch64 hosts")
+
+MODELS = [AFFINE, TWO_IO, STAGED, COPY]
+
+
+def check(model, loaded, seed=0):
+    inputs = random_inputs(model, seed)
+    outputs = loaded(*inputs)
+    expected = model.reference(*inputs)
+    assert isinstance(outputs, list) and len(outputs) == len(expected)
+    for got, want in zip(outputs, expected):
+        assert got.dtype == want.dtype and got.shape == want.shape
+        np.testing.assert_array_equal(got, want)
+        assert got.ctypes.data % 64 == 0
+
+
+@pytest.mark.parametrize("model", MODELS, ids=lambda m: m.name)
+def test_models_match_numpy(model):
+    loaded = runtime.load(built(model))
+    check(model, loaded)
+    check(model, loaded, seed=1)
+
+
+def test_signature_and_meta_come_from_the_file(tmp_path):
+    path = tmp_path / "two_io.cbx"
+    path.write_bytes(built(TWO_IO))
+    loaded = runtime.load(path)
+    assert [(t.name, t.shape, t.dtype) for t in loaded.signature.inputs] == [
+        ("a", (3,), np.dtype(np.float32)), ("b", (3,), np.dtype(np.int32))]
+    assert [(t.name, t.shape, t.dtype) for t in loaded.signature.outputs] == [
+        ("s", (3,), np.dtype(np.float32)), ("d", (3,), np.dtype(np.int32))]
+    assert loaded.meta == CbxMeta.unpack(section_bytes(built(TWO_IO), ".cerebro.meta"))
+    assert str(loaded.signature) == "(a: float32[3], b: int32[3]) -> (s: float32[3], d: int32[3])"
+
+
+def section_bytes(data, name):
+    sec = section(data, name)
+    return data[sec.offset:sec.offset + sec.size]
+
+
+def test_non_contiguous_and_unaligned_inputs_are_copied():
+    loaded = runtime.load(built(AFFINE))
+    wide = np.arange(16, dtype=np.float32).reshape(2, 8)
+    strided = wide[:, ::2]
+    assert not strided.flags.c_contiguous
+    np.testing.assert_array_equal(loaded(strided)[0], AFFINE.reference(strided)[0])
+    unaligned = runtime.aligned_empty((36,), np.dtype(np.uint8))[4:].view(np.float32).reshape(2, 4)
+    unaligned[...] = random_inputs(AFFINE)[0]
+    assert unaligned.flags.c_contiguous and unaligned.ctypes.data % 64 == 4
+    np.testing.assert_array_equal(loaded(unaligned)[0], AFFINE.reference(unaligned)[0])
+
+
+@pytest.mark.parametrize("args, message", [
+    ((), r"model 'affine' takes 1 inputs \(x\), got 0"),
+    ((np.zeros((2, 4), np.float32),) * 2, r"takes 1 inputs \(x\), got 2"),
+    ((np.zeros((2, 4), np.float64),), r"input 'x' \(#0\): expected float32\[2,4\], got float64\[2,4\]"),
+    ((np.zeros((4, 2), np.float32),), r"input 'x' \(#0\): expected float32\[2,4\], got float32\[4,2\]"),
+    ((np.zeros(8, np.float32),), r"input 'x' \(#0\): expected float32\[2,4\], got float32\[8\]"),
+])
+def test_bad_inputs_are_named(args, message):
+    loaded = runtime.load(built(AFFINE))
+    with pytest.raises(ValueError, match=message):
+        loaded(*args)
+
+
+def test_second_input_is_named():
+    loaded = runtime.load(built(TWO_IO))
+    with pytest.raises(ValueError, match=r"input 'b' \(#1\): expected int32\[3\], got int64\[3\]"):
+        loaded(np.zeros(3, np.float32), np.zeros(3, np.int64))
+
+
+def test_binding_checks_raw_buffers():
+    loaded = runtime.load(built(AFFINE))
+    x = runtime.aligned_empty((2, 4), np.dtype(np.float32))
+    y = runtime.aligned_empty((2, 4), np.dtype(np.float32))
+    x[...] = 1
+    loaded.run_raw((x,), (y,))
+    np.testing.assert_array_equal(y, AFFINE.reference(x)[0])
+    with pytest.raises(ValueError, match=r"expected 1 inputs and 1 outputs, got 2 and 1"):
+        loaded.run_raw((x, x), (y,))
+    with pytest.raises(ValueError, match=r"input 'x' \(#0\): expected 32 bytes, got 28"):
+        loaded.run_raw((x.reshape(-1)[:7],), (y,))
+    raw = runtime.aligned_empty((40,), np.dtype(np.uint8))
+    with pytest.raises(ValueError, match=r"input 'x' \(#0\): buffer is not 64-byte aligned"):
+        loaded.run_raw((raw[4:36],), (y,))
+    with pytest.raises(ValueError, match=r"output 'y' \(#0\): need a C-contiguous writable buffer"):
+        loaded.run_raw((x,), (bytes(32),))
+    with pytest.raises(ValueError, match=r"input 'x' \(#0\): need a C-contiguous buffer"):
+        loaded.run_raw((np.zeros((4, 4), np.float32)[:, ::2],), (y,))
+    with pytest.raises(TypeError, match="inputs must be a tuple"):
+        loaded.run_raw(5, (y,))
+
+
+def test_model_error_code_is_reported():
+    loaded = runtime.load(build(FAILING))
+    with pytest.raises(RuntimeError, match="model returned error 1 at stage 0"):
+        loaded(np.zeros(1, np.float32))
+
+
+def test_concurrent_calls_from_eight_threads():
+    loaded = runtime.load(built(STAGED))
+    failures = []
+
+    def worker(seed):
+        for k in range(40):
+            x = random_inputs(STAGED, seed * 1000 + k)[0]
+            if not np.array_equal(loaded(x)[0], STAGED.reference(x)[0]):
+                failures.append((seed, k))
+
+    threads = [threading.Thread(target=worker, args=(s,)) for s in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert failures == []
+
+
+def test_weights_are_read_only_at_run_time():
+    """A model that writes into .cerebro.weights must fault: the host maps it read-only."""
+    writer = Model(
+        name="writer", inputs=AFFINE.inputs, outputs=AFFINE.outputs, weights=AFFINE.weights,
+        body="  store volatile float 1.0, ptr @cerebro_weights\n  ret i32 0")
+    data = build(writer)
+    script = textwrap.dedent("""
+        import sys
+        import numpy as np
+        from cerebro import runtime
+        model = runtime.load(sys.stdin.buffer.read())
+        print("loaded", flush=True)
+        model(np.zeros((2, 4), np.float32))
+        print("wrote to read-only weights")
+    """)
+    result = subprocess.run([sys.executable, "-c", script], input=data, capture_output=True, timeout=60)
+    assert result.stdout.decode().strip() == "loaded"
+    assert result.returncode == -11, result.stderr.decode()[-2000:]
+
+
+# --- malformed files: each gives its specific error from the C loader ---------------------------------
+
+
+def _meta_offset(data):
+    return section(data, ".cerebro.meta").offset
+
+
+MALFORMED = {
+    "truncated header": (lambda d: d[:40], r"truncated file: 40 bytes, an ELF header needs 64"),
+    "truncated tables": (lambda d: d[:len(d) // 2], r"truncated file"),
+    "ELF magic": (lambda d: b"\x7fELG" + d[4:], r"bad magic: not a .cbx file \(no ELF header\)"),
+    "32-bit ELF": (lambda d: d[:4] + b"\x01" + d[5:], r"bad magic: not a 64-bit little-endian ELF file"),
+    "not relocatable": (lambda d: d[:16] + struct.pack("<H", 3) + d[18:], r"not a relocatable object"),
+    "meta magic": (lambda d: patch(d, _meta_offset(d), b"CBXMETX\0"), r"bad magic in .cerebro.meta"),
+    "hash": (lambda d: patch(d, section(d, ".text").offset, bytes([d[section(d, ".text").offset] ^ 0x40]),
+                             reseal=False), r"corrupt .cbx: content hash mismatch"),
+    "relocation": (lambda d: patch_relocation_type(d, ".rela.text", 0, 42),
+                   r"unknown relocation type 42 in .rela.text"),
+    "import": (lambda d: rename_symbol(d, "memset", "sinf"), r"undefined symbol 'sinf' is not provided by the runtime"),
+    "nbytes lie": (lambda d: patch(d, _meta_offset(d) + 520 + 136, struct.pack("<Q", 7)),
+                   r"tensor 'x' claims 7 bytes but its shape and dtype need 16384"),
+    "dtype": (lambda d: patch(d, _meta_offset(d) + 520 + 64, struct.pack("<I", 42)),
+              r"tensor 'x' has unknown dtype code 42"),
+    "meta machine": (lambda d: patch(d, _meta_offset(d) + 16, struct.pack("<I", 40)),
+                     r"machine 40 disagrees with the ELF header"),
+    "no stages": (lambda d: patch(d, _meta_offset(d) + 28, struct.pack("<I", 0)), r"num_stages is 0"),
+    "arena": (lambda d: patch(d, _meta_offset(d) + 32, struct.pack("<Q", 2**64 - 8)),
+              r"arena_size 18446744073709551608 is impossibly large"),
+    "abi": (lambda d: patch(d, _meta_offset(d) + 12, struct.pack("<I", 7)), r"unsupported entry ABI version 7"),
+    "meta renamed": (lambda d: rename_section(d, ".cerebro.meta", ".cerebro.mota"), r"no .cerebro.meta section"),
+}
+
+
+def rename_section(data, old, new):
+    sec = section(data, ".shstrtab") if _has(data, ".shstrtab") else section(data, ".strtab")
+    table = data[sec.offset:sec.offset + sec.size]
+    return patch(data, sec.offset + table.index(old.encode() + b"\0"), new.encode(), reseal=False)
+
+
+def _has(data, name):
+    from cerebro.loaders.elf import ElfFile
+
+    return ElfFile.parse(data).section(name) is not None
+
+
+@pytest.mark.parametrize("case", list(MALFORMED))
+def test_malformed_files_give_specific_errors(case):
+    corrupt, message = MALFORMED[case]
+    bad = corrupt(built(COPY))
+    with pytest.raises(CbxError, match=message):
+        runtime.load(bad)
+    with pytest.raises(ValueError, match=message):
+        _runtime.Model(bad)
+
+
+def test_wrong_machine():
+    host = {"x86_64": "x86-64", "aarch64": "aarch64"}
+    with pytest.raises(CbxError, match=f"wrong machine: file is {host[OTHER_ARCH]}, host is {host[HOST_ARCH]}"):
+        runtime.load(built(AFFINE, OTHER_ARCH))
+
+
+@pytest.mark.skipif(HOST_ARCH != "x86_64", reason="absolute 32-bit relocations are an x86-64 kernel-model form")
+def test_relocation_overflow_is_refused_not_wrapped():
+    """The kernel code model uses R_X86_64_32S; a user-space mapping lies above 2 GiB, so it cannot fit."""
+    data = build(AFFINE, reloc="static", codemodel="kernel")
+    with pytest.raises(CbxError, match=r"relocation R_X86_64_32S against 'cerebro_weights' at .text\+0x[0-9a-f]+ "
+                                       r"overflows its field"):
+        runtime.load(data)
+
+
+def test_every_truncation_is_refused():
+    data = built(AFFINE)
+    for size in range(len(data)):
+        with pytest.raises(ValueError):
+            _runtime.Model(data[:size])
+
+
+def test_random_corruption_never_crashes_the_loader():
+    """Single-byte corruptions, resealed so the checks past the hash see them; loading (not running) must be safe."""
+    data = built(COPY)
+    rng = np.random.default_rng(1234)
+    refused = 0
+    for _ in range(400):
+        at = int(rng.integers(0, len(data)))
+        value = bytes([int(rng.integers(0, 256))])
+        bad = patch(data, at, value, reseal=False)
+        try:
+            bad = seal(bad)
+        except ValueError:
+            pass
+        try:
+            _runtime.Model(bad)
+        except ValueError:
+            refused += 1
+    assert refused > 50
+
+
+def test_model_type_errors():
+    with pytest.raises(TypeError):
+        _runtime.Model(12)
+    with pytest.raises(ValueError, match="bad magic: not a .cbx file \\(no ELF header\\)"):
+        _runtime.Model(b"\0" * 100)
+
+
+# LLVM's names for the features the meta may record (compiler/targets.py), per host arch.
+CHECKABLE = {
+    "x86_64": ["sse2", "sse3", "ssse3", "sse4.1", "sse4.2", "popcnt", "cx16", "movbe", "lzcnt", "bmi", "bmi2", "avx",
+               "avx2", "fma", "f16c", "avxvnni", "avx512f", "avx512dq", "avx512cd", "avx512bw", "avx512vl",
+               "avx512vnni", "avx512bf16"],
+    "aarch64": ["fp-armv8", "neon", "fullfp16", "dotprod", "sve", "sve2", "i8mm", "bf16"],
+}
+
+
+def llvm_host_features() -> set[str]:
+    import llvmlite.binding as llvm
+
+    llvm.initialize_native_target()
+    found = llvm.get_host_cpu_features()
+    return {name for name in CHECKABLE[HOST_ARCH] if found.get(name)}
+
+
+def test_cpu_feature_detection_agrees_with_llvm():
+    ours = {f.lstrip("+") for f in _runtime.cpu_features().split(",") if f}
+    assert ours == llvm_host_features()
+
+
+def test_models_needing_missing_cpu_features_are_refused():
+    have = sorted(llvm_host_features())
+    loaded = runtime.load(build(AFFINE, features=",".join("+" + f for f in have) + ",-avx512fp16"))
+    check(AFFINE, loaded)
+    with pytest.raises(CbxError, match=r"the model needs CPU feature 'warp-drive', which this runtime cannot check"):
+        runtime.load(build(AFFINE, features="+sse2,+warp-drive"))
+    lacking = [f for f in CHECKABLE[HOST_ARCH] if f not in have]
+    if not lacking:
+        pytest.skip("this CPU has every checkable feature (the aarch64 test covers refusal under qemu)")
+    with pytest.raises(CbxError, match=f"this CPU lacks '{lacking[0]}'"):
+        runtime.load(build(AFFINE, features="+" + lacking[0]))
+
+
+def _unchecked(monkeypatch, model, text):
+    """A .cbx the writer would refuse, finished with its checks off, to exercise the C loader's own."""
+    from cbx_fixtures import compile_object, meta_for
+
+    from cerebro.compiler.cbx import writer
+
+    monkeypatch.setattr(writer, "check_object", lambda elf, machine: None)
+    return writer.finish_object(compile_object(text, HOST_ARCH), meta_for(model, HOST_ARCH), model.weights)
+
+
+def test_loader_refuses_real_calls_to_missing_functions(monkeypatch):
+    from cbx_fixtures import SINF, module_text
+
+    data = _unchecked(monkeypatch, SINF, module_text(SINF, HOST_ARCH))
+    with pytest.raises(CbxError, match=r"undefined symbol 'sinf' is not provided by the runtime"):
+        runtime.load(data)
+
+
+def test_loader_refuses_constructors(monkeypatch):
+    from cbx_fixtures import module_text
+
+    text = module_text(AFFINE, HOST_ARCH) + (
+        "define internal void @init() {\n  ret void\n}\n"
+        "@llvm.global_ctors = appending global [1 x { i32, ptr, ptr }] [{ i32, ptr, ptr } { i32 65535, ptr @init, "
+        "ptr null }]\n")
+    with pytest.raises(CbxError, match=r"constructor/destructor section \.(init_array|ctors) is not supported"):
+        runtime.load(_unchecked(monkeypatch, AFFINE, text))
+
+
+def test_loader_refuses_external_data(monkeypatch):
+    from cbx_fixtures import module_text
+
+    text = module_text(AFFINE, HOST_ARCH).replace(
+        "  ret i32 0", "  %g = load volatile i32, ptr @outside\n  ret i32 %g", 1) + "@outside = external global i32\n"
+    with pytest.raises(CbxError, match=r"undefined symbol 'outside' is not provided by the runtime"):
+        runtime.load(_unchecked(monkeypatch, AFFINE, text))
