@@ -104,6 +104,14 @@ def _sgemm_table(record: dict, notes: _Footnotes) -> list[str]:
     return lines
 
 
+def _references(report: dict) -> str:
+    by_reference: dict[str, list[str]] = {}
+    for r in report["results"]:
+        if "reference" in r and r["model"] not in by_reference.setdefault(r["reference"], []):
+            by_reference[r["reference"]].append(r["model"])
+    return "; ".join(f"{ref} for {', '.join(models)}" for ref, models in by_reference.items()) or "none ran"
+
+
 def markdown(report: dict) -> str:
     m = report["machine"]
     versions = ", ".join(f"{k} {v}" for k, v in m["versions"].items() if v)
@@ -116,8 +124,9 @@ def markdown(report: dict) -> str:
         f"- Command: `{report['command']}`",
         f"- Sampling per backend and configuration: {report['budget_text']}",
         "- Cells: median latency in ms (p90 in parentheses); 'Cerebro vs X' = X median / Cerebro median "
-        "(above 1: Cerebro is faster). Every output was checked against the reference (JAX op by op) before "
-        "timing; 'compile s' is jit lower+compile for XLA, session creation for ORT, trace+compile+load for Cerebro.",
+        "(above 1: Cerebro is faster). Every output was checked against the reference "
+        f"({_references(report)}) before timing; 'compile s' is jit lower+compile for XLA, session creation "
+        "for ORT, trace+compile+load for Cerebro.",
         "",
     ]
     notes = _Footnotes()

@@ -93,4 +93,4 @@ def _canonical(leaf: Any) -> np.ndarray:
     import jax
 
     array = np.asarray(leaf)
-    return np.ascontiguousarray(array, dtype=jax.dtypes.canonicalize_dtype(array.dtype))
+    return np.asarray(array, dtype=jax.dtypes.canonicalize_dtype(array.dtype), order="C")

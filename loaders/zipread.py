@@ -35,7 +35,8 @@ def read_zip(data: bytes, what: str = "zip") -> ZipArchive:
     try:
         zf = zipfile.ZipFile(io.BytesIO(data))
         infos = zf.infolist()
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError, struct.error) as e:
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError, struct.error,
+            NotImplementedError) as e:
         raise FormatError(f"{what}: not a valid zip archive ({e})") from None
     if len(infos) > limits.MAX_ENTRIES:
         raise FormatError(f"{what}: {len(infos)} entries exceeds the limit of {limits.MAX_ENTRIES}")
@@ -62,7 +63,8 @@ def read_zip(data: bytes, what: str = "zip") -> ZipArchive:
             continue
         try:
             body = zf.read(info)
-        except (zipfile.BadZipFile, zlib.error, NotImplementedError, OSError, EOFError, ValueError) as e:
+        except (zipfile.BadZipFile, zlib.error, NotImplementedError, OSError, EOFError, ValueError,
+                RuntimeError) as e:  # RuntimeError: an encrypted entry
             raise FormatError(f"{what}: entry {name!r} is corrupt ({e})") from None
         if len(body) != info.file_size:
             raise FormatError(f"{what}: entry {name!r} has the wrong size")

@@ -25,6 +25,8 @@ import jax.numpy as jnp
 import llvmlite.binding as llvm
 import numpy as np
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 from jax import lax
 from llvmlite import ir
 
@@ -403,6 +405,73 @@ def test_take(shape, axis, indices, index_type, mode, dtype):
         wide = np.where(wide < 0, wide + shape[axis], wide)
     reference = np.take(x, np.clip(wide, 0, shape[axis] - 1), axis=axis)
     np.testing.assert_array_equal(out, reference)
+
+
+# ---------------------------------------------------------------- random configurations
+
+_RANDOM = settings(max_examples=40, deadline=None, derandomize=True)
+
+
+@_RANDOM
+@given(st.data())
+def test_conv_random_configurations(data):
+    groups = data.draw(st.sampled_from([1, 2, 3]), "groups")
+    cin, cout = groups * data.draw(st.integers(1, 3)), groups * data.draw(st.integers(1, 4))
+    spatial, kernel, strides, padding, lhs, rhs = [], [], [], [], [], []
+    for _ in range(data.draw(st.integers(1, 2), "rank")):
+        spatial.append(data.draw(st.integers(1, 7)))
+        kernel.append(data.draw(st.integers(1, 3)))
+        strides.append(data.draw(st.integers(1, 3)))
+        lhs.append(data.draw(st.integers(1, 2)))
+        rhs.append(data.draw(st.integers(1, 2)))
+        padding.append((data.draw(st.integers(0, 3)), data.draw(st.integers(0, 3))))
+        assume((spatial[-1] - 1) * lhs[-1] + 1 + sum(padding[-1]) >= (kernel[-1] - 1) * rhs[-1] + 1)
+    rng = np.random.default_rng(0)
+    x, w = _random(rng, (2, *spatial, cin)), _random(rng, (*kernel, cin // groups, cout))
+    args = (tuple(strides), tuple(padding), tuple(lhs), tuple(rhs))
+    node = one_node("conv", [x, w], strides=args[0], padding=args[1], lhs_dilation=args[2], rhs_dilation=args[3],
+                    groups=groups)
+    (out,) = run(node, [x, w])
+
+    def conv(a, b):
+        return np.asarray(lax.conv_general_dilated(a, b, *args, _DIMENSION_NUMBERS[len(spatial)],
+                                                   feature_group_count=groups, precision=lax.Precision.HIGHEST))
+
+    terms = int(np.prod(kernel)) * (cin // groups)
+    assert within(out, conv(x, w), 2 * terms * EPS32 * conv(np.abs(x), np.abs(w)))
+
+
+@_RANDOM
+@given(st.data())
+def test_reduce_random_configurations(data):
+    shape = tuple(data.draw(st.lists(st.integers(1, 9), min_size=1, max_size=4), "shape"))
+    axes = tuple(sorted(data.draw(st.sets(st.integers(0, len(shape) - 1)), "axes")))
+    op = data.draw(st.sampled_from(["reduce_sum", "reduce_max", "reduce_min"]), "op")
+    x = _random(np.random.default_rng(1), shape)
+    (out,) = run(one_node(op, [x], axes=axes), [x])
+    reference = _NUMPY_REDUCE[op](x.astype(np.float64), axis=axes)
+    assert within(out, reference, 2 * x.size * EPS32 * np.sum(np.abs(x.astype(np.float64)), axis=axes))
+
+
+@_RANDOM
+@given(st.data())
+def test_reduce_window_random_configurations(data):
+    shape, window, strides, padding = [], [], [], []
+    for _ in range(data.draw(st.integers(1, 3), "rank")):
+        shape.append(data.draw(st.integers(1, 8)))
+        window.append(data.draw(st.integers(1, 3)))
+        strides.append(data.draw(st.integers(1, 3)))
+        padding.append((data.draw(st.integers(0, 2)), data.draw(st.integers(0, 2))))
+        assume(shape[-1] + sum(padding[-1]) >= window[-1])
+    kind = data.draw(st.sampled_from(["sum", "max", "min"]), "kind")
+    x = _random(np.random.default_rng(2), tuple(shape))
+    attrs = dict(window=tuple(window), strides=tuple(strides), padding=tuple(padding))
+    (out,) = run(one_node("reduce_window", [x], kind=kind, **attrs), [x])
+    init = {"sum": 0.0, "max": -np.inf, "min": np.inf}[kind]
+    combine = {"sum": lax.add, "max": lax.max, "min": lax.min}[kind]
+    reference = np.asarray(lax.reduce_window(x, np.float32(init), combine, *attrs.values()))
+    magnitude = np.asarray(lax.reduce_window(np.abs(x), 0.0, lax.add, *attrs.values()))
+    assert within(out, reference, 2 * int(np.prod(window)) * EPS32 * magnitude)
 
 
 # ---------------------------------------------------------------- errors

@@ -1,14 +1,16 @@
 """conv: direct channels-last convolution as an implicit GEMM with the matmul register tile.
 
-Loop structure:  for n, for output rows (all spatial dims but the last), for group g
+Loop structure:  for n, for output rows (all spatial dims but the last),
                    for a block of R consecutive outputs along the last spatial dim
-                     for a block of output channels (NV vectors of W lanes, then tails)
+                     for group g, for a block of output channels (NV vectors of W lanes, then tails)
                        acc[R][NV] = 0
                        for each kernel position (k0, k1, ...): for ci in Cin/groups:
                          acc[r][v] += x[pixel_r(k), g*Cin_g + ci] * w[k, ci, g*Cout_g + v*W : +W]
 Output channels are innermost and contiguous in both w and the output, so
 the tile is the matmul micro-kernel with K = kernel positions x Cin/groups;
-no im2col buffer is built. Padding and input (lhs) dilation are bounds
+no im2col buffer is built. When the weights outweigh one image (deep
+layers) the channel-block loops go outside the pixel loops instead, so one
+block's weights stay in cache while every pixel uses them. Padding and input (lhs) dilation are bounds
 checks per row and kernel position: an out-of-range row reads a clamped,
 valid address and its value is replaced by 0 (branch-free, never out of
 bounds). Depthwise convolutions (one input and one output channel per group)
@@ -94,24 +96,35 @@ def emit_conv(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
     conv = _Conv(axes, x.shape[0], cin, cout, cin // groups, cout // groups, element_type(out.dtype), px, pw, po)
     width = lanes(ctx.target, out.dtype)
     tile_rows, vectors = micro_tile(ctx.target)
-    last = axes[-1]
-    with for_nest(builder, [conv.batch] + [a.out for a in axes[:-1]], "o") as outer:
-        if conv.cin_group == 1 and conv.cout_group == 1:
-            dw_rows, dw_vectors = depthwise_tile(ctx.target)
-            for widths, count, first in column_phases(cin, width, dw_vectors):
-                with for_range(builder, count, "cb") as cb:
-                    c0 = affine(builder, first, (cb, sum(widths)))
-                    _row_blocks(builder, last.out, dw_rows,
-                                lambda rows, ow0, c0=c0, widths=widths: _depthwise_tile(
-                                    builder, conv, outer, ow0, rows, c0, widths))
-        else:
+
+    def pixels(rows: int, emit: Callable[[list[ir.Value], int, ir.Value], None]) -> None:
+        """emit(outer indices, row count, first row) over every output pixel, in blocks along the last dim."""
+        with for_nest(builder, [conv.batch] + [a.out for a in axes[:-1]], "o") as outer:
+            _row_blocks(builder, axes[-1].out, rows, lambda count, ow0: emit(outer, count, ow0))
+
+    def channel_blocks(channels: int, vectors: int, emit: Callable[[ir.Value, list[int]], None]) -> None:
+        """emit(first channel, chunk widths) over blocks of channels."""
+        for widths, count, first in column_phases(channels, width, vectors):
+            with for_range(builder, count, "cb") as cb:
+                emit(affine(builder, first, (cb, sum(widths))), widths)
+
+    if conv.cin_group == 1 and conv.cout_group == 1:
+        dw_rows, dw_vectors = depthwise_tile(ctx.target)
+        channel_blocks(cin, dw_vectors, lambda c0, widths: pixels(dw_rows, lambda outer, rows, ow0: _depthwise_tile(
+            builder, conv, outer, ow0, rows, c0, widths)))
+    elif w.nbytes > x.nbytes // max(1, x.shape[0]):
+        # weights bigger than an image: keep one block of output channels' weights hot across all pixels
+        with for_range(builder, groups, "g") as g:
+            channel_blocks(conv.cout_group, vectors, lambda j0, widths: pixels(
+                tile_rows, lambda outer, rows, ow0: _gemm_tile(builder, conv, outer, ow0, rows, g, j0, widths)))
+    else:
+        # images bigger than the weights: keep a block of input pixels hot across all output channels
+        def all_channels(outer: list[ir.Value], rows: int, ow0: ir.Value) -> None:
             with for_range(builder, groups, "g") as g:
-                def per_rows(rows: int, ow0: ir.Value, g: ir.Value = g) -> None:
-                    for widths, count, first in column_phases(conv.cout_group, width, vectors):
-                        with for_range(builder, count, "jb") as jb:
-                            j0 = affine(builder, first, (jb, sum(widths)))
-                            _gemm_tile(builder, conv, outer, ow0, rows, g, j0, widths)
-                _row_blocks(builder, last.out, tile_rows, per_rows)
+                channel_blocks(conv.cout_group, vectors, lambda j0, widths: _gemm_tile(
+                    builder, conv, outer, ow0, rows, g, j0, widths))
+
+        pixels(tile_rows, all_channels)
     builder.ret_void()
 
 
