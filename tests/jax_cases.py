@@ -337,22 +337,30 @@ def _linear_cases() -> None:
 
 # --- flax modules and models ------------------------------------------------------------------
 
-def _randomize(variables: Any, rng: np.random.Generator) -> Any:
-    """Flax init leaves biases at 0 and batch stats at 0/1; give them random values so they are tested."""
+def random_variables(module: Any, *inputs: Any, rng: np.random.Generator, **kwargs: Any) -> Any:
+    """Seeded numpy variables with the shapes module.init would give, without compiling init.
+
+    Kernels get He-scaled normals (fan-in = all dims but the last), batch
+    variances lie in [0.5, 1.5], scales near 1 and biases/means near 0, so
+    every parameter matters and activations stay O(1) through deep models.
+    """
     import jax
 
-    def leaf(path, value):
-        key = str(getattr(path[-1], "key", ""))
-        value = np.asarray(value)
-        if key == "var":
-            return rng.uniform(0.5, 1.5, value.shape).astype(value.dtype)
-        if key in ("bias", "mean"):
-            return _normal(rng, *value.shape, scale=0.2)
-        if key == "scale":
-            return (1 + _normal(rng, *value.shape, scale=0.2)).astype(value.dtype)
-        return value
+    shapes = jax.eval_shape(lambda *xs: module.init(jax.random.PRNGKey(0), *xs, **kwargs), *inputs)
 
-    return jax.tree_util.tree_map_with_path(leaf, variables)
+    def leaf(path, spec):
+        key = str(getattr(path[-1], "key", ""))
+        shape = tuple(spec.shape)
+        if key == "var":
+            return rng.uniform(0.5, 1.5, shape).astype(spec.dtype)
+        if key in ("bias", "mean"):
+            return _normal(rng, *shape, scale=0.2)
+        if key == "scale":
+            return 1 + _normal(rng, *shape, scale=0.2)
+        fan_in = int(np.prod(shape[:-1])) if len(shape) > 1 else 1
+        return _normal(rng, *shape, scale=float(np.sqrt(2.0 / fan_in)) if key == "kernel" else 1.0)
+
+    return jax.tree_util.tree_map_with_path(leaf, shapes)
 
 
 def _module_case(name: str, make_module: Callable, input_shapes, call: Callable | None = None,
@@ -361,7 +369,6 @@ def _module_case(name: str, make_module: Callable, input_shapes, call: Callable 
 
     @case(name, **{**LINEAR, **tolerances})
     def _(rng):
-        import jax
 
         module = make_module()
         if int_inputs is not None:
@@ -369,8 +376,7 @@ def _module_case(name: str, make_module: Callable, input_shapes, call: Callable 
         else:
             inputs = [_normal(rng, *s) for s in input_shapes]
         apply = call or (lambda m, v, *xs: m.apply(v, *xs))
-        variables = jax.jit(lambda *xs: module.init(jax.random.PRNGKey(zlib.crc32(name.encode())), *xs))(*inputs)
-        variables = _randomize(variables, rng)
+        variables = random_variables(module, *inputs, rng=rng)
 
         def fn(variables, *xs):
             return apply(module, variables, *xs)
@@ -472,23 +478,20 @@ def _module_cases() -> None:
 
     @case("model_transformer_block", **MODEL)
     def _(rng):
-        import jax
 
         module = _Factories.encoder_block()
         x = _normal(rng, 2, 8, 32)
         valid = np.array([[1] * 8, [1] * 5 + [0] * 3], np.int32)
-        variables = _randomize(module.init(jax.random.PRNGKey(1), x, valid), rng)
+        variables = random_variables(module, x, valid, rng=rng)
         return (lambda v, x, valid: module.apply(v, x, valid)), [variables, x, valid]
 
     @case("model_resnet18", rtol=2e-3, atol=2e-3)
     def _(rng):
         import flaxmodels
-        import jax
 
         module = flaxmodels.ResNet18(output="logits", pretrained=None, num_classes=10)
         x = _normal(rng, 1, 64, 64, 3)
-        variables = jax.jit(lambda x: module.init(jax.random.PRNGKey(0), x, train=False))(x)
-        variables = _randomize(variables, rng)
+        variables = random_variables(module, x, rng=rng, train=False)
         return (lambda v, x: module.apply(v, x, train=False)), [variables, x]
 
 

@@ -72,6 +72,7 @@ def test_inspect_json_and_ir(compiled):
     (["inspect", "{tmp}/missing.cbx"], "missing.cbx"),
 ])
 def test_errors_are_one_line_without_traceback(compiled, args, message):
+    np.save(compiled / "x.npy", np.zeros((2, 3), np.float32))
     result = cerebroc(*[a.format(tmp=compiled) for a in args], cwd=compiled)
     assert result.returncode != 0
     assert "Traceback" not in result.stderr

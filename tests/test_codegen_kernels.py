@@ -409,7 +409,7 @@ def test_take(shape, axis, indices, index_type, mode, dtype):
 
 # ---------------------------------------------------------------- random configurations
 
-_RANDOM = settings(max_examples=40, deadline=None, derandomize=True)
+_RANDOM = settings(max_examples=40, deadline=None, derandomize=True, database=None)
 
 
 @_RANDOM

@@ -19,7 +19,7 @@ from onnx import AttributeProto, TensorProto, helper, numpy_helper
 
 from cerebro.compiler.ir import DType, Graph, IRError, Value, dtype_from_numpy
 from cerebro.frontends.onnx import rules  # noqa: F401  (registers the rule table)
-from cerebro.frontends.onnx.table import Ctx, OnnxImportError, lookup
+from cerebro.frontends.onnx.table import Ctx, OnnxImportError, lookup, make_const
 from cerebro.frontends.onnx.types import DTYPE_TO_ELEM, elem_dtype
 
 NONDETERMINISTIC = {"RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike", "Multinomial",
@@ -149,7 +149,7 @@ class Importer:
             dtype = dtype_from_numpy(array.dtype)
         except ValueError as e:
             raise OnnxImportError(f"{where}: {e}") from None
-        return self.graph.const(array, dtype)
+        return make_const(array, dtype)
 
     def lookup(self, env: Env, name: str, where: str) -> Value:
         if name not in env:

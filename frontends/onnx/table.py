@@ -65,12 +65,19 @@ class Ctx:
         return self.graph.add1(op, *inputs, loc=self.loc, **attrs)
 
     def const(self, data: object, dtype: DType | None = None) -> Value:
-        array = np.asarray(data)
-        return self.graph.const(array, dtype or dtype_from_numpy(array.dtype))
+        return make_const(data, dtype)
 
     def attr(self, name: str, default: object = None) -> object:
         value = self.attrs.get(name)
         return default if value is None else value
+
+
+def make_const(data: object, dtype: DType | None = None) -> Value:
+    """A constant Value; unlike Graph.const it keeps 0-d arrays 0-d (np.ascontiguousarray makes them 1-d)."""
+    array = np.asarray(data)
+    dtype = dtype or dtype_from_numpy(array.dtype)
+    array = np.array(array, dtype=dtype.numpy, order="C", copy=None)
+    return Value(tuple(array.shape), dtype, data=array)
 
 
 Rule = Callable[..., Value | list[Value] | tuple]

@@ -27,6 +27,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # tests/: jax_cases, cbx_fixtures
 
 JAX_MODELS = {"mlp": "model_mlp", "cnn": "model_cnn", "transformer": "model_transformer_block"}
+# The transformer block is split into several stages (one FPU section each) on purpose.
+STAGE_FLOPS = {"transformer": 60_000}
 TARGET = "x86_64"  # x86-64-v2: runs under TCG and on any CI host
 
 
@@ -85,7 +87,8 @@ def _compile_jax(name: str, out: Path) -> ModelCase:
     def fn(*xs):  # parameters become constants: weights in .cerebro.weights
         return case.fn(variables, *xs)
 
-    data = build(trace(fn, *inputs).graph, target=TARGET, name=name)
+    stage_flops = STAGE_FLOPS.get(name, 20_000_000)
+    data = build(trace(fn, *inputs).graph, target=TARGET, name=name, stage_flops=stage_flops)
     out.write_bytes(data)
     inputs = [np.asarray(x) for x in inputs]
     return ModelCase(name, out, inputs, runtime.load(data)(*inputs))

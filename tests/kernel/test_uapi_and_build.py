@@ -75,3 +75,27 @@ def test_read_cbx_refuses_other_files(tmp_path):
 def test_unknown_kernel_release_is_a_clear_error():
     with pytest.raises(kmod.KmodError, match="no kernel headers for 0.0-none"):
         kmod.find_kernel_release("0.0-none")
+
+
+def test_model_module_build_enforces_return_thunks(tmp_path):
+    """objtool runs on the .cbx code: code that returns without the kernel's return thunk is refused."""
+    import sys
+
+    try:
+        release = kmod.find_kernel_release()
+    except kmod.KmodError as error:
+        pytest.skip(str(error))
+    sys.path.insert(0, str(kmod.REPO_ROOT / "tests"))
+    import cbx_fixtures
+    from cerebro.compiler.cbx import finish_object
+
+    model = cbx_fixtures.AFFINE
+    text = cbx_fixtures.module_text(model, "x86_64").replace("fn_ret_thunk_extern", "")
+    bare = finish_object(cbx_fixtures.compile_object(text, "x86_64"), cbx_fixtures.meta_for(model, "x86_64"),
+                         model.weights)
+    (tmp_path / "bare.cbx").write_bytes(bare)
+    kmod.build_core(tmp_path, release)
+    with pytest.raises(kmod.KmodError, match="return"):
+        kmod.build_model_module(tmp_path / "bare.cbx", tmp_path, release)
+    (tmp_path / "good.cbx").write_bytes(cbx_fixtures.build(model, "x86_64"))
+    assert kmod.build_model_module(tmp_path / "good.cbx", tmp_path, release).exists()
