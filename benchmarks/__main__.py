@@ -103,7 +103,8 @@ def progress_line(index: int, total: int, record: dict, seconds: float) -> str:
 def budget_text(budget: timing.Budget) -> str:
     return (
         f"{budget.warmup} warmup calls, then timed calls until >= {budget.min_repeats} calls and "
-        f">= {budget.min_seconds} s, capped at {budget.max_seconds} s (with >= {budget.floor_repeats} calls)"
+        f">= {budget.min_seconds} s, capped at {budget.max_seconds} s (with >= {budget.floor_repeats} calls); "
+        f"backends interleaved in {budget.rounds} rounds"
     )
 
 
@@ -124,13 +125,21 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     unknown = [m for m in args.models if m not in WORKLOADS]
     if unknown:
         parser.error(f"unknown model(s) {', '.join(unknown)}; known: {', '.join(WORKLOADS)}")
-    args.batch = [int(b) for b in args.batch.split(",")]
+    try:
+        args.batch = [int(b) for b in args.batch.split(",")]
+    except ValueError:
+        parser.error(f"--batch takes comma-separated integers, not {args.batch!r}")
+    if any(b < 1 for b in args.batch):
+        parser.error("--batch sizes must be at least 1")
     args.threads = [t.strip() for t in args.threads.split(",")]
     if any(t not in ("1", "default") for t in args.threads):
         parser.error("--threads takes '1' and/or 'default'")
     args.backends = args.backends.split(",")
     budget = timing.QUICK if args.quick else timing.FULL
-    args.budget = timing.Budget(**{**budget.to_dict(), **(args.budget or {})})
+    try:
+        args.budget = timing.Budget(**{**budget.to_dict(), **(args.budget or {})})
+    except TypeError as error:
+        parser.error(f"--budget: {error} (fields: {', '.join(budget.to_dict())})")
     return args
 
 

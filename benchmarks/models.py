@@ -1,8 +1,8 @@
 """The benchmarked models, written once in Flax with random weights closed over as constants.
 
-Each entry of MODELS maps a name to a builder `(batch) -> Workload`; the same Flax
+Each entry of WORKLOADS maps a name to a builder `(batch) -> Workload`; the same Flax
 function feeds XLA (jax.jit), Cerebro (cerebro.compile) and, through benchmarks.to_onnx,
-ONNX Runtime, so all three run the same weights.
+ONNX Runtime, so all three run the same weights (MiniLM, ONNX from PyTorch, is in benchmarks.minilm).
 """
 
 from __future__ import annotations

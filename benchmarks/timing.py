@@ -1,7 +1,13 @@
-"""Time-bounded latency sampling: warm up, then time single calls until enough samples."""
+"""Time-bounded latency sampling: warm up, then time single calls until enough samples.
+
+Backends are sampled in interleaved rounds (A B C A B C ...) so that load from other jobs on
+a shared machine falls on all of them alike instead of on whichever ran during a busy spell.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -15,7 +21,8 @@ class Budget:
 
     Sampling stops once both `min_repeats` calls and `min_seconds` are reached, or once
     `max_seconds` has passed with at least `floor_repeats` calls (slow models such as
-    ResNet18 at batch 64 cannot reach 200 repeats in reasonable time).
+    ResNet18 at batch 64 cannot reach 200 repeats in reasonable time). The budget is
+    split evenly over `rounds` interleaved rounds; warmup happens in the first only.
     """
 
     warmup: int = 5
@@ -23,13 +30,24 @@ class Budget:
     min_seconds: float = 2.0
     max_seconds: float = 30.0
     floor_repeats: int = 5
+    rounds: int = 4
+
+    def per_round(self) -> Budget:
+        return dataclasses.replace(
+            self,
+            min_repeats=math.ceil(self.min_repeats / self.rounds),
+            min_seconds=self.min_seconds / self.rounds,
+            max_seconds=self.max_seconds / self.rounds,
+            floor_repeats=math.ceil(self.floor_repeats / self.rounds),
+            rounds=1,
+        )
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
 FULL = Budget()
-QUICK = Budget(warmup=2, min_repeats=20, min_seconds=0.25, max_seconds=3.0, floor_repeats=3)
+QUICK = Budget(warmup=2, min_repeats=20, min_seconds=0.25, max_seconds=3.0, floor_repeats=2, rounds=2)
 
 
 def sample(call: Callable[[], object], budget: Budget) -> np.ndarray:
@@ -51,6 +69,17 @@ def sample(call: Callable[[], object], budget: Budget) -> np.ndarray:
         capped = elapsed >= budget.max_seconds and len(times) >= budget.floor_repeats
         if enough or capped:
             return np.asarray(times)
+
+
+def sample_interleaved(calls: dict[str, Callable[[], object]], budget: Budget) -> dict[str, np.ndarray]:
+    """Latencies per backend, sampled in `budget.rounds` rounds that alternate between backends."""
+    share = budget.per_round()
+    times: dict[str, list[np.ndarray]] = {name: [] for name in calls}
+    for round_index in range(budget.rounds):
+        for name, call in calls.items():
+            round_budget = share if round_index == 0 else dataclasses.replace(share, warmup=0)
+            times[name].append(sample(call, round_budget))
+    return {name: np.concatenate(parts) for name, parts in times.items()}
 
 
 def summarize(times: np.ndarray) -> dict:

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks import timing
-from benchmarks.backends import BACKENDS, Unavailable, describe_error
+from benchmarks.backends import BACKENDS, Prepared, Unavailable, describe_error
 from benchmarks.models import Workload, workload
 
 # An output is right when max|got - ref| <= ATOL + RTOL * max|ref|.
@@ -36,31 +36,51 @@ def reference(w: Workload) -> np.ndarray:
     return np.asarray(w.fn(*(jnp.asarray(a) for a in w.inputs)))
 
 
-def measure(name: str, w: Workload, threads: int | None, ref: np.ndarray, budget: timing.Budget, workdir: Path) -> dict:
-    """Compile, check against the reference, then time one backend; never raises."""
+def prepare(
+    name: str, w: Workload, threads: int | None, ref: np.ndarray, workdir: Path
+) -> tuple[dict, Prepared | None]:
+    """Compile one backend and check its output against the reference; never raises.
+
+    Returns the result so far and the prepared model, or None when it must not be timed
+    (skipped, failed, or wrong output: a benchmark of a wrong model is worthless).
+    """
     try:
         prepared = BACKENDS[name](w, threads, workdir)
     except Unavailable as why:
-        return {"status": "skipped", "reason": str(why)}
+        return {"status": "skipped", "reason": str(why)}, None
     except Exception as error:
-        return {"status": "error", "reason": describe_error(error), "traceback": traceback.format_exc()}
+        return {"status": "error", "reason": describe_error(error), "traceback": traceback.format_exc()}, None
     result = {"compile_s": prepared.compile_s, **prepared.info}
     try:
         got = np.asarray(prepared.output())
         if got.shape != ref.shape:
-            return {**result, "status": "wrong", "reason": f"output shape {got.shape}, expected {ref.shape}"}
-        diff = float(np.max(np.abs(got.astype(np.float64) - ref))) if ref.size else 0.0
-        result["max_abs_diff"] = diff
-        tolerance = ATOL + RTOL * float(np.max(np.abs(ref)))
-        if not diff <= tolerance:  # also catches NaN
-            return {**result, "status": "wrong", "reason": f"max|diff| {diff:.3g} > tolerance {tolerance:.3g}"}
-        result.update(timing.summarize(timing.sample(prepared.call, budget)))
-        result["status"] = "ok"
-        return result
+            problem = f"output shape {got.shape}, expected {ref.shape}"
+        else:
+            diff = float(np.max(np.abs(got.astype(np.float64) - ref))) if ref.size else 0.0
+            result["max_abs_diff"] = diff
+            tolerance = ATOL + RTOL * float(np.max(np.abs(ref)))
+            problem = None if diff <= tolerance else f"max|diff| {diff:.3g} > tolerance {tolerance:.3g}"  # NaN fails
     except Exception as error:
-        return {**result, "status": "error", "reason": describe_error(error), "traceback": traceback.format_exc()}
-    finally:
         prepared.close()
+        return {**result, "status": "error", "reason": describe_error(error), "traceback": traceback.format_exc()}, None
+    if problem:
+        prepared.close()
+        return {**result, "status": "wrong", "reason": problem}, None
+    return {**result, "status": "ok"}, prepared
+
+
+def time_all(results: dict[str, dict], prepared: dict[str, Prepared], budget: timing.Budget) -> None:
+    """Time the prepared backends in interleaved rounds and add median/p90 to their results."""
+    try:
+        samples = timing.sample_interleaved({name: p.call for name, p in prepared.items()}, budget)
+        for name, times in samples.items():
+            results[name].update(timing.summarize(times))
+    except Exception as error:
+        for name in prepared:
+            results[name].update(status="error", reason=describe_error(error), traceback=traceback.format_exc())
+    finally:
+        for p in prepared.values():
+            p.close()
 
 
 def run(model: str, batch: int, threads: int | None, backends: list[str], budget: timing.Budget) -> dict:
@@ -75,16 +95,17 @@ def run(model: str, batch: int, threads: int | None, backends: list[str], budget
     w = workload(model, batch)
     ref = reference(w)
     record.update(reference=w.reference_name, flops=w.flops, notes=w.notes, input_shapes=[a.shape for a in w.inputs])
+    results, ready = record["backends"], {}
     with tempfile.TemporaryDirectory(prefix="cerebro-bench-") as tmp:
         for name in backends:
-            result = measure(name, w, threads, ref, budget, Path(tmp))
-            record["backends"][name] = result
-            shown = (
-                f"{result['median_ms']:.3f} ms"
-                if result["status"] == "ok"
-                else f"{result['status']}: {result['reason']}"
-            )
-            print(f"  {name}: {shown}", file=sys.stderr, flush=True)
+            results[name], prepared = prepare(name, w, threads, ref, Path(tmp))
+            if prepared is not None:
+                ready[name] = prepared
+            print(f"  {name}: {results[name]['status']} {results[name].get('reason', '')}", file=sys.stderr, flush=True)
+        time_all(results, ready, budget)
+    for name, result in results.items():
+        if result["status"] == "ok":
+            print(f"  {name}: {result['median_ms']:.3f} ms", file=sys.stderr, flush=True)
     record["wall_s"] = time.perf_counter() - start
     return record
 

@@ -15,7 +15,7 @@ from cerebro.compiler.cbx.format import Meta, TensorSpec
 from cerebro.compiler.cbx.writer import finish_object
 from cerebro.compiler.codegen.module import emit_module
 from cerebro.compiler.ir import Graph, IRError, Node, Value, format_graph, verify
-from cerebro.compiler.passes import eliminate_dead_nodes, fold_constants, plan_memory
+from cerebro.compiler.passes import FUSED, eliminate_dead_nodes, fold_constants, fuse_elementwise, plan_memory
 from cerebro.compiler.targets import Target, resolve_target
 
 STAGE_FLOPS = 20_000_000  # budget per stage, so one kernel FPU section stays short
@@ -44,6 +44,7 @@ FLOP_RULES = {
                                                           "argmax", "argmin")},
     **{op: (lambda node: 20 * node.outputs[0].size) for op in _TRANSCENDENTAL},
     "reshape": lambda node: 0,
+    FUSED: lambda node: sum(node_flops(inner) for inner in node.attrs["nodes"]),
 }
 
 
@@ -104,9 +105,11 @@ def lower(graph: Graph, target: str | Target = "host", stage_flops: int = STAGE_
     tgt = resolve_target(target)
     verify(graph)
     graph = eliminate_dead_nodes(fold_constants(_private_copy(graph)))
+    ir_text = format_graph(graph)
+    graph = fuse_elementwise(graph)
     stages = split_stages(graph.nodes, stage_flops)
     plan = plan_memory(graph)
-    text = emit_module(graph, plan, stages, tgt, format_graph(graph))
+    text = emit_module(graph, plan, stages, tgt, ir_text)
     flops = [sum(node_flops(n) for n in stage) for stage in stages]
     names = graph.output_names
     if len(set(names)) != len(names):

@@ -11,6 +11,7 @@ import struct
 import subprocess
 from dataclasses import dataclass
 
+from cerebro.loaders.apksig import verify_signing_block
 from cerebro.loaders.archive import FILE, extract
 from cerebro.loaders.axml import Element, parse_axml
 from cerebro.loaders.dex import DexFile
@@ -30,7 +31,9 @@ class ApkPackage:
     zip: ZipArchive
     manifest: Element
     dex: dict[str, DexFile]
-    signing_block: dict[str, int]  # scheme name -> bytes
+    signing_block_start: int  # -1 when there is none
+    signing_pairs: dict[int, bytes]  # APK Signing Block id -> value
+    data: bytes
 
     run_options = ("main",)
 
@@ -84,16 +87,25 @@ class ApkPackage:
             "signatures": {"v1": self.v1_signature_files(), "signing_block": self.signing_block},
         }
 
+    @property
+    def signing_block(self) -> dict[str, int]:
+        """Scheme name -> bytes, for every pair in the APK Signing Block."""
+        return {SIGNING_BLOCK_IDS.get(k, f"{k:#010x}"): len(v) for k, v in self.signing_pairs.items()}
+
     def v1_signature_files(self) -> list[str]:
         return [m.name for m in self.zip.members
                 if m.name.startswith("META-INF/") and re.search(r"\.(SF|RSA|DSA|EC)$", m.name)]
 
     def verify(self) -> list[str]:
-        """Checks dex checksums/SHA-1, v1 per-entry digests in MANIFEST.MF, and that a signature exists."""
+        """Checks dex checksums/SHA-1, v1 per-entry digests in MANIFEST.MF, v2/v3 content digests, and that
+        a signature exists. The public-key signatures over those digests are apksigner's job."""
         problems = []
         for name, d in self.dex.items():
             problems += [f"{name}: {p}" for p in d.verify()]
         problems += self._verify_v1_digests()
+        if self.signing_pairs:
+            problems += verify_signing_block(self.data, self.signing_pairs, self.signing_block_start,
+                                             self.zip.central_directory_offset, self.zip.eocd_offset)
         if not self.v1_signature_files() and not any(k in self.signing_block for k in ("v2", "v3", "v3.1")):
             problems.append("APK is not signed (no META-INF signature files, no APK Signing Block)")
         return problems
@@ -130,25 +142,25 @@ class ApkPackage:
         return subprocess.CompletedProcess(["dex", cls, *args], status)
 
 
-def read_signing_block(data: bytes, cd_offset: int) -> dict[str, int]:
-    """Scheme name -> size of each id-value pair in the APK Signing Block (empty if none)."""
+def read_signing_block(data: bytes, cd_offset: int) -> tuple[int, dict[int, bytes]]:
+    """(start offset, {pair id: value}) of the APK Signing Block before the central directory, or (-1, {})."""
     if cd_offset < 32 or data[cd_offset - 16:cd_offset] != SIGNING_BLOCK_MAGIC:
-        return {}
+        return -1, {}
     size = struct.unpack_from("<Q", data, cd_offset - 24)[0]
     start = cd_offset - size - 8
     if size < 24 or start < 0 or struct.unpack_from("<Q", data, start)[0] != size:
         raise FormatError("apk: APK Signing Block sizes are inconsistent")
-    out: dict[str, int] = {}
+    pairs: dict[int, bytes] = {}
     pos, end = start + 8, cd_offset - 24
     for _ in range(MAX_BLOCK_PAIRS):
         if pos >= end:
-            return out
+            return start, pairs
         if pos + 12 > end:
             raise FormatError("apk: truncated pair in the APK Signing Block")
         length, pair_id = struct.unpack_from("<QI", data, pos)
         if length < 4 or pos + 8 + length > end:
             raise FormatError(f"apk: APK Signing Block pair {pair_id:#x} has bad length {length}")
-        out[SIGNING_BLOCK_IDS.get(pair_id, f"{pair_id:#010x}")] = length - 4
+        pairs[pair_id] = data[pos + 12:pos + 8 + length]
         pos += 8 + length
     raise FormatError("apk: too many pairs in the APK Signing Block")
 
@@ -162,4 +174,5 @@ def read_apk(data: bytes) -> ApkPackage:
         raise FormatError(f"apk: manifest root element is <{manifest.tag}>, expected <manifest>")
     dex = {m.name: DexFile.parse(m.data or b"") for m in z.members
            if re.fullmatch(r"classes\d*\.dex", m.name) and m.kind == FILE}
-    return ApkPackage(z, manifest, dex, read_signing_block(data, z.central_directory_offset))
+    start, pairs = read_signing_block(data, z.central_directory_offset)
+    return ApkPackage(z, manifest, dex, start, pairs, data)

@@ -45,6 +45,7 @@ def read_string_pool(r: Reader, off: int) -> list[str]:
         raise FormatError(f"binary XML: string pool claims {count} strings in {size} bytes")
     utf8 = bool(flags & 0x100)
     out = []
+    total = 0
     for i in range(count):
         start = off + strings_start + r.u32(off + header_size + 4 * i, "string offset")
         if utf8:
@@ -60,6 +61,9 @@ def read_string_pool(r: Reader, off: int) -> list[str]:
             out.append(r.bytes(p, 2 * n, "string").decode("utf-16-le", "replace"))
         if not (off <= start < off + size):
             raise FormatError(f"binary XML: string {i} lies outside its pool")
+        total += len(out[-1])
+        if total > size:  # real pools never overlap their strings
+            raise FormatError("binary XML: string pool decodes to more text than it holds (overlapping strings)")
     return out
 
 
@@ -117,6 +121,8 @@ def parse_axml(data: bytes) -> Element:
             _ns, name, attr_start, attr_size, attr_count = r.unpack("IIHHH", pos + chead, "element")
             el = Element(string(name))
             base = pos + chead + attr_start
+            if base + attr_count * max(attr_size, 20) > pos + csize:
+                raise FormatError(f"binary XML: element <{el.tag}> attributes overrun their chunk")
             for a in range(attr_count):
                 _ans, aname, raw, _vsize, _res0, dtype, vdata = r.unpack("IIIHBBI", base + a * max(attr_size, 20),
                                                                          "attribute")

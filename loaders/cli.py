@@ -52,7 +52,9 @@ def load_package(path: str | Path):
     data = p.read_bytes()
     for magic, loader in LOADERS.items():
         if data.startswith(magic):
-            return loader(data)
+            pkg = loader(data)
+            pkg.source = p
+            return pkg
     raise FormatError(f"{path}: not a .deb, .exe, .apk or ELF file (unknown magic {data[:4]!r})")
 
 
@@ -66,7 +68,8 @@ def _print_info(info: dict, indent: str = "") -> None:
             for item in value:
                 print(f"{indent}  {json.dumps(item) if isinstance(item, dict) else item}")
         else:
-            print(f"{indent}{key}: {value}")
+            text = str(value).replace("\n", "\n" + indent + "  ")  # multi-line fields stay indented
+            print(f"{indent}{key}: {text}")
 
 
 def cmd_info(args: argparse.Namespace) -> int:

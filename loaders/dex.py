@@ -126,6 +126,8 @@ class DexFile:
             if count:
                 r.check(off, count * size, f"{what} table")
         strings = [_mutf8(r, r.u32(str_off + 4 * i)) for i in range(nstr)]
+        if sum(len(x) for x in strings) > 2 * len(data):  # real string data never overlaps
+            raise FormatError("DEX: string table decodes to more text than the file holds (overlapping strings)")
 
         def s(i: int) -> str:
             if i >= len(strings):
@@ -161,12 +163,13 @@ class DexFile:
             methods.append(MethodRef(t(cidx), s(nidx), shorty, params, ret))
         dex = cls(data[4:7].decode("ascii", "replace"), checksum, signature, strings, types, methods, fields,
                   [], data)
+        budget = [len(data)]  # class members left to read: shared class_data must not multiply the work
         for i in range(nclass):
             cidx, access, sup, _ifaces, src, _annot, cdata, _static_values = r.unpack("I" * 8, class_off + 32 * i,
                                                                                       "class def")
             c = ClassDef(t(cidx), access, None if sup == NO_INDEX else t(sup), None if src == NO_INDEX else s(src))
             if cdata:
-                _read_class_data(dex, r, cdata, c)
+                _read_class_data(dex, r, cdata, c, budget)
             dex.classes.append(c)
         return dex
 
@@ -195,12 +198,15 @@ def _mutf8(r: Reader, off: int) -> str:
         return raw.replace(b"\xc0\x80", b"\0").decode("utf-8", "replace")  # modified UTF-8
 
 
-def _read_class_data(dex: DexFile, r: Reader, p: int, c: ClassDef) -> None:
+def _read_class_data(dex: DexFile, r: Reader, p: int, c: ClassDef, budget: list[int]) -> None:
     counts = []
     for _ in range(4):
         n, p = _uleb(r, p)
         count_limit(n, 2, len(r), "DEX", "class member")
         counts.append(n)
+    budget[0] -= 2 * sum(counts)
+    if budget[0] < 0:
+        raise FormatError(f"DEX: class {c.name}: more class members in total than the file can hold")
     for target, n in ((c.static_fields, counts[0]), (c.instance_fields, counts[1])):
         idx = 0
         for _ in range(n):

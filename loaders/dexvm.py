@@ -163,8 +163,6 @@ CONVERSIONS: dict[int, Callable] = {  # 0x7b-0x8f: unary ops on (wide?) register
     0x89: lambda v: bits64(f32(v)), 0x8A: lambda v: _f2i(f64(v), 32), 0x8B: lambda v: _f2i(f64(v), 64),
     0x8C: lambda v: bits32(f64(v)), 0x8D: lambda v: i32((v & 0xFF) - ((v & 0x80) << 1)),
     0x8E: lambda v: v & 0xFFFF, 0x8F: lambda v: i32((v & 0xFFFF) - ((v & 0x8000) << 1))}
-WIDE_IN = {0x7D, 0x7E, 0x80, 0x84, 0x85, 0x86, 0x8A, 0x8B, 0x8C}
-WIDE_OUT = {0x7D, 0x7E, 0x80, 0x81, 0x83, 0x86, 0x88, 0x89, 0x8B}
 
 
 def _f2i(x: float, bits: int) -> int:
@@ -276,7 +274,11 @@ class DexVM:
             handler = OPS.get(op)
             if handler is None:
                 raise FormatError(f"dex: opcode {op:#04x} at {f.method.ref}+{f.pc} is not supported by the interpreter")
-            done, value = handler(self, f, insns, unit >> 8)
+            try:
+                done, value = handler(self, f, insns, unit >> 8)
+            except (IndexError, TypeError, KeyError, AttributeError, ValueError, OverflowError, struct.error) as e:
+                raise FormatError(f"dex: malformed or unsupported code at {f.method.ref}+{f.pc} "
+                                  f"({type(e).__name__}: {e})") from None
             if done:
                 return value
 
@@ -656,7 +658,7 @@ def _arith(kind: str, name: str, a, b):
     if kind == "I":
         return i32(INT_OPS[name](a, b))
     if kind == "J":
-        return i64(LONG_OPS[name](a, b if name not in ("shl", "shr", "ushr") else b))
+        return i64(LONG_OPS[name](a, b))
     if kind == "F":
         return bits32(FLOAT_OPS[name](f32(a), f32(b)))
     return bits64(FLOAT_OPS[name](f64(a), f64(b)))
@@ -800,6 +802,8 @@ def run_main(dexes: list[DexFile], class_name: str, args: list[str], stdout=None
                  and m.is_static), None)
     if main is None:
         raise FormatError(f"dex: class {class_name} has no public static void main(String[])")
+    old_limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(old_limit, 8 * MAX_DEPTH + 500))  # ~5 Python frames per Java call
     try:
         with np.errstate(all="ignore"):  # IEEE float semantics, as Java has them
             vm.ensure_init(desc)
@@ -813,5 +817,7 @@ def run_main(dexes: list[DexFile], class_name: str, args: list[str], stdout=None
         return 1
     except RecursionError:
         raise FormatError("dex: Python recursion limit reached (call depth)") from None
+    finally:
+        sys.setrecursionlimit(old_limit)
     vm.out.stream.flush()
     return 0

@@ -185,6 +185,10 @@ class ElfFile:
                 elf.dynamic_symbols += _read_symbols(elf, sec)
             elif sec.type in (SHT_RELA, SHT_REL):
                 elf.relocations += _read_relocations(elf, r, lay, sec)
+            # tables may overlap (many sections over the same bytes): bound the total, not just each one
+            budget = min(MAX_SYMBOLS, len(data) // 8)  # real tables hold >= 8 bytes per entry and never overlap
+            if len(elf.symbols) + len(elf.dynamic_symbols) > budget or len(elf.relocations) > budget:
+                raise FormatError("ELF: symbol or relocation tables exceed their total limit (overlapping tables?)")
         return elf
 
 

@@ -34,6 +34,7 @@ class PePackage:
     def __init__(self, pe: PeFile):
         self.pe = pe
         self.image = image_from_pe(pe)
+        self.source: Path | None = None  # the file it was read from, so the program sees its real argv[0]
 
     @classmethod
     def parse(cls, data: bytes) -> PePackage:
@@ -75,8 +76,10 @@ class PePackage:
             **_options) -> subprocess.CompletedProcess:
         """Runs the program natively through cerebro-peload; imports are checked first."""
         self.check_runnable()
+        loader = [str(native_program("peload")), *(["--relocate"] if relocate else [])]
+        if self.source is not None and self.source.read_bytes() == self.pe.data:
+            return subprocess.run([*loader, str(self.source), *args], timeout=timeout)
         with tempfile.TemporaryDirectory(prefix="cerebro-pe-") as tmp:
             exe = Path(tmp) / "program.exe"
             exe.write_bytes(self.pe.data)
-            argv = [str(native_program("peload")), *(["--relocate"] if relocate else []), str(exe), *args]
-            return subprocess.run(argv, timeout=timeout)
+            return subprocess.run([*loader, str(exe), *args], timeout=timeout)

@@ -19,6 +19,7 @@ from cerebro.loaders.errors import FormatError
 class ZipArchive:
     members: list[Member]
     central_directory_offset: int
+    eocd_offset: int
     comment: bytes
 
     def get(self, name: str) -> Member | None:
@@ -72,7 +73,10 @@ def read_zip(data: bytes, what: str = "zip") -> ZipArchive:
             members.append(Member(name, SYMLINK, 0o777, 0, None, body.decode("utf-8", "replace")))
         else:
             members.append(Member(name, FILE, (mode & 0o777) or 0o644, len(body), body))
-    return ZipArchive(members, zf.start_dir, zf.comment)
+    eocd = data.rfind(b"PK\x05\x06", max(0, len(data) - 65557))
+    if eocd < 0:
+        raise FormatError(f"{what}: no end-of-central-directory record")
+    return ZipArchive(members, zf.start_dir, eocd, zf.comment)
 
 
 def _check_layout(data: bytes, infos: list[zipfile.ZipInfo], cd_offset: int, what: str) -> None:

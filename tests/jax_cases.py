@@ -2,7 +2,7 @@
 
 Each case is a function and example arguments (numpy arrays or pytrees of them);
 the reference is always `jax.jit(case.fn)(*case.args)`. Cases are built lazily
-(`get_case(name)`, `all_cases()`), so importing this file does no JAX work.
+(`get_case(name)`, `all_cases()`): importing this file traces and compiles nothing.
 
     from jax_cases import CASE_NAMES, get_case   # pytest puts tests/ on sys.path
 """
@@ -269,6 +269,27 @@ def _structural_cases() -> None:
     def _(rng):
         return (lambda x, i: x[:, i]), [_normal(rng, 2, 5, 3), np.array([[4, 0], [2, 1]], np.int32)]
 
+    @case("gather_multi_axis", **EXACT)
+    def _(rng):
+        i, j = np.array([[0, 2], [-1, 1]], np.int32), np.array([[3, 0], [1, -4]], np.int32)
+        return (lambda x, i, j: (x[i, j], x[i, :, j], x[:, i, 1:3], x[1, j])), [_normal(rng, 3, 4, 5), i, j]
+
+    @case("gather_take_along_axis", **EXACT)
+    def _(rng):
+        idx = np.array([[[0], [4]], [[2], [9]], [[-1], [1]]], np.int32)
+        return (lambda x, i: (jnp.take_along_axis(x, i, axis=2), jnp.take_along_axis(x, i, axis=2, mode="clip"))), [
+            _normal(rng, 3, 2, 5), idx]
+
+    @case("gather_partial_slices", **EXACT)
+    def _(rng):
+        dn = lax.GatherDimensionNumbers(offset_dims=(1, 2), collapsed_slice_dims=(), start_index_map=(0, 1))
+        starts = np.array([[0, 0], [3, 1], [-2, 9], [1, 2]], np.int32)
+
+        def fn(x, s):
+            return (lax.gather(x, s, dn, (2, 3), mode="clip"), lax.gather(x, s, dn, (2, 3), mode="fill"))
+
+        return fn, [_normal(rng, 5, 6), starts]
+
     @case("index_constant_array", **EXACT)
     def _(rng):
         return (lambda x: x[jnp.array([2, 0])] * 3), [_normal(rng, 3, 4)]
@@ -342,7 +363,7 @@ def random_variables(module: Any, *inputs: Any, rng: np.random.Generator, **kwar
 
     Kernels get He-scaled normals (fan-in = all dims but the last), batch
     variances lie in [0.5, 1.5], scales near 1 and biases/means near 0, so
-    every parameter matters and activations stay O(1) through deep models.
+    every parameter matters and deep models stay finite.
     """
     import jax
 
@@ -369,7 +390,6 @@ def _module_case(name: str, make_module: Callable, input_shapes, call: Callable 
 
     @case(name, **{**LINEAR, **tolerances})
     def _(rng):
-
         module = make_module()
         if int_inputs is not None:
             inputs = [rng.integers(0, int_inputs, s).astype(np.int32) for s in input_shapes]
@@ -466,6 +486,10 @@ def _module_cases() -> None:
     _module_case("flax_conv_depthwise", lambda: nn.Conv(8, (3, 3), feature_group_count=8), [(1, 7, 7, 8)])
     _module_case("flax_conv_grouped", lambda: nn.Conv(6, (3, 3), feature_group_count=3), [(1, 6, 6, 6)])
     _module_case("flax_conv_1d", lambda: nn.Conv(5, (4,), strides=(2,), padding="SAME"), [(2, 11, 3)])
+    _module_case("flax_conv_transpose", lambda: nn.ConvTranspose(4, (3, 3), strides=(2, 2), padding="SAME"),
+                 [(1, 5, 5, 3)])
+    _module_case("flax_groupnorm", lambda: nn.GroupNorm(num_groups=3), [(2, 4, 4, 6)])
+    _module_case("flax_rmsnorm", lambda: nn.RMSNorm(), [(3, 10)])
     _module_case("flax_batchnorm", lambda: nn.BatchNorm(use_running_average=True), [(2, 4, 4, 6)])
     _module_case("flax_layernorm", lambda: nn.LayerNorm(), [(3, 10)])
     _module_case("flax_embed", lambda: nn.Embed(50, 8), [(2, 6)], int_inputs=50)

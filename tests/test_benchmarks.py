@@ -86,6 +86,14 @@ def test_wrong_output_is_not_timed(monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
 
     monkeypatch.setitem(backends.BACKENDS, "off_by_one", off_by_one)
     w = workload("mlp", 1)
-    result = worker.measure("off_by_one", w, 1, worker.reference(w), timing.Budget(**TINY), tmp_path)
+    result, prepared = worker.prepare("off_by_one", w, 1, worker.reference(w), tmp_path)
     assert result["status"] == "wrong" and "tolerance" in result["reason"]
-    assert len(calls) == 1 and "median_ms" not in result
+    assert prepared is None and len(calls) == 1 and "median_ms" not in result
+
+
+def test_interleaved_sampling_meets_the_budget() -> None:
+    budget = timing.Budget(warmup=2, min_repeats=12, min_seconds=0.0, max_seconds=5.0, floor_repeats=1, rounds=3)
+    order = []
+    samples = timing.sample_interleaved({"a": lambda: order.append("a"), "b": lambda: order.append("b")}, budget)
+    assert [len(samples[k]) for k in "ab"] == [12, 12]
+    assert order[:12] == ["a"] * 6 + ["b"] * 6 and order[12:16] == ["a"] * 4  # 2 warmup + 4 per round

@@ -92,12 +92,17 @@ def test_take_modes(mode: str) -> None:
 
 
 def test_integer_div_rem_follow_xla() -> None:
-    a = np.array([7, -7, 7, -7, 5, -2147483648, 0, 9], np.int32)
-    b = np.array([2, 2, -2, -2, 0, -1, 0, 3], np.int32)
+    a = np.array([7, -7, 7, -7, 5, -2147483648, 0, 9, -2147483648, -2147483648, 2147483647], np.int32)
+    b = np.array([2, 2, -2, -2, 0, -1, 0, 3, 2, 7, -2147483648], np.int32)
     np.testing.assert_array_equal(_run("div", [a, b]), np.asarray(lax.div(a, b)))
     np.testing.assert_array_equal(_run("rem", [a, b]), np.asarray(lax.rem(a, b)))
     np.testing.assert_array_equal(_run("div", [a[:4], b[:4]]), [3, -3, -3, 3])
     np.testing.assert_array_equal(_run("rem", [a[:4], b[:4]]), [1, -1, 1, -1])
+    for dtype in (np.int8, np.uint8):
+        x = np.arange(-128, 128).astype(np.int16).astype(dtype)
+        y = np.resize(np.array([3, -3, 0, 1, -1, 7, -128], np.int16).astype(dtype), x.shape)
+        np.testing.assert_array_equal(_run("div", [x, y]), np.asarray(lax.div(x, y)))
+        np.testing.assert_array_equal(_run("rem", [x, y]), np.asarray(lax.rem(x, y)))
 
 
 def test_float_rem_takes_dividend_sign() -> None:

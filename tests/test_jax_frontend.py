@@ -70,7 +70,6 @@ def test_unsupported_primitive_names_primitive_and_line() -> None:
     (lambda x: lax.while_loop(lambda v: v.sum() < 100, lambda v: v * 2, x + 1), "while"),
     (lambda x: lax.scan(lambda c, _: (c * 2, c), x[0], None, length=1000)[0], "scan of length 1000"),
     (lambda x: lax.erf_inv(x / 20), "erf_inv"),
-    (lambda x: x[jnp.array([0, 2]), jnp.array([1, 3])], "gather"),
     (lambda x: lax.select_n(jnp.array([[0, 1, 2, 0]] * 3, jnp.int32), x, -x, x * 2), "select_n"),
     (lambda x: x.astype(jnp.float16), "float16"),
     (lambda x: x.at[1].set(0.0), "scatter"),

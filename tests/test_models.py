@@ -39,7 +39,7 @@ def _compare(got: list[np.ndarray], want: object, rtol: float, atol: float, what
     want_leaves = [np.asarray(w) for w in jax.tree.leaves(want)]
     assert len(got) == len(want_leaves), what
     for i, (g, w) in enumerate(zip(got, want_leaves)):
-        assert (g.shape, g.dtype) == (w.shape, w.dtype), f"{what} output {i}: {g.shape}/{g.dtype} vs {w.shape}/{w.dtype}"
+        assert (g.shape, g.dtype) == (w.shape, w.dtype), f"{what} output {i}: {g.dtype}{g.shape} vs {w.dtype}{w.shape}"
         if np.issubdtype(w.dtype, np.floating):
             np.testing.assert_allclose(g, w, rtol=rtol, atol=atol, err_msg=f"{what} output {i}")
         else:

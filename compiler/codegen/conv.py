@@ -110,21 +110,34 @@ def emit_conv(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
 
     if conv.cin_group == 1 and conv.cout_group == 1:
         dw_rows, dw_vectors = depthwise_tile(ctx.target)
-        channel_blocks(cin, dw_vectors, lambda c0, widths: pixels(dw_rows, lambda outer, rows, ow0: _depthwise_tile(
-            builder, conv, outer, ow0, rows, c0, widths)))
+
+        def depthwise_block(c0: ir.Value, widths: list[int]) -> None:
+            def tile(outer: list[ir.Value], rows: int, ow0: ir.Value) -> None:
+                _depthwise_tile(builder, conv, outer, ow0, rows, c0, widths)
+
+            pixels(dw_rows, tile)
+
+        channel_blocks(cin, dw_vectors, depthwise_block)
     elif w.nbytes > x.nbytes // max(1, x.shape[0]):
         # weights bigger than an image: keep one block of output channels' weights hot across all pixels
         with for_range(builder, groups, "g") as g:
-            channel_blocks(conv.cout_group, vectors, lambda j0, widths: pixels(
-                tile_rows, lambda outer, rows, ow0: _gemm_tile(builder, conv, outer, ow0, rows, g, j0, widths)))
+            def weights_block(j0: ir.Value, widths: list[int]) -> None:
+                def tile(outer: list[ir.Value], rows: int, ow0: ir.Value) -> None:
+                    _gemm_tile(builder, conv, outer, ow0, rows, g, j0, widths)
+
+                pixels(tile_rows, tile)
+
+            channel_blocks(conv.cout_group, vectors, weights_block)
     else:
         # images bigger than the weights: keep a block of input pixels hot across all output channels
-        def all_channels(outer: list[ir.Value], rows: int, ow0: ir.Value) -> None:
+        def pixel_block(outer: list[ir.Value], rows: int, ow0: ir.Value) -> None:
             with for_range(builder, groups, "g") as g:
-                channel_blocks(conv.cout_group, vectors, lambda j0, widths: _gemm_tile(
-                    builder, conv, outer, ow0, rows, g, j0, widths))
+                def tile(j0: ir.Value, widths: list[int]) -> None:
+                    _gemm_tile(builder, conv, outer, ow0, rows, g, j0, widths)
 
-        pixels(tile_rows, all_channels)
+                channel_blocks(conv.cout_group, vectors, tile)
+
+        pixels(tile_rows, pixel_block)
     builder.ret_void()
 
 

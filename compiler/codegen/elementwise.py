@@ -23,6 +23,7 @@ from cerebro.compiler.codegen.loops import broadcast_strides, for_nest, i64, lin
 from cerebro.compiler.codegen.registry import EmitContext, emitter
 from cerebro.compiler.ir import DType, IRError, Node
 from cerebro.compiler.ir.ops import BINARY, COMPARE, UNARY
+from cerebro.compiler.passes.fuse import FUSED
 
 I1 = ir.IntType(1)
 _MEMORY_TYPES = {
@@ -301,29 +302,45 @@ def merge_dims(shape: Sequence[int], strides: list[list[int]]) -> tuple[list[int
     return dims, merged
 
 
-@emitter(*UNARY, *BINARY, *COMPARE, "select", "convert")
-def emit_elementwise(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
-    out = node.outputs[0]
+def scalar_rule(node: Node) -> ScalarFn:
+    """The per-element function of an elementwise node (IRError if its type is not supported)."""
     if node.op == "convert":
         src, dst = node.inputs[0].dtype, node.attrs["dtype"]
-        scalar: ScalarFn = lambda b, x: _convert(b, x, src, dst)  # noqa: E731
-    elif node.op == "select":
-        scalar = lambda b, c, x, y: b.select(c, x, y)  # noqa: E731
-    elif node.op in UNARY:
-        scalar = _rule(UNARY_RULES, node, node.inputs[0].dtype)
-    elif node.op in COMPARE:
-        scalar = _rule(COMPARE_RULES, node, node.inputs[0].dtype)
-    else:
-        scalar = _rule(BINARY_RULES, node, node.inputs[0].dtype)
+        return lambda b, x: _convert(b, x, src, dst)
+    if node.op == "select":
+        return lambda b, c, x, y: b.select(c, x, y)
+    table = UNARY_RULES if node.op in UNARY else COMPARE_RULES if node.op in COMPARE else BINARY_RULES
+    return _rule(table, node, node.inputs[0].dtype)
 
+
+def emit_loop(node: Node, body: list[Node], loads: list[tuple[int, int, Sequence[int]]], fn: ir.Function) -> None:
+    """One loop over node's output running body's scalar rules in order. Values made inside body stay
+    in registers; loads are (value id, argument index, strides per output dim) for the others."""
+    out = node.outputs[0]
+    rules = [scalar_rule(inner) for inner in body]
     b = ir.IRBuilder(fn.append_basic_block("entry"))
-    strides = [broadcast_strides(v.shape, out.shape) for v in node.inputs] + [broadcast_strides(out.shape, out.shape)]
+    strides = [list(st) for _, _, st in loads] + [broadcast_strides(out.shape, out.shape)]
     dims, merged = merge_dims(out.shape, strides)
+    dtypes = {v.id: v.dtype for inner in body for v in inner.inputs}
     if out.size > 0:
         with for_nest(b, dims) as index:
-            values = [load(b, fn.args[k], linear_index(b, index, merged[k]) if dims else i64(0), v.dtype)
-                      for k, v in enumerate(node.inputs)]
-            result = scalar(b, *values)
-            store(b, result, fn.args[len(node.inputs)], linear_index(b, index, merged[-1]) if dims else i64(0),
-                  out.dtype)
+            values: dict[int, ir.Value] = {}
+            for (vid, arg, _), walk in zip(loads, merged):
+                values[vid] = load(b, fn.args[arg], linear_index(b, index, walk) if dims else i64(0), dtypes[vid])
+            for inner, rule in zip(body, rules):
+                values[inner.outputs[0].id] = rule(b, *(values[v.id] for v in inner.inputs))
+            offset = linear_index(b, index, merged[-1]) if dims else i64(0)
+            store(b, values[out.id], fn.args[len(node.inputs)], offset, out.dtype)
     b.ret_void()
+
+
+@emitter(*UNARY, *BINARY, *COMPARE, "select", "convert")
+def emit_elementwise(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
+    loads = [(v.id, k, broadcast_strides(v.shape, node.outputs[0].shape)) for k, v in enumerate(node.inputs)]
+    emit_loop(node, [node], loads, fn)
+
+
+@emitter(FUSED)
+def emit_fused(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
+    """A chain merged by passes/fuse.py: every inner value has the output's shape."""
+    emit_loop(node, list(node.attrs["nodes"]), list(node.attrs["loads"]), fn)

@@ -10,12 +10,12 @@ the memory plan makes its output a view of its input.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from llvmlite import ir
 
 from cerebro.compiler.codegen.elementwise import memory_type, merge_dims
-from cerebro.compiler.codegen.loops import contiguous_strides, for_nest, i64
+from cerebro.compiler.codegen.loops import contiguous_strides, for_nest, for_range, i64
 from cerebro.compiler.codegen.registry import EmitContext, emitter
 from cerebro.compiler.ir import Node
 
@@ -35,10 +35,40 @@ def copy_strided(b: ir.IRBuilder, ty: ir.Type, shape: Sequence[int], src: ir.Val
     if any(d <= 0 for d in shape):
         return
     dims, (s_strides, d_strides) = merge_dims(shape, [list(src_strides), list(dst_strides)])
-    with for_nest(b, dims) as index:
+
+    def move(index: Sequence[ir.Value]) -> None:
         source = b.gep(src, [_affine(b, index, s_strides, src_offset)], inbounds=True, source_etype=ty)
         target = b.gep(dst, [_affine(b, index, d_strides, dst_offset)], inbounds=True, source_etype=ty)
         b.store(b.load(source, typ=ty), target)
+
+    across = [k for k, st in enumerate(s_strides[:-1]) if abs(st) == 1 and dims[k] >= TILE]
+    if dims and abs(s_strides[-1]) > 1 and dims[-1] >= TILE and across:
+        _tiled(b, dims, across[-1], move)
+        return
+    with for_nest(b, dims) as index:
+        move(index)
+
+
+TILE = 16  # a TILE x TILE block of a transpose stays in L1 while it is read down and written across
+
+
+def _tiled(b: ir.IRBuilder, dims: list[int], axis: int, move: Callable[[Sequence[ir.Value]], None]) -> None:
+    """Loop over dims in TILE x TILE blocks of (axis, last): the source is contiguous along axis and
+    the destination along the last dim, so neither side strides through memory a row at a time."""
+    last = len(dims) - 1
+    others = [k for k in range(last) if k != axis]
+    with for_nest(b, [dims[k] for k in others]) as outer:
+        with for_range(b, -(-dims[axis] // TILE), "ta") as ta, for_range(b, -(-dims[last] // TILE), "tl") as tl:
+            starts = [b.mul(t, i64(TILE), flags=("nsw",)) for t in (ta, tl)]
+            counts = [b.select(b.icmp_signed("<", b.sub(i64(dims[k]), start), i64(TILE)),
+                               b.sub(i64(dims[k]), start), i64(TILE)) for k, start in zip((axis, last), starts)]
+            with for_range(b, counts[0], "ia") as ia, for_range(b, counts[1], "il") as il:
+                index: list[ir.Value] = [i64(0)] * len(dims)
+                for k, value in zip(others, outer):
+                    index[k] = value
+                index[axis] = b.add(starts[0], ia, flags=("nsw",))
+                index[last] = b.add(starts[1], il, flags=("nsw",))
+                move(index)
 
 
 def _finish(fn: ir.Function) -> ir.IRBuilder:

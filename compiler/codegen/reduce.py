@@ -23,7 +23,7 @@ from collections.abc import Callable
 
 from llvmlite import ir
 
-from cerebro.compiler.codegen.loops import fold_nest, fold_range, for_nest, for_range
+from cerebro.compiler.codegen.loops import contiguous_strides, fold_nest, fold_range, for_nest, for_range
 from cerebro.compiler.codegen.matmul import (
     column_phases,
     constant,
@@ -156,6 +156,8 @@ def emit_reduce(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
 
 
 class _Reduction:
+    """One reduce_* node being emitted: its element type, combine rule, identity and buffers."""
+
     def __init__(self, builder: ir.IRBuilder, elem: ir.Type, combine: Combine, start: float | int, blocked: bool,
                  width: int, px: ir.Value, po: ir.Value) -> None:
         self.b, self.elem, self.combine, self.start = builder, elem, combine, start
@@ -172,7 +174,7 @@ class _Reduction:
 
     def rows(self, dims: list[tuple[int, bool]]) -> None:
         b, width = self.b, self.width
-        strides = _strides([s for s, _ in dims])
+        strides = contiguous_strides([s for s, _ in dims])
         length = dims[-1][0]
         kept = [(s, st) for (s, r), st in zip(dims, strides) if not r]
         outer = [(s, st) for (s, r), st in zip(dims[:-1], strides[:-1]) if r]
@@ -192,7 +194,8 @@ class _Reduction:
                 for other in accs[1:-1]:
                     vector = self.combine(b, vector, other)
                 total = self.combine(b, horizontal(b, vector, self.combine), total)
-            store(b, total, self.po, index(b, 0, *zip(kept_idx, _strides([s for s, _ in kept]))), self.elem)
+            out_at = index(b, 0, *zip(kept_idx, contiguous_strides([s for s, _ in kept])))
+            store(b, total, self.po, out_at, self.elem)
 
     def _row(self, row: ir.Value, length: int, vectors: int, accs: list[ir.Value]) -> list[ir.Value]:
         """Fold row[0:length] into accs (vectors vector accumulators, then one scalar)."""
@@ -221,11 +224,11 @@ class _Reduction:
 
     def columns(self, dims: list[tuple[int, bool]]) -> None:
         b = self.b
-        strides = _strides([s for s, _ in dims])
+        strides = contiguous_strides([s for s, _ in dims])
         columns = dims[-1][0]
         kept = [(s, st) for (s, r), st in zip(dims[:-1], strides[:-1]) if not r]
         reduced = [(s, st) for (s, r), st in zip(dims, strides) if r]
-        out_strides = _strides([s for s, _ in kept] + [columns])
+        out_strides = contiguous_strides([s for s, _ in kept] + [columns])
         with for_nest(b, [s for s, _ in kept], "o") as kept_idx:
             base = index(b, 0, *zip(kept_idx, [st for _, st in kept]))
             out_base = index(b, 0, *zip(kept_idx, out_strides))
@@ -250,13 +253,6 @@ class _Reduction:
                     o0 = index(b, first, (cb, sum(widths)), (out_base, 1))
                     for a, off in zip(accs, offsets):
                         store(b, a, self.po, index(b, off, (o0, 1)), self.elem)
-
-
-def _strides(sizes: list[int]) -> list[int]:
-    strides = [1] * len(sizes)
-    for axis in range(len(sizes) - 2, -1, -1):
-        strides[axis] = strides[axis + 1] * sizes[axis + 1]
-    return strides
 
 
 def _better(builder: ir.IRBuilder, op: str, dtype: DType, value: ir.Value, best: ir.Value) -> ir.Value:

@@ -84,7 +84,7 @@ class Graph:
             array = array.astype(dtype.numpy)
         elif array.dtype == np.float64:
             array = array.astype(np.float32)
-        array = np.ascontiguousarray(array)
+        array = np.array(array, order="C")  # ascontiguousarray would make 0-d arrays 1-d
         return Value(tuple(array.shape), dtype_from_numpy(array.dtype), name, data=array)
 
     def add(self, op: str, inputs: list[Value], loc: str = "", **attrs: object) -> list[Value]:

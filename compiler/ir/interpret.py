@@ -21,15 +21,10 @@ Impl = Callable[..., np.ndarray]
 def _int_div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """C division (toward zero); x/0 is -1 and MIN/-1 is MIN, as XLA defines them."""
     with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
-        safe = np.where(b == 0, 1, b).astype(a.dtype)
-        if np.issubdtype(a.dtype, np.signedinteger):
-            flip = (a == np.iinfo(a.dtype).min) & (safe == -1)
-            safe = np.where(flip, 1, safe).astype(a.dtype)
-            quotient = np.abs(a) // np.abs(safe)
-            quotient = np.where((a < 0) != (safe < 0), -quotient, quotient)
-            quotient = np.where(flip, a, quotient)
-        else:
-            quotient = a // safe
+        overflow = (b == -1) & (a == np.iinfo(a.dtype).min) if a.dtype.kind == "i" else np.zeros(a.shape, bool)
+        safe = np.where((b == 0) | overflow, 1, b).astype(a.dtype)
+        exact = a - np.fmod(a, safe)  # moves toward zero, so it cannot overflow; safe divides it exactly
+        quotient = np.where(overflow, a, exact // safe)
         return np.where(b == 0, np.array(-1).astype(a.dtype), quotient).astype(a.dtype)
 
 
@@ -43,9 +38,8 @@ def _div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def _rem(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """C remainder (sign of the dividend); x rem 0 is x."""
     if a.dtype.kind in "iu":
-        quotient = _int_div(a, b)
-        with np.errstate(over="ignore"):
-            return np.where(b == 0, a, a - quotient * b).astype(a.dtype)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(b == 0, a, np.fmod(a, np.where(b == 0, 1, b).astype(a.dtype))).astype(a.dtype)
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.fmod(a, b)
 
@@ -80,7 +74,7 @@ def _logistic(x: np.ndarray) -> np.ndarray:
         return (1 / (1 + np.exp(-x))).astype(x.dtype)
 
 
-def _float_op(fn: Callable[[np.ndarray], np.ndarray]) -> Impl:
+def _quiet(fn: Callable[[np.ndarray], np.ndarray]) -> Impl:
     """Wrap a numpy ufunc so it keeps the input dtype and stays quiet on inf/nan results."""
 
     def impl(x: np.ndarray) -> np.ndarray:
@@ -256,12 +250,12 @@ def _elementwise(fn: Impl) -> Callable[..., np.ndarray]:
 
 
 _UNARY: dict[str, Impl] = {
-    "neg": _float_op(np.negative), "abs": _float_op(np.abs), "exp": _float_op(np.exp), "log": _float_op(np.log),
-    "log1p": _float_op(np.log1p), "expm1": _float_op(np.expm1), "tanh": _float_op(np.tanh),
-    "erf": _float_op(scipy.special.erf), "sqrt": _float_op(np.sqrt), "rsqrt": _float_op(lambda x: 1 / np.sqrt(x)),
-    "logistic": _logistic, "floor": _float_op(np.floor), "ceil": _float_op(np.ceil), "round": _round,
-    "sign": _sign, "not": _not, "sin": _float_op(np.sin), "cos": _float_op(np.cos),
-    "reciprocal": _float_op(lambda x: 1 / x), "is_finite": np.isfinite,
+    "neg": _quiet(np.negative), "abs": _quiet(np.abs), "exp": _quiet(np.exp), "log": _quiet(np.log),
+    "log1p": _quiet(np.log1p), "expm1": _quiet(np.expm1), "tanh": _quiet(np.tanh),
+    "erf": _quiet(scipy.special.erf), "sqrt": _quiet(np.sqrt), "rsqrt": _quiet(lambda x: 1 / np.sqrt(x)),
+    "logistic": _logistic, "floor": _quiet(np.floor), "ceil": _quiet(np.ceil), "round": _round,
+    "sign": _sign, "not": _not, "sin": _quiet(np.sin), "cos": _quiet(np.cos),
+    "reciprocal": _quiet(lambda x: 1 / x), "is_finite": np.isfinite,
 }
 _BINARY: dict[str, Impl] = {
     "add": _wrapping(np.add), "sub": _wrapping(np.subtract), "mul": _wrapping(np.multiply), "div": _div,

@@ -19,7 +19,7 @@ Semantics every frontend and backend agrees on:
   Integer pow with a negative exponent is 0 unless |base| is 1.
 - round: halves to even (numpy, ONNX, jnp.round). sign(0) = 0.
 - convert: float->int truncates toward zero and saturates, NaN -> 0;
-  anything->bool is x != 0; bool->number is 0/1.
+  int->int wraps; anything->bool is x != 0; bool->number is 0/1.
 - max/min propagate NaN. select(cond, a, b) is cond ? a : b.
 - pad: interior padding (attr "interior", default 0) goes between elements
   first, then lo/hi; negative lo/hi crop. "value" is a Python scalar.

@@ -13,8 +13,12 @@ from cerebro.compiler.ir import DType, Graph, Node, Value, dtype_from_numpy, inf
 from cerebro.compiler.ir.interpret import run_node
 
 # Folding a node whose inputs are all constants keeps weights pre-transposed and
-# attributes (pad values, slice starts) readable; above this size it is left to the passes.
+# attributes (pad values, slice starts) readable. It is left to the passes when the
+# inputs are huge or when the result would be much bigger than them (a broadcast
+# of a scalar to a large zeros tensor should stay a broadcast, not become weights).
 FOLD_LIMIT = 1 << 24
+FOLD_GROWTH_LIMIT = 1 << 12
+SHARED_CONST_SIZE = 16
 
 
 class UnsupportedPrimitive(NotImplementedError):
@@ -47,6 +51,7 @@ class Context:
         self.loc = ""
         self.primitive = ""
         self._lower = lower
+        self._small_consts: dict[tuple, Value] = {}
 
     def inline(self, jaxpr: Any, consts: list, args: list[Value]) -> list[Value]:
         """Lower a nested jaxpr (control-flow bodies) in place; its equations keep their own locations."""
@@ -61,7 +66,7 @@ class Context:
         return UnsupportedPrimitive(f"unsupported JAX primitive '{self.primitive}' at {where}: {message}")
 
     def dtype(self, dtype: object) -> DType:
-        return ir_dtype(dtype, self.loc)
+        return ir_dtype(dtype, f"{self.loc or 'unknown location'} (JAX primitive '{self.primitive}')")
 
     def const(self, data: object, dtype: DType | None = None) -> Value:
         array = np.asarray(data)
@@ -69,15 +74,23 @@ class Context:
             dtype = DType.f32 if array.dtype == np.float64 else dtype_from_numpy(array.dtype)
         # Not Graph.const: np.ascontiguousarray turns a 0-d array into shape (1,).
         array = np.array(array, dtype=dtype.numpy, order="C")
-        return Value(tuple(array.shape), dtype, data=array)
+        if array.size > SHARED_CONST_SIZE:
+            return Value(tuple(array.shape), dtype, data=array)
+        key = (dtype, array.shape, array.tobytes())
+        if key not in self._small_consts:  # literals repeat a lot (0.0, 1.0, eps): one shared, read-only Value
+            array.flags.writeable = False
+            self._small_consts[key] = Value(tuple(array.shape), dtype, data=array)
+        return self._small_consts[key]
 
     def add(self, op: str, *inputs: Value, **attrs: object) -> Value:
         """Append one IR node (or fold it into a constant when every input is one)."""
-        if inputs and all(v.is_const for v in inputs) and sum(v.size for v in inputs) <= FOLD_LIMIT:
+        in_size = sum(v.size for v in inputs)
+        if inputs and all(v.is_const for v in inputs) and in_size <= FOLD_LIMIT:
             node = Node(op, list(inputs), [], dict(attrs), self.loc)
             node.outputs = [Value(tuple(s), d, producer=node) for s, d in infer(node)]
-            (data,) = run_node(node, [v.data for v in inputs])
-            return self.const(data, node.outputs[0].dtype)
+            if node.outputs[0].size <= max(in_size, FOLD_GROWTH_LIMIT):
+                (data,) = run_node(node, [v.data for v in inputs])
+                return self.const(data, node.outputs[0].dtype)
         return self.graph.add1(op, *inputs, loc=self.loc, **attrs)
 
     def reshape(self, x: Value, shape: tuple[int, ...]) -> Value:

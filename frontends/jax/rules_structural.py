@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from cerebro.compiler.ir import DType, Value
+from cerebro.compiler.ir import Value
 from cerebro.frontends.jax.context import Context
 
 Rule = Callable[..., list[Value]]
@@ -147,55 +147,6 @@ def _cumulative(kind: str) -> Rule:
     return rule
 
 
-def _gather(ctx: Context, eqn, x: Value, indices: Value) -> list[Value]:
-    """The gathers jnp.take and x[idx] produce: one axis, whole slices elsewhere -> IR take.
-
-    Out-of-range indices follow the gather mode: clip (and promise_in_bounds) clamp,
-    fill_or_drop selects the fill value (NaN for floats, as JAX does).
-    """
-    dn = eqn.params["dimension_numbers"]
-    sizes = tuple(int(s) for s in eqn.params["slice_sizes"])
-    if dn.operand_batching_dims or len(dn.start_index_map) != 1 or tuple(dn.collapsed_slice_dims) != tuple(
-            dn.start_index_map) or indices.shape[-1:] != (1,):
-        raise ctx.fail(f"gather with dimension numbers {dn} (only single-axis takes are supported)")
-    (axis,) = dn.start_index_map
-    if sizes != tuple(1 if i == axis else d for i, d in enumerate(x.shape)):
-        raise ctx.fail(f"gather with slice sizes {sizes} (only whole slices along other axes)")
-    batch = indices.shape[:-1]
-    idx = ctx.reshape(indices, batch)
-    taken = ctx.add("take", x, idx, axis=int(axis), mode="clip")
-    # take's layout is x[:axis] + batch + x[axis+1:]; the gather's puts operand dims at offset_dims.
-    out_rank = taken.rank
-    offset_dims = tuple(int(d) for d in dn.offset_dims)
-    taken_operand_pos = [i if i < axis else i - 1 + len(batch) for i in range(x.rank) if i != axis]
-    taken_batch_pos = [axis + j for j in range(len(batch))]
-    perm = [0] * out_rank
-    batch_slots = [d for d in range(out_rank) if d not in offset_dims]
-    for slot, pos in zip(offset_dims, taken_operand_pos):
-        perm[slot] = pos
-    for slot, pos in zip(batch_slots, taken_batch_pos):
-        perm[slot] = pos
-    out = ctx.transpose(taken, tuple(perm))
-    if "FILL_OR_DROP" not in str(eqn.params["mode"]):
-        return [out]
-    fill = eqn.params.get("fill_value")
-    if fill is None:
-        if out.dtype.is_float:
-            fill = np.nan
-        elif out.dtype is DType.bool:
-            fill = True
-        else:
-            info = np.iinfo(out.dtype.numpy)
-            fill = info.min if out.dtype.is_signed else info.max
-    inside = ctx.add("and", ctx.elementwise("ge", idx, ctx.const(np.zeros(()), idx.dtype)),
-                     ctx.elementwise("lt", idx, ctx.const(np.array(x.shape[axis]), idx.dtype)))
-    mask_shape = [1] * out_rank
-    for slot, size in zip(batch_slots, batch):
-        mask_shape[slot] = size
-    mask = ctx.reshape(inside, tuple(mask_shape))
-    return [ctx.elementwise("select", mask, out, ctx.const(np.array(fill), out.dtype))]
-
-
 RULES: dict[str, Rule] = {
     "reshape": _reshape,
     "squeeze": _squeeze,
@@ -210,7 +161,6 @@ RULES: dict[str, Rule] = {
     "rev": _rev,
     "pad": _pad,
     "iota": _iota,
-    "gather": _gather,
     "cumsum": _cumulative("sum"),
     "cummax": _cumulative("max"),
     "cummin": _cumulative("min"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,10 +14,11 @@ from jax.extend.core import ClosedJaxpr, Jaxpr, Literal
 
 from cerebro.compiler.ir import DType, Graph, Value, verify
 from cerebro.compiler.ir.interpret import run_graph
-from cerebro.frontends.jax import rules_control, rules_elementwise, rules_nn, rules_structural
-from cerebro.frontends.jax.context import Context, UnsupportedPrimitive, ir_dtype, location
+from cerebro.frontends.jax import rules_control, rules_elementwise, rules_gather, rules_nn, rules_structural
+from cerebro.frontends.jax.context import Context, ir_dtype, location
 
-RULES = {**rules_elementwise.RULES, **rules_structural.RULES, **rules_nn.RULES, **rules_control.RULES}
+RULES = {**rules_elementwise.RULES, **rules_structural.RULES, **rules_gather.RULES, **rules_nn.RULES,
+         **rules_control.RULES}
 
 # Primitives that only wrap another jaxpr (jit, custom derivatives, remat): inlined.
 _CALLS = {"pjit": "jaxpr", "jit": "jaxpr", "closed_call": "call_jaxpr", "core_call": "call_jaxpr",
@@ -103,7 +105,7 @@ def input_names(fn: Any, args: tuple) -> list[str]:
     for path, _ in jax.tree_util.tree_flatten_with_path(args)[0]:
         index = path[0].idx
         parts = [_key_text(k) for k in path[1:]]
-        if not (isinstance(args[index], dict) and parts):
+        if not (isinstance(args[index], Mapping) and parts):
             parts.insert(0, arg_names[index])
         names.append(_sanitize(".".join(parts)))
     return _unique(names)
@@ -116,17 +118,15 @@ def output_names(out_shapes: Any) -> list[str]:
     return _unique([_sanitize("output." + ".".join(_key_text(k) for k in path)) for path, _ in flat])
 
 
-def _inner_jaxpr(eqn) -> tuple[Jaxpr, list]:
-    name = eqn.primitive.name
-    found = eqn.params.get(_CALLS[name])
+def _inner_jaxpr(ctx: Context, eqn) -> tuple[Jaxpr, list]:
+    found = eqn.params.get(_CALLS[eqn.primitive.name])
     if found is None:
         found = next((v for v in eqn.params.values() if isinstance(v, (ClosedJaxpr, Jaxpr))), None)
     if isinstance(found, ClosedJaxpr):
         return found.jaxpr, list(found.consts)
     if isinstance(found, Jaxpr):
         return found, []
-    raise UnsupportedPrimitive(f"unsupported JAX primitive '{name}' at {location(eqn.source_info)}: "
-                               "no inner jaxpr to inline")
+    raise ctx.fail("no inner jaxpr to inline")
 
 
 def _lower_jaxpr(ctx: Context, jaxpr: Jaxpr, consts: list, args: list[Value], call_site: str = "") -> list[Value]:
@@ -147,7 +147,7 @@ def _lower_jaxpr(ctx: Context, jaxpr: Jaxpr, consts: list, args: list[Value], ca
         ctx.primitive = eqn.primitive.name
         inputs = [read(v) for v in eqn.invars]
         if eqn.primitive.name in _CALLS:
-            inner, inner_consts = _inner_jaxpr(eqn)
+            inner, inner_consts = _inner_jaxpr(ctx, eqn)
             here = ctx.loc
             outputs = _lower_jaxpr(ctx, inner, inner_consts, inputs[len(inputs) - len(inner.invars):], here)
         elif eqn.primitive.name in RULES:

@@ -139,6 +139,11 @@ def matmul(ctx: Ctx, a: Value, b: Value) -> Value:
     """numpy.matmul: 1-D operands get a unit dim, batch dims broadcast."""
     a2 = reshape(ctx, a, (1,) + a.shape) if a.rank == 1 else a
     b2 = reshape(ctx, b, b.shape + (1,)) if b.rank == 1 else b
+    if b2.rank == 2 and a2.rank > 2:
+        # a weight matrix: fold a's batch dims into its rows instead of broadcasting the weights
+        rows = ctx.add("matmul", reshape(ctx, a2, (a2.size // a2.shape[-1], a2.shape[-1])), b2)
+        out = reshape(ctx, rows, a2.shape[:-1] + b2.shape[-1:])
+        return reshape(ctx, out, out.shape[:-1]) if b.rank == 1 else out
     batch = broadcast_shape(a2.shape[:-2], b2.shape[:-2])
     a3 = expand(ctx, a2, batch + a2.shape[-2:])
     b3 = expand(ctx, b2, batch + b2.shape[-2:])

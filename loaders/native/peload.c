@@ -427,6 +427,54 @@ static WINAPI size_t s_wcslen(const uint16_t *s)
 	return n;
 }
 
+typedef WINAPI int (*win_cmp_fn)(const void *, const void *);
+
+/* The comparator uses the Windows convention, so glibc's qsort cannot call it: a merge sort here. */
+static WINAPI void s_qsort(void *base, size_t n, size_t size, win_cmp_fn cmp)
+{
+	uint8_t *a = base, *tmp;
+
+	if (n < 2 || !size)
+		return;
+	if (n > SIZE_MAX / size)
+		die(126, "qsort: %zu elements of %zu bytes overflow", n, size);
+	tmp = malloc(n * size);
+	if (!tmp)
+		die(126, "qsort: out of memory");
+	for (size_t width = 1; width < n; width *= 2) {
+		for (size_t lo = 0; lo < n; lo += 2 * width) {
+			size_t mid = lo + width < n ? lo + width : n, hi = lo + 2 * width < n ? lo + 2 * width : n;
+			size_t i = lo, j = mid, k = lo;
+			while (i < mid && j < hi)
+				memcpy(tmp + size * k++, a + size * (cmp(a + size * j, a + size * i) < 0 ? j++ : i++), size);
+			while (i < mid)
+				memcpy(tmp + size * k++, a + size * i++, size);
+			while (j < hi)
+				memcpy(tmp + size * k++, a + size * j++, size);
+		}
+		memcpy(a, tmp, n * size);
+	}
+	free(tmp);
+}
+
+static WINAPI void *s_bsearch(const void *key, const void *base, size_t n, size_t size, win_cmp_fn cmp)
+{
+	const uint8_t *a = base;
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = cmp(key, a + mid * size);
+		if (!c)
+			return (void *)(a + mid * size);
+		if (c < 0)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return NULL;
+}
+
 static WINAPI void *s_fopen(const char *name, const char *mode) { return fopen(name, mode); }
 static WINAPI int s_fclose(void *f) { return fclose(host_file(f)); }
 static WINAPI size_t s_fread(void *p, size_t s, size_t n, void *f) { return fread(p, s, n, host_file(f)); }
@@ -505,6 +553,90 @@ static WINAPI size_t s_VirtualQuery(const void *addr, struct mem_info *mi, size_
 	mi->protect = page_prot[page];
 	mi->type = 0x1000000;	/* MEM_IMAGE */
 	return sizeof(*mi);
+}
+
+/* Console handles: STD_INPUT/OUTPUT/ERROR_HANDLE (-10/-11/-12) map to file descriptors 0/1/2. */
+static WINAPI void *s_GetStdHandle(uint32_t which)
+{
+	int32_t w = (int32_t)which;
+
+	if (w < -12 || w > -10)
+		return (void *)(intptr_t)-1;	/* INVALID_HANDLE_VALUE */
+	return (void *)(intptr_t)(0x100 + (-10 - w));
+}
+
+static int handle_fd(void *h)
+{
+	intptr_t v = (intptr_t)h;
+
+	return v >= 0x100 && v <= 0x102 ? (int)(v - 0x100) : -1;
+}
+
+static WINAPI int s_WriteFile(void *h, const void *buf, uint32_t n, uint32_t *written, void *overlapped)
+{
+	int fd = handle_fd(h);
+	ssize_t r;
+
+	(void)overlapped;
+	if (fd < 0) {
+		g_last_error = 6;	/* ERROR_INVALID_HANDLE */
+		return 0;
+	}
+	fflush(fd == 1 ? stdout : fd == 2 ? stderr : NULL);
+	r = write(fd, buf, n);
+	if (written)
+		*written = r < 0 ? 0 : (uint32_t)r;
+	return r >= 0;
+}
+
+static WINAPI int s_ReadFile(void *h, void *buf, uint32_t n, uint32_t *got, void *overlapped)
+{
+	int fd = handle_fd(h);
+	ssize_t r;
+
+	(void)overlapped;
+	if (fd < 0) {
+		g_last_error = 6;
+		return 0;
+	}
+	r = read(fd, buf, n);
+	if (got)
+		*got = r < 0 ? 0 : (uint32_t)r;
+	return r >= 0;
+}
+
+static WINAPI int s_WriteConsoleA(void *h, const void *buf, uint32_t n, uint32_t *written, void *reserved)
+{
+	return s_WriteFile(h, buf, n, written, reserved);
+}
+
+static WINAPI uint32_t s_GetEnvironmentVariableA(const char *name, char *buf, uint32_t size)
+{
+	const char *v = getenv(name);
+	size_t len;
+
+	if (!v) {
+		g_last_error = 203;	/* ERROR_ENVVAR_NOT_FOUND */
+		return 0;
+	}
+	len = strlen(v);
+	if (len >= size)
+		return (uint32_t)len + 1;	/* the size needed, NUL included */
+	memcpy(buf, v, len + 1);
+	return (uint32_t)len;
+}
+
+static WINAPI uint32_t s_GetModuleFileNameA(void *module, char *buf, uint32_t size)
+{
+	size_t len = strlen(g_argv[0]);
+
+	if (module || !size)
+		return 0;
+	if (len >= size)
+		len = size - 1;
+	memcpy(buf, g_argv[0], len);
+	buf[len] = 0;
+	return (uint32_t)len;
 }
 
 static WINAPI void s_ExitProcess(uint32_t code) { s_exit((int)code); }
@@ -608,6 +740,9 @@ static const struct shim shims[] = {
 	K("ExitProcess", s_ExitProcess), K("GetCommandLineA", s_GetCommandLineA),
 	K("GetCurrentProcessId", s_GetCurrentProcessId), K("GetCurrentThreadId", s_GetCurrentThreadId),
 	K("GetLastError", s_GetLastError), K("SetLastError", s_SetLastError),
+	K("GetStdHandle", s_GetStdHandle), K("WriteFile", s_WriteFile), K("ReadFile", s_ReadFile),
+	K("WriteConsoleA", s_WriteConsoleA), K("GetEnvironmentVariableA", s_GetEnvironmentVariableA),
+	K("GetModuleFileNameA", s_GetModuleFileNameA),
 	K("GetModuleHandleA", s_GetModuleHandleA), K("GetStartupInfoA", s_GetStartupInfoA),
 	K("GetSystemTimeAsFileTime", s_GetSystemTimeAsFileTime), K("GetTickCount", s_GetTickCount),
 	K("IsDBCSLeadByteEx", s_IsDBCSLeadByteEx), K("MultiByteToWideChar", s_MultiByteToWideChar),
@@ -637,7 +772,8 @@ static const struct shim shims[] = {
 	M("strlen", s_strlen), M("strcmp", s_strcmp), M("strncmp", s_strncmp), M("strcpy", s_strcpy),
 	M("strncpy", s_strncpy), M("strcat", s_strcat), M("strchr", s_strchr), M("strrchr", s_strrchr),
 	M("strstr", s_strstr), M("strerror", s_strerror), M("strtol", s_strtol), M("strtoul", s_strtoul),
-	M("atoi", s_atoi), M("wcslen", s_wcslen), M("signal", s_signal),
+	M("atoi", s_atoi), M("wcslen", s_wcslen), M("signal", s_signal), M("qsort", s_qsort),
+	M("bsearch", s_bsearch),
 };
 
 static void *find_shim(const char *dll, const char *name)

@@ -164,6 +164,25 @@ static ssize_t calls_show(struct kobject *kobj, struct kobj_attribute *attr, cha
 	return sysfs_emit(buf, "%llu\n", calls);
 }
 
+/* Writing 0 resets the statistics (calls, mean latency, longest FPU section). */
+static ssize_t calls_store(struct kobject *kobj, struct kobj_attribute *attr,
+			   const char *buf, size_t count)
+{
+	struct cerebro_model *model = to_model(kobj);
+	u64 value;
+
+	if (kstrtou64(buf, 10, &value) || value != 0) {
+		cerebro_model_error(model, "sysfs: only 0 may be written to calls (resets the statistics)");
+		return -EINVAL;
+	}
+	spin_lock(&model->lock);
+	model->calls = 0;
+	model->total_ns = 0;
+	model->max_fpu_ns = 0;
+	spin_unlock(&model->lock);
+	return count;
+}
+
 static ssize_t mean_latency_ns_show(struct kobject *kobj, struct kobj_attribute *attr,
 				    char *buf)
 {
@@ -381,7 +400,7 @@ RO(name);
 RO(hash);
 RO(stages);
 RO(users);
-RO(calls);
+RW(calls);
 RO(mean_latency_ns);
 RO(max_fpu_section_ns);
 RO(last_error);

@@ -51,6 +51,7 @@ BAD_INPUT = {
     "postprocess_topk_too_big": "EINVAL",
     "scale_not_a_number": "EINVAL",
     "model_path_corrupt": "EBADMSG",
+    "calls_nonzero": "EINVAL",
 }
 SILENT = {"rmmod_model_in_use"}
 
@@ -114,6 +115,7 @@ def test_bad_input_gets_errno_and_dmesg_line(vm, case):
 def test_sysfs_statistics(vm):
     assert_check(vm, "run_repeat")
     assert_check(vm, "calls_counted")
+    assert_check(vm, "stats_reset")
     info = vm.text("info")
     mlp = info[info.index(f"model module {vm.models['mlp'].module}") :]
     assert int(re.search(r"mean_latency_ns: (\d+)", mlp).group(1)) > 0

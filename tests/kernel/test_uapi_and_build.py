@@ -95,7 +95,7 @@ def test_model_module_build_enforces_return_thunks(tmp_path):
                          model.weights)
     (tmp_path / "bare.cbx").write_bytes(bare)
     kmod.build_core(tmp_path, release)
-    with pytest.raises(kmod.KmodError, match="return"):
+    with pytest.raises(kmod.KmodError, match="'naked' return found in RETHUNK build"):
         kmod.build_model_module(tmp_path / "bare.cbx", tmp_path, release)
     (tmp_path / "good.cbx").write_bytes(cbx_fixtures.build(model, "x86_64"))
     assert kmod.build_model_module(tmp_path / "good.cbx", tmp_path, release).exists()

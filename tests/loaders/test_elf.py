@@ -136,3 +136,18 @@ def test_every_truncation_is_a_clean_error_or_parse(objects):
             E.ElfFile.parse(o[:n])
         except FormatError:
             pass
+
+
+def test_image_model_matches_nm(objects, tmp_path):
+    from cerebro.loaders.image import ElfPackage
+    tmp, files = objects
+    pkg = ElfPackage.parse(files["exe"])
+    info = pkg.info()
+    undefined = subprocess.run(["nm", "-D", "--undefined-only", str(tmp / "exe")], capture_output=True, text=True,
+                               check=True).stdout
+    assert info["imports"] == sorted({line.split()[-1].split("@")[0] for line in undefined.splitlines()})
+    assert info["libraries"] == ["libc.so.6"] and info["kind"] == "executable" and info["machine"] == "x86-64"
+    names = pkg.extract(tmp_path / "sections")
+    text = next(n for n in names if n.endswith("-text.bin"))
+    sec = pkg.elf.section(".text")
+    assert (tmp_path / "sections" / text).read_bytes() == pkg.elf.section_data(sec)

@@ -18,12 +18,13 @@ from cerebro.loaders.dex import DexFile
 from cerebro.loaders.elf import ElfFile
 from cerebro.loaders.errors import FormatError
 from cerebro.loaders.pe import PeFile
+from cerebro.loaders.pe_package import PePackage
 from cerebro.loaders.tar import read_tar
 from cerebro.loaders.zipread import read_zip
 
 EXAMPLES = int(os.environ.get("CEREBRO_FUZZ_EXAMPLES", "150"))  # raise locally for a longer campaign
-FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize=os.environ.get("CEREBRO_FUZZ_RANDOM") is None, database=None,
-                suppress_health_check=list(HealthCheck))
+FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize="CEREBRO_FUZZ_RANDOM" not in os.environ,
+                database=None, suppress_health_check=list(HealthCheck))
 
 
 @st.composite
@@ -83,8 +84,18 @@ test_fuzz_elf = fuzz_case("elf", ElfFile.parse)
 test_fuzz_pe = fuzz_case("pe", PeFile.parse)
 test_fuzz_dex = fuzz_case("dex", DexFile.parse)
 test_fuzz_axml = fuzz_case("axml", parse_axml)
-test_fuzz_apk = fuzz_case("apk", read_apk)
-test_fuzz_deb = fuzz_case("deb", read_deb)
+def inspect_fully(reader):
+    """Parse, then everything `pkg info` and `pkg verify` do after parsing (nested ELF, digests)."""
+    def run(data: bytes) -> None:
+        pkg = reader(data)
+        pkg.info()
+        pkg.verify()
+    return run
+
+
+test_fuzz_apk = fuzz_case("apk", inspect_fully(read_apk))
+test_fuzz_deb = fuzz_case("deb", inspect_fully(read_deb))
+test_fuzz_pe_package = fuzz_case("pe", inspect_fully(PePackage.parse))
 test_fuzz_tar = fuzz_case("tar", lambda d: read_tar("control.tar.xz", d))
 
 
@@ -105,3 +116,18 @@ def test_framework_res_mutations_are_cheap():
     data = bytearray(FRAMEWORK_RES.read_bytes())
     data[-10:-6] = b"\xff\xff\xff\x7f"
     survives(read_apk, bytes(data))
+
+
+@FUZZ
+@given(data=st.data())
+def test_fuzz_dex_interpreter(seeds, data):
+    """Mutated code must run, throw a Java exception (status 1) or stop with FormatError."""
+    import io
+
+    from cerebro.loaders.dexvm import run_main
+    try:
+        dex = DexFile.parse(data.draw(mutated(seeds["dex"])))
+        status = run_main([dex], "org.cerebro.demo.Demo", ["x"], io.StringIO(), io.StringIO(), max_steps=20_000)
+    except FormatError:
+        return
+    assert isinstance(status, int)

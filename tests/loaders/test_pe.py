@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pip
 import pytest
-from conftest import need
+from conftest import DATA, need
 
 from cerebro.loaders.cli import main as cli_main
 from cerebro.loaders.errors import FormatError
@@ -78,6 +78,9 @@ def mingw(tmp_path_factory):
         subprocess.run(["x86_64-w64-mingw32-gcc", "-O1", *flags, "-o", str(out[name]), str(src)], check=True)
     out["portable.linux"] = tmp / "portable.linux"
     subprocess.run(["cc", "-O1", "-o", str(out["portable.linux"]), str(tmp / "portable.exe.c")], check=True)
+    for target, compiler in (("files.exe", "x86_64-w64-mingw32-gcc"), ("files.linux", "cc")):
+        out[target] = tmp / target
+        subprocess.run([compiler, "-O1", "-o", str(out[target]), str(DATA / "files.c")], check=True)
     return out
 
 
@@ -147,6 +150,19 @@ def test_mingw_program_runs_like_native_build(mingw, tmp_path, relocate):
     assert got.returncode == ref.returncode == 5
 
 
+def test_files_qsort_atexit_kernel32(mingw, tmp_path):
+    """fgets/strtol/realloc, qsort and bsearch with Windows-ABI callbacks, atexit, exit(), and
+    GetStdHandle/WriteFile/GetEnvironmentVariableA: same output and status as the Linux build."""
+    (tmp_path / "nums.txt").write_text("17\n-3\n42\n1000000\n5\n0\n")
+    env = {"CEREBRO_TEST_VAR": "hey", "PATH": "/usr/bin:/bin"}
+    ref = subprocess.run([str(mingw["files.linux"]), "nums.txt"], capture_output=True, text=True, env=env,
+                         cwd=tmp_path)
+    got = subprocess.run([str(native_program("peload")), str(mingw["files.exe"]), "nums.txt"], capture_output=True,
+                         text=True, env=env, cwd=tmp_path)
+    assert ref.stdout.startswith("sorted: -3 0 5 17 42 1000000 \nsum=1000061 n=6\n42 found\n")
+    assert (got.stdout, got.returncode) == (ref.stdout, ref.returncode) == (ref.stdout, 7)
+
+
 def test_cli_run_and_info(mingw, capfd):
     assert cli_main(["pkg", "run", str(mingw["tls.exe"])]) == 0
     assert capfd.readouterr().out == "tls 42 123456789abc 4000000000\n"  # TLS callback ran; Windows %lu is 32-bit
@@ -214,3 +230,19 @@ def test_native_loader_never_crashes_on_corrupt_images(mingw, tmp_path):
         # 3: the program's own status, for a corruption it never touches (relocations at the preferred base)
         if got.returncode != 3:
             assert got.returncode in (126, 127) and got.stderr.startswith("cerebro-peload: "), (i, got.stderr)
+
+
+def test_native_loader_builds_warning_free(tmp_path):
+    need("cc")
+    from cerebro.loaders.native_build import CFLAGS, NATIVE
+    proc = subprocess.run(["cc", *CFLAGS, "-Werror", "-fsyntax-only", str(NATIVE / "peload.c")],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_extract_sections(tmp_path):
+    pkg = PePackage.parse(REAL["t64.exe"].read_bytes())
+    names = pkg.extract(tmp_path)
+    assert [n.split("-", 1)[1] for n in names] == [f"{s.name.lstrip('.')}.bin" for s in pkg.pe.sections]
+    text = pkg.pe.sections[0]
+    assert (tmp_path / names[0]).read_bytes() == pkg.pe.data[text.raw_offset:text.raw_offset + text.raw_size]

@@ -1,0 +1,115 @@
+"""Elementwise fusion: a chain like conv -> sub -> mul -> add -> max becomes one loop.
+
+An elementwise node absorbs the group that produced one of its inputs when that
+value has the node's full output shape and no other reader (no other node, not
+a graph output); it reads the input of a broadcast_in_dim directly, with
+broadcast strides, instead of the broadcast copy. A group that changed becomes
+one node, op FUSED: attrs["nodes"] are the original nodes in order and
+attrs["loads"] says, for each value the body reads from memory, which input of
+the fused node holds it and with which strides (elements, per output dim).
+Intermediates then never touch memory, and the memory plan never sees them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from cerebro.compiler.ir import Graph, Node, Value
+from cerebro.compiler.ir.ops import ELEMENTWISE
+from cerebro.compiler.passes.dce import eliminate_dead_nodes
+
+FUSED = "fused_elementwise"
+
+
+@dataclass
+class _Group:
+    body: list[Node] = field(default_factory=list)
+    loads: dict[int, tuple[Value, tuple[int, ...]]] = field(default_factory=dict)  # value id -> (storage, strides)
+    viewed: bool = False
+
+
+def contiguous_strides(shape: tuple[int, ...]) -> list[int]:
+    strides, step = [], 1
+    for dim in reversed(shape):
+        strides.append(step)
+        step *= dim
+    return strides[::-1]
+
+
+def broadcast_strides(shape: tuple[int, ...], out_shape: tuple[int, ...]) -> list[int]:
+    """Strides reading a tensor of `shape` at out_shape's indices (0 along broadcast dims)."""
+    return [0 if d == 1 and o != 1 else s for d, o, s in zip(shape, out_shape, contiguous_strides(shape))]
+
+
+def _readers(graph: Graph) -> dict[int, int]:
+    count: dict[int, int] = {}
+    for node in graph.nodes:
+        for value in node.inputs:
+            count[value.id] = count.get(value.id, 0) + 1
+    for value in graph.outputs:
+        count[value.id] = count.get(value.id, 0) + 1
+    return count
+
+
+def _broadcast_view(node: Node) -> tuple[Value, tuple[int, ...]]:
+    """The input of a broadcast_in_dim and the strides that read it at the broadcast's indices."""
+    (x,) = node.inputs
+    strides = [0] * node.outputs[0].rank
+    for axis, (dim, stride) in enumerate(zip(node.attrs["broadcast_dimensions"], contiguous_strides(x.shape))):
+        strides[dim] = 0 if x.shape[axis] == 1 else stride
+    return x, tuple(strides)
+
+
+def _fused_node(group: _Group) -> Node:
+    storage: dict[int, Value] = {}
+    for source, _ in group.loads.values():
+        storage.setdefault(source.id, source)
+    slot = {vid: k for k, vid in enumerate(storage)}
+    loads = tuple((vid, slot[source.id], strides) for vid, (source, strides) in group.loads.items())
+    out = group.body[-1].outputs[0]
+    fused = Node(FUSED, list(storage.values()), [out], {"nodes": tuple(group.body), "loads": loads},
+                 group.body[-1].loc)
+    out.producer = fused
+    return fused
+
+
+def fuse_elementwise(graph: Graph) -> Graph:
+    """Merge single-reader elementwise chains and absorb broadcasts, in place; returns graph."""
+    readers = _readers(graph)
+    producer = {v.id: node for node in graph.nodes for v in node.outputs}
+    groups: dict[int, _Group] = {}  # output value id of a group's last node -> the group
+    order: list[_Group | Node] = []
+    for node in graph.nodes:
+        if node.op not in ELEMENTWISE:
+            order.append(node)
+            continue
+        out = node.outputs[0]
+        group = _Group()
+        for value in node.inputs:
+            inner = groups.get(value.id)
+            if inner is not None and readers.get(value.id) == 1 and value.shape == out.shape:
+                group.body.extend(inner.body)
+                group.loads.update(inner.loads)
+                group.viewed = True
+                inner.body = []  # absorbed: its slot in `order` is dropped
+                del groups[value.id]
+            elif value.id not in group.loads:
+                source = producer.get(value.id)
+                if source is not None and source.op == "broadcast_in_dim":
+                    x, strides = _broadcast_view(source)
+                    group.loads[value.id] = (x, tuple(0 if v == 1 and o != 1 else s
+                                                      for v, o, s in zip(value.shape, out.shape, strides)))
+                    group.viewed = True
+                else:
+                    group.loads[value.id] = (value, tuple(broadcast_strides(value.shape, out.shape)))
+        group.body.append(node)
+        groups[out.id] = group
+        order.append(group)
+    nodes = []
+    for item in order:
+        if isinstance(item, Node):
+            nodes.append(item)
+        elif item.body:
+            nodes.append(_fused_node(item) if item.viewed else item.body[0])
+    graph.nodes = nodes
+    return eliminate_dead_nodes(graph)

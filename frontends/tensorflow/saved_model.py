@@ -1,0 +1,101 @@
+"""SavedModel signatures (tf.Module exports and Keras 3 `model.export()` directories) to IR.
+
+TensorFlow is only needed here, at compile time: the signature is converted to
+ONNX with tf2onnx in this process and imported by the ONNX frontend; the
+compiled .cbx runs without TensorFlow.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from cerebro.compiler.ir import Graph
+from cerebro.frontends.onnx import import_onnx
+from cerebro.frontends.onnx.table import OnnxImportError
+
+OPSET = 17
+
+class SavedModelError(OnnxImportError):
+    """A SavedModel Cerebro cannot read: missing directory or signature, unbound dims."""
+
+def _signature(path: str | os.PathLike, signature: str | None):
+    import tensorflow as tf
+
+    if not Path(path, "saved_model.pb").is_file():
+        raise SavedModelError(f"{os.fspath(path)!r} is not a SavedModel directory (no saved_model.pb)")
+    loaded = tf.saved_model.load(os.fspath(path))
+    signatures = dict(loaded.signatures)
+    if not signatures:
+        raise SavedModelError(f"SavedModel {os.fspath(path)!r} has no signatures")
+    name = signature or ("serving_default" if "serving_default" in signatures else sorted(signatures)[0])
+    if name not in signatures:
+        raise SavedModelError(f"SavedModel {os.fspath(path)!r} has no signature {name!r}; "
+                              f"it has {sorted(signatures)}")
+    return loaded, signatures[name]
+
+def _bound_specs(fn, shapes: dict | None) -> list:
+    """The signature's inputs with every unknown dim bound from shapes (by input name)."""
+    import tensorflow as tf
+
+    shapes = dict(shapes or {})
+    _, kwargs = fn.structured_input_signature
+    specs = []
+    for key in sorted(kwargs):
+        spec = kwargs[key]
+        dims = spec.shape.as_list()
+        if key in shapes:
+            given = tuple(int(d) for d in shapes.pop(key))
+            if len(given) != len(dims) or any(d is not None and d != g for d, g in zip(dims, given)):
+                raise SavedModelError(f"input '{key}' has shape {dims}, which shapes={given} does not fit")
+            dims = list(given)
+        unknown = [i for i, d in enumerate(dims) if d is None]
+        if unknown:
+            raise SavedModelError(f"input '{key}' has unknown dimension(s) at axis {unknown} (shape {dims}); "
+                                  f"bind them with shapes={{'{key}': (...)}}")
+        specs.append(tf.TensorSpec(dims, spec.dtype, name=key))
+    if shapes:
+        raise SavedModelError(f"shapes given for unknown inputs {sorted(shapes)}; the inputs are {sorted(kwargs)}")
+    return specs
+
+def saved_model_to_onnx(path: str | os.PathLike, signature: str | None = None, shapes: dict | None = None):
+    """(onnx.ModelProto, output names): one SavedModel signature converted by tf2onnx."""
+    import tensorflow as tf
+    import tf2onnx
+
+    loaded, fn = _signature(path, signature)
+    specs = _bound_specs(fn, shapes)
+    names = [s.name for s in specs]
+    output_keys = sorted(fn.structured_outputs)
+
+    @tf.function(input_signature=specs)
+    def call(*args):
+        results = fn(**dict(zip(names, args)))
+        return [results[k] for k in output_keys]
+
+    model, _ = tf2onnx.convert.from_function(call, input_signature=specs, opset=OPSET)
+    del loaded
+    return model, output_keys
+
+def import_saved_model(path: str | os.PathLike, signature: str | None = None, shapes: dict | None = None) -> Graph:
+    """Import one signature of a SavedModel (default: serving_default) as an IR graph.
+
+    shapes binds unknown dims by input name, e.g. {"inputs": (1, 224, 224, 3)}.
+    """
+    model, output_keys = saved_model_to_onnx(path, signature, shapes)
+    graph = import_onnx(model)
+    graph.output_names = list(output_keys)
+    graph.name = Path(path).name or "saved_model"
+    return graph
+
+def compile_saved_model(path: str | os.PathLike, signature: str | None = None, shapes: dict | None = None,
+                        target: str = "host", output: str | os.PathLike | None = None) -> bytes:
+    """Compile a SavedModel signature to .cbx bytes (also written to `output` if given);
+    run it with cerebro.load(...) — TensorFlow is not needed for that."""
+    from cerebro.compiler import build
+
+    data = build(import_saved_model(path, signature, shapes), target=target)
+    if output is not None:
+        Path(output).write_bytes(data)
+    return data
+
