@@ -151,7 +151,7 @@ def main(argv: list[str] | None = None) -> dict:
     configs = plan(args.models, args.batch, args.threads)
     full = {
         "machine": machine.describe(),
-        "command": "python -m benchmarks " + shlex.join(argv if argv is not None else sys.argv[1:]),
+        "command": " ".join(["python -m benchmarks", shlex.join(argv if argv is not None else sys.argv[1:])]).strip(),
         "budget": args.budget.to_dict(),
         "budget_text": budget_text(args.budget),
         "results": [],

@@ -12,6 +12,8 @@ COMMANDS = (
     "cerebro.commands.compile",
     "cerebro.commands.run",
     "cerebro.commands.inspect",
+    "cerebro.commands.kmod",
+    "cerebro.commands.pkg",
 )
 
 
