@@ -33,6 +33,7 @@ CACHE_DIR = Path(os.environ.get("CEREBRO_CACHE", Path.home() / ".cache" / "cereb
 META_SIZE = 520
 TENSOR_SIZE = 144
 HASH_OFFSET = 480
+EM_X86_64 = 62
 DTYPES = {1: np.float32, 2: np.float64, 3: np.int8, 4: np.int16, 5: np.int32, 6: np.int64, 7: np.uint8, 8: np.bool_}
 
 
@@ -54,6 +55,7 @@ class TensorSpec:
 @dataclass(frozen=True)
 class CbxInfo:
     hash: str
+    machine: int  # ELF e_machine: 62 x86-64, 183 aarch64
     model_name: str
     inputs: list[TensorSpec]
     outputs: list[TensorSpec]
@@ -86,7 +88,7 @@ def read_cbx(path: str | Path) -> CbxInfo:
     meta = _meta_section(path.read_bytes(), path)
     if len(meta) < META_SIZE or meta[:8] != b"CBXMETA\0":
         raise KmodError(f"{path}: bad .cerebro.meta header")
-    num_inputs, num_outputs = struct.unpack_from("<II", meta, 20)
+    machine, num_inputs, num_outputs = struct.unpack_from("<III", meta, 16)
     if len(meta) < META_SIZE + (num_inputs + num_outputs) * TENSOR_SIZE:
         raise KmodError(f"{path}: .cerebro.meta is shorter than its tensor table")
     tensors = []
@@ -100,7 +102,8 @@ def read_cbx(path: str | Path) -> CbxInfo:
             raise KmodError(f"{path}: tensor {name!r} has dtype code {dtype}, rank {rank}")
         tensors.append(TensorSpec(name, np.dtype(DTYPES[dtype]), tuple(dims[:rank]), nbytes))
     model_name = meta[416:480].split(b"\0")[0].decode()
-    return CbxInfo(meta[HASH_OFFSET : HASH_OFFSET + 32].hex(), model_name, tensors[:num_inputs], tensors[num_inputs:])
+    return CbxInfo(meta[HASH_OFFSET : HASH_OFFSET + 32].hex(), machine, model_name, tensors[:num_inputs],
+                   tensors[num_inputs:])
 
 
 # ---- building ----
@@ -149,6 +152,9 @@ def build_core(outdir: Path, release: str) -> Path:
 def build_model_module(cbx_path: Path, outdir: Path, release: str) -> Path:
     """One model module: the .cbx object unchanged plus model_glue.c; objtool runs on both."""
     info = read_cbx(cbx_path)
+    if info.machine != EM_X86_64:
+        raise KmodError(f"{cbx_path}: compiled for ELF machine {info.machine}; kernel modules are built for "
+                        "x86-64 only (compile with --target x86_64)")
     stage = outdir / "build" / info.module_name
     if stage.exists():
         shutil.rmtree(stage)
@@ -186,6 +192,8 @@ def build_modules(cbx_paths: list[str | Path], outdir: str | Path, kernel_releas
     outdir = Path(outdir).resolve()
     outdir.mkdir(parents=True, exist_ok=True)
     release = find_kernel_release(kernel_release)
+    for path in cbx_paths:  # refuse bad inputs before the slow core build
+        read_cbx(path)
     paths = [build_core(outdir, release)]
     paths += [build_model_module(Path(p).resolve(), outdir, release) for p in cbx_paths]
     paths.append(build_ctl(outdir))
@@ -218,8 +226,13 @@ def kernel_image(release: str) -> Path:
     return cached
 
 
+# Directory trees copied into an initramfs leave these out (test suites, caches).
+SKIP_IN_INITRAMFS = ("__pycache__", "test", "tests", "idlelib", "tkinter", "turtledemo", "ensurepip", "lib2to3",
+                     "site-packages", "dist-packages", "config-3*")
+
+
 def build_initramfs(out: Path, files: dict[str, Path], init_script: str) -> Path:
-    """A busybox initramfs (newc cpio) holding @files (guest path -> host path) and /init."""
+    """A busybox initramfs (newc cpio) holding @files (guest path -> host file or directory) and /init."""
     busybox = shutil.which("busybox")
     if not busybox:
         raise KmodError("busybox not found: apt-get install busybox-static")
@@ -237,7 +250,10 @@ def build_initramfs(out: Path, files: dict[str, Path], init_script: str) -> Path
     for guest, host in files.items():
         dest = root / guest.lstrip("/")
         dest.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(host, dest)
+        if Path(host).is_dir():
+            shutil.copytree(host, dest, dirs_exist_ok=True, ignore=shutil.ignore_patterns(*SKIP_IN_INITRAMFS))
+        else:
+            shutil.copy2(host, dest)
     (root / "init").write_text(init_script)
     (root / "init").chmod(0o755)
     listing = subprocess.run(["find", "."], cwd=root, capture_output=True, check=True).stdout

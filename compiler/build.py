@@ -86,6 +86,17 @@ def _private_copy(graph: Graph) -> Graph:
 
 def compile_llvm(text: str, target: Target) -> bytes:
     """Parse, verify, optimise (O3, new pass manager) and emit an ELF object."""
+    tm, module = _optimised(text, target)
+    return tm.emit_object(module)
+
+
+def compile_assembly(text: str, target: Target) -> str:
+    """The assembly compile_llvm would assemble (to check what the vectoriser did)."""
+    tm, module = _optimised(text, target)
+    return tm.emit_assembly(module)
+
+
+def _optimised(text: str, target: Target) -> tuple[llvm.TargetMachine, llvm.ModuleRef]:
     tm = target.target_machine()
     module = llvm.parse_assembly(text)
     module.verify()
@@ -96,7 +107,7 @@ def compile_llvm(text: str, target: Target) -> bytes:
     pto.slp_vectorization = True
     pb = llvm.create_pass_builder(tm, pto)
     pb.getModulePassManager().run(module, pb)
-    return tm.emit_object(module)
+    return tm, module
 
 
 def lower(graph: Graph, target: str | Target = "host", stage_flops: int = STAGE_FLOPS

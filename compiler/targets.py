@@ -52,7 +52,8 @@ _ARM_TRIPLE = "aarch64-unknown-linux-gnu"
 TARGETS: dict[str, Target] = {
     "x86_64": Target("x86_64", _X86_TRIPLE, "x86-64-v2", _X86_V2, _X86_V2, EM_X86_64, 4),
     "x86_64-v3": Target("x86_64-v3", _X86_TRIPLE, "x86-64-v3", _X86_V3, _X86_V3, EM_X86_64, 8),
-    "x86_64-v4": Target("x86_64-v4", _X86_TRIPLE, "x86-64-v4", _X86_V4, _X86_V4, EM_X86_64, 16),
+    # x86-64-v4 tunes for 256-bit vectors by default; AVX-512 is what this target is for
+    "x86_64-v4": Target("x86_64-v4", _X86_TRIPLE, "x86-64-v4", _X86_V4 + ",-prefer-256-bit", _X86_V4, EM_X86_64, 16),
     "aarch64": Target("aarch64", _ARM_TRIPLE, "generic", "+neon,+fp-armv8", "+neon,+fp-armv8", EM_AARCH64, 4),
 }
 

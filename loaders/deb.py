@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cerebro.loaders.ar import read_ar
-from cerebro.loaders.archive import FILE, Member, extract
+from cerebro.loaders.archive import FILE, SYMLINK, Member, extract
 from cerebro.loaders.errors import FormatError
 from cerebro.loaders.tar import compression_of, read_tar
 
@@ -72,7 +72,7 @@ class DebPackage:
 
     def programs(self) -> list[str]:
         return [m.name for m in self.data_members
-                if m.kind in (FILE, "symlink") and m.name.rsplit("/", 1)[0] in PROGRAM_DIRS]
+                if m.kind in (FILE, SYMLINK) and m.name.rsplit("/", 1)[0] in PROGRAM_DIRS]
 
     def default_program(self) -> str:
         progs = self.programs()

@@ -135,6 +135,9 @@ class DexFile:
             return strings[i]
 
         types = [s(r.u32(type_off + 4 * i)) for i in range(ntype)]
+        for desc in types:
+            if not _valid_descriptor(desc):
+                raise FormatError(f"DEX: malformed type descriptor {desc[:60]!r}")
 
         def t(i: int) -> str:
             if i >= len(types):
@@ -172,6 +175,15 @@ class DexFile:
                 _read_class_data(dex, r, cdata, c, budget)
             dex.classes.append(c)
         return dex
+
+
+def _valid_descriptor(desc: str) -> bool:
+    body = desc.lstrip("[")
+    if len(desc) - len(body) > 255 or not body:
+        return False
+    if body[0] == "L":
+        return len(body) > 2 and body.endswith(";")
+    return len(body) == 1 and body in "VZBSCIJFD" and (body != "V" or desc == "V")
 
 
 def _uleb(r: Reader, p: int) -> tuple[int, int]:

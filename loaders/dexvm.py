@@ -52,6 +52,11 @@ class JObject:
     fields: dict[str, object] = field(default_factory=dict)
 
 
+def is_throwable(desc: str) -> bool:
+    """java.lang exceptions and errors: programs may create and throw them (never catch them here)."""
+    return desc.startswith("Ljava/lang/") and desc.endswith(("Exception;", "Error;", "Throwable;"))
+
+
 class PrintStream:
     def __init__(self, stream):
         self.stream = stream
@@ -204,7 +209,7 @@ class DexVM:
         self.initialised.add(cls)
         _d, c = self.classes[cls]
         for f in c.static_fields:
-            self.statics[(cls, f.name)] = None if f.type[0] in "L[" else 0
+            self.statics[(cls, f.name)] = None if f.type[:1] in ("L", "[") else 0
         clinit = next((m for m in c.direct_methods if m.ref.name == "<clinit>"), None)
         if clinit is not None:
             self.invoke(clinit, [])
@@ -235,6 +240,12 @@ class DexVM:
         if kind in ("virtual", "interface", "direct", "super") and args and args[0] is None:
             raise JavaThrow("java.lang.NullPointerException", f"calling {ref.name} on null")
         native = NATIVES.get(f"{ref.class_name}->{ref.name}({''.join(ref.params)}){ref.ret}")
+        if native is None and ref.name == "<init>" and is_throwable(ref.class_name) and ref.ret == "V":
+            if ref.params == ("Ljava/lang/String;",):
+                args[0].fields["message"] = args[1]
+            elif ref.params:
+                raise FormatError(f"dex: constructor {ref} is not supported")
+            return None
         if native is None:
             if ref.name == "<init>" and ref.class_name == "Ljava/lang/Object;":
                 return None
@@ -252,6 +263,9 @@ class DexVM:
         regs: list = [0] * code.registers
         slot = code.registers - code.ins
         kinds = ([] if method.is_static else ["L"]) + [p[0] for p in method.ref.params]
+        if sum(2 if k in "JD" else 1 for k in kinds) != code.ins or len(args) != len(kinds):
+            raise FormatError(f"dex: {method.ref} declares {code.ins} argument registers, its signature needs "
+                              f"{sum(2 if k in 'JD' else 1 for k in kinds)}")
         for kind, value in zip(kinds, args, strict=False):
             regs[slot] = value
             slot += 2 if kind in "JD" else 1
@@ -435,7 +449,7 @@ def op_array_length(vm, f, insns, aa):
 
 def op_new_instance(vm, f, insns, aa):
     t = _type(vm, f, vm.unit(insns, f, 1))
-    if t not in vm.classes and t not in NATIVE_CLASSES:
+    if t not in vm.classes and t not in NATIVE_CLASSES and not is_throwable(t):
         raise FormatError(f"dex: new-instance of {t}, which is not in the dex and not supported")
     vm.ensure_init(t)
     f.regs[aa] = NATIVE_CLASSES[t]() if t in NATIVE_CLASSES else JObject(t)
@@ -444,6 +458,8 @@ def op_new_instance(vm, f, insns, aa):
 
 
 def _new_array(t: str, size: int) -> list:
+    if not t.startswith("["):
+        raise FormatError(f"dex: new-array of non-array type {t}")
     if size < 0:
         raise JavaThrow("java.lang.NegativeArraySizeException", str(size))
     if size > MAX_ARRAY:

@@ -147,19 +147,9 @@ def _frem(b: ir.IRBuilder, x: ir.Value, y: ir.Value) -> ir.Value:
     return b.fptrunc(r, x.type) if f32 else r
 
 
-def _split(b: ir.IRBuilder, a: ir.Value) -> tuple[ir.Value, ir.Value]:
-    """Veltkamp's split of an f64 into two 26-bit halves, a = hi + lo exactly."""
-    c = b.fmul(a, _const(a.type, 134217729.0))
-    hi = b.fsub(c, b.fsub(c, a))
-    return hi, b.fsub(a, hi)
-
-
 def _exact_residual(b: ir.IRBuilder, x: ir.Value, q: ir.Value, y: ir.Value) -> ir.Value:
     """x - q*y without rounding (when the result is representable), via Dekker's exact product."""
-    p = b.fmul(q, y)
-    qh, ql = _split(b, q)
-    yh, yl = _split(b, y)
-    e = b.fadd(b.fadd(b.fadd(b.fsub(b.fmul(qh, yh), p), b.fmul(qh, yl)), b.fmul(ql, yh)), b.fmul(ql, yl))
+    p, e = mathfn.two_product(b, q, y)
     return b.fsub(b.fsub(x, p), e)
 
 

@@ -7,6 +7,7 @@ compiled .cbx runs without TensorFlow.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -73,9 +74,28 @@ def saved_model_to_onnx(path: str | os.PathLike, signature: str | None = None, s
         results = fn(**dict(zip(names, args)))
         return [results[k] for k in output_keys]
 
-    model, _ = tf2onnx.convert.from_function(call, input_signature=specs, opset=OPSET)
+    try:
+        model, _ = tf2onnx.convert.from_function(call, input_signature=specs, opset=OPSET)
+    except ValueError:
+        # tf2onnx's transpose optimizer fails on a Conv followed by a scalar Add (EfficientNet);
+        # the conversion is still correct without that optimisation.
+        with _without_optimizer("optimize_transpose"):
+            model, _ = tf2onnx.convert.from_function(call, input_signature=specs, opset=OPSET)
     del loaded
     return model, output_keys
+
+
+@contextlib.contextmanager
+def _without_optimizer(name: str):
+    from tf2onnx import optimizer
+
+    saved = optimizer._optimizers.copy()
+    optimizer._optimizers.pop(name, None)
+    try:
+        yield
+    finally:
+        optimizer._optimizers.clear()
+        optimizer._optimizers.update(saved)
 
 def import_saved_model(path: str | os.PathLike, signature: str | None = None, shapes: dict | None = None) -> Graph:
     """Import one signature of a SavedModel (default: serving_default) as an IR graph.

@@ -92,6 +92,9 @@ void cerebro_sysfs_exit(void);
 void cerebro_global_error(const char *fmt, ...) __printf(1, 2);
 struct cerebro_model *cerebro_default_get(void);
 
+/* cerebro_cpu.c: 0 if this CPU has every "+feature" in @features. */
+int cerebro_cpu_check(const char *features, char *why, size_t why_len);
+
 /* cerebro_post.c: output 0 after post-processing @opts. */
 int cerebro_post_signature(const struct cbx_tensor *out0,
 			   const struct cerebro_options *opts,

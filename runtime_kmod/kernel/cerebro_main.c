@@ -21,7 +21,7 @@
 #include "cerebro_internal.h"
 
 #define ALIGN_BYTES 64	/* CEREBRO_BUFFER_ALIGN */
-#define MAX_HANDLE_BYTES (8ULL << 30)
+#define MAX_HANDLE_BYTES (1ULL << 30)	/* below kvmalloc's INT_MAX limit */
 
 struct cerebro_head {
 	__u32 size;
@@ -78,11 +78,15 @@ static struct cerebro_handle *handle_create(struct cerebro_model *model)
 	u32 i;
 	int ret;
 
-	offsets = kcalloc(nin + nout + 1, sizeof(*offsets), GFP_KERNEL);
 	h = kzalloc(sizeof(*h), GFP_KERNEL);
-	if (!offsets || !h)
+	if (!h) {
+		cerebro_model_put(model);
+		return ERR_PTR(-ENOMEM);
+	}
+	h->model = model;	/* from here on handle_destroy() drops the reference */
+	offsets = kcalloc(nin + nout + 1, sizeof(*offsets), GFP_KERNEL);
+	if (!offsets)
 		goto nomem;
-	h->model = model;
 	ret = handle_layout(model, offsets, &total);
 	if (ret) {
 		cerebro_model_error(model, "buffers for one handle exceed %llu bytes", MAX_HANDLE_BYTES);
@@ -90,7 +94,7 @@ static struct cerebro_handle *handle_create(struct cerebro_model *model)
 	}
 	h->inputs = kcalloc(nin ? nin : 1, sizeof(void *), GFP_KERNEL);
 	h->outputs = kcalloc(nout, sizeof(void *), GFP_KERNEL);
-	h->block = kvzalloc(total + ALIGN_BYTES, GFP_KERNEL);
+	h->block = kvzalloc(total + ALIGN_BYTES, GFP_KERNEL | __GFP_NOWARN);
 	if (!h->inputs || !h->outputs || !h->block)
 		goto nomem;
 	base = PTR_ALIGN((u8 *)h->block, ALIGN_BYTES);
@@ -107,11 +111,7 @@ nomem:
 	cerebro_global_error("out of memory for a handle of %s", model->module_name);
 fail:
 	kfree(offsets);
-	if (h) {
-		handle_destroy(h);	/* drops the model reference */
-	} else {
-		cerebro_model_put(model);
-	}
+	handle_destroy(h);
 	return ERR_PTR(ret);
 }
 
@@ -336,12 +336,12 @@ static long ioctl_execute(struct cerebro_file *cf, void __user *arg)
 		goto out;
 	}
 	model = h->model;
+	h->has_results = false;	/* a failed call leaves no stale results */
 	bufs = copy_buffers(model, &io, model->meta.num_inputs, "EXECUTE_MODEL");
 	if (IS_ERR(bufs)) {
 		ret = PTR_ERR(bufs);
 		goto out;
 	}
-	h->has_results = false;
 	ret = copy_inputs(h, bufs);
 	kfree(bufs);
 	if (ret)
@@ -401,18 +401,24 @@ static long ioctl_get_results(struct cerebro_file *cf, void __user *arg)
 		ret = PTR_ERR(bufs);
 		goto out;
 	}
+	/* every size first, so a refused call writes nothing */
 	for (i = 0; i < model->meta.num_outputs && !ret; i++) {
 		const struct cbx_tensor *t = &model->tensors[model->meta.num_inputs + i];
-		bool post = i == 0 && h->result_post != CEREBRO_POST_NONE;
 		u64 nbytes = i == 0 ? h->result0.nbytes : t->nbytes;
-		const void *src = post ? h->post : h->outputs[i];
 
 		if (bufs[i].nbytes != nbytes) {
 			cerebro_model_error(model, "GET_RESULTS: output %u ('%s') buffer has %llu bytes, needs %llu",
 					    i, t->name, bufs[i].nbytes, nbytes);
 			ret = -EINVAL;
-		} else if (copy_to_user(u64_to_user_ptr(bufs[i].data), src, nbytes)) {
-			cerebro_model_error(model, "GET_RESULTS: bad pointer for output %u ('%s')", i, t->name);
+		}
+	}
+	for (i = 0; i < model->meta.num_outputs && !ret; i++) {
+		bool post = i == 0 && h->result_post != CEREBRO_POST_NONE;
+		const void *src = post ? h->post : h->outputs[i];
+
+		if (copy_to_user(u64_to_user_ptr(bufs[i].data), src, bufs[i].nbytes)) {
+			cerebro_model_error(model, "GET_RESULTS: bad pointer for output %u ('%s')", i,
+					    model->tensors[model->meta.num_inputs + i].name);
 			ret = -EFAULT;
 		}
 	}

@@ -438,7 +438,9 @@ static int check_desc(const struct cerebro_model_desc *desc, struct cbx_meta *ou
 	const u64 max_size = sizeof(struct cbx_meta) +
 			     (u64)CBX_MAX_TENSORS * sizeof(struct cbx_tensor);
 	struct cbx_error err = { 0 };
+	char why[CEREBRO_MSG_LEN];
 	u64 size;
+	int ret;
 
 	if (!desc || !desc->owner || !desc->meta || !desc->run_stage) {
 		pr_err("cerebro: model registration with an incomplete descriptor\n");
@@ -453,7 +455,11 @@ static int check_desc(const struct cerebro_model_desc *desc, struct cbx_meta *ou
 		pr_err("cerebro: %s: %s\n", desc->owner->name, err.msg);
 		return -EINVAL;
 	}
-	return 0;
+	ret = cerebro_cpu_check(out->features, why, sizeof(why));
+	if (ret)
+		pr_err("cerebro: %s: model '%s' %s; not registered\n", desc->owner->name,
+		       out->model_name, why);
+	return ret;
 }
 
 int cerebro_register_model(const struct cerebro_model_desc *desc)

@@ -157,7 +157,9 @@ static int cmd_run(int argc, char **argv)
 		} else if (strcmp(argv[i], "--repeat") == 0 && i + 1 < (uint32_t)argc) {
 			repeat = atol(argv[++i]);
 		} else if (num_in < CEREBRO_MAX_BUFFERS) {
-			in[num_in].data = (uint64_t)(uintptr_t)read_file(argv[i], &in[num_in].nbytes);
+			void *data = read_file(argv[i], &in[num_in].nbytes);
+
+			in[num_in].data = (uint64_t)(uintptr_t)data;
 			num_in++;
 		} else {
 			die(2, "too many inputs");

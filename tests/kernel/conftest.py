@@ -74,7 +74,8 @@ def skip_reason() -> str | None:
     return None
 
 
-def _compile_jax(name: str, out: Path) -> ModelCase:
+def _compile_jax(name: str, out: Path, target: str = TARGET) -> ModelCase:
+    """A JAX case compiled to @out; expected outputs from the user-space runtime (for TARGET only)."""
     from jax_cases import get_case
 
     from cerebro import runtime
@@ -88,10 +89,11 @@ def _compile_jax(name: str, out: Path) -> ModelCase:
         return case.fn(variables, *xs)
 
     stage_flops = STAGE_FLOPS.get(name, 20_000_000)
-    data = build(trace(fn, *inputs).graph, target=TARGET, name=name, stage_flops=stage_flops)
+    model_name = name if target == TARGET else f"{name}_{target}"
+    data = build(trace(fn, *inputs).graph, target=target, name=model_name, stage_flops=stage_flops)
     out.write_bytes(data)
     inputs = [np.asarray(x) for x in inputs]
-    return ModelCase(name, out, inputs, runtime.load(data)(*inputs))
+    return ModelCase(name, out, inputs, runtime.load(data)(*inputs) if target == TARGET else [])
 
 
 def _compile_fixture(name: str, model, out: Path, inputs: list[np.ndarray]) -> ModelCase:
@@ -122,6 +124,30 @@ def compile_models(workdir: Path) -> tuple[dict[str, ModelCase], Path]:
     return models, unregistered
 
 
+def python_files(workdir: Path) -> dict[str, Path]:
+    """This interpreter, its stdlib, numpy and cerebro/kernel.py, at paths where the guest finds them."""
+    import subprocess
+    import sysconfig
+
+    import numpy
+
+    exe = Path(os.path.realpath(sys.executable))
+    stdlib = Path(sysconfig.get_paths()["stdlib"])
+    numpy_dir = Path(numpy.__file__).parent
+    (workdir / "empty.py").write_text("")
+    files = {str(exe): exe, str(stdlib): stdlib, "/py/numpy": numpy_dir,
+             "/py/cerebro/__init__.py": workdir / "empty.py",
+             "/py/cerebro/kernel.py": kmod.REPO_ROOT / "cerebro" / "kernel.py"}
+    if (numpy_dir.parent / "numpy.libs").is_dir():
+        files["/py/numpy.libs"] = numpy_dir.parent / "numpy.libs"
+    binaries = [exe, *stdlib.glob("lib-dynload/*.so"), *numpy_dir.rglob("*.so")]
+    ldd = subprocess.run(["ldd", *map(str, binaries)], capture_output=True, text=True).stdout
+    for lib in set(re.findall(r"(/\S+\.so[.\d]*) \(0x", ldd)):
+        if not lib.startswith(str(numpy_dir.parent)):
+            files[lib] = Path(lib)
+    return files
+
+
 def parse_checks(log: str) -> dict[str, tuple[bool, str]]:
     checks = {}
     for m in re.finditer(r"^@@CHECK (\S+) (PASS|FAIL)(.*)$", log, re.M):
@@ -137,7 +163,12 @@ def boot_test_vm(workdir: Path) -> VmResult:
     checker = kmod.build_ctl(out, HERE / "vm_checks.c", "vm-checks")
     files = {"/root/cerebro.ko": paths[0], "/bin/cerebro-ctl": paths[-1], "/bin/vm-checks": checker,
              "/root/unregistered.cbx": unregistered}
-    env = [f"MODELS='{' '.join(models)}'"]
+    # AVX-512 code: QEMU's TCG CPU lacks it, so registration must refuse it
+    v4 = _compile_jax("mlp", workdir / "mlp_v4.cbx", target="x86_64-v4")
+    files["/root/v4.ko"] = kmod.build_model_module(v4.cbx, out, release)
+    env = [f"MODELS='{' '.join(models)}'", f"PYTHON={os.path.realpath(sys.executable)}"]
+    files.update(python_files(workdir))
+    files["/root/guest_api.py"] = HERE / "guest_api.py"
     for (name, model), ko in zip(models.items(), paths[1:-1]):
         model.module = ko.stem
         files[f"/root/{name}.ko"] = ko

@@ -18,6 +18,13 @@ run_model() { eval "cerebro-ctl run $1.cbx \$inputs_$1 -o $2 $3"; }
 check insmod_core insmod cerebro.ko
 check device_node test -c /dev/cerebro
 for m in $MODELS; do check "insmod_$m" insmod "$m.ko"; done
+# code for CPU features this CPU lacks must not register (it would fault in the kernel)
+if grep -qw avx512f /proc/cpuinfo; then
+	check insmod_v4 insmod v4.ko
+else
+	echo "cerebro-check: insmod_v4_refused" > /dev/kmsg
+	check insmod_v4_refused sh -c '! insmod v4.ko'
+fi
 for m in $MODELS; do
 	check "run_$m" run_model "$m" "out_$m.bin"
 	emit "out_$m" "out_$m.bin"
@@ -101,3 +108,6 @@ cp mlp.ko "/lib/modules/$(uname -r)/extra/$mod_mlp.ko"
 depmod
 check autoload run_model mlp auto.bin
 check autoload_matches cmp auto.bin out_mlp.bin
+
+# 8. the Python API (cerebro.kernel) with the host's interpreter and numpy
+PYTHONPATH=/py PYTHONDONTWRITEBYTECODE=1 "$PYTHON" guest_api.py 2>&1 | tail -n 40

@@ -86,6 +86,15 @@ def test_model_through_dev_cerebro_matches_userspace(vm, name):
         np.testing.assert_allclose(g, want, rtol=1e-6, atol=1e-7)
 
 
+def test_model_for_missing_cpu_features_is_refused(vm):
+    """An x86-64-v4 (AVX-512) model module must not register on a CPU without AVX-512."""
+    if "insmod_v4" in vm.checks:  # the VM's CPU has AVX-512: it must load
+        assert_check(vm, "insmod_v4")
+        return
+    assert_check(vm, "insmod_v4_refused")
+    assert "needs CPU feature avx512f, which this CPU lacks" in _dmesg_after(vm, "insmod_v4_refused")
+
+
 def test_cerebro_ctl_load_prints_signature(vm):
     text = vm.text("load_mlp")
     sig = signature(vm.models["mlp"])
@@ -202,3 +211,14 @@ def test_cerebroc_kmod_run_cli(vm, tmp_path):
     got = np.load(tmp_path / "out.npz")
     for spec, want in zip(signature(model).outputs, model.expected, strict=True):
         np.testing.assert_array_equal(got[spec.name], want)
+
+
+def test_python_api_in_the_vm(vm):
+    """cerebro.kernel (ctypes over the real device) run by the host's Python inside the guest."""
+    for name in ("api_signature", "api_wrong_shape", "api_corrupt_refused", "api_unloaded_handle_refused"):
+        assert_check(vm, name)
+    for name in ("mlp", "twoio"):
+        model = vm.models[name]
+        got = split_outputs(vm.file(f"api_{name}"), signature(model).outputs)
+        for g, want in zip(got, model.expected, strict=True):
+            np.testing.assert_allclose(g, want, rtol=1e-6, atol=1e-7)

@@ -87,6 +87,7 @@ def test_model_module_build_enforces_return_thunks(tmp_path):
         pytest.skip(str(error))
     sys.path.insert(0, str(kmod.REPO_ROOT / "tests"))
     import cbx_fixtures
+
     from cerebro.compiler.cbx import finish_object
 
     model = cbx_fixtures.AFFINE
@@ -99,3 +100,16 @@ def test_model_module_build_enforces_return_thunks(tmp_path):
         kmod.build_model_module(tmp_path / "bare.cbx", tmp_path, release)
     (tmp_path / "good.cbx").write_bytes(cbx_fixtures.build(model, "x86_64"))
     assert kmod.build_model_module(tmp_path / "good.cbx", tmp_path, release).exists()
+
+
+def test_aarch64_cbx_is_refused_before_building(tmp_path):
+    import sys
+
+    sys.path.insert(0, str(kmod.REPO_ROOT / "tests"))
+    import cbx_fixtures
+
+    path = tmp_path / "arm.cbx"
+    path.write_bytes(cbx_fixtures.build(cbx_fixtures.AFFINE, "aarch64"))
+    assert kmod.read_cbx(path).machine == 183
+    with pytest.raises(kmod.KmodError, match="x86-64 only"):
+        kmod.build_model_module(path, tmp_path, "any-release")

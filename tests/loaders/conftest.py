@@ -46,7 +46,7 @@ def built_apk(tmp_path_factory) -> Path:
         pytest.skip("android-framework-res is not installed")
     tmp = tmp_path_factory.mktemp("apk")
     run = lambda *cmd: subprocess.run(cmd, cwd=tmp, check=True, capture_output=True)  # noqa: E731
-    run("smali", "assemble", "-o", "classes.dex", *(str(DATA / f) for f in ("Hello.smali", "Demo.smali", "Big.smali")))
+    run("smali", "assemble", "-o", "classes.dex", *map(str, sorted(DATA.glob("*.smali"))))
     run("aapt", "package", "-f", "-M", str(DATA / "AndroidManifest.xml"), "-I", str(FRAMEWORK_RES), "-F", "u.apk")
     members = ["classes.dex"]
     if shutil.which("aarch64-linux-gnu-gcc"):

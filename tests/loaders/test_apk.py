@@ -43,7 +43,7 @@ def test_dex_native_libs_and_signatures(built_apk):
     info = pkg.info()
     (dex,) = info["dex"]
     assert dex["checksum_ok"] and sorted(dex["classes"]) == [
-        "org.cerebro.demo.Big", "org.cerebro.demo.Demo", "org.cerebro.demo.Hello"]
+        "org.cerebro.demo.Big", "org.cerebro.demo.Demo", "org.cerebro.demo.Hello", "org.cerebro.demo.Thrower"]
     if shutil.which("aarch64-linux-gnu-gcc"):
         (lib,) = info["native_libraries"]["arm64-v8a"]
         assert (lib["name"], lib["machine"], lib["bits"], lib["soname"]) == ("libfoo.so", "aarch64", 64, "libfoo.so")
@@ -98,6 +98,13 @@ def test_interpreter_matches_java(built_apk, tmp_path, capfd):
     assert status == ref.returncode == 1
     assert got.err.splitlines()[0] == ref.stderr.splitlines()[0] == \
         'Exception in thread "main" java.lang.ArithmeticException: / by zero'
+
+
+def test_thrown_exception_ends_program_like_java(built_apk, capfd):
+    status = cli_main(["pkg", "run", "--main", "org.cerebro.demo.Thrower", str(built_apk), "--", "a", "b"])
+    got = capfd.readouterr()
+    assert (status, got.out) == (1, "about to throw\n")
+    assert got.err == 'Exception in thread "main" java.lang.IllegalStateException: bad state: 2\n'
 
 
 def test_interpreter_refuses_what_it_cannot_run(built_apk):
