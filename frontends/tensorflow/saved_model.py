@@ -81,8 +81,24 @@ def saved_model_to_onnx(path: str | os.PathLike, signature: str | None = None, s
         # the conversion is still correct without that optimisation.
         with _without_optimizer("optimize_transpose"):
             model, _ = tf2onnx.convert.from_function(call, input_signature=specs, opset=OPSET)
+    _freeze_captures(model, call.get_concrete_function())
     del loaded
     return model, output_keys
+
+
+def _freeze_captures(model, concrete) -> None:
+    """Tensors the function captured by value (not variables) can reach the ONNX graph as
+    extra inputs; they are constants of the model, so make them initializers."""
+    from onnx import numpy_helper
+
+    values = {}
+    for external, internal in concrete.graph.captures:
+        if external.dtype.name != "resource" and hasattr(external, "numpy"):
+            values[internal.name] = external.numpy()
+    for info in list(model.graph.input):
+        if info.name in values:
+            model.graph.initializer.append(numpy_helper.from_array(values[info.name], info.name))
+            model.graph.input.remove(info)
 
 
 @contextlib.contextmanager

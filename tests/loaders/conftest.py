@@ -1,19 +1,11 @@
 """Shared fixtures: real Debian packages fetched once per session into a cache dir."""
 
-import os
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
-
-CACHE = Path(os.environ.get("CEREBRO_TEST_CACHE", Path.home() / ".cache" / "cerebro-tests"))
-
-
-def need(*programs: str) -> None:
-    for program in programs:
-        if shutil.which(program) is None:
-            pytest.skip(f"{program} is not installed (see scripts/apt-packages.txt)")
+from loader_support import CACHE, DATA, FRAMEWORK_RES, need
 
 
 @pytest.fixture(scope="session")
@@ -32,10 +24,6 @@ def debian_debs() -> dict[str, Path]:
                 pytest.skip(f"apt-get download {name} failed: {proc.stderr.strip()[-300:]}")
         out[name] = found[-1]
     return out
-
-
-DATA = Path(__file__).parent / "data"
-FRAMEWORK_RES = Path("/usr/share/android-framework-res/framework-res.apk")
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,7 @@ import subprocess
 import zipfile
 
 import pytest
-from conftest import DATA, FRAMEWORK_RES, need
+from loader_support import DATA, FRAMEWORK_RES, need
 
 from cerebro.loaders import limits
 from cerebro.loaders.apk import read_apk

@@ -7,7 +7,7 @@ import subprocess
 import tarfile
 
 import pytest
-from conftest import need
+from loader_support import need
 
 from cerebro.loaders import limits
 from cerebro.loaders.ar import read_ar

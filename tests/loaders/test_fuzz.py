@@ -6,9 +6,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import FRAMEWORK_RES
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from loader_support import FRAMEWORK_RES
 
 from cerebro.loaders.apk import read_apk
 from cerebro.loaders.ar import read_ar

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pip
 import pytest
-from conftest import DATA, need
+from loader_support import DATA, need
 
 from cerebro.loaders.cli import main as cli_main
 from cerebro.loaders.errors import FormatError
