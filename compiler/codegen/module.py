@@ -144,6 +144,7 @@ def finish_text(text: str, target: Target, weights_size: int, meta_size: int, ir
     attrs = ["nounwind", "noredzone"]
     if target.is_x86:
         attrs.append("fn_ret_thunk_extern")
-    attrs += [f'"target-cpu"="{target.cpu}"', f'"target-features"="{target.features}"']
+    # no jump tables: a switch lowered to an indirect jump is refused by objtool in the kernel's RETPOLINE build
+    attrs += [f'"target-cpu"="{target.cpu}"', f'"target-features"="{target.features}"', '"no-jump-tables"="true"']
     lines.append(f"attributes #0 = {{ {' '.join(attrs)} }}")
     return "\n".join(lines) + "\n"
