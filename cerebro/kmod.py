@@ -17,7 +17,6 @@ import glob
 import os
 import re
 import shutil
-import struct
 import subprocess
 import tempfile
 from dataclasses import dataclass
@@ -29,12 +28,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 KMOD_SRC = REPO_ROOT / "runtime_kmod"
 CACHE_DIR = Path(os.environ.get("CEREBRO_CACHE", Path.home() / ".cache" / "cerebro"))
 
-# Offsets in .cerebro.meta (runtime_kmod/include/cerebro/cbx.h).
-META_SIZE = 520
-TENSOR_SIZE = 144
-HASH_OFFSET = 480
 EM_X86_64 = 62
-DTYPES = {1: np.float32, 2: np.float64, 3: np.int8, 4: np.int16, 5: np.int32, 6: np.int64, 7: np.uint8, 8: np.bool_}
 
 
 class KmodError(RuntimeError):
@@ -66,44 +60,23 @@ class CbxInfo:
         return "cbx_" + self.hash[:16]
 
 
-def _meta_section(data: bytes, path: Path) -> bytes:
-    if data[:4] != b"\x7fELF" or len(data) < 64:
-        raise KmodError(f"{path}: not an ELF file, so not a .cbx")
-    shoff, = struct.unpack_from("<Q", data, 0x28)
-    shentsize, shnum, shstrndx = struct.unpack_from("<HHH", data, 0x3A)
-    if shentsize != 64 or shoff + shnum * 64 > len(data) or shstrndx >= shnum:
-        raise KmodError(f"{path}: corrupt ELF section table")
-    sections = [struct.unpack_from("<IIQQQQIIQQ", data, shoff + i * 64) for i in range(shnum)]
-    names_offset = sections[shstrndx][4]
-    for name, _type, _flags, _addr, offset, size, *_ in sections:
-        end = data.find(b"\0", names_offset + name)
-        if data[names_offset + name : end] == b".cerebro.meta" and offset + size <= len(data):
-            return data[offset : offset + size]
-    raise KmodError(f"{path}: no .cerebro.meta section, so not a .cbx")
-
-
 def read_cbx(path: str | Path) -> CbxInfo:
-    """Hash, name and signature of a .cbx (checked fully by the kernel at LOAD_MODEL)."""
+    """Hash, name and signature of a .cbx, checked by the shared reader (and again by the kernel)."""
+    from cerebro.compiler.cbx.format import CbxError
+    from cerebro.compiler.cbx.reader import read_cbx as read_file
+
     path = Path(path)
-    meta = _meta_section(path.read_bytes(), path)
-    if len(meta) < META_SIZE or meta[:8] != b"CBXMETA\0":
-        raise KmodError(f"{path}: bad .cerebro.meta header")
-    machine, num_inputs, num_outputs = struct.unpack_from("<III", meta, 16)
-    if len(meta) < META_SIZE + (num_inputs + num_outputs) * TENSOR_SIZE:
-        raise KmodError(f"{path}: .cerebro.meta is shorter than its tensor table")
-    tensors = []
-    for i in range(num_inputs + num_outputs):
-        at = META_SIZE + i * TENSOR_SIZE
-        name = meta[at : at + 64].split(b"\0")[0].decode()
-        dtype, rank = struct.unpack_from("<II", meta, at + 64)
-        dims = struct.unpack_from("<8Q", meta, at + 72)
-        nbytes, = struct.unpack_from("<Q", meta, at + 136)
-        if dtype not in DTYPES or rank > 8:
-            raise KmodError(f"{path}: tensor {name!r} has dtype code {dtype}, rank {rank}")
-        tensors.append(TensorSpec(name, np.dtype(DTYPES[dtype]), tuple(dims[:rank]), nbytes))
-    model_name = meta[416:480].split(b"\0")[0].decode()
-    return CbxInfo(meta[HASH_OFFSET : HASH_OFFSET + 32].hex(), machine, model_name, tensors[:num_inputs],
-                   tensors[num_inputs:])
+    try:
+        meta = read_file(path.read_bytes()).meta
+    except (CbxError, ValueError) as error:
+        raise KmodError(f"{path}: {error}") from None
+
+    def spec(t) -> TensorSpec:
+        dtype = t.dtype.numpy
+        return TensorSpec(t.name, dtype, tuple(t.shape), dtype.itemsize * int(np.prod(t.shape, dtype=np.int64)))
+
+    return CbxInfo(meta.hash.hex(), meta.machine, meta.model_name, [spec(t) for t in meta.inputs],
+                   [spec(t) for t in meta.outputs])
 
 
 # ---- building ----

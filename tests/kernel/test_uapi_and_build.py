@@ -68,7 +68,7 @@ def test_read_cbx_refuses_other_files(tmp_path):
     not_elf.write_bytes(b"hello")
     with pytest.raises(kmod.KmodError, match="not an ELF"):
         kmod.read_cbx(not_elf)
-    with pytest.raises(kmod.KmodError, match="no .cerebro.meta"):
+    with pytest.raises(kmod.KmodError, match="not a .cbx"):
         kmod.read_cbx(shutil.which("gcc") or "/bin/sh")
 
 
