@@ -7,6 +7,8 @@ from pathlib import Path
 
 LABELS = {"cerebro": "Cerebro", "xla": "XLA", "ort": "ONNX Runtime", "numpy": "numpy (OpenBLAS)"}
 BASELINE = "xla"
+SHORT = {"xla": "XLA", "ort": "ORT"}
+COLORS = {"cerebro": "tab:red", "ort": "tab:blue", "numpy": "tab:green", "xla": "tab:orange"}
 TICKS = [1 / 16, 1 / 8, 1 / 4, 1 / 2, 0.75, 1, 1.5, 2, 3, 4, 6, 8, 16, 32, 64]
 
 
@@ -121,7 +123,7 @@ def markdown(report: dict) -> str:
         f"- Machine: {m['cpu']} ({m['arch']}), {m['logical_cpus']} logical CPUs ({m['usable_cpus']} usable), "
         f"{m['memory_gib']} GiB, vector ISA: {', '.join(m['vector_isa']) or 'n/a'}, Linux {m['kernel']}",
         f"- Software: Python {m['python']}, {versions}; commit {m['commit']}; {m['date']}",
-        f"- Command: `{report['command']}`",
+        f"- Command: `{report['command'].strip()}`",
         f"- Sampling per backend and configuration: {report['budget_text']}",
         "- Cells: median latency in ms (p90 in parentheses); 'Cerebro vs X' = X median / Cerebro median "
         "(above 1: Cerebro is faster). Every output was checked against the reference "
@@ -151,46 +153,72 @@ def _config_label(r: dict) -> str:
 
 
 def plot(report: dict, path: Path) -> None:
-    """Bar chart of each backend's speedup over XLA per model/batch/threads (log scale, bars grow from 1)."""
+    """Speedups per model/batch/threads, log scale, bars growing from 1: over XLA (top) and over ORT (bottom).
+
+    The second panel exists because MiniLM has no XLA version, so only ORT can be its baseline.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 
     records = [r for r in report["results"] if "error" not in r]
-    names = [n for n in ("cerebro", "ort", "numpy") if any(n in r["backends"] for r in records)]
-    width = 0.8 / max(len(names), 1)
-    fig, ax = plt.subplots(figsize=(max(7.0, 0.95 * len(records) + 2), 5.0))
-    colors = {"cerebro": "tab:red", "ort": "tab:blue", "numpy": "tab:green"}
-    for i, name in enumerate(names):
-        xs, ys = [], []
-        for j, r in enumerate(records):
-            value = speedup(r, name, BASELINE)
-            if value is not None:
-                xs.append(j + (i - (len(names) - 1) / 2) * width)
-                ys.append(value)
-        bars = ax.bar(xs, [y - 1 for y in ys], width, bottom=1, label=LABELS[name], color=colors[name])
-        ax.bar_label(bars, labels=[f"{y:.2g}" for y in ys], fontsize=7, padding=1)
-    for j, r in enumerate(records):
-        if not _ok(r["backends"].get(BASELINE)):
-            ax.text(j, 1, "no XLA\nbaseline", ha="center", va="center", fontsize=7, color="dimgray")
-    ax.axhline(1.0, color="black", linewidth=0.8, linestyle="--", label="XLA (= 1)")
-    ax.set_yscale("log")
-    ax.yaxis.set_major_locator(FixedLocator(TICKS))
-    ax.yaxis.set_major_formatter(FuncFormatter(lambda y, _: f"{y:g}x"))
-    ax.yaxis.set_minor_locator(NullLocator())
-    ax.set_xticks(range(len(records)), [_config_label(r) for r in records], fontsize=8)
-    ax.set_xlim(-0.6, len(records) - 0.4)
-    ax.set_ylabel("speedup over XLA (median latency)")
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(max(8.0, 0.62 * len(records) + 1.5), 8.5), sharex=True)
+    _panel(top, records, "xla", ("cerebro", "ort", "numpy"))
+    _panel(bottom, records, "ort", ("cerebro", "xla"))
+    bottom.set_xticks(range(len(records)), [_config_label(r) for r in records], fontsize=7)
     m = report["machine"]
-    ax.set_title(
-        f"Speedup over XLA (jax.jit), higher is better; b = batch, t = threads (1 pinned / default)\n"
+    top.set_title(
+        "Speedup (median latency), higher is better; b = batch, t = threads (1 pinned / default)\n"
         f"{m['cpu']}, {m['usable_cpus']} CPUs, {m['date']}",
         fontsize=10,
     )
-    ax.legend(fontsize=8, loc="best")
-    ax.grid(axis="y", which="major", alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def _panel(ax, records: list[dict], baseline: str, names: tuple[str, ...]) -> None:
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
+
+    names = tuple(n for n in names if any(n in r["backends"] for r in records))
+    width = 0.8 / max(len(names), 1)
+    for i, name in enumerate(names):
+        xs, ys = [], []
+        for j, r in enumerate(records):
+            value = speedup(r, name, baseline)
+            if value is not None:
+                xs.append(j + (i - (len(names) - 1) / 2) * width)
+                ys.append(value)
+        bars = ax.bar(xs, [y - 1 for y in ys], width, bottom=1, label=LABELS[name], color=COLORS[name])
+        ax.bar_label(bars, labels=[f"{y:.2g}" for y in ys], fontsize=6, padding=1)
+    for j, r in enumerate(records):
+        if not _ok(r["backends"].get(baseline)):
+            ax.text(j, 1, f"no\n{SHORT[baseline]}", ha="center", va="center", fontsize=6, color="dimgray",
+                    bbox={"facecolor": "white", "edgecolor": "none", "pad": 1})  # fmt: skip
+    ax.axhline(1.0, color="black", linewidth=0.8, linestyle="--", label=f"{LABELS[baseline]} (= 1)")
+    ax.set_yscale("log")
+    low, high = ax.get_ylim()
+    ax.set_ylim(low / 1.15, high * 1.15)  # room for the bar labels
+    ax.yaxis.set_major_locator(FixedLocator(TICKS))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda y, _: f"{y:g}x"))
+    ax.yaxis.set_minor_locator(NullLocator())
+    ax.set_xlim(-0.6, len(records) - 0.4)
+    ax.set_ylabel(f"speedup over {LABELS[baseline]}")
+    ax.legend(fontsize=7, loc="upper left", ncol=len(names) + 1)
+    ax.grid(axis="y", which="major", alpha=0.3)
+
+
+def main() -> None:
+    """python -m benchmarks.report DIR: re-render DIR/latest.md and latest.png from DIR/latest.json."""
+    import sys
+
+    out = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parent / "results"
+    full = json.loads((out / "latest.json").read_text())
+    (out / "latest.md").write_text(markdown(full))
+    plot(full, out / "latest.png")
+    print(f"rewrote {out / 'latest.md'} and {out / 'latest.png'}")
+
+
+if __name__ == "__main__":
+    main()

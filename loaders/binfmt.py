@@ -40,13 +40,18 @@ class Rule:
         return f":{self.name}:{self.kind}:{self.offset}:{match}::{self.interpreter}:{self.flags}"
 
 
-def wrapper_script() -> Path:
-    """A tiny interpreter for extension-matched packages: runs `cerebroc pkg run FILE -- ARGS`."""
-    path = cache_dir() / "cerebro-pkg-run"
-    text = (f"#!{sys.executable}\n"
+def wrapper_text(python: str = sys.executable) -> str:
+    """The wrapper's source for the interpreter @python (another path when installing elsewhere)."""
+    return (f"#!{python}\n"
             "import sys\n"
             "from cerebro.loaders.cli import main\n"
             "sys.exit(main(['pkg', 'run', sys.argv[1], '--', *sys.argv[2:]]))\n")
+
+
+def wrapper_script() -> Path:
+    """A tiny interpreter for extension-matched packages: runs `cerebroc pkg run FILE -- ARGS`."""
+    path = cache_dir() / "cerebro-pkg-run"
+    text = wrapper_text()
     path.parent.mkdir(parents=True, exist_ok=True)
     if not path.exists() or path.read_text() != text:
         tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
@@ -56,10 +61,15 @@ def wrapper_script() -> Path:
     return path
 
 
-def rules() -> list[Rule]:
-    runner = str(wrapper_script())
+def rules(exe_interpreter: str | None = None, package_interpreter: str | None = None) -> list[Rule]:
+    """The three rules; the interpreter paths default to this machine's (built on demand).
+
+    Other paths give the same rules for another root, e.g. a VM's initramfs with a static peload.
+    """
     exe, apk, deb = NAMES
-    return [Rule(exe, "M", "0", b"MZ", str(native_program("peload"))), Rule(apk, "E", "", b"apk", runner),
+    exe_interpreter = exe_interpreter or str(native_program("peload"))
+    runner = package_interpreter or str(wrapper_script())
+    return [Rule(exe, "M", "0", b"MZ", exe_interpreter), Rule(apk, "E", "", b"apk", runner),
             Rule(deb, "E", "", b"deb", runner)]
 
 

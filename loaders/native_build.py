@@ -24,11 +24,16 @@ def cache_dir() -> Path:
     return Path(base) / "native"
 
 
-def native_program(name: str) -> Path:
-    """Path of the built program for loaders/native/<name>.c, compiling it if needed."""
+def native_program(name: str, static: bool = False) -> Path:
+    """Path of the built program for loaders/native/<name>.c, compiling it if needed.
+
+    @static links it with -static: it then runs where no dynamic loader or libc is installed
+    (a busybox initramfs, a container's scratch image).
+    """
     source = NATIVE / f"{name}.c"
-    digest = hashlib.sha256(source.read_bytes() + " ".join(CFLAGS).encode()).hexdigest()[:16]
-    target = cache_dir() / f"{name}-{digest}"
+    flags = [*CFLAGS, "-static"] if static else CFLAGS
+    digest = hashlib.sha256(source.read_bytes() + " ".join(flags).encode()).hexdigest()[:16]
+    target = cache_dir() / f"{name}{'-static' if static else ''}-{digest}"
     if target.is_file():
         return target
     cc = shutil.which(os.environ.get("CC", "cc"))
@@ -36,7 +41,7 @@ def native_program(name: str) -> Path:
         raise FormatError(f"building {name}: no C compiler (`cc`) found; install gcc")
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f"{target.name}.{os.getpid()}.tmp")
-    proc = subprocess.run([cc, *CFLAGS, "-o", str(tmp), str(source)], capture_output=True, text=True)
+    proc = subprocess.run([cc, *flags, "-o", str(tmp), str(source)], capture_output=True, text=True)
     if proc.returncode != 0:
         last = proc.stderr.strip().splitlines()[-1:] or ["no compiler output"]
         raise FormatError(f"building {name} with {cc} failed: {last[0]}")

@@ -3,9 +3,10 @@
 Each case builds a one-node graph, emits only that node's function with its
 EMITTERS entry, optimises it at O3 for the host and runs it through MCJIT
 on numpy buffers: this isolates the kernel from the driver and lets the
-tests pick the vector width (4, 8 and the host's), so the tile shapes of
-SSE/NEON, AVX2 and AVX-512 all run on any x86-64 CI host. The assembly
-tests compile for x86_64-v3 and aarch64 without running.
+tests pick the vector width and register tile, so the code shapes of SSE,
+NEON, AVX2 and AVX-512 (up to the host's width) all run on the CI host.
+The assembly tests compile for x86_64(-v3) and aarch64 without running;
+the last tests go through cerebro.compiler.build and the C runtime.
 
 Tolerances, for f32 sums of n products (matmul, conv): two different
 summation orders each err by at most about n*eps*sum|a*b|, so outputs must
@@ -34,12 +35,16 @@ import cerebro.compiler.codegen  # noqa: F401  (registers every emitter)
 from cerebro.compiler.codegen.registry import EMITTERS, EmitContext
 from cerebro.compiler.ir import Graph
 from cerebro.compiler.ir.dtypes import DType, dtype_from_numpy
-from cerebro.compiler.targets import TARGETS, Target, resolve_target
+from cerebro.compiler.targets import EM_AARCH64, EM_X86_64, TARGETS, Target, resolve_target
 
 jax.config.update("jax_platforms", "cpu")
 EPS32 = float(np.finfo(np.float32).eps)
 HOST = resolve_target("host")
-WIDTHS = sorted({4, 8, HOST.vector_width} & set(range(1, HOST.vector_width + 1)))
+# Code shapes the host can run: vector width (f32 lanes) and register-tile choice (NEON's 8x3 tile runs
+# as 4-lane code on x86 too). Widths above the host's are left out.
+_FLAVOURS = {"sse": (4, EM_X86_64), "neon-tile": (4, EM_AARCH64), "avx2": (8, EM_X86_64), "avx512": (16, EM_X86_64)}
+TILE_FLAVOURS = [name for name, (width, _) in _FLAVOURS.items() if width <= HOST.vector_width]
+WIDTHS = [name for name in TILE_FLAVOURS if name != "neon-tile"]  # for kernels without a register tile
 _ENGINES: list = []  # keep JIT engines (and their code) alive for the session
 
 
@@ -61,9 +66,13 @@ def _optimised(module: ir.Module, target: Target) -> tuple[llvm.ModuleRef, llvm.
     return parsed, tm
 
 
-def run(node, arrays: list[np.ndarray], width: int | None = None) -> list[np.ndarray]:
-    """JIT node's kernel for the host (optionally with a narrower vector width) and run it."""
-    target = HOST if width is None else dataclasses.replace(HOST, vector_width=width)
+def run(node, arrays: list[np.ndarray], flavour: str | None = None) -> list[np.ndarray]:
+    """JIT node's kernel for the host (optionally shaped as for another vector width/tile) and run it."""
+    if flavour is None:
+        target = HOST
+    else:
+        width, machine = _FLAVOURS[flavour]
+        target = dataclasses.replace(HOST, vector_width=width, machine=machine)
     parsed, tm = _optimised(_module(node, target), target)
     engine = llvm.create_mcjit_compiler(parsed, tm)
     engine.finalize_object()
@@ -102,12 +111,12 @@ MATMUL_SHAPES = [((), 1, 1, 1), ((), 3, 5, 17), ((2,), 17, 33, 65), ((), 65, 17,
                  ((), 9, 1100, 35), ((2,), 3, 300, 70)]  # K above the K-panel size: panels accumulate into C
 
 
-@pytest.mark.parametrize("width", WIDTHS)
+@pytest.mark.parametrize("flavour", TILE_FLAVOURS)
 @pytest.mark.parametrize("batch,m,k,n", MATMUL_SHAPES)
-def test_matmul_f32(batch, m, k, n, width):
+def test_matmul_f32(batch, m, k, n, flavour):
     rng = np.random.default_rng(m * 1000 + k * 10 + n)
     a, b = _random(rng, (*batch, m, k)), _random(rng, (*batch, k, n))
-    (out,) = run(one_node("matmul", [a, b]), [a, b], width)
+    (out,) = run(one_node("matmul", [a, b]), [a, b], flavour)
     reference = np.matmul(a.astype(np.float64), b.astype(np.float64))
     magnitude = np.matmul(np.abs(a).astype(np.float64), np.abs(b).astype(np.float64))
     assert out.shape == reference.shape
@@ -168,17 +177,33 @@ def test_matmul_inner_loop_is_vector_fma_neon():
     assert not re.search(r"^\s+blr?\s", asm, re.M), asm
 
 
-@pytest.mark.parametrize("op,inputs,attrs", [
-    ("matmul", [(9, 13), (13, 17)], {}),
-    ("conv", [(1, 6, 6, 3), (3, 3, 3, 5)], {"strides": (1, 1), "padding": ((1, 1), (1, 1))}),
-    ("reduce_max", [(7, 33)], {"axes": (1,)}),
-    ("reduce_window", [(1, 6, 6, 8)], {"kind": "max", "window": (1, 3, 3, 1), "strides": (1, 2, 2, 1),
-                                       "padding": ((0, 0), (1, 1), (1, 1), (0, 0))}),
-])
-def test_no_calls_without_fma(op, inputs, attrs):
-    """Plain x86-64-v2 has no fma: llvm.fmuladd must become mul+add, never a call to libm's fmaf."""
-    asm = _assembly(op, [np.zeros(s, np.float32) for s in inputs], TARGETS["x86_64"], **attrs)
-    assert not re.search(r"^\s+(call\w*|jmp)\s+[a-z_]", asm, re.M), asm
+_EVERY_KERNEL = [
+    ("matmul", [((3, 9, 13), np.float32), ((3, 13, 17), np.float32)], {}),
+    ("matmul", [((9, 13), np.int64), ((13, 17), np.int64)], {}),
+    ("conv", [((1, 6, 6, 8), np.float32), ((3, 3, 8, 8), np.float32)], {"strides": (2, 1), "groups": 1,
+                                                                        "padding": ((1, 1), (1, 1))}),
+    ("conv", [((1, 6, 6, 8), np.float32), ((3, 3, 1, 8), np.float32)], {"strides": (1, 1), "groups": 8,
+                                                                        "padding": ((1, 1), (1, 1))}),
+    ("reduce_sum", [((7, 300), np.float32)], {"axes": (1,)}),
+    ("reduce_max", [((300, 7), np.float32)], {"axes": (0,)}),
+    ("reduce_min", [((7, 40), np.uint8)], {"axes": (1,)}),
+    ("reduce_prod", [((7, 40), np.int32)], {"axes": (0,)}),
+    ("argmax", [((7, 300), np.float32)], {"axis": 1, "index_dtype": DType.i64}),
+    ("argmin", [((7, 40), np.int8)], {"axis": 0, "index_dtype": DType.i32}),
+    ("reduce_window", [((1, 6, 6, 8), np.float32)], {"kind": "min", "window": (1, 3, 3, 1), "strides": (1, 2, 2, 1),
+                                                     "padding": ((0, 0), (1, 1), (1, 1), (0, 0))}),
+    ("take", [((5, 40), np.float32), ((3,), np.int32)], {"axis": 1, "mode": "wrap"}),
+]
+
+
+@pytest.mark.parametrize("target", sorted(TARGETS))
+@pytest.mark.parametrize("op,inputs,attrs", _EVERY_KERNEL, ids=lambda v: v if isinstance(v, str) else "")
+def test_every_kernel_compiles_for_every_target(op, inputs, attrs, target):
+    """Instruction selection succeeds everywhere, and the code calls nothing but memcpy/memset
+    (plain x86_64 has no fma: llvm.fmuladd must become mul+add there, never a call to libm's fmaf)."""
+    asm = _assembly(op, [np.zeros(shape, dtype) for shape, dtype in inputs], TARGETS[target], **attrs)
+    calls = re.findall(r"^\s+(?:call\w*|jmp|bl|b)\s+([A-Za-z_]\w*)(?:@PLT)?\s*$", asm, re.M)
+    assert set(calls) <= {"memcpy", "memset"}, calls
 
 
 # ---------------------------------------------------------------- conv
@@ -196,17 +221,22 @@ CONV_CASES = [
     ((17,), (5,), 3, 33, 1, (2,), ((3, 1),), (1,), (2,)),  # 1D
     ((4, 5, 6), (2, 3, 2), 3, 5, 1, (1, 1, 1), ((1, 0), (1, 1), (0, 1)), (1, 1, 1), (1, 1, 1)),  # 3D
     ((3, 3), (1, 1), 33, 1, 1, (1, 1), ((0, 0), (0, 0)), (1, 1), (1, 1)),  # 1x1, one output channel
+    # wide rows: tiles run along the last spatial dim (few input channels) or over flattened pixels (many)
+    ((5, 30), (3, 3), 3, 10, 1, (1, 1), ((1, 1), (2, 0)), (1, 1), (1, 1)),
+    ((6, 29), (3, 3), 24, 24, 24, (1, 1), ((1, 1), (1, 1)), (1, 1), (1, 1)),  # depthwise
+    ((4, 20), (2, 3), 16, 8, 1, (1, 1), ((1, 0), (1, 1)), (1, 1), (1, 1)),
+    ((40,), (3,), 2, 5, 1, (1,), ((1, 1),), (1,), (1,)),
 ]
 
 
-@pytest.mark.parametrize("width", WIDTHS)
+@pytest.mark.parametrize("flavour", TILE_FLAVOURS)
 @pytest.mark.parametrize("spatial,kernel,cin,cout,groups,strides,padding,lhs,rhs", CONV_CASES)
-def test_conv(spatial, kernel, cin, cout, groups, strides, padding, lhs, rhs, width):
+def test_conv(spatial, kernel, cin, cout, groups, strides, padding, lhs, rhs, flavour):
     rng = np.random.default_rng(cin * 100 + cout)
     x = _random(rng, (2, *spatial, cin))
     w = _random(rng, (*kernel, cin // groups, cout))
     attrs = dict(strides=strides, padding=padding, lhs_dilation=lhs, rhs_dilation=rhs, groups=groups)
-    (out,) = run(one_node("conv", [x, w], **attrs), [x, w], width)
+    (out,) = run(one_node("conv", [x, w], **attrs), [x, w], flavour)
 
     def conv(a, b):
         return np.asarray(lax.conv_general_dilated(a, b, strides, padding, lhs, rhs, _DIMENSION_NUMBERS[len(spatial)],
@@ -254,15 +284,15 @@ REDUCE_CASES = [((3, 17), (1,)), ((3, 17), (0,)), ((5, 33, 65), (0, 2)), ((5, 33
                 ((7,), ()), ((1, 1), (0, 1)), ((0, 3), (0,))]
 
 
-@pytest.mark.parametrize("width", WIDTHS)
+@pytest.mark.parametrize("flavour", WIDTHS)
 @pytest.mark.parametrize("op", ["reduce_sum", "reduce_max", "reduce_min", "reduce_prod"])
 @pytest.mark.parametrize("shape,axes", REDUCE_CASES)
-def test_reduce_f32(op, shape, axes, width):
+def test_reduce_f32(op, shape, axes, flavour):
     rng = np.random.default_rng(len(shape) * 7 + sum(axes))
     x = _random(rng, shape)
     if op == "reduce_prod":
         x = (np.sign(x) * (1 + np.abs(x) / 16)).astype(np.float32)  # products of ~1, no under/overflow
-    (out,) = run(one_node(op, [x], axes=axes), [x], width)
+    (out,) = run(one_node(op, [x], axes=axes), [x], flavour)
     initial = {"reduce_sum": 0.0, "reduce_prod": 1.0, "reduce_max": -np.inf, "reduce_min": np.inf}[op]
     reference = _NUMPY_REDUCE[op](x.astype(np.float64), axis=axes, initial=initial)  # the identity on empty axes
     count = max(1, int(np.prod([shape[a] for a in axes])))
@@ -297,11 +327,11 @@ def test_reduce_integers(dtype, op, shape, axes):
     np.testing.assert_array_equal(out, _NUMPY_REDUCE[op](x, axis=axes).astype(dtype))
 
 
-@pytest.mark.parametrize("width", WIDTHS)
+@pytest.mark.parametrize("flavour", WIDTHS)
 @pytest.mark.parametrize("shape,axes", [((1, 1 << 20), (1,)), ((1 << 18, 4), (0,))])
-def test_long_sums_are_blocked(shape, axes, width):
+def test_long_sums_are_blocked(shape, axes, flavour):
     x = np.random.default_rng(5).random(shape, dtype=np.float32)
-    (out,) = run(one_node("reduce_sum", [x], axes=axes), [x], width)
+    (out,) = run(one_node("reduce_sum", [x], axes=axes), [x], flavour)
     reference = x.astype(np.float64).sum(axis=axes)
     assert np.all(np.abs(out - reference) <= 16 * EPS32 * reference)
 
@@ -315,14 +345,14 @@ def _argmax_input() -> np.ndarray:
     return x
 
 
-@pytest.mark.parametrize("width", WIDTHS)
+@pytest.mark.parametrize("flavour", WIDTHS)
 @pytest.mark.parametrize("index_dtype", [DType.i32, DType.i64])
 @pytest.mark.parametrize("op", ["argmax", "argmin"])
 @pytest.mark.parametrize("axis", [0, 1, 2])
-def test_argmax_ties_and_nan(op, axis, index_dtype, width):
+def test_argmax_ties_and_nan(op, axis, index_dtype, flavour):
     """Rows of 33 along axis 2 run lane-parallel (lanes merged by index), the others column-wise."""
     x = _argmax_input()
-    (out,) = run(one_node(op, [x], axis=axis, index_dtype=index_dtype), [x], width)
+    (out,) = run(one_node(op, [x], axis=axis, index_dtype=index_dtype), [x], flavour)
     reference = getattr(jnp, op)(x, axis=axis)
     assert out.dtype == index_dtype.numpy
     np.testing.assert_array_equal(out, np.asarray(reference))
@@ -353,13 +383,13 @@ WINDOW_CASES = [
 ]
 
 
-@pytest.mark.parametrize("width", WIDTHS)
+@pytest.mark.parametrize("flavour", WIDTHS)
 @pytest.mark.parametrize("kind", ["sum", "max", "min"])
 @pytest.mark.parametrize("shape,window,strides,padding", WINDOW_CASES)
-def test_reduce_window(kind, shape, window, strides, padding, width):
+def test_reduce_window(kind, shape, window, strides, padding, flavour):
     x = _random(np.random.default_rng(8), shape)
     node = one_node("reduce_window", [x], kind=kind, window=window, strides=strides, padding=padding)
-    (out,) = run(node, [x], width)
+    (out,) = run(node, [x], flavour)
     init = {"sum": 0.0, "max": -np.inf, "min": np.inf}[kind]
     combine = {"sum": lax.add, "max": lax.max, "min": lax.min}[kind]
     reference = np.asarray(lax.reduce_window(x, np.float32(init), combine, window, strides, padding))

@@ -123,12 +123,13 @@ def test_sin_cos_large_arguments(target: str) -> None:
             assert err.max() <= np.finfo(dtype.numpy).eps, (dtype.name, ref.__name__, err.max())
 
 
-@pytest.mark.parametrize("dtype,rtol", [(DType.f32, 4e-6), (DType.f64, 1e-13)], ids=["f32", "f64"])
+@pytest.mark.parametrize("dtype,rtol", [(DType.f32, 1.2e-7), (DType.f64, 1e-15)], ids=["f32", "f64"])
 def test_pow(dtype: DType, rtol: float) -> None:
-    """pow over a grid of bases/exponents (results within range) and C99's special cases."""
-    base = np.exp(np.linspace(-5, 5, 201))
+    """pow over a grid of bases/exponents and C99's special cases: within 1 ulp (f32) and 5 ulp (f64),
+    y*log(x) being carried in extra precision; overflow/underflow exactly where numpy's are."""
+    base = np.exp(np.linspace(-9, 9, 301))
     bases = np.concatenate([base, -base, [0.0, -0.0, 1.0, -1.0, np.inf, -np.inf, np.nan]])
-    exps = np.concatenate([np.linspace(-8, 8, 33), [0.5, -0.5, 2.5, 3.0, -3.0, np.inf, -np.inf, np.nan, 0.0, -0.0]])
+    exps = np.concatenate([np.linspace(-60, 60, 97), [0.5, -0.5, 2.5, 3.0, -3.0, np.inf, -np.inf, np.nan, 0.0, -0.0]])
     xs, ys = (a.ravel().astype(dtype.numpy) for a in np.meshgrid(bases, exps))
     g = Graph("pow")
     a, b = g.add_input(xs.shape, dtype, "a"), g.add_input(xs.shape, dtype, "b")
@@ -414,7 +415,9 @@ def test_outputs_that_alias() -> None:
     wants = [x, cv, x + cv, x + cv, (x + cv).reshape(3, 2), x.reshape(6), cv.T, ((x + cv) ** 2).reshape(3, 2)]
     for k, (y, want) in enumerate(zip(got, wants)):
         np.testing.assert_allclose(y, want, rtol=1e-6, err_msg=f"output {k}")
-    assert all(node.op != "transpose" for node in lower(g)[0].nodes)
+    optimised, llvm_text, _, _ = lower(g)
+    assert all(node.op != "transpose" for node in optimised.nodes)
+    assert "reshape" in [node.op for node in optimised.nodes] and "_reshape" not in llvm_text  # a view: no code
 
 
 def test_dead_code_and_zero_size() -> None:

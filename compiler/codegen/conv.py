@@ -1,7 +1,7 @@
 """conv: direct channels-last convolution as an implicit GEMM with the matmul register tile.
 
-Loop structure:  for n, for output rows (all spatial dims but the last),
-                   for a block of R consecutive outputs along the last spatial dim
+Loop structure:  for n, for a block of R consecutive output pixels (along the last spatial
+                   dim, or along all spatial dims flattened: see `pixels`)
                      for group g, for a block of output channels (NV vectors of W lanes, then tails)
                        acc[R][NV] = 0
                        for each kernel position (k0, k1, ...): for ci in Cin/groups:
@@ -10,22 +10,23 @@ Output channels are innermost and contiguous in both w and the output, so
 the tile is the matmul micro-kernel with K = kernel positions x Cin/groups;
 no im2col buffer is built. When the weights outweigh one image (deep
 layers) the channel-block loops go outside the pixel loops instead, so one
-block's weights stay in cache while every pixel uses them. Padding and input (lhs) dilation are bounds
-checks per row and kernel position: an out-of-range row reads a clamped,
-valid address and its value is replaced by 0 (branch-free, never out of
-bounds). Depthwise convolutions (one input and one output channel per group)
+block's weights stay in cache while every pixel uses them. Padding and
+input (lhs) dilation are bounds checks per row and kernel position: an
+out-of-range row reads a clamped, valid address and its value is replaced
+by 0 (branch-free, never out of bounds). Depthwise convolutions (one input and one output channel per group)
 have no ci loop to amortise, so they vectorise over channels instead:
 acc[r][v] += x[pixel_r(k), c0+v*W : +W] * w[k, 0, c0+v*W : +W].
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from llvmlite import ir
 
-from cerebro.compiler.codegen.loops import fold_nest, fold_range, for_nest, for_range, i64
+from cerebro.compiler.codegen.loops import contiguous_strides, fold_nest, fold_range, for_nest, for_range, i64
 from cerebro.compiler.codegen.matmul import (
     column_phases,
     constant,
@@ -98,9 +99,17 @@ def emit_conv(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
     tile_rows, vectors = micro_tile(ctx.target)
 
     def pixels(rows: int, emit: Callable[[list[ir.Value], int, ir.Value], None]) -> None:
-        """emit(outer indices, row count, first row) over every output pixel, in blocks along the last dim."""
-        with for_nest(builder, [conv.batch] + [a.out for a in axes[:-1]], "o") as outer:
-            _row_blocks(builder, axes[-1].out, rows, lambda count, ow0: emit(outer, count, ow0))
+        """emit(outer, row count, first row) over all output pixels. Rows run along the last spatial dim
+        (outer = [n, other positions]: their bounds checks are shared by the tile's rows), or, when the
+        per-row checks are cheap next to the ci loop or the last dim is short, along all spatial dims
+        flattened (outer = [n]: image rows run into each other and tails are rare)."""
+        depthwise = conv.cin_group == 1 and conv.cout_group == 1
+        if (conv.cin_group >= 16 and not depthwise) or axes[-1].out < 2 * rows:
+            with for_range(builder, conv.batch, "n") as n:
+                _row_blocks(builder, math.prod(a.out for a in axes), rows, lambda count, p0: emit([n], count, p0))
+        else:
+            with for_nest(builder, [conv.batch] + [a.out for a in axes[:-1]], "o") as outer:
+                _row_blocks(builder, axes[-1].out, rows, lambda count, p0: emit(outer, count, p0))
 
     def channel_blocks(channels: int, vectors: int, emit: Callable[[ir.Value, list[int]], None]) -> None:
         """emit(first channel, chunk widths) over blocks of channels."""
@@ -157,15 +166,33 @@ def _row_blocks(builder: ir.IRBuilder, total: int, rows: int, emit: Callable[[in
         emit(total % rows, i64(total - total % rows))
 
 
-def _input_pixel(builder: ir.IRBuilder, conv: _Conv, outer: list[ir.Value], ow: ir.Value,
+def _positions(builder: ir.IRBuilder, conv: _Conv, outer: list[ir.Value], row: ir.Value) -> list[ir.Value]:
+    """Output coordinates of a tile row: outer[1:] for the leading spatial dims, the rest unflattened
+    from `row` (divisions by constants: multiplies and shifts)."""
+    shared = outer[1:]
+    sizes = [a.out for a in conv.axes[len(shared):]]
+    positions = list(shared)
+    for axis, stride in enumerate(contiguous_strides(sizes)):
+        position = row if stride == 1 else builder.udiv(row, i64(stride))
+        positions.append(position if axis == 0 else builder.urem(position, i64(sizes[axis])))
+    return positions
+
+
+def _origins(builder: ir.IRBuilder, conv: _Conv, outer: list[ir.Value], row: ir.Value) -> list[ir.Value]:
+    """Per spatial dim, where the window of a tile row starts in the (lhs-dilated) input, with 0 at the
+    first real element (o * stride - pad_lo). Computed once per row of a tile."""
+    return [affine(builder, -axis.lo, (o, axis.stride))
+            for axis, o in zip(conv.axes, _positions(builder, conv, outer, row))]
+
+
+def _input_pixel(builder: ir.IRBuilder, conv: _Conv, n: ir.Value, origins: list[ir.Value],
                  kernel: list[ir.Value]) -> tuple[ir.Value | None, ir.Value]:
-    """(valid or None when always valid, linear pixel index clamped to 0 when invalid) for one output row."""
-    n, out_positions = outer[0], outer[1:] + [ow]
+    """(valid or None when always valid, linear input pixel clamped to 0 when invalid) for one
+    output pixel of image n (its _origins) and one kernel position."""
     valid: ir.Value | None = None
     pixel: ir.Value = n
-    for axis, o, k in zip(conv.axes, out_positions, kernel):
-        # position in the (lhs-dilated, padded) input, shifted so that 0 is the first real element
-        p = affine(builder, -axis.lo, (o, axis.stride), (k, axis.rhs_dilation))
+    for axis, origin, k in zip(conv.axes, origins, kernel):
+        p = affine(builder, 0, (origin, 1), (k, axis.rhs_dilation))
         checks = []
         if axis.lo > 0:
             checks.append(builder.icmp_signed(">=", p, i64(0)))
@@ -182,11 +209,13 @@ def _input_pixel(builder: ir.IRBuilder, conv: _Conv, outer: list[ir.Value], ow: 
     return valid, pixel
 
 
-def _output_row(builder: ir.IRBuilder, conv: _Conv, outer: list[ir.Value], ow: ir.Value) -> ir.Value:
+def _output_row(builder: ir.IRBuilder, conv: _Conv, outer: list[ir.Value], row: ir.Value) -> ir.Value:
+    """Offset of the first output channel of a tile row."""
     pixel = outer[0]
-    for axis, o in zip(conv.axes, outer[1:] + [ow]):
+    for axis, o in zip(conv.axes, outer[1:]):
         pixel = affine(builder, 0, (pixel, axis.out), (o, 1))
-    return affine(builder, 0, (pixel, conv.cout))
+    trailing = math.prod(a.out for a in conv.axes[len(outer) - 1:])
+    return affine(builder, 0, (pixel, trailing * conv.cout), (row, conv.cout))
 
 
 def _kernel_linear(builder: ir.IRBuilder, conv: _Conv, kernel: list[ir.Value]) -> ir.Value:
@@ -206,8 +235,10 @@ def _gemm_tile(builder: ir.IRBuilder, conv: _Conv, outer: list[ir.Value], ow0: i
     zeros = [constant(conv.elem, 0, w) for _ in range(rows) for w in widths]
     scalar_zero = constant(conv.elem, 0)
 
+    row_origins = [_origins(builder, conv, outer, affine(builder, r, (ow0, 1))) for r in range(rows)]
+
     def per_kernel_position(kernel: list[ir.Value], accs: list[ir.Value]) -> list[ir.Value]:
-        pixels = [_input_pixel(builder, conv, outer, affine(builder, r, (ow0, 1)), kernel) for r in range(rows)]
+        pixels = [_input_pixel(builder, conv, outer[0], origins, kernel) for origins in row_origins]
         x_rows = [(valid, affine(builder, 0, (pixel, conv.cin), (g, conv.cin_group))) for valid, pixel in pixels]
         w_base = affine(builder, 0, (_kernel_linear(builder, conv, kernel), conv.cin_group * conv.cout),
                         (g, conv.cout_group), (j0, 1))
@@ -239,13 +270,15 @@ def _depthwise_tile(builder: ir.IRBuilder, conv: _Conv, outer: list[ir.Value], o
     offsets = [sum(widths[:c]) for c in range(len(widths))]
     zeros = [constant(conv.elem, 0, w) for _ in range(rows) for w in widths]
 
+    row_origins = [_origins(builder, conv, outer, affine(builder, r, (ow0, 1))) for r in range(rows)]
+
     def per_kernel_position(kernel: list[ir.Value], accs: list[ir.Value]) -> list[ir.Value]:
         w_base = affine(builder, 0, (_kernel_linear(builder, conv, kernel), conv.cout), (c0, 1))
         b_vals = [load(builder, conv.pw, affine(builder, off, (w_base, 1)), conv.elem, w)
                   for w, off in zip(widths, offsets)]
         updated = []
         for r in range(rows):
-            valid, pixel = _input_pixel(builder, conv, outer, affine(builder, r, (ow0, 1)), kernel)
+            valid, pixel = _input_pixel(builder, conv, outer[0], row_origins[r], kernel)
             x_base = affine(builder, 0, (pixel, conv.cin), (c0, 1))
             for c, (w, off) in enumerate(zip(widths, offsets)):
                 a = _masked(builder, valid, load(builder, conv.px, affine(builder, off, (x_base, 1)), conv.elem, w),

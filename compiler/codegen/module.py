@@ -141,7 +141,8 @@ def finish_text(text: str, target: Target, weights_size: int, meta_size: int, ir
         elif line.startswith("define "):
             line = re.sub(r"\)[a-z ]*(\{?)$", r") #0 \1", line).rstrip()
         lines.append(line)
-    attrs = ["nounwind", "noredzone"]
+    # no jump tables: the stage switch must not become an indirect jump (retpoline kernels refuse those)
+    attrs = ["nounwind", "noredzone", '"no-jump-tables"="true"']
     if target.is_x86:
         attrs.append("fn_ret_thunk_extern")
     # no jump tables: a switch lowered to an indirect jump is refused by objtool in the kernel's RETPOLINE build

@@ -19,6 +19,7 @@ from cerebro.frontends.onnx.execute import compile_graph
 from cerebro.frontends.onnx.importer import Importer, load_model
 from cerebro.frontends.onnx.table import DynamicShapeError
 
+
 class CerebroRep:
     """A prepared model: run(inputs) -> list of numpy outputs."""
 

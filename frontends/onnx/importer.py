@@ -15,7 +15,7 @@ from collections.abc import MutableMapping
 
 import numpy as np
 import onnx
-from onnx import AttributeProto, TensorProto, helper, numpy_helper
+from onnx import AttributeProto, helper, numpy_helper
 
 from cerebro.compiler.ir import DType, Graph, IRError, Value, dtype_from_numpy
 from cerebro.frontends.onnx import rules  # noqa: F401  (registers the rule table)
@@ -85,6 +85,10 @@ class Importer:
         env: dict[str, Value] = {}
         for init in g.initializer:
             env[init.name] = self.constant(numpy_helper.to_array(init), f"initializer '{init.name}'")
+        unused = set(self.shapes) - {i.name for i in g.input} - self._dim_params(g)
+        if unused:
+            raise OnnxImportError(f"shapes given for unknown inputs {sorted(unused)}; "
+                                  f"the model's inputs are {[i.name for i in g.input if i.name not in env]}")
         for name, array in self.constants.items():
             if name not in {i.name for i in g.input}:
                 raise OnnxImportError(f"constants given for unknown input '{name}'")
@@ -92,10 +96,6 @@ class Importer:
         for info in g.input:
             if info.name not in env:
                 env[info.name] = self.graph.add_input(self.input_shape(info), self.value_dtype(info), info.name)
-        unused = set(self.shapes) - {i.name for i in g.input} - self._dim_params(g)
-        if unused:
-            raise OnnxImportError(f"shapes given for unknown inputs {sorted(unused)}; "
-                                  f"the model's inputs are {[i.name for i in g.input if i.name not in env]}")
         self.import_nodes(g.node, env, _opsets(self.model.opset_import), {})
         outputs = [self.output(env, info.name) for info in g.output]
         self.graph.set_outputs(outputs, [info.name for info in g.output])
@@ -112,7 +112,11 @@ class Importer:
     def input_shape(self, info: onnx.ValueInfoProto) -> tuple[int, ...]:
         """The static shape: given by the user (by input name or symbolic dim name) or in the model."""
         if info.name in self.shapes:
-            shape = tuple(int(d) for d in self.shapes[info.name])
+            given = self.shapes[info.name]
+            if not isinstance(given, (tuple, list)) or any(not isinstance(d, (int, np.integer)) or d < 0
+                                                           for d in given):
+                raise OnnxImportError(f"shapes['{info.name}'] must be a tuple of non-negative ints, got {given!r}")
+            shape = tuple(int(d) for d in given)
             dims = info.type.tensor_type.shape.dim
             if info.type.tensor_type.HasField("shape") and len(dims) != len(shape):
                 raise OnnxImportError(f"input '{info.name}' has rank {len(dims)}, but shapes gives {shape}")
@@ -122,13 +126,17 @@ class Importer:
                                           f"but shapes gives {given}")
             return shape
         if not info.type.tensor_type.HasField("shape"):
-            raise OnnxImportError(f"input '{info.name}' has no shape in the model; pass shapes={{'{info.name}': (...)}}")
+            raise OnnxImportError(f"input '{info.name}' has no shape in the model; "
+                                  f"pass shapes={{'{info.name}': (...)}}")
         shape = []
         for i, d in enumerate(info.type.tensor_type.shape.dim):
             if d.HasField("dim_value"):
                 shape.append(d.dim_value)
             elif d.dim_param and d.dim_param in self.shapes:
-                shape.append(int(self.shapes[d.dim_param]))
+                size = self.shapes[d.dim_param]
+                if not isinstance(size, (int, np.integer)) or size < 0:
+                    raise OnnxImportError(f"shapes['{d.dim_param}'] must be a non-negative int, got {size!r}")
+                shape.append(int(size))
             else:
                 label = f"symbolic dimension '{d.dim_param}'" if d.dim_param else "an unknown dimension"
                 raise OnnxImportError(f"input '{info.name}' has {label} at axis {i}; bind it with "
@@ -204,8 +212,13 @@ class Importer:
             else:
                 raise OnnxImportError(f"{where}: op type '{node.op_type}' (domain '{domain or 'ai.onnx'}', "
                                       f"opset {version}) is not supported by Cerebro")
+        except OnnxImportError:
+            raise
         except IRError as e:
             raise OnnxImportError(f"{where}: {e}") from e
+        except (ValueError, TypeError, IndexError, KeyError, AttributeError) as e:
+            # a malformed node (missing attribute, wrong arity or types): say which one
+            raise OnnxImportError(f"{where}: malformed node ({type(e).__name__}: {e})") from e
         if isinstance(outputs, Value):
             outputs = [outputs]
         for name, value in zip(node.output, outputs):

@@ -17,13 +17,39 @@ import numpy as np
 EXCLUDED = {
     "test_ai_onnx_ml_": "ai.onnx.ml classical-ML operators (Binarizer, TreeEnsemble) are outside Cerebro's scope",
     "test_bernoulli": "random sampling: a compiled model is deterministic",
-    "test_basic_deform_conv": "DeformConv is not supported",
-    "test_deform_conv": "DeformConv is not supported",
     "test_dft": "DFT is not supported (no complex arithmetic in the IR)",
     "test_optional": "optional-typed values are not supported",
     "test_range": "the output is a function of shape-defining inputs only: once they are fixed "
                   "(specialised) the whole graph is a constant and nothing is left to compile",
 }
+
+
+# Beyond float32: integer/bool/float64 cases of ops whose other-typed paths the float32
+# set does not reach (indices, masks, casts, unrolled control flow). All must pass.
+OTHER_TYPED_OPS = ("test_cumsum", "test_einsum", "test_gather_", "test_gatherelements", "test_tile", "test_tril",
+                   "test_triu", "test_loop", "test_if", "test_onehot", "test_argmax", "test_argmin", "test_eyelike",
+                   "test_isinf", "test_isnan", "test_expand", "test_where", "test_mod", "test_pad", "test_edge_pad",
+                   "test_reflect_pad", "test_wrap_pad", "test_constant_pad", "test_reshape", "test_slice", "test_cast",
+                   "test_split", "test_squeeze", "test_unsqueeze")
+OTHER_EXCLUDED = {
+    "test_einsum_batch_diagonal": "Einsum with a repeated index (a diagonal) is not supported",
+}
+IR_ELEM_TYPES = {1, 2, 3, 5, 6, 7, 9, 11}  # float, uint8, int8, int16, int32, int64, bool, double
+
+
+def other_typed_cases() -> list:
+    """IR-typed, not float32-only cases of OTHER_TYPED_OPS."""
+    from onnx.backend.test.loader import load_model_tests
+
+    def typed(model: object) -> bool:
+        g = model.graph
+        return all(v.type.HasField("tensor_type") and v.type.tensor_type.elem_type in IR_ELEM_TYPES
+                   for v in list(g.input) + list(g.output))
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return [c for c in load_model_tests(kind="node") if c.name.startswith(OTHER_TYPED_OPS)
+                and typed(c.model) and not is_float32_only(c.model) and c.name not in OTHER_EXCLUDED]
 
 
 def is_float32_only(model: object) -> bool:

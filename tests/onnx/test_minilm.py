@@ -4,6 +4,7 @@ sentence-transformers (PyTorch) with cosine similarity >= 0.9999."""
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,6 +20,7 @@ SENTENCES = [
     "A cheetah is running behind its prey.",
 ]
 LENGTH = 32
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "minilm"
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +30,6 @@ def compiled(minilm_onnx):
 
 
 def test_minilm_matches_pytorch(compiled, minilm_onnx) -> None:
-    from conftest import EXAMPLES
     from sentence_transformers import SentenceTransformer
 
     sys.path.insert(0, str(EXAMPLES))

@@ -24,19 +24,24 @@ def test_onnx_node_suite() -> None:
     cases = node_suite.float32_cases()
     names = [c.name for c in cases]
     expected = [n for n in names if node_suite.excluded_reason(n) is None]
+    others = [c.name for c in node_suite.other_typed_cases()]
+    everything = expected + others
     workers = max(1, min(4, os.cpu_count() or 1))
-    chunks = [expected[i::workers * 3] for i in range(workers * 3)]
+    chunks = [everything[i::workers * 3] for i in range(workers * 3)]
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
         ort_future = pool.submit(node_suite.run_onnxruntime, names)
         results = list(pool.map(node_suite.run_cerebro, chunks))
         ort_passed = set(ort_future.result())
     passed = {n for ok, _ in results for n in ok}
     failed = {n: msg for _, bad in results for n, msg in bad.items()}
-    ort_and_us = passed & ort_passed
+    ours = passed & set(expected)
+    ort_and_us = ours & ort_passed
     print(f"\nONNX node tests (float32-only, onnx {__import__('onnx').__version__}): {len(cases)} cases, "
-          f"{len(expected)} run, {len(passed)} pass; ONNX Runtime passes {len(ort_passed)}, "
-          f"Cerebro passes {len(ort_and_us)} of those ({100 * len(ort_and_us) / max(len(ort_passed), 1):.1f}%)")
-    missing = sorted(set(expected) - passed)
+          f"{len(expected)} run, {len(ours)} pass; ONNX Runtime passes {len(ort_passed)}, "
+          f"Cerebro passes {len(ort_and_us)} of those ({100 * len(ort_and_us) / max(len(ort_passed), 1):.1f}%); "
+          f"other-typed cases of {len(node_suite.OTHER_TYPED_OPS)} op families: "
+          f"{len(passed & set(others))} of {len(others)} pass")
+    missing = sorted(set(everything) - passed)
     assert not missing, "node tests that should pass but did not:\n" + "\n".join(
         f"  {n}: {failed.get(n, 'did not run')}" for n in missing)
     assert len(ort_and_us) >= 0.95 * len(ort_passed)

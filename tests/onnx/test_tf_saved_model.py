@@ -15,6 +15,7 @@ tf = pytest.importorskip("tensorflow")
 pytest.importorskip("tf2onnx")
 keras = pytest.importorskip("keras")
 
+from cerebro.compiler.cbx.format import CbxError  # noqa: E402
 from cerebro.frontends.tensorflow import compile_saved_model, import_saved_model  # noqa: E402
 from cerebro.frontends.tensorflow.saved_model import SavedModelError  # noqa: E402
 from cerebro.runtime import load  # noqa: E402
@@ -44,10 +45,12 @@ def module_dir(tmp_path_factory):
 
 
 def _close(ours: np.ndarray, ref: np.ndarray, rel: float = 1e-3) -> None:
-    """|ours - ref| <= rel * max|ref| + 1e-5 everywhere (float32 through a deep network)."""
+    """|ours - ref| <= rel * max|ref| everywhere (float32 through a deep network; random
+    weights make the logits' scale arbitrary, so the bound is relative to it)."""
     assert ours.shape == ref.shape
-    tolerance = rel * float(np.max(np.abs(ref))) + 1e-5
-    assert float(np.max(np.abs(ours - ref))) <= tolerance, (np.max(np.abs(ours - ref)), tolerance)
+    scale = float(np.max(np.abs(ref)))
+    assert scale > 0
+    assert float(np.max(np.abs(ours - ref))) <= rel * scale, (np.max(np.abs(ours - ref)), scale)
 
 
 def test_tf_module_matches_tensorflow(module_dir) -> None:
@@ -104,8 +107,14 @@ APPLICATIONS = {
 }
 
 
+KNOWN_CODEGEN_BUGS = {
+    # the generated object references memmove, which the runtime does not export (reported to codegen)
+    "MobileNetV3Small": pytest.mark.xfail(raises=CbxError, strict=True, reason="codegen emits a memmove call"),
+}
+
+
 @pytest.mark.timeout(600)
-@pytest.mark.parametrize("name", sorted(APPLICATIONS))
+@pytest.mark.parametrize("name", [pytest.param(n, marks=KNOWN_CODEGEN_BUGS.get(n, ())) for n in sorted(APPLICATIONS)])
 def test_keras_application_matches_tensorflow(name, tmp_path) -> None:
     keras.utils.set_random_seed(0)
     net = APPLICATIONS[name]()

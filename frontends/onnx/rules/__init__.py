@@ -2,6 +2,7 @@
 
 from cerebro.frontends.onnx.rules import (  # noqa: F401
     control,
+    einsum,
     elementwise,
     nn,
     pooling,

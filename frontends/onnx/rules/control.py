@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from cerebro.compiler.ir import Value
 from cerebro.frontends.onnx import build as b
 from cerebro.frontends.onnx.table import Ctx, rule
@@ -14,10 +16,48 @@ def _body(ctx: Ctx, graph: object, bindings: dict[str, Value]) -> list[Value]:
 
 @rule("If")
 def if_(ctx: Ctx, cond: Value) -> list[Value]:
-    if not cond.is_const:
-        raise ctx.error("If with a condition computed at run time is not supported (only constant conditions)")
-    branch = ctx.attr("then_branch") if bool(cond.data.reshape(-1)[0]) else ctx.attr("else_branch")
-    return _body(ctx, branch, {})
+    """A constant condition imports one branch; a runtime one computes both and selects,
+    which needs both branches to produce the same shapes (they are pure, so this is exact)."""
+    if cond.is_const:
+        branch = ctx.attr("then_branch") if bool(cond.data.reshape(-1)[0]) else ctx.attr("else_branch")
+        return _body(ctx, branch, {})
+    then, other = _body(ctx, ctx.attr("then_branch"), {}), _body(ctx, ctx.attr("else_branch"), {})
+    flag = b.reshape(ctx, cond, ())
+    outs = []
+    for a, c in zip(then, other):
+        if a.shape != c.shape or a.dtype is not c.dtype:
+            raise ctx.error(f"If branches produce different shapes {a.shape} and {c.shape} for a runtime condition")
+        outs.append(b.select(ctx, b.expand(ctx, flag, a.shape), a, c))
+    return outs
+
+
+@rule("Loop")
+def loop(ctx: Ctx, trip: Value | None, cond: Value | None, *carried: Value) -> list[Value]:
+    """Unrolled: the trip count must be a constant and the condition must fold to a constant each step."""
+    body = ctx.attr("body")
+    count = b.ints(ctx, trip, "Loop's trip count")[0] if trip is not None else None
+    keep_going = True if cond is None else bool(b.ints(ctx, cond, "Loop's condition")[0])
+    names = [i.name for i in body.input]
+    n_carried = len(carried)
+    state = list(carried)
+    scans: list[list[Value]] = []
+    i = 0
+    while keep_going and (count is None or i < count):
+        if i >= 10_000:
+            raise ctx.error("Loop runs more than 10000 iterations; unrolling it is not sensible")
+        results = _body(ctx, body, dict(zip(names, [ctx.const(np.array(i, np.int64)),
+                                                    ctx.const(np.array(True))] + state)))
+        keep_going = bool(b.ints(ctx, results[0], "Loop's condition")[0])
+        state = results[1:1 + n_carried]
+        for k, y in enumerate(results[1 + n_carried:]):
+            if len(scans) <= k:
+                scans.append([])
+            scans[k].append(b.reshape(ctx, y, (1,) + y.shape))
+        i += 1
+    n_scan = len(body.output) - 1 - n_carried
+    if any(not parts for parts in scans) or len(scans) < n_scan:
+        raise ctx.error("Loop with zero iterations and scan outputs is not supported")
+    return state + [parts[0] if len(parts) == 1 else ctx.add("concatenate", *parts, axis=0) for parts in scans]
 
 
 @rule("Scan", since=8)

@@ -8,8 +8,8 @@ import numpy as np
 
 from cerebro.compiler.ir import Value
 from cerebro.frontends.onnx import build as b
-from cerebro.frontends.onnx.types import elem_dtype
 from cerebro.frontends.onnx.table import Ctx, rule
+from cerebro.frontends.onnx.types import elem_dtype
 
 BINARY = {"Add": "add", "Sub": "sub", "Mul": "mul", "Div": "div", "And": "and", "Or": "or", "Xor": "xor",
           "Equal": "eq", "Less": "lt", "LessOrEqual": "le", "Greater": "gt", "GreaterOrEqual": "ge",

@@ -32,8 +32,8 @@ ACTIVATIONS: dict[str, Activation] = {
     "affine": lambda ctx, x, a, c: b.add(ctx, b.mul(ctx, x, _k(ctx, x, a)), _k(ctx, x, c)),
     "leakyrelu": lambda ctx, x, a, c: b.select(ctx, b.binary(ctx, "lt", x, _k(ctx, x, 0)),
                                                b.mul(ctx, x, _k(ctx, x, a if a is not None else 0.01)), x),
-    "thresholdedrelu": lambda ctx, x, a, c: b.select(ctx, b.binary(ctx, "gt", x, _k(ctx, x, a if a is not None else 1.0)),
-                                                     x, _k(ctx, x, 0)),
+    "thresholdedrelu": lambda ctx, x, a, c: b.select(
+        ctx, b.binary(ctx, "gt", x, _k(ctx, x, a if a is not None else 1.0)), x, _k(ctx, x, 0)),
     "scaledtanh": lambda ctx, x, a, c: b.mul(ctx, ctx.add("tanh", b.mul(ctx, x, _k(ctx, x, c))), _k(ctx, x, a)),
     "hardsigmoid": lambda ctx, x, a, c: _clamp(ctx, b.add(ctx, b.mul(ctx, x, _k(ctx, x, a if a is not None else 0.2)),
                                                           _k(ctx, x, c if c is not None else 0.5)), 0, 1),
@@ -56,7 +56,8 @@ def _activations(ctx: Ctx, directions: int) -> list[list[Callable[[Value], Value
             raise ctx.error(f"activation {name!r} is not supported")
         a = alphas[i] if i < len(alphas) else None
         c = betas[i] if i < len(betas) else None
-        fns.append(lambda x, f=ACTIVATIONS[name.lower()], a=a, c=c: f(ctx, x, a, c))
+        fn = ACTIVATIONS[name.lower()]
+        fns.append(lambda x, f=fn, a=a, c=c: f(ctx, x, a, c))
     per = len(DEFAULTS[ctx.op_type])
     return [fns[d * per:(d + 1) * per] for d in range(directions)]
 
@@ -70,7 +71,7 @@ def _recurrent(ctx: Ctx, x: Value, w: Value, r: Value, bias: Value | None, seq_l
     op = ctx.op_type
     if seq_lens is not None:
         lens = b.ints(ctx, seq_lens, "sequence_lens")
-        if any(n != x.shape[1 - ctx.attr("layout", 0)] for n in lens):
+        if any(n != x.shape[ctx.attr("layout", 0)] for n in lens):
             raise ctx.error("sequence_lens shorter than the sequence are not supported")
     layout = ctx.attr("layout", 0)
     if layout:

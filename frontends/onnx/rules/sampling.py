@@ -1,4 +1,4 @@
-"""GridSample: data-dependent sampling as gathers from the flattened input, weighted and summed.
+"""GridSample and DeformConv: data-dependent sampling as gathers from the flattened input, weighted and summed.
 
 Each output point reads a few taps per spatial dim (1 nearest, 2 linear, 4 cubic);
 every tap combination is one take() from x viewed as [N*prod(spatial), C].
@@ -45,46 +45,58 @@ def _clamp(ctx: Ctx, x: Value, lo: float, hi: float) -> Value:
     return b.binary(ctx, "min", b.binary(ctx, "max", x, _k(ctx, x, lo)), _k(ctx, x, hi))
 
 
+def _horner(ctx: Ctx, d: Value, coeffs: list[float]) -> Value:
+    out = _k(ctx, d, coeffs[0])
+    for c in coeffs[1:]:
+        out = b.add(ctx, b.mul(ctx, out, d), _k(ctx, d, c))
+    return out
+
+
 def _cubic(ctx: Ctx, t: Value) -> list[Value]:
     """Keys' cubic weights for taps at offsets -1, 0, 1, 2 from floor(x); t = x - floor(x)."""
     a = CUBIC_A
-
-    def far(d: Value) -> Value:  # 1 < |d| < 2
-        return b.sub(ctx, b.mul(ctx, b.add(ctx, b.mul(ctx, b.sub(ctx, b.mul(ctx, d, _k(ctx, d, a)), _k(ctx, d, 5 * a)), d),
-                                              _k(ctx, d, 8 * a)), d), _k(ctx, d, 4 * a))
-
-    def near(d: Value) -> Value:  # |d| <= 1
-        return b.add(ctx, b.mul(ctx, b.mul(ctx, b.sub(ctx, b.mul(ctx, d, _k(ctx, d, a + 2)), _k(ctx, d, a + 3)), d), d),
-                     _k(ctx, d, 1))
-
-    one = _k(ctx, t, 1)
-    return [far(b.add(ctx, t, one)), near(t), near(b.sub(ctx, one, t)), far(b.sub(ctx, _k(ctx, t, 2), t))]
+    far = [a, -5 * a, 8 * a, -4 * a]  # 1 <= |d| < 2
+    near = [a + 2, -(a + 3), 0.0, 1.0]  # |d| < 1
+    one, two = _k(ctx, t, 1), _k(ctx, t, 2)
+    return [_horner(ctx, b.add(ctx, t, one), far), _horner(ctx, t, near),
+            _horner(ctx, b.sub(ctx, one, t), near), _horner(ctx, b.sub(ctx, two, t), far)]
 
 
 @rule("GridSample", since=16)
 def grid_sample(ctx: Ctx, x: Value, grid: Value) -> Value:
     mode = {"bilinear": "linear", "bicubic": "cubic"}.get(ctx.attr("mode"), ctx.attr("mode"))
-    padding = ctx.attr("padding_mode", "zeros")
     align = bool(ctx.attr("align_corners", 0))
-    n, c = x.shape[:2]
     dims = x.shape[2:]
     nd = len(dims)
-    out_spatial = grid.shape[1:-1]
     g_shape = grid.shape[:-1]
-    taps_per_dim = []  # per spatial dim: list of (index value float, weight)
+    positions = []
     for i, size in enumerate(dims):
         coord = b.reshape(ctx, b.slice_axis(ctx, grid, grid.rank - 1, nd - 1 - i, nd - i), g_shape)
         if align:
-            pos = b.mul(ctx, b.add(ctx, coord, _k(ctx, coord, 1)), _k(ctx, coord, (size - 1) / 2))
-            lo, hi = 0.0, size - 1.0
+            positions.append(b.mul(ctx, b.add(ctx, coord, _k(ctx, coord, 1)), _k(ctx, coord, (size - 1) / 2)))
         else:
-            pos = b.mul(ctx, b.sub(ctx, b.mul(ctx, b.add(ctx, coord, _k(ctx, coord, 1)), _k(ctx, coord, size)),
-                                   _k(ctx, coord, 1)), _k(ctx, coord, 0.5))
-            lo, hi = -0.5, size - 0.5
+            scaled = b.mul(ctx, b.add(ctx, coord, _k(ctx, coord, 1)), _k(ctx, coord, size))
+            positions.append(b.mul(ctx, b.sub(ctx, scaled, _k(ctx, coord, 1)), _k(ctx, coord, 0.5)))
+    return sample(ctx, x, positions, mode, ctx.attr("padding_mode", "zeros"), align)
+
+
+def sample(ctx: Ctx, x: Value, positions: list[Value], mode: str, padding: str, align: bool) -> Value:
+    """x[N, C, *dims] read at fractional positions (one [N, *out] value per spatial dim,
+    in input coordinates) -> [N, C, *out]."""
+    n, c = x.shape[:2]
+    dims = x.shape[2:]
+    nd = len(dims)
+    g_shape = positions[0].shape
+    out_spatial = g_shape[1:]
+    taps_per_dim = []  # per spatial dim: list of (index, weight or None)
+    for i, size in enumerate(dims):
+        pos = positions[i]
+        lo, hi = (0.0, size - 1.0) if align else (-0.5, size - 0.5)
         if mode == "nearest":
             pos = ctx.add("round", pos)
         if padding == "border":
-            outside = ctx.add("or", b.binary(ctx, "lt", pos, _k(ctx, pos, lo)), b.binary(ctx, "gt", pos, _k(ctx, pos, hi)))
+            outside = ctx.add("or", b.binary(ctx, "lt", pos, _k(ctx, pos, lo)),
+                              b.binary(ctx, "gt", pos, _k(ctx, pos, hi)))
             pos = b.select(ctx, outside, _clamp(ctx, pos, 0, size - 1), pos)
         elif padding == "reflection":
             pos = _reflect(ctx, pos, lo, hi)
@@ -130,3 +142,46 @@ def grid_sample(ctx: Ctx, x: Value, grid: Value) -> Value:
         total = picked if total is None else ctx.add("add", total, picked)
     perm = (0, len(out_spatial) + 1) + tuple(range(1, len(out_spatial) + 1))
     return b.transpose(ctx, total, perm)
+
+
+@rule("DeformConv", since=19)
+def deform_conv(ctx: Ctx, x: Value, w: Value, offset: Value, bias: Value | None = None,
+                mask: Value | None = None) -> Value:
+    """Sample every kernel tap at its offset position (bilinear, zeros outside, as onnx's
+    reference does through GridSample), weight by the mask, then one grouped matmul."""
+    if x.rank != 4:
+        raise ctx.error(f"DeformConv supports 2-D inputs, got rank {x.rank}")
+    n, cin, ih, iw = x.shape
+    cout, cin_g, kh, kw = w.shape
+    groups, off_groups = ctx.attr("group", 1), ctx.attr("offset_group", 1)
+    sh, sw = ctx.attr("strides") or [1, 1]
+    dh, dw = ctx.attr("dilations") or [1, 1]
+    pads = ctx.attr("pads") or [0, 0, 0, 0]
+    oh, ow = offset.shape[2:]
+    taps = kh * kw
+    off = b.reshape(ctx, offset, (n, off_groups, kh, kw, 2, oh, ow))
+    base_h = (np.arange(oh) * sh - pads[0])[None, :, None] + (np.arange(kh) * dh)[:, None, None]  # [kh, oh, 1]
+    base_w = (np.arange(ow) * sw - pads[1])[None, None, :] + (np.arange(kw) * dw)[:, None, None]  # [kw, 1, ow]
+    grid_h = np.broadcast_to(base_h[:, None], (kh, kw, oh, ow)).astype(x.dtype.numpy)
+    grid_w = np.broadcast_to(base_w[None], (kh, kw, oh, ow)).astype(x.dtype.numpy)
+    per_group = []
+    for g in range(off_groups):
+        part = b.slice_axis(ctx, off, 1, g, g + 1)
+        dy = b.reshape(ctx, b.slice_axis(ctx, part, 4, 0, 1), (n, kh, kw, oh, ow))
+        dx = b.reshape(ctx, b.slice_axis(ctx, part, 4, 1, 2), (n, kh, kw, oh, ow))
+        pos = [b.add(ctx, dy, ctx.const(grid_h, x.dtype)), b.add(ctx, dx, ctx.const(grid_w, x.dtype))]
+        channels = b.slice_axis(ctx, x, 1, g * cin // off_groups, (g + 1) * cin // off_groups)
+        per_group.append(sample(ctx, channels, pos, "linear", "zeros", True))  # [N, C/G, kh, kw, oh, ow]
+    cols = per_group[0] if off_groups == 1 else ctx.add("concatenate", *per_group, axis=1)
+    if mask is not None:
+        m = b.reshape(ctx, mask, (n, off_groups, 1, kh, kw, oh, ow))
+        cols = b.reshape(ctx, cols, (n, off_groups, cin // off_groups, kh, kw, oh, ow))
+        cols = b.mul(ctx, cols, m)
+    cols = b.reshape(ctx, cols, (n * groups, cin_g * taps, oh * ow))
+    weights = b.reshape(ctx, w, (1, groups, cout // groups, cin_g * taps))
+    weights = b.reshape(ctx, b.expand(ctx, weights, (n, groups, cout // groups, cin_g * taps)),
+                        (n * groups, cout // groups, cin_g * taps))
+    y = b.reshape(ctx, ctx.add("matmul", weights, cols), (n, cout, oh, ow))
+    if bias is not None:
+        y = b.add(ctx, y, b.reshape(ctx, bias, (1, cout, 1, 1)))
+    return y

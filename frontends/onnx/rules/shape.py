@@ -11,6 +11,7 @@ import numpy as np
 from cerebro.compiler.ir import DType, Value
 from cerebro.frontends.onnx import build as b
 from cerebro.frontends.onnx.table import Ctx, rule
+from cerebro.frontends.onnx.types import elem_dtype
 
 
 @rule("Shape")
@@ -305,3 +306,31 @@ def one_hot(ctx: Ctx, indices: Value, depth: Value, values: Value) -> Value:
     off = b.reshape(ctx, b.slice_axis(ctx, values, 0, 0, 1), ())
     on = b.reshape(ctx, b.slice_axis(ctx, values, 0, 1, 2), ())
     return b.select(ctx, hot, b.expand(ctx, on, shape), b.expand(ctx, off, shape))
+
+
+@rule("ConstantOfShape", "Range", "EyeLike")
+def shape_from_values(ctx: Ctx, *inputs: Value) -> Value:
+    """These fold when their inputs are constants; reaching the rule means they are not."""
+    for i, value in enumerate(inputs):
+        if value is not None and not value.is_const and ctx.op_type != "EyeLike":
+            raise ctx.dynamic(f"{ctx.op_type}'s input {i}", value)
+    (x,) = inputs
+    k = ctx.attr("k", 0)
+    dtype = elem_dtype(ctx.attr("dtype"), ctx.loc) if ctx.attr("dtype") is not None else x.dtype
+    return ctx.const(np.eye(x.shape[0], x.shape[1], k, dtype.numpy), dtype)
+
+
+@rule("CumSum", since=11)
+def cumsum(ctx: Ctx, x: Value, axis: Value) -> Value:
+    """A sum over a window that reaches back over the whole axis (or forward, if reverse)."""
+    ax = b.axis(ctx, b.ints(ctx, axis, "CumSum's axis")[0], x.rank)
+    n = x.shape[ax]
+    exclusive, reverse = ctx.attr("exclusive", 0), ctx.attr("reverse", 0)
+    lo, hi = (0, n - 1) if reverse else (n - 1, 0)
+    if exclusive:
+        x = b.pad(ctx, b.slice_axis(ctx, x, ax, 1, n) if reverse else b.slice_axis(ctx, x, ax, 0, n - 1),
+                  [0 if reverse or d != ax else 1 for d in range(x.rank)],
+                  [1 if reverse and d == ax else 0 for d in range(x.rank)])
+    window = tuple(n if d == ax else 1 for d in range(x.rank))
+    padding = tuple((lo, hi) if d == ax else (0, 0) for d in range(x.rank))
+    return ctx.add("reduce_window", x, kind="sum", window=window, strides=(1,) * x.rank, padding=padding)
