@@ -555,3 +555,64 @@ def test_through_build_and_runtime(case):
     expected = np.asarray(reference(x) if second is None else reference(x, second))
     # outputs are sums of at most 33 f32 products of magnitude ~1: the f32 bound 2*n*eps*sum|ab| is below 2e-5*|.|+2e-5
     np.testing.assert_allclose(out, expected.astype(out.dtype), rtol=2e-5, atol=2e-5)
+
+
+def test_kernels_run_on_aarch64(tmp_path):
+    """Every kernel compiled for aarch64 (the NEON 8x3 tile, depthwise, pooling, lane-merged argmax...)
+    and run by the standalone runtime, natively or under qemu-aarch64-static."""
+    import platform
+    import shutil
+    import subprocess
+
+    from cerebro.compiler.build import build
+    from cerebro.toolchain import build_cbxrun
+
+    native = platform.machine().lower() in ("aarch64", "arm64")
+    missing = [tool for tool in ("aarch64-linux-gnu-gcc", "qemu-aarch64-static") if shutil.which(tool) is None]
+    if missing and not native:
+        pytest.skip(f"{', '.join(missing)} missing (Debian: gcc-aarch64-linux-gnu qemu-user-static)")
+    runner = [str(build_cbxrun("aarch64", tmp_path / "cbxrun"))]
+    if not native:
+        runner.insert(0, "qemu-aarch64-static")
+
+    rng = np.random.default_rng(13)
+    rows, image = _random(rng, (17, 40)), _random(rng, (2, 9, 9, 8))
+    weights, kernel, depthwise = _random(rng, (40, 65)), _random(rng, (3, 3, 8, 12)), _random(rng, (3, 3, 1, 8))
+    window = dict(window=(1, 3, 3, 1), strides=(1, 2, 2, 1), padding=((0, 0), (1, 1), (1, 1), (0, 0)))
+    graph = Graph("kernels")
+    x, im = graph.add_input(rows.shape, DType.f32, "rows"), graph.add_input(image.shape, DType.f32, "image")
+    outputs = [
+        graph.add1("matmul", x, graph.const(weights)),
+        graph.add1("conv", im, graph.const(kernel), strides=(1, 2), padding=((1, 1), (0, 2))),
+        graph.add1("conv", im, graph.const(depthwise), strides=(1, 1), padding=((1, 1), (1, 1)), groups=8),
+        graph.add1("reduce_sum", x, axes=(1,)),
+        graph.add1("reduce_max", x, axes=(0,)),
+        graph.add1("argmax", x, axis=1, index_dtype=DType.i32),
+        graph.add1("reduce_window", im, kind="max", **window),
+        graph.add1("take", x, graph.const(np.array([3, -1, 99], np.int32)), axis=0, mode="wrap"),
+    ]
+    graph.set_outputs(outputs)
+    (tmp_path / "model.cbx").write_bytes(build(graph, "aarch64"))
+    for name, array in (("rows", rows), ("image", image)):
+        (tmp_path / f"{name}.bin").write_bytes(array.astype("<f4").tobytes())
+    result = subprocess.run([*runner, str(tmp_path / "model.cbx"), str(tmp_path / "rows.bin"),
+                             str(tmp_path / "image.bin"), "-o", str(tmp_path / "out.bin")],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+
+    def conv(a, b, strides, padding, groups=1):
+        return lax.conv_general_dilated(a, b, strides, padding, dimension_numbers=_DIMENSION_NUMBERS[2],
+                                        feature_group_count=groups, precision=lax.Precision.HIGHEST)
+
+    expected = [rows.astype(np.float64) @ weights, conv(image, kernel, (1, 2), ((1, 1), (0, 2))),
+                conv(image, depthwise, (1, 1), ((1, 1), (1, 1)), 8), rows.astype(np.float64).sum(axis=1),
+                rows.max(axis=0), np.argmax(rows, axis=1),
+                lax.reduce_window(image, -np.inf, lax.max, window["window"], window["strides"], window["padding"]),
+                rows[[3, 16, 16]]]
+    raw, at = (tmp_path / "out.bin").read_bytes(), 0
+    for value, want in zip(outputs, expected, strict=True):
+        got = np.frombuffer(raw[at:at + value.nbytes], value.dtype.numpy.newbyteorder("<")).reshape(value.shape)
+        at += value.nbytes
+        # sums of at most 72 f32 products of magnitude ~1: within 2e-5 relative + 2e-5 absolute (see above)
+        np.testing.assert_allclose(got, np.asarray(want).astype(got.dtype), rtol=2e-5, atol=2e-5)
+    assert at == len(raw)

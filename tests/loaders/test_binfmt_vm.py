@@ -142,7 +142,7 @@ def python_for_guest(packages: dict[str, list[str]], work: Path) -> dict[str, Pa
     probe = ("import site, sys\nfrom cerebro.loaders.cli import main\n"
              f"assert all(main(argv) == 0 for argv in {runs!r})\n"
              "for m in list(sys.modules.values()):\n"
-             "    print(getattr(m, '__file__', None), getattr(m, '__cached__', None), file=sys.stderr)\n")
+             "    print(getattr(m, '__file__', None), getattr(m, '__cached__', None), sep='\\n', file=sys.stderr)\n")
     for name in ("numpy", "numpy.libs"):  # numpy alone: other site-packages could shadow the stdlib
         if (Path(numpy.__file__).parent.parent / name).is_dir():
             (stage / name).symlink_to(Path(numpy.__file__).parent.parent / name)
@@ -154,7 +154,7 @@ def python_for_guest(packages: dict[str, list[str]], work: Path) -> dict[str, Pa
     (work / "cerebro-pkg-run").write_text(binfmt.wrapper_text(str(python)))
     (work / "cerebro-pkg-run").chmod(0o755)
     binaries = [python]
-    for name in got.stderr.split():  # modules and their .pyc files (TCG compiles slowly)
+    for name in got.stderr.splitlines():  # modules and their .pyc files (TCG compiles slowly)
         path = Path(name)
         if name == "None" or not path.is_file():
             continue

@@ -88,11 +88,11 @@ def run_cerebro(names: list[str]) -> tuple[list[str], dict[str, str]]:
 
     from cerebro.frontends.onnx import backend
 
-    suite = onnx.backend.test.BackendTest(backend, __name__)
-    suite.include("^(" + "|".join(re.escape(n) for n in names) + ")_cpu$")
     result = _Collector()
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore")
+        suite = onnx.backend.test.BackendTest(backend, __name__)
+        suite.include("^(" + "|".join(re.escape(n) for n in names) + ")_cpu$")
         suite.test_suite.run(result)
     failed = {t._testMethodName: msg.strip().splitlines()[-1][:300] for t, msg in result.failures + result.errors}
     return [n.removesuffix("_cpu") for n in result.passed if n.removesuffix("_cpu") in names], \
