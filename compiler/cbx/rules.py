@@ -25,8 +25,8 @@ RELOCATIONS: dict[int, dict[int, str]] = {
 }
 
 IMPORTS: dict[int, frozenset[str]] = {
-    EM_X86_64: frozenset({"memcpy", "memset", "__x86_return_thunk"}),
-    EM_AARCH64: frozenset({"memcpy", "memset"}),
+    EM_X86_64: frozenset({"memcpy", "memmove", "memset", "__x86_return_thunk"}),
+    EM_AARCH64: frozenset({"memcpy", "memmove", "memset"}),
 }
 
 

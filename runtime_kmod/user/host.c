@@ -37,13 +37,15 @@ void cbx_user_return_thunk(void);
 
 static const struct cbx_import *host_imports(uint32_t *count)
 {
-	static struct cbx_import imports[3];
+	static struct cbx_import imports[4];
 	uint32_t n = 0;
 
 	imports[n].name = CEREBRO_IMPORT_MEMCPY;
 	imports[n++].address = (uint64_t)(uintptr_t)&memcpy;
 	imports[n].name = CEREBRO_IMPORT_MEMSET;
 	imports[n++].address = (uint64_t)(uintptr_t)&memset;
+	imports[n].name = CEREBRO_IMPORT_MEMMOVE;
+	imports[n++].address = (uint64_t)(uintptr_t)&memmove;
 #if defined(__x86_64__)
 	imports[n].name = CEREBRO_IMPORT_RETURN_THUNK;
 	imports[n++].address = (uint64_t)(uintptr_t)&cbx_user_return_thunk;

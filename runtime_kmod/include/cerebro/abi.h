@@ -36,10 +36,12 @@ typedef int32_t (*cerebro_entry_fn)(const void *const *inputs,
 
 /*
  * The only undefined symbols a model object may reference; a host resolves
- * each to its own implementation and refuses every other name.
+ * each to its own implementation and refuses every other name. LLVM turns
+ * copy loops into memcpy/memmove and fill loops into memset on its own.
  */
 #define CEREBRO_IMPORT_MEMCPY "memcpy"
 #define CEREBRO_IMPORT_MEMSET "memset"
+#define CEREBRO_IMPORT_MEMMOVE "memmove"
 #define CEREBRO_IMPORT_RETURN_THUNK "__x86_return_thunk"
 
 #endif /* CEREBRO_ABI_H */
