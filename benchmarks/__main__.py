@@ -118,6 +118,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
     parser.add_argument("--cpu", type=int, default=max(os.sched_getaffinity(0)), help="CPU for the 1-thread runs")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds per configuration")
+    parser.add_argument("--merge", action="store_true",
+                        help="keep --out/latest.json's other configurations; replace those run now")  # fmt: skip
     parser.add_argument("--budget", type=json.loads, default=None,
                         help='override sampling, e.g. \'{"min_repeats": 10, "max_seconds": 1}\'')  # fmt: skip
     args = parser.parse_args(argv)
@@ -143,6 +145,29 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+def _key(record: dict) -> tuple:
+    return record["model"], int(record["batch"]), str(record["threads"])
+
+
+def put(results: list[dict], record: dict) -> None:
+    """Add a record, replacing an earlier one for the same configuration in place."""
+    for index, old in enumerate(results):
+        if _key(old) == _key(record):
+            results[index] = record
+            return
+    results.append(record)
+
+
+def merge_base(previous: dict, current: dict) -> dict:
+    """--merge: keep the previous run's records (re-measured configurations replace theirs)."""
+    if previous["budget"] != current["budget"]:
+        raise SystemExit("--merge: the previous run used a different sampling budget; rerun everything instead")
+    merged = {**current, "results": previous["results"]}
+    merged["command"] = f"{previous['command']}; then {current['command']} ({current['machine']['date']})"
+    merged["machine"] = {**current["machine"], "date": previous["machine"]["date"]}
+    return merged
+
+
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -156,11 +181,13 @@ def main(argv: list[str] | None = None) -> dict:
         "budget_text": budget_text(args.budget),
         "results": [],
     }
+    if args.merge and (args.out / "latest.json").exists():
+        full = merge_base(json.loads((args.out / "latest.json").read_text()), full)
     print(f"{len(configs)} configurations on {full['machine']['cpu']}; results in {args.out}", flush=True)
     for index, (model, batch, threads) in enumerate(configs, 1):
         start = time.perf_counter()
         record = run_config(model, batch, threads, args, logs)
-        full["results"].append(record)
+        put(full["results"], record)
         print(progress_line(index, len(configs), record, time.perf_counter() - start), flush=True)
         report.write_json(full, args.out / "latest.json")
         (args.out / "latest.md").write_text(report.markdown(full))

@@ -97,3 +97,29 @@ def test_interleaved_sampling_meets_the_budget() -> None:
     samples = timing.sample_interleaved({"a": lambda: order.append("a"), "b": lambda: order.append("b")}, budget)
     assert [len(samples[k]) for k in "ab"] == [12, 12]
     assert order[:12] == ["a"] * 6 + ["b"] * 6 and order[12:16] == ["a"] * 4  # 2 warmup + 4 per round
+
+
+def test_merge_replaces_only_rerun_configurations() -> None:
+    from benchmarks.__main__ import merge_base, put
+
+    def record(model, threads, value):
+        return {"model": model, "batch": 1, "threads": threads, "backends": {}, "value": value}
+
+    previous = {
+        "budget": {"rounds": 4},
+        "command": "python -m benchmarks",
+        "machine": {"date": "then"},
+        "results": [record("mlp", 1, "old"), record("cnn", "default", "old")],
+    }
+    current = {"budget": {"rounds": 4}, "command": "python -m benchmarks --merge", "machine": {"date": "now"}}
+    merged = merge_base(previous, {**current, "results": []})
+    put(merged["results"], record("mlp", "1", "new"))  # failure records spell threads as a string
+    put(merged["results"], record("cnn", 1, "new"))
+    assert [(r["model"], r["threads"], r["value"]) for r in merged["results"]] == [
+        ("mlp", "1", "new"),
+        ("cnn", "default", "old"),
+        ("cnn", 1, "new"),
+    ]
+    assert merged["machine"]["date"] == "then" and "then python -m benchmarks --merge" in merged["command"]
+    with pytest.raises(SystemExit, match="budget"):
+        merge_base(previous, {**current, "budget": {"rounds": 2}})

@@ -83,9 +83,9 @@ def test_transcendental_sweeps(dtype: DType) -> None:
     got = run(g, *points)
     tiny = np.finfo(dtype.numpy).tiny
     for (op, (ref, _, _)), x, y in zip(SWEEPS.items(), points, got):
-        with np.errstate(over="ignore"):
+        with np.errstate(over="ignore", invalid="ignore"):
             want = ref(x.astype(np.float64)).astype(dtype.numpy).astype(np.float64)
-        err = np.abs(y.astype(np.float64) - want)
+            err = np.abs(y.astype(np.float64) - want)  # inf - inf: nan, checked separately below
         if op in ("sin", "cos"):
             assert err.max() <= 0.5 * TOLERANCE[dtype], f"{op} {dtype.name}: max abs error {err.max():.3g}"
             continue
@@ -425,9 +425,11 @@ def test_dead_code_and_zero_size() -> None:
     x = g.add_input((4,), DType.f32, "x")
     g.add1("exp", x)  # unused
     empty = g.add1("slice", x, start=(2,), limit=(2,))
-    g.set_outputs([g.add1("neg", x), g.add1("concatenate", g.add1("exp", empty), x, axis=0)])
-    assert [n.op for n in lower(g)[0].nodes] == ["slice", "neg", "exp", "concatenate"]
+    gone = g.add1("exp", empty)
+    g.set_outputs([g.add1("neg", x), g.add1("concatenate", gone, x, axis=0), gone])
+    assert sorted(n.op for n in lower(g)[0].nodes) == ["concatenate", "exp", "neg", "slice"]
     got = run(g, np.ones(4, np.float32))
+    assert got[2].shape == (0,)
     np.testing.assert_array_equal(got[0], -np.ones(4, np.float32))
     np.testing.assert_array_equal(got[1], np.ones(4, np.float32))
 

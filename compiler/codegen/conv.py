@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 from llvmlite import ir
 
+from cerebro.compiler.codegen import epilogue
 from cerebro.compiler.codegen.loops import contiguous_strides, fold_nest, fold_range, for_nest, for_range, i64
 from cerebro.compiler.codegen.matmul import (
     column_phases,
@@ -73,11 +74,13 @@ class _Conv:
     px: ir.Value
     pw: ir.Value
     po: ir.Value
+    node: Node
+    fn: ir.Function
 
 
 @emitter("conv")
 def emit_conv(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
-    x, w = node.inputs
+    x, w = node.inputs[:2]
     out = node.outputs[0]
     if out.dtype not in _CONV_TYPES:
         raise unsupported(node, f"conv on {out.dtype.name}")
@@ -92,9 +95,10 @@ def emit_conv(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
     for arg in fn.args:
         arg.add_attribute("noalias")
     builder = ir.IRBuilder(fn.append_basic_block("entry"))
-    px, pw, po = fn.args
+    px, pw, po = fn.args[0], fn.args[1], fn.args[len(node.inputs)]
     cin, cout = x.shape[-1], w.shape[-1]
-    conv = _Conv(axes, x.shape[0], cin, cout, cin // groups, cout // groups, element_type(out.dtype), px, pw, po)
+    conv = _Conv(axes, x.shape[0], cin, cout, cin // groups, cout // groups, element_type(out.dtype), px, pw, po,
+                 node, fn)
     width = lanes(ctx.target, out.dtype)
     tile_rows, vectors = micro_tile(ctx.target)
 
@@ -209,13 +213,26 @@ def _input_pixel(builder: ir.IRBuilder, conv: _Conv, n: ir.Value, origins: list[
     return valid, pixel
 
 
-def _output_row(builder: ir.IRBuilder, conv: _Conv, outer: list[ir.Value], row: ir.Value) -> ir.Value:
-    """Offset of the first output channel of a tile row."""
+def _output_pixel(builder: ir.IRBuilder, conv: _Conv, outer: list[ir.Value], row: ir.Value) -> ir.Value:
+    """Linear index (over batch and output spatial dims) of the output pixel of a tile row."""
     pixel = outer[0]
     for axis, o in zip(conv.axes, outer[1:]):
         pixel = affine(builder, 0, (pixel, axis.out), (o, 1))
     trailing = math.prod(a.out for a in conv.axes[len(outer) - 1:])
-    return affine(builder, 0, (pixel, trailing * conv.cout), (row, conv.cout))
+    return affine(builder, 0, (pixel, trailing), (row, 1))
+
+
+def _store_rows(builder: ir.IRBuilder, conv: _Conv, outer: list[ir.Value], ow0: ir.Value, accs: list[ir.Value],
+                c0: ir.Value, widths: list[int]) -> None:
+    """Store a tile (rows x widths accumulators) at output channels c0 on, then run the epilogue on it."""
+    offsets = [sum(widths[:c]) for c in range(len(widths))]
+    for r in range(len(accs) // len(widths)):
+        pixel = _output_pixel(builder, conv, outer, affine(builder, r, (ow0, 1)))
+        out_base = affine(builder, 0, (pixel, conv.cout), (c0, 1))
+        for c, off in enumerate(offsets):
+            store(builder, accs[r * len(widths) + c], conv.po, affine(builder, off, (out_base, 1)), conv.elem)
+        if "epilogue" in conv.node.attrs:
+            epilogue.apply_row(builder, conv.node, conv.fn, pixel, out_base, c0, sum(widths))
 
 
 def _kernel_linear(builder: ir.IRBuilder, conv: _Conv, kernel: list[ir.Value]) -> ir.Value:
@@ -258,11 +275,7 @@ def _gemm_tile(builder: ir.IRBuilder, conv: _Conv, outer: list[ir.Value], ow0: i
         return carry.values
 
     accs = fold_nest(builder, [a.kernel for a in conv.axes], zeros, per_kernel_position, "kp")
-    for r in range(rows):
-        out_base = affine(builder, 0, (_output_row(builder, conv, outer, affine(builder, r, (ow0, 1))), 1),
-                          (g, conv.cout_group), (j0, 1))
-        for c, off in enumerate(offsets):
-            store(builder, accs[r * len(widths) + c], conv.po, affine(builder, off, (out_base, 1)), conv.elem)
+    _store_rows(builder, conv, outer, ow0, accs, affine(builder, 0, (g, conv.cout_group), (j0, 1)), widths)
 
 
 def _depthwise_tile(builder: ir.IRBuilder, conv: _Conv, outer: list[ir.Value], ow0: ir.Value, rows: int,
@@ -287,7 +300,4 @@ def _depthwise_tile(builder: ir.IRBuilder, conv: _Conv, outer: list[ir.Value], o
         return updated
 
     accs = fold_nest(builder, [a.kernel for a in conv.axes], zeros, per_kernel_position, "kp")
-    for r in range(rows):
-        out_base = affine(builder, 0, (_output_row(builder, conv, outer, affine(builder, r, (ow0, 1))), 1), (c0, 1))
-        for c, off in enumerate(offsets):
-            store(builder, accs[r * len(widths) + c], conv.po, affine(builder, off, (out_base, 1)), conv.elem)
+    _store_rows(builder, conv, outer, ow0, accs, c0, widths)

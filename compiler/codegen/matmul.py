@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 from llvmlite import ir
 
+from cerebro.compiler.codegen import epilogue
 from cerebro.compiler.codegen.loops import fold_range, for_range, i64
 from cerebro.compiler.codegen.registry import EmitContext, emitter
 from cerebro.compiler.ir import Node
@@ -170,7 +171,7 @@ _MATMUL_TYPES = (DType.f32, DType.f64, DType.i32, DType.i64)
 
 @emitter("matmul")
 def emit_matmul(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
-    a, b = node.inputs
+    a, b = node.inputs[:2]
     out = node.outputs[0]
     if out.dtype not in _MATMUL_TYPES:
         raise unsupported(node, f"matmul on {out.dtype.name}")
@@ -182,7 +183,7 @@ def emit_matmul(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
     for arg in fn.args:
         arg.add_attribute("noalias")
     builder = ir.IRBuilder(fn.append_basic_block("entry"))
-    pa, pb, pc = fn.args
+    pa, pb, pc = fn.args[0], fn.args[1], fn.args[len(node.inputs)]
     with for_range(builder, math.prod(batch), "batch") as bi:
         a_base = index(builder, 0, (bi, rows * depth))
         b_base = index(builder, 0, (bi, depth * columns))
@@ -190,25 +191,49 @@ def emit_matmul(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
         operands = _Operands(pa, pb, pc, a_base, b_base, c_base, depth, columns, elem)
         step = depth_block(ctx.target, out.dtype)
 
-        def panel(k0: ir.Value, panel_depth: int, accumulate: bool) -> None:
+        def panel(k0: ir.Value, panel_depth: int, accumulate: bool, last: bool) -> None:
+            def tile(tile_rows: int, widths: list[int], i0: ir.Value, j0: ir.Value) -> None:
+                _tile(builder, operands, tile_rows, widths, i0, j0, k0, panel_depth, accumulate)
+                if last and "epilogue" in node.attrs:
+                    for r in range(tile_rows):
+                        at = index(builder, r * columns, (c_base, 1), (i0, columns), (j0, 1))
+                        row = index(builder, r, (bi, rows), (i0, 1))
+                        epilogue.apply_row(builder, node, fn, row, at, j0, sum(widths))
+
             for widths, count, first in column_phases(columns, width, vectors):
                 with for_range(builder, count, "jb") as jb:
                     j0 = index(builder, first, (jb, sum(widths)))
                     if rows // tile_rows:
                         with for_range(builder, rows // tile_rows, "ib") as ib:
-                            i0 = index(builder, 0, (ib, tile_rows))
-                            _tile(builder, operands, tile_rows, widths, i0, j0, k0, panel_depth, accumulate)
+                            tile(tile_rows, widths, index(builder, 0, (ib, tile_rows)), j0)
                     if rows % tile_rows:
-                        i0 = i64(rows - rows % tile_rows)
-                        _tile(builder, operands, rows % tile_rows, widths, i0, j0, k0, panel_depth, accumulate)
+                        tile(rows % tile_rows, widths, i64(rows - rows % tile_rows), j0)
 
-        panel(i64(0), min(depth, step), False)
-        if depth // step > 1:
-            with for_range(builder, depth // step, "kb", start=1) as kb:
-                panel(index(builder, 0, (kb, step)), step, True)
-        if depth > step and depth % step:
-            panel(i64(depth - depth % step), depth % step, True)
+        for k0, panel_depth, accumulate, last, count in k_panels(depth, step, "epilogue" in node.attrs):
+            if count is None:
+                panel(i64(k0), panel_depth, accumulate, last)
+            else:
+                with for_range(builder, count, "kb", start=1) as kb:
+                    panel(index(builder, 0, (kb, step)), step, True, last)
     builder.ret_void()
+
+
+def k_panels(depth: int, step: int, separate_last: bool) -> list[tuple[int, int, bool, bool, int | None]]:
+    """(first k, depth, accumulate, is last, loop end or None) per K panel: the first panel, a loop
+    over the full middle ones, the remainder. With separate_last the final panel is emitted on its
+    own (the epilogue runs only there)."""
+    full, rest = divmod(depth, step)
+    if full == 0 or (full == 1 and rest == 0):
+        return [(0, depth, False, True, None)]
+    panels: list[tuple[int, int, bool, bool, int | None]] = [(0, step, False, False, None)]
+    loop_end = full - 1 if separate_last and rest == 0 else full
+    if loop_end > 1:
+        panels.append((step, step, True, not separate_last and rest == 0, loop_end))
+    if loop_end < full:
+        panels.append(((full - 1) * step, step, True, True, None))
+    if rest:
+        panels.append((full * step, rest, True, True, None))
+    return panels
 
 
 def depth_block(target: object, dtype: DType) -> int:

@@ -141,13 +141,10 @@ def finish_text(text: str, target: Target, weights_size: int, meta_size: int, ir
         elif line.startswith("define "):
             line = re.sub(r"\)[a-z ]*(\{?)$", r") #0 \1", line).rstrip()
         lines.append(line)
-    # no jump tables: the stage switch must not become an indirect jump (retpoline kernels refuse those);
-    # no-builtins: LLVM must not turn copy loops into calls (memmove is not an allowed import); explicit
-    # llvm.memcpy intrinsics still lower to memcpy, which is
-    attrs = ["nounwind", "noredzone", '"no-jump-tables"="true"', '"no-builtins"']
+    # no jump tables: a switch lowered to an indirect jump is refused by objtool in the kernel's RETPOLINE build
+    attrs = ["nounwind", "noredzone", '"no-jump-tables"="true"']
     if target.is_x86:
         attrs.append("fn_ret_thunk_extern")
-    # no jump tables: a switch lowered to an indirect jump is refused by objtool in the kernel's RETPOLINE build
-    attrs += [f'"target-cpu"="{target.cpu}"', f'"target-features"="{target.features}"', '"no-jump-tables"="true"']
+    attrs += [f'"target-cpu"="{target.cpu}"', f'"target-features"="{target.features}"']
     lines.append(f"attributes #0 = {{ {' '.join(attrs)} }}")
     return "\n".join(lines) + "\n"

@@ -1,0 +1,47 @@
+"""Apply a fused epilogue (passes/epilogue.py) to one tile row right after the kernel stored it.
+
+The row was just written, so it is in L1: the chain costs one cached load and store per
+element instead of a pass over the whole output. The loop has a constant trip count and
+scalar rules from elementwise.py, which LLVM's loop vectoriser turns into vector code,
+transcendentals included (mathfn is branch-free).
+"""
+
+from __future__ import annotations
+
+from llvmlite import ir
+
+from cerebro.compiler.codegen.elementwise import load, scalar_rule, store
+from cerebro.compiler.codegen.loops import for_range, i64
+from cerebro.compiler.ir import Node
+from cerebro.compiler.passes.epilogue import Epilogue
+
+
+def index(builder: ir.IRBuilder, offset: int, *terms: tuple[ir.Value, int]) -> ir.Value:
+    """offset + sum(value * scale) in i64 (matmul.index, which imports this module)."""
+    total: ir.Value = i64(offset)
+    for value, scale in terms:
+        if scale:
+            total = builder.add(total, value if scale == 1 else builder.mul(value, i64(scale), flags=("nsw",)),
+                                flags=("nsw",))
+    return total
+
+
+def apply_row(builder: ir.IRBuilder, node: Node, fn: ir.Function, row: ir.Value, at: ir.Value, col: ir.Value,
+              width: int) -> None:
+    """out[at : at+width] = epilogue(out[at : at+width]) for output row `row` (leading dims flattened)
+    and columns col : col+width."""
+    epilogue: Epilogue = node.attrs["epilogue"]
+    out = node.outputs[0]
+    pout = fn.args[len(node.inputs)]
+    dtypes = {v.id: v.dtype for inner in epilogue.nodes for v in inner.inputs}
+    rules = [scalar_rule(inner) for inner in epilogue.nodes]
+    bases = [index(builder, 0, (row, row_stride), (col, col_stride)) for _, _, row_stride, col_stride in
+             epilogue.loads]
+    with for_range(builder, width, "ep") as j:
+        offset = index(builder, 0, (at, 1), (j, 1))
+        values = {epilogue.source: load(builder, pout, offset, out.dtype)}
+        for (vid, arg, _, col_stride), base in zip(epilogue.loads, bases):
+            values[vid] = load(builder, fn.args[arg], index(builder, 0, (base, 1), (j, col_stride)), dtypes[vid])
+        for inner, rule in zip(epilogue.nodes, rules):
+            values[inner.outputs[0].id] = rule(builder, *(values[v.id] for v in inner.inputs))
+        store(builder, values[out.id], pout, offset, out.dtype)

@@ -1,0 +1,113 @@
+"""Epilogue fusion: matmul/conv followed by an elementwise chain (bias, batchnorm, relu, gelu,
+residual add) becomes one node, so the chain runs on each tile while it is still in cache
+instead of in a second pass over the whole output.
+
+Runs after fuse_elementwise. An elementwise or FUSED node E absorbs the matmul/conv P that
+produced one of its inputs V when V has E's shape and dtype, E is V's only reader (and V is no
+graph output), and each other value E loads is addressed as row * row_stride + col * col_stride,
+where col is the last (channel / column) dim and row is all leading dims flattened (row_stride
+is 0 or the row length: broadcast over rows, or full shape). P keeps its op; its inputs grow by
+E's other inputs, its output becomes E's and attrs["epilogue"] says how to compute it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from cerebro.compiler.ir import Graph, Node, Value
+from cerebro.compiler.ir.ops import ELEMENTWISE
+from cerebro.compiler.passes.fuse import FUSED, broadcast_strides, contiguous_strides
+
+EPILOGUE_OPS = frozenset({"matmul", "conv"})
+
+
+@dataclass(frozen=True)
+class Epilogue:
+    """The chain applied per output element of a tile.
+
+    source: id of the matmul/conv result the body reads (from the output buffer, just stored);
+    nodes: elementwise nodes in order, the last one makes the output;
+    loads: (value id, input index of the fused node, row_stride, col_stride) for every other value read.
+    """
+
+    source: int
+    nodes: tuple[Node, ...]
+    loads: tuple[tuple[int, int, int, int], ...]
+
+
+def _loads(node: Node) -> list[tuple[int, Value, tuple[int, ...]]]:
+    """(value id, storage, strides over node's output) for each value node reads from memory."""
+    if node.op == FUSED:
+        return [(vid, node.inputs[slot], tuple(strides)) for vid, slot, strides in node.attrs["loads"]]
+    out = node.outputs[0].shape
+    return [(v.id, v, tuple(broadcast_strides(v.shape, out))) for v in node.inputs]
+
+
+def _row_col(strides: tuple[int, ...], shape: tuple[int, ...]) -> tuple[int, int] | None:
+    """(row_stride, col_stride) when strides read as row * row_stride + col * col_stride, else None."""
+    lead, last = strides[:-1], strides[-1]
+    if all(s == 0 for s in lead):
+        return 0, last
+    if last in (0, 1) and list(lead) == contiguous_strides(shape)[:-1]:
+        return shape[-1], last
+    return None
+
+
+def _fold(producer: Node, elementwise: Node) -> Node | None:
+    """producer with elementwise as its epilogue, or None when the pair does not qualify."""
+    out = elementwise.outputs[0]
+    source = producer.outputs[0]
+    if out.rank < 2 or source.shape != out.shape or source.dtype != out.dtype:
+        return None
+    extra: list[Value] = []
+    loads = []
+    for vid, storage, strides in _loads(elementwise):
+        if storage.id == source.id:
+            if vid != source.id or list(strides) != contiguous_strides(out.shape):
+                return None
+            continue
+        walk = _row_col(strides, out.shape)
+        if walk is None:
+            return None
+        if storage.id not in [v.id for v in extra]:
+            extra.append(storage)
+        slot = len(producer.inputs) + [v.id for v in extra].index(storage.id)
+        loads.append((vid, slot, *walk))
+    body = tuple(elementwise.attrs["nodes"]) if elementwise.op == FUSED else (elementwise,)
+    before = producer.attrs.get("epilogue")
+    if before is not None:  # a chain fuse_elementwise left in two nodes (a value read twice, as gelu does)
+        epilogue = Epilogue(before.source, before.nodes + body, before.loads + tuple(loads))
+    else:
+        epilogue = Epilogue(source.id, body, tuple(loads))
+    attrs = dict(producer.attrs, epilogue=epilogue)
+    fused = Node(producer.op, list(producer.inputs) + extra, [out], attrs, producer.loc)
+    out.producer = fused
+    return fused
+
+
+def fuse_epilogues(graph: Graph) -> Graph:
+    """Give matmul/conv nodes the elementwise chain that is their only reader, in place; returns graph."""
+    readers: dict[int, int] = {}
+    for node in graph.nodes:
+        for value in {v.id: v for v in node.inputs}.values():
+            readers[value.id] = readers.get(value.id, 0) + 1
+    outputs = {v.id for v in graph.outputs}
+    producers = {node.outputs[0].id: node for node in graph.nodes if node.op in EPILOGUE_OPS}
+    absorbed: set[int] = set()
+    nodes = []
+    for node in graph.nodes:
+        if node.op in ELEMENTWISE or node.op == FUSED:
+            for value in node.inputs:
+                producer = producers.get(value.id)
+                if producer is None or readers.get(value.id) != 1 or value.id in outputs or math.prod(
+                        value.shape) == 0:
+                    continue
+                fused = _fold(producer, node)
+                if fused is not None:
+                    absorbed.add(id(producer))
+                    producers[fused.outputs[0].id] = node = fused
+                    break
+        nodes.append(node)
+    graph.nodes = [node for node in nodes if id(node) not in absorbed]
+    return graph
