@@ -44,11 +44,15 @@ def _version(package: str) -> str | None:
 
 
 def _commit() -> str | None:
+    """HEAD's short hash, with '+uncommitted' when the working tree differs from it."""
     try:
-        done = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+        head = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+        status = ["git", "--no-optional-locks", "-C", str(REPO), "status", "--porcelain", "--untracked-files=no"]
+        dirty = subprocess.run(status, capture_output=True, text=True)
     except OSError:
         return None
-    return done.stdout.strip() or None
+    commit = head.stdout.strip()
+    return (commit + ("+uncommitted" if dirty.stdout.strip() else "")) or None
 
 
 def describe() -> dict:

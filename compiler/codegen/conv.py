@@ -29,7 +29,6 @@ from llvmlite import ir
 from cerebro.compiler.codegen import epilogue
 from cerebro.compiler.codegen.loops import contiguous_strides, fold_nest, fold_range, for_nest, for_range, i64
 from cerebro.compiler.codegen.matmul import (
-    column_phases,
     constant,
     element_type,
     lanes,
@@ -38,6 +37,7 @@ from cerebro.compiler.codegen.matmul import (
     multiply_add,
     splat,
     store,
+    tile_phases,
     unsupported,
 )
 from cerebro.compiler.codegen.matmul import index as affine
@@ -117,7 +117,7 @@ def emit_conv(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
 
     def channel_blocks(channels: int, vectors: int, emit: Callable[[ir.Value, list[int]], None]) -> None:
         """emit(first channel, chunk widths) over blocks of channels."""
-        for widths, count, first in column_phases(channels, width, vectors):
+        for widths, count, first in tile_phases(channels, width, vectors):
             with for_range(builder, count, "cb") as cb:
                 emit(affine(builder, first, (cb, sum(widths))), widths)
 

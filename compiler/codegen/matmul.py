@@ -166,6 +166,18 @@ def column_phases(columns: int, width: int, vectors: int) -> list[tuple[list[int
     return [phase for phase in phases if phase[1] > 0]
 
 
+def tile_phases(columns: int, width: int, vectors: int) -> list[tuple[list[int], int, int]]:
+    """column_phases for register tiles: the columns after the full blocks form one tile whose last
+    chunk is a short vector (<rest x T>: LLVM splits its loads and stores to that many elements, never
+    past the end), so a narrow output (N=10) is one vector chain per row, not N latency-bound scalar ones."""
+    if width == 1:
+        return column_phases(columns, width, vectors)
+    block = width * vectors
+    full, rest = divmod(columns, block)
+    chunks = [width] * (rest // width) + ([rest % width] if rest % width else [])
+    return [phase for phase in [([width] * vectors, full, 0), (chunks, 1, full * block)] if phase[1] and phase[0]]
+
+
 _MATMUL_TYPES = (DType.f32, DType.f64, DType.i32, DType.i64)
 
 
@@ -180,6 +192,9 @@ def emit_matmul(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
     elem = element_type(out.dtype)
     width = lanes(ctx.target, out.dtype)
     tile_rows, vectors = micro_tile(ctx.target)
+    packed = node.attrs.get("packed_b")
+    if packed is not None and (packed != width * vectors or len(batch) > 0):
+        raise unsupported(node, f"b packed in blocks of {packed} for a {width * vectors}-column tile")
     for arg in fn.args:
         arg.add_attribute("noalias")
     builder = ir.IRBuilder(fn.append_basic_block("entry"))
@@ -188,7 +203,7 @@ def emit_matmul(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
         a_base = index(builder, 0, (bi, rows * depth))
         b_base = index(builder, 0, (bi, depth * columns))
         c_base = index(builder, 0, (bi, rows * columns))
-        operands = _Operands(pa, pb, pc, a_base, b_base, c_base, depth, columns, elem)
+        operands = _Operands(pa, pb, pc, a_base, b_base, c_base, depth, columns, elem, packed is not None)
         step = depth_block(ctx.target, out.dtype)
 
         def panel(k0: ir.Value, panel_depth: int, accumulate: bool, last: bool) -> None:
@@ -200,7 +215,7 @@ def emit_matmul(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
                         row = index(builder, r, (bi, rows), (i0, 1))
                         epilogue.apply_row(builder, node, fn, row, at, j0, sum(widths))
 
-            for widths, count, first in column_phases(columns, width, vectors):
+            for widths, count, first in tile_phases(columns, width, vectors):
                 with for_range(builder, count, "jb") as jb:
                     j0 = index(builder, first, (jb, sum(widths)))
                     if rows // tile_rows:
@@ -255,6 +270,7 @@ class _Operands:
     depth: int
     columns: int
     elem: ir.Type
+    packed: bool  # b stored in column blocks (passes/prepack.py): (k, j0 + c) at j0*depth + k*block_width + c
 
 
 def _tile(builder: ir.IRBuilder, op: _Operands, rows: int, widths: list[int], i0: ir.Value, j0: ir.Value,
@@ -270,9 +286,13 @@ def _tile(builder: ir.IRBuilder, op: _Operands, rows: int, widths: list[int], i0
     else:
         inits = [constant(op.elem, 0, w) for _ in range(rows) for w in widths]
     a_row = index(builder, 0, (op.a_base, 1), (i0, op.depth), (k0, 1))
-    b_row0 = index(builder, 0, (op.b_base, 1), (k0, op.columns), (j0, 1))
+    pitch = sum(widths) if op.packed else op.columns
+    if op.packed:
+        b_row0 = index(builder, 0, (op.b_base, 1), (j0, op.depth), (k0, pitch))
+    else:
+        b_row0 = index(builder, 0, (op.b_base, 1), (k0, op.columns), (j0, 1))
     with fold_range(builder, depth, inits, "k") as (k, carry):
-        b_row = index(builder, 0, (b_row0, 1), (k, op.columns))
+        b_row = index(builder, 0, (b_row0, 1), (k, pitch))
         b_vals = [load(builder, op.pb, index(builder, off, (b_row, 1)), op.elem, w) for w, off in zip(widths, offsets)]
         a_at = index(builder, 0, (a_row, 1), (k, 1))
         updated = []

@@ -45,11 +45,13 @@ def _loads(node: Node) -> list[tuple[int, Value, tuple[int, ...]]]:
 
 
 def _row_col(strides: tuple[int, ...], shape: tuple[int, ...]) -> tuple[int, int] | None:
-    """(row_stride, col_stride) when strides read as row * row_stride + col * col_stride, else None."""
-    lead, last = strides[:-1], strides[-1]
-    if all(s == 0 for s in lead):
+    """(row_stride, col_stride) when strides read as row * row_stride + col * col_stride, else None
+    (dims of size 1 are always at index 0: their strides do not matter)."""
+    last = strides[-1] if shape[-1] > 1 else 0
+    lead = [(s, c) for s, c, d in zip(strides[:-1], contiguous_strides(shape)[:-1], shape[:-1]) if d > 1]
+    if all(s == 0 for s, _ in lead):
         return 0, last
-    if last in (0, 1) and list(lead) == contiguous_strides(shape)[:-1]:
+    if last in (0, 1) and all(s == c for s, c in lead):
         return shape[-1], last
     return None
 
@@ -64,7 +66,8 @@ def _fold(producer: Node, elementwise: Node) -> Node | None:
     loads = []
     for vid, storage, strides in _loads(elementwise):
         if storage.id == source.id:
-            if vid != source.id or list(strides) != contiguous_strides(out.shape):
+            contiguous = all(s == c for s, c, d in zip(strides, contiguous_strides(out.shape), out.shape) if d > 1)
+            if vid != source.id or not contiguous:
                 return None
             continue
         walk = _row_col(strides, out.shape)

@@ -1,0 +1,139 @@
+"""Epilogue fusion (passes/epilogue.py, codegen/epilogue.py) and short-vector column tails, through
+the driver and the C runtime, against jax.jit.
+
+Tolerances: an f32 sum of K products may differ from another summation order by up to
+2*K*eps*sum|a*b| (per element); the epilogues used here (bias, scale, residual add, relu,
+gelu) change that by at most a factor 1.2 (gelu's slope), plus the erf/tanh polynomial error
+(a few ulp of the output) — so atol = 2.4*K*eps*max(|a|@|b|) + 4 eps*max|out|.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from cerebro import runtime
+from cerebro.compiler.passes.epilogue import fuse_epilogues
+from cerebro.frontends.jax import trace
+
+jax.config.update("jax_platforms", "cpu")
+EPS32 = float(np.finfo(np.float32).eps)
+driver = importlib.import_module("cerebro.compiler.build")
+_RNG = np.random.default_rng(5)
+
+
+@pytest.fixture(autouse=True)
+def epilogue_pass(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run fuse_epilogues after elementwise fusion (idempotent if the driver already does)."""
+    fuse = driver.fuse_elementwise
+    monkeypatch.setattr(driver, "fuse_elementwise", lambda graph: fuse_epilogues(fuse(graph)))
+
+
+def _normal(*shape: int) -> np.ndarray:
+    return _RNG.standard_normal(shape).astype(np.float32)
+
+
+def _run(fn, *args) -> tuple[list, np.ndarray, np.ndarray]:
+    """(lowered nodes, Cerebro's output, jax.jit's output)."""
+    traced = trace(fn, *args, name="epilogue")
+    graph, *_ = driver.lower(traced.graph)
+    model = runtime.load(driver.build(traced.graph))
+    (got,) = model(*traced.flatten_inputs(*args))
+    return graph.nodes, got, np.asarray(jax.jit(fn)(*args))
+
+
+def _fused(nodes: list, op: str) -> list:
+    return [node for node in nodes if node.op == op and "epilogue" in node.attrs]
+
+
+def _check(got: np.ndarray, want: np.ndarray, depth: int, magnitude: float) -> None:
+    atol = 2.4 * depth * EPS32 * magnitude + 4 * EPS32 * float(np.abs(want).max())
+    assert got.shape == want.shape and got.dtype == want.dtype
+    np.testing.assert_allclose(got, want, rtol=0, atol=atol)
+
+
+def _magnitude(a: np.ndarray, b: np.ndarray) -> float:
+    return float((np.abs(a) @ np.abs(b)).max())
+
+
+@pytest.mark.parametrize("activation", [jax.nn.relu, jax.nn.gelu, lambda x: jax.nn.gelu(x, approximate=False),
+                                        jnp.tanh], ids=["relu", "gelu_tanh", "gelu_erf", "tanh"])
+@pytest.mark.parametrize("m,k,n", [(1, 37, 53), (9, 1100, 10), (13, 300, 70), (64, 96, 129)])
+def test_matmul_bias_activation(activation, m: int, k: int, n: int) -> None:
+    """Dense layers: bias and activation run on each tile; K > one panel exercises the last-panel path,
+    n=10 and 129 the short-vector tail."""
+    w, b, x = _normal(k, n), _normal(n), _normal(m, k)
+    nodes, got, want = _run(lambda x: activation(x @ w + b), x)
+    assert len(_fused(nodes, "matmul")) == 1 and len(nodes) == 1, [n.op for n in nodes]
+    _check(got, want, k, _magnitude(x, w) + float(np.abs(b).max()))
+
+
+def test_conv_batchnorm_residual_relu() -> None:
+    """ResNet's conv -> scale/shift -> + shortcut -> relu: one conv node, odd channel count."""
+    x, k = _normal(2, 11, 9, 5), _normal(3, 3, 5, 19)
+    scale, shift, shortcut = _normal(19), _normal(19), _normal(2, 11, 9, 19)
+
+    def block(x):
+        y = jax.lax.conv_general_dilated(x, k, (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC"))
+        return jax.nn.relu(y * scale + shift + shortcut)
+
+    nodes, got, want = _run(block, x)
+    assert len(_fused(nodes, "conv")) == 1 and len(nodes) == 1, [n.op for n in nodes]
+    bound = 45 * float(np.abs(x).max() * np.abs(k).max()) * float(np.abs(scale).max())
+    _check(got, want, 45, bound + float(np.abs(shift).max() + np.abs(shortcut).max()))
+
+
+def test_strided_and_depthwise_conv_epilogues() -> None:
+    """A strided conv with bias + gelu and a depthwise conv with bias + relu6."""
+    x, k, kd = _normal(3, 13, 10, 6), _normal(3, 3, 6, 21), _normal(3, 3, 1, 21)
+    bias = _normal(21)
+    dims = ("NHWC", "HWIO", "NHWC")
+
+    def net(x):
+        y = jax.nn.gelu(jax.lax.conv_general_dilated(x, k, (2, 2), ((1, 1), (1, 1)), dimension_numbers=dims) + bias)
+        z = jax.lax.conv_general_dilated(y, kd, (1, 1), "SAME", dimension_numbers=dims, feature_group_count=21)
+        return jnp.clip(z + bias, 0.0, 6.0)
+
+    nodes, got, want = _run(net, x)
+    assert len(_fused(nodes, "conv")) == 2, [n.op for n in nodes]
+    _check(got, want, 54 + 9, 54 * float(np.abs(x).max() * np.abs(k).max()) * 9 * float(np.abs(kd).max()) + 10)
+
+
+def test_batched_matmul_epilogue() -> None:
+    """[B, M, N] output: a per-column bias (row stride 0) and a full-shape addend (row stride N)."""
+    a, b = _normal(3, 7, 33), _normal(3, 33, 18)
+    bias, other = _normal(18), _normal(3, 7, 18)
+    nodes, got, want = _run(lambda a: jax.nn.relu(jnp.matmul(a, b) + bias) * other, a)
+    assert len(_fused(nodes, "matmul")) == 1, [n.op for n in nodes]
+    _check(got, want, 33, float(np.abs(a).max() * np.abs(b).max()) * 33 * float(np.abs(other).max()) + 10)
+
+
+def test_not_fused_when_result_is_read_twice() -> None:
+    """The matmul result is also a graph output: no epilogue, both outputs right."""
+    w, x = _normal(20, 12), _normal(4, 20)
+    def twice(x):
+        y = x @ w
+        return y, jax.nn.relu(y) + 1.0
+
+    traced = trace(twice, x, name="twice")
+    graph, *_ = driver.lower(traced.graph)
+    model = runtime.load(driver.build(traced.graph))
+    got = model(*traced.flatten_inputs(x))
+    assert [node.op for node in graph.nodes if node.op == "matmul"] == ["matmul"]
+    assert not any("epilogue" in node.attrs for node in graph.nodes)
+    want = x @ w
+    _check(got[0], want, 20, _magnitude(x, w))
+    _check(got[1], np.maximum(want, 0) + 1, 20, _magnitude(x, w))
+
+
+def test_integer_matmul_epilogue_is_exact() -> None:
+    a = _RNG.integers(-50, 50, (5, 23)).astype(np.int32)
+    b = _RNG.integers(-50, 50, (23, 11)).astype(np.int32)
+    bias = _RNG.integers(-9, 9, (11,)).astype(np.int32)
+    nodes, got, want = _run(lambda a: jnp.maximum(a @ b + bias, 0), a)
+    assert len(_fused(nodes, "matmul")) == 1
+    np.testing.assert_array_equal(got, want)
