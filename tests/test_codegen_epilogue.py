@@ -1,5 +1,6 @@
-"""Epilogue fusion (passes/epilogue.py, codegen/epilogue.py) and short-vector column tails, through
-the driver and the C runtime, against jax.jit.
+"""Epilogue fusion (passes/epilogue.py, codegen/epilogue.py), weight pre-packing (passes/prepack.py),
+short-vector column tails and conv image blocking, through the driver and the C runtime, against
+jax.jit / numpy.
 
 Tolerances: an f32 sum of K products may differ from another summation order by up to
 2*K*eps*sum|a*b| (per element); the epilogues used here (bias, scale, residual add, relu,
@@ -17,7 +18,10 @@ import numpy as np
 import pytest
 
 from cerebro import runtime
+from cerebro.compiler.codegen import conv as conv_codegen
 from cerebro.compiler.passes.epilogue import fuse_epilogues
+from cerebro.compiler.passes.prepack import pack_columns, prepack_weights
+from cerebro.compiler.targets import resolve_target
 from cerebro.frontends.jax import trace
 
 jax.config.update("jax_platforms", "cpu")
@@ -28,9 +32,10 @@ _RNG = np.random.default_rng(5)
 
 @pytest.fixture(autouse=True)
 def epilogue_pass(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Run fuse_epilogues after elementwise fusion (idempotent if the driver already does)."""
+    """Run fuse_epilogues and prepack_weights after elementwise fusion (idempotent if the driver does)."""
     fuse = driver.fuse_elementwise
-    monkeypatch.setattr(driver, "fuse_elementwise", lambda graph: fuse_epilogues(fuse(graph)))
+    host = resolve_target("host")
+    monkeypatch.setattr(driver, "fuse_elementwise", lambda graph: prepack_weights(fuse_epilogues(fuse(graph)), host))
 
 
 def _normal(*shape: int) -> np.ndarray:
@@ -137,3 +142,48 @@ def test_integer_matmul_epilogue_is_exact() -> None:
     nodes, got, want = _run(lambda a: jnp.maximum(a @ b + bias, 0), a)
     assert len(_fused(nodes, "matmul")) == 1
     np.testing.assert_array_equal(got, want)
+
+
+def test_pack_columns_layout() -> None:
+    """Element (k, j0 + c) of block j0 (width w) lands at j0*K + k*w + c."""
+    b = np.arange(7 * 11, dtype=np.float32).reshape(7, 11)
+    flat = pack_columns(b, 4).reshape(-1)
+    for j0 in range(0, 11, 4):
+        w = min(4, 11 - j0)
+        for k in range(7):
+            np.testing.assert_array_equal(flat[j0 * 7 + k * w: j0 * 7 + (k + 1) * w], b[k, j0:j0 + w])
+
+
+@pytest.mark.parametrize("m,k,n", [(1, 784, 512), (5, 37, 53), (7, 300, 130), (2, 9, 3)])
+def test_packed_weights(m: int, k: int, n: int) -> None:
+    """Constant b is packed (odd sizes, tails, several K panels) and the results still match."""
+    w, x = _normal(k, n), _normal(m, k)
+    nodes, got, want = _run(lambda x: x @ w, x)
+    assert [node.attrs.get("packed_b") is not None for node in nodes] == [True]
+    _check(got, want, k, _magnitude(x, w))
+
+
+def test_shared_weight_packed_once_and_input_b_untouched() -> None:
+    """Two matmuls on one constant share the packed copy; a matmul on a runtime b is not packed."""
+    w, x, y = _normal(40, 24), _normal(3, 40), _normal(24, 5)
+    nodes, got, want = _run(lambda x, y: ((x @ w) + (x * 2.0) @ w) @ y + (x @ w)[:, :5], x, y)
+    packed = [node.inputs[1].id for node in nodes if node.attrs.get("packed_b")]
+    assert len(packed) == 3 and len(set(packed)) == 1, [n.op for n in nodes]
+    assert [node.inputs[1].is_const for node in nodes if node.op == "matmul"].count(False) == 1
+    _check(got, want, 80, 3 * _magnitude(np.abs(x) @ np.abs(w), np.abs(y)))
+
+
+@pytest.mark.parametrize("batch", [1, 6])
+def test_conv_image_blocks(batch: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Weights bigger than an image: images go in blocks (here 2 per block) through every channel block."""
+    monkeypatch.setattr(conv_codegen, "IMAGE_BLOCK_BYTES", 2 * 5 * 4 * 24 * 4)
+    x, k, bias = _normal(batch, 5, 4, 24), _normal(3, 3, 24, 40), _normal(40)
+
+    def net(x):
+        y = jax.lax.conv_general_dilated(x, k, (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC"))
+        return jax.nn.relu(y + bias)
+
+    assert conv_codegen.image_block(batch, 5 * 4 * 24 * 4) == min(batch, 2)
+    nodes, got, want = _run(net, x)
+    assert len(_fused(nodes, "conv")) == 1
+    _check(got, want, 216, 216 * float(np.abs(x).max() * np.abs(k).max()) + float(np.abs(bias).max()))

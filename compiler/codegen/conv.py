@@ -102,17 +102,22 @@ def emit_conv(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
     width = lanes(ctx.target, out.dtype)
     tile_rows, vectors = micro_tile(ctx.target)
 
-    def pixels(rows: int, emit: Callable[[list[ir.Value], int, ir.Value], None]) -> None:
-        """emit(outer, row count, first row) over all output pixels. Rows run along the last spatial dim
-        (outer = [n, other positions]: their bounds checks are shared by the tile's rows), or, when the
-        per-row checks are cheap next to the ci loop or the last dim is short, along all spatial dims
-        flattened (outer = [n]: image rows run into each other and tails are rare)."""
+    def pixels(rows: int, emit: Callable[[list[ir.Value], int, ir.Value], None],
+               images: tuple[ir.Value, int] | None = None) -> None:
+        """emit(outer, row count, first row) over all output pixels (of images first : first+count when
+        given). Rows run along the last spatial dim (outer = [n, other positions]: their bounds checks are
+        shared by the tile's rows), or, when the per-row checks are cheap next to the ci loop or the last
+        dim is short, along all spatial dims flattened (outer = [n]: image rows run into each other and
+        tails are rare)."""
+        first, count = images or (i64(0), conv.batch)
         depthwise = conv.cin_group == 1 and conv.cout_group == 1
         if (conv.cin_group >= 16 and not depthwise) or axes[-1].out < 2 * rows:
-            with for_range(builder, conv.batch, "n") as n:
+            with for_range(builder, count, "n") as n:
+                n = affine(builder, 0, (first, 1), (n, 1))
                 _row_blocks(builder, math.prod(a.out for a in axes), rows, lambda count, p0: emit([n], count, p0))
         else:
-            with for_nest(builder, [conv.batch] + [a.out for a in axes[:-1]], "o") as outer:
+            with for_nest(builder, [count] + [a.out for a in axes[:-1]], "o") as outer:
+                outer = [affine(builder, 0, (first, 1), (outer[0], 1)), *outer[1:]]
                 _row_blocks(builder, axes[-1].out, rows, lambda count, p0: emit(outer, count, p0))
 
     def channel_blocks(channels: int, vectors: int, emit: Callable[[ir.Value, list[int]], None]) -> None:
@@ -132,15 +137,19 @@ def emit_conv(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
 
         channel_blocks(cin, dw_vectors, depthwise_block)
     elif w.nbytes > x.nbytes // max(1, x.shape[0]):
-        # weights bigger than an image: keep one block of output channels' weights hot across all pixels
-        with for_range(builder, groups, "g") as g:
-            def weights_block(j0: ir.Value, widths: list[int]) -> None:
-                def tile(outer: list[ir.Value], rows: int, ow0: ir.Value) -> None:
-                    _gemm_tile(builder, conv, outer, ow0, rows, g, j0, widths)
+        # weights bigger than an image: keep one block of output channels' weights hot across the pixels
+        # of a few images, whose inputs stay in L2 while every channel block reads them
+        per_block = image_block(x.shape[0], x.nbytes // max(1, x.shape[0]))
+        with for_range(builder, x.shape[0] // per_block, "ib") as ib:
+            first = affine(builder, 0, (ib, per_block))
+            with for_range(builder, groups, "g") as g:
+                def weights_block(j0: ir.Value, widths: list[int]) -> None:
+                    def tile(outer: list[ir.Value], rows: int, ow0: ir.Value) -> None:
+                        _gemm_tile(builder, conv, outer, ow0, rows, g, j0, widths)
 
-                pixels(tile_rows, tile)
+                    pixels(tile_rows, tile, (first, per_block))
 
-            channel_blocks(conv.cout_group, vectors, weights_block)
+                channel_blocks(conv.cout_group, vectors, weights_block)
     else:
         # images bigger than the weights: keep a block of input pixels hot across all output channels
         def pixel_block(outer: list[ir.Value], rows: int, ow0: ir.Value) -> None:
@@ -152,6 +161,15 @@ def emit_conv(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
 
         pixels(tile_rows, pixel_block)
     builder.ret_void()
+
+
+IMAGE_BLOCK_BYTES = 256 * 1024  # input images per weights pass: a quarter of a typical L2
+
+
+def image_block(batch: int, image_bytes: int) -> int:
+    """The most images (a divisor of batch) whose inputs fit IMAGE_BLOCK_BYTES; at least one."""
+    fit = max(1, IMAGE_BLOCK_BYTES // max(1, image_bytes))
+    return max(d for d in range(1, min(batch, fit) + 1) if batch % d == 0) if batch else 1
 
 
 def depthwise_tile(target: object) -> tuple[int, int]:

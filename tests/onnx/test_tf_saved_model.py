@@ -15,7 +15,6 @@ tf = pytest.importorskip("tensorflow")
 pytest.importorskip("tf2onnx")
 keras = pytest.importorskip("keras")
 
-from cerebro.compiler.cbx.format import CbxError  # noqa: E402
 from cerebro.frontends.tensorflow import compile_saved_model, import_saved_model  # noqa: E402
 from cerebro.frontends.tensorflow.saved_model import SavedModelError  # noqa: E402
 from cerebro.runtime import load  # noqa: E402
@@ -107,14 +106,8 @@ APPLICATIONS = {
 }
 
 
-KNOWN_CODEGEN_BUGS = {
-    # the generated object references memmove, which the runtime does not export (reported to codegen)
-    "MobileNetV3Small": pytest.mark.xfail(raises=CbxError, strict=True, reason="codegen emits a memmove call"),
-}
-
-
 @pytest.mark.timeout(600)
-@pytest.mark.parametrize("name", [pytest.param(n, marks=KNOWN_CODEGEN_BUGS.get(n, ())) for n in sorted(APPLICATIONS)])
+@pytest.mark.parametrize("name", sorted(APPLICATIONS))
 def test_keras_application_matches_tensorflow(name, tmp_path) -> None:
     keras.utils.set_random_seed(0)
     net = APPLICATIONS[name]()
