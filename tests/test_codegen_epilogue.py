@@ -117,6 +117,14 @@ def test_batched_matmul_epilogue() -> None:
     _check(got, want, 33, float(np.abs(a).max() * np.abs(b).max()) * 33 * float(np.abs(other).max()) + 10)
 
 
+def test_dense_on_3d_input_through_reshape() -> None:
+    """Dense on [B, S, D] arrives as reshape -> matmul -> reshape -> bias add: the chain is still fused."""
+    w, b, x = _normal(24, 40), _normal(40), _normal(2, 16, 24)
+    nodes, got, want = _run(lambda x: jax.nn.gelu(jnp.dot(x, w) + b), x)
+    assert len(_fused(nodes, "matmul")) == 1 and "fused_elementwise" not in [n.op for n in nodes], nodes
+    _check(got, want, 24, float((np.abs(x) @ np.abs(w)).max() + np.abs(b).max()))
+
+
 def test_not_fused_when_result_is_read_twice() -> None:
     """The matmul result is also a graph output: no epilogue, both outputs right."""
     w, x = _normal(20, 12), _normal(4, 20)

@@ -56,10 +56,10 @@ def _row_col(strides: tuple[int, ...], shape: tuple[int, ...]) -> tuple[int, int
     return None
 
 
-def _fold(producer: Node, elementwise: Node) -> Node | None:
-    """producer with elementwise as its epilogue, or None when the pair does not qualify."""
+def _fold(producer: Node, elementwise: Node, source: Value) -> Node | None:
+    """producer with elementwise as its epilogue, or None when the pair does not qualify. source is
+    producer's output, or a reshape of it that keeps the last dim (same bytes, same rows and columns)."""
     out = elementwise.outputs[0]
-    source = producer.outputs[0]
     if out.rank < 2 or source.shape != out.shape or source.dtype != out.dtype:
         return None
     extra: list[Value] = []
@@ -79,8 +79,11 @@ def _fold(producer: Node, elementwise: Node) -> Node | None:
         loads.append((vid, slot, *walk))
     body = tuple(elementwise.attrs["nodes"]) if elementwise.op == FUSED else (elementwise,)
     before = producer.attrs.get("epilogue")
-    if before is not None:  # a chain fuse_elementwise left in two nodes (a value read twice, as gelu does)
+    # a chain fuse_elementwise left in two nodes (a value read twice, as gelu does) continues the first
+    if before is not None and source.id == producer.outputs[0].id:
         epilogue = Epilogue(before.source, before.nodes + body, before.loads + tuple(loads))
+    elif before is not None:
+        return None
     else:
         epilogue = Epilogue(source.id, body, tuple(loads))
     attrs = dict(producer.attrs, epilogue=epilogue)
@@ -97,18 +100,27 @@ def fuse_epilogues(graph: Graph) -> Graph:
             readers[value.id] = readers.get(value.id, 0) + 1
     outputs = {v.id for v in graph.outputs}
     producers = {node.outputs[0].id: node for node in graph.nodes if node.op in EPILOGUE_OPS}
+    reshapes = {node.outputs[0].id: node for node in graph.nodes if node.op == "reshape"}
     absorbed: set[int] = set()
     nodes = []
     for node in graph.nodes:
         if node.op in ELEMENTWISE or node.op == FUSED:
             for value in node.inputs:
-                producer = producers.get(value.id)
-                if producer is None or readers.get(value.id) != 1 or value.id in outputs or math.prod(
-                        value.shape) == 0:
+                if readers.get(value.id) != 1 or value.id in outputs or math.prod(value.shape) == 0:
                     continue
-                fused = _fold(producer, node)
+                producer, skipped = producers.get(value.id), None
+                if producer is None and value.id in reshapes:  # matmul -> reshape (leading dims) -> chain
+                    skipped = reshapes[value.id]
+                    inner = skipped.inputs[0]
+                    producer = producers.get(inner.id)
+                    if (producer is None or producer.op != "matmul" or readers.get(inner.id) != 1
+                            or inner.id in outputs or inner.shape[-1:] != value.shape[-1:]):
+                        continue
+                if producer is None:
+                    continue
+                fused = _fold(producer, node, value)
                 if fused is not None:
-                    absorbed.add(id(producer))
+                    absorbed.update(id(n) for n in (producer, skipped) if n is not None)
                     producers[fused.outputs[0].id] = node = fused
                     break
         nodes.append(node)
