@@ -23,7 +23,8 @@ from cerebro.compiler import build
 from cerebro.frontends.jax import trace
 from cerebro.toolchain import build_cbxrun
 
-AARCH64_MODELS = ["model_mlp", "model_cnn", "model_transformer_block", "flax_embed", "flax_conv_depthwise"]
+AARCH64_MODELS = ["model_mlp", "model_cnn", "model_transformer_block", "model_resnet18", "flax_embed",
+                  "flax_conv_depthwise"]
 
 
 def _as_compiled(name: str) -> tuple:
