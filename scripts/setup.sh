@@ -26,6 +26,12 @@ else
     log "not root: skipping Debian packages (tests that need them say so)"
 fi
 
+# pip on these machines warns about local index folders that do not exist; keep the output readable.
+pip_quiet() {
+    .venv/bin/pip "$@" 2>&1 | { grep -v "^WARNING: Location 'file:" || true; }
+    return "${PIPESTATUS[0]}"
+}
+
 PY=${PYTHON:-python3.11}
 command -v "$PY" >/dev/null || PY=python3
 if [ ! -x .venv/bin/python ]; then
@@ -36,10 +42,10 @@ stamp=.venv/.cerebro-deps
 want=$(cat scripts/requirements-test.txt pyproject.toml setup.py | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     log "installing Python packages (first time: several minutes)"
-    .venv/bin/pip install -q --upgrade pip setuptools wheel
-    .venv/bin/pip install -q -r scripts/requirements-test.txt
+    pip_quiet install -q --upgrade pip setuptools wheel
+    pip_quiet install -q -r scripts/requirements-test.txt
     echo "$want" > "$stamp"
 fi
 log "building and installing cerebro (editable)"
-.venv/bin/pip install -q --no-deps --no-build-isolation -e .
+pip_quiet install -q --no-deps --no-build-isolation -e .
 log "ready: $(.venv/bin/python -c 'import cerebro, sys; print("cerebro on Python", sys.version.split()[0])')"

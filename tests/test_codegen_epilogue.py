@@ -108,6 +108,20 @@ def test_strided_and_depthwise_conv_epilogues() -> None:
     _check(got, want, 54 + 9, 54 * float(np.abs(x).max() * np.abs(k).max()) * 9 * float(np.abs(kd).max()) + 10)
 
 
+def test_grouped_conv_epilogue() -> None:
+    """groups=2: the epilogue's channel index is g * Cout/groups + block column."""
+    x, k, scale = _normal(2, 7, 6, 8), _normal(3, 3, 4, 10), _normal(10)
+
+    def net(x):
+        y = jax.lax.conv_general_dilated(x, k, (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC"),
+                                         feature_group_count=2)
+        return jnp.tanh(y * scale)
+
+    nodes, got, want = _run(net, x)
+    assert len(_fused(nodes, "conv")) == 1
+    _check(got, want, 36, 36 * float(np.abs(x).max() * np.abs(k).max() * np.abs(scale).max()))
+
+
 def test_batched_matmul_epilogue() -> None:
     """[B, M, N] output: a per-column bias (row stride 0) and a full-shape addend (row stride N)."""
     a, b = _normal(3, 7, 33), _normal(3, 33, 18)

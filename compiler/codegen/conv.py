@@ -10,7 +10,9 @@ Output channels are innermost and contiguous in both w and the output, so
 the tile is the matmul micro-kernel with K = kernel positions x Cin/groups;
 no im2col buffer is built. When the weights outweigh one image (deep
 layers) the channel-block loops go outside the pixel loops instead, so one
-block's weights stay in cache while every pixel uses them. Padding and
+block's weights stay in cache while the pixels of a block of images (whose
+inputs fit in L2, see image_block) use them. A fused epilogue
+(attrs["epilogue"]) runs on each tile row right after its store. Padding and
 input (lhs) dilation are bounds checks per row and kernel position: an
 out-of-range row reads a clamped, valid address and its value is replaced
 by 0 (branch-free, never out of bounds). Depthwise convolutions (one input and one output channel per group)

@@ -12,10 +12,13 @@ then scalar tiles; the row tail is one tile with M % MR rows (shapes are
 compile-time constants). `llvm.fmuladd` fuses where the target has fma and
 never becomes a libm call where it has not.
 
+Columns after the last full block form one tile whose last chunk is a short
+vector (see tile_phases). A constant `b` packed by passes/prepack.py
+(attrs["packed_b"]) is read as one contiguous stream per tile. A fused
+epilogue (attrs["epilogue"], passes/epilogue.py) runs on each tile of the
+last K panel right after its store, while the tile is in L1.
+
 This file also holds the small vector helpers the other kernels share.
-A constant `b` (weights) is read in its IR row-major layout; a pre-packing
-pass could store it in [N/(NV*W), K, NV*W] panels so that the b loads of
-one tile are a single contiguous stream.
 """
 
 from __future__ import annotations
@@ -204,7 +207,8 @@ def emit_matmul(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
         b_base = index(builder, 0, (bi, depth * columns))
         c_base = index(builder, 0, (bi, rows * columns))
         operands = _Operands(pa, pb, pc, a_base, b_base, c_base, depth, columns, elem, packed is not None)
-        step = depth_block(ctx.target, out.dtype)
+        # one row block reads each b element once: K panels would only cut the stream into pieces
+        step = depth_block(ctx.target, out.dtype) if rows > tile_rows else max(depth, 1)
 
         def panel(k0: ir.Value, panel_depth: int, accumulate: bool, last: bool) -> None:
             def tile(tile_rows: int, widths: list[int], i0: ir.Value, j0: ir.Value) -> None:
