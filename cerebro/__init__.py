@@ -4,7 +4,7 @@
 numpy and the C runtime only, so deployed models never import JAX or TensorFlow.
 """
 
-from cerebro.api import CompiledFunction, Model, compile, load
+from cerebro.api import CompiledFunction, Model, compile, compile_onnx, compile_saved_model, load
 
-__all__ = ["CompiledFunction", "Model", "compile", "load"]
+__all__ = ["CompiledFunction", "Model", "compile", "compile_onnx", "compile_saved_model", "load"]
 __version__ = "0.1.0"

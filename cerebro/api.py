@@ -94,3 +94,26 @@ def _canonical(leaf: Any) -> np.ndarray:
 
     array = np.asarray(leaf)
     return np.asarray(array, dtype=jax.dtypes.canonicalize_dtype(array.dtype), order="C")
+
+
+def compile_saved_model(path: str | os.PathLike, signature: str | None = None, *, shapes: dict | None = None,
+                        target: str = "host", output: str | os.PathLike | None = None) -> bytes:
+    """Compile a TensorFlow SavedModel signature (tf.Module or Keras export) to .cbx bytes.
+
+    Writes them to `output` when given; run them with cerebro.load(...), which needs no TensorFlow.
+    """
+    from cerebro.frontends.tensorflow import compile_saved_model as compile_tf
+
+    return compile_tf(path, signature, shapes, target=target, output=output)
+
+
+def compile_onnx(model: Any, *, shapes: dict | None = None, target: str = "host",
+                 output: str | os.PathLike | None = None) -> bytes:
+    """Compile an ONNX model (path or ModelProto) to .cbx bytes; `shapes` binds symbolic input dims."""
+    from cerebro.compiler import build
+    from cerebro.frontends.onnx import import_onnx
+
+    data = build(import_onnx(model, shapes=shapes), target=target)
+    if output is not None:
+        Path(output).write_bytes(data)
+    return data
