@@ -20,22 +20,10 @@ def for_range(builder: ir.IRBuilder, count: int | ir.Value, name: str = "i",
     """Emit `for (i = start; i < count; i++) { body }`; yields i (i64) with the builder in the body.
 
     The loop is bottom-tested with the trip count known, which LLVM vectorises
-    and unrolls; a zero-trip loop is guarded by an entry check.
+    and unrolls; a zero-trip loop is guarded by an entry check (see fold_range).
     """
-    count = i64(count) if isinstance(count, int) else count
-    start = i64(start) if isinstance(start, int) else start
-    pre = builder.block
-    header = builder.append_basic_block(f"{name}.body")
-    exit_block = builder.append_basic_block(f"{name}.exit")
-    builder.cbranch(builder.icmp_signed("<", start, count), header, exit_block)
-    builder.position_at_end(header)
-    index = builder.phi(I64, name=name)
-    index.add_incoming(start, pre)
-    yield index
-    following = builder.add(index, i64(1), name=f"{name}.next", flags=("nsw", "nuw"))
-    index.add_incoming(following, builder.block)
-    builder.cbranch(builder.icmp_signed("<", following, count), header, exit_block)
-    builder.position_at_end(exit_block)
+    with fold_range(builder, count, [], name, start) as (index, _):
+        yield index
 
 
 @contextmanager
