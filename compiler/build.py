@@ -1,6 +1,6 @@
 """The compiler driver: IR graph in, complete .cbx bytes out.
 
-verify -> passes (fold, dce) -> stages -> memory plan -> LLVM module -> O3 -> object -> .cbx
+verify -> passes (fold, dce, fuse, epilogues, prepack) -> stages -> memory plan -> LLVM module -> O3 -> object -> .cbx
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ from cerebro.compiler.cbx.writer import finish_object
 from cerebro.compiler.codegen.module import emit_module
 from cerebro.compiler.ir import Graph, IRError, Node, Value, format_graph, verify
 from cerebro.compiler.passes import FUSED, eliminate_dead_nodes, fold_constants, fuse_elementwise, plan_memory
+from cerebro.compiler.passes.epilogue import fuse_epilogues
+from cerebro.compiler.passes.prepack import prepack_weights
 from cerebro.compiler.targets import Target, resolve_target
 
 STAGE_FLOPS = 20_000_000  # budget per stage, so one kernel FPU section stays short
@@ -117,7 +119,7 @@ def lower(graph: Graph, target: str | Target = "host", stage_flops: int = STAGE_
     verify(graph)
     graph = eliminate_dead_nodes(fold_constants(_private_copy(graph)))
     ir_text = format_graph(graph)
-    graph = fuse_elementwise(graph)
+    graph = prepack_weights(fuse_epilogues(fuse_elementwise(graph)), tgt)
     stages = split_stages(graph.nodes, stage_flops)
     plan = plan_memory(graph)
     text = emit_module(graph, plan, stages, tgt, ir_text)

@@ -19,23 +19,14 @@ import pytest
 
 from cerebro import runtime
 from cerebro.compiler.codegen import conv as conv_codegen
-from cerebro.compiler.passes.epilogue import fuse_epilogues
-from cerebro.compiler.passes.prepack import pack_columns, prepack_weights
-from cerebro.compiler.targets import resolve_target
+from cerebro.compiler.codegen.matmul import k_panels
+from cerebro.compiler.passes.prepack import pack_columns
 from cerebro.frontends.jax import trace
 
 jax.config.update("jax_platforms", "cpu")
 EPS32 = float(np.finfo(np.float32).eps)
 driver = importlib.import_module("cerebro.compiler.build")
 _RNG = np.random.default_rng(5)
-
-
-@pytest.fixture(autouse=True)
-def epilogue_pass(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Run fuse_epilogues and prepack_weights after elementwise fusion (idempotent if the driver does)."""
-    fuse = driver.fuse_elementwise
-    host = resolve_target("host")
-    monkeypatch.setattr(driver, "fuse_elementwise", lambda graph: prepack_weights(fuse_epilogues(fuse(graph)), host))
 
 
 def _normal(*shape: int) -> np.ndarray:
@@ -67,7 +58,7 @@ def _magnitude(a: np.ndarray, b: np.ndarray) -> float:
 
 @pytest.mark.parametrize("activation", [jax.nn.relu, jax.nn.gelu, lambda x: jax.nn.gelu(x, approximate=False),
                                         jnp.tanh], ids=["relu", "gelu_tanh", "gelu_erf", "tanh"])
-@pytest.mark.parametrize("m,k,n", [(1, 37, 53), (9, 1100, 10), (13, 300, 70), (64, 96, 129)])
+@pytest.mark.parametrize("m,k,n", [(1, 37, 53), (9, 1100, 10), (13, 300, 70), (64, 96, 129), (7, 1024, 64)])
 def test_matmul_bias_activation(activation, m: int, k: int, n: int) -> None:
     """Dense layers: bias and activation run on each tile; K > one panel exercises the last-panel path,
     n=10 and 129 the short-vector tail."""
@@ -88,6 +79,7 @@ def test_conv_batchnorm_residual_relu() -> None:
 
     nodes, got, want = _run(block, x)
     assert len(_fused(nodes, "conv")) == 1 and len(nodes) == 1, [n.op for n in nodes]
+    assert nodes[0].attrs.get("packed_b") is not None
     bound = 45 * float(np.abs(x).max() * np.abs(k).max()) * float(np.abs(scale).max())
     _check(got, want, 45, bound + float(np.abs(shift).max() + np.abs(shortcut).max()))
 
@@ -105,6 +97,7 @@ def test_strided_and_depthwise_conv_epilogues() -> None:
 
     nodes, got, want = _run(net, x)
     assert len(_fused(nodes, "conv")) == 2, [n.op for n in nodes]
+    assert [node.attrs.get("packed_b") is not None for node in nodes] == [True, False]  # depthwise: unpacked
     _check(got, want, 54 + 9, 54 * float(np.abs(x).max() * np.abs(k).max()) * 9 * float(np.abs(kd).max()) + 10)
 
 
@@ -118,7 +111,7 @@ def test_grouped_conv_epilogue() -> None:
         return jnp.tanh(y * scale)
 
     nodes, got, want = _run(net, x)
-    assert len(_fused(nodes, "conv")) == 1
+    assert len(_fused(nodes, "conv")) == 1 and "packed_b" not in nodes[0].attrs
     _check(got, want, 36, 36 * float(np.abs(x).max() * np.abs(k).max() * np.abs(scale).max()))
 
 
@@ -137,6 +130,15 @@ def test_dense_on_3d_input_through_reshape() -> None:
     nodes, got, want = _run(lambda x: jax.nn.gelu(jnp.dot(x, w) + b), x)
     assert len(_fused(nodes, "matmul")) == 1 and "fused_elementwise" not in [n.op for n in nodes], nodes
     _check(got, want, 24, float((np.abs(x) @ np.abs(w)).max() + np.abs(b).max()))
+
+
+def test_dense_general_split_heads() -> None:
+    """Attention's projections (flax DenseGeneral): kernel [D, H, dh], bias [H, dh]; the matmul's rows of
+    H*dh columns are the trailing (H, dh) dims of the bias add."""
+    w, b, x = _normal(24, 4, 8), _normal(4, 8), _normal(2, 16, 24)
+    nodes, got, want = _run(lambda x: jnp.einsum("bsd,dhk->bshk", x, w) + b, x)
+    assert len(_fused(nodes, "matmul")) == 1 and [n.op for n in nodes if n.op != "reshape"] == ["matmul"], nodes
+    _check(got, want, 24, float((np.abs(x) @ np.abs(w).reshape(24, 32)).max() + np.abs(b).max()))
 
 
 def test_not_fused_when_result_is_read_twice() -> None:
@@ -209,3 +211,17 @@ def test_conv_image_blocks(batch: int, monkeypatch: pytest.MonkeyPatch) -> None:
     nodes, got, want = _run(net, x)
     assert len(_fused(nodes, "conv")) == 1
     _check(got, want, 216, 216 * float(np.abs(x).max() * np.abs(k).max()) + float(np.abs(bias).max()))
+
+
+@pytest.mark.parametrize("separate_last", [False, True])
+def test_k_panels_cover_depth_once(separate_last: bool) -> None:
+    """Every k is in exactly one panel, in order; with separate_last only the final panel is 'last'."""
+    for depth in (0, 5, 128, 256, 300, 512, 1100):
+        panels = k_panels(depth, 128, separate_last)
+        seen: list[int] = []
+        for k0, size, _, _, loop_end in panels:
+            starts = [k0] if loop_end is None else [kb * 128 for kb in range(1, loop_end)]
+            seen += [k for start in starts for k in range(start, start + size)]
+        assert seen == list(range(depth)), (depth, panels)
+        lasts = [panel[3] for panel in panels]
+        assert lasts[-1] and (not separate_last or lasts.count(True) == 1), (depth, panels)

@@ -103,6 +103,8 @@ def emit_conv(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
                  node, fn)
     width = lanes(ctx.target, out.dtype)
     tile_rows, vectors = micro_tile(ctx.target)
+    if node.attrs.get("packed_b") not in (None, width * vectors) or ("packed_b" in node.attrs and groups != 1):
+        raise unsupported(node, f"kernel packed in blocks of {node.attrs['packed_b']} for this tile")
 
     def pixels(rows: int, emit: Callable[[list[ir.Value], int, ir.Value], None],
                images: tuple[ir.Value, int] | None = None) -> None:
@@ -277,10 +279,16 @@ def _gemm_tile(builder: ir.IRBuilder, conv: _Conv, outer: list[ir.Value], ow0: i
     def per_kernel_position(kernel: list[ir.Value], accs: list[ir.Value]) -> list[ir.Value]:
         pixels = [_input_pixel(builder, conv, outer[0], origins, kernel) for origins in row_origins]
         x_rows = [(valid, affine(builder, 0, (pixel, conv.cin), (g, conv.cin_group))) for valid, pixel in pixels]
-        w_base = affine(builder, 0, (_kernel_linear(builder, conv, kernel), conv.cin_group * conv.cout),
-                        (g, conv.cout_group), (j0, 1))
+        if "packed_b" in conv.node.attrs:  # passes/prepack.py: (k, ci, j0 + c) at j0*K*Cin + (k*Cin + ci)*pitch + c
+            pitch = sum(widths)
+            depth = math.prod(a.kernel for a in conv.axes) * conv.cin
+            w_base = affine(builder, 0, (_kernel_linear(builder, conv, kernel), conv.cin * pitch), (j0, depth))
+        else:
+            pitch = conv.cout
+            w_base = affine(builder, 0, (_kernel_linear(builder, conv, kernel), conv.cin_group * conv.cout),
+                            (g, conv.cout_group), (j0, 1))
         with fold_range(builder, conv.cin_group, accs, "ci") as (ci, carry):
-            w_row = affine(builder, 0, (w_base, 1), (ci, conv.cout))
+            w_row = affine(builder, 0, (w_base, 1), (ci, pitch))
             b_vals = [load(builder, conv.pw, affine(builder, off, (w_row, 1)), conv.elem, w)
                       for w, off in zip(widths, offsets)]
             updated = []

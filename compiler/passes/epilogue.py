@@ -5,8 +5,9 @@ instead of in a second pass over the whole output.
 Runs after fuse_elementwise. An elementwise or FUSED node E absorbs the matmul/conv P that
 produced one of its inputs V when V has E's shape and dtype, E is V's only reader (and V is no
 graph output), and each other value E loads is addressed as row * row_stride + col * col_stride,
-where col is the last (channel / column) dim and row is all leading dims flattened (row_stride
-is 0 or the row length: broadcast over rows, or full shape). P keeps its op; its inputs grow by
+where col indexes the trailing dims that make up one row of P's columns (conv: channels; a
+reshape matmul -> [.., heads, dim] splits them) and row the leading dims flattened; row_stride
+is 0 or the row length (broadcast over rows, or full shape), col_stride 0 or 1. P keeps its op; its inputs grow by
 E's other inputs, its output becomes E's and attrs["epilogue"] says how to compute it.
 """
 
@@ -44,33 +45,54 @@ def _loads(node: Node) -> list[tuple[int, Value, tuple[int, ...]]]:
     return [(v.id, v, tuple(broadcast_strides(v.shape, out))) for v in node.inputs]
 
 
-def _row_col(strides: tuple[int, ...], shape: tuple[int, ...]) -> tuple[int, int] | None:
-    """(row_stride, col_stride) when strides read as row * row_stride + col * col_stride, else None
-    (dims of size 1 are always at index 0: their strides do not matter)."""
-    last = strides[-1] if shape[-1] > 1 else 0
-    lead = [(s, c) for s, c, d in zip(strides[:-1], contiguous_strides(shape)[:-1], shape[:-1]) if d > 1]
-    if all(s == 0 for s, _ in lead):
-        return 0, last
-    if last in (0, 1) and all(s == c for s, c in lead):
-        return shape[-1], last
+def _column_split(shape: tuple[int, ...], columns: int) -> int | None:
+    """The first of the trailing dims that make up one row of `columns` elements (None if none do)."""
+    for split in range(len(shape) - 1, -1, -1):
+        if math.prod(shape[split:]) == columns:
+            return split
+        if math.prod(shape[split:]) > columns:
+            return None
+    return None
+
+
+def _scaled(strides: tuple[int, ...], shape: tuple[int, ...]) -> int | None:
+    """s when strides are s * (row-major strides of shape), for s in (0, 1); dims of size 1 do not count."""
+    pairs = [(st, c) for st, c, d in zip(strides, contiguous_strides(shape), shape) if d > 1]
+    for scale in (0, 1):
+        if all(st == scale * c for st, c in pairs):
+            return scale
+    return None
+
+
+def _row_col(strides: tuple[int, ...], shape: tuple[int, ...], split: int) -> tuple[int, int] | None:
+    """(row_stride, col_stride) when strides read as row * row_stride + col * col_stride, where
+    row indexes shape[:split] and col shape[split:] (each flattened), else None."""
+    col = _scaled(strides[split:], shape[split:])
+    lead = [(st, c) for st, c, d in zip(strides[:split], contiguous_strides(shape)[:split], shape[:split]) if d > 1]
+    if col is None:
+        return None
+    if all(st == 0 for st, _ in lead):
+        return 0, col
+    if all(st == c for st, c in lead):
+        return math.prod(shape[split:]), col
     return None
 
 
 def _fold(producer: Node, elementwise: Node, source: Value) -> Node | None:
     """producer with elementwise as its epilogue, or None when the pair does not qualify. source is
-    producer's output, or a reshape of it that keeps the last dim (same bytes, same rows and columns)."""
+    producer's output, or a reshape of it whose trailing dims still make up one row of columns."""
     out = elementwise.outputs[0]
-    if out.rank < 2 or source.shape != out.shape or source.dtype != out.dtype:
+    split = _column_split(out.shape, producer.inputs[1].shape[-1])
+    if split is None or source.shape != out.shape or source.dtype != out.dtype:
         return None
     extra: list[Value] = []
     loads = []
     for vid, storage, strides in _loads(elementwise):
         if storage.id == source.id:
-            contiguous = all(s == c for s, c, d in zip(strides, contiguous_strides(out.shape), out.shape) if d > 1)
-            if vid != source.id or not contiguous:
+            if vid != source.id or _scaled(strides, out.shape) != 1:
                 return None
             continue
-        walk = _row_col(strides, out.shape)
+        walk = _row_col(strides, out.shape, split)
         if walk is None:
             return None
         if storage.id not in [v.id for v in extra]:
@@ -114,7 +136,7 @@ def fuse_epilogues(graph: Graph) -> Graph:
                     inner = skipped.inputs[0]
                     producer = producers.get(inner.id)
                     if (producer is None or producer.op != "matmul" or readers.get(inner.id) != 1
-                            or inner.id in outputs or inner.shape[-1:] != value.shape[-1:]):
+                            or inner.id in outputs or _column_split(value.shape, inner.shape[-1]) is None):
                         continue
                 if producer is None:
                     continue

@@ -1,4 +1,4 @@
-"""Weight pre-packing: a constant matmul `b` is stored in the order the register tile reads it.
+"""Weight pre-packing: a constant matmul `b` or conv kernel is stored in the order the register tile reads it.
 
 The matmul tile (codegen/matmul.py) walks b's rows k for one block of columns j0 : j0+width
 (width = NV*W lanes, or the shorter tail block). Row-major, consecutive rows are N elements
@@ -6,6 +6,8 @@ apart, so one tile's reads are short strided pieces; packed, element (k, j0 + c)
 j0*K + k*width + c and the tile reads one contiguous stream (the prefetcher's best case,
 and every cache line fully used). The packed constant keeps b's logical shape (K, N);
 attrs["packed_b"] records the column block the layout was made for, which the emitter checks.
+A conv kernel w[*K, Cin, Cout] is packed as the matrix [prod(K) * Cin, Cout] (the conv tile's K
+is kernel positions x Cin).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from cerebro.compiler.codegen.matmul import lanes, micro_tile
-from cerebro.compiler.ir import Graph, Value
+from cerebro.compiler.ir import Graph, Node, Value
 
 
 def pack_columns(b: np.ndarray, block: int) -> np.ndarray:
@@ -23,23 +25,37 @@ def pack_columns(b: np.ndarray, block: int) -> np.ndarray:
     return np.concatenate(pieces).reshape(depth, columns) if pieces else b.copy()
 
 
+def _matmul_weights(node: Node) -> int | None:
+    """Input index of a packable matmul b (constant, 2-D), or None."""
+    b = node.inputs[1]
+    return 1 if b.is_const and b.rank == 2 else None
+
+
+def _conv_weights(node: Node) -> int | None:
+    """Input index of a packable conv kernel: constant, one group, not the depthwise (1x1 channel) kernel.
+    As a matrix it is w[K positions * Cin, Cout], which the conv tile walks like the matmul's b."""
+    w = node.inputs[1]
+    depthwise = w.shape[-2] == 1 and w.shape[-1] == 1
+    return 1 if w.is_const and node.attrs.get("groups", 1) == 1 and not depthwise else None
+
+
+PACKABLE = {"matmul": _matmul_weights, "conv": _conv_weights}
+
+
 def prepack_weights(graph: Graph, target: object) -> Graph:
-    """Replace each constant 2-D matmul `b` by its packed copy for target's tile, in place; returns graph."""
+    """Replace each packable constant weight by its packed copy for target's tile, in place; returns graph."""
     packed: dict[tuple[int, int], Value] = {}
+    _, vectors = micro_tile(target)
     for node in graph.nodes:
-        if node.op != "matmul" or "packed_b" in node.attrs:
-            continue
-        b = node.inputs[1]
-        if not b.is_const or b.rank != 2 or b.size == 0:
-            continue
-        _, vectors = micro_tile(target)
-        if lanes(target, b.dtype) == 1:
-            continue  # scalar tiles: nothing to gain
-        block = lanes(target, b.dtype) * vectors
-        key = (b.id, block)
-        if key not in packed:
-            data = pack_columns(b.data, block)
-            packed[key] = Value(b.shape, b.dtype, f"{b.name}.packed" if b.name else "", data=data)
-        node.inputs[1] = packed[key]
+        rule = PACKABLE.get(node.op)
+        slot = rule(node) if rule and "packed_b" not in node.attrs else None
+        if slot is None or node.inputs[slot].size == 0 or lanes(target, node.inputs[slot].dtype) == 1:
+            continue  # (scalar tiles: nothing to gain)
+        w = node.inputs[slot]
+        block = lanes(target, w.dtype) * vectors
+        if (w.id, block) not in packed:
+            data = pack_columns(w.data.reshape(-1, w.shape[-1]), block).reshape(w.shape)
+            packed[(w.id, block)] = Value(w.shape, w.dtype, f"{w.name}.packed" if w.name else "", data=data)
+        node.inputs[slot] = packed[(w.id, block)]
         node.attrs["packed_b"] = block
     return graph
