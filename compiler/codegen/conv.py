@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from llvmlite import ir
 
 from cerebro.compiler.codegen import epilogue
-from cerebro.compiler.codegen.loops import contiguous_strides, fold_nest, fold_range, for_nest, for_range, i64
+from cerebro.compiler.codegen.loops import fold_nest, fold_range, for_nest, for_range, i64
 from cerebro.compiler.codegen.matmul import (
     constant,
     element_type,
@@ -46,6 +46,7 @@ from cerebro.compiler.codegen.matmul import index as affine
 from cerebro.compiler.codegen.registry import EmitContext, emitter
 from cerebro.compiler.ir import Node
 from cerebro.compiler.ir.dtypes import DType
+from cerebro.compiler.ir.strides import contiguous_strides
 
 _CONV_TYPES = (DType.f32, DType.f64, DType.i32, DType.i64)
 

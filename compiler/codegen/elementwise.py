@@ -19,10 +19,11 @@ from collections.abc import Callable, Sequence
 from llvmlite import ir
 
 from cerebro.compiler.codegen import mathfn
-from cerebro.compiler.codegen.loops import broadcast_strides, for_nest, i64, linear_index
+from cerebro.compiler.codegen.loops import for_nest, i64, linear_index
 from cerebro.compiler.codegen.registry import EmitContext, emitter
 from cerebro.compiler.ir import DType, IRError, Node
 from cerebro.compiler.ir.ops import BINARY, COMPARE, UNARY
+from cerebro.compiler.ir.strides import broadcast_strides
 from cerebro.compiler.passes.fuse import FUSED
 
 I1 = ir.IntType(1)

@@ -15,9 +15,10 @@ from collections.abc import Callable, Sequence
 from llvmlite import ir
 
 from cerebro.compiler.codegen.elementwise import memory_type, merge_dims
-from cerebro.compiler.codegen.loops import contiguous_strides, for_nest, for_range, i64
+from cerebro.compiler.codegen.loops import for_nest, for_range, i64
 from cerebro.compiler.codegen.registry import EmitContext, emitter
 from cerebro.compiler.ir import Node
+from cerebro.compiler.ir.strides import contiguous_strides
 
 
 def _affine(b: ir.IRBuilder, index: Sequence[ir.Value], strides: Sequence[int], offset: int) -> ir.Value:

@@ -57,19 +57,6 @@ def linear_index(builder: ir.IRBuilder, indices: Sequence[ir.Value], strides: Se
     return total
 
 
-def contiguous_strides(shape: Sequence[int]) -> list[int]:
-    strides = [1] * len(shape)
-    for axis in range(len(shape) - 2, -1, -1):
-        strides[axis] = strides[axis + 1] * shape[axis + 1]
-    return strides
-
-
-def broadcast_strides(shape: Sequence[int], out_shape: Sequence[int]) -> list[int]:
-    """Strides that read a tensor of `shape` (each dim equal or 1) at output indices."""
-    strides = contiguous_strides(shape)
-    return [0 if d == 1 and o != 1 else s for d, o, s in zip(shape, out_shape, strides)]
-
-
 class Carried:
     """Loop-carried values of fold_range: read .values in the body, assign the next ones before leaving."""
 

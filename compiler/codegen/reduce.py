@@ -23,7 +23,7 @@ from collections.abc import Callable
 
 from llvmlite import ir
 
-from cerebro.compiler.codegen.loops import contiguous_strides, fold_nest, fold_range, for_nest, for_range
+from cerebro.compiler.codegen.loops import fold_nest, fold_range, for_nest, for_range
 from cerebro.compiler.codegen.matmul import (
     column_phases,
     constant,
@@ -39,6 +39,7 @@ from cerebro.compiler.codegen.matmul import (
 from cerebro.compiler.codegen.registry import EmitContext, emitter
 from cerebro.compiler.ir import Node
 from cerebro.compiler.ir.dtypes import DType
+from cerebro.compiler.ir.strides import contiguous_strides
 
 ACCUMULATORS = 4  # vectors in flight per reduction: hides the add latency
 _BLOCKING_MIN = 64  # loops shorter than this are summed straight

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 
 from cerebro.compiler.ir import Graph, Node, Value
 from cerebro.compiler.ir.ops import ELEMENTWISE
-from cerebro.compiler.passes.fuse import FUSED, broadcast_strides, contiguous_strides
+from cerebro.compiler.ir.strides import broadcast_strides, contiguous_strides
+from cerebro.compiler.passes.fuse import FUSED
 
 EPILOGUE_OPS = frozenset({"matmul", "conv"})
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from cerebro.compiler.ir import Graph, Node, Value
 from cerebro.compiler.ir.ops import ELEMENTWISE
+from cerebro.compiler.ir.strides import broadcast_strides, contiguous_strides
 from cerebro.compiler.passes.dce import eliminate_dead_nodes
 
 FUSED = "fused_elementwise"
@@ -26,19 +27,6 @@ class _Group:
     body: list[Node] = field(default_factory=list)
     loads: dict[int, tuple[Value, tuple[int, ...]]] = field(default_factory=dict)  # value id -> (storage, strides)
     viewed: bool = False
-
-
-def contiguous_strides(shape: tuple[int, ...]) -> list[int]:
-    strides, step = [], 1
-    for dim in reversed(shape):
-        strides.append(step)
-        step *= dim
-    return strides[::-1]
-
-
-def broadcast_strides(shape: tuple[int, ...], out_shape: tuple[int, ...]) -> list[int]:
-    """Strides reading a tensor of `shape` at out_shape's indices (0 along broadcast dims)."""
-    return [0 if d == 1 and o != 1 else s for d, o, s in zip(shape, out_shape, contiguous_strides(shape))]
 
 
 def _readers(graph: Graph) -> dict[int, int]:
