@@ -53,7 +53,11 @@ FLOP_RULES = {
 def node_flops(node: Node) -> int:
     """A rough cost: multiply-adds count two, transcendentals twenty, data movement one per element."""
     rule = FLOP_RULES.get(node.op)
-    return int(rule(node)) if rule else sum(v.size for v in node.outputs)
+    cost = int(rule(node)) if rule else sum(v.size for v in node.outputs)
+    epilogue = node.attrs.get("epilogue")  # an elementwise chain fused into a matmul/conv runs in its stage
+    if epilogue is not None:
+        cost += sum(node_flops(inner) for inner in epilogue.nodes)
+    return cost
 
 
 def split_stages(nodes: list[Node], budget: int) -> list[list[Node]]:
