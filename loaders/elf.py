@@ -111,6 +111,7 @@ class ElfFile:
     dynamic_symbols: list[Symbol] = field(default_factory=list)
     relocations: list[Relocation] = field(default_factory=list)
     data: bytes = b""
+    shoff: int = 0  # file offset of the section header table (for in-place patching of section flags)
 
     @property
     def bits(self) -> int:
@@ -175,7 +176,7 @@ class ElfFile:
         r = Reader(data, "ELF", endian)
         (etype, machine, _version, entry, phoff, shoff, flags, ehsize, phentsize, phnum,
          shentsize, shnum, shstrndx) = r.unpack(lay["ehdr"], 16, "ELF header")
-        elf = cls(ei_class, endian, machine, etype, entry, flags, data=data)
+        elf = cls(ei_class, endian, machine, etype, entry, flags, data=data, shoff=shoff)
         elf.sections = _read_sections(r, lay, shoff, shentsize, shnum, shstrndx)
         elf.segments = _read_segments(r, lay, phoff, phentsize, phnum)
         for sec in elf.sections:

@@ -41,9 +41,8 @@ def finish_object(obj: bytes, meta: Meta, weights: bytes) -> bytes:
     weights_sec = _placeholder(elf, WEIGHTS_SECTION, len(weights), exact=False)
     out[meta_sec.offset:meta_sec.offset + meta_sec.size] = packed
     out[weights_sec.offset:weights_sec.offset + weights_sec.size] = weights + bytes(weights_sec.size - len(weights))
-    shoff = struct.unpack_from("<Q", obj, 0x28)[0]  # e_shoff: ElfFile does not expose it
     for sec in (meta_sec, weights_sec):
-        at = shoff + sec.index * _SHDR_SIZE + _SH_FLAGS_OFFSET
+        at = elf.shoff + sec.index * _SHDR_SIZE + _SH_FLAGS_OFFSET
         struct.pack_into("<Q", out, at, sec.flags & ~elfmod.SHF_WRITE)
     return seal(bytes(out))
 
