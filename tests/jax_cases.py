@@ -69,6 +69,21 @@ def binary(name: str, fn: Callable, shapes=((4, 5), (4, 5)), low: float = -3.0, 
     case(name, **tolerances)(lambda rng: (fn, [rng.uniform(low, high, s).astype(np.float32) for s in shapes]))
 
 
+def assert_outputs_match(got: Any, want: Any, rtol: float, atol: float, what: str) -> None:
+    """Leaf by leaf: same shape and dtype, floats within rtol/atol, everything else exactly equal."""
+    import jax
+
+    got_leaves = [np.asarray(g) for g in jax.tree.leaves(got)]
+    want_leaves = [np.asarray(w) for w in jax.tree.leaves(want)]
+    assert len(got_leaves) == len(want_leaves), what
+    for i, (g, w) in enumerate(zip(got_leaves, want_leaves)):
+        assert (g.shape, g.dtype) == (w.shape, w.dtype), f"{what} output {i}: {g.dtype}{g.shape} vs {w.dtype}{w.shape}"
+        if np.issubdtype(w.dtype, np.floating):
+            np.testing.assert_allclose(g, w, rtol=rtol, atol=atol, err_msg=f"{what} output {i}")
+        else:
+            np.testing.assert_array_equal(g, w, err_msg=f"{what} output {i}")
+
+
 def get_case(name: str) -> Case:
     return _BUILDERS[name]()
 

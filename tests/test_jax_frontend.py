@@ -9,23 +9,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from jax import lax
-from jax_cases import CASE_NAMES, get_case
+from jax_cases import CASE_NAMES, assert_outputs_match, get_case
 
 from cerebro.compiler.ir import DType, verify
 from cerebro.compiler.ir.interpret import run_graph
 from cerebro.frontends.jax import UnsupportedPrimitive, trace
-
-
-def _compare(got, want, rtol: float, atol: float, what: str) -> None:
-    got_leaves, want_leaves = jax.tree.leaves(got), jax.tree.leaves(want)
-    assert len(got_leaves) == len(want_leaves), what
-    for i, (g, w) in enumerate(zip(got_leaves, want_leaves)):
-        w = np.asarray(w)
-        assert (g.shape, g.dtype) == (w.shape, w.dtype), f"{what} output {i}: {g.shape}/{g.dtype}, want {w.dtype}"
-        if np.issubdtype(w.dtype, np.floating):
-            np.testing.assert_allclose(g, w, rtol=rtol, atol=atol, err_msg=f"{what} output {i}")
-        else:
-            np.testing.assert_array_equal(g, w, err_msg=f"{what} output {i}")
 
 
 @pytest.mark.parametrize("name", CASE_NAMES)
@@ -36,7 +24,7 @@ def test_case_matches_jax(name: str) -> None:
     want = jax.jit(case.fn)(*case.args)
     got = traced.run_reference(*case.args)
     assert jax.tree.structure(got) == jax.tree.structure(want)
-    _compare(got, want, case.rtol, case.atol, name)
+    assert_outputs_match(got, want, case.rtol, case.atol, name)
 
 
 def _line_of(marker: str) -> int:
@@ -118,7 +106,7 @@ def test_pytree_round_trip_and_input_names() -> None:
     assert traced.graph.output_names == ["output.logits", "output.pair.0", "output.pair.1"]
     got = traced.run_reference(*args)
     assert jax.tree.structure(got) == jax.tree.structure(fn(*args))
-    _compare(got, fn(*args), 1e-6, 1e-6, "pytree")
+    assert_outputs_match(got, fn(*args), 1e-6, 1e-6, "pytree")
     flat = traced.flatten_inputs(*args)
     assert [a.shape for a in flat] == [spec.shape for spec in traced.input_specs]
     with pytest.raises(ValueError, match="structure"):

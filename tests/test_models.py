@@ -16,7 +16,7 @@ import subprocess
 import jax
 import numpy as np
 import pytest
-from jax_cases import CASE_NAMES, get_case
+from jax_cases import CASE_NAMES, assert_outputs_match, get_case
 
 from cerebro import runtime
 from cerebro.compiler import build
@@ -36,24 +36,13 @@ def _as_compiled(name: str) -> tuple:
     return case.fn, case.args, case
 
 
-def _compare(got: list[np.ndarray], want: object, rtol: float, atol: float, what: str) -> None:
-    want_leaves = [np.asarray(w) for w in jax.tree.leaves(want)]
-    assert len(got) == len(want_leaves), what
-    for i, (g, w) in enumerate(zip(got, want_leaves)):
-        assert (g.shape, g.dtype) == (w.shape, w.dtype), f"{what} output {i}: {g.dtype}{g.shape} vs {w.dtype}{w.shape}"
-        if np.issubdtype(w.dtype, np.floating):
-            np.testing.assert_allclose(g, w, rtol=rtol, atol=atol, err_msg=f"{what} output {i}")
-        else:
-            np.testing.assert_array_equal(g, w, err_msg=f"{what} output {i}")
-
-
 @pytest.mark.parametrize("name", CASE_NAMES)
 def test_case_on_host(name: str) -> None:
     fn, args, case = _as_compiled(name)
     traced = trace(fn, *args, name=name)
     model = runtime.load(build(traced.graph))
     got = model(*traced.flatten_inputs(*args))
-    _compare(got, jax.jit(fn)(*args), case.rtol, case.atol, name)
+    assert_outputs_match(got, jax.jit(fn)(*args), case.rtol, case.atol, name)
 
 
 @pytest.fixture(scope="module")
@@ -88,4 +77,4 @@ def test_model_on_aarch64(name: str, cbxrun_aarch64, tmp_path) -> None:
         got.append(np.frombuffer(raw[at:at + spec.nbytes], spec.dtype.numpy).reshape(spec.shape))
         at += spec.nbytes
     assert at == len(raw)
-    _compare(got, jax.jit(fn)(*args), case.rtol, case.atol, f"{name} on aarch64")
+    assert_outputs_match(got, jax.jit(fn)(*args), case.rtol, case.atol, f"{name} on aarch64")
