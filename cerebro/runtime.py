@@ -69,6 +69,20 @@ class LoadedModel:
         self._outputs = [(t.shape, t.dtype, spec.nbytes) for t, spec in zip(self.signature.outputs, self.meta.outputs)]
 
     def __call__(self, *arrays: object) -> list[np.ndarray]:
+        buffers, outputs = self._buffers(arrays)
+        self._model.run(buffers, outputs)
+        return list(outputs)
+
+    def profile(self, *arrays: object, repeats: int = 100) -> np.ndarray:
+        """Run `repeats` times with each stage timed on its own: nanoseconds, shape (repeats, num_stages).
+
+        Compile with stage_flops=0 (build(graph, stage_flops=0)) to give every node its own stage."""
+        buffers, outputs = self._buffers(arrays)
+        raw = self._model.profile(buffers, outputs, repeats)
+        return np.frombuffer(raw, np.uint64).reshape(repeats, self.meta.num_stages)
+
+    def _buffers(self, arrays: tuple) -> tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...]]:
+        """Checked, aligned input buffers and fresh aligned output arrays."""
         if len(arrays) != len(self._inputs):
             names = ", ".join(t.name for t in self._inputs)
             raise ValueError(f"model '{self.meta.model_name}' takes {len(self._inputs)} inputs ({names}), "
@@ -83,8 +97,7 @@ class LoadedModel:
         for shape, dtype, nbytes in self._outputs:
             raw = np.empty(nbytes + ALIGN, np.uint8)
             outputs.append(np.ndarray(shape, dtype, raw, _align_skip(raw)))
-        self._model.run(tuple(buffers), tuple(outputs))
-        return outputs
+        return tuple(buffers), tuple(outputs)
 
     def _prepare(self, spec: TensorSignature, value: object) -> np.ndarray:
         """The slow path: check an input that is not already an aligned contiguous array, copy it if needed."""

@@ -116,6 +116,14 @@ def _optimised(text: str, target: Target) -> tuple[llvm.TargetMachine, llvm.Modu
     return tm, module
 
 
+def optimise(graph: Graph, target: Target) -> Graph:
+    """The rewriting passes after folding, in order; each takes and returns the graph."""
+    graph = fuse_elementwise(graph)
+    graph = fuse_epilogues(graph)
+    graph = prepack_weights(graph, target)
+    return graph
+
+
 def lower(graph: Graph, target: str | Target = "host", stage_flops: int = STAGE_FLOPS
           ) -> tuple[Graph, str, Meta, bytes]:
     """Everything up to LLVM: (optimised graph, LLVM IR text, meta, weights)."""
@@ -123,7 +131,7 @@ def lower(graph: Graph, target: str | Target = "host", stage_flops: int = STAGE_
     verify(graph)
     graph = eliminate_dead_nodes(fold_constants(_private_copy(graph)))
     ir_text = format_graph(graph)
-    graph = prepack_weights(fuse_epilogues(fuse_elementwise(graph)), tgt)
+    graph = optimise(graph, tgt)
     stages = split_stages(graph.nodes, stage_flops)
     plan = plan_memory(graph)
     text = emit_module(graph, plan, stages, tgt, ir_text)

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cpu.h"
@@ -168,6 +169,35 @@ int cbx_model_run(const struct cbx_model *model, const void *const *inputs,
 		status = model->entry(inputs, outputs, arena, stage);
 		if (status != CEREBRO_OK)
 			return cbx_fail(err, CBX_ERUN, "model returned error %d at stage %u", status, stage);
+	}
+	return CBX_OK;
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+int cbx_model_profile(const struct cbx_model *model, const void *const *inputs,
+		      void *const *outputs, void *arena, uint32_t repeats,
+		      uint64_t *stage_ns, struct cbx_error *err)
+{
+	uint32_t round, stage, stages = model->meta.num_stages;
+	uint64_t start, end;
+	int32_t status;
+
+	for (round = 0; round < repeats; round++) {
+		for (stage = 0; stage < stages; stage++) {
+			start = now_ns();
+			status = model->entry(inputs, outputs, arena, stage);
+			end = now_ns();
+			if (status != CEREBRO_OK)
+				return cbx_fail(err, CBX_ERUN, "model returned error %d at stage %u", status, stage);
+			stage_ns[(size_t)round * stages + stage] = end - start;
+		}
 	}
 	return CBX_OK;
 }

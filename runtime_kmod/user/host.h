@@ -6,6 +6,7 @@
 #define CBX_USER_HOST_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <cerebro/abi.h>
 #include <cerebro/cbx.h>
@@ -39,5 +40,13 @@ void cbx_model_free(struct cbx_model *model);
  */
 int cbx_model_run(const struct cbx_model *model, const void *const *inputs,
 		  void *const *outputs, void *arena, struct cbx_error *err);
+
+/*
+ * Runs the model @repeats times, timing every stage on its own:
+ * @stage_ns[round * num_stages + stage] gets nanoseconds (CLOCK_MONOTONIC).
+ */
+int cbx_model_profile(const struct cbx_model *model, const void *const *inputs,
+		      void *const *outputs, void *arena, uint32_t repeats,
+		      uint64_t *stage_ns, struct cbx_error *err);
 
 #endif /* CBX_USER_HOST_H */

@@ -143,12 +143,18 @@ static int get_tensor_buffer(PyObject *seq, Py_ssize_t index, const struct cbx_t
 	return 0;
 }
 
-static PyObject *Model_run(ModelObject *self, PyObject *args)
+/*
+ * Runs the model on the buffers in @in_arg and @out_arg: once when @repeats
+ * is 0 (returns None), else @repeats times with every stage timed (returns
+ * bytes: native uint64 nanoseconds, repeats x num_stages).
+ */
+static PyObject *run_model(ModelObject *self, PyObject *in_arg, PyObject *out_arg, unsigned int repeats)
 {
 	const struct cbx_meta *meta;
-	PyObject *in_arg, *out_arg, *ins = NULL, *outs = NULL, *result = NULL;
+	PyObject *ins = NULL, *outs = NULL, *result = NULL;
 	Py_buffer *views = NULL;
 	void **pointers = NULL;
+	uint64_t *stage_ns = NULL;
 	Py_ssize_t count, taken = 0, i;
 	struct cbx_error err = { 0 };
 	struct arena *arena;
@@ -158,8 +164,6 @@ static PyObject *Model_run(ModelObject *self, PyObject *args)
 		PyErr_SetString(PyExc_RuntimeError, "Model is not initialised");
 		return NULL;
 	}
-	if (!PyArg_ParseTuple(args, "OO:run", &in_arg, &out_arg))
-		return NULL;
 	meta = &self->model->meta;
 	ins = PySequence_Fast(in_arg, "run: inputs must be a tuple of buffers");
 	outs = ins ? PySequence_Fast(out_arg, "run: outputs must be a tuple of buffers") : NULL;
@@ -194,24 +198,65 @@ static PyObject *Model_run(ModelObject *self, PyObject *args)
 		PyErr_NoMemory();
 		goto done;
 	}
+	if (repeats) {
+		stage_ns = PyMem_Malloc(sizeof(*stage_ns) * repeats * (meta->num_stages ? meta->num_stages : 1));
+		if (!stage_ns) {
+			arena_give(self, arena);
+			PyErr_NoMemory();
+			goto done;
+		}
+	}
 	Py_BEGIN_ALLOW_THREADS
-	ret = cbx_model_run(self->model, (const void *const *)pointers,
-			    (void *const *)(pointers + meta->num_inputs), arena->memory, &err);
+	if (repeats)
+		ret = cbx_model_profile(self->model, (const void *const *)pointers,
+					(void *const *)(pointers + meta->num_inputs), arena->memory,
+					repeats, stage_ns, &err);
+	else
+		ret = cbx_model_run(self->model, (const void *const *)pointers,
+				    (void *const *)(pointers + meta->num_inputs), arena->memory, &err);
 	Py_END_ALLOW_THREADS
 	arena_give(self, arena);
 	if (ret) {
 		PyErr_SetString(PyExc_RuntimeError, err.msg);
 		goto done;
 	}
-	result = Py_NewRef(Py_None);
+	if (repeats)
+		result = PyBytes_FromStringAndSize((const char *)stage_ns,
+						   (Py_ssize_t)(sizeof(*stage_ns) * repeats * meta->num_stages));
+	else
+		result = Py_NewRef(Py_None);
 done:
 	for (i = 0; i < taken; i++)
 		PyBuffer_Release(&views[i]);
+	PyMem_Free(stage_ns);
 	PyMem_Free(views);
 	PyMem_Free(pointers);
 	Py_XDECREF(ins);
 	Py_XDECREF(outs);
 	return result;
+}
+
+static PyObject *Model_run(ModelObject *self, PyObject *args)
+{
+	PyObject *in_arg, *out_arg;
+
+	if (!PyArg_ParseTuple(args, "OO:run", &in_arg, &out_arg))
+		return NULL;
+	return run_model(self, in_arg, out_arg, 0);
+}
+
+static PyObject *Model_profile(ModelObject *self, PyObject *args)
+{
+	PyObject *in_arg, *out_arg;
+	unsigned int repeats;
+
+	if (!PyArg_ParseTuple(args, "OOI:profile", &in_arg, &out_arg, &repeats))
+		return NULL;
+	if (repeats == 0 || repeats > 1000000) {
+		PyErr_Format(PyExc_ValueError, "profile: repeats must be 1..1000000, got %u", repeats);
+		return NULL;
+	}
+	return run_model(self, in_arg, out_arg, repeats);
 }
 
 static PyObject *Model_get_meta(ModelObject *self, void *closure)
@@ -227,6 +272,8 @@ static PyObject *Model_get_meta(ModelObject *self, void *closure)
 static PyMethodDef Model_methods[] = {
 	{ "run", (PyCFunction)Model_run, METH_VARARGS,
 	  "run(inputs, outputs): run every stage; buffers are checked against the meta." },
+	{ "profile", (PyCFunction)Model_profile, METH_VARARGS,
+	  "profile(inputs, outputs, repeats) -> bytes: run repeats times, each stage timed (uint64 ns)." },
 	{ NULL, NULL, 0, NULL },
 };
 
