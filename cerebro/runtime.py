@@ -45,7 +45,7 @@ def _signature(spec: TensorSpec) -> TensorSignature:
 
 def aligned_empty(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
     """An uninitialised C-contiguous array whose data is ALIGN-byte aligned (as the ABI promises)."""
-    nbytes = math.prod(shape) * dtype.itemsize
+    nbytes = math.prod(shape) * np.dtype(dtype).itemsize
     raw = np.empty(nbytes + ALIGN, np.uint8)
     return np.ndarray(shape, dtype, raw, _align_skip(raw))
 

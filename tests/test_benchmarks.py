@@ -20,7 +20,7 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))  # benchmarks/ is a top-level folder, not part of the installed package
 
-from benchmarks import backends, timing, to_onnx, worker  # noqa: E402
+from benchmarks import backends, profile, timing, to_onnx, worker  # noqa: E402
 from benchmarks.models import workload  # noqa: E402
 
 TINY = {"warmup": 1, "min_repeats": 5, "min_seconds": 0.0, "max_seconds": 1.0, "floor_repeats": 1}
@@ -123,3 +123,12 @@ def test_merge_replaces_only_rerun_configurations() -> None:
     assert merged["machine"]["date"] == "then" and "then python -m benchmarks --merge" in merged["command"]
     with pytest.raises(SystemExit, match="budget"):
         merge_base(previous, {**current, "budget": {"rounds": 2}})
+
+
+def test_profile_gives_one_row_per_node() -> None:
+    rows = profile.profile("mlp", 1, repeats=20)
+    assert [r["what"].split(" ")[0] for r in rows] == ["matmul+[add,max]", "matmul+[add,max]", "matmul+[add]"]
+    assert all(r["median_us"] > 0 and r["p90_us"] >= r["median_us"] for r in rows)
+    assert rows[0]["flops"] == 2 * 784 * 512
+    table = profile.render(rows, top=2)
+    assert table.count("| `matmul+[add") == 2 and "| matmul | " in table

@@ -130,6 +130,18 @@ def test_binding_checks_raw_buffers():
         loaded.run_raw(5, (y,))
 
 
+def test_profile_times_every_stage_and_computes_the_outputs():
+    loaded = runtime.load(built(STAGED))
+    inputs = random_inputs(STAGED, 0)
+    times = loaded.profile(*inputs, repeats=7)
+    assert times.shape == (7, 2) and times.dtype == np.uint64 and (times > 0).all()
+    for value in (0, 2_000_000):
+        with pytest.raises(ValueError, match="repeats must be 1..1000000"):
+            loaded.profile(*inputs, repeats=value)
+    with pytest.raises(RuntimeError, match="model returned error 1 at stage 0"):
+        runtime.load(build(FAILING)).profile(np.zeros(1, np.float32), repeats=3)
+
+
 def test_model_error_code_is_reported():
     loaded = runtime.load(build(FAILING))
     with pytest.raises(RuntimeError, match="model returned error 1 at stage 0"):
