@@ -17,6 +17,7 @@ import os
 
 import numpy as np
 
+from benchmarks.floor import read_time
 from benchmarks.models import WORKLOADS, workload
 
 
@@ -33,18 +34,25 @@ def _describe(node) -> str:
     return f"{node.op}{body} {shapes} -> {'x'.join(map(str, node.outputs[0].shape))}"
 
 
-def profile(name: str, batch: int, repeats: int) -> list[dict]:
-    """One row per stage: description, median and p90 microseconds, flop estimate (matmul/conv only)."""
+def profile(name: str, batch: int, repeats: int) -> tuple[list[dict], int]:
+    """One row per stage (description, median and p90 microseconds, flop estimate for matmul/conv)
+    and the bytes of weights the model reads."""
     import cerebro
     from cerebro import runtime
-    from cerebro.compiler.build import _conv_flops, _matmul_flops, build, lower, split_stages
-    from cerebro.frontends.onnx.importer import import_onnx
+    from cerebro.compiler.build import _conv_flops, _matmul_flops, compile_llvm, lower, split_stages
+    from cerebro.compiler.cbx.writer import finish_object
+    from cerebro.compiler.targets import resolve_target
 
     w = workload(name, batch)
-    graph = import_onnx(w.onnx) if w.onnx is not None else cerebro.compile(w.fn, name=name).lower(*w.inputs)
-    optimised = lower(graph, stage_flops=0)[0]
+    if w.onnx is not None:
+        from cerebro.frontends.onnx.importer import import_onnx
+
+        graph = import_onnx(w.onnx)
+    else:
+        graph = cerebro.compile(w.fn, name=name).lower(*w.inputs)
+    optimised, text, meta, weights = lower(graph, stage_flops=0)
     stages = split_stages(optimised.nodes, 0)
-    model = runtime.load(build(graph, stage_flops=0))
+    model = runtime.load(finish_object(compile_llvm(text, resolve_target("host")), meta, weights))
     model(*w.inputs)  # warm caches and pages
     times = model.profile(*w.inputs, repeats=repeats) / 1e3
     flop_rules = {"matmul": _matmul_flops, "conv": _conv_flops}
@@ -54,12 +62,16 @@ def profile(name: str, batch: int, repeats: int) -> list[dict]:
         rows.append({"stage": k, "what": "; ".join(_describe(n) for n in nodes if n.op != "reshape") or "reshape",
                      "median_us": float(np.median(times[:, k])), "p90_us": float(np.percentile(times[:, k], 90)),
                      "flops": flops})
-    return rows
+    return rows, len(weights)
 
 
-def render(rows: list[dict], top: int | None) -> str:
+def render(rows: list[dict], top: int | None, weight_bytes: int = 0, floor_us: float | None = None) -> str:
     total = sum(r["median_us"] for r in rows)
-    lines = [f"sum of stage medians: {total:.1f} us over {len(rows)} stages", "",
+    lines = [f"sum of stage medians: {total:.1f} us over {len(rows)} stages"]
+    if floor_us is not None:
+        lines.append(f"weights: {weight_bytes / 1e6:.2f} MB; merely reading them once takes {floor_us:.1f} us on this "
+                     f"core ({weight_bytes / floor_us / 1e3:.0f} GB/s, benchmarks.floor): a floor for batch-1 calls")
+    lines += ["",
              "| stage | median us | share | GFLOP/s | node |", "|---|---|---|---|---|"]
     ranked = sorted(rows, key=lambda r: -r["median_us"])[:top] if top else rows
     for r in ranked:
@@ -86,9 +98,10 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     cpu = args.cpu if args.cpu is not None else max(os.sched_getaffinity(0))
     os.sched_setaffinity(0, {cpu})
-    rows = profile(args.model, args.batch, args.repeats)
+    rows, weight_bytes = profile(args.model, args.batch, args.repeats)
+    floor_us = read_time(weight_bytes) * 1e6 if weight_bytes else None
     print(f"{args.model} batch {args.batch}, one thread (CPU {cpu}), {args.repeats} repeats\n")
-    print(render(rows, None if args.all else args.top))
+    print(render(rows, None if args.all else args.top, weight_bytes, floor_us))
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))  # benchmarks/ is a top-level folder, not part of the installed package
 
-from benchmarks import backends, profile, timing, to_onnx, worker  # noqa: E402
+from benchmarks import backends, floor, profile, timing, to_onnx, worker  # noqa: E402
 from benchmarks.models import workload  # noqa: E402
 
 TINY = {"warmup": 1, "min_repeats": 5, "min_seconds": 0.0, "max_seconds": 1.0, "floor_repeats": 1}
@@ -126,9 +126,15 @@ def test_merge_replaces_only_rerun_configurations() -> None:
 
 
 def test_profile_gives_one_row_per_node() -> None:
-    rows = profile.profile("mlp", 1, repeats=20)
+    rows, weight_bytes = profile.profile("mlp", 1, repeats=20)
+    assert weight_bytes >= 4 * (784 * 512 + 512 * 512 + 512 * 10)
     assert [r["what"].split(" ")[0] for r in rows] == ["matmul+[add,max]", "matmul+[add,max]", "matmul+[add]"]
     assert all(r["median_us"] > 0 and r["p90_us"] >= r["median_us"] for r in rows)
     assert rows[0]["flops"] == 2 * 784 * 512
-    table = profile.render(rows, top=2)
-    assert table.count("| `matmul+[add") == 2 and "| matmul | " in table
+    table = profile.render(rows, top=2, weight_bytes=weight_bytes, floor_us=10.0)
+    assert table.count("| `matmul+[add") == 2 and "| matmul | " in table and "merely reading them" in table
+
+
+def test_read_floor_scales_with_bytes() -> None:
+    small, large = floor.read_time(64 * 1024, trials=5), floor.read_time(16 * 1024 * 1024, trials=3, repeats=3)
+    assert 0 < small < large
