@@ -24,9 +24,10 @@ from benchmarks.models import WORKLOADS, workload
 def _describe(node) -> str:
     """op[fused body] input shapes -> output shape."""
     from cerebro.compiler.passes import FUSED
+    from cerebro.compiler.passes.rows import ROW_KERNEL
 
     body = ""
-    if node.op == FUSED:
+    if node.op in (FUSED, ROW_KERNEL):
         body = "[" + ",".join(inner.op for inner in node.attrs["nodes"]) + "]"
     elif "epilogue" in node.attrs:
         body = "+[" + ",".join(inner.op for inner in node.attrs["epilogue"].nodes) + "]"

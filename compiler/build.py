@@ -18,6 +18,8 @@ from cerebro.compiler.ir import Graph, IRError, Node, Value, format_graph, verif
 from cerebro.compiler.passes import FUSED, eliminate_dead_nodes, fold_constants, fuse_elementwise, plan_memory
 from cerebro.compiler.passes.epilogue import fuse_epilogues
 from cerebro.compiler.passes.prepack import prepack_weights
+from cerebro.compiler.passes.rows import ROW_KERNEL, fuse_rows
+from cerebro.compiler.passes.transpose import absorb_transposes, matmul_view, simplify_transposes
 from cerebro.compiler.targets import Target, resolve_target
 
 STAGE_FLOPS = 20_000_000  # budget per stage, so one kernel FPU section stays short
@@ -25,8 +27,7 @@ _TRANSCENDENTAL = frozenset({"exp", "log", "log1p", "expm1", "tanh", "erf", "log
 
 
 def _matmul_flops(node: Node) -> int:
-    a = node.inputs[0]
-    return 2 * node.outputs[0].size * a.shape[-1]
+    return 2 * node.outputs[0].size * matmul_view(node).depth
 
 
 def _conv_flops(node: Node) -> int:
@@ -47,6 +48,7 @@ FLOP_RULES = {
     **{op: (lambda node: 20 * node.outputs[0].size) for op in _TRANSCENDENTAL},
     "reshape": lambda node: 0,
     FUSED: lambda node: sum(node_flops(inner) for inner in node.attrs["nodes"]),
+    ROW_KERNEL: lambda node: sum(node_flops(inner) for inner in node.attrs["nodes"]),
 }
 
 
@@ -118,9 +120,12 @@ def _optimised(text: str, target: Target) -> tuple[llvm.TargetMachine, llvm.Modu
 
 def optimise(graph: Graph, target: Target) -> Graph:
     """The rewriting passes after folding, in order; each takes and returns the graph."""
+    graph = simplify_transposes(graph)
+    graph = fuse_rows(graph)
     graph = fuse_elementwise(graph)
     graph = fuse_epilogues(graph)
     graph = prepack_weights(graph, target)
+    graph = absorb_transposes(graph)
     return graph
 
 

@@ -10,7 +10,7 @@ import importlib
 
 from cerebro.compiler.codegen.registry import EMITTERS, EmitContext, emitter
 
-EMITTER_MODULES = ("elementwise", "layout", "matmul", "conv", "reduce", "window", "gather")
+EMITTER_MODULES = ("elementwise", "layout", "matmul", "conv", "reduce", "window", "gather", "rows")
 
 for _name in EMITTER_MODULES:
     try:

@@ -42,6 +42,11 @@ def copy_strided(b: ir.IRBuilder, ty: ir.Type, shape: Sequence[int], src: ir.Val
         target = b.gep(dst, [_affine(b, index, d_strides, dst_offset)], inbounds=True, source_etype=ty)
         b.store(b.load(source, typ=ty), target)
 
+    block = _block(ty)
+    rows = [k for k, st in enumerate(s_strides[:-1]) if st == 1 and dims[k] >= block]
+    if dims and s_strides[-1] != 1 and d_strides[-1] == 1 and dims[-1] >= block and rows:
+        _vector_tiled(b, ty, dims, rows[-1], block, (src, s_strides, src_offset), (dst, d_strides, dst_offset), move)
+        return
     across = [k for k, st in enumerate(s_strides[:-1]) if abs(st) == 1 and dims[k] >= TILE]
     if dims and abs(s_strides[-1]) > 1 and dims[-1] >= TILE and across:
         _tiled(b, dims, across[-1], move)
@@ -70,6 +75,67 @@ def _tiled(b: ir.IRBuilder, dims: list[int], axis: int, move: Callable[[Sequence
                 index[axis] = b.add(starts[0], ia, flags=("nsw",))
                 index[last] = b.add(starts[1], il, flags=("nsw",))
                 move(index)
+
+
+def _bytes(ty: ir.Type) -> int:
+    return 4 if isinstance(ty, ir.FloatType) else 8 if isinstance(ty, ir.DoubleType) else ty.width // 8
+
+
+def _block(ty: ir.Type) -> int:
+    """Side of the register-transposed block: 32-byte rows (8 f32), between 4 and 8 elements."""
+    return max(4, min(8, 32 // _bytes(ty)))
+
+
+def transpose_vectors(b: ir.IRBuilder, rows: list[ir.Value]) -> list[ir.Value]:
+    """The columns of a T x T block held as T vectors (T a power of two): log2(T) rounds of
+    interleaving row i with row i + T/2 (the perfect shuffle), all in shufflevectors."""
+    count = len(rows)
+    low = ir.Constant(ir.VectorType(ir.IntType(32), count), [x for i in range(count // 2) for x in (i, i + count)])
+    high = ir.Constant(ir.VectorType(ir.IntType(32), count),
+                       [x for i in range(count // 2, count) for x in (i, i + count)])
+    for _ in range(count.bit_length() - 1):
+        half = count // 2
+        rows = [b.shuffle_vector(rows[i], rows[i + half], mask) for i in range(half) for mask in (low, high)]
+    return rows
+
+
+Strided = tuple[ir.Value, Sequence[int], int]  # base pointer, strides per merged dim, offset (elements)
+
+
+def _vector_tiled(b: ir.IRBuilder, ty: ir.Type, dims: list[int], axis: int, block: int, src: Strided,
+                  dst: Strided, move: Callable[[Sequence[ir.Value]], None]) -> None:
+    """A transpose whose source is contiguous along `axis` and destination along the last dim:
+    full block x block squares are `block` vector loads along axis, transpose_vectors, `block` vector
+    stores along the last dim; the edges that do not fill a square are copied one element at a time."""
+    last = len(dims) - 1
+    others = [k for k in range(last) if k != axis]
+    vector = ir.VectorType(ty, block)
+    align = _bytes(ty)
+    full = [dims[axis] // block * block, dims[last] // block * block]
+
+    def place(index: list[ir.Value], outer: list[ir.Value]) -> list[ir.Value]:
+        for k, value in zip(others, outer):
+            index[k] = value
+        return index
+
+    def pointer(side: Strided, index: list[ir.Value], extra: int) -> ir.Value:
+        base, strides, offset = side
+        return b.gep(base, [_affine(b, index, strides, offset + extra)], inbounds=True, source_etype=ty)
+
+    with for_nest(b, [dims[k] for k in others]) as outer:
+        with for_range(b, full[0] // block, "ta") as ta, for_range(b, full[1] // block, "tl") as tl:
+            index = [i64(0)] * len(dims)
+            index[axis] = b.mul(ta, i64(block), flags=("nsw",))
+            index[last] = b.mul(tl, i64(block), flags=("nsw",))
+            index = place(index, outer)
+            rows = [b.load(pointer(src, index, r * src[1][last]), typ=vector, align=align) for r in range(block)]
+            for c, column in enumerate(transpose_vectors(b, rows)):
+                b.store(column, pointer(dst, index, c * dst[1][axis]), align=align)
+        for (first, count), lasts in (((full[0], dims[axis]), (0, dims[last])), ((0, full[0]), (full[1], dims[last]))):
+            with for_range(b, count, "ea", start=first) as ia, for_range(b, lasts[1], "el", start=lasts[0]) as il:
+                index = [i64(0)] * len(dims)
+                index[axis], index[last] = ia, il
+                move(place(index, outer))
 
 
 def _finish(fn: ir.Function) -> ir.IRBuilder:

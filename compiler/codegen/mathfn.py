@@ -3,14 +3,20 @@
 Every function takes an IRBuilder and one scalar float/double value and returns a
 value of the same type. Control flow is only `select`, so the loops around these
 vectorise. Approach per function: range reduction to a small interval, a
-polynomial there (Taylor series with exact coefficients for exp/log/sin/cos,
-Chebyshev interpolants evaluated with Clenshaw's recurrence for erf), then the
-IEEE special cases (inf, nan, zeros, overflow to inf, underflow to 0) by select.
+polynomial there (Taylor series with exact coefficients for log/sin/cos and f64
+exp, Chebyshev interpolants for erf and the f32 exp: Clenshaw's recurrence in f64,
+Horner on monomial coefficients in f32), then the IEEE special cases (inf, nan,
+zeros, overflow to inf, underflow to 0) by select, or by a clamp the arithmetic
+turns into the right answer.
 f32 sin/cos/pow are computed in f64 and rounded once, which keeps them within
-about an ulp.
+about an ulp. The f32 exp, expm1, tanh and erf have forms of their own (`_by_type`)
+that run at vector speed in matmul epilogues and softmax: a single path each, at most
+one division, no f64, few selects (exp: shifter rounding, clamp instead of special
+cases; tanh: Eigen's/XLA's rational; erf: two polynomials, no exp).
 
-Measured accuracy (tests/test_codegen_ops.py sweeps; f32): exp, log, log1p,
-expm1, tanh, logistic, erf within 2e-6 relative over their whole range; sin/cos
+Measured accuracy (tests/test_codegen_ops.py and tests/test_codegen_mathfn.py
+sweeps; f32): exp, log, log1p, expm1, tanh, logistic, erf within 2e-6 relative
+(at most 5 ulp) over their whole range; sin/cos
 within half an ulp of 1 absolute for |x| < 1e14 and NaN from 1e15 (Cody-Waite
 reduction, no Payne-Hanek); pow within an ulp. f64: a few 1e-15 relative,
 pow 5 ulp.
@@ -71,6 +77,12 @@ class _Ops:
     def sel(self, cond, x, y):
         return self.b.select(cond, self.c(x), self.c(y))
 
+    def clamp(self, x, lo: float, hi: float):
+        """x limited to [lo, hi], NaN kept: each select compares its own input, so the pair becomes
+        one max and one min instruction."""
+        low = self.sel(self.cmp("<", x, lo), lo, x)
+        return self.sel(self.cmp(">", low, hi), hi, low)
+
     def isnan(self, x):
         return self.b.fcmp_unordered("uno", x, x)
 
@@ -115,15 +127,41 @@ def _taylor_exp(degree: int) -> list[float]:
     return [1.0 / math.factorial(k) for k in range(degree + 1)]
 
 
-def exp(b: ir.IRBuilder, x: ir.Value) -> ir.Value:
+def _exp_32(b: ir.IRBuilder, x: ir.Value) -> ir.Value:
+    """e**x for f32 with no select but the clamp: n = round(x/ln2) by the 1.5*2**23 shifter (its low
+    mantissa bits are n), exp(r) = 1 + r + r*r*Q(r) (Q: Chebyshev fit, 1e-8 relative), 2**n applied in
+    two halves (subnormal results). The clamp to [-120, 89] makes overflow inf and underflow 0 by
+    arithmetic, and NaN passes through."""
+    f = _Ops(b, x.type)
+    safe = f.clamp(x, -120.0, 89.0)
+    shifter = 12582912.0  # 1.5 * 2**23
+    shifted = f.madd(safe, 1.4426950408889634, shifter)
+    n = f.sub(shifted, shifter)
+    r = f.madd(n, -0.693145751953125, safe)
+    r = f.madd(n, -1.428606765330187045e-06, r)
+    p = f.horner(r, [1.0, 1.0, *_exp_tail()])
+    ni = b.sub(f.bits(shifted), f.bits(f.c(shifter)))
+    n1 = b.ashr(ni, f.ci(1))
+    return f.mul(f.mul(p, f.pow2(n1)), f.pow2(b.sub(ni, n1)))
+
+
+@cache
+def _exp_tail() -> tuple[float, ...]:
+    """(e**r - 1 - r) / r**2 on |r| <= ln2/2 as a degree-4 polynomial (monomial coefficients)."""
+    half = math.log(2.0) / 2 * 1.001
+
+    def tail(r: float) -> float:
+        return 0.5 + r / 6 + r * r / 24 + r ** 3 / 120 if abs(r) < 1e-4 else (math.expm1(r) - r) / (r * r)
+
+    fit = chebyshev.Chebyshev.interpolate(np.vectorize(tail), 4, domain=[-half, half])
+    return tuple(float(c) for c in fit.convert(kind=np.polynomial.Polynomial).coef)
+
+
+def _exp_64(b: ir.IRBuilder, x: ir.Value) -> ir.Value:
     """e**x: x = n*ln2 + r, |r| <= ln2/2; exp(r) by Taylor; 2**n applied in two halves (subnormals)."""
     f = _Ops(b, x.type)
-    if f.is64:
-        hi, lo, degree = 709.782712893384, -745.1332191019412, 13
-        ln2_hi, ln2_lo = 6.93147180369123816490e-01, 1.90821492927058770002e-10
-    else:
-        hi, lo, degree = 88.72283935546875, -103.97208404541016, 7
-        ln2_hi, ln2_lo = 0.693145751953125, 1.428606765330187045e-06
+    hi, lo, degree = 709.782712893384, -745.1332191019412, 13
+    ln2_hi, ln2_lo = 6.93147180369123816490e-01, 1.90821492927058770002e-10
     safe = f.sel(f.cmp(">", x, hi), hi, f.sel(f.cmp("<", x, lo), lo, x))
     safe = f.sel(f.isnan(x), 0.0, safe)
     n = f.intrinsic("roundeven", f.mul(safe, 1.4426950408889634))
@@ -214,32 +252,72 @@ def log1p(b: ir.IRBuilder, x: ir.Value) -> ir.Value:
     return f.sel(f.cmp("==", x, math.inf), math.inf, result)
 
 
-def expm1(b: ir.IRBuilder, x: ir.Value) -> ir.Value:
+def _expm1_64(b: ir.IRBuilder, x: ir.Value) -> ir.Value:
     """e**x - 1: Taylor near 0 (no cancellation), exp(x) - 1 elsewhere."""
     f = _Ops(b, x.type)
-    degree = 15 if f.is64 else 9
-    near = f.mul(x, f.horner(x, _taylor_exp(degree)[1:]))
+    near = f.mul(x, f.horner(x, _taylor_exp(15)[1:]))
     small = f.cmp("<", f.intrinsic("fabs", x), 0.34657359027997264)
     return f.sel(small, near, f.sub(exp(b, x), 1.0))
 
 
-def tanh(b: ir.IRBuilder, x: ir.Value) -> ir.Value:
+def _expm1_32(b: ir.IRBuilder, x: ir.Value) -> ir.Value:
+    """One path: x = n*ln2 + r, expm1(x) = 2**n * expm1(r) + (2**n - 1), both terms exact-ish and
+    never cancelling (2**n - 1 is exact for n <= 24); from n = 25 on it is (1 + expm1(r)) * 2**n
+    with 2**n applied in two halves, as in exp. Below x = -20 the result rounds to -1."""
+    f = _Ops(b, x.type)
+    hi = 88.72283935546875
+    safe = f.clamp(x, -20.0, hi)
+    safe = f.sel(f.isnan(x), 0.0, safe)
+    n = f.add(f.intrinsic("roundeven", f.mul(safe, 1.4426950408889634)), 0.0)  # -0 -> +0: r keeps x's zero
+    r = f.madd(n, -0.693145751953125, safe)
+    r = f.madd(n, -1.428606765330187045e-06, r)
+    em1 = f.mul(r, f.horner(r, _taylor_exp(8)[1:]))  # r * (1 + r/2 + ...): keeps -0 and tiny r exact
+    ni = b.fptosi(n, f.int)
+    n1 = b.ashr(ni, f.ci(1))
+    s1, s2 = f.pow2(n1), f.pow2(b.sub(ni, n1))
+    scale = f.mul(s1, s2)
+    moderate = f.madd(em1, scale, f.sub(scale, 1.0))
+    large = f.mul(f.mul(f.add(em1, 1.0), s1), s2)
+    result = f.sel(f.cmp(">", n, 24.0), large, f.sel(f.cmp("==", n, 0.0), em1, moderate))
+    result = f.sel(f.cmp(">", x, hi), math.inf, result)
+    return f.sel(f.isnan(x), x, result)
+
+
+def _tanh_64(b: ir.IRBuilder, x: ir.Value) -> ir.Value:
     """tanh(|x|) = e/(e+2), e = expm1(2|x|); saturates to +-1; sign copied (tanh(-0) = -0)."""
     f = _Ops(b, x.type)
     ax = f.intrinsic("fabs", x)
     e = expm1(b, f.mul(ax, 2.0))
     t = f.div(e, f.add(e, 2.0))
-    t = f.sel(f.cmp(">", ax, 40.0 if f.is64 else 20.0), 1.0, t)
+    t = f.sel(f.cmp(">", ax, 40.0), 1.0, t)
     t = f.intrinsic("copysign", t, x)
     return f.sel(f.isnan(x), x, t)
 
 
+# Eigen's (and so XLA's) f32 tanh: x*P(x^2)/Q(x^2) on |x| <= 7.905 (beyond, tanh rounds to +-1);
+# 1.3e-7 relative in exact arithmetic.
+_TANH_CLAMP = 7.90531110763549805
+_TANH_P = [4.89352455891786e-03, 6.37261928875436e-04, 1.48572235717979e-05, 5.12229709037114e-08,
+           -8.60467152213735e-11, 2.00018790482477e-13, -2.76076847742355e-16]
+_TANH_Q = [4.89352518554385e-03, 2.26843463243900e-03, 1.18534705686654e-04, 1.19825839466702e-06]
+
+
+def _tanh_32(b: ir.IRBuilder, x: ir.Value) -> ir.Value:
+    """One rational, one division, no exp, no select but the clamp: x * (P/Q) keeps -0 and
+    subnormal x (P/Q ~ 1 there; x*P would underflow). NaN passes through the arithmetic."""
+    f = _Ops(b, x.type)
+    clamped = f.clamp(x, -_TANH_CLAMP, _TANH_CLAMP)
+    z = f.mul(clamped, clamped)
+    return f.mul(clamped, f.div(f.horner(z, _TANH_P), f.horner(z, _TANH_Q)))
+
+
 def logistic(b: ir.IRBuilder, x: ir.Value) -> ir.Value:
-    """1 / (1 + e**-x), as t / (1 + t) with t = e**x for x < 0 (no overflow, keeps tiny results)."""
+    """1 / (1 + e**-x) as r = 1 / (1 + t), t = e**-|x| (no overflow), and t * r for x < 0 (keeps
+    tiny results): one division."""
     f = _Ops(b, x.type)
     t = exp(b, f.c(b.fneg(f.intrinsic("fabs", x))))
-    denom = f.add(t, 1.0)
-    return f.sel(f.cmp("<", x, 0.0), f.div(t, denom), f.div(1.0, denom))
+    r = f.div(1.0, f.add(t, 1.0))
+    return f.sel(f.cmp("<", x, 0.0), f.mul(t, r), r)
 
 
 def _erfcx(a: float) -> float:
@@ -256,9 +334,16 @@ def _erf_over_x(z: float) -> float:
 
 @cache
 def _chebyshev(name: str, lo: float, hi: float, degree: int) -> tuple[float, ...]:
-    fn = {"erfcx": _erfcx, "erf_over_x": _erf_over_x}[name]
+    fn = {"erfcx": _erfcx, "erf_over_x": _erf_over_x, "erf": math.erf}[name]
     mapped = np.vectorize(lambda t: fn(lo + (t + 1.0) * (hi - lo) / 2.0))
     return tuple(float(c) for c in chebyshev.chebinterpolate(mapped, degree))
+
+
+@cache
+def _monomial(name: str, lo: float, hi: float, degree: int) -> tuple[float, ...]:
+    """_chebyshev's interpolant as monomial coefficients in t (Horner: one fma per degree; fine in
+    f32 at low degree, the coefficients staying below 1.2 in magnitude)."""
+    return tuple(float(c) for c in chebyshev.cheb2poly(_chebyshev(name, lo, hi, degree)))
 
 
 def _on_interval(f: _Ops, v: ir.Value, name: str, lo: float, hi: float, degree: int) -> ir.Value:
@@ -266,13 +351,13 @@ def _on_interval(f: _Ops, v: ir.Value, name: str, lo: float, hi: float, degree: 
     return f.clenshaw(t, list(_chebyshev(name, lo, hi, degree)))
 
 
-def erf(b: ir.IRBuilder, x: ir.Value) -> ir.Value:
+def _erf_64(b: ir.IRBuilder, x: ir.Value) -> ir.Value:
     """erf: x*P(x^2) for |x| < 1, 1 - exp(-x^2)*erfcx(|x|) (piecewise) up to where erf rounds to 1."""
     f = _Ops(b, x.type)
     ax = f.intrinsic("fabs", x)
     z = f.mul(ax, ax)
-    near = f.mul(ax, _on_interval(f, f.sel(f.cmp("<", z, 1.0), z, 1.0), "erf_over_x", 0.0, 1.0, 10 if f.is64 else 6))
-    pieces = [(1.0, 2.5, 18), (2.5, 6.0, 20)] if f.is64 else [(1.0, 4.0, 12)]
+    near = f.mul(ax, _on_interval(f, f.sel(f.cmp("<", z, 1.0), z, 1.0), "erf_over_x", 0.0, 1.0, 10))
+    pieces = [(1.0, 2.5, 18), (2.5, 6.0, 20)]
     clipped = f.sel(f.cmp(">", ax, pieces[-1][1]), pieces[-1][1], f.sel(f.cmp("<", ax, 1.0), 1.0, ax))
     tail = _on_interval(f, clipped, "erfcx", *pieces[0])
     for lo, hi, degree in pieces[1:]:
@@ -281,6 +366,21 @@ def erf(b: ir.IRBuilder, x: ir.Value) -> ir.Value:
     result = f.sel(f.cmp("<", ax, 1.0), near, f.sel(f.cmp(">=", ax, pieces[-1][1]), 1.0, far))
     result = f.intrinsic("copysign", result, x)
     return f.sel(f.isnan(x), x, result)
+
+
+def _erf_32(b: ir.IRBuilder, x: ir.Value) -> ir.Value:
+    """Two polynomials, no exp: |x| * P(x^2) below 1, erf itself in (|x| mapped to [-1, 1]) on
+    [1, 4] (beyond, erf rounds to 1); Horner on Chebyshev interpolants turned monomial. (A rational
+    x*P(x^2)/Q(x^2) would be ~2x cheaper, but cancellation in f32 Horner costs it 5-6 ulp; this is 2.)"""
+    f = _Ops(b, x.type)
+    ax = f.intrinsic("fabs", x)
+    z = f.mul(ax, ax)
+    near = f.mul(ax, f.horner(f.madd(f.sel(f.cmp("<", z, 1.0), z, 1.0), 2.0, -1.0),
+                              list(_monomial("erf_over_x", 0.0, 1.0, 5))))
+    clipped = f.clamp(ax, 1.0, 4.0)
+    far = f.horner(f.madd(clipped, 2.0 / 3.0, -5.0 / 3.0), list(_monomial("erf", 1.0, 4.0, 12)))
+    result = f.sel(f.cmp("<", ax, 1.0), near, f.sel(f.cmp(">=", ax, 4.0), 1.0, far))
+    return f.intrinsic("copysign", result, x)  # NaN: every compare is false, far is NaN
 
 
 def two_product(b: ir.IRBuilder, x: ir.Value, y: ir.Value) -> tuple[ir.Value, ir.Value]:
@@ -374,6 +474,18 @@ def _pow(b: ir.IRBuilder, x: ir.Value, y: ir.Value) -> ir.Value:
 
 
 pow = _in_f64(_pow)  # noqa: A001 - the IR op's name
+
+
+def _by_type(f32: Callable[..., ir.Value], f64: Callable[..., ir.Value]) -> Callable[..., ir.Value]:
+    """One function per float type (the f32 forms trade the f64 forms' generality for speed)."""
+    rules = {F32: f32, F64: f64}
+    return lambda b, x: rules[x.type](b, x)
+
+
+exp = _by_type(_exp_32, _exp_64)
+expm1 = _by_type(_expm1_32, _expm1_64)
+tanh = _by_type(_tanh_32, _tanh_64)
+erf = _by_type(_erf_32, _erf_64)
 
 UNARY: dict[str, Callable[[ir.IRBuilder, ir.Value], ir.Value]] = {
     "exp": exp, "log": log, "log1p": log1p, "expm1": expm1, "tanh": tanh, "erf": erf,

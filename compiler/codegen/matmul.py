@@ -33,6 +33,7 @@ from cerebro.compiler.codegen.loops import fold_range, for_range, i64
 from cerebro.compiler.codegen.registry import EmitContext, emitter
 from cerebro.compiler.ir import Node
 from cerebro.compiler.ir.dtypes import DType
+from cerebro.compiler.passes.transpose import matmul_view
 
 _ELEMENT_TYPES = {
     DType.f32: ir.FloatType(),
@@ -186,27 +187,27 @@ _MATMUL_TYPES = (DType.f32, DType.f64, DType.i32, DType.i64)
 
 @emitter("matmul")
 def emit_matmul(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
-    a, b = node.inputs[:2]
     out = node.outputs[0]
     if out.dtype not in _MATMUL_TYPES:
         raise unsupported(node, f"matmul on {out.dtype.name}")
-    *batch, rows, depth = a.shape
-    columns = b.shape[-1]
+    view = matmul_view(node)
+    batch, rows, depth, columns = view.batch, view.rows, view.depth, view.columns
     elem = element_type(out.dtype)
     width = lanes(ctx.target, out.dtype)
     tile_rows, vectors = micro_tile(ctx.target)
     packed = node.attrs.get("packed_b")
     if packed is not None and (packed != width * vectors or len(batch) > 0):
         raise unsupported(node, f"b packed in blocks of {packed} for a {width * vectors}-column tile")
+    if view.b[-1] != 1 and columns > 1 or view.c[-1] != 1 and columns > 1:
+        raise unsupported(node, "a matmul b or result with non-unit column stride")
     for arg in fn.args:
         arg.add_attribute("noalias")
     builder = ir.IRBuilder(fn.append_basic_block("entry"))
     pa, pb, pc = fn.args[0], fn.args[1], fn.args[len(node.inputs)]
     with for_range(builder, math.prod(batch), "batch") as bi:
-        a_base = index(builder, 0, (bi, rows * depth))
-        b_base = index(builder, 0, (bi, depth * columns))
-        c_base = index(builder, 0, (bi, rows * columns))
-        operands = _Operands(pa, pb, pc, a_base, b_base, c_base, depth, columns, elem, packed is not None)
+        a_base, b_base, c_base = batch_offsets(builder, bi, batch, [view.a, view.b, view.c])
+        operands = _Operands(pa, pb, pc, a_base, b_base, c_base, depth, columns, elem, packed is not None,
+                             view.a[-2], view.a[-1], view.b[-2], view.c[-2])
         # one row block reads each b element once: K panels would only cut the stream into pieces
         step = depth_block(ctx.target, out.dtype) if rows > tile_rows else max(depth, 1)
 
@@ -215,7 +216,7 @@ def emit_matmul(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
                 _tile(builder, operands, tile_rows, widths, i0, j0, k0, panel_depth, accumulate)
                 if last and "epilogue" in node.attrs:
                     for r in range(tile_rows):
-                        at = index(builder, r * columns, (c_base, 1), (i0, columns), (j0, 1))
+                        at = index(builder, r * operands.c_row, (c_base, 1), (i0, operands.c_row), (j0, 1))
                         row = index(builder, r, (bi, rows), (i0, 1))
                         epilogue.apply_row(builder, node, fn, row, at, j0, sum(widths))
 
@@ -235,6 +236,32 @@ def emit_matmul(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
                 with for_range(builder, count, "kb", start=1) as kb:
                     panel(index(builder, 0, (kb, step)), step, True, last)
     builder.ret_void()
+
+
+def batch_offsets(builder: ir.IRBuilder, flat: ir.Value, batch: tuple[int, ...],
+                  operands: list[tuple[int, ...]]) -> list[ir.Value]:
+    """Element offset of batch entry `flat` (batch dims flattened row-major) in each operand, given its
+    strides (batch strides first). Dims every operand walks contiguously are merged first, so the
+    usual row-major case is one multiply per operand."""
+    dims: list[list[int]] = []  # [size, stride per operand]
+    for axis, size in enumerate(batch):
+        strides = [s[axis] for s in operands]
+        if size == 1:
+            continue
+        if dims and all(prev == size * st for prev, st in zip(dims[-1][1:], strides)):
+            dims[-1] = [dims[-1][0] * size, *strides]
+        else:
+            dims.append([size, *strides])
+    offsets: list[list[tuple[ir.Value, int]]] = [[] for _ in operands]
+    inner = 1
+    for size, *strides in reversed(dims):
+        position = flat if inner == 1 else builder.udiv(flat, i64(inner))
+        if inner * size < math.prod(batch):
+            position = builder.urem(position, i64(size))
+        for terms, stride in zip(offsets, strides):
+            terms.append((position, stride))
+        inner *= size
+    return [index(builder, 0, *terms) for terms in offsets]
 
 
 def k_panels(depth: int, step: int, separate_last: bool) -> list[tuple[int, int, bool, bool, int | None]]:
@@ -275,6 +302,10 @@ class _Operands:
     columns: int
     elem: ir.Type
     packed: bool  # b stored in column blocks (passes/prepack.py): (k, j0 + c) at j0*depth + k*block_width + c
+    a_row: int  # element strides: a's rows and k, b's k (rows), c's rows (b and c columns are unit stride)
+    a_k: int
+    b_k: int
+    c_row: int
 
 
 def _tile(builder: ir.IRBuilder, op: _Operands, rows: int, widths: list[int], i0: ir.Value, j0: ir.Value,
@@ -283,25 +314,25 @@ def _tile(builder: ir.IRBuilder, op: _Operands, rows: int, widths: list[int], i0
 
     The accumulators live in registers; with accumulate they start from C (a later K panel)."""
     offsets = [sum(widths[:c]) for c in range(len(widths))]
-    c_rows = [index(builder, r * op.columns, (op.c_base, 1), (i0, op.columns), (j0, 1)) for r in range(rows)]
+    c_rows = [index(builder, r * op.c_row, (op.c_base, 1), (i0, op.c_row), (j0, 1)) for r in range(rows)]
     if accumulate:
         inits = [load(builder, op.pc, index(builder, off, (c_rows[r], 1)), op.elem, w)
                  for r in range(rows) for w, off in zip(widths, offsets)]
     else:
         inits = [constant(op.elem, 0, w) for _ in range(rows) for w in widths]
-    a_row = index(builder, 0, (op.a_base, 1), (i0, op.depth), (k0, 1))
-    pitch = sum(widths) if op.packed else op.columns
+    a_row = index(builder, 0, (op.a_base, 1), (i0, op.a_row), (k0, op.a_k))
+    pitch = sum(widths) if op.packed else op.b_k
     if op.packed:
         b_row0 = index(builder, 0, (op.b_base, 1), (j0, op.depth), (k0, pitch))
     else:
-        b_row0 = index(builder, 0, (op.b_base, 1), (k0, op.columns), (j0, 1))
+        b_row0 = index(builder, 0, (op.b_base, 1), (k0, op.b_k), (j0, 1))
     with fold_range(builder, depth, inits, "k") as (k, carry):
         b_row = index(builder, 0, (b_row0, 1), (k, pitch))
         b_vals = [load(builder, op.pb, index(builder, off, (b_row, 1)), op.elem, w) for w, off in zip(widths, offsets)]
-        a_at = index(builder, 0, (a_row, 1), (k, 1))
+        a_at = index(builder, 0, (a_row, 1), (k, op.a_k))
         updated = []
         for r in range(rows):
-            a_scalar = load(builder, op.pa, index(builder, r * op.depth, (a_at, 1)), op.elem)
+            a_scalar = load(builder, op.pa, index(builder, r * op.a_row, (a_at, 1)), op.elem)
             broadcast = {w: splat(builder, a_scalar, w) for w in set(widths)}
             for c, w in enumerate(widths):
                 updated.append(multiply_add(builder, broadcast[w], b_vals[c], carry.values[r * len(widths) + c]))

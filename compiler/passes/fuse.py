@@ -39,7 +39,7 @@ def _readers(graph: Graph) -> dict[int, int]:
     return count
 
 
-def _broadcast_view(node: Node) -> tuple[Value, tuple[int, ...]]:
+def broadcast_view(node: Node) -> tuple[Value, tuple[int, ...]]:
     """The input of a broadcast_in_dim and the strides that read it at the broadcast's indices."""
     (x,) = node.inputs
     strides = [0] * node.outputs[0].rank
@@ -84,7 +84,7 @@ def fuse_elementwise(graph: Graph) -> Graph:
             elif value.id not in group.loads:
                 source = producer.get(value.id)
                 if source is not None and source.op == "broadcast_in_dim":
-                    x, strides = _broadcast_view(source)
+                    x, strides = broadcast_view(source)
                     group.loads[value.id] = (x, tuple(0 if v == 1 and o != 1 else s
                                                       for v, o, s in zip(value.shape, out.shape, strides)))
                     group.viewed = True

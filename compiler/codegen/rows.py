@@ -1,0 +1,307 @@
+"""row_kernel (passes/rows.py): softmax, layernorm and kin as a few sweeps over each row.
+
+For each row (R index) the inner nodes are scheduled into sweeps: a node runs in the first
+sweep where all its inputs are available, a reduction's result from the next sweep on. Values
+that vary along the row are computed inside a sweep; values that are one scalar per row
+(reduction results and what is computed from them) once per row between sweeps. Each sweep is
+one constant-trip loop over the row's n elements whose body is the elementwise scalar rules
+(elementwise.scalar_rule, mathfn) plus the reductions' accumulations; LLVM's loop vectoriser
+turns it into vector code (sums carry `reassoc`, so they accumulate in vector lanes; max/min
+propagate NaN, see _Fast and _Exact). So softmax is 3 sweeps (max; exp and its sum; scale) and
+layernorm 2 (both sums; normalise with gamma/beta), over a row that stays in L1.
+ROW_BLOCK rows share each sweep loop: a short row (n=128) is one long dependency chain (max,
+exp, sum, divide), and interleaving rows lets them overlap. Transformer b1 softmax (4x128 rows
+of 128): 23.6 us as 5 kernels -> 30 us one row at a time -> 15.6 us with blocks of 4 and _Fast.
+
+A row value needed again by a later sweep (softmax's exp) is kept in the output row itself when
+the output is a full row (its n elements belong to this row until the last sweep writes them,
+and the last sweep reads each element before it overwrites it): no stack scratch, which matters
+inside the kernel where stacks are small. Only the most expensive such value is kept (by its
+cone: transcendentals count 20, others 1); the rest are recomputed.
+"""
+
+from __future__ import annotations
+
+from llvmlite import ir
+
+from cerebro.compiler.codegen.elementwise import load, scalar_rule, store
+from cerebro.compiler.codegen.loops import fold_range, for_nest, i64, linear_index
+from cerebro.compiler.codegen.mathfn import UNARY as TRANSCENDENTAL
+from cerebro.compiler.codegen.matmul import constant, element_type, index, intrinsic, unsupported
+from cerebro.compiler.codegen.reduce import identity
+from cerebro.compiler.codegen.registry import EmitContext, emitter
+from cerebro.compiler.ir import Node, Value
+from cerebro.compiler.ir.dtypes import DType
+from cerebro.compiler.ir.strides import contiguous_strides
+from cerebro.compiler.passes.rows import ROW_KERNEL, ROW_REDUCTIONS
+
+_VIEWS = ("broadcast_in_dim", "reshape")
+ROW_BLOCK = 4  # rows swept side by side, so their dependency chains overlap
+FAST_CHECK_COST = 4  # max/min inputs at most this costly to recompute take _Fast (and its NaN check)
+
+
+class Schedule:
+    """Which values vary along the row, when each is available, which one is kept, how many sweeps."""
+
+    def __init__(self, node: Node) -> None:
+        self.nodes: list[Node] = list(node.attrs["nodes"])
+        self.loads = {vid: (slot, rs, cs) for vid, slot, rs, cs in node.attrs["loads"]}
+        self.made = {inner.outputs[0].id: inner for inner in self.nodes}
+        self.varies = {vid for vid, (_, _, cs) in self.loads.items() if cs != 0}
+        self.ready = dict.fromkeys(self.loads, 0)  # value id -> first sweep it can be used in
+        self.sweep: dict[int, int] = {}  # reduction output id -> the sweep that accumulates it
+        for inner in self.nodes:
+            out = inner.outputs[0].id
+            at = max((self.ready[v.id] for v in inner.inputs), default=0)
+            if inner.op in ROW_REDUCTIONS:
+                self.sweep[out], self.ready[out] = at, at + 1
+            else:
+                self.ready[out] = at
+                if any(v.id in self.varies for v in inner.inputs):
+                    self.varies.add(out)
+        self.out = node.outputs[0]
+        self.full_row = self.out.shape == tuple(node.attrs["rows"]) + (node.attrs["n"],)
+        last = max(self.sweep.values()) + 1
+        self.count = max(last, self.ready[self.out.id] + 1) if self.full_row else last
+        self.kept = self._kept() if self.full_row else None
+
+    def _walk(self, sweep: int) -> set[int]:
+        """Row values `sweep` evaluates when nothing is kept."""
+        roots = [inner.inputs[0].id for inner in self.nodes if self.sweep.get(inner.outputs[0].id) == sweep]
+        if sweep == self.count - 1 and self.full_row:
+            roots.append(self.out.id)
+        seen: set[int] = set()
+        while roots:
+            vid = roots.pop()
+            if vid in seen or vid not in self.varies or vid not in self.made:
+                continue
+            seen.add(vid)
+            roots.extend(v.id for v in self.made[vid].inputs)
+        return seen
+
+    def cost(self, vid: int) -> int:
+        """What recomputing row value vid costs per element (a transcendental 20, other ops 1, loads 0)."""
+        total, roots, seen = 0, [vid], set()
+        while roots:
+            v = roots.pop()
+            if v in seen or v not in self.made or v not in self.varies:
+                continue
+            seen.add(v)
+            inner = self.made[v]
+            total += 20 if inner.op in TRANSCENDENTAL else 0 if inner.op in _VIEWS else 1
+            roots.extend(x.id for x in inner.inputs)
+        return total
+
+    def _kept(self) -> int | None:
+        again = {vid for s in range(self.count) for vid in self._walk(s)
+                 if self.ready[vid] < s and self.made[vid].op not in _VIEWS}
+        return max(again, key=self.cost, default=None)
+
+
+@emitter(ROW_KERNEL)
+def emit_row_kernel(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
+    dtype = node.outputs[0].dtype
+    if dtype not in (DType.f32, DType.f64):
+        raise unsupported(node, f"row_kernel on {dtype.name}")
+    _RowEmitter(node, fn, Schedule(node)).emit()
+
+
+class _Sum:
+    """A sum in vector lanes: `reassoc` lets the loop vectoriser keep partial sums per lane."""
+
+    size = 1
+
+    @staticmethod
+    def inits(elem: ir.Type, op: str, dtype: DType) -> list[ir.Value]:
+        return [constant(elem, 0)]
+
+    @staticmethod
+    def step(b: ir.IRBuilder, op: str, accs: list[ir.Value], x: ir.Value) -> list[ir.Value]:
+        return [b.fadd(accs[0], x, flags=("reassoc",))]
+
+    @staticmethod
+    def finish(b: ir.IRBuilder, accs: list[ir.Value]) -> ir.Value:
+        return accs[0]
+
+
+class _Exact:
+    """max/min as llvm.maximum/minimum (reduce.py's rule): NaN-propagating for any input."""
+
+    size = 1
+
+    @staticmethod
+    def inits(elem: ir.Type, op: str, dtype: DType) -> list[ir.Value]:
+        return [constant(elem, identity(op, dtype))]
+
+    @staticmethod
+    def step(b: ir.IRBuilder, op: str, accs: list[ir.Value], x: ir.Value) -> list[ir.Value]:
+        name = "llvm.maximum" if op == "reduce_max" else "llvm.minimum"
+        return [b.call(intrinsic(b.module, name, x.type, 2), [accs[0], x])]
+
+    finish = _Sum.finish
+
+
+class _Fast(_Exact):
+    """max/min of a loaded row: maxnum/minnum with `nnan` (one vmaxps on x86, where llvm.maximum's
+    signed-zero order costs a 5-instruction chain per vector and blocks the row's other chains). A
+    NaN makes the running value poison, so the emitter checks the row for NaN in a separate integer
+    loop (which vectorises; the same check inside the sweep stopped the vectoriser) and selects NaN.
+    A zero's sign is not part of the IR's max semantics (ir/ops.py)."""
+
+    @staticmethod
+    def step(b: ir.IRBuilder, op: str, accs: list[ir.Value], x: ir.Value) -> list[ir.Value]:
+        name = "llvm.maxnum" if op == "reduce_max" else "llvm.minnum"
+        return [b.call(intrinsic(b.module, name, x.type, 2), [accs[0], x], fastmath=("nnan",))]
+
+
+class _Row:
+    """One row being emitted: where its loads start, where its output starts, its per-row values."""
+
+    def __init__(self, row: ir.Value, out_row: ir.Value, bases: dict[int, ir.Value]) -> None:
+        self.row, self.out_row, self.bases = row, out_row, bases
+        self.scalars: dict[int, ir.Value] = {}
+
+
+class _RowEmitter:
+    def __init__(self, node: Node, fn: ir.Function, plan: Schedule) -> None:
+        self.node, self.fn, self.plan = node, fn, plan
+        self.b = ir.IRBuilder(fn.append_basic_block("entry"))
+        self.rows, self.n = tuple(node.attrs["rows"]), node.attrs["n"]
+        self.pout = fn.args[len(node.inputs)]
+        self.dtype = node.outputs[0].dtype
+        self.rules = {inner.outputs[0].id: scalar_rule(inner) for inner in plan.nodes
+                      if inner.op not in ROW_REDUCTIONS and inner.op not in _VIEWS}
+
+    def emit(self) -> None:
+        """Rows in blocks of ROW_BLOCK along the last row dim (then the leftover rows one by one)."""
+        b = self.b
+        if not self.rows:
+            self._block([[]])
+        else:
+            lead, last = list(self.rows[:-1]), self.rows[-1]
+            block = ROW_BLOCK if last >= ROW_BLOCK else 1
+            with for_nest(b, lead + [last // block], "row") as idx:
+                first = b.mul(idx[-1], i64(block), flags=("nsw", "nuw"))
+                self._block([idx[:-1] + [b.add(first, i64(j), flags=("nsw", "nuw"))] for j in range(block)])
+            if last % block:
+                with for_nest(b, lead + [last % block], "rest") as idx:
+                    self._block([idx[:-1] + [b.add(idx[-1], i64(last - last % block), flags=("nsw", "nuw"))]])
+        b.ret_void()
+
+    def _block(self, indices: list[list[ir.Value]]) -> None:
+        """Rows whose sweeps run side by side: their dependency chains interleave."""
+        b, plan = self.b, self.plan
+        rows = []
+        for idx in indices:
+            row = linear_index(b, idx, contiguous_strides(self.rows))
+            out_row = b.mul(row, i64(self.n), flags=("nsw", "nuw")) if plan.full_row else row
+            rows.append(_Row(row, out_row, {vid: linear_index(b, idx, rs) for vid, (_, rs, _) in plan.loads.items()}))
+        for sweep in range(plan.count):
+            for row in rows:
+                self._row_scalars(row, sweep)
+            self._sweep(rows, sweep)
+        if not plan.full_row:
+            for row in rows:
+                self._row_scalars(row, plan.count)
+                store(b, row.scalars[plan.out.id], self.pout, row.row, self.dtype)
+
+    def _load(self, vid: int, at: ir.Value) -> ir.Value:
+        slot = self.plan.loads[vid][0]
+        return load(self.b, self.fn.args[slot], at, self.node.inputs[slot].dtype)
+
+    def _row_scalars(self, row: _Row, sweep: int) -> None:
+        """Every per-row value available by `sweep`, computed once per row (outside the sweep loops)."""
+        plan = self.plan
+        for vid in plan.loads:
+            if vid not in plan.varies and vid not in row.scalars:
+                row.scalars[vid] = self._load(vid, row.bases[vid])
+        for inner in plan.nodes:
+            vid = inner.outputs[0].id
+            if vid in plan.varies or vid in row.scalars or plan.ready[vid] > sweep or inner.op in ROW_REDUCTIONS:
+                continue
+            args = [row.scalars[v.id] for v in inner.inputs]
+            row.scalars[vid] = args[0] if inner.op in _VIEWS else self.rules[vid](self.b, *args)
+
+    def _sweep(self, rows: list[_Row], sweep: int) -> None:
+        """One loop over the columns of every row in the block."""
+        b, plan = self.b, self.plan
+        reductions = [inner for inner in plan.nodes if plan.sweep.get(inner.outputs[0].id) == sweep]
+        elem = element_type(self.dtype)
+        folds = [self._fold(r) for r in reductions]
+        inits = [acc for r, fold in zip(reductions, folds) for acc in fold.inits(elem, r.op, self.dtype)]
+        count = len(inits)
+        with fold_range(b, self.n, inits * len(rows), f"sweep{sweep}") as (col, carry):
+            carry.values = [acc for k, row in enumerate(rows) for acc in self._element_step(
+                row, sweep, reductions, col, carry.values[k * count:(k + 1) * count])]
+        for k, row in enumerate(rows):
+            accs = carry.values[k * count:(k + 1) * count]
+            for r, fold in zip(reductions, folds):
+                row.scalars[r.outputs[0].id] = fold.finish(b, accs[:fold.size])
+                accs = accs[fold.size:]
+        for r, fold in zip(reductions, folds):
+            if fold is _Fast:
+                self._nan_check(rows, r, sweep)
+
+    def _fold(self, reduction: Node) -> type:
+        """_Fast when its NaN check is cheap: the input is a load or a few cheap ops on loads."""
+        if reduction.op == "reduce_sum":
+            return _Sum
+        return _Fast if self.plan.cost(reduction.inputs[0].id) <= FAST_CHECK_COST else _Exact
+
+    def _nan_check(self, rows: list[_Row], reduction: Node, sweep: int) -> None:
+        """A _Fast result becomes NaN where its row holds a NaN: max of |bits| over the row > inf's bits."""
+        b = self.b
+        x = reduction.inputs[0].id
+        bits = ir.IntType(8 * self.dtype.itemsize)
+        magnitude = ir.Constant(bits, (1 << (bits.width - 1)) - 1)
+        infinity = ir.Constant(bits, 0x7F800000 if bits.width == 32 else 0x7FF0000000000000)
+        umax = intrinsic(b.module, "llvm.umax", bits, 2)
+        with fold_range(b, self.n, [ir.Constant(bits, 0)] * len(rows), "nan") as (col, carry):
+            largest = []
+            for row, acc in zip(rows, carry.values):
+                element = self._element(row, x, col, sweep, {})
+                largest.append(b.call(umax, [acc, b.and_(b.bitcast(element, bits), magnitude)]))
+            carry.values = largest
+        nan = ir.Constant(element_type(self.dtype), float("nan"))
+        for row, largest in zip(rows, carry.values):
+            vid = reduction.outputs[0].id
+            row.scalars[vid] = b.select(b.icmp_unsigned(">", largest, infinity), nan, row.scalars[vid])
+
+    def _element_step(self, row: _Row, sweep: int, reductions: list[Node], col: ir.Value, accs: list[ir.Value]
+                      ) -> list[ir.Value]:
+        """Column col of one row in the sweep: fold into the reductions, keep the kept value, store the output."""
+        b, plan = self.b, self.plan
+        memo: dict[int, ir.Value] = {}
+
+        def value(v: Value) -> ir.Value:
+            return self._element(row, v.id, col, sweep, memo)
+
+        folded = []
+        for r in reductions:
+            fold = self._fold(r)
+            folded += fold.step(b, r.op, accs[:fold.size], value(r.inputs[0]))
+            accs = accs[fold.size:]
+        at = index(b, 0, (row.out_row, 1), (col, 1)) if plan.full_row else None
+        if plan.kept is not None and plan.ready[plan.kept] == sweep and sweep < plan.count - 1:
+            store(b, value(plan.made[plan.kept].outputs[0]), self.pout, at, self.dtype)
+        if plan.full_row and sweep == plan.count - 1:
+            store(b, value(plan.out), self.pout, at, self.dtype)
+        return folded
+
+    def _element(self, row: _Row, vid: int, col: ir.Value, sweep: int, memo: dict[int, ir.Value]) -> ir.Value:
+        """Value vid at column col of the row, inside the loop of `sweep`."""
+        if vid in row.scalars:
+            return row.scalars[vid]
+        if vid in memo:
+            return memo[vid]
+        b, plan = self.b, self.plan
+        if vid in plan.loads:
+            result = self._load(vid, index(b, 0, (row.bases[vid], 1), (col, plan.loads[vid][2])))
+        elif vid == plan.kept and plan.ready[vid] < sweep:
+            result = load(b, self.pout, index(b, 0, (row.out_row, 1), (col, 1)), self.dtype)
+        else:
+            inner = plan.made[vid]
+            args = [self._element(row, v.id, col, sweep, memo) for v in inner.inputs]
+            result = args[0] if inner.op in _VIEWS else self.rules[vid](b, *args)
+        memo[vid] = result
+        return result
