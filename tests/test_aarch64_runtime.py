@@ -6,38 +6,20 @@ qemu-user-static; results are compared with numpy exactly (each op is one IEEE f
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 from pathlib import Path
 
+import native
 import numpy as np
 import pytest
 from cbx_fixtures import AFFINE, COPY, HOST_ARCH, STAGED, TWO_IO, build, built, patch, random_inputs, section
 
 from cerebro.toolchain import build_cbxrun
 
-QEMU = "qemu-aarch64-static"
-CROSS_CC = "aarch64-linux-gnu-gcc"
-PACKAGES = "gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static"
-
-
-def _require_cross_tools() -> None:
-    missing = [tool for tool in (CROSS_CC, QEMU) if shutil.which(tool) is None]
-    if not missing:
-        return
-    if os.geteuid() != 0:
-        pytest.skip(f"{', '.join(missing)} missing and not root to install them (Debian: {PACKAGES})")
-    pytest.fail(f"{', '.join(missing)} missing: run scripts/setup.sh as root (apt-get install {PACKAGES})")
-
 
 @pytest.fixture(scope="module")
 def aarch64_runner(tmp_path_factory) -> list[str]:
-    _require_cross_tools()
-    exe = build_cbxrun("aarch64", tmp_path_factory.mktemp("cbxrun-aarch64"))
-    if HOST_ARCH == "aarch64":
-        return [str(exe)]
-    return [QEMU, str(exe)]
+    return native.aarch64_runner(tmp_path_factory.mktemp("cbxrun-aarch64"))
 
 
 @pytest.fixture(scope="module")
@@ -81,9 +63,9 @@ def test_aarch64_models_match_numpy(model, aarch64_runner, tmp_path):
 
 def test_aarch64_runner_checks_cpu_features(aarch64_runner, tmp_path):
     """A Cortex-A53 has NEON but no SVE: a model compiled for SVE is refused, not run into SIGILL."""
-    if aarch64_runner[0] != QEMU:
+    if aarch64_runner[0] != native.QEMU:
         pytest.skip("needs qemu to pick the emulated CPU")
-    a53 = [QEMU, "-cpu", "cortex-a53", *aarch64_runner[1:]]
+    a53 = [native.QEMU, "-cpu", "cortex-a53", *aarch64_runner[1:]]
     inputs = random_inputs(AFFINE)
     ok = run_cbxrun(a53, build(AFFINE, "aarch64", features="+neon,+fp-armv8"), inputs, tmp_path)
     assert ok.returncode == 0, ok.stderr

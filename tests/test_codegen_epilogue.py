@@ -16,6 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from native import run_against_jit
 
 from cerebro import runtime
 from cerebro.compiler.codegen import conv as conv_codegen
@@ -34,12 +35,7 @@ def _normal(*shape: int) -> np.ndarray:
 
 
 def _run(fn, *args) -> tuple[list, np.ndarray, np.ndarray]:
-    """(lowered nodes, Cerebro's output, jax.jit's output)."""
-    traced = trace(fn, *args, name="epilogue")
-    graph, *_ = driver.lower(traced.graph)
-    model = runtime.load(driver.build(traced.graph))
-    (got,) = model(*traced.flatten_inputs(*args))
-    return graph.nodes, got, np.asarray(jax.jit(fn)(*args))
+    return run_against_jit(fn, *args, name="epilogue")
 
 
 def _fused(nodes: list, op: str) -> list:

@@ -30,6 +30,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from jax import lax
 from llvmlite import ir
+from native import aarch64_runner
 
 import cerebro.compiler.codegen  # noqa: F401  (registers every emitter)
 from cerebro.compiler.codegen.registry import EMITTERS, EmitContext
@@ -560,20 +561,11 @@ def test_through_build_and_runtime(case):
 def test_kernels_run_on_aarch64(tmp_path):
     """Every kernel compiled for aarch64 (the NEON 8x3 tile, depthwise, pooling, lane-merged argmax...)
     and run by the standalone runtime, natively or under qemu-aarch64-static."""
-    import platform
-    import shutil
     import subprocess
 
     from cerebro.compiler.build import build
-    from cerebro.toolchain import build_cbxrun
 
-    native = platform.machine().lower() in ("aarch64", "arm64")
-    missing = [tool for tool in ("aarch64-linux-gnu-gcc", "qemu-aarch64-static") if shutil.which(tool) is None]
-    if missing and not native:
-        pytest.skip(f"{', '.join(missing)} missing (Debian: gcc-aarch64-linux-gnu qemu-user-static)")
-    runner = [str(build_cbxrun("aarch64", tmp_path / "cbxrun"))]
-    if not native:
-        runner.insert(0, "qemu-aarch64-static")
+    runner = aarch64_runner(tmp_path / "cbxrun")
 
     rng = np.random.default_rng(13)
     rows, image = _random(rng, (17, 40)), _random(rng, (2, 9, 9, 8))

@@ -11,20 +11,19 @@ from __future__ import annotations
 
 import platform
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
 import scipy.special
+from native import aarch64_runner
 
 from cerebro import runtime
 from cerebro.compiler import build
 from cerebro.compiler.build import compile_assembly, lower
 from cerebro.compiler.ir import DType, Graph, Value
 from cerebro.compiler.targets import resolve_target
-from cerebro.toolchain import build_cbxrun
 
 REFERENCES = {"exp": np.exp, "expm1": np.expm1, "tanh": np.tanh, "logistic": scipy.special.expit,
               "erf": scipy.special.erf, "log": np.log, "log1p": np.log1p}
@@ -75,11 +74,7 @@ def test_f32_whole_range(target: str) -> None:
 
 def test_f32_whole_range_aarch64(tmp_path: Path) -> None:
     """The same sweeps compiled for aarch64 (NEON) and run by cbxrun, under qemu off aarch64 hosts."""
-    if platform.machine() not in ("aarch64", "arm64") and shutil.which("qemu-aarch64-static") is None:
-        pytest.skip("qemu-aarch64-static missing (scripts/setup.sh installs it)")
-    runner = [str(build_cbxrun("aarch64", tmp_path))]
-    if platform.machine() not in ("aarch64", "arm64"):
-        runner.insert(0, "qemu-aarch64-static")
+    runner = aarch64_runner(tmp_path)
     g, points = _sweep_graph()
     model = tmp_path / "mathfn.cbx"
     model.write_bytes(build(g, target="aarch64"))

@@ -16,6 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from native import run_against_jit
 
 from cerebro import runtime
 from cerebro.compiler.codegen.rows import Schedule
@@ -32,12 +33,7 @@ def _normal(*shape: int, scale: float = 1.0) -> np.ndarray:
 
 
 def _run(fn, *args) -> tuple[list, np.ndarray, np.ndarray]:
-    """(lowered nodes, Cerebro's output, jax.jit's output)."""
-    traced = trace(fn, *args, name="rows")
-    graph, *_ = driver.lower(traced.graph)
-    model = runtime.load(driver.build(traced.graph))
-    (got,) = model(*traced.flatten_inputs(*args))
-    return graph.nodes, got, np.asarray(jax.jit(fn)(*args))
+    return run_against_jit(fn, *args, name="rows")
 
 
 def _one_row_kernel(nodes: list) -> None:

@@ -15,6 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from native import aarch64_runner, run_against_jit
 
 from cerebro import runtime
 from cerebro.compiler.ir import Graph
@@ -32,12 +33,7 @@ def _normal(*shape: int) -> np.ndarray:
 
 
 def _run(fn, *args) -> tuple[list, np.ndarray, np.ndarray]:
-    """(optimised nodes, Cerebro's output, jax.jit's output)."""
-    traced = trace(fn, *args, name="transpose")
-    graph, *_ = driver.lower(traced.graph)
-    model = runtime.load(driver.build(traced.graph))
-    (got,) = model(*traced.flatten_inputs(*args))
-    return graph.nodes, got, np.asarray(jax.jit(fn)(*args))
+    return run_against_jit(fn, *args, name="transpose")
 
 
 def _ops(nodes: list, op: str) -> list:
@@ -168,19 +164,9 @@ def test_attention_on_narrower_x86(target: str) -> None:
 
 def test_attention_and_transposes_on_aarch64(tmp_path) -> None:
     """The strided matmul and the shuffle transpose compiled for aarch64, run by cbxrun (qemu off-arm)."""
-    import platform
-    import shutil
     import subprocess
 
-    from cerebro.toolchain import build_cbxrun
-
-    native = platform.machine().lower() in ("aarch64", "arm64")
-    missing = [tool for tool in ("aarch64-linux-gnu-gcc", "qemu-aarch64-static") if shutil.which(tool) is None]
-    if missing and not native:
-        pytest.skip(f"{', '.join(missing)} missing (Debian: gcc-aarch64-linux-gnu qemu-user-static)")
-    runner = [str(build_cbxrun("aarch64", tmp_path / "cbxrun"))]
-    if not native:
-        runner.insert(0, "qemu-aarch64-static")
+    runner = aarch64_runner(tmp_path / "cbxrun")
     args = [_normal(*shape) for shape in _ATTEND_SHAPES]
     traced = trace(lambda q, k, v: (_attend(q, k, v), jnp.transpose(k, (0, 2, 3, 1))), *args, name="attend")
     (tmp_path / "model.cbx").write_bytes(driver.build(traced.graph, "aarch64"))

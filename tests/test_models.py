@@ -10,18 +10,17 @@ cbxrun under qemu-aarch64-static.
 from __future__ import annotations
 
 import functools
-import shutil
 import subprocess
 
 import jax
 import numpy as np
 import pytest
 from jax_cases import CASE_NAMES, assert_outputs_match, get_case
+from native import aarch64_runner
 
 from cerebro import runtime
 from cerebro.compiler import build
 from cerebro.frontends.jax import trace
-from cerebro.toolchain import build_cbxrun
 
 AARCH64_MODELS = ["model_mlp", "model_cnn", "model_transformer_block", "model_resnet18", "flax_embed",
                   "flax_conv_depthwise"]
@@ -46,17 +45,13 @@ def test_case_on_host(name: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def cbxrun_aarch64(tmp_path_factory: pytest.TempPathFactory):
-    qemu = shutil.which("qemu-aarch64-static") or shutil.which("qemu-aarch64")
-    if qemu is None or shutil.which("aarch64-linux-gnu-gcc") is None:
-        pytest.skip("needs qemu-user-static and gcc-aarch64-linux-gnu (scripts/apt-packages.txt)")
-    return qemu, build_cbxrun("aarch64", tmp_path_factory.mktemp("cbxrun-aarch64"))
+def cbxrun_aarch64(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
+    return aarch64_runner(tmp_path_factory.mktemp("cbxrun-aarch64"))
 
 
 @pytest.mark.parametrize("name", AARCH64_MODELS)
 def test_model_on_aarch64(name: str, cbxrun_aarch64, tmp_path) -> None:
     """The same models compiled for aarch64 and run under qemu give jax.jit's results."""
-    qemu, cbxrun = cbxrun_aarch64
     fn, args, case = _as_compiled(name)
     traced = trace(fn, *args, name=name)
     model_path = tmp_path / "model.cbx"
@@ -68,7 +63,7 @@ def test_model_on_aarch64(name: str, cbxrun_aarch64, tmp_path) -> None:
         path.write_bytes(np.ascontiguousarray(array).tobytes())
         paths.append(str(path))
     out_path = tmp_path / "out.bin"
-    result = subprocess.run([qemu, str(cbxrun), str(model_path), *paths, "-o", str(out_path)],
+    result = subprocess.run([*cbxrun_aarch64, str(model_path), *paths, "-o", str(out_path)],
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     raw = out_path.read_bytes()
