@@ -8,6 +8,7 @@ that goes wrong propagates and is reported as an error for that backend only.
 from __future__ import annotations
 
 import gc
+import os
 import time
 import traceback
 from collections.abc import Callable
@@ -91,8 +92,9 @@ def ort(w: Workload, threads: int | None, workdir: Path) -> Prepared:
 
 
 def cerebro(w: Workload, threads: int | None, workdir: Path) -> Prepared:
-    """cerebro.compile(...).export() to a .cbx, loaded by the user-space runtime; calls LoadedModel directly
-    on inputs already in 64-byte aligned buffers (unaligned ones would be copied on every call)."""
+    """cerebro.compile(...).export() to a .cbx, loaded by the user-space runtime with `threads` threads per
+    call (default: one per usable CPU, as XLA and ORT do); calls LoadedModel directly on inputs already in
+    64-byte aligned buffers (unaligned ones would be copied on every call)."""
     try:
         import cerebro as cb
         from cerebro import runtime
@@ -106,7 +108,7 @@ def cerebro(w: Workload, threads: int | None, workdir: Path) -> Prepared:
             path.write_bytes(_cerebro_from_onnx(w.onnx))
         else:
             cb.compile(w.fn, name=w.name).export(path, *w.inputs)
-        return runtime.load(path)
+        return runtime.load(path, threads=threads or len(os.sched_getaffinity(0)))
 
     loaded, seconds = _timed(build)
     inputs = [runtime.aligned_empty(a.shape, a.dtype) for a in w.inputs]  # like XLA's device_put: the
@@ -116,7 +118,7 @@ def cerebro(w: Workload, threads: int | None, workdir: Path) -> Prepared:
     def call():
         return loaded(*inputs)
 
-    return Prepared(seconds, call, lambda: call()[0], {"cbx_bytes": path.stat().st_size})
+    return Prepared(seconds, call, lambda: call()[0], {"cbx_bytes": path.stat().st_size, "threads": loaded.threads})
 
 
 def _cerebro_from_onnx(model: bytes) -> bytes:

@@ -19,6 +19,7 @@ class Model:
     def __init__(self, loaded: runtime.LoadedModel) -> None:
         self._loaded = loaded
         self.signature = loaded.signature
+        self.threads = loaded.threads
 
     def __call__(self, *arrays: Any) -> np.ndarray | tuple[np.ndarray, ...]:
         outputs = self._loaded(*arrays)
@@ -28,9 +29,9 @@ class Model:
         return f"<cerebro.Model {self.signature}>"
 
 
-def load(path: str | os.PathLike | bytes) -> Model:
-    """Load a .cbx file (or its bytes) into the user-space runtime."""
-    return Model(runtime.load(path))
+def load(path: str | os.PathLike | bytes, threads: int = 1) -> Model:
+    """Load a .cbx file (or its bytes) into the user-space runtime; threads > 1 splits each call."""
+    return Model(runtime.load(path, threads))
 
 
 class CompiledFunction:

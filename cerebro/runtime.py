@@ -2,11 +2,14 @@
 
 Everything about the signature is computed once at load, so a call costs a few checks,
 the output allocations and one C call (which releases the GIL while the model runs).
+With threads=N > 1 each call is split across N threads (the caller and a pool of N - 1 workers
+owned by the model), for files compiled with parallel support (meta.parts >= N).
 """
 
 from __future__ import annotations
 
 import math
+import numbers
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,13 +58,17 @@ def _describe(dtype: np.dtype, shape: tuple[int, ...]) -> str:
 
 
 class LoadedModel:
-    """A .cbx mapped into this process. Call it with one array per input; returns a list of outputs."""
+    """A .cbx mapped into this process. Call it with one array per input; returns a list of outputs.
 
-    def __init__(self, data: bytes) -> None:
+    threads: how many threads split each call (1: the caller alone); needs meta.parts >= threads."""
+
+    def __init__(self, data: bytes, threads: int = 1) -> None:
+        threads = _check_threads(threads)
         try:
-            self._model = _runtime.Model(data)
+            self._model = _runtime.Model(data, threads)
         except ValueError as exc:
             raise CbxError(str(exc)) from None
+        self.threads: int = self._model.threads
         self.meta = Meta.unpack(self._model.meta)
         self.signature = Signature([_signature(t) for t in self.meta.inputs],
                                    [_signature(t) for t in self.meta.outputs])
@@ -76,7 +83,8 @@ class LoadedModel:
     def profile(self, *arrays: object, repeats: int = 100) -> np.ndarray:
         """Run `repeats` times with each stage timed on its own: nanoseconds, shape (repeats, num_stages).
 
-        Compile with stage_flops=0 (build(graph, stage_flops=0)) to give every node its own stage."""
+        Profiling runs on the calling thread alone, whatever `threads` is. Compile with stage_flops=0
+        (build(graph, stage_flops=0)) to give every node its own stage."""
         buffers, outputs = self._buffers(arrays)
         raw = self._model.profile(buffers, outputs, repeats)
         return np.frombuffer(raw, np.uint64).reshape(repeats, self.meta.num_stages)
@@ -115,10 +123,22 @@ class LoadedModel:
         self._model.run(inputs, outputs)
 
     def __repr__(self) -> str:
-        return f"<LoadedModel '{self.meta.model_name}' {self.signature}>"
+        threads = f" threads={self.threads}" if self.threads > 1 else ""
+        return f"<LoadedModel '{self.meta.model_name}' {self.signature}{threads}>"
 
 
-def load(source: str | os.PathLike | bytes) -> LoadedModel:
-    """Load a .cbx from a path or from its bytes; CbxError (a ValueError) says what is wrong with it."""
+def _check_threads(threads: object) -> int:
+    """threads as an int >= 1, or ValueError."""
+    if isinstance(threads, bool) or not isinstance(threads, numbers.Integral):
+        raise ValueError(f"threads must be an int >= 1, got {threads!r}")
+    if threads < 1:
+        raise ValueError(f"threads must be >= 1, got {threads}")
+    return int(threads)
+
+
+def load(source: str | os.PathLike | bytes, threads: int = 1) -> LoadedModel:
+    """Load a .cbx from a path or from its bytes; CbxError (a ValueError) says what is wrong with it.
+
+    threads > 1 splits every call across that many threads (the file must allow it: meta.parts)."""
     data = bytes(source) if isinstance(source, (bytes, bytearray, memoryview)) else Path(source).read_bytes()
-    return LoadedModel(data)
+    return LoadedModel(data, threads)

@@ -11,7 +11,7 @@ import re
 
 import llvmlite.binding as llvm
 
-from cerebro.compiler.cbx.format import Meta, TensorSpec
+from cerebro.compiler.cbx.format import MAX_PARTS, Meta, TensorSpec
 from cerebro.compiler.cbx.writer import finish_object
 from cerebro.compiler.codegen.module import emit_module
 from cerebro.compiler.ir import Graph, IRError, Node, Value, format_graph, verify
@@ -147,6 +147,7 @@ def lower(graph: Graph, target: str | Target = "host", stage_flops: int = STAGE_
     meta = Meta(machine=tgt.machine, num_stages=len(stages), arena_size=plan.arena_size,
                 weights_size=len(plan.weights), flops=sum(flops), max_stage_flops=max(flops),
                 triple=tgt.triple, cpu=tgt.cpu, features=tgt.meta_features, model_name=_model_name(graph.name),
+                parts=MAX_PARTS,
                 inputs=[TensorSpec(v.name, v.shape, v.dtype) for v in graph.inputs],
                 outputs=[TensorSpec(n, v.shape, v.dtype) for n, v in zip(names, graph.outputs)])
     return graph, text, meta, plan.weights

@@ -40,6 +40,7 @@ class Model:
     arena_size: int = 0
     declarations: str = ""
     reference: object = field(default=None, compare=False)
+    parts: int = 1
 
 
 def _init_llvm() -> None:
@@ -86,7 +87,8 @@ def compile_object(text: str, arch: str, reloc: str = "pic", codemodel: str = "s
 def meta_for(model: Model, arch: str, features: str = "") -> Meta:
     return Meta(machine=MACHINES[arch], num_stages=model.num_stages, arena_size=model.arena_size,
                 weights_size=len(model.weights), flops=0, max_stage_flops=0, triple=TRIPLES[arch], cpu="generic",
-                features=features, model_name=model.name, inputs=model.inputs, outputs=model.outputs)
+                features=features, model_name=model.name, inputs=model.inputs, outputs=model.outputs,
+                parts=model.parts)
 
 
 def build(model: Model, arch: str = HOST_ARCH, ir_text: str | None = None, features: str = "",
@@ -257,6 +259,177 @@ FAILING = Model(
     outputs=[_f32("y", 1)],
     body="  ret i32 1",
 )
+
+
+# A model written the way parallel code must be (abi.h): the entry decodes the stage word, each part computes
+# its share of every parallel node, part 0 alone runs the serial node, and a barrier on the i32 counter at
+# arena offset 0 follows every node call. N is odd and prime so no part count divides it. To catch a host that
+# does not zero the counter before a parallel call, stage 0 returns 2 if the counter already shows a whole
+# barrier's arrivals (every barrier of a stale counter passes at once, so no part is left waiting).
+#   stage 0: t = x * 2 + 1 (in the arena after the 64 barrier bytes)         barrier 0
+#   stage 1: y[i] = t[N-1-i] * x[i] (reads other parts' t)                    barrier 1
+#            s = t[0] + t[1] + ... in order (serial, part 0)                  barrier 2
+PARALLEL_N = 4099
+_PAUSE = {"x86_64": ("call void @llvm.x86.sse2.pause()", "declare void @llvm.x86.sse2.pause()"),
+          "aarch64": ("call void @llvm.aarch64.hint(i32 1)", "declare void @llvm.aarch64.hint(i32)")}
+
+
+def _parallel_helpers(arch: str) -> str:
+    pause, declare = _PAUSE[arch]
+    return f"""
+define internal i64 @share(i32 %part, i32 %parts) alwaysinline #0 {{
+  %p = zext i32 %part to i64
+  %n = zext i32 %parts to i64
+  %m = mul i64 %p, {PARALLEL_N}
+  %q = udiv i64 %m, %n
+  ret i64 %q
+}}
+
+define internal void @barrier(ptr %arena, i32 %k, i32 %parts) #0 {{
+entry:
+  %multi = icmp ugt i32 %parts, 1
+  br i1 %multi, label %arrive, label %done
+arrive:
+  %old = atomicrmw add ptr %arena, i32 1 seq_cst
+  %k1 = add i32 %k, 1
+  %target = mul i32 %k1, %parts
+  br label %spin
+spin:
+  %now = load atomic i32, ptr %arena acquire, align 4
+  %ok = icmp sge i32 %now, %target
+  br i1 %ok, label %done, label %wait
+wait:
+  {pause}
+  br label %spin
+done:
+  ret void
+}}
+
+define internal void @scale(ptr %x, ptr %t, i64 %lo, i64 %hi) alwaysinline #0 {{
+entry:
+  %empty = icmp uge i64 %lo, %hi
+  br i1 %empty, label %done, label %loop
+loop:
+  %i = phi i64 [%lo, %entry], [%next, %loop]
+  %px = getelementptr float, ptr %x, i64 %i
+  %pt = getelementptr float, ptr %t, i64 %i
+  %vx = load float, ptr %px
+  %m = fmul float %vx, 2.0
+  %a = fadd float %m, 1.0
+  store float %a, ptr %pt
+  %next = add i64 %i, 1
+  %more = icmp ult i64 %next, %hi
+  br i1 %more, label %loop, label %done
+done:
+  ret void
+}}
+
+define internal void @mirror(ptr %t, ptr %x, ptr %y, i64 %lo, i64 %hi) alwaysinline #0 {{
+entry:
+  %empty = icmp uge i64 %lo, %hi
+  br i1 %empty, label %done, label %loop
+loop:
+  %i = phi i64 [%lo, %entry], [%next, %loop]
+  %j = sub i64 {PARALLEL_N - 1}, %i
+  %pt = getelementptr float, ptr %t, i64 %j
+  %px = getelementptr float, ptr %x, i64 %i
+  %py = getelementptr float, ptr %y, i64 %i
+  %vt = load float, ptr %pt
+  %vx = load float, ptr %px
+  %m = fmul float %vt, %vx
+  store float %m, ptr %py
+  %next = add i64 %i, 1
+  %more = icmp ult i64 %next, %hi
+  br i1 %more, label %loop, label %done
+done:
+  ret void
+}}
+
+define internal void @total(ptr %t, ptr %s) #0 {{
+entry:
+  br label %loop
+loop:
+  %i = phi i64 [0, %entry], [%next, %loop]
+  %acc = phi float [0.0, %entry], [%sum, %loop]
+  %pt = getelementptr float, ptr %t, i64 %i
+  %vt = load float, ptr %pt
+  %sum = fadd float %acc, %vt
+  %next = add i64 %i, 1
+  %more = icmp ult i64 %next, {PARALLEL_N}
+  br i1 %more, label %loop, label %done
+done:
+  store float %sum, ptr %s
+  ret void
+}}
+
+{declare}
+"""
+
+
+def parallel_model(arch: str = "x86_64" if HOST_ARCH == "unsupported" else HOST_ARCH, parts: int = 256,
+                   name: str = "parallel") -> Model:
+    """The stage-word model above for arch, declaring that a call may be split into `parts` parts."""
+    return Model(
+        name=name,
+        inputs=[_f32("x", PARALLEL_N)],
+        outputs=[_f32("y", PARALLEL_N), _f32("s", 1)],
+        num_stages=2,
+        arena_size=64 + 4 * PARALLEL_N,
+        parts=parts,
+        body="""
+entry:
+  %index = and i32 %stage, 65535
+  %high = lshr i32 %stage, 16
+  %part = and i32 %high, 255
+  %partsm1 = lshr i32 %stage, 24
+  %parts = add i32 %partsm1, 1
+  %x = load ptr, ptr %inputs
+  %y = load ptr, ptr %outputs
+  %ps = getelementptr ptr, ptr %outputs, i64 1
+  %s = load ptr, ptr %ps
+  %t = getelementptr i8, ptr %arena, i64 64
+  %lo = call i64 @share(i32 %part, i32 %parts)
+  %next = add i32 %part, 1
+  %hi = call i64 @share(i32 %next, i32 %parts)
+  switch i32 %index, label %bad [ i32 0, label %s0
+                                  i32 1, label %s1 ]
+bad:
+  ret i32 1
+s0:
+  %multi = icmp ugt i32 %parts, 1
+  %seen = load atomic i32, ptr %arena monotonic, align 4
+  %stale = icmp uge i32 %seen, %parts
+  %unzeroed = and i1 %multi, %stale
+  br i1 %unzeroed, label %stale_counter, label %fresh
+stale_counter:
+  ret i32 2
+fresh:
+  call void @scale(ptr %x, ptr %t, i64 %lo, i64 %hi)
+  call void @barrier(ptr %arena, i32 0, i32 %parts)
+  ret i32 0
+s1:
+  call void @mirror(ptr %t, ptr %x, ptr %y, i64 %lo, i64 %hi)
+  call void @barrier(ptr %arena, i32 1, i32 %parts)
+  %first = icmp eq i32 %part, 0
+  br i1 %first, label %serial, label %after
+serial:
+  call void @total(ptr %t, ptr %s)
+  br label %after
+after:
+  call void @barrier(ptr %arena, i32 2, i32 %parts)
+  ret i32 0
+""",
+        declarations=_parallel_helpers(arch),
+        reference=_parallel_reference,
+    )
+
+
+def _parallel_reference(x: np.ndarray) -> list[np.ndarray]:
+    t = x * np.float32(2.0) + np.float32(1.0)
+    return [t[::-1] * x, np.cumsum(t, dtype=np.float32)[-1:]]
+
+
+PARALLEL = parallel_model()
 
 
 def random_inputs(model: Model, seed: int = 0) -> list[np.ndarray]:

@@ -50,7 +50,7 @@ def test_meta_round_trips_with_the_header_layout():
     assert struct.unpack_from("<4Q", raw, 32) == (4096, 128, 10**9, 4 * 10**8)
     assert raw[64:64 + 25] == b"x86_64-unknown-linux-gnu\0"
     assert raw[HASH_OFFSET:HASH_OFFSET + 32] == bytes(range(32))
-    assert struct.unpack_from("<2I", raw, 512) == (len(raw), 0)
+    assert struct.unpack_from("<2I", raw, 512) == (len(raw), 1)
     first = raw[520:520 + 144]
     assert first[:4] == b"inf3" and struct.unpack_from("<2I8QQ", first, 64) == (1, 2, 2, 3, 0, 0, 0, 0, 0, 0, 24)
 

@@ -19,6 +19,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--input", "-i", action="append", default=[], metavar="[NAME=]FILE.npy")
     p.add_argument("--output", "-o", default=None, metavar="OUT.npz", help="save outputs by name")
     p.add_argument("--repeat", type=int, default=1, help="run N times and report the median latency")
+    p.add_argument("--threads", type=int, default=1, metavar="N",
+                   help="split each call across N threads (the file must be compiled with parallel support)")
     p.set_defaults(run=run)
 
 
@@ -48,7 +50,7 @@ def order_inputs(specs: list[str], names: list[str]) -> list[np.ndarray]:
 def run(args: argparse.Namespace) -> int:
     from cerebro import runtime
 
-    model = runtime.load(args.model)
+    model = runtime.load(args.model, threads=args.threads)
     names = [t.name for t in model.signature.inputs]
     inputs = order_inputs(args.input, names)
     times = []

@@ -18,9 +18,12 @@ ABI_VERSION = 1  # CEREBRO_ABI_VERSION in abi.h
 MAX_RANK = 8
 NAME_LEN = 64
 MAX_TENSORS = 256
+MAX_STAGES = 65536  # CBX_MAX_STAGES: the stage word's index has 16 bits
+MAX_PARTS = 256  # CEREBRO_MAX_PARTS in abi.h: the most threads one call may be split across
+BARRIER_BYTES = 64  # CEREBRO_BARRIER_BYTES: arena bytes at offset 0 that parallel code keeps for its barrier
 
 # struct cbx_meta: magic, format_version, abi_version, machine, num_inputs, num_outputs, num_stages,
-# arena_size, weights_size, flops, max_stage_flops, triple, cpu, features, model_name, hash, meta_size, reserved
+# arena_size, weights_size, flops, max_stage_flops, triple, cpu, features, model_name, hash, meta_size, parts
 _META = struct.Struct("<8s6I4Q64s32s256s64s32s2I")
 # struct cbx_tensor: name, dtype, rank, dims[8], nbytes
 _TENSOR = struct.Struct("<64s2I8QQ")
@@ -102,6 +105,7 @@ class Meta:
     inputs: list[TensorSpec] = field(default_factory=list)
     outputs: list[TensorSpec] = field(default_factory=list)
     hash: bytes = b"\0" * HASH_LEN
+    parts: int = 1
 
     @property
     def size(self) -> int:
@@ -110,8 +114,13 @@ class Meta:
     def pack(self) -> bytes:
         if self.machine not in MACHINES:
             raise CbxError(f"unsupported machine {self.machine} (supported: {sorted(MACHINES)})")
-        if self.num_stages < 1:
-            raise CbxError(f"num_stages must be >= 1, got {self.num_stages}")
+        if not 1 <= self.num_stages <= MAX_STAGES:
+            raise CbxError(f"num_stages must be 1..{MAX_STAGES}, got {self.num_stages}")
+        if not 1 <= self.parts <= MAX_PARTS:
+            raise CbxError(f"parts must be 1..{MAX_PARTS}, got {self.parts}")
+        if self.parts > 1 and self.arena_size < BARRIER_BYTES:
+            raise CbxError(f"parts {self.parts} needs arena_size >= {BARRIER_BYTES} (the barrier), "
+                           f"got {self.arena_size}")
         if not self.outputs or len(self.inputs) + len(self.outputs) > MAX_TENSORS:
             raise CbxError(f"{len(self.inputs)} inputs and {len(self.outputs)} outputs "
                            f"(need >= 1 output, <= {MAX_TENSORS} tensors)")
@@ -121,7 +130,7 @@ class Meta:
                             self.num_stages, self.arena_size, self.weights_size, self.flops, self.max_stage_flops,
                             _fixed(self.triple, 64, "triple"), _fixed(self.cpu, 32, "cpu"),
                             _fixed(self.features, 256, "features"), _fixed(self.model_name, NAME_LEN, "model name"),
-                            self.hash, self.size, 0)
+                            self.hash, self.size, self.parts)
         return header + b"".join(t.pack() for t in self.inputs + self.outputs)
 
     @classmethod
@@ -130,7 +139,7 @@ class Meta:
         if len(data) < _META.size:
             raise CbxError(f"bad .cerebro.meta: {len(data)} bytes, the header alone needs {_META.size}")
         (magic, version, abi, machine, n_in, n_out, stages, arena, weights, flops, max_flops,
-         triple, cpu, features, name, digest, size, reserved) = _META.unpack_from(data)
+         triple, cpu, features, name, digest, size, parts) = _META.unpack_from(data)
         if magic != MAGIC:
             raise CbxError(f"bad magic in .cerebro.meta (expected {MAGIC!r}, got {magic!r})")
         if version != FORMAT_VERSION:
@@ -141,17 +150,21 @@ class Meta:
             raise CbxError(f"bad .cerebro.meta: {n_in} inputs and {n_out} outputs")
         if stages == 0:
             raise CbxError("bad .cerebro.meta: num_stages is 0")
+        if stages > MAX_STAGES:
+            raise CbxError(f"bad .cerebro.meta: num_stages {stages} > {MAX_STAGES}")
         expected = meta_size(n_in + n_out)
         if size != expected or len(data) != expected:
             raise CbxError(f"bad .cerebro.meta: meta_size {size}, section {len(data)} bytes, "
                            f"{n_in + n_out} tensors need {expected}")
-        if reserved != 0:
-            raise CbxError("bad .cerebro.meta: reserved field is not 0")
+        if parts > MAX_PARTS:
+            raise CbxError(f"bad .cerebro.meta: parts {parts} > {MAX_PARTS}")
+        if parts > 1 and arena < BARRIER_BYTES:
+            raise CbxError(f"bad .cerebro.meta: parts {parts} needs an arena of >= {BARRIER_BYTES} bytes, not {arena}")
         tensors = [TensorSpec.unpack(data[_META.size + i * _TENSOR.size:_META.size + (i + 1) * _TENSOR.size], i)
                    for i in range(n_in + n_out)]
         return cls(machine, stages, arena, weights, flops, max_flops, _string(triple, "triple"), _string(cpu, "cpu"),
                    _string(features, "features"), _string(name, "model name"), tensors[:n_in], tensors[n_in:],
-                   digest)
+                   digest, max(parts, 1))
 
 
 def _fixed(text: str, size: int, what: str) -> bytes:

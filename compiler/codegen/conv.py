@@ -15,8 +15,11 @@ inputs fit in L2, see image_block) use them. A fused epilogue
 (attrs["epilogue"]) runs on each tile row right after its store. Padding and
 input (lhs) dilation are bounds checks per row and kernel position: an
 out-of-range row reads a clamped, valid address and its value is replaced
-by 0 (branch-free, never out of bounds). Depthwise convolutions (one input and one output channel per group)
-have no ci loop to amortise, so they vectorise over channels instead:
+by 0 (branch-free, never out of bounds). In a call split into parts
+(codegen/partition.py) each part takes a share of the pixel blocks, or of
+the output channel blocks where the weights are the bigger stream.
+Depthwise convolutions (one input and one output channel per group) have no ci loop to
+amortise, so they vectorise over channels instead:
 acc[r][v] += x[pixel_r(k), c0+v*W : +W] * w[k, 0, c0+v*W : +W].
 """
 
@@ -29,7 +32,7 @@ from dataclasses import dataclass
 from llvmlite import ir
 
 from cerebro.compiler.codegen import epilogue
-from cerebro.compiler.codegen.loops import fold_nest, fold_range, for_nest, for_range, i64
+from cerebro.compiler.codegen.loops import fold_nest, fold_range, for_range, i64
 from cerebro.compiler.codegen.matmul import (
     constant,
     element_type,
@@ -43,6 +46,7 @@ from cerebro.compiler.codegen.matmul import (
     unsupported,
 )
 from cerebro.compiler.codegen.matmul import index as affine
+from cerebro.compiler.codegen.partition import for_outer, for_phases, parts_of, share, unflatten
 from cerebro.compiler.codegen.registry import EmitContext, emitter
 from cerebro.compiler.ir import Node
 from cerebro.compiler.ir.dtypes import DType
@@ -81,7 +85,7 @@ class _Conv:
     fn: ir.Function
 
 
-@emitter("conv")
+@emitter("conv", parallel=True)
 def emit_conv(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
     x, w = node.inputs[:2]
     out = node.outputs[0]
@@ -95,7 +99,7 @@ def emit_conv(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
                   node.attrs["padding"][i][0], node.attrs["padding"][i][1], lhs[i], rhs[i]) for i in range(spatial)]
     if any(a.stride < 1 or a.lhs_dilation < 1 or a.rhs_dilation < 1 for a in axes):
         raise unsupported(node, "conv stride or dilation below 1")
-    for arg in fn.args:
+    for arg in fn.args[:len(node.inputs) + len(node.outputs)]:
         arg.add_attribute("noalias")
     builder = ir.IRBuilder(fn.append_basic_block("entry"))
     px, pw, po = fn.args[0], fn.args[1], fn.args[len(node.inputs)]
@@ -107,29 +111,51 @@ def emit_conv(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
     if node.attrs.get("packed_b") not in (None, width * vectors) or ("packed_b" in node.attrs and groups != 1):
         raise unsupported(node, f"kernel packed in blocks of {node.attrs['packed_b']} for this tile")
 
+    part, parts = parts_of(builder, node, fn)
+
     def pixels(rows: int, emit: Callable[[list[ir.Value], int, ir.Value], None],
-               images: tuple[ir.Value, int] | None = None) -> None:
-        """emit(outer, row count, first row) over all output pixels (of images first : first+count when
-        given). Rows run along the last spatial dim (outer = [n, other positions]: their bounds checks are
-        shared by the tile's rows), or, when the per-row checks are cheap next to the ci loop or the last
-        dim is short, along all spatial dims flattened (outer = [n]: image rows run into each other and
-        tails are rare)."""
+               images: tuple[ir.Value, int] | None = None, split: ir.Value | None = None) -> None:
+        """emit(outer, row count, first row) over this part's share of the output pixels (of images
+        first : first+count when given). Rows run along the last spatial dim (outer = [n, other
+        positions]: their bounds checks are shared by the tile's rows), or, when the per-row checks are
+        cheap next to the ci loop or the last dim is short, along all spatial dims flattened (outer =
+        [n]: image rows run into each other and tails are rare). The parts share the row blocks of all
+        outer positions, numbered in order (only where `split` is true, when given)."""
         first, count = images or (i64(0), conv.batch)
         depthwise = conv.cin_group == 1 and conv.cout_group == 1
         if (conv.cin_group >= 16 and not depthwise) or axes[-1].out < 2 * rows:
-            with for_range(builder, count, "n") as n:
-                n = affine(builder, 0, (first, 1), (n, 1))
-                _row_blocks(builder, math.prod(a.out for a in axes), rows, lambda count, p0: emit([n], count, p0))
+            sizes, length = [count], math.prod(a.out for a in axes)
         else:
-            with for_nest(builder, [count] + [a.out for a in axes[:-1]], "o") as outer:
-                outer = [affine(builder, 0, (first, 1), (outer[0], 1)), *outer[1:]]
-                _row_blocks(builder, axes[-1].out, rows, lambda count, p0: emit(outer, count, p0))
+            sizes, length = [count] + [a.out for a in axes[:-1]], axes[-1].out
+        counts = [length // rows, int(length % rows > 0)]
+        units = math.prod(sizes) * sum(counts)
+        lo, hi = share(builder, units, part, parts)
+        if split is not None:
+            lo, hi = builder.select(split, lo, i64(0)), builder.select(split, hi, i64(units))
+        with for_outer(builder, math.prod(sizes), sum(counts), lo, hi) as (flat, begin, end):
+            outer = unflatten(builder, flat, sizes)
+            outer = [affine(builder, 0, (first, 1), (outer[0], 1)), *outer[1:]]
 
-    def channel_blocks(channels: int, vectors: int, emit: Callable[[ir.Value, list[int]], None]) -> None:
-        """emit(first channel, chunk widths) over blocks of channels."""
-        for widths, count, first in tile_phases(channels, width, vectors):
-            with for_range(builder, count, "cb") as cb:
-                emit(affine(builder, first, (cb, sum(widths))), widths)
+            def block(phase: int, rb: ir.Value) -> None:
+                if phase == 0:
+                    emit(outer, rows, affine(builder, 0, (rb, rows)))
+                else:
+                    emit(outer, length % rows, i64(length - length % rows))
+
+            for_phases(builder, begin, end, counts, block, "rb")
+
+    def channel_blocks(channels: int, vectors: int, emit: Callable[[ir.Value, list[int]], None],
+                       numbered: tuple[ir.Value, ir.Value] | None = None) -> None:
+        """emit(first channel, chunk widths) over blocks of channels (those numbered numbered[0] to
+        numbered[1] - 1, when given)."""
+        phases = tile_phases(channels, width, vectors)
+        lo, hi = numbered or (i64(0), i64(sum(count for _, count, _ in phases)))
+
+        def block(phase: int, cb: ir.Value) -> None:
+            widths, _, first = phases[phase]
+            emit(affine(builder, first, (cb, sum(widths))), widths)
+
+        for_phases(builder, lo, hi, [count for _, count, _ in phases], block, "cb")
 
     if conv.cin_group == 1 and conv.cout_group == 1:
         dw_rows, dw_vectors = depthwise_tile(ctx.target)
@@ -143,8 +169,13 @@ def emit_conv(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
         channel_blocks(cin, dw_vectors, depthwise_block)
     elif w.nbytes > x.nbytes // max(1, x.shape[0]):
         # weights bigger than an image: keep one block of output channels' weights hot across the pixels
-        # of a few images, whose inputs stay in L2 while every channel block reads them
+        # of a few images, whose inputs stay in L2 while every channel block reads them. The parts
+        # share the channel blocks (each streams its own weights) when there are enough, else the pixels.
         per_block = image_block(x.shape[0], x.nbytes // max(1, x.shape[0]))
+        blocks = sum(count for _, count, _ in tile_phases(conv.cout_group, width, vectors))
+        by_channels = builder.icmp_unsigned(">=", i64(blocks), parts)
+        lo, hi = share(builder, blocks, part, parts)
+        channel_share = (builder.select(by_channels, lo, i64(0)), builder.select(by_channels, hi, i64(blocks)))
         with for_range(builder, x.shape[0] // per_block, "ib") as ib:
             first = affine(builder, 0, (ib, per_block))
             with for_range(builder, groups, "g") as g:
@@ -152,9 +183,9 @@ def emit_conv(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
                     def tile(outer: list[ir.Value], rows: int, ow0: ir.Value) -> None:
                         _gemm_tile(builder, conv, outer, ow0, rows, g, j0, widths)
 
-                    pixels(tile_rows, tile, (first, per_block))
+                    pixels(tile_rows, tile, (first, per_block), builder.not_(by_channels))
 
-                channel_blocks(conv.cout_group, vectors, weights_block)
+                channel_blocks(conv.cout_group, vectors, weights_block, channel_share)
     else:
         # images bigger than the weights: keep a block of input pixels hot across all output channels
         def pixel_block(outer: list[ir.Value], rows: int, ow0: ir.Value) -> None:
@@ -182,15 +213,6 @@ def depthwise_tile(target: object) -> tuple[int, int]:
     (measured on AVX2 and AVX-512: wider tiles spill)."""
     rows, vectors = micro_tile(target)
     return rows, min(vectors, 2)
-
-
-def _row_blocks(builder: ir.IRBuilder, total: int, rows: int, emit: Callable[[int, ir.Value], None]) -> None:
-    """emit(rows, first_row) for full blocks of `rows` (a loop), then one block with the remainder."""
-    if total // rows:
-        with for_range(builder, total // rows, "rb") as rb:
-            emit(rows, affine(builder, 0, (rb, rows)))
-    if total % rows:
-        emit(total % rows, i64(total - total % rows))
 
 
 def _positions(builder: ir.IRBuilder, conv: _Conv, outer: list[ir.Value], row: ir.Value) -> list[ir.Value]:

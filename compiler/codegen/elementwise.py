@@ -19,7 +19,8 @@ from collections.abc import Callable, Sequence
 from llvmlite import ir
 
 from cerebro.compiler.codegen import mathfn
-from cerebro.compiler.codegen.loops import for_nest, i64, linear_index
+from cerebro.compiler.codegen.loops import for_nest, for_range, i64, linear_index
+from cerebro.compiler.codegen.partition import for_phases, parts_of, share
 from cerebro.compiler.codegen.registry import EmitContext, emitter
 from cerebro.compiler.ir import DType, IRError, Node
 from cerebro.compiler.ir.ops import BINARY, COMPARE, UNARY
@@ -304,34 +305,58 @@ def scalar_rule(node: Node) -> ScalarFn:
     return _rule(table, node, node.inputs[0].dtype)
 
 
+CHUNK = 1024  # elements per unit of work of a one-dimensional loop split into parts
+
+
 def emit_loop(node: Node, body: list[Node], loads: list[tuple[int, int, Sequence[int]]], fn: ir.Function) -> None:
     """One loop over node's output running body's scalar rules in order. Values made inside body stay
-    in registers; loads are (value id, argument index, strides per output dim) for the others."""
+    in registers; loads are (value id, argument index, strides per output dim) for the others.
+    In a call split into parts each part takes a share of the outermost dim, or of CHUNK-element
+    chunks of a merged one-dimensional loop (each chunk the same constant-count loop whichever part
+    runs it, so the vectoriser's body/tail split, and every result bit, do not depend on parts)."""
     out = node.outputs[0]
     rules = [scalar_rule(inner) for inner in body]
     b = ir.IRBuilder(fn.append_basic_block("entry"))
     strides = [list(st) for _, _, st in loads] + [broadcast_strides(out.shape, out.shape)]
     dims, merged = merge_dims(out.shape, strides)
     dtypes = {v.id: v.dtype for inner in body for v in inner.inputs}
+
+    def element(index: list[ir.Value]) -> None:
+        values: dict[int, ir.Value] = {}
+        for (vid, arg, _), walk in zip(loads, merged):
+            values[vid] = load(b, fn.args[arg], linear_index(b, index, walk) if dims else i64(0), dtypes[vid])
+        for inner, rule in zip(body, rules):
+            values[inner.outputs[0].id] = rule(b, *(values[v.id] for v in inner.inputs))
+        offset = linear_index(b, index, merged[-1]) if dims else i64(0)
+        store(b, values[out.id], fn.args[len(node.inputs)], offset, out.dtype)
+
+    def unit(phase: int, i: ir.Value) -> None:
+        if len(dims) > 1:
+            with for_nest(b, dims[1:]) as rest:
+                element([i, *rest])
+        elif len(dims) == 1:
+            tail = dims[0] % CHUNK
+            count, first = (CHUNK, b.mul(i, i64(CHUNK))) if phase == 0 else (tail, i64(dims[0] - tail))
+            with for_range(b, count, "e") as j:
+                element([b.add(first, j)])
+        else:
+            element([])
+
     if out.size > 0:
-        with for_nest(b, dims) as index:
-            values: dict[int, ir.Value] = {}
-            for (vid, arg, _), walk in zip(loads, merged):
-                values[vid] = load(b, fn.args[arg], linear_index(b, index, walk) if dims else i64(0), dtypes[vid])
-            for inner, rule in zip(body, rules):
-                values[inner.outputs[0].id] = rule(b, *(values[v.id] for v in inner.inputs))
-            offset = linear_index(b, index, merged[-1]) if dims else i64(0)
-            store(b, values[out.id], fn.args[len(node.inputs)], offset, out.dtype)
+        counts = [dims[0]] if len(dims) > 1 else [dims[0] // CHUNK, int(dims[0] % CHUNK > 0)] if dims else [1]
+        part, parts = parts_of(b, node, fn)
+        lo, hi = share(b, sum(counts), part, parts)
+        for_phases(b, lo, hi, counts, unit, "chunk")
     b.ret_void()
 
 
-@emitter(*UNARY, *BINARY, *COMPARE, "select", "convert")
+@emitter(*UNARY, *BINARY, *COMPARE, "select", "convert", parallel=True)
 def emit_elementwise(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
     loads = [(v.id, k, broadcast_strides(v.shape, node.outputs[0].shape)) for k, v in enumerate(node.inputs)]
     emit_loop(node, [node], loads, fn)
 
 
-@emitter(FUSED)
+@emitter(FUSED, parallel=True)
 def emit_fused(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
     """A chain merged by passes/fuse.py: every inner value has the output's shape."""
     emit_loop(node, list(node.attrs["nodes"]), list(node.attrs["loads"]), fn)

@@ -9,7 +9,9 @@ The inner k loop keeps MR*NV accumulators in vector registers (SSA phis),
 loads NV vectors of b (contiguous in N) and broadcasts one a per row, so
 each loaded value feeds several fmas. Column tails use one-vector tiles,
 then scalar tiles; the row tail is one tile with M % MR rows (shapes are
-compile-time constants). `llvm.fmuladd` fuses where the target has fma and
+compile-time constants). In a call split into parts (codegen/partition.py)
+each part takes a share of the batch x row blocks, or of the column blocks
+when there are fewer of those than parts. `llvm.fmuladd` fuses where the target has fma and
 never becomes a libm call where it has not.
 
 Columns after the last full block form one tile whose last chunk is a short
@@ -30,6 +32,7 @@ from llvmlite import ir
 
 from cerebro.compiler.codegen import epilogue
 from cerebro.compiler.codegen.loops import fold_range, for_range, i64
+from cerebro.compiler.codegen.partition import for_outer, for_phases, parts_of, share
 from cerebro.compiler.codegen.registry import EmitContext, emitter
 from cerebro.compiler.ir import Node
 from cerebro.compiler.ir.dtypes import DType
@@ -185,7 +188,7 @@ def tile_phases(columns: int, width: int, vectors: int) -> list[tuple[list[int],
 _MATMUL_TYPES = (DType.f32, DType.f64, DType.i32, DType.i64)
 
 
-@emitter("matmul")
+@emitter("matmul", parallel=True)
 def emit_matmul(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
     out = node.outputs[0]
     if out.dtype not in _MATMUL_TYPES:
@@ -200,11 +203,15 @@ def emit_matmul(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
         raise unsupported(node, f"b packed in blocks of {packed} for a {width * vectors}-column tile")
     if view.b[-1] != 1 and columns > 1 or view.c[-1] != 1 and columns > 1:
         raise unsupported(node, "a matmul b or result with non-unit column stride")
-    for arg in fn.args:
+    for arg in fn.args[:len(node.inputs) + len(node.outputs)]:
         arg.add_attribute("noalias")
     builder = ir.IRBuilder(fn.append_basic_block("entry"))
     pa, pb, pc = fn.args[0], fn.args[1], fn.args[len(node.inputs)]
-    with for_range(builder, math.prod(batch), "batch") as bi:
+    phases = tile_phases(columns, width, vectors)
+    row_counts, column_counts = [rows // tile_rows, int(rows % tile_rows > 0)], [count for _, count, _ in phases]
+    row_lo, row_hi, column_lo, column_hi = _shares(builder, node, fn, math.prod(batch), sum(row_counts),
+                                                   sum(column_counts))
+    with for_outer(builder, math.prod(batch), sum(row_counts), row_lo, row_hi, "batch") as (bi, first, end):
         a_base, b_base, c_base = batch_offsets(builder, bi, batch, [view.a, view.b, view.c])
         operands = _Operands(pa, pb, pc, a_base, b_base, c_base, depth, columns, elem, packed is not None,
                              view.a[-2], view.a[-1], view.b[-2], view.c[-2])
@@ -220,14 +227,19 @@ def emit_matmul(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
                         row = index(builder, r, (bi, rows), (i0, 1))
                         epilogue.apply_row(builder, node, fn, row, at, j0, sum(widths))
 
-            for widths, count, first in tile_phases(columns, width, vectors):
-                with for_range(builder, count, "jb") as jb:
-                    j0 = index(builder, first, (jb, sum(widths)))
-                    if rows // tile_rows:
-                        with for_range(builder, rows // tile_rows, "ib") as ib:
-                            tile(tile_rows, widths, index(builder, 0, (ib, tile_rows)), j0)
-                    if rows % tile_rows:
+            def column_block(phase: int, jb: ir.Value) -> None:
+                widths, _, first_column = phases[phase]
+                j0 = index(builder, first_column, (jb, sum(widths)))
+
+                def row_block(row_phase: int, ib: ir.Value) -> None:
+                    if row_phase == 0:
+                        tile(tile_rows, widths, index(builder, 0, (ib, tile_rows)), j0)
+                    else:
                         tile(rows % tile_rows, widths, i64(rows - rows % tile_rows), j0)
+
+                for_phases(builder, first, end, row_counts, row_block, "ib")
+
+            for_phases(builder, column_lo, column_hi, column_counts, column_block, "jb")
 
         for k0, panel_depth, accumulate, last, count in k_panels(depth, step, "epilogue" in node.attrs):
             if count is None:
@@ -236,6 +248,20 @@ def emit_matmul(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
                 with for_range(builder, count, "kb", start=1) as kb:
                     panel(index(builder, 0, (kb, step)), step, True, last)
     builder.ret_void()
+
+
+def _shares(builder: ir.IRBuilder, node: Node, fn: ir.Function, batch: int, row_units: int, column_units: int
+            ) -> tuple[ir.Value, ir.Value, ir.Value, ir.Value]:
+    """(row lo, row hi, column lo, column hi) of this part: the batch x row blocks when there are at
+    least as many as parts, else the column blocks (a batch-1 dense layer: each part streams its own
+    share of b)."""
+    part, parts = parts_of(builder, node, fn)
+    rows = batch * row_units
+    by_rows = builder.icmp_unsigned(">=", i64(rows), parts)
+    row_lo, row_hi = share(builder, rows, part, parts)
+    column_lo, column_hi = share(builder, column_units, part, parts)
+    return (builder.select(by_rows, row_lo, i64(0)), builder.select(by_rows, row_hi, i64(rows)),
+            builder.select(by_rows, i64(0), column_lo), builder.select(by_rows, i64(column_units), column_hi))
 
 
 def batch_offsets(builder: ir.IRBuilder, flat: ir.Value, batch: tuple[int, ...],

@@ -1,12 +1,19 @@
 """The LLVM module of a model: node functions, stage functions, cerebro_entry and the .cbx globals.
 
 Layout of the emitted module (see runtime_kmod/include/cerebro/abi.h):
-  internal void @node<k>(ptr in..., ptr out...)    one per node, filled by its emitter
-  internal void @stage<s>(ptr inputs, ptr outputs, ptr arena)
+  internal void @node<k>(ptr in..., ptr out... [, i32 part, i32 parts])
+                                                   one per node, filled by its emitter (parts: PARALLEL ops)
+  internal void @stage<s>(ptr inputs, ptr outputs, ptr arena, i32 part, i32 parts)
                                                    calls its nodes with pointers from the memory plan
-  i32 @cerebro_entry(ptr inputs, ptr outputs, ptr arena, i32 stage)
-                                                   switch on stage; 1 for a bad stage, else 0
+  i32 @cerebro_entry(ptr inputs, ptr outputs, ptr arena, i32 stage_word)
+                                                   decodes the word, switch on the stage; 1 if bad, else 0
   @cerebro_weights / @cerebro_meta / @cerebro_ir   placeholder sections the .cbx writer fills
+A call split into parts (abi.h) runs every stage on every part: a parallel
+node computes its part's share, any other node runs on part 0, and after each
+node call all parts meet at a barrier on the i32 counter at arena offset 0
+(memplan.py keeps bytes 0..63 free); barrier k (counting node calls of all
+stages) waits for the counter to reach (k + 1) * parts. The output copies run
+on part 0 after the last barrier.
 llvmlite.ir cannot spell hidden globals or target attributes, so `finish_text`
 rewrites those lines of the printed module.
 """
@@ -18,7 +25,7 @@ from dataclasses import dataclass
 
 from llvmlite import ir
 
-from cerebro.compiler.codegen import EMITTERS, EmitContext
+from cerebro.compiler.codegen import EMITTERS, PARALLEL, EmitContext
 from cerebro.compiler.ir import Graph, IRError, Node
 from cerebro.compiler.passes.memplan import VIEW_OPS, MemoryPlan, Place
 from cerebro.compiler.targets import Target
@@ -43,14 +50,15 @@ def _node_function(ctx: EmitContext, node: Node, index: int) -> ir.Function:
     emit = EMITTERS.get(node.op)
     if emit is None:
         raise IRError(f"{node.where()}: no code generator for this op")
-    arity = len(node.inputs) + len(node.outputs)
-    fn = ir.Function(ctx.module, ir.FunctionType(ir.VoidType(), [PTR] * arity), f"node{index}_{node.op}")
+    params = [PTR] * (len(node.inputs) + len(node.outputs)) + [I32, I32] * (node.op in PARALLEL)
+    fn = ir.Function(ctx.module, ir.FunctionType(ir.VoidType(), params), f"node{index}_{node.op}")
     fn.linkage = "internal"
     # Kept out of line: inlining hundreds of kernels into the stage functions
     # tripled LLVM's time on MobileNetV3 (45 s -> 13 s) for no run-time gain.
     fn.attributes.add("noinline")
     for arg in fn.args:
-        arg.add_attribute("noalias")
+        if arg.type == PTR:
+            arg.add_attribute("noalias")
     emit(ctx, node, fn)
     return fn
 
@@ -58,10 +66,38 @@ def _node_function(ctx: EmitContext, node: Node, index: int) -> ir.Function:
 class _StageBuilder:
     """Turns memory-plan places into pointers inside one stage function."""
 
-    def __init__(self, fn: ir.Function, weights: ir.GlobalVariable) -> None:
+    def __init__(self, fn: ir.Function, weights: ir.GlobalVariable, target: Target) -> None:
         self.b = ir.IRBuilder(fn.append_basic_block("entry"))
-        self.inputs, self.outputs, self.arena = fn.args
+        self.inputs, self.outputs, self.arena, self.part, self.parts = fn.args
         self.weights = weights
+        self.pause, self.pause_args = _spin_hint(fn.module, target)
+
+    def call(self, node_fn: ir.Function, args: list[ir.Value], parallel: bool) -> None:
+        """A parallel node runs on every part (with its part and parts), any other on part 0 only."""
+        if parallel:
+            self.b.call(node_fn, args + [self.part, self.parts])
+        else:
+            with self.b.if_then(self.b.icmp_unsigned("==", self.part, ir.Constant(I32, 0))):
+                self.b.call(node_fn, args)
+
+    def barrier(self, number: int) -> None:
+        """Barrier `number` of a call split into parts: add this part to the counter at arena[0], then
+        spin (with the CPU's spin-wait hint, an intrinsic: the code may import nothing) until the
+        counter reaches (number + 1) * parts. Inline, so the stages call nothing but node functions."""
+        b = self.b
+        fn = b.function
+        with b.if_then(b.icmp_unsigned(">", self.parts, ir.Constant(I32, 1))):
+            goal = b.mul(self.parts, ir.Constant(I32, number + 1))
+            b.atomic_rmw("add", self.arena, ir.Constant(I32, 1), "seq_cst")
+            spin, wait, done = (fn.append_basic_block(f"barrier{number}.{name}") for name in ("spin", "wait", "done"))
+            b.branch(spin)
+            b.position_at_end(spin)
+            now = b.load_atomic(self.arena, "acquire", 4, typ=I32)
+            b.cbranch(b.icmp_signed(">=", now, goal), done, wait)
+            b.position_at_end(wait)
+            b.call(self.pause, self.pause_args)
+            b.branch(spin)
+            b.position_at_end(done)
 
     def pointer(self, place: Place) -> ir.Value:
         b = self.b
@@ -92,36 +128,61 @@ def emit_module(graph: Graph, plan: MemoryPlan, stages: list[list[Node]], target
 
     memcpy = module.declare_intrinsic("llvm.memcpy", [PTR, PTR, I64])
     stage_fns = []
+    barriers = 0
     for number, nodes in enumerate(stages):
-        fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [PTR, PTR, PTR]), f"stage{number}")
+        fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [PTR, PTR, PTR, I32, I32]), f"stage{number}")
         fn.linkage = "internal"
-        sb = _StageBuilder(fn, globals_.weights)
+        sb = _StageBuilder(fn, globals_.weights, target)
         for node in nodes:
             if id(node) in functions:
                 args = [sb.pointer(plan.place(v)) for v in node.inputs + node.outputs]
-                sb.b.call(functions[id(node)], args)
-        if number == len(stages) - 1:
-            for source, index, nbytes in plan.copies:
-                if nbytes:
-                    dst = sb.pointer(Place("output", index))
-                    size, volatile = ir.Constant(I64, nbytes), ir.Constant(ir.IntType(1), 0)
-                    sb.b.call(memcpy, [dst, sb.pointer(source), size, volatile])
+                sb.call(functions[id(node)], args, node.op in PARALLEL)
+                sb.barrier(barriers)
+                barriers += 1
+        if number == len(stages) - 1 and any(nbytes for _, _, nbytes in plan.copies):
+            with sb.b.if_then(sb.b.icmp_unsigned("==", sb.part, ir.Constant(I32, 0))):
+                for source, index, nbytes in plan.copies:
+                    if nbytes:
+                        dst = sb.pointer(Place("output", index))
+                        size, volatile = ir.Constant(I64, nbytes), ir.Constant(ir.IntType(1), 0)
+                        sb.b.call(memcpy, [dst, sb.pointer(source), size, volatile])
         sb.b.ret_void()
         stage_fns.append(fn)
+    _entry(module, stage_fns)
+    return finish_text(str(module), target, len(plan.weights), META_FIXED + META_PER_TENSOR * num_tensors, text)
 
+
+def _spin_hint(module: ir.Module, target: Target) -> tuple[ir.Function, list[ir.Value]]:
+    """The spin-wait hint intrinsic and its arguments: pause on x86, yield (hint #1) on arm64."""
+    name, params, args = (("llvm.x86.sse2.pause", [], []) if target.is_x86 else
+                          ("llvm.aarch64.hint", [I32], [ir.Constant(I32, 1)]))
+    existing = module.globals.get(name)
+    fn = existing or ir.Function(module, ir.FunctionType(ir.VoidType(), params), name)
+    return fn, args
+
+
+def _entry(module: ir.Module, stage_fns: list[ir.Function]) -> None:
+    """cerebro_entry: split the stage word (abi.h) and run the stage; a stage index past the last or a
+    part outside 0..parts-1 is a bad stage."""
     entry = ir.Function(module, ir.FunctionType(I32, [PTR, PTR, PTR, I32]), "cerebro_entry")
     b = ir.IRBuilder(entry.append_basic_block("entry"))
     bad = entry.append_basic_block("bad_stage")
-    switch = b.switch(entry.args[3], bad)
+    word = entry.args[3]
+    stage = b.and_(word, ir.Constant(I32, 0xFFFF))
+    part = b.and_(b.lshr(word, ir.Constant(I32, 16)), ir.Constant(I32, 0xFF))
+    parts = b.add(b.lshr(word, ir.Constant(I32, 24)), ir.Constant(I32, 1))
+    dispatch = entry.append_basic_block("dispatch")
+    b.cbranch(b.icmp_unsigned("<", part, parts), dispatch, bad)
+    b.position_at_end(dispatch)
+    switch = b.switch(stage, bad)
     for number, fn in enumerate(stage_fns):
         block = entry.append_basic_block(f"run_stage{number}")
         switch.add_case(ir.Constant(I32, number), block)
         b.position_at_end(block)
-        b.call(fn, list(entry.args[:3]))
+        b.call(fn, [*entry.args[:3], part, parts])
         b.ret(ir.Constant(I32, 0))
     b.position_at_end(bad)
     b.ret(ir.Constant(I32, 1))
-    return finish_text(str(module), target, len(plan.weights), META_FIXED + META_PER_TENSOR * num_tensors, text)
 
 
 def _c_string(data: bytes) -> str:

@@ -26,18 +26,24 @@ class EmitContext:
 
 # An emitter fills in `fn`, whose arguments are the buffers of node.inputs
 # followed by node.outputs (ptr each, 64-byte aligned, contiguous row-major);
-# the function returns void. Outputs never alias inputs.
+# the function returns void. Outputs never alias inputs. A parallel emitter's
+# function has two more, trailing i32 arguments (part, parts): it computes only
+# part's share of the output elements (codegen/partition.py). Without them
+# (a test calling the emitter directly) it computes everything.
 Emitter = Callable[[EmitContext, Node, ir.Function], None]
 
 EMITTERS: dict[str, Emitter] = {}
+PARALLEL: set[str] = set()  # ops whose emitters split their output among the parts of a call
 
 
-def emitter(*ops: str) -> Callable[[Emitter], Emitter]:
+def emitter(*ops: str, parallel: bool = False) -> Callable[[Emitter], Emitter]:
     def register(fn: Emitter) -> Emitter:
         for op in ops:
             if op in EMITTERS:
                 raise RuntimeError(f"two emitters for IR op {op!r}")
             EMITTERS[op] = fn
+            if parallel:
+                PARALLEL.add(op)
         return fn
 
     return register

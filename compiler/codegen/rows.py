@@ -22,12 +22,15 @@ cone: transcendentals count 20, others 1); the rest are recomputed.
 
 from __future__ import annotations
 
+import math
+
 from llvmlite import ir
 
 from cerebro.compiler.codegen.elementwise import load, scalar_rule, store
-from cerebro.compiler.codegen.loops import fold_range, for_nest, i64, linear_index
+from cerebro.compiler.codegen.loops import fold_range, i64, linear_index
 from cerebro.compiler.codegen.mathfn import UNARY as TRANSCENDENTAL
 from cerebro.compiler.codegen.matmul import constant, element_type, index, intrinsic, unsupported
+from cerebro.compiler.codegen.partition import for_outer, for_phases, parts_of, share, unflatten
 from cerebro.compiler.codegen.reduce import identity
 from cerebro.compiler.codegen.registry import EmitContext, emitter
 from cerebro.compiler.ir import Node, Value
@@ -98,7 +101,7 @@ class Schedule:
         return max(again, key=self.cost, default=None)
 
 
-@emitter(ROW_KERNEL)
+@emitter(ROW_KERNEL, parallel=True)
 def emit_row_kernel(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
     dtype = node.outputs[0].dtype
     if dtype not in (DType.f32, DType.f64):
@@ -173,19 +176,29 @@ class _RowEmitter:
                       if inner.op not in ROW_REDUCTIONS and inner.op not in _VIEWS}
 
     def emit(self) -> None:
-        """Rows in blocks of ROW_BLOCK along the last row dim (then the leftover rows one by one)."""
+        """Rows in blocks of ROW_BLOCK along the last row dim (then the leftover rows one by one); in a
+        call split into parts, this part's share of those blocks and leftover rows."""
         b = self.b
+        part, parts = parts_of(b, self.node, self.fn)
         if not self.rows:
-            self._block([[]])
+            lo, hi = share(b, 1, part, parts)
+            for_phases(b, lo, hi, [1], lambda phase, unit: self._block([[]]), "row")
         else:
             lead, last = list(self.rows[:-1]), self.rows[-1]
             block = ROW_BLOCK if last >= ROW_BLOCK else 1
-            with for_nest(b, lead + [last // block], "row") as idx:
-                first = b.mul(idx[-1], i64(block), flags=("nsw", "nuw"))
-                self._block([idx[:-1] + [b.add(first, i64(j), flags=("nsw", "nuw"))] for j in range(block)])
-            if last % block:
-                with for_nest(b, lead + [last % block], "rest") as idx:
-                    self._block([idx[:-1] + [b.add(idx[-1], i64(last - last % block), flags=("nsw", "nuw"))]])
+            counts = [last // block, last % block]
+            lo, hi = share(b, math.prod(lead) * sum(counts), part, parts)
+            with for_outer(b, math.prod(lead), sum(counts), lo, hi, "row") as (flat, begin, end):
+                idx = unflatten(b, flat, lead)
+
+                def unit(phase: int, i: ir.Value) -> None:
+                    if phase == 0:
+                        first = b.mul(i, i64(block), flags=("nsw", "nuw"))
+                        self._block([idx + [b.add(first, i64(j), flags=("nsw", "nuw"))] for j in range(block)])
+                    else:
+                        self._block([idx + [b.add(i, i64(last - last % block), flags=("nsw", "nuw"))]])
+
+                for_phases(b, begin, end, counts, unit, "rb")
         b.ret_void()
 
     def _block(self, indices: list[list[ir.Value]]) -> None:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from llvmlite import ir
 
-from cerebro.compiler.codegen.loops import fold_nest, for_nest, for_range, i64
+from cerebro.compiler.codegen.loops import fold_nest, for_range, i64
 from cerebro.compiler.codegen.matmul import (
     column_phases,
     constant,
@@ -29,6 +29,7 @@ from cerebro.compiler.codegen.matmul import (
     store,
     unsupported,
 )
+from cerebro.compiler.codegen.partition import parts_of, share, unflatten
 from cerebro.compiler.codegen.reduce import combiner, identity
 from cerebro.compiler.codegen.registry import EmitContext, emitter
 from cerebro.compiler.ir import Node
@@ -47,7 +48,7 @@ class _Axis:
     out: int
 
 
-@emitter("reduce_window")
+@emitter("reduce_window", parallel=True)
 def emit_reduce_window(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
     (x,) = node.inputs
     out = node.outputs[0]
@@ -70,14 +71,18 @@ def emit_reduce_window(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
     op = f"reduce_{node.attrs['kind']}"
     combine, start = combiner(op, dtype), identity(op, dtype)
     elem = element_type(dtype)
-    for arg in fn.args:
+    px, po = fn.args[:2]
+    for arg in (px, po):
         arg.add_attribute("noalias")
     builder = ir.IRBuilder(fn.append_basic_block("entry"))
-    px, po = fn.args
     if out.size == 0:
         builder.ret_void()
         return
-    with for_nest(builder, [a.out for a in axes], "o") as positions:
+    part, parts = parts_of(builder, node, fn)
+    pixels = math.prod(a.out for a in axes)
+    lo, hi = share(builder, pixels, part, parts)  # in a call split into parts: this part's output pixels
+    with for_range(builder, hi, "o", start=lo) as flat:
+        positions = unflatten(builder, flat, [a.out for a in axes])
         out_pixel: ir.Value = i64(0)
         for axis, o in zip(axes, positions):
             out_pixel = index(builder, 0, (out_pixel, axis.out), (o, 1))

@@ -4,7 +4,9 @@ Graph inputs and outputs stay in the caller's buffers (a node producing an
 output writes straight into it), constants live in the weights blob, reshape
 is a view of its input's storage, and every other tensor gets an offset in one
 arena. Offsets come from liveness: tensors whose lifetimes do not overlap share
-bytes (greedy by size, best-fitting gap, as TFLite's planner does).
+bytes (greedy by size, best-fitting gap, as TFLite's planner does). The first
+RESERVED bytes of the arena hold nothing: a call split into parts keeps its
+barrier counter there (codegen/module.py).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from dataclasses import dataclass, field
 from cerebro.compiler.ir import Graph, Value
 
 ALIGN = 64
+RESERVED = 64  # arena bytes 0..63: the barrier counter of a multi-threaded call (abi.h)
 VIEW_OPS = frozenset({"reshape"})
 
 
@@ -108,7 +111,7 @@ def plan_memory(graph: Graph) -> MemoryPlan:
         if base.id in first:
             last[base.id] = end
 
-    placed: list[tuple[int, int, int, int]] = []  # offset, size, first, last
+    placed: list[tuple[int, int, int, int]] = [(0, RESERVED, -1, end + 1)]  # offset, size, first, last
     for vid in sorted(sizes, key=lambda v: (-sizes[v], first[v])):
         busy = [(off, size) for off, size, lo, hi in placed if not (hi < first[vid] or last[vid] < lo)]
         offset = _best_fit(sizes[vid], busy)
@@ -119,6 +122,6 @@ def plan_memory(graph: Graph) -> MemoryPlan:
     for node in graph.nodes:
         if node.op in VIEW_OPS:
             places[node.outputs[0].id] = places[owner(node.inputs[0]).id]
-    arena_size = max([off + size for off, size, _, _ in placed], default=0)
+    arena_size = max(off + size for off, size, _, _ in placed)
     plan_copies = [(places[base.id], index, graph.outputs[index].nbytes) for base, index in copies]
     return MemoryPlan(places, arena_size, weights, plan_copies)

@@ -92,6 +92,9 @@ int cbx_meta_check(const uint8_t *sec, uint64_t size, uint32_t machine,
 				m.num_inputs, m.num_outputs, CBX_MAX_TENSORS);
 	if (m.num_stages == 0)
 		return cbx_fail(err, CBX_EMETA, "bad .cerebro.meta: num_stages is 0");
+	if (m.num_stages > CBX_MAX_STAGES)
+		return cbx_fail(err, CBX_EMETA, "bad .cerebro.meta: num_stages %u > %d",
+				m.num_stages, CBX_MAX_STAGES);
 	if (m.arena_size > CBX_MAX_ARENA_SIZE)
 		return cbx_fail(err, CBX_EMETA, "bad .cerebro.meta: arena_size %llu is impossibly large",
 				(unsigned long long)m.arena_size);
@@ -100,8 +103,13 @@ int cbx_meta_check(const uint8_t *sec, uint64_t size, uint32_t machine,
 		return cbx_fail(err, CBX_EMETA, "bad .cerebro.meta: meta_size %u, section %llu bytes, %llu tensors need %llu",
 				m.meta_size, (unsigned long long)size, (unsigned long long)count,
 				(unsigned long long)expected);
-	if (m.reserved != 0)
-		return cbx_fail(err, CBX_EMETA, "bad .cerebro.meta: reserved field is not 0");
+	if (m.parts > CEREBRO_MAX_PARTS)
+		return cbx_fail(err, CBX_EMETA, "bad .cerebro.meta: parts %u > %d", m.parts, CEREBRO_MAX_PARTS);
+	if (m.parts == 0)
+		m.parts = 1;
+	if (m.parts > 1 && m.arena_size < CEREBRO_BARRIER_BYTES)
+		return cbx_fail(err, CBX_EMETA, "bad .cerebro.meta: parts %u needs an arena of >= %d bytes, not %llu",
+				m.parts, CEREBRO_BARRIER_BYTES, (unsigned long long)m.arena_size);
 	if (!terminated(m.triple, sizeof(m.triple)) || !terminated(m.cpu, sizeof(m.cpu)) ||
 	    !terminated(m.features, sizeof(m.features)) || !terminated(m.model_name, sizeof(m.model_name)))
 		return cbx_fail(err, CBX_EMETA, "bad .cerebro.meta: unterminated string field");

@@ -173,6 +173,51 @@ int cbx_model_run(const struct cbx_model *model, const void *const *inputs,
 	return CBX_OK;
 }
 
+struct parallel_call {
+	const struct cbx_model *model;
+	const void *const *inputs;
+	void *const *outputs;
+	void *arena;
+};
+
+/* One thread's share: every stage in order, stopping at the first error. */
+static int run_part(void *data, unsigned int part, unsigned int parts)
+{
+	struct parallel_call *call = data;
+	const struct cbx_model *model = call->model;
+	uint32_t stage;
+	int32_t status;
+
+	for (stage = 0; stage < model->meta.num_stages; stage++) {
+		status = model->entry(call->inputs, call->outputs, call->arena,
+				      CEREBRO_STAGE_WORD(stage, (uint32_t)part, (uint32_t)parts));
+		if (status != CEREBRO_OK)
+			return status;
+	}
+	return CEREBRO_OK;
+}
+
+int cbx_model_run_pool(const struct cbx_model *model, struct cbx_pool *pool,
+		       const void *const *inputs, void *const *outputs, void *arena,
+		       struct cbx_error *err)
+{
+	struct parallel_call call = { model, inputs, outputs, arena };
+	unsigned int threads = pool ? cbx_pool_threads(pool) : 1;
+	int status;
+
+	if (threads <= 1)
+		return cbx_model_run(model, inputs, outputs, arena, err);
+	if (threads > model->meta.parts)
+		return cbx_fail(err, CBX_ERUN, "cannot split a call across %u threads: the model allows %u",
+				threads, model->meta.parts);
+	memset(arena, 0, CEREBRO_BARRIER_BYTES);
+	if (!cbx_pool_run(pool, run_part, &call, &status))
+		return cbx_model_run(model, inputs, outputs, arena, err);
+	if (status != CEREBRO_OK)
+		return cbx_fail(err, CBX_ERUN, "model returned error %d on %u threads", status, threads);
+	return CBX_OK;
+}
+
 static uint64_t now_ns(void)
 {
 	struct timespec ts;

@@ -12,6 +12,7 @@
 #include <cerebro/cbx.h>
 
 #include "error.h"
+#include "pool.h"
 
 struct cbx_model {
 	void *base;			/* the mapping, load_size bytes */
@@ -40,6 +41,17 @@ void cbx_model_free(struct cbx_model *model);
  */
 int cbx_model_run(const struct cbx_model *model, const void *const *inputs,
 		  void *const *outputs, void *arena, struct cbx_error *err);
+
+/*
+ * Runs one call split across @pool's threads, as abi.h describes: zeroes the
+ * arena's first CEREBRO_BARRIER_BYTES (@arena must hold at least that many),
+ * then every thread runs every stage with its stage word. Runs serially
+ * (plain stage numbers) when @pool is NULL, has 1 thread, or is busy with
+ * another thread's call. Refuses a pool larger than meta.parts.
+ */
+int cbx_model_run_pool(const struct cbx_model *model, struct cbx_pool *pool,
+		       const void *const *inputs, void *const *outputs, void *arena,
+		       struct cbx_error *err);
 
 /*
  * Runs the model @repeats times, timing every stage on its own:

@@ -3,7 +3,9 @@
  * cerebro._runtime: the CPython binding of the user-space host. Buffers
  * come through the buffer protocol (no numpy C API); the GIL is released
  * while model code runs, and each call takes its own arena from a
- * mutex-protected free list, so one Model serves many threads.
+ * mutex-protected free list, so one Model serves many threads. A Model made
+ * with threads=N > 1 owns a pool of N - 1 workers that split each call with
+ * the calling thread; a call that finds the pool busy runs serially.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -26,6 +28,8 @@ typedef struct {
 	pthread_mutex_t lock;		/* guards free_arenas */
 	struct arena *free_arenas;
 	size_t arena_bytes;
+	struct cbx_pool *pool;		/* NULL for threads=1 */
+	unsigned int threads;
 } ModelObject;
 
 static struct arena *arena_take(ModelObject *self)
@@ -59,9 +63,11 @@ static void arena_give(ModelObject *self, struct arena *a)
 
 static int Model_init(ModelObject *self, PyObject *args, PyObject *kwargs)
 {
-	static char *keywords[] = { "data", NULL };
+	static char *keywords[] = { "data", "threads", NULL };
 	struct cbx_error err = { 0 };
 	struct cbx_model *model;
+	struct cbx_pool *pool = NULL;
+	long threads = 1;
 	Py_buffer data;
 	int ret;
 
@@ -69,8 +75,13 @@ static int Model_init(ModelObject *self, PyObject *args, PyObject *kwargs)
 		PyErr_SetString(PyExc_RuntimeError, "Model is already initialised");
 		return -1;
 	}
-	if (!PyArg_ParseTupleAndKeywords(args, kwargs, "y*:Model", keywords, &data))
+	if (!PyArg_ParseTupleAndKeywords(args, kwargs, "y*|l:Model", keywords, &data, &threads))
 		return -1;
+	if (threads < 1 || threads > CEREBRO_MAX_PARTS) {
+		PyBuffer_Release(&data);
+		PyErr_Format(PyExc_ValueError, "Model: threads must be 1..%d, got %ld", CEREBRO_MAX_PARTS, threads);
+		return -1;
+	}
 	Py_BEGIN_ALLOW_THREADS
 	ret = cbx_model_load(&model, data.buf, (size_t)data.len, &err);
 	Py_END_ALLOW_THREADS
@@ -79,11 +90,25 @@ static int Model_init(ModelObject *self, PyObject *args, PyObject *kwargs)
 		PyErr_SetString(ret == CBX_ENOMEM ? PyExc_MemoryError : PyExc_ValueError, err.msg);
 		return -1;
 	}
+	if ((uint32_t)threads > model->meta.parts) {
+		PyErr_Format(PyExc_ValueError,
+			     "Model: cannot run '%s' on %ld threads: it was compiled without parallel support "
+			     "(meta.parts = %u)", model->meta.model_name, threads, model->meta.parts);
+		cbx_model_free(model);
+		return -1;
+	}
+	if (threads > 1 && cbx_pool_create(&pool, (unsigned int)threads, &err) != CBX_OK) {
+		PyErr_SetString(PyExc_MemoryError, err.msg);
+		cbx_model_free(model);
+		return -1;
+	}
 	self->model = model;
+	self->pool = pool;
+	self->threads = (unsigned int)threads;
 	self->arena_bytes = (model->meta.arena_size + CEREBRO_BUFFER_ALIGN - 1) &
 			    ~(size_t)(CEREBRO_BUFFER_ALIGN - 1);
-	if (self->arena_bytes == 0)
-		self->arena_bytes = CEREBRO_BUFFER_ALIGN;
+	if (self->arena_bytes < CEREBRO_BARRIER_BYTES)
+		self->arena_bytes = CEREBRO_BARRIER_BYTES;
 	return 0;
 }
 
@@ -110,6 +135,7 @@ static void Model_dealloc(ModelObject *self)
 		free(a);
 		a = next;
 	}
+	cbx_pool_destroy(self->pool);
 	cbx_model_free(self->model);
 	pthread_mutex_destroy(&self->lock);
 	Py_TYPE(self)->tp_free((PyObject *)self);
@@ -212,8 +238,8 @@ static PyObject *run_model(ModelObject *self, PyObject *in_arg, PyObject *out_ar
 					(void *const *)(pointers + meta->num_inputs), arena->memory,
 					repeats, stage_ns, &err);
 	else
-		ret = cbx_model_run(self->model, (const void *const *)pointers,
-				    (void *const *)(pointers + meta->num_inputs), arena->memory, &err);
+		ret = cbx_model_run_pool(self->model, self->pool, (const void *const *)pointers,
+					 (void *const *)(pointers + meta->num_inputs), arena->memory, &err);
 	Py_END_ALLOW_THREADS
 	arena_give(self, arena);
 	if (ret) {
@@ -269,6 +295,16 @@ static PyObject *Model_get_meta(ModelObject *self, void *closure)
 	return PyBytes_FromStringAndSize(self->model->meta_bytes, (Py_ssize_t)self->model->meta_len);
 }
 
+static PyObject *Model_get_threads(ModelObject *self, void *closure)
+{
+	(void)closure;
+	if (!self->model) {
+		PyErr_SetString(PyExc_RuntimeError, "Model is not initialised");
+		return NULL;
+	}
+	return PyLong_FromUnsignedLong(self->threads);
+}
+
 static PyMethodDef Model_methods[] = {
 	{ "run", (PyCFunction)Model_run, METH_VARARGS,
 	  "run(inputs, outputs): run every stage; buffers are checked against the meta." },
@@ -279,6 +315,7 @@ static PyMethodDef Model_methods[] = {
 
 static PyGetSetDef Model_getset[] = {
 	{ "meta", (getter)Model_get_meta, NULL, "the raw .cerebro.meta section (bytes)", NULL },
+	{ "threads", (getter)Model_get_threads, NULL, "threads one call is split across (int)", NULL },
 	{ NULL, NULL, NULL, NULL, NULL },
 };
 
@@ -317,7 +354,8 @@ static PyMethodDef module_methods[] = {
 static PyTypeObject ModelType = {
 	PyVarObject_HEAD_INIT(NULL, 0)
 	.tp_name = "cerebro._runtime.Model",
-	.tp_doc = "Model(data: bytes): a .cbx image loaded into this process.",
+	.tp_doc = "Model(data: bytes, threads: int = 1): a .cbx image loaded into this process; "
+		  "threads > 1 splits each call across a pool (needs meta.parts >= threads).",
 	.tp_basicsize = sizeof(ModelObject),
 	.tp_flags = Py_TPFLAGS_DEFAULT,
 	.tp_new = Model_new,
@@ -346,7 +384,8 @@ PyMODINIT_FUNC PyInit__runtime(void)
 		return NULL;
 	if (PyModule_AddObjectRef(module, "Model", (PyObject *)&ModelType) < 0 ||
 	    PyModule_AddIntConstant(module, "HOST_MACHINE", (long)cbx_host_machine()) < 0 ||
-	    PyModule_AddIntConstant(module, "BUFFER_ALIGN", CEREBRO_BUFFER_ALIGN) < 0) {
+	    PyModule_AddIntConstant(module, "BUFFER_ALIGN", CEREBRO_BUFFER_ALIGN) < 0 ||
+	    PyModule_AddIntConstant(module, "MAX_PARTS", CEREBRO_MAX_PARTS) < 0) {
 		Py_DECREF(module);
 		return NULL;
 	}

@@ -1,11 +1,12 @@
 // SPDX-License-Identifier: MIT
 /*
- * cbxrun MODEL.cbx IN0.bin [IN1.bin ...] -o OUT.bin
+ * cbxrun [--threads N] MODEL.cbx IN0.bin [IN1.bin ...] -o OUT.bin
  *
  * Runs a .cbx with the user-space host, outside Python: for emulated
  * architectures (qemu-aarch64-static) and the kernel tests. Inputs are raw
  * little-endian tensors in signature order; outputs are written
- * concatenated in order. Exit status: 0 ok, 1 model or I/O error, 2 usage.
+ * concatenated in order. --threads N splits the call across N threads (the
+ * model must allow it). Exit status: 0 ok, 1 model or I/O error, 2 usage.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -56,7 +57,7 @@ static void *read_file(const char *path, size_t *size)
 
 static int usage(void)
 {
-	fprintf(stderr, "usage: cbxrun MODEL.cbx IN0.bin [IN1.bin ...] -o OUT.bin\n");
+	fprintf(stderr, "usage: cbxrun [--threads N] MODEL.cbx IN0.bin [IN1.bin ...] -o OUT.bin\n");
 	return 2;
 }
 
@@ -67,21 +68,30 @@ int main(int argc, char **argv)
 	void *buffers[CBX_MAX_TENSORS];
 	struct cbx_error err = { 0 };
 	struct cbx_model *model = NULL;
+	struct cbx_pool *pool = NULL;
 	unsigned int num_in = 0, i, count;
+	unsigned long threads = 1;
+	char *end;
 	size_t size;
 	void *data, *arena;
 	FILE *out;
 	int status = 1;
 
 	for (i = 1; i < (unsigned int)argc; i++) {
-		if (strcmp(argv[i], "-o") == 0 && i + 1 < (unsigned int)argc)
+		if (strcmp(argv[i], "-o") == 0 && i + 1 < (unsigned int)argc) {
 			out_path = argv[++i];
-		else if (!model_path)
+		} else if (strcmp(argv[i], "--threads") == 0 && i + 1 < (unsigned int)argc) {
+			errno = 0;
+			threads = strtoul(argv[++i], &end, 10);
+			if (errno || *end || threads < 1 || threads > CEREBRO_MAX_PARTS)
+				return usage();
+		} else if (!model_path) {
 			model_path = argv[i];
-		else if (num_in < CBX_MAX_TENSORS)
+		} else if (num_in < CBX_MAX_TENSORS) {
 			in_paths[num_in++] = argv[i];
-		else
+		} else {
 			return usage();
+		}
 	}
 	if (!model_path || !out_path)
 		return usage();
@@ -94,6 +104,17 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	free(data);
+	if (threads > model->meta.parts) {
+		fprintf(stderr, "cbxrun: %s: cannot run on %lu threads: it was compiled without parallel support (parts %u)\n",
+			model_path, threads, model->meta.parts);
+		cbx_model_free(model);
+		return 1;
+	}
+	if (threads > 1 && cbx_pool_create(&pool, (unsigned int)threads, &err) != CBX_OK) {
+		fprintf(stderr, "cbxrun: %s\n", err.msg);
+		cbx_model_free(model);
+		return 1;
+	}
 	if (num_in != model->meta.num_inputs) {
 		fprintf(stderr, "cbxrun: model takes %u inputs, got %u\n", model->meta.num_inputs, num_in);
 		cbx_model_free(model);
@@ -101,7 +122,8 @@ int main(int argc, char **argv)
 	}
 	count = model->meta.num_inputs + model->meta.num_outputs;
 	memset(buffers, 0, sizeof(buffers));
-	arena = aligned_buffer(model->meta.arena_size);
+	arena = aligned_buffer(model->meta.arena_size < CEREBRO_BARRIER_BYTES ?
+			       CEREBRO_BARRIER_BYTES : model->meta.arena_size);
 	for (i = 0; i < count; i++) {
 		const struct cbx_tensor *t = &model->tensors[i];
 
@@ -118,7 +140,7 @@ int main(int argc, char **argv)
 		if (!buffers[i] || !arena)
 			goto out;
 	}
-	if (cbx_model_run(model, (const void *const *)buffers, buffers + num_in, arena, &err)) {
+	if (cbx_model_run_pool(model, pool, (const void *const *)buffers, buffers + num_in, arena, &err)) {
 		fprintf(stderr, "cbxrun: %s\n", err.msg);
 		goto out;
 	}
@@ -140,6 +162,7 @@ out:
 	for (i = 0; i < count; i++)
 		free(buffers[i]);
 	free(arena);
+	cbx_pool_destroy(pool);
 	cbx_model_free(model);
 	return status;
 }

@@ -31,6 +31,7 @@
 #define CBX_MAX_RANK 8
 #define CBX_NAME_LEN 64
 #define CBX_MAX_TENSORS 256
+#define CBX_MAX_STAGES 65536	/* the stage word's index has 16 bits */
 
 enum cbx_dtype {
 	CBX_DTYPE_F32 = 1,
@@ -69,7 +70,7 @@ struct cbx_meta {
 	char model_name[CBX_NAME_LEN];
 	uint8_t hash[32];		/* SHA-256, see above */
 	uint32_t meta_size;		/* sizeof(struct cbx_meta) + tensors */
-	uint32_t reserved;		/* 0 */
+	uint32_t parts;			/* most threads per call, <= CEREBRO_MAX_PARTS; 0 means 1 */
 	struct cbx_tensor tensors[];	/* inputs, then outputs */
 };
 

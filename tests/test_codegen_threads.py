@@ -1,0 +1,211 @@
+"""Multi-threaded calls (abi.h's stage word): splitting a call across parts changes no result bit.
+
+Models: whole models at batch 1 and 4, run with threads=2 and 3 by the user-space host, give
+exactly the threads=1 outputs (np.testing.assert_array_equal) and jax.jit's within the model
+tolerances of tests/jax_cases.py. Kernels: every parallel emitter's node function, called for
+each part of P in turn on one thread (P = 1..5 and more parts than units of work), writes the
+same bits as with one part, so each output element is computed by exactly one part with the
+same instructions.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import dataclasses
+import functools
+import subprocess
+
+import jax
+import jax.numpy as jnp
+import llvmlite.binding as llvm
+import numpy as np
+import pytest
+from jax_cases import MODEL, _Factories, assert_outputs_match, random_variables
+from llvmlite import ir
+from native import aarch64_runner
+
+from cerebro import runtime
+from cerebro.compiler import build
+from cerebro.compiler.build import lower
+from cerebro.compiler.codegen import EMITTERS, PARALLEL, EmitContext
+from cerebro.compiler.codegen.elementwise import CHUNK
+from cerebro.compiler.targets import EM_AARCH64, resolve_target
+from cerebro.frontends.jax import trace
+
+jax.config.update("jax_platforms", "cpu")
+HOST = resolve_target("host")
+
+
+def _mlp(batch: int, rng: np.random.Generator) -> tuple:
+    module = _Factories.mlp()
+    x = rng.normal(size=(batch, 20)).astype(np.float32)
+    return (lambda v, x: module.apply(v, x)), random_variables(module, x, rng=rng), [x]
+
+
+def _cnn(batch: int, rng: np.random.Generator) -> tuple:
+    module = _Factories.cnn()
+    x = rng.normal(size=(batch, 16, 16, 3)).astype(np.float32)
+    return (lambda v, x: module.apply(v, x)), random_variables(module, x, rng=rng), [x]
+
+
+def _transformer(batch: int, rng: np.random.Generator) -> tuple:
+    module = _Factories.encoder_block()
+    x = rng.normal(size=(batch, 8, 32)).astype(np.float32)
+    valid = np.ones((batch, 8), np.int32)
+    valid[-1, 5:] = 0
+    return (lambda v, x, valid: module.apply(v, x, valid)), random_variables(module, x, valid, rng=rng), [x, valid]
+
+
+MODELS = {"mlp": _mlp, "cnn": _cnn, "transformer": _transformer}
+
+
+@pytest.mark.parametrize("batch", [1, 4])
+@pytest.mark.parametrize("name", list(MODELS))
+def test_threads_give_the_same_bits(name: str, batch: int) -> None:
+    apply, variables, args = MODELS[name](batch, np.random.default_rng(batch))
+    fn = functools.partial(apply, variables)
+    traced = trace(fn, *args, name=name)
+    data = build(traced.graph)
+    inputs = traced.flatten_inputs(*args)
+    serial = runtime.load(data)
+    want = serial(*inputs)
+    assert_outputs_match(want, jax.jit(fn)(*args), MODEL["rtol"], MODEL["atol"], name)
+    for threads in (2, 3):
+        model = runtime.load(data, threads=threads)
+        assert model.threads == threads
+        for _ in range(3):  # back-to-back calls reuse the barrier word: each must start from zero
+            for got, expected in zip(model(*inputs), want, strict=True):
+                np.testing.assert_array_equal(got, expected, err_msg=f"{name} b{batch} threads={threads}")
+
+
+@pytest.fixture(scope="module")
+def cbxrun_aarch64(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
+    return aarch64_runner(tmp_path_factory.mktemp("cbxrun-aarch64"))
+
+
+@pytest.mark.parametrize("name", ["cnn", "transformer"])
+def test_threads_on_aarch64(name: str, cbxrun_aarch64: list[str], tmp_path) -> None:
+    """The aarch64 code (LL/SC atomics, yield hint) split across 2 and 3 threads by cbxrun under qemu:
+    the same bits as 1 thread, and jax.jit's results."""
+    apply, variables, args = MODELS[name](2, np.random.default_rng(5))
+    fn = functools.partial(apply, variables)
+    traced = trace(fn, *args, name=name)
+    model_path = tmp_path / "model.cbx"
+    model_path.write_bytes(build(traced.graph, target="aarch64"))
+    paths = []
+    for k, array in enumerate(traced.flatten_inputs(*args)):
+        paths.append(tmp_path / f"in{k}.bin")
+        paths[-1].write_bytes(np.ascontiguousarray(array).tobytes())
+    outputs = {}
+    for threads in (1, 2, 3):
+        out = tmp_path / f"out{threads}.bin"
+        command = [*cbxrun_aarch64, "--threads", str(threads), str(model_path), *map(str, paths), "-o", str(out)]
+        result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, result.stderr
+        outputs[threads] = out.read_bytes()
+    assert outputs[2] == outputs[1] and outputs[3] == outputs[1]
+    (spec,) = traced.graph.outputs
+    got = np.frombuffer(outputs[1], spec.dtype.numpy).reshape(spec.shape)
+    assert_outputs_match([got], jax.jit(fn)(*args), MODEL["rtol"], MODEL["atol"], f"{name} on aarch64")
+
+
+def test_serial_meta_allows_parts() -> None:
+    """Compiled code always supports splitting (meta.parts) and keeps arena bytes 0..63 for the barrier."""
+    traced = trace(lambda x: jnp.tanh(x) * 2, np.ones((3, 4), np.float32))
+    model = runtime.load(build(traced.graph))
+    assert model.meta.parts == 256
+    assert model.meta.arena_size >= 64
+
+
+# Kernels: node functions of real compiled graphs, JIT-compiled and called part by part.
+
+_ENGINES: list = []  # keep JIT code alive for the session
+
+
+# Register-tile shapes the host can run: its own, 4-lane SSE and NEON's 8x3 tile (as 4-lane x86 code).
+FLAVOURS = {"host": HOST, "sse": dataclasses.replace(HOST, vector_width=4),
+            "neon-tile": dataclasses.replace(HOST, vector_width=4, machine=EM_AARCH64)}
+
+
+def _kernel(node, target) -> ctypes.CFUNCTYPE:
+    module = ir.Module(name=node.op)
+    module.triple = HOST.triple
+    params = [ir.PointerType()] * (len(node.inputs) + len(node.outputs)) + [ir.IntType(32)] * 2
+    fn = ir.Function(module, ir.FunctionType(ir.VoidType(), params), name="kernel")
+    EMITTERS[node.op](EmitContext(module, target), node, fn)
+    tm = HOST.target_machine()
+    parsed = llvm.parse_assembly(str(module))
+    parsed.verify()
+    builder = llvm.create_pass_builder(tm, llvm.create_pipeline_tuning_options(speed_level=3))
+    builder.getModulePassManager().run(parsed, builder)
+    engine = llvm.create_mcjit_compiler(parsed, tm)
+    engine.finalize_object()
+    _ENGINES.append(engine)
+    count = len(node.inputs) + len(node.outputs)
+    return ctypes.CFUNCTYPE(None, *[ctypes.c_void_p] * count, ctypes.c_int32, ctypes.c_int32)(
+        engine.get_function_address("kernel"))
+
+
+def _run_parts(kernel, node, inputs: list[np.ndarray], parts: int, only: int | None = None,
+               fill: float = np.nan) -> list[np.ndarray]:
+    """Outputs (`fill` where nothing wrote) after running every part of `parts`, or just part `only`."""
+    outputs = [np.full(v.shape, fill, v.dtype.numpy) for v in node.outputs]
+    pointers = [a.ctypes.data for a in inputs + outputs]
+    for part in range(parts) if only is None else [only]:
+        kernel(*pointers, part, parts)
+    return outputs
+
+
+def _graphs() -> dict[str, object]:
+    rng = np.random.default_rng(7)
+    w = rng.normal(size=(40, 70)).astype(np.float32)
+    k = rng.normal(size=(3, 3, 20, 24)).astype(np.float32)
+    deep = rng.normal(size=(3, 3, 32, 160)).astype(np.float32)
+    dw = rng.normal(size=(3, 3, 1, 16)).astype(np.float32)
+    conv = functools.partial(jax.lax.conv_general_dilated, dimension_numbers=("NHWC", "HWIO", "NHWC"))
+    return {
+        "dense_b1": (lambda x: jax.nn.gelu(x @ w), [(1, 40)]),
+        "dense_b13": (lambda x: x @ w + 1.0, [(13, 40)]),
+        "batched": (lambda a, b: jnp.einsum("bij,bjk->bik", a, b), [(3, 7, 9), (3, 9, 11)]),
+        "conv": (lambda x: jax.nn.relu(conv(x, k, (1, 1), "SAME")), [(2, 9, 7, 20)]),
+        "conv_strided": (lambda x: conv(x, k, (2, 2), "VALID"), [(1, 11, 12, 20)]),
+        "conv_deep": (lambda x: conv(x, deep, (1, 1), "SAME"), [(1, 5, 5, 32)]),
+        "depthwise": (lambda x: conv(x, dw, (1, 1), "SAME", feature_group_count=16), [(1, 6, 9, 16)]),
+        "pool": (lambda x: jax.lax.reduce_window(x, -jnp.inf, jax.lax.max, (1, 3, 3, 1), (1, 2, 2, 1), "SAME"),
+                 [(2, 9, 8, 5)]),
+        "softmax": (lambda x: jax.nn.softmax(x, axis=-1), [(2, 3, 7, 33)]),
+        "elementwise": (lambda x, y: jnp.tanh(x) * y + jnp.exp(-x), [(3000,), (3000,)]),
+        "broadcast": (lambda x, y: jnp.maximum(x, 0) * y, [(5, 70, 3), (70, 1)]),
+        "layernorm": (lambda x: (x - x.mean(-1, keepdims=True)) / jnp.sqrt(x.var(-1, keepdims=True) + 1e-5),
+                      [(5, 19)]),
+    }
+
+
+def _unwritten(kernel, node, inputs: list[np.ndarray], part: int) -> np.ndarray:
+    """Where part `part` of 2 leaves the first output alone: it keeps either of two fill values."""
+    a, b = (_run_parts(kernel, node, inputs, 2, only=part, fill=fill)[0] for fill in (1e30, -1e30))
+    return a.view(np.uint32) != b.view(np.uint32)
+
+
+@pytest.mark.parametrize("flavour", list(FLAVOURS))
+@pytest.mark.parametrize("name", list(_graphs()))
+def test_kernel_parts_cover_the_output_exactly(name: str, flavour: str) -> None:
+    fn, shapes = _graphs()[name]
+    rng = np.random.default_rng(3)
+    args = [rng.normal(size=s).astype(np.float32) for s in shapes]
+    graph = lower(trace(fn, *args).graph, FLAVOURS[flavour])[0]
+    nodes = [n for n in graph.nodes if n.op in PARALLEL]
+    assert nodes, f"{name}: no parallel node in {[n.op for n in graph.nodes]}"
+    for node in nodes:
+        inputs = [np.ascontiguousarray(v.data if v.data is not None else
+                                       rng.normal(size=v.shape).astype(v.dtype.numpy)) for v in node.inputs]
+        kernel = _kernel(node, FLAVOURS[flavour])
+        want = _run_parts(kernel, node, inputs, 1)
+        for parts in (2, 3, 4, 5, 64):
+            for got, expected in zip(_run_parts(kernel, node, inputs, parts), want, strict=True):
+                np.testing.assert_array_equal(got, expected, err_msg=f"{name} {node.op} parts={parts}")
+        if node.outputs[0].size < 2 * CHUNK and node.op not in ("matmul", "conv", "row_kernel", "reduce_window"):
+            continue  # an elementwise loop this short is one unit of work
+        halves = [_unwritten(kernel, node, inputs, part) for part in (0, 1)]
+        assert halves[0].any() and halves[1].any(), f"{name} {node.op}: a part computed everything"
+        assert not (halves[0] & halves[1]).any(), f"{name} {node.op}: an element neither part wrote"

@@ -1,0 +1,244 @@
+"""Multi-threaded calls in the user-space host (abi.h's stage word, meta.parts, the worker pool).
+
+The model is hand-written LLVM IR that follows the parallel contract (tests/cbx_fixtures.py PARALLEL):
+every part computes its share, a spin barrier on the arena's first word follows each node call, and
+stage 1 reads values other parts wrote in stage 0, so a missing barrier or an unzeroed counter shows
+up as wrong numbers. Results must equal the 1-thread run bit for bit and the numpy reference exactly
+(each element is one or two IEEE f32 operations; the sum is sequential, as np.cumsum is).
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import re
+import struct
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import native
+import numpy as np
+import pytest
+from cbx_fixtures import AFFINE, HOST_ARCH, PARALLEL, PARALLEL_N, build, built, parallel_model, patch, section
+
+from cerebro import _runtime, api, runtime
+from cerebro.cli import main as cerebroc
+from cerebro.compiler.cbx import CbxError, Meta
+
+pytestmark = pytest.mark.skipif(HOST_ARCH == "unsupported", reason="the runtime supports x86-64 and aarch64 hosts")
+
+PARTS_OFFSET = 516  # offsetof(struct cbx_meta, parts)
+
+
+def inputs(seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).standard_normal(PARALLEL_N).astype(np.float32)
+
+
+def check(outputs: list[np.ndarray], x: np.ndarray) -> None:
+    for got, want in zip(outputs, PARALLEL.reference(x), strict=True):
+        np.testing.assert_array_equal(got, want)
+
+
+def thread_count() -> int:
+    """OS threads of this process (Linux)."""
+    with open("/proc/self/status") as status:
+        return int(re.search(r"^Threads:\s+(\d+)", status.read(), re.M).group(1))
+
+
+def with_parts(data: bytes, parts: int) -> bytes:
+    """data with meta.parts rewritten (and the hash resealed)."""
+    return patch(data, section(data, ".cerebro.meta").offset + PARTS_OFFSET, struct.pack("<I", parts))
+
+
+def test_the_fixture_declares_parallel_support():
+    meta = Meta.unpack(runtime.load(built(PARALLEL)).meta.pack())
+    assert meta.parts == 256 and meta.arena_size >= 64
+
+
+@pytest.mark.parametrize("threads", [2, 3])
+def test_threads_give_the_same_bits_as_one(threads):
+    serial = runtime.load(built(PARALLEL))
+    parallel = runtime.load(built(PARALLEL), threads=threads)
+    assert serial.threads == 1 and parallel.threads == threads
+    for seed in range(3):
+        x = inputs(seed)
+        want = serial(x)
+        got = parallel(x)
+        check(want, x)
+        for g, w in zip(got, want, strict=True):
+            np.testing.assert_array_equal(g, w)
+
+
+@pytest.mark.parametrize("threads", [2, 3])
+def test_back_to_back_calls_reset_the_barrier(threads):
+    """Each call starts from a zeroed counter: with a stale one the barriers would not wait."""
+    model = runtime.load(built(PARALLEL), threads=threads)
+    for seed in range(100):
+        x = inputs(seed)
+        check(model(x), x)
+
+
+def test_concurrent_python_threads_share_one_model():
+    """One caller gets the pool, the others run serially; every result is right."""
+    model = runtime.load(built(PARALLEL), threads=2)
+    failures: list[BaseException] = []
+
+    def worker(first: int) -> None:
+        try:
+            for seed in range(first, first + 15):
+                x = inputs(seed)
+                check(model(x), x)
+        except BaseException as error:  # reported by the main thread
+            failures.append(error)
+
+    workers = [threading.Thread(target=worker, args=(100 * i,)) for i in range(4)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    assert not failures, failures[0]
+
+
+def test_profile_runs_serially_on_a_threaded_model():
+    model = runtime.load(built(PARALLEL), threads=2)
+    times = model.profile(inputs(0), repeats=3)
+    assert times.shape == (3, 2) and (times > 0).all()
+    x = inputs(1)
+    check(model(x), x)
+
+
+def test_workers_are_joined_when_the_model_goes():
+    gc.collect()  # earlier tests' models (and their workers) go now, not in the middle
+    before = thread_count()
+    model = _runtime.Model(built(PARALLEL), threads=3)
+    assert thread_count() == before + 2
+    del model
+    # pthread_join returns once a worker's tid is cleared, a moment before the kernel drops it from the count.
+    deadline = time.monotonic() + 5
+    while thread_count() != before and time.monotonic() < deadline:
+        time.sleep(0.001)
+    assert thread_count() == before
+
+
+def test_a_forked_child_runs_serially():
+    """The child of fork() has no workers: its calls must not wait for them."""
+    model = runtime.load(built(PARALLEL), threads=2)
+    x = inputs(11)
+    check(model(x), x)
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child reports through its exit status
+        try:
+            check(model(x), x)
+            del model
+            os._exit(0)
+        except BaseException:
+            os._exit(3)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    check(model(x), x)
+
+
+@pytest.mark.parametrize("threads", [0, -1, 1.5, True, "2"])
+def test_bad_thread_counts_are_refused(threads):
+    with pytest.raises(ValueError, match="threads must be"):
+        runtime.load(built(PARALLEL), threads=threads)
+
+
+@pytest.mark.parametrize("threads", [0, 257])
+def test_the_binding_checks_its_thread_count(threads):
+    with pytest.raises(ValueError, match=r"threads must be 1\.\.256"):
+        _runtime.Model(built(PARALLEL), threads=threads)
+
+
+def test_serial_files_refuse_more_threads():
+    with pytest.raises(ValueError, match="compiled without parallel support"):
+        runtime.load(built(AFFINE), threads=2)
+    two = build(parallel_model(parts=2, name="two_parts"))
+    with pytest.raises(ValueError, match=r"cannot run 'two_parts' on 3 threads: .*without parallel support"):
+        runtime.load(two, threads=3)
+    x = inputs(5)
+    check(runtime.load(two, threads=2)(x), x)
+
+
+def test_old_files_with_parts_0_load_as_serial():
+    old = with_parts(built(AFFINE), 0)
+    model = runtime.load(old)
+    assert model.meta.parts == 1 and model.threads == 1
+    x = np.arange(8, dtype=np.float32).reshape(2, 4)
+    np.testing.assert_array_equal(model(x)[0], AFFINE.reference(x)[0])
+    with pytest.raises(ValueError, match="without parallel support"):
+        runtime.load(old, threads=2)
+
+
+def test_bad_parts_are_refused_by_both_readers():
+    too_many = with_parts(built(PARALLEL), 257)
+    with pytest.raises(CbxError, match="parts 257 > 256"):
+        runtime.load(too_many)
+    meta = section(too_many, ".cerebro.meta")
+    with pytest.raises(CbxError, match="parts 257 > 256"):
+        Meta.unpack(too_many[meta.offset:meta.offset + meta.size])
+    no_barrier_room = with_parts(built(AFFINE), 2)  # AFFINE has no arena
+    with pytest.raises(CbxError, match="parts 2 needs an arena of >= 64 bytes"):
+        runtime.load(no_barrier_room)
+
+
+def test_meta_packs_parts_where_reserved_was():
+    meta = runtime.load(built(PARALLEL)).meta
+    raw = meta.pack()
+    assert struct.unpack_from("<I", raw, PARTS_OFFSET) == (256,)
+    assert Meta.unpack(raw) == meta
+    for bad in (0, 257):
+        with pytest.raises(CbxError, match="parts must be 1..256"):
+            Meta(**{**meta.__dict__, "parts": bad}).pack()
+
+
+def test_public_load_and_cli_take_threads(tmp_path, capsys):
+    path = tmp_path / "parallel.cbx"
+    path.write_bytes(built(PARALLEL))
+    x = inputs(7)
+    model = api.load(path, threads=2)
+    assert model.threads == 2
+    check(list(model(x)), x)
+    np.save(tmp_path / "x.npy", x)
+    assert cerebroc(["run", str(path), "-i", str(tmp_path / "x.npy"), "--threads", "3",
+                     "-o", str(tmp_path / "out.npz")]) == 0
+    saved = np.load(tmp_path / "out.npz")
+    check([saved["y"], saved["s"]], x)
+    assert cerebroc(["run", str(path), "-i", str(tmp_path / "x.npy"), "--threads", "0"]) == 1
+    assert "threads must be >= 1" in capsys.readouterr().err
+
+
+def cbxrun_threads(runner: list, data: bytes, directory: Path) -> None:
+    """cbxrun --threads 1/2/3 on the PARALLEL model (data) gives the reference; more threads than parts fail."""
+    (directory / "m.cbx").write_bytes(data)
+    x = inputs(9)
+    x.tofile(directory / "x.bin")
+    for threads in ("1", "2", "3"):
+        out = directory / f"out{threads}.bin"
+        subprocess.run([*runner, "--threads", threads, directory / "m.cbx", directory / "x.bin", "-o", out],
+                       check=True, timeout=120)
+        raw = np.fromfile(out, np.float32)
+        check([raw[:PARALLEL_N], raw[PARALLEL_N:]], x)
+    refused = subprocess.run([*runner, "--threads", "300", directory / "m.cbx", directory / "x.bin", "-o",
+                              directory / "bad.bin"], capture_output=True, text=True, timeout=120)
+    assert refused.returncode == 2 and "usage: cbxrun [--threads N]" in refused.stderr
+
+
+def test_cbxrun_takes_threads(tmp_path):
+    from cerebro.toolchain import build_cbxrun
+
+    exe = str(build_cbxrun(HOST_ARCH, tmp_path))
+    cbxrun_threads([exe], built(PARALLEL), tmp_path)
+    (tmp_path / "affine.cbx").write_bytes(built(AFFINE))
+    np.zeros(8, np.float32).tofile(tmp_path / "a.bin")
+    refused = subprocess.run([exe, "--threads", "2", tmp_path / "affine.cbx", tmp_path / "a.bin", "-o",
+                              tmp_path / "a.out"], capture_output=True, text=True)
+    assert refused.returncode == 1 and "without parallel support" in refused.stderr
+
+
+def test_aarch64_cbxrun_takes_threads(tmp_path):
+    """The aarch64 barrier (llvm.aarch64.hint) and pool, under qemu off aarch64 hosts."""
+    runner = native.aarch64_runner(tmp_path)
+    cbxrun_threads(runner, built(parallel_model("aarch64"), "aarch64"), tmp_path)
