@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import numbers
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,6 +65,11 @@ class LoadedModel:
 
     def __init__(self, data: bytes, threads: int = 1) -> None:
         threads = _check_threads(threads)
+        usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        if threads > usable:  # the parts wait for each other by spinning: a descheduled one stalls them all
+            warnings.warn(f"threads={threads} is more than the {usable} CPUs this process may run on: "
+                          f"each call will wait for descheduled threads (milliseconds)", RuntimeWarning,
+                          stacklevel=3)
         try:
             self._model = _runtime.Model(data, threads)
         except ValueError as exc:

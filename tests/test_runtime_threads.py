@@ -242,3 +242,11 @@ def test_aarch64_cbxrun_takes_threads(tmp_path):
     """The aarch64 barrier (llvm.aarch64.hint) and pool, under qemu off aarch64 hosts."""
     runner = native.aarch64_runner(tmp_path)
     cbxrun_threads(runner, built(parallel_model("aarch64"), "aarch64"), tmp_path)
+
+
+def test_more_threads_than_cpus_warns(monkeypatch):
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0})
+    with pytest.warns(RuntimeWarning, match="threads=2 is more than the 1 CPUs"):
+        model = runtime.load(built(PARALLEL), threads=2)
+    x = inputs(3)
+    check(model(x), x)  # still correct: the parts take turns on one CPU
