@@ -55,10 +55,11 @@ def test_run_matches_reference(compiled):
 def test_inspect_json_and_ir(compiled):
     info = json.loads(cerebroc("inspect", compiled / "m.cbx", "--json").stdout)
     assert [t["shape"] for t in info["inputs"]] == [[2, 3], [2, 4]]
-    assert info["outputs"][0]["dtype"] == "float32" and len(info["hash"]) == 64
+    assert info["outputs"][0]["dtype"] == "float32" and len(info["hash"]) == 64 and info["parts"] == 256
     ir_text = cerebroc("inspect", compiled / "m.cbx", "--ir").stdout
     assert "matmul" in ir_text and "tanh" in ir_text and "model.py" in ir_text
-    assert "arena" in cerebroc("inspect", compiled / "m.cbx").stdout
+    text = cerebroc("inspect", compiled / "m.cbx").stdout
+    assert "arena" in text and "threads per call: up to 256" in text
 
 
 @pytest.mark.parametrize("args, message", [

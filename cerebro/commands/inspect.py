@@ -28,6 +28,7 @@ def describe(meta) -> dict:
         "cpu": meta.cpu,
         "features": meta.features,
         "num_stages": meta.num_stages,
+        "parts": meta.parts,
         "arena_size": meta.arena_size,
         "weights_size": meta.weights_size,
         "flops": meta.flops,
@@ -53,7 +54,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     print(f"{args.model}: model '{info['model_name']}' for {info['machine']} ({info['triple']}, cpu {info['cpu']})")
     print(f"  features:  {info['features'] or '(baseline)'}")
-    print(f"  stages:    {info['num_stages']} (largest {info['max_stage_flops']:,} of {info['flops']:,} flops)")
+    print(f"  stages:    {info['num_stages']} (largest {info['max_stage_flops']:,} of {info['flops']:,} flops); "
+          f"threads per call: up to {info['parts']}")
     print(f"  arena:     {info['arena_size']:,} bytes; weights: {info['weights_size']:,} bytes")
     print(f"  sha256:    {info['hash']}")
     for kind in ("inputs", "outputs"):
