@@ -1,6 +1,7 @@
 """The compiler driver: IR graph in, complete .cbx bytes out.
 
-verify -> passes (fold, dce, fuse, epilogues, prepack) -> stages -> memory plan -> LLVM module -> O3 -> object -> .cbx
+verify -> fold, dce -> optimise (transposes, row kernels, fusion, epilogues, prepack, views) -> verify -> stages
+-> memory plan -> LLVM module -> O3 -> object -> .cbx
 """
 
 from __future__ import annotations
@@ -137,6 +138,7 @@ def lower(graph: Graph, target: str | Target = "host", stage_flops: int = STAGE_
     graph = eliminate_dead_nodes(fold_constants(_private_copy(graph)))
     ir_text = format_graph(graph)
     graph = optimise(graph, tgt)
+    verify(graph, lowered=True)  # the passes kept the graph well formed
     stages = split_stages(graph.nodes, stage_flops)
     plan = plan_memory(graph)
     text = emit_module(graph, plan, stages, tgt, ir_text)

@@ -484,3 +484,24 @@ def test_elementwise_loops_vectorise(target: str, register: str) -> None:
 def test_unknown_target() -> None:
     with pytest.raises(ValueError, match="x86_64-v3"):
         resolve_target("riscv")
+
+
+def test_lowered_graph_is_verified_after_the_passes() -> None:
+    """lower() re-verifies the passes' output: fused groups, row kernels and epilogues node by node."""
+    import dataclasses
+
+    from cerebro.compiler.ir import verify
+    from cerebro.frontends.jax import trace
+
+    w, b = np.ones((8, 16), np.float32), np.ones(16, np.float32)
+    traced = trace(lambda x: jax.nn.softmax(jnp.tanh(x @ w + b)) * 2.0 + x[:, :1], np.ones((4, 8), np.float32))
+    graph = lower(traced.graph)[0]
+    assert {"matmul", "row_kernel"} <= {node.op for node in graph.nodes}
+    verify(graph, lowered=True)
+    with pytest.raises(IRError, match="expects 2 inputs, got 3"):
+        verify(graph)  # a matmul with an epilogue reads the bias too: no plain IR matmul
+    matmul = next(node for node in graph.nodes if "epilogue" in node.attrs)
+    inner = matmul.attrs["epilogue"].nodes[-1]
+    inner.outputs[0] = dataclasses.replace(inner.outputs[0], shape=(4, 17))
+    with pytest.raises(IRError, match="disagree with the op's rule"):
+        verify(graph, lowered=True)
