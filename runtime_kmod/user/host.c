@@ -10,9 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "cpu.h"
 #include "image.h"
 #include "meta.h"
@@ -197,6 +197,24 @@ static int run_part(void *data, unsigned int part, unsigned int parts)
 	return CEREBRO_OK;
 }
 
+int cbx_model_pool_create(struct cbx_pool **out, const struct cbx_model *model, unsigned int threads,
+			  struct cbx_error *err)
+{
+	*out = NULL;
+	if (threads > model->meta.parts)
+		return cbx_fail(err, CBX_EMETA,
+				"cannot run '%s' on %u threads: it was compiled without parallel support (meta.parts = %u)",
+				model->meta.model_name, threads, model->meta.parts);
+	return threads > 1 ? cbx_pool_create(out, threads, err) : CBX_OK;
+}
+
+size_t cbx_model_arena_bytes(const struct cbx_model *model)
+{
+	size_t bytes = (model->meta.arena_size + CEREBRO_BUFFER_ALIGN - 1) & ~(size_t)(CEREBRO_BUFFER_ALIGN - 1);
+
+	return bytes < CEREBRO_BARRIER_BYTES ? CEREBRO_BARRIER_BYTES : bytes;
+}
+
 int cbx_model_run_pool(const struct cbx_model *model, struct cbx_pool *pool,
 		       const void *const *inputs, void *const *outputs, void *arena,
 		       struct cbx_error *err)
@@ -218,14 +236,6 @@ int cbx_model_run_pool(const struct cbx_model *model, struct cbx_pool *pool,
 	return CBX_OK;
 }
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 int cbx_model_profile(const struct cbx_model *model, const void *const *inputs,
 		      void *const *outputs, void *arena, uint32_t repeats,
 		      uint64_t *stage_ns, struct cbx_error *err)
@@ -236,9 +246,9 @@ int cbx_model_profile(const struct cbx_model *model, const void *const *inputs,
 
 	for (round = 0; round < repeats; round++) {
 		for (stage = 0; stage < stages; stage++) {
-			start = now_ns();
+			start = cbx_now_ns();
 			status = model->entry(inputs, outputs, arena, stage);
-			end = now_ns();
+			end = cbx_now_ns();
 			if (status != CEREBRO_OK)
 				return cbx_fail(err, CBX_ERUN, "model returned error %d at stage %u", status, stage);
 			stage_ns[(size_t)round * stages + stage] = end - start;

@@ -43,6 +43,17 @@ int cbx_model_run(const struct cbx_model *model, const void *const *inputs,
 		  void *const *outputs, void *arena, struct cbx_error *err);
 
 /*
+ * A pool that splits @model's calls across @threads (*@out stays NULL for
+ * 1); refuses more threads than meta.parts allows (CBX_EMETA).
+ */
+int cbx_model_pool_create(struct cbx_pool **out, const struct cbx_model *model, unsigned int threads,
+			  struct cbx_error *err);
+
+/* Bytes of arena a call needs: meta.arena_size rounded up to the buffer
+ * alignment, and at least the barrier counter. */
+size_t cbx_model_arena_bytes(const struct cbx_model *model);
+
+/*
  * Runs one call split across @pool's threads, as abi.h describes: zeroes the
  * arena's first CEREBRO_BARRIER_BYTES (@arena must hold at least that many),
  * then every thread runs every stage with its stage word. Runs serially

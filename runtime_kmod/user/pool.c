@@ -14,8 +14,9 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
+
+#include "clock.h"
 
 #define SPIN_NS 50000u
 #define SPINS_PER_CLOCK 64u	/* pauses between clock reads */
@@ -52,18 +53,10 @@ static inline void cpu_relax(void)
 #endif
 }
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /* Waits until the generation moves past @seen (or stop); returns it. */
 static unsigned int wait_for_job(struct cbx_pool *pool, unsigned int seen)
 {
-	uint64_t deadline = now_ns() + SPIN_NS;
+	uint64_t deadline = cbx_now_ns() + SPIN_NS;
 	unsigned int gen, spins = 0;
 
 	for (;;) {
@@ -71,7 +64,7 @@ static unsigned int wait_for_job(struct cbx_pool *pool, unsigned int seen)
 		if (gen != seen || atomic_load_explicit(&pool->stop, memory_order_acquire))
 			return gen;
 		cpu_relax();
-		if (++spins % SPINS_PER_CLOCK == 0 && now_ns() > deadline)
+		if (++spins % SPINS_PER_CLOCK == 0 && cbx_now_ns() > deadline)
 			break;
 	}
 	pthread_mutex_lock(&pool->lock);

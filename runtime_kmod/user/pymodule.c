@@ -90,25 +90,16 @@ static int Model_init(ModelObject *self, PyObject *args, PyObject *kwargs)
 		PyErr_SetString(ret == CBX_ENOMEM ? PyExc_MemoryError : PyExc_ValueError, err.msg);
 		return -1;
 	}
-	if ((uint32_t)threads > model->meta.parts) {
-		PyErr_Format(PyExc_ValueError,
-			     "Model: cannot run '%s' on %ld threads: it was compiled without parallel support "
-			     "(meta.parts = %u)", model->meta.model_name, threads, model->meta.parts);
-		cbx_model_free(model);
-		return -1;
-	}
-	if (threads > 1 && cbx_pool_create(&pool, (unsigned int)threads, &err) != CBX_OK) {
-		PyErr_SetString(PyExc_MemoryError, err.msg);
+	ret = cbx_model_pool_create(&pool, model, (unsigned int)threads, &err);
+	if (ret) {
+		PyErr_SetString(ret == CBX_ENOMEM ? PyExc_MemoryError : PyExc_ValueError, err.msg);
 		cbx_model_free(model);
 		return -1;
 	}
 	self->model = model;
 	self->pool = pool;
 	self->threads = (unsigned int)threads;
-	self->arena_bytes = (model->meta.arena_size + CEREBRO_BUFFER_ALIGN - 1) &
-			    ~(size_t)(CEREBRO_BUFFER_ALIGN - 1);
-	if (self->arena_bytes < CEREBRO_BARRIER_BYTES)
-		self->arena_bytes = CEREBRO_BARRIER_BYTES;
+	self->arena_bytes = cbx_model_arena_bytes(model);
 	return 0;
 }
 

@@ -104,13 +104,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	free(data);
-	if (threads > model->meta.parts) {
-		fprintf(stderr, "cbxrun: %s: cannot run on %lu threads: it was compiled without parallel support (parts %u)\n",
-			model_path, threads, model->meta.parts);
-		cbx_model_free(model);
-		return 1;
-	}
-	if (threads > 1 && cbx_pool_create(&pool, (unsigned int)threads, &err) != CBX_OK) {
+	if (cbx_model_pool_create(&pool, model, (unsigned int)threads, &err) != CBX_OK) {
 		fprintf(stderr, "cbxrun: %s\n", err.msg);
 		cbx_model_free(model);
 		return 1;
@@ -122,8 +116,7 @@ int main(int argc, char **argv)
 	}
 	count = model->meta.num_inputs + model->meta.num_outputs;
 	memset(buffers, 0, sizeof(buffers));
-	arena = aligned_buffer(model->meta.arena_size < CEREBRO_BARRIER_BYTES ?
-			       CEREBRO_BARRIER_BYTES : model->meta.arena_size);
+	arena = aligned_buffer(cbx_model_arena_bytes(model));
 	for (i = 0; i < count; i++) {
 		const struct cbx_tensor *t = &model->tensors[i];
 
