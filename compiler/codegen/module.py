@@ -9,11 +9,12 @@ Layout of the emitted module (see runtime_kmod/include/cerebro/abi.h):
                                                    decodes the word, switch on the stage; 1 if bad, else 0
   @cerebro_weights / @cerebro_meta / @cerebro_ir   placeholder sections the .cbx writer fills
 A call split into parts (abi.h) runs every stage on every part: a parallel
-node computes its part's share, any other node runs on part 0, and after each
-node call all parts meet at a barrier on the i32 counter at arena offset 0
-(memplan.py keeps bytes 0..63 free); barrier k (counting node calls of all
-stages) waits for the counter to reach (k + 1) * parts. The output copies run
-on part 0 after the last barrier.
+node computes its part's share, any other node runs on part 0. Between two
+node calls of which one is parallel all parts meet at a barrier on the i32
+counter at arena offset 0 (memplan.py keeps bytes 0..63 free); barrier k
+(counting the barriers of all stages) waits for the counter to reach
+(k + 1) * parts. The output copies run on part 0, after a barrier when the
+last node was parallel.
 llvmlite.ir cannot spell hidden globals or target attributes, so `finish_text`
 rewrites those lines of the printed module.
 """
@@ -129,17 +130,24 @@ def emit_module(graph: Graph, plan: MemoryPlan, stages: list[list[Node]], target
     memcpy = module.declare_intrinsic("llvm.memcpy", [PTR, PTR, I64])
     stage_fns = []
     barriers = 0
+    previous_parallel: bool | None = None  # of the last node call emitted; None before the first
     for number, nodes in enumerate(stages):
         fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [PTR, PTR, PTR, I32, I32]), f"stage{number}")
         fn.linkage = "internal"
         sb = _StageBuilder(fn, globals_.weights, target)
         for node in nodes:
             if id(node) in functions:
+                parallel = node.op in PARALLEL
+                if previous_parallel is not None and (parallel or previous_parallel):
+                    sb.barrier(barriers)  # part 0 alone runs consecutive serial nodes: no barrier between them
+                    barriers += 1
                 args = [sb.pointer(plan.place(v)) for v in node.inputs + node.outputs]
-                sb.call(functions[id(node)], args, node.op in PARALLEL)
-                sb.barrier(barriers)
-                barriers += 1
-        if number == len(stages) - 1 and any(nbytes for _, _, nbytes in plan.copies):
+                sb.call(functions[id(node)], args, parallel)
+                previous_parallel = parallel
+        copies = any(nbytes for _, _, nbytes in plan.copies)
+        if number == len(stages) - 1 and copies and previous_parallel:
+            sb.barrier(barriers)  # part 0 copies what every part computed
+        if number == len(stages) - 1 and copies:
             with sb.b.if_then(sb.b.icmp_unsigned("==", sb.part, ir.Constant(I32, 0))):
                 for source, index, nbytes in plan.copies:
                     if nbytes:
