@@ -122,8 +122,13 @@ class Graph:
         return list(seen.values())
 
     def users(self) -> dict[int, list[Node]]:
+        """The nodes reading each value (by value id), in graph order; a node reading it twice is listed twice."""
         table: dict[int, list[Node]] = {}
         for node in self.nodes:
             for value in node.inputs:
                 table.setdefault(value.id, []).append(node)
         return table
+
+    def reader_counts(self) -> dict[int, int]:
+        """How many nodes read each value (by value id); a node reading it twice counts once."""
+        return {vid: len({id(node) for node in nodes}) for vid, nodes in self.users().items()}

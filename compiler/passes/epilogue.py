@@ -117,10 +117,7 @@ def _fold(producer: Node, elementwise: Node, source: Value) -> Node | None:
 
 def fuse_epilogues(graph: Graph) -> Graph:
     """Give matmul/conv nodes the elementwise chain that is their only reader, in place; returns graph."""
-    readers: dict[int, int] = {}
-    for node in graph.nodes:
-        for value in {v.id: v for v in node.inputs}.values():
-            readers[value.id] = readers.get(value.id, 0) + 1
+    readers = graph.reader_counts()
     outputs = {v.id for v in graph.outputs}
     producers = {node.outputs[0].id: node for node in graph.nodes if node.op in EPILOGUE_OPS}
     reshapes = {node.outputs[0].id: node for node in graph.nodes if node.op == "reshape"}

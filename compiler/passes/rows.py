@@ -184,10 +184,7 @@ def fuse_rows(graph: Graph) -> Graph:
     frames = _frames(graph)
     if not frames:
         return graph
-    readers: dict[int, list[Node]] = {}
-    for node in graph.nodes:
-        for value in node.inputs:
-            readers.setdefault(value.id, []).append(node)
+    readers = graph.users()
     producer = {v.id: node for node in graph.nodes for v in node.outputs}
     outputs = {v.id for v in graph.outputs}
     claimed: set[int] = set()

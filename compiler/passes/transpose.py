@@ -63,10 +63,7 @@ class _Rewriter:
     def __init__(self, graph: Graph) -> None:
         self.graph = graph
         self.producer: dict[int, Node] = {v.id: n for n in graph.nodes for v in n.outputs}
-        self.readers: dict[int, int] = {}
-        for node in graph.nodes:
-            for value in {v.id: v for v in node.inputs}.values():
-                self.readers[value.id] = self.readers.get(value.id, 0) + 1
+        self.readers = graph.reader_counts()
         self.outputs = {v.id for v in graph.outputs}
         self.reader: dict[int, Node] = {v.id: n for n in graph.nodes for v in n.inputs}  # the last one
 
