@@ -40,7 +40,7 @@ def profile(name: str, batch: int, repeats: int) -> tuple[list[dict], int]:
     and the bytes of weights the model reads."""
     import cerebro
     from cerebro import runtime
-    from cerebro.compiler.build import _conv_flops, _matmul_flops, compile_llvm, lower, split_stages
+    from cerebro.compiler.build import FLOP_RULES, compile_llvm, lower, split_stages
     from cerebro.compiler.cbx.writer import finish_object
     from cerebro.compiler.targets import resolve_target
 
@@ -56,10 +56,9 @@ def profile(name: str, batch: int, repeats: int) -> tuple[list[dict], int]:
     model = runtime.load(finish_object(compile_llvm(text, resolve_target("host")), meta, weights))
     model(*w.inputs)  # warm caches and pages
     times = model.profile(*w.inputs, repeats=repeats) / 1e3
-    flop_rules = {"matmul": _matmul_flops, "conv": _conv_flops}
     rows = []
     for k, nodes in enumerate(stages):
-        flops = sum(flop_rules[n.op](n) for n in nodes if n.op in flop_rules)
+        flops = sum(FLOP_RULES[n.op](n) for n in nodes if n.op in ("matmul", "conv"))
         rows.append({"stage": k, "what": "; ".join(_describe(n) for n in nodes if n.op != "reshape") or "reshape",
                      "median_us": float(np.median(times[:, k])), "p90_us": float(np.percentile(times[:, k], 90)),
                      "flops": flops})
