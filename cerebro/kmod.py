@@ -237,8 +237,11 @@ def build_initramfs(out: Path, files: dict[str, Path], init_script: str) -> Path
 
 
 def qemu_command(kernel: Path, initrd: Path, log: Path, memory: str = "1G", cpus: int = 2) -> list[str]:
-    """TCG (no KVM: the hosts' nested KVM cannot boot a stock kernel); panic on any WARN or oops."""
-    append = "console=ttyS0 loglevel=3 panic=-1 panic_on_warn=1 oops=panic"
+    """TCG (no KVM: the hosts' nested KVM cannot boot a stock kernel); panic on any WARN or oops.
+
+    slub_debug=FZPU poisons freed slab objects, so a use-after-free faults or is reported instead of passing.
+    """
+    append = "console=ttyS0 loglevel=3 panic=-1 panic_on_warn=1 oops=panic slub_debug=FZPU"
     return ["qemu-system-x86_64", "-cpu", "max", "-smp", str(cpus), "-m", memory, "-nodefaults", "-net", "none",
             "-display", "none", "-serial", f"file:{log}", "-no-reboot", "-kernel", str(kernel), "-initrd", str(initrd),
             "-append", append]
