@@ -52,7 +52,7 @@ def profile(name: str, batch: int, repeats: int) -> tuple[list[dict], int]:
     else:
         graph = cerebro.compile(w.fn, name=name).lower(*w.inputs)
     optimised, text, meta, weights = lower(graph, stage_flops=0)
-    stages = split_stages(optimised.nodes, 0)
+    stages = [[piece.node for piece in stage] for stage in split_stages(optimised.nodes, 0, resolve_target("host"))]
     model = runtime.load(finish_object(compile_llvm(text, resolve_target("host")), meta, weights))
     model(*w.inputs)  # warm caches and pages
     times = model.profile(*w.inputs, repeats=repeats) / 1e3

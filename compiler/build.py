@@ -9,12 +9,15 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
+from collections.abc import Callable
 
 import llvmlite.binding as llvm
 
-from cerebro.compiler.cbx.format import MAX_PARTS, Meta, TensorSpec
+from cerebro.compiler.cbx.format import MAX_PARTS, MAX_STAGES, Meta, TensorSpec
 from cerebro.compiler.cbx.writer import finish_object
+from cerebro.compiler.codegen import UNITS
 from cerebro.compiler.codegen.module import emit_module
+from cerebro.compiler.codegen.partition import Piece
 from cerebro.compiler.ir import Graph, IRError, Node, Value, format_graph, verify
 from cerebro.compiler.passes import FUSED, eliminate_dead_nodes, fold_constants, fuse_elementwise, plan_memory
 from cerebro.compiler.passes.epilogue import fuse_epilogues
@@ -23,7 +26,12 @@ from cerebro.compiler.passes.rows import ROW_KERNEL, fuse_rows
 from cerebro.compiler.passes.transpose import absorb_transposes, matmul_view, simplify_transposes
 from cerebro.compiler.targets import Target, resolve_target
 
-STAGE_FLOPS = 20_000_000  # budget per stage, so one kernel FPU section stays short
+# The stage budget: the kernel host runs each stage in one kernel_fpu_begin/end section (preemption
+# off), which should last at most about 1 ms. Assumed rate: a 2 GHz core doing 2 estimated flops
+# (node_flops) per cycle, 4 GFLOP/s: the matmul/conv register tiles sustain 10-20 (22 GFLOP/s measured
+# for a 512^3 matmul on one AVX2 core), memory-bound elementwise work about 1 element per cycle, which
+# node_flops counts as 1 flop (transcendentals 20). So 1 ms ~ 4 M estimated flops.
+STAGE_FLOPS = 4_000_000
 _TRANSCENDENTAL = frozenset({"exp", "log", "log1p", "expm1", "tanh", "erf", "logistic", "sin", "cos", "pow"})
 
 
@@ -63,17 +71,55 @@ def node_flops(node: Node) -> int:
     return cost
 
 
-def split_stages(nodes: list[Node], budget: int) -> list[list[Node]]:
-    """Consecutive runs of nodes whose estimated flops stay within budget (a bigger node gets its own stage)."""
-    stages: list[list[Node]] = [[]]
+def slice_node(node: Node, budget: int, target: Target) -> list[Piece]:
+    """The node in as few slices as keep each within budget, or as small as its units allow (a node
+    that is not parallel, or whose unit of work alone exceeds the budget, stays bigger: honestly
+    reported in meta.max_stage_flops)."""
+    cost = node_flops(node)
+    rule = UNITS.get(node.op)
+    if budget <= 0 or cost <= budget or rule is None:
+        return [Piece(node, 0, 1, cost)]
+    count = _slice_count(cost, budget, lambda parts: max(1, rule(node, target, parts)))
+    units = max(1, rule(node, target, count))
+    edges = [units * i // count for i in range(count + 1)]
+    return [Piece(node, i, count, -(-cost * (edges[i + 1] - edges[i]) // units)) for i in range(count)]
+
+
+def _slice_count(cost: int, budget: int, units: Callable[[int], int]) -> int:
+    """The fewest slices whose largest fits the budget, else the count giving the smallest largest.
+    Counts go up from the least that could fit while each slice still gets a unit (a rule's units may
+    depend on the count, as matmul's rows or columns: once too few, they stay too few)."""
+    fewest = min(-(-cost // budget), MAX_STAGES)
+    best: tuple[int, int] | None = None  # (largest slice, count)
+    for count in range(fewest, MAX_STAGES + 1):
+        total = units(count)
+        if total < count:
+            break
+        largest = -(-cost * -(-total // count) // total)
+        best = min(best or (largest, count), (largest, count))
+        if largest <= budget:
+            break
+    if best is not None:
+        return best[1]
+    return next(c for c in range(fewest - 1, 0, -1) if units(c) >= c)  # fewer units than `fewest`
+
+
+def split_stages(nodes: list[Node], budget: int, target: Target) -> list[list[Piece]]:
+    """Consecutive runs of node slices whose estimated flops stay within budget (a bigger slice gets
+    its own stage). budget 0: every node whole, each in its own stage (a zero-cost node joins the one
+    before), as benchmarks.profile wants."""
+    stages: list[list[Piece]] = [[]]
     spent = 0
     for node in nodes:
-        cost = node_flops(node)
-        if stages[-1] and spent + cost > budget:
-            stages.append([])
-            spent = 0
-        stages[-1].append(node)
-        spent += cost
+        for piece in slice_node(node, budget, target):
+            if stages[-1] and spent + piece.flops > budget:
+                stages.append([])
+                spent = 0
+            stages[-1].append(piece)
+            spent += piece.flops
+    if len(stages) > MAX_STAGES:
+        raise IRError(f"{len(stages)} stages at stage_flops={budget}: more than the stage word's {MAX_STAGES}; "
+                      f"raise stage_flops")
     return stages
 
 
@@ -139,15 +185,16 @@ def lower(graph: Graph, target: str | Target = "host", stage_flops: int = STAGE_
     ir_text = format_graph(graph)
     graph = optimise(graph, tgt)
     verify(graph, lowered=True)  # the passes kept the graph well formed
-    stages = split_stages(graph.nodes, stage_flops)
+    stages = split_stages(graph.nodes, stage_flops, tgt)
     plan = plan_memory(graph)
     text = emit_module(graph, plan, stages, tgt, ir_text)
-    flops = [sum(node_flops(n) for n in stage) for stage in stages]
+    flops = [sum(piece.flops for piece in stage) for stage in stages]
     names = graph.output_names
     if len(set(names)) != len(names):
         raise IRError(f"graph output names must be distinct: {names}")
     meta = Meta(machine=tgt.machine, num_stages=len(stages), arena_size=plan.arena_size,
-                weights_size=len(plan.weights), flops=sum(flops), max_stage_flops=max(flops),
+                weights_size=len(plan.weights), flops=sum(node_flops(n) for n in graph.nodes),
+                max_stage_flops=max(flops),
                 triple=tgt.triple, cpu=tgt.cpu, features=tgt.meta_features, model_name=_model_name(graph.name),
                 parts=MAX_PARTS,
                 inputs=[TensorSpec(v.name, v.shape, v.dtype) for v in graph.inputs],
@@ -165,7 +212,8 @@ def build(graph: Graph, target: str | Target = "host", name: str | None = None,
 
     target: 'host', 'x86_64', 'x86_64-v3', 'x86_64-v4' or 'aarch64' (see compiler/targets.py).
     name: the model name recorded in the meta (default: graph.name).
-    stage_flops: estimated flops per stage before the work is split into another stage.
+    stage_flops: estimated flops per stage (node_flops) before the work goes on in another stage; a
+    bigger node is cut into slices (see Piece). 0: every node whole in its own stage (profiling).
     The caller's graph is not modified.
     """
     if name is not None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import importlib
 
-from cerebro.compiler.codegen.registry import EMITTERS, PARALLEL, EmitContext, emitter
+from cerebro.compiler.codegen.registry import EMITTERS, PARALLEL, UNITS, EmitContext, emitter
 
 EMITTER_MODULES = ("elementwise", "layout", "matmul", "conv", "reduce", "window", "gather", "rows")
 
@@ -21,4 +21,4 @@ for _name in EMITTER_MODULES:
         raise ImportError(f"cerebro.compiler.codegen: emitter module {_name!r} is missing "
                           f"(listed in EMITTER_MODULES)") from error
 
-__all__ = ["EMITTERS", "PARALLEL", "EmitContext", "emitter"]
+__all__ = ["EMITTERS", "PARALLEL", "UNITS", "EmitContext", "emitter"]

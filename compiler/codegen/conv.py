@@ -85,7 +85,50 @@ class _Conv:
     fn: ir.Function
 
 
-@emitter("conv", parallel=True)
+def _pixel_grid(node: Node, rows: int, images: int) -> tuple[list[int], int, list[int]]:
+    """(outer sizes, row length, blocks per phase of one outer index) of `images` images' output pixels
+    in blocks of `rows`: rows run along the last spatial dim, or along all spatial dims flattened when
+    the per-row checks are cheap next to the ci loop or the last dim is short (see `pixels`)."""
+    cin_group = node.inputs[0].shape[-1] // node.attrs.get("groups", 1)
+    spatial = node.outputs[0].shape[1:-1]
+    if (cin_group >= 16 and not _is_depthwise(node)) or spatial[-1] < 2 * rows:
+        sizes, length = [images], math.prod(spatial)
+    else:
+        sizes, length = [images, *spatial[:-1]], spatial[-1]
+    return sizes, length, [length // rows, int(length % rows > 0)]
+
+
+def _weights_outer(node: Node) -> bool:
+    """Whether the channel-block loops go outside the pixel loops (the weights outweigh one image)."""
+    x, w = node.inputs[:2]
+    return w.nbytes > x.nbytes // max(1, x.shape[0])
+
+
+def _is_depthwise(node: Node) -> bool:
+    x, w = node.inputs[:2]
+    groups = node.attrs.get("groups", 1)
+    return x.shape[-1] // groups == 1 and w.shape[-1] // groups == 1
+
+
+def conv_units(node: Node, target: object, parts: int) -> int:
+    """Pixel blocks, or output channel blocks where those are shared (see emit_conv)."""
+    x, w = node.inputs[:2]
+    tile_rows, vectors = micro_tile(target)
+    images = x.shape[0]
+    if _is_depthwise(node):
+        tile_rows = depthwise_tile(target)[0]
+    elif _weights_outer(node):
+        width = lanes(target, node.outputs[0].dtype)
+        cout_group = w.shape[-1] // node.attrs.get("groups", 1)
+        blocks = sum(count for _, count, _ in tile_phases(cout_group, width, vectors))
+        if blocks >= parts:
+            return blocks
+        images = image_block(x.shape[0], x.nbytes // max(1, x.shape[0]))
+    sizes, _, counts = _pixel_grid(node, tile_rows, images)
+    return math.prod(sizes) * sum(counts)
+
+
+@emitter("conv", units=conv_units)
 def emit_conv(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
     x, w = node.inputs[:2]
     out = node.outputs[0]
@@ -122,12 +165,7 @@ def emit_conv(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
         [n]: image rows run into each other and tails are rare). The parts share the row blocks of all
         outer positions, numbered in order (only where `split` is true, when given)."""
         first, count = images or (i64(0), conv.batch)
-        depthwise = conv.cin_group == 1 and conv.cout_group == 1
-        if (conv.cin_group >= 16 and not depthwise) or axes[-1].out < 2 * rows:
-            sizes, length = [count], math.prod(a.out for a in axes)
-        else:
-            sizes, length = [count] + [a.out for a in axes[:-1]], axes[-1].out
-        counts = [length // rows, int(length % rows > 0)]
+        sizes, length, counts = _pixel_grid(node, rows, count)
         units = math.prod(sizes) * sum(counts)
         lo, hi = share(builder, units, part, parts)
         if split is not None:
@@ -157,7 +195,7 @@ def emit_conv(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
 
         for_phases(builder, lo, hi, [count for _, count, _ in phases], block, "cb")
 
-    if conv.cin_group == 1 and conv.cout_group == 1:
+    if _is_depthwise(node):
         dw_rows, dw_vectors = depthwise_tile(ctx.target)
 
         def depthwise_block(c0: ir.Value, widths: list[int]) -> None:
@@ -167,7 +205,7 @@ def emit_conv(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
             pixels(dw_rows, tile)
 
         channel_blocks(cin, dw_vectors, depthwise_block)
-    elif w.nbytes > x.nbytes // max(1, x.shape[0]):
+    elif _weights_outer(node):
         # weights bigger than an image: keep one block of output channels' weights hot across the pixels
         # of a few images, whose inputs stay in L2 while every channel block reads them. The parts
         # share the channel blocks (each streams its own weights) when there are enough, else the pixels.

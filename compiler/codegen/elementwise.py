@@ -21,7 +21,7 @@ from llvmlite import ir
 from cerebro.compiler.codegen import mathfn
 from cerebro.compiler.codegen.loops import for_nest, for_range, i64, linear_index
 from cerebro.compiler.codegen.partition import for_phases, parts_of, share
-from cerebro.compiler.codegen.registry import EmitContext, emitter
+from cerebro.compiler.codegen.registry import EmitContext, UnitsRule, emitter
 from cerebro.compiler.ir import DType, IRError, Node
 from cerebro.compiler.ir.ops import BINARY, COMPARE, UNARY
 from cerebro.compiler.ir.strides import broadcast_strides
@@ -317,8 +317,7 @@ def emit_loop(node: Node, body: list[Node], loads: list[tuple[int, int, Sequence
     out = node.outputs[0]
     rules = [scalar_rule(inner) for inner in body]
     b = ir.IRBuilder(fn.append_basic_block("entry"))
-    strides = [list(st) for _, _, st in loads] + [broadcast_strides(out.shape, out.shape)]
-    dims, merged = merge_dims(out.shape, strides)
+    dims, merged = _loop_dims(node, loads)
     dtypes = {v.id: v.dtype for inner in body for v in inner.inputs}
 
     def element(index: list[ir.Value]) -> None:
@@ -343,20 +342,45 @@ def emit_loop(node: Node, body: list[Node], loads: list[tuple[int, int, Sequence
             element([])
 
     if out.size > 0:
-        counts = [dims[0]] if len(dims) > 1 else [dims[0] // CHUNK, int(dims[0] % CHUNK > 0)] if dims else [1]
+        counts = _unit_counts(dims)
         part, parts = parts_of(b, node, fn)
         lo, hi = share(b, sum(counts), part, parts)
         for_phases(b, lo, hi, counts, unit, "chunk")
     b.ret_void()
 
 
-@emitter(*UNARY, *BINARY, *COMPARE, "select", "convert", parallel=True)
+def _loop_dims(node: Node, loads: Sequence[tuple[int, int, Sequence[int]]]) -> tuple[list[int], list[list[int]]]:
+    """The merged loop dims of node's output and each operand's (then the output's) strides over them."""
+    out = node.outputs[0]
+    return merge_dims(out.shape, [list(st) for _, _, st in loads] + [broadcast_strides(out.shape, out.shape)])
+
+
+def _unit_counts(dims: list[int]) -> list[int]:
+    """Units per phase: the outermost dim's indices, or full CHUNKs then the tail of a merged 1-D loop."""
+    return [dims[0]] if len(dims) > 1 else [dims[0] // CHUNK, int(dims[0] % CHUNK > 0)] if dims else [1]
+
+
+def _own_loads(node: Node) -> list[tuple[int, int, tuple[int, ...]]]:
+    return [(v.id, k, broadcast_strides(v.shape, node.outputs[0].shape)) for k, v in enumerate(node.inputs)]
+
+
+def _fused_loads(node: Node) -> list[tuple[int, int, Sequence[int]]]:
+    return list(node.attrs["loads"])
+
+
+def _units(loads_of: Callable[[Node], Sequence[tuple[int, int, Sequence[int]]]]) -> UnitsRule:
+    def units(node: Node, target: object, parts: int) -> int:
+        return sum(_unit_counts(_loop_dims(node, loads_of(node))[0])) if node.outputs[0].size else 1
+
+    return units
+
+
+@emitter(*UNARY, *BINARY, *COMPARE, "select", "convert", units=_units(_own_loads))
 def emit_elementwise(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
-    loads = [(v.id, k, broadcast_strides(v.shape, node.outputs[0].shape)) for k, v in enumerate(node.inputs)]
-    emit_loop(node, [node], loads, fn)
+    emit_loop(node, [node], _own_loads(node), fn)
 
 
-@emitter(FUSED, parallel=True)
+@emitter(FUSED, units=_units(_fused_loads))
 def emit_fused(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
     """A chain merged by passes/fuse.py: every inner value has the output's shape."""
-    emit_loop(node, list(node.attrs["nodes"]), list(node.attrs["loads"]), fn)
+    emit_loop(node, list(node.attrs["nodes"]), _fused_loads(node), fn)

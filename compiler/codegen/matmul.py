@@ -188,7 +188,20 @@ def tile_phases(columns: int, width: int, vectors: int) -> list[tuple[list[int],
 _MATMUL_TYPES = (DType.f32, DType.f64, DType.i32, DType.i64)
 
 
-@emitter("matmul", parallel=True)
+def _unit_counts(node: Node, target: object) -> tuple[int, int]:
+    """(batch x row blocks, column blocks): the units a split shares (see _shares)."""
+    view = matmul_view(node)
+    tile_rows, vectors = micro_tile(target)
+    phases = tile_phases(view.columns, lanes(target, node.outputs[0].dtype), vectors)
+    return math.prod(view.batch) * -(-view.rows // tile_rows), sum(count for _, count, _ in phases)
+
+
+def matmul_units(node: Node, target: object, parts: int) -> int:
+    rows, columns = _unit_counts(node, target)
+    return rows if rows >= parts else columns  # the choice _shares makes
+
+
+@emitter("matmul", units=matmul_units)
 def emit_matmul(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
     out = node.outputs[0]
     if out.dtype not in _MATMUL_TYPES:
@@ -209,8 +222,7 @@ def emit_matmul(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
     pa, pb, pc = fn.args[0], fn.args[1], fn.args[len(node.inputs)]
     phases = tile_phases(columns, width, vectors)
     row_counts, column_counts = [rows // tile_rows, int(rows % tile_rows > 0)], [count for _, count, _ in phases]
-    row_lo, row_hi, column_lo, column_hi = _shares(builder, node, fn, math.prod(batch), sum(row_counts),
-                                                   sum(column_counts))
+    row_lo, row_hi, column_lo, column_hi = _shares(builder, node, fn, *_unit_counts(node, ctx.target))
     with for_outer(builder, math.prod(batch), sum(row_counts), row_lo, row_hi, "batch") as (bi, first, end):
         a_base, b_base, c_base = batch_offsets(builder, bi, batch, [view.a, view.b, view.c])
         operands = _Operands(pa, pb, pc, a_base, b_base, c_base, depth, columns, elem, packed is not None,
@@ -250,13 +262,12 @@ def emit_matmul(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
     builder.ret_void()
 
 
-def _shares(builder: ir.IRBuilder, node: Node, fn: ir.Function, batch: int, row_units: int, column_units: int
+def _shares(builder: ir.IRBuilder, node: Node, fn: ir.Function, rows: int, column_units: int
             ) -> tuple[ir.Value, ir.Value, ir.Value, ir.Value]:
-    """(row lo, row hi, column lo, column hi) of this part: the batch x row blocks when there are at
-    least as many as parts, else the column blocks (a batch-1 dense layer: each part streams its own
-    share of b)."""
+    """(row lo, row hi, column lo, column hi) of this part: the batch x row blocks (`rows`) when there
+    are at least as many as parts, else the column blocks (a batch-1 dense layer: each part streams its
+    own share of b)."""
     part, parts = parts_of(builder, node, fn)
-    rows = batch * row_units
     by_rows = builder.icmp_unsigned(">=", i64(rows), parts)
     row_lo, row_hi = share(builder, rows, part, parts)
     column_lo, column_hi = share(builder, column_units, part, parts)

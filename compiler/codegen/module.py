@@ -4,13 +4,17 @@ Layout of the emitted module (see runtime_kmod/include/cerebro/abi.h):
   internal void @node<k>(ptr in..., ptr out... [, i32 part, i32 parts])
                                                    one per node, filled by its emitter (parts: PARALLEL ops)
   internal void @stage<s>(ptr inputs, ptr outputs, ptr arena, i32 part, i32 parts)
-                                                   calls its nodes with pointers from the memory plan
+                                                   calls its nodes (or slices of them: Piece)
+                                                   with pointers from the memory plan
   i32 @cerebro_entry(ptr inputs, ptr outputs, ptr arena, i32 stage_word)
                                                    decodes the word, switch on the stage; 1 if bad, else 0
   @cerebro_weights / @cerebro_meta / @cerebro_ir   placeholder sections the .cbx writer fills
 A call split into parts (abi.h) runs every stage on every part: a parallel
-node computes its part's share, any other node runs on part 0. Between two
-node calls of which one is parallel all parts meet at a barrier on the i32
+node computes its part's share, any other node runs on part 0. Slice i of k
+of a node too big for one stage calls it as part i*parts + part of k*parts,
+so the slices' shares tile its work whatever the number of parts. Between
+two node calls of which one is parallel (slices of one node aside: they
+write disjoint outputs) all parts meet at a barrier on the i32
 counter at arena offset 0 (memplan.py keeps bytes 0..63 free); barrier k
 (counting the barriers of all stages) waits for the counter to reach
 (k + 1) * parts. The output copies run on part 0, after a barrier when the
@@ -27,6 +31,7 @@ from dataclasses import dataclass
 from llvmlite import ir
 
 from cerebro.compiler.codegen import EMITTERS, PARALLEL, EmitContext
+from cerebro.compiler.codegen.partition import Piece
 from cerebro.compiler.ir import Graph, IRError, Node
 from cerebro.compiler.passes.memplan import VIEW_OPS, MemoryPlan, Place
 from cerebro.compiler.targets import Target
@@ -73,10 +78,16 @@ class _StageBuilder:
         self.weights = weights
         self.pause, self.pause_args = _spin_hint(fn.module, target)
 
-    def call(self, node_fn: ir.Function, args: list[ir.Value], parallel: bool) -> None:
-        """A parallel node runs on every part (with its part and parts), any other on part 0 only."""
+    def call(self, node_fn: ir.Function, args: list[ir.Value], parallel: bool, piece: Piece) -> None:
+        """A parallel node runs on every part (slice i of k: as part i*parts + part of k*parts), any
+        other on part 0 only."""
         if parallel:
-            self.b.call(node_fn, args + [self.part, self.parts])
+            b = self.b
+            part, parts = self.part, self.parts
+            if piece.count > 1:
+                part = b.add(b.mul(self.parts, ir.Constant(I32, piece.index)), self.part)
+                parts = b.mul(self.parts, ir.Constant(I32, piece.count))
+            b.call(node_fn, args + [part, parts])
         else:
             with self.b.if_then(self.b.icmp_unsigned("==", self.part, ir.Constant(I32, 0))):
                 self.b.call(node_fn, args)
@@ -110,7 +121,7 @@ class _StageBuilder:
         return b.gep(base, [ir.Constant(I64, place.offset)], inbounds=True, source_etype=I8)
 
 
-def emit_module(graph: Graph, plan: MemoryPlan, stages: list[list[Node]], target: Target, ir_text: str) -> str:
+def emit_module(graph: Graph, plan: MemoryPlan, stages: list[list[Piece]], target: Target, ir_text: str) -> str:
     """LLVM IR text of the whole model (graph already verified and planned)."""
     module = ir.Module(name=graph.name)
     module.triple = target.triple
@@ -131,19 +142,23 @@ def emit_module(graph: Graph, plan: MemoryPlan, stages: list[list[Node]], target
     stage_fns = []
     barriers = 0
     previous_parallel: bool | None = None  # of the last node call emitted; None before the first
-    for number, nodes in enumerate(stages):
+    previous: Node | None = None
+    for number, pieces in enumerate(stages):
         fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [PTR, PTR, PTR, I32, I32]), f"stage{number}")
         fn.linkage = "internal"
         sb = _StageBuilder(fn, globals_.weights, target)
-        for node in nodes:
+        for piece in pieces:
+            node = piece.node
             if id(node) in functions:
                 parallel = node.op in PARALLEL
-                if previous_parallel is not None and (parallel or previous_parallel):
-                    sb.barrier(barriers)  # part 0 alone runs consecutive serial nodes: no barrier between them
+                # part 0 alone runs consecutive serial nodes, and slices of one node write disjoint
+                # outputs from the same inputs: no barrier between those
+                if previous_parallel is not None and (parallel or previous_parallel) and node is not previous:
+                    sb.barrier(barriers)
                     barriers += 1
                 args = [sb.pointer(plan.place(v)) for v in node.inputs + node.outputs]
-                sb.call(functions[id(node)], args, parallel)
-                previous_parallel = parallel
+                sb.call(functions[id(node)], args, parallel, piece)
+                previous_parallel, previous = parallel, node
         copies = any(nbytes for _, _, nbytes in plan.copies)
         if number == len(stages) - 1 and copies and previous_parallel:
             sb.barrier(barriers)  # part 0 copies what every part computed

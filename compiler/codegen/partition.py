@@ -4,12 +4,14 @@ A parallel kernel numbers its units of work (row blocks, column blocks, pixel bl
 P takes units [U*p/P, U*(p+1)/P). Only the outer loops' bounds become run-time values: every unit is
 the same tile code as with one part, so no result bit depends on the number of parts. The units
 form phases (full register tiles, then the tail tile), each emitted by its own compile-time code.
+The same shares cut a node too big for one stage into slices over several stages (Piece).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 from llvmlite import ir
 
@@ -17,6 +19,21 @@ from cerebro.compiler.codegen.loops import for_range, i64
 from cerebro.compiler.ir import Node
 
 I32 = ir.IntType(32)
+
+
+@dataclass(frozen=True)
+class Piece:
+    """Slice `index` of `count` of a node's work (count 1: all of it) and its estimated flops: what one
+    stage runs of a node too big for one (build.split_stages).
+
+    The stage calls a parallel node as part index*P + p of count*P, so slice i of k takes units
+    [U*i/k, U*(i+1)/k) of the node's U units (codegen UNITS) and P threads split that again: every
+    unit is still computed by the same code, so results do not depend on k or P."""
+
+    node: Node
+    index: int
+    count: int
+    flops: int
 
 
 def parts_of(builder: ir.IRBuilder, node: Node, fn: ir.Function) -> tuple[ir.Value, ir.Value]:

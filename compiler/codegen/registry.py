@@ -31,19 +31,26 @@ class EmitContext:
 # part's share of the output elements (codegen/partition.py). Without them
 # (a test calling the emitter directly) it computes everything.
 Emitter = Callable[[EmitContext, Node, ir.Function], None]
+# How many units of work a parallel emitter's node shares among `parts` parts (target, parts): part p
+# of P computes units [U*p/P, U*(p+1)/P) of U. The stage planner (build.py) uses it to cut a big node
+# into slices that fit a stage, and to say how big the biggest slice is.
+UnitsRule = Callable[[Node, object, int], int]
 
 EMITTERS: dict[str, Emitter] = {}
 PARALLEL: set[str] = set()  # ops whose emitters split their output among the parts of a call
+UNITS: dict[str, UnitsRule] = {}
 
 
-def emitter(*ops: str, parallel: bool = False) -> Callable[[Emitter], Emitter]:
+def emitter(*ops: str, units: UnitsRule | None = None) -> Callable[[Emitter], Emitter]:
+    """Register fn as the emitter of ops; with `units`, the ops are parallel (see UnitsRule)."""
     def register(fn: Emitter) -> Emitter:
         for op in ops:
             if op in EMITTERS:
                 raise RuntimeError(f"two emitters for IR op {op!r}")
             EMITTERS[op] = fn
-            if parallel:
+            if units is not None:
                 PARALLEL.add(op)
+                UNITS[op] = units
         return fn
 
     return register

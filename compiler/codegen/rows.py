@@ -101,7 +101,22 @@ class Schedule:
         return max(again, key=self.cost, default=None)
 
 
-@emitter(ROW_KERNEL, parallel=True)
+def _row_units(rows: tuple[int, ...]) -> tuple[list[int], int, list[int]]:
+    """(lead dims, block, units per phase of one lead index): blocks of `block` rows of the last row
+    dim, then its leftover rows one by one."""
+    lead, last = list(rows[:-1]), rows[-1]
+    block = ROW_BLOCK if last >= ROW_BLOCK else 1
+    return lead, block, [last // block, last % block]
+
+
+def row_kernel_units(node: Node, target: object, parts: int) -> int:
+    if not node.attrs["rows"]:
+        return 1
+    lead, _, counts = _row_units(tuple(node.attrs["rows"]))
+    return math.prod(lead) * sum(counts)
+
+
+@emitter(ROW_KERNEL, units=row_kernel_units)
 def emit_row_kernel(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
     dtype = node.outputs[0].dtype
     if dtype not in (DType.f32, DType.f64):
@@ -184,9 +199,8 @@ class _RowEmitter:
             lo, hi = share(b, 1, part, parts)
             for_phases(b, lo, hi, [1], lambda phase, unit: self._block([[]]), "row")
         else:
-            lead, last = list(self.rows[:-1]), self.rows[-1]
-            block = ROW_BLOCK if last >= ROW_BLOCK else 1
-            counts = [last // block, last % block]
+            lead, block, counts = _row_units(self.rows)
+            last = self.rows[-1]
             lo, hi = share(b, math.prod(lead) * sum(counts), part, parts)
             with for_outer(b, math.prod(lead), sum(counts), lo, hi, "row") as (flat, begin, end):
                 idx = unflatten(b, flat, lead)

@@ -48,7 +48,22 @@ class _Axis:
     out: int
 
 
-@emitter("reduce_window", parallel=True)
+def _inner_start(node: Node) -> int:
+    """The first of the trailing dims the window neither spans nor strides: one contiguous block."""
+    x = node.inputs[0]
+    window, strides, padding = node.attrs["window"], node.attrs["strides"], node.attrs["padding"]
+    start = x.rank
+    while start > 0 and window[start - 1] == 1 and strides[start - 1] == 1 and tuple(padding[start - 1]) == (0, 0):
+        start -= 1
+    return start
+
+
+def window_units(node: Node, target: object, parts: int) -> int:
+    """Output pixels (positions over the dims before the contiguous block)."""
+    return math.prod(node.outputs[0].shape[:_inner_start(node)])
+
+
+@emitter("reduce_window", units=window_units)
 def emit_reduce_window(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
     (x,) = node.inputs
     out = node.outputs[0]
@@ -61,10 +76,7 @@ def emit_reduce_window(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
     window, strides, padding = node.attrs["window"], node.attrs["strides"], node.attrs["padding"]
     if any(s < 1 for s in strides):
         raise unsupported(node, f"reduce_window strides {strides}")
-    inner_start = x.rank
-    while inner_start > 0 and window[inner_start - 1] == 1 and strides[inner_start - 1] == 1 and tuple(
-            padding[inner_start - 1]) == (0, 0):
-        inner_start -= 1
+    inner_start = _inner_start(node)
     block = math.prod(x.shape[inner_start:])
     axes = [_Axis(x.shape[i], window[i], strides[i], padding[i][0], padding[i][1], out.shape[i])
             for i in range(inner_start)]
