@@ -15,6 +15,7 @@ from pathlib import Path
 from cerebro.loaders.errors import FormatError
 
 NATIVE = Path(__file__).parent / "native"
+MODULES = {"peload": ["fault_report.c"]}  # C files linked into a program besides <name>.c
 CFLAGS = ["-O2", "-std=gnu11", "-Wall", "-Wextra"]  # tests also build with -Werror to keep the C clean
 
 
@@ -24,15 +25,22 @@ def cache_dir() -> Path:
     return Path(base) / "native"
 
 
+def native_sources(name: str) -> list[Path]:
+    """The C files that make up loaders/native/<name>."""
+    return [NATIVE / f"{name}.c", *(NATIVE / module for module in MODULES.get(name, []))]
+
+
 def native_program(name: str, static: bool = False) -> Path:
     """Path of the built program for loaders/native/<name>.c, compiling it if needed.
 
     @static links it with -static: it then runs where no dynamic loader or libc is installed
     (a busybox initramfs, a container's scratch image).
     """
-    source = NATIVE / f"{name}.c"
+    sources = native_sources(name)
     flags = [*CFLAGS, "-static"] if static else CFLAGS
-    digest = hashlib.sha256(source.read_bytes() + " ".join(flags).encode()).hexdigest()[:16]
+    headers = sorted(NATIVE.glob("*.h"))  # an edited header rebuilds too
+    digest = hashlib.sha256(b"".join(p.read_bytes() for p in [*sources, *headers])
+                            + " ".join(flags).encode()).hexdigest()[:16]
     target = cache_dir() / f"{name}{'-static' if static else ''}-{digest}"
     if target.is_file():
         return target
@@ -41,7 +49,7 @@ def native_program(name: str, static: bool = False) -> Path:
         raise FormatError(f"building {name}: no C compiler (`cc`) found; install gcc")
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f"{target.name}.{os.getpid()}.tmp")
-    proc = subprocess.run([cc, *flags, "-o", str(tmp), str(source)], capture_output=True, text=True)
+    proc = subprocess.run([cc, *flags, "-o", str(tmp), *map(str, sources)], capture_output=True, text=True)
     if proc.returncode != 0:
         last = proc.stderr.strip().splitlines()[-1:] or ["no compiler output"]
         raise FormatError(f"building {name} with {cc} failed: {last[0]}")

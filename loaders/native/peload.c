@@ -8,9 +8,14 @@
  * TLS callbacks, then calls the entry point. An import with no shim is
  * refused before any of the program's code runs, naming DLL!function.
  *
+ * Every header, section and directory rule is checked before the image is mapped (the same
+ * rules as loaders/pe.py: this is the path binfmt_misc takes, with no Python in front), and a
+ * fault in the running program is reported as one line (fault_report.c).
+ *
  * Usage: cerebro-peload [--relocate] PROGRAM.exe [ARGS...]
  *        cerebro-peload --list-shims
- * Exit status: the program's, or 126 (bad image) / 127 (unsupported import).
+ * Exit status: the program's, or 125 (the program faulted) / 126 (bad image) /
+ * 127 (unsupported import).
  */
 #define _GNU_SOURCE
 #include <asm/prctl.h>
@@ -29,6 +34,8 @@
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "fault_report.h"
 
 #define WINAPI __attribute__((ms_abi))
 #define PAGE 4096u
@@ -53,18 +60,23 @@ static int onexit_count;
 static void *tls_values[64];
 static int tls_next;
 
+__attribute__((noreturn))
+static void vdie(int status, const char *fmt, va_list ap)
+{
+	fflush(stdout);
+	fputs("cerebro-peload: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	exit(status);
+}
+
 __attribute__((noreturn, format(printf, 2, 3)))
 static void die(int status, const char *fmt, ...)
 {
 	va_list ap;
 
-	fflush(stdout);
-	fputs("cerebro-peload: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	exit(status);
+	vdie(status, fmt, ap);
 }
 
 /* A pointer to len bytes at rva inside the mapped image, or death. */
@@ -74,18 +86,6 @@ static void *at(uint64_t rva, uint64_t len, const char *what)
 		die(126, "%s at RVA %#llx (+%#llx) lies outside the image", what,
 		    (unsigned long long)rva, (unsigned long long)len);
 	return image + rva;
-}
-
-static uint16_t rd16(uint64_t rva) { uint16_t v; memcpy(&v, at(rva, 2, "field"), 2); return v; }
-static uint32_t rd32(uint64_t rva) { uint32_t v; memcpy(&v, at(rva, 4, "field"), 4); return v; }
-static uint64_t rd64(uint64_t rva) { uint64_t v; memcpy(&v, at(rva, 8, "field"), 8); return v; }
-
-static const char *str_at(uint64_t rva, const char *what)
-{
-	const char *s = at(rva, 1, what);
-	if (!memchr(s, 0, image_size - rva))
-		die(126, "%s at RVA %#llx is not terminated", what, (unsigned long long)rva);
-	return s;
 }
 
 static uint64_t va_to_rva(uint64_t va, const char *what)
@@ -784,14 +784,108 @@ static void *find_shim(const char *dll, const char *name)
 	return NULL;
 }
 
-/* ---- the loader ---- */
+/* ---- the loader: every header rule is checked before anything is mapped ---- */
+
+#define FILE_RELOCS_STRIPPED 0x0001
+#define FILE_EXECUTABLE_IMAGE 0x0002
+#define FILE_DLL 0x2000
+#define SCN_CNT_INITIALIZED_DATA 0x40
+#define SCN_CNT_UNINITIALIZED_DATA 0x80
+#define SCN_MEM_EXECUTE 0x20000000
+#define SCN_MEM_WRITE 0x80000000
+#define MAX_SECTIONS 96		/* the Windows loader's own limit */
+#define MAX_NAME 512		/* import names, as loaders/pe.py */
+#define USER_SPACE_END (1ull << 47)
+enum { DIR_IMPORT = 1, DIR_BASERELOC = 5, DIR_TLS = 9 };
+
+struct section {
+	char name[9];
+	uint32_t va, span, raw, ptr, chars;	/* span: VirtualSize, or SizeOfRawData when that is 0 */
+};
 
 struct headers {
 	uint32_t pe, opt, nsect, sect_table;
 	uint64_t image_base;
-	uint32_t entry, size_of_image, size_of_headers, ndirs;
+	uint32_t entry, size_of_image, size_of_headers, ndirs, section_alignment, file_alignment;
 	uint16_t chars;
+	struct section sect[MAX_SECTIONS];
 };
+
+static struct headers hdr;
+
+__attribute__((format(printf, 2, 3)))
+static void require(int ok, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (ok)
+		return;
+	va_start(ap, fmt);
+	vdie(126, fmt, ap);
+}
+
+static int pow2(uint32_t v) { return v && !(v & (v - 1)); }
+static uint64_t align_up(uint64_t v, uint32_t a) { return (v + a - 1) & ~(uint64_t)(a - 1); }
+
+/* End RVA of the file-backed data (headers or a section's) holding rva; 0 when none does. */
+static uint64_t file_data_end(uint64_t rva)
+{
+	if (rva < hdr.size_of_headers)
+		return hdr.size_of_headers;
+	for (uint32_t i = 0; i < hdr.nsect; i++) {
+		const struct section *s = &hdr.sect[i];
+		uint64_t end = (uint64_t)s->va + (s->raw < s->span ? s->raw : s->span);
+		if (s->va <= rva && rva < end)
+			return end;
+	}
+	return 0;
+}
+
+/* Like at(), but the bytes must come from the file (what loaders/pe.py's rva_to_offset accepts). */
+static void *data_at(uint64_t rva, uint64_t len, const char *what)
+{
+	uint64_t end = file_data_end(rva);
+
+	if (!end || len > end - rva)
+		die(126, "%s at RVA %#llx (+%#llx) is not inside the file data of a section", what,
+		    (unsigned long long)rva, (unsigned long long)len);
+	return at(rva, len, what);
+}
+
+static uint16_t rd16(uint64_t rva, const char *what) { uint16_t v; memcpy(&v, data_at(rva, 2, what), 2); return v; }
+static uint32_t rd32(uint64_t rva, const char *what) { uint32_t v; memcpy(&v, data_at(rva, 4, what), 4); return v; }
+static uint64_t rd64(uint64_t rva, const char *what) { uint64_t v; memcpy(&v, data_at(rva, 8, what), 8); return v; }
+
+static const char *str_at(uint64_t rva, const char *what)
+{
+	const char *s = data_at(rva, 1, what);
+	uint64_t room = file_data_end(rva) - rva;
+
+	if (!memchr(s, 0, room < MAX_NAME ? room : MAX_NAME))
+		die(126, "%s at RVA %#llx is not terminated within %d bytes of file data", what,
+		    (unsigned long long)rva, MAX_NAME);
+	return s;
+}
+
+/* The section whose memory holds rva, or NULL. */
+static const struct section *section_at(uint64_t rva)
+{
+	for (uint32_t i = 0; i < hdr.nsect; i++)
+		if (hdr.sect[i].va <= rva && rva < (uint64_t)hdr.sect[i].va + hdr.sect[i].span)
+			return &hdr.sect[i];
+	return NULL;
+}
+
+/* Code the loader is about to call (entry point, TLS callback) must lie in an executable section. */
+static void require_code(uint64_t rva, const char *what)
+{
+	const struct section *s = section_at(rva);
+
+	require(rva < hdr.size_of_image, "%s RVA %#llx lies outside the image (SizeOfImage %#x)", what,
+		(unsigned long long)rva, hdr.size_of_image);
+	require(s && (s->chars & SCN_MEM_EXECUTE), "%s RVA %#llx is not inside an executable section%s%s", what,
+		(unsigned long long)rva, s ? " (it is in " : "", s ? s->name : "");
+}
 
 static uint8_t *read_file(const char *path, size_t *size)
 {
@@ -821,42 +915,99 @@ static uint32_t frd32(const uint8_t *f, size_t size, size_t off)
 	return v;
 }
 
-static struct headers parse_headers(const uint8_t *f, size_t size)
+static void parse_headers(const uint8_t *f, size_t size, struct headers *h)
 {
-	struct headers h;
-
 	if (size < 64 || f[0] != 'M' || f[1] != 'Z')
 		die(126, "not a PE file (no MZ header)");
-	h.pe = frd32(f, size, 0x3c);
-	if (frd32(f, size, h.pe) != 0x4550)
-		die(126, "no PE signature");
-	uint32_t coff = frd32(f, size, h.pe + 4);
-	uint32_t machine = coff & 0xffff;
-	h.nsect = coff >> 16;
-	uint32_t optinfo = frd32(f, size, h.pe + 20);
-	uint32_t opt_size = optinfo & 0xffff;
-	h.chars = optinfo >> 16;
-	h.opt = h.pe + 24;
-	if (machine != 0x8664)
-		die(126, "machine %#x is not x86-64: only PE32+ x86-64 programs run here", machine);
-	if ((frd32(f, size, h.opt) & 0xffff) != 0x20b)
-		die(126, "not a PE32+ image");
-	if (h.chars & 0x2000)
-		die(126, "this is a DLL, not a program");
-	h.entry = frd32(f, size, h.opt + 16);
-	h.image_base = frd32(f, size, h.opt + 24) | (uint64_t)frd32(f, size, h.opt + 28) << 32;
-	h.size_of_image = frd32(f, size, h.opt + 56);
-	h.size_of_headers = frd32(f, size, h.opt + 60);
-	h.ndirs = frd32(f, size, h.opt + 108);
-	if (h.ndirs > 16)
-		h.ndirs = 16;
-	if (opt_size < 112 + 8 * h.ndirs)
-		die(126, "optional header too small");
-	h.sect_table = h.opt + opt_size;
-	if (h.nsect > 96 || h.size_of_image == 0 || h.size_of_image > MAX_IMAGE ||
-	    h.size_of_headers > h.size_of_image || h.size_of_headers > size)
-		die(126, "bad section count or image size");
-	return h;
+	h->pe = frd32(f, size, 0x3c);
+	require(frd32(f, size, h->pe) == 0x4550, "no PE signature at offset %#x", h->pe);
+	uint32_t coff = frd32(f, size, h->pe + 4), optinfo = frd32(f, size, h->pe + 20);
+	uint32_t machine = coff & 0xffff, opt_size = optinfo & 0xffff;
+
+	h->nsect = coff >> 16;
+	h->chars = optinfo >> 16;
+	h->opt = h->pe + 24;
+	require(machine == 0x8664, "machine %#x is not x86-64: only PE32+ x86-64 programs run here", machine);
+	require((frd32(f, size, h->opt) & 0xffff) == 0x20b, "not a PE32+ image");
+	require(!(h->chars & FILE_DLL), "this is a DLL, not a program");
+	require(h->chars & FILE_EXECUTABLE_IMAGE, "not marked as an executable image (IMAGE_FILE_EXECUTABLE_IMAGE)");
+	h->entry = frd32(f, size, h->opt + 16);
+	h->image_base = frd32(f, size, h->opt + 24) | (uint64_t)frd32(f, size, h->opt + 28) << 32;
+	h->section_alignment = frd32(f, size, h->opt + 32);
+	h->file_alignment = frd32(f, size, h->opt + 36);
+	h->size_of_image = frd32(f, size, h->opt + 56);
+	h->size_of_headers = frd32(f, size, h->opt + 60);
+	h->ndirs = frd32(f, size, h->opt + 108);
+	if (h->ndirs > 16)
+		h->ndirs = 16;
+	require(opt_size >= 112 + 8 * h->ndirs, "optional header size %u too small for %u data directories",
+		opt_size, h->ndirs);
+	h->sect_table = h->opt + opt_size;
+	require(h->nsect >= 1 && h->nsect <= MAX_SECTIONS, "%u sections (1 to %d allowed)", h->nsect, MAX_SECTIONS);
+	require(pow2(h->section_alignment) && h->section_alignment >= PAGE,
+		"SectionAlignment %#x is not a power of two of at least the %#x-byte page", h->section_alignment, PAGE);
+	require(pow2(h->file_alignment) && h->file_alignment >= 512 && h->file_alignment <= 65536 &&
+		h->file_alignment <= h->section_alignment,
+		"FileAlignment %#x is not a power of two from 512 to 64 KiB and at most SectionAlignment",
+		h->file_alignment);
+	require(h->size_of_image && h->size_of_image <= MAX_IMAGE, "SizeOfImage %#x is 0 or over 1 GiB",
+		h->size_of_image);
+	require(!(h->image_base & 0xffff) && h->image_base < USER_SPACE_END - h->size_of_image,
+		"ImageBase %#llx is not a 64 KiB-aligned user-space address", (unsigned long long)h->image_base);
+	require((uint64_t)h->sect_table + 40ull * h->nsect <= h->size_of_headers,
+		"the section table (ends at %#llx) lies outside SizeOfHeaders %#x",
+		(unsigned long long)h->sect_table + 40ull * h->nsect, h->size_of_headers);
+	require(h->size_of_headers % h->file_alignment == 0 && h->size_of_headers <= size,
+		"SizeOfHeaders %#x is not FileAlignment-aligned or lies past the end of the file", h->size_of_headers);
+}
+
+/*
+ * The section rules, as Windows applies them: sections follow the headers in memory, aligned
+ * and contiguous, inside SizeOfImage; file data is aligned, after the headers, inside the file,
+ * and not shared between sections; a section of only uninitialized data has no file data (the
+ * old loader copied file offset 0 into .bss, so mingw's startup lock read as taken: a hang).
+ */
+static void read_sections(const uint8_t *f, size_t size, struct headers *h)
+{
+	uint64_t next = align_up(h->size_of_headers, h->section_alignment);
+
+	for (uint32_t i = 0; i < h->nsect; i++) {
+		size_t off = h->sect_table + 40 * (size_t)i;
+		struct section *s = &h->sect[i];
+		uint32_t vsize = frd32(f, size, off + 8);
+
+		for (int c = 0; c < 8; c++)
+			s->name[c] = isprint(f[off + c]) || !f[off + c] ? (char)f[off + c] : '?';
+		s->name[8] = 0;
+		s->va = frd32(f, size, off + 12);
+		s->raw = frd32(f, size, off + 16);
+		s->ptr = frd32(f, size, off + 20);
+		s->chars = frd32(f, size, off + 36);
+		s->span = vsize ? vsize : s->raw;
+		require(s->va == next, "section %s starts at RVA %#x, not at %#llx where the headers or the previous "
+			"section end (sections must be aligned and contiguous)", s->name, s->va,
+			(unsigned long long)next);
+		require((uint64_t)s->va + s->span <= h->size_of_image,
+			"section %s (RVA %#x + %#x) extends past SizeOfImage %#x", s->name, s->va, s->span,
+			h->size_of_image);
+		next = align_up((uint64_t)s->va + s->span, h->section_alignment);
+		if (!s->raw)
+			continue;
+		require((s->chars & (SCN_CNT_INITIALIZED_DATA | SCN_CNT_UNINITIALIZED_DATA)) !=
+			SCN_CNT_UNINITIALIZED_DATA, "section %s holds only uninitialized data but claims %#x bytes "
+			"of file data (SizeOfRawData must be 0)", s->name, s->raw);
+		require(s->ptr % h->file_alignment == 0, "section %s file data at %#x is not aligned to FileAlignment "
+			"%#x", s->name, s->ptr, h->file_alignment);
+		require(s->ptr >= h->size_of_headers, "section %s file data at %#x overlaps the headers "
+			"(SizeOfHeaders %#x)", s->name, s->ptr, h->size_of_headers);
+		require((uint64_t)s->ptr + s->raw <= size, "section %s file data (%#x + %#x) lies past the end of "
+			"the file (%#zx bytes)", s->name, s->ptr, s->raw, size);
+		for (uint32_t j = 0; j < i; j++) {
+			const struct section *o = &h->sect[j];
+			require(!o->raw || s->ptr >= (uint64_t)o->ptr + o->raw || o->ptr >= (uint64_t)s->ptr + s->raw,
+				"sections %s and %s share file data", o->name, s->name);
+		}
+	}
 }
 
 static void dir(const uint8_t *f, size_t size, const struct headers *h, int i, uint32_t *rva, uint32_t *len)
@@ -868,10 +1019,10 @@ static void dir(const uint8_t *f, size_t size, const struct headers *h, int i, u
 	}
 }
 
-static void map_image(const uint8_t *f, size_t size, const struct headers *h, int force_relocate)
+static void map_image(const uint8_t *f, int force_relocate)
 {
-	image_size = ((size_t)h->size_of_image + PAGE - 1) & ~(size_t)(PAGE - 1);
-	void *want = force_relocate ? NULL : (void *)(uintptr_t)h->image_base;
+	image_size = align_up(hdr.size_of_image, PAGE);
+	void *want = force_relocate ? NULL : (void *)(uintptr_t)hdr.image_base;
 	int flags = MAP_PRIVATE | MAP_ANONYMOUS | (want ? MAP_FIXED_NOREPLACE : 0);
 
 	image = mmap(want, image_size, PROT_READ | PROT_WRITE, flags, -1, 0);
@@ -883,58 +1034,56 @@ static void map_image(const uint8_t *f, size_t size, const struct headers *h, in
 	if (!page_prot)
 		die(126, "out of memory");
 	memset(page_prot, PAGE_READONLY, image_size / PAGE);
-	memcpy(image, f, h->size_of_headers);
-	for (uint32_t i = 0; i < h->nsect; i++) {
-		size_t s = h->sect_table + 40 * (size_t)i;
-		uint32_t vsize = frd32(f, size, s + 8), va = frd32(f, size, s + 12);
-		uint32_t raw = frd32(f, size, s + 16), ptr = frd32(f, size, s + 20);
-		uint32_t chars = frd32(f, size, s + 36);
-		uint32_t copy = raw < vsize || !vsize ? raw : vsize;
-		uint32_t span = vsize > raw ? vsize : raw;
-
-		if (copy && (ptr > size || size - ptr < copy))
-			die(126, "section %u data lies outside the file", i);
-		memcpy(at(va, copy, "section"), f + ptr, copy);
-		at(va, span, "section");
-		int exec = !!(chars & 0x20000000), write = !!(chars & 0x80000000);
+	memcpy(image, f, hdr.size_of_headers);
+	for (uint32_t i = 0; i < hdr.nsect; i++) {
+		const struct section *s = &hdr.sect[i];
+		int exec = !!(s->chars & SCN_MEM_EXECUTE), write = !!(s->chars & SCN_MEM_WRITE);
 		uint8_t prot = exec ? (write ? PAGE_EXECUTE_READWRITE : PAGE_EXECUTE_READ) :
 			       (write ? PAGE_READWRITE : PAGE_READONLY);
-		for (size_t p = va / PAGE; p < ((size_t)va + span + PAGE - 1) / PAGE && p < image_size / PAGE; p++)
+
+		memcpy(at(s->va, s->raw < s->span ? s->raw : s->span, "section"), f + s->ptr,
+		       s->raw < s->span ? s->raw : s->span);
+		for (size_t p = s->va / PAGE; p < align_up((uint64_t)s->va + s->span, PAGE) / PAGE; p++)
 			page_prot[p] = prot;
 	}
 }
 
-static void relocate(const uint8_t *f, size_t size, const struct headers *h)
+/* Walks (and checks) every base relocation block; applies them when the image moved. */
+static void relocate(const uint8_t *f, size_t size)
 {
-	uint64_t delta = (uint64_t)(uintptr_t)image - h->image_base;
+	uint64_t delta = (uint64_t)(uintptr_t)image - hdr.image_base;
 	uint32_t rva, len;
 
-	if (!delta)
-		return;
-	dir(f, size, h, 5, &rva, &len);
-	if (!rva || (h->chars & 1))
+	dir(f, size, &hdr, DIR_BASERELOC, &rva, &len);
+	if (delta && (!rva || (hdr.chars & FILE_RELOCS_STRIPPED)))
 		die(126, "image cannot be placed at its preferred base %#llx and has no relocations",
-		    (unsigned long long)h->image_base);
+		    (unsigned long long)hdr.image_base);
+	if (!rva)
+		return;
+	data_at(rva, len, "base relocation directory");
 	for (uint32_t pos = 0; pos + 8 <= len;) {
-		uint32_t page = rd32(rva + pos), block = rd32(rva + pos + 4);
+		uint32_t page = rd32(rva + pos, "relocation block"), block = rd32(rva + pos + 4, "relocation block");
 		if (block < 8 || block > len - pos)
-			die(126, "bad base relocation block size %u", block);
+			die(126, "bad base relocation block size %u at RVA %#x", block, rva + pos);
 		for (uint32_t e = 8; e + 2 <= block; e += 2) {
-			uint16_t entry = rd16(rva + pos + e);
+			uint16_t entry = rd16(rva + pos + e, "relocation");
 			uint64_t where = (uint64_t)page + (entry & 0xfff);
+			uint32_t v32;
+			uint64_t v64;
+
 			switch (entry >> 12) {
 			case 0:
 				break;
-			case 3: {	/* HIGHLOW */
-				uint32_t v = rd32(where) + (uint32_t)delta;
-				memcpy(at(where, 4, "relocation"), &v, 4);
+			case 3:	/* HIGHLOW */
+				memcpy(&v32, at(where, 4, "relocation target"), 4);
+				v32 += (uint32_t)delta;
+				memcpy(at(where, 4, "relocation target"), &v32, 4);
 				break;
-			}
-			case 10: {	/* DIR64 */
-				uint64_t v = rd64(where) + delta;
-				memcpy(at(where, 8, "relocation"), &v, 8);
+			case 10:	/* DIR64 */
+				memcpy(&v64, at(where, 8, "relocation target"), 8);
+				v64 += delta;
+				memcpy(at(where, 8, "relocation target"), &v64, 8);
 				break;
-			}
 			default:
 				die(126, "unsupported base relocation type %u", entry >> 12);
 			}
@@ -944,26 +1093,26 @@ static void relocate(const uint8_t *f, size_t size, const struct headers *h)
 }
 
 /* Binds every import; refuses the first one without a shim, before any program code runs. */
-static void bind_imports(const uint8_t *f, size_t size, const struct headers *h)
+static void bind_imports(const uint8_t *f, size_t size)
 {
 	uint32_t rva, len;
 
-	dir(f, size, h, 1, &rva, &len);
+	dir(f, size, &hdr, DIR_IMPORT, &rva, &len);
 	for (uint32_t d = 0; rva; d++) {
 		uint64_t desc = (uint64_t)rva + 20ull * d;
-		uint32_t lookup = rd32(desc), name = rd32(desc + 12), iat = rd32(desc + 16);
+		require(d <= 65536, "import directory not terminated");
+		data_at(desc, 20, "import descriptor");
+		uint32_t lookup = rd32(desc, "import descriptor"), name = rd32(desc + 12, "import descriptor");
+		uint32_t iat = rd32(desc + 16, "import descriptor");
 		if (!lookup && !name && !iat)
 			break;
-		if (d > 4096)
-			die(126, "import directory not terminated");
 		const char *dll = str_at(name, "import DLL name");
 		uint32_t table = lookup ? lookup : iat;
 		for (uint64_t t = 0;; t++) {
-			uint64_t thunk = rd64(table + 8 * t);
+			require(t <= 65536, "import table of %s not terminated", dll);
+			uint64_t thunk = rd64(table + 8 * t, "import lookup table");
 			if (!thunk)
 				break;
-			if (t > 65536)
-				die(126, "import table of %s not terminated", dll);
 			if (thunk >> 63)
 				die(127, "unsupported import %s!#%u (by ordinal)", dll, (unsigned)(thunk & 0xffff));
 			const char *fn = str_at((thunk & 0x7fffffff) + 2, "import name");
@@ -971,7 +1120,7 @@ static void bind_imports(const uint8_t *f, size_t size, const struct headers *h)
 			if (!addr)
 				die(127, "unsupported import %s!%s", dll, fn);
 			uint64_t v = (uint64_t)(uintptr_t)addr;
-			memcpy(at(iat + 8 * t, 8, "import address table"), &v, 8);
+			memcpy(data_at(iat + 8 * t, 8, "import address table"), &v, 8);
 		}
 	}
 }
@@ -1011,22 +1160,23 @@ static void setup_teb(void *tls_block)
 		die(126, "arch_prctl(ARCH_SET_GS) failed: %s", strerror(errno));
 }
 
-/* Native TLS: copy the template, publish index 0; returns the callback list RVA (0 if none). */
-static void *setup_tls(const uint8_t *f, size_t size, const struct headers *h, uint64_t *callbacks)
+/* Native TLS: copy the template, publish index 0; checks every callback, returns the list's RVA (0 if none). */
+static void *setup_tls(const uint8_t *f, size_t size, uint64_t *callbacks)
 {
 	uint32_t rva, len;
-	uint64_t start, end, index, zero;
+	uint64_t start, end, index, zero, list;
 	uint8_t *block;
 
 	*callbacks = 0;
-	dir(f, size, h, 9, &rva, &len);
+	dir(f, size, &hdr, DIR_TLS, &rva, &len);
 	if (!rva)
 		return NULL;
-	start = rd64(rva);
-	end = rd64(rva + 8);
-	index = rd64(rva + 16);
-	*callbacks = rd64(rva + 24);
-	zero = rd32(rva + 32);
+	data_at(rva, 40, "TLS directory");
+	start = rd64(rva, "TLS directory");
+	end = rd64(rva + 8, "TLS directory");
+	index = rd64(rva + 16, "TLS directory");
+	list = rd64(rva + 24, "TLS directory");
+	zero = rd32(rva + 32, "TLS directory");
 	if (end < start || end - start > MAX_IMAGE || zero > MAX_IMAGE)
 		die(126, "bad TLS directory");
 	block = calloc(1, end - start + zero + 16);
@@ -1036,22 +1186,22 @@ static void *setup_tls(const uint8_t *f, size_t size, const struct headers *h, u
 		memcpy(block, at(va_to_rva(start, "TLS data"), end - start, "TLS data"), end - start);
 	if (index)
 		memset(at(va_to_rva(index, "TLS index"), 4, "TLS index"), 0, 4);
-	return block;
+	if (!list)
+		return block;
+	*callbacks = va_to_rva(list, "TLS callback list");
+	for (int i = 0;; i++) {
+		require(i < 256, "TLS callback list not terminated within 256 entries");
+		uint64_t cb = rd64(*callbacks + 8 * i, "TLS callback list");
+		if (!cb)
+			return block;
+		require_code(va_to_rva(cb, "TLS callback"), "TLS callback");
+	}
 }
 
-static void run_tls_callbacks(uint64_t list)
+static void run_tls_callbacks(uint64_t rva)
 {
-	if (!list)
-		return;
-	uint64_t rva = va_to_rva(list, "TLS callback list");
-	for (int i = 0; i < 256; i++) {
-		uint64_t cb = rd64(rva + 8 * i);
-		if (!cb)
-			return;
-		va_to_rva(cb, "TLS callback");
+	for (uint64_t cb; rva && (cb = rd64(rva, "TLS callback list")); rva += 8)
 		((win_tls_fn)(uintptr_t)cb)(image, 1 /* DLL_PROCESS_ATTACH */, NULL);
-	}
-	die(126, "TLS callback list not terminated");
 }
 
 static char *join_command_line(int argc, char **argv)
@@ -1084,26 +1234,25 @@ int main(int argc, char **argv)
 	}
 	if (argc <= first)
 		die(2, "usage: cerebro-peload [--relocate] PROGRAM.exe [ARGS...] | --list-shims");
+	fault_report_install(argv[first]);
 	uint8_t *file = read_file(argv[first], &size);
-	struct headers h = parse_headers(file, size);
-	map_image(file, size, &h, force_relocate);
-	relocate(file, size, &h);
-	bind_imports(file, size, &h);
+	parse_headers(file, size, &hdr);
+	read_sections(file, size, &hdr);
+	require_code(hdr.entry, "entry point");
+	map_image(file, force_relocate);
+	fault_report_set_image(image, image_size);
+	relocate(file, size);
+	bind_imports(file, size);
 	uint64_t callbacks;
-	void *tls = setup_tls(file, size, &h, &callbacks);
+	void *tls = setup_tls(file, size, &callbacks);
 	free(file);
 	protect_sections();
-	if (!h.entry)
-		die(126, "image has no entry point");
-	at(h.entry, 1, "entry point");
-	if (!(host_prot(page_prot[h.entry / PAGE]) & PROT_EXEC))
-		die(126, "entry point is not in an executable section");
 	g_argc = argc - first;
 	g_argv = argv + first;
 	g_cmdline = join_command_line(g_argc, g_argv);
 	setup_teb(tls);
 	run_tls_callbacks(callbacks);
-	int code = ((win_entry_fn)(image + h.entry))();
+	int code = ((win_entry_fn)(image + hdr.entry))();
 	s_exit(code);
 	return code;
 }

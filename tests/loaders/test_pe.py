@@ -234,8 +234,8 @@ def test_native_loader_never_crashes_on_corrupt_images(mingw, tmp_path):
 
 def test_native_loader_builds_warning_free(tmp_path):
     need("cc")
-    from cerebro.loaders.native_build import CFLAGS, NATIVE
-    proc = subprocess.run(["cc", *CFLAGS, "-Werror", "-fsyntax-only", str(NATIVE / "peload.c")],
+    from cerebro.loaders.native_build import CFLAGS, native_sources
+    proc = subprocess.run(["cc", *CFLAGS, "-Werror", "-fsyntax-only", *map(str, native_sources("peload"))],
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
 
