@@ -3,8 +3,6 @@ signatures (v1 JAR signing files, the v2/v3 APK Signing Block before the central
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import os
 import re
 import struct
@@ -17,6 +15,8 @@ from cerebro.loaders.axml import Element, parse_axml
 from cerebro.loaders.dex import DexFile
 from cerebro.loaders.elf import ElfFile
 from cerebro.loaders.errors import FormatError
+from cerebro.loaders.jarsig import verify_v1
+from cerebro.loaders.pkcs7 import Certificate
 from cerebro.loaders.zipread import ZipArchive, read_zip
 
 SIGNING_BLOCK_MAGIC = b"APK Sig Block 42"
@@ -84,7 +84,8 @@ class ApkPackage:
             "dex": [{"file": name, "version": d.version, "classes": [c.java_name for c in d.classes],
                      "checksum_ok": not d.verify()} for name, d in self.dex.items()],
             "native_libraries": self.native_libraries(),
-            "signatures": {"v1": self.v1_signature_files(), "signing_block": self.signing_block},
+            "signatures": {"v1": self.v1_signature_files(), "signing_block": self.signing_block,
+                           "signer_certificates_sha256": sorted({c.sha256 for c in self.signatures()[1]})},
         }
 
     @property
@@ -97,37 +98,26 @@ class ApkPackage:
                 if m.name.startswith("META-INF/") and re.search(r"\.(SF|RSA|DSA|EC)$", m.name)]
 
     def verify(self) -> list[str]:
-        """Checks dex checksums/SHA-1, v1 per-entry digests in MANIFEST.MF, v2/v3 content digests, and that
-        a signature exists. The public-key signatures over those digests are apksigner's job."""
+        """Checks dex checksums/SHA-1 and every signature present: v1 (entry digests, .SF digests, the
+        signer's signature over the .SF, the v2/v3-stripping marker) and v2/v3 (the signer's signature,
+        its content digests over the file). Any modification after signing shows as a problem."""
         problems = []
         for name, d in self.dex.items():
             problems += [f"{name}: {p}" for p in d.verify()]
-        problems += self._verify_v1_digests()
-        if self.signing_pairs:
-            problems += verify_signing_block(self.data, self.signing_pairs, self.signing_block_start,
-                                             self.zip.central_directory_offset, self.zip.eocd_offset)
+        problems += self.signatures()[0]
         if not self.v1_signature_files() and not any(k in self.signing_block for k in ("v2", "v3", "v3.1")):
             problems.append("APK is not signed (no META-INF signature files, no APK Signing Block)")
         return problems
 
-    def _verify_v1_digests(self) -> list[str]:
-        manifest = self.zip.get("META-INF/MANIFEST.MF")
-        if manifest is None:
-            return []
-        problems = []
-        text = (manifest.data or b"").decode("utf-8", "replace").replace("\r\n", "\n").replace("\n ", "")
-        for section in text.split("\n\n")[1:]:
-            fields = dict(line.split(": ", 1) for line in section.splitlines() if ": " in line)
-            name = fields.get("Name")
-            for key, algo in (("SHA-256-Digest", "sha256"), ("SHA1-Digest", "sha1")):
-                if name and key in fields:
-                    member = self.zip.get(name)
-                    if member is None:
-                        problems.append(f"{name}: listed in MANIFEST.MF but missing")
-                    elif base64.b64encode(hashlib.new(algo, member.data or b"").digest()).decode() != fields[key]:
-                        problems.append(f"{name}: {key} mismatch (entry modified after signing)")
-                    break
-        return problems
+    def signatures(self) -> tuple[list[str], list[Certificate]]:
+        """(problems, signer certificates) of the v1 signature and the APK Signing Block."""
+        problems, certificates = verify_v1(self.zip, set(self.signing_block))
+        if self.signing_pairs:
+            block_problems, block_certificates = verify_signing_block(
+                self.data, self.signing_pairs, self.signing_block_start, self.zip.central_directory_offset,
+                self.zip.eocd_offset)
+            problems, certificates = problems + block_problems, certificates + block_certificates
+        return problems, certificates
 
     def extract(self, dest: str | os.PathLike) -> list[str]:
         return extract(self.zip.members, dest, f"apk {self.package!r}")

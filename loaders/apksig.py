@@ -1,23 +1,43 @@
-"""APK Signing Block (v2/v3): parse the signers and re-compute the content digests they sign.
+"""APK Signing Block (v2/v3): each signer's signature over its signed data, made with the public
+key in the signer record (which must be its first certificate's key), and the content digests
+that signed data holds, re-computed over the file.
 
 The digest covers the zip entries, the central directory and the end-of-central-directory
-record (with its directory offset pointing at the signing block) in 1 MiB chunks. A match
-proves the file is what was signed; checking the signature over the digests themselves needs
-public-key crypto, which is left to apksigner (reported as such, never claimed).
+record (with its directory offset pointing at the signing block) in 1 MiB chunks. A v2 signer
+may carry a stripping-protection attribute naming v3: then a missing v3 block is an attack.
 """
 
 from __future__ import annotations
 
 import hashlib
 import struct
+from dataclasses import dataclass
 
 from cerebro.loaders.errors import FormatError
+from cerebro.loaders.pkcs7 import Certificate, parse_certificate
+from cerebro.loaders.pubkey import parse_public_key, verify
 
 SCHEMES = {0x7109871A: "v2", 0xF05368C0: "v3", 0x1B93AD61: "v3.1"}
-CHUNKED_DIGESTS = {0x0101: "sha256", 0x0102: "sha512", 0x0103: "sha256", 0x0104: "sha512", 0x0201: "sha256",
-                   0x0202: "sha512", 0x0301: "sha256"}
+# signature algorithm id -> (signature scheme, digest); only the first seven have chunked content digests
+ALGORITHMS = {0x0101: ("pss", "sha256"), 0x0102: ("pss", "sha512"), 0x0103: ("pkcs1", "sha256"),
+              0x0104: ("pkcs1", "sha512"), 0x0201: ("ecdsa", "sha256"), 0x0202: ("ecdsa", "sha512"),
+              0x0301: ("dsa", "sha256"), 0x0421: ("pkcs1", "sha256"), 0x0423: ("ecdsa", "sha256"),
+              0x0425: ("dsa", "sha256")}
+CHUNKED_DIGESTS = {k: v[1] for k, v in ALGORITHMS.items() if k < 0x0400}  # the rest: verity-tree digests
+STRIPPING_PROTECTION = 0xBEEFF00D  # v2 signer attribute: "this signer also signed with scheme <u32>"
+STRIPPING_IDS = {3: "v3"}
 CHUNK = 1 << 20
 MAX_ITEMS = 256
+
+
+@dataclass(frozen=True)
+class Signer:
+    signed_data: bytes  # what the signatures cover
+    digests: list[tuple[int, bytes]]
+    certificates: list[bytes]
+    attributes: list[tuple[int, bytes]]
+    signatures: list[tuple[int, bytes]]
+    public_key: bytes  # SubjectPublicKeyInfo
 
 
 def _lp(buf: bytes, pos: int, end: int, what: str) -> tuple[bytes, int]:
@@ -40,19 +60,32 @@ def _sequence(buf: bytes, what: str) -> list[bytes]:
     return out
 
 
-def signed_digests(value: bytes) -> list[tuple[int, bytes]]:
-    """(algorithm id, digest) of every signer in a v2/v3 scheme block value."""
-    signers, _ = _lp(value, 0, len(value), "signer sequence")
+def _id_values(buf: bytes, what: str, prefixed: bool) -> list[tuple[int, bytes]]:
+    """A sequence of (u32 id, value) records; the value is itself length-prefixed when `prefixed`."""
     out = []
-    for signer in _sequence(signers, "signer"):
-        signed_data, _ = _lp(signer, 0, len(signer), "signed data")
-        digests, _ = _lp(signed_data, 0, len(signed_data), "digest sequence")
-        for item in _sequence(digests, "digest"):
-            if len(item) < 8:
-                raise FormatError("apk signing block: truncated digest record")
-            algorithm = struct.unpack_from("<I", item, 0)[0]
-            digest, _ = _lp(item, 4, len(item), "digest")
-            out.append((algorithm, digest))
+    for item in _sequence(buf, what):
+        if len(item) < 4:
+            raise FormatError(f"apk signing block: truncated {what} record")
+        value = _lp(item, 4, len(item), what)[0] if prefixed else item[4:]
+        out.append((struct.unpack_from("<I", item, 0)[0], value))
+    return out
+
+
+def parse_signers(value: bytes, scheme: str) -> list[Signer]:
+    """The signers of a v2 or v3 (v3.1) scheme block value; v3 adds min/max SDK fields."""
+    signers, _ = _lp(value, 0, len(value), "signer sequence")
+    sdk = 0 if scheme == "v2" else 8
+    out = []
+    for record in _sequence(signers, "signer"):
+        signed_data, pos = _lp(record, 0, len(record), "signed data")
+        signatures, pos = _lp(record, pos + sdk, len(record), "signatures")
+        public_key, _ = _lp(record, pos, len(record), "public key")
+        digests, pos = _lp(signed_data, 0, len(signed_data), "digest sequence")
+        certificates, pos = _lp(signed_data, pos, len(signed_data), "certificate sequence")
+        attributes, _ = _lp(signed_data, pos + sdk, len(signed_data), "attribute sequence")
+        out.append(Signer(signed_data, _id_values(digests, "digest", True), _sequence(certificates, "certificate"),
+                          _id_values(attributes, "attribute", False), _id_values(signatures, "signature", True),
+                          public_key))
     return out
 
 
@@ -67,22 +100,61 @@ def content_digest(data: bytes, block_start: int, cd_offset: int, eocd_offset: i
     return hashlib.new(algorithm, b"\x5a" + struct.pack("<I", len(chunks)) + b"".join(chunks)).digest()
 
 
-def verify_signing_block(data: bytes, pairs: dict[int, bytes], block_start: int, cd_offset: int,
-                         eocd_offset: int) -> list[str]:
-    """Problems with the v2/v3 content digests (empty: every digest matches the file)."""
+def _check_signer(signer: Signer, scheme: str, present: set[str]) -> tuple[list[str], Certificate | None]:
+    """Problems with one signer's signatures, key, certificate and stripping protection."""
     problems = []
+    supported = [(algorithm, sig) for algorithm, sig in signer.signatures if algorithm in ALGORITHMS]
+    if not supported:
+        problems.append("no signature with a supported algorithm")
+    if [a for a, _ in signer.signatures] != [a for a, _ in signer.digests]:
+        problems.append("the signature and digest algorithm lists differ")
+    key = parse_public_key(signer.public_key)
+    for algorithm, sig in supported:
+        kind, digest = ALGORITHMS[algorithm]
+        if not verify(key, kind, digest, signer.signed_data, sig):
+            problems.append(f"signature {algorithm:#06x} ({kind}/{digest}) does not verify with the signer's key")
+    cert = parse_certificate(signer.certificates[0]) if signer.certificates else None
+    if cert is None:
+        problems.append("the signer has no certificate")
+    elif cert.spki != signer.public_key:
+        problems.append("the signer's public key is not its certificate's key")
+    for attribute, value in signer.attributes:
+        claimed = STRIPPING_IDS.get(struct.unpack("<I", value)[0]) if len(value) == 4 else None
+        if scheme == "v2" and attribute == STRIPPING_PROTECTION and claimed and claimed not in present:
+            problems.append(f"the signer also made an APK Signature Scheme {claimed} signature, which is missing "
+                            f"(signature stripped)")
+    return problems, cert
+
+
+def verify_signing_block(data: bytes, pairs: dict[int, bytes], block_start: int, cd_offset: int,
+                         eocd_offset: int) -> tuple[list[str], list[Certificate]]:
+    """(problems, signer certificates) of every v2/v3 scheme in the block (no problems: all verify)."""
+    problems: list[str] = []
+    certificates: list[Certificate] = []
     cache: dict[str, bytes] = {}
+    present = {SCHEMES[k] for k in pairs if k in SCHEMES}
     for pair_id, value in pairs.items():
         scheme = SCHEMES.get(pair_id)
         if scheme is None:
             continue
-        for algorithm, digest in signed_digests(value):
-            name = CHUNKED_DIGESTS.get(algorithm)
-            if name is None:
-                continue  # verity-tree digests: not a whole-file chunked digest
-            if name not in cache:
-                cache[name] = content_digest(data, block_start, cd_offset, eocd_offset, name)
-            if cache[name] != digest:
-                problems.append(f"APK Signature Scheme {scheme}: content digest ({name}) does not match: "
-                                f"the APK was modified after signing")
-    return problems
+        prefix = f"APK Signature Scheme {scheme}"
+        try:
+            signers = parse_signers(value, scheme)
+            if not signers:
+                problems.append(f"{prefix}: no signers")
+            for signer in signers:
+                signer_problems, cert = _check_signer(signer, scheme, present)
+                problems += [f"{prefix}: {p}" for p in signer_problems]
+                certificates += [cert] if cert else []
+                for algorithm, digest in signer.digests:
+                    name = CHUNKED_DIGESTS.get(algorithm)
+                    if name is None:
+                        continue  # verity-tree digests: not a whole-file chunked digest
+                    if name not in cache:
+                        cache[name] = content_digest(data, block_start, cd_offset, eocd_offset, name)
+                    if cache[name] != digest:
+                        problems.append(f"{prefix}: content digest ({name}) does not match: "
+                                        f"the APK was modified after signing")
+        except FormatError as e:
+            problems.append(f"{prefix}: {e}")
+    return problems, certificates

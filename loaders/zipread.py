@@ -14,6 +14,8 @@ from cerebro.loaders import limits
 from cerebro.loaders.archive import DIR, FILE, SYMLINK, Member, clean_name
 from cerebro.loaders.errors import FormatError
 
+CENTRAL_RECORD = b"PK\x01\x02"
+
 
 @dataclass
 class ZipArchive:
@@ -33,6 +35,9 @@ class ZipArchive:
 
 
 def read_zip(data: bytes, what: str = "zip") -> ZipArchive:
+    # zipfile builds an object per central directory record before we can count them: count first
+    if data.count(CENTRAL_RECORD) > limits.MAX_ENTRIES:
+        raise FormatError(f"{what}: over {limits.MAX_ENTRIES} central directory records; refusing")
     try:
         zf = zipfile.ZipFile(io.BytesIO(data))
         infos = zf.infolist()
@@ -47,6 +52,8 @@ def read_zip(data: bytes, what: str = "zip") -> ZipArchive:
     seen = set()
     for info in infos:
         name = clean_name(info.filename, what)
+        if not name:  # "", ".", "./": would be the extraction root itself (and zipfile's is_dir() fails on "")
+            raise FormatError(f"{what}: entry {info.filename!r} has an empty name")
         if name in seen:
             raise FormatError(f"{what}: duplicate entry {name!r}")
         seen.add(name)
@@ -84,7 +91,7 @@ def _check_layout(data: bytes, infos: list[zipfile.ZipInfo], cd_offset: int, wha
     spans = []
     for info in infos:
         off = info.header_offset
-        if off + 30 > len(data) or data[off:off + 4] != b"PK\x03\x04":
+        if off < 0 or off + 30 > len(data) or data[off:off + 4] != b"PK\x03\x04":
             raise FormatError(f"{what}: entry {info.filename!r} has no local header at {off:#x}")
         name_len, extra_len = struct.unpack_from("<HH", data, off + 26)
         end = off + 30 + name_len + extra_len + info.compress_size

@@ -8,6 +8,7 @@ import struct
 import subprocess
 import zipfile
 
+import crafted_apk
 import pytest
 from loader_support import DATA, FRAMEWORK_RES, need
 
@@ -18,6 +19,8 @@ from cerebro.loaders.cli import main as cli_main
 from cerebro.loaders.dex import DexFile
 from cerebro.loaders.dexvm import run_main
 from cerebro.loaders.errors import FormatError
+from cerebro.loaders.pkcs7 import verify_signed_data
+from cerebro.loaders.pubkey import CURVES, _ec_mul, parse_public_key, verify
 from cerebro.loaders.zipread import read_zip
 
 
@@ -65,7 +68,7 @@ def test_tampered_dex_is_detected(built_apk, tmp_path, capfd):
     problems = read_apk(out.read_bytes()).verify()
     assert any("dex checksum mismatch" in p for p in problems)
     assert any("SHA-1 signature mismatch" in p for p in problems)
-    assert any("classes.dex: SHA-256-Digest mismatch" in p for p in problems)
+    assert any("classes.dex: META-INF/MANIFEST.MF digest mismatch" in p for p in problems)
     assert cli_main(["pkg", "verify", str(out)]) == 1
     capfd.readouterr()
 
@@ -194,3 +197,100 @@ def test_extract_matches_unzip(built_apk, tmp_path):
     ours = {p.relative_to(tmp_path / "ours"): p.read_bytes() for p in (tmp_path / "ours").rglob("*") if p.is_file()}
     ref = {p.relative_to(tmp_path / "ref"): p.read_bytes() for p in (tmp_path / "ref").rglob("*") if p.is_file()}
     assert ours == ref and len(ours) >= 5
+
+
+def test_empty_zip_member_name_is_a_clear_refusal(tmp_path, capfd):
+    with pytest.raises(FormatError, match="empty name"):
+        read_zip(crafted_apk.empty_name_zip())
+    path = tmp_path / "empty-name.apk"
+    path.write_bytes(crafted_apk.empty_name_zip())
+    assert cli_main(["pkg", "info", str(path)]) == 2
+    assert capfd.readouterr().err == "cerebroc pkg: error: apk: entry '' has an empty name\n"
+
+
+def test_signer_certificate_matches_apksigner(built_apk):
+    printed = subprocess.run(["apksigner", "verify", "--print-certs", str(built_apk)], capture_output=True,
+                             text=True, check=True).stdout
+    digests = re.findall(r"certificate SHA-256 digest: ([0-9a-f]{64})", printed)
+    assert read_apk(built_apk.read_bytes()).info()["signatures"]["signer_certificates_sha256"] == digests
+
+
+# crafted APK -> what verify must report (all of it, or the line that must be there)
+SIGNATURE_ATTACKS = {
+    "stripped_apk": ["META-INF/K.SF: the signer also made an APK Signature Scheme v2 signature, which is missing "
+                     "(signature stripped)", "(signature stripped)",
+                     "META-INF/K.SF: digest of META-INF/MANIFEST.MF's section for 'classes.dex' does not match"],
+    "resigned_sf_apk": ["META-INF/K.EC: the signature does not verify with the signer's certificate"],
+    "swapped_key_v1_apk": ["META-INF/K.EC: the signature does not verify with the signer's certificate",
+                           "(signature stripped)", "(signature stripped)"],
+    "forged_v2_digest_apk": ["APK Signature Scheme v2: signature 0x0201 (ecdsa/sha256) does not verify",
+                             "APK Signature Scheme v3: signature 0x0201 (ecdsa/sha256) does not verify"],
+    "swapped_key_v2_apk": ["APK Signature Scheme v2: signature 0x0201 (ecdsa/sha256) does not verify",
+                           "APK Signature Scheme v3: signature 0x0201 (ecdsa/sha256) does not verify"],
+}
+
+
+@pytest.mark.parametrize("attack", sorted(SIGNATURE_ATTACKS))
+def test_signature_attacks_fail_verify_as_with_apksigner(built_apk, tmp_path, attack, capfd):
+    """Each attack keeps every digest it can consistent; the signature checks must still catch it."""
+    path = tmp_path / f"{attack}.apk"
+    path.write_bytes(getattr(crafted_apk, attack)(built_apk.read_bytes()))
+    problems = read_apk(path.read_bytes()).verify()
+    unmatched = list(problems)
+    for expected in SIGNATURE_ATTACKS[attack]:
+        unmatched.remove(next(p for p in unmatched if expected in p))
+    assert unmatched == []
+    assert cli_main(["pkg", "verify", str(path)]) == 1
+    assert "OK" not in capfd.readouterr().out
+    apksigner = subprocess.run(["apksigner", "verify", str(path)], capture_output=True, text=True)
+    assert apksigner.returncode != 0 and "DOES NOT VERIFY" in apksigner.stdout + apksigner.stderr
+    if attack == "stripped_apk":
+        assert "Signature stripped?" in apksigner.stdout + apksigner.stderr
+
+
+def test_stripped_apk_would_run_the_attackers_code(built_apk, tmp_path, capfd):
+    """Why verify matters: the stripped APK is a valid zip whose code now says something else."""
+    path = tmp_path / "stripped.apk"
+    path.write_bytes(crafted_apk.stripped_apk(built_apk.read_bytes()))
+    assert cli_main(["pkg", "run", str(path)]) == 0
+    assert capfd.readouterr().out.startswith("Owned from dex\n")
+
+
+def test_signature_block_truncations_are_format_errors(built_apk):
+    z = read_zip(built_apk.read_bytes())
+    block, sf = z.read("META-INF/K.EC"), z.read("META-INF/K.SF")
+    assert verify_signed_data(block, sf).sha256
+    for n in range(len(block)):
+        with pytest.raises(FormatError):
+            verify_signed_data(block[:n], sf)
+
+
+SIGNATURE_CASES = [  # openssl genpkey options, openssl dgst options, our scheme, digest
+    (["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"], ["-sha256"], "pkcs1", "sha256"),
+    (["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"],
+     ["-sha512", "-sigopt", "rsa_padding_mode:pss", "-sigopt", "rsa_pss_saltlen:digest"], "pss", "sha512"),
+    (["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"], ["-sha256"], "ecdsa", "sha256"),
+    (["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-384"], ["-sha512"], "ecdsa", "sha512"),
+    (["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-521"], ["-sha256"], "ecdsa", "sha256"),
+]
+
+
+@pytest.mark.parametrize("keygen,sign,scheme,digest", SIGNATURE_CASES)
+def test_signature_verification_agrees_with_openssl(tmp_path, keygen, sign, scheme, digest):
+    need("openssl")
+    run = lambda *cmd: subprocess.run(cmd, cwd=tmp_path, check=True, capture_output=True)  # noqa: E731
+    (tmp_path / "msg").write_bytes(b"signed by openssl\n")
+    run("openssl", "genpkey", *keygen, "-out", "key.pem")
+    run("openssl", "pkey", "-in", "key.pem", "-pubout", "-outform", "DER", "-out", "key.der")
+    run("openssl", "dgst", *sign, "-sign", "key.pem", "-out", "sig", "msg")
+    key = parse_public_key((tmp_path / "key.der").read_bytes())
+    signature = (tmp_path / "sig").read_bytes()
+    assert verify(key, scheme, digest, b"signed by openssl\n", signature)
+    assert not verify(key, scheme, digest, b"signed by openssl?", signature)
+    assert not verify(key, scheme, digest, b"signed by openssl\n", signature[:-1] + bytes([signature[-1] ^ 1]))
+
+
+def test_curve_constants_define_their_groups():
+    for curve in CURVES.values():
+        assert (curve.gy ** 2 - (curve.gx ** 3 - 3 * curve.gx + curve.b)) % curve.p == 0
+        assert _ec_mul(curve, curve.n, (curve.gx, curve.gy)) is None
