@@ -20,6 +20,7 @@ enum cbx_status {
 	CBX_ENOMEM,
 	CBX_ERUN,	/* the model returned an error code */
 	CBX_ECPU,	/* the CPU lacks a feature the model needs */
+	CBX_EINTR,	/* the host asked to stop (a fatal signal in the kernel) */
 };
 
 #define CBX_ERROR_LEN 200

@@ -4,6 +4,11 @@
  * its allocated sections, and relocate it through the arch callbacks.
  * Nothing here trusts the file: every offset, size, index and string is
  * checked against the buffer before use.
+ *
+ * Hostile files must not cost more than one pass: each string table is
+ * checked once (NUL-terminated, no name over CBX_MAX_NAME_LEN) so a name
+ * lookup is O(1), sections may not claim more bytes than the file has, and
+ * long loops ask the host (cbx_port_yield) whether to go on.
  */
 #include "image.h"
 
@@ -13,6 +18,21 @@
 #include "sha256.h"
 
 static const uint8_t elf_magic[4] = { 0x7f, 'E', 'L', 'F' };
+
+/* How often long loops call cbx_port_yield(). */
+#define YIELD_STEPS (1u << 16)	/* symbols or relocations */
+#define YIELD_BYTES (1u << 20)	/* bytes scanned or hashed */
+
+/* Whether the host wants to stop, asked every @period steps. */
+static bool should_stop(uint64_t step, uint64_t period)
+{
+	return step % period == 0 && cbx_port_yield();
+}
+
+static int interrupted(struct cbx_error *err)
+{
+	return cbx_fail(err, CBX_EINTR, "interrupted: the caller is being killed");
+}
 
 const struct cbx_arch *cbx_arch_for(uint32_t machine)
 {
@@ -36,18 +56,39 @@ static void read_symbol(const struct cbx_image *img, uint64_t index, struct cbx_
 	cbx_memcpy(out, img->data + symtab.offset + index * sizeof(*out), sizeof(*out));
 }
 
-/* The string at @offset in string section @sec, or NULL if not inside it. */
+/*
+ * One pass over string table @sec, so that any offset inside it starts a
+ * NUL-terminated name of at most CBX_MAX_NAME_LEN bytes.
+ */
+static int check_string_table(const struct cbx_image *img, uint32_t sec, struct cbx_error *err)
+{
+	struct cbx_shdr sh;
+	const uint8_t *table;
+	uint64_t i, run = 0;
+
+	cbx_image_section(img, sec, &sh);
+	table = img->data + sh.offset;
+	if (sh.size && table[sh.size - 1] != '\0')
+		return cbx_fail(err, CBX_EFORMAT, "string table (section %u) does not end with a NUL", sec);
+	for (i = 0; i < sh.size; i++) {
+		if (should_stop(i, YIELD_BYTES))
+			return interrupted(err);
+		run = table[i] ? run + 1 : 0;
+		if (run > CBX_MAX_NAME_LEN)
+			return cbx_fail(err, CBX_EFORMAT,
+					"string table (section %u) has a name over %d bytes at offset %llu",
+					sec, CBX_MAX_NAME_LEN, (unsigned long long)(i + 1 - run));
+	}
+	return CBX_OK;
+}
+
+/* The name at @offset in string table @sec (checked), or NULL if outside it. */
 static const char *string_at(const struct cbx_image *img, uint32_t sec, uint64_t offset)
 {
 	struct cbx_shdr sh;
-	uint64_t i;
 
 	cbx_image_section(img, sec, &sh);
-	for (i = offset; i < sh.size; i++) {
-		if (img->data[sh.offset + i] == '\0')
-			return (const char *)img->data + sh.offset + offset;
-	}
-	return NULL;
+	return offset < sh.size ? (const char *)img->data + sh.offset + offset : NULL;
 }
 
 const char *cbx_image_section_name(const struct cbx_image *img, uint32_t index)
@@ -109,12 +150,19 @@ static int parse_header(struct cbx_image *img, uint32_t host_machine, struct cbx
 static int parse_sections(struct cbx_image *img, struct cbx_error *err)
 {
 	struct cbx_shdr sh;
+	uint64_t claimed = 0;
 	const char *name;
 	uint32_t i;
+	int ret;
 
 	cbx_image_section(img, img->ehdr.shstrndx, &sh);
-	if (sh.type != CBX_SHT_STRTAB || !in_file(img, sh.offset, sh.size))
+	if (sh.type != CBX_SHT_STRTAB)
+		return cbx_fail(err, CBX_EFORMAT, "section name table is not SHT_STRTAB");
+	if (!in_file(img, sh.offset, sh.size))
 		return cbx_fail(err, CBX_ETRUNC, "truncated file: section name table runs past the end");
+	ret = check_string_table(img, img->ehdr.shstrndx, err);
+	if (ret)
+		return ret;
 	for (i = 1; i < img->ehdr.shnum; i++) {
 		cbx_image_section(img, i, &sh);
 		name = string_at(img, img->ehdr.shstrndx, sh.name);
@@ -122,6 +170,11 @@ static int parse_sections(struct cbx_image *img, struct cbx_error *err)
 			return cbx_fail(err, CBX_EFORMAT, "section %u has a name outside the name table", i);
 		if (sh.type != CBX_SHT_NOBITS && !in_file(img, sh.offset, sh.size))
 			return cbx_fail(err, CBX_ETRUNC, "truncated file: section %s runs past the end", name);
+		/* Overlapping sections would let one file be relocated or copied 255 times over. */
+		claimed += sh.type != CBX_SHT_NOBITS ? sh.size : 0;
+		if (claimed > img->size)
+			return cbx_fail(err, CBX_EFORMAT, "section %s overlaps others: sections claim more bytes than the file has",
+					name);
 		if (sh.type == CBX_SHT_REL)
 			return cbx_fail(err, CBX_ERELOC, "unsupported SHT_REL section %s (only RELA is used)", name);
 		if (sh.type == CBX_SHT_INIT_ARRAY || sh.type == CBX_SHT_FINI_ARRAY ||
@@ -155,6 +208,7 @@ static int parse_symbols(struct cbx_image *img, struct cbx_error *err)
 	struct cbx_sym sym;
 	const char *name;
 	uint64_t i;
+	int ret;
 
 	if (!img->symtab)
 		return cbx_fail(err, CBX_EFORMAT, "no symbol table");
@@ -166,9 +220,14 @@ static int parse_symbols(struct cbx_image *img, struct cbx_error *err)
 	cbx_image_section(img, sh.link, &link);
 	if (link.type != CBX_SHT_STRTAB)
 		return cbx_fail(err, CBX_EFORMAT, "symbol table's string table is not SHT_STRTAB");
+	ret = check_string_table(img, sh.link, err);
+	if (ret)
+		return ret;
 	img->strtab = sh.link;
 	img->num_symbols = sh.size / sizeof(sym);
 	for (i = 1; i < img->num_symbols; i++) {
+		if (should_stop(i, YIELD_STEPS))
+			return interrupted(err);
 		read_symbol(img, i, &sym);
 		name = string_at(img, img->strtab, sym.name);
 		if (!name)
@@ -221,6 +280,20 @@ static int parse_meta(struct cbx_image *img, struct cbx_error *err)
 	return CBX_OK;
 }
 
+/* cbx_sha256_update() in YIELD_BYTES pieces, asking the host between them. */
+static int hash_bytes(struct cbx_sha256 *ctx, const uint8_t *data, uint64_t len, struct cbx_error *err)
+{
+	uint64_t done, take;
+
+	for (done = 0; done < len; done += take) {
+		if (should_stop(done, YIELD_BYTES))
+			return interrupted(err);
+		take = len - done < YIELD_BYTES ? len - done : YIELD_BYTES;
+		cbx_sha256_update(ctx, data + done, take);
+	}
+	return CBX_OK;
+}
+
 /* SHA-256 of the file with the 32 hash bytes taken as zero. */
 static int check_hash(const struct cbx_image *img, struct cbx_error *err)
 {
@@ -228,11 +301,16 @@ static int check_hash(const struct cbx_image *img, struct cbx_error *err)
 	uint64_t at = (uint64_t)(img->meta_data - img->data) + offsetof(struct cbx_meta, hash);
 	struct cbx_sha256 ctx;
 	uint8_t digest[CBX_SHA256_LEN];
+	int ret;
 
 	cbx_sha256_init(&ctx);
-	cbx_sha256_update(&ctx, img->data, at);
+	ret = hash_bytes(&ctx, img->data, at, err);
+	if (ret)
+		return ret;
 	cbx_sha256_update(&ctx, zeros, sizeof(zeros));
-	cbx_sha256_update(&ctx, img->data + at + CBX_SHA256_LEN, img->size - at - CBX_SHA256_LEN);
+	ret = hash_bytes(&ctx, img->data + at + CBX_SHA256_LEN, img->size - at - CBX_SHA256_LEN, err);
+	if (ret)
+		return ret;
 	cbx_sha256_final(&ctx, digest);
 	if (cbx_memcmp(digest, img->meta.hash, CBX_SHA256_LEN) != 0)
 		return cbx_fail(err, CBX_EHASH, "corrupt .cbx: content hash mismatch");
@@ -355,6 +433,8 @@ static int check_imports(const struct cbx_image *img, const struct cbx_import *i
 		return cbx_fail(err, CBX_ESYMBOL, "layout reserved %u import stubs, host passed %u",
 				img->num_stubs, num_imports);
 	for (i = 1; i < img->num_symbols; i++) {
+		if (should_stop(i, YIELD_STEPS))
+			return interrupted(err);
 		read_symbol(img, i, &sym);
 		if (sym.shndx != CBX_SHN_UNDEF)
 			continue;
@@ -403,6 +483,8 @@ static int relocate_section(const struct cbx_image *img, uint8_t *base, uint32_t
 	if (sh.entsize != sizeof(rela) || sh.size % sizeof(rela) != 0)
 		return cbx_fail(err, CBX_ERELOC, "%s has a bad entry size", name);
 	for (i = 0; i < sh.size / sizeof(rela); i++) {
+		if (should_stop(i, YIELD_STEPS))
+			return interrupted(err);
 		cbx_memcpy(&rela, img->data + sh.offset + i * sizeof(rela), sizeof(rela));
 		type = (uint32_t)rela.info;
 		sym_index = (uint32_t)(rela.info >> 32);

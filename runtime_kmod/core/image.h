@@ -19,6 +19,7 @@
 #define CBX_MAX_SECTIONS 256
 #define CBX_NOT_LOADED UINT64_MAX
 #define CBX_MAX_LOAD_SIZE (1ull << 36)	/* 64 GiB: refuse anything bigger */
+#define CBX_MAX_NAME_LEN 1024		/* longest section or symbol name, NUL excluded */
 
 /* A function the host provides to model code, by name. */
 struct cbx_import {
@@ -55,6 +56,8 @@ struct cbx_image {
  * Checks the ELF structure, the meta section and the content hash of
  * @data (@size bytes, which must outlive @img). @host_machine is the
  * e_machine the caller can run, or 0 to accept any supported one.
+ * Linear in @size; long loops call cbx_port_yield() and stop with
+ * CBX_EINTR when it says so.
  */
 int cbx_image_parse(struct cbx_image *img, const void *data, uint64_t size,
 		    uint32_t host_machine, struct cbx_error *err);

@@ -13,6 +13,8 @@
 #include <linux/stdarg.h>
 #include <linux/stddef.h>
 #include <linux/limits.h>
+#include <linux/sched.h>
+#include <linux/sched/signal.h>
 #ifndef UINT32_MAX
 #define UINT32_MAX U32_MAX
 #endif
@@ -37,6 +39,24 @@
 #define cbx_memset memset
 #define cbx_memcmp memcmp
 #define cbx_strcmp strcmp
+
+/*
+ * Called between chunks of long loops (parsing and hashing up to 512 MiB):
+ * the kernel lets other tasks run and gives up when the caller is being
+ * killed; user space has nothing to do. Nonzero means "stop now".
+ */
+#ifdef __KERNEL__
+static inline int cbx_port_yield(void)
+{
+	cond_resched();
+	return fatal_signal_pending(current);
+}
+#else
+static inline int cbx_port_yield(void)
+{
+	return 0;
+}
+#endif
 
 #define CBX_STATIC_ASSERT(cond, msg) _Static_assert(cond, msg)
 

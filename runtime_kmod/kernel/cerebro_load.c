@@ -28,6 +28,7 @@ static const int status_errno[] = {
 	[CBX_ESYMBOL] = -ENOEXEC,
 	[CBX_ENOMEM] = -ENOMEM,
 	[CBX_ERUN] = -EIO,
+	[CBX_EINTR] = -EINTR,
 };
 
 static int check_image(const char *path, const void *data, size_t size, u8 *hash)
