@@ -1,22 +1,23 @@
 """Debian binary packages: an ar archive of debian-binary, control.tar.* and data.tar.*.
 
-Reads control fields, conffiles, maintainer scripts, md5sums and the file list; verifies
-contents against md5sums; extracts safely; runs the package's program from a private root.
+Reads control fields, conffiles, maintainer scripts, md5sums and the file list (with each file's
+md5, never its contents); verifies contents against md5sums; extracts safely, streaming data.tar
+a second time straight to disk; runs the package's program from a private root.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import subprocess
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from cerebro.loaders.ar import read_ar
-from cerebro.loaders.archive import FILE, SYMLINK, Member, extract
+from cerebro.loaders import limits
+from cerebro.loaders.ar import ArMember, Source, read_ar
+from cerebro.loaders.archive import FILE, HARDLINK, SYMLINK, Extraction, Member
 from cerebro.loaders.errors import FormatError
-from cerebro.loaders.tar import compression_of, read_tar
+from cerebro.loaders.tar import compression_of, iter_tar, read_tar
 
 SCRIPTS = ("preinst", "postinst", "prerm", "postrm", "config")
 PROGRAM_DIRS = ("usr/bin", "bin", "usr/sbin", "sbin", "usr/games")
@@ -28,13 +29,14 @@ class DebPackage:
     format_version: str
     control: dict[str, str]
     control_members: list[Member]
-    data_members: list[Member]
+    data_members: list[Member]  # with digests, without contents
     data_compression: str
+    data_tar: ArMember  # streamed again by extract/run
     conffiles: list[str] = field(default_factory=list)
     scripts: dict[str, str] = field(default_factory=dict)
     md5sums: dict[str, str] = field(default_factory=dict)
 
-    run_options = ("program", "scripts")
+    run_options = ("program", "scripts", "timeout")
 
     @property
     def name(self) -> str:
@@ -51,23 +53,29 @@ class DebPackage:
 
     def verify(self) -> list[str]:
         """Problems found checking data against md5sums (empty list: verified)."""
-        files = {m.name: m for m in self.data_members if m.kind == FILE}
+        digests = {m.name: m.digest for m in self.data_members if m.digest}  # files and hard links to them
         problems = []
         if not self.md5sums:
             problems.append("package has no md5sums file")
         for path, digest in self.md5sums.items():
-            member = files.get(path)
-            if member is None:
+            found = digests.get(path)
+            if found is None:
                 problems.append(f"{path}: listed in md5sums but missing from data")
-            elif hashlib.md5(member.data or b"").hexdigest() != digest.lower():
+            elif found != digest.lower():
                 problems.append(f"{path}: md5sum mismatch")
         return problems
 
     def extract(self, dest: str | os.PathLike, with_control: bool = True) -> list[str]:
-        """Data under dest; control files under dest/DEBIAN (as dpkg-deb -R lays them out)."""
-        names = extract(self.data_members, dest, f"deb {self.name!r} data")
-        if with_control:
-            extract(self.control_members, Path(dest) / "DEBIAN", f"deb {self.name!r} control")
+        """Data under dest; control files under dest/DEBIAN (as dpkg-deb -R lays them out). All or
+        nothing (docs/loaders.md, "Extraction"). Returns the data names written."""
+        what = f"deb {self.name!r}"
+        with Extraction(dest, what) as out:
+            for member, contents in iter_tar(self.data_tar.name, self.data_tar.pieces()):
+                out.add(member, contents)
+            names = list(out.written)
+            if with_control:
+                for member in self.control_members:
+                    out.add(_under("DEBIAN", member), (member.data or b"",))
         return names
 
     def programs(self) -> list[str]:
@@ -145,19 +153,27 @@ def parse_md5sums(text: str) -> dict[str, str]:
     return out
 
 
-def read_deb(data: bytes) -> DebPackage:
+def _under(folder: str, m: Member) -> Member:
+    """A control member moved under DEBIAN/ (hard links inside the control archive too)."""
+    linkname = f"{folder}/{m.linkname}" if m.kind == HARDLINK else m.linkname
+    return replace(m, name=f"{folder}/{m.name}".rstrip("/"), linkname=linkname)
+
+
+def read_deb(data: bytes | str | os.PathLike | Source) -> DebPackage:
+    """A .deb from bytes, or from a file (read in pieces: never held whole)."""
     members = read_ar(data)
     if not members or members[0].name != "debian-binary":
         raise FormatError("deb: first member is not debian-binary")
-    version = members[0].data.decode("ascii", "replace").strip()
+    head = members[0]
+    version = head.source.read(head.offset, min(head.size, 64)).decode("ascii", "replace").strip()
     if not version.startswith("2."):
         raise FormatError(f"deb: unsupported format version {version!r}")
     control = next((m for m in members if m.name.startswith("control.tar")), None)
     data_ = next((m for m in members if m.name.startswith("data.tar")), None)
     if control is None or data_ is None:
         raise FormatError("deb: missing control.tar.* or data.tar.* member")
-    control_members = read_tar(control.name, control.data)
-    data_members = read_tar(data_.name, data_.data)
+    control_members = read_tar(control.name, control.pieces(), limits.MAX_CONTROL, keep_data=True)
+    data_members = read_tar(data_.name, data_.pieces())
     files = {m.name: m for m in control_members if m.kind == FILE}
     if "control" not in files:
         raise FormatError("deb: control archive has no control file")
@@ -170,7 +186,8 @@ def read_deb(data: bytes) -> DebPackage:
         control=parse_control(text("control")),
         control_members=control_members,
         data_members=data_members,
-        data_compression=compression_of(data_.name, data_.data).lstrip("."),
+        data_compression=compression_of(data_.name, data_.source.read(data_.offset, 8)).lstrip("."),
+        data_tar=data_,
         conffiles=[line.strip() for line in text("conffiles").splitlines() if line.strip()],
         scripts={name: text(name) for name in SCRIPTS if name in files},
         md5sums=parse_md5sums(text("md5sums")),

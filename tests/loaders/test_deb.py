@@ -4,10 +4,13 @@ import gzip
 import hashlib
 import io
 import subprocess
+import sys
 import tarfile
+import tempfile
 
+import crafted_deb
 import pytest
-from loader_support import need
+from loader_support import download_debs, need
 
 from cerebro.loaders import limits
 from cerebro.loaders.ar import read_ar
@@ -160,3 +163,117 @@ def test_cli_info_json_and_errors(debian_debs, tmp_path, capfd):
     assert cli_main(["pkg", "info", str(tmp_path / "missing")]) == 2
     err = capfd.readouterr().err.splitlines()
     assert len(err) == 2 and all(line.startswith("cerebroc pkg: error:") for line in err)
+
+
+# -- hostile extraction (issue #10 item 8): crafted by crafted_deb.py, victims outside the target --
+
+def write_crafted(tmp_path, name: str, data: bytes):
+    path = tmp_path / name
+    path.write_bytes(data)
+    return path
+
+
+def no_escaping_links(top) -> bool:
+    """True when nothing under top is a symlink that resolves outside it."""
+    top = top.resolve()
+    links = [p for p in top.rglob("*") if p.is_symlink()] if top.exists() else []
+    return all(p.resolve() == top or top in p.resolve().parents for p in links)
+
+
+def test_hardlink_through_symlink_chain_stays_inside(tmp_path, monkeypatch, capfd):
+    victim = tmp_path / "victim"
+    victim.write_text("original\n")
+    deb = write_crafted(tmp_path, "chain.deb", crafted_deb.hardlink_through_chain(ups=1))
+    assert cli_main(["pkg", "extract", str(deb), str(tmp_path / "out")]) == 2
+    assert "outside" in capfd.readouterr().err
+    assert victim.read_text() == "original\n" and no_escaping_links(tmp_path / "out")
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # pkg run's root is tmp_path/cerebro-deb-X/root
+    with pytest.raises(FormatError, match="outside"):
+        read_deb(crafted_deb.hardlink_through_chain(ups=2)).run([])
+    assert victim.read_text() == "original\n"
+
+
+def test_debian_member_link_keeps_control_files_inside(tmp_path):
+    with pytest.raises(FormatError):
+        read_deb(crafted_deb.debian_dir_link(ups=1, outside="elsewhere")).extract(tmp_path / "out")
+    assert not (tmp_path / "elsewhere").exists() and no_escaping_links(tmp_path / "out")
+
+
+def test_directory_member_never_chmods_through_a_link(tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir(mode=0o700)
+    outside.chmod(0o700)
+    with pytest.raises(FormatError):
+        read_deb(crafted_deb.chmod_through_link(ups=1, outside="outside")).extract(tmp_path / "out")
+    assert outside.stat().st_mode & 0o7777 == 0o700
+
+
+def test_refused_extraction_leaves_nothing(tmp_path):
+    with pytest.raises(FormatError, match="fifo"):
+        read_deb(crafted_deb.refused_after_links(ups=1)).extract(tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+    assert [p.name for p in tmp_path.iterdir()] == []
+
+
+# -- fidelity (item 9) --
+
+def test_hard_links_modes_and_setuid(tmp_path):
+    pkg = read_deb(crafted_deb.hardlinks_and_modes())
+    assert pkg.verify() == []
+    pkg.extract(tmp_path / "out")
+    out = tmp_path / "out"
+    inodes = {(out / "bin" / n).stat().st_ino for n in ("bunzip2", "bzcat", "bzip2")}
+    assert len(inodes) == 1 and (out / "bin/bzcat").stat().st_nlink == 3
+    modes = {p: (out / p).stat().st_mode & 0o7777 for p in ("var/cache/ldconfig", "ro", "ro/f", "bin/suid", "bin")}
+    assert modes == {"var/cache/ldconfig": 0o700, "ro": 0o555, "ro/f": 0o444, "bin/suid": 0o755, "bin": 0o755}
+
+
+@pytest.fixture(scope="module")
+def fidelity_debs() -> dict:
+    """bzip2 (a hard-link group in md5sums) and libc-bin (var/cache/ldconfig is 0700)."""
+    return download_debs("bzip2", "libc-bin")
+
+
+def test_real_hard_links_and_directory_modes(fidelity_debs, tmp_path):
+    debian_debs = fidelity_debs
+    bzip2 = read_deb(debian_debs["bzip2"].read_bytes())
+    assert bzip2.verify() == []
+    bzip2.extract(tmp_path / "bz")
+    assert len({(tmp_path / "bz/bin" / n).stat().st_ino for n in ("bunzip2", "bzcat", "bzip2")}) == 1
+    libc_bin = read_deb(debian_debs["libc-bin"].read_bytes())
+    assert libc_bin.verify() == []
+    libc_bin.extract(tmp_path / "libc")
+    assert (tmp_path / "libc/var/cache/ldconfig").stat().st_mode & 0o7777 == 0o700
+
+
+# -- memory (item 10): peak RSS of `cerebroc pkg` on bombs, measured in a fresh process --
+
+PEAK_RSS = """
+import resource, subprocess, sys
+proc = subprocess.run(sys.argv[1:], capture_output=True, text=True)
+print(proc.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+print(proc.stderr.strip())
+"""
+
+
+def peak_rss(*argv: str) -> tuple[int, int, str]:
+    """(exit status, peak RSS in bytes, stderr) of `cerebroc pkg ARGV` (its largest process)."""
+    cerebroc = [sys.executable, "-c", "import sys; from cerebro.loaders.cli import main; sys.exit(main())"]
+    out = subprocess.run([sys.executable, "-c", PEAK_RSS, *cerebroc, "pkg", *argv],
+                         capture_output=True, text=True, check=True).stdout.split("\n", 1)
+    status, kib = map(int, out[0].split())
+    return status, kib << 10, out[1].strip()
+
+
+@pytest.mark.parametrize("bomb", ["sparse", "gz", "xz", "zst"])
+def test_memory_bounded_on_bombs(tmp_path, bomb):
+    if bomb == "zst":
+        need("zstd")
+    data = crafted_deb.sparse_bomb() if bomb == "sparse" else crafted_deb.decompression_bomb(bomb)
+    path = write_crafted(tmp_path, f"{bomb}.deb", data)
+    status, rss, err = peak_rss("info", str(path))
+    assert rss < 256 << 20, f"pkg info peaked at {rss >> 20} MiB"
+    assert status == 2 and err.startswith("cerebroc pkg: error:") and err.count("\n") == 0
+    if bomb == "gz":
+        status, rss, err = peak_rss("extract", str(path), str(tmp_path / "out"))
+        assert rss < 256 << 20 and status == 2 and not (tmp_path / "out").exists()
