@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import signal
+import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -96,11 +99,69 @@ def cmd_extract(args: argparse.Namespace) -> int:
     return 0
 
 
+EXIT_TIMEOUT = 124  # as timeout(1)
+
+
+def seconds(text: str) -> float:
+    """A positive, finite number of seconds (argparse names this type in its errors)."""
+    value = float(text)
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(text)
+    return value
+
+
+def add_run_options(parser: argparse.ArgumentParser) -> None:
+    """The tool's own `pkg run` options (before FILE, or after it but before `--`)."""
+    parser.add_argument("--program", help=".deb: program to run (default: the one named after the package)")
+    parser.add_argument("--scripts", action="store_true", help=".deb: run preinst/postinst in the private root first")
+    parser.add_argument("--main", help=".apk: class whose main(String[]) to run (default: from the manifest)")
+    parser.add_argument("--timeout", type=seconds, metavar="SECONDS",
+                        help=".exe/.deb: kill the program after SECONDS (exit 124); default: no limit")
+
+
+def split_run_arguments(args: argparse.Namespace) -> tuple[str, list[str]]:
+    """(FILE, program arguments) from `pkg run`'s words: the tool's options that follow FILE but come
+    before `--` are the tool's (set on @args); everything else, and all after `--`, is the program's."""
+    words = args.argv[1:] if args.argv[:1] == ["--"] else args.argv
+    if not words:
+        raise FormatError("pkg run: no FILE given")
+    rest = words[1:]
+    cut = rest.index("--") if "--" in rest else len(rest)
+    after_file = argparse.ArgumentParser(prog="cerebroc pkg run", add_help=False, allow_abbrev=False,
+                                         exit_on_error=False)
+    add_run_options(after_file)
+    try:
+        _, program_words = after_file.parse_known_args(rest[:cut], namespace=args)
+    except argparse.ArgumentError as e:
+        raise FormatError(f"pkg run: {e}") from None
+    return words[0], program_words + rest[cut + 1:]
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:  # real-time signals have no name
+        return f"signal {number}"
+
+
 def cmd_run(args: argparse.Namespace) -> int:
-    pkg = load_package(args.file)
-    rest = args.args[1:] if args.args[:1] == ["--"] else args.args
-    options = {"program": args.program, "scripts": args.scripts, "main": args.main}
-    result = pkg.run(rest, **{k: v for k, v in options.items() if v and k in pkg.run_options})
+    path, program_args = split_run_arguments(args)
+    pkg = load_package(path)
+    options = {"program": args.program, "scripts": args.scripts, "main": args.main, "timeout": args.timeout}
+    given = {k: v for k, v in options.items() if v}
+    for name in given.keys() - set(pkg.run_options):
+        accepted = ", ".join(f"--{o}" for o in pkg.run_options) or "none"
+        raise FormatError(f"{path}: --{name} does not apply to this kind of package (its options: {accepted})")
+    try:
+        result = pkg.run(program_args, **given)
+    except subprocess.TimeoutExpired:
+        print(f"cerebroc pkg: error: {path}: still running after {args.timeout:g} s; killed (--timeout)",
+              file=sys.stderr)
+        return EXIT_TIMEOUT
+    if result.returncode < 0:  # killed by a signal nobody reported (the PE loader reports its own faults)
+        print(f"cerebroc pkg: error: {path}: the program was killed by {_signal_name(-result.returncode)}",
+              file=sys.stderr)
+        return 128 - result.returncode
     return result.returncode
 
 
@@ -128,12 +189,11 @@ def add_pkg_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("file")
     p.add_argument("dir")
     p.set_defaults(func=cmd_extract)
-    p = sub.add_parser("run", help="run the package's program")
-    p.add_argument("file")
-    p.add_argument("--program", help=".deb: program to run (default: the one named after the package)")
-    p.add_argument("--scripts", action="store_true", help=".deb: run preinst/postinst in the private root first")
-    p.add_argument("--main", help=".apk: class whose main(String[]) to run (default: from the manifest)")
-    p.add_argument("args", nargs=argparse.REMAINDER, help="arguments for the program, after --")
+    p = sub.add_parser("run", help="run the package's program",
+                       usage="%(prog)s [OPTIONS] FILE [-- ARGS...]  (OPTIONS may also follow FILE, before --)")
+    add_run_options(p)
+    p.add_argument("argv", nargs=argparse.REMAINDER, metavar="FILE [-- ARGS]",
+                   help="the package, then the program's arguments (all of them after --)")
     p.set_defaults(func=cmd_run)
     p = sub.add_parser("binfmt", help="register .exe/.apk/.deb with the kernel's binfmt_misc")
     p.add_argument("action", choices=["install", "uninstall", "show"])

@@ -18,6 +18,10 @@ SUBSYSTEMS = {1: "native", 2: "windows-gui", 3: "windows-console", 7: "posix-con
               16: "windows-boot-application"}
 DIR_EXPORT, DIR_IMPORT, DIR_RESOURCE, DIR_SECURITY, DIR_BASERELOC, DIR_TLS = 0, 1, 2, 4, 5, 9
 SCN_CNT_CODE, SCN_MEM_EXECUTE, SCN_MEM_READ, SCN_MEM_WRITE = 0x20, 0x20000000, 0x40000000, 0x80000000
+SCN_CNT_INITIALIZED_DATA, SCN_CNT_UNINITIALIZED_DATA = 0x40, 0x80
+FILE_RELOCS_STRIPPED, FILE_EXECUTABLE_IMAGE, FILE_DLL = 0x1, 0x2, 0x2000
+PAGE = 0x1000
+USER_SPACE_END = 1 << 47
 REL_ABSOLUTE, REL_HIGHLOW, REL_DIR64 = 0, 3, 10
 MAX_SECTIONS = 96  # the Windows loader's own limit
 MAX_IMPORTS = 1 << 16
@@ -33,6 +37,11 @@ class PeSection:
     raw_offset: int
     raw_size: int
     characteristics: int
+
+    @property
+    def span(self) -> int:
+        """Bytes in memory: VirtualSize, or SizeOfRawData when that is 0 (as Windows maps it)."""
+        return self.virtual_size or self.raw_size
 
     @property
     def perms(self) -> str:
@@ -272,3 +281,69 @@ def _read_tls(pe: PeFile, r: Reader) -> list[int]:
             return out
         out.append(va)
     raise FormatError("PE: TLS callback list is not terminated within 256 entries")
+
+
+def _align_up(value: int, alignment: int) -> int:
+    return (value + alignment - 1) // alignment * alignment
+
+
+def _pow2(value: int) -> bool:
+    return value > 0 and value & (value - 1) == 0
+
+
+def _header_rules(pe: PeFile) -> list[tuple[bool, str]]:
+    sa, fa = pe.section_alignment, pe.file_alignment
+    return [
+        (bool(pe.characteristics & FILE_EXECUTABLE_IMAGE), "not marked as an executable image"),
+        (_pow2(sa) and sa >= PAGE, f"SectionAlignment {sa:#x} is not a power of two of at least the 4 KiB page"),
+        (_pow2(fa) and 512 <= fa <= 65536 and fa <= sa,
+         f"FileAlignment {fa:#x} is not a power of two from 512 to 64 KiB and at most SectionAlignment"),
+        (0 < pe.size_of_image <= 1 << 30, f"SizeOfImage {pe.size_of_image:#x} is 0 or over 1 GiB"),
+        (pe.image_base % 0x10000 == 0 and pe.image_base < USER_SPACE_END - pe.size_of_image,
+         f"ImageBase {pe.image_base:#x} is not a 64 KiB-aligned user-space address"),
+        (pe.size_of_headers % max(fa, 1) == 0 and pe.size_of_headers <= len(pe.data),
+         f"SizeOfHeaders {pe.size_of_headers:#x} is not FileAlignment-aligned or lies past the end of the file"),
+        (0 < len(pe.sections), "no sections"),
+    ]
+
+
+def _section_rules(pe: PeFile, s: PeSection, start: int, earlier: list[PeSection]) -> list[tuple[bool, str]]:
+    rules = [(s.virtual_address == start, f"section {s.name!r} starts at RVA {s.virtual_address:#x}, not at "
+              f"{start:#x} where the headers or the previous section end (sections must be aligned and contiguous)"),
+             (s.virtual_address + s.span <= pe.size_of_image,
+              f"section {s.name!r} extends past SizeOfImage {pe.size_of_image:#x}")]
+    if s.raw_size:
+        only_bss = s.characteristics & (SCN_CNT_INITIALIZED_DATA | SCN_CNT_UNINITIALIZED_DATA) == \
+            SCN_CNT_UNINITIALIZED_DATA
+        rules += [(not only_bss, f"section {s.name!r} holds only uninitialized data but claims {s.raw_size:#x} "
+                   "bytes of file data (SizeOfRawData must be 0)"),
+                  (s.raw_offset % pe.file_alignment == 0,
+                   f"section {s.name!r} file data at {s.raw_offset:#x} is not aligned to FileAlignment"),
+                  (s.raw_offset >= pe.size_of_headers, f"section {s.name!r} file data overlaps the headers"),
+                  *((not o.raw_size or s.raw_offset >= o.raw_offset + o.raw_size
+                     or o.raw_offset >= s.raw_offset + s.raw_size,
+                     f"sections {o.name!r} and {s.name!r} share file data") for o in earlier)]
+    return rules
+
+
+def _code_rule(pe: PeFile, rva: int, what: str) -> tuple[bool, str]:
+    where = next((s for s in pe.sections if s.virtual_address <= rva < s.virtual_address + s.span), None)
+    return (where is not None and bool(where.characteristics & SCN_MEM_EXECUTE),
+            f"{what} RVA {rva:#x} is not inside an executable section")
+
+
+def check_loadable(pe: PeFile) -> None:
+    """The rules cerebro-peload checks before mapping a program (loaders/native/peload.c: keep
+    the two in step): Windows' own layout rules, plus code entered only in executable sections.
+    Raises FormatError naming the first rule broken."""
+    rules = _header_rules(pe)
+    if all(ok for ok, _ in rules):
+        start = _align_up(pe.size_of_headers, pe.section_alignment)
+        for i, s in enumerate(pe.sections):
+            rules += _section_rules(pe, s, start, pe.sections[:i])
+            start = _align_up(s.virtual_address + s.span, pe.section_alignment)
+        rules.append(_code_rule(pe, pe.entry_rva, "entry point"))
+        rules += [_code_rule(pe, va - pe.image_base, "TLS callback") for va in pe.tls_callbacks]
+    for ok, message in rules:
+        if not ok:
+            raise FormatError(f"PE: {message}")

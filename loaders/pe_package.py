@@ -13,7 +13,7 @@ from pathlib import Path
 from cerebro.loaders.errors import FormatError
 from cerebro.loaders.image import image_from_pe, write_sections
 from cerebro.loaders.native_build import native_program
-from cerebro.loaders.pe import DIR_SECURITY, PeFile
+from cerebro.loaders.pe import DIR_SECURITY, PeFile, check_loadable
 
 
 @cache
@@ -29,7 +29,7 @@ def unsupported_imports(pe: PeFile) -> list[str]:
 
 
 class PePackage:
-    run_options = ()
+    run_options = ("timeout",)
 
     def __init__(self, pe: PeFile):
         self.pe = pe
@@ -67,6 +67,7 @@ class PePackage:
             raise FormatError(f"PE: only PE32+ x86-64 programs run here (this is {pe.machine_name}, PE{pe.bits})")
         if pe.is_dll:
             raise FormatError("PE: this is a DLL, not a program")
+        check_loadable(pe)
         missing = unsupported_imports(pe)
         if missing:
             raise FormatError(f"PE: unsupported import {missing[0]}"
@@ -74,7 +75,10 @@ class PePackage:
 
     def run(self, args: list[str], relocate: bool = False, timeout: float | None = None,
             **_options) -> subprocess.CompletedProcess:
-        """Runs the program natively through cerebro-peload; imports are checked first."""
+        """Runs the program natively through cerebro-peload; the image and imports are checked first.
+
+        A fault in the program is reported by the loader (one line, exit 125); @timeout (seconds)
+        raises subprocess.TimeoutExpired after killing it."""
         self.check_runnable()
         loader = [str(native_program("peload")), *(["--relocate"] if relocate else [])]
         if self.source is not None and self.source.read_bytes() == self.pe.data:
