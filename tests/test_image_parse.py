@@ -20,14 +20,13 @@ from cerebro import _runtime, runtime
 from cerebro.compiler.cbx import CbxError, seal
 from cerebro.compiler.cbx.format import HASH_LEN
 from cerebro.compiler.cbx.writer import hash_offset, parse_elf
-from cerebro.loaders.elf import SHN_ABS
+from cerebro.loaders.elf import SHN_ABS, SHT_STRTAB
 
 MAX_NAME_LEN = 1024  # CBX_MAX_NAME_LEN in runtime_kmod/core/image.h
 LINEAR_BOUND_S = 2.0
 SHDR = struct.Struct("<IIQQQQIIQQ")  # Elf64_Shdr
 SYM = struct.Struct("<IBBHQQ")  # Elf64_Sym
 EHDR_SIZE = 64
-SHT_STRTAB = 3
 
 
 def refusal_time(data: bytes, message: str) -> float:
