@@ -60,13 +60,18 @@ static int onexit_count;
 static void *tls_values[64];
 static int tls_next;
 
+/* One line on stderr, whatever a hostile file names things: control and non-ASCII bytes become '?'. */
 __attribute__((noreturn))
 static void vdie(int status, const char *fmt, va_list ap)
 {
+	char msg[1024];
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	for (char *c = msg; *c; c++)
+		if ((unsigned char)*c < 0x20 || (unsigned char)*c >= 0x7f)
+			*c = '?';
 	fflush(stdout);
-	fputs("cerebro-peload: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
+	fprintf(stderr, "cerebro-peload: %s\n", msg);
 	exit(status);
 }
 

@@ -1,11 +1,14 @@
 """PE reader on real PE files shipped in pip/setuptools, and the native loader on MinGW programs
 built here; outputs are compared with the same C source compiled for Linux."""
 
+import random
 import re
 import struct
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import crafted_pe
 import pip
 import pytest
 from loader_support import DATA, need
@@ -246,3 +249,159 @@ def test_extract_sections(tmp_path):
     assert [n.split("-", 1)[1] for n in names] == [f"{s.name.lstrip('.')}.bin" for s in pkg.pe.sections]
     text = pkg.pe.sections[0]
     assert (tmp_path / names[0]).read_bytes() == pkg.pe.data[text.raw_offset:text.raw_offset + text.raw_size]
+
+
+# ---- hostile and faulting programs (issue #10 item 12): never a silent death, never a hang ----
+
+FAULT_LINE = re.compile(r"cerebro-peload: (?P<name>[^ ]+) crashed: (?P<cause>SIG[A-Z]+ \([^)]*\)) at "
+                        r"(?P<module>[^ +]+)\+(?P<offset>0x[0-9a-f]+) \(pc 0x[0-9a-f]+\)")
+
+
+def peload(path, *args, relocate=False, timeout=10):
+    """Runs cerebro-peload directly, as binfmt_misc does."""
+    return subprocess.run([str(native_program("peload")), *(["--relocate"] if relocate else []), str(path), *args],
+                          capture_output=True, encoding="utf-8", errors="replace", timeout=timeout,
+                          stdin=subprocess.DEVNULL)
+
+
+def loader_lines(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if line.startswith("cerebro-peload: ")]
+
+
+@pytest.fixture(scope="module")
+def crafted(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("crafted")
+    for name, data in crafted_pe.all_cases().items():
+        (folder / f"{name}.exe").write_bytes(data)
+    return folder
+
+
+@pytest.mark.parametrize(("name", "relocate"), [(n, False) for n in sorted(crafted_pe.FAULTS)] + [("null_read", True)])
+def test_fault_is_one_line_naming_signal_address_and_rva(crafted, name, relocate):
+    """A fault in the program: one line (signal, address, module+RVA) and exit 125, wherever the image is mapped."""
+    assert peload(crafted / "exit7.exe", relocate=relocate).returncode == 7  # the same image, without the fault
+    got = peload(crafted / f"{name}.exe", relocate=relocate)
+    cause, rva = crafted_pe.FAULTS[name]
+    assert (got.returncode, got.stdout) == (125, ""), got.stderr
+    line = FAULT_LINE.fullmatch(got.stderr.rstrip("\n"))
+    assert line and got.stderr.count("\n") == 1, got.stderr
+    assert line["name"] == f"{name}.exe" and line["cause"].startswith(cause)
+    if rva is not None:
+        assert (line["module"], int(line["offset"], 16)) == (f"{name}.exe", rva)
+
+
+def test_null_dereference_report_names_the_rva(crafted):
+    got = peload(crafted / "null_read.exe")
+    assert got.stderr == "cerebro-peload: null_read.exe crashed: SIGSEGV (read of unmapped address 0x0) at " \
+                         "null_read.exe+0x1002 (pc 0x140001002)\n"
+
+
+@pytest.mark.parametrize("name", sorted(crafted_pe.HOSTILE))
+def test_hostile_image_refused_by_loader_and_precheck(crafted, name):
+    """Each crafted file breaks one rule: the pre-check (`pkg run`) and the loader (binfmt) both refuse it."""
+    with pytest.raises(FormatError):
+        PePackage.parse((crafted / f"{name}.exe").read_bytes()).check_runnable()
+    got = peload(crafted / f"{name}.exe")
+    assert (got.returncode, got.stdout) == (126, ""), got.stderr
+    assert len(got.stderr.splitlines()) == 1 and got.stderr.startswith("cerebro-peload: "), got.stderr
+
+
+def section_header(exe: bytes, name: bytes) -> int:
+    pe = struct.unpack_from("<I", exe, 0x3C)[0]
+    count, opt_size = struct.unpack_from("<H", exe, pe + 6)[0], struct.unpack_from("<H", exe, pe + 20)[0]
+    table = pe + 24 + opt_size
+    return next(table + 40 * i for i in range(count) if exe[table + 40 * i:table + 40 * i + 8].rstrip(b"\0") == name)
+
+
+def test_bss_file_data_is_refused_not_a_hang(mingw, tmp_path):
+    """The issue's hang: .bss SizeOfRawData set (PointerToRawData 0) filled .bss with the headers, so
+    mingw's startup lock (__native_startup_lock) read as taken and the CRT slept forever."""
+    exe = mingw["portable.exe"].read_bytes()
+    path = tmp_path / "bss.exe"
+    path.write_bytes(patched(exe, section_header(exe, b".bss") + 16, "<I", 0x200))
+    got = peload(path)
+    assert got.returncode == 126 and got.stderr.startswith("cerebro-peload: section .bss holds only uninitialized")
+
+
+def test_pkg_run_timeout_kills_a_sleeping_program(crafted, capfd):
+    for argv in (["--timeout", "1", str(crafted / "sleep_forever.exe")],
+                 [str(crafted / "sleep_forever.exe"), "--timeout", "1"]):  # both orders: FILE, then options
+        assert cli_main(["pkg", "run", *argv]) == 124
+        assert capfd.readouterr().err == f"cerebroc pkg: error: {crafted / 'sleep_forever.exe'}: still running " \
+                                         "after 1 s; killed (--timeout)\n"
+    assert cli_main(["pkg", "run", "--timeout", "1", str(crafted / "exit7.exe")]) == 7
+
+
+def test_pkg_run_reports_fault_and_refusal(crafted, capfd):
+    assert cli_main(["pkg", "run", str(crafted / "null_read.exe")]) == 125
+    assert FAULT_LINE.fullmatch(capfd.readouterr().err.rstrip("\n"))
+    assert cli_main(["pkg", "run", str(crafted / "bss_with_file_data.exe")]) == 2
+    assert capfd.readouterr().err.startswith("cerebroc pkg: error: PE: section '.bss' holds only uninitialized")
+
+
+def test_pkg_run_options_after_file_are_the_tools_until_double_dash(mingw, capfd):
+    """`pkg run FILE --timeout S a -- --timeout b`: the tool takes the first --timeout, the program the rest."""
+    exe = str(mingw["portable.exe"])
+    assert cli_main(["pkg", "run", exe, "--timeout", "30", "a", "--", "--timeout", "b"]) == 9  # no file "a"
+    assert capfd.readouterr().out.startswith("argc=4\narg 1: [a]\narg 2: [--timeout]\narg 3: [b]\n")
+    assert cli_main(["pkg", "run", exe, "--program", "x"]) == 2  # .deb's option: refused, not passed on
+    assert "--program does not apply" in capfd.readouterr().err
+
+
+def mutations(seed: bytes, regions: list[tuple[int, int]], count: int, rng: random.Random):
+    """@count copies of @seed with a few bytes (and maybe one 32-bit field) changed inside @regions."""
+    extremes = [b"\xff\xff\xff\x7f", b"\x00\x00\x00\x80", b"\xff\xff\xff\xff", b"\x00\x00\x00\x00"]
+    for _ in range(count):
+        data = bytearray(seed)
+        for _ in range(rng.randint(1, 6)):
+            start, end = rng.choice(regions)
+            data[rng.randrange(start, end)] = rng.randrange(256)
+        if rng.random() < 0.5:
+            start, end = rng.choice(regions)
+            pos = rng.randrange(start, end - 4)
+            data[pos:pos + 4] = rng.choice(extremes)
+        yield bytes(data)
+
+
+def loader_regions(exe: bytes) -> list[tuple[int, int]]:
+    """What the loader reads before the program runs: headers, section table, import/relocation/TLS data."""
+    pe = PePackage.parse(exe).pe
+    regions = [(0, pe.size_of_headers)]
+    regions += [(s.raw_offset, s.raw_offset + s.raw_size) for s in pe.sections
+                if s.name in (".idata", ".reloc", ".tls", ".rdata") and s.raw_size > 8]
+    return regions
+
+
+def test_mutated_pe_files_never_die_silently_or_hang(mingw, tmp_path):
+    """Mutated real PE files run straight through cerebro-peload (the binfmt path): each run exits (the
+    program's status, or 125/126/127), never by a signal, never hangs, and the loader says at most one
+    line, the last, and exactly one when it refuses or reports a fault."""
+    rng = random.Random(12)
+    seeds = [(mingw["portable.exe"].read_bytes(), 300)] + [(REAL[n].read_bytes(), 40) for n in
+                                                           ("t64.exe", "cli-64.exe") if REAL[n].exists()]
+    cases = []
+    for seed, count in seeds:
+        for data in mutations(seed, loader_regions(seed), count, rng):
+            cases.append(tmp_path / f"m{len(cases)}.exe")
+            cases[-1].write_bytes(data)
+
+    def outcome(path):
+        try:
+            got = peload(path, "arg", timeout=20)
+        except subprocess.TimeoutExpired:
+            return path, "hung", ""
+        return path, got.returncode, got.stderr
+
+    with ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(outcome, cases))
+    for path, status, stderr in results:
+        assert status != "hung", f"{path.name} hung"
+        assert status >= 0, f"{path.name} died by signal {-status}"
+        lines = loader_lines(stderr)
+        assert len(lines) <= 1 and (not lines or stderr.splitlines()[-1] == lines[0]), (path.name, stderr)
+        if status in (125, 126, 127):
+            assert len(lines) == 1, (path.name, status, stderr)
+        if status == 125:
+            assert FAULT_LINE.fullmatch(lines[0]), lines[0]
+    seen = {status for _, status, _ in results}
+    assert {125, 126, 127} <= seen and seen - {125, 126, 127}  # all four outcomes were exercised
