@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
  * The only C in cerebro.ko that touches floating point: input scale/offset
- * and the post-processing of output 0. Built with SSE enabled (see Kbuild);
+ * and the softmax of output 0 (argmax and top-k compare f32 bits as
+ * integers, in cerebro_post.c). Built with SSE enabled (see Kbuild);
  * every function here must run between kernel_fpu_begin()/kernel_fpu_end().
  * No libm in the kernel, so exp is a short polynomial.
  */
@@ -68,73 +69,35 @@ static float exp_nonpositive(float x)
 	return p * scale.f;
 }
 
-void cerebro_fp_softmax(float *x, u64 rows, u64 n)
+union f64_bits {
+	double d;
+	u64 u;
+};
+
+/*
+ * Softmax in pieces (cerebro_post.c cuts rows into bounded FPU sections):
+ * v[i] = exp(v[i] - max) for the piece, returning @sum_bits plus their sum.
+ * The sum is kept in double (a float sum of 2^20 terms drifts by 1e-3) and
+ * crosses sections as its bits.
+ */
+u64 cerebro_fp_exp_sum(float *v, u64 n, u32 max_bits, u64 sum_bits)
 {
-	u64 row, i;
+	union f64_bits sum = { .u = sum_bits };
+	float max = from_bits(max_bits);
+	u64 i;
 
-	for (row = 0; row < rows; row++) {
-		float *v = x + row * n;
-		float max = v[0];
-		float sum = 0.0f;
-
-		for (i = 1; i < n; i++)
-			max = v[i] > max ? v[i] : max;
-		for (i = 0; i < n; i++) {
-			v[i] = exp_nonpositive(v[i] - max);
-			sum += v[i];
-		}
-		for (i = 0; i < n; i++)
-			v[i] /= sum;
+	for (i = 0; i < n; i++) {
+		v[i] = exp_nonpositive(v[i] - max);
+		sum.d += v[i];
 	}
+	return sum.u;
 }
 
-void cerebro_fp_argmax(const float *x, u64 rows, u64 n, s32 *out)
+void cerebro_fp_divide(float *v, u64 n, u64 divisor_bits)
 {
-	u64 row, i;
+	union f64_bits divisor = { .u = divisor_bits };
+	u64 i;
 
-	for (row = 0; row < rows; row++) {
-		const float *v = x + row * n;
-		u64 best = 0;
-
-		for (i = 1; i < n; i++) {
-			if (v[i] > v[best])
-				best = i;
-		}
-		out[row] = (s32)best;
-	}
-}
-
-static bool already_taken(const s32 *taken, u32 count, u64 index)
-{
-	u32 j;
-
-	for (j = 0; j < count; j++) {
-		if ((u64)taken[j] == index)
-			return true;
-	}
-	return false;
-}
-
-/* k repeated selections; ties go to the lower index (a stable sort). */
-void cerebro_fp_topk(const float *x, u64 rows, u64 n, u32 k, s32 *out)
-{
-	u64 row, i;
-	u32 j;
-
-	for (row = 0; row < rows; row++) {
-		const float *v = x + row * n;
-		s32 *picked = out + row * k;
-
-		for (j = 0; j < k; j++) {
-			s64 best = -1;
-
-			for (i = 0; i < n; i++) {
-				if (already_taken(picked, j, i))
-					continue;
-				if (best < 0 || v[i] > v[best])
-					best = i;
-			}
-			picked[j] = (s32)best;
-		}
-	}
+	for (i = 0; i < n; i++)
+		v[i] = (float)(v[i] / divisor.d);
 }

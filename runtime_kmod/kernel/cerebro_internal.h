@@ -100,13 +100,15 @@ int cerebro_post_signature(const struct cbx_tensor *out0,
 			   const struct cerebro_options *opts,
 			   struct cerebro_tensor_info *info, char *why,
 			   size_t why_len);
+/* Both return their longest FPU section in ns (each is bounded, see there). */
+u64 cerebro_preprocess(struct cerebro_handle *h, const struct cerebro_options *opts);
+u64 cerebro_postprocess(struct cerebro_handle *h, const struct cerebro_options *opts);
 
 /* cerebro_fp.c: float code; call only between kernel_fpu_begin/end. */
 u32 cerebro_fp_decimal(s64 mantissa, int exp10);
 void cerebro_fp_affine(float *x, u64 n, u32 scale_bits, u32 offset_bits);
-void cerebro_fp_softmax(float *x, u64 rows, u64 n);
-void cerebro_fp_argmax(const float *x, u64 rows, u64 n, s32 *out);
-void cerebro_fp_topk(const float *x, u64 rows, u64 n, u32 k, s32 *out);
+u64 cerebro_fp_exp_sum(float *v, u64 n, u32 max_bits, u64 sum_bits);
+void cerebro_fp_divide(float *v, u64 n, u64 divisor_bits);
 
 #define CEREBRO_F32_ONE 0x3f800000u
 

@@ -10,6 +10,7 @@
 #include <linux/err.h>
 #include <linux/kernel_read_file.h>
 #include <linux/kmod.h>
+#include <linux/moduleparam.h>
 #include <linux/slab.h>
 #include <linux/vmalloc.h>
 
@@ -52,6 +53,29 @@ static int check_image(const char *path, const void *data, size_t size, u8 *hash
 	return status_errno[status];
 }
 
+/*
+ * The kernel runs each stage of a model in one kernel_fpu_begin/end section
+ * (preemption off). The compiler cuts work into stages of at most ~1 ms on a
+ * 2 GHz core (STAGE_FLOPS, 4 M estimated flops); a model whose largest stage
+ * is estimated above this limit is refused.
+ */
+static unsigned long long max_stage_flops = 4000000;
+module_param(max_stage_flops, ullong, 0644);
+MODULE_PARM_DESC(max_stage_flops,
+		 "refuse models whose largest stage (one FPU section) is estimated above this many flops");
+
+static struct cerebro_model *check_sections(const char *path, struct cerebro_model *model)
+{
+	u64 limit = READ_ONCE(max_stage_flops);
+
+	if (IS_ERR(model) || model->meta.max_stage_flops <= limit)
+		return model;
+	cerebro_global_error("load %s: a stage of %llu flops > max_stage_flops %llu (one FPU section each)",
+			     path, (unsigned long long)model->meta.max_stage_flops, limit);
+	cerebro_model_put(model);
+	return ERR_PTR(-E2BIG);
+}
+
 struct cerebro_model *cerebro_load_path(const char *path)
 {
 	struct cerebro_model *model;
@@ -84,5 +108,5 @@ struct cerebro_model *cerebro_load_path(const char *path)
 				     path, hash);
 		return ERR_PTR(-ENOPKG);
 	}
-	return model;
+	return check_sections(path, model);
 }

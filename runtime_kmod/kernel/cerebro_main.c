@@ -244,51 +244,6 @@ static int copy_inputs(struct cerebro_handle *h, const struct cerebro_buffer *bu
 	return 0;
 }
 
-/* Each helper below is one FPU section and returns its length in ns. */
-static u64 preprocess(struct cerebro_handle *h, const struct cerebro_options *opts)
-{
-	struct cerebro_model *model = h->model;
-	u64 start = ktime_get_ns();
-	u32 i;
-
-	if (opts->scale_bits == CEREBRO_F32_ONE && opts->offset_bits == 0)
-		return 0;
-	kernel_fpu_begin();
-	for (i = 0; i < model->meta.num_inputs; i++) {
-		if (model->tensors[i].dtype == CBX_DTYPE_F32)
-			cerebro_fp_affine(h->inputs[i], model->tensors[i].nbytes / 4,
-					  opts->scale_bits, opts->offset_bits);
-	}
-	kernel_fpu_end();
-	return ktime_get_ns() - start;
-}
-
-static u64 postprocess(struct cerebro_handle *h, const struct cerebro_options *opts)
-{
-	const struct cbx_tensor *out0 = &h->model->tensors[h->model->meta.num_inputs];
-	u64 n = out0->rank ? out0->dims[out0->rank - 1] : 1;
-	u64 rows = n ? out0->nbytes / 4 / n : 0;
-	u64 start = ktime_get_ns();
-
-	if (opts->post == CEREBRO_POST_NONE)
-		return 0;
-	kernel_fpu_begin();
-	switch (opts->post) {
-	case CEREBRO_POST_SOFTMAX:
-		memcpy(h->post, h->outputs[0], out0->nbytes);
-		cerebro_fp_softmax(h->post, rows, n);
-		break;
-	case CEREBRO_POST_ARGMAX:
-		cerebro_fp_argmax(h->outputs[0], rows, n, h->post);
-		break;
-	case CEREBRO_POST_TOPK:
-		cerebro_fp_topk(h->outputs[0], rows, n, opts->topk, h->post);
-		break;
-	}
-	kernel_fpu_end();
-	return ktime_get_ns() - start;
-}
-
 /* One FPU section per stage; returns the longest in @max_ns. */
 static int run_stages(struct cerebro_handle *h, u64 *max_ns)
 {
@@ -355,11 +310,11 @@ static long ioctl_execute(struct cerebro_file *cf, void __user *arg)
 		cerebro_model_error(model, "EXECUTE_MODEL: %s", why);
 		goto out;
 	}
-	pre_ns = preprocess(h, &opts);
+	pre_ns = cerebro_preprocess(h, &opts);
 	ret = run_stages(h, &fpu_ns);
 	if (ret)
 		goto out;
-	fpu_ns = max3(fpu_ns, pre_ns, postprocess(h, &opts));
+	fpu_ns = max3(fpu_ns, pre_ns, cerebro_postprocess(h, &opts));
 	h->result0 = out0;
 	h->result_post = opts.post;
 	h->has_results = true;

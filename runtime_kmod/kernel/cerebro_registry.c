@@ -143,6 +143,11 @@ static ssize_t stages_show(struct kobject *kobj, struct kobj_attribute *attr, ch
 	return sysfs_emit(buf, "%u\n", to_model(kobj)->meta.num_stages);
 }
 
+static ssize_t max_stage_flops_show(struct kobject *kobj, struct kobj_attribute *attr, char *buf)
+{
+	return sysfs_emit(buf, "%llu\n", (unsigned long long)to_model(kobj)->meta.max_stage_flops);
+}
+
 static ssize_t users_show(struct kobject *kobj, struct kobj_attribute *attr, char *buf)
 {
 	int users;
@@ -399,6 +404,7 @@ RO(signature);
 RO(name);
 RO(hash);
 RO(stages);
+RO(max_stage_flops);
 RO(users);
 RW(calls);
 RO(mean_latency_ns);
@@ -410,7 +416,7 @@ RW(postprocess);
 
 static struct attribute *model_attrs[] = {
 	&attr_signature.attr, &attr_name.attr, &attr_hash.attr, &attr_stages.attr,
-	&attr_users.attr, &attr_calls.attr, &attr_mean_latency_ns.attr,
+	&attr_max_stage_flops.attr, &attr_users.attr, &attr_calls.attr, &attr_mean_latency_ns.attr,
 	&attr_max_fpu_section_ns.attr, &attr_last_error.attr,
 	&attr_preprocess_scale.attr, &attr_preprocess_offset.attr,
 	&attr_postprocess.attr, NULL,

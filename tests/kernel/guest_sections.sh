@@ -1,0 +1,49 @@
+# Runs as /init's body in the FPU-section test VM (busybox sh, cwd /root); see test_kernel_sections.py.
+# models.env sets mod_<m> for mm (a 268 MFLOP matmul in slices), whole (the same in one stage) and
+# wide (y = 2x over 2^20 floats). Prints "@@VALUE name value" lines and files as base64 sections.
+. /root/models.env
+SYS=/sys/kernel/cerebro
+LIMIT=/sys/module/cerebro/parameters/max_stage_flops
+value() { echo "@@VALUE $1 $2"; }
+emit() { echo "@@BEGIN $1"; base64 "$2"; echo "@@END $1"; }
+stat() { cat "$SYS/models/$1/$2"; }
+# the fastest of N >= 2 calls in us (cerebro-ctl's "calls N mean_us X min_us Y" line)
+timed() { cerebro-ctl run "$@" 2>&1 >/dev/null | sed -n 's/.*min_us \([0-9.]*\).*/\1/p'; }
+
+insmod cerebro.ko && value insmod_core ok
+for m in mm whole wide; do insmod "$m.ko" && value "insmod_$m" ok; done
+value limit "$(cat $LIMIT)"
+for m in mm whole; do
+	eval "d=\$mod_$m"
+	value "stages_$m" "$(stat "$d" stages)"
+	value "max_stage_flops_$m" "$(stat "$d" max_stage_flops)"
+done
+
+# over the limit: refused at load (cerebro-ctl exits with the errno), and said why
+cerebro-ctl load whole.cbx > /dev/null 2>&1
+value whole_load_status $?
+value whole_last_error "$(cat $SYS/last_error)"
+
+# the sliced matmul: its output, and its longest FPU section next to the unsliced one's
+cerebro-ctl run mm.cbx mm_in0.bin mm_in1.bin -o mm_out.bin && emit mm_out mm_out.bin
+value fpu_ns_mm "$(stat "$mod_mm" max_fpu_section_ns)"
+echo 1000000000 > $LIMIT
+cerebro-ctl run whole.cbx mm_in0.bin mm_in1.bin -o whole_out.bin
+value fpu_ns_whole "$(stat "$mod_whole" max_fpu_section_ns)"
+cmp whole_out.bin mm_out.bin && value whole_same_bits ok
+echo 4000000 > $LIMIT
+
+# post-processing over 2^20 floats: results, call times, longest FPU section
+D=$SYS/models/$mod_wide
+for run in none:3 argmax:2 "topk 64:3" softmax:2; do
+	post=${run%:*}
+	tag=$(echo "$post" | tr -d ' ')
+	echo "$post" > "$D/postprocess"
+	echo 0 > "$D/calls"
+	value "us_$tag" "$(timed wide.cbx wide_in0.bin -o "wide_$tag.bin" --repeat "${run#*:}")"
+	value "fpu_ns_$tag" "$(cat "$D/max_fpu_section_ns")"
+done
+emit wide_argmax wide_argmax.bin
+emit wide_topk64 wide_topk64.bin
+head -c 65536 wide_softmax.bin > softmax_head.bin
+emit wide_softmax_head softmax_head.bin
