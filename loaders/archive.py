@@ -38,7 +38,6 @@ class Member:
     size: int
     data: bytes | None = None  # contents, where held in memory (zip members, control files)
     linkname: str = ""
-    digest: str = ""  # md5 hex of the contents (tar files, and hard links to them)
 
 
 def clean_name(raw: str, what: str) -> str:

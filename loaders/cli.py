@@ -19,7 +19,7 @@ from cerebro.loaders.errors import FormatError
 from cerebro.loaders.limits import MAX_INPUT
 
 
-def _load_deb(data: bytes):
+def _load_deb(data: bytes | Path):
     from cerebro.loaders.deb import read_deb
     return read_deb(data)
 
@@ -52,6 +52,12 @@ def load_package(path: str | Path):
         raise FormatError(f"{path}: {e.strerror}") from None
     if size > MAX_INPUT:
         raise FormatError(f"{path}: {size} bytes is over the {MAX_INPUT}-byte input limit")
+    with p.open("rb") as f:
+        is_deb = f.read(8) == b"!<arch>\n"
+    if is_deb:  # a .deb is read from the file in pieces, never held whole (loaders/deb.py)
+        pkg = _load_deb(p)
+        pkg.source = p
+        return pkg
     data = p.read_bytes()
     for magic, loader in LOADERS.items():
         if data.startswith(magic):

@@ -1,8 +1,8 @@
 """Debian binary packages: an ar archive of debian-binary, control.tar.* and data.tar.*.
 
-Reads control fields, conffiles, maintainer scripts, md5sums and the file list (with each file's
-md5, never its contents); verifies contents against md5sums; extracts safely, streaming data.tar
-a second time straight to disk; runs the package's program from a private root.
+Reads control fields, conffiles, maintainer scripts, md5sums and the file list (never the files'
+contents); verifies contents against md5sums and extracts safely, each streaming data.tar again;
+runs the package's program from a private root.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from cerebro.loaders import limits
 from cerebro.loaders.ar import ArMember, Source, read_ar
 from cerebro.loaders.archive import FILE, HARDLINK, SYMLINK, Extraction, Member
 from cerebro.loaders.errors import FormatError
-from cerebro.loaders.tar import compression_of, iter_tar, read_tar
+from cerebro.loaders.tar import compression_of, file_digests, iter_tar, read_tar
 
 SCRIPTS = ("preinst", "postinst", "prerm", "postrm", "config")
 PROGRAM_DIRS = ("usr/bin", "bin", "usr/sbin", "sbin", "usr/games")
@@ -29,7 +29,7 @@ class DebPackage:
     format_version: str
     control: dict[str, str]
     control_members: list[Member]
-    data_members: list[Member]  # with digests, without contents
+    data_members: list[Member]  # without contents
     data_compression: str
     data_tar: ArMember  # streamed again by extract/run
     conffiles: list[str] = field(default_factory=list)
@@ -53,7 +53,7 @@ class DebPackage:
 
     def verify(self) -> list[str]:
         """Problems found checking data against md5sums (empty list: verified)."""
-        digests = {m.name: m.digest for m in self.data_members if m.digest}  # files and hard links to them
+        digests = file_digests(self.data_tar.name, self.data_tar.pieces())  # files and hard links to them
         problems = []
         if not self.md5sums:
             problems.append("package has no md5sums file")

@@ -298,28 +298,30 @@ def _extend(pending: dict[str, str], kind_flag: bytes, body: bytes, what: str) -
 
 
 def read_tar(name: str, data: bytes | Pieces, limit: int | None = None, keep_data: bool = False) -> list[Member]:
-    """Members of a (possibly compressed) tar with the md5 of each file (hard links get their
-    source's); contents are held only with keep_data (small archives: a .deb's control.tar)."""
-    members: list[Member] = []
-    digests: dict[str, tuple[str, int]] = {}
+    """Members of a (possibly compressed) tar; file contents are held only with keep_data (small
+    archives: a .deb's control.tar), else skipped as they stream past."""
+    members = []
     for member, contents in iter_tar(name, data, limit):
-        if member.kind == FILE:
-            md5, kept = hashlib.md5(), []
-            for piece in contents:
-                md5.update(piece)
-                if keep_data:
-                    kept.append(piece)
-            member = replace(member, data=b"".join(kept) if keep_data else None, digest=md5.hexdigest())
-            digests[member.name] = (member.digest, member.size)
-        elif member.kind == HARDLINK:
-            source = digests.get(_link_name(member.linkname, name))
-            if source is not None:
-                member = replace(member, digest=source[0], size=source[1])
-                digests[member.name] = source
-        else:
-            digests.pop(member.name, None)  # a later member replaced the file: links to it name nothing
+        if keep_data and member.kind == FILE:
+            member = replace(member, data=b"".join(contents))
         members.append(member)
     return members
+
+
+def file_digests(name: str, data: bytes | Pieces, limit: int | None = None) -> dict[str, str]:
+    """md5 (hex) of each regular file by name, streamed; a hard link has its source's, as on disk."""
+    digests: dict[str, str] = {}
+    for member, contents in iter_tar(name, data, limit):
+        if member.kind == FILE:
+            md5 = hashlib.md5()
+            for piece in contents:
+                md5.update(piece)
+            digests[member.name] = md5.hexdigest()
+        elif member.kind == HARDLINK and _link_name(member.linkname, name) in digests:
+            digests[member.name] = digests[_link_name(member.linkname, name)]
+        else:
+            digests.pop(member.name, None)  # replaced by a later member: no longer that file
+    return digests
 
 
 def _link_name(linkname: str, what: str) -> str:

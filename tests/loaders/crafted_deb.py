@@ -198,6 +198,13 @@ def bomb_pieces() -> list[tuple[bytes, int]]:
             (bytes(1024), 1)]
 
 
+def large_file(size: int = 160 * MiB) -> bytes:
+    """A valid .deb with one file of `size` zero bytes (the old extractor held it twice in memory)."""
+    zeros = bytes(32 * MiB)
+    assert size % len(zeros) == 0
+    return deb(zlib_gzip([(tar_header("big", size), 1), (zeros, size // len(zeros)), (bytes(1024), 1)]))
+
+
 def zlib_gzip(pieces: list[tuple[bytes, int]]) -> bytes:
     """One gzip member whose deflate stream repeats each piece's full-flushed compressed form."""
     body, crc, total = bytearray(), 0, 0
@@ -221,8 +228,9 @@ def _varint(n: int) -> bytes:
             return bytes(out)
 
 
-def xz_blocks(pieces: list[tuple[bytes, int]]) -> bytes:
-    """One xz stream whose blocks repeat each piece's single compressed block (index rebuilt to match)."""
+def xz_blocks(pieces: list[tuple[bytes, int]], dict_prop: int | None = None) -> bytes:
+    """One xz stream whose blocks repeat each piece's single compressed block (index rebuilt to match);
+    dict_prop rewrites the LZMA2 dictionary size the block headers claim (36: 1 GiB)."""
     header = footer_flags = None
     blocks, records = bytearray(), []
     for raw, times in pieces:
@@ -230,6 +238,8 @@ def xz_blocks(pieces: list[tuple[bytes, int]]) -> bytes:
         header, footer_flags = one[:12], one[-4:-2]
         index_size = (struct.unpack("<I", one[-8:-4])[0] + 1) * 4
         block = one[12:len(one) - 12 - index_size]
+        if dict_prop is not None:
+            block = _claim_dictionary(block, dict_prop)
         unpadded, _ = _read_varint(one, len(one) - 12 - index_size + 2)  # after the indicator and count (1)
         blocks += block * times
         records += [(unpadded, len(raw))] * times
@@ -240,6 +250,22 @@ def xz_blocks(pieces: list[tuple[bytes, int]]) -> bytes:
     index += struct.pack("<I", zlib.crc32(index))
     tail = struct.pack("<I", len(index) // 4 - 1) + footer_flags
     return header + bytes(blocks) + bytes(index) + struct.pack("<I", zlib.crc32(tail)) + tail + b"YZ"
+
+
+def _claim_dictionary(block: bytes, dict_prop: int) -> bytes:
+    """The block with its header's LZMA2 dictionary-size byte replaced (header CRC32 recomputed)."""
+    header_size = (block[0] + 1) * 4
+    header = bytearray(block[:header_size])
+    pos = 2
+    for flag in (0x40, 0x80):  # optional compressed / uncompressed sizes
+        if header[1] & flag:
+            pos = _read_varint(header, pos)[1]
+    filter_id, pos = _read_varint(header, pos)
+    props_size, pos = _read_varint(header, pos)
+    assert filter_id == 0x21 and props_size == 1, "one LZMA2 filter expected"
+    header[pos] = dict_prop
+    header[-4:] = struct.pack("<I", zlib.crc32(header[:-4]))
+    return bytes(header) + block[header_size:]
 
 
 def _read_varint(buf: bytes, pos: int) -> tuple[int, int]:
@@ -262,11 +288,13 @@ def zstd_frames(pieces: list[tuple[bytes, int]]) -> bytes:
 
 
 BOMB_COMPRESSORS: dict[str, tuple[str, Callable[[list[tuple[bytes, int]]], bytes]]] = {
-    "gz": ("data.tar.gz", zlib_gzip), "xz": ("data.tar.xz", xz_blocks), "zst": ("data.tar.zst", zstd_frames)}
+    "gz": ("data.tar.gz", zlib_gzip), "xz": ("data.tar.xz", lambda pieces: xz_blocks(pieces, dict_prop=36)),
+    "zst": ("data.tar.zst", zstd_frames)}
 
 
 def decompression_bomb(kind: str) -> bytes:
-    """A .deb whose data.tar.<kind> holds 512 MiB + 1 KiB (a few hundred KB compressed)."""
+    """A .deb whose data.tar.<kind> holds 512 MiB + 1 KiB (a few hundred KB compressed); the xz one
+    also claims a 1 GiB dictionary, which a decoder without a memory limit fills as it goes."""
     name, compress = BOMB_COMPRESSORS[kind]
     return deb(compress(bomb_pieces()), data_name=name)
 
@@ -275,7 +303,8 @@ def all_crafted() -> dict[str, Callable[[], bytes]]:
     """Every crafted .deb by file name (the zstd bomb only where the zstd program is installed)."""
     out = {"hardlink-through-chain.deb": hardlink_through_chain, "debian-dir-link.deb": debian_dir_link,
            "chmod-through-link.deb": chmod_through_link, "refused-after-links.deb": refused_after_links,
-           "hardlinks-and-modes.deb": hardlinks_and_modes, "sparse-bomb.deb": sparse_bomb}
+           "hardlinks-and-modes.deb": hardlinks_and_modes, "sparse-bomb.deb": sparse_bomb,
+           "large-file.deb": large_file}
     for kind in BOMB_COMPRESSORS:
         if kind != "zst" or shutil.which("zstd"):
             out[f"bomb-{kind}.deb"] = lambda kind=kind: decompression_bomb(kind)
