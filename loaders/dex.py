@@ -37,13 +37,25 @@ class FieldRef:
     type: str
 
 
+@dataclass(frozen=True)
+class TryBlock:
+    """Code units [start, end) are covered by handlers: (exception type descriptor or None for
+    catch-all, handler address), tried in order."""
+    start: int
+    end: int
+    handlers: tuple[tuple[str | None, int], ...]
+
+
 @dataclass
 class Code:
     registers: int
     ins: int
     outs: int
     insns: list[int]  # 16-bit code units
-    tries: int
+    tries: list[TryBlock] = field(default_factory=list)
+
+    def handlers_at(self, pc: int) -> tuple[tuple[str | None, int], ...]:
+        return next((t.handlers for t in self.tries if t.start <= pc < t.end), ())
 
 
 @dataclass
@@ -74,6 +86,11 @@ class ClassDef:
         return descriptor_to_java(self.name)
 
 
+def class_descriptor(name: str) -> str:
+    """Lorg/x/Main; for a Java name (org.x.Main, Main) or a descriptor (only `L...;` is one)."""
+    return name if name.startswith("L") and name.endswith(";") else "L" + name.replace(".", "/") + ";"
+
+
 def descriptor_to_java(desc: str) -> str:
     return desc[1:-1].replace("/", ".") if desc.startswith("L") and desc.endswith(";") else desc
 
@@ -101,7 +118,7 @@ class DexFile:
         return problems
 
     def find_class(self, name: str) -> ClassDef | None:
-        desc = name if name.startswith("L") and name.endswith(";") else "L" + name.replace(".", "/") + ";"
+        desc = class_descriptor(name)
         return next((c for c in self.classes if c.name == desc), None)
 
     @classmethod
@@ -237,14 +254,52 @@ def _read_class_data(dex: DexFile, r: Reader, p: int, c: ClassDef, budget: list[
             idx += diff
             if idx >= len(dex.methods):
                 raise FormatError(f"DEX: class {c.name} names method {idx} of {len(dex.methods)}")
-            target.append(Method(dex.methods[idx], idx, access, _read_code(r, code_off) if code_off else None))
+            code = _read_code(dex, r, code_off, budget) if code_off else None
+            target.append(Method(dex.methods[idx], idx, access, code))
 
 
-def _read_code(r: Reader, off: int) -> Code:
+def _read_code(dex: DexFile, r: Reader, off: int, budget: list[int]) -> Code:
     registers, ins, outs, tries, _debug, n = r.unpack("HHHHII", off, "code item")
     if n > MAX_INSNS:
         raise FormatError(f"DEX: method with {n} code units (limit {MAX_INSNS})")
     if ins > registers:
         raise FormatError(f"DEX: code item at {off:#x} has {ins} ins but {registers} registers")
     body = r.bytes(off + 16, 2 * n, "instructions")
-    return Code(registers, ins, outs, list(struct.unpack(f"<{n}H", body)), tries)
+    code = Code(registers, ins, outs, list(struct.unpack(f"<{n}H", body)))
+    tries_off = off + 16 + 2 * n + 2 * (n % 2 and tries > 0)  # try items are 4-byte aligned
+    r.check(tries_off, 8 * tries, "try items")
+    lists: dict[int, tuple[tuple[str | None, int], ...]] = {}  # try items share handler lists
+    for i in range(tries):
+        start, count, handler_off = r.unpack("IHH", tries_off + 8 * i, "try item")
+        if handler_off not in lists:
+            lists[handler_off] = _read_handlers(dex, r, tries_off + 8 * tries + handler_off, n, budget)
+        code.tries.append(TryBlock(start, start + count, lists[handler_off]))
+    return code
+
+
+def _sleb(r: Reader, p: int) -> tuple[int, int]:
+    value, end = _uleb(r, p)
+    bits = 7 * (end - p)
+    return (value - (1 << bits) if value >> (bits - 1) & 1 else value), end
+
+
+def _read_handlers(dex: DexFile, r: Reader, p: int, n_insns: int,
+                   budget: list[int]) -> tuple[tuple[str | None, int], ...]:
+    """An encoded_catch_handler: typed (type, address) pairs, then an optional catch-all address."""
+    size, p = _sleb(r, p)
+    budget[0] -= 2 * abs(size) + 1
+    if budget[0] < 0:
+        raise FormatError("DEX: more catch handlers in total than the file can hold (overlapping lists)")
+    handlers: list[tuple[str | None, int]] = []
+    for _ in range(abs(size)):
+        type_idx, p = _uleb(r, p)
+        addr, p = _uleb(r, p)
+        if type_idx >= len(dex.types):
+            raise FormatError(f"DEX: catch handler names type {type_idx} of {len(dex.types)}")
+        handlers.append((dex.types[type_idx], addr))
+    if size <= 0:
+        addr, p = _uleb(r, p)
+        handlers.append((None, addr))
+    if any(addr >= n_insns for _, addr in handlers):
+        raise FormatError("DEX: catch handler address outside its method")
+    return tuple(handlers)

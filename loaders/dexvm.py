@@ -7,8 +7,11 @@ Supported (anything else stops with an error naming the opcode and method):
   fill-array-data, aget*/aput*, array-length), objects of dex classes (new-instance, iget*/
   iput*, sget*/sput*, <clinit>), invoke-static/direct/virtual/super/interface (and /range)
   within the dex, and a few library methods (System.out/err print/println, StringBuilder,
-  String, Integer, Math, System.exit). try/catch is not supported: an exception ends the
-  program with status 1 and Java's "Exception in thread "main"" message.
+  String, Integer, Math, System.exit), try/catch (typed handlers matched up the class
+  hierarchy, catch-all, move-exception) for exceptions thrown by the program and by the VM
+  (ArithmeticException, NullPointerException, ArrayIndexOutOfBoundsException, OutOfMemoryError,
+  StackOverflowError, ...). An uncaught exception ends the program with status 1 and Java's
+  "Exception in thread "main"" message.
 Registers hold 32-bit values as signed ints (float bits reinterpreted on use), wide values
 as signed 64-bit ints in the low register, references as Python objects.
 """
@@ -24,20 +27,53 @@ from decimal import Decimal
 
 import numpy as np
 
-from cerebro.loaders.dex import ClassDef, DexFile, FieldRef, Method, MethodRef
+from cerebro.loaders.dex import ClassDef, DexFile, FieldRef, Method, MethodRef, class_descriptor
+from cerebro.loaders.dexheap import MAX_HEAP, Heap, HeapExhausted
 from cerebro.loaders.errors import FormatError
 
 MAX_STEPS = 20_000_000
 MAX_DEPTH = 512
 MAX_ARRAY = 1 << 24
+OBJECT_BYTES = 256  # what the heap is told an object costs (a Python object and its field dict)
+
+
+MESSAGE = "<message>"  # a Throwable's detail message, under a key no dex field name can have
+OBJECT, THROWABLE = "Ljava/lang/Object;", "Ljava/lang/Throwable;"
+# java.lang's exception hierarchy, parent -> children (other java.lang *Error/*Exception: under Error/Exception)
+JAVA_LANG_CHILDREN = {
+    "Throwable": ["Exception", "Error"], "Error": ["VirtualMachineError"],
+    "VirtualMachineError": ["OutOfMemoryError", "StackOverflowError"], "Exception": ["RuntimeException"],
+    "RuntimeException": ["ArithmeticException", "NullPointerException", "IllegalStateException", "ClassCastException",
+                         "IllegalArgumentException", "IndexOutOfBoundsException", "NegativeArraySizeException",
+                         "UnsupportedOperationException", "ArrayStoreException", "SecurityException",
+                         "IllegalMonitorStateException"],
+    "IndexOutOfBoundsException": ["ArrayIndexOutOfBoundsException", "StringIndexOutOfBoundsException"],
+    "IllegalArgumentException": ["NumberFormatException"]}
+JAVA_LANG_PARENTS = {f"Ljava/lang/{child};": f"Ljava/lang/{parent};"
+                     for parent, children in JAVA_LANG_CHILDREN.items() for child in children}
+JAVA_LANG_PARENTS[THROWABLE] = OBJECT
+MAX_HIERARCHY = 1000  # superclass chain length: a hostile dex may make it a cycle
+
+
+@dataclass(eq=False)
+class JObject:
+    cls: str
+    fields: dict[str, object] = field(default_factory=dict)
+
+
+def describe(exc: JObject) -> str:
+    """Throwable.toString(): the class name, and the message when there is one."""
+    name = exc.cls[1:-1].replace("/", ".")
+    message = exc.fields.get(MESSAGE)
+    return name if message is None else f"{name}: {message}"
 
 
 class JavaThrow(Exception):
-    """A Java exception in flight (this VM has no try/catch: it ends the program)."""
+    """A Java exception in flight; `exception` is the Throwable object a catch handler receives."""
 
-    def __init__(self, java_class: str, message: str = ""):
-        super().__init__(f"{java_class}: {message}" if message else java_class)
-        self.java_class, self.message = java_class, message
+    def __init__(self, java_class: str, message: str | None = None, exception: JObject | None = None):
+        self.exception = exception or JObject(class_descriptor(java_class), {MESSAGE: message})
+        super().__init__(describe(self.exception))
 
 
 class ExitProgram(Exception):
@@ -46,14 +82,13 @@ class ExitProgram(Exception):
         self.status = status
 
 
-@dataclass
-class JObject:
-    cls: str
-    fields: dict[str, object] = field(default_factory=dict)
+def is_null(value: object) -> bool:
+    """A null reference: None, or the 0 that `const/4 vX, 0` puts in a register (how dex writes null)."""
+    return value is None or (type(value) is int and value == 0)
 
 
 def is_throwable(desc: str) -> bool:
-    """java.lang exceptions and errors: programs may create and throw them (never catch them here)."""
+    """java.lang exceptions and errors: programs may create, throw and catch them."""
     return desc.startswith("Ljava/lang/") and desc.endswith(("Exception;", "Error;", "Throwable;"))
 
 
@@ -102,6 +137,8 @@ def java_str(value: object, kind: str = "L") -> str:
         return "null"
     if isinstance(value, str):
         return value
+    if isinstance(value, JObject) and MESSAGE in value.fields:
+        return describe(value)
     if isinstance(value, JObject):
         return f"{value.cls[1:-1].replace('/', '.')}@{id(value) & 0xFFFFFFF:x}"
     return str(value)
@@ -187,10 +224,12 @@ class Frame:
     regs: list
     pc: int = 0
     result: object = None
+    exception: JObject | None = None  # the caught exception, for move-exception
 
 
 class DexVM:
-    def __init__(self, dexes: list[DexFile], stdout=None, stderr=None, max_steps: int = MAX_STEPS):
+    def __init__(self, dexes: list[DexFile], stdout=None, stderr=None, max_steps: int = MAX_STEPS,
+                 max_heap: int = MAX_HEAP):
         self.classes: dict[str, tuple[DexFile, ClassDef]] = {}
         for d in dexes:
             for c in d.classes:
@@ -201,6 +240,7 @@ class DexVM:
         self.initialised: set[str] = set()
         self.steps_left = max_steps
         self.depth = 0
+        self.heap = Heap(max_heap)
 
     # ---- class, method and field resolution ----
     def ensure_init(self, cls: str) -> None:
@@ -215,14 +255,30 @@ class DexVM:
             self.invoke(clinit, [])
 
     def find_method(self, ref: MethodRef, virtual_on: str | None = None) -> Method | None:
-        cls = virtual_on or ref.class_name
-        while cls in self.classes:
-            _d, c = self.classes[cls]
-            for m in c.direct_methods + c.virtual_methods:
+        for cls in self.ancestors(virtual_on or ref.class_name):
+            if cls not in self.classes:
+                return None
+            for m in self.classes[cls][1].direct_methods + self.classes[cls][1].virtual_methods:
                 if m.ref.name == ref.name and m.ref.params == ref.params and m.ref.ret == ref.ret:
                     return m
-            cls = c.superclass
         return None
+
+    def ancestors(self, cls: str | None) -> list[str]:
+        """cls and its superclasses: the dex's classes, then java.lang's exception hierarchy."""
+        out: list[str] = []
+        while cls is not None:
+            out.append(cls)
+            if len(out) > MAX_HIERARCHY:
+                raise FormatError(f"dex: class {out[0]} has over {MAX_HIERARCHY} superclasses (a cycle?)")
+            if cls in self.classes:
+                cls = self.classes[cls][1].superclass
+            elif cls in JAVA_LANG_PARENTS:
+                cls = JAVA_LANG_PARENTS[cls]
+            elif is_throwable(cls):
+                cls = "Ljava/lang/Error;" if cls.endswith("Error;") else "Ljava/lang/Exception;"
+            else:
+                cls = None if cls == OBJECT else OBJECT
+        return out
 
     def call(self, ref: MethodRef, args: list, kind: str) -> object:
         target = None
@@ -237,12 +293,14 @@ class DexVM:
             target = self.find_method(ref)
         if target is not None:
             return self.invoke(target, args)
-        if kind in ("virtual", "interface", "direct", "super") and args and args[0] is None:
+        if kind in ("virtual", "interface", "direct", "super") and args and is_null(args[0]):
             raise JavaThrow("java.lang.NullPointerException", f"calling {ref.name} on null")
         native = NATIVES.get(f"{ref.class_name}->{ref.name}({''.join(ref.params)}){ref.ret}")
+        if native is None and args and isinstance(args[0], JObject) and THROWABLE in self.ancestors(args[0].cls):
+            native = THROWABLE_METHODS.get(f"{ref.name}({''.join(ref.params)}){ref.ret}")
         if native is None and ref.name == "<init>" and is_throwable(ref.class_name) and ref.ret == "V":
             if ref.params == ("Ljava/lang/String;",):
-                args[0].fields["message"] = args[1]
+                args[0].fields[MESSAGE] = args[1]
             elif ref.params:
                 raise FormatError(f"dex: constructor {ref} is not supported")
             return None
@@ -257,9 +315,10 @@ class DexVM:
         if method.code is None:
             raise FormatError(f"dex: method {method.ref} has no code (abstract or native)")
         code = method.code
-        self.depth += 1
-        if self.depth > MAX_DEPTH:
+        if self.depth >= MAX_DEPTH:
             raise JavaThrow("java.lang.StackOverflowError", f"call depth over {MAX_DEPTH}")
+        self.allocate(8 * code.registers + 64)
+        self.depth += 1
         regs: list = [0] * code.registers
         slot = code.registers - code.ins
         kinds = ([] if method.is_static else ["L"]) + [p[0] for p in method.ref.params]
@@ -289,12 +348,43 @@ class DexVM:
             if handler is None:
                 raise FormatError(f"dex: opcode {op:#04x} at {f.method.ref}+{f.pc} is not supported by the interpreter")
             try:
-                done, value = handler(self, f, insns, unit >> 8)
-            except (IndexError, TypeError, KeyError, AttributeError, ValueError, OverflowError, struct.error) as e:
-                raise FormatError(f"dex: malformed or unsupported code at {f.method.ref}+{f.pc} "
-                                  f"({type(e).__name__}: {e})") from None
+                done, value = self.step(handler, f, insns, unit >> 8)
+            except JavaThrow as e:
+                target = self.catch(f, e)
+                if target is None:
+                    raise  # (not `raise e` in catch(): a frame holding e would keep the heap alive in a cycle)
+                f.pc = target
+                continue
             if done:
                 return value
+
+    def step(self, handler: Callable, f: Frame, insns: list[int], aa: int) -> tuple[bool, object]:
+        """One instruction; Python's errors from malformed code become FormatError, lack of memory
+        becomes Java's OutOfMemoryError."""
+        try:
+            if not self.steps_left & 0xFFFF:
+                self.heap.check()
+            return handler(self, f, insns, aa)
+        except (HeapExhausted, MemoryError) as e:
+            raise JavaThrow("java.lang.OutOfMemoryError", str(e) or "Java heap space") from None
+        except (IndexError, TypeError, KeyError, AttributeError, ValueError, OverflowError, struct.error) as e:
+            raise FormatError(f"dex: malformed or unsupported code at {f.method.ref}+{f.pc} "
+                              f"({type(e).__name__}: {e})") from None
+
+    def catch(self, f: Frame, e: JavaThrow) -> int | None:
+        """The address of the first handler covering f.pc that takes e's class (None: no handler)."""
+        classes = self.ancestors(e.exception.cls)
+        for cls, address in f.method.code.handlers_at(f.pc):
+            if cls is None or cls in classes:
+                f.exception = e.exception
+                return address
+        return None
+
+    def allocate(self, size: int) -> None:
+        try:
+            self.heap.allocate(size)
+        except HeapExhausted as e:
+            raise JavaThrow("java.lang.OutOfMemoryError", str(e)) from None
 
     def unit(self, insns: list[int], f: Frame, k: int) -> int:
         if f.pc + k >= len(insns):
@@ -427,10 +517,7 @@ def op_instance_of(vm, f, insns, aa):
     obj, t = f.regs[aa >> 4], _type(vm, f, vm.unit(insns, f, 1))
     ok = False
     if isinstance(obj, JObject):
-        cls = obj.cls
-        while cls and not ok:
-            ok = cls == t
-            cls = vm.classes[cls][1].superclass if cls in vm.classes else None
+        ok = t in vm.ancestors(obj.cls)
     elif isinstance(obj, str):
         ok = t in ("Ljava/lang/String;", "Ljava/lang/Object;")
     f.regs[aa & 0xF] = int(ok or (obj is not None and t == "Ljava/lang/Object;"))
@@ -440,7 +527,7 @@ def op_instance_of(vm, f, insns, aa):
 
 def op_array_length(vm, f, insns, aa):
     arr = f.regs[aa >> 4]
-    if arr is None:
+    if is_null(arr):
         raise JavaThrow("java.lang.NullPointerException", "array length of null")
     f.regs[aa & 0xF] = len(arr)
     f.pc += 1
@@ -452,23 +539,29 @@ def op_new_instance(vm, f, insns, aa):
     if t not in vm.classes and t not in NATIVE_CLASSES and not is_throwable(t):
         raise FormatError(f"dex: new-instance of {t}, which is not in the dex and not supported")
     vm.ensure_init(t)
-    f.regs[aa] = NATIVE_CLASSES[t]() if t in NATIVE_CLASSES else JObject(t)
+    vm.allocate(OBJECT_BYTES)
+    if t in NATIVE_CLASSES:
+        f.regs[aa] = NATIVE_CLASSES[t]()
+    else:
+        f.regs[aa] = JObject(t, {MESSAGE: None} if THROWABLE in vm.ancestors(t) else {})
     f.pc += 2
     return False, None
 
 
-def _new_array(t: str, size: int) -> list:
+def _new_array(vm: DexVM, t: str, size: int) -> list:
     if not t.startswith("["):
         raise FormatError(f"dex: new-array of non-array type {t}")
     if size < 0:
         raise JavaThrow("java.lang.NegativeArraySizeException", str(size))
     if size > MAX_ARRAY:
-        raise FormatError(f"dex: array of {size} elements is over the interpreter's limit of {MAX_ARRAY}")
+        raise JavaThrow("java.lang.OutOfMemoryError", f"array of {size} elements is over the interpreter's "
+                                                      f"limit of {MAX_ARRAY}")
+    vm.allocate(8 * size + 64)
     return [None if t[1] in "L[" else 0] * size
 
 
 def op_new_array(vm, f, insns, aa):
-    f.regs[aa & 0xF] = _new_array(_type(vm, f, vm.unit(insns, f, 1)), f.regs[aa >> 4])
+    f.regs[aa & 0xF] = _new_array(vm, _type(vm, f, vm.unit(insns, f, 1)), f.regs[aa >> 4])
     f.pc += 2
     return False, None
 
@@ -489,8 +582,9 @@ def _invoke_args(vm, f, insns, aa, ranged) -> tuple[int, list[int]]:
 def op_filled_new_array(vm, f, insns, aa):
     ranged = (insns[f.pc] & 0xFF) == 0x25
     idx, regs = _invoke_args(vm, f, insns, aa, ranged)
-    f.result = [f.regs[r] for r in regs]
     _type(vm, f, idx)
+    vm.allocate(8 * len(regs) + 64)
+    f.result = [f.regs[r] for r in regs]
     f.pc += 3
     return False, None
 
@@ -512,8 +606,17 @@ def op_fill_array_data(vm, f, insns, aa):
 
 def op_throw(vm, f, insns, aa):
     exc = f.regs[aa]
-    name = exc.cls[1:-1].replace("/", ".") if isinstance(exc, JObject) else "java.lang.Throwable"
-    raise JavaThrow(name, str(exc.fields.get("message", "")) if isinstance(exc, JObject) else "")
+    if is_null(exc):
+        raise JavaThrow("java.lang.NullPointerException", "throw with null exception")
+    if not isinstance(exc, JObject) or THROWABLE not in vm.ancestors(exc.cls):
+        raise FormatError(f"dex: throw of a non-Throwable in {f.method.ref} at {f.pc}")
+    raise JavaThrow(exc.cls, exception=exc)
+
+
+def op_move_exception(vm, f, insns, aa):
+    f.regs[aa] = f.exception
+    f.pc += 1
+    return False, None
 
 
 def op_goto(vm, f, insns, aa):
@@ -588,7 +691,7 @@ def op_cmp(vm, f, insns, aa):
 def _array_access(vm, f, insns, aa, put):
     w = vm.unit(insns, f, 1)
     arr, idx = f.regs[w & 0xFF], f.regs[w >> 8]
-    if arr is None:
+    if is_null(arr):
         raise JavaThrow("java.lang.NullPointerException", "array access on null")
     if not 0 <= idx < len(arr):
         raise JavaThrow("java.lang.ArrayIndexOutOfBoundsException", f"length={len(arr)}; index={idx}")
@@ -712,6 +815,7 @@ def op_binop_lit(vm, f, insns, aa):
 OPS: dict[int, Callable] = {0x00: op_nop, 0x01: op_move(1), 0x02: op_move(2), 0x03: op_move(3), 0x04: op_move(1),
                             0x05: op_move(2), 0x06: op_move(3), 0x07: op_move(1), 0x08: op_move(2),
                             0x09: op_move(3), 0x0A: op_move_result, 0x0B: op_move_result, 0x0C: op_move_result,
+                            0x0D: op_move_exception,
                             0x0E: op_return_void, 0x0F: op_return, 0x10: op_return, 0x11: op_return,
                             0x1A: op_const_string, 0x1B: op_const_string, 0x1C: op_const_class,
                             0x1F: op_check_cast, 0x20: op_instance_of, 0x21: op_array_length,
@@ -746,9 +850,17 @@ def _print(newline: bool, kind: str):
 
 def _append(kind: str):
     def h(vm, sb, value):
-        sb.append(java_str(value, kind))
+        text = java_str(value, kind)
+        vm.allocate(len(text) + 64)
+        sb.append(text)
         return sb
     return h
+
+
+def _new_string(vm: DexVM, *parts: str) -> str:
+    """A string the program builds: the heap is asked first."""
+    vm.allocate(sum(map(len, parts)) + 64)
+    return "".join(parts)
 
 
 def _exit(vm, status):
@@ -785,13 +897,13 @@ for _t in ("Ljava/lang/String;", "Ljava/lang/Object;"):
 NATIVES.update({
     "Ljava/io/PrintStream;->println()V": _print(True, "V"),
     "Ljava/lang/StringBuilder;-><init>()V": lambda vm, sb: None,
-    "Ljava/lang/StringBuilder;-><init>(Ljava/lang/String;)V": lambda vm, sb, s: sb.append(java_str(s)),
-    "Ljava/lang/StringBuilder;->toString()Ljava/lang/String;": lambda vm, sb: "".join(sb),
+    "Ljava/lang/StringBuilder;-><init>(Ljava/lang/String;)V": lambda vm, sb, s: sb.append(_new_string(vm, s)),
+    "Ljava/lang/StringBuilder;->toString()Ljava/lang/String;": lambda vm, sb: _new_string(vm, *sb),
     "Ljava/lang/StringBuilder;->length()I": lambda vm, sb: len("".join(sb)),
     "Ljava/lang/String;->length()I": lambda vm, s: len(s),
     "Ljava/lang/String;->charAt(I)C": _char_at,
     "Ljava/lang/String;->equals(Ljava/lang/Object;)Z": lambda vm, s, o: int(s == o),
-    "Ljava/lang/String;->concat(Ljava/lang/String;)Ljava/lang/String;": lambda vm, s, o: s + o,
+    "Ljava/lang/String;->concat(Ljava/lang/String;)Ljava/lang/String;": lambda vm, s, o: _new_string(vm, s, o),
     "Ljava/lang/Integer;->parseInt(Ljava/lang/String;)I": _parse_int,
     "Ljava/lang/Integer;->toString(I)Ljava/lang/String;": lambda vm, v: str(v),
     "Ljava/lang/Math;->max(II)I": lambda vm, a, b: max(a, b),
@@ -801,16 +913,21 @@ NATIVES.update({
     "Ljava/lang/System;->exit(I)V": _exit,
     "Ljava/lang/Object;-><init>()V": lambda vm, o: None,
 })
+THROWABLE_METHODS: dict[str, Callable] = {  # any Throwable's, by name and signature
+    "getMessage()Ljava/lang/String;": lambda vm, e: e.fields.get(MESSAGE),
+    "getLocalizedMessage()Ljava/lang/String;": lambda vm, e: e.fields.get(MESSAGE),
+    "toString()Ljava/lang/String;": lambda vm, e: describe(e)}
 NATIVE_CLASSES: dict[str, Callable] = {"Ljava/lang/StringBuilder;": StringBuilder}
 STATIC_NATIVES: dict[tuple[str, str], Callable] = {("Ljava/lang/System;", "out"): lambda vm: vm.out,
                                                     ("Ljava/lang/System;", "err"): lambda vm: vm.err}
 
 
 def run_main(dexes: list[DexFile], class_name: str, args: list[str], stdout=None, stderr=None,
-             max_steps: int = MAX_STEPS) -> int:
-    """Runs class_name.main(String[]); returns the exit status (1 for an uncaught exception)."""
-    vm = DexVM(dexes, stdout, stderr, max_steps)
-    desc = class_name if class_name.startswith("L") else "L" + class_name.replace(".", "/") + ";"
+             max_steps: int = MAX_STEPS, max_heap: int = MAX_HEAP) -> int:
+    """Runs class_name.main(String[]) (a Java name, org.x.Main, or a descriptor, Lorg/x/Main;);
+    returns the exit status (1 for an uncaught exception)."""
+    vm = DexVM(dexes, stdout, stderr, max_steps, max_heap)
+    desc = class_descriptor(class_name)
     if desc not in vm.classes:
         raise FormatError(f"dex: class {class_name} is not in the dex")
     main = next((m for m in vm.classes[desc][1].direct_methods

@@ -2,10 +2,12 @@
 the dex interpreter against the same program run by the JDK."""
 
 import io
+import json
 import re
 import shutil
 import struct
 import subprocess
+import sys
 import zipfile
 
 import crafted_apk
@@ -46,7 +48,8 @@ def test_dex_native_libs_and_signatures(built_apk):
     info = pkg.info()
     (dex,) = info["dex"]
     assert dex["checksum_ok"] and sorted(dex["classes"]) == [
-        "org.cerebro.demo.Big", "org.cerebro.demo.Demo", "org.cerebro.demo.Hello", "org.cerebro.demo.Thrower"]
+        "Loop", "org.cerebro.demo.Big", "org.cerebro.demo.Catcher", "org.cerebro.demo.Demo", "org.cerebro.demo.Hello",
+        "org.cerebro.demo.Hog", "org.cerebro.demo.Oops", "org.cerebro.demo.Thrower"]
     if shutil.which("aarch64-linux-gnu-gcc"):
         (lib,) = info["native_libraries"]["arm64-v8a"]
         assert (lib["name"], lib["machine"], lib["bits"], lib["soname"]) == ("libfoo.so", "aarch64", 64, "libfoo.so")
@@ -108,6 +111,68 @@ def test_thrown_exception_ends_program_like_java(built_apk, capfd):
     got = capfd.readouterr()
     assert (status, got.out) == (1, "about to throw\n")
     assert got.err == 'Exception in thread "main" java.lang.IllegalStateException: bad state: 2\n'
+
+
+def test_catch_handlers_run(built_apk, capfd):
+    assert cli_main(["pkg", "run", "--main", "org.cerebro.demo.Catcher", str(built_apk)]) == 0
+    assert capfd.readouterr().out == ("java.lang.ArithmeticException: / by zero\n"  # the VM's, 2nd typed handler
+                                      "bad state\n"  # IllegalStateException caught as RuntimeException
+                                      "caught by catch-all\n"  # ArrayIndexOutOfBoundsException
+                                      "caught NullPointerException from a callee\n"
+                                      "org.cerebro.demo.Oops: custom\n"  # the program's class, as Exception
+                                      "done\n")
+
+
+def test_main_class_name_starting_with_L(built_apk, capfd):
+    for name in ("Loop", "LLoop;"):
+        assert cli_main(["pkg", "run", "--main", name, str(built_apk)]) == 0
+        assert capfd.readouterr().out == "55\n"
+
+
+HOG = """
+import json, resource, sys, time
+resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))  # old code ran to 3.9 GB: stop it at 3 GiB here
+import io
+from cerebro.loaders.apk import read_apk
+from cerebro.loaders.dexvm import run_main
+dex = list(read_apk(open(sys.argv[1], "rb").read()).dex.values())
+report = {}
+for args in ([], ["catch"]):
+    out, err, start = io.StringIO(), io.StringIO(), time.time()
+    try:
+        status = run_main(dex, "org.cerebro.demo.Hog", args, out, err)
+    except BaseException as e:
+        status = repr(e)[:200]
+    report[len(args)] = [status, out.getvalue(), err.getvalue(), time.time() - start]
+report["peak_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss >> 10
+print(json.dumps(report))
+"""
+
+
+def test_allocation_loop_ends_in_out_of_memory_error(built_apk):
+    """The heap limit: an OutOfMemoryError that ends the program, or that it catches and recovers from."""
+    proc = subprocess.run([sys.executable, "-c", HOG, str(built_apk)], capture_output=True, text=True, timeout=120)
+    report = json.loads(proc.stdout)
+    status, out, err, seconds = report["0"]
+    assert (status, out) == (1, "")
+    assert err.startswith('Exception in thread "main" java.lang.OutOfMemoryError: Java heap space (')
+    assert "heap limit is 256 MiB" in err and seconds < 20
+    status, out, err, seconds = report["1"]
+    assert (status, out, err) == (0, "caught OutOfMemoryError\nallocated again\n", "")
+    assert report["peak_mib"] < 256 + 160  # the limit plus the interpreter itself
+
+
+def test_superclass_cycle_is_refused(tmp_path):
+    """A hostile dex whose classes are each other's superclass: refused, not an endless walk."""
+    need("smali")
+    (tmp_path / "A.smali").write_text(".class public LA;\n.super LB;\n"
+                                      ".method public static main([Ljava/lang/String;)V\n    .locals 2\n"
+                                      "    new-instance v0, LA;\n    instance-of v1, v0, LC;\n    return-void\n"
+                                      ".end method\n")
+    (tmp_path / "B.smali").write_text(".class public LB;\n.super LA;\n")
+    subprocess.run(["smali", "assemble", "-o", "classes.dex", "A.smali", "B.smali"], cwd=tmp_path, check=True)
+    with pytest.raises(FormatError, match="superclasses"):
+        run_main([DexFile.parse((tmp_path / "classes.dex").read_bytes())], "A", [], io.StringIO(), io.StringIO())
 
 
 def test_interpreter_refuses_what_it_cannot_run(built_apk):
