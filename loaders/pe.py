@@ -87,6 +87,7 @@ class PeFile:
     relocations: list[tuple[int, int]] = field(default_factory=list)  # (type, rva)
     tls_callbacks: list[int] = field(default_factory=list)  # VAs
     data: bytes = b""
+    section_table_end: int = 0  # file offset just past the section headers
 
     @property
     def bits(self) -> int:
@@ -155,6 +156,7 @@ class PeFile:
         pe = cls(machine, magic, chars, entry, image_base, sect_align, file_align, size_of_image, size_of_headers,
                  checksum, opt + 64, subsystem, dll_chars, dirs, data=data)
         pe.sections = _read_sections(r, opt + opt_size, nsections, size_of_image)
+        pe.section_table_end = opt + opt_size + 40 * nsections
         pe.imports = _read_imports(pe, r)
         pe.exports = _read_exports(pe, r)
         pe.relocations = _read_relocations(pe, r)
@@ -304,6 +306,8 @@ def _header_rules(pe: PeFile) -> list[tuple[bool, str]]:
         (pe.size_of_headers % max(fa, 1) == 0 and pe.size_of_headers <= len(pe.data),
          f"SizeOfHeaders {pe.size_of_headers:#x} is not FileAlignment-aligned or lies past the end of the file"),
         (0 < len(pe.sections), "no sections"),
+        (pe.section_table_end <= pe.size_of_headers,
+         f"the section table (ends at {pe.section_table_end:#x}) lies outside SizeOfHeaders {pe.size_of_headers:#x}"),
     ]
 
 

@@ -254,7 +254,7 @@ def test_extract_sections(tmp_path):
 # ---- hostile and faulting programs (issue #10 item 12): never a silent death, never a hang ----
 
 FAULT_LINE = re.compile(r"cerebro-peload: (?P<name>[^ ]+) crashed: (?P<cause>SIG[A-Z]+ \([^)]*\)) at "
-                        r"(?P<module>[^ +]+)\+(?P<offset>0x[0-9a-f]+) \(pc 0x[0-9a-f]+\)")
+                        r"(?:(?P<module>[^ +]+)\+(?P<offset>0x[0-9a-f]+)|\?) \(pc 0x[0-9a-f]+\)")  # ?: pc unmapped
 
 
 def peload(path, *args, relocate=False, timeout=10):
@@ -377,7 +377,7 @@ def test_mutated_pe_files_never_die_silently_or_hang(mingw, tmp_path):
     program's status, or 125/126/127), never by a signal, never hangs, and the loader says at most one
     line, the last, and exactly one when it refuses or reports a fault."""
     rng = random.Random(12)
-    seeds = [(mingw["portable.exe"].read_bytes(), 300)] + [(REAL[n].read_bytes(), 40) for n in
+    seeds = [(mingw["portable.exe"].read_bytes(), 600)] + [(REAL[n].read_bytes(), 60) for n in
                                                            ("t64.exe", "cli-64.exe") if REAL[n].exists()]
     cases = []
     for seed, count in seeds:
