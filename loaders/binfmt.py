@@ -1,7 +1,8 @@
 """Kernel hand-off: binfmt_misc rules so `./hello.exe`, `./app.apk` and `./pkg.deb` run directly.
 
-.exe is matched by its MZ magic and handed to the native PE loader (cerebro-peload, which
-refuses anything but PE32+ x86-64 with a clear message); .apk and .deb are matched by
+.exe is matched by its MZ magic and handed to the native PE loader (cerebro-peload: with no
+Python pre-check on this path, it checks every header, section and directory rule itself, refuses
+in one line and reports a fault in the program in one line); .apk and .deb are matched by
 extension (their magic, zip and ar, is far too general) and handed to a small wrapper script
 that runs `cerebroc pkg run FILE -- ARGS`. The kernel calls an interpreter as
 `interpreter FILE ARGS...`, which is exactly both programs' command line.

@@ -36,6 +36,8 @@ def test_interpreter_contract(debian_debs, tmp_path):
     got = subprocess.run([str(binfmt.wrapper_script()), str(deb), "-g", "via binfmt"], capture_output=True,
                          text=True)
     assert (got.returncode, got.stdout) == (0, "via binfmt\n")
+    got = subprocess.run([str(binfmt.wrapper_script()), str(deb), "-g", "--timeout"], capture_output=True, text=True)
+    assert (got.returncode, got.stdout) == (0, "--timeout\n")  # after the wrapper's `--`: the program's
 
 
 @pytest.mark.skipif(not os.access(binfmt.BINFMT_DIR / "register", os.W_OK),
