@@ -165,6 +165,9 @@ class _Stream:
             yield piece
 
     def read(self, n: int) -> bytes:
+        if self.pos + n <= len(self.buf):  # the common case: a header inside the current piece
+            self.pos += n
+            return self.buf[self.pos - n:self.pos]
         return b"".join(self.pieces_of(n))
 
 
@@ -175,7 +178,7 @@ def _number(raw: bytes, what: str, field: str) -> int:
     if raw[:1] and raw[0] & 0x80:
         raise FormatError(f"{what}: negative or malformed {field} field")
     text = raw.split(b"\0", 1)[0].strip(b" ")
-    if text.strip(b"01234567"):
+    if text.translate(None, b"01234567"):
         raise FormatError(f"{what}: {field} field {raw!r} is not octal")
     return int(text or b"0", 8)
 
@@ -203,7 +206,7 @@ def _pax_records(data: bytes, what: str) -> dict[str, str]:
 
 def _check_header(block: bytes, what: str) -> None:
     stored = _number(block[148:156], what, "checksum")
-    unsigned = sum(block[:148]) + 8 * 32 + sum(block[156:])
+    unsigned = sum(block) - sum(block[148:156]) + 8 * 32  # the checksum field counts as spaces
     if stored != unsigned and stored != unsigned - 256 * sum(b >= 0x80 for b in block[:148] + block[156:]):
         raise FormatError(f"{what}: bad header checksum (not a tar archive, or corrupt)")
 
