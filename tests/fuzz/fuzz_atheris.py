@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from fuzz_batch import MEMORY_LIMIT_MB  # noqa: E402
 from fuzz_mutate import Seed, mutate  # noqa: E402
-from fuzz_targets import TARGETS  # noqa: E402
+from fuzz_targets import MISBEHAVING, TARGETS  # noqa: E402
 
 PARSER_PACKAGES = ["cerebro.loaders", "cerebro.compiler.cbx"]
 
@@ -47,7 +47,7 @@ def custom_mutator(data: bytes, max_size: int, seed: int) -> bytes:
 
 
 def main() -> None:
-    target = TARGETS[sys.argv[1]]
+    target = {**TARGETS, **MISBEHAVING}[sys.argv[1]]
     allowed = target.allowed()
     instrumented_imports()
 

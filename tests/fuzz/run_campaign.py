@@ -67,8 +67,8 @@ def campaign(parser: str, out: Path, seed_dir: Path, inputs: int, chunk: int, ni
     return totals
 
 
-LIBFUZZER_FINDINGS = {"Uncaught Python exception": "exception", "deadly signal": "crash", "timeout": "slow",
-                      "out-of-memory": "rss", "MemoryError": "memory"}
+LIBFUZZER_FINDINGS = {"MemoryError": "memory", "Uncaught Python exception": "exception", "deadly signal": "crash",
+                      "timeout": "slow", "out-of-memory": "rss"}  # first match wins
 
 
 def atheris_campaign(parser: str, out: Path, seed_dir: Path, inputs: int, chunk: int, nice: int) -> dict:
@@ -88,19 +88,19 @@ def atheris_campaign(parser: str, out: Path, seed_dir: Path, inputs: int, chunk:
         proc = subprocess.run(["nice", "-n", str(nice), sys.executable, str(HERE / "fuzz_atheris.py"), parser,
                                str(corpus), f"-runs={runs}", f"-timeout={int(TIME_LIMIT_S * WALL_FACTOR)}",
                                f"-rss_limit_mb={RSS_LIMIT_MB}", f"-artifact_prefix={findings}/",
-                               "-print_final_stats=1"], capture_output=True, text=True)
-        done = re.findall(r"stat::number_of_executed_units: (\d+)", proc.stderr)
-        totals["inputs"] += int(done[-1]) if done else max(map(int, re.findall(r"^#(\d+)", proc.stderr, re.M)),
+                               "-print_final_stats=1"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        done = re.findall(r"stat::number_of_executed_units: (\d+)", proc.stdout)
+        totals["inputs"] += int(done[-1]) if done else max(map(int, re.findall(r"^#(\d+)", proc.stdout, re.M)),
                                                             default=0)
-        peak = re.findall(r"stat::peak_rss_mb:\s+(\d+)", proc.stderr)
+        peak = re.findall(r"stat::peak_rss_mb:\s+(\d+)", proc.stdout)
         totals["max_rss_mb"] = max(totals["max_rss_mb"], int(peak[-1]) if peak else 0)
         if proc.returncode != 0:
-            kind = next((k for text, k in LIBFUZZER_FINDINGS.items() if text in proc.stderr), "crash")
+            kind = next((k for text, k in LIBFUZZER_FINDINGS.items() if text in proc.stdout), "crash")
             totals["findings"] += 1
             totals["kinds"][kind] = totals["kinds"].get(kind, 0) + 1
-            (findings / f"libfuzzer-{totals['findings']}.txt").write_text(proc.stderr[-20000:])
+            (findings / f"libfuzzer-{totals['findings']}.txt").write_text(proc.stdout[-20000:])
             if not done and totals["findings"] > 20:
-                raise RuntimeError(f"{parser}: libFuzzer keeps failing before any input:\n{proc.stderr[-3000:]}")
+                raise RuntimeError(f"{parser}: libFuzzer keeps failing before any input:\n{proc.stdout[-3000:]}")
         totals["seconds"] = round(time.monotonic() - started, 1)
         _log(out, totals)
     return totals
