@@ -28,6 +28,7 @@ STRIPPING_PROTECTION = 0xBEEFF00D  # v2 signer attribute: "this signer also sign
 STRIPPING_IDS = {3: "v3"}
 CHUNK = 1 << 20
 MAX_ITEMS = 256
+MAX_SIGNERS, MAX_SIGNATURES = 4, 4  # per scheme, per signer: a hostile block must not buy unbounded checks
 
 
 @dataclass(frozen=True)
@@ -75,8 +76,11 @@ def parse_signers(value: bytes, scheme: str) -> list[Signer]:
     """The signers of a v2 or v3 (v3.1) scheme block value; v3 adds min/max SDK fields."""
     signers, _ = _lp(value, 0, len(value), "signer sequence")
     sdk = 0 if scheme == "v2" else 8
+    records = _sequence(signers, "signer")
+    if len(records) > MAX_SIGNERS:
+        raise FormatError(f"apk signing block: {len(records)} signers (at most {MAX_SIGNERS} are checked)")
     out = []
-    for record in _sequence(signers, "signer"):
+    for record in records:
         signed_data, pos = _lp(record, 0, len(record), "signed data")
         signatures, pos = _lp(record, pos + sdk, len(record), "signatures")
         public_key, _ = _lp(record, pos, len(record), "public key")
@@ -104,6 +108,8 @@ def _check_signer(signer: Signer, scheme: str, present: set[str]) -> tuple[list[
     """Problems with one signer's signatures, key, certificate and stripping protection."""
     problems = []
     supported = [(algorithm, sig) for algorithm, sig in signer.signatures if algorithm in ALGORITHMS]
+    if len(signer.signatures) > MAX_SIGNATURES:
+        return [f"{len(signer.signatures)} signatures (at most {MAX_SIGNATURES} are checked)"], None
     if not supported:
         problems.append("no signature with a supported algorithm")
     if [a for a, _ in signer.signatures] != [a for a, _ in signer.digests]:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from cerebro.loaders.errors import FormatError
 
 SEQUENCE, SET, INTEGER, BIT_STRING, OCTET_STRING, OID, NULL = 0x30, 0x31, 0x02, 0x03, 0x04, 0x06, 0x05
+MAX_CHILDREN = 1024  # elements in one SEQUENCE/SET: certificates and signatures have a handful
 
 
 def context(n: int, constructed: bool = True) -> int:
@@ -87,6 +88,8 @@ def parse_one(data: bytes, pos: int = 0) -> tuple[Tlv, int]:
 def parse_all(data: bytes) -> list[Tlv]:
     out, pos = [], 0
     while pos < len(data):
+        if len(out) == MAX_CHILDREN:
+            raise FormatError(f"DER: more than {MAX_CHILDREN} elements in one container")
         item, pos = parse_one(data, pos)
         out.append(item)
     return out

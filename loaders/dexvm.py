@@ -241,6 +241,8 @@ class DexVM:
         self.steps_left = max_steps
         self.depth = 0
         self.heap = Heap(max_heap)
+        self.hierarchy: dict[str, tuple[str, ...]] = {}  # class -> ancestors, walked once per class
+        self.resolved: dict[tuple, Method | None] = {}  # (class, name, params, ret) -> method found
 
     # ---- class, method and field resolution ----
     def ensure_init(self, cls: str) -> None:
@@ -255,7 +257,13 @@ class DexVM:
             self.invoke(clinit, [])
 
     def find_method(self, ref: MethodRef, virtual_on: str | None = None) -> Method | None:
-        for cls in self.ancestors(virtual_on or ref.class_name):
+        key = (virtual_on or ref.class_name, ref.name, ref.params, ref.ret)
+        if key not in self.resolved:
+            self.resolved[key] = self._search_method(ref, key[0])
+        return self.resolved[key]
+
+    def _search_method(self, ref: MethodRef, start: str) -> Method | None:
+        for cls in self.ancestors(start):
             if cls not in self.classes:
                 return None
             for m in self.classes[cls][1].direct_methods + self.classes[cls][1].virtual_methods:
@@ -263,8 +271,13 @@ class DexVM:
                     return m
         return None
 
-    def ancestors(self, cls: str | None) -> list[str]:
+    def ancestors(self, cls: str) -> tuple[str, ...]:
         """cls and its superclasses: the dex's classes, then java.lang's exception hierarchy."""
+        if cls not in self.hierarchy:
+            self.hierarchy[cls] = self._walk_superclasses(cls)
+        return self.hierarchy[cls]
+
+    def _walk_superclasses(self, cls: str | None) -> tuple[str, ...]:
         out: list[str] = []
         while cls is not None:
             out.append(cls)
@@ -278,7 +291,7 @@ class DexVM:
                 cls = "Ljava/lang/Error;" if cls.endswith("Error;") else "Ljava/lang/Exception;"
             else:
                 cls = None if cls == OBJECT else OBJECT
-        return out
+        return tuple(out)
 
     def call(self, ref: MethodRef, args: list, kind: str) -> object:
         target = None

@@ -27,6 +27,7 @@ SIGNATURE_FILE = re.compile(r"META-INF/[^/]+\.(SF|RSA|DSA|EC)|META-INF/SIG-[^/]*
                             re.IGNORECASE)
 LINE_END = re.compile(rb"\r\n|\r|\n")
 STRIPPABLE = {"2": "v2", "3": "v3"}  # X-Android-APK-Signed ids -> APK Signing Block schemes
+MAX_SIGNERS = 4  # .SF files: each costs a signature check (a hostile APK must not buy unbounded ones)
 
 
 @dataclass(frozen=True)
@@ -84,7 +85,7 @@ def needs_digest(name: str) -> bool:
 def verify_v1(z: ZipArchive, schemes: set[str]) -> tuple[list[str], list[Certificate]]:
     """(problems, signer certificates) of the v1 signature; `schemes`: those in the APK Signing Block."""
     manifest = z.get(MANIFEST)
-    signature_files = sorted(m.name for m in z.members if re.fullmatch(r"META-INF/[^/]+\.SF", m.name, re.I))
+    signature_files = sorted(m.name for m in z.members if re.fullmatch(r"META-INF/[^/]+\.SF", m.name))
     if manifest is None or manifest.kind != FILE:
         return ([f"{signature_files[0]}: signature file without {MANIFEST}"] if signature_files else []), []
     sections = parse_sections(manifest.data or b"", MANIFEST)
@@ -97,6 +98,8 @@ def verify_v1(z: ZipArchive, schemes: set[str]) -> tuple[list[str], list[Certifi
             problems.append(f"{MANIFEST}: duplicate section for {s.name!r}")
         entries.setdefault(s.name or "", s)
     problems += _check_entries(z, entries, signed=bool(signature_files))
+    if len(signature_files) > MAX_SIGNERS:
+        return problems + [f"{len(signature_files)} v1 signers (at most {MAX_SIGNERS} are checked)"], []
     certificates = []
     for sf_name in signature_files:
         sf_problems, cert = _check_signer(z, sf_name, manifest.data or b"", sections, entries, schemes)
@@ -127,7 +130,7 @@ def _check_entries(z: ZipArchive, entries: dict[str, Section], signed: bool) -> 
 def _check_signer(z: ZipArchive, sf_name: str, manifest: bytes, sections: list[Section],
                   entries: dict[str, Section], schemes: set[str]) -> tuple[list[str], Certificate | None]:
     base = sf_name[:-3]
-    block = next((m for m in z.members for s in BLOCK_SUFFIXES if m.name.upper() == (base + s).upper()), None)
+    block = next((z.get(base + s) for s in BLOCK_SUFFIXES if z.get(base + s)), None)
     if block is None:
         return [f"{sf_name}: no signature block ({', '.join(base + s for s in BLOCK_SUFFIXES)})"], None
     sf = z.read(sf_name)

@@ -15,7 +15,8 @@ from cerebro.loaders import der
 from cerebro.loaders.errors import FormatError
 
 RSA_OID, EC_OID, DSA_OID = "1.2.840.113549.1.1.1", "1.2.840.10045.2.1", "1.2.840.10040.4.1"
-MAX_KEY_BITS = 16384  # RSA/DSA moduli: bounds the cost of one pow()
+MAX_KEY_BITS = 8192  # RSA/DSA moduli: bounds the cost of one pow()
+MAX_RSA_EXPONENT_BITS = 64  # real keys use 3 or 65537; a huge exponent would make pow() slow
 # DER DigestInfo prefixes (RFC 8017 section 9.2, note 1)
 DIGEST_INFO = {
     "sha1": bytes.fromhex("3021300906052b0e03021a05000414"),
@@ -71,7 +72,8 @@ def parse_public_key(spki: bytes) -> PublicKey:
     oid, raw = fields[0].oid(), key.bits()
     if oid == RSA_OID:
         n, e = (t.integer() for t in der.sequence(der.parse(raw), 2, "RSA public key")[:2])
-        if not 512 <= n.bit_length() <= MAX_KEY_BITS or n % 2 == 0 or not 3 <= e < n or e % 2 == 0:
+        if not 512 <= n.bit_length() <= MAX_KEY_BITS or n % 2 == 0 or not 3 <= e < n or e % 2 == 0 or \
+                e.bit_length() > MAX_RSA_EXPONENT_BITS:
             raise FormatError(f"RSA public key: unusable modulus ({n.bit_length()} bits) or exponent")
         return PublicKey("rsa", (n, e), spki)
     if oid == EC_OID:
@@ -174,30 +176,52 @@ def _decode_point(c: Curve, raw: bytes) -> tuple[int, int]:
     return x, y
 
 
-def _ec_add(c: Curve, a: tuple[int, int] | None, b: tuple[int, int] | None) -> tuple[int, int] | None:
-    """Affine point addition (None: the point at infinity)."""
-    if a is None:
-        return b
-    if b is None:
-        return a
-    if a[0] == b[0]:
-        if (a[1] + b[1]) % c.p == 0:
-            return None
-        slope = (3 * a[0] * a[0] - 3) * pow(2 * a[1], -1, c.p)
-    else:
-        slope = (b[1] - a[1]) * pow(b[0] - a[0], -1, c.p)
-    x = (slope * slope - a[0] - b[0]) % c.p
-    return x, (slope * (a[0] - x) - a[1]) % c.p
+INFINITY = (1, 1, 0)  # Jacobian (X, Y, Z): x = X/Z^2, y = Y/Z^3; no inversion until the end
 
 
-def _ec_mul(c: Curve, k: int, point: tuple[int, int]) -> tuple[int, int] | None:
-    result, addend = None, point
-    while k:
-        if k & 1:
-            result = _ec_add(c, result, addend)
-        addend = _ec_add(c, addend, addend)
-        k >>= 1
-    return result
+def _double(c: Curve, pt: tuple[int, int, int]) -> tuple[int, int, int]:
+    """2P for a = -3 (dbl-2001-b)."""
+    x, y, z = pt
+    if z == 0 or y == 0:
+        return INFINITY
+    delta, gamma = z * z % c.p, y * y % c.p
+    beta, alpha = x * gamma % c.p, 3 * (x - delta) * (x + delta) % c.p
+    x3 = (alpha * alpha - 8 * beta) % c.p
+    return x3, (alpha * (4 * beta - x3) - 8 * gamma * gamma) % c.p, ((y + z) ** 2 - gamma - delta) % c.p
+
+
+def _add(c: Curve, p1: tuple[int, int, int], p2: tuple[int, int, int]) -> tuple[int, int, int]:
+    """P1 + P2 (add-2007-bl)."""
+    if p1[2] == 0:
+        return p2
+    if p2[2] == 0:
+        return p1
+    z1z1, z2z2 = p1[2] * p1[2] % c.p, p2[2] * p2[2] % c.p
+    u1, u2 = p1[0] * z2z2 % c.p, p2[0] * z1z1 % c.p
+    s1, s2 = p1[1] * p2[2] * z2z2 % c.p, p2[1] * p1[2] * z1z1 % c.p
+    if u1 == u2:
+        return _double(c, p1) if s1 == s2 else INFINITY
+    h = u2 - u1
+    i = 4 * h * h % c.p
+    j, r, v = h * i % c.p, 2 * (s2 - s1) % c.p, u1 * i % c.p
+    x3 = (r * r - j - 2 * v) % c.p
+    return x3, (r * (v - x3) - 2 * s1 * j) % c.p, ((p1[2] + p2[2]) ** 2 - z1z1 - z2z2) * h % c.p
+
+
+def ec_combination(c: Curve, k1: int, p1: tuple[int, int], k2: int, p2: tuple[int, int]) -> tuple[int, int] | None:
+    """k1*P1 + k2*P2 in affine coordinates (None: the point at infinity), both at once (Shamir's trick)."""
+    a, b = (*p1, 1), (*p2, 1)
+    table = {1: a, 2: b, 3: _add(c, a, b)}
+    result = INFINITY
+    for i in range(max(k1.bit_length(), k2.bit_length()) - 1, -1, -1):
+        result = _double(c, result)
+        bits = (k1 >> i & 1) | (k2 >> i & 1) << 1
+        if bits:
+            result = _add(c, result, table[bits])
+    if result[2] == 0:
+        return None
+    z_inverse = pow(result[2], -1, c.p)
+    return result[0] * z_inverse ** 2 % c.p, result[1] * z_inverse ** 3 % c.p
 
 
 def _ecdsa(numbers: tuple, digest: str, message: bytes, signature: bytes) -> bool:
@@ -209,7 +233,7 @@ def _ecdsa(numbers: tuple, digest: str, message: bytes, signature: bytes) -> boo
     r, s = pair
     w = pow(s, -1, c.n)
     e = _hash_int(digest, message, c.n)
-    point = _ec_add(c, _ec_mul(c, e * w % c.n, (c.gx, c.gy)), _ec_mul(c, r * w % c.n, (qx, qy)))
+    point = ec_combination(c, e * w % c.n, (c.gx, c.gy), r * w % c.n, (qx, qy))
     return point is not None and point[0] % c.n == r
 
 

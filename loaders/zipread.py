@@ -8,7 +8,7 @@ import stat
 import struct
 import zipfile
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from cerebro.loaders import limits
 from cerebro.loaders.archive import DIR, FILE, SYMLINK, Member, clean_name
@@ -23,9 +23,13 @@ class ZipArchive:
     central_directory_offset: int
     eocd_offset: int
     comment: bytes
+    by_name: dict[str, Member] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.by_name = {m.name: m for m in self.members}  # lookups per manifest entry stay O(1)
 
     def get(self, name: str) -> Member | None:
-        return next((m for m in self.members if m.name == name), None)
+        return self.by_name.get(name)
 
     def read(self, name: str) -> bytes:
         m = self.get(name)

@@ -16,13 +16,15 @@ from loader_support import DATA, FRAMEWORK_RES, need
 
 from cerebro.loaders import limits
 from cerebro.loaders.apk import read_apk
+from cerebro.loaders.apksig import MAX_SIGNERS, parse_signers
 from cerebro.loaders.axml import parse_axml
 from cerebro.loaders.cli import main as cli_main
+from cerebro.loaders.der import parse_all
 from cerebro.loaders.dex import DexFile
 from cerebro.loaders.dexvm import run_main
 from cerebro.loaders.errors import FormatError
 from cerebro.loaders.pkcs7 import verify_signed_data
-from cerebro.loaders.pubkey import CURVES, _ec_mul, parse_public_key, verify
+from cerebro.loaders.pubkey import CURVES, ec_combination, parse_public_key, verify
 from cerebro.loaders.zipread import read_zip
 
 
@@ -134,6 +136,7 @@ import json, resource, sys, time
 resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))  # old code ran to 3.9 GB: stop it at 3 GiB here
 import io
 from cerebro.loaders.apk import read_apk
+from cerebro.loaders.apksig import MAX_SIGNERS, parse_signers
 from cerebro.loaders.dexvm import run_main
 dex = list(read_apk(open(sys.argv[1], "rb").read()).dex.values())
 report = {}
@@ -358,4 +361,31 @@ def test_signature_verification_agrees_with_openssl(tmp_path, keygen, sign, sche
 def test_curve_constants_define_their_groups():
     for curve in CURVES.values():
         assert (curve.gy ** 2 - (curve.gx ** 3 - 3 * curve.gx + curve.b)) % curve.p == 0
-        assert _ec_mul(curve, curve.n, (curve.gx, curve.gy)) is None
+        g = (curve.gx, curve.gy)
+        assert ec_combination(curve, curve.n, g, 0, g) is None
+        assert ec_combination(curve, 2, g, 0, g) == ec_combination(curve, 1, g, 1, g)
+
+
+def der(tag: int, body: bytes) -> bytes:
+    size = len(body).to_bytes(4, "big").lstrip(b"\0")
+    return bytes([tag]) + (bytes([len(body)]) if len(body) < 0x80 else bytes([0x80 | len(size)]) + size) + body
+
+
+def test_signature_inputs_cannot_buy_unbounded_work():
+    """Each limit a hostile signature would otherwise turn into memory or CPU time."""
+    with pytest.raises(FormatError, match="more than 1024 elements"):
+        parse_all(b"\x05\x00" * 1025)  # a container of a million tiny elements would be a million objects
+    rsa_oid = der(0x06, bytes.fromhex("2a864886f70d010101")) + der(0x05, b"")
+    for e in (65537, (1 << 100) + 1):  # a huge exponent makes each pow() slow
+        key = der(0x30, der(0x02, b"\0" + (1 << 2047 | 1).to_bytes(256, "big")) + der(0x02, e.to_bytes(13, "big")))
+        spki = der(0x30, der(0x30, rsa_oid) + der(0x03, b"\0" + key))
+        if e == 65537:
+            assert parse_public_key(spki).numbers[1] == 65537
+        else:
+            with pytest.raises(FormatError, match="exponent"):
+                parse_public_key(spki)
+    lp = lambda body: struct.pack("<I", len(body)) + body  # noqa: E731
+    signer = lp(lp(b"") * 3) + lp(b"") + lp(b"")  # signed data (no digests, certificates, attributes), no signatures
+    signers = b"".join([lp(signer)] * (MAX_SIGNERS + 1))
+    with pytest.raises(FormatError, match=f"{MAX_SIGNERS + 1} signers"):
+        parse_signers(lp(signers), "v2")
