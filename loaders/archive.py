@@ -61,6 +61,8 @@ def link_target(member: Member, what: str) -> str:
     if member.kind == HARDLINK:
         return clean_name(member.linkname, what)
     target = member.linkname
+    if "\0" in target:
+        raise FormatError(f"{what}: symlink {member.name!r} has a NUL in its target")
     if target.startswith("/"):
         joined = posixpath.normpath(target.lstrip("/"))  # absolute links resolve inside the private root
     else:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import subprocess
 import tempfile
+from contextlib import closing
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -69,8 +70,8 @@ class DebPackage:
         """Data under dest; control files under dest/DEBIAN (as dpkg-deb -R lays them out). All or
         nothing (docs/loaders.md, "Extraction"). Returns the data names written."""
         what = f"deb {self.name!r}"
-        with Extraction(dest, what) as out:
-            for member, contents in iter_tar(self.data_tar.name, self.data_tar.pieces()):
+        with Extraction(dest, what) as out, closing(iter_tar(self.data_tar.name, self.data_tar.pieces())) as data:
+            for member, contents in data:  # closing: a refusal stops the decompressor (and zstd) at once
                 out.add(member, contents)
             names = list(out.written)
             if with_control:
