@@ -198,6 +198,15 @@ def bomb_pieces() -> list[tuple[bytes, int]]:
             (bytes(1024), 1)]
 
 
+def long_name_bomb(size: int = 384 * MiB) -> bytes:
+    """A GNU long-name header (`L`) of `size` bytes: the old reader held the name (and the tar) whole."""
+    name = bytes(b"a" * (64 * MiB))
+    assert size % len(name) == 0
+    pieces = [(tar_header("././@LongLink", size, b"L"), 1), (name, size // len(name)), (tar_header("x", 0), 1),
+              (bytes(1024), 1)]
+    return deb(zlib_gzip(pieces))
+
+
 def large_file(size: int = 160 * MiB) -> bytes:
     """A valid .deb with one file of `size` zero bytes (the old extractor held it twice in memory)."""
     zeros = bytes(32 * MiB)
@@ -304,7 +313,7 @@ def all_crafted() -> dict[str, Callable[[], bytes]]:
     out = {"hardlink-through-chain.deb": hardlink_through_chain, "debian-dir-link.deb": debian_dir_link,
            "chmod-through-link.deb": chmod_through_link, "refused-after-links.deb": refused_after_links,
            "hardlinks-and-modes.deb": hardlinks_and_modes, "sparse-bomb.deb": sparse_bomb,
-           "large-file.deb": large_file}
+           "large-file.deb": large_file, "long-name-bomb.deb": long_name_bomb}
     for kind in BOMB_COMPRESSORS:
         if kind != "zst" or shutil.which("zstd"):
             out[f"bomb-{kind}.deb"] = lambda kind=kind: decompression_bomb(kind)

@@ -18,6 +18,7 @@ from cerebro.loaders.ar import read_ar
 from cerebro.loaders.cli import main as cli_main
 from cerebro.loaders.deb import read_deb
 from cerebro.loaders.errors import FormatError
+from cerebro.loaders.tar import file_digests, read_tar
 
 
 def test_hello_info_verify_run(debian_debs, tmp_path, capfd):
@@ -166,6 +167,28 @@ def test_cli_info_json_and_errors(debian_debs, tmp_path, capfd):
     assert len(err) == 2 and all(line.startswith("cerebroc pkg: error:") for line in err)
 
 
+@pytest.mark.parametrize("form", ["ustar", "gnu", "pax"])
+def test_tar_reader_agrees_with_tarfile(form):
+    """The streaming reader against the standard library on every header form dpkg and Python write:
+    ustar prefixes, GNU long names/links, pax paths/linkpaths; contents streamed in pieces."""
+    long_dir = "usr/share/" + "d" * 90 + "/" + "e" * 60
+    long_link = "t" * (90 if form == "ustar" else 200)  # ustar link names stop at 100 bytes
+    entries = [crafted_deb.dir_entry(long_dir + "/"), crafted_deb.file_entry(f"{long_dir}/file", b"x" * 70000, 0o640),
+               crafted_deb.file_entry("short", b"x" * 70000), crafted_deb.link_entry(f"{long_dir}/hard", "short", True),
+               crafted_deb.link_entry("usr/sym", long_link), crafted_deb.file_entry("empty", b"")]
+    buf = io.BytesIO()
+    formats = {"ustar": tarfile.USTAR_FORMAT, "gnu": tarfile.GNU_FORMAT, "pax": tarfile.PAX_FORMAT}
+    with tarfile.open(fileobj=buf, mode="w:xz", format=formats[form]) as tf:
+        for info, body in entries:
+            tf.addfile(info, io.BytesIO(body))
+    ours = read_tar("t.tar.xz", buf.getvalue(), keep_data=True)
+    with tarfile.open(fileobj=io.BytesIO(buf.getvalue())) as tf:
+        theirs = [(i.name.rstrip("/"), i.mode, i.linkname, tf.extractfile(i).read() if i.isfile() else None)
+                  for i in tf.getmembers()]
+    assert [(m.name, m.mode, m.linkname, m.data) for m in ours] == theirs
+    assert file_digests("t.tar.xz", buf.getvalue())[f"{long_dir}/hard"] == hashlib.md5(b"x" * 70000).hexdigest()
+
+
 # -- hostile extraction (issue #10 item 8): crafted by crafted_deb.py, victims outside the target --
 
 def write_crafted(tmp_path, name: str, data: bytes):
@@ -286,11 +309,12 @@ def peak_rss(*argv: str) -> tuple[int, int, str]:
     return status, kib << 10, out[1].strip()
 
 
-@pytest.mark.parametrize("bomb", ["sparse", "gz", "xz", "zst"])
+@pytest.mark.parametrize("bomb", ["sparse", "long-name", "gz", "xz", "zst"])
 def test_memory_bounded_on_bombs(tmp_path, bomb):
     if bomb == "zst":
         need("zstd")
-    data = crafted_deb.sparse_bomb() if bomb == "sparse" else crafted_deb.decompression_bomb(bomb)
+    makers = {"sparse": crafted_deb.sparse_bomb, "long-name": crafted_deb.long_name_bomb}
+    data = makers[bomb]() if bomb in makers else crafted_deb.decompression_bomb(bomb)
     path = write_crafted(tmp_path, f"{bomb}.deb", data)
     status, rss, err = peak_rss("info", str(path))
     assert rss < 256 << 20, f"pkg info peaked at {rss >> 20} MiB"
