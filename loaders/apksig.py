@@ -129,7 +129,7 @@ def _check_signer(signer: Signer, scheme: str, present: set[str]) -> tuple[list[
         if scheme == "v2" and attribute == STRIPPING_PROTECTION and claimed and claimed not in present:
             problems.append(f"the signer also made an APK Signature Scheme {claimed} signature, which is missing "
                             f"(signature stripped)")
-    return problems, cert
+    return problems, cert if not problems else None  # a certificate counts once its signature verifies
 
 
 def verify_signing_block(data: bytes, pairs: dict[int, bytes], block_start: int, cd_offset: int,

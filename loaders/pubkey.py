@@ -104,7 +104,7 @@ def _rsa_pkcs1(numbers: tuple, digest: str, message: bytes, signature: bytes) ->
     n, e = numbers
     k = (n.bit_length() + 7) // 8
     s = int.from_bytes(signature, "big")
-    if len(signature) != k or s >= n:
+    if len(signature) > k or s >= n:  # shorter: leading zero bytes dropped, as Java accepts
         return False
     t = DIGEST_INFO[digest] + hashlib.new(digest, message).digest()
     if k < len(t) + 11:
@@ -122,13 +122,15 @@ def _mgf1(seed: bytes, length: int, digest: str) -> bytes:
 def _rsa_pss(numbers: tuple, digest: str, message: bytes, signature: bytes) -> bool:
     """RSASSA-PSS with MGF1 of the same digest and a salt as long as the digest (APK v2/v3)."""
     n, e = numbers
-    k = (n.bit_length() + 7) // 8
     s = int.from_bytes(signature, "big")
-    if len(signature) != k or s >= n:
+    if len(signature) > (n.bit_length() + 7) // 8 or s >= n:
         return False
     em_bits = n.bit_length() - 1
     em_len = (em_bits + 7) // 8
-    em = pow(s, e, n).to_bytes(k, "big")[k - em_len:]
+    m = pow(s, e, n)
+    if m >> (8 * em_len):
+        return False
+    em = m.to_bytes(em_len, "big")
     h_len = hashlib.new(digest).digest_size
     if em_len < 2 * h_len + 2 or em[-1] != 0xBC:
         return False
