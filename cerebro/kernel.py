@@ -73,7 +73,7 @@ IOCTLS = {
 
 
 class KernelError(OSError):
-    """An ioctl the kernel refused; errno says which rule, dmesg says why."""
+    """An ioctl the kernel refused; errno says which rule, last_error in sysfs says why."""
 
 
 @dataclass(frozen=True)
@@ -99,7 +99,8 @@ class Device:
             fcntl.ioctl(self.fd, IOCTLS[name], arg)
         except OSError as error:
             code = error.errno or errno.EIO
-            raise KernelError(code, f"{name}: {os.strerror(code)} (see dmesg for the reason)") from None
+            raise KernelError(code, f"{name}: {os.strerror(code)} (the reason is in /sys/kernel/cerebro/last_error "
+                                    "or the model's, root only)") from None
 
     def load(self, path: str | os.PathLike | None) -> KernelModel:
         """LOAD_MODEL; None loads the default model (/sys/kernel/cerebro/model_path)."""

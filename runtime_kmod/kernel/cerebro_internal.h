@@ -10,6 +10,7 @@
 #include <linux/list.h>
 #include <linux/mutex.h>
 #include <linux/spinlock.h>
+#include <linux/stdarg.h>
 #include <linux/types.h>
 #include <cerebro/cbx.h>
 #include <cerebro/uapi.h>
@@ -73,6 +74,10 @@ struct cerebro_file {
 
 extern struct mutex cerebro_lock;
 
+/* cerebro_report.c: escapes, stores in @last_error, logs rate-limited. */
+void cerebro_vreport(const char *who, char *last_error, spinlock_t *lock,
+		     const char *fmt, va_list args);
+
 /* cerebro_registry.c */
 struct cerebro_model *cerebro_model_get_by_hash(const u8 *hash);
 void cerebro_model_put(struct cerebro_model *model);
@@ -81,6 +86,7 @@ void cerebro_registry_exit(void);
 void cerebro_model_error(struct cerebro_model *model, const char *fmt, ...)
 	__printf(2, 3);
 void cerebro_model_account(struct cerebro_model *model, u64 ns, u64 max_fpu_ns);
+/* Caller holds cerebro_lock and uses the result only until it drops it. */
 struct cerebro_model *cerebro_model_find_by_name(const char *name);
 
 /* cerebro_load.c: read, validate, bind; returns a model with a user ref. */

@@ -4,7 +4,9 @@
  * CEREBRO_MAX_HANDLES handles; a handle owns its arena and tensor buffers,
  * so files run in parallel and no call allocates. Every user pointer goes
  * through copy_{from,to}_user and every size is checked against the model's
- * signature; each refusal logs one line saying why.
+ * signature; each refusal records one line saying why (cerebro_report.c).
+ * Handle memory is charged to the caller's memory cgroup, and a process
+ * waiting for its file's lock, or between stages, can be killed.
  */
 #include <linux/fs.h>
 #include <linux/ktime.h>
@@ -13,6 +15,7 @@
 #include <linux/mm.h>
 #include <linux/overflow.h>
 #include <linux/sched.h>
+#include <linux/sched/signal.h>
 #include <linux/slab.h>
 #include <linux/string.h>
 #include <linux/uaccess.h>
@@ -78,13 +81,13 @@ static struct cerebro_handle *handle_create(struct cerebro_model *model)
 	u32 i;
 	int ret;
 
-	h = kzalloc(sizeof(*h), GFP_KERNEL);
+	h = kzalloc(sizeof(*h), GFP_KERNEL_ACCOUNT);
 	if (!h) {
 		cerebro_model_put(model);
 		return ERR_PTR(-ENOMEM);
 	}
 	h->model = model;	/* from here on handle_destroy() drops the reference */
-	offsets = kcalloc(nin + nout + 1, sizeof(*offsets), GFP_KERNEL);
+	offsets = kcalloc(nin + nout + 1, sizeof(*offsets), GFP_KERNEL_ACCOUNT);
 	if (!offsets)
 		goto nomem;
 	ret = handle_layout(model, offsets, &total);
@@ -92,9 +95,9 @@ static struct cerebro_handle *handle_create(struct cerebro_model *model)
 		cerebro_model_error(model, "buffers for one handle exceed %llu bytes", MAX_HANDLE_BYTES);
 		goto fail;
 	}
-	h->inputs = kcalloc(nin ? nin : 1, sizeof(void *), GFP_KERNEL);
-	h->outputs = kcalloc(nout, sizeof(void *), GFP_KERNEL);
-	h->block = kvzalloc(total + ALIGN_BYTES, GFP_KERNEL | __GFP_NOWARN);
+	h->inputs = kcalloc(nin ? nin : 1, sizeof(void *), GFP_KERNEL_ACCOUNT);
+	h->outputs = kcalloc(nout, sizeof(void *), GFP_KERNEL_ACCOUNT);
+	h->block = kvzalloc(total + ALIGN_BYTES, GFP_KERNEL_ACCOUNT | __GFP_NOWARN);
 	if (!h->inputs || !h->outputs || !h->block)
 		goto nomem;
 	base = PTR_ALIGN((u8 *)h->block, ALIGN_BYTES);
@@ -113,6 +116,15 @@ fail:
 	kfree(offsets);
 	handle_destroy(h);
 	return ERR_PTR(ret);
+}
+
+/*
+ * The file's lock is held across a whole call (copy-in, every stage,
+ * copy-out), so waiting for it must not make a process unkillable.
+ */
+static int lock_file(struct cerebro_file *cf)
+{
+	return mutex_lock_killable(&cf->lock) ? -EINTR : 0;
 }
 
 /* Caller holds cf->lock. */
@@ -197,7 +209,10 @@ static long ioctl_load(struct cerebro_file *cf, void __user *arg)
 	if (IS_ERR(h))
 		return PTR_ERR(h);
 
-	mutex_lock(&cf->lock);
+	if (lock_file(cf)) {
+		handle_destroy(h);
+		return -EINTR;
+	}
 	for (slot = 0; slot < CEREBRO_MAX_HANDLES; slot++) {
 		if (!cf->handles[slot])
 			break;
@@ -264,6 +279,8 @@ static int run_stages(struct cerebro_handle *h, u64 *max_ns)
 			cerebro_model_error(model, "EXECUTE_MODEL: stage %u returned error %d", stage, rc);
 			return -EIO;
 		}
+		if (fatal_signal_pending(current))
+			return -EINTR;	/* the caller is dying: nobody reads the results */
 		cond_resched();
 	}
 	return 0;
@@ -284,7 +301,8 @@ static long ioctl_execute(struct cerebro_file *cf, void __user *arg)
 	ret = copy_arg(&io, arg, sizeof(io), "EXECUTE_MODEL");
 	if (ret)
 		return ret;
-	mutex_lock(&cf->lock);
+	if (lock_file(cf))
+		return -EINTR;
 	h = handle_lookup(cf, io.handle, "EXECUTE_MODEL");
 	if (!h) {
 		ret = -ENOENT;
@@ -338,7 +356,8 @@ static long ioctl_get_results(struct cerebro_file *cf, void __user *arg)
 	ret = copy_arg(&io, arg, sizeof(io), "GET_RESULTS");
 	if (ret)
 		return ret;
-	mutex_lock(&cf->lock);
+	if (lock_file(cf))
+		return -EINTR;
 	h = handle_lookup(cf, io.handle, "GET_RESULTS");
 	if (!h) {
 		ret = -ENOENT;
@@ -400,7 +419,8 @@ static long ioctl_info(struct cerebro_file *cf, void __user *arg)
 	ret = copy_arg(&info, arg, sizeof(info), "MODEL_INFO");
 	if (ret)
 		return ret;
-	mutex_lock(&cf->lock);
+	if (lock_file(cf))
+		return -EINTR;
 	h = handle_lookup(cf, info.handle, "MODEL_INFO");
 	if (!h) {
 		ret = -ENOENT;
@@ -450,7 +470,8 @@ static long ioctl_unload(struct cerebro_file *cf, void __user *arg)
 	ret = copy_arg(&ha, arg, sizeof(ha), "UNLOAD_MODEL");
 	if (ret)
 		return ret;
-	mutex_lock(&cf->lock);
+	if (lock_file(cf))
+		return -EINTR;
 	h = handle_lookup(cf, ha.handle, "UNLOAD_MODEL");
 	if (h)
 		cf->handles[ha.handle - 1] = NULL;
@@ -490,7 +511,7 @@ static long cerebro_ioctl(struct file *file, unsigned int cmd, unsigned long arg
 
 static int cerebro_open(struct inode *inode, struct file *file)
 {
-	struct cerebro_file *cf = kzalloc(sizeof(*cf), GFP_KERNEL);
+	struct cerebro_file *cf = kzalloc(sizeof(*cf), GFP_KERNEL_ACCOUNT);
 
 	if (!cf)
 		return -ENOMEM;

@@ -37,16 +37,11 @@ static struct cerebro_model *to_model(struct kobject *kobj)
 
 void cerebro_model_error(struct cerebro_model *model, const char *fmt, ...)
 {
-	char msg[CEREBRO_MSG_LEN];
 	va_list args;
 
 	va_start(args, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, args);
+	cerebro_vreport(model->module_name, model->last_error, &model->lock, fmt, args);
 	va_end(args);
-	pr_warn("cerebro: %s: %s\n", model->module_name, msg);
-	spin_lock(&model->lock);
-	strscpy(model->last_error, msg, sizeof(model->last_error));
-	spin_unlock(&model->lock);
 }
 
 void cerebro_model_account(struct cerebro_model *model, u64 ns, u64 max_fpu_ns)
@@ -102,29 +97,44 @@ void cerebro_model_put(struct cerebro_model *model)
 
 /* ---- sysfs: /sys/kernel/cerebro/models/<module>/ ---- */
 
-static ssize_t format_tensor(char *buf, ssize_t len, const char *role,
-			     const struct cbx_tensor *t)
+static int format_tensor(char *line, size_t size, const char *role,
+			 const struct cbx_tensor *t)
 {
+	int len = scnprintf(line, size, "%s %s %s[", role, t->name, dtype_names[t->dtype]);
 	u32 d;
 
-	len += sysfs_emit_at(buf, len, "%s %s %s[", role, t->name,
-			     dtype_names[t->dtype]);
 	for (d = 0; d < t->rank; d++)
-		len += sysfs_emit_at(buf, len, d ? ",%llu" : "%llu", t->dims[d]);
-	return len + sysfs_emit_at(buf, len, "] %llu\n", t->nbytes);
+		len += scnprintf(line + len, size - len, d ? ",%llu" : "%llu", t->dims[d]);
+	return len + scnprintf(line + len, size - len, "] %llu\n", t->nbytes);
 }
 
+/* Room kept at the end of the page for the line saying the rest is missing. */
+#define SIGNATURE_TRAILER 128
+
+/*
+ * One line per tensor while they fit in sysfs's one page; a big signature
+ * ends with a line saying how many were left out (MODEL_INFO has them all).
+ */
 static ssize_t signature_show(struct kobject *kobj, struct kobj_attribute *attr,
 			      char *buf)
 {
 	struct cerebro_model *model = to_model(kobj);
 	u32 count = model->meta.num_inputs + model->meta.num_outputs;
+	char line[CBX_NAME_LEN + CBX_MAX_RANK * 21 + 48];
 	ssize_t len = 0;
 	u32 i;
 
-	for (i = 0; i < count; i++)
-		len = format_tensor(buf, len, i < model->meta.num_inputs ? "input" : "output",
-				    &model->tensors[i]);
+	for (i = 0; i < count; i++) {
+		int n = format_tensor(line, sizeof(line),
+				      i < model->meta.num_inputs ? "input" : "output",
+				      &model->tensors[i]);
+
+		if (len + n > PAGE_SIZE - SIGNATURE_TRAILER)
+			return len + sysfs_emit_at(buf, len,
+						   "... truncated: %u of %u tensors shown; the MODEL_INFO ioctl (cerebro-ctl load) lists all\n",
+						   i, count);
+		len += sysfs_emit_at(buf, len, "%s", line);
+	}
 	return len;
 }
 
@@ -409,7 +419,7 @@ RO(users);
 RW(calls);
 RO(mean_latency_ns);
 RO(max_fpu_section_ns);
-RO(last_error);
+static struct kobj_attribute attr_last_error = __ATTR(last_error, 0400, last_error_show, NULL);
 RW(preprocess_scale);
 RW(preprocess_offset);
 RW(postprocess);

@@ -4,6 +4,7 @@
  * the same checks as LOAD_MODEL and pins it; writing an empty line releases
  * it), unload (a module name: release that model's default pin, refused
  * while handles use it), the last error outside any model, the version.
+ * model_path and last_error hold callers' paths, so only root reads them.
  */
 #include <linux/kernel.h>
 #include <linux/kobject.h>
@@ -21,16 +22,11 @@ static char global_error[CEREBRO_MSG_LEN];
 
 void cerebro_global_error(const char *fmt, ...)
 {
-	char msg[CEREBRO_MSG_LEN];
 	va_list args;
 
 	va_start(args, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, args);
+	cerebro_vreport(NULL, global_error, &error_lock, fmt, args);
 	va_end(args);
-	pr_warn("cerebro: %s\n", msg);
-	spin_lock(&error_lock);
-	strscpy(global_error, msg, sizeof(global_error));
-	spin_unlock(&error_lock);
 }
 
 /* The default model with a new user reference, or NULL. */
@@ -77,20 +73,20 @@ static ssize_t model_path_store(struct kobject *kobj, struct kobj_attribute *att
 				const char *buf, size_t count)
 {
 	struct cerebro_model *model = NULL, *old;
-	char *path;
+	char *text, *path;
 
 	if (count >= PATH_MAX) {
 		cerebro_global_error("model_path: path too long (%zu bytes)", count);
 		return -ENAMETOOLONG;
 	}
-	path = kstrndup(buf, count, GFP_KERNEL);
-	if (!path)
+	text = kstrndup(buf, count, GFP_KERNEL);
+	if (!text)
 		return -ENOMEM;
-	strim(path);
+	path = strim(text);
 	if (path[0] != '\0') {
 		model = cerebro_load_path(path);
 		if (IS_ERR(model)) {
-			kfree(path);
+			kfree(text);
 			return PTR_ERR(model);
 		}
 	}
@@ -99,55 +95,60 @@ static ssize_t model_path_store(struct kobject *kobj, struct kobj_attribute *att
 	default_model = model;
 	strscpy(default_path, path, sizeof(default_path));
 	mutex_unlock(&cerebro_lock);
-	kfree(path);
+	kfree(text);
 	if (old)
 		cerebro_model_put(old);
 	return count;
 }
 
+/*
+ * A model found by name is not pinned: rmmod may free it as soon as
+ * cerebro_lock is dropped, so everything that touches it (including the
+ * refusal recorded in its last_error) happens under the lock.
+ */
 static ssize_t unload_store(struct kobject *kobj, struct kobj_attribute *attr,
 			    const char *buf, size_t count)
 {
 	struct cerebro_model *model;
-	char name[MODULE_NAME_LEN];
+	char text[MODULE_NAME_LEN], *name;
+	ssize_t ret = count;
 	int users;
 
-	if (count >= sizeof(name)) {
+	if (count >= sizeof(text)) {
 		cerebro_global_error("unload: name too long");
 		return -EINVAL;
 	}
-	strscpy(name, buf, sizeof(name));
-	strim(name);
+	strscpy(text, buf, sizeof(text));
+	name = strim(text);
 	mutex_lock(&cerebro_lock);
-	model = cerebro_model_find_by_name(strim(name));
+	model = cerebro_model_find_by_name(name);
+	users = model ? model->users - (model == default_model ? 1 : 0) : 0;
 	if (!model) {
-		mutex_unlock(&cerebro_lock);
-		cerebro_global_error("unload: no model module named '%s'", strim(name));
-		return -ENOENT;
-	}
-	users = model->users - (model == default_model ? 1 : 0);
-	if (users > 0) {
-		mutex_unlock(&cerebro_lock);
+		cerebro_global_error("unload: no model module named '%s'", name);
+		ret = -ENOENT;
+	} else if (users > 0) {
 		cerebro_model_error(model, "unload refused: in use by %d handle(s); close them first",
 				    users);
-		return -EBUSY;
-	}
-	if (model != default_model) {
-		mutex_unlock(&cerebro_lock);
+		ret = -EBUSY;
+	} else if (model != default_model) {
 		cerebro_model_error(model, "unload: not loaded (no handle, not the default model)");
-		return -EINVAL;
+		ret = -EINVAL;
+	} else {
+		default_model = NULL;
+		default_path[0] = '\0';
 	}
-	default_model = NULL;
-	default_path[0] = '\0';
 	mutex_unlock(&cerebro_lock);
-	cerebro_model_put(model);
+	if (ret < 0)
+		return ret;
+	cerebro_model_put(model);	/* the default pin kept it valid until here */
 	pr_info("cerebro: %s: unloaded; rmmod may remove it now\n", name);
 	return count;
 }
 
 static struct kobj_attribute attr_version = __ATTR_RO(version);
-static struct kobj_attribute attr_last_error = __ATTR_RO(last_error);
-static struct kobj_attribute attr_model_path = __ATTR_RW(model_path);
+static struct kobj_attribute attr_last_error = __ATTR(last_error, 0400, last_error_show, NULL);
+static struct kobj_attribute attr_model_path = __ATTR(model_path, 0600, model_path_show,
+						      model_path_store);
 static struct kobj_attribute attr_unload = __ATTR_WO(unload);
 
 static struct attribute *cerebro_attrs[] = {

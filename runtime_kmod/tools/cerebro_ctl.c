@@ -51,12 +51,32 @@ static void die(int status, const char *fmt, ...)
 	exit(status);
 }
 
-/* An ioctl that failed: report errno by name and exit with it. */
-static void die_ioctl(const char *what)
+/*
+ * An ioctl that failed: report errno by name, and the kernel's reason from
+ * last_error (the model's once @module is known, else the global one; both
+ * are root-only), and exit with errno.
+ */
+static void die_ioctl(const char *what, const char *module)
 {
+	char path[256], reason[256] = "";
 	int err = errno;
+	FILE *f;
 
-	die(err ? err : 1, "%s: %s (errno %d); see dmesg", what, strerror(err), err);
+	if (module && module[0])
+		snprintf(path, sizeof(path), "%s/models/%s/last_error", CEREBRO_SYSFS_DIR, module);
+	else
+		snprintf(path, sizeof(path), "%s/last_error", CEREBRO_SYSFS_DIR);
+	f = fopen(path, "r");
+	if (f) {
+		if (!fgets(reason, sizeof(reason), f))
+			reason[0] = '\0';
+		reason[strcspn(reason, "\n")] = '\0';
+		fclose(f);
+	}
+	if (reason[0])
+		die(err ? err : 1, "%s: %s (errno %d): %s", what, strerror(err), err, reason);
+	die(err ? err : 1, "%s: %s (errno %d); the reason is in %s (root only)", what,
+	    strerror(err), err, path);
 }
 
 static void *read_file(const char *path, __u64 *size)
@@ -84,7 +104,7 @@ static void open_model(struct session *s, const char *path)
 		die(1, "cannot open %s: %s (is cerebro.ko loaded?)", CEREBRO_DEVICE_PATH, strerror(errno));
 	ld.path = strcmp(path, "-") == 0 ? 0 : (uint64_t)(uintptr_t)path;
 	if (ioctl(s->fd, CEREBRO_IOC_LOAD_MODEL, &ld) != 0)
-		die_ioctl("LOAD_MODEL");
+		die_ioctl("LOAD_MODEL", NULL);
 	s->handle = ld.handle;
 	memset(&s->info, 0, sizeof(s->info));
 	s->info.size = sizeof(s->info);
@@ -93,7 +113,7 @@ static void open_model(struct session *s, const char *path)
 	s->info.max_tensors = CEREBRO_MAX_BUFFERS;
 	s->info.tensors = (uint64_t)(uintptr_t)s->tensors;
 	if (ioctl(s->fd, CEREBRO_IOC_MODEL_INFO, &s->info) != 0)
-		die_ioctl("MODEL_INFO");
+		die_ioctl("MODEL_INFO", NULL);
 }
 
 static void print_signature(const struct session *s)
@@ -182,9 +202,9 @@ static int cmd_run(int argc, char **argv)
 	for (r = 0; r < repeat; r++) {
 		start = now_us();
 		if (ioctl(s.fd, CEREBRO_IOC_EXECUTE_MODEL, &exec) != 0)
-			die_ioctl("EXECUTE_MODEL");
+			die_ioctl("EXECUTE_MODEL", s.info.module_name);
 		if (ioctl(s.fd, CEREBRO_IOC_GET_RESULTS, &get) != 0)
-			die_ioctl("GET_RESULTS");
+			die_ioctl("GET_RESULTS", s.info.module_name);
 		start = now_us() - start;
 		total += start;
 		best = start < best ? start : best;
@@ -221,9 +241,9 @@ static int cmd_info(void)
 {
 	static const char *const top[] = { "version", "model_path", "last_error" };
 	static const char *const per_model[] = {
-		"name", "hash", "stages", "signature", "users", "calls", "mean_latency_ns",
-		"max_fpu_section_ns", "preprocess_scale", "preprocess_offset", "postprocess",
-		"last_error",
+		"name", "hash", "stages", "max_stage_flops", "signature", "users", "calls",
+		"mean_latency_ns", "max_fpu_section_ns", "preprocess_scale", "preprocess_offset",
+		"postprocess", "last_error",
 	};
 	char dir[512];
 	struct dirent *entry;

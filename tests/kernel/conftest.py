@@ -45,6 +45,7 @@ class ModelCase:
 class VmResult:
     log: str
     checks: dict[str, tuple[bool, str]] = field(default_factory=dict)
+    reasons: dict[str, str] = field(default_factory=dict)
     dmesg: str = ""
     models: dict[str, ModelCase] = field(default_factory=dict)
 
@@ -106,6 +107,24 @@ def _compile_fixture(name: str, model, out: Path, inputs: list[np.ndarray]) -> M
     return ModelCase(name, out, inputs, runtime.load(data)(*inputs))
 
 
+WIDE_OUTPUTS = 250  # its signature is longer than sysfs's one page
+WIDE_ARENA = 16 << 20  # one handle of it: 16 MiB to charge to the caller's memory cgroup
+
+
+def compile_wide(out: Path) -> Path:
+    """A model with WIDE_OUTPUTS outputs and a WIDE_ARENA arena whose entry does nothing (never run)."""
+    import cbx_fixtures
+
+    from cerebro.compiler.cbx import TensorSpec
+    from cerebro.compiler.ir.dtypes import DType
+
+    outputs = [TensorSpec(f"probability_of_class_{i:03d}", (1,), DType.f32) for i in range(WIDE_OUTPUTS)]
+    model = cbx_fixtures.Model(name="wide", body="  ret i32 0", inputs=[TensorSpec("x", (1,), DType.f32)],
+                               outputs=outputs, arena_size=WIDE_ARENA)
+    out.write_bytes(cbx_fixtures.build(model, "x86_64"))
+    return out
+
+
 def compile_models(workdir: Path) -> tuple[dict[str, ModelCase], Path]:
     """Every model the VM runs, plus a valid .cbx whose module is never built (for ENOPKG)."""
     import cbx_fixtures
@@ -155,6 +174,11 @@ def parse_checks(log: str) -> dict[str, tuple[bool, str]]:
     return checks
 
 
+def parse_reasons(log: str) -> dict[str, str]:
+    """case -> the last_error it left ("@@REASON name text" lines from vm_checks.c)."""
+    return {m.group(1): m.group(2) for m in re.finditer(r"^@@REASON (\S+) (.*)$", log, re.M)}
+
+
 def boot_test_vm(workdir: Path) -> VmResult:
     release = kmod.find_kernel_release()
     models, unregistered = compile_models(workdir)
@@ -166,7 +190,11 @@ def boot_test_vm(workdir: Path) -> VmResult:
     # AVX-512 code: QEMU's TCG CPU lacks it, so registration must refuse it
     v4 = _compile_jax("mlp", workdir / "mlp_v4.cbx", target="x86_64-v4")
     files["/root/v4.ko"] = kmod.build_model_module(v4.cbx, out, release)
-    env = [f"MODELS='{' '.join(models)}'", f"PYTHON={os.path.realpath(sys.executable)}"]
+    wide = compile_wide(workdir / "wide.cbx")
+    wide_ko = kmod.build_model_module(wide, out, release)
+    files.update({"/root/wide.cbx": wide, "/root/wide.ko": wide_ko})
+    env = [f"MODELS='{' '.join(models)}'", f"PYTHON={os.path.realpath(sys.executable)}",
+           f"mod_wide={wide_ko.stem}", f"WIDE_ARENA={WIDE_ARENA}"]
     files.update(python_files(workdir))
     files["/root/guest_api.py"] = HERE / "guest_api.py"
     for (name, model), ko in zip(models.items(), paths[1:-1]):
@@ -193,7 +221,7 @@ def boot_test_vm(workdir: Path) -> VmResult:
     log = kmod.run_in_vm(kmod.kernel_image(release), initrd, timeout=400)
     (workdir / "serial.log").write_text(log)
     sections = kmod.vm_sections(log)
-    return VmResult(log, parse_checks(log), sections.get("dmesg", ""), models)
+    return VmResult(log, parse_checks(log), parse_reasons(log), sections.get("dmesg", ""), models)
 
 
 @pytest.fixture(scope="session")

@@ -111,3 +111,39 @@ check autoload_matches cmp auto.bin out_mlp.bin
 
 # 8. the Python API (cerebro.kernel) with the host's interpreter and numpy
 PYTHONPATH=/py PYTHONDONTWRITEBYTECODE=1 "$PYTHON" guest_api.py 2>&1 | tail -n 40
+
+# 9. hostile callers (issue #10): each is refused quickly, with a reason, and harms nothing
+check sysfs_paths_root_only test "$(stat -c %a "$SYS/model_path" "$SYS/last_error" "$D/last_error" | tr '\n' ' ')" = "600 400 400 "
+mkfifo /tmp/fifo
+vm-checks load load_fifo /tmp/fifo 22
+vm-checks load load_device_node /dev/null 22
+vm-checks write model_path_fifo "$SYS/model_path" /tmp/fifo 22
+truncate -s $((512 * 1024 * 1024 + 1)) /tmp/big.cbx	# sparse: no memory used
+vm-checks load load_over_512mib /tmp/big.cbx 27
+rm /tmp/big.cbx
+vm-checks load load_newline_path "$(printf '/nonexistent\ncerebro: forged line')" 2
+check log_not_forged sh -c '! dmesg | grep -q "^\[[ 0-9.]*\] cerebro: forged line"'
+vm-checks write model_path_leading_space "$SYS/model_path" " /root/mlp.cbx" 0
+check model_path_trimmed test "$(cat "$SYS/model_path")" = /root/mlp.cbx
+vm-checks write model_path_release "$SYS/model_path" " " 0
+check insmod_wide insmod wide.ko
+emit signature_wide "$SYS/models/$mod_wide/signature"
+cerebro-ctl load wide.cbx > load_wide.txt 2>&1; emit load_wide load_wide.txt
+mount -t cgroup2 none /sys/fs/cgroup && echo +memory > /sys/fs/cgroup/cgroup.subtree_control &&
+	mkdir /sys/fs/cgroup/cerebro
+vm-checks memcg handle_memory_charged /sys/fs/cgroup/cerebro wide.cbx $((WIDE_ARENA / 2))
+vm-checks killable waiter_killable mlp.cbx
+printf '#!/bin/sh\necho "$*" >> /tmp/modprobe.calls\nexec /sbin/modprobe "$@"\n' > /root/modprobe-counter
+chmod +x /root/modprobe-counter
+echo /root/modprobe-counter > /proc/sys/kernel/modprobe
+vm-checks loadmany load_unregistered_40 40 unregistered.cbx 65
+echo /sbin/modprobe > /proc/sys/kernel/modprobe
+runs=$(cat /tmp/modprobe.calls 2>/dev/null | wc -l)
+if [ "$runs" -le 10 ]; then pass modprobe_rate_limited; else fail modprobe_rate_limited "$runs modprobe runs for 40 loads"; fi
+rmmod "$mod_tiny"
+# a console that prints warnings (as a serial console does) keeps a refused write busy after its
+# refusal, so a model freed by rmmod meanwhile is used after free unless the lock covers it all
+echo 8 > /proc/sys/kernel/printk
+vm-checks race unload_vs_rmmod tiny.ko "$mod_tiny" 3
+echo 3 > /proc/sys/kernel/printk
+vm-checks flood log_flood 10000	# last: the host counts the log lines after its marker
