@@ -389,3 +389,12 @@ def test_signature_inputs_cannot_buy_unbounded_work():
     signers = b"".join([lp(signer)] * (MAX_SIGNERS + 1))
     with pytest.raises(FormatError, match=f"{MAX_SIGNERS + 1} signers"):
         parse_signers(lp(signers), "v2")
+
+
+def test_zip_records_are_counted_before_zipfile_reads_them(monkeypatch):
+    """zipfile makes an object per central directory record: a file of millions is refused first."""
+    data = make_zip({f"f{i}": b"x" for i in range(11)})
+    monkeypatch.setattr(limits, "MAX_ENTRIES", 10)
+    monkeypatch.setattr(zipfile, "ZipFile", None)  # read_zip must not get as far as zipfile
+    with pytest.raises(FormatError, match="over 10 central directory records"):
+        read_zip(data)
