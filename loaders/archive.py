@@ -90,6 +90,7 @@ class Extraction:
         self.dir_modes: dict[str, int] = {}  # every directory made, by name: its final mode
         self.links: list[str] = []
         self.written: list[str] = []
+        self.last_parent: tuple[str, int] | None = None  # members come grouped by directory: reuse its fd
 
     def __enter__(self) -> Extraction:
         return self
@@ -112,17 +113,15 @@ class Extraction:
         if not member.name:
             return  # the root itself ("./")
         *parents, leaf = member.name.split("/")
-        parent = self._open_dir(parents, member, create=True)
         try:
-            write(self, parent, leaf, member, body)
-        except OSError as e:
+            write(self, self._parent(parents, member), leaf, member, body)
+        except OSError as e:  # e.g. a name too long for the file system, or the disk full
             raise FormatError(f"{self.what}: member {member.name!r}: cannot create it ({e.strerror})") from None
-        finally:
-            os.close(parent)
         self.written.append(member.name)
 
     def commit(self) -> None:
         """Check every link on disk, rename into place, then apply directory modes (deepest first)."""
+        self._forget_parent()
         for name in self.links:
             if not self._link_stays_inside(name):
                 raise FormatError(f"{self.what}: symlink {name!r} -> {self._readlink(name)!r} points outside "
@@ -139,6 +138,7 @@ class Extraction:
         os.close(self.root_fd)
 
     def abort(self) -> None:
+        self._forget_parent()
         os.close(self.root_fd)
         if self.tmp is not None:
             shutil.rmtree(self.tmp, ignore_errors=True)
@@ -188,6 +188,21 @@ class Extraction:
     WRITERS = {DIR: _dir, FILE: _file, SYMLINK: _symlink, HARDLINK: _hardlink}
 
     # -- paths, resolved against what is on disk --
+
+    def _parent(self, parts: list[str], m: Member) -> int:
+        """The fd of a member's parent directory, kept for the next member. Safe to reuse: a directory,
+        once made, is never removed or replaced during the extraction."""
+        name = "/".join(parts)
+        if self.last_parent is None or self.last_parent[0] != name:
+            fd = self._open_dir(parts, m, create=True)
+            self._forget_parent()
+            self.last_parent = (name, fd)
+        return self.last_parent[1]
+
+    def _forget_parent(self) -> None:
+        if self.last_parent is not None:
+            os.close(self.last_parent[1])
+            self.last_parent = None
 
     def _open_dir(self, parts: list[str], m: Member | None, create: bool) -> int:
         """An fd of root/parts, each component opened relative to the last with O_NOFOLLOW (made if asked)."""
