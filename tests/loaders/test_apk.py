@@ -398,3 +398,18 @@ def test_zip_records_are_counted_before_zipfile_reads_them(monkeypatch):
     monkeypatch.setattr(zipfile, "ZipFile", None)  # read_zip must not get as far as zipfile
     with pytest.raises(FormatError, match="over 10 central directory records"):
         read_zip(data)
+
+
+def test_rsa_and_dsa_signers_verify_and_tampering_fails(built_apk, tmp_path):
+    """The same APK signed by apksigner with RSA and DSA keys (v1 PKCS#7 and v2/v3 records)."""
+    for alg in ("RSA", "DSA"):
+        run = lambda *cmd: subprocess.run(cmd, cwd=tmp_path, check=True, capture_output=True)  # noqa: E731
+        run("keytool", "-genkeypair", "-keystore", f"{alg}.jks", "-storepass", "secret1", "-keypass", "secret1",
+            "-alias", "k", "-keyalg", alg, "-keysize", "2048", "-dname", "CN=t", "-validity", "100", "-noprompt")
+        run("apksigner", "sign", "--ks", f"{alg}.jks", "--ks-pass", "pass:secret1", "--out", f"{alg}.apk",
+            str(built_apk.parent / "aligned.apk"))
+        signed = (tmp_path / f"{alg}.apk").read_bytes()
+        assert read_apk(signed).verify() == []
+        (problem,) = read_apk(crafted_apk.resigned_sf_apk(signed)).verify()
+        assert problem.startswith(f"META-INF/K.{alg}: the signature does not verify with the signer's certificate")
+        assert len(read_apk(crafted_apk.forged_v2_digest_apk(signed)).verify()) == 2
