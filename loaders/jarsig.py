@@ -88,7 +88,10 @@ def verify_v1(z: ZipArchive, schemes: set[str]) -> tuple[list[str], list[Certifi
     signature_files = sorted(m.name for m in z.members if re.fullmatch(r"META-INF/[^/]+\.SF", m.name))
     if manifest is None or manifest.kind != FILE:
         return ([f"{signature_files[0]}: signature file without {MANIFEST}"] if signature_files else []), []
-    sections = parse_sections(manifest.data or b"", MANIFEST)
+    try:
+        sections = parse_sections(manifest.data or b"", MANIFEST)
+    except FormatError as e:  # a problem to report (and `info` still works), not a failure to read the APK
+        return [str(e)], []
     entries: dict[str, Section] = {}
     problems = []
     for s in sections[1:]:
@@ -139,7 +142,10 @@ def _check_signer(z: ZipArchive, sf_name: str, manifest: bytes, sections: list[S
         cert = verify_signed_data(block.data or b"", sf)
     except FormatError as e:
         problems.append(f"{block.name}: {e}")
-    sf_sections = parse_sections(sf, sf_name)
+    try:
+        sf_sections = parse_sections(sf, sf_name)
+    except FormatError as e:
+        return [*problems, str(e)], None
     main = sf_sections[0].attrs if sf_sections else {}
     for scheme_id in re.split(r"\s*,\s*", main.get("x-android-apk-signed", "").strip()):
         if scheme_id in STRIPPABLE and STRIPPABLE[scheme_id] not in schemes:

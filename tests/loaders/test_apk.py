@@ -413,3 +413,15 @@ def test_rsa_and_dsa_signers_verify_and_tampering_fails(built_apk, tmp_path):
         (problem,) = read_apk(crafted_apk.resigned_sf_apk(signed)).verify()
         assert problem.startswith(f"META-INF/K.{alg}: the signature does not verify with the signer's certificate")
         assert len(read_apk(crafted_apk.forged_v2_digest_apk(signed)).verify()) == 2
+
+
+def test_malformed_signature_files_are_verify_problems_not_info_failures(built_apk, tmp_path, capfd):
+    z = zipfile.ZipFile(built_apk)
+    entries = {name: z.read(name) for name in z.namelist()}
+    for name in ("META-INF/MANIFEST.MF", "META-INF/K.SF"):
+        broken = dict(entries, **{name: b"Manifest-Version: 1.0\r\nno colon here\r\n"})
+        path = tmp_path / "broken.apk"
+        path.write_bytes(make_zip(broken))
+        assert cli_main(["pkg", "info", str(path)]) == 0
+        assert cli_main(["pkg", "verify", str(path)]) == 1
+        assert f"{name}: malformed line b'no colon here'" in capfd.readouterr().err
