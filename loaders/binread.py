@@ -50,7 +50,7 @@ class Reader:
         self.check(offset, 0, item)
         end = self.data.find(b"\0", offset, min(len(self.data), offset + limit))
         if end < 0:
-            raise FormatError(f"{self.what}: unterminated {item} at offset {offset:#x}")
+            raise FormatError(f"{self.what}: {item} at offset {offset:#x} is unterminated or over {limit} bytes")
         return bytes(self.data[offset:end]).decode("utf-8", "replace")
 
 

@@ -36,6 +36,8 @@ MAX_SECTIONS = 65536
 MAX_SEGMENTS = 65536
 MAX_SYMBOLS = 1 << 22
 MAX_RELOCATIONS = 1 << 23
+MAX_NAME = 1 << 16  # longest section/symbol/library name read (real C++ names reach a few KiB)
+NAME_BUDGET = 4  # all names read from one file add up to at most this many times its size (+ MAX_NAME)
 
 
 @dataclass(frozen=True)
@@ -97,6 +99,29 @@ LAYOUT = {
 }
 
 
+class Names:
+    """Strings of a file's string tables, each read once per (table, offset) and at most MAX_NAME bytes
+    long, all together within NAME_BUDGET times the file: many entries naming one long string (or
+    successive offsets into it) cannot cost quadratic time or memory (issue #10, item 2's shape)."""
+
+    def __init__(self, r: Reader):
+        self.r = r
+        self.left = NAME_BUDGET * len(r) + MAX_NAME
+        self.read: dict[tuple[int, int], str] = {}
+
+    def get(self, table_offset: int, table_size: int, offset: int, item: str) -> str:
+        name = self.read.get((table_offset, offset))
+        if name is None:
+            if offset >= table_size:
+                raise FormatError(f"ELF: {item} offset {offset:#x} outside its string table ({table_size:#x} bytes)")
+            name = self.r.cstring(table_offset + offset, item, limit=min(table_size - offset, MAX_NAME))
+            self.left -= len(name) + 1
+            if self.left < 0:
+                raise FormatError(f"ELF: names add up to more than {NAME_BUDGET}x the file (overlapping strings?)")
+            self.read[(table_offset, offset)] = name
+        return name
+
+
 @dataclass
 class ElfFile:
     ei_class: int
@@ -135,7 +160,8 @@ class ElfFile:
 
     def symbol_tables(self) -> dict[int, list[Symbol]]:
         """Symbols of each symbol-table section, by that section's index (what relocations refer to)."""
-        return {s.index: _read_symbols(self, s) for s in self.sections if s.type in (SHT_SYMTAB, SHT_DYNSYM)}
+        names = Names(Reader(self.data, "ELF", self.endian))
+        return {s.index: _read_symbols(self, s, names) for s in self.sections if s.type in (SHT_SYMTAB, SHT_DYNSYM)}
 
     def needed(self) -> list[str]:
         """DT_NEEDED shared libraries named by the dynamic section."""
@@ -150,6 +176,7 @@ class ElfFile:
             return []
         strtab = self.sections[dyn.link]
         r = Reader(self.data, "ELF", self.endian)
+        names = Names(r)
         fmt = "ii" if self.bits == 32 else "qQ"
         step = 8 if self.bits == 32 else 16
         out = []
@@ -158,7 +185,7 @@ class ElfFile:
             if tag == DT_NULL:
                 break
             if tag in (DT_NEEDED, DT_SONAME):
-                out.append((tag, _string(r, strtab, val)))
+                out.append((tag, _string(names, strtab, val)))
         return out
 
     @classmethod
@@ -177,13 +204,14 @@ class ElfFile:
         (etype, machine, _version, entry, phoff, shoff, flags, ehsize, phentsize, phnum,
          shentsize, shnum, shstrndx) = r.unpack(lay["ehdr"], 16, "ELF header")
         elf = cls(ei_class, endian, machine, etype, entry, flags, data=data, shoff=shoff)
-        elf.sections = _read_sections(r, lay, shoff, shentsize, shnum, shstrndx)
+        names = Names(r)
+        elf.sections = _read_sections(r, lay, shoff, shentsize, shnum, shstrndx, names)
         elf.segments = _read_segments(r, lay, phoff, phentsize, phnum)
         for sec in elf.sections:
             if sec.type == SHT_SYMTAB:
-                elf.symbols += _read_symbols(elf, sec)
+                elf.symbols += _read_symbols(elf, sec, names)
             elif sec.type == SHT_DYNSYM:
-                elf.dynamic_symbols += _read_symbols(elf, sec)
+                elf.dynamic_symbols += _read_symbols(elf, sec, names)
             elif sec.type in (SHT_RELA, SHT_REL):
                 elf.relocations += _read_relocations(elf, r, lay, sec)
             # tables may overlap (many sections over the same bytes): bound the total, not just each one
@@ -193,7 +221,8 @@ class ElfFile:
         return elf
 
 
-def _read_sections(r: Reader, lay: dict, shoff: int, shentsize: int, shnum: int, shstrndx: int) -> list[Section]:
+def _read_sections(r: Reader, lay: dict, shoff: int, shentsize: int, shnum: int, shstrndx: int,
+                   names_read: Names) -> list[Section]:
     if shoff == 0:
         return []
     size = struct.calcsize("<" + lay["shdr"])
@@ -217,9 +246,7 @@ def _read_sections(r: Reader, lay: dict, shoff: int, shentsize: int, shnum: int,
             r.check(off, size_, f"section {i} contents")
         nm = ""
         if names is not None and i != 0 and shstrndx != 0:
-            if name >= names[5]:
-                raise FormatError(f"ELF: section {i} name offset {name:#x} outside the name table")
-            nm = r.cstring(names[4] + name, f"section {i} name")
+            nm = names_read.get(names[4], names[5], name, f"section {i} name")
         out.append(Section(i, nm, typ, flags, addr, off, size_, link, info, align, entsize))
     return out
 
@@ -242,12 +269,10 @@ def _read_segments(r: Reader, lay: dict, phoff: int, phentsize: int, phnum: int)
     return out
 
 
-def _string(r: Reader, strtab: Section, offset: int) -> str:
+def _string(names: Names, strtab: Section, offset: int) -> str:
     if strtab.type != SHT_STRTAB:
         raise FormatError(f"ELF: section {strtab.index} used as a string table is not SHT_STRTAB")
-    if offset >= strtab.size:
-        raise FormatError(f"ELF: string offset {offset:#x} outside string table {strtab.name!r}")
-    return r.cstring(strtab.offset + offset, f"string in {strtab.name!r}", limit=strtab.size - offset)
+    return names.get(strtab.offset, strtab.size, offset, f"string in {strtab.name!r}")
 
 
 def _linked(elf: ElfFile, sec: Section, what: str) -> Section:
@@ -256,7 +281,7 @@ def _linked(elf: ElfFile, sec: Section, what: str) -> Section:
     return elf.sections[sec.link]
 
 
-def _read_symbols(elf: ElfFile, sec: Section) -> list[Symbol]:
+def _read_symbols(elf: ElfFile, sec: Section, names: Names) -> list[Symbol]:
     lay = LAYOUT[elf.ei_class]
     r = Reader(elf.data, "ELF", elf.endian)
     size = struct.calcsize("<" + lay["sym"])
@@ -274,7 +299,7 @@ def _read_symbols(elf: ElfFile, sec: Section) -> list[Symbol]:
             name, value, size_, info, other, shndx = f
         else:
             name, info, other, shndx, value, size_ = f
-        nm = _string(r, strtab, name) if name else ""
+        nm = _string(names, strtab, name) if name else ""
         out.append(Symbol(nm, value, size_, info >> 4, info & 0xF, other & 3, shndx, sec.name))
     return out
 

@@ -1,7 +1,7 @@
 """The regression corpus: every crafted hostile file of issue #10, made by the generator modules the
-loader tests keep (`python tests/loaders/crafted_<kind>.py OUTDIR`), sorted into seed groups by
-magic bytes. A generator that is not there is skipped; one that fails is an error (a generator
-that silently makes nothing would hide regressions).
+loader tests keep (`python tests/loaders/crafted_<kind>.py OUTDIR`) and tests/fuzz/crafted_elf.py,
+sorted into seed groups by magic bytes. A generator that is not there is skipped; one that fails is an
+error (a generator that silently makes nothing would hide regressions).
 
 `python tests/fuzz/corpus.py OUTDIR` writes the corpus as the fuzzers see it: OUTDIR/<group>/."""
 
@@ -13,6 +13,7 @@ import tempfile
 from pathlib import Path
 
 GENERATORS = [Path(__file__).resolve().parents[1] / "loaders" / f"crafted_{kind}.py" for kind in ("deb", "pe", "apk")]
+GENERATORS.append(Path(__file__).resolve().parent / "crafted_elf.py")
 MAX_FILE = 64 << 20  # a crafted file bigger than this would be a generator bug, not a parser test
 TIME_LIMIT_S = 20.0  # per crafted file: a decompression bomb costs seconds to unpack up to the 512 MiB limit
 PREFIX = "crafted-"
@@ -27,16 +28,19 @@ def group_of(data: bytes) -> str | None:
     return next((group for offset, magic, group in GROUP_BY_MAGIC if data[offset:offset + len(magic)] == magic), None)
 
 
-def crafted_files() -> dict[str, dict[str, bytes]]:
-    """{seed group: {"<generator>-<file>": bytes}} from every generator present; unclassifiable files are left out."""
+def crafted_files() -> tuple[dict[str, dict[str, bytes]], list[str]]:
+    """{seed group: {"<generator>-<file>": bytes}} from every generator present (unclassifiable files are
+    left out), and one line per generator that failed."""
     corpus: dict[str, dict[str, bytes]] = {}
+    failures = []
     for generator in GENERATORS:
         if not generator.exists():
             continue
         with tempfile.TemporaryDirectory() as out:
             proc = subprocess.run([sys.executable, str(generator), out], capture_output=True, text=True)
             if proc.returncode != 0:
-                raise RuntimeError(f"{generator.name} failed (exit {proc.returncode}):\n{proc.stderr[-2000:]}")
+                failures.append(f"{generator.name} failed (exit {proc.returncode}): {proc.stderr[-2000:]}")
+                continue
             for path in sorted(Path(out).rglob("*")):
                 if not path.is_file() or path.is_symlink() or path.stat().st_size > MAX_FILE:
                     continue
@@ -45,7 +49,7 @@ def crafted_files() -> dict[str, dict[str, bytes]]:
                 if group is not None:
                     name = f"{generator.stem}-" + str(path.relative_to(out)).replace("/", "_")
                     corpus.setdefault(group, {})[name] = data
-    return corpus
+    return corpus, failures
 
 
 def is_mutation_seed(path: Path) -> bool:
@@ -54,18 +58,20 @@ def is_mutation_seed(path: Path) -> bool:
     return not path.name.startswith(PREFIX) or not any(word in path.name for word in COSTLY)
 
 
-def write_corpus(folder: Path) -> list[Path]:
-    """Crafted files into folder/<group>/ (where they also become fuzz seeds); returns their paths."""
+def write_corpus(folder: Path) -> tuple[list[Path], list[str]]:
+    """Crafted files into folder/<group>/ (where they also become fuzz seeds); their paths and the failures."""
     written = []
-    for group, files in crafted_files().items():
+    corpus, failures = crafted_files()
+    for group, files in corpus.items():
         (folder / group).mkdir(parents=True, exist_ok=True)
         for name, data in files.items():
             path = folder / group / f"{PREFIX}{name}"
             path.write_bytes(data)
             written.append(path)
-    return written
+    return written, failures
 
 
 if __name__ == "__main__":
-    for path in write_corpus(Path(sys.argv[1])):
-        print(path)
+    paths, problems = write_corpus(Path(sys.argv[1]))
+    print("\n".join(map(str, paths + problems)))
+    sys.exit(1 if problems else 0)

@@ -121,7 +121,8 @@ def main() -> int:
     args = parser.parse_args()
     seed_dir = args.out / "seeds"
     missing = write_seeds(seed_dir)
-    write_corpus(seed_dir)
+    for problem in write_corpus(seed_dir)[1]:
+        print(problem, file=sys.stderr)
     summary_path = args.out / "summary.json"
     summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
     for name in args.parser or sorted(TARGETS):

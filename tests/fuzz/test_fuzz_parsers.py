@@ -19,7 +19,8 @@ STREAM = 0  # the campaign uses other streams: CI always replays the same inputs
 
 
 @pytest.fixture(scope="module")
-def seed_dir(tmp_path_factory) -> tuple[Path, dict[str, str], list[Path]]:
+def seed_dir(tmp_path_factory) -> tuple[Path, dict[str, str], tuple[list[Path], list[str]]]:
+    """(folder of seed groups, {group: why it is missing}, (crafted files, generator failures))."""
     folder = tmp_path_factory.mktemp("fuzz-seeds")
     missing = write_seeds(folder)
     return folder, missing, write_corpus(folder)
@@ -55,7 +56,8 @@ def test_mutated_real_files(target, seed_dir, tmp_path):
 @pytest.mark.parametrize("target", sorted(TARGETS))
 def test_crafted_corpus(target, seed_dir, tmp_path):
     """Every crafted file of issue #10 whose format this parser reads, as it is: a clean refusal or a parse."""
-    folder, _, crafted = seed_dir
+    folder, _, (crafted, generator_failures) = seed_dir
+    assert not generator_failures
     files = [path for path in crafted if path.parent.name in TARGETS[target].seeds]
     if not files:
         pytest.skip(f"no crafted {'/'.join(TARGETS[target].seeds)} files (generators: tests/loaders/crafted_*.py)")
