@@ -28,9 +28,9 @@ from cerebro.compiler.targets import Target, resolve_target
 
 # The stage budget: the kernel host runs each stage in one kernel_fpu_begin/end section (preemption
 # off), which should last at most about 1 ms. Assumed rate: a 2 GHz core doing 2 estimated flops
-# (node_flops) per cycle, 4 GFLOP/s: the matmul/conv register tiles sustain 10-20 (22 GFLOP/s measured
-# for a 512^3 matmul on one AVX2 core), memory-bound elementwise work about 1 element per cycle, which
-# node_flops counts as 1 flop (transcendentals 20). So 1 ms ~ 4 M estimated flops.
+# (node_flops) per cycle, 4 GFLOP/s: the matmul/conv register tiles sustain 10-20 (22-54 GFLOP/s
+# measured for a 512^3 matmul on one AVX2 core), memory-bound elementwise work about 1 element per
+# cycle, which node_flops counts as 1 flop (transcendentals 20). So 1 ms ~ 4 M estimated flops.
 STAGE_FLOPS = 4_000_000
 _TRANSCENDENTAL = frozenset({"exp", "log", "log1p", "expm1", "tanh", "erf", "logistic", "sin", "cos", "pow"})
 

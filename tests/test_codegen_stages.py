@@ -2,7 +2,8 @@
 is cut into slices over consecutive stages (build.slice_node), and no result bit changes.
 
 Models: a 268 MFLOP matmul (the size that ran 0.6-0.9 s in one section in the VM), a batch-1 dense
-layer (split by column blocks), convolutions in their three loop orders and a softmax over big rows.
+layer (split by column blocks), a dense layer with few row blocks whose column blocks each exceed the
+budget (split by tiles), convolutions in their three loop orders and a softmax over big rows.
 For each: every stage's estimate within the budget, outputs bit-identical to the one-stage build for
 threads=1 and 2, and jax.jit's results within the model tolerances of tests/jax_cases.py.
 """
@@ -35,6 +36,12 @@ def _dense_batch1(rng: np.random.Generator) -> tuple:
     return (lambda x: jnp.tanh(x @ w + 1)), [rng.normal(size=(1, 2048)).astype(np.float32)]
 
 
+def _dense_few_rows(rng: np.random.Generator) -> tuple:
+    """Fewer row blocks than slices and a column block over the budget: slices take tiles."""
+    w = rng.normal(size=(2048, 512)).astype(np.float32) / 45
+    return (lambda x: x @ w), [rng.normal(size=(64, 2048)).astype(np.float32)]
+
+
 def _conv(x_shape: tuple, w_shape: tuple, groups: int = 1):
     def case(rng: np.random.Generator) -> tuple:
         w = rng.normal(size=w_shape).astype(np.float32) / 30
@@ -55,6 +62,7 @@ def _softmax(rng: np.random.Generator) -> tuple:
 CASES = {
     "matmul_512": _matmul,
     "dense_batch1": _dense_batch1,
+    "dense_few_rows": _dense_few_rows,
     "conv_pixels": _conv((1, 32, 32, 64), (3, 3, 64, 96)),  # images outweigh weights: pixel blocks
     "conv_weights": _conv((4, 8, 8, 64), (3, 3, 64, 512)),  # weights outweigh an image: channel blocks
     "conv_depthwise": _conv((2, 64, 64, 128), (3, 3, 1, 128), groups=128),
