@@ -56,7 +56,7 @@ def regenerate(target: str, seed_dir: Path, stream: int, index: int) -> bytes:
 
 
 def _on_alarm(signum, frame):
-    raise SlowInput()
+    raise SlowInput("over its CPU time limit" if signum == signal.SIGPROF else "over its wall-clock time limit")
 
 
 def _stop_timers() -> None:

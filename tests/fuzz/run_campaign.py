@@ -47,13 +47,13 @@ def _log(out: Path, totals: dict) -> None:
         progress.write(json.dumps(totals) + "\n")
 
 
-def campaign(parser: str, out: Path, seed_dir: Path, inputs: int, chunk: int, nice: int) -> dict:
-    """The plain engine: chunks of fuzz_batch children over stream CAMPAIGN_STREAM."""
-    totals = _totals(parser, "plain")
+def campaign(parser: str, out: Path, seed_dir: Path, inputs: int, chunk: int, nice: int, first: int) -> dict:
+    """The plain engine: chunks of fuzz_batch children over stream CAMPAIGN_STREAM, from input `first` on."""
+    totals = {**_totals(parser, "plain"), "first_input": first}
     started = time.monotonic()
-    for start in range(0, inputs, chunk):
-        outcome = run_inputs(parser, seed_dir, stream=CAMPAIGN_STREAM, start=start, count=min(chunk, inputs - start),
-                             nice=nice)
+    for start in range(first, first + inputs, chunk):
+        outcome = run_inputs(parser, seed_dir, stream=CAMPAIGN_STREAM, start=start,
+                             count=min(chunk, first + inputs - start), nice=nice)
         save_findings(out, parser, seed_dir, outcome.findings)
         totals["inputs"] += outcome.done
         totals["accepted"] += outcome.accepted
@@ -71,7 +71,7 @@ LIBFUZZER_FINDINGS = {"MemoryError": "memory", "Uncaught Python exception": "exc
                       "timeout": "slow", "out-of-memory": "rss"}  # first match wins
 
 
-def atheris_campaign(parser: str, out: Path, seed_dir: Path, inputs: int, chunk: int, nice: int) -> dict:
+def atheris_campaign(parser: str, out: Path, seed_dir: Path, inputs: int, chunk: int, nice: int, first: int) -> dict:
     """The coverage-guided engine: fuzz_atheris.py restarted after each finding until `inputs` have run.
     `accepted` is not known here; libFuzzer's corpus (OUT/corpus/<parser>) holds the inputs that found new code."""
     totals = {**_totals(parser, "atheris"), "accepted": None}
@@ -115,6 +115,7 @@ def main() -> int:
     parser.add_argument("--parser", action="append", choices=sorted(TARGETS), help="default: every parser")
     parser.add_argument("--inputs", type=int, default=1_000_000)
     parser.add_argument("--chunk", type=int, default=20_000)
+    parser.add_argument("--first-input", type=int, default=0, help="plain engine: continue an earlier run's stream")
     parser.add_argument("--nice", type=int, default=10)
     parser.add_argument("--engine", choices=sorted(ENGINES), default="plain",
                         help="atheris: coverage-guided (pip install atheris); plain: fuzz_batch's mutation loop")
@@ -130,7 +131,8 @@ def main() -> int:
             print(f"{name}: skipped ({missing})", flush=True)
             continue
         key = f"{args.engine}:{name}"
-        summary[key] = ENGINES[args.engine](name, args.out, seed_dir, args.inputs, args.chunk, args.nice)
+        summary[key] = ENGINES[args.engine](name, args.out, seed_dir, args.inputs, args.chunk, args.nice,
+                                            args.first_input)
         summary_path.write_text(json.dumps(summary, indent=1) + "\n")
         print(json.dumps(summary[key]), flush=True)
     return 1 if any(s["findings"] for s in summary.values()) else 0
