@@ -7,9 +7,11 @@ runs the package's program from a private root.
 
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 import tempfile
+from collections.abc import Iterator
 from contextlib import closing
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -118,11 +120,19 @@ class DebPackage:
             return subprocess.run([str(path), *args], cwd=root, env=env, timeout=timeout)
 
 
-def parse_control(text: str) -> dict[str, str]:
+def _lines(data: bytes, what: str) -> Iterator[tuple[int, str]]:
+    """(number, text) of each line, decoded one at a time (no list of them all); at most MAX_ENTRIES."""
+    for lineno, raw in enumerate(io.BytesIO(data), 1):
+        if lineno > limits.MAX_ENTRIES:
+            raise FormatError(f"{what}: more than {limits.MAX_ENTRIES} lines")
+        yield lineno, raw.rstrip(b"\r\n").decode("utf-8", "replace")
+
+
+def parse_control(data: bytes) -> dict[str, str]:
     """deb822 fields of one paragraph; continuation lines are joined with newlines."""
-    fields: dict[str, str] = {}
+    fields: dict[str, list[str]] = {}  # lines joined once at the end: += per line would be quadratic
     key = None
-    for lineno, line in enumerate(text.splitlines(), 1):
+    for lineno, line in _lines(data, "deb control"):
         if not line.strip():
             if fields:
                 break
@@ -130,21 +140,21 @@ def parse_control(text: str) -> dict[str, str]:
         if line[0] in " \t":
             if key is None:
                 raise FormatError(f"deb control: line {lineno} continues no field")
-            fields[key] += "\n" + line.strip()
+            fields[key].append(line.strip())
             continue
         if ":" not in line:
             raise FormatError(f"deb control: line {lineno} is not 'Field: value': {line[:60]!r}")
         key, value = line.split(":", 1)
         key = key.strip()
-        fields[key] = value.strip()
+        fields[key] = [value.strip()]
     if "Package" not in fields:
         raise FormatError("deb control: no Package field")
-    return fields
+    return {name: "\n".join(lines) for name, lines in fields.items()}
 
 
-def parse_md5sums(text: str) -> dict[str, str]:
+def parse_md5sums(data: bytes) -> dict[str, str]:
     out = {}
-    for lineno, line in enumerate(text.splitlines(), 1):
+    for lineno, line in _lines(data, "deb md5sums"):
         if not line.strip():
             continue
         parts = line.split(None, 1)
@@ -179,17 +189,17 @@ def read_deb(data: bytes | str | os.PathLike | Source) -> DebPackage:
     if "control" not in files:
         raise FormatError("deb: control archive has no control file")
 
-    def text(name: str) -> str:
-        return (files[name].data or b"").decode("utf-8", "replace") if name in files else ""
+    def raw(name: str) -> bytes:
+        return (files[name].data or b"") if name in files else b""
 
     return DebPackage(
         format_version=version,
-        control=parse_control(text("control")),
+        control=parse_control(raw("control")),
         control_members=control_members,
         data_members=data_members,
         data_compression=compression_of(data_.name, data_.source.read(data_.offset, 8)).lstrip("."),
         data_tar=data_,
-        conffiles=[line.strip() for line in text("conffiles").splitlines() if line.strip()],
-        scripts={name: text(name) for name in SCRIPTS if name in files},
-        md5sums=parse_md5sums(text("md5sums")),
+        conffiles=[line.strip() for _, line in _lines(raw("conffiles"), "deb conffiles") if line.strip()],
+        scripts={name: raw(name).decode("utf-8", "replace") for name in SCRIPTS if name in files},
+        md5sums=parse_md5sums(raw("md5sums")),
     )

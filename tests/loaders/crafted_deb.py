@@ -193,8 +193,8 @@ def sparse_bomb() -> bytes:
 
 def bomb_pieces() -> list[tuple[bytes, int]]:
     """A tar of two 256 MiB members of zeros: 512 MiB + 1 KiB, just over the unpacked limit."""
-    zeros = bytes(64 * MiB)
-    return [(tar_header("a", 256 * MiB), 1), (zeros, 4), (tar_header("b", 256 * MiB), 1), (zeros, 4),
+    zeros = bytes(16 * MiB)  # compressed once: the smaller, the faster to build
+    return [(tar_header("a", 256 * MiB), 1), (zeros, 16), (tar_header("b", 256 * MiB), 1), (zeros, 16),
             (bytes(1024), 1)]
 
 
@@ -205,6 +205,25 @@ def long_name_bomb(size: int = 384 * MiB) -> bytes:
     pieces = [(tar_header("././@LongLink", size, b"L"), 1), (name, size // len(name)), (tar_header("x", 0), 1),
               (bytes(1024), 1)]
     return deb(zlib_gzip(pieces))
+
+
+def control_bomb(lines: int = 190_000) -> bytes:
+    """One control field continued over `lines` lines (15 MiB): the old parser grew the value by `+=`,
+    quadratic (hours), and held every line of it at once."""
+    control = CONTROL + b"".join(b" %078d\n" % k for k in range(lines))
+    return deb(gzip_tar([file_entry("./f", b"")]), gzip_tar([file_entry("./control", control)]))
+
+
+def md5sums_bomb(size: int = 96 * MiB) -> bytes:
+    """An md5sums file of `size` bytes (1.2M lines; 100 KB packed): the old reader held it as bytes, as
+    text and as a list of lines at once (about 0.5 GB)."""
+    line = b"%032x  usr/share/doc/crafted/%029d\n" % (0, 0)  # 80 bytes
+    lines = line * (64 * 1024 // len(line) * 16)  # 1,310,720 bytes
+    count = size // len(lines)
+    control = tar_header("./control", len(CONTROL)) + CONTROL + bytes(-len(CONTROL) % 512)
+    return deb(gzip_tar([file_entry("./f", b"")]),
+               zlib_gzip([(control + tar_header("./md5sums", len(lines) * count), 1), (lines, count),
+                          (bytes(-len(lines) * count % 512 + 1024), 1)]))
 
 
 def large_file(size: int = 160 * MiB) -> bytes:
@@ -313,7 +332,8 @@ def all_crafted() -> dict[str, Callable[[], bytes]]:
     out = {"hardlink-through-chain.deb": hardlink_through_chain, "debian-dir-link.deb": debian_dir_link,
            "chmod-through-link.deb": chmod_through_link, "refused-after-links.deb": refused_after_links,
            "hardlinks-and-modes.deb": hardlinks_and_modes, "sparse-bomb.deb": sparse_bomb,
-           "large-file.deb": large_file, "long-name-bomb.deb": long_name_bomb}
+           "large-file.deb": large_file, "long-name-bomb.deb": long_name_bomb,
+           "control-bomb.deb": control_bomb, "md5sums-bomb.deb": md5sums_bomb}
     for kind in BOMB_COMPRESSORS:
         if kind != "zst" or shutil.which("zstd"):
             out[f"bomb-{kind}.deb"] = lambda kind=kind: decompression_bomb(kind)
