@@ -53,7 +53,7 @@ def load_package(path: str | Path):
     if size > MAX_INPUT:
         raise FormatError(f"{path}: {size} bytes is over the {MAX_INPUT}-byte input limit")
     with p.open("rb") as f:
-        is_deb = f.read(8) == b"!<arch>\n"
+        is_deb = p.is_file() and f.read(8) == b"!<arch>\n"  # (a pipe is read once, whole, below)
     if is_deb:  # a .deb is read from the file in pieces, never held whole (loaders/deb.py)
         pkg = _load_deb(p)
         pkg.source = p
