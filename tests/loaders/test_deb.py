@@ -99,14 +99,8 @@ def test_verify_detects_tampering(tmp_path, capfd):
 
 
 def rebuild_with_data(deb: bytes, data_tar: bytes, name="data.tar.gz") -> bytes:
-    members = read_ar(deb)
-    out = bytearray(b"!<arch>\n")
-    for m in members:
-        body, mname = (data_tar, name) if m.name.startswith("data.tar") else (m.data, m.name)
-        out += f"{mname + '/':<16}{0:<12}{0:<6}{0:<6}{100644:<8}{len(body):<10}`\n".encode() + body
-        if len(body) & 1:
-            out += b"\n"
-    return bytes(out)
+    return crafted_deb.ar_archive([(name, data_tar) if m.name.startswith("data.tar") else (m.name, m.data)
+                                   for m in read_ar(deb)])
 
 
 def hostile_tar(kind: str) -> bytes:
