@@ -17,7 +17,7 @@ GENERATORS.append(Path(__file__).resolve().parent / "crafted_elf.py")
 MAX_FILE = 64 << 20  # a crafted file bigger than this would be a generator bug, not a parser test
 TIME_LIMIT_S = 20.0  # per crafted file: a decompression bomb costs seconds to unpack up to the 512 MiB limit
 PREFIX = "crafted-"
-COSTLY = ("bomb", "large")  # generator names of inputs built to cost seconds (bombs, huge members)
+COSTLY = ("bomb", "large")  # in the names of inputs built to cost seconds (bombs, huge members, name bombs)
 GROUP_BY_MAGIC: tuple[tuple[int, bytes, str], ...] = (  # (offset, magic, seed group), first match wins
     (0, b"!<arch>\n", "deb"), (0, b"MZ", "pe"), (0, b"PK\x03\x04", "apk"), (0, b"PK\x05\x06", "apk"),
     (0, b"\x7fELF", "elf"), (0, b"dex\n", "dex"), (0, b"\x03\x00\x08\x00", "axml"), (0, b"\x1f\x8b", "tar"),

@@ -75,10 +75,10 @@ def sections_sharing_one_name(name_len: int = 4000, count: int = 60_000) -> byte
 
 
 CRAFTED: dict[str, Callable[[], bytes]] = {
-    "symbols-sharing-one-name.o": symbols_sharing_one_name,
-    "symbols-at-successive-offsets.o": symbols_at_successive_offsets,
-    "libraries-sharing-one-name.so": libraries_sharing_one_name,
-    "sections-sharing-one-name.o": sections_sharing_one_name,
+    "name-bomb-symbols-sharing-one-name.o": symbols_sharing_one_name,
+    "name-bomb-symbols-at-successive-offsets.o": symbols_at_successive_offsets,
+    "name-bomb-libraries-sharing-one-name.so": libraries_sharing_one_name,
+    "name-bomb-sections-sharing-one-name.o": sections_sharing_one_name,
 }
 
 

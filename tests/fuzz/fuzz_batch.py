@@ -69,9 +69,7 @@ def _classify(exc: BaseException, allowed: type[Exception]) -> str | None:
         return "slow"
     if isinstance(exc, MemoryError):
         return "memory"
-    if isinstance(exc, allowed) and not isinstance(exc, RecursionError):
-        return None
-    return "exception"
+    return None if isinstance(exc, allowed) else "exception"
 
 
 def child(args: argparse.Namespace) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -121,6 +122,7 @@ def main() -> int:
                         help="atheris: coverage-guided (pip install atheris); plain: fuzz_batch's mutation loop")
     args = parser.parse_args()
     seed_dir = args.out / "seeds"
+    shutil.rmtree(seed_dir, ignore_errors=True)  # no stale crafted files from an earlier corpus
     missing = write_seeds(seed_dir)
     for problem in write_corpus(seed_dir)[1]:
         print(problem, file=sys.stderr)

@@ -13,10 +13,10 @@ from cerebro.loaders.errors import FormatError
 from cerebro.loaders.image import ElfPackage
 
 EXPECTED = {  # what each crafted file gets: an error matching this, or None (parses: the names are read once)
-    "symbols-sharing-one-name.o": f"unterminated or over {MAX_NAME} bytes",
-    "symbols-at-successive-offsets.o": "names add up to more than",
-    "libraries-sharing-one-name.so": f"unterminated or over {MAX_NAME} bytes",
-    "sections-sharing-one-name.o": None,
+    "name-bomb-symbols-sharing-one-name.o": f"unterminated or over {MAX_NAME} bytes",
+    "name-bomb-symbols-at-successive-offsets.o": "names add up to more than",
+    "name-bomb-libraries-sharing-one-name.so": f"unterminated or over {MAX_NAME} bytes",
+    "name-bomb-sections-sharing-one-name.o": None,
 }
 
 
