@@ -68,6 +68,7 @@
 #define REPORT DIR_TMP "/report"	/* the report lines again, for the host */
 #define MAX_IO 8		/* inputs or outputs of the two models */
 #define RACER_NICE -10
+#define SWAP DIR_TMP "/swap"	/* a path whose file type changes all the time */
 
 /* ---- state shared by every worker (one MAP_SHARED page set) ---- */
 
@@ -597,7 +598,7 @@ static char long_path[2 * PATH_MAX];
 
 static const char *const odd_paths[] = {
 	DIR_TMP "/fifo", DIR_TMP, DIR_TMP "/null", DIR_TMP "/zero", DIR_TMP "/loop",
-	DIR_TMP "/to-fifo", "/dev/cerebro", "/dev/kmsg", "/proc/self/mem", "/proc/kallsyms",
+	DIR_TMP "/to-fifo", SWAP, SWAP, SWAP, "/dev/cerebro", "/dev/kmsg", "/proc/self/mem", "/proc/kallsyms",
 	"/sys/kernel/cerebro/version", "/sys/kernel/cerebro/unload", "/nonexistent.cbx", "",
 	"relative.cbx", "/tmp/kfuzz/\x1b[2J\x07" FORGED, " /root/leading-space.cbx", "/tmp/kfuzz/newline\n",
 };
@@ -620,7 +621,9 @@ static const char *pick_path(struct rng *r, struct slot *s, int worker, uint8_t 
 			sh->huge_loads++;
 			return DIR_TMP "/huge.cbx";
 		}
-		return checked.path;
+		/* another worker's mutant, maybe being rewritten while the kernel reads it */
+		sprintf(mutant, DIR_TMP "/m%u.%u.cbx", below(r, 4), below(r, 4));
+		return mutant;
 	default:
 		return odd_paths[below(r, sizeof(odd_paths) / sizeof(odd_paths[0]))];
 	}
@@ -924,6 +927,27 @@ static int execute_cycle(struct executor *e, int fd, int is_checked, uint8_t **i
 	return 0;
 }
 
+/* A child running the victim on its own file, killed at a random moment (mid-call, mid-wait). */
+static void killed_mid_call(struct executor *e, uint8_t **in, uint8_t **out)
+{
+	pid_t pid = fork();
+	int fd;
+
+	if (pid == 0) {
+		fd = open(CEREBRO_DEVICE_PATH, O_RDWR);
+		while (!stopping())
+			execute_cycle(e, fd, 0, in, out);
+		_exit(0);
+	}
+	if (pid < 0)
+		return;
+	usleep(below(&e->rng, 3000));
+	begin(e->slot, "SIGKILL to pid %d, running the victim, and wait for it", pid);
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	end(e->slot);
+}
+
 static void *executor_thread(void *data)
 {
 	struct executor *e = data;
@@ -940,6 +964,10 @@ static void *executor_thread(void *data)
 			close(own);
 			own = open(CEREBRO_DEVICE_PATH, O_RDWR);
 			left_open = 0;
+		}
+		if (chance(&e->rng, 3)) {
+			killed_mid_call(e, in, out);
+			continue;
 		}
 		fd = below(&e->rng, 2) ? shared_fd : own;
 		left_open += execute_cycle(e, fd, chance(&e->rng, 80), in, out);
@@ -1119,6 +1147,16 @@ static void run_racer(void)
 	}
 }
 
+/* SWAP points in turn at a good file, a FIFO, a directory and a device node (one rename each). */
+static void swap_link(unsigned int turn)
+{
+	const char *targets[] = { victim.path, DIR_TMP "/fifo", DIR_TMP, DIR_TMP "/null" };
+
+	unlink(DIR_TMP "/swap.new");
+	if (symlink(targets[turn % 4], DIR_TMP "/swap.new") == 0)
+		rename(DIR_TMP "/swap.new", SWAP);
+}
+
 static void run_unloader(int id)
 {
 	struct slot *s = slot_claim("unload");
@@ -1127,7 +1165,9 @@ static void run_unloader(int id)
 
 	snprintf(attr, sizeof(attr), CEREBRO_SYSFS_DIR "/models/%s/%s", victim.module,
 		 id ? "users" : "last_error");
-	while (!stopping()) {
+	for (unsigned int turn = 0; !stopping(); turn++) {
+		if (id == 0)
+			swap_link(turn);
 		sysfs_write(s, CEREBRO_SYSFS_DIR "/unload", line, (size_t)n - (size_t)id);	/* with and without \n */
 		fd = open(attr, O_RDONLY);	/* a file of the model going away */
 		if (fd >= 0) {
