@@ -39,6 +39,7 @@ class Signer:
     attributes: list[tuple[int, bytes]]
     signatures: list[tuple[int, bytes]]
     public_key: bytes  # SubjectPublicKeyInfo
+    sdk_ranges: tuple[bytes, bytes] = (b"", b"")  # v3: (min, max SDK) in the record and in the signed data
 
 
 def _lp(buf: bytes, pos: int, end: int, what: str) -> tuple[bytes, int]:
@@ -82,14 +83,16 @@ def parse_signers(value: bytes, scheme: str) -> list[Signer]:
     out = []
     for record in records:
         signed_data, pos = _lp(record, 0, len(record), "signed data")
+        record_sdk = record[pos:pos + sdk]
         signatures, pos = _lp(record, pos + sdk, len(record), "signatures")
         public_key, _ = _lp(record, pos, len(record), "public key")
         digests, pos = _lp(signed_data, 0, len(signed_data), "digest sequence")
         certificates, pos = _lp(signed_data, pos, len(signed_data), "certificate sequence")
+        signed_sdk = signed_data[pos:pos + sdk]
         attributes, _ = _lp(signed_data, pos + sdk, len(signed_data), "attribute sequence")
         out.append(Signer(signed_data, _id_values(digests, "digest", True), _sequence(certificates, "certificate"),
                           _id_values(attributes, "attribute", False), _id_values(signatures, "signature", True),
-                          public_key))
+                          public_key, (record_sdk, signed_sdk)))
     return out
 
 
@@ -114,6 +117,8 @@ def _check_signer(signer: Signer, scheme: str, present: set[str]) -> tuple[list[
         problems.append("no signature with a supported algorithm")
     if [a for a, _ in signer.signatures] != [a for a, _ in signer.digests]:
         problems.append("the signature and digest algorithm lists differ")
+    if signer.sdk_ranges[0] != signer.sdk_ranges[1]:  # v3: the record's copy is not signed, so must match
+        problems.append("min/max SDK versions differ between the signer record and its signed data")
     key = parse_public_key(signer.public_key)
     for algorithm, sig in supported:
         kind, digest = ALGORITHMS[algorithm]

@@ -245,7 +245,10 @@ def _dsa(numbers: tuple, digest: str, message: bytes, signature: bytes) -> bool:
     if pair is None:
         return False
     r, s = pair
-    w = pow(s, -1, q)
+    try:
+        w = pow(s, -1, q)
+    except ValueError:  # q from the file need not be prime
+        return False
     v = pow(g, _hash_int(digest, message, q) * w % q, p) * pow(y, r * w % q, p) % p % q
     return v == r
 

@@ -143,9 +143,21 @@ def swapped_key_v2_apk(apk: bytes) -> bytes:
     return bytes(data)
 
 
+def v3_sdk_range_apk(apk: bytes) -> bytes:
+    """The v3 signer record's minSdkVersion (outside its signed data, which holds the signed copy) lowered
+    to 1, as if to claim the signature for older platforms."""
+    pkg = read_apk(apk)
+    value = pkg.signing_pairs[0xF05368C0]
+    at = apk.index(value, pkg.signing_block_start)
+    signed_data_length = struct.unpack_from("<I", value, 8)[0]  # signers length, signer length, signed data
+    data = bytearray(apk)
+    struct.pack_into("<I", data, at + 12 + signed_data_length, 1)
+    return bytes(data)
+
+
 APK_CRAFTS = {"stripped.apk": stripped_apk, "resigned-sf.apk": resigned_sf_apk,
               "swapped-key-v1.apk": swapped_key_v1_apk, "forged-v2-digest.apk": forged_v2_digest_apk,
-              "swapped-key-v2.apk": swapped_key_v2_apk}
+              "swapped-key-v2.apk": swapped_key_v2_apk, "v3-sdk-range.apk": v3_sdk_range_apk}
 
 
 def write_all(out: Path, apk: bytes | None) -> list[Path]:

@@ -295,6 +295,8 @@ SIGNATURE_ATTACKS = {
                              "APK Signature Scheme v3: signature 0x0201 (ecdsa/sha256) does not verify"],
     "swapped_key_v2_apk": ["APK Signature Scheme v2: signature 0x0201 (ecdsa/sha256) does not verify",
                            "APK Signature Scheme v3: signature 0x0201 (ecdsa/sha256) does not verify"],
+    "v3_sdk_range_apk": ["APK Signature Scheme v3: min/max SDK versions differ between the signer record and its "
+                         "signed data"],
 }
 
 
