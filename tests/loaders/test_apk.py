@@ -427,3 +427,12 @@ def test_malformed_signature_files_are_verify_problems_not_info_failures(built_a
         assert cli_main(["pkg", "info", str(path)]) == 0
         assert cli_main(["pkg", "verify", str(path)]) == 1
         assert f"{name}: malformed line b'no colon here'" in capfd.readouterr().err
+
+
+def test_dsa_key_with_composite_q_fails_cleanly():
+    """DSA parameters come from the file: a q without inverses must fail the check, not raise ValueError."""
+    integer = lambda v: der(0x02, b"\0" + v.to_bytes((v.bit_length() + 7) // 8, "big"))  # noqa: E731
+    params = der(0x30, integer((1 << 1023) + 1) + integer(1 << 160) + integer(2))
+    spki = der(0x30, der(0x30, der(0x06, bytes.fromhex("2a8648ce380401")) + params) + der(0x03, b"\0" + integer(3)))
+    key = parse_public_key(spki)
+    assert verify(key, "dsa", "sha256", b"message", der(0x30, integer(1) + integer(2))) is False
