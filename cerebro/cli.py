@@ -6,6 +6,7 @@ import argparse
 import importlib
 import os
 import sys
+from importlib import metadata
 
 # Subcommand modules, each with register(subparsers) that sets a `run` default.
 COMMANDS = (
@@ -28,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
         "TensorFlow SavedModels to .cbx objects, run and inspect them.",
         epilog="Set CEREBRO_DEBUG=1 to see tracebacks.",
     )
+    parser.add_argument("--version", action="version", version=f"cerebroc {metadata.version('cerebro')}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMANDS:
         importlib.import_module(name).register(sub)

@@ -24,8 +24,10 @@ from pathlib import Path
 
 import numpy as np
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-KMOD_SRC = REPO_ROOT / "runtime_kmod"
+from cerebro.toolchain import runtime_source_dir
+
+REPO_ROOT = Path(__file__).resolve().parent.parent  # the source checkout, when running from one (tests)
+KMOD_SRC = runtime_source_dir()
 CACHE_DIR = Path(os.environ.get("CEREBRO_CACHE", Path.home() / ".cache" / "cerebro"))
 
 EM_X86_64 = 62
