@@ -73,6 +73,16 @@ def stripped_apk(apk: bytes) -> bytes:
                         "META-INF/MANIFEST.MF": manifest.replace(_b64("sha256", dex), _b64("sha256", new_dex))})
 
 
+def added_entry_apk(apk: bytes) -> bytes:
+    """A second dex (the attacker's code) added to the zip and listed nowhere: for a v1-only APK, only
+    the rule that every entry be in MANIFEST.MF catches it."""
+    dex = zipfile.ZipFile(io.BytesIO(apk)).read("classes.dex")
+    buf = io.BytesIO(_rezip(apk, {}))
+    with zipfile.ZipFile(buf, "a") as z:
+        z.writestr("classes2.dex", _patched_dex(dex))
+    return buf.getvalue()
+
+
 def resigned_sf_apk(apk: bytes) -> bytes:
     """As stripped_apk, and the .SF's digests updated and its v2/v3 marker removed: every digest
     matches, so only the signer's signature over the .SF catches it."""
@@ -155,7 +165,7 @@ def v3_sdk_range_apk(apk: bytes) -> bytes:
     return bytes(data)
 
 
-APK_CRAFTS = {"stripped.apk": stripped_apk, "resigned-sf.apk": resigned_sf_apk,
+APK_CRAFTS = {"stripped.apk": stripped_apk, "added-entry.apk": added_entry_apk, "resigned-sf.apk": resigned_sf_apk,
               "swapped-key-v1.apk": swapped_key_v1_apk, "forged-v2-digest.apk": forged_v2_digest_apk,
               "swapped-key-v2.apk": swapped_key_v2_apk, "v3-sdk-range.apk": v3_sdk_range_apk}
 

@@ -403,18 +403,27 @@ def test_zip_records_are_counted_before_zipfile_reads_them(monkeypatch):
 
 
 def test_rsa_and_dsa_signers_verify_and_tampering_fails(built_apk, tmp_path):
-    """The same APK signed by apksigner with RSA and DSA keys (v1 PKCS#7 and v2/v3 records)."""
+    """The same APK signed by apksigner with RSA and DSA keys (v1 PKCS#7 and v2/v3 records), and v1 only:
+    there an added entry is caught only by the rule that every entry be listed in MANIFEST.MF."""
+    run = lambda *cmd: subprocess.run(cmd, cwd=tmp_path, check=True, capture_output=True)  # noqa: E731
+    aligned = str(built_apk.parent / "aligned.apk")
     for alg in ("RSA", "DSA"):
-        run = lambda *cmd: subprocess.run(cmd, cwd=tmp_path, check=True, capture_output=True)  # noqa: E731
         run("keytool", "-genkeypair", "-keystore", f"{alg}.jks", "-storepass", "secret1", "-keypass", "secret1",
             "-alias", "k", "-keyalg", alg, "-keysize", "2048", "-dname", "CN=t", "-validity", "100", "-noprompt")
-        run("apksigner", "sign", "--ks", f"{alg}.jks", "--ks-pass", "pass:secret1", "--out", f"{alg}.apk",
-            str(built_apk.parent / "aligned.apk"))
+        run("apksigner", "sign", "--ks", f"{alg}.jks", "--ks-pass", "pass:secret1", "--out", f"{alg}.apk", aligned)
         signed = (tmp_path / f"{alg}.apk").read_bytes()
         assert read_apk(signed).verify() == []
         (problem,) = read_apk(crafted_apk.resigned_sf_apk(signed)).verify()
         assert problem.startswith(f"META-INF/K.{alg}: the signature does not verify with the signer's certificate")
         assert len(read_apk(crafted_apk.forged_v2_digest_apk(signed)).verify()) == 2
+    run("apksigner", "sign", "--ks", "RSA.jks", "--ks-pass", "pass:secret1", "--v2-signing-enabled", "false",
+        "--v3-signing-enabled", "false", "--min-sdk-version", "14", "--out", "v1.apk", aligned)
+    v1_only = (tmp_path / "v1.apk").read_bytes()
+    assert read_apk(v1_only).verify() == [] and read_apk(v1_only).signing_pairs == {}
+    (tmp_path / "added.apk").write_bytes(crafted_apk.added_entry_apk(v1_only))
+    assert read_apk((tmp_path / "added.apk").read_bytes()).verify() == [
+        "classes2.dex: not listed in META-INF/MANIFEST.MF (an unprotected entry)"]
+    assert subprocess.run(["apksigner", "verify", str(tmp_path / "added.apk")], capture_output=True).returncode != 0
 
 
 def test_malformed_signature_files_are_verify_problems_not_info_failures(built_apk, tmp_path, capfd):
