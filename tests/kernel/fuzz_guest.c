@@ -927,16 +927,23 @@ static int execute_cycle(struct executor *e, int fd, int is_checked, uint8_t **i
 	return 0;
 }
 
-/* A child running the victim on its own file, killed at a random moment (mid-call, mid-wait). */
+/*
+ * A child killed at a random moment: mid-call, or waiting for the shared
+ * file's lock (MODEL_INFO there only reads, so the other executors' runs stay
+ * as they are). Its handles live on its own file, which its death releases.
+ */
 static void killed_mid_call(struct executor *e, uint8_t **in, uint8_t **out)
 {
 	pid_t pid = fork();
+	struct model seen;
 	int fd;
 
 	if (pid == 0) {
 		fd = open(CEREBRO_DEVICE_PATH, O_RDWR);
-		while (!stopping())
+		while (!stopping()) {
 			execute_cycle(e, fd, 0, in, out);
+			model_info(e->slot, shared_fd, 1 + below(&e->rng, CEREBRO_MAX_HANDLES), &seen);
+		}
 		_exit(0);
 	}
 	if (pid < 0)

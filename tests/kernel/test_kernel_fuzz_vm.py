@@ -90,7 +90,7 @@ def run_fuzz_vm(workdir: Path, ioctls: int, seconds: float, seed: int) -> FuzzRu
 
     release = kmod.find_kernel_release()
     victim, checked = workdir / "victim.cbx", workdir / "checked.cbx"
-    victim.write_bytes(cbx_fixtures.build(cbx_fixtures.AFFINE, "x86_64"))
+    victim.write_bytes(cbx_fixtures.build(cbx_fixtures.STAGED, "x86_64"))  # two stages, an arena
     checked.write_bytes(cbx_fixtures.build(cbx_fixtures.TWO_IO, "x86_64"))
     out = workdir / "out"
     core, victim_ko, checked_ko, _ = kmod.build_modules([victim, checked], out, release)
