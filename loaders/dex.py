@@ -183,13 +183,14 @@ class DexFile:
             methods.append(MethodRef(t(cidx), s(nidx), shorty, params, ret))
         dex = cls(data[4:7].decode("ascii", "replace"), checksum, signature, strings, types, methods, fields,
                   [], data)
-        budget = [len(data)]  # class members left to read: shared class_data must not multiply the work
+        budget = [len(data)]  # bytes of class members and code left to read: sharing must not multiply the work
+        codes: dict[int, Code] = {}  # code items by offset: methods may share one
         for i in range(nclass):
             cidx, access, sup, _ifaces, src, _annot, cdata, _static_values = r.unpack("I" * 8, class_off + 32 * i,
                                                                                       "class def")
             c = ClassDef(t(cidx), access, None if sup == NO_INDEX else t(sup), None if src == NO_INDEX else s(src))
             if cdata:
-                _read_class_data(dex, r, cdata, c, budget)
+                _read_class_data(dex, r, cdata, c, budget, codes)
             dex.classes.append(c)
         return dex
 
@@ -227,7 +228,8 @@ def _mutf8(r: Reader, off: int) -> str:
         return raw.replace(b"\xc0\x80", b"\0").decode("utf-8", "replace")  # modified UTF-8
 
 
-def _read_class_data(dex: DexFile, r: Reader, p: int, c: ClassDef, budget: list[int]) -> None:
+def _read_class_data(dex: DexFile, r: Reader, p: int, c: ClassDef, budget: list[int],
+                     codes: dict[int, Code]) -> None:
     counts = []
     for _ in range(4):
         n, p = _uleb(r, p)
@@ -254,7 +256,9 @@ def _read_class_data(dex: DexFile, r: Reader, p: int, c: ClassDef, budget: list[
             idx += diff
             if idx >= len(dex.methods):
                 raise FormatError(f"DEX: class {c.name} names method {idx} of {len(dex.methods)}")
-            code = _read_code(dex, r, code_off, budget) if code_off else None
+            if code_off and code_off not in codes:
+                codes[code_off] = _read_code(dex, r, code_off, budget)
+            code = codes[code_off] if code_off else None
             target.append(Method(dex.methods[idx], idx, access, code))
 
 
@@ -264,6 +268,9 @@ def _read_code(dex: DexFile, r: Reader, off: int, budget: list[int]) -> Code:
         raise FormatError(f"DEX: method with {n} code units (limit {MAX_INSNS})")
     if ins > registers:
         raise FormatError(f"DEX: code item at {off:#x} has {ins} ins but {registers} registers")
+    budget[0] -= 2 * n + 8 * tries
+    if budget[0] < 0:
+        raise FormatError("DEX: more code in total than the file can hold (overlapping code items)")
     body = r.bytes(off + 16, 2 * n, "instructions")
     code = Code(registers, ins, outs, list(struct.unpack(f"<{n}H", body)))
     tries_off = off + 16 + 2 * n + 2 * (n % 2 and tries > 0)  # try items are 4-byte aligned

@@ -165,6 +165,41 @@ def v3_sdk_range_apk(apk: bytes) -> bytes:
     return bytes(data)
 
 
+def _uleb(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        out.append(value & 0x7F | (0x80 if value > 0x7F else 0))
+        value >>= 7
+        if not value:
+            return bytes(out)
+
+
+def shared_code_dex(methods: int = 2000, units: int = 50_000) -> bytes:
+    """One class whose `methods` methods all point at one code item of `units` code units: read once per
+    method, a 100 KiB code item became 2000 reads (the class-member budget did not see code)."""
+    strings = [b"LA;", b"V", b"m"]
+    string_data = b"".join(_uleb(len(s)) + s + b"\0" for s in strings)
+    tables_end = 0x70 + 4 * 3 + 4 * 2 + 12 + 8 + 32
+    string_offsets, at = [], tables_end
+    for s in strings:
+        string_offsets.append(at)
+        at += len(_uleb(len(s))) + len(s) + 1
+    code_off = (tables_end + len(string_data) + 3) & ~3
+    code = struct.pack("<HHHHII", 1, 0, 0, 0, 0, units) + b"\0" * (2 * units)
+    class_data_off = code_off + len(code)
+    class_data = _uleb(0) + _uleb(0) + _uleb(methods) + _uleb(0) + (_uleb(0) + _uleb(9) + _uleb(code_off)) * methods
+    size = class_data_off + len(class_data)
+    header = bytearray(b"dex\n035\0" + bytes(24))
+    header += struct.pack("<III", size, 0x70, 0x12345678)
+    header += struct.pack("<" + "I" * 15, 0, 0, 0, 3, 0x70, 2, 0x7C, 1, 0x84, 0, 0, 1, 0x90, 1, 0x98)
+    header += struct.pack("<II", 0, 0)
+    tables = b"".join(struct.pack("<I", o) for o in string_offsets) + struct.pack("<II", 0, 1)
+    tables += struct.pack("<III", 1, 1, 0) + struct.pack("<HHI", 0, 0, 2)
+    tables += struct.pack("<8I", 0, 1, 0xFFFFFFFF, 0, 0xFFFFFFFF, 0, class_data_off, 0)
+    data = bytes(header) + tables + string_data
+    return data + bytes(code_off - len(data)) + code + class_data
+
+
 APK_CRAFTS = {"stripped.apk": stripped_apk, "added-entry.apk": added_entry_apk, "resigned-sf.apk": resigned_sf_apk,
               "swapped-key-v1.apk": swapped_key_v1_apk, "forged-v2-digest.apk": forged_v2_digest_apk,
               "swapped-key-v2.apk": swapped_key_v2_apk, "v3-sdk-range.apk": v3_sdk_range_apk}
@@ -173,7 +208,7 @@ APK_CRAFTS = {"stripped.apk": stripped_apk, "added-entry.apk": added_entry_apk, 
 def write_all(out: Path, apk: bytes | None) -> list[Path]:
     """Every crafted file into out; the APK attacks only when there is a signed APK to start from."""
     out.mkdir(parents=True, exist_ok=True)
-    files = {"empty-name.zip": empty_name_zip()}
+    files = {"empty-name.zip": empty_name_zip(), "shared-code.dex": shared_code_dex()}
     files.update({name: make(apk) for name, make in APK_CRAFTS.items()} if apk else {})
     for name, body in files.items():
         (out / name).write_bytes(body)

@@ -445,3 +445,9 @@ def test_dsa_key_with_composite_q_fails_cleanly():
     spki = der(0x30, der(0x30, der(0x06, bytes.fromhex("2a8648ce380401")) + params) + der(0x03, b"\0" + integer(3)))
     key = parse_public_key(spki)
     assert verify(key, "dsa", "sha256", b"message", der(0x30, integer(1) + integer(2))) is False
+
+
+def test_methods_sharing_a_code_item_read_it_once():
+    dex = DexFile.parse(crafted_apk.shared_code_dex(methods=2000, units=50_000))
+    codes = {id(m.code) for m in dex.classes[0].direct_methods}
+    assert len(dex.classes[0].direct_methods) == 2000 and len(codes) == 1
