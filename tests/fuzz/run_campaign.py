@@ -132,7 +132,7 @@ def main() -> int:
         if all(group in missing for group in TARGETS[name].seeds):
             print(f"{name}: skipped ({missing})", flush=True)
             continue
-        key = f"{args.engine}:{name}"
+        key = f"{args.engine}:{name}" + (f"@{args.first_input}" if args.first_input else "")
         summary[key] = ENGINES[args.engine](name, args.out, seed_dir, args.inputs, args.chunk, args.nice,
                                             args.first_input)
         summary_path.write_text(json.dumps(summary, indent=1) + "\n")
