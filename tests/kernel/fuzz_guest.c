@@ -12,14 +12,15 @@
  *    unmapped, kernel, read-only, misaligned, straddling a guard page), and
  *    LOAD_MODEL of mutated .cbx copies (bit flips, truncation, ELF and meta
  *    fields at extremes, most resealed with a valid content hash) and of
- *    FIFOs, directories, device nodes, symlink loops, a 3 GiB sparse file;
+ *    FIFOs, directories, device nodes, symlink loops, a path that keeps
+ *    changing file type, a 3 GiB sparse file; read/write/mmap/poll too;
  *  - executors (two processes of two threads sharing one open file, plus a
  *    file each): run both models; CHECKED must always succeed and give the
- *    bytes of the first run;
+ *    bytes of the first run; now and then a child is killed mid-call;
  *  - a sysfs writer: every file under /sys/kernel/cerebro (CHECKED's
  *    options excepted), random and hostile values;
  *  - a racer inserting and removing VICTIM's module, and two loops writing
- *    its name to `unload`.
+ *    its name to `unload`, at a higher priority (their windows are short).
  * The host judges the kernel (dmesg, taint). This program reports what only
  * it can see: "@@KFUZZ FAIL why" for a checked run that failed or differed
  * and "@@KFUZZ HANG ..." for a call stuck over HANG_MS. The last line is
