@@ -55,7 +55,9 @@ def pe_seeds(tmp: Path) -> dict[str, bytes]:
     seeds = {p.name: p.read_bytes() for p in sorted(vendor.glob("t*.exe"))}
     source = ("__declspec(dllexport) int add(int a, int b) { return a + b; }\n"
               "__thread int slot = 3;\nint get(void) { return slot; }\n")
-    seeds["lib.dll"] = _cc(tmp, "-O1", "-shared", compiler="x86_64-w64-mingw32-gcc", source=source, suffix=".dll")
+    # no timestamp, no image base hashed from the output path: the same seed bytes, the same mutant stream
+    seeds["lib.dll"] = _cc(tmp, "-O1", "-s", "-shared", "-Wl,--no-insert-timestamp,--disable-auto-image-base",
+                           compiler="x86_64-w64-mingw32-gcc", source=source, suffix=".dll")
     return seeds
 
 
