@@ -64,7 +64,8 @@ CASES = {
     "dense_batch1": _dense_batch1,
     "dense_few_rows": _dense_few_rows,
     "conv_pixels": _conv((1, 32, 32, 64), (3, 3, 64, 96)),  # images outweigh weights: pixel blocks
-    "conv_weights": _conv((4, 8, 8, 64), (3, 3, 64, 512)),  # weights outweigh an image: channel blocks
+    # weights outweigh an image: channel blocks, here fewer than slices, over 2 blocks of 1 image
+    "conv_weights": _conv((2, 16, 16, 256), (3, 3, 256, 128)),
     "conv_depthwise": _conv((2, 64, 64, 128), (3, 3, 1, 128), groups=128),
     "softmax_rows": _softmax,
 }

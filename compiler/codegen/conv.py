@@ -17,7 +17,8 @@ input (lhs) dilation are bounds checks per row and kernel position: an
 out-of-range row reads a clamped, valid address and its value is replaced
 by 0 (branch-free, never out of bounds). In a call split into parts
 (codegen/partition.py) each part takes a share of the pixel blocks, or of
-the output channel blocks where the weights are the bigger stream.
+the output channel blocks where the weights are the bigger stream (of the
+(pixel, channel block) tiles when those are fewer than the parts).
 Depthwise convolutions (one input and one output channel per group) have no ci loop to
 amortise, so they vectorise over channels instead:
 acc[r][v] += x[pixel_r(k), c0+v*W : +W] * w[k, 0, c0+v*W : +W].
@@ -46,7 +47,16 @@ from cerebro.compiler.codegen.matmul import (
     unsupported,
 )
 from cerebro.compiler.codegen.matmul import index as affine
-from cerebro.compiler.codegen.partition import for_outer, for_phases, parts_of, share, unflatten
+from cerebro.compiler.codegen.partition import (
+    for_outer,
+    for_phases,
+    for_rectangles,
+    parts_of,
+    share,
+    smax,
+    smin,
+    unflatten,
+)
 from cerebro.compiler.codegen.registry import EmitContext, emitter
 from cerebro.compiler.ir import Node
 from cerebro.compiler.ir.dtypes import DType
@@ -110,21 +120,26 @@ def _is_depthwise(node: Node) -> bool:
     return x.shape[-1] // groups == 1 and w.shape[-1] // groups == 1
 
 
-def conv_units(node: Node, target: object, parts: int) -> int:
-    """Pixel blocks, or output channel blocks where those are shared (see emit_conv)."""
+def _weights_outer_units(node: Node, target: object) -> tuple[int, int]:
+    """(output channel blocks, pixel blocks of one image block) when the weights outweigh an image."""
     x, w = node.inputs[:2]
     tile_rows, vectors = micro_tile(target)
-    images = x.shape[0]
-    if _is_depthwise(node):
-        tile_rows = depthwise_tile(target)[0]
-    elif _weights_outer(node):
-        width = lanes(target, node.outputs[0].dtype)
-        cout_group = w.shape[-1] // node.attrs.get("groups", 1)
-        blocks = sum(count for _, count, _ in tile_phases(cout_group, width, vectors))
-        if blocks >= parts:
-            return blocks
-        images = image_block(x.shape[0], x.nbytes // max(1, x.shape[0]))
-    sizes, _, counts = _pixel_grid(node, tile_rows, images)
+    width = lanes(target, node.outputs[0].dtype)
+    blocks = sum(count for _, count, _ in tile_phases(w.shape[-1] // node.attrs.get("groups", 1), width, vectors))
+    sizes, _, counts = _pixel_grid(node, tile_rows, image_block(x.shape[0], x.nbytes // max(1, x.shape[0])))
+    return blocks, math.prod(sizes) * sum(counts)
+
+
+def conv_units(node: Node, target: object, parts: int) -> int:
+    """Pixel blocks; where the weights outweigh an image, channel blocks or (pixel, channel) tiles,
+    as for_rectangles shares them (see emit_conv)."""
+    if _weights_outer(node) and not _is_depthwise(node):
+        blocks, pixel_units = _weights_outer_units(node, target)
+        x = node.inputs[0]
+        image_blocks = x.shape[0] // image_block(x.shape[0], x.nbytes // max(1, x.shape[0]))
+        return blocks if blocks >= parts else blocks * image_blocks * pixel_units
+    rows = depthwise_tile(target)[0] if _is_depthwise(node) else micro_tile(target)[0]
+    sizes, _, counts = _pixel_grid(node, rows, node.inputs[0].shape[0])
     return math.prod(sizes) * sum(counts)
 
 
@@ -157,19 +172,17 @@ def emit_conv(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
     part, parts = parts_of(builder, node, fn)
 
     def pixels(rows: int, emit: Callable[[list[ir.Value], int, ir.Value], None],
-               images: tuple[ir.Value, int] | None = None, split: ir.Value | None = None) -> None:
+               images: tuple[ir.Value, int] | None = None,
+               numbered: tuple[ir.Value, ir.Value] | None = None) -> None:
         """emit(outer, row count, first row) over this part's share of the output pixels (of images
         first : first+count when given). Rows run along the last spatial dim (outer = [n, other
         positions]: their bounds checks are shared by the tile's rows), or, when the per-row checks are
         cheap next to the ci loop or the last dim is short, along all spatial dims flattened (outer =
         [n]: image rows run into each other and tails are rare). The parts share the row blocks of all
-        outer positions, numbered in order (only where `split` is true, when given)."""
+        outer positions, numbered in order (those numbered numbered[0] to numbered[1] - 1, when given)."""
         first, count = images or (i64(0), conv.batch)
         sizes, length, counts = _pixel_grid(node, rows, count)
-        units = math.prod(sizes) * sum(counts)
-        lo, hi = share(builder, units, part, parts)
-        if split is not None:
-            lo, hi = builder.select(split, lo, i64(0)), builder.select(split, hi, i64(units))
+        lo, hi = numbered or share(builder, math.prod(sizes) * sum(counts), part, parts)
         with for_outer(builder, math.prod(sizes), sum(counts), lo, hi) as (flat, begin, end):
             outer = unflatten(builder, flat, sizes)
             outer = [affine(builder, 0, (first, 1), (outer[0], 1)), *outer[1:]]
@@ -208,22 +221,24 @@ def emit_conv(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
     elif _weights_outer(node):
         # weights bigger than an image: keep one block of output channels' weights hot across the pixels
         # of a few images, whose inputs stay in L2 while every channel block reads them. The parts
-        # share the channel blocks (each streams its own weights) when there are enough, else the pixels.
+        # share the channel blocks (each streams its own weights) when there are enough, else the
+        # (pixel block, channel block) tiles of all image blocks, numbered pixel-major.
         per_block = image_block(x.shape[0], x.nbytes // max(1, x.shape[0]))
-        blocks = sum(count for _, count, _ in tile_phases(conv.cout_group, width, vectors))
-        by_channels = builder.icmp_unsigned(">=", i64(blocks), parts)
-        lo, hi = share(builder, blocks, part, parts)
-        channel_share = (builder.select(by_channels, lo, i64(0)), builder.select(by_channels, hi, i64(blocks)))
-        with for_range(builder, x.shape[0] // per_block, "ib") as ib:
-            first = affine(builder, 0, (ib, per_block))
-            with for_range(builder, groups, "g") as g:
-                def weights_block(j0: ir.Value, widths: list[int]) -> None:
-                    def tile(outer: list[ir.Value], rows: int, ow0: ir.Value) -> None:
-                        _gemm_tile(builder, conv, outer, ow0, rows, g, j0, widths)
+        blocks, pixel_units = _weights_outer_units(node, ctx.target)
+        image_blocks = x.shape[0] // per_block
+        with for_rectangles(builder, part, parts, blocks, image_blocks * pixel_units) as (
+                channel_lo, channel_hi, pixel_lo, pixel_hi):
+            with for_outer(builder, image_blocks, pixel_units, pixel_lo, pixel_hi, "ib") as (ib, begin, end):
+                first = affine(builder, 0, (ib, per_block))
+                own = (smax(builder, begin, i64(0)), smin(builder, end, i64(pixel_units)))
+                with for_range(builder, groups, "g") as g:
+                    def weights_block(j0: ir.Value, widths: list[int]) -> None:
+                        def tile(outer: list[ir.Value], rows: int, ow0: ir.Value) -> None:
+                            _gemm_tile(builder, conv, outer, ow0, rows, g, j0, widths)
 
-                    pixels(tile_rows, tile, (first, per_block), builder.not_(by_channels))
+                        pixels(tile_rows, tile, (first, per_block), own)
 
-                channel_blocks(conv.cout_group, vectors, weights_block, channel_share)
+                    channel_blocks(conv.cout_group, vectors, weights_block, (channel_lo, channel_hi))
     else:
         # images bigger than the weights: keep a block of input pixels hot across all output channels
         def pixel_block(outer: list[ir.Value], rows: int, ow0: ir.Value) -> None:

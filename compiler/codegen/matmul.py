@@ -11,8 +11,8 @@ each loaded value feeds several fmas. Column tails use one-vector tiles,
 then scalar tiles; the row tail is one tile with M % MR rows (shapes are
 compile-time constants). In a call split into parts (codegen/partition.py)
 each part takes a share of the batch x row blocks, or, when there are fewer
-of those than parts, a share of all tiles numbered column-major (see
-_rectangles). `llvm.fmuladd` fuses where the target has fma and never
+of those than parts, a share of all tiles numbered column-major, so each
+part streams its own share of b (partition.for_rectangles). `llvm.fmuladd` fuses where the target has fma and never
 becomes a libm call where it has not.
 
 Columns after the last full block form one tile whose last chunk is a short
@@ -33,7 +33,7 @@ from llvmlite import ir
 
 from cerebro.compiler.codegen import epilogue
 from cerebro.compiler.codegen.loops import fold_range, for_range, i64
-from cerebro.compiler.codegen.partition import for_outer, for_phases, parts_of, share
+from cerebro.compiler.codegen.partition import for_outer, for_phases, for_rectangles, parts_of
 from cerebro.compiler.codegen.registry import EmitContext, emitter
 from cerebro.compiler.ir import Node
 from cerebro.compiler.ir.dtypes import DType
@@ -190,7 +190,7 @@ _MATMUL_TYPES = (DType.f32, DType.f64, DType.i32, DType.i64)
 
 
 def _unit_counts(node: Node, target: object) -> tuple[int, int]:
-    """(batch x row blocks, column blocks) of the output's register tiles (see _rectangles)."""
+    """(batch x row blocks, column blocks) of the output's register tiles."""
     view = matmul_view(node)
     tile_rows, vectors = micro_tile(target)
     phases = tile_phases(view.columns, lanes(target, node.outputs[0].dtype), vectors)
@@ -199,7 +199,7 @@ def _unit_counts(node: Node, target: object) -> tuple[int, int]:
 
 def matmul_units(node: Node, target: object, parts: int) -> int:
     rows, columns = _unit_counts(node, target)
-    return rows if rows >= parts else rows * columns  # the choice _rectangles makes
+    return rows if rows >= parts else rows * columns  # the choice for_rectangles makes
 
 
 @emitter("matmul", units=matmul_units)
@@ -218,9 +218,9 @@ def emit_matmul(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
     for arg in fn.args[:len(node.inputs) + len(node.outputs)]:
         arg.add_attribute("noalias")
     builder = ir.IRBuilder(fn.append_basic_block("entry"))
-    rectangles = _rectangles(builder, node, fn, *_unit_counts(node, ctx.target))
-    with for_range(builder, len(rectangles), "rect") as at:  # one copy of the kernel, run per rectangle
-        row_lo, row_hi, column_lo, column_hi = (_pick(builder, at, [r[k] for r in rectangles]) for k in range(4))
+    part, parts = parts_of(builder, node, fn)
+    with for_rectangles(builder, part, parts, *_unit_counts(node, ctx.target)) as (row_lo, row_hi, column_lo,
+                                                                                   column_hi):
         _emit_rectangle(ctx, node, fn, builder, row_lo, row_hi, column_lo, column_hi)
     builder.ret_void()
 
@@ -274,44 +274,6 @@ def _emit_rectangle(ctx: EmitContext, node: Node, fn: ir.Function, builder: ir.I
             else:
                 with for_range(builder, count, "kb", start=1) as kb:
                     panel(index(builder, 0, (kb, step)), step, True, last)
-
-
-Rectangle = tuple[ir.Value, ir.Value, ir.Value, ir.Value]  # row lo, row hi, column lo, column hi
-
-
-def _rectangles(builder: ir.IRBuilder, node: Node, fn: ir.Function, rows: int, columns: int) -> list[Rectangle]:
-    """This part's tiles as three rectangles (some empty). With at least as many (batch x) row blocks
-    as parts, a share of the rows (each part streams b once). Else (a batch-1 dense layer; a few row
-    blocks cut into many slices of a stage) a share of all tiles numbered column-major, so each part
-    streams its own share of b: the rest of its first column block, its full column blocks, and the
-    start of its last one."""
-    part, parts = parts_of(builder, node, fn)
-    by_rows = builder.icmp_unsigned(">=", i64(rows), parts)
-    row_lo, row_hi = share(builder, rows, part, parts)
-    lo, hi = share(builder, rows * columns, part, parts)
-    height = i64(max(rows, 1))
-    first_column, first_row = builder.udiv(lo, height), builder.urem(lo, height)
-    last_column, last_row = builder.udiv(hi, height), builder.urem(hi, height)
-    partial = builder.icmp_unsigned("!=", first_row, i64(0))
-    one_column = builder.icmp_unsigned("==", first_column, last_column)
-    after_first = builder.add(first_column, i64(1))
-    head_end = builder.select(builder.and_(partial, builder.not_(one_column)), i64(rows), first_row)
-    by_tiles = [(first_row, head_end, first_column, after_first),
-                (i64(0), i64(rows), builder.select(partial, after_first, first_column), last_column),
-                (builder.select(one_column, first_row, i64(0)), last_row, last_column,
-                 builder.add(last_column, i64(1)))]
-    nothing = (i64(0),) * 4
-    by_row_share = [(row_lo, row_hi, i64(0), i64(columns)), nothing, nothing]
-    return [tuple(builder.select(by_rows, r, t) for r, t in zip(mine, tiles))
-            for mine, tiles in zip(by_row_share, by_tiles)]
-
-
-def _pick(builder: ir.IRBuilder, at: ir.Value, values: list[ir.Value]) -> ir.Value:
-    """values[at] for a run-time index at (selects: no memory, no branches)."""
-    picked = values[-1]
-    for k in range(len(values) - 2, -1, -1):
-        picked = builder.select(builder.icmp_unsigned("==", at, i64(k)), values[k], picked)
-    return picked
 
 
 def batch_offsets(builder: ir.IRBuilder, flat: ir.Value, batch: tuple[int, ...],

@@ -98,3 +98,47 @@ def unflatten(builder: ir.IRBuilder, flat: ir.Value, sizes: Sequence[int]) -> li
         indices.append(position if axis == 0 else i64(0) if last else builder.urem(position, i64(sizes[axis])))
         inner *= sizes[axis]
     return indices[::-1]
+
+
+Rectangle = tuple[ir.Value, ir.Value, ir.Value, ir.Value]  # first lo, first hi, second lo, second hi
+
+
+def grid_share(builder: ir.IRBuilder, part: ir.Value, parts: ir.Value, first: int, second: int) -> list[Rectangle]:
+    """Part's share of a first x second grid of units, as three rectangles (some empty). With at least
+    as many units along `first` as parts, a share of those (all of `second`); else a share of all
+    units numbered with `second` major: the rest of its first `second` index, its full ones, and the
+    start of its last one. (matmul: row blocks x column blocks, so with few rows each part streams
+    its own share of b; conv: channel blocks x pixel blocks, each part its own pixels.)"""
+    whole = builder.icmp_unsigned(">=", i64(first), parts)
+    first_lo, first_hi = share(builder, first, part, parts)
+    lo, hi = share(builder, first * second, part, parts)
+    height = i64(max(first, 1))
+    head, head_at = builder.udiv(lo, height), builder.urem(lo, height)
+    tail, tail_at = builder.udiv(hi, height), builder.urem(hi, height)
+    partial = builder.icmp_unsigned("!=", head_at, i64(0))
+    alone = builder.icmp_unsigned("==", head, tail)
+    after_head = builder.add(head, i64(1))
+    head_end = builder.select(builder.and_(partial, builder.not_(alone)), i64(first), head_at)
+    by_units = [(head_at, head_end, head, after_head),
+                (i64(0), i64(first), builder.select(partial, after_head, head), tail),
+                (builder.select(alone, head_at, i64(0)), tail_at, tail, builder.add(tail, i64(1)))]
+    nothing = (i64(0),) * 4
+    by_first = [(first_lo, first_hi, i64(0), i64(second)), nothing, nothing]
+    return [tuple(builder.select(whole, f, u) for f, u in zip(mine, units)) for mine, units in zip(by_first, by_units)]
+
+
+@contextmanager
+def for_rectangles(builder: ir.IRBuilder, part: ir.Value, parts: ir.Value, first: int, second: int
+                   ) -> Iterator[Rectangle]:
+    """The body once per rectangle of grid_share, with its bounds: one copy of the kernel's code."""
+    rectangles = grid_share(builder, part, parts, first, second)
+    with for_range(builder, len(rectangles), "rect") as at:
+        yield tuple(_pick(builder, at, [r[k] for r in rectangles]) for k in range(4))
+
+
+def _pick(builder: ir.IRBuilder, at: ir.Value, values: list[ir.Value]) -> ir.Value:
+    """values[at] for a run-time index (selects: no memory, no branches)."""
+    picked = values[-1]
+    for k in range(len(values) - 2, -1, -1):
+        picked = builder.select(builder.icmp_unsigned("==", at, i64(k)), values[k], picked)
+    return picked
