@@ -50,7 +50,8 @@ def _models(workdir: Path) -> tuple[dict[str, Path], dict[str, np.ndarray]]:
     matmul = trace(lambda a, b: a @ b, a, b).graph
     builds = {"mm": build(matmul, TARGET, name="mm"),
               "whole": build(matmul, TARGET, name="whole", stage_flops=10**12),
-              "wide": build(trace(lambda x: x * 2, x).graph, TARGET, name="wide")}
+              # sliced fine, so its own stages stay shorter than one softmax section
+              "wide": build(trace(lambda x: x * 2, x).graph, TARGET, name="wide", stage_flops=1 << 16)}
     paths = {}
     for name, data in builds.items():
         paths[name] = workdir / f"{name}.cbx"
@@ -126,14 +127,15 @@ def test_post_processing_matches_numpy(vm: SectionsVm) -> None:
 
 
 def test_topk_is_n_log_k(vm: SectionsVm) -> None:
-    """k=64 over 2^20 elements, fastest of 3 calls less the same call without post-processing: the
-    k repeated selections with an O(k) 'taken' check (O(k^2 n)) took 564 ms, the heap ~50 ms under
-    QEMU's TCG here."""
-    topk = vm.number("us_topk64") - vm.number("us_none")
-    assert topk < 250_000, f"top-64 of 2^20 took {topk:.0f} us"
+    """k=64 over 2^20 elements (the least latency of 3 calls less that without post-processing):
+    k repeated selections with an O(k) 'taken' check (O(k^2 n)) took 22 s under QEMU's TCG here,
+    the heap 10-120 ms."""
+    topk = vm.number("latency_ns_topk64") - vm.number("latency_ns_none")
+    assert topk < 1e9, f"top-64 of 2^20 took {topk / 1e6:.0f} ms"
 
 
 def test_softmax_runs_in_bounded_sections(vm: SectionsVm) -> None:
-    """The longest FPU section of a softmax call over 2^20 floats is a small part of the call."""
-    call_ns = vm.number("us_softmax") * 1000
-    assert vm.number("fpu_ns_softmax") < call_ns / 8, (vm.number("fpu_ns_softmax"), call_ns)
+    """The longest FPU section of a softmax call over 2^20 floats is a small part of the call (in
+    one section it was nearly all of it)."""
+    call_ns = vm.number("latency_ns_softmax")
+    assert vm.number("fpu_ns_softmax") < call_ns / 4, (vm.number("fpu_ns_softmax"), call_ns)
