@@ -22,6 +22,16 @@ class CliError(Exception):
     """A user-facing error: printed as one line, exit status 1."""
 
 
+def installed_version() -> str:
+    """The installed distribution's version; a source checkout run without installing has only __version__."""
+    try:
+        return metadata.version("cerebro")
+    except metadata.PackageNotFoundError:
+        from cerebro import __version__
+
+        return __version__
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cerebroc",
@@ -29,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
         "TensorFlow SavedModels to .cbx objects, run and inspect them.",
         epilog="Set CEREBRO_DEBUG=1 to see tracebacks.",
     )
-    parser.add_argument("--version", action="version", version=f"cerebroc {metadata.version('cerebro')}")
+    parser.add_argument("--version", action="version", version=f"cerebroc {installed_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMANDS:
         importlib.import_module(name).register(sub)

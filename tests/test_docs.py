@@ -1,8 +1,8 @@
 """Every code block in README.md and docs/*.md runs as written, or says why not and is still checked.
 
 A fenced block's label decides (RULES): `python` and `sh` blocks run, each on its own in a fresh temp
-dir holding the input files it names (FIXTURES: small stand-ins made here; `.venv` links to the
-checkout's, and `cerebroc`/`python` are this venv's); `c` blocks compile against the runtime headers;
+dir holding the input files it names (FIXTURES: small stand-ins made here; `cerebroc` and `python`
+are this venv's); `c` blocks compile against the runtime headers;
 `text` is not code (diagrams, listings, output). A block that cannot run here (a real kernel, root,
 minutes of work) carries a marker on the line before it, `<!-- not-run: REASON -->`, and is still
 checked: Python must parse, shell must parse, and every `cerebroc` command in it must be accepted by
@@ -131,7 +131,6 @@ def named(name: str, text: str) -> bool:
 
 
 def prepare(block: Block, work: Path) -> None:
-    (work / ".venv").symlink_to(REPO / ".venv")
     for name, make in FIXTURES.items():
         if named(name, block.text):
             make(work / name)
