@@ -240,6 +240,23 @@ static long do_ioctl(struct slot *s, int fd, unsigned long cmd, uint64_t arg, co
 	return rc;
 }
 
+/*
+ * The same call through the 32-bit system call entry (int $0x80, ioctl is
+ * 54 there), as a 32-bit program makes it: the kernel takes its compat path.
+ * @arg must lie below 4 GiB.
+ */
+static long do_ioctl32(struct slot *s, int fd, unsigned long cmd, uint64_t arg)
+{
+	long rc;
+
+	begin(s, "32-bit ioctl fd %d cmd 0x%lx arg 0x%llx", fd, cmd, (unsigned long long)arg);
+	__asm__ volatile("int $0x80" : "=a"(rc) : "a"(54L), "b"((long)fd), "c"((long)(uint32_t)cmd),
+			 "d"((long)(uint32_t)arg) : "memory", "r8", "r9", "r10", "r11");
+	end(s);
+	sh->ioctls++;
+	return rc;
+}
+
 static int write_file(const char *path, const void *data, size_t len)
 {
 	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
@@ -294,8 +311,11 @@ struct memory {
 	uint8_t *rw;		/* RW_SIZE bytes */
 	uint8_t *guard;		/* first byte of a PROT_NONE page after a writable one */
 	uint8_t *ro;		/* a read-only page */
+	uint8_t *low;		/* LOW_SIZE bytes below 4 GiB, for 32-bit calls */
 	uint64_t unmapped;
 };
+
+#define LOW_SIZE (2 * PAGE)
 
 #define RW_SIZE (256 * 1024)
 
@@ -306,7 +326,9 @@ static void memory_init(struct memory *m, struct rng *r)
 
 	m->rw = mmap(NULL, RW_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	m->ro = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (pages == MAP_FAILED || gone == MAP_FAILED || m->rw == MAP_FAILED || m->ro == MAP_FAILED) {
+	m->low = mmap(NULL, LOW_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_32BIT, -1, 0);
+	if (pages == MAP_FAILED || gone == MAP_FAILED || m->rw == MAP_FAILED || m->ro == MAP_FAILED ||
+	    m->low == MAP_FAILED) {
 		perror("mmap");
 		exit(2);
 	}
@@ -766,6 +788,11 @@ static void fuzz_ioctl_once(struct ioctl_worker *w)
 	ptr = chance(r, 92) ? (uint64_t)(uintptr_t)arg : pick_pointer(r, w->mem, _IOC_SIZE(cmd));
 	if (chance(r, 3))	/* the struct straddles the guard page */
 		ptr = (uint64_t)(uintptr_t)w->mem->guard - 1 - below(r, 24);
+	if (chance(r, 5)) {	/* a 32-bit caller: the struct copied below 4 GiB */
+		memcpy(w->mem->low, arg, LOW_SIZE);
+		do_ioctl32(w->slot, fd, cmd, (uint64_t)(uintptr_t)w->mem->low);
+		return;
+	}
 	rc = do_ioctl(w->slot, fd, cmd, ptr, "fuzz");
 	if (rc || cmd != CEREBRO_IOC_LOAD_MODEL || ptr != (uint64_t)(uintptr_t)arg)
 		return;
