@@ -1347,14 +1347,18 @@ static int check_hangs(int *hangs)
 	return busy;
 }
 
-/* Reaps exited workers; returns how many are still alive. */
-static int reap(pid_t *pids, int npids)
+/* Reaps exited workers (one that died by itself is a failure); returns how many are alive. */
+static int reap(pid_t *pids, int npids, int killed)
 {
-	int i, alive = 0;
+	int i, alive = 0, status;
 
 	for (i = 0; i < npids; i++) {
-		if (pids[i] > 0 && waitpid(pids[i], NULL, WNOHANG) == pids[i])
+		if (pids[i] > 0 && waitpid(pids[i], &status, WNOHANG) == pids[i]) {
+			if (!killed && (WIFSIGNALED(status) || WEXITSTATUS(status)))
+				fail("worker process %d died (signal %d, exit %d)", pids[i],
+				     WIFSIGNALED(status) ? WTERMSIG(status) : 0, WEXITSTATUS(status));
 			pids[i] = 0;
+		}
 		alive += pids[i] > 0;
 	}
 	return alive;
@@ -1412,7 +1416,7 @@ int main(int argc, char **argv)
 		pids[npids++] = spawn(run_unloader, i, RACER_NICE);
 
 	/* run; after the stop, give a call in progress HANG_MS to finish before calling it a hang */
-	while (reap(pids, npids) && (!stopping() || now_ms() - stop_ms <= HANG_MS + 500)) {
+	while (reap(pids, npids, 0) && (!stopping() || now_ms() - stop_ms <= HANG_MS + 500)) {
 		usleep(100000);
 		check_hangs(&hangs);
 		if (now_ms() - start >= budget_ms)
@@ -1430,7 +1434,7 @@ int main(int argc, char **argv)
 		if (pids[i] > 0)
 			kill(pids[i], SIGKILL);
 	}
-	for (i = 0; i < 30 && reap(pids, npids); i++)
+	for (i = 0; i < 30 && reap(pids, npids, 1); i++)
 		usleep(100000);
 	for (i = 0; i < npids; i++) {
 		if (pids[i] > 0)
