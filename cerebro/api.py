@@ -37,10 +37,11 @@ def load(path: str | os.PathLike | bytes, threads: int = 1) -> Model:
 class CompiledFunction:
     """What cerebro.compile returns: compiles on the first call for each input signature."""
 
-    def __init__(self, fn: Callable, target: str, name: str | None) -> None:
+    def __init__(self, fn: Callable, target: str, name: str | None, cache: bool | None = None) -> None:
         self.fn = fn
         self.target = target
         self.name = name or getattr(fn, "__name__", "model")
+        self.cache = cache  # the persistent compile cache: None follows $CEREBRO_COMPILE_CACHE, False skips it
         self._cache: dict[tuple, tuple[runtime.LoadedModel, Any]] = {}
         self._lock = threading.Lock()
 
@@ -77,16 +78,19 @@ class CompiledFunction:
         traced.graph.name = self.name
         return traced
 
-    @staticmethod
-    def _build(graph: Any, target: str) -> bytes:
-        from cerebro.compiler import build
+    def _build(self, graph: Any, target: str) -> bytes:
+        from cerebro.cache import cached_build
 
-        return build(graph, target=target)
+        return cached_build(graph, target, cache=self.cache)
 
 
-def compile(fn: Callable, target: str = "host", *, name: str | None = None) -> CompiledFunction:  # noqa: A001
-    """Compile a JAX/Flax function ahead of time, like jax.jit but to native .cbx code."""
-    return CompiledFunction(fn, target, name)
+def compile(fn: Callable, target: str = "host", *, name: str | None = None,  # noqa: A001
+            cache: bool | None = None) -> CompiledFunction:
+    """Compile a JAX/Flax function ahead of time, like jax.jit but to native .cbx code.
+
+    cache=False skips the persistent compile cache (cerebro/cache.py); None follows $CEREBRO_COMPILE_CACHE.
+    """
+    return CompiledFunction(fn, target, name, cache)
 
 
 def _canonical(leaf: Any) -> np.ndarray:
@@ -109,12 +113,12 @@ def compile_saved_model(path: str | os.PathLike, signature: str | None = None, *
 
 
 def compile_onnx(model: Any, *, shapes: dict | None = None, target: str = "host",
-                 output: str | os.PathLike | None = None) -> bytes:
+                 output: str | os.PathLike | None = None, cache: bool | None = None) -> bytes:
     """Compile an ONNX model (path or ModelProto) to .cbx bytes; `shapes` binds symbolic input dims."""
-    from cerebro.compiler import build
+    from cerebro.cache import cached_build
     from cerebro.frontends.onnx import import_onnx
 
-    data = build(import_onnx(model, shapes=shapes), target=target)
+    data = cached_build(import_onnx(model, shapes=shapes), target, cache=cache)
     if output is not None:
         Path(output).write_bytes(data)
     return data

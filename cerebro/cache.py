@@ -1,0 +1,198 @@
+"""Cerebro's cache directory, and the persistent compile cache kept in it.
+
+A compiled model is stored as its .cbx bytes under a key that is the SHA-256 of everything the bytes
+depend on: the IR graph as the frontend made it (ops, attributes, shapes, dtypes, names, source
+locations and the constants' bytes), the resolved target (triple, CPU, features), the build options and
+the compiler itself (version plus a hash of its source files, so an edited compiler never serves old
+code). An entry is trusted only after its .cbx content hash checks out; anything else is deleted and
+rebuilt. Entries are written atomically (temporary file, then rename) and the directory is kept under a
+size bound by dropping the least recently used entries.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import hashlib
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+ENTRY_SUFFIX = ".cbx"
+DEFAULT_MAX_BYTES = 2 << 30
+_OFF = frozenset({"0", "false", "no", "off"})
+
+
+def cache_root() -> Path:
+    """Where Cerebro caches things (kernel images, native helpers, compiled models):
+    $CEREBRO_CACHE, else $XDG_CACHE_HOME/cerebro, else ~/.cache/cerebro."""
+    explicit = os.environ.get("CEREBRO_CACHE")
+    if explicit:
+        return Path(explicit)
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "cerebro"
+
+
+def compile_cache_dir() -> Path:
+    """$CEREBRO_CACHE_DIR, else <cache root>/compile."""
+    return Path(os.environ.get("CEREBRO_CACHE_DIR") or cache_root() / "compile")
+
+
+def compile_cache_enabled() -> bool:
+    """Off when $CEREBRO_COMPILE_CACHE is 0, false, no or off."""
+    return os.environ.get("CEREBRO_COMPILE_CACHE", "1").strip().lower() not in _OFF
+
+
+def compile_cache_max_bytes() -> int:
+    """$CEREBRO_CACHE_MAX_BYTES, else 2 GiB."""
+    text = os.environ.get("CEREBRO_CACHE_MAX_BYTES")
+    if not text:
+        return DEFAULT_MAX_BYTES
+    try:
+        value = int(text)
+    except ValueError:
+        raise ValueError(f"CEREBRO_CACHE_MAX_BYTES={text!r}: expected a number of bytes") from None
+    if value < 0:
+        raise ValueError(f"CEREBRO_CACHE_MAX_BYTES={text!r}: must not be negative")
+    return value
+
+
+@functools.cache
+def compiler_fingerprint() -> str:
+    """Cerebro's version, LLVM's, and a hash of every compiler source file."""
+    import llvmlite
+    import llvmlite.binding as llvm
+
+    import cerebro
+    import cerebro.compiler
+
+    digest = hashlib.sha256(f"{cerebro.__version__}|{llvmlite.__version__}|{llvm.llvm_version_info}".encode())
+    root = Path(cerebro.compiler.__file__).parent
+    for path in sorted(root.rglob("*.py")):
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0")
+        digest.update(path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def graph_key(graph: Any, target: Any, options: dict[str, Any]) -> str:
+    """The cache key of building graph (a compiler.ir.Graph) for target (a resolved Target) with options."""
+    import numpy as np
+
+    from cerebro.compiler.ir import format_graph
+
+    digest = hashlib.sha256()
+    for part in (compiler_fingerprint(), repr(dataclasses.astuple(target)), repr(sorted(options.items())),
+                 format_graph(graph)):
+        digest.update(part.encode() + b"\0")
+    for constant in graph.constants():  # the text has their types; the bytes come straight from the buffers
+        digest.update(np.ascontiguousarray(constant.data).reshape(-1).view(np.uint8))
+    return digest.hexdigest()
+
+
+@dataclasses.dataclass(frozen=True)
+class CacheInfo:
+    directory: Path
+    entries: int
+    bytes: int
+    max_bytes: int
+
+
+class CompileCache:
+    """A directory of <key>.cbx files, bounded to max_bytes by least recent use (file mtime)."""
+
+    def __init__(self, directory: str | os.PathLike | None = None, max_bytes: int | None = None) -> None:
+        self.directory = Path(directory) if directory is not None else compile_cache_dir()
+        self.max_bytes = compile_cache_max_bytes() if max_bytes is None else max_bytes
+
+    def path(self, key: str) -> Path:
+        return self.directory / (key + ENTRY_SUFFIX)
+
+    def get(self, key: str) -> bytes | None:
+        """The entry's bytes if present and intact; a damaged entry is deleted (with a warning)."""
+        from cerebro.compiler.cbx.reader import read_cbx
+
+        path = self.path(key)
+        try:
+            data = path.read_bytes()
+        except OSError:
+            return None
+        try:
+            read_cbx(data)
+        except Exception as error:  # whatever is wrong with it, it must not be loaded
+            print(f"cerebro: compile cache entry {path.name} is damaged ({error}); rebuilding it", file=sys.stderr)
+            path.unlink(missing_ok=True)
+            return None
+        os.utime(path)  # recently used: evicted last
+        return data
+
+    def put(self, key: str, data: bytes) -> None:
+        """Store data under key atomically, then drop old entries beyond the size bound."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        fd, temp = tempfile.mkstemp(prefix=".tmp-", suffix=ENTRY_SUFFIX, dir=self.directory)
+        try:
+            with os.fdopen(fd, "wb") as file:
+                file.write(data)
+            os.replace(temp, self.path(key))
+        except BaseException:
+            Path(temp).unlink(missing_ok=True)
+            raise
+        self.evict()
+
+    def _entries(self) -> list[tuple[float, int, Path]]:
+        """(mtime, size, path) of each entry, oldest first."""
+        found = []
+        for path in self.directory.glob("*" + ENTRY_SUFFIX):
+            if path.name.startswith("."):
+                continue
+            try:
+                stat = path.stat()
+            except OSError:  # removed meanwhile by another process
+                continue
+            found.append((stat.st_mtime, stat.st_size, path))
+        return sorted(found)
+
+    def evict(self) -> None:
+        entries = self._entries()
+        total = sum(size for _, size, _ in entries)
+        for _, size, path in entries:
+            if total <= self.max_bytes:
+                break
+            path.unlink(missing_ok=True)
+            total -= size
+
+    def info(self) -> CacheInfo:
+        entries = self._entries() if self.directory.is_dir() else []
+        return CacheInfo(self.directory, len(entries), sum(size for _, size, _ in entries), self.max_bytes)
+
+    def clear(self) -> int:
+        """Delete every entry (and leftover temporary files); returns how many entries went."""
+        if not self.directory.is_dir():
+            return 0
+        removed = 0
+        for path in self.directory.glob("*" + ENTRY_SUFFIX):
+            removed += not path.name.startswith(".")
+            path.unlink(missing_ok=True)
+        return removed
+
+
+def cached_build(graph: Any, target: Any = "host", *, name: str | None = None, stage_flops: int | None = None,
+                 cache: bool | None = None) -> bytes:
+    """compiler.build(graph, target, name, stage_flops), served from the compile cache when it can be.
+
+    cache: None follows $CEREBRO_COMPILE_CACHE; False always compiles.
+    """
+    from cerebro.compiler.build import STAGE_FLOPS, build
+    from cerebro.compiler.targets import resolve_target
+
+    stage_flops = STAGE_FLOPS if stage_flops is None else stage_flops
+    if not (compile_cache_enabled() if cache is None else cache):
+        return build(graph, target, name, stage_flops)
+    resolved = resolve_target(target)
+    key = graph_key(graph, resolved, {"name": name, "stage_flops": stage_flops})
+    store = CompileCache()
+    data = store.get(key)
+    if data is None:
+        data = build(graph, resolved, name, stage_flops)
+        store.put(key, data)
+    return data
