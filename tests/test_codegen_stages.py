@@ -10,6 +10,8 @@ threads=1 and 2, and jax.jit's results within the model tolerances of tests/jax_
 
 from __future__ import annotations
 
+import re
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -98,6 +100,15 @@ def test_big_nodes_are_sliced_bit_exactly(name: str) -> None:
     for threads in (1, 2):
         for got, expected in zip(runtime.load(sliced, threads=threads)(*inputs), want, strict=True):
             np.testing.assert_array_equal(got, expected, err_msg=f"{name} threads={threads}")
+
+
+def test_slices_share_one_function() -> None:
+    """Stages that only continue a node's slices run through one function taking the slice, so a
+    node cut into thousands of stages costs LLVM a few functions (80 s -> 1 s for a 2048^3 matmul)."""
+    fn, args = _matmul(np.random.default_rng(4))
+    _, text, meta, _ = lower(trace(fn, *args).graph)
+    functions = re.findall(r'^define internal void @"?(stage|slices)\d+', text, re.M)
+    assert meta.num_stages > 50 and len(functions) <= 3, (meta.num_stages, functions)
 
 
 def test_sliced_stages_are_short() -> None:

@@ -74,19 +74,20 @@ class _StageBuilder:
 
     def __init__(self, fn: ir.Function, weights: ir.GlobalVariable, target: Target) -> None:
         self.b = ir.IRBuilder(fn.append_basic_block("entry"))
-        self.inputs, self.outputs, self.arena, self.part, self.parts = fn.args
+        self.inputs, self.outputs, self.arena, self.part, self.parts = fn.args[:5]
         self.weights = weights
         self.pause, self.pause_args = _spin_hint(fn.module, target)
 
-    def call(self, node_fn: ir.Function, args: list[ir.Value], parallel: bool, piece: Piece) -> None:
-        """A parallel node runs on every part (slice i of k: as part i*parts + part of k*parts), any
-        other on part 0 only."""
+    def call(self, node_fn: ir.Function, args: list[ir.Value], parallel: bool, index: ir.Value, count: int
+             ) -> None:
+        """A parallel node runs on every part (slice `index` of `count`: as part index*parts + part of
+        count*parts), any other on part 0 only."""
         if parallel:
             b = self.b
             part, parts = self.part, self.parts
-            if piece.count > 1:
-                part = b.add(b.mul(self.parts, ir.Constant(I32, piece.index)), self.part)
-                parts = b.mul(self.parts, ir.Constant(I32, piece.count))
+            if count > 1:
+                part = b.add(b.mul(self.parts, index), self.part)
+                parts = b.mul(self.parts, ir.Constant(I32, count))
             b.call(node_fn, args + [part, parts])
         else:
             with self.b.if_then(self.b.icmp_unsigned("==", self.part, ir.Constant(I32, 0))):
@@ -139,11 +140,18 @@ def emit_module(graph: Graph, plan: MemoryPlan, stages: list[list[Piece]], targe
         functions[id(node)] = _node_function(ctx, node, index)
 
     memcpy = module.declare_intrinsic("llvm.memcpy", [PTR, PTR, I64])
-    stage_fns = []
+    stage_fns: dict[int, ir.Function] = {}
+    runs: list[_Run] = []
     barriers = 0
     previous_parallel: bool | None = None  # of the last node call emitted; None before the first
     previous: Node | None = None
     for number, pieces in enumerate(stages):
+        if _continues(stages, number) and id(pieces[0].node) in functions:
+            if runs and runs[-1].first + runs[-1].stages == number:
+                runs[-1].stages += 1
+            else:
+                runs.append(_Run(number, 1, pieces[0]))
+            continue  # no barrier (the same node goes on), no state change
         fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [PTR, PTR, PTR, I32, I32]), f"stage{number}")
         fn.linkage = "internal"
         sb = _StageBuilder(fn, globals_.weights, target)
@@ -157,7 +165,7 @@ def emit_module(graph: Graph, plan: MemoryPlan, stages: list[list[Piece]], targe
                     sb.barrier(barriers)
                     barriers += 1
                 args = [sb.pointer(plan.place(v)) for v in node.inputs + node.outputs]
-                sb.call(functions[id(node)], args, parallel, piece)
+                sb.call(functions[id(node)], args, parallel, ir.Constant(I32, piece.index), piece.count)
                 previous_parallel, previous = parallel, node
         copies = any(nbytes for _, _, nbytes in plan.copies)
         if number == len(stages) - 1 and copies and previous_parallel:
@@ -170,8 +178,10 @@ def emit_module(graph: Graph, plan: MemoryPlan, stages: list[list[Piece]], targe
                         size, volatile = ir.Constant(I64, nbytes), ir.Constant(ir.IntType(1), 0)
                         sb.b.call(memcpy, [dst, sb.pointer(source), size, volatile])
         sb.b.ret_void()
-        stage_fns.append(fn)
-    _entry(module, stage_fns)
+        stage_fns[number] = fn
+    for run in runs:
+        run.fn = _run_function(module, run, functions[id(run.piece.node)], plan, globals_.weights, target)
+    _entry(module, stage_fns, runs)
     return finish_text(str(module), target, len(plan.weights), META_FIXED + META_PER_TENSOR * num_tensors, text)
 
 
@@ -184,9 +194,44 @@ def _spin_hint(module: ir.Module, target: Target) -> tuple[ir.Function, list[ir.
     return fn, args
 
 
-def _entry(module: ir.Module, stage_fns: list[ir.Function]) -> None:
-    """cerebro_entry: split the stage word (abi.h) and run the stage; a stage index past the last or a
-    part outside 0..parts-1 is a bad stage."""
+@dataclass
+class _Run:
+    """Stages first .. first+stages-1, each one more slice of piece's node (from piece.index on): one
+    function takes the slice as an argument, so a node cut into thousands of slices costs LLVM one
+    small function, not thousands."""
+
+    first: int
+    stages: int
+    piece: Piece
+    fn: ir.Function | None = None
+
+
+def _continues(stages: list[list[Piece]], number: int) -> bool:
+    """Stage `number` is only the next slice of the node the stage before ended with (so it needs no
+    barrier) and is not the last stage (which copies outputs)."""
+    if number == 0 or number == len(stages) - 1 or len(stages[number]) != 1:
+        return False
+    piece, before = stages[number][0], stages[number - 1][-1]
+    return piece.count > 1 and before.node is piece.node and before.index == piece.index - 1
+
+
+def _run_function(module: ir.Module, run: _Run, node_fn: ir.Function, plan: MemoryPlan,
+                  weights: ir.GlobalVariable, target: Target) -> ir.Function:
+    """void @slices<first>(inputs, outputs, arena, part, parts, slice): calls the node's slice."""
+    fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [PTR, PTR, PTR, I32, I32, I32]), f"slices{run.first}")
+    fn.linkage = "internal"
+    sb = _StageBuilder(fn, weights, target)
+    node = run.piece.node
+    args = [sb.pointer(plan.place(v)) for v in node.inputs + node.outputs]
+    sb.call(node_fn, args, True, fn.args[5], run.piece.count)
+    sb.b.ret_void()
+    return fn
+
+
+def _entry(module: ir.Module, stage_fns: dict[int, ir.Function], runs: list[_Run]) -> None:
+    """cerebro_entry: split the stage word (abi.h) and run the stage (a stage of a run: its run's
+    function with the slice); a stage index past the last or a part outside 0..parts-1 is a bad
+    stage."""
     entry = ir.Function(module, ir.FunctionType(I32, [PTR, PTR, PTR, I32]), "cerebro_entry")
     b = ir.IRBuilder(entry.append_basic_block("entry"))
     bad = entry.append_basic_block("bad_stage")
@@ -197,8 +242,13 @@ def _entry(module: ir.Module, stage_fns: list[ir.Function]) -> None:
     dispatch = entry.append_basic_block("dispatch")
     b.cbranch(b.icmp_unsigned("<", part, parts), dispatch, bad)
     b.position_at_end(dispatch)
+    for run in runs:
+        offset = b.sub(stage, ir.Constant(I32, run.first))
+        with b.if_then(b.icmp_unsigned("<", offset, ir.Constant(I32, run.stages))):
+            b.call(run.fn, [*entry.args[:3], part, parts, b.add(offset, ir.Constant(I32, run.piece.index))])
+            b.ret(ir.Constant(I32, 0))
     switch = b.switch(stage, bad)
-    for number, fn in enumerate(stage_fns):
+    for number, fn in stage_fns.items():
         block = entry.append_basic_block(f"run_stage{number}")
         switch.add_case(ir.Constant(I32, number), block)
         b.position_at_end(block)
