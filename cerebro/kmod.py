@@ -32,6 +32,12 @@ CACHE_DIR = Path(os.environ.get("CEREBRO_CACHE", Path.home() / ".cache" / "cereb
 
 EM_X86_64 = 62
 
+# The features a .cbx meta can record (compiler/targets.py) that the VM's CPU has: QEMU 7.2's TCG
+# `-cpu max` (Debian 12) emulates SSE up to 4.2, AVX, AVX2, FMA, F16C, BMI1/2, LZCNT and MOVBE, but
+# no AVX-512 and no AVX-VNNI; a model module needing those refuses to register in the guest.
+VM_CPU_FEATURES = frozenset({"sse2", "sse3", "ssse3", "sse4.1", "sse4.2", "popcnt", "cx16", "avx", "avx2", "fma",
+                             "f16c", "bmi", "bmi2", "lzcnt", "movbe"})
+
 
 class KmodError(RuntimeError):
     """A build or VM step failed; the message says which and why."""
@@ -55,6 +61,7 @@ class CbxInfo:
     model_name: str
     inputs: list[TensorSpec]
     outputs: list[TensorSpec]
+    features: str = ""  # the LLVM features the code needs, as "+avx2,+fma"
 
     @property
     def module_name(self) -> str:
@@ -78,7 +85,16 @@ def read_cbx(path: str | Path) -> CbxInfo:
         return TensorSpec(t.name, dtype, tuple(t.shape), dtype.itemsize * int(np.prod(t.shape, dtype=np.int64)))
 
     return CbxInfo(meta.hash.hex(), meta.machine, meta.model_name, [spec(t) for t in meta.inputs],
-                   [spec(t) for t in meta.outputs])
+                   [spec(t) for t in meta.outputs], meta.features)
+
+
+def check_vm_cpu(path: str | Path, info: CbxInfo) -> None:
+    """Refuses, before any build or boot, a model the VM's emulated CPU cannot run."""
+    needed = [name.lstrip("+") for name in info.features.split(",") if name.startswith("+")]
+    missing = [name for name in needed if name not in VM_CPU_FEATURES]
+    if missing:
+        raise KmodError(f"{path}: the model needs CPU features {', '.join(missing)}, which the VM's CPU "
+                        "(QEMU TCG -cpu max) lacks; compile it with --target x86_64 (or x86_64-v3) to run it here")
 
 
 # ---- building ----
@@ -294,10 +310,19 @@ poweroff -f
 """
 
 
+def vm_failure_reason(log: str) -> str:
+    """The guest's first complaint (insmod's or cerebro-ctl's), so a failed run never reads as empty."""
+    for line in log.splitlines():
+        if line.startswith(("insmod:", "cerebro-ctl:")):
+            return line.strip()
+    return "no error line from insmod or cerebro-ctl"
+
+
 def kmod_run(cbx_path: str | Path, inputs: list[np.ndarray], kernel_release: str | None = None,
              workdir: str | Path | None = None) -> list[np.ndarray]:
     """Runs one model through /dev/cerebro inside a VM; returns its outputs."""
     info = read_cbx(cbx_path)
+    check_vm_cpu(cbx_path, info)
     if len(inputs) != len(info.inputs):
         raise KmodError(f"{cbx_path}: the model takes {len(info.inputs)} inputs, got {len(inputs)}")
     with tempfile.TemporaryDirectory(dir=workdir) as tmp:
@@ -322,7 +347,7 @@ def kmod_run(cbx_path: str | Path, inputs: list[np.ndarray], kernel_release: str
         log = run_in_vm(kernel_image(release), initrd)
     rc = re.search(r"^@@RC (\d+)$", log, re.M)
     if not rc or rc.group(1) != "0":
-        raise KmodError(f"cerebro-ctl run failed in the VM; log tail:\n{log[-3000:]}")
+        raise KmodError(f"cerebro-ctl run failed in the VM: {vm_failure_reason(log)}; log tail:\n{log[-3000:]}")
     data = vm_file(log, "out")
     outputs, at = [], 0
     for spec in info.outputs:
@@ -347,7 +372,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     build.set_defaults(run=cli_build)
     run = kmod_sub.add_parser("run", help="run a model through /dev/cerebro in a QEMU VM")
     run.add_argument("model", metavar="MODEL.cbx")
-    run.add_argument("--input", "-i", action="append", default=[], metavar="FILE.npy")
+    run.add_argument("--input", "-i", action="append", default=[], metavar="[NAME=]FILE.npy|FILE.npz")
     run.add_argument("--output", "-o", default=None, metavar="OUT.npz")
     run.add_argument("--kernel", default=None, metavar="VER")
     run.set_defaults(run=cli_run)
@@ -360,8 +385,11 @@ def cli_build(args: argparse.Namespace) -> int:
 
 
 def cli_run(args: argparse.Namespace) -> int:
+    from cerebro.commands.inputs import load_inputs
+
     info = read_cbx(args.model)
-    inputs = [np.load(p, allow_pickle=False) for p in args.input]
+    check_vm_cpu(args.model, info)
+    inputs = load_inputs(args.input, info.inputs)
     outputs = kmod_run(args.model, inputs, args.kernel)
     named = {spec.name: out for spec, out in zip(info.outputs, outputs)}
     if args.output:

@@ -24,6 +24,7 @@ from cerebro.compiler.passes.epilogue import fuse_epilogues
 from cerebro.compiler.passes.prepack import prepack_weights
 from cerebro.compiler.passes.rows import ROW_KERNEL, fuse_rows
 from cerebro.compiler.passes.transpose import absorb_transposes, matmul_view, simplify_transposes
+from cerebro.compiler.progress import phase
 from cerebro.compiler.targets import Target, resolve_target
 
 # The stage budget: the kernel host runs each stage in one kernel_fpu_begin/end section (preemption
@@ -142,7 +143,8 @@ def _private_copy(graph: Graph) -> Graph:
 def compile_llvm(text: str, target: Target) -> bytes:
     """Parse, verify, optimise (O3, new pass manager) and emit an ELF object."""
     tm, module = _optimised(text, target)
-    return tm.emit_object(module)
+    with phase("LLVM machine code"):
+        return tm.emit_object(module)
 
 
 def compile_assembly(text: str, target: Target) -> str:
@@ -153,15 +155,17 @@ def compile_assembly(text: str, target: Target) -> str:
 
 def _optimised(text: str, target: Target) -> tuple[llvm.TargetMachine, llvm.ModuleRef]:
     tm = target.target_machine()
-    module = llvm.parse_assembly(text)
-    module.verify()
+    with phase("LLVM parse"):
+        module = llvm.parse_assembly(text)
+        module.verify()
     module.triple = target.triple
     module.data_layout = str(tm.target_data)
     pto = llvm.create_pipeline_tuning_options(speed_level=3)
     pto.loop_vectorization = True
     pto.slp_vectorization = True
     pb = llvm.create_pass_builder(tm, pto)
-    pb.getModulePassManager().run(module, pb)
+    with phase("LLVM optimise (O3)"):
+        pb.getModulePassManager().run(module, pb)
     return tm, module
 
 
@@ -180,14 +184,19 @@ def lower(graph: Graph, target: str | Target = "host", stage_flops: int = STAGE_
           ) -> tuple[Graph, str, Meta, bytes]:
     """Everything up to LLVM: (optimised graph, LLVM IR text, meta, weights)."""
     tgt = resolve_target(target)
-    verify(graph)
-    graph = eliminate_dead_nodes(fold_constants(_private_copy(graph)))
-    ir_text = format_graph(graph)
-    graph = optimise(graph, tgt)
-    verify(graph, lowered=True)  # the passes kept the graph well formed
-    stages = split_stages(graph.nodes, stage_flops, tgt)
-    plan = plan_memory(graph)
-    text = emit_module(graph, plan, stages, tgt, ir_text)
+    with phase("verify"):
+        verify(graph)
+    with phase("fold constants"):
+        graph = eliminate_dead_nodes(fold_constants(_private_copy(graph)))
+        ir_text = format_graph(graph)
+    with phase("optimise"):
+        graph = optimise(graph, tgt)
+        verify(graph, lowered=True)  # the passes kept the graph well formed
+    with phase("stages and memory plan"):
+        stages = split_stages(graph.nodes, stage_flops, tgt)
+        plan = plan_memory(graph)
+    with phase("lower to LLVM IR"):
+        text = emit_module(graph, plan, stages, tgt, ir_text)
     flops = [sum(piece.flops for piece in stage) for stage in stages]
     names = graph.output_names
     if len(set(names)) != len(names):
@@ -220,4 +229,6 @@ def build(graph: Graph, target: str | Target = "host", name: str | None = None,
         graph = _private_copy(graph)
         graph.name = name
     _, text, meta, weights = lower(graph, target, stage_flops)
-    return finish_object(compile_llvm(text, resolve_target(target)), meta, weights)
+    obj = compile_llvm(text, resolve_target(target))
+    with phase("write .cbx"):
+        return finish_object(obj, meta, weights)

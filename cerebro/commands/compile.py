@@ -9,6 +9,9 @@ from pathlib import Path
 
 import numpy as np
 
+from cerebro.compiler.ir import DType
+from cerebro.frontends.binding import cli_syntax
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -17,34 +20,43 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Compile FILE.py:FUNC (a JAX/Flax function of arrays), MODEL.onnx, or a TensorFlow "
         "SavedModel directory to a .cbx object.",
         epilog="examples:\n"
-        "  cerebroc compile model.py:predict --arg 1x784:float32 -o mlp.cbx\n"
+        "  cerebroc compile model.py:predict --arg 1x784:f32 -o mlp.cbx\n"
         "  cerebroc compile bert.onnx --shape input_ids=1x128 --shape attention_mask=1x128 -o bert.cbx\n"
+        "  cerebroc compile bert.onnx --shape batch=1 --shape sequence=128 -o bert.cbx   (symbolic dims)\n"
         "  cerebroc compile saved_model/ --signature serving_default -o model.cbx --target aarch64",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("source", help="FILE.py:FUNC, MODEL.onnx or SAVED_MODEL_DIR")
     p.add_argument("--arg", action="append", default=[], metavar="SHAPE:DTYPE",
-                   help="one per positional argument of FUNC, e.g. 1x784:float32 (scalar: :int32)")
+                   help="one per positional argument of FUNC, e.g. 1x784:f32 (scalar: :i32); dtypes: "
+                   + ", ".join(DTYPE_NAMES))
     p.add_argument("--shape", action="append", default=[], metavar="NAME=SHAPE",
-                   help="bind an ONNX/SavedModel input's symbolic dims, e.g. input_ids=1x128")
+                   help="bind an ONNX/SavedModel input's shape (input_ids=1x128) or an ONNX symbolic "
+                   "dimension by its name (batch=2)")
     p.add_argument("--signature", default=None, help="SavedModel signature (default: serving_default)")
     p.add_argument("-o", "--output", required=True, help="the .cbx file to write")
     p.add_argument("--target", default="host",
                    help="host (default), x86_64, x86_64-v3, x86_64-v4 or aarch64")
     p.add_argument("--name", default=None, help="model name recorded in the .cbx")
+    p.add_argument("-v", "--timings", action="store_true", help="print the seconds each compile phase took")
+    p.add_argument("-q", "--quiet", action="store_true",
+                   help="print nothing but errors (no progress, no 'wrote' line)")
     p.set_defaults(run=run)
 
 
+# The element types Cerebro compiles, by short name (f32) and numpy name (float32).
+DTYPE_NAMES = {dtype.name: dtype.numpy for dtype in DType}
+DTYPE_NAMES.update({dtype.numpy.name: dtype.numpy for dtype in DType})
+
+
 def parse_arg_spec(spec: str) -> np.ndarray:
-    """'1x784:float32' -> zeros of that shape and dtype."""
+    """'1x784:f32' (or 1x784:float32) -> zeros of that shape and dtype."""
     shape_text, sep, dtype_text = spec.rpartition(":")
     if not sep:
-        raise ValueError(f"--arg {spec!r}: expected SHAPE:DTYPE such as 1x784:float32")
-    try:
-        dtype = np.dtype(dtype_text)
-    except TypeError:
-        raise ValueError(f"--arg {spec!r}: unknown dtype {dtype_text!r}") from None
-    return np.zeros(parse_shape(shape_text, f"--arg {spec!r}"), dtype)
+        raise ValueError(f"--arg {spec!r}: expected SHAPE:DTYPE such as 1x784:f32")
+    if dtype_text.lower() not in DTYPE_NAMES:
+        raise ValueError(f"--arg {spec!r}: unknown dtype {dtype_text!r}; use one of {', '.join(DTYPE_NAMES)}")
+    return np.zeros(parse_shape(shape_text, f"--arg {spec!r}"), DTYPE_NAMES[dtype_text.lower()])
 
 
 def parse_shape(text: str, what: str) -> tuple[int, ...]:
@@ -59,13 +71,17 @@ def parse_shape(text: str, what: str) -> tuple[int, ...]:
     return dims
 
 
-def parse_named_shapes(specs: list[str]) -> dict[str, tuple[int, ...]]:
-    shapes = {}
+def parse_named_shapes(specs: list[str], input_names: frozenset[str] = frozenset()
+                       ) -> dict[str, tuple[int, ...] | int]:
+    """--shape NAME=SHAPE options as the frontends' shapes: an input's shape by input name, or the size of
+    a symbolic dimension (NAME=N, NAME not an input) as the Python API's shapes={'batch': 2} does."""
+    shapes: dict[str, tuple[int, ...] | int] = {}
     for spec in specs:
         name, sep, shape = spec.partition("=")
         if not sep or not name:
-            raise ValueError(f"--shape {spec!r}: expected NAME=SHAPE such as input_ids=1x128")
-        shapes[name] = parse_shape(shape, f"--shape {spec!r}")
+            raise ValueError(f"--shape {spec!r}: expected NAME=SHAPE such as input_ids=1x128 or batch=2")
+        dims = parse_shape(shape, f"--shape {spec!r}")
+        shapes[name] = dims[0] if len(dims) == 1 and name not in input_names else dims
     return shapes
 
 
@@ -101,17 +117,19 @@ def import_graph(args: argparse.Namespace):
         graph.name = args.name or source.rpartition(":")[2]
         return graph
     path = Path(source)
-    shapes = parse_named_shapes(args.shape)
     if path.is_dir():
         from cerebro.frontends.tensorflow import import_saved_model
 
-        graph = import_saved_model(path, signature=args.signature, shapes=shapes or None)
+        graph = import_saved_model(path, signature=args.signature, shapes=parse_named_shapes(args.shape) or None)
     elif path.suffix == ".onnx":
         if not path.is_file():
             raise FileNotFoundError(f"{source}: no such file")
         from cerebro.frontends.onnx import import_onnx
+        from cerebro.frontends.onnx.importer import load_model
 
-        graph = import_onnx(path, shapes=shapes or None)
+        model = load_model(path)
+        shapes = parse_named_shapes(args.shape, frozenset(i.name for i in model.graph.input))
+        graph = import_onnx(model, shapes=shapes or None)
     else:
         raise ValueError(f"{source}: expected FILE.py:FUNC, a .onnx file or a SavedModel directory")
     graph.name = args.name or path.stem or "model"
@@ -119,10 +137,18 @@ def import_graph(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
+    from cerebro.commands.compile_progress import CompileDisplay
     from cerebro.compiler import build
+    from cerebro.compiler.progress import phase, reporting
 
-    graph = import_graph(args)
-    data = build(graph, target=args.target)
-    Path(args.output).write_bytes(data)
-    print(f"wrote {args.output} ({len(data)} bytes, target {args.target})")
+    with CompileDisplay(show=not args.quiet) as display, reporting(display):
+        with cli_syntax(), phase("trace" if ".py:" in args.source else "import"):
+            graph = import_graph(args)
+        data = build(graph, target=args.target)
+        with phase("write file"):
+            Path(args.output).write_bytes(data)
+    if args.timings and not args.quiet:
+        print(display.timings_text(), file=sys.stderr)
+    if not args.quiet:
+        print(f"wrote {args.output} ({len(data)} bytes, target {args.target})")
     return 0

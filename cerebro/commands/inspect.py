@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
+
+from cerebro.commands.model_file import read_model_file
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -40,9 +41,7 @@ def describe(meta) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
-    from cerebro.compiler.cbx.reader import read_cbx
-
-    cbx = read_cbx(Path(args.model).read_bytes())
+    _, cbx = read_model_file(args.model)
     if args.ir:
         if not cbx.ir_text:
             raise ValueError(f"{args.model} carries no IR section")

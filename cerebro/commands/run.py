@@ -1,4 +1,4 @@
-"""cerebroc run: execute a .cbx in the user-space runtime on .npy inputs."""
+"""cerebroc run: execute a .cbx in the user-space runtime on .npy/.npz inputs."""
 
 from __future__ import annotations
 
@@ -7,52 +7,42 @@ import time
 
 import numpy as np
 
+from cerebro.commands.inputs import load_inputs
+from cerebro.commands.model_file import read_model_file
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "run",
-        help="run a .cbx on .npy inputs",
+        help="run a .cbx on .npy/.npz inputs",
         description="Run a .cbx in the user-space runtime. Inputs are .npy files in signature order, "
-        "or NAME=FILE.npy. Without --output, prints each output's shape and leading values.",
+        "NAME=FILE.npy, or .npz files whose arrays are named as the inputs. An input of another dtype is "
+        "cast when the model's dtype holds its values (with a note on stderr). Without --output, prints "
+        "each output's shape and leading values.",
     )
     p.add_argument("model", help="the .cbx file")
-    p.add_argument("--input", "-i", action="append", default=[], metavar="[NAME=]FILE.npy")
+    p.add_argument("--input", "-i", action="append", default=[], metavar="[NAME=]FILE.npy|FILE.npz")
     p.add_argument("--output", "-o", default=None, metavar="OUT.npz", help="save outputs by name")
-    p.add_argument("--repeat", type=int, default=1, help="run N times and report the median latency")
+    p.add_argument("--repeat", type=int, default=1, metavar="N",
+                   help="run N times and report min/median/p90 latency")
     p.add_argument("--threads", type=int, default=1, metavar="N",
                    help="split each call across N threads (the file must be compiled with parallel support)")
     p.set_defaults(run=run)
 
 
-def order_inputs(specs: list[str], names: list[str]) -> list[np.ndarray]:
-    """Positional or NAME=FILE inputs, in the model's signature order."""
-    positional, named = [], {}
-    for spec in specs:
-        name, sep, path = spec.partition("=")
-        if sep and not name.endswith(".npy"):
-            if name not in names:
-                raise ValueError(f"--input {spec!r}: the model has no input {name!r} (inputs: {', '.join(names)})")
-            named[name] = np.load(path, allow_pickle=False)
-        else:
-            positional.append(np.load(spec, allow_pickle=False))
-    if named and positional:
-        raise ValueError("give inputs either all by position or all as NAME=FILE.npy")
-    if named:
-        missing = [n for n in names if n not in named]
-        if missing:
-            raise ValueError(f"missing inputs: {', '.join(missing)}")
-        return [named[n] for n in names]
-    if len(positional) != len(names):
-        raise ValueError(f"the model takes {len(names)} inputs ({', '.join(names)}), got {len(positional)}")
-    return positional
+def latency_summary(seconds: list[float]) -> str:
+    """min/median/p90 of the call times, in microseconds."""
+    us = np.asarray(seconds) * 1e6
+    return (f"latency over {len(us)} runs: min {us.min():.1f} us, median {np.median(us):.1f} us, "
+            f"p90 {np.percentile(us, 90):.1f} us")
 
 
 def run(args: argparse.Namespace) -> int:
     from cerebro import runtime
 
-    model = runtime.load(args.model, threads=args.threads)
-    names = [t.name for t in model.signature.inputs]
-    inputs = order_inputs(args.input, names)
+    data, _ = read_model_file(args.model)
+    model = runtime.load(data, threads=args.threads)
+    inputs = load_inputs(args.input, model.signature.inputs)
     times = []
     for _ in range(max(1, args.repeat)):
         start = time.perf_counter()
@@ -68,5 +58,5 @@ def run(args: argparse.Namespace) -> int:
             print(f"{name}: {value.dtype}{list(value.shape)} {np.array2string(flat[:8], precision=6)}"
                   + (" ..." if flat.size > 8 else ""))
     if args.repeat > 1:
-        print(f"median latency over {args.repeat} runs: {np.median(times) * 1e6:.1f} us")
+        print(latency_summary(times))
     return 0

@@ -18,6 +18,7 @@ import onnx
 from onnx import AttributeProto, helper, numpy_helper
 
 from cerebro.compiler.ir import DType, Graph, IRError, Value, dtype_from_numpy
+from cerebro.frontends import binding
 from cerebro.frontends.onnx import rules  # noqa: F401  (registers the rule table)
 from cerebro.frontends.onnx.table import Ctx, OnnxImportError, lookup, make_const
 from cerebro.frontends.onnx.types import DTYPE_TO_ELEM, elem_dtype
@@ -87,7 +88,7 @@ class Importer:
             env[init.name] = self.constant(numpy_helper.to_array(init), f"initializer '{init.name}'")
         unused = set(self.shapes) - {i.name for i in g.input} - self._dim_params(g)
         if unused:
-            raise OnnxImportError(f"shapes given for unknown inputs {sorted(unused)}; "
+            raise OnnxImportError(f"{binding.option()} given for unknown inputs {sorted(unused)}; "
                                   f"the model's inputs are {[i.name for i in g.input if i.name not in env]}")
         for name, array in self.constants.items():
             if name not in {i.name for i in g.input}:
@@ -119,15 +120,16 @@ class Importer:
             shape = tuple(int(d) for d in given)
             dims = info.type.tensor_type.shape.dim
             if info.type.tensor_type.HasField("shape") and len(dims) != len(shape):
-                raise OnnxImportError(f"input '{info.name}' has rank {len(dims)}, but shapes gives {shape}")
+                raise OnnxImportError(f"input '{info.name}' has rank {len(dims)}, but {binding.option()} gives "
+                                      f"{binding.given(shape)}")
             for i, (d, given) in enumerate(zip(dims, shape)):
                 if d.HasField("dim_value") and d.dim_value != given:
                     raise OnnxImportError(f"input '{info.name}' has dim {d.dim_value} at axis {i}, "
-                                          f"but shapes gives {given}")
+                                          f"but {binding.option()} gives {given}")
             return shape
         if not info.type.tensor_type.HasField("shape"):
             raise OnnxImportError(f"input '{info.name}' has no shape in the model; "
-                                  f"pass shapes={{'{info.name}': (...)}}")
+                                  f"pass {binding.bind_input(info.name)}")
         shape = []
         for i, d in enumerate(info.type.tensor_type.shape.dim):
             if d.HasField("dim_value"):
@@ -135,13 +137,15 @@ class Importer:
             elif d.dim_param and d.dim_param in self.shapes:
                 size = self.shapes[d.dim_param]
                 if not isinstance(size, (int, np.integer)) or size < 0:
-                    raise OnnxImportError(f"shapes['{d.dim_param}'] must be a non-negative int, got {size!r}")
+                    raise OnnxImportError(f"{binding.option()} for dimension '{d.dim_param}' must be a "
+                                          f"non-negative int, got {binding.given(size)}")
                 shape.append(int(size))
             else:
                 label = f"symbolic dimension '{d.dim_param}'" if d.dim_param else "an unknown dimension"
+                dims = [d.dim_value if d.HasField("dim_value") else None for d in info.type.tensor_type.shape.dim]
                 raise OnnxImportError(f"input '{info.name}' has {label} at axis {i}; bind it with "
-                                      f"shapes={{'{info.name}': (...)}}" +
-                                      (f" or shapes={{'{d.dim_param}': N}}" if d.dim_param else ""))
+                                      f"{binding.bind_input(info.name, dims)}" +
+                                      (f" or {binding.bind_dim(d.dim_param)}" if d.dim_param else ""))
         return tuple(shape)
 
     def output(self, env: Env, name: str) -> Value:

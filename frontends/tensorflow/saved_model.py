@@ -12,10 +12,17 @@ import os
 from pathlib import Path
 
 from cerebro.compiler.ir import Graph
+from cerebro.frontends import binding
 from cerebro.frontends.onnx import import_onnx
 from cerebro.frontends.onnx.table import OnnxImportError
 
 OPSET = 17
+
+# TensorFlow's C++ start-up lines (absl's pre-InitializeLog warning, CPU instructions, GPU probing,
+# grappler sessions) are noise in a compile's output; level 2 keeps errors. Set before TensorFlow is
+# first imported (this module is imported before any `import tensorflow` of the frontend); a user who
+# wants the lines sets TF_CPP_MIN_LOG_LEVEL=0.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 class SavedModelError(OnnxImportError):
     """A SavedModel Cerebro cannot read: missing directory or signature, unbound dims."""
@@ -48,15 +55,17 @@ def _bound_specs(fn, shapes: dict | None) -> list:
         if key in shapes:
             given = tuple(int(d) for d in shapes.pop(key))
             if len(given) != len(dims) or any(d is not None and d != g for d, g in zip(dims, given)):
-                raise SavedModelError(f"input '{key}' has shape {dims}, which shapes={given} does not fit")
+                raise SavedModelError(f"input '{key}' has shape {dims}, which {binding.option()} "
+                                      f"{binding.given(given)} does not fit")
             dims = list(given)
         unknown = [i for i, d in enumerate(dims) if d is None]
         if unknown:
             raise SavedModelError(f"input '{key}' has unknown dimension(s) at axis {unknown} (shape {dims}); "
-                                  f"bind them with shapes={{'{key}': (...)}}")
+                                  f"bind them with {binding.bind_input(key, dims)}")
         specs.append(tf.TensorSpec(dims, spec.dtype, name=key))
     if shapes:
-        raise SavedModelError(f"shapes given for unknown inputs {sorted(shapes)}; the inputs are {sorted(kwargs)}")
+        raise SavedModelError(f"{binding.option()} given for unknown inputs {sorted(shapes)}; "
+                              f"the inputs are {sorted(kwargs)}")
     return specs
 
 def saved_model_to_onnx(path: str | os.PathLike, signature: str | None = None, shapes: dict | None = None):
