@@ -29,7 +29,8 @@ def runtime_sources() -> list[str]:
     sources = []
     for part in ("core", "arch", "user"):
         sources += sorted(glob.glob(f"runtime_kmod/{part}/*.c"))
-    return [s for s in sources if not os.path.basename(s).startswith("tool_")]
+    # tool_*: programs; cerebro_runtime.c: the C library's API (cerebroc runtime-lib), not the binding's
+    return [s for s in sources if not os.path.basename(s).startswith("tool_") and not s.endswith("/cerebro_runtime.c")]
 
 
 packages = mapped_packages()
