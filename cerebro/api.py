@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -14,16 +14,43 @@ from cerebro import runtime
 
 
 class Model:
-    """A loaded .cbx: call it with numpy arrays in signature order."""
+    """A loaded .cbx, called like the function it was exported from.
+
+    A file that keeps its calling convention (.cerebro.tree, written by CompiledFunction.export)
+    takes the same positional and keyword pytrees (static arguments may be left out) and returns
+    the same tree of numpy arrays; one array per input in signature order is accepted too.
+    Other files take arrays in signature order and return one array or a tuple.
+    `flat(*arrays)` is the flat form for any file."""
 
     def __init__(self, loaded: runtime.LoadedModel) -> None:
         self._loaded = loaded
         self.signature = loaded.signature
         self.threads = loaded.threads
+        self.tree = loaded.tree
 
-    def __call__(self, *arrays: Any) -> np.ndarray | tuple[np.ndarray, ...]:
-        outputs = self._loaded(*arrays)
-        return outputs[0] if len(outputs) == 1 else tuple(outputs)
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if self.tree is None:
+            if kwargs:
+                names = ", ".join(t.name for t in self.signature.inputs)
+                raise TypeError(f"this .cbx keeps no calling convention: pass its inputs ({names}) positionally")
+            outputs = self._loaded(*args)
+            return outputs[0] if len(outputs) == 1 else tuple(outputs)
+        return self.tree.unflatten(self._loaded(*self._leaves(args, kwargs)))
+
+    def flat(self, *arrays: Any) -> tuple[np.ndarray, ...]:
+        """Run on one array per input in signature order; the outputs in signature order."""
+        return tuple(self._loaded(*arrays))
+
+    def _leaves(self, args: tuple, kwargs: dict) -> list[Any]:
+        """The call's leaves by the tree, or args themselves when they are one array per input."""
+        from cerebro.compiler.cbx.tree import TreeMismatch
+
+        try:
+            return self.tree.flatten(args, kwargs)
+        except TreeMismatch:
+            if kwargs or len(args) != len(self.signature.inputs) or any(_is_container(a) for a in args):
+                raise
+            return list(args)
 
     def __repr__(self) -> str:
         return f"<cerebro.Model {self.signature}>"
@@ -37,44 +64,55 @@ def load(path: str | os.PathLike | bytes, threads: int = 1) -> Model:
 class CompiledFunction:
     """What cerebro.compile returns: compiles on the first call for each input signature."""
 
-    def __init__(self, fn: Callable, target: str, name: str | None, cache: bool | None = None) -> None:
+    def __init__(self, fn: Callable, target: str, name: str | None, cache: bool | None = None,
+                 static_argnums: int | Sequence[int] | None = None,
+                 static_argnames: str | Sequence[str] | None = None) -> None:
+        from cerebro.frontends.jax.calls import StaticArgs
+
         self.fn = fn
+        self.static = StaticArgs.of(fn, static_argnums, static_argnames)
         self.target = target
         self.name = name or getattr(fn, "__name__", "model")
         self.cache = cache  # the persistent compile cache: None follows $CEREBRO_COMPILE_CACHE, False skips it
         self._cache: dict[tuple, tuple[runtime.LoadedModel, Any]] = {}
         self._lock = threading.Lock()
 
-    def __call__(self, *args: Any) -> Any:
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
         import jax
 
-        leaves, treedef = jax.tree_util.tree_flatten(args)
+        call = self.static.split(args, kwargs)
+        leaves, treedef = jax.tree_util.tree_flatten((call.args, call.kwargs))
         arrays = [_canonical(leaf) for leaf in leaves]
-        key = (treedef, tuple((a.shape, a.dtype.str) for a in arrays))
+        key = (call.key, treedef, tuple((a.shape, a.dtype.str) for a in arrays))
         with self._lock:
             entry = self._cache.get(key)
             if entry is None:
-                traced = self._trace(args)
+                traced = self._trace(args, kwargs)
                 entry = (runtime.load(self._build(traced.graph, self.target)), traced.out_tree)
                 self._cache[key] = entry
         loaded, out_tree = entry
         return jax.tree_util.tree_unflatten(out_tree, loaded(*arrays))
 
-    def lower(self, *args: Any) -> Any:
+    def lower(self, *args: Any, **kwargs: Any) -> Any:
         """The traced IR graph for these example arguments (for inspection)."""
-        return self._trace(args).graph
+        return self._trace(args, kwargs).graph
 
-    def export(self, path: str | os.PathLike, *example_args: Any, target: str | None = None) -> Path:
-        """Compile for example_args' shapes and write a .cbx file; returns its path."""
-        data = self._build(self._trace(example_args).graph, target or self.target)
+    def export(self, path: str | os.PathLike, *example_args: Any, target: str | None = None,
+               **example_kwargs: Any) -> Path:
+        """Compile for the example arguments' shapes (and static values) and write a .cbx file that
+        keeps the function's calling convention (cerebro.load takes and returns the same pytrees)."""
+        from cerebro.compiler.cbx.tree import attach_tree
+
+        traced = self._trace(example_args, example_kwargs)
+        data = attach_tree(self._build(traced.graph, target or self.target), traced.call_tree)
         path = Path(path)
         path.write_bytes(data)
         return path
 
-    def _trace(self, args: tuple) -> Any:
+    def _trace(self, args: tuple, kwargs: dict) -> Any:
         from cerebro.frontends.jax import trace
 
-        traced = trace(self.fn, *args)
+        traced = trace(self.fn, *args, kwargs=kwargs, static=self.static)
         traced.graph.name = self.name
         return traced
 
@@ -85,12 +123,19 @@ class CompiledFunction:
 
 
 def compile(fn: Callable, target: str = "host", *, name: str | None = None,  # noqa: A001
-            cache: bool | None = None) -> CompiledFunction:
+            cache: bool | None = None, static_argnums: int | Sequence[int] | None = None,
+            static_argnames: str | Sequence[str] | None = None) -> CompiledFunction:
     """Compile a JAX/Flax function ahead of time, like jax.jit but to native .cbx code.
 
     cache=False skips the persistent compile cache (cerebro/cache.py); None follows $CEREBRO_COMPILE_CACHE.
+    static_argnums/static_argnames as jax.jit's: hashable values compiled in, one function per value
+    (given one of them, the other follows from fn's signature).
     """
-    return CompiledFunction(fn, target, name, cache)
+    return CompiledFunction(fn, target, name, cache, static_argnums, static_argnames)
+
+
+def _is_container(value: Any) -> bool:
+    return value is None or isinstance(value, (Mapping, list, tuple))
 
 
 def _canonical(leaf: Any) -> np.ndarray:

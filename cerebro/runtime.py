@@ -19,6 +19,7 @@ import numpy as np
 
 from cerebro import _runtime
 from cerebro.compiler.cbx.format import CbxError, Meta, TensorSpec
+from cerebro.compiler.cbx.tree import CallTree, read_tree
 
 ALIGN = _runtime.BUFFER_ALIGN
 _align_skip = _runtime.align_skip
@@ -78,6 +79,7 @@ class LoadedModel:
         self.meta = Meta.unpack(self._model.meta)
         self.signature = Signature([_signature(t) for t in self.meta.inputs],
                                    [_signature(t) for t in self.meta.outputs])
+        self.tree: CallTree | None = read_tree(data, self.meta)  # the exported function's pytrees, if kept
         self._inputs = self.signature.inputs
         self._outputs = [(t.shape, t.dtype, spec.nbytes) for t, spec in zip(self.signature.outputs, self.meta.outputs)]
 

@@ -19,6 +19,10 @@ META_SECTION = ".cerebro.meta"
 WEIGHTS_SECTION = ".cerebro.weights"
 _SHDR_SIZE = 64
 _SH_FLAGS_OFFSET = 8  # offsetof(Elf64_Shdr, sh_flags)
+_SH_OFFSET_OFFSET = 24  # offsetof(Elf64_Shdr, sh_offset), sh_size follows
+_EH_SHOFF_OFFSET = 40  # offsetof(Elf64_Ehdr, e_shoff)
+_EH_SHNUM_OFFSET = 60  # offsetof(Elf64_Ehdr, e_shnum), e_shstrndx follows
+_SHDR = struct.Struct("<2I4Q2I2Q")  # Elf64_Shdr
 
 
 def parse_elf(data: bytes) -> elfmod.ElfFile:
@@ -44,6 +48,33 @@ def finish_object(obj: bytes, meta: Meta, weights: bytes) -> bytes:
     for sec in (meta_sec, weights_sec):
         at = elf.shoff + sec.index * _SHDR_SIZE + _SH_FLAGS_OFFSET
         struct.pack_into("<Q", out, at, sec.flags & ~elfmod.SHF_WRITE)
+    return seal(bytes(out))
+
+
+def add_section(cbx: bytes, name: str, payload: bytes) -> bytes:
+    """cbx with one more non-allocated PROGBITS section (never loaded: hosts ignore it), resealed.
+
+    The new section, a longer copy of the section name table and a new section header table
+    are appended; the old table and names stay behind as bytes no section claims."""
+    elf = parse_elf(cbx)
+    if elf.section(name) is not None:
+        raise CbxError(f"the .cbx already has a {name} section")
+    shnum, shstrndx = struct.unpack_from("<2H", cbx, _EH_SHNUM_OFFSET)
+    names = elf.section_data(elf.sections[shstrndx])
+    out = bytearray(cbx)
+
+    def append(blob: bytes) -> int:
+        out.extend(bytes(-len(out) % 8))
+        out.extend(blob)
+        return len(out) - len(blob)
+
+    names_at = append(names + name.encode() + b"\0")
+    payload_at = append(payload)
+    headers = bytearray(cbx[elf.shoff:elf.shoff + shnum * _SHDR_SIZE])
+    struct.pack_into("<2Q", headers, shstrndx * _SHDR_SIZE + _SH_OFFSET_OFFSET, names_at, len(names) + len(name) + 1)
+    headers += _SHDR.pack(len(names), elfmod.SHT_PROGBITS, 0, 0, payload_at, len(payload), 0, 0, 1, 0)
+    struct.pack_into("<Q", out, _EH_SHOFF_OFFSET, append(bytes(headers)))
+    struct.pack_into("<H", out, _EH_SHNUM_OFFSET, shnum + 1)
     return seal(bytes(out))
 
 

@@ -12,9 +12,11 @@ import jax
 import numpy as np
 from jax.extend.core import ClosedJaxpr, Jaxpr, Literal
 
+from cerebro.compiler.cbx.tree import CallTree
 from cerebro.compiler.ir import DType, Graph, Value, verify
 from cerebro.compiler.ir.interpret import run_graph
 from cerebro.frontends.jax import rules_control, rules_elementwise, rules_gather, rules_nn, rules_structural
+from cerebro.frontends.jax.calls import StaticArgs, call_tree
 from cerebro.frontends.jax.context import Context, ir_dtype, location
 
 RULES = {**rules_elementwise.RULES, **rules_structural.RULES, **rules_gather.RULES, **rules_nn.RULES,
@@ -37,15 +39,22 @@ class InputSpec:
 
 @dataclass
 class Traced:
-    """A traced function: its IR graph and the pytree structure of its inputs and outputs."""
+    """A traced function: its IR graph and the pytree structure of its inputs and outputs.
+
+    in_tree is the structure of (traced positional args, traced keyword args); call_tree the same
+    (with the static values and the outputs) as the JSON a .cbx keeps."""
 
     graph: Graph
     in_tree: Any
     out_tree: Any
     input_specs: list[InputSpec]
+    call_tree: CallTree
+    static: StaticArgs = StaticArgs(frozenset(), frozenset())
 
-    def flatten_inputs(self, *args: Any) -> list[np.ndarray]:
-        leaves, tree = jax.tree_util.tree_flatten(args)
+    def flatten_inputs(self, *args: Any, **kwargs: Any) -> list[np.ndarray]:
+        """The leaves of a call (static arguments left out) as the graph's inputs."""
+        call = self.static.split(args, kwargs)
+        leaves, tree = jax.tree_util.tree_flatten((call.args, call.kwargs))
         if tree != self.in_tree:
             raise ValueError(f"arguments have structure {tree}, the traced function takes {self.in_tree}")
         return [np.asarray(leaf, dtype=jax.dtypes.canonicalize_dtype(np.asarray(leaf).dtype)) for leaf in leaves]
@@ -53,9 +62,9 @@ class Traced:
     def unflatten_outputs(self, outputs: list[np.ndarray]) -> Any:
         return jax.tree_util.tree_unflatten(self.out_tree, outputs)
 
-    def run_reference(self, *args: Any) -> Any:
+    def run_reference(self, *args: Any, **kwargs: Any) -> Any:
         """Evaluate the graph with the numpy interpreter on the same pytrees the function takes."""
-        return self.unflatten_outputs(run_graph(self.graph, self.flatten_inputs(*args)))
+        return self.unflatten_outputs(run_graph(self.graph, self.flatten_inputs(*args, **kwargs)))
 
 
 def _sanitize(text: str) -> str:
@@ -97,17 +106,19 @@ def _arg_names(fn: Any, count: int) -> list[str]:
     return names + [f"{rest}.{i}" for i in range(count - len(names))]
 
 
-def input_names(fn: Any, args: tuple) -> list[str]:
-    """Names from key paths: a dict argument contributes its keys only
-    (`params.Dense_0.kernel`), any other argument starts with its parameter name (`x`, `xs.0`)."""
-    arg_names = _arg_names(fn, len(args))
+def input_names(arg_names: list[str], args: tuple, kwargs: Mapping[str, Any] | None = None) -> list[str]:
+    """Names from key paths, in JAX's order (args, then kwargs sorted by name): a dict argument
+    contributes its keys only (`params.Dense_0.kernel`), any other argument starts with its
+    parameter or keyword name (`x`, `xs.0`)."""
+    kwargs = kwargs or {}
+    labelled = [*zip(arg_names, args), *((key, kwargs[key]) for key in sorted(kwargs))]
     names = []
-    for path, _ in jax.tree_util.tree_flatten_with_path(args)[0]:
-        index = path[0].idx
-        parts = [_key_text(k) for k in path[1:]]
-        if not (isinstance(args[index], Mapping) and parts):
-            parts.insert(0, arg_names[index])
-        names.append(_sanitize(".".join(parts)))
+    for label, value in labelled:
+        for path, _ in jax.tree_util.tree_flatten_with_path(value)[0]:
+            parts = [_key_text(k) for k in path]
+            if not (isinstance(value, Mapping) and parts):
+                parts.insert(0, label)
+            names.append(_sanitize(".".join(parts)))
     return _unique(names)
 
 
@@ -165,18 +176,24 @@ def _lower_jaxpr(ctx: Context, jaxpr: Jaxpr, consts: list, args: list[Value], ca
     return [read(v) for v in jaxpr.outvars]
 
 
-def trace(fn: Any, *example_args: Any, name: str | None = None) -> Traced:
-    """Trace fn(*example_args) (pytrees of arrays) into a verified IR graph.
+def trace(fn: Any, *example_args: Any, name: str | None = None, kwargs: Mapping[str, Any] | None = None,
+          static: StaticArgs | None = None) -> Traced:
+    """Trace fn(*example_args, **kwargs) (pytrees of arrays) into a verified IR graph.
 
-    Inputs are the flattened leaves in pytree order, named from their key paths;
-    closed-over arrays become constants. Raises UnsupportedPrimitive naming the
-    primitive and the user's source line for anything the IR cannot express.
+    Inputs are the flattened leaves in pytree order, named from their key paths; static
+    arguments (as jax.jit's static_argnums/static_argnames) and closed-over arrays become
+    constants. Raises UnsupportedPrimitive naming the primitive and the user's source line
+    for anything the IR cannot express.
     """
-    closed, out_shapes = jax.make_jaxpr(fn, return_shape=True)(*example_args)
-    in_tree = jax.tree_util.tree_structure(example_args)
+    static = static or StaticArgs(frozenset(), frozenset())
+    call = static.split(example_args, kwargs or {})
+    closed, out_shapes = jax.make_jaxpr(call.bind(fn), return_shape=True)(call.args, call.kwargs)
+    in_tree = jax.tree_util.tree_structure((call.args, call.kwargs))
     graph = Graph(_sanitize(name or getattr(fn, "__name__", "model")))
+    arg_names = _arg_names(fn, len(example_args))
     specs = []
-    for leaf_name, var in zip(input_names(fn, example_args), closed.jaxpr.invars):
+    leaf_names = input_names([arg_names[i] for i in call.positions], call.args, call.kwargs)
+    for leaf_name, var in zip(leaf_names, closed.jaxpr.invars):
         dtype = ir_dtype(var.aval.dtype, f"input {leaf_name}")
         spec = InputSpec(leaf_name, tuple(int(d) for d in var.aval.shape), dtype)
         specs.append(spec)
@@ -185,4 +202,5 @@ def trace(fn: Any, *example_args: Any, name: str | None = None) -> Traced:
     outputs = _lower_jaxpr(ctx, closed.jaxpr, list(closed.consts), list(graph.inputs))
     graph.set_outputs(outputs, output_names(out_shapes))
     verify(graph)
-    return Traced(graph, in_tree, jax.tree_util.tree_structure(out_shapes), specs)
+    return Traced(graph, in_tree, jax.tree_util.tree_structure(out_shapes), specs,
+                  call_tree(arg_names, call, out_shapes), static)
