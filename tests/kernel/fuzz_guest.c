@@ -318,6 +318,7 @@ struct memory {
 #define LOW_SIZE (2 * PAGE)
 
 #define RW_SIZE (256 * 1024)
+#define MAX_TENSOR (64 * 1024)	/* the most bytes of one tensor, or of MODEL_INFO's records */
 
 static void memory_init(struct memory *m, struct rng *r)
 {
@@ -350,10 +351,15 @@ static const uint64_t kernel_pointers[] = {
 	0xfffffffffffffff0ULL,
 };
 
-/* A pointer to @need bytes: mostly valid, else one of the many ways to be wrong. */
+/*
+ * A pointer to @need bytes: mostly valid, else one of the many ways to be
+ * wrong. A valid one has MAX_TENSOR bytes behind it whatever @need says: the
+ * handle may be the other model's, which the kernel then writes in full.
+ */
 static uint64_t pick_pointer(struct rng *r, struct memory *m, uint64_t need)
 {
-	uint64_t room = need < RW_SIZE ? RW_SIZE - need : 0;
+	uint64_t span = need > MAX_TENSOR ? need : MAX_TENSOR;
+	uint64_t room = span < RW_SIZE ? RW_SIZE - span : 0;
 	uint64_t at = (uint64_t)(uintptr_t)m->rw + (room ? below(r, (uint32_t)room / 64) * 64 : 0);
 
 	switch (below(r, 16)) {
@@ -991,8 +997,8 @@ static void *executor_thread(void *data)
 
 	e->slot = slot_claim("executor");
 	for (i = 0; i < MAX_IO; i++) {
-		in[i] = malloc(RW_SIZE);
-		out[i] = malloc(RW_SIZE);
+		in[i] = malloc(MAX_TENSOR);
+		out[i] = malloc(MAX_TENSOR);
 	}
 	while (!stopping()) {
 		if (left_open >= 4) {	/* close with handles still open: release frees them */
@@ -1238,7 +1244,7 @@ static void reference_run(void)
 	if (!err && (checked.nin > MAX_IO || checked.nout > MAX_IO || victim.nin > MAX_IO || victim.nout > MAX_IO))
 		err = E2BIG;
 	for (i = 0; !err && i < CEREBRO_MAX_BUFFERS; i++) {
-		if (checked.nbytes[i] > RW_SIZE || victim.nbytes[i] > RW_SIZE)
+		if (checked.nbytes[i] > MAX_TENSOR || victim.nbytes[i] > MAX_TENSOR)
 			err = EFBIG;
 	}
 	for (i = 0; !err && i < checked.nin; i++) {
