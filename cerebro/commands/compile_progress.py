@@ -22,7 +22,8 @@ class CompileDisplay(Reporter):
     """Rows of phases (spinner, bar, elapsed) on @stream, started SHOW_AFTER_S into the compile so a
     fast compile prints nothing; records each phase's seconds for `timings_text`."""
 
-    def __init__(self, show: bool, stream: TextIO = sys.stderr) -> None:
+    def __init__(self, show: bool, stream: TextIO | None = None) -> None:
+        stream = stream or sys.stderr
         mode = os.environ.get("CEREBRO_PROGRESS", "auto")
         self.show = show and mode != "never" and (mode == "always" or stream.isatty())
         self.delay = 0.0 if mode == "always" else SHOW_AFTER_S
@@ -37,7 +38,9 @@ class CompileDisplay(Reporter):
                                   console=Console(file=stream, force_terminal=self.show or None))
 
     def __enter__(self) -> CompileDisplay:
-        if self.show:
+        if self.show and self.delay <= 0:
+            self._go_live()
+        elif self.show:
             self._timer = threading.Timer(self.delay, self._go_live)
             self._timer.daemon = True
             self._timer.start()
