@@ -129,6 +129,15 @@ def test_runtime_library_loads_file_and_memory(arch, expected):
     check_outputs(work / "runtime.bin", meta, expected)
 
 
+def test_two_models_link_into_one_program(arch):
+    """The prefixes keep two models' globals apart (without them the linker sees cerebro_entry twice)."""
+    work = arch["work"] / "two"
+    for prefix in ("first", "second"):
+        assert cerebroc(["export-c", str(arch["cbx"]), "-o", str(work), "--prefix", prefix]) == 0
+    exe = compile_c(arch, "two_models_main.c", "two.exe", [f"-I{work}", str(work / "first.o"), str(work / "second.o")])
+    assert run_program(arch, [str(exe), str(arch["work"] / "in0.bin"), str(arch["work"] / "in1.bin")]) == "same\n"
+
+
 def test_linkable_object_renames_only_the_model_globals(arch):
     data = arch["cbx"].read_bytes()
     before = elfmod.ElfFile.parse(data)

@@ -12,9 +12,11 @@ from cerebro.compiler.cbx.format import BARRIER_BYTES, EM_X86_64, MACHINES, MAX_
 BUFFER_ALIGN = 64  # CEREBRO_BUFFER_ALIGN in abi.h
 
 # Generated x86-64 code returns through __x86_return_thunk (the kernel's mitigation); in a
-# program a plain ret is that thunk. Weak, so every file including the header may define it.
+# program a plain ret is that thunk. Weak, so every file including a model header may define it
+# (once per file however many model headers it includes).
 _X86_RETURN_THUNK = r"""
-#if defined(__x86_64__)
+#if defined(__x86_64__) && !defined(CEREBRO_X86_RETURN_THUNK_DEFINED)
+#define CEREBRO_X86_RETURN_THUNK_DEFINED
 __asm__(".pushsection .text\n.weak __x86_return_thunk\n.hidden __x86_return_thunk\n"
 	".type __x86_return_thunk, @function\n__x86_return_thunk:\n\tret\n"
 	".size __x86_return_thunk, .-__x86_return_thunk\n.popsection\n");

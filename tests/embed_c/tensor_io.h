@@ -15,7 +15,7 @@
 #define TENSOR_ALIGN 64
 
 /* A zeroed buffer of @size bytes (rounded up for aligned_alloc), or exits. */
-static void *tensor_alloc(uint64_t size)
+static inline void *tensor_alloc(uint64_t size)
 {
 	size_t bytes = ((size_t)size + TENSOR_ALIGN - 1) / TENSOR_ALIGN * TENSOR_ALIGN;
 	void *p = aligned_alloc(TENSOR_ALIGN, bytes ? bytes : TENSOR_ALIGN);
@@ -29,7 +29,7 @@ static void *tensor_alloc(uint64_t size)
 }
 
 /* Reads @path, which must hold exactly @size bytes, into an aligned buffer, or exits. */
-static void *tensor_read(const char *path, uint64_t size)
+static inline void *tensor_read(const char *path, uint64_t size)
 {
 	void *p = tensor_alloc(size + 1);
 	FILE *f = fopen(path, "rb");
@@ -49,7 +49,7 @@ static void *tensor_read(const char *path, uint64_t size)
 }
 
 /* Writes @count buffers of @sizes bytes to @path, one after another, or exits. */
-static void tensor_write(const char *path, void *const *buffers, const uint64_t *sizes, unsigned int count)
+static inline void tensor_write(const char *path, void *const *buffers, const uint64_t *sizes, unsigned int count)
 {
 	FILE *f = fopen(path, "wb");
 	unsigned int i;
