@@ -15,6 +15,7 @@ COMMANDS = (
     "cerebro.commands.inspect",
     "cerebro.commands.kmod",
     "cerebro.commands.pkg",
+    "cerebro.commands.cache",
     "cerebro.commands.embed",
 )
 

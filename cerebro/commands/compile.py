@@ -137,14 +137,14 @@ def import_graph(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
+    from cerebro.cache import cached_build
     from cerebro.commands.compile_progress import CompileDisplay
-    from cerebro.compiler import build
     from cerebro.compiler.progress import phase, reporting
 
     with CompileDisplay(show=not args.quiet) as display, reporting(display):
         with cli_syntax(), phase("trace" if ".py:" in args.source else "import"):
             graph = import_graph(args)
-        data = build(graph, target=args.target)
+        data = cached_build(graph, args.target)
         with phase("write file"):
             Path(args.output).write_bytes(data)
     if args.timings and not args.quiet:
