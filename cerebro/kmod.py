@@ -24,11 +24,12 @@ from pathlib import Path
 
 import numpy as np
 
+from cerebro.cache import cache_root
 from cerebro.toolchain import runtime_source_dir
 
 REPO_ROOT = Path(__file__).resolve().parent.parent  # the source checkout, when running from one (tests)
 KMOD_SRC = runtime_source_dir()
-CACHE_DIR = Path(os.environ.get("CEREBRO_CACHE", Path.home() / ".cache" / "cerebro"))
+CACHE_DIR = cache_root()
 
 EM_X86_64 = 62
 
