@@ -127,6 +127,10 @@ def test_runtime_library_loads_file_and_memory(arch, expected):
     assert stdout[:-1] == [f"model mlp arena {arena_bytes(meta)}", *signature_lines(meta)]
     assert stdout[-1].startswith("half refused: truncated")
     check_outputs(work / "runtime.bin", meta, expected)
+    # a directory opens, but ftell gives LONG_MAX for its size: refused before any read
+    refused = subprocess.run([*arch["runner"], str(exe), str(work), str(work / "none.bin")], capture_output=True,
+                             text=True, timeout=60)
+    assert refused.returncode == 1 and refused.stderr == f"load_file: {work}: not a regular file\n"
 
 
 def test_two_models_link_into_one_program(arch):

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "host.h"
 
@@ -36,27 +37,27 @@ int cbx_runtime_load_memory(struct cbx_model **out, const void *data, size_t siz
 	return CBX_OK;
 }
 
-/* All of @f, malloc'ed; NULL with @e filled on failure. */
+/* All of @f, a regular file, malloc'ed; NULL with @e filled on failure. */
 static void *read_all(FILE *f, const char *path, size_t *size, struct cbx_error *e)
 {
+	struct stat st;
 	void *data;
-	long len;
 
-	if (fseek(f, 0, SEEK_END) != 0 || (len = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0) {
-		cbx_fail(e, CBX_ETRUNC, "%s: cannot determine its size", path);
+	if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+		cbx_fail(e, CBX_ETRUNC, "%s: not a regular file", path);
 		return NULL;
 	}
-	data = malloc(len ? (size_t)len : 1);
+	data = malloc(st.st_size ? (size_t)st.st_size : 1);
 	if (!data) {
-		cbx_fail(e, CBX_ENOMEM, "%s: out of memory reading %ld bytes", path, len);
+		cbx_fail(e, CBX_ENOMEM, "%s: out of memory reading %lld bytes", path, (long long)st.st_size);
 		return NULL;
 	}
-	if (fread(data, 1, (size_t)len, f) != (size_t)len) {
+	if (fread(data, 1, (size_t)st.st_size, f) != (size_t)st.st_size) {
 		cbx_fail(e, CBX_ETRUNC, "%s: read failed", path);
 		free(data);
 		return NULL;
 	}
-	*size = (size_t)len;
+	*size = (size_t)st.st_size;
 	return data;
 }
 
