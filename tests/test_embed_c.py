@@ -124,8 +124,9 @@ def test_runtime_library_loads_file_and_memory(arch, expected):
                                                          str(install / "lib" / "libcerebro_runtime.a"), "-pthread"])
     stdout = run_program(arch, [str(exe), str(arch["cbx"]), str(work / "runtime.bin"),
                                 str(work / "in0.bin"), str(work / "in1.bin")]).splitlines()
-    assert stdout[:-1] == [f"model mlp arena {arena_bytes(meta)}", *signature_lines(meta)]
-    assert stdout[-1].startswith("half refused: truncated")
+    assert stdout[:-2] == [f"model mlp arena {arena_bytes(meta)}", *signature_lines(meta)]
+    assert stdout[-2].startswith("half refused: truncated")
+    assert stdout[-1] == "misaligned refused: input 'x' is NULL or not 64-byte aligned"
     check_outputs(work / "runtime.bin", meta, expected)
     # a directory opens, but ftell gives LONG_MAX for its size: refused before any read
     refused = subprocess.run([*arch["runner"], str(exe), str(work), str(work / "none.bin")], capture_output=True,

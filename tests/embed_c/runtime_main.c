@@ -4,8 +4,8 @@
  *
  * A program using libcerebro_runtime.a: loads the model from its file and
  * again from memory, prints the signature, runs both (their outputs must be
- * identical), writes the outputs, then shows that half of the file is
- * refused with a message. Built as:
+ * identical), writes the outputs, then shows that half of the file and a
+ * misaligned input are refused with a message. Built as:
  *   cc -IDIR/include runtime_main.c DIR/lib/libcerebro_runtime.a -pthread
  */
 #include <inttypes.h>
@@ -113,6 +113,12 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	printf("half refused: %s\n", err);
+	inputs[0] = (char *)inputs[0] + 1;
+	if (cbx_runtime_run(from_file, (const void *const *)inputs, second, NULL, err, sizeof(err)) == 0) {
+		fprintf(stderr, "a misaligned input ran\n");
+		return 1;
+	}
+	printf("misaligned refused: %s\n", err);
 	cbx_runtime_free(from_file);
 	cbx_runtime_free(from_memory);
 	free(image);
