@@ -91,6 +91,9 @@ def read_cbx(path: str | Path) -> CbxInfo:
 
 def check_vm_cpu(path: str | Path, info: CbxInfo) -> None:
     """Refuses, before any build or boot, a model the VM's emulated CPU cannot run."""
+    if info.machine != EM_X86_64:
+        raise KmodError(f"{path}: compiled for ELF machine {info.machine}; the VM is x86-64 (compile with "
+                        "--target x86_64)")
     needed = [name.lstrip("+") for name in info.features.split(",") if name.startswith("+")]
     missing = [name for name in needed if name not in VM_CPU_FEATURES]
     if missing:

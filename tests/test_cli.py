@@ -199,6 +199,15 @@ def test_kmod_run_refuses_a_model_the_vm_cpu_cannot_run(capsys, compiled):
     assert "needs CPU features avx512f" in err and "--target x86_64" in err
 
 
+def test_kmod_run_refuses_another_machine_before_booting(tmp_path):
+    from cerebro.kmod import CbxInfo, KmodError, check_vm_cpu
+
+    arm = CbxInfo("00" * 32, 183, "m", [], [], "+neon,+fp-armv8")
+    with pytest.raises(KmodError, match="ELF machine 183; the VM is x86-64"):
+        check_vm_cpu(tmp_path / "arm.cbx", arm)
+    check_vm_cpu(tmp_path / "v3.cbx", CbxInfo("00" * 32, 62, "m", [], [], "+sse2,+avx,+avx2,+fma"))
+
+
 def test_a_failed_vm_run_names_the_guest_error():
     from cerebro.kmod import vm_failure_reason
 
