@@ -18,8 +18,9 @@ import pytest
 import cerebro
 from cerebro.compiler import build
 from cerebro.compiler.cbx import CbxError
-from cerebro.compiler.cbx.tree import TREE_SECTION, CallTree, attach_tree
+from cerebro.compiler.cbx.tree import TREE_SECTION, CallTree, attach_tree, note
 from cerebro.compiler.cbx.writer import add_section
+from cerebro.loaders.elf import SHT_NOTE, SHT_PROGBITS
 
 RTOL, ATOL = 1e-5, 1e-6
 Stats = collections.namedtuple("Stats", "mean spread")
@@ -159,7 +160,15 @@ def test_files_without_a_tree_keep_the_flat_form(tmp_path):
     assert isinstance(exported(a, b), tuple) and isinstance(exported.flat(a, b), tuple)
 
 
-@pytest.mark.parametrize(("payload", "message"), [
+def _tree_note(payload: bytes) -> tuple:
+    return note(payload), SHT_NOTE, 4
+
+
+@pytest.mark.parametrize(("section", "message"), [
+    ((b"{}", SHT_PROGBITS, 1), "not an ELF note"),
+    ((note(b"{}")[:14], SHT_NOTE, 4), "not an ELF note"),
+    ((note(b"{}").replace(b"Cerebro", b"Cerebrx"), SHT_NOTE, 4), "not a Cerebro tree note"),
+    ((note(b"{}")[:-4], SHT_NOTE, 4), "the note claims 2 bytes, the section has 0"),
     (b"{not json", "not JSON"),
     (b'{"format": "cerebro.tree/9", "args": [], "kwargs": [], "output": "leaf"}', "not a cerebro.tree/1"),
     (b'{"format": "cerebro.tree/1", "args": [["x", "leaf"]], "kwargs": [], "output": ["leaf"]}', "unknown node"),
@@ -169,8 +178,9 @@ def test_files_without_a_tree_keep_the_flat_form(tmp_path):
      + b']], "kwargs": [], "output": "leaf"}', "nested deeper than 64"),
     (b'{"format": "cerebro.tree/1", "args": [["x", ' + b"[" * 100000 + b"]" * 100000 + b']]}', "not JSON"),
 ])
-def test_malformed_tree_sections_are_refused_at_load(payload, message):
+def test_malformed_tree_sections_are_refused_at_load(section, message):
     plain = build(cerebro.compile(lambda x: x * 2).lower(np.ones(2, np.float32)))
     assert cerebro.load(attach_tree(plain, CallTree([("x", "leaf")], [], "leaf"))).tree is not None
     with pytest.raises(CbxError, match=f"bad {TREE_SECTION}: .*{message}"):
-        cerebro.load(add_section(plain, TREE_SECTION, payload))
+        cerebro.load(add_section(plain, TREE_SECTION, *(_tree_note(section) if isinstance(section, bytes)
+                                                          else section)))

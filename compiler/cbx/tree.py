@@ -1,6 +1,7 @@
-"""The .cerebro.tree section: a function's calling convention (pytrees in and out), read without JAX.
+"""The .note.cerebro.tree section: a function's calling convention (pytrees in and out), read without JAX.
 
-An exported JAX function keeps its argument and result structure here, as JSON:
+An exported JAX function keeps its argument and result structure here, as JSON in the
+descriptor of one ELF note (owner "Cerebro", type NOTE_TYPE):
 
     {"format": "cerebro.tree/1",
      "args":   [["variables", NODE], ["n", {"static": "3"}], ...],   # positional parameters, in order
@@ -11,20 +12,26 @@ NODE is "leaf" (one tensor of the signature, in order), null (None), {"tuple": [
 {"list": [NODE...]} or {"dict": [[key, NODE]...]} (keys in JAX's flattening order). Containers
 of other types (namedtuple, dataclass, flax structs) degrade to dict or tuple and name their type
 under "type". Static arguments are compiled in: {"static": repr(value)}.
-The section is not allocated: the C runtime and the kernel never map it, and ignore it.
+The section is a non-allocated SHT_NOTE: the C runtime and the kernel never map it, and the
+kernel's modpost accepts it (it warns about non-allocated PROGBITS sections, which fails
+`cerebroc kmod build`).
 """
 
 from __future__ import annotations
 
 import json
+import struct
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from cerebro.compiler.cbx.format import CbxError, Meta
 from cerebro.compiler.cbx.writer import add_section, parse_elf
+from cerebro.loaders import elf as elfmod
 
-TREE_SECTION = ".cerebro.tree"
+TREE_SECTION = ".note.cerebro.tree"
+NOTE_OWNER = b"Cerebro\0"
+NOTE_TYPE = 1
 FORMAT = "cerebro.tree/1"
 LEAF = "leaf"
 MAX_DEPTH = 64
@@ -196,8 +203,13 @@ def _build(node: Any, outputs: Iterator[Any]) -> Any:
 
 
 def attach_tree(cbx: bytes, tree: CallTree) -> bytes:
-    """cbx with tree stored in its .cerebro.tree section (and resealed)."""
-    return add_section(cbx, TREE_SECTION, tree.to_json())
+    """cbx with tree stored in its .note.cerebro.tree section (and resealed)."""
+    return add_section(cbx, TREE_SECTION, note(tree.to_json()), elfmod.SHT_NOTE, 4)
+
+
+def note(desc: bytes) -> bytes:
+    """One ELF note (owner NOTE_OWNER, type NOTE_TYPE) holding desc, padded to 4 bytes."""
+    return struct.pack("<3I", len(NOTE_OWNER), len(desc), NOTE_TYPE) + NOTE_OWNER + desc + bytes(-len(desc) % 4)
 
 
 def read_tree(cbx: bytes, meta: Meta) -> CallTree | None:
@@ -206,4 +218,13 @@ def read_tree(cbx: bytes, meta: Meta) -> CallTree | None:
     section = elf.section(TREE_SECTION)
     if section is None:
         return None
-    return CallTree.from_json(elf.section_data(section), len(meta.inputs), len(meta.outputs))
+    data = elf.section_data(section)
+    head = 12 + len(NOTE_OWNER)
+    if section.type != elfmod.SHT_NOTE or len(data) < head:
+        raise CbxError(f"bad {TREE_SECTION}: not an ELF note")
+    owner_size, desc_size, kind = struct.unpack_from("<3I", data)
+    if (owner_size, kind) != (len(NOTE_OWNER), NOTE_TYPE) or data[12:head] != NOTE_OWNER:
+        raise CbxError(f"bad {TREE_SECTION}: not a Cerebro tree note")
+    if desc_size > len(data) - head:
+        raise CbxError(f"bad {TREE_SECTION}: the note claims {desc_size} bytes, the section has {len(data) - head}")
+    return CallTree.from_json(data[head:head + desc_size], len(meta.inputs), len(meta.outputs))

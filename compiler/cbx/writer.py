@@ -51,8 +51,8 @@ def finish_object(obj: bytes, meta: Meta, weights: bytes) -> bytes:
     return seal(bytes(out))
 
 
-def add_section(cbx: bytes, name: str, payload: bytes) -> bytes:
-    """cbx with one more non-allocated PROGBITS section (never loaded: hosts ignore it), resealed.
+def add_section(cbx: bytes, name: str, payload: bytes, kind: int = elfmod.SHT_PROGBITS, align: int = 1) -> bytes:
+    """cbx with one more non-allocated section of type kind (never loaded: hosts ignore it), resealed.
 
     The new section, a longer copy of the section name table and a new section header table
     are appended; the old table and names stay behind as bytes no section claims."""
@@ -72,7 +72,7 @@ def add_section(cbx: bytes, name: str, payload: bytes) -> bytes:
     payload_at = append(payload)
     headers = bytearray(cbx[elf.shoff:elf.shoff + shnum * _SHDR_SIZE])
     struct.pack_into("<2Q", headers, shstrndx * _SHDR_SIZE + _SH_OFFSET_OFFSET, names_at, len(names) + len(name) + 1)
-    headers += _SHDR.pack(len(names), elfmod.SHT_PROGBITS, 0, 0, payload_at, len(payload), 0, 0, 1, 0)
+    headers += _SHDR.pack(len(names), kind, 0, 0, payload_at, len(payload), 0, 0, align, 0)
     struct.pack_into("<Q", out, _EH_SHOFF_OFFSET, append(bytes(headers)))
     struct.pack_into("<H", out, _EH_SHNUM_OFFSET, shnum + 1)
     return seal(bytes(out))
