@@ -64,12 +64,12 @@ class CompileDisplay(Reporter):
     def start(self, name: str) -> None:
         self._begun[name] = time.perf_counter()
         with self._lock:
-            self._tasks[name] = self._progress.add_task(name, total=1)
+            self._tasks[name] = self._progress.add_task(name, total=None)  # a pulsing bar while it runs
 
     def end(self, name: str) -> None:
         self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - self._begun.pop(name)
         with self._lock:
-            self._progress.update(self._tasks.pop(name), completed=1)
+            self._progress.update(self._tasks.pop(name), total=1, completed=1)
 
     def timings_text(self) -> str:
         """One line per phase, in the order they ran, and the total."""
