@@ -6,9 +6,10 @@ vectorises it. Scalar semantics come from rule tables keyed by (op, kind),
 kind being 'f' (float), 'i' (signed int), 'u' (u8) or 'b' (bool, i1 in
 registers and one byte 0/1 in memory).
 
-Integer division by zero gives 0 (and so does rem), and INT_MIN / -1 wraps to
-INT_MIN, so generated code never traps (it may run inside the kernel).
-Float rem is fmod: exact while |a/b| < 2**24 (f32) or 2**53 (f64) (and, for f64, |a| < 1e300).
+Integer division follows XLA (the IR's meaning, compiler/ir/interpret.py) without ever trapping
+(generated code may run inside the kernel): x / 0 is -1 (all ones), x rem 0 is x, INT_MIN / -1
+is INT_MIN and INT_MIN rem -1 is 0.
+Float rem is C fmod, exact (mathfn.fmod).
 """
 
 from __future__ import annotations
@@ -114,62 +115,39 @@ UNARY_RULES: dict[tuple[str, str], ScalarFn] = {
 }
 
 
-def _fmax(b: ir.IRBuilder, x: ir.Value, y: ir.Value) -> ir.Value:
-    """max propagating NaN (as JAX does): x if x is NaN, else the larger (y if y is NaN)."""
-    larger = b.select(b.fcmp_ordered(">", x, y), x, y)
-    return b.select(b.fcmp_unordered("uno", x, x), x, larger)
+def _signbit(b: ir.IRBuilder, x: ir.Value) -> ir.Value:
+    bits = ir.IntType(64 if isinstance(x.type, ir.DoubleType) else 32)
+    return b.icmp_signed("<", b.bitcast(x, bits), ir.Constant(bits, 0))
 
 
-def _fmin(b: ir.IRBuilder, x: ir.Value, y: ir.Value) -> ir.Value:
-    smaller = b.select(b.fcmp_ordered("<", x, y), x, y)
-    return b.select(b.fcmp_unordered("uno", x, x), x, smaller)
+def _fextreme(larger: bool) -> ScalarFn:
+    """max/min as XLA's: NaN propagates (x if x is NaN, else y if y is), and -0 < +0."""
+    order = ">" if larger else "<"
 
+    def rule(b: ir.IRBuilder, x: ir.Value, y: ir.Value) -> ir.Value:
+        # on a tie (+0 vs -0 included) max takes y unless y is -0, min takes x unless x is +0
+        tie = b.fcmp_ordered("==", x, y)
+        tie_takes_x = _signbit(b, y) if larger else _signbit(b, x)
+        take_x = b.or_(b.fcmp_ordered(order, x, y), b.and_(tie, tie_takes_x))
+        return b.select(b.fcmp_unordered("uno", x, x), x, b.select(take_x, x, y))
 
-def _frem(b: ir.IRBuilder, x: ir.Value, y: ir.Value) -> ir.Value:
-    """fmod: x - trunc(x/y)*y, corrected by one y when the quotient rounded across an integer.
-
-    x - q*y is exact: for f32 it is done in f64; for f64 q*y is split exactly into
-    p + e (Dekker's product, no FMA needed) and x - p is exact by Sterbenz's lemma.
-    """
-    f32 = isinstance(x.type, ir.FloatType)
-    wide = ir.DoubleType()
-    xw, yw = (b.fpext(x, wide), b.fpext(y, wide)) if f32 else (x, y)
-    q = mathfn.call_intrinsic(b, "trunc", [b.fdiv(xw, yw)])
-    r = b.fsub(xw, b.fmul(q, yw)) if f32 else _exact_residual(b, xw, q, yw)
-    ay = mathfn.call_intrinsic(b, "fabs", [yw])
-    zero = _const(wide if f32 else x.type, 0)
-    # r must have x's sign and |r| < |y|
-    wrong_sign = b.fcmp_ordered("<", b.fmul(r, xw), zero)
-    r = b.select(wrong_sign, b.fadd(r, mathfn.call_intrinsic(b, "copysign", [ay, xw])), r)
-    too_big = b.fcmp_ordered(">=", mathfn.call_intrinsic(b, "fabs", [r]), ay)
-    r = b.select(too_big, b.fsub(r, mathfn.call_intrinsic(b, "copysign", [ay, xw])), r)
-    r = mathfn.call_intrinsic(b, "copysign", [r, xw])
-    # fmod(inf, y) and fmod(x, 0) are NaN; fmod(x, inf) = x
-    r = b.select(b.fcmp_ordered("==", ay, _const(ay.type, math.inf)), xw, r)
-    return b.fptrunc(r, x.type) if f32 else r
-
-
-def _exact_residual(b: ir.IRBuilder, x: ir.Value, q: ir.Value, y: ir.Value) -> ir.Value:
-    """x - q*y without rounding (when the result is representable), via Dekker's exact product."""
-    p, e = mathfn.two_product(b, q, y)
-    return b.fsub(b.fsub(x, p), e)
+    return rule
 
 
 def _safe_div(signed: bool, remainder: bool) -> ScalarFn:
-    """Integer div/rem that never traps: by 0 gives 0; x / -1 is computed as -x (wraps)."""
+    """Integer div/rem as XLA's, never trapping: the divisor 0 (and -1, signed) is replaced by 1 and
+    the result chosen after: x / 0 = -1, x rem 0 = x, x / -1 = -x (wraps: MIN / -1 = MIN), x rem -1 = 0."""
 
     def rule(b: ir.IRBuilder, x: ir.Value, y: ir.Value) -> ir.Value:
-        zero, one = _const(x.type, 0), _const(x.type, 1)
+        zero, one, all_ones = _const(x.type, 0), _const(x.type, 1), _const(x.type, -1)
         by_zero = b.icmp_unsigned("==", y, zero)
-        bad = b.or_(by_zero, b.icmp_signed("==", y, _const(x.type, -1))) if signed else by_zero
-        divisor = b.select(bad, one, y)
+        by_minus_one = b.icmp_signed("==", y, all_ones) if signed else ir.Constant(I1, 0)
+        divisor = b.select(b.or_(by_zero, by_minus_one), one, y)
         if remainder:
-            result = (b.srem if signed else b.urem)(x, divisor)
-            return b.select(bad, zero, result)
-        result = (b.sdiv if signed else b.udiv)(x, divisor)
-        if signed:
-            result = b.select(b.icmp_signed("==", y, _const(x.type, -1)), b.sub(zero, x), result)
-        return b.select(by_zero, zero, result)
+            result = b.select(by_minus_one, zero, (b.srem if signed else b.urem)(x, divisor))
+            return b.select(by_zero, x, result)
+        result = b.select(by_minus_one, b.sub(zero, x), (b.sdiv if signed else b.udiv)(x, divisor))
+        return b.select(by_zero, all_ones, result)
 
     return rule
 
@@ -206,9 +184,9 @@ BINARY_RULES: dict[tuple[str, str], ScalarFn] = {
     ("sub", "f"): lambda b, x, y: b.fsub(x, y),
     ("mul", "f"): lambda b, x, y: b.fmul(x, y),
     ("div", "f"): lambda b, x, y: b.fdiv(x, y),
-    ("rem", "f"): _frem,
-    ("max", "f"): _fmax,
-    ("min", "f"): _fmin,
+    ("rem", "f"): mathfn.fmod,
+    ("max", "f"): _fextreme(True),
+    ("min", "f"): _fextreme(False),
     ("pow", "f"): mathfn.pow,
     **{("add", k): (lambda b, x, y: b.add(x, y)) for k in "iu"},
     **{("sub", k): (lambda b, x, y: b.sub(x, y)) for k in "iu"},

@@ -31,17 +31,33 @@ def _int_div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def _div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     if a.dtype.kind in "iu":
         return _int_div(a, b)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         return np.divide(a, b)
 
 
 def _rem(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """C remainder (sign of the dividend); x rem 0 is x."""
+    """C remainder (sign of the dividend); x rem 0 is x and MIN rem -1 is 0 (as XLA)."""
     if a.dtype.kind in "iu":
         with np.errstate(divide="ignore", invalid="ignore"):
             return np.where(b == 0, a, np.fmod(a, np.where(b == 0, 1, b).astype(a.dtype))).astype(a.dtype)
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.fmod(a, b)
+
+
+def _extreme(larger: bool) -> Impl:
+    """max/min propagating NaN, with -0 < +0 (as XLA): numpy's maximum returns its first argument
+    on a tie, so equal values pick the one with the wanted sign."""
+    pick = np.maximum if larger else np.minimum
+
+    def impl(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        with np.errstate(over="ignore", invalid="ignore"):
+            result = pick(a, b)
+        if a.dtype.kind != "f":
+            return result
+        keep_a = np.signbit(a) != larger  # max keeps a +0, min keeps a -0
+        return np.where(a == b, np.where(keep_a, a, b), result).astype(result.dtype)
+
+    return impl
 
 
 def _int_pow(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -90,7 +106,8 @@ def _round(x: np.ndarray) -> np.ndarray:
 
 
 def _sign(x: np.ndarray) -> np.ndarray:
-    return np.sign(x).astype(x.dtype)
+    """sign(-0.0) is -0.0 (as XLA; numpy's sign gives +0)."""
+    return np.where(x == 0, x, np.sign(x)).astype(x.dtype)
 
 
 def _not(x: np.ndarray) -> np.ndarray:
@@ -259,7 +276,7 @@ _UNARY: dict[str, Impl] = {
 }
 _BINARY: dict[str, Impl] = {
     "add": _wrapping(np.add), "sub": _wrapping(np.subtract), "mul": _wrapping(np.multiply), "div": _div,
-    "rem": _rem, "max": _wrapping(np.maximum), "min": _wrapping(np.minimum), "pow": _pow,
+    "rem": _rem, "max": _extreme(True), "min": _extreme(False), "pow": _pow,
     "and": _wrapping(np.bitwise_and), "or": _wrapping(np.bitwise_or), "xor": _wrapping(np.bitwise_xor),
     "eq": np.equal, "ne": np.not_equal, "lt": np.less, "le": np.less_equal, "gt": np.greater, "ge": np.greater_equal,
 }
