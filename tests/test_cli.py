@@ -130,6 +130,14 @@ def test_shape_binds_a_symbolic_dim_by_name(capsys, int_onnx):
     assert json.loads(out)["inputs"][0]["shape"] == [2, 4]
 
 
+def test_shape_options_bind_inputs_or_named_dims():
+    from cerebro.commands.compile import parse_named_shapes
+
+    onnx_inputs = frozenset({"x"})
+    assert parse_named_shapes(["x=5", "batch=2", "seq=1x2"], onnx_inputs) == {"x": (5,), "batch": 2, "seq": (1, 2)}
+    assert parse_named_shapes(["x=5", "batch=2"]) == {"x": (5,), "batch": (2,)}  # SavedModel: inputs only
+
+
 def test_run_casts_inputs_that_fit_and_refuses_those_that_do_not(capsys, int_onnx):
     cbx = int_onnx / "b.cbx"
     if not cbx.exists():

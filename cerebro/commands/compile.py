@@ -71,17 +71,19 @@ def parse_shape(text: str, what: str) -> tuple[int, ...]:
     return dims
 
 
-def parse_named_shapes(specs: list[str], input_names: frozenset[str] = frozenset()
+def parse_named_shapes(specs: list[str], input_names: frozenset[str] | None = None
                        ) -> dict[str, tuple[int, ...] | int]:
     """--shape NAME=SHAPE options as the frontends' shapes: an input's shape by input name, or the size of
-    a symbolic dimension (NAME=N, NAME not an input) as the Python API's shapes={'batch': 2} does."""
+    a symbolic dimension (NAME=N, NAME not an input) as the Python API's shapes={'batch': 2} does.
+    input_names None: the source has no named dimensions (SavedModel), every NAME is an input."""
     shapes: dict[str, tuple[int, ...] | int] = {}
     for spec in specs:
         name, sep, shape = spec.partition("=")
         if not sep or not name:
             raise ValueError(f"--shape {spec!r}: expected NAME=SHAPE such as input_ids=1x128 or batch=2")
         dims = parse_shape(shape, f"--shape {spec!r}")
-        shapes[name] = dims[0] if len(dims) == 1 and name not in input_names else dims
+        by_dim = input_names is not None and name not in input_names and len(dims) == 1
+        shapes[name] = dims[0] if by_dim else dims
     return shapes
 
 
