@@ -11,15 +11,16 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import platform
 import re
-import shutil
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+# shared with the test modules, which cannot import from conftest (see vm_support.py)
+from vm_support import TARGET, WIDE_ARENA, WIDE_OUTPUTS, skip_reason
 
 from cerebro import kmod
 
@@ -29,7 +30,6 @@ sys.path.insert(0, str(HERE.parent))  # tests/: jax_cases, cbx_fixtures
 JAX_MODELS = {"mlp": "model_mlp", "cnn": "model_cnn", "transformer": "model_transformer_block"}
 # The transformer block is split into several stages (one FPU section each) on purpose.
 STAGE_FLOPS = {"transformer": 60_000}  # 8 stages: the entry switch must not become a jump table
-TARGET = "x86_64"  # x86-64-v2: runs under TCG and on any CI host
 
 
 @dataclass
@@ -54,25 +54,6 @@ class VmResult:
 
     def text(self, name: str) -> str:
         return self.file(name).decode(errors="replace")
-
-
-def skip_reason() -> str | None:
-    """Why the VM tests cannot run here, or None."""
-    if platform.machine() not in ("x86_64", "amd64"):
-        return f"the kernel tests boot an x86-64 kernel; this host is {platform.machine()}"
-    tools = {"qemu-system-x86_64": "qemu-system-x86", "busybox": "busybox-static", "cpio": "cpio",
-             "gcc": "gcc", "make": "make"}
-    missing = [pkg for tool, pkg in tools.items() if not shutil.which(tool)]
-    if missing:
-        return f"missing Debian packages: {' '.join(missing)} (see scripts/apt-packages.txt)"
-    try:
-        release = kmod.find_kernel_release()
-    except kmod.KmodError as error:
-        return str(error)
-    if not Path(f"/boot/vmlinuz-{release}").exists() and not (kmod.CACHE_DIR / "kernel" / release).exists():
-        if os.geteuid() != 0 and not shutil.which("apt-get"):
-            return f"no kernel image for {release} and no apt-get to fetch it"
-    return None
 
 
 def _compile_jax(name: str, out: Path, target: str = TARGET) -> ModelCase:
@@ -105,10 +86,6 @@ def _compile_fixture(name: str, model, out: Path, inputs: list[np.ndarray]) -> M
     data = cbx_fixtures.build(model, "x86_64")
     out.write_bytes(data)
     return ModelCase(name, out, inputs, runtime.load(data)(*inputs))
-
-
-WIDE_OUTPUTS = 250  # its signature is longer than sysfs's one page
-WIDE_ARENA = 16 << 20  # one handle of it: 16 MiB to charge to the caller's memory cgroup
 
 
 def compile_wide(out: Path) -> Path:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import skip_reason
+from vm_support import skip_reason
 
 from cerebro import kmod
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import TARGET, skip_reason
+from vm_support import TARGET, skip_reason
 
 from cerebro import kmod, runtime
 from cerebro.compiler.build import STAGE_FLOPS, build

@@ -268,7 +268,7 @@ def test_alias_lookups_are_rate_limited(vm):
 
 def test_big_signature_says_it_is_truncated(vm):
     """sysfs shows one page; a 251-tensor signature ends with a line saying what is missing."""
-    from conftest import WIDE_OUTPUTS
+    from vm_support import WIDE_OUTPUTS
 
     assert_check(vm, "insmod_wide")
     lines = vm.text("signature_wide").splitlines()
