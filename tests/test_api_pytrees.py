@@ -184,3 +184,18 @@ def test_malformed_tree_sections_are_refused_at_load(section, message):
     with pytest.raises(CbxError, match=f"bad {TREE_SECTION}: .*{message}"):
         cerebro.load(add_section(plain, TREE_SECTION, *(_tree_note(section) if isinstance(section, bytes)
                                                           else section)))
+
+
+def test_namedtuple_arguments_load_as_the_namedtuple_or_a_dict(tmp_path):
+    def fn(stats, items):
+        return Stats(stats.mean * 2, items[0] - stats.spread)
+
+    stats, items = Stats(np.float32(1.5), np.arange(3, dtype=np.float32)), [np.ones(3, np.float32)]
+    want = jax.jit(fn)(stats, items)
+    model = cerebro.load(cerebro.compile(fn).export(tmp_path / "nt.cbx", stats, items))
+    for given in (stats, {"mean": stats.mean, "spread": stats.spread}):
+        assert_same_tree(model(given, items), {"mean": want.mean, "spread": want.spread})
+    with pytest.raises(ValueError, match=r"argument 'stats': missing key\(s\) \['spread'\]"):
+        model({"mean": stats.mean}, items)
+    with pytest.raises(ValueError, match=r"argument 'items': expected a list of 1, got tuple of 2"):
+        model(stats, (items[0], items[0]))
