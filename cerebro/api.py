@@ -35,7 +35,8 @@ class Model:
                 raise TypeError(f"this .cbx keeps no calling convention: pass its inputs ({names}) positionally")
             outputs = self._loaded(*args)
             return outputs[0] if len(outputs) == 1 else tuple(outputs)
-        return self.tree.unflatten(self._loaded(*self._leaves(args, kwargs)))
+        leaves = self._leaves(args, kwargs)
+        return self.tree.unflatten(self._loaded(*map(_weak, leaves, self.signature.inputs)))
 
     def flat(self, *arrays: Any) -> tuple[np.ndarray, ...]:
         """Run on one array per input in signature order; the outputs in signature order."""
@@ -132,6 +133,16 @@ def compile(fn: Callable, target: str = "host", *, name: str | None = None,  # n
     (given one of them, the other follows from fn's signature).
     """
     return CompiledFunction(fn, target, name, cache, static_argnums, static_argnames)
+
+
+_WEAK_KINDS = {bool: "b", int: "iuf", float: "f"}  # dtype kinds a Python scalar may take, as under jax.jit
+
+
+def _weak(leaf: Any, spec: runtime.TensorSignature) -> Any:
+    """A Python scalar leaf in its input's dtype, as jax.jit takes it (weakly typed); anything else as is."""
+    if type(leaf) in _WEAK_KINDS and spec.shape == () and spec.dtype.kind in _WEAK_KINDS[type(leaf)]:
+        return np.asarray(leaf, spec.dtype)
+    return leaf
 
 
 def _is_container(value: Any) -> bool:

@@ -142,6 +142,10 @@ def test_wrong_trees_are_refused_naming_what_differs(tmp_path):
             model(*args, **kw)
     with pytest.raises(ValueError, match="input 'x'"):  # leaves are still checked against the signature
         model(params, x[:1], **kwargs)
+    # A Python scalar takes its input's dtype, as under jax.jit; one of the wrong kind is still refused.
+    assert_same_tree(model(params, x, scale={"gain": 0.5}), model(params, x, scale={"gain": np.float32(0.5)}))
+    with pytest.raises(ValueError, match="input 'gain'.*expected float32"):
+        model(params, x, scale={"gain": True})
 
 
 def test_files_without_a_tree_keep_the_flat_form(tmp_path):
