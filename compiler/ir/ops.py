@@ -15,12 +15,15 @@ Semantics every frontend and backend agrees on:
 - reductions drop the reduced axes; argmax/argmin return the first index
   (NaN counts as the extreme). Integer arithmetic wraps. On bool,
   reduce_max is any and reduce_min is all; reduce_sum/prod of bool is invalid.
-- integer x div 0 is -1 and x rem 0 is x; MIN div -1 is MIN (as XLA).
+- integer x div 0 is -1 (all ones, unsigned too) and x rem 0 is x; MIN div -1 is MIN and
+  MIN rem -1 is 0 (as XLA; tests/test_edge_values.py checks every elementwise op against jax.jit).
   Integer pow with a negative exponent is 0 unless |base| is 1.
-- round: halves to even (numpy, ONNX, jnp.round). sign(0) = 0.
+- round: halves to even (numpy, ONNX, jnp.round). sign(+-0) = +-0, sign(NaN) = NaN.
 - convert: float->int truncates toward zero and saturates, NaN -> 0;
   int->int wraps; anything->bool is x != 0; bool->number is 0/1.
-- max/min propagate NaN. select(cond, a, b) is cond ? a : b.
+- max/min propagate NaN and order -0 below +0. select(cond, a, b) is cond ? a : b.
+- float rem is C fmod, exact (fmod(x, 0) and fmod(inf, y) are NaN, fmod(x, inf) = x).
+- subnormals are kept (XLA on CPU flushes them to zero; that is its float mode, not an op's meaning).
 - pad: interior padding (attr "interior", default 0) goes between elements
   first, then lo/hi; negative lo/hi crop. "value" is a Python scalar.
 - conv optional attrs: lhs_dilation, rhs_dilation (default 1s), groups
