@@ -37,7 +37,11 @@ def read_cbx(data: bytes) -> CbxFile:
     meta = Meta.unpack(elf.section_data(elf.section(META_SECTION)))
     if meta.machine != elf.machine or meta.machine not in MACHINES:
         raise CbxError(f"bad .cerebro.meta: machine {meta.machine} disagrees with the ELF header ({elf.machine})")
-    if hashlib.sha256(data[:at] + bytes(HASH_LEN) + data[at + HASH_LEN:]).digest() != meta.hash:
+    view = memoryview(data)  # hashed in place: copying a 100 MB model twice cost more than the hash
+    digest = hashlib.sha256(view[:at])
+    digest.update(bytes(HASH_LEN))
+    digest.update(view[at + HASH_LEN:])
+    if digest.digest() != meta.hash:
         raise CbxError("corrupt .cbx: content hash mismatch")
     ir_sec = elf.section(IR_SECTION)
     ir_text = None
