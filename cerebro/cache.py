@@ -123,7 +123,10 @@ class CompileCache:
             print(f"cerebro: compile cache entry {path.name} is damaged ({error}); rebuilding it", file=sys.stderr)
             path.unlink(missing_ok=True)
             return None
-        os.utime(path)  # recently used: evicted last
+        try:
+            os.utime(path)  # recently used: evicted last
+        except OSError:  # a read-only cache still serves
+            pass
         return data
 
     def put(self, key: str, data: bytes) -> None:
@@ -194,5 +197,8 @@ def cached_build(graph: Any, target: Any = "host", *, name: str | None = None, s
     data = store.get(key)
     if data is None:
         data = build(graph, resolved, name, stage_flops)
-        store.put(key, data)
+        try:
+            store.put(key, data)
+        except OSError as error:  # a cache that cannot be written must not fail the compile
+            print(f"cerebro: cannot write the compile cache in {store.directory}: {error}", file=sys.stderr)
     return data

@@ -163,6 +163,15 @@ def test_cache_dir_and_switches(cache_dir, builds, tmp_path, monkeypatch):
     assert cc.compile_cache_dir() == tmp_path / "root" / "compile"
 
 
+def test_unwritable_cache_does_not_fail_the_compile(cache_dir, monkeypatch, tmp_path, capfd):
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("")
+    monkeypatch.setenv("CEREBRO_CACHE_DIR", str(blocker))
+    capfd.readouterr()
+    np.testing.assert_allclose(cerebro.compile(mlp)(X), expected(X), rtol=1e-5, atol=1e-5)
+    assert "cannot write the compile cache" in capfd.readouterr().err
+
+
 # ---- damaged entries ----
 
 
