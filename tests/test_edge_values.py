@@ -250,3 +250,17 @@ def test_integer_division_by_zero_through_cerebro_compile() -> None:
     got = cerebro.compile(fn, cache=False)(a, b)
     for mine, theirs in zip(got, jax.jit(fn)(a, b)):
         np.testing.assert_array_equal(mine, np.asarray(theirs))
+
+
+def test_reduce_max_min_order_signed_zeros() -> None:
+    """Reductions follow max/min: -0 < +0 and NaN wins, in the interpreter and generated code alike."""
+    x = np.array([[0.0, -0.0], [-0.0, 0.0], [-0.0, -0.0], [1.0, np.nan], [np.nan, 1.0]], np.float32)
+    g = Graph("reduce_zeros")
+    v = g.add_input(x.shape, DType.f32, "x")
+    g.set_outputs([g.add1(op, v, axes=(1,)) for op in ("reduce_max", "reduce_min")])
+    want = [np.asarray(jax.jit(lambda a, fn=fn: fn(a, axis=1))(x)) for fn in (jnp.max, jnp.min)]
+    for results in (run_graph(g, [x]), runtime.load(build(g))(x)):
+        for got, expected in zip(results, want):
+            np.testing.assert_array_equal(got, expected)
+            zeros = expected == 0
+            assert np.array_equal(np.signbit(got[zeros]), np.signbit(expected[zeros]))

@@ -154,14 +154,20 @@ _REDUCERS = {"reduce_sum": np.sum, "reduce_max": np.max, "reduce_min": np.min, "
 
 
 def _reduce(node: Node, x: np.ndarray) -> np.ndarray:
-    """Integer sums wrap; on bool, reduce_max is any and reduce_min is all."""
+    """Integer sums wrap; on bool, reduce_max is any and reduce_min is all; max/min order -0 below +0."""
     axes = tuple(node.attrs["axes"])
     fn = _REDUCERS[node.op]
     if x.dtype == np.bool_ and node.op in ("reduce_sum", "reduce_prod"):
         raise IRError(f"{node.where()}: {node.op} of bool is undefined; convert first")
     initial = _identity_of(node.op, x.dtype).item()
     with np.errstate(over="ignore"):
-        return np.asarray(fn(x, axis=axes, initial=initial)).astype(x.dtype)
+        result = np.asarray(fn(x, axis=axes, initial=initial)).astype(x.dtype)
+    if x.dtype.kind == "f" and node.op in ("reduce_max", "reduce_min"):
+        # -0 < +0 (as XLA): numpy keeps whichever zero came first
+        negative = node.op == "reduce_min"
+        has_wanted_zero = np.any((x == 0) & (np.signbit(x) == negative), axis=axes)
+        result = np.where((result == 0) & has_wanted_zero, -0.0 if negative else 0.0, result).astype(x.dtype)
+    return result
 
 
 def _argreduce(node: Node, x: np.ndarray) -> np.ndarray:
