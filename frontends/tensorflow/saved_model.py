@@ -137,9 +137,9 @@ def compile_saved_model(path: str | os.PathLike, signature: str | None = None, s
                         target: str = "host", output: str | os.PathLike | None = None) -> bytes:
     """Compile a SavedModel signature to .cbx bytes (also written to `output` if given);
     run it with cerebro.load(...) — TensorFlow is not needed for that."""
-    from cerebro.compiler import build
+    from cerebro.cache import cached_build
 
-    data = build(import_saved_model(path, signature, shapes), target=target)
+    data = cached_build(import_saved_model(path, signature, shapes), target)
     if output is not None:
         Path(output).write_bytes(data)
     return data
