@@ -108,7 +108,19 @@ def _slice_count(cost: int, budget: int, units: Callable[[int], int]) -> int:
 def split_stages(nodes: list[Node], budget: int, target: Target) -> list[list[Piece]]:
     """Consecutive runs of node slices whose estimated flops stay within budget (a bigger slice gets
     its own stage). budget 0: every node whole, each in its own stage (a zero-cost node joins the one
-    before), as benchmarks.profile wants."""
+    before), as benchmarks.profile wants. A model too big for the stage word at this budget gets the
+    smallest doubled budget that fits: user space runs it as well, and meta.max_stage_flops says
+    honestly what a kernel's max_stage_flops limit must allow."""
+    while True:
+        stages = _split_at(nodes, budget, target)
+        if len(stages) <= MAX_STAGES:
+            return stages
+        if budget <= 0:
+            raise IRError(f"{len(stages)} nodes: more than the stage word's {MAX_STAGES} stages")
+        budget *= 2
+
+
+def _split_at(nodes: list[Node], budget: int, target: Target) -> list[list[Piece]]:
     stages: list[list[Piece]] = [[]]
     spent = 0
     for node in nodes:
@@ -118,9 +130,6 @@ def split_stages(nodes: list[Node], budget: int, target: Target) -> list[list[Pi
                 spent = 0
             stages[-1].append(piece)
             spent += piece.flops
-    if len(stages) > MAX_STAGES:
-        raise IRError(f"{len(stages)} stages at stage_flops={budget}: more than the stage word's {MAX_STAGES}; "
-                      f"raise stage_flops")
     return stages
 
 
