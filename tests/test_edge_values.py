@@ -264,3 +264,17 @@ def test_reduce_max_min_order_signed_zeros() -> None:
             np.testing.assert_array_equal(got, expected)
             zeros = expected == 0
             assert np.array_equal(np.signbit(got[zeros]), np.signbit(expected[zeros]))
+
+
+def test_round_and_clamp_through_cerebro_compile() -> None:
+    """lax.round (halves away from zero) where |x| + 0.5 rounds, and lax.clamp with lo > hi (hi wins)."""
+    import cerebro
+
+    def fn(x):
+        return lax.round(x), lax.clamp(np.float32(-1), x, np.float32(1)), lax.clamp(np.float32(2), x, np.float32(1))
+
+    x = np.array([0.49999997, -0.49999997, 8388609.0, -8388609.0, 2.5, -2.5, -0.3, 0.5, -0.0,
+                  np.inf, -np.inf, np.nan], np.float32)
+    for mine, theirs in zip(cerebro.compile(fn, cache=False)(x), jax.jit(fn)(x)):
+        np.testing.assert_array_equal(mine, np.asarray(theirs))
+        assert np.array_equal(np.signbit(mine[mine == 0]), np.signbit(np.asarray(theirs)[mine == 0]))

@@ -76,8 +76,13 @@ def _round(ctx: Context, eqn, x: Value) -> list[Value]:
     method = int(eqn.params.get("rounding_method", 0))
     if method == 1:
         return [ctx.add("round", x)]
-    shifted = ctx.elementwise("add", ctx.add("abs", x), _const_like(ctx, 0.5, x))
-    return [ctx.add("mul", ctx.add("sign", x), ctx.add("floor", shifted))]
+    # trunc(|x|) + 1 where the dropped fraction is a half or more (floor(|x| + 0.5) would round
+    # 0.49999997 up, and 2**23 + 1 to 2**23 + 2, as the sum itself rounds)
+    magnitude = ctx.add("abs", x)
+    whole = ctx.add("floor", magnitude)
+    up = ctx.elementwise("ge", ctx.add("sub", magnitude, whole), _const_like(ctx, 0.5, x))
+    rounded = ctx.add("select", up, ctx.elementwise("add", whole, _const_like(ctx, 1, x)), whole)
+    return [ctx.add("mul", ctx.add("sign", x), rounded)]
 
 
 def _cbrt(ctx: Context, eqn, x: Value) -> list[Value]:
@@ -96,7 +101,8 @@ def _cosh(ctx: Context, eqn, x: Value) -> list[Value]:
 
 
 def _clamp(ctx: Context, eqn, lo: Value, x: Value, hi: Value) -> list[Value]:
-    return [ctx.elementwise("max", ctx.elementwise("min", x, hi), lo)]
+    """XLA's clamp is min(max(x, lo), hi): hi wins where lo > hi."""
+    return [ctx.elementwise("min", ctx.elementwise("max", x, lo), hi)]
 
 
 def _select_n(ctx: Context, eqn, which: Value, *cases: Value) -> list[Value]:
