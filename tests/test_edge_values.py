@@ -1,16 +1,18 @@
 """Every elementwise IR op on edge values, against jax.jit (XLA on this CPU) as the ground truth.
 
-One graph holds every (op, dtype) the emitter accepts (compiler/codegen/elementwise.py's rule tables)
-on every edge value of that dtype: zeros of both signs, +-inf, NaN, integer min/max, -1, halves (for
-round), division by zero, INT_MIN / -1, out-of-range converts. Binary ops see every pair of edge
-values. The same graph is checked as run by the reference interpreter, as folded to constants, as
-compiled for the host and as compiled for aarch64 (one run under qemu-aarch64-static).
+A graph (cut in batches: a .cbx holds at most MAX_TENSORS tensors) has every (op, dtype) the
+emitter accepts (compiler/codegen/elementwise.py's rule tables) on every edge value of that dtype:
+zeros of both signs, +-inf, NaN, integer min/max, -1, halves (for round), division by zero,
+INT_MIN / -1, out-of-range converts. Binary ops see every pair of edge values. The same graph is
+checked as run by the reference interpreter, as folded to constants, as compiled for the host and
+as compiled for aarch64 (one qemu-aarch64-static run per batch).
 
 Comparison: integers and bools bit for bit; floats exactly, NaN matching NaN (any payload) and the
 sign of zero counted, except the transcendental functions, which match XLA within TOLERANCE
 relative wherever XLA's answer is finite and non-zero and exactly elsewhere (inf, NaN, 0).
 XLA on CPU flushes subnormal results to zero (FTZ) and generated code does not: a subnormal answer
 where XLA has a zero of the same sign is counted as equal (edge inputs are normal or zero).
+The generated code's known gaps are listed in COMPILED_GAPS, and a gap that closes fails the test.
 """
 
 from __future__ import annotations
