@@ -6,8 +6,8 @@
 
 tracer.py drives the lowering and inlines nested jaxprs (jit, custom_jvp/vjp,
 remat); calls.py splits a call into static and traced arguments (static_argnums/
-static_argnames, as jax.jit) and describes its pytrees for the .cbx; the rule tables are rules_elementwise, rules_structural, rules_gather,
-rules_nn and rules_control (scan unrolled, cond as select).
+static_argnames, as jax.jit) and describes its pytrees for the .cbx; the rule tables are
+rules_elementwise, rules_structural, rules_gather, rules_nn and rules_control (scan unrolled, cond as select).
 """
 
 from cerebro.frontends.jax.context import UnsupportedPrimitive
