@@ -53,6 +53,23 @@ def test_run_matches_reference(compiled):
     assert "float32[2, 4]" in printed.stdout
 
 
+def test_compiled_function_keeps_its_calling_convention(compiled):
+    """A .cbx from `cerebroc compile FILE.py:FUNC` carries the function's pytrees, as export() writes
+    them: the loaded model returns the function's own result (one array, not a tuple of outputs) and
+    names the function's arguments when called wrongly."""
+    import cerebro
+    from cerebro.compiler.cbx.tree import TreeMismatch
+
+    x = np.ones((2, 3), np.float32)
+    y = np.zeros((2, 4), np.float32)
+    model = cerebro.load(compiled / "m.cbx")
+    got = model(x, y)
+    assert isinstance(got, np.ndarray)
+    np.testing.assert_allclose(got, reference(x, y), rtol=1e-5, atol=1e-6)
+    with pytest.raises(TreeMismatch, match=r"\(x, y\)"):
+        model(x)
+
+
 def test_inspect_json_and_ir(compiled):
     info = json.loads(cerebroc("inspect", compiled / "m.cbx", "--json").stdout)
     assert [t["shape"] for t in info["inputs"]] == [[2, 3], [2, 4]]

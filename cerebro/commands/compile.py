@@ -106,7 +106,8 @@ def load_function(source: str):
 
 
 def import_graph(args: argparse.Namespace):
-    """The IR graph for the source, chosen by what the source is."""
+    """The IR graph for the source, chosen by what the source is, and a Python function's calling
+    convention (its pytrees, as cerebro.compile(fn).export writes them; None for ONNX/SavedModel)."""
     source = args.source
     if source.endswith(".py") or ".py:" in source:
         if ".py:" not in source:
@@ -115,9 +116,9 @@ def import_graph(args: argparse.Namespace):
             raise ValueError("a Python function needs one --arg SHAPE:DTYPE per argument")
         from cerebro.frontends.jax import trace
 
-        graph = trace(load_function(source), *[parse_arg_spec(a) for a in args.arg]).graph
-        graph.name = args.name or source.rpartition(":")[2]
-        return graph
+        traced = trace(load_function(source), *[parse_arg_spec(a) for a in args.arg])
+        traced.graph.name = args.name or source.rpartition(":")[2]
+        return traced.graph, traced.call_tree
     path = Path(source)
     if path.is_dir():
         from cerebro.frontends.tensorflow import import_saved_model
@@ -135,7 +136,7 @@ def import_graph(args: argparse.Namespace):
     else:
         raise ValueError(f"{source}: expected FILE.py:FUNC, a .onnx file or a SavedModel directory")
     graph.name = args.name or path.stem or "model"
-    return graph
+    return graph, None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -145,8 +146,12 @@ def run(args: argparse.Namespace) -> int:
 
     with CompileDisplay(show=not args.quiet) as display, reporting(display):
         with cli_syntax(), phase("trace" if ".py:" in args.source else "import"):
-            graph = import_graph(args)
+            graph, call_tree = import_graph(args)
         data = cached_build(graph, args.target)
+        if call_tree is not None:
+            from cerebro.compiler.cbx.tree import attach_tree
+
+            data = attach_tree(data, call_tree)
         with phase("write file"):
             Path(args.output).write_bytes(data)
     if args.timings and not args.quiet:
