@@ -12,6 +12,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from cerebro.cache import cache_root
 from cerebro.loaders.errors import FormatError
 
 NATIVE = Path(__file__).parent / "native"
@@ -20,9 +21,7 @@ CFLAGS = ["-O2", "-std=gnu11", "-Wall", "-Wextra"]  # tests also build with -Wer
 
 
 def cache_dir() -> Path:
-    base = os.environ.get("CEREBRO_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "cerebro")
-    return Path(base) / "native"
+    return cache_root() / "native"
 
 
 def native_sources(name: str) -> list[Path]:
