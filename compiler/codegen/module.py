@@ -30,6 +30,7 @@ from dataclasses import dataclass
 
 from llvmlite import ir
 
+from cerebro.compiler.cbx.format import meta_size
 from cerebro.compiler.codegen import EMITTERS, PARALLEL, EmitContext
 from cerebro.compiler.codegen.partition import Piece
 from cerebro.compiler.ir import Graph, IRError, Node
@@ -38,7 +39,6 @@ from cerebro.compiler.targets import Target
 
 PTR = ir.PointerType()
 I8, I32, I64 = ir.IntType(8), ir.IntType(32), ir.IntType(64)
-META_FIXED, META_PER_TENSOR = 520, 144
 
 
 @dataclass
@@ -130,7 +130,7 @@ def emit_module(graph: Graph, plan: MemoryPlan, stages: list[list[Piece]], targe
     num_tensors = len(graph.inputs) + len(graph.outputs)
     text = ir_text.encode() + b"\0"
     globals_ = Globals(_placeholder(module, "cerebro_weights", len(plan.weights)),
-                       _placeholder(module, "cerebro_meta", META_FIXED + META_PER_TENSOR * num_tensors),
+                       _placeholder(module, "cerebro_meta", meta_size(num_tensors)),
                        _placeholder(module, "cerebro_ir", len(text)))
 
     functions: dict[int, ir.Function] = {}
@@ -182,7 +182,7 @@ def emit_module(graph: Graph, plan: MemoryPlan, stages: list[list[Piece]], targe
     for run in runs:
         run.fn = _run_function(module, run, functions[id(run.piece.node)], plan, globals_.weights, target)
     _entry(module, stage_fns, runs)
-    return finish_text(str(module), target, len(plan.weights), META_FIXED + META_PER_TENSOR * num_tensors, text)
+    return finish_text(str(module), target, len(plan.weights), meta_size(num_tensors), text)
 
 
 def _spin_hint(module: ir.Module, target: Target) -> tuple[ir.Function, list[ir.Value]]:
