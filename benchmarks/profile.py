@@ -23,8 +23,7 @@ from benchmarks.models import WORKLOADS, workload
 
 def _describe(node) -> str:
     """op[fused body] input shapes -> output shape."""
-    from cerebro.compiler.passes import FUSED
-    from cerebro.compiler.passes.rows import ROW_KERNEL
+    from cerebro.compiler.ir.fused import FUSED, ROW_KERNEL
 
     body = ""
     if node.op in (FUSED, ROW_KERNEL):

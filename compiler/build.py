@@ -19,11 +19,13 @@ from cerebro.compiler.codegen import UNITS
 from cerebro.compiler.codegen.module import emit_module
 from cerebro.compiler.codegen.partition import Piece
 from cerebro.compiler.ir import Graph, IRError, Node, Value, format_graph, verify
-from cerebro.compiler.passes import FUSED, eliminate_dead_nodes, fold_constants, fuse_elementwise, plan_memory
+from cerebro.compiler.ir.fused import FUSED, ROW_KERNEL
+from cerebro.compiler.ir.matmul_view import matmul_view
+from cerebro.compiler.passes import eliminate_dead_nodes, fold_constants, fuse_elementwise, plan_memory
 from cerebro.compiler.passes.epilogue import fuse_epilogues
 from cerebro.compiler.passes.prepack import prepack_weights
-from cerebro.compiler.passes.rows import ROW_KERNEL, fuse_rows
-from cerebro.compiler.passes.transpose import absorb_transposes, matmul_view, simplify_transposes
+from cerebro.compiler.passes.rows import fuse_rows
+from cerebro.compiler.passes.transpose import absorb_transposes, simplify_transposes
 from cerebro.compiler.progress import phase
 from cerebro.compiler.targets import Target, resolve_target
 

@@ -20,7 +20,7 @@ from native import run_against_jit
 
 from cerebro import runtime
 from cerebro.compiler.codegen.rows import Schedule
-from cerebro.compiler.passes.rows import ROW_KERNEL
+from cerebro.compiler.ir.fused import ROW_KERNEL
 from cerebro.frontends.jax import trace
 
 jax.config.update("jax_platforms", "cpu")

@@ -24,9 +24,9 @@ from cerebro.compiler.codegen.loops import for_nest, for_range, i64, linear_inde
 from cerebro.compiler.codegen.partition import for_phases, parts_of, share
 from cerebro.compiler.codegen.registry import EmitContext, UnitsRule, emitter
 from cerebro.compiler.ir import DType, IRError, Node
+from cerebro.compiler.ir.fused import FUSED
 from cerebro.compiler.ir.ops import BINARY, COMPARE, UNARY
 from cerebro.compiler.ir.strides import broadcast_strides
-from cerebro.compiler.passes.fuse import FUSED
 
 I1 = ir.IntType(1)
 _MEMORY_TYPES = {

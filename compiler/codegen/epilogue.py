@@ -14,7 +14,7 @@ from llvmlite import ir
 from cerebro.compiler.codegen.elementwise import load, scalar_rule, store
 from cerebro.compiler.codegen.loops import for_range, i64
 from cerebro.compiler.ir import Node
-from cerebro.compiler.passes.epilogue import Epilogue
+from cerebro.compiler.ir.fused import Epilogue
 
 
 def index(builder: ir.IRBuilder, offset: int, *terms: tuple[ir.Value, int]) -> ir.Value:

@@ -37,7 +37,7 @@ from cerebro.compiler.codegen.partition import for_outer, for_phases, for_rectan
 from cerebro.compiler.codegen.registry import EmitContext, emitter
 from cerebro.compiler.ir import Node
 from cerebro.compiler.ir.dtypes import DType
-from cerebro.compiler.passes.transpose import matmul_view
+from cerebro.compiler.ir.matmul_view import matmul_view
 
 _ELEMENT_TYPES = {
     DType.f32: ir.FloatType(),

@@ -34,7 +34,7 @@ from cerebro.compiler.cbx.format import meta_size
 from cerebro.compiler.codegen import EMITTERS, PARALLEL, EmitContext
 from cerebro.compiler.codegen.partition import Piece
 from cerebro.compiler.ir import Graph, IRError, Node
-from cerebro.compiler.passes.memplan import VIEW_OPS, MemoryPlan, Place
+from cerebro.compiler.ir.plan import VIEW_OPS, MemoryPlan, Place
 from cerebro.compiler.targets import Target
 
 PTR = ir.PointerType()

@@ -35,8 +35,8 @@ from cerebro.compiler.codegen.reduce import identity
 from cerebro.compiler.codegen.registry import EmitContext, emitter
 from cerebro.compiler.ir import Node, Value
 from cerebro.compiler.ir.dtypes import DType
+from cerebro.compiler.ir.fused import ROW_KERNEL, ROW_REDUCTIONS
 from cerebro.compiler.ir.strides import contiguous_strides
-from cerebro.compiler.passes.rows import ROW_KERNEL, ROW_REDUCTIONS
 
 _VIEWS = ("broadcast_in_dim", "reshape")
 ROW_BLOCK = 4  # rows swept side by side, so their dependency chains overlap

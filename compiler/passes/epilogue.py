@@ -14,28 +14,13 @@ E's other inputs, its output becomes E's and attrs["epilogue"] says how to compu
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 from cerebro.compiler.ir import Graph, Node, Value
+from cerebro.compiler.ir.fused import FUSED, Epilogue
 from cerebro.compiler.ir.ops import ELEMENTWISE
 from cerebro.compiler.ir.strides import broadcast_strides, contiguous_strides
-from cerebro.compiler.passes.fuse import FUSED
 
 EPILOGUE_OPS = frozenset({"matmul", "conv"})
-
-
-@dataclass(frozen=True)
-class Epilogue:
-    """The chain applied per output element of a tile.
-
-    source: id of the matmul/conv result the body reads (from the output buffer, just stored);
-    nodes: elementwise nodes in order, the last one makes the output;
-    loads: (value id, input index of the fused node, row_stride, col_stride) for every other value read.
-    """
-
-    source: int
-    nodes: tuple[Node, ...]
-    loads: tuple[tuple[int, int, int, int], ...]
 
 
 def _loads(node: Node) -> list[tuple[int, Value, tuple[int, ...]]]:

@@ -15,11 +15,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from cerebro.compiler.ir import Graph, Node, Value
+from cerebro.compiler.ir.fused import FUSED
 from cerebro.compiler.ir.ops import ELEMENTWISE
 from cerebro.compiler.ir.strides import broadcast_strides, contiguous_strides
 from cerebro.compiler.passes.dce import eliminate_dead_nodes
-
-FUSED = "fused_elementwise"
 
 
 @dataclass

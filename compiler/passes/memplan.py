@@ -11,38 +11,15 @@ barrier counter there (codegen/module.py).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from cerebro.compiler.ir import Graph, Value
+from cerebro.compiler.ir.plan import VIEW_OPS, MemoryPlan, Place
 
 ALIGN = 64
 RESERVED = 64  # arena bytes 0..63: the barrier counter of a multi-threaded call (abi.h)
-VIEW_OPS = frozenset({"reshape"})
 
 
 def align(n: int) -> int:
     return (n + ALIGN - 1) // ALIGN * ALIGN
-
-
-@dataclass(frozen=True)
-class Place:
-    """kind: 'input' | 'output' (index into the caller's pointer array), 'weights' | 'arena' (byte offset)."""
-
-    kind: str
-    offset: int
-
-
-@dataclass
-class MemoryPlan:
-    places: dict[int, Place]  # value id -> storage
-    arena_size: int
-    weights: bytes
-    # copies done after the last node: (source, output index, bytes); for outputs that are
-    # inputs, constants, or the same tensor as an earlier output
-    copies: list[tuple[Place, int, int]] = field(default_factory=list)
-
-    def place(self, value: Value) -> Place:
-        return self.places[value.id]
 
 
 def _lay_out_weights(graph: Graph, places: dict[int, Place]) -> bytes:

@@ -24,15 +24,14 @@ import math
 
 from cerebro.compiler.ir import Graph, Node, Value
 from cerebro.compiler.ir.dtypes import DType
+from cerebro.compiler.ir.fused import ROW_KERNEL, ROW_REDUCTIONS
 from cerebro.compiler.ir.ops import ELEMENTWISE
 from cerebro.compiler.ir.strides import broadcast_strides, contiguous_strides
 from cerebro.compiler.passes.dce import eliminate_dead_nodes
 from cerebro.compiler.passes.epilogue import EPILOGUE_OPS
 from cerebro.compiler.passes.fuse import broadcast_view
 
-ROW_KERNEL = "row_kernel"
 MAX_ROW = 16384  # longer rows do not fit L1: the separate reduce/elementwise kernels are as good
-ROW_REDUCTIONS = frozenset({"reduce_sum", "reduce_max", "reduce_min"})
 _FLOATS = (DType.f32, DType.f64)
 _VIEWS = ("broadcast_in_dim", "reshape")
 

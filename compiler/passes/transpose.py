@@ -15,38 +15,10 @@ node disappears. A matmul with an epilogue keeps a contiguous c (the epilogue ad
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from cerebro.compiler.ir import Graph, Node, Value
+from cerebro.compiler.ir.matmul_view import MatmulView, matmul_view
 from cerebro.compiler.ir.strides import contiguous_strides
 from cerebro.compiler.passes.dce import eliminate_dead_nodes
-
-
-@dataclass(frozen=True)
-class MatmulView:
-    """Logical matmul a[*batch, rows, depth] @ b[*batch, depth, columns] -> c[*batch, rows, columns],
-    each operand at element offset sum(index * stride) of its buffer (strides: one per logical dim)."""
-
-    batch: tuple[int, ...]
-    rows: int
-    depth: int
-    columns: int
-    a: tuple[int, ...]
-    b: tuple[int, ...]
-    c: tuple[int, ...]
-
-
-def matmul_view(node: Node) -> MatmulView:
-    """node's view, or the contiguous one its input/output shapes imply."""
-    view = node.attrs.get("view")
-    if view is not None:
-        return view
-    a, b = node.inputs[:2]
-    *batch, rows, depth = a.shape
-    columns = b.shape[-1]
-    logical_c = (*batch, rows, columns)  # the output may be stored reshaped (an epilogue's [.., heads, dim])
-    return MatmulView(tuple(batch), rows, depth, columns, tuple(contiguous_strides(a.shape)),
-                      tuple(contiguous_strides(b.shape)), tuple(contiguous_strides(logical_c)))
 
 
 def _swap_last(rank: int) -> tuple[int, ...]:
