@@ -38,6 +38,17 @@ class Model:
         leaves = self._leaves(args, kwargs)
         return self.tree.unflatten(self._loaded(*map(_weak, leaves, self.signature.inputs)))
 
+    def profile(self, *args: Any, repeats: int = 100, **kwargs: Any) -> Any:
+        """Time every node on these inputs (taken as a call takes them): a cerebro.profiling.Profile,
+        printed as a table slowest first, with .write_trace(path) for Perfetto. Needs a file built for
+        profiling (build(graph, profile=True) or `cerebroc profile SOURCE --save FILE.cbx`)."""
+        from cerebro.profiling import measure
+
+        if self.tree is None and kwargs:
+            raise TypeError("this .cbx keeps no calling convention: pass its inputs positionally")
+        arrays = args if self.tree is None else tuple(map(_weak, self._leaves(args, kwargs), self.signature.inputs))
+        return measure(self._loaded, arrays, repeats)
+
     def flat(self, *arrays: Any) -> tuple[np.ndarray, ...]:
         """Run on one array per input in signature order; the outputs in signature order."""
         return tuple(self._loaded(*arrays))
@@ -138,10 +149,10 @@ def compile(fn: Callable, target: str = "host", *, name: str | None = None,  # n
 _WEAK_KINDS = {bool: "b", int: "iuf", float: "f"}  # dtype kinds a Python scalar may take, as under jax.jit
 
 
-def _weak(leaf: Any, spec: runtime.TensorSignature) -> Any:
+def _weak(leaf: Any, spec: runtime.TensorSpec) -> Any:
     """A Python scalar leaf in its input's dtype, as jax.jit takes it (weakly typed); anything else as is."""
-    if type(leaf) in _WEAK_KINDS and spec.shape == () and spec.dtype.kind in _WEAK_KINDS[type(leaf)]:
-        return np.asarray(leaf, spec.dtype)
+    if type(leaf) in _WEAK_KINDS and spec.shape == () and spec.dtype.numpy.kind in _WEAK_KINDS[type(leaf)]:
+        return np.asarray(leaf, spec.dtype.numpy)
     return leaf
 
 

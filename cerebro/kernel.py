@@ -15,14 +15,15 @@ import ctypes
 import errno
 import fcntl
 import os
-from dataclasses import dataclass
 
 import numpy as np
+
+from cerebro.compiler.cbx.format import TensorSpec
+from cerebro.compiler.ir.dtypes import DType
 
 UAPI_VERSION = 1
 DEVICE_PATH = "/dev/cerebro"
 MAX_BUFFERS = 256
-DTYPES = {1: np.float32, 2: np.float64, 3: np.int8, 4: np.int16, 5: np.int32, 6: np.int64, 7: np.uint8, 8: np.bool_}
 
 
 class Load(ctypes.Structure):
@@ -76,14 +77,6 @@ class KernelError(OSError):
     """An ioctl the kernel refused; errno says which rule, last_error in sysfs says why."""
 
 
-@dataclass(frozen=True)
-class Tensor:
-    name: str
-    dtype: np.dtype
-    shape: tuple[int, ...]
-    nbytes: int
-
-
 def _new(struct: type[ctypes.Structure], **fields: int) -> ctypes.Structure:
     return struct(size=ctypes.sizeof(struct), version=UAPI_VERSION, **fields)
 
@@ -129,11 +122,11 @@ class KernelModel:
         self.handle = handle
         self.inputs, self.outputs, self.name, self.module = self._info()
 
-    def _info(self) -> tuple[list[Tensor], list[Tensor], str, str]:
+    def _info(self) -> tuple[list[TensorSpec], list[TensorSpec], str, str]:
         records = (TensorInfo * MAX_BUFFERS)()
         info = _new(Info, handle=self.handle, max_tensors=MAX_BUFFERS, tensors=ctypes.addressof(records))
         self.device.ioctl("MODEL_INFO", info)
-        tensors = [Tensor(r.name.decode(), np.dtype(DTYPES[r.dtype]), tuple(r.dims[: r.rank]), r.nbytes)
+        tensors = [TensorSpec(r.name.decode(), tuple(r.dims[: r.rank]), DType(r.dtype))
                    for r in records[: info.num_inputs + info.num_outputs]]
         return (tensors[: info.num_inputs], tensors[info.num_inputs :], info.model_name.decode(),
                 info.module_name.decode())
@@ -144,14 +137,14 @@ class KernelModel:
         inputs = []
         for spec, array in zip(self.inputs, arrays):
             array = np.ascontiguousarray(array)
-            if array.dtype != spec.dtype or array.shape != spec.shape:
+            if array.dtype != spec.dtype.numpy or array.shape != spec.shape:
                 raise ValueError(f"input {spec.name!r}: got {array.dtype}{list(array.shape)}, "
-                                 f"the model takes {spec.dtype}{list(spec.shape)}")
+                                 f"the model takes {spec.dtype.numpy}{list(spec.shape)}")
             inputs.append(array)
         self._io("EXECUTE_MODEL", inputs)
         # post-processing (sysfs) may change output 0: ask again for its current shape
         _, self.outputs, _, _ = self._info()
-        outputs = [np.empty(spec.shape, spec.dtype) for spec in self.outputs]
+        outputs = [np.empty(spec.shape, spec.dtype.numpy) for spec in self.outputs]
         self._io("GET_RESULTS", outputs)
         return outputs
 

@@ -21,17 +21,20 @@ import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from cerebro.cache import cache_root
+from cerebro.elf import EM_X86_64
 from cerebro.toolchain import runtime_source_dir
+
+if TYPE_CHECKING:
+    from cerebro.compiler.cbx.format import TensorSpec
 
 REPO_ROOT = Path(__file__).resolve().parent.parent  # the source checkout, when running from one (tests)
 KMOD_SRC = runtime_source_dir()
 CACHE_DIR = cache_root()
-
-EM_X86_64 = 62
 
 # The features a .cbx meta can record (compiler/targets.py) that the VM's CPU has: QEMU 7.2's TCG
 # `-cpu max` (Debian 12) emulates SSE up to 4.2, AVX, AVX2, FMA, F16C, BMI1/2, LZCNT and MOVBE, but
@@ -45,14 +48,6 @@ class KmodError(RuntimeError):
 
 
 # ---- reading a .cbx (just what naming and the VM need) ----
-
-
-@dataclass(frozen=True)
-class TensorSpec:
-    name: str
-    dtype: np.dtype
-    shape: tuple[int, ...]
-    nbytes: int
 
 
 @dataclass(frozen=True)
@@ -81,12 +76,7 @@ def read_cbx(path: str | Path) -> CbxInfo:
     except (CbxError, ValueError) as error:
         raise KmodError(f"{path}: {error}") from None
 
-    def spec(t) -> TensorSpec:
-        dtype = t.dtype.numpy
-        return TensorSpec(t.name, dtype, tuple(t.shape), dtype.itemsize * int(np.prod(t.shape, dtype=np.int64)))
-
-    return CbxInfo(meta.hash.hex(), meta.machine, meta.model_name, [spec(t) for t in meta.inputs],
-                   [spec(t) for t in meta.outputs], meta.features)
+    return CbxInfo(meta.hash.hex(), meta.machine, meta.model_name, meta.inputs, meta.outputs, meta.features)
 
 
 def check_vm_cpu(path: str | Path, info: CbxInfo) -> None:
@@ -338,9 +328,9 @@ def kmod_run(cbx_path: str | Path, inputs: list[np.ndarray], kernel_release: str
         args = []
         for i, (spec, array) in enumerate(zip(info.inputs, inputs)):
             array = np.asarray(array)
-            if array.dtype != spec.dtype or array.shape != spec.shape:
+            if array.dtype != spec.dtype.numpy or array.shape != spec.shape:
                 raise KmodError(f"input {i} ({spec.name}): got {array.dtype}{list(array.shape)}, "
-                                f"the model takes {spec.dtype}{list(spec.shape)}")
+                                f"the model takes {spec.dtype.numpy}{list(spec.shape)}")
             (tmp / f"in{i}.bin").write_bytes(np.ascontiguousarray(array).tobytes())
             files[f"/root/in{i}.bin"] = tmp / f"in{i}.bin"
             args.append(f"in{i}.bin")
@@ -355,7 +345,7 @@ def kmod_run(cbx_path: str | Path, inputs: list[np.ndarray], kernel_release: str
     data = vm_file(log, "out")
     outputs, at = [], 0
     for spec in info.outputs:
-        outputs.append(np.frombuffer(data[at : at + spec.nbytes], dtype=spec.dtype).reshape(spec.shape).copy())
+        outputs.append(np.frombuffer(data[at : at + spec.nbytes], dtype=spec.dtype.numpy).reshape(spec.shape).copy())
         at += spec.nbytes
     if at != len(data):
         raise KmodError(f"the VM returned {len(data)} output bytes, the signature has {at}")

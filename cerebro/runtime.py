@@ -19,6 +19,7 @@ import numpy as np
 
 from cerebro import _runtime
 from cerebro.compiler.cbx.format import CbxError, Meta, TensorSpec
+from cerebro.compiler.cbx.profile_table import NodeInfo, read_profile
 from cerebro.compiler.cbx.tree import CallTree, read_tree
 
 ALIGN = _runtime.BUFFER_ALIGN
@@ -26,26 +27,12 @@ _align_skip = _runtime.align_skip
 
 
 @dataclass(frozen=True)
-class TensorSignature:
-    name: str
-    shape: tuple[int, ...]
-    dtype: np.dtype
-
-    def __str__(self) -> str:
-        return f"{self.name}: {self.dtype.name}[{','.join(map(str, self.shape))}]"
-
-
-@dataclass(frozen=True)
 class Signature:
-    inputs: list[TensorSignature]
-    outputs: list[TensorSignature]
+    inputs: list[TensorSpec]
+    outputs: list[TensorSpec]
 
     def __str__(self) -> str:
         return f"({', '.join(map(str, self.inputs))}) -> ({', '.join(map(str, self.outputs))})"
-
-
-def _signature(spec: TensorSpec) -> TensorSignature:
-    return TensorSignature(spec.name, tuple(spec.shape), spec.dtype.numpy)
 
 
 def aligned_empty(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
@@ -77,11 +64,12 @@ class LoadedModel:
             raise CbxError(str(exc)) from None
         self.threads: int = self._model.threads
         self.meta = Meta.unpack(self._model.meta)
-        self.signature = Signature([_signature(t) for t in self.meta.inputs],
-                                   [_signature(t) for t in self.meta.outputs])
+        self.signature = Signature(self.meta.inputs, self.meta.outputs)
         self.tree: CallTree | None = read_tree(data, self.meta)  # the exported function's pytrees, if kept
-        self._inputs = self.signature.inputs
-        self._outputs = [(t.shape, t.dtype, spec.nbytes) for t, spec in zip(self.signature.outputs, self.meta.outputs)]
+        # what each stage runs and where it came from, in a build(..., profile=True) file
+        self.profile_table: list[list[NodeInfo]] | None = read_profile(data, self.meta)
+        self._inputs = [(spec, spec.dtype.numpy) for spec in self.meta.inputs]
+        self._outputs = [(spec.shape, spec.dtype.numpy, spec.nbytes) for spec in self.meta.outputs]
 
     def __call__(self, *arrays: object) -> list[np.ndarray]:
         buffers, outputs = self._buffers(arrays)
@@ -91,8 +79,9 @@ class LoadedModel:
     def profile(self, *arrays: object, repeats: int = 100) -> np.ndarray:
         """Run `repeats` times with each stage timed on its own: nanoseconds, shape (repeats, num_stages).
 
-        Profiling runs on the calling thread alone, whatever `threads` is. Compile with stage_flops=0
-        (build(graph, stage_flops=0)) to give every node its own stage."""
+        Profiling runs on the calling thread alone, whatever `threads` is. A file built with
+        build(graph, profile=True) has one node per stage and says which (profile_table); the per-node
+        report of cerebro.Model.profile and `cerebroc profile` is made from these times."""
         buffers, outputs = self._buffers(arrays)
         raw = self._model.profile(buffers, outputs, repeats)
         return np.frombuffer(raw, np.uint64).reshape(repeats, self.meta.num_stages)
@@ -100,14 +89,14 @@ class LoadedModel:
     def _buffers(self, arrays: tuple) -> tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...]]:
         """Checked, aligned input buffers and fresh aligned output arrays."""
         if len(arrays) != len(self._inputs):
-            names = ", ".join(t.name for t in self._inputs)
+            names = ", ".join(spec.name for spec in self.meta.inputs)
             raise ValueError(f"model '{self.meta.model_name}' takes {len(self._inputs)} inputs ({names}), "
                              f"got {len(arrays)}")
         buffers = []
-        for spec, array in zip(self._inputs, arrays):
-            if (type(array) is not np.ndarray or array.dtype != spec.dtype or array.shape != spec.shape
+        for (spec, dtype), array in zip(self._inputs, arrays):
+            if (type(array) is not np.ndarray or array.dtype != dtype or array.shape != spec.shape
                     or not array.flags.c_contiguous or _align_skip(array)):
-                array = self._prepare(spec, array)
+                array = self._prepare(spec, dtype, array)
             buffers.append(array)
         outputs = []
         for shape, dtype, nbytes in self._outputs:
@@ -115,14 +104,14 @@ class LoadedModel:
             outputs.append(np.ndarray(shape, dtype, raw, _align_skip(raw)))
         return tuple(buffers), tuple(outputs)
 
-    def _prepare(self, spec: TensorSignature, value: object) -> np.ndarray:
+    def _prepare(self, spec: TensorSpec, dtype: np.dtype, value: object) -> np.ndarray:
         """The slow path: check an input that is not already an aligned contiguous array, copy it if needed."""
         array = np.asarray(value)
-        if array.dtype != spec.dtype or array.shape != spec.shape:
-            index = self._inputs.index(spec)
-            raise ValueError(f"input '{spec.name}' (#{index}): expected {_describe(spec.dtype, spec.shape)}, "
+        if array.dtype != dtype or array.shape != spec.shape:
+            index = self.meta.inputs.index(spec)
+            raise ValueError(f"input '{spec.name}' (#{index}): expected {_describe(dtype, spec.shape)}, "
                              f"got {_describe(array.dtype, array.shape)}")
-        aligned = aligned_empty(spec.shape, spec.dtype)
+        aligned = aligned_empty(spec.shape, dtype)
         aligned[...] = array
         return aligned
 

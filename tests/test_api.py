@@ -67,7 +67,7 @@ def test_export_and_load_roundtrip(tmp_path, mlp):
     path = cerebro.compile(lambda x: model.apply(params, x), name="mlp").export(tmp_path / "mlp.cbx", x)
     loaded = cerebro.load(path)
     (spec,) = loaded.signature.inputs
-    assert tuple(spec.shape) == (2, 8) and np.dtype(spec.dtype) == np.float32
+    assert tuple(spec.shape) == (2, 8) and spec.dtype.numpy == np.float32
     np.testing.assert_allclose(loaded(x), model.apply(params, x), rtol=RTOL, atol=ATOL)
     assert cerebro.load(path.read_bytes()).signature.outputs[0].shape == (2, 4)
 

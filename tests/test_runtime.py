@@ -34,8 +34,9 @@ from cbx_fixtures import (
 )
 
 from cerebro import _runtime, runtime
-from cerebro.compiler.cbx import CbxError
+from cerebro.compiler.cbx import CbxError, TensorSpec
 from cerebro.compiler.cbx import Meta as CbxMeta
+from cerebro.compiler.ir.dtypes import DType
 
 pytestmark = pytest.mark.skipif(HOST_ARCH == "unsupported", reason="the runtime supports x86-64 and aarch64 hosts")
 
@@ -64,10 +65,8 @@ def test_signature_and_meta_come_from_the_file(tmp_path):
     path = tmp_path / "two_io.cbx"
     path.write_bytes(built(TWO_IO))
     loaded = runtime.load(path)
-    assert [(t.name, t.shape, t.dtype) for t in loaded.signature.inputs] == [
-        ("a", (3,), np.dtype(np.float32)), ("b", (3,), np.dtype(np.int32))]
-    assert [(t.name, t.shape, t.dtype) for t in loaded.signature.outputs] == [
-        ("s", (3,), np.dtype(np.float32)), ("d", (3,), np.dtype(np.int32))]
+    assert loaded.signature.inputs == [TensorSpec("a", (3,), DType.f32), TensorSpec("b", (3,), DType.i32)]
+    assert loaded.signature.outputs == [TensorSpec("s", (3,), DType.f32), TensorSpec("d", (3,), DType.i32)]
     assert loaded.meta == CbxMeta.unpack(section_bytes(built(TWO_IO), ".cerebro.meta"))
     assert str(loaded.signature) == "(a: float32[3], b: int32[3]) -> (s: float32[3], d: int32[3])"
 
@@ -226,7 +225,7 @@ def rename_section(data, old, new):
 
 
 def _has(data, name):
-    from cerebro.loaders.elf import ElfFile
+    from cerebro.elf import ElfFile
 
     return ElfFile.parse(data).section(name) is not None
 

@@ -35,7 +35,7 @@ def load_inputs(specs: list[str], signature: list) -> list[np.ndarray]:
         if len(positional) != len(names):
             raise ValueError(f"the model takes {len(names)} inputs ({', '.join(names)}), got {len(positional)}")
         arrays = positional
-    return [cast_input(array, spec.dtype, spec.name) for array, spec in zip(arrays, signature)]
+    return [cast_input(array, spec.dtype.numpy, spec.name) for array, spec in zip(arrays, signature)]
 
 
 def _load_array(path: str) -> np.ndarray:

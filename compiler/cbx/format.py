@@ -7,10 +7,9 @@ import struct
 from dataclasses import dataclass, field
 
 from cerebro.compiler.ir.dtypes import DType
+from cerebro.elf import EM_AARCH64, EM_X86_64, MACHINE_NAMES
 
-EM_X86_64 = 62
-EM_AARCH64 = 183
-MACHINES = {EM_X86_64: "x86-64", EM_AARCH64: "aarch64"}
+MACHINES = {machine: MACHINE_NAMES[machine] for machine in (EM_X86_64, EM_AARCH64)}  # those a .cbx may target
 
 MAGIC = b"CBXMETA\0"
 FORMAT_VERSION = 1
@@ -45,7 +44,8 @@ def meta_size(num_tensors: int) -> int:
 
 @dataclass(frozen=True)
 class TensorSpec:
-    """One input or output of a model: its name, static shape and element type."""
+    """One input or output of a model: its name, static shape and element type. The one signature
+    class: the meta, the user-space runtime, the kernel API and kmod all describe tensors with it."""
 
     name: str
     shape: tuple[int, ...]
@@ -54,6 +54,9 @@ class TensorSpec:
     @property
     def nbytes(self) -> int:
         return math.prod(self.shape) * self.dtype.itemsize
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.dtype.numpy.name}[{','.join(map(str, self.shape))}]"
 
     def pack(self) -> bytes:
         name = _fixed(self.name, NAME_LEN, "tensor name")

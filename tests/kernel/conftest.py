@@ -121,7 +121,8 @@ def compile_models(workdir: Path) -> tuple[dict[str, ModelCase], Path]:
 
 
 def python_files(workdir: Path) -> dict[str, Path]:
-    """This interpreter, its stdlib, numpy and cerebro/kernel.py, at paths where the guest finds them."""
+    """This interpreter, its stdlib, numpy and cerebro/kernel.py (with the signature class it imports), at paths
+    where the guest finds them."""
     import subprocess
     import sysconfig
 
@@ -134,6 +135,10 @@ def python_files(workdir: Path) -> dict[str, Path]:
     files = {str(exe): exe, str(stdlib): stdlib, "/py/numpy": numpy_dir,
              "/py/cerebro/__init__.py": workdir / "empty.py",
              "/py/cerebro/kernel.py": kmod.REPO_ROOT / "cerebro" / "kernel.py"}
+    for package in ("compiler", "compiler/cbx", "compiler/ir"):
+        files[f"/py/cerebro/{package}/__init__.py"] = workdir / "empty.py"
+    for module in ("compiler/cbx/format.py", "compiler/ir/dtypes.py"):
+        files[f"/py/cerebro/{module}"] = kmod.REPO_ROOT / module
     if (numpy_dir.parent / "numpy.libs").is_dir():
         files["/py/numpy.libs"] = numpy_dir.parent / "numpy.libs"
     binaries = [exe, *stdlib.glob("lib-dynload/*.so"), *numpy_dir.rglob("*.so")]

@@ -31,11 +31,12 @@ def refused(fn, code):
 def main():
     with kernel.Device() as dev:
         mlp = dev.load("/root/mlp.cbx")
-        x = np.fromfile("/root/mlp_in0.bin", mlp.inputs[0].dtype).reshape(mlp.inputs[0].shape)
+        x = np.fromfile("/root/mlp_in0.bin", mlp.inputs[0].dtype.numpy).reshape(mlp.inputs[0].shape)
         emit("api_mlp", mlp(x))
         check("api_signature", mlp.name == "mlp" and mlp.module.startswith("cbx_"), f"{mlp.name} {mlp.module}")
         twoio = dev.load("/root/twoio.cbx")
-        ins = [np.fromfile(f"/root/twoio_in{i}.bin", s.dtype).reshape(s.shape) for i, s in enumerate(twoio.inputs)]
+        ins = [np.fromfile(f"/root/twoio_in{i}.bin", spec.dtype.numpy).reshape(spec.shape)
+               for i, spec in enumerate(twoio.inputs)]
         emit("api_twoio", twoio(*ins))
         try:
             mlp(x[:1])

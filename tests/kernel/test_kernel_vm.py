@@ -71,7 +71,7 @@ def split_outputs(data: bytes, specs: list) -> list[np.ndarray]:
     outputs, at = [], 0
     for spec in specs:
         count = int(np.prod(spec.shape, dtype=np.int64))
-        outputs.append(np.frombuffer(data, dtype=spec.dtype, count=count, offset=at).reshape(spec.shape))
+        outputs.append(np.frombuffer(data, dtype=spec.dtype.numpy, count=count, offset=at).reshape(spec.shape))
         at += count * spec.dtype.itemsize
     assert at == len(data), f"{len(data)} bytes for outputs of {at}"
     return outputs

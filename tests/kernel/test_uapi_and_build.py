@@ -59,7 +59,7 @@ def test_read_cbx_and_module_name(tmp_path):
     path.write_bytes(cbx_fixtures.build(cbx_fixtures.TWO_IO, "x86_64"))
     info = kmod.read_cbx(path)
     assert [t.name for t in info.inputs] == ["a", "b"] and [t.name for t in info.outputs] == ["s", "d"]
-    assert info.inputs[1].dtype.name == "int32" and info.outputs[0].shape == (3,)
+    assert info.inputs[1].dtype.numpy.name == "int32" and info.outputs[0].shape == (3,)
     assert info.module_name == "cbx_" + info.hash[:16] and len(info.hash) == 64
 
 
