@@ -17,6 +17,7 @@ COMMANDS = (
     "cerebro.commands.pkg",
     "cerebro.commands.cache",
     "cerebro.commands.embed",
+    "cerebro.commands.profile",
 )
 
 

@@ -14,6 +14,7 @@ from collections.abc import Callable
 import llvmlite.binding as llvm
 
 from cerebro.compiler.cbx.format import MAX_PARTS, MAX_STAGES, Meta, TensorSpec
+from cerebro.compiler.cbx.profile_table import attach_profile, node_info
 from cerebro.compiler.cbx.writer import finish_object
 from cerebro.compiler.codegen import UNITS
 from cerebro.compiler.codegen.module import emit_module
@@ -110,7 +111,7 @@ def _slice_count(cost: int, budget: int, units: Callable[[int], int]) -> int:
 def split_stages(nodes: list[Node], budget: int, target: Target) -> list[list[Piece]]:
     """Consecutive runs of node slices whose estimated flops stay within budget (a bigger slice gets
     its own stage). budget 0: every node whole, each in its own stage (a zero-cost node joins the one
-    before), as benchmarks.profile wants. A model too big for the stage word at this budget gets the
+    before), as build(profile=True) wants. A model too big for the stage word at this budget gets the
     smallest doubled budget that fits: user space runs it as well, and meta.max_stage_flops says
     honestly what a kernel's max_stage_flops limit must allow."""
     while True:
@@ -227,19 +228,26 @@ def _model_name(name: str) -> str:
 
 
 def build(graph: Graph, target: str | Target = "host", name: str | None = None,
-          stage_flops: int = STAGE_FLOPS) -> bytes:
+          stage_flops: int = STAGE_FLOPS, profile: bool = False) -> bytes:
     """Compile graph into a complete .cbx (ELF relocatable object + Cerebro sections) for target.
 
     target: 'host', 'x86_64', 'x86_64-v3', 'x86_64-v4' or 'aarch64' (see compiler/targets.py).
     name: the model name recorded in the meta (default: graph.name).
     stage_flops: estimated flops per stage (node_flops) before the work goes on in another stage; a
-    bigger node is cut into slices (see Piece). 0: every node whole in its own stage (profiling).
+    bigger node is cut into slices (see Piece). 0: every node whole in its own stage.
+    profile: every node whole in its own stage (stage_flops is ignored), and a table naming each stage's
+    node, op and source locations stored in the file (compiler/cbx/profile_table.py) for `cerebroc
+    profile` and cerebro.Model.profile.
     The caller's graph is not modified.
     """
     if name is not None:
         graph = _private_copy(graph)
         graph.name = name
-    _, text, meta, weights = lower(graph, target, stage_flops)
+    optimised, text, meta, weights = lower(graph, target, 0 if profile else stage_flops)
     obj = compile_llvm(text, resolve_target(target))
     with phase("write .cbx"):
-        return finish_object(obj, meta, weights)
+        data = finish_object(obj, meta, weights)
+        if profile:
+            stages = split_stages(optimised.nodes, 0, resolve_target(target))
+            data = attach_profile(data, [[node_info(p.node, p.flops) for p in stage] for stage in stages])
+        return data

@@ -204,27 +204,39 @@ def _build(node: Any, outputs: Iterator[Any]) -> Any:
 
 def attach_tree(cbx: bytes, tree: CallTree) -> bytes:
     """cbx with tree stored in its .note.cerebro.tree section (and resealed)."""
-    return add_section(cbx, TREE_SECTION, note(tree.to_json()), elfmod.SHT_NOTE, 4)
+    return add_note(cbx, TREE_SECTION, tree.to_json())
 
 
-def note(desc: bytes) -> bytes:
-    """One ELF note (owner NOTE_OWNER, type NOTE_TYPE) holding desc, padded to 4 bytes."""
-    return struct.pack("<3I", len(NOTE_OWNER), len(desc), NOTE_TYPE) + NOTE_OWNER + desc + bytes(-len(desc) % 4)
+def add_note(cbx: bytes, name: str, desc: bytes, kind: int = NOTE_TYPE) -> bytes:
+    """cbx with a new non-allocated section `name` holding one Cerebro note of type kind (resealed)."""
+    return add_section(cbx, name, note(desc, kind), elfmod.SHT_NOTE, 4)
+
+
+def note(desc: bytes, kind: int = NOTE_TYPE) -> bytes:
+    """One ELF note (owner NOTE_OWNER, type kind) holding desc, padded to 4 bytes."""
+    return struct.pack("<3I", len(NOTE_OWNER), len(desc), kind) + NOTE_OWNER + desc + bytes(-len(desc) % 4)
 
 
 def read_tree(cbx: bytes, meta: Meta) -> CallTree | None:
     """The calling convention stored in cbx, None for a file without one; CbxError if it is malformed."""
+    payload = note_desc(cbx, TREE_SECTION, NOTE_TYPE, "tree")
+    return None if payload is None else CallTree.from_json(payload, len(meta.inputs), len(meta.outputs))
+
+
+def note_desc(cbx: bytes, name: str, kind: int, what: str) -> bytes | None:
+    """The descriptor of the Cerebro note of type kind that section name holds, None for a file without
+    the section; CbxError (naming the section and `what` note it should be) if it is malformed."""
     elf = parse_elf(cbx)
-    section = elf.section(TREE_SECTION)
+    section = elf.section(name)
     if section is None:
         return None
     data = elf.section_data(section)
     head = 12 + len(NOTE_OWNER)
     if section.type != elfmod.SHT_NOTE or len(data) < head:
-        raise CbxError(f"bad {TREE_SECTION}: not an ELF note")
-    owner_size, desc_size, kind = struct.unpack_from("<3I", data)
-    if (owner_size, kind) != (len(NOTE_OWNER), NOTE_TYPE) or data[12:head] != NOTE_OWNER:
-        raise CbxError(f"bad {TREE_SECTION}: not a Cerebro tree note")
+        raise CbxError(f"bad {name}: not an ELF note")
+    owner_size, desc_size, found = struct.unpack_from("<3I", data)
+    if (owner_size, found) != (len(NOTE_OWNER), kind) or data[12:head] != NOTE_OWNER:
+        raise CbxError(f"bad {name}: not a Cerebro {what} note")
     if desc_size > len(data) - head:
-        raise CbxError(f"bad {TREE_SECTION}: the note claims {desc_size} bytes, the section has {len(data) - head}")
-    return CallTree.from_json(data[head:head + desc_size], len(meta.inputs), len(meta.outputs))
+        raise CbxError(f"bad {name}: the note claims {desc_size} bytes, the section has {len(data) - head}")
+    return data[head:head + desc_size]
