@@ -3,19 +3,35 @@
 from __future__ import annotations
 
 import platform
+import re
 from dataclasses import dataclass
 
 import llvmlite.binding as llvm
 
+from cerebro.toolchain import RUNTIME_DIR
+
 EM_X86_64 = 62
 EM_AARCH64 = 183
 
-# Features that matter for the code we emit; the meta records the host's subset of
-# these (LLVM's full host list is longer than the meta's 256-byte field).
-_X86_RECORDED = ("sse2", "sse3", "ssse3", "sse4.1", "sse4.2", "popcnt", "cx16", "avx", "avx2", "fma", "f16c",
-                 "bmi", "bmi2", "lzcnt", "movbe", "avx512f", "avx512bw", "avx512cd", "avx512dq", "avx512vl",
-                 "avx512vnni", "avx512bf16", "avxvnni")
-_ARM_RECORDED = ("neon", "fp-armv8", "fullfp16", "dotprod", "sve", "sve2", "i8mm", "bf16")
+CPU_FEATURES_HEADER = RUNTIME_DIR / "include" / "cerebro" / "cpu_features.h"
+_FEATURE_TABLES = {EM_X86_64: "CEREBRO_X86_FEATURES", EM_AARCH64: "CEREBRO_ARM64_FEATURES"}
+
+
+def read_cpu_features(header: str) -> dict[int, tuple[str, ...]]:
+    """The feature names of each table in cpu_features.h's text, per ELF machine, in table order."""
+    tables = {}
+    for machine, macro in _FEATURE_TABLES.items():
+        body = re.search(rf"^#define {macro}\(X\)((?:.*\\\n)*.*)$", header, re.M)
+        if body is None:
+            raise ValueError(f"{CPU_FEATURES_HEADER.name}: no {macro}(X) table")
+        tables[machine] = tuple(re.findall(r'X\(\s*"([^"]+)"', body.group(1)))
+    return tables
+
+
+# The features a .cbx meta may require, per machine: the ones both runtimes check, from the table they are
+# built from. A host compile records its subset of them (LLVM's full host list is longer than the meta's
+# 256-byte field).
+CPU_FEATURES: dict[int, tuple[str, ...]] = read_cpu_features(CPU_FEATURES_HEADER.read_text())
 
 
 @dataclass(frozen=True)
@@ -72,14 +88,14 @@ def _host() -> Target:
     _init_llvm()
     arch = platform.machine().lower()
     if arch in ("x86_64", "amd64"):
-        triple, machine, recorded = _X86_TRIPLE, EM_X86_64, _X86_RECORDED
+        triple, machine = _X86_TRIPLE, EM_X86_64
     elif arch in ("aarch64", "arm64"):
-        triple, machine, recorded = _ARM_TRIPLE, EM_AARCH64, _ARM_RECORDED
+        triple, machine = _ARM_TRIPLE, EM_AARCH64
     else:
         raise ValueError(f"target 'host': Cerebro generates code only for x86-64 and aarch64, this host is {arch}")
     flags = llvm.get_host_cpu_features()
     enabled = {name for name, on in flags.items() if on}
-    meta = ",".join(f"+{name}" for name in recorded if name in enabled)
+    meta = ",".join(f"+{name}" for name in CPU_FEATURES[machine] if name in enabled)
     if "avx512f" in enabled:
         width = 16
     elif "avx2" in enabled:

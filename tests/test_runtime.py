@@ -19,6 +19,7 @@ from cbx_fixtures import (
     COPY,
     FAILING,
     HOST_ARCH,
+    MACHINES,
     OTHER_ARCH,
     STAGED,
     TWO_IO,
@@ -37,6 +38,7 @@ from cerebro import _runtime, runtime
 from cerebro.compiler.cbx import CbxError, TensorSpec
 from cerebro.compiler.cbx import Meta as CbxMeta
 from cerebro.compiler.ir.dtypes import DType
+from cerebro.compiler.targets import CPU_FEATURES
 
 pytestmark = pytest.mark.skipif(HOST_ARCH == "unsupported", reason="the runtime supports x86-64 and aarch64 hosts")
 
@@ -290,12 +292,7 @@ def test_model_type_errors():
 
 
 # LLVM's names for the features the meta may record (compiler/targets.py), per host arch.
-CHECKABLE = {
-    "x86_64": ["sse2", "sse3", "ssse3", "sse4.1", "sse4.2", "popcnt", "cx16", "movbe", "lzcnt", "bmi", "bmi2", "avx",
-               "avx2", "fma", "f16c", "avxvnni", "avx512f", "avx512dq", "avx512cd", "avx512bw", "avx512vl",
-               "avx512vnni", "avx512bf16"],
-    "aarch64": ["fp-armv8", "neon", "fullfp16", "dotprod", "sve", "sve2", "i8mm", "bf16"],
-}
+CHECKABLE = {arch: CPU_FEATURES[machine] for arch, machine in MACHINES.items()}  # cerebro/cpu_features.h
 
 
 def llvm_host_features() -> set[str]:
