@@ -92,7 +92,7 @@ class Profile:
         for node in rows:
             label = node.label if len(node.label) <= width else node.label[:width - 3] + "..."
             lines.append(f"{node.index:>5}  {node.median_us:>10.2f}  {100 * node.median_us / total:>5.1f}%  "
-                         f"{label:<{width}}  {node.place}")
+                         f"{_printable(label):<{width}}  {_printable(node.place)}")
         if len(rows) < len(self.nodes):
             lines.append(f"  ... {len(self.nodes) - len(rows)} faster nodes not shown")
         return "\n".join(lines)
@@ -127,6 +127,12 @@ class Profile:
 
     def __repr__(self) -> str:
         return f"<cerebro.Profile '{self.model_name}' {len(self.nodes)} nodes {self.total_us:.1f} us>"
+
+
+def _printable(text: str) -> str:
+    """text with control characters escaped: names in a .cbx come from whoever made it (an ONNX node
+    name may hold terminal escape sequences)."""
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode() for ch in text)
 
 
 def _us(ns: int) -> float:
