@@ -179,13 +179,14 @@ def compile_saved_model(path: str | os.PathLike, signature: str | None = None, *
     return compile_tf(path, signature, shapes, target=target, output=output)
 
 
-def compile_onnx(model: Any, *, shapes: dict | None = None, target: str = "host",
+def compile_onnx(model: Any, *, shapes: dict | None = None, constants: dict | None = None, target: str = "host",
                  output: str | os.PathLike | None = None, cache: bool | None = None) -> bytes:
-    """Compile an ONNX model (path or ModelProto) to .cbx bytes; `shapes` binds symbolic input dims."""
+    """Compile an ONNX model (path or ModelProto) to .cbx bytes; `shapes` binds symbolic input dims,
+    `constants` fixes inputs to values ({'sr': 16000}; they stop being inputs of the .cbx)."""
     from cerebro.cache import cached_build
     from cerebro.frontends.onnx import import_onnx
 
-    data = cached_build(import_onnx(model, shapes=shapes), target, cache=cache)
+    data = cached_build(import_onnx(model, shapes=shapes, constants=constants), target, cache=cache)
     if output is not None:
         Path(output).write_bytes(data)
     return data

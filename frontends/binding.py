@@ -35,6 +35,13 @@ def bind_dim(name: str) -> str:
     return f"--shape {name}=N" if _CLI.get() else f"shapes={{'{name}': N}}"
 
 
+def bind_constants(values: dict[str, str]) -> str:
+    """How to fix inputs to values (written as given, e.g. {'sr': '16000'})."""
+    if _CLI.get():
+        return " ".join(f"--const {name}={value}" for name, value in values.items())
+    return "constants={" + ", ".join(f"'{name}': {value}" for name, value in values.items()) + "}"
+
+
 def given(shape: Sequence[int] | int) -> str:
     """A shape (or size) the caller gave, as they wrote it."""
     if isinstance(shape, (tuple, list)):

@@ -33,6 +33,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--shape", action="append", default=[], metavar="NAME=SHAPE",
                    help="bind an ONNX/SavedModel input's shape (input_ids=1x128) or an ONNX symbolic "
                    "dimension by its name (batch=2)")
+    p.add_argument("--const", action="append", default=[], metavar="NAME=VALUE",
+                   help="fix an ONNX input to a value (sr=16000; a vector: 1,2,3); it stops being an input, "
+                   "which specialises shapes and If branches that depend on it")
     p.add_argument("--signature", default=None, help="SavedModel signature (default: serving_default)")
     p.add_argument("-o", "--output", required=True, help="the .cbx file to write")
     p.add_argument("--target", default="host",
@@ -87,6 +90,22 @@ def parse_named_shapes(specs: list[str], input_names: frozenset[str] | None = No
     return shapes
 
 
+def parse_constants(specs: list[str]) -> dict[str, np.ndarray]:
+    """--const NAME=VALUE options as import_onnx's constants: a number, or numbers joined by commas
+    (a vector); the importer casts them to the input's element type."""
+    constants = {}
+    for spec in specs:
+        name, sep, text = spec.partition("=")
+        try:
+            if not sep or not name:
+                raise ValueError
+            numbers = [float(v) if any(c in v.lower() for c in ".en") else int(v) for v in text.split(",")]
+        except ValueError:
+            raise ValueError(f"--const {spec!r}: expected NAME=VALUE such as sr=16000 or scales=1,1,2,2") from None
+        constants[name] = np.array(numbers[0] if len(numbers) == 1 and "," not in text else numbers)
+    return constants
+
+
 def load_function(source: str):
     file_text, _, func_name = source.rpartition(":")
     path = Path(file_text)
@@ -120,6 +139,9 @@ def import_graph(args: argparse.Namespace):
         traced.graph.name = args.name or source.rpartition(":")[2]
         return traced.graph, traced.call_tree
     path = Path(source)
+    constants = getattr(args, "const", [])  # `cerebroc profile` shares this function and has no --const
+    if constants and path.suffix != ".onnx":
+        raise ValueError("--const fixes inputs of an ONNX model; it does not apply to " + source)
     if path.is_dir():
         from cerebro.frontends.tensorflow import import_saved_model
 
@@ -132,7 +154,7 @@ def import_graph(args: argparse.Namespace):
 
         model = load_model(path)
         shapes = parse_named_shapes(args.shape, frozenset(i.name for i in model.graph.input))
-        graph = import_onnx(model, shapes=shapes or None)
+        graph = import_onnx(model, shapes=shapes or None, constants=parse_constants(constants))
     else:
         raise ValueError(f"{source}: expected FILE.py:FUNC, a .onnx file or a SavedModel directory")
     graph.name = args.name or path.stem or "model"

@@ -1,14 +1,16 @@
 """ONNX model -> IR graph: initializers become constants, shapes are bound, constants fold.
 
-Every node is (1) folded with onnx's reference evaluator when all its inputs are
-constants (this is how Shape -> Gather -> Concat -> Reshape chains disappear:
-Shape of a static tensor is a constant), else (2) built by the rule registered
+Every node is (1) folded when all its inputs are constants, by running its rule's IR
+through the IR interpreter (onnx's reference evaluator for ops without a rule); this is
+how Shape -> Gather -> Concat -> Reshape chains disappear: Shape of a static tensor is a
+constant. Else (2) built by the rule registered
 for its op type and opset, else (3) expanded into the function body its schema
 defines (LayerNormalization, Attention, Gelu, ...), else rejected by name.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections import ChainMap
 from collections.abc import MutableMapping
@@ -26,6 +28,7 @@ from cerebro.frontends.onnx.types import DTYPE_TO_ELEM, elem_dtype
 NONDETERMINISTIC = {"RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike", "Multinomial",
                     "Bernoulli"}
 Env = MutableMapping[str, Value]
+MALFORMED = (ValueError, TypeError, IndexError, KeyError, AttributeError)  # what a rule raises on a bad node
 
 
 def attribute_value(attr: AttributeProto) -> object:
@@ -64,6 +67,11 @@ def _opsets(imports: object) -> dict[str, int]:
     return table
 
 
+def _static(dim: onnx.TensorShapeProto.Dimension) -> bool:
+    """A dimension with a size; exporters (Paddle) write -1 for an unknown one instead of a dim_param."""
+    return dim.HasField("dim_value") and dim.dim_value >= 0
+
+
 def _schema(op_type: str, version: int, domain: str) -> onnx.defs.OpSchema | None:
     try:
         return onnx.defs.get_schema(op_type, version, domain)
@@ -90,10 +98,12 @@ class Importer:
         if unused:
             raise OnnxImportError(f"{binding.option()} given for unknown inputs {sorted(unused)}; "
                                   f"the model's inputs are {[i.name for i in g.input if i.name not in env]}")
+        declared = {i.name: i for i in g.input}
         for name, array in self.constants.items():
-            if name not in {i.name for i in g.input}:
-                raise OnnxImportError(f"constants given for unknown input '{name}'")
-            env[name] = self.constant(np.asarray(array), f"input '{name}'")
+            if name not in declared:
+                raise OnnxImportError(f"constants given for unknown input '{name}'; the model's inputs are "
+                                      f"{[i.name for i in g.input if i.name not in env]}")
+            env[name] = self.constant(self.constant_value(declared[name], array), f"input '{name}'")
         for info in g.input:
             if info.name not in env:
                 env[info.name] = self.graph.add_input(self.input_shape(info), self.value_dtype(info), info.name)
@@ -110,6 +120,19 @@ class Importer:
             raise OnnxImportError(f"input '{info.name}' is not a tensor ({info.type.WhichOneof('value')})")
         return elem_dtype(info.type.tensor_type.elem_type, f"input '{info.name}'")
 
+    def constant_value(self, info: onnx.ValueInfoProto, given: object) -> np.ndarray:
+        """A value fixing an input, in the input's element type (16000 for an int64 'sr')."""
+        dtype = self.value_dtype(info).numpy
+        array = np.asarray(given)
+        with np.errstate(invalid="ignore", over="ignore"):
+            cast = array.astype(dtype)
+            kept = array.dtype.kind in "biuf" and (cast.dtype.kind == "f"  # floats round, as users expect
+                                                   or np.array_equal(cast.astype(array.dtype), array))
+        if not kept:
+            raise OnnxImportError(f"constants['{info.name}'] = {given!r} is not a {dtype} value "
+                                  f"(the input's element type)")
+        return cast
+
     def input_shape(self, info: onnx.ValueInfoProto) -> tuple[int, ...]:
         """The static shape: given by the user (by input name or symbolic dim name) or in the model."""
         if info.name in self.shapes:
@@ -123,7 +146,7 @@ class Importer:
                 raise OnnxImportError(f"input '{info.name}' has rank {len(dims)}, but {binding.option()} gives "
                                       f"{binding.given(shape)}")
             for i, (d, given) in enumerate(zip(dims, shape)):
-                if d.HasField("dim_value") and d.dim_value != given:
+                if _static(d) and d.dim_value != given:
                     raise OnnxImportError(f"input '{info.name}' has dim {d.dim_value} at axis {i}, "
                                           f"but {binding.option()} gives {given}")
             return shape
@@ -132,7 +155,7 @@ class Importer:
                                   f"pass {binding.bind_input(info.name)}")
         shape = []
         for i, d in enumerate(info.type.tensor_type.shape.dim):
-            if d.HasField("dim_value"):
+            if _static(d):
                 shape.append(d.dim_value)
             elif d.dim_param and d.dim_param in self.shapes:
                 size = self.shapes[d.dim_param]
@@ -142,7 +165,7 @@ class Importer:
                 shape.append(int(size))
             else:
                 label = f"symbolic dimension '{d.dim_param}'" if d.dim_param else "an unknown dimension"
-                dims = [d.dim_value if d.HasField("dim_value") else None for d in info.type.tensor_type.shape.dim]
+                dims = [d.dim_value if _static(d) else None for d in info.type.tensor_type.shape.dim]
                 raise OnnxImportError(f"input '{info.name}' has {label} at axis {i}; bind it with "
                                       f"{binding.bind_input(info.name, dims)}" +
                                       (f" or {binding.bind_dim(d.dim_param)}" if d.dim_param else ""))
@@ -203,10 +226,12 @@ class Importer:
         rule = lookup(node.op_type, version) if domain == "" else None
         ctx = Ctx(self.graph, node.op_type, node.name or node.output[0], attrs, version, self, len(node.output),
                   {"env": env, "opsets": opsets, "fn_attrs": fn_attrs})
+        foldable = (all(v is None or v.is_const for v in inputs) and not has_graph
+                    and node.op_type not in NONDETERMINISTIC and schema is not None)
         try:
-            if (all(v is None or v.is_const for v in inputs) and not has_graph
-                    and node.op_type not in NONDETERMINISTIC and schema is not None):
-                outputs = self.fold(node, attr_protos, inputs, domain, version, where)
+            outputs = self.fold(node, ctx, rule, attr_protos, inputs, domain, version) if foldable else None
+            if outputs is not None:
+                pass
             elif rule is not None:
                 outputs = rule(ctx, *inputs)
             elif schema is not None and (schema.has_function or schema.has_context_dependent_function):
@@ -220,7 +245,7 @@ class Importer:
             raise
         except IRError as e:
             raise OnnxImportError(f"{where}: {e}") from e
-        except (ValueError, TypeError, IndexError, KeyError, AttributeError) as e:
+        except MALFORMED as e:
             # a malformed node (missing attribute, wrong arity or types): say which one
             raise OnnxImportError(f"{where}: malformed node ({type(e).__name__}: {e})") from e
         if isinstance(outputs, Value):
@@ -240,9 +265,40 @@ class Importer:
                 if a.default_value.type != AttributeProto.UNDEFINED}
 
     # -- folding ---------------------------------------------------------
-    def fold(self, node: onnx.NodeProto, attrs: list, inputs: list, domain: str, version: int,
-             where: str) -> list[Value]:
-        """Evaluate a node whose inputs are all constants with onnx's reference evaluator."""
+    def fold(self, node: onnx.NodeProto, ctx: Ctx, rule: object, attrs: list, inputs: list, domain: str,
+             version: int) -> list[Value | None] | None:
+        """The outputs of a node whose inputs are all constants, as constants; None when it cannot fold
+        (the node is then built like any other, so a failed fold is never fatal).
+
+        A node with a rule folds by running that rule's IR through the IR interpreter, so a folded
+        value means exactly what the compiled op computes; only ops without a rule go through onnx's
+        ReferenceEvaluator (which gets some cases wrong, e.g. GatherElements with indices shorter
+        than the data along the axis)."""
+        if rule is None:
+            return self.fold_by_onnx(node, attrs, inputs, domain, version)
+        try:
+            return self.fold_by_rule(rule, ctx, inputs)
+        except (IRError, *MALFORMED):
+            folded = self.fold_by_onnx(node, attrs, inputs, domain, version)
+            if folded is None:
+                raise  # the rule's own error names the node; building it would raise the same
+            return folded
+
+    def fold_by_rule(self, rule: object, ctx: Ctx, inputs: list) -> list[Value | None]:
+        from cerebro.compiler.ir.interpret import run_graph
+
+        scratch = Graph("fold")
+        outputs = rule(dataclasses.replace(ctx, graph=scratch), *inputs)
+        outputs = [outputs] if isinstance(outputs, Value) else list(outputs)
+        computed = [v for v in outputs if v is not None and not v.is_const]
+        scratch.set_outputs(computed)
+        with np.errstate(all="ignore"):
+            results = dict(zip((v.id for v in computed), run_graph(scratch, [])))
+        return [v if v is None or v.is_const else make_const(results[v.id], v.dtype) for v in outputs]
+
+    def fold_by_onnx(self, node: onnx.NodeProto, attrs: list, inputs: list, domain: str,
+                     version: int) -> list[Value | None] | None:
+        """onnx's reference evaluator on the node alone; None when it fails."""
         from onnx.reference import ReferenceEvaluator
 
         names = [f"in{i}" if v is not None else "" for i, v in enumerate(inputs)]
@@ -256,11 +312,10 @@ class Importer:
         model = helper.make_model(helper.make_graph([single], "fold", graph_inputs, graph_outputs),
                                   opset_imports=[helper.make_opsetid(domain, version)])
         try:
-            results = ReferenceEvaluator(model).run(None, feeds)
-        except Exception as e:
-            raise OnnxImportError(f"{where}: constant folding failed: {e}") from e
-        it = iter(results)
-        return [self.constant(np.asarray(next(it)), where) if n else None for n in outs]
+            it = iter(ReferenceEvaluator(model).run(None, feeds))
+            return [self.constant(np.asarray(next(it)), f"node '{node.name}'") if n else None for n in outs]
+        except Exception:  # noqa: BLE001 (any failure of the third-party evaluator means "cannot fold")
+            return None
 
     # -- functions -------------------------------------------------------
     def expand(self, node: onnx.NodeProto, attrs: list, schema: onnx.defs.OpSchema, inputs: list, env: Env,

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from cerebro.compiler.ir import DType, Graph, Value, dtype_from_numpy
+from cerebro.frontends import binding
 
 
 class OnnxImportError(ValueError):
@@ -15,26 +16,42 @@ class OnnxImportError(ValueError):
 
 
 class DynamicShapeError(OnnxImportError):
-    """A shape (or shape-like parameter) depends on runtime values; fixing the inputs it
-    comes from (import_onnx(..., constants={...})) specialises the model and resolves it."""
+    """A shape (or shape-like parameter, or an If whose branches cannot both compile) depends on
+    runtime values; fixing the inputs it comes from (constants={...}, --const) specialises the
+    model and resolves it. The message ends with that binding, in the caller's syntax."""
 
     def __init__(self, message: str, value: Value | None = None) -> None:
-        super().__init__(message)
         self.value = value
+        names = self.input_names()
+        if names:
+            example = _example_value(value)
+            message += f"; specialise the model with {binding.bind_constants({n: example for n in names})}"
+        super().__init__(message)
 
     def input_names(self) -> list[str]:
         """The graph inputs the offending value is computed from."""
-        names, stack, seen = [], [self.value] if self.value is not None else [], set()
-        while stack:
-            v = stack.pop()
-            if v.id in seen or v.is_const:
-                continue
-            seen.add(v.id)
-            if v.producer is None:
-                names.append(v.name)
-            else:
-                stack.extend(v.producer.inputs)
-        return names
+        return [v.name for v in _sources(self.value) if v.producer is None and not v.is_const]
+
+
+def _sources(value: Value | None) -> list[Value]:
+    """value and every value it is computed from (constants included), each once."""
+    found, stack, seen = [], [value] if value is not None else [], set()
+    while stack:
+        v = stack.pop()
+        if v.id in seen:
+            continue
+        seen.add(v.id)
+        found.append(v)
+        if v.producer is not None:
+            stack.extend(v.producer.inputs)
+    return found
+
+
+def _example_value(value: Value | None) -> str:
+    """The scalar constant the value is computed against (If(sr == 16000) -> '16000') when there
+    is exactly one, as the value to suggest; else a placeholder."""
+    scalars = {v.data.item() for v in _sources(value) if v.is_const and v.size == 1}
+    return str(scalars.pop()) if len(scalars) == 1 else "VALUE"
 
 
 @dataclass

@@ -6,7 +6,7 @@ import numpy as np
 
 from cerebro.compiler.ir import Value
 from cerebro.frontends.onnx import build as b
-from cerebro.frontends.onnx.table import Ctx, rule
+from cerebro.frontends.onnx.table import Ctx, DynamicShapeError, OnnxImportError, rule
 
 
 def _body(ctx: Ctx, graph: object, bindings: dict[str, Value]) -> list[Value]:
@@ -17,18 +17,31 @@ def _body(ctx: Ctx, graph: object, bindings: dict[str, Value]) -> list[Value]:
 @rule("If")
 def if_(ctx: Ctx, cond: Value) -> list[Value]:
     """A constant condition imports one branch; a runtime one computes both and selects,
-    which needs both branches to produce the same shapes (they are pure, so this is exact)."""
+    which needs both branches to compile with the same shapes (they are pure, so this is exact).
+    When they do not (silero-vad's 8 kHz branch for a 16 kHz-sized input), the error names the
+    inputs the condition depends on, so fixing them (constants=) picks one branch."""
     if cond.is_const:
         branch = ctx.attr("then_branch") if bool(cond.data.reshape(-1)[0]) else ctx.attr("else_branch")
         return _body(ctx, branch, {})
-    then, other = _body(ctx, ctx.attr("then_branch"), {}), _body(ctx, ctx.attr("else_branch"), {})
+    then, other = _runtime_branch(ctx, "then_branch", cond), _runtime_branch(ctx, "else_branch", cond)
     flag = b.reshape(ctx, cond, ())
     outs = []
     for a, c in zip(then, other):
         if a.shape != c.shape or a.dtype is not c.dtype:
-            raise ctx.error(f"If branches produce different shapes {a.shape} and {c.shape} for a runtime condition")
+            raise DynamicShapeError(f"{ctx.loc}: its branches produce different shapes {a.shape} and {c.shape}, "
+                                    "and the condition is computed from runtime values", cond)
         outs.append(b.select(ctx, b.expand(ctx, flag, a.shape), a, c))
     return outs
+
+
+def _runtime_branch(ctx: Ctx, which: str, cond: Value) -> list[Value]:
+    try:
+        return _body(ctx, ctx.attr(which), {})
+    except DynamicShapeError:
+        raise  # already names the inputs to fix
+    except OnnxImportError as e:
+        raise DynamicShapeError(f"{ctx.loc}: its {which} cannot be compiled ({e}), and the condition "
+                                "choosing it is computed from runtime values", cond) from e
 
 
 @rule("Loop")

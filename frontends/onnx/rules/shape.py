@@ -308,13 +308,39 @@ def one_hot(ctx: Ctx, indices: Value, depth: Value, values: Value) -> Value:
     return b.select(ctx, hot, b.expand(ctx, on, shape), b.expand(ctx, off, shape))
 
 
-@rule("ConstantOfShape", "Range", "EyeLike")
-def shape_from_values(ctx: Ctx, *inputs: Value) -> Value:
-    """These fold when their inputs are constants; reaching the rule means they are not."""
-    for i, value in enumerate(inputs):
-        if value is not None and not value.is_const and ctx.op_type != "EyeLike":
-            raise ctx.dynamic(f"{ctx.op_type}'s input {i}", value)
-    (x,) = inputs
+@rule("Constant")
+def constant(ctx: Ctx) -> Value:
+    """The one value attribute given, as ONNX types it (value_float is float32, value_ints int64)."""
+    given = sorted(name for name, value in ctx.attrs.items() if value is not None)
+    if len(given) != 1 or given[0] not in CONSTANT_ATTRS:
+        raise ctx.error(f"needs exactly one of the value attributes {sorted(CONSTANT_ATTRS)}, got {given}")
+    (name,) = given
+    return ctx.const(np.asarray(ctx.attrs[name], CONSTANT_ATTRS[name]))
+
+
+CONSTANT_ATTRS = {"value": None, "value_float": np.float32, "value_floats": np.float32,
+                  "value_int": np.int64, "value_ints": np.int64}
+
+
+@rule("ConstantOfShape")
+def constant_of_shape(ctx: Ctx, shape: Value) -> Value:
+    value = ctx.attr("value", np.zeros(1, np.float32))
+    return ctx.const(np.full(b.ints(ctx, shape, "ConstantOfShape's shape"), value.reshape(-1)[0], value.dtype))
+
+
+@rule("Range")
+def range_(ctx: Ctx, start: Value, limit: Value, delta: Value) -> Value:
+    """ONNX's count, max(ceil((limit - start) / delta), 0), and start + i * delta in the inputs' type."""
+    for name, value in (("start", start), ("limit", limit), ("delta", delta)):
+        if not value.is_const:
+            raise ctx.dynamic(f"Range's {name}", value)
+    first, last, step = (v.data.reshape(()) for v in (start, limit, delta))
+    count = max(int(np.ceil((float(last) - float(first)) / float(step))), 0)
+    return ctx.const((first + np.arange(count, dtype=start.dtype.numpy) * step).astype(start.dtype.numpy), start.dtype)
+
+
+@rule("EyeLike")
+def eye_like(ctx: Ctx, x: Value) -> Value:
     k = ctx.attr("k", 0)
     dtype = elem_dtype(ctx.attr("dtype"), ctx.loc) if ctx.attr("dtype") is not None else x.dtype
     return ctx.const(np.eye(x.shape[0], x.shape[1], k, dtype.numpy), dtype)
