@@ -58,6 +58,23 @@ static inline int cbx_port_yield(void)
 }
 #endif
 
+/*
+ * Hashes @blocks 64-byte SHA-256 blocks into @state with the CPU's SHA
+ * instructions and returns 1, or returns 0 (nothing done) where the host has
+ * none: the kernel never uses them (core/sha256.c's portable rounds run),
+ * user space asks the CPU (user/sha256_hw.c).
+ */
+#ifdef __KERNEL__
+static inline int cbx_port_sha256_blocks(uint32_t state[8], const uint8_t *data, uint64_t blocks)
+{
+	return 0;
+}
+#else
+int cbx_port_sha256_blocks(uint32_t state[8], const uint8_t *data, uint64_t blocks);
+/* The instructions cbx_port_sha256_blocks uses ("x86 SHA-NI"), or NULL when portable. */
+const char *cbx_port_sha256_hardware(void);
+#endif
+
 #define CBX_STATIC_ASSERT(cond, msg) _Static_assert(cond, msg)
 
 #endif /* CBX_PORT_H */

@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: MIT
 /*
- * Plain SHA-256, written for clarity; hashing a model is a one-off at load.
+ * Plain SHA-256, written for clarity; whole blocks go to the host's SHA
+ * instructions first where it has them (cbx_port_sha256_blocks, user space).
  */
 #include "sha256.h"
 
-static const uint32_t round_constants[64] = {
+const uint32_t cbx_sha256_k[64] = {
 	0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1,
 	0x923f82a4, 0xab1c5ed5, 0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3,
 	0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174, 0xe49b69c1, 0xefbe4786,
@@ -44,7 +45,7 @@ static void compress(uint32_t state[8], const uint8_t block[64])
 	for (i = 0; i < 64; i++) {
 		uint32_t s1 = rotr(v[4], 6) ^ rotr(v[4], 11) ^ rotr(v[4], 25);
 		uint32_t ch = (v[4] & v[5]) ^ (~v[4] & v[6]);
-		uint32_t t1 = v[7] + s1 + ch + round_constants[i] + w[i];
+		uint32_t t1 = v[7] + s1 + ch + cbx_sha256_k[i] + w[i];
 		uint32_t s0 = rotr(v[0], 2) ^ rotr(v[0], 13) ^ rotr(v[0], 22);
 		uint32_t maj = (v[0] & v[1]) ^ (v[0] & v[2]) ^ (v[1] & v[2]);
 		uint32_t t2 = s0 + maj;
@@ -60,6 +61,14 @@ static void compress(uint32_t state[8], const uint8_t block[64])
 	}
 	for (i = 0; i < 8; i++)
 		state[i] += v[i];
+}
+
+static void compress_blocks(uint32_t state[8], const uint8_t *data, uint64_t blocks)
+{
+	if (cbx_port_sha256_blocks(state, data, blocks))
+		return;
+	for (; blocks; blocks--, data += 64)
+		compress(state, data);
 }
 
 void cbx_sha256_init(struct cbx_sha256 *ctx)
@@ -85,7 +94,8 @@ void cbx_sha256_update(struct cbx_sha256 *ctx, const void *data, uint64_t len)
 		if (take > len)
 			take = (uint32_t)len;
 		if (ctx->used == 0 && take == 64) {
-			compress(ctx->state, bytes);
+			take = (uint32_t)(len < UINT32_MAX ? len : UINT32_MAX) & ~63u;
+			compress_blocks(ctx->state, bytes, take / 64);
 		} else {
 			cbx_memcpy(ctx->block + ctx->used, bytes, take);
 			ctx->used += take;

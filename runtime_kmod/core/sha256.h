@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * SHA-256 (FIPS 180-4) for the .cbx content hash; user space has no crypto
- * library and the kernel host may reuse it as is.
+ * library and the kernel host may reuse it as is. User space hands whole
+ * blocks to the CPU's SHA instructions when it has them (user/sha256_hw.c).
  */
 #ifndef CBX_SHA256_H
 #define CBX_SHA256_H
@@ -9,6 +10,8 @@
 #include "port.h"
 
 #define CBX_SHA256_LEN 32
+
+extern const uint32_t cbx_sha256_k[64];	/* the round constants */
 
 struct cbx_sha256 {
 	uint32_t state[8];

@@ -16,6 +16,7 @@
 
 #include "cpu.h"
 #include "host.h"
+#include "sha256.h"
 
 struct arena {
 	struct arena *next;
@@ -334,7 +335,42 @@ static PyObject *cpu_features(PyObject *module, PyObject *unused)
 	return PyUnicode_FromString(text);
 }
 
+/* The runtime's own SHA-256 (the one that checks a .cbx at load), so tests can hold it to hashlib. */
+static PyObject *sha256(PyObject *module, PyObject *obj)
+{
+	struct cbx_sha256 ctx;
+	uint8_t digest[CBX_SHA256_LEN];
+	Py_buffer view;
+
+	(void)module;
+	if (PyObject_GetBuffer(obj, &view, PyBUF_SIMPLE) != 0)
+		return NULL;
+	Py_BEGIN_ALLOW_THREADS
+	cbx_sha256_init(&ctx);
+	cbx_sha256_update(&ctx, view.buf, (uint64_t)view.len);
+	cbx_sha256_final(&ctx, digest);
+	Py_END_ALLOW_THREADS
+	PyBuffer_Release(&view);
+	return PyBytes_FromStringAndSize((const char *)digest, CBX_SHA256_LEN);
+}
+
+/* SHA256_HARDWARE: the instructions that sha256() and loading use ("x86 SHA-NI"), or None. */
+static int add_sha256_hardware(PyObject *module)
+{
+	const char *name = cbx_port_sha256_hardware();
+	PyObject *value = name ? PyUnicode_FromString(name) : Py_NewRef(Py_None);
+	int ret;
+
+	if (!value)
+		return -1;
+	ret = PyModule_AddObjectRef(module, "SHA256_HARDWARE", value);
+	Py_DECREF(value);
+	return ret;
+}
+
 static PyMethodDef module_methods[] = {
+	{ "sha256", sha256, METH_O,
+	  "sha256(buffer) -> bytes: the digest as the runtime computes it when it checks a .cbx." },
 	{ "cpu_features", cpu_features, METH_NOARGS,
 	  "cpu_features() -> str: the checkable CPU features of this host, as \"+avx2,+fma\"." },
 	{ "align_skip", align_skip, METH_O,
@@ -376,7 +412,8 @@ PyMODINIT_FUNC PyInit__runtime(void)
 	if (PyModule_AddObjectRef(module, "Model", (PyObject *)&ModelType) < 0 ||
 	    PyModule_AddIntConstant(module, "HOST_MACHINE", (long)cbx_host_machine()) < 0 ||
 	    PyModule_AddIntConstant(module, "BUFFER_ALIGN", CEREBRO_BUFFER_ALIGN) < 0 ||
-	    PyModule_AddIntConstant(module, "MAX_PARTS", CEREBRO_MAX_PARTS) < 0) {
+	    PyModule_AddIntConstant(module, "MAX_PARTS", CEREBRO_MAX_PARTS) < 0 ||
+	    add_sha256_hardware(module) < 0) {
 		Py_DECREF(module);
 		return NULL;
 	}
