@@ -8,10 +8,9 @@ from dataclasses import dataclass
 
 import llvmlite.binding as llvm
 
+from cerebro.compiler.ir.dtypes import DType
+from cerebro.elf import EM_AARCH64, EM_X86_64
 from cerebro.toolchain import RUNTIME_DIR
-
-EM_X86_64 = 62
-EM_AARCH64 = 183
 
 CPU_FEATURES_HEADER = RUNTIME_DIR / "include" / "cerebro" / "cpu_features.h"
 _FEATURE_TABLES = {EM_X86_64: "CEREBRO_X86_FEATURES", EM_AARCH64: "CEREBRO_ARM64_FEATURES"}
@@ -57,6 +56,32 @@ class Target:
         llvm_target = llvm.Target.from_triple(self.triple)
         return llvm_target.create_target_machine(cpu=self.cpu, features=self.features, opt=3,
                                                  reloc="pic", codemodel="small")
+
+
+def f32_lanes(target: object) -> int:
+    """The target's vector width in f32 lanes (1 means scalar code)."""
+    width = getattr(target, "vector_width", None)
+    if not isinstance(width, int) or width < 1:
+        raise ValueError(f"target {target!r} has no usable vector_width (f32 lanes)")
+    return width
+
+
+def lanes(target: object, dtype: DType) -> int:
+    """Vector lanes for dtype: as many as fit in the target's vector register."""
+    return max(1, f32_lanes(target) * 4 // dtype.itemsize)
+
+
+def micro_tile(target: object) -> tuple[int, int]:
+    """(rows, vectors) of the matmul/conv register tile (codegen/matmul.py), which passes/prepack.py packs
+    weights for: MR*NV accumulators + NV b vectors + 1 broadcast fit the register file."""
+    width = f32_lanes(target)
+    if width >= 16:
+        return 6, 4  # AVX-512: 32 zmm, 24 accumulators
+    if width >= 8:
+        return 6, 2  # AVX2: 16 ymm, 12 accumulators
+    if not getattr(target, "is_x86", True):
+        return 8, 3  # NEON: 32 q registers, 24 accumulators
+    return 4, 3  # SSE: 16 xmm, 12 accumulators
 
 
 _X86_V2 = "+sse2,+sse3,+ssse3,+sse4.1,+sse4.2,+popcnt,+cx16"

@@ -1,5 +1,6 @@
-"""Package loaders (.deb, .exe, .apk) and the project's one ELF reader.
+"""Package loaders (.deb, .exe, .apk).
 
-Import the module you need (cerebro.loaders.elf, .deb, .pe, .apk, ...): nothing is imported
-eagerly, so `cerebro.loaders.elf` stays cheap for the runtime that validates .cbx objects.
+Import the module you need (cerebro.loaders.deb, .pe, .apk, ...): nothing is imported eagerly.
+They read ELF with cerebro/elf.py and bytes with cerebro/binread.py (FormatError), the base they
+share with the .cbx format (compiler/cbx), which must not depend on loaders.
 """

@@ -9,12 +9,12 @@ import struct
 import subprocess
 from dataclasses import dataclass
 
+from cerebro.binread import FormatError
+from cerebro.elf import ElfFile
 from cerebro.loaders.apksig import verify_signing_block
 from cerebro.loaders.archive import FILE, extract
 from cerebro.loaders.axml import Element, parse_axml
 from cerebro.loaders.dex import DexFile
-from cerebro.loaders.elf import ElfFile
-from cerebro.loaders.errors import FormatError
 from cerebro.loaders.jarsig import verify_v1
 from cerebro.loaders.pkcs7 import Certificate
 from cerebro.loaders.zipread import ZipArchive, read_zip

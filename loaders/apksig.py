@@ -13,7 +13,7 @@ import hashlib
 import struct
 from dataclasses import dataclass
 
-from cerebro.loaders.errors import FormatError
+from cerebro.binread import FormatError
 from cerebro.loaders.pkcs7 import Certificate, parse_certificate
 from cerebro.loaders.pubkey import parse_public_key, verify
 

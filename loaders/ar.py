@@ -10,7 +10,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from cerebro.loaders.errors import FormatError
+from cerebro.binread import FormatError
 from cerebro.loaders.limits import MAX_ENTRIES
 
 MAGIC = b"!<arch>\n"

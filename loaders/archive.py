@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from cerebro.loaders.errors import FormatError
+from cerebro.binread import FormatError
 
 FILE, DIR, SYMLINK, HARDLINK, DEVICE, FIFO = "file", "dir", "symlink", "hardlink", "device", "fifo"
 

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from cerebro.loaders.binread import Reader
-from cerebro.loaders.errors import FormatError
+from cerebro.binread import FormatError, Reader
 
 RES_STRING_POOL, RES_XML, RES_XML_RESOURCE_MAP = 0x0001, 0x0003, 0x0180
 XML_START_NS, XML_END_NS, XML_START_ELEMENT, XML_END_ELEMENT, XML_CDATA = 0x0100, 0x0101, 0x0102, 0x0103, 0x0104

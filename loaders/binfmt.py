@@ -16,7 +16,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from cerebro.loaders.errors import FormatError
+from cerebro.binread import FormatError
 from cerebro.loaders.native_build import cache_dir, native_program
 
 BINFMT_DIR = Path("/proc/sys/fs/binfmt_misc")

@@ -15,7 +15,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from cerebro.loaders.errors import FormatError
+from cerebro.binread import FormatError
 from cerebro.loaders.limits import MAX_INPUT
 
 

@@ -16,10 +16,10 @@ from contextlib import closing
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from cerebro.binread import FormatError
 from cerebro.loaders import limits
 from cerebro.loaders.ar import ArMember, Source, read_ar
 from cerebro.loaders.archive import FILE, HARDLINK, SYMLINK, Extraction, Member
-from cerebro.loaders.errors import FormatError
 from cerebro.loaders.tar import compression_of, file_digests, iter_tar, read_tar
 
 SCRIPTS = ("preinst", "postinst", "prerm", "postrm", "config")

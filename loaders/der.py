@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cerebro.loaders.errors import FormatError
+from cerebro.binread import FormatError
 
 SEQUENCE, SET, INTEGER, BIT_STRING, OCTET_STRING, OID, NULL = 0x30, 0x31, 0x02, 0x03, 0x04, 0x06, 0x05
 MAX_CHILDREN = 1024  # elements in one SEQUENCE/SET: certificates and signatures have a handful

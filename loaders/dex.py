@@ -8,8 +8,7 @@ import struct
 import zlib
 from dataclasses import dataclass, field
 
-from cerebro.loaders.binread import Reader, count_limit
-from cerebro.loaders.errors import FormatError
+from cerebro.binread import FormatError, Reader, count_limit
 
 MAGICS = (b"dex\n035\0", b"dex\n036\0", b"dex\n037\0", b"dex\n038\0", b"dex\n039\0")
 ENDIAN_CONSTANT = 0x12345678

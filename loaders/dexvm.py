@@ -27,9 +27,9 @@ from decimal import Decimal
 
 import numpy as np
 
+from cerebro.binread import FormatError
 from cerebro.loaders.dex import ClassDef, DexFile, FieldRef, Method, MethodRef, class_descriptor
 from cerebro.loaders.dexheap import MAX_HEAP, Heap, HeapExhausted
-from cerebro.loaders.errors import FormatError
 
 MAX_STEPS = 20_000_000
 MAX_DEPTH = 512

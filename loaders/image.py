@@ -12,8 +12,8 @@ import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from cerebro.loaders import elf as E
-from cerebro.loaders.errors import FormatError
+from cerebro import elf as E
+from cerebro.binread import FormatError
 
 
 @dataclass(frozen=True)

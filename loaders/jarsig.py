@@ -15,8 +15,8 @@ import hashlib
 import re
 from dataclasses import dataclass
 
+from cerebro.binread import FormatError
 from cerebro.loaders.archive import DIR, FILE
-from cerebro.loaders.errors import FormatError
 from cerebro.loaders.pkcs7 import Certificate, verify_signed_data
 from cerebro.loaders.zipread import ZipArchive
 

@@ -12,8 +12,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from cerebro.binread import FormatError
 from cerebro.cache import cache_root
-from cerebro.loaders.errors import FormatError
 
 NATIVE = Path(__file__).parent / "native"
 MODULES = {"peload": ["fault_report.c"]}  # C files linked into a program besides <name>.c

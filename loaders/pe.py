@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from cerebro.loaders.binread import Reader, count_limit
-from cerebro.loaders.errors import FormatError
+from cerebro.binread import FormatError, Reader, count_limit
 
 PE32, PE32PLUS = 0x10B, 0x20B
 MACHINES = {0x14C: "x86", 0x8664: "x86-64", 0xAA64: "arm64", 0x1C0: "arm", 0x1C4: "armnt", 0x200: "ia64", 0: "unknown"}

@@ -10,7 +10,7 @@ import tempfile
 from functools import cache
 from pathlib import Path
 
-from cerebro.loaders.errors import FormatError
+from cerebro.binread import FormatError
 from cerebro.loaders.image import image_from_pe, write_sections
 from cerebro.loaders.native_build import native_program
 from cerebro.loaders.pe import DIR_SECURITY, PeFile, check_loadable

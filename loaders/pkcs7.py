@@ -10,8 +10,8 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
+from cerebro.binread import FormatError
 from cerebro.loaders import der
-from cerebro.loaders.errors import FormatError
 from cerebro.loaders.pubkey import parse_public_key, verify
 
 SIGNED_DATA_OID = "1.2.840.113549.1.7.2"

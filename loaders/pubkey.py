@@ -11,8 +11,8 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
+from cerebro.binread import FormatError
 from cerebro.loaders import der
-from cerebro.loaders.errors import FormatError
 
 RSA_OID, EC_OID, DSA_OID = "1.2.840.113549.1.1.1", "1.2.840.10045.2.1", "1.2.840.10040.4.1"
 MAX_KEY_BITS = 8192  # RSA/DSA moduli: bounds the cost of one pow()

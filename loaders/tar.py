@@ -18,9 +18,9 @@ import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import replace
 
+from cerebro.binread import FormatError
 from cerebro.loaders import limits
 from cerebro.loaders.archive import DEVICE, DIR, FIFO, FILE, HARDLINK, SYMLINK, Member, clean_name
-from cerebro.loaders.errors import FormatError
 
 CHUNK = 1 << 20  # decompressed bytes produced at a time
 BLOCK = 512

@@ -10,9 +10,9 @@ import zipfile
 import zlib
 from dataclasses import dataclass, field
 
+from cerebro.binread import FormatError
 from cerebro.loaders import limits
 from cerebro.loaders.archive import DIR, FILE, SYMLINK, Member, clean_name
-from cerebro.loaders.errors import FormatError
 
 CENTRAL_RECORD = b"PK\x01\x02"
 

@@ -16,7 +16,7 @@ import numpy as np
 from cerebro.compiler.cbx import Meta, TensorSpec, finish_object, meta_size, seal
 from cerebro.compiler.cbx.format import EM_AARCH64, EM_X86_64
 from cerebro.compiler.ir.dtypes import DType
-from cerebro.loaders.elf import ElfFile
+from cerebro.elf import ElfFile
 
 TRIPLES = {"x86_64": "x86_64-unknown-linux-gnu", "aarch64": "aarch64-unknown-linux-gnu"}
 MACHINES = {"x86_64": EM_X86_64, "aarch64": EM_AARCH64}

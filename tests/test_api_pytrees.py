@@ -20,7 +20,7 @@ from cerebro.compiler import build
 from cerebro.compiler.cbx import CbxError
 from cerebro.compiler.cbx.tree import TREE_SECTION, CallTree, attach_tree, note
 from cerebro.compiler.cbx.writer import add_section
-from cerebro.loaders.elf import SHT_NOTE, SHT_PROGBITS
+from cerebro.elf import SHT_NOTE, SHT_PROGBITS
 
 RTOL, ATOL = 1e-5, 1e-6
 Stats = collections.namedtuple("Stats", "mean spread")

@@ -25,7 +25,7 @@ from cbx_fixtures import (
 from cerebro.compiler.cbx import CbxError, Meta, TensorSpec, finish_object, meta_size, read_cbx
 from cerebro.compiler.cbx.format import HASH_OFFSET, MAGIC
 from cerebro.compiler.ir.dtypes import DType
-from cerebro.loaders.elf import SHF_WRITE, ElfFile
+from cerebro.elf import SHF_WRITE, ElfFile
 
 ARCHES = ["x86_64", "aarch64"]
 

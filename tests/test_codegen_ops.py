@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import scipy.special
 
+from cerebro import elf as elfmod
 from cerebro import runtime
 from cerebro.compiler import build
 from cerebro.compiler.build import compile_assembly, lower
@@ -21,7 +22,6 @@ from cerebro.compiler.cbx.format import BARRIER_BYTES
 from cerebro.compiler.cbx.reader import read_cbx
 from cerebro.compiler.ir import DType, Graph, IRError
 from cerebro.compiler.targets import resolve_target
-from cerebro.loaders import elf as elfmod
 
 RNG = np.random.default_rng(0)
 

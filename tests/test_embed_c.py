@@ -18,6 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from cerebro import elf as elfmod
 from cerebro.cli import main as cerebroc
 from cerebro.compiler.build import build
 from cerebro.compiler.cbx.cheader import arena_bytes
@@ -25,7 +26,6 @@ from cerebro.compiler.cbx.format import CbxError
 from cerebro.compiler.cbx.reader import read_cbx
 from cerebro.compiler.cbx.relink import linkable_object
 from cerebro.frontends.jax import trace
-from cerebro.loaders import elf as elfmod
 
 RTOL, ATOL = 1e-5, 1e-6
 SOURCES = Path(__file__).parent / "embed_c"

@@ -20,7 +20,7 @@ from cerebro import _runtime, runtime
 from cerebro.compiler.cbx import CbxError, seal
 from cerebro.compiler.cbx.format import HASH_LEN
 from cerebro.compiler.cbx.writer import hash_offset, parse_elf
-from cerebro.loaders.elf import SHN_ABS, SHT_STRTAB
+from cerebro.elf import SHN_ABS, SHT_STRTAB
 
 MAX_NAME_LEN = 1024  # CBX_MAX_NAME_LEN in runtime_kmod/core/image.h
 LINEAR_BOUND_S = 2.0

@@ -5,9 +5,9 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
+from cerebro import elf as elfmod
 from cerebro.compiler.cbx.format import HASH_LEN, MACHINES, CbxError, Meta
 from cerebro.compiler.cbx.writer import META_SECTION, hash_offset, parse_elf
-from cerebro.loaders import elf as elfmod
 
 IR_SECTION = ".cerebro.ir"
 

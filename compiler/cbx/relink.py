@@ -12,10 +12,10 @@ from __future__ import annotations
 import re
 import struct
 
+from cerebro import elf as elfmod
 from cerebro.compiler.cbx.format import CbxError
 from cerebro.compiler.cbx.reader import read_cbx
 from cerebro.compiler.cbx.writer import parse_elf
-from cerebro.loaders import elf as elfmod
 
 # the object's own globals and their names after the prefix
 RENAMED = {"cerebro_entry": "entry", "cerebro_weights": "weights", "cerebro_meta": "meta", "cerebro_ir": "ir"}

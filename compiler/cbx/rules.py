@@ -6,8 +6,8 @@ anything else so that a file it produced always loads.
 
 from __future__ import annotations
 
+from cerebro import elf as elfmod
 from cerebro.compiler.cbx.format import EM_AARCH64, EM_X86_64, MACHINES, CbxError
-from cerebro.loaders import elf as elfmod
 
 ENTRY_SYMBOL = "cerebro_entry"
 _CONSTRUCTOR_SECTIONS = (elfmod.SHT_INIT_ARRAY, elfmod.SHT_FINI_ARRAY, 16)  # 16: SHT_PREINIT_ARRAY

@@ -25,9 +25,9 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from cerebro import elf as elfmod
 from cerebro.compiler.cbx.format import CbxError, Meta
 from cerebro.compiler.cbx.writer import add_section, parse_elf
-from cerebro.loaders import elf as elfmod
 
 TREE_SECTION = ".note.cerebro.tree"
 NOTE_OWNER = b"Cerebro\0"

@@ -10,10 +10,10 @@ from __future__ import annotations
 import hashlib
 import struct
 
+from cerebro import elf as elfmod
+from cerebro.binread import FormatError
 from cerebro.compiler.cbx.format import HASH_LEN, HASH_OFFSET, CbxError, Meta
 from cerebro.compiler.cbx.rules import check_object
-from cerebro.loaders import elf as elfmod
-from cerebro.loaders.errors import FormatError
 
 META_SECTION = ".cerebro.meta"
 WEIGHTS_SECTION = ".cerebro.weights"

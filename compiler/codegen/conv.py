@@ -33,20 +33,10 @@ from dataclasses import dataclass
 from llvmlite import ir
 
 from cerebro.compiler.codegen import epilogue
+from cerebro.compiler.codegen.llvm_types import constant, element_type, load, multiply_add, splat, store
+from cerebro.compiler.codegen.llvm_types import index as affine
 from cerebro.compiler.codegen.loops import fold_nest, fold_range, for_range, i64
-from cerebro.compiler.codegen.matmul import (
-    constant,
-    element_type,
-    lanes,
-    load,
-    micro_tile,
-    multiply_add,
-    splat,
-    store,
-    tile_phases,
-    unsupported,
-)
-from cerebro.compiler.codegen.matmul import index as affine
+from cerebro.compiler.codegen.matmul import tile_phases
 from cerebro.compiler.codegen.partition import (
     for_outer,
     for_phases,
@@ -57,10 +47,11 @@ from cerebro.compiler.codegen.partition import (
     smin,
     unflatten,
 )
-from cerebro.compiler.codegen.registry import EmitContext, emitter
+from cerebro.compiler.codegen.registry import EmitContext, emitter, unsupported
 from cerebro.compiler.ir import Node
 from cerebro.compiler.ir.dtypes import DType
 from cerebro.compiler.ir.strides import contiguous_strides
+from cerebro.compiler.targets import lanes, micro_tile
 
 _CONV_TYPES = (DType.f32, DType.f64, DType.i32, DType.i64)
 

@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from llvmlite import ir
 
 from cerebro.compiler.codegen import mathfn
+from cerebro.compiler.codegen.llvm_types import I1, element_type, load_value, store_value
 from cerebro.compiler.codegen.loops import for_nest, for_range, i64, linear_index
 from cerebro.compiler.codegen.partition import for_phases, parts_of, share
 from cerebro.compiler.codegen.registry import EmitContext, UnitsRule, emitter
@@ -28,17 +29,6 @@ from cerebro.compiler.ir.fused import FUSED
 from cerebro.compiler.ir.ops import BINARY, COMPARE, UNARY
 from cerebro.compiler.ir.strides import broadcast_strides
 
-I1 = ir.IntType(1)
-_MEMORY_TYPES = {
-    DType.f32: ir.FloatType(), DType.f64: ir.DoubleType(), DType.i8: ir.IntType(8), DType.i16: ir.IntType(16),
-    DType.i32: ir.IntType(32), DType.i64: ir.IntType(64), DType.u8: ir.IntType(8), DType.bool: ir.IntType(8),
-}
-
-
-def memory_type(dtype: DType) -> ir.Type:
-    """The LLVM type of one element as stored in a buffer."""
-    return _MEMORY_TYPES[dtype]
-
 
 def kind(dtype: DType) -> str:
     if dtype.is_float:
@@ -46,20 +36,6 @@ def kind(dtype: DType) -> str:
     if dtype is DType.bool:
         return "b"
     return "u" if dtype is DType.u8 else "i"
-
-
-def load(b: ir.IRBuilder, ptr: ir.Value, index: ir.Value, dtype: DType) -> ir.Value:
-    """Element `index` of a buffer as a register value (bool becomes i1)."""
-    ty = memory_type(dtype)
-    value = b.load(b.gep(ptr, [index], inbounds=True, source_etype=ty), typ=ty)
-    return b.trunc(value, I1) if dtype is DType.bool else value
-
-
-def store(b: ir.IRBuilder, value: ir.Value, ptr: ir.Value, index: ir.Value, dtype: DType) -> None:
-    ty = memory_type(dtype)
-    if dtype is DType.bool:
-        value = b.zext(value, ty)
-    b.store(value, b.gep(ptr, [index], inbounds=True, source_etype=ty))
 
 
 def _const(ty: ir.Type, v: float | int) -> ir.Constant:
@@ -222,7 +198,7 @@ COMPARE_RULES: dict[tuple[str, str], ScalarFn] = {
 
 def _convert(b: ir.IRBuilder, x: ir.Value, src: DType, dst: DType) -> ir.Value:
     """convert: float -> int saturates (NaN -> 0, as XLA), int -> int wraps, x -> bool is x != 0."""
-    ty = memory_type(dst)
+    ty = element_type(dst)
     s, d = kind(src), kind(dst)
     if d == "b":
         if s == "f":
@@ -301,11 +277,11 @@ def emit_loop(node: Node, body: list[Node], loads: list[tuple[int, int, Sequence
     def element(index: list[ir.Value]) -> None:
         values: dict[int, ir.Value] = {}
         for (vid, arg, _), walk in zip(loads, merged):
-            values[vid] = load(b, fn.args[arg], linear_index(b, index, walk) if dims else i64(0), dtypes[vid])
+            values[vid] = load_value(b, fn.args[arg], linear_index(b, index, walk) if dims else i64(0), dtypes[vid])
         for inner, rule in zip(body, rules):
             values[inner.outputs[0].id] = rule(b, *(values[v.id] for v in inner.inputs))
         offset = linear_index(b, index, merged[-1]) if dims else i64(0)
-        store(b, values[out.id], fn.args[len(node.inputs)], offset, out.dtype)
+        store_value(b, values[out.id], fn.args[len(node.inputs)], offset, out.dtype)
 
     def unit(phase: int, i: ir.Value) -> None:
         if len(dims) > 1:

@@ -11,20 +11,11 @@ from __future__ import annotations
 
 from llvmlite import ir
 
-from cerebro.compiler.codegen.elementwise import load, scalar_rule, store
-from cerebro.compiler.codegen.loops import for_range, i64
+from cerebro.compiler.codegen.elementwise import scalar_rule
+from cerebro.compiler.codegen.llvm_types import index, load_value, store_value
+from cerebro.compiler.codegen.loops import for_range
 from cerebro.compiler.ir import Node
 from cerebro.compiler.ir.fused import Epilogue
-
-
-def index(builder: ir.IRBuilder, offset: int, *terms: tuple[ir.Value, int]) -> ir.Value:
-    """offset + sum(value * scale) in i64 (matmul.index, which imports this module)."""
-    total: ir.Value = i64(offset)
-    for value, scale in terms:
-        if scale:
-            total = builder.add(total, value if scale == 1 else builder.mul(value, i64(scale), flags=("nsw",)),
-                                flags=("nsw",))
-    return total
 
 
 def apply_row(builder: ir.IRBuilder, node: Node, fn: ir.Function, row: ir.Value, at: ir.Value, col: ir.Value,
@@ -40,9 +31,9 @@ def apply_row(builder: ir.IRBuilder, node: Node, fn: ir.Function, row: ir.Value,
              epilogue.loads]
     with for_range(builder, width, "ep") as j:
         offset = index(builder, 0, (at, 1), (j, 1))
-        values = {epilogue.source: load(builder, pout, offset, out.dtype)}
+        values = {epilogue.source: load_value(builder, pout, offset, out.dtype)}
         for (vid, arg, _, col_stride), base in zip(epilogue.loads, bases):
-            values[vid] = load(builder, fn.args[arg], index(builder, 0, (base, 1), (j, col_stride)), dtypes[vid])
+            values[vid] = load_value(builder, fn.args[arg], index(builder, 0, (base, 1), (j, col_stride)), dtypes[vid])
         for inner, rule in zip(epilogue.nodes, rules):
             values[inner.outputs[0].id] = rule(builder, *(values[v.id] for v in inner.inputs))
-        store(builder, values[out.id], pout, offset, out.dtype)
+        store_value(builder, values[out.id], pout, offset, out.dtype)

@@ -15,9 +15,9 @@ import math
 
 from llvmlite import ir
 
+from cerebro.compiler.codegen.llvm_types import element_type, index, load, store
 from cerebro.compiler.codegen.loops import I64, for_range, i64
-from cerebro.compiler.codegen.matmul import element_type, index, load, store, unsupported
-from cerebro.compiler.codegen.registry import EmitContext, emitter
+from cerebro.compiler.codegen.registry import EmitContext, emitter, unsupported
 from cerebro.compiler.ir import Node
 
 

@@ -14,20 +14,13 @@ from collections.abc import Callable, Sequence
 
 from llvmlite import ir
 
-from cerebro.compiler.codegen.elementwise import memory_type, merge_dims
+from cerebro.compiler.codegen.elementwise import merge_dims
+from cerebro.compiler.codegen.llvm_types import byte_size, element_type
+from cerebro.compiler.codegen.llvm_types import index as affine
 from cerebro.compiler.codegen.loops import for_nest, for_range, i64
 from cerebro.compiler.codegen.registry import EmitContext, emitter
 from cerebro.compiler.ir import Node
 from cerebro.compiler.ir.strides import contiguous_strides
-
-
-def _affine(b: ir.IRBuilder, index: Sequence[ir.Value], strides: Sequence[int], offset: int) -> ir.Value:
-    """offset + sum(index * stride); strides may be negative, so only nsw."""
-    total: ir.Value = i64(offset)
-    for i, stride in zip(index, strides):
-        if stride != 0:
-            total = b.add(total, b.mul(i, i64(stride), flags=("nsw",)), flags=("nsw",))
-    return total
 
 
 def copy_strided(b: ir.IRBuilder, ty: ir.Type, shape: Sequence[int], src: ir.Value, src_strides: Sequence[int],
@@ -38,8 +31,8 @@ def copy_strided(b: ir.IRBuilder, ty: ir.Type, shape: Sequence[int], src: ir.Val
     dims, (s_strides, d_strides) = merge_dims(shape, [list(src_strides), list(dst_strides)])
 
     def move(index: Sequence[ir.Value]) -> None:
-        source = b.gep(src, [_affine(b, index, s_strides, src_offset)], inbounds=True, source_etype=ty)
-        target = b.gep(dst, [_affine(b, index, d_strides, dst_offset)], inbounds=True, source_etype=ty)
+        source = b.gep(src, [affine(b, src_offset, *zip(index, s_strides))], inbounds=True, source_etype=ty)
+        target = b.gep(dst, [affine(b, dst_offset, *zip(index, d_strides))], inbounds=True, source_etype=ty)
         b.store(b.load(source, typ=ty), target)
 
     block = _block(ty)
@@ -77,13 +70,9 @@ def _tiled(b: ir.IRBuilder, dims: list[int], axis: int, move: Callable[[Sequence
                 move(index)
 
 
-def _bytes(ty: ir.Type) -> int:
-    return 4 if isinstance(ty, ir.FloatType) else 8 if isinstance(ty, ir.DoubleType) else ty.width // 8
-
-
 def _block(ty: ir.Type) -> int:
     """Side of the register-transposed block: 32-byte rows (8 f32), between 4 and 8 elements."""
-    return max(4, min(8, 32 // _bytes(ty)))
+    return max(4, min(8, 32 // byte_size(ty)))
 
 
 def transpose_vectors(b: ir.IRBuilder, rows: list[ir.Value]) -> list[ir.Value]:
@@ -110,7 +99,7 @@ def _vector_tiled(b: ir.IRBuilder, ty: ir.Type, dims: list[int], axis: int, bloc
     last = len(dims) - 1
     others = [k for k in range(last) if k != axis]
     vector = ir.VectorType(ty, block)
-    align = _bytes(ty)
+    align = byte_size(ty)
     full = [dims[axis] // block * block, dims[last] // block * block]
 
     def place(index: list[ir.Value], outer: list[ir.Value]) -> list[ir.Value]:
@@ -120,7 +109,7 @@ def _vector_tiled(b: ir.IRBuilder, ty: ir.Type, dims: list[int], axis: int, bloc
 
     def pointer(side: Strided, index: list[ir.Value], extra: int) -> ir.Value:
         base, strides, offset = side
-        return b.gep(base, [_affine(b, index, strides, offset + extra)], inbounds=True, source_etype=ty)
+        return b.gep(base, [affine(b, offset + extra, *zip(index, strides))], inbounds=True, source_etype=ty)
 
     with for_nest(b, [dims[k] for k in others]) as outer:
         with for_range(b, full[0] // block, "ta") as ta, for_range(b, full[1] // block, "tl") as tl:
@@ -150,7 +139,7 @@ def emit_broadcast_in_dim(ctx: EmitContext, node: Node, fn: ir.Function) -> None
     for axis, dim in enumerate(node.attrs["broadcast_dimensions"]):
         src[dim] = 0 if x.shape[axis] == 1 else in_strides[axis]
     b = _finish(fn)
-    copy_strided(b, memory_type(x.dtype), out.shape, fn.args[0], src, 0, fn.args[1], contiguous_strides(out.shape), 0)
+    copy_strided(b, element_type(x.dtype), out.shape, fn.args[0], src, 0, fn.args[1], contiguous_strides(out.shape), 0)
     b.ret_void()
 
 
@@ -160,7 +149,7 @@ def emit_transpose(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
     in_strides = contiguous_strides(x.shape)
     src = [in_strides[p] for p in node.attrs["perm"]]
     b = _finish(fn)
-    copy_strided(b, memory_type(x.dtype), out.shape, fn.args[0], src, 0, fn.args[1], contiguous_strides(out.shape), 0)
+    copy_strided(b, element_type(x.dtype), out.shape, fn.args[0], src, 0, fn.args[1], contiguous_strides(out.shape), 0)
     b.ret_void()
 
 
@@ -172,7 +161,7 @@ def emit_slice(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
     src = [s * st for s, st in zip(in_strides, steps)]
     offset = sum(s * start for s, start in zip(in_strides, node.attrs["start"]))
     b = _finish(fn)
-    copy_strided(b, memory_type(x.dtype), out.shape, fn.args[0], src, offset,
+    copy_strided(b, element_type(x.dtype), out.shape, fn.args[0], src, offset,
                  fn.args[1], contiguous_strides(out.shape), 0)
     b.ret_void()
 
@@ -185,7 +174,7 @@ def emit_rev(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
     src = [-s if axis in dims else s for axis, s in enumerate(strides)]
     offset = sum(s * (x.shape[axis] - 1) for axis, s in enumerate(strides) if axis in dims)
     b = _finish(fn)
-    copy_strided(b, memory_type(x.dtype), out.shape, fn.args[0], src, offset, fn.args[1], strides, 0)
+    copy_strided(b, element_type(x.dtype), out.shape, fn.args[0], src, offset, fn.args[1], strides, 0)
     b.ret_void()
 
 
@@ -197,7 +186,7 @@ def emit_concatenate(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
     b = _finish(fn)
     position = 0
     for k, x in enumerate(node.inputs):
-        copy_strided(b, memory_type(x.dtype), x.shape, fn.args[k], contiguous_strides(x.shape), 0,
+        copy_strided(b, element_type(x.dtype), x.shape, fn.args[k], contiguous_strides(x.shape), 0,
                      fn.args[len(node.inputs)], out_strides, position * out_strides[axis])
         position += x.shape[axis]
     b.ret_void()
@@ -207,7 +196,7 @@ def emit_concatenate(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
 def emit_pad(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
     """Fill with the pad value, then copy the input cells that land inside (negative lo/hi crop)."""
     (x,), (out,) = node.inputs, node.outputs
-    ty = memory_type(x.dtype)
+    ty = element_type(x.dtype)
     interior = node.attrs.get("interior") or (0,) * x.rank
     b = _finish(fn)
     value = node.attrs["value"]
@@ -235,7 +224,7 @@ def emit_pad(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
 @emitter("iota")
 def emit_iota(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
     (out,) = node.outputs
-    ty = memory_type(out.dtype)
+    ty = element_type(out.dtype)
     axis = node.attrs["dimension"]
     b = _finish(fn)
     if out.size > 0:
@@ -247,6 +236,6 @@ def emit_iota(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
                 value = b.trunc(count, ty)
             else:
                 value = count
-            b.store(value, b.gep(fn.args[0], [_affine(b, index, contiguous_strides(out.shape), 0)],
+            b.store(value, b.gep(fn.args[0], [affine(b, 0, *zip(index, contiguous_strides(out.shape)))],
                                  inbounds=True, source_etype=ty))
     b.ret_void()

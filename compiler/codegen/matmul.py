@@ -20,8 +20,6 @@ vector (see tile_phases). A constant `b` packed by passes/prepack.py
 (attrs["packed_b"]) is read as one contiguous stream per tile. A fused
 epilogue (attrs["epilogue"], passes/epilogue.py) runs on each tile of the
 last K panel right after its store, while the tile is in L1.
-
-This file also holds the small vector helpers the other kernels share.
 """
 
 from __future__ import annotations
@@ -32,135 +30,14 @@ from dataclasses import dataclass
 from llvmlite import ir
 
 from cerebro.compiler.codegen import epilogue
+from cerebro.compiler.codegen.llvm_types import constant, element_type, index, load, multiply_add, splat, store
 from cerebro.compiler.codegen.loops import fold_range, for_range, i64
 from cerebro.compiler.codegen.partition import for_outer, for_phases, for_rectangles, parts_of
-from cerebro.compiler.codegen.registry import EmitContext, emitter
+from cerebro.compiler.codegen.registry import EmitContext, emitter, unsupported
 from cerebro.compiler.ir import Node
 from cerebro.compiler.ir.dtypes import DType
 from cerebro.compiler.ir.matmul_view import matmul_view
-
-_ELEMENT_TYPES = {
-    DType.f32: ir.FloatType(),
-    DType.f64: ir.DoubleType(),
-    DType.i8: ir.IntType(8),
-    DType.u8: ir.IntType(8),
-    DType.bool: ir.IntType(8),
-    DType.i16: ir.IntType(16),
-    DType.i32: ir.IntType(32),
-    DType.i64: ir.IntType(64),
-}
-
-
-def element_type(dtype: DType) -> ir.Type:
-    """The LLVM type of one buffer element (bool is stored as one byte)."""
-    return _ELEMENT_TYPES[dtype]
-
-
-def f32_lanes(target: object) -> int:
-    """The target's vector width in f32 lanes (1 means scalar code)."""
-    width = getattr(target, "vector_width", None)
-    if not isinstance(width, int) or width < 1:
-        raise ValueError(f"target {target!r} has no usable vector_width (f32 lanes)")
-    return width
-
-
-def lanes(target: object, dtype: DType) -> int:
-    """Vector lanes for dtype: as many as fit in the target's vector register."""
-    return max(1, f32_lanes(target) * 4 // dtype.itemsize)
-
-
-def vector_type(elem: ir.Type, width: int) -> ir.Type:
-    return elem if width == 1 else ir.VectorType(elem, width)
-
-
-def constant(elem: ir.Type, value: float | int, width: int = 1) -> ir.Constant:
-    scalar = ir.Constant(elem, value)
-    return scalar if width == 1 else ir.Constant(ir.VectorType(elem, width), [scalar] * width)
-
-
-def splat(builder: ir.IRBuilder, scalar: ir.Value, width: int) -> ir.Value:
-    """Broadcast a scalar into every lane."""
-    if width == 1:
-        return scalar
-    vector = builder.insert_element(ir.Constant(ir.VectorType(scalar.type, width), None), scalar, ir.Constant(
-        ir.IntType(32), 0))
-    mask = ir.Constant(ir.VectorType(ir.IntType(32), width), [0] * width)
-    return builder.shuffle_vector(vector, ir.Constant(vector.type, None), mask)
-
-
-def index(builder: ir.IRBuilder, offset: int, *terms: tuple[ir.Value, int]) -> ir.Value:
-    """offset + sum(value * scale) in i64, folding the constant parts in Python."""
-    total: ir.Value | None = None
-    for value, scale in terms:
-        if scale == 0:
-            continue
-        term = value if scale == 1 else builder.mul(value, i64(scale), flags=("nsw",))
-        total = term if total is None else builder.add(total, term, flags=("nsw",))
-    if total is None:
-        return i64(offset)
-    return total if offset == 0 else builder.add(total, i64(offset), flags=("nsw",))
-
-
-def _byte_size(elem: ir.Type) -> int:
-    return 4 if isinstance(elem, ir.FloatType) else 8 if isinstance(elem, ir.DoubleType) else elem.width // 8
-
-
-def load(builder: ir.IRBuilder, base: ir.Value, at: ir.Value, elem: ir.Type, width: int = 1) -> ir.Value:
-    """Load `width` consecutive elements (a vector unless width is 1) from base[at]."""
-    pointer = builder.gep(base, [at], inbounds=True, source_etype=elem)
-    return builder.load(pointer, typ=vector_type(elem, width), align=_byte_size(elem))
-
-
-def store(builder: ir.IRBuilder, value: ir.Value, base: ir.Value, at: ir.Value, elem: ir.Type) -> None:
-    pointer = builder.gep(base, [at], inbounds=True, source_etype=elem)
-    builder.store(value, pointer, align=_byte_size(elem))
-
-
-def _suffix(ty: ir.Type) -> str:
-    if isinstance(ty, ir.VectorType):
-        return f"v{ty.count}{_suffix(ty.element)}"
-    if isinstance(ty, ir.FloatType):
-        return "f32"
-    if isinstance(ty, ir.DoubleType):
-        return "f64"
-    return f"i{ty.width}"
-
-
-def intrinsic(module: ir.Module, name: str, ty: ir.Type, arity: int) -> ir.Function:
-    """Declare (once) an overloaded LLVM intrinsic such as llvm.fmuladd on type ty."""
-    mangled = f"{name}.{_suffix(ty)}"
-    existing = module.globals.get(mangled)
-    if existing is not None:
-        return existing
-    return ir.Function(module, ir.FunctionType(ty, [ty] * arity), name=mangled)
-
-
-def is_float(ty: ir.Type) -> bool:
-    scalar = ty.element if isinstance(ty, ir.VectorType) else ty
-    return isinstance(scalar, (ir.FloatType, ir.DoubleType))
-
-
-def multiply_add(builder: ir.IRBuilder, a: ir.Value, b: ir.Value, acc: ir.Value) -> ir.Value:
-    """acc + a*b: one fused fma for floats, mul+add (wrapping) for integers."""
-    if is_float(acc.type):
-        return builder.call(intrinsic(builder.module, "llvm.fmuladd", acc.type, 3), [a, b, acc])
-    return builder.add(builder.mul(a, b), acc)
-
-
-def unsupported(node: Node, what: str) -> NotImplementedError:
-    return NotImplementedError(f"{node.where()}: {what} is not supported by the code generator")
-
-
-def micro_tile(target: object) -> tuple[int, int]:
-    """(rows, vectors) of the register tile: MR*NV accumulators + NV b vectors + 1 broadcast fit the register file."""
-    width = f32_lanes(target)
-    if width >= 16:
-        return 6, 4  # AVX-512: 32 zmm, 24 accumulators
-    if width >= 8:
-        return 6, 2  # AVX2: 16 ymm, 12 accumulators
-    if not getattr(target, "is_x86", True):
-        return 8, 3  # NEON: 32 q registers, 24 accumulators
-    return 4, 3  # SSE: 16 xmm, 12 accumulators
+from cerebro.compiler.targets import lanes, micro_tile
 
 
 def column_phases(columns: int, width: int, vectors: int) -> list[tuple[list[int], int, int]]:

@@ -23,23 +23,14 @@ from collections.abc import Callable
 
 from llvmlite import ir
 
+from cerebro.compiler.codegen.llvm_types import constant, element_type, index, intrinsic, load, splat, store
 from cerebro.compiler.codegen.loops import fold_nest, fold_range, for_nest, for_range
-from cerebro.compiler.codegen.matmul import (
-    column_phases,
-    constant,
-    element_type,
-    index,
-    intrinsic,
-    lanes,
-    load,
-    splat,
-    store,
-    unsupported,
-)
-from cerebro.compiler.codegen.registry import EmitContext, emitter
+from cerebro.compiler.codegen.matmul import column_phases
+from cerebro.compiler.codegen.registry import EmitContext, emitter, unsupported
 from cerebro.compiler.ir import Node
 from cerebro.compiler.ir.dtypes import DType
 from cerebro.compiler.ir.strides import contiguous_strides
+from cerebro.compiler.targets import lanes
 
 ACCUMULATORS = 4  # vectors in flight per reduction: hides the add latency
 _BLOCKING_MIN = 64  # loops shorter than this are summed straight

@@ -54,3 +54,8 @@ def emitter(*ops: str, units: UnitsRule | None = None) -> Callable[[Emitter], Em
         return fn
 
     return register
+
+
+def unsupported(node: Node, what: str) -> NotImplementedError:
+    """The error an emitter raises for a node it has no code for (the caller raises it)."""
+    return NotImplementedError(f"{node.where()}: {what} is not supported by the code generator")

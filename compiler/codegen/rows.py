@@ -26,13 +26,13 @@ import math
 
 from llvmlite import ir
 
-from cerebro.compiler.codegen.elementwise import load, scalar_rule, store
+from cerebro.compiler.codegen.elementwise import scalar_rule
+from cerebro.compiler.codegen.llvm_types import constant, element_type, index, intrinsic, load_value, store_value
 from cerebro.compiler.codegen.loops import fold_range, i64, linear_index
 from cerebro.compiler.codegen.mathfn import UNARY as TRANSCENDENTAL
-from cerebro.compiler.codegen.matmul import constant, element_type, index, intrinsic, unsupported
 from cerebro.compiler.codegen.partition import for_outer, for_phases, parts_of, share, unflatten
 from cerebro.compiler.codegen.reduce import identity
-from cerebro.compiler.codegen.registry import EmitContext, emitter
+from cerebro.compiler.codegen.registry import EmitContext, emitter, unsupported
 from cerebro.compiler.ir import Node, Value
 from cerebro.compiler.ir.dtypes import DType
 from cerebro.compiler.ir.fused import ROW_KERNEL, ROW_REDUCTIONS
@@ -230,11 +230,11 @@ class _RowEmitter:
         if not plan.full_row:
             for row in rows:
                 self._row_scalars(row, plan.count)
-                store(b, row.scalars[plan.out.id], self.pout, row.row, self.dtype)
+                store_value(b, row.scalars[plan.out.id], self.pout, row.row, self.dtype)
 
     def _load(self, vid: int, at: ir.Value) -> ir.Value:
         slot = self.plan.loads[vid][0]
-        return load(self.b, self.fn.args[slot], at, self.node.inputs[slot].dtype)
+        return load_value(self.b, self.fn.args[slot], at, self.node.inputs[slot].dtype)
 
     def _row_scalars(self, row: _Row, sweep: int) -> None:
         """Every per-row value available by `sweep`, computed once per row (outside the sweep loops)."""
@@ -310,9 +310,9 @@ class _RowEmitter:
             accs = accs[fold.size:]
         at = index(b, 0, (row.out_row, 1), (col, 1)) if plan.full_row else None
         if plan.kept is not None and plan.ready[plan.kept] == sweep and sweep < plan.count - 1:
-            store(b, value(plan.made[plan.kept].outputs[0]), self.pout, at, self.dtype)
+            store_value(b, value(plan.made[plan.kept].outputs[0]), self.pout, at, self.dtype)
         if plan.full_row and sweep == plan.count - 1:
-            store(b, value(plan.out), self.pout, at, self.dtype)
+            store_value(b, value(plan.out), self.pout, at, self.dtype)
         return folded
 
     def _element(self, row: _Row, vid: int, col: ir.Value, sweep: int, memo: dict[int, ir.Value]) -> ir.Value:
@@ -325,7 +325,7 @@ class _RowEmitter:
         if vid in plan.loads:
             result = self._load(vid, index(b, 0, (row.bases[vid], 1), (col, plan.loads[vid][2])))
         elif vid == plan.kept and plan.ready[vid] < sweep:
-            result = load(b, self.pout, index(b, 0, (row.out_row, 1), (col, 1)), self.dtype)
+            result = load_value(b, self.pout, index(b, 0, (row.out_row, 1), (col, 1)), self.dtype)
         else:
             inner = plan.made[vid]
             args = [self._element(row, v.id, col, sweep, memo) for v in inner.inputs]

@@ -18,22 +18,15 @@ from dataclasses import dataclass
 
 from llvmlite import ir
 
+from cerebro.compiler.codegen.llvm_types import constant, element_type, index, load, store
 from cerebro.compiler.codegen.loops import fold_nest, for_range, i64
-from cerebro.compiler.codegen.matmul import (
-    column_phases,
-    constant,
-    element_type,
-    index,
-    lanes,
-    load,
-    store,
-    unsupported,
-)
+from cerebro.compiler.codegen.matmul import column_phases
 from cerebro.compiler.codegen.partition import parts_of, share, unflatten
 from cerebro.compiler.codegen.reduce import combiner, identity
-from cerebro.compiler.codegen.registry import EmitContext, emitter
+from cerebro.compiler.codegen.registry import EmitContext, emitter, unsupported
 from cerebro.compiler.ir import Node
 from cerebro.compiler.ir.dtypes import DType
+from cerebro.compiler.targets import lanes
 
 _VECTORS = 2  # column vectors per block: pooling windows are short, so few accumulators suffice
 

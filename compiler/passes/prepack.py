@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from cerebro.compiler.codegen.matmul import lanes, micro_tile
 from cerebro.compiler.ir import Graph, Node, Value
+from cerebro.compiler.targets import lanes, micro_tile
 
 
 def pack_columns(b: np.ndarray, block: int) -> np.ndarray:

@@ -1,5 +1,5 @@
 """Crafted ELF files whose many names all point into one long string: the shape of issue #10 item 2 (the C
-.cbx parser's quadratic string lookups), aimed at the Python ELF reader (loaders/elf.py), which read each
+.cbx parser's quadratic string lookups), aimed at the Python ELF reader (cerebro/elf.py), which read each
 name up to the end of its table, so N entries on one long name cost N copies of it in time and memory.
 
 `python tests/fuzz/crafted_elf.py OUTDIR` writes them; corpus.py adds them to the regression corpus."""

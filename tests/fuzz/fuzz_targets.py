@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 
 def _format_error() -> type[Exception]:
-    from cerebro.loaders.errors import FormatError
+    from cerebro.binread import FormatError
     return FormatError
 
 

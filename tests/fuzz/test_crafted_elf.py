@@ -7,9 +7,9 @@ import pytest
 from crafted_elf import CRAFTED, SHT_STRTAB, SYM, elf64, symbols_sharing_one_name
 from fuzz_batch import run_inputs
 
+from cerebro.binread import FormatError
 from cerebro.compiler.cbx import CbxError, read_cbx
-from cerebro.loaders.elf import MAX_NAME, ElfFile
-from cerebro.loaders.errors import FormatError
+from cerebro.elf import MAX_NAME, ElfFile
 from cerebro.loaders.image import ElfPackage
 
 EXPECTED = {  # what each crafted file gets: an error matching this, or None (parses: the names are read once)

@@ -139,6 +139,8 @@ def python_files(workdir: Path) -> dict[str, Path]:
         files[f"/py/cerebro/{package}/__init__.py"] = workdir / "empty.py"
     for module in ("compiler/cbx/format.py", "compiler/ir/dtypes.py"):
         files[f"/py/cerebro/{module}"] = kmod.REPO_ROOT / module
+    for module in ("elf.py", "binread.py"):  # format.py names machines by cerebro/elf.py's table
+        files[f"/py/cerebro/{module}"] = kmod.REPO_ROOT / "cerebro" / module
     if (numpy_dir.parent / "numpy.libs").is_dir():
         files["/py/numpy.libs"] = numpy_dir.parent / "numpy.libs"
     binaries = [exe, *stdlib.glob("lib-dynload/*.so"), *numpy_dir.rglob("*.so")]

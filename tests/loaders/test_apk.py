@@ -14,6 +14,7 @@ import crafted_apk
 import pytest
 from loader_support import DATA, FRAMEWORK_RES, need
 
+from cerebro.binread import FormatError
 from cerebro.loaders import limits
 from cerebro.loaders.apk import read_apk
 from cerebro.loaders.apksig import MAX_SIGNERS, parse_signers
@@ -22,7 +23,6 @@ from cerebro.loaders.cli import main as cli_main
 from cerebro.loaders.der import parse_all
 from cerebro.loaders.dex import DexFile
 from cerebro.loaders.dexvm import run_main
-from cerebro.loaders.errors import FormatError
 from cerebro.loaders.pkcs7 import verify_signed_data
 from cerebro.loaders.pubkey import CURVES, ec_combination, parse_public_key, verify
 from cerebro.loaders.zipread import read_zip

@@ -287,7 +287,7 @@ def test_package_runs_through_the_kernel(vm, name, expected):
 
 def test_static_interpreter_needs_no_dynamic_loader(tmp_path):
     """The guest has no libc: the static peload has no PT_INTERP/DT_NEEDED and runs like the dynamic one."""
-    from cerebro.loaders.elf import PT_INTERP, ElfFile
+    from cerebro.elf import PT_INTERP, ElfFile
 
     if platform.machine() not in ("x86_64", "amd64") or not shutil.which("x86_64-w64-mingw32-gcc"):
         pytest.skip("needs an x86-64 host and x86_64-w64-mingw32-gcc (gcc-mingw-w64-x86-64)")

@@ -13,11 +13,11 @@ import crafted_deb
 import pytest
 from loader_support import download_debs, need
 
+from cerebro.binread import FormatError
 from cerebro.loaders import limits
 from cerebro.loaders.ar import read_ar
 from cerebro.loaders.cli import main as cli_main
 from cerebro.loaders.deb import read_deb
-from cerebro.loaders.errors import FormatError
 from cerebro.loaders.tar import file_digests, read_tar
 
 

@@ -7,8 +7,8 @@ import subprocess
 
 import pytest
 
-from cerebro.loaders import elf as E
-from cerebro.loaders.errors import FormatError
+from cerebro import elf as E
+from cerebro.binread import FormatError
 
 C_SOURCE = "int g = 3; extern int h(int); int f(void) { return h(g) + 1; } int main(void) { return f(); }\n"
 ASM32 = ".text\n.globl start\nstart:\n movl $var, %eax\n call ext\n.data\nvar: .long 7\n"

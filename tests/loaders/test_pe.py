@@ -13,8 +13,8 @@ import pip
 import pytest
 from loader_support import DATA, need
 
+from cerebro.binread import FormatError
 from cerebro.loaders.cli import main as cli_main
-from cerebro.loaders.errors import FormatError
 from cerebro.loaders.native_build import native_program
 from cerebro.loaders.pe_package import PePackage
 

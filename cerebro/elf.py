@@ -1,8 +1,10 @@
-"""The project's one ELF reader: pure Python, bounds-checked, ELF32/ELF64, either endianness.
+"""The project's one ELF reader and its one table of ELF constants: pure Python, bounds-checked,
+ELF32/ELF64, either endianness.
 
-Used by the runtime to validate and patch .cbx objects (section offsets for in-place
-patching), by the .deb/.apk loaders for native-library info, and by the image model.
-Hostile input gets FormatError, never an IndexError or an allocation sized by the file.
+A base below both users: the .cbx format (compiler/cbx) validates and patches objects with it, the
+loaders (.deb/.apk native-library info, the image model) read packages with it, and targets.py and
+kmod.py name machines by its EM_* constants. Hostile input gets FormatError, never an IndexError or
+an allocation sized by the file.
 """
 
 from __future__ import annotations
@@ -10,15 +12,14 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, field
 
-from cerebro.loaders.binread import Reader, count_limit
-from cerebro.loaders.errors import FormatError
+from cerebro.binread import FormatError, Reader, count_limit
 
 ELFCLASS32, ELFCLASS64 = 1, 2
 ELFDATA2LSB, ELFDATA2MSB = 1, 2
 ET_NONE, ET_REL, ET_EXEC, ET_DYN, ET_CORE = 0, 1, 2, 3, 4
-EM_386, EM_ARM, EM_X86_64, EM_AARCH64, EM_RISCV = 3, 40, 62, 183, 243
-MACHINE_NAMES = {EM_386: "x86", EM_ARM: "arm", EM_X86_64: "x86-64", EM_AARCH64: "aarch64", EM_RISCV: "riscv",
-                 8: "mips", 20: "ppc", 21: "ppc64", 22: "s390"}
+EM_386, EM_MIPS, EM_PPC, EM_PPC64, EM_S390, EM_ARM, EM_X86_64, EM_AARCH64, EM_RISCV = 3, 8, 20, 21, 22, 40, 62, 183, 243
+MACHINE_NAMES = {EM_386: "x86", EM_MIPS: "mips", EM_PPC: "ppc", EM_PPC64: "ppc64", EM_S390: "s390", EM_ARM: "arm",
+                 EM_X86_64: "x86-64", EM_AARCH64: "aarch64", EM_RISCV: "riscv"}
 TYPE_NAMES = {ET_NONE: "NONE", ET_REL: "REL", ET_EXEC: "EXEC", ET_DYN: "DYN", ET_CORE: "CORE"}
 
 SHT_NULL, SHT_PROGBITS, SHT_SYMTAB, SHT_STRTAB, SHT_RELA = 0, 1, 2, 3, 4

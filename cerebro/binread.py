@@ -1,11 +1,16 @@
 """Bounds-checked little/big-endian reads over bytes: every parser reads through this, so a
-truncated or hostile file raises FormatError instead of IndexError/struct.error."""
+truncated or hostile file raises FormatError instead of IndexError/struct.error.
+
+A base shared by the loaders and the .cbx format (compiler/cbx), which both read ELF (cerebro/elf.py)."""
 
 from __future__ import annotations
 
 import struct
 
-from cerebro.loaders.errors import FormatError
+
+class FormatError(ValueError):
+    """Input is not a well-formed file of the expected format (or exceeds a safety limit): the one
+    error every parser raises for malformed or unsupported input."""
 
 
 class Reader:

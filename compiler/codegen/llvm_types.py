@@ -1,0 +1,124 @@
+"""The LLVM side of the code generator's data: one dtype -> type table, one load/store pair, and the
+small vector and index helpers every kernel shares (matmul, conv, reduce, window, gather, rows, ...).
+
+load/store move elements of an LLVM type, `width` of them at once as one vector, aligned to one
+element; load_value/store_value are the same pair keyed by IR dtype, with bool as i1 in registers
+and one byte (0/1) in memory.
+"""
+
+from __future__ import annotations
+
+from llvmlite import ir
+
+from cerebro.compiler.codegen.loops import i64
+from cerebro.compiler.ir.dtypes import DType
+
+ELEMENT_TYPES = {  # the one dtype -> LLVM type table of the code generator
+    DType.f32: ir.FloatType(),
+    DType.f64: ir.DoubleType(),
+    DType.i8: ir.IntType(8),
+    DType.u8: ir.IntType(8),
+    DType.bool: ir.IntType(8),
+    DType.i16: ir.IntType(16),
+    DType.i32: ir.IntType(32),
+    DType.i64: ir.IntType(64),
+}
+
+
+def element_type(dtype: DType) -> ir.Type:
+    """The LLVM type of one buffer element (bool is stored as one byte)."""
+    return ELEMENT_TYPES[dtype]
+
+
+def vector_type(elem: ir.Type, width: int) -> ir.Type:
+    return elem if width == 1 else ir.VectorType(elem, width)
+
+
+def constant(elem: ir.Type, value: float | int, width: int = 1) -> ir.Constant:
+    scalar = ir.Constant(elem, value)
+    return scalar if width == 1 else ir.Constant(ir.VectorType(elem, width), [scalar] * width)
+
+
+def splat(builder: ir.IRBuilder, scalar: ir.Value, width: int) -> ir.Value:
+    """Broadcast a scalar into every lane."""
+    if width == 1:
+        return scalar
+    vector = builder.insert_element(ir.Constant(ir.VectorType(scalar.type, width), None), scalar, ir.Constant(
+        ir.IntType(32), 0))
+    mask = ir.Constant(ir.VectorType(ir.IntType(32), width), [0] * width)
+    return builder.shuffle_vector(vector, ir.Constant(vector.type, None), mask)
+
+
+def index(builder: ir.IRBuilder, offset: int, *terms: tuple[ir.Value, int]) -> ir.Value:
+    """offset + sum(value * scale) in i64, folding the constant parts in Python."""
+    total: ir.Value | None = None
+    for value, scale in terms:
+        if scale == 0:
+            continue
+        term = value if scale == 1 else builder.mul(value, i64(scale), flags=("nsw",))
+        total = term if total is None else builder.add(total, term, flags=("nsw",))
+    if total is None:
+        return i64(offset)
+    return total if offset == 0 else builder.add(total, i64(offset), flags=("nsw",))
+
+
+def byte_size(elem: ir.Type) -> int:
+    """Bytes of one scalar of elem (its alignment in a buffer)."""
+    return 4 if isinstance(elem, ir.FloatType) else 8 if isinstance(elem, ir.DoubleType) else elem.width // 8
+
+
+def load(builder: ir.IRBuilder, base: ir.Value, at: ir.Value, elem: ir.Type, width: int = 1) -> ir.Value:
+    """Load `width` consecutive elements (a vector unless width is 1) from base[at]."""
+    pointer = builder.gep(base, [at], inbounds=True, source_etype=elem)
+    return builder.load(pointer, typ=vector_type(elem, width), align=byte_size(elem))
+
+
+def store(builder: ir.IRBuilder, value: ir.Value, base: ir.Value, at: ir.Value, elem: ir.Type) -> None:
+    pointer = builder.gep(base, [at], inbounds=True, source_etype=elem)
+    builder.store(value, pointer, align=byte_size(elem))
+
+
+I1 = ir.IntType(1)
+
+
+def load_value(builder: ir.IRBuilder, base: ir.Value, at: ir.Value, dtype: DType) -> ir.Value:
+    """Element `at` of a dtype buffer as a register value: load() of its element type, bool becoming i1."""
+    value = load(builder, base, at, element_type(dtype))
+    return builder.trunc(value, I1) if dtype is DType.bool else value
+
+
+def store_value(builder: ir.IRBuilder, value: ir.Value, base: ir.Value, at: ir.Value, dtype: DType) -> None:
+    """The inverse of load_value: store() of the element type, an i1 bool widened to its byte."""
+    store(builder, builder.zext(value, element_type(dtype)) if dtype is DType.bool else value, base, at,
+          element_type(dtype))
+
+
+def _suffix(ty: ir.Type) -> str:
+    if isinstance(ty, ir.VectorType):
+        return f"v{ty.count}{_suffix(ty.element)}"
+    if isinstance(ty, ir.FloatType):
+        return "f32"
+    if isinstance(ty, ir.DoubleType):
+        return "f64"
+    return f"i{ty.width}"
+
+
+def intrinsic(module: ir.Module, name: str, ty: ir.Type, arity: int) -> ir.Function:
+    """Declare (once) an overloaded LLVM intrinsic such as llvm.fmuladd on type ty."""
+    mangled = f"{name}.{_suffix(ty)}"
+    existing = module.globals.get(mangled)
+    if existing is not None:
+        return existing
+    return ir.Function(module, ir.FunctionType(ty, [ty] * arity), name=mangled)
+
+
+def is_float(ty: ir.Type) -> bool:
+    scalar = ty.element if isinstance(ty, ir.VectorType) else ty
+    return isinstance(scalar, (ir.FloatType, ir.DoubleType))
+
+
+def multiply_add(builder: ir.IRBuilder, a: ir.Value, b: ir.Value, acc: ir.Value) -> ir.Value:
+    """acc + a*b: one fused fma for floats, mul+add (wrapping) for integers."""
+    if is_float(acc.type):
+        return builder.call(intrinsic(builder.module, "llvm.fmuladd", acc.type, 3), [a, b, acc])
+    return builder.add(builder.mul(a, b), acc)
