@@ -27,7 +27,8 @@ W = np.linspace(-1, 1, 8 * 16, dtype=np.float32).reshape(8, 16)
 
 
 def small_model(x):
-    h = jnp.tanh(x @ W)
+    h = x @ W
+    h = jnp.tanh(h)  # fused into the matmul: its row names both lines
     return jax.nn.softmax(h * 2.0 + 1.0)
 
 
@@ -89,7 +90,8 @@ def test_cli_profiles_a_jax_function_with_its_source_lines(capsys, tmp_path):
     rows = table_rows(out)
     assert [op for _, _, op, _ in rows if op.startswith("matmul")] == ["matmul+[tanh]"]
     where = {op.split("[")[0]: place for _, _, op, place in rows}
-    assert where["matmul+"] == f"test_profile.py:{_line_of('@ W')} (in small_model)"
+    assert where["matmul+"] == (f"test_profile.py:{_line_of('@ W')} (in small_model), "
+                                f"test_profile.py:{_line_of('tanh')} (in small_model)")
     assert where["row_kernel"] == f"test_profile.py:{_line_of('softmax')} (in small_model)"
     medians = [us for _, us, _, _ in rows]
     assert medians == sorted(medians, reverse=True) and "small_model: 2 nodes" in out
