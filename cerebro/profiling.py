@@ -87,7 +87,7 @@ class Profile:
         rows = self.slowest()[:top] if top else self.slowest()
         width = min(max((len(node.label) for node in rows), default=2), _LABEL_WIDTH)
         count = f"{len(self.nodes)} node" + "s" * (len(self.nodes) != 1)
-        lines = [f"{_printable(self.model_name)}: {count}, {self.total_us:.3g} us per call "
+        lines = [f"{_printable(self.model_name)}: {count}, {self.total_us:.2f} us per call "
                  f"(sum of node medians over {self.repeats} runs)", "",
                  f"{'node':>5}  {'median us':>10}  {'share':>6}  {'op':<{width}}  where"]
         for node in rows:
