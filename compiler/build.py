@@ -7,7 +7,6 @@ verify -> fold, dce -> optimise (transposes, row kernels, fusion, epilogues, pre
 from __future__ import annotations
 
 import dataclasses
-import math
 import re
 from collections.abc import Callable
 
@@ -20,8 +19,7 @@ from cerebro.compiler.codegen import UNITS
 from cerebro.compiler.codegen.module import emit_module
 from cerebro.compiler.codegen.partition import Piece
 from cerebro.compiler.ir import Graph, IRError, Node, Value, format_graph, verify
-from cerebro.compiler.ir.fused import FUSED, ROW_KERNEL
-from cerebro.compiler.ir.matmul_view import matmul_view
+from cerebro.compiler.ir.fused import node_flops
 from cerebro.compiler.passes import eliminate_dead_nodes, fold_constants, fuse_elementwise, plan_memory
 from cerebro.compiler.passes.epilogue import fuse_epilogues
 from cerebro.compiler.passes.prepack import prepack_weights
@@ -36,43 +34,6 @@ from cerebro.compiler.targets import Target, resolve_target
 # measured for a 512^3 matmul on one AVX2 core), memory-bound elementwise work about 1 element per
 # cycle, which node_flops counts as 1 flop (transcendentals 20). So 1 ms ~ 4 M estimated flops.
 STAGE_FLOPS = 4_000_000
-_TRANSCENDENTAL = frozenset({"exp", "log", "log1p", "expm1", "tanh", "erf", "logistic", "sin", "cos", "pow"})
-
-
-def _matmul_flops(node: Node) -> int:
-    return 2 * node.outputs[0].size * matmul_view(node).depth
-
-
-def _conv_flops(node: Node) -> int:
-    w = node.inputs[1]
-    return 2 * node.outputs[0].size * math.prod(w.shape[:-1])
-
-
-def _window_flops(node: Node) -> int:
-    return node.outputs[0].size * math.prod(node.attrs["window"])
-
-
-FLOP_RULES = {
-    "matmul": _matmul_flops,
-    "conv": _conv_flops,
-    "reduce_window": _window_flops,
-    **{op: (lambda node: node.inputs[0].size) for op in ("reduce_sum", "reduce_max", "reduce_min", "reduce_prod",
-                                                          "argmax", "argmin")},
-    **{op: (lambda node: 20 * node.outputs[0].size) for op in _TRANSCENDENTAL},
-    "reshape": lambda node: 0,
-    FUSED: lambda node: sum(node_flops(inner) for inner in node.attrs["nodes"]),
-    ROW_KERNEL: lambda node: sum(node_flops(inner) for inner in node.attrs["nodes"]),
-}
-
-
-def node_flops(node: Node) -> int:
-    """A rough cost: multiply-adds count two, transcendentals twenty, data movement one per element."""
-    rule = FLOP_RULES.get(node.op)
-    cost = int(rule(node)) if rule else sum(v.size for v in node.outputs)
-    epilogue = node.attrs.get("epilogue")  # an elementwise chain fused into a matmul/conv runs in its stage
-    if epilogue is not None:
-        cost += sum(node_flops(inner) for inner in epilogue.nodes)
-    return cost
 
 
 def slice_node(node: Node, budget: int, target: Target) -> list[Piece]:

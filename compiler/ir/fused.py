@@ -1,22 +1,48 @@
-"""The fused ops the passes make and codegen emits: their names and the epilogue a matmul/conv carries.
+"""The fused ops the passes make and codegen emits, declared as the primitive ops are in ops.py.
 
 fused_elementwise (passes/fuse.py): an elementwise chain as one loop; attrs["nodes"] the original
 nodes in order, attrs["loads"] ((value id, input slot, strides over the output), ...).
 row_kernel (passes/rows.py): a per-row region (softmax, layernorm) as one node; attrs rows, n,
 nodes and loads ((value id, input slot, row strides, column stride), ...).
 An epilogue (passes/epilogue.py) is no op of its own: a matmul/conv node keeps its op and gets
-attrs["epilogue"], an Epilogue.
+attrs["epilogue"], an Epilogue, whose body is elementwise.
+compiler/ir/verify.py checks each of them (verify(graph, lowered=True)).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cerebro.compiler.ir.graph import Node
+from cerebro.compiler.ir.graph import IRError, Node
+from cerebro.compiler.ir.ops import OPS, Cost, Role, names
 
 FUSED = "fused_elementwise"
 ROW_KERNEL = "row_kernel"
-ROW_REDUCTIONS = frozenset({"reduce_sum", "reduce_max", "reduce_min"})  # the reductions a row kernel runs
+ROW_REDUCTIONS = frozenset(names(role=Role.ROW_REDUCTION))
+
+
+@dataclass(frozen=True)
+class FusedOp:
+    """A fused op's declaration: attrs it needs, the roles of the ops its body (attrs["nodes"]) may
+    hold, and its cost."""
+
+    name: str
+    attrs: tuple[str, ...]
+    body: tuple[Role, ...]
+    cost: Cost
+
+
+def body_cost(nodes: tuple[Node, ...]) -> int:
+    """The cost of a fused body: the sum of its nodes' declared costs."""
+    return sum(OPS[inner.op].cost(inner) for inner in nodes)
+
+
+FUSED_OPS: dict[str, FusedOp] = {
+    FUSED: FusedOp(FUSED, ("nodes", "loads"), (Role.ELEMENTWISE,), lambda node: body_cost(node.attrs["nodes"])),
+    ROW_KERNEL: FusedOp(ROW_KERNEL, ("rows", "n", "nodes", "loads"),
+                        (Role.ELEMENTWISE, Role.ROW_REDUCTION, Role.VIEW, Role.BROADCAST),
+                        lambda node: body_cost(node.attrs["nodes"])),
+}
 
 
 @dataclass(frozen=True)
@@ -31,3 +57,16 @@ class Epilogue:
     source: int
     nodes: tuple[Node, ...]
     loads: tuple[tuple[int, int, int, int], ...]
+
+
+def node_flops(node: Node) -> int:
+    """A rough cost (build.py's stage budget): the op's declared cost rule (multiply-adds count two,
+    transcendentals twenty, data movement one per element), plus an epilogue's body."""
+    declaration = OPS.get(node.op) or FUSED_OPS.get(node.op)
+    if declaration is None:
+        raise IRError(f"{node.where()}: unknown op {node.op!r} has no cost")
+    cost = int(declaration.cost(node))
+    epilogue = node.attrs.get("epilogue")  # an elementwise chain fused into a matmul/conv runs in its stage
+    if epilogue is not None:
+        cost += body_cost(epilogue.nodes)
+    return cost

@@ -31,37 +31,74 @@ Semantics every frontend and backend agrees on:
   channel o belongs to group o // (Cout/g) and reads input channels
   [group*Cin/g, (group+1)*Cin/g) (XLA's feature_group_count).
 - pow on floats is C pow (a negative base needs an integral exponent, else NaN).
-- compiler/ir/interpret.py is the executable form of these rules.
+- compiler/ir/reference.py is the executable form of these rules (each op's `reference`).
+
+Every op is declared once, in OPS below: its kind (the family that shares a shape rule), required
+and optional attributes, shape rule, reference implementation, cost, whether constant folding may
+run it, and its role in fusion. The passes, the cost model and the tests ask the declaration;
+docs/architecture.md walks through adding an op.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import Enum
 
 import numpy as np
 
+from cerebro.compiler.ir import reference as ref
 from cerebro.compiler.ir.dtypes import DType
 from cerebro.compiler.ir.graph import IRError, Node
+from cerebro.compiler.ir.matmul_view import matmul_view
 
 Shape = tuple[int, ...]
 Rule = Callable[[Node], list[tuple[Shape, DType]]]
+Reference = Callable[..., np.ndarray]  # (node, *input arrays) -> the output array
+Cost = Callable[[Node], int]  # estimated flops (build.py's stage budget)
 
-UNARY = ("neg", "abs", "exp", "log", "log1p", "expm1", "tanh", "erf", "sqrt", "rsqrt",
-         "logistic", "floor", "ceil", "round", "sign", "not", "sin", "cos", "reciprocal",
-         "is_finite")
-BINARY = ("add", "sub", "mul", "div", "rem", "max", "min", "pow", "and", "or", "xor")
-COMPARE = ("eq", "ne", "lt", "le", "gt", "ge")
-REDUCE = ("reduce_sum", "reduce_max", "reduce_min", "reduce_prod")
-ELEMENTWISE = frozenset(UNARY + BINARY + COMPARE + ("select", "convert"))
+
+class Role(Enum):
+    """What fusion does with an op (passes/fuse.py, rows.py, epilogue.py, memplan.py, prepack.py)."""
+
+    ELEMENTWISE = "elementwise"  # out[i] from its inputs at i: joins fused loops, epilogues and row kernels
+    ROW_REDUCTION = "row reduction"  # a reduction a row kernel runs when it is over the last axis
+    REDUCTION = "reduction"  # any other reduction: a kernel of its own
+    MATMUL = "matmul"  # hosts an epilogue; a constant b is prepacked; transposes fold into its strides
+    CONV = "conv"  # hosts an epilogue; a constant kernel is prepacked
+    VIEW = "view"  # the output is the input's storage: no code, fused loops and row kernels address through it
+    BROADCAST = "broadcast"  # fused loops and row kernels read its input through strides instead of a copy
+    LAYOUT = "layout"  # moves or makes data without arithmetic: a kernel of its own
+    GATHER = "gather"  # a kernel of its own
+    WINDOW = "window"  # a kernel of its own
+
+
+EPILOGUE_HOSTS = (Role.MATMUL, Role.CONV)
 
 
 @dataclass(frozen=True)
 class OpDef:
+    """One op's declaration.
+
+    kind: the family sharing a shape rule (unary, binary, compare, reduce, ...; else the op's name);
+    arity: number of inputs (None: one or more); attrs: required attributes; optional: attributes that
+    may be absent (the rule and the reference apply the default); lowered: attributes the passes add
+    (verify(lowered=True) checks those nodes through them); folds: passes/fold.py evaluates the op with
+    `reference` when all its inputs are constants.
+    """
+
     name: str
-    arity: int | None  # None: variadic
+    kind: str
+    arity: int | None
     rule: Rule
+    reference: Reference
+    cost: Cost
+    role: Role
+    folds: bool
     attrs: tuple[str, ...] = ()
+    optional: tuple[str, ...] = ()
+    lowered: tuple[str, ...] = ()
 
 
 def _fail(node: Node, message: str) -> IRError:
@@ -274,37 +311,127 @@ def _reduce_window(node: Node) -> list:
     return [(tuple(out), x.dtype)]
 
 
+def _per_element(node: Node) -> int:
+    """Memory-bound work: about one element per cycle."""
+    return sum(v.size for v in node.outputs)
+
+
+def _transcendental(node: Node) -> int:
+    return 20 * node.outputs[0].size
+
+
+def _per_input_element(node: Node) -> int:
+    return node.inputs[0].size
+
+
+def _free(node: Node) -> int:
+    return 0
+
+
+def _matmul_flops(node: Node) -> int:
+    return 2 * node.outputs[0].size * matmul_view(node).depth
+
+
+def _conv_flops(node: Node) -> int:
+    w = node.inputs[1]
+    return 2 * node.outputs[0].size * math.prod(w.shape[:-1])
+
+
+def _window_flops(node: Node) -> int:
+    return node.outputs[0].size * math.prod(node.attrs["window"])
+
+
+def _on_arrays(fn: Callable[..., np.ndarray]) -> Reference:
+    """An elementwise reference (arrays only) as an op reference (node first)."""
+    return lambda node, *args: fn(*args)
+
+
+# Elementwise ops: name -> (reference on arrays, cost). They all fold and fuse.
+_UNARY: dict[str, tuple[Callable[..., np.ndarray], Cost]] = {
+    "neg": (ref.quiet(np.negative), _per_element), "abs": (ref.quiet(np.abs), _per_element),
+    "exp": (ref.quiet(np.exp), _transcendental), "log": (ref.quiet(np.log), _transcendental),
+    "log1p": (ref.quiet(np.log1p), _transcendental), "expm1": (ref.quiet(np.expm1), _transcendental),
+    "tanh": (ref.quiet(np.tanh), _transcendental), "erf": (ref.erf, _transcendental),
+    "sqrt": (ref.quiet(np.sqrt), _per_element), "rsqrt": (ref.rsqrt, _per_element),
+    "logistic": (ref.logistic, _transcendental), "floor": (ref.quiet(np.floor), _per_element),
+    "ceil": (ref.quiet(np.ceil), _per_element), "round": (ref.round_half_even, _per_element),
+    "sign": (ref.sign, _per_element), "not": (ref.logical_not, _per_element),
+    "sin": (ref.quiet(np.sin), _transcendental), "cos": (ref.quiet(np.cos), _transcendental),
+    "reciprocal": (ref.reciprocal, _per_element), "is_finite": (np.isfinite, _per_element),
+}
+_BINARY: dict[str, tuple[Callable[..., np.ndarray], Cost]] = {
+    "add": (ref.wrapping(np.add), _per_element), "sub": (ref.wrapping(np.subtract), _per_element),
+    "mul": (ref.wrapping(np.multiply), _per_element), "div": (ref.div, _per_element),
+    "rem": (ref.rem, _per_element), "max": (ref.extreme(True), _per_element),
+    "min": (ref.extreme(False), _per_element), "pow": (ref.power, _transcendental),
+    "and": (ref.wrapping(np.bitwise_and), _per_element), "or": (ref.wrapping(np.bitwise_or), _per_element),
+    "xor": (ref.wrapping(np.bitwise_xor), _per_element),
+}
+_COMPARE: dict[str, Callable[..., np.ndarray]] = {
+    "eq": np.equal, "ne": np.not_equal, "lt": np.less, "le": np.less_equal, "gt": np.greater, "ge": np.greater_equal,
+}
+
 OPS: dict[str, OpDef] = {}
 
 
-def _register(name: str, arity: int | None, rule: Rule, attrs: tuple[str, ...] = ()) -> None:
-    OPS[name] = OpDef(name, arity, rule, attrs)
+def _declare(name: str, kind: str, arity: int | None, rule: Rule, reference: Reference, role: Role, *,
+             cost: Cost = _per_element, folds: bool = False, attrs: tuple[str, ...] = (),
+             optional: tuple[str, ...] = (), lowered: tuple[str, ...] = ()) -> None:
+    if name in OPS:
+        raise RuntimeError(f"IR op {name!r} declared twice")
+    OPS[name] = OpDef(name, kind, arity, rule, reference, cost, role, folds, attrs, optional, lowered)
 
 
-for _name in UNARY:
-    _register(_name, 1, _unary)
-for _name in BINARY:
-    _register(_name, 2, _binary)
-for _name in COMPARE:
-    _register(_name, 2, _compare)
-for _name in REDUCE:
-    _register(_name, 1, _reduce, ("axes",))
-_register("select", 3, _select)
-_register("convert", 1, _convert, ("dtype",))
-_register("argmax", 1, _argreduce, ("axis", "index_dtype"))
-_register("argmin", 1, _argreduce, ("axis", "index_dtype"))
-_register("broadcast_in_dim", 1, _broadcast_in_dim, ("shape", "broadcast_dimensions"))
-_register("reshape", 1, _reshape, ("shape",))
-_register("transpose", 1, _transpose, ("perm",))
-_register("slice", 1, _slice, ("start", "limit"))
-_register("pad", 1, _pad, ("lo", "hi", "value"))
-_register("concatenate", None, _concatenate, ("axis",))
-_register("rev", 1, _rev, ("dims",))
-_register("iota", 0, _iota, ("shape", "dtype", "dimension"))
-_register("take", 2, _take, ("axis",))
-_register("matmul", 2, _matmul)
-_register("conv", 2, _conv, ("strides", "padding"))
-_register("reduce_window", 1, _reduce_window, ("kind", "window", "strides", "padding"))
+for _name, (_fn, _cost) in _UNARY.items():
+    _declare(_name, "unary", 1, _unary, _on_arrays(_fn), Role.ELEMENTWISE, cost=_cost, folds=True)
+for _name, (_fn, _cost) in _BINARY.items():
+    _declare(_name, "binary", 2, _binary, _on_arrays(_fn), Role.ELEMENTWISE, cost=_cost, folds=True)
+for _name, _fn in _COMPARE.items():
+    _declare(_name, "compare", 2, _compare, _on_arrays(_fn), Role.ELEMENTWISE, folds=True)
+_declare("select", "select", 3, _select, ref.select, Role.ELEMENTWISE, folds=True)
+_declare("convert", "convert", 1, _convert, ref.convert, Role.ELEMENTWISE, folds=True, attrs=("dtype",))
+for _name in ("reduce_sum", "reduce_max", "reduce_min"):
+    _declare(_name, "reduce", 1, _reduce, ref.reduce, Role.ROW_REDUCTION, cost=_per_input_element, attrs=("axes",))
+_declare("reduce_prod", "reduce", 1, _reduce, ref.reduce, Role.REDUCTION, cost=_per_input_element, attrs=("axes",))
+for _name in ("argmax", "argmin"):
+    _declare(_name, "argreduce", 1, _argreduce, ref.argreduce, Role.REDUCTION, cost=_per_input_element,
+             attrs=("axis", "index_dtype"))
+_declare("broadcast_in_dim", "broadcast_in_dim", 1, _broadcast_in_dim, ref.broadcast_in_dim, Role.BROADCAST,
+         folds=True, attrs=("shape", "broadcast_dimensions"))
+_declare("reshape", "reshape", 1, _reshape, ref.reshape, Role.VIEW, cost=_free, folds=True, attrs=("shape",))
+_declare("transpose", "transpose", 1, _transpose, ref.transpose, Role.LAYOUT, folds=True, attrs=("perm",))
+_declare("slice", "slice", 1, _slice, ref.slice_, Role.LAYOUT, folds=True, attrs=("start", "limit"),
+         optional=("strides",))
+_declare("pad", "pad", 1, _pad, ref.pad, Role.LAYOUT, folds=True, attrs=("lo", "hi", "value"), optional=("interior",))
+_declare("concatenate", "concatenate", None, _concatenate, ref.concatenate, Role.LAYOUT, folds=True, attrs=("axis",))
+_declare("rev", "rev", 1, _rev, ref.rev, Role.LAYOUT, folds=True, attrs=("dims",))
+_declare("iota", "iota", 0, _iota, ref.iota, Role.LAYOUT, folds=True, attrs=("shape", "dtype", "dimension"))
+_declare("take", "take", 2, _take, ref.take, Role.GATHER, attrs=("axis",), optional=("mode",))
+_declare("matmul", "matmul", 2, _matmul, ref.matmul, Role.MATMUL, cost=_matmul_flops,
+         lowered=("epilogue", "packed_b", "view"))
+_declare("conv", "conv", 2, _conv, ref.conv, Role.CONV, cost=_conv_flops, attrs=("strides", "padding"),
+         optional=("lhs_dilation", "rhs_dilation", "groups"), lowered=("epilogue", "packed_b"))
+_declare("reduce_window", "reduce_window", 1, _reduce_window, ref.reduce_window, Role.WINDOW, cost=_window_flops,
+         attrs=("kind", "window", "strides", "padding"))
+
+
+def names(*, kind: str | None = None, role: Role | None = None) -> tuple[str, ...]:
+    """The declared ops of one kind and/or role, in declaration order."""
+    return tuple(name for name, op in OPS.items()
+                 if (kind is None or op.kind == kind) and (role is None or op.role is role))
+
+
+def role_of(op: str) -> Role | None:
+    """op's role in fusion; None for an op the table does not declare (a fused op)."""
+    declaration = OPS.get(op)
+    return declaration.role if declaration is not None else None
+
+
+UNARY = names(kind="unary")
+BINARY = names(kind="binary")
+COMPARE = names(kind="compare")
+REDUCE = names(kind="reduce")
+ELEMENTWISE = frozenset(names(role=Role.ELEMENTWISE))
 
 
 def infer(node: Node) -> list[tuple[Shape, DType]]:

@@ -6,8 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from cerebro.compiler.ir.graph import Value
+from cerebro.compiler.ir.ops import Role, names
 
-VIEW_OPS = frozenset({"reshape"})  # ops whose output shares its input's storage
+VIEW_OPS = frozenset(names(role=Role.VIEW))  # ops whose output shares its input's storage
 
 
 @dataclass(frozen=True)

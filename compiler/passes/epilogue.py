@@ -17,10 +17,8 @@ import math
 
 from cerebro.compiler.ir import Graph, Node, Value
 from cerebro.compiler.ir.fused import FUSED, Epilogue
-from cerebro.compiler.ir.ops import ELEMENTWISE
+from cerebro.compiler.ir.ops import ELEMENTWISE, EPILOGUE_HOSTS, role_of
 from cerebro.compiler.ir.strides import broadcast_strides, contiguous_strides
-
-EPILOGUE_OPS = frozenset({"matmul", "conv"})
 
 
 def _loads(node: Node) -> list[tuple[int, Value, tuple[int, ...]]]:
@@ -104,7 +102,7 @@ def fuse_epilogues(graph: Graph) -> Graph:
     """Give matmul/conv nodes the elementwise chain that is their only reader, in place; returns graph."""
     readers = graph.reader_counts()
     outputs = {v.id for v in graph.outputs}
-    producers = {node.outputs[0].id: node for node in graph.nodes if node.op in EPILOGUE_OPS}
+    producers = {node.outputs[0].id: node for node in graph.nodes if role_of(node.op) in EPILOGUE_HOSTS}
     reshapes = {node.outputs[0].id: node for node in graph.nodes if node.op == "reshape"}
     absorbed: set[int] = set()
     nodes = []

@@ -1,11 +1,11 @@
 """Constant folding: a transpose/convert of a weight, or batch norm's scale from its variance, is
 computed once, at compile time.
 
-Folding runs the reference interpreter (compiler/ir/interpret.py), so a folded constant means
-exactly what the op means everywhere else (integer division by zero, saturating converts, NaN in
-max/min, ...). Elementwise and layout ops fold, and only when the result is not much larger than
-its inputs (a broadcast of a scalar to a big shape stays a cheap kernel instead of bloating the
-weights).
+Folding runs the op's reference implementation (its declaration in compiler/ir/ops.py, through
+interpret.run_node), so a folded constant means exactly what the op means everywhere else (integer
+division by zero, saturating converts, NaN in max/min, ...). Ops declared `folds` (elementwise and
+layout ops) fold, and only when the result is not much larger than its inputs (a broadcast of a
+scalar to a big shape stays a cheap kernel instead of bloating the weights).
 """
 
 from __future__ import annotations
@@ -14,11 +14,9 @@ import numpy as np
 
 from cerebro.compiler.ir import Graph
 from cerebro.compiler.ir.interpret import run_node
-from cerebro.compiler.ir.ops import ELEMENTWISE
+from cerebro.compiler.ir.ops import OPS
 
 _SMALL = 64 * 1024  # results up to this many bytes fold even if they grow
-_LAYOUT = frozenset({"reshape", "transpose", "broadcast_in_dim", "slice", "rev", "concatenate", "pad", "iota"})
-FOLDABLE = ELEMENTWISE | _LAYOUT
 
 
 def fold_constants(graph: Graph) -> Graph:
@@ -26,7 +24,8 @@ def fold_constants(graph: Graph) -> Graph:
     kept = []
     for node in graph.nodes:
         (out,) = node.outputs
-        if (node.op not in FOLDABLE or not all(v.is_const for v in node.inputs)
+        declaration = OPS.get(node.op)
+        if (declaration is None or not declaration.folds or not all(v.is_const for v in node.inputs)
                 or out.nbytes > max(sum(v.nbytes for v in node.inputs), _SMALL)):
             kept.append(node)
             continue

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from cerebro.compiler.ir import Graph, Node, Value
 from cerebro.compiler.ir.fused import FUSED
-from cerebro.compiler.ir.ops import ELEMENTWISE
+from cerebro.compiler.ir.ops import ELEMENTWISE, Role, role_of
 from cerebro.compiler.ir.strides import broadcast_strides, contiguous_strides
 from cerebro.compiler.passes.dce import eliminate_dead_nodes
 
@@ -82,7 +82,7 @@ def fuse_elementwise(graph: Graph) -> Graph:
                 del groups[value.id]
             elif value.id not in group.loads:
                 source = producer.get(value.id)
-                if source is not None and source.op == "broadcast_in_dim":
+                if source is not None and role_of(source.op) is Role.BROADCAST:
                     x, strides = broadcast_view(source)
                     group.loads[value.id] = (x, tuple(0 if v == 1 and o != 1 else s
                                                       for v, o, s in zip(value.shape, out.shape, strides)))

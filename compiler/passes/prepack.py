@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from cerebro.compiler.ir import Graph, Node, Value
+from cerebro.compiler.ir.ops import Role, role_of
 from cerebro.compiler.targets import lanes, micro_tile
 
 
@@ -39,7 +40,7 @@ def _conv_weights(node: Node) -> int | None:
     return 1 if w.is_const and node.attrs.get("groups", 1) == 1 and not depthwise else None
 
 
-PACKABLE = {"matmul": _matmul_weights, "conv": _conv_weights}
+PACKABLE = {Role.MATMUL: _matmul_weights, Role.CONV: _conv_weights}  # role -> which input is its weights
 
 
 def prepack_weights(graph: Graph, target: object) -> Graph:
@@ -47,7 +48,7 @@ def prepack_weights(graph: Graph, target: object) -> Graph:
     packed: dict[tuple[int, int], Value] = {}
     _, vectors = micro_tile(target)
     for node in graph.nodes:
-        rule = PACKABLE.get(node.op)
+        rule = PACKABLE.get(role_of(node.op))
         slot = rule(node) if rule and "packed_b" not in node.attrs else None
         if slot is None or node.inputs[slot].size == 0 or lanes(target, node.inputs[slot].dtype) == 1:
             continue  # (scalar tiles: nothing to gain)

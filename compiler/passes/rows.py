@@ -24,16 +24,15 @@ import math
 
 from cerebro.compiler.ir import Graph, Node, Value
 from cerebro.compiler.ir.dtypes import DType
-from cerebro.compiler.ir.fused import ROW_KERNEL, ROW_REDUCTIONS
-from cerebro.compiler.ir.ops import ELEMENTWISE
+from cerebro.compiler.ir.fused import ROW_KERNEL
+from cerebro.compiler.ir.ops import ELEMENTWISE, EPILOGUE_HOSTS, Role, role_of
 from cerebro.compiler.ir.strides import broadcast_strides, contiguous_strides
 from cerebro.compiler.passes.dce import eliminate_dead_nodes
-from cerebro.compiler.passes.epilogue import EPILOGUE_OPS
 from cerebro.compiler.passes.fuse import broadcast_view
 
 MAX_ROW = 16384  # longer rows do not fit L1: the separate reduce/elementwise kernels are as good
 _FLOATS = (DType.f32, DType.f64)
-_VIEWS = ("broadcast_in_dim", "reshape")
+_VIEWS = (Role.VIEW, Role.BROADCAST)  # read through strides, as a view of their input
 
 
 class _Frame:
@@ -57,7 +56,7 @@ class _Frame:
 
 
 def _row_reduction(node: Node) -> bool:
-    if node.op not in ROW_REDUCTIONS or node.inputs[0].dtype not in _FLOATS:
+    if role_of(node.op) is not Role.ROW_REDUCTION or node.inputs[0].dtype not in _FLOATS:
         return False
     x = node.inputs[0]
     return tuple(node.attrs["axes"]) == (x.rank - 1,) and 1 < x.shape[-1] <= MAX_ROW
@@ -86,12 +85,12 @@ def _keeps_rows(node: Node, frame: _Frame) -> bool:
 
 
 def _qualifies(node: Node, frame: _Frame, producer: dict[int, Node], readers: dict[int, list[Node]]) -> bool:
-    if node.op in ROW_REDUCTIONS:
+    if role_of(node.op) is Role.ROW_REDUCTION:
         return _row_reduction(node) and node.inputs[0].shape == frame.full and node.inputs[0].dtype == frame.dtype
     out = node.outputs[0]
     if len(node.outputs) != 1 or not frame.holds(out.shape) or out.dtype != frame.dtype:
         return False
-    if node.op in _VIEWS:
+    if role_of(node.op) in _VIEWS:
         return node.inputs[0].dtype == frame.dtype
     if node.op not in ELEMENTWISE or any(v.dtype != frame.dtype for v in node.inputs):
         return False
@@ -104,7 +103,7 @@ def _epilogue_candidate(value: Value, producer: dict[int, Node], readers: dict[i
     if source is not None and source.op == "reshape" and len(readers.get(value.id, [])) == 1:
         value = source.inputs[0]
         source = producer.get(value.id)
-    return source is not None and source.op in EPILOGUE_OPS and len(readers.get(value.id, [])) == 1
+    return source is not None and role_of(source.op) in EPILOGUE_HOSTS and len(readers.get(value.id, [])) == 1
 
 
 def _grow(graph: Graph, sink_at: int, frame: _Frame, readers: dict[int, list[Node]], outputs: set[int],
@@ -127,7 +126,7 @@ def _grow(graph: Graph, sink_at: int, frame: _Frame, readers: dict[int, list[Nod
             continue
         if not _qualifies(node, frame, producer, readers):
             continue
-        if any(user.op in _VIEWS and not _keeps_rows(user, frame) for user in users):
+        if any(role_of(user.op) in _VIEWS and not _keeps_rows(user, frame) for user in users):
             continue
         inside.add(id(node))
         region.append(node)
@@ -146,7 +145,7 @@ def _address(node: Node, value: Value, frame: _Frame, inner: set[int]) -> tuple[
     if node.op == "reshape" and value.id not in inner:
         strides = [0 if o == 1 else s for o, s in zip(out, contiguous_strides(out))]
         return (value, *frame.address(strides, out))
-    if node.op in ROW_REDUCTIONS:
+    if role_of(node.op) is Role.ROW_REDUCTION:
         return (value, *frame.address(contiguous_strides(frame.full), frame.full))
     return (value, *frame.address(broadcast_strides(value.shape, out), out))
 
@@ -162,10 +161,10 @@ def _row_node(region: list[Node], frame: _Frame) -> Node:
             source, row_strides, col_stride = _address(node, value, frame, inner)
             slot = list(storage).index(source.id) if source.id in storage else len(storage)
             storage.setdefault(source.id, source)
-            key = node.outputs[0].id if node.op in _VIEWS else value.id
+            key = node.outputs[0].id if role_of(node.op) in _VIEWS else value.id
             loads[key] = (slot, row_strides, col_stride)
     out = region[-1].outputs[0]
-    body = tuple(node for node in region if not (node.op in _VIEWS and node.outputs[0].id in loads))
+    body = tuple(node for node in region if not (role_of(node.op) in _VIEWS and node.outputs[0].id in loads))
     attrs = {"rows": frame.rows, "n": frame.n, "nodes": body,
              "loads": tuple((vid, slot, rs, cs) for vid, (slot, rs, cs) in loads.items())}
     fused = Node(ROW_KERNEL, list(storage.values()), [out], attrs, region[-1].loc)
@@ -174,8 +173,8 @@ def _row_node(region: list[Node], frame: _Frame) -> Node:
 
 
 def _worth_it(region: list[Node]) -> bool:
-    ops = [node.op for node in region]
-    return any(op in ROW_REDUCTIONS for op in ops) and any(op in ELEMENTWISE for op in ops)
+    roles = [role_of(node.op) for node in region]
+    return Role.ROW_REDUCTION in roles and Role.ELEMENTWISE in roles
 
 
 def fuse_rows(graph: Graph) -> Graph:
@@ -193,7 +192,7 @@ def fuse_rows(graph: Graph) -> Graph:
         if id(sink) in claimed or len(sink.outputs) != 1:
             continue
         for frame in frames:
-            if sink.op in _VIEWS or not _qualifies(sink, frame, producer, readers):
+            if role_of(sink.op) in _VIEWS or not _qualifies(sink, frame, producer, readers):
                 continue
             region = _grow(graph, at, frame, readers, outputs, producer, claimed)
             if _worth_it(region):
