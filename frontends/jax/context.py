@@ -1,4 +1,5 @@
-"""What a lowering rule sees: the graph being built, the current source location and small builders."""
+"""What a lowering rule sees: a Builder (compiler/ir/builder.py) at the current source location, plus JAX's
+constants, nested jaxprs and failures."""
 
 from __future__ import annotations
 
@@ -9,15 +10,9 @@ from typing import Any
 import numpy as np
 from jax._src import source_info_util
 
-from cerebro.compiler.ir import DType, Graph, Node, Value, dtype_from_numpy, infer
-from cerebro.compiler.ir.interpret import run_node
+from cerebro.compiler.ir import DType, Graph, Value, dtype_from_numpy
+from cerebro.compiler.ir.builder import Builder
 
-# Folding a node whose inputs are all constants keeps weights pre-transposed and
-# attributes (pad values, slice starts) readable. It is left to the passes when the
-# inputs are huge or when the result would be much bigger than them (a broadcast
-# of a scalar to a large zeros tensor should stay a broadcast, not become weights).
-FOLD_LIMIT = 1 << 24
-FOLD_GROWTH_LIMIT = 1 << 12
 SHARED_CONST_SIZE = 16
 
 
@@ -43,12 +38,11 @@ def ir_dtype(dtype: object, where: str) -> DType:
         raise UnsupportedPrimitive(f"unsupported element type {dtype} at {where or 'unknown location'}") from None
 
 
-class Context:
+class Context(Builder):
     """Builds IR for one traced function; `loc` is the location of the equation being lowered."""
 
     def __init__(self, graph: Graph, lower: Callable[[Context, Any, list, list[Value]], list[Value]]) -> None:
-        self.graph = graph
-        self.loc = ""
+        super().__init__(graph)
         self.primitive = ""
         self._lower = lower
         self._small_consts: dict[tuple, Value] = {}
@@ -69,55 +63,18 @@ class Context:
         return ir_dtype(dtype, f"{self.loc or 'unknown location'} (JAX primitive '{self.primitive}')")
 
     def const(self, data: object, dtype: DType | None = None) -> Value:
+        """A constant; float64 data becomes f32 (as JAX without x64), small ones are shared."""
         array = np.asarray(data)
         if dtype is None:
             dtype = DType.f32 if array.dtype == np.float64 else dtype_from_numpy(array.dtype)
-        # Not Graph.const: np.ascontiguousarray turns a 0-d array into shape (1,).
-        array = np.array(array, dtype=dtype.numpy, order="C")
-        if array.size > SHARED_CONST_SIZE:
-            return Value(tuple(array.shape), dtype, data=array)
-        key = (dtype, array.shape, array.tobytes())
+        value = super().const(np.array(array), dtype)  # a copy: never alias (or freeze) the caller's array
+        if value.size > SHARED_CONST_SIZE:
+            return value
+        key = (dtype, value.shape, value.data.tobytes())
         if key not in self._small_consts:  # literals repeat a lot (0.0, 1.0, eps): one shared, read-only Value
-            array.flags.writeable = False
-            self._small_consts[key] = Value(tuple(array.shape), dtype, data=array)
+            value.data.flags.writeable = False
+            self._small_consts[key] = value
         return self._small_consts[key]
-
-    def add(self, op: str, *inputs: Value, **attrs: object) -> Value:
-        """Append one IR node (or fold it into a constant when every input is one)."""
-        in_size = sum(v.size for v in inputs)
-        if inputs and all(v.is_const for v in inputs) and in_size <= FOLD_LIMIT:
-            node = Node(op, list(inputs), [], dict(attrs), self.loc)
-            node.outputs = [Value(tuple(s), d, producer=node) for s, d in infer(node)]
-            if node.outputs[0].size <= max(in_size, FOLD_GROWTH_LIMIT):
-                (data,) = run_node(node, [v.data for v in inputs])
-                return self.const(data, node.outputs[0].dtype)
-        return self.graph.add1(op, *inputs, loc=self.loc, **attrs)
-
-    def reshape(self, x: Value, shape: tuple[int, ...]) -> Value:
-        shape = tuple(int(d) for d in shape)
-        return x if x.shape == shape else self.add("reshape", x, shape=shape)
-
-    def transpose(self, x: Value, perm: tuple[int, ...]) -> Value:
-        perm = tuple(int(p) for p in perm)
-        return x if perm == tuple(range(x.rank)) else self.add("transpose", x, perm=perm)
-
-    def convert(self, x: Value, dtype: DType) -> Value:
-        return x if x.dtype is dtype else self.add("convert", x, dtype=dtype)
-
-    def to_rank(self, x: Value, rank: int) -> Value:
-        """Prepend unit dims so x broadcasts elementwise against a value of this rank."""
-        return self.reshape(x, (1,) * (rank - x.rank) + x.shape)
-
-    def broadcast(self, x: Value, shape: tuple[int, ...]) -> Value:
-        """x (of equal rank, unit dims where it differs) materialised at shape."""
-        if x.shape == tuple(shape):
-            return x
-        x = self.to_rank(x, len(shape))
-        return self.add("broadcast_in_dim", x, shape=tuple(shape), broadcast_dimensions=tuple(range(len(shape))))
-
-    def elementwise(self, op: str, *inputs: Value, **attrs: object) -> Value:
-        rank = max(v.rank for v in inputs)
-        return self.add(op, *(self.to_rank(v, rank) for v in inputs), **attrs)
 
     def scalar(self, x: Value, what: str) -> object:
         """The Python value of a constant scalar; attributes such as a pad value must be one."""

@@ -1,10 +1,12 @@
-"""Small IR building blocks the rules share: numpy-style broadcasting, casts, constant reads."""
+"""The IR building blocks ONNX rules share: the compiler's Builder operations under ONNX names, numpy-style
+broadcasting helpers, constant reads."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from cerebro.compiler.ir import DType, Value
+from cerebro.compiler.ir import Value
+from cerebro.compiler.ir.builder import Builder
 from cerebro.frontends.onnx.table import Ctx
 
 
@@ -12,55 +14,17 @@ def broadcast_shape(*shapes: tuple[int, ...]) -> tuple[int, ...]:
     return tuple(np.broadcast_shapes(*shapes))
 
 
-def reshape(ctx: Ctx, x: Value, shape: tuple[int, ...]) -> Value:
-    shape = tuple(int(d) for d in shape)
-    if x.shape == shape:
-        return x
-    if x.is_const:
-        return ctx.const(x.data.reshape(shape), x.dtype)
-    return ctx.add("reshape", x, shape=shape)
-
-
-def transpose(ctx: Ctx, x: Value, perm: tuple[int, ...]) -> Value:
-    perm = tuple(int(p) for p in perm)
-    if perm == tuple(range(x.rank)):
-        return x
-    if x.is_const:
-        return ctx.const(np.transpose(x.data, perm), x.dtype)
-    return ctx.add("transpose", x, perm=perm)
-
-
-def to_rank(ctx: Ctx, x: Value, rank: int) -> Value:
-    """Prepend unit dims (numpy broadcasting aligns trailing dims)."""
-    return reshape(ctx, x, (1,) * (rank - x.rank) + x.shape)
-
-
-def expand(ctx: Ctx, x: Value, shape: tuple[int, ...]) -> Value:
-    """Broadcast x to exactly `shape`."""
-    shape = tuple(int(d) for d in shape)
-    x = to_rank(ctx, x, len(shape))
-    if x.shape == shape:
-        return x
-    return ctx.add("broadcast_in_dim", x, shape=shape, broadcast_dimensions=tuple(range(len(shape))))
-
-
-def cast(ctx: Ctx, x: Value, dtype: DType) -> Value:
-    if x.dtype is dtype:
-        return x
-    if x.is_const and not (x.dtype.is_float and not dtype.is_float):
-        data = x.data != 0 if dtype is DType.bool else x.data.astype(dtype.numpy)
-        return ctx.const(data, dtype)
-    return ctx.add("convert", x, dtype=dtype)
+# The builder's own operations, under the names the rules call them by: b.reshape(ctx, x, shape)
+reshape = Builder.reshape
+transpose = Builder.transpose
+to_rank = Builder.to_rank
+expand = Builder.broadcast
+cast = Builder.convert
+binary = Builder.elementwise  # binary(ctx, op, a, b): numpy broadcasting (the IR needs equal ranks)
 
 
 def scalar(ctx: Ctx, value: float, like: Value) -> Value:
     return ctx.const(np.array(value, like.dtype.numpy), like.dtype)
-
-
-def binary(ctx: Ctx, op: str, a: Value, b: Value) -> Value:
-    """An IR binary op with numpy broadcasting (the IR needs equal ranks)."""
-    rank = max(a.rank, b.rank)
-    return ctx.add(op, to_rank(ctx, a, rank), to_rank(ctx, b, rank))
 
 
 def add(ctx: Ctx, a: Value, b: Value) -> Value:
@@ -80,8 +44,7 @@ def div(ctx: Ctx, a: Value, b: Value) -> Value:
 
 
 def select(ctx: Ctx, cond: Value, a: Value, b: Value) -> Value:
-    rank = max(cond.rank, a.rank, b.rank)
-    return ctx.add("select", to_rank(ctx, cond, rank), to_rank(ctx, a, rank), to_rank(ctx, b, rank))
+    return ctx.elementwise("select", cond, a, b)
 
 
 def ints(ctx: Ctx, x: Value | None, what: str) -> list[int] | None:

@@ -20,9 +20,10 @@ import onnx
 from onnx import AttributeProto, helper, numpy_helper
 
 from cerebro.compiler.ir import DType, Graph, IRError, Value, dtype_from_numpy
+from cerebro.compiler.ir.builder import constant as make_const
 from cerebro.frontends import binding
 from cerebro.frontends.onnx import rules  # noqa: F401  (registers the rule table)
-from cerebro.frontends.onnx.table import Ctx, OnnxImportError, lookup, make_const
+from cerebro.frontends.onnx.table import Ctx, OnnxImportError, lookup
 from cerebro.frontends.onnx.types import DTYPE_TO_ELEM, elem_dtype
 
 NONDETERMINISTIC = {"RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike", "Multinomial",

@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import numpy as np
-
-from cerebro.compiler.ir import DType, Graph, Value, dtype_from_numpy
+from cerebro.compiler.ir import Graph, Value
+from cerebro.compiler.ir.builder import Builder
 from cerebro.frontends import binding
 
 
@@ -55,8 +54,9 @@ def _example_value(value: Value | None) -> str:
 
 
 @dataclass
-class Ctx:
-    """What a rule sees: the graph under construction, the node's attributes and its opset."""
+class Ctx(Builder):
+    """What a rule sees: a Builder on the graph under construction at this node, the node's attributes
+    and its opset."""
 
     graph: Graph
     op_type: str
@@ -78,23 +78,9 @@ class Ctx:
         return DynamicShapeError(f"{self.loc}: {what} must be a constant (Cerebro compiles static shapes), "
                                  "but it is computed from runtime values", value)
 
-    def add(self, op: str, *inputs: Value, **attrs: object) -> Value:
-        return self.graph.add1(op, *inputs, loc=self.loc, **attrs)
-
-    def const(self, data: object, dtype: DType | None = None) -> Value:
-        return make_const(data, dtype)
-
     def attr(self, name: str, default: object = None) -> object:
         value = self.attrs.get(name)
         return default if value is None else value
-
-
-def make_const(data: object, dtype: DType | None = None) -> Value:
-    """A constant Value; unlike Graph.const it keeps 0-d arrays 0-d (np.ascontiguousarray makes them 1-d)."""
-    array = np.asarray(data)
-    dtype = dtype or dtype_from_numpy(array.dtype)
-    array = np.array(array, dtype=dtype.numpy, order="C", copy=None)
-    return Value(tuple(array.shape), dtype, data=array)
 
 
 Rule = Callable[..., Value | list[Value] | tuple]
