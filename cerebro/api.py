@@ -1,4 +1,8 @@
-"""The public API: cerebro.compile (jit-like, per input signature) and cerebro.load."""
+"""The public API: cerebro.compile (jit-like, per input signature) and cerebro.load.
+
+The compiling layer: frontends (cerebro.frontends.*) only build IR graphs; every compile of one,
+for JAX, ONNX, SavedModel or the ONNX backend (cerebro/onnx_backend.py), happens here.
+"""
 
 from __future__ import annotations
 
@@ -174,19 +178,31 @@ def compile_saved_model(path: str | os.PathLike, signature: str | None = None, *
 
     Writes them to `output` when given; run them with cerebro.load(...), which needs no TensorFlow.
     """
-    from cerebro.frontends.tensorflow import compile_saved_model as compile_tf
+    from cerebro.frontends.tensorflow import import_saved_model
 
-    return compile_tf(path, signature, shapes, target=target, output=output)
+    return _build_graph(import_saved_model(path, signature, shapes), target, output)
 
 
 def compile_onnx(model: Any, *, shapes: dict | None = None, constants: dict | None = None, target: str = "host",
                  output: str | os.PathLike | None = None, cache: bool | None = None) -> bytes:
     """Compile an ONNX model (path or ModelProto) to .cbx bytes; `shapes` binds symbolic input dims,
     `constants` fixes inputs to values ({'sr': 16000}; they stop being inputs of the .cbx)."""
-    from cerebro.cache import cached_build
     from cerebro.frontends.onnx import import_onnx
 
-    data = cached_build(import_onnx(model, shapes=shapes, constants=constants), target, cache=cache)
+    return _build_graph(import_onnx(model, shapes=shapes, constants=constants), target, output, cache)
+
+
+def compile_graph(graph: Any, target: str = "host", *, cache: bool | None = False) -> runtime.LoadedModel:
+    """A frontend's IR graph compiled and loaded: a function from arrays in graph.inputs order to the
+    list of outputs (the ONNX backend's unit; cache=False compiles afresh, as tests of a compile want)."""
+    return runtime.load(_build_graph(graph, target, None, cache))
+
+
+def _build_graph(graph: Any, target: str, output: str | os.PathLike | None, cache: bool | None = None) -> bytes:
+    """.cbx bytes for an IR graph (through the compile cache unless cache=False), also written to output."""
+    from cerebro.cache import cached_build
+
+    data = cached_build(graph, target, cache=cache)
     if output is not None:
         Path(output).write_bytes(data)
     return data

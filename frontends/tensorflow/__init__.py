@@ -1,9 +1,8 @@
-"""The TensorFlow frontend: SavedModel -> ONNX (tf2onnx, in process) -> Cerebro IR."""
+"""The TensorFlow frontend: SavedModel -> ONNX (tf2onnx, in process) -> Cerebro IR.
 
-from cerebro.frontends.tensorflow.saved_model import (
-    compile_saved_model,
-    import_saved_model,
-    saved_model_to_onnx,
-)
+It builds IR and stops; cerebro.compile_saved_model (cerebro/api.py) compiles it.
+"""
 
-__all__ = ["compile_saved_model", "import_saved_model", "saved_model_to_onnx"]
+from cerebro.frontends.tensorflow.saved_model import import_saved_model, saved_model_to_onnx
+
+__all__ = ["import_saved_model", "saved_model_to_onnx"]

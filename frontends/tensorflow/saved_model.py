@@ -133,14 +133,3 @@ def import_saved_model(path: str | os.PathLike, signature: str | None = None, sh
     graph.name = Path(path).name or "saved_model"
     return graph
 
-def compile_saved_model(path: str | os.PathLike, signature: str | None = None, shapes: dict | None = None,
-                        target: str = "host", output: str | os.PathLike | None = None) -> bytes:
-    """Compile a SavedModel signature to .cbx bytes (also written to `output` if given);
-    run it with cerebro.load(...) — TensorFlow is not needed for that."""
-    from cerebro.cache import cached_build
-
-    data = cached_build(import_saved_model(path, signature, shapes), target)
-    if output is not None:
-        Path(output).write_bytes(data)
-    return data
-

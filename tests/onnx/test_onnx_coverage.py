@@ -12,10 +12,9 @@ import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from cerebro.api import compile_onnx, load
+from cerebro.api import compile_graph, compile_onnx, load
 from cerebro.cli import main
 from cerebro.frontends.onnx import DynamicShapeError, OnnxImportError, import_onnx
-from cerebro.frontends.onnx.execute import compile_graph
 
 RNG = np.random.default_rng(13)
 HIDDEN = 16

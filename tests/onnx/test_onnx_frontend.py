@@ -9,8 +9,8 @@ import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
+from cerebro.api import compile_graph
 from cerebro.frontends.onnx import DynamicShapeError, OnnxImportError, import_onnx
-from cerebro.frontends.onnx.execute import compile_graph
 
 RNG = np.random.default_rng(0)
 

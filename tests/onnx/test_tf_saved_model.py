@@ -15,7 +15,8 @@ tf = pytest.importorskip("tensorflow")
 pytest.importorskip("tf2onnx")
 keras = pytest.importorskip("keras")
 
-from cerebro.frontends.tensorflow import compile_saved_model, import_saved_model  # noqa: E402
+from cerebro import compile_saved_model  # noqa: E402
+from cerebro.frontends.tensorflow import import_saved_model  # noqa: E402
 from cerebro.frontends.tensorflow.saved_model import SavedModelError  # noqa: E402
 from cerebro.runtime import load  # noqa: E402
 

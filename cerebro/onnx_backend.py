@@ -1,5 +1,6 @@
 """An onnx.backend-style backend (prepare / run_model / supports_device), so that
-onnx.backend.test.BackendTest can drive Cerebro through the ONNX node tests.
+onnx.backend.test.BackendTest can drive Cerebro through the ONNX node tests. It lives in the API
+layer, not in frontends/onnx, because it compiles: the frontend only builds the IR graph.
 
 A model compiles on first run for the shapes it is given. When a shape depends
 on an input's value (Resize's scales, Range's limit, OneHot's depth), the inputs
@@ -14,8 +15,8 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import onnx
 
+from cerebro.api import compile_graph
 from cerebro.compiler.ir import Graph
-from cerebro.frontends.onnx.execute import compile_graph
 from cerebro.frontends.onnx.importer import Importer, load_model
 from cerebro.frontends.onnx.table import DynamicShapeError
 
