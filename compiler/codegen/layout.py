@@ -19,7 +19,7 @@ from cerebro.compiler.codegen.llvm_types import byte_size, element_type
 from cerebro.compiler.codegen.llvm_types import index as affine
 from cerebro.compiler.codegen.loops import for_nest, for_range, i64
 from cerebro.compiler.codegen.registry import EmitContext, emitter
-from cerebro.compiler.ir import Node
+from cerebro.compiler.ir import DType, Node
 from cerebro.compiler.ir.strides import contiguous_strides
 
 
@@ -232,6 +232,8 @@ def emit_iota(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
             count = index[axis]
             if out.dtype.is_float:
                 value = b.sitofp(count, ty)
+            elif out.dtype is DType.bool:  # x != 0, as convert to bool (a byte of 2 is no bool)
+                value = b.zext(b.icmp_unsigned("!=", count, i64(0)), ty)
             elif ty.width < 64:
                 value = b.trunc(count, ty)
             else:
