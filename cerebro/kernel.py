@@ -24,6 +24,7 @@ from cerebro.compiler.ir.dtypes import DType
 UAPI_VERSION = 1
 DEVICE_PATH = "/dev/cerebro"
 MAX_BUFFERS = 256
+ERROR_LEN = 160
 
 
 class Load(ctypes.Structure):
@@ -58,6 +59,11 @@ class HandleArg(ctypes.Structure):
                 ("reserved", ctypes.c_uint32)]
 
 
+class LastError(ctypes.Structure):
+    _fields_ = [("size", ctypes.c_uint32), ("version", ctypes.c_uint32), ("error", ctypes.c_int32),
+                ("reserved", ctypes.c_uint32), ("message", ctypes.c_char * ERROR_LEN)]
+
+
 def _ioc(direction: int, nr: int, struct: type[ctypes.Structure]) -> int:
     """Linux _IOC(dir, 0xCB, nr, sizeof(struct)) for x86-64 and arm64."""
     return (direction << 30) | (ctypes.sizeof(struct) << 16) | (0xCB << 8) | nr
@@ -70,11 +76,12 @@ IOCTLS = {
     "GET_RESULTS": _ioc(_WRITE, 3, IO),
     "MODEL_INFO": _ioc(_READ | _WRITE, 4, Info),
     "UNLOAD_MODEL": _ioc(_WRITE, 5, HandleArg),
+    "LAST_ERROR": _ioc(_READ | _WRITE, 6, LastError),
 }
 
 
 class KernelError(OSError):
-    """An ioctl the kernel refused; errno says which rule, last_error in sysfs says why."""
+    """An ioctl the kernel refused; errno says which rule, the message says why (the file's LAST_ERROR)."""
 
 
 def _new(struct: type[ctypes.Structure], **fields: int) -> ctypes.Structure:
@@ -92,8 +99,16 @@ class Device:
             fcntl.ioctl(self.fd, IOCTLS[name], arg)
         except OSError as error:
             code = error.errno or errno.EIO
-            raise KernelError(code, f"{name}: {os.strerror(code)} (the reason is in /sys/kernel/cerebro/last_error "
-                                    "or the model's, root only)") from None
+            raise KernelError(code, f"{name}: {os.strerror(code)}: {self.last_error()}") from None
+
+    def last_error(self) -> str:
+        """Why the last refused call on this open file was refused (each open file keeps its own)."""
+        arg = _new(LastError)
+        try:
+            fcntl.ioctl(self.fd, IOCTLS["LAST_ERROR"], arg)
+        except OSError as error:
+            return f"no reason available (LAST_ERROR: {os.strerror(error.errno or errno.EIO)})"
+        return arg.message.decode(errors="replace")
 
     def load(self, path: str | os.PathLike | None) -> KernelModel:
         """LOAD_MODEL; None loads the default model (/sys/kernel/cerebro/model_path)."""

@@ -16,15 +16,25 @@
 #include <cerebro/uapi.h>
 
 #include "cerebro_model.h"
+#include "elf64.h"
 
-#ifdef CONFIG_X86_64
-#define CEREBRO_MACHINE_SELF 62		/* ELF e_machine of the models we run */
-#else
-#define CEREBRO_MACHINE_SELF 183
-#endif
+#define CEREBRO_MACHINE_SELF CBX_EM_X86_64	/* ELF e_machine of the models we run */
 
-#define CEREBRO_MSG_LEN 160
+#define CEREBRO_MSG_LEN CEREBRO_ERROR_LEN
 #define CEREBRO_NUM_LEN 32
+
+/*
+ * Where refusals leave their one-line reason (cerebro_report.c): each open
+ * file of /dev/cerebro has one (its ioctls), each model directory in sysfs
+ * has one (writes to that model's files) and /sys/kernel/cerebro has one
+ * (writes to model_path and unload).
+ */
+struct cerebro_error {
+	spinlock_t lock;
+	u32 reports;		/* lines recorded so far */
+	int errno_value;	/* positive errno of the last refusal (files only) */
+	char msg[CEREBRO_MSG_LEN];
+};
 
 /* Options set through sysfs, applied in the kernel on every call. */
 struct cerebro_options {
@@ -46,9 +56,9 @@ struct cerebro_model {
 	char module_name[MODULE_NAME_LEN];
 	int users;				/* handles + default pin; under cerebro_lock */
 
-	spinlock_t lock;			/* options, last_error, stats below */
+	struct cerebro_error error;		/* refused writes to its sysfs files */
+	spinlock_t lock;			/* options and stats below */
 	struct cerebro_options opts;
-	char last_error[CEREBRO_MSG_LEN];
 	u64 calls;
 	u64 total_ns;
 	u64 max_fpu_ns;
@@ -70,32 +80,40 @@ struct cerebro_handle {
 struct cerebro_file {
 	struct mutex lock;
 	struct cerebro_handle *handles[CEREBRO_MAX_HANDLES];
+	struct cerebro_error error;	/* LAST_ERROR; has its own lock */
 };
 
 extern struct mutex cerebro_lock;
 
-/* cerebro_report.c: escapes, stores in @last_error, logs rate-limited. */
-void cerebro_vreport(const char *who, char *last_error, spinlock_t *lock,
-		     const char *fmt, va_list args);
+/* cerebro_report.c: escapes the line, keeps it in @error, logs it rate-limited. */
+void cerebro_error_init(struct cerebro_error *error);
+void cerebro_report(struct cerebro_error *error, const char *who, const char *fmt, ...)
+	__printf(3, 4);
+void cerebro_vreport(struct cerebro_error *error, const char *who, const char *fmt,
+		     va_list args);
+/* A call that failed with @err (< 0); says so if the call recorded no line since @reports. */
+void cerebro_error_failed(struct cerebro_error *error, u32 reports, const char *op, int err);
+u32 cerebro_error_reports(struct cerebro_error *error);
+int cerebro_error_read(struct cerebro_error *error, char *msg, size_t len);
 
 /* cerebro_registry.c */
 struct cerebro_model *cerebro_model_get_by_hash(const u8 *hash);
 void cerebro_model_put(struct cerebro_model *model);
 int cerebro_registry_init(struct kobject *parent);
 void cerebro_registry_exit(void);
-void cerebro_model_error(struct cerebro_model *model, const char *fmt, ...)
-	__printf(2, 3);
 void cerebro_model_account(struct cerebro_model *model, u64 ns, u64 max_fpu_ns);
 /* Caller holds cerebro_lock and uses the result only until it drops it. */
 struct cerebro_model *cerebro_model_find_by_name(const char *name);
 
-/* cerebro_load.c: read, validate, bind; returns a model with a user ref. */
-struct cerebro_model *cerebro_load_path(const char *path);
+/*
+ * cerebro_load.c: read, validate, bind; returns a model with a user ref.
+ * A refusal is recorded in @error: the caller's (an open file's, or sysfs's).
+ */
+struct cerebro_model *cerebro_load_path(const char *path, struct cerebro_error *error);
 
 /* cerebro_sysfs.c */
 int cerebro_sysfs_init(void);
 void cerebro_sysfs_exit(void);
-void cerebro_global_error(const char *fmt, ...) __printf(1, 2);
 struct cerebro_model *cerebro_default_get(void);
 
 /* cerebro_cpu.c: 0 if this CPU has every "+feature" in @features. */

@@ -12,6 +12,9 @@
  * checked before anything is allocated, the buffer is charged to the
  * caller's memory cgroup, and alias look-ups (each one runs modprobe) are
  * rate-limited.
+ *
+ * Refusals are recorded in the error the caller passes in (its open file's,
+ * or sysfs's for model_path), so this file depends on nothing above it.
  */
 #include <linux/err.h>
 #include <linux/fs.h>
@@ -60,17 +63,17 @@ static const struct {
 static struct ratelimit_state modprobe_ratelimit =
 	RATELIMIT_STATE_INIT_FLAGS(modprobe_ratelimit, 5 * HZ, 10, RATELIMIT_MSG_ON_RELEASE);
 
-static void read_error(const char *path, int err)
+static void read_error(struct cerebro_error *error, const char *path, int err)
 {
 	size_t i;
 
 	for (i = 0; i < ARRAY_SIZE(read_errors); i++) {
 		if (read_errors[i].err == err) {
-			cerebro_global_error("load %s: %s", path, read_errors[i].why);
+			cerebro_report(error, NULL, "load %s: %s", path, read_errors[i].why);
 			return;
 		}
 	}
-	cerebro_global_error("load %s: cannot read it (errno %d)", path, -err);
+	cerebro_report(error, NULL, "load %s: cannot read it (errno %d)", path, -err);
 }
 
 /*
@@ -133,7 +136,8 @@ static int read_capped(const char *path, void **data, size_t *size)
 	return ret;
 }
 
-static int check_image(const char *path, const void *data, size_t size, u8 *hash)
+static int check_image(struct cerebro_error *error, const char *path, const void *data,
+		       size_t size, u8 *hash)
 {
 	struct cbx_error err = { 0 };
 	struct cbx_image *img;
@@ -148,29 +152,31 @@ static int check_image(const char *path, const void *data, size_t size, u8 *hash
 	kfree(img);
 	if (status == CBX_OK)
 		return 0;
-	cerebro_global_error("load %s: %s", path, err.msg);
+	cerebro_report(error, NULL, "load %s: %s", path, err.msg);
 	if (status < 0 || status >= ARRAY_SIZE(status_errno) || !status_errno[status])
 		return -EINVAL;
 	return status_errno[status];
 }
 
 /* The registered model with @hash (a user reference), asking modprobe if allowed. */
-static struct cerebro_model *bind(const char *path, const u8 *hash)
+static struct cerebro_model *bind(struct cerebro_error *error, const char *path, const u8 *hash)
 {
 	struct cerebro_model *model = cerebro_model_get_by_hash(hash);
 
 	if (model)
 		return model;
 	if (!__ratelimit(&modprobe_ratelimit)) {
-		cerebro_global_error("load %s: no model module for hash %32phN is loaded, and the alias look-up was skipped (more than 10 in 5 s)",
-				     path, hash);
+		cerebro_report(error, NULL,
+			       "load %s: no model module for hash %32phN is loaded, and the alias look-up was skipped (more than 10 in 5 s)",
+			       path, hash);
 		return ERR_PTR(-ENOPKG);
 	}
 	request_module(CEREBRO_MODEL_ALIAS_PREFIX "%16phN", hash);
 	model = cerebro_model_get_by_hash(hash);
 	if (!model) {
-		cerebro_global_error("load %s: no model module for hash %32phN; build it with 'cerebroc kmod build' and insmod it",
-				     path, hash);
+		cerebro_report(error, NULL,
+			       "load %s: no model module for hash %32phN; build it with 'cerebroc kmod build' and insmod it",
+			       path, hash);
 		return ERR_PTR(-ENOPKG);
 	}
 	return model;
@@ -187,19 +193,20 @@ module_param(max_stage_flops, ullong, 0644);
 MODULE_PARM_DESC(max_stage_flops,
 		 "refuse models whose largest stage (one FPU section) is estimated above this many flops");
 
-static struct cerebro_model *check_sections(const char *path, struct cerebro_model *model)
+static struct cerebro_model *check_sections(struct cerebro_error *error, const char *path,
+					    struct cerebro_model *model)
 {
 	u64 limit = READ_ONCE(max_stage_flops);
 
 	if (IS_ERR(model) || model->meta.max_stage_flops <= limit)
 		return model;
-	cerebro_global_error("load %s: a stage of %llu flops > max_stage_flops %llu (one FPU section each)",
-			     path, (unsigned long long)model->meta.max_stage_flops, limit);
+	cerebro_report(error, NULL, "load %s: a stage of %llu flops > max_stage_flops %llu (one FPU section each)",
+		       path, (unsigned long long)model->meta.max_stage_flops, limit);
 	cerebro_model_put(model);
 	return ERR_PTR(-E2BIG);
 }
 
-struct cerebro_model *cerebro_load_path(const char *path)
+struct cerebro_model *cerebro_load_path(const char *path, struct cerebro_error *error)
 {
 	size_t size = 0;
 	void *data = NULL;
@@ -208,14 +215,16 @@ struct cerebro_model *cerebro_load_path(const char *path)
 
 	ret = read_capped(path, &data, &size);
 	if (ret) {
-		read_error(path, ret);
+		read_error(error, path, ret);
 		return ERR_PTR(ret);
 	}
-	ret = check_image(path, data, size, hash);
+	ret = check_image(error, path, data, size, hash);
 	kvfree(data);
 	if (ret)
 		return ERR_PTR(ret);
-	if (fatal_signal_pending(current))
+	if (fatal_signal_pending(current)) {
+		cerebro_report(error, NULL, "load %s: killed before binding it", path);
 		return ERR_PTR(-EINTR);
-	return check_sections(path, bind(path, hash));
+	}
+	return check_sections(error, path, bind(error, path, hash));
 }

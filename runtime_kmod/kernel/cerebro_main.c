@@ -4,10 +4,13 @@
  * CEREBRO_MAX_HANDLES handles; a handle owns its arena and tensor buffers,
  * so files run in parallel and no call allocates. Every user pointer goes
  * through copy_{from,to}_user and every size is checked against the model's
- * signature; each refusal records one line saying why (cerebro_report.c).
- * Handle memory is charged to the caller's memory cgroup, and a process
- * waiting for its file's lock, or between stages, can be killed.
+ * signature; each refusal records one line saying why in the file's own
+ * last error (LAST_ERROR reads it; cerebro_report.c). Handle memory is
+ * charged to the caller's memory cgroup, and a process waiting for its
+ * file's lock, or between stages, can be killed.
  */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
 #include <linux/fs.h>
 #include <linux/ktime.h>
 #include <linux/miscdevice.h>
@@ -19,8 +22,8 @@
 #include <linux/slab.h>
 #include <linux/string.h>
 #include <linux/uaccess.h>
-#include <asm/fpu/api.h>
 
+#include "cerebro_fpu.h"
 #include "cerebro_internal.h"
 
 #define ALIGN_BYTES 64	/* CEREBRO_BUFFER_ALIGN */
@@ -72,7 +75,7 @@ static int handle_layout(struct cerebro_model *model, u64 *offsets, u64 *total)
 	return 0;
 }
 
-static struct cerebro_handle *handle_create(struct cerebro_model *model)
+static struct cerebro_handle *handle_create(struct cerebro_file *cf, struct cerebro_model *model)
 {
 	u32 nin = model->meta.num_inputs, nout = model->meta.num_outputs;
 	struct cerebro_handle *h;
@@ -83,6 +86,7 @@ static struct cerebro_handle *handle_create(struct cerebro_model *model)
 
 	h = kzalloc(sizeof(*h), GFP_KERNEL_ACCOUNT);
 	if (!h) {
+		cerebro_report(&cf->error, model->module_name, "LOAD_MODEL: out of memory for a handle");
 		cerebro_model_put(model);
 		return ERR_PTR(-ENOMEM);
 	}
@@ -92,7 +96,8 @@ static struct cerebro_handle *handle_create(struct cerebro_model *model)
 		goto nomem;
 	ret = handle_layout(model, offsets, &total);
 	if (ret) {
-		cerebro_model_error(model, "buffers for one handle exceed %llu bytes", MAX_HANDLE_BYTES);
+		cerebro_report(&cf->error, model->module_name,
+			       "LOAD_MODEL: buffers for one handle exceed %llu bytes", MAX_HANDLE_BYTES);
 		goto fail;
 	}
 	h->inputs = kcalloc(nin ? nin : 1, sizeof(void *), GFP_KERNEL_ACCOUNT);
@@ -111,7 +116,7 @@ static struct cerebro_handle *handle_create(struct cerebro_model *model)
 	return h;
 nomem:
 	ret = -ENOMEM;
-	cerebro_global_error("out of memory for a handle of %s", model->module_name);
+	cerebro_report(&cf->error, model->module_name, "LOAD_MODEL: out of memory for a handle");
 fail:
 	kfree(offsets);
 	handle_destroy(h);
@@ -122,16 +127,20 @@ fail:
  * The file's lock is held across a whole call (copy-in, every stage,
  * copy-out), so waiting for it must not make a process unkillable.
  */
-static int lock_file(struct cerebro_file *cf)
+static int lock_file(struct cerebro_file *cf, const char *op)
 {
-	return mutex_lock_killable(&cf->lock) ? -EINTR : 0;
+	if (!mutex_lock_killable(&cf->lock))
+		return 0;
+	cerebro_report(&cf->error, NULL, "%s: killed while waiting for this file's lock", op);
+	return -EINTR;
 }
 
 /* Caller holds cf->lock. */
 static struct cerebro_handle *handle_lookup(struct cerebro_file *cf, u32 id, const char *op)
 {
 	if (id == 0 || id > CEREBRO_MAX_HANDLES || !cf->handles[id - 1]) {
-		cerebro_global_error("%s: unknown handle %u (not loaded through this open file)", op, id);
+		cerebro_report(&cf->error, NULL, "%s: unknown handle %u (not loaded through this open file)",
+			       op, id);
 		return NULL;
 	}
 	return cf->handles[id - 1];
@@ -139,35 +148,37 @@ static struct cerebro_handle *handle_lookup(struct cerebro_file *cf, u32 id, con
 
 /* ---- ioctl argument checks ---- */
 
-static int copy_arg(void *dst, void __user *arg, size_t size, const char *op)
+static int copy_arg(struct cerebro_file *cf, void *dst, void __user *arg, size_t size,
+		    const char *op)
 {
 	struct cerebro_head *head = dst;
 
 	if (copy_from_user(dst, arg, size)) {
-		cerebro_global_error("%s: bad pointer to the ioctl argument", op);
+		cerebro_report(&cf->error, NULL, "%s: bad pointer to the ioctl argument", op);
 		return -EFAULT;
 	}
 	if (head->size != size || head->version != CEREBRO_UAPI_VERSION) {
-		cerebro_global_error("%s: struct size %u / version %u, expected %zu / %d",
-				     op, head->size, head->version, size, CEREBRO_UAPI_VERSION);
+		cerebro_report(&cf->error, NULL, "%s: struct size %u / version %u, expected %zu / %d",
+			       op, head->size, head->version, size, CEREBRO_UAPI_VERSION);
 		return -EINVAL;
 	}
 	return 0;
 }
 
-static struct cerebro_buffer *copy_buffers(struct cerebro_model *model, const struct cerebro_io *io,
-					   u32 expected, const char *op)
+static struct cerebro_buffer *copy_buffers(struct cerebro_file *cf, struct cerebro_model *model,
+					   const struct cerebro_io *io, u32 expected,
+					   const char *op)
 {
 	struct cerebro_buffer *bufs;
 
 	if (io->num_buffers != expected) {
-		cerebro_model_error(model, "%s: %u buffers given, the signature has %u",
-				    op, io->num_buffers, expected);
+		cerebro_report(&cf->error, model->module_name, "%s: %u buffers given, the signature has %u",
+			       op, io->num_buffers, expected);
 		return ERR_PTR(-EINVAL);
 	}
 	bufs = memdup_user(u64_to_user_ptr(io->buffers), (size_t)expected * sizeof(*bufs));
 	if (IS_ERR(bufs))
-		cerebro_model_error(model, "%s: bad pointer to the buffer array", op);
+		cerebro_report(&cf->error, model->module_name, "%s: bad pointer to the buffer array", op);
 	return bufs;
 }
 
@@ -181,35 +192,37 @@ static long ioctl_load(struct cerebro_file *cf, void __user *arg)
 	char *path;
 	int ret, slot;
 
-	ret = copy_arg(&ld, arg, sizeof(ld), "LOAD_MODEL");
+	ret = copy_arg(cf, &ld, arg, sizeof(ld), "LOAD_MODEL");
 	if (ret)
 		return ret;
 	if (ld.reserved) {
-		cerebro_global_error("LOAD_MODEL: reserved field is not 0");
+		cerebro_report(&cf->error, NULL, "LOAD_MODEL: reserved field is not 0");
 		return -EINVAL;
 	}
 	if (!ld.path) {
 		model = cerebro_default_get();
 		if (!model) {
-			cerebro_global_error("LOAD_MODEL: no path and no default model (write /sys/kernel/cerebro/model_path)");
+			cerebro_report(&cf->error, NULL,
+				       "LOAD_MODEL: no path and no default model (write /sys/kernel/cerebro/model_path)");
 			return -ENOENT;
 		}
 	} else {
 		path = strndup_user(u64_to_user_ptr(ld.path), PATH_MAX);
 		if (IS_ERR(path)) {
-			cerebro_global_error("LOAD_MODEL: bad path pointer or path longer than %d", PATH_MAX);
+			cerebro_report(&cf->error, NULL, "LOAD_MODEL: bad path pointer or path longer than %d",
+				       PATH_MAX);
 			return PTR_ERR(path);
 		}
-		model = cerebro_load_path(path);
+		model = cerebro_load_path(path, &cf->error);
 		kfree(path);
 		if (IS_ERR(model))
 			return PTR_ERR(model);
 	}
-	h = handle_create(model);
+	h = handle_create(cf, model);
 	if (IS_ERR(h))
 		return PTR_ERR(h);
 
-	if (lock_file(cf)) {
+	if (lock_file(cf, "LOAD_MODEL")) {
 		handle_destroy(h);
 		return -EINTR;
 	}
@@ -220,7 +233,8 @@ static long ioctl_load(struct cerebro_file *cf, void __user *arg)
 	if (slot == CEREBRO_MAX_HANDLES) {
 		mutex_unlock(&cf->lock);
 		handle_destroy(h);
-		cerebro_global_error("LOAD_MODEL: this file already has %d handles", CEREBRO_MAX_HANDLES);
+		cerebro_report(&cf->error, NULL, "LOAD_MODEL: this file already has %d handles",
+			       CEREBRO_MAX_HANDLES);
 		return -EMFILE;
 	}
 	cf->handles[slot] = h;
@@ -229,7 +243,7 @@ static long ioctl_load(struct cerebro_file *cf, void __user *arg)
 		cf->handles[slot] = NULL;
 		mutex_unlock(&cf->lock);
 		handle_destroy(h);
-		cerebro_global_error("LOAD_MODEL: cannot write the handle back");
+		cerebro_report(&cf->error, NULL, "LOAD_MODEL: cannot write the handle back");
 		return -EFAULT;
 	}
 	mutex_unlock(&cf->lock);
@@ -238,7 +252,8 @@ static long ioctl_load(struct cerebro_file *cf, void __user *arg)
 
 /* ---- EXECUTE_MODEL ---- */
 
-static int copy_inputs(struct cerebro_handle *h, const struct cerebro_buffer *bufs)
+static int copy_inputs(struct cerebro_file *cf, struct cerebro_handle *h,
+		       const struct cerebro_buffer *bufs)
 {
 	struct cerebro_model *model = h->model;
 	u32 i;
@@ -247,20 +262,25 @@ static int copy_inputs(struct cerebro_handle *h, const struct cerebro_buffer *bu
 		const struct cbx_tensor *t = &model->tensors[i];
 
 		if (bufs[i].nbytes != t->nbytes) {
-			cerebro_model_error(model, "EXECUTE_MODEL: input %u ('%s') has %llu bytes, the signature needs %llu",
-					    i, t->name, bufs[i].nbytes, t->nbytes);
+			cerebro_report(&cf->error, model->module_name,
+				       "EXECUTE_MODEL: input %u ('%s') has %llu bytes, the signature needs %llu",
+				       i, t->name, bufs[i].nbytes, t->nbytes);
 			return -EINVAL;
 		}
 		if (copy_from_user(h->inputs[i], u64_to_user_ptr(bufs[i].data), t->nbytes)) {
-			cerebro_model_error(model, "EXECUTE_MODEL: bad pointer for input %u ('%s')", i, t->name);
+			cerebro_report(&cf->error, model->module_name,
+				       "EXECUTE_MODEL: bad pointer for input %u ('%s')", i, t->name);
 			return -EFAULT;
 		}
 	}
 	return 0;
 }
 
-/* One FPU section per stage; returns the longest in @max_ns. */
-static int run_stages(struct cerebro_handle *h, u64 *max_ns)
+/*
+ * One FPU section per stage; returns the longest in @max_ns. Between two
+ * stages a dying caller stops the call: nobody will read its results.
+ */
+static int run_stages(struct cerebro_file *cf, struct cerebro_handle *h, u64 *max_ns)
 {
 	struct cerebro_model *model = h->model;
 	u32 stage;
@@ -276,11 +296,16 @@ static int run_stages(struct cerebro_handle *h, u64 *max_ns)
 		kernel_fpu_end();
 		*max_ns = max(*max_ns, ktime_get_ns() - start);
 		if (rc) {
-			cerebro_model_error(model, "EXECUTE_MODEL: stage %u returned error %d", stage, rc);
+			cerebro_report(&cf->error, model->module_name,
+				       "EXECUTE_MODEL: stage %u returned error %d", stage, rc);
 			return -EIO;
 		}
-		if (fatal_signal_pending(current))
-			return -EINTR;	/* the caller is dying: nobody reads the results */
+		if (fatal_signal_pending(current)) {
+			cerebro_report(&cf->error, model->module_name,
+				       "EXECUTE_MODEL: killed after stage %u of %u", stage + 1,
+				       model->meta.num_stages);
+			return -EINTR;
+		}
 		cond_resched();
 	}
 	return 0;
@@ -298,10 +323,10 @@ static long ioctl_execute(struct cerebro_file *cf, void __user *arg)
 	u64 start = ktime_get_ns(), fpu_ns, pre_ns;
 	int ret;
 
-	ret = copy_arg(&io, arg, sizeof(io), "EXECUTE_MODEL");
+	ret = copy_arg(cf, &io, arg, sizeof(io), "EXECUTE_MODEL");
 	if (ret)
 		return ret;
-	if (lock_file(cf))
+	if (lock_file(cf, "EXECUTE_MODEL"))
 		return -EINTR;
 	h = handle_lookup(cf, io.handle, "EXECUTE_MODEL");
 	if (!h) {
@@ -310,12 +335,12 @@ static long ioctl_execute(struct cerebro_file *cf, void __user *arg)
 	}
 	model = h->model;
 	h->has_results = false;	/* a failed call leaves no stale results */
-	bufs = copy_buffers(model, &io, model->meta.num_inputs, "EXECUTE_MODEL");
+	bufs = copy_buffers(cf, model, &io, model->meta.num_inputs, "EXECUTE_MODEL");
 	if (IS_ERR(bufs)) {
 		ret = PTR_ERR(bufs);
 		goto out;
 	}
-	ret = copy_inputs(h, bufs);
+	ret = copy_inputs(cf, h, bufs);
 	kfree(bufs);
 	if (ret)
 		goto out;
@@ -325,11 +350,11 @@ static long ioctl_execute(struct cerebro_file *cf, void __user *arg)
 	ret = cerebro_post_signature(&model->tensors[model->meta.num_inputs], &opts, &out0,
 				     why, sizeof(why));
 	if (ret) {
-		cerebro_model_error(model, "EXECUTE_MODEL: %s", why);
+		cerebro_report(&cf->error, model->module_name, "EXECUTE_MODEL: %s", why);
 		goto out;
 	}
 	pre_ns = cerebro_preprocess(h, &opts);
-	ret = run_stages(h, &fpu_ns);
+	ret = run_stages(cf, h, &fpu_ns);
 	if (ret)
 		goto out;
 	fpu_ns = max3(fpu_ns, pre_ns, cerebro_postprocess(h, &opts));
@@ -353,10 +378,10 @@ static long ioctl_get_results(struct cerebro_file *cf, void __user *arg)
 	u32 i;
 	int ret;
 
-	ret = copy_arg(&io, arg, sizeof(io), "GET_RESULTS");
+	ret = copy_arg(cf, &io, arg, sizeof(io), "GET_RESULTS");
 	if (ret)
 		return ret;
-	if (lock_file(cf))
+	if (lock_file(cf, "GET_RESULTS"))
 		return -EINTR;
 	h = handle_lookup(cf, io.handle, "GET_RESULTS");
 	if (!h) {
@@ -365,12 +390,12 @@ static long ioctl_get_results(struct cerebro_file *cf, void __user *arg)
 	}
 	model = h->model;
 	if (!h->has_results) {
-		cerebro_model_error(model, "GET_RESULTS: handle %u has no results (call EXECUTE_MODEL first)",
-				    io.handle);
+		cerebro_report(&cf->error, model->module_name,
+			       "GET_RESULTS: handle %u has no results (call EXECUTE_MODEL first)", io.handle);
 		ret = -ENODATA;
 		goto out;
 	}
-	bufs = copy_buffers(model, &io, model->meta.num_outputs, "GET_RESULTS");
+	bufs = copy_buffers(cf, model, &io, model->meta.num_outputs, "GET_RESULTS");
 	if (IS_ERR(bufs)) {
 		ret = PTR_ERR(bufs);
 		goto out;
@@ -381,8 +406,9 @@ static long ioctl_get_results(struct cerebro_file *cf, void __user *arg)
 		u64 nbytes = i == 0 ? h->result0.nbytes : t->nbytes;
 
 		if (bufs[i].nbytes != nbytes) {
-			cerebro_model_error(model, "GET_RESULTS: output %u ('%s') buffer has %llu bytes, needs %llu",
-					    i, t->name, bufs[i].nbytes, nbytes);
+			cerebro_report(&cf->error, model->module_name,
+				       "GET_RESULTS: output %u ('%s') buffer has %llu bytes, needs %llu",
+				       i, t->name, bufs[i].nbytes, nbytes);
 			ret = -EINVAL;
 		}
 	}
@@ -391,8 +417,9 @@ static long ioctl_get_results(struct cerebro_file *cf, void __user *arg)
 		const void *src = post ? h->post : h->outputs[i];
 
 		if (copy_to_user(u64_to_user_ptr(bufs[i].data), src, bufs[i].nbytes)) {
-			cerebro_model_error(model, "GET_RESULTS: bad pointer for output %u ('%s')", i,
-					    model->tensors[model->meta.num_inputs + i].name);
+			cerebro_report(&cf->error, model->module_name,
+				       "GET_RESULTS: bad pointer for output %u ('%s')", i,
+				       model->tensors[model->meta.num_inputs + i].name);
 			ret = -EFAULT;
 		}
 	}
@@ -416,10 +443,10 @@ static long ioctl_info(struct cerebro_file *cf, void __user *arg)
 	u32 i, count;
 	int ret;
 
-	ret = copy_arg(&info, arg, sizeof(info), "MODEL_INFO");
+	ret = copy_arg(cf, &info, arg, sizeof(info), "MODEL_INFO");
 	if (ret)
 		return ret;
-	if (lock_file(cf))
+	if (lock_file(cf, "MODEL_INFO"))
 		return -EINTR;
 	h = handle_lookup(cf, info.handle, "MODEL_INFO");
 	if (!h) {
@@ -439,7 +466,7 @@ static long ioctl_info(struct cerebro_file *cf, void __user *arg)
 		    cerebro_post_signature(&model->tensors[i], &opts, &rec, why, sizeof(why)))
 			memcpy(&rec, &model->tensors[i], sizeof(rec));
 		if (copy_to_user(&dst[i], &rec, sizeof(rec))) {
-			cerebro_global_error("MODEL_INFO: bad tensors pointer");
+			cerebro_report(&cf->error, NULL, "MODEL_INFO: bad tensors pointer");
 			ret = -EFAULT;
 		}
 	}
@@ -453,7 +480,7 @@ static long ioctl_info(struct cerebro_file *cf, void __user *arg)
 	strscpy(info.model_name, model->meta.model_name, sizeof(info.model_name));
 	strscpy(info.module_name, model->module_name, sizeof(info.module_name));
 	if (copy_to_user(arg, &info, sizeof(info))) {
-		cerebro_global_error("MODEL_INFO: cannot write the result back");
+		cerebro_report(&cf->error, NULL, "MODEL_INFO: cannot write the result back");
 		ret = -EFAULT;
 	}
 out:
@@ -467,10 +494,10 @@ static long ioctl_unload(struct cerebro_file *cf, void __user *arg)
 	struct cerebro_handle *h;
 	int ret;
 
-	ret = copy_arg(&ha, arg, sizeof(ha), "UNLOAD_MODEL");
+	ret = copy_arg(cf, &ha, arg, sizeof(ha), "UNLOAD_MODEL");
 	if (ret)
 		return ret;
-	if (lock_file(cf))
+	if (lock_file(cf, "UNLOAD_MODEL"))
 		return -EINTR;
 	h = handle_lookup(cf, ha.handle, "UNLOAD_MODEL");
 	if (h)
@@ -482,30 +509,63 @@ static long ioctl_unload(struct cerebro_file *cf, void __user *arg)
 	return 0;
 }
 
+/* ---- LAST_ERROR: this file's own last refusal ---- */
+
+static long ioctl_last_error(struct cerebro_file *cf, void __user *arg)
+{
+	struct cerebro_last_error le;
+	int ret;
+
+	ret = copy_arg(cf, &le, arg, sizeof(le), "LAST_ERROR");
+	if (ret)
+		return ret;
+	if (le.reserved) {
+		cerebro_report(&cf->error, NULL, "LAST_ERROR: reserved field is not 0");
+		return -EINVAL;
+	}
+	BUILD_BUG_ON(sizeof(le.message) != CEREBRO_MSG_LEN);
+	le.error = cerebro_error_read(&cf->error, le.message, sizeof(le.message));
+	if (copy_to_user(arg, &le, sizeof(le))) {
+		cerebro_report(&cf->error, NULL, "LAST_ERROR: cannot write the result back");
+		return -EFAULT;
+	}
+	return 0;
+}
+
 /* ---- the device ---- */
 
 typedef long (*cerebro_ioctl_fn)(struct cerebro_file *cf, void __user *arg);
 
 static const struct {
 	unsigned int cmd;
+	const char *name;
 	cerebro_ioctl_fn fn;
 } ioctls[] = {
-	{ CEREBRO_IOC_LOAD_MODEL, ioctl_load },
-	{ CEREBRO_IOC_EXECUTE_MODEL, ioctl_execute },
-	{ CEREBRO_IOC_GET_RESULTS, ioctl_get_results },
-	{ CEREBRO_IOC_MODEL_INFO, ioctl_info },
-	{ CEREBRO_IOC_UNLOAD_MODEL, ioctl_unload },
+	{ CEREBRO_IOC_LOAD_MODEL, "LOAD_MODEL", ioctl_load },
+	{ CEREBRO_IOC_EXECUTE_MODEL, "EXECUTE_MODEL", ioctl_execute },
+	{ CEREBRO_IOC_GET_RESULTS, "GET_RESULTS", ioctl_get_results },
+	{ CEREBRO_IOC_MODEL_INFO, "MODEL_INFO", ioctl_info },
+	{ CEREBRO_IOC_UNLOAD_MODEL, "UNLOAD_MODEL", ioctl_unload },
+	{ CEREBRO_IOC_LAST_ERROR, "LAST_ERROR", ioctl_last_error },
 };
 
 static long cerebro_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 {
+	struct cerebro_file *cf = file->private_data;
+	u32 reports = cerebro_error_reports(&cf->error);
+	long ret;
 	size_t i;
 
 	for (i = 0; i < ARRAY_SIZE(ioctls); i++) {
-		if (ioctls[i].cmd == cmd)
-			return ioctls[i].fn(file->private_data, (void __user *)arg);
+		if (ioctls[i].cmd != cmd)
+			continue;
+		ret = ioctls[i].fn(cf, (void __user *)arg);
+		if (ret < 0)
+			cerebro_error_failed(&cf->error, reports, ioctls[i].name, ret);
+		return ret;
 	}
-	cerebro_global_error("unknown ioctl 0x%x", cmd);
+	cerebro_report(&cf->error, NULL, "unknown ioctl 0x%x", cmd);
+	cerebro_error_failed(&cf->error, reports, "ioctl", -ENOTTY);
 	return -ENOTTY;
 }
 
@@ -516,6 +576,7 @@ static int cerebro_open(struct inode *inode, struct file *file)
 	if (!cf)
 		return -ENOMEM;
 	mutex_init(&cf->lock);
+	cerebro_error_init(&cf->error);
 	file->private_data = cf;
 	return 0;
 }
@@ -558,7 +619,7 @@ static int __init cerebro_init(void)
 		cerebro_sysfs_exit();
 		return ret;
 	}
-	pr_info("cerebro: /dev/cerebro ready (uapi %d)\n", CEREBRO_UAPI_VERSION);
+	pr_info("/dev/cerebro ready (uapi %d)\n", CEREBRO_UAPI_VERSION);
 	return 0;
 }
 
@@ -566,7 +627,7 @@ static void __exit cerebro_exit(void)
 {
 	misc_deregister(&cerebro_dev);
 	cerebro_sysfs_exit();
-	pr_info("cerebro: unloaded\n");
+	pr_info("unloaded\n");
 }
 
 module_init(cerebro_init);

@@ -16,8 +16,8 @@
 #include <linux/sched.h>
 #include <linux/string.h>
 #include <linux/timekeeping.h>
-#include <asm/fpu/api.h>
 
+#include "cerebro_fpu.h"
 #include "cerebro_internal.h"
 
 #define CEREBRO_MAX_TOPK 64

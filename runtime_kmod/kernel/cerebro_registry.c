@@ -3,15 +3,21 @@
  * Registered model modules and their sysfs directories. A model module
  * registers at insmod and unregisters at rmmod; users (handles and the
  * default model) pin its module with try_module_get, so rmmod of a model
- * in use is refused by the kernel's module loader itself.
+ * in use is refused by the kernel's module loader itself. Writes to a
+ * model's sysfs files that are refused say why in that model's last_error.
+ *
+ * Registration is root's business (insmod), but an insmod/rmmod loop can
+ * repeat its log lines at will, so they are rate-limited too.
  */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
 #include <linux/kernel.h>
 #include <linux/math64.h>
 #include <linux/module.h>
 #include <linux/slab.h>
 #include <linux/string.h>
-#include <asm/fpu/api.h>
 
+#include "cerebro_fpu.h"
 #include "cerebro_internal.h"
 #include "meta.h"
 
@@ -35,12 +41,12 @@ static struct cerebro_model *to_model(struct kobject *kobj)
 	return container_of(kobj, struct cerebro_model, kobj);
 }
 
-void cerebro_model_error(struct cerebro_model *model, const char *fmt, ...)
+static __printf(2, 3) void model_error(struct cerebro_model *model, const char *fmt, ...)
 {
 	va_list args;
 
 	va_start(args, fmt);
-	cerebro_vreport(model->module_name, model->last_error, &model->lock, fmt, args);
+	cerebro_vreport(&model->error, model->module_name, fmt, args);
 	va_end(args);
 }
 
@@ -187,7 +193,7 @@ static ssize_t calls_store(struct kobject *kobj, struct kobj_attribute *attr,
 	u64 value;
 
 	if (kstrtou64(buf, 10, &value) || value != 0) {
-		cerebro_model_error(model, "sysfs: only 0 may be written to calls (resets the statistics)");
+		model_error(model, "sysfs: only 0 may be written to calls (resets the statistics)");
 		return -EINVAL;
 	}
 	spin_lock(&model->lock);
@@ -225,12 +231,9 @@ static ssize_t max_fpu_section_ns_show(struct kobject *kobj, struct kobj_attribu
 
 static ssize_t last_error_show(struct kobject *kobj, struct kobj_attribute *attr, char *buf)
 {
-	struct cerebro_model *model = to_model(kobj);
 	char msg[CEREBRO_MSG_LEN];
 
-	spin_lock(&model->lock);
-	strscpy(msg, model->last_error, sizeof(msg));
-	spin_unlock(&model->lock);
+	cerebro_error_read(&to_model(kobj)->error, msg, sizeof(msg));
 	return sysfs_emit(buf, "%s\n", msg);
 }
 
@@ -292,14 +295,14 @@ static ssize_t store_number(struct cerebro_model *model, const char *buf, size_t
 	u32 bits;
 
 	if (count >= sizeof(text)) {
-		cerebro_model_error(model, "sysfs: number too long (%zu bytes)", count);
+		model_error(model, "sysfs: number too long (%zu bytes)", count);
 		return -EINVAL;
 	}
 	strscpy(text, buf, sizeof(text));
 	ret = parse_decimal(text, &mantissa, &exp10);
 	if (ret) {
-		cerebro_model_error(model, "sysfs: '%s' is not a decimal number (want e.g. 0.5, -1e-3)",
-				    strim(text));
+		model_error(model, "sysfs: '%s' is not a decimal number (want e.g. 0.5, -1e-3)",
+			    strim(text));
 		return ret;
 	}
 	kernel_fpu_begin();
@@ -378,7 +381,7 @@ static ssize_t postprocess_store(struct kobject *kobj, struct kobj_attribute *at
 	u32 i;
 
 	if (count >= sizeof(text)) {
-		cerebro_model_error(model, "sysfs: postprocess value too long");
+		model_error(model, "sysfs: postprocess value too long");
 		return -EINVAL;
 	}
 	strscpy(text, buf, sizeof(text));
@@ -392,13 +395,13 @@ static ssize_t postprocess_store(struct kobject *kobj, struct kobj_attribute *at
 	if (opts.post == ARRAY_SIZE(post_names) ||
 	    (opts.post == CEREBRO_POST_TOPK && (!rest || kstrtou32(rest, 10, &opts.topk))) ||
 	    (opts.post != CEREBRO_POST_TOPK && rest)) {
-		cerebro_model_error(model, "sysfs: postprocess '%s' unknown (none, softmax, argmax, topk K)",
-				    word);
+		model_error(model, "sysfs: postprocess '%s' unknown (none, softmax, argmax, topk K)",
+			    word);
 		return -EINVAL;
 	}
 	if (cerebro_post_signature(&model->tensors[model->meta.num_inputs], &opts, &info,
 				   why, sizeof(why))) {
-		cerebro_model_error(model, "sysfs: %s", why);
+		model_error(model, "sysfs: %s", why);
 		return -EINVAL;
 	}
 	spin_lock(&model->lock);
@@ -459,22 +462,22 @@ static int check_desc(const struct cerebro_model_desc *desc, struct cbx_meta *ou
 	int ret;
 
 	if (!desc || !desc->owner || !desc->meta || !desc->run_stage) {
-		pr_err("cerebro: model registration with an incomplete descriptor\n");
+		pr_err_ratelimited("model registration with an incomplete descriptor\n");
 		return -EINVAL;
 	}
 	size = desc->meta->meta_size;
 	if (size < sizeof(struct cbx_meta) || size > max_size) {
-		pr_err("cerebro: %s: meta_size %llu out of range\n", desc->owner->name, size);
+		pr_err_ratelimited("%s: meta_size %llu out of range\n", desc->owner->name, size);
 		return -EINVAL;
 	}
 	if (cbx_meta_check((const u8 *)desc->meta, size, CEREBRO_MACHINE_SELF, out, &err)) {
-		pr_err("cerebro: %s: %s\n", desc->owner->name, err.msg);
+		pr_err_ratelimited("%s: %s\n", desc->owner->name, err.msg);
 		return -EINVAL;
 	}
 	ret = cerebro_cpu_check(out->features, why, sizeof(why));
 	if (ret)
-		pr_err("cerebro: %s: model '%s' %s; not registered\n", desc->owner->name,
-		       out->model_name, why);
+		pr_err_ratelimited("%s: model '%s' %s; not registered\n", desc->owner->name,
+				   out->model_name, why);
 	return ret;
 }
 
@@ -502,6 +505,7 @@ int cerebro_register_model(const struct cerebro_model_desc *desc)
 	model->desc = desc;
 	strscpy(model->module_name, desc->owner->name, sizeof(model->module_name));
 	spin_lock_init(&model->lock);
+	cerebro_error_init(&model->error);
 	model->opts.scale_bits = CEREBRO_F32_ONE;
 	strscpy(model->opts.scale_text, "1", CEREBRO_NUM_LEN);
 	strscpy(model->opts.offset_text, "0", CEREBRO_NUM_LEN);
@@ -510,8 +514,8 @@ int cerebro_register_model(const struct cerebro_model_desc *desc)
 	mutex_lock(&cerebro_lock);
 	list_for_each_entry(other, &cerebro_models, node) {
 		if (memcmp(other->meta.hash, model->meta.hash, sizeof(model->meta.hash)) == 0) {
-			pr_err("cerebro: %s: same .cbx hash as the registered module %s\n",
-			       model->module_name, other->module_name);
+			pr_err_ratelimited("%s: same .cbx hash as the registered module %s\n",
+					   model->module_name, other->module_name);
 			ret = -EEXIST;
 			goto fail;
 		}
@@ -521,9 +525,9 @@ int cerebro_register_model(const struct cerebro_model_desc *desc)
 		goto fail;
 	list_add_tail(&model->node, &cerebro_models);
 	mutex_unlock(&cerebro_lock);
-	pr_info("cerebro: registered model '%s' from module %s (%u inputs, %u outputs, %u stages)\n",
-		model->meta.model_name, model->module_name, model->meta.num_inputs,
-		model->meta.num_outputs, model->meta.num_stages);
+	pr_info_ratelimited("registered model '%s' from module %s (%u inputs, %u outputs, %u stages)\n",
+			    model->meta.model_name, model->module_name, model->meta.num_inputs,
+			    model->meta.num_outputs, model->meta.num_stages);
 	return 0;
 fail:
 	mutex_unlock(&cerebro_lock);
@@ -547,7 +551,7 @@ void cerebro_unregister_model(const struct cerebro_model_desc *desc)
 	if (!found)
 		return;
 	/* users pin the owner module, so none can remain at module exit */
-	pr_info("cerebro: unregistered model module %s\n", found->module_name);
+	pr_info_ratelimited("unregistered model module %s\n", found->module_name);
 	kobject_del(&found->kobj);
 	kobject_put(&found->kobj);
 }

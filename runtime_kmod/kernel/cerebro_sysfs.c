@@ -3,9 +3,15 @@
  * /sys/kernel/cerebro/: the default model (writing model_path loads it with
  * the same checks as LOAD_MODEL and pins it; writing an empty line releases
  * it), unload (a module name: release that model's default pin, refused
- * while handles use it), the last error outside any model, the version.
+ * while handles use it), last_error, the version.
  * model_path and last_error hold callers' paths, so only root reads them.
+ *
+ * last_error here is sysfs's own: the last refused write to model_path or
+ * unload (both root-only). /dev/cerebro callers keep theirs per open file
+ * (LAST_ERROR), so nothing they do shows here and nothing here shows there.
  */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
 #include <linux/kernel.h>
 #include <linux/kobject.h>
 #include <linux/limits.h>
@@ -17,17 +23,7 @@
 static struct kobject *cerebro_kobj;
 static struct cerebro_model *default_model;	/* under cerebro_lock */
 static char default_path[PATH_MAX];		/* under cerebro_lock */
-static DEFINE_SPINLOCK(error_lock);
-static char global_error[CEREBRO_MSG_LEN];
-
-void cerebro_global_error(const char *fmt, ...)
-{
-	va_list args;
-
-	va_start(args, fmt);
-	cerebro_vreport(NULL, global_error, &error_lock, fmt, args);
-	va_end(args);
-}
+static struct cerebro_error sysfs_error;	/* refused writes to model_path and unload */
 
 /* The default model with a new user reference, or NULL. */
 struct cerebro_model *cerebro_default_get(void)
@@ -53,9 +49,7 @@ static ssize_t last_error_show(struct kobject *kobj, struct kobj_attribute *attr
 {
 	char msg[CEREBRO_MSG_LEN];
 
-	spin_lock(&error_lock);
-	strscpy(msg, global_error, sizeof(msg));
-	spin_unlock(&error_lock);
+	cerebro_error_read(&sysfs_error, msg, sizeof(msg));
 	return sysfs_emit(buf, "%s\n", msg);
 }
 
@@ -76,7 +70,7 @@ static ssize_t model_path_store(struct kobject *kobj, struct kobj_attribute *att
 	char *text, *path;
 
 	if (count >= PATH_MAX) {
-		cerebro_global_error("model_path: path too long (%zu bytes)", count);
+		cerebro_report(&sysfs_error, NULL, "model_path: path too long (%zu bytes)", count);
 		return -ENAMETOOLONG;
 	}
 	text = kstrndup(buf, count, GFP_KERNEL);
@@ -84,7 +78,7 @@ static ssize_t model_path_store(struct kobject *kobj, struct kobj_attribute *att
 		return -ENOMEM;
 	path = strim(text);
 	if (path[0] != '\0') {
-		model = cerebro_load_path(path);
+		model = cerebro_load_path(path, &sysfs_error);
 		if (IS_ERR(model)) {
 			kfree(text);
 			return PTR_ERR(model);
@@ -103,8 +97,8 @@ static ssize_t model_path_store(struct kobject *kobj, struct kobj_attribute *att
 
 /*
  * A model found by name is not pinned: rmmod may free it as soon as
- * cerebro_lock is dropped, so everything that touches it (including the
- * refusal recorded in its last_error) happens under the lock.
+ * cerebro_lock is dropped, so everything that touches it happens under the
+ * lock (the refusal names it by the caller's @name, not through it).
  */
 static ssize_t unload_store(struct kobject *kobj, struct kobj_attribute *attr,
 			    const char *buf, size_t count)
@@ -115,7 +109,7 @@ static ssize_t unload_store(struct kobject *kobj, struct kobj_attribute *attr,
 	int users;
 
 	if (count >= sizeof(text)) {
-		cerebro_global_error("unload: name too long");
+		cerebro_report(&sysfs_error, NULL, "unload: name too long");
 		return -EINVAL;
 	}
 	strscpy(text, buf, sizeof(text));
@@ -124,14 +118,15 @@ static ssize_t unload_store(struct kobject *kobj, struct kobj_attribute *attr,
 	model = cerebro_model_find_by_name(name);
 	users = model ? model->users - (model == default_model ? 1 : 0) : 0;
 	if (!model) {
-		cerebro_global_error("unload: no model module named '%s'", name);
+		cerebro_report(&sysfs_error, NULL, "unload: no model module named '%s'", name);
 		ret = -ENOENT;
 	} else if (users > 0) {
-		cerebro_model_error(model, "unload refused: in use by %d handle(s); close them first",
-				    users);
+		cerebro_report(&sysfs_error, NULL, "unload %s refused: in use by %d handle(s); close them first",
+			       name, users);
 		ret = -EBUSY;
 	} else if (model != default_model) {
-		cerebro_model_error(model, "unload: not loaded (no handle, not the default model)");
+		cerebro_report(&sysfs_error, NULL, "unload %s: not loaded (no handle, not the default model)",
+			       name);
 		ret = -EINVAL;
 	} else {
 		default_model = NULL;
@@ -141,7 +136,7 @@ static ssize_t unload_store(struct kobject *kobj, struct kobj_attribute *attr,
 	if (ret < 0)
 		return ret;
 	cerebro_model_put(model);	/* the default pin kept it valid until here */
-	pr_info("cerebro: %s: unloaded; rmmod may remove it now\n", name);
+	pr_info_ratelimited("%s: unloaded; rmmod may remove it now\n", name);
 	return count;
 }
 
@@ -164,6 +159,7 @@ int cerebro_sysfs_init(void)
 {
 	int ret;
 
+	cerebro_error_init(&sysfs_error);
 	cerebro_kobj = kobject_create_and_add("cerebro", kernel_kobj);
 	if (!cerebro_kobj)
 		return -ENOMEM;

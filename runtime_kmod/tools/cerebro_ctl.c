@@ -52,31 +52,18 @@ static void die(int status, const char *fmt, ...)
 }
 
 /*
- * An ioctl that failed: report errno by name, and the kernel's reason from
- * last_error (the model's once @module is known, else the global one; both
- * are root-only), and exit with errno.
+ * An ioctl on @fd that failed: report errno by name and the kernel's reason
+ * (this open file's LAST_ERROR), and exit with errno.
  */
-static void die_ioctl(const char *what, const char *module)
+static void die_ioctl(int fd, const char *what)
 {
-	char path[256], reason[256] = "";
+	struct cerebro_last_error le = { .size = sizeof(le), .version = CEREBRO_UAPI_VERSION };
 	int err = errno;
-	FILE *f;
 
-	if (module && module[0])
-		snprintf(path, sizeof(path), "%s/models/%s/last_error", CEREBRO_SYSFS_DIR, module);
-	else
-		snprintf(path, sizeof(path), "%s/last_error", CEREBRO_SYSFS_DIR);
-	f = fopen(path, "r");
-	if (f) {
-		if (!fgets(reason, sizeof(reason), f))
-			reason[0] = '\0';
-		reason[strcspn(reason, "\n")] = '\0';
-		fclose(f);
-	}
-	if (reason[0])
-		die(err ? err : 1, "%s: %s (errno %d): %s", what, strerror(err), err, reason);
-	die(err ? err : 1, "%s: %s (errno %d); the reason is in %s (root only)", what,
-	    strerror(err), err, path);
+	if (ioctl(fd, CEREBRO_IOC_LAST_ERROR, &le) == 0 && le.message[0])
+		die(err ? err : 1, "%s: %s (errno %d): %.*s", what, strerror(err), err,
+		    (int)sizeof(le.message), le.message);
+	die(err ? err : 1, "%s: %s (errno %d); no reason available", what, strerror(err), err);
 }
 
 static void *read_file(const char *path, __u64 *size)
@@ -104,7 +91,7 @@ static void open_model(struct session *s, const char *path)
 		die(1, "cannot open %s: %s (is cerebro.ko loaded?)", CEREBRO_DEVICE_PATH, strerror(errno));
 	ld.path = strcmp(path, "-") == 0 ? 0 : (uint64_t)(uintptr_t)path;
 	if (ioctl(s->fd, CEREBRO_IOC_LOAD_MODEL, &ld) != 0)
-		die_ioctl("LOAD_MODEL", NULL);
+		die_ioctl(s->fd, "LOAD_MODEL");
 	s->handle = ld.handle;
 	memset(&s->info, 0, sizeof(s->info));
 	s->info.size = sizeof(s->info);
@@ -113,7 +100,7 @@ static void open_model(struct session *s, const char *path)
 	s->info.max_tensors = CEREBRO_MAX_BUFFERS;
 	s->info.tensors = (uint64_t)(uintptr_t)s->tensors;
 	if (ioctl(s->fd, CEREBRO_IOC_MODEL_INFO, &s->info) != 0)
-		die_ioctl("MODEL_INFO", NULL);
+		die_ioctl(s->fd, "MODEL_INFO");
 }
 
 static void print_signature(const struct session *s)
@@ -202,9 +189,9 @@ static int cmd_run(int argc, char **argv)
 	for (r = 0; r < repeat; r++) {
 		start = now_us();
 		if (ioctl(s.fd, CEREBRO_IOC_EXECUTE_MODEL, &exec) != 0)
-			die_ioctl("EXECUTE_MODEL", s.info.module_name);
+			die_ioctl(s.fd, "EXECUTE_MODEL");
 		if (ioctl(s.fd, CEREBRO_IOC_GET_RESULTS, &get) != 0)
-			die_ioctl("GET_RESULTS", s.info.module_name);
+			die_ioctl(s.fd, "GET_RESULTS");
 		start = now_us() - start;
 		total += start;
 		best = start < best ? start : best;

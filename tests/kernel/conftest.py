@@ -27,6 +27,8 @@ from cerebro import kmod
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # tests/: jax_cases, cbx_fixtures
 
+SLOW_STAGES = 65535  # the stage word's limit
+SLOW_SPINS = 2_000_000  # per stage: about 1 ms on a 2 GHz core, 10-50 ms under TCG
 JAX_MODELS = {"mlp": "model_mlp", "cnn": "model_cnn", "transformer": "model_transformer_block"}
 # The transformer block is split into several stages (one FPU section each) on purpose.
 STAGE_FLOPS = {"transformer": 60_000}  # 8 stages: the entry switch must not become a jump table
@@ -99,6 +101,30 @@ def compile_wide(out: Path) -> Path:
     model = cbx_fixtures.Model(name="wide", body="  ret i32 0", inputs=[TensorSpec("x", (1,), DType.f32)],
                                outputs=outputs, arena_size=WIDE_ARENA)
     out.write_bytes(cbx_fixtures.build(model, "x86_64"))
+    return out
+
+
+def compile_slow(out: Path) -> Path:
+    """A model whose SLOW_STAGES stages each spin SLOW_SPINS times (minutes in all even on real hardware).
+
+    Never run to the end: the VM kills a call of it to show a fatal signal ends EXECUTE between stages."""
+    import cbx_fixtures
+
+    from cerebro.compiler.cbx import TensorSpec
+    from cerebro.compiler.ir.dtypes import DType
+
+    spin = cbx_fixtures.elementwise_loop(SLOW_SPINS, "", "  store volatile i64 %i, ptr %arena")
+    model = cbx_fixtures.Model(name="slow", body=spin, inputs=[TensorSpec("x", (1,), DType.f32)],
+                               outputs=[TensorSpec("y", (1,), DType.f32)], num_stages=SLOW_STAGES, arena_size=64)
+    out.write_bytes(cbx_fixtures.build(model, "x86_64"))
+    return out
+
+
+def compile_symbols(out: Path) -> Path:
+    """A valid, resealed .cbx with 40 000 extra symbols sharing one 2 MiB name (tests/test_image_parse.py)."""
+    from test_image_parse import symbols_sharing_one_name
+
+    out.write_bytes(symbols_sharing_one_name(2 << 20, extra=40_000))
     return out
 
 
@@ -177,6 +203,9 @@ def boot_test_vm(workdir: Path) -> VmResult:
     wide = compile_wide(workdir / "wide.cbx")
     wide_ko = kmod.build_model_module(wide, out, release)
     files.update({"/root/wide.cbx": wide, "/root/wide.ko": wide_ko})
+    slow = compile_slow(workdir / "slow.cbx")
+    files.update({"/root/slow.cbx": slow, "/root/slow.ko": kmod.build_model_module(slow, out, release),
+                  "/root/symbols.cbx": compile_symbols(workdir / "symbols.cbx")})
     env = [f"MODELS='{' '.join(models)}'", f"PYTHON={os.path.realpath(sys.executable)}",
            f"mod_wide={wide_ko.stem}", f"WIDE_ARENA={WIDE_ARENA}"]
     files.update(python_files(workdir))

@@ -58,6 +58,15 @@
 /* Resealing mutants needs the .cbx content hash: the runtime's own SHA-256. */
 #include "../../runtime_kmod/core/sha256.c"
 
+/* The port's hook for SHA instructions: none here, the portable rounds are fast enough. */
+int cbx_port_sha256_blocks(uint32_t state[8], const uint8_t *data, uint64_t blocks)
+{
+	(void)state;
+	(void)data;
+	(void)blocks;
+	return 0;
+}
+
 #define DIR_TMP "/tmp/kfuzz"
 #define HANG_MS 10000		/* one call longer than this is a hang */
 #define MAX_SLOTS 32
@@ -676,8 +685,9 @@ static _Atomic uint32_t last_handle[FILES];
 
 static const unsigned long commands[] = {
 	CEREBRO_IOC_LOAD_MODEL, CEREBRO_IOC_EXECUTE_MODEL, CEREBRO_IOC_GET_RESULTS,
-	CEREBRO_IOC_MODEL_INFO, CEREBRO_IOC_UNLOAD_MODEL,
+	CEREBRO_IOC_MODEL_INFO, CEREBRO_IOC_UNLOAD_MODEL, CEREBRO_IOC_LAST_ERROR,
 };
+#define NUM_COMMANDS (sizeof(commands) / sizeof(commands[0]))
 
 static unsigned long random_command(struct rng *r)
 {
@@ -687,7 +697,7 @@ static unsigned long random_command(struct rng *r)
 	case 1:	/* our magic, any number and size */
 		return _IOC(below(r, 4), CEREBRO_IOC_MAGIC, below(r, 256), below(r, 1 << 14));
 	case 2:	/* a real number with the wrong size or direction */
-		return _IOC(below(r, 4), CEREBRO_IOC_MAGIC, 1 + below(r, 5), below(r, 512));
+		return _IOC(below(r, 4), CEREBRO_IOC_MAGIC, 1 + below(r, NUM_COMMANDS), below(r, 512));
 	default:
 		return (unsigned long[]){ FIONREAD, FIONBIO, FIOCLEX, FIONCLEX, TCGETS }[below(r, 5)];
 	}
@@ -747,6 +757,8 @@ static void build_arg(struct ioctl_worker *w, unsigned long cmd, int file, uint8
 	} else if (cmd == CEREBRO_IOC_UNLOAD_MODEL) {
 		((struct cerebro_handle_arg *)arg)->handle = pick_handle(r, file);
 		((struct cerebro_handle_arg *)arg)->reserved = 0;
+	} else if (cmd == CEREBRO_IOC_LAST_ERROR) {
+		((struct cerebro_last_error *)arg)->reserved = chance(r, 95) ? 0 : (uint32_t)next(r);
 	}
 	((uint32_t *)arg)[0] = chance(r, 85) ? size : mutate_u32(r, size);
 	((uint32_t *)arg)[1] = chance(r, 85) ? CEREBRO_UAPI_VERSION : mutate_u32(r, CEREBRO_UAPI_VERSION);
@@ -789,7 +801,7 @@ static void fuzz_ioctl_once(struct ioctl_worker *w)
 		other_syscall(w, fd);
 		return;
 	}
-	cmd = chance(r, 85) ? commands[below(r, 5)] : random_command(r);
+	cmd = chance(r, 85) ? commands[below(r, NUM_COMMANDS)] : random_command(r);
 	build_arg(w, cmd, file, arg);
 	ptr = chance(r, 92) ? (uint64_t)(uintptr_t)arg : pick_pointer(r, w->mem, _IOC_SIZE(cmd));
 	if (chance(r, 3))	/* the struct straddles the guard page */

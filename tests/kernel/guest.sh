@@ -146,4 +146,16 @@ rmmod "$mod_tiny"
 echo 8 > /proc/sys/kernel/printk
 vm-checks race unload_vs_rmmod tiny.ko "$mod_tiny" 3
 echo 3 > /proc/sys/kernel/printk
+
+# 10. each open file keeps its own last error; crafted files and fatal signals (issues #10, #11)
+vm-checks perfile errors_per_file
+vm-checks names /tmp/names.cbx 128 256	# 255 sections named by one 128 MiB name, 256 MiB in all
+vm-checks hostile hostile_name_sections /tmp/names.cbx 8
+rm /tmp/names.cbx
+vm-checks hostile hostile_symbols symbols.cbx 8
+vm-checks killload killed_load mlp.cbx 256
+check insmod_slow insmod slow.ko
+vm-checks killstages killed_between_stages slow.cbx mlp.cbx
+check no_soft_lockup sh -c '! dmesg | grep -q -e "soft lockup" -e "rcu_.*stall"'
+
 vm-checks flood log_flood 10000	# last: the host counts the log lines after its marker

@@ -44,6 +44,10 @@ def main():
         except ValueError:
             check("api_wrong_shape", True)
         check("api_corrupt_refused", refused(lambda: dev.load("/root/corrupt.cbx"), errno.EBADMSG))
+        try:
+            dev.load("/root/corrupt.cbx")
+        except kernel.KernelError as error:  # the reason comes from this file's LAST_ERROR
+            check("api_error_says_why", "content hash mismatch" in str(error), str(error))
         mlp.unload()
         check("api_unloaded_handle_refused", refused(lambda: mlp(x), errno.ENOENT))
 

@@ -12,7 +12,7 @@ from cerebro import kernel, kmod
 
 STRUCTS = {"cerebro_load": kernel.Load, "cerebro_buffer": kernel.Buffer, "cerebro_io": kernel.IO,
            "cerebro_tensor_info": kernel.TensorInfo, "cerebro_info": kernel.Info,
-           "cerebro_handle_arg": kernel.HandleArg}
+           "cerebro_handle_arg": kernel.HandleArg, "cerebro_last_error": kernel.LastError}
 
 
 @pytest.fixture(scope="module")

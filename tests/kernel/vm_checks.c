@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: MIT
 /*
  * Runs inside the test VM: every malformed call /dev/cerebro must refuse,
- * each with its errno and a reason in last_error; and what a hostile caller
- * may try (issue #10) must neither hang nor harm the kernel. Before each
- * case it writes "cerebro-check: NAME" to /dev/kmsg, so the host can find
- * the kernel's log lines after it.
+ * each with its errno and a reason (the open file's LAST_ERROR for an
+ * ioctl, the last_error next to the file written for sysfs); and what a
+ * hostile caller may try (issue #10) must neither hang nor harm the kernel.
+ * Before each case it writes "cerebro-check: NAME" to /dev/kmsg, so the
+ * host can find the kernel's log lines after it.
  *
  *   vm-checks badinput GOOD.cbx TRUNCATED.cbx CORRUPT.cbx UNREGISTERED.cbx MODULE
  *   vm-checks write NAME PATH VALUE WANT_ERRNO   a sysfs write; 0 = must succeed
@@ -14,12 +15,18 @@
  *   vm-checks race NAME MODULE.ko MODULE SECONDS sysfs unload writers vs insmod/rmmod
  *   vm-checks killable NAME GOOD.cbx             a waiter for a busy file dies on SIGKILL
  *   vm-checks memcg NAME CGROUP_DIR MODEL.cbx MIN_BYTES  handle memory is charged
+ *   vm-checks perfile NAME                       each open file keeps its own last error
+ *   vm-checks names PATH NAME_MIB FILE_MIB       write a .cbx whose 255 sections share one name
+ *   vm-checks hostile NAME PATH WANT_ERRNO       one LOAD_MODEL of a crafted file, timed
+ *   vm-checks killload NAME GOOD.cbx FILE_MIB    SIGKILL stops a long LOAD_MODEL (hashing)
+ *   vm-checks killstages NAME SLOW.cbx GOOD.cbx  SIGKILL stops a long EXECUTE between stages
  *
  * Prints "@@CHECK NAME PASS" or "@@CHECK NAME FAIL why" per case, and
- * "@@REASON NAME text" with the last_error the case left.
+ * "@@REASON NAME text" with the reason the case left.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <libgen.h>
 #include <linux/userfaultfd.h>
 #include <signal.h>
@@ -29,6 +36,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -38,10 +46,12 @@
 
 #define ALARM_SECONDS 3	/* a call blocked longer is interrupted: EINTR, and the case fails */
 #define TEXT_LEN 512
+#define MIB (1ULL << 20)
+#define KILL_BOUND_SECONDS 10.0	/* a killed caller must be gone within this */
 
 static int failures;
 
-/* last_error files a case may set: the global one and the model's (or the written file's). */
+/* sysfs last_error files a case may set: /sys/kernel/cerebro's and a model's. */
 static char reason_files[2][TEXT_LEN];
 
 struct snapshot {
@@ -88,6 +98,7 @@ static void print_reason(const char *name, const struct snapshot *before)
 static void set_reason_files(const char *model_dir)
 {
 	snprintf(reason_files[0], TEXT_LEN, "%s/last_error", CEREBRO_SYSFS_DIR);
+	reason_files[1][0] = '\0';
 	if (model_dir)
 		snprintf(reason_files[1], TEXT_LEN, "%s/last_error", model_dir);
 }
@@ -165,7 +176,37 @@ static int io(int fd, unsigned long cmd, uint32_t handle, struct cerebro_buffer 
 	return ioctl(fd, cmd, &arg);
 }
 
-/* One refused call: its errno, within ALARM_SECONDS, and the reason it left. */
+static int last_error(int fd, struct cerebro_last_error *le)
+{
+	memset(le, 0, sizeof(*le));
+	le->size = sizeof(*le);
+	le->version = CEREBRO_UAPI_VERSION;
+	return ioctl(fd, CEREBRO_IOC_LAST_ERROR, le);
+}
+
+/* The reason a refused call left in its file's LAST_ERROR, which must keep the call's errno. */
+static void print_file_reason(const char *name, int fd, int got)
+{
+	struct cerebro_last_error le;
+	char check[TEXT_LEN];
+
+	snprintf(check, sizeof(check), "%s_last_error", name);
+	if (last_error(fd, &le) != 0) {
+		verdict(check, 0, strerror(errno));
+		return;
+	}
+	printf("@@REASON %s %.*s\n", name, (int)sizeof(le.message), le.message);
+	if (le.error == got) {
+		verdict(check, 1, "");
+	} else {
+		char why[64];
+
+		snprintf(why, sizeof(why), "LAST_ERROR says errno %d, the call got %d", le.error, got);
+		verdict(check, 0, why);
+	}
+}
+
+/* One refused sysfs write (or syscall): its errno, within ALARM_SECONDS, and the reason it left. */
 #define CASE(name, call, want) do {					\
 		struct snapshot before_;				\
 		snapshot(&before_);					\
@@ -176,23 +217,36 @@ static int io(int fd, unsigned long cmd, uint32_t handle, struct cerebro_buffer 
 		print_reason(name, &before_);				\
 	} while (0)
 
+/* One refused ioctl on @fd: its errno, within ALARM_SECONDS, and the file's LAST_ERROR. */
+#define FILE_CASE(name, fd, call, want) do {				\
+		int rc_, err_;						\
+		mark(name);						\
+		alarm(ALARM_SECONDS);					\
+		rc_ = (call);						\
+		err_ = errno;						\
+		alarm(0);						\
+		print_file_reason(name, fd, rc_ < 0 ? err_ : 0);	\
+		errno = err_;						\
+		expect(name, rc_, (want));				\
+	} while (0)
+
 static void load_cases(int fd, char **paths)
 {
 	struct cerebro_load ld = { .size = sizeof(ld) + 8, .version = CEREBRO_UAPI_VERSION };
 
-	CASE("load_wrong_struct_size", ioctl(fd, CEREBRO_IOC_LOAD_MODEL, &ld), EINVAL);
+	FILE_CASE("load_wrong_struct_size", fd, ioctl(fd, CEREBRO_IOC_LOAD_MODEL, &ld), EINVAL);
 	ld.size = sizeof(ld);
 	ld.version = 99;
-	CASE("load_wrong_version", ioctl(fd, CEREBRO_IOC_LOAD_MODEL, &ld), EINVAL);
-	CASE("load_bad_arg_pointer", ioctl(fd, CEREBRO_IOC_LOAD_MODEL, (void *)16), EFAULT);
-	CASE("load_bad_path_pointer", load(fd, (const char *)16, NULL), EFAULT);
-	CASE("load_missing_file", load(fd, "/nonexistent.cbx", NULL), ENOENT);
-	CASE("load_directory", load(fd, "/root", NULL), EINVAL);
-	CASE("load_not_a_cbx", load(fd, "/bin/busybox", NULL), ENOEXEC);
-	CASE("load_truncated_cbx", load(fd, paths[1], NULL), ENOEXEC);
-	CASE("load_corrupt_cbx", load(fd, paths[2], NULL), EBADMSG);
-	CASE("load_unregistered_model", load(fd, paths[3], NULL), ENOPKG);
-	CASE("unknown_ioctl", ioctl(fd, _IO(CEREBRO_IOC_MAGIC, 99), 0), ENOTTY);
+	FILE_CASE("load_wrong_version", fd, ioctl(fd, CEREBRO_IOC_LOAD_MODEL, &ld), EINVAL);
+	FILE_CASE("load_bad_arg_pointer", fd, ioctl(fd, CEREBRO_IOC_LOAD_MODEL, (void *)16), EFAULT);
+	FILE_CASE("load_bad_path_pointer", fd, load(fd, (const char *)16, NULL), EFAULT);
+	FILE_CASE("load_missing_file", fd, load(fd, "/nonexistent.cbx", NULL), ENOENT);
+	FILE_CASE("load_directory", fd, load(fd, "/root", NULL), EINVAL);
+	FILE_CASE("load_not_a_cbx", fd, load(fd, "/bin/busybox", NULL), ENOEXEC);
+	FILE_CASE("load_truncated_cbx", fd, load(fd, paths[1], NULL), ENOEXEC);
+	FILE_CASE("load_corrupt_cbx", fd, load(fd, paths[2], NULL), EBADMSG);
+	FILE_CASE("load_unregistered_model", fd, load(fd, paths[3], NULL), ENOPKG);
+	FILE_CASE("unknown_ioctl", fd, ioctl(fd, _IO(CEREBRO_IOC_MAGIC, 99), 0), ENOTTY);
 }
 
 static void io_cases(int fd, const char *good)
@@ -223,33 +277,33 @@ static void io_cases(int fd, const char *good)
 	in.nbytes = t[0].nbytes;
 	out.nbytes = t[1].nbytes;
 
-	CASE("execute_unknown_handle", io(fd, CEREBRO_IOC_EXECUTE_MODEL, 99, &in, 1), ENOENT);
-	CASE("execute_handle_zero", io(fd, CEREBRO_IOC_EXECUTE_MODEL, 0, &in, 1), ENOENT);
-	CASE("get_before_execute", io(fd, CEREBRO_IOC_GET_RESULTS, handle, &out, 1), ENODATA);
-	CASE("execute_wrong_buffer_count", io(fd, CEREBRO_IOC_EXECUTE_MODEL, handle, &in, 2), EINVAL);
+	FILE_CASE("execute_unknown_handle", fd, io(fd, CEREBRO_IOC_EXECUTE_MODEL, 99, &in, 1), ENOENT);
+	FILE_CASE("execute_handle_zero", fd, io(fd, CEREBRO_IOC_EXECUTE_MODEL, 0, &in, 1), ENOENT);
+	FILE_CASE("get_before_execute", fd, io(fd, CEREBRO_IOC_GET_RESULTS, handle, &out, 1), ENODATA);
+	FILE_CASE("execute_wrong_buffer_count", fd, io(fd, CEREBRO_IOC_EXECUTE_MODEL, handle, &in, 2), EINVAL);
 	in.nbytes -= 4;
-	CASE("execute_wrong_size", io(fd, CEREBRO_IOC_EXECUTE_MODEL, handle, &in, 1), EINVAL);
+	FILE_CASE("execute_wrong_size", fd, io(fd, CEREBRO_IOC_EXECUTE_MODEL, handle, &in, 1), EINVAL);
 	in.nbytes += 4;
-	CASE("execute_bad_buffer_array", io(fd, CEREBRO_IOC_EXECUTE_MODEL, handle,
+	FILE_CASE("execute_bad_buffer_array", fd, io(fd, CEREBRO_IOC_EXECUTE_MODEL, handle,
 					     (struct cerebro_buffer *)16, 1), EFAULT);
 	bad_ptr = in;
 	bad_ptr.data = 16;
-	CASE("execute_bad_data_pointer", io(fd, CEREBRO_IOC_EXECUTE_MODEL, handle, &bad_ptr, 1), EFAULT);
-	CASE("get_after_failed_execute", io(fd, CEREBRO_IOC_GET_RESULTS, handle, &out, 1), ENODATA);
+	FILE_CASE("execute_bad_data_pointer", fd, io(fd, CEREBRO_IOC_EXECUTE_MODEL, handle, &bad_ptr, 1), EFAULT);
+	FILE_CASE("get_after_failed_execute", fd, io(fd, CEREBRO_IOC_GET_RESULTS, handle, &out, 1), ENODATA);
 	mark("execute_good");
 	expect("execute_good", io(fd, CEREBRO_IOC_EXECUTE_MODEL, handle, &in, 1), 0);
 	out.nbytes += 4;
-	CASE("get_wrong_size", io(fd, CEREBRO_IOC_GET_RESULTS, handle, &out, 1), EINVAL);
+	FILE_CASE("get_wrong_size", fd, io(fd, CEREBRO_IOC_GET_RESULTS, handle, &out, 1), EINVAL);
 	out.nbytes -= 4;
 	bad_ptr = out;
 	bad_ptr.data = 16;
-	CASE("get_bad_data_pointer", io(fd, CEREBRO_IOC_GET_RESULTS, handle, &bad_ptr, 1), EFAULT);
-	CASE("get_wrong_buffer_count", io(fd, CEREBRO_IOC_GET_RESULTS, handle, &out, 0), EINVAL);
+	FILE_CASE("get_bad_data_pointer", fd, io(fd, CEREBRO_IOC_GET_RESULTS, handle, &bad_ptr, 1), EFAULT);
+	FILE_CASE("get_wrong_buffer_count", fd, io(fd, CEREBRO_IOC_GET_RESULTS, handle, &out, 0), EINVAL);
 	mark("get_good");
 	expect("get_good", io(fd, CEREBRO_IOC_GET_RESULTS, handle, &out, 1), 0);
 
 	other = dev_open();
-	CASE("handle_of_another_file", io(other, CEREBRO_IOC_EXECUTE_MODEL, handle, &in, 1), ENOENT);
+	FILE_CASE("handle_of_another_file", other, io(other, CEREBRO_IOC_EXECUTE_MODEL, handle, &in, 1), ENOENT);
 	close(other);
 }
 
@@ -262,11 +316,11 @@ static void limit_cases(const char *good, const char *module)
 
 	for (i = 0; i < CEREBRO_MAX_HANDLES && rc == 0; i++)
 		rc = load(fd, good, &handle);
-	CASE("too_many_handles", load(fd, good, NULL), EMFILE);
+	FILE_CASE("too_many_handles", fd, load(fd, good, NULL), EMFILE);
 	ha.handle = handle;
 	mark("unload_handle");
 	expect("unload_handle", ioctl(fd, CEREBRO_IOC_UNLOAD_MODEL, &ha), 0);
-	CASE("unload_unknown_handle", ioctl(fd, CEREBRO_IOC_UNLOAD_MODEL, &ha), ENOENT);
+	FILE_CASE("unload_unknown_handle", fd, ioctl(fd, CEREBRO_IOC_UNLOAD_MODEL, &ha), ENOENT);
 
 	/* the model is in use by this file's other handles */
 	sysfs = open(CEREBRO_SYSFS_DIR "/unload", O_WRONLY);
@@ -509,6 +563,295 @@ static void memcg(const char *name, const char *cgroup, const char *path, long m
 	verdict(name, rc == 0 && after - before >= min_bytes, why);
 }
 
+
+/* ---- per-file last error ---- */
+
+/*
+ * Each open file keeps its own last error: a refusal on one never shows on
+ * another, and ioctl refusals never touch sysfs's last_error.
+ */
+static void per_file(const char *name)
+{
+	struct cerebro_last_error a, b, c;
+	char sysfs_before[TEXT_LEN], sysfs_after[TEXT_LEN], why[3 * TEXT_LEN];
+	int fa = dev_open(), fb = dev_open(), fc = dev_open(), ok;
+
+	mark(name);
+	read_text(CEREBRO_SYSFS_DIR "/last_error", sysfs_before, sizeof(sysfs_before));
+	load(fa, "/nonexistent-on-file-a.cbx", NULL);		/* ENOENT on a, first */
+	ioctl(fb, _IO(CEREBRO_IOC_MAGIC, 99), 0);		/* ENOTTY on b, last */
+	read_text(CEREBRO_SYSFS_DIR "/last_error", sysfs_after, sizeof(sysfs_after));
+	ok = last_error(fa, &a) == 0 && last_error(fb, &b) == 0 && last_error(fc, &c) == 0;
+	snprintf(why, sizeof(why), "a: %d '%.160s'; b: %d '%.160s'; c: %d '%.160s'; sysfs '%.160s' -> '%.160s'",
+		 a.error, a.message, b.error, b.message, c.error, c.message, sysfs_before, sysfs_after);
+	ok = ok && a.error == ENOENT && strstr(a.message, "nonexistent-on-file-a.cbx: no such file") &&
+	     b.error == ENOTTY && strstr(b.message, "unknown ioctl") &&
+	     c.error == 0 && c.message[0] == '\0' && strcmp(sysfs_before, sysfs_after) == 0;
+	printf("perfile %s\n", why);
+	verdict(name, ok, why);
+	close(fa);
+	close(fb);
+	close(fc);
+}
+
+/* ---- crafted .cbx files and fatal signals ---- */
+
+static void put_le(uint8_t *at, uint64_t value, int bytes)
+{
+	int i;
+
+	for (i = 0; i < bytes; i++)
+		at[i] = (uint8_t)(value >> (8 * i));
+}
+
+/*
+ * tests/test_image_parse.py's sections_sharing_one_name in C (a 128 MiB
+ * name does not fit in the initramfs): an ELF whose 255 sections (the name
+ * table among them) are all named by one @name_len-byte name, then a hole
+ * up to @size bytes. The old parser rescanned the name once per section.
+ */
+static int write_name_sections(const char *path, uint64_t name_len, uint64_t size)
+{
+	enum { SHNUM = 256, EHDR = 64, SHDR = 64 };
+	static uint8_t chunk[1 << 20];
+	uint8_t ehdr[EHDR] = { 0x7f, 'E', 'L', 'F', 2, 1, 1 }, shdr[SHDR] = { 0 };
+	uint64_t table = name_len + 2, shoff = EHDR + table, left;
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600), ok = fd >= 0, i;
+
+	put_le(ehdr + 16, 1, 2);		/* ET_REL */
+	put_le(ehdr + 18, 62, 2);		/* EM_X86_64 */
+	put_le(ehdr + 20, 1, 4);		/* EV_CURRENT */
+	put_le(ehdr + 40, shoff, 8);
+	put_le(ehdr + 52, EHDR, 2);
+	put_le(ehdr + 58, SHDR, 2);
+	put_le(ehdr + 60, SHNUM, 2);
+	put_le(ehdr + 62, 1, 2);		/* shstrndx */
+	ok = ok && write(fd, ehdr, EHDR) == EHDR;
+	memset(chunk, 'A', sizeof(chunk));
+	chunk[0] = '\0';
+	for (left = table - 1; ok && left > 0; left -= left < sizeof(chunk) ? left : sizeof(chunk)) {
+		size_t n = left < sizeof(chunk) ? left : sizeof(chunk);
+
+		ok = write(fd, chunk, n) == (ssize_t)n;
+		chunk[0] = 'A';
+	}
+	ok = ok && write(fd, "", 1) == 1 && write(fd, shdr, SHDR) == SHDR;
+	put_le(shdr + 0, 1, 4);			/* sh_name: offset 1 */
+	put_le(shdr + 4, 3, 4);			/* SHT_STRTAB */
+	put_le(shdr + 24, EHDR, 8);		/* sh_offset */
+	put_le(shdr + 32, table, 8);		/* sh_size */
+	put_le(shdr + 48, 1, 8);		/* sh_addralign */
+	for (i = 1; ok && i < SHNUM; i++)
+		ok = write(fd, shdr, SHDR) == SHDR;
+	ok = ok && ftruncate(fd, (off_t)size) == 0;
+	if (fd >= 0)
+		close(fd);
+	return ok ? 0 : -1;
+}
+
+/* A file of @size zero bytes (a hole: no memory), which LOAD_MODEL refuses at its first byte. */
+static int write_hole(const char *path, off_t size)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600), ok;
+
+	ok = fd >= 0 && ftruncate(fd, size) == 0;
+	if (fd >= 0)
+		close(fd);
+	return ok ? 0 : -1;
+}
+
+static double timed_load(int fd, const char *path, int *rc, int *err)
+{
+	double start = now();
+
+	*rc = load(fd, path, NULL);
+	*err = errno;
+	return now() - start;
+}
+
+/*
+ * One LOAD_MODEL of a crafted file: its errno and reason, in at most twice
+ * the time (plus 2 s) it takes to read a plain file of the same size and
+ * refuse it at its first byte: a crafted file costs one pass, whatever it
+ * repeats (the old parser rescanned a name per section: 68 s for 128 MiB).
+ */
+static void hostile(const char *name, const char *path, int want)
+{
+	const char *plain = "/tmp/plain.cbx";
+	char why[128], check[TEXT_LEN];
+	double read_only, took;
+	int fd = dev_open(), rc, err;
+	struct stat st;
+
+	mark(name);
+	if (stat(path, &st) != 0 || write_hole(plain, st.st_size) != 0) {
+		verdict(name, 0, "cannot write the plain file");
+		close(fd);
+		return;
+	}
+	read_only = timed_load(fd, plain, &rc, &err);
+	unlink(plain);
+	took = timed_load(fd, path, &rc, &err);
+	print_file_reason(name, fd, rc < 0 ? err : 0);
+	close(fd);
+	errno = err;
+	expect(name, rc, want);
+	snprintf(check, sizeof(check), "%s_in_time", name);
+	snprintf(why, sizeof(why), "refused in %.2f s; a plain file of its size in %.2f s", took,
+		 read_only);
+	printf("hostile %s %s\n", name, why);
+	verdict(check, took < 2 * read_only + 2, why);
+}
+
+/* A copy of @good followed by a hole up to @size bytes: valid up to its hash, which covers it all. */
+static int write_long_cbx(const char *path, const char *good, uint64_t size)
+{
+	char buf[65536];
+	int in = open(good, O_RDONLY), out = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600), ok;
+	ssize_t n = 0;
+
+	ok = in >= 0 && out >= 0;
+	while (ok && (n = read(in, buf, sizeof(buf))) > 0)
+		ok = write(out, buf, (size_t)n) == n;
+	ok = ok && n == 0 && ftruncate(out, (off_t)size) == 0;
+	if (in >= 0)
+		close(in);
+	if (out >= 0)
+		close(out);
+	return ok ? 0 : -1;
+}
+
+/*
+ * Runs @call's ioctl on @fd in a child, kills it after @delay seconds and
+ * waits at most KILL_BOUND_SECONDS for it. Returns the seconds from SIGKILL
+ * to its end (-1 if it outlived the bound), and in @*finished whether the
+ * call had already returned when the signal came (then nothing was shown).
+ */
+static double kill_during(int fd, unsigned long cmd, void *arg, double delay, int *finished)
+{
+	int done[2], status;
+	double killed_at, gone;
+	pid_t child;
+	char c;
+
+	if (pipe(done) != 0)
+		return -1;
+	child = fork();
+	if (child == 0) {
+		close(done[0]);
+		ioctl(fd, cmd, arg);
+		if (write(done[1], "x", 1) != 1)
+			_exit(1);
+		pause();	/* the parent kills it either way */
+		_exit(0);
+	}
+	close(done[1]);
+	usleep((useconds_t)(delay * 1e6));
+	fcntl(done[0], F_SETFL, O_NONBLOCK);
+	*finished = read(done[0], &c, 1) == 1;
+	killed_at = now();
+	kill(child, SIGKILL);
+	gone = reaped_within(child, KILL_BOUND_SECONDS, &status) ? now() - killed_at : -1;
+	close(done[0]);
+	return gone;
+}
+
+/* A good model still loads and runs on a fresh file (the killed call left nothing behind). */
+static int still_works(const char *good)
+{
+	static float x[1024];
+	struct cerebro_buffer in = { (uint64_t)(uintptr_t)x, 0 };
+	uint32_t handle;
+	int fd = dev_open(), ok;
+
+	ok = load(fd, good, &handle) == 0 && input_buffer(fd, handle, &in) == 0 &&
+	     io(fd, CEREBRO_IOC_EXECUTE_MODEL, handle, &in, 1) == 0;
+	close(fd);
+	return ok;
+}
+
+/*
+ * LOAD_MODEL of a @size_mib MiB file (a valid .cbx and a hole) spends its
+ * time hashing; SIGKILL must end it within KILL_BOUND_SECONDS, and well
+ * before the load would have ended, as timed on a file 1/8 the size.
+ */
+static void kill_load(const char *name, const char *good, uint64_t size_mib)
+{
+	struct cerebro_load ld = { .size = sizeof(ld), .version = CEREBRO_UAPI_VERSION };
+	const char *small = "/tmp/long_small.cbx", *big = "/tmp/long.cbx";
+	double start, full, gone, left;
+	int fd, finished = 0, rc, err;
+	char why[256];
+
+	mark(name);
+	if (write_long_cbx(small, good, size_mib * MIB / 8) || write_long_cbx(big, good, size_mib * MIB)) {
+		verdict(name, 0, "cannot write the files");
+		return;
+	}
+	fd = dev_open();
+	start = now();
+	rc = load(fd, small, NULL);
+	err = errno;
+	full = (now() - start) * 8;
+	print_file_reason(name, fd, rc < 0 ? err : 0);
+	errno = err;
+	expect("long_load_refused", rc, EBADMSG);
+	ld.path = (uint64_t)(uintptr_t)big;
+	gone = kill_during(fd, CEREBRO_IOC_LOAD_MODEL, &ld, 1.0, &finished);
+	close(fd);
+	unlink(small);
+	unlink(big);
+	left = full - 1.0;
+	snprintf(why, sizeof(why),
+		 "killed 1 s into a load estimated at %.1f s: gone %.2f s later (bound %.0f s)%s",
+		 full, gone, KILL_BOUND_SECONDS, finished ? "; the load had already ended" : "");
+	printf("killload %s\n", why);
+	verdict(name, !finished && gone >= 0 && gone < left / 2, why);
+	verdict("works_after_killed_load", still_works(good), "a good model no longer loads and runs");
+}
+
+/*
+ * EXECUTE_MODEL of a model whose stages each spin for a while (65535 of
+ * them: minutes even on real hardware): SIGKILL must end it between two
+ * stages, leave the reason on the file, no results, and the file usable.
+ */
+static void kill_stages(const char *name, const char *slow, const char *good)
+{
+	static float x[1024], y[1024];
+	struct cerebro_buffer in = { (uint64_t)(uintptr_t)x, 0 }, out = { (uint64_t)(uintptr_t)y, 4 };
+	struct cerebro_io arg = { .size = sizeof(arg), .version = CEREBRO_UAPI_VERSION };
+	struct cerebro_last_error le;
+	int fd = dev_open(), finished = 0;
+	uint32_t handle;
+	char why[TEXT_LEN];
+	double gone;
+
+	mark(name);
+	if (load(fd, slow, &handle) != 0 || input_buffer(fd, handle, &in) != 0) {
+		verdict(name, 0, "cannot load the slow model");
+		close(fd);
+		return;
+	}
+	arg.handle = handle;
+	arg.num_buffers = 1;
+	arg.buffers = (uint64_t)(uintptr_t)&in;
+	gone = kill_during(fd, CEREBRO_IOC_EXECUTE_MODEL, &arg, 1.0, &finished);
+	if (gone < 0) {	/* still in the kernel, holding this file's lock: use no more of it */
+		verdict(name, 0, "the killed caller outlived the bound");
+		return;
+	}
+	last_error(fd, &le);
+	snprintf(why, sizeof(why), "gone %.2f s after SIGKILL (bound %.0f s)%s; LAST_ERROR %d '%.160s'",
+		 gone, KILL_BOUND_SECONDS, finished ? "; the call had already ended" : "", le.error,
+		 le.message);
+	printf("killstages %s\n", why);
+	verdict(name, !finished && le.error == EINTR && strstr(le.message, "EXECUTE_MODEL: killed after stage"),
+		why);
+	expect("no_results_after_killed_execute", io(fd, CEREBRO_IOC_GET_RESULTS, handle, &out, 1), ENODATA);
+	close(fd);
+	verdict("works_after_killed_execute", still_works(good), "a good model no longer loads and runs");
+}
+
 int main(int argc, char **argv)
 {
 	struct sigaction alarm_action = { .sa_handler = on_alarm };	/* no SA_RESTART */
@@ -518,19 +861,23 @@ int main(int argc, char **argv)
 	if (argc == 7 && strcmp(argv[1], "badinput") == 0) {
 		char model_dir[TEXT_LEN];
 
+		struct snapshot sysfs;
+
 		snprintf(model_dir, sizeof(model_dir), "%s/models/%s", CEREBRO_SYSFS_DIR, argv[6]);
 		set_reason_files(model_dir);
+		snapshot(&sysfs);
 		fd = dev_open();
 		load_cases(fd, argv + 2);
 		io_cases(fd, argv[2]);
 		close(fd);
+		print_reason("ioctl_refusals_changed_sysfs", &sysfs);	/* a line here fails the host test */
+		set_reason_files(NULL);
 		limit_cases(argv[2], argv[6]);
 	} else if (argc == 6 && strcmp(argv[1], "write") == 0) {
 		sysfs_write(argv[2], argv[3], argv[4], atoi(argv[5]));
 	} else if (argc == 5 && strcmp(argv[1], "load") == 0) {
-		set_reason_files(NULL);
 		fd = dev_open();
-		CASE(argv[2], load(fd, argv[3], NULL), atoi(argv[4]));
+		FILE_CASE(argv[2], fd, load(fd, argv[3], NULL), atoi(argv[4]));
 		close(fd);
 	} else if (argc == 6 && strcmp(argv[1], "loadmany") == 0) {
 		load_many(argv[2], atoi(argv[3]), argv[4], atoi(argv[5]));
@@ -542,6 +889,20 @@ int main(int argc, char **argv)
 		killable(argv[2], argv[3]);
 	} else if (argc == 6 && strcmp(argv[1], "memcg") == 0) {
 		memcg(argv[2], argv[3], argv[4], atol(argv[5]));
+	} else if (argc == 3 && strcmp(argv[1], "perfile") == 0) {
+		per_file(argv[2]);
+	} else if (argc == 5 && strcmp(argv[1], "names") == 0) {
+		if (write_name_sections(argv[2], strtoull(argv[3], NULL, 10) * MIB,
+					strtoull(argv[4], NULL, 10) * MIB) != 0) {
+			perror(argv[2]);
+			return 1;
+		}
+	} else if (argc == 5 && strcmp(argv[1], "hostile") == 0) {
+		hostile(argv[2], argv[3], atoi(argv[4]));
+	} else if (argc == 5 && strcmp(argv[1], "killload") == 0) {
+		kill_load(argv[2], argv[3], strtoull(argv[4], NULL, 10));
+	} else if (argc == 5 && strcmp(argv[1], "killstages") == 0) {
+		kill_stages(argv[2], argv[3], argv[4]);
 	} else {
 		fprintf(stderr, "usage: see the comment at the top of vm_checks.c\n");
 		return 2;

@@ -27,6 +27,7 @@
 #define CEREBRO_MAX_HANDLES 16		/* per open file */
 #define CEREBRO_MAX_BUFFERS 256		/* = CBX_MAX_TENSORS */
 #define CEREBRO_MAX_FILE_SIZE (512ULL << 20)	/* LOAD_MODEL reads at most this */
+#define CEREBRO_ERROR_LEN 160		/* one reason line, with its NUL */
 
 /* LOAD_MODEL: read and validate @path, bind it to its model module. */
 struct cerebro_load {
@@ -89,12 +90,25 @@ struct cerebro_handle_arg {
 	__u32 reserved;
 };
 
+/*
+ * LAST_ERROR: why the last refused call on this open file was refused.
+ * Each open file keeps its own: another file's refusals never show here.
+ */
+struct cerebro_last_error {
+	__u32 size;
+	__u32 version;
+	__s32 error;		/* out: its errno (positive); 0 if no call was refused yet */
+	__u32 reserved;		/* 0 */
+	char message[CEREBRO_ERROR_LEN];	/* out: one line, NUL-terminated; "" if none */
+};
+
 #define CEREBRO_IOC_MAGIC 0xCB
 #define CEREBRO_IOC_LOAD_MODEL _IOWR(CEREBRO_IOC_MAGIC, 1, struct cerebro_load)
 #define CEREBRO_IOC_EXECUTE_MODEL _IOW(CEREBRO_IOC_MAGIC, 2, struct cerebro_io)
 #define CEREBRO_IOC_GET_RESULTS _IOW(CEREBRO_IOC_MAGIC, 3, struct cerebro_io)
 #define CEREBRO_IOC_MODEL_INFO _IOWR(CEREBRO_IOC_MAGIC, 4, struct cerebro_info)
 #define CEREBRO_IOC_UNLOAD_MODEL _IOW(CEREBRO_IOC_MAGIC, 5, struct cerebro_handle_arg)
+#define CEREBRO_IOC_LAST_ERROR _IOWR(CEREBRO_IOC_MAGIC, 6, struct cerebro_last_error)
 
 /* Layouts are ABI: a change needs a new CEREBRO_UAPI_VERSION. */
 _Static_assert(sizeof(struct cerebro_load) == 24, "struct cerebro_load layout");
@@ -103,6 +117,7 @@ _Static_assert(sizeof(struct cerebro_io) == 24, "struct cerebro_io layout");
 _Static_assert(sizeof(struct cerebro_tensor_info) == 144, "struct cerebro_tensor_info layout");
 _Static_assert(sizeof(struct cerebro_info) == 200, "struct cerebro_info layout");
 _Static_assert(sizeof(struct cerebro_handle_arg) == 16, "struct cerebro_handle_arg layout");
+_Static_assert(sizeof(struct cerebro_last_error) == 176, "struct cerebro_last_error layout");
 
 /* Post-processing applied to output 0 in the kernel (sysfs "postprocess"). */
 enum cerebro_post {
