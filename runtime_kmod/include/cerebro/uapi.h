@@ -93,6 +93,8 @@ struct cerebro_handle_arg {
 /*
  * LAST_ERROR: why the last refused call on this open file was refused.
  * Each open file keeps its own: another file's refusals never show here.
+ * A refused LAST_ERROR (wrong size or version, bad pointer) is itself the
+ * last refusal then, like any other call.
  */
 struct cerebro_last_error {
 	__u32 size;
