@@ -1,12 +1,13 @@
 """Cerebro's cache directory, and the persistent compile cache kept in it.
 
 A compiled model is stored as its .cbx bytes under a key that is the SHA-256 of everything the bytes
-depend on: the IR graph as the frontend made it (ops, attributes, shapes, dtypes, names, source
-locations and the constants' bytes), the resolved target (triple, CPU, features), the build options and
-the compiler itself (version plus a hash of its source files, so an edited compiler never serves old
-code). An entry is trusted only after its .cbx content hash checks out; anything else is deleted and
-rebuilt. Entries are written atomically (temporary file, then rename) and the directory is kept under a
-size bound by dropping the least recently used entries.
+depend on: the model as the frontend hands it over (an IR graph: ops, attributes, shapes, dtypes, names,
+source locations and the constants' bytes; or, from JAX, the jaxpr with the same facts, hashed before
+lowering so a hit skips the lowering), the resolved target (triple, CPU, features), the build options
+and the compiler itself (version plus a hash of its and the frontends' source files, so an edited
+compiler never serves old code). An entry is trusted only after its .cbx content hash checks out;
+anything else is deleted and rebuilt. Entries are written atomically (temporary file, then rename) and
+the directory is kept under a size bound by dropping the least recently used entries.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import hashlib
 import os
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -60,34 +62,48 @@ def compile_cache_max_bytes() -> int:
 
 @functools.cache
 def compiler_fingerprint() -> str:
-    """Cerebro's version, LLVM's, and a hash of every compiler source file."""
+    """Cerebro's version, LLVM's, and a hash of every compiler and frontend source file (a key made
+    before lowering, from a frontend's own form of the model, depends on the frontend's rules too)."""
     import llvmlite
     import llvmlite.binding as llvm
 
     import cerebro
     import cerebro.compiler
+    import cerebro.frontends
 
     digest = hashlib.sha256(f"{cerebro.__version__}|{llvmlite.__version__}|{llvm.llvm_version_info}".encode())
-    root = Path(cerebro.compiler.__file__).parent
-    for path in sorted(root.rglob("*.py")):
-        digest.update(path.relative_to(root).as_posix().encode() + b"\0")
-        digest.update(path.read_bytes() + b"\0")
+    for package in (cerebro.compiler, cerebro.frontends):
+        root = Path(package.__file__).parent
+        for path in sorted(root.rglob("*.py")):
+            digest.update(f"{package.__name__}/{path.relative_to(root).as_posix()}".encode() + b"\0")
+            digest.update(path.read_bytes() + b"\0")
     return digest.hexdigest()
 
 
-def graph_key(graph: Any, target: Any, options: dict[str, Any]) -> str:
-    """The cache key of building graph (a compiler.ir.Graph) for target (a resolved Target) with options."""
+def build_key(source: str, target: Any, options: dict[str, Any]) -> str:
+    """The cache key of compiling source (a digest of the model, tagged with its form: "ir:...",
+    "jaxpr:...") for target (a resolved Target) with options."""
+    digest = hashlib.sha256()
+    for part in (compiler_fingerprint(), repr(dataclasses.astuple(target)), repr(sorted(options.items())), source):
+        digest.update(part.encode() + b"\0")
+    return digest.hexdigest()
+
+
+def graph_source(graph: Any) -> str:
+    """The source digest of an IR graph (compiler.ir.Graph): its text, then the constants' bytes."""
     import numpy as np
 
     from cerebro.compiler.ir import format_graph
 
-    digest = hashlib.sha256()
-    for part in (compiler_fingerprint(), repr(dataclasses.astuple(target)), repr(sorted(options.items())),
-                 format_graph(graph)):
-        digest.update(part.encode() + b"\0")
+    digest = hashlib.sha256(format_graph(graph).encode() + b"\0")
     for constant in graph.constants():  # the text has their types; the bytes come straight from the buffers
         digest.update(np.ascontiguousarray(constant.data).reshape(-1).view(np.uint8))
-    return digest.hexdigest()
+    return "ir:" + digest.hexdigest()
+
+
+def graph_key(graph: Any, target: Any, options: dict[str, Any]) -> str:
+    """The cache key of building graph (a compiler.ir.Graph) for target (a resolved Target) with options."""
+    return build_key(graph_source(graph), target, options)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -185,18 +201,28 @@ def cached_build(graph: Any, target: Any = "host", *, name: str | None = None, s
 
     cache: None follows $CEREBRO_COMPILE_CACHE; False always compiles.
     """
+    return cached_lower(lambda: graph_source(graph), lambda: graph, target, name=name, stage_flops=stage_flops,
+                        cache=cache)
+
+
+def cached_lower(source: Callable[[], str], lower: Callable[[], Any], target: Any = "host", *,
+                 name: str | None = None, stage_flops: int | None = None, cache: bool | None = None) -> bytes:
+    """build(lower(), ...) keyed by source(), a digest of everything lower() makes its graph from (see
+    build_key): a frontend keys its own form of the model (a jaxpr) and a hit never lowers it.
+    Each is called at most once; with the cache off, source() is not called.
+    """
     from cerebro.compiler.build import STAGE_FLOPS, build
     from cerebro.compiler.targets import resolve_target
 
     stage_flops = STAGE_FLOPS if stage_flops is None else stage_flops
     if not (compile_cache_enabled() if cache is None else cache):
-        return build(graph, target, name, stage_flops)
+        return build(lower(), target, name, stage_flops)
     resolved = resolve_target(target)
-    key = graph_key(graph, resolved, {"name": name, "stage_flops": stage_flops})
+    key = build_key(source(), resolved, {"name": name, "stage_flops": stage_flops})
     store = CompileCache()
     data = store.get(key)
     if data is None:
-        data = build(graph, resolved, name, stage_flops)
+        data = build(lower(), resolved, name, stage_flops)
         try:
             store.put(key, data)
         except OSError as error:  # a cache that cannot be written must not fail the compile

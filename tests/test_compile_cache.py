@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib
-import json
 import os
 import shutil
 import subprocess
@@ -11,6 +11,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -18,8 +19,9 @@ import pytest
 
 import cerebro
 import cerebro.cache as cc
-from cerebro import cli
+from cerebro import _runtime, cli
 from cerebro.frontends.jax import trace
+from cerebro.frontends.jax.tracer import capture
 
 compiler_build = importlib.import_module("cerebro.compiler.build")  # the package re-exports build()
 
@@ -65,70 +67,80 @@ def entries(directory: Path) -> list[Path]:
     return sorted(p for p in directory.glob("*.cbx") if not p.name.startswith("."))
 
 
-# ---- a ResNet50 in a second process ----
+# ---- a ResNet50-sized model in a second process ----
 
-RESNET_CHILD = textwrap.dedent("""
-    import importlib, json, sys, time
+SECOND_PROCESS = textwrap.dedent("""
+    import importlib, sys
+    import jax
+    import numpy as np
     sys.path.insert(0, sys.argv[1])
-    from test_compile_cache import resnet50_case
+    from test_compile_cache import resnet50_sized
     import cerebro
-    from cerebro.cache import cached_build
 
     def refuse(*args, **kwargs):
         raise AssertionError("compiled again: the cache did not serve this model")
 
     importlib.import_module("cerebro.compiler.build").build = refuse
-    fn, x = resnet50_case()
-    compiled = cerebro.compile(fn)
-    t0 = time.perf_counter()
-    graph = compiled.lower(x)  # the frontend trace: JAX's cache pays this too
-    t1, c1 = time.perf_counter(), time.process_time()
-    data = cached_build(graph, "host")
-    t2, c2 = time.perf_counter(), time.process_time()
-    cerebro.load(data)  # the runtime checks the file again, as for any .cbx
-    t3, c3 = time.perf_counter(), time.process_time()
-    open(sys.argv[2], "wb").write(data)
-    print(json.dumps({"trace_s": t1 - t0, "cached_wall_s": t2 - t1, "cached_cpu_s": c2 - c1,
-                      "load_wall_s": t3 - t2, "load_cpu_s": c3 - c2}))
+    importlib.import_module("cerebro.frontends.jax.tracer").lower = refuse  # a hit never lowers the jaxpr
+    fn, x = resnet50_sized()
+    np.testing.assert_allclose(cerebro.compile(fn)(x), jax.jit(fn)(x), rtol=1e-4, atol=1e-4)
+    cerebro.compile(fn).export(sys.argv[2], x)
 """)
 
 
-def resnet50_case():
-    """ResNet50 (jax_resnet, 25.6 M parameters, 102 MB of weights) with random weights: shapes from
-    eval_shape, since a real init costs tens of seconds and the weights' values do not matter here."""
-    from jax_resnet import ResNet50
+class ResNet50Sized(nn.Module):
+    """ResNet50's 25.7 M parameters (103 MB) behind a convolution, batch norm, ReLU and pooling: the
+    cache's work (hashing the weights for the key, reading and checking a 103 MB entry, the runtime
+    checking it again) is ResNet50's, the compile a few seconds instead of ResNet50's 15+. ResNet50
+    itself is timed by benchmarks/compile_cache.py, which also fails if a run misses the cache."""
 
-    model = ResNet50(n_classes=1000)
+    @nn.compact
+    def __call__(self, x):
+        x = nn.relu(nn.BatchNorm(use_running_average=True)(nn.Conv(16, (3, 3), strides=2)(x)))
+        x = nn.max_pool(x, (2, 2), strides=(2, 2)).reshape((x.shape[0], -1))
+        return nn.Dense(10)(nn.relu(nn.Dense(512)(x)))
+
+
+def resnet50_sized():
+    """ResNet50Sized with random weights (the same in every process) and a 224x224 image."""
+    model = ResNet50Sized()
     x = np.random.default_rng(1).standard_normal((1, 224, 224, 3), dtype=np.float32)
     shapes = jax.eval_shape(model.init, jax.random.PRNGKey(0), x)
     rng = np.random.default_rng(0)
-    variables = jax.tree_util.tree_map(lambda s: (rng.standard_normal(s.shape) * 0.05).astype(s.dtype), shapes)
+    variables = jax.tree_util.tree_map(lambda s: (rng.standard_normal(s.shape) * 0.02).astype(s.dtype), shapes)
+    variables["batch_stats"]["BatchNorm_0"]["var"] = np.abs(variables["batch_stats"]["BatchNorm_0"]["var"]) + 1
 
-    def resnet50(x):
+    def resnet50_sized(x):
         return model.apply(variables, x)
 
-    return resnet50, x
+    return resnet50_sized, x
 
 
-def test_resnet50_served_from_cache_in_a_second_process(cache_dir, tmp_path):
-    """A fresh process gets ResNet50 from the cache, never compiling (the child's compiler raises), in
-    well under 1 s: hashing the 102 MB of weights for the key plus reading and verifying the 102 MB
-    .cbx take about 0.2 s of CPU here (5x margin), against about 13 s to compile. Measured as the
-    child's CPU time, so other processes on a loaded machine do not count. The frontend trace before
-    it and the runtime's load after it (which checks the file's hash again) are reported, not bounded."""
-    fn, x = resnet50_case()
-    cerebro.compile(fn).export(tmp_path / "first.cbx", x)
+def test_resnet50_sized_model_served_from_cache_in_a_second_process(cache_dir, tmp_path):
+    """A fresh process gets the model from the cache, neither lowering nor compiling it (the child's
+    lowering and compiler raise), and computes what jax.jit computes. How long that takes is measured
+    by `python -m benchmarks.compile_cache` (docs/architecture.md, compile cache), not here."""
+    fn, x = resnet50_sized()
+    first = cerebro.compile(fn).export(tmp_path / "first.cbx", x)
     (entry,) = entries(cache_dir)
+    assert entry.stat().st_size > 100e6  # ResNet50-sized
     served = tmp_path / "served.cbx"
-    proc = subprocess.run([sys.executable, "-c", RESNET_CHILD, str(Path(__file__).parent), str(served)],
-                          capture_output=True, text=True, timeout=300, env=os.environ.copy())
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    times = json.loads(proc.stdout.strip().splitlines()[-1])
-    print(f"second process: trace {times['trace_s']:.2f} s, served from cache in {times['cached_wall_s']:.2f} s "
-          f"wall ({times['cached_cpu_s']:.2f} s CPU), runtime load {times['load_wall_s']:.2f} s wall "
-          f"({times['load_cpu_s']:.2f} s CPU)")
-    assert served.read_bytes() == entry.read_bytes()
-    assert times["cached_cpu_s"] < 1.0
+    proc = subprocess.run([sys.executable, "-c", SECOND_PROCESS, str(Path(__file__).parent), str(served)],
+                          capture_output=True, text=True, timeout=600, env=os.environ.copy())
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert served.read_bytes() == first.read_bytes()
+    assert entries(cache_dir) == [entry]
+
+
+def test_runtime_sha256_matches_hashlib():
+    """The runtime checks every .cbx with its own SHA-256 (the CPU's SHA instructions where it has them,
+    cerebro._runtime.SHA256_HARDWARE): every length around the 64-byte block and the 56-byte padding
+    edge, unaligned starts, and a buffer far past one block run."""
+    data = RNG.integers(0, 256, (1 << 20) + 200, dtype=np.uint8).tobytes()
+    for start in (0, 1, 3):
+        for length in [*range(0, 200), 1000, 4095, 4096, 4097, (1 << 20) + 17]:
+            chunk = memoryview(data)[start:start + length]
+            assert _runtime.sha256(chunk) == hashlib.sha256(chunk).digest(), (start, length)
 
 
 # ---- the API paths ----
@@ -223,6 +235,72 @@ def test_key_covers_weights_target_options_and_compiler(monkeypatch):
     assert cc.graph_key(graph, x86, {"stage_flops": 2}) != key
     monkeypatch.setattr(cc, "compiler_fingerprint", lambda: "an edited compiler")
     assert cc.graph_key(graph, x86, {"stage_flops": 1}) != key
+
+
+def _fingerprint(fn, *args, **kwargs) -> str:
+    return capture(fn, *args, **kwargs).fingerprint()
+
+
+def _scaled(scale):
+    def fn(x):
+        return jnp.tanh(x @ W1) * scale
+
+    return fn
+
+
+def _inner_weight(w):
+    inner = jax.jit(lambda x: x @ w)  # a nested jaxpr whose constant is the weight
+
+    def fn(x):
+        return jax.lax.cond(x.sum() > 0, lambda v: inner(v), lambda v: -inner(v), x)
+
+    return fn
+
+
+def test_jaxpr_key_covers_what_the_graph_is_made_from():
+    """A hit never lowers, so the jaxpr key must change with everything the lowering reads."""
+    key = _fingerprint(mlp, X)
+    assert _fingerprint(mlp, X.copy()) == key  # the inputs' values are not compiled in
+    changed = [
+        _fingerprint(mlp, X[:1]),  # shape
+        _fingerprint(mlp, X.astype(np.int32)),  # dtype
+        _fingerprint(_scaled(2.0), X),  # a literal
+        _fingerprint(_scaled(np.nextafter(np.float32(2), np.float32(3))), X),  # the literal's last bit
+        _fingerprint(lambda x: jnp.sin(x @ W1) @ W2, X),  # an op
+        _fingerprint(_inner_weight(W1), X),
+        _fingerprint(mlp, X, name="renamed"),  # the graph's (and the .cbx's) name
+        _fingerprint(lambda x, y: x @ W1 + y, X, np.zeros(32, np.float32)),
+        _fingerprint(lambda y, x: x @ W1 + y, np.zeros(32, np.float32), X),  # input names
+    ]
+    bumped = W1.copy()
+    bumped.flat[5] += np.float32(1e-3)
+    changed.append(_fingerprint(_inner_weight(bumped), X))  # a constant inside a nested jaxpr
+    changed.append(_fingerprint(lambda x: jnp.tanh(x @ bumped) @ W2, X))  # a closed-over weight
+    assert len({key, *changed}) == len(changed) + 1
+
+
+def test_jaxpr_key_covers_source_locations():
+    """The .cbx records each node's source line (profiles show it): the same code on another line is
+    another entry."""
+    source = "def f(x):\n    return jnp.tanh(x @ W1) @ W2\n"
+    functions = []
+    for blank_lines in (0, 3):
+        scope = {"jnp": jnp, "W1": W1, "W2": W2}
+        exec(compile("\n" * blank_lines + source, "user_model.py", "exec"), scope)  # noqa: S102
+        functions.append(scope["f"])
+    assert _fingerprint(functions[0], X) != _fingerprint(functions[1], X)
+
+
+def test_damaged_entry_of_a_jax_compile_is_rebuilt(cache_dir, builds, capfd):
+    compiled = cerebro.compile(mlp)
+    compiled(X)
+    (entry,) = entries(cache_dir)
+    good = entry.read_bytes()
+    _flip_middle(entry)
+    capfd.readouterr()
+    np.testing.assert_allclose(cerebro.compile(mlp)(X), expected(X), rtol=1e-5, atol=1e-5)
+    assert "damaged" in capfd.readouterr().err
+    assert builds == ["mlp", "mlp"] and entry.read_bytes() == good
 
 
 def test_compiler_source_edit_changes_fingerprint(tmp_path, monkeypatch):

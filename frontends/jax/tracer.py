@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import inspect
 import re
 from collections.abc import Mapping
@@ -176,6 +177,58 @@ def _lower_jaxpr(ctx: Context, jaxpr: Jaxpr, consts: list, args: list[Value], ca
     return [read(v) for v in jaxpr.outvars]
 
 
+@dataclass
+class Captured:
+    """A function as jax.make_jaxpr saw it, before lowering: enough to key the compile cache
+    (fingerprint) and to call or export the result (the trees), so a cache hit never lowers."""
+
+    name: str
+    jaxpr: ClosedJaxpr
+    input_specs: list[InputSpec]
+    output_names: list[str]
+    in_tree: Any
+    out_tree: Any
+    call_tree: CallTree
+    static: StaticArgs
+
+    def fingerprint(self) -> str:
+        """Hex digest of everything lower() makes the graph from (names, types, jaxpr, constants)."""
+        from cerebro.frontends.jax.fingerprint import jaxpr_digest
+
+        head = repr((jax.__version__, self.name, [(s.name, s.shape, s.dtype.name) for s in self.input_specs],
+                     self.output_names))
+        return hashlib.sha256(f"{head}\0{jaxpr_digest(self.jaxpr)}".encode()).hexdigest()
+
+
+def capture(fn: Any, *example_args: Any, name: str | None = None, kwargs: Mapping[str, Any] | None = None,
+            static: StaticArgs | None = None) -> Captured:
+    """jax.make_jaxpr of fn(*example_args, **kwargs), with the names and trees trace() gives the graph."""
+    static = static or StaticArgs(frozenset(), frozenset())
+    call = static.split(example_args, kwargs or {})
+    closed, out_shapes = jax.make_jaxpr(call.bind(fn), return_shape=True)(call.args, call.kwargs)
+    arg_names = _arg_names(fn, len(example_args))
+    leaf_names = input_names([arg_names[i] for i in call.positions], call.args, call.kwargs)
+    specs = [InputSpec(leaf_name, tuple(int(d) for d in var.aval.shape), ir_dtype(var.aval.dtype, f"input {leaf_name}"))
+             for leaf_name, var in zip(leaf_names, closed.jaxpr.invars)]
+    return Captured(_sanitize(name or getattr(fn, "__name__", "model")), closed, specs, output_names(out_shapes),
+                    jax.tree_util.tree_structure((call.args, call.kwargs)), jax.tree_util.tree_structure(out_shapes),
+                    call_tree(arg_names, call, out_shapes), static)
+
+
+def lower(captured: Captured) -> Traced:
+    """Lower a captured jaxpr into a verified IR graph."""
+    graph = Graph(captured.name)
+    for spec in captured.input_specs:
+        graph.add_input(spec.shape, spec.dtype, spec.name)
+    ctx = Context(graph, lambda ctx, jaxpr, consts, args: _lower_jaxpr(ctx, jaxpr, consts, args, ctx.loc))
+    closed = captured.jaxpr
+    outputs = _lower_jaxpr(ctx, closed.jaxpr, list(closed.consts), list(graph.inputs))
+    graph.set_outputs(outputs, captured.output_names)
+    verify(graph)
+    return Traced(graph, captured.in_tree, captured.out_tree, captured.input_specs, captured.call_tree,
+                  captured.static)
+
+
 def trace(fn: Any, *example_args: Any, name: str | None = None, kwargs: Mapping[str, Any] | None = None,
           static: StaticArgs | None = None) -> Traced:
     """Trace fn(*example_args, **kwargs) (pytrees of arrays) into a verified IR graph.
@@ -185,22 +238,4 @@ def trace(fn: Any, *example_args: Any, name: str | None = None, kwargs: Mapping[
     constants. Raises UnsupportedPrimitive naming the primitive and the user's source line
     for anything the IR cannot express.
     """
-    static = static or StaticArgs(frozenset(), frozenset())
-    call = static.split(example_args, kwargs or {})
-    closed, out_shapes = jax.make_jaxpr(call.bind(fn), return_shape=True)(call.args, call.kwargs)
-    in_tree = jax.tree_util.tree_structure((call.args, call.kwargs))
-    graph = Graph(_sanitize(name or getattr(fn, "__name__", "model")))
-    arg_names = _arg_names(fn, len(example_args))
-    specs = []
-    leaf_names = input_names([arg_names[i] for i in call.positions], call.args, call.kwargs)
-    for leaf_name, var in zip(leaf_names, closed.jaxpr.invars):
-        dtype = ir_dtype(var.aval.dtype, f"input {leaf_name}")
-        spec = InputSpec(leaf_name, tuple(int(d) for d in var.aval.shape), dtype)
-        specs.append(spec)
-        graph.add_input(spec.shape, spec.dtype, spec.name)
-    ctx = Context(graph, lambda ctx, jaxpr, consts, args: _lower_jaxpr(ctx, jaxpr, consts, args, ctx.loc))
-    outputs = _lower_jaxpr(ctx, closed.jaxpr, list(closed.consts), list(graph.inputs))
-    graph.set_outputs(outputs, output_names(out_shapes))
-    verify(graph)
-    return Traced(graph, in_tree, jax.tree_util.tree_structure(out_shapes), specs,
-                  call_tree(arg_names, call, out_shapes), static)
+    return lower(capture(fn, *example_args, name=name, kwargs=kwargs, static=static))
