@@ -103,15 +103,17 @@ class CompiledFunction:
         with self._lock:
             entry = self._cache.get(key)
             if entry is None:
-                traced = self._trace(args, kwargs)
-                entry = (runtime.load(self._build(traced.graph, self.target)), traced.out_tree)
+                captured = self._capture(args, kwargs)
+                entry = (runtime.load(self._build(captured, self.target)), captured.out_tree)
                 self._cache[key] = entry
         loaded, out_tree = entry
         return jax.tree_util.tree_unflatten(out_tree, loaded(*arrays))
 
     def lower(self, *args: Any, **kwargs: Any) -> Any:
         """The traced IR graph for these example arguments (for inspection)."""
-        return self._trace(args, kwargs).graph
+        from cerebro.frontends.jax.tracer import lower
+
+        return lower(self._capture(args, kwargs)).graph
 
     def export(self, path: str | os.PathLike, *example_args: Any, target: str | None = None,
                **example_kwargs: Any) -> Path:
@@ -119,23 +121,26 @@ class CompiledFunction:
         keeps the function's calling convention (cerebro.load takes and returns the same pytrees)."""
         from cerebro.compiler.cbx.tree import attach_tree
 
-        traced = self._trace(example_args, example_kwargs)
-        data = attach_tree(self._build(traced.graph, target or self.target), traced.call_tree)
+        captured = self._capture(example_args, example_kwargs)
+        data = attach_tree(self._build(captured, target or self.target), captured.call_tree)
         path = Path(path)
         path.write_bytes(data)
         return path
 
-    def _trace(self, args: tuple, kwargs: dict) -> Any:
-        from cerebro.frontends.jax import trace
+    def _capture(self, args: tuple, kwargs: dict) -> Any:
+        from cerebro.frontends.jax.tracer import capture
 
-        traced = trace(self.fn, *args, kwargs=kwargs, static=self.static)
-        traced.graph.name = self.name
-        return traced
+        captured = capture(self.fn, *args, kwargs=kwargs, static=self.static)
+        captured.name = self.name
+        return captured
 
-    def _build(self, graph: Any, target: str) -> bytes:
-        from cerebro.cache import cached_build
+    def _build(self, captured: Any, target: str) -> bytes:
+        """The .cbx for a captured jaxpr; the compile cache is keyed by the jaxpr, so a hit never lowers it."""
+        from cerebro.cache import cached_lower
+        from cerebro.frontends.jax.tracer import lower
 
-        return cached_build(graph, target, cache=self.cache)
+        return cached_lower(lambda: "jaxpr:" + captured.fingerprint(), lambda: lower(captured).graph, target,
+                            cache=self.cache)
 
 
 def compile(fn: Callable, target: str = "host", *, name: str | None = None,  # noqa: A001
