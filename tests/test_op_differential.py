@@ -1,0 +1,536 @@
+"""Every IR op, compiled and run, against the reference interpreter (in the style of tinygrad's test_ops).
+
+SAMPLES holds one builder per op in the op table (compiler/ir/ops.py OPS): it adds nodes of that op
+for a dtype to a graph, reading ordinary values and edge values (zeros of both signs, +-inf, NaN,
+integer min/max, division by zero, MIN / -1, out-of-range take indices, empty shapes). An op
+accepts a dtype when its shape rule and its emitter (compiler/codegen/registry.py) do; every
+accepted (op, dtype) is checked. CHAINS adds small graphs the passes fuse (fused_elementwise, row
+kernels, matmul/conv epilogues). For each dtype all of it is ONE graph with many outputs (compiling
+is the cost), built for the host and for aarch64 (run by cbxrun under qemu-aarch64), and compared
+with compiler/ir/interpret.py's run_graph on the same inputs.
+
+Comparison: integers and bools bit for bit; floats bit for bit (NaN matches any NaN, the sign of
+zero counts) except results that go through a transcendental (APPROXIMATE), which match within
+TOLERANCE relative (absolute below the smallest normal) where the reference is finite and exactly
+elsewhere; the tolerances are test_codegen_ops.py's sweep tolerances against correctly rounded
+values. Float sums, products, matmul and conv read small integers (and the specials inf/NaN/-0),
+so their result is exact in any summation order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import native
+import numpy as np
+import pytest
+from llvmlite import ir
+from test_aarch64_runtime import run_cbxrun, split_outputs
+from test_edge_values import edge_values
+
+from cerebro import runtime
+from cerebro.compiler import build
+from cerebro.compiler.build import lower
+from cerebro.compiler.codegen import EMITTERS, EmitContext
+from cerebro.compiler.codegen.module import _node_function
+from cerebro.compiler.ir import DType, Graph, IRError, Value, dtype_from_numpy
+from cerebro.compiler.ir.fused import FUSED, ROW_KERNEL
+from cerebro.compiler.ir.interpret import run_graph
+from cerebro.compiler.ir.ops import OPS
+from cerebro.compiler.ir.plan import VIEW_OPS
+from cerebro.compiler.targets import resolve_target
+
+DTYPES = tuple(DType)
+ARCHES = ("host", "aarch64")
+APPROXIMATE = frozenset({"exp", "log", "log1p", "expm1", "tanh", "erf", "logistic", "sin", "cos", "pow"})
+TOLERANCE = {DType.f32: 2e-6, DType.f64: 1e-14}  # relative, for results that pass through APPROXIMATE
+BROADCAST_SAMPLES = frozenset({"sub", "lt"})  # binary ops also run on [3, 1, 5] op [1, 4, 5]
+INDEX_DTYPES = (DType.i8, DType.i16, DType.i32, DType.i64, DType.u8)
+
+
+def _rng(dtype: DType, salt: str) -> np.random.Generator:
+    return np.random.default_rng([dtype.code, *salt.encode()])
+
+
+def ordinary(dtype: DType, shape: tuple[int, ...], salt: str) -> np.ndarray:
+    """Random values: normal(0, 10) floats, integers over the whole range, fair bools."""
+    rng = _rng(dtype, salt)
+    if dtype is DType.bool:
+        return rng.integers(0, 2, shape).astype(bool)
+    if dtype.is_float:
+        return rng.normal(0, 10, shape).astype(dtype.numpy)
+    info = np.iinfo(dtype.numpy)
+    return rng.integers(info.min, info.max, shape, endpoint=True).astype(dtype.numpy)
+
+
+def small(dtype: DType, shape: tuple[int, ...], salt: str) -> np.ndarray:
+    """Small integers (-4..4, u8 0..8): sums and products of a few stay exact in every order."""
+    rng = _rng(dtype, salt)
+    if dtype is DType.bool:
+        return rng.integers(0, 2, shape).astype(bool)
+    low = 0 if dtype is DType.u8 else -4
+    return rng.integers(low, low + 9, shape).astype(dtype.numpy)
+
+
+def with_specials(dtype: DType, array: np.ndarray, salt: str) -> np.ndarray:
+    """array with every second element replaced by a special value: inf/-inf/NaN/-0 (floats), min/max
+    (integers); the replacements are those whose sums/products do not depend on the order."""
+    if dtype is DType.bool:
+        return array
+    specials = ([np.inf, -np.inf, np.nan, -0.0] if dtype.is_float
+                else [np.iinfo(dtype.numpy).min, np.iinfo(dtype.numpy).max])
+    flat = array.copy().ravel()
+    picks = _rng(dtype, salt).integers(0, len(specials), flat.size)
+    flat[::2] = np.array(specials, dtype.numpy)[picks[::2]]
+    return flat.reshape(array.shape)
+
+
+@dataclass
+class Feed:
+    """The graph's inputs with their data: created on first use, shared by name."""
+
+    graph: Graph
+    arrays: dict[str, np.ndarray] = field(default_factory=dict)
+    values: dict[str, Value] = field(default_factory=dict)
+
+    def __call__(self, name: str, make: Callable[[], np.ndarray]) -> Value:
+        if name not in self.values:
+            array = make()
+            self.arrays[name] = array
+            self.values[name] = self.graph.add_input(array.shape, dtype_from_numpy(array.dtype), name)
+        return self.values[name]
+
+
+@dataclass
+class Case:
+    label: str
+    value: Value
+    exact: bool
+
+
+# --- the inputs, by name: every sample of a dtype reads the same few arrays ---------------------------
+
+def x_vector(feed: Feed, d: DType) -> Value:
+    """The edge values, then ordinary ones."""
+    return feed(f"x.{d.name}", lambda: np.concatenate([edge_values(d), ordinary(d, (24,), "x")]))
+
+
+def pair(feed: Feed, d: DType) -> tuple[Value, Value]:
+    """Every pair of edge values (division by zero, MIN / -1, inf - inf, ...), then ordinary pairs."""
+    def side(k: int) -> np.ndarray:
+        grid = np.meshgrid(edge_values(d), edge_values(d), indexing="ij")[k].ravel()
+        return np.concatenate([grid, ordinary(d, (40,), f"ab{k}")])
+
+    return feed(f"a.{d.name}", lambda: side(0)), feed(f"b.{d.name}", lambda: side(1))
+
+
+def broadcast_pair(feed: Feed, d: DType) -> tuple[Value, Value]:
+    """[3, 1, 5] and [1, 4, 5] operands (broadcast both ways), specials among ordinary values."""
+    return (feed(f"p.{d.name}", lambda: with_specials(d, ordinary(d, (3, 1, 5), "p"), "p")),
+            feed(f"q.{d.name}", lambda: ordinary(d, (1, 4, 5), "q")))
+
+
+def empty(feed: Feed, d: DType) -> Value:
+    return feed(f"empty.{d.name}", lambda: np.zeros((0, 3), d.numpy))
+
+
+def condition(feed: Feed, size: int) -> Value:
+    return feed(f"c{size}", lambda: np.arange(size) % 3 == 1)
+
+
+def cube(feed: Feed, d: DType) -> Value:
+    """[2, 3, 4] ordinary values for the layout ops."""
+    return feed(f"t.{d.name}", lambda: with_specials(d, ordinary(d, (2, 3, 4), "t"), "t"))
+
+
+def matrix(feed: Feed, d: DType, rows: int, cols: int, salt: str, specials: bool = True) -> Value:
+    """Small integers, with order-independent specials in every second element."""
+    def make() -> np.ndarray:
+        values = small(d, (rows, cols), salt)
+        return with_specials(d, values, salt) if specials else values
+
+    return feed(f"{salt}.{d.name}", make)
+
+
+def extremes(feed: Feed, d: DType) -> Value:
+    """[7, 4] rows of edge values for max/min/argmax: ties, NaN first or later, -0 vs +0."""
+    def make() -> np.ndarray:
+        rows = _rng(d, "m").choice(edge_values(d), (7, 4))
+        rows[0] = rows[0, 0]  # a tie over the whole row
+        if d.is_float:
+            rows[1] = [0.0, -0.0, -0.0, 0.0]
+            rows[2] = [1.0, np.nan, 5.0, np.nan]
+        return rows
+
+    return feed(f"m.{d.name}", make)
+
+
+# --- one builder per op -------------------------------------------------------------------------------
+
+Builder = Callable[[Graph, Feed, str, DType], list[Case]]
+
+
+def unary(g: Graph, feed: Feed, op: str, d: DType) -> list[Case]:
+    return [Case(f"{op}(x)", g.add1(op, x_vector(feed, d)), op not in APPROXIMATE),
+            Case(f"{op}(empty)", g.add1(op, empty(feed, d)), True)]
+
+
+def binary(g: Graph, feed: Feed, op: str, d: DType) -> list[Case]:
+    """Edge pairs and ordinary pairs; the broadcasting loop (the same for every op) with two of them."""
+    a, b = pair(feed, d)
+    e = empty(feed, d)
+    exact = op not in APPROXIMATE
+    cases = [Case(f"{op}(a, b)", g.add1(op, a, b), exact), Case(f"{op}(empty)", g.add1(op, e, e), True)]
+    if op in BROADCAST_SAMPLES:
+        p, q = broadcast_pair(feed, d)
+        cases.append(Case(f"{op}(p, q)", g.add1(op, p, q), exact))
+    return cases
+
+
+def select(g: Graph, feed: Feed, op: str, d: DType) -> list[Case]:
+    a, b = pair(feed, d)
+    p, q = broadcast_pair(feed, d)
+    c = feed("c315", lambda: np.array([[[True]], [[False]], [[True]]]))
+    return [Case("select(c, a, b)", g.add1(op, condition(feed, a.size), a, b), True),
+            Case("select(c[3,1,1], p, q)", g.add1(op, c, p, q), True)]
+
+
+def convert(g: Graph, feed: Feed, op: str, d: DType) -> list[Case]:
+    x = x_vector(feed, d)
+    return [Case(f"convert(x, {to.name})", g.add1(op, x, dtype=to), True) for to in DTYPES]
+
+
+def reduce(g: Graph, feed: Feed, op: str, d: DType) -> list[Case]:
+    rows = extremes(feed, d) if op in ("reduce_max", "reduce_min") else matrix(feed, d, 6, 5, "r")
+    deep = feed(f"r3.{d.name}", lambda: small(d, (2, 3, 4), "r3"))
+    e = empty(feed, d)
+    return [Case(f"{op}(r, {axes})", g.add1(op, rows, axes=axes), True) for axes in ((1,), (0, 1))] + [
+        Case(f"{op}(r3, (0, 2))", g.add1(op, deep, axes=(0, 2)), True),
+        Case(f"{op}(empty, (0,))", g.add1(op, e, axes=(0,)), True),
+        Case(f"{op}(empty, (1,))", g.add1(op, e, axes=(1,)), True)]
+
+
+def argreduce(g: Graph, feed: Feed, op: str, d: DType) -> list[Case]:
+    m = extremes(feed, d)
+    return [Case(f"{op}(m, {axis}, {index.name})", g.add1(op, m, axis=axis, index_dtype=index), True)
+            for axis, index in ((0, DType.i32), (1, DType.i64))]
+
+
+def broadcast_in_dim(g: Graph, feed: Feed, op: str, d: DType) -> list[Case]:
+    t = cube(feed, d)
+    scalar = feed(f"s.{d.name}", lambda: edge_values(d)[-1:].reshape(()))
+    row = feed(f"t1.{d.name}", lambda: ordinary(d, (2, 1, 4), "t1"))
+    return [Case("broadcast_in_dim(t1, (5, 2, 3, 4))",
+                 g.add1(op, row, shape=(5, 2, 3, 4), broadcast_dimensions=(1, 2, 3)), True),
+            Case("broadcast_in_dim(t, (4, 3, 2) transposed)",
+                 g.add1(op, t, shape=(4, 3, 2, 1), broadcast_dimensions=(2, 1, 0)), True),
+            Case("broadcast_in_dim(scalar)", g.add1(op, scalar, shape=(3, 2), broadcast_dimensions=()), True),
+            Case("broadcast_in_dim(empty)", g.add1(op, empty(feed, d), shape=(2, 0, 3),
+                                                   broadcast_dimensions=(1, 2)), True)]
+
+
+def reshape(g: Graph, feed: Feed, op: str, d: DType) -> list[Case]:
+    t = cube(feed, d)
+    return [Case("reshape(t, (4, 6))", g.add1(op, t, shape=(4, 6)), True),
+            Case("reshape(transpose t, (24,))", g.add1(op, g.add1("transpose", t, perm=(1, 0, 2)), shape=(24,)),
+                 True),
+            Case("reshape(empty, (3, 0))", g.add1(op, empty(feed, d), shape=(3, 0)), True)]
+
+
+def transpose(g: Graph, feed: Feed, op: str, d: DType) -> list[Case]:
+    wide = feed(f"w.{d.name}", lambda: ordinary(d, (9, 37), "w"))
+    return [Case("transpose(t, (2, 0, 1))", g.add1(op, cube(feed, d), perm=(2, 0, 1)), True),
+            Case("transpose(w)", g.add1(op, wide, perm=(1, 0)), True),
+            Case("transpose(empty)", g.add1(op, empty(feed, d), perm=(1, 0)), True)]
+
+
+def slice_(g: Graph, feed: Feed, op: str, d: DType) -> list[Case]:
+    t = cube(feed, d)
+    return [Case("slice(t, strided)", g.add1(op, t, start=(0, 1, 0), limit=(2, 3, 4), strides=(1, 1, 3)), True),
+            Case("slice(t, empty)", g.add1(op, t, start=(1, 2, 0), limit=(1, 3, 4)), True)]
+
+
+def pad(g: Graph, feed: Feed, op: str, d: DType) -> list[Case]:
+    t = cube(feed, d)
+    fill = edge_values(d)[-1].item()  # NaN for floats, the maximum for integers, True for bool
+    return [Case("pad(t, negative and interior)",
+                 g.add1(op, t, lo=(1, -1, 2), hi=(0, 2, -3), interior=(0, 1, 2), value=fill), True),
+            Case("pad(t, -0.0)", g.add1(op, t, lo=(0, 1, 0), hi=(1, 0, 0), value=-0.0 if d.is_float else 0), True),
+            Case("pad(empty)", g.add1(op, empty(feed, d), lo=(1, 0), hi=(1, 1), value=fill), True)]
+
+
+def concatenate(g: Graph, feed: Feed, op: str, d: DType) -> list[Case]:
+    t = cube(feed, d)
+    nothing = feed(f"t0.{d.name}", lambda: np.zeros((2, 0, 4), d.numpy))
+    return [Case("concatenate(t, nothing, t, axis 1)", g.add1(op, t, nothing, t, axis=1), True),
+            Case("concatenate(t, t, axis 2)", g.add1(op, t, t, axis=2), True)]
+
+
+def rev(g: Graph, feed: Feed, op: str, d: DType) -> list[Case]:
+    return [Case("rev(t, (0, 2))", g.add1(op, cube(feed, d), dims=(0, 2)), True)]
+
+
+def iota(g: Graph, feed: Feed, op: str, d: DType) -> list[Case]:
+    """Bigger than the folder's 64 KiB, so the code is generated; i8/u8 counts wrap."""
+    n = 65536 // (3 * d.itemsize) + 8
+    return [Case(f"iota(dimension {k})", g.add1(op, shape=(3, n), dtype=d, dimension=k), True) for k in (0, 1)]
+
+
+def take(g: Graph, feed: Feed, op: str, d: DType) -> list[Case]:
+    """Indices of every index dtype, out of range both ways (clip clamps, wrap adds the size once, then
+    clamps), over both axes and in both modes."""
+    data = matrix(feed, d, 5, 3, "g", specials=False)
+    cases = []
+    for index, (axis, mode) in zip(INDEX_DTYPES, [(0, "clip"), (1, "wrap"), (0, "wrap"), (1, "clip"), (0, "wrap")]):
+        info = np.iinfo(index.numpy)
+        raw = [v for v in (int(info.min), -7, -4, -1, 0, 2, 4, 5, 100, int(info.max)) if info.min <= v <= info.max]
+        idx = feed(f"idx.{index.name}", lambda raw=raw, index=index: np.array(raw * 2, index.numpy)[:8].reshape(2, 4))
+        cases.append(Case(f"take(g, idx.{index.name}, {axis}, {mode})", g.add1(op, data, idx, axis=axis, mode=mode),
+                          True))
+    return cases
+
+
+def matmul(g: Graph, feed: Feed, op: str, d: DType) -> list[Case]:
+    """Batched, tile tails (17 x 33 @ 33 x 19), K = 0, and the specials with K = 2."""
+    batch_a = feed(f"ma.{d.name}", lambda: small(d, (2, 3, 4), "ma"))
+    batch_b = feed(f"mb.{d.name}", lambda: small(d, (2, 4, 5), "mb"))
+    tall, wide = matrix(feed, d, 17, 33, "mt", specials=False), matrix(feed, d, 33, 19, "mw", specials=False)
+    no_k = feed(f"mk.{d.name}", lambda: np.zeros((3, 0), d.numpy))
+    no_k2 = feed(f"mk2.{d.name}", lambda: np.zeros((0, 4), d.numpy))
+    two, right = matrix(feed, d, 6, 2, "m2"), matrix(feed, d, 2, 3, "m3", specials=False)
+    return [Case("matmul(batched)", g.add1(op, batch_a, batch_b), True),
+            Case("matmul(17x33 @ 33x19)", g.add1(op, tall, wide), True),
+            Case("matmul(K = 0)", g.add1(op, no_k, no_k2), True),
+            Case("matmul(specials, K = 2)", g.add1(op, two, right), True)]
+
+
+def conv(g: Graph, feed: Feed, op: str, d: DType) -> list[Case]:
+    x = feed(f"cx.{d.name}", lambda: small(d, (2, 6, 7, 4), "cx"))
+    w = feed(f"cw.{d.name}", lambda: small(d, (3, 2, 2, 6), "cw"))
+    x1 = feed(f"cx1.{d.name}", lambda: small(d, (1, 9, 3), "cx1"))
+    w1 = feed(f"cw1.{d.name}", lambda: small(d, (3, 3, 5), "cw1"))
+    return [Case("conv(grouped, strided, dilated, cropped)",
+                 g.add1(op, x, w, strides=(2, 1), padding=((1, -1), (2, 0)), lhs_dilation=(1, 2),
+                        rhs_dilation=(2, 1), groups=2), True),
+            Case("conv(1-d, same)", g.add1(op, x1, w1, strides=(1,), padding=((1, 1),)), True)]
+
+
+def reduce_window(g: Graph, feed: Feed, op: str, d: DType) -> list[Case]:
+    x = matrix(feed, d, 6, 5, "rw")
+    return [Case(f"reduce_window({kind})", g.add1(op, x, kind=kind, window=(2, 3), strides=(2, 1),
+                                                  padding=((1, 0), (1, 2))), True)
+            for kind in ("sum", "max", "min")]
+
+
+SAMPLES: dict[str, Builder] = {
+    **{op: unary for op in ("neg", "abs", "exp", "log", "log1p", "expm1", "tanh", "erf", "sqrt", "rsqrt",
+                            "logistic", "floor", "ceil", "round", "sign", "not", "sin", "cos", "reciprocal",
+                            "is_finite")},
+    **{op: binary for op in ("add", "sub", "mul", "div", "rem", "max", "min", "pow", "and", "or", "xor",
+                             "eq", "ne", "lt", "le", "gt", "ge")},
+    "select": select, "convert": convert,
+    **{op: reduce for op in ("reduce_sum", "reduce_max", "reduce_min", "reduce_prod")},
+    "argmax": argreduce, "argmin": argreduce,
+    "broadcast_in_dim": broadcast_in_dim, "reshape": reshape, "transpose": transpose, "slice": slice_,
+    "pad": pad, "concatenate": concatenate, "rev": rev, "iota": iota, "take": take,
+    "matmul": matmul, "conv": conv, "reduce_window": reduce_window,
+}
+
+
+# --- small graphs the passes fuse -----------------------------------------------------------------------
+
+def chains(g: Graph, feed: Feed, d: DType) -> list[Case]:
+    """An elementwise chain with a broadcast read in place (fused_elementwise), softmax and a
+    layernorm-like row (row kernels, floats), matmul and conv with a bias-and-max epilogue."""
+    a, b = pair(feed, d)
+    p, q = broadcast_pair(feed, d)
+    cases = []
+    if d is DType.bool:
+        cases.append(Case("xor(and(a, b), not(a))", g.add1("xor", g.add1("and", a, b), g.add1("not", a)), True))
+    elif d.is_float:
+        cases.append(Case("mul(add(a, b), sub(a, b))", g.add1("mul", g.add1("add", a, b), g.add1("sub", a, b)), True))
+        cases.append(Case("logistic(tanh(neg(x)))",
+                          g.add1("logistic", g.add1("tanh", g.add1("neg", x_vector(feed, d)))), False))
+    else:
+        cases.append(Case("select(lt(a, b), div(a, b), rem(a, b))",
+                          g.add1("select", g.add1("lt", a, b), g.add1("div", a, b), g.add1("rem", a, b)), True))
+    if d is not DType.bool:
+        spread = g.add1("broadcast_in_dim", p, shape=(3, 4, 5), broadcast_dimensions=(0, 1, 2))
+        cases.append(Case("max(broadcast(p), q) - q", g.add1("sub", g.add1("max", spread, q), q), True))
+    if d.is_float:
+        cases += [Case("softmax(r)", _softmax(g, matrix(feed, d, 6, 5, "sr", specials=False)), False),
+                  Case("layernorm(r)", _layernorm(g, matrix(feed, d, 6, 5, "ln", specials=False)), False)]
+    if d in (DType.f32, DType.f64, DType.i32, DType.i64):
+        bias = feed(f"bias.{d.name}", lambda: small(d, (19,), "bias"))
+        product = g.add1("matmul", matrix(feed, d, 17, 33, "mt", specials=False),
+                         matrix(feed, d, 33, 19, "mw", specials=False))
+        cases.append(Case("max(matmul + bias, 0)", _bias_max(g, product, bias), True))
+        x = feed(f"cx.{d.name}", lambda: small(d, (2, 6, 7, 4), "cx"))
+        w = feed(f"ew.{d.name}", lambda: small(d, (3, 3, 4, 19), "ew"))
+        conv = g.add1("conv", x, w, strides=(1, 1), padding=((1, 1), (1, 1)))
+        cases.append(Case("max(conv + bias, 0)", _bias_max(g, conv, bias), True))
+    return cases
+
+
+def _bias_max(g: Graph, product: Value, bias: Value) -> Value:
+    shape = product.shape
+    spread = g.add1("broadcast_in_dim", bias, shape=shape, broadcast_dimensions=(len(shape) - 1,))
+    zero = g.add1("broadcast_in_dim", g.const(0, product.dtype), shape=shape, broadcast_dimensions=())
+    return g.add1("max", g.add1("add", product, spread), zero)
+
+
+def _per_row(g: Graph, x: Value, op: str) -> Value:
+    rows = x.shape[:-1]
+    total = g.add1(op, x, axes=(x.rank - 1,))
+    return g.add1("broadcast_in_dim", total, shape=x.shape, broadcast_dimensions=tuple(range(len(rows))))
+
+
+def _softmax(g: Graph, x: Value) -> Value:
+    e = g.add1("exp", g.add1("sub", x, _per_row(g, x, "reduce_max")))
+    return g.add1("div", e, _per_row(g, e, "reduce_sum"))
+
+
+def _layernorm(g: Graph, x: Value) -> Value:
+    n = g.add1("broadcast_in_dim", g.const(x.shape[-1], x.dtype), shape=x.shape, broadcast_dimensions=())
+    centred = g.add1("sub", x, g.add1("div", _per_row(g, x, "reduce_sum"), n))
+    variance = g.add1("div", _per_row(g, g.add1("mul", centred, centred), "reduce_sum"), n)
+    return g.add1("mul", centred, g.add1("rsqrt", variance))
+
+
+# --- which dtypes each op accepts, and the graph of a dtype ------------------------------------------
+
+def accepts(op: str, d: DType) -> bool:
+    """The op's shape rule builds the sample and its emitter writes code for every node of it."""
+    g = Graph("probe")
+    try:
+        SAMPLES[op](g, Feed(g), op, d)
+    except IRError:
+        return False
+    ctx = EmitContext(ir.Module(), resolve_target("host"))
+    for k, node in enumerate(g.nodes):
+        if node.op in VIEW_OPS:
+            continue
+        try:
+            _node_function(ctx, node, k)
+        except (IRError, NotImplementedError):
+            return False
+    return True
+
+
+ACCEPTED: dict[str, list[DType]] = {}
+
+
+def accepted(op: str) -> list[DType]:
+    if op not in ACCEPTED:
+        ACCEPTED[op] = [d for d in DTYPES if accepts(op, d)]
+    return ACCEPTED[op]
+
+
+@dataclass
+class Program:
+    graph: Graph
+    inputs: list[np.ndarray]
+    cases: list[Case]
+    want: list[np.ndarray]
+
+
+PROGRAMS: dict[DType, Program] = {}
+
+
+def program(d: DType) -> Program:
+    """Every accepted op's samples and the chains for d as one graph, with the interpreter's answers."""
+    if d not in PROGRAMS:
+        g = Graph(f"ops_{d.name}")
+        feed = Feed(g)
+        cases = [case for op in SAMPLES if d in accepted(op) for case in SAMPLES[op](g, feed, op, d)]
+        cases += chains(g, feed, d)
+        g.set_outputs([c.value for c in cases], [f"out{k}" for k in range(len(cases))])
+        inputs = list(feed.arrays.values())
+        with np.errstate(all="ignore"):  # inf - inf and friends are the point
+            PROGRAMS[d] = Program(g, inputs, cases, run_graph(g, inputs))
+    return PROGRAMS[d]
+
+
+# Known gap of the generated code (compiler/codegen/mathfn.py): sin/cos reduce their argument by
+# Cody-Waite, not Payne-Hanek, and give NaN from |x| >= 1e15 (the reference: sin/cos of the float).
+HUGE = tuple(int(i) for i in np.flatnonzero(np.abs(edge_values(DType.f32)) == np.finfo(np.float32).max))
+GAPS = frozenset((f"{op}(x)", i) for op in ("sin", "cos") for i in HUGE)
+
+
+def mismatches(case: Case, d: DType, got: np.ndarray, want: np.ndarray) -> list[tuple[int, str]]:
+    """(flat index, description) of each element where got and want differ beyond the case's tolerance."""
+    if got.dtype != want.dtype or got.shape != want.shape:
+        return [(-1, f"{case.label}: {got.dtype}{got.shape}, reference {want.dtype}{want.shape}")]
+    got, want = got.ravel(), want.ravel()
+    if want.dtype.kind != "f":
+        bad = got != want
+    else:
+        same = (got == want) & (np.signbit(got) == np.signbit(want)) | np.isnan(got) & np.isnan(want)
+        if case.exact:
+            bad = ~same
+        else:
+            tiny = np.finfo(want.dtype).tiny
+            with np.errstate(all="ignore"):
+                close = np.abs(got - want) <= TOLERANCE[dtype_from_numpy(want.dtype)] * np.maximum(np.abs(want), tiny)
+            bad = ~np.where(np.isfinite(want) & (want != 0), close, same)
+    return [(int(i), f"{case.label} [{d.name}] at {i}: got {got[i]!r}, reference {want[i]!r}")
+            for i in np.flatnonzero(bad)]
+
+
+def check(d: DType, outputs: list[np.ndarray]) -> None:
+    prog = program(d)
+    problems, found = [], set()
+    for case, got, want in zip(prog.cases, outputs, prog.want):
+        for index, line in mismatches(case, d, np.asarray(got), want):
+            found.add((case.label, index))
+            if (case.label, index) not in GAPS:
+                problems.append(line)
+    problems += [f"{label} [{d.name}] at {index}: listed as a gap but matches" for label, index in GAPS
+                 if any(c.label == label for c in prog.cases) and (label, index) not in found]
+    assert not problems, f"{len(problems)} mismatches with the interpreter:\n" + "\n".join(problems[:60])
+
+
+# --- the tests ----------------------------------------------------------------------------------------------
+
+def test_every_op_has_a_sample_a_reference_and_an_emitter() -> None:
+    assert set(SAMPLES) == set(OPS), f"ops without a sample builder: {sorted(set(OPS) - set(SAMPLES))}"
+    for op in OPS:
+        assert op in EMITTERS or op in VIEW_OPS, f"{op}: no emitter (compiler/codegen/registry.py)"
+        dtypes = accepted(op)
+        assert dtypes, f"{op}: the emitter accepts no dtype"
+        g = Graph("reference")
+        feed = Feed(g)
+        g.set_outputs([c.value for c in SAMPLES[op](g, feed, op, dtypes[0])])
+        with np.errstate(all="ignore"):
+            run_graph(g, list(feed.arrays.values()))  # IRError if the interpreter has no implementation
+
+
+def test_chains_are_fused() -> None:
+    """The chains really reach the fused kernels: fused_elementwise, row_kernel and epilogues."""
+    for d, wanted in ((DType.f32, {FUSED, ROW_KERNEL, "epilogue"}), (DType.i64, {FUSED, "epilogue"}),
+                      (DType.bool, {FUSED})):
+        nodes = lower(program(d).graph)[0].nodes
+        kinds = {node.op for node in nodes} | {"epilogue" for node in nodes if "epilogue" in node.attrs}
+        assert wanted <= kinds, (d.name, wanted - kinds)
+
+
+@pytest.fixture(scope="module")
+def aarch64_runner(tmp_path_factory) -> list[str]:
+    return native.aarch64_runner(tmp_path_factory.mktemp("cbxrun-aarch64"))
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: d.name)
+def test_host_matches_interpreter(dtype: DType) -> None:
+    """Every accepted op's samples and the chains of one dtype: one .cbx for this machine."""
+    prog = program(dtype)
+    check(dtype, runtime.load(build(prog.graph))(*prog.inputs))
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: d.name)
+def test_aarch64_matches_interpreter(dtype: DType, aarch64_runner, tmp_path) -> None:
+    """The same graph built for aarch64 and run by cbxrun (under qemu-aarch64 off aarch64 hosts)."""
+    prog = program(dtype)
+    result = run_cbxrun(aarch64_runner, build(prog.graph, target="aarch64"), prog.inputs, tmp_path)
+    assert result.returncode == 0, result.stderr
+    check(dtype, split_outputs((tmp_path / "out.bin").read_bytes(), prog.want))
