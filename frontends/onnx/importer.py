@@ -38,12 +38,20 @@ def attribute_value(attr: AttributeProto) -> object:
     if attr.type == AttributeProto.TENSOR:
         return numpy_helper.to_array(value)
     if attr.type == AttributeProto.STRING:
-        return value.decode()
+        return _text(value)
     if attr.type == AttributeProto.STRINGS:
-        return [v.decode() for v in value]
+        return [_text(v) for v in value]
     if attr.type in (AttributeProto.INTS, AttributeProto.FLOATS):
         return list(value)
     return value
+
+
+def _text(value: bytes) -> str | bytes:
+    """A string attribute as text; binary ones (TensorFlow's serialized config_proto) stay bytes."""
+    try:
+        return value.decode()
+    except UnicodeDecodeError:
+        return value
 
 
 def load_model(model_or_path: object) -> onnx.ModelProto:
@@ -213,8 +221,29 @@ class Importer:
         return out
 
     def import_node(self, node: onnx.NodeProto, env: Env, opsets: dict[str, int], fn_attrs: dict) -> None:
+        """Build one node into the graph; whatever goes wrong becomes one OnnxImportError naming it."""
+        where = f"node '{node.name or (node.output[0] if node.output else '')}' ({node.op_type})"
+        try:
+            outputs = self.build_node(node, env, opsets, fn_attrs, where)
+        except OnnxImportError:
+            raise
+        except IRError as e:
+            raise OnnxImportError(f"{where}: {e}") from e
+        except MALFORMED as e:
+            # a malformed node (missing attribute, wrong arity or types): say which one
+            raise OnnxImportError(f"{where}: malformed node ({type(e).__name__}: {e})") from e
+        except Exception as e:  # noqa: BLE001 (an internal failure still names the node, in one line)
+            raise OnnxImportError(f"{where}: importing the node failed ({type(e).__name__}: {e})") from e
+        if isinstance(outputs, Value):
+            outputs = [outputs]
+        for name, value in zip(node.output, outputs):
+            if name and value is not None:
+                env[name] = value
+
+    def build_node(self, node: onnx.NodeProto, env: Env, opsets: dict[str, int], fn_attrs: dict,
+                   where: str) -> Value | list[Value | None]:
+        """The node's outputs: folded, built by its rule, or expanded from its function body."""
         domain = "" if node.domain in ("", "ai.onnx") else node.domain
-        where = f"node '{node.name or node.output[0]}' ({node.op_type})"
         if domain not in opsets:
             raise OnnxImportError(f"{where}: domain '{domain}' is not imported by the model")
         version = opsets[domain]
@@ -229,31 +258,17 @@ class Importer:
                   {"env": env, "opsets": opsets, "fn_attrs": fn_attrs})
         foldable = (all(v is None or v.is_const for v in inputs) and not has_graph
                     and node.op_type not in NONDETERMINISTIC and schema is not None)
-        try:
-            outputs = self.fold(node, ctx, rule, attr_protos, inputs, domain, version) if foldable else None
-            if outputs is not None:
-                pass
-            elif rule is not None:
-                outputs = rule(ctx, *inputs)
-            elif schema is not None and (schema.has_function or schema.has_context_dependent_function):
-                outputs = self.expand(node, attr_protos, schema, inputs, env, opsets, domain)
-            elif node.op_type in NONDETERMINISTIC:
-                raise OnnxImportError(f"{where}: random ops are not supported (a compiled model is deterministic)")
-            else:
-                raise OnnxImportError(f"{where}: op type '{node.op_type}' (domain '{domain or 'ai.onnx'}', "
-                                      f"opset {version}) is not supported by Cerebro")
-        except OnnxImportError:
-            raise
-        except IRError as e:
-            raise OnnxImportError(f"{where}: {e}") from e
-        except MALFORMED as e:
-            # a malformed node (missing attribute, wrong arity or types): say which one
-            raise OnnxImportError(f"{where}: malformed node ({type(e).__name__}: {e})") from e
-        if isinstance(outputs, Value):
-            outputs = [outputs]
-        for name, value in zip(node.output, outputs):
-            if name and value is not None:
-                env[name] = value
+        outputs = self.fold(node, ctx, rule, attr_protos, inputs, domain, version) if foldable else None
+        if outputs is not None:
+            return outputs
+        if rule is not None:
+            return rule(ctx, *inputs)
+        if schema is not None and (schema.has_function or schema.has_context_dependent_function):
+            return self.expand(node, attr_protos, schema, inputs, env, opsets, domain)
+        if node.op_type in NONDETERMINISTIC:
+            raise OnnxImportError(f"{where}: random ops are not supported (a compiled model is deterministic)")
+        raise OnnxImportError(f"{where}: op type '{node.op_type}' (domain '{domain or 'ai.onnx'}', "
+                              f"opset {version}) is not supported by Cerebro")
 
     def defaults(self, schema: onnx.defs.OpSchema | None) -> dict:
         if schema is None:

@@ -40,7 +40,7 @@ def _signature(path: str | os.PathLike, signature: str | None):
     if name not in signatures:
         raise SavedModelError(f"SavedModel {os.fspath(path)!r} has no signature {name!r}; "
                               f"it has {sorted(signatures)}")
-    return loaded, signatures[name]
+    return loaded, name, signatures[name]
 
 def _bound_specs(fn, shapes: dict | None) -> list:
     """The signature's inputs with every unknown dim bound from shapes (by input name)."""
@@ -73,7 +73,7 @@ def saved_model_to_onnx(path: str | os.PathLike, signature: str | None = None, s
     import tensorflow as tf
     import tf2onnx
 
-    loaded, fn = _signature(path, signature)
+    loaded, name, fn = _signature(path, signature)
     specs = _bound_specs(fn, shapes)
     names = [s.name for s in specs]
     output_keys = sorted(fn.structured_outputs)
@@ -83,13 +83,18 @@ def saved_model_to_onnx(path: str | os.PathLike, signature: str | None = None, s
         results = fn(**dict(zip(names, args)))
         return [results[k] for k in output_keys]
 
+    where = f"SavedModel {os.fspath(path)!r}, signature {name!r}"
     try:
-        model, _ = tf2onnx.convert.from_function(call, input_signature=specs, opset=OPSET)
-    except ValueError:
-        # tf2onnx's transpose optimizer fails on a Conv followed by a scalar Add (EfficientNet);
-        # the conversion is still correct without that optimisation.
-        with _without_optimizer("optimize_transpose"):
-            model, _ = tf2onnx.convert.from_function(call, input_signature=specs, opset=OPSET)
+        with _inlining_xla_functions():
+            try:
+                model, _ = tf2onnx.convert.from_function(call, input_signature=specs, opset=OPSET)
+            except ValueError:
+                # tf2onnx's transpose optimizer fails on a Conv followed by a scalar Add (EfficientNet);
+                # the conversion is still correct without that optimisation.
+                with _without_optimizer("optimize_transpose"):
+                    model, _ = tf2onnx.convert.from_function(call, input_signature=specs, opset=OPSET)
+    except Exception as e:  # noqa: BLE001 (tf2onnx and TensorFlow raise anything; the user gets one line)
+        raise SavedModelError(f"{where}: converting to ONNX (tf2onnx) failed: {_one_line(e)}") from e
     _freeze_captures(model, call.get_concrete_function())
     del loaded
     return model, output_keys
@@ -110,6 +115,53 @@ def _freeze_captures(model, concrete) -> None:
             model.graph.input.remove(info)
 
 
+def _one_line(error: Exception) -> str:
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return f"{type(error).__name__}: {lines[0] if lines else ''}" + (" ..." if len(lines) > 1 else "")
+
+
+XLA_MARKS = ("_XlaMustCompile", "_noinline")
+
+
+def _drop_xla_marks(graph_def) -> bool:
+    """Unmark functions that must be XLA-compiled (Keras builds Conv2D(groups > 1) on CPU as one):
+    grappler never inlines them, so tf2onnx would leave StatefulPartitionedCall nodes it cannot
+    convert. Returns whether any mark was dropped."""
+    functions = graph_def.library.function
+    attr_maps = ([n.attr for n in graph_def.node] + [f.attr for f in functions]
+                 + [n.attr for f in functions for n in f.node_def])
+    dropped = False
+    for attrs in attr_maps:
+        for mark in XLA_MARKS:
+            if mark in attrs:
+                del attrs[mark]
+                dropped = True
+    return dropped
+
+
+@contextlib.contextmanager
+def _inlining_xla_functions():
+    """tf2onnx's freezing step, followed by inlining the functions XLA marks kept apart."""
+    import tensorflow as tf
+    from tf2onnx import tf_loader
+
+    freeze = tf_loader.from_function
+
+    def freeze_and_inline(func, input_names, output_names, large_model=False):
+        graph_def = freeze(func, input_names, output_names, large_model=large_model)
+        if _drop_xla_marks(graph_def):
+            with tf.Graph().as_default() as graph, tf_loader.tf_session(graph=graph):
+                tf.import_graph_def(graph_def, name="")  # grappler runs on a graph, not eagerly
+                graph_def = tf_loader.tf_optimize(input_names, output_names, graph_def)
+        return graph_def
+
+    tf_loader.from_function = freeze_and_inline
+    try:
+        yield
+    finally:
+        tf_loader.from_function = freeze
+
+
 @contextlib.contextmanager
 def _without_optimizer(name: str):
     from tf2onnx import optimizer
@@ -128,7 +180,10 @@ def import_saved_model(path: str | os.PathLike, signature: str | None = None, sh
     shapes binds unknown dims by input name, e.g. {"inputs": (1, 224, 224, 3)}.
     """
     model, output_keys = saved_model_to_onnx(path, signature, shapes)
-    graph = import_onnx(model)
+    try:
+        graph = import_onnx(model)
+    except OnnxImportError as e:
+        raise SavedModelError(f"SavedModel {os.fspath(path)!r}, importing its ONNX form: {e}") from e
     graph.output_names = list(output_keys)
     graph.name = Path(path).name or "saved_model"
     return graph

@@ -175,3 +175,15 @@ def test_cli_binds_a_dim_param_by_name(capsys, tmp_path) -> None:
     assert status == 0, err
     status = main(["inspect", str(tmp_path / "m.cbx"), "--json"])
     assert status == 0 and json.loads(capsys.readouterr().out)["inputs"][0]["shape"] == [1, 4]
+
+
+def test_binary_string_attributes_do_not_break_the_import() -> None:
+    """tf2onnx copies TensorFlow's serialized config_proto (not UTF-8) into nodes it cannot convert;
+    the error must name the node and its op, not be a UnicodeDecodeError."""
+    node = helper.make_node("StatefulPartitionedCall", ["x"], ["y"], name="conv/call",
+                            config_proto=b"\n\x07\n\x03CPU\x10\x01\x82\x01\x00")
+    model = model_of([node], [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2])],
+                     [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2])])
+    with pytest.raises(OnnxImportError, match=r"^node 'conv/call' \(StatefulPartitionedCall\): op type "
+                       r"'StatefulPartitionedCall' \(domain 'ai.onnx', opset 17\) is not supported"):
+        import_onnx(model)
