@@ -74,6 +74,7 @@ def test_inspect_json_and_ir(compiled):
     info = json.loads(cerebroc("inspect", compiled / "m.cbx", "--json").stdout)
     assert [t["shape"] for t in info["inputs"]] == [[2, 3], [2, 4]]
     assert info["outputs"][0]["dtype"] == "float32" and len(info["hash"]) == 64 and info["parts"] == 256
+    assert info["machine"] in ("x86-64", "aarch64")  # named by cerebro/elf.py's one machine table
     ir_text = cerebroc("inspect", compiled / "m.cbx", "--ir").stdout
     assert "matmul" in ir_text and "tanh" in ir_text and "model.py" in ir_text
     text = cerebroc("inspect", compiled / "m.cbx").stdout

@@ -6,6 +6,7 @@ import argparse
 import json
 
 from cerebro.commands.model_file import read_model_file
+from cerebro.elf import MACHINE_NAMES
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -24,7 +25,7 @@ def describe(meta) -> dict:
 
     return {
         "model_name": meta.model_name,
-        "machine": {62: "x86_64", 183: "aarch64"}.get(meta.machine, str(meta.machine)),
+        "machine": MACHINE_NAMES.get(meta.machine, str(meta.machine)),
         "triple": meta.triple,
         "cpu": meta.cpu,
         "features": meta.features,

@@ -13,6 +13,7 @@ from llvmlite import ir
 from cerebro.compiler.codegen.loops import i64
 from cerebro.compiler.ir.dtypes import DType
 
+I1 = ir.IntType(1)  # a bool in registers
 ELEMENT_TYPES = {  # the one dtype -> LLVM type table of the code generator
     DType.f32: ir.FloatType(),
     DType.f64: ir.DoubleType(),
@@ -77,8 +78,6 @@ def store(builder: ir.IRBuilder, value: ir.Value, base: ir.Value, at: ir.Value, 
     pointer = builder.gep(base, [at], inbounds=True, source_etype=elem)
     builder.store(value, pointer, align=byte_size(elem))
 
-
-I1 = ir.IntType(1)
 
 
 def load_value(builder: ir.IRBuilder, base: ir.Value, at: ir.Value, dtype: DType) -> ir.Value:
