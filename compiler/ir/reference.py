@@ -297,7 +297,7 @@ def reduce_window(node: Node, x: np.ndarray) -> np.ndarray:
     padded = pad(Node("pad", [], [], {"lo": tuple(p[0] for p in padding), "hi": tuple(p[1] for p in padding),
                                        "value": identity.item()}), x)
     out_sizes = [(d - k) // s + 1 for d, k, s in zip(padded.shape, window, strides)]
-    combine = {"sum": np.add, "max": np.maximum, "min": np.minimum}[kind]
+    combine = {"sum": np.add, "max": extreme(True), "min": extreme(False)}[kind]  # -0 < +0, as reduce_max
     out = np.full(out_sizes, identity, x.dtype)
     with np.errstate(over="ignore"):
         for tap in itertools.product(*(range(k) for k in window)):
