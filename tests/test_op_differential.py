@@ -317,10 +317,14 @@ def conv(g: Graph, feed: Feed, op: str, d: DType) -> list[Case]:
 
 
 def reduce_window(g: Graph, feed: Feed, op: str, d: DType) -> list[Case]:
-    x = matrix(feed, d, 6, 5, "rw")
-    return [Case(f"reduce_window({kind})", g.add1(op, x, kind=kind, window=(2, 3), strides=(2, 1),
-                                                  padding=((1, 0), (1, 2))), True)
-            for kind in ("sum", "max", "min")]
+    """Sums over small integers and specials; max/min over zeros of both signs (floats) or edge values."""
+    def window(kind: str, x: Value) -> Case:
+        return Case(f"reduce_window({kind})", g.add1(op, x, kind=kind, window=(2, 3), strides=(2, 1),
+                                                     padding=((1, 0), (1, 2))), True)
+
+    zeros = feed(f"z.{d.name}", lambda: np.where(small(DType.bool, (6, 5), "z"), 0.0, -0.0).astype(d.numpy))
+    extreme = zeros if d.is_float else extremes(feed, d)
+    return [window("sum", matrix(feed, d, 6, 5, "rw"))] + [window(kind, extreme) for kind in ("max", "min")]
 
 
 SAMPLES: dict[str, Builder] = {
