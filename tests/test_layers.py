@@ -73,3 +73,11 @@ def test_the_scan_sees_function_level_imports() -> None:
     """The scan finds a lazy import, so a rule cannot pass by not looking (cerebro.api compiles lazily)."""
     assert "cerebro.cache" in _imports(MODULES["cerebro.api"])
     assert all(_within(m, "cerebro") for m in MODULES) and "cerebro.compiler.codegen.module" in MODULES
+
+
+def test_elf_machines_are_numbered_in_one_place() -> None:
+    """EM_* constants are assigned only in cerebro/elf.py, the one table of ELF machines."""
+    owners = {module for module, path in MODULES.items() for node in ast.walk(ast.parse(path.read_text()))
+              if isinstance(node, ast.Assign) for target in node.targets for name in ast.walk(target)
+              if isinstance(name, ast.Name) and name.id.startswith("EM_")}
+    assert owners == {"cerebro.elf"}
