@@ -32,7 +32,11 @@ def _signature(path: str | os.PathLike, signature: str | None):
 
     if not Path(path, "saved_model.pb").is_file():
         raise SavedModelError(f"{os.fspath(path)!r} is not a SavedModel directory (no saved_model.pb)")
-    loaded = tf.saved_model.load(os.fspath(path))
+    try:
+        loaded = tf.saved_model.load(os.fspath(path))
+    except Exception as e:  # noqa: BLE001 (TensorFlow raises protobuf, OS and its own errors alike)
+        raise SavedModelError(f"SavedModel {os.fspath(path)!r}: loading it with TensorFlow failed: "
+                              f"{_one_line(e)}") from e
     signatures = dict(loaded.signatures)
     if not signatures:
         raise SavedModelError(f"SavedModel {os.fspath(path)!r} has no signatures")

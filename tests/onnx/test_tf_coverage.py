@@ -49,3 +49,11 @@ def test_unconvertible_op_is_one_line_naming_model_node_and_step(tmp_path) -> No
     assert "\n" not in message
     assert message.startswith(f"SavedModel '{tmp_path / 'igamma'}', importing its ONNX form: node '")
     assert "(Igamma): op type 'Igamma'" in message
+
+
+def test_unreadable_saved_model_is_one_line(tmp_path) -> None:
+    (tmp_path / "saved_model.pb").write_bytes(b"\x0a\xff\xff\xff\xff\x0fnot a protobuf")
+    with pytest.raises(SavedModelError) as info:
+        compile_saved_model(tmp_path)
+    message = str(info.value)
+    assert "\n" not in message and message.startswith(f"SavedModel '{tmp_path}': loading it with TensorFlow failed: ")
