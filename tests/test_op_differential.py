@@ -327,6 +327,34 @@ def reduce_window(g: Graph, feed: Feed, op: str, d: DType) -> list[Case]:
     return [window("sum", matrix(feed, d, 6, 5, "rw"))] + [window(kind, extreme) for kind in ("max", "min")]
 
 
+def argsort(g: Graph, feed: Feed, op: str, d: DType) -> list[Case]:
+    """Edge values (ties, NaNs of both signs, -0 vs +0) in both orders and directions, rows of edge values."""
+    x, m = x_vector(feed, d), extremes(feed, d)
+    return [Case(f"argsort(x, {order}, descending={down})", g.add1(op, x, order=order, descending=down), True)
+            for order in ("canonical", "total") for down in (False, True)] + [
+        Case("argsort(m rows)", g.add1(op, m), True)]
+
+
+def cumulative(g: Graph, feed: Feed, op: str, d: DType) -> list[Case]:
+    """Sums and products of small integers and specials (exact in order), max/min over edge rows."""
+    kinds = ("max", "min") if d is DType.bool else ("sum", "prod", "max", "min")
+    r, m = matrix(feed, d, 6, 5, "r"), extremes(feed, d)
+    return [Case(f"cumulative({kind}, {axis})", g.add1(op, r if kind in ("sum", "prod") else m, kind=kind, axis=axis),
+                 True) for kind in kinds for axis in (0, 1)]
+
+
+def scatter(g: Graph, feed: Feed, op: str, d: DType) -> list[Case]:
+    """Duplicate positions (accumulated in order; the last set wins), positions out of range both ways."""
+    data = matrix(feed, d, 5, 3, "g", specials=False)
+    updates = feed(f"su.{d.name}", lambda: with_specials(d, small(d, (2, 4), "su"), "su"))
+    cases = []
+    for index, kind in zip((DType.i64, DType.i32, DType.i8, DType.i64, DType.i32), ("set", "add", "mul", "max", "min")):
+        raw = [[3, -1, 3, 15], [0, 14, 100, 3]]
+        positions = feed(f"sp.{index.name}", lambda index=index, raw=raw: np.array(raw, index.numpy))
+        cases.append(Case(f"scatter({kind}, sp.{index.name})", g.add1(op, data, positions, updates, kind=kind), True))
+    return cases
+
+
 SAMPLES: dict[str, Builder] = {
     **{op: unary for op in ("neg", "abs", "exp", "log", "log1p", "expm1", "tanh", "erf", "sqrt", "rsqrt",
                             "logistic", "floor", "ceil", "round", "sign", "not", "sin", "cos", "reciprocal",
@@ -339,6 +367,7 @@ SAMPLES: dict[str, Builder] = {
     "broadcast_in_dim": broadcast_in_dim, "reshape": reshape, "transpose": transpose, "slice": slice_,
     "pad": pad, "concatenate": concatenate, "rev": rev, "iota": iota, "take": take,
     "matmul": matmul, "conv": conv, "reduce_window": reduce_window,
+    "argsort": argsort, "cumulative": cumulative, "scatter": scatter,
 }
 
 

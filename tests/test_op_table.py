@@ -54,6 +54,7 @@ OPTIONAL_DEFAULTS = {  # op: (input arrays, required attrs, the optional attrs a
     "slice": ([np.arange(24.0).reshape(4, 6)], {"start": (1, 0), "limit": (3, 6)}, {"strides": (1, 1)}),
     "pad": ([np.arange(6.0).reshape(2, 3)], {"lo": (1, 0), "hi": (0, -1), "value": 7.0}, {"interior": (0, 0)}),
     "take": ([np.arange(6.0).reshape(2, 3), np.array([2, -1, 5])], {"axis": 1}, {"mode": "clip"}),
+    "argsort": ([np.array([[2.0, -0.0, np.nan, 0.0, -1.0]])], {}, {"order": "canonical", "descending": False}),
     "conv": ([np.arange(30.0).reshape(1, 5, 3, 2), np.ones((2, 2, 2, 4))],
              {"strides": (1, 1), "padding": ((1, 0), (0, 1))},
              {"lhs_dilation": (1, 1), "rhs_dilation": (1, 1), "groups": 1}),

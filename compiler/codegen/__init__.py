@@ -10,7 +10,8 @@ import importlib
 
 from cerebro.compiler.codegen.registry import EMITTERS, PARALLEL, UNITS, EmitContext, emitter
 
-EMITTER_MODULES = ("elementwise", "layout", "matmul", "conv", "reduce", "window", "gather", "rows")
+EMITTER_MODULES = ("elementwise", "layout", "matmul", "conv", "reduce", "window", "gather", "rows", "sort",
+                   "scatter", "cumulative")
 
 for _name in EMITTER_MODULES:
     try:

@@ -9,6 +9,16 @@ Semantics every frontend and backend agrees on:
   padding is ((lo, hi), ...) per spatial dim, dilations per spatial dim.
 - reduce_window: window/strides/padding over every dim of x; kind in
   sum|max|min; padded cells hold the identity of the kind.
+- argsort: the i64 positions that sort x's last axis, stable (equal keys keep their order). Order
+  "canonical" (default, lax.sort): -0 equals +0 and every NaN equals every NaN, after +inf; order
+  "total" (lax.top_k): IEEE totalOrder on the bits (-NaN < -inf < ... < -0 < +0 < ... < +NaN).
+  descending reverses the key order; ties still keep the lower index first.
+- scatter: a copy of x where, in order over positions, out.flat[p] = combine(out.flat[p], update)
+  for every p in [0, x.size); other positions are dropped. kind set|add|mul|max|min (the last
+  update wins for set; duplicates accumulate for add).
+- cumulative: out[..., i, ...] = combine of x[..., 0..i, ...] along axis, folded in order from index 0
+  (kind sum|prod|max|min; max/min as the elementwise ops, sums and products wrap on integers); a sum
+  starts from +0 (a leading -0 gives +0, as XLA).
 - take: x.shape[:axis] + idx.shape + x.shape[axis+1:]; mode "clip" clamps
   indices into range, "wrap" first adds the dim to negative indices (ONNX)
   and then clamps.
@@ -265,6 +275,35 @@ def _take(node: Node) -> list:
     return [(x.shape[:axis] + idx.shape + x.shape[axis + 1:], x.dtype)]
 
 
+def _argsort(node: Node) -> list:
+    (x,) = node.inputs
+    if x.rank < 1:
+        raise _fail(node, "argsort needs at least one axis")
+    if node.attrs.get("order", "canonical") not in ("canonical", "total"):
+        raise _fail(node, f"unknown argsort order {node.attrs['order']!r}")
+    return [(x.shape, DType.i64)]
+
+
+def _scatter(node: Node) -> list:
+    x, positions, updates = node.inputs
+    if not positions.dtype.is_int or positions.shape != updates.shape:
+        raise _fail(node, f"positions must be integers shaped like the updates {updates.shape}, "
+                          f"got {positions.dtype.name}{positions.shape}")
+    if node.attrs["kind"] not in ("set", "add", "mul", "max", "min"):
+        raise _fail(node, f"unknown scatter kind {node.attrs['kind']!r}")
+    return [(x.shape, _same_dtype(node, [x, updates]))]
+
+
+def _cumulative(node: Node) -> list:
+    (x,) = node.inputs
+    _axes(node, x.rank, (node.attrs["axis"],))
+    if node.attrs["kind"] not in ("sum", "prod", "max", "min"):
+        raise _fail(node, f"unknown cumulative kind {node.attrs['kind']!r}")
+    if x.dtype is DType.bool and node.attrs["kind"] in ("sum", "prod"):
+        raise _fail(node, f"cumulative {node.attrs['kind']} of bool is undefined; convert first")
+    return [(x.shape, x.dtype)]
+
+
 def _matmul(node: Node) -> list:
     a, b = node.inputs
     if a.rank < 2 or a.rank != b.rank or a.shape[:-2] != b.shape[:-2] or a.shape[-1] != b.shape[-2]:
@@ -322,6 +361,11 @@ def _transcendental(node: Node) -> int:
 
 def _per_input_element(node: Node) -> int:
     return node.inputs[0].size
+
+
+def _sort_cost(node: Node) -> int:
+    """A radix sort: two sweeps per key byte."""
+    return 2 * node.inputs[0].size * node.inputs[0].dtype.itemsize
 
 
 def _free(node: Node) -> int:
@@ -407,6 +451,11 @@ _declare("concatenate", "concatenate", None, _concatenate, ref.concatenate, Role
 _declare("rev", "rev", 1, _rev, ref.rev, Role.LAYOUT, folds=True, attrs=("dims",))
 _declare("iota", "iota", 0, _iota, ref.iota, Role.LAYOUT, folds=True, attrs=("shape", "dtype", "dimension"))
 _declare("take", "take", 2, _take, ref.take, Role.GATHER, attrs=("axis",), optional=("mode",))
+_declare("argsort", "argsort", 1, _argsort, ref.argsort, Role.GATHER, cost=_sort_cost,
+         optional=("order", "descending"))
+_declare("cumulative", "cumulative", 1, _cumulative, ref.cumulative, Role.REDUCTION,
+         attrs=("kind", "axis"))
+_declare("scatter", "scatter", 3, _scatter, ref.scatter, Role.GATHER, attrs=("kind",))
 _declare("matmul", "matmul", 2, _matmul, ref.matmul, Role.MATMUL, cost=_matmul_flops,
          lowered=("epilogue", "packed_b", "view"))
 _declare("conv", "conv", 2, _conv, ref.conv, Role.CONV, cost=_conv_flops, attrs=("strides", "padding"),

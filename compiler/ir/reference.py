@@ -240,6 +240,75 @@ def take(node: Node, x: np.ndarray, idx: np.ndarray) -> np.ndarray:
     return np.take(x, np.clip(idx, 0, size - 1), axis=axis)
 
 
+def ordered_key(x: np.ndarray, order: str) -> np.ndarray:
+    """uint64 keys whose unsigned order is argsort's order of x (see ops.py): canonical order first
+    makes every zero +0 and every NaN the positive quiet NaN, then floats map their sign-magnitude
+    bits to an unsigned order and signed integers flip their sign bit."""
+    if x.dtype.kind == "f":
+        bits_type = np.dtype(f"i{x.dtype.itemsize}")
+        if order == "canonical":
+            x = np.where(np.isnan(x), np.array(np.nan, x.dtype), np.where(x == 0, np.zeros((), x.dtype), x))
+        bits = x.view(bits_type).astype(np.int64)
+        width = 8 * x.dtype.itemsize
+        unsigned = bits & ((1 << width) - 1) if width < 64 else bits
+        key = np.where(bits < 0, ~unsigned, unsigned | np.int64(-(1 << 63) if width == 64 else 1 << (width - 1)))
+        return (key & ((1 << width) - 1) if width < 64 else key).astype(np.int64).view(np.uint64)
+    if x.dtype.kind == "i":
+        return x.astype(np.int64).view(np.uint64) ^ np.uint64(1 << 63)
+    return x.astype(np.uint64)
+
+
+def argsort(node: Node, x: np.ndarray) -> np.ndarray:
+    key = ordered_key(x, node.attrs.get("order", "canonical"))
+    if node.attrs.get("descending", False):
+        key = ~key
+    return np.argsort(key, axis=-1, kind="stable").astype(np.int64)
+
+
+_CUMULATIVE = {"prod": np.multiply}
+
+
+def cumulative(node: Node, x: np.ndarray) -> np.ndarray:
+    """A running combine along the axis, in order from index 0 (ufunc.accumulate folds that way); a sum
+    starts from +0, as XLA's, so a leading -0 sums to +0."""
+    axis, kind = node.attrs["axis"], node.attrs["kind"]
+    with np.errstate(over="ignore", invalid="ignore"):
+        if kind == "sum":
+            start = np.zeros(x.shape[:axis] + (1,) + x.shape[axis + 1:], x.dtype)
+            total = np.add.accumulate(np.concatenate([start, x], axis=axis), axis=axis, dtype=x.dtype)
+            return np.delete(total, 0, axis=axis)
+        if kind in _CUMULATIVE:
+            return _CUMULATIVE[kind].accumulate(x, axis=axis, dtype=x.dtype)
+        combine = extreme(kind == "max")
+        out = np.moveaxis(x.copy(), axis, 0)
+        for i in range(1, out.shape[0]):
+            out[i] = combine(out[i - 1], out[i])
+        return np.moveaxis(out, 0, axis).copy()
+
+
+_SCATTER_UFUNCS = {"add": np.add, "mul": np.multiply}
+
+
+def scatter(node: Node, x: np.ndarray, positions: np.ndarray, updates: np.ndarray) -> np.ndarray:
+    """Updates applied one at a time in order (ufunc.at does), out-of-range positions dropped."""
+    out = x.copy().reshape(-1)
+    positions = positions.reshape(-1).astype(np.int64)
+    updates = updates.reshape(-1)
+    inside = (positions >= 0) & (positions < out.size)
+    positions, updates = positions[inside], updates[inside]
+    kind = node.attrs["kind"]
+    with np.errstate(over="ignore", invalid="ignore"):
+        if kind == "set":
+            out[positions] = updates  # numpy assigns in order: the last duplicate wins
+        elif kind in _SCATTER_UFUNCS:
+            _SCATTER_UFUNCS[kind].at(out, positions, updates)
+        else:
+            combine = extreme(kind == "max")
+            for p, u in zip(positions, updates):
+                out[p] = combine(out[p:p + 1], u.reshape(1))[0]
+    return out.reshape(x.shape)
+
+
 def select(node: Node, cond: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.where(cond, a, b)
 

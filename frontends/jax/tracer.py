@@ -16,12 +16,20 @@ from jax.extend.core import ClosedJaxpr, Jaxpr, Literal
 from cerebro.compiler.cbx.tree import CallTree
 from cerebro.compiler.ir import DType, Graph, Value, verify
 from cerebro.compiler.ir.interpret import run_graph
-from cerebro.frontends.jax import rules_control, rules_elementwise, rules_gather, rules_nn, rules_structural
+from cerebro.frontends.jax import (
+    rules_control,
+    rules_elementwise,
+    rules_gather,
+    rules_nn,
+    rules_scatter,
+    rules_sort,
+    rules_structural,
+)
 from cerebro.frontends.jax.calls import StaticArgs, call_tree
 from cerebro.frontends.jax.context import Context, ir_dtype, location
 
 RULES = {**rules_elementwise.RULES, **rules_structural.RULES, **rules_gather.RULES, **rules_nn.RULES,
-         **rules_control.RULES}
+         **rules_control.RULES, **rules_sort.RULES, **rules_scatter.RULES}
 
 # Primitives that only wrap another jaxpr (jit, custom derivatives, remat): inlined.
 _CALLS = {"pjit": "jaxpr", "jit": "jaxpr", "closed_call": "call_jaxpr", "core_call": "call_jaxpr",

@@ -1,0 +1,131 @@
+"""argsort: a stable LSD radix sort of positions, one byte of the key per pass, no scratch beyond the output.
+
+Each row's i64 output (8 bytes per element) holds two i32 position arrays A and B while sorting:
+    A = 0, 1, ..., n-1
+    for each key byte, low to high:
+      count the byte's values over x (in x's order: a histogram does not depend on it)
+      skip the pass if every element has the same byte
+      else prefix-sum the counts and move each position of src to dst by its element's byte
+      (src/dst alternate between A and B; a counting pass is stable, so ties keep their order)
+    copy to A if the last pass ended in B, then widen A to i64 from the back (out[i] takes
+    bytes 8i..8i+8, which only overlap A's entries at or after i, already read).
+The key of an element (reference.ordered_key) is its bits mapped so unsigned order is the sort order:
+canonical order first makes zeros +0 and NaNs one positive NaN; floats flip every bit when negative
+and the sign bit otherwise; signed integers flip the sign bit; descending inverts the key. The 256
+counts live on the stack (1 KiB), the only stack the kernel takes.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+from llvmlite import ir
+
+from cerebro.compiler.codegen.llvm_types import index, load, store
+from cerebro.compiler.codegen.loops import I64, fold_range, for_range, i64
+from cerebro.compiler.codegen.registry import EmitContext, emitter
+from cerebro.compiler.ir import DType, Node
+
+I32 = ir.IntType(32)
+PTR = ir.PointerType()
+BUCKETS = 256
+_FLOAT_TYPES = {4: ir.FloatType(), 8: ir.DoubleType()}
+
+
+def _key(builder: ir.IRBuilder, raw: ir.Value, dtype: DType, order: str, descending: bool) -> ir.Value:
+    """The element's unsigned sort key (an integer as wide as the element)."""
+    width = raw.type.width
+    sign_bit = ir.Constant(raw.type, 1 << (width - 1))
+    if dtype.is_float:
+        if order == "canonical":
+            value = builder.bitcast(raw, _FLOAT_TYPES[width // 8])
+            zero = builder.fcmp_ordered("==", value, ir.Constant(value.type, 0.0))
+            raw = builder.select(zero, ir.Constant(raw.type, 0), raw)
+            nan = builder.fcmp_unordered("uno", value, value)
+            quiet_nan = (0x7FC << 20) if width == 32 else (0x7FF8 << 48)
+            raw = builder.select(nan, ir.Constant(raw.type, quiet_nan), raw)
+        flip = builder.or_(builder.ashr(raw, ir.Constant(raw.type, width - 1)), sign_bit)
+        key = builder.xor(raw, flip)
+    elif dtype.is_int and dtype.is_signed:
+        key = builder.xor(raw, sign_bit)
+    else:
+        key = raw
+    return builder.not_(key) if descending else key
+
+
+def _byte(builder: ir.IRBuilder, key: ir.Value, byte: int) -> ir.Value:
+    shifted = builder.lshr(key, ir.Constant(key.type, 8 * byte)) if byte else key
+    return builder.zext(builder.trunc(shifted, ir.IntType(8)), I64)
+
+
+@emitter("argsort")
+def emit_argsort(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
+    (x,) = node.inputs
+    n = x.shape[-1]
+    rows = math.prod(x.shape[:-1])
+    order = node.attrs.get("order", "canonical")
+    descending = bool(node.attrs.get("descending", False))
+    bits = ir.IntType(8 * x.dtype.itemsize)
+    for arg in fn.args:
+        arg.add_attribute("noalias")
+    builder = ir.IRBuilder(fn.append_basic_block("entry"))
+    px, pout = fn.args
+    counts = builder.alloca(I32, BUCKETS, name="counts")
+    slots = builder.alloca(PTR, 2, name="src_dst")
+    if rows * n == 0:
+        builder.ret_void()
+        return
+
+    def key_at(row_x: ir.Value, position: ir.Value, byte: int) -> ir.Value:
+        raw = load(builder, px, builder.add(row_x, position), bits)
+        return _byte(builder, _key(builder, raw, x.dtype, order, descending), byte)
+
+    def slot(which: int) -> ir.Value:
+        return builder.gep(slots, [i64(which)], inbounds=True, source_etype=PTR)
+
+    with for_range(builder, rows, "r") as r:
+        row_x = index(builder, 0, (r, n))
+        first = builder.gep(pout, [index(builder, 0, (r, 2 * n))], inbounds=True, source_etype=I32)
+        second = builder.gep(first, [i64(n)], inbounds=True, source_etype=I32)
+        with for_range(builder, n, "init") as i:
+            store(builder, builder.trunc(i, I32), first, i, I32)
+        builder.store(first, slot(0))
+        builder.store(second, slot(1))
+        for byte in range(x.dtype.itemsize):
+            _radix_pass(builder, counts, slot, n, lambda position, b=byte: key_at(row_x, position, b))
+        src = builder.load(slot(0), typ=PTR)
+        with builder.if_then(builder.icmp_unsigned("!=", src, first)):
+            with for_range(builder, n, "copy") as i:
+                store(builder, load(builder, src, i, I32), first, i, I32)
+        with for_range(builder, n, "widen") as i:
+            back = builder.sub(i64(n - 1), i)
+            wide = builder.sext(load(builder, first, back, I32), I64)
+            store(builder, wide, pout, index(builder, 0, (r, n), (back, 1)), I64)
+    builder.ret_void()
+
+
+def _radix_pass(builder: ir.IRBuilder, counts: ir.Value, slot: Callable[[int], ir.Value], n: int,
+                digit: Callable[[ir.Value], ir.Value]) -> None:
+    """One stable counting pass over slot(0) -> slot(1) by digit(position), then swap the slots."""
+    with for_range(builder, BUCKETS, "zero") as b:
+        store(builder, ir.Constant(I32, 0), counts, b, I32)
+    with for_range(builder, n, "hist") as i:
+        d = digit(i)
+        store(builder, builder.add(load(builder, counts, d, I32), ir.Constant(I32, 1)), counts, d, I32)
+    uniform = builder.icmp_unsigned("==", load(builder, counts, digit(i64(0)), I32), ir.Constant(I32, n))
+    with builder.if_then(builder.not_(uniform)):
+        with fold_range(builder, BUCKETS, [ir.Constant(I32, 0)], "prefix") as (b, carry):
+            count = load(builder, counts, b, I32)
+            store(builder, carry.values[0], counts, b, I32)
+            carry.values = [builder.add(carry.values[0], count)]
+        src = builder.load(slot(0), typ=PTR)
+        dst = builder.load(slot(1), typ=PTR)
+        with for_range(builder, n, "move") as i:
+            position = load(builder, src, i, I32)
+            d = digit(builder.zext(position, I64))
+            at = load(builder, counts, d, I32)
+            store(builder, builder.add(at, ir.Constant(I32, 1)), counts, d, I32)
+            store(builder, position, dst, builder.zext(at, I64), I32)
+        builder.store(dst, slot(0))
+        builder.store(src, slot(1))
