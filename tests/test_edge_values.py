@@ -242,15 +242,23 @@ def test_aarch64_build_matches_xla(xla, cases, aarch64_runner, tmp_path) -> None
 
 
 def test_integer_division_by_zero_through_cerebro_compile() -> None:
-    """The issue's report: a // b, lax.div and lax.rem with b = 0 under cerebro.compile and jax.jit."""
+    """The issue's report: a // b, lax.div and lax.rem with b = 0 (and MIN / -1) under cerebro.compile and
+    jax.jit, for every integer dtype (one compile)."""
     import cerebro
 
-    def fn(a, b):
-        return a // b, lax.div(a, b), lax.rem(a, b), a % b
+    def fn(*pairs):
+        return [op(a, b) for a, b in zip(pairs[::2], pairs[1::2]) for op in (jnp.floor_divide, lax.div, lax.rem,
+                                                                             jnp.remainder)]
 
-    a, b = np.array([5, -5, 7, np.iinfo(np.int32).min], np.int32), np.array([0, 0, 2, -1], np.int32)
-    got = cerebro.compile(fn, cache=False)(a, b)
-    for mine, theirs in zip(got, jax.jit(fn)(a, b)):
+    args = []
+    for dtype in (np.int8, np.int16, np.int32, np.int64, np.uint8):
+        info = np.iinfo(dtype)
+        args += [np.array([5, info.max, 7, info.min, info.min, 0, info.max], dtype),
+                 np.array([0, 0, 2, -1 if info.min else info.max, 0, 0, 3], dtype)]
+    with jax.enable_x64(True):
+        got, want = cerebro.compile(fn, cache=False)(*args), jax.jit(fn)(*args)
+    assert len(got) == len(want) == 20
+    for mine, theirs in zip(got, want):
         np.testing.assert_array_equal(mine, np.asarray(theirs))
 
 
