@@ -9,6 +9,9 @@ Each row's i64 output (8 bytes per element) holds two i32 position arrays A and 
       (src/dst alternate between A and B; a counting pass is stable, so ties keep their order)
     copy to A if the last pass ended in B, then widen A to i64 from the back (out[i] takes
     bytes 8i..8i+8, which only overlap A's entries at or after i, already read).
+With k < n (lax.top_k) each row instead keeps its best k positions in order in its output, and
+one pass over x inserts an element only when its key beats the k-th kept one (ties keep the lower
+index, which came first): O(n) compares plus O(k) per insertion, so O(n k) at worst.
 The key of an element (reference.ordered_key) is its bits mapped so unsigned order is the sort order:
 canonical order first makes zeros +0 and NaNs one positive NaN; floats flip every bit when negative
 and the sign bit otherwise; signed integers flip the sign bit; descending inverts the key. The 256
@@ -63,6 +66,9 @@ def _byte(builder: ir.IRBuilder, key: ir.Value, byte: int) -> ir.Value:
 def emit_argsort(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
     (x,) = node.inputs
     n = x.shape[-1]
+    if node.outputs[0].shape[-1] < n:
+        _emit_first_k(node, fn)
+        return
     rows = math.prod(x.shape[:-1])
     order = node.attrs.get("order", "canonical")
     descending = bool(node.attrs.get("descending", False))
@@ -129,3 +135,81 @@ def _radix_pass(builder: ir.IRBuilder, counts: ir.Value, slot: Callable[[int], i
             store(builder, position, dst, builder.zext(at, I64), I32)
         builder.store(dst, slot(0))
         builder.store(src, slot(1))
+
+
+def _emit_first_k(node: Node, fn: ir.Function) -> None:
+    """Per row: keep the best k positions sorted in the output; insert x[j] when it beats the k-th."""
+    (x,) = node.inputs
+    n, k = x.shape[-1], node.outputs[0].shape[-1]
+    rows = math.prod(x.shape[:-1])
+    order = node.attrs.get("order", "canonical")
+    descending = bool(node.attrs.get("descending", False))
+    bits = ir.IntType(8 * x.dtype.itemsize)
+    for arg in fn.args:
+        arg.add_attribute("noalias")
+    builder = ir.IRBuilder(fn.append_basic_block("entry"))
+    px, pout = fn.args
+    if rows * k == 0:
+        builder.ret_void()
+        return
+    with for_range(builder, rows, "r") as r:
+        row_x, row_out = index(builder, 0, (r, n)), index(builder, 0, (r, k))
+
+        def key_of(position: ir.Value) -> ir.Value:
+            raw = load(builder, px, builder.add(row_x, position), bits)
+            return _key(builder, raw, x.dtype, order, descending)
+
+        def kept(m: ir.Value) -> ir.Value:
+            return load(builder, pout, builder.add(row_out, m), I64)
+
+        worst = ir.Constant(bits, (1 << bits.width) - 1)
+        with fold_range(builder, n, [i64(0), worst], "j") as (j, carry):
+            count, threshold = carry.values
+            key = key_of(j)
+            full = builder.icmp_unsigned("==", count, i64(k))
+            beats = builder.or_(builder.not_(full), builder.icmp_unsigned("<", key, threshold))
+            before = builder.block
+            with builder.if_then(beats):
+                start = builder.select(full, i64(k - 1), count)
+                slot = _shift_down(builder, start, lambda m: builder.icmp_unsigned(">", key_of(kept(m)), key),
+                                   lambda m: store(builder, kept(m), pout, builder.add(row_out, builder.add(m, i64(1))),
+                                                   I64))
+                store(builder, j, pout, builder.add(row_out, slot), I64)
+                grown = builder.select(full, count, builder.add(count, i64(1)))
+                now_full = builder.icmp_unsigned("==", grown, i64(k))
+                last = key_of(kept(builder.sub(grown, i64(1))))  # always a kept slot; the k-th once full
+                new_threshold = builder.select(now_full, last, worst)
+                inserted = builder.block
+            merged_count = builder.phi(I64)
+            merged_count.add_incoming(count, before)
+            merged_count.add_incoming(grown, inserted)
+            merged_threshold = builder.phi(bits)
+            merged_threshold.add_incoming(threshold, before)
+            merged_threshold.add_incoming(new_threshold, inserted)
+            carry.values = [merged_count, merged_threshold]
+    builder.ret_void()
+
+
+def _shift_down(builder: ir.IRBuilder, start: ir.Value, after: Callable[[ir.Value], ir.Value],
+                move_up: Callable[[ir.Value], None]) -> ir.Value:
+    """m = start; while m > 0 and after(m - 1): move_up(m - 1); m -= 1. Returns the final m (insertion sort's
+    hole)."""
+    entry = builder.block
+    test = builder.append_basic_block("shift.test")
+    check = builder.append_basic_block("shift.check")
+    body = builder.append_basic_block("shift.body")
+    done = builder.append_basic_block("shift.done")
+    builder.branch(test)
+    builder.position_at_end(test)
+    m = builder.phi(I64, name="m")
+    m.add_incoming(start, entry)
+    builder.cbranch(builder.icmp_signed(">", m, i64(0)), check, done)
+    builder.position_at_end(check)
+    previous = builder.sub(m, i64(1))
+    builder.cbranch(after(previous), body, done)
+    builder.position_at_end(body)
+    move_up(previous)
+    m.add_incoming(previous, builder.block)
+    builder.branch(test)
+    builder.position_at_end(done)
+    return m

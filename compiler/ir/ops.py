@@ -12,7 +12,8 @@ Semantics every frontend and backend agrees on:
 - argsort: the i64 positions that sort x's last axis, stable (equal keys keep their order). Order
   "canonical" (default, lax.sort): -0 equals +0 and every NaN equals every NaN, after +inf; order
   "total" (lax.top_k): IEEE totalOrder on the bits (-NaN < -inf < ... < -0 < +0 < ... < +NaN).
-  descending reverses the key order; ties still keep the lower index first.
+  descending reverses the key order; ties still keep the lower index first. With k, only the first k
+  positions of each row (shape [..., k]; lax.top_k).
 - scatter: a copy of x where, in order over positions, out.flat[p] = combine(out.flat[p], update)
   for every p in [0, x.size); other positions are dropped. kind set|add|mul|max|min (the last
   update wins for set; duplicates accumulate for add).
@@ -281,7 +282,10 @@ def _argsort(node: Node) -> list:
         raise _fail(node, "argsort needs at least one axis")
     if node.attrs.get("order", "canonical") not in ("canonical", "total"):
         raise _fail(node, f"unknown argsort order {node.attrs['order']!r}")
-    return [(x.shape, DType.i64)]
+    k = int(node.attrs.get("k", x.shape[-1]))
+    if not 0 <= k <= x.shape[-1]:
+        raise _fail(node, f"k={k} is outside 0..{x.shape[-1]}")
+    return [(x.shape[:-1] + (k,), DType.i64)]
 
 
 def _scatter(node: Node) -> list:
@@ -364,8 +368,11 @@ def _per_input_element(node: Node) -> int:
 
 
 def _sort_cost(node: Node) -> int:
-    """A radix sort: two sweeps per key byte."""
-    return 2 * node.inputs[0].size * node.inputs[0].dtype.itemsize
+    """A radix sort: two sweeps per key byte; the first k of a row: one sweep and k insertions."""
+    x = node.inputs[0]
+    if node.outputs[0].shape[-1] < x.shape[-1]:
+        return x.size + node.outputs[0].size * node.outputs[0].shape[-1]
+    return 2 * x.size * x.dtype.itemsize
 
 
 def _free(node: Node) -> int:
@@ -452,7 +459,7 @@ _declare("rev", "rev", 1, _rev, ref.rev, Role.LAYOUT, folds=True, attrs=("dims",
 _declare("iota", "iota", 0, _iota, ref.iota, Role.LAYOUT, folds=True, attrs=("shape", "dtype", "dimension"))
 _declare("take", "take", 2, _take, ref.take, Role.GATHER, attrs=("axis",), optional=("mode",))
 _declare("argsort", "argsort", 1, _argsort, ref.argsort, Role.GATHER, cost=_sort_cost,
-         optional=("order", "descending"))
+         optional=("order", "descending", "k"))
 _declare("cumulative", "cumulative", 1, _cumulative, ref.cumulative, Role.REDUCTION,
          attrs=("kind", "axis"))
 _declare("scatter", "scatter", 3, _scatter, ref.scatter, Role.GATHER, attrs=("kind",))

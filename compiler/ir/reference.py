@@ -262,7 +262,8 @@ def argsort(node: Node, x: np.ndarray) -> np.ndarray:
     key = ordered_key(x, node.attrs.get("order", "canonical"))
     if node.attrs.get("descending", False):
         key = ~key
-    return np.argsort(key, axis=-1, kind="stable").astype(np.int64)
+    k = int(node.attrs.get("k", x.shape[-1]))
+    return np.argsort(key, axis=-1, kind="stable")[..., :k].astype(np.int64)
 
 
 _CUMULATIVE = {"prod": np.multiply}

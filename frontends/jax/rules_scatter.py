@@ -1,4 +1,4 @@
-"""Lowering of lax.scatter, scatter-add, scatter-mul, scatter-max and scatter-min: one IR scatter.
+"""Lowering of lax.scatter, scatter-add/-mul/-max/-min and dynamic_update_slice: one IR scatter.
 
 Every update element gets the flat operand position XLA's scatter semantics give it (the start
 index of its update window, plus its offset in the window, plus its batch index on batching dims);
@@ -90,7 +90,27 @@ def _scatter(kind: str):
     return rule
 
 
+def _dynamic_update_slice(ctx: Context, eqn, x: Value, update: Value, *starts: Value) -> list[Value]:
+    """A scatter set of the whole update at its start, each start clamped so the update fits (as XLA)."""
+    if update.size == 0:
+        return [x]
+    flat, stride = None, 1
+    for d in reversed(range(x.rank)):
+        start = ctx.convert(ctx.reshape(starts[d], (1,) * x.rank), DType.i64)
+        start = ctx.elementwise("min", ctx.elementwise("max", start, _scalar(ctx, 0, start)),
+                                _scalar(ctx, x.shape[d] - update.shape[d], start))
+        offsets = [1] * x.rank
+        offsets[d] = update.shape[d]
+        position = ctx.elementwise("add", start, ctx.add("iota", shape=tuple(offsets), dtype=DType.i64, dimension=d))
+        if stride != 1:
+            position = ctx.elementwise("mul", position, ctx.const(np.array(stride), DType.i64))
+        flat = position if flat is None else ctx.elementwise("add", flat, position)
+        stride *= x.shape[d]
+    return [ctx.add("scatter", x, ctx.broadcast(flat, update.shape), update, kind="set")]
+
+
 RULES = {
+    "dynamic_update_slice": _dynamic_update_slice,
     "scatter": _scatter("set"),
     "scatter-add": _scatter("add"),
     "scatter-mul": _scatter("mul"),

@@ -1,11 +1,12 @@
 """Lowering of lax.sort, lax.top_k and the cumulative reductions (cumsum, cumprod, cummax, cummin).
 
 sort: one IR argsort of the key (its canonical order is lax.sort's comparator: -0 equals +0, NaNs
-equal and last; stable), then every operand is gathered at the sorted positions, so the sorted
-values are the original elements (a -0 stays -0, NaN payloads stay in order). argsort's own
-iota operand is recognised and is the positions themselves.
+equal and last; stable; several keys: one stable argsort per key, last key first), then every
+operand is gathered at the sorted positions, so the sorted values are the original elements (a -0
+stays -0, NaN payloads stay in order). argsort's own iota operand is the positions themselves.
 top_k: argsort in descending IEEE total order (as XLA's TopK: +NaN first, -NaN last, +0 before
--0; ties lower index first), the first k positions, then the values gathered.
+-0; ties lower index first), the first k positions, then the values gathered. A small k asks
+argsort for k positions only (one pass over x, O(n k) at worst); a bigger one sorts the row.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import numpy as np
 
 from cerebro.compiler.ir import DType, Value
 from cerebro.frontends.jax.context import Context
+
+FIRST_K_LIMIT = 32  # top_k up to this k selects (n compares, k-long insertions); above it the row is sorted
 
 
 def _to_last(ctx: Context, x: Value, axis: int) -> tuple[Value, tuple[int, ...]]:
@@ -44,11 +47,13 @@ def _is_iota(x: Value) -> bool:
 
 
 def _sort(ctx: Context, eqn, *operands: Value) -> list[Value]:
-    if int(eqn.params["num_keys"]) != 1:
-        raise ctx.fail(f"sort with {eqn.params['num_keys']} keys (one key is supported)")
+    """Several keys sort by the last key first, then stably by each earlier one (so the first decides)."""
     axis = int(eqn.params["dimension"])
     moved = [_to_last(ctx, x, axis) for x in operands]
-    positions = ctx.add("argsort", moved[0][0])
+    keys = [x for x, _ in moved[:int(eqn.params["num_keys"])]]
+    positions = ctx.add("argsort", keys[-1])
+    for key in reversed(keys[:-1]):
+        positions = _take_rows(ctx, positions, ctx.add("argsort", _take_rows(ctx, key, positions)))
     outputs = []
     for x, inverse in moved:
         if _is_iota(x):
@@ -63,8 +68,10 @@ def _top_k(ctx: Context, eqn, x: Value) -> list[Value]:
     k = int(eqn.params["k"])
     axis = int(eqn.params.get("axis", x.rank - 1))
     moved, inverse = _to_last(ctx, x, axis)
-    order = ctx.add("argsort", moved, order="total", descending=True)
-    if k != moved.shape[-1]:
+    if k <= FIRST_K_LIMIT:
+        order = ctx.add("argsort", moved, order="total", descending=True, k=k)
+    else:
+        order = ctx.add("argsort", moved, order="total", descending=True)
         order = ctx.add("slice", order, start=(0,) * order.rank, limit=order.shape[:-1] + (k,),
                         strides=(1,) * order.rank)
     values = _take_rows(ctx, moved, order)
