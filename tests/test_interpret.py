@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -200,3 +201,46 @@ def test_reduce_window_random_configs_match_xla(dims, kind, seed) -> None:
     want = lax.reduce_window(x, init, monoid, window, strides, padding)
     got = _run("reduce_window", [x], kind=kind, window=window, strides=strides, padding=padding)
     np.testing.assert_allclose(got, np.asarray(want), rtol=1e-5, atol=1e-5)
+
+
+def _attention(q: np.ndarray, k: np.ndarray, v: np.ndarray) -> jnp.ndarray:
+    return jnp.einsum("bqk,bkd->bqd", jax.nn.softmax(jnp.einsum("bqd,bkd->bqk", q, k) / 4.0, axis=-1), v)
+
+
+def _conv_block(x: np.ndarray) -> jnp.ndarray:
+    w = np.linspace(-1, 1, 3 * 3 * 4 * 8, dtype=np.float32).reshape(3, 3, 4, 8)
+    y = lax.conv_general_dilated(x, w, (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC"))
+    return jax.nn.relu(y + np.arange(8, dtype=np.float32))
+
+
+LOWERED_CASES = {  # what the passes make: (function, argument shapes, ops and lowered attributes it must hold)
+    "attention: row kernel, epilogue": (_attention, [(2, 5, 8)] * 3, {"row_kernel", ("matmul", "epilogue")}),
+    "matmul: transposed operand, epilogue": (
+        lambda x, y: jax.nn.relu(jnp.einsum("bkm,bkn->bmn", x, y) + np.arange(21, dtype=np.float32)),
+        [(2, 9, 6), (2, 9, 21)], {("matmul", "view"), ("matmul", "epilogue")}),
+    "matmul: transposed result": (lambda x, y: jnp.transpose(x @ y, (1, 0, 2)), [(2, 3, 4), (2, 4, 7)],
+                                  {("matmul", "view")}),
+    "dense + gelu: packed weights, fused loop": (
+        lambda x: jax.nn.gelu(x @ np.linspace(-1, 1, 8 * 24, dtype=np.float32).reshape(8, 24)) * jnp.exp(-x[:, :1]),
+        [(5, 8)], {("matmul", "packed_b"), "fused_elementwise"}),
+    "conv + bias + relu: packed kernel, epilogue": (_conv_block, [(1, 6, 5, 4)],
+                                                    {("conv", "packed_b"), ("conv", "epilogue")}),
+}
+
+
+@pytest.mark.parametrize("case", sorted(LOWERED_CASES))
+def test_the_interpreter_runs_the_passes_output_with_the_same_meaning(case: str) -> None:
+    """Fused ops, epilogues, packed weights and strided views run through their references
+    (compiler/ir/fused_reference.py) and give the unlowered graph's answer."""
+    from cerebro.compiler.build import lower
+    from cerebro.frontends.jax import trace
+
+    fn, shapes, expected = LOWERED_CASES[case]
+    rng = np.random.default_rng(7)
+    args = [rng.standard_normal(shape).astype(np.float32) for shape in shapes]
+    want = run_graph(trace(fn, *args).graph, args)
+    lowered = lower(trace(fn, *args).graph)[0]
+    made = {node.op for node in lowered.nodes} | {(node.op, a) for node in lowered.nodes for a in node.attrs}
+    assert expected <= made, made
+    for got, expected_out in zip(run_graph(lowered, args), want, strict=True):
+        np.testing.assert_allclose(got, expected_out, rtol=1e-6, atol=1e-6)

@@ -83,6 +83,12 @@ def test_a_missing_required_attribute_is_named() -> None:
         _one_node("slice", [np.zeros((2, 2))], {"start": (0, 0)})
 
 
+def test_an_undeclared_attribute_is_refused() -> None:
+    """A misspelt optional attribute would otherwise silently mean its default."""
+    with pytest.raises(IRError, match=r"unknown attributes \['stride'\]"):
+        _one_node("slice", [np.zeros((4, 4))], {"start": (0, 0), "limit": (4, 4), "stride": (2, 2)})
+
+
 def test_node_flops_follows_the_declared_costs() -> None:
     graph = Graph("cost")
     a, b = graph.add_input((3, 4), DType.f32, "a"), graph.add_input((4, 5), DType.f32, "b")
@@ -157,7 +163,8 @@ def test_verify_rejects_an_epilogue_load_past_the_extra_inputs() -> None:
 
 def test_verify_rejects_a_lowered_attribute_the_op_does_not_declare() -> None:
     graph = Graph("exp")
-    graph.set_outputs([graph.add1("exp", graph.add_input((4, 8), DType.f32, "x"), packed_b=8)])
+    graph.set_outputs([graph.add1("exp", graph.add_input((4, 8), DType.f32, "x"))])
+    graph.nodes[0].attrs["packed_b"] = 8
     assert "packed_b" not in OPS["exp"].lowered
     with pytest.raises(IRError, match=r"exp cannot carry \['packed_b'\]"):
         verify(graph, lowered=True)

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from cerebro.compiler.ir import fused_reference
 from cerebro.compiler.ir.graph import IRError, Node
-from cerebro.compiler.ir.ops import OPS, Cost, Role, names
+from cerebro.compiler.ir.ops import OPS, Cost, Reference, Role, names
 
 FUSED = "fused_elementwise"
 ROW_KERNEL = "row_kernel"
@@ -24,11 +25,12 @@ ROW_REDUCTIONS = frozenset(names(role=Role.ROW_REDUCTION))
 @dataclass(frozen=True)
 class FusedOp:
     """A fused op's declaration: attrs it needs, the roles of the ops its body (attrs["nodes"]) may
-    hold, and its cost."""
+    hold, its reference implementation (fused_reference.py) and its cost."""
 
     name: str
     attrs: tuple[str, ...]
     body: tuple[Role, ...]
+    reference: Reference
     cost: Cost
 
 
@@ -38,10 +40,11 @@ def body_cost(nodes: tuple[Node, ...]) -> int:
 
 
 FUSED_OPS: dict[str, FusedOp] = {
-    FUSED: FusedOp(FUSED, ("nodes", "loads"), (Role.ELEMENTWISE,), lambda node: body_cost(node.attrs["nodes"])),
+    FUSED: FusedOp(FUSED, ("nodes", "loads"), (Role.ELEMENTWISE,), fused_reference.fused_elementwise,
+                   lambda node: body_cost(node.attrs["nodes"])),
     ROW_KERNEL: FusedOp(ROW_KERNEL, ("rows", "n", "nodes", "loads"),
                         (Role.ELEMENTWISE, Role.ROW_REDUCTION, Role.VIEW, Role.BROADCAST),
-                        lambda node: body_cost(node.attrs["nodes"])),
+                        fused_reference.row_kernel, lambda node: body_cost(node.attrs["nodes"])),
 }
 
 

@@ -1,7 +1,8 @@
 """The reference interpreter: runs a graph with each op's reference implementation (ops.OPS,
 compiler/ir/reference.py), which defines what the IR means.
 
-It is the oracle frontends are checked against before any code is generated.
+It is the oracle frontends are checked against before any code is generated. It runs the passes'
+output too (fused ops, and matmul/conv with lowered attributes: fused_reference.py).
 """
 
 from __future__ import annotations
@@ -9,16 +10,19 @@ from __future__ import annotations
 import numpy as np
 
 from cerebro.compiler.ir.dtypes import dtype_from_numpy
+from cerebro.compiler.ir.fused import FUSED_OPS
+from cerebro.compiler.ir.fused_reference import lowered_host
 from cerebro.compiler.ir.graph import Graph, IRError, Node
 from cerebro.compiler.ir.ops import OPS
 
 
 def run_node(node: Node, args: list[np.ndarray]) -> list[np.ndarray]:
     """Evaluate one node on numpy arrays; results have exactly the shapes and dtypes its rule gives."""
-    declaration = OPS.get(node.op)
+    declaration = OPS.get(node.op) or FUSED_OPS.get(node.op)
     if declaration is None:
         raise IRError(f"{node.where()}: the interpreter has no implementation")
-    result = np.asarray(declaration.reference(node, *args))
+    lowered = node.op in OPS and any(a in node.attrs for a in OPS[node.op].lowered)
+    result = np.asarray((lowered_host if lowered else declaration.reference)(node, *args))
     (expected,) = node.outputs
     return [np.array(result, dtype=expected.dtype.numpy, order="C").reshape(expected.shape)]
 

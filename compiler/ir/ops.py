@@ -502,4 +502,7 @@ def infer(node: Node) -> list[tuple[Shape, DType]]:
     missing = [a for a in opdef.attrs if a not in node.attrs]
     if missing:
         raise _fail(node, f"missing attributes {missing}")
+    unknown = sorted(set(node.attrs) - set(opdef.attrs) - set(opdef.optional) - set(opdef.lowered))
+    if unknown:  # a misspelt optional attribute would silently mean its default
+        raise _fail(node, f"unknown attributes {unknown}")
     return opdef.rule(node)
