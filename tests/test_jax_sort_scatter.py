@@ -1,8 +1,10 @@
-"""jnp.sort/argsort, lax.top_k, cumulative reductions and scatters through cerebro.compile, against jax.jit.
+"""jnp.sort/argsort, lax.top_k, cumulative reductions, scatters, atan2/atan/erf_inv through cerebro.compile,
+against jax.jit.
 
 Sorts, top_k, scatters and integer or max/min cumulative reductions are exact, so they match bit for
 bit (NaN payload order and the sign of zero included); a float cumsum adds in order (XLA adds in a
-tree), so it matches within a relative 1e-5 on random data and exactly on integer-valued floats.
+tree), so it matches within a relative 1e-5 on random data and exactly on integer-valued floats;
+atan2, atan and erf_inv are approximations, within the ulps MATH states (special values exact).
 """
 
 from __future__ import annotations
@@ -174,6 +176,43 @@ def test_general_gathers() -> None:
     _matches_jit(lambda a, i: (jnp.take_along_axis(a, i, axis=1), a[i[0, :, 0], :, i[1, :, 1]],
                                jnp.take(a, i[0, 0] + 4, axis=2, mode="fill", fill_value=-1.0),
                                jax.vmap(lambda row, j: row[j])(a, i[:, 0, 0])), x, along)
+
+
+def _ulps(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Distance in float32 steps (through zero), 0 where both are NaN."""
+    def ordered(v: np.ndarray) -> np.ndarray:
+        bits = np.asarray(v, np.float32).view(np.int32).astype(np.int64)
+        return np.where(bits < 0, -(bits & 0x7FFFFFFF), bits)
+
+    return np.where(np.isnan(a) & np.isnan(b), 0, np.abs(ordered(a) - ordered(b)))
+
+
+SPECIAL_PAIRS = np.array([(0, 0), (-0.0, 0), (0, -0.0), (-0.0, -0.0), (np.inf, np.inf), (-np.inf, np.inf),
+                          (np.inf, -np.inf), (-np.inf, -np.inf), (np.nan, 1), (1, np.nan), (0, -np.inf), (np.inf, 5),
+                          (-3, np.inf), (-0.0, -2), (2, -0.0), (1, 1)], np.float32)
+# (fn, its float64 truth or None, tolerance in ulps against jax.jit, against the truth): atan2 and atan are
+# Cephes' polynomial (XLA's own atan is 5 ulp off the truth); erf_inv is XLA's expansion (log1p may differ).
+MATH = {
+    "atan2": (jnp.arctan2, np.arctan2, 4, 3),
+    "atan": (jnp.arctan, np.arctan, 6, 3),
+    "erf_inv": (jax.scipy.special.erfinv, None, 2, None),
+}
+
+
+@pytest.mark.parametrize("name", MATH)
+def test_atan2_atan_erf_inv_within_stated_ulps(name: str) -> None:
+    fn, truth, to_jit, to_truth = MATH[name]
+    scale = 10.0 ** RNG.integers(-6, 6, (2, 50000))
+    y, x = np.concatenate([(RNG.standard_normal((2, 50000)) * scale).astype(np.float32), SPECIAL_PAIRS.T], axis=1)
+    args = (np.concatenate([np.tanh(y), [1, -1, 0, -0.0, 1.5, -2, np.nan]]).astype(np.float32),) if name == "erf_inv" \
+        else (y, x) if name == "atan2" else (y,)
+    want, got = np.asarray(jax.jit(fn)(*args)), cerebro.compile(fn, cache=False)(*args)
+    assert _ulps(want, got).max() <= to_jit
+    if truth is not None:
+        assert _ulps(truth(*(a.astype(np.float64) for a in args)).astype(np.float32), got).max() <= to_truth
+    exact = np.isinf(want) | (want == 0) | np.isnan(want)  # the IEEE special values, zeros' signs included
+    np.testing.assert_array_equal(np.signbit(got[exact & ~np.isnan(want)]), np.signbit(want[exact & ~np.isnan(want)]))
+    np.testing.assert_array_equal(got[exact], want[exact])
 
 
 def test_unsupported_sort_forms_name_the_primitive_and_line() -> None:

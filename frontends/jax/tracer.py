@@ -20,6 +20,7 @@ from cerebro.frontends.jax import (
     rules_control,
     rules_elementwise,
     rules_gather,
+    rules_math,
     rules_nn,
     rules_scatter,
     rules_sort,
@@ -29,7 +30,8 @@ from cerebro.frontends.jax.calls import StaticArgs, call_tree
 from cerebro.frontends.jax.context import Context, ir_dtype, location
 
 RULES = {**rules_elementwise.RULES, **rules_structural.RULES, **rules_gather.RULES, **rules_nn.RULES,
-         **rules_control.RULES, **rules_sort.RULES, **rules_scatter.RULES}
+         **rules_control.RULES, **rules_sort.RULES, **rules_scatter.RULES,
+         **rules_math.RULES}
 
 # Primitives that only wrap another jaxpr (jit, custom derivatives, remat): inlined.
 _CALLS = {"pjit": "jaxpr", "jit": "jaxpr", "closed_call": "call_jaxpr", "core_call": "call_jaxpr",
