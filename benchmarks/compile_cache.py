@@ -52,7 +52,12 @@ def resnet50() -> tuple[Callable, Any]:
     x = np.random.default_rng(1).standard_normal((1, 224, 224, 3), dtype=np.float32)
     shapes = jax.eval_shape(model.init, jax.random.PRNGKey(0), x)
     rng = np.random.default_rng(0)
-    variables = jax.tree_util.tree_map(lambda s: (rng.standard_normal(s.shape) * 0.05).astype(s.dtype), shapes)
+
+    def random(path: tuple, shape: Any) -> np.ndarray:
+        values = rng.standard_normal(shape.shape) * 0.05
+        return (np.abs(values) + 1 if path[-1].key == "var" else values).astype(shape.dtype)  # variances > 0
+
+    variables = jax.tree_util.tree_map_with_path(random, shapes)
 
     def resnet50(x):
         return model.apply(variables, x)
