@@ -1,7 +1,9 @@
 """The user-space runtime: load a .cbx into this process and call it with numpy arrays.
 
-Everything about the signature is computed once at load, so a call costs a few checks,
-the output allocations and one C call (which releases the GIL while the model runs).
+Everything about the signature is computed once at load: LoadedModel is the C Model itself, so a call
+whose arrays already fit (dtype, shape, C order, 64-byte aligned) is one C call that checks the buffers,
+makes each output on one aligned block (none with out=) and releases the GIL while the model runs; any
+other call takes the Python path below, which copies inputs that need it and names what is wrong.
 With threads=N > 1 each call is split across N threads (the caller and a pool of N - 1 workers
 owned by the model), for files compiled with parallel support (meta.parts >= N).
 """
@@ -46,9 +48,12 @@ def _describe(dtype: np.dtype, shape: tuple[int, ...]) -> str:
     return f"{dtype.name}[{','.join(map(str, shape))}]"
 
 
-class LoadedModel:
+class LoadedModel(_runtime.Model):
     """A .cbx mapped into this process. Call it with one array per input; returns a list of outputs.
 
+    out=(array, ...): one caller-owned array per output, written in place and returned (no allocation);
+    each must have the output's dtype and shape, be C-contiguous, writeable, ALIGN-byte aligned (make them
+    with aligned_empty) and share no memory with an input or another output.
     threads: how many threads split each call (1: the caller alone); needs meta.parts >= threads."""
 
     def __init__(self, data: bytes, threads: int = 1) -> None:
@@ -59,22 +64,43 @@ class LoadedModel:
                           f"each call will wait for descheduled threads (milliseconds)", RuntimeWarning,
                           stacklevel=3)
         try:
-            self._model = _runtime.Model(data, threads)
+            super().__init__(data, threads)
         except ValueError as exc:
             raise CbxError(str(exc)) from None
-        self.threads: int = self._model.threads
-        self.meta = Meta.unpack(self._model.meta)
+        self.meta = Meta.unpack(self.raw_meta)
         self.signature = Signature(self.meta.inputs, self.meta.outputs)
         self.tree: CallTree | None = read_tree(data, self.meta)  # the exported function's pytrees, if kept
         # what each stage runs and where it came from, in a build(..., profile=True) file
         self.profile_table: list[list[NodeInfo]] | None = read_profile(data, self.meta)
         self._inputs = [(spec, spec.dtype.numpy) for spec in self.meta.inputs]
         self._outputs = [(spec.shape, spec.dtype.numpy, spec.nbytes) for spec in self.meta.outputs]
+        specs = self.meta.inputs + self.meta.outputs
+        self.bind(np.ndarray, tuple(_buffer_format(spec.dtype.numpy) for spec in specs),
+                  tuple((spec.shape, spec.dtype.numpy) for spec in self.meta.outputs))
 
-    def __call__(self, *arrays: object) -> list[np.ndarray]:
-        buffers, outputs = self._buffers(arrays)
-        self._model.run(buffers, outputs)
+    def _call_slow(self, *arrays: object, out: object = None) -> list[np.ndarray]:
+        """A call the C fast path (Model.__call__) did not take: inputs copied as needed, out= checked."""
+        buffers, outputs = self._buffers(arrays, out is None)
+        if out is not None:
+            outputs = self._check_out(out, arrays)
+        self.run(buffers, outputs)
         return list(outputs)
+
+    def _check_out(self, out: object, arrays: tuple) -> tuple[np.ndarray, ...]:
+        """out= as the runtime writes it, or a one-line error naming the output and what is wrong."""
+        specs = self.meta.outputs
+        if not isinstance(out, (tuple, list)) or len(out) != len(specs):
+            names = ", ".join(spec.name for spec in specs)
+            raise TypeError(f"out= takes a tuple of {len(specs)} arrays (one per output: {names}), got {out!r:.60}")
+        seen = [a for a in arrays if isinstance(a, np.ndarray)]
+        for index, (spec, array) in enumerate(zip(specs, out)):
+            where = f"out[{index}] ('{spec.name}')"
+            for problem in _OUT_RULES:
+                message = problem(array, spec, seen)
+                if message:
+                    raise ValueError(f"{where}: {message}")
+            seen.append(array)
+        return tuple(out)
 
     def profile(self, *arrays: object, repeats: int = 100) -> np.ndarray:
         """Run `repeats` times with each stage timed on its own: nanoseconds, shape (repeats, num_stages).
@@ -83,11 +109,11 @@ class LoadedModel:
         build(graph, profile=True) has one node per stage and says which (profile_table); the per-node
         report of cerebro.Model.profile and `cerebroc profile` is made from these times."""
         buffers, outputs = self._buffers(arrays)
-        raw = self._model.profile(buffers, outputs, repeats)
+        raw = _runtime.Model.profile(self, buffers, outputs, repeats)
         return np.frombuffer(raw, np.uint64).reshape(repeats, self.meta.num_stages)
 
-    def _buffers(self, arrays: tuple) -> tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...]]:
-        """Checked, aligned input buffers and fresh aligned output arrays."""
+    def _buffers(self, arrays: tuple, fresh: bool = True) -> tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...]]:
+        """Checked, aligned input buffers and (if fresh) fresh aligned output arrays."""
         if len(arrays) != len(self._inputs):
             names = ", ".join(spec.name for spec in self.meta.inputs)
             raise ValueError(f"model '{self.meta.model_name}' takes {len(self._inputs)} inputs ({names}), "
@@ -99,7 +125,7 @@ class LoadedModel:
                 array = self._prepare(spec, dtype, array)
             buffers.append(array)
         outputs = []
-        for shape, dtype, nbytes in self._outputs:
+        for shape, dtype, nbytes in self._outputs if fresh else ():
             raw = np.empty(nbytes + ALIGN, np.uint8)
             outputs.append(np.ndarray(shape, dtype, raw, _align_skip(raw)))
         return tuple(buffers), tuple(outputs)
@@ -117,11 +143,54 @@ class LoadedModel:
 
     def run_raw(self, inputs: tuple, outputs: tuple) -> None:
         """Run on caller-owned buffers (C-contiguous, 64-byte aligned, exact byte sizes): no allocation."""
-        self._model.run(inputs, outputs)
+        self.run(inputs, outputs)
 
     def __repr__(self) -> str:
         threads = f" threads={self.threads}" if self.threads > 1 else ""
         return f"<LoadedModel '{self.meta.model_name}' {self.signature}{threads}>"
+
+
+def _buffer_format(dtype: np.dtype) -> bytes:
+    """The buffer-protocol format numpy gives arrays of dtype (b"" if it gives none: those take the slow path)."""
+    try:
+        return memoryview(np.empty(0, dtype)).format.encode()
+    except (ValueError, TypeError):
+        return b""
+
+
+def _out_kind(array: object, spec: TensorSpec, seen: list) -> str | None:
+    return None if type(array) is np.ndarray else f"expected a numpy array, got {type(array).__name__}"
+
+
+def _out_signature(array: np.ndarray, spec: TensorSpec, seen: list) -> str | None:
+    dtype = spec.dtype.numpy
+    if array.dtype == dtype and array.shape == spec.shape:
+        return None
+    return f"expected {_describe(dtype, spec.shape)}, got {_describe(array.dtype, array.shape)}"
+
+
+def _out_layout(array: np.ndarray, spec: TensorSpec, seen: list) -> str | None:
+    return None if array.flags.c_contiguous else "must be C-contiguous"
+
+
+def _out_writeable(array: np.ndarray, spec: TensorSpec, seen: list) -> str | None:
+    return None if array.flags.writeable else "is read-only"
+
+
+def _out_aligned(array: np.ndarray, spec: TensorSpec, seen: list) -> str | None:
+    if array.nbytes == 0 or not _align_skip(array):
+        return None
+    return f"data is not {ALIGN}-byte aligned (make it with cerebro.runtime.aligned_empty)"
+
+
+def _out_alone(array: np.ndarray, spec: TensorSpec, seen: list) -> str | None:
+    if any(np.may_share_memory(array, other) for other in seen):
+        return "shares memory with an input or another output (the model may read what it already wrote)"
+    return None
+
+
+# What out= must be, checked in this order (each rule's message is the error after "out[i] ('name'): ").
+_OUT_RULES = (_out_kind, _out_signature, _out_layout, _out_writeable, _out_aligned, _out_alone)
 
 
 def _check_threads(threads: object) -> int:

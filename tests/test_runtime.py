@@ -357,3 +357,101 @@ def test_loader_refuses_external_data(monkeypatch):
         "  ret i32 0", "  %g = load volatile i32, ptr @outside\n  ret i32 %g", 1) + "@outside = external global i32\n"
     with pytest.raises(CbxError, match=r"undefined symbol 'outside' is not provided by the runtime"):
         runtime.load(_unchecked(monkeypatch, AFFINE, text))
+
+
+# --- the call path: the C fast path, the Python slow path and out= ------------------------------------
+
+def aligned_copy(array: np.ndarray) -> np.ndarray:
+    copy = runtime.aligned_empty(array.shape, array.dtype)
+    copy[...] = array
+    return copy
+
+
+def out_buffers(loaded: runtime.LoadedModel, fill: int = 0x5A) -> tuple[np.ndarray, ...]:
+    outs = tuple(runtime.aligned_empty(spec.shape, spec.dtype.numpy) for spec in loaded.signature.outputs)
+    for out in outs:
+        out.view(np.uint8)[...] = fill
+    return outs
+
+
+def test_out_buffers_are_written_in_place_bit_identical_to_fresh_outputs():
+    loaded = runtime.load(built(TWO_IO))
+    inputs = [aligned_copy(a) for a in random_inputs(TWO_IO, 3)]
+    fresh = loaded(*inputs)
+    outs = out_buffers(loaded)
+    for given in (outs, list(outs)):
+        result = loaded(*inputs, out=given)
+        assert isinstance(result, list) and all(r is o for r, o in zip(result, outs, strict=True))
+        assert [o.tobytes() for o in outs] == [f.tobytes() for f in fresh]
+    strided = [np.repeat(a, 2)[::2] for a in inputs]  # the slow path copies them, with the same bits out
+    assert [s.tobytes() for s in loaded(*strided, out=out_buffers(loaded))] == [f.tobytes() for f in fresh]
+
+
+def test_fast_and_slow_paths_agree_and_fast_refuses_what_does_not_fit():
+    loaded = runtime.load(built(AFFINE))
+    x = np.random.default_rng(1).standard_normal((2, 4)).astype(np.float32)
+    aligned = aligned_copy(x)
+    raw = runtime.aligned_empty((40,), np.dtype(np.uint8))
+    unaligned = raw[4:36].view(np.float32).reshape(2, 4)
+    unaligned[...] = x
+    strided = np.repeat(x, 2, axis=1)[:, ::2]
+    fast = loaded.fast(aligned)
+    assert fast is not None and fast[0].tobytes() == AFFINE.reference(x)[0].tobytes()
+    for other in (unaligned, strided, x.astype(np.float64), x.reshape(8), x.tolist()):
+        assert loaded.fast(other) is None  # nothing ran: the caller takes its own slow path
+    for same in (unaligned, strided):
+        assert loaded(same)[0].tobytes() == fast[0].tobytes()
+    assert loaded.fast(aligned, aligned) is None
+    with pytest.raises(TypeError, match="bare _runtime.Model"):
+        _runtime.Model(built(AFFINE))(aligned)
+
+
+def _read_only(outs, inputs):
+    outs[0].flags.writeable = False
+    return outs
+
+
+def _unaligned(outs, inputs):
+    raw = runtime.aligned_empty((16,), np.dtype(np.uint8))
+    return (raw[4:16].view(np.float32), outs[1])
+
+
+BAD_OUT = {
+    "not a tuple": (lambda outs, inputs: outs[0], TypeError,
+                    r"out= takes a tuple of 2 arrays \(one per output: s, d\)"),
+    "too few": (lambda outs, inputs: outs[:1], TypeError, r"out= takes a tuple of 2 arrays"),
+    "wrong dtype": (lambda outs, inputs: (outs[0], outs[0].view(np.float32).copy()), ValueError,
+                    r"^out\[1\] \('d'\): expected int32\[3\], got float32\[3\]$"),
+    "wrong shape": (lambda outs, inputs: (runtime.aligned_empty((4,), np.dtype(np.float32)), outs[1]), ValueError,
+                    r"^out\[0\] \('s'\): expected float32\[3\], got float32\[4\]$"),
+    "not an array": (lambda outs, inputs: (bytearray(12), outs[1]), ValueError,
+                     r"^out\[0\] \('s'\): expected a numpy array, got bytearray$"),
+    "strided": (lambda outs, inputs: (runtime.aligned_empty((6,), np.dtype(np.float32))[::2], outs[1]), ValueError,
+                r"^out\[0\] \('s'\): must be C-contiguous$"),
+    "read-only": (_read_only, ValueError, r"^out\[0\] \('s'\): is read-only$"),
+    "unaligned": (_unaligned, ValueError, r"^out\[0\] \('s'\): data is not 64-byte aligned"),
+    "aliases an input": (lambda outs, inputs: (inputs[0], outs[1]), ValueError,
+                         r"^out\[0\] \('s'\): shares memory with an input or another output"),
+    "aliases an output": (lambda outs, inputs: (outs[0], outs[0].view(np.int32)), ValueError,
+                          r"^out\[1\] \('d'\): shares memory with an input or another output"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_OUT, ids=list(BAD_OUT))
+def test_bad_out_buffers_are_refused_with_one_line_and_nothing_is_written(case):
+    make, error, message = BAD_OUT[case]
+    loaded = runtime.load(built(TWO_IO))
+    inputs = [aligned_copy(a) for a in random_inputs(TWO_IO, 4)]
+    before = [a.copy() for a in inputs]
+    outs = out_buffers(loaded)
+    with pytest.raises(error, match=message) as caught:
+        loaded(*inputs, out=make(outs, inputs))
+    assert "\n" not in str(caught.value)
+    assert all(o.view(np.uint8).tolist() == [0x5A] * o.nbytes for o in outs)
+    assert all(a.tobytes() == b.tobytes() for a, b in zip(inputs, before, strict=True))
+
+
+def test_unknown_keywords_are_refused():
+    loaded = runtime.load(built(AFFINE))
+    with pytest.raises(TypeError, match="unexpected keyword argument 'outs'"):
+        loaded(aligned_copy(np.zeros((2, 4), np.float32)), outs=None)

@@ -6,13 +6,21 @@
  * mutex-protected free list, so one Model serves many threads. A Model made
  * with threads=N > 1 owns a pool of N - 1 workers that split each call with
  * the calling thread; a call that finds the pool busy runs serially.
+ *
+ * Calling a Model (cerebro.runtime.LoadedModel subclasses it) takes a fast
+ * path when every input is already a buffer of the right format, shape and
+ * alignment and any out= buffers are too: no Python frame, outputs made in
+ * one aligned block each (or none with out=). Anything else goes to the
+ * subclass's _call_slow, which copies what it may and names what is wrong.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "cpu.h"
 #include "host.h"
@@ -26,17 +34,59 @@ struct arena {
 typedef struct {
 	PyObject_HEAD
 	struct cbx_model *model;
+	struct arena *_Atomic spare;	/* one arena taken and given back without the lock */
 	pthread_mutex_t lock;		/* guards free_arenas */
 	struct arena *free_arenas;
 	size_t arena_bytes;
 	struct cbx_pool *pool;		/* NULL for threads=1 */
 	unsigned int threads;
+	/* set by bind(): what the fast call path checks and makes */
+	PyObject *ndarray;		/* the array type outputs are made as */
+	PyObject *formats;		/* tuple: bytes, each tensor's buffer format */
+	PyObject *output_specs;		/* tuple: (shape tuple, dtype) per output */
 } ModelObject;
+
+/* The memory of one fresh output: CEREBRO_BUFFER_ALIGN-aligned, inline in the object. */
+typedef struct {
+	PyObject_VAR_HEAD
+	Py_ssize_t nbytes;
+	char bytes[];
+} BlockObject;
+
+static PyTypeObject BlockType;
+
+static void *block_data(BlockObject *block)
+{
+	uintptr_t at = (uintptr_t)block->bytes;
+
+	return (void *)((at + CEREBRO_BUFFER_ALIGN - 1) & ~(uintptr_t)(CEREBRO_BUFFER_ALIGN - 1));
+}
+
+static int Block_getbuffer(BlockObject *self, Py_buffer *view, int flags)
+{
+	return PyBuffer_FillInfo(view, (PyObject *)self, block_data(self), self->nbytes, 0, flags);
+}
+
+static PyBufferProcs Block_as_buffer = {
+	.bf_getbuffer = (getbufferproc)Block_getbuffer,
+};
+
+static PyTypeObject BlockType = {
+	PyVarObject_HEAD_INIT(NULL, 0)
+	.tp_name = "cerebro._runtime.Block",
+	.tp_doc = "the aligned memory behind one output array",
+	.tp_basicsize = sizeof(BlockObject),
+	.tp_itemsize = 1,
+	.tp_flags = Py_TPFLAGS_DEFAULT,
+	.tp_as_buffer = &Block_as_buffer,
+};
 
 static struct arena *arena_take(ModelObject *self)
 {
-	struct arena *a;
+	struct arena *a = atomic_exchange_explicit(&self->spare, NULL, memory_order_acquire);
 
+	if (a)
+		return a;
 	pthread_mutex_lock(&self->lock);
 	a = self->free_arenas;
 	if (a)
@@ -56,6 +106,11 @@ static struct arena *arena_take(ModelObject *self)
 
 static void arena_give(ModelObject *self, struct arena *a)
 {
+	struct arena *none = NULL;
+
+	if (atomic_compare_exchange_strong_explicit(&self->spare, &none, a, memory_order_release,
+						    memory_order_relaxed))
+		return;
 	pthread_mutex_lock(&self->lock);
 	a->next = self->free_arenas;
 	self->free_arenas = a;
@@ -120,6 +175,10 @@ static void Model_dealloc(ModelObject *self)
 {
 	struct arena *a = self->free_arenas;
 
+	if (self->spare) {
+		self->spare->next = a;
+		a = self->spare;
+	}
 	while (a) {
 		struct arena *next = a->next;
 
@@ -127,6 +186,9 @@ static void Model_dealloc(ModelObject *self)
 		free(a);
 		a = next;
 	}
+	Py_XDECREF(self->ndarray);
+	Py_XDECREF(self->formats);
+	Py_XDECREF(self->output_specs);
 	cbx_pool_destroy(self->pool);
 	cbx_model_free(self->model);
 	pthread_mutex_destroy(&self->lock);
@@ -156,6 +218,29 @@ static int get_tensor_buffer(PyObject *seq, Py_ssize_t index, const struct cbx_t
 		PyErr_Format(PyExc_ValueError, "%s '%s' (#%zd): buffer is not %d-byte aligned",
 			     role, t->name, index, CEREBRO_BUFFER_ALIGN);
 		PyBuffer_Release(view);
+		return -1;
+	}
+	return 0;
+}
+
+/* Runs one call on @pointers (inputs, then outputs) with the GIL released; -1 with an exception set. */
+static int run_pointers(ModelObject *self, void **pointers)
+{
+	struct cbx_error err = { 0 };
+	struct arena *arena = arena_take(self);
+	int ret;
+
+	if (!arena) {
+		PyErr_NoMemory();
+		return -1;
+	}
+	Py_BEGIN_ALLOW_THREADS
+	ret = cbx_model_run_pool(self->model, self->pool, (const void *const *)pointers,
+				 (void *const *)(pointers + self->model->meta.num_inputs), arena->memory, &err);
+	Py_END_ALLOW_THREADS
+	arena_give(self, arena);
+	if (ret) {
+		PyErr_SetString(PyExc_RuntimeError, err.msg);
 		return -1;
 	}
 	return 0;
@@ -211,38 +296,30 @@ static PyObject *run_model(ModelObject *self, PyObject *in_arg, PyObject *out_ar
 		pointers[i] = views[i].buf;
 		taken++;
 	}
+	if (!repeats) {
+		if (run_pointers(self, pointers) == 0)
+			result = Py_NewRef(Py_None);
+		goto done;
+	}
 	arena = arena_take(self);
-	if (!arena) {
+	stage_ns = PyMem_Malloc(sizeof(*stage_ns) * repeats * (meta->num_stages ? meta->num_stages : 1));
+	if (!arena || !stage_ns) {
+		if (arena)
+			arena_give(self, arena);
 		PyErr_NoMemory();
 		goto done;
 	}
-	if (repeats) {
-		stage_ns = PyMem_Malloc(sizeof(*stage_ns) * repeats * (meta->num_stages ? meta->num_stages : 1));
-		if (!stage_ns) {
-			arena_give(self, arena);
-			PyErr_NoMemory();
-			goto done;
-		}
-	}
 	Py_BEGIN_ALLOW_THREADS
-	if (repeats)
-		ret = cbx_model_profile(self->model, (const void *const *)pointers,
-					(void *const *)(pointers + meta->num_inputs), arena->memory,
-					repeats, stage_ns, &err);
-	else
-		ret = cbx_model_run_pool(self->model, self->pool, (const void *const *)pointers,
-					 (void *const *)(pointers + meta->num_inputs), arena->memory, &err);
+	ret = cbx_model_profile(self->model, (const void *const *)pointers,
+				(void *const *)(pointers + meta->num_inputs), arena->memory,
+				repeats, stage_ns, &err);
 	Py_END_ALLOW_THREADS
 	arena_give(self, arena);
-	if (ret) {
+	if (ret)
 		PyErr_SetString(PyExc_RuntimeError, err.msg);
-		goto done;
-	}
-	if (repeats)
+	else
 		result = PyBytes_FromStringAndSize((const char *)stage_ns,
 						   (Py_ssize_t)(sizeof(*stage_ns) * repeats * meta->num_stages));
-	else
-		result = Py_NewRef(Py_None);
 done:
 	for (i = 0; i < taken; i++)
 		PyBuffer_Release(&views[i]);
@@ -254,13 +331,218 @@ done:
 	return result;
 }
 
-static PyObject *Model_run(ModelObject *self, PyObject *args)
+static PyObject *Model_run(ModelObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
-	PyObject *in_arg, *out_arg;
-
-	if (!PyArg_ParseTuple(args, "OO:run", &in_arg, &out_arg))
+	if (nargs != 2) {
+		PyErr_Format(PyExc_TypeError, "run() takes 2 arguments (inputs, outputs), got %zd", nargs);
 		return NULL;
-	return run_model(self, in_arg, out_arg, 0);
+	}
+	return run_model(self, args[0], args[1], 0);
+}
+
+/* The fast path's test of one buffer: @t's size, shape and @format, and aligned. */
+static int buffer_fits(const Py_buffer *view, const struct cbx_tensor *t, PyObject *format)
+{
+	int d;
+
+	if ((uint64_t)view->len != t->nbytes || (uintptr_t)view->buf % CEREBRO_BUFFER_ALIGN != 0 ||
+	    view->ndim != (int)t->rank || !view->format || strcmp(view->format, PyBytes_AS_STRING(format)) != 0)
+		return 0;
+	for (d = 0; d < view->ndim; d++) {
+		if ((uint64_t)view->shape[d] != t->dims[d])
+			return 0;
+	}
+	return 1;
+}
+
+/* @obj's buffer if it fits @t as it is (1), else 0 with nothing held and no exception. */
+static int fast_buffer(PyObject *obj, const struct cbx_tensor *t, PyObject *format, int writable,
+		       Py_buffer *view)
+{
+	if (PyObject_GetBuffer(obj, view, PyBUF_FORMAT | PyBUF_C_CONTIGUOUS | (writable ? PyBUF_WRITABLE : 0))) {
+		PyErr_Clear();
+		return 0;
+	}
+	if (buffer_fits(view, t, format))
+		return 1;
+	PyBuffer_Release(view);
+	return 0;
+}
+
+static int overlap(const Py_buffer *a, const Py_buffer *b)
+{
+	const char *a0 = a->buf, *b0 = b->buf;
+
+	return a->len && b->len && a0 < b0 + b->len && b0 < a0 + a->len;
+}
+
+/* Fresh output arrays (a list), each on its own aligned block; their data pointers go to @pointers. */
+static PyObject *make_outputs(ModelObject *self, void **pointers)
+{
+	const struct cbx_meta *meta = &self->model->meta;
+	PyObject *list = PyList_New(meta->num_outputs);
+	uint32_t i;
+
+	for (i = 0; list && i < meta->num_outputs; i++) {
+		Py_ssize_t nbytes = (Py_ssize_t)self->model->tensors[meta->num_inputs + i].nbytes;
+		PyObject *spec = PyTuple_GET_ITEM(self->output_specs, i);
+		PyObject *args[3];
+		BlockObject *block;
+		PyObject *array;
+
+		block = PyObject_NewVar(BlockObject, &BlockType, nbytes + CEREBRO_BUFFER_ALIGN - 1);
+		if (!block) {
+			Py_CLEAR(list);
+			break;
+		}
+		block->nbytes = nbytes;
+		pointers[i] = block_data(block);
+		args[0] = PyTuple_GET_ITEM(spec, 0);
+		args[1] = PyTuple_GET_ITEM(spec, 1);
+		args[2] = (PyObject *)block;
+		array = PyObject_Vectorcall(self->ndarray, args, 3, NULL);
+		Py_DECREF(block);
+		if (!array)
+			Py_CLEAR(list);
+		else
+			PyList_SET_ITEM(list, i, array);
+	}
+	return list;
+}
+
+static PyObject *str_out, *str_call_slow;
+
+#define FAST_TENSORS 16		/* the fast path keeps this many buffers on the stack */
+
+/*
+ * Runs on @args (and @out, a tuple or list of output buffers, or NULL for
+ * fresh arrays) if every buffer fits as it is; returns the outputs as a list.
+ * NULL with no exception set: something did not fit (nothing ran).
+ */
+static PyObject *call_fast(ModelObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *out)
+{
+	const struct cbx_meta *meta = &self->model->meta;
+	Py_ssize_t inputs = meta->num_inputs, count = inputs + meta->num_outputs;
+	Py_buffer views[FAST_TENSORS];
+	void *pointers[FAST_TENSORS];
+	PyObject *result = NULL;
+	Py_ssize_t taken = 0, i, j;
+
+	if (count > FAST_TENSORS || nargs != inputs)
+		return NULL;
+	if (out && (!(PyTuple_CheckExact(out) || PyList_CheckExact(out)) ||
+		    PySequence_Fast_GET_SIZE(out) != meta->num_outputs))
+		return NULL;
+	for (i = 0; i < (out ? count : inputs); i++) {
+		int is_output = i >= inputs;
+		PyObject *obj = is_output ? PySequence_Fast_GET_ITEM(out, i - inputs) : args[i];
+
+		if (!fast_buffer(obj, &self->model->tensors[i], PyTuple_GET_ITEM(self->formats, i), is_output,
+				 &views[i]))
+			goto release;
+		taken++;
+		for (j = 0; is_output && j < i; j++) {
+			if (overlap(&views[i], &views[j]))
+				goto release;
+		}
+		pointers[i] = views[i].buf;
+	}
+	result = out ? PySequence_List(out) : make_outputs(self, pointers + inputs);
+	if (result && run_pointers(self, pointers) != 0)
+		Py_CLEAR(result);
+release:
+	for (i = 0; i < taken; i++)
+		PyBuffer_Release(&views[i]);
+	return result;
+}
+
+static int check_bound(ModelObject *self)
+{
+	if (self->model && self->output_specs)
+		return 0;
+	PyErr_SetString(PyExc_TypeError, "call a cerebro.runtime.LoadedModel, not a bare _runtime.Model");
+	return -1;
+}
+
+/*
+ * Model(*inputs, out=None) -> list of outputs: the fast path, else
+ * self._call_slow(*inputs, out=...), which copies what it may and names
+ * what is wrong.
+ */
+static PyObject *Model_call(ModelObject *self, PyObject *args, PyObject *kwargs)
+{
+	PyObject *out = NULL, *result, *slow;
+
+	if (check_bound(self))
+		return NULL;
+	if (kwargs && PyDict_GET_SIZE(kwargs) == 1)
+		out = PyDict_GetItemWithError(kwargs, str_out);
+	if (!kwargs || !PyDict_GET_SIZE(kwargs) || out) {
+		result = call_fast(self, PySequence_Fast_ITEMS(args), PyTuple_GET_SIZE(args), out);
+		if (result || PyErr_Occurred())
+			return result;
+	}
+	slow = PyObject_GetAttr((PyObject *)self, str_call_slow);
+	if (!slow)
+		return NULL;
+	result = PyObject_Call(slow, args, kwargs);
+	Py_DECREF(slow);
+	return result;
+}
+
+/* fast(*inputs) -> list of outputs, or None (nothing run) unless every input fits as it is. */
+static PyObject *Model_fast(ModelObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+	PyObject *result;
+
+	if (check_bound(self))
+		return NULL;
+	result = call_fast(self, args, nargs, NULL);
+	if (result || PyErr_Occurred())
+		return result;
+	Py_RETURN_NONE;
+}
+
+/*
+ * bind(ndarray, formats, output_specs): what calls check and make. formats:
+ * each tensor's (inputs, then outputs) buffer format as bytes (b"" if it has
+ * none: such a tensor always takes the slow path); output_specs: a (shape,
+ * dtype) pair per output, passed to ndarray(shape, dtype, buffer).
+ */
+static PyObject *Model_bind(ModelObject *self, PyObject *args)
+{
+	PyObject *ndarray, *formats, *specs;
+	Py_ssize_t i;
+
+	if (!PyArg_ParseTuple(args, "OO!O!:bind", &ndarray, &PyTuple_Type, &formats, &PyTuple_Type, &specs))
+		return NULL;
+	if (!self->model) {
+		PyErr_SetString(PyExc_RuntimeError, "Model is not initialised");
+		return NULL;
+	}
+	if (PyTuple_GET_SIZE(formats) != (Py_ssize_t)self->model->meta.num_inputs + self->model->meta.num_outputs ||
+	    PyTuple_GET_SIZE(specs) != (Py_ssize_t)self->model->meta.num_outputs) {
+		PyErr_SetString(PyExc_ValueError, "bind: one format per tensor and one spec per output");
+		return NULL;
+	}
+	for (i = 0; i < PyTuple_GET_SIZE(formats); i++) {
+		if (!PyBytes_Check(PyTuple_GET_ITEM(formats, i))) {
+			PyErr_SetString(PyExc_TypeError, "bind: formats must be bytes");
+			return NULL;
+		}
+	}
+	for (i = 0; i < PyTuple_GET_SIZE(specs); i++) {
+		PyObject *spec = PyTuple_GET_ITEM(specs, i);
+
+		if (!PyTuple_Check(spec) || PyTuple_GET_SIZE(spec) != 2) {
+			PyErr_SetString(PyExc_TypeError, "bind: output specs must be (shape, dtype) pairs");
+			return NULL;
+		}
+	}
+	Py_XSETREF(self->ndarray, Py_NewRef(ndarray));
+	Py_XSETREF(self->formats, Py_NewRef(formats));
+	Py_XSETREF(self->output_specs, Py_NewRef(specs));
+	Py_RETURN_NONE;
 }
 
 static PyObject *Model_profile(ModelObject *self, PyObject *args)
@@ -298,15 +580,19 @@ static PyObject *Model_get_threads(ModelObject *self, void *closure)
 }
 
 static PyMethodDef Model_methods[] = {
-	{ "run", (PyCFunction)Model_run, METH_VARARGS,
+	{ "run", (PyCFunction)(void (*)(void))Model_run, METH_FASTCALL,
 	  "run(inputs, outputs): run every stage; buffers are checked against the meta." },
 	{ "profile", (PyCFunction)Model_profile, METH_VARARGS,
 	  "profile(inputs, outputs, repeats) -> bytes: run repeats times, each stage timed (uint64 ns)." },
+	{ "fast", (PyCFunction)(void (*)(void))Model_fast, METH_FASTCALL,
+	  "fast(*inputs) -> list | None: a call if every input fits as it is (dtype, shape, C order, aligned), else None." },
+	{ "bind", (PyCFunction)Model_bind, METH_VARARGS,
+	  "bind(ndarray, formats, output_specs): what a call checks its buffers against and makes outputs as." },
 	{ NULL, NULL, 0, NULL },
 };
 
 static PyGetSetDef Model_getset[] = {
-	{ "meta", (getter)Model_get_meta, NULL, "the raw .cerebro.meta section (bytes)", NULL },
+	{ "raw_meta", (getter)Model_get_meta, NULL, "the raw .cerebro.meta section (bytes)", NULL },
 	{ "threads", (getter)Model_get_threads, NULL, "threads one call is split across (int)", NULL },
 	{ NULL, NULL, NULL, NULL, NULL },
 };
@@ -384,7 +670,8 @@ static PyTypeObject ModelType = {
 	.tp_doc = "Model(data: bytes, threads: int = 1): a .cbx image loaded into this process; "
 		  "threads > 1 splits each call across a pool (needs meta.parts >= threads).",
 	.tp_basicsize = sizeof(ModelObject),
-	.tp_flags = Py_TPFLAGS_DEFAULT,
+	.tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
+	.tp_call = (ternaryfunc)Model_call,
 	.tp_new = Model_new,
 	.tp_init = (initproc)Model_init,
 	.tp_dealloc = (destructor)Model_dealloc,
@@ -404,7 +691,11 @@ PyMODINIT_FUNC PyInit__runtime(void)
 {
 	PyObject *module;
 
-	if (PyType_Ready(&ModelType) < 0)
+	if (PyType_Ready(&ModelType) < 0 || PyType_Ready(&BlockType) < 0)
+		return NULL;
+	str_out = PyUnicode_InternFromString("out");
+	str_call_slow = PyUnicode_InternFromString("_call_slow");
+	if (!str_out || !str_call_slow)
 		return NULL;
 	module = PyModule_Create(&runtime_module);
 	if (!module)
