@@ -68,22 +68,24 @@ SORTS = {
 }
 
 
-@pytest.mark.parametrize("name", SORTS)
-def test_sorts_match_jit_on_edge_values(name: str) -> None:
-    x = np.concatenate([EDGES, RNG.integers(-3, 3, 50).astype(np.float32)])
-    _matches_jit(SORTS[name], x)
+def _all_of(table: dict) -> object:
+    """One function returning every entry's result (one compile for the lot)."""
+    return lambda *args: {name: fn(*args) for name, fn in table.items()}
 
 
-@pytest.mark.parametrize("name", ["sort", "argsort", "top_k 5", "top_k 40 (sorted)"])
-def test_sorts_of_100000_elements(name: str) -> None:
-    _matches_jit(SORTS[name], _big())
+def test_sorts_match_jit_on_edge_values() -> None:
+    _matches_jit(_all_of(SORTS), np.concatenate([EDGES, RNG.integers(-3, 3, 50).astype(np.float32)]))
 
 
-@pytest.mark.parametrize("dtype", [np.int32, np.int8, np.uint8, np.bool_, np.int16])
-def test_integer_sorts(dtype: type) -> None:
-    x = RNG.integers(0 if dtype in (np.uint8, np.bool_) else -100, 2 if dtype is np.bool_ else 100, (3, 200))
-    x = x.astype(dtype)
-    _matches_jit(lambda a: (jnp.sort(a, axis=1), jnp.argsort(a, axis=0), jax.lax.top_k(a, 7)), x)
+def test_sorts_of_100000_elements() -> None:
+    _matches_jit(_all_of({name: SORTS[name] for name in ("sort", "argsort", "top_k 5", "top_k 40 (sorted)")}), _big())
+
+
+def test_integer_sorts() -> None:
+    dtypes = (np.int32, np.int8, np.uint8, np.bool_, np.int16)
+    xs = [RNG.integers(0 if d in (np.uint8, np.bool_) else -100, 2 if d is np.bool_ else 100, (3, 200)).astype(d)
+          for d in dtypes]
+    _matches_jit(lambda *a: [(jnp.sort(x, axis=1), jnp.argsort(x, axis=0), jax.lax.top_k(x, 7)) for x in a], *xs)
 
 
 def test_sort_along_a_middle_axis_with_payloads() -> None:
@@ -106,15 +108,14 @@ CUMULATIVE = {
 }
 
 
-@pytest.mark.parametrize("name", CUMULATIVE)
 @pytest.mark.parametrize("dtype", [np.float32, np.int32])
-def test_cumulative_reductions_exact(name: str, dtype: type) -> None:
+def test_cumulative_reductions_exact(dtype: type) -> None:
     """Small integers (and, for floats, the edge values) keep every order of combining exact."""
     x = RNG.integers(-3, 4, (6, 14)).astype(dtype)
     if dtype is np.float32:
         x[0] = EDGES
         x[1, 0] = -0.0  # a leading -0 sums to +0, as XLA's cumsum
-    _matches_jit(CUMULATIVE[name], x)
+    _matches_jit(_all_of(CUMULATIVE), x)
 
 
 def test_float_cumsum_within_rounding() -> None:
@@ -134,12 +135,11 @@ SCATTERS = {
 }
 
 
-@pytest.mark.parametrize("name", SCATTERS)
-def test_scatters_with_duplicates_and_out_of_range_indices(name: str) -> None:
+def test_scatters_with_duplicates_and_out_of_range_indices() -> None:
     x = EDGES.copy()
     i = np.array([1, 3, 1, 40, -1, -20, 3, 2, 1], np.int32)
     u = np.array([0.5, -0.0, 2.0, 9.0, np.nan, 4.0, 1e-3, -np.inf, 0.25], np.float32)
-    _matches_jit(SCATTERS[name], x, i, u)
+    _matches_jit(_all_of(SCATTERS), x, i, u)
 
 
 def test_scatter_add_accumulates_floats_in_order() -> None:

@@ -57,9 +57,11 @@ def _key(builder: ir.IRBuilder, raw: ir.Value, dtype: DType, order: str, descend
     return builder.not_(key) if descending else key
 
 
-def _byte(builder: ir.IRBuilder, key: ir.Value, byte: int) -> ir.Value:
-    shifted = builder.lshr(key, ir.Constant(key.type, 8 * byte)) if byte else key
-    return builder.zext(builder.trunc(shifted, ir.IntType(8)), I64)
+def _byte(builder: ir.IRBuilder, key: ir.Value, byte: ir.Value) -> ir.Value:
+    """Byte number `byte` (an i64 value: the passes are one loop, so the code holds one pass) of key."""
+    shift = builder.mul(byte, i64(8))
+    shift = builder.trunc(shift, key.type) if key.type.width < 64 else shift
+    return builder.zext(builder.trunc(builder.lshr(key, shift), ir.IntType(8)), I64)
 
 
 @emitter("argsort")
@@ -83,7 +85,7 @@ def emit_argsort(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
         builder.ret_void()
         return
 
-    def key_at(row_x: ir.Value, position: ir.Value, byte: int) -> ir.Value:
+    def key_at(row_x: ir.Value, position: ir.Value, byte: ir.Value) -> ir.Value:
         raw = load(builder, px, builder.add(row_x, position), bits)
         return _byte(builder, _key(builder, raw, x.dtype, order, descending), byte)
 
@@ -98,8 +100,8 @@ def emit_argsort(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
             store(builder, builder.trunc(i, I32), first, i, I32)
         builder.store(first, slot(0))
         builder.store(second, slot(1))
-        for byte in range(x.dtype.itemsize):
-            _radix_pass(builder, counts, slot, n, lambda position, b=byte: key_at(row_x, position, b))
+        with for_range(builder, x.dtype.itemsize, "byte") as byte:
+            _radix_pass(builder, counts, slot, n, lambda position: key_at(row_x, position, byte))
         src = builder.load(slot(0), typ=PTR)
         with builder.if_then(builder.icmp_unsigned("!=", src, first)):
             with for_range(builder, n, "copy") as i:
