@@ -20,7 +20,7 @@ from benchmarks import machine, report, timing
 from benchmarks.models import BACKENDS_FOR, FIXED, WORKLOADS
 
 REPO = Path(__file__).resolve().parent.parent
-DEFAULT_MODELS = ("mlp", "cnn", "resnet18", "transformer", "minilm", "sgemm")
+DEFAULT_MODELS = ("mlp", "cnn", "resnet18", "transformer", "minilm", "sgemm", "dispatch")
 DEFAULT_BACKENDS = ("cerebro", "xla", "ort")
 # One thread for XLA; the second token is the classic TF-era spelling people pair with it.
 XLA_ONE_THREAD = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
@@ -58,7 +58,9 @@ def run_config(model: str, batch: int, threads: str, args: argparse.Namespace, l
     env, env_note = environment(model, threads)
     result_file = logs / f"{model}-b{batch}-t{threads}.json"
     result_file.unlink(missing_ok=True)
-    backends = [b for b in BACKENDS_FOR.get(model, DEFAULT_BACKENDS) if b in args.backends or b == "numpy"]
+    # "cerebro-out" and the like are variants of the backend before the dash
+    backends = [b for b in BACKENDS_FOR.get(model, DEFAULT_BACKENDS)
+                if b.split("-")[0] in args.backends or b == "numpy"]
     command = [
         sys.executable, "-m", "benchmarks.worker", "--model", model, "--batch", str(batch),
         "--threads", threads, "--backends", ",".join(backends),

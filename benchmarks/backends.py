@@ -91,10 +91,9 @@ def ort(w: Workload, threads: int | None, workdir: Path) -> Prepared:
     return Prepared(seconds, call, lambda: call()[0], info, close)
 
 
-def cerebro(w: Workload, threads: int | None, workdir: Path) -> Prepared:
-    """cerebro.compile(...).export() to a .cbx, loaded by the user-space runtime with `threads` threads per
-    call (default: one per usable CPU, as XLA and ORT do); calls LoadedModel directly on inputs already in
-    64-byte aligned buffers (unaligned ones would be copied on every call)."""
+def _cerebro_loaded(w: Workload, threads: int | None, workdir: Path) -> tuple[Any, float, Path, list[np.ndarray]]:
+    """cerebro.compile(...).export() to a .cbx, loaded with `threads` threads per call (default: one per usable
+    CPU, as XLA and ORT do); its compile seconds, its path, and the inputs in 64-byte aligned buffers."""
     try:
         import cerebro as cb
         from cerebro import runtime
@@ -114,11 +113,50 @@ def cerebro(w: Workload, threads: int | None, workdir: Path) -> Prepared:
     inputs = [runtime.aligned_empty(a.shape, a.dtype) for a in w.inputs]  # like XLA's device_put: the
     for buffer, a in zip(inputs, w.inputs):  # input already where the runtime takes it without a copy
         buffer[...] = a
+    return loaded, seconds, path, inputs
+
+
+def cerebro(w: Workload, threads: int | None, workdir: Path) -> Prepared:
+    """The .cbx loaded by the user-space runtime, called directly (LoadedModel) on inputs already in
+    64-byte aligned buffers (unaligned ones would be copied on every call)."""
+    loaded, seconds, path, inputs = _cerebro_loaded(w, threads, workdir)
 
     def call():
         return loaded(*inputs)
 
     return Prepared(seconds, call, lambda: call()[0], {"cbx_bytes": path.stat().st_size, "threads": loaded.threads})
+
+
+def cerebro_out(w: Workload, threads: int | None, workdir: Path) -> Prepared:
+    """The same call with out= buffers made once: no allocation per call."""
+    from cerebro import runtime
+
+    loaded, seconds, path, inputs = _cerebro_loaded(w, threads, workdir)
+    outs = tuple(runtime.aligned_empty(spec.shape, spec.dtype.numpy) for spec in loaded.signature.outputs)
+
+    def call():
+        return loaded(*inputs, out=outs)
+
+    return Prepared(seconds, call, lambda: call()[0], {"cbx_bytes": path.stat().st_size, "threads": loaded.threads})
+
+
+def cerebro_compile(w: Workload, threads: int | None, workdir: Path) -> Prepared:
+    """The function cerebro.compile returns, called as jax.jit's is (compiled on the first call)."""
+    import cerebro as cb
+    from cerebro import runtime
+
+    if w.fn is None:
+        raise Unavailable(f"{w.name} exists only as ONNX; there is no JAX function to compile")
+    inputs = [runtime.aligned_empty(a.shape, a.dtype) for a in w.inputs]
+    for buffer, a in zip(inputs, w.inputs):
+        buffer[...] = a
+    compiled = cb.compile(w.fn, name=w.name)
+    _, seconds = _timed(lambda: compiled(*inputs))
+
+    def call():
+        return compiled(*inputs)
+
+    return Prepared(seconds, call, call, {})
 
 
 def _cerebro_from_onnx(model: bytes) -> bytes:
@@ -177,4 +215,6 @@ BACKENDS: dict[str, Callable[[Workload, int | None, Path], Prepared]] = {
     "xla": xla,
     "ort": ort,
     "numpy": numpy_blas,
+    "cerebro-out": cerebro_out,
+    "cerebro-compile": cerebro_compile,
 }

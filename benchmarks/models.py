@@ -30,6 +30,7 @@ class Workload:
     reference: np.ndarray | None = None  # expected output where JAX cannot compute it
     reference_name: str = "JAX (eager, op by op)"
     notes: list[str] = field(default_factory=list)
+    calls_per_sample: int = 1  # calls timed together (a sample's time / this): calls far below the clock's step
 
 
 class MLP(nn.Module):
@@ -129,6 +130,17 @@ def sgemm(batch: int) -> Workload:
     return Workload("sgemm", fn, (_input((n, n)),), 2.0 * n**3)
 
 
+def dispatch(batch: int) -> Workload:
+    """x + 1 on 8 floats: what a call costs around its kernel (argument checks, outputs, the call itself)."""
+    del batch
+
+    def fn(x):
+        return x + 1
+
+    fn.__name__ = "dispatch"
+    return Workload("dispatch", fn, (_input((8,)),), calls_per_sample=DISPATCH_CALLS)
+
+
 def minilm(batch: int) -> Workload:
     from benchmarks.minilm import workload as minilm_workload  # needs torch; imported only when asked for
 
@@ -142,11 +154,14 @@ WORKLOADS: dict[str, Callable[[int], Workload]] = {
     "transformer": transformer,
     "minilm": minilm,
     "sgemm": sgemm,
+    "dispatch": dispatch,
 }
+DISPATCH_CALLS = 100
 # Backends per workload (default: all three); sgemm compares with numpy's OpenBLAS instead of ORT.
-BACKENDS_FOR = {"sgemm": ("cerebro", "xla", "numpy"), "minilm": ("cerebro", "xla", "ort")}
+BACKENDS_FOR = {"sgemm": ("cerebro", "xla", "numpy"), "minilm": ("cerebro", "xla", "ort"),
+               "dispatch": ("cerebro", "cerebro-out", "cerebro-compile", "xla", "ort")}
 # Workloads measured once, single-threaded, whatever --batch/--threads say.
-FIXED = {"sgemm": (1024, "1")}
+FIXED = {"sgemm": (1024, "1"), "dispatch": (1, "1")}
 
 
 def workload(name: str, batch: int) -> Workload:

@@ -6,6 +6,11 @@ import json
 from pathlib import Path
 
 LABELS = {"cerebro": "Cerebro", "xla": "XLA", "ort": "ONNX Runtime", "numpy": "numpy (OpenBLAS)"}
+# The dispatch row's calls, as each backend is called there.
+DISPATCH_LABELS = {"cerebro": "Cerebro: loaded model, `loaded(x)`", "cerebro-out": "Cerebro: `loaded(x, out=outs)`",
+                   "cerebro-compile": "Cerebro: `cerebro.compile(f)(x)`", "xla": "XLA: `jax.jit` (AOT-compiled, "
+                   "device array in, block_until_ready)", "ort": "ONNX Runtime: `session.run`"}
+FIXED_ROWS = ("sgemm", "dispatch")  # tables of their own, not rows of the model table
 BASELINE = "xla"
 SHORT = {"xla": "XLA", "ort": "ORT"}
 COLORS = {"cerebro": "tab:red", "ort": "tab:blue", "numpy": "tab:green", "xla": "tab:orange"}
@@ -106,6 +111,27 @@ def _sgemm_table(record: dict, notes: _Footnotes) -> list[str]:
     return lines
 
 
+def _dispatch_table(record: dict, notes: _Footnotes) -> list[str]:
+    calls = next((r.get("calls_per_sample") for r in record["backends"].values() if _ok(r)), 1)
+    lines = [
+        "### dispatch: one call of `x + 1` on 8 floats, one thread",
+        "",
+        f"What a call costs around its kernel; each sample times {calls} calls in a row (per-call times below).",
+        "",
+        "| call | median us | p90 us | vs XLA |",
+        "|---|---|---|---|",
+    ]
+    for name, result in record["backends"].items():
+        if _ok(result):
+            over = speedup(record, name, "xla")
+            cells = [f"{result['median_ms'] * 1e3:.2f}", f"{result['p90_ms'] * 1e3:.2f}",
+                     _num(over, ".2f") + ("x" if over else "")]
+        else:
+            cells = [notes.mark(result), "", ""]
+        lines.append(f"| {DISPATCH_LABELS.get(name, name)} | " + " | ".join(cells) + " |")
+    return lines + [""]
+
+
 def _references(report: dict) -> str:
     by_reference: dict[str, list[str]] = {}
     for r in report["results"]:
@@ -132,12 +158,14 @@ def markdown(report: dict) -> str:
         "",
     ]
     notes = _Footnotes()
-    models = [r for r in report["results"] if r["model"] != "sgemm" and "error" not in r]
+    models = [r for r in report["results"] if r["model"] not in FIXED_ROWS and "error" not in r]
     if models:
         lines += _model_table(models, notes)
     for record in report["results"]:
         if record["model"] == "sgemm" and "error" not in record:
             lines += _sgemm_table(record, notes)
+        if record["model"] == "dispatch" and "error" not in record:
+            lines += _dispatch_table(record, notes)
     failed = [r for r in report["results"] if "error" in r]
     for r in failed:
         lines.append(f"- {r['model']} batch {r['batch']} threads {r['threads']}: configuration failed: {r['error']}")
@@ -149,6 +177,8 @@ def markdown(report: dict) -> str:
 def _config_label(r: dict) -> str:
     if r["model"] == "sgemm":
         return "sgemm\n1024³ t1"
+    if r["model"] == "dispatch":
+        return "dispatch\nx+1 t1"
     return f"{r['model']}\nb{r['batch']} t{'1' if r['threads'] == 1 else 'def'}"
 
 

@@ -71,6 +71,18 @@ def sample(call: Callable[[], object], budget: Budget) -> np.ndarray:
             return np.asarray(times)
 
 
+def repeated(call: Callable[[], object], times: int) -> Callable[[], object]:
+    """call itself, or a function making `times` calls of it in a row (one sample of a call too short to time)."""
+    if times == 1:
+        return call
+
+    def calls() -> None:
+        for _ in range(times):
+            call()
+
+    return calls
+
+
 def sample_interleaved(calls: dict[str, Callable[[], object]], budget: Budget) -> dict[str, np.ndarray]:
     """Latencies per backend, sampled in `budget.rounds` rounds that alternate between backends."""
     share = budget.per_round()

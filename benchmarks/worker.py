@@ -69,12 +69,14 @@ def prepare(
     return {**result, "status": "ok"}, prepared
 
 
-def time_all(results: dict[str, dict], prepared: dict[str, Prepared], budget: timing.Budget) -> None:
-    """Time the prepared backends in interleaved rounds and add median/p90 to their results."""
+def time_all(results: dict[str, dict], prepared: dict[str, Prepared], budget: timing.Budget, calls: int = 1) -> None:
+    """Time the prepared backends in interleaved rounds and add median/p90 to their results (per call, each
+    sample timing `calls` calls in a row)."""
     try:
-        samples = timing.sample_interleaved({name: p.call for name, p in prepared.items()}, budget)
+        samples = timing.sample_interleaved({name: timing.repeated(p.call, calls) for name, p in prepared.items()},
+                                            budget)
         for name, times in samples.items():
-            results[name].update(timing.summarize(times))
+            results[name].update(timing.summarize(times / calls), calls_per_sample=calls)
     except Exception as error:
         for name in prepared:
             results[name].update(status="error", reason=describe_error(error), traceback=traceback.format_exc())
@@ -102,7 +104,7 @@ def run(model: str, batch: int, threads: int | None, backends: list[str], budget
             if prepared is not None:
                 ready[name] = prepared
             print(f"  {name}: {results[name]['status']} {results[name].get('reason', '')}", file=sys.stderr, flush=True)
-        time_all(results, ready, budget)
+        time_all(results, ready, budget, w.calls_per_sample)
     for name, result in results.items():
         if result["status"] == "ok":
             print(f"  {name}: {result['median_ms']:.3f} ms", file=sys.stderr, flush=True)
