@@ -455,3 +455,17 @@ def test_unknown_keywords_are_refused():
     loaded = runtime.load(built(AFFINE))
     with pytest.raises(TypeError, match="unexpected keyword argument 'outs'"):
         loaded(aligned_copy(np.zeros((2, 4), np.float32)), outs=None)
+
+
+def test_compiled_functions_take_the_fast_path_only_for_exact_fits():
+    import cerebro
+
+    f = cerebro.compile(lambda x: (x * 2, {"y": x + 1}), cache=False)
+    x = aligned_copy(np.arange(4, dtype=np.float32))
+    want = (x * 2, {"y": x + 1})
+    for args in ((x,), (x,), (x.astype(np.float64),), (np.repeat(x, 2)[::2],)):  # fast, then the full path
+        got = f(*args)
+        assert got[0].tobytes() == want[0].tobytes() and got[1]["y"].tobytes() == want[1]["y"].tobytes()
+    assert len(f._cache) == 1  # float64 is float32 to JAX: no second compile
+    three = aligned_copy(np.ones(3, np.float32))
+    assert f(three)[0].tolist() == [2.0, 2.0, 2.0] and f(x)[0].tobytes() == want[0].tobytes()
