@@ -39,7 +39,7 @@ def test_every_op_has_an_emitter() -> None:
 def test_every_fused_op_declares_everything() -> None:
     assert set(FUSED_OPS) == {FUSED, ROW_KERNEL}
     for name, op in FUSED_OPS.items():
-        assert op.name == name and op.attrs and callable(op.cost)
+        assert op.name == name and op.attrs and callable(op.cost) and callable(op.reference)
         assert op.body and all(isinstance(role, Role) for role in op.body)
         assert name not in OPS, "a fused op is no primitive"
 
