@@ -11,4 +11,5 @@ from cerebro.frontends.onnx.rules import (  # noqa: F401
     rnn,
     sampling,
     shape,
+    sorting,
 )

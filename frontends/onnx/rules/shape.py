@@ -348,15 +348,16 @@ def eye_like(ctx: Ctx, x: Value) -> Value:
 
 @rule("CumSum", since=11)
 def cumsum(ctx: Ctx, x: Value, axis: Value) -> Value:
-    """A sum over a window that reaches back over the whole axis (or forward, if reverse)."""
+    """The IR's running sum (in order, O(n)); reverse runs it on the reversed axis, exclusive shifts
+    the input one step in by a zero."""
     ax = b.axis(ctx, b.ints(ctx, axis, "CumSum's axis")[0], x.rank)
     n = x.shape[ax]
     exclusive, reverse = ctx.attr("exclusive", 0), ctx.attr("reverse", 0)
-    lo, hi = (0, n - 1) if reverse else (n - 1, 0)
-    if exclusive:
+    if exclusive and n:
         x = b.pad(ctx, b.slice_axis(ctx, x, ax, 1, n) if reverse else b.slice_axis(ctx, x, ax, 0, n - 1),
                   [0 if reverse or d != ax else 1 for d in range(x.rank)],
                   [1 if reverse and d == ax else 0 for d in range(x.rank)])
-    window = tuple(n if d == ax else 1 for d in range(x.rank))
-    padding = tuple((lo, hi) if d == ax else (0, 0) for d in range(x.rank))
-    return ctx.add("reduce_window", x, kind="sum", window=window, strides=(1,) * x.rank, padding=padding)
+    if reverse:
+        x = ctx.add("rev", x, dims=(ax,))
+    total = ctx.add("cumulative", x, kind="sum", axis=ax)
+    return ctx.add("rev", total, dims=(ax,)) if reverse else total
