@@ -250,3 +250,29 @@ def test_more_threads_than_cpus_warns(monkeypatch):
         model = runtime.load(built(PARALLEL), threads=2)
     x = inputs(3)
     check(model(x), x)  # still correct: the parts take turns on one CPU
+
+
+def test_workers_squeezed_onto_one_cpu_slow_calls_but_never_break_them():
+    """The caller and both workers pinned to one CPU take turns at every wait (what a competing load
+    does to them): each call still finishes, bit for bit the 1-thread result. Counts, never times.
+    (SIGSTOP cannot stand in: it stops every thread of the process.)"""
+    gc.collect()
+    before = set(os.listdir("/proc/self/task"))
+    model = runtime.load(built(PARALLEL), threads=3)
+    workers = [int(tid) for tid in set(os.listdir("/proc/self/task")) - before]
+    assert len(workers) == 2
+    serial = runtime.load(built(PARALLEL))
+    allowed = os.sched_getaffinity(0)
+    cpu = min(allowed)
+    os.sched_setaffinity(0, {cpu})
+    try:
+        for tid in workers:
+            os.sched_setaffinity(tid, {cpu})
+        done = 0
+        for seed in range(10):
+            x = inputs(seed)
+            assert [g.tobytes() for g in model(x)] == [w.tobytes() for w in serial(x)]
+            done += 1
+        assert done == 10
+    finally:
+        os.sched_setaffinity(0, allowed)

@@ -3,24 +3,26 @@
  * The worker pool behind multi-threaded calls. A job is published by bumping
  * a generation counter; each worker spins on it for about SPIN_NS (so calls
  * that follow each other closely never sleep), then waits on a condition
- * variable. The caller runs part 0 and spins until every worker is done.
+ * variable. The caller runs part 0, spins as long for the workers to finish,
+ * then sleeps on a futex that the worker finishing last wakes: a descheduled
+ * worker costs the call its own delay, not the caller's CPU time as well.
  */
 #define _GNU_SOURCE
 #include "pool.h"
 
 #include <pthread.h>
-#include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <linux/futex.h>
+#include <sys/syscall.h>
 
 #include "clock.h"
 
 #define SPIN_NS 50000u
 #define SPINS_PER_CLOCK 64u	/* pauses between clock reads */
-#define SPINS_BEFORE_YIELD 4096u
 
 struct cbx_worker {
 	struct cbx_pool *pool;
@@ -40,7 +42,8 @@ struct cbx_pool {
 	cbx_pool_fn fn;			/* the current job, published by generation */
 	void *arg;
 	atomic_uint generation;
-	atomic_uint remaining;		/* workers still running the job */
+	atomic_uint remaining;		/* workers still running the job (a futex word) */
+	atomic_uint caller_asleep;	/* the caller sleeps on remaining: the last worker wakes it */
 	atomic_bool stop;
 };
 
@@ -89,7 +92,9 @@ static void *worker_main(void *data)
 		if (atomic_load_explicit(&pool->stop, memory_order_acquire))
 			return NULL;
 		pool->status[w->part] = pool->fn(pool->arg, w->part, pool->threads);
-		atomic_fetch_sub_explicit(&pool->remaining, 1, memory_order_release);
+		/* seq_cst both: either this sees caller_asleep or the caller sees the count drop */
+		if (atomic_fetch_sub(&pool->remaining, 1) == 1 && atomic_load(&pool->caller_asleep))
+			syscall(SYS_futex, &pool->remaining, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
 	}
 }
 
@@ -153,6 +158,7 @@ int cbx_pool_create(struct cbx_pool **out, unsigned int threads, struct cbx_erro
 	pthread_cond_init(&pool->wake, NULL);
 	atomic_init(&pool->generation, 0);
 	atomic_init(&pool->remaining, 0);
+	atomic_init(&pool->caller_asleep, 0);
 	atomic_init(&pool->stop, false);
 	ret = start_workers(pool);
 	if (ret) {
@@ -187,15 +193,21 @@ unsigned int cbx_pool_threads(const struct cbx_pool *pool)
 	return pool->threads;
 }
 
+/* Spins about SPIN_NS for the workers to finish, then sleeps until the last one wakes it. */
 static void wait_for_workers(struct cbx_pool *pool)
 {
-	unsigned int spins = 0;
+	uint64_t deadline = cbx_now_ns() + SPIN_NS;
+	unsigned int left, spins = 0;
 
 	while (atomic_load_explicit(&pool->remaining, memory_order_acquire) != 0) {
 		cpu_relax();
-		if (++spins % SPINS_BEFORE_YIELD == 0)
-			sched_yield();
+		if (++spins % SPINS_PER_CLOCK == 0 && cbx_now_ns() > deadline)
+			break;
 	}
+	atomic_store(&pool->caller_asleep, 1);
+	while ((left = atomic_load(&pool->remaining)) != 0)
+		syscall(SYS_futex, &pool->remaining, FUTEX_WAIT_PRIVATE, left, NULL, NULL, 0);
+	atomic_store_explicit(&pool->caller_asleep, 0, memory_order_relaxed);
 }
 
 bool cbx_pool_run(struct cbx_pool *pool, cbx_pool_fn fn, void *arg, int *status)
