@@ -272,6 +272,9 @@ def test_jaxpr_key_covers_what_the_graph_is_made_from():
         _fingerprint(lambda x, y: x @ W1 + y, X, np.zeros(32, np.float32)),
         _fingerprint(lambda y, x: x @ W1 + y, np.zeros(32, np.float32), X),  # input names
     ]
+    for seed in (0, 1):  # a closed-over typed PRNG key (no numpy view: hashed by its key data)
+        key_array = jax.random.key(seed)
+        changed.append(_fingerprint(lambda x, k=key_array: x @ W1 + jax.random.uniform(k, (32,)), X))
     bumped = W1.copy()
     bumped.flat[5] += np.float32(1e-3)
     changed.append(_fingerprint(_inner_weight(bumped), X))  # a constant inside a nested jaxpr

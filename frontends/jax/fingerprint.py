@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+import jax
 import numpy as np
 from jax.extend.core import ClosedJaxpr, Jaxpr, Literal
 
@@ -33,6 +34,10 @@ class _Digest:
         self.parts.append(f"{tag}:{len(value)}:{value}")
 
     def array(self, value: Any) -> None:
+        dtype = getattr(value, "dtype", None)
+        if dtype is not None and jax.dtypes.issubdtype(dtype, jax.dtypes.extended):  # a typed PRNG key
+            self.text("key", str(dtype))
+            value = jax.random.key_data(value)
         array = np.asarray(value)
         self.text("array", f"{array.dtype.name}{array.dtype.str}{array.shape}")
         self.arrays.update(np.ascontiguousarray(array).reshape(-1).view(np.uint8))
