@@ -3,7 +3,7 @@
 One loop nest over the output; adjacent dims that every operand walks the same
 way are merged first, so the innermost loop is long and contiguous and LLVM
 vectorises it. Scalar semantics come from rule tables keyed by (op, kind),
-kind being 'f' (float), 'i' (signed int), 'u' (u8) or 'b' (bool, i1 in
+kind being 'f' (float), 'i' (signed int), 'u' (unsigned int) or 'b' (bool, i1 in
 registers and one byte 0/1 in memory).
 
 Integer division follows XLA (the IR's meaning, compiler/ir/interpret.py) without ever trapping
@@ -35,7 +35,7 @@ def kind(dtype: DType) -> str:
         return "f"
     if dtype is DType.bool:
         return "b"
-    return "u" if dtype is DType.u8 else "i"
+    return "i" if dtype.is_signed else "u"
 
 
 def _const(ty: ir.Type, v: float | int) -> ir.Constant:
@@ -155,6 +155,21 @@ def _imax(signed: bool, larger: bool) -> ScalarFn:
     return lambda b, x, y: b.select((b.icmp_signed if signed else b.icmp_unsigned)(op, x, y), x, y)
 
 
+def _shift(op: str) -> ScalarFn:
+    """XLA's shifts: the amount read as unsigned, and one >= the width (poison in LLVM) gives 0, or
+    the sign fill for shift_right_arithmetic."""
+
+    def rule(b: ir.IRBuilder, x: ir.Value, y: ir.Value) -> ir.Value:
+        width = _const(x.type, x.type.width)
+        inside = b.icmp_unsigned("<", y, width)
+        if op == "shift_right_arithmetic":
+            return b.ashr(x, b.select(inside, y, _const(x.type, x.type.width - 1)))
+        moved = (b.shl if op == "shift_left" else b.lshr)(x, b.select(inside, y, _const(x.type, 0)))
+        return b.select(inside, moved, _const(x.type, 0))
+
+    return rule
+
+
 BINARY_RULES: dict[tuple[str, str], ScalarFn] = {
     ("add", "f"): lambda b, x, y: b.fadd(x, y),
     ("sub", "f"): lambda b, x, y: b.fsub(x, y),
@@ -180,6 +195,7 @@ BINARY_RULES: dict[tuple[str, str], ScalarFn] = {
     **{("and", k): (lambda b, x, y: b.and_(x, y)) for k in "iub"},
     **{("or", k): (lambda b, x, y: b.or_(x, y)) for k in "iub"},
     **{("xor", k): (lambda b, x, y: b.xor(x, y)) for k in "iub"},
+    **{(op, k): _shift(op) for op in ("shift_left", "shift_right_logical", "shift_right_arithmetic") for k in "iu"},
     # bool arithmetic as JAX's: + is or, * is and
     ("add", "b"): lambda b, x, y: b.or_(x, y),
     ("mul", "b"): lambda b, x, y: b.and_(x, y),
@@ -253,6 +269,9 @@ def scalar_rule(node: Node) -> ScalarFn:
     if node.op == "convert":
         src, dst = node.inputs[0].dtype, node.attrs["dtype"]
         return lambda b, x: _convert(b, x, src, dst)
+    if node.op == "bitcast":
+        ty = element_type(node.attrs["dtype"])
+        return lambda b, x: x if x.type == ty else b.bitcast(x, ty)
     if node.op == "select":
         return lambda b, c, x, y: b.select(c, x, y)
     table = UNARY_RULES if node.op in UNARY else COMPARE_RULES if node.op in COMPARE else BINARY_RULES
@@ -329,7 +348,7 @@ def _units(loads_of: Callable[[Node], Sequence[tuple[int, int, Sequence[int]]]])
     return units
 
 
-@emitter(*UNARY, *BINARY, *COMPARE, "select", "convert", units=_units(_own_loads))
+@emitter(*UNARY, *BINARY, *COMPARE, "select", "convert", "bitcast", units=_units(_own_loads))
 def emit_elementwise(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
     emit_loop(node, [node], _own_loads(node), fn)
 

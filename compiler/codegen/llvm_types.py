@@ -21,7 +21,9 @@ ELEMENT_TYPES = {  # the one dtype -> LLVM type table of the code generator
     DType.u8: ir.IntType(8),
     DType.bool: ir.IntType(8),
     DType.i16: ir.IntType(16),
+    DType.u16: ir.IntType(16),
     DType.i32: ir.IntType(32),
+    DType.u32: ir.IntType(32),
     DType.i64: ir.IntType(64),
 }
 

@@ -61,7 +61,7 @@ def emit_reduce_window(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
     (x,) = node.inputs
     out = node.outputs[0]
     dtype = x.dtype
-    if dtype not in (DType.f32, DType.f64, DType.i8, DType.i16, DType.i32, DType.i64, DType.u8):
+    if dtype not in (DType.f32, DType.f64, DType.i8, DType.i16, DType.i32, DType.i64, DType.u8, DType.u16, DType.u32):
         raise unsupported(node, f"reduce_window on {dtype.name}")
     for name in ("window_dilation", "base_dilation"):
         if any(d != 1 for d in node.attrs.get(name) or ()):

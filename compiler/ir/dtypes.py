@@ -18,6 +18,8 @@ class DType(enum.Enum):
     i64 = 6
     u8 = 7
     bool = 8
+    u16 = 9
+    u32 = 10
 
     @property
     def code(self) -> int:
@@ -37,7 +39,7 @@ class DType(enum.Enum):
 
     @property
     def is_int(self) -> bool:
-        return self in (DType.i8, DType.i16, DType.i32, DType.i64, DType.u8)
+        return self in (DType.i8, DType.i16, DType.i32, DType.i64, DType.u8, DType.u16, DType.u32)
 
     @property
     def is_signed(self) -> bool:
@@ -56,6 +58,8 @@ _NUMPY_NAMES = {
     DType.i64: "int64",
     DType.u8: "uint8",
     DType.bool: "bool",
+    DType.u16: "uint16",
+    DType.u32: "uint32",
 }
 _FROM_NUMPY = {np.dtype(v): k for k, v in _NUMPY_NAMES.items()}
 

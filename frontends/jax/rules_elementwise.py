@@ -18,7 +18,8 @@ _SAME = {
     "erf": "erf", "sqrt": "sqrt", "rsqrt": "rsqrt", "logistic": "logistic", "floor": "floor", "ceil": "ceil",
     "sign": "sign", "not": "not", "sin": "sin", "cos": "cos", "is_finite": "is_finite",
     "add": "add", "sub": "sub", "mul": "mul", "div": "div", "rem": "rem", "max": "max", "min": "min",
-    "and": "and", "or": "or", "xor": "xor",
+    "and": "and", "or": "or", "xor": "xor", "shift_left": "shift_left",
+    "shift_right_logical": "shift_right_logical", "shift_right_arithmetic": "shift_right_arithmetic",
     "eq": "eq", "ne": "ne", "lt": "lt", "le": "le", "gt": "gt", "ge": "ge",
 }
 
@@ -121,6 +122,13 @@ def _convert_element_type(ctx: Context, eqn, x: Value) -> list[Value]:
     return [ctx.convert(x, ctx.dtype(eqn.params["new_dtype"]))]
 
 
+def _bitcast_convert_type(ctx: Context, eqn, x: Value) -> list[Value]:
+    dtype = ctx.dtype(eqn.params["new_dtype"])
+    if dtype.itemsize != x.dtype.itemsize:
+        raise ctx.fail(f"bitcast from {x.dtype.name} to {dtype.name} changes the width (only equal widths)")
+    return [x if dtype is x.dtype else ctx.add("bitcast", x, dtype=dtype)]
+
+
 def _identity(ctx: Context, eqn, *xs: Value) -> list[Value]:
     return list(xs)
 
@@ -148,6 +156,7 @@ RULES: dict[str, Rule] = {
     "clamp": _clamp,
     "select_n": _select_n,
     "convert_element_type": _convert_element_type,
+    "bitcast_convert_type": _bitcast_convert_type,
     "stop_gradient": _identity,
     "copy": _identity,
     "copy_p": _identity,

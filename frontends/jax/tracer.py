@@ -11,6 +11,7 @@ from typing import Any
 
 import jax
 import numpy as np
+from jax._src.core import physical_aval
 from jax.extend.core import ClosedJaxpr, Jaxpr, Literal
 
 from cerebro.compiler.cbx.tree import CallTree
@@ -22,6 +23,7 @@ from cerebro.frontends.jax import (
     rules_gather,
     rules_math,
     rules_nn,
+    rules_random,
     rules_scatter,
     rules_sort,
     rules_structural,
@@ -31,7 +33,7 @@ from cerebro.frontends.jax.context import Context, ir_dtype, location
 
 RULES = {**rules_elementwise.RULES, **rules_structural.RULES, **rules_gather.RULES, **rules_nn.RULES,
          **rules_control.RULES, **rules_sort.RULES, **rules_scatter.RULES,
-         **rules_math.RULES}
+         **rules_math.RULES, **rules_random.RULES}
 
 # Primitives that only wrap another jaxpr (jit, custom derivatives, remat): inlined.
 _CALLS = {"pjit": "jaxpr", "jit": "jaxpr", "closed_call": "call_jaxpr", "core_call": "call_jaxpr",
@@ -174,12 +176,13 @@ def _lower_jaxpr(ctx: Context, jaxpr: Jaxpr, consts: list, args: list[Value], ca
             outputs = _lower_jaxpr(ctx, inner, inner_consts, inputs[len(inputs) - len(inner.invars):], here)
         elif eqn.primitive.name in RULES:
             for var in eqn.outvars:
-                ctx.dtype(var.aval.dtype)
-            outputs = RULES[eqn.primitive.name](ctx, eqn, *inputs)
+                ctx.dtype(physical_aval(var.aval).dtype)
+            outputs = (rules_random.key_data_rule(eqn) or RULES[eqn.primitive.name])(ctx, eqn, *inputs)
         else:
             raise ctx.fail("no lowering rule")
         for var, value in zip(eqn.outvars, outputs):
-            expected = (tuple(var.aval.shape), ir_dtype(var.aval.dtype, ctx.loc))
+            aval = physical_aval(var.aval)  # a PRNG key is its key data
+            expected = (tuple(aval.shape), ir_dtype(aval.dtype, ctx.loc))
             if (value.shape, value.dtype) != expected:
                 raise AssertionError(f"rule for '{eqn.primitive.name}' at {ctx.loc} produced "
                                      f"{value.shape}/{value.dtype.name}, JAX says {expected}")

@@ -27,7 +27,7 @@
 #include <cerebro/uapi.h>
 
 static const char *const dtype_names[] = {
-	"?", "f32", "f64", "i8", "i16", "i32", "i64", "u8", "bool",
+	"?", "f32", "f64", "i8", "i16", "i32", "i64", "u8", "bool", "u16", "u32",
 };
 
 struct session {
@@ -114,7 +114,7 @@ static void print_signature(const struct session *s)
 		const struct cerebro_tensor_info *t = &s->tensors[i];
 
 		printf("%s %s %s[", i < s->info.num_inputs ? "input" : "output", t->name,
-		       t->dtype < 9 ? dtype_names[t->dtype] : "?");
+		       t->dtype < sizeof(dtype_names) / sizeof(dtype_names[0]) ? dtype_names[t->dtype] : "?");
 		for (d = 0; d < t->rank && d < 8; d++)
 			printf(d ? ",%llu" : "%llu", (unsigned long long)t->dims[d]);
 		printf("] %llu\n", (unsigned long long)t->nbytes);

@@ -42,6 +42,8 @@ enum cbx_dtype {
 	CBX_DTYPE_I64 = 6,
 	CBX_DTYPE_U8 = 7,
 	CBX_DTYPE_BOOL = 8,	/* one byte, 0 or 1 */
+	CBX_DTYPE_U16 = 9,
+	CBX_DTYPE_U32 = 10,
 };
 
 struct cbx_tensor {
