@@ -34,7 +34,8 @@ from cerebro.compiler.ir.interpret import run_graph
 from cerebro.compiler.ir.ops import BINARY, COMPARE, ELEMENTWISE, UNARY
 from cerebro.compiler.passes.fold import fold_constants
 
-DTYPES = (DType.f32, DType.f64, DType.i8, DType.i16, DType.i32, DType.i64, DType.u8, DType.bool)
+DTYPES = (DType.f32, DType.f64, DType.i8, DType.i16, DType.i32, DType.i64, DType.u8, DType.u16, DType.u32,
+          DType.bool)
 
 
 def _xla_int_pow(x: jax.Array, y: jax.Array) -> jax.Array:
@@ -65,7 +66,9 @@ JAX_OPS = {
     "sin": lax.sin, "cos": lax.cos, "reciprocal": lambda x: 1 / x, "is_finite": jnp.isfinite,
     "add": jnp.add, "sub": jnp.subtract, "mul": jnp.multiply, "div": lax.div, "rem": lax.rem,
     "max": lax.max, "min": lax.min, "pow": _pow, "and": lax.bitwise_and, "or": lax.bitwise_or,
-    "xor": lax.bitwise_xor, "eq": lax.eq, "ne": lax.ne, "lt": lax.lt, "le": lax.le, "gt": lax.gt, "ge": lax.ge,
+    "xor": lax.bitwise_xor, "shift_left": lax.shift_left, "shift_right_logical": lax.shift_right_logical,
+    "shift_right_arithmetic": lax.shift_right_arithmetic,
+    "eq": lax.eq, "ne": lax.ne, "lt": lax.lt, "le": lax.le, "gt": lax.gt, "ge": lax.ge,
     "select": lax.select,
     "convert": None,  # one case per target dtype, below
 }

@@ -32,6 +32,9 @@ Semantics every frontend and backend agrees on:
 - round: halves to even (numpy, ONNX, jnp.round). sign(+-0) = +-0, sign(NaN) = NaN.
 - convert: float->int truncates toward zero and saturates, NaN -> 0;
   int->int wraps; anything->bool is x != 0; bool->number is 0/1.
+- bitcast: the same bits read as another type of the same width (not bool).
+- shift_left, shift_right_logical, shift_right_arithmetic (integers only): the amount is read as
+  unsigned; an amount >= the bit width gives 0 (left, logical) or the sign fill (arithmetic), as XLA.
 - max/min propagate NaN and order -0 below +0. select(cond, a, b) is cond ? a : b.
 - float rem is C fmod, exact (fmod(x, 0) and fmod(inf, y) are NaN, fmod(x, inf) = x).
 - subnormals are kept (XLA on CPU flushes them to zero; that is its float mode, not an op's meaning).
@@ -163,6 +166,19 @@ def _select(node: Node) -> list:
 
 def _convert(node: Node) -> list:
     return [(node.inputs[0].shape, node.attrs["dtype"])]
+
+
+def _bitcast(node: Node) -> list:
+    (x,), dtype = node.inputs, node.attrs["dtype"]
+    if DType.bool in (x.dtype, dtype) or x.dtype.itemsize != dtype.itemsize:
+        raise _fail(node, f"cannot bitcast {x.dtype.name} to {dtype.name} (same width, not bool)")
+    return [(x.shape, dtype)]
+
+
+def _shift(node: Node) -> list:
+    if not all(v.dtype.is_int for v in node.inputs):
+        raise _fail(node, f"shifts need integers, got {[v.dtype.name for v in node.inputs]}")
+    return _binary(node)
 
 
 def _axes(node: Node, rank: int, axes: object) -> tuple[int, ...]:
@@ -441,6 +457,9 @@ for _name, _fn in _COMPARE.items():
     _declare(_name, "compare", 2, _compare, _on_arrays(_fn), Role.ELEMENTWISE, folds=True)
 _declare("select", "select", 3, _select, ref.select, Role.ELEMENTWISE, folds=True)
 _declare("convert", "convert", 1, _convert, ref.convert, Role.ELEMENTWISE, folds=True, attrs=("dtype",))
+_declare("bitcast", "convert", 1, _bitcast, ref.bitcast, Role.ELEMENTWISE, folds=True, attrs=("dtype",))
+for _name in ("shift_left", "shift_right_logical", "shift_right_arithmetic"):
+    _declare(_name, "binary", 2, _shift, _on_arrays(ref.shift(_name)), Role.ELEMENTWISE, folds=True)
 for _name in ("reduce_sum", "reduce_max", "reduce_min"):
     _declare(_name, "reduce", 1, _reduce, ref.reduce, Role.ROW_REDUCTION, cost=_per_input_element, attrs=("axes",))
 _declare("reduce_prod", "reduce", 1, _reduce, ref.reduce, Role.REDUCTION, cost=_per_input_element, attrs=("axes",))

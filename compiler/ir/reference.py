@@ -152,6 +152,31 @@ def convert(node: Node, x: np.ndarray) -> np.ndarray:
         return x.astype(target.numpy)
 
 
+def bitcast(node: Node, x: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(x).view(node.attrs["dtype"].numpy)
+
+
+def shift(op: str) -> Impl:
+    """XLA's shifts: the amount as unsigned; one >= the bit width gives 0, or the sign fill for
+    shift_right_arithmetic. Computed on the unsigned (or, arithmetic, signed) view of the bits."""
+
+    def impl(x: np.ndarray, amount: np.ndarray) -> np.ndarray:
+        x, amount = np.broadcast_arrays(x, amount)
+        bits = x.dtype.itemsize * 8
+        unsigned, signed = np.dtype(f"u{x.dtype.itemsize}"), np.dtype(f"i{x.dtype.itemsize}")
+        count = amount.astype(unsigned)  # the same bits: a negative amount is a huge one
+        inside = count < bits
+        if op == "shift_right_arithmetic":
+            moved = x.astype(signed) >> np.minimum(count, bits - 1).astype(signed)
+        else:
+            safe = np.where(inside, count, 0).astype(unsigned)
+            moved = (x.astype(unsigned) << safe) if op == "shift_left" else (x.astype(unsigned) >> safe)
+            moved = np.where(inside, moved, 0)
+        return np.ascontiguousarray(moved).astype(unsigned).view(x.dtype).reshape(x.shape)
+
+    return impl
+
+
 def _identity_of(kind: str, dtype: np.dtype) -> object:
     if kind in ("sum", "reduce_sum"):
         return np.zeros((), dtype)
