@@ -8,7 +8,6 @@ that goes wrong propagates and is reported as an error for that backend only.
 from __future__ import annotations
 
 import gc
-import os
 import time
 import traceback
 from collections.abc import Callable
@@ -107,7 +106,7 @@ def _cerebro_loaded(w: Workload, threads: int | None, workdir: Path) -> tuple[An
             path.write_bytes(_cerebro_from_onnx(w.onnx))
         else:
             cb.compile(w.fn, name=w.name).export(path, *w.inputs)
-        return runtime.load(path, threads=threads or len(os.sched_getaffinity(0)))
+        return runtime.load(path, threads=threads or runtime.usable_cpus())
 
     loaded, seconds = _timed(build)
     inputs = [runtime.aligned_empty(a.shape, a.dtype) for a in w.inputs]  # like XLA's device_put: the

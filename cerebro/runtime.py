@@ -58,7 +58,7 @@ class LoadedModel(_runtime.Model):
 
     def __init__(self, data: bytes, threads: int = 1) -> None:
         threads = _check_threads(threads)
-        usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        usable = usable_cpus()
         if threads > usable:  # the parts wait for each other by spinning: a descheduled one stalls them all
             warnings.warn(f"threads={threads} is more than the {usable} CPUs this process may run on: "
                           f"each call will wait for descheduled threads (milliseconds)", RuntimeWarning,
@@ -191,6 +191,50 @@ def _out_alone(array: np.ndarray, spec: TensorSpec, seen: list) -> str | None:
 
 # What out= must be, checked in this order (each rule's message is the error after "out[i] ('name'): ").
 _OUT_RULES = (_out_kind, _out_signature, _out_layout, _out_writeable, _out_aligned, _out_alone)
+
+
+def usable_cpus(cgroup_root: str = "/sys/fs/cgroup", cgroup_file: str = "/proc/self/cgroup") -> int:
+    """How many threads this process can keep running at once: the CPUs of its affinity mask
+    (sched_getaffinity: taskset, cpusets), capped by its cgroup's CPU quota rounded up (cgroup v2
+    cpu.max, v1 cpu.cfs_quota_us / cpu.cfs_period_us: docker --cpus, Kubernetes limits). At least 1.
+    Give a model at most this many threads (benchmarks' default-thread rows use it)."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    quota = _cgroup_quota(Path(cgroup_root), Path(cgroup_file))
+    return max(1, min(cpus, math.ceil(quota))) if quota else cpus
+
+
+# Where a cgroup keeps its CPU quota: (file, how to read it) per hierarchy; each reader gives CPUs or None.
+_QUOTA_FILES = {
+    "v2": (("cpu.max",), lambda quota, period: None if quota == "max" else int(quota) / int(period)),
+    "v1": (("cpu.cfs_quota_us", "cpu.cfs_period_us"), lambda quota, period: None if int(quota) < 0
+           else int(quota) / int(period)),
+}
+
+
+def _cgroup_quota(root: Path, membership: Path) -> float | None:
+    """The CPU quota of the cgroup this process is in, in CPUs; None if unlimited or unreadable."""
+    try:
+        lines = membership.read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        _, controllers, path = line.split(":", 2)
+        if controllers == "":  # the v2 hierarchy
+            dirs, (names, read) = [root / path.lstrip("/")], _QUOTA_FILES["v2"]
+        elif "cpu" in controllers.split(","):
+            dirs = [root / controllers / path.lstrip("/"), root / "cpu" / path.lstrip("/")]
+            names, read = _QUOTA_FILES["v1"]
+        else:
+            continue
+        for folder in dirs:
+            try:
+                words = " ".join((folder / name).read_text() for name in names).split()
+                quota = read(*words[:2])
+            except (OSError, ValueError, TypeError):
+                continue
+            if quota:
+                return quota
+    return None
 
 
 def _check_threads(threads: object) -> int:

@@ -10,6 +10,7 @@ up as wrong numbers. Results must equal the 1-thread run bit for bit and the num
 from __future__ import annotations
 
 import gc
+import math
 import os
 import re
 import struct
@@ -276,3 +277,27 @@ def test_workers_squeezed_onto_one_cpu_slow_calls_but_never_break_them():
         assert done == 10
     finally:
         os.sched_setaffinity(0, allowed)
+
+
+CGROUPS = {  # /proc/self/cgroup text, the files under the cgroup root, CPUs of quota (None: unlimited)
+    "v2 limited": ("0::/jail\n", {"jail/cpu.max": "150000 100000\n"}, 1.5),
+    "v2 unlimited": ("0::/jail\n", {"jail/cpu.max": "max 100000\n"}, None),
+    "v1 limited": ("4:cpu,cpuacct:/box\n1:memory:/box\n",
+                   {"cpu,cpuacct/box/cpu.cfs_quota_us": "50000\n", "cpu,cpuacct/box/cpu.cfs_period_us": "100000\n"},
+                   0.5),
+    "v1 unlimited": ("4:cpu:/\n", {"cpu/cpu.cfs_quota_us": "-1\n", "cpu/cpu.cfs_period_us": "100000\n"}, None),
+    "no cpu controller": ("3:memory:/box\n", {}, None),
+}
+
+
+@pytest.mark.parametrize("case", CGROUPS, ids=list(CGROUPS))
+def test_usable_cpus_follow_the_cgroup_quota(case, tmp_path):
+    membership, files, quota = CGROUPS[case]
+    (tmp_path / "cgroup").write_text(membership)
+    for name, text in files.items():
+        (tmp_path / "root" / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "root" / name).write_text(text)
+    assert runtime._cgroup_quota(tmp_path / "root", tmp_path / "cgroup") == quota
+    cpus = runtime.usable_cpus(str(tmp_path / "root"), str(tmp_path / "cgroup"))
+    affinity = len(os.sched_getaffinity(0))
+    assert cpus == (min(affinity, math.ceil(quota)) if quota else affinity)
