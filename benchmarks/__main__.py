@@ -16,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-from benchmarks import machine, report, timing
+from benchmarks import contended, machine, report, timing
 from benchmarks.models import BACKENDS_FOR, FIXED, WORKLOADS
 
 REPO = Path(__file__).resolve().parent.parent
@@ -113,7 +113,10 @@ def budget_text(budget: timing.Budget) -> str:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="few repeats (a smoke run, not for numbers)")
-    parser.add_argument("--models", default=",".join(DEFAULT_MODELS), help=f"from: {', '.join(WORKLOADS)}")
+    parser.add_argument("--contended", action="store_true",
+                        help="Cerebro threads=1 vs threads=N, idle and with every CPU busy (benchmarks/contended.py; "
+                             "--models default mlp,cnn,transformer; writes --out/contended.md)")  # fmt: skip
+    parser.add_argument("--models", default=None, help=f"from: {', '.join(WORKLOADS)}")
     parser.add_argument("--batch", default="1,64", help="batch sizes, comma separated")
     parser.add_argument("--threads", default="1,default", help="'1' (pinned to one CPU) and/or 'default'")
     parser.add_argument("--backends", default=",".join(DEFAULT_BACKENDS))
@@ -125,6 +128,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--budget", type=json.loads, default=None,
                         help='override sampling, e.g. \'{"min_repeats": 10, "max_seconds": 1}\'')  # fmt: skip
     args = parser.parse_args(argv)
+    if args.models is None:
+        args.models = ",".join(contended.DEFAULT_MODELS if args.contended else DEFAULT_MODELS)
     args.models = [m for m in args.models.split(",") if m]
     unknown = [m for m in args.models if m not in WORKLOADS]
     if unknown:
@@ -172,6 +177,10 @@ def merge_base(previous: dict, current: dict) -> dict:
 
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
+    command = " ".join(["python -m benchmarks", shlex.join(argv if argv is not None else sys.argv[1:])]).strip()
+    if args.contended:
+        budget = args.budget if args.quick or args.budget != timing.FULL else contended.BUDGET
+        return {"contended": contended.main(args.models, args.out, command, budget)}
     args.out.mkdir(parents=True, exist_ok=True)
     logs = args.out / "logs"
     logs.mkdir(exist_ok=True)
