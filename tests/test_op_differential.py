@@ -333,11 +333,14 @@ def reduce_window(g: Graph, feed: Feed, op: str, d: DType) -> list[Case]:
 
 
 def argsort(g: Graph, feed: Feed, op: str, d: DType) -> list[Case]:
-    """Edge values (ties, NaNs of both signs, -0 vs +0) in both orders and directions, rows of edge values."""
+    """Edge values (ties, NaNs of both signs, -0 vs +0) in both orders and directions, rows of edge values;
+    the whole sort (radix) and the first k (selection)."""
     x, m = x_vector(feed, d), extremes(feed, d)
     return [Case(f"argsort(x, {order}, descending={down})", g.add1(op, x, order=order, descending=down), True)
             for order in ("canonical", "total") for down in (False, True)] + [
-        Case("argsort(m rows)", g.add1(op, m), True)]
+        Case("argsort(m rows)", g.add1(op, m), True),
+        Case("argsort(x, total, descending, k=5)", g.add1(op, x, order="total", descending=True, k=5), True),
+        Case("argsort(m rows, k=2)", g.add1(op, m, k=2), True)]
 
 
 def cumulative(g: Graph, feed: Feed, op: str, d: DType) -> list[Case]:
