@@ -13,9 +13,10 @@ With k < n (lax.top_k) each row instead keeps its best k positions in order in i
 one pass over x inserts an element only when its key beats the k-th kept one (ties keep the lower
 index, which came first): O(n) compares plus O(k) per insertion, so O(n k) at worst.
 The key of an element (reference.ordered_key) is its bits mapped so unsigned order is the sort order:
-canonical order first makes zeros +0 and NaNs one positive NaN; floats flip every bit when negative
-and the sign bit otherwise; signed integers flip the sign bit; descending inverts the key. The 256
-counts live on the stack (1 KiB), the only stack the kernel takes.
+canonical order first makes zeros +0 and NaNs one positive NaN (on the bits: INFINITY_BITS says where
+a float's NaNs start); floats flip every bit when negative and the sign bit otherwise; signed
+integers flip the sign bit; descending inverts the key. The 256 counts live on the stack (1 KiB),
+the only stack the kernel takes. Positions are i32 while sorting, so a row holds under 2^31 elements.
 """
 
 from __future__ import annotations
@@ -27,27 +28,27 @@ from llvmlite import ir
 
 from cerebro.compiler.codegen.llvm_types import index, load, store
 from cerebro.compiler.codegen.loops import I64, fold_range, for_range, i64
-from cerebro.compiler.codegen.registry import EmitContext, emitter
+from cerebro.compiler.codegen.registry import EmitContext, emitter, unsupported
 from cerebro.compiler.ir import DType, Node
 
 I32 = ir.IntType(32)
 PTR = ir.PointerType()
 BUCKETS = 256
-_FLOAT_TYPES = {4: ir.FloatType(), 8: ir.DoubleType()}
+INFINITY_BITS = {DType.f32: 0x7F800000, DType.f64: 0x7FF0000000000000}  # per float dtype argsort accepts
 
 
 def _key(builder: ir.IRBuilder, raw: ir.Value, dtype: DType, order: str, descending: bool) -> ir.Value:
-    """The element's unsigned sort key (an integer as wide as the element)."""
+    """The element's unsigned sort key (an integer as wide as the element), from its bits alone."""
     width = raw.type.width
     sign_bit = ir.Constant(raw.type, 1 << (width - 1))
     if dtype.is_float:
-        if order == "canonical":
-            value = builder.bitcast(raw, _FLOAT_TYPES[width // 8])
-            zero = builder.fcmp_ordered("==", value, ir.Constant(value.type, 0.0))
+        if order == "canonical":  # a zero magnitude is +0; a magnitude above infinity's is one NaN
+            magnitude = builder.and_(raw, ir.Constant(raw.type, (1 << (width - 1)) - 1))
+            zero = builder.icmp_unsigned("==", magnitude, ir.Constant(raw.type, 0))
             raw = builder.select(zero, ir.Constant(raw.type, 0), raw)
-            nan = builder.fcmp_unordered("uno", value, value)
-            quiet_nan = (0x7FC << 20) if width == 32 else (0x7FF8 << 48)
-            raw = builder.select(nan, ir.Constant(raw.type, quiet_nan), raw)
+            infinity = INFINITY_BITS[dtype]
+            nan = builder.icmp_unsigned(">", magnitude, ir.Constant(raw.type, infinity))
+            raw = builder.select(nan, ir.Constant(raw.type, infinity + 1), raw)
         flip = builder.or_(builder.ashr(raw, ir.Constant(raw.type, width - 1)), sign_bit)
         key = builder.xor(raw, flip)
     elif dtype.is_int and dtype.is_signed:
@@ -68,6 +69,10 @@ def _byte(builder: ir.IRBuilder, key: ir.Value, byte: ir.Value) -> ir.Value:
 def emit_argsort(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
     (x,) = node.inputs
     n = x.shape[-1]
+    if x.dtype.is_float and x.dtype not in INFINITY_BITS:
+        raise unsupported(node, f"argsort of {x.dtype.name}")
+    if n >= 2**31:
+        raise unsupported(node, f"argsort of rows of {n} elements (under 2^31)")
     if node.outputs[0].shape[-1] < n:
         _emit_first_k(node, fn)
         return
