@@ -91,12 +91,14 @@ def saved_model_to_onnx(path: str | os.PathLike, signature: str | None = None, s
     try:
         with _inlining_xla_functions():
             try:
-                model, _ = tf2onnx.convert.from_function(call, input_signature=specs, opset=OPSET)
+                model, _ = tf2onnx.convert.from_function(call, input_signature=specs, opset=OPSET,
+                                                         custom_op_handlers=HANDLERS)
             except ValueError:
                 # tf2onnx's transpose optimizer fails on a Conv followed by a scalar Add (EfficientNet);
                 # the conversion is still correct without that optimisation.
                 with _without_optimizer("optimize_transpose"):
-                    model, _ = tf2onnx.convert.from_function(call, input_signature=specs, opset=OPSET)
+                    model, _ = tf2onnx.convert.from_function(call, input_signature=specs, opset=OPSET,
+                                                             custom_op_handlers=HANDLERS)
     except Exception as e:  # noqa: BLE001 (tf2onnx and TensorFlow raise anything; the user gets one line)
         raise SavedModelError(f"{where}: converting to ONNX (tf2onnx) failed: {_one_line(e)}") from e
     _freeze_captures(model, call.get_concrete_function())
@@ -117,6 +119,21 @@ def _freeze_captures(model, concrete) -> None:
         if info.name in values:
             model.graph.initializer.append(numpy_helper.from_array(values[info.name], info.name))
             model.graph.input.remove(info)
+
+
+def _erfc(graph, node, name: str, args: list) -> None:
+    """Erfc (Keras' exact GELU, as in ConvNeXt), which tf2onnx does not convert, as 1 - Erf(x)."""
+    import numpy as np
+    from tf2onnx import utils
+
+    dtype = utils.map_onnx_to_numpy_type(graph.get_dtype(node.input[0]))
+    erf = graph.make_node("Erf", [node.input[0]])
+    one = graph.make_const(utils.make_name(f"{name}_one"), np.array(1, dtype))
+    node.type = "Sub"
+    graph.replace_inputs(node, [one.output[0], erf.output[0]])
+
+
+HANDLERS = {"Erfc": (_erfc, [])}  # tf2onnx custom op handlers for TensorFlow ops it leaves unconverted
 
 
 def _one_line(error: Exception) -> str:

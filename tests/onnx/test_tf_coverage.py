@@ -1,6 +1,6 @@
 """SavedModels that real Keras exports produce (issue 13): Conv2D(groups > 1), which Keras builds
-on CPU as an XLA-compiled inner function, and errors that stay one line naming model, node and step.
-Compared with TensorFlow: |ours - tf| <= 1e-5 * max|tf| (one float32 conv)."""
+on CPU as an XLA-compiled inner function, and exact GELU's Erfc (both in ConvNeXt); errors that
+stay one line naming model, node and step. Compared with TensorFlow: |ours - tf| <= 1e-5 * max|tf|."""
 
 from __future__ import annotations
 
@@ -30,6 +30,25 @@ def test_grouped_conv_matches_tensorflow(tmp_path) -> None:
     ours = load(compile_saved_model(tmp_path / "grouped", shapes={"keras_tensor": (2, 9, 9, 6)}))(x)
     scale = float(np.max(np.abs(ref.numpy())))
     assert scale > 0 and float(np.max(np.abs(ours - ref.numpy()))) <= 1e-5 * scale
+
+
+class ExactGelu(tf.Module):
+    """Keras' exact GELU (ConvNeXt's) computes erfc, a TensorFlow op tf2onnx does not convert."""
+
+    @tf.function(input_signature=[tf.TensorSpec([4, 16], tf.float32, name="x")])
+    def __call__(self, x):
+        return {"y": keras.activations.gelu(x, approximate=False), "tail": tf.math.erfc(x)}
+
+
+def test_erfc_matches_tensorflow(tmp_path) -> None:
+    """Before the Erfc handler, tf2onnx left the node and the import failed naming op type 'Erfc'."""
+    module = ExactGelu()
+    tf.saved_model.save(module, str(tmp_path / "gelu"), signatures={"serving_default": module.__call__})
+    x = (RNG.normal(size=(4, 16)) * 3).astype(np.float32)
+    ref = module(tf.constant(x))
+    tail, y = load(compile_saved_model(tmp_path / "gelu"))(x)  # outputs sorted by name
+    for ours, expected in ((y, ref["y"].numpy()), (tail, ref["tail"].numpy())):
+        assert float(np.max(np.abs(ours - expected))) <= 1e-5 * float(np.max(np.abs(expected)))
 
 
 class Unsupported(tf.Module):
