@@ -215,10 +215,13 @@ def test_atan2_atan_erf_inv_within_stated_ulps(name: str) -> None:
     np.testing.assert_array_equal(got[exact], want[exact])
 
 
-def test_unsupported_sort_forms_name_the_primitive_and_line() -> None:
+def test_unsupported_forms_name_the_primitive_and_line() -> None:
+    """cumlogsumexp has no rule; x.at[i].apply(fn) is a scatter whose update_jaxpr computes (not a set)."""
     x = np.arange(6, dtype=np.float32)
     with pytest.raises(UnsupportedPrimitive, match=r"'cumlogsumexp' at test_jax_sort_scatter\.py:\d+"):
         trace(lambda a: jax.lax.cumlogsumexp(a), x)
+    with pytest.raises(UnsupportedPrimitive, match=r"'scatter' at test_jax_sort_scatter\.py:\d+.*apply"):
+        trace(lambda a: a.at[1].apply(jnp.sin), x)
 
 
 def test_every_emitter_on_aarch64(tmp_path) -> None:

@@ -79,10 +79,21 @@ def _positions(ctx: Context, eqn, x: Value, indices: Value, updates: Value) -> V
     return ctx.elementwise("select", place(inside), flat, ctx.const(np.array(-1), DType.i64))
 
 
+def _computes_the_update(eqn) -> bool:
+    """lax.scatter whose update_jaxpr does more than return the update (x.at[i].apply(fn))."""
+    jaxpr = eqn.params.get("update_jaxpr")
+    if jaxpr is None:
+        return False
+    jaxpr = getattr(jaxpr, "jaxpr", jaxpr)
+    return bool(jaxpr.eqns) or jaxpr.outvars[0] is not jaxpr.invars[1]
+
+
 def _scatter(kind: str):
     def rule(ctx: Context, eqn, x: Value, indices: Value, updates: Value) -> list[Value]:
         if not indices.dtype.is_int:
             raise ctx.fail(f"scatter with {indices.dtype.name} indices")
+        if kind == "set" and _computes_the_update(eqn):
+            raise ctx.fail("scatter that computes its update from the operand (x.at[...].apply)")
         if x.size == 0 or updates.size == 0:
             return [x]
         return [ctx.add("scatter", x, _positions(ctx, eqn, x, indices, updates), updates, kind=kind)]

@@ -134,19 +134,6 @@ def _argreduce(op: str) -> Rule:
     return rule
 
 
-def _cumulative(kind: str) -> Rule:
-    """cumsum/cummax/cummin as a reduce_window whose window spans the whole axis, padded on one side."""
-
-    def rule(ctx: Context, eqn, x: Value) -> list[Value]:
-        axis, n = int(eqn.params["axis"]), x.shape[int(eqn.params["axis"])]
-        window = tuple(n if i == axis else 1 for i in range(x.rank))
-        edge = (0, n - 1) if eqn.params["reverse"] else (n - 1, 0)
-        padding = tuple(edge if i == axis else (0, 0) for i in range(x.rank))
-        return [ctx.add("reduce_window", x, kind=kind, window=window, strides=(1,) * x.rank, padding=padding)]
-
-    return rule
-
-
 RULES: dict[str, Rule] = {
     "reshape": _reshape,
     "squeeze": _squeeze,
@@ -161,9 +148,6 @@ RULES: dict[str, Rule] = {
     "rev": _rev,
     "pad": _pad,
     "iota": _iota,
-    "cumsum": _cumulative("sum"),
-    "cummax": _cumulative("max"),
-    "cummin": _cumulative("min"),
     "argmax": _argreduce("argmax"),
     "argmin": _argreduce("argmin"),
     **{prim: _reduction(op) for prim, op in _REDUCTIONS.items()},
