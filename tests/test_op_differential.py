@@ -69,7 +69,7 @@ def small(dtype: DType, shape: tuple[int, ...], salt: str) -> np.ndarray:
     rng = _rng(dtype, salt)
     if dtype is DType.bool:
         return rng.integers(0, 2, shape).astype(bool)
-    low = 0 if dtype is DType.u8 else -4
+    low = -4 if dtype.is_signed else 0
     return rng.integers(low, low + 9, shape).astype(dtype.numpy)
 
 
@@ -204,6 +204,19 @@ def select(g: Graph, feed: Feed, op: str, d: DType) -> list[Case]:
 def convert(g: Graph, feed: Feed, op: str, d: DType) -> list[Case]:
     x = x_vector(feed, d)
     return [Case(f"convert(x, {to.name})", g.add1(op, x, dtype=to), True) for to in DTYPES]
+
+
+def shift(g: Graph, feed: Feed, op: str, d: DType) -> list[Case]:
+    """The edge pairs, and every amount from 0 past the bit width (the widths themselves included)."""
+    x = x_vector(feed, d)
+    amounts = feed(f"amounts.{d.name}", lambda: np.resize(np.arange(d.itemsize * 8 + 2), x.size).astype(d.numpy))
+    return binary(g, feed, op, d) + [Case(f"{op}(x, 0..bits+1)", g.add1(op, x, amounts), True)]
+
+
+def bitcast(g: Graph, feed: Feed, op: str, d: DType) -> list[Case]:
+    x = x_vector(feed, d)
+    return [Case(f"bitcast(x, {to.name})", g.add1(op, x, dtype=to), True) for to in DTYPES
+            if to.itemsize == d.itemsize and DType.bool not in (d, to)]
 
 
 def reduce(g: Graph, feed: Feed, op: str, d: DType) -> list[Case]:
@@ -370,7 +383,8 @@ SAMPLES: dict[str, Builder] = {
                             "is_finite")},
     **{op: binary for op in ("add", "sub", "mul", "div", "rem", "max", "min", "pow", "and", "or", "xor",
                              "eq", "ne", "lt", "le", "gt", "ge")},
-    "select": select, "convert": convert,
+    "select": select, "convert": convert, "bitcast": bitcast,
+    **{op: shift for op in ("shift_left", "shift_right_logical", "shift_right_arithmetic")},
     **{op: reduce for op in ("reduce_sum", "reduce_max", "reduce_min", "reduce_prod")},
     "argmax": argreduce, "argmin": argreduce,
     "broadcast_in_dim": broadcast_in_dim, "reshape": reshape, "transpose": transpose, "slice": slice_,
