@@ -94,4 +94,10 @@ def _erf_inv(ctx: Context, eqn, x: Value) -> list[Value]:
     return [f("select", f("eq", f("abs", x), 1.0), f("mul", x, math.inf), result)]
 
 
+LIMITS = {
+    "atan2": "float32 only; Cephes' polynomial, within 3 ulp",
+    "atan": "float32 only; Cephes' polynomial, within 3 ulp",
+    "erf_inv": "float32 only",
+}
+
 RULES = {"atan2": _atan2, "atan": _atan, "erf_inv": _erf_inv}

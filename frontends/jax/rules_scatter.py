@@ -120,6 +120,8 @@ def _dynamic_update_slice(ctx: Context, eqn, x: Value, update: Value, *starts: V
     return [ctx.add("scatter", x, ctx.broadcast(flat, update.shape), update, kind="set")]
 
 
+LIMITS = {"scatter": "not x.at[...].apply (an update_jaxpr that computes from the operand)"}
+
 RULES = {
     "dynamic_update_slice": _dynamic_update_slice,
     "scatter": _scatter("set"),

@@ -59,6 +59,10 @@ def _cumulative(kind: str):
     return rule
 
 
+LIMITS = {
+    "cumsum": "a float cumsum adds in order where XLA adds in a tree: equal up to rounding",
+}
+
 RULES = {
     "sort": _sort,
     "top_k": _top_k,

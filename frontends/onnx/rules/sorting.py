@@ -19,6 +19,13 @@ from cerebro.frontends.sorting import top_k
 _REDUCTIONS = {"none": "set", "add": "add", "mul": "mul", "max": "max", "min": "min"}
 
 
+LIMITS = {
+    "TopK": "k must be a constant",
+    "ScatterElements": "an index out of range after wrapping is dropped (ONNX: an error)",
+    "ScatterND": "an index out of range after wrapping is dropped (ONNX: an error)",
+}
+
+
 @rule("TopK", since=10)
 def topk(ctx: Ctx, x: Value, k: Value) -> list[Value]:
     (count,) = b.ints(ctx, k, "TopK's k")
