@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 from jax._src import source_info_util
 
+import cerebro
 from cerebro.compiler.ir import DType, Graph, Value, dtype_from_numpy
 from cerebro.compiler.ir.builder import Builder
 
@@ -20,10 +21,16 @@ class UnsupportedPrimitive(NotImplementedError):
     """A JAX primitive (or a use of one) the frontend cannot express in the IR."""
 
 
+# Cerebro's own sources (the cerebro and frontends packages): a frame there is never the user's line.
+_OWN_DIRS = (os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep,
+             os.path.dirname(os.path.abspath(cerebro.__file__)) + os.sep)
+
+
 def location(source_info: object) -> str:
     """'file.py:14 (in fn)' for the innermost frame of the user's own code (outside installed packages)."""
     traceback = getattr(source_info, "traceback", None)
     frames = list(source_info_util.user_frames(traceback)) if traceback is not None else []
+    frames = [f for f in frames if not os.path.abspath(f.file_name).startswith(_OWN_DIRS)]
     if not frames:
         return ""
     own = [f for f in frames if "site-packages" not in f.file_name and "dist-packages" not in f.file_name]
@@ -31,11 +38,13 @@ def location(source_info: object) -> str:
     return f"{os.path.basename(frame.file_name)}:{frame.start_line} (in {frame.function_name})"
 
 
-def ir_dtype(dtype: object, where: str) -> DType:
+def ir_dtype(dtype: object, where: str | Callable[[], str]) -> DType:
+    """The IR type of a JAX dtype; where (or a function computing it, when that is costly) names the place."""
     try:
         return dtype_from_numpy(dtype)
     except (TypeError, ValueError):
-        raise UnsupportedPrimitive(f"unsupported element type {dtype} at {where or 'unknown location'}") from None
+        place = where() if callable(where) else where
+        raise UnsupportedPrimitive(f"unsupported element type {dtype} at {place}") from None
 
 
 class Context(Builder):
@@ -55,12 +64,17 @@ class Context(Builder):
         finally:
             self.loc, self.primitive = loc, primitive
 
+    @property
+    def where(self) -> str:
+        """loc, or (for an equation with no frame of the user's, e.g. a jax function traced directly)
+        the traced function."""
+        return self.loc or f"traced function '{self.graph.name}'"
+
     def fail(self, message: str) -> UnsupportedPrimitive:
-        where = self.loc or "unknown location"
-        return UnsupportedPrimitive(f"unsupported JAX primitive '{self.primitive}' at {where}: {message}")
+        return UnsupportedPrimitive(f"unsupported JAX primitive '{self.primitive}' at {self.where}: {message}")
 
     def dtype(self, dtype: object) -> DType:
-        return ir_dtype(dtype, f"{self.loc or 'unknown location'} (JAX primitive '{self.primitive}')")
+        return ir_dtype(dtype, f"{self.where} (JAX primitive '{self.primitive}')")
 
     def const(self, data: object, dtype: DType | None = None) -> Value:
         """A constant; float64 data becomes f32 (as JAX without x64), small ones are shared."""

@@ -7,6 +7,7 @@ import inspect
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import jax
@@ -153,17 +154,23 @@ def _inner_jaxpr(ctx: Context, eqn) -> tuple[Jaxpr, list]:
     raise ctx.fail("no inner jaxpr to inline")
 
 
+def _const_site(ctx: Context, jaxpr: Jaxpr, var: Any) -> str:
+    """Where a closed-over constant is used: the first equation that reads it."""
+    used = next((location(e.source_info) for e in jaxpr.eqns if any(v is var for v in e.invars)), "")
+    return f"{used or ctx.where} (a constant the function closes over)"
+
+
 def _lower_jaxpr(ctx: Context, jaxpr: Jaxpr, consts: list, args: list[Value], call_site: str = "") -> list[Value]:
     """Lower jaxpr's equations; an inlined jaxpr with no user frame of its own takes its call site's location."""
     env: dict[Any, Value] = {}
 
     def read(atom: Any) -> Value:
         if isinstance(atom, Literal):
-            return ctx.const(np.asarray(atom.val), ir_dtype(atom.aval.dtype, ctx.loc))
+            return ctx.const(np.asarray(atom.val), ir_dtype(atom.aval.dtype, ctx.where))
         return env[atom]
 
     for var, const in zip(jaxpr.constvars, consts):
-        env[var] = ctx.const(np.asarray(const), ir_dtype(var.aval.dtype, ctx.loc))
+        env[var] = ctx.const(np.asarray(const), ir_dtype(var.aval.dtype, partial(_const_site, ctx, jaxpr, var)))
     for var, value in zip(jaxpr.invars, args):
         env[var] = value
     for eqn in jaxpr.eqns:
@@ -182,9 +189,9 @@ def _lower_jaxpr(ctx: Context, jaxpr: Jaxpr, consts: list, args: list[Value], ca
             raise ctx.fail("no lowering rule")
         for var, value in zip(eqn.outvars, outputs):
             aval = physical_aval(var.aval)  # a PRNG key is its key data
-            expected = (tuple(aval.shape), ir_dtype(aval.dtype, ctx.loc))
+            expected = (tuple(aval.shape), ir_dtype(aval.dtype, ctx.where))
             if (value.shape, value.dtype) != expected:
-                raise AssertionError(f"rule for '{eqn.primitive.name}' at {ctx.loc} produced "
+                raise AssertionError(f"rule for '{eqn.primitive.name}' at {ctx.where} produced "
                                      f"{value.shape}/{value.dtype.name}, JAX says {expected}")
             env[var] = value
     return [read(v) for v in jaxpr.outvars]
