@@ -8,7 +8,8 @@ NHWC pooling) are merged into one contiguous block C. Loop structure:
 Padding is a bounds check per window position (only for dims that are
 padded on that side); an outside cell leaves acc unchanged, i.e. it holds
 the identity, and the load reads a clamped valid address. When the last
-dim itself is windowed, C is 1 and the same code runs on scalars.
+dim itself is windowed (NCHW pooling), rows_layout() takes over: vectors run along
+the output row instead (see _emit_rows).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from cerebro.compiler.ir.dtypes import DType
 from cerebro.compiler.targets import lanes
 
 _VECTORS = 2  # column vectors per block: pooling windows are short, so few accumulators suffice
+_SCRATCH_BYTES = 1 << 16  # padded-rows scratch (on the stack) beyond which rows take the scalar path
 
 
 @dataclass(frozen=True)
@@ -51,9 +53,27 @@ def _inner_start(node: Node) -> int:
     return start
 
 
+def _axes(node: Node, count: int) -> list[_Axis]:
+    x, out = node.inputs[0], node.outputs[0]
+    window, strides, padding = node.attrs["window"], node.attrs["strides"], node.attrs["padding"]
+    return [_Axis(x.shape[i], window[i], strides[i], padding[i][0], padding[i][1], out.shape[i])
+            for i in range(count)]
+
+
+def _by_rows(node: Node) -> bool:
+    """The last dim is windowed (no contiguous block) and its padded rows fit the stack scratch."""
+    x = node.inputs[0]
+    if x.rank == 0 or _inner_start(node) != x.rank:
+        return False
+    axes = _axes(node, x.rank)
+    span = axes[-1].lo + axes[-1].size + axes[-1].hi
+    return math.prod(a.window for a in axes[:-1]) * span * x.dtype.itemsize <= _SCRATCH_BYTES
+
+
 def window_units(node: Node, target: object, parts: int) -> int:
-    """Output pixels (positions over the dims before the contiguous block)."""
-    return math.prod(node.outputs[0].shape[:_inner_start(node)])
+    """Output rows (by rows) or output pixels (positions over the dims before the contiguous block)."""
+    shape = node.outputs[0].shape
+    return math.prod(shape[:-1]) if _by_rows(node) else math.prod(shape[:_inner_start(node)])
 
 
 @emitter("reduce_window", units=window_units)
@@ -66,13 +86,12 @@ def emit_reduce_window(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
     for name in ("window_dilation", "base_dilation"):
         if any(d != 1 for d in node.attrs.get(name) or ()):
             raise unsupported(node, f"reduce_window with {name} {node.attrs[name]}")
-    window, strides, padding = node.attrs["window"], node.attrs["strides"], node.attrs["padding"]
+    strides = node.attrs["strides"]
     if any(s < 1 for s in strides):
         raise unsupported(node, f"reduce_window strides {strides}")
     inner_start = _inner_start(node)
     block = math.prod(x.shape[inner_start:])
-    axes = [_Axis(x.shape[i], window[i], strides[i], padding[i][0], padding[i][1], out.shape[i])
-            for i in range(inner_start)]
+    axes = _axes(node, inner_start)
     op = f"reduce_{node.attrs['kind']}"
     combine, start = combiner(op, dtype), identity(op, dtype)
     elem = element_type(dtype)
@@ -84,6 +103,10 @@ def emit_reduce_window(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
         builder.ret_void()
         return
     part, parts = parts_of(builder, node, fn)
+    if _by_rows(node):
+        _emit_rows(ctx, builder, node, axes, (px, po), share(builder, window_units(node, ctx.target, 1), part, parts))
+        builder.ret_void()
+        return
     pixels = math.prod(a.out for a in axes)
     lo, hi = share(builder, pixels, part, parts)  # in a call split into parts: this part's output pixels
     with for_range(builder, hi, "o", start=lo) as flat:
@@ -132,3 +155,58 @@ def _input_pixel(builder: ir.IRBuilder, axes: list[_Axis], positions: list[ir.Va
     if valid is not None:
         pixel = builder.select(valid, pixel, i64(0))
     return valid, pixel
+
+
+def _emit_rows(ctx: EmitContext, builder: ir.IRBuilder, node: Node, axes: list[_Axis],
+               buffers: tuple[ir.Value, ir.Value], rows: tuple[ir.Value, ir.Value]) -> None:
+    """Windows along the last dim, vectorised along the output row (NCHW pooling: W is windowed).
+
+    For each output row, the input rows its windows cover (one per tap of the leading dims) are copied
+    into a stack scratch padded with the identity on both sides (a tap outside the input copies an
+    identity row): the window loops then need no bounds checks, and W outputs take one vector load per
+    tap (a stride-s window loads (W-1)*s+1 elements and keeps every s-th). Each output still combines
+    its taps in the reference's row-major order from the identity, so sums are bit-identical too.
+    The last vector of a row overlaps the one before it when W does not divide the row (same values
+    stored twice), so there is no scalar tail.
+    """
+    px, po = buffers
+    dtype = node.inputs[0].dtype
+    op = f"reduce_{node.attrs['kind']}"
+    combine, start = combiner(op, dtype), identity(op, dtype)
+    elem = element_type(dtype)
+    leading, col = axes[:-1], axes[-1]
+    taps = math.prod(a.window for a in leading)
+    span = col.lo + col.size + col.hi
+    scratch = builder.alloca(elem, size=taps * span, name="rows")
+    with for_range(builder, taps * span, "fill") as i:
+        store(builder, constant(elem, start), scratch, i, elem)
+    width = min(lanes(ctx.target, dtype), col.out)
+    load_span = (width - 1) * col.stride + 1
+    keep = ir.Constant(ir.VectorType(ir.IntType(32), width), [j * col.stride for j in range(width)])
+    chunks = -(-col.out // width)
+    lo, hi = rows
+    with for_range(builder, hi, "row", start=lo) as flat:
+        positions = unflatten(builder, flat, [a.out for a in leading])
+        with for_range(builder, taps, "tap") as tap:
+            cell = unflatten(builder, tap, [a.window for a in leading])
+            valid, pixel = _input_pixel(builder, leading, positions, cell)
+            source = index(builder, 0, (pixel, col.size))
+            target = index(builder, col.lo, (tap, span))
+            with for_range(builder, col.size, "copy") as c:
+                value = load(builder, px, index(builder, 0, (source, 1), (c, 1)), elem)
+                if valid is not None:
+                    value = builder.select(valid, value, constant(elem, start))
+                store(builder, value, scratch, index(builder, 0, (target, 1), (c, 1)), elem)
+        with for_range(builder, chunks, "chunk") as chunk:
+            first = index(builder, 0, (chunk, width))
+            first = builder.select(builder.icmp_signed("<", first, i64(col.out - width)), first, i64(col.out - width))
+
+            def per_cell(cell: list[ir.Value], accs: list[ir.Value], first: ir.Value = first) -> list[ir.Value]:
+                at = index(builder, 0, (cell[0], span), (first, col.stride), (cell[1], 1))
+                value = load(builder, scratch, at, elem, load_span)
+                if col.stride > 1 and width > 1:
+                    value = builder.shuffle_vector(value, ir.Constant(value.type, None), keep)
+                return [combine(builder, accs[0], value)]
+
+            (acc,) = fold_nest(builder, [taps, col.window], [constant(elem, start, width)], per_cell, "w")
+            store(builder, acc, po, index(builder, 0, (flat, col.out), (first, 1)), elem)

@@ -1,0 +1,138 @@
+"""reduce_window along the last dim (NCHW pooling, codegen/window.py's rows path): the pools of real models
+(YOLOX SPP 5/9/13 stride 1, ResNet/ShuffleNet 3x3/2 stems, average pools) against ONNX Runtime and jax.jit,
+and edge values (NaN, -0/+0, integer extremes) bit-exact against the reference interpreter on the host and on
+aarch64 (qemu). Speed: python -m benchmarks.pools (never asserted here)."""
+
+from __future__ import annotations
+
+import jax
+import native
+import numpy as np
+import pytest
+from test_aarch64_runtime import run_cbxrun, split_outputs
+
+import cerebro
+from cerebro import runtime
+from cerebro.compiler import build
+from cerebro.compiler.ir import DType, Graph
+from cerebro.compiler.ir.interpret import run_graph
+from cerebro.frontends.onnx import import_onnx
+
+RNG = np.random.default_rng(0)
+
+# (input shape, dtype, kind, window, strides, padding): every branch of the rows path in one graph
+WINDOWS = (
+    ((2, 3, 13, 13), DType.f32, "max", (1, 1, 13, 13), (1, 1, 1, 1), ((0, 0), (0, 0), (6, 6), (6, 6))),
+    ((2, 3, 13, 13), DType.f32, "min", (1, 1, 5, 5), (1, 1, 1, 1), ((0, 0), (0, 0), (2, 2), (2, 2))),
+    ((1, 2, 17, 19), DType.f32, "max", (1, 1, 3, 3), (1, 1, 2, 2), ((0, 0), (0, 0), (1, 2), (1, 1))),
+    ((1, 2, 17, 19), DType.f32, "sum", (1, 1, 3, 3), (1, 1, 1, 1), ((0, 0), (0, 0), (1, 1), (1, 1))),
+    ((4, 6, 23), DType.f64, "max", (2, 2, 2), (1, 2, 3), ((1, 0), (0, 1), (0, 0))),  # all dims windowed
+    ((3, 5), DType.f32, "max", (2, 3), (1, 1), ((0, 0), (1, 1))),  # a row narrower than one vector
+    ((1, 2, 9, 9), DType.i8, "max", (1, 1, 3, 3), (1, 1, 2, 2), ((0, 0), (0, 0), (1, 1), (1, 1))),
+    ((1, 2, 9, 9), DType.u16, "min", (1, 1, 3, 3), (1, 1, 1, 1), ((0, 0), (0, 0), (1, 1), (1, 1))),
+)
+
+
+def edge_values(shape: tuple[int, ...], dtype: DType) -> np.ndarray:
+    """Floats: NaN, infinities and zeros of both signs among normals; integers: their extremes among small ones."""
+    if dtype.is_float:
+        specials = np.array([np.nan, -np.nan, np.inf, -np.inf, 0.0, -0.0, -0.0, 0.0], dtype.numpy)
+        values = RNG.standard_normal(shape).astype(dtype.numpy)
+    else:
+        info = np.iinfo(dtype.numpy)
+        specials = np.array([info.min, info.max, 0, 1], dtype.numpy)
+        values = RNG.integers(-3 if info.min else 0, 4, shape).astype(dtype.numpy)
+    mask = RNG.random(shape) < 0.15
+    values[mask] = RNG.choice(specials, int(mask.sum()))
+    zeros = RNG.random(shape) < 0.3  # runs of signed zeros: max/min must pick +0 over -0 as the reference
+    if dtype.is_float:
+        values[zeros] = RNG.choice(specials[4:], int(zeros.sum()))
+    return values
+
+
+def window_graph() -> tuple[Graph, list[np.ndarray]]:
+    g = Graph("windows")
+    outputs, inputs = [], []
+    for index, (shape, dtype, kind, window, strides, padding) in enumerate(WINDOWS):
+        x = g.add_input(shape, dtype, f"x{index}")
+        inputs.append(edge_values(shape, dtype))
+        outputs.append(g.add1("reduce_window", x, kind=kind, window=window, strides=strides, padding=padding))
+    g.set_outputs(outputs)
+    return g, inputs
+
+
+def assert_same_bits(got: np.ndarray, want: np.ndarray) -> None:
+    """Equal values, NaN where the reference has NaN (any payload) and the sign of every zero."""
+    assert got.shape == want.shape and got.dtype == want.dtype
+    if want.dtype.kind == "f":
+        np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+        keep = ~np.isnan(want)
+        np.testing.assert_array_equal(np.signbit(got[keep]), np.signbit(want[keep]))
+        got, want = got[keep], want[keep]
+    np.testing.assert_array_equal(got, want)
+
+
+@pytest.fixture(scope="module")
+def windows() -> tuple[Graph, list[np.ndarray], list[np.ndarray]]:
+    graph, inputs = window_graph()
+    return graph, inputs, run_graph(graph, inputs)
+
+
+def test_rows_path_matches_reference_bit_for_bit(windows) -> None:
+    graph, inputs, expected = windows
+    for got, want in zip(runtime.load(build(graph))(*inputs), expected, strict=True):
+        assert_same_bits(got, want)
+
+
+def test_rows_path_on_aarch64(windows, tmp_path) -> None:
+    graph, inputs, expected = windows
+    runner = native.aarch64_runner(tmp_path / "cbxrun")
+    result = run_cbxrun(runner, build(graph, target="aarch64"), inputs, tmp_path)
+    assert result.returncode == 0, result.stderr
+    for got, want in zip(split_outputs((tmp_path / "out.bin").read_bytes(), expected), expected, strict=True):
+        assert_same_bits(got, want)
+
+
+def onnx_pool(op: str, shape: tuple[int, ...], kernel: int, stride: int, pad: int, **attrs: int) -> bytes:
+    from onnx import TensorProto, helper
+
+    out = [(size + 2 * pad - kernel) // stride + 1 for size in shape[2:]]
+    node = helper.make_node(op, ["x"], ["y"], kernel_shape=[kernel] * 2, strides=[stride] * 2, pads=[pad] * 4,
+                            **attrs)
+    graph = helper.make_graph([node], "pool", [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [*shape[:2], *out])])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
+
+
+@pytest.mark.parametrize("op, shape, kernel, stride, pad, attrs", [
+    ("MaxPool", (1, 8, 13, 13), 5, 1, 2, {}),  # YOLOX SPP
+    ("MaxPool", (1, 8, 13, 13), 9, 1, 4, {}),
+    ("MaxPool", (1, 8, 13, 13), 13, 1, 6, {}),
+    ("MaxPool", (1, 4, 28, 28), 3, 2, 1, {}),  # ResNet / ShuffleNet stem, even and odd sizes
+    ("MaxPool", (1, 3, 27, 29), 3, 2, 1, {"ceil_mode": 1}),
+    ("AveragePool", (1, 4, 35, 35), 3, 1, 1, {"count_include_pad": 0}),
+    ("AveragePool", (2, 3, 15, 15), 3, 2, 0, {}),
+], ids=lambda v: str(v))
+def test_onnx_pools_match_onnxruntime(op, shape, kernel, stride, pad, attrs) -> None:
+    import onnx
+    import onnxruntime as ort
+
+    model = onnx_pool(op, shape, kernel, stride, pad, **attrs)
+    x = RNG.standard_normal(shape).astype(np.float32)
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    want = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    (got,) = runtime.load(build(import_onnx(onnx.load_from_string(model))))(x)
+    np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)  # max is exact; averages divide a sum
+
+
+@pytest.mark.parametrize("window, strides, padding", [
+    ((1, 1, 3, 3), (1, 1, 2, 2), ((0, 0), (0, 0), (1, 1), (1, 1))),
+    ((1, 1, 9, 9), (1, 1, 1, 1), ((0, 0), (0, 0), (4, 4), (4, 4))),
+], ids=str)
+def test_nchw_max_pool_matches_jax(window, strides, padding) -> None:
+    def pool(x: jax.Array) -> jax.Array:
+        return jax.lax.reduce_window(x, -np.inf, jax.lax.max, window, strides, padding)
+
+    x = edge_values((1, 4, 21, 21), DType.f32)
+    assert_same_bits(np.asarray(cerebro.compile(pool, cache=False)(x)), np.asarray(jax.jit(pool)(x)))
