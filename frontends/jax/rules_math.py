@@ -2,8 +2,8 @@
 
 erf_inv is XLA's own expansion (chlo's ErfInv for f32, Giles' polynomials in w = -log1p(-x^2), with
 erf_inv(+-1) = +-inf), so it differs from jax.jit only by the ulp log1p may differ. atan is Cephes'
-atanf (reduced to |t| <= tan(pi/8) around 0 or pi/4, a degree-9 odd polynomial): within 2 ulp of
-the correctly rounded value; atan2 divides the smaller magnitude by the larger, so the quotient is in
+atanf (frontends/mathchains.py, shared with ONNX's Atan): within 3 ulp of the correctly rounded
+value; atan2 divides the smaller magnitude by the larger, so the quotient is in
 [0, 1], and unfolds the octant: pi/2 - r when |y| > |x|, pi - r for x < 0 (-0 included), the sign of
 y (-0 included) last. atan2(+-0, +-0) and atan2(+-inf, +-inf) are the IEEE values; NaN propagates.
 """
@@ -16,9 +16,8 @@ import numpy as np
 
 from cerebro.compiler.ir import DType, Value
 from cerebro.frontends.jax.context import Context
+from cerebro.frontends.mathchains import atan
 
-_ATAN_POLY = (8.05374449538e-2, -1.38776856032e-1, 1.99777106478e-1, -3.33329491539e-1)
-_TAN_PI_8 = 0.4142135623730950
 _ERF_INV_SMALL_W = (2.81022636e-08, 3.43273939e-07, -3.5233877e-06, -4.39150654e-06, 0.00021858087,
                     -0.00125372503, -0.00417768164, 0.246640727, 1.50140941)
 _ERF_INV_LARGE_W = (-0.000200214257, 0.000100950558, 0.00134934322, -0.00367342844, 0.00573950773,
@@ -49,18 +48,6 @@ def _float32(ctx: Context, *values: Value) -> None:
             raise ctx.fail(f"{v.dtype.name} input (float32 is supported)")
 
 
-def _atan_unit(f: _Chain, t: Value) -> Value:
-    """atan(t) for t in [0, 1] (Cephes atanf)."""
-    big = f("gt", t, _TAN_PI_8)
-    u = f("select", big, f("div", f("sub", t, 1.0), f("add", t, 1.0)), t)
-    z = f("mul", u, u)
-    p = f.c(_ATAN_POLY[0])
-    for coefficient in _ATAN_POLY[1:]:
-        p = f("add", f("mul", p, z), coefficient)
-    r = f("add", f("mul", f("mul", p, z), u), u)
-    return f("select", big, f("add", r, math.pi / 4), r)
-
-
 def _atan2(ctx: Context, eqn, y: Value, x: Value) -> list[Value]:
     _float32(ctx, y, x)
     f = _Chain(ctx, x)
@@ -68,16 +55,15 @@ def _atan2(ctx: Context, eqn, y: Value, x: Value) -> list[Value]:
     high, low = f("max", ax, ay), f("min", ax, ay)
     both_inf = f("and", f("eq", ax, math.inf), f("eq", ay, math.inf))
     t = f("select", f("eq", high, 0.0), f.c(0.0), f("div", low, high))
-    r = _atan_unit(f, f("select", both_inf, f.c(1.0), t))
+    r = atan(ctx, f("select", both_inf, f.c(1.0), t))
     r = f("select", f("gt", ay, ax), f("sub", math.pi / 2, r), r)
     r = f("select", f.negative(x), f("sub", math.pi, r), r)
     return [f("select", f.negative(y), f("neg", r), r)]
 
 
 def _atan(ctx: Context, eqn, x: Value) -> list[Value]:
-    """atan(x) = atan2(x, 1)."""
     _float32(ctx, x)
-    return _atan2(ctx, eqn, x, _Chain(ctx, x).c(1.0))
+    return [atan(ctx, x)]
 
 
 def _erf_inv(ctx: Context, eqn, x: Value) -> list[Value]:

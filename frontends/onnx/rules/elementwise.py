@@ -7,6 +7,7 @@ import math
 import numpy as np
 
 from cerebro.compiler.ir import Value
+from cerebro.frontends.mathchains import atan as atan_chain
 from cerebro.frontends.onnx import build as b
 from cerebro.frontends.onnx.table import Ctx, rule
 from cerebro.frontends.onnx.types import elem_dtype
@@ -267,32 +268,15 @@ def atanh(ctx: Ctx, x: Value) -> Value:
     return b.mul(ctx, ctx.add("log", ratio), _k(ctx, x, 0.5))
 
 
-def _atan(ctx: Ctx, x: Value) -> Value:
-    """Cephes atanf: reduce |x| into [0, tan(pi/8)] and evaluate a degree-9 odd polynomial."""
-    ax = ctx.add("abs", x)
-    big = b.binary(ctx, "gt", ax, _k(ctx, x, 2.414213562373095))
-    mid = b.binary(ctx, "gt", ax, _k(ctx, x, 0.4142135623730950))
-    safe = b.binary(ctx, "max", ax, _k(ctx, x, 1e-30))
-    reduced = b.select(ctx, big, ctx.add("neg", ctx.add("reciprocal", safe)),
-                       b.select(ctx, mid, b.div(ctx, b.sub(ctx, ax, _k(ctx, x, 1)), b.add(ctx, ax, _k(ctx, x, 1))), ax))
-    offset = b.select(ctx, big, _k(ctx, x, math.pi / 2), b.select(ctx, mid, _k(ctx, x, math.pi / 4), _k(ctx, x, 0)))
-    z = b.mul(ctx, reduced, reduced)
-    poly = _k(ctx, x, 8.05374449538e-2)
-    for c in (-1.38776856032e-1, 1.99777106478e-1, -3.33329491539e-1):
-        poly = b.add(ctx, b.mul(ctx, poly, z), _k(ctx, x, c))
-    y = b.add(ctx, b.add(ctx, b.mul(ctx, b.mul(ctx, poly, z), reduced), reduced), offset)
-    return b.mul(ctx, ctx.add("sign", x), y)
-
-
 @rule("Atan")
 def atan(ctx: Ctx, x: Value) -> Value:
-    return _atan(ctx, x)
+    return atan_chain(ctx, x)
 
 
 @rule("Asin")
 def asin(ctx: Ctx, x: Value) -> Value:
     """asin x = atan(x / sqrt(1 - x^2)); |x| = 1 gives x / 0 = +-inf and atan(+-inf) = +-pi/2."""
-    return _atan(ctx, b.div(ctx, x, ctx.add("sqrt", b.sub(ctx, _k(ctx, x, 1), b.mul(ctx, x, x)))))
+    return atan_chain(ctx, b.div(ctx, x, ctx.add("sqrt", b.sub(ctx, _k(ctx, x, 1), b.mul(ctx, x, x)))))
 
 
 @rule("Acos")
