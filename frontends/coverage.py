@@ -75,28 +75,48 @@ def onnx_opset() -> int:
     return onnx.defs.onnx_opset_version()
 
 
+def _function_body_ops(schema: object, opset: int) -> set[str] | None:
+    """The default-domain op types of the schema's plain function body; None for a context-dependent
+    one (its body depends on the node's input types)."""
+    import onnx
+
+    versions = [v for v in schema.function_opset_versions if v <= opset]
+    if not versions:
+        return None
+    body = onnx.FunctionProto()
+    body.ParseFromString(schema.get_function_with_opset_version(max(versions)))
+    return {n.op_type for n in body.node if n.domain in ("", "ai.onnx")}
+
+
 def onnx_entries() -> list[Entry]:
-    """Default-domain ops: a rule for the opset, else the schema's function body (imported in place)."""
+    """Default-domain ops: a rule for the opset, else the schema's function body (imported in place,
+    so supported when every op in it is)."""
     import onnx
 
     from cerebro.frontends.onnx import importer, table
 
     opset = onnx_opset()
     limits = _limits("cerebro.frontends.onnx.rules")
-    entries = []
-    for schema in onnx.defs.get_all_schemas():  # each op's newest schema, all at or below opset
-        name = schema.name
-        if schema.domain not in ("", "ai.onnx") or schema.deprecated:
-            continue
+    schemas = {s.name: s for s in onnx.defs.get_all_schemas()  # each op's newest schema, all at or below opset
+               if s.domain in ("", "ai.onnx") and not s.deprecated}
+
+    def entry(name: str, seen: frozenset = frozenset()) -> Entry:
+        schema = schemas.get(name)
         if table.lookup(name, opset) is not None:
-            entries.append(_status(name, True, limits))
-        elif name in importer.NONDETERMINISTIC:
-            entries.append(Entry(name, UNSUPPORTED, "random (a compiled model is deterministic)"))
-        elif schema.has_function or schema.has_context_dependent_function:
-            entries.append(Entry(name, LIMITED, "imported as its ONNX function body (needs the body's ops)"))
-        else:
-            entries.append(Entry(name, UNSUPPORTED))
-    return sorted(entries, key=lambda e: e.name)
+            return _status(name, True, limits)
+        if name in importer.NONDETERMINISTIC:
+            return Entry(name, UNSUPPORTED, "random (a compiled model is deterministic)")
+        if schema is None or not (schema.has_function or schema.has_context_dependent_function):
+            return Entry(name, UNSUPPORTED)
+        body = _function_body_ops(schema, opset)
+        if body is None:
+            return Entry(name, LIMITED, "imported as its ONNX function body, built for the node's input types")
+        missing = sorted(op for op in body - seen - {name} if entry(op, seen | {name}).status == UNSUPPORTED)
+        if missing:
+            return Entry(name, UNSUPPORTED, f"its ONNX function body uses {', '.join(missing)}")
+        return Entry(name, SUPPORTED, "imported as its ONNX function body")
+
+    return [entry(name) for name in sorted(schemas)]
 
 
 def _table(entries: list[Entry], kind: str) -> list[str]:

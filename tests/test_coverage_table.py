@@ -23,6 +23,7 @@ def test_known_entries():
     assert onnx_status["Conv"] == coverage.SUPPORTED
     assert onnx_status["RandomNormal"] == coverage.UNSUPPORTED
     assert "Bernoulli" in onnx_status and "Dropout" in onnx_status
+    assert onnx_status["HannWindow"] == coverage.SUPPORTED  # no rule: imported as its function body
 
 
 def test_limits_notes_reach_the_table(monkeypatch):
@@ -32,3 +33,12 @@ def test_limits_notes_reach_the_table(monkeypatch):
     entry = next(e for e in coverage.jax_entries() if e.name == "dot_general")
     assert (entry.status, entry.note) == (coverage.LIMITED, "a test note")
     assert "| `dot_general` | supported with limits | a test note |" in coverage._table([entry], "primitive")
+
+
+def test_every_limits_note_belongs_to_a_rule():
+    from cerebro.frontends.jax import RULES
+    from cerebro.frontends.onnx import table
+
+    assert set(coverage._limits("cerebro.frontends.jax", "rules_")) <= set(RULES)
+    onnx_notes = coverage._limits("cerebro.frontends.onnx.rules")
+    assert onnx_notes and set(onnx_notes) <= set(table.RULES)

@@ -66,3 +66,8 @@ RULES: dict[str, Rule] = {
     "scan": _scan,
     "cond": _cond,
 }
+
+# What a rule does not cover (docs/coverage.md shows these as "supported with limits").
+LIMITS = {
+    "scan": f"unrolled: 1..{MAX_UNROLL} steps",
+}

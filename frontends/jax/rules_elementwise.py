@@ -164,3 +164,10 @@ RULES: dict[str, Rule] = {
     "sharding_constraint": _identity,
     "reduce_precision": _reduce_precision,
 }
+
+# What a rule does not cover (docs/coverage.md shows these as "supported with limits").
+LIMITS = {
+    "select_n": "1 or 2 cases",
+    "bitcast_convert_type": "equal widths",
+    "reduce_precision": "to at least the input's own precision (a no-op)",
+}

@@ -78,3 +78,10 @@ RULES: dict[str, Rule] = {
     "reduce_window_max": _reduce_window("max"),
     "reduce_window_min": _reduce_window("min"),
 }
+
+# What a rule does not cover (docs/coverage.md shows these as "supported with limits").
+LIMITS = {
+    "conv_general_dilated": "batch_group_count 1",
+    **dict.fromkeys(("reduce_window_sum", "reduce_window_max", "reduce_window_min"),
+                    "no base or window dilation"),
+}

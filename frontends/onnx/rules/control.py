@@ -120,3 +120,10 @@ def scan(ctx: Ctx, *inputs: Value) -> list[Value]:
         parts = [b.reshape(ctx, y, y.shape[:ax] + (1,) + y.shape[ax:]) for y in ys]
         outs.append(parts[0] if len(parts) == 1 else ctx.add("concatenate", *parts, axis=ax))
     return states + outs
+
+
+# What a rule does not cover (docs/coverage.md shows these as "supported with limits").
+LIMITS = {
+    "Loop": "unrolled: at most 10000 iterations, known when compiling",
+    "Scan": "no sequence_lens",
+}

@@ -73,3 +73,9 @@ def einsum(ctx: Ctx, *operands: Value) -> Value:
     order = batch + m + n
     y = b.reshape(ctx, y, tuple(sizes[ch] for ch in order))
     return b.transpose(ctx, y, tuple(order.index(ch) for ch in out))
+
+
+# What a rule does not cover (docs/coverage.md shows these as "supported with limits").
+LIMITS = {
+    "Einsum": "at most two operands, no repeated index in a term",
+}

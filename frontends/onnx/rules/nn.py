@@ -213,3 +213,9 @@ def det(ctx: Ctx, x: Value) -> Value:
         else:
             total = ctx.add("sub" if inversions % 2 else "add", total, term)
     return total
+
+
+# What a rule does not cover (docs/coverage.md shows these as "supported with limits").
+LIMITS = {
+    "Det": "square matrices up to 4x4",
+}

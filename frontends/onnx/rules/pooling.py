@@ -111,3 +111,9 @@ def global_lp_pool(ctx: Ctx, x: Value) -> Value:
     p = ctx.attr("p", 2)
     total = _global(ctx, b.binary(ctx, "pow", ctx.add("abs", x), b.scalar(ctx, p, x)), "reduce_sum")
     return b.binary(ctx, "pow", total, b.scalar(ctx, 1.0 / p, x))
+
+
+# What a rule does not cover (docs/coverage.md shows these as "supported with limits").
+LIMITS = {
+    "MaxPool": "no Indices output",
+}

@@ -181,3 +181,11 @@ def rnn(ctx: Ctx, x: Value, w: Value, r: Value, bias: Value | None = None, seq_l
 def lstm(ctx: Ctx, x: Value, w: Value, r: Value, bias: Value | None = None, seq_lens: Value | None = None,
          h0: Value | None = None, c0: Value | None = None, peep: Value | None = None) -> list[Value]:
     return _recurrent(ctx, x, w, r, bias, seq_lens, h0, c0, peep)
+
+
+# What a rule does not cover (docs/coverage.md shows these as "supported with limits").
+LIMITS = {
+    "RNN": "sequence_lens equal to the sequence length",
+    "GRU": "sequence_lens equal to the sequence length",
+    "LSTM": "sequence_lens equal to the sequence length",
+}

@@ -185,3 +185,9 @@ def deform_conv(ctx: Ctx, x: Value, w: Value, offset: Value, bias: Value | None 
     if bias is not None:
         y = b.add(ctx, y, b.reshape(ctx, bias, (1, cout, 1, 1)))
     return y
+
+
+# What a rule does not cover (docs/coverage.md shows these as "supported with limits").
+LIMITS = {
+    "DeformConv": "2-D inputs",
+}

@@ -361,3 +361,9 @@ def cumsum(ctx: Ctx, x: Value, axis: Value) -> Value:
         x = ctx.add("rev", x, dims=(ax,))
     total = ctx.add("cumulative", x, kind="sum", axis=ax)
     return ctx.add("rev", total, dims=(ax,)) if reverse else total
+
+
+# What a rule does not cover (docs/coverage.md shows these as "supported with limits").
+LIMITS = {
+    "Dropout": "inference mode only (training mode is random)",
+}
