@@ -71,6 +71,7 @@ JAX_OPS = {
     "eq": lax.eq, "ne": lax.ne, "lt": lax.lt, "le": lax.le, "gt": lax.gt, "ge": lax.ge,
     "select": lax.select,
     "convert": None,  # one case per target dtype, below
+    "bitcast": None,  # one case per target dtype of the same width, below
 }
 # XLA's own answers here are not correctly rounded (rsqrt is 1/sqrt rounded twice on this CPU)
 TRANSCENDENTAL = frozenset({"exp", "log", "log1p", "expm1", "tanh", "erf", "logistic", "sin", "cos", "pow", "rsqrt"})
@@ -97,6 +98,8 @@ def _pairs(dtype: DType) -> tuple[np.ndarray, np.ndarray]:
 def _accepts(op: str, dtype: DType) -> bool:
     if op in ("select", "convert"):
         return True
+    if op == "bitcast":
+        return dtype is not DType.bool
     table = UNARY_RULES if op in UNARY else COMPARE_RULES if op in COMPARE else BINARY_RULES
     return (op, kind(dtype)) in table
 
@@ -120,6 +123,9 @@ def _cases() -> list[tuple[str, str, tuple[str, ...], DType | None]]:
             d = dtype.name
             if op == "convert":
                 cases += [(f"convert.{d}.{to.name}", op, (f"x.{d}",), to) for to in DTYPES]
+            elif op == "bitcast":
+                cases += [(f"bitcast.{d}.{to.name}", op, (f"x.{d}",), to) for to in DTYPES
+                          if to is not DType.bool and to.itemsize == dtype.itemsize]
             elif op == "select":
                 cases.append((f"select.{d}", op, (f"c.{d}", f"a.{d}", f"b.{d}"), None))
             else:
@@ -160,7 +166,11 @@ def xla() -> dict[str, np.ndarray]:
         out = {}
         for name, op, args, to in CASES:
             xs = [arrays[a] for a in args]
-            out[name] = lax.convert_element_type(xs[0], to.numpy) if op == "convert" else JAX_OPS[op](*xs)
+            if op in ("convert", "bitcast"):
+                move = lax.convert_element_type if op == "convert" else lax.bitcast_convert_type
+                out[name] = move(xs[0], to.numpy)
+            else:
+                out[name] = JAX_OPS[op](*xs)
         return out
 
     with jax.enable_x64(True):
