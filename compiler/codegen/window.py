@@ -15,6 +15,8 @@ the output row instead (see _emit_rows).
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from llvmlite import ir
@@ -161,13 +163,14 @@ def _emit_rows(ctx: EmitContext, builder: ir.IRBuilder, node: Node, axes: list[_
                buffers: tuple[ir.Value, ir.Value], rows: tuple[ir.Value, ir.Value]) -> None:
     """Windows along the last dim, vectorised along the output row (NCHW pooling: W is windowed).
 
-    For each output row, the input rows its windows cover (one per tap of the leading dims) are copied
-    into a stack scratch padded with the identity on both sides (a tap outside the input copies an
-    identity row): the window loops then need no bounds checks, and W outputs take one vector load per
-    tap (a stride-s window loads (W-1)*s+1 elements and keeps every s-th). Each output still combines
-    its taps in the reference's row-major order from the identity, so sums are bit-identical too.
-    The last vector of a row overlaps the one before it when W does not divide the row (same values
-    stored twice), so there is no scalar tail.
+    For each output row, the input rows its windows cover (one per tap of the leading dims) go into a
+    stack scratch padded with the identity on both sides (a tap outside the input gives an identity
+    row): the window loops then need no bounds checks, and W outputs take one vector load per tap (a
+    stride-s window loads (W-1)*s+1 elements and keeps every s-th). max/min are separable: the taps'
+    rows are combined column-wise into one scratch row first, so an output costs taps + window
+    combines instead of taps * window (exact: maximum/minimum are associative and commutative,
+    NaN and -0 < +0 included). A sum copies each tap's row and combines every output's taps in the
+    reference's row-major order from the identity, so it stays bit-identical.
     """
     px, po = buffers
     dtype = node.inputs[0].dtype
@@ -176,31 +179,48 @@ def _emit_rows(ctx: EmitContext, builder: ir.IRBuilder, node: Node, axes: list[_
     elem = element_type(dtype)
     leading, col = axes[:-1], axes[-1]
     taps = math.prod(a.window for a in leading)
+    separable = op in ("reduce_max", "reduce_min")
+    scratch_rows = 1 if separable else taps
     span = col.lo + col.size + col.hi
-    scratch = builder.alloca(elem, size=taps * span, name="rows")
-    with for_range(builder, taps * span, "fill") as i:
+    scratch = builder.alloca(elem, size=scratch_rows * span, name="rows")
+    with for_range(builder, scratch_rows * span, "fill") as i:
         store(builder, constant(elem, start), scratch, i, elem)
-    width = min(lanes(ctx.target, dtype), col.out)
+    vector = lanes(ctx.target, dtype)
+    width = min(vector, col.out)
     load_span = (width - 1) * col.stride + 1
     keep = ir.Constant(ir.VectorType(ir.IntType(32), width), [j * col.stride for j in range(width)])
-    chunks = -(-col.out // width)
     lo, hi = rows
     with for_range(builder, hi, "row", start=lo) as flat:
         positions = unflatten(builder, flat, [a.out for a in leading])
-        with for_range(builder, taps, "tap") as tap:
-            cell = unflatten(builder, tap, [a.window for a in leading])
-            valid, pixel = _input_pixel(builder, leading, positions, cell)
-            source = index(builder, 0, (pixel, col.size))
-            target = index(builder, col.lo, (tap, span))
-            with for_range(builder, col.size, "copy") as c:
-                value = load(builder, px, index(builder, 0, (source, 1), (c, 1)), elem)
-                if valid is not None:
-                    value = builder.select(valid, value, constant(elem, start))
-                store(builder, value, scratch, index(builder, 0, (target, 1), (c, 1)), elem)
-        with for_range(builder, chunks, "chunk") as chunk:
-            first = index(builder, 0, (chunk, width))
-            first = builder.select(builder.icmp_signed("<", first, i64(col.out - width)), first, i64(col.out - width))
 
+        def tap_row(tap: ir.Value) -> tuple[ir.Value | None, ir.Value]:
+            """(inside or None, offset of the input row) of one tap of the leading dims."""
+            valid, pixel = _input_pixel(builder, leading, positions, unflatten(builder, tap,
+                                                                                [a.window for a in leading]))
+            return valid, index(builder, 0, (pixel, col.size))
+
+        if separable:
+            row_width = min(vector, col.size)
+            with _chunk_starts(builder, col.size, row_width) as c0:
+                def per_tap(cell: list[ir.Value], accs: list[ir.Value], c0: ir.Value = c0) -> list[ir.Value]:
+                    valid, source = tap_row(cell[0])
+                    value = combine(builder, accs[0], load(builder, px, index(builder, 0, (source, 1), (c0, 1)),
+                                                           elem, row_width))
+                    return [value if valid is None else builder.select(valid, value, accs[0])]
+
+                (column,) = fold_nest(builder, [taps], [constant(elem, start, row_width)], per_tap, "t")
+                pointer = builder.gep(scratch, [index(builder, col.lo, (c0, 1))], inbounds=True)
+                builder.store(column, builder.bitcast(pointer, column.type.as_pointer()), align=dtype.itemsize)
+        else:
+            with for_range(builder, taps, "tap") as tap:
+                valid, source = tap_row(tap)
+                target = index(builder, col.lo, (tap, span))
+                with for_range(builder, col.size, "copy") as c:
+                    value = load(builder, px, index(builder, 0, (source, 1), (c, 1)), elem)
+                    if valid is not None:
+                        value = builder.select(valid, value, constant(elem, start))
+                    store(builder, value, scratch, index(builder, 0, (target, 1), (c, 1)), elem)
+        with _chunk_starts(builder, col.out, width) as first:
             def per_cell(cell: list[ir.Value], accs: list[ir.Value], first: ir.Value = first) -> list[ir.Value]:
                 at = index(builder, 0, (cell[0], span), (first, col.stride), (cell[1], 1))
                 value = load(builder, scratch, at, elem, load_span)
@@ -208,5 +228,15 @@ def _emit_rows(ctx: EmitContext, builder: ir.IRBuilder, node: Node, axes: list[_
                     value = builder.shuffle_vector(value, ir.Constant(value.type, None), keep)
                 return [combine(builder, accs[0], value)]
 
-            (acc,) = fold_nest(builder, [taps, col.window], [constant(elem, start, width)], per_cell, "w")
+            (acc,) = fold_nest(builder, [scratch_rows, col.window], [constant(elem, start, width)], per_cell, "w")
             store(builder, acc, po, index(builder, 0, (flat, col.out), (first, 1)), elem)
+
+
+@contextmanager
+def _chunk_starts(builder: ir.IRBuilder, count: int, width: int) -> Iterator[ir.Value]:
+    """A loop over vectors of `width` covering [0, count); the last starts at count - width, overlapping the
+    one before it when width does not divide count (its elements are written twice, with the same values),
+    so there is no scalar tail."""
+    with for_range(builder, -(-count // width), "chunk") as chunk:
+        first = index(builder, 0, (chunk, width))
+        yield builder.select(builder.icmp_signed("<", first, i64(count - width)), first, i64(count - width))
