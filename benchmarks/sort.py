@@ -62,13 +62,12 @@ def main(argv: list[str] | None = None) -> dict:
     x[::97] = np.nan
     x[1::89] = -0.0
     x[2::53] = 1.0
-    results = {"machine": machine.describe() if hasattr(machine, "describe") else None, "n": args.n,
-               "threads": 1, "runs": args.runs, "ops": {}}
+    results = {"machine": machine.describe(), "n": args.n, "threads": 1, "runs": args.runs, "ops": {}}
     for name, fn in _cases().items():
         xla = jax.jit(fn)
         ours = cerebro.compile(fn, cache=False)
-        xla_s = _median_seconds(lambda: jax.block_until_ready(xla(x)), args.runs)
-        ours_s = _median_seconds(lambda: ours(x), args.runs)
+        xla_s = _median_seconds(lambda xla=xla: jax.block_until_ready(xla(x)), args.runs)
+        ours_s = _median_seconds(lambda ours=ours: ours(x), args.runs)
         results["ops"][name] = {"xla_ms": xla_s * 1e3, "cerebro_ms": ours_s * 1e3, "ratio": ours_s / xla_s}
         print(f"{name:28s} xla {xla_s * 1e3:8.3f} ms   cerebro {ours_s * 1e3:8.3f} ms   ratio {ours_s / xla_s:5.2f}")
     if args.json:
