@@ -166,7 +166,7 @@ def _emit_rows(ctx: EmitContext, builder: ir.IRBuilder, node: Node, axes: list[_
     For each output row, the input rows its windows cover (one per tap of the leading dims) go into a
     stack scratch padded with the identity on both sides (a tap outside the input gives an identity
     row): the window loops then need no bounds checks, and W outputs take one vector load per tap (a
-    stride-s window loads (W-1)*s+1 elements and keeps every s-th). max/min are separable: the taps'
+    stride-s window loads W*s elements and keeps every s-th). max/min are separable: the taps'
     rows are combined column-wise into one scratch row first, so an output costs taps + window
     combines instead of taps * window (exact: maximum/minimum are associative and commutative,
     NaN and -0 < +0 included). A sum copies each tap's row and combines every output's taps in the
@@ -182,12 +182,13 @@ def _emit_rows(ctx: EmitContext, builder: ir.IRBuilder, node: Node, axes: list[_
     separable = op in ("reduce_max", "reduce_min")
     scratch_rows = 1 if separable else taps
     span = col.lo + col.size + col.hi
-    scratch = builder.alloca(elem, size=scratch_rows * span, name="rows")
-    with for_range(builder, scratch_rows * span, "fill") as i:
-        store(builder, constant(elem, start), scratch, i, elem)
     vector = lanes(ctx.target, dtype)
     width = min(vector, col.out)
-    load_span = (width - 1) * col.stride + 1
+    load_span = width * col.stride if width > 1 else 1  # whole vectors: past the row's end reads the slack
+    slack = load_span - ((width - 1) * col.stride + 1)
+    scratch = builder.alloca(elem, size=scratch_rows * span + slack, name="rows")
+    with for_range(builder, scratch_rows * span + slack, "fill") as i:
+        store(builder, constant(elem, start), scratch, i, elem)
     keep = ir.Constant(ir.VectorType(ir.IntType(32), width), [j * col.stride for j in range(width)])
     lo, hi = rows
     with for_range(builder, hi, "row", start=lo) as flat:
