@@ -13,6 +13,7 @@ newest opset the installed onnx knows.
 from __future__ import annotations
 
 import argparse
+import difflib
 import importlib
 import pkgutil
 import sys
@@ -151,8 +152,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     text = render()
     if args.check:
-        if not DOC.exists() or DOC.read_text() != text:
-            print(f"{DOC} is stale: regenerate it with `{REGENERATE}`", file=sys.stderr)
+        old = DOC.read_text() if DOC.exists() else ""
+        if old != text:
+            changed = [line for line in difflib.unified_diff(old.splitlines(), text.splitlines(), lineterm="", n=0)
+                       if line[:1] in "+-" and line[:3] not in ("+++", "---")]
+            print(f"{DOC} is stale: regenerate it with `{REGENERATE}`", *changed[:20], sep="\n", file=sys.stderr)
             return 1
         return 0
     DOC.write_text(text)
