@@ -198,10 +198,13 @@ def _is_container(value: Any) -> bool:
 
 
 def _canonical(leaf: Any) -> np.ndarray:
-    """JAX's view of an argument's type: float64/int64 become float32/int32 unless x64 is on."""
+    """JAX's view of an argument's type: float64/int64 become float32/int32 unless x64 is on; a typed
+    PRNG key array is its key data."""
     import jax
 
-    array = np.asarray(leaf)
+    from cerebro.frontends.jax.rules_random import key_data
+
+    array = np.asarray(key_data(leaf))
     return np.asarray(array, dtype=jax.dtypes.canonicalize_dtype(array.dtype), order="C")
 
 

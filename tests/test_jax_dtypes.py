@@ -87,6 +87,18 @@ def test_random_matches_jax() -> None:
     assert _ulps(got["normal"], want["normal"]) <= NORMAL_ULPS
 
 
+def test_typed_key_argument() -> None:
+    """A jax.random.key(...) argument (a typed key array) is passed as its key data."""
+    key = jax.random.key(5)
+    draw = lambda k: jax.random.bits(jax.random.split(k)[1], (8,))  # noqa: E731
+    _same_bits([cerebro.compile(draw, cache=False)(key)], [jax.jit(draw)(key)])
+
+
+def test_typed_key_output_is_refused_with_advice() -> None:
+    with pytest.raises(NotImplementedError, match="output.*typed PRNG keys.*key_data"):
+        trace(lambda k: jax.random.split(k), jax.random.key(5))
+
+
 def test_unsupported_bitcast_names_the_primitive() -> None:
     with pytest.raises(NotImplementedError, match="bitcast_convert_type.*changes the width"):
         trace(lambda x: lax.bitcast_convert_type(x, jnp.uint8), np.zeros(3, np.uint32))

@@ -28,6 +28,17 @@ def _inline(ctx: Context, fn: Callable, eqn, *args: Value) -> list[Value]:
     return ctx.inline(closed.jaxpr, list(closed.consts), list(args))
 
 
+def is_key(x: object) -> bool:
+    """Whether x (an array or an aval) holds typed PRNG keys (jax.random.key)."""
+    dtype = getattr(x, "dtype", None)
+    return dtype is not None and jax.dtypes.issubdtype(dtype, jax.dtypes.prng_key)
+
+
+def key_data(leaf: object) -> object:
+    """An argument as the graph takes it: a typed key array becomes its uint32 key data."""
+    return jax.random.key_data(leaf) if is_key(leaf) else leaf
+
+
 def _impl(eqn):
     """The PRNG implementation of the equation's key input (or of its impl parameter)."""
     return eqn.params["impl"] if "impl" in eqn.params else eqn.invars[0].aval.dtype._impl
@@ -121,8 +132,7 @@ def key_data_rule(eqn) -> Rule | None:
     """The rule for a structural primitive applied to PRNG keys, if eqn is one (else the usual rule applies)."""
     if eqn.primitive.name not in KEY_DATA_RULES or not eqn.invars:
         return None
-    aval = getattr(eqn.invars[0], "aval", None)
-    return KEY_DATA_RULES[eqn.primitive.name] if jax.dtypes.issubdtype(aval.dtype, jax.dtypes.prng_key) else None
+    return KEY_DATA_RULES[eqn.primitive.name] if is_key(getattr(eqn.invars[0], "aval", None)) else None
 
 
 RULES: dict[str, Rule] = {

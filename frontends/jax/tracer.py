@@ -30,7 +30,7 @@ from cerebro.frontends.jax import (
     rules_structural,
 )
 from cerebro.frontends.jax.calls import StaticArgs, call_tree
-from cerebro.frontends.jax.context import Context, ir_dtype, location
+from cerebro.frontends.jax.context import Context, UnsupportedPrimitive, ir_dtype, location
 
 RULES = {**rules_elementwise.RULES, **rules_structural.RULES, **rules_gather.RULES, **rules_nn.RULES,
          **rules_control.RULES, **rules_sort.RULES, **rules_scatter.RULES,
@@ -71,7 +71,8 @@ class Traced:
         leaves, tree = jax.tree_util.tree_flatten((call.args, call.kwargs))
         if tree != self.in_tree:
             raise ValueError(f"arguments have structure {tree}, the traced function takes {self.in_tree}")
-        return [np.asarray(leaf, dtype=jax.dtypes.canonicalize_dtype(np.asarray(leaf).dtype)) for leaf in leaves]
+        arrays = [np.asarray(rules_random.key_data(leaf)) for leaf in leaves]
+        return [np.asarray(array, dtype=jax.dtypes.canonicalize_dtype(array.dtype)) for array in arrays]
 
     def unflatten_outputs(self, outputs: list[np.ndarray]) -> Any:
         return jax.tree_util.tree_unflatten(self.out_tree, outputs)
@@ -228,8 +229,13 @@ def capture(fn: Any, *example_args: Any, name: str | None = None, kwargs: Mappin
     closed, out_shapes = jax.make_jaxpr(call.bind(fn), return_shape=True)(call.args, call.kwargs)
     arg_names = _arg_names(fn, len(example_args))
     leaf_names = input_names([arg_names[i] for i in call.positions], call.args, call.kwargs)
-    specs = [InputSpec(leaf_name, tuple(int(d) for d in var.aval.shape), ir_dtype(var.aval.dtype, f"input {leaf_name}"))
-             for leaf_name, var in zip(leaf_names, closed.jaxpr.invars)]
+    avals = [physical_aval(var.aval) for var in closed.jaxpr.invars]  # a typed key array is its key data
+    specs = [InputSpec(leaf_name, tuple(int(d) for d in aval.shape), ir_dtype(aval.dtype, f"input {leaf_name}"))
+             for leaf_name, aval in zip(leaf_names, avals)]
+    keys = [out for out, var in zip(output_names(out_shapes), closed.jaxpr.outvars) if rules_random.is_key(var.aval)]
+    if keys:
+        raise UnsupportedPrimitive(f"output {keys[0]} is an array of typed PRNG keys; return its "
+                                   "jax.random.key_data(...) instead")
     return Captured(_sanitize(name or getattr(fn, "__name__", "model")), closed, specs, output_names(out_shapes),
                     jax.tree_util.tree_structure((call.args, call.kwargs)), jax.tree_util.tree_structure(out_shapes),
                     call_tree(arg_names, call, out_shapes), static)
