@@ -136,3 +136,13 @@ def test_nchw_max_pool_matches_jax(window, strides, padding) -> None:
 
     x = edge_values((1, 4, 21, 21), DType.f32)
     assert_same_bits(np.asarray(cerebro.compile(pool, cache=False)(x)), np.asarray(jax.jit(pool)(x)))
+
+
+def test_rows_path_sliced_into_stages_and_threads(windows) -> None:
+    """The rows path's units (output rows) cut into many slices and shared by two threads: same bits."""
+    graph, inputs, expected = windows
+    sliced = build(graph, stage_flops=2_000)
+    assert runtime.load(sliced).meta.num_stages > len(WINDOWS)
+    for threads in (1, 2):
+        for got, want in zip(runtime.load(sliced, threads=threads)(*inputs), expected, strict=True):
+            assert_same_bits(got, want)
