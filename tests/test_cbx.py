@@ -42,11 +42,11 @@ def sample_meta(**changes) -> Meta:
 def test_meta_round_trips_with_the_header_layout():
     meta = sample_meta()
     raw = meta.pack()
-    assert len(raw) == meta_size(len(meta.inputs) + 1) == 520 + 144 * 10
+    assert len(raw) == meta_size(len(meta.inputs) + 1) == 520 + 144 * (len(DType) + 2)
     assert Meta.unpack(raw) == meta
     # Field positions from cbx.h, decoded independently of format.py.
     assert raw[:8] == MAGIC
-    assert struct.unpack_from("<6I", raw, 8) == (1, 1, 62, 9, 1, 3)
+    assert struct.unpack_from("<6I", raw, 8) == (1, 1, 62, len(DType) + 1, 1, 3)
     assert struct.unpack_from("<4Q", raw, 32) == (4096, 128, 10**9, 4 * 10**8)
     assert raw[64:64 + 25] == b"x86_64-unknown-linux-gnu\0"
     assert raw[HASH_OFFSET:HASH_OFFSET + 32] == bytes(range(32))
@@ -82,7 +82,7 @@ def _tensor_field(raw: bytes, index: int, offset: int, value: bytes) -> bytes:
     (lambda r: _tensor_field(r, 0, 64, struct.pack("<I", 99)), "unknown dtype code 99"),
     (lambda r: _tensor_field(r, 0, 68, struct.pack("<I", 9)), "rank 9"),
     (lambda r: _tensor_field(r, 0, 136, struct.pack("<Q", 25)), "claims 25 bytes but its shape and dtype need 24"),
-    (lambda r: _tensor_field(r, 9, 72 + 8 * 7, struct.pack("<Q", 3)), "claims 128 bytes .* need 192"),
+    (lambda r: _tensor_field(r, len(DType) + 1, 72 + 8 * 7, struct.pack("<Q", 3)), "claims 128 bytes .* need 192"),
     (lambda r: _tensor_field(r, 0, 0, b"x" * 64), "not NUL-terminated"),
 ])
 def test_meta_unpack_refuses_lies(corrupt, message):
