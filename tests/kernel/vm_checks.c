@@ -670,10 +670,12 @@ static double timed_load(int fd, const char *path, int *rc, int *err)
 }
 
 /*
- * One LOAD_MODEL of a crafted file: its errno and reason, in at most twice
- * the time (plus 2 s) it takes to read a plain file of the same size and
- * refuse it at its first byte: a crafted file costs one pass, whatever it
- * repeats (the old parser rescanned a name per section: 68 s for 128 MiB).
+ * One LOAD_MODEL of a crafted file: its errno and reason, in at most four
+ * times the time (plus 10 s) it takes to read a plain file of the same size
+ * and refuse it at its first byte: a crafted file costs one pass, whatever it
+ * repeats (the old parser rescanned a name per section: 68 s for 128 MiB on
+ * real hardware, minutes under TCG). The slack absorbs a busy host: the two
+ * loads are timed a few seconds apart (8.3 s against 2.1 s seen at load 12).
  */
 static void hostile(const char *name, const char *path, int want)
 {
@@ -700,7 +702,7 @@ static void hostile(const char *name, const char *path, int want)
 	snprintf(why, sizeof(why), "refused in %.2f s; a plain file of its size in %.2f s", took,
 		 read_only);
 	printf("hostile %s %s\n", name, why);
-	verdict(check, took < 2 * read_only + 2, why);
+	verdict(check, took < 4 * read_only + 10, why);
 }
 
 /* A copy of @good followed by a hole up to @size bytes: valid up to its hash, which covers it all. */
