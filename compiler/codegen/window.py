@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from llvmlite import ir
 
-from cerebro.compiler.codegen.llvm_types import constant, element_type, index, load, store
+from cerebro.compiler.codegen.llvm_types import byte_size, constant, element_type, index, load, store
 from cerebro.compiler.codegen.loops import fold_nest, for_range, i64
 from cerebro.compiler.codegen.matmul import column_phases
 from cerebro.compiler.codegen.partition import parts_of, share, unflatten
@@ -72,10 +72,24 @@ def _by_rows(node: Node) -> bool:
     return math.prod(a.window for a in axes[:-1]) * span * x.dtype.itemsize <= _SCRATCH_BYTES
 
 
+def _by_pixel_rows(node: Node) -> bool:
+    """max/min windows over pixels of a contiguous block (NHWC pooling) whose padded row of pixels fits."""
+    x, start = node.inputs[0], _inner_start(node)
+    if start in (0, x.rank) or node.attrs["kind"] not in ("max", "min"):
+        return False
+    axes = _axes(node, start)
+    span = axes[-1].lo + axes[-1].size + axes[-1].hi
+    return math.prod(a.window for a in axes) > 1 and span * math.prod(x.shape[start:]) * x.dtype.itemsize <= \
+        _SCRATCH_BYTES
+
+
 def window_units(node: Node, target: object, parts: int) -> int:
-    """Output rows (by rows) or output pixels (positions over the dims before the contiguous block)."""
+    """Output rows (by rows, by rows of pixels) or output pixels (positions over the dims before the block)."""
     shape = node.outputs[0].shape
-    return math.prod(shape[:-1]) if _by_rows(node) else math.prod(shape[:_inner_start(node)])
+    if _by_rows(node):
+        return math.prod(shape[:-1])
+    start = _inner_start(node)
+    return math.prod(shape[:start - 1] if _by_pixel_rows(node) else shape[:start])
 
 
 @emitter("reduce_window", units=window_units)
@@ -107,6 +121,11 @@ def emit_reduce_window(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
     part, parts = parts_of(builder, node, fn)
     if _by_rows(node):
         _emit_rows(ctx, builder, node, axes, (px, po), share(builder, window_units(node, ctx.target, 1), part, parts))
+        builder.ret_void()
+        return
+    if _by_pixel_rows(node):
+        _emit_pixel_rows(ctx, builder, node, axes, block, (px, po),
+                         share(builder, window_units(node, ctx.target, 1), part, parts))
         builder.ret_void()
         return
     pixels = math.prod(a.out for a in axes)
@@ -210,8 +229,7 @@ def _emit_rows(ctx: EmitContext, builder: ir.IRBuilder, node: Node, axes: list[_
                     return [value if valid is None else builder.select(valid, value, accs[0])]
 
                 (column,) = fold_nest(builder, [taps], [constant(elem, start, row_width)], per_tap, "t")
-                pointer = builder.gep(scratch, [index(builder, col.lo, (c0, 1))], inbounds=True)
-                builder.store(column, builder.bitcast(pointer, column.type.as_pointer()), align=dtype.itemsize)
+                _store_scratch(builder, column, scratch, index(builder, col.lo, (c0, 1)))
         else:
             with for_range(builder, taps, "tap") as tap:
                 valid, source = tap_row(tap)
@@ -231,6 +249,75 @@ def _emit_rows(ctx: EmitContext, builder: ir.IRBuilder, node: Node, axes: list[_
 
             (acc,) = fold_nest(builder, [scratch_rows, col.window], [constant(elem, start, width)], per_cell, "w")
             store(builder, acc, po, index(builder, 0, (flat, col.out), (first, 1)), elem)
+
+
+def _emit_pixel_rows(ctx: EmitContext, builder: ir.IRBuilder, node: Node, axes: list[_Axis], block: int,
+                     buffers: tuple[ir.Value, ir.Value], rows: tuple[ir.Value, ir.Value]) -> None:
+    """Separable max/min over pixels of `block` contiguous elements (NHWC pooling), vectors along the block.
+
+    For each output row, the leading dims' taps are combined pixel by pixel into one scratch row of pixels
+    padded with the identity, then each output pixel combines its window along that row: taps + window
+    combines per output instead of taps * window, and no bounds checks along the row (exact, as in
+    _emit_rows).
+    """
+    px, po = buffers
+    dtype = node.inputs[0].dtype
+    op = f"reduce_{node.attrs['kind']}"
+    combine, start = combiner(op, dtype), identity(op, dtype)
+    elem = element_type(dtype)
+    leading, col = axes[:-1], axes[-1]
+    span = col.lo + col.size + col.hi
+    scratch = builder.alloca(elem, size=span * block, name="pixels")
+    with for_range(builder, span * block, "fill") as i:
+        store(builder, constant(elem, start), scratch, i, elem)
+    phases = column_phases(block, lanes(ctx.target, dtype), _VECTORS)
+    lo, hi = rows
+    with for_range(builder, hi, "row", start=lo) as flat:
+        positions = unflatten(builder, flat, [a.out for a in leading])
+        with for_range(builder, col.size, "col") as w:
+            for widths, count, first in phases:
+                offsets = [sum(widths[:c]) for c in range(len(widths))]
+                with for_range(builder, count, "cb") as cb:
+                    c0 = index(builder, first, (cb, sum(widths)))
+
+                    def per_tap(cell: list[ir.Value], accs: list[ir.Value], c0: ir.Value = c0,
+                                widths: list[int] = widths, offsets: list[int] = offsets) -> list[ir.Value]:
+                        valid, pixel = _input_pixel(builder, leading, positions,
+                                                    unflatten(builder, cell[0], [a.window for a in leading]))
+                        at = index(builder, 0, (pixel, col.size * block), (w, block), (c0, 1))
+                        loaded = [combine(builder, acc, load(builder, px, index(builder, off, (at, 1)), elem, width))
+                                  for acc, width, off in zip(accs, widths, offsets)]
+                        return loaded if valid is None else [builder.select(valid, new, acc)
+                                                             for new, acc in zip(loaded, accs)]
+
+                    accs = fold_nest(builder, [math.prod(a.window for a in leading)],
+                                     [constant(elem, start, width) for width in widths], per_tap, "t")
+                    for acc, off in zip(accs, offsets):
+                        _store_scratch(builder, acc, scratch, index(builder, col.lo * block + off, (w, block), (c0, 1)))
+        with for_range(builder, col.out, "ow") as ow:
+            for widths, count, first in phases:
+                offsets = [sum(widths[:c]) for c in range(len(widths))]
+                with for_range(builder, count, "cb") as cb:
+                    c0 = index(builder, first, (cb, sum(widths)))
+
+                    def per_cell(cell: list[ir.Value], accs: list[ir.Value], c0: ir.Value = c0,
+                                 widths: list[int] = widths, offsets: list[int] = offsets) -> list[ir.Value]:
+                        at = index(builder, 0, (ow, col.stride * block), (cell[0], block), (c0, 1))
+                        return [combine(builder, acc, load(builder, scratch, index(builder, off, (at, 1)), elem, width))
+                                for acc, width, off in zip(accs, widths, offsets)]
+
+                    accs = fold_nest(builder, [col.window], [constant(elem, start, width) for width in widths],
+                                     per_cell, "w")
+                    at = index(builder, 0, (flat, col.out * block), (ow, block), (c0, 1))
+                    for acc, off in zip(accs, offsets):
+                        store(builder, acc, po, index(builder, off, (at, 1)), elem)
+
+
+def _store_scratch(builder: ir.IRBuilder, value: ir.Value, scratch: ir.Value, at: ir.Value) -> None:
+    """store() into a stack scratch: its pointer is typed by the alloca, so a vector needs a cast."""
+    pointer = builder.gep(scratch, [at], inbounds=True)
+    elem = value.type.element if isinstance(value.type, ir.VectorType) else value.type
+    builder.store(value, builder.bitcast(pointer, value.type.as_pointer()), align=byte_size(elem))
 
 
 @contextmanager
