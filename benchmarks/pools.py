@@ -25,6 +25,7 @@ class Pool:
     kernel: int
     stride: int
     pad: int
+    attrs: tuple[tuple[str, int], ...] = ()  # more node attributes: ceil_mode, count_include_pad
 
 
 CASES = (
@@ -44,7 +45,7 @@ def pool_model(case: Pool) -> bytes:
     n, c, h, w = case.shape
     out = [(size + 2 * case.pad - case.kernel) // case.stride + 1 for size in (h, w)]
     node = helper.make_node(case.op, ["x"], ["y"], kernel_shape=[case.kernel] * 2, strides=[case.stride] * 2,
-                            pads=[case.pad] * 4)
+                            pads=[case.pad] * 4, **dict(case.attrs))
     graph = helper.make_graph([node], "pool", [helper.make_tensor_value_info("x", TensorProto.FLOAT, case.shape)],
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, [n, c, *out])])
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()

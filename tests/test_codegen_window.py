@@ -5,6 +5,9 @@ aarch64 (qemu). Speed: python -m benchmarks.pools (never asserted here)."""
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import jax
 import native
 import numpy as np
@@ -17,6 +20,9 @@ from cerebro.compiler import build
 from cerebro.compiler.ir import DType, Graph
 from cerebro.compiler.ir.interpret import run_graph
 from cerebro.frontends.onnx import import_onnx
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/ is a top-level folder
+from benchmarks.pools import Pool, pool_model  # noqa: E402
 
 RNG = np.random.default_rng(0)
 
@@ -99,32 +105,19 @@ def test_rows_path_on_aarch64(windows, tmp_path) -> None:
         assert_same_bits(got, want)
 
 
-def onnx_pool(op: str, shape: tuple[int, ...], kernel: int, stride: int, pad: int, **attrs: int) -> bytes:
-    from onnx import TensorProto, helper
-
-    out = [(size + 2 * pad - kernel) // stride + 1 for size in shape[2:]]
-    node = helper.make_node(op, ["x"], ["y"], kernel_shape=[kernel] * 2, strides=[stride] * 2, pads=[pad] * 4,
-                            **attrs)
-    graph = helper.make_graph([node], "pool", [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [*shape[:2], *out])])
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
-
-
-@pytest.mark.parametrize("op, shape, kernel, stride, pad, attrs", [
-    ("MaxPool", (1, 8, 13, 13), 5, 1, 2, {}),  # YOLOX SPP
-    ("MaxPool", (1, 8, 13, 13), 9, 1, 4, {}),
-    ("MaxPool", (1, 8, 13, 13), 13, 1, 6, {}),
-    ("MaxPool", (1, 4, 28, 28), 3, 2, 1, {}),  # ResNet / ShuffleNet stem, even and odd sizes
-    ("MaxPool", (1, 3, 27, 29), 3, 2, 1, {"ceil_mode": 1}),
-    ("AveragePool", (1, 4, 35, 35), 3, 1, 1, {"count_include_pad": 0}),
-    ("AveragePool", (2, 3, 15, 15), 3, 2, 0, {}),
-], ids=lambda v: str(v))
-def test_onnx_pools_match_onnxruntime(op, shape, kernel, stride, pad, attrs) -> None:
+@pytest.mark.parametrize("case", [
+    *(Pool(f"SPP {k}x{k}", "MaxPool", (1, 8, 13, 13), k, 1, k // 2) for k in (5, 9, 13)),  # YOLOX
+    Pool("stem", "MaxPool", (1, 4, 28, 28), 3, 2, 1),  # ResNet / ShuffleNet, even and odd sizes
+    Pool("stem ceil", "MaxPool", (1, 3, 27, 29), 3, 2, 1, (("ceil_mode", 1),)),
+    Pool("avg", "AveragePool", (1, 4, 35, 35), 3, 1, 1, (("count_include_pad", 0),)),
+    Pool("avg/2", "AveragePool", (2, 3, 15, 15), 3, 2, 0),
+], ids=lambda case: case.name)
+def test_onnx_pools_match_onnxruntime(case: Pool) -> None:
     import onnx
     import onnxruntime as ort
 
-    model = onnx_pool(op, shape, kernel, stride, pad, **attrs)
-    x = RNG.standard_normal(shape).astype(np.float32)
+    model = pool_model(case)
+    x = RNG.standard_normal(case.shape).astype(np.float32)
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
     want = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
