@@ -42,6 +42,9 @@ WINDOWS = (
     ((1, 7, 6, 3, 5), DType.f64, "max", (1, 2, 3, 1, 1), (1, 1, 1, 1, 1), ((0, 0), (1, 0), (1, 1), (0, 0), (0, 0))),
     ((9, 17), DType.i8, "max", (4, 1), (2, 1), ((2, 1), (0, 0))),  # the windowed dim is the only one
     ((1, 12, 12, 5), DType.f32, "sum", (1, 3, 3, 1), (1, 1, 1, 1), ((0, 0), (1, 1), (1, 1), (0, 0))),  # per pixel
+    # rows too wide for the stack scratch (2 KiB, kernel stacks): the per-pixel path
+    ((3, 700), DType.f32, "sum", (2, 3), (1, 2), ((1, 0), (1, 1))),
+    ((2, 3, 600), DType.f32, "max", (1, 3, 3), (1, 1, 1), ((0, 0), (1, 1), (1, 1))),
 )
 
 

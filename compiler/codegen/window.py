@@ -32,7 +32,8 @@ from cerebro.compiler.ir.dtypes import DType
 from cerebro.compiler.targets import lanes
 
 _VECTORS = 2  # column vectors per block: pooling windows are short, so few accumulators suffice
-_SCRATCH_BYTES = 1 << 16  # padded-rows scratch (on the stack) beyond which rows take the scalar path
+_SCRATCH_BYTES = 2048  # stack scratch of the rows paths: generated code also runs on 16 KiB kernel stacks
+_PIXEL_BYTES = 64  # one vector of a pixel's channels in the rows-of-pixels scratch, at most (AVX-512)
 
 
 @dataclass(frozen=True)
@@ -68,8 +69,9 @@ def _by_rows(node: Node) -> bool:
     if x.rank == 0 or _inner_start(node) != x.rank:
         return False
     axes = _axes(node, x.rank)
-    span = axes[-1].lo + axes[-1].size + axes[-1].hi
-    return math.prod(a.window for a in axes[:-1]) * span * x.dtype.itemsize <= _SCRATCH_BYTES
+    col = axes[-1]
+    scratch_rows = 1 if node.attrs["kind"] in ("max", "min") else math.prod(a.window for a in axes[:-1])
+    return (scratch_rows * (col.lo + col.size + col.hi) + col.stride) * x.dtype.itemsize <= _SCRATCH_BYTES
 
 
 def _by_pixel_rows(node: Node) -> bool:
@@ -79,8 +81,7 @@ def _by_pixel_rows(node: Node) -> bool:
         return False
     axes = _axes(node, start)
     span = axes[-1].lo + axes[-1].size + axes[-1].hi
-    return math.prod(a.window for a in axes) > 1 and span * math.prod(x.shape[start:]) * x.dtype.itemsize <= \
-        _SCRATCH_BYTES
+    return math.prod(a.window for a in axes) > 1 and span * _PIXEL_BYTES <= _SCRATCH_BYTES
 
 
 def window_units(node: Node, target: object, parts: int) -> int:
@@ -253,12 +254,13 @@ def _emit_rows(ctx: EmitContext, builder: ir.IRBuilder, node: Node, axes: list[_
 
 def _emit_pixel_rows(ctx: EmitContext, builder: ir.IRBuilder, node: Node, axes: list[_Axis], block: int,
                      buffers: tuple[ir.Value, ir.Value], rows: tuple[ir.Value, ir.Value]) -> None:
-    """Separable max/min over pixels of `block` contiguous elements (NHWC pooling), vectors along the block.
+    """Separable max/min over pixels of `block` contiguous elements (NHWC pooling), one vector of the block
+    at a time.
 
-    For each output row, the leading dims' taps are combined pixel by pixel into one scratch row of pixels
-    padded with the identity, then each output pixel combines its window along that row: taps + window
-    combines per output instead of taps * window, and no bounds checks along the row (exact, as in
-    _emit_rows).
+    For each output row and vector of channels, the leading dims' taps are combined pixel by pixel into
+    a scratch row of that vector (padded with the identity), then each output pixel combines its window
+    along it: taps + window combines per output instead of taps * window, and no bounds checks along
+    the row (exact, as in _emit_rows).
     """
     px, po = buffers
     dtype = node.inputs[0].dtype
@@ -267,50 +269,36 @@ def _emit_pixel_rows(ctx: EmitContext, builder: ir.IRBuilder, node: Node, axes: 
     elem = element_type(dtype)
     leading, col = axes[:-1], axes[-1]
     span = col.lo + col.size + col.hi
-    scratch = builder.alloca(elem, size=span * block, name="pixels")
-    with for_range(builder, span * block, "fill") as i:
+    vector = lanes(ctx.target, dtype)
+    scratch = builder.alloca(elem, size=span * vector, name="pixels")
+    with for_range(builder, span * vector, "fill") as i:
         store(builder, constant(elem, start), scratch, i, elem)
-    phases = column_phases(block, lanes(ctx.target, dtype), _VECTORS)
     lo, hi = rows
     with for_range(builder, hi, "row", start=lo) as flat:
         positions = unflatten(builder, flat, [a.out for a in leading])
-        with for_range(builder, col.size, "col") as w:
-            for widths, count, first in phases:
-                offsets = [sum(widths[:c]) for c in range(len(widths))]
-                with for_range(builder, count, "cb") as cb:
-                    c0 = index(builder, first, (cb, sum(widths)))
-
-                    def per_tap(cell: list[ir.Value], accs: list[ir.Value], c0: ir.Value = c0,
-                                widths: list[int] = widths, offsets: list[int] = offsets) -> list[ir.Value]:
+        for (width,), count, first in column_phases(block, vector, 1):
+            with for_range(builder, count, "cb") as cb:
+                c0 = index(builder, first, (cb, width))
+                with for_range(builder, col.size, "col") as w:
+                    def per_tap(cell: list[ir.Value], accs: list[ir.Value], c0: ir.Value = c0, w: ir.Value = w,
+                                width: int = width) -> list[ir.Value]:
                         valid, pixel = _input_pixel(builder, leading, positions,
                                                     unflatten(builder, cell[0], [a.window for a in leading]))
                         at = index(builder, 0, (pixel, col.size * block), (w, block), (c0, 1))
-                        loaded = [combine(builder, acc, load(builder, px, index(builder, off, (at, 1)), elem, width))
-                                  for acc, width, off in zip(accs, widths, offsets)]
-                        return loaded if valid is None else [builder.select(valid, new, acc)
-                                                             for new, acc in zip(loaded, accs)]
+                        value = combine(builder, accs[0], load(builder, px, at, elem, width))
+                        return [value if valid is None else builder.select(valid, value, accs[0])]
 
-                    accs = fold_nest(builder, [math.prod(a.window for a in leading)],
-                                     [constant(elem, start, width) for width in widths], per_tap, "t")
-                    for acc, off in zip(accs, offsets):
-                        _store_scratch(builder, acc, scratch, index(builder, col.lo * block + off, (w, block), (c0, 1)))
-        with for_range(builder, col.out, "ow") as ow:
-            for widths, count, first in phases:
-                offsets = [sum(widths[:c]) for c in range(len(widths))]
-                with for_range(builder, count, "cb") as cb:
-                    c0 = index(builder, first, (cb, sum(widths)))
+                    (acc,) = fold_nest(builder, [math.prod(a.window for a in leading)],
+                                       [constant(elem, start, width)], per_tap, "t")
+                    _store_scratch(builder, acc, scratch, index(builder, col.lo * vector, (w, vector)))
+                with for_range(builder, col.out, "ow") as ow:
+                    def per_cell(cell: list[ir.Value], accs: list[ir.Value], ow: ir.Value = ow,
+                                 width: int = width) -> list[ir.Value]:
+                        at = index(builder, 0, (ow, col.stride * vector), (cell[0], vector))
+                        return [combine(builder, accs[0], load(builder, scratch, at, elem, width))]
 
-                    def per_cell(cell: list[ir.Value], accs: list[ir.Value], c0: ir.Value = c0,
-                                 widths: list[int] = widths, offsets: list[int] = offsets) -> list[ir.Value]:
-                        at = index(builder, 0, (ow, col.stride * block), (cell[0], block), (c0, 1))
-                        return [combine(builder, acc, load(builder, scratch, index(builder, off, (at, 1)), elem, width))
-                                for acc, width, off in zip(accs, widths, offsets)]
-
-                    accs = fold_nest(builder, [col.window], [constant(elem, start, width) for width in widths],
-                                     per_cell, "w")
-                    at = index(builder, 0, (flat, col.out * block), (ow, block), (c0, 1))
-                    for acc, off in zip(accs, offsets):
-                        store(builder, acc, po, index(builder, off, (at, 1)), elem)
+                    (acc,) = fold_nest(builder, [col.window], [constant(elem, start, width)], per_cell, "w")
+                    store(builder, acc, po, index(builder, 0, (flat, col.out * block), (ow, block), (c0, 1)), elem)
 
 
 def _store_scratch(builder: ir.IRBuilder, value: ir.Value, scratch: ir.Value, at: ir.Value) -> None:
