@@ -45,6 +45,10 @@ WINDOWS = (
     # rows too wide for the stack scratch (2 KiB, kernel stacks): the per-pixel path
     ((3, 700), DType.f32, "sum", (2, 3), (1, 2), ((1, 0), (1, 1))),
     ((2, 3, 600), DType.f32, "max", (1, 3, 3), (1, 1, 1), ((0, 0), (1, 1), (1, 1))),
+    # rows cropped by negative padding: the per-pixel path; cropped leading dims stay on the rows paths
+    ((3, 8, 4), DType.f32, "max", (1, 3, 1), (1, 1, 1), ((0, 0), (-1, 1), (0, 0))),
+    ((3, 4, 9), DType.f32, "min", (1, 1, 3), (1, 1, 1), ((0, 0), (0, 0), (-1, 2))),
+    ((5, 9), DType.f32, "sum", (2, 3), (1, 1), ((-1, 1), (1, 1))),
 )
 
 

@@ -64,24 +64,25 @@ def _axes(node: Node, count: int) -> list[_Axis]:
 
 
 def _by_rows(node: Node) -> bool:
-    """The last dim is windowed (no contiguous block) and its padded rows fit the stack scratch."""
+    """The last dim is windowed (no contiguous block), not cropped, and its padded rows fit the stack scratch."""
     x = node.inputs[0]
     if x.rank == 0 or _inner_start(node) != x.rank:
         return False
     axes = _axes(node, x.rank)
     col = axes[-1]
     scratch_rows = 1 if node.attrs["kind"] in ("max", "min") else math.prod(a.window for a in axes[:-1])
-    return (scratch_rows * (col.lo + col.size + col.hi) + col.stride) * x.dtype.itemsize <= _SCRATCH_BYTES
+    scratch = (scratch_rows * (col.lo + col.size + col.hi) + col.stride) * x.dtype.itemsize
+    return min(col.lo, col.hi) >= 0 and scratch <= _SCRATCH_BYTES
 
 
 def _by_pixel_rows(node: Node) -> bool:
-    """max/min windows over pixels of a contiguous block (NHWC pooling) whose padded row of pixels fits."""
+    """max/min windows over pixels of a contiguous block (NHWC pooling) whose row is not cropped and fits."""
     x, start = node.inputs[0], _inner_start(node)
     if start in (0, x.rank) or node.attrs["kind"] not in ("max", "min"):
         return False
-    axes = _axes(node, start)
-    span = axes[-1].lo + axes[-1].size + axes[-1].hi
-    return math.prod(a.window for a in axes) > 1 and span * _PIXEL_BYTES <= _SCRATCH_BYTES
+    col = _axes(node, start)[-1]
+    span = col.lo + col.size + col.hi
+    return math.prod(node.attrs["window"]) > 1 and min(col.lo, col.hi) >= 0 and span * _PIXEL_BYTES <= _SCRATCH_BYTES
 
 
 def window_units(node: Node, target: object, parts: int) -> int:
