@@ -165,7 +165,7 @@ def _cerebro_from_onnx(model: bytes) -> bytes:
     the reason and where it failed) instead of failing the whole configuration.
     """
     try:
-        from cerebro.compiler.build import build
+        from cerebro.compiler.driver import build
         from cerebro.frontends.onnx.importer import import_onnx
 
         return build(import_onnx(model), target="host")

@@ -211,7 +211,7 @@ def cached_lower(source: Callable[[], str], lower: Callable[[], Any], target: An
     build_key): a frontend keys its own form of the model (a jaxpr) and a hit never lowers it.
     Each is called at most once; with the cache off, source() is not called.
     """
-    from cerebro.compiler.build import STAGE_FLOPS, build
+    from cerebro.compiler.driver import STAGE_FLOPS, build
     from cerebro.compiler.targets import resolve_target
 
     stage_flops = STAGE_FLOPS if stage_flops is None else stage_flops

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import os
 import platform
 import shutil
@@ -12,6 +11,7 @@ import numpy as np
 import pytest
 
 from cerebro import runtime
+from cerebro.compiler import driver
 from cerebro.toolchain import build_cbxrun
 
 QEMU = "qemu-aarch64-static"
@@ -39,7 +39,6 @@ def run_against_jit(fn, *args, name: str = "model") -> tuple[list, np.ndarray, n
 
     from cerebro.frontends.jax import trace
 
-    driver = importlib.import_module("cerebro.compiler.build")
     traced = trace(fn, *args, name=name)
     graph, *_ = driver.lower(traced.graph)
     (got,) = runtime.load(driver.build(traced.graph))(*traced.flatten_inputs(*args))

@@ -15,7 +15,7 @@ from cerebro.compiler import build
 from cerebro.compiler.progress import phase, reporting
 from cerebro.frontends.onnx import import_onnx
 
-# the phases compiler/build.py marks, in order
+# the phases compiler/driver.py marks, in order
 BUILD_PHASES = ["verify", "fold constants", "optimise", "stages and memory plan", "lower to LLVM IR", "LLVM parse",
                 "LLVM optimise (O3)", "LLVM machine code", "write .cbx"]
 

@@ -10,8 +10,6 @@ gelu) change that by at most a factor 1.2 (gelu's slope), plus the erf/tanh poly
 
 from __future__ import annotations
 
-import importlib
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -19,6 +17,7 @@ import pytest
 from native import run_against_jit
 
 from cerebro import runtime
+from cerebro.compiler import driver
 from cerebro.compiler.codegen import conv as conv_codegen
 from cerebro.compiler.codegen.matmul import k_panels
 from cerebro.compiler.passes.prepack import pack_columns
@@ -26,7 +25,6 @@ from cerebro.frontends.jax import trace
 
 jax.config.update("jax_platforms", "cpu")
 EPS32 = float(np.finfo(np.float32).eps)
-driver = importlib.import_module("cerebro.compiler.build")
 _RNG = np.random.default_rng(5)
 
 

@@ -543,7 +543,7 @@ def _driver_cases() -> list:
 def test_through_build_and_runtime(case):
     """The same kernels compiled into a .cbx by cerebro.compiler.build and run by the C runtime,
     with the second operand (weights, indices) as a graph constant in the weights section."""
-    from cerebro.compiler.build import build
+    from cerebro.compiler.driver import build
     from cerebro.runtime import load
 
     op, x, second, attrs, reference = case
@@ -563,7 +563,7 @@ def test_kernels_run_on_aarch64(tmp_path):
     and run by the standalone runtime, natively or under qemu-aarch64-static."""
     import subprocess
 
-    from cerebro.compiler.build import build
+    from cerebro.compiler.driver import build
 
     runner = aarch64_runner(tmp_path / "cbxrun")
 

@@ -21,7 +21,7 @@ from native import aarch64_runner
 
 from cerebro import runtime
 from cerebro.compiler import build
-from cerebro.compiler.build import compile_assembly, lower
+from cerebro.compiler.driver import compile_assembly, lower
 from cerebro.compiler.ir import DType, Graph, Value
 from cerebro.compiler.targets import resolve_target
 

@@ -19,9 +19,9 @@ import scipy.special
 from cerebro import elf as elfmod
 from cerebro import runtime
 from cerebro.compiler import build
-from cerebro.compiler.build import compile_assembly, lower
 from cerebro.compiler.cbx.format import BARRIER_BYTES
 from cerebro.compiler.cbx.reader import read_cbx
+from cerebro.compiler.driver import compile_assembly, lower
 from cerebro.compiler.ir import DType, Graph, IRError
 from cerebro.compiler.targets import resolve_target
 

@@ -9,8 +9,6 @@ exp/log/rsqrt are within 2e-6 relative (mathfn). So rtol 1e-5 / atol 1e-6 for so
 
 from __future__ import annotations
 
-import importlib
-
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -19,12 +17,12 @@ import pytest
 from native import run_against_jit
 
 from cerebro import runtime
+from cerebro.compiler import driver
 from cerebro.compiler.codegen.rows import Schedule
 from cerebro.compiler.ir.fused import ROW_KERNEL
 from cerebro.frontends.jax import trace
 
 jax.config.update("jax_platforms", "cpu")
-driver = importlib.import_module("cerebro.compiler.build")
 _RNG = np.random.default_rng(11)
 
 

@@ -26,9 +26,9 @@ from native import aarch64_runner
 
 from cerebro import runtime
 from cerebro.compiler import build
-from cerebro.compiler.build import lower
 from cerebro.compiler.codegen import EMITTERS, PARALLEL, EmitContext
 from cerebro.compiler.codegen.elementwise import CHUNK
+from cerebro.compiler.driver import lower
 from cerebro.compiler.targets import EM_AARCH64, resolve_target
 from cerebro.frontends.jax import trace
 

@@ -8,8 +8,6 @@ for an epilogue or softmax); pure data movement must be exact.
 
 from __future__ import annotations
 
-import importlib
-
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -18,13 +16,13 @@ import pytest
 from native import aarch64_runner, run_against_jit
 
 from cerebro import runtime
+from cerebro.compiler import driver
 from cerebro.compiler.ir import Graph
 from cerebro.compiler.ir.dtypes import DType
 from cerebro.frontends.jax import trace
 
 jax.config.update("jax_platforms", "cpu")
 EPS32 = float(np.finfo(np.float32).eps)
-driver = importlib.import_module("cerebro.compiler.build")
 _RNG = np.random.default_rng(11)
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import importlib
 import os
 import shutil
 import subprocess
@@ -20,10 +19,9 @@ import pytest
 import cerebro
 import cerebro.cache as cc
 from cerebro import _runtime, cli
+from cerebro.compiler import driver
 from cerebro.frontends.jax import trace
 from cerebro.frontends.jax.tracer import capture
-
-compiler_build = importlib.import_module("cerebro.compiler.build")  # the package re-exports build()
 
 RNG = np.random.default_rng(7)
 W1 = RNG.standard_normal((16, 32), dtype=np.float32) * 0.3
@@ -51,15 +49,15 @@ def cache_dir(tmp_path, monkeypatch) -> Path:
 
 @pytest.fixture
 def builds(monkeypatch) -> list[str]:
-    """Records each real compile (compiler.build.build) by graph name."""
+    """Records each real compile (compiler.driver.build) by graph name."""
     seen: list[str] = []
-    real = compiler_build.build
+    real = driver.build
 
     def counting(graph, *args, **kwargs):
         seen.append(graph.name)
         return real(graph, *args, **kwargs)
 
-    monkeypatch.setattr(compiler_build, "build", counting)
+    monkeypatch.setattr(driver, "build", counting)
     return seen
 
 
@@ -70,18 +68,20 @@ def entries(directory: Path) -> list[Path]:
 # ---- a ResNet50-sized model in a second process ----
 
 SECOND_PROCESS = textwrap.dedent("""
-    import importlib, sys
+    import sys
     import jax
     import numpy as np
     sys.path.insert(0, sys.argv[1])
     from test_compile_cache import resnet50_sized
     import cerebro
+    from cerebro.compiler import driver
+    from cerebro.frontends.jax import tracer
 
     def refuse(*args, **kwargs):
         raise AssertionError("compiled again: the cache did not serve this model")
 
-    importlib.import_module("cerebro.compiler.build").build = refuse
-    importlib.import_module("cerebro.frontends.jax.tracer").lower = refuse  # a hit never lowers the jaxpr
+    driver.build = refuse
+    tracer.lower = refuse  # a hit never lowers the jaxpr
     fn, x = resnet50_sized()
     np.testing.assert_allclose(cerebro.compile(fn)(x), jax.jit(fn)(x), rtol=1e-4, atol=1e-4)
     cerebro.compile(fn).export(sys.argv[2], x)
@@ -313,7 +313,7 @@ def test_compiler_source_edit_changes_fingerprint(tmp_path, monkeypatch):
     shutil.copytree(Path(cerebro.compiler.__file__).parent, copy, ignore=shutil.ignore_patterns("__pycache__"))
     monkeypatch.setattr(cerebro.compiler, "__file__", str(copy / "__init__.py"))
     before = cc.compiler_fingerprint.__wrapped__()
-    with (copy / "build.py").open("a") as file:
+    with (copy / "driver.py").open("a") as file:
         file.write("# an edit\n")
     assert cc.compiler_fingerprint.__wrapped__() != before
 

@@ -20,11 +20,11 @@ import pytest
 
 from cerebro import elf as elfmod
 from cerebro.cli import main as cerebroc
-from cerebro.compiler.build import build
 from cerebro.compiler.cbx.cheader import arena_bytes
 from cerebro.compiler.cbx.format import CbxError
 from cerebro.compiler.cbx.reader import read_cbx
 from cerebro.compiler.cbx.relink import linkable_object
+from cerebro.compiler.driver import build
 from cerebro.frontends.jax import trace
 
 RTOL, ATOL = 1e-5, 1e-6

@@ -232,7 +232,7 @@ LOWERED_CASES = {  # what the passes make: (function, argument shapes, ops and l
 def test_the_interpreter_runs_the_passes_output_with_the_same_meaning(case: str) -> None:
     """Fused ops, epilogues, packed weights and strided views run through their references
     (compiler/ir/fused_reference.py) and give the unlowered graph's answer."""
-    from cerebro.compiler.build import lower
+    from cerebro.compiler.driver import lower
     from cerebro.frontends.jax import trace
 
     fn, shapes, expected = LOWERED_CASES[case]

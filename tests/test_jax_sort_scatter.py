@@ -17,7 +17,7 @@ import pytest
 from test_aarch64_runtime import run_cbxrun, split_outputs
 
 import cerebro
-from cerebro.compiler.build import build
+from cerebro.compiler.driver import build
 from cerebro.frontends.jax import UnsupportedPrimitive, trace
 
 RNG = np.random.default_rng(13)

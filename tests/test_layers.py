@@ -21,7 +21,7 @@ RULES = [
     ("cerebro.compiler.passes", ("cerebro.compiler.codegen",), "tile sizes are target facts (targets.py)"),
     ("cerebro.compiler", ("cerebro.loaders", "cerebro.frontends", "cerebro.api", "cerebro.runtime"),
      "the compiler knows IR, targets and the .cbx format, nothing above or beside it"),
-    ("cerebro.frontends", ("cerebro.compiler.codegen", "cerebro.compiler.passes", "cerebro.compiler.build",
+    ("cerebro.frontends", ("cerebro.compiler.codegen", "cerebro.compiler.passes", "cerebro.compiler.driver",
                            "cerebro.compiler.cbx.writer", "cerebro.cache"),
      "frontends build IR and stop; compiling is the API layer's job"),
     ("cerebro.loaders", ("cerebro.compiler", "cerebro.frontends"), "loaders read packages, not models"),

@@ -32,9 +32,9 @@ from test_edge_values import edge_values
 
 from cerebro import runtime
 from cerebro.compiler import build
-from cerebro.compiler.build import lower
 from cerebro.compiler.codegen import EMITTERS, EmitContext
 from cerebro.compiler.codegen.module import _node_function
+from cerebro.compiler.driver import lower
 from cerebro.compiler.ir import DType, Graph, IRError, Value, dtype_from_numpy
 from cerebro.compiler.ir.fused import FUSED, ROW_KERNEL
 from cerebro.compiler.ir.interpret import run_graph

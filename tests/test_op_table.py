@@ -8,8 +8,8 @@ import dataclasses
 import numpy as np
 import pytest
 
-from cerebro.compiler.build import lower, node_flops
 from cerebro.compiler.codegen import EMITTERS
+from cerebro.compiler.driver import lower, node_flops
 from cerebro.compiler.ir import DType, Graph, IRError, dtype_from_numpy, verify
 from cerebro.compiler.ir.fused import FUSED, FUSED_OPS, ROW_KERNEL
 from cerebro.compiler.ir.interpret import run_graph

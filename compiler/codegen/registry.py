@@ -32,7 +32,7 @@ class EmitContext:
 # (a test calling the emitter directly) it computes everything.
 Emitter = Callable[[EmitContext, Node, ir.Function], None]
 # How many units of work a parallel emitter's node shares among `parts` parts (target, parts): part p
-# of P computes units [U*p/P, U*(p+1)/P) of U. The stage planner (build.py) uses it to cut a big node
+# of P computes units [U*p/P, U*(p+1)/P) of U. The stage planner (driver.py) uses it to cut a big node
 # into slices that fit a stage, and to say how big the biggest slice is.
 UnitsRule = Callable[[Node, object, int], int]
 

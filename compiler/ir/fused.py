@@ -63,7 +63,7 @@ class Epilogue:
 
 
 def node_flops(node: Node) -> int:
-    """A rough cost (build.py's stage budget): the op's declared cost rule (multiply-adds count two,
+    """A rough cost (driver.py's stage budget): the op's declared cost rule (multiply-adds count two,
     transcendentals twenty, data movement one per element), plus an epilogue's body."""
     declaration = OPS.get(node.op) or FUSED_OPS.get(node.op)
     if declaration is None:

@@ -70,7 +70,7 @@ from cerebro.compiler.ir.matmul_view import matmul_view
 Shape = tuple[int, ...]
 Rule = Callable[[Node], list[tuple[Shape, DType]]]
 Reference = Callable[..., np.ndarray]  # (node, *input arrays) -> the output array
-Cost = Callable[[Node], int]  # estimated flops (build.py's stage budget)
+Cost = Callable[[Node], int]  # estimated flops (driver.py's stage budget)
 
 
 class Role(Enum):

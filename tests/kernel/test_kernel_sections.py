@@ -22,7 +22,7 @@ import pytest
 from vm_support import TARGET, skip_reason
 
 from cerebro import kmod, runtime
-from cerebro.compiler.build import STAGE_FLOPS, build
+from cerebro.compiler.driver import STAGE_FLOPS, build
 from cerebro.frontends.jax import trace
 
 HERE = Path(__file__).resolve().parent
