@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -124,20 +126,51 @@ def load_function(source: str):
     return fn
 
 
-def import_graph(args: argparse.Namespace):
-    """The IR graph for the source, chosen by what the source is, and a Python function's calling
-    convention (its pytrees, as cerebro.compile(fn).export writes them; None for ONNX/SavedModel)."""
-    source = args.source
-    if source.endswith(".py") or ".py:" in source:
-        if ".py:" not in source:
-            raise ValueError(f"{source}: name the function too, as FILE.py:FUNC")
-        if not args.arg:
-            raise ValueError("a Python function needs one --arg SHAPE:DTYPE per argument")
-        from cerebro.frontends.jax import trace
+def import_source(args: argparse.Namespace) -> tuple[Callable[[], str], Callable[[], Any], Any]:
+    """The source as the compile cache takes it (cache.cached_lower): the digest keying it, its IR graph
+    (made only when called, so a cache hit of a Python function never lowers its jaxpr) and a Python
+    function's calling convention (its pytrees, as cerebro.compile(fn).export writes them; None for
+    ONNX/SavedModel)."""
+    if args.source.endswith(".py") or ".py:" in args.source:
+        from cerebro.compiler.progress import phase
+        from cerebro.frontends.jax.tracer import lower
 
-        traced = trace(load_function(source), *[parse_arg_spec(a) for a in args.arg])
-        traced.graph.name = args.name or source.rpartition(":")[2]
-        return traced.graph, traced.call_tree
+        captured = capture_function(args)
+
+        def lowered() -> Any:
+            with phase("lower"):
+                return lower(captured).graph
+
+        return (lambda: "jaxpr:" + captured.fingerprint()), lowered, captured.call_tree
+    from cerebro.cache import graph_source
+
+    graph = import_model(args)
+    return (lambda: graph_source(graph)), (lambda: graph), None
+
+
+def import_graph(args: argparse.Namespace) -> tuple[Any, Any]:
+    """The IR graph for the source and a Python function's calling convention (see import_source)."""
+    _, graph, call_tree = import_source(args)
+    return graph(), call_tree
+
+
+def capture_function(args: argparse.Namespace) -> Any:
+    """FILE.py:FUNC traced to a jaxpr for the --arg shapes, named --name or FUNC."""
+    source = args.source
+    if ".py:" not in source:
+        raise ValueError(f"{source}: name the function too, as FILE.py:FUNC")
+    if not args.arg:
+        raise ValueError("a Python function needs one --arg SHAPE:DTYPE per argument")
+    from cerebro.frontends.jax.tracer import capture
+
+    captured = capture(load_function(source), *[parse_arg_spec(a) for a in args.arg])
+    captured.name = args.name or source.rpartition(":")[2]
+    return captured
+
+
+def import_model(args: argparse.Namespace) -> Any:
+    """The IR graph of an ONNX file or a SavedModel directory."""
+    source = args.source
     path = Path(source)
     constants = getattr(args, "const", [])  # `cerebroc profile` shares this function and has no --const
     if constants and path.suffix != ".onnx":
@@ -158,18 +191,18 @@ def import_graph(args: argparse.Namespace):
     else:
         raise ValueError(f"{source}: expected FILE.py:FUNC, a .onnx file or a SavedModel directory")
     graph.name = args.name or path.stem or "model"
-    return graph, None
+    return graph
 
 
 def run(args: argparse.Namespace) -> int:
-    from cerebro.cache import cached_build
+    from cerebro.cache import cached_lower
     from cerebro.commands.compile_progress import CompileDisplay
     from cerebro.compiler.progress import phase, reporting
 
     with CompileDisplay(show=not args.quiet) as display, reporting(display):
         with cli_syntax(), phase("trace" if ".py:" in args.source else "import"):
-            graph, call_tree = import_graph(args)
-        data = cached_build(graph, args.target)
+            key, graph, call_tree = import_source(args)
+        data = cached_lower(key, graph, args.target)
         if call_tree is not None:
             from cerebro.compiler.cbx.tree import attach_tree
 
