@@ -10,7 +10,8 @@ from cerebro.frontends.onnx.table import OnnxImportError
 ELEM_TO_DTYPE = {
     TensorProto.FLOAT: DType.f32, TensorProto.DOUBLE: DType.f64, TensorProto.INT8: DType.i8,
     TensorProto.INT16: DType.i16, TensorProto.INT32: DType.i32, TensorProto.INT64: DType.i64,
-    TensorProto.UINT8: DType.u8, TensorProto.BOOL: DType.bool,
+    TensorProto.UINT8: DType.u8, TensorProto.UINT16: DType.u16, TensorProto.UINT32: DType.u32,
+    TensorProto.BOOL: DType.bool,
 }
 DTYPE_TO_ELEM = {v: k for k, v in ELEM_TO_DTYPE.items()}
 

@@ -190,3 +190,48 @@ def test_einsum_cumsum_and_runtime_if_match_onnxruntime() -> None:
         k = RNG.normal(size=(2, 3, 4)).astype(np.float32)
         (ours,), (ref,) = run_both(model, {"q": q, "k": k})
         np.testing.assert_allclose(ours, ref, rtol=1e-5, atol=1e-5)
+
+
+def test_uint32_inputs_and_initializers_match_onnxruntime() -> None:
+    """UINT32 inputs and initializers import as u32, with unsigned wrap-around, division and comparison
+    (values past int32's range)."""
+    big = np.iinfo(np.uint32).max
+    x = np.array([[0, 1, 7, big], [big // 2 + 3, 1000, 65535, 12]], np.uint32)
+    c = numpy_helper.from_array(np.array([3, big - 1, 5, 2], np.uint32), "c")
+    nodes = [helper.make_node("Add", ["x", "c"], ["sum"]), helper.make_node("Div", ["x", "c"], ["quotient"]),
+             helper.make_node("Max", ["x", "c"], ["largest"])]
+    outputs = [helper.make_tensor_value_info(name, TensorProto.UINT32, [2, 4])
+               for name in ("sum", "quotient", "largest")]
+    model = make_model(nodes, [helper.make_tensor_value_info("x", TensorProto.UINT32, [2, 4])], outputs, 13, [c])
+    ours, theirs = run_both(model, {"x": x})
+    for got, want in zip(ours, theirs):
+        assert got.dtype == want.dtype == np.uint32
+        np.testing.assert_array_equal(got, want)
+
+
+def test_uint16_inputs_and_initializers_match_onnxruntime() -> None:
+    """UINT16 imports as u16 (ONNX Runtime has no uint16 arithmetic; Concat and Cast it does have)."""
+    x = np.array([[0, 1, 40000, 65535]], np.uint16)
+    c = numpy_helper.from_array(np.array([[65534, 3, 5, 2]], np.uint16), "c")
+    nodes = [helper.make_node("Concat", ["x", "c"], ["joined"], axis=0),
+             helper.make_node("Cast", ["joined"], ["wide"], to=TensorProto.FLOAT)]
+    outputs = [helper.make_tensor_value_info("joined", TensorProto.UINT16, [2, 4]),
+               helper.make_tensor_value_info("wide", TensorProto.FLOAT, [2, 4])]
+    model = make_model(nodes, [helper.make_tensor_value_info("x", TensorProto.UINT16, [1, 4])], outputs, 13, [c])
+    ours, theirs = run_both(model, {"x": x})
+    for got, want in zip(ours, theirs):
+        assert got.dtype == want.dtype
+        np.testing.assert_array_equal(got, want)
+
+
+def test_uint64_is_a_one_line_error_naming_type_and_node() -> None:
+    """As ONNX's test_top_k_uint64: u64 is not an IR type, and the error says which type and where."""
+    k = numpy_helper.from_array(np.array([2], np.int64), "k")
+    node = helper.make_node("TopK", ["x", "k"], ["values", "indices"], name="top")
+    model = make_model([node], [helper.make_tensor_value_info("x", TensorProto.UINT64, [3, 4])],
+                       [helper.make_tensor_value_info("values", TensorProto.UINT64, [3, 2]),
+                        helper.make_tensor_value_info("indices", TensorProto.INT64, [3, 2])], 13, [k])
+    with pytest.raises(OnnxImportError) as error:
+        import_onnx(model)
+    message = str(error.value)
+    assert "\n" not in message and "UINT64" in message and "'x'" in message, message
