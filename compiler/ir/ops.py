@@ -35,7 +35,11 @@ Semantics every frontend and backend agrees on:
 - bitcast: the same bits read as another type of the same width (not bool).
 - shift_left, shift_right_logical, shift_right_arithmetic (integers only): the amount is read as
   unsigned; an amount >= the bit width gives 0 (left, logical) or the sign fill (arithmetic), as XLA.
-- max/min propagate NaN and order -0 below +0. select(cond, a, b) is cond ? a : b.
+- max/min propagate NaN and order -0 below +0 (so do reduce_max/min and reduce_window max/min, as XLA's
+  own HLO emitter). jax.jit on CPU may hand a fusion (conv, relu, max pool, reductions; chosen by size)
+  to the YNNPACK library, whose max drops NaN: relu(NaN) reads 0 there. That is XLA's offload, not the
+  op's meaning; tests compare with the offload off (xla_cpu_experimental_ynn_fusion_type="").
+  select(cond, a, b) is cond ? a : b.
 - float rem is C fmod, exact (fmod(x, 0) and fmod(inf, y) are NaN, fmod(x, inf) = x).
 - subnormals are kept (XLA on CPU flushes them to zero; that is its float mode, not an op's meaning).
 - pad: interior padding (attr "interior", default 0) goes between elements
