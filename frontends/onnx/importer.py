@@ -253,7 +253,7 @@ class Importer:
         attrs = self.defaults(schema)
         attrs.update({a.name: attribute_value(a) for a in attr_protos})
         has_graph = any(a.type in (AttributeProto.GRAPH, AttributeProto.GRAPHS) for a in attr_protos)
-        rule = lookup(node.op_type, version) if domain == "" else None
+        rule = lookup(node.op_type, version, domain)
         ctx = Ctx(self.graph, node.op_type, node.name or node.output[0], attrs, version, self, len(node.output),
                   {"env": env, "opsets": opsets, "fn_attrs": fn_attrs})
         foldable = (all(v is None or v.is_const for v in inputs) and not has_graph

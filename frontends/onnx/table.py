@@ -87,22 +87,28 @@ Rule = Callable[..., Value | list[Value] | tuple]
 RULES: dict[str, list[tuple[int, Rule]]] = {}
 
 
-def rule(*op_types: str, since: int = 1) -> Callable[[Rule], Rule]:
-    """Register fn for op_types from opset `since` on (until a later registration)."""
+def rule(*op_types: str, since: int = 1, domain: str = "") -> Callable[[Rule], Rule]:
+    """Register fn for op_types of @domain ('' is ai.onnx) from opset `since` on (until a later registration)."""
 
     def register(fn: Rule) -> Rule:
         for op_type in op_types:
-            RULES.setdefault(op_type, []).append((since, fn))
-            RULES[op_type].sort(key=lambda entry: entry[0])
+            key = rule_key(op_type, domain)
+            RULES.setdefault(key, []).append((since, fn))
+            RULES[key].sort(key=lambda entry: entry[0])
         return fn
 
     return register
 
 
-def lookup(op_type: str, version: int) -> Rule | None:
-    """The rule registered for the newest since-version not above the model's opset."""
+def rule_key(op_type: str, domain: str = "") -> str:
+    """RULES' key: the op type in the default domain, else qualified by its domain (ai.onnx.ml.Binarizer)."""
+    return f"{domain}.{op_type}" if domain else op_type
+
+
+def lookup(op_type: str, version: int, domain: str = "") -> Rule | None:
+    """The rule registered for the newest since-version not above the model's opset of @domain."""
     chosen = None
-    for since, fn in RULES.get(op_type, ()):
+    for since, fn in RULES.get(rule_key(op_type, domain), ()):
         if since <= version:
             chosen = fn
     return chosen

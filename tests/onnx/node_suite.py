@@ -15,7 +15,7 @@ import numpy as np
 
 # op (case-name prefix) -> why it is excluded
 EXCLUDED = {
-    "test_ai_onnx_ml_": "ai.onnx.ml classical-ML operators (Binarizer, TreeEnsemble) are outside Cerebro's scope",
+    "test_ai_onnx_ml_tree_ensemble": "ai.onnx.ml TreeEnsemble (data-dependent tree walks) is not supported",
     "test_bernoulli": "random sampling: a compiled model is deterministic",
     "test_dft": "DFT is not supported (no complex arithmetic in the IR)",
     "test_optional": "optional-typed values are not supported",

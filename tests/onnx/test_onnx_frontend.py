@@ -235,3 +235,18 @@ def test_uint64_is_a_one_line_error_naming_type_and_node() -> None:
         import_onnx(model)
     message = str(error.value)
     assert "\n" not in message and "UINT64" in message and "'x'" in message, message
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.int64])
+def test_ai_onnx_ml_binarizer_in_its_domain(dtype) -> None:
+    """Rules are looked up per domain: ai.onnx.ml's Binarizer (x > threshold ? 1 : 0 in x's type), with a
+    threshold that integers compare against as its floor."""
+    elem = helper.np_dtype_to_tensor_dtype(np.dtype(dtype))
+    node = helper.make_node("Binarizer", ["x"], ["y"], domain="ai.onnx.ml", threshold=-0.5)
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", elem, [2, 3])],
+                              [helper.make_tensor_value_info("y", elem, [2, 3])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13), helper.make_opsetid("ai.onnx.ml", 1)])
+    x = np.array([[-2, -1, -0.5], [0, 0.25, 3]]).astype(dtype)
+    (ours,) = compile_graph(import_onnx(model))(x)
+    assert ours.dtype == dtype
+    np.testing.assert_array_equal(ours, np.where(x > -0.5, 1, 0).astype(dtype))

@@ -4,6 +4,7 @@ from cerebro.frontends.onnx.rules import (  # noqa: F401
     control,
     einsum,
     elementwise,
+    ml,
     nn,
     pooling,
     reduce,
