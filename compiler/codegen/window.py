@@ -7,9 +7,13 @@ NHWC pooling) are merged into one contiguous block C. Loop structure:
         acc = identity ; for each window position: if inside: acc = op(acc, x[pixel, c0 : c0+U*W])
 Padding is a bounds check per window position (only for dims that are
 padded on that side); an outside cell leaves acc unchanged, i.e. it holds
-the identity, and the load reads a clamped valid address. When the last
-dim itself is windowed (NCHW pooling), rows_layout() takes over: vectors run along
-the output row instead (see _emit_rows).
+the identity, and the load reads a clamped valid address. That per-pixel path
+is the fallback; two rows paths go first, each over one output row at a time
+with an identity-padded stack scratch row (no bounds checks along it):
+  - the last dim itself windowed (NCHW pooling): vectors along the output row
+    (_emit_rows);
+  - max/min over pixels of C (NHWC pooling): vectors along C (_emit_pixel_rows).
+max/min are separable there: taps + window combines per output, not taps * window.
 """
 
 from __future__ import annotations
