@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Iterator
+from typing import Any
 
 from cerebro.commands.model_file import read_model_file
+from cerebro.compiler.cbx.format import CbxError
+from cerebro.compiler.cbx.tree import CallTree, read_tree
 from cerebro.elf import MACHINE_NAMES
 
 
@@ -41,14 +45,52 @@ def describe(meta) -> dict:
     }
 
 
+def call_text(name: str, tree: CallTree, inputs: list[str], outputs: list[str]) -> str:
+    """The calling convention as a Python call, each leaf shown as its signature tensor:
+    predict(params={'w': params.w}, x, n=3) -> (y, aux)."""
+    leaves = iter(inputs)
+    args = [_param(arg, node, leaves) for arg, node in tree.args]
+    kwargs = [_param(arg, node, leaves, keyword=True) for arg, node in tree.kwargs]
+    params = ", ".join(args + (["*"] + kwargs if kwargs else []))
+    return f"{name}({params}) -> {_node(tree.output, iter(outputs))}"
+
+
+def _param(name: str, node: Any, leaves: Iterator[str], keyword: bool = False) -> str:
+    if isinstance(node, dict) and "static" in node:
+        return f"{name}={node['static']} (static)"
+    text = _node(node, leaves)
+    return text if text == name and not keyword else f"{name}={text}"
+
+
+def _node(node: Any, leaves: Iterator[str]) -> str:
+    """One NODE of compiler/cbx/tree.py's format, its leaves named by the next tensors of the signature."""
+    if node is None:
+        return "None"
+    if not isinstance(node, dict):
+        return next(leaves)
+    if "dict" in node:
+        return "{" + ", ".join(f"{key!r}: {_node(child, leaves)}" for key, child in node["dict"]) + "}"
+    kind = "list" if "list" in node else "tuple"
+    items = [_node(child, leaves) for child in node[kind]]
+    return f"[{', '.join(items)}]" if kind == "list" else f"({', '.join(items)}{',' if len(items) == 1 else ''})"
+
+
 def run(args: argparse.Namespace) -> int:
-    _, cbx = read_model_file(args.model)
+    data, cbx = read_model_file(args.model)
     if args.ir:
         if not cbx.ir_text:
             raise ValueError(f"{args.model} carries no IR section")
         print(cbx.ir_text, end="")
         return 0
     info = describe(cbx.meta)
+    try:
+        tree = read_tree(data, cbx.meta)
+    except CbxError as error:
+        raise ValueError(f"{args.model}: {error}") from None
+    if tree is not None:
+        info["call"] = {"args": tree.args, "kwargs": tree.kwargs, "output": tree.output,
+                        "text": call_text(info["model_name"], tree, [t["name"] for t in info["inputs"]],
+                                          [t["name"] for t in info["outputs"]])}
     if args.json:
         print(json.dumps(info, indent=2))
         return 0
@@ -61,4 +103,6 @@ def run(args: argparse.Namespace) -> int:
     for kind in ("inputs", "outputs"):
         for t in info[kind]:
             print(f"  {kind[:-1]:7s}  {t['name']}: {t['dtype']}[{','.join(map(str, t['shape']))}]")
+    if "call" in info:
+        print(f"  call:      {info['call']['text']}  (.note.cerebro.tree)")
     return 0
