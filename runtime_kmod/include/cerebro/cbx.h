@@ -10,6 +10,14 @@
  *                     code reaches them through relocations against the
  *                     section's symbol (never spelled out in LLVM IR)
  *   .cerebro.ir       optional: the IR as readable text (NUL-terminated)
+ *   .note.cerebro.tree     optional, non-loaded SHT_NOTE (owner "Cerebro",
+ *                     type 1): an exported function's calling convention
+ *                     (pytrees in and out) as JSON; compiler/cbx/tree.py
+ *   .note.cerebro.profile  optional, non-loaded SHT_NOTE: a profiling
+ *                     build's stage table; compiler/cbx/profile_table.py
+ *
+ * Loaders never map or read the notes; they are for the Python runtime
+ * and `cerebroc inspect`/`profile`.
  *
  * meta.hash is the SHA-256 of the whole file with the 32 hash bytes zeroed.
  */
