@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from llvmlite import ir
 
 from cerebro.compiler.codegen import mathfn
-from cerebro.compiler.codegen.llvm_types import I1, element_type, load_value, store_value
+from cerebro.compiler.codegen.llvm_types import I1, call_intrinsic, constant, element_type, load_value, store_value
 from cerebro.compiler.codegen.loops import for_nest, for_range, i64, linear_index
 from cerebro.compiler.codegen.partition import for_phases, parts_of, share
 from cerebro.compiler.codegen.registry import EmitContext, UnitsRule, emitter
@@ -38,24 +38,20 @@ def kind(dtype: DType) -> str:
     return "i" if dtype.is_signed else "u"
 
 
-def _const(ty: ir.Type, v: float | int) -> ir.Constant:
-    return ir.Constant(ty, float(v) if isinstance(ty, (ir.FloatType, ir.DoubleType)) else int(v))
-
-
 def _fsign(b: ir.IRBuilder, x: ir.Value) -> ir.Value:
-    one, zero = _const(x.type, 1), _const(x.type, 0)
-    neg = b.select(b.fcmp_ordered("<", x, zero), _const(x.type, -1), x)
+    one, zero = constant(x.type, 1), constant(x.type, 0)
+    neg = b.select(b.fcmp_ordered("<", x, zero), constant(x.type, -1), x)
     return b.select(b.fcmp_ordered(">", x, zero), one, neg)
 
 
 def _isign(b: ir.IRBuilder, x: ir.Value) -> ir.Value:
-    zero = _const(x.type, 0)
-    neg = b.select(b.icmp_signed("<", x, zero), _const(x.type, -1), zero)
-    return b.select(b.icmp_signed(">", x, zero), _const(x.type, 1), neg)
+    zero = constant(x.type, 0)
+    neg = b.select(b.icmp_signed("<", x, zero), constant(x.type, -1), zero)
+    return b.select(b.icmp_signed(">", x, zero), constant(x.type, 1), neg)
 
 
 def _intr(name: str) -> Callable[[ir.IRBuilder, ir.Value], ir.Value]:
-    return lambda b, x: mathfn.call_intrinsic(b, name, [x])
+    return lambda b, x: call_intrinsic(b, f"llvm.{name}", x)
 
 
 def _identity(b: ir.IRBuilder, x: ir.Value) -> ir.Value:
@@ -68,21 +64,21 @@ UNARY_RULES: dict[tuple[str, str], ScalarFn] = {
     ("neg", "f"): lambda b, x: b.fneg(x),
     ("abs", "f"): _intr("fabs"),
     ("sqrt", "f"): _intr("sqrt"),
-    ("rsqrt", "f"): lambda b, x: b.fdiv(_const(x.type, 1), mathfn.call_intrinsic(b, "sqrt", [x])),
-    ("reciprocal", "f"): lambda b, x: b.fdiv(_const(x.type, 1), x),
+    ("rsqrt", "f"): lambda b, x: b.fdiv(constant(x.type, 1), call_intrinsic(b, "llvm.sqrt", x)),
+    ("reciprocal", "f"): lambda b, x: b.fdiv(constant(x.type, 1), x),
     ("floor", "f"): _intr("floor"),
     ("ceil", "f"): _intr("ceil"),
     ("round", "f"): _intr("roundeven"),
     ("sign", "f"): _fsign,
-    ("is_finite", "f"): lambda b, x: b.fcmp_ordered("<", mathfn.call_intrinsic(b, "fabs", [x]),
-                                                    _const(x.type, math.inf)),
+    ("is_finite", "f"): lambda b, x: b.fcmp_ordered("<", call_intrinsic(b, "llvm.fabs", x),
+                                                    constant(x.type, math.inf)),
     **{(op, "f"): fn for op, fn in mathfn.UNARY.items()},
-    ("neg", "i"): lambda b, x: b.sub(_const(x.type, 0), x),
-    ("neg", "u"): lambda b, x: b.sub(_const(x.type, 0), x),
-    ("abs", "i"): lambda b, x: b.select(b.icmp_signed("<", x, _const(x.type, 0)), b.sub(_const(x.type, 0), x), x),
+    ("neg", "i"): lambda b, x: b.sub(constant(x.type, 0), x),
+    ("neg", "u"): lambda b, x: b.sub(constant(x.type, 0), x),
+    ("abs", "i"): lambda b, x: b.select(b.icmp_signed("<", x, constant(x.type, 0)), b.sub(constant(x.type, 0), x), x),
     ("abs", "u"): _identity,
     ("sign", "i"): _isign,
-    ("sign", "u"): lambda b, x: b.zext(b.icmp_unsigned("!=", x, _const(x.type, 0)), x.type),
+    ("sign", "u"): lambda b, x: b.zext(b.icmp_unsigned("!=", x, constant(x.type, 0)), x.type),
     ("not", "i"): lambda b, x: b.not_(x),
     ("not", "u"): lambda b, x: b.not_(x),
     ("not", "b"): lambda b, x: b.not_(x),
@@ -115,7 +111,7 @@ def _safe_div(signed: bool, remainder: bool) -> ScalarFn:
     the result chosen after: x / 0 = -1, x rem 0 = x, x / -1 = -x (wraps: MIN / -1 = MIN), x rem -1 = 0."""
 
     def rule(b: ir.IRBuilder, x: ir.Value, y: ir.Value) -> ir.Value:
-        zero, one, all_ones = _const(x.type, 0), _const(x.type, 1), _const(x.type, -1)
+        zero, one, all_ones = constant(x.type, 0), constant(x.type, 1), constant(x.type, -1)
         by_zero = b.icmp_unsigned("==", y, zero)
         by_minus_one = b.icmp_signed("==", y, all_ones) if signed else ir.Constant(I1, 0)
         divisor = b.select(b.or_(by_zero, by_minus_one), one, y)
@@ -132,7 +128,7 @@ def _ipow(signed: bool) -> ScalarFn:
     """x**y by square-and-multiply over every bit of y; y < 0 gives 0 unless |x| == 1."""
 
     def rule(b: ir.IRBuilder, x: ir.Value, y: ir.Value) -> ir.Value:
-        one, zero = _const(x.type, 1), _const(x.type, 0)
+        one, zero = constant(x.type, 1), constant(x.type, 0)
         result, base, exponent = one, x, y
         for _ in range(x.type.width):
             bit = b.trunc(exponent, I1)
@@ -142,9 +138,9 @@ def _ipow(signed: bool) -> ScalarFn:
         if not signed:
             return result
         odd = b.trunc(y, I1)
-        minus_one = b.select(odd, _const(x.type, -1), one)
+        minus_one = b.select(odd, constant(x.type, -1), one)
         negative = b.select(b.icmp_signed("==", x, one), one,
-                            b.select(b.icmp_signed("==", x, _const(x.type, -1)), minus_one, zero))
+                            b.select(b.icmp_signed("==", x, constant(x.type, -1)), minus_one, zero))
         return b.select(b.icmp_signed("<", y, zero), negative, result)
 
     return rule
@@ -160,12 +156,12 @@ def _shift(op: str) -> ScalarFn:
     the sign fill for shift_right_arithmetic."""
 
     def rule(b: ir.IRBuilder, x: ir.Value, y: ir.Value) -> ir.Value:
-        width = _const(x.type, x.type.width)
+        width = constant(x.type, x.type.width)
         inside = b.icmp_unsigned("<", y, width)
         if op == "shift_right_arithmetic":
-            return b.ashr(x, b.select(inside, y, _const(x.type, x.type.width - 1)))
-        moved = (b.shl if op == "shift_left" else b.lshr)(x, b.select(inside, y, _const(x.type, 0)))
-        return b.select(inside, moved, _const(x.type, 0))
+            return b.ashr(x, b.select(inside, y, constant(x.type, x.type.width - 1)))
+        moved = (b.shl if op == "shift_left" else b.lshr)(x, b.select(inside, y, constant(x.type, 0)))
+        return b.select(inside, moved, constant(x.type, 0))
 
     return rule
 
@@ -218,8 +214,8 @@ def _convert(b: ir.IRBuilder, x: ir.Value, src: DType, dst: DType) -> ir.Value:
     s, d = kind(src), kind(dst)
     if d == "b":
         if s == "f":
-            return b.fcmp_unordered("!=", x, _const(x.type, 0))
-        return x if s == "b" else b.icmp_unsigned("!=", x, _const(x.type, 0))
+            return b.fcmp_unordered("!=", x, constant(x.type, 0))
+        return x if s == "b" else b.icmp_unsigned("!=", x, constant(x.type, 0))
     if s == "f" and d == "f":
         if src.itemsize == dst.itemsize:
             return x

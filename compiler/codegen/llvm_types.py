@@ -106,11 +106,22 @@ def _suffix(ty: ir.Type) -> str:
 
 def intrinsic(module: ir.Module, name: str, ty: ir.Type, arity: int) -> ir.Function:
     """Declare (once) an overloaded LLVM intrinsic such as llvm.fmuladd on type ty."""
+    return _declare(module, name, ty, [ty] * arity)
+
+
+def call_intrinsic(builder: ir.IRBuilder, name: str, *args: ir.Value) -> ir.Value:
+    """Call the LLVM intrinsic `name` (llvm.sqrt) overloaded on its first operand's type, which it returns;
+    later operands may differ (llvm.ctlz's i1 flag)."""
+    ty = args[0].type
+    return builder.call(_declare(builder.module, name, ty, [a.type for a in args]), list(args))
+
+
+def _declare(module: ir.Module, name: str, ty: ir.Type, params: list[ir.Type]) -> ir.Function:
     mangled = f"{name}.{_suffix(ty)}"
     existing = module.globals.get(mangled)
     if existing is not None:
         return existing
-    return ir.Function(module, ir.FunctionType(ty, [ty] * arity), name=mangled)
+    return ir.Function(module, ir.FunctionType(ty, params), name=mangled)
 
 
 def is_float(ty: ir.Type) -> bool:

@@ -33,6 +33,8 @@ import numpy as np
 from llvmlite import ir
 from numpy.polynomial import chebyshev
 
+from cerebro.compiler.codegen.llvm_types import call_intrinsic
+
 F32, F64 = ir.FloatType(), ir.DoubleType()
 
 
@@ -69,7 +71,7 @@ class _Ops:
         return self.intrinsic("fmuladd", x, y, z)
 
     def intrinsic(self, name: str, *args):
-        return call_intrinsic(self.b, name, [self.c(a) for a in args])
+        return call_intrinsic(self.b, f"llvm.{name}", *[self.c(a) for a in args])
 
     def cmp(self, op: str, x, y):
         return self.b.fcmp_ordered(op, self.c(x), self.c(y))
@@ -110,17 +112,6 @@ class _Ops:
         for coeff in reversed(coeffs[1:]):
             b1, b2 = self.sub(self.madd(two_t, b1, coeff), b2), b1
         return self.sub(self.madd(t, b1, coeffs[0]), b2)
-
-
-def call_intrinsic(b: ir.IRBuilder, name: str, args: list[ir.Value], ret: ir.Type | None = None) -> ir.Value:
-    """Call llvm.<name>.<type of args[0]>, declaring it in the module on first use."""
-    suffix = {F32: "f32", F64: "f64"}.get(args[0].type) or f"i{args[0].type.width}"
-    full = f"llvm.{name}.{suffix}"
-    module = b.module
-    fn = module.globals.get(full)
-    if fn is None:
-        fn = ir.Function(module, ir.FunctionType(ret or args[0].type, [a.type for a in args]), full)
-    return b.call(fn, args)
 
 
 def _taylor_exp(degree: int) -> list[float]:
@@ -487,7 +478,7 @@ def _fmod_parts(b: ir.IRBuilder, x: ir.Value) -> tuple[ir.Value, ir.Value]:
     subnormal = b.icmp_unsigned("==", field, ir.Constant(I64, 0))
     implicit = b.select(subnormal, ir.Constant(I64, 0), ir.Constant(I64, 1 << 52))
     raw = b.or_(b.and_(bits, ir.Constant(I64, (1 << 52) - 1)), implicit)
-    shift = b.sub(call_intrinsic(b, "ctlz", [raw, ir.Constant(ir.IntType(1), 0)]), ir.Constant(I64, 11))
+    shift = b.sub(call_intrinsic(b, "llvm.ctlz", raw, ir.Constant(ir.IntType(1), 0)), ir.Constant(I64, 11))
     biased = b.select(subnormal, ir.Constant(I64, 1), field)
     exponent = b.sub(b.sub(biased, ir.Constant(I64, 1075)), shift)
     return b.shl(raw, shift), exponent
