@@ -20,8 +20,16 @@ from collections.abc import Callable, Sequence
 from llvmlite import ir
 
 from cerebro.compiler.codegen import mathfn
-from cerebro.compiler.codegen.llvm_types import I1, call_intrinsic, constant, element_type, load_value, store_value
-from cerebro.compiler.codegen.loops import for_nest, for_range, i64, linear_index
+from cerebro.compiler.codegen.llvm_types import (
+    I1,
+    call_intrinsic,
+    constant,
+    element_type,
+    index,
+    load_value,
+    store_value,
+)
+from cerebro.compiler.codegen.loops import for_nest, for_range, i64
 from cerebro.compiler.codegen.partition import for_phases, parts_of, share
 from cerebro.compiler.codegen.registry import EmitContext, UnitsRule, emitter
 from cerebro.compiler.ir import DType, IRError, Node
@@ -289,13 +297,14 @@ def emit_loop(node: Node, body: list[Node], loads: list[tuple[int, int, Sequence
     dims, merged = _loop_dims(node, loads)
     dtypes = {v.id: v.dtype for inner in body for v in inner.inputs}
 
-    def element(index: list[ir.Value]) -> None:
+    def element(at: list[ir.Value]) -> None:
         values: dict[int, ir.Value] = {}
         for (vid, arg, _), walk in zip(loads, merged):
-            values[vid] = load_value(b, fn.args[arg], linear_index(b, index, walk) if dims else i64(0), dtypes[vid])
+            source = index(b, 0, *zip(at, walk), nonnegative=True) if dims else i64(0)
+            values[vid] = load_value(b, fn.args[arg], source, dtypes[vid])
         for inner, rule in zip(body, rules):
             values[inner.outputs[0].id] = rule(b, *(values[v.id] for v in inner.inputs))
-        offset = linear_index(b, index, merged[-1]) if dims else i64(0)
+        offset = index(b, 0, *zip(at, merged[-1]), nonnegative=True) if dims else i64(0)
         store_value(b, values[out.id], fn.args[len(node.inputs)], offset, out.dtype)
 
     def unit(phase: int, i: ir.Value) -> None:

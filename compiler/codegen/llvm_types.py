@@ -52,17 +52,19 @@ def splat(builder: ir.IRBuilder, scalar: ir.Value, width: int) -> ir.Value:
     return builder.shuffle_vector(vector, ir.Constant(vector.type, None), mask)
 
 
-def index(builder: ir.IRBuilder, offset: int, *terms: tuple[ir.Value, int]) -> ir.Value:
-    """offset + sum(value * scale) in i64, folding the constant parts in Python."""
+def index(builder: ir.IRBuilder, offset: int, *terms: tuple[ir.Value, int], nonnegative: bool = False) -> ir.Value:
+    """offset + sum(value * scale) in i64, folding the constant parts in Python. nonnegative: every
+    value, scale and partial sum is >= 0 (an in-bounds walk of a buffer), which LLVM is told too (nuw)."""
+    flags = ("nsw", "nuw") if nonnegative else ("nsw",)
     total: ir.Value | None = None
     for value, scale in terms:
         if scale == 0:
             continue
-        term = value if scale == 1 else builder.mul(value, i64(scale), flags=("nsw",))
-        total = term if total is None else builder.add(total, term, flags=("nsw",))
+        term = value if scale == 1 else builder.mul(value, i64(scale), flags=flags)
+        total = term if total is None else builder.add(total, term, flags=flags)
     if total is None:
         return i64(offset)
-    return total if offset == 0 else builder.add(total, i64(offset), flags=("nsw",))
+    return total if offset == 0 else builder.add(total, i64(offset), flags=flags)
 
 
 def byte_size(elem: ir.Type) -> int:

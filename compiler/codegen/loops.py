@@ -45,18 +45,6 @@ def _nest(builder: ir.IRBuilder, shape: list[int], name: str, indices: list[ir.V
             yield
 
 
-def linear_index(builder: ir.IRBuilder, indices: Sequence[ir.Value], strides: Sequence[int]) -> ir.Value:
-    """sum(index * stride), skipping zero strides (broadcast dims)."""
-    total: ir.Value = i64(0)
-    for index, stride in zip(indices, strides):
-        if stride == 0:
-            continue
-        term = index if stride == 1 else builder.mul(index, i64(stride), flags=("nsw", "nuw"))
-        total = term if isinstance(total, ir.Constant) and total.constant == 0 else builder.add(
-            total, term, flags=("nsw", "nuw"))
-    return total
-
-
 class Carried:
     """Loop-carried values of fold_range: read .values in the body, assign the next ones before leaving."""
 

@@ -28,7 +28,7 @@ from llvmlite import ir
 
 from cerebro.compiler.codegen.elementwise import scalar_rule
 from cerebro.compiler.codegen.llvm_types import constant, element_type, index, intrinsic, load_value, store_value
-from cerebro.compiler.codegen.loops import fold_range, i64, linear_index
+from cerebro.compiler.codegen.loops import fold_range, i64
 from cerebro.compiler.codegen.mathfn import UNARY as TRANSCENDENTAL
 from cerebro.compiler.codegen.partition import for_outer, for_phases, parts_of, share, unflatten
 from cerebro.compiler.codegen.reduce import identity
@@ -220,9 +220,10 @@ class _RowEmitter:
         b, plan = self.b, self.plan
         rows = []
         for idx in indices:
-            row = linear_index(b, idx, contiguous_strides(self.rows))
+            row = index(b, 0, *zip(idx, contiguous_strides(self.rows)), nonnegative=True)
             out_row = b.mul(row, i64(self.n), flags=("nsw", "nuw")) if plan.full_row else row
-            rows.append(_Row(row, out_row, {vid: linear_index(b, idx, rs) for vid, (_, rs, _) in plan.loads.items()}))
+            bases = {vid: index(b, 0, *zip(idx, rs), nonnegative=True) for vid, (_, rs, _) in plan.loads.items()}
+            rows.append(_Row(row, out_row, bases))
         for sweep in range(plan.count):
             for row in rows:
                 self._row_scalars(row, sweep)
