@@ -23,6 +23,7 @@ from cerebro import _runtime
 from cerebro.compiler.cbx.format import CbxError, Meta, TensorSpec
 from cerebro.compiler.cbx.profile_table import NodeInfo, read_profile
 from cerebro.compiler.cbx.tree import CallTree, read_tree
+from cerebro.compiler.ir.dtypes import DType
 
 ALIGN = _runtime.BUFFER_ALIGN
 _align_skip = _runtime.align_skip
@@ -83,7 +84,7 @@ class LoadedModel(_runtime.Model):
         buffers, outputs = self._buffers(arrays, out is None)
         if out is not None:
             outputs = self._check_out(out, arrays)
-        self.run(buffers, outputs)
+        self.run(_bits(buffers), _bits(outputs))
         return list(outputs)
 
     def _check_out(self, out: object, arrays: tuple) -> tuple[np.ndarray, ...]:
@@ -109,7 +110,7 @@ class LoadedModel(_runtime.Model):
         build(graph, profile=True) has one node per stage and says which (profile_table); the per-node
         report of cerebro.Model.profile and `cerebroc profile` is made from these times."""
         buffers, outputs = self._buffers(arrays)
-        raw = _runtime.Model.profile(self, buffers, outputs, repeats)
+        raw = _runtime.Model.profile(self, _bits(buffers), _bits(outputs), repeats)
         return np.frombuffer(raw, np.uint64).reshape(repeats, self.meta.num_stages)
 
     def _buffers(self, arrays: tuple, fresh: bool = True) -> tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...]]:
@@ -121,7 +122,7 @@ class LoadedModel(_runtime.Model):
         buffers = []
         for (spec, dtype), array in zip(self._inputs, arrays):
             if (type(array) is not np.ndarray or array.dtype != dtype or array.shape != spec.shape
-                    or not array.flags.c_contiguous or _align_skip(array)):
+                    or not array.flags.c_contiguous or _align_skip(_bits((array,))[0])):
                 array = self._prepare(spec, dtype, array)
             buffers.append(array)
         outputs = []
@@ -148,6 +149,11 @@ class LoadedModel(_runtime.Model):
     def __repr__(self) -> str:
         threads = f" threads={self.threads}" if self.threads > 1 else ""
         return f"<LoadedModel '{self.meta.model_name}' {self.signature}{threads}>"
+
+
+def _bits(arrays: tuple[np.ndarray, ...]) -> tuple[np.ndarray, ...]:
+    """The arrays as the C side takes them: bfloat16 ones (numpy gives them no buffer format) as their uint16 bits."""
+    return tuple(a.view(np.uint16) if a.dtype == DType.bf16.numpy else a for a in arrays)
 
 
 def _buffer_format(dtype: np.dtype) -> bytes:

@@ -10,7 +10,7 @@ is the cost), built for the host and for aarch64 (run by cbxrun under qemu-aarch
 with compiler/ir/interpret.py's run_graph on the same inputs.
 
 Comparison: integers and bools bit for bit; floats bit for bit (NaN matches any NaN, the sign of
-zero counts) except results that go through a transcendental (APPROXIMATE), which match within
+zero counts) except results that go through a transcendental (ops.TRANSCENDENTAL), which match within
 TOLERANCE relative (absolute below the smallest normal) where the reference is finite and exactly
 elsewhere; the tolerances are test_codegen_ops.py's sweep tolerances against correctly rounded
 values. Float sums, products, matmul and conv read small integers (and the specials inf/NaN/-0),
@@ -38,14 +38,13 @@ from cerebro.compiler.driver import lower
 from cerebro.compiler.ir import DType, Graph, IRError, Value, dtype_from_numpy
 from cerebro.compiler.ir.fused import FUSED, ROW_KERNEL
 from cerebro.compiler.ir.interpret import run_graph
-from cerebro.compiler.ir.ops import OPS
+from cerebro.compiler.ir.ops import OPS, TRANSCENDENTAL
 from cerebro.compiler.ir.plan import VIEW_OPS
 from cerebro.compiler.targets import resolve_target
 
 DTYPES = tuple(DType)
 ARCHES = ("host", "aarch64")
-APPROXIMATE = frozenset({"exp", "log", "log1p", "expm1", "tanh", "erf", "logistic", "sin", "cos", "pow"})
-TOLERANCE = {DType.f32: 2e-6, DType.f64: 1e-14}  # relative, for results that pass through APPROXIMATE
+TOLERANCE = {DType.f32: 2e-6, DType.f64: 1e-14}  # relative, for results that pass through TRANSCENDENTAL
 BROADCAST_SAMPLES = frozenset({"sub", "lt"})  # binary ops also run on [3, 1, 5] op [1, 4, 5]
 
 
@@ -58,7 +57,7 @@ def ordinary(dtype: DType, shape: tuple[int, ...], salt: str) -> np.ndarray:
     rng = _rng(dtype, salt)
     if dtype is DType.bool:
         return rng.integers(0, 2, shape).astype(bool)
-    if dtype.is_float:
+    if dtype.is_float or dtype.is_half:
         return rng.normal(0, 10, shape).astype(dtype.numpy)
     info = np.iinfo(dtype.numpy)
     return rng.integers(info.min, info.max, shape, endpoint=True).astype(dtype.numpy)
@@ -78,7 +77,7 @@ def with_specials(dtype: DType, array: np.ndarray, salt: str) -> np.ndarray:
     (integers); the replacements are those whose sums/products do not depend on the order."""
     if dtype is DType.bool:
         return array
-    specials = ([np.inf, -np.inf, np.nan, -0.0] if dtype.is_float
+    specials = ([np.inf, -np.inf, np.nan, -0.0] if dtype.is_float or dtype.is_half
                 else [np.iinfo(dtype.numpy).min, np.iinfo(dtype.numpy).max])
     flat = array.copy().ravel()
     picks = _rng(dtype, salt).integers(0, len(specials), flat.size)
@@ -163,7 +162,7 @@ def extremes(feed: Feed, d: DType) -> Value:
     def make() -> np.ndarray:
         rows = _rng(d, "m").choice(edge_values(d), (7, 4))
         rows[0] = rows[0, 0]  # a tie over the whole row
-        if d.is_float:
+        if d.is_float or d.is_half:
             rows[1] = [0.0, -0.0, -0.0, 0.0]
             rows[2] = [1.0, np.nan, 5.0, np.nan]
         return rows
@@ -177,7 +176,7 @@ Builder = Callable[[Graph, Feed, str, DType], list[Case]]
 
 
 def unary(g: Graph, feed: Feed, op: str, d: DType) -> list[Case]:
-    return [Case(f"{op}(x)", g.add1(op, x_vector(feed, d)), op not in APPROXIMATE),
+    return [Case(f"{op}(x)", g.add1(op, x_vector(feed, d)), op not in TRANSCENDENTAL),
             Case(f"{op}(empty)", g.add1(op, empty(feed, d)), True)]
 
 
@@ -185,7 +184,7 @@ def binary(g: Graph, feed: Feed, op: str, d: DType) -> list[Case]:
     """Edge pairs and ordinary pairs; the broadcasting loop (the same for every op) with two of them."""
     a, b = pair(feed, d)
     e = empty(feed, d)
-    exact = op not in APPROXIMATE
+    exact = op not in TRANSCENDENTAL
     cases = [Case(f"{op}(a, b)", g.add1(op, a, b), exact), Case(f"{op}(empty)", g.add1(op, e, e), True)]
     if op in BROADCAST_SAMPLES:
         p, q = broadcast_pair(feed, d)
@@ -203,7 +202,9 @@ def select(g: Graph, feed: Feed, op: str, d: DType) -> list[Case]:
 
 def convert(g: Graph, feed: Feed, op: str, d: DType) -> list[Case]:
     x = x_vector(feed, d)
-    return [Case(f"convert(x, {to.name})", g.add1(op, x, dtype=to), True) for to in DTYPES]
+    halves = {DType.f32, DType.f16, DType.bf16}  # f16/bf16 convert to and from these only
+    return [Case(f"convert(x, {to.name})", g.add1(op, x, dtype=to), True) for to in DTYPES
+            if not (d.is_half or to.is_half) or {d, to} <= halves]
 
 
 def shift(g: Graph, feed: Feed, op: str, d: DType) -> list[Case]:
@@ -409,10 +410,13 @@ def chains(g: Graph, feed: Feed, d: DType) -> list[Case]:
         cases.append(Case("mul(add(a, b), sub(a, b))", g.add1("mul", g.add1("add", a, b), g.add1("sub", a, b)), True))
         cases.append(Case("logistic(tanh(neg(x)))",
                           g.add1("logistic", g.add1("tanh", g.add1("neg", x_vector(feed, d)))), False))
+    elif d.is_half:  # computed in f32 and rounded back, as the JAX frontend lowers f16/bf16 arithmetic
+        wide = [g.add1("convert", v, dtype=DType.f32) for v in (a, b)]
+        cases.append(Case("convert(mul(f32(a), f32(b)))", g.add1("convert", g.add1("mul", *wide), dtype=d), True))
     else:
         cases.append(Case("select(lt(a, b), div(a, b), rem(a, b))",
                           g.add1("select", g.add1("lt", a, b), g.add1("div", a, b), g.add1("rem", a, b)), True))
-    if d is not DType.bool:
+    if d is not DType.bool and not d.is_half:
         spread = g.add1("broadcast_in_dim", p, shape=(3, 4, 5), broadcast_dimensions=(0, 1, 2))
         cases.append(Case("max(broadcast(p), q) - q", g.add1("sub", g.add1("max", spread, q), q), True))
     if d.is_float:
@@ -527,7 +531,7 @@ def mismatches(case: Case, d: DType, got: np.ndarray, want: np.ndarray) -> list[
     if got.dtype != want.dtype or got.shape != want.shape:
         return [(-1, f"{case.label}: {got.dtype}{got.shape}, reference {want.dtype}{want.shape}")]
     got, want = got.ravel(), want.ravel()
-    if want.dtype.kind != "f":
+    if want.dtype.kind != "f" and not dtype_from_numpy(want.dtype).is_half:  # bf16 is numpy kind 'V'
         bad = got != want
     else:
         same = (got == want) & (np.signbit(got) == np.signbit(want)) | np.isnan(got) & np.isnan(want)

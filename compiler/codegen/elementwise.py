@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 
 from llvmlite import ir
 
-from cerebro.compiler.codegen import mathfn
+from cerebro.compiler.codegen import halfconv, mathfn
 from cerebro.compiler.codegen.llvm_types import (
     I1,
     call_intrinsic,
@@ -39,6 +39,8 @@ from cerebro.compiler.ir.strides import broadcast_strides
 
 
 def kind(dtype: DType) -> str:
+    if dtype.is_half:  # no rules of its own: f16/bf16 are only converted (halfconv) and moved
+        return "h"
     if dtype.is_float:
         return "f"
     if dtype is DType.bool:
@@ -217,7 +219,12 @@ COMPARE_RULES: dict[tuple[str, str], ScalarFn] = {
 
 
 def _convert(b: ir.IRBuilder, x: ir.Value, src: DType, dst: DType) -> ir.Value:
-    """convert: float -> int saturates (NaN -> 0, as XLA), int -> int wraps, x -> bool is x != 0."""
+    """convert: float -> int saturates (NaN -> 0, as XLA), int -> int wraps, x -> bool is x != 0;
+    f16/bf16 (to or from f32 only, ops.HALF_OPS) by halfconv."""
+    if src.is_half:
+        x, src = halfconv.WIDEN[src](b, x), DType.f32
+    if dst.is_half:
+        return halfconv.NARROW[dst](b, _convert(b, x, src, DType.f32))
     ty = element_type(dst)
     s, d = kind(src), kind(dst)
     if d == "b":

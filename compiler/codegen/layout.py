@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from llvmlite import ir
 
 from cerebro.compiler.codegen.elementwise import merge_dims
-from cerebro.compiler.codegen.llvm_types import byte_size, element_type
+from cerebro.compiler.codegen.llvm_types import byte_size, element_constant, element_type
 from cerebro.compiler.codegen.llvm_types import index as affine
 from cerebro.compiler.codegen.loops import for_nest, for_range, i64
 from cerebro.compiler.codegen.registry import EmitContext, emitter
@@ -200,7 +200,7 @@ def emit_pad(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
     interior = node.attrs.get("interior") or (0,) * x.rank
     b = _finish(fn)
     value = node.attrs["value"]
-    fill = ir.Constant(ty, float(value) if x.dtype.is_float else int(value))
+    fill = element_constant(x.dtype, value)
     if out.size > 0:
         with for_nest(b, [out.size]) as (i,):
             b.store(fill, b.gep(fn.args[1], [i], inbounds=True, source_etype=ty))

@@ -8,6 +8,7 @@ and one byte (0/1) in memory.
 
 from __future__ import annotations
 
+import numpy as np
 from llvmlite import ir
 
 from cerebro.compiler.codegen.loops import i64
@@ -25,12 +26,21 @@ ELEMENT_TYPES = {  # the one dtype -> LLVM type table of the code generator
     DType.i32: ir.IntType(32),
     DType.u32: ir.IntType(32),
     DType.i64: ir.IntType(64),
+    DType.f16: ir.IntType(16),  # f16/bf16 as their bits: moved as integers, converted by halfconv
+    DType.bf16: ir.IntType(16),
 }
 
 
 def element_type(dtype: DType) -> ir.Type:
     """The LLVM type of one buffer element (bool is stored as one byte)."""
     return ELEMENT_TYPES[dtype]
+
+
+def element_constant(dtype: DType, value: float | int) -> ir.Constant:
+    """value as one element of dtype: a float, an integer, or (f16/bf16) its 16 bits rounded as numpy rounds."""
+    if dtype.is_half:
+        return ir.Constant(element_type(dtype), int(np.array(value, dtype.numpy).view(np.uint16)))
+    return ir.Constant(element_type(dtype), float(value) if dtype.is_float else int(value))
 
 
 def vector_type(elem: ir.Type, width: int) -> ir.Type:

@@ -68,7 +68,12 @@ class Builder:
         return x if perm == tuple(range(x.rank)) else self.add("transpose", x, perm=perm)
 
     def convert(self, x: Value, dtype: DType) -> Value:
-        return x if x.dtype is dtype else self.add("convert", x, dtype=dtype)
+        """x as dtype; f16/bf16 from or to anything but a float of 32 bits or less goes through f32."""
+        if x.dtype is dtype:
+            return x
+        if (x.dtype.is_half or dtype.is_half) and not {x.dtype, dtype} <= {DType.f32, DType.f16, DType.bf16}:
+            x = self.convert(x, DType.f32)
+        return self.add("convert", x, dtype=dtype)
 
     def to_rank(self, x: Value, rank: int) -> Value:
         """Prepend unit dims so x broadcasts against a value of this rank (numpy aligns trailing dims)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 
+import ml_dtypes
 import numpy as np
 
 
@@ -20,6 +21,8 @@ class DType(enum.Enum):
     bool = 8
     u16 = 9
     u32 = 10
+    f16 = 11  # f16 and bf16 are storage types: arithmetic converts to f32 and rounds back (as XLA on CPU)
+    bf16 = 12
 
     @property
     def code(self) -> int:
@@ -36,6 +39,11 @@ class DType(enum.Enum):
     @property
     def is_float(self) -> bool:
         return self in (DType.f32, DType.f64)
+
+    @property
+    def is_half(self) -> bool:
+        """A 16-bit float: loaded, stored, moved and converted to/from f32, never computed on directly."""
+        return self in (DType.f16, DType.bf16)
 
     @property
     def is_int(self) -> bool:
@@ -60,6 +68,8 @@ _NUMPY_NAMES = {
     DType.bool: "bool",
     DType.u16: "uint16",
     DType.u32: "uint32",
+    DType.f16: "float16",
+    DType.bf16: ml_dtypes.bfloat16,  # numpy has no bfloat16 of its own; ml_dtypes (a JAX dependency) adds it
 }
 _FROM_NUMPY = {np.dtype(v): k for k, v in _NUMPY_NAMES.items()}
 
@@ -69,7 +79,7 @@ def dtype_from_numpy(dtype: object) -> DType:
     key = np.dtype(dtype)
     if key not in _FROM_NUMPY:
         raise ValueError(f"unsupported element type {key}; Cerebro supports "
-                         + ", ".join(sorted(_NUMPY_NAMES.values())))
+                         + ", ".join(sorted(np.dtype(v).name for v in _NUMPY_NAMES.values())))
     return _FROM_NUMPY[key]
 
 

@@ -511,6 +511,8 @@ BINARY = names(kind="binary")
 COMPARE = names(kind="compare")
 REDUCE = names(kind="reduce")
 ELEMENTWISE = frozenset(names(role=Role.ELEMENTWISE))
+# computed by polynomial approximations (codegen/mathfn.py), within a few ulp: the ops costed as transcendental
+TRANSCENDENTAL = frozenset(name for name, op in OPS.items() if op.cost is _transcendental)
 
 
 def infer(node: Node) -> list[tuple[Shape, DType]]:
@@ -528,4 +530,24 @@ def infer(node: Node) -> list[tuple[Shape, DType]]:
     unknown = sorted(set(node.attrs) - set(opdef.attrs) - set(opdef.optional) - set(opdef.lowered))
     if unknown:  # a misspelt optional attribute would silently mean its default
         raise _fail(node, f"unknown attributes {unknown}")
-    return opdef.rule(node)
+    outputs = opdef.rule(node)
+    _check_half(node, outputs)
+    return outputs
+
+
+# Ops that only move, select or convert elements: the ones f16/bf16 (storage types) may pass through.
+HALF_OPS = frozenset({"select", "convert", "bitcast", "broadcast_in_dim", "reshape", "transpose", "slice", "pad",
+                      "concatenate", "rev", "take"})
+
+
+def _check_half(node: Node, outputs: list[tuple[Shape, DType]]) -> None:
+    """f16/bf16 are computed on in f32 (the frontend converts around each op): arithmetic on them is refused,
+    so a missed conversion is an error, and convert pairs them with f32 only (one rounding, as XLA)."""
+    halves = sorted({d.name for d in [v.dtype for v in node.inputs] + [d for _, d in outputs] if d.is_half})
+    if not halves:
+        return
+    if node.op not in HALF_OPS:
+        raise _fail(node, f"does not compute on {'/'.join(halves)} (storage types: convert to f32 first)")
+    if node.op == "convert" and {node.inputs[0].dtype, outputs[0][1]} - {DType.f32, DType.f16, DType.bf16}:
+        raise _fail(node, f"converts {node.inputs[0].dtype.name} to {outputs[0][1].name}: f16/bf16 convert "
+                          "to and from f32 only")

@@ -19,6 +19,7 @@ from cerebro.compiler.cbx.tree import CallTree
 from cerebro.compiler.ir import DType, Graph, Value, verify
 from cerebro.compiler.ir.interpret import run_graph
 from cerebro.frontends.jax import (
+    half,
     rules_control,
     rules_elementwise,
     rules_gather,
@@ -185,7 +186,11 @@ def _lower_jaxpr(ctx: Context, jaxpr: Jaxpr, consts: list, args: list[Value], ca
         elif eqn.primitive.name in RULES:
             for var in eqn.outvars:
                 ctx.dtype(physical_aval(var.aval).dtype)
-            outputs = (rules_random.key_data_rule(eqn) or RULES[eqn.primitive.name])(ctx, eqn, *inputs)
+            rule = rules_random.key_data_rule(eqn) or RULES[eqn.primitive.name]
+            if half.computes_on_half(ctx, eqn, inputs):
+                outputs = half.lower_in_f32(ctx, eqn, rule, inputs)
+            else:
+                outputs = rule(ctx, eqn, *inputs)
         else:
             raise ctx.fail("no lowering rule")
         for var, value in zip(eqn.outvars, outputs):

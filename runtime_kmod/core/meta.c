@@ -11,7 +11,7 @@ static const uint32_t dtype_sizes[] = {
 	[CBX_DTYPE_F32] = 4, [CBX_DTYPE_F64] = 8, [CBX_DTYPE_I8] = 1,
 	[CBX_DTYPE_I16] = 2, [CBX_DTYPE_I32] = 4, [CBX_DTYPE_I64] = 8,
 	[CBX_DTYPE_U8] = 1, [CBX_DTYPE_BOOL] = 1, [CBX_DTYPE_U16] = 2,
-	[CBX_DTYPE_U32] = 4,
+	[CBX_DTYPE_U32] = 4, [CBX_DTYPE_F16] = 2, [CBX_DTYPE_BF16] = 2,
 };
 
 uint32_t cbx_dtype_size(uint32_t dtype)

@@ -29,7 +29,7 @@ static const char *const dtype_names[] = {
 	[CBX_DTYPE_F32] = "f32", [CBX_DTYPE_F64] = "f64", [CBX_DTYPE_I8] = "i8",
 	[CBX_DTYPE_I16] = "i16", [CBX_DTYPE_I32] = "i32", [CBX_DTYPE_I64] = "i64",
 	[CBX_DTYPE_U8] = "u8", [CBX_DTYPE_BOOL] = "bool", [CBX_DTYPE_U16] = "u16",
-	[CBX_DTYPE_U32] = "u32",
+	[CBX_DTYPE_U32] = "u32", [CBX_DTYPE_F16] = "f16", [CBX_DTYPE_BF16] = "bf16",
 };
 
 static const char *const post_names[] = {

@@ -28,6 +28,7 @@
 
 static const char *const dtype_names[] = {
 	"?", "f32", "f64", "i8", "i16", "i32", "i64", "u8", "bool", "u16", "u32",
+	"f16", "bf16",
 };
 
 struct session {

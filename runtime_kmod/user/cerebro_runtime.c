@@ -17,7 +17,7 @@ static const char *const dtype_names[] = {
 	[CBX_DTYPE_F32] = "float32", [CBX_DTYPE_F64] = "float64", [CBX_DTYPE_I8] = "int8",
 	[CBX_DTYPE_I16] = "int16", [CBX_DTYPE_I32] = "int32", [CBX_DTYPE_I64] = "int64",
 	[CBX_DTYPE_U8] = "uint8", [CBX_DTYPE_BOOL] = "bool", [CBX_DTYPE_U16] = "uint16",
-	[CBX_DTYPE_U32] = "uint32",
+	[CBX_DTYPE_U32] = "uint32", [CBX_DTYPE_F16] = "float16", [CBX_DTYPE_BF16] = "bfloat16",
 };
 
 /* Copies @e's message to the caller's buffer; returns its code. */

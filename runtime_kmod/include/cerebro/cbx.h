@@ -52,6 +52,8 @@ enum cbx_dtype {
 	CBX_DTYPE_BOOL = 8,	/* one byte, 0 or 1 */
 	CBX_DTYPE_U16 = 9,
 	CBX_DTYPE_U32 = 10,
+	CBX_DTYPE_F16 = 11,	/* IEEE binary16 */
+	CBX_DTYPE_BF16 = 12,	/* bfloat16: the high half of an f32 */
 };
 
 struct cbx_tensor {
