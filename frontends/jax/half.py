@@ -37,15 +37,23 @@ class _InF32:
         return getattr(self._eqn, name)
 
 
+HALF_DTYPES = (DType.f16.numpy, DType.bf16.numpy)
+
+
+def _is_half(dtype: Any) -> bool:
+    """Whether a JAX dtype (a PRNG key's included) is f16 or bf16."""
+    return any(dtype == half for half in HALF_DTYPES)
+
+
 def _f32(dtype: Any) -> Any:
-    return np.dtype(np.float32) if np.dtype(dtype).name in ("float16", "bfloat16") else dtype
+    return np.dtype(np.float32) if _is_half(dtype) else dtype
 
 
-def computes_on_half(ctx: Context, eqn: Any, inputs: list[Value]) -> bool:
+def computes_on_half(eqn: Any, inputs: list[Value]) -> bool:
     """Whether eqn does arithmetic with an f16/bf16 operand or result."""
     if eqn.primitive.name in MOVES:
         return False
-    return any(v.dtype.is_half for v in inputs) or any(ctx.dtype(v.aval.dtype).is_half for v in eqn.outvars)
+    return any(v.dtype.is_half for v in inputs) or any(_is_half(v.aval.dtype) for v in eqn.outvars)
 
 
 def _logistic(ctx: Context, eqn: Any, x: Value) -> list[Value]:

@@ -187,7 +187,7 @@ def _lower_jaxpr(ctx: Context, jaxpr: Jaxpr, consts: list, args: list[Value], ca
             for var in eqn.outvars:
                 ctx.dtype(physical_aval(var.aval).dtype)
             rule = rules_random.key_data_rule(eqn) or RULES[eqn.primitive.name]
-            if half.computes_on_half(ctx, eqn, inputs):
+            if half.computes_on_half(eqn, inputs):
                 outputs = half.lower_in_f32(ctx, eqn, rule, inputs)
             else:
                 outputs = rule(ctx, eqn, *inputs)
