@@ -36,9 +36,10 @@ from cerebro.compiler.codegen.registry import EmitContext, emitter, unsupported
 from cerebro.compiler.ir import Node, Value
 from cerebro.compiler.ir.dtypes import DType
 from cerebro.compiler.ir.fused import ROW_KERNEL, ROW_REDUCTIONS
+from cerebro.compiler.ir.ops import Role, names
 from cerebro.compiler.ir.strides import contiguous_strides
 
-_VIEWS = ("broadcast_in_dim", "reshape")
+_VIEWS = frozenset(names(role=Role.VIEW) + names(role=Role.BROADCAST))  # pass their input's value through
 ROW_BLOCK = 4  # rows swept side by side, so their dependency chains overlap
 FAST_CHECK_COST = 4  # max/min inputs at most this costly to recompute take _Fast (and its NaN check)
 
