@@ -59,7 +59,7 @@ def test_unsupported_primitive_names_primitive_and_line() -> None:
     (lambda x: lax.scan(lambda c, _: (c * 2, c), x[0], None, length=1000)[0], "scan of length 1000"),
     (lambda x: lax.lgamma(x), "lgamma"),
     (lambda x: lax.select_n(jnp.array([[0, 1, 2, 0]] * 3, jnp.int32), x, -x, x * 2), "select_n"),
-    (lambda x: x.astype(jnp.float16), "float16"),
+    (lambda x: x.astype(jnp.complex64), "complex64"),
     (lambda x: x.at[1].apply(jnp.sin), "x.at[...].apply"),
     (lambda x: lax.approx_max_k(x, 2)[0], "approx_top_k"),
     (lambda x: lax.reduce_window(x, 0.0, lax.add, (2, 2), (1, 1), "VALID", window_dilation=(2, 1)), "window_dilation"),

@@ -26,12 +26,13 @@ class _Var:
 
 
 class _InF32:
-    """eqn as its rule sees it when computing in f32: f16/bf16 outputs read as f32 (e.g. dot_general's
-    result type); everything else is the equation's own."""
+    """eqn as its rule sees it when computing in f32: f16/bf16 outputs (e.g. dot_general's result type) and
+    dtype parameters (iota's) read as f32; everything else is the equation's own."""
 
     def __init__(self, eqn: Any) -> None:
         self._eqn = eqn
         self.outvars = [_Var(v.aval.update(dtype=_f32(v.aval.dtype))) for v in eqn.outvars]
+        self.params = {k: _f32(v) if isinstance(v, np.dtype) else v for k, v in eqn.params.items()}
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._eqn, name)
