@@ -142,6 +142,14 @@ def _as(bits: list[np.ndarray], typed: list[np.ndarray]) -> list[np.ndarray]:
     return [b.view(t.dtype) for b, t in zip(bits, typed)]
 
 
+@pytest.mark.parametrize("fn", [lambda x: jnp.cumsum(x), lambda x: jax.lax.reduce_window(
+    x, 0.0, jax.lax.add, (3,), (1,), "VALID")], ids=["cumsum", "reduce_window_sum"])
+def test_per_step_rounding_scans_are_refused(fn) -> None:
+    """XLA runs these in the 16-bit type and rounds every step: an error, not a different answer."""
+    with pytest.raises(NotImplementedError, match="(cumsum|reduce_window_sum).*XLA rounds after every step"):
+        trace(fn, np.ones(8, ml_dtypes.bfloat16))
+
+
 @pytest.fixture(scope="module")
 def aarch64_runner(tmp_path_factory) -> list[str]:
     return native.aarch64_runner(tmp_path_factory.mktemp("cbxrun-aarch64"))

@@ -70,8 +70,16 @@ def _logistic(ctx: Context, eqn: Any, x: Value) -> list[Value]:
 EXPANDED = {"logistic": _logistic}  # primitives XLA rewrites into several rounded ops for 16-bit floats
 
 
+# Scans XLA runs in the 16-bit type, rounding after every step (measured: bf16 cumsum of 64 differs from
+# an f32 scan rounded once in 60% of elements): refused rather than answered differently.
+PER_STEP = frozenset({"cumsum", "cumprod", "cumlogsumexp", "reduce_window_sum"})
+
+
 def lower_in_f32(ctx: Context, eqn: Any, rule: Any, inputs: list[Value]) -> list[Value]:
     """rule on f32 copies of the f16/bf16 inputs, each f16/bf16 result rounded back to its type."""
+    if eqn.primitive.name in PER_STEP:
+        raise ctx.fail("on float16/bfloat16 (XLA rounds after every step; not supported yet: compute it in "
+                       "float32)")
     if eqn.primitive.name in EXPANDED:
         return EXPANDED[eqn.primitive.name](ctx, eqn, *inputs)
     wide = [ctx.convert(v, DType.f32) if v.dtype.is_half else v for v in inputs]
