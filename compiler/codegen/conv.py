@@ -148,8 +148,6 @@ def emit_conv(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
                   node.attrs["padding"][i][0], node.attrs["padding"][i][1], lhs[i], rhs[i]) for i in range(spatial)]
     if any(a.stride < 1 or a.lhs_dilation < 1 or a.rhs_dilation < 1 for a in axes):
         raise unsupported(node, "conv stride or dilation below 1")
-    for arg in fn.args[:len(node.inputs) + len(node.outputs)]:
-        arg.add_attribute("noalias")
     builder = ir.IRBuilder(fn.append_basic_block("entry"))
     px, pw, po = fn.args[0], fn.args[1], fn.args[len(node.inputs)]
     cin, cout = x.shape[-1], w.shape[-1]

@@ -31,8 +31,6 @@ def emit_cumulative(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
     if combine is None:
         raise unsupported(node, f"cumulative {node.attrs['kind']} on {x.dtype.name}")
     outer, n, inner = math.prod(x.shape[:axis]), x.shape[axis], math.prod(x.shape[axis + 1:])
-    for arg in fn.args:
-        arg.add_attribute("noalias")
     builder = ir.IRBuilder(fn.append_basic_block("entry"))
     px, pout = fn.args
     if x.size == 0:

@@ -35,8 +35,6 @@ def emit_take(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
         raise unsupported(node, f"take mode {mode!r}")
     bits = ir.IntType(x.dtype.itemsize * 8)
     index_elem = element_type(idx.dtype)
-    for arg in fn.args:
-        arg.add_attribute("noalias")
     builder = ir.IRBuilder(fn.append_basic_block("entry"))
     px, pidx, po = fn.args
     if out.size == 0:

@@ -92,8 +92,6 @@ def emit_matmul(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
         raise unsupported(node, f"b packed in blocks of {packed} for a {width * vectors}-column tile")
     if view.b[-1] != 1 and view.columns > 1 or view.c[-1] != 1 and view.columns > 1:
         raise unsupported(node, "a matmul b or result with non-unit column stride")
-    for arg in fn.args[:len(node.inputs) + len(node.outputs)]:
-        arg.add_attribute("noalias")
     builder = ir.IRBuilder(fn.append_basic_block("entry"))
     part, parts = parts_of(builder, node, fn)
     with for_rectangles(builder, part, parts, *_unit_counts(node, ctx.target)) as (row_lo, row_hi, column_lo,

@@ -62,7 +62,7 @@ def _node_function(ctx: EmitContext, node: Node, index: int) -> ir.Function:
     # Kept out of line: inlining hundreds of kernels into the stage functions
     # tripled LLVM's time on MobileNetV3 (45 s -> 13 s) for no run-time gain.
     fn.attributes.add("noinline")
-    for arg in fn.args:
+    for arg in fn.args:  # every buffer argument, so the emitters need not
         if arg.type == PTR:
             arg.add_attribute("noalias")
     emit(ctx, node, fn)

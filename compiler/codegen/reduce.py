@@ -130,8 +130,6 @@ def emit_reduce(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
         raise unsupported(node, f"{op} on {dtype.name}")
     if dtype is DType.bool and op in ("reduce_sum", "reduce_prod"):
         raise unsupported(node, f"{op} on bool (convert to an integer type first)")
-    for arg in fn.args:
-        arg.add_attribute("noalias")
     builder = ir.IRBuilder(fn.append_basic_block("entry"))
     px, po = fn.args
     elem = element_type(dtype)
@@ -267,8 +265,6 @@ def emit_argreduce(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
         raise unsupported(node, f"{node.op} on {x.dtype.name}")
     axis = node.attrs["axis"]
     outer, length, inner = math.prod(x.shape[:axis]), x.shape[axis], math.prod(x.shape[axis + 1:])
-    for arg in fn.args:
-        arg.add_attribute("noalias")
     builder = ir.IRBuilder(fn.append_basic_block("entry"))
     px, po = fn.args
     elem, index_elem = element_type(x.dtype), element_type(out.dtype)

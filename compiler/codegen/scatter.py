@@ -30,8 +30,6 @@ def emit_scatter(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
         raise unsupported(node, f"scatter {combine_kind} on {x.dtype.name}")
     bits = ir.IntType(x.dtype.itemsize * 8)
     position_type = element_type(positions.dtype)
-    for arg in fn.args:
-        arg.add_attribute("noalias")
     builder = ir.IRBuilder(fn.append_basic_block("entry"))
     px, ppositions, pupdates, pout = fn.args
     with for_range(builder, out.size, "copy") as i:

@@ -80,8 +80,6 @@ def emit_argsort(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
     order = node.attrs.get("order", "canonical")
     descending = bool(node.attrs.get("descending", False))
     bits = ir.IntType(8 * x.dtype.itemsize)
-    for arg in fn.args:
-        arg.add_attribute("noalias")
     builder = ir.IRBuilder(fn.append_basic_block("entry"))
     px, pout = fn.args
     counts = builder.alloca(I32, BUCKETS, name="counts")
@@ -152,8 +150,6 @@ def _emit_first_k(node: Node, fn: ir.Function) -> None:
     order = node.attrs.get("order", "canonical")
     descending = bool(node.attrs.get("descending", False))
     bits = ir.IntType(8 * x.dtype.itemsize)
-    for arg in fn.args:
-        arg.add_attribute("noalias")
     builder = ir.IRBuilder(fn.append_basic_block("entry"))
     px, pout = fn.args
     if rows * k == 0:
