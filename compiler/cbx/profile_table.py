@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 
 from cerebro.compiler.cbx.format import CbxError, Meta
-from cerebro.compiler.cbx.tree import add_note, note_desc
+from cerebro.compiler.cbx.tree import add_note, note_desc, note_json
 
 if TYPE_CHECKING:  # the runtime reads tables without the IR
     from cerebro.compiler.ir import Node
@@ -77,12 +77,7 @@ def read_profile(cbx: bytes, meta: Meta) -> list[list[NodeInfo]] | None:
     payload = note_desc(cbx, PROFILE_SECTION, NOTE_TYPE, "profile")
     if payload is None:
         return None
-    if len(payload) > MAX_BYTES:
-        raise CbxError(f"bad {PROFILE_SECTION}: {len(payload)} bytes (at most {MAX_BYTES})")
-    try:
-        raw = json.loads(payload)
-    except (ValueError, RecursionError) as exc:
-        raise CbxError(f"bad {PROFILE_SECTION}: not JSON ({str(exc)[:80]})") from None
+    raw = note_json(payload, PROFILE_SECTION, MAX_BYTES)
     if not isinstance(raw, dict) or raw.get("format") != FORMAT or not isinstance(raw.get("stages"), list):
         raise CbxError(f"bad {PROFILE_SECTION}: not a {FORMAT} table")
     stages = raw["stages"]

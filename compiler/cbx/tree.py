@@ -58,12 +58,7 @@ class CallTree:
     @classmethod
     def from_json(cls, payload: bytes, num_inputs: int, num_outputs: int) -> CallTree:
         """Parse and check a section's payload against the signature: CbxError if it does not fit."""
-        if len(payload) > MAX_BYTES:
-            raise CbxError(f"bad {TREE_SECTION}: {len(payload)} bytes (at most {MAX_BYTES})")
-        try:
-            raw = json.loads(payload)
-        except (ValueError, RecursionError) as exc:
-            raise CbxError(f"bad {TREE_SECTION}: not JSON ({str(exc)[:80]})") from None
+        raw = note_json(payload, TREE_SECTION, MAX_BYTES)
         if not isinstance(raw, dict) or raw.get("format") != FORMAT:
             raise CbxError(f"bad {TREE_SECTION}: not a {FORMAT} description")
         args, kwargs = _params(raw.get("args"), "args"), _params(raw.get("kwargs"), "kwargs")
@@ -240,3 +235,13 @@ def note_desc(cbx: bytes, name: str, kind: int, what: str) -> bytes | None:
     if desc_size > len(data) - head:
         raise CbxError(f"bad {name}: the note claims {desc_size} bytes, the section has {len(data) - head}")
     return data[head:head + desc_size]
+
+
+def note_json(payload: bytes, name: str, max_bytes: int) -> Any:
+    """A note's JSON payload parsed; CbxError naming section name if it is over max_bytes or not JSON."""
+    if len(payload) > max_bytes:
+        raise CbxError(f"bad {name}: {len(payload)} bytes (at most {max_bytes})")
+    try:
+        return json.loads(payload)
+    except (ValueError, RecursionError) as exc:
+        raise CbxError(f"bad {name}: not JSON ({str(exc)[:80]})") from None
