@@ -282,16 +282,23 @@ def _linked(elf: ElfFile, sec: Section, what: str) -> Section:
     return elf.sections[sec.link]
 
 
-def _read_symbols(elf: ElfFile, sec: Section, names: Names) -> list[Symbol]:
-    lay = LAYOUT[elf.ei_class]
-    r = Reader(elf.data, "ELF", elf.endian)
-    size = struct.calcsize("<" + lay["sym"])
+def _table_entries(sec: Section, size: int, limit: int, what: str) -> tuple[int, int]:
+    """(entry size, entry count) of a table section whose entries are at least size bytes; FormatError for
+    smaller entries or more than limit of them."""
     entsize = sec.entsize or size
     if entsize < size:
         raise FormatError(f"ELF: {sec.name!r} entry size {entsize} is smaller than {size}")
     count = sec.size // entsize
-    if count > MAX_SYMBOLS:
-        raise FormatError(f"ELF: {sec.name!r} has {count} symbols, over the limit of {MAX_SYMBOLS}")
+    if count > limit:
+        raise FormatError(f"ELF: {sec.name!r} has {count} {what}, over the limit of {limit}")
+    return entsize, count
+
+
+def _read_symbols(elf: ElfFile, sec: Section, names: Names) -> list[Symbol]:
+    lay = LAYOUT[elf.ei_class]
+    r = Reader(elf.data, "ELF", elf.endian)
+    size = struct.calcsize("<" + lay["sym"])
+    entsize, count = _table_entries(sec, size, MAX_SYMBOLS, "symbols")
     strtab = _linked(elf, sec, "string table")
     out = []
     for i in range(count):
@@ -309,12 +316,7 @@ def _read_relocations(elf: ElfFile, r: Reader, lay: dict, sec: Section) -> list[
     rela = sec.type == SHT_RELA
     fmt = lay["rela" if rela else "rel"]
     size = struct.calcsize("<" + fmt)
-    entsize = sec.entsize or size
-    if entsize < size:
-        raise FormatError(f"ELF: {sec.name!r} entry size {entsize} is smaller than {size}")
-    count = sec.size // entsize
-    if count > MAX_RELOCATIONS:
-        raise FormatError(f"ELF: {sec.name!r} has {count} relocations, over the limit of {MAX_RELOCATIONS}")
+    entsize, count = _table_entries(sec, size, MAX_RELOCATIONS, "relocations")
     if sec.info >= len(elf.sections):
         raise FormatError(f"ELF: {sec.name!r} applies to section {sec.info}, which does not exist")
     nsyms = 0
