@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from cerebro.compiler.ir import Value
+from cerebro.compiler.ir import DType, Value
 from cerebro.compiler.ir.builder import Builder
 from cerebro.frontends.onnx.table import Ctx
 
@@ -62,6 +62,18 @@ def floats(ctx: Ctx, x: Value | None, what: str) -> list[float] | None:
     if not x.is_const:
         raise ctx.dynamic(what, x)
     return [float(v) for v in np.asarray(x.data).reshape(-1)]
+
+
+def flat_positions(ctx: Ctx, idx: Value, shape: tuple[int, ...], ax: int) -> Value:
+    """The row-major position in a tensor of shape of each element of idx (i64 indices along axis ax):
+    idx on ax, the element's own coordinate (an iota) on every other axis (GatherElements, ScatterElements)."""
+    strides = np.cumprod((shape[1:] + (1,))[::-1])[::-1]
+    flat = None
+    for d in range(len(shape)):
+        coord = idx if d == ax else ctx.add("iota", shape=idx.shape, dtype=DType.i64, dimension=d)
+        term = mul(ctx, coord, ctx.const(np.int64(strides[d])))
+        flat = term if flat is None else add(ctx, flat, term)
+    return flat
 
 
 def axis(ctx: Ctx, a: int, rank: int) -> int:

@@ -183,14 +183,8 @@ def gather_elements(ctx: Ctx, x: Value, idx: Value) -> Value:
     idx = b.cast(ctx, idx, DType.i64)
     idx = b.select(ctx, b.binary(ctx, "lt", idx, ctx.const(np.int64(0))),
                    b.add(ctx, idx, ctx.const(np.int64(x.shape[ax]))), idx)
-    strides = np.cumprod((x.shape[1:] + (1,))[::-1])[::-1]
-    linear = None
-    for d in range(x.rank):
-        coord = idx if d == ax else ctx.add("iota", shape=idx.shape, dtype=DType.i64, dimension=d)
-        term = b.mul(ctx, coord, ctx.const(np.int64(strides[d])))
-        linear = term if linear is None else b.add(ctx, linear, term)
-    flat = b.reshape(ctx, x, (x.size,))
-    return ctx.add("take", flat, linear, axis=0, mode="clip")
+    positions = b.flat_positions(ctx, idx, x.shape, ax)
+    return ctx.add("take", b.reshape(ctx, x, (x.size,)), positions, axis=0, mode="clip")
 
 
 @rule("Expand", since=8)

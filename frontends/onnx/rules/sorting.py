@@ -59,12 +59,7 @@ def _inside(ctx: Ctx, idx: Value, size: int) -> Value:
 def scatter_elements(ctx: Ctx, data: Value, indices: Value, updates: Value) -> Value:
     ax = b.axis(ctx, ctx.attr("axis", 0), data.rank)
     idx = _wrapped(ctx, indices, data.shape[ax])
-    strides = np.cumprod((data.shape[1:] + (1,))[::-1])[::-1]
-    flat = None
-    for d in range(data.rank):
-        coord = idx if d == ax else ctx.add("iota", shape=idx.shape, dtype=DType.i64, dimension=d)
-        term = b.mul(ctx, coord, ctx.const(np.int64(strides[d])))
-        flat = term if flat is None else b.add(ctx, flat, term)
+    flat = b.flat_positions(ctx, idx, data.shape, ax)
     flat = b.select(ctx, _inside(ctx, idx, data.shape[ax]), flat, ctx.const(np.int64(-1)))
     return ctx.add("scatter", data, flat, updates, kind=_reduction(ctx))
 
