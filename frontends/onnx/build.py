@@ -3,6 +3,9 @@ broadcasting helpers, constant reads."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 
 from cerebro.compiler.ir import DType, Value
@@ -49,19 +52,20 @@ def select(ctx: Ctx, cond: Value, a: Value, b: Value) -> Value:
 
 def ints(ctx: Ctx, x: Value | None, what: str) -> list[int] | None:
     """A constant integer input (shape, axes, pads); shapes are static, so it must fold."""
-    if x is None:
-        return None
-    if not x.is_const:
-        raise ctx.dynamic(what, x)
-    return [int(v) for v in np.asarray(x.data).reshape(-1)]
+    return _constants(ctx, x, what, int)
 
 
 def floats(ctx: Ctx, x: Value | None, what: str) -> list[float] | None:
+    return _constants(ctx, x, what, float)
+
+
+def _constants(ctx: Ctx, x: Value | None, what: str, convert: Callable[[Any], Any]) -> list | None:
+    """x's elements (flattened) through convert; None for an absent input; ctx.dynamic if not constant."""
     if x is None:
         return None
     if not x.is_const:
         raise ctx.dynamic(what, x)
-    return [float(v) for v in np.asarray(x.data).reshape(-1)]
+    return [convert(v) for v in np.asarray(x.data).reshape(-1)]
 
 
 def flat_positions(ctx: Ctx, idx: Value, shape: tuple[int, ...], ax: int) -> Value:
