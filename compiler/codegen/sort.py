@@ -58,6 +58,13 @@ def _key(builder: ir.IRBuilder, raw: ir.Value, dtype: DType, order: str, descend
     return builder.not_(key) if descending else key
 
 
+def _key_at(builder: ir.IRBuilder, node: Node, px: ir.Value, at: ir.Value) -> ir.Value:
+    """The sort key of element `at` of the node's input, in the node's order and direction."""
+    dtype = node.inputs[0].dtype
+    raw = load(builder, px, at, ir.IntType(8 * dtype.itemsize))
+    return _key(builder, raw, dtype, node.attrs.get("order", "canonical"), bool(node.attrs.get("descending", False)))
+
+
 def _byte(builder: ir.IRBuilder, key: ir.Value, byte: ir.Value) -> ir.Value:
     """Byte number `byte` (an i64 value: the passes are one loop, so the code holds one pass) of key."""
     shift = builder.mul(byte, i64(8))
@@ -77,9 +84,6 @@ def emit_argsort(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
         _emit_first_k(node, fn)
         return
     rows = math.prod(x.shape[:-1])
-    order = node.attrs.get("order", "canonical")
-    descending = bool(node.attrs.get("descending", False))
-    bits = ir.IntType(8 * x.dtype.itemsize)
     builder = ir.IRBuilder(fn.append_basic_block("entry"))
     px, pout = fn.args
     counts = builder.alloca(I32, BUCKETS, name="counts")
@@ -89,8 +93,7 @@ def emit_argsort(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
         return
 
     def key_at(row_x: ir.Value, position: ir.Value, byte: ir.Value) -> ir.Value:
-        raw = load(builder, px, builder.add(row_x, position), bits)
-        return _byte(builder, _key(builder, raw, x.dtype, order, descending), byte)
+        return _byte(builder, _key_at(builder, node, px, builder.add(row_x, position)), byte)
 
     def slot(which: int) -> ir.Value:
         return builder.gep(slots, [i64(which)], inbounds=True, source_etype=PTR)
@@ -147,8 +150,6 @@ def _emit_first_k(node: Node, fn: ir.Function) -> None:
     (x,) = node.inputs
     n, k = x.shape[-1], node.outputs[0].shape[-1]
     rows = math.prod(x.shape[:-1])
-    order = node.attrs.get("order", "canonical")
-    descending = bool(node.attrs.get("descending", False))
     bits = ir.IntType(8 * x.dtype.itemsize)
     builder = ir.IRBuilder(fn.append_basic_block("entry"))
     px, pout = fn.args
@@ -159,8 +160,7 @@ def _emit_first_k(node: Node, fn: ir.Function) -> None:
         row_x, row_out = index(builder, 0, (r, n)), index(builder, 0, (r, k))
 
         def key_of(position: ir.Value) -> ir.Value:
-            raw = load(builder, px, builder.add(row_x, position), bits)
-            return _key(builder, raw, x.dtype, order, descending)
+            return _key_at(builder, node, px, builder.add(row_x, position))
 
         def kept(m: ir.Value) -> ir.Value:
             return load(builder, pout, builder.add(row_out, m), I64)
