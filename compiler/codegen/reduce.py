@@ -34,6 +34,7 @@ from cerebro.compiler.targets import lanes
 
 ACCUMULATORS = 4  # vectors in flight per reduction: hides the add latency
 _BLOCKING_MIN = 64  # loops shorter than this are summed straight
+_REDUCIBLE = frozenset(DType) - {DType.f16, DType.bf16}  # halves reach reductions as f32 (frontends/jax/half.py)
 
 Combine = Callable[[ir.IRBuilder, ir.Value, ir.Value], ir.Value]
 
@@ -126,7 +127,7 @@ def emit_reduce(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
     (x,) = node.inputs
     out = node.outputs[0]
     op, dtype = node.op, x.dtype
-    if dtype not in (DType.f32, DType.f64, DType.i8, DType.i16, DType.i32, DType.i64, DType.u8, DType.u16, DType.u32, DType.bool):
+    if dtype not in _REDUCIBLE:
         raise unsupported(node, f"{op} on {dtype.name}")
     if dtype is DType.bool and op in ("reduce_sum", "reduce_prod"):
         raise unsupported(node, f"{op} on bool (convert to an integer type first)")
@@ -261,7 +262,7 @@ def emit_argreduce(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
     out = node.outputs[0]
     if out.dtype not in (DType.i32, DType.i64):
         raise unsupported(node, f"{node.op} index type {out.dtype.name}")
-    if x.dtype not in (DType.f32, DType.f64, DType.i8, DType.i16, DType.i32, DType.i64, DType.u8, DType.u16, DType.u32, DType.bool):
+    if x.dtype not in _REDUCIBLE:
         raise unsupported(node, f"{node.op} on {x.dtype.name}")
     axis = node.attrs["axis"]
     outer, length, inner = math.prod(x.shape[:axis]), x.shape[axis], math.prod(x.shape[axis + 1:])
