@@ -37,6 +37,7 @@ TIME_LIMIT_S = 2.0  # CPU seconds per input (the slowest real seed parses in ~50
 WALL_FACTOR = 5  # and wall-clock time: a blocked parser is slow too, but a busy machine is not its fault
 GRACE_S = 30.0  # the first input also imports the parser (seconds on a loaded machine); a child making no
 # progress for an input's wall-clock limit plus this is killed as hung
+STARTUP_S = 60.0  # a child's interpreter start and imports, before its first input: a busy machine's, not a parser's
 
 
 class SlowInput(BaseException):
@@ -162,7 +163,7 @@ def _run_child(command: list[str], progress: str, stalled_after: float, nice: in
                 now = _progress(progress)
                 if now != last:
                     last, since = now, time.monotonic()
-                elif time.monotonic() - since > stalled_after:
+                elif time.monotonic() - since > (stalled_after if now >= 0 else STARTUP_S):
                     proc.kill()
                     proc.wait()
                     returncode = None
