@@ -95,6 +95,17 @@ def test_round_trip_edges_bit_exact(dtype) -> None:
 
 
 @pytest.mark.parametrize("dtype", HALVES, ids=["f16", "bf16"])
+def test_signalling_nans_become_quiet_as_in_xla(dtype) -> None:
+    """f32 signalling NaNs of both signs converted to 16 bits: quiet NaNs with XLA's bits, in the generated
+    code and in the reference interpreter (numpy alone keeps f16's signalling bit)."""
+    x = np.array([0x7FA00000, 0xFFA00001, 0x7F800001, 0x7FC00000], np.uint32).view(np.float32)
+    convert = lambda v: v.astype(dtype)  # noqa: E731
+    want = jax.jit(convert)(x)
+    _same_bits([cerebro.compile(convert, cache=False)(x)], [want])
+    _same_bits([trace(convert, x).run_reference(x)], [want])
+
+
+@pytest.mark.parametrize("dtype", HALVES, ids=["f16", "bf16"])
 def test_arithmetic_bit_exact(dtype) -> None:
     a, b = _inputs(dtype)
     with np.errstate(over="ignore"):

@@ -149,7 +149,12 @@ def convert(node: Node, x: np.ndarray) -> np.ndarray:
         inside = np.where(high | low, 0, whole).astype(target.numpy)
         return np.where(high, info.max, np.where(low, info.min, inside)).astype(target.numpy)
     with np.errstate(over="ignore", invalid="ignore"):
-        return x.astype(target.numpy)
+        result = np.asarray(x.astype(target.numpy))
+    if target is DType.f16 and x.dtype == np.float32:  # NaN: XLA's quiet NaN, the payload's top 9 bits kept
+        bits = np.asarray(x).view(np.uint32)            # (numpy keeps a signalling NaN, or makes one of payload 1)
+        quiet = ((bits >> 16) & 0x8000) | 0x7E00 | ((bits >> 13) & 0x1FF)
+        result = np.where(np.isnan(x), quiet.astype(np.uint16).view(np.float16), result)
+    return result
 
 
 def bitcast(node: Node, x: np.ndarray) -> np.ndarray:
