@@ -147,20 +147,22 @@ def compile_models(workdir: Path) -> tuple[dict[str, ModelCase], Path]:
 
 
 def python_files(workdir: Path) -> dict[str, Path]:
-    """This interpreter, its stdlib, numpy and cerebro/kernel.py (with the signature class it imports), at paths
-    where the guest finds them."""
+    """This interpreter, its stdlib, numpy, ml_dtypes and cerebro/kernel.py (with the signature class it imports),
+    at paths where the guest finds them."""
     import subprocess
     import sysconfig
 
+    import ml_dtypes
     import numpy
 
     exe = Path(os.path.realpath(sys.executable))
     stdlib = Path(sysconfig.get_paths()["stdlib"])
     numpy_dir = Path(numpy.__file__).parent
+    ml_dtypes_dir = Path(ml_dtypes.__file__).parent  # dtypes.py's bfloat16
     (workdir / "empty.py").write_text("")
     files = {str(exe): exe, str(stdlib): stdlib, "/py/numpy": numpy_dir,
              "/py/cerebro/__init__.py": workdir / "empty.py",
-             "/py/cerebro/kernel.py": kmod.REPO_ROOT / "cerebro" / "kernel.py"}
+             "/py/cerebro/kernel.py": kmod.REPO_ROOT / "cerebro" / "kernel.py", "/py/ml_dtypes": ml_dtypes_dir}
     for package in ("compiler", "compiler/cbx", "compiler/ir"):
         files[f"/py/cerebro/{package}/__init__.py"] = workdir / "empty.py"
     for module in ("compiler/cbx/format.py", "compiler/ir/dtypes.py"):
@@ -169,7 +171,7 @@ def python_files(workdir: Path) -> dict[str, Path]:
         files[f"/py/cerebro/{module}"] = kmod.REPO_ROOT / "cerebro" / module
     if (numpy_dir.parent / "numpy.libs").is_dir():
         files["/py/numpy.libs"] = numpy_dir.parent / "numpy.libs"
-    binaries = [exe, *stdlib.glob("lib-dynload/*.so"), *numpy_dir.rglob("*.so")]
+    binaries = [exe, *stdlib.glob("lib-dynload/*.so"), *numpy_dir.rglob("*.so"), *ml_dtypes_dir.rglob("*.so")]
     ldd = subprocess.run(["ldd", *map(str, binaries)], capture_output=True, text=True).stdout
     for lib in set(re.findall(r"(/\S+\.so[.\d]*) \(0x", ldd)):
         if not lib.startswith(str(numpy_dir.parent)):

@@ -22,6 +22,7 @@ import numpy
 import pytest
 from loader_support import CACHE
 
+import cerebro
 from cerebro import kmod
 from cerebro.loaders import binfmt
 from cerebro.loaders.native_build import native_program
@@ -131,12 +132,15 @@ def python_for_guest(packages: dict[str, list[str]], work: Path) -> dict[str, Pa
 
     Standard modules keep their host paths (the interpreter finds its prefix from its own path);
     the cerebro package goes to /py with an empty __init__ (cerebro.loaders needs nothing else
-    from it), and numpy (the dex interpreter's) to /py too.
+    from it but the ELF base it shares with compiler/cbx: elf.py, binread.py), and numpy (the dex
+    interpreter's) to /py too.
     """
     stage = work / "py"
     shutil.copytree(Path(binfmt.__file__).parent, stage / "cerebro" / "loaders",
                     ignore=shutil.ignore_patterns("__pycache__", "*.c"))
     (stage / "cerebro" / "__init__.py").write_text("")
+    for shared in ("elf.py", "binread.py"):
+        shutil.copy(Path(cerebro.__file__).parent / shared, stage / "cerebro" / shared)
     python = Path(os.path.realpath(sys.executable))
     runs = [["pkg", "run", path, "--", *args] for path, args in packages.items()]
     probe = ("import site, sys\nfrom cerebro.loaders.cli import main\n"
