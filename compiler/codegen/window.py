@@ -118,8 +118,6 @@ def emit_reduce_window(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
     combine, start = combiner(op, dtype), identity(op, dtype)
     elem = element_type(dtype)
     px, po = fn.args[:2]
-    for arg in (px, po):
-        arg.add_attribute("noalias")
     builder = ir.IRBuilder(fn.append_basic_block("entry"))
     if out.size == 0:
         builder.ret_void()
