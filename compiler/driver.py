@@ -20,8 +20,10 @@ from cerebro.compiler.codegen.module import emit_module
 from cerebro.compiler.codegen.partition import Piece
 from cerebro.compiler.ir import Graph, IRError, Node, Value, format_graph, verify
 from cerebro.compiler.ir.fused import node_flops
+from cerebro.compiler.ir.loop import UNBOUNDED
 from cerebro.compiler.passes import eliminate_dead_nodes, fold_constants, fuse_elementwise, plan_memory
 from cerebro.compiler.passes.epilogue import fuse_epilogues
+from cerebro.compiler.passes.loops import prepare_loops
 from cerebro.compiler.passes.prepack import prepack_weights
 from cerebro.compiler.passes.rows import fuse_rows
 from cerebro.compiler.passes.transpose import absorb_transposes, simplify_transposes
@@ -164,6 +166,8 @@ def lower(graph: Graph, target: str | Target = "host", stage_flops: int = STAGE_
         ir_text = format_graph(graph)
     with phase("optimise"):
         graph = optimise(graph, tgt)
+        graph = prepare_loops(graph, lambda body: optimise(
+            eliminate_dead_nodes(fold_constants(_private_copy(body))), tgt))
         verify(graph, lowered=True)  # the passes kept the graph well formed
     with phase("stages and memory plan"):
         stages = split_stages(graph.nodes, stage_flops, tgt)
@@ -175,8 +179,8 @@ def lower(graph: Graph, target: str | Target = "host", stage_flops: int = STAGE_
     if len(set(names)) != len(names):
         raise IRError(f"graph output names must be distinct: {names}")
     meta = Meta(machine=tgt.machine, num_stages=len(stages), arena_size=plan.arena_size,
-                weights_size=len(plan.weights), flops=sum(node_flops(n) for n in graph.nodes),
-                max_stage_flops=max(flops),
+                weights_size=len(plan.weights), flops=min(sum(node_flops(n) for n in graph.nodes), UNBOUNDED),
+                max_stage_flops=min(max(flops), UNBOUNDED),  # a while loop's steps are UNBOUNDED
                 triple=tgt.triple, cpu=tgt.cpu, features=tgt.meta_features, model_name=_model_name(graph.name),
                 parts=MAX_PARTS,
                 inputs=[TensorSpec(v.name, v.shape, v.dtype) for v in graph.inputs],

@@ -40,6 +40,7 @@ from cerebro.compiler.ir.fused import FUSED, ROW_KERNEL
 from cerebro.compiler.ir.interpret import run_graph
 from cerebro.compiler.ir.ops import OPS, TRANSCENDENTAL
 from cerebro.compiler.ir.plan import VIEW_OPS
+from cerebro.compiler.passes.loops import prepare_loops
 from cerebro.compiler.targets import resolve_target
 
 DTYPES = tuple(DType)
@@ -379,6 +380,21 @@ def scatter(g: Graph, feed: Feed, op: str, d: DType) -> list[Case]:
     return cases
 
 
+def loop(g: Graph, feed: Feed, op: str, d: DType) -> list[Case]:
+    """A reverse scan over the rows of a cube: carry = select(mask row, x row, carry), y = carry; prepared
+    here (body planned, scratch added) as the driver does, so the emitter sees what it compiles."""
+    x = cube(feed, d)
+    mask = g.add1("reshape", condition(feed, x.size), shape=x.shape)
+    body = Graph("step")
+    carry, row, keep = (body.add_input(v.shape[1:], v.dtype, name) for v, name in ((x, "carry"), (x, "x"), (mask, "m")))
+    body.set_outputs([body.add1("select", keep, row, carry), carry])
+    first = g.add1("reshape", g.add1("slice", x, start=(1, 0, 0), limit=x.shape), shape=x.shape[1:])
+    g.add(op, [first, x, mask], body=body, num_consts=0, num_carry=1, length=x.shape[0], cond=None, reverse=True)
+    prepare_loops(g, lambda graph: graph)
+    carry_out, ys = g.nodes[-1].outputs[:2]
+    return [Case("loop carry", carry_out, True), Case("loop ys", ys, True)]
+
+
 SAMPLES: dict[str, Builder] = {
     **{op: unary for op in ("neg", "abs", "exp", "log", "log1p", "expm1", "tanh", "erf", "sqrt", "rsqrt",
                             "logistic", "floor", "ceil", "round", "sign", "not", "sin", "cos", "reciprocal",
@@ -393,6 +409,7 @@ SAMPLES: dict[str, Builder] = {
     "pad": pad, "concatenate": concatenate, "rev": rev, "iota": iota, "take": take,
     "matmul": matmul, "conv": conv, "reduce_window": reduce_window,
     "argsort": argsort, "cumulative": cumulative, "scatter": scatter,
+    "loop": loop,
 }
 
 

@@ -50,6 +50,14 @@ def test_only_data_movement_and_elementwise_ops_fold() -> None:
     assert folding == {Role.ELEMENTWISE, Role.VIEW, Role.BROADCAST, Role.LAYOUT}
 
 
+def _doubling_step() -> Graph:
+    """A loop body: carry -> carry * 2 (for the loop's defaults below)."""
+    body = Graph("step")
+    carry = body.add_input((3,), DType.f32, "carry")
+    body.set_outputs([body.add1("add", carry, carry)])
+    return body
+
+
 OPTIONAL_DEFAULTS = {  # op: (input arrays, required attrs, the optional attrs at their defaults)
     "slice": ([np.arange(24.0).reshape(4, 6)], {"start": (1, 0), "limit": (3, 6)}, {"strides": (1, 1)}),
     "pad": ([np.arange(6.0).reshape(2, 3)], {"lo": (1, 0), "hi": (0, -1), "value": 7.0}, {"interior": (0, 0)}),
@@ -59,6 +67,9 @@ OPTIONAL_DEFAULTS = {  # op: (input arrays, required attrs, the optional attrs a
     "conv": ([np.arange(30.0).reshape(1, 5, 3, 2), np.ones((2, 2, 2, 4))],
              {"strides": (1, 1), "padding": ((1, 0), (0, 1))},
              {"lhs_dilation": (1, 1), "rhs_dilation": (1, 1), "groups": 1}),
+    "loop": ([np.arange(3, dtype=np.float32)],
+             {"body": _doubling_step(), "num_consts": 0, "num_carry": 1, "length": 4, "cond": None},
+             {"reverse": False, "scratch": 0}),
 }
 
 

@@ -52,12 +52,13 @@ def _placeholder(module: ir.Module, name: str, size: int) -> ir.GlobalVariable:
     return ir.GlobalVariable(module, ir.ArrayType(I8, size), name)
 
 
-def _node_function(ctx: EmitContext, node: Node, index: int) -> ir.Function:
+def _node_function(ctx: EmitContext, node: Node, index: int, prefix: str = "") -> ir.Function:
+    """prefix: what sets apart the node functions of a loop's body (codegen/loop_op.py) from the model's."""
     emit = EMITTERS.get(node.op)
     if emit is None:
         raise IRError(f"{node.where()}: no code generator for this op")
     params = [PTR] * (len(node.inputs) + len(node.outputs)) + [I32, I32] * (node.op in PARALLEL)
-    fn = ir.Function(ctx.module, ir.FunctionType(ir.VoidType(), params), f"node{index}_{node.op}")
+    fn = ir.Function(ctx.module, ir.FunctionType(ir.VoidType(), params), f"{prefix}node{index}_{node.op}")
     fn.linkage = "internal"
     # Kept out of line: inlining hundreds of kernels into the stage functions
     # tripled LLVM's time on MobileNetV3 (45 s -> 13 s) for no run-time gain.

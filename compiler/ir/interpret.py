@@ -22,9 +22,10 @@ def run_node(node: Node, args: list[np.ndarray]) -> list[np.ndarray]:
     if declaration is None:
         raise IRError(f"{node.where()}: the interpreter has no implementation")
     lowered = node.op in OPS and any(a in node.attrs for a in OPS[node.op].lowered)
-    result = np.asarray((lowered_host if lowered else declaration.reference)(node, *args))
-    (expected,) = node.outputs
-    return [np.array(result, dtype=expected.dtype.numpy, order="C").reshape(expected.shape)]
+    result = (lowered_host if lowered else declaration.reference)(node, *args)
+    results = result if len(node.outputs) != 1 else [result]  # a multi-output op (loop) returns a list
+    return [np.array(np.asarray(r), dtype=expected.dtype.numpy, order="C").reshape(expected.shape)
+            for r, expected in zip(results, node.outputs, strict=True)]
 
 
 def _check_input(graph: Graph, index: int, array: object) -> np.ndarray:

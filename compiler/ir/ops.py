@@ -49,6 +49,8 @@ Semantics every frontend and backend agrees on:
   channel o belongs to group o // (Cout/g) and reads input channels
   [group*Cin/g, (group+1)*Cin/g) (XLA's feature_group_count).
 - pow on floats is C pow (a negative base needs an integral exponent, else NaN).
+- loop: a body graph run once per step, scan (a fixed length) or while (a condition graph) form;
+  compiler/ir/loop.py states its inputs, attributes and outputs.
 - compiler/ir/reference.py is the executable form of these rules (each op's `reference`).
 
 Every op is declared once, in OPS below: its kind (the family that shares a shape rule), required
@@ -66,6 +68,7 @@ from enum import Enum
 
 import numpy as np
 
+from cerebro.compiler.ir import loop as loop_op
 from cerebro.compiler.ir import reference as ref
 from cerebro.compiler.ir.dtypes import DType
 from cerebro.compiler.ir.graph import IRError, Node
@@ -90,6 +93,7 @@ class Role(Enum):
     LAYOUT = "layout"  # moves or makes data without arithmetic: a kernel of its own
     GATHER = "gather"  # a kernel of its own
     WINDOW = "window"  # a kernel of its own
+    CONTROL = "control"  # runs a graph of its own (loop.py): no fusion pass looks inside
 
 
 EPILOGUE_HOSTS = (Role.MATMUL, Role.CONV)
@@ -492,6 +496,8 @@ _declare("conv", "conv", 2, _conv, ref.conv, Role.CONV, cost=_conv_flops, attrs=
          optional=("lhs_dilation", "rhs_dilation", "groups"), lowered=("epilogue", "packed_b"))
 _declare("reduce_window", "reduce_window", 1, _reduce_window, ref.reduce_window, Role.WINDOW, cost=_window_flops,
          attrs=("kind", "window", "strides", "padding"))
+_declare("loop", "loop", None, loop_op.rule, loop_op.reference, Role.CONTROL, cost=loop_op.cost,
+         attrs=("body", "num_consts", "num_carry", "length", "cond"), optional=("reverse", "scratch"))
 
 
 def names(*, kind: str | None = None, role: Role | None = None) -> tuple[str, ...]:

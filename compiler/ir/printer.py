@@ -13,6 +13,8 @@ def _type(v: Value) -> str:
 def _attr(value: object) -> str:
     if isinstance(value, DType):
         return value.name
+    if isinstance(value, Graph):  # a loop's body: printed, never repr'd (the text keys the compile cache)
+        return "\n    " + format_graph(value).rstrip("\n").replace("\n", "\n    ")
     if isinstance(value, (tuple, list)):
         return "(" + ",".join(_attr(v) for v in value) + ")"
     return repr(value)

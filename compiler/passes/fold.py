@@ -23,9 +23,12 @@ def fold_constants(graph: Graph) -> Graph:
     """Replace foldable nodes whose inputs are all constants by constants (in place); returns graph."""
     kept = []
     for node in graph.nodes:
-        (out,) = node.outputs
         declaration = OPS.get(node.op)
-        if (declaration is None or not declaration.folds or not all(v.is_const for v in node.inputs)
+        if declaration is None or not declaration.folds:
+            kept.append(node)
+            continue
+        (out,) = node.outputs
+        if (not all(v.is_const for v in node.inputs)
                 or out.nbytes > max(sum(v.nbytes for v in node.inputs), _SMALL)):
             kept.append(node)
             continue

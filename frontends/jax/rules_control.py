@@ -1,4 +1,5 @@
-"""Lowering of structured control flow: scan is unrolled, cond computes every branch and selects.
+"""Lowering of structured control flow: scan and while_loop become one IR `loop` (compiler/ir/loop.py),
+compiled as a loop whatever the trip count; cond computes every branch and selects.
 
 Both are exact: jaxpr bodies have no side effects, so evaluating an untaken
 branch changes nothing but the work done.
@@ -10,41 +11,46 @@ from collections.abc import Callable
 
 import numpy as np
 
-from cerebro.compiler.ir import Value
+from cerebro.compiler.ir import Graph, Value, verify
 from cerebro.frontends.jax.context import Context
 
 Rule = Callable[..., list[Value]]
 
-# Unrolling copies the body once per step; longer loops would make graphs too large.
-MAX_UNROLL = 256
 
-
-def _step(ctx: Context, x: Value, i: int) -> Value:
-    start, limit = [0] * x.rank, list(x.shape)
-    start[0], limit[0] = i, i + 1
-    row = ctx.add("slice", x, start=tuple(start), limit=tuple(limit), strides=(1,) * x.rank)
-    return ctx.reshape(row, x.shape[1:])
-
-
-def _stack(ctx: Context, rows: list[Value]) -> Value:
-    parts = [ctx.reshape(r, (1,) + r.shape) for r in rows]
-    return parts[0] if len(parts) == 1 else ctx.add("concatenate", *parts, axis=0)
+def _subgraph(ctx: Context, name: str, closed, params: list[Value], skip: slice = slice(0, 0)) -> Graph:
+    """A nested jaxpr as a graph of its own taking values shaped as params (named by position; those in
+    `skip` are inputs the jaxpr does not read), lowered by the same rules; its equations keep their own
+    source locations."""
+    graph = Graph(name)
+    args = [graph.add_input(v.shape, v.dtype, f"{name}{i}") for i, v in enumerate(params)]
+    del args[skip]
+    child = Context(graph, ctx._lower)
+    child.loc, child.primitive = ctx.loc, ctx.primitive
+    graph.set_outputs(child.inline(closed.jaxpr, list(closed.consts), args))
+    verify(graph)
+    return graph
 
 
 def _scan(ctx: Context, eqn, *args: Value) -> list[Value]:
     params = eqn.params
-    length, num_consts, num_carry = int(params["length"]), int(params["num_consts"]), int(params["num_carry"])
-    if not 0 < length <= MAX_UNROLL:
-        raise ctx.fail(f"scan of length {length} (unrolled; 1..{MAX_UNROLL} steps are supported)")
-    body = params["jaxpr"]
-    consts, carry = list(args[:num_consts]), list(args[num_consts:num_consts + num_carry])
-    xs = args[num_consts + num_carry:]
-    steps: dict[int, list[Value]] = {}
-    for i in (reversed(range(length)) if params["reverse"] else range(length)):
-        outs = ctx.inline(body.jaxpr, list(body.consts), consts + carry + [_step(ctx, x, i) for x in xs])
-        carry, steps[i] = list(outs[:num_carry]), list(outs[num_carry:])
-    ys = [_stack(ctx, [steps[i][j] for i in range(length)]) for j in range(len(steps[0]))]
-    return carry + ys
+    num_consts, num_carry = int(params["num_consts"]), int(params["num_carry"])
+    state, xs = list(args[:num_consts + num_carry]), args[num_consts + num_carry:]
+    rows = [Value(x.shape[1:], x.dtype) for x in xs]
+    body = _subgraph(ctx, "step", params["jaxpr"], state + rows)
+    return ctx.graph.add("loop", list(args), ctx.loc, body=body, num_consts=num_consts, num_carry=num_carry,
+                         length=int(params["length"]), cond=None, reverse=bool(params["reverse"]))
+
+
+def _while(ctx: Context, eqn, *args: Value) -> list[Value]:
+    """lax.while_loop (and fori_loop with traced bounds): operands are the condition's consts, the body's
+    consts, then the carries; the IR gives both graphs every const."""
+    params = eqn.params
+    cond_n, body_n = int(params["cond_nconsts"]), int(params["body_nconsts"])
+    consts, carries = list(args[:cond_n + body_n]), list(args[cond_n + body_n:])
+    cond = _subgraph(ctx, "cond", params["cond_jaxpr"], consts + carries, slice(cond_n, cond_n + body_n))
+    body = _subgraph(ctx, "step", params["body_jaxpr"], consts + carries, slice(0, cond_n))
+    return ctx.graph.add("loop", consts + carries, ctx.loc, body=body, cond=cond, length=None,
+                         num_consts=len(consts), num_carry=len(carries))
 
 
 def _cond(ctx: Context, eqn, index: Value, *operands: Value) -> list[Value]:
@@ -64,10 +70,9 @@ def _cond(ctx: Context, eqn, index: Value, *operands: Value) -> list[Value]:
 
 RULES: dict[str, Rule] = {
     "scan": _scan,
+    "while": _while,
     "cond": _cond,
 }
 
 # What a rule does not cover (docs/coverage.md shows these as "supported with limits").
-LIMITS = {
-    "scan": f"unrolled: 1..{MAX_UNROLL} steps",
-}
+LIMITS: dict[str, str] = {}

@@ -1,0 +1,100 @@
+"""Prepare every `loop` node (compiler/ir/loop.py) for code generation.
+
+Each body (and while condition) is a graph of its own: it goes through the same passes as the model
+(`pipeline`, recursively for loops inside it), its constants become extra consts of the loop (so the
+model's weights hold them and the body reads them through pointers like any other input), and it gets
+a memory plan of its own. That plan's arena, two buffers per carry (a step reads one and writes the
+other, then they swap), aligned copies of x/y rows that are not 64-byte aligned in place, and the
+condition's flag make the loop's scratch: a last u8 output, so the model's memory plan gives it arena
+bytes live only while the loop runs. codegen/loop_op.py walks the same Layout.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from cerebro.compiler.ir import DType, Graph, Node, Value
+from cerebro.compiler.ir.loop import parts
+from cerebro.compiler.ir.plan import MemoryPlan
+from cerebro.compiler.passes.memplan import align, plan_memory
+
+Pipeline = Callable[[Graph], Graph]  # the model's passes on a private copy of a graph (driver.py)
+
+
+@dataclass
+class Layout:
+    """Byte offsets in a prepared loop's scratch; rows that are aligned in place have no buffer (None)."""
+
+    body: MemoryPlan
+    cond: MemoryPlan | None
+    work: int  # the body's (or condition's) arena at offset 0
+    carries: list[tuple[int, int]]  # the two buffers of each carry
+    x_rows: list[int | None]
+    y_rows: list[int | None]
+    flag: int  # the condition's bool
+    size: int
+
+
+def row_bytes(value: Value) -> int:
+    """Bytes of one row (axis 0) of a scanned x or stacked y."""
+    return value.nbytes // value.shape[0] if value.shape[0] else 0
+
+
+def layout(node: Node) -> Layout:
+    """Where each part of a prepared (constant-free) loop's scratch lives."""
+    body, cond = node.attrs["body"], node.attrs["cond"]
+    _, carries, xs = parts(node)
+    body_plan = plan_memory(body)
+    cond_plan = plan_memory(cond) if cond is not None else None
+    cursor = align(max(body_plan.arena_size, cond_plan.arena_size if cond_plan else 0))
+
+    def take(nbytes: int) -> int:
+        nonlocal cursor
+        cursor += align(nbytes)
+        return cursor - align(nbytes)
+
+    pairs = [(take(v.nbytes), take(v.nbytes)) for v in carries]
+    ys = node.outputs[len(carries):len(body.outputs)]
+    x_rows = [take(row_bytes(x)) if row_bytes(x) % 64 else None for x in xs]
+    y_rows = [take(row_bytes(y)) if row_bytes(y) % 64 else None for y in ys]
+    flag = take(1)
+    return Layout(body_plan, cond_plan, 0, pairs, x_rows, y_rows, flag, cursor)
+
+
+def _lift(graph: Graph, at: int, constants: list[Value]) -> None:
+    """Make graph read `constants` as new inputs inserted at position `at` (in place)."""
+    lifted = {c.id: Value(c.shape, c.dtype, f"{graph.name}.const{i}") for i, c in enumerate(constants)}
+    graph.inputs[at:at] = list(lifted.values())
+    for node in graph.nodes:
+        node.inputs = [lifted.get(v.id, v) if v.is_const else v for v in node.inputs]
+    graph.outputs = [lifted.get(v.id, v) if v.is_const else v for v in graph.outputs]
+
+
+def _prepare(node: Node, pipeline: Pipeline) -> Node:
+    graphs = {key: prepare_loops(pipeline(node.attrs[key]), pipeline)
+              for key in ("body", "cond") if node.attrs[key] is not None}
+    seen: dict[int, Value] = {}
+    for graph in graphs.values():
+        for value in graph.constants():
+            seen.setdefault(value.id, value)
+    constants = list(seen.values())
+    nc = node.attrs["num_consts"]
+    for graph in graphs.values():
+        _lift(graph, nc, constants)
+    attrs = {**node.attrs, **graphs, "num_consts": nc + len(constants)}
+    inputs = node.inputs[:nc] + constants + node.inputs[nc:]
+    prepared = Node(node.op, inputs, list(node.outputs), attrs, node.loc)
+    attrs["scratch"] = layout(prepared).size
+    prepared.outputs.append(Value((attrs["scratch"],), DType.u8, f"{node.op}.scratch", producer=prepared))
+    for value in node.outputs:
+        value.producer = prepared
+    return prepared
+
+
+def prepare_loops(graph: Graph, pipeline: Pipeline) -> Graph:
+    """Replace every loop node of graph not yet prepared by its prepared form (in place; pipeline copies
+    the bodies it rewrites); returns graph."""
+    graph.nodes = [_prepare(node, pipeline) if node.op == "loop" and not node.attrs.get("scratch", 0) else node
+                   for node in graph.nodes]
+    return graph

@@ -1,0 +1,147 @@
+"""JAX loops compiled as loops (compiler/ir/loop.py): scan, fori_loop and while_loop against jax.jit.
+
+Float bodies avoid a product followed by an add: XLA contracts those into one fma (one rounding),
+Cerebro rounds each op as the IR says, so such a body drifts apart by an ulp per step.
+"""
+
+from __future__ import annotations
+
+import native
+import numpy as np
+import pytest
+from jax import lax
+from jax import numpy as jnp
+from test_aarch64_runtime import run_cbxrun, split_outputs
+
+from cerebro import runtime
+from cerebro.compiler import driver
+from cerebro.compiler.ir.loop import UNBOUNDED
+from cerebro.frontends.jax import trace
+from cerebro.frontends.jax.context import UnsupportedPrimitive
+
+
+def _compiled(fn, *args, target: str = "host"):
+    traced = trace(fn, *args)
+    return traced, driver.build(traced.graph, target)
+
+
+def _run(fn, *args) -> list[np.ndarray]:
+    traced, data = _compiled(fn, *args)
+    return list(runtime.load(data)(*traced.flatten_inputs(*args)))
+
+
+def _jit(fn, *args) -> list[np.ndarray]:
+    import jax
+
+    out = jax.jit(fn)(*args)
+    return [np.asarray(o) for o in (out if isinstance(out, tuple) else (out,))]
+
+
+def _fori(x: jnp.ndarray, k: jnp.ndarray) -> tuple:
+    """10^4 steps of float and wrapping int32 arithmetic: add-then-multiply (no fma to contract), a hash."""
+    def step(i, state):
+        v, h = state
+        return (v + i.astype(jnp.float32)) * 0.999, (h ^ i) * 1103515245 + 12345
+
+    return lax.fori_loop(0, 10_000, step, (x, k))
+
+
+def _rnn(h0, xs, w, u, b):
+    def cell(h, x):
+        h = jnp.tanh(x @ w + h @ u + b)
+        return h, h
+
+    return lax.scan(cell, h0, xs)
+
+
+def _rnn_args(steps: int = 1000) -> tuple:
+    rng = np.random.default_rng(0)
+    return (rng.normal(size=32).astype(np.float32), rng.normal(size=(steps, 16)).astype(np.float32),
+            (rng.normal(size=(16, 32)) * 0.3).astype(np.float32),
+            (rng.normal(size=(32, 32)) * 0.2).astype(np.float32), rng.normal(size=32).astype(np.float32))
+
+
+def _collatz(n: jnp.ndarray) -> tuple:
+    """Steps until n reaches 1: the trip count depends on the data."""
+    def step(state):
+        n, count = state
+        return jnp.where(n % 2 == 0, n // 2, 3 * n + 1), count + 1
+
+    return lax.while_loop(lambda s: s[0] != 1, step, (n, jnp.int32(0)))
+
+
+def _nested(x):
+    """A reverse scan with ys inside a fori_loop."""
+    def outer(i, acc):
+        last, ys = lax.scan(lambda c, r: (c + r * 0.5, c - r), acc[0], acc, reverse=True)
+        return acc + ys * 0.25 + last
+
+    return lax.fori_loop(0, 300, outer, x)
+
+
+FORI_ARGS = (np.linspace(-2, 2, 5, dtype=np.float32), np.arange(5, dtype=np.int32))
+
+
+def test_fori_loop_of_ten_thousand_steps_is_bit_exact() -> None:
+    traced, _ = _compiled(_fori, *FORI_ARGS)
+    (loop,) = [n for n in traced.graph.nodes if n.op == "loop"]  # one node, not 10^4 copies of the body
+    assert loop.attrs["length"] == 10_000
+    for got, want in zip(_run(_fori, *FORI_ARGS), _jit(_fori, *FORI_ARGS), strict=True):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_rnn_scan_of_a_thousand_steps_matches_jit() -> None:
+    """tanh is a polynomial in both (a few ulp apart); the state stays bounded, so the error does too."""
+    args = _rnn_args()
+    got, want = _run(_rnn, *args), _jit(_rnn, *args)
+    for g, w in zip(got, want, strict=True):
+        np.testing.assert_allclose(g, w, rtol=0, atol=2e-5)
+    assert got[1].shape == (1000, 32)
+
+
+def test_while_loop_with_a_data_dependent_trip_count() -> None:
+    traced, data = _compiled(_collatz, np.int32(27))
+    model = runtime.load(data)
+    for start in (27, 97, 1, 6171):
+        got = model(*traced.flatten_inputs(np.int32(start)))
+        for g, w in zip(got, _jit(_collatz, np.int32(start)), strict=True):
+            np.testing.assert_array_equal(g, w)
+    assert int(model(*traced.flatten_inputs(np.int32(27)))[1]) == 111
+
+
+def test_reverse_scan_with_ys_inside_a_fori_loop() -> None:
+    x = np.linspace(-1, 1, 7, dtype=np.float32)
+    (got,), (want,) = _run(_nested, x), _jit(_nested, x)
+    np.testing.assert_array_equal(got, want)
+
+
+def test_a_while_loop_is_unbounded_for_the_kernel() -> None:
+    """A kernel runs a stage with preemption off: a loop whose steps the data decides has no bound, and
+    the meta says so (the kernel's max_stage_flops limit refuses it); a scan's stage costs its steps."""
+    traced = trace(_collatz, np.int32(27))
+    assert driver.lower(traced.graph)[2].max_stage_flops == UNBOUNDED
+    traced = trace(_rnn, *_rnn_args(10))
+    meta = driver.lower(traced.graph)[2]
+    assert 10 * 2 * (16 * 32 + 32 * 32) <= meta.max_stage_flops < UNBOUNDED
+
+
+def test_loops_run_on_aarch64(tmp_path, tmp_path_factory) -> None:
+    runner = native.aarch64_runner(tmp_path_factory.mktemp("cbxrun-aarch64"))
+    cases = [(_fori, FORI_ARGS), (_collatz, (np.int32(27),)), (_nested, (np.linspace(-1, 1, 7, dtype=np.float32),))]
+    for k, (fn, args) in enumerate(cases):
+        traced, data = _compiled(fn, *args, target="aarch64")
+        want = _jit(fn, *args)
+        (tmp_path / str(k)).mkdir()
+        result = run_cbxrun(runner, data, traced.flatten_inputs(*args), tmp_path / str(k))
+        assert result.returncode == 0, result.stderr
+        for got, w in zip(split_outputs((tmp_path / str(k) / "out.bin").read_bytes(), want), want, strict=True):
+            np.testing.assert_array_equal(got, w)
+
+
+def test_an_unsupported_primitive_in_a_loop_body_names_it_and_its_line() -> None:
+    def model(x):
+        return lax.fori_loop(0, 2000, lambda i, v: lax.igamma(v, v), x)  # marker: igamma
+
+    with pytest.raises(UnsupportedPrimitive) as error:
+        trace(model, np.ones(3, np.float32))
+    assert "'igamma'" in str(error.value) and "test_jax_loops.py" in str(error.value)
