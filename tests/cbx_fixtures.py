@@ -261,21 +261,18 @@ FAILING = Model(
 )
 
 
-# A model written the way parallel code must be (abi.h): the entry decodes the stage word, each part computes
-# its share of every parallel node, part 0 alone runs the serial node, and a barrier on the i32 counter at
-# arena offset 0 follows every node call. N is odd and prime so no part count divides it. To catch a host that
-# does not zero the counter before a parallel call, stage 0 returns 2 if the counter already shows a whole
-# barrier's arrivals (every barrier of a stale counter passes at once, so no part is left waiting).
-#   stage 0: t = x * 2 + 1 (in the arena after the 64 barrier bytes)         barrier 0
-#   stage 1: y[i] = t[N-1-i] * x[i] (reads other parts' t)                    barrier 1
-#            s = t[0] + t[1] + ... in order (serial, part 0)                  barrier 2
+# A model written the way parallel code must be (abi.h): the entry decodes the stage word; one part runs
+# stages, more run steps, each part its share of every parallel node and part 0 alone the serial node, and
+# the host makes the parts meet between steps (in the arena's first 64 bytes, which the code leaves alone).
+# N is odd and prime so no part count divides it. Step 1 fails (returns 3) on the last part when x[0] is a
+# NaN, to show a failing part stops the call without leaving the others waiting.
+#   stage 0 = step 0: t = x * 2 + 1 (in the arena after the host's 64 bytes)
+#   stage 1: step 1:  y[i] = t[N-1-i] * x[i] (reads other parts' t)
+#            step 2:  s = t[0] + t[1] + ... in order (serial, part 0); returns CEREBRO_LAST_STEP
 PARALLEL_N = 4099
-_PAUSE = {"x86_64": ("call void @llvm.x86.sse2.pause()", "declare void @llvm.x86.sse2.pause()"),
-          "aarch64": ("call void @llvm.aarch64.hint(i32 1)", "declare void @llvm.aarch64.hint(i32)")}
 
 
-def _parallel_helpers(arch: str) -> str:
-    pause, declare = _PAUSE[arch]
+def _parallel_helpers() -> str:
     return f"""
 define internal i64 @share(i32 %part, i32 %parts) alwaysinline #0 {{
   %p = zext i32 %part to i64
@@ -283,26 +280,6 @@ define internal i64 @share(i32 %part, i32 %parts) alwaysinline #0 {{
   %m = mul i64 %p, {PARALLEL_N}
   %q = udiv i64 %m, %n
   ret i64 %q
-}}
-
-define internal void @barrier(ptr %arena, i32 %k, i32 %parts) #0 {{
-entry:
-  %multi = icmp ugt i32 %parts, 1
-  br i1 %multi, label %arrive, label %done
-arrive:
-  %old = atomicrmw add ptr %arena, i32 1 seq_cst
-  %k1 = add i32 %k, 1
-  %target = mul i32 %k1, %parts
-  br label %spin
-spin:
-  %now = load atomic i32, ptr %arena acquire, align 4
-  %ok = icmp sge i32 %now, %target
-  br i1 %ok, label %done, label %wait
-wait:
-  {pause}
-  br label %spin
-done:
-  ret void
 }}
 
 define internal void @scale(ptr %x, ptr %t, i64 %lo, i64 %hi) alwaysinline #0 {{
@@ -361,14 +338,11 @@ done:
   store float %sum, ptr %s
   ret void
 }}
-
-{declare}
 """
 
 
-def parallel_model(arch: str = "x86_64" if HOST_ARCH == "unsupported" else HOST_ARCH, parts: int = 256,
-                   name: str = "parallel") -> Model:
-    """The stage-word model above for arch, declaring that a call may be split into `parts` parts."""
+def parallel_model(parts: int = 256, name: str = "parallel") -> Model:
+    """The stage-word model above, declaring that a call may be split into `parts` parts."""
     return Model(
         name=name,
         inputs=[_f32("x", PARALLEL_N)],
@@ -391,35 +365,47 @@ entry:
   %lo = call i64 @share(i32 %part, i32 %parts)
   %next = add i32 %part, 1
   %hi = call i64 @share(i32 %next, i32 %parts)
+  %x0 = load float, ptr %x
+  %nan = fcmp uno float %x0, %x0
+  %last = icmp eq i32 %next, %parts
+  %fail = and i1 %nan, %last
+  %first = icmp eq i32 %part, 0
+  %multi = icmp ugt i32 %parts, 1
+  br i1 %multi, label %steps, label %stages
+stages:
   switch i32 %index, label %bad [ i32 0, label %s0
                                   i32 1, label %s1 ]
+steps:
+  switch i32 %index, label %bad [ i32 0, label %s0
+                                  i32 1, label %step1
+                                  i32 2, label %step2 ]
 bad:
   ret i32 1
+failed:
+  ret i32 3
 s0:
-  %multi = icmp ugt i32 %parts, 1
-  %seen = load atomic i32, ptr %arena monotonic, align 4
-  %stale = icmp uge i32 %seen, %parts
-  %unzeroed = and i1 %multi, %stale
-  br i1 %unzeroed, label %stale_counter, label %fresh
-stale_counter:
-  ret i32 2
-fresh:
   call void @scale(ptr %x, ptr %t, i64 %lo, i64 %hi)
-  call void @barrier(ptr %arena, i32 0, i32 %parts)
   ret i32 0
 s1:
+  br i1 %fail, label %failed, label %s1.run
+s1.run:
   call void @mirror(ptr %t, ptr %x, ptr %y, i64 %lo, i64 %hi)
-  call void @barrier(ptr %arena, i32 1, i32 %parts)
-  %first = icmp eq i32 %part, 0
-  br i1 %first, label %serial, label %after
-serial:
   call void @total(ptr %t, ptr %s)
-  br label %after
-after:
-  call void @barrier(ptr %arena, i32 2, i32 %parts)
   ret i32 0
+step1:
+  br i1 %fail, label %failed, label %step1.run
+step1.run:
+  call void @mirror(ptr %t, ptr %x, ptr %y, i64 %lo, i64 %hi)
+  ret i32 0
+step2:
+  br i1 %first, label %step2.run, label %done
+step2.run:
+  call void @total(ptr %t, ptr %s)
+  br label %done
+done:
+  ret i32 2
 """,
-        declarations=_parallel_helpers(arch),
+        declarations=_parallel_helpers(),
         reference=_parallel_reference,
     )
 

@@ -1,4 +1,4 @@
-"""Multi-threaded calls (abi.h's stage word): splitting a call across parts changes no result bit.
+"""Multi-threaded calls (abi.h's stage word, steps): splitting a call across parts changes no result bit.
 
 Models: whole models at batch 1 and 4, run with threads=2 and 3 by the user-space host, give
 exactly the threads=1 outputs (np.testing.assert_array_equal) and jax.jit's within the model
@@ -73,9 +73,27 @@ def test_threads_give_the_same_bits(name: str, batch: int) -> None:
     for threads in (2, 3):
         model = runtime.load(data, threads=threads)
         assert model.threads == threads
-        for _ in range(3):  # back-to-back calls reuse the barrier word: each must start from zero
+        for _ in range(3):  # back-to-back calls reuse the arena's meeting: each must start afresh
             for got, expected in zip(model(*inputs), want, strict=True):
                 np.testing.assert_array_equal(got, expected, err_msg=f"{name} b{batch} threads={threads}")
+
+
+def test_sliced_nodes_run_whole_in_a_step() -> None:
+    """With a small stage budget the dense layers are cut into slices over many stages; a split call runs
+    each as one call per step (the same units), and every thread count still gives the 1-thread bits."""
+    rng = np.random.default_rng(2)
+    w1 = (rng.normal(size=(256, 512)) / 16).astype(np.float32)
+    w2 = (rng.normal(size=(512, 64)) / 16).astype(np.float32)
+    x = rng.normal(size=(4, 256)).astype(np.float32)
+    fn = lambda x: jnp.tanh(jax.nn.relu(x @ w1) @ w2)  # noqa: E731
+    data = build(trace(fn, x).graph, stage_flops=50_000)
+    serial = runtime.load(data)
+    assert serial.meta.num_stages > 10
+    (want,) = serial(x)
+    np.testing.assert_allclose(want, jax.jit(fn)(x), rtol=MODEL["rtol"], atol=MODEL["atol"])
+    for threads in (2, 3):
+        (got,) = runtime.load(data, threads=threads)(x)
+        np.testing.assert_array_equal(got, want, err_msg=f"threads={threads}")
 
 
 @pytest.fixture(scope="module")
@@ -85,8 +103,8 @@ def cbxrun_aarch64(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
 
 @pytest.mark.parametrize("name", ["cnn", "transformer"])
 def test_threads_on_aarch64(name: str, cbxrun_aarch64: list[str], tmp_path) -> None:
-    """The aarch64 code (LL/SC atomics, yield hint) split across 2 and 3 threads by cbxrun under qemu:
-    the same bits as 1 thread, and jax.jit's results."""
+    """The aarch64 code split across 2 and 3 threads by cbxrun under qemu (its steps, the pool's
+    futex meetings): the same bits as 1 thread, and jax.jit's results."""
     apply, variables, args = MODELS[name](2, np.random.default_rng(5))
     fn = functools.partial(apply, variables)
     traced = trace(fn, *args, name=name)
@@ -110,7 +128,8 @@ def test_threads_on_aarch64(name: str, cbxrun_aarch64: list[str], tmp_path) -> N
 
 
 def test_serial_meta_allows_parts() -> None:
-    """Compiled code always supports splitting (meta.parts) and keeps arena bytes 0..63 for the barrier."""
+    """Compiled code always supports splitting (meta.parts) and leaves arena bytes 0..63 to the host's
+    meeting of the parts."""
     traced = trace(lambda x: jnp.tanh(x) * 2, np.ones((3, 4), np.float32))
     model = runtime.load(build(traced.graph))
     assert model.meta.parts == 256

@@ -1,10 +1,10 @@
 """Multi-threaded calls in the user-space host (abi.h's stage word, meta.parts, the worker pool).
 
 The model is hand-written LLVM IR that follows the parallel contract (tests/cbx_fixtures.py PARALLEL):
-every part computes its share, a spin barrier on the arena's first word follows each node call, and
-stage 1 reads values other parts wrote in stage 0, so a missing barrier or an unzeroed counter shows
-up as wrong numbers. Results must equal the 1-thread run bit for bit and the numpy reference exactly
-(each element is one or two IEEE f32 operations; the sum is sequential, as np.cumsum is).
+every part computes its share of a step, the host makes the parts meet between steps, and step 1 reads
+values other parts wrote in step 0, so a meeting that lets a part through early shows up as wrong
+numbers. Results must equal the 1-thread run bit for bit and the numpy reference exactly (each element
+is one or two IEEE f32 operations; the sum is sequential, as np.cumsum is).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import os
 import re
 import struct
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -73,10 +74,24 @@ def test_threads_give_the_same_bits_as_one(threads):
 
 
 @pytest.mark.parametrize("threads", [2, 3])
-def test_back_to_back_calls_reset_the_barrier(threads):
-    """Each call starts from a zeroed counter: with a stale one the barriers would not wait."""
+def test_back_to_back_calls_meet_afresh(threads):
+    """Each call starts its meeting from zero: with the last call's state the parts would not wait."""
     model = runtime.load(built(PARALLEL), threads=threads)
     for seed in range(100):
+        x = inputs(seed)
+        check(model(x), x)
+
+
+@pytest.mark.parametrize("threads", [2, 3])
+def test_a_failing_part_stops_the_call_and_the_next_call_is_whole(threads):
+    """The last part fails step 1 (x[0] is a NaN): the others, waiting for it, stop too, the error is
+    reported, and the next call (its meeting no longer abandoned) is right."""
+    model = runtime.load(built(PARALLEL), threads=threads)
+    bad = inputs(1)
+    bad[0] = np.nan
+    for seed in range(3):
+        with pytest.raises(RuntimeError, match=f"model returned error 3 on {threads} threads"):
+            model(bad)
         x = inputs(seed)
         check(model(x), x)
 
@@ -240,9 +255,9 @@ def test_cbxrun_takes_threads(tmp_path):
 
 
 def test_aarch64_cbxrun_takes_threads(tmp_path):
-    """The aarch64 barrier (llvm.aarch64.hint) and pool, under qemu off aarch64 hosts."""
+    """The aarch64 pool and meetings (futexes, the yield hint), under qemu off aarch64 hosts."""
     runner = native.aarch64_runner(tmp_path)
-    cbxrun_threads(runner, built(parallel_model("aarch64"), "aarch64"), tmp_path)
+    cbxrun_threads(runner, built(PARALLEL, "aarch64"), tmp_path)
 
 
 def test_more_threads_than_cpus_warns(monkeypatch):
@@ -277,6 +292,62 @@ def test_workers_squeezed_onto_one_cpu_slow_calls_but_never_break_them():
         assert done == 10
     finally:
         os.sched_setaffinity(0, allowed)
+
+
+STOP_S = 0.5
+# Stops one thread of the parent (SIGSTOP would stop all of them): ptrace-interrupt it, say so, wait for a
+# line on stdin, keep it stopped STOP_S more, let it go.
+STOPPER = """
+import ctypes, os, sys, time
+libc = ctypes.CDLL(None, use_errno=True)
+libc.ptrace.argtypes = [ctypes.c_long, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]
+SEIZE, INTERRUPT, DETACH = 0x4206, 0x4207, 17
+tid = int(sys.argv[1])
+for request in (SEIZE, INTERRUPT):
+    if libc.ptrace(request, tid, None, None) != 0:
+        sys.exit(f"ptrace {request:#x}: {os.strerror(ctypes.get_errno())}")
+os.waitpid(tid, 0x40000000)  # __WALL: the thread is in its ptrace stop
+print("stopped", flush=True)
+sys.stdin.readline()
+time.sleep(float(sys.argv[2]))
+if libc.ptrace(DETACH, tid, None, None) != 0:
+    sys.exit(f"ptrace detach: {os.strerror(ctypes.get_errno())}")
+"""
+
+
+def thread_state(tid: int) -> str:
+    with open(f"/proc/self/task/{tid}/stat") as stat:
+        return stat.read().rpartition(")")[2].split()[0]
+
+
+def test_a_stopped_worker_delays_the_call_while_the_caller_sleeps():
+    """The worker (part 1) is stopped for STOP_S while a call runs: the call finishes once it goes on,
+    bit for bit the 1-thread result, and the caller slept at the meeting instead of spinning: its CPU
+    time over the call stays far below STOP_S (CPU seconds counted, not latency: a spinning caller
+    would have burnt most of STOP_S)."""
+    gc.collect()
+    before = set(os.listdir("/proc/self/task"))
+    model = runtime.load(built(PARALLEL), threads=2)
+    (worker,) = (int(tid) for tid in set(os.listdir("/proc/self/task")) - before)
+    x = inputs(8)
+    want = runtime.load(built(PARALLEL))(x)
+    check(model(x), x)
+    stopper = subprocess.Popen([sys.executable, "-c", STOPPER, str(worker), str(STOP_S)], stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, text=True)
+    try:
+        assert stopper.stdout.readline() == "stopped\n"
+        assert thread_state(worker) == "t"  # in its ptrace stop
+        stopper.stdin.write("go\n")
+        stopper.stdin.flush()
+        cpu = time.thread_time()
+        got = model(x)
+        cpu = time.thread_time() - cpu
+    finally:
+        stopper.stdin.close()
+        assert stopper.wait(timeout=60) == 0
+    assert [g.tobytes() for g in got] == [w.tobytes() for w in want]
+    assert cpu < STOP_S / 50, f"the caller used {cpu:.3f} s of CPU while the worker was stopped {STOP_S} s"
+    check(model(x), x)  # the worker is back
 
 
 CGROUPS = {  # /proc/self/cgroup text, the files under the cgroup root, CPUs of quota (None: unlimited)

@@ -13,13 +13,14 @@ MACHINES = {machine: MACHINE_NAMES[machine] for machine in (EM_X86_64, EM_AARCH6
 
 MAGIC = b"CBXMETA\0"
 FORMAT_VERSION = 1
-ABI_VERSION = 1  # CEREBRO_ABI_VERSION in abi.h
+ABI_VERSION = 2  # CEREBRO_ABI_VERSION in abi.h
 MAX_RANK = 8
 NAME_LEN = 64
 MAX_TENSORS = 256
 MAX_STAGES = 65536  # CBX_MAX_STAGES: the stage word's index has 16 bits
 MAX_PARTS = 256  # CEREBRO_MAX_PARTS in abi.h: the most threads one call may be split across
-BARRIER_BYTES = 64  # CEREBRO_BARRIER_BYTES: arena bytes at offset 0 that parallel code keeps for its barrier
+LAST_STEP = 2  # CEREBRO_LAST_STEP in abi.h: what the last step of a split call returns
+BARRIER_BYTES = 64  # CEREBRO_BARRIER_BYTES: arena bytes at offset 0 the host keeps to meet a split call's parts
 
 # struct cbx_meta: magic, format_version, abi_version, machine, num_inputs, num_outputs, num_stages,
 # arena_size, weights_size, flops, max_stage_flops, triple, cpu, features, model_name, hash, meta_size, parts

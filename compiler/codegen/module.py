@@ -6,19 +6,21 @@ Layout of the emitted module (see runtime_kmod/include/cerebro/abi.h):
   internal void @stage<s>(ptr inputs, ptr outputs, ptr arena, i32 part, i32 parts)
                                                    calls its nodes (or slices of them: Piece)
                                                    with pointers from the memory plan
+  internal void @step<k>(ptr inputs, ptr outputs, ptr arena, i32 part, i32 parts)
+                                                   the same for step k of a call split into parts
   i32 @cerebro_entry(ptr inputs, ptr outputs, ptr arena, i32 stage_word)
-                                                   decodes the word, switch on the stage; 1 if bad, else 0
+                                                   decodes the word, switch on the stage (one part)
+                                                   or the step (more); 1 if bad, 2 after the last step
   @cerebro_weights / @cerebro_meta / @cerebro_ir   placeholder sections the .cbx writer fills
-A call split into parts (abi.h) runs every stage on every part: a parallel
-node computes its part's share, any other node runs on part 0. Slice i of k
-of a node too big for one stage calls it as part i*parts + part of k*parts,
-so the slices' shares tile its work whatever the number of parts. Between
-two node calls of which one is parallel (slices of one node aside: they
-write disjoint outputs) all parts meet at a barrier on the i32
-counter at arena offset 0 (memplan.py keeps bytes 0..63 free); barrier k
-(counting the barriers of all stages) waits for the counter to reach
-(k + 1) * parts. The output copies run on part 0, after a barrier when the
-last node was parallel.
+A call split into parts (abi.h) runs steps instead of stages, every step on
+every part: a parallel node computes its part's share, any other node runs
+on part 0. Steps end where the parts must meet: between two node calls of
+which one is parallel, so no part reads what another is still writing. The
+host makes them meet (it can sleep there; code that imports nothing cannot),
+so a descheduled part delays the call by its own delay only. A node sliced
+over several stages is one call in a step (its slices, part i*parts + part
+of k*parts, tile the same units). The output copies run on part 0 at the
+end, in a step of their own when the last node was parallel.
 llvmlite.ir cannot spell hidden globals or target attributes, so `finish_text`
 rewrites those lines of the printed module.
 """
@@ -30,7 +32,7 @@ from dataclasses import dataclass
 
 from llvmlite import ir
 
-from cerebro.compiler.cbx.format import meta_size
+from cerebro.compiler.cbx.format import LAST_STEP, MAX_STAGES, meta_size
 from cerebro.compiler.codegen import EMITTERS, PARALLEL, EmitContext
 from cerebro.compiler.codegen.partition import Piece
 from cerebro.compiler.ir import Graph, IRError, Node
@@ -71,13 +73,12 @@ def _node_function(ctx: EmitContext, node: Node, index: int, prefix: str = "") -
 
 
 class _StageBuilder:
-    """Turns memory-plan places into pointers inside one stage function."""
+    """Turns memory-plan places into pointers and node calls inside one stage or step function."""
 
-    def __init__(self, fn: ir.Function, weights: ir.GlobalVariable, target: Target) -> None:
+    def __init__(self, fn: ir.Function, weights: ir.GlobalVariable) -> None:
         self.b = ir.IRBuilder(fn.append_basic_block("entry"))
         self.inputs, self.outputs, self.arena, self.part, self.parts = fn.args[:5]
         self.weights = weights
-        self.pause, self.pause_args = _spin_hint(fn.module, target)
 
     def call(self, node_fn: ir.Function, args: list[ir.Value], parallel: bool, index: ir.Value, count: int
              ) -> None:
@@ -94,24 +95,21 @@ class _StageBuilder:
             with self.b.if_then(self.b.icmp_unsigned("==", self.part, ir.Constant(I32, 0))):
                 self.b.call(node_fn, args)
 
-    def barrier(self, number: int) -> None:
-        """Barrier `number` of a call split into parts: add this part to the counter at arena[0], then
-        spin (with the CPU's spin-wait hint, an intrinsic: the code may import nothing) until the
-        counter reaches (number + 1) * parts. Inline, so the stages call nothing but node functions."""
-        b = self.b
-        fn = b.function
-        with b.if_then(b.icmp_unsigned(">", self.parts, ir.Constant(I32, 1))):
-            goal = b.mul(self.parts, ir.Constant(I32, number + 1))
-            b.atomic_rmw("add", self.arena, ir.Constant(I32, 1), "seq_cst")
-            spin, wait, done = (fn.append_basic_block(f"barrier{number}.{name}") for name in ("spin", "wait", "done"))
-            b.branch(spin)
-            b.position_at_end(spin)
-            now = b.load_atomic(self.arena, "acquire", 4, typ=I32)
-            b.cbranch(b.icmp_signed(">=", now, goal), done, wait)
-            b.position_at_end(wait)
-            b.call(self.pause, self.pause_args)
-            b.branch(spin)
-            b.position_at_end(done)
+    def node(self, node: Node, node_fn: ir.Function, plan: MemoryPlan, index: int = 0, count: int = 1) -> None:
+        """Calls the node (slice `index` of `count`) on the memory plan's pointers."""
+        args = [self.pointer(plan.place(v)) for v in node.inputs + node.outputs]
+        self.call(node_fn, args, node.op in PARALLEL, ir.Constant(I32, index), count)
+
+    def copy_outputs(self, plan: MemoryPlan, memcpy: ir.Function) -> None:
+        """Part 0 copies the graph outputs the plan could not place in the caller's buffers."""
+        if not any(nbytes for _, _, nbytes in plan.copies):
+            return
+        with self.b.if_then(self.b.icmp_unsigned("==", self.part, ir.Constant(I32, 0))):
+            for source, index, nbytes in plan.copies:
+                if nbytes:
+                    dst = self.pointer(Place("output", index))
+                    size, volatile = ir.Constant(I64, nbytes), ir.Constant(ir.IntType(1), 0)
+                    self.b.call(memcpy, [dst, self.pointer(source), size, volatile])
 
     def pointer(self, place: Place) -> ir.Value:
         b = self.b
@@ -143,56 +141,62 @@ def emit_module(graph: Graph, plan: MemoryPlan, stages: list[list[Piece]], targe
     memcpy = module.declare_intrinsic("llvm.memcpy", [PTR, PTR, I64])
     stage_fns: dict[int, ir.Function] = {}
     runs: list[_Run] = []
-    barriers = 0
-    previous_parallel: bool | None = None  # of the last node call emitted; None before the first
-    previous: Node | None = None
     for number, pieces in enumerate(stages):
         if _continues(stages, number) and id(pieces[0].node) in functions:
             if runs and runs[-1].first + runs[-1].stages == number:
                 runs[-1].stages += 1
             else:
                 runs.append(_Run(number, 1, pieces[0]))
-            continue  # no barrier (the same node goes on), no state change
-        fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [PTR, PTR, PTR, I32, I32]), f"stage{number}")
-        fn.linkage = "internal"
-        sb = _StageBuilder(fn, globals_.weights, target)
+            continue
+        sb = _StageBuilder(_body(module, f"stage{number}"), globals_.weights)
         for piece in pieces:
-            node = piece.node
-            if id(node) in functions:
-                parallel = node.op in PARALLEL
-                # part 0 alone runs consecutive serial nodes, and slices of one node write disjoint
-                # outputs from the same inputs: no barrier between those
-                if previous_parallel is not None and (parallel or previous_parallel) and node is not previous:
-                    sb.barrier(barriers)
-                    barriers += 1
-                args = [sb.pointer(plan.place(v)) for v in node.inputs + node.outputs]
-                sb.call(functions[id(node)], args, parallel, ir.Constant(I32, piece.index), piece.count)
-                previous_parallel, previous = parallel, node
-        copies = any(nbytes for _, _, nbytes in plan.copies)
-        if number == len(stages) - 1 and copies and previous_parallel:
-            sb.barrier(barriers)  # part 0 copies what every part computed
-        if number == len(stages) - 1 and copies:
-            with sb.b.if_then(sb.b.icmp_unsigned("==", sb.part, ir.Constant(I32, 0))):
-                for source, index, nbytes in plan.copies:
-                    if nbytes:
-                        dst = sb.pointer(Place("output", index))
-                        size, volatile = ir.Constant(I64, nbytes), ir.Constant(ir.IntType(1), 0)
-                        sb.b.call(memcpy, [dst, sb.pointer(source), size, volatile])
+            if id(piece.node) in functions:
+                sb.node(piece.node, functions[id(piece.node)], plan, piece.index, piece.count)
+        if number == len(stages) - 1:
+            sb.copy_outputs(plan, memcpy)
         sb.b.ret_void()
-        stage_fns[number] = fn
+        stage_fns[number] = sb.b.function
     for run in runs:
-        run.fn = _run_function(module, run, functions[id(run.piece.node)], plan, globals_.weights, target)
-    _entry(module, stage_fns, runs)
+        run.fn = _run_function(module, run, functions[id(run.piece.node)], plan, globals_.weights)
+    steps = _steps(stages, functions, any(nbytes for _, _, nbytes in plan.copies))
+    step_fns = []
+    for number, nodes in enumerate(steps):
+        sb = _StageBuilder(_body(module, f"step{number}"), globals_.weights)
+        for node in nodes:
+            sb.node(node, functions[id(node)], plan)
+        if number == len(steps) - 1:
+            sb.copy_outputs(plan, memcpy)
+        sb.b.ret_void()
+        step_fns.append(sb.b.function)
+    _entry(module, stage_fns, runs, step_fns)
     return finish_text(str(module), target, len(plan.weights), meta_size(num_tensors), text)
 
 
-def _spin_hint(module: ir.Module, target: Target) -> tuple[ir.Function, list[ir.Value]]:
-    """The spin-wait hint intrinsic and its arguments: pause on x86, yield (hint #1) on arm64."""
-    name, params, args = (("llvm.x86.sse2.pause", [], []) if target.is_x86 else
-                          ("llvm.aarch64.hint", [I32], [ir.Constant(I32, 1)]))
-    existing = module.globals.get(name)
-    fn = existing or ir.Function(module, ir.FunctionType(ir.VoidType(), params), name)
-    return fn, args
+def _body(module: ir.Module, name: str) -> ir.Function:
+    """An empty internal stage or step function: void (inputs, outputs, arena, part, parts)."""
+    fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [PTR, PTR, PTR, I32, I32]), name)
+    fn.linkage = "internal"
+    return fn
+
+
+def _steps(stages: list[list[Piece]], functions: dict[int, ir.Function], copies: bool) -> list[list[Node]]:
+    """The node calls of a split call, in steps: a step ends between two node calls of which one is
+    parallel (part 0 alone runs consecutive serial nodes), and after a parallel last node when part 0
+    then copies outputs (it needs every part's share). A node sliced over stages is called once."""
+    steps: list[list[Node]] = [[]]
+    previous: Node | None = None
+    for node in (piece.node for pieces in stages for piece in pieces):
+        if id(node) not in functions or node is previous:
+            continue
+        if previous is not None and PARALLEL.intersection((node.op, previous.op)):
+            steps.append([])
+        steps[-1].append(node)
+        previous = node
+    if copies and previous is not None and previous.op in PARALLEL:
+        steps.append([])
+    if len(steps) > MAX_STAGES:
+        raise IRError(f"a call split into parts would take {len(steps)} steps; the stage word allows {MAX_STAGES}")
+    return steps
 
 
 @dataclass
@@ -217,11 +221,11 @@ def _continues(stages: list[list[Piece]], number: int) -> bool:
 
 
 def _run_function(module: ir.Module, run: _Run, node_fn: ir.Function, plan: MemoryPlan,
-                  weights: ir.GlobalVariable, target: Target) -> ir.Function:
+                  weights: ir.GlobalVariable) -> ir.Function:
     """void @slices<first>(inputs, outputs, arena, part, parts, slice): calls the node's slice."""
     fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [PTR, PTR, PTR, I32, I32, I32]), f"slices{run.first}")
     fn.linkage = "internal"
-    sb = _StageBuilder(fn, weights, target)
+    sb = _StageBuilder(fn, weights)
     node = run.piece.node
     args = [sb.pointer(plan.place(v)) for v in node.inputs + node.outputs]
     sb.call(node_fn, args, True, fn.args[5], run.piece.count)
@@ -229,10 +233,11 @@ def _run_function(module: ir.Module, run: _Run, node_fn: ir.Function, plan: Memo
     return fn
 
 
-def _entry(module: ir.Module, stage_fns: dict[int, ir.Function], runs: list[_Run]) -> None:
+def _entry(module: ir.Module, stage_fns: dict[int, ir.Function], runs: list[_Run], step_fns: list[ir.Function]
+           ) -> None:
     """cerebro_entry: split the stage word (abi.h) and run the stage (a stage of a run: its run's
-    function with the slice); a stage index past the last or a part outside 0..parts-1 is a bad
-    stage."""
+    function with the slice), or with more than one part the step (the last returns LAST_STEP); an
+    index past the last or a part outside 0..parts-1 is a bad stage."""
     entry = ir.Function(module, ir.FunctionType(I32, [PTR, PTR, PTR, I32]), "cerebro_entry")
     b = ir.IRBuilder(entry.append_basic_block("entry"))
     bad = entry.append_basic_block("bad_stage")
@@ -240,9 +245,11 @@ def _entry(module: ir.Module, stage_fns: dict[int, ir.Function], runs: list[_Run
     stage = b.and_(word, ir.Constant(I32, 0xFFFF))
     part = b.and_(b.lshr(word, ir.Constant(I32, 16)), ir.Constant(I32, 0xFF))
     parts = b.add(b.lshr(word, ir.Constant(I32, 24)), ir.Constant(I32, 1))
-    dispatch = entry.append_basic_block("dispatch")
+    dispatch, steps, stages = (entry.append_basic_block(name) for name in ("dispatch", "steps", "stages"))
     b.cbranch(b.icmp_unsigned("<", part, parts), dispatch, bad)
     b.position_at_end(dispatch)
+    b.cbranch(b.icmp_unsigned(">", parts, ir.Constant(I32, 1)), steps, stages)
+    b.position_at_end(stages)
     for run in runs:
         offset = b.sub(stage, ir.Constant(I32, run.first))
         with b.if_then(b.icmp_unsigned("<", offset, ir.Constant(I32, run.stages))):
@@ -255,6 +262,14 @@ def _entry(module: ir.Module, stage_fns: dict[int, ir.Function], runs: list[_Run
         b.position_at_end(block)
         b.call(fn, [*entry.args[:3], part, parts])
         b.ret(ir.Constant(I32, 0))
+    b.position_at_end(steps)
+    switch = b.switch(stage, bad)
+    for number, fn in enumerate(step_fns):
+        block = entry.append_basic_block(f"run_step{number}")
+        switch.add_case(ir.Constant(I32, number), block)
+        b.position_at_end(block)
+        b.call(fn, [*entry.args[:3], part, parts])
+        b.ret(ir.Constant(I32, LAST_STEP if number == len(step_fns) - 1 else 0))
     b.position_at_end(bad)
     b.ret(ir.Constant(I32, 1))
 

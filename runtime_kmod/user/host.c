@@ -177,24 +177,35 @@ struct parallel_call {
 	const struct cbx_model *model;
 	const void *const *inputs;
 	void *const *outputs;
-	void *arena;
+	void *arena;		/* its first CEREBRO_BARRIER_BYTES: the meeting */
 };
 
-/* One thread's share: every stage in order, stopping at the first error. */
+CBX_STATIC_ASSERT(sizeof(struct cbx_meeting) <= CEREBRO_BARRIER_BYTES, "the meeting fits the arena's reserved bytes");
+
+/*
+ * One thread's share: the steps in order, meeting the other parts after each
+ * (abi.h), until the last. A part that fails abandons the meeting, so the
+ * others stop too; they return CEREBRO_OK and the pool reports the failure.
+ */
 static int run_part(void *data, unsigned int part, unsigned int parts)
 {
 	struct parallel_call *call = data;
-	const struct cbx_model *model = call->model;
-	uint32_t stage;
-	int32_t status;
+	struct cbx_meeting *meeting = call->arena;
+	uint32_t step;
+	int32_t status = CEREBRO_EBADSTAGE;	/* no last step within the word's range */
 
-	for (stage = 0; stage < model->meta.num_stages; stage++) {
-		status = model->entry(call->inputs, call->outputs, call->arena,
-				      CEREBRO_STAGE_WORD(stage, (uint32_t)part, (uint32_t)parts));
+	for (step = 0; step < CBX_MAX_STAGES; step++) {
+		status = call->model->entry(call->inputs, call->outputs, call->arena,
+					    CEREBRO_STAGE_WORD(step, (uint32_t)part, (uint32_t)parts));
+		if (status == CEREBRO_LAST_STEP)
+			return CEREBRO_OK;
 		if (status != CEREBRO_OK)
-			return status;
+			break;
+		if (!cbx_meeting_wait(meeting, parts))
+			return CEREBRO_OK;
 	}
-	return CEREBRO_OK;
+	cbx_meeting_abandon(meeting);
+	return status;
 }
 
 int cbx_model_pool_create(struct cbx_pool **out, const struct cbx_model *model, unsigned int threads,
@@ -228,7 +239,7 @@ int cbx_model_run_pool(const struct cbx_model *model, struct cbx_pool *pool,
 	if (threads > model->meta.parts)
 		return cbx_fail(err, CBX_ERUN, "cannot split a call across %u threads: the model allows %u",
 				threads, model->meta.parts);
-	memset(arena, 0, CEREBRO_BARRIER_BYTES);
+	memset(arena, 0, sizeof(struct cbx_meeting));
 	if (!cbx_pool_run(pool, run_part, &call, &status))
 		return cbx_model_run(model, inputs, outputs, arena, err);
 	if (status != CEREBRO_OK)

@@ -6,10 +6,12 @@
  * variable. The caller runs part 0, spins as long for the workers to finish,
  * then sleeps on a futex that the worker finishing last wakes: a descheduled
  * worker costs the call its own delay, not the caller's CPU time as well.
+ * Meetings inside a job wait the same way.
  */
 #define _GNU_SOURCE
 #include "pool.h"
 
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -56,6 +58,17 @@ static inline void cpu_relax(void)
 #endif
 }
 
+/* Sleeps while *@word == @value (or until woken). */
+static void futex_wait(atomic_uint *word, unsigned int value)
+{
+	syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, value, NULL, NULL, 0);
+}
+
+static void futex_wake(atomic_uint *word, int count)
+{
+	syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, count, NULL, NULL, 0);
+}
+
 /* Waits until the generation moves past @seen (or stop); returns it. */
 static unsigned int wait_for_job(struct cbx_pool *pool, unsigned int seen)
 {
@@ -94,7 +107,7 @@ static void *worker_main(void *data)
 		pool->status[w->part] = pool->fn(pool->arg, w->part, pool->threads);
 		/* seq_cst both: either this sees caller_asleep or the caller sees the count drop */
 		if (atomic_fetch_sub(&pool->remaining, 1) == 1 && atomic_load(&pool->caller_asleep))
-			syscall(SYS_futex, &pool->remaining, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+			futex_wake(&pool->remaining, 1);
 	}
 }
 
@@ -206,8 +219,49 @@ static void wait_for_workers(struct cbx_pool *pool)
 	}
 	atomic_store(&pool->caller_asleep, 1);
 	while ((left = atomic_load(&pool->remaining)) != 0)
-		syscall(SYS_futex, &pool->remaining, FUTEX_WAIT_PRIVATE, left, NULL, NULL, 0);
+		futex_wait(&pool->remaining, left);
 	atomic_store_explicit(&pool->caller_asleep, 0, memory_order_relaxed);
+}
+
+static bool meeting_over(struct cbx_meeting *meeting, unsigned int round)
+{
+	return atomic_load(&meeting->round) != round || atomic_load(&meeting->abandoned);
+}
+
+bool cbx_meeting_wait(struct cbx_meeting *meeting, unsigned int parts)
+{
+	unsigned int round = atomic_load(&meeting->round), spins = 0;
+	uint64_t deadline;
+
+	if (atomic_load(&meeting->abandoned))
+		return false;
+	if (atomic_fetch_add(&meeting->arrived, 1) == parts - 1) {
+		/* the last to arrive: parts leaving see arrived reset before the new round */
+		atomic_store_explicit(&meeting->arrived, 0, memory_order_relaxed);
+		atomic_fetch_add(&meeting->round, 1);
+		/* seq_cst both: either this sees a sleeper or the sleeper sees the new round */
+		if (atomic_load(&meeting->sleepers))
+			futex_wake(&meeting->round, INT_MAX);
+		return true;
+	}
+	deadline = cbx_now_ns() + SPIN_NS;
+	while (!meeting_over(meeting, round)) {
+		cpu_relax();
+		if (++spins % SPINS_PER_CLOCK == 0 && cbx_now_ns() > deadline)
+			break;
+	}
+	atomic_fetch_add(&meeting->sleepers, 1);
+	while (!meeting_over(meeting, round))
+		futex_wait(&meeting->round, round);
+	atomic_fetch_sub(&meeting->sleepers, 1);
+	return !atomic_load(&meeting->abandoned);
+}
+
+void cbx_meeting_abandon(struct cbx_meeting *meeting)
+{
+	atomic_store(&meeting->abandoned, 1);
+	atomic_fetch_add(&meeting->round, 1);	/* a part about to sleep on the old round does not */
+	futex_wake(&meeting->round, INT_MAX);
 }
 
 bool cbx_pool_run(struct cbx_pool *pool, cbx_pool_fn fn, void *arg, int *status)

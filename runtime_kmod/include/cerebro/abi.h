@@ -12,7 +12,7 @@
 #include <stdint.h>
 #endif
 
-#define CEREBRO_ABI_VERSION 1
+#define CEREBRO_ABI_VERSION 2	/* 2: split calls run steps, the host meets the parts */
 
 /* Every model object defines exactly this global function. */
 #define CEREBRO_ENTRY_SYMBOL "cerebro_entry"
@@ -25,21 +25,24 @@
  * the stages in order with the same pointers; splitting into stages keeps
  * each kernel FPU section short. Inputs are read-only, outputs are written
  * whole, @arena holds meta.arena_size bytes of scratch owned by this call.
- * Returns CEREBRO_OK or a CEREBRO_E* code.
+ * Returns CEREBRO_OK (CEREBRO_LAST_STEP, below) or a CEREBRO_E* code.
  *
- * @stage is a stage word: bits 0-15 the stage index, bits 16-23 the part
+ * @stage is a stage word: bits 0-15 the index, bits 16-23 the part
  * (0-based), bits 24-31 parts - 1. A plain stage number is part 0 of 1 (what
- * the kernel module passes). An index >= num_stages returns
- * CEREBRO_EBADSTAGE.
+ * the kernel module passes): the index is a stage. An index past the last
+ * returns CEREBRO_EBADSTAGE.
  *
- * One call split across N > 1 threads (only if meta.parts >= N): the host
- * zeroes the first CEREBRO_BARRIER_BYTES of the call's arena, then N threads
- * each run every stage in order with CEREBRO_STAGE_WORD(stage, part, N),
- * part = 0..N-1, the same pointers and the same arena. The call is complete
- * once all N have returned from the last stage. The code keeps a barrier
- * counter (i32 at arena offset 0) in those reserved bytes (meta.arena_size
- * counts them) and spins on it between node calls, so N should not exceed
- * the free cores. It splits whole output elements among the parts, each
+ * One call split across N > 1 threads (only if meta.parts >= N): with parts
+ * > 1 the index is a step, not a stage. N threads each run steps 0, 1, ...
+ * in order with CEREBRO_STAGE_WORD(step, part, N), part = 0..N-1, the same
+ * pointers and the same arena, until a step returns CEREBRO_LAST_STEP (the
+ * same step for every part); every other step returns CEREBRO_OK. The host
+ * lets no part begin step k + 1 before every part has returned from step k;
+ * the code itself never waits, so a host may sleep while a part is
+ * descheduled. The call is complete once all N have returned from the last
+ * step. The first CEREBRO_BARRIER_BYTES of the arena (meta.arena_size counts
+ * them) belong to the host, for its meeting of the parts: the code never
+ * touches them. The code splits whole output elements among the parts, each
  * computed as with one part, so results do not depend on N, bit for bit.
  */
 typedef int32_t (*cerebro_entry_fn)(const void *const *inputs,
@@ -56,11 +59,12 @@ typedef int32_t (*cerebro_entry_fn)(const void *const *inputs,
 /* The most threads one call may be split across (meta.parts <= this). */
 #define CEREBRO_MAX_PARTS 256
 
-/* Arena bytes at offset 0 that parallel code reserves for its barrier. */
+/* Arena bytes at offset 0 kept for the host's meeting of a split call's parts. */
 #define CEREBRO_BARRIER_BYTES 64
 
 #define CEREBRO_OK 0
 #define CEREBRO_EBADSTAGE 1
+#define CEREBRO_LAST_STEP 2	/* from the last step of a split call: done */
 
 /*
  * The only undefined symbols a model object may reference; a host resolves
