@@ -115,6 +115,21 @@ def test_reverse_scan_with_ys_inside_a_fori_loop() -> None:
     np.testing.assert_array_equal(got, want)
 
 
+def test_half_carries_round_after_every_op_in_the_body() -> None:
+    """The body's own equations compute f16/bf16 in f32 and round each result, as XLA; the loop only
+    carries the 16-bit values."""
+    def model(x, y):
+        def step(i, state):
+            a, b = state
+            return a * 0.75 + 0.5, jnp.tanh(b) + (b.astype(jnp.float32).sum() * 0.01).astype(jnp.bfloat16)
+
+        return lax.fori_loop(0, 300, step, (x, y))
+
+    args = (np.linspace(-3, 3, 6).astype(jnp.float16), np.linspace(-1, 1, 6).astype(jnp.bfloat16))
+    for got, want in zip(_run(model, *args), _jit(model, *args), strict=True):
+        np.testing.assert_array_equal(got, want)
+
+
 def test_a_while_loop_is_unbounded_for_the_kernel() -> None:
     """A kernel runs a stage with preemption off: a loop whose steps the data decides has no bound, and
     the meta says so (the kernel's max_stage_flops limit refuses it); a scan's stage costs its steps."""

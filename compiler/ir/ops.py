@@ -543,7 +543,7 @@ def infer(node: Node) -> list[tuple[Shape, DType]]:
 
 # Ops that only move, select or convert elements: the ones f16/bf16 (storage types) may pass through.
 HALF_OPS = frozenset({"select", "convert", "bitcast", "broadcast_in_dim", "reshape", "transpose", "slice", "pad",
-                      "concatenate", "rev", "take"})
+                      "concatenate", "rev", "take", "loop"})  # a loop's body computes, checked node by node
 
 
 def _check_half(node: Node, outputs: list[tuple[Shape, DType]]) -> None:

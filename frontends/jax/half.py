@@ -20,6 +20,10 @@ MOVES = frozenset({"reshape", "transpose", "slice", "concatenate", "pad", "broad
                    "copy_p", "stop_gradient", "optimization_barrier"})
 
 
+# Loops (rules_control.py): their bodies' equations are lowered by these same rules, each rounding its own.
+LOOPS = frozenset({"scan", "while"})
+
+
 class _Var:
     def __init__(self, aval: Any) -> None:
         self.aval = aval
@@ -52,7 +56,7 @@ def _f32(dtype: Any) -> Any:
 
 def computes_on_half(eqn: Any, inputs: list[Value]) -> bool:
     """Whether eqn does arithmetic with an f16/bf16 operand or result."""
-    if eqn.primitive.name in MOVES:
+    if eqn.primitive.name in MOVES or eqn.primitive.name in LOOPS:
         return False
     return any(v.dtype.is_half for v in inputs) or any(_is_half(v.aval.dtype) for v in eqn.outvars)
 
