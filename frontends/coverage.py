@@ -120,6 +120,28 @@ def onnx_entries() -> list[Entry]:
     return [entry(name) for name in sorted(schemas)]
 
 
+ML = "ai.onnx.ml"
+
+
+def onnx_ml_opset() -> int:
+    import onnx
+
+    return max(s.since_version for s in onnx.defs.get_all_schemas() if s.domain == ML)
+
+
+def onnx_ml_entries() -> list[Entry]:
+    """ai.onnx.ml ops (classical ML), deprecated ones too: exports at older opsets of the domain use them."""
+    import onnx
+
+    from cerebro.frontends.onnx import table
+
+    prefix = table.rule_key("", ML)
+    limits = {k.removeprefix(prefix): v for k, v in _limits("cerebro.frontends.onnx.rules").items()
+              if k.startswith(prefix)}
+    names = sorted({s.name for s in onnx.defs.get_all_schemas() if s.domain == ML})
+    return [_status(n, table.lookup(n, onnx_ml_opset(), ML) is not None, limits) for n in names]
+
+
 def _table(entries: list[Entry], kind: str) -> list[str]:
     counts = {s: sum(e.status == s for e in entries) for s in (SUPPORTED, LIMITED, UNSUPPORTED)}
     lines = [", ".join(f"{n} {s}" for s, n in counts.items()) + f" (of {len(entries)}).", "",
@@ -142,7 +164,10 @@ def render() -> str:
              f"## ONNX ops (default domain, opset {onnx_opset()}, onnx {onnx.__version__})", "",
              "Every non-deprecated op. An op without a rule whose schema defines a function body is imported",
              "as that body, which compiles when the body's ops do.", "",
-             *_table(onnx_entries(), "op"), ""]
+             *_table(onnx_entries(), "op"), "",
+             f"## ONNX ops (ai.onnx.ml, opset {onnx_ml_opset()})", "",
+             "Every op of the classical-ML domain, deprecated ones included.", "",
+             *_table(onnx_ml_entries(), "op"), ""]
     return "\n".join(lines)
 
 

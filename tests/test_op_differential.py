@@ -395,6 +395,46 @@ def loop(g: Graph, feed: Feed, op: str, d: DType) -> list[Case]:
     return [Case("loop carry", carry_out, True), Case("loop ys", ys, True)]
 
 
+def tree_ensemble(g: Graph, feed: Feed, op: str, d: DType) -> list[Case]:
+    """Every test mode (NaN going either way, set members), a tree that is one leaf, a leaf with two
+    entries, and malformed tables (a bad feature, child, root, leaf, target, bounds and a cycle), on
+    rows of edge values; each aggregate."""
+    modes = dict(zip(("leq", "lt", "gte", "gt", "eq", "neq", "member", "never"), range(8)))
+    nan_true = 8
+    nodes = np.array([  # mode, feature, true child, false child, members start, end (~l: leaf l)
+        [modes["leq"], 0, 1, 2, 0, 0], [modes["member"] | nan_true, 1, ~0, ~1, 0, 3],
+        [modes["neq"], 2, 3, ~2, 0, 0], [modes["gt"], 0, ~3, 4, 0, 0], [modes["eq"] | nan_true, 1, ~4, 5, 0, 0],
+        [modes["gte"], 2, ~0, 6, 0, 0], [modes["lt"], 0, 7, ~5, 0, 0], [modes["never"], 1, ~0, ~6, 0, 0],
+        [modes["leq"], 0, 8, 8, 0, 0], [modes["member"], 7, ~0, ~0, 2, 99], [modes["member"], 2, ~3, 30, 1, 5]],
+        np.int32)
+    real = d.numpy if d.is_float else np.float64  # the rule refuses other x types
+    tables = {"nodes": nodes, "splits": np.array([0.5, 0, 0, 5, 2, -1, 100, 0, np.inf, 0, 0], real),
+              "roots": np.array([0, 3, ~1, 8, 9, 12, 10, 0], np.int32),
+              "bounds": np.array([0, 1, 3, 4, 5, 5, 99], np.int32),
+              "targets": np.array([0, 0, 1, 5, 1, 0, -1], np.int32),
+              "weights": np.array([1.5, -2, 0.25, 9, 3, -0.0, 4], real),
+              "members": np.array([1, 2, 3, -0.0, np.inf], real)}
+    inputs = [feed(f"tree.{name}.{d.name}", lambda array=array: array) for name, array in tables.items()]
+    x = feed(f"tree.x.{d.name}", lambda: _rng(d, "tree").choice(np.concatenate(
+        [edge_values(d), np.array([0.5, 1, 2, 3, 5, 6, -1, 100]).astype(d.numpy)]), (40, 3)))
+    return [Case(f"tree_ensemble({kind})", g.add1(op, x, *inputs, n_targets=3, aggregate=kind), True)
+            for kind in ("sum", "average", "min", "max")]
+
+def loop(g: Graph, feed: Feed, op: str, d: DType) -> list[Case]:
+    """A reverse scan over the rows of a cube: carry = select(mask row, x row, carry), y = carry; prepared
+    here (body planned, scratch added) as the driver does, so the emitter sees what it compiles."""
+    x = cube(feed, d)
+    mask = g.add1("reshape", condition(feed, x.size), shape=x.shape)
+    body = Graph("step")
+    carry, row, keep = (body.add_input(v.shape[1:], v.dtype, name) for v, name in ((x, "carry"), (x, "x"), (mask, "m")))
+    body.set_outputs([body.add1("select", keep, row, carry), carry])
+    first = g.add1("reshape", g.add1("slice", x, start=(1, 0, 0), limit=x.shape), shape=x.shape[1:])
+    g.add(op, [first, x, mask], body=body, num_consts=0, num_carry=1, length=x.shape[0], cond=None, reverse=True)
+    prepare_loops(g, lambda graph: graph)
+    carry_out, ys = g.nodes[-1].outputs[:2]
+    return [Case("loop carry", carry_out, True), Case("loop ys", ys, True)]
+
+
 SAMPLES: dict[str, Builder] = {
     **{op: unary for op in ("neg", "abs", "exp", "log", "log1p", "expm1", "tanh", "erf", "sqrt", "rsqrt",
                             "logistic", "floor", "ceil", "round", "sign", "not", "sin", "cos", "reciprocal",
@@ -408,7 +448,7 @@ SAMPLES: dict[str, Builder] = {
     "broadcast_in_dim": broadcast_in_dim, "reshape": reshape, "transpose": transpose, "slice": slice_,
     "pad": pad, "concatenate": concatenate, "rev": rev, "iota": iota, "take": take,
     "matmul": matmul, "conv": conv, "reduce_window": reduce_window,
-    "argsort": argsort, "cumulative": cumulative, "scatter": scatter,
+    "argsort": argsort, "cumulative": cumulative, "scatter": scatter, "tree_ensemble": tree_ensemble,
     "loop": loop,
 }
 

@@ -20,6 +20,8 @@ Semantics every frontend and backend agrees on:
 - cumulative: out[..., i, ...] = combine of x[..., 0..i, ...] along axis, folded in order from index 0
   (kind sum|prod|max|min; max/min as the elementwise ops, sums and products wrap on integers); a sum
   starts from +0 (a leading -0 gives +0, as XLA).
+- tree_ensemble: each row of x walks every decision tree of its tables and aggregates the leaves'
+  weights per target (compiler/ir/tree_ensemble.py states the tables and the edge cases).
 - take: x.shape[:axis] + idx.shape + x.shape[axis+1:]; mode "clip" clamps
   indices into range, "wrap" first adds the dim to negative indices (ONNX)
   and then clamps.
@@ -70,6 +72,7 @@ import numpy as np
 
 from cerebro.compiler.ir import loop as loop_op
 from cerebro.compiler.ir import reference as ref
+from cerebro.compiler.ir import tree_ensemble
 from cerebro.compiler.ir.dtypes import DType
 from cerebro.compiler.ir.graph import IRError, Node
 from cerebro.compiler.ir.matmul_view import matmul_view
@@ -490,6 +493,8 @@ _declare("argsort", "argsort", 1, _argsort, ref.argsort, Role.GATHER, cost=_sort
 _declare("cumulative", "cumulative", 1, _cumulative, ref.cumulative, Role.REDUCTION,
          attrs=("kind", "axis"))
 _declare("scatter", "scatter", 3, _scatter, ref.scatter, Role.GATHER, attrs=("kind",))
+_declare("tree_ensemble", "tree_ensemble", 8, tree_ensemble.rule, tree_ensemble.reference, Role.GATHER,
+         cost=tree_ensemble.cost, attrs=("n_targets", "aggregate"))
 _declare("matmul", "matmul", 2, _matmul, ref.matmul, Role.MATMUL, cost=_matmul_flops,
          lowered=("epilogue", "packed_b", "view"))
 _declare("conv", "conv", 2, _conv, ref.conv, Role.CONV, cost=_conv_flops, attrs=("strides", "padding"),

@@ -15,7 +15,6 @@ import numpy as np
 
 # op (case-name prefix) -> why it is excluded
 EXCLUDED = {
-    "test_ai_onnx_ml_tree_ensemble": "ai.onnx.ml TreeEnsemble (data-dependent tree walks) is not supported",
     "test_bernoulli": "random sampling: a compiled model is deterministic",
     "test_dft": "DFT is not supported (no complex arithmetic in the IR)",
     "test_optional": "optional-typed values are not supported",
@@ -28,7 +27,8 @@ OTHER_TYPED_OPS = ("test_cumsum", "test_einsum", "test_gather_", "test_gatherele
                    "test_triu", "test_loop", "test_if", "test_onehot", "test_argmax", "test_argmin", "test_eyelike",
                    "test_isinf", "test_isnan", "test_expand", "test_where", "test_mod", "test_pad", "test_edge_pad",
                    "test_reflect_pad", "test_wrap_pad", "test_constant_pad", "test_reshape", "test_slice", "test_cast",
-                   "test_split", "test_squeeze", "test_unsqueeze", "test_top_k", "test_scatter")
+                   "test_split", "test_squeeze", "test_unsqueeze", "test_top_k", "test_scatter",
+                   "test_ai_onnx_ml_tree_ensemble")
 OTHER_EXCLUDED = {
     "test_einsum_batch_diagonal": "Einsum with a repeated index (a diagonal) is not supported",
 }

@@ -13,4 +13,5 @@ from cerebro.frontends.onnx.rules import (  # noqa: F401
     sampling,
     shape,
     sorting,
+    trees,
 )

@@ -1,5 +1,5 @@
-"""ai.onnx.ml (classical ML) ops that are elementwise arithmetic. The tree ensembles, label encoders and
-the rest of the domain need data-dependent control flow or strings and have no rule."""
+"""ai.onnx.ml (classical ML) ops that are elementwise arithmetic. The tree ensembles are in trees.py; label
+encoders and the rest of the domain need strings or maps and have no rule."""
 
 from __future__ import annotations
 
