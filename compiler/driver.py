@@ -1,7 +1,7 @@
 """The compiler driver: IR graph in, complete .cbx bytes out.
 
-verify -> fold, dce -> optimise (transposes, row kernels, fusion, epilogues, prepack, views) -> verify -> stages
--> memory plan -> LLVM module -> O3 -> object -> .cbx
+verify -> fold, dce -> optimise (layouts, transposes, row kernels, fusion, epilogues, prepack, views) -> verify
+-> stages -> memory plan -> LLVM module -> O3 -> object -> .cbx
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from cerebro.compiler.ir.fused import node_flops
 from cerebro.compiler.ir.loop import UNBOUNDED
 from cerebro.compiler.passes import eliminate_dead_nodes, fold_constants, fuse_elementwise, plan_memory
 from cerebro.compiler.passes.epilogue import fuse_epilogues
+from cerebro.compiler.passes.layout import choose_layouts
 from cerebro.compiler.passes.loops import prepare_loops
 from cerebro.compiler.passes.prepack import prepack_weights
 from cerebro.compiler.passes.rows import fuse_rows
@@ -146,6 +147,7 @@ def _optimised(text: str, target: Target) -> tuple[llvm.TargetMachine, llvm.Modu
 
 def optimise(graph: Graph, target: Target) -> Graph:
     """The rewriting passes after folding, in order; each takes and returns the graph."""
+    graph = choose_layouts(graph)
     graph = simplify_transposes(graph)
     graph = fuse_rows(graph)
     graph = fuse_elementwise(graph)
