@@ -380,21 +380,6 @@ def scatter(g: Graph, feed: Feed, op: str, d: DType) -> list[Case]:
     return cases
 
 
-def loop(g: Graph, feed: Feed, op: str, d: DType) -> list[Case]:
-    """A reverse scan over the rows of a cube: carry = select(mask row, x row, carry), y = carry; prepared
-    here (body planned, scratch added) as the driver does, so the emitter sees what it compiles."""
-    x = cube(feed, d)
-    mask = g.add1("reshape", condition(feed, x.size), shape=x.shape)
-    body = Graph("step")
-    carry, row, keep = (body.add_input(v.shape[1:], v.dtype, name) for v, name in ((x, "carry"), (x, "x"), (mask, "m")))
-    body.set_outputs([body.add1("select", keep, row, carry), carry])
-    first = g.add1("reshape", g.add1("slice", x, start=(1, 0, 0), limit=x.shape), shape=x.shape[1:])
-    g.add(op, [first, x, mask], body=body, num_consts=0, num_carry=1, length=x.shape[0], cond=None, reverse=True)
-    prepare_loops(g, lambda graph: graph)
-    carry_out, ys = g.nodes[-1].outputs[:2]
-    return [Case("loop carry", carry_out, True), Case("loop ys", ys, True)]
-
-
 def tree_ensemble(g: Graph, feed: Feed, op: str, d: DType) -> list[Case]:
     """Every test mode (NaN going either way, set members), a tree that is one leaf, a leaf with two
     entries, and malformed tables (a bad feature, child, root, leaf, target, bounds and a cycle), on
@@ -419,6 +404,7 @@ def tree_ensemble(g: Graph, feed: Feed, op: str, d: DType) -> list[Case]:
         [edge_values(d), np.array([0.5, 1, 2, 3, 5, 6, -1, 100]).astype(d.numpy)]), (40, 3)))
     return [Case(f"tree_ensemble({kind})", g.add1(op, x, *inputs, n_targets=3, aggregate=kind), True)
             for kind in ("sum", "average", "min", "max")]
+
 
 def loop(g: Graph, feed: Feed, op: str, d: DType) -> list[Case]:
     """A reverse scan over the rows of a cube: carry = select(mask row, x row, carry), y = carry; prepared
