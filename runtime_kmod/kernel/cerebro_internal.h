@@ -77,9 +77,12 @@ struct cerebro_handle {
 	u32 result_post;			/* the post-processing it got */
 };
 
+struct cerebro_cmd;
+
 struct cerebro_file {
 	struct mutex lock;
 	struct cerebro_handle *handles[CEREBRO_MAX_HANDLES];
+	struct cerebro_cmd *cmd;	/* read()/write() channel; at first use, under lock */
 	struct cerebro_error error;	/* LAST_ERROR; has its own lock */
 };
 
@@ -104,12 +107,38 @@ void cerebro_registry_exit(void);
 void cerebro_model_account(struct cerebro_model *model, u64 ns, u64 max_fpu_ns);
 /* Caller holds cerebro_lock and uses the result only until it drops it. */
 struct cerebro_model *cerebro_model_find_by_name(const char *name);
+/* One "ROLE NAME DTYPE[dims] BYTES\n" line (sysfs signature, the channel's INFO). */
+int cerebro_format_tensor(char *line, size_t size, const char *role, const struct cbx_tensor *t);
+#define CEREBRO_TENSOR_LINE (CBX_NAME_LEN + CBX_MAX_RANK * 21 + 48)
 
 /*
  * cerebro_load.c: read, validate, bind; returns a model with a user ref.
  * A refusal is recorded in @error: the caller's (an open file's, or sysfs's).
  */
 struct cerebro_model *cerebro_load_path(const char *path, struct cerebro_error *error);
+
+/*
+ * cerebro_main.c: what the ioctls and the command channel share. Refusals
+ * go to @cf's error; the run and output helpers need @cf->lock held.
+ */
+int cerebro_file_lock(struct cerebro_file *cf, const char *op);
+/* @path NULL: the default model. */
+struct cerebro_handle *cerebro_handle_open(struct cerebro_file *cf, const char *path);
+void cerebro_handle_destroy(struct cerebro_handle *h);
+/* Pre-processing, every stage, post-processing on the inputs already in @h. */
+int cerebro_handle_run(struct cerebro_file *cf, struct cerebro_handle *h, u64 start_ns);
+/* Output @i of the last successful run and its size. */
+const void *cerebro_handle_output(const struct cerebro_handle *h, u32 i, u64 *nbytes);
+/* Tensor @i of the signature as a handle sees it (output 0 after post-processing). */
+void cerebro_tensor_record(const struct cerebro_model *model, const struct cerebro_options *opts,
+			   u32 i, struct cerebro_tensor_info *rec);
+
+/* cerebro_cmd.c: the text command channel (read/write on /dev/cerebro). */
+struct file;
+ssize_t cerebro_cmd_write(struct file *file, const char __user *buf, size_t count,
+			  loff_t *ppos);
+ssize_t cerebro_cmd_read(struct file *file, char __user *buf, size_t count, loff_t *ppos);
+void cerebro_cmd_release(struct cerebro_file *cf);
 
 /* cerebro_sysfs.c */
 int cerebro_sysfs_init(void);

@@ -7,7 +7,8 @@
  * signature; each refusal records one line saying why in the file's own
  * last error (LAST_ERROR reads it; cerebro_report.c). Handle memory is
  * charged to the caller's memory cgroup, and a process waiting for its
- * file's lock, or between stages, can be killed.
+ * file's lock, or between stages, can be killed. read() and write() are the
+ * text command channel (cerebro_cmd.c), built on the helpers exported here.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -41,7 +42,7 @@ static u64 post_bytes(const struct cerebro_model *model)
 	return model->tensors[model->meta.num_inputs].nbytes;
 }
 
-static void handle_destroy(struct cerebro_handle *h)
+void cerebro_handle_destroy(struct cerebro_handle *h)
 {
 	if (!h)
 		return;
@@ -90,7 +91,7 @@ static struct cerebro_handle *handle_create(struct cerebro_file *cf, struct cere
 		cerebro_model_put(model);
 		return ERR_PTR(-ENOMEM);
 	}
-	h->model = model;	/* from here on handle_destroy() drops the reference */
+	h->model = model;	/* from here on cerebro_handle_destroy() drops the reference */
 	offsets = kcalloc(nin + nout + 1, sizeof(*offsets), GFP_KERNEL_ACCOUNT);
 	if (!offsets)
 		goto nomem;
@@ -119,7 +120,7 @@ nomem:
 	cerebro_report(&cf->error, model->module_name, "LOAD_MODEL: out of memory for a handle");
 fail:
 	kfree(offsets);
-	handle_destroy(h);
+	cerebro_handle_destroy(h);
 	return ERR_PTR(ret);
 }
 
@@ -127,7 +128,7 @@ fail:
  * The file's lock is held across a whole call (copy-in, every stage,
  * copy-out), so waiting for it must not make a process unkillable.
  */
-static int lock_file(struct cerebro_file *cf, const char *op)
+int cerebro_file_lock(struct cerebro_file *cf, const char *op)
 {
 	if (!mutex_lock_killable(&cf->lock))
 		return 0;
@@ -184,12 +185,30 @@ static struct cerebro_buffer *copy_buffers(struct cerebro_file *cf, struct cereb
 
 /* ---- LOAD_MODEL ---- */
 
-static long ioctl_load(struct cerebro_file *cf, void __user *arg)
+struct cerebro_handle *cerebro_handle_open(struct cerebro_file *cf, const char *path)
 {
 	struct cerebro_model *model;
+
+	if (!path) {
+		model = cerebro_default_get();
+		if (!model) {
+			cerebro_report(&cf->error, NULL,
+				       "LOAD_MODEL: no path and no default model (write /sys/kernel/cerebro/model_path)");
+			return ERR_PTR(-ENOENT);
+		}
+	} else {
+		model = cerebro_load_path(path, &cf->error);
+		if (IS_ERR(model))
+			return ERR_CAST(model);
+	}
+	return handle_create(cf, model);
+}
+
+static long ioctl_load(struct cerebro_file *cf, void __user *arg)
+{
 	struct cerebro_handle *h;
 	struct cerebro_load ld;
-	char *path;
+	char *path = NULL;
 	int ret, slot;
 
 	ret = copy_arg(cf, &ld, arg, sizeof(ld), "LOAD_MODEL");
@@ -199,31 +218,21 @@ static long ioctl_load(struct cerebro_file *cf, void __user *arg)
 		cerebro_report(&cf->error, NULL, "LOAD_MODEL: reserved field is not 0");
 		return -EINVAL;
 	}
-	if (!ld.path) {
-		model = cerebro_default_get();
-		if (!model) {
-			cerebro_report(&cf->error, NULL,
-				       "LOAD_MODEL: no path and no default model (write /sys/kernel/cerebro/model_path)");
-			return -ENOENT;
-		}
-	} else {
+	if (ld.path) {
 		path = strndup_user(u64_to_user_ptr(ld.path), PATH_MAX);
 		if (IS_ERR(path)) {
 			cerebro_report(&cf->error, NULL, "LOAD_MODEL: bad path pointer or path longer than %d",
 				       PATH_MAX);
 			return PTR_ERR(path);
 		}
-		model = cerebro_load_path(path, &cf->error);
-		kfree(path);
-		if (IS_ERR(model))
-			return PTR_ERR(model);
 	}
-	h = handle_create(cf, model);
+	h = cerebro_handle_open(cf, path);
+	kfree(path);
 	if (IS_ERR(h))
 		return PTR_ERR(h);
 
-	if (lock_file(cf, "LOAD_MODEL")) {
-		handle_destroy(h);
+	if (cerebro_file_lock(cf, "LOAD_MODEL")) {
+		cerebro_handle_destroy(h);
 		return -EINTR;
 	}
 	for (slot = 0; slot < CEREBRO_MAX_HANDLES; slot++) {
@@ -232,7 +241,7 @@ static long ioctl_load(struct cerebro_file *cf, void __user *arg)
 	}
 	if (slot == CEREBRO_MAX_HANDLES) {
 		mutex_unlock(&cf->lock);
-		handle_destroy(h);
+		cerebro_handle_destroy(h);
 		cerebro_report(&cf->error, NULL, "LOAD_MODEL: this file already has %d handles",
 			       CEREBRO_MAX_HANDLES);
 		return -EMFILE;
@@ -242,7 +251,7 @@ static long ioctl_load(struct cerebro_file *cf, void __user *arg)
 	if (copy_to_user(arg, &ld, sizeof(ld))) {
 		cf->handles[slot] = NULL;
 		mutex_unlock(&cf->lock);
-		handle_destroy(h);
+		cerebro_handle_destroy(h);
 		cerebro_report(&cf->error, NULL, "LOAD_MODEL: cannot write the handle back");
 		return -EFAULT;
 	}
@@ -311,39 +320,15 @@ static int run_stages(struct cerebro_file *cf, struct cerebro_handle *h, u64 *ma
 	return 0;
 }
 
-static long ioctl_execute(struct cerebro_file *cf, void __user *arg)
+int cerebro_handle_run(struct cerebro_file *cf, struct cerebro_handle *h, u64 start_ns)
 {
+	struct cerebro_model *model = h->model;
 	struct cerebro_options opts;
 	struct cerebro_tensor_info out0;
-	struct cerebro_buffer *bufs;
-	struct cerebro_handle *h;
-	struct cerebro_model *model;
-	struct cerebro_io io;
 	char why[CEREBRO_MSG_LEN];
-	u64 start = ktime_get_ns(), fpu_ns, pre_ns;
+	u64 fpu_ns, pre_ns;
 	int ret;
 
-	ret = copy_arg(cf, &io, arg, sizeof(io), "EXECUTE_MODEL");
-	if (ret)
-		return ret;
-	if (lock_file(cf, "EXECUTE_MODEL"))
-		return -EINTR;
-	h = handle_lookup(cf, io.handle, "EXECUTE_MODEL");
-	if (!h) {
-		ret = -ENOENT;
-		goto out;
-	}
-	model = h->model;
-	h->has_results = false;	/* a failed call leaves no stale results */
-	bufs = copy_buffers(cf, model, &io, model->meta.num_inputs, "EXECUTE_MODEL");
-	if (IS_ERR(bufs)) {
-		ret = PTR_ERR(bufs);
-		goto out;
-	}
-	ret = copy_inputs(cf, h, bufs);
-	kfree(bufs);
-	if (ret)
-		goto out;
 	spin_lock(&model->lock);
 	opts = model->opts;
 	spin_unlock(&model->lock);
@@ -351,23 +336,63 @@ static long ioctl_execute(struct cerebro_file *cf, void __user *arg)
 				     why, sizeof(why));
 	if (ret) {
 		cerebro_report(&cf->error, model->module_name, "EXECUTE_MODEL: %s", why);
-		goto out;
+		return ret;
 	}
 	pre_ns = cerebro_preprocess(h, &opts);
 	ret = run_stages(cf, h, &fpu_ns);
 	if (ret)
-		goto out;
+		return ret;
 	fpu_ns = max3(fpu_ns, pre_ns, cerebro_postprocess(h, &opts));
 	h->result0 = out0;
 	h->result_post = opts.post;
 	h->has_results = true;
-	cerebro_model_account(model, ktime_get_ns() - start, fpu_ns);
+	cerebro_model_account(model, ktime_get_ns() - start_ns, fpu_ns);
+	return 0;
+}
+
+static long ioctl_execute(struct cerebro_file *cf, void __user *arg)
+{
+	struct cerebro_buffer *bufs;
+	struct cerebro_handle *h;
+	struct cerebro_io io;
+	u64 start = ktime_get_ns();
+	int ret;
+
+	ret = copy_arg(cf, &io, arg, sizeof(io), "EXECUTE_MODEL");
+	if (ret)
+		return ret;
+	if (cerebro_file_lock(cf, "EXECUTE_MODEL"))
+		return -EINTR;
+	h = handle_lookup(cf, io.handle, "EXECUTE_MODEL");
+	if (!h) {
+		ret = -ENOENT;
+		goto out;
+	}
+	h->has_results = false;	/* a failed call leaves no stale results */
+	bufs = copy_buffers(cf, h->model, &io, h->model->meta.num_inputs, "EXECUTE_MODEL");
+	if (IS_ERR(bufs)) {
+		ret = PTR_ERR(bufs);
+		goto out;
+	}
+	ret = copy_inputs(cf, h, bufs);
+	kfree(bufs);
+	if (!ret)
+		ret = cerebro_handle_run(cf, h, start);
 out:
 	mutex_unlock(&cf->lock);
 	return ret;
 }
 
 /* ---- GET_RESULTS ---- */
+
+const void *cerebro_handle_output(const struct cerebro_handle *h, u32 i, u64 *nbytes)
+{
+	const struct cerebro_model *model = h->model;
+	bool post = i == 0 && h->result_post != CEREBRO_POST_NONE;
+
+	*nbytes = i == 0 ? h->result0.nbytes : model->tensors[model->meta.num_inputs + i].nbytes;
+	return post ? h->post : h->outputs[i];
+}
 
 static long ioctl_get_results(struct cerebro_file *cf, void __user *arg)
 {
@@ -381,7 +406,7 @@ static long ioctl_get_results(struct cerebro_file *cf, void __user *arg)
 	ret = copy_arg(cf, &io, arg, sizeof(io), "GET_RESULTS");
 	if (ret)
 		return ret;
-	if (lock_file(cf, "GET_RESULTS"))
+	if (cerebro_file_lock(cf, "GET_RESULTS"))
 		return -EINTR;
 	h = handle_lookup(cf, io.handle, "GET_RESULTS");
 	if (!h) {
@@ -403,8 +428,9 @@ static long ioctl_get_results(struct cerebro_file *cf, void __user *arg)
 	/* every size first, so a refused call writes nothing */
 	for (i = 0; i < model->meta.num_outputs && !ret; i++) {
 		const struct cbx_tensor *t = &model->tensors[model->meta.num_inputs + i];
-		u64 nbytes = i == 0 ? h->result0.nbytes : t->nbytes;
+		u64 nbytes;
 
+		cerebro_handle_output(h, i, &nbytes);
 		if (bufs[i].nbytes != nbytes) {
 			cerebro_report(&cf->error, model->module_name,
 				       "GET_RESULTS: output %u ('%s') buffer has %llu bytes, needs %llu",
@@ -413,10 +439,10 @@ static long ioctl_get_results(struct cerebro_file *cf, void __user *arg)
 		}
 	}
 	for (i = 0; i < model->meta.num_outputs && !ret; i++) {
-		bool post = i == 0 && h->result_post != CEREBRO_POST_NONE;
-		const void *src = post ? h->post : h->outputs[i];
+		u64 nbytes;
+		const void *src = cerebro_handle_output(h, i, &nbytes);
 
-		if (copy_to_user(u64_to_user_ptr(bufs[i].data), src, bufs[i].nbytes)) {
+		if (copy_to_user(u64_to_user_ptr(bufs[i].data), src, nbytes)) {
 			cerebro_report(&cf->error, model->module_name,
 				       "GET_RESULTS: bad pointer for output %u ('%s')", i,
 				       model->tensors[model->meta.num_inputs + i].name);
@@ -431,6 +457,18 @@ out:
 
 /* ---- MODEL_INFO and UNLOAD_MODEL ---- */
 
+void cerebro_tensor_record(const struct cerebro_model *model, const struct cerebro_options *opts,
+			   u32 i, struct cerebro_tensor_info *rec)
+{
+	char why[CEREBRO_MSG_LEN];
+
+	BUILD_BUG_ON(sizeof(*rec) != sizeof(struct cbx_tensor));
+	memcpy(rec, &model->tensors[i], sizeof(*rec));
+	if (i == model->meta.num_inputs &&
+	    cerebro_post_signature(&model->tensors[i], opts, rec, why, sizeof(why)))
+		memcpy(rec, &model->tensors[i], sizeof(*rec));
+}
+
 static long ioctl_info(struct cerebro_file *cf, void __user *arg)
 {
 	struct cerebro_tensor_info __user *dst;
@@ -439,14 +477,13 @@ static long ioctl_info(struct cerebro_file *cf, void __user *arg)
 	struct cerebro_handle *h;
 	struct cerebro_model *model;
 	struct cerebro_info info;
-	char why[CEREBRO_MSG_LEN];
 	u32 i, count;
 	int ret;
 
 	ret = copy_arg(cf, &info, arg, sizeof(info), "MODEL_INFO");
 	if (ret)
 		return ret;
-	if (lock_file(cf, "MODEL_INFO"))
+	if (cerebro_file_lock(cf, "MODEL_INFO"))
 		return -EINTR;
 	h = handle_lookup(cf, info.handle, "MODEL_INFO");
 	if (!h) {
@@ -460,11 +497,7 @@ static long ioctl_info(struct cerebro_file *cf, void __user *arg)
 	count = min(info.max_tensors, model->meta.num_inputs + model->meta.num_outputs);
 	dst = u64_to_user_ptr(info.tensors);
 	for (i = 0; i < count && !ret; i++) {
-		BUILD_BUG_ON(sizeof(rec) != sizeof(struct cbx_tensor));
-		memcpy(&rec, &model->tensors[i], sizeof(rec));
-		if (i == model->meta.num_inputs &&
-		    cerebro_post_signature(&model->tensors[i], &opts, &rec, why, sizeof(why)))
-			memcpy(&rec, &model->tensors[i], sizeof(rec));
+		cerebro_tensor_record(model, &opts, i, &rec);
 		if (copy_to_user(&dst[i], &rec, sizeof(rec))) {
 			cerebro_report(&cf->error, NULL, "MODEL_INFO: bad tensors pointer");
 			ret = -EFAULT;
@@ -497,7 +530,7 @@ static long ioctl_unload(struct cerebro_file *cf, void __user *arg)
 	ret = copy_arg(cf, &ha, arg, sizeof(ha), "UNLOAD_MODEL");
 	if (ret)
 		return ret;
-	if (lock_file(cf, "UNLOAD_MODEL"))
+	if (cerebro_file_lock(cf, "UNLOAD_MODEL"))
 		return -EINTR;
 	h = handle_lookup(cf, ha.handle, "UNLOAD_MODEL");
 	if (h)
@@ -505,7 +538,7 @@ static long ioctl_unload(struct cerebro_file *cf, void __user *arg)
 	mutex_unlock(&cf->lock);
 	if (!h)
 		return -ENOENT;
-	handle_destroy(h);
+	cerebro_handle_destroy(h);
 	return 0;
 }
 
@@ -587,7 +620,8 @@ static int cerebro_release(struct inode *inode, struct file *file)
 	int i;
 
 	for (i = 0; i < CEREBRO_MAX_HANDLES; i++)
-		handle_destroy(cf->handles[i]);
+		cerebro_handle_destroy(cf->handles[i]);
+	cerebro_cmd_release(cf);
 	kfree(cf);
 	return 0;
 }
@@ -596,6 +630,8 @@ static const struct file_operations cerebro_fops = {
 	.owner = THIS_MODULE,
 	.open = cerebro_open,
 	.release = cerebro_release,
+	.read = cerebro_cmd_read,
+	.write = cerebro_cmd_write,
 	.unlocked_ioctl = cerebro_ioctl,
 	.compat_ioctl = compat_ptr_ioctl,
 	.llseek = noop_llseek,

@@ -104,8 +104,7 @@ void cerebro_model_put(struct cerebro_model *model)
 
 /* ---- sysfs: /sys/kernel/cerebro/models/<module>/ ---- */
 
-static int format_tensor(char *line, size_t size, const char *role,
-			 const struct cbx_tensor *t)
+int cerebro_format_tensor(char *line, size_t size, const char *role, const struct cbx_tensor *t)
 {
 	int len = scnprintf(line, size, "%s %s %s[", role, t->name, dtype_names[t->dtype]);
 	u32 d;
@@ -127,14 +126,14 @@ static ssize_t signature_show(struct kobject *kobj, struct kobj_attribute *attr,
 {
 	struct cerebro_model *model = to_model(kobj);
 	u32 count = model->meta.num_inputs + model->meta.num_outputs;
-	char line[CBX_NAME_LEN + CBX_MAX_RANK * 21 + 48];
+	char line[CEREBRO_TENSOR_LINE];
 	ssize_t len = 0;
 	u32 i;
 
 	for (i = 0; i < count; i++) {
-		int n = format_tensor(line, sizeof(line),
-				      i < model->meta.num_inputs ? "input" : "output",
-				      &model->tensors[i]);
+		int n = cerebro_format_tensor(line, sizeof(line),
+					      i < model->meta.num_inputs ? "input" : "output",
+					      &model->tensors[i]);
 
 		if (len + n > PAGE_SIZE - SIGNATURE_TRAILER)
 			return len + sysfs_emit_at(buf, len,

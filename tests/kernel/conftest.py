@@ -212,6 +212,7 @@ def boot_test_vm(workdir: Path) -> VmResult:
            f"mod_wide={wide_ko.stem}", f"WIDE_ARENA={WIDE_ARENA}"]
     files.update(python_files(workdir))
     files["/root/guest_api.py"] = HERE / "guest_api.py"
+    files["/root/command_channel.sh"] = HERE / "command_channel.sh"
     for (name, model), ko in zip(models.items(), paths[1:-1]):
         model.module = ko.stem
         files[f"/root/{name}.ko"] = ko

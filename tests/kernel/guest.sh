@@ -112,6 +112,17 @@ check autoload_matches cmp auto.bin out_mlp.bin
 # 8. the Python API (cerebro.kernel) with the host's interpreter and numpy
 PYTHONPATH=/py PYTHONDONTWRITEBYTECODE=1 "$PYTHON" guest_api.py 2>&1 | tail -n 40
 
+# 8b. the write()/read() command channel (issue #16): its refusals and results (vm_checks.c), then
+# docs/kernel.md's shell example as is. A fresh window of the log's rate limit: the first refusal is logged.
+sleep 5
+cat $inputs_twoio > twoio_in.bin
+vm-checks channel mlp.cbx mlp_in0.bin out_mlp.bin twoio.cbx twoio_in.bin out_twoio.bin
+cp mlp.cbx /m.cbx && cp mlp_in0.bin x.bin
+sh command_channel.sh > channel_example.txt 2>&1
+emit channel_example channel_example.txt
+emit channel_out y.bin
+check channel_example_matches_ioctl cmp y.bin out_mlp.bin
+
 # 9. hostile callers (issue #10): each is refused quickly, with a reason, and harms nothing
 check sysfs_paths_root_only test "$(stat -c %a "$SYS/model_path" "$SYS/last_error" "$D/last_error" | tr '\n' ' ')" = "600 400 400 "
 mkfifo /tmp/fifo
@@ -156,6 +167,7 @@ vm-checks hostile hostile_symbols symbols.cbx 8
 vm-checks killload killed_load mlp.cbx 256
 check insmod_slow insmod slow.ko
 vm-checks killstages killed_between_stages slow.cbx mlp.cbx
+vm-checks killchannel channel_killed_between_stages slow.cbx mlp.cbx
 check no_soft_lockup sh -c '! dmesg | grep -q -e "soft lockup" -e "rcu_.*stall"'
 
 vm-checks flood log_flood 10000	# last: the host counts the log lines after its marker

@@ -348,3 +348,90 @@ def test_waiter_for_a_busy_file_is_killable(vm):
 
 def test_paths_in_sysfs_are_root_only(vm):
     assert_check(vm, "sysfs_paths_root_only")
+
+
+# ---- the write()/read() command channel (issue #16) ----
+
+# case -> (errno checked in the guest, text its reason must hold; {n} = the MLP's input bytes). vm_checks.c's
+# channel() makes each call on one open file, in this order, so each one after a refusal shows the file still works.
+CHANNEL_CASES = {
+    "channel_execute_before_load": ("ENOENT", "EXECUTE_MODEL: no model loaded through this file's command channel"),
+    "channel_unknown_command": ("EINVAL", "write: unknown command 'BOGUS' (LOAD_MODEL, EXECUTE_MODEL, "),
+    "channel_argument_to_info": ("EINVAL", "INFO takes no argument (got 'please')"),
+    "channel_nul_in_line": ("EINVAL", "write: a command line holds a NUL byte"),
+    "channel_oversized_line": ("EMSGSIZE", "write: a command line is longer than 4127 bytes"),
+    "channel_load_missing": ("ENOENT", "load /nonexistent.cbx: no such file"),
+    "channel_get_before_execute": ("ENODATA", "GET_RESULTS: no results (EXECUTE_MODEL and all its input bytes first)"),
+    "channel_read_before_get": ("ENODATA", "read: nothing to read (write GET_RESULTS or INFO first)"),
+    "channel_read_after_eof": ("ENODATA", "read: nothing to read"),
+    "channel_too_many_bytes": ("EINVAL", "EXECUTE_MODEL: 4 bytes after the inputs' {n} are not a command line"),
+    "channel_no_results_after_too_many": ("ENODATA", "GET_RESULTS: no results"),
+    "channel_read_during_input": ("ENODATA", "read: EXECUTE_MODEL still waits for 4 of its {n} input bytes"),
+    "channel_too_few_then_command": ("EINVAL", "EXECUTE_MODEL: 8 bytes after the inputs' {n} are not a command line"),
+    "channel_no_results_after_too_few": ("ENODATA", "GET_RESULTS: no results"),
+    "channel_bad_input_pointer": ("EFAULT", "EXECUTE_MODEL: bad pointer for the bytes of input 0"),
+    "channel_info_after_unload": ("ENOENT", "INFO: no model loaded"),
+}
+
+
+def _channel_example() -> str:
+    """tests/kernel/command_channel.sh without its leading comment: the lines docs/kernel.md shows."""
+    from pathlib import Path
+
+    script = (Path(__file__).parent / "command_channel.sh").read_text()
+    return "".join(line for line in script.splitlines(keepends=True) if not line.startswith("#"))
+
+
+def test_command_channel_example_is_the_documented_one():
+    """The VM runs docs/kernel.md's shell example as is: the doc shows the script's lines."""
+    from cerebro import kmod
+
+    assert _channel_example() in (kmod.REPO_ROOT / "docs" / "kernel.md").read_text()
+
+
+@pytest.mark.parametrize("case", list(CHANNEL_CASES))
+def test_command_channel_refusals(vm, case):
+    """Each refusal has its errno (checked in the guest) and its reason in the file's LAST_ERROR with that errno."""
+    assert_check(vm, case)
+    assert_check(vm, f"{case}_last_error")
+    n = sum(spec.nbytes for spec in signature(vm.models["mlp"]).inputs)
+    reason = CHANNEL_CASES[case][1].format(n=n)
+    assert reason in vm.reasons.get(case, ""), f"{case}: reason {vm.reasons.get(case)!r}"
+
+
+def test_command_channel_refusals_reach_the_kernel_log(vm):
+    assert "cerebro: EXECUTE_MODEL: no model loaded" in _dmesg_after(vm, "channel_execute_before_load")
+
+
+def test_command_channel_matches_the_ioctls(vm):
+    """Outputs through the channel equal cerebro-ctl's (ioctls) byte for byte: the inputs and a command in one
+    write, the reply read 7 bytes at a time; every byte in its own write; two files' channels interleaved."""
+    for name in ("channel_load", "channel_matches_ioctl", "channel_split_writes", "channel_files_independent",
+                 "channel_unload"):
+        assert_check(vm, name)
+
+
+def test_command_channel_shell_example(vm):
+    """docs/kernel.md's busybox example, run as is: INFO's text, and outputs bit-identical to the user-space
+    runtime's and to the ioctls' (cmp in the guest)."""
+    model = vm.models["mlp"]
+    sig = signature(model)
+    assert_check(vm, "channel_example_matches_ioctl")
+    got = split_outputs(vm.file("channel_out"), sig.outputs)
+    for g, want in zip(got, model.expected, strict=True):
+        np.testing.assert_array_equal(g, want)
+    text = vm.text("channel_example")
+    assert f"\nmodule {model.module}\n" in text, text
+    for role, specs in (("input", sig.inputs), ("output", sig.outputs)):
+        for spec in specs:
+            line = f"{role} {spec.name} {spec.dtype.numpy.name[0]}{spec.dtype.itemsize * 8}" \
+                   f"[{','.join(map(str, spec.shape))}] {spec.nbytes}"
+            assert re.search(rf"^{re.escape(line)}$", text, re.M), text
+
+
+def test_sigkill_ends_a_channel_execute_between_stages(vm):
+    """The slow model's EXECUTE through write() killed after 1 s ends between two stages, like the ioctl; the
+    channel then has no results and runs a good model."""
+    for name in ("channel_killed_between_stages", "channel_no_results_after_kill", "channel_works_after_kill"):
+        assert_check(vm, name)
+    _no_lockups(vm)

@@ -20,6 +20,9 @@
  *   vm-checks hostile NAME PATH WANT_ERRNO       one LOAD_MODEL of a crafted file, timed
  *   vm-checks killload NAME GOOD.cbx FILE_MIB    SIGKILL stops a long LOAD_MODEL (hashing)
  *   vm-checks killstages NAME SLOW.cbx GOOD.cbx  SIGKILL stops a long EXECUTE between stages
+ *   vm-checks channel MODEL.cbx IN.bin OUT.bin MODEL2.cbx IN2.bin OUT2.bin
+ *                                                the write()/read() command channel
+ *   vm-checks killchannel NAME SLOW.cbx GOOD.cbx the same SIGKILL through the channel
  *
  * Prints "@@CHECK NAME PASS" or "@@CHECK NAME FAIL why" per case, and
  * "@@REASON NAME text" with the reason the case left.
@@ -723,13 +726,32 @@ static int write_long_cbx(const char *path, const char *good, uint64_t size)
 	return ok ? 0 : -1;
 }
 
+static int load_call(int fd, void *arg)
+{
+	return ioctl(fd, CEREBRO_IOC_LOAD_MODEL, arg);
+}
+
+static int execute_call(int fd, void *arg)
+{
+	return ioctl(fd, CEREBRO_IOC_EXECUTE_MODEL, arg);
+}
+
+/* Writes the bytes of @arg, a struct cerebro_buffer, to the command channel. */
+static int write_call(int fd, void *arg)
+{
+	const struct cerebro_buffer *b = arg;
+
+	return (int)write(fd, (const void *)(uintptr_t)b->data, b->nbytes);
+}
+
 /*
- * Runs @call's ioctl on @fd in a child, kills it after @delay seconds and
- * waits at most KILL_BOUND_SECONDS for it. Returns the seconds from SIGKILL
- * to its end (-1 if it outlived the bound), and in @*finished whether the
- * call had already returned when the signal came (then nothing was shown).
+ * Runs @call on @fd in a child, kills it after @delay seconds and waits at
+ * most KILL_BOUND_SECONDS for it. Returns the seconds from SIGKILL to its
+ * end (-1 if it outlived the bound), and in @*finished whether the call had
+ * already returned when the signal came (then nothing was shown).
  */
-static double kill_during(int fd, unsigned long cmd, void *arg, double delay, int *finished)
+static double kill_during(int fd, int (*call)(int fd, void *arg), void *arg, double delay,
+			  int *finished)
 {
 	int done[2], status;
 	double killed_at, gone;
@@ -741,7 +763,7 @@ static double kill_during(int fd, unsigned long cmd, void *arg, double delay, in
 	child = fork();
 	if (child == 0) {
 		close(done[0]);
-		ioctl(fd, cmd, arg);
+		call(fd, arg);
 		if (write(done[1], "x", 1) != 1)
 			_exit(1);
 		pause();	/* the parent kills it either way */
@@ -799,7 +821,7 @@ static void kill_load(const char *name, const char *good, uint64_t size_mib)
 	errno = err;
 	expect("long_load_refused", rc, EBADMSG);
 	ld.path = (uint64_t)(uintptr_t)big;
-	gone = kill_during(fd, CEREBRO_IOC_LOAD_MODEL, &ld, 1.0, &finished);
+	gone = kill_during(fd, load_call, &ld, 1.0, &finished);
 	close(fd);
 	unlink(small);
 	unlink(big);
@@ -837,7 +859,7 @@ static void kill_stages(const char *name, const char *slow, const char *good)
 	arg.handle = handle;
 	arg.num_buffers = 1;
 	arg.buffers = (uint64_t)(uintptr_t)&in;
-	gone = kill_during(fd, CEREBRO_IOC_EXECUTE_MODEL, &arg, 1.0, &finished);
+	gone = kill_during(fd, execute_call, &arg, 1.0, &finished);
 	if (gone < 0) {	/* still in the kernel, holding this file's lock: use no more of it */
 		verdict(name, 0, "the killed caller outlived the bound");
 		return;
@@ -852,6 +874,189 @@ static void kill_stages(const char *name, const char *slow, const char *good)
 	expect("no_results_after_killed_execute", io(fd, CEREBRO_IOC_GET_RESULTS, handle, &out, 1), ENODATA);
 	close(fd);
 	verdict("works_after_killed_execute", still_works(good), "a good model no longer loads and runs");
+}
+
+/* ---- the write()/read() command channel (issue #16) ---- */
+
+#define CHANNEL_MAX 65536	/* the test models' inputs and outputs are smaller */
+
+struct blob {
+	size_t len;
+	char data[CHANNEL_MAX];
+};
+
+static int say(int fd, const char *text)
+{
+	return (int)write(fd, text, strlen(text));
+}
+
+static int read_blob(const char *path, struct blob *b)
+{
+	int fd = open(path, O_RDONLY);
+	ssize_t n = fd < 0 ? -1 : read(fd, b->data, sizeof(b->data));
+
+	if (fd >= 0)
+		close(fd);
+	b->len = n > 0 ? (size_t)n : 0;
+	return n > 0 && (size_t)n < sizeof(b->data) ? 0 : -1;
+}
+
+/* Reads the reply in pieces of @step bytes up to EOF; 0 if it equals @want. */
+static int reply_equals(int fd, size_t step, const struct blob *want)
+{
+	static struct blob got;
+	ssize_t n;
+
+	got.len = 0;
+	do {
+		size_t room = sizeof(got.data) - got.len;
+
+		n = read(fd, got.data + got.len, step < room ? step : room);
+		if (n > 0)
+			got.len += (size_t)n;
+	} while (n > 0 && got.len < sizeof(got.data));
+	return n == 0 && got.len == want->len && memcmp(got.data, want->data, got.len) == 0 ? 0 : -1;
+}
+
+/* One write of: @head, @in's bytes (@extra more or fewer), @tail. */
+static int write_framed(int fd, const char *head, const struct blob *in, long extra,
+			const char *tail)
+{
+	static char buf[2 * CHANNEL_MAX];
+	size_t len = strlen(head), n = (size_t)((long)in->len + extra);
+
+	memcpy(buf, head, len);
+	memset(buf + len, 0, n);
+	memcpy(buf + len, in->data, n < in->len ? n : in->len);
+	len += n;
+	memcpy(buf + len, tail, strlen(tail));
+	len += strlen(tail);
+	return write(fd, buf, len) == (ssize_t)len ? 0 : -1;
+}
+
+static int say_load(int fd, const char *path)
+{
+	char line[TEXT_LEN];
+
+	snprintf(line, sizeof(line), "LOAD_MODEL %s\n", path);
+	return say(fd, line) < 0 ? -1 : 0;
+}
+
+/* Inputs split at every byte, the command split too; then the whole reply at once. */
+static int split_writes(int fd, const struct blob *in, const struct blob *want)
+{
+	size_t i;
+	int ok = say(fd, "EXEC") == 4 && say(fd, "UTE_MODEL\n") == 10;
+
+	for (i = 0; ok && i < in->len; i++)
+		ok = write(fd, in->data + i, 1) == 1;
+	return ok && say(fd, "GET_RESULTS\n") > 0 && reply_equals(fd, sizeof(want->data), want) == 0;
+}
+
+/*
+ * Every refusal (bad command, out of order, wrong byte count, oversized
+ * line) has its errno and reason and leaves the channel usable; outputs
+ * through it equal the ioctl path's (@argv[2], from cerebro-ctl); two
+ * open files' channels do not mix.
+ */
+static void channel(char **argv)
+{
+	static struct blob in, want, in2, want2;
+	static char line[8192];
+	int fd, other, ok;
+
+	if (read_blob(argv[1], &in) || read_blob(argv[2], &want) || read_blob(argv[4], &in2) ||
+	    read_blob(argv[5], &want2) || in.len < 8) {
+		verdict("channel_setup", 0, "cannot read the input and output files");
+		return;
+	}
+	fd = dev_open();
+	FILE_CASE("channel_execute_before_load", fd, say(fd, "EXECUTE_MODEL\n"), ENOENT);
+	FILE_CASE("channel_unknown_command", fd, say(fd, "BOGUS\n"), EINVAL);
+	FILE_CASE("channel_argument_to_info", fd, say(fd, "INFO please\n"), EINVAL);
+	FILE_CASE("channel_nul_in_line", fd, (int)write(fd, "INFO\0\n", 6), EINVAL);
+	memset(line, 'A', sizeof(line) - 1);
+	line[sizeof(line) - 1] = '\n';
+	FILE_CASE("channel_oversized_line", fd, (int)write(fd, line, sizeof(line)), EMSGSIZE);
+	FILE_CASE("channel_load_missing", fd, say(fd, "LOAD_MODEL /nonexistent.cbx\n"), ENOENT);
+	verdict("channel_load", say_load(fd, argv[0]) == 0, strerror(errno));
+	FILE_CASE("channel_get_before_execute", fd, say(fd, "GET_RESULTS\n"), ENODATA);
+	FILE_CASE("channel_read_before_get", fd, (int)read(fd, line, 16), ENODATA);
+
+	/* a command, the inputs and a command in one write; the reply read 7 bytes at a time */
+	ok = write_framed(fd, "EXECUTE_MODEL\n", &in, 0, "GET_RESULTS\n") == 0 &&
+	     reply_equals(fd, 7, &want) == 0;
+	verdict("channel_matches_ioctl", ok, "one write: outputs differ from the ioctl path's");
+	FILE_CASE("channel_read_after_eof", fd, (int)read(fd, line, 16), ENODATA);
+
+	FILE_CASE("channel_too_many_bytes", fd, write_framed(fd, "EXECUTE_MODEL\n", &in, 4, ""), EINVAL);
+	FILE_CASE("channel_no_results_after_too_many", fd, say(fd, "GET_RESULTS\n"), ENODATA);
+	ok = write_framed(fd, "EXECUTE_MODEL\n", &in, -4, "") == 0;
+	FILE_CASE("channel_read_during_input", fd, (int)read(fd, line, 16), ENODATA);
+	FILE_CASE("channel_too_few_then_command", fd, say(fd, "GET_RESULTS\n"), EINVAL);
+	FILE_CASE("channel_no_results_after_too_few", fd, say(fd, "GET_RESULTS\n"), ENODATA);
+	ok = ok && say(fd, "EXECUTE_MODEL\n") > 0;
+	FILE_CASE("channel_bad_input_pointer", fd, (int)write(fd, (void *)16, in.len), EFAULT);
+	verdict("channel_split_writes", ok && split_writes(fd, &in, &want),
+		"byte-by-byte writes: outputs differ from the ioctl path's");
+
+	/* a second open file runs another model while this one is half way through its inputs */
+	other = dev_open();
+	ok = say(fd, "EXECUTE_MODEL\n") > 0 && write(fd, in.data, in.len / 2) == (ssize_t)(in.len / 2) &&
+	     say_load(other, argv[3]) == 0 &&
+	     write_framed(other, "EXECUTE_MODEL\n", &in2, 0, "GET_RESULTS\n") == 0 &&
+	     reply_equals(other, 5, &want2) == 0 &&
+	     write(fd, in.data + in.len / 2, in.len - in.len / 2) == (ssize_t)(in.len - in.len / 2) &&
+	     say(fd, "GET_RESULTS\n") > 0 && reply_equals(fd, 64, &want) == 0;
+	verdict("channel_files_independent", ok, "interleaved channels on two files gave other outputs");
+	close(other);
+
+	verdict("channel_unload", say(fd, "UNLOAD_MODEL\n") > 0, strerror(errno));
+	FILE_CASE("channel_info_after_unload", fd, say(fd, "INFO\n"), ENOENT);
+	close(fd);
+}
+
+/*
+ * The slow model's EXECUTE through the channel (its input bytes written by
+ * a child, which runs the stages) ends between two stages on SIGKILL, as
+ * the ioctl does; the file's channel then has no results and still works.
+ */
+static void kill_channel(const char *name, const char *slow, const char *good)
+{
+	static float x[1024];
+	struct cerebro_buffer in = { (uint64_t)(uintptr_t)x, 0 }, in_good = in;
+	struct cerebro_last_error le;
+	int fd = dev_open(), finished = 0, ok;
+	uint32_t handle, handle_good;
+	char why[TEXT_LEN];
+	double gone;
+
+	mark(name);
+	/* the ioctls' handles tell the input sizes, and share the file with the channel */
+	if (load(fd, slow, &handle) || input_buffer(fd, handle, &in) || load(fd, good, &handle_good) ||
+	    input_buffer(fd, handle_good, &in_good) || say_load(fd, slow) ||
+	    say(fd, "EXECUTE_MODEL\n") < 0) {
+		verdict(name, 0, "setup failed");
+		close(fd);
+		return;
+	}
+	gone = kill_during(fd, write_call, &in, 1.0, &finished);
+	if (gone < 0) {
+		verdict(name, 0, "the killed writer outlived the bound");
+		return;
+	}
+	last_error(fd, &le);
+	snprintf(why, sizeof(why), "gone %.2f s after SIGKILL (bound %.0f s)%s; LAST_ERROR %d '%.160s'",
+		 gone, KILL_BOUND_SECONDS, finished ? "; the call had already ended" : "", le.error,
+		 le.message);
+	printf("killchannel %s\n", why);
+	verdict(name, !finished && le.error == EINTR && strstr(le.message, "EXECUTE_MODEL: killed after stage"),
+		why);
+	expect("channel_no_results_after_kill", say(fd, "GET_RESULTS\n"), ENODATA);
+	ok = say_load(fd, good) == 0 && say(fd, "EXECUTE_MODEL\n") > 0 && write_call(fd, &in_good) > 0 &&
+	     say(fd, "GET_RESULTS\n") > 0 && read(fd, x, sizeof(x)) > 0;
+	verdict("channel_works_after_kill", ok, "the channel no longer loads and runs a good model");
+	close(fd);
 }
 
 int main(int argc, char **argv)
@@ -905,6 +1110,10 @@ int main(int argc, char **argv)
 		kill_load(argv[2], argv[3], strtoull(argv[4], NULL, 10));
 	} else if (argc == 5 && strcmp(argv[1], "killstages") == 0) {
 		kill_stages(argv[2], argv[3], argv[4]);
+	} else if (argc == 8 && strcmp(argv[1], "channel") == 0) {
+		channel(argv + 2);
+	} else if (argc == 5 && strcmp(argv[1], "killchannel") == 0) {
+		kill_channel(argv[2], argv[3], argv[4]);
 	} else {
 		fprintf(stderr, "usage: see the comment at the top of vm_checks.c\n");
 		return 2;
