@@ -34,6 +34,7 @@ from llvmlite import ir
 
 from cerebro.compiler.cbx.format import LAST_STEP, MAX_STAGES, meta_size
 from cerebro.compiler.codegen import EMITTERS, PARALLEL, EmitContext
+from cerebro.compiler.codegen.kernel_key import Key, kernel_key
 from cerebro.compiler.codegen.partition import Piece
 from cerebro.compiler.ir import Graph, IRError, Node
 from cerebro.compiler.ir.plan import VIEW_OPS, MemoryPlan, Place
@@ -133,10 +134,17 @@ def emit_module(graph: Graph, plan: MemoryPlan, stages: list[list[Piece]], targe
                        _placeholder(module, "cerebro_ir", len(text)))
 
     functions: dict[int, ir.Function] = {}
+    kernels: dict[Key, ir.Function] = {}  # nodes whose code would be the same call one function
     for index, node in enumerate(graph.nodes):
         if node.op in VIEW_OPS or all(v.size == 0 for v in node.outputs):
             continue
-        functions[id(node)] = _node_function(ctx, node, index)
+        key = kernel_key(node)  # None: no function shared
+        fn = kernels.get(key) if key is not None else None
+        if fn is None:
+            fn = _node_function(ctx, node, index)
+            if key is not None:
+                kernels[key] = fn
+        functions[id(node)] = fn
 
     memcpy = module.declare_intrinsic("llvm.memcpy", [PTR, PTR, I64])
     stage_fns: dict[int, ir.Function] = {}

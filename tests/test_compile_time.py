@@ -1,0 +1,112 @@
+"""Compile time: nodes whose code would be the same share one node function (codegen/kernel_key.py),
+with bit-identical results, and the compile's phases are timed (compiler/progress.py)."""
+
+from __future__ import annotations
+
+import re
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from cerebro import runtime
+from cerebro.compiler import driver
+from cerebro.compiler.codegen import module as codegen_module
+from cerebro.compiler.codegen.kernel_key import kernel_key
+from cerebro.compiler.ir import Graph
+from cerebro.compiler.ir.dtypes import DType
+from cerebro.compiler.progress import timed
+from cerebro.frontends.jax import trace
+
+jax.config.update("jax_platforms", "cpu")
+_RNG = np.random.default_rng(14)
+NODE_FUNCTION = re.compile(r'^define [^\n]*@"?(node\d+_\w+)"?\(([^\n]*)\n(.*?)^}', re.S | re.M)
+
+
+def _normal(*shape: int) -> np.ndarray:
+    return _RNG.standard_normal(shape).astype(np.float32)
+
+
+def _unshared(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(codegen_module, "kernel_key", lambda node: None)
+
+
+def _node_functions(graph: Graph) -> list[tuple[str, str]]:
+    """(name, signature and body) of each node function of graph's LLVM IR."""
+    _, text, _, _ = driver.lower(graph)
+    return [(name, signature + body) for name, signature, body in NODE_FUNCTION.findall(text)]
+
+
+DENSE = [(_normal(64, 64), _normal(64)) for _ in range(4)]
+
+
+def dense_stack(x: jnp.ndarray) -> jnp.ndarray:
+    """Four dense layers of one shape: three with a relu epilogue (one kernel), one with tanh (another);
+    then two elementwise chains of one shape but different bodies (two kernels)."""
+    for w, b in DENSE[:3]:
+        x = jax.nn.relu(x @ w + b)
+    x = jnp.tanh(x @ DENSE[3][0] + DENSE[3][1])
+    return (x * 2.0 + 1.0) @ DENSE[0][0] + jnp.exp(x * 3.0 - 1.0)
+
+
+def test_identical_nodes_share_one_function(monkeypatch: pytest.MonkeyPatch) -> None:
+    x = _normal(8, 64)
+    traced = trace(dense_stack, x, name="shared")
+    shared = _node_functions(traced.graph)
+    matmuls = [name for name, _ in shared if name.endswith("_matmul")]
+    assert len(matmuls) == 3, matmuls  # relu x3, tanh, and the last one's add epilogue
+    (got,) = runtime.load(driver.build(traced.graph))(*traced.flatten_inputs(x))
+    _unshared(monkeypatch)
+    assert len([name for name, _ in _node_functions(traced.graph) if name.endswith("_matmul")]) == 5
+    (alone,) = runtime.load(driver.build(traced.graph))(*traced.flatten_inputs(x))
+    np.testing.assert_array_equal(got, alone)  # bit-identical with or without sharing
+    np.testing.assert_allclose(got, jax.jit(dense_stack)(x), rtol=1e-5, atol=1e-4)
+
+
+CONV = [_normal(3, 3, 8, 8) * 0.3 for _ in range(3)]
+
+
+def blocks(x: jnp.ndarray) -> jnp.ndarray:
+    """Conv blocks with residuals (epilogues), a strided conv, a layer norm (a row kernel) and
+    elementwise chains: a model whose repeated parts should each compile once."""
+    def conv(h: jnp.ndarray, w: np.ndarray, stride: int = 1) -> jnp.ndarray:
+        return jax.lax.conv_general_dilated(h, w, (stride, stride), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC"))
+
+    for w in CONV[:2]:
+        x = jax.nn.relu(conv(x, w) + x)
+    x = conv(x, CONV[2], 2)
+    mean = x.mean(-1, keepdims=True)
+    x = (x - mean) / jnp.sqrt(((x - mean) ** 2).mean(-1, keepdims=True) + 1e-5)
+    return jnp.tanh(x) * 0.5 + jax.nn.sigmoid(x[..., ::-1])
+
+
+def test_sharing_finds_exactly_the_identical_functions(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The key merges nodes exactly when their code is the same text: as many functions with sharing
+    as distinct bodies without, and no two shared functions alike."""
+    graph = trace(blocks, _normal(2, 16, 16, 8), name="blocks").graph
+    shared = [body for _, body in _node_functions(graph)]
+    _unshared(monkeypatch)
+    alone = [body for _, body in _node_functions(graph)]
+    assert len(set(shared)) == len(shared) == len(set(alone)) < len(alone)
+
+
+def test_attrs_it_cannot_describe_share_nothing() -> None:
+    graph = Graph("g")
+    x = graph.add_input((4,), DType.f32, "x")
+    (node_value,) = graph.add("neg", [x])
+    node = node_value.producer
+    assert kernel_key(node) is not None
+    node.attrs["body"] = object()
+    assert kernel_key(node) is None
+
+
+def test_compile_phases_are_timed() -> None:
+    graph = trace(dense_stack, _normal(8, 64), name="timed").graph
+    with timed() as timings:
+        driver.build(graph)
+    phases = timings.cpu_seconds
+    for name in ("optimise", "lower to LLVM IR", "LLVM optimise (O3)", "LLVM machine code", "write .cbx"):
+        assert phases[name] >= 0, name
+    assert set(timings.wall_seconds) == set(phases)
+    assert 0 < sum(phases.values()) <= timings.total_cpu_seconds + 0.05
