@@ -117,7 +117,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="Cerebro threads=1 vs threads=N, idle and with every CPU busy (benchmarks/contended.py; "
                              "--models default mlp,cnn,transformer; writes --out/contended.md)")  # fmt: skip
     parser.add_argument("--models", default=None, help=f"from: {', '.join(WORKLOADS)}")
-    parser.add_argument("--batch", default="1,64", help="batch sizes, comma separated")
+    parser.add_argument("--zoo", action="store_true",
+                        help="the model zoo instead (benchmarks/zoo): torchvision and transformers models exported "
+                             "to ONNX once (a one-time ~5 GB PyTorch environment, .venv-zoo), Cerebro vs ORT (and XLA)"
+                             "; writes --out/zoo.md, zoo.json, zoo.png")  # fmt: skip
+    parser.add_argument("--zoo-models", default=None, help="with --zoo: a comma-separated subset (default: all)")
+    parser.add_argument("--zoo-cache", type=Path, default=None,
+                        help="with --zoo: where the exported ONNX files are kept (default ~/.cache/cerebro/zoo)")
+    parser.add_argument("--batch", default=None, help="batch sizes, comma separated (default 1,64; --zoo: 1,8)")
     parser.add_argument("--threads", default="1,default", help="'1' (pinned to one CPU) and/or 'default'")
     parser.add_argument("--backends", default=",".join(DEFAULT_BACKENDS))
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
@@ -128,9 +135,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--budget", type=json.loads, default=None,
                         help='override sampling, e.g. \'{"min_repeats": 10, "max_seconds": 1}\'')  # fmt: skip
     args = parser.parse_args(argv)
+    if args.zoo:
+        return _zoo_args(parser, args)
     if args.models is None:
         args.models = ",".join(contended.DEFAULT_MODELS if args.contended else DEFAULT_MODELS)
     args.models = [m for m in args.models.split(",") if m]
+    args.batch = args.batch or "1,64"
     unknown = [m for m in args.models if m not in WORKLOADS]
     if unknown:
         parser.error(f"unknown model(s) {', '.join(unknown)}; known: {', '.join(WORKLOADS)}")
@@ -138,17 +148,35 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         args.batch = [int(b) for b in args.batch.split(",")]
     except ValueError:
         parser.error(f"--batch takes comma-separated integers, not {args.batch!r}")
+    _common_args(parser, args, timing.FULL)
+    return args
+
+
+def _common_args(parser: argparse.ArgumentParser, args: argparse.Namespace, budget: timing.Budget) -> None:
+    """Batch sizes, threads, backends and sampling budget, checked alike for the suite and the zoo."""
     if any(b < 1 for b in args.batch):
         parser.error("--batch sizes must be at least 1")
     args.threads = [t.strip() for t in args.threads.split(",")]
     if any(t not in ("1", "default") for t in args.threads):
         parser.error("--threads takes '1' and/or 'default'")
     args.backends = args.backends.split(",")
-    budget = timing.QUICK if args.quick else timing.FULL
+    budget = timing.QUICK if args.quick else budget
     try:
         args.budget = timing.Budget(**{**budget.to_dict(), **(args.budget or {})})
     except TypeError as error:
         parser.error(f"--budget: {error} (fields: {', '.join(budget.to_dict())})")
+
+
+def _zoo_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.Namespace:
+    from benchmarks.zoo import catalog, run
+
+    try:
+        args.zoo_models = catalog.select(args.zoo_models)
+        args.batch = [int(b) for b in (args.batch or ",".join(map(str, catalog.DEFAULT_BATCHES))).split(",")]
+    except ValueError as error:
+        parser.error(f"--zoo-models / --batch: {error}")
+    args.zoo_cache = args.zoo_cache or run.default_cache()
+    _common_args(parser, args, run.BUDGET)
     return args
 
 
@@ -178,6 +206,10 @@ def merge_base(previous: dict, current: dict) -> dict:
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
     command = " ".join(["python -m benchmarks", shlex.join(argv if argv is not None else sys.argv[1:])]).strip()
+    if args.zoo:
+        from benchmarks.zoo import run
+
+        return {"zoo": run.main(args, command)}
     if args.contended:
         budget = args.budget if args.quick or args.budget != timing.FULL else contended.BUDGET
         return {"contended": contended.main(args.models, args.out, command, budget)}

@@ -139,3 +139,106 @@ def test_profile_gives_one_row_per_node() -> None:
 def test_read_floor_scales_with_bytes() -> None:
     small, large = floor.read_time(64 * 1024, trials=5), floor.read_time(16 * 1024 * 1024, trials=3, repeats=3)
     assert 0 < small < large
+
+
+# The model zoo (benchmarks/zoo): its plumbing without PyTorch (no export here; the exporter needs .venv-zoo).
+
+
+def test_zoo_arguments() -> None:
+    from benchmarks.__main__ import parse_args
+    from benchmarks.zoo import run
+
+    args = parse_args(["--zoo", "--zoo-models", "resnet18,bert", "--threads", "default,1"])
+    assert [m.name for m in args.zoo_models] == ["resnet18", "bert"]
+    assert args.batch == [1, 8] and args.budget == run.BUDGET and args.zoo_cache.name == "zoo"
+    assert run.plan(args.zoo_models, [1], args.threads) == [("resnet18", 1, "1"), ("resnet18", 1, "default"),
+                                                          ("bert", 1, "1"), ("bert", 1, "default")]  # pinned compiles
+    assert parse_args([]).batch == [1, 64]  # the suite's default is unchanged
+    with pytest.raises(SystemExit):
+        parse_args(["--zoo", "--zoo-models", "resnet18,nosuchnet"])
+
+
+def _tiny_onnx_in_cache(cache: Path, name: str, batch: int) -> np.ndarray:
+    """A Relu(MatMul) model where the exporter would put one, with its inputs and numpy's output."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    from benchmarks.zoo.export import paths
+
+    rng = np.random.default_rng(0)
+    x, w = rng.standard_normal((batch, 16), dtype=np.float32), rng.standard_normal((16, 8), dtype=np.float32)
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "w"], ["y"]), helper.make_node("Relu", ["y"], ["output"])], "tiny",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [batch, 16])],
+        [helper.make_tensor_value_info("output", TensorProto.FLOAT, [batch, 8])], [numpy_helper.from_array(w, "w")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 9
+    files = paths(cache, name, batch)
+    files["onnx"].parent.mkdir(parents=True)
+    files["onnx"].write_bytes(model.SerializeToString())
+    np.savez(files["npz"], input_0=x, expected=np.maximum(x @ w, 0))
+    return x
+
+
+@pytest.mark.timeout(120)
+def test_zoo_worker_compiles_once_per_run_and_times_phases(tmp_path: Path) -> None:
+    from benchmarks.zoo import worker
+    from benchmarks.zoo.phases import grouped
+
+    _tiny_onnx_in_cache(tmp_path / "cache", "squeezenet1_1", 2)
+    budget = timing.Budget(**TINY)
+    first = worker.run("squeezenet1_1", 2, 1, tmp_path / "cache", tmp_path, budget)
+    again = worker.run("squeezenet1_1", 2, None, tmp_path / "cache", tmp_path, budget)
+    for record in (first, again):
+        for name in ("cerebro", "ort"):
+            assert record["backends"][name]["status"] == "ok", record["backends"][name]
+    compiled = first["backends"]["cerebro"]
+    assert compiled["compiled_here"] and compiled["nodes"] >= 1
+    split = grouped(compiled["phases"])
+    assert {"import", "passes", "emit IR", "LLVM", "write+load"} <= set(split)
+    assert sum(split.values()) <= compiled["compile_s"] + 1e-6
+    assert "compiled_here" not in again["backends"]["cerebro"]  # loaded the first row's .cbx
+    assert set(grouped(again["backends"]["cerebro"]["phases"])) == {"write+load"}
+
+
+def test_zoo_worker_reports_a_failed_export(tmp_path: Path) -> None:
+    from benchmarks.zoo import worker
+    from benchmarks.zoo.export import paths
+
+    files = paths(tmp_path, "gpt2", 1)
+    files["error"].parent.mkdir(parents=True)
+    files["error"].write_text("export failed: UnsupportedOperatorError: aten::diff\n\nTraceback ...")
+    with pytest.raises(worker.ExportFailed, match="^export failed: UnsupportedOperatorError: aten::diff$"):
+        worker.onnx_workload(tmp_path, "gpt2", 1)
+
+
+def test_zoo_report_shows_speedups_phases_and_failures(tmp_path: Path) -> None:
+    from benchmarks import machine
+    from benchmarks.zoo import report
+
+    def ok(ms: float, **extra: object) -> dict:
+        return {"status": "ok", "median_ms": ms, "p90_ms": ms * 1.1, "max_abs_diff": 1e-6, **extra}
+
+    phases = {"import": 0.5, "verify": 0.1, "optimise": 1.0, "lower to LLVM IR": 0.4, "LLVM optimise (O3)": 3.0,
+              "write .cbx": 0.05, "load": 0.05}
+    results = [
+        {"model": "resnet18", "batch": 1, "threads": 1, "load_before": 1.5, "load_after": 2.5, "backends": {
+            "cerebro": ok(10.0, compile_s=5.2, phases=phases, nodes=60, compiled_here=True),
+            "ort": ok(12.0, compile_s=0.3), "xla": ok(20.0, compile_s=2.0)}},
+        {"model": "resnet18", "batch": 1, "threads": "default", "backends": {
+            "cerebro": ok(6.0), "ort": ok(5.0)}},
+        {"model": "bert", "batch": 1, "threads": 1, "backends": {
+            "cerebro": {"status": "error", "reason": "OnnxImportError: no rule for Foo"}, "ort": ok(8.0)}},
+        {"model": "gpt2", "batch": 1, "threads": 1, "backends": {}, "error": "export failed: aten::diff"},
+    ]  # fmt: skip
+    full = {"machine": machine.describe(), "exporter": "torch x", "command": "python -m benchmarks --zoo",
+            "budget_text": "few", "results": results}
+    text = report.markdown(full)
+    assert "| resnet18 | 1 | 1 (pinned) | 10.000 (11.000) | 12.000 (13.200) | 20.000 (22.000) | 1.20x | 2.00x |" in text
+    assert "| resnet18 | 1 | 60 | 0.50 | 1.10 | 0.40 | 3.00 | 0.10 | 5.20 | 0.30 | 2.00 |" in text
+    assert "batch 1, threads 1: median Cerebro vs ORT 1.20x over 1 models; 1 at or above 1.0x" in text
+    assert "batch 1, threads default: median Cerebro vs ORT 0.83x over 1 models; 0 at or above 1.0x" in text
+    assert "error [1]" in text and "[1] OnnxImportError: no rule for Foo" in text
+    assert "| gpt2 | 1 | 1 (pinned) | failed [2] |" in text and "[2] export failed: aten::diff" in text
+    assert "load average 1.5-2.5" in text
+    report.plot(full, tmp_path / "zoo.png")
+    assert (tmp_path / "zoo.png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")

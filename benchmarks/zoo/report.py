@@ -1,0 +1,150 @@
+"""The zoo's results as Markdown (speed table, compile-time table, failures) and a PNG (speedups over
+ONNX Runtime per model and configuration; Cerebro's compile time split by phase)."""
+
+from __future__ import annotations
+
+import statistics
+from pathlib import Path
+
+from benchmarks.report import _Footnotes, _ms, _num, _threads, speedup
+from benchmarks.zoo.phases import COLUMNS, grouped
+
+CONFIG_COLORS = {("1", "1"): "tab:red", ("1", "default"): "salmon", ("8", "1"): "tab:blue",
+                 ("8", "default"): "lightsteelblue"}
+PHASE_COLORS = ("tab:gray", "tab:green", "tab:purple", "tab:orange", "tab:brown", "black")
+
+
+def _x(value: float | None) -> str:
+    return _num(value, ".2f") + ("x" if value is not None else "")
+
+
+def speed_table(records: list[dict], notes: _Footnotes) -> list[str]:
+    lines = ["| model | batch | threads | Cerebro ms | ORT ms | XLA ms (Flax twin) | Cerebro vs ORT | Cerebro vs XLA "
+             "| max abs diff C / O |", "|---|---|---|---|---|---|---|---|---|"]
+    for r in records:
+        if "error" in r:
+            failed = notes.mark({"status": "failed", "reason": r["error"]})
+            lines.append(f"| {r['model']} | {r['batch']} | {_threads(r)} | {failed} | | | | | |")
+            continue
+        cells = [r["model"], str(r["batch"]), _threads(r)]
+        for name in ("cerebro", "ort", "xla"):
+            result = r["backends"].get(name)
+            cells.append(_ms(result) or notes.mark(result))
+        cells += [_x(speedup(r, "cerebro", "ort")), _x(speedup(r, "cerebro", "xla"))]
+        pair = [r["backends"].get(n) or {} for n in ("cerebro", "ort")]
+        cells.append(" / ".join(_num(b.get("max_abs_diff"), ".1e") or "-" for b in pair))
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines + [""]
+
+
+def compiled(records: list[dict]) -> list[dict]:
+    """The records whose Cerebro column compiled the model (one per model and batch)."""
+    return [r for r in records if (r["backends"].get("cerebro") or {}).get("compiled_here")]
+
+
+def compile_table(records: list[dict]) -> list[str]:
+    lines = [f"| model | batch | nodes | {' | '.join(COLUMNS)} | Cerebro total s | ORT session s | XLA compile s |",
+             "|---|---|---|" + "---|" * len(COLUMNS) + "---|---|---|"]
+    for r in compiled(records):
+        cerebro = r["backends"]["cerebro"]
+        split = grouped(cerebro.get("phases", {}))
+        cells = [r["model"], str(r["batch"]), str(cerebro.get("nodes", ""))]
+        cells += [_num(split.get(column), ".2f") for column in COLUMNS]
+        cells += [_num(cerebro.get("compile_s"), ".2f")]
+        cells += [_num((r["backends"].get(n) or {}).get("compile_s"), ".2f") for n in ("ort", "xla")]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines + [""]
+
+
+def summary(records: list[dict]) -> list[str]:
+    """Per configuration: the median Cerebro/ORT ratio over the models that ran, and how many are >= 1."""
+    lines = []
+    for batch, threads in CONFIG_COLORS:
+        ratios = [speedup(r, "cerebro", "ort") for r in records
+                  if str(r["batch"]) == batch and str(r["threads"]) == threads and "error" not in r]
+        ratios = [x for x in ratios if x is not None]
+        if ratios:
+            lines.append(f"- batch {batch}, threads {threads}: median Cerebro vs ORT {statistics.median(ratios):.2f}x "
+                         f"over {len(ratios)} models; {sum(x >= 1 for x in ratios)} at or above 1.0x")
+    return lines + [""] if lines else []
+
+
+def markdown(report: dict) -> str:
+    m = report["machine"]
+    versions = ", ".join(f"{k} {v}" for k, v in m["versions"].items() if v)
+    records = report["results"]
+    loads = [r[k] for r in records for k in ("load_before", "load_after") if k in r]
+    load = f"load average {min(loads):.1f}-{max(loads):.1f} during the run" if loads else "load average not recorded"
+    notes = _Footnotes()
+    lines = [
+        "# Model zoo: Cerebro vs ONNX Runtime (and XLA)",
+        "",
+        f"- Machine: {m['cpu']} ({m['arch']}), {m['logical_cpus']} logical CPUs ({m['usable_cpus']} usable), "
+        f"{m['memory_gib']} GiB, vector ISA: {', '.join(m['vector_isa']) or 'n/a'}, Linux {m['kernel']}; {load}",
+        f"- Software: Python {m['python']}, {versions}; exported with {report.get('exporter', '?')}; "
+        f"commit {m['commit']}; {m['date']}",
+        f"- Command: `{report['command']}`",
+        f"- Sampling per backend and configuration: {report['budget_text']}",
+        "- Models: torchvision and transformers architectures with random weights, exported to ONNX by PyTorch "
+        "(TorchScript exporter, opset 17, static shapes); Cerebro and ORT run the same file and are checked "
+        "against PyTorch's output. XLA runs a Flax version of the architecture where one is installed "
+        "(its own random weights, checked against JAX eager). Cells: median ms (p90); 'vs' = other / Cerebro.",
+        "",
+    ]
+    lines += summary(records)
+    lines += speed_table(records, notes)
+    lines += ["### Cerebro compile time by phase (seconds, one pinned core)", "",
+              "import: ONNX -> IR; passes: verify, fold, optimise, stages and memory plan; emit IR: LLVM IR "
+              "text; LLVM: parse, O3, machine code; write+load: the .cbx and runtime.load.", ""]
+    lines += compile_table(records)
+    return "\n".join(lines + notes.lines())
+
+
+def plot(report: dict, path: Path) -> None:
+    """Top: Cerebro's speedup over ORT per model, one bar per (batch, threads). Bottom: compile seconds
+    per model (first batch compiled), stacked by phase."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    records = report["results"]
+    models = list(dict.fromkeys(r["model"] for r in records))
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(max(9.0, 0.7 * len(models) + 2), 9), sharex=True)
+    width = 0.8 / len(CONFIG_COLORS)
+    for i, ((batch, threads), color) in enumerate(CONFIG_COLORS.items()):
+        xs, ys = [], []
+        for j, model in enumerate(models):
+            for r in records:
+                if r["model"] == model and str(r["batch"]) == batch and str(r["threads"]) == threads:
+                    value = speedup(r, "cerebro", "ort") if "error" not in r else None
+                    if value is not None:
+                        xs.append(j + (i - 1.5) * width)
+                        ys.append(value)
+        bars = top.bar(xs, [y - 1 for y in ys], width, bottom=1, color=color,
+                       label=f"batch {batch}, threads {'1 (pinned)' if threads == '1' else 'default'}")
+        top.bar_label(bars, labels=[f"{y:.2g}" for y in ys], fontsize=5, padding=1)
+    top.axhline(1.0, color="black", linewidth=0.8, linestyle="--")
+    top.set_yscale("log")
+    top.set_ylabel("Cerebro speedup over ONNX Runtime")
+    top.legend(fontsize=7, ncol=4, loc="upper left")
+    m = report["machine"]
+    top.set_title(f"Model zoo, median latency ratio (above 1: Cerebro faster)\n{m['cpu']}, {m['usable_cpus']} CPUs, "
+                  f"commit {m['commit']}, {m['date']}", fontsize=9)
+    bottoms = [0.0] * len(models)
+    first = {}
+    for r in compiled(records):
+        first.setdefault(r["model"], grouped(r["backends"]["cerebro"].get("phases", {})))
+    for column, color in zip((*COLUMNS, "other"), PHASE_COLORS):
+        heights = [first.get(model, {}).get(column, 0.0) for model in models]
+        if any(heights):
+            bottom.bar(range(len(models)), heights, 0.6, bottom=bottoms, color=color, label=column)
+            bottoms = [b + h for b, h in zip(bottoms, heights)]
+    bottom.set_ylabel("Cerebro compile s (one core)")
+    bottom.legend(fontsize=7, ncol=6, loc="upper left")
+    bottom.set_xticks(range(len(models)), models, rotation=45, ha="right", fontsize=7)
+    for ax in (top, bottom):
+        ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
