@@ -18,7 +18,7 @@ import hashlib
 import os
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -96,9 +96,18 @@ def graph_source(graph: Any) -> str:
     from cerebro.compiler.ir import format_graph
 
     digest = hashlib.sha256(format_graph(graph).encode() + b"\0")
-    for constant in graph.constants():  # the text has their types; the bytes come straight from the buffers
+    for constant in _constants(graph):  # the text has their types; the bytes come straight from the buffers
         digest.update(np.ascontiguousarray(constant.data).reshape(-1).view(np.uint8))
     return "ir:" + digest.hexdigest()
+
+
+def _constants(graph: Any) -> Iterator[Any]:
+    """graph's constants, then those of the graphs its nodes hold (a loop's body and condition)."""
+    yield from graph.constants()
+    for node in graph.nodes:
+        for attr in node.attrs.values():
+            if isinstance(attr, type(graph)):
+                yield from _constants(attr)
 
 
 def graph_key(graph: Any, target: Any, options: dict[str, Any]) -> str:

@@ -14,6 +14,7 @@ from jax import numpy as jnp
 from test_aarch64_runtime import run_cbxrun, split_outputs
 
 from cerebro import runtime
+from cerebro.cache import graph_source
 from cerebro.compiler import driver
 from cerebro.compiler.ir.loop import UNBOUNDED
 from cerebro.frontends.jax import trace
@@ -138,6 +139,14 @@ def test_a_while_loop_is_unbounded_for_the_kernel() -> None:
     traced = trace(_rnn, *_rnn_args(10))
     meta = driver.lower(traced.graph)[2]
     assert 10 * 2 * (16 * 32 + 32 * 32) <= meta.max_stage_flops < UNBOUNDED
+
+
+def test_the_graph_cache_key_covers_constants_inside_a_loop_body() -> None:
+    """Two models that differ only in a constant the body closes over must not share a cache entry."""
+    def keyed(scale: float) -> str:
+        return graph_source(trace(lambda x: lax.fori_loop(0, 300, lambda i, v: v * scale, x), FORI_ARGS[0]).graph)
+
+    assert keyed(0.5) != keyed(0.25)
 
 
 def test_loops_run_on_aarch64(tmp_path, tmp_path_factory) -> None:
