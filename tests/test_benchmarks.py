@@ -151,6 +151,8 @@ def test_zoo_arguments() -> None:
     args = parse_args(["--zoo", "--zoo-models", "resnet18,bert", "--threads", "default,1"])
     assert [m.name for m in args.zoo_models] == ["resnet18", "bert"]
     assert args.batch == [1, 8] and args.budget == run.BUDGET and args.zoo_cache.name == "zoo"
+    assert run.plan(args.zoo_models, [1, 8], ["default"]) == [("resnet18", 1, "default"), ("bert", 1, "default"),
+                                                            ("resnet18", 8, "default"), ("bert", 8, "default")]
     assert run.plan(args.zoo_models, [1], args.threads) == [("resnet18", 1, "1"), ("resnet18", 1, "default"),
                                                           ("bert", 1, "1"), ("bert", 1, "default")]  # pinned compiles
     assert parse_args([]).batch == [1, 64]  # the suite's default is unchanged

@@ -135,9 +135,6 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--models", default=None)
     parser.add_argument("--batches", default="1,8")
     args = parser.parse_args(argv)
-    import torch
-
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     for model in select(args.models):
         export(args.cache, model, [int(b) for b in args.batches.split(",")])
 

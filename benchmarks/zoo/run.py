@@ -33,9 +33,10 @@ def default_cache() -> Path:
 
 
 def plan(models: list[ZooModel], batches: list[int], threads: list[str]) -> list[tuple[str, int, str]]:
-    """Configurations in run order; per model and batch the pinned one first: it compiles (on one core)."""
+    """Configurations in run order: batch by batch (every model's first batch is done early), and per model
+    and batch the pinned one first: it compiles (on one core)."""
     ordered = sorted(threads, key=lambda t: t != "1")
-    return [(m.name, batch, t) for m in models for batch in batches for t in ordered]
+    return [(m.name, batch, t) for batch in batches for m in models for t in ordered]
 
 
 def _exporter_versions(python: Path) -> str:
@@ -43,26 +44,53 @@ def _exporter_versions(python: Path) -> str:
     return done.stdout.strip() or "unknown versions"
 
 
-def export_all(python: Path, models: list[ZooModel], batches: list[int], cache: Path, log: Path,
-               progress: Progress) -> None:
-    """Run the exporter in its environment, one progress step per line it prints."""
-    task = progress.add_task("exporting to ONNX (cached ones are kept)", total=len(models) * len(batches))
-    command = [str(python), "-m", "benchmarks.zoo.export", "--cache", str(cache),
-               "--models", ",".join(m.name for m in models), "--batches", ",".join(map(str, batches))]
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    with open(log, "w") as err, subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=err,
-                                                 text=True) as proc:
-        for line in proc.stdout:
-            if not line.startswith("@ "):
+class Exporter:
+    """The exporter running in its environment alongside the benchmark: a thread reads its '@ ' lines
+    (one per model and batch: ok, cached or error) into progress; `wait` blocks until one is done, so a
+    model is timed as soon as its files exist while the next ones export."""
+
+    def __init__(self, python: Path, models: list[ZooModel], batches: list[int], cache: Path, log: Path,
+                 progress: Progress) -> None:
+        self.done: set[tuple[str, int]] = set()
+        self.progress, self.log = progress, log
+        self.task = progress.add_task("exporting to ONNX (cached files are kept)", total=len(models) * len(batches))
+        self._changed = threading.Condition()
+        command = [str(python), "-m", "benchmarks.zoo.export", "--cache", str(cache),
+                   "--models", ",".join(m.name for m in models), "--batches", ",".join(map(str, batches))]
+        env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}  # one core: the other times models
+        self._err = open(log, "w")  # noqa: SIM115  (closed by the reader thread when the exporter ends)
+        self.proc = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=self._err, text=True)
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        for line in self.proc.stdout:
+            if not line.startswith("@ "):  # the TorchScript exporter prints graphs on stdout too
                 continue
-            _, name, batch, status, *rest = line.split(maxsplit=4)
+            _, name, batch, status, seconds, *reason = line.split(maxsplit=5)
             if status == "error":
-                progress.console.print(f"[red]{name} {batch}: {rest[-1].strip()}[/red]")
+                self.progress.console.print(f"[red]{name} {batch}: {reason[0].strip() if reason else ''}[/red]")
             elif status == "ok":
-                progress.console.print(f"exported {name} {batch} ({rest[0]} s)")
-            progress.update(task, advance=1, description=f"exporting to ONNX: {name} {batch} {status}")
-    if proc.returncode != 0:
-        progress.console.print(f"[red]the exporter exited with status {proc.returncode}; see {log}[/red]")
+                self.progress.console.print(f"exported {name} {batch} ({seconds} s)")
+            self.progress.update(self.task, advance=1, description=f"exporting to ONNX: {name} {batch} {status}")
+            with self._changed:
+                self.done.add((name, int(batch[1:])))
+                self._changed.notify_all()
+        self.proc.wait()
+        self._err.close()
+        if self.proc.returncode != 0:
+            self.progress.console.print(f"[red]the exporter exited with status {self.proc.returncode}; "
+                                        f"see {self.log}[/red]")
+        with self._changed:
+            self._changed.notify_all()
+
+    def running(self) -> bool:
+        return self.proc.poll() is None
+
+    def wait(self, name: str, batch: int) -> None:
+        """Until (name, batch) is exported (or failed), or the exporter has ended."""
+        with self._changed:
+            self._changed.wait_for(lambda: (name, batch) in self.done or not self._reader.is_alive())
 
 
 def run_config(model: str, batch: int, threads: str, args: argparse.Namespace, workdir: Path, logs: Path,
@@ -114,13 +142,17 @@ def main(args: argparse.Namespace, command: str) -> dict:
                TimeElapsedColumn())
     with Progress(*columns) as progress:
         python = venv.ensure(logs / "zoo-venv.log", say=progress.console.print)
-        export_all(python, args.zoo_models, args.batch, args.zoo_cache, logs / "zoo-export.log", progress)
+        exporter = Exporter(python, args.zoo_models, args.batch, args.zoo_cache, logs / "zoo-export.log", progress)
         full = {"machine": machine.describe(), "exporter": _exporter_versions(python), "command": command,
                 "budget": args.budget.to_dict(), "budget_text": budget_text(args.budget), "results": []}
         task = progress.add_task("benchmarking", total=len(configs))
         with tempfile.TemporaryDirectory(prefix="cerebro-zoo-") as workdir:
             for model, batch, threads in configs:
+                progress.update(task, description=f"{model} b{batch}: waiting for its export")
+                exporter.wait(model, batch)
+                exporting = exporter.running()
                 record = run_config(model, batch, threads, args, Path(workdir), logs, progress, task)
+                record["exporter_running"] = exporting  # one more busy core while this row was timed
                 full["results"].append(record)
                 progress.console.print(_line(record))
                 progress.advance(task)
