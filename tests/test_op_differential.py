@@ -360,12 +360,17 @@ def argsort(g: Graph, feed: Feed, op: str, d: DType) -> list[Case]:
 
 
 def cumulative(g: Graph, feed: Feed, op: str, d: DType) -> list[Case]:
-    """Sums and products of small integers and specials (exact in order), max/min over edge rows."""
+    """Sums and products of small integers and specials (exact in order), max/min over edge rows; on
+    floats logaddexp over both (inf - inf, NaN, -0), within the transcendental tolerance."""
     kinds = ("max", "min") if d is DType.bool else ("sum", "prod", "max", "min")
     r, m = matrix(feed, d, 6, 5, "r"), extremes(feed, d)
     every_kind_once = [(kind, k % 2) for k, kind in enumerate(kinds)]  # the axes alternating
-    return [Case(f"cumulative({kind}, {axis})", g.add1(op, r if kind in ("sum", "prod") else m, kind=kind, axis=axis),
-                 True) for kind, axis in every_kind_once]
+    cases = [Case(f"cumulative({kind}, {axis})", g.add1(op, r if kind in ("sum", "prod") else m, kind=kind, axis=axis),
+                  True) for kind, axis in every_kind_once]
+    if d.is_float:
+        cases += [Case(f"cumulative(logaddexp, {axis})", g.add1(op, x, kind="logaddexp", axis=axis), False)
+                  for x, axis in ((r, 0), (m, 1))]
+    return cases
 
 
 def scatter(g: Graph, feed: Feed, op: str, d: DType) -> list[Case]:

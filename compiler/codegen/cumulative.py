@@ -5,7 +5,8 @@ x is viewed as [outer, n, inner]:
       for i in 1..n-1: for e in inner: out[o, i, e] = combine(out[o, i-1, e], x[o, i, e])
 The inner loop is contiguous, so LLVM vectorises it across e; the order along the axis is the
 reference's (sequential), so integer results are exact and float ones round as the reference does.
-combine is elementwise.BINARY_RULES' scalar rule (max/min keep their NaN and -0 rules).
+combine is elementwise.BINARY_RULES' scalar rule (max/min keep their NaN and -0 rules); logaddexp is
+jax's formula over mathfn's exp and log1p (within a few ulp of the reference's numpy ones).
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ import math
 
 from llvmlite import ir
 
-from cerebro.compiler.codegen.elementwise import BINARY_RULES, kind
+from cerebro.compiler.codegen import mathfn
+from cerebro.compiler.codegen.elementwise import BINARY_RULES, UNARY_RULES, kind
 from cerebro.compiler.codegen.llvm_types import index, load_value, store_value
 from cerebro.compiler.codegen.loops import for_range
 from cerebro.compiler.codegen.registry import EmitContext, emitter, unsupported
@@ -23,11 +25,20 @@ from cerebro.compiler.ir import Node
 _COMBINE_OP = {"sum": "add", "prod": "mul", "max": "max", "min": "min"}
 
 
+def _logaddexp(b: ir.IRBuilder, x: ir.Value, y: ir.Value) -> ir.Value:
+    """max(x, y) + log1p(exp(-|x - y|)), or x + y where x - y is NaN (as jax.numpy.logaddexp)."""
+    delta = b.fsub(x, y)
+    tail = mathfn.log1p(b, mathfn.exp(b, b.fneg(UNARY_RULES[("abs", "f")](b, delta))))
+    spread = b.fadd(BINARY_RULES[("max", "f")](b, x, y), tail)
+    return b.select(b.fcmp_unordered("uno", delta, delta), b.fadd(x, y), spread)
+
+
 @emitter("cumulative")
 def emit_cumulative(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
     (x,) = node.inputs
     axis = node.attrs["axis"]
-    combine = BINARY_RULES.get((_COMBINE_OP[node.attrs["kind"]], kind(x.dtype)))
+    combine = (_logaddexp if node.attrs["kind"] == "logaddexp" and x.dtype.is_float
+               else BINARY_RULES.get((_COMBINE_OP.get(node.attrs["kind"], ""), kind(x.dtype))))
     if combine is None:
         raise unsupported(node, f"cumulative {node.attrs['kind']} on {x.dtype.name}")
     outer, n, inner = math.prod(x.shape[:axis]), x.shape[axis], math.prod(x.shape[axis + 1:])

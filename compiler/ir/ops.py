@@ -19,7 +19,9 @@ Semantics every frontend and backend agrees on:
   update wins for set; duplicates accumulate for add).
 - cumulative: out[..., i, ...] = combine of x[..., 0..i, ...] along axis, folded in order from index 0
   (kind sum|prod|max|min; max/min as the elementwise ops, sums and products wrap on integers); a sum
-  starts from +0 (a leading -0 gives +0, as XLA).
+  starts from +0 (a leading -0 gives +0, as XLA). Kind logaddexp (floats only, lax.cumlogsumexp) combines
+  as jax's logaddexp: max(a, b) + log1p(exp(-|a - b|)), or a + b where a - b is NaN (a NaN, or
+  infinities of one sign).
 - tree_ensemble: each row of x walks every decision tree of its tables and aggregates the leaves'
   weights per target (compiler/ir/tree_ensemble.py states the tables and the edge cases).
 - take: x.shape[:axis] + idx.shape + x.shape[axis+1:]; mode "clip" clamps
@@ -328,8 +330,10 @@ def _scatter(node: Node) -> list:
 def _cumulative(node: Node) -> list:
     (x,) = node.inputs
     _axes(node, x.rank, (node.attrs["axis"],))
-    if node.attrs["kind"] not in ("sum", "prod", "max", "min"):
+    if node.attrs["kind"] not in ("sum", "prod", "max", "min", "logaddexp"):
         raise _fail(node, f"unknown cumulative kind {node.attrs['kind']!r}")
+    if node.attrs["kind"] == "logaddexp" and not x.dtype.is_float:
+        raise _fail(node, f"cumulative logaddexp needs f32 or f64, got {x.dtype.name}")
     if x.dtype is DType.bool and node.attrs["kind"] in ("sum", "prod"):
         raise _fail(node, f"cumulative {node.attrs['kind']} of bool is undefined; convert first")
     return [(x.shape, x.dtype)]

@@ -299,6 +299,13 @@ def argsort(node: Node, x: np.ndarray) -> np.ndarray:
 _CUMULATIVE = {"prod": np.multiply}
 
 
+def logaddexp(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """log(exp(a) + exp(b)) as jax's logaddexp: a + b where a - b is NaN (a NaN, or infinities of one sign)."""
+    with np.errstate(all="ignore"):
+        delta = a - b
+        return np.where(np.isnan(delta), a + b, np.maximum(a, b) + np.log1p(np.exp(-np.abs(delta)))).astype(a.dtype)
+
+
 def cumulative(node: Node, x: np.ndarray) -> np.ndarray:
     """A running combine along the axis, in order from index 0 (ufunc.accumulate folds that way); a sum
     starts from +0, as XLA's, so a leading -0 sums to +0."""
@@ -310,7 +317,7 @@ def cumulative(node: Node, x: np.ndarray) -> np.ndarray:
             return np.delete(total, 0, axis=axis)
         if kind in _CUMULATIVE:
             return _CUMULATIVE[kind].accumulate(x, axis=axis, dtype=x.dtype)
-        combine = extreme(kind == "max")
+        combine = logaddexp if kind == "logaddexp" else extreme(kind == "max")
         out = np.moveaxis(x.copy(), axis, 0)
         for i in range(1, out.shape[0]):
             out[i] = combine(out[i - 1], out[i])

@@ -1,4 +1,5 @@
-"""Lowering of lax.sort, lax.top_k and the cumulative reductions (cumsum, cumprod, cummax, cummin).
+"""Lowering of lax.sort, lax.top_k and the cumulative reductions (cumsum, cumprod, cummax, cummin,
+cumlogsumexp).
 
 sort: one IR argsort of the key (its canonical order is lax.sort's comparator: -0 equals +0, NaNs
 equal and last; stable; several keys: one stable argsort per key, last key first), then every
@@ -61,6 +62,7 @@ def _cumulative(kind: str):
 
 LIMITS = {
     "cumsum": "a float cumsum adds in order where XLA adds in a tree: equal up to rounding",
+    "cumlogsumexp": "float32/float64; combines in order (XLA: its own window order): equal up to rounding",
 }
 
 RULES = {
@@ -70,4 +72,5 @@ RULES = {
     "cumprod": _cumulative("prod"),
     "cummax": _cumulative("max"),
     "cummin": _cumulative("min"),
+    "cumlogsumexp": _cumulative("logaddexp"),
 }

@@ -1,10 +1,11 @@
-"""TopK, ScatterElements and ScatterND: IR argsort and scatter.
+"""TopK, ScatterElements, ScatterND and GatherND: IR argsort, scatter and take.
 
 TopK orders by IEEE total order (NaN above +inf for largest=1), ties lower index first (the ONNX
 spec's rule); its outputs are always sorted. The scatters compute each update's flat position in
 the data (negative indices count from the end) and apply the updates in order: duplicates
 accumulate for the add/mul/max/min reductions and the last one wins for none; an index still out
-of range after that is dropped rather than written.
+of range after that is dropped rather than written. GatherND reads at the same flat positions (one
+take from the data flattened down to its gathered dims), each index component clamped into range.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ LIMITS = {
     "TopK": "k must be a constant",
     "ScatterElements": "an index out of range after wrapping is dropped (ONNX: an error)",
     "ScatterND": "an index out of range after wrapping is dropped (ONNX: an error)",
+    "GatherND": "an index out of range after wrapping is clamped (ONNX: an error)",
 }
 
 
@@ -82,3 +84,29 @@ def scatter_nd(ctx: Ctx, data: Value, indices: Value, updates: Value) -> Value:
     flat = b.add(ctx, b.reshape(ctx, start, batch + (1,) * len(inner)),
                  b.reshape(ctx, offsets, (1,) * len(batch) + inner))
     return ctx.add("scatter", data, b.expand(ctx, flat, updates.shape), updates, kind=_reduction(ctx))
+
+
+@rule("GatherND", since=11)
+def gather_nd(ctx: Ctx, data: Value, indices: Value) -> Value:
+    """indices[..., q] picks data[batch, i_0, ..., i_q-1, :] (the first batch_dims dims of both are shared):
+    one take along the flattened batch and indexed dims, at batch * (their count) + the row-major offset."""
+    batch_dims, q = int(ctx.attr("batch_dims", 0)), indices.shape[-1] if indices.rank else 0
+    if indices.rank < 1 or not 0 <= batch_dims < indices.rank or batch_dims + q > data.rank \
+            or indices.shape[:batch_dims] != data.shape[:batch_dims]:
+        raise ctx.error(f"indices {indices.shape} with batch_dims {batch_dims} do not fit data {data.shape}")
+    picked, inner = data.shape[batch_dims:batch_dims + q], data.shape[batch_dims + q:]
+    rows = indices.shape[:-1]
+    strides = np.cumprod((picked[1:] + (1,))[::-1])[::-1] if q else ()
+    flat = ctx.const(np.zeros((1,) * len(rows), np.int64))
+    for d, (size, stride) in enumerate(zip(picked, strides)):
+        part = _wrapped(ctx, b.reshape(ctx, b.slice_axis(ctx, indices, indices.rank - 1, d, d + 1), rows), size)
+        low, high = ctx.const(np.int64(0)), ctx.const(np.int64(size - 1))
+        part = ctx.elementwise("min", ctx.elementwise("max", part, low), high)
+        flat = b.add(ctx, flat, b.mul(ctx, part, ctx.const(np.int64(stride))))
+    count = int(np.prod(picked, dtype=np.int64))
+    for d in range(batch_dims):  # the batch position, in units of the picked block
+        block = int(np.prod(data.shape[d + 1:batch_dims], dtype=np.int64)) * count
+        iota = ctx.add("iota", shape=rows, dtype=DType.i64, dimension=d)
+        flat = b.add(ctx, flat, b.mul(ctx, iota, ctx.const(np.int64(block))))
+    source = b.reshape(ctx, data, (int(np.prod(data.shape[:batch_dims + q], dtype=np.int64)),) + inner)
+    return ctx.add("take", source, b.expand(ctx, flat, rows), axis=0, mode="clip")
