@@ -6,6 +6,7 @@ Cerebro rounds each op as the IR says, so such a body drifts apart by an ulp per
 
 from __future__ import annotations
 
+import jax
 import native
 import numpy as np
 import pytest
@@ -32,10 +33,7 @@ def _run(fn, *args) -> list[np.ndarray]:
 
 
 def _jit(fn, *args) -> list[np.ndarray]:
-    import jax
-
-    out = jax.jit(fn)(*args)
-    return [np.asarray(o) for o in (out if isinstance(out, tuple) else (out,))]
+    return [np.asarray(o) for o in jax.tree_util.tree_leaves(jax.jit(fn)(*args))]
 
 
 def _fori(x: jnp.ndarray, k: jnp.ndarray) -> tuple:
@@ -128,6 +126,41 @@ def test_half_carries_round_after_every_op_in_the_body() -> None:
 
     args = (np.linspace(-3, 3, 6).astype(jnp.float16), np.linspace(-1, 1, 6).astype(jnp.bfloat16))
     for got, want in zip(_run(model, *args), _jit(model, *args), strict=True):
+        np.testing.assert_array_equal(got, want)
+
+
+def _random_walk(seed, x):
+    """A typed PRNG key carried through 300 steps (its key data is the carry)."""
+    def step(i, state):
+        key, acc = state
+        key, sub = jax.random.split(key)
+        return key, acc + jax.random.uniform(sub, acc.shape)
+
+    return lax.fori_loop(0, 300, step, (jax.random.key(seed), x))[1]
+
+
+FORMS = {  # name: (function, arguments); every output bit-exact with jax.jit
+    "no steps": (lambda x: lax.scan(lambda c, r: (c + r, c * 2), x[0], x[:0]), (np.ones((5, 3), np.float32),)),
+    "12-byte rows, a constant y, a carry passed through": (
+        lambda x: lax.scan(lambda c, r: ((c[0] + r, c[1]), (r * 2, 1.0, c[0])), (x[0], x[1, :2]), x),
+        (np.arange(15, dtype=np.float32).reshape(5, 3),)),
+    "bool and int carries": (lambda n: lax.fori_loop(0, 1001, lambda i, s: (~s[0], s[1] + jnp.where(s[0], i, -i)),
+                                                     (True, n)), (np.int32(3),)),
+    "scan inside while": (lambda x: lax.while_loop(
+        lambda s: s[1] < 5, lambda s: (lax.scan(lambda c, r: (c + r, None), s[0], jnp.ones((300, 3)))[0] * 0.5,
+                                       s[1] + 1), (x, 0)), (np.ones(3, np.float32),)),
+    "while that never steps": (lambda x: lax.while_loop(lambda v: v.sum() < 0, lambda v: v * 2, x),
+                               (np.ones(3, np.float32),)),
+    "fori_loop with traced bounds": (lambda x, n: lax.fori_loop(0, n, lambda i, v: v + i, x),
+                                     (np.int32(1), np.int32(100))),
+    "a PRNG key carried": (_random_walk, (np.uint32(3), np.zeros(4, np.float32))),
+}
+
+
+@pytest.mark.parametrize("name", FORMS)
+def test_loop_forms_match_jit(name: str) -> None:
+    fn, args = FORMS[name]
+    for got, want in zip(_run(fn, *args), _jit(fn, *args), strict=True):
         np.testing.assert_array_equal(got, want)
 
 

@@ -4,10 +4,8 @@ The node is prepared by passes/loops.py: its body holds no constants and has a m
 and its last output is the scratch that passes/loops.Layout lays out. Per step:
   cur/next carries: the two buffers of each carry, swapped by the step's parity (the body writes its new
                     carries straight into `next`, so no step copies a carry);
-  x rows:           addressed in place when 64-byte aligned, else copied into an aligned buffer first
-                    (emitters assume aligned buffers);
-  y rows:           written in place, or into a buffer copied out after the step;
-  step i reads and writes row i (reverse: length-1-i).
+  x and y rows:     read and written in place (emitters assume element alignment only); step i
+                    reads and writes row i (reverse: length-1-i).
 A while loop runs its condition's node functions on the current carries before each step. The body's
 node functions are named after the loop's own function, so bodies of different loops never clash.
 """
@@ -105,15 +103,9 @@ def emit_loop(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
 
     b.position_at_end(step)
     row = _row(b, node, i)
-    x_rows = [_x_row(b, scratch, x, arg, offset, row) for x, arg, offset in zip(xs, x_args, plan.x_rows)]
-    ys = node.outputs[nk:-1]
-    y_rows = [_at(b, arg, b.mul(row, ir.Constant(I64, row_bytes(y)))) if offset is None else _at(b, scratch, offset)
-              for y, arg, offset in zip(ys, y_args, plan.y_rows)]
+    x_rows = [_at(b, arg, b.mul(row, ir.Constant(I64, row_bytes(x)))) for x, arg in zip(xs, x_args)]
+    y_rows = [_at(b, arg, b.mul(row, ir.Constant(I64, row_bytes(y)))) for y, arg in zip(node.outputs[nk:-1], y_args)]
     body.call(b, work, const_args + current + x_rows, following + y_rows)
-    for y, arg, offset in zip(ys, y_args, plan.y_rows):
-        if offset is not None:
-            size = row_bytes(y)
-            _copy(b, _at(b, arg, b.mul(row, ir.Constant(I64, size))), _at(b, scratch, offset), size)
     i.add_incoming(b.add(i, ir.Constant(I64, 1)), b.block)
     b.branch(head)
 
@@ -130,14 +122,3 @@ def _row(b: ir.IRBuilder, node: Node, i: ir.Value) -> ir.Value:
     if node.attrs.get("reverse"):
         return b.sub(ir.Constant(I64, int(node.attrs["length"]) - 1), i)
     return i
-
-
-def _x_row(b: ir.IRBuilder, scratch: ir.Value, x, arg: ir.Value, offset: int | None, row: ir.Value) -> ir.Value:
-    size = row_bytes(x)
-    source = _at(b, arg, b.mul(row, ir.Constant(I64, size)))
-    if offset is None:
-        return source
-    buffer = _at(b, scratch, offset)
-    _copy(b, buffer, source, size)
-    return buffer
-

@@ -4,9 +4,10 @@ Each body (and while condition) is a graph of its own: it goes through the same 
 (`pipeline`, recursively for loops inside it), its constants become extra consts of the loop (so the
 model's weights hold them and the body reads them through pointers like any other input), and it gets
 a memory plan of its own. That plan's arena, two buffers per carry (a step reads one and writes the
-other, then they swap), aligned copies of x/y rows that are not 64-byte aligned in place, and the
-condition's flag make the loop's scratch: a last u8 output, so the model's memory plan gives it arena
-bytes live only while the loop runs. codegen/loop_op.py walks the same Layout.
+other, then they swap) and the condition's flag make the loop's scratch: a last u8 output, so the
+model's memory plan gives it arena bytes live only while the loop runs. x and y rows need no buffers:
+a step reads and writes them in place (emitters assume element alignment only). codegen/loop_op.py
+walks the same Layout.
 """
 
 from __future__ import annotations
@@ -24,14 +25,12 @@ Pipeline = Callable[[Graph], Graph]  # the model's passes on a private copy of a
 
 @dataclass
 class Layout:
-    """Byte offsets in a prepared loop's scratch; rows that are aligned in place have no buffer (None)."""
+    """Byte offsets in a prepared loop's scratch."""
 
     body: MemoryPlan
     cond: MemoryPlan | None
     work: int  # the body's (or condition's) arena at offset 0
     carries: list[tuple[int, int]]  # the two buffers of each carry
-    x_rows: list[int | None]
-    y_rows: list[int | None]
     flag: int  # the condition's bool
     size: int
 
@@ -44,7 +43,7 @@ def row_bytes(value: Value) -> int:
 def layout(node: Node) -> Layout:
     """Where each part of a prepared (constant-free) loop's scratch lives."""
     body, cond = node.attrs["body"], node.attrs["cond"]
-    _, carries, xs = parts(node)
+    carries = parts(node)[1]
     body_plan = plan_memory(body)
     cond_plan = plan_memory(cond) if cond is not None else None
     cursor = align(max(body_plan.arena_size, cond_plan.arena_size if cond_plan else 0))
@@ -55,11 +54,8 @@ def layout(node: Node) -> Layout:
         return cursor - align(nbytes)
 
     pairs = [(take(v.nbytes), take(v.nbytes)) for v in carries]
-    ys = node.outputs[len(carries):len(body.outputs)]
-    x_rows = [take(row_bytes(x)) if row_bytes(x) % 64 else None for x in xs]
-    y_rows = [take(row_bytes(y)) if row_bytes(y) % 64 else None for y in ys]
     flag = take(1)
-    return Layout(body_plan, cond_plan, 0, pairs, x_rows, y_rows, flag, cursor)
+    return Layout(body_plan, cond_plan, 0, pairs, flag, cursor)
 
 
 def _lift(graph: Graph, at: int, constants: list[Value]) -> None:
