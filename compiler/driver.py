@@ -24,7 +24,7 @@ from cerebro.compiler.ir.loop import UNBOUNDED
 from cerebro.compiler.passes import eliminate_dead_nodes, fold_constants, fuse_elementwise, plan_memory
 from cerebro.compiler.passes.epilogue import fuse_epilogues
 from cerebro.compiler.passes.layout import choose_layouts
-from cerebro.compiler.passes.loops import prepare_loops
+from cerebro.compiler.passes.loops import prepare_loops, split_scans
 from cerebro.compiler.passes.prepack import prepack_weights
 from cerebro.compiler.passes.rows import fuse_rows
 from cerebro.compiler.passes.transpose import absorb_transposes, simplify_transposes
@@ -168,8 +168,8 @@ def lower(graph: Graph, target: str | Target = "host", stage_flops: int = STAGE_
         ir_text = format_graph(graph)
     with phase("optimise"):
         graph = optimise(graph, tgt)
-        graph = prepare_loops(graph, lambda body: optimise(
-            eliminate_dead_nodes(fold_constants(_private_copy(body))), tgt))
+        graph = split_scans(prepare_loops(graph, lambda body: optimise(
+            eliminate_dead_nodes(fold_constants(_private_copy(body))), tgt)), stage_flops)
         verify(graph, lowered=True)  # the passes kept the graph well formed
     with phase("stages and memory plan"):
         stages = split_stages(graph.nodes, stage_flops, tgt)

@@ -182,6 +182,24 @@ def test_the_graph_cache_key_covers_constants_inside_a_loop_body() -> None:
     assert keyed(0.5) != keyed(0.25)
 
 
+def test_a_scan_over_the_stage_budget_is_cut_into_scans_that_fit() -> None:
+    """Each chunk is a stage of its own (the kernel runs a stage with preemption off); the carries pass
+    on, the xs are sliced and the ys concatenated, so the results are the same bits; reverse too."""
+    def reverse(x):
+        return lax.scan(lambda c, r: (c * 0.5 + r, (c, r.sum())), x[0], x, reverse=True)
+
+    x = np.random.default_rng(1).normal(size=(1000, 5)).astype(np.float32)
+    for fn, args, budget in ((_rnn, _rnn_args(300), 100_000), (reverse, (x,), 6000)):
+        traced = trace(fn, *args)
+        graph, _, meta, _ = driver.lower(traced.graph, stage_flops=budget)
+        assert sum(node.op == "loop" for node in graph.nodes) >= 3
+        assert meta.max_stage_flops <= budget
+        inputs = traced.flatten_inputs(*args)
+        whole = runtime.load(driver.build(traced.graph))(*inputs)
+        for got, want in zip(runtime.load(driver.build(traced.graph, stage_flops=budget))(*inputs), whole, strict=True):
+            np.testing.assert_array_equal(got, want)
+
+
 def test_loops_run_on_aarch64(tmp_path, tmp_path_factory) -> None:
     runner = native.aarch64_runner(tmp_path_factory.mktemp("cbxrun-aarch64"))
     cases = [(_fori, FORI_ARGS), (_collatz, (np.int32(27),)), (_nested, (np.linspace(-1, 1, 7, dtype=np.float32),))]

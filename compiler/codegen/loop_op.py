@@ -7,10 +7,12 @@ and its last output is the scratch that passes/loops.Layout lays out. Per step:
   x and y rows:     read and written in place (emitters assume element alignment only); step i
                     reads and writes row i (reverse: length-1-i).
 A while loop runs its condition's node functions on the current carries before each step. The body's
-node functions are named after the loop's own function, so bodies of different loops never clash.
+node functions are named after the (first) loop's own function, so bodies of different loops never clash.
 """
 
 from __future__ import annotations
+
+import weakref
 
 from llvmlite import ir
 
@@ -53,6 +55,18 @@ class _Graph:
                 _copy(b, outputs[index], pointer(source), nbytes)
 
 
+# One set of node functions per body (or condition) and module: the chunks of a split scan
+# (passes/loops.split_scans) hold the same body and share its code.
+_COMPILED: weakref.WeakKeyDictionary[ir.Module, dict[int, _Graph]] = weakref.WeakKeyDictionary()
+
+
+def _compiled(ctx: EmitContext, graph: Graph, plan: MemoryPlan, prefix: str) -> _Graph:
+    known = _COMPILED.setdefault(ctx.module, {})
+    if id(graph) not in known:  # the entry keeps graph alive, so its id is never reused in this module
+        known[id(graph)] = _Graph(ctx, graph, plan, prefix)
+    return known[id(graph)]
+
+
 def _copy(b: ir.IRBuilder, dst: ir.Value, src: ir.Value, nbytes: int) -> None:
     memcpy = b.module.declare_intrinsic("llvm.memcpy", [PTR, PTR, I64])
     b.call(memcpy, [dst, src, ir.Constant(I64, nbytes), ir.Constant(I1, 0)])
@@ -75,8 +89,8 @@ def emit_loop(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
     const_args, carry_in, x_args = inputs[:nc], inputs[nc:nc + nk], inputs[nc + nk:]
     scratch = outputs[-1]
     carry_out, y_args = outputs[:nk], outputs[nk:-1]
-    body = _Graph(ctx, node.attrs["body"], plan.body, f"{fn.name}.")
-    cond = _Graph(ctx, node.attrs["cond"], plan.cond, f"{fn.name}.cond.") if plan.cond is not None else None
+    body = _compiled(ctx, node.attrs["body"], plan.body, f"{fn.name}.")
+    cond = _compiled(ctx, node.attrs["cond"], plan.cond, f"{fn.name}.cond.") if plan.cond is not None else None
 
     b = ir.IRBuilder(fn.append_basic_block("entry"))
     work = _at(b, scratch, plan.work)

@@ -8,6 +8,10 @@ other, then they swap) and the condition's flag make the loop's scratch: a last 
 model's memory plan gives it arena bytes live only while the loop runs. x and y rows need no buffers:
 a step reads and writes them in place (emitters assume element alignment only). codegen/loop_op.py
 walks the same Layout.
+
+split_scans then cuts a scan costing more than one stage's budget into consecutive scans of fewer steps
+(the carries passed on, the xs sliced, the ys concatenated), so a kernel host, which runs each stage
+with preemption off, gets stages of bounded length.
 """
 
 from __future__ import annotations
@@ -15,7 +19,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from cerebro.compiler.ir import DType, Graph, Node, Value
+from cerebro.compiler.ir import DType, Graph, Node, Value, infer
+from cerebro.compiler.ir.fused import node_flops
 from cerebro.compiler.ir.loop import parts
 from cerebro.compiler.ir.plan import MemoryPlan
 from cerebro.compiler.passes.memplan import align, plan_memory
@@ -94,3 +99,51 @@ def prepare_loops(graph: Graph, pipeline: Pipeline) -> Graph:
     graph.nodes = [_prepare(node, pipeline) if node.op == "loop" and not node.attrs.get("scratch", 0) else node
                    for node in graph.nodes]
     return graph
+
+
+MAX_CHUNKS = 256  # scans a loop is cut into at most: they share one body's code, but each has a stage
+
+
+def split_scans(graph: Graph, budget: int) -> Graph:
+    """Cut every prepared scan costing more than budget estimated flops (node_flops) into consecutive
+    scans that each fit it, or MAX_CHUNKS of them (in place; budget <= 0: none); returns graph."""
+    graph.nodes = [piece for node in graph.nodes for piece in _chunks(node, budget)]
+    return graph
+
+
+def _chunks(node: Node, budget: int) -> list[Node]:
+    if node.op != "loop" or node.attrs["cond"] is not None or budget <= 0:
+        return [node]
+    length = int(node.attrs["length"])
+    count = min(-(-node_flops(node) // budget), MAX_CHUNKS, length)
+    if count <= 1:
+        return [node]
+    consts, carries, xs = parts(node)
+    nk = len(carries)
+    edges = [length * k // count for k in range(count + 1)]
+    spans = list(zip(edges, edges[1:]))[::-1 if node.attrs.get("reverse") else 1]
+    made: list[Node] = []
+    rows: dict[int, list[tuple[int, Value]]] = {}  # y index -> (first row, chunk of y)
+    for k, (lo, hi) in enumerate(spans):
+        sliced = [_node(made, "slice", [x], node.loc, start=(lo,) + (0,) * (x.rank - 1), limit=(hi, *x.shape[1:]),
+                        strides=(1,) * x.rank).outputs[0] for x in xs]
+        chunk = _node(made, "loop", consts + carries + sliced, node.loc, **{**node.attrs, "length": hi - lo})
+        if k == len(spans) - 1:  # the last chunk makes the loop's own carries
+            chunk.outputs[:nk] = node.outputs[:nk]
+            for value in chunk.outputs[:nk]:
+                value.producer = chunk
+        carries = chunk.outputs[:nk]
+        for j, y in enumerate(chunk.outputs[nk:-1]):
+            rows.setdefault(j, []).append((lo, y))
+    for j, y in enumerate(node.outputs[nk:-1]):
+        pieces = [value for _, value in sorted(rows[j], key=lambda item: item[0])]
+        made.append(Node("concatenate", pieces, [y], {"axis": 0}, node.loc))
+        y.producer = made[-1]
+    return made
+
+
+def _node(made: list[Node], op: str, inputs: list[Value], loc: str, **attrs: object) -> Node:
+    node = Node(op, list(inputs), [], attrs, loc)
+    node.outputs = [Value(tuple(shape), dtype, producer=node) for shape, dtype in infer(node)]
+    made.append(node)
+    return node
