@@ -11,12 +11,13 @@ import numpy as np
 import pytest
 
 from cerebro import runtime
-from cerebro.compiler import driver
+from cerebro.compiler import driver, llvm_parts
 from cerebro.compiler.codegen import module as codegen_module
 from cerebro.compiler.codegen.kernel_key import kernel_key
 from cerebro.compiler.ir import Graph
 from cerebro.compiler.ir.dtypes import DType
 from cerebro.compiler.progress import timed
+from cerebro.elf import ElfFile
 from cerebro.frontends.jax import trace
 
 jax.config.update("jax_platforms", "cpu")
@@ -110,3 +111,27 @@ def test_compile_phases_are_timed() -> None:
         assert phases[name] >= 0, name
     assert set(timings.wall_seconds) == set(phases)
     assert 0 < sum(phases.values()) <= timings.total_cpu_seconds + 0.05
+
+
+def test_llvm_in_two_processes_gives_the_same_code(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Half the node functions optimised in a worker process and linked back: the same results, bit
+    for bit, and the same symbols (the worker's functions internal again)."""
+    x = _normal(8, 64)
+    traced = trace(dense_stack, x, name="parts")
+    inputs = traced.flatten_inputs(x)
+    monkeypatch.setattr(llvm_parts, "MIN_SPLIT_BYTES", 10**12)
+    whole = driver.build(traced.graph)
+    monkeypatch.setattr(llvm_parts, "MIN_SPLIT_BYTES", 0)
+    monkeypatch.setattr(llvm_parts.os, "sched_getaffinity", lambda pid: {0, 1})
+    split = llvm_parts.split_text(driver.lower(traced.graph)[1])
+    assert llvm_parts.worker_share(split)  # the worker gets some node functions
+    parts = driver.build(traced.graph)
+    assert _symbols(parts) == _symbols(whole)
+    np.testing.assert_array_equal(runtime.load(parts)(*inputs)[0], runtime.load(whole)(*inputs)[0])
+
+
+def _symbols(cbx: bytes) -> list[tuple[str, int, int]]:
+    """(name, binding, visibility) of every named symbol of the object but assembler labels (.L*: constant
+    pools numbered by function order)."""
+    return sorted((s.name, s.bind, s.visibility) for s in ElfFile.parse(cbx).symbols
+                  if s.name and not s.name.startswith(".L"))
