@@ -122,6 +122,12 @@ sh command_channel.sh > channel_example.txt 2>&1
 emit channel_example channel_example.txt
 emit channel_out y.bin
 check channel_example_matches_ioctl cmp y.bin out_mlp.bin
+echo argmax > "$D/postprocess"	# GET_RESULTS returns output 0 after post-processing, as the ioctl does
+exec 3<>/dev/cerebro
+{ echo LOAD_MODEL mlp.cbx; echo EXECUTE_MODEL; cat mlp_in0.bin; echo GET_RESULTS; } >&3 && cat <&3 > channel_argmax.bin
+exec 3>&-
+echo none > "$D/postprocess"
+check channel_postprocessed cmp channel_argmax.bin post_argmax.bin
 
 # 9. hostile callers (issue #10): each is refused quickly, with a reason, and harms nothing
 check sysfs_paths_root_only test "$(stat -c %a "$SYS/model_path" "$SYS/last_error" "$D/last_error" | tr '\n' ' ')" = "600 400 400 "

@@ -361,6 +361,7 @@ CHANNEL_CASES = {
     "channel_nul_in_line": ("EINVAL", "write: a command line holds a NUL byte"),
     "channel_oversized_line": ("EMSGSIZE", "write: a command line is longer than 4127 bytes"),
     "channel_load_missing": ("ENOENT", "load /nonexistent.cbx: no such file"),
+    "channel_load_no_default": ("ENOENT", "LOAD_MODEL: no path and no default model"),  # model_path is empty
     "channel_get_before_execute": ("ENODATA", "GET_RESULTS: no results (EXECUTE_MODEL and all its input bytes first)"),
     "channel_read_before_get": ("ENODATA", "read: nothing to read (write GET_RESULTS or INFO first)"),
     "channel_read_after_eof": ("ENODATA", "read: nothing to read"),
@@ -405,9 +406,10 @@ def test_command_channel_refusals_reach_the_kernel_log(vm):
 
 def test_command_channel_matches_the_ioctls(vm):
     """Outputs through the channel equal cerebro-ctl's (ioctls) byte for byte: the inputs and a command in one
-    write, the reply read 7 bytes at a time; every byte in its own write; two files' channels interleaved."""
+    write, the reply read 7 bytes at a time; every byte in its own write; two files' channels interleaved;
+    output 0 after the model's argmax post-processing."""
     for name in ("channel_load", "channel_matches_ioctl", "channel_split_writes", "channel_files_independent",
-                 "channel_unload"):
+                 "channel_unload", "channel_postprocessed"):
         assert_check(vm, name)
 
 

@@ -979,6 +979,7 @@ static void channel(char **argv)
 	line[sizeof(line) - 1] = '\n';
 	FILE_CASE("channel_oversized_line", fd, (int)write(fd, line, sizeof(line)), EMSGSIZE);
 	FILE_CASE("channel_load_missing", fd, say(fd, "LOAD_MODEL /nonexistent.cbx\n"), ENOENT);
+	FILE_CASE("channel_load_no_default", fd, say(fd, "LOAD_MODEL\n"), ENOENT);
 	verdict("channel_load", say_load(fd, argv[0]) == 0, strerror(errno));
 	FILE_CASE("channel_get_before_execute", fd, say(fd, "GET_RESULTS\n"), ENODATA);
 	FILE_CASE("channel_read_before_get", fd, (int)read(fd, line, 16), ENODATA);
