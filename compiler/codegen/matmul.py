@@ -19,7 +19,9 @@ Columns after the last full block form one tile whose last chunk is a short
 vector (see tile_phases). A constant `b` packed by passes/prepack.py
 (attrs["packed_b"]) is read as one contiguous stream per tile. A fused
 epilogue (attrs["epilogue"], passes/epilogue.py) runs on each tile of the
-last K panel right after its store, while the tile is in L1.
+last K panel right after its store, while the tile is in L1. A bf16 b
+(passes/bf16_weights.py: a batch-1 layer's weights) is loaded as its 16-bit
+halves and widened in registers (halfconv: a shift), half the bytes streamed.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from dataclasses import dataclass
 
 from llvmlite import ir
 
-from cerebro.compiler.codegen import epilogue
+from cerebro.compiler.codegen import epilogue, halfconv
 from cerebro.compiler.codegen.llvm_types import constant, element_type, index, load, multiply_add, splat, store
 from cerebro.compiler.codegen.loops import fold_range, for_range, i64
 from cerebro.compiler.codegen.partition import for_outer, for_phases, for_rectangles, parts_of
@@ -116,7 +118,7 @@ def _emit_rectangle(ctx: EmitContext, node: Node, fn: ir.Function, builder: ir.I
     with for_outer(builder, math.prod(batch), sum(row_counts), row_lo, row_hi, "batch") as (bi, first, end):
         a_base, b_base, c_base = batch_offsets(builder, bi, batch, [view.a, view.b, view.c])
         operands = _Operands(pa, pb, pc, a_base, b_base, c_base, depth, columns, elem, packed is not None,
-                             view.a[-2], view.a[-1], view.b[-2], view.c[-2])
+                             view.a[-2], view.a[-1], view.b[-2], view.c[-2], node.inputs[1].dtype)
         # one row block reads each b element once: K panels would only cut the stream into pieces
         step = depth_block(ctx.target, out.dtype) if rows > tile_rows else max(depth, 1)
 
@@ -219,6 +221,12 @@ class _Operands:
     a_k: int
     b_k: int
     c_row: int
+    b_dtype: DType  # the output's, or bf16 (widened as loaded)
+
+    def load_b(self, builder: ir.IRBuilder, at: ir.Value, width: int) -> ir.Value:
+        if self.b_dtype in halfconv.WIDEN:
+            return halfconv.WIDEN[self.b_dtype](builder, load(builder, self.pb, at, element_type(self.b_dtype), width))
+        return load(builder, self.pb, at, self.elem, width)
 
 
 def _tile(builder: ir.IRBuilder, op: _Operands, rows: int, widths: list[int], i0: ir.Value, j0: ir.Value,
@@ -241,7 +249,7 @@ def _tile(builder: ir.IRBuilder, op: _Operands, rows: int, widths: list[int], i0
         b_row0 = index(builder, 0, (op.b_base, 1), (k0, op.b_k), (j0, 1))
     with fold_range(builder, depth, inits, "k") as (k, carry):
         b_row = index(builder, 0, (b_row0, 1), (k, pitch))
-        b_vals = [load(builder, op.pb, index(builder, off, (b_row, 1)), op.elem, w) for w, off in zip(widths, offsets)]
+        b_vals = [op.load_b(builder, index(builder, off, (b_row, 1)), w) for w, off in zip(widths, offsets)]
         a_at = index(builder, 0, (a_row, 1), (k, op.a_k))
         updated = []
         for r in range(rows):

@@ -368,6 +368,7 @@ def rev(node: Node, x: np.ndarray) -> np.ndarray:
 
 
 def matmul(node: Node, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    b = b.astype(a.dtype) if b.dtype == DType.bf16.numpy else b  # bf16 weights: widened exactly
     with np.errstate(over="ignore"):
         return np.matmul(a, b).astype(np.result_type(a, b))
 

@@ -1,0 +1,87 @@
+"""python -m benchmarks.bf16_weights: batch-1 dense layers on bf16 weights, Cerebro against itself and jax.jit.
+
+Models: an MLP 784-512-512-10 (relu) and one 4096x4096 dense layer, input one row. Variants:
+`cerebro bf16` (weights kept bf16, widened in registers: passes/bf16_weights.py), `cerebro bf16 widened`
+(the same model with that pass off: weights stored as f32, as before it), `cerebro f32` (the model in
+float32) and `xla bf16` (jax.jit of the bf16 model). One process pinned to one CPU, XLA's Eigen pool
+off, Cerebro's runtime on one thread, sampled in interleaved rounds (benchmarks/timing.py).
+
+    python -m benchmarks.bf16_weights [--quick] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from unittest import mock
+
+os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false")
+
+import numpy as np  # noqa: E402
+
+from benchmarks import machine, timing  # noqa: E402
+
+MODELS = {"mlp 784-512-512-10": [784, 512, 512, 10], "dense 4096x4096": [4096, 4096]}
+
+
+def dense_stack(sizes: list[int], dtype: object, seed: int = 0) -> tuple[object, np.ndarray]:
+    """fn(x) applying dense layers (relu between them) with weights closed over, and one input row."""
+    import jax
+
+    rng = np.random.default_rng(seed)
+    layers = [((rng.normal(size=(a, b)) / np.sqrt(a)).astype(dtype), (rng.normal(size=b) * 0.1).astype(dtype))
+              for a, b in zip(sizes, sizes[1:])]
+
+    def fn(x):
+        for k, (w, b) in enumerate(layers):
+            x = x @ w + b
+            if k < len(layers) - 1:
+                x = jax.nn.relu(x)
+        return x
+
+    return fn, rng.normal(size=(1, sizes[0])).astype(dtype)
+
+
+def variants(sizes: list[int]) -> dict[str, object]:
+    import jax
+    import jax.numpy as jnp
+
+    import cerebro
+    from cerebro.compiler import driver
+
+    bf16, x16 = dense_stack(sizes, jnp.bfloat16)
+    f32, x32 = dense_stack(sizes, np.float32)
+    xla = jax.jit(bf16)
+    ours = cerebro.compile(bf16, cache=False)
+    with mock.patch.object(driver, "narrow_bf16_weights", lambda graph, target: graph):
+        widened = cerebro.compile(bf16, cache=False)
+        widened(x16)  # compiled here, with the pass off
+    ours_f32 = cerebro.compile(f32, cache=False)
+    want = np.asarray(xla(x16), np.float32)
+    for got in (ours(x16), widened(x16)):
+        np.testing.assert_allclose(np.asarray(got, np.float32), want, rtol=2 ** -7, atol=2 ** -7)
+    return {"cerebro bf16": lambda: ours(x16), "cerebro bf16 widened": lambda: widened(x16),
+            "cerebro f32": lambda: ours_f32(x32), "xla bf16": lambda: jax.block_until_ready(xla(x16))}
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a short sampling budget (timing.QUICK)")
+    parser.add_argument("--json", help="also write the results here")
+    args = parser.parse_args(argv)
+    os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+    results: dict = {"machine": machine.describe(), "threads": 1, "models": {}}
+    for name, sizes in MODELS.items():
+        times = timing.sample_interleaved(variants(sizes), timing.QUICK if args.quick else timing.FULL)
+        summary = {variant: timing.summarize(samples) for variant, samples in times.items()}
+        results["models"][name] = summary
+        print(f"{name}: " + "   ".join(f"{v} {s['median_ms']:.3f} ms" for v, s in summary.items()))
+    if args.json:
+        with open(args.json, "w") as out:
+            json.dump(results, out, indent=2)
+    return results
+
+
+if __name__ == "__main__":
+    main()
