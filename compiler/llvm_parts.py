@@ -68,12 +68,15 @@ def split_text(text: str) -> Split:
 
 
 def worker_share(split: Split) -> set[str]:
-    """Node functions (the model's kernels) worth about half of all function text, biggest first."""
+    """Node functions (the model's kernels) worth about half of all function text, biggest first. One
+    that calls node functions (a loop's, codegen/loop_op.py, calls its body's) stays here: apart from
+    its callees, this half would drop them as unused internal functions."""
     total = sum(len(f.text) for f in split.functions)
     taken: set[str] = set()
     size = 0
-    for function in sorted((f for f in split.functions if f.internal and f.name.startswith("node")),
-                           key=lambda f: -len(f.text)):
+    movable = (f for f in split.functions if f.internal and f.name.startswith("node") and '@"node' not in
+               f.text.split("\n", 1)[-1])
+    for function in sorted(movable, key=lambda f: -len(f.text)):
         if size + len(function.text) <= total // 2:
             taken.add(function.name)
             size += len(function.text)

@@ -17,7 +17,10 @@ from test_aarch64_runtime import run_cbxrun, split_outputs
 from cerebro import runtime
 from cerebro.cache import graph_source
 from cerebro.compiler import driver
+from cerebro.compiler.cbx.writer import finish_object
 from cerebro.compiler.ir.loop import UNBOUNDED
+from cerebro.compiler.llvm_parts import optimise_in_parts
+from cerebro.compiler.targets import resolve_target
 from cerebro.frontends.jax import trace
 from cerebro.frontends.jax.context import UnsupportedPrimitive
 
@@ -198,6 +201,24 @@ def test_a_scan_over_the_stage_budget_is_cut_into_scans_that_fit() -> None:
         whole = runtime.load(driver.build(traced.graph))(*inputs)
         for got, want in zip(runtime.load(driver.build(traced.graph, stage_flops=budget))(*inputs), whole, strict=True):
             np.testing.assert_array_equal(got, want)
+
+
+def test_a_loop_compiles_when_llvm_optimises_in_two_processes() -> None:
+    """Big modules are optimised in halves (compiler/llvm_parts.py); a loop's function calls its body's
+    node functions, so the two must not be split apart (the body's were dropped as unused: an undefined
+    symbol). Four small kernels in the body leave the loop's own function among the biggest. (XLA fuses
+    c + r * k into an fma, so the reference is the build optimised in one process.)"""
+    def model(x):
+        return lax.scan(lambda c, r: (sum(jnp.cumsum(c + r * k) for k in range(4)) * 0.01, None), x[0], x)[0]
+
+    x = np.random.default_rng(0).normal(size=(20, 8)).astype(np.float32)
+    traced = trace(model, x)
+    _, text, meta, weights = driver.lower(traced.graph)
+    target = resolve_target("host")
+    machine = target.target_machine()
+    data = finish_object(machine.emit_object(optimise_in_parts(text, target, machine)), meta, weights)
+    (got,) = runtime.load(data)(x)
+    np.testing.assert_array_equal(got, runtime.load(driver.build(traced.graph))(x)[0])  # one process
 
 
 def test_loops_run_on_aarch64(tmp_path, tmp_path_factory) -> None:
