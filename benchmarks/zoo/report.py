@@ -20,11 +20,11 @@ def _x(value: float | None) -> str:
 
 def speed_table(records: list[dict], notes: _Footnotes) -> list[str]:
     lines = ["| model | batch | threads | Cerebro ms | ORT ms | XLA ms (Flax twin) | Cerebro vs ORT | Cerebro vs XLA "
-             "| max abs diff C / O |", "|---|---|---|---|---|---|---|---|---|"]
+             "| max abs diff C / O | load avg |", "|---|---|---|---|---|---|---|---|---|---|"]
     for r in records:
         if "error" in r:
             failed = notes.mark({"status": "failed", "reason": r["error"]})
-            lines.append(f"| {r['model']} | {r['batch']} | {_threads(r)} | {failed} | | | | | |")
+            lines.append(f"| {r['model']} | {r['batch']} | {_threads(r)} | {failed} | | | | | | |")
             continue
         cells = [r["model"], str(r["batch"]), _threads(r)]
         for name in ("cerebro", "ort", "xla"):
@@ -33,6 +33,7 @@ def speed_table(records: list[dict], notes: _Footnotes) -> list[str]:
         cells += [_x(speedup(r, "cerebro", "ort")), _x(speedup(r, "cerebro", "xla"))]
         pair = [r["backends"].get(n) or {} for n in ("cerebro", "ort")]
         cells.append(" / ".join(_num(b.get("max_abs_diff"), ".1e") or "-" for b in pair))
+        cells.append(_num(r.get("load_before"), ".1f") + (" +export" if r.get("exporter_running") else ""))
         lines.append("| " + " | ".join(cells) + " |")
     return lines + [""]
 
@@ -88,7 +89,9 @@ def markdown(report: dict) -> str:
         "- Models: torchvision and transformers architectures with random weights, exported to ONNX by PyTorch "
         "(TorchScript exporter, opset 17, static shapes); Cerebro and ORT run the same file and are checked "
         "against PyTorch's output. XLA runs a Flax version of the architecture where one is installed "
-        "(its own random weights, checked against JAX eager). Cells: median ms (p90); 'vs' = other / Cerebro.",
+        "(its own random weights, checked against JAX eager). Cells: median ms (p90); 'vs' = other / Cerebro; "
+        "'load avg': the 1-minute load average as the row began (the machine's other jobs; '+export': the "
+        "exporter was running too).",
         "",
     ]
     lines += summary(records)
@@ -148,3 +151,19 @@ def plot(report: dict, path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def main() -> None:
+    """python -m benchmarks.zoo.report DIR: re-render DIR/zoo.md and zoo.png from DIR/zoo.json."""
+    import json
+    import sys
+
+    out = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parents[1] / "results"
+    full = json.loads((out / "zoo.json").read_text())
+    (out / "zoo.md").write_text(markdown(full))
+    plot(full, out / "zoo.png")
+    print(f"rewrote {out / 'zoo.md'} and {out / 'zoo.png'}")
+
+
+if __name__ == "__main__":
+    main()
