@@ -6,11 +6,11 @@ from __future__ import annotations
 import statistics
 from pathlib import Path
 
-from benchmarks.report import _Footnotes, _ms, _num, _threads, speedup
+from benchmarks.report import TICKS, _Footnotes, _ms, _num, _threads, speedup
 from benchmarks.zoo.phases import COLUMNS, grouped
 
 CONFIG_COLORS = {("1", "1"): "tab:red", ("1", "default"): "salmon", ("8", "1"): "tab:blue",
-                 ("8", "default"): "lightsteelblue"}
+                 ("8", "default"): "skyblue"}
 PHASE_COLORS = ("tab:gray", "tab:green", "tab:purple", "tab:orange", "tab:brown", "black")
 
 
@@ -70,12 +70,16 @@ def summary(records: list[dict]) -> list[str]:
     return lines + [""] if lines else []
 
 
+def _load(records: list[dict]) -> str:
+    loads = [r[k] for r in records for k in ("load_before", "load_after") if k in r]
+    return f"load average {min(loads):.1f}-{max(loads):.1f} during the run" if loads else "load average not recorded"
+
+
 def markdown(report: dict) -> str:
     m = report["machine"]
     versions = ", ".join(f"{k} {v}" for k, v in m["versions"].items() if v)
     records = report["results"]
-    loads = [r[k] for r in records for k in ("load_before", "load_after") if k in r]
-    load = f"load average {min(loads):.1f}-{max(loads):.1f} during the run" if loads else "load average not recorded"
+    load = _load(records)
     notes = _Footnotes()
     lines = [
         "# Model zoo: Cerebro vs ONNX Runtime (and XLA)",
@@ -110,6 +114,7 @@ def plot(report: dict, path: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 
     records = report["results"]
     models = list(dict.fromkeys(r["model"] for r in records))
@@ -129,11 +134,16 @@ def plot(report: dict, path: Path) -> None:
         top.bar_label(bars, labels=[f"{y:.2g}" for y in ys], fontsize=5, padding=1)
     top.axhline(1.0, color="black", linewidth=0.8, linestyle="--")
     top.set_yscale("log")
+    low, high = top.get_ylim()
+    top.set_ylim(min(low, 0.9) / 1.15, max(high, 1.1) * 1.3)  # room for the labels and the legend
+    top.yaxis.set_major_locator(FixedLocator(TICKS))
+    top.yaxis.set_major_formatter(FuncFormatter(lambda y, _: f"{y:g}x"))
+    top.yaxis.set_minor_locator(NullLocator())
     top.set_ylabel("Cerebro speedup over ONNX Runtime")
     top.legend(fontsize=7, ncol=4, loc="upper left")
     m = report["machine"]
     top.set_title(f"Model zoo, median latency ratio (above 1: Cerebro faster)\n{m['cpu']}, {m['usable_cpus']} CPUs, "
-                  f"commit {m['commit']}, {m['date']}", fontsize=9)
+                  f"commit {m['commit']}, {m['date']}, {_load(records)}", fontsize=9)
     bottoms = [0.0] * len(models)
     first = {}
     for r in compiled(records):
