@@ -84,6 +84,14 @@ class Exporter:
         with self._changed:
             self._changed.notify_all()
 
+    def __enter__(self) -> Exporter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        """An interrupted run leaves no exporter behind."""
+        if self.running():
+            self.proc.kill()
+
     def running(self) -> bool:
         return self.proc.poll() is None
 
@@ -146,7 +154,7 @@ def main(args: argparse.Namespace, command: str) -> dict:
         full = {"machine": machine.describe(), "exporter": _exporter_versions(python), "command": command,
                 "budget": args.budget.to_dict(), "budget_text": budget_text(args.budget), "results": []}
         task = progress.add_task("benchmarking", total=len(configs))
-        with tempfile.TemporaryDirectory(prefix="cerebro-zoo-") as workdir:
+        with exporter, tempfile.TemporaryDirectory(prefix="cerebro-zoo-") as workdir:
             for model, batch, threads in configs:
                 progress.update(task, description=f"{model} b{batch}: waiting for its export")
                 exporter.wait(model, batch)
