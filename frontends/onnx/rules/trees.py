@@ -1,6 +1,7 @@
-"""ai.onnx.ml tree ensembles (TreeEnsemble, TreeEnsembleRegressor) as the IR's tree_ensemble op.
+"""ai.onnx.ml tree ensembles (TreeEnsemble, TreeEnsembleRegressor, TreeEnsembleClassifier) as the IR's
+tree_ensemble op.
 
-Both forms become one table (compiler/ir/tree_ensemble.py): nodes numbered globally, a child that
+Every form becomes one table (compiler/ir/tree_ensemble.py): nodes numbered globally, a child that
 is a leaf written ~leaf, each leaf owning a run of (target, weight) entries. The tables are checked
 here (indices in range, every tree a tree: no cycle), so a malformed model fails naming its node;
 base values are an add after the op. Comparisons run in x's type: float32 or float64 (integer
@@ -27,6 +28,8 @@ POST_TRANSFORMS = ("NONE", "SOFTMAX", "LOGISTIC", "SOFTMAX_ZERO", "PROBIT")  # T
 LIMITS = {
     "ai.onnx.ml.TreeEnsemble": "post_transform NONE; float32/float64 inputs",
     "ai.onnx.ml.TreeEnsembleRegressor": "post_transform NONE",
+    "ai.onnx.ml.TreeEnsembleClassifier": "post_transform NONE; three or more classes, int64 labels; without "
+                                         "base_values every leaf weighs every class",
 }
 
 
@@ -167,26 +170,56 @@ def _member_sets(ctx: Ctx, values: np.ndarray) -> list[list[float]]:
 def tree_ensemble_regressor(ctx: Ctx, x: Value) -> Value:
     """Nodes named (tree id, node id); LEAF nodes own the target entries naming them; each tree's root
     is its one node no other names as a child. Output float32 (+ base_values)."""
+    n_targets = int(ctx.attr("n_targets", 1))
+    x, forest = _named_ensemble(ctx, x, "target", n_targets)
+    aggregate = ctx.attr("aggregate_function", "SUM").lower()
+    if aggregate not in AGGREGATES.values():
+        raise ctx.error(f"aggregate_function {aggregate.upper()} is not one of AVERAGE, SUM, MIN, MAX")
+    return b.cast(ctx, _plus_base(ctx, forest.build(ctx, x, n_targets, aggregate)), DType.f32)
+
+
+@rule("TreeEnsembleClassifier", domain=ML)
+def tree_ensemble_classifier(ctx: Ctx, x: Value) -> list[Value]:
+    """Three or more classes: scores are the sums of the leaves' class weights (+ base_values), the label
+    is classlabels_int64s at the first highest score. ONNX Runtime leaves a class no leaf gave out of
+    that choice, so without base_values every leaf must weigh every class (as sklearn exports do)."""
+    labels = ctx.attr("classlabels_int64s")
+    if labels is None:
+        raise ctx.error("string class labels (classlabels_strings) are not supported; int64 labels only")
+    if len(labels) < 3:
+        raise ctx.error(f"{len(labels)} classes: ONNX Runtime's binary-classifier conventions are not supported "
+                        "(three or more classes)")
+    x, forest = _named_ensemble(ctx, x, "class", len(labels))
+    if not _floats(ctx, "base_values"):
+        for leaf, (lo, hi) in enumerate(zip(forest.bounds, forest.bounds[1:])):
+            if set(forest.targets[lo:hi]) != set(range(len(labels))):
+                raise ctx.error(f"leaf {leaf} does not weigh every class, and there are no base_values "
+                                "(ONNX Runtime's label would skip the classes no leaf gave)")
+    scores = _plus_base(ctx, forest.build(ctx, x, len(labels), "sum"))
+    best = ctx.add("argmax", scores, axis=1, index_dtype=DType.i64)
+    return [ctx.add("take", ctx.const(np.array(labels, np.int64)), best, axis=0), b.cast(ctx, scores, DType.f32)]
+
+
+def _named_ensemble(ctx: Ctx, x: Value, prefix: str, n_targets: int) -> tuple[Value, Forest]:
+    """x as compared (float64 stays, anything else as float32) and the checked forest whose leaves carry
+    the {prefix}_treeids/_nodeids/_ids/_weights entries (the regressor's target_*, the classifier's class_*)."""
     x = _rows(ctx, x)
     _no_post_transform(ctx, ctx.attr("post_transform", "NONE"))
     if x.dtype is not DType.f64:
         x = b.cast(ctx, x, DType.f32)
-    n_targets = int(ctx.attr("n_targets", 1))
     entries: dict[tuple[int, int], list[tuple[int, float]]] = {}
-    weights = _floats(ctx, "target_weights")
-    for key in zip(ctx.attr("target_treeids"), ctx.attr("target_nodeids"), ctx.attr("target_ids"), weights,
+    weights = _floats(ctx, f"{prefix}_weights")
+    for key in zip(ctx.attr(f"{prefix}_treeids"), ctx.attr(f"{prefix}_nodeids"), ctx.attr(f"{prefix}_ids"), weights,
                    strict=True):
         entries.setdefault((int(key[0]), int(key[1])), []).append((int(key[2]), float(key[3])))
     forest = _named_forest(ctx, entries)
     forest.check(ctx, x.shape[1], n_targets)
-    aggregate = ctx.attr("aggregate_function", "SUM").lower()
-    if aggregate not in AGGREGATES.values():
-        raise ctx.error(f"aggregate_function {aggregate.upper()} is not one of AVERAGE, SUM, MIN, MAX")
-    y = forest.build(ctx, x, n_targets, aggregate)
+    return x, forest
+
+
+def _plus_base(ctx: Ctx, y: Value) -> Value:
     base = _floats(ctx, "base_values")
-    if base:
-        y = b.add(ctx, y, ctx.const(np.array(base, x.dtype.numpy).reshape(1, -1), x.dtype))
-    return b.cast(ctx, y, DType.f32)
+    return b.add(ctx, y, ctx.const(np.array(base, y.dtype.numpy).reshape(1, -1), y.dtype)) if base else y
 
 
 def _floats(ctx: Ctx, name: str) -> list[float]:
