@@ -954,6 +954,47 @@ static int split_writes(int fd, const struct blob *in, const struct blob *want)
 }
 
 /*
+ * Seeded random writes (command words, newlines, NULs and random bytes, up
+ * to 6000 at a time) and reads, then a write that ends any unfinished line or
+ * inputs: the channel must then load and run @model to @want's outputs.
+ */
+static int random_writes(int fd, const char *model, const struct blob *in, const struct blob *want)
+{
+	static const char *const words[] = {
+		"LOAD_MODEL ", "EXECUTE_MODEL", "GET_RESULTS", "INFO", "UNLOAD_MODEL", "\n", " ",
+	};
+	static char buf[6000];
+	unsigned int seed = 16;
+	size_t len, target;
+	int i;
+
+	if (in->len >= sizeof(buf))
+		return 0;
+	for (i = 0; i < 1000; i++) {
+		target = (size_t)rand_r(&seed) % sizeof(buf);
+		for (len = 0; len < target; len++) {
+			const char *word = words[rand_r(&seed) % (sizeof(words) / sizeof(words[0]))];
+
+			if (rand_r(&seed) % 8 == 0 && len + strlen(word) < sizeof(buf)) {
+				memcpy(buf + len, word, strlen(word));
+				len += strlen(word) - 1;
+			} else {
+				buf[len] = (char)rand_r(&seed);
+			}
+		}
+		if (rand_r(&seed) % 3 == 0)
+			(void)!read(fd, buf, (size_t)rand_r(&seed) % 512);
+		else
+			(void)!write(fd, buf, len);
+	}
+	memset(buf, 'x', in->len + 1);	/* completes any inputs, and is no command line */
+	(void)!write(fd, buf, in->len + 1);
+	(void)!write(fd, "\n", 1);	/* ends any line */
+	return say_load(fd, model) == 0 && write_framed(fd, "EXECUTE_MODEL\n", in, 0, "GET_RESULTS\n") == 0 &&
+	       reply_equals(fd, 64, want) == 0;
+}
+
+/*
  * Every refusal (bad command, out of order, wrong byte count, oversized
  * line) has its errno and reason and leaves the channel usable; outputs
  * through it equal the ioctl path's (@argv[2], from cerebro-ctl); two
@@ -1012,6 +1053,8 @@ static void channel(char **argv)
 	verdict("channel_files_independent", ok, "interleaved channels on two files gave other outputs");
 	close(other);
 
+	verdict("channel_random_writes", random_writes(fd, argv[0], &in, &want),
+		"after 1000 random writes and reads the channel no longer runs the model right");
 	verdict("channel_unload", say(fd, "UNLOAD_MODEL\n") > 0, strerror(errno));
 	FILE_CASE("channel_info_after_unload", fd, say(fd, "INFO\n"), ENOENT);
 	close(fd);
