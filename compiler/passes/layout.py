@@ -17,9 +17,10 @@ transposes when propagating it would transpose more elements (a value wanted bot
 and channels-last can cost more): the walk runs once to price each region, then again with that
 choice.
 
-Moving transposes never changes a value, with one exception: a float sum (reduce_sum, a sum pool
-whose windowed dims would change order is kept) adds its terms in the stored tensor's memory order,
-so a global average pool rounds as the channels-last (JAX) path does, not as the channels-first one.
+Moving transposes never changes a value, with one exception: a float reduce_sum adds its terms in the
+stored tensor's memory order, so a global average pool rounds as the channels-last (JAX) path does,
+not as the channels-first one. (A sum pool moves only when its windowed dims keep their order, so its
+taps add in the same order.)
 """
 
 from __future__ import annotations
