@@ -159,17 +159,28 @@ void cbx_model_free(struct cbx_model *model)
 	free(model);
 }
 
+/* The stages in order (abi.h); the first error, its stage in *@failed. */
+static int32_t run_stages(const struct cbx_model *model, const void *const *inputs,
+			  void *const *outputs, void *arena, uint32_t *failed)
+{
+	int32_t status;
+
+	for (*failed = 0; *failed < model->meta.num_stages; ++*failed) {
+		status = model->entry(inputs, outputs, arena, *failed);
+		if (status != CEREBRO_OK)
+			return status;
+	}
+	return CEREBRO_OK;
+}
+
 int cbx_model_run(const struct cbx_model *model, const void *const *inputs,
 		  void *const *outputs, void *arena, struct cbx_error *err)
 {
 	uint32_t stage;
-	int32_t status;
+	int32_t status = run_stages(model, inputs, outputs, arena, &stage);
 
-	for (stage = 0; stage < model->meta.num_stages; stage++) {
-		status = model->entry(inputs, outputs, arena, stage);
-		if (status != CEREBRO_OK)
-			return cbx_fail(err, CBX_ERUN, "model returned error %d at stage %u", status, stage);
-	}
+	if (status != CEREBRO_OK)
+		return cbx_fail(err, CBX_ERUN, "model returned error %d at stage %u", status, stage);
 	return CBX_OK;
 }
 
@@ -177,35 +188,27 @@ struct parallel_call {
 	const struct cbx_model *model;
 	const void *const *inputs;
 	void *const *outputs;
-	void *arena;		/* its first CEREBRO_BARRIER_BYTES: the meeting */
+	void *arena;
 };
 
-CBX_STATIC_ASSERT(sizeof(struct cbx_meeting) <= CEREBRO_BARRIER_BYTES, "the meeting fits the arena's reserved bytes");
-
-/*
- * One thread's share: the steps in order, meeting the other parts after each
- * (abi.h), until the last. A part that fails abandons the meeting, so the
- * others stop too; they return CEREBRO_OK and the pool reports the failure.
- */
-static int run_part(void *data, unsigned int part, unsigned int parts)
+/* Part @part of @parts of step @step (abi.h); the pool runs each step's parts, then the next step. */
+static int run_part(void *data, unsigned int step, unsigned int part, unsigned int parts)
 {
 	struct parallel_call *call = data;
-	struct cbx_meeting *meeting = call->arena;
-	uint32_t step;
-	int32_t status = CEREBRO_EBADSTAGE;	/* no last step within the word's range */
 
-	for (step = 0; step < CBX_MAX_STAGES; step++) {
-		status = call->model->entry(call->inputs, call->outputs, call->arena,
-					    CEREBRO_STAGE_WORD(step, (uint32_t)part, (uint32_t)parts));
-		if (status == CEREBRO_LAST_STEP)
-			return CEREBRO_OK;
-		if (status != CEREBRO_OK)
-			break;
-		if (!cbx_meeting_wait(meeting, parts))
-			return CEREBRO_OK;
-	}
-	cbx_meeting_abandon(meeting);
-	return status;
+	if (step >= CBX_MAX_STAGES)	/* past the word's range: the code never said which step was last */
+		return CEREBRO_EBADSTAGE;
+	return call->model->entry(call->inputs, call->outputs, call->arena,
+				  CEREBRO_STAGE_WORD(step, (uint32_t)part, (uint32_t)parts));
+}
+
+/* The whole call on this thread: its stages, as with one thread. */
+static int run_alone(void *data)
+{
+	struct parallel_call *call = data;
+	uint32_t stage;
+
+	return run_stages(call->model, call->inputs, call->outputs, call->arena, &stage);
 }
 
 int cbx_model_pool_create(struct cbx_pool **out, const struct cbx_model *model, unsigned int threads,
@@ -239,8 +242,7 @@ int cbx_model_run_pool(const struct cbx_model *model, struct cbx_pool *pool,
 	if (threads > model->meta.parts)
 		return cbx_fail(err, CBX_ERUN, "cannot split a call across %u threads: the model allows %u",
 				threads, model->meta.parts);
-	memset(arena, 0, sizeof(struct cbx_meeting));
-	if (!cbx_pool_run(pool, run_part, &call, &status))
+	if (!cbx_pool_run(pool, run_part, run_alone, &call, &status))
 		return cbx_model_run(model, inputs, outputs, arena, err);
 	if (status != CEREBRO_OK)
 		return cbx_fail(err, CBX_ERUN, "model returned error %d on %u threads", status, threads);

@@ -50,17 +50,17 @@ int cbx_model_pool_create(struct cbx_pool **out, const struct cbx_model *model, 
 			  struct cbx_error *err);
 
 /* Bytes of arena a call needs: meta.arena_size rounded up to the buffer
- * alignment, and at least the split call's meeting (CEREBRO_BARRIER_BYTES). */
+ * alignment, and at least CEREBRO_BARRIER_BYTES. */
 size_t cbx_model_arena_bytes(const struct cbx_model *model);
 
 /*
- * Runs one call split across @pool's threads, as abi.h describes: every
- * thread runs the steps with its stage word, and the threads meet between
- * steps in the arena's first CEREBRO_BARRIER_BYTES (@arena must hold at
- * least that many; a part descheduled there costs the others a futex sleep,
- * not a spin). Runs serially
- * (plain stage numbers) when @pool is NULL, has 1 thread, or is busy with
- * another thread's call. Refuses a pool larger than meta.parts.
+ * Runs one call split across @pool's threads, as abi.h describes: the
+ * parts of each step, then the next step, each part on whichever thread
+ * claims it first (a thread the scheduler took away leaves its parts to the
+ * others, a waiting thread spins briefly, then sleeps); or serially (plain
+ * stage numbers) while that is faster (cbx_pool_run), or when @pool is NULL,
+ * has 1 thread or is busy with another thread's call. Refuses a pool larger
+ * than meta.parts.
  */
 int cbx_model_run_pool(const struct cbx_model *model, struct cbx_pool *pool,
 		       const void *const *inputs, void *const *outputs, void *arena,

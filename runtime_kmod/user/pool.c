@@ -2,11 +2,27 @@
 /*
  * The worker pool behind multi-threaded calls. A job is published by bumping
  * a generation counter; each worker spins on it for about SPIN_NS (so calls
- * that follow each other closely never sleep), then waits on a condition
- * variable. The caller runs part 0, spins as long for the workers to finish,
- * then sleeps on a futex that the worker finishing last wakes: a descheduled
- * worker costs the call its own delay, not the caller's CPU time as well.
- * Meetings inside a job wait the same way.
+ * that follow each other closely never sleep), then sleeps on it (a futex:
+ * no lock a descheduled worker could hold up the caller with). Inside a job
+ * every thread, the caller included, claims the next task of the open step (a compare-and-swap on the claim counter, which also
+ * carries the job's generation, so a worker that wakes up late can never take
+ * a task of a later job) and, when the step has none left, waits for its last
+ * task to return: spins about SPIN_NS, then sleeps on a futex that each
+ * finished task wakes while anyone sleeps. A worker the scheduler has taken
+ * away claims nothing, so the others do its share; only a task preempted
+ * while running delays a step. The caller returns once every claimed task
+ * has returned, never waiting for a worker that took none.
+ *
+ *
+ * Sharing a job only pays while the workers get CPUs of their own: under a
+ * competing load their waiting and their tasks take time from the caller's
+ * share of the machine. So the caller runs jobs one way, shared or alone,
+ * times them (an EWMA; a job counts at most OUTLIER times the average) and
+ * now and then tries the other way, taking it if that try beat the average:
+ * after PROBE_MIN jobs, twice as many after each try that changes nothing
+ * (at most PROBE_MAX, so few calls pay for a try), PROBE_MIN again after a
+ * switch. On idle cores jobs are shared; under load they run alone, as fast
+ * as with one thread.
  */
 #define _GNU_SOURCE
 #include "pool.h"
@@ -15,21 +31,27 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <linux/futex.h>
 #include <sys/syscall.h>
 
+#include <cerebro/abi.h>
+
 #include "clock.h"
 
 #define SPIN_NS 50000u
 #define SPINS_PER_CLOCK 64u	/* pauses between clock reads */
+#define CLOSED 0x80000000u	/* in claims: no more tasks of this job */
+#define PROBE_MIN 8u		/* jobs between tries of the slower way, at first */
+#define PROBE_MAX 1024u
+#define OUTLIER 4u		/* a job counts at most this many times the average */
 
 struct cbx_worker {
 	struct cbx_pool *pool;
 	pthread_t thread;
-	unsigned int part;
 };
 
 struct cbx_pool {
@@ -37,16 +59,22 @@ struct cbx_pool {
 	unsigned int started;		/* workers running */
 	pid_t owner;			/* a forked child has no workers */
 	struct cbx_worker *workers;	/* threads - 1 */
-	int *status;			/* per part, of the current job */
 	pthread_mutex_t busy;		/* held while a job runs */
-	pthread_mutex_t lock;		/* pairs with wake */
-	pthread_cond_t wake;
 	cbx_pool_fn fn;			/* the current job, published by generation */
 	void *arg;
-	atomic_uint generation;
-	atomic_uint remaining;		/* workers still running the job (a futex word) */
-	atomic_uint caller_asleep;	/* the caller sleeps on remaining: the last worker wakes it */
+	atomic_uint generation;		/* jobs published (a futex word) */
+	atomic_uint idle_sleepers;	/* workers asleep on generation */
 	atomic_bool stop;
+	/* the caller's, under busy: how jobs ran lately */
+	uint64_t average_ns;		/* of jobs run this way: 0 until timed */
+	bool shared;			/* the way: shared or alone */
+	unsigned int probe_in;		/* jobs until the next try of the other way */
+	unsigned int probe_every;	/* PROBE_MIN..PROBE_MAX */
+	_Alignas(64) _Atomic uint64_t claims;	/* generation << 32 | tasks claimed | CLOSED */
+	_Alignas(64) atomic_uint done;	/* tasks of the job returned (a futex word) */
+	atomic_uint sleepers;		/* threads asleep on done */
+	atomic_uint last;		/* a task returned CEREBRO_LAST_STEP */
+	atomic_int status;		/* the job's first error, 0 if none */
 };
 
 static inline void cpu_relax(void)
@@ -64,34 +92,120 @@ static void futex_wait(atomic_uint *word, unsigned int value)
 	syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, value, NULL, NULL, 0);
 }
 
-static void futex_wake(atomic_uint *word, int count)
+static void futex_wake_all(atomic_uint *word)
 {
-	syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, count, NULL, NULL, 0);
+	syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
 }
 
-/* Waits until the generation moves past @seen (or stop); returns it. */
+/* Waits until the generation moves past @seen (stop moves it too); returns it. */
 static unsigned int wait_for_job(struct cbx_pool *pool, unsigned int seen)
 {
 	uint64_t deadline = cbx_now_ns() + SPIN_NS;
 	unsigned int gen, spins = 0;
 
-	for (;;) {
-		gen = atomic_load_explicit(&pool->generation, memory_order_acquire);
-		if (gen != seen || atomic_load_explicit(&pool->stop, memory_order_acquire))
-			return gen;
+	while ((gen = atomic_load(&pool->generation)) == seen) {
 		cpu_relax();
 		if (++spins % SPINS_PER_CLOCK == 0 && cbx_now_ns() > deadline)
 			break;
 	}
-	pthread_mutex_lock(&pool->lock);
-	for (;;) {
-		gen = atomic_load_explicit(&pool->generation, memory_order_acquire);
-		if (gen != seen || atomic_load_explicit(&pool->stop, memory_order_acquire))
-			break;
-		pthread_cond_wait(&pool->wake, &pool->lock);
-	}
-	pthread_mutex_unlock(&pool->lock);
+	/* seq_cst: either this sees the new generation or its publisher sees a sleeper */
+	atomic_fetch_add(&pool->idle_sleepers, 1);
+	while ((gen = atomic_load(&pool->generation)) == seen)
+		futex_wait(&pool->generation, seen);
+	atomic_fetch_sub(&pool->idle_sleepers, 1);
 	return gen;
+}
+
+/* Moves the generation on to @gen and wakes the workers asleep on it. */
+static void publish(struct cbx_pool *pool, unsigned int gen)
+{
+	atomic_store(&pool->generation, gen);
+	if (atomic_load(&pool->idle_sleepers))
+		futex_wake_all(&pool->generation);
+}
+
+/* Job @gen takes no more tasks: it failed, was closed or is over (a later job began, or stop). */
+static bool job_closed(struct cbx_pool *pool, uint32_t gen)
+{
+	uint64_t claims = atomic_load(&pool->claims);
+
+	return (uint32_t)(claims >> 32) != gen || (claims & CLOSED) || atomic_load(&pool->status) ||
+	       atomic_load(&pool->stop);
+}
+
+/* Claims the next task of job @gen below @bound; returns its number in the job, or -1 if none. */
+static int64_t claim_task(struct cbx_pool *pool, uint32_t gen, uint32_t bound)
+{
+	uint64_t claims = atomic_load(&pool->claims);
+
+	while ((uint32_t)(claims >> 32) == gen && !(claims & CLOSED) && (uint32_t)claims < bound &&
+	       !atomic_load(&pool->status)) {
+		if (atomic_compare_exchange_weak(&pool->claims, &claims, claims + 1))
+			return (uint32_t)claims;
+	}
+	return -1;
+}
+
+static bool enough_done(struct cbx_pool *pool, uint32_t gen, unsigned int count, bool until_closed,
+			unsigned int *done)
+{
+	*done = atomic_load(&pool->done);
+	return *done >= count || (until_closed && job_closed(pool, gen));
+}
+
+/*
+ * Waits until @count tasks of job @gen have returned (or, @until_closed, the
+ * job takes no more): spins about SPIN_NS, then sleeps on done.
+ */
+static void wait_done(struct cbx_pool *pool, uint32_t gen, unsigned int count, bool until_closed)
+{
+	uint64_t deadline = cbx_now_ns() + SPIN_NS;
+	unsigned int done, spins = 0;
+
+	while (!enough_done(pool, gen, count, until_closed, &done)) {
+		cpu_relax();
+		if (++spins % SPINS_PER_CLOCK == 0 && cbx_now_ns() > deadline)
+			break;
+	}
+	/* seq_cst: either this sees the new count or the task that made it sees a sleeper */
+	atomic_fetch_add(&pool->sleepers, 1);
+	while (!enough_done(pool, gen, count, until_closed, &done))
+		futex_wait(&pool->done, done);
+	atomic_fetch_sub(&pool->sleepers, 1);
+}
+
+static void task_returned(struct cbx_pool *pool, int ret)
+{
+	int none = 0;
+
+	if (ret == CEREBRO_LAST_STEP)
+		atomic_store(&pool->last, 1);
+	else if (ret != 0)
+		atomic_compare_exchange_strong(&pool->status, &none, ret);
+	atomic_fetch_add(&pool->done, 1);
+	if (atomic_load(&pool->sleepers))
+		futex_wake_all(&pool->done);
+}
+
+/* Takes tasks of job @gen, step by step, until its last step is done or it takes no more. */
+static void run_tasks(struct cbx_pool *pool, uint32_t gen)
+{
+	unsigned int parts = pool->threads, step = 0;
+	int64_t task;
+
+	for (;;) {
+		task = claim_task(pool, gen, (step + 1) * parts);
+		if (task >= 0) {
+			task_returned(pool, pool->fn(pool->arg, step, (unsigned int)task % parts, parts));
+			continue;
+		}
+		if (job_closed(pool, gen))
+			return;
+		wait_done(pool, gen, (step + 1) * parts, true);
+		if (atomic_load(&pool->last))
+			return;
+		step++;
+	}
 }
 
 static void *worker_main(void *data)
@@ -104,10 +218,7 @@ static void *worker_main(void *data)
 		seen = wait_for_job(pool, seen);
 		if (atomic_load_explicit(&pool->stop, memory_order_acquire))
 			return NULL;
-		pool->status[w->part] = pool->fn(pool->arg, w->part, pool->threads);
-		/* seq_cst both: either this sees caller_asleep or the caller sees the count drop */
-		if (atomic_fetch_sub(&pool->remaining, 1) == 1 && atomic_load(&pool->caller_asleep))
-			futex_wake(&pool->remaining, 1);
+		run_tasks(pool, seen);
 	}
 }
 
@@ -115,10 +226,10 @@ static void stop_workers(struct cbx_pool *pool)
 {
 	unsigned int i;
 
-	pthread_mutex_lock(&pool->lock);
-	atomic_store_explicit(&pool->stop, true, memory_order_release);
-	pthread_cond_broadcast(&pool->wake);
-	pthread_mutex_unlock(&pool->lock);
+	atomic_store(&pool->stop, true);
+	publish(pool, atomic_load(&pool->generation) + 1);
+	atomic_fetch_add(&pool->done, 1);	/* a worker still asleep in its last job wakes up */
+	futex_wake_all(&pool->done);
 	for (i = 0; i < pool->started; i++)
 		pthread_join(pool->workers[i].thread, NULL);
 	pool->started = 0;
@@ -135,7 +246,6 @@ static int start_workers(struct cbx_pool *pool)
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	for (i = 0; i + 1 < pool->threads; i++) {
 		pool->workers[i].pool = pool;
-		pool->workers[i].part = i + 1;
 		ret = pthread_create(&pool->workers[i].thread, NULL, worker_main, &pool->workers[i]);
 		if (ret)
 			break;
@@ -158,20 +268,22 @@ int cbx_pool_create(struct cbx_pool **out, unsigned int threads, struct cbx_erro
 		return cbx_fail(err, CBX_ENOMEM, "out of memory creating a thread pool");
 	pool->threads = threads;
 	pool->owner = getpid();
+	pool->shared = true;
+	pool->probe_in = PROBE_MIN;
+	pool->probe_every = PROBE_MIN;
 	pool->workers = calloc(threads, sizeof(*pool->workers));
-	pool->status = calloc(threads, sizeof(*pool->status));
-	if (!pool->workers || !pool->status) {
-		free(pool->workers);
-		free(pool->status);
+	if (!pool->workers) {
 		free(pool);
 		return cbx_fail(err, CBX_ENOMEM, "out of memory creating a thread pool");
 	}
 	pthread_mutex_init(&pool->busy, NULL);
-	pthread_mutex_init(&pool->lock, NULL);
-	pthread_cond_init(&pool->wake, NULL);
 	atomic_init(&pool->generation, 0);
-	atomic_init(&pool->remaining, 0);
-	atomic_init(&pool->caller_asleep, 0);
+	atomic_init(&pool->idle_sleepers, 0);
+	atomic_init(&pool->claims, 0);
+	atomic_init(&pool->done, 0);
+	atomic_init(&pool->sleepers, 0);
+	atomic_init(&pool->last, 0);
+	atomic_init(&pool->status, 0);
 	atomic_init(&pool->stop, false);
 	ret = start_workers(pool);
 	if (ret) {
@@ -189,15 +301,12 @@ void cbx_pool_destroy(struct cbx_pool *pool)
 {
 	if (!pool)
 		return;
-	/* A forked child has no workers, and the parent's waiters live on in the condvar: just free. */
+	/* A forked child has no workers to stop: just free. */
 	if (getpid() == pool->owner) {
 		stop_workers(pool);
-		pthread_cond_destroy(&pool->wake);
-		pthread_mutex_destroy(&pool->lock);
 		pthread_mutex_destroy(&pool->busy);
 	}
 	free(pool->workers);
-	free(pool->status);
 	free(pool);
 }
 
@@ -206,82 +315,57 @@ unsigned int cbx_pool_threads(const struct cbx_pool *pool)
 	return pool->threads;
 }
 
-/* Spins about SPIN_NS for the workers to finish, then sleeps until the last one wakes it. */
-static void wait_for_workers(struct cbx_pool *pool)
+/* Every thread takes tasks of the job until it is over; returns the first error or 0. */
+static int run_shared(struct cbx_pool *pool, cbx_pool_fn fn, void *arg)
 {
-	uint64_t deadline = cbx_now_ns() + SPIN_NS;
-	unsigned int left, spins = 0;
+	uint32_t gen = atomic_load(&pool->generation) + 1;
+	uint64_t claimed;
 
-	while (atomic_load_explicit(&pool->remaining, memory_order_acquire) != 0) {
-		cpu_relax();
-		if (++spins % SPINS_PER_CLOCK == 0 && cbx_now_ns() > deadline)
-			break;
+	pool->fn = fn;
+	pool->arg = arg;
+	atomic_store(&pool->done, 0);
+	atomic_store(&pool->last, 0);
+	atomic_store(&pool->status, 0);
+	atomic_store(&pool->claims, (uint64_t)gen << 32);
+	publish(pool, gen);
+	run_tasks(pool, gen);
+	/* the job is over: no more tasks, and every claimed one must have returned */
+	claimed = atomic_fetch_or(&pool->claims, CLOSED);
+	wait_done(pool, gen, (uint32_t)claimed & ~CLOSED, false);
+	return atomic_load(&pool->status);
+}
+
+/* Counts a job that took @ns, run the usual way or, if @probe, the other way. */
+static void timed(struct cbx_pool *pool, uint64_t ns, bool probe)
+{
+	if (!probe) {
+		if (pool->average_ns && ns > OUTLIER * pool->average_ns)
+			ns = OUTLIER * pool->average_ns;
+		pool->average_ns = pool->average_ns ? pool->average_ns - pool->average_ns / 4 + ns / 4 : ns;
+		return;
 	}
-	atomic_store(&pool->caller_asleep, 1);
-	while ((left = atomic_load(&pool->remaining)) != 0)
-		futex_wait(&pool->remaining, left);
-	atomic_store_explicit(&pool->caller_asleep, 0, memory_order_relaxed);
-}
-
-static bool meeting_over(struct cbx_meeting *meeting, unsigned int round)
-{
-	return atomic_load(&meeting->round) != round || atomic_load(&meeting->abandoned);
-}
-
-bool cbx_meeting_wait(struct cbx_meeting *meeting, unsigned int parts)
-{
-	unsigned int round = atomic_load(&meeting->round), spins = 0;
-	uint64_t deadline;
-
-	if (atomic_load(&meeting->abandoned))
-		return false;
-	if (atomic_fetch_add(&meeting->arrived, 1) == parts - 1) {
-		/* the last to arrive: parts leaving see arrived reset before the new round */
-		atomic_store_explicit(&meeting->arrived, 0, memory_order_relaxed);
-		atomic_fetch_add(&meeting->round, 1);
-		/* seq_cst both: either this sees a sleeper or the sleeper sees the new round */
-		if (atomic_load(&meeting->sleepers))
-			futex_wake(&meeting->round, INT_MAX);
-		return true;
+	if (ns < pool->average_ns) {
+		pool->shared = !pool->shared;
+		pool->average_ns = ns;
+		pool->probe_every = PROBE_MIN;
+	} else if (pool->probe_every < PROBE_MAX) {
+		pool->probe_every *= 2;
 	}
-	deadline = cbx_now_ns() + SPIN_NS;
-	while (!meeting_over(meeting, round)) {
-		cpu_relax();
-		if (++spins % SPINS_PER_CLOCK == 0 && cbx_now_ns() > deadline)
-			break;
-	}
-	atomic_fetch_add(&meeting->sleepers, 1);
-	while (!meeting_over(meeting, round))
-		futex_wait(&meeting->round, round);
-	atomic_fetch_sub(&meeting->sleepers, 1);
-	return !atomic_load(&meeting->abandoned);
+	pool->probe_in = pool->probe_every;
 }
 
-void cbx_meeting_abandon(struct cbx_meeting *meeting)
+bool cbx_pool_run(struct cbx_pool *pool, cbx_pool_fn fn, cbx_pool_alone_fn alone, void *arg, int *status)
 {
-	atomic_store(&meeting->abandoned, 1);
-	atomic_fetch_add(&meeting->round, 1);	/* a part about to sleep on the old round does not */
-	futex_wake(&meeting->round, INT_MAX);
-}
-
-bool cbx_pool_run(struct cbx_pool *pool, cbx_pool_fn fn, void *arg, int *status)
-{
-	unsigned int part;
+	bool probe, shared;
+	uint64_t start;
 
 	if (getpid() != pool->owner || pthread_mutex_trylock(&pool->busy) != 0)
 		return false;
-	pool->fn = fn;
-	pool->arg = arg;
-	atomic_store_explicit(&pool->remaining, pool->threads - 1, memory_order_relaxed);
-	pthread_mutex_lock(&pool->lock);
-	atomic_fetch_add_explicit(&pool->generation, 1, memory_order_release);
-	pthread_cond_broadcast(&pool->wake);
-	pthread_mutex_unlock(&pool->lock);
-	pool->status[0] = fn(arg, 0, pool->threads);
-	wait_for_workers(pool);
-	*status = 0;
-	for (part = 0; part < pool->threads && !*status; part++)
-		*status = pool->status[part];
+	probe = --pool->probe_in == 0;
+	shared = pool->shared != probe;
+	start = cbx_now_ns();
+	*status = shared ? run_shared(pool, fn, arg) : alone(arg);
+	timed(pool, cbx_now_ns() - start, probe);
 	pthread_mutex_unlock(&pool->busy);
 	return true;
 }

@@ -32,18 +32,19 @@
  * the kernel module passes): the index is a stage. An index past the last
  * returns CEREBRO_EBADSTAGE.
  *
- * One call split across N > 1 threads (only if meta.parts >= N): with parts
- * > 1 the index is a step, not a stage. N threads each run steps 0, 1, ...
- * in order with CEREBRO_STAGE_WORD(step, part, N), part = 0..N-1, the same
- * pointers and the same arena, until a step returns CEREBRO_LAST_STEP (the
- * same step for every part); every other step returns CEREBRO_OK. The host
- * lets no part begin step k + 1 before every part has returned from step k;
- * the code itself never waits, so a host may sleep while a part is
- * descheduled. The call is complete once all N have returned from the last
- * step. The first CEREBRO_BARRIER_BYTES of the arena (meta.arena_size counts
- * them) belong to the host, for its meeting of the parts: the code never
- * touches them. The code splits whole output elements among the parts, each
- * computed as with one part, so results do not depend on N, bit for bit.
+ * One call split into N > 1 parts (only if meta.parts >= N), to run on up
+ * to N threads: with parts > 1 the index is a step, not a stage. The host
+ * runs steps 0, 1, ... in order, every part = 0..N-1 of each with
+ * CEREBRO_STAGE_WORD(step, part, N), the same pointers and the same arena,
+ * on any of its threads, and begins no part of step k + 1 before every part
+ * of step k has returned. Every part of the last step returns
+ * CEREBRO_LAST_STEP (the others CEREBRO_OK); the call is complete once all
+ * have returned. The code itself never waits, so a host may sleep, or have
+ * another thread take a part, while a thread is descheduled. The first
+ * CEREBRO_BARRIER_BYTES of the arena are reserved (meta.arena_size counts
+ * them; the code never touches them). The code splits whole output elements
+ * among the parts, each computed as with one part, so results do not depend
+ * on N, bit for bit.
  */
 typedef int32_t (*cerebro_entry_fn)(const void *const *inputs,
 				    void *const *outputs, void *arena,
@@ -59,7 +60,7 @@ typedef int32_t (*cerebro_entry_fn)(const void *const *inputs,
 /* The most threads one call may be split across (meta.parts <= this). */
 #define CEREBRO_MAX_PARTS 256
 
-/* Arena bytes at offset 0 kept for the host's meeting of a split call's parts. */
+/* Arena bytes at offset 0 that parallel code leaves alone (ABI 1 kept its barrier there). */
 #define CEREBRO_BARRIER_BYTES 64
 
 #define CEREBRO_OK 0
