@@ -326,6 +326,27 @@ def matmul(g: Graph, feed: Feed, op: str, d: DType) -> list[Case]:
             Case("matmul(specials, K = 2)", g.add1(op, two, right), True)]
 
 
+def matmul_integer(g: Graph, feed: Feed, op: str, d: DType) -> list[Case]:
+    """a of d (u8/i8) against b of both types: values and zero points over the whole range (differences up
+    to +-255, sums past 2^16), register-tile tails (13 x 70 @ 70 x 21), batched, and K = 0."""
+    def zeros(dtype: DType, n: int, salt: str) -> Value:
+        return feed(f"{salt}.{dtype.name}", lambda: ordinary(dtype, (n,), salt))
+
+    a = feed(f"qa.{d.name}", lambda: ordinary(d, (13, 70), "qa"))
+    batch_a = feed(f"qba.{d.name}", lambda: ordinary(d, (2, 3, 4), "qba"))
+    cases = []
+    for e in (DType.u8, DType.i8):
+        b = feed(f"qb.{e.name}", lambda e=e: ordinary(e, (70, 21), "qb"))
+        cases.append(Case(f"matmul_integer(13x70 @ 70x21 {e.name})", g.add1(op, a, b, zeros(d, 13, "qz"),
+                                                                               zeros(e, 21, "qw")), True))
+    batch_b = feed(f"qbb.{d.name}", lambda: ordinary(d, (2, 4, 5), "qbb"))
+    no_k, no_k2 = (feed(f"qk{s}.{d.name}", lambda s=s: np.zeros(s, d.numpy)) for s in ((3, 0), (0, 4)))
+    return cases + [Case("matmul_integer(batched)", g.add1(op, batch_a, batch_b, zeros(d, 3, "qz3"),
+                                                           zeros(d, 5, "qw5")), True),
+                    Case("matmul_integer(K = 0)", g.add1(op, no_k, no_k2, zeros(d, 3, "qz3"), zeros(d, 4, "qw4")),
+                         True)]
+
+
 def conv(g: Graph, feed: Feed, op: str, d: DType) -> list[Case]:
     x = feed(f"cx.{d.name}", lambda: small(d, (2, 6, 7, 4), "cx"))
     w = feed(f"cw.{d.name}", lambda: small(d, (3, 2, 2, 6), "cw"))
@@ -438,7 +459,7 @@ SAMPLES: dict[str, Builder] = {
     "argmax": argreduce, "argmin": argreduce,
     "broadcast_in_dim": broadcast_in_dim, "reshape": reshape, "transpose": transpose, "slice": slice_,
     "pad": pad, "concatenate": concatenate, "rev": rev, "iota": iota, "take": take,
-    "matmul": matmul, "conv": conv, "reduce_window": reduce_window,
+    "matmul": matmul, "matmul_integer": matmul_integer, "conv": conv, "reduce_window": reduce_window,
     "argsort": argsort, "cumulative": cumulative, "scatter": scatter, "tree_ensemble": tree_ensemble,
     "loop": loop,
 }

@@ -6,6 +6,9 @@ Semantics every frontend and backend agrees on:
 - integer div truncates toward zero and rem takes the dividend's sign (C).
 - matmul: a[*B, M, K] @ b[*B, K, N] -> [*B, M, N], batch dims equal. b may be bf16 with a f32 (a lowered
   form, passes/bf16_weights.py): b is widened exactly, so it means the f32 matmul of the same values.
+- matmul_integer (ONNX MatMulInteger): a[*B, M, K] (u8/i8) @ b[*B, K, N] (u8/i8) -> i32[*B, M, N], each
+  product (a - a_zero[m]) * (b - b_zero[n]) exact, the sum wrapping in i32; a_zero is [M] of a's type,
+  b_zero [N] of b's type.
 - conv: x[N, *S, Cin] (channels last), w[*K, Cin/groups, Cout] -> [N, *S', Cout];
   padding is ((lo, hi), ...) per spatial dim, dilations per spatial dim.
 - reduce_window: window/strides/padding over every dim of x; kind in
@@ -348,6 +351,21 @@ def _matmul(node: Node) -> list:
     return [(a.shape[:-1] + (b.shape[-1],), dtype)]
 
 
+_INT8 = (DType.u8, DType.i8)
+
+
+def _matmul_integer(node: Node) -> list:
+    a, b, a_zero, b_zero = node.inputs
+    if a.dtype not in _INT8 or b.dtype not in _INT8 or a_zero.dtype is not a.dtype or b_zero.dtype is not b.dtype:
+        raise _fail(node, f"matmul_integer needs u8/i8 operands with zero points of their types, got "
+                          f"{[v.dtype.name for v in node.inputs]}")
+    if a.rank < 2 or a.rank != b.rank or a.shape[:-2] != b.shape[:-2] or a.shape[-1] != b.shape[-2]:
+        raise _fail(node, f"matmul_integer shapes {a.shape} @ {b.shape} do not agree")
+    if a_zero.shape != a.shape[-2:-1] or b_zero.shape != b.shape[-1:]:
+        raise _fail(node, f"zero points {a_zero.shape} and {b_zero.shape} must be [M] and [N]")
+    return [(a.shape[:-1] + (b.shape[-1],), DType.i32)]
+
+
 def _reads_bf16_weights(node: Node) -> bool:
     """matmul(a f32, b bf16): the f32 matmul of b's values, b read as bf16 (passes/bf16_weights.py)."""
     return node.op == "matmul" and node.inputs[0].dtype is DType.f32 and node.inputs[1].dtype is DType.bf16
@@ -419,6 +437,10 @@ def _free(node: Node) -> int:
 
 def _matmul_flops(node: Node) -> int:
     return 2 * node.outputs[0].size * matmul_view(node).depth
+
+
+def _matmul_integer_ops(node: Node) -> int:
+    return 2 * node.outputs[0].size * node.inputs[0].shape[-1]
 
 
 def _conv_flops(node: Node) -> int:
@@ -508,6 +530,8 @@ _declare("tree_ensemble", "tree_ensemble", 8, tree_ensemble.rule, tree_ensemble.
          cost=tree_ensemble.cost, attrs=("n_targets", "aggregate"))
 _declare("matmul", "matmul", 2, _matmul, ref.matmul, Role.MATMUL, cost=_matmul_flops,
          lowered=("epilogue", "packed_b", "view"))
+_declare("matmul_integer", "matmul_integer", 4, _matmul_integer, ref.matmul_integer, Role.REDUCTION,
+         cost=_matmul_integer_ops)  # a contraction over K with a kernel of its own (no epilogue, no packing)
 _declare("conv", "conv", 2, _conv, ref.conv, Role.CONV, cost=_conv_flops, attrs=("strides", "padding"),
          optional=("lhs_dilation", "rhs_dilation", "groups"), lowered=("epilogue", "packed_b"))
 _declare("reduce_window", "reduce_window", 1, _reduce_window, ref.reduce_window, Role.WINDOW, cost=_window_flops,

@@ -367,6 +367,13 @@ def rev(node: Node, x: np.ndarray) -> np.ndarray:
     return np.flip(x, tuple(node.attrs["dims"])).copy()
 
 
+def matmul_integer(node: Node, a: np.ndarray, b: np.ndarray, a_zero: np.ndarray, b_zero: np.ndarray) -> np.ndarray:
+    """In int64 (exact: numpy's integer matmul does not round), then wrapped to i32."""
+    left = a.astype(np.int64) - a_zero.astype(np.int64)[:, None]
+    right = b.astype(np.int64) - b_zero.astype(np.int64)
+    return np.matmul(left, right).astype(np.int32)
+
+
 def matmul(node: Node, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     b = b.astype(a.dtype) if b.dtype == DType.bf16.numpy else b  # bf16 weights: widened exactly
     with np.errstate(over="ignore"):

@@ -1,0 +1,106 @@
+"""matmul_integer: u8/i8 @ u8/i8 -> i32 with zero points (ONNX MatMulInteger), a portable register tile.
+
+Per batch entry and row block i0 (MR rows), for each column tile j0 (NV vectors of W i32 lanes,
+codegen/matmul.py's tile_phases, so a narrow output is one short vector per row):
+    acc[r][v] = 0 ; for k: acc[r][v] += (a[i0+r, k] - a_zero[i0+r]) * (b[k, j0+v*W : +W] - b_zero[...])
+b is read as W bytes per vector and widened in registers (sext for i8, zext for u8), so a batch-1
+layer streams a quarter of the bytes of its f32 form; both differences lie in [-255, 255], so each
+product is exact in i32 and the sum wraps as the reference's. The multiply-adds are plain LLVM vector
+i32 mul/add, which LLVM maps to the target's integer multiplies (vpmulld on AVX2, mla on NEON); the
+dot-product instructions (vpdpbusd, vpmaddubsw, sdot) need the zero points folded out of the inner
+loop, which this portable form does not do. A call split into parts takes a share of the batch x row
+blocks (codegen/partition.py): every part runs the same tile code, so results never depend on parts.
+"""
+
+from __future__ import annotations
+
+import math
+
+from llvmlite import ir
+
+from cerebro.compiler.codegen.llvm_types import constant, element_type, index, load, splat, store
+from cerebro.compiler.codegen.loops import fold_range, for_range, i64
+from cerebro.compiler.codegen.matmul import tile_phases
+from cerebro.compiler.codegen.partition import for_outer, for_phases, parts_of, share
+from cerebro.compiler.codegen.registry import EmitContext, emitter
+from cerebro.compiler.ir import Node
+from cerebro.compiler.ir.dtypes import DType
+from cerebro.compiler.targets import lanes, micro_tile
+
+I32 = ir.IntType(32)
+
+
+def _row_blocks(node: Node, target: object) -> tuple[int, list[int]]:
+    """(batch entries, [full row blocks, tail blocks]) of the output's register tiles."""
+    rows = node.inputs[0].shape[-2]
+    tile_rows, _ = micro_tile(target)
+    return math.prod(node.inputs[0].shape[:-2]), [rows // tile_rows, int(rows % tile_rows > 0)]
+
+
+def matmul_integer_units(node: Node, target: object, parts: int) -> int:
+    batch, row_counts = _row_blocks(node, target)
+    return batch * sum(row_counts)
+
+
+def _widen(builder: ir.IRBuilder, value: ir.Value, dtype: DType, width: int) -> ir.Value:
+    """u8/i8 lanes as i32 lanes: zero- or sign-extended."""
+    wide = I32 if width == 1 else ir.VectorType(I32, width)
+    return builder.sext(value, wide) if dtype.is_signed else builder.zext(value, wide)
+
+
+@emitter("matmul_integer", units=matmul_integer_units)
+def emit_matmul_integer(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
+    a = node.inputs[0]
+    rows, depth, columns = a.shape[-2], a.shape[-1], node.inputs[1].shape[-1]
+    tile_rows, vectors = micro_tile(ctx.target)
+    phases = tile_phases(columns, lanes(ctx.target, DType.i32), vectors)
+    batch, row_counts = _row_blocks(node, ctx.target)
+    builder = ir.IRBuilder(fn.append_basic_block("entry"))
+    part, parts = parts_of(builder, node, fn)
+    lo, hi = share(builder, batch * sum(row_counts), part, parts)
+    with for_outer(builder, batch, sum(row_counts), lo, hi, "batch") as (bi, first, end):
+        bases = [builder.mul(bi, i64(size)) for size in (rows * depth, depth * columns, rows * columns)]
+
+        def row_block(phase: int, ib: ir.Value) -> None:
+            count = tile_rows if phase == 0 else rows % tile_rows
+            i0 = index(builder, 0, (ib, tile_rows)) if phase == 0 else i64(rows - count)
+            for widths, tiles, first_column in phases:
+                with for_range(builder, tiles, "jb") as jb:
+                    j0 = index(builder, first_column, (jb, sum(widths)))
+                    _tile(builder, node, fn, bases, count, widths, i0, j0)
+
+        for_phases(builder, first, end, row_counts, row_block, "ib")
+    builder.ret_void()
+
+
+def _tile(builder: ir.IRBuilder, node: Node, fn: ir.Function, bases: list[ir.Value], count: int,
+          widths: list[int], i0: ir.Value, j0: ir.Value) -> None:
+    """C[i0:i0+count, j0:j0+sum(widths)] of one batch entry, accumulated in registers over all of K."""
+    a, b, a_zero, b_zero = node.inputs
+    pa, pb, pa_zero, pb_zero, pc = fn.args[:5]
+    depth, columns = a.shape[-1], b.shape[-1]
+    a_base, b_base, c_base = bases
+    a_elem, b_elem = element_type(a.dtype), element_type(b.dtype)
+    offsets = [sum(widths[:c]) for c in range(len(widths))]
+    a_zeros = [_widen(builder, load(builder, pa_zero, index(builder, r, (i0, 1)), a_elem), a.dtype, 1)
+               for r in range(count)]
+    b_zeros = [_widen(builder, load(builder, pb_zero, index(builder, off, (j0, 1)), b_elem, w), b.dtype, w)
+               for w, off in zip(widths, offsets)]
+    a_rows = [index(builder, r * depth, (a_base, 1), (i0, depth)) for r in range(count)]
+    inits = [constant(I32, 0, w) for _ in range(count) for w in widths]
+    with fold_range(builder, depth, inits, "k") as (k, carry):
+        b_row = index(builder, 0, (b_base, 1), (k, columns), (j0, 1))
+        b_vals = [builder.sub(_widen(builder, load(builder, pb, index(builder, off, (b_row, 1)), b_elem, w),
+                                     b.dtype, w), zero) for w, off, zero in zip(widths, offsets, b_zeros)]
+        updated = []
+        for r in range(count):
+            a_raw = load(builder, pa, index(builder, 0, (a_rows[r], 1), (k, 1)), a_elem)
+            a_val = builder.sub(_widen(builder, a_raw, a.dtype, 1), a_zeros[r])
+            broadcast = {w: splat(builder, a_val, w) for w in set(widths)}
+            for c, w in enumerate(widths):
+                updated.append(builder.add(builder.mul(broadcast[w], b_vals[c]), carry.values[r * len(widths) + c]))
+        carry.values = updated
+    for r in range(count):
+        c_row = index(builder, r * columns, (c_base, 1), (i0, columns), (j0, 1))
+        for c, off in enumerate(offsets):
+            store(builder, carry.values[r * len(widths) + c], pc, index(builder, off, (c_row, 1)), I32)
