@@ -60,10 +60,9 @@ class LoadedModel(_runtime.Model):
     def __init__(self, data: bytes, threads: int = 1) -> None:
         threads = _check_threads(threads)
         usable = usable_cpus()
-        if threads > usable:  # the parts wait for each other by spinning: a descheduled one stalls them all
+        if threads > usable:  # the extra threads only wait, or make the pool run calls alone
             warnings.warn(f"threads={threads} is more than the {usable} CPUs this process may run on: "
-                          f"each call will wait for descheduled threads (milliseconds)", RuntimeWarning,
-                          stacklevel=3)
+                          f"the extra threads cannot make calls faster", RuntimeWarning, stacklevel=3)
         try:
             super().__init__(data, threads)
         except ValueError as exc:
