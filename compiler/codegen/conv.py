@@ -14,8 +14,9 @@ block's weights stay in cache while the pixels of a block of images (whose
 inputs fit in L2, see image_block) use them. A fused epilogue
 (attrs["epilogue"]) runs on each tile row right after its store. Padding and
 input (lhs) dilation are bounds checks per row and kernel position: an
-out-of-range row reads a clamped, valid address and its value is replaced
-by 0 (branch-free, never out of bounds). In a call split into parts
+out-of-range row reads its Cin/groups inputs from a constant row of zeros
+(a pointer select outside the ci loop; depthwise tiles replace a clamped
+load's value by 0), branch-free and never out of bounds. In a call split into parts
 (codegen/partition.py) each part takes a share of the pixel blocks, or of
 the output channel blocks where the weights are the bigger stream (of the
 (pixel, channel block) tiles when those are fewer than the parts).
@@ -340,17 +341,31 @@ def _masked(builder: ir.IRBuilder, valid: ir.Value | None, value: ir.Value, zero
     return value if valid is None else builder.select(valid, value, zero)
 
 
+def _row_pointer(builder: ir.IRBuilder, conv: _Conv, valid: ir.Value | None, at: ir.Value) -> ir.Value:
+    """Where a tile row reads its Cin/groups inputs: x[at:], or a constant row of zeros when the pixel is
+    padding (one select per row and kernel position instead of one per loaded element)."""
+    row = builder.gep(conv.px, [at], inbounds=True, source_etype=conv.elem)
+    if valid is None:
+        return row
+    name = f"conv.zeros.{conv.elem}.{conv.cin_group}"
+    zeros = conv.fn.module.globals.get(name)
+    if zeros is None:
+        zeros = ir.GlobalVariable(conv.fn.module, ir.ArrayType(conv.elem, conv.cin_group), name)
+        zeros.global_constant, zeros.linkage, zeros.initializer = True, "internal", ir.Constant(zeros.value_type, None)
+    return builder.select(valid, row, builder.bitcast(zeros, row.type))
+
+
 def _gemm_tile(builder: ir.IRBuilder, conv: _Conv, outer: list[ir.Value], ow0: ir.Value, rows: int,
                g: ir.Value, j0: ir.Value, widths: list[int]) -> None:
     offsets = [sum(widths[:c]) for c in range(len(widths))]
     zeros = [constant(conv.elem, 0, w) for _ in range(rows) for w in widths]
-    scalar_zero = constant(conv.elem, 0)
 
     row_origins = [_origins(builder, conv, outer, affine(builder, r, (ow0, 1))) for r in range(rows)]
 
     def per_kernel_position(kernel: list[ir.Value], accs: list[ir.Value]) -> list[ir.Value]:
         pixels = [_input_pixel(builder, conv, outer[0], origins, kernel) for origins in row_origins]
-        x_rows = [(valid, affine(builder, 0, (pixel, conv.cin), (g, conv.cin_group))) for valid, pixel in pixels]
+        x_rows = [_row_pointer(builder, conv, valid, affine(builder, 0, (pixel, conv.cin), (g, conv.cin_group)))
+                  for valid, pixel in pixels]
         if "packed_b" in conv.node.attrs:  # passes/prepack.py: (k, ci, j0 + c) at j0*K*Cin + (k*Cin + ci)*pitch + c
             pitch = sum(widths)
             depth = math.prod(a.kernel for a in conv.axes) * conv.cin
@@ -364,9 +379,8 @@ def _gemm_tile(builder: ir.IRBuilder, conv: _Conv, outer: list[ir.Value], ow0: i
             b_vals = [load(builder, conv.pw, affine(builder, off, (w_row, 1)), conv.elem, w)
                       for w, off in zip(widths, offsets)]
             updated = []
-            for r, (valid, x_base) in enumerate(x_rows):
-                a = _masked(builder, valid, load(builder, conv.px, affine(builder, 0, (x_base, 1), (ci, 1)),
-                                                 conv.elem), scalar_zero)
+            for r, x_row in enumerate(x_rows):
+                a = load(builder, x_row, ci, conv.elem)
                 broadcast = {w: splat(builder, a, w) for w in set(widths)}
                 for c, w in enumerate(widths):
                     updated.append(multiply_add(builder, broadcast[w], b_vals[c],
