@@ -22,8 +22,8 @@ from cerebro.compiler.ir import Graph, IRError, Node, Value, format_graph, verif
 from cerebro.compiler.ir.fused import node_flops
 from cerebro.compiler.ir.loop import UNBOUNDED
 from cerebro.compiler.passes import eliminate_dead_nodes, fold_constants, fuse_elementwise, plan_memory
-from cerebro.compiler.passes.bf16_weights import narrow_bf16_weights
 from cerebro.compiler.passes.epilogue import fuse_epilogues
+from cerebro.compiler.passes.half_weights import narrow_half_weights
 from cerebro.compiler.passes.layout import choose_layouts
 from cerebro.compiler.passes.loops import prepare_loops, split_scans
 from cerebro.compiler.passes.prepack import prepack_weights
@@ -154,7 +154,7 @@ def optimise(graph: Graph, target: Target) -> Graph:
     graph = fuse_elementwise(graph)
     graph = fuse_epilogues(graph)
     graph = prepack_weights(graph, target)
-    graph = narrow_bf16_weights(graph, target)
+    graph = narrow_half_weights(graph, target)
     graph = absorb_transposes(graph)
     return graph
 

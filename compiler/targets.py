@@ -71,6 +71,12 @@ def lanes(target: object, dtype: DType) -> int:
     return max(1, f32_lanes(target) * 4 // dtype.itemsize)
 
 
+def widens_f16(target: object) -> bool:
+    """Whether the target converts f16 to f32 in hardware (aarch64; x86-64 with F16C): LLVM's fpext on
+    half, which elsewhere is a library call (codegen/halfconv.py spells it out in integer ops instead)."""
+    return not getattr(target, "is_x86", True) or "+f16c" in getattr(target, "features", "").split(",")
+
+
 def micro_tile(target: object) -> tuple[int, int]:
     """(rows, vectors) of the matmul/conv register tile (codegen/matmul.py), which passes/prepack.py packs
     weights for: MR*NV accumulators + NV b vectors + 1 broadcast fit the register file."""

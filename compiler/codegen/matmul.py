@@ -19,9 +19,9 @@ Columns after the last full block form one tile whose last chunk is a short
 vector (see tile_phases). A constant `b` packed by passes/prepack.py
 (attrs["packed_b"]) is read as one contiguous stream per tile. A fused
 epilogue (attrs["epilogue"], passes/epilogue.py) runs on each tile of the
-last K panel right after its store, while the tile is in L1. A bf16 b
-(passes/bf16_weights.py: a batch-1 layer's weights) is loaded as its 16-bit
-halves and widened in registers (halfconv: a shift), half the bytes streamed.
+last K panel right after its store, while the tile is in L1. A bf16 or f16 b
+(passes/half_weights.py: a batch-1 layer's weights) is loaded as 16-bit
+elements and widened in registers (halfconv), half the bytes streamed.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from cerebro.compiler.codegen.registry import EmitContext, emitter, unsupported
 from cerebro.compiler.ir import Node
 from cerebro.compiler.ir.dtypes import DType
 from cerebro.compiler.ir.matmul_view import matmul_view
-from cerebro.compiler.targets import lanes, micro_tile
+from cerebro.compiler.targets import lanes, micro_tile, widens_f16
 
 
 def column_phases(columns: int, width: int, vectors: int) -> list[tuple[list[int], int, int]]:
@@ -118,7 +118,8 @@ def _emit_rectangle(ctx: EmitContext, node: Node, fn: ir.Function, builder: ir.I
     with for_outer(builder, math.prod(batch), sum(row_counts), row_lo, row_hi, "batch") as (bi, first, end):
         a_base, b_base, c_base = batch_offsets(builder, bi, batch, [view.a, view.b, view.c])
         operands = _Operands(pa, pb, pc, a_base, b_base, c_base, depth, columns, elem, packed is not None,
-                             view.a[-2], view.a[-1], view.b[-2], view.c[-2], node.inputs[1].dtype)
+                             view.a[-2], view.a[-1], view.b[-2], view.c[-2], node.inputs[1].dtype,
+                             widens_f16(ctx.target))
         # one row block reads each b element once: K panels would only cut the stream into pieces
         step = depth_block(ctx.target, out.dtype) if rows > tile_rows else max(depth, 1)
 
@@ -221,12 +222,16 @@ class _Operands:
     a_k: int
     b_k: int
     c_row: int
-    b_dtype: DType  # the output's, or bf16 (widened as loaded)
+    b_dtype: DType  # the output's, or bf16/f16 (widened as loaded)
+    f16_in_hardware: bool  # the target converts f16 itself (targets.widens_f16)
 
     def load_b(self, builder: ir.IRBuilder, at: ir.Value, width: int) -> ir.Value:
-        if self.b_dtype in halfconv.WIDEN:
-            return halfconv.WIDEN[self.b_dtype](builder, load(builder, self.pb, at, element_type(self.b_dtype), width))
-        return load(builder, self.pb, at, self.elem, width)
+        if not self.b_dtype.is_half:
+            return load(builder, self.pb, at, self.elem, width)
+        bits = load(builder, self.pb, at, element_type(self.b_dtype), width)
+        if self.b_dtype is DType.f16 and self.f16_in_hardware:
+            return halfconv.f16_to_f32_in_hardware(builder, bits)
+        return halfconv.WIDEN[self.b_dtype](builder, bits)
 
 
 def _tile(builder: ir.IRBuilder, op: _Operands, rows: int, widths: list[int], i0: ir.Value, j0: ir.Value,

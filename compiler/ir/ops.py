@@ -4,8 +4,8 @@ Semantics every frontend and backend agrees on:
 - elementwise ops take inputs of equal rank; each input dim equals the
   output dim or is 1 (broadcast). Comparisons return bool.
 - integer div truncates toward zero and rem takes the dividend's sign (C).
-- matmul: a[*B, M, K] @ b[*B, K, N] -> [*B, M, N], batch dims equal. b may be bf16 with a f32 (a lowered
-  form, passes/bf16_weights.py): b is widened exactly, so it means the f32 matmul of the same values.
+- matmul: a[*B, M, K] @ b[*B, K, N] -> [*B, M, N], batch dims equal. b may be bf16 or f16 with a f32 (a
+  lowered form, passes/half_weights.py): b is widened exactly, so it means the f32 matmul of its values.
 - matmul_integer (ONNX MatMulInteger): a[*B, M, K] (u8/i8) @ b[*B, K, N] (u8/i8) -> i32[*B, M, N], each
   product (a - a_zero[m]) * (b - b_zero[n]) exact, the sum wrapping in i32; a_zero is [M] of a's type,
   b_zero [N] of b's type.
@@ -347,7 +347,7 @@ def _matmul(node: Node) -> list:
     a, b = node.inputs
     if a.rank < 2 or a.rank != b.rank or a.shape[:-2] != b.shape[:-2] or a.shape[-1] != b.shape[-2]:
         raise _fail(node, f"matmul shapes {a.shape} @ {b.shape} do not agree")
-    dtype = DType.f32 if _reads_bf16_weights(node) else _same_dtype(node, [a, b])
+    dtype = DType.f32 if _reads_half_weights(node) else _same_dtype(node, [a, b])
     return [(a.shape[:-1] + (b.shape[-1],), dtype)]
 
 
@@ -366,9 +366,9 @@ def _matmul_integer(node: Node) -> list:
     return [(a.shape[:-1] + (b.shape[-1],), DType.i32)]
 
 
-def _reads_bf16_weights(node: Node) -> bool:
-    """matmul(a f32, b bf16): the f32 matmul of b's values, b read as bf16 (passes/bf16_weights.py)."""
-    return node.op == "matmul" and node.inputs[0].dtype is DType.f32 and node.inputs[1].dtype is DType.bf16
+def _reads_half_weights(node: Node) -> bool:
+    """matmul(a f32, b bf16/f16): the f32 matmul of b's values, b read as 16 bits (passes/half_weights.py)."""
+    return node.op == "matmul" and node.inputs[0].dtype is DType.f32 and node.inputs[1].dtype.is_half
 
 
 def _conv(node: Node) -> list:
@@ -592,7 +592,7 @@ def _check_half(node: Node, outputs: list[tuple[Shape, DType]]) -> None:
     halves = sorted({d.name for d in [v.dtype for v in node.inputs] + [d for _, d in outputs] if d.is_half})
     if not halves:
         return
-    if node.op not in HALF_OPS and not _reads_bf16_weights(node):
+    if node.op not in HALF_OPS and not _reads_half_weights(node):
         raise _fail(node, f"does not compute on {'/'.join(halves)} (storage types: convert to f32 first)")
     if node.op == "convert" and {node.inputs[0].dtype, outputs[0][1]} - {DType.f32, DType.f16, DType.bf16}:
         raise _fail(node, f"converts {node.inputs[0].dtype.name} to {outputs[0][1].name}: f16/bf16 convert "

@@ -375,7 +375,7 @@ def matmul_integer(node: Node, a: np.ndarray, b: np.ndarray, a_zero: np.ndarray,
 
 
 def matmul(node: Node, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    b = b.astype(a.dtype) if b.dtype == DType.bf16.numpy else b  # bf16 weights: widened exactly
+    b = b.astype(a.dtype) if b.dtype in (DType.bf16.numpy, DType.f16.numpy) else b  # 16-bit weights, widened
     with np.errstate(over="ignore"):
         return np.matmul(a, b).astype(np.result_type(a, b))
 

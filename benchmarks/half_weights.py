@@ -1,12 +1,12 @@
-"""python -m benchmarks.bf16_weights: batch-1 dense layers on bf16 weights, Cerebro against itself and jax.jit.
+"""python -m benchmarks.half_weights: batch-1 dense layers on bf16/f16 weights, Cerebro against itself and jax.jit.
 
-Models: an MLP 784-512-512-10 (relu) and one 4096x4096 dense layer, input one row. Variants:
-`cerebro bf16` (weights kept bf16, widened in registers: passes/bf16_weights.py), `cerebro bf16 widened`
-(the same model with that pass off: weights stored as f32, as before it), `cerebro f32` (the model in
-float32) and `xla bf16` (jax.jit of the bf16 model). One process pinned to one CPU, XLA's Eigen pool
-off, Cerebro's runtime on one thread, sampled in interleaved rounds (benchmarks/timing.py).
+Models: an MLP 784-512-512-10 (relu) and one 4096x4096 dense layer, input one row. Variants, for bf16
+and f16: `cerebro bf16` (weights kept 16-bit, widened in registers: passes/half_weights.py), `cerebro
+bf16 widened` (the same model with that pass off: weights stored as f32, as before it) and `xla bf16`
+(jax.jit of the model); and `cerebro f32` (the model in float32). One process pinned to one CPU, XLA's
+Eigen pool off, Cerebro's runtime on one thread, sampled in interleaved rounds (benchmarks/timing.py).
 
-    python -m benchmarks.bf16_weights [--quick] [--json out.json]
+    python -m benchmarks.half_weights [--quick] [--json out.json]
 """
 
 from __future__ import annotations
@@ -50,19 +50,22 @@ def variants(sizes: list[int]) -> dict[str, object]:
     import cerebro
     from cerebro.compiler import driver
 
-    bf16, x16 = dense_stack(sizes, jnp.bfloat16)
+    calls = {}
+    for name, dtype in (("bf16", jnp.bfloat16), ("f16", jnp.float16)):
+        fn, x = dense_stack(sizes, dtype)
+        xla, ours = jax.jit(fn), cerebro.compile(fn, cache=False)
+        with mock.patch.object(driver, "narrow_half_weights", lambda graph, target: graph):
+            widened = cerebro.compile(fn, cache=False)
+            widened(x)  # compiled here, with the pass off
+        want = np.asarray(xla(x), np.float32)
+        for got in (ours(x), widened(x)):
+            np.testing.assert_allclose(np.asarray(got, np.float32), want, rtol=2 ** -7, atol=2 ** -7)
+        calls.update({f"cerebro {name}": lambda ours=ours, x=x: ours(x),
+                      f"cerebro {name} widened": lambda widened=widened, x=x: widened(x),
+                      f"xla {name}": lambda xla=xla, x=x: jax.block_until_ready(xla(x))})
     f32, x32 = dense_stack(sizes, np.float32)
-    xla = jax.jit(bf16)
-    ours = cerebro.compile(bf16, cache=False)
-    with mock.patch.object(driver, "narrow_bf16_weights", lambda graph, target: graph):
-        widened = cerebro.compile(bf16, cache=False)
-        widened(x16)  # compiled here, with the pass off
     ours_f32 = cerebro.compile(f32, cache=False)
-    want = np.asarray(xla(x16), np.float32)
-    for got in (ours(x16), widened(x16)):
-        np.testing.assert_allclose(np.asarray(got, np.float32), want, rtol=2 ** -7, atol=2 ** -7)
-    return {"cerebro bf16": lambda: ours(x16), "cerebro bf16 widened": lambda: widened(x16),
-            "cerebro f32": lambda: ours_f32(x32), "xla bf16": lambda: jax.block_until_ready(xla(x16))}
+    return {**calls, "cerebro f32": lambda: ours_f32(x32)}
 
 
 def main(argv: list[str] | None = None) -> dict:
