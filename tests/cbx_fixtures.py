@@ -263,10 +263,10 @@ FAILING = Model(
 
 # A model written the way parallel code must be (abi.h): the entry decodes the stage word; one part runs
 # stages, more run steps, each part its share of every parallel node and part 0 alone the serial node, and
-# the host makes the parts meet between steps (in the arena's first 64 bytes, which the code leaves alone).
+# the host runs every part of a step before the next (the arena's first 64 bytes stay reserved: abi.h).
 # N is odd and prime so no part count divides it. Step 1 fails (returns 3) on the last part when x[0] is a
 # NaN, to show a failing part stops the call without leaving the others waiting.
-#   stage 0 = step 0: t = x * 2 + 1 (in the arena after the host's 64 bytes)
+#   stage 0 = step 0: t = x * 2 + 1 (in the arena after the 64 reserved bytes)
 #   stage 1: step 1:  y[i] = t[N-1-i] * x[i] (reads other parts' t)
 #            step 2:  s = t[0] + t[1] + ... in order (serial, part 0); returns CEREBRO_LAST_STEP
 PARALLEL_N = 4099

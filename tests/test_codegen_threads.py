@@ -73,7 +73,7 @@ def test_threads_give_the_same_bits(name: str, batch: int) -> None:
     for threads in (2, 3):
         model = runtime.load(data, threads=threads)
         assert model.threads == threads
-        for _ in range(3):  # back-to-back calls reuse the arena's meeting: each must start afresh
+        for _ in range(3):  # back-to-back calls: each a fresh job of the pool
             for got, expected in zip(model(*inputs), want, strict=True):
                 np.testing.assert_array_equal(got, expected, err_msg=f"{name} b{batch} threads={threads}")
 
@@ -128,8 +128,7 @@ def test_threads_on_aarch64(name: str, cbxrun_aarch64: list[str], tmp_path) -> N
 
 
 def test_serial_meta_allows_parts() -> None:
-    """Compiled code always supports splitting (meta.parts) and leaves arena bytes 0..63 to the host's
-    meeting of the parts."""
+    """Compiled code always supports splitting (meta.parts) and keeps arena bytes 0..63 reserved (abi.h)."""
     traced = trace(lambda x: jnp.tanh(x) * 2, np.ones((3, 4), np.float32))
     model = runtime.load(build(traced.graph))
     assert model.meta.parts == 256
