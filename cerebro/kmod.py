@@ -1,9 +1,10 @@
 """Kernel modules for .cbx models, and a QEMU harness that runs them.
 
-`build_modules` stages runtime_kmod/ sources and runs Kbuild against the
-installed Debian headers: cerebro.ko (the core), one model module per .cbx
-(the unchanged .cbx object linked next to a small glue file) and the static
-cerebro-ctl tool. `run_in_vm` boots that kernel under QEMU (TCG) with a
+`build_modules` stages runtime_kmod/ sources and runs Kbuild against Debian
+headers of the .cbx's architecture (x86-64: the installed ones; arm64: fetched
+and cross-built, see kmod_arch.py): cerebro.ko (the core), one model module per
+.cbx (the unchanged .cbx object linked next to a small glue file) and the
+static cerebro-ctl tool. `run_in_vm` boots that kernel under QEMU (TCG) with a
 busybox initramfs whose /init runs a shell script; `kmod_run` uses both to
 run one model through /dev/cerebro. `register` adds `cerebroc kmod build`
 and `cerebroc kmod run` to the CLI.
@@ -13,8 +14,6 @@ from __future__ import annotations
 
 import argparse
 import base64
-import glob
-import os
 import re
 import shutil
 import subprocess
@@ -27,6 +26,8 @@ import numpy as np
 
 from cerebro.cache import cache_root
 from cerebro.elf import EM_X86_64
+from cerebro.kmod_arch import ARCHES, HOST, KernelArch, KmodError, arch_of, busybox, find_release, headers_dir
+from cerebro.kmod_arch import kernel_image as arch_kernel_image
 from cerebro.toolchain import runtime_source_dir
 
 if TYPE_CHECKING:
@@ -36,15 +37,8 @@ REPO_ROOT = Path(__file__).resolve().parent.parent  # the source checkout, when 
 KMOD_SRC = runtime_source_dir()
 CACHE_DIR = cache_root()
 
-# The features a .cbx meta can record (compiler/targets.py) that the VM's CPU has: QEMU 7.2's TCG
-# `-cpu max` (Debian 12) emulates SSE up to 4.2, AVX, AVX2, FMA, F16C, BMI1/2, LZCNT and MOVBE, but
-# no AVX-512 and no AVX-VNNI; a model module needing those refuses to register in the guest.
-VM_CPU_FEATURES = frozenset({"sse2", "sse3", "ssse3", "sse4.1", "sse4.2", "popcnt", "cx16", "avx", "avx2", "fma",
-                             "f16c", "bmi", "bmi2", "lzcnt", "movbe"})
-
-
-class KmodError(RuntimeError):
-    """A build or VM step failed; the message says which and why."""
+# The features a .cbx meta can record (compiler/targets.py) that the x86-64 VM's CPU has (kmod_arch.ARCHES).
+VM_CPU_FEATURES = ARCHES[EM_X86_64].vm_features
 
 
 # ---- reading a .cbx (just what naming and the VM need) ----
@@ -81,33 +75,26 @@ def read_cbx(path: str | Path) -> CbxInfo:
 
 def check_vm_cpu(path: str | Path, info: CbxInfo) -> None:
     """Refuses, before any build or boot, a model the VM's emulated CPU cannot run."""
-    if info.machine != EM_X86_64:
-        raise KmodError(f"{path}: compiled for ELF machine {info.machine}; the VM is x86-64 (compile with "
-                        "--target x86_64)")
+    arch = arch_of(info.machine, path)
     needed = [name.lstrip("+") for name in info.features.split(",") if name.startswith("+")]
-    missing = [name for name in needed if name not in VM_CPU_FEATURES]
+    missing = [name for name in needed if name not in arch.vm_features]
     if missing:
+        fix = "--target x86_64 (or x86_64-v3)" if arch is HOST else "--target aarch64"
         raise KmodError(f"{path}: the model needs CPU features {', '.join(missing)}, which the VM's CPU "
-                        "(QEMU TCG -cpu max) lacks; compile it with --target x86_64 (or x86_64-v3) to run it here")
+                        f"(QEMU TCG {' '.join(arch.qemu[1:])}) lacks; compile it with {fix} to run it here")
 
 
 # ---- building ----
 
 
-def find_kernel_release(release: str | None = None) -> str:
-    """The kernel to build for: @release, else the newest with headers under /lib/modules."""
-    if release:
-        if not Path(f"/lib/modules/{release}/build/Makefile").exists():
-            raise KmodError(f"no kernel headers for {release}: apt-get install linux-headers-{release}")
-        return release
-    found = sorted(Path(p).parent.parent.name for p in glob.glob("/lib/modules/*/build/Makefile"))
-    if not found:
-        raise KmodError("no kernel headers under /lib/modules/*/build: apt-get install linux-headers-amd64")
-    return max(found, key=lambda r: [int(x) if x.isdigit() else x for x in re.split(r"[.-]", r)])
+def find_kernel_release(release: str | None = None, arch: KernelArch = HOST) -> str:
+    """The kernel to build for: @release, else the newest with headers under /lib/modules (for arm64 its
+    -arm64 flavour)."""
+    return find_release(arch, release)
 
 
-def _make(stage: Path, release: str, extra: list[str]) -> str:
-    cmd = ["make", "-C", f"/lib/modules/{release}/build", f"M={stage}", "-j2", *extra, "modules"]
+def _make(stage: Path, release: str, extra: list[str], arch: KernelArch = HOST) -> str:
+    cmd = ["make", "-C", str(headers_dir(arch, release)), f"M={stage}", "-j2", *arch.make_args, *extra, "modules"]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     log = proc.stdout + proc.stderr
     (stage / "build.log").write_text(log)
@@ -125,21 +112,20 @@ def _stage_core(stage: Path) -> None:
         shutil.copytree(KMOD_SRC / part, stage / part, ignore=shutil.ignore_patterns("*.o", ".*"))
 
 
-def build_core(outdir: Path, release: str) -> Path:
+def build_core(outdir: Path, release: str, arch: KernelArch = HOST) -> Path:
     """cerebro.ko (and its Module.symvers, which model modules link against)."""
     stage = outdir / "build" / "cerebro"
     _stage_core(stage)
-    _make(stage, release, [])
+    _make(stage, release, [], arch)
     shutil.copy2(stage / "cerebro.ko", outdir / "cerebro.ko")
     return outdir / "cerebro.ko"
 
 
 def build_model_module(cbx_path: Path, outdir: Path, release: str) -> Path:
-    """One model module: the .cbx object unchanged plus model_glue.c; objtool runs on both."""
+    """One model module: the .cbx object unchanged plus model_glue.c (objtool runs on both on x86-64),
+    built for the .cbx's architecture against @release's headers."""
     info = read_cbx(cbx_path)
-    if info.machine != EM_X86_64:
-        raise KmodError(f"{cbx_path}: compiled for ELF machine {info.machine}; kernel modules are built for "
-                        "x86-64 only (compile with --target x86_64)")
+    arch = arch_of(info.machine, cbx_path)
     stage = outdir / "build" / info.module_name
     if stage.exists():
         shutil.rmtree(stage)
@@ -152,7 +138,7 @@ def build_model_module(cbx_path: Path, outdir: Path, release: str) -> Path:
     (stage / "Kbuild").write_text(kbuild.replace("@MODNAME@", info.module_name).replace("@HASH@", info.hash)
                                  .replace("@ALIAS@", info.hash[:32]))
     symvers = outdir / "build" / "cerebro" / "Module.symvers"
-    log = _make(stage, release, [f"KBUILD_EXTRA_SYMBOLS={symvers}"])
+    log = _make(stage, release, [f"KBUILD_EXTRA_SYMBOLS={symvers}"], arch)
     warnings = [line for line in log.splitlines() if "warning" in line.lower()]
     if warnings:
         raise KmodError(f"{cbx_path}: the model module builds with warnings:\n" + "\n".join(warnings[:10]))
@@ -160,11 +146,13 @@ def build_model_module(cbx_path: Path, outdir: Path, release: str) -> Path:
     return outdir / f"{info.module_name}.ko"
 
 
-def build_ctl(outdir: Path, source: Path | None = None, name: str = "cerebro-ctl") -> Path:
-    """A static C tool (cerebro-ctl by default) that runs in a bare initramfs."""
+def build_ctl(outdir: Path, source: Path | None = None, name: str = "cerebro-ctl", arch: KernelArch = HOST) -> Path:
+    """A static C tool (cerebro-ctl by default) that runs in a bare initramfs of @arch."""
     source = source or KMOD_SRC / "tools" / "cerebro_ctl.c"
     out = outdir / name
-    cmd = ["gcc", "-static", "-O2", "-std=gnu11", "-Wall", "-Wextra", "-Werror",
+    if not shutil.which(arch.cc):
+        raise KmodError(f"{arch.cc} not found: apt-get install {'gcc' if arch is HOST else 'gcc-aarch64-linux-gnu'}")
+    cmd = [arch.cc, "-static", "-O2", "-std=gnu11", "-Wall", "-Wextra", "-Werror",
            f"-I{KMOD_SRC / 'include'}", "-o", str(out), str(source)]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
@@ -173,42 +161,32 @@ def build_ctl(outdir: Path, source: Path | None = None, name: str = "cerebro-ctl
 
 
 def build_modules(cbx_paths: list[str | Path], outdir: str | Path, kernel_release: str | None = None) -> list[Path]:
-    """Builds cerebro.ko, one model module per .cbx and cerebro-ctl into @outdir; returns their paths."""
+    """Builds cerebro.ko, one model module per .cbx and cerebro-ctl into @outdir for the models'
+    architecture (all the same: x86-64 or aarch64); returns their paths."""
     outdir = Path(outdir).resolve()
     outdir.mkdir(parents=True, exist_ok=True)
-    release = find_kernel_release(kernel_release)
-    for path in cbx_paths:  # refuse bad inputs before the slow core build
-        read_cbx(path)
-    paths = [build_core(outdir, release)]
+    arch = model_arch(cbx_paths)  # refuses bad inputs before the slow core build
+    release = find_kernel_release(kernel_release, arch)
+    paths = [build_core(outdir, release, arch)]
     paths += [build_model_module(Path(p).resolve(), outdir, release) for p in cbx_paths]
-    paths.append(build_ctl(outdir))
+    paths.append(build_ctl(outdir, arch=arch))
     return paths
+
+
+def model_arch(cbx_paths: list[str | Path]) -> KernelArch:
+    """The one architecture all @cbx_paths were compiled for."""
+    arches = {arch_of(read_cbx(p).machine, p).name: arch_of(read_cbx(p).machine, p) for p in cbx_paths}
+    if len(arches) != 1:
+        raise KmodError(f"one build takes models of one architecture; got {', '.join(sorted(arches)) or 'none'}")
+    return next(iter(arches.values()))
 
 
 # ---- the VM ----
 
 
-def kernel_image(release: str) -> Path:
+def kernel_image(release: str, arch: KernelArch = HOST) -> Path:
     """vmlinuz for @release: /boot if readable, else Debian's image package unpacked into the cache."""
-    boot = Path(f"/boot/vmlinuz-{release}")
-    if boot.exists() and os.access(boot, os.R_OK):
-        return boot
-    cached = CACHE_DIR / "kernel" / release / "vmlinuz"
-    if cached.exists():
-        return cached
-    cached.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=cached.parent) as tmp:
-        for package in (f"linux-image-{release}", f"linux-image-{release}-unsigned"):
-            proc = subprocess.run(["apt-get", "download", package], cwd=tmp, capture_output=True, text=True)
-            debs = glob.glob(f"{tmp}/*.deb")
-            if proc.returncode == 0 and debs:
-                break
-        else:
-            raise KmodError(f"cannot download linux-image-{release} with apt-get: {proc.stderr.strip()[-300:]}")
-        subprocess.run(["dpkg-deb", "-x", debs[0], f"{tmp}/root"], check=True)
-        shutil.copy2(f"{tmp}/root/boot/vmlinuz-{release}", f"{cached}.part")
-        os.replace(f"{cached}.part", cached)
-    return cached
+    return arch_kernel_image(arch, release)
 
 
 # Directory trees copied into an initramfs leave these out (test suites, caches).
@@ -216,18 +194,16 @@ SKIP_IN_INITRAMFS = ("__pycache__", "test", "tests", "idlelib", "tkinter", "turt
                      "site-packages", "dist-packages", "config-3*")
 
 
-def build_initramfs(out: Path, files: dict[str, Path], init_script: str) -> Path:
-    """A busybox initramfs (newc cpio) holding @files (guest path -> host file or directory) and /init."""
-    busybox = shutil.which("busybox")
-    if not busybox:
-        raise KmodError("busybox not found: apt-get install busybox-static")
+def build_initramfs(out: Path, files: dict[str, Path], init_script: str, arch: KernelArch = HOST) -> Path:
+    """A busybox initramfs (newc cpio) of @arch holding @files (guest path -> host file or directory) and /init."""
+    host_busybox = busybox(HOST)  # Debian builds busybox-static alike for every architecture: same applets
     root = out.parent / (out.name + ".root")
     if root.exists():
         shutil.rmtree(root)
     for d in ("bin", "sbin", "dev", "proc", "sys", "tmp", "root", "etc"):
         (root / d).mkdir(parents=True)
-    shutil.copy2(busybox, root / "bin" / "busybox")
-    applets = subprocess.run([busybox, "--list"], capture_output=True, text=True, check=True).stdout.split()
+    shutil.copy2(busybox(arch), root / "bin" / "busybox")
+    applets = subprocess.run([host_busybox, "--list"], capture_output=True, text=True, check=True).stdout.split()
     for applet in applets:
         if applet != "busybox":  # linking it over itself breaks init (ELOOP)
             (root / "bin" / applet).symlink_to("busybox")
@@ -248,24 +224,25 @@ def build_initramfs(out: Path, files: dict[str, Path], init_script: str) -> Path
     return out
 
 
-def qemu_command(kernel: Path, initrd: Path, log: Path, memory: str = "1G", cpus: int = 2) -> list[str]:
+def qemu_command(kernel: Path, initrd: Path, log: Path, memory: str = "1G", cpus: int = 2,
+                 arch: KernelArch = HOST) -> list[str]:
     """TCG (no KVM: the hosts' nested KVM cannot boot a stock kernel); panic on any WARN or oops.
 
     slub_debug=FZPU poisons freed slab objects, so a use-after-free faults or is reported instead of passing.
     """
-    append = "console=ttyS0 loglevel=3 panic=-1 panic_on_warn=1 oops=panic slub_debug=FZPU"
-    return ["qemu-system-x86_64", "-cpu", "max", "-smp", str(cpus), "-m", memory, "-nodefaults", "-net", "none",
+    append = f"console={arch.console} loglevel=3 panic=-1 panic_on_warn=1 oops=panic slub_debug=FZPU"
+    return [*arch.qemu, "-smp", str(cpus), "-m", memory, "-nodefaults", "-net", "none",
             "-display", "none", "-serial", f"file:{log}", "-no-reboot", "-kernel", str(kernel), "-initrd", str(initrd),
             "-append", append]
 
 
-def run_in_vm(kernel: Path, initrd: Path, timeout: float = 240) -> str:
-    """Boots, waits for power-off (or @timeout), returns the serial log."""
-    if not shutil.which("qemu-system-x86_64"):
-        raise KmodError("qemu-system-x86_64 not found: apt-get install qemu-system-x86")
+def run_in_vm(kernel: Path, initrd: Path, timeout: float = 240, arch: KernelArch = HOST) -> str:
+    """Boots @arch's VM, waits for power-off (or @timeout), returns the serial log."""
+    if not shutil.which(arch.qemu[0]):
+        raise KmodError(f"{arch.qemu[0]} not found: apt-get install {arch.qemu_package}")
     log = initrd.with_suffix(".log")
     log.unlink(missing_ok=True)
-    cmd = qemu_command(kernel, initrd, log)
+    cmd = qemu_command(kernel, initrd, log, arch=arch)
     try:
         subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout)
     except subprocess.TimeoutExpired as error:
@@ -317,11 +294,12 @@ def kmod_run(cbx_path: str | Path, inputs: list[np.ndarray], kernel_release: str
     """Runs one model through /dev/cerebro inside a VM; returns its outputs."""
     info = read_cbx(cbx_path)
     check_vm_cpu(cbx_path, info)
+    arch = arch_of(info.machine, cbx_path)
     if len(inputs) != len(info.inputs):
         raise KmodError(f"{cbx_path}: the model takes {len(info.inputs)} inputs, got {len(inputs)}")
     with tempfile.TemporaryDirectory(dir=workdir) as tmp:
         tmp = Path(tmp)
-        release = find_kernel_release(kernel_release)
+        release = find_kernel_release(kernel_release, arch)
         paths = build_modules([cbx_path], tmp / "out", release)
         files = {"/root/cerebro.ko": paths[0], "/root/model.ko": paths[1], "/bin/cerebro-ctl": paths[2],
                  "/root/model.cbx": Path(cbx_path)}
@@ -337,8 +315,8 @@ def kmod_run(cbx_path: str | Path, inputs: list[np.ndarray], kernel_release: str
         script = INIT_HEADER + "insmod cerebro.ko && insmod model.ko\n"
         script += f"cerebro-ctl run model.cbx {' '.join(args)} -o out.bin; echo @@RC $?\n"
         script += "echo @@BEGIN out; base64 out.bin; echo @@END out\n" + INIT_FOOTER
-        initrd = build_initramfs(tmp / "initrd.cpio", files, script)
-        log = run_in_vm(kernel_image(release), initrd)
+        initrd = build_initramfs(tmp / "initrd.cpio", files, script, arch)
+        log = run_in_vm(kernel_image(release, arch), initrd, arch=arch)
     rc = re.search(r"^@@RC (\d+)$", log, re.M)
     if not rc or rc.group(1) != "0":
         raise KmodError(f"cerebro-ctl run failed in the VM: {vm_failure_reason(log)}; log tail:\n{log[-3000:]}")
@@ -362,7 +340,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     build = kmod_sub.add_parser("build", help="build cerebro.ko, model modules and cerebro-ctl")
     build.add_argument("models", nargs="+", metavar="MODEL.cbx")
     build.add_argument("-o", "--outdir", required=True)
-    build.add_argument("--kernel", default=None, metavar="VER", help="kernel release (default: newest headers)")
+    build.add_argument("--kernel", default=None, metavar="VER",
+                       help="kernel release (default: newest headers; aarch64 models: their -arm64 flavour)")
     build.set_defaults(run=cli_build)
     run = kmod_sub.add_parser("run", help="run a model through /dev/cerebro in a QEMU VM")
     run.add_argument("model", metavar="MODEL.cbx")

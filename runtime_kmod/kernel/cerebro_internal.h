@@ -18,7 +18,12 @@
 #include "cerebro_model.h"
 #include "elf64.h"
 
-#define CEREBRO_MACHINE_SELF CBX_EM_X86_64	/* ELF e_machine of the models we run */
+/* ELF e_machine of the models we run: this kernel's own */
+#ifdef CONFIG_ARM64
+#define CEREBRO_MACHINE_SELF CBX_EM_AARCH64
+#else
+#define CEREBRO_MACHINE_SELF CBX_EM_X86_64
+#endif
 
 #define CEREBRO_MSG_LEN CEREBRO_ERROR_LEN
 #define CEREBRO_NUM_LEN 32

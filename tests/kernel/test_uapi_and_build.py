@@ -102,14 +102,20 @@ def test_model_module_build_enforces_return_thunks(tmp_path):
     assert kmod.build_model_module(tmp_path / "good.cbx", tmp_path, release).exists()
 
 
-def test_aarch64_cbx_is_refused_before_building(tmp_path):
+def test_aarch64_cbx_needs_an_arm64_kernel_and_one_architecture_per_build(tmp_path):
+    """An aarch64 .cbx builds for Debian's arm64 kernel (tests/kernel/test_arm64_vm.py): an amd64 release
+    or a build mixing architectures is refused before anything is fetched or built."""
     import sys
 
     sys.path.insert(0, str(kmod.REPO_ROOT / "tests"))
     import cbx_fixtures
 
-    path = tmp_path / "arm.cbx"
-    path.write_bytes(cbx_fixtures.build(cbx_fixtures.AFFINE, "aarch64"))
-    assert kmod.read_cbx(path).machine == 183
-    with pytest.raises(kmod.KmodError, match="x86-64 only"):
-        kmod.build_model_module(path, tmp_path, "any-release")
+    arm, x86 = tmp_path / "arm.cbx", tmp_path / "x86.cbx"
+    arm.write_bytes(cbx_fixtures.build(cbx_fixtures.AFFINE, "aarch64"))
+    x86.write_bytes(cbx_fixtures.build(cbx_fixtures.AFFINE, "x86_64"))
+    assert kmod.read_cbx(arm).machine == 183
+    with pytest.raises(kmod.KmodError, match="needs a Debian arm64 kernel release"):
+        kmod.build_modules([arm], tmp_path / "out", "6.1.0-57-amd64")
+    with pytest.raises(kmod.KmodError, match="one build takes models of one architecture; got aarch64, x86_64"):
+        kmod.build_modules([arm, x86], tmp_path / "out")
+    assert not (tmp_path / "out" / "build").exists()
