@@ -7,6 +7,7 @@ from cerebro.frontends.onnx.rules import (  # noqa: F401
     ml,
     nn,
     pooling,
+    quant,
     reduce,
     resize,
     rnn,

@@ -1,0 +1,188 @@
+"""Quantized ONNX: QuantizeLinear/DequantizeLinear (the QDQ form onnxruntime's quantize_static writes),
+DynamicQuantizeLinear, MatMulInteger, ConvInteger, QLinearMatMul and QLinearConv.
+
+Integer products run in i32 exactly (matmul_integer; ConvInteger as an i32 conv of the zero-point-
+shifted operands). Requantization follows ONNX's reference: the accumulator times the f32 multiplier
+x_scale * w_scale / y_scale, in f64, plus the zero point, rounded half to even and saturated to the
+output type. Quantizing divides by the scale in f32, rounds half to even, adds the zero point and
+saturates. Scales and zero points may be runtime values; constant ones fold, so a QDQ model's weights
+arrive dequantized (the float model the QDQ graph means).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from cerebro.compiler.ir import DType, Value
+from cerebro.frontends.onnx import build as b
+from cerebro.frontends.onnx.rules import nn
+from cerebro.frontends.onnx.table import Ctx, rule
+from cerebro.frontends.onnx.types import elem_dtype
+
+RANGES = {DType.u8: (0, 255), DType.i8: (-128, 127), DType.u16: (0, 65535), DType.i16: (-32768, 32767)}
+LIMITS = {
+    "QuantizeLinear": "u8/i8/u16/i16 outputs (not int4/int2/float8/float4); the division by the scale in f32",
+    "DequantizeLinear": "u8/i8/u16/i16/i32 inputs (not int4/int2/float8/float4)",
+    "MatMulInteger": "operands of rank 2 or more; zero points scalar, per row of A or per column of B",
+    "QLinearMatMul": "operands of rank 2 or more; zero points scalar (B's also per column); f16 scales "
+                     "are widened to f32",
+    "ConvInteger": "the input's zero point scalar; the kernel's scalar or per output channel",
+    "QLinearConv": "the input's zero point scalar; the kernel's scalar or per output channel",
+}
+
+
+def _per_axis(ctx: Ctx, v: Value, x: Value) -> Value:
+    """A scale or zero point (scalar, 1-D along the axis attribute, or blocked: x's shape with that axis in
+    blocks of block_size) shaped to broadcast against x."""
+    if v.size == 1:  # the axis means nothing then (ONNX's default 1 even for a rank-1 x)
+        return b.reshape(ctx, v, ())
+    axis, block = b.axis(ctx, ctx.attr("axis", 1), x.rank), ctx.attr("block_size", 0)
+    if block:
+        if v.rank != x.rank or v.shape[axis] * block != x.shape[axis]:
+            raise ctx.error(f"blocked parameter {v.shape} does not tile {x.shape} in blocks of {block}")
+        split = v.shape[:axis + 1] + (1,) + v.shape[axis + 1:]
+        spread = b.expand(ctx, b.reshape(ctx, v, split), v.shape[:axis + 1] + (block,) + v.shape[axis + 1:])
+        return b.reshape(ctx, spread, x.shape)
+    if v.rank != 1 or v.shape[0] != x.shape[axis]:
+        raise ctx.error(f"per-axis parameter {v.shape} does not match axis {axis} of {x.shape}")
+    return b.reshape(ctx, v, tuple(x.shape[axis] if d == axis else 1 for d in range(x.rank)))
+
+
+def _f32(ctx: Ctx, v: Value) -> Value:
+    return v if v.dtype is DType.f32 else b.cast(ctx, v, DType.f32)
+
+
+def saturate(ctx: Ctx, x: Value, dtype: DType) -> Value:
+    """round(x) half to even, clamped to dtype's range, as dtype."""
+    if dtype not in RANGES:
+        raise ctx.error(f"quantized type {dtype.name} is not supported (u8, i8, u16, i16 are)")
+    lo, hi = RANGES[dtype]
+    rounded = ctx.add("round", x)
+    clamped = b.binary(ctx, "min", b.binary(ctx, "max", rounded, b.scalar(ctx, lo, x)), b.scalar(ctx, hi, x))
+    return b.cast(ctx, clamped, dtype)
+
+
+def _output_type(ctx: Ctx, zero: Value | None) -> DType:
+    if zero is not None:
+        return zero.dtype
+    code = ctx.attr("output_dtype", 0)
+    return elem_dtype(code, ctx.loc) if code else DType.u8
+
+
+@rule("QuantizeLinear", since=10)
+def quantize_linear(ctx: Ctx, x: Value, scale: Value, zero: Value | None = None) -> Value:
+    work = x.dtype if x.dtype is DType.f64 else DType.f32
+    y = b.div(ctx, b.cast(ctx, x, work) if x.dtype is not work else x,
+              b.cast(ctx, _per_axis(ctx, scale, x), work))
+    y = ctx.add("round", y)
+    if zero is not None:
+        y = b.add(ctx, y, b.cast(ctx, _per_axis(ctx, zero, x), work))
+    return saturate(ctx, y, _output_type(ctx, zero))
+
+
+@rule("DequantizeLinear", since=10)
+def dequantize_linear(ctx: Ctx, x: Value, scale: Value, zero: Value | None = None) -> Value:
+    if x.dtype not in RANGES and x.dtype is not DType.i32:
+        raise ctx.error(f"dequantizing {x.dtype.name} is not supported (u8, i8, u16, i16, i32 are)")
+    y = _f32(ctx, x)
+    if zero is not None:
+        y = b.sub(ctx, y, _f32(ctx, _per_axis(ctx, zero, x)))
+    y = b.mul(ctx, y, _f32(ctx, _per_axis(ctx, scale, x)))
+    code = ctx.attr("output_dtype", 0)
+    out = elem_dtype(code, ctx.loc) if code else scale.dtype
+    return y if out is DType.f32 else b.cast(ctx, y, out)
+
+
+@rule("DynamicQuantizeLinear", since=11)
+def dynamic_quantize_linear(ctx: Ctx, x: Value) -> list[Value]:
+    """u8 with scale (max(0, max x) - min(0, min x)) / 255 (1 / 255 for an all-zero x) and the zero point
+    that maps 0 exactly, as ONNX's reference computes them."""
+    def k(value: float) -> Value:
+        return b.scalar(ctx, value, x)
+
+    every = list(range(x.rank))
+    high = b.binary(ctx, "max", k(0), b.reduce(ctx, "reduce_max", x, every, False))
+    low = b.binary(ctx, "min", k(0), b.reduce(ctx, "reduce_min", x, every, False))
+    spread = b.select(ctx, b.binary(ctx, "eq", high, low), k(1), b.sub(ctx, high, low))
+    scale = b.div(ctx, spread, k(255))
+    start = b.sub(ctx, k(0), b.div(ctx, low, scale))
+    zero = ctx.add("round", b.binary(ctx, "min", b.binary(ctx, "max", start, k(0)), k(255)))
+    y = saturate(ctx, b.add(ctx, ctx.add("round", b.div(ctx, x, scale)), zero), DType.u8)
+    return [y, scale, b.cast(ctx, zero, DType.u8)]
+
+
+def _zero_vector(ctx: Ctx, zero: Value | None, like: Value, n: int, what: str) -> Value:
+    """A zero point as the [n] vector matmul_integer reads: absent (0), scalar (repeated) or already [n]."""
+    if zero is None:
+        return ctx.const(np.zeros(n, like.dtype.numpy), like.dtype)
+    if zero.dtype is not like.dtype:
+        raise ctx.error(f"{what} zero point is {zero.dtype.name}, its operand {like.dtype.name}")
+    if zero.size == 1:
+        return b.expand(ctx, b.reshape(ctx, zero, (1,)), (n,))
+    if zero.shape != (n,):
+        raise ctx.error(f"{what} zero point of shape {zero.shape}: scalar or [{n}] is supported")
+    return zero
+
+
+def matmul_integer(ctx: Ctx, a: Value, bm: Value, a_zero: Value | None, b_zero: Value | None) -> Value:
+    """i32 a @ bm with zero points, batch dims broadcast as MatMul's."""
+    if a.rank < 2 or bm.rank < 2:
+        raise ctx.error(f"operands of rank {a.rank} and {bm.rank}: rank 2 or more is supported")
+    batch = b.broadcast_shape(a.shape[:-2], bm.shape[:-2])
+    a = b.expand(ctx, b.to_rank(ctx, a, len(batch) + 2), batch + a.shape[-2:])
+    bm = b.expand(ctx, b.to_rank(ctx, bm, len(batch) + 2), batch + bm.shape[-2:])
+    return ctx.add("matmul_integer", a, bm, _zero_vector(ctx, a_zero, a, a.shape[-2], "A's"),
+                   _zero_vector(ctx, b_zero, bm, bm.shape[-1], "B's"))
+
+
+@rule("MatMulInteger", since=10)
+def matmul_integer_rule(ctx: Ctx, a: Value, bm: Value, a_zero: Value | None = None,
+                        b_zero: Value | None = None) -> Value:
+    return matmul_integer(ctx, a, bm, a_zero, b_zero)
+
+
+def requantize(ctx: Ctx, acc: Value, multiplier: Value, zero: Value | None, dtype: DType) -> Value:
+    """saturate(acc * multiplier + zero) with acc (i32) and the f32 multiplier widened to f64, as the
+    reference's numpy promotion computes it (exact: no second rounding before the final one)."""
+    y = b.mul(ctx, b.cast(ctx, acc, DType.f64), b.cast(ctx, multiplier, DType.f64))
+    if zero is not None:
+        y = b.add(ctx, y, b.cast(ctx, zero, DType.f64))
+    return saturate(ctx, y, dtype)
+
+
+def _multiplier(ctx: Ctx, x_scale: Value, w_scale: Value, y_scale: Value) -> Value:
+    return b.div(ctx, b.mul(ctx, _f32(ctx, x_scale), _f32(ctx, w_scale)), _f32(ctx, y_scale))
+
+
+@rule("QLinearMatMul", since=10)
+def qlinear_matmul(ctx: Ctx, a: Value, a_scale: Value, a_zero: Value, bm: Value, b_scale: Value,
+                   b_zero: Value, y_scale: Value, y_zero: Value) -> Value:
+    if a_zero.size != 1:
+        raise ctx.error("A's zero point must be a scalar")
+    acc = matmul_integer(ctx, a, bm, a_zero, b_zero)
+    return requantize(ctx, acc, _multiplier(ctx, a_scale, b_scale, y_scale), y_zero, y_zero.dtype)
+
+
+def _shifted(ctx: Ctx, v: Value, zero: Value | None, per_channel: bool) -> Value:
+    """v - zero in i32; a per-channel zero point runs along v's first axis (a kernel's output channels)."""
+    wide = b.cast(ctx, v, DType.i32)
+    if zero is None:
+        return wide
+    if zero.size != 1 and not (per_channel and zero.shape == (v.shape[0],)):
+        raise ctx.error(f"zero point of shape {zero.shape} is not supported for an operand {v.shape}")
+    shape = () if zero.size == 1 else (v.shape[0],) + (1,) * (v.rank - 1)
+    return b.sub(ctx, wide, b.reshape(ctx, b.cast(ctx, zero, DType.i32), shape))
+
+
+@rule("ConvInteger", since=10)
+def conv_integer(ctx: Ctx, x: Value, w: Value, x_zero: Value | None = None, w_zero: Value | None = None) -> Value:
+    return nn.conv(ctx, _shifted(ctx, x, x_zero, False), _shifted(ctx, w, w_zero, True))
+
+
+@rule("QLinearConv", since=10)
+def qlinear_conv(ctx: Ctx, x: Value, x_scale: Value, x_zero: Value, w: Value, w_scale: Value, w_zero: Value,
+                 y_scale: Value, y_zero: Value, bias: Value | None = None) -> Value:
+    acc = nn.conv(ctx, _shifted(ctx, x, x_zero, False), _shifted(ctx, w, w_zero, True), bias)
+    if w_scale.size != 1:  # per output channel: along the output's channel axis
+        w_scale = b.reshape(ctx, w_scale, (1, w_scale.size) + (1,) * (acc.rank - 2))
+    return requantize(ctx, acc, _multiplier(ctx, x_scale, w_scale, y_scale), y_zero, y_zero.dtype)
