@@ -73,7 +73,7 @@ struct cbx_pool {
 	_Alignas(64) _Atomic uint64_t claims;	/* generation << 32 | tasks claimed | CLOSED */
 	_Alignas(64) atomic_uint done;	/* tasks of the job returned (a futex word) */
 	atomic_uint sleepers;		/* threads asleep on done */
-	atomic_uint last;		/* a task returned CEREBRO_LAST_STEP */
+	atomic_uint steps;		/* the job's, once a task returned CEREBRO_LAST_STEP; else 0 */
 	atomic_int status;		/* the job's first error, 0 if none */
 };
 
@@ -174,12 +174,12 @@ static void wait_done(struct cbx_pool *pool, uint32_t gen, unsigned int count, b
 	atomic_fetch_sub(&pool->sleepers, 1);
 }
 
-static void task_returned(struct cbx_pool *pool, int ret)
+static void task_returned(struct cbx_pool *pool, unsigned int step, int ret)
 {
 	int none = 0;
 
 	if (ret == CEREBRO_LAST_STEP)
-		atomic_store(&pool->last, 1);
+		atomic_store(&pool->steps, step + 1);
 	else if (ret != 0)
 		atomic_compare_exchange_strong(&pool->status, &none, ret);
 	atomic_fetch_add(&pool->done, 1);
@@ -187,22 +187,27 @@ static void task_returned(struct cbx_pool *pool, int ret)
 		futex_wake_all(&pool->done);
 }
 
-/* Takes tasks of job @gen, step by step, until its last step is done or it takes no more. */
+/*
+ * Takes tasks of job @gen, step by step, until its last step is done or it
+ * takes no more. (A thread that comes late may find a later step's tasks
+ * running, even the last step's: it leaves only once its own step is the last.)
+ */
 static void run_tasks(struct cbx_pool *pool, uint32_t gen)
 {
-	unsigned int parts = pool->threads, step = 0;
+	unsigned int parts = pool->threads, step = 0, steps;
 	int64_t task;
 
 	for (;;) {
 		task = claim_task(pool, gen, (step + 1) * parts);
 		if (task >= 0) {
-			task_returned(pool, pool->fn(pool->arg, step, (unsigned int)task % parts, parts));
+			task_returned(pool, step, pool->fn(pool->arg, step, (unsigned int)(task - step * parts), parts));
 			continue;
 		}
 		if (job_closed(pool, gen))
 			return;
 		wait_done(pool, gen, (step + 1) * parts, true);
-		if (atomic_load(&pool->last))
+		steps = atomic_load(&pool->steps);
+		if (steps && step + 1 >= steps)
 			return;
 		step++;
 	}
@@ -282,7 +287,7 @@ int cbx_pool_create(struct cbx_pool **out, unsigned int threads, struct cbx_erro
 	atomic_init(&pool->claims, 0);
 	atomic_init(&pool->done, 0);
 	atomic_init(&pool->sleepers, 0);
-	atomic_init(&pool->last, 0);
+	atomic_init(&pool->steps, 0);
 	atomic_init(&pool->status, 0);
 	atomic_init(&pool->stop, false);
 	ret = start_workers(pool);
@@ -324,7 +329,7 @@ static int run_shared(struct cbx_pool *pool, cbx_pool_fn fn, void *arg)
 	pool->fn = fn;
 	pool->arg = arg;
 	atomic_store(&pool->done, 0);
-	atomic_store(&pool->last, 0);
+	atomic_store(&pool->steps, 0);
 	atomic_store(&pool->status, 0);
 	atomic_store(&pool->claims, (uint64_t)gen << 32);
 	publish(pool, gen);
