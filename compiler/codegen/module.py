@@ -16,8 +16,9 @@ A call split into parts (abi.h) runs steps instead of stages, every step on
 every part: a parallel node computes its part's share, any other node runs
 on part 0. Steps end where the parts must meet: between two node calls of
 which one is parallel, so no part reads what another is still writing. The
-host makes them meet (it can sleep there; code that imports nothing cannot),
-so a descheduled part delays the call by its own delay only. A node sliced
+host runs every part of a step before the next, on any of its threads, and
+waits in between (it can sleep; code that imports nothing could only spin).
+A node sliced
 over several stages is one call in a step (its slices, part i*parts + part
 of k*parts, tile the same units). The output copies run on part 0 at the
 end, in a step of their own when the last node was parallel.
