@@ -18,10 +18,9 @@ on part 0. Steps end where the parts must meet: between two node calls of
 which one is parallel, so no part reads what another is still writing. The
 host runs every part of a step before the next, on any of its threads, and
 waits in between (it can sleep; code that imports nothing could only spin).
-A node sliced
-over several stages is one call in a step (its slices, part i*parts + part
-of k*parts, tile the same units). The output copies run on part 0 at the
-end, in a step of their own when the last node was parallel.
+A node sliced over several stages is one call in a step (its slices, part
+i*parts + part of k*parts, tile the same units). The output copies run on
+part 0 at the end, in a step of their own when the last node was parallel.
 llvmlite.ir cannot spell hidden globals or target attributes, so `finish_text`
 rewrites those lines of the printed module.
 """
