@@ -53,12 +53,11 @@ def _f32(ctx: Ctx, v: Value) -> Value:
 
 
 def saturate(ctx: Ctx, x: Value, dtype: DType) -> Value:
-    """round(x) half to even, clamped to dtype's range, as dtype."""
+    """x (integral floats: rounded already) clamped to dtype's range, as dtype."""
     if dtype not in RANGES:
         raise ctx.error(f"quantized type {dtype.name} is not supported (u8, i8, u16, i16 are)")
     lo, hi = RANGES[dtype]
-    rounded = ctx.add("round", x)
-    clamped = b.binary(ctx, "min", b.binary(ctx, "max", rounded, b.scalar(ctx, lo, x)), b.scalar(ctx, hi, x))
+    clamped = b.binary(ctx, "min", b.binary(ctx, "max", x, b.scalar(ctx, lo, x)), b.scalar(ctx, hi, x))
     return b.cast(ctx, clamped, dtype)
 
 
@@ -142,12 +141,12 @@ def matmul_integer_rule(ctx: Ctx, a: Value, bm: Value, a_zero: Value | None = No
 
 
 def requantize(ctx: Ctx, acc: Value, multiplier: Value, zero: Value | None, dtype: DType) -> Value:
-    """saturate(acc * multiplier + zero) with acc (i32) and the f32 multiplier widened to f64, as the
+    """saturate(round(acc * multiplier + zero)) with acc (i32) and the f32 multiplier widened to f64, as the
     reference's numpy promotion computes it (exact: no second rounding before the final one)."""
     y = b.mul(ctx, b.cast(ctx, acc, DType.f64), b.cast(ctx, multiplier, DType.f64))
     if zero is not None:
         y = b.add(ctx, y, b.cast(ctx, zero, DType.f64))
-    return saturate(ctx, y, dtype)
+    return saturate(ctx, ctx.add("round", y), dtype)
 
 
 def _multiplier(ctx: Ctx, x_scale: Value, w_scale: Value, y_scale: Value) -> Value:
