@@ -26,7 +26,18 @@ import numpy as np
 
 from cerebro.cache import cache_root
 from cerebro.elf import EM_X86_64
-from cerebro.kmod_arch import ARCHES, HOST, KernelArch, KmodError, arch_of, busybox, find_release, headers_dir
+from cerebro.kmod_arch import (
+    ARCHES,
+    HOST,
+    KernelArch,
+    KmodError,
+    arch_of,
+    busybox,
+    check_shadow_call_stack,
+    find_release,
+    headers_dir,
+    kernel_config,
+)
 from cerebro.kmod_arch import kernel_image as arch_kernel_image
 from cerebro.toolchain import runtime_source_dir
 
@@ -126,6 +137,8 @@ def build_model_module(cbx_path: Path, outdir: Path, release: str) -> Path:
     built for the .cbx's architecture against @release's headers."""
     info = read_cbx(cbx_path)
     arch = arch_of(info.machine, cbx_path)
+    if arch is not HOST:
+        check_shadow_call_stack(kernel_config(arch, release), cbx_path)
     stage = outdir / "build" / info.module_name
     if stage.exists():
         shutil.rmtree(stage)

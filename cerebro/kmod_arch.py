@@ -207,3 +207,30 @@ def busybox(arch: KernelArch) -> Path:
         return tmp / "root" / "bin" / "busybox"
 
     return _cached(CACHE_DIR / arch.debian / "busybox", extract)
+
+
+def kernel_config(arch: KernelArch, release: str) -> str:
+    """The .config @release's headers were built with."""
+    return (headers_dir(arch, release) / ".config").read_text()
+
+
+INSTRUCTION_USING_X18 = re.compile(r"^\s*[0-9a-f]+:\s.*\b[xw]18\b.*$", re.M)
+
+
+def x18_instructions(code: Path) -> list[str]:
+    """The instructions of an aarch64 object that name x18 (or w18)."""
+    disassembly = subprocess.run(["aarch64-linux-gnu-objdump", "-d", "--no-show-raw-insn", str(code)],
+                                 capture_output=True, text=True, check=True).stdout
+    return [" ".join(m.group(0).split()) for m in INSTRUCTION_USING_X18.finditer(disassembly.replace("//", "\n//"))]
+
+
+def check_shadow_call_stack(config: str, code: Path) -> None:
+    """An arm64 kernel with shadow call stacks (CONFIG_SHADOW_CALL_STACK, as Android's GKI) keeps the stack's
+    pointer in x18, which the code must leave alone (the compiler's aarch64 target reserves it; an older
+    .cbx may not). Debian's kernel has no shadow call stacks."""
+    if not re.search(r"^CONFIG_SHADOW_CALL_STACK=y$", config, re.M):
+        return
+    used = x18_instructions(code)
+    if used:
+        raise KmodError(f"{code}: the code uses x18 ('{used[0]}'), which this kernel's shadow call stack keeps its "
+                        "pointer in; recompile it with the current cerebroc (--target aarch64 reserves x18)")

@@ -101,7 +101,9 @@ TARGETS: dict[str, Target] = {
     "x86_64-v3": Target("x86_64-v3", _X86_TRIPLE, "x86-64-v3", _X86_V3, _X86_V3, EM_X86_64, 8),
     # x86-64-v4 tunes for 256-bit vectors by default; AVX-512 is what this target is for
     "x86_64-v4": Target("x86_64-v4", _X86_TRIPLE, "x86-64-v4", _X86_V4 + ",-prefer-256-bit", _X86_V4, EM_X86_64, 16),
-    "aarch64": Target("aarch64", _ARM_TRIPLE, "generic", "+neon,+fp-armv8", "+neon,+fp-armv8", EM_AARCH64, 4),
+    # x18 stays untouched: arm64 kernels built with shadow call stacks (Android's) keep its pointer there
+    "aarch64": Target("aarch64", _ARM_TRIPLE, "generic", "+neon,+fp-armv8,+reserve-x18", "+neon,+fp-armv8", EM_AARCH64,
+                      4),
 }
 
 _initialised = False

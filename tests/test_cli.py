@@ -226,11 +226,16 @@ def test_kmod_run_refuses_a_model_the_vm_cpu_cannot_run(capsys, compiled):
 
 
 def test_kmod_run_refuses_another_machine_before_booting(tmp_path):
+    """x86-64 and aarch64 models boot their own architecture's VM (Cortex-A72 for aarch64: no SVE)."""
     from cerebro.kmod import CbxInfo, KmodError, check_vm_cpu
 
-    arm = CbxInfo("00" * 32, 183, "m", [], [], "+neon,+fp-armv8")
-    with pytest.raises(KmodError, match="ELF machine 183; the VM is x86-64"):
-        check_vm_cpu(tmp_path / "arm.cbx", arm)
+    riscv = CbxInfo("00" * 32, 243, "m", [], [], "")
+    with pytest.raises(KmodError, match="ELF machine 243; kernel modules are built for x86-64 and aarch64 only"):
+        check_vm_cpu(tmp_path / "riscv.cbx", riscv)
+    sve = CbxInfo("00" * 32, 183, "m", [], [], "+neon,+sve")
+    with pytest.raises(KmodError, match="needs CPU features sve, .*cortex-a72.*--target aarch64"):
+        check_vm_cpu(tmp_path / "sve.cbx", sve)
+    check_vm_cpu(tmp_path / "arm.cbx", CbxInfo("00" * 32, 183, "m", [], [], "+neon,+fp-armv8"))
     check_vm_cpu(tmp_path / "v3.cbx", CbxInfo("00" * 32, 62, "m", [], [], "+sse2,+avx,+avx2,+fma"))
 
 

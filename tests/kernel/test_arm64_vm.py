@@ -22,7 +22,7 @@ from test_kernel_vm import BAD_INPUT
 
 from cerebro import kmod
 from cerebro.elf import EM_AARCH64
-from cerebro.kmod_arch import ARCHES
+from cerebro.kmod_arch import ARCHES, check_shadow_call_stack, x18_instructions
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # tests/: jax_cases, cbx_fixtures, native
@@ -227,3 +227,33 @@ def test_neon_sections_are_measured(arm64_vm):
 def test_dmesg_free_of_oops_bug_warning(arm64_vm):
     for bad in ("Oops", "BUG:", "WARNING:", "Call Trace", "Internal error", "Kernel panic"):
         assert bad not in arm64_vm["log"], f"{bad!r} in the arm64 VM log"
+
+
+def test_generated_code_leaves_x18_alone(arm64_vm):
+    """The aarch64 target reserves x18, where kernels with shadow call stacks (Android's GKI) keep its pointer."""
+    for name, model in arm64_vm["models"].items():
+        assert x18_instructions(model["cbx"]) == [], f"{name} uses x18"
+
+
+def test_shadow_call_stack_kernel_refuses_code_using_x18(tmp_path):
+    """A kernel built with CONFIG_SHADOW_CALL_STACK gets no module whose code writes x18 (an older .cbx)."""
+    if not shutil.which("aarch64-linux-gnu-objdump"):
+        pytest.skip("aarch64-linux-gnu-objdump missing (Debian: binutils-aarch64-linux-gnu)")
+    import dataclasses
+
+    import cbx_fixtures
+
+    clean, dirty = tmp_path / "clean.cbx", tmp_path / "x18.cbx"
+    clean.write_bytes(cbx_fixtures.build(cbx_fixtures.AFFINE, "aarch64"))
+    # 30 values live at once (volatile loads, then stores): without +reserve-x18, LLVM allocates x18 too
+    loads = "".join(f"  %p{i} = getelementptr i64, ptr %arena, i64 {i}\n  %v{i} = load volatile i64, ptr %p{i}\n"
+                    for i in range(30))
+    stores = "".join(f"  store volatile i64 %v{i}, ptr %p{29 - i}\n" for i in range(30))
+    body = loads + stores + "  ret i32 0"
+    dirty.write_bytes(cbx_fixtures.build(dataclasses.replace(cbx_fixtures.AFFINE, name="x18", body=body), "aarch64"))
+    scs, debian = "CONFIG_SHADOW_CALL_STACK=y\n", "# CONFIG_SHADOW_CALL_STACK is not set\n"
+    check_shadow_call_stack(scs, clean)
+    check_shadow_call_stack(debian, dirty)
+    refusal = r"uses x18 \('[0-9a-f]+:\s+\w+\s.*\bx18\b.*'\), which this kernel's shadow call stack"
+    with pytest.raises(kmod.KmodError, match=refusal):
+        check_shadow_call_stack(scs, dirty)
