@@ -131,7 +131,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--cpu", type=int, default=max(os.sched_getaffinity(0)), help="CPU for the 1-thread runs")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds per configuration")
     parser.add_argument("--merge", action="store_true",
-                        help="keep --out/latest.json's other configurations; replace those run now")  # fmt: skip
+                        help="keep --out/latest.json's (--zoo: zoo.json's) other configurations; replace those run "
+                             "now")  # fmt: skip
     parser.add_argument("--budget", type=json.loads, default=None,
                         help='override sampling, e.g. \'{"min_repeats": 10, "max_seconds": 1}\'')  # fmt: skip
     args = parser.parse_args(argv)

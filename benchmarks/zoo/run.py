@@ -125,7 +125,11 @@ def run_config(model: str, batch: int, threads: str, args: argparse.Namespace, w
         killer.cancel()
     if result.exists():
         return json.loads(result.read_text())
-    failure = f"killed after {args.timeout:.0f} s" if proc.returncode < 0 else f"worker exited with {proc.returncode}"
+    if proc.returncode < 0:
+        failure = f"killed after {args.timeout:.0f} s"
+    else:  # the log's last line: the exception that ended the worker
+        last = next((line for line in reversed((logs / f"{stem}.log").read_text().splitlines()) if line.strip()), "")
+        failure = f"worker exited with {proc.returncode}: {last.strip()[:240]}"
     return {"model": model, "batch": batch, "threads": threads, "backends": {}, "error": f"{failure} (see {stem}.log)"}
 
 
@@ -140,7 +144,7 @@ def _line(record: dict) -> str:
 
 
 def main(args: argparse.Namespace, command: str) -> dict:
-    from benchmarks.__main__ import budget_text
+    from benchmarks.__main__ import budget_text, merge_base, put
 
     out, logs = args.out, args.out / "logs"
     logs.mkdir(parents=True, exist_ok=True)
@@ -153,6 +157,8 @@ def main(args: argparse.Namespace, command: str) -> dict:
         exporter = Exporter(python, args.zoo_models, args.batch, args.zoo_cache, logs / "zoo-export.log", progress)
         full = {"machine": machine.describe(), "exporter": _exporter_versions(python), "command": command,
                 "budget": args.budget.to_dict(), "budget_text": budget_text(args.budget), "results": []}
+        if args.merge and (out / "zoo.json").exists():
+            full = merge_base(json.loads((out / "zoo.json").read_text()), full)
         task = progress.add_task("benchmarking", total=len(configs))
         with exporter, tempfile.TemporaryDirectory(prefix="cerebro-zoo-") as workdir:
             for model, batch, threads in configs:
@@ -161,7 +167,7 @@ def main(args: argparse.Namespace, command: str) -> dict:
                 exporting = exporter.running()
                 record = run_config(model, batch, threads, args, Path(workdir), logs, progress, task)
                 record["exporter_running"] = exporting  # one more busy core while this row was timed
-                full["results"].append(record)
+                put(full["results"], record)
                 progress.console.print(_line(record))
                 progress.advance(task)
                 write_json(full, out / "zoo.json")
