@@ -25,7 +25,7 @@ from cerebro.compiler.passes import eliminate_dead_nodes, fold_constants, fuse_e
 from cerebro.compiler.passes.epilogue import fuse_epilogues
 from cerebro.compiler.passes.half_weights import narrow_half_weights
 from cerebro.compiler.passes.layout import choose_layouts
-from cerebro.compiler.passes.loops import prepare_loops, split_scans
+from cerebro.compiler.passes.loops import loop_layouts, prepare_loops, split_scans
 from cerebro.compiler.passes.prepack import prepack_weights
 from cerebro.compiler.passes.rows import fuse_rows
 from cerebro.compiler.passes.transpose import absorb_transposes, simplify_transposes
@@ -177,7 +177,7 @@ def lower(graph: Graph, target: str | Target = "host", stage_flops: int = STAGE_
         stages = split_stages(graph.nodes, stage_flops, tgt)
         plan = plan_memory(graph)
     with phase("lower to LLVM IR"):
-        text = emit_module(graph, plan, stages, tgt, ir_text)
+        text = emit_module(graph, plan, stages, tgt, ir_text, loop_layouts(graph))
     flops = [sum(piece.flops for piece in stage) for stage in stages]
     names = graph.output_names
     if len(set(names)) != len(names):

@@ -40,7 +40,7 @@ from cerebro.compiler.ir.fused import FUSED, ROW_KERNEL
 from cerebro.compiler.ir.interpret import run_graph
 from cerebro.compiler.ir.ops import OPS, TRANSCENDENTAL
 from cerebro.compiler.ir.plan import VIEW_OPS
-from cerebro.compiler.passes.loops import prepare_loops
+from cerebro.compiler.passes.loops import loop_layouts, prepare_loops
 from cerebro.compiler.targets import resolve_target
 
 DTYPES = tuple(DType)
@@ -538,7 +538,7 @@ def accepts(op: str, d: DType) -> bool:
         SAMPLES[op](g, Feed(g), op, d)
     except IRError:
         return False
-    ctx = EmitContext(ir.Module(), resolve_target("host"))
+    ctx = EmitContext(ir.Module(), resolve_target("host"), loop_layouts(g))
     for k, node in enumerate(g.nodes):
         if node.op in VIEW_OPS:
             continue

@@ -18,9 +18,8 @@ from llvmlite import ir
 
 from cerebro.compiler.codegen.registry import PARALLEL, EmitContext, emitter
 from cerebro.compiler.ir import Graph, IRError, Node
-from cerebro.compiler.ir.loop import parts
+from cerebro.compiler.ir.loop import parts, row_bytes
 from cerebro.compiler.ir.plan import VIEW_OPS, MemoryPlan, Place
-from cerebro.compiler.passes.loops import layout, row_bytes
 
 PTR = ir.PointerType()
 I1, I8, I32, I64 = ir.IntType(1), ir.IntType(8), ir.IntType(32), ir.IntType(64)
@@ -81,7 +80,9 @@ def _at(b: ir.IRBuilder, base: ir.Value, offset: int | ir.Value) -> ir.Value:
 def emit_loop(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
     if not node.attrs.get("scratch", 0):
         raise IRError(f"{node.where()}: a loop is compiled after passes/loops.py prepares it")
-    plan = layout(node)
+    plan = ctx.loops.get(id(node))
+    if plan is None:
+        raise IRError(f"{node.where()}: no scratch layout for this loop (EmitContext.loops: passes/loops.loop_layouts)")
     consts, carries, xs = parts(node)
     num_in = len(node.inputs)
     inputs, outputs = list(fn.args[:num_in]), list(fn.args[num_in:])

@@ -37,6 +37,7 @@ from cerebro.compiler.codegen import EMITTERS, PARALLEL, EmitContext
 from cerebro.compiler.codegen.kernel_key import Key, kernel_key
 from cerebro.compiler.codegen.partition import Piece
 from cerebro.compiler.ir import Graph, IRError, Node
+from cerebro.compiler.ir.loop import Layout
 from cerebro.compiler.ir.plan import VIEW_OPS, MemoryPlan, Place
 from cerebro.compiler.targets import Target
 
@@ -122,11 +123,13 @@ class _StageBuilder:
         return b.gep(base, [ir.Constant(I64, place.offset)], inbounds=True, source_etype=I8)
 
 
-def emit_module(graph: Graph, plan: MemoryPlan, stages: list[list[Piece]], target: Target, ir_text: str) -> str:
-    """LLVM IR text of the whole model (graph already verified and planned)."""
+def emit_module(graph: Graph, plan: MemoryPlan, stages: list[list[Piece]], target: Target, ir_text: str,
+                loops: dict[int, Layout] | None = None) -> str:
+    """LLVM IR text of the whole model (graph already verified and planned; loops: its loop nodes' scratch
+    layouts, passes/loops.loop_layouts)."""
     module = ir.Module(name=graph.name)
     module.triple = target.triple
-    ctx = EmitContext(module, target)
+    ctx = EmitContext(module, target, loops or {})
     num_tensors = len(graph.inputs) + len(graph.outputs)
     text = ir_text.encode() + b"\0"
     globals_ = Globals(_placeholder(module, "cerebro_weights", len(plan.weights)),

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from llvmlite import ir
 
 from cerebro.compiler.ir import Node
+from cerebro.compiler.ir.loop import Layout
 
 
 @dataclass
@@ -18,10 +19,13 @@ class EmitContext:
             are deduplicated by module.get_global / ir.Function lookups).
     target: the compilation target (see compiler/targets.py): vector width
             in f32 lanes, triple, features.
+    loops:  the scratch Layout of each prepared loop node, by id(node) (passes/loops.loop_layouts): a
+            loop emitter lays out its step's memory from it.
     """
 
     module: ir.Module
     target: object
+    loops: dict[int, Layout] = field(default_factory=dict)
 
 
 # An emitter fills in `fn`, whose arguments are the buffers of node.inputs

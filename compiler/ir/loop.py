@@ -15,10 +15,16 @@ scratch (bytes; default 0: none) adds a last u8 output: the memory a step works 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from cerebro.compiler.ir.dtypes import DType
 from cerebro.compiler.ir.graph import Graph, IRError, Node, Value
+
+if TYPE_CHECKING:  # plan.py imports the op table, which imports this file
+    from cerebro.compiler.ir.plan import MemoryPlan
 
 UNBOUNDED = 2**64 - 1  # the cost of a loop whose trip count depends on the data: no budget fits it
 
@@ -29,6 +35,23 @@ def _fail(node: Node, message: str) -> IRError:
 
 def _types(values: list[Value]) -> list[tuple[tuple[int, ...], DType]]:
     return [(tuple(v.shape), v.dtype) for v in values]
+
+
+@dataclass
+class Layout:
+    """Byte offsets in a prepared loop's scratch (passes/loops.py computes it, codegen/loop_op.py walks it)."""
+
+    body: MemoryPlan
+    cond: MemoryPlan | None
+    work: int  # the body's (or condition's) arena at offset 0
+    carries: list[tuple[int, int]]  # the two buffers of each carry
+    flag: int  # the condition's bool
+    size: int
+
+
+def row_bytes(value: Value) -> int:
+    """Bytes of one row (axis 0) of a scanned x or stacked y."""
+    return value.nbytes // value.shape[0] if value.shape[0] else 0
 
 
 def parts(node: Node) -> tuple[list[Value], list[Value], list[Value]]:

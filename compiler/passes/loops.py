@@ -17,32 +17,13 @@ with preemption off, gets stages of bounded length.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from cerebro.compiler.ir import DType, Graph, Node, Value, infer
 from cerebro.compiler.ir.fused import node_flops
-from cerebro.compiler.ir.loop import parts
-from cerebro.compiler.ir.plan import MemoryPlan
+from cerebro.compiler.ir.loop import Layout, parts
 from cerebro.compiler.passes.memplan import align, plan_memory
 
 Pipeline = Callable[[Graph], Graph]  # the model's passes on a private copy of a graph (driver.py)
-
-
-@dataclass
-class Layout:
-    """Byte offsets in a prepared loop's scratch."""
-
-    body: MemoryPlan
-    cond: MemoryPlan | None
-    work: int  # the body's (or condition's) arena at offset 0
-    carries: list[tuple[int, int]]  # the two buffers of each carry
-    flag: int  # the condition's bool
-    size: int
-
-
-def row_bytes(value: Value) -> int:
-    """Bytes of one row (axis 0) of a scanned x or stacked y."""
-    return value.nbytes // value.shape[0] if value.shape[0] else 0
 
 
 def layout(node: Node) -> Layout:
@@ -91,6 +72,19 @@ def _prepare(node: Node, pipeline: Pipeline) -> Node:
     for value in node.outputs:
         value.producer = prepared
     return prepared
+
+
+def loop_layouts(graph: Graph) -> dict[int, Layout]:
+    """The Layout of every prepared loop node in graph and in the bodies inside it, by id(node): what
+    the loop emitter is given (EmitContext.loops), since codegen does not plan memory itself."""
+    found: dict[int, Layout] = {}
+    for node in graph.nodes:
+        if node.op == "loop":
+            found[id(node)] = layout(node)
+            for key in ("body", "cond"):
+                if node.attrs[key] is not None:
+                    found.update(loop_layouts(node.attrs[key]))
+    return found
 
 
 def prepare_loops(graph: Graph, pipeline: Pipeline) -> Graph:
