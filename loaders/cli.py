@@ -82,7 +82,15 @@ def _print_info(info: dict, indent: str = "") -> None:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    info = load_package(args.file).info()
+    pkg = load_package(args.file)
+    info = pkg.info()
+    if args.imports:
+        if not hasattr(pkg, "import_support"):
+            raise FormatError(f"{args.file}: --imports applies to .exe files (the native loader's shims)")
+        support = pkg.import_support()
+        info["imports"] = support if args.json else [
+            f"{i['import']} ({'supported' if i['supported'] else 'no shim'})" for i in support]
+        info["unsupported_imports"] = sum(not i["supported"] for i in support)
     if args.json:
         print(json.dumps(info, indent=2))
     else:
@@ -187,6 +195,7 @@ def add_pkg_parser(subparsers) -> argparse.ArgumentParser:
     p = sub.add_parser("info", help="show package metadata")
     p.add_argument("file")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--imports", action="store_true", help=".exe: mark each import supported or not by `pkg run`")
     p.set_defaults(func=cmd_info)
     p = sub.add_parser("verify", help="check checksums and signatures")
     p.add_argument("file")

@@ -3,11 +3,14 @@ extract (sections), run (the native C loader, loaders/native/peload.c)."""
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import os
 import subprocess
 import tempfile
+from dataclasses import dataclass
 from functools import cache
+from itertools import groupby
 from pathlib import Path
 
 from cerebro.binread import FormatError
@@ -16,16 +19,41 @@ from cerebro.loaders.native_build import native_program
 from cerebro.loaders.pe import DIR_SECURITY, PeFile, check_loadable
 
 
+@dataclass(frozen=True)
+class ShimTable:
+    """What the native loader binds: 'dll!name' (DLL lower-case) per shim, and the DLLs it looks up
+    as another (the UCRT's api-ms-win-crt-*, ucrtbase, VCRUNTIME140 as msvcrt.dll)."""
+    names: frozenset[str]
+    aliases: tuple[tuple[str, str], ...]  # (fnmatch pattern, DLL)
+
+    def supports(self, dll: str, name: str) -> bool:
+        dll = dll.lower()
+        dll = next((target for pattern, target in self.aliases if fnmatch.fnmatchcase(dll, pattern)), dll)
+        return f"{dll}!{name}" in self.names
+
+
 @cache
-def supported_imports() -> frozenset[str]:
-    """'dll!name' (DLL lower-case) for every import the native loader has a shim for."""
+def shim_table() -> ShimTable:
     out = subprocess.run([str(native_program("peload")), "--list-shims"], capture_output=True, text=True, check=True)
-    return frozenset(out.stdout.split())
+    lines = out.stdout.split()
+    aliases = tuple(tuple(line.lower().split("=", 1)) for line in lines if "=" in line)
+    return ShimTable(frozenset(line for line in lines if "=" not in line), aliases)
 
 
-def unsupported_imports(pe: PeFile) -> list[str]:
-    known = supported_imports()
-    return [f"{i.dll}!{i.name}" for i in pe.imports if f"{i.dll.lower()}!{i.name}" not in known]
+def import_support(pe: PeFile) -> list[tuple[str, bool]]:
+    """('DLL!name', whether the native loader has a shim for it) for every import, in file order."""
+    table = shim_table()
+    return [(f"{i.dll}!{i.name}", table.supports(i.dll, i.name)) for i in pe.imports]
+
+
+def refusal(missing: list[str]) -> str:
+    """The loader's wording (peload.c refuse_missing): every 'DLL!name' that has no shim, grouped by DLL."""
+    if len(missing) == 1:
+        return f"unsupported import {missing[0]}"
+    split = [item.split("!", 1) for item in missing]
+    groups = [list(run) for _, run in groupby(split, key=lambda pair: pair[0].lower())]  # consecutive, as the loader
+    text = "; ".join(f"{run[0][0]}: {', '.join(name for _, name in run)}" for run in groups)
+    return f"unsupported imports ({len(missing)}): {text}"
 
 
 class PePackage:
@@ -48,6 +76,10 @@ class PePackage:
                 "tls_callbacks": [hex(v) for v in pe.tls_callbacks], "signed": bool(sig_rva and sig_size),
                 "checksum": hex(pe.checksum), "sha256": hashlib.sha256(pe.data).hexdigest()}
 
+    def import_support(self) -> list[dict]:
+        """`pkg info --imports`: each import and whether `pkg run` can bind it."""
+        return [{"import": name, "supported": ok} for name, ok in import_support(self.pe)]
+
     def verify(self) -> list[str]:
         """A non-zero header checksum must match; zero means 'not set' (as for most programs)."""
         problems = []
@@ -68,10 +100,9 @@ class PePackage:
         if pe.is_dll:
             raise FormatError("PE: this is a DLL, not a program")
         check_loadable(pe)
-        missing = unsupported_imports(pe)
+        missing = [name for name, supported in import_support(pe) if not supported]
         if missing:
-            raise FormatError(f"PE: unsupported import {missing[0]}"
-                              + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
+            raise FormatError(f"PE: {refusal(missing)}")
 
     def run(self, args: list[str], relocate: bool = False, timeout: float | None = None,
             **_options) -> subprocess.CompletedProcess:

@@ -781,12 +781,37 @@ static const struct shim shims[] = {
 	M("bsearch", s_bsearch),
 };
 
+/* The UCRT's DLLs export the msvcrt functions it kept under the same names: one set of shims serves both. */
+static const struct dll_alias {
+	const char *prefix, *dll;	/* a DLL whose name starts with prefix (any case) is looked up as dll */
+} dll_aliases[] = {
+	{ "api-ms-win-crt-", "msvcrt.dll" }, { "ucrtbase.dll", "msvcrt.dll" }, { "vcruntime140.dll", "msvcrt.dll" },
+};
+
+static const char *shim_dll(const char *dll)
+{
+	for (size_t i = 0; i < sizeof(dll_aliases) / sizeof(dll_aliases[0]); i++)
+		if (!strncasecmp(dll, dll_aliases[i].prefix, strlen(dll_aliases[i].prefix)))
+			return dll_aliases[i].dll;
+	return dll;
+}
+
 static void *find_shim(const char *dll, const char *name)
 {
+	dll = shim_dll(dll);
 	for (size_t i = 0; i < sizeof(shims) / sizeof(shims[0]); i++)
 		if (!strcasecmp(shims[i].dll, dll) && !strcmp(shims[i].name, name))
 			return shims[i].addr;
 	return NULL;
+}
+
+/* --list-shims: "dll!name" per shim, then "prefix*=dll" per alias (pe_package.py reads both). */
+static void list_shims(void)
+{
+	for (size_t i = 0; i < sizeof(shims) / sizeof(shims[0]); i++)
+		printf("%s!%s\n", shims[i].dll, shims[i].name);
+	for (size_t i = 0; i < sizeof(dll_aliases) / sizeof(dll_aliases[0]); i++)
+		printf("%s*=%s\n", dll_aliases[i].prefix, dll_aliases[i].dll);
 }
 
 /* ---- the loader: every header rule is checked before anything is mapped ---- */
@@ -1097,9 +1122,55 @@ static void relocate(const uint8_t *f, size_t size)
 	}
 }
 
-/* Binds every import; refuses the first one without a shim, before any program code runs. */
+/* Import names the loader has no shim for, gathered so one refusal lists them all. */
+struct missing {
+	struct out text;	/* "DLL: a, b; DLL2: c" */
+	const char *dll;	/* the DLL the last name was added under */
+	unsigned count;
+};
+
+#define MISSING_TEXT_MAX (64u << 10)	/* a hostile table cannot make the refusal unbounded */
+
+static void add_missing(struct missing *m, const char *dll, const char *fn)
+{
+	m->count++;
+	if (m->text.len > MISSING_TEXT_MAX)
+		return;
+	if (!m->dll || strcasecmp(m->dll, dll)) {
+		if (m->dll)
+			out_add(&m->text, "; ", 2);
+		out_add(&m->text, dll, strlen(dll));
+		out_add(&m->text, ": ", 2);
+	} else {
+		out_add(&m->text, ", ", 2);
+	}
+	m->dll = dll;
+	out_add(&m->text, fn, strlen(fn));
+}
+
+/*
+ * One line naming every missing import, grouped by DLL (one missing: "unsupported import DLL!name");
+ * pe_package.refusal() words the Python pre-check the same way.
+ */
+__attribute__((noreturn))
+static void refuse_missing(struct missing *m)
+{
+	if (m->count == 1)	/* the text is "DLL: name" */
+		die(127, "unsupported import %s!%s", m->dll, m->text.p + strlen(m->dll) + 2);
+	for (char *c = m->text.p; *c; c++)
+		if ((unsigned char)*c < 0x20 || (unsigned char)*c >= 0x7f)
+			*c = '?';
+	fflush(stdout);
+	fprintf(stderr, "cerebro-peload: unsupported imports (%u): %s%s\n", m->count, m->text.p,
+		m->text.len > MISSING_TEXT_MAX ? " ..." : "");
+	exit(127);
+}
+
+/* Binds every import; refuses all those without a shim at once, before any program code runs. */
 static void bind_imports(const uint8_t *f, size_t size)
 {
+	struct missing missing = { 0 };
+	char ordinal[16];
 	uint32_t rva, len;
 
 	dir(f, size, &hdr, DIR_IMPORT, &rva, &len);
@@ -1116,18 +1187,27 @@ static void bind_imports(const uint8_t *f, size_t size)
 		for (uint64_t t = 0;; t++) {
 			require(t <= 65536, "import table of %s not terminated", dll);
 			uint64_t thunk = rd64(table + 8 * t, "import lookup table");
+			void *addr = NULL;
+			const char *fn = ordinal;
+
 			if (!thunk)
 				break;
-			if (thunk >> 63)
-				die(127, "unsupported import %s!#%u (by ordinal)", dll, (unsigned)(thunk & 0xffff));
-			const char *fn = str_at((thunk & 0x7fffffff) + 2, "import name");
-			void *addr = find_shim(dll, fn);
-			if (!addr)
-				die(127, "unsupported import %s!%s", dll, fn);
+			if (thunk >> 63) {	/* by ordinal: no shim has one */
+				snprintf(ordinal, sizeof(ordinal), "#%u", (unsigned)(thunk & 0xffff));
+			} else {
+				fn = str_at((thunk & 0x7fffffff) + 2, "import name");
+				addr = find_shim(dll, fn);
+			}
+			if (!addr) {
+				add_missing(&missing, dll, fn);
+				continue;
+			}
 			uint64_t v = (uint64_t)(uintptr_t)addr;
 			memcpy(data_at(iat + 8 * t, 8, "import address table"), &v, 8);
 		}
 	}
+	if (missing.count)
+		refuse_missing(&missing);
 }
 
 static void protect_sections(void)
@@ -1229,8 +1309,7 @@ int main(int argc, char **argv)
 	size_t size;
 
 	if (argc == 2 && !strcmp(argv[1], "--list-shims")) {
-		for (size_t i = 0; i < sizeof(shims) / sizeof(shims[0]); i++)
-			printf("%s!%s\n", shims[i].dll, shims[i].name);
+		list_shims();
 		return 0;
 	}
 	if (argc > 1 && !strcmp(argv[1], "--relocate")) {
