@@ -1,7 +1,7 @@
 """The compiler driver: IR graph in, complete .cbx bytes out.
 
 verify -> fold, dce -> optimise (layouts, transposes, row kernels, fusion, epilogues, prepack, views) -> verify
--> stages -> memory plan -> LLVM module -> O3 -> object -> .cbx
+-> stages -> memory plan -> LLVM module -> O3/O2 -> object -> .cbx
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 import llvmlite.binding as llvm
 
+from cerebro.compiler import llvm_parts
 from cerebro.compiler.cbx.format import MAX_PARTS, MAX_STAGES, Meta, TensorSpec
 from cerebro.compiler.cbx.profile_table import attach_profile, node_info
 from cerebro.compiler.cbx.writer import finish_object
@@ -118,7 +119,7 @@ def _private_copy(graph: Graph) -> Graph:
 
 
 def compile_llvm(text: str, target: Target) -> bytes:
-    """Parse, verify, optimise (O3, new pass manager) and emit an ELF object."""
+    """Parse, verify, optimise (llvm_parts: O3, O2 for conv kernels) and emit an ELF object."""
     tm, module = _optimised(text, target)
     with phase("LLVM machine code"):
         return tm.emit_object(module)
@@ -132,18 +133,8 @@ def compile_assembly(text: str, target: Target) -> str:
 
 def _optimised(text: str, target: Target) -> tuple[llvm.TargetMachine, llvm.ModuleRef]:
     tm = target.target_machine()
-    with phase("LLVM parse"):
-        module = llvm.parse_assembly(text)
-        module.verify()
-    module.triple = target.triple
-    module.data_layout = str(tm.target_data)
-    pto = llvm.create_pipeline_tuning_options(speed_level=3)
-    pto.loop_vectorization = True
-    pto.slp_vectorization = True
-    pb = llvm.create_pass_builder(tm, pto)
-    with phase("LLVM optimise (O3)"):
-        pb.getModulePassManager().run(module, pb)
-    return tm, module
+    with phase("LLVM optimise"):  # parse and verify too; each kernel at its level, on two cores if big
+        return tm, llvm_parts.optimise_in_parts(text, target, tm, llvm_parts.worth_processes(text))
 
 
 def optimise(graph: Graph, target: Target) -> Graph:

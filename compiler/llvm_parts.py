@@ -1,11 +1,13 @@
-"""LLVM's optimisation of a big module on two cores: a worker process optimises half of the node
-functions while this process optimises the rest, then the worker's half is linked back in.
+"""LLVM's optimisation of the model's module in parts: each node function at the level that pays
+(LEVELS), and for a big module on two cores half of the node functions in a worker process.
 
-Node functions never inline into one another (module.py keeps them out of line), so each half
-optimises as it would in the whole module; the worker's functions are external while apart (nothing
-in their half calls them) and internal again once linked, so the object exports what it did. The
-optimised code keeps its floating-point semantics (no fast-math), so results are bit-identical.
-Machine code stays one emit_object on the linked module: the .cbx writer takes one object.
+Node functions never inline into one another (module.py keeps them out of line), so each part
+optimises as it would in the whole module. The part holding the stages, the entry and the globals
+keeps its functions' linkage; in every other part, and for a function another part calls, the
+functions are external while apart (so no part drops them as unused) and internal again once linked,
+so the object exports what it did. The optimised code keeps its floating-point semantics (no
+fast-math), so results are bit-identical whatever the level or the split. Machine code stays one
+emit_object on the linked module: the .cbx writer takes one object.
 """
 
 from __future__ import annotations
@@ -28,6 +30,13 @@ if TYPE_CHECKING:  # the worker runs this file alone: importing cerebro would co
 MIN_SPLIT_BYTES = 1_500_000
 _DEFINE = re.compile(r'^define (internal )?(.*?@"([^"]+)"\(.*\)[^{]*)\{?$')
 _PARAM_NAME = re.compile(r' %"[^"]*"|%"[^"]*"')
+_CALLEE = re.compile(r'@"([^"]+)"')
+# Optimisation level of node functions by op (default 3). Conv kernels are hand-tiled and vectorised: O3's
+# larger unrolling gave them no speed (ResNet18/50, MobileNetV3, the benchmark cnn at batch 64: the same
+# time per call within noise, results bit-identical) and cost 40% more compile time (ResNet50 8.2 -> 5.3
+# CPU s on one core). Other kernels keep O3 (the mlp row was 4% slower at O2 in one measurement).
+LEVELS = {"conv": 2}
+_OP = re.compile(r"node\d+_(\w+)$")
 
 
 @dataclass
@@ -83,17 +92,21 @@ def worker_share(split: Split) -> set[str]:
     return taken
 
 
-def part_text(split: Split, names: set[str], defines_globals: bool) -> str:
-    """The module with only `names` defined (external, so nothing deletes them), every other function
-    declared; without defines_globals, the globals of external linkage are declared too (the other
-    part defines them)."""
-    lines = [line if defines_globals else _declared_global(line) for line in split.header]
+def part_text(split: Split, names: set[str], main: bool) -> str:
+    """The module with only `names` defined, every other function declared. The main part keeps the
+    globals and its functions' linkage, but for a function called from outside `names`; any other
+    part declares the globals of external linkage (main defines them) and makes its functions
+    external, so that nothing drops them as unused."""
+    called_outside = {callee for f in split.functions if f.name not in names
+                      for callee in _CALLEE.findall(f.text.split("\n", 1)[-1])} if main else set()
+    lines = [line if main else _declared_global(line) for line in split.header]
     for function in split.functions:
-        if function.name in names:
-            lines.append(function.text.replace("define internal ", "define ", 1) if not defines_globals
-                         else function.text)
-        else:
+        if function.name not in names:
             lines.append(function.declaration)
+        elif main and function.name not in called_outside:
+            lines.append(function.text)
+        else:
+            lines.append(function.text.replace("define internal ", "define ", 1))
     return "\n".join(lines) + "\n"
 
 
@@ -105,45 +118,72 @@ def _declared_global(line: str) -> str:
     return f"{match.group(1)} = external hidden {match.group(2)} {match.group(3)}" if match else line
 
 
-def worth_splitting(text: str) -> bool:
-    return len(text) >= MIN_SPLIT_BYTES and len(os.sched_getaffinity(0)) >= 2
+def level(name: str) -> int:
+    """The optimisation level of function `name` (a node function's ends with its op)."""
+    match = _OP.search(name)
+    return LEVELS.get(match.group(1), 3) if match else 3
 
 
-def run_o3(module: llvm.ModuleRef, tm: llvm.TargetMachine, triple: str) -> None:
-    """The O3 pipeline (new pass manager) with loop and SLP vectorisation, for tm's target."""
+def run_pipeline(module: llvm.ModuleRef, tm: llvm.TargetMachine, triple: str, speed_level: int) -> None:
+    """LLVM's default pipeline at speed_level (new pass manager), loop and SLP vectorisation on."""
     module.triple = triple
     module.data_layout = str(tm.target_data)
-    pto = llvm.create_pipeline_tuning_options(speed_level=3)
+    pto = llvm.create_pipeline_tuning_options(speed_level=speed_level)
     pto.loop_vectorization = True
     pto.slp_vectorization = True
     pb = llvm.create_pass_builder(tm, pto)
     pb.getModulePassManager().run(module, pb)
 
 
-def optimise_in_parts(text: str, target: Target, tm: llvm.TargetMachine) -> llvm.ModuleRef:
-    """The module optimised as `run_o3` would, half of its node functions in a worker process (a new
-    interpreter running this file: no fork under the caller's threads, no re-import of its script)."""
+def worth_processes(text: str) -> int:
+    """How many processes optimise the module: two for a big one where two CPUs are usable."""
+    return 2 if len(text) >= MIN_SPLIT_BYTES and len(os.sched_getaffinity(0)) >= 2 else 1
+
+
+def optimise_in_parts(text: str, target: Target, tm: llvm.TargetMachine, processes: int = 2) -> llvm.ModuleRef:
+    """The module parsed, verified and optimised, each function at its level; with two processes,
+    half of the node functions in a worker (a new interpreter running this file: no fork under the
+    caller's threads, no re-import of its script)."""
     split = split_text(text)
-    theirs = worker_share(split)
-    ours = {f.name for f in split.functions} - theirs
-    worker = subprocess.Popen([sys.executable, "-I", __file__], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE)
-    payload = pickle.dumps((part_text(split, theirs, False), target.triple, target.cpu, target.features))
-    answer: list[tuple[bytes, bytes]] = []
-    talk = threading.Thread(target=lambda: answer.append(worker.communicate(payload)))
-    talk.start()
-    module = llvm.parse_assembly(part_text(split, ours, True))
-    module.verify()
-    run_o3(module, tm, target.triple)
-    talk.join()
-    bitcode, errors = answer[0]
-    if worker.returncode != 0:
-        detail = errors.decode(errors="replace")[-2000:]
-        raise RuntimeError(f"LLVM worker process failed ({worker.returncode}): {detail}")
-    module.link_in(llvm.parse_bitcode(bitcode))
-    for name in theirs:
-        module.get_function(name).linkage = llvm.Linkage.internal
+    theirs = worker_share(split) if processes > 1 else set()
+    talk, answer = None, []
+    if theirs:
+        worker = subprocess.Popen([sys.executable, "-I", __file__], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE)
+        payload = pickle.dumps((part_text(split, theirs, False), target.triple, target.cpu, target.features))
+        talk = threading.Thread(target=lambda: answer.append(worker.communicate(payload)))
+        talk.start()
+    module = optimise_parts(split, {f.name for f in split.functions} - theirs, tm, target.triple, True)
+    if talk is not None:
+        talk.join()
+        bitcode, errors = answer[0]
+        if worker.returncode != 0:
+            detail = errors.decode(errors="replace")[-2000:]
+            raise RuntimeError(f"LLVM worker process failed ({worker.returncode}): {detail}")
+        module.link_in(llvm.parse_bitcode(bitcode))
+    internal = {f.name for f in split.functions if f.internal}
+    for function in module.functions:  # the main part's inlined internal functions are gone
+        if function.name in internal:
+            function.linkage = llvm.Linkage.internal
     return module
+
+
+def optimise_parts(split: Split, names: set[str], tm: llvm.TargetMachine, triple: str, main: bool
+                   ) -> llvm.ModuleRef:
+    """The functions `names` of split optimised at their levels (one module per level), linked into one;
+    with main, the level-3 part is the main one (globals, linkage kept)."""
+    groups: dict[int, set[str]] = {}
+    for name in names:
+        groups.setdefault(level(name), set()).add(name)
+    modules = []
+    for speed_level in sorted(groups, reverse=True):
+        module = llvm.parse_assembly(part_text(split, groups[speed_level], main and speed_level == 3))
+        module.verify()
+        run_pipeline(module, tm, triple, speed_level)
+        modules.append(module)
+    for other in modules[1:]:
+        modules[0].link_in(other)
+    return modules[0]
 
 
 def _worker() -> None:
@@ -154,9 +194,8 @@ def _worker() -> None:
     llvm.initialize_all_asmprinters()
     tm = llvm.Target.from_triple(triple).create_target_machine(cpu=cpu, features=features, opt=3, reloc="pic",
                                                                codemodel="small")
-    module = llvm.parse_assembly(text)
-    module.verify()
-    run_o3(module, tm, triple)
+    split = split_text(text)
+    module = optimise_parts(split, {f.name for f in split.functions}, tm, triple, False)
     sys.stdout.buffer.write(module.as_bitcode())
 
 
