@@ -9,11 +9,12 @@ from dataclasses import dataclass
 import llvmlite.binding as llvm
 
 from cerebro.compiler.ir.dtypes import DType
-from cerebro.elf import EM_AARCH64, EM_X86_64
+from cerebro.elf import EM_386, EM_AARCH64, EM_X86_64
 from cerebro.toolchain import RUNTIME_DIR
 
 CPU_FEATURES_HEADER = RUNTIME_DIR / "include" / "cerebro" / "cpu_features.h"
-_FEATURE_TABLES = {EM_X86_64: "CEREBRO_X86_FEATURES", EM_AARCH64: "CEREBRO_ARM64_FEATURES"}
+_FEATURE_TABLES = {EM_X86_64: "CEREBRO_X86_FEATURES", EM_386: "CEREBRO_X86_FEATURES",
+                   EM_AARCH64: "CEREBRO_ARM64_FEATURES"}
 
 
 def read_cpu_features(header: str) -> dict[int, tuple[str, ...]]:
@@ -36,7 +37,8 @@ CPU_FEATURES: dict[int, tuple[str, ...]] = read_cpu_features(CPU_FEATURES_HEADER
 @dataclass(frozen=True)
 class Target:
     """What LLVM compiles for. features: the full LLVM feature string used for codegen;
-    meta_features: the short list the .cbx meta records for hosts to check; vector_width: f32 lanes."""
+    meta_features: the short list the .cbx meta records for hosts to check; vector_width: f32 lanes;
+    reloc: LLVM's relocation model (i686 is static: its PIC needs a GOT, which no host builds)."""
 
     name: str
     triple: str
@@ -45,17 +47,18 @@ class Target:
     meta_features: str
     machine: int
     vector_width: int
+    reloc: str = "pic"
 
     @property
     def is_x86(self) -> bool:
-        return self.machine == EM_X86_64
+        return self.machine in (EM_X86_64, EM_386)
 
     def target_machine(self) -> llvm.TargetMachine:
-        """An LLVM TargetMachine for this target (position-independent, small code model)."""
+        """An LLVM TargetMachine for this target (small code model)."""
         _init_llvm()
         llvm_target = llvm.Target.from_triple(self.triple)
         return llvm_target.create_target_machine(cpu=self.cpu, features=self.features, opt=3,
-                                                 reloc="pic", codemodel="small")
+                                                 reloc=self.reloc, codemodel="small")
 
 
 def f32_lanes(target: object) -> int:
@@ -95,6 +98,9 @@ _X86_V3 = _X86_V2 + ",+avx,+avx2,+fma,+f16c,+bmi,+bmi2,+lzcnt,+movbe"
 _X86_V4 = _X86_V3 + ",+avx512f,+avx512bw,+avx512cd,+avx512dq,+avx512vl"
 _X86_TRIPLE = "x86_64-unknown-linux-gnu"
 _ARM_TRIPLE = "aarch64-unknown-linux-gnu"
+_I686_TRIPLE = "i686-unknown-linux-gnu"
+_I686 = "+sse,+sse2,+cx8,+x87"
+_I686_V3 = _X86_V3 + ",+cx8,+x87"
 
 TARGETS: dict[str, Target] = {
     "x86_64": Target("x86_64", _X86_TRIPLE, "x86-64-v2", _X86_V2, _X86_V2, EM_X86_64, 4),
@@ -104,6 +110,9 @@ TARGETS: dict[str, Target] = {
     # x18 stays untouched: arm64 kernels built with shadow call stacks (Android's) keep its pointer there
     "aarch64": Target("aarch64", _ARM_TRIPLE, "generic", "+neon,+fp-armv8,+reserve-x18", "+neon,+fp-armv8", EM_AARCH64,
                       4),
+    # 32-bit x86 runs in 32-bit processes only (cbxrun32); static code: R_386_32 and R_386_PC32, no GOT
+    "i686": Target("i686", _I686_TRIPLE, "pentium4", _I686, "+sse2", EM_386, 4, "static"),
+    "i686-v3": Target("i686-v3", _I686_TRIPLE, "haswell", _I686_V3, _X86_V3, EM_386, 8, "static"),
 }
 
 _initialised = False

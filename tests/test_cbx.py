@@ -58,7 +58,7 @@ def test_meta_round_trips_with_the_header_layout():
 @pytest.mark.parametrize("change, message", [
     (dict(outputs=[]), "need >= 1 output"),
     (dict(num_stages=0), "num_stages"),
-    (dict(machine=3), "unsupported machine"),
+    (dict(machine=8), "unsupported machine"),
     (dict(model_name="n" * 64), "model name"),
     (dict(inputs=[TensorSpec("x" * 64, (1,), DType.f32)]), "tensor name"),
     (dict(inputs=[TensorSpec("x", (1,) * 9, DType.f32)]), "rank 9"),

@@ -7,9 +7,9 @@ import struct
 from dataclasses import dataclass, field
 
 from cerebro.compiler.ir.dtypes import DType
-from cerebro.elf import EM_AARCH64, EM_X86_64, MACHINE_NAMES
+from cerebro.elf import EM_386, EM_AARCH64, EM_X86_64, MACHINE_NAMES
 
-MACHINES = {machine: MACHINE_NAMES[machine] for machine in (EM_X86_64, EM_AARCH64)}  # those a .cbx may target
+MACHINES = {machine: MACHINE_NAMES[machine] for machine in (EM_X86_64, EM_AARCH64, EM_386)}  # those a .cbx may target
 
 MAGIC = b"CBXMETA\0"
 FORMAT_VERSION = 1

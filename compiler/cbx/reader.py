@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from cerebro import elf as elfmod
 from cerebro.compiler.cbx.format import HASH_LEN, MACHINES, CbxError, Meta
+from cerebro.compiler.cbx.rules import ELF_FORMS
 from cerebro.compiler.cbx.writer import META_SECTION, hash_offset, parse_elf
 
 IR_SECTION = ".cerebro.ir"
@@ -31,8 +32,9 @@ def read_cbx(data: bytes) -> CbxFile:
     """Parse data as a .cbx; CbxError on anything malformed, including a content hash mismatch."""
     data = bytes(data)
     elf = parse_elf(data)
-    if elf.bits != 64 or elf.endian != "<" or elf.type != elfmod.ET_REL:
-        raise CbxError("not a .cbx file: expected a 64-bit little-endian ELF relocatable object")
+    bits = ELF_FORMS.get(elf.machine, (64,))[0]
+    if elf.bits != bits or elf.endian != "<" or elf.type != elfmod.ET_REL:
+        raise CbxError(f"not a .cbx file: expected a {bits}-bit little-endian ELF relocatable object")
     at = hash_offset(elf)
     meta = Meta.unpack(elf.section_data(elf.section(META_SECTION)))
     if meta.machine != elf.machine or meta.machine not in MACHINES:

@@ -15,13 +15,11 @@ import struct
 from cerebro import elf as elfmod
 from cerebro.compiler.cbx.format import CbxError
 from cerebro.compiler.cbx.reader import read_cbx
-from cerebro.compiler.cbx.writer import parse_elf
+from cerebro.compiler.cbx.writer import ELF_LAYOUTS, parse_elf
 
 # the object's own globals and their names after the prefix
 RENAMED = {"cerebro_entry": "entry", "cerebro_weights": "weights", "cerebro_meta": "meta", "cerebro_ir": "ir"}
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
-_SHDR_SIZE = 64
-_SH_OFFSET_AT = 24  # offsetof(Elf64_Shdr, sh_offset); sh_size follows
 
 
 def c_prefix(name: str) -> str:
@@ -48,6 +46,7 @@ def linkable_object(cbx: bytes, prefix: str) -> bytes:
         if sym.name in RENAMED and sym.shndx != elfmod.SHN_UNDEF:
             struct.pack_into("<I", out, symtab.offset + number * symtab.entsize, len(strings))
             strings += f"{prefix}_{RENAMED[sym.name]}".encode() + b"\0"
-    header = elf.shoff + strtab.index * _SHDR_SIZE + _SH_OFFSET_AT
-    struct.pack_into("<QQ", out, header, len(out), len(strings))
+    lay = ELF_LAYOUTS[elf.bits]
+    header = elf.shoff + strtab.index * lay.shdr.size + lay.sh_offset
+    struct.pack_into("<2" + lay.word, out, header, len(out), len(strings))
     return bytes(out + strings)

@@ -7,7 +7,7 @@ anything else so that a file it produced always loads.
 from __future__ import annotations
 
 from cerebro import elf as elfmod
-from cerebro.compiler.cbx.format import EM_AARCH64, EM_X86_64, MACHINES, CbxError
+from cerebro.compiler.cbx.format import EM_386, EM_AARCH64, EM_X86_64, MACHINES, CbxError
 
 ENTRY_SYMBOL = "cerebro_entry"
 _CONSTRUCTOR_SECTIONS = (elfmod.SHT_INIT_ARRAY, elfmod.SHT_FINI_ARRAY, 16)  # 16: SHT_PREINIT_ARRAY
@@ -22,31 +22,40 @@ RELOCATIONS: dict[int, dict[int, str]] = {
                  280: "R_AARCH64_CONDBR19", 282: "R_AARCH64_JUMP26", 283: "R_AARCH64_CALL26",
                  284: "R_AARCH64_LDST16_ABS_LO12_NC", 285: "R_AARCH64_LDST32_ABS_LO12_NC",
                  286: "R_AARCH64_LDST64_ABS_LO12_NC", 299: "R_AARCH64_LDST128_ABS_LO12_NC"},
+    EM_386: {1: "R_386_32", 2: "R_386_PC32", 4: "R_386_PLT32"},
 }
 
 IMPORTS: dict[int, frozenset[str]] = {
     EM_X86_64: frozenset({"memcpy", "memmove", "memset", "__x86_return_thunk"}),
     EM_AARCH64: frozenset({"memcpy", "memmove", "memset"}),
+    EM_386: frozenset({"memcpy", "memmove", "memset", "__x86_return_thunk"}),
 }
+
+# The ELF class and relocation section type of each machine's objects: i386 objects are ELF32 with
+# SHT_REL (addends in place), as LLVM and every i386 toolchain write them.
+ELF_FORMS: dict[int, tuple[int, int]] = {EM_X86_64: (64, elfmod.SHT_RELA), EM_AARCH64: (64, elfmod.SHT_RELA),
+                                          EM_386: (32, elfmod.SHT_REL)}
 
 
 def check_object(elf: elfmod.ElfFile, machine: int) -> None:
     """Raise CbxError naming the first thing in elf that a Cerebro host would refuse."""
-    if elf.bits != 64 or elf.endian != "<":
-        raise CbxError("not a 64-bit little-endian ELF object")
+    bits, relocs = ELF_FORMS.get(machine, (64, elfmod.SHT_RELA))
+    if elf.bits != bits or elf.endian != "<":
+        raise CbxError(f"not a {bits}-bit little-endian ELF object")
     if elf.type != elfmod.ET_REL:
         raise CbxError(f"not a relocatable object (ELF type {elf.type_name})")
     if elf.machine != machine:
         raise CbxError(f"wrong machine: object is {elf.machine_name}, meta says "
                        f"{MACHINES.get(machine, machine)}")
     for sec in elf.sections:
-        if sec.type == elfmod.SHT_REL:
-            raise CbxError(f"unsupported SHT_REL section {sec.name} (only RELA is used)")
+        if sec.type in (elfmod.SHT_REL, elfmod.SHT_RELA) and sec.type != relocs:
+            kind, used = ("SHT_REL", "RELA") if sec.type == elfmod.SHT_REL else ("SHT_RELA", "REL")
+            raise CbxError(f"unsupported {kind} section {sec.name} (only {used} is used)")
         if sec.type in _CONSTRUCTOR_SECTIONS or sec.name in (".ctors", ".dtors"):
             raise CbxError(f"constructor/destructor section {sec.name} is not supported (no host runs them)")
         if sec.flags & elfmod.SHF_ALLOC and sec.flags & _SHF_TLS:
             raise CbxError(f"thread-local section {sec.name} is not supported")
-        if sec.type == elfmod.SHT_RELA and not 0 < sec.info < len(elf.sections):
+        if sec.type == relocs and not 0 < sec.info < len(elf.sections):
             raise CbxError(f"{sec.name} applies to unknown section index {sec.info}")
     _check_relocations(elf, machine)
     _check_symbols(elf, machine)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import struct
+from dataclasses import dataclass
 
 from cerebro import elf as elfmod
 from cerebro.binread import FormatError
@@ -17,12 +18,23 @@ from cerebro.compiler.cbx.rules import check_object
 
 META_SECTION = ".cerebro.meta"
 WEIGHTS_SECTION = ".cerebro.weights"
-_SHDR_SIZE = 64
-_SH_FLAGS_OFFSET = 8  # offsetof(Elf64_Shdr, sh_flags)
-_SH_OFFSET_OFFSET = 24  # offsetof(Elf64_Shdr, sh_offset), sh_size follows
-_EH_SHOFF_OFFSET = 40  # offsetof(Elf64_Ehdr, e_shoff)
-_EH_SHNUM_OFFSET = 60  # offsetof(Elf64_Ehdr, e_shnum), e_shstrndx follows
-_SHDR = struct.Struct("<2I4Q2I2Q")  # Elf64_Shdr
+
+
+@dataclass(frozen=True)
+class ElfLayout:
+    """Where the writer patches an ELF header and section headers: the fields are word-sized (word: the
+    struct code of an address-sized field), at these offsets."""
+
+    word: str
+    shdr: struct.Struct  # Elf{32,64}_Shdr
+    sh_flags: int  # offsetof(Shdr, sh_flags)
+    sh_offset: int  # offsetof(Shdr, sh_offset), sh_size follows
+    e_shoff: int  # offsetof(Ehdr, e_shoff)
+    e_shnum: int  # offsetof(Ehdr, e_shnum), e_shstrndx follows
+
+
+ELF_LAYOUTS = {64: ElfLayout("Q", struct.Struct("<2I4Q2I2Q"), 8, 24, 40, 60),
+               32: ElfLayout("I", struct.Struct("<10I"), 8, 16, 32, 48)}
 
 
 def parse_elf(data: bytes) -> elfmod.ElfFile:
@@ -45,9 +57,10 @@ def finish_object(obj: bytes, meta: Meta, weights: bytes) -> bytes:
     weights_sec = _placeholder(elf, WEIGHTS_SECTION, len(weights), exact=False)
     out[meta_sec.offset:meta_sec.offset + meta_sec.size] = packed
     out[weights_sec.offset:weights_sec.offset + weights_sec.size] = weights + bytes(weights_sec.size - len(weights))
+    lay = ELF_LAYOUTS[elf.bits]
     for sec in (meta_sec, weights_sec):
-        at = elf.shoff + sec.index * _SHDR_SIZE + _SH_FLAGS_OFFSET
-        struct.pack_into("<Q", out, at, sec.flags & ~elfmod.SHF_WRITE)
+        at = elf.shoff + sec.index * lay.shdr.size + lay.sh_flags
+        struct.pack_into("<" + lay.word, out, at, sec.flags & ~elfmod.SHF_WRITE)
     return seal(bytes(out))
 
 
@@ -59,7 +72,8 @@ def add_section(cbx: bytes, name: str, payload: bytes, kind: int = elfmod.SHT_PR
     elf = parse_elf(cbx)
     if elf.section(name) is not None:
         raise CbxError(f"the .cbx already has a {name} section")
-    shnum, shstrndx = struct.unpack_from("<2H", cbx, _EH_SHNUM_OFFSET)
+    lay = ELF_LAYOUTS[elf.bits]
+    shnum, shstrndx = struct.unpack_from("<2H", cbx, lay.e_shnum)
     names = elf.section_data(elf.sections[shstrndx])
     out = bytearray(cbx)
 
@@ -70,11 +84,12 @@ def add_section(cbx: bytes, name: str, payload: bytes, kind: int = elfmod.SHT_PR
 
     names_at = append(names + name.encode() + b"\0")
     payload_at = append(payload)
-    headers = bytearray(cbx[elf.shoff:elf.shoff + shnum * _SHDR_SIZE])
-    struct.pack_into("<2Q", headers, shstrndx * _SHDR_SIZE + _SH_OFFSET_OFFSET, names_at, len(names) + len(name) + 1)
-    headers += _SHDR.pack(len(names), kind, 0, 0, payload_at, len(payload), 0, 0, align, 0)
-    struct.pack_into("<Q", out, _EH_SHOFF_OFFSET, append(bytes(headers)))
-    struct.pack_into("<H", out, _EH_SHNUM_OFFSET, shnum + 1)
+    headers = bytearray(cbx[elf.shoff:elf.shoff + shnum * lay.shdr.size])
+    struct.pack_into("<2" + lay.word, headers, shstrndx * lay.shdr.size + lay.sh_offset, names_at,
+                     len(names) + len(name) + 1)
+    headers += lay.shdr.pack(len(names), kind, 0, 0, payload_at, len(payload), 0, 0, align, 0)
+    struct.pack_into("<" + lay.word, out, lay.e_shoff, append(bytes(headers)))
+    struct.pack_into("<H", out, lay.e_shnum, shnum + 1)
     return seal(bytes(out))
 
 

@@ -29,10 +29,16 @@ struct cbx_arch {
 		     uint64_t place, uint64_t sym, int64_t addend);
 	/* The relocation's ELF name, or NULL when unknown. */
 	const char *(*reloc_name)(uint32_t type);
+	/*
+	 * For SHT_REL objects (i386, ELF32), reads the addend that relocation
+	 * @type keeps in its field at @where; NULL where objects are ELF64 RELA.
+	 */
+	int (*read_addend)(uint32_t type, const uint8_t *where, uint64_t avail, int64_t *addend);
 };
 
 extern const struct cbx_arch cbx_arch_x86_64;
 extern const struct cbx_arch cbx_arch_aarch64;
+extern const struct cbx_arch cbx_arch_i686;
 
 /* The arch for ELF e_machine @machine, or NULL. */
 const struct cbx_arch *cbx_arch_for(uint32_t machine);

@@ -4,7 +4,7 @@
  */
 #include "error.h"
 
-#include "elf64.h"
+#include "elf32.h"
 
 int cbx_fail(struct cbx_error *err, int code, const char *fmt, ...)
 {
@@ -26,6 +26,8 @@ const char *cbx_machine_name(uint32_t machine)
 		return "x86-64";
 	case CBX_EM_AARCH64:
 		return "aarch64";
+	case CBX_EM_386:
+		return "i686";
 	default:
 		return "an unsupported machine";
 	}

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * The .cbx format logic: parse and check an ELF64 ET_REL object, lay out
+ * The .cbx format logic: parse and check an ELF ET_REL object, lay out
  * its allocated sections, and relocate it through the arch callbacks.
  * Nothing here trusts the file: every offset, size, index and string is
  * checked against the buffer before use.
@@ -40,20 +40,56 @@ const struct cbx_arch *cbx_arch_for(uint32_t machine)
 		return &cbx_arch_x86_64;
 	if (machine == cbx_arch_aarch64.machine)
 		return &cbx_arch_aarch64;
+	if (machine == cbx_arch_i686.machine)
+		return &cbx_arch_i686;
 	return NULL;
+}
+
+/* Sizes of the file's records: ELF32 for i386, ELF64 otherwise. */
+static uint64_t shdr_size(const struct cbx_image *img)
+{
+	return img->elf32 ? sizeof(struct cbx_shdr32) : sizeof(struct cbx_shdr);
+}
+
+static uint64_t sym_size(const struct cbx_image *img)
+{
+	return img->elf32 ? sizeof(struct cbx_sym32) : sizeof(struct cbx_sym);
+}
+
+static uint64_t reloc_size(const struct cbx_image *img)
+{
+	return img->elf32 ? sizeof(struct cbx_rel32) : sizeof(struct cbx_rela);
 }
 
 void cbx_image_section(const struct cbx_image *img, uint32_t index, struct cbx_shdr *out)
 {
-	cbx_memcpy(out, img->data + img->ehdr.shoff + (uint64_t)index * sizeof(*out), sizeof(*out));
+	const uint8_t *at = img->data + img->ehdr.shoff + (uint64_t)index * shdr_size(img);
+
+	if (img->elf32)
+		cbx_widen_shdr(at, out);
+	else
+		cbx_memcpy(out, at, sizeof(*out));
 }
 
 static void read_symbol(const struct cbx_image *img, uint64_t index, struct cbx_sym *out)
 {
 	struct cbx_shdr symtab;
+	const uint8_t *at;
 
 	cbx_image_section(img, img->symtab, &symtab);
-	cbx_memcpy(out, img->data + symtab.offset + index * sizeof(*out), sizeof(*out));
+	at = img->data + symtab.offset + index * sym_size(img);
+	if (img->elf32)
+		cbx_widen_sym(at, out);
+	else
+		cbx_memcpy(out, at, sizeof(*out));
+}
+
+static void read_reloc(const struct cbx_image *img, const uint8_t *at, struct cbx_rela *out)
+{
+	if (img->elf32)
+		cbx_widen_rel(at, out);
+	else
+		cbx_memcpy(out, at, sizeof(*out));
 }
 
 /*
@@ -119,15 +155,27 @@ static bool in_file(const struct cbx_image *img, uint64_t offset, uint64_t len)
 static int parse_header(struct cbx_image *img, uint32_t host_machine, struct cbx_error *err)
 {
 	struct cbx_ehdr *eh = &img->ehdr;
+	uint16_t machine;
 
-	if (img->size < sizeof(*eh))
+	/* e_machine sits at the same offset in both classes; it decides which one the file must be. */
+	if (img->size < sizeof(struct cbx_ehdr32))
+		return cbx_fail(err, CBX_ETRUNC, "truncated file: %llu bytes, an ELF header needs %zu",
+				(unsigned long long)img->size, sizeof(struct cbx_ehdr32));
+	cbx_memcpy(&machine, img->data + offsetof(struct cbx_ehdr, machine), sizeof(machine));
+	img->elf32 = machine == CBX_EM_386;
+	if (!img->elf32 && img->size < sizeof(*eh))
 		return cbx_fail(err, CBX_ETRUNC, "truncated file: %llu bytes, an ELF header needs %zu",
 				(unsigned long long)img->size, sizeof(*eh));
-	cbx_memcpy(eh, img->data, sizeof(*eh));
+	if (img->elf32)
+		cbx_widen_ehdr(img->data, eh);
+	else
+		cbx_memcpy(eh, img->data, sizeof(*eh));
 	if (cbx_memcmp(eh->ident, elf_magic, sizeof(elf_magic)) != 0)
 		return cbx_fail(err, CBX_EMAGIC, "bad magic: not a .cbx file (no ELF header)");
-	if (eh->ident[4] != CBX_ELFCLASS64 || eh->ident[5] != CBX_ELFDATA2LSB || eh->ident[6] != 1)
-		return cbx_fail(err, CBX_EMAGIC, "bad magic: not a 64-bit little-endian ELF file");
+	if (eh->ident[4] != (img->elf32 ? CBX_ELFCLASS32 : CBX_ELFCLASS64) ||
+	    eh->ident[5] != CBX_ELFDATA2LSB || eh->ident[6] != 1)
+		return cbx_fail(err, CBX_EMAGIC, "bad magic: not a %d-bit little-endian ELF file",
+				img->elf32 ? 32 : 64);
 	if (eh->type != CBX_ET_REL)
 		return cbx_fail(err, CBX_EFORMAT, "not a relocatable object (ELF type %u, expected ET_REL)", eh->type);
 	img->arch = cbx_arch_for(eh->machine);
@@ -136,11 +184,11 @@ static int parse_header(struct cbx_image *img, uint32_t host_machine, struct cbx
 	if (host_machine && eh->machine != host_machine)
 		return cbx_fail(err, CBX_EMACHINE, "wrong machine: file is %s, host is %s",
 				cbx_machine_name(eh->machine), cbx_machine_name(host_machine));
-	if (eh->shentsize != sizeof(struct cbx_shdr))
+	if (eh->shentsize != shdr_size(img))
 		return cbx_fail(err, CBX_EFORMAT, "bad section header size %u", eh->shentsize);
 	if (eh->shnum == 0 || eh->shnum > CBX_MAX_SECTIONS)
 		return cbx_fail(err, CBX_EFORMAT, "%u sections (supported: 1 to %d)", eh->shnum, CBX_MAX_SECTIONS);
-	if (!in_file(img, eh->shoff, (uint64_t)eh->shnum * sizeof(struct cbx_shdr)))
+	if (!in_file(img, eh->shoff, (uint64_t)eh->shnum * shdr_size(img)))
 		return cbx_fail(err, CBX_ETRUNC, "truncated file: section headers run past the end");
 	if (eh->shstrndx == 0 || eh->shstrndx >= eh->shnum)
 		return cbx_fail(err, CBX_EFORMAT, "bad section name table index %u", eh->shstrndx);
@@ -175,8 +223,9 @@ static int parse_sections(struct cbx_image *img, struct cbx_error *err)
 		if (claimed > img->size)
 			return cbx_fail(err, CBX_EFORMAT, "section %s overlaps others: sections claim more bytes than the file has",
 					name);
-		if (sh.type == CBX_SHT_REL)
-			return cbx_fail(err, CBX_ERELOC, "unsupported SHT_REL section %s (only RELA is used)", name);
+		if (sh.type == (img->elf32 ? CBX_SHT_RELA : CBX_SHT_REL))
+			return cbx_fail(err, CBX_ERELOC, "unsupported %s section %s (only %s is used)",
+					img->elf32 ? "SHT_RELA" : "SHT_REL", name, img->elf32 ? "REL" : "RELA");
 		if (sh.type == CBX_SHT_INIT_ARRAY || sh.type == CBX_SHT_FINI_ARRAY ||
 		    sh.type == CBX_SHT_PREINIT_ARRAY || cbx_strcmp(name, ".ctors") == 0 ||
 		    cbx_strcmp(name, ".dtors") == 0)
@@ -213,7 +262,7 @@ static int parse_symbols(struct cbx_image *img, struct cbx_error *err)
 	if (!img->symtab)
 		return cbx_fail(err, CBX_EFORMAT, "no symbol table");
 	cbx_image_section(img, img->symtab, &sh);
-	if (sh.entsize != sizeof(sym) || sh.size % sizeof(sym) != 0 || sh.size == 0)
+	if (sh.entsize != sym_size(img) || sh.size % sym_size(img) != 0 || sh.size == 0)
 		return cbx_fail(err, CBX_EFORMAT, "bad symbol table entry size");
 	if (sh.link == 0 || sh.link >= img->ehdr.shnum)
 		return cbx_fail(err, CBX_EFORMAT, "symbol table has a bad string table index %u", sh.link);
@@ -224,7 +273,7 @@ static int parse_symbols(struct cbx_image *img, struct cbx_error *err)
 	if (ret)
 		return ret;
 	img->strtab = sh.link;
-	img->num_symbols = sh.size / sizeof(sym);
+	img->num_symbols = sh.size / sym_size(img);
 	for (i = 1; i < img->num_symbols; i++) {
 		if (should_stop(i, YIELD_STEPS))
 			return interrupted(err);
@@ -480,12 +529,12 @@ static int relocate_section(const struct cbx_image *img, uint8_t *base, uint32_t
 		return cbx_fail(err, CBX_ERELOC, "%s applies to a section without data", name);
 	if (sh.link != img->symtab)
 		return cbx_fail(err, CBX_ERELOC, "%s does not use the symbol table", name);
-	if (sh.entsize != sizeof(rela) || sh.size % sizeof(rela) != 0)
+	if (sh.entsize != reloc_size(img) || sh.size % reloc_size(img) != 0)
 		return cbx_fail(err, CBX_ERELOC, "%s has a bad entry size", name);
-	for (i = 0; i < sh.size / sizeof(rela); i++) {
+	for (i = 0; i < sh.size / reloc_size(img); i++) {
 		if (should_stop(i, YIELD_STEPS))
 			return interrupted(err);
-		cbx_memcpy(&rela, img->data + sh.offset + i * sizeof(rela), sizeof(rela));
+		read_reloc(img, img->data + sh.offset + i * reloc_size(img), &rela);
 		type = (uint32_t)rela.info;
 		sym_index = (uint32_t)(rela.info >> 32);
 		if (!img->arch->reloc_name(type))
@@ -513,8 +562,13 @@ static int relocate_section(const struct cbx_image *img, uint8_t *base, uint32_t
 			symbol_value = (uint64_t)(uintptr_t)base + img->load_offset[sym.shndx] + sym.value;
 		}
 		place = (uint64_t)(uintptr_t)base + img->load_offset[sh.info] + rela.offset;
-		status = img->arch->apply(type, base + img->load_offset[sh.info] + rela.offset,
-					  target.size - rela.offset, place, symbol_value, rela.addend);
+		status = CBX_RELOC_OK;
+		if (img->elf32)
+			status = img->arch->read_addend(type, base + img->load_offset[sh.info] + rela.offset,
+							target.size - rela.offset, &rela.addend);
+		if (status == CBX_RELOC_OK)
+			status = img->arch->apply(type, base + img->load_offset[sh.info] + rela.offset,
+						  target.size - rela.offset, place, symbol_value, rela.addend);
 		if (status != CBX_RELOC_OK)
 			return cbx_fail(err, CBX_ERELOC, "relocation %s against '%s' at %s+0x%llx %s",
 					img->arch->reloc_name(type), symbol_name(img, &sym),
@@ -546,7 +600,7 @@ int cbx_image_load(const struct cbx_image *img, uint8_t *base,
 				      imports[i].address);
 	for (i = 1; i < img->ehdr.shnum; i++) {
 		cbx_image_section(img, i, &sh);
-		if (sh.type != CBX_SHT_RELA)
+		if (sh.type != (img->elf32 ? CBX_SHT_REL : CBX_SHT_RELA))
 			continue;
 		ret = relocate_section(img, base, i, imports, num_imports, err);
 		if (ret)

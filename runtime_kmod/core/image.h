@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * A .cbx image: a bounds-checked view of an ELF64 relocatable object, its
+ * A .cbx image: a bounds-checked view of an ELF relocatable object (ELF64;
+ * ELF32 for i386, widened to the ELF64 structs as it is read), its
  * load layout and the relocation pass. Hosts supply memory and imports.
  *
  * Use: cbx_image_parse(), cbx_image_layout(), then the host allocates
@@ -13,7 +14,7 @@
 #include <cerebro/cbx.h>
 
 #include "arch.h"
-#include "elf64.h"
+#include "elf32.h"
 #include "error.h"
 
 #define CBX_MAX_SECTIONS 256
@@ -31,7 +32,8 @@ struct cbx_image {
 	const uint8_t *data;
 	uint64_t size;
 	const struct cbx_arch *arch;
-	struct cbx_ehdr ehdr;
+	struct cbx_ehdr ehdr;		/* widened from ELF32 when elf32 */
+	bool elf32;			/* i386: ELF32 records, SHT_REL relocations */
 	uint32_t symtab;		/* section index of .symtab */
 	uint32_t strtab;		/* its string table */
 	uint64_t num_symbols;

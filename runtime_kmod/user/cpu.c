@@ -15,7 +15,7 @@ struct feature {
 	bool present;
 };
 
-#if defined(__x86_64__)
+#if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
 
 static const struct cpuid_feature {

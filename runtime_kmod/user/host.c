@@ -17,10 +17,14 @@
 #include "image.h"
 #include "meta.h"
 
+#if defined(__x86_64__) || defined(__i386__)
 #if defined(__x86_64__)
 #define HOST_MACHINE CBX_EM_X86_64
+#else
+#define HOST_MACHINE CBX_EM_386
+#endif
 /*
- * Generated x86-64 code returns through __x86_return_thunk (the kernel's
+ * Generated x86 code returns through __x86_return_thunk (the kernel's
  * return-thunk mitigation); in user space a plain ret is that thunk.
  */
 __asm__(".text\n"
@@ -33,7 +37,7 @@ void cbx_user_return_thunk(void);
 #elif defined(__aarch64__)
 #define HOST_MACHINE CBX_EM_AARCH64
 #else
-#error "the user-space host supports x86-64 and aarch64"
+#error "the user-space host supports x86-64, i686 and aarch64"
 #endif
 
 static const struct cbx_import *host_imports(uint32_t *count)
@@ -47,7 +51,7 @@ static const struct cbx_import *host_imports(uint32_t *count)
 	imports[n++].address = (uint64_t)(uintptr_t)&memset;
 	imports[n].name = CEREBRO_IMPORT_MEMMOVE;
 	imports[n++].address = (uint64_t)(uintptr_t)&memmove;
-#if defined(__x86_64__)
+#if defined(__x86_64__) || defined(__i386__)
 	imports[n].name = CEREBRO_IMPORT_RETURN_THUNK;
 	imports[n++].address = (uint64_t)(uintptr_t)&cbx_user_return_thunk;
 #endif

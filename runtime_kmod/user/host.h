@@ -24,7 +24,7 @@ struct cbx_model {
 	size_t meta_len;
 };
 
-/* The e_machine this process runs (62 or 183). */
+/* The e_machine this process runs (62, 3 or 183). */
 unsigned int cbx_host_machine(void);
 
 /*

@@ -11,7 +11,7 @@
 
 enum { UNKNOWN = -1, ABSENT = 0, PRESENT = 1 };
 
-#if defined(__x86_64__)
+#if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
 #include <immintrin.h>
 
