@@ -36,8 +36,8 @@
 #include <unistd.h>
 
 #include "fault_report.h"
+#include "shims.h"
 
-#define WINAPI __attribute__((ms_abi))
 #define PAGE 4096u
 #define MAX_IMAGE (1u << 30)
 #define MAX_FILE (1u << 30)
@@ -53,7 +53,7 @@ static int g_argc;
 static char **g_argv;
 static char *g_cmdline;
 static int g_fmode, g_commode;
-static uint32_t g_last_error;
+uint32_t g_last_error;
 static uint8_t g_iob[3][48];	/* msvcrt FILE structs for stdin/stdout/stderr */
 static win_void_fn onexit_fns[64];
 static int onexit_count;
@@ -75,8 +75,7 @@ static void vdie(int status, const char *fmt, va_list ap)
 	exit(status);
 }
 
-__attribute__((noreturn, format(printf, 2, 3)))
-static void die(int status, const char *fmt, ...)
+void die(int status, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -104,7 +103,7 @@ static uint64_t va_to_rva(uint64_t va, const char *what)
 
 /* ---- msvcrt FILE mapping and printf with the Windows va_list ---- */
 
-static FILE *host_file(void *f)
+FILE *host_file(void *f)
 {
 	if (f == g_iob[0])
 		return stdin;
@@ -300,13 +299,6 @@ static WINAPI int s_vfprintf(void *f, const char *fmt, const uint64_t *ap) { ret
 static WINAPI int s_vprintf(const char *fmt, const uint64_t *ap) { return write_formatted(stdout, fmt, ap); }
 static WINAPI int s_vsnprintf(char *d, size_t n, const char *fmt, const uint64_t *ap) { return print_to_buffer(d, n, fmt, ap, 0); }
 static WINAPI int s_vsprintf(char *d, const char *fmt, const uint64_t *ap) { return print_to_buffer(d, SIZE_MAX >> 1, fmt, ap, 1); }
-
-#define MS_VARARGS(last, call) ({					\
-	__builtin_ms_va_list ap_;					\
-	__builtin_ms_va_start(ap_, last);				\
-	int r_ = call((const uint64_t *)ap_);				\
-	__builtin_ms_va_end(ap_);					\
-	r_; })
 
 static WINAPI int s_fprintf(void *f, const char *fmt, ...)
 {
@@ -731,11 +723,6 @@ static WINAPI int s_WideCharToMultiByte(uint32_t cp, uint32_t flags, const uint1
 	return n;
 }
 
-struct shim {
-	const char *dll, *name;
-	void *addr;
-};
-
 #define K(name, fn) { "kernel32.dll", name, (void *)(fn) }
 #define M(name, fn) { "msvcrt.dll", name, (void *)(fn) }
 
@@ -796,20 +783,29 @@ static const char *shim_dll(const char *dll)
 	return dll;
 }
 
+static const struct shim_table {
+	const struct shim *list;
+	const size_t *count;
+} shim_tables[] = {
+	{ shims, &(const size_t){ sizeof(shims) / sizeof(shims[0]) } }, { crt_shims, &crt_shim_count },
+};
+
 static void *find_shim(const char *dll, const char *name)
 {
 	dll = shim_dll(dll);
-	for (size_t i = 0; i < sizeof(shims) / sizeof(shims[0]); i++)
-		if (!strcasecmp(shims[i].dll, dll) && !strcmp(shims[i].name, name))
-			return shims[i].addr;
+	for (size_t t = 0; t < sizeof(shim_tables) / sizeof(shim_tables[0]); t++)
+		for (size_t i = 0; i < *shim_tables[t].count; i++)
+			if (!strcasecmp(shim_tables[t].list[i].dll, dll) && !strcmp(shim_tables[t].list[i].name, name))
+				return shim_tables[t].list[i].addr;
 	return NULL;
 }
 
 /* --list-shims: "dll!name" per shim, then "prefix*=dll" per alias (pe_package.py reads both). */
 static void list_shims(void)
 {
-	for (size_t i = 0; i < sizeof(shims) / sizeof(shims[0]); i++)
-		printf("%s!%s\n", shims[i].dll, shims[i].name);
+	for (size_t t = 0; t < sizeof(shim_tables) / sizeof(shim_tables[0]); t++)
+		for (size_t i = 0; i < *shim_tables[t].count; i++)
+			printf("%s!%s\n", shim_tables[t].list[i].dll, shim_tables[t].list[i].name);
 	for (size_t i = 0; i < sizeof(dll_aliases) / sizeof(dll_aliases[0]); i++)
 		printf("%s*=%s\n", dll_aliases[i].prefix, dll_aliases[i].dll);
 }

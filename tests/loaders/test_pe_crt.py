@@ -11,7 +11,8 @@ from loader_support import need
 
 from cerebro.loaders.cli import main as cli_main
 from cerebro.loaders.native_build import native_program
-from cerebro.loaders.pe_package import shim_table
+from cerebro.loaders.pe import PeFile
+from cerebro.loaders.pe_package import import_support, shim_table
 
 MISSING = r"""
 #include <windows.h>
@@ -27,25 +28,154 @@ int main(void)
 }
 """
 
-PROGRAMS = {"missing": MISSING}
+SCANF = r"""
+#include <stdio.h>
+int main(void)
+{
+    int a, n; long l; long long q; double d; float f; char w[16], set[16], c; unsigned short h;
+    n = sscanf("7 -9 123456789012 2.5 1.25 word abc]x 65535", "%d %ld %lld %lf %f %15s %15[a-c] %*c%*c %hu",
+               &a, &l, &q, &d, &f, w, set, &h);
+    printf("%d: %d %ld %lld %.2f %.2f %s %s %u\n", n, a, l, q, d, f, w, set, h);
+    printf("empty %d, mismatch %d\n", sscanf("", "%d", &a), sscanf("x", "%d", &a));
+    while (scanf("%d", &a) == 1)
+        printf("got %d\n", a);
+    if (scanf(" %c", &c) == 1) {
+        ungetc(c, stdin);
+        n = fscanf(stdin, "%15s %lf", w, &d);
+        printf("%d word %s %g\n", n, w, d);
+    }
+    return 0;
+}
+"""
+
+TIME = r"""
+#include <stdio.h>
+#include <time.h>
+int main(void)
+{
+    static const long long stamps[] = {0, 951782400, 1700000000, 4102444799LL};
+    char b[200];
+    for (int i = 0; i < 4; i++) {
+        time_t t = (time_t)stamps[i];
+        struct tm *g = gmtime(&t);
+        strftime(b, sizeof b, "%Y-%m-%d %H:%M:%S %a %A %b %B %j %p %I %U %W %w %y %d %m %%", g);
+        printf("%lld: %s | yday %d wday %d\n", stamps[i], b, g->tm_yday, g->tm_wday);
+        struct tm *l = localtime(&t);  /* the test runs the Linux build with TZ=UTC */
+        printf("  local %02d:%02d, isdst %d\n", l->tm_hour, l->tm_min, l->tm_isdst);
+    }
+    struct tm m = {0};
+    m.tm_year = 126; m.tm_mon = 1; m.tm_mday = 30; m.tm_hour = 25;  /* normalised: 2026-03-03 01:00 */
+    time_t mt = mktime(&m);
+    printf("mktime %lld -> %d-%02d-%02d %02d yday %d, difftime %.1f\n", (long long)mt, m.tm_year + 1900,
+           m.tm_mon + 1, m.tm_mday, m.tm_hour, m.tm_yday, difftime(mt, 0));
+    printf("too small: %d\n", (int)strftime(b, 4, "%Y-%m-%d", gmtime(&mt)));
+    time_t now = time(NULL), now2;
+    time(&now2);
+    printf("now plausible %d, clock plausible %d\n", now > 1700000000 && now2 >= now, clock() >= 0);
+#ifdef _WIN32
+    time_t zero = 0;
+    strftime(b, sizeof b, "%c|%x|%X|%#d", gmtime(&zero));
+    fprintf(stderr, "msvcrt forms: %s\n", b);
+#endif
+    return 0;
+}
+"""
+
+NUMBERS = r"""
+#include <stdio.h>
+#include <stdlib.h>
+int main(int argc, char **argv)
+{
+    const char *inputs[] = {"3.14159", "  -2.5e-3xyz", "1e308", "0x1p4", "inf", "12abc", "", ".5", "-0"};
+    for (int i = 0; i < 9; i++) {
+        char *end;
+        double d = strtod(inputs[i], &end);
+        float f = strtof(inputs[i], NULL);
+        printf("[%s] atof %.17g strtod %.17g rest [%s] strtof %.9g\n", inputs[i], atof(inputs[i]), d, end, f);
+    }
+    for (int i = 1; i < argc; i++)
+        printf("arg %s -> %g %ld\n", argv[i], atof(argv[i]), atol(argv[i]));
+    return 0;
+}
+"""
+
+CTYPE = r"""
+#include <ctype.h>
+#include <stdio.h>
+#include <string.h>
+typedef int (*classify)(int);
+int main(int argc, char **argv)
+{
+    static const struct { const char *name; classify fn; } classes[] = {
+        {"alpha", isalpha}, {"upper", isupper}, {"lower", islower}, {"digit", isdigit}, {"xdigit", isxdigit},
+        {"space", isspace}, {"punct", ispunct}, {"alnum", isalnum}, {"print", isprint}, {"graph", isgraph},
+        {"cntrl", iscntrl}, {"blank", isblank}};
+    for (unsigned k = 0; k < sizeof classes / sizeof classes[0]; k++) {
+        printf("%-6s ", classes[k].name);
+        for (int c = -1; c < 256; c++)
+            putchar(classes[k].fn(c) ? '1' : '0');
+        putchar('\n');
+    }
+    for (int c = -1; c < 256; c++)
+        printf("%d%c", toupper(c) - tolower(c), c == 255 ? '\n' : ',');
+    char line[] = "  alpha,beta;;gamma  delta,";
+    for (char *tok = strtok(line, " ,;"); tok; tok = strtok(NULL, " ,;"))
+        printf("tok [%s] upper:", tok), printf("%c%s\n", toupper((unsigned char)tok[0]), tok + 1);
+    const char *hay = argc > 1 ? argv[1] : "needle in a haystack";
+    const char *at = memchr(hay, 'a', strlen(hay));
+    printf("memchr a at %d; z %s\n", at ? (int)(at - hay) : -1, memchr(hay, 'z', strlen(hay)) ? "found" : "absent");
+    printf("spn %zu cspn %zu pbrk %s\n", strspn(hay, "nedl"), strcspn(hay, " "), strpbrk(hay, "ai"));
+    return 0;
+}
+"""
+
+THREAD_LOCAL = r"""
+#include <stdio.h>
+static __thread int counter = 40;
+static __thread struct { char name[8]; long long total; } record = {"rec", 5};
+static _Thread_local int zeroed;
+static int bump(int by) { counter += by; record.total *= by; return counter; }
+int main(void)
+{
+    for (int i = 1; i <= 3; i++) {
+        int now = bump(i);
+        printf("bump %d -> %d total %lld\n", i, now, record.total);
+    }
+    zeroed++;
+    printf("%s %d\n", record.name, zeroed);
+    return counter == 46 ? 0 : 1;
+}
+"""
+
+PROGRAMS = {"missing": MISSING, "scanf": SCANF, "time": TIME, "numbers": NUMBERS, "ctype": CTYPE,
+            "thread_local": THREAD_LOCAL}
 
 
 @pytest.fixture(scope="session")
 def crt_programs(tmp_path_factory) -> dict[str, dict[str, str]]:
-    """{name: {"exe": MinGW build, "linux": cc build (when the source is portable)}}, built once, in parallel."""
+    """{name: {"exe": MinGW build, "linux": cc build (when the source is portable), "msvcrt": MinGW with
+    msvcrt's scanf}}, built once per session, in parallel."""
     need("x86_64-w64-mingw32-gcc", "cc")
     tmp = tmp_path_factory.mktemp("crt")
     jobs = []
     for name, source in PROGRAMS.items():
         (tmp / f"{name}.c").write_text(source)
         jobs.append((["x86_64-w64-mingw32-gcc", "-O1"], tmp / f"{name}.exe", tmp / f"{name}.c"))
+        if name == "scanf":  # msvcrt's own scanf family rather than MinGW's inline one
+            jobs.append((["x86_64-w64-mingw32-gcc", "-O1", "-D__USE_MINGW_ANSI_STDIO=0"], tmp / f"{name}.msvcrt",
+                         tmp / f"{name}.c"))
         if "windows.h" not in source:
             jobs.append((["cc", "-O1"], tmp / f"{name}.linux", tmp / f"{name}.c"))
     build = lambda job: subprocess.run([*job[0], "-o", str(job[1]), str(job[2]), "-lm"], check=True)  # noqa: E731
     with ThreadPoolExecutor(2) as pool:
         list(pool.map(build, jobs))
-    return {name: {kind: str(tmp / f"{name}.{kind}") for kind in ("exe", "linux") if (tmp / f"{name}.{kind}").exists()}
+    kinds = ("exe", "linux", "msvcrt")
+    return {name: {kind: str(tmp / f"{name}.{kind}") for kind in kinds if (tmp / f"{name}.{kind}").exists()}
             for name in PROGRAMS}
+
+
+def imports(exe: str) -> set[str]:
+    return {name for name, _ok in import_support(PeFile.parse(open(exe, "rb").read()))}
 
 
 def peload(exe: str, *args: str, **kw) -> subprocess.CompletedProcess:
@@ -88,3 +218,56 @@ def test_info_imports_refused_for_other_formats(tmp_path, capfd):
     elf.write_bytes(open("/bin/true", "rb").read())
     assert cli_main(["pkg", "info", "--imports", str(elf)]) == 2
     assert "--imports applies to .exe files" in capfd.readouterr().err
+
+
+def same_as_linux(programs: dict, name: str, *args: str, stdin: str = "", exe: str = "exe"
+                  ) -> subprocess.CompletedProcess:
+    """Runs the MinGW build through the loader and the Linux build; stdout and status must match."""
+    env = {"PATH": "/usr/bin:/bin", "TZ": "UTC"}
+    ref = subprocess.run([programs[name]["linux"], *args], capture_output=True, text=True, input=stdin, env=env)
+    got = peload(programs[name][exe], *args, input=stdin, env=env)
+    assert (got.stdout, got.returncode) == (ref.stdout, ref.returncode), got.stderr
+    return got
+
+
+SCANF_INPUT = "1 2\n  3 xyz 2.75\n"
+
+
+def test_msvcrt_scanf_family(crt_programs):
+    """sscanf/scanf/fscanf/ungetc imported from msvcrt (__USE_MINGW_ANSI_STDIO=0): Windows sizes
+    (%ld is 32 bits, %lld 64) map onto glibc's."""
+    assert "msvcrt.dll!sscanf" in imports(crt_programs["scanf"]["msvcrt"])
+    got = same_as_linux(crt_programs, "scanf", stdin=SCANF_INPUT, exe="msvcrt")
+    assert got.stdout.startswith("8: 7 -9 123456789012 2.50 1.25 word abc 65535\nempty -1, mismatch 0\ngot 1\n")
+    assert got.stdout.endswith("got 3\n2 word xyz 2.75\n")
+
+
+def test_mingw_scanf_over_getc_ungetc(crt_programs):
+    """MinGW's own scanf (libmingwex, the default) reads through msvcrt getc/ungetc."""
+    same_as_linux(crt_programs, "scanf", stdin=SCANF_INPUT)
+
+
+def test_time_functions(crt_programs):
+    got = same_as_linux(crt_programs, "time")
+    assert "0: 1970-01-01 00:00:00 Thu Thursday Jan January 001 AM 12 00 00 4 70 01 01 %" in got.stdout
+    assert "mktime 1772499600 -> 2026-03-03 01 yday 61" in got.stdout
+    assert got.stderr == "msvcrt forms: 01/01/70 00:00:00|01/01/70|00:00:00|1\n"  # msvcrt's %c/%x/%X, %#d
+
+
+def test_atof_strtod_strtof(crt_programs):
+    got = same_as_linux(crt_programs, "numbers", "2.5e2", "-17.9")
+    assert "[  -2.5e-3xyz] atof -0.0025000000000000001 strtod -0.0025000000000000001 rest [xyz]" in got.stdout
+    assert got.stdout.endswith("arg 2.5e2 -> 250 2\narg -17.9 -> -17.9 -17\n")
+
+
+def test_ctype_strtok_memchr(crt_programs):
+    got = same_as_linux(crt_programs, "ctype", "where is a needle")
+    assert "tok [gamma] upper:Gamma\n" in got.stdout and "memchr a at 9; z absent\n" in got.stdout
+    assert "msvcrt.dll!isalpha" in imports(crt_programs["ctype"]["exe"])
+
+
+def test_thread_local_variables(crt_programs):
+    """__thread in MinGW is emutls (libgcc): TlsAlloc/TlsGetValue and semaphore-based mutexes."""
+    assert "KERNEL32.dll!CreateSemaphoreW" in imports(crt_programs["thread_local"]["exe"])
+    got = same_as_linux(crt_programs, "thread_local")
+    assert got.stdout.startswith("bump 1 -> 41 total 5\nbump 2 -> 43 total 10\nbump 3 -> 46 total 30\n")

@@ -1,0 +1,476 @@
+// SPDX-License-Identifier: MIT
+/*
+ * msvcrt functions beyond printf/stdio basics that classic console programs import: ctype (the
+ * Windows _pctype table and its masks), time (64-bit time_t, UTC), the scanf family (msvcrt's
+ * format sizes translated to glibc's), strtod/atof/strtok/memchr/ungetc; and the KERNEL32
+ * semaphores MinGW's libgcc uses for its mutexes (emutls behind __thread).
+ *
+ * Guest pointers are trusted as the other shims trust them (a bad one faults, reported by
+ * fault_report.c); sizes the loader allocates by are bounded here.
+ */
+#define _GNU_SOURCE
+#include <ctype.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "shims.h"
+
+/* ---- ctype: msvcrt's table, indexed -1..255, with its masks (isalpha('a') is 0x102, not glibc's 1024) ---- */
+
+enum { W_UPPER = 0x1, W_LOWER = 0x2, W_DIGIT = 0x4, W_SPACE = 0x8, W_PUNCT = 0x10, W_CONTROL = 0x20,
+       W_BLANK = 0x40, W_HEX = 0x80, W_ALPHA = 0x100 | W_UPPER | W_LOWER };
+
+static uint16_t ctype_table[257];	/* [0] is EOF */
+static uint16_t *pctype = ctype_table + 1;	/* msvcrt's `_pctype` variable points at entry 0 */
+
+__attribute__((constructor))
+static void fill_ctype_table(void)
+{
+	for (int c = 0; c < 128; c++) {	/* the "C" locale: bytes 128-255 are in no class */
+		uint16_t m = 0;
+
+		m |= isupper(c) ? W_UPPER | 0x100 : 0;
+		m |= islower(c) ? W_LOWER | 0x100 : 0;
+		m |= isdigit(c) ? W_DIGIT : 0;
+		m |= isspace(c) ? W_SPACE : 0;
+		m |= ispunct(c) ? W_PUNCT : 0;
+		m |= iscntrl(c) ? W_CONTROL : 0;
+		m |= c == ' ' ? W_BLANK : 0;	/* not tab: isprint is BLANK|PUNCT|ALPHA|DIGIT; isblank adds tab */
+		m |= isxdigit(c) ? W_HEX : 0;
+		pctype[c] = m;
+	}
+}
+
+static int ctype_bits(int c, int mask) { return c >= -1 && c <= 255 ? pctype[c] & mask : 0; }
+
+static int mb_cur_max = 1;	/* msvcrt's `__mb_cur_max`: single-byte "C" locale */
+
+static WINAPI int s__isctype(int c, int mask) { return ctype_bits(c, mask); }
+static WINAPI uint16_t *s___pctype_func(void) { return pctype; }
+static WINAPI int s_isalpha(int c) { return ctype_bits(c, W_ALPHA); }
+static WINAPI int s_isupper(int c) { return ctype_bits(c, W_UPPER); }
+static WINAPI int s_islower(int c) { return ctype_bits(c, W_LOWER); }
+static WINAPI int s_isdigit(int c) { return ctype_bits(c, W_DIGIT); }
+static WINAPI int s_isxdigit(int c) { return ctype_bits(c, W_HEX); }
+static WINAPI int s_isspace(int c) { return ctype_bits(c, W_SPACE); }
+static WINAPI int s_ispunct(int c) { return ctype_bits(c, W_PUNCT); }
+static WINAPI int s_isalnum(int c) { return ctype_bits(c, W_ALPHA | W_DIGIT); }
+static WINAPI int s_isprint(int c) { return ctype_bits(c, W_BLANK | W_PUNCT | W_ALPHA | W_DIGIT); }
+static WINAPI int s_isgraph(int c) { return ctype_bits(c, W_PUNCT | W_ALPHA | W_DIGIT); }
+static WINAPI int s_iscntrl(int c) { return ctype_bits(c, W_CONTROL); }
+static WINAPI int s_isblank(int c) { return c == '\t' ? W_BLANK : ctype_bits(c, W_BLANK); }
+static WINAPI int s_toupper(int c) { return c >= 'a' && c <= 'z' ? c - 32 : c; }
+static WINAPI int s_tolower(int c) { return c >= 'A' && c <= 'Z' ? c + 32 : c; }
+
+/* ---- strings and numbers ---- */
+
+static WINAPI void *s_memchr(const void *s, int c, size_t n) { return memchr(s, c, n); }
+static WINAPI char *s_strtok(char *s, const char *sep) { return strtok(s, sep); }
+static WINAPI size_t s_strspn(const char *s, const char *set) { return strspn(s, set); }
+static WINAPI size_t s_strcspn(const char *s, const char *set) { return strcspn(s, set); }
+static WINAPI char *s_strpbrk(const char *s, const char *set) { return strpbrk(s, set); }
+static WINAPI char *s_strncat(char *d, const char *s, size_t n) { return strncat(d, s, n); }
+static WINAPI int s__stricmp(const char *a, const char *b) { return strcasecmp(a, b); }
+static WINAPI int s__strnicmp(const char *a, const char *b, size_t n) { return strncasecmp(a, b, n); }
+static WINAPI double s_strtod(const char *s, char **end) { return strtod(s, end); }
+static WINAPI float s_strtof(const char *s, char **end) { return strtof(s, end); }
+static WINAPI double s_atof(const char *s) { return strtod(s, NULL); }
+static WINAPI int32_t s_atol(const char *s) { return (int32_t)strtol(s, NULL, 10); }	/* Windows long: 32 bits */
+static WINAPI int s_abs(int v) { return abs(v); }
+static WINAPI int32_t s_labs(int32_t v) { return v < 0 ? -v : v; }
+
+/* ---- time: time_t is 64-bit on x64 (time, _time64 and friends are one function); local time is UTC ---- */
+
+struct win_tm {		/* msvcrt's struct tm: the nine ints only */
+	int sec, min, hour, mday, mon, year, wday, yday, isdst;
+};
+
+#define MAX_TIME 32535215999LL	/* msvcrt's _gmtime64 limit: 3000-12-31 23:59:59 UTC */
+
+static struct timespec start_time;
+
+__attribute__((constructor))
+static void note_start_time(void)
+{
+	clock_gettime(CLOCK_MONOTONIC, &start_time);
+}
+
+static WINAPI int64_t s__time64(int64_t *out)
+{
+	int64_t t = time(NULL);
+
+	if (out)
+		*out = t;
+	return t;
+}
+
+/* msvcrt gives NULL (errno EINVAL) for times before 1970 or after 3000, where glibc goes on. */
+static WINAPI struct win_tm *s__gmtime64(const int64_t *t)
+{
+	static __thread struct win_tm result;
+	struct tm tm;
+	time_t v;
+
+	if (!t || *t < 0 || *t > MAX_TIME) {
+		errno = EINVAL;
+		return NULL;
+	}
+	v = (time_t)*t;
+	gmtime_r(&v, &tm);
+	result = (struct win_tm){ tm.tm_sec, tm.tm_min, tm.tm_hour, tm.tm_mday, tm.tm_mon, tm.tm_year,
+				  tm.tm_wday, tm.tm_yday, 0 };
+	return &result;
+}
+
+static struct tm host_tm(const struct win_tm *w)
+{
+	return (struct tm){ .tm_sec = w->sec, .tm_min = w->min, .tm_hour = w->hour, .tm_mday = w->mday,
+			    .tm_mon = w->mon, .tm_year = w->year, .tm_wday = w->wday, .tm_yday = w->yday,
+			    .tm_isdst = w->isdst, .tm_zone = "UTC" };
+}
+
+/* mktime in UTC (the local time zone here); normalizes the fields as mktime does. */
+static WINAPI int64_t s__mktime64(struct win_tm *w)
+{
+	struct tm tm = host_tm(w);
+	time_t t = timegm(&tm);
+
+	if (t < 0 || t > MAX_TIME)
+		return -1;
+	*w = (struct win_tm){ tm.tm_sec, tm.tm_min, tm.tm_hour, tm.tm_mday, tm.tm_mon, tm.tm_year,
+			      tm.tm_wday, tm.tm_yday, 0 };
+	return t;
+}
+
+static WINAPI double s__difftime64(int64_t a, int64_t b) { return (double)(a - b); }
+
+/*
+ * strftime: msvcrt's %c/%x/%X are "%m/%d/%y %H:%M:%S"-style (glibc's "C" locale spells them out),
+ * its '#' flag drops leading zeros (glibc's '-'); the other conversions are glibc's.
+ */
+static WINAPI size_t s_strftime(char *buf, size_t max, const char *fmt, const struct win_tm *w)
+{
+	static const struct { char conv; const char *as; } msvcrt_forms[] = {
+		{ 'c', "%m/%d/%y %H:%M:%S" }, { 'x', "%m/%d/%y" }, { 'X', "%H:%M:%S" },
+	};
+	size_t n = strlen(fmt), len = 0, r;
+	char *host = malloc(n * 9 + 1);	/* "%c" (2 bytes) grows most: to 17 */
+	struct tm tm = host_tm(w);
+
+	if (!host)
+		die(126, "strftime: out of memory");
+	for (size_t i = 0; i < n; i++) {
+		const char *as = NULL;
+
+		if (fmt[i] != '%' || i + 1 == n) {
+			host[len++] = fmt[i];
+			continue;
+		}
+		host[len++] = fmt[i++];
+		if (fmt[i] == '#' && i + 1 < n) {
+			host[len++] = '-';
+			i++;
+		}
+		for (size_t k = 0; k < sizeof(msvcrt_forms) / sizeof(msvcrt_forms[0]); k++)
+			if (msvcrt_forms[k].conv == fmt[i])
+				as = msvcrt_forms[k].as;
+		if (as) {
+			len--;	/* drop the '%' (and a '-' flag: these forms have fixed widths) */
+			if (host[len] == '-')
+				len--;
+			memcpy(host + len, as, strlen(as));
+			len += strlen(as);
+		} else {
+			host[len++] = fmt[i];
+		}
+	}
+	host[len] = 0;
+	r = max ? strftime(buf, max, host, &tm) : 0;
+	free(host);
+	if (!r && max)
+		buf[0] = 0;
+	return r;
+}
+
+/* clock(): wall-clock milliseconds since the program started (msvcrt's meaning; CLOCKS_PER_SEC 1000). */
+static WINAPI int32_t s_clock(void)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (int32_t)((now.tv_sec - start_time.tv_sec) * 1000 + (now.tv_nsec - start_time.tv_nsec) / 1000000);
+}
+
+/* ---- scanf: msvcrt's sizes (long is 32 bits, I64, L = double) in glibc's words ---- */
+
+#define SCAN_MAX_ARGS 32
+
+/* Rewrites fmt (msvcrt) into out (glibc, at most 4/3 as long); returns how many pointers it takes. */
+static int scan_format(const char *fmt, char *out)
+{
+	int args = 0;
+
+	while (*fmt) {
+		int suppress = 0, size = 0;	/* size: 0 default, 'h', 'H' (hh), 'l' (64-bit int / double), 'w' */
+
+		if ((*out++ = *fmt++) != '%')
+			continue;
+		if (*fmt == '%') {
+			*out++ = *fmt++;
+			continue;
+		}
+		if (*fmt == '*') {
+			suppress = 1;
+			*out++ = *fmt++;
+		}
+		while (*fmt >= '0' && *fmt <= '9')
+			*out++ = *fmt++;
+		if (fmt[0] == 'h' && fmt[1] == 'h') { size = 'H'; fmt += 2; }
+		else if (fmt[0] == 'h') { size = 'h'; fmt++; }
+		else if (fmt[0] == 'l' && fmt[1] == 'l') { size = 'l'; fmt += 2; }
+		else if (!strncmp(fmt, "I64", 3)) { size = 'l'; fmt += 3; }
+		else if (!strncmp(fmt, "I32", 3)) { fmt += 3; }
+		else if (fmt[0] == 'I' || fmt[0] == 'z') { size = 'l'; fmt++; }	/* pointer-sized */
+		else if (fmt[0] == 'l') { size = 'w'; fmt++; }	/* 32-bit int, double, or wide text */
+		else if (fmt[0] == 'L') { size = 'w'; fmt++; }	/* long double is double */
+		char conv = *fmt;
+		if (!conv)
+			die(126, "scanf format ends inside a conversion");
+		if (strchr("diouxXn", conv)) {
+			if (size == 'H' || size == 'h')
+				*out++ = 'h';
+			if (size == 'H')
+				*out++ = 'h';
+			if (size == 'l') {
+				*out++ = 'l';
+				*out++ = 'l';
+			}
+		} else if (strchr("eEfgGaA", conv)) {
+			if (size == 'w' || size == 'l')
+				*out++ = 'l';
+		} else if (strchr("cs[", conv)) {
+			if (size == 'w')
+				die(126, "scanf %%l%c (wide characters) is not supported", conv);
+		} else if (strchr("SC", conv)) {
+			die(126, "scanf %%%c (wide characters) is not supported", conv);
+		} else if (conv != 'p') {
+			die(126, "scanf conversion %%%c is not supported", conv);
+		}
+		*out++ = *fmt++;
+		if (conv == '[') {	/* the set, copied as it is: "]" first is a member */
+			if (*fmt == '^')
+				*out++ = *fmt++;
+			if (*fmt == ']')
+				*out++ = *fmt++;
+			while (*fmt && *fmt != ']')
+				*out++ = *fmt++;
+			if (!*fmt)
+				die(126, "scanf %%[ set is not closed");
+			*out++ = *fmt++;
+		}
+		if (!suppress && ++args > SCAN_MAX_ARGS)
+			die(126, "scanf with over %d conversions", SCAN_MAX_ARGS);
+	}
+	*out = 0;
+	return args;
+}
+
+enum scan_source { FROM_STRING, FROM_FILE };
+
+static int ms_scan(enum scan_source kind, void *src, const char *fmt, const uint64_t *ap)
+{
+	void *p[SCAN_MAX_ARGS] = { 0 };
+	char *host = malloc(2 * strlen(fmt) + 1);	/* "%Id" becomes "%lld" */
+	int n, r;
+
+	if (!host)
+		die(126, "scanf: out of memory");
+	n = scan_format(fmt, host);
+	for (int i = 0; i < n; i++)
+		p[i] = (void *)(uintptr_t)ap[i];
+#define P8(i) p[i], p[i + 1], p[i + 2], p[i + 3], p[i + 4], p[i + 5], p[i + 6], p[i + 7]
+#define ALL_ARGS P8(0), P8(8), P8(16), P8(24)	/* unused ones are NULL, and never read by glibc */
+	if (kind == FROM_STRING)
+		r = sscanf(src, host, ALL_ARGS);
+	else
+		r = fscanf(host_file(src), host, ALL_ARGS);
+#undef ALL_ARGS
+#undef P8
+	free(host);
+	return r;
+}
+
+static WINAPI int s_sscanf(const char *s, const char *fmt, ...)
+{
+#define CALL(ap) ms_scan(FROM_STRING, (void *)s, fmt, ap)
+	return MS_VARARGS(fmt, CALL);
+#undef CALL
+}
+
+static WINAPI int s_fscanf(void *f, const char *fmt, ...)
+{
+#define CALL(ap) ms_scan(FROM_FILE, f, fmt, ap)
+	return MS_VARARGS(fmt, CALL);
+#undef CALL
+}
+
+static WINAPI int s_scanf(const char *fmt, ...)
+{
+#define CALL(ap) ms_scan(FROM_FILE, stdin, fmt, ap)
+	return MS_VARARGS(fmt, CALL);
+#undef CALL
+}
+
+static WINAPI int s_ungetc(int c, void *f) { return ungetc(c, host_file(f)); }
+
+/* ---- KERNEL32 semaphores (real ones: libgcc's mutexes and emutls are built on them) ---- */
+
+struct semaphore {
+	pthread_mutex_t lock;
+	pthread_cond_t posted;
+	int32_t count, max;
+	int used;
+};
+
+#define MAX_SEMAPHORES 1024
+#define SEMAPHORE_HANDLE_BASE 0x5e000	/* handles are BASE + index: never a pointer, never a std handle */
+
+static struct semaphore semaphores[MAX_SEMAPHORES];
+static pthread_mutex_t semaphores_lock = PTHREAD_MUTEX_INITIALIZER;
+
+enum { ERROR_INVALID_HANDLE = 6, ERROR_NOT_ENOUGH_MEMORY = 8, ERROR_INVALID_PARAMETER = 87,
+       ERROR_TOO_MANY_POSTS = 298 };
+
+static struct semaphore *semaphore_of(void *h)
+{
+	uintptr_t i = (uintptr_t)h - SEMAPHORE_HANDLE_BASE;
+
+	if ((uintptr_t)h < SEMAPHORE_HANDLE_BASE || i >= MAX_SEMAPHORES || !semaphores[i].used) {
+		g_last_error = ERROR_INVALID_HANDLE;
+		return NULL;
+	}
+	return &semaphores[i];
+}
+
+static WINAPI void *s_CreateSemaphore(void *attrs, int32_t initial, int32_t max, const void *name)
+{
+	(void)attrs;
+	if (name || max <= 0 || initial < 0 || initial > max) {	/* named semaphores are cross-process */
+		g_last_error = ERROR_INVALID_PARAMETER;
+		return NULL;
+	}
+	pthread_mutex_lock(&semaphores_lock);
+	for (uintptr_t i = 0; i < MAX_SEMAPHORES; i++) {
+		struct semaphore *s = &semaphores[i];
+		if (s->used)
+			continue;
+		pthread_mutex_init(&s->lock, NULL);
+		pthread_cond_init(&s->posted, NULL);
+		s->count = initial;
+		s->max = max;
+		s->used = 1;
+		pthread_mutex_unlock(&semaphores_lock);
+		return (void *)(SEMAPHORE_HANDLE_BASE + i);
+	}
+	pthread_mutex_unlock(&semaphores_lock);
+	g_last_error = ERROR_NOT_ENOUGH_MEMORY;
+	return NULL;
+}
+
+static WINAPI int s_ReleaseSemaphore(void *h, int32_t n, int32_t *previous)
+{
+	struct semaphore *s = semaphore_of(h);
+	int ok;
+
+	if (!s)
+		return 0;
+	pthread_mutex_lock(&s->lock);
+	ok = n > 0 && n <= s->max - s->count;
+	if (previous)
+		*previous = s->count;
+	if (ok) {
+		s->count += n;
+		pthread_cond_broadcast(&s->posted);
+	}
+	pthread_mutex_unlock(&s->lock);
+	if (!ok)
+		g_last_error = n > 0 ? ERROR_TOO_MANY_POSTS : ERROR_INVALID_PARAMETER;
+	return ok;
+}
+
+#define INFINITE 0xffffffffu
+#define WAIT_OBJECT_0 0u
+#define WAIT_TIMEOUT 0x102u
+#define WAIT_FAILED 0xffffffffu
+
+static WINAPI uint32_t s_WaitForSingleObject(void *h, uint32_t ms)
+{
+	struct semaphore *s = semaphore_of(h);
+	struct timespec deadline;
+	int timed_out = 0;
+
+	if (!s)
+		return WAIT_FAILED;
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += ms / 1000;
+	deadline.tv_nsec += (long)(ms % 1000) * 1000000;
+	if (deadline.tv_nsec >= 1000000000) {
+		deadline.tv_sec++;
+		deadline.tv_nsec -= 1000000000;
+	}
+	pthread_mutex_lock(&s->lock);
+	while (!s->count && !timed_out) {
+		if (ms == INFINITE)
+			pthread_cond_wait(&s->posted, &s->lock);
+		else
+			timed_out = pthread_cond_timedwait(&s->posted, &s->lock, &deadline) == ETIMEDOUT;
+	}
+	timed_out = !s->count;
+	if (s->count)
+		s->count--;
+	pthread_mutex_unlock(&s->lock);
+	return timed_out ? WAIT_TIMEOUT : WAIT_OBJECT_0;
+}
+
+static WINAPI int s_CloseHandle(void *h)
+{
+	struct semaphore *s = semaphore_of(h);
+
+	if (!s)
+		return 0;
+	pthread_mutex_lock(&semaphores_lock);
+	pthread_cond_destroy(&s->posted);
+	pthread_mutex_destroy(&s->lock);
+	s->used = 0;
+	pthread_mutex_unlock(&semaphores_lock);
+	return 1;
+}
+
+#define K(name, fn) { "kernel32.dll", name, (void *)(fn) }
+#define M(name, fn) { "msvcrt.dll", name, (void *)(fn) }
+
+const struct shim crt_shims[] = {
+	M("_isctype", s__isctype), M("__pctype_func", s___pctype_func), M("_pctype", &pctype),
+	M("__mb_cur_max", &mb_cur_max),
+	M("isalpha", s_isalpha), M("isupper", s_isupper), M("islower", s_islower), M("isdigit", s_isdigit),
+	M("isxdigit", s_isxdigit), M("isspace", s_isspace), M("ispunct", s_ispunct), M("isalnum", s_isalnum),
+	M("isprint", s_isprint), M("isgraph", s_isgraph), M("iscntrl", s_iscntrl), M("isblank", s_isblank),
+	M("toupper", s_toupper), M("tolower", s_tolower), M("_toupper", s_toupper), M("_tolower", s_tolower),
+	M("memchr", s_memchr), M("strtok", s_strtok), M("strspn", s_strspn), M("strcspn", s_strcspn),
+	M("strpbrk", s_strpbrk), M("strncat", s_strncat), M("_stricmp", s__stricmp), M("_strnicmp", s__strnicmp),
+	M("strtod", s_strtod), M("strtof", s_strtof), M("atof", s_atof), M("atol", s_atol), M("abs", s_abs),
+	M("labs", s_labs),
+	M("time", s__time64), M("_time64", s__time64), M("gmtime", s__gmtime64), M("_gmtime64", s__gmtime64),
+	M("localtime", s__gmtime64), M("_localtime64", s__gmtime64), M("mktime", s__mktime64),
+	M("_mktime64", s__mktime64), M("difftime", s__difftime64), M("_difftime64", s__difftime64),
+	M("strftime", s_strftime), M("clock", s_clock),
+	M("sscanf", s_sscanf), M("fscanf", s_fscanf), M("scanf", s_scanf), M("ungetc", s_ungetc),
+	K("CreateSemaphoreA", s_CreateSemaphore), K("CreateSemaphoreW", s_CreateSemaphore),
+	K("ReleaseSemaphore", s_ReleaseSemaphore), K("WaitForSingleObject", s_WaitForSingleObject),
+	K("CloseHandle", s_CloseHandle),
+};
+
+const size_t crt_shim_count = sizeof(crt_shims) / sizeof(crt_shims[0]);

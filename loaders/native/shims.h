@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: MIT */
+/* What peload.c and the shim files (crt.c) share: the calling convention, the shim tables, helpers. */
+#ifndef CEREBRO_SHIMS_H
+#define CEREBRO_SHIMS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define WINAPI __attribute__((ms_abi))
+
+/* Calls call(ap) with ap the 8-byte argument slots of the Windows variadic arguments after last. */
+#define MS_VARARGS(last, call) ({					\
+	__builtin_ms_va_list ap_;					\
+	__builtin_ms_va_start(ap_, last);				\
+	int r_ = call((const uint64_t *)ap_);				\
+	__builtin_ms_va_end(ap_);					\
+	r_; })
+
+struct shim {
+	const char *dll, *name;
+	void *addr;
+};
+
+/* crt.c: the C runtime's ctype, time, scanf and string functions, and KERNEL32 semaphores. */
+extern const struct shim crt_shims[];
+extern const size_t crt_shim_count;
+
+/* peload.c */
+__attribute__((noreturn, format(printf, 2, 3)))
+void die(int status, const char *fmt, ...);
+FILE *host_file(void *f);			/* msvcrt FILE* (its _iob or one fopen returned) -> host FILE* */
+extern uint32_t g_last_error;			/* GetLastError() */
+
+#endif
