@@ -2,7 +2,8 @@
 /*
  * msvcrt functions beyond printf/stdio basics that classic console programs import: ctype (the
  * Windows _pctype table and its masks), time (64-bit time_t, UTC), the scanf family (msvcrt's
- * format sizes translated to glibc's), strtod/atof/strtok/memchr/ungetc; and the KERNEL32
+ * format sizes translated to glibc's), strtod/atof/strtok/memchr/ungetc, setjmp/longjmp, _stat64,
+ * fopen_s, _setmode; and the KERNEL32
  * semaphores MinGW's libgcc uses for its mutexes (emutls behind __thread).
  *
  * Guest pointers are trusted as the other shims trust them (a bad one faults, reported by
@@ -11,10 +12,14 @@
 #define _GNU_SOURCE
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "shims.h"
 
@@ -326,6 +331,148 @@ static WINAPI int s_scanf(const char *fmt, ...)
 
 static WINAPI int s_ungetc(int c, void *f) { return ungetc(c, host_file(f)); }
 
+/* ---- setjmp/longjmp: registers Windows x64 keeps across calls, in the 256-byte jmp_buf ---- */
+
+/*
+ * Layout (ours; the program only holds the buffer): 8 rbx, 16 rsp (after the return), 24 rbp,
+ * 32 rsi, 40 rdi, 48-72 r12-r15, 80 rip, 88 mxcsr, 92 x87 control word, 96-255 xmm6-xmm15.
+ * No unwinding: there is no SEH to unwind (as __C_specific_handler, it is not supported).
+ */
+__asm__(
+	".text\n"
+	".p2align 4\n"
+	"cerebro_win_setjmp:\n"		/* int _setjmp(jmp_buf rcx, void *frame rdx) */
+	"	movq %rbx, 8(%rcx)\n"
+	"	leaq 8(%rsp), %rax\n"
+	"	movq %rax, 16(%rcx)\n"
+	"	movq %rbp, 24(%rcx)\n"
+	"	movq %rsi, 32(%rcx)\n"
+	"	movq %rdi, 40(%rcx)\n"
+	"	movq %r12, 48(%rcx)\n"
+	"	movq %r13, 56(%rcx)\n"
+	"	movq %r14, 64(%rcx)\n"
+	"	movq %r15, 72(%rcx)\n"
+	"	movq (%rsp), %rax\n"
+	"	movq %rax, 80(%rcx)\n"
+	"	stmxcsr 88(%rcx)\n"
+	"	fnstcw 92(%rcx)\n"
+	"	movdqu %xmm6, 96(%rcx)\n"
+	"	movdqu %xmm7, 112(%rcx)\n"
+	"	movdqu %xmm8, 128(%rcx)\n"
+	"	movdqu %xmm9, 144(%rcx)\n"
+	"	movdqu %xmm10, 160(%rcx)\n"
+	"	movdqu %xmm11, 176(%rcx)\n"
+	"	movdqu %xmm12, 192(%rcx)\n"
+	"	movdqu %xmm13, 208(%rcx)\n"
+	"	movdqu %xmm14, 224(%rcx)\n"
+	"	movdqu %xmm15, 240(%rcx)\n"
+	"	xorl %eax, %eax\n"
+	"	ret\n"
+	".p2align 4\n"
+	"cerebro_win_longjmp:\n"	/* void longjmp(jmp_buf rcx, int value edx): setjmp returns value, or 1 */
+	"	movl %edx, %eax\n"
+	"	testl %eax, %eax\n"
+	"	jnz 1f\n"
+	"	incl %eax\n"
+	"1:	movq 8(%rcx), %rbx\n"
+	"	movq 24(%rcx), %rbp\n"
+	"	movq 32(%rcx), %rsi\n"
+	"	movq 40(%rcx), %rdi\n"
+	"	movq 48(%rcx), %r12\n"
+	"	movq 56(%rcx), %r13\n"
+	"	movq 64(%rcx), %r14\n"
+	"	movq 72(%rcx), %r15\n"
+	"	ldmxcsr 88(%rcx)\n"
+	"	fldcw 92(%rcx)\n"
+	"	movdqu 96(%rcx), %xmm6\n"
+	"	movdqu 112(%rcx), %xmm7\n"
+	"	movdqu 128(%rcx), %xmm8\n"
+	"	movdqu 144(%rcx), %xmm9\n"
+	"	movdqu 160(%rcx), %xmm10\n"
+	"	movdqu 176(%rcx), %xmm11\n"
+	"	movdqu 192(%rcx), %xmm12\n"
+	"	movdqu 208(%rcx), %xmm13\n"
+	"	movdqu 224(%rcx), %xmm14\n"
+	"	movdqu 240(%rcx), %xmm15\n"
+	"	movq 16(%rcx), %rsp\n"
+	"	jmpq *80(%rcx)\n");
+
+void cerebro_win_setjmp(void);	/* not C functions: only their addresses are taken */
+void cerebro_win_longjmp(void);
+
+/* ---- files: _stat64, fopen_s, _setmode (there is no text mode: bytes pass unchanged, as on Linux) ---- */
+
+struct win_stat64 {	/* msvcrt's struct _stat64 (56 bytes) */
+	uint32_t dev;
+	uint16_t ino, mode;
+	int16_t nlink, uid, gid, pad;
+	uint32_t rdev, pad2;
+	int64_t size, atime, mtime, ctime;
+};
+
+/* msvcrt's st_mode: the file type, and the owner's r/w/x repeated for group and others. */
+static void to_win_stat(const struct stat *st, struct win_stat64 *w)
+{
+	uint16_t perm = st->st_mode & 0700;
+
+	*w = (struct win_stat64){ .mode = (uint16_t)((st->st_mode & S_IFMT) | perm | perm >> 3 | perm >> 6),
+				  .nlink = (int16_t)(st->st_nlink > 0x7fff ? 0x7fff : st->st_nlink),
+				  .size = st->st_size, .atime = st->st_atime, .mtime = st->st_mtime,
+				  .ctime = st->st_ctime };
+}
+
+static WINAPI int s__stat64(const char *path, struct win_stat64 *w)
+{
+	struct stat st;
+
+	if (stat(path, &st))
+		return -1;
+	to_win_stat(&st, w);
+	return 0;
+}
+
+static WINAPI int s__fstat64(int fd, struct win_stat64 *w)
+{
+	struct stat st;
+
+	if (fstat(fd, &st))
+		return -1;
+	to_win_stat(&st, w);
+	return 0;
+}
+
+static WINAPI int s_fopen_s(void **out, const char *name, const char *mode)
+{
+	if (!out || !name || !mode)
+		return EINVAL;
+	*out = fopen(name, mode);
+	return *out ? 0 : errno;
+}
+
+enum { W_O_TEXT = 0x4000, W_O_BINARY = 0x8000, W_O_WTEXT = 0x10000, W_O_U16TEXT = 0x20000,
+       W_O_U8TEXT = 0x40000 };
+
+static _Atomic int fd_modes[64];	/* what _setmode last set per descriptor (0: never set, text) */
+
+static WINAPI int s__setmode(int fd, int mode)
+{
+	if (fd < 0 || fcntl(fd, F_GETFD) < 0) {
+		errno = EBADF;
+		return -1;
+	}
+	if (mode != W_O_TEXT && mode != W_O_BINARY && mode != W_O_WTEXT && mode != W_O_U16TEXT && mode != W_O_U8TEXT) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (fd >= 64)
+		return W_O_TEXT;
+	int old = atomic_exchange(&fd_modes[fd], mode);
+	return old ? old : W_O_TEXT;
+}
+
+static WINAPI int s__fileno(void *f) { return fileno(host_file(f)); }
+static WINAPI int s__isatty(int fd) { return isatty(fd) ? 0x40 : 0; }	/* msvcrt: a non-zero mask */
+
 /* ---- KERNEL32 semaphores (real ones: libgcc's mutexes and emutls are built on them) ---- */
 
 struct semaphore {
@@ -467,6 +614,9 @@ const struct shim crt_shims[] = {
 	M("localtime", s__gmtime64), M("_localtime64", s__gmtime64), M("mktime", s__mktime64),
 	M("_mktime64", s__mktime64), M("difftime", s__difftime64), M("_difftime64", s__difftime64),
 	M("strftime", s_strftime), M("clock", s_clock),
+	M("_setjmp", cerebro_win_setjmp), M("longjmp", cerebro_win_longjmp),
+	M("_stat64", s__stat64), M("_fstat64", s__fstat64), M("fopen_s", s_fopen_s), M("_setmode", s__setmode),
+	M("_fileno", s__fileno), M("_isatty", s__isatty),
 	M("sscanf", s_sscanf), M("fscanf", s_fscanf), M("scanf", s_scanf), M("ungetc", s_ungetc),
 	K("CreateSemaphoreA", s_CreateSemaphore), K("CreateSemaphoreW", s_CreateSemaphore),
 	K("ReleaseSemaphore", s_ReleaseSemaphore), K("WaitForSingleObject", s_WaitForSingleObject),

@@ -3,6 +3,7 @@ one refusal, `pkg info --imports`, and the CRT functions classic C programs use,
 with MinGW during the test and compared with the same source built for Linux."""
 
 import json
+import os
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
 
@@ -147,8 +148,55 @@ int main(void)
 }
 """
 
-PROGRAMS = {"missing": MISSING, "scanf": SCANF, "time": TIME, "numbers": NUMBERS, "ctype": CTYPE,
-            "thread_local": THREAD_LOCAL}
+JUMPS_AND_FILES = r"""
+#include <setjmp.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#ifdef _WIN32
+#include <fcntl.h>
+#include <io.h>
+#define STAT struct _stat64
+#define stat_path _stat64
+#else
+#define STAT struct stat
+#define stat_path stat
+#endif
+static jmp_buf env;
+static int depth;
+static void dive(int n, int value) { depth = n; if (n == 0) longjmp(env, value); dive(n - 1, value); }
+int main(int argc, char **argv)
+{
+    volatile double kept = 2.5;
+    for (int value = 0; value < 3; value++) {
+        int got = setjmp(env);
+        if (!got) { kept *= 2; dive(20, value); }
+        printf("longjmp(%d) -> setjmp %d, depth %d, kept %g\n", value, got, depth, kept);
+    }
+    STAT st;
+    int r = stat_path(argv[1], &st);
+    printf("stat %d size %lld dir %d reg %d mtime %lld\n", r, (long long)st.st_size, (st.st_mode & S_IFMT) == S_IFDIR,
+           (st.st_mode & S_IFMT) == S_IFREG, (long long)st.st_mtime);
+    printf("missing %d\n", stat_path("no/such/file", &st));
+    FILE *f;
+#ifdef _WIN32
+    int before = _setmode(_fileno(stdout), _O_BINARY);
+    printf("setmode %#x then %#x\n", before, _setmode(1, _O_TEXT));
+    int err = fopen_s(&f, argv[1], "rb");
+#else
+    printf("setmode 0x4000 then 0x8000\n");
+    f = fopen(argv[1], "rb");
+    int err = f ? 0 : 1;
+#endif
+    char buf[32] = {0};
+    if (!err && fgets(buf, sizeof buf, f))
+        printf("read [%s]\n", strtok(buf, "\n"));
+    return argc;
+}
+"""
+
+PROGRAMS = {"missing": MISSING, "jumps_files": JUMPS_AND_FILES, "scanf": SCANF, "time": TIME, "numbers": NUMBERS,
+            "ctype": CTYPE, "thread_local": THREAD_LOCAL}
 
 
 @pytest.fixture(scope="session")
@@ -271,3 +319,13 @@ def test_thread_local_variables(crt_programs):
     assert "KERNEL32.dll!CreateSemaphoreW" in imports(crt_programs["thread_local"]["exe"])
     got = same_as_linux(crt_programs, "thread_local")
     assert got.stdout.startswith("bump 1 -> 41 total 5\nbump 2 -> 43 total 10\nbump 3 -> 46 total 30\n")
+
+
+def test_setjmp_longjmp_stat_fopen_s_setmode(crt_programs, tmp_path):
+    data = tmp_path / "data.txt"
+    data.write_text("first line\nsecond\n")
+    os.utime(data, (1_000_000_000, 1_234_567_890))
+    got = same_as_linux(crt_programs, "jumps_files", str(data))
+    assert got.stdout.startswith("longjmp(0) -> setjmp 1, depth 0, kept 5\nlongjmp(1) -> setjmp 1, depth 0, kept 10\n")
+    assert "stat 0 size 18 dir 0 reg 1 mtime 1234567890\nmissing -1\n" in got.stdout
+    assert got.stdout.endswith("read [first line]\n") and got.returncode == 2
