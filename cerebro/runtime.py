@@ -24,6 +24,8 @@ from cerebro.compiler.cbx.format import CbxError, Meta, TensorSpec
 from cerebro.compiler.cbx.profile_table import NodeInfo, read_profile
 from cerebro.compiler.cbx.tree import CallTree, read_tree
 from cerebro.compiler.ir.dtypes import DType
+from cerebro.elf import EM_386
+from cerebro.toolchain import RUNTIME_DIR
 
 ALIGN = _runtime.BUFFER_ALIGN
 _align_skip = _runtime.align_skip
@@ -49,6 +51,17 @@ def _describe(dtype: np.dtype, shape: tuple[int, ...]) -> str:
     return f"{dtype.name}[{','.join(map(str, shape))}]"
 
 
+_E_MACHINE = 18  # offset of e_machine, the same in ELF32 and ELF64 headers
+
+
+def _check_word_size(data: bytes) -> None:
+    """An i686 .cbx runs only in a 32-bit process: say how, rather than the loader's machine mismatch."""
+    machine = int.from_bytes(data[_E_MACHINE:_E_MACHINE + 2], "little") if data[:4] == b"\x7fELF" else None
+    if machine == EM_386 and _runtime.HOST_MACHINE != EM_386:
+        raise CbxError(f"this .cbx is for i686 (32-bit x86), which a 64-bit process cannot load: run it with "
+                       f"cbxrun32 (build it: make -C {RUNTIME_DIR / 'user'} OUT=DIR DIR/cbxrun32)")
+
+
 class LoadedModel(_runtime.Model):
     """A .cbx mapped into this process. Call it with one array per input; returns a list of outputs.
 
@@ -63,6 +76,7 @@ class LoadedModel(_runtime.Model):
         if threads > usable:  # the extra threads only wait, or make the pool run calls alone
             warnings.warn(f"threads={threads} is more than the {usable} CPUs this process may run on: "
                           f"the extra threads cannot make calls faster", RuntimeWarning, stacklevel=3)
+        _check_word_size(data)
         try:
             super().__init__(data, threads)
         except ValueError as exc:

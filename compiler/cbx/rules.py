@@ -28,7 +28,8 @@ RELOCATIONS: dict[int, dict[int, str]] = {
 IMPORTS: dict[int, frozenset[str]] = {
     EM_X86_64: frozenset({"memcpy", "memmove", "memset", "__x86_return_thunk"}),
     EM_AARCH64: frozenset({"memcpy", "memmove", "memset"}),
-    EM_386: frozenset({"memcpy", "memmove", "memset", "__x86_return_thunk"}),
+    EM_386: frozenset({"memcpy", "memmove", "memset", "__x86_return_thunk",
+                       "__udivdi3", "__umoddi3", "__divdi3", "__moddi3"}),  # libgcc's i64 division
 }
 
 # The ELF class and relocation section type of each machine's objects: i386 objects are ELF32 with

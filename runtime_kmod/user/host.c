@@ -34,6 +34,13 @@ __asm__(".text\n"
 	"\tret\n"
 	".size cbx_user_return_thunk, .-cbx_user_return_thunk\n");
 void cbx_user_return_thunk(void);
+#if defined(__i386__)
+/* libgcc's 64-bit division: i686 code calls it for i64 div/rem (abi.h). */
+uint64_t __udivdi3(uint64_t a, uint64_t b);
+uint64_t __umoddi3(uint64_t a, uint64_t b);
+int64_t __divdi3(int64_t a, int64_t b);
+int64_t __moddi3(int64_t a, int64_t b);
+#endif
 #elif defined(__aarch64__)
 #define HOST_MACHINE CBX_EM_AARCH64
 #else
@@ -42,7 +49,7 @@ void cbx_user_return_thunk(void);
 
 static const struct cbx_import *host_imports(uint32_t *count)
 {
-	static struct cbx_import imports[4];
+	static struct cbx_import imports[8];
 	uint32_t n = 0;
 
 	imports[n].name = CEREBRO_IMPORT_MEMCPY;
@@ -54,6 +61,16 @@ static const struct cbx_import *host_imports(uint32_t *count)
 #if defined(__x86_64__) || defined(__i386__)
 	imports[n].name = CEREBRO_IMPORT_RETURN_THUNK;
 	imports[n++].address = (uint64_t)(uintptr_t)&cbx_user_return_thunk;
+#endif
+#if defined(__i386__)
+	imports[n].name = CEREBRO_IMPORT_UDIV64;
+	imports[n++].address = (uint64_t)(uintptr_t)&__udivdi3;
+	imports[n].name = CEREBRO_IMPORT_UMOD64;
+	imports[n++].address = (uint64_t)(uintptr_t)&__umoddi3;
+	imports[n].name = CEREBRO_IMPORT_SDIV64;
+	imports[n++].address = (uint64_t)(uintptr_t)&__divdi3;
+	imports[n].name = CEREBRO_IMPORT_SMOD64;
+	imports[n++].address = (uint64_t)(uintptr_t)&__moddi3;
 #endif
 	*count = n;
 	return imports;

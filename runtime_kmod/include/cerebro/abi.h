@@ -76,5 +76,10 @@ typedef int32_t (*cerebro_entry_fn)(const void *const *inputs,
 #define CEREBRO_IMPORT_MEMSET "memset"
 #define CEREBRO_IMPORT_MEMMOVE "memmove"
 #define CEREBRO_IMPORT_RETURN_THUNK "__x86_return_thunk"
+/* i686 only: 64-bit division has no instruction there, LLVM calls libgcc's. */
+#define CEREBRO_IMPORT_UDIV64 "__udivdi3"
+#define CEREBRO_IMPORT_UMOD64 "__umoddi3"
+#define CEREBRO_IMPORT_SDIV64 "__divdi3"
+#define CEREBRO_IMPORT_SMOD64 "__moddi3"
 
 #endif /* CEREBRO_ABI_H */
