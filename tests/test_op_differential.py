@@ -328,7 +328,8 @@ def matmul(g: Graph, feed: Feed, op: str, d: DType) -> list[Case]:
 
 def matmul_integer(g: Graph, feed: Feed, op: str, d: DType) -> list[Case]:
     """a of d (u8/i8) against b of both types: values and zero points over the whole range (differences up
-    to +-255, sums past 2^16), register-tile tails (13 x 70 @ 70 x 21), batched, and K = 0."""
+    to +-255, sums past 2^16), register-tile tails (13 x 70 @ 70 x 21), batched, and K = 0; b as given
+    and transposed (the dot-product form: 70 = 4 x 16 + a tail of 6, 21 outputs = 5 tiles of 4 + 1)."""
     def zeros(dtype: DType, n: int, salt: str) -> Value:
         return feed(f"{salt}.{dtype.name}", lambda: ordinary(dtype, (n,), salt))
 
@@ -337,12 +338,19 @@ def matmul_integer(g: Graph, feed: Feed, op: str, d: DType) -> list[Case]:
     cases = []
     for e in (DType.u8, DType.i8):
         b = feed(f"qb.{e.name}", lambda e=e: ordinary(e, (70, 21), "qb"))
-        cases.append(Case(f"matmul_integer(13x70 @ 70x21 {e.name})", g.add1(op, a, b, zeros(d, 13, "qz"),
-                                                                               zeros(e, 21, "qw")), True))
+        bt = feed(f"qbt.{e.name}", lambda e=e: ordinary(e, (21, 70), "qbt"))
+        cases += [Case(f"matmul_integer(13x70 @ 70x21 {e.name})", g.add1(op, a, b, zeros(d, 13, "qz"),
+                                                                            zeros(e, 21, "qw")), True),
+                  Case(f"matmul_integer(13x70 @ (21x70)^T {e.name})", g.add1(op, a, bt, zeros(d, 13, "qz"),
+                                                                              zeros(e, 21, "qw"), transpose_b=True),
+                       True)]
     batch_b = feed(f"qbb.{d.name}", lambda: ordinary(d, (2, 4, 5), "qbb"))
     no_k, no_k2 = (feed(f"qk{s}.{d.name}", lambda s=s: np.zeros(s, d.numpy)) for s in ((3, 0), (0, 4)))
+    batch_bt = feed(f"qbbt.{d.name}", lambda: ordinary(d, (2, 5, 4), "qbbt"))
     return cases + [Case("matmul_integer(batched)", g.add1(op, batch_a, batch_b, zeros(d, 3, "qz3"),
                                                            zeros(d, 5, "qw5")), True),
+                    Case("matmul_integer(batched, transpose_b)", g.add1(op, batch_a, batch_bt, zeros(d, 3, "qz3"),
+                                                                        zeros(d, 5, "qw5"), transpose_b=True), True),
                     Case("matmul_integer(K = 0)", g.add1(op, no_k, no_k2, zeros(d, 3, "qz3"), zeros(d, 4, "qw4")),
                          True)]
 

@@ -10,6 +10,13 @@ i32 mul/add, which LLVM maps to the target's integer multiplies (vpmulld on AVX2
 dot-product instructions (vpdpbusd, vpmaddubsw, sdot) need the zero points folded out of the inner
 loop, which this portable form does not do. A call split into parts takes a share of the batch x row
 blocks (codegen/partition.py): every part runs the same tile code, so results never depend on parts.
+
+With attrs["transpose_b"] (b given as [*B, N, K]: constant weights, transposed at import) each output
+is a dot product along K, both operands contiguous: 2W bytes of a row and of COLUMNS b rows per step,
+widened to i16 and multiplied into i32 pairs that are summed (the even plus the odd lanes), which is
+x86's vpmaddwd pattern (16 products per instruction on AVX2, against 8 for vpmulld); the lanes are
+summed once per output at the end, and the K % 2W tail is a scalar loop. i32 sums wrap, so any order
+gives the reference's bits.
 """
 
 from __future__ import annotations
@@ -28,6 +35,8 @@ from cerebro.compiler.ir.dtypes import DType
 from cerebro.compiler.targets import lanes, micro_tile
 
 I32 = ir.IntType(32)
+I16 = ir.IntType(16)
+COLUMNS = 4  # b rows (outputs) per dot-product tile: each loaded row of a feeds this many products
 
 
 def _row_blocks(node: Node, target: object) -> tuple[int, list[int]]:
@@ -42,16 +51,16 @@ def matmul_integer_units(node: Node, target: object, parts: int) -> int:
     return batch * sum(row_counts)
 
 
-def _widen(builder: ir.IRBuilder, value: ir.Value, dtype: DType, width: int) -> ir.Value:
-    """u8/i8 lanes as i32 lanes: zero- or sign-extended."""
-    wide = I32 if width == 1 else ir.VectorType(I32, width)
+def _widen(builder: ir.IRBuilder, value: ir.Value, dtype: DType, width: int, to: ir.IntType = I32) -> ir.Value:
+    """u8/i8 lanes as i32 (or i16) lanes: zero- or sign-extended."""
+    wide = to if width == 1 else ir.VectorType(to, width)
     return builder.sext(value, wide) if dtype.is_signed else builder.zext(value, wide)
 
 
 @emitter("matmul_integer", units=matmul_integer_units)
 def emit_matmul_integer(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
     a = node.inputs[0]
-    rows, depth, columns = a.shape[-2], a.shape[-1], node.inputs[1].shape[-1]
+    rows, columns = a.shape[-2], node.outputs[0].shape[-1]
     tile_rows, vectors = micro_tile(ctx.target)
     phases = tile_phases(columns, lanes(ctx.target, DType.i32), vectors)
     batch, row_counts = _row_blocks(node, ctx.target)
@@ -59,11 +68,15 @@ def emit_matmul_integer(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
     part, parts = parts_of(builder, node, fn)
     lo, hi = share(builder, batch * sum(row_counts), part, parts)
     with for_outer(builder, batch, sum(row_counts), lo, hi, "batch") as (bi, first, end):
-        bases = [builder.mul(bi, i64(size)) for size in (rows * depth, depth * columns, rows * columns)]
+        bases = [builder.mul(bi, i64(math.prod(v.shape[-2:]))) for v in (a, node.inputs[1], node.outputs[0])]
 
         def row_block(phase: int, ib: ir.Value) -> None:
             count = tile_rows if phase == 0 else rows % tile_rows
             i0 = index(builder, 0, (ib, tile_rows)) if phase == 0 else i64(rows - count)
+            if node.attrs.get("transpose_b"):
+                with for_range(builder, count, "r") as r:
+                    _dot_row(ctx, builder, node, fn, bases, builder.add(i0, r))
+                return
             for widths, tiles, first_column in phases:
                 with for_range(builder, tiles, "jb") as jb:
                     j0 = index(builder, first_column, (jb, sum(widths)))
@@ -104,3 +117,70 @@ def _tile(builder: ir.IRBuilder, node: Node, fn: ir.Function, bases: list[ir.Val
         c_row = index(builder, r * columns, (c_base, 1), (i0, columns), (j0, 1))
         for c, off in enumerate(offsets):
             store(builder, carry.values[r * len(widths) + c], pc, index(builder, off, (c_row, 1)), I32)
+
+
+def _dot_row(ctx: EmitContext, builder: ir.IRBuilder, node: Node, fn: ir.Function, bases: list[ir.Value],
+             i: ir.Value) -> None:
+    """Row i of C (one batch entry) from a [M, K] and b given as [N, K]: COLUMNS outputs per tile."""
+    a, b = node.inputs[:2]
+    pa, pb, pa_zero, pb_zero, pc = fn.args[:5]
+    depth, columns = a.shape[-1], b.shape[-2]
+    a_base, b_base, c_base = bases
+    step = 2 * lanes(ctx.target, DType.i32)
+    a_row = index(builder, 0, (a_base, 1), (i, depth))
+    a_zero = load(builder, pa_zero, i, element_type(a.dtype))
+    full, rest = divmod(columns, COLUMNS)
+    for tiles, width, first in ((full, COLUMNS, 0), (int(rest > 0), rest, full * COLUMNS)):
+        if tiles and width:
+            with for_range(builder, tiles, "jt") as jt:
+                j0 = index(builder, first, (jt, COLUMNS))
+                sums = _dot_tile(builder, node, (pa, pb, pa_zero, pb_zero), (a_row, b_base), a_zero, j0, width,
+                                 depth, step)
+                for t, total in enumerate(sums):
+                    store(builder, total, pc, index(builder, t, (c_base, 1), (i, columns), (j0, 1)), I32)
+
+
+def _dot_tile(builder: ir.IRBuilder, node: Node, pointers: tuple, bases: tuple, a_zero_raw: ir.Value,
+              j0: ir.Value, width: int, depth: int, step: int) -> list[ir.Value]:
+    """sum_k (a[k] - a_zero) * (b[j0+t, k] - b_zero[j0+t]) for t < width, in i32."""
+    a, b = node.inputs[:2]
+    pa, pb, _, pb_zero = pointers
+    a_row, b_base = bases
+    a_elem, b_elem = element_type(a.dtype), element_type(b.dtype)
+    pairs = ir.VectorType(I32, step // 2)
+    b_zeros_raw = [load(builder, pb_zero, index(builder, t, (j0, 1)), b_elem) for t in range(width)]
+    a_zero = splat(builder, _widen(builder, a_zero_raw, a.dtype, 1, I16), step)
+    b_zeros = [splat(builder, _widen(builder, z, b.dtype, 1, I16), step) for z in b_zeros_raw]
+    b_rows = [index(builder, t * depth, (b_base, 1), (j0, depth)) for t in range(width)]
+    even = ir.Constant(ir.VectorType(I32, step // 2), list(range(0, step, 2)))
+    odd = ir.Constant(ir.VectorType(I32, step // 2), list(range(1, step, 2)))
+    wide = ir.VectorType(I32, step)
+    with fold_range(builder, depth // step, [constant(I32, 0, step // 2)] * width, "kb") as (kb, carry):
+        k = builder.mul(kb, i64(step))
+        a_vec = builder.sub(_widen(builder, load(builder, pa, builder.add(a_row, k), a_elem, step), a.dtype, step,
+                                   I16), a_zero)
+        a_wide = builder.sext(a_vec, wide)
+        updated = []
+        for t in range(width):
+            b_vec = builder.sub(_widen(builder, load(builder, pb, builder.add(b_rows[t], k), b_elem, step), b.dtype,
+                                       step, I16), b_zeros[t])
+            product = builder.mul(a_wide, builder.sext(b_vec, wide))
+            pair = builder.add(builder.shuffle_vector(product, product, even),
+                               builder.shuffle_vector(product, product, odd))
+            updated.append(builder.add(carry.values[t], pair))
+        carry.values = updated
+    reduce_add = _reduce_add(builder.module, pairs)
+    totals = [builder.call(reduce_add, [v]) for v in carry.values]
+    a_zero32 = _widen(builder, a_zero_raw, a.dtype, 1)
+    with fold_range(builder, depth, totals, "kt", start=depth - depth % step) as (k, carry):
+        a_val = builder.sub(_widen(builder, load(builder, pa, builder.add(a_row, k), a_elem), a.dtype, 1), a_zero32)
+        carry.values = [builder.add(total, builder.mul(a_val, builder.sub(
+            _widen(builder, load(builder, pb, builder.add(b_rows[t], k), b_elem), b.dtype, 1),
+            _widen(builder, b_zeros_raw[t], b.dtype, 1)))) for t, total in enumerate(carry.values)]
+    return carry.values
+
+
+def _reduce_add(module: ir.Module, ty: ir.VectorType) -> ir.Function:
+    name = f"llvm.vector.reduce.add.v{ty.count}i32"
+    existing = module.globals.get(name)
+    return existing if existing is not None else ir.Function(module, ir.FunctionType(I32, [ty]), name=name)

@@ -8,7 +8,7 @@ Semantics every frontend and backend agrees on:
   lowered form, passes/half_weights.py): b is widened exactly, so it means the f32 matmul of its values.
 - matmul_integer (ONNX MatMulInteger): a[*B, M, K] (u8/i8) @ b[*B, K, N] (u8/i8) -> i32[*B, M, N], each
   product (a - a_zero[m]) * (b - b_zero[n]) exact, the sum wrapping in i32; a_zero is [M] of a's type,
-  b_zero [N] of b's type.
+  b_zero [N] of b's type. With transpose_b, b is given as [*B, N, K] (weights laid out for dot products).
 - conv: x[N, *S, Cin] (channels last), w[*K, Cin/groups, Cout] -> [N, *S', Cout];
   padding is ((lo, hi), ...) per spatial dim, dilations per spatial dim.
 - reduce_window: window/strides/padding over every dim of x; kind in
@@ -359,11 +359,12 @@ def _matmul_integer(node: Node) -> list:
     if a.dtype not in _INT8 or b.dtype not in _INT8 or a_zero.dtype is not a.dtype or b_zero.dtype is not b.dtype:
         raise _fail(node, f"matmul_integer needs u8/i8 operands with zero points of their types, got "
                           f"{[v.dtype.name for v in node.inputs]}")
-    if a.rank < 2 or a.rank != b.rank or a.shape[:-2] != b.shape[:-2] or a.shape[-1] != b.shape[-2]:
-        raise _fail(node, f"matmul_integer shapes {a.shape} @ {b.shape} do not agree")
-    if a_zero.shape != a.shape[-2:-1] or b_zero.shape != b.shape[-1:]:
+    b_shape = b.shape[:-2] + b.shape[:-3:-1] if node.attrs.get("transpose_b") else b.shape  # as [*B, K, N]
+    if a.rank < 2 or a.rank != b.rank or a.shape[:-2] != b_shape[:-2] or a.shape[-1] != b_shape[-2]:
+        raise _fail(node, f"matmul_integer shapes {a.shape} @ {b_shape} do not agree")
+    if a_zero.shape != a.shape[-2:-1] or b_zero.shape != b_shape[-1:]:
         raise _fail(node, f"zero points {a_zero.shape} and {b_zero.shape} must be [M] and [N]")
-    return [(a.shape[:-1] + (b.shape[-1],), DType.i32)]
+    return [(a.shape[:-1] + (b_shape[-1],), DType.i32)]
 
 
 def _reads_half_weights(node: Node) -> bool:
@@ -531,7 +532,7 @@ _declare("tree_ensemble", "tree_ensemble", 8, tree_ensemble.rule, tree_ensemble.
 _declare("matmul", "matmul", 2, _matmul, ref.matmul, Role.MATMUL, cost=_matmul_flops,
          lowered=("epilogue", "packed_b", "view"))
 _declare("matmul_integer", "matmul_integer", 4, _matmul_integer, ref.matmul_integer, Role.REDUCTION,
-         cost=_matmul_integer_ops)  # a contraction over K with a kernel of its own (no epilogue, no packing)
+         cost=_matmul_integer_ops, optional=("transpose_b",))  # a contraction over K: a kernel of its own
 _declare("conv", "conv", 2, _conv, ref.conv, Role.CONV, cost=_conv_flops, attrs=("strides", "padding"),
          optional=("lhs_dilation", "rhs_dilation", "groups"), lowered=("epilogue", "packed_b"))
 _declare("reduce_window", "reduce_window", 1, _reduce_window, ref.reduce_window, Role.WINDOW, cost=_window_flops,

@@ -370,6 +370,8 @@ def rev(node: Node, x: np.ndarray) -> np.ndarray:
 def matmul_integer(node: Node, a: np.ndarray, b: np.ndarray, a_zero: np.ndarray, b_zero: np.ndarray) -> np.ndarray:
     """In int64 (exact: numpy's integer matmul does not round), then wrapped to i32."""
     left = a.astype(np.int64) - a_zero.astype(np.int64)[:, None]
+    if node.attrs.get("transpose_b"):
+        b = np.swapaxes(b, -1, -2)
     right = b.astype(np.int64) - b_zero.astype(np.int64)
     return np.matmul(left, right).astype(np.int32)
 

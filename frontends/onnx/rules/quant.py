@@ -130,8 +130,11 @@ def matmul_integer(ctx: Ctx, a: Value, bm: Value, a_zero: Value | None, b_zero: 
     batch = b.broadcast_shape(a.shape[:-2], bm.shape[:-2])
     a = b.expand(ctx, b.to_rank(ctx, a, len(batch) + 2), batch + a.shape[-2:])
     bm = b.expand(ctx, b.to_rank(ctx, bm, len(batch) + 2), batch + bm.shape[-2:])
-    return ctx.add("matmul_integer", a, bm, _zero_vector(ctx, a_zero, a, a.shape[-2], "A's"),
-                   _zero_vector(ctx, b_zero, bm, bm.shape[-1], "B's"))
+    zeros = _zero_vector(ctx, a_zero, a, a.shape[-2], "A's"), _zero_vector(ctx, b_zero, bm, bm.shape[-1], "B's")
+    if bm.is_const:  # weights: laid out [*B, N, K] once, for the dot-product form (codegen/matmul_int.py)
+        columns_first = b.transpose(ctx, bm, tuple(range(bm.rank - 2)) + (bm.rank - 1, bm.rank - 2))
+        return ctx.add("matmul_integer", a, columns_first, *zeros, transpose_b=True)
+    return ctx.add("matmul_integer", a, bm, *zeros)
 
 
 @rule("MatMulInteger", since=10)
