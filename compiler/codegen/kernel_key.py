@@ -1,10 +1,11 @@
 """When two nodes can share one node function: a canonical description of what an emitter reads.
 
-An emitter sees its node only (and the module's target): the op, the attrs (fused bodies, epilogues,
-views included) and the shapes and dtypes of the values it reads and writes, whose buffers arrive as
-pointers. Constants' data is never in the code (it lives in the weights and arrives as a pointer), so
-nodes that differ only in which buffers they read, or in their weights, get the same code: emit_module
-gives them one function. ResNet50 has 212 node functions but 61 distinct ones.
+An emitter sees its node and the module's target (and a loop's scratch layout by node: a loop holds a
+body graph, which gives no key): the op, the attrs (fused bodies, epilogues, views included) and the
+shapes and dtypes of the values it reads and writes, whose buffers arrive as pointers. Constants' data
+is never in the code (it lives in the weights and arrives as a pointer), so nodes that differ only in
+which buffers they read, or in their weights, get the same code: emit_module gives them one function.
+torchvision's ResNet50 has 58 node functions but 33 distinct ones.
 
 Values are named by their first appearance, so the description keeps which values are the same one
 (x * x) and the value ids a fused body uses as names, without the ids themselves. Ints are value ids
