@@ -155,17 +155,17 @@ static bool in_file(const struct cbx_image *img, uint64_t offset, uint64_t len)
 static int parse_header(struct cbx_image *img, uint32_t host_machine, struct cbx_error *err)
 {
 	struct cbx_ehdr *eh = &img->ehdr;
-	uint16_t machine;
+	uint16_t machine = 0;
+	size_t header_size;
 
 	/* e_machine sits at the same offset in both classes; it decides which one the file must be. */
-	if (img->size < sizeof(struct cbx_ehdr32))
-		return cbx_fail(err, CBX_ETRUNC, "truncated file: %llu bytes, an ELF header needs %zu",
-				(unsigned long long)img->size, sizeof(struct cbx_ehdr32));
-	cbx_memcpy(&machine, img->data + offsetof(struct cbx_ehdr, machine), sizeof(machine));
+	if (img->size >= offsetof(struct cbx_ehdr, machine) + sizeof(machine))
+		cbx_memcpy(&machine, img->data + offsetof(struct cbx_ehdr, machine), sizeof(machine));
 	img->elf32 = machine == CBX_EM_386;
-	if (!img->elf32 && img->size < sizeof(*eh))
+	header_size = img->elf32 ? sizeof(struct cbx_ehdr32) : sizeof(*eh);
+	if (img->size < header_size)
 		return cbx_fail(err, CBX_ETRUNC, "truncated file: %llu bytes, an ELF header needs %zu",
-				(unsigned long long)img->size, sizeof(*eh));
+				(unsigned long long)img->size, header_size);
 	if (img->elf32)
 		cbx_widen_ehdr(img->data, eh);
 	else
