@@ -85,6 +85,7 @@ def test_depthwise_tile_rows_even_out():
     assert rows(7, 5)[1] == 1 and rows(7, 3)[1] == min(2, micro_tile(HOST)[1])
 
 
+@pytest.mark.filterwarnings("ignore:threads=3 is more than")  # on a 2-CPU machine: still exact
 def test_depthwise_with_epilogue_same_bits_on_threads():
     """Through build: bias + ReLU fused on the depthwise tile, and threads=1/2/3 give the same bits."""
     rng = np.random.default_rng(3)
@@ -117,7 +118,7 @@ def test_padded_conv_reads_a_zero_row(groups, cin, cout):
     want = _lax_conv(x, w, strides, padding, (1, 1), (1, 1), groups)
     np.testing.assert_array_equal(np.isnan(out), np.isnan(want))
     assert np.isnan(want).any()
-    finite = ~np.isnan(want) & np.isfinite(want)
+    finite = np.isfinite(want)
     w[0, 2, 0, 1] = 0
     bound = 2 * 9 * (cin // groups) * EPS32 * _lax_conv(np.abs(x), np.abs(w), strides, padding, (1, 1), (1, 1), groups)
-    assert np.all((np.abs(out - want) <= bound + 1e-30)[finite])
+    assert np.all(np.abs(out[finite] - want[finite]) <= bound[finite] + 1e-30)
