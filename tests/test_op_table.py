@@ -70,6 +70,8 @@ OPTIONAL_DEFAULTS = {  # op: (input arrays, required attrs, the optional attrs a
     "loop": ([np.arange(3, dtype=np.float32)],
              {"body": _doubling_step(), "num_consts": 0, "num_carry": 1, "length": 4, "cond": None},
              {"reverse": False, "scratch": 0}),
+    "matmul_integer": ([np.arange(6, dtype=np.uint8).reshape(2, 3), np.arange(-6, 6, dtype=np.int8).reshape(3, 4),
+                        np.array([1, 200], np.uint8), np.array([0, -3, 5, 127], np.int8)], {}, {"transpose_b": False}),
 }
 
 
