@@ -3,8 +3,7 @@
  * msvcrt functions beyond printf/stdio basics that classic console programs import: ctype (the
  * Windows _pctype table and its masks), time (64-bit time_t, UTC), the scanf family (msvcrt's
  * format sizes translated to glibc's), strtod/atof/strtok/memchr/ungetc, setjmp/longjmp, _stat64,
- * fopen_s, _setmode; and the KERNEL32
- * semaphores MinGW's libgcc uses for its mutexes (emutls behind __thread).
+ * fopen_s, _setmode. (Threads and semaphores: threads.c.)
  *
  * Guest pointers are trusted as the other shims trust them (a bad one faults, reported by
  * fault_report.c); sizes the loader allocates by are bounded here.
@@ -13,7 +12,6 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -473,130 +471,6 @@ static WINAPI int s__setmode(int fd, int mode)
 static WINAPI int s__fileno(void *f) { return fileno(host_file(f)); }
 static WINAPI int s__isatty(int fd) { return isatty(fd) ? 0x40 : 0; }	/* msvcrt: a non-zero mask */
 
-/* ---- KERNEL32 semaphores (real ones: libgcc's mutexes and emutls are built on them) ---- */
-
-struct semaphore {
-	pthread_mutex_t lock;
-	pthread_cond_t posted;
-	int32_t count, max;
-	int used;
-};
-
-#define MAX_SEMAPHORES 1024
-#define SEMAPHORE_HANDLE_BASE 0x5e000	/* handles are BASE + index: never a pointer, never a std handle */
-
-static struct semaphore semaphores[MAX_SEMAPHORES];
-static pthread_mutex_t semaphores_lock = PTHREAD_MUTEX_INITIALIZER;
-
-enum { ERROR_INVALID_HANDLE = 6, ERROR_NOT_ENOUGH_MEMORY = 8, ERROR_INVALID_PARAMETER = 87,
-       ERROR_TOO_MANY_POSTS = 298 };
-
-static struct semaphore *semaphore_of(void *h)
-{
-	uintptr_t i = (uintptr_t)h - SEMAPHORE_HANDLE_BASE;
-
-	if ((uintptr_t)h < SEMAPHORE_HANDLE_BASE || i >= MAX_SEMAPHORES || !semaphores[i].used) {
-		g_last_error = ERROR_INVALID_HANDLE;
-		return NULL;
-	}
-	return &semaphores[i];
-}
-
-static WINAPI void *s_CreateSemaphore(void *attrs, int32_t initial, int32_t max, const void *name)
-{
-	(void)attrs;
-	if (name || max <= 0 || initial < 0 || initial > max) {	/* named semaphores are cross-process */
-		g_last_error = ERROR_INVALID_PARAMETER;
-		return NULL;
-	}
-	pthread_mutex_lock(&semaphores_lock);
-	for (uintptr_t i = 0; i < MAX_SEMAPHORES; i++) {
-		struct semaphore *s = &semaphores[i];
-		if (s->used)
-			continue;
-		pthread_mutex_init(&s->lock, NULL);
-		pthread_cond_init(&s->posted, NULL);
-		s->count = initial;
-		s->max = max;
-		s->used = 1;
-		pthread_mutex_unlock(&semaphores_lock);
-		return (void *)(SEMAPHORE_HANDLE_BASE + i);
-	}
-	pthread_mutex_unlock(&semaphores_lock);
-	g_last_error = ERROR_NOT_ENOUGH_MEMORY;
-	return NULL;
-}
-
-static WINAPI int s_ReleaseSemaphore(void *h, int32_t n, int32_t *previous)
-{
-	struct semaphore *s = semaphore_of(h);
-	int ok;
-
-	if (!s)
-		return 0;
-	pthread_mutex_lock(&s->lock);
-	ok = n > 0 && n <= s->max - s->count;
-	if (previous)
-		*previous = s->count;
-	if (ok) {
-		s->count += n;
-		pthread_cond_broadcast(&s->posted);
-	}
-	pthread_mutex_unlock(&s->lock);
-	if (!ok)
-		g_last_error = n > 0 ? ERROR_TOO_MANY_POSTS : ERROR_INVALID_PARAMETER;
-	return ok;
-}
-
-#define INFINITE 0xffffffffu
-#define WAIT_OBJECT_0 0u
-#define WAIT_TIMEOUT 0x102u
-#define WAIT_FAILED 0xffffffffu
-
-static WINAPI uint32_t s_WaitForSingleObject(void *h, uint32_t ms)
-{
-	struct semaphore *s = semaphore_of(h);
-	struct timespec deadline;
-	int timed_out = 0;
-
-	if (!s)
-		return WAIT_FAILED;
-	clock_gettime(CLOCK_REALTIME, &deadline);
-	deadline.tv_sec += ms / 1000;
-	deadline.tv_nsec += (long)(ms % 1000) * 1000000;
-	if (deadline.tv_nsec >= 1000000000) {
-		deadline.tv_sec++;
-		deadline.tv_nsec -= 1000000000;
-	}
-	pthread_mutex_lock(&s->lock);
-	while (!s->count && !timed_out) {
-		if (ms == INFINITE)
-			pthread_cond_wait(&s->posted, &s->lock);
-		else
-			timed_out = pthread_cond_timedwait(&s->posted, &s->lock, &deadline) == ETIMEDOUT;
-	}
-	timed_out = !s->count;
-	if (s->count)
-		s->count--;
-	pthread_mutex_unlock(&s->lock);
-	return timed_out ? WAIT_TIMEOUT : WAIT_OBJECT_0;
-}
-
-static WINAPI int s_CloseHandle(void *h)
-{
-	struct semaphore *s = semaphore_of(h);
-
-	if (!s)
-		return 0;
-	pthread_mutex_lock(&semaphores_lock);
-	pthread_cond_destroy(&s->posted);
-	pthread_mutex_destroy(&s->lock);
-	s->used = 0;
-	pthread_mutex_unlock(&semaphores_lock);
-	return 1;
-}
-
-#define K(name, fn) { "kernel32.dll", name, (void *)(fn) }
 #define M(name, fn) { "msvcrt.dll", name, (void *)(fn) }
 
 const struct shim crt_shims[] = {
@@ -618,9 +492,6 @@ const struct shim crt_shims[] = {
 	M("_stat64", s__stat64), M("_fstat64", s__fstat64), M("fopen_s", s_fopen_s), M("_setmode", s__setmode),
 	M("_fileno", s__fileno), M("_isatty", s__isatty),
 	M("sscanf", s_sscanf), M("fscanf", s_fscanf), M("scanf", s_scanf), M("ungetc", s_ungetc),
-	K("CreateSemaphoreA", s_CreateSemaphore), K("CreateSemaphoreW", s_CreateSemaphore),
-	K("ReleaseSemaphore", s_ReleaseSemaphore), K("WaitForSingleObject", s_WaitForSingleObject),
-	K("CloseHandle", s_CloseHandle),
 };
 
 const size_t crt_shim_count = sizeof(crt_shims) / sizeof(crt_shims[0]);

@@ -12,6 +12,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <ucontext.h>
@@ -211,6 +212,23 @@ void fault_report_install(const char *program_name)
 	sigemptyset(&sa.sa_mask);	/* a fault in the handler re-enters it: see reporting */
 	for (size_t i = 0; i < sizeof(signals) / sizeof(signals[0]); i++)
 		sigaction(signals[i], &sa, NULL);
+}
+
+void *fault_report_thread(void)
+{
+	stack_t ss = { .ss_sp = malloc(sizeof(alt_stack)), .ss_size = sizeof(alt_stack) };
+
+	if (ss.ss_sp)
+		sigaltstack(&ss, NULL);
+	return ss.ss_sp;
+}
+
+void fault_report_thread_end(void *stack)
+{
+	stack_t off = { .ss_flags = SS_DISABLE };
+
+	sigaltstack(&off, NULL);
+	free(stack);
 }
 
 void fault_report_set_image(const void *base, size_t size)

@@ -19,6 +19,11 @@
  */
 void fault_report_install(const char *program_name);
 
+/* Gives the calling thread (one the loader created) its own alternate stack for those reports;
+ * fault_report_thread_end(what it returned) takes it back when the thread is done. */
+void *fault_report_thread(void);
+void fault_report_thread_end(void *stack);
+
 /* Names pc addresses inside [base, base + size) as program_name+RVA; call once the image is mapped. */
 void fault_report_set_image(const void *base, size_t size);
 

@@ -23,6 +23,7 @@
 #include <errno.h>
 #include <locale.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -53,12 +54,12 @@ static int g_argc;
 static char **g_argv;
 static char *g_cmdline;
 static int g_fmode, g_commode;
-uint32_t g_last_error;
+__thread uint32_t g_last_error;
 static uint8_t g_iob[3][48];	/* msvcrt FILE structs for stdin/stdout/stderr */
 static win_void_fn onexit_fns[64];
 static int onexit_count;
-static void *tls_values[64];
-static int tls_next;
+static __thread void *tls_values[64];	/* TlsGetValue slots: per thread */
+static _Atomic int tls_next;
 
 /* One line on stderr, whatever a hostile file names things: control and non-ASCII bytes become '?'. */
 __attribute__((noreturn))
@@ -680,10 +681,12 @@ static WINAPI void s_GetStartupInfoA(uint8_t *si)
 	si[0] = 104;
 }
 
-/* Single-threaded programs: critical sections never contend. */
-static WINAPI void s_CriticalSection(void *cs) { (void)cs; }
+static WINAPI uint32_t s_TlsAlloc(void)
+{
+	int i = atomic_fetch_add(&tls_next, 1);
 
-static WINAPI uint32_t s_TlsAlloc(void) { return tls_next < 64 ? (uint32_t)tls_next++ : 0xffffffffu; }
+	return i >= 0 && i < 64 ? (uint32_t)i : 0xffffffffu;
+}
 static WINAPI void *s_TlsGetValue(uint32_t i) { return i < 64 ? tls_values[i] : NULL; }
 static WINAPI int s_TlsSetValue(uint32_t i, void *v) { if (i >= 64) return 0; tls_values[i] = v; return 1; }
 static WINAPI int s_TlsFree(uint32_t i) { return i < 64; }
@@ -727,8 +730,6 @@ static WINAPI int s_WideCharToMultiByte(uint32_t cp, uint32_t flags, const uint1
 #define M(name, fn) { "msvcrt.dll", name, (void *)(fn) }
 
 static const struct shim shims[] = {
-	K("DeleteCriticalSection", s_CriticalSection), K("EnterCriticalSection", s_CriticalSection),
-	K("InitializeCriticalSection", s_CriticalSection), K("LeaveCriticalSection", s_CriticalSection),
 	K("ExitProcess", s_ExitProcess), K("GetCommandLineA", s_GetCommandLineA),
 	K("GetCurrentProcessId", s_GetCurrentProcessId), K("GetCurrentThreadId", s_GetCurrentThreadId),
 	K("GetLastError", s_GetLastError), K("SetLastError", s_SetLastError),
@@ -788,6 +789,7 @@ static const struct shim_table {
 	const size_t *count;
 } shim_tables[] = {
 	{ shims, &(const size_t){ sizeof(shims) / sizeof(shims[0]) } }, { crt_shims, &crt_shim_count },
+	{ thread_shims, &thread_shim_count },
 };
 
 static void *find_shim(const char *dll, const char *name)
@@ -1220,18 +1222,40 @@ static void protect_sections(void)
 	}
 }
 
-/* A TEB/PEB for gs: NtCurrentTeb(), the stack bounds and the native TLS slot array. */
-static void setup_teb(void *tls_block)
+/* The TLS directory, checked once at load: what each new thread's TLS block and callbacks come from. */
+static struct {
+	uint64_t template_rva, template_len, zero_len;
+	uint64_t callbacks[257];	/* VAs checked to lie in executable sections; 0-terminated */
+} tls;
+
+static void *new_tls_block(void)
 {
-	static void *tls_slots[64];
-	uint8_t *teb = calloc(1, 0x2000), *peb = calloc(1, 0x1000);
+	uint8_t *block;
+
+	if (!tls.template_len && !tls.zero_len)
+		return NULL;
+	block = calloc(1, tls.template_len + tls.zero_len + 16);
+	if (!block)
+		die(126, "out of memory");
+	memcpy(block, at(tls.template_rva, tls.template_len, "TLS data"), tls.template_len);
+	return block;
+}
+
+/* A TEB for gs: NtCurrentTeb(), the stack bounds and the native TLS slot array (inside the TEB). */
+static uint8_t *setup_teb(void *tls_block, size_t stack_size)
+{
+	static uint8_t *peb;
+	uint8_t *teb = calloc(1, 0x2000);
+	void **tls_slots = (void **)(teb + 0x1800);
 	uintptr_t sp = (uintptr_t)&teb;
 
+	if (!peb)
+		peb = calloc(1, 0x1000);
 	if (!teb || !peb)
 		die(126, "out of memory");
 	uint64_t v;
 	v = (sp + 0xfff) & ~(uintptr_t)0xfff; memcpy(teb + 0x08, &v, 8);	/* StackBase */
-	v = sp - (8u << 20); memcpy(teb + 0x10, &v, 8);			/* StackLimit */
+	v = sp - stack_size; memcpy(teb + 0x10, &v, 8);			/* StackLimit */
 	v = (uintptr_t)teb; memcpy(teb + 0x30, &v, 8);				/* Self */
 	tls_slots[0] = tls_block;
 	v = (uintptr_t)tls_slots; memcpy(teb + 0x58, &v, 8);			/* ThreadLocalStoragePointer */
@@ -1239,19 +1263,18 @@ static void setup_teb(void *tls_block)
 	v = (uintptr_t)image; memcpy(peb + 0x10, &v, 8);			/* ImageBaseAddress */
 	if (syscall(SYS_arch_prctl, ARCH_SET_GS, teb))
 		die(126, "arch_prctl(ARCH_SET_GS) failed: %s", strerror(errno));
+	return teb;
 }
 
-/* Native TLS: copy the template, publish index 0; checks every callback, returns the list's RVA (0 if none). */
-static void *setup_tls(const uint8_t *f, size_t size, uint64_t *callbacks)
+/* Native TLS: checks the directory and every callback, notes them in `tls`, zeroes the index. */
+static void setup_tls(const uint8_t *f, size_t size)
 {
 	uint32_t rva, len;
 	uint64_t start, end, index, zero, list;
-	uint8_t *block;
 
-	*callbacks = 0;
 	dir(f, size, &hdr, DIR_TLS, &rva, &len);
 	if (!rva)
-		return NULL;
+		return;
 	data_at(rva, 40, "TLS directory");
 	start = rd64(rva, "TLS directory");
 	end = rd64(rva + 8, "TLS directory");
@@ -1260,29 +1283,48 @@ static void *setup_tls(const uint8_t *f, size_t size, uint64_t *callbacks)
 	zero = rd32(rva + 32, "TLS directory");
 	if (end < start || end - start > MAX_IMAGE || zero > MAX_IMAGE)
 		die(126, "bad TLS directory");
-	block = calloc(1, end - start + zero + 16);
-	if (!block)
-		die(126, "out of memory");
-	if (end > start)
-		memcpy(block, at(va_to_rva(start, "TLS data"), end - start, "TLS data"), end - start);
+	if (end > start) {
+		tls.template_rva = va_to_rva(start, "TLS data");
+		at(tls.template_rva, end - start, "TLS data");
+	}
+	tls.template_len = end - start;
+	tls.zero_len = zero;
 	if (index)
 		memset(at(va_to_rva(index, "TLS index"), 4, "TLS index"), 0, 4);
 	if (!list)
-		return block;
-	*callbacks = va_to_rva(list, "TLS callback list");
+		return;
+	uint64_t list_rva = va_to_rva(list, "TLS callback list");
 	for (int i = 0;; i++) {
 		require(i < 256, "TLS callback list not terminated within 256 entries");
-		uint64_t cb = rd64(*callbacks + 8 * i, "TLS callback list");
+		uint64_t cb = rd64(list_rva + 8 * i, "TLS callback list");
 		if (!cb)
-			return block;
+			return;
 		require_code(va_to_rva(cb, "TLS callback"), "TLS callback");
+		tls.callbacks[i] = cb;
 	}
 }
 
-static void run_tls_callbacks(uint64_t rva)
+static void run_tls_callbacks(uint32_t reason)
 {
-	for (uint64_t cb; rva && (cb = rd64(rva, "TLS callback list")); rva += 8)
-		((win_tls_fn)(uintptr_t)cb)(image, 1 /* DLL_PROCESS_ATTACH */, NULL);
+	for (const uint64_t *cb = tls.callbacks; *cb; cb++)
+		((win_tls_fn)(uintptr_t)*cb)(image, reason, NULL);
+}
+
+enum { DLL_PROCESS_ATTACH = 1, DLL_THREAD_ATTACH = 2, DLL_THREAD_DETACH = 3 };
+
+void *thread_attach(size_t stack_size)
+{
+	uint8_t *teb = setup_teb(new_tls_block(), stack_size);
+
+	run_tls_callbacks(DLL_THREAD_ATTACH);
+	return teb;
+}
+
+void thread_detach(void *teb)
+{
+	run_tls_callbacks(DLL_THREAD_DETACH);
+	free(((void **)((uint8_t *)teb + 0x1800))[0]);
+	free(teb);
 }
 
 static char *join_command_line(int argc, char **argv)
@@ -1323,15 +1365,14 @@ int main(int argc, char **argv)
 	fault_report_set_image(image, image_size);
 	relocate(file, size);
 	bind_imports(file, size);
-	uint64_t callbacks;
-	void *tls = setup_tls(file, size, &callbacks);
+	setup_tls(file, size);
 	free(file);
 	protect_sections();
 	g_argc = argc - first;
 	g_argv = argv + first;
 	g_cmdline = join_command_line(g_argc, g_argv);
-	setup_teb(tls);
-	run_tls_callbacks(callbacks);
+	setup_teb(new_tls_block(), 8u << 20);
+	run_tls_callbacks(DLL_PROCESS_ATTACH);
 	int code = ((win_entry_fn)(image + hdr.entry))();
 	s_exit(code);
 	return code;

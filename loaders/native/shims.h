@@ -22,14 +22,20 @@ struct shim {
 	void *addr;
 };
 
-/* crt.c: the C runtime's ctype, time, scanf and string functions, and KERNEL32 semaphores. */
+/* crt.c: the C runtime's ctype, time, scanf, string, setjmp and file functions. */
 extern const struct shim crt_shims[];
 extern const size_t crt_shim_count;
+
+/* threads.c: threads, semaphores, critical sections and waits (KERNEL32, msvcrt _beginthreadex). */
+extern const struct shim thread_shims[];
+extern const size_t thread_shim_count;
 
 /* peload.c */
 __attribute__((noreturn, format(printf, 2, 3)))
 void die(int status, const char *fmt, ...);
 FILE *host_file(void *f);			/* msvcrt FILE* (its _iob or one fopen returned) -> host FILE* */
-extern uint32_t g_last_error;			/* GetLastError() */
+extern __thread uint32_t g_last_error;		/* GetLastError(): per thread */
+void *thread_attach(size_t stack_size);		/* a new thread's TEB (gs), TLS block, DLL_THREAD_ATTACH */
+void thread_detach(void *teb);			/* DLL_THREAD_DETACH callbacks; frees what attach made */
 
 #endif
