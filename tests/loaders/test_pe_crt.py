@@ -4,6 +4,7 @@ with MinGW during the test and compared with the same source built for Linux."""
 
 import json
 import os
+import re
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
 
@@ -275,9 +276,30 @@ int main(void)
 }
 """
 
-WINDOWS_ONLY = {"missing"}  # no Linux build to compare with
-PROGRAMS = {"missing": MISSING, "threads": THREADS, "jumps_files": JUMPS_AND_FILES, "scanf": SCANF, "time": TIME,
-            "numbers": NUMBERS, "ctype": CTYPE, "thread_local": THREAD_LOCAL}
+THREAD_FAULT = r"""
+#include <windows.h>
+#include <stdio.h>
+#include <string.h>
+static volatile int sink;
+static int deep(int n) { volatile char pad[512]; pad[0] = (char)n; return deep(n + 1) + pad[0]; }
+static DWORD WINAPI bad(LPVOID arg)
+{
+    if (!strcmp(arg, "null")) *(volatile int *)0 = 1;
+    else sink = deep(0);
+    return 0;
+}
+int main(int argc, char **argv)
+{
+    HANDLE t = CreateThread(NULL, 0, bad, argc > 1 ? argv[1] : "null", 0, NULL);
+    WaitForSingleObject(t, INFINITE);
+    printf("not reached\n");
+    return 0;
+}
+"""
+
+WINDOWS_ONLY = {"missing", "thread_fault"}  # no Linux build to compare with
+PROGRAMS = {"missing": MISSING, "thread_fault": THREAD_FAULT, "threads": THREADS, "jumps_files": JUMPS_AND_FILES,
+            "scanf": SCANF, "time": TIME, "numbers": NUMBERS, "ctype": CTYPE, "thread_local": THREAD_LOCAL}
 
 
 @pytest.fixture(scope="session")
@@ -420,3 +442,14 @@ def test_threads_semaphores_critical_sections(crt_programs):
         got = same_as_linux(crt_programs, "threads")
         assert "shared 200020, main's own 0\n" in got.stdout and "thread 3 exit 77\n" in got.stdout
         assert got.stderr == "thread attach 4 detach 4\n"
+
+
+@pytest.mark.parametrize("how", ["null", "overflow"])
+def test_fault_in_a_thread_is_reported(crt_programs, how):
+    """Each thread has its own alternate signal stack: a NULL write or a stack overflow in a
+    CreateThread thread is one line and exit 125, like one in the main thread."""
+    got = peload(crt_programs["thread_fault"]["exe"], how)
+    assert (got.returncode, got.stdout) == (125, "")
+    assert re.fullmatch(r"cerebro-peload: thread_fault\.exe crashed: SIGSEGV \((write to|general protection|"
+                        r"write to unmapped|write to protected)[^)]*\) at thread_fault\.exe\+0x[0-9a-f]+ "
+                        r"\(pc 0x[0-9a-f]+\)\n", got.stderr), got.stderr
