@@ -25,6 +25,7 @@ from cerebro.compiler.ir.loop import UNBOUNDED
 from cerebro.compiler.passes import eliminate_dead_nodes, fold_constants, fuse_elementwise, plan_memory
 from cerebro.compiler.passes.epilogue import fuse_epilogues
 from cerebro.compiler.passes.half_weights import narrow_half_weights
+from cerebro.compiler.passes.int8_weights import check_quantize, quantize_weights
 from cerebro.compiler.passes.layout import choose_layouts
 from cerebro.compiler.passes.loops import loop_layouts, prepare_loops, split_scans
 from cerebro.compiler.passes.prepack import prepack_weights
@@ -137,7 +138,7 @@ def _optimised(text: str, target: Target) -> tuple[llvm.TargetMachine, llvm.Modu
         return tm, llvm_parts.optimise_in_parts(text, target, tm, llvm_parts.worth_processes(text))
 
 
-def optimise(graph: Graph, target: Target) -> Graph:
+def optimise(graph: Graph, target: Target, quantize: str | None = None) -> Graph:
     """The rewriting passes after folding, in order; each takes and returns the graph."""
     graph = choose_layouts(graph)
     graph = simplify_transposes(graph)
@@ -145,14 +146,16 @@ def optimise(graph: Graph, target: Target) -> Graph:
     graph = fuse_elementwise(graph)
     graph = fuse_epilogues(graph)
     graph = prepack_weights(graph, target)
+    graph = quantize_weights(graph, quantize)
     graph = narrow_half_weights(graph, target)
     graph = absorb_transposes(graph)
     return graph
 
 
-def lower(graph: Graph, target: str | Target = "host", stage_flops: int = STAGE_FLOPS
-          ) -> tuple[Graph, str, Meta, bytes]:
+def lower(graph: Graph, target: str | Target = "host", stage_flops: int = STAGE_FLOPS,
+          quantize: str | None = None) -> tuple[Graph, str, Meta, bytes]:
     """Everything up to LLVM: (optimised graph, LLVM IR text, meta, weights)."""
+    check_quantize(quantize)
     tgt = resolve_target(target)
     with phase("verify"):
         verify(graph)
@@ -160,9 +163,9 @@ def lower(graph: Graph, target: str | Target = "host", stage_flops: int = STAGE_
         graph = eliminate_dead_nodes(fold_constants(_private_copy(graph)))
         ir_text = format_graph(graph)
     with phase("optimise"):
-        graph = optimise(graph, tgt)
+        graph = optimise(graph, tgt, quantize)
         graph = split_scans(prepare_loops(graph, lambda body: optimise(
-            eliminate_dead_nodes(fold_constants(_private_copy(body))), tgt)), stage_flops)
+            eliminate_dead_nodes(fold_constants(_private_copy(body))), tgt, quantize)), stage_flops)
         verify(graph, lowered=True)  # the passes kept the graph well formed
     with phase("stages and memory plan"):
         stages = split_stages(graph.nodes, stage_flops, tgt)
@@ -188,7 +191,7 @@ def _model_name(name: str) -> str:
 
 
 def build(graph: Graph, target: str | Target = "host", name: str | None = None,
-          stage_flops: int = STAGE_FLOPS, profile: bool = False) -> bytes:
+          stage_flops: int = STAGE_FLOPS, profile: bool = False, quantize: str | None = None) -> bytes:
     """Compile graph into a complete .cbx (ELF relocatable object + Cerebro sections) for target.
 
     target: 'host', 'x86_64', 'x86_64-v3', 'x86_64-v4' or 'aarch64' (see compiler/targets.py).
@@ -198,12 +201,14 @@ def build(graph: Graph, target: str | Target = "host", name: str | None = None,
     profile: every node whole in its own stage (stage_flops is ignored), and a table naming each stage's
     node, op and source locations stored in the file (compiler/cbx/profile_table.py) for `cerebroc
     profile` and cerebro.Model.profile.
+    quantize: None (f32 as given) or "int8-weights" (passes/int8_weights.py: constant matmul weights int8
+    with a scale per output column, activations f32).
     The caller's graph is not modified.
     """
     if name is not None:
         graph = _private_copy(graph)
         graph.name = name
-    optimised, text, meta, weights = lower(graph, target, 0 if profile else stage_flops)
+    optimised, text, meta, weights = lower(graph, target, 0 if profile else stage_flops, quantize)
     obj = compile_llvm(text, resolve_target(target))
     with phase("write .cbx"):
         data = finish_object(obj, meta, weights)

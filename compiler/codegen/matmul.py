@@ -21,7 +21,9 @@ vector (see tile_phases). A constant `b` packed by passes/prepack.py
 epilogue (attrs["epilogue"], passes/epilogue.py) runs on each tile of the
 last K panel right after its store, while the tile is in L1. A bf16 or f16 b
 (passes/half_weights.py: a batch-1 layer's weights) is loaded as 16-bit
-elements and widened in registers (halfconv), half the bytes streamed.
+elements and widened in registers (halfconv), half the bytes streamed; an
+int8 b (passes/int8_weights.py, quantize="int8-weights") is loaded as bytes
+and converted to f32 (sitofp), its per-column scale applied by the epilogue.
 """
 
 from __future__ import annotations
@@ -32,7 +34,16 @@ from dataclasses import dataclass
 from llvmlite import ir
 
 from cerebro.compiler.codegen import epilogue, halfconv
-from cerebro.compiler.codegen.llvm_types import constant, element_type, index, load, multiply_add, splat, store
+from cerebro.compiler.codegen.llvm_types import (
+    constant,
+    element_type,
+    index,
+    load,
+    multiply_add,
+    splat,
+    store,
+    vector_type,
+)
 from cerebro.compiler.codegen.loops import fold_range, for_range, i64
 from cerebro.compiler.codegen.partition import for_outer, for_phases, for_rectangles, parts_of
 from cerebro.compiler.codegen.registry import EmitContext, emitter, unsupported
@@ -222,10 +233,13 @@ class _Operands:
     a_k: int
     b_k: int
     c_row: int
-    b_dtype: DType  # the output's, or bf16/f16 (widened as loaded)
+    b_dtype: DType  # the output's, or bf16/f16/i8 (widened as loaded)
     f16_in_hardware: bool  # the target converts f16 itself (targets.widens_f16)
 
     def load_b(self, builder: ir.IRBuilder, at: ir.Value, width: int) -> ir.Value:
+        if self.b_dtype is DType.i8:  # int8 weights of an f32 layer: exact widening
+            return builder.sitofp(load(builder, self.pb, at, element_type(DType.i8), width),
+                                  vector_type(self.elem, width))
         if not self.b_dtype.is_half:
             return load(builder, self.pb, at, self.elem, width)
         bits = load(builder, self.pb, at, element_type(self.b_dtype), width)

@@ -4,8 +4,9 @@ Semantics every frontend and backend agrees on:
 - elementwise ops take inputs of equal rank; each input dim equals the
   output dim or is 1 (broadcast). Comparisons return bool.
 - integer div truncates toward zero and rem takes the dividend's sign (C).
-- matmul: a[*B, M, K] @ b[*B, K, N] -> [*B, M, N], batch dims equal. b may be bf16 or f16 with a f32 (a
-  lowered form, passes/half_weights.py): b is widened exactly, so it means the f32 matmul of its values.
+- matmul: a[*B, M, K] @ b[*B, K, N] -> [*B, M, N], batch dims equal. b may be bf16, f16 or i8 with a f32 (a
+  lowered form, passes/half_weights.py, int8_weights.py): b is widened exactly, so it means the f32 matmul
+  of its values.
 - matmul_integer (ONNX MatMulInteger): a[*B, M, K] (u8/i8) @ b[*B, K, N] (u8/i8) -> i32[*B, M, N], each
   product (a - a_zero[m]) * (b - b_zero[n]) exact, the sum wrapping in i32; a_zero is [M] of a's type,
   b_zero [N] of b's type. With transpose_b, b is given as [*B, N, K] (weights laid out for dot products).
@@ -368,8 +369,10 @@ def _matmul_integer(node: Node) -> list:
 
 
 def _reads_half_weights(node: Node) -> bool:
-    """matmul(a f32, b bf16/f16): the f32 matmul of b's values, b read as 16 bits (passes/half_weights.py)."""
-    return node.op == "matmul" and node.inputs[0].dtype is DType.f32 and node.inputs[1].dtype.is_half
+    """matmul(a f32, b bf16/f16/i8): the f32 matmul of b's values, b read as 16 bits (passes/half_weights.py)
+    or as int8 (passes/int8_weights.py, whose epilogue then scales each column)."""
+    b = node.inputs[1].dtype
+    return node.op == "matmul" and node.inputs[0].dtype is DType.f32 and (b.is_half or b is DType.i8)
 
 
 def _conv(node: Node) -> list:
