@@ -213,6 +213,7 @@ def boot_test_vm(workdir: Path) -> VmResult:
     files.update(python_files(workdir))
     files["/root/guest_api.py"] = HERE / "guest_api.py"
     files["/root/command_channel.sh"] = HERE / "command_channel.sh"
+    files["/root/guest_lib.sh"] = HERE / "guest_lib.sh"
     for (name, model), ko in zip(models.items(), paths[1:-1]):
         model.module = ko.stem
         files[f"/root/{name}.ko"] = ko

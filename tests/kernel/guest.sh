@@ -3,16 +3,8 @@
 # inputs_<m> (input files). Results go to the serial console: "@@CHECK name
 # PASS|FAIL why" lines and base64 files between "@@BEGIN name"/"@@END name".
 . /root/models.env
+. /root/guest_lib.sh
 SYS=/sys/kernel/cerebro
-
-pass() { echo "@@CHECK $1 PASS"; }
-fail() { echo "@@CHECK $1 FAIL $2"; }
-check() {
-	name=$1; shift
-	if "$@" >/tmp/check.out 2>&1; then pass "$name"; else fail "$name" "$(tail -n 3 /tmp/check.out | tr '\n' ' ')"; fi
-}
-emit() { echo "@@BEGIN $1"; base64 "$2"; echo "@@END $1"; }
-run_model() { eval "cerebro-ctl run $1.cbx \$inputs_$1 -o $2 $3"; }
 
 # 1. load the modules, run every model once
 check insmod_core insmod cerebro.ko

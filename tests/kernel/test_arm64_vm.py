@@ -28,7 +28,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # tests/: jax_cases, cbx_fixtures, native
 
 ARCH = ARCHES[EM_AARCH64]
-JAX_MODELS = {"mlp": "model_mlp", "cnn": "model_cnn", "transformer": "model_transformer_block"}
+JAX_MODELS = {"mlp": "model_mlp", "cnn": "model_cnn", "transformer": "model_transformer_block",
+              "resnet18": "model_resnet18"}
 # The ioctl cases `vm-checks badinput` makes (the first part of the x86-64 matrix)
 IOCTL_CASES = list(BAD_INPUT)[: list(BAD_INPUT).index("rmmod_model_in_use") + 1]
 SYSFS_CASES = {"unload_model_in_use", "rmmod_model_in_use"}
@@ -133,7 +134,8 @@ def arm64_vm(tmp_path_factory) -> dict:
     files.update({"/root/cerebro.ko": built[0], "/bin/cerebro-ctl": built[-1],
                   "/bin/vm-checks": kmod.build_ctl(out, HERE / "vm_checks.c", "vm-checks", ARCH),
                   "/root/sve.ko": kmod.build_model_module(sve, out, release),
-                  "/root/command_channel.sh": HERE / "command_channel.sh"})
+                  "/root/command_channel.sh": HERE / "command_channel.sh",
+                  "/root/guest_lib.sh": HERE / "guest_lib.sh"})
     for name in ("unregistered.cbx", "truncated.cbx", "corrupt.cbx", "models.env"):
         files[f"/root/{name}"] = work / name
     script = kmod.INIT_HEADER + (HERE / "guest_arm64.sh").read_text() + kmod.INIT_FOOTER
@@ -220,8 +222,8 @@ def test_neon_sections_are_measured(arm64_vm):
     text = kmod.vm_file(arm64_vm["log"], "sections").decode()
     print("\n" + text)
     for name in JAX_MODELS:
-        found = re.search(rf"^{name} stages (\d+) max_fpu_section_ns (\d+)$", text, re.M)
-        assert found and int(found.group(2)) > 0, text
+        found = re.search(rf"^{name} stages (\d+) max_fpu_section_ns (\d+) mean_latency_ns (\d+)$", text, re.M)
+        assert found and int(found.group(2)) > 0 and int(found.group(3)) > 0, text
 
 
 def test_dmesg_free_of_oops_bug_warning(arm64_vm):

@@ -1,0 +1,14 @@
+# Helpers both guest scripts (guest.sh for x86-64, guest_arm64.sh) source from /root/guest_lib.sh.
+# Results go to the serial console: "@@CHECK name PASS|FAIL why" lines, which the host parses, and
+# files base64-encoded between "@@BEGIN name"/"@@END name" (cerebro.kmod.vm_file decodes them).
+
+pass() { echo "@@CHECK $1 PASS"; }
+fail() { echo "@@CHECK $1 FAIL $2"; }
+# check NAME CMD...: PASS if CMD succeeds, else FAIL with its output's last lines
+check() {
+	name=$1; shift
+	if "$@" >/tmp/check.out 2>&1; then pass "$name"; else fail "$name" "$(tail -n 3 /tmp/check.out | tr '\n' ' ')"; fi
+}
+emit() { echo "@@BEGIN $1"; base64 "$2"; echo "@@END $1"; }
+# run_model M OUT [ARGS]: model M on its inputs (inputs_M from models.env) through /dev/cerebro
+run_model() { eval "cerebro-ctl run $1.cbx \$inputs_$1 -o $2 $3"; }
