@@ -16,7 +16,8 @@ from cerebro.binread import FormatError
 from cerebro.cache import cache_root
 
 NATIVE = Path(__file__).parent / "native"
-MODULES = {"peload": ["fault_report.c", "crt.c", "threads.c"]}  # C files linked into a program besides <name>.c
+# C files linked into a program besides <name>.c
+MODULES = {"peload": ["fault_report.c", "crt.c", "threads.c", "modules.c"]}
 CFLAGS = ["-O2", "-std=gnu11", "-Wall", "-Wextra"]  # tests also build with -Werror to keep the C clean
 
 

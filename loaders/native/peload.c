@@ -84,6 +84,8 @@ void die(int status, const char *fmt, ...)
 	vdie(status, fmt, ap);
 }
 
+void *loaded_image(void) { return image; }
+
 /* A pointer to len bytes at rva inside the mapped image, or death. */
 static void *at(uint64_t rva, uint64_t len, const char *what)
 {
@@ -642,7 +644,6 @@ static WINAPI uint32_t s_GetLastError(void) { return g_last_error; }
 static WINAPI void s_SetLastError(uint32_t e) { g_last_error = e; }
 static WINAPI void s_Sleep(uint32_t ms) { usleep(ms * 1000u); }
 static WINAPI char *s_GetCommandLineA(void) { return g_cmdline; }
-static WINAPI void *s_GetModuleHandleA(const char *name) { return name ? NULL : image; }
 static WINAPI uint32_t s_GetCurrentProcessId(void) { return (uint32_t)getpid(); }
 static WINAPI uint32_t s_GetCurrentThreadId(void) { return (uint32_t)gettid(); }
 static WINAPI void *s_SetUnhandledExceptionFilter(void *f) { (void)f; return NULL; }
@@ -736,7 +737,7 @@ static const struct shim shims[] = {
 	K("GetStdHandle", s_GetStdHandle), K("WriteFile", s_WriteFile), K("ReadFile", s_ReadFile),
 	K("WriteConsoleA", s_WriteConsoleA), K("GetEnvironmentVariableA", s_GetEnvironmentVariableA),
 	K("GetModuleFileNameA", s_GetModuleFileNameA),
-	K("GetModuleHandleA", s_GetModuleHandleA), K("GetStartupInfoA", s_GetStartupInfoA),
+	K("GetStartupInfoA", s_GetStartupInfoA),
 	K("GetSystemTimeAsFileTime", s_GetSystemTimeAsFileTime), K("GetTickCount", s_GetTickCount),
 	K("IsDBCSLeadByteEx", s_IsDBCSLeadByteEx), K("MultiByteToWideChar", s_MultiByteToWideChar),
 	K("QueryPerformanceCounter", s_QueryPerformanceCounter),
@@ -776,7 +777,7 @@ static const struct dll_alias {
 	{ "api-ms-win-crt-", "msvcrt.dll" }, { "ucrtbase.dll", "msvcrt.dll" }, { "vcruntime140.dll", "msvcrt.dll" },
 };
 
-static const char *shim_dll(const char *dll)
+const char *shim_dll(const char *dll)
 {
 	for (size_t i = 0; i < sizeof(dll_aliases) / sizeof(dll_aliases[0]); i++)
 		if (!strncasecmp(dll, dll_aliases[i].prefix, strlen(dll_aliases[i].prefix)))
@@ -789,10 +790,10 @@ static const struct shim_table {
 	const size_t *count;
 } shim_tables[] = {
 	{ shims, &(const size_t){ sizeof(shims) / sizeof(shims[0]) } }, { crt_shims, &crt_shim_count },
-	{ thread_shims, &thread_shim_count },
+	{ thread_shims, &thread_shim_count }, { module_shims, &module_shim_count },
 };
 
-static void *find_shim(const char *dll, const char *name)
+void *find_shim(const char *dll, const char *name)
 {
 	dll = shim_dll(dll);
 	for (size_t t = 0; t < sizeof(shim_tables) / sizeof(shim_tables[0]); t++)

@@ -30,7 +30,14 @@ extern const size_t crt_shim_count;
 extern const struct shim thread_shims[];
 extern const size_t thread_shim_count;
 
+/* modules.c: GetModuleHandle, LoadLibrary, GetProcAddress over the shim tables. */
+extern const struct shim module_shims[];
+extern const size_t module_shim_count;
+
 /* peload.c */
+void *find_shim(const char *dll, const char *name);	/* NULL when there is none */
+const char *shim_dll(const char *dll);		/* the DLL whose shims serve dll (UCRT names: msvcrt.dll) */
+void *loaded_image(void);			/* the program's image base */
 __attribute__((noreturn, format(printf, 2, 3)))
 void die(int status, const char *fmt, ...);
 FILE *host_file(void *f);			/* msvcrt FILE* (its _iob or one fopen returned) -> host FILE* */

@@ -297,9 +297,33 @@ int main(int argc, char **argv)
 }
 """
 
-WINDOWS_ONLY = {"missing", "thread_fault"}  # no Linux build to compare with
-PROGRAMS = {"missing": MISSING, "thread_fault": THREAD_FAULT, "threads": THREADS, "jumps_files": JUMPS_AND_FILES,
-            "scanf": SCANF, "time": TIME, "numbers": NUMBERS, "ctype": CTYPE, "thread_local": THREAD_LOCAL}
+LOOKUPS = r"""
+#include <windows.h>
+#include <stdio.h>
+typedef DWORD (WINAPI *tick_fn)(void);
+typedef size_t (__cdecl *strlen_fn)(const char *);
+int main(void)
+{
+    HMODULE k32 = GetModuleHandleA("KERNEL32.DLL");
+    HMODULE crt = LoadLibraryExA("C:\\Windows\\System32\\msvcrt.dll", NULL, 0);
+    HMODULE ucrt = LoadLibraryA("api-ms-win-crt-string-l1-1-0.dll"), bare = LoadLibraryW(L"kernel32");
+    tick_fn tick = (tick_fn)GetProcAddress(k32, "GetTickCount");
+    strlen_fn len = (strlen_fn)GetProcAddress(ucrt, "strlen");
+    printf("k32 %d crt %d same %d, tick %d, strlen %d\n", k32 != NULL, crt != NULL, bare == k32, tick && tick() > 0,
+           len ? (int)len("seven!!") : -1);
+    void *missing = LoadLibraryA("nosuch.dll");
+    printf("nosuch.dll %p error %lu\n", missing, GetLastError());
+    missing = GetProcAddress(k32, "NoSuchFunction");
+    printf("NoSuchFunction %p error %lu\n", missing, GetLastError());
+    printf("self %d, by ordinal %p\n", GetModuleHandleA(NULL) != NULL, (void *)GetProcAddress(crt, (LPCSTR)5));
+    return FreeLibrary(crt) ? 0 : 1;
+}
+"""
+
+WINDOWS_ONLY = {"missing", "thread_fault", "lookups"}  # no Linux build to compare with
+PROGRAMS = {"missing": MISSING, "thread_fault": THREAD_FAULT, "lookups": LOOKUPS, "threads": THREADS,
+            "jumps_files": JUMPS_AND_FILES, "scanf": SCANF, "time": TIME, "numbers": NUMBERS, "ctype": CTYPE,
+            "thread_local": THREAD_LOCAL}
 
 
 @pytest.fixture(scope="session")
@@ -453,3 +477,12 @@ def test_fault_in_a_thread_is_reported(crt_programs, how):
     assert re.fullmatch(r"cerebro-peload: thread_fault\.exe crashed: SIGSEGV \((write to|general protection|"
                         r"write to unmapped|write to protected)[^)]*\) at thread_fault\.exe\+0x[0-9a-f]+ "
                         r"\(pc 0x[0-9a-f]+\)\n", got.stderr), got.stderr
+
+
+def test_load_library_get_proc_address_reach_the_shims(crt_programs):
+    got = peload(crt_programs["lookups"]["exe"])
+    assert (got.returncode, got.stderr) == (0, "")
+    assert got.stdout == ("k32 1 crt 1 same 1, tick 1, strlen 7\n"
+                          "nosuch.dll 0000000000000000 error 126\n"
+                          "NoSuchFunction 0000000000000000 error 127\n"
+                          "self 1, by ordinal 0000000000000000\n")
