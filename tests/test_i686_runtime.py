@@ -146,3 +146,42 @@ def test_inspect_reads_elf32(mlp_i686, tmp_path) -> None:
     assert shown.returncode == 0, shown.stderr
     assert json.loads(shown.stdout)["triple"] == "i686-unknown-linux-gnu"
     assert json.loads(shown.stdout)["machine"] == "x86"  # cerebro/elf.py's name for EM_386
+
+
+_EMBED_MAIN = """#include <stdio.h>
+#include <stdlib.h>
+#include "m.h"
+int main(void)
+{
+	static float x[8] __attribute__((aligned(64))), y[8] __attribute__((aligned(64)));
+	const void *in[1] = { x };
+	void *out[1] = { y };
+	void *arena = aligned_alloc(64, 4096);
+	int i;
+
+	for (i = 0; i < 8; i++)
+		x[i] = (float)i;
+	if (m_run(in, out, arena) != 0)
+		return 1;
+	for (i = 0; i < 8; i++)
+		printf("%g\\n", y[i]);
+	return 0;
+}
+"""
+
+
+def test_export_c_links_into_a_32_bit_program(cbxrun32, tmp_path) -> None:
+    """cerebroc export-c of an i686 .cbx: the ELF32 object, renamed, links into a gcc -m32 program (no PIE:
+    the code is static) with the header's return thunk."""
+    x = np.arange(8, dtype=np.float32)
+    (tmp_path / "m.cbx").write_bytes(build(trace(lambda v: v * 2 + 1, x).graph, target="i686"))
+    exported = subprocess.run([sys.executable, "-m", "cerebro.cli", "export-c", str(tmp_path / "m.cbx"), "-o",
+                               str(tmp_path), "--prefix", "m"], capture_output=True, text=True, timeout=120)
+    assert exported.returncode == 0, exported.stderr
+    (tmp_path / "main.c").write_text(_EMBED_MAIN)
+    linked = subprocess.run(["gcc", "-m32", "-no-pie", "-idirafter", "/usr/include/x86_64-linux-gnu", "-o",
+                             str(tmp_path / "main"), str(tmp_path / "main.c"), str(tmp_path / "m.o")],
+                            capture_output=True, text=True)
+    assert linked.returncode == 0, linked.stderr
+    ran = subprocess.run([str(tmp_path / "main")], capture_output=True, text=True, timeout=60)
+    assert ran.returncode == 0 and [float(v) for v in ran.stdout.split()] == list(x * 2 + 1)

@@ -7,7 +7,7 @@ stage in order as abi.h describes. docs/embedding.md shows one in use.
 
 from __future__ import annotations
 
-from cerebro.compiler.cbx.format import BARRIER_BYTES, EM_X86_64, MACHINES, MAX_RANK, Meta, TensorSpec
+from cerebro.compiler.cbx.format import BARRIER_BYTES, EM_386, EM_X86_64, MACHINES, MAX_RANK, Meta, TensorSpec
 
 BUFFER_ALIGN = 64  # CEREBRO_BUFFER_ALIGN in abi.h
 
@@ -15,7 +15,7 @@ BUFFER_ALIGN = 64  # CEREBRO_BUFFER_ALIGN in abi.h
 # program a plain ret is that thunk. Weak, so every file including a model header may define it
 # (once per file however many model headers it includes).
 _X86_RETURN_THUNK = r"""
-#if defined(__x86_64__) && !defined(CEREBRO_X86_RETURN_THUNK_DEFINED)
+#if (defined(__x86_64__) || defined(__i386__)) && !defined(CEREBRO_X86_RETURN_THUNK_DEFINED)
 #define CEREBRO_X86_RETURN_THUNK_DEFINED
 __asm__(".pushsection .text\n.weak __x86_return_thunk\n.hidden __x86_return_thunk\n"
 	".type __x86_return_thunk, @function\n__x86_return_thunk:\n\tret\n"
@@ -120,7 +120,7 @@ def model_header(meta: Meta, prefix: str) -> str:
         "\treturn 0;",
         "}",
     ]
-    if meta.machine == EM_X86_64:
+    if meta.machine in (EM_X86_64, EM_386):
         lines.append(_X86_RETURN_THUNK.rstrip("\n"))
     lines += ["", f"#endif /* {guard} */", ""]
     return "\n".join(lines)
