@@ -117,7 +117,8 @@ def run_config(model: str, batch: int, threads: str, args: argparse.Namespace, w
     head = f"{model} b{batch} threads {threads}"
     with open(logs / f"{stem}.log", "w") as log, subprocess.Popen(
             command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=log, text=True, preexec_fn=pin) as proc:
-        killer = threading.Timer(args.timeout, proc.kill)
+        timed_out = threading.Event()
+        killer = threading.Timer(args.timeout, lambda: (timed_out.set(), proc.kill()))
         killer.start()
         for line in proc.stdout:
             if line.startswith("@ "):
@@ -125,8 +126,10 @@ def run_config(model: str, batch: int, threads: str, args: argparse.Namespace, w
         killer.cancel()
     if result.exists():
         return json.loads(result.read_text())
-    if proc.returncode < 0:
+    if timed_out.is_set():
         failure = f"killed after {args.timeout:.0f} s"
+    elif proc.returncode < 0:
+        failure = f"killed by signal {-proc.returncode}"
     else:  # the log's last line: the exception that ended the worker
         last = next((line for line in reversed((logs / f"{stem}.log").read_text().splitlines()) if line.strip()), "")
         failure = f"worker exited with {proc.returncode}: {last.strip()[:240]}"
