@@ -320,10 +320,27 @@ int main(void)
 }
 """
 
-WINDOWS_ONLY = {"missing", "thread_fault", "lookups"}  # no Linux build to compare with
+SCANF_REFUSED = r"""
+#include <stdio.h>
+#include <string.h>
+int main(int argc, char **argv)
+{
+    int v[40]; wchar_t w[8];
+    if (!strcmp(argv[1], "wide"))
+        return sscanf("abc", "%ls", w);
+    if (!strcmp(argv[1], "open-set"))
+        return sscanf("abc", "%5[abc", (char *)v);
+    return sscanf("1", "%d%d%d%d%d%d%d%d%d%d%d%d%d%d%d%d%d%d%d%d%d%d%d%d%d%d%d%d%d%d%d%d%d",
+                  v, v + 1, v + 2, v + 3, v + 4, v + 5, v + 6, v + 7, v + 8, v + 9, v + 10, v + 11, v + 12, v + 13,
+                  v + 14, v + 15, v + 16, v + 17, v + 18, v + 19, v + 20, v + 21, v + 22, v + 23, v + 24, v + 25,
+                  v + 26, v + 27, v + 28, v + 29, v + 30, v + 31, v + 32);
+}
+"""
+
+WINDOWS_ONLY = {"missing", "thread_fault", "lookups", "scanf_refused"}  # no Linux build to compare with
 PROGRAMS = {"missing": MISSING, "thread_fault": THREAD_FAULT, "lookups": LOOKUPS, "threads": THREADS,
             "jumps_files": JUMPS_AND_FILES, "scanf": SCANF, "time": TIME, "numbers": NUMBERS, "ctype": CTYPE,
-            "thread_local": THREAD_LOCAL}
+            "thread_local": THREAD_LOCAL, "scanf_refused": SCANF_REFUSED}
 
 
 @pytest.fixture(scope="session")
@@ -336,7 +353,7 @@ def crt_programs(tmp_path_factory) -> dict[str, dict[str, str]]:
     for name, source in PROGRAMS.items():
         (tmp / f"{name}.c").write_text(source)
         jobs.append((["x86_64-w64-mingw32-gcc", "-O1"], tmp / f"{name}.exe", tmp / f"{name}.c"))
-        if name == "scanf":  # msvcrt's own scanf family rather than MinGW's inline one
+        if name.startswith("scanf"):  # msvcrt's own scanf family rather than MinGW's inline one
             jobs.append((["x86_64-w64-mingw32-gcc", "-O1", "-D__USE_MINGW_ANSI_STDIO=0"], tmp / f"{name}.msvcrt",
                          tmp / f"{name}.c"))
         if name not in WINDOWS_ONLY:
@@ -486,3 +503,15 @@ def test_load_library_get_proc_address_reach_the_shims(crt_programs):
                           "nosuch.dll 0000000000000000 error 126\n"
                           "NoSuchFunction 0000000000000000 error 127\n"
                           "self 1, by ordinal 0000000000000000\n")
+
+
+@pytest.mark.parametrize("case, message", [
+    ("wide", "scanf %ls (wide characters) is not supported"),
+    ("open-set", "scanf %[ set is not closed"),
+    ("many", "scanf with over 32 conversions"),
+])
+def test_scanf_formats_it_cannot_serve_are_refused(crt_programs, case, message):
+    """msvcrt scanf formats the shim cannot translate stop the program with one line, never a
+    glibc call with the wrong argument sizes."""
+    got = peload(crt_programs["scanf_refused"]["msvcrt"], case)
+    assert (got.returncode, got.stdout, got.stderr) == (126, "", f"cerebro-peload: {message}\n")
