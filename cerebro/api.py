@@ -84,12 +84,13 @@ class CompiledFunction:
 
     def __init__(self, fn: Callable, target: str, name: str | None, cache: bool | None = None,
                  static_argnums: int | Sequence[int] | None = None,
-                 static_argnames: str | Sequence[str] | None = None) -> None:
+                 static_argnames: str | Sequence[str] | None = None, quantize: str | None = None) -> None:
         from cerebro.frontends.jax.calls import StaticArgs
 
         self.fn = fn
         self.static = StaticArgs.of(fn, static_argnums, static_argnames)
         self.target = target
+        self.quantize = quantize
         self.name = name or getattr(fn, "__name__", "model")
         self.cache = cache  # the persistent compile cache: None follows $CEREBRO_COMPILE_CACHE, False skips it
         self._cache: dict[tuple, tuple[runtime.LoadedModel, Any]] = {}
@@ -155,19 +156,24 @@ class CompiledFunction:
         from cerebro.frontends.jax.tracer import lower
 
         return cached_lower(lambda: "jaxpr:" + captured.fingerprint(), lambda: lower(captured).graph, target,
-                            cache=self.cache)
+                            cache=self.cache, quantize=self.quantize)
 
 
 def compile(fn: Callable, target: str = "host", *, name: str | None = None,  # noqa: A001
             cache: bool | None = None, static_argnums: int | Sequence[int] | None = None,
-            static_argnames: str | Sequence[str] | None = None) -> CompiledFunction:
+            static_argnames: str | Sequence[str] | None = None, quantize: str | None = None) -> CompiledFunction:
     """Compile a JAX/Flax function ahead of time, like jax.jit but to native .cbx code.
 
     cache=False skips the persistent compile cache (cerebro/cache.py); None follows $CEREBRO_COMPILE_CACHE.
     static_argnums/static_argnames as jax.jit's: hashable values compiled in, one function per value
     (given one of them, the other follows from fn's signature).
+    quantize="int8-weights": constant dense weights stored int8 with a scale per output column,
+    activations f32 (docs/architecture.md, Quantization).
     """
-    return CompiledFunction(fn, target, name, cache, static_argnums, static_argnames)
+    from cerebro.compiler.quantize import check_quantize
+
+    check_quantize(quantize)
+    return CompiledFunction(fn, target, name, cache, static_argnums, static_argnames, quantize)
 
 
 _WEAK_KINDS = {bool: "b", int: "iuf", float: "f"}  # dtype kinds a Python scalar may take, as under jax.jit
@@ -220,12 +226,16 @@ def compile_saved_model(path: str | os.PathLike, signature: str | None = None, *
 
 
 def compile_onnx(model: Any, *, shapes: dict | None = None, constants: dict | None = None, target: str = "host",
-                 output: str | os.PathLike | None = None, cache: bool | None = None) -> bytes:
+                 output: str | os.PathLike | None = None, cache: bool | None = None,
+                 quantize: str | None = None) -> bytes:
     """Compile an ONNX model (path or ModelProto) to .cbx bytes; `shapes` binds symbolic input dims,
-    `constants` fixes inputs to values ({'sr': 16000}; they stop being inputs of the .cbx)."""
+    `constants` fixes inputs to values ({'sr': 16000}; they stop being inputs of the .cbx); quantize as
+    cerebro.compile's."""
+    from cerebro.compiler.quantize import check_quantize
     from cerebro.frontends.onnx import import_onnx
 
-    return _build_graph(import_onnx(model, shapes=shapes, constants=constants), target, output, cache)
+    check_quantize(quantize)
+    return _build_graph(import_onnx(model, shapes=shapes, constants=constants), target, output, cache, quantize)
 
 
 def compile_graph(graph: Any, target: str = "host", *, cache: bool | None = False) -> runtime.LoadedModel:
@@ -234,11 +244,12 @@ def compile_graph(graph: Any, target: str = "host", *, cache: bool | None = Fals
     return runtime.load(_build_graph(graph, target, None, cache))
 
 
-def _build_graph(graph: Any, target: str, output: str | os.PathLike | None, cache: bool | None = None) -> bytes:
+def _build_graph(graph: Any, target: str, output: str | os.PathLike | None, cache: bool | None = None,
+                 quantize: str | None = None) -> bytes:
     """.cbx bytes for an IR graph (through the compile cache unless cache=False), also written to output."""
     from cerebro.cache import cached_build
 
-    data = cached_build(graph, target, cache=cache)
+    data = cached_build(graph, target, cache=cache, quantize=quantize)
     if output is not None:
         Path(output).write_bytes(data)
     return data

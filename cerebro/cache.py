@@ -205,17 +205,18 @@ class CompileCache:
 
 
 def cached_build(graph: Any, target: Any = "host", *, name: str | None = None, stage_flops: int | None = None,
-                 cache: bool | None = None) -> bytes:
-    """compiler.build(graph, target, name, stage_flops), served from the compile cache when it can be.
+                 cache: bool | None = None, quantize: str | None = None) -> bytes:
+    """compiler.build(graph, target, name, stage_flops, quantize=...), from the compile cache when it can be.
 
     cache: None follows $CEREBRO_COMPILE_CACHE; False always compiles.
     """
     return cached_lower(lambda: graph_source(graph), lambda: graph, target, name=name, stage_flops=stage_flops,
-                        cache=cache)
+                        cache=cache, quantize=quantize)
 
 
 def cached_lower(source: Callable[[], str], lower: Callable[[], Any], target: Any = "host", *,
-                 name: str | None = None, stage_flops: int | None = None, cache: bool | None = None) -> bytes:
+                 name: str | None = None, stage_flops: int | None = None, cache: bool | None = None,
+                 quantize: str | None = None) -> bytes:
     """build(lower(), ...) keyed by source(), a digest of everything lower() makes its graph from (see
     build_key): a frontend keys its own form of the model (a jaxpr) and a hit never lowers it.
     Each is called at most once; with the cache off, source() is not called.
@@ -225,13 +226,13 @@ def cached_lower(source: Callable[[], str], lower: Callable[[], Any], target: An
 
     stage_flops = STAGE_FLOPS if stage_flops is None else stage_flops
     if not (compile_cache_enabled() if cache is None else cache):
-        return build(lower(), target, name, stage_flops)
+        return build(lower(), target, name, stage_flops, quantize=quantize)
     resolved = resolve_target(target)
-    key = build_key(source(), resolved, {"name": name, "stage_flops": stage_flops})
+    key = build_key(source(), resolved, {"name": name, "stage_flops": stage_flops, "quantize": quantize})
     store = CompileCache()
     data = store.get(key)
     if data is None:
-        data = build(lower(), resolved, name, stage_flops)
+        data = build(lower(), resolved, name, stage_flops, quantize=quantize)
         try:
             store.put(key, data)
         except OSError as error:  # a cache that cannot be written must not fail the compile

@@ -25,13 +25,14 @@ from cerebro.compiler.ir.loop import UNBOUNDED
 from cerebro.compiler.passes import eliminate_dead_nodes, fold_constants, fuse_elementwise, plan_memory
 from cerebro.compiler.passes.epilogue import fuse_epilogues
 from cerebro.compiler.passes.half_weights import narrow_half_weights
-from cerebro.compiler.passes.int8_weights import check_quantize, quantize_weights
+from cerebro.compiler.passes.int8_weights import quantize_weights
 from cerebro.compiler.passes.layout import choose_layouts
 from cerebro.compiler.passes.loops import loop_layouts, prepare_loops, split_scans
 from cerebro.compiler.passes.prepack import prepack_weights
 from cerebro.compiler.passes.rows import fuse_rows
 from cerebro.compiler.passes.transpose import absorb_transposes, simplify_transposes
 from cerebro.compiler.progress import phase
+from cerebro.compiler.quantize import check_quantize
 from cerebro.compiler.targets import Target, resolve_target
 
 # The stage budget: the kernel host runs each stage in one kernel_fpu_begin/end section (preemption

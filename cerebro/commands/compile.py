@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from cerebro.compiler.ir import DType
+from cerebro.compiler.quantize import QUANTIZE_MODES
 from cerebro.frontends.binding import cli_syntax
 
 
@@ -43,6 +44,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--target", default="host",
                    help="host (default), x86_64, x86_64-v3, x86_64-v4 or aarch64")
     p.add_argument("--name", default=None, help="model name recorded in the .cbx")
+    p.add_argument("--quantize", default=None, choices=QUANTIZE_MODES,
+                   help="int8-weights: constant dense weights int8 with a scale per output column, "
+                   "activations f32")
     p.add_argument("-v", "--timings", action="store_true", help="print the seconds each compile phase took")
     p.add_argument("-q", "--quiet", action="store_true",
                    help="print nothing but errors (no progress, no 'wrote' line)")
@@ -202,7 +206,7 @@ def run(args: argparse.Namespace) -> int:
     with CompileDisplay(show=not args.quiet) as display, reporting(display):
         with cli_syntax(), phase("trace" if ".py:" in args.source else "import"):
             key, graph, call_tree = import_source(args)
-        data = cached_lower(key, graph, args.target)
+        data = cached_lower(key, graph, args.target, quantize=args.quantize)
         if call_tree is not None:
             from cerebro.compiler.cbx.tree import attach_tree
 

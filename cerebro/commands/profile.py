@@ -10,6 +10,7 @@ import numpy as np
 from cerebro.commands.compile import DTYPE_NAMES, import_graph
 from cerebro.commands.inputs import load_inputs
 from cerebro.commands.model_file import read_model_file
+from cerebro.compiler.quantize import QUANTIZE_MODES
 
 SEED = 0
 
@@ -45,6 +46,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--trace", default=None, metavar="OUT.json",
                    help="write a Chrome/Perfetto trace of the runs (open in https://ui.perfetto.dev)")
     p.add_argument("--save", default=None, metavar="OUT.cbx", help="keep the profiling build of a source")
+    p.add_argument("--quantize", default=None, choices=QUANTIZE_MODES,
+                   help="build a source quantized as `cerebroc compile --quantize` does")
     p.set_defaults(run=run)
 
 
@@ -65,7 +68,7 @@ def compile_for_profiling(args: argparse.Namespace) -> bytes:
     with CompileDisplay(show=True) as display, reporting(display):
         with cli_syntax(), phase("trace" if ".py:" in args.source else "import"):
             graph, call_tree = import_graph(args)
-        data = build(graph, "host", profile=True)
+        data = build(graph, "host", profile=True, quantize=args.quantize)
     return data if call_tree is None else attach_tree(data, call_tree)  # as `cerebroc compile` keeps it
 
 

@@ -51,11 +51,19 @@ def node_info(node: Node, flops: int) -> NodeInfo:
     body = tuple(node.attrs.get("nodes", ()))
     epilogue = node.attrs.get("epilogue")
     tail = tuple(epilogue.nodes) if epilogue is not None else ()
-    label = node.op + (f"[{_ops(body)}]" if body else "") + (f"+[{_ops(tail)}]" if tail else "")
+    label = node.op + (f"[{_ops(body)}]" if body else "") + _narrowed(node) + (f"+[{_ops(tail)}]" if tail else "")
     shapes = " ".join(_shape(v.shape) for v in node.inputs) + " -> " + " ".join(_shape(v.shape) for v in node.outputs)
     sources = [inner.loc for inner in body] if body else [node.loc]
     sources += [inner.loc for inner in tail]
     return NodeInfo(node.op, label, shapes, tuple(dict.fromkeys(s for s in sources if s)), int(flops))
+
+
+def _narrowed(node: Node) -> str:
+    """"<i8 weights>" (or bf16, f16) where a matmul's constant weights are stored narrower than it computes
+    (passes/int8_weights.py, half_weights.py)."""
+    weights = node.inputs[1] if node.op == "matmul" else None
+    narrow = weights is not None and weights.is_const and weights.dtype is not node.outputs[0].dtype
+    return f"<{weights.dtype.name} weights>" if narrow else ""
 
 
 def _ops(nodes: tuple[Node, ...]) -> str:

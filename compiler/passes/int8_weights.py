@@ -13,17 +13,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from cerebro.compiler.ir import DType, Graph, IRError, Node, Value
+from cerebro.compiler.ir import DType, Graph, Node, Value
 from cerebro.compiler.ir.fused import Epilogue
 from cerebro.compiler.passes.prepack import pack_columns
-
-QUANTIZE_MODES = ("int8-weights",)
-
-
-def check_quantize(mode: str | None) -> None:
-    """A one-line error for an unknown quantize= mode."""
-    if mode is not None and mode not in QUANTIZE_MODES:
-        raise IRError(f"unknown quantize mode {mode!r}: expected one of {', '.join(QUANTIZE_MODES)}")
+from cerebro.compiler.quantize import check_quantize
 
 
 def quantize_columns(b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
