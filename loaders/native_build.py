@@ -17,7 +17,7 @@ from cerebro.cache import cache_root
 
 NATIVE = Path(__file__).parent / "native"
 # C files linked into a program besides <name>.c
-MODULES = {"peload": ["fault_report.c", "crt.c", "threads.c", "modules.c"]}
+MODULES = {"peload": ["fault_report.c", "crt.c", "threads.c", "modules.c", "wide.c"]}
 CFLAGS = ["-O2", "-std=gnu11", "-Wall", "-Wextra"]  # tests also build with -Werror to keep the C clean
 
 

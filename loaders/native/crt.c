@@ -47,7 +47,7 @@ static void fill_ctype_table(void)
 	}
 }
 
-static int ctype_bits(int c, int mask) { return c >= -1 && c <= 255 ? pctype[c] & mask : 0; }
+int ctype_bits(int c, int mask) { return c >= -1 && c <= 255 ? pctype[c] & mask : 0; }
 
 static int mb_cur_max = 1;	/* msvcrt's `__mb_cur_max`: single-byte "C" locale */
 

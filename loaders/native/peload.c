@@ -791,6 +791,7 @@ static const struct shim_table {
 } shim_tables[] = {
 	{ shims, &(const size_t){ sizeof(shims) / sizeof(shims[0]) } }, { crt_shims, &crt_shim_count },
 	{ thread_shims, &thread_shim_count }, { module_shims, &module_shim_count },
+	{ wide_shims, &wide_shim_count },
 };
 
 void *find_shim(const char *dll, const char *name)

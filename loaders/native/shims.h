@@ -30,9 +30,15 @@ extern const size_t crt_shim_count;
 extern const struct shim thread_shims[];
 extern const size_t thread_shim_count;
 
+/* wide.c: 16-bit wchar_t string functions, wide classification. */
+extern const struct shim wide_shims[];
+extern const size_t wide_shim_count;
+
 /* modules.c: GetModuleHandle, LoadLibrary, GetProcAddress over the shim tables. */
 extern const struct shim module_shims[];
 extern const size_t module_shim_count;
+
+int ctype_bits(int c, int mask);		/* crt.c: msvcrt's _pctype[c] & mask, 0 outside -1..255 */
 
 /* peload.c */
 void *find_shim(const char *dll, const char *name);	/* NULL when there is none */

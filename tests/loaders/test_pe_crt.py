@@ -337,10 +337,41 @@ int main(int argc, char **argv)
 }
 """
 
+WIDE = r"""
+#include <stdio.h>
+#include <wchar.h>
+#include <wctype.h>
+#include <string.h>
+#include <stdlib.h>
+int main(int argc, char **argv)
+{
+    wchar_t a[64], b[64];
+    wcscpy(a, L"Hello, ");
+    wcsncpy(b, L"Wide World!!", 11); b[11] = 0;
+    wcscat(a, b);
+    printf("len %d cmp %d %d ncmp %d\n", (int)wcslen(a), wcscmp(a, b) > 0, wcscmp(b, a) < 0, wcsncmp(a, L"Help", 3));
+    printf("chr %d rchr %d str %d\n", (int)(wcschr(a, L'o') - a), (int)(wcsrchr(a, L'o') - a),
+           (int)(wcsstr(a, L"World") - a));
+    int classes = 0;
+    for (const wchar_t *p = a; *p; p++) {
+        classes += !!iswalpha(*p) + 2 * !!iswdigit(*p) + 4 * !!iswspace(*p) + 8 * !!iswupper(*p)
+                   + 16 * !!iswpunct(*p);
+        putchar((int)towupper(*p)); putchar((int)towlower(*p));
+    }
+    printf("\nclasses %d\n", classes);
+    wchar_t num[] = L"  -1234xyz";
+    wchar_t *end;
+    long v = wcstol(num, &end, 10);
+    printf("wcstol %ld rest %d\n", v, (int)(end - num));
+    return 0;
+}
+"""
+
 WINDOWS_ONLY = {"missing", "thread_fault", "lookups", "scanf_refused"}  # no Linux build to compare with
 PROGRAMS = {"missing": MISSING, "thread_fault": THREAD_FAULT, "lookups": LOOKUPS, "threads": THREADS,
             "jumps_files": JUMPS_AND_FILES, "scanf": SCANF, "time": TIME, "numbers": NUMBERS, "ctype": CTYPE,
-            "thread_local": THREAD_LOCAL, "scanf_refused": SCANF_REFUSED}
+            "thread_local": THREAD_LOCAL, "scanf_refused": SCANF_REFUSED,
+            "wide": WIDE}
 
 
 @pytest.fixture(scope="session")
@@ -515,3 +546,11 @@ def test_scanf_formats_it_cannot_serve_are_refused(crt_programs, case, message):
     glibc call with the wrong argument sizes."""
     got = peload(crt_programs["scanf_refused"]["msvcrt"], case)
     assert (got.returncode, got.stdout, got.stderr) == (126, "", f"cerebro-peload: {message}\n")
+
+
+def test_wide_character_basics(crt_programs):
+    """16-bit wchar_t string functions and ASCII wide classification, against the Linux build
+    (32-bit wchar_t, same source)."""
+    got = same_as_linux(crt_programs, "wide")
+    assert got.stdout.startswith("len 18 cmp 0 0 ncmp 0\nchr 4 rchr 13 str 12\nHhEeLlLlOo,,  WwIiDdEe")
+    assert got.stdout.endswith("classes 78\nwcstol -1234 rest 7\n")
