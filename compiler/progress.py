@@ -83,7 +83,7 @@ class PhaseTimes(Reporter):
 @contextlib.contextmanager
 def timed() -> Iterator[PhaseTimes]:
     """Within this block, compiler phases are timed (see PhaseTimes): `with timed() as t: build(g)`,
-    then t.cpu_seconds["LLVM optimise (O3)"]."""
+    then t.cpu_seconds["LLVM optimise"]."""
     times = PhaseTimes(_REPORTER.get())
     wall, cpu = time.perf_counter(), cpu_seconds()
     with reporting(times):

@@ -16,8 +16,8 @@ from cerebro.compiler.progress import phase, reporting
 from cerebro.frontends.onnx import import_onnx
 
 # the phases compiler/driver.py marks, in order
-BUILD_PHASES = ["verify", "fold constants", "optimise", "stages and memory plan", "lower to LLVM IR", "LLVM parse",
-                "LLVM optimise (O3)", "LLVM machine code", "write .cbx"]
+BUILD_PHASES = ["verify", "fold constants", "optimise", "stages and memory plan", "lower to LLVM IR",
+                "LLVM optimise", "LLVM machine code", "write .cbx"]
 
 
 class FakeTerminal(io.StringIO):
