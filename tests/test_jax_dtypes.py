@@ -120,3 +120,26 @@ def test_aarch64_matches_jax(fn, args, aarch64_runner, tmp_path) -> None:
         assert _ulps(got, want) <= NORMAL_ULPS
     else:
         _same_bits(got, want)
+
+
+def test_flax_stylegan2_with_a_key_argument_matches_jax_jit(monkeypatch):
+    """The issue's example: flaxmodels' StyleGAN2 generator (random weights) drawing its per-layer noise
+    from a PRNG key argument (uint32) failed "unsupported element type uint32 ... at unknown location".
+    flaxmodels 0.1.3 still calls jnp.reshape(newshape=), which JAX 0.10 removed: translated here."""
+    from flaxmodels import stylegan2
+
+    reshape = jnp.reshape
+    monkeypatch.setattr(jnp, "reshape", lambda a, shape=None, newshape=None, **kw:
+                        reshape(a, shape if shape is not None else newshape, **kw))
+    generator = stylegan2.Generator(resolution=8, num_mapping_layers=2)
+    z = jnp.asarray(np.random.default_rng(0).standard_normal((1, 512)), jnp.float32)
+    key = jax.random.PRNGKey(3)
+    params = generator.init(jax.random.PRNGKey(0), z)
+
+    def generate(z, key):
+        return generator.apply(params, z, rng=key, train=False, noise_mode="random")
+
+    want = np.asarray(jax.jit(generate)(z, key))
+    got = np.asarray(cerebro.compile(generate)(z, key))
+    assert got.shape == want.shape == (1, 8, 8, 3)
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4 * np.abs(want).max())
