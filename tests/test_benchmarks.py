@@ -237,7 +237,7 @@ def test_zoo_report_shows_speedups_phases_and_failures(tmp_path: Path) -> None:
     text = report.markdown(full)
     row = "| resnet18 | 1 | 1 (pinned) | 10.000 (11.000) | 12.000 (13.200) | 20.000 (22.000) | 1.20x | 2.00x |"
     assert row + " 1.0e-06 / 1.0e-06 | 1.5 |" in text
-    assert "| resnet18 | 1 | 60 | 0.50 | 1.10 | 0.40 | 3.00 | 0.10 | 5.20 | 0.30 | 2.00 |" in text
+    assert "| resnet18 | 1 | 60 | 0.50 | 1.10 | 0.40 | 3.00 | 0.10 | 0.10 | 5.20 | 0.30 | 2.00 |" in text
     assert "batch 1, threads 1: median Cerebro vs ORT 1.20x over 1 models; 1 at or above 1.0x" in text
     assert "batch 1, threads default: median Cerebro vs ORT 0.83x over 1 models; 0 at or above 1.0x" in text
     assert "error [1]" in text and "[1] OnnxImportError: no rule for Foo" in text

@@ -16,6 +16,8 @@ GROUPS = {
     "stages and memory plan": "passes",
     "lower to LLVM IR": "emit IR",
     "LLVM optimise": "LLVM",
+    "LLVM parse": "LLVM",  # this and the next: the names before commit 2ca7c72, in results recorded then
+    "LLVM optimise (O3)": "LLVM",
     "LLVM machine code": "LLVM",
     "write .cbx": "write+load",
     "load": "write+load",
