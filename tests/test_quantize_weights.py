@@ -77,10 +77,14 @@ def test_jax_mlp_is_the_dequantized_model_and_near_f32(rows: int) -> None:
     assert not np.array_equal(got, want)  # the weights really were quantized
 
 
-def test_one_layer_error_within_half_a_step_per_weight() -> None:
-    (w, b), = layers([256, 40], seed=9)
-    x = np.random.default_rng(10).normal(size=(1, 256)).astype(np.float32)
+@pytest.mark.parametrize("depth", [258, 5], ids=["chains_and_tail", "one_chain"])
+def test_one_layer_error_within_half_a_step_per_weight(depth: int) -> None:
+    """258 deep: matmul.K_CHAINS partial sums over 256 k, then a tail of 2; 5 deep: one sum."""
+    (w, b), = layers([depth, 40], seed=9)
+    x = np.random.default_rng(10).normal(size=(1, depth)).astype(np.float32)
     got = np.asarray(cerebro.compile(lambda v: v @ w + b, quantize=INT8, cache=False)(x))
+    (dequantized_w, _), = dequantized([(w, b)])
+    _close(got, x @ dequantized_w + b, 1e-5)
     _, scale = quantize_columns(w)
     bound = np.abs(x).sum() * scale / 2
     assert np.all(np.abs(got - (x @ w + b)) <= bound * (1 + 1e-5) + 1e-6)

@@ -77,6 +77,7 @@ def tile_phases(columns: int, width: int, vectors: int) -> list[tuple[list[int],
 
 
 _MATMUL_TYPES = (DType.f32, DType.f64, DType.i32, DType.i64)
+K_CHAINS = 4  # independent partial sums of a one-row int8-weights tile (see _tile)
 
 
 def _unit_counts(node: Node, target: object) -> tuple[int, int]:
@@ -266,7 +267,7 @@ def _tile(builder: ir.IRBuilder, op: _Operands, rows: int, widths: list[int], i0
         b_row0 = index(builder, 0, (op.b_base, 1), (j0, op.depth), (k0, pitch))
     else:
         b_row0 = index(builder, 0, (op.b_base, 1), (k0, op.b_k), (j0, 1))
-    with fold_range(builder, depth, inits, "k") as (k, carry):
+    def step(k: ir.Value, accumulators: list[ir.Value]) -> list[ir.Value]:
         b_row = index(builder, 0, (b_row0, 1), (k, pitch))
         b_vals = [op.load_b(builder, index(builder, off, (b_row, 1)), w) for w, off in zip(widths, offsets)]
         a_at = index(builder, 0, (a_row, 1), (k, op.a_k))
@@ -275,8 +276,25 @@ def _tile(builder: ir.IRBuilder, op: _Operands, rows: int, widths: list[int], i0
             a_scalar = load(builder, op.pa, index(builder, r * op.a_row, (a_at, 1)), op.elem)
             broadcast = {w: splat(builder, a_scalar, w) for w in set(widths)}
             for c, w in enumerate(widths):
-                updated.append(multiply_add(builder, broadcast[w], b_vals[c], carry.values[r * len(widths) + c]))
-        carry.values = updated
+                updated.append(multiply_add(builder, broadcast[w], b_vals[c], accumulators[r * len(widths) + c]))
+        return updated
+
+    # int8 weights at one row: K_CHAINS independent sums of every K_CHAINS-th k, so the FMAs of one k step
+    # do not wait for the last one's (the widening leaves time for them); added up after the loop
+    chains = K_CHAINS if op.b_dtype is DType.i8 and rows == 1 and depth >= 2 * K_CHAINS else 1
+    count = len(inits)
+    main = depth - depth % chains
+    zeros = [constant(op.elem, 0, w) for w in widths] * (chains - 1)
+    with fold_range(builder, main // chains, [*inits, *zeros], "k") as (k, carry):
+        carry.values = [value for s in range(chains) for value in
+                        step(index(builder, s, (k, chains)), carry.values[s * count:(s + 1) * count])]
+    values = carry.values[:count]
+    for s in range(1, chains):
+        values = [builder.fadd(x, y) for x, y in zip(values, carry.values[s * count:(s + 1) * count])]
+    if main < depth:
+        with fold_range(builder, depth, values, "kt", start=main) as (k, carry):
+            carry.values = step(k, carry.values)
+        values = carry.values
     for r in range(rows):
         for c, off in enumerate(offsets):
-            store(builder, carry.values[r * len(widths) + c], op.pc, index(builder, off, (c_rows[r], 1)), op.elem)
+            store(builder, values[r * len(widths) + c], op.pc, index(builder, off, (c_rows[r], 1)), op.elem)

@@ -3,9 +3,10 @@ each packed constant f32 matmul b (passes/prepack.py) becomes int8 with one f32 
 symmetric (scale = max|b[:, n]| / 127, values rounded half to even, zero point 0), so a layer streams a
 quarter of the bytes; activations stay f32.
 
-codegen/matmul.py widens each loaded int8 vector to f32 in registers and accumulates a @ q exactly as the
-f32 layer would; the scale multiplies each output column once, as the first step of the node's epilogue
-(a per-column load, passes/epilogue.py's form), after the last K panel and before any bias or activation.
+codegen/matmul.py widens each loaded int8 vector to f32 in registers and accumulates a @ q in f32 (at one
+row in matmul.K_CHAINS interleaved partial sums); the scale multiplies each output column once, as the first
+step of the node's epilogue (a per-column load, passes/epilogue.py's form), after the last K panel and
+before any bias or activation.
 The result differs from the f32 model only by the weights' rounding: |error| <= sum_k |a_k| * scale_n / 2.
 """
 
