@@ -11,8 +11,6 @@ Eigen pool off, Cerebro's runtime on one thread, sampled in interleaved rounds (
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 from unittest import mock
 
@@ -20,7 +18,7 @@ os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false")
 
 import numpy as np  # noqa: E402
 
-from benchmarks import machine, timing  # noqa: E402
+from benchmarks import machine, one_cpu, timing  # noqa: E402
 
 MODELS = {"mlp 784-512-512-10": [784, 512, 512, 10], "dense 4096x4096": [4096, 4096]}
 
@@ -69,21 +67,15 @@ def variants(sizes: list[int]) -> dict[str, object]:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="a short sampling budget (timing.QUICK)")
-    parser.add_argument("--json", help="also write the results here")
-    args = parser.parse_args(argv)
-    os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+    args = one_cpu.parser(__doc__).parse_args(argv)
+    one_cpu.pin()
     results: dict = {"machine": machine.describe(), "threads": 1, "models": {}}
     for name, sizes in MODELS.items():
-        times = timing.sample_interleaved(variants(sizes), timing.QUICK if args.quick else timing.FULL)
+        times = timing.sample_interleaved(variants(sizes), one_cpu.budget(args))
         summary = {variant: timing.summarize(samples) for variant, samples in times.items()}
         results["models"][name] = summary
         print(f"{name}: " + "   ".join(f"{v} {s['median_ms']:.3f} ms" for v, s in summary.items()))
-    if args.json:
-        with open(args.json, "w") as out:
-            json.dump(results, out, indent=2)
-    return results
+    return one_cpu.finish(results, args.json)
 
 
 if __name__ == "__main__":

@@ -13,15 +13,12 @@ agreement.
 
 from __future__ import annotations
 
-import argparse
-import json
-import os
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from benchmarks import machine, timing
+from benchmarks import machine, one_cpu, timing
 from benchmarks.pools import ort_session
 
 MODELS = {"mlp 784-512-512-10": [784, 512, 512, 10], "dense 4096x4096": [4096, 4096]}
@@ -91,17 +88,14 @@ def accuracy(calls: dict[str, object], width: int) -> dict:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="a short sampling budget (timing.QUICK)")
-    parser.add_argument("--json", help="also write the results here")
-    args = parser.parse_args(argv)
-    os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+    args = one_cpu.parser(__doc__).parse_args(argv)
+    one_cpu.pin()
     results: dict = {"machine": machine.describe(), "threads": 1, "models": {}}
     for name, sizes in MODELS.items():
         calls = variants(sizes)
         x = np.random.default_rng(2).normal(size=(1, sizes[0])).astype(np.float32)
         times = timing.sample_interleaved({v: (lambda call=call, x=x: call(x)) for v, call in calls.items()},
-                                          timing.QUICK if args.quick else timing.FULL)
+                                          one_cpu.budget(args))
         summary = {variant: timing.summarize(samples) for variant, samples in times.items()}
         results["models"][name] = {"times": summary}
         print(f"{name}: " + "   ".join(f"{v} {s['median_ms']:.3f} ms" for v, s in summary.items()))
@@ -110,10 +104,7 @@ def main(argv: list[str] | None = None) -> dict:
             for variant, r in report.items():
                 print(f"  {variant}: max abs error {r['max_abs_error']:.4f}, mean {r['mean_abs_error']:.5f} "
                       f"(max |logit| {r['max_abs_logit']:.2f}), top-1 agreement {100 * r['top1_agreement']:.1f}%")
-    if args.json:
-        with open(args.json, "w") as out:
-            json.dump(results, out, indent=2)
-    return results
+    return one_cpu.finish(results, args.json)
 
 
 if __name__ == "__main__":

@@ -10,15 +10,13 @@ Eigen thread pool off and Cerebro's runtime with one thread, sampled in interlea
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 
 os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false")
 
 import numpy as np  # noqa: E402
 
-from benchmarks import machine, timing  # noqa: E402
+from benchmarks import machine, one_cpu, timing  # noqa: E402
 
 HIDDEN, FEATURES = 32, 16
 
@@ -42,12 +40,10 @@ def inputs(steps: int) -> tuple[np.ndarray, ...]:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = one_cpu.parser(__doc__)
     parser.add_argument("--steps", type=int, default=1000)
-    parser.add_argument("--quick", action="store_true", help="a short sampling budget (timing.QUICK)")
-    parser.add_argument("--json", help="also write the results here")
     args = parser.parse_args(argv)
-    os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+    one_cpu.pin()
     import jax
 
     import cerebro
@@ -58,16 +54,13 @@ def main(argv: list[str] | None = None) -> dict:
     for got, want in zip(ours(*data), xla(*data)):
         np.testing.assert_allclose(got, np.asarray(want), rtol=0, atol=1e-4)
     calls = {"xla": lambda: jax.block_until_ready(xla(*data)), "cerebro": lambda: ours(*data)}
-    times = timing.sample_interleaved(calls, timing.QUICK if args.quick else timing.FULL)
+    times = timing.sample_interleaved(calls, one_cpu.budget(args))
     summary = {name: timing.summarize(samples) for name, samples in times.items()}
     ratio = summary["cerebro"]["median_ms"] / summary["xla"]["median_ms"]
     results = {"machine": machine.describe(), "steps": args.steps, "threads": 1, **summary, "ratio": ratio}
     print(f"rnn scan of {args.steps} steps (h={HIDDEN}, x={FEATURES}, tanh): xla {summary['xla']['median_ms']:.3f} ms"
           f"   cerebro {summary['cerebro']['median_ms']:.3f} ms   ratio {ratio:.2f}")
-    if args.json:
-        with open(args.json, "w") as out:
-            json.dump(results, out, indent=2)
-    return results
+    return one_cpu.finish(results, args.json)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,6 @@ ratio; the issue's target is a ratio of at most 2. The machine may be shared: ru
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import time
@@ -21,7 +20,7 @@ os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false")
 
 import numpy as np  # noqa: E402
 
-from benchmarks import machine  # noqa: E402
+from benchmarks import machine, one_cpu  # noqa: E402
 
 
 def _median_seconds(fn: Callable[[], object], runs: int) -> float:
@@ -52,7 +51,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--runs", type=int, default=31)
     parser.add_argument("--json", help="also write the results here")
     args = parser.parse_args(argv)
-    os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+    one_cpu.pin()
     import jax
 
     import cerebro
@@ -70,10 +69,7 @@ def main(argv: list[str] | None = None) -> dict:
         ours_s = _median_seconds(lambda ours=ours: ours(x), args.runs)
         results["ops"][name] = {"xla_ms": xla_s * 1e3, "cerebro_ms": ours_s * 1e3, "ratio": ours_s / xla_s}
         print(f"{name:28s} xla {xla_s * 1e3:8.3f} ms   cerebro {ours_s * 1e3:8.3f} ms   ratio {ours_s / xla_s:5.2f}")
-    if args.json:
-        with open(args.json, "w") as out:
-            json.dump(results, out, indent=2)
-    return results
+    return one_cpu.finish(results, args.json)
 
 
 if __name__ == "__main__":
