@@ -371,8 +371,10 @@ def _matmul_integer(node: Node) -> list:
 def _reads_half_weights(node: Node) -> bool:
     """matmul(a f32, b bf16/f16/i8): the f32 matmul of b's values, b read as 16 bits (passes/half_weights.py)
     or as int8 (passes/int8_weights.py, whose epilogue then scales each column)."""
+    if node.op != "matmul":
+        return False
     b = node.inputs[1].dtype
-    return node.op == "matmul" and node.inputs[0].dtype is DType.f32 and (b.is_half or b is DType.i8)
+    return node.inputs[0].dtype is DType.f32 and (b.is_half or b is DType.i8)
 
 
 def _conv(node: Node) -> list:
