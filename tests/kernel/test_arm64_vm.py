@@ -29,7 +29,8 @@ sys.path.insert(0, str(HERE.parent))  # tests/: jax_cases, cbx_fixtures, native
 
 ARCH = ARCHES[EM_AARCH64]
 JAX_MODELS = {"mlp": "model_mlp", "cnn": "model_cnn", "transformer": "model_transformer_block",
-              "resnet18": "model_resnet18"}
+              "resnet18": "model_resnet18", "embed": "flax_embed", "depthwise": "flax_conv_depthwise"}
+# (tests/test_models.py's AARCH64_MODELS, the user-space aarch64 set)
 # The ioctl cases `vm-checks badinput` makes (the first part of the x86-64 matrix)
 IOCTL_CASES = list(BAD_INPUT)[: list(BAD_INPUT).index("rmmod_model_in_use") + 1]
 SYSFS_CASES = {"unload_model_in_use", "rmmod_model_in_use"}
