@@ -84,13 +84,15 @@ class CompiledFunction:
 
     def __init__(self, fn: Callable, target: str, name: str | None, cache: bool | None = None,
                  static_argnums: int | Sequence[int] | None = None,
-                 static_argnames: str | Sequence[str] | None = None, quantize: str | None = None) -> None:
+                 static_argnames: str | Sequence[str] | None = None, quantize: str | None = None,
+                 calibration: Any = None) -> None:
         from cerebro.frontends.jax.calls import StaticArgs
 
         self.fn = fn
         self.static = StaticArgs.of(fn, static_argnums, static_argnames)
         self.target = target
         self.quantize = quantize
+        self.calibration = calibration
         self.name = name or getattr(fn, "__name__", "model")
         self.cache = cache  # the persistent compile cache: None follows $CEREBRO_COMPILE_CACHE, False skips it
         self._cache: dict[tuple, tuple[runtime.LoadedModel, Any]] = {}
@@ -153,27 +155,32 @@ class CompiledFunction:
     def _build(self, captured: Any, target: str) -> bytes:
         """The .cbx for a captured jaxpr; the compile cache is keyed by the jaxpr, so a hit never lowers it."""
         from cerebro.cache import cached_lower
+        from cerebro.compiler.quantize import quantized_lowering
         from cerebro.frontends.jax.tracer import lower
 
-        return cached_lower(lambda: "jaxpr:" + captured.fingerprint(), lambda: lower(captured).graph, target,
-                            cache=self.cache, quantize=self.quantize)
+        source, lowered, quantize = quantized_lowering(lambda: "jaxpr:" + captured.fingerprint(),
+                                                       lambda: lower(captured).graph, self.quantize, self.calibration)
+        return cached_lower(source, lowered, target, cache=self.cache, quantize=quantize)
 
 
 def compile(fn: Callable, target: str = "host", *, name: str | None = None,  # noqa: A001
             cache: bool | None = None, static_argnums: int | Sequence[int] | None = None,
-            static_argnames: str | Sequence[str] | None = None, quantize: str | None = None) -> CompiledFunction:
+            static_argnames: str | Sequence[str] | None = None, quantize: str | None = None,
+            calibration: Any = None) -> CompiledFunction:
     """Compile a JAX/Flax function ahead of time, like jax.jit but to native .cbx code.
 
     cache=False skips the persistent compile cache (cerebro/cache.py); None follows $CEREBRO_COMPILE_CACHE.
     static_argnums/static_argnames as jax.jit's: hashable values compiled in, one function per value
     (given one of them, the other follows from fn's signature).
     quantize="int8-weights": constant dense weights stored int8 with a scale per output column,
-    activations f32 (docs/architecture.md, Quantization).
+    activations f32 (docs/architecture.md, Quantization); quantize="int8": static int8, matmuls as integer
+    products with activation scales calibrated on `calibration` (a list of sample arguments: an array, or
+    a tuple of one array per input, each; or a .npz file).
     """
     from cerebro.compiler.quantize import check_quantize
 
-    check_quantize(quantize)
-    return CompiledFunction(fn, target, name, cache, static_argnums, static_argnames, quantize)
+    check_quantize(quantize, calibration)
+    return CompiledFunction(fn, target, name, cache, static_argnums, static_argnames, quantize, calibration)
 
 
 _WEAK_KINDS = {bool: "b", int: "iuf", float: "f"}  # dtype kinds a Python scalar may take, as under jax.jit
@@ -227,15 +234,16 @@ def compile_saved_model(path: str | os.PathLike, signature: str | None = None, *
 
 def compile_onnx(model: Any, *, shapes: dict | None = None, constants: dict | None = None, target: str = "host",
                  output: str | os.PathLike | None = None, cache: bool | None = None,
-                 quantize: str | None = None) -> bytes:
+                 quantize: str | None = None, calibration: Any = None) -> bytes:
     """Compile an ONNX model (path or ModelProto) to .cbx bytes; `shapes` binds symbolic input dims,
-    `constants` fixes inputs to values ({'sr': 16000}; they stop being inputs of the .cbx); quantize as
-    cerebro.compile's."""
-    from cerebro.compiler.quantize import check_quantize
+    `constants` fixes inputs to values ({'sr': 16000}; they stop being inputs of the .cbx); quantize and
+    calibration as cerebro.compile's."""
+    from cerebro.compiler.quantize import check_quantize, quantize_graph
     from cerebro.frontends.onnx import import_onnx
 
-    check_quantize(quantize)
-    return _build_graph(import_onnx(model, shapes=shapes, constants=constants), target, output, cache, quantize)
+    check_quantize(quantize, calibration)
+    graph, quantize = quantize_graph(import_onnx(model, shapes=shapes, constants=constants), quantize, calibration)
+    return _build_graph(graph, target, output, cache, quantize)
 
 
 def compile_graph(graph: Any, target: str = "host", *, cache: bool | None = False) -> runtime.LoadedModel:

@@ -3,12 +3,64 @@ apart from the passes so the CLI can list them without importing the compiler)."
 
 from __future__ import annotations
 
+import hashlib
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
 from cerebro.compiler.ir import IRError
 
-QUANTIZE_MODES = ("int8-weights",)  # passes/int8_weights.py
+STATIC = "int8"  # passes/int8_static.py: needs calibration inputs, rewrites the graph before build()
+QUANTIZE_MODES = ("int8-weights", STATIC)  # int8-weights: passes/int8_weights.py, inside build()
 
 
-def check_quantize(mode: str | None) -> None:
-    """A one-line error for an unknown quantize= mode."""
+def check_quantize(mode: str | None, calibration: object = None) -> None:
+    """A one-line error for an unknown quantize= mode, int8 without calibration inputs, or calibration
+    inputs for a mode that reads none."""
     if mode is not None and mode not in QUANTIZE_MODES:
         raise IRError(f"unknown quantize mode {mode!r}: expected one of {', '.join(QUANTIZE_MODES)}")
+    if mode == STATIC and calibration is None:
+        raise IRError(f'quantize="{STATIC}" needs calibration inputs (calibration=[x1, ...] or a .npz file; '
+                      "cerebroc: --calibration FILE.npz)")
+    if mode != STATIC and calibration is not None:
+        raise IRError(f'calibration inputs are read by quantize="{STATIC}" only, not {mode!r}')
+
+
+def quantize_graph(graph: Any, mode: str | None, calibration: object) -> tuple[Any, str | None]:
+    """(the graph build() compiles, the quantize= mode build() applies): int8 is applied here, since it
+    needs the calibration inputs; other modes pass through."""
+    check_quantize(mode, calibration)
+    if mode != STATIC:
+        return graph, mode
+    from cerebro.compiler.passes.int8_calibrate import calibration_samples
+    from cerebro.compiler.passes.int8_static import quantize_static
+
+    return quantize_static(graph, calibration_samples(graph, calibration)), None
+
+
+def quantized_lowering(source: Callable[[], str], lower: Callable[[], Any], mode: str | None,
+                       calibration: object) -> tuple[Callable[[], str], Callable[[], Any], str | None]:
+    """cache.cached_lower's (source, lower, quantize) for a mode: for int8 the source also names the
+    calibration inputs and lower() returns the quantized graph."""
+    check_quantize(mode, calibration)
+    if mode != STATIC:
+        return source, lower, mode
+    return (lambda: f"{source()}|{STATIC}:{calibration_digest(calibration)}",
+            lambda: quantize_graph(lower(), mode, calibration)[0], None)
+
+
+def calibration_digest(calibration: object) -> str:
+    """sha256 of the calibration inputs (a .npz file's bytes, or every array's type, shape and bytes)."""
+    digest = hashlib.sha256()
+    if isinstance(calibration, (str, os.PathLike)):
+        digest.update(Path(calibration).read_bytes())
+        return digest.hexdigest()
+    for entry in calibration:
+        for array in entry if isinstance(entry, (list, tuple)) else [entry]:
+            array = np.ascontiguousarray(array)
+            digest.update(f"{array.dtype.str}{array.shape}".encode())
+            digest.update(array.reshape(-1).view(np.uint8))
+    return digest.hexdigest()

@@ -135,12 +135,12 @@ def test_unknown_quantize_mode_is_a_one_line_error_listing_the_modes(tmp_path) -
                  lambda: cerebro.compile_onnx(onnx_mlp(layers(SIZES)), quantize="int4", cache=False)):
         with pytest.raises(IRError) as error:
             call()
-        assert str(error.value) == "unknown quantize mode 'int4': expected one of int8-weights"
+        assert str(error.value) == "unknown quantize mode 'int4': expected one of int8-weights, int8"
     model = tmp_path / "mlp.onnx"
     onnx.save(onnx_mlp(layers(SIZES)), model)
     cli = subprocess.run([sys.executable, "-m", "cerebro.cli", "compile", str(model), "-o", str(tmp_path / "m.cbx"),
                           "--quantize", "int4"], capture_output=True, text=True, timeout=60)
-    assert cli.returncode == 2 and "invalid choice: 'int4' (choose from 'int8-weights')" in cli.stderr
+    assert cli.returncode == 2 and "invalid choice: 'int4' (choose from 'int8-weights', 'int8')" in cli.stderr
     assert not (tmp_path / "m.cbx").exists()
 
 

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from cerebro.compiler.ir import DType
-from cerebro.compiler.quantize import QUANTIZE_MODES
+from cerebro.compiler.quantize import QUANTIZE_MODES, quantized_lowering
 from cerebro.frontends.binding import cli_syntax
 
 
@@ -46,7 +46,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--name", default=None, help="model name recorded in the .cbx")
     p.add_argument("--quantize", default=None, choices=QUANTIZE_MODES,
                    help="int8-weights: constant dense weights int8 with a scale per output column, "
-                   "activations f32")
+                   "activations f32; int8: matmuls as integer products, activation scales from --calibration")
+    p.add_argument("--calibration", default=None, metavar="FILE.npz",
+                   help="sample inputs for --quantize int8: one array per input (by name or arr_0, ...), "
+                   "with a leading axis of samples")
     p.add_argument("-v", "--timings", action="store_true", help="print the seconds each compile phase took")
     p.add_argument("-q", "--quiet", action="store_true",
                    help="print nothing but errors (no progress, no 'wrote' line)")
@@ -206,7 +209,8 @@ def run(args: argparse.Namespace) -> int:
     with CompileDisplay(show=not args.quiet) as display, reporting(display):
         with cli_syntax(), phase("trace" if ".py:" in args.source else "import"):
             key, graph, call_tree = import_source(args)
-        data = cached_lower(key, graph, args.target, quantize=args.quantize)
+        key, graph, quantize = quantized_lowering(key, graph, args.quantize, args.calibration)
+        data = cached_lower(key, graph, args.target, quantize=quantize)
         if call_tree is not None:
             from cerebro.compiler.cbx.tree import attach_tree
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -45,6 +46,20 @@ def describe(meta) -> dict:
     }
 
 
+_PRODUCT = re.compile(r"^  %\S+: (\S+) = (matmul_integer|matmul|conv)\(.*?(?:  # (.*))?$", re.M)
+
+
+def int8_nodes(ir_text: str | None) -> dict | None:
+    """Which products the IR runs in int8 (matmul_integer: its output type and source line) and how many
+    stay float; None for a model without integer products."""
+    found = _PRODUCT.findall(ir_text or "")
+    integer = [f"{out_type} at {loc or '?'}" for out_type, op, loc in found if op == "matmul_integer"]
+    if not integer:
+        return None
+    return {"int8": integer, "float_matmul": sum(op == "matmul" for _, op, _ in found),
+            "float_conv": sum(op == "conv" for _, op, _ in found)}
+
+
 def call_text(name: str, tree: CallTree, inputs: list[str], outputs: list[str]) -> str:
     """The calling convention as a Python call, each leaf shown as its signature tensor:
     predict(params={'w': params.w}, x, n=3) -> (y, aux)."""
@@ -83,6 +98,9 @@ def run(args: argparse.Namespace) -> int:
         print(cbx.ir_text, end="")
         return 0
     info = describe(cbx.meta)
+    int8 = int8_nodes(cbx.ir_text)
+    if int8 is not None:
+        info["int8"] = int8
     try:
         tree = read_tree(data, cbx.meta)
     except CbxError as error:
@@ -100,6 +118,11 @@ def run(args: argparse.Namespace) -> int:
           f"threads per call: up to {info['parts']}")
     print(f"  arena:     {info['arena_size']:,} bytes; weights: {info['weights_size']:,} bytes")
     print(f"  sha256:    {info['hash']}")
+    if int8 is not None:
+        print(f"  int8:      {len(int8['int8'])} matmul_integer node(s); float: {int8['float_matmul']} matmul, "
+              f"{int8['float_conv']} conv")
+        for where in int8["int8"]:
+            print(f"    int8 matmul -> {where}")
     for kind in ("inputs", "outputs"):
         for t in info[kind]:
             print(f"  {kind[:-1]:7s}  {t['name']}: {t['dtype']}[{','.join(map(str, t['shape']))}]")

@@ -1,0 +1,234 @@
+"""Static int8 quantization (quantize="int8", as onnxruntime's quantize_static / TFLite's full-integer
+post-training quantization): each f32 matmul with constant weights becomes an integer product.
+
+A site is a matmul(a, W) with W constant, and the bias add (a constant equal along every row) and ReLU
+(max with 0) that follow it as their only reader. Its activation a is quantized to u8 per tensor with
+the scale and zero point its calibrated range gives (int8_fixed.activation_params), W to i8 per output
+column (int8_weights.quantize_columns: symmetric, +-127), and matmul_integer multiplies them with i32
+accumulation. The site's result then goes one of two ways:
+- it feeds another site's activation: requantized in fixed point to that u8 tensor (the bias folded into
+  the accumulator as round(bias / (s_a * s_w)), ReLU as the lower clamp at the zero point, the multiplier
+  s_a * s_w / s_out as int8_fixed.quantize_multiplier's M and shift, in i64), so consecutive layers hand
+  each other bytes;
+- otherwise (a graph output, or a float op reads it): acc * (s_a * s_w) in f32, then the float bias and
+  ReLU, so no output grid is added where no integer op needs one.
+Every other op stays float; a value both float and integer readers use is dequantized for the former.
+Conv stays f32 (the IR has no integer conv kernel yet).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from cerebro.compiler.ir import DType, Graph, Node, Value, infer
+from cerebro.compiler.ir.interpret import run_node
+from cerebro.compiler.passes.dce import eliminate_dead_nodes
+from cerebro.compiler.passes.fold import fold_constants
+from cerebro.compiler.passes.int8_calibrate import observe_ranges
+from cerebro.compiler.passes.int8_fixed import U8, activation_params, quantize_multiplier
+from cerebro.compiler.passes.int8_weights import quantize_columns
+
+I32_LIMIT = 1 << 30  # folded biases are clipped here, so acc + bias times M stays inside i64
+_PASS_THROUGH = ("broadcast_in_dim", "reshape")  # how a frontend shapes a constant bias or zero
+
+
+@dataclass
+class Site:
+    """One matmul with constant weights and the bias/ReLU absorbed into it."""
+
+    nodes: list[Node]  # matmul, then the absorbed add and max, in graph order
+    a: Value
+    weights: np.ndarray  # [K, N] f32
+    bias: np.ndarray | None  # [N] f32
+    relu: bool
+    tail: Value  # the value the site computes (the last absorbed node's output)
+
+
+def _const_data(v: Value) -> np.ndarray | None:
+    """v's value when it is a constant, or a broadcast/reshape of one the folding left unmaterialised."""
+    if v.is_const:
+        return v.data
+    node = v.producer
+    if node is not None and node.op in _PASS_THROUGH and node.inputs[0].is_const:
+        return run_node(node, [node.inputs[0].data])[0]
+    return None
+
+
+def _row_vector(data: np.ndarray | None, shape: tuple[int, ...]) -> np.ndarray | None:
+    """The [N] row that data repeats along every row of shape [..., N], or None."""
+    if data is None or data.dtype != np.float32 or data.ndim > len(shape):
+        return None
+    try:
+        rows = np.broadcast_to(data, shape).reshape(-1, shape[-1])
+    except ValueError:
+        return None
+    return rows[0].copy() if rows.size and (rows == rows[0]).all() else None
+
+
+def _weights(b: Value) -> np.ndarray | None:
+    """A constant f32 matmul operand as one [K, N] matrix (batched copies must all be equal)."""
+    if not b.is_const or b.dtype is not DType.f32 or b.size == 0:
+        return None
+    slices = b.data.reshape(-1, *b.shape[-2:])
+    return slices[0] if (slices == slices[0]).all() else None
+
+
+def find_sites(graph: Graph) -> list[Site]:
+    """The matmuls quantize="int8" turns into integer products, with what each absorbs."""
+    users, outputs = graph.users(), {v.id for v in graph.outputs}
+
+    def sole_reader(v: Value) -> tuple[Node, Value] | None:
+        """(node, its other input) when one binary node alone reads v, v being no graph output."""
+        readers = users.get(v.id, [])
+        if len(readers) != 1 or v.id in outputs or len(readers[0].inputs) != 2:
+            return None
+        node = readers[0]
+        other = node.inputs[1] if node.inputs[0] is v else node.inputs[0]
+        return (node, other) if other is not v and node.outputs[0].shape == v.shape else None
+
+    sites = []
+    for node in graph.nodes:
+        if node.op != "matmul" or node.attrs or node.inputs[0].dtype is not DType.f32:
+            continue
+        weights = _weights(node.inputs[1])
+        if weights is None:
+            continue
+        site = Site([node], node.inputs[0], weights, None, False, node.outputs[0])
+        found = sole_reader(site.tail)
+        if found and found[0].op == "add":
+            site.bias = _row_vector(_const_data(found[1]), site.tail.shape)
+            if site.bias is not None:
+                site.nodes.append(found[0])
+                site.tail = found[0].outputs[0]
+        found = sole_reader(site.tail)
+        zero = _const_data(found[1]) if found and found[0].op == "max" else None
+        if zero is not None and zero.dtype == np.float32 and not zero.any():
+            site.nodes.append(found[0])
+            site.tail, site.relu = found[0].outputs[0], True
+        sites.append(site)
+    return sites
+
+
+class _Emitter:
+    """Appends nodes to a list, inferring their outputs (or writing into a given Value)."""
+
+    def __init__(self, nodes: list[Node], loc: str) -> None:
+        self.nodes, self.loc = nodes, loc
+
+    def __call__(self, op: str, *inputs: Value, out: Value | None = None, **attrs: object) -> Value:
+        node = Node(op, list(inputs), [], attrs, self.loc)
+        ((shape, dtype),) = infer(node)
+        if out is None:
+            out = Value(tuple(shape), dtype)
+        elif (out.shape, out.dtype) != (tuple(shape), dtype):
+            raise AssertionError(f"{node.where()} makes {dtype.name}{shape}, not {out}")
+        out.producer = node
+        node.outputs.append(out)
+        self.nodes.append(node)
+        return out
+
+
+def _row(data: object, dtype: DType, rank: int) -> Value:
+    """A constant broadcast along all but the last axis of a rank-`rank` tensor."""
+    array = np.asarray(data, dtype.numpy)
+    return Value((1,) * (rank - 1) + (array.size,), dtype, data=array.reshape((1,) * (rank - 1) + (array.size,)))
+
+
+def _quantize(emit: _Emitter, x: Value, scale: np.float32, zero: int) -> Value:
+    """u8 round(x / scale) + zero, saturated (ONNX QuantizeLinear)."""
+    def k(value: float) -> Value:
+        return _row([value], DType.f32, x.rank)
+
+    y = emit("add", emit("round", emit("div", x, k(scale))), k(zero))
+    return emit("convert", emit("min", emit("max", y, k(U8[0])), k(U8[1])), dtype=DType.u8)
+
+
+def _dequantize(emit: _Emitter, q: Value, scale: np.float32, zero: int, out: Value) -> Value:
+    y = emit("sub", emit("convert", q, dtype=DType.f32), _row([zero], DType.f32, q.rank))
+    return emit("mul", y, _row([scale], DType.f32, q.rank), out=out)
+
+
+def _requantize(emit: _Emitter, acc: Value, site: Site, multiplier: np.ndarray, scale: tuple[np.float32, int]
+                ) -> Value:
+    """u8 of the site's result: clamp(zero + ((acc + bias) * M + 2^(s-1)) >> s) in i64 (int8_fixed)."""
+    out_scale, zero = scale
+    fixed = [quantize_multiplier(float(m) / float(out_scale)) for m in multiplier]
+    factors = np.array([m for m, _ in fixed], np.int64)
+    shifts = np.array([s for _, s in fixed], np.int64)
+    wide = emit("convert", acc, dtype=DType.i64)
+    if site.bias is not None:
+        folded = np.clip(np.rint(site.bias.astype(np.float64) / multiplier), -I32_LIMIT, I32_LIMIT)
+        wide = emit("add", wide, _row(folded, DType.i64, 2))
+    wide = emit("add", emit("mul", wide, _row(factors, DType.i64, 2)), _row(np.left_shift(1, shifts - 1), DType.i64, 2))
+    wide = emit("add", emit("shift_right_arithmetic", wide, _row(shifts, DType.i64, 2)), _row([zero], DType.i64, 2))
+    low = zero if site.relu else U8[0]
+    clamped = emit("min", emit("max", wide, _row([low], DType.i64, 2)), _row([U8[1]], DType.i64, 2))
+    return emit("convert", clamped, dtype=DType.u8)
+
+
+def _float_result(emit: _Emitter, acc: Value, site: Site, multiplier: np.ndarray) -> Value:
+    """acc * (s_a * s_w) in f32, then the float bias and ReLU, written into site.tail."""
+    steps = [("mul", _row(multiplier, DType.f32, 2))]
+    if site.bias is not None:
+        steps.append(("add", _row(site.bias, DType.f32, 2)))
+    if site.relu:
+        steps.append(("max", _row([0], DType.f32, 2)))
+    y = emit("convert", acc, dtype=DType.f32)
+    flat = acc.shape == site.tail.shape
+    for i, (op, operand) in enumerate(steps):
+        y = emit(op, y, operand, out=site.tail if flat and i == len(steps) - 1 else None)
+    return y if flat else emit("reshape", y, shape=site.tail.shape, out=site.tail)
+
+
+def _emit_site(emit: _Emitter, site: Site, quantized: dict[int, tuple[Value, np.float32, int]],
+               ranges: dict[int, tuple[float, float]], feeds_integer: bool) -> None:
+    a = site.a
+    if a.id not in quantized:
+        scale, zero = activation_params(*ranges[a.id])
+        quantized[a.id] = (_quantize(emit, a, scale, zero), scale, zero)
+    q, a_scale, a_zero = quantized[a.id]
+    rows, depth = math.prod(a.shape[:-1]), a.shape[-1]
+    if a.rank != 2:
+        q = emit("reshape", q, shape=(rows, depth))
+    codes, w_scale = quantize_columns(site.weights)
+    columns = codes.shape[1]
+    acc = emit("matmul_integer", q, Value((columns, depth), DType.i8, "w.i8", data=np.ascontiguousarray(codes.T)),
+               Value((rows,), DType.u8, data=np.full(rows, a_zero, np.uint8)),
+               Value((columns,), DType.i8, data=np.zeros(columns, np.int8)), transpose_b=True)
+    multiplier = a_scale.astype(np.float64) * w_scale.astype(np.float64)
+    if not feeds_integer:
+        _float_result(emit, acc, site, multiplier.astype(np.float32))
+        return
+    out_scale, out_zero = activation_params(*ranges[site.tail.id])
+    codes_out = _requantize(emit, acc, site, multiplier, (out_scale, out_zero))
+    if codes_out.shape != site.tail.shape:
+        codes_out = emit("reshape", codes_out, shape=site.tail.shape)
+    quantized[site.tail.id] = (codes_out, out_scale, out_zero)
+    _dequantize(emit, codes_out, out_scale, out_zero, site.tail)  # for float readers; DCE drops it otherwise
+
+
+def quantize_static(graph: Graph, samples: Sequence[Sequence[np.ndarray]]) -> Graph:
+    """A copy of graph (folded) with every site (find_sites) an integer product, its activation scales
+    calibrated by running the float graph on samples (each one array per graph input)."""
+    from cerebro.compiler.driver import _private_copy
+
+    graph = eliminate_dead_nodes(fold_constants(_private_copy(graph)))
+    sites = find_sites(graph)
+    integer_inputs = {site.a.id for site in sites}
+    ranges = observe_ranges(graph, samples, integer_inputs | {site.tail.id for site in sites})
+    last_node = {id(site.nodes[-1]): site for site in sites}
+    absorbed = {id(node) for site in sites for node in site.nodes}
+    quantized: dict[int, tuple[Value, np.float32, int]] = {}
+    nodes: list[Node] = []
+    for node in graph.nodes:
+        site = last_node.get(id(node))
+        if site is not None:
+            _emit_site(_Emitter(nodes, site.nodes[0].loc), site, quantized, ranges, site.tail.id in integer_inputs)
+        elif id(node) not in absorbed:
+            nodes.append(node)
+    graph.nodes = nodes
+    return eliminate_dead_nodes(graph)
