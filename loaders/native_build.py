@@ -19,6 +19,11 @@ NATIVE = Path(__file__).parent / "native"
 # C files linked into a program besides <name>.c
 MODULES = {"peload": ["fault_report.c", "crt.c", "threads.c", "modules.c", "wide.c"]}
 CFLAGS = ["-O2", "-std=gnu11", "-Wall", "-Wextra"]  # tests also build with -Werror to keep the C clean
+# 32: an i386 build (gcc-multilib), e.g. peload32 for PE32 programs. Debian's multilib has no i386
+# <asm/*.h> (errno.h and the syscall numbers need them); the x86-64 ones serve both (they test __i386__).
+# A 64-bit time_t and off_t, as the Windows side has (_time64, _stat64; dates past 2038).
+ARCH_FLAGS = {64: [], 32: ["-m32", "-idirafter", "/usr/include/x86_64-linux-gnu", "-D_FILE_OFFSET_BITS=64",
+                           "-D_TIME_BITS=64"]}
 
 
 def cache_dir() -> Path:
@@ -30,18 +35,18 @@ def native_sources(name: str) -> list[Path]:
     return [NATIVE / f"{name}.c", *(NATIVE / module for module in MODULES.get(name, []))]
 
 
-def native_program(name: str, static: bool = False) -> Path:
+def native_program(name: str, static: bool = False, bits: int = 64) -> Path:
     """Path of the built program for loaders/native/<name>.c, compiling it if needed.
 
     @static links it with -static: it then runs where no dynamic loader or libc is installed
-    (a busybox initramfs, a container's scratch image).
+    (a busybox initramfs, a container's scratch image). @bits 32 builds it for i386 (`<name>32`).
     """
     sources = native_sources(name)
-    flags = [*CFLAGS, "-static"] if static else CFLAGS
+    flags = [*CFLAGS, *ARCH_FLAGS[bits], *(["-static"] if static else [])]
     headers = sorted(NATIVE.glob("*.h"))  # an edited header rebuilds too
     digest = hashlib.sha256(b"".join(p.read_bytes() for p in [*sources, *headers])
                             + " ".join(flags).encode()).hexdigest()[:16]
-    target = cache_dir() / f"{name}{'-static' if static else ''}-{digest}"
+    target = cache_dir() / f"{name}{'32' if bits == 32 else ''}{'-static' if static else ''}-{digest}"
     if target.is_file():
         return target
     cc = shutil.which(os.environ.get("CC", "cc"))
@@ -52,6 +57,7 @@ def native_program(name: str, static: bool = False) -> Path:
     proc = subprocess.run([cc, *flags, "-o", str(tmp), *map(str, sources)], capture_output=True, text=True)
     if proc.returncode != 0:
         last = proc.stderr.strip().splitlines()[-1:] or ["no compiler output"]
-        raise FormatError(f"building {name} with {cc} failed: {last[0]}")
+        hint = " (a 32-bit build needs gcc-multilib)" if bits == 32 else ""
+        raise FormatError(f"building {name} with {cc}{' -m32' if bits == 32 else ''} failed{hint}: {last[0]}")
     os.replace(tmp, target)  # atomic: concurrent builders never see a half-written program
     return target

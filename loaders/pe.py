@@ -20,7 +20,7 @@ SCN_CNT_CODE, SCN_MEM_EXECUTE, SCN_MEM_READ, SCN_MEM_WRITE = 0x20, 0x20000000, 0
 SCN_CNT_INITIALIZED_DATA, SCN_CNT_UNINITIALIZED_DATA = 0x40, 0x80
 FILE_RELOCS_STRIPPED, FILE_EXECUTABLE_IMAGE, FILE_DLL = 0x1, 0x2, 0x2000
 PAGE = 0x1000
-USER_SPACE_END = 1 << 47
+USER_SPACE_END = {64: 1 << 47, 32: 1 << 32}  # by PE bits: where a 32-bit image must fit
 REL_ABSOLUTE, REL_HIGHLOW, REL_DIR64 = 0, 3, 10
 MAX_SECTIONS = 96  # the Windows loader's own limit
 MAX_IMPORTS = 1 << 16
@@ -300,7 +300,7 @@ def _header_rules(pe: PeFile) -> list[tuple[bool, str]]:
         (_pow2(fa) and 512 <= fa <= 65536 and fa <= sa,
          f"FileAlignment {fa:#x} is not a power of two from 512 to 64 KiB and at most SectionAlignment"),
         (0 < pe.size_of_image <= 1 << 30, f"SizeOfImage {pe.size_of_image:#x} is 0 or over 1 GiB"),
-        (pe.image_base % 0x10000 == 0 and pe.image_base < USER_SPACE_END - pe.size_of_image,
+        (pe.image_base % 0x10000 == 0 and pe.image_base < USER_SPACE_END[pe.bits] - pe.size_of_image,
          f"ImageBase {pe.image_base:#x} is not a 64 KiB-aligned user-space address"),
         (pe.size_of_headers % max(fa, 1) == 0 and pe.size_of_headers <= len(pe.data),
          f"SizeOfHeaders {pe.size_of_headers:#x} is not FileAlignment-aligned or lies past the end of the file"),
@@ -329,6 +329,22 @@ def _section_rules(pe: PeFile, s: PeSection, start: int, earlier: list[PeSection
     return rules
 
 
+# base relocation type -> bytes it patches, by PE bits (peload.c relocate(): DIR64 only in PE32+)
+RELOCATION_WIDTHS = {64: {REL_ABSOLUTE: 0, REL_HIGHLOW: 4, REL_DIR64: 8}, 32: {REL_ABSOLUTE: 0, REL_HIGHLOW: 4}}
+
+
+def _relocation_rules(pe: PeFile) -> list[tuple[bool, str]]:
+    """The first base relocation of a type this format lacks, or patching bytes outside the image."""
+    widths = RELOCATION_WIDTHS[pe.bits]
+    for kind, rva in pe.relocations:
+        if kind not in widths:
+            return [(False, f"unsupported base relocation type {kind} at RVA {rva:#x} in a "
+                           f"{'PE32+' if pe.bits == 64 else 'PE32'} image")]
+        if widths[kind] and rva + widths[kind] > pe.size_of_image:
+            return [(False, f"relocation target at RVA {rva:#x} (+{widths[kind]:#x}) lies outside the image")]
+    return []
+
+
 def _code_rule(pe: PeFile, rva: int, what: str) -> tuple[bool, str]:
     where = next((s for s in pe.sections if s.virtual_address <= rva < s.virtual_address + s.span), None)
     return (where is not None and bool(where.characteristics & SCN_MEM_EXECUTE),
@@ -347,6 +363,7 @@ def check_loadable(pe: PeFile) -> None:
             start = _align_up(s.virtual_address + s.span, pe.section_alignment)
         rules.append(_code_rule(pe, pe.entry_rva, "entry point"))
         rules += [_code_rule(pe, va - pe.image_base, "TLS callback") for va in pe.tls_callbacks]
+        rules += _relocation_rules(pe)
     for ok, message in rules:
         if not ok:
             raise FormatError(f"PE: {message}")

@@ -32,9 +32,24 @@ class ShimTable:
         return f"{dll}!{name}" in self.names
 
 
+# (machine, PE bits) -> the build of cerebro-peload that runs it: 64 (peload) or 32 (peload32, gcc -m32)
+LOADER_BITS = {(0x8664, 64): 64, (0x14C, 32): 32}
+
+
+def loader_bits(pe: PeFile) -> int:
+    """Which loader build runs @pe; FormatError for a machine none runs."""
+    bits = LOADER_BITS.get((pe.machine, pe.bits))
+    if bits is None:
+        raise FormatError(f"PE: only x86-64 (PE32+) and x86 (PE32) programs run here (this is {pe.machine_name}, "
+                          f"PE{'32+' if pe.bits == 64 else '32'})")
+    return bits
+
+
 @cache
-def shim_table() -> ShimTable:
-    out = subprocess.run([str(native_program("peload")), "--list-shims"], capture_output=True, text=True, check=True)
+def shim_table(bits: int = 64) -> ShimTable:
+    """The shims of the @bits loader (the two differ where the ABIs do: 32-bit time, _setjmp3)."""
+    loader = native_program("peload", bits=bits)
+    out = subprocess.run([str(loader), "--list-shims"], capture_output=True, text=True, check=True)
     lines = out.stdout.split()
     aliases = tuple(tuple(line.lower().split("=", 1)) for line in lines if "=" in line)
     return ShimTable(frozenset(line for line in lines if "=" not in line), aliases)
@@ -42,7 +57,7 @@ def shim_table() -> ShimTable:
 
 def import_support(pe: PeFile) -> list[tuple[str, bool]]:
     """('DLL!name', whether the native loader has a shim for it) for every import, in file order."""
-    table = shim_table()
+    table = shim_table(LOADER_BITS.get((pe.machine, pe.bits), 64))
     return [(f"{i.dll}!{i.name}", table.supports(i.dll, i.name)) for i in pe.imports]
 
 
@@ -95,8 +110,7 @@ class PePackage:
 
     def check_runnable(self) -> None:
         pe = self.pe
-        if pe.machine != 0x8664 or pe.bits != 64:
-            raise FormatError(f"PE: only PE32+ x86-64 programs run here (this is {pe.machine_name}, PE{pe.bits})")
+        loader_bits(pe)
         if pe.is_dll:
             raise FormatError("PE: this is a DLL, not a program")
         check_loadable(pe)
@@ -111,7 +125,7 @@ class PePackage:
         A fault in the program is reported by the loader (one line, exit 125); @timeout (seconds)
         raises subprocess.TimeoutExpired after killing it."""
         self.check_runnable()
-        loader = [str(native_program("peload")), *(["--relocate"] if relocate else [])]
+        loader = [str(native_program("peload", bits=loader_bits(self.pe))), *(["--relocate"] if relocate else [])]
         if self.source is not None and self.source.read_bytes() == self.pe.data:
             return subprocess.run([*loader, str(self.source), *args], timeout=timeout)
         with tempfile.TemporaryDirectory(prefix="cerebro-pe-") as tmp:

@@ -150,6 +150,28 @@ static WINAPI int64_t s__mktime64(struct win_tm *w)
 
 static WINAPI double s__difftime64(int64_t a, int64_t b) { return (double)(a - b); }
 
+#ifdef __x86_64__	/* time_t is 64-bit: time, gmtime, ... are the _time64 family */
+#define TIME_SHIMS M("time", s__time64), M("gmtime", s__gmtime64), M("localtime", s__gmtime64), \
+		   M("mktime", s__mktime64), M("difftime", s__difftime64)
+#else			/* on i386 msvcrt's time, gmtime, ... keep a 32-bit time_t */
+static WINAPI int32_t s__time32(int32_t *out)
+{
+	int64_t t = s__time64(NULL);
+
+	if (out)
+		*out = (int32_t)t;
+	return (int32_t)t;
+}
+
+static WINAPI struct win_tm *s__gmtime32(const int32_t *t) { return t ? s__gmtime64(&(int64_t){ *t }) : NULL; }
+static WINAPI int32_t s__mktime32(struct win_tm *w) { int64_t t = s__mktime64(w); return t > INT32_MAX ? -1 : (int32_t)t; }
+static WINAPI double s__difftime32(int32_t a, int32_t b) { return (double)a - b; }
+#define TIME_SHIMS M("time", s__time32), M("_time32", s__time32), M("gmtime", s__gmtime32), \
+		   M("_gmtime32", s__gmtime32), M("localtime", s__gmtime32), M("_localtime32", s__gmtime32), \
+		   M("mktime", s__mktime32), M("_mktime32", s__mktime32), M("difftime", s__difftime32), \
+		   M("_difftime32", s__difftime32)
+#endif
+
 /*
  * strftime: msvcrt's %c/%x/%X are "%m/%d/%y %H:%M:%S"-style (glibc's "C" locale spells them out),
  * its '#' flag drops leading zeros (glibc's '-'); the other conversions are glibc's.
@@ -283,7 +305,7 @@ static int scan_format(const char *fmt, char *out)
 
 enum scan_source { FROM_STRING, FROM_FILE };
 
-static int ms_scan(enum scan_source kind, void *src, const char *fmt, const uint64_t *ap)
+static int ms_scan(enum scan_source kind, void *src, const char *fmt, const win_slot *ap)
 {
 	void *p[SCAN_MAX_ARGS] = { 0 };
 	char *host = malloc(2 * strlen(fmt) + 1);	/* "%Id" becomes "%lld" */
@@ -329,7 +351,9 @@ static WINAPI int s_scanf(const char *fmt, ...)
 
 static WINAPI int s_ungetc(int c, void *f) { return ungetc(c, host_file(f)); }
 
-/* ---- setjmp/longjmp: registers Windows x64 keeps across calls, in the 256-byte jmp_buf ---- */
+/* ---- setjmp/longjmp: registers Windows keeps across calls, in the program's jmp_buf ---- */
+
+#ifdef __x86_64__
 
 /*
  * Layout (ours; the program only holds the buffer): 8 rbx, 16 rsp (after the return), 24 rbp,
@@ -394,6 +418,44 @@ __asm__(
 	"	movdqu 240(%rcx), %xmm15\n"
 	"	movq 16(%rcx), %rsp\n"
 	"	jmpq *80(%rcx)\n");
+#define SETJMP_NAME "_setjmp"
+#else
+/*
+ * i386 (cdecl; mingw's setjmp(b) is _setjmp3(b, NULL)), in the 64-byte jmp_buf: 0 ebx, 4 esi,
+ * 8 edi, 12 ebp, 16 esp (after the return), 20 eip, 24 x87 control word.
+ */
+__asm__(
+	".text\n"
+	".p2align 4\n"
+	"cerebro_win_setjmp:\n"		/* int _setjmp3(jmp_buf, void *ctx) */
+	"	movl 4(%esp), %ecx\n"
+	"	movl %ebx, 0(%ecx)\n"
+	"	movl %esi, 4(%ecx)\n"
+	"	movl %edi, 8(%ecx)\n"
+	"	movl %ebp, 12(%ecx)\n"
+	"	leal 4(%esp), %eax\n"
+	"	movl %eax, 16(%ecx)\n"
+	"	movl (%esp), %eax\n"
+	"	movl %eax, 20(%ecx)\n"
+	"	fnstcw 24(%ecx)\n"
+	"	xorl %eax, %eax\n"
+	"	ret\n"
+	".p2align 4\n"
+	"cerebro_win_longjmp:\n"	/* void longjmp(jmp_buf, int value): setjmp returns value, or 1 */
+	"	movl 4(%esp), %ecx\n"
+	"	movl 8(%esp), %eax\n"
+	"	testl %eax, %eax\n"
+	"	jnz 1f\n"
+	"	incl %eax\n"
+	"1:	movl 0(%ecx), %ebx\n"
+	"	movl 4(%ecx), %esi\n"
+	"	movl 8(%ecx), %edi\n"
+	"	movl 12(%ecx), %ebp\n"
+	"	fldcw 24(%ecx)\n"
+	"	movl 16(%ecx), %esp\n"
+	"	jmp *20(%ecx)\n");
+#define SETJMP_NAME "_setjmp3"
+#endif
 
 void cerebro_win_setjmp(void);	/* not C functions: only their addresses are taken */
 void cerebro_win_longjmp(void);
@@ -484,11 +546,9 @@ const struct shim crt_shims[] = {
 	M("strpbrk", s_strpbrk), M("strncat", s_strncat), M("_stricmp", s__stricmp), M("_strnicmp", s__strnicmp),
 	M("strtod", s_strtod), M("strtof", s_strtof), M("atof", s_atof), M("atol", s_atol), M("abs", s_abs),
 	M("labs", s_labs),
-	M("time", s__time64), M("_time64", s__time64), M("gmtime", s__gmtime64), M("_gmtime64", s__gmtime64),
-	M("localtime", s__gmtime64), M("_localtime64", s__gmtime64), M("mktime", s__mktime64),
-	M("_mktime64", s__mktime64), M("difftime", s__difftime64), M("_difftime64", s__difftime64),
-	M("strftime", s_strftime), M("clock", s_clock),
-	M("_setjmp", cerebro_win_setjmp), M("longjmp", cerebro_win_longjmp),
+	TIME_SHIMS, M("_time64", s__time64), M("_gmtime64", s__gmtime64), M("_localtime64", s__gmtime64),
+	M("_mktime64", s__mktime64), M("_difftime64", s__difftime64), M("strftime", s_strftime), M("clock", s_clock),
+	M(SETJMP_NAME, cerebro_win_setjmp), M("longjmp", cerebro_win_longjmp),
 	M("_stat64", s__stat64), M("_fstat64", s__fstat64), M("fopen_s", s_fopen_s), M("_setmode", s__setmode),
 	M("_fileno", s__fileno), M("_isatty", s__isatty),
 	M("sscanf", s_sscanf), M("fscanf", s_fscanf), M("scanf", s_scanf), M("ungetc", s_ungetc),

@@ -21,6 +21,11 @@
 #define PAGE 4096u
 #define ERR_WRITE 0x2		/* x86 page-fault error code bits */
 #define ERR_FETCH 0x10
+#ifdef __x86_64__
+#define REG_PC REG_RIP
+#else
+#define REG_PC REG_EIP
+#endif
 
 static union {
 	struct {
@@ -163,7 +168,7 @@ static void put_cause(struct line *l, int sig, const siginfo_t *si, const uconte
 static void on_fault(int sig, siginfo_t *si, void *context)
 {
 	const ucontext_t *uc = context;
-	uintptr_t pc = (uintptr_t)uc->uc_mcontext.gregs[REG_RIP];
+	uintptr_t pc = (uintptr_t)uc->uc_mcontext.gregs[REG_PC];
 	struct line l = { .len = 0 };
 
 	if (reporting) {	/* a fault while reporting: say so, never loop */

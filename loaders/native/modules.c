@@ -64,39 +64,39 @@ static const char *narrow(const uint16_t *w, char *out)
 	return out;
 }
 
-static WINAPI void *s_GetModuleHandleA(const char *name) { return module_handle(name); }
-static WINAPI void *s_LoadLibraryA(const char *name) { return name ? module_handle(name) : NULL; }
+static STDCALL void *s_GetModuleHandleA(const char *name) { return module_handle(name); }
+static STDCALL void *s_LoadLibraryA(const char *name) { return name ? module_handle(name) : NULL; }
 
-static WINAPI void *s_LoadLibraryExA(const char *name, void *file, uint32_t flags)
+static STDCALL void *s_LoadLibraryExA(const char *name, void *file, uint32_t flags)
 {
 	(void)file; (void)flags;
 	return s_LoadLibraryA(name);
 }
 
-static WINAPI void *s_GetModuleHandleW(const uint16_t *name)
+static STDCALL void *s_GetModuleHandleW(const uint16_t *name)
 {
 	char buf[MAX_MODULE_NAME + 1];
 
 	return module_handle(narrow(name, buf));
 }
 
-static WINAPI void *s_LoadLibraryW(const uint16_t *name)
+static STDCALL void *s_LoadLibraryW(const uint16_t *name)
 {
 	char buf[MAX_MODULE_NAME + 1];
 
 	return name ? module_handle(narrow(name, buf)) : NULL;
 }
 
-static WINAPI void *s_LoadLibraryExW(const uint16_t *name, void *file, uint32_t flags)
+static STDCALL void *s_LoadLibraryExW(const uint16_t *name, void *file, uint32_t flags)
 {
 	(void)file; (void)flags;
 	return s_LoadLibraryW(name);
 }
 
-static WINAPI int s_FreeLibrary(void *h) { (void)h; return 1; }	/* nothing was loaded */
+static STDCALL int s_FreeLibrary(void *h) { (void)h; return 1; }	/* nothing was loaded */
 
 /* Functions of the shim modules by name; the program's own exports and ordinals are not looked up. */
-static WINAPI void *s_GetProcAddress(void *h, const char *name)
+static STDCALL void *s_GetProcAddress(void *h, const char *name)
 {
 	const struct module *m = h;
 	void *fn;

@@ -1,11 +1,12 @@
 // SPDX-License-Identifier: MIT
 /*
- * cerebro-peload: runs a PE32+ x86-64 Windows console program on Linux.
+ * cerebro-peload: runs a PE32+ x86-64 Windows console program on Linux; built with
+ * gcc -m32 (cerebro-peload32), a PE32 i386 one.
  *
  * Maps the sections, applies base relocations, binds every import to a shim
- * (KERNEL32/msvcrt functions console programs use, written with the Windows
- * x64 calling convention), sets up a TEB for the gs segment, native TLS and
- * TLS callbacks, then calls the entry point. An import with no shim is
+ * (KERNEL32/msvcrt functions console programs use, written in the Windows calling
+ * conventions: shims.h), sets up a TEB for the gs (x64) or fs (i386) segment, native
+ * TLS and TLS callbacks, then calls the entry point. An import with no shim is
  * refused before any of the program's code runs, naming DLL!function.
  *
  * Every header, section and directory rule is checked before the image is mapped (the same
@@ -18,7 +19,11 @@
  * 127 (unsupported import).
  */
 #define _GNU_SOURCE
+#ifdef __x86_64__
 #include <asm/prctl.h>
+#else
+#include <asm/ldt.h>
+#endif
 #include <ctype.h>
 #include <errno.h>
 #include <locale.h>
@@ -45,7 +50,7 @@
 
 typedef WINAPI int (*win_entry_fn)(void);
 typedef WINAPI void (*win_void_fn)(void);
-typedef WINAPI void (*win_tls_fn)(void *, uint32_t, void *);
+typedef STDCALL void (*win_tls_fn)(void *, uint32_t, void *);
 
 static uint8_t *image;		/* mapped image */
 static size_t image_size;
@@ -55,7 +60,7 @@ static char **g_argv;
 static char *g_cmdline;
 static int g_fmode, g_commode;
 __thread uint32_t g_last_error;
-static uint8_t g_iob[3][48];	/* msvcrt FILE structs for stdin/stdout/stderr */
+static uint8_t g_iob[3][sizeof(void *) == 8 ? 48 : 32];	/* msvcrt FILE structs (48 or 32 bytes): stdin, stdout, stderr */
 static win_void_fn onexit_fns[64];
 static int onexit_count;
 static __thread void *tls_values[64];	/* TlsGetValue slots: per thread */
@@ -162,8 +167,18 @@ static void out_wide(struct out *o, const uint16_t *w, int limit)
 	(o)->len += need_;						\
 } while (0)
 
-/* Formats like msvcrt printf: ap walks the 8-byte argument slots of a Windows va_list. */
-static void ms_format(struct out *o, const char *fmt, const uint64_t *ap)
+/* The next variadic argument of size bytes (4 or 8): one slot on x64, one or two on i386. */
+static uint64_t next_arg(const win_slot *ap, size_t *ai, int size)
+{
+	uint64_t v = ap[(*ai)++];
+
+	if (size == 8 && sizeof(win_slot) == 4)
+		v |= (uint64_t)ap[(*ai)++] << 32;
+	return v;
+}
+
+/* Formats like msvcrt printf: ap walks the argument slots of a Windows va_list. */
+static void ms_format(struct out *o, const char *fmt, const win_slot *ap)
 {
 	size_t ai = 0;
 
@@ -214,12 +229,14 @@ static void ms_format(struct out *o, const char *fmt, const uint64_t *ap)
 		else if (fmt[0] == 'l' || fmt[0] == 'w') { size = 4; wide = 1; fmt++; } /* Windows long: 32 bits */
 		else if (!strncmp(fmt, "I64", 3)) { size = 8; fmt += 3; }
 		else if (!strncmp(fmt, "I32", 3)) { size = 4; fmt += 3; }
-		else if (strchr("Izjt", fmt[0]) && fmt[0]) { size = 8; fmt++; }
+		else if (fmt[0] == 'j') { size = 8; fmt++; }
+		else if (strchr("Izt", fmt[0]) && fmt[0]) { size = sizeof(void *); fmt++; }	/* pointer-sized */
 		else if (fmt[0] == 'L') { fmt++; }	/* msvcrt long double is double */
 		char conv = *fmt ? *fmt++ : 0;
 		uint64_t raw = 0;
 		if (conv && conv != 'n')
-			raw = ap[ai++];
+			raw = next_arg(ap, &ai, strchr("fFeEgGaA", conv) ? 8 : conv == 'p' || conv == 's' ||
+				       conv == 'S' ? (int)sizeof(void *) : size);
 		spec[sl] = 0;
 		switch (conv) {
 		case 'd': case 'i': {
@@ -249,7 +266,7 @@ static void ms_format(struct out *o, const char *fmt, const uint64_t *ap)
 			OUT_PRINTF(o, spec, raw ? (const char *)(uintptr_t)raw : "(null)");
 			break;
 		case 'p':
-			OUT_PRINTF(o, "%016llX", (unsigned long long)raw);
+			OUT_PRINTF(o, sizeof(void *) == 8 ? "%016llX" : "%08llX", (unsigned long long)raw);
 			break;
 		case 'f': case 'F': case 'e': case 'E': case 'g': case 'G': case 'a': case 'A': {
 			double d;
@@ -266,7 +283,7 @@ static void ms_format(struct out *o, const char *fmt, const uint64_t *ap)
 	}
 }
 
-static int write_formatted(FILE *f, const char *fmt, const uint64_t *ap)
+static int write_formatted(FILE *f, const char *fmt, const win_slot *ap)
 {
 	struct out o = { 0 };
 	size_t n;
@@ -277,7 +294,7 @@ static int write_formatted(FILE *f, const char *fmt, const uint64_t *ap)
 	return n == o.len ? (int)n : -1;
 }
 
-static int print_to_buffer(char *dst, size_t cap, const char *fmt, const uint64_t *ap, int c99)
+static int print_to_buffer(char *dst, size_t cap, const char *fmt, const win_slot *ap, int c99)
 {
 	struct out o = { 0 };
 	int n;
@@ -298,10 +315,10 @@ static int print_to_buffer(char *dst, size_t cap, const char *fmt, const uint64_
 
 /* ---- msvcrt shims ---- */
 
-static WINAPI int s_vfprintf(void *f, const char *fmt, const uint64_t *ap) { return write_formatted(host_file(f), fmt, ap); }
-static WINAPI int s_vprintf(const char *fmt, const uint64_t *ap) { return write_formatted(stdout, fmt, ap); }
-static WINAPI int s_vsnprintf(char *d, size_t n, const char *fmt, const uint64_t *ap) { return print_to_buffer(d, n, fmt, ap, 0); }
-static WINAPI int s_vsprintf(char *d, const char *fmt, const uint64_t *ap) { return print_to_buffer(d, SIZE_MAX >> 1, fmt, ap, 1); }
+static WINAPI int s_vfprintf(void *f, const char *fmt, const win_slot *ap) { return write_formatted(host_file(f), fmt, ap); }
+static WINAPI int s_vprintf(const char *fmt, const win_slot *ap) { return write_formatted(stdout, fmt, ap); }
+static WINAPI int s_vsnprintf(char *d, size_t n, const char *fmt, const win_slot *ap) { return print_to_buffer(d, n, fmt, ap, 0); }
+static WINAPI int s_vsprintf(char *d, const char *fmt, const win_slot *ap) { return print_to_buffer(d, SIZE_MAX >> 1, fmt, ap, 1); }
 
 static WINAPI int s_fprintf(void *f, const char *fmt, ...)
 {
@@ -380,6 +397,10 @@ static WINAPI int s___getmainargs(int *argc, char ***argv, char ***envp, int glo
 static WINAPI void s_noop_int(int x) { (void)x; }
 static WINAPI void s_noop_ptr(void *x) { (void)x; }
 static WINAPI void *s___iob_func(void) { return g_iob; }
+/* i686 mingw reads msvcrt's data exports through these accessors */
+static WINAPI char **s___p__acmdln(void) { return &g_cmdline; }
+static WINAPI int *s___p__fmode(void) { return &g_fmode; }
+static WINAPI int *s___p__commode(void) { return &g_commode; }
 static WINAPI int *s__errno(void) { return &errno; }
 static WINAPI int s___lc_codepage_func(void) { return 0; }	/* the "C" locale */
 static WINAPI int s___mb_cur_max_func(void) { return 1; }
@@ -508,7 +529,7 @@ static int host_prot(uint32_t p)
 	}
 }
 
-static WINAPI int s_VirtualProtect(void *addr, size_t size, uint32_t prot, uint32_t *old)
+static STDCALL int s_VirtualProtect(void *addr, size_t size, uint32_t prot, uint32_t *old)
 {
 	uintptr_t a = (uintptr_t)addr, base = (uintptr_t)image;
 	int hp = host_prot(prot);
@@ -527,15 +548,20 @@ static WINAPI int s_VirtualProtect(void *addr, size_t size, uint32_t prot, uint3
 	return 1;
 }
 
-struct mem_info {
+struct mem_info {	/* MEMORY_BASIC_INFORMATION: 48 bytes on x64, 28 on i386 (no PartitionId) */
 	void *base, *alloc_base;
 	uint32_t alloc_protect;
+#ifdef __x86_64__
 	uint16_t partition, pad;
+#endif
 	size_t region_size;
-	uint32_t state, protect, type, pad2;
+	uint32_t state, protect, type;
+#ifdef __x86_64__
+	uint32_t pad2;
+#endif
 };
 
-static WINAPI size_t s_VirtualQuery(const void *addr, struct mem_info *mi, size_t len)
+static STDCALL size_t s_VirtualQuery(const void *addr, struct mem_info *mi, size_t len)
 {
 	uintptr_t a = (uintptr_t)addr, base = (uintptr_t)image;
 
@@ -556,7 +582,7 @@ static WINAPI size_t s_VirtualQuery(const void *addr, struct mem_info *mi, size_
 }
 
 /* Console handles: STD_INPUT/OUTPUT/ERROR_HANDLE (-10/-11/-12) map to file descriptors 0/1/2. */
-static WINAPI void *s_GetStdHandle(uint32_t which)
+static STDCALL void *s_GetStdHandle(uint32_t which)
 {
 	int32_t w = (int32_t)which;
 
@@ -572,7 +598,7 @@ static int handle_fd(void *h)
 	return v >= 0x100 && v <= 0x102 ? (int)(v - 0x100) : -1;
 }
 
-static WINAPI int s_WriteFile(void *h, const void *buf, uint32_t n, uint32_t *written, void *overlapped)
+static STDCALL int s_WriteFile(void *h, const void *buf, uint32_t n, uint32_t *written, void *overlapped)
 {
 	int fd = handle_fd(h);
 	ssize_t r;
@@ -589,7 +615,7 @@ static WINAPI int s_WriteFile(void *h, const void *buf, uint32_t n, uint32_t *wr
 	return r >= 0;
 }
 
-static WINAPI int s_ReadFile(void *h, void *buf, uint32_t n, uint32_t *got, void *overlapped)
+static STDCALL int s_ReadFile(void *h, void *buf, uint32_t n, uint32_t *got, void *overlapped)
 {
 	int fd = handle_fd(h);
 	ssize_t r;
@@ -605,12 +631,12 @@ static WINAPI int s_ReadFile(void *h, void *buf, uint32_t n, uint32_t *got, void
 	return r >= 0;
 }
 
-static WINAPI int s_WriteConsoleA(void *h, const void *buf, uint32_t n, uint32_t *written, void *reserved)
+static STDCALL int s_WriteConsoleA(void *h, const void *buf, uint32_t n, uint32_t *written, void *reserved)
 {
 	return s_WriteFile(h, buf, n, written, reserved);
 }
 
-static WINAPI uint32_t s_GetEnvironmentVariableA(const char *name, char *buf, uint32_t size)
+static STDCALL uint32_t s_GetEnvironmentVariableA(const char *name, char *buf, uint32_t size)
 {
 	const char *v = getenv(name);
 	size_t len;
@@ -626,7 +652,7 @@ static WINAPI uint32_t s_GetEnvironmentVariableA(const char *name, char *buf, ui
 	return (uint32_t)len;
 }
 
-static WINAPI uint32_t s_GetModuleFileNameA(void *module, char *buf, uint32_t size)
+static STDCALL uint32_t s_GetModuleFileNameA(void *module, char *buf, uint32_t size)
 {
 	size_t len = strlen(g_argv[0]);
 
@@ -639,17 +665,17 @@ static WINAPI uint32_t s_GetModuleFileNameA(void *module, char *buf, uint32_t si
 	return (uint32_t)len;
 }
 
-static WINAPI void s_ExitProcess(uint32_t code) { s_exit((int)code); }
-static WINAPI uint32_t s_GetLastError(void) { return g_last_error; }
-static WINAPI void s_SetLastError(uint32_t e) { g_last_error = e; }
-static WINAPI void s_Sleep(uint32_t ms) { usleep(ms * 1000u); }
-static WINAPI char *s_GetCommandLineA(void) { return g_cmdline; }
-static WINAPI uint32_t s_GetCurrentProcessId(void) { return (uint32_t)getpid(); }
-static WINAPI uint32_t s_GetCurrentThreadId(void) { return (uint32_t)gettid(); }
-static WINAPI void *s_SetUnhandledExceptionFilter(void *f) { (void)f; return NULL; }
-static WINAPI int s_IsDBCSLeadByteEx(uint32_t cp, uint8_t c) { (void)cp; (void)c; return 0; }
+static STDCALL void s_ExitProcess(uint32_t code) { s_exit((int)code); }
+static STDCALL uint32_t s_GetLastError(void) { return g_last_error; }
+static STDCALL void s_SetLastError(uint32_t e) { g_last_error = e; }
+static STDCALL void s_Sleep(uint32_t ms) { usleep(ms * 1000u); }
+static STDCALL char *s_GetCommandLineA(void) { return g_cmdline; }
+static STDCALL uint32_t s_GetCurrentProcessId(void) { return (uint32_t)getpid(); }
+static STDCALL uint32_t s_GetCurrentThreadId(void) { return (uint32_t)gettid(); }
+static STDCALL void *s_SetUnhandledExceptionFilter(void *f) { (void)f; return NULL; }
+static STDCALL int s_IsDBCSLeadByteEx(uint32_t cp, uint8_t c) { (void)cp; (void)c; return 0; }
 
-static WINAPI uint32_t s_GetTickCount(void)
+static STDCALL uint32_t s_GetTickCount(void)
 {
 	struct timespec ts;
 
@@ -657,7 +683,7 @@ static WINAPI uint32_t s_GetTickCount(void)
 	return (uint32_t)(ts.tv_sec * 1000u + ts.tv_nsec / 1000000);
 }
 
-static WINAPI int s_QueryPerformanceCounter(int64_t *c)
+static STDCALL int s_QueryPerformanceCounter(int64_t *c)
 {
 	struct timespec ts;
 
@@ -666,9 +692,9 @@ static WINAPI int s_QueryPerformanceCounter(int64_t *c)
 	return 1;
 }
 
-static WINAPI int s_QueryPerformanceFrequency(int64_t *f) { *f = 1000000000; return 1; }
+static STDCALL int s_QueryPerformanceFrequency(int64_t *f) { *f = 1000000000; return 1; }
 
-static WINAPI void s_GetSystemTimeAsFileTime(uint64_t *ft)
+static STDCALL void s_GetSystemTimeAsFileTime(uint64_t *ft)
 {
 	struct timespec ts;
 
@@ -676,23 +702,23 @@ static WINAPI void s_GetSystemTimeAsFileTime(uint64_t *ft)
 	*ft = ((uint64_t)ts.tv_sec + 11644473600ull) * 10000000ull + (uint64_t)ts.tv_nsec / 100;
 }
 
-static WINAPI void s_GetStartupInfoA(uint8_t *si)
+static STDCALL void s_GetStartupInfoA(uint8_t *si)
 {
 	memset(si, 0, 104);
 	si[0] = 104;
 }
 
-static WINAPI uint32_t s_TlsAlloc(void)
+static STDCALL uint32_t s_TlsAlloc(void)
 {
 	int i = atomic_fetch_add(&tls_next, 1);
 
 	return i >= 0 && i < 64 ? (uint32_t)i : 0xffffffffu;
 }
-static WINAPI void *s_TlsGetValue(uint32_t i) { return i < 64 ? tls_values[i] : NULL; }
-static WINAPI int s_TlsSetValue(uint32_t i, void *v) { if (i >= 64) return 0; tls_values[i] = v; return 1; }
-static WINAPI int s_TlsFree(uint32_t i) { return i < 64; }
+static STDCALL void *s_TlsGetValue(uint32_t i) { return i < 64 ? tls_values[i] : NULL; }
+static STDCALL int s_TlsSetValue(uint32_t i, void *v) { if (i >= 64) return 0; tls_values[i] = v; return 1; }
+static STDCALL int s_TlsFree(uint32_t i) { return i < 64; }
 
-static WINAPI int s_MultiByteToWideChar(uint32_t cp, uint32_t flags, const char *src, int n, uint16_t *dst, int cap)
+static STDCALL int s_MultiByteToWideChar(uint32_t cp, uint32_t flags, const char *src, int n, uint16_t *dst, int cap)
 {
 	(void)cp; (void)flags;
 	if (n < 0)
@@ -708,7 +734,7 @@ static WINAPI int s_MultiByteToWideChar(uint32_t cp, uint32_t flags, const char 
 	return n;
 }
 
-static WINAPI int s_WideCharToMultiByte(uint32_t cp, uint32_t flags, const uint16_t *src, int n, char *dst, int cap,
+static STDCALL int s_WideCharToMultiByte(uint32_t cp, uint32_t flags, const uint16_t *src, int n, char *dst, int cap,
 					const char *defchar, int *used)
 {
 	(void)cp; (void)flags; (void)defchar;
@@ -750,7 +776,8 @@ static const struct shim shims[] = {
 	M("___mb_cur_max_func", s___mb_cur_max_func), M("__getmainargs", s___getmainargs),
 	M("__initenv", &environ), M("__iob_func", s___iob_func), M("_iob", g_iob),
 	M("__set_app_type", s_noop_int), M("__setusermatherr", s_noop_ptr), M("_acmdln", &g_cmdline),
-	M("_amsg_exit", s__amsg_exit), M("_cexit", s__cexit), M("_commode", &g_commode),
+	M("_amsg_exit", s__amsg_exit), M("__p__acmdln", s___p__acmdln), M("__p__fmode", s___p__fmode),
+	M("__p__commode", s___p__commode), M("_cexit", s__cexit), M("_commode", &g_commode),
 	M("_errno", s__errno), M("_exit", s__exit), M("_fmode", &g_fmode), M("_initterm", s__initterm),
 	M("_lock", s_noop_int), M("_unlock", s_noop_int), M("_onexit", s__onexit), M("atexit", s_atexit),
 	M("abort", s_abort), M("exit", s_exit), M("calloc", s_calloc), M("malloc", s_malloc),
@@ -825,7 +852,28 @@ static void list_shims(void)
 #define SCN_MEM_WRITE 0x80000000
 #define MAX_SECTIONS 96		/* the Windows loader's own limit */
 #define MAX_NAME 512		/* import names, as loaders/pe.py */
+
+/*
+ * The one image format this build runs: its optional header layout, pointer size (import thunks,
+ * TLS directory fields) and the user space its ImageBase must fit in.
+ */
+#ifdef __x86_64__
+#define PE_MACHINE 0x8664
+#define PE_MAGIC 0x20b
+#define PE_FORMAT "PE32+ x86-64"
+#define OTHER_LOADER "x86 PE32 programs run with cerebro-peload32"
+#define OPT_NDIRS 108		/* NumberOfRvaAndSizes; the data directories follow */
 #define USER_SPACE_END (1ull << 47)
+#else
+#define PE_MACHINE 0x14c
+#define PE_MAGIC 0x10b
+#define PE_FORMAT "PE32 i386"
+#define OTHER_LOADER "x86-64 PE32+ programs run with cerebro-peload"
+#define OPT_NDIRS 92
+#define USER_SPACE_END (1ull << 32)
+#endif
+#define PTR sizeof(void *)	/* an import thunk, IAT slot, TLS directory field or callback */
+#define ORDINAL_FLAG (1ull << (8 * PTR - 1))
 enum { DIR_IMPORT = 1, DIR_BASERELOC = 5, DIR_TLS = 9 };
 
 struct section {
@@ -884,7 +932,14 @@ static void *data_at(uint64_t rva, uint64_t len, const char *what)
 
 static uint16_t rd16(uint64_t rva, const char *what) { uint16_t v; memcpy(&v, data_at(rva, 2, what), 2); return v; }
 static uint32_t rd32(uint64_t rva, const char *what) { uint32_t v; memcpy(&v, data_at(rva, 4, what), 4); return v; }
-static uint64_t rd64(uint64_t rva, const char *what) { uint64_t v; memcpy(&v, data_at(rva, 8, what), 8); return v; }
+/* A pointer-sized field (import thunk, TLS directory VA): 8 bytes in PE32+, 4 in PE32. */
+static uint64_t rd_ptr(uint64_t rva, const char *what)
+{
+	uint64_t v = 0;
+
+	memcpy(&v, data_at(rva, PTR, what), PTR);	/* little-endian host: the low bytes */
+	return v;
+}
 
 static const char *str_at(uint64_t rva, const char *what)
 {
@@ -925,7 +980,7 @@ static uint8_t *read_file(const char *path, size_t *size)
 
 	if (!f)
 		die(126, "%s: %s", path, strerror(errno));
-	if (fseek(f, 0, SEEK_END) || (n = ftell(f)) < 0 || n > MAX_FILE || fseek(f, 0, SEEK_SET))
+	if (fseek(f, 0, SEEK_END) || (n = ftell(f)) < 0 || n > (long)MAX_FILE || fseek(f, 0, SEEK_SET))
 		die(126, "%s: cannot size the file (or over 1 GiB)", path);
 	buf = malloc(n ? n : 1);
 	if (!buf || fread(buf, 1, n, f) != (size_t)n)
@@ -957,20 +1012,23 @@ static void parse_headers(const uint8_t *f, size_t size, struct headers *h)
 	h->nsect = coff >> 16;
 	h->chars = optinfo >> 16;
 	h->opt = h->pe + 24;
-	require(machine == 0x8664, "machine %#x is not x86-64: only PE32+ x86-64 programs run here", machine);
-	require((frd32(f, size, h->opt) & 0xffff) == 0x20b, "not a PE32+ image");
+	require(machine == PE_MACHINE, "machine %#x: only " PE_FORMAT " programs run in this loader (" OTHER_LOADER ")",
+		machine);
+	require((frd32(f, size, h->opt) & 0xffff) == PE_MAGIC, "not a " PE_FORMAT " image (optional header magic "
+		"%#x)", frd32(f, size, h->opt) & 0xffff);
 	require(!(h->chars & FILE_DLL), "this is a DLL, not a program");
 	require(h->chars & FILE_EXECUTABLE_IMAGE, "not marked as an executable image (IMAGE_FILE_EXECUTABLE_IMAGE)");
 	h->entry = frd32(f, size, h->opt + 16);
-	h->image_base = frd32(f, size, h->opt + 24) | (uint64_t)frd32(f, size, h->opt + 28) << 32;
+	h->image_base = PTR == 8 ? frd32(f, size, h->opt + 24) | (uint64_t)frd32(f, size, h->opt + 28) << 32 :
+			frd32(f, size, h->opt + 28);
 	h->section_alignment = frd32(f, size, h->opt + 32);
 	h->file_alignment = frd32(f, size, h->opt + 36);
 	h->size_of_image = frd32(f, size, h->opt + 56);
 	h->size_of_headers = frd32(f, size, h->opt + 60);
-	h->ndirs = frd32(f, size, h->opt + 108);
+	h->ndirs = frd32(f, size, h->opt + OPT_NDIRS);
 	if (h->ndirs > 16)
 		h->ndirs = 16;
-	require(opt_size >= 112 + 8 * h->ndirs, "optional header size %u too small for %u data directories",
+	require(opt_size >= OPT_NDIRS + 4 + 8 * h->ndirs, "optional header size %u too small for %u data directories",
 		opt_size, h->ndirs);
 	h->sect_table = h->opt + opt_size;
 	require(h->nsect >= 1 && h->nsect <= MAX_SECTIONS, "%u sections (1 to %d allowed)", h->nsect, MAX_SECTIONS);
@@ -1044,8 +1102,8 @@ static void dir(const uint8_t *f, size_t size, const struct headers *h, int i, u
 {
 	*rva = *len = 0;
 	if ((uint32_t)i < h->ndirs) {
-		*rva = frd32(f, size, h->opt + 112 + 8 * i);
-		*len = frd32(f, size, h->opt + 116 + 8 * i);
+		*rva = frd32(f, size, h->opt + OPT_NDIRS + 4 + 8 * i);
+		*len = frd32(f, size, h->opt + OPT_NDIRS + 8 + 8 * i);
 	}
 }
 
@@ -1109,13 +1167,17 @@ static void relocate(const uint8_t *f, size_t size)
 				v32 += (uint32_t)delta;
 				memcpy(at(where, 4, "relocation target"), &v32, 4);
 				break;
-			case 10:	/* DIR64 */
-				memcpy(&v64, at(where, 8, "relocation target"), 8);
-				v64 += delta;
-				memcpy(at(where, 8, "relocation target"), &v64, 8);
-				break;
+			case 10:	/* DIR64: PE32+ only */
+				if (PTR == 8) {
+					memcpy(&v64, at(where, 8, "relocation target"), 8);
+					v64 += delta;
+					memcpy(at(where, 8, "relocation target"), &v64, 8);
+					break;
+				}
+				/* fall through */
 			default:
-				die(126, "unsupported base relocation type %u", entry >> 12);
+				die(126, "unsupported base relocation type %u at RVA %#llx in a %s image", entry >> 12,
+				    (unsigned long long)where, PTR == 8 ? "PE32+" : "PE32");
 			}
 		}
 		pos += block;
@@ -1186,13 +1248,13 @@ static void bind_imports(const uint8_t *f, size_t size)
 		uint32_t table = lookup ? lookup : iat;
 		for (uint64_t t = 0;; t++) {
 			require(t <= 65536, "import table of %s not terminated", dll);
-			uint64_t thunk = rd64(table + 8 * t, "import lookup table");
+			uint64_t thunk = rd_ptr(table + PTR * t, "import lookup table");
 			void *addr = NULL;
 			const char *fn = ordinal;
 
 			if (!thunk)
 				break;
-			if (thunk >> 63) {	/* by ordinal: no shim has one */
+			if (thunk & ORDINAL_FLAG) {	/* by ordinal: no shim has one */
 				snprintf(ordinal, sizeof(ordinal), "#%u", (unsigned)(thunk & 0xffff));
 			} else {
 				fn = str_at((thunk & 0x7fffffff) + 2, "import name");
@@ -1202,8 +1264,7 @@ static void bind_imports(const uint8_t *f, size_t size)
 				add_missing(&missing, dll, fn);
 				continue;
 			}
-			uint64_t v = (uint64_t)(uintptr_t)addr;
-			memcpy(data_at(iat + 8 * t, 8, "import address table"), &v, 8);
+			memcpy(data_at(iat + PTR * t, PTR, "import address table"), &addr, PTR);
 		}
 	}
 	if (missing.count)
@@ -1243,28 +1304,66 @@ static void *new_tls_block(void)
 	return block;
 }
 
-/* A TEB for gs: NtCurrentTeb(), the stack bounds and the native TLS slot array (inside the TEB). */
+/* Where the TEB and PEB fields the program reads lie (NT_TIB and PEB layouts of each architecture). */
+#ifdef __x86_64__
+enum { TEB_STACK_BASE = 0x08, TEB_STACK_LIMIT = 0x10, TEB_SELF = 0x30, TEB_TLS_POINTER = 0x58, TEB_PEB = 0x60,
+       PEB_IMAGE_BASE = 0x10 };
+#else
+enum { TEB_EXCEPTION_LIST = 0x00, TEB_STACK_BASE = 0x04, TEB_STACK_LIMIT = 0x08, TEB_SELF = 0x18,
+       TEB_TLS_POINTER = 0x2c, TEB_PEB = 0x30, PEB_IMAGE_BASE = 0x08 };
+#endif
+#define TEB_SIZE 0x2000
+#define TEB_TLS_SLOTS 0x1800	/* the array ThreadLocalStoragePointer points at: [0] is the image's block */
+
+static void put_ptr(uint8_t *field, uintptr_t v) { memcpy(field, &v, sizeof(v)); }
+
+/*
+ * Makes teb the calling thread's NtCurrentTeb(): the gs base on x64; on i386 the base of a GDT
+ * TLS descriptor (set_thread_area; glibc holds gs with another) loaded into fs. The descriptor
+ * number is allocated by the first thread and reused by the others (each thread has its own copy).
+ */
+static void set_teb_register(uint8_t *teb)
+{
+#ifdef __x86_64__
+	if (syscall(SYS_arch_prctl, ARCH_SET_GS, teb))
+		die(126, "arch_prctl(ARCH_SET_GS) failed: %s", strerror(errno));
+#else
+	static int entry = -1;
+	struct user_desc desc = { .entry_number = (unsigned)entry, .base_addr = (uintptr_t)teb, .limit = 0xfffff,
+				  .seg_32bit = 1, .limit_in_pages = 1, .useable = 1 };
+	uint16_t selector;
+
+	if (syscall(SYS_set_thread_area, &desc))
+		die(126, "set_thread_area failed: %s", strerror(errno));
+	entry = (int)desc.entry_number;
+	selector = (uint16_t)(desc.entry_number << 3 | 3);	/* GDT, ring 3 */
+	__asm__ volatile("movw %0, %%fs" : : "r"(selector));
+#endif
+}
+
+/* A TEB: NtCurrentTeb(), the stack bounds and the native TLS slot array (inside the TEB). */
 static uint8_t *setup_teb(void *tls_block, size_t stack_size)
 {
 	static uint8_t *peb;
-	uint8_t *teb = calloc(1, 0x2000);
-	void **tls_slots = (void **)(teb + 0x1800);
+	uint8_t *teb = calloc(1, TEB_SIZE);
+	void **tls_slots = (void **)(teb + TEB_TLS_SLOTS);
 	uintptr_t sp = (uintptr_t)&teb;
 
 	if (!peb)
 		peb = calloc(1, 0x1000);
 	if (!teb || !peb)
 		die(126, "out of memory");
-	uint64_t v;
-	v = (sp + 0xfff) & ~(uintptr_t)0xfff; memcpy(teb + 0x08, &v, 8);	/* StackBase */
-	v = sp - stack_size; memcpy(teb + 0x10, &v, 8);			/* StackLimit */
-	v = (uintptr_t)teb; memcpy(teb + 0x30, &v, 8);				/* Self */
+#ifndef __x86_64__
+	put_ptr(teb + TEB_EXCEPTION_LIST, UINTPTR_MAX);	/* the end of an empty SEH chain */
+#endif
+	put_ptr(teb + TEB_STACK_BASE, (sp + 0xfff) & ~(uintptr_t)0xfff);
+	put_ptr(teb + TEB_STACK_LIMIT, sp - stack_size);
+	put_ptr(teb + TEB_SELF, (uintptr_t)teb);
 	tls_slots[0] = tls_block;
-	v = (uintptr_t)tls_slots; memcpy(teb + 0x58, &v, 8);			/* ThreadLocalStoragePointer */
-	v = (uintptr_t)peb; memcpy(teb + 0x60, &v, 8);
-	v = (uintptr_t)image; memcpy(peb + 0x10, &v, 8);			/* ImageBaseAddress */
-	if (syscall(SYS_arch_prctl, ARCH_SET_GS, teb))
-		die(126, "arch_prctl(ARCH_SET_GS) failed: %s", strerror(errno));
+	put_ptr(teb + TEB_TLS_POINTER, (uintptr_t)tls_slots);
+	put_ptr(teb + TEB_PEB, (uintptr_t)peb);
+	put_ptr(peb + PEB_IMAGE_BASE, (uintptr_t)image);
+	set_teb_register(teb);
 	return teb;
 }
 
@@ -1277,12 +1376,12 @@ static void setup_tls(const uint8_t *f, size_t size)
 	dir(f, size, &hdr, DIR_TLS, &rva, &len);
 	if (!rva)
 		return;
-	data_at(rva, 40, "TLS directory");
-	start = rd64(rva, "TLS directory");
-	end = rd64(rva + 8, "TLS directory");
-	index = rd64(rva + 16, "TLS directory");
-	list = rd64(rva + 24, "TLS directory");
-	zero = rd32(rva + 32, "TLS directory");
+	data_at(rva, 4 * PTR + 8, "TLS directory");
+	start = rd_ptr(rva, "TLS directory");
+	end = rd_ptr(rva + PTR, "TLS directory");
+	index = rd_ptr(rva + 2 * PTR, "TLS directory");
+	list = rd_ptr(rva + 3 * PTR, "TLS directory");
+	zero = rd32(rva + 4 * PTR, "TLS directory");
 	if (end < start || end - start > MAX_IMAGE || zero > MAX_IMAGE)
 		die(126, "bad TLS directory");
 	if (end > start) {
@@ -1298,7 +1397,7 @@ static void setup_tls(const uint8_t *f, size_t size)
 	uint64_t list_rva = va_to_rva(list, "TLS callback list");
 	for (int i = 0;; i++) {
 		require(i < 256, "TLS callback list not terminated within 256 entries");
-		uint64_t cb = rd64(list_rva + 8 * i, "TLS callback list");
+		uint64_t cb = rd_ptr(list_rva + PTR * i, "TLS callback list");
 		if (!cb)
 			return;
 		require_code(va_to_rva(cb, "TLS callback"), "TLS callback");
@@ -1325,7 +1424,7 @@ void *thread_attach(size_t stack_size)
 void thread_detach(void *teb)
 {
 	run_tls_callbacks(DLL_THREAD_DETACH);
-	free(((void **)((uint8_t *)teb + 0x1800))[0]);
+	free(((void **)((uint8_t *)teb + TEB_TLS_SLOTS))[0]);
 	free(teb);
 }
 

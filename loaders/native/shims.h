@@ -7,14 +7,39 @@
 #include <stdint.h>
 #include <stdio.h>
 
+/*
+ * The two Windows calling conventions a shim is written in, one source for both builds:
+ * WINAPI for msvcrt/UCRT functions (and the callbacks they take: qsort comparators, atexit
+ * functions), STDCALL for KERNEL32 and the other Win32 API DLLs (and their callbacks: thread
+ * start routines, TLS callbacks). On x86-64 both are the Windows x64 convention. On i386 WINAPI
+ * is cdecl (the caller pops the arguments) and STDCALL is stdcall (the callee pops them): a shim
+ * in the wrong one unbalances the program's stack. Windows code keeps only 4-byte stack
+ * alignment on i386, so every shim realigns (glibc may use SSE on its stack).
+ * A win_slot is one argument slot of a Windows va_list: 8 bytes on x64; 4 on i386, where 64-bit
+ * integers and doubles take two.
+ */
+#ifdef __x86_64__
 #define WINAPI __attribute__((ms_abi))
+#define STDCALL __attribute__((ms_abi))
+typedef uint64_t win_slot;
+#define MS_VA_LIST __builtin_ms_va_list
+#define MS_VA_START __builtin_ms_va_start
+#define MS_VA_END __builtin_ms_va_end
+#else
+#define WINAPI __attribute__((cdecl, force_align_arg_pointer))
+#define STDCALL __attribute__((stdcall, force_align_arg_pointer))
+typedef uint32_t win_slot;
+#define MS_VA_LIST __builtin_va_list
+#define MS_VA_START __builtin_va_start
+#define MS_VA_END __builtin_va_end
+#endif
 
-/* Calls call(ap) with ap the 8-byte argument slots of the Windows variadic arguments after last. */
+/* Calls call(ap) with ap the argument slots of the Windows variadic arguments after last. */
 #define MS_VARARGS(last, call) ({					\
-	__builtin_ms_va_list ap_;					\
-	__builtin_ms_va_start(ap_, last);				\
-	int r_ = call((const uint64_t *)ap_);				\
-	__builtin_ms_va_end(ap_);					\
+	MS_VA_LIST ap_;							\
+	MS_VA_START(ap_, last);						\
+	int r_ = call((const win_slot *)ap_);				\
+	MS_VA_END(ap_);							\
 	r_; })
 
 struct shim {
@@ -48,7 +73,7 @@ __attribute__((noreturn, format(printf, 2, 3)))
 void die(int status, const char *fmt, ...);
 FILE *host_file(void *f);			/* msvcrt FILE* (its _iob or one fopen returned) -> host FILE* */
 extern __thread uint32_t g_last_error;		/* GetLastError(): per thread */
-void *thread_attach(size_t stack_size);		/* a new thread's TEB (gs), TLS block, DLL_THREAD_ATTACH */
+void *thread_attach(size_t stack_size);		/* a new thread's TEB (gs/fs), TLS block, DLL_THREAD_ATTACH */
 void thread_detach(void *teb);			/* DLL_THREAD_DETACH callbacks; frees what attach made */
 
 #endif

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
  * Real threads for PE programs: CreateThread/_beginthreadex run the guest's start routine on a
- * pthread with its own TEB (gs), TLS block and DLL_THREAD_ATTACH/DETACH callbacks; semaphores
+ * pthread with its own TEB (gs on x64, fs on i386), TLS block and DLL_THREAD_ATTACH/DETACH callbacks; semaphores
  * (libgcc's mutexes and emutls are built on them) and thread handles are waitable objects;
  * critical sections are recursive mutexes.
  *
@@ -77,7 +77,7 @@ static void put_object(struct object *o)
 
 /* ---- semaphores ---- */
 
-static WINAPI void *s_CreateSemaphore(void *attrs, int32_t initial, int32_t max, const void *name)
+static STDCALL void *s_CreateSemaphore(void *attrs, int32_t initial, int32_t max, const void *name)
 {
 	struct object *o;
 
@@ -96,7 +96,7 @@ static WINAPI void *s_CreateSemaphore(void *attrs, int32_t initial, int32_t max,
 	return o ? handle_of(o) : NULL;
 }
 
-static WINAPI int s_ReleaseSemaphore(void *h, int32_t n, int32_t *previous)
+static STDCALL int s_ReleaseSemaphore(void *h, int32_t n, int32_t *previous)
 {
 	struct object *o;
 	int ok = 0;
@@ -181,7 +181,7 @@ static int ready_objects(struct object **list, uint32_t n, int all)
 
 #define MAXIMUM_WAIT_OBJECTS 64
 
-static WINAPI uint32_t s_WaitForMultipleObjects(uint32_t n, void *const *handles, int all, uint32_t ms)
+static STDCALL uint32_t s_WaitForMultipleObjects(uint32_t n, void *const *handles, int all, uint32_t ms)
 {
 	struct object *list[MAXIMUM_WAIT_OBJECTS];
 	int got;
@@ -205,9 +205,9 @@ static WINAPI uint32_t s_WaitForMultipleObjects(uint32_t n, void *const *handles
 	return got < 0 ? WAIT_TIMEOUT : WAIT_OBJECT_0 + (uint32_t)got;
 }
 
-static WINAPI uint32_t s_WaitForSingleObject(void *h, uint32_t ms) { return s_WaitForMultipleObjects(1, &h, 1, ms); }
+static STDCALL uint32_t s_WaitForSingleObject(void *h, uint32_t ms) { return s_WaitForMultipleObjects(1, &h, 1, ms); }
 
-static WINAPI int s_CloseHandle(void *h)
+static STDCALL int s_CloseHandle(void *h)
 {
 	struct object *o;
 
@@ -221,7 +221,7 @@ static WINAPI int s_CloseHandle(void *h)
 
 /* ---- threads ---- */
 
-typedef WINAPI uint32_t (*win_thread_fn)(void *);
+typedef STDCALL uint32_t (*win_thread_fn)(void *);
 
 static __thread sigjmp_buf *thread_exit_jump;	/* where ExitThread leaves the guest's frames */
 static __thread uint32_t thread_exit_code;
@@ -295,7 +295,7 @@ static void *create_thread(size_t stack, void *start, void *arg, uint32_t flags,
 	return handle_of(o);
 }
 
-static WINAPI void *s_CreateThread(void *attrs, size_t stack, void *start, void *arg, uint32_t flags, uint32_t *id)
+static STDCALL void *s_CreateThread(void *attrs, size_t stack, void *start, void *arg, uint32_t flags, uint32_t *id)
 {
 	(void)attrs;
 	return create_thread(stack, start, arg, flags, id);
@@ -309,7 +309,7 @@ static WINAPI uintptr_t s__beginthreadex(void *security, uint32_t stack, void *s
 }
 
 /* Leaves the guest's frames for thread_main (no unwinding: no SEH); the main thread exits the process. */
-static WINAPI void s_ExitThread(uint32_t code)
+static STDCALL void s_ExitThread(uint32_t code)
 {
 	if (!thread_exit_jump) {
 		fflush(NULL);
@@ -319,7 +319,7 @@ static WINAPI void s_ExitThread(uint32_t code)
 	siglongjmp(*thread_exit_jump, 1);
 }
 
-static WINAPI int s_GetExitCodeThread(void *h, uint32_t *code)
+static STDCALL int s_GetExitCodeThread(void *h, uint32_t *code)
 {
 	struct object *o;
 
@@ -347,7 +347,7 @@ static pthread_mutex_t *section_mutex(void *cs)
 	return m;
 }
 
-static WINAPI void s_InitializeCriticalSection(void *cs)
+static STDCALL void s_InitializeCriticalSection(void *cs)
 {
 	pthread_mutexattr_t attr;
 	pthread_mutex_t *m = malloc(sizeof(*m));
@@ -362,18 +362,18 @@ static WINAPI void s_InitializeCriticalSection(void *cs)
 	memcpy(cs, &m, sizeof(m));
 }
 
-static WINAPI int s_InitializeCriticalSectionAndSpinCount(void *cs, uint32_t spin)
+static STDCALL int s_InitializeCriticalSectionAndSpinCount(void *cs, uint32_t spin)
 {
 	(void)spin;
 	s_InitializeCriticalSection(cs);
 	return 1;
 }
 
-static WINAPI void s_EnterCriticalSection(void *cs) { pthread_mutex_lock(section_mutex(cs)); }
-static WINAPI void s_LeaveCriticalSection(void *cs) { pthread_mutex_unlock(section_mutex(cs)); }
-static WINAPI int s_TryEnterCriticalSection(void *cs) { return !pthread_mutex_trylock(section_mutex(cs)); }
+static STDCALL void s_EnterCriticalSection(void *cs) { pthread_mutex_lock(section_mutex(cs)); }
+static STDCALL void s_LeaveCriticalSection(void *cs) { pthread_mutex_unlock(section_mutex(cs)); }
+static STDCALL int s_TryEnterCriticalSection(void *cs) { return !pthread_mutex_trylock(section_mutex(cs)); }
 
-static WINAPI void s_DeleteCriticalSection(void *cs)
+static STDCALL void s_DeleteCriticalSection(void *cs)
 {
 	pthread_mutex_t *m = section_mutex(cs);
 

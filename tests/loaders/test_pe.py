@@ -185,11 +185,18 @@ def test_unknown_import_refused_before_execution(mingw, capfd):
     assert "GetComputerNameA" in capfd.readouterr().err
 
 
-def test_pe32_parsed_but_not_run():
+def test_pe32_goes_to_the_32_bit_loader_and_arm64_is_refused():
+    """distlib's t32.exe is checked against peload32's shims (it needs 56 KERNEL32 functions it lacks);
+    an arm64 program is refused before any loader is asked."""
     pkg = PePackage.parse(REAL["t32.exe"].read_bytes())
     assert pkg.pe.bits == 32 and pkg.pe.relocations
-    with pytest.raises(FormatError, match="only PE32\\+ x86-64"):
+    with pytest.raises(FormatError, match=r"unsupported imports \(\d+\): KERNEL32\.dll: GetCommandLineW, "):
         pkg.run([])
+    if not REAL["t64-arm.exe"].exists():
+        pytest.skip("t64-arm.exe not shipped by this pip version")
+    with pytest.raises(FormatError, match=r"only x86-64 \(PE32\+\) and x86 \(PE32\) programs run here "
+                                          r"\(this is arm64, PE32\+\)"):
+        PePackage.parse(REAL["t64-arm.exe"].read_bytes()).run([])
 
 
 def patched(data: bytes, offset: int, fmt: str, value: int) -> bytes:
