@@ -63,6 +63,7 @@ class CbxInfo:
     inputs: list[TensorSpec]
     outputs: list[TensorSpec]
     features: str = ""  # the LLVM features the code needs, as "+avx2,+fma"
+    fpu: str = "simd"  # "none": integer code in general registers, run without an FPU section
 
     @property
     def module_name(self) -> str:
@@ -81,7 +82,20 @@ def read_cbx(path: str | Path) -> CbxInfo:
     except (CbxError, ValueError) as error:
         raise KmodError(f"{path}: {error}") from None
 
-    return CbxInfo(meta.hash.hex(), meta.machine, meta.model_name, meta.inputs, meta.outputs, meta.features)
+    return CbxInfo(meta.hash.hex(), meta.machine, meta.model_name, meta.inputs, meta.outputs, meta.features,
+                   meta.fpu)
+
+
+def check_fpu(path: str | Path, info: CbxInfo) -> None:
+    """Refuses an fpu "none" model whose machine code touches an FP/SIMD register: cerebro.ko runs its
+    stages outside any FPU section, where one such instruction corrupts the interrupted task's FP state."""
+    from cerebro.compiler.fpu_check import FpuCheckError, check_object
+
+    if info.fpu == "none":
+        try:
+            check_object(Path(path).read_bytes(), info.machine, str(path))
+        except FpuCheckError as error:
+            raise KmodError(str(error)) from None
 
 
 def check_vm_cpu(path: str | Path, info: CbxInfo) -> None:
@@ -179,6 +193,8 @@ def build_modules(cbx_paths: list[str | Path], outdir: str | Path, kernel_releas
     outdir = Path(outdir).resolve()
     outdir.mkdir(parents=True, exist_ok=True)
     arch = model_arch(cbx_paths)  # refuses bad inputs before the slow core build
+    for path in cbx_paths:
+        check_fpu(path, read_cbx(path))
     release = find_kernel_release(kernel_release, arch)
     paths = [build_core(outdir, release, arch)]
     paths += [build_model_module(Path(p).resolve(), outdir, release) for p in cbx_paths]

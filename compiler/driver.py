@@ -19,6 +19,7 @@ from cerebro.compiler.cbx.writer import finish_object
 from cerebro.compiler.codegen import UNITS
 from cerebro.compiler.codegen.module import emit_module
 from cerebro.compiler.codegen.partition import Piece
+from cerebro.compiler.fpu_check import check_integer_graph, check_object
 from cerebro.compiler.ir import Graph, IRError, Node, Value, format_graph, verify
 from cerebro.compiler.ir.fused import node_flops
 from cerebro.compiler.ir.loop import UNBOUNDED
@@ -163,6 +164,8 @@ def lower(graph: Graph, target: str | Target = "host", stage_flops: int = STAGE_
     with phase("fold constants"):
         graph = eliminate_dead_nodes(fold_constants(_private_copy(graph)))
         ir_text = format_graph(graph)
+    if tgt.fpu == "none":
+        check_integer_graph(graph)
     with phase("optimise"):
         graph = optimise(graph, tgt, quantize)
         graph = split_scans(prepare_loops(graph, lambda body: optimise(
@@ -181,7 +184,7 @@ def lower(graph: Graph, target: str | Target = "host", stage_flops: int = STAGE_
                 weights_size=len(plan.weights), flops=min(sum(node_flops(n) for n in graph.nodes), UNBOUNDED),
                 max_stage_flops=min(max(flops), UNBOUNDED),  # a while loop's steps are UNBOUNDED
                 triple=tgt.triple, cpu=tgt.cpu, features=tgt.meta_features, model_name=_model_name(graph.name),
-                parts=MAX_PARTS,
+                parts=MAX_PARTS, fpu=tgt.fpu,
                 inputs=[TensorSpec(v.name, v.shape, v.dtype) for v in graph.inputs],
                 outputs=[TensorSpec(n, v.shape, v.dtype) for n, v in zip(names, graph.outputs)])
     return graph, text, meta, plan.weights
@@ -211,6 +214,9 @@ def build(graph: Graph, target: str | Target = "host", name: str | None = None,
         graph.name = name
     optimised, text, meta, weights = lower(graph, target, 0 if profile else stage_flops, quantize)
     obj = compile_llvm(text, resolve_target(target))
+    if meta.fpu == "none":
+        with phase("check fpu none"):
+            check_object(obj, meta.machine, f"model '{meta.model_name}'")
     with phase("write .cbx"):
         data = finish_object(obj, meta, weights)
         if profile:

@@ -38,7 +38,9 @@ CPU_FEATURES: dict[int, tuple[str, ...]] = read_cpu_features(CPU_FEATURES_HEADER
 class Target:
     """What LLVM compiles for. features: the full LLVM feature string used for codegen;
     meta_features: the short list the .cbx meta records for hosts to check; vector_width: f32 lanes;
-    reloc: LLVM's relocation model (i686 is static: its PIC needs a GOT, which no host builds)."""
+    reloc: LLVM's relocation model (i686 is static: its PIC needs a GOT, which no host builds);
+    fpu: "simd", or "none" for general-purpose registers only (integer models that the kernel runs
+    without an FPU section: compiler/fpu_check.py proves the object names no FP/SIMD register)."""
 
     name: str
     triple: str
@@ -48,6 +50,7 @@ class Target:
     machine: int
     vector_width: int
     reloc: str = "pic"
+    fpu: str = "simd"
 
     @property
     def is_x86(self) -> bool:
@@ -101,6 +104,11 @@ _ARM_TRIPLE = "aarch64-unknown-linux-gnu"
 _I686_TRIPLE = "i686-unknown-linux-gnu"
 _I686 = "+sse,+sse2,+cx8,+x87"
 _I686_V3 = _X86_V3 + ",+cx8,+x87"
+# General-purpose registers only, as the kernel's own C is built (-mno-sse -mno-mmx -mno-80387 -msoft-float;
+# arm64: -mgeneral-regs-only): no vector or FP register exists for LLVM to pick, and soft-float keeps any float
+# in the calling convention out of SSE registers (the entry's signature has none)
+_X86_GPR = "-mmx,-x87,-sse,-sse2,-sse3,-ssse3,-sse4.1,-sse4.2,-avx,-avx2,-avx512f,-f16c,-fma,+soft-float,+popcnt,+cx16"
+_ARM_GPR = "-fp-armv8,-neon,-crypto,-sve,+reserve-x18"
 
 TARGETS: dict[str, Target] = {
     "x86_64": Target("x86_64", _X86_TRIPLE, "x86-64-v2", _X86_V2, _X86_V2, EM_X86_64, 4),
@@ -110,6 +118,9 @@ TARGETS: dict[str, Target] = {
     # x18 stays untouched: arm64 kernels built with shadow call stacks (Android's) keep its pointer there
     "aarch64": Target("aarch64", _ARM_TRIPLE, "generic", "+neon,+fp-armv8,+reserve-x18", "+neon,+fp-armv8", EM_AARCH64,
                       4),
+    # integer-only models for kernels without an FPU section (fpu "none"): scalar code in general registers
+    "x86_64-gpr": Target("x86_64-gpr", _X86_TRIPLE, "x86-64", _X86_GPR, "+popcnt,+cx16", EM_X86_64, 1, fpu="none"),
+    "aarch64-gpr": Target("aarch64-gpr", _ARM_TRIPLE, "generic", _ARM_GPR, "", EM_AARCH64, 1, fpu="none"),
     # 32-bit x86 runs in 32-bit processes only (cbxrun32); static code: R_386_32 and R_386_PC32, no GOT
     "i686": Target("i686", _I686_TRIPLE, "pentium4", _I686, "+sse2", EM_386, 4, "static"),
     "i686-v3": Target("i686-v3", _I686_TRIPLE, "haswell", _I686_V3, _X86_V3, EM_386, 8, "static"),

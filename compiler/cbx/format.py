@@ -23,8 +23,10 @@ LAST_STEP = 2  # CEREBRO_LAST_STEP in abi.h: what the last step of a split call 
 BARRIER_BYTES = 64  # CEREBRO_BARRIER_BYTES: arena bytes at offset 0 the host keeps to meet a split call's parts
 
 # struct cbx_meta: magic, format_version, abi_version, machine, num_inputs, num_outputs, num_stages,
-# arena_size, weights_size, flops, max_stage_flops, triple, cpu, features, model_name, hash, meta_size, parts
-_META = struct.Struct("<8s6I4Q64s32s256s64s32s2I")
+# arena_size, weights_size, flops, max_stage_flops, triple, cpu, features, model_name, hash, meta_size, parts, fpu
+_META = struct.Struct("<8s6I4Q64s32s256s64s32sI2H")
+# enum cbx_fpu, by value: whether the code uses FP/SIMD registers ("none": the kernel runs it without an FPU section)
+FPU_MODES = ("simd", "none")
 # struct cbx_tensor: name, dtype, rank, dims[8], nbytes
 _TENSOR = struct.Struct("<64s2I8QQ")
 HASH_OFFSET = 8 + 6 * 4 + 4 * 8 + 64 + 32 + 256 + 64  # offsetof(struct cbx_meta, hash)
@@ -110,6 +112,7 @@ class Meta:
     outputs: list[TensorSpec] = field(default_factory=list)
     hash: bytes = b"\0" * HASH_LEN
     parts: int = 1
+    fpu: str = "simd"
 
     @property
     def size(self) -> int:
@@ -122,6 +125,8 @@ class Meta:
             raise CbxError(f"num_stages must be 1..{MAX_STAGES}, got {self.num_stages}")
         if not 1 <= self.parts <= MAX_PARTS:
             raise CbxError(f"parts must be 1..{MAX_PARTS}, got {self.parts}")
+        if self.fpu not in FPU_MODES:
+            raise CbxError(f"fpu must be one of {', '.join(FPU_MODES)}, got {self.fpu!r}")
         if self.parts > 1 and self.arena_size < BARRIER_BYTES:
             raise CbxError(f"parts {self.parts} needs arena_size >= {BARRIER_BYTES} (the barrier), "
                            f"got {self.arena_size}")
@@ -134,7 +139,7 @@ class Meta:
                             self.num_stages, self.arena_size, self.weights_size, self.flops, self.max_stage_flops,
                             _fixed(self.triple, 64, "triple"), _fixed(self.cpu, 32, "cpu"),
                             _fixed(self.features, 256, "features"), _fixed(self.model_name, NAME_LEN, "model name"),
-                            self.hash, self.size, self.parts)
+                            self.hash, self.size, self.parts, FPU_MODES.index(self.fpu))
         return header + b"".join(t.pack() for t in self.inputs + self.outputs)
 
     @classmethod
@@ -143,7 +148,7 @@ class Meta:
         if len(data) < _META.size:
             raise CbxError(f"bad .cerebro.meta: {len(data)} bytes, the header alone needs {_META.size}")
         (magic, version, abi, machine, n_in, n_out, stages, arena, weights, flops, max_flops,
-         triple, cpu, features, name, digest, size, parts) = _META.unpack_from(data)
+         triple, cpu, features, name, digest, size, parts, fpu) = _META.unpack_from(data)
         if magic != MAGIC:
             raise CbxError(f"bad magic in .cerebro.meta (expected {MAGIC!r}, got {magic!r})")
         if version != FORMAT_VERSION:
@@ -162,13 +167,15 @@ class Meta:
                            f"{n_in + n_out} tensors need {expected}")
         if parts > MAX_PARTS:
             raise CbxError(f"bad .cerebro.meta: parts {parts} > {MAX_PARTS}")
+        if fpu >= len(FPU_MODES):
+            raise CbxError(f"bad .cerebro.meta: fpu {fpu} (0 simd, 1 none)")
         if parts > 1 and arena < BARRIER_BYTES:
             raise CbxError(f"bad .cerebro.meta: parts {parts} needs an arena of >= {BARRIER_BYTES} bytes, not {arena}")
         tensors = [TensorSpec.unpack(data[_META.size + i * _TENSOR.size:_META.size + (i + 1) * _TENSOR.size], i)
                    for i in range(n_in + n_out)]
         return cls(machine, stages, arena, weights, flops, max_flops, _string(triple, "triple"), _string(cpu, "cpu"),
                    _string(features, "features"), _string(name, "model name"), tensors[:n_in], tensors[n_in:],
-                   digest, max(parts, 1))
+                   digest, max(parts, 1), FPU_MODES[fpu])
 
 
 def _fixed(text: str, size: int, what: str) -> bytes:

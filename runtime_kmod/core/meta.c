@@ -108,6 +108,8 @@ int cbx_meta_check(const uint8_t *sec, uint64_t size, uint32_t machine,
 		return cbx_fail(err, CBX_EMETA, "bad .cerebro.meta: parts %u > %d", m.parts, CEREBRO_MAX_PARTS);
 	if (m.parts == 0)
 		m.parts = 1;
+	if (m.fpu > CBX_FPU_NONE)
+		return cbx_fail(err, CBX_EMETA, "bad .cerebro.meta: fpu %u (0 simd, 1 none)", m.fpu);
 	if (m.parts > 1 && m.arena_size < CEREBRO_BARRIER_BYTES)
 		return cbx_fail(err, CBX_EMETA, "bad .cerebro.meta: parts %u needs an arena of >= %d bytes, not %llu",
 				m.parts, CEREBRO_BARRIER_BYTES, (unsigned long long)m.arena_size);

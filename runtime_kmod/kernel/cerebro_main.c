@@ -286,12 +286,16 @@ static int copy_inputs(struct cerebro_file *cf, struct cerebro_handle *h,
 }
 
 /*
- * One FPU section per stage; returns the longest in @max_ns. Between two
- * stages a dying caller stops the call: nobody will read its results.
+ * One FPU section per stage; returns the longest in @max_ns. An fpu "none"
+ * model runs without one: its code names no FP/SIMD register (`cerebroc kmod
+ * build` disassembled it), so it leaves the interrupted task's FP state alone
+ * and keeps preemption on. Between two stages a dying caller stops the call:
+ * nobody will read its results.
  */
 static int run_stages(struct cerebro_file *cf, struct cerebro_handle *h, u64 *max_ns)
 {
 	struct cerebro_model *model = h->model;
+	bool fpu = model->meta.fpu != CBX_FPU_NONE;
 	u32 stage;
 	int rc;
 
@@ -299,10 +303,12 @@ static int run_stages(struct cerebro_file *cf, struct cerebro_handle *h, u64 *ma
 	for (stage = 0; stage < model->meta.num_stages; stage++) {
 		u64 start = ktime_get_ns();
 
-		kernel_fpu_begin();
+		if (fpu)
+			kernel_fpu_begin();
 		rc = model->desc->run_stage((const void *const *)h->inputs, h->outputs,
 					    h->arena, stage);
-		kernel_fpu_end();
+		if (fpu)
+			kernel_fpu_end();
 		*max_ns = max(*max_ns, ktime_get_ns() - start);
 		if (rc) {
 			cerebro_report(&cf->error, model->module_name,

@@ -164,6 +164,12 @@ static ssize_t max_stage_flops_show(struct kobject *kobj, struct kobj_attribute 
 	return sysfs_emit(buf, "%llu\n", (unsigned long long)to_model(kobj)->meta.max_stage_flops);
 }
 
+/* "none": the code uses no FP/SIMD register (checked at build), its stages run without an FPU section. */
+static ssize_t fpu_show(struct kobject *kobj, struct kobj_attribute *attr, char *buf)
+{
+	return sysfs_emit(buf, "%s\n", to_model(kobj)->meta.fpu == CBX_FPU_NONE ? "none" : "simd");
+}
+
 static ssize_t users_show(struct kobject *kobj, struct kobj_attribute *attr, char *buf)
 {
 	int users;
@@ -418,6 +424,7 @@ RO(name);
 RO(hash);
 RO(stages);
 RO(max_stage_flops);
+RO(fpu);
 RO(users);
 RW(calls);
 RO(mean_latency_ns);
@@ -429,7 +436,7 @@ RW(postprocess);
 
 static struct attribute *model_attrs[] = {
 	&attr_signature.attr, &attr_name.attr, &attr_hash.attr, &attr_stages.attr,
-	&attr_max_stage_flops.attr, &attr_users.attr, &attr_calls.attr, &attr_mean_latency_ns.attr,
+	&attr_max_stage_flops.attr, &attr_fpu.attr, &attr_users.attr, &attr_calls.attr, &attr_mean_latency_ns.attr,
 	&attr_max_fpu_section_ns.attr, &attr_last_error.attr,
 	&attr_preprocess_scale.attr, &attr_preprocess_offset.attr,
 	&attr_postprocess.attr, NULL,

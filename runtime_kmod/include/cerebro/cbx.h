@@ -56,6 +56,18 @@ enum cbx_dtype {
 	CBX_DTYPE_BF16 = 12,	/* bfloat16: the high half of an f32 */
 };
 
+/*
+ * What a model's code needs of the FP/SIMD registers. CBX_FPU_NONE: its
+ * machine code names none (no x87/MMX/SSE/AVX, no FP/NEON/SVE), which the
+ * compiler and `cerebroc kmod build` prove by disassembling it, so the
+ * kernel runs its stages without an FPU section. Files written before the
+ * field hold 0 there (the high half of a 32-bit parts).
+ */
+enum cbx_fpu {
+	CBX_FPU_SIMD = 0,
+	CBX_FPU_NONE = 1,
+};
+
 struct cbx_tensor {
 	char name[CBX_NAME_LEN];	/* NUL-terminated */
 	uint32_t dtype;			/* enum cbx_dtype */
@@ -82,7 +94,8 @@ struct cbx_meta {
 	char model_name[CBX_NAME_LEN];
 	uint8_t hash[32];		/* SHA-256, see above */
 	uint32_t meta_size;		/* sizeof(struct cbx_meta) + tensors */
-	uint32_t parts;			/* most threads per call, <= CEREBRO_MAX_PARTS; 0 means 1 */
+	uint16_t parts;			/* most threads per call, <= CEREBRO_MAX_PARTS; 0 means 1 */
+	uint16_t fpu;			/* enum cbx_fpu: FP/SIMD registers the code uses */
 	struct cbx_tensor tensors[];	/* inputs, then outputs */
 };
 
