@@ -8,15 +8,14 @@ layer streams a quarter of the bytes of its f32 form; both differences lie in [-
 product is exact in i32 and the sum wraps as the reference's. The multiply-adds are plain LLVM vector
 i32 mul/add, which LLVM maps to the target's integer multiplies (vpmulld on AVX2, mla on NEON); the
 dot-product instructions (vpdpbusd, vpmaddubsw, sdot) need the zero points folded out of the inner
-loop, which this portable form does not do. A call split into parts takes a share of the batch x row
-blocks (codegen/partition.py): every part runs the same tile code, so results never depend on parts.
+loop, which this portable form does not do; it serves b given at run time. A call split into parts
+takes a share of the batch x row blocks (codegen/partition.py): every part runs the same tile code, so
+results never depend on parts.
 
-With attrs["transpose_b"] (b given as [*B, N, K]: constant weights, transposed at import) each output
-is a dot product along K, both operands contiguous: 2W bytes of a row and of COLUMNS b rows per step,
-widened to i16 and multiplied into i32 pairs that are summed (the even plus the odd lanes), which is
-x86's vpmaddwd pattern (16 products per instruction on AVX2, against 8 for vpmulld); the lanes are
-summed once per output at the end, and the K % 2W tail is a scalar loop. i32 sums wrap, so any order
-gives the reference's bits.
+With attrs["transpose_b"] (b given as [*B, N, K]: constant weights, transposed at import) each output is a
+dot product along K, both operands contiguous: codegen/int_dot.py's core with the target's fastest exact
+instruction (vpdpbusd, sdot, or vpmaddwd on bytes widened to i16), band_rows() rows of a sharing each
+block of COLUMNS b rows, the zero points folded into one sum per row (and per column for the byte forms).
 """
 
 from __future__ import annotations
@@ -25,6 +24,7 @@ import math
 
 from llvmlite import ir
 
+from cerebro.compiler.codegen.int_dot import DotForm, Side, dot_block, dot_form, row_sums, widen
 from cerebro.compiler.codegen.llvm_types import constant, element_type, index, load, splat, store
 from cerebro.compiler.codegen.loops import fold_range, for_range, i64
 from cerebro.compiler.codegen.matmul import tile_phases
@@ -32,10 +32,10 @@ from cerebro.compiler.codegen.partition import for_outer, for_phases, parts_of, 
 from cerebro.compiler.codegen.registry import EmitContext, emitter
 from cerebro.compiler.ir import Node
 from cerebro.compiler.ir.dtypes import DType
-from cerebro.compiler.targets import lanes, micro_tile
+from cerebro.compiler.targets import f32_lanes, lanes, micro_tile
 
 I32 = ir.IntType(32)
-I16 = ir.IntType(16)
+I8 = ir.IntType(8)
 COLUMNS = 4  # b rows (outputs) per dot-product tile: each loaded row of a feeds this many products
 
 
@@ -49,12 +49,6 @@ def _row_blocks(node: Node, target: object) -> tuple[int, list[int]]:
 def matmul_integer_units(node: Node, target: object, parts: int) -> int:
     batch, row_counts = _row_blocks(node, target)
     return batch * sum(row_counts)
-
-
-def _widen(builder: ir.IRBuilder, value: ir.Value, dtype: DType, width: int, to: ir.IntType = I32) -> ir.Value:
-    """u8/i8 lanes as i32 (or i16) lanes: zero- or sign-extended."""
-    wide = to if width == 1 else ir.VectorType(to, width)
-    return builder.sext(value, wide) if dtype.is_signed else builder.zext(value, wide)
 
 
 @emitter("matmul_integer", units=matmul_integer_units)
@@ -74,8 +68,7 @@ def emit_matmul_integer(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
             count = tile_rows if phase == 0 else rows % tile_rows
             i0 = index(builder, 0, (ib, tile_rows)) if phase == 0 else i64(rows - count)
             if node.attrs.get("transpose_b"):
-                with for_range(builder, count, "r") as r:
-                    _dot_row(ctx, builder, node, fn, bases, builder.add(i0, r))
+                _dot_rows(ctx, builder, node, fn, bases, i0, count)
                 return
             for widths, tiles, first_column in phases:
                 with for_range(builder, tiles, "jb") as jb:
@@ -95,20 +88,20 @@ def _tile(builder: ir.IRBuilder, node: Node, fn: ir.Function, bases: list[ir.Val
     a_base, b_base, c_base = bases
     a_elem, b_elem = element_type(a.dtype), element_type(b.dtype)
     offsets = [sum(widths[:c]) for c in range(len(widths))]
-    a_zeros = [_widen(builder, load(builder, pa_zero, index(builder, r, (i0, 1)), a_elem), a.dtype, 1)
+    a_zeros = [widen(builder, load(builder, pa_zero, index(builder, r, (i0, 1)), a_elem), a.dtype)
                for r in range(count)]
-    b_zeros = [_widen(builder, load(builder, pb_zero, index(builder, off, (j0, 1)), b_elem, w), b.dtype, w)
+    b_zeros = [widen(builder, load(builder, pb_zero, index(builder, off, (j0, 1)), b_elem, w), b.dtype)
                for w, off in zip(widths, offsets)]
     a_rows = [index(builder, r * depth, (a_base, 1), (i0, depth)) for r in range(count)]
     inits = [constant(I32, 0, w) for _ in range(count) for w in widths]
     with fold_range(builder, depth, inits, "k") as (k, carry):
         b_row = index(builder, 0, (b_base, 1), (k, columns), (j0, 1))
-        b_vals = [builder.sub(_widen(builder, load(builder, pb, index(builder, off, (b_row, 1)), b_elem, w),
-                                     b.dtype, w), zero) for w, off, zero in zip(widths, offsets, b_zeros)]
+        b_vals = [builder.sub(widen(builder, load(builder, pb, index(builder, off, (b_row, 1)), b_elem, w), b.dtype),
+                              zero) for w, off, zero in zip(widths, offsets, b_zeros)]
         updated = []
         for r in range(count):
             a_raw = load(builder, pa, index(builder, 0, (a_rows[r], 1), (k, 1)), a_elem)
-            a_val = builder.sub(_widen(builder, a_raw, a.dtype, 1), a_zeros[r])
+            a_val = builder.sub(widen(builder, a_raw, a.dtype), a_zeros[r])
             broadcast = {w: splat(builder, a_val, w) for w in set(widths)}
             for c, w in enumerate(widths):
                 updated.append(builder.add(builder.mul(broadcast[w], b_vals[c]), carry.values[r * len(widths) + c]))
@@ -119,68 +112,44 @@ def _tile(builder: ir.IRBuilder, node: Node, fn: ir.Function, bases: list[ir.Val
             store(builder, carry.values[r * len(widths) + c], pc, index(builder, off, (c_row, 1)), I32)
 
 
-def _dot_row(ctx: EmitContext, builder: ir.IRBuilder, node: Node, fn: ir.Function, bases: list[ir.Value],
-             i: ir.Value) -> None:
-    """Row i of C (one batch entry) from a [M, K] and b given as [N, K]: COLUMNS outputs per tile."""
+
+
+def _dot_rows(ctx: EmitContext, builder: ir.IRBuilder, node: Node, fn: ir.Function, bases: list[ir.Value],
+              i0: ir.Value, count: int) -> None:
+    """Rows [i0, i0 + count) of C (one batch entry) from a [M, K] and b given as [N, K], in bands of
+    band_rows() rows: each band's row sums once, then COLUMNS outputs per dot block."""
+    form = dot_form(ctx.target)
+    height = band_rows(ctx.target)
+    full, rest = divmod(count, height)
+    for bands, rows, first in ((full, height, 0), (int(rest > 0), rest, full * height)):
+        if bands and rows:
+            with for_range(builder, bands, "band") as band:
+                _dot_band(builder, form, node, fn, bases, builder.add(i0, index(builder, first, (band, height))), rows)
+
+
+def _dot_band(builder: ir.IRBuilder, form: DotForm, node: Node, fn: ir.Function, bases: list[ir.Value],
+              r0: ir.Value, rows: int) -> None:
     a, b = node.inputs[:2]
     pa, pb, pa_zero, pb_zero, pc = fn.args[:5]
     depth, columns = a.shape[-1], b.shape[-2]
     a_base, b_base, c_base = bases
-    step = 2 * lanes(ctx.target, DType.i32)
-    a_row = index(builder, 0, (a_base, 1), (i, depth))
-    a_zero = load(builder, pa_zero, i, element_type(a.dtype))
+    a_side = Side(pa, a.dtype, [index(builder, r * depth, (a_base, 1), (r0, depth)) for r in range(rows)],
+                  [load(builder, pa_zero, index(builder, r, (r0, 1)), I8) for r in range(rows)])
+    a_sums = row_sums(builder, form, a_side, depth // form.width)
     full, rest = divmod(columns, COLUMNS)
     for tiles, width, first in ((full, COLUMNS, 0), (int(rest > 0), rest, full * COLUMNS)):
         if tiles and width:
             with for_range(builder, tiles, "jt") as jt:
                 j0 = index(builder, first, (jt, COLUMNS))
-                sums = _dot_tile(builder, node, (pa, pb, pa_zero, pb_zero), (a_row, b_base), a_zero, j0, width,
-                                 depth, step)
-                for t, total in enumerate(sums):
-                    store(builder, total, pc, index(builder, t, (c_base, 1), (i, columns), (j0, 1)), I32)
+                b_side = Side(pb, b.dtype, [index(builder, t * depth, (b_base, 1), (j0, depth)) for t in range(width)],
+                              [load(builder, pb_zero, index(builder, t, (j0, 1)), I8) for t in range(width)])
+                totals = dot_block(builder, form, a_side, b_side, depth, a_sums)
+                for at, total in enumerate(totals):
+                    r, t = divmod(at, width)
+                    store(builder, total, pc, index(builder, t + r * columns, (c_base, 1), (r0, columns), (j0, 1)), I32)
 
 
-def _dot_tile(builder: ir.IRBuilder, node: Node, pointers: tuple, bases: tuple, a_zero_raw: ir.Value,
-              j0: ir.Value, width: int, depth: int, step: int) -> list[ir.Value]:
-    """sum_k (a[k] - a_zero) * (b[j0+t, k] - b_zero[j0+t]) for t < width, in i32."""
-    a, b = node.inputs[:2]
-    pa, pb, _, pb_zero = pointers
-    a_row, b_base = bases
-    a_elem, b_elem = element_type(a.dtype), element_type(b.dtype)
-    pairs = ir.VectorType(I32, step // 2)
-    b_zeros_raw = [load(builder, pb_zero, index(builder, t, (j0, 1)), b_elem) for t in range(width)]
-    a_zero = splat(builder, _widen(builder, a_zero_raw, a.dtype, 1, I16), step)
-    b_zeros = [splat(builder, _widen(builder, z, b.dtype, 1, I16), step) for z in b_zeros_raw]
-    b_rows = [index(builder, t * depth, (b_base, 1), (j0, depth)) for t in range(width)]
-    even = ir.Constant(ir.VectorType(I32, step // 2), list(range(0, step, 2)))
-    odd = ir.Constant(ir.VectorType(I32, step // 2), list(range(1, step, 2)))
-    wide = ir.VectorType(I32, step)
-    with fold_range(builder, depth // step, [constant(I32, 0, step // 2)] * width, "kb") as (kb, carry):
-        k = builder.mul(kb, i64(step))
-        a_vec = builder.sub(_widen(builder, load(builder, pa, builder.add(a_row, k), a_elem, step), a.dtype, step,
-                                   I16), a_zero)
-        a_wide = builder.sext(a_vec, wide)
-        updated = []
-        for t in range(width):
-            b_vec = builder.sub(_widen(builder, load(builder, pb, builder.add(b_rows[t], k), b_elem, step), b.dtype,
-                                       step, I16), b_zeros[t])
-            product = builder.mul(a_wide, builder.sext(b_vec, wide))
-            pair = builder.add(builder.shuffle_vector(product, product, even),
-                               builder.shuffle_vector(product, product, odd))
-            updated.append(builder.add(carry.values[t], pair))
-        carry.values = updated
-    reduce_add = _reduce_add(builder.module, pairs)
-    totals = [builder.call(reduce_add, [v]) for v in carry.values]
-    a_zero32 = _widen(builder, a_zero_raw, a.dtype, 1)
-    with fold_range(builder, depth, totals, "kt", start=depth - depth % step) as (k, carry):
-        a_val = builder.sub(_widen(builder, load(builder, pa, builder.add(a_row, k), a_elem), a.dtype, 1), a_zero32)
-        carry.values = [builder.add(total, builder.mul(a_val, builder.sub(
-            _widen(builder, load(builder, pb, builder.add(b_rows[t], k), b_elem), b.dtype, 1),
-            _widen(builder, b_zeros_raw[t], b.dtype, 1)))) for t, total in enumerate(carry.values)]
-    return carry.values
-
-
-def _reduce_add(module: ir.Module, ty: ir.VectorType) -> ir.Function:
-    name = f"llvm.vector.reduce.add.v{ty.count}i32"
-    existing = module.globals.get(name)
-    return existing if existing is not None else ir.Function(module, ir.FunctionType(I32, [ty]), name=name)
+def band_rows(target: object) -> int:
+    """Rows sharing each loaded column block: rows x COLUMNS accumulators (+ COLUMNS column sums) fit the
+    register file (16 vector registers on x86 below AVX-512, 32 on AVX-512 and NEON)."""
+    return 2 if getattr(target, "is_x86", True) and f32_lanes(target) < 16 else 4
