@@ -27,6 +27,7 @@ from onnx.reference import ReferenceEvaluator
 from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_dynamic, quantize_static
 
 from cerebro.api import compile_graph
+from cerebro.compiler.passes.dce import eliminate_dead_nodes
 from cerebro.frontends.onnx import import_onnx
 
 RNG = np.random.default_rng(17)
@@ -50,6 +51,23 @@ def mlp(sizes: tuple[int, ...] = (64, 48, 32, 10)) -> onnx.ModelProto:
             x = f"r{k}"
     nodes[-1].output[0] = "y"
     graph = helper.make_graph(nodes, "mlp", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, sizes[0]])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, sizes[-1]])], inits)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 21)])
+
+
+def gemm_mlp(sizes: tuple[int, ...] = (64, 48, 10)) -> onnx.ModelProto:
+    """Gemm (transB=1, with bias, as torch exports nn.Linear) + Relu layers."""
+    nodes, inits, x = [], [], "x"
+    for k, (n_in, n_out) in enumerate(zip(sizes, sizes[1:])):
+        inits += [_weights(f"w{k}", n_out, n_in), numpy_helper.from_array(RNG.standard_normal(n_out).astype(
+            np.float32) * 0.1, f"b{k}")]
+        nodes.append(helper.make_node("Gemm", [x, f"w{k}", f"b{k}"], [f"g{k}"], transB=1))
+        x = f"g{k}"
+        if k < len(sizes) - 2:
+            nodes.append(helper.make_node("Relu", [x], [f"r{k}"]))
+            x = f"r{k}"
+    nodes[-1].output[0] = "y"
+    graph = helper.make_graph(nodes, "gemm_mlp", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, sizes[0]])],
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, sizes[-1]])], inits)
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 21)])
 
@@ -136,3 +154,20 @@ def test_quantize_static_within_one_step(tmp_path, make, shape, form, reduce_ran
     steps = np.abs(got - want) / step
     assert steps.max() <= 1 + 1e-3, f"{steps.max():.2f} quantization steps apart"
     assert np.mean(steps < 1e-3) >= 0.9, f"only {np.mean(steps < 1e-3):.0%} of the outputs equal"
+
+
+@pytest.mark.parametrize("make, shape, products, reduce_range, yardstick", [
+    (mlp, (1, 64), 3, True, "ort"), (mlp, (1, 64), 3, False, "reference"), (gemm_mlp, (1, 64), 2, True, "ort"),
+    (gemm_mlp, (1, 64), 2, False, "reference"), (*CNN, 1, True, "ort")],
+    ids=["matmul-7bit", "matmul-reference", "gemm-7bit", "gemm-reference", "cnn-7bit"])
+def test_qdq_products_run_as_integers(tmp_path, make, shape, products, reduce_range, yardstick) -> None:
+    """quantize_static's QDQ MatMul/Gemm become matmul_integer with the bias added in i32 and requantized as
+    QLinearMatMul (what ORT fuses them into), no float matmul left; Conv stays float (no integer conv kernel).
+    Tolerance: every output equal to ORT's (7-bit weights) or the reference evaluator's (measured: all are)."""
+    model = _quantized(tmp_path, make(), lambda s, t: quantize_static(
+        s, t, _Samples(shape), quant_format=QuantFormat.QDQ, per_channel=True, reduce_range=reduce_range))
+    ops = [node.op for node in eliminate_dead_nodes(import_onnx(model)).nodes]
+    assert ops.count("matmul_integer") == products and "matmul" not in ops, ops
+    inputs = [RNG.standard_normal(shape).astype(np.float32) for _ in range(16)]
+    ours, theirs = _both(model, inputs, yardstick)
+    np.testing.assert_array_equal(np.concatenate(ours), np.concatenate(theirs))

@@ -7,9 +7,20 @@ x_scale * w_scale / y_scale, in f64, plus the zero point, rounded half to even a
 output type. Quantizing divides by the scale in f32, rounds half to even, adds the zero point and
 saturates. Scales and zero points may be runtime values; constant ones fold, so a QDQ model's weights
 arrive dequantized (the float model the QDQ graph means).
+
+QDQ products run as integers, as onnxruntime fuses them: a QuantizeLinear (u8/i8, per tensor) of a
+MatMul/Gemm whose operands are DequantizeLinear outputs (the activation per tensor, the weights per tensor
+or per output column, a Gemm bias dequantized from i32 at scale x_scale * w_scale) becomes QLinearMatMul's
+computation: matmul_integer of the codes, the i32 bias added, requantize(). Each DequantizeLinear output is
+remembered with its codes (_DEQUANTIZED) so the QuantizeLinear rule can find them, through the reshapes
+MatMul adds and a Gemm's transposed weights. Other ops (Add, Conv: no integer conv kernel) stay float
+between their DequantizeLinear and QuantizeLinear.
 """
 
 from __future__ import annotations
+
+import weakref
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -68,8 +79,113 @@ def _output_type(ctx: Ctx, zero: Value | None) -> DType:
     return elem_dtype(code, ctx.loc) if code else DType.u8
 
 
+@dataclass(frozen=True)
+class Dequantized:
+    """What a DequantizeLinear output was made from (per tensor, or per `axis` of codes)."""
+
+    codes: Value
+    scale: Value
+    zero: Value | None
+    axis: int
+
+
+_DEQUANTIZED: weakref.WeakKeyDictionary[Value, Dequantized] = weakref.WeakKeyDictionary()
+_PRODUCT_TYPES = (DType.u8, DType.i8)
+
+
+def _dequantized(v: Value) -> tuple[Dequantized, bool] | None:
+    """(what v dequantizes, whether v is its 2-D transpose): v itself, through reshapes of a per-tensor
+    one, through a transpose node, or a constant equal to a constant one transposed (Gemm's transB folds)."""
+    found = _DEQUANTIZED.get(v)
+    if found is not None:
+        return found, False
+    node = v.producer
+    if node is not None and node.op == "reshape":
+        inner = _dequantized(node.inputs[0])
+        return inner if inner is not None and inner[0].scale.size == 1 and not inner[1] else None
+    if node is not None and node.op == "transpose" and node.attrs["perm"] == (1, 0):
+        inner = _DEQUANTIZED.get(node.inputs[0])
+        return (inner, True) if inner is not None else None
+    if v.is_const:  # folded at import: a Gemm's transposed weights, a bias reshaped to broadcast
+        for value, inner in list(_DEQUANTIZED.items()):
+            if not value.is_const or value.size != v.size:
+                continue
+            if v.rank == 2 and value.shape == v.shape[::-1] and np.array_equal(value.data.T, v.data):
+                return inner, True
+            if _squeezed(value.shape) == _squeezed(v.shape) and np.array_equal(value.data.reshape(v.shape), v.data):
+                return inner, False
+    return None
+
+
+def _squeezed(shape: tuple[int, ...]) -> tuple[int, ...]:
+    return tuple(d for d in shape if d != 1)
+
+
+def _weights_side(ctx: Ctx, w: Value) -> tuple[Value, Value, Value | None] | None:
+    """(codes as [K, N], scale scalar or [N], zero point scalar or [N]) of a dequantized weight operand."""
+    found = _dequantized(w)
+    if found is None or found[0].codes.rank != 2:
+        return None
+    source, transposed = found
+    if source.scale.size != 1 and source.axis != (0 if transposed else 1):
+        return None  # scaled along K: no per-column requantization
+    codes = b.transpose(ctx, source.codes, (1, 0)) if transposed else source.codes
+    zero = None if source.zero is None else b.reshape(ctx, source.zero, (source.zero.size,))
+    return codes, b.reshape(ctx, source.scale, (source.scale.size,)), zero
+
+
+def _integer_bias(bias: Value | None, scale: np.ndarray) -> Value | None:
+    """The i32 codes of a bias dequantized at scale x_scale * w_scale (zero point 0), else None."""
+    traced = _dequantized(bias) if bias is not None else None
+    found = traced[0] if traced is not None and not traced[1] else None
+    if found is None or found.codes.dtype is not DType.i32 or not found.scale.is_const:
+        return None
+    if found.zero is not None and (not found.zero.is_const or found.zero.data.any()):
+        return None
+    matches = np.allclose(found.scale.data.astype(np.float64), scale, rtol=1e-6, atol=0)
+    return found.codes if matches and found.codes.rank == 1 else None
+
+
+def _qdq_product(ctx: Ctx, x: Value, y_scale: Value, y_zero: Value | None) -> Value | None:
+    """x's QuantizeLinear computed as QLinearMatMul (+ an i32 bias) when x is a product of dequantized
+    operands (see the module doc), else None."""
+    if y_zero is None or y_zero.dtype not in _PRODUCT_TYPES or y_scale.size != 1 or y_zero.size != 1:
+        return None
+    product, bias = x, None
+    while product.producer is not None and product.producer.op == "reshape":
+        product = product.producer.inputs[0]
+    if product.producer is not None and product.producer.op == "add":
+        left, right = product.producer.inputs
+        product, bias = (left, right) if left.producer is not None and left.producer.op == "matmul" else (right, left)
+    node = product.producer
+    if node is None or node.op != "matmul" or node.attrs or node.inputs[0].rank != 2:
+        return None
+    found = _dequantized(node.inputs[0])
+    weights = _weights_side(ctx, node.inputs[1])
+    if found is None or found[1] or weights is None or found[0].scale.size != 1:
+        return None
+    source = found[0]
+    if source.codes.dtype not in _PRODUCT_TYPES or weights[0].dtype not in _PRODUCT_TYPES:
+        return None
+    codes, w_scale, w_zero = weights
+    acc = matmul_integer(ctx, b.reshape(ctx, source.codes, node.inputs[0].shape), codes,
+                         None if source.zero is None else b.reshape(ctx, source.zero, ()), w_zero)
+    if bias is not None:
+        if not (source.scale.is_const and w_scale.is_const):
+            return None
+        folded = _integer_bias(bias, source.scale.data.astype(np.float32) * w_scale.data.astype(np.float32))
+        if folded is None:
+            return None
+        acc = b.add(ctx, acc, folded)
+    y = requantize(ctx, acc, _multiplier(ctx, source.scale, w_scale, y_scale), y_zero, y_zero.dtype)
+    return b.reshape(ctx, y, x.shape)
+
+
 @rule("QuantizeLinear", since=10)
 def quantize_linear(ctx: Ctx, x: Value, scale: Value, zero: Value | None = None) -> Value:
+    product = _qdq_product(ctx, x, scale, zero) if ctx.attr("block_size", 0) == 0 else None
+    if product is not None:
+        return product
     work = x.dtype if x.dtype is DType.f64 else DType.f32
     y = b.div(ctx, b.cast(ctx, x, work) if x.dtype is not work else x,
               b.cast(ctx, _per_axis(ctx, scale, x), work))
@@ -89,7 +205,12 @@ def dequantize_linear(ctx: Ctx, x: Value, scale: Value, zero: Value | None = Non
     y = b.mul(ctx, y, _f32(ctx, _per_axis(ctx, scale, x)))
     code = ctx.attr("output_dtype", 0)
     out = elem_dtype(code, ctx.loc) if code else scale.dtype
-    return y if out is DType.f32 else b.cast(ctx, y, out)
+    if out is not DType.f32:
+        return b.cast(ctx, y, out)
+    if not ctx.attr("block_size", 0):
+        axis = b.axis(ctx, ctx.attr("axis", 1), x.rank) if scale.size != 1 else 0  # per tensor: no axis
+        _DEQUANTIZED[y] = Dequantized(x, scale, zero, axis)
+    return y
 
 
 @rule("DynamicQuantizeLinear", since=11)
