@@ -1,4 +1,4 @@
-"""Crafted PE32+ programs, built from bytes with no toolchain: one tiny valid program per run-time
+"""Crafted PE32+ (and PE32) programs, built from bytes with no toolchain: one tiny valid program per run-time
 behaviour (exit, faults, sleeping, mingw's .bss startup lock) and hostile variants of the exit
 program, each breaking one rule that loaders/pe.py and cerebro-peload both check.
 
@@ -201,6 +201,90 @@ HOSTILE = {
 }
 
 
+# ---- PE32 (i386): the same layout, 4-byte thunks and pointers, absolute addresses fixed by HIGHLOW ----
+
+IMAGE_BASE32 = 0x400000
+SECTIONS32 = OPT + 224  # the PE32 optional header: 96 bytes and 16 data directories
+RELOC32_ENTRIES = 2  # one HIGHLOW entry (the IAT address in the call) and one padding entry
+
+
+def directory32(index: int) -> int:
+    return OPT + 96 + 8 * index
+
+
+def section_field32(index: int, field: str) -> int:
+    return section_field(index, field) - SECTIONS + SECTIONS32
+
+
+def _idata32(imports: dict[str, list[str | int]]) -> tuple[bytes, dict[str, int]]:
+    """Like _idata with 4-byte thunks; an int entry is imported by ordinal."""
+    descriptors = 20 * (len(imports) + 1)
+    tables, names, iat, layout = b"", b"", {}, []
+    name_base = descriptors + sum(8 * (len(fns) + 1) for fns in imports.values())
+    for dll, fns in imports.items():
+        thunks = b""
+        for fn in fns:
+            if isinstance(fn, int):
+                thunks += struct.pack("<I", 0x80000000 | fn)
+                continue
+            thunks += struct.pack("<I", IDATA + name_base + len(names))
+            names += b"\0\0" + fn.encode() + b"\0"
+        thunks += bytes(4)
+        dll_rva = IDATA + name_base + len(names)
+        names += dll.encode() + b"\0"
+        lookup = IDATA + descriptors + len(tables)
+        address = lookup + len(thunks)
+        tables += thunks + thunks
+        iat.update({str(fn): address + 4 * i for i, fn in enumerate(fns)})
+        layout.append(struct.pack("<IIIII", lookup, 0, 0, dll_rva, address))
+    return b"".join(layout) + bytes(20) + tables + names, iat
+
+
+IMPORTS32 = {"KERNEL32.dll": ["ExitProcess"]}
+IAT32 = _idata32(IMPORTS32)[1]
+# push CODE; call [ExitProcess] (stdcall: it takes its argument off the stack); the address at +4 is HIGHLOW-relocated
+EXIT32 = b"\x6a\x07\xff\x15" + struct.pack("<I", IMAGE_BASE32 + IAT32["ExitProcess"])
+PROGRAMS32 = {"exit7": EXIT32, "null_read": b"\x31\xc0\x8b\x00"}  # xor eax, eax; mov eax, [eax]
+
+
+def build32(code: bytes, imports: dict[str, list[str | int]] = IMPORTS32) -> bytes:
+    """A valid PE32 i386 console program: .text (@code), .idata, .bss, .reloc (HIGHLOW at .text+4)."""
+    idata = _idata32(imports)[0]
+    out = bytearray(FILE_SIZE)
+    out[0:2] = b"MZ"
+    struct.pack_into("<I", out, 0x3C, PE_OFFSET)
+    out[PE_OFFSET:PE_OFFSET + 4] = b"PE\0\0"
+    struct.pack_into("<HHIIIHH", out, PE_OFFSET + 4, 0x14C, 4, 0, 0, 0, 224, 0x0102)  # executable, 32-bit machine
+    struct.pack_into("<HBBIIIIIIIIIHHHHHHIIIIHHIIIIII", out, OPT, 0x10B, 2, 40, 0x200, 0x400, 0x1000, TEXT, TEXT,
+                     IDATA, IMAGE_BASE32, SECTION_ALIGN, FILE_ALIGN, 4, 0, 0, 0, 4, 0, 0, SIZE_OF_IMAGE, HEADERS, 0, 3,
+                     0x0140, 0x200000, 0x1000, 0x100000, 0x1000, 0, 16)
+    struct.pack_into("<II", out, directory32(1), IDATA, len(idata))
+    struct.pack_into("<II", out, directory32(5), RELOC, 8 + 2 * RELOC32_ENTRIES)
+    for i, (name, va, vsize, raw, ptr, chars) in enumerate((
+            (b".text", TEXT, len(code), 0x200, TEXT_RAW, 0x60000020),
+            (b".idata", IDATA, len(idata), 0x200, IDATA_RAW, 0xC0000040),
+            (b".bss", BSS, 0x1000, 0, 0, 0xC0000080),
+            (b".reloc", RELOC, 8 + 2 * RELOC32_ENTRIES, 0x200, RELOC_RAW, 0x42000040))):
+        struct.pack_into("<8sIIIIIIHHI", out, SECTIONS32 + 40 * i, name, vsize, va, raw, ptr, 0, 0, 0, 0, chars)
+    out[TEXT_RAW:TEXT_RAW + len(code)] = code
+    out[IDATA_RAW:IDATA_RAW + len(idata)] = idata
+    struct.pack_into("<IIHH", out, RELOC_RAW, TEXT, 8 + 2 * RELOC32_ENTRIES, 0x3000 | 4, 0)
+    return bytes(out)
+
+
+# name -> PE32 file breaking one rule of the 32-bit loader (and loaders/pe.py): exit 126, or 127 for the ordinal
+HOSTILE32 = {
+    "highlow_outside_image": lambda: patched(build32(EXIT32), (RELOC_RAW, "<I", 0x10000)),  # block's page: no image
+    "highlow_straddles_image_end": lambda: patched(build32(EXIT32), (RELOC_RAW, "<I", SIZE_OF_IMAGE - 0x1000),
+                                                   (RELOC_RAW + 8, "<H", 0x3000 | 0xFFE)),
+    "dir64_in_pe32": lambda: patched(build32(EXIT32), (RELOC_RAW + 8, "<H", 0xA000 | 4)),
+    "optional_header_truncated": lambda: patched(build32(EXIT32), (PE_OFFSET + 20, "<H", 200)),
+    "file_ends_in_optional_header": lambda: build32(EXIT32)[:OPT + 60],
+    "image_base_past_4gib": lambda: patched(build32(EXIT32), (OPT + 28, "<I", 0xFFFF0000), (OPT + 56, "<I", 0x20000)),
+    "import_by_ordinal": lambda: build32(EXIT32, {"KERNEL32.dll": ["ExitProcess", 5]}),
+}
+
+
 def program(name: str) -> bytes:
     return build(PROGRAMS[name])
 
@@ -212,7 +296,9 @@ def hostile(name: str) -> bytes:
 
 def all_cases() -> dict[str, bytes]:
     """Every crafted file by name: the programs, then the hostile variants."""
-    return {**{name: program(name) for name in PROGRAMS}, **{name: hostile(name) for name in HOSTILE}}
+    return {**{name: program(name) for name in PROGRAMS}, **{name: hostile(name) for name in HOSTILE},
+            **{f"pe32_{name}": build32(code) for name, code in PROGRAMS32.items()},
+            **{f"pe32_{name}": make() for name, make in HOSTILE32.items()}}
 
 
 if __name__ == "__main__":
