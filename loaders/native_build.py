@@ -7,6 +7,7 @@ source so an edited loader is rebuilt, and built once per machine otherwise.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -17,7 +18,9 @@ from cerebro.cache import cache_root
 
 NATIVE = Path(__file__).parent / "native"
 # C files linked into a program besides <name>.c
-MODULES = {"peload": ["fault_report.c", "crt.c", "threads.c", "modules.c", "wide.c"]}
+MODULES = {"peload": ["fault_report.c", "crt.c", "threads.c", "modules.c", "wide.c", "crt_stdio.c", "crt_math.c",
+                      "messages.c", "paths.c", "files.c"]}
+LIBS = {"peload": ["-lm"]}  # libraries linked after the sources (crt_math.c calls libm)
 CFLAGS = ["-O2", "-std=gnu11", "-Wall", "-Wextra"]  # tests also build with -Werror to keep the C clean
 # 32: an i386 build (gcc-multilib), e.g. peload32 for PE32 programs. Debian's multilib has no i386
 # <asm/*.h> (errno.h and the syscall numbers need them); the x86-64 ones serve both (they test __i386__).
@@ -35,6 +38,17 @@ def native_sources(name: str) -> list[Path]:
     return [NATIVE / f"{name}.c", *(NATIVE / module for module in MODULES.get(name, []))]
 
 
+def _hand_over_flags(name: str, static: bool, bits: int) -> list[str]:
+    """The x86-64 peload execs peload32 for a PE32 file (binfmt_misc gives it every MZ file): its path,
+    compiled in. Not for -static builds (made to run where the cache is not) nor without gcc-multilib."""
+    if name != "peload" or static or bits != 64:
+        return []
+    try:
+        return [f"-DPELOAD32={json.dumps(str(native_program(name, bits=32)))}"]
+    except FormatError:
+        return []  # PE32 programs are then refused, naming peload32
+
+
 def native_program(name: str, static: bool = False, bits: int = 64) -> Path:
     """Path of the built program for loaders/native/<name>.c, compiling it if needed.
 
@@ -42,7 +56,7 @@ def native_program(name: str, static: bool = False, bits: int = 64) -> Path:
     (a busybox initramfs, a container's scratch image). @bits 32 builds it for i386 (`<name>32`).
     """
     sources = native_sources(name)
-    flags = [*CFLAGS, *ARCH_FLAGS[bits], *(["-static"] if static else [])]
+    flags = [*CFLAGS, *ARCH_FLAGS[bits], *(["-static"] if static else []), *_hand_over_flags(name, static, bits)]
     headers = sorted(NATIVE.glob("*.h"))  # an edited header rebuilds too
     digest = hashlib.sha256(b"".join(p.read_bytes() for p in [*sources, *headers])
                             + " ".join(flags).encode()).hexdigest()[:16]
@@ -54,7 +68,8 @@ def native_program(name: str, static: bool = False, bits: int = 64) -> Path:
         raise FormatError(f"building {name}: no C compiler (`cc`) found; install gcc")
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f"{target.name}.{os.getpid()}.tmp")
-    proc = subprocess.run([cc, *flags, "-o", str(tmp), *map(str, sources)], capture_output=True, text=True)
+    proc = subprocess.run([cc, *flags, "-o", str(tmp), *map(str, sources), *LIBS.get(name, [])],
+                          capture_output=True, text=True)
     if proc.returncode != 0:
         last = proc.stderr.strip().splitlines()[-1:] or ["no compiler output"]
         hint = " (a 32-bit build needs gcc-multilib)" if bits == 32 else ""

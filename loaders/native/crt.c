@@ -305,6 +305,7 @@ static int scan_format(const char *fmt, char *out)
 
 enum scan_source { FROM_STRING, FROM_FILE };
 
+/* src: the string, or the host FILE* (host_file of the program's) */
 static int ms_scan(enum scan_source kind, void *src, const char *fmt, const win_slot *ap)
 {
 	void *p[SCAN_MAX_ARGS] = { 0 };
@@ -321,7 +322,7 @@ static int ms_scan(enum scan_source kind, void *src, const char *fmt, const win_
 	if (kind == FROM_STRING)
 		r = sscanf(src, host, ALL_ARGS);
 	else
-		r = fscanf(host_file(src), host, ALL_ARGS);
+		r = fscanf(src, host, ALL_ARGS);
 #undef ALL_ARGS
 #undef P8
 	free(host);
@@ -337,7 +338,7 @@ static WINAPI int s_sscanf(const char *s, const char *fmt, ...)
 
 static WINAPI int s_fscanf(void *f, const char *fmt, ...)
 {
-#define CALL(ap) ms_scan(FROM_FILE, f, fmt, ap)
+#define CALL(ap) ms_scan(FROM_FILE, host_file(f), fmt, ap)
 	return MS_VARARGS(fmt, CALL);
 #undef CALL
 }
@@ -484,8 +485,10 @@ static void to_win_stat(const struct stat *st, struct win_stat64 *w)
 static WINAPI int s__stat64(const char *path, struct win_stat64 *w)
 {
 	struct stat st;
+	char buf[4096];
 
-	if (stat(path, &st))
+	path = host_path(path, buf);
+	if (!path || stat(path, &st))
 		return -1;
 	to_win_stat(&st, w);
 	return 0;
@@ -503,9 +506,12 @@ static WINAPI int s__fstat64(int fd, struct win_stat64 *w)
 
 static WINAPI int s_fopen_s(void **out, const char *name, const char *mode)
 {
+	char buf[4096];
+
 	if (!out || !name || !mode)
 		return EINVAL;
-	*out = fopen(name, mode);
+	name = host_path(name, buf);
+	*out = name ? guest_file(fopen(name, mode)) : NULL;
 	return *out ? 0 : errno;
 }
 

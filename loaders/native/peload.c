@@ -121,7 +121,7 @@ FILE *host_file(void *f)
 		return stderr;
 	if (!f)
 		die(126, "NULL FILE* passed to a stdio function");
-	return f;
+	return guest_file_host(f);
 }
 
 struct out {
@@ -496,8 +496,21 @@ static WINAPI void *s_bsearch(const void *key, const void *base, size_t n, size_
 	return NULL;
 }
 
-static WINAPI void *s_fopen(const char *name, const char *mode) { return fopen(name, mode); }
-static WINAPI int s_fclose(void *f) { return fclose(host_file(f)); }
+static WINAPI void *s_fopen(const char *name, const char *mode)
+{
+	char buf[4096];
+
+	name = host_path(name, buf);
+	return name ? guest_file(fopen(name, mode)) : NULL;
+}
+static WINAPI int s_fclose(void *f)
+{
+	FILE *host = host_file(f);
+
+	if (host != stdin && host != stdout && host != stderr)
+		guest_file_release(f);	/* the block fopen gave the program */
+	return fclose(host);
+}
 static WINAPI size_t s_fread(void *p, size_t s, size_t n, void *f) { return fread(p, s, n, host_file(f)); }
 static WINAPI size_t s_fwrite(const void *p, size_t s, size_t n, void *f) { return fwrite(p, s, n, host_file(f)); }
 static WINAPI int s_fputc(int c, void *f) { return fputc(c, host_file(f)); }
@@ -652,16 +665,18 @@ static STDCALL uint32_t s_GetEnvironmentVariableA(const char *name, char *buf, u
 	return (uint32_t)len;
 }
 
+/* The program's absolute path in Windows form (paths.c); truncated as Windows does when size is short. */
 static STDCALL uint32_t s_GetModuleFileNameA(void *module, char *buf, uint32_t size)
 {
-	size_t len = strlen(g_argv[0]);
+	size_t len;
 
-	if (module || !size)
+	if ((module && module != loaded_image()) || !size)
 		return 0;
-	if (len >= size)
-		len = size - 1;
-	memcpy(buf, g_argv[0], len);
-	buf[len] = 0;
+	len = windows_path(g_argv[0], buf, size);
+	if (len >= size) {
+		g_last_error = 122;	/* ERROR_INSUFFICIENT_BUFFER */
+		return size;
+	}
 	return (uint32_t)len;
 }
 
@@ -819,6 +834,8 @@ static const struct shim_table {
 	{ shims, &(const size_t){ sizeof(shims) / sizeof(shims[0]) } }, { crt_shims, &crt_shim_count },
 	{ thread_shims, &thread_shim_count }, { module_shims, &module_shim_count },
 	{ wide_shims, &wide_shim_count },
+	{ crt_stdio_shims, &crt_stdio_shim_count }, { crt_math_shims, &crt_math_shim_count },
+	{ message_shims, &message_shim_count },
 };
 
 void *find_shim(const char *dll, const char *name)
@@ -999,6 +1016,29 @@ static uint32_t frd32(const uint8_t *f, size_t size, size_t off)
 	memcpy(&v, f + off, 4);
 	return v;
 }
+
+#ifdef PELOAD32
+/*
+ * binfmt_misc hands every MZ file to this x86-64 build: a PE32 i386 program goes on to the 32-bit
+ * build (native_build.py compiles its path in), with the same arguments.
+ */
+static void hand_over_pe32(const uint8_t *f, size_t size, char **argv)
+{
+	uint32_t pe;
+	uint16_t machine;
+
+	if (size < 64 || f[0] != 'M' || f[1] != 'Z')
+		return;
+	memcpy(&pe, f + 0x3c, 4);
+	if ((uint64_t)pe + 6 > size || memcmp(f + pe, "PE\0\0", 4))
+		return;
+	memcpy(&machine, f + pe + 4, 2);
+	if (machine != 0x14c)
+		return;
+	execv(PELOAD32, argv);
+	die(126, "cannot run the 32-bit loader %s: %s", PELOAD32, strerror(errno));
+}
+#endif
 
 static void parse_headers(const uint8_t *f, size_t size, struct headers *h)
 {
@@ -1459,6 +1499,9 @@ int main(int argc, char **argv)
 		die(2, "usage: cerebro-peload [--relocate] PROGRAM.exe [ARGS...] | --list-shims");
 	fault_report_install(argv[first]);
 	uint8_t *file = read_file(argv[first], &size);
+#ifdef PELOAD32
+	hand_over_pe32(file, size, argv);
+#endif
 	parse_headers(file, size, &hdr);
 	read_sections(file, size, &hdr);
 	require_code(hdr.entry, "entry point");

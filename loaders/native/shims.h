@@ -63,6 +63,27 @@ extern const size_t wide_shim_count;
 extern const struct shim module_shims[];
 extern const size_t module_shim_count;
 
+/* crt_stdio.c: freopen, setvbuf, tmpfile/tmpnam, remove/rename, _sopen, _utime64, system/_popen, setlocale. */
+extern const struct shim crt_stdio_shims[];
+extern const size_t crt_stdio_shim_count;
+
+/* crt_math.c: msvcrt's double <math.h> functions. */
+extern const struct shim crt_math_shims[];
+extern const size_t crt_math_shim_count;
+
+/* paths.c: Windows file names ('\\' or '/' between parts) to Linux ones and back. */
+const char *host_path(const char *path, char buf[4096]);	/* path, or buf with '\\' as '/'; NULL if too long */
+size_t windows_path(const char *path, char *buf, size_t size);	/* absolute, '\\'-separated; its length */
+
+/* files.c: the msvcrt-shaped FILE a program gets for a file it opened (MinGW locks inside it). */
+void *guest_file(FILE *host);			/* NULL for NULL */
+FILE *guest_file_host(void *f);			/* its host FILE; one-line error for any other pointer */
+FILE *guest_file_release(void *f);		/* frees it (fclose, _pclose), returns its host FILE */
+
+/* messages.c: FormatMessageA for system error codes. */
+extern const struct shim message_shims[];
+extern const size_t message_shim_count;
+
 int ctype_bits(int c, int mask);		/* crt.c: msvcrt's _pctype[c] & mask, 0 outside -1..255 */
 
 /* peload.c */
