@@ -244,7 +244,8 @@ IMPORTS32 = {"KERNEL32.dll": ["ExitProcess"]}
 IAT32 = _idata32(IMPORTS32)[1]
 # push CODE; call [ExitProcess] (stdcall: it takes its argument off the stack); the address at +4 is HIGHLOW-relocated
 EXIT32 = b"\x6a\x07\xff\x15" + struct.pack("<I", IMAGE_BASE32 + IAT32["ExitProcess"])
-PROGRAMS32 = {"exit7": EXIT32, "null_read": b"\x31\xc0\x8b\x00"}  # xor eax, eax; mov eax, [eax]
+PROGRAMS32 = {"exit7": EXIT32, "null_read": b"\x31\xc0\x8b\x00",  # xor eax, eax; mov eax, [eax]
+              "stack_overflow": b"\xe8\xfb\xff\xff\xff"}  # call self, forever
 
 
 def build32(code: bytes, imports: dict[str, list[str | int]] = IMPORTS32) -> bytes:
