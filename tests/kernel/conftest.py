@@ -90,6 +90,19 @@ def _compile_fixture(name: str, model, out: Path, inputs: list[np.ndarray]) -> M
     return ModelCase(name, out, inputs, runtime.load(data)(*inputs))
 
 
+def _compile_integer(out: Path) -> ModelCase:
+    """tests/integer_model.py for x86_64-gpr (fpu "none"): the kernel runs it without an FPU section."""
+    import integer_model
+
+    from cerebro import runtime
+    from cerebro.compiler import build
+
+    data = build(integer_model.graph(), target="x86_64-gpr", name="int8")
+    out.write_bytes(data)
+    inputs = integer_model.inputs()
+    return ModelCase("int8", out, inputs, runtime.load(data)(*inputs))
+
+
 def compile_wide(out: Path) -> Path:
     """A model with WIDE_OUTPUTS outputs and a WIDE_ARENA arena whose entry does nothing (never run)."""
     import cbx_fixtures
@@ -141,6 +154,7 @@ def compile_models(workdir: Path) -> tuple[dict[str, ModelCase], Path]:
                                         [rng.standard_normal(256).astype(np.float32)])
     models["tiny"] = _compile_fixture("tiny", cbx_fixtures.AFFINE, workdir / "tiny.cbx",
                                       [rng.standard_normal((2, 4)).astype(np.float32)])
+    models["int8"] = _compile_integer(workdir / "int8.cbx")
     unregistered = workdir / "unregistered.cbx"
     unregistered.write_bytes(cbx_fixtures.build(dataclasses.replace(cbx_fixtures.AFFINE, name="unregistered")))
     return models, unregistered

@@ -21,6 +21,9 @@ for m in $MODELS; do
 	check "run_$m" run_model "$m" "out_$m.bin"
 	emit "out_$m" "out_$m.bin"
 done
+# the integer-only model runs without an FPU section; the float ones in one per stage
+{ echo "int8 $(cat "$SYS/models/$mod_int8/fpu")"; echo "mlp $(cat "$SYS/models/$mod_mlp/fpu")"; } > fpu.txt
+emit fpu fpu.txt
 cerebro-ctl load mlp.cbx > load_mlp.txt 2>&1
 emit load_mlp load_mlp.txt
 emit signature_mlp "$SYS/models/$mod_mlp/signature"

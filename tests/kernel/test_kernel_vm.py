@@ -15,7 +15,7 @@ import pytest
 
 from cerebro import runtime
 
-MODELS = ["mlp", "cnn", "transformer", "twoio", "staged", "tiny"]
+MODELS = ["mlp", "cnn", "transformer", "twoio", "staged", "tiny", "int8"]
 
 # case -> (errno the kernel must return, text its reason must then hold); vm_checks.c makes each call. An ioctl's
 # reason is its open file's LAST_ERROR; a sysfs write's (SYSFS_CASES) the last_error next to the file written.
@@ -96,6 +96,20 @@ def test_model_through_dev_cerebro_matches_userspace(vm, name):
     got = split_outputs(vm.file(f"out_{name}"), [o for o in signature(model).outputs])
     for g, want in zip(got, model.expected, strict=True):
         np.testing.assert_allclose(g, want, rtol=1e-6, atol=1e-7)
+
+
+def test_integer_model_runs_without_fpu_section(vm):
+    """The x86_64-gpr model (tests/integer_model.py): sysfs says fpu none (the float models: simd), and its
+    int8/int32 outputs through /dev/cerebro are the user-space runtime's bit for bit, and numpy's."""
+    import integer_model
+
+    assert vm.text("fpu").split() == ["int8", "none", "mlp", "simd"]
+    model = vm.models["int8"]
+    got = split_outputs(vm.file("out_int8"), signature(model).outputs)
+    for g, runtime_out, numpy_out in zip(got, model.expected, integer_model.reference(*model.inputs), strict=True):
+        assert g.dtype == numpy_out.dtype
+        np.testing.assert_array_equal(g, runtime_out)
+        np.testing.assert_array_equal(g, numpy_out)
 
 
 def test_model_for_missing_cpu_features_is_refused(vm):
