@@ -2,6 +2,7 @@
 programs built with i686-w64-mingw32-gcc, compared with the same source built by gcc -m32; crafted
 PE32 files for the 32-bit header, import and relocation rules."""
 
+import json
 import os
 import re
 import subprocess
@@ -226,6 +227,11 @@ def test_tls_callback_and_cli_run_pick_the_32_bit_loader(pe32, capfd):
     assert capfd.readouterr().out == "tls 42 123456789abc 4000000000\n"
     assert cli_main(["pkg", "info", "--json", str(pe32["tls.exe"])]) == 0
     assert '"format": "pe32"' in capfd.readouterr().out
+    # against peload32's shims: _setjmp3 (i386 setjmp) is only there
+    assert cli_main(["pkg", "info", "--imports", "--json", str(pe32["jumps_files.exe"])]) == 0
+    info = json.loads(capfd.readouterr().out)
+    assert info["unsupported_imports"] == 0 and {"import": "msvcrt.dll!_setjmp3", "supported": True} in \
+        info["imports"]
 
 
 def test_the_32_bit_loader_builds_without_warnings():
