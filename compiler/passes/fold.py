@@ -5,7 +5,8 @@ Folding runs the op's reference implementation (its declaration in compiler/ir/o
 interpret.run_node), so a folded constant means exactly what the op means everywhere else (integer
 division by zero, saturating converts, NaN in max/min, ...). Ops declared `folds` (elementwise and
 layout ops) fold, and only when the result is not much larger than its inputs (a broadcast of a
-scalar to a big shape stays a cheap kernel instead of bloating the weights).
+scalar to a big shape stays a cheap kernel instead of bloating the weights). Then pow by a constant
+2 or 3 becomes multiplies (passes/pow_const.py): what a constant exponent lets the compiler know.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import numpy as np
 from cerebro.compiler.ir import Graph
 from cerebro.compiler.ir.interpret import run_node
 from cerebro.compiler.ir.ops import OPS
+from cerebro.compiler.passes.pow_const import multiply_constant_powers
 
 _SMALL = 64 * 1024  # results up to this many bytes fold even if they grow
 
@@ -37,4 +39,4 @@ def fold_constants(graph: Graph) -> Graph:
         out.data = np.ascontiguousarray(result)
         out.producer = None
     graph.nodes = kept
-    return graph
+    return multiply_constant_powers(graph)
