@@ -1,5 +1,5 @@
-"""LLVM's optimisation of the model's module in parts: each node function at the level that pays
-(LEVELS), and for a big module on two cores half of the node functions in a worker process.
+"""LLVM's optimisation of the model's module in parts: each node function with the pipeline that pays
+(PIPELINES), and for a big module on two cores half of the node functions in a worker process.
 
 Node functions never inline into one another (module.py keeps them out of line), so each part
 optimises as it would in the whole module. The part holding the stages, the entry and the globals
@@ -31,11 +31,23 @@ MIN_SPLIT_BYTES = 1_500_000
 _DEFINE = re.compile(r'^define (internal )?(.*?@"([^"]+)"\(.*\)[^{]*)\{?$')
 _PARAM_NAME = re.compile(r' %"[^"]*"|%"[^"]*"')
 _CALLEE = re.compile(r'@"([^"]+)"')
-# Optimisation level of node functions by op (default 3). Conv kernels are hand-tiled and vectorised: O3's
-# larger unrolling gave them no speed (ResNet18/50, MobileNetV3, the benchmark cnn at batch 64: the same
-# time per call within noise, results bit-identical) and cost 40% more compile time (ResNet50 8.2 -> 5.3
-# CPU s on one core). Other kernels keep O3 (the mlp row was 4% slower at O2 in one measurement).
-LEVELS = {"conv": 2}
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    """LLVM's default pipeline at speed_level, with or without its loop unrolling (full and partial)."""
+
+    speed_level: int = 3
+    unroll: bool = True
+
+
+# Pipeline of node functions by op (default O3). Conv kernels are hand-tiled and vectorised: O3's larger
+# unrolling gave them no speed (ResNet18/50, MobileNetV3, the benchmark cnn at batch 64: the same time per
+# call within noise, results bit-identical) and cost 40% more compile time (ResNet50 8.2 -> 5.3 CPU s on
+# one core); O2's unrolling is a third of what is left of their optimisation time (MobileNetV3's convs:
+# 5.2 -> 3.5 CPU s) for no speed either (see docs/benchmarks.md, Compile time). Other kernels keep O3
+# (the mlp row was 4% slower at O2 in one measurement).
+PIPELINES = {"conv": Pipeline(2, unroll=False)}
 _OP = re.compile(r"node\d+_(\w+)$")
 
 
@@ -118,17 +130,18 @@ def _declared_global(line: str) -> str:
     return f"{match.group(1)} = external hidden {match.group(2)} {match.group(3)}" if match else line
 
 
-def level(name: str) -> int:
-    """The optimisation level of function `name` (a node function's ends with its op)."""
+def pipeline(name: str) -> Pipeline:
+    """The pipeline of function `name` (a node function's ends with its op)."""
     match = _OP.search(name)
-    return LEVELS.get(match.group(1), 3) if match else 3
+    return PIPELINES.get(match.group(1), Pipeline()) if match else Pipeline()
 
 
-def run_pipeline(module: llvm.ModuleRef, tm: llvm.TargetMachine, triple: str, speed_level: int) -> None:
-    """LLVM's default pipeline at speed_level (new pass manager), loop and SLP vectorisation on."""
+def run_pipeline(module: llvm.ModuleRef, tm: llvm.TargetMachine, triple: str, chosen: Pipeline) -> None:
+    """LLVM's default pipeline (new pass manager) as chosen, loop and SLP vectorisation on."""
     module.triple = triple
     module.data_layout = str(tm.target_data)
-    pto = llvm.create_pipeline_tuning_options(speed_level=speed_level)
+    pto = llvm.create_pipeline_tuning_options(speed_level=chosen.speed_level)
+    pto.loop_unrolling = chosen.unroll
     pto.loop_vectorization = True
     pto.slp_vectorization = True
     pb = llvm.create_pass_builder(tm, pto)
@@ -141,7 +154,7 @@ def worth_processes(text: str) -> int:
 
 
 def optimise_in_parts(text: str, target: Target, tm: llvm.TargetMachine, processes: int = 2) -> llvm.ModuleRef:
-    """The module parsed, verified and optimised, each function at its level; with two processes,
+    """The module parsed, verified and optimised, each function with its pipeline; with two processes,
     half of the node functions in a worker (a new interpreter running this file: no fork under the
     caller's threads, no re-import of its script)."""
     split = split_text(text)
@@ -170,16 +183,16 @@ def optimise_in_parts(text: str, target: Target, tm: llvm.TargetMachine, process
 
 def optimise_parts(split: Split, names: set[str], tm: llvm.TargetMachine, triple: str, main: bool
                    ) -> llvm.ModuleRef:
-    """The functions `names` of split optimised at their levels (one module per level), linked into one;
-    with main, the level-3 part is the main one (globals, linkage kept)."""
-    groups: dict[int, set[str]] = {}
+    """The functions `names` of split optimised with their pipelines (one module per pipeline), linked into
+    one; with main, the default pipeline's part is the main one (globals, linkage kept)."""
+    groups: dict[Pipeline, set[str]] = {}
     for name in names:
-        groups.setdefault(level(name), set()).add(name)
+        groups.setdefault(pipeline(name), set()).add(name)
     modules = []
-    for speed_level in sorted(groups, reverse=True):
-        module = llvm.parse_assembly(part_text(split, groups[speed_level], main and speed_level == 3))
+    for chosen in sorted(groups, key=lambda p: p != Pipeline()):  # the default's part first
+        module = llvm.parse_assembly(part_text(split, groups[chosen], main and chosen == Pipeline()))
         module.verify()
-        run_pipeline(module, tm, triple, speed_level)
+        run_pipeline(module, tm, triple, chosen)
         modules.append(module)
     for other in modules[1:]:
         modules[0].link_in(other)

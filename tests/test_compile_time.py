@@ -114,7 +114,7 @@ def test_compile_phases_are_timed() -> None:
 
 
 def test_llvm_in_parts_gives_the_same_code(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Conv kernels optimised at their own level (llvm_parts.LEVELS) apart from the rest, and half the node
+    """Conv kernels optimised with their own pipeline (llvm_parts.PIPELINES) apart from the rest, and half the node
     functions in a worker process, linked back: the results of one module at O3, bit for bit, and the
     same functions and global symbols (the parts' functions internal again)."""
     x = _normal(2, 16, 16, 8)
@@ -127,7 +127,7 @@ def test_llvm_in_parts_gives_the_same_code(monkeypatch: pytest.MonkeyPatch) -> N
     assert llvm_parts.worker_share(split)  # the worker gets some node functions
     builds["two processes"] = driver.build(traced.graph)
     monkeypatch.setattr(llvm_parts, "worth_processes", lambda text: 1)
-    monkeypatch.setattr(llvm_parts, "LEVELS", {})
+    monkeypatch.setattr(llvm_parts, "PIPELINES", {})
     whole = driver.build(traced.graph)
     (want,) = runtime.load(whole)(*inputs)
     for name, data in builds.items():

@@ -3,7 +3,14 @@ into the columns of the zoo report."""
 
 from __future__ import annotations
 
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
 import time
+from pathlib import Path
 
 from cerebro.compiler.progress import Reporter
 
@@ -46,3 +53,54 @@ def grouped(phases: dict[str, float]) -> dict[str, float]:
         column = GROUPS.get(name, "other")
         columns[column] = columns.get(column, 0.0) + seconds
     return columns
+
+
+def one_core_seconds(onnx_file: Path) -> dict[str, float]:
+    """CPU seconds per report column (plus 'total') of importing, building and loading one ONNX file, in
+    this process; the caller pins it to one core."""
+    from cerebro import runtime
+    from cerebro.compiler.driver import build
+    from cerebro.compiler.progress import phase, timed
+    from cerebro.frontends.onnx import import_onnx
+
+    with tempfile.TemporaryDirectory() as folder, timed() as times:
+        with phase("import"):
+            graph = import_onnx(onnx_file.read_bytes())
+        cbx = Path(folder) / "model.cbx"
+        cbx.write_bytes(build(graph, target="host"))
+        with phase("load"):
+            runtime.load(cbx, threads=1)
+    columns = grouped(times.cpu_seconds)
+    columns["total"] = times.total_cpu_seconds
+    return columns
+
+
+def main(argv: list[str] | None = None) -> None:
+    """python -m benchmarks.zoo.phases [--batch N] [--cache DIR] MODEL...: one pinned process per model,
+    a table of one-core CPU seconds per phase column (the compile-time target is total <= 5 s)."""
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("models", nargs="+")
+    parser.add_argument("--batch", type=int, default=1)
+    parser.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "cerebro" / "zoo")
+    parser.add_argument("--one", action="store_true", help=argparse.SUPPRESS)  # the child: one model, JSON out
+    args = parser.parse_args(argv)
+    if args.one:
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+        print(json.dumps(one_core_seconds(args.cache / args.models[0] / f"b{args.batch}.onnx")))
+        return
+    print("| model | " + " | ".join(COLUMNS) + " | other | total |")
+    print("|---" * (len(COLUMNS) + 3) + "|")
+    for model in args.models:
+        done = subprocess.run([sys.executable, "-m", "benchmarks.zoo.phases", "--one", "--batch", str(args.batch),
+                               "--cache", str(args.cache), model], capture_output=True, text=True)
+        if done.returncode != 0:
+            print(f"| {model} | failed: {(done.stderr.strip().splitlines() or ['?'])[-1]} |", flush=True)
+            continue
+        columns = json.loads(done.stdout.splitlines()[-1])
+        other = columns["total"] - sum(columns.get(c, 0.0) for c in COLUMNS)
+        cells = [f"{columns.get(c, 0.0):.2f}" for c in COLUMNS] + [f"{other:.2f}", f"{columns['total']:.2f}"]
+        print(f"| {model} | " + " | ".join(cells) + " |", flush=True)
+
+
+if __name__ == "__main__":
+    main()

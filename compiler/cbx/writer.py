@@ -52,16 +52,20 @@ def finish_object(obj: bytes, meta: Meta, weights: bytes) -> bytes:
     packed = meta.pack()
     if meta.weights_size != len(weights):
         raise CbxError(f"meta.weights_size is {meta.weights_size} but {len(weights)} weight bytes were given")
+    # one copy of the object, the weights copied into it in place: a model's weights can be hundreds of MB
     out = bytearray(obj)
     meta_sec = _placeholder(elf, META_SECTION, len(packed), exact=True)
     weights_sec = _placeholder(elf, WEIGHTS_SECTION, len(weights), exact=False)
     out[meta_sec.offset:meta_sec.offset + meta_sec.size] = packed
-    out[weights_sec.offset:weights_sec.offset + weights_sec.size] = weights + bytes(weights_sec.size - len(weights))
+    view, end = memoryview(out), weights_sec.offset + len(weights)
+    view[weights_sec.offset:end] = weights
+    view[end:weights_sec.offset + weights_sec.size] = bytes(weights_sec.size - len(weights))
+    view.release()
     lay = ELF_LAYOUTS[elf.bits]
     for sec in (meta_sec, weights_sec):
         at = elf.shoff + sec.index * lay.shdr.size + lay.sh_flags
         struct.pack_into("<" + lay.word, out, at, sec.flags & ~elfmod.SHF_WRITE)
-    return seal(bytes(out))
+    return _sealed(out, hash_offset(elf))
 
 
 def add_section(cbx: bytes, name: str, payload: bytes, kind: int = elfmod.SHT_PROGBITS, align: int = 1) -> bytes:
@@ -95,8 +99,11 @@ def add_section(cbx: bytes, name: str, payload: bytes, kind: int = elfmod.SHT_PR
 
 def seal(data: bytes) -> bytes:
     """data with meta.hash set to the SHA-256 of the file (hash bytes taken as zero)."""
-    at = hash_offset(parse_elf(data))
-    out = bytearray(data)
+    return _sealed(bytearray(data), hash_offset(parse_elf(data)))
+
+
+def _sealed(out: bytearray, at: int) -> bytes:
+    """out, sealed in place (hash at offset `at`), as bytes."""
     out[at:at + HASH_LEN] = bytes(HASH_LEN)
     out[at:at + HASH_LEN] = hashlib.sha256(out).digest()
     return bytes(out)
