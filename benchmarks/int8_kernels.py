@@ -70,7 +70,7 @@ def peak_ops_per_second() -> tuple[str, float]:
     from cerebro.compiler.targets import resolve_target
 
     target = resolve_target("host")
-    form = dot_form(target)
+    form = dot_form(target, 1 << 20)
     module = ir.Module("peak")
     module.triple = target.triple
     i64, i32 = ir.IntType(64), ir.IntType(32)

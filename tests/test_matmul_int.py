@@ -71,21 +71,21 @@ def test_pmaddwd_form_is_exact(target):
 
 
 def test_avx2_uses_vpmaddwd():
-    assert dot_form(TARGETS["x86_64-v3"]).name == "pmaddwd"
+    assert dot_form(TARGETS["x86_64-v3"], 64).name == "pmaddwd"
     assert "vpmaddwd\t%ymm" in _assembly(TARGETS["x86_64-v3"])
 
 
 @pytest.mark.parametrize("name", X86_VNNI)
 def test_vnni_targets_use_vpdpbusd(name):
     target = X86_VNNI[name]
-    assert dot_form(target).name == "vpdpbusd"
+    assert dot_form(target, 64).name == "vpdpbusd"
     register = "%zmm" if name == "avx512-vnni" else "%ymm"
     assert f"vpdpbusd\t{register}" in _assembly(target)
 
 
 def test_sdot_form_is_exact_under_qemu(tmp_path):
     """aarch64 with dotprod: sdot in the code, and the results bit-exact under qemu -cpu max."""
-    assert dot_form(ARM_DOTPROD).name == "sdot"
+    assert dot_form(ARM_DOTPROD, 64).name == "sdot"
     assert "sdot\tv" in _assembly(ARM_DOTPROD)
     runner = native.aarch64_runner(tmp_path)
     if runner[0] == native.QEMU:

@@ -355,6 +355,21 @@ def matmul_integer(g: Graph, feed: Feed, op: str, d: DType) -> list[Case]:
                          True)]
 
 
+def conv_integer(g: Graph, feed: Feed, op: str, d: DType) -> list[Case]:
+    """x of d against w of both types, values over the whole range; padded, strided and dilated, grouped, and
+    K = 3 * 3 * 5 (the dot-product core's tail). tests/test_conv_int.py covers the kernel forms."""
+    x = feed(f"qcx.{d.name}", lambda: ordinary(d, (2, 6, 7, 10), "qcx"))
+    xz = feed(f"qcxz.{d.name}", lambda: ordinary(d, (), "qcxz"))
+    cases = []
+    for e in (DType.u8, DType.i8):
+        w = feed(f"qcw.{e.name}", lambda e=e: ordinary(e, (4, 3, 3, 5), "qcw"))
+        wz = feed(f"qcwz.{e.name}", lambda e=e: ordinary(e, (4,), "qcwz"))
+        cases.append(Case(f"conv_integer({e.name})", g.add1(op, x, w, xz, wz, strides=(2, 1),
+                                                            padding=((1, 0), (2, 1)), rhs_dilation=(1, 2), groups=2),
+                          True))
+    return cases
+
+
 def conv(g: Graph, feed: Feed, op: str, d: DType) -> list[Case]:
     x = feed(f"cx.{d.name}", lambda: small(d, (2, 6, 7, 4), "cx"))
     w = feed(f"cw.{d.name}", lambda: small(d, (3, 2, 2, 6), "cw"))
@@ -467,7 +482,8 @@ SAMPLES: dict[str, Builder] = {
     "argmax": argreduce, "argmin": argreduce,
     "broadcast_in_dim": broadcast_in_dim, "reshape": reshape, "transpose": transpose, "slice": slice_,
     "pad": pad, "concatenate": concatenate, "rev": rev, "iota": iota, "take": take,
-    "matmul": matmul, "matmul_integer": matmul_integer, "conv": conv, "reduce_window": reduce_window,
+    "matmul": matmul, "matmul_integer": matmul_integer, "conv_integer": conv_integer, "conv": conv,
+    "reduce_window": reduce_window,
     "argsort": argsort, "cumulative": cumulative, "scatter": scatter, "tree_ensemble": tree_ensemble,
     "loop": loop,
 }

@@ -72,6 +72,10 @@ OPTIONAL_DEFAULTS = {  # op: (input arrays, required attrs, the optional attrs a
              {"reverse": False, "scratch": 0}),
     "matmul_integer": ([np.arange(6, dtype=np.uint8).reshape(2, 3), np.arange(-6, 6, dtype=np.int8).reshape(3, 4),
                         np.array([1, 200], np.uint8), np.array([0, -3, 5, 127], np.int8)], {}, {"transpose_b": False}),
+    "conv_integer": ([np.arange(24, dtype=np.uint8).reshape(1, 4, 3, 2), np.arange(-12, 12, dtype=np.int8).reshape(
+        3, 2, 2, 2), np.array(5, np.uint8), np.array([0, -3, 5], np.int8)], {"strides": (1, 1),
+                                                                               "padding": ((1, 0), (0, 1))},
+                     {"rhs_dilation": (1, 1), "groups": 1}),
 }
 
 

@@ -127,10 +127,18 @@ DOT_FORMS: list[tuple[str, Callable[[object, int], bool], Callable[[int], DotFor
 ]
 
 
-def dot_form(target: object) -> DotForm:
-    """The fastest exact dot-product form the target's CPU features allow."""
+def dot_form(target: object, depth: int) -> DotForm:
+    """The fastest exact dot-product form the target's CPU features allow for dots of `depth` bytes: on the
+    widest registers whose step fits in depth (a 64-byte AVX-512 step would leave 32 input channels all to
+    the scalar tail), else on the narrowest (128-bit)."""
     n = lanes(target, DType.i32)
-    return next(make(n) for _, has, make in DOT_FORMS if has(target, n))
+    forms = []
+    while True:
+        forms.append(next(make(n) for _, has, make in DOT_FORMS if has(target, n)))
+        if n <= 4:
+            break
+        n //= 2
+    return next((form for form in forms if form.width <= depth), forms[-1])
 
 
 def reduce_add(builder: ir.IRBuilder, vector: ir.Value) -> ir.Value:

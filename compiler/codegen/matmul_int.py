@@ -118,7 +118,7 @@ def _dot_rows(ctx: EmitContext, builder: ir.IRBuilder, node: Node, fn: ir.Functi
               i0: ir.Value, count: int) -> None:
     """Rows [i0, i0 + count) of C (one batch entry) from a [M, K] and b given as [N, K], in bands of
     band_rows() rows: each band's row sums once, then COLUMNS outputs per dot block."""
-    form = dot_form(ctx.target)
+    form = dot_form(ctx.target, node.inputs[0].shape[-1])
     height = band_rows(ctx.target)
     full, rest = divmod(count, height)
     for bands, rows, first in ((full, height, 0), (int(rest > 0), rest, full * height)):

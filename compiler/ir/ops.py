@@ -10,6 +10,11 @@ Semantics every frontend and backend agrees on:
 - matmul_integer (ONNX MatMulInteger): a[*B, M, K] (u8/i8) @ b[*B, K, N] (u8/i8) -> i32[*B, M, N], each
   product (a - a_zero[m]) * (b - b_zero[n]) exact, the sum wrapping in i32; a_zero is [M] of a's type,
   b_zero [N] of b's type. With transpose_b, b is given as [*B, N, K] (weights laid out for dot products).
+- conv_integer (ONNX ConvInteger, 2-D): x[N, H, W, Cin] (u8/i8, channels last) and w[Cout, KH, KW, Cin/groups]
+  (u8/i8, output channels first: each output a dot product along contiguous KW*Cin) -> i32[N, H', W', Cout],
+  x_zero [] of x's type, w_zero [Cout] of w's type; padded cells hold x_zero (they add nothing), each
+  product (x - x_zero) * (w - w_zero[co]) exact and the sum wrapping in i32. strides, padding ((lo, hi),
+  (lo, hi)) >= 0, optional rhs_dilation and groups.
 - conv: x[N, *S, Cin] (channels last), w[*K, Cin/groups, Cout] -> [N, *S', Cout];
   padding is ((lo, hi), ...) per spatial dim, dilations per spatial dim.
 - reduce_window: window/strides/padding over every dim of x; kind in
@@ -368,6 +373,32 @@ def _matmul_integer(node: Node) -> list:
     return [(a.shape[:-1] + (b_shape[-1],), DType.i32)]
 
 
+def _conv_integer(node: Node) -> list:
+    x, w, x_zero, w_zero = node.inputs
+    if x.dtype not in _INT8 or w.dtype not in _INT8 or x_zero.dtype is not x.dtype or w_zero.dtype is not w.dtype:
+        raise _fail(node, f"conv_integer needs u8/i8 operands with zero points of their types, got "
+                          f"{[v.dtype.name for v in node.inputs]}")
+    strides, padding = node.attrs["strides"], node.attrs["padding"]
+    dilations, groups = node.attrs.get("rhs_dilation") or (1, 1), node.attrs.get("groups", 1)
+    if x.rank != 4 or w.rank != 4 or not len(strides) == len(padding) == len(dilations) == 2:
+        raise _fail(node, f"conv_integer is 2-D: x{x.shape} w{w.shape}")
+    if min(strides + dilations) < 1 or min(p for pair in padding for p in pair) < 0:
+        raise _fail(node, f"conv_integer strides {strides} and dilations {dilations} >= 1, padding {padding} >= 0")
+    cin, cout = x.shape[-1], w.shape[0]
+    if groups < 1 or cin % groups or cout % groups or w.shape[-1] * groups != cin:
+        raise _fail(node, f"{cin} input channels, {cout} output channels and groups={groups} do not fit kernel "
+                          f"{w.shape}")
+    if x_zero.shape != () or w_zero.shape != (cout,):
+        raise _fail(node, f"zero points {x_zero.shape} and {w_zero.shape} must be [] and [{cout}]")
+    out = [x.shape[0]]
+    for size, k, s, d, (lo, hi) in zip(x.shape[1:3], w.shape[1:3], strides, dilations, padding):
+        window = (k - 1) * d + 1
+        if size + lo + hi < window:
+            raise _fail(node, f"window {window} larger than padded input {size + lo + hi}")
+        out.append((size + lo + hi - window) // s + 1)
+    return [(tuple(out) + (cout,), DType.i32)]
+
+
 def _reads_half_weights(node: Node) -> bool:
     """matmul(a f32, b bf16/f16/i8): the f32 matmul of b's values, b read as 16 bits (passes/half_weights.py)
     or as int8 (passes/int8_weights.py, whose epilogue then scales each column)."""
@@ -447,6 +478,10 @@ def _matmul_flops(node: Node) -> int:
 
 def _matmul_integer_ops(node: Node) -> int:
     return 2 * node.outputs[0].size * node.inputs[0].shape[-1]
+
+
+def _conv_integer_ops(node: Node) -> int:
+    return 2 * node.outputs[0].size * math.prod(node.inputs[1].shape[1:])
 
 
 def _conv_flops(node: Node) -> int:
@@ -538,6 +573,8 @@ _declare("matmul", "matmul", 2, _matmul, ref.matmul, Role.MATMUL, cost=_matmul_f
          lowered=("epilogue", "packed_b", "view"))
 _declare("matmul_integer", "matmul_integer", 4, _matmul_integer, ref.matmul_integer, Role.REDUCTION,
          cost=_matmul_integer_ops, optional=("transpose_b",))  # a contraction over K: a kernel of its own
+_declare("conv_integer", "conv_integer", 4, _conv_integer, ref.conv_integer, Role.REDUCTION,
+         cost=_conv_integer_ops, attrs=("strides", "padding"), optional=("rhs_dilation", "groups"))
 _declare("conv", "conv", 2, _conv, ref.conv, Role.CONV, cost=_conv_flops, attrs=("strides", "padding"),
          optional=("lhs_dilation", "rhs_dilation", "groups"), lowered=("epilogue", "packed_b"))
 _declare("reduce_window", "reduce_window", 1, _reduce_window, ref.reduce_window, Role.WINDOW, cost=_window_flops,

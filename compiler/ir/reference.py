@@ -376,6 +376,15 @@ def matmul_integer(node: Node, a: np.ndarray, b: np.ndarray, a_zero: np.ndarray,
     return np.matmul(left, right).astype(np.int32)
 
 
+def conv_integer(node: Node, x: np.ndarray, w: np.ndarray, x_zero: np.ndarray, w_zero: np.ndarray) -> np.ndarray:
+    """conv() in int64 on the zero-point-shifted operands (padding adds zeros: cells equal to x_zero), wrapped
+    to i32; w from [Cout, KH, KW, Cin/g] to conv's [KH, KW, Cin/g, Cout]."""
+    shifted_w = np.transpose(w.astype(np.int64) - w_zero.astype(np.int64)[:, None, None, None], (1, 2, 3, 0))
+    attrs = {"strides": node.attrs["strides"], "padding": node.attrs["padding"],
+             "rhs_dilation": node.attrs.get("rhs_dilation"), "groups": node.attrs.get("groups", 1)}
+    return conv(Node("conv", [], [], attrs), x.astype(np.int64) - x_zero.astype(np.int64), shifted_w).astype(np.int32)
+
+
 def matmul(node: Node, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     b = b.astype(a.dtype) if b.dtype in (DType.bf16.numpy, DType.f16.numpy) else b  # 16-bit weights, widened
     with np.errstate(over="ignore"):

@@ -1,12 +1,12 @@
 """Quantized ONNX: QuantizeLinear/DequantizeLinear (the QDQ form onnxruntime's quantize_static writes),
 DynamicQuantizeLinear, MatMulInteger, ConvInteger, QLinearMatMul and QLinearConv.
 
-Integer products run in i32 exactly (matmul_integer; ConvInteger as an i32 conv of the zero-point-
-shifted operands). Requantization follows ONNX's reference: the accumulator times the f32 multiplier
-x_scale * w_scale / y_scale, in f64, plus the zero point, rounded half to even and saturated to the
-output type. Quantizing divides by the scale in f32, rounds half to even, adds the zero point and
-saturates. Scales and zero points may be runtime values; constant ones fold, so a QDQ model's weights
-arrive dequantized (the float model the QDQ graph means).
+Integer products run in i32 exactly (matmul_integer; 1-D/2-D ConvInteger and QLinearConv as conv_integer,
+rules/conv_int.py, others as an i32 conv of the zero-point-shifted operands). Requantization follows ONNX's
+reference: the accumulator times the f32 multiplier x_scale * w_scale / y_scale, in f64, plus the zero
+point, rounded half to even and saturated to the output type. Quantizing divides by the scale in f32,
+rounds half to even, adds the zero point and saturates. Scales and zero points may be runtime values;
+constant ones fold, so a QDQ model's weights arrive dequantized (the float model the QDQ graph means).
 
 QDQ products run as integers, as onnxruntime fuses them: a QuantizeLinear (u8/i8, per tensor) of a
 MatMul/Gemm whose operands are DequantizeLinear outputs (the activation per tensor, the weights per tensor
@@ -26,7 +26,7 @@ import numpy as np
 
 from cerebro.compiler.ir import DType, Value
 from cerebro.frontends.onnx import build as b
-from cerebro.frontends.onnx.rules import nn
+from cerebro.frontends.onnx.rules import conv_int, nn
 from cerebro.frontends.onnx.table import Ctx, rule
 from cerebro.frontends.onnx.types import elem_dtype
 
@@ -299,13 +299,15 @@ def _shifted(ctx: Ctx, v: Value, zero: Value | None, per_channel: bool) -> Value
 
 @rule("ConvInteger", since=10)
 def conv_integer(ctx: Ctx, x: Value, w: Value, x_zero: Value | None = None, w_zero: Value | None = None) -> Value:
-    return nn.conv(ctx, _shifted(ctx, x, x_zero, False), _shifted(ctx, w, w_zero, True))
+    return conv_int.integer_conv(ctx, x, w, x_zero, w_zero) or nn.conv(
+        ctx, _shifted(ctx, x, x_zero, False), _shifted(ctx, w, w_zero, True))
 
 
 @rule("QLinearConv", since=10)
 def qlinear_conv(ctx: Ctx, x: Value, x_scale: Value, x_zero: Value, w: Value, w_scale: Value, w_zero: Value,
                  y_scale: Value, y_zero: Value, bias: Value | None = None) -> Value:
-    acc = nn.conv(ctx, _shifted(ctx, x, x_zero, False), _shifted(ctx, w, w_zero, True), bias)
+    acc = conv_int.integer_conv(ctx, x, w, x_zero, w_zero, bias) or nn.conv(
+        ctx, _shifted(ctx, x, x_zero, False), _shifted(ctx, w, w_zero, True), bias)
     if w_scale.size != 1:  # per output channel: along the output's channel axis
         w_scale = b.reshape(ctx, w_scale, (1, w_scale.size) + (1,) * (acc.rank - 2))
     return requantize(ctx, acc, _multiplier(ctx, x_scale, w_scale, y_scale), y_zero, y_zero.dtype)
