@@ -153,6 +153,33 @@ def test_not_fused_when_result_is_read_twice() -> None:
     _check(got[1], np.maximum(want, 0) + 1, 20, _magnitude(x, w))
 
 
+def test_scalar_constants_are_literals_per_node() -> None:
+    """One-element constants are literals in the epilogue's code (codegen/epilogue.py): two layers alike
+    but for their clamp bounds (hardtanh, relu6) keep their own bounds, so they share no function."""
+    w1, w2, x = _normal(16, 16), _normal(16, 16), _normal(5, 16) * 3
+
+    def net(x):
+        return jnp.clip(jnp.clip(x @ w1, -1.0, 1.0) @ w2, 0.0, 6.0)
+
+    nodes, got, want = _run(net, x)
+    assert len(_fused(nodes, "matmul")) == 2 and len(nodes) == 2, [n.op for n in nodes]
+    np.testing.assert_allclose(got, want, rtol=0, atol=2.4 * 16 * EPS32 * 16)
+    assert got.min() == 0.0 and got.max() > 1.0  # the second layer's bounds, not the first one's
+
+
+def test_literal_max_keeps_nan_and_signed_zero() -> None:
+    """max/min with a literal bound keep XLA's semantics: NaN propagates and max(-0, 0) is +0."""
+    w = np.abs(_normal(8, 12)) + 0.1
+    x = np.abs(_normal(4, 8))
+    x[1, 3] = np.nan
+
+    nodes, got, want = _run(lambda x: jnp.minimum(jnp.maximum((x @ w) * -0.0, 0.0), 0.5), x)
+    assert len(_fused(nodes, "matmul")) == 1 and len(nodes) == 1, [n.op for n in nodes]
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    assert np.isnan(got[1]).all() and not np.isnan(got[0]).any()
+    np.testing.assert_array_equal(np.signbit(got), np.signbit(want))  # +0 everywhere but NaN rows
+
+
 def test_integer_matmul_epilogue_is_exact() -> None:
     a = _RNG.integers(-50, 50, (5, 23)).astype(np.int32)
     b = _RNG.integers(-50, 50, (23, 11)).astype(np.int32)
