@@ -17,6 +17,8 @@ for m in $MODELS; do
 	check "run_$m" run_model "$m" "out_$m.bin"
 	emit "out_$m" "out_$m.bin"
 done
+{ echo "int8 $(cat "$SYS/models/$mod_int8/fpu")"; echo "mlp $(cat "$SYS/models/$mod_mlp/fpu")"; } > fpu.txt
+emit fpu fpu.txt
 # (2 calls: the run above already had TCG translate the code; ResNet18 takes seconds a call)
 for m in $MODELS; do
 	eval "d=$SYS/models/\$mod_$m"

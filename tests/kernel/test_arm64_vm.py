@@ -72,6 +72,18 @@ def _compile_jax(name: str, out: Path) -> tuple[list[np.ndarray], list[np.ndarra
     return [np.asarray(x) for x in inputs], [np.asarray(w) for w in want], dict(rtol=case.rtol, atol=case.atol)
 
 
+def _compile_integer(out: Path) -> tuple[list[np.ndarray], list[np.ndarray], dict]:
+    """tests/integer_model.py for aarch64-gpr (fpu "none": run without a NEON section): (inputs, numpy's
+    integer reference, exact)."""
+    import integer_model
+
+    from cerebro.compiler import build
+
+    out.write_bytes(build(integer_model.graph(), target="aarch64-gpr", name="int8_arm64"))
+    inputs = integer_model.inputs()
+    return inputs, integer_model.reference(*inputs), dict(rtol=0, atol=0)
+
+
 def _userspace(runner: list[str], cbx: Path, input_files: list[Path], out: Path) -> bytes:
     """The user-space aarch64 runtime's raw outputs for the same .cbx and inputs."""
     proc = subprocess.run([*runner, str(cbx), *map(str, input_files), "-o", str(out)], capture_output=True,
@@ -102,9 +114,10 @@ def arm64_vm(tmp_path_factory) -> dict:
     work = tmp_path_factory.mktemp("arm64_vm")
     runner = native.aarch64_runner(work / "cbxrun")
     models, env, files = {}, [], {}
-    for name in JAX_MODELS:
+    compiled = {name: _compile_jax(name, work / f"{name}.cbx") for name in JAX_MODELS}
+    compiled["int8"] = _compile_integer(work / "int8.cbx")
+    for name, (inputs, jax_out, tolerance) in compiled.items():
         cbx = work / f"{name}.cbx"
-        inputs, jax_out, tolerance = _compile_jax(name, cbx)
         paths = []
         for i, array in enumerate(inputs):
             paths.append(work / f"{name}_in{i}.bin")
@@ -164,7 +177,7 @@ def test_modules_are_arm64_and_load(arm64_vm):
     assert "cerebro: /dev/cerebro ready" in arm64_vm["dmesg"]
 
 
-@pytest.mark.parametrize("name", list(JAX_MODELS))
+@pytest.mark.parametrize("name", [*JAX_MODELS, "int8"])
 def test_model_matches_userspace_bit_for_bit_and_jax(arm64_vm, name):
     assert_check(arm64_vm, f"run_{name}")
     model = arm64_vm["models"][name]
@@ -172,6 +185,11 @@ def test_model_matches_userspace_bit_for_bit_and_jax(arm64_vm, name):
     assert got == model["userspace"], f"{name}: the kernel's outputs differ from the user-space aarch64 runtime's"
     for out, want in zip(_split(got, model["info"].outputs), model["jax"]):
         np.testing.assert_allclose(out, want, **model["tolerance"])
+
+
+def test_integer_model_runs_without_neon_section(arm64_vm):
+    """sysfs fpu: none for the aarch64-gpr model (its outputs: the test above, exact), simd for the float ones."""
+    assert kmod.vm_file(arm64_vm["log"], "fpu").decode().split() == ["int8", "none", "mlp", "simd"]
 
 
 def test_model_built_for_sve_is_refused_on_a_cpu_without_it(arm64_vm):
