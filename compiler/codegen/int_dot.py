@@ -26,7 +26,7 @@ from llvmlite import ir
 from cerebro.compiler.codegen.llvm_types import constant, load, splat
 from cerebro.compiler.codegen.loops import fold_range, i64
 from cerebro.compiler.ir.dtypes import DType
-from cerebro.compiler.targets import lanes
+from cerebro.compiler.targets import f32_lanes, lanes
 
 I8, I16, I32 = ir.IntType(8), ir.IntType(16), ir.IntType(32)
 
@@ -139,6 +139,12 @@ def dot_form(target: object, depth: int) -> DotForm:
             break
         n //= 2
     return next((form for form in forms if form.width <= depth), forms[-1])
+
+
+def band_rows(target: object) -> int:
+    """Rows (matmul rows, conv output pixels) sharing each loaded block of COLUMNS weight rows: the
+    accumulators fit the register file (16 vector registers on x86 below AVX-512, 32 on AVX-512 and NEON)."""
+    return 2 if getattr(target, "is_x86", True) and f32_lanes(target) < 16 else 4
 
 
 def reduce_add(builder: ir.IRBuilder, vector: ir.Value) -> ir.Value:

@@ -24,7 +24,7 @@ import math
 
 from llvmlite import ir
 
-from cerebro.compiler.codegen.int_dot import DotForm, Side, dot_block, dot_form, row_sums, widen
+from cerebro.compiler.codegen.int_dot import DotForm, Side, band_rows, dot_block, dot_form, row_sums, widen
 from cerebro.compiler.codegen.llvm_types import constant, element_type, index, load, splat, store
 from cerebro.compiler.codegen.loops import fold_range, for_range, i64
 from cerebro.compiler.codegen.matmul import tile_phases
@@ -32,7 +32,7 @@ from cerebro.compiler.codegen.partition import for_outer, for_phases, parts_of, 
 from cerebro.compiler.codegen.registry import EmitContext, emitter
 from cerebro.compiler.ir import Node
 from cerebro.compiler.ir.dtypes import DType
-from cerebro.compiler.targets import f32_lanes, lanes, micro_tile
+from cerebro.compiler.targets import lanes, micro_tile
 
 I32 = ir.IntType(32)
 I8 = ir.IntType(8)
@@ -148,8 +148,3 @@ def _dot_band(builder: ir.IRBuilder, form: DotForm, node: Node, fn: ir.Function,
                     r, t = divmod(at, width)
                     store(builder, total, pc, index(builder, t + r * columns, (c_base, 1), (r0, columns), (j0, 1)), I32)
 
-
-def band_rows(target: object) -> int:
-    """Rows sharing each loaded column block: rows x COLUMNS accumulators (+ COLUMNS column sums) fit the
-    register file (16 vector registers on x86 below AVX-512, 32 on AVX-512 and NEON)."""
-    return 2 if getattr(target, "is_x86", True) and f32_lanes(target) < 16 else 4
