@@ -20,6 +20,7 @@ NATIVE = Path(__file__).parent / "native"
 # C files linked into a program besides <name>.c
 MODULES = {"peload": ["fault_report.c", "crt.c", "threads.c", "modules.c", "wide.c", "crt_stdio.c", "crt_math.c",
                       "messages.c", "paths.c", "files.c"]}
+MODULES_BY_BITS = {(32, "peload"): ["crt32.c"]}  # only in that build (msvcrt's i386-only functions)
 LIBS = {"peload": ["-lm"]}  # libraries linked after the sources (crt_math.c calls libm)
 CFLAGS = ["-O2", "-std=gnu11", "-Wall", "-Wextra"]  # tests also build with -Werror to keep the C clean
 # 32: an i386 build (gcc-multilib), e.g. peload32 for PE32 programs. Debian's multilib has no i386
@@ -33,9 +34,10 @@ def cache_dir() -> Path:
     return cache_root() / "native"
 
 
-def native_sources(name: str) -> list[Path]:
-    """The C files that make up loaders/native/<name>."""
-    return [NATIVE / f"{name}.c", *(NATIVE / module for module in MODULES.get(name, []))]
+def native_sources(name: str, bits: int = 64) -> list[Path]:
+    """The C files that make up loaders/native/<name> (its @bits build)."""
+    modules = [*MODULES.get(name, []), *MODULES_BY_BITS.get((bits, name), [])]
+    return [NATIVE / f"{name}.c", *(NATIVE / module for module in modules)]
 
 
 def _hand_over_flags(name: str, static: bool, bits: int) -> list[str]:
@@ -55,7 +57,7 @@ def native_program(name: str, static: bool = False, bits: int = 64) -> Path:
     @static links it with -static: it then runs where no dynamic loader or libc is installed
     (a busybox initramfs, a container's scratch image). @bits 32 builds it for i386 (`<name>32`).
     """
-    sources = native_sources(name)
+    sources = native_sources(name, bits)
     flags = [*CFLAGS, *ARCH_FLAGS[bits], *(["-static"] if static else []), *_hand_over_flags(name, static, bits)]
     headers = sorted(NATIVE.glob("*.h"))  # an edited header rebuilds too
     digest = hashlib.sha256(b"".join(p.read_bytes() for p in [*sources, *headers])

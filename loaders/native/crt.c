@@ -463,14 +463,6 @@ void cerebro_win_longjmp(void);
 
 /* ---- files: _stat64, fopen_s, _setmode (there is no text mode: bytes pass unchanged, as on Linux) ---- */
 
-struct win_stat64 {	/* msvcrt's struct _stat64 (56 bytes) */
-	uint32_t dev;
-	uint16_t ino, mode;
-	int16_t nlink, uid, gid, pad;
-	uint32_t rdev, pad2;
-	int64_t size, atime, mtime, ctime;
-};
-
 /* msvcrt's st_mode: the file type, and the owner's r/w/x repeated for group and others. */
 static void to_win_stat(const struct stat *st, struct win_stat64 *w)
 {

@@ -836,6 +836,9 @@ static const struct shim_table {
 	{ wide_shims, &wide_shim_count },
 	{ crt_stdio_shims, &crt_stdio_shim_count }, { crt_math_shims, &crt_math_shim_count },
 	{ message_shims, &message_shim_count },
+#ifndef __x86_64__
+	{ crt32_shims, &crt32_shim_count },
+#endif
 };
 
 void *find_shim(const char *dll, const char *name)

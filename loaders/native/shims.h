@@ -84,6 +84,18 @@ FILE *guest_file_release(void *f);		/* frees it (fclose, _pclose), returns its h
 extern const struct shim message_shims[];
 extern const size_t message_shim_count;
 
+/* crt32.c (the i386 build only): msvcrt's _stat/_fstat/_utime with a 32-bit time_t. */
+extern const struct shim crt32_shims[];
+extern const size_t crt32_shim_count;
+
+struct win_stat64 {	/* msvcrt's struct _stat64 (56 bytes): crt.c fills it, crt32.c narrows it */
+	uint32_t dev;
+	uint16_t ino, mode;
+	int16_t nlink, uid, gid, pad;
+	uint32_t rdev, pad2;
+	int64_t size, atime, mtime, ctime;
+};
+
 int ctype_bits(int c, int mask);		/* crt.c: msvcrt's _pctype[c] & mask, 0 outside -1..255 */
 
 /* peload.c */

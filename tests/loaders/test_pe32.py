@@ -13,7 +13,9 @@ import crafted_pe
 import pytest
 import test_pe
 import test_pe_crt
+import test_pe_programs
 from loader_support import DATA, need
+from sources import source_tree
 
 from cerebro.binread import FormatError
 from cerebro.loaders.cli import main as cli_main
@@ -138,7 +140,8 @@ SOURCES = {"portable": test_pe.PORTABLE, "tls": test_pe.TLS, "files": (DATA / "f
 WINDOWS_ONLY = {"tls", "thread_fault", "teb"}
 # Debian's i686 MinGW defines _USE_32BIT_TIME_T (msvcrt's 32-bit time, gmtime...), so the x64 time test's
 # dates past 2038 do not apply; its i686 build imports the 32-bit time shims.
-LINUX_FLAGS = ["-m32", "-D_TIME_BITS=64", "-D_FILE_OFFSET_BITS=64", "-O1"]
+LINUX_FLAGS = ["-m32", "-idirafter", "/usr/include/x86_64-linux-gnu", "-D_TIME_BITS=64", "-D_FILE_OFFSET_BITS=64",
+               "-O1"]
 
 
 @pytest.fixture(scope="session")
@@ -236,7 +239,7 @@ def test_tls_callback_and_cli_run_pick_the_32_bit_loader(pe32, capfd):
 
 def test_the_32_bit_loader_builds_without_warnings():
     proc = subprocess.run(["cc", *CFLAGS, *ARCH_FLAGS[32], "-Werror", "-fsyntax-only",
-                           *map(str, native_sources("peload"))], capture_output=True, text=True)
+                           *map(str, native_sources("peload", bits=32))], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
 
 
@@ -306,3 +309,65 @@ def test_crafted_pe32_refused_before_running(tmp_path, name):
     if precheck:
         with pytest.raises(FormatError, match=re.escape(precheck)):
             PePackage.parse(exe.read_bytes()).run([])
+
+
+# ---- third-party programs: the x64 tests' Lua 5.4 and brotli builds, for i386 ----
+
+def _i386(command: list[str]) -> list[str]:
+    """A test_pe_programs build command for i386: i686 MinGW for the .exe, gcc -m32 for Linux."""
+    first, *rest = command
+    return ["i686-w64-mingw32-gcc", *rest] if first == test_pe_programs.MINGW else ["gcc", *LINUX_FLAGS, *rest]
+
+
+@pytest.fixture(scope="module")
+def third_party() -> dict[str, Path]:
+    """{"lua.exe", "lua", "brotli.exe", "brotli"} for i386, built once per source version (cached)."""
+    need("i686-w64-mingw32-gcc", "gcc")
+    for sdist in ("lua", "brotli"):
+        source_tree(sdist)  # downloads (or skips) before the builds start
+    jobs = {output: (sdist, output.replace(".", "32.") if "." in output else f"{output}32", _i386(command))
+            for (sdist, output), command in test_pe_programs.BUILDS.items()}
+    with ThreadPoolExecutor(2) as pool:
+        return dict(zip(jobs, pool.map(lambda job: test_pe_programs._build(*job), jobs.values())))
+
+
+def run_both(programs, name, *args, cwd, stdin=b"") -> subprocess.CompletedProcess:
+    env = {"PATH": "/usr/bin:/bin", "TZ": "UTC"}
+    ref = subprocess.run([programs[name], *args], cwd=cwd, env=env, input=stdin, capture_output=True, timeout=60)
+    got = subprocess.run([str(native_program("peload", bits=32)), programs[f"{name}.exe"], *args], cwd=cwd, env=env,
+                         input=stdin, capture_output=True, timeout=60)
+    assert (got.stdout, got.returncode) == (ref.stdout, ref.returncode), got.stderr.decode(errors="replace")
+    return got
+
+
+def test_lua_pe32_matches_linux(third_party, tmp_path):
+    """The x64 test's known-values script (files, popen, os.time/os.date, string.pack) and Lua's own
+    portable test files, byte for byte against the gcc -m32 build."""
+    (tmp_path / "known.lua").write_text(test_pe_programs.LUA_SCRIPT)
+    got = run_both(third_party, "lua", "known.lua", "out.txt", cwd=tmp_path)
+    assert got.stdout.decode().splitlines()[7] == "1577836800\t2023-11-14 22:13:20" and got.stderr == b""
+    testes = source_tree("lua") / "testes"
+    for name in test_pe_programs.LUA_TESTES:
+        got = run_both(third_party, "lua", "-e", "_port=true _soft=true", f"{name}.lua", cwd=testes)
+        assert got.returncode == 0 and got.stdout.strip(), name
+
+
+def test_brotli_pe32_compresses_identically(third_party, tmp_path):
+    """brotli.exe (i686) compresses to the Linux build's bytes, keeps the time stamp through msvcrt's
+    32-bit _stat/_utime (crt32.c), and decompresses back, from files and through pipes."""
+    data = test_pe_programs._text(100_000)
+    for side in ("linux", "exe"):
+        (tmp_path / side).mkdir()
+        (tmp_path / side / "in.txt").write_bytes(data)
+        os.utime(tmp_path / side / "in.txt", (1_000_000_000, 1_234_567_890))
+    args = ["-q", "9", "-o", "in.txt.br", "in.txt"]
+    assert subprocess.run([third_party["brotli"], *args], cwd=tmp_path / "linux").returncode == 0
+    got = subprocess.run([str(native_program("peload", bits=32)), third_party["brotli.exe"], *args],
+                         cwd=tmp_path / "exe", capture_output=True)
+    assert (got.returncode, got.stderr) == (0, b"")
+    compressed = (tmp_path / "exe" / "in.txt.br").read_bytes()
+    assert compressed == (tmp_path / "linux" / "in.txt.br").read_bytes() and len(compressed) < len(data) // 2
+    assert os.stat(tmp_path / "exe" / "in.txt.br").st_mtime == 1_234_567_890
+    assert run_both(third_party, "brotli", "-dc", "in.txt.br", cwd=tmp_path / "exe").stdout == data
+    got = run_both(third_party, "brotli", "-c", "-q", "5", cwd=tmp_path, stdin=data)
+    assert run_both(third_party, "brotli", "-d", cwd=tmp_path, stdin=got.stdout).stdout == data
