@@ -1,8 +1,10 @@
 """Turn the object LLVM emitted into a .cbx: fill the meta and weights placeholders, seal with a hash.
 
 The code generator declares zero-filled .cerebro.meta and .cerebro.weights globals of the
-right sizes; their bytes are written here, in place, so megabytes of weights never pass
-through LLVM IR text.
+right sizes; their bytes are written here, so megabytes of weights never pass through LLVM IR
+text. The weights global may sit in a .bss.cerebro.weights section (NOBITS: LLVM writes no
+hundreds of MB of zeros, codegen/module.py does so): its bytes are then appended to the file and
+the section becomes the PROGBITS .cerebro.weights (its name is the same string without ".bss").
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from cerebro.compiler.cbx.rules import check_object
 
 META_SECTION = ".cerebro.meta"
 WEIGHTS_SECTION = ".cerebro.weights"
+BSS_PREFIX = ".bss"  # a placeholder section named BSS_PREFIX + WEIGHTS_SECTION is NOBITS, filled by appending
 
 
 @dataclass(frozen=True)
@@ -52,20 +55,37 @@ def finish_object(obj: bytes, meta: Meta, weights: bytes) -> bytes:
     packed = meta.pack()
     if meta.weights_size != len(weights):
         raise CbxError(f"meta.weights_size is {meta.weights_size} but {len(weights)} weight bytes were given")
-    # one copy of the object, the weights copied into it in place: a model's weights can be hundreds of MB
+    # one copy of the object, the weights copied into it once: a model's weights can be hundreds of MB
     out = bytearray(obj)
     meta_sec = _placeholder(elf, META_SECTION, len(packed), exact=True)
     weights_sec = _placeholder(elf, WEIGHTS_SECTION, len(weights), exact=False)
     out[meta_sec.offset:meta_sec.offset + meta_sec.size] = packed
-    view, end = memoryview(out), weights_sec.offset + len(weights)
-    view[weights_sec.offset:end] = weights
-    view[end:weights_sec.offset + weights_sec.size] = bytes(weights_sec.size - len(weights))
-    view.release()
     lay = ELF_LAYOUTS[elf.bits]
+    if weights_sec.type == elfmod.SHT_NOBITS:
+        _append_weights(out, elf, weights_sec, weights)
+    else:
+        view, end = memoryview(out), weights_sec.offset + len(weights)
+        view[weights_sec.offset:end] = weights
+        view[end:weights_sec.offset + weights_sec.size] = bytes(weights_sec.size - len(weights))
+        view.release()
     for sec in (meta_sec, weights_sec):
         at = elf.shoff + sec.index * lay.shdr.size + lay.sh_flags
         struct.pack_into("<" + lay.word, out, at, sec.flags & ~elfmod.SHF_WRITE)
     return _sealed(out, hash_offset(elf))
+
+
+def _append_weights(out: bytearray, elf: elfmod.ElfFile, sec: elfmod.Section, weights: bytes) -> None:
+    """Fill the NOBITS placeholder `sec` (.bss.cerebro.weights) by appending its bytes to out (at its
+    alignment) and making it the PROGBITS .cerebro.weights there."""
+    out.extend(bytes(-len(out) % max(1, sec.align)))
+    offset = len(out)
+    out += weights
+    out += bytes(sec.size - len(weights))
+    lay = ELF_LAYOUTS[elf.bits]
+    header = elf.shoff + sec.index * lay.shdr.size
+    name, _ = struct.unpack_from("<2I", out, header)  # sh_name, sh_type lead both ELF classes' headers
+    struct.pack_into("<2I", out, header, name + len(BSS_PREFIX), elfmod.SHT_PROGBITS)
+    struct.pack_into("<" + lay.word, out, header + lay.sh_offset, offset)
 
 
 def add_section(cbx: bytes, name: str, payload: bytes, kind: int = elfmod.SHT_PROGBITS, align: int = 1) -> bytes:
@@ -120,11 +140,14 @@ def hash_offset(elf: elfmod.ElfFile) -> int:
 
 
 def _placeholder(elf: elfmod.ElfFile, name: str, needed: int, exact: bool) -> elfmod.Section:
-    sec = elf.section(name)
+    """The PROGBITS placeholder section `name`, or for the weights a NOBITS one named with BSS_PREFIX."""
+    sec, kind = elf.section(name), (elfmod.SHT_PROGBITS, "PROGBITS")
+    if sec is None and name == WEIGHTS_SECTION:
+        sec, kind = elf.section(BSS_PREFIX + name), (elfmod.SHT_NOBITS, "NOBITS")
     if sec is None:
         raise CbxError(f"the object has no {name} section (the code generator must declare its placeholder)")
-    if sec.type != elfmod.SHT_PROGBITS:
-        raise CbxError(f"{name} must be a PROGBITS section, not type {sec.type} (declare it non-constant and "
+    if sec.type != kind[0]:
+        raise CbxError(f"{sec.name} must be a {kind[1]} section, not type {sec.type} (declare it non-constant and "
                        f"in its own named section)")
     if sec.size < needed or (exact and sec.size != needed):
         raise CbxError(f"{name} placeholder is {sec.size} bytes but {needed} are needed")

@@ -285,28 +285,36 @@ def _entry(module: ir.Module, stage_fns: dict[int, ir.Function], runs: list[_Run
     b.ret(ir.Constant(I32, 1))
 
 
+_ESCAPED = re.compile(rb'[^\x20-\x7e]|["\\]')  # what an LLVM c"..." string spells as \XX
+
+
 def _c_string(data: bytes) -> str:
-    return "".join(chr(c) if 32 <= c < 127 and c not in (34, 92) else f"\\{c:02X}" for c in data)
+    return _ESCAPED.sub(lambda m: b"\\%02X" % m[0][0], data).decode("ascii")
+
+
+# The lines finish_text rewrites (found by one regex over the text: a model's module has 100k+ lines)
+_FINISHED = re.compile(r'^(?:@"cerebro_(weights|meta|ir)" = .*|define .*)$', re.M)
 
 
 def finish_text(text: str, target: Target, weights_size: int, meta_size: int, ir_bytes: bytes) -> str:
     """Spell the .cbx globals and give every defined function the target's attribute group
     (#1, the same plus noinline, for functions llvmlite marked noinline)."""
-    lines = []
-    for line in text.splitlines():
-        if line.startswith('@"cerebro_weights" = '):
-            line = (f'@"cerebro_weights" = hidden global [{weights_size} x i8] zeroinitializer, '
-                    f'section ".cerebro.weights", align 64')
-        elif line.startswith('@"cerebro_meta" = '):
-            line = (f'@"cerebro_meta" = hidden global [{meta_size} x i8] zeroinitializer, '
-                    f'section ".cerebro.meta", align 8')
-        elif line.startswith('@"cerebro_ir" = '):
-            line = (f'@"cerebro_ir" = hidden global [{len(ir_bytes)} x i8] c"{_c_string(ir_bytes)}", '
-                    f'section ".cerebro.ir", align 1')
-        elif line.startswith("define "):
-            group = "#1" if re.search(r"\)[a-z ]*\bnoinline\b[a-z ]*\{?$", line) else "#0"
-            line = re.sub(r"\)[a-z ]*(\{?)$", rf") {group} \1", line).rstrip()
-        lines.append(line)
+    spelled = {
+        "weights": f'@"cerebro_weights" = hidden global [{weights_size} x i8] zeroinitializer, '
+                   f'section ".bss.cerebro.weights", align 64',  # NOBITS: no zeros in the object (cbx/writer.py)
+        "meta": f'@"cerebro_meta" = hidden global [{meta_size} x i8] zeroinitializer, section ".cerebro.meta", align 8',
+        "ir": f'@"cerebro_ir" = hidden global [{len(ir_bytes)} x i8] c"{_c_string(ir_bytes)}", '
+              f'section ".cerebro.ir", align 1',
+    }
+
+    def finish(match: re.Match) -> str:
+        if match[1] is not None:
+            return spelled[match[1]]
+        line = match[0]
+        group = "#1" if re.search(r"\)[a-z ]*\bnoinline\b[a-z ]*\{?$", line) else "#0"
+        return re.sub(r"\)[a-z ]*(\{?)$", rf") {group} \1", line).rstrip()
+
+    lines = [_FINISHED.sub(finish, text.rstrip("\n"))]
     # no jump tables: a switch lowered to an indirect jump is refused by objtool in the kernel's RETPOLINE build
     attrs = ["nounwind", "noredzone", '"no-jump-tables"="true"']
     if target.is_x86:
