@@ -350,6 +350,41 @@ static WINAPI int s_scanf(const char *fmt, ...)
 #undef CALL
 }
 
+/*
+ * The UCRT's scanf family goes through these two, with msvcrt's format sizes. The secure (_s)
+ * variants pass a buffer size after each %s/%c/%[ pointer, which the translation does not carry.
+ */
+enum { SCANF_SECURECRT = 1 };
+
+static void refuse_secure_scanf(uint64_t options)
+{
+	if (options & SCANF_SECURECRT)
+		die(126, "scanf_s (sizes after %%s/%%c/%%[ arguments) is not supported");
+}
+
+static WINAPI int s___stdio_common_vsscanf(uint64_t options, const char *s, size_t len, const char *fmt,
+					   void *locale, const win_slot *ap)
+{
+	char *text = strndup(s, len);	/* len may be SIZE_MAX: the string's own end */
+	int r;
+
+	(void)locale;
+	refuse_secure_scanf(options);
+	if (!text)
+		die(126, "scanf: out of memory");
+	r = ms_scan(FROM_STRING, text, fmt, ap);
+	free(text);
+	return r;
+}
+
+static WINAPI int s___stdio_common_vfscanf(uint64_t options, void *f, const char *fmt, void *locale,
+					   const win_slot *ap)
+{
+	(void)locale;
+	refuse_secure_scanf(options);
+	return ms_scan(FROM_FILE, host_file(f), fmt, ap);
+}
+
 static WINAPI int s_ungetc(int c, void *f) { return ungetc(c, host_file(f)); }
 
 /* ---- setjmp/longjmp: registers Windows keeps across calls, in the program's jmp_buf ---- */
@@ -420,6 +455,7 @@ __asm__(
 	"	movq 16(%rcx), %rsp\n"
 	"	jmpq *80(%rcx)\n");
 #define SETJMP_NAME "_setjmp"
+#define SETJMP_UCRT "__intrinsic_setjmpex"	/* the UCRT's name: the same (frame) arguments */
 #else
 /*
  * i386 (cdecl; mingw's setjmp(b) is _setjmp3(b, NULL)), in the 64-byte jmp_buf: 0 ebx, 4 esi,
@@ -547,9 +583,13 @@ const struct shim crt_shims[] = {
 	TIME_SHIMS, M("_time64", s__time64), M("_gmtime64", s__gmtime64), M("_localtime64", s__gmtime64),
 	M("_mktime64", s__mktime64), M("_difftime64", s__difftime64), M("strftime", s_strftime), M("clock", s_clock),
 	M(SETJMP_NAME, cerebro_win_setjmp), M("longjmp", cerebro_win_longjmp),
+#ifdef SETJMP_UCRT
+	M(SETJMP_UCRT, cerebro_win_setjmp),
+#endif
 	M("_stat64", s__stat64), M("_fstat64", s__fstat64), M("fopen_s", s_fopen_s), M("_setmode", s__setmode),
 	M("_fileno", s__fileno), M("_isatty", s__isatty),
 	M("sscanf", s_sscanf), M("fscanf", s_fscanf), M("scanf", s_scanf), M("ungetc", s_ungetc),
+	M("__stdio_common_vsscanf", s___stdio_common_vsscanf), M("__stdio_common_vfscanf", s___stdio_common_vfscanf),
 };
 
 const size_t crt_shim_count = sizeof(crt_shims) / sizeof(crt_shims[0]);

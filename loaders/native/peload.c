@@ -835,10 +835,11 @@ static const struct shim_table {
 	{ thread_shims, &thread_shim_count }, { module_shims, &module_shim_count },
 	{ wide_shims, &wide_shim_count },
 	{ crt_stdio_shims, &crt_stdio_shim_count }, { crt_math_shims, &crt_math_shim_count },
-	{ message_shims, &message_shim_count },
+	{ message_shims, &message_shim_count }, { ucrt_shims, &ucrt_shim_count },
 #ifndef __x86_64__
 	{ crt32_shims, &crt32_shim_count },
 #endif
+	{ multibyte_shims, &multibyte_shim_count },
 };
 
 void *find_shim(const char *dll, const char *name)

@@ -80,6 +80,14 @@ void *guest_file(FILE *host);			/* NULL for NULL */
 FILE *guest_file_host(void *f);			/* its host FILE; one-line error for any other pointer */
 FILE *guest_file_release(void *f);		/* frees it (fclose, _pclose), returns its host FILE */
 
+/* ucrt.c: the Universal CRT's startup, __stdio_common_* printf, __acrt_iob_func, time-zone variables. */
+extern const struct shim ucrt_shims[];
+extern const size_t ucrt_shim_count;
+
+/* multibyte.c: mbrtowc/wcrtomb in the "C" locale. */
+extern const struct shim multibyte_shims[];
+extern const size_t multibyte_shim_count;
+
 /* messages.c: FormatMessageA for system error codes. */
 extern const struct shim message_shims[];
 extern const size_t message_shim_count;

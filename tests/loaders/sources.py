@@ -1,7 +1,8 @@
 """Third-party C programs the PE tests build from source (issue 18 item 3): the sources come from
 PyPI sdists that vendor them (lupa: Lua 5.4; Brotli: the brotli C library and its command-line
 tool), downloaded once at a pinned version and checked against a pinned sha256; what is built from
-them is cached by a hash of the sources and the build command, so only the first run compiles."""
+them is cached by a hash of the sources and the build command, so only the first run compiles. Also
+the MinGW flags for a Universal CRT build."""
 
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ from pathlib import Path
 
 import pytest
 from loader_support import CACHE
+
+MINGW = "x86_64-w64-mingw32-gcc"
 
 
 @dataclass(frozen=True)
@@ -99,3 +102,20 @@ def cached_build(name: str, command: list[str], cwd: Path, output: str) -> Path:
         assert proc.returncode == 0, f"{' '.join(command)} failed:\n{proc.stderr[-3000:]}"
         os.replace(tmp, target)  # atomic: a concurrent run never sees half a program
     return target
+
+
+def ucrt_flags() -> list[str] | None:
+    """MinGW flags for a UCRT build: its headers' UCRT mode and a specs file linking -lucrt where
+    the default links -lmsvcrt (GCC 12 has no -mcrtdll); None when the toolchain has no libucrt.a."""
+    if not os.path.isabs(subprocess.run([MINGW, "-print-file-name=libucrt.a"], capture_output=True,
+                                        text=True).stdout.strip()):
+        return None
+    specs = subprocess.run([MINGW, "-dumpspecs"], capture_output=True, text=True, check=True).stdout
+    assert "-lmsvcrt" in specs
+    path = CACHE / "programs" / f"ucrt-{hashlib.sha256(specs.encode()).hexdigest()[:16]}.specs"
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(specs.replace("-lmsvcrt", "-lucrt"))
+        os.replace(tmp, path)
+    return [f"-specs={path}", "-D_UCRT", "-D__MSVCRT_VERSION__=0xE00"]

@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from loader_support import need
+from sources import ucrt_flags
 
 from cerebro.loaders.cli import main as cli_main
 from cerebro.loaders.native_build import native_program
@@ -377,10 +378,10 @@ PROGRAMS = {"missing": MISSING, "thread_fault": THREAD_FAULT, "lookups": LOOKUPS
 @pytest.fixture(scope="session")
 def crt_programs(tmp_path_factory) -> dict[str, dict[str, str]]:
     """{name: {"exe": MinGW build, "linux": cc build (when the source is portable), "msvcrt": MinGW with
-    msvcrt's scanf}}, built once per session, in parallel."""
+    msvcrt's scanf, "ucrt": MinGW on the UCRT (portable ones)}}, built once per session, in parallel."""
     need("x86_64-w64-mingw32-gcc", "cc")
     tmp = tmp_path_factory.mktemp("crt")
-    jobs = []
+    jobs, ucrt = [], ucrt_flags()
     for name, source in PROGRAMS.items():
         (tmp / f"{name}.c").write_text(source)
         jobs.append((["x86_64-w64-mingw32-gcc", "-O1"], tmp / f"{name}.exe", tmp / f"{name}.c"))
@@ -389,10 +390,12 @@ def crt_programs(tmp_path_factory) -> dict[str, dict[str, str]]:
                          tmp / f"{name}.c"))
         if name not in WINDOWS_ONLY:
             jobs.append((["cc", "-O1"], tmp / f"{name}.linux", tmp / f"{name}.c"))
+            if ucrt is not None:  # the same program on the Universal CRT (api-ms-win-crt-*.dll)
+                jobs.append((["x86_64-w64-mingw32-gcc", "-O1", *ucrt], tmp / f"{name}.ucrt", tmp / f"{name}.c"))
     build = lambda job: subprocess.run([*job[0], "-o", str(job[1]), str(job[2]), "-lm", "-pthread"], check=True)  # noqa: E731
     with ThreadPoolExecutor(2) as pool:
         list(pool.map(build, jobs))
-    kinds = ("exe", "linux", "msvcrt")
+    kinds = ("exe", "linux", "msvcrt", "ucrt")
     return {name: {kind: str(tmp / f"{name}.{kind}") for kind in kinds if (tmp / f"{name}.{kind}").exists()}
             for name in PROGRAMS}
 
@@ -432,7 +435,7 @@ def test_ucrt_names_map_onto_the_msvcrt_shims():
     for dll in ("api-ms-win-crt-stdio-l1-1-0.dll", "API-MS-WIN-CRT-STRING-L1-1-0.DLL", "VCRUNTIME140.dll",
                 "ucrtbase.dll"):
         assert table.supports(dll, "memcpy") and table.supports(dll, "fwrite")
-        assert not table.supports(dll, "__stdio_common_vfprintf")
+        assert table.supports(dll, "__stdio_common_vfprintf") and not table.supports(dll, "_wfopen")
     assert not table.supports("api-ms-win-core-synch-l1-2-0.dll", "memcpy")  # only the CRT sets are aliased
 
 
@@ -554,3 +557,16 @@ def test_wide_character_basics(crt_programs):
     got = same_as_linux(crt_programs, "wide")
     assert got.stdout.startswith("len 18 cmp 0 0 ncmp 0\nchr 4 rchr 13 str 12\nHhEeLlLlOo,,  WwIiDdEe")
     assert got.stdout.endswith("classes 78\nwcstol -1234 rest 7\n")
+
+
+@pytest.mark.parametrize("name", sorted(set(PROGRAMS) - WINDOWS_ONLY))
+def test_ucrt_build_matches_linux(crt_programs, name, tmp_path):
+    """Each portable program built on the Universal CRT (its startup, __stdio_common_* printf and
+    scanf, __acrt_iob_func, api-ms-win-crt-* names) gives the Linux build's output too."""
+    if "ucrt" not in crt_programs[name]:
+        pytest.skip("x86_64-w64-mingw32-gcc ships no UCRT import library (libucrt.a)")
+    assert any(i.lower().startswith("api-ms-win-crt-stdio") for i in imports(crt_programs[name]["ucrt"]))
+    data = tmp_path / "data.txt"
+    data.write_text("first line\nsecond\n")
+    args = {"numbers": ("2.5e2", "-17.9"), "ctype": ("where is a needle",), "jumps_files": (str(data),)}
+    same_as_linux(crt_programs, name, *args.get(name, ()), stdin=SCANF_INPUT if name == "scanf" else "", exe="ucrt")

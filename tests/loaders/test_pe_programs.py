@@ -11,20 +11,20 @@ from pathlib import Path
 
 import pytest
 from loader_support import need
-from sources import cached_build, source_tree
+from sources import MINGW, cached_build, source_tree, ucrt_flags
 
 from cerebro.loaders.native_build import native_program
 from cerebro.loaders.pe import PeFile
 from cerebro.loaders.pe_package import import_support
 
-MINGW = "x86_64-w64-mingw32-gcc"
-BUILDS = {  # (sdist, output): (compiler and flags, inputs); "{out}" is the file written
-    ("lua", "lua.exe"): [MINGW, "-O1", "-o", "{out}", "onelua.c"],
+CRTS = ("msvcrt", "ucrt")  # MinGW's default C runtime, and the Universal CRT (api-ms-win-crt-*.dll)
+BUILDS = {  # (sdist, output): the build command in the source tree; "{out}" is the file it writes
     ("lua", "lua"): ["cc", "-O1", "-DLUA_USE_LINUX", "-o", "{out}", "onelua.c", "-lm", "-ldl"],  # as its makefile
-    ("brotli", "brotli.exe"): [MINGW, "-O1", "-Iinclude", "-o", "{out}", "tools/brotli.c", "common/*.c", "enc/*.c",
-                               "dec/*.c"],
+    ("lua", "lua.exe"): [MINGW, "-O1", "-o", "{out}", "onelua.c"],
     ("brotli", "brotli"): ["cc", "-O1", "-Iinclude", "-o", "{out}", "tools/brotli.c", "common/*.c", "enc/*.c",
                            "dec/*.c", "-lm"],
+    ("brotli", "brotli.exe"): [MINGW, "-O1", "-Iinclude", "-o", "{out}", "tools/brotli.c", "common/*.c", "enc/*.c",
+                               "dec/*.c"],
 }
 
 
@@ -39,24 +39,49 @@ def _build(sdist: str, output: str, command: list[str]) -> Path:
 
 @pytest.fixture(scope="module")
 def programs() -> dict[str, Path]:
-    """{"lua.exe", "lua", "brotli.exe", "brotli"}: built once per source version (cached), two at a time."""
+    """{"lua", "lua.msvcrt.exe", "lua.ucrt.exe", and the same for brotli}: built once per source
+    version and command (cached), two at a time."""
     need(MINGW, "cc")
     for sdist in ("lua", "brotli"):
         source_tree(sdist)  # downloads (or skips) before the builds start
+    jobs, ucrt = {}, ucrt_flags()
+    for (sdist, output), command in BUILDS.items():
+        if output.endswith(".exe"):
+            jobs[f"{sdist}.msvcrt.exe"] = (sdist, f"{sdist}.msvcrt.exe", command)
+            if ucrt is not None:
+                jobs[f"{sdist}.ucrt.exe"] = (sdist, f"{sdist}.ucrt.exe", [*command[:2], *ucrt, *command[2:]])
+        else:
+            jobs[output] = (sdist, output, command)
     with ThreadPoolExecutor(2) as pool:
-        built = pool.map(lambda item: _build(*item[0], item[1]), BUILDS.items())
-        return {output: path for (_sdist, output), path in zip(BUILDS, built)}
+        return dict(zip(jobs, pool.map(lambda job: _build(*job), jobs.values())))
 
 
-def run_both(programs: dict, name: str, *args: str, cwd: Path, stdin: bytes = b"") -> subprocess.CompletedProcess:
-    """The Linux build, then the MinGW build through the loader, with the same arguments, input and
-    environment: stdout and exit status must be the same bytes; the loader's run is returned."""
+def run_both(programs: dict, name: str, crt: str, *args: str, cwd: Path, stdin: bytes = b""
+             ) -> subprocess.CompletedProcess:
+    """The Linux build, then the MinGW build for crt through the loader, with the same arguments, input
+    and environment: stdout and exit status must be the same bytes; the loader's run is returned."""
     env = {"PATH": "/usr/bin:/bin", "TZ": "UTC"}
     ref = subprocess.run([programs[name], *args], cwd=cwd, env=env, input=stdin, capture_output=True, timeout=60)
-    got = subprocess.run([str(native_program("peload")), programs[f"{name}.exe"], *args], cwd=cwd, env=env,
-                         input=stdin, capture_output=True, timeout=60)
+    got = peload(windows_build(programs, name, crt), *args, cwd=cwd, env=env, input=stdin)
     assert (got.stdout, got.returncode) == (ref.stdout, ref.returncode), got.stderr.decode(errors="replace")
     return got
+
+
+def windows_build(programs: dict, name: str, crt: str) -> Path:
+    if f"{name}.{crt}.exe" not in programs:
+        pytest.skip(f"{MINGW} ships no UCRT import library (libucrt.a)")
+    return programs[f"{name}.{crt}.exe"]
+
+
+def peload(exe: Path, *args: str, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run([str(native_program("peload")), exe, *args], capture_output=True, timeout=60, **kw)
+
+
+def dlls(exe: Path) -> set[str]:
+    """The DLLs the program imports from (lower case), after checking every import has a shim."""
+    support = import_support(PeFile.parse(exe.read_bytes()))
+    assert not [name for name, ok in support if not ok]
+    return {name.split("!")[0].lower() for name, _ok in support}
 
 
 LUA_SCRIPT = r"""
@@ -84,10 +109,14 @@ print(os.setlocale(), os.setlocale("C", "numeric"), os.getenv("TZ"), #arg, arg[0
 """
 
 
-def test_lua_script_matches_linux_build(programs, tmp_path):
-    assert not [name for name, ok in import_support(PeFile.parse(programs["lua.exe"].read_bytes())) if not ok]
+EXPECTED_DLLS = {"msvcrt": {"kernel32.dll", "msvcrt.dll"}, "ucrt": {"kernel32.dll", "api-ms-win-crt-stdio-l1-1-0.dll"}}
+
+
+@pytest.mark.parametrize("crt", CRTS)
+def test_lua_script_matches_linux_build(programs, tmp_path, crt):
+    assert EXPECTED_DLLS[crt] <= dlls(windows_build(programs, "lua", crt))
     (tmp_path / "known.lua").write_text(LUA_SCRIPT)
-    got = run_both(programs, "lua", "known.lua", "out.txt", cwd=tmp_path)
+    got = run_both(programs, "lua", crt, "known.lua", "out.txt", cwd=tmp_path)
     lines = got.stdout.decode().splitlines()
     assert lines[0] == ",".join(map(str, sorted(((i * 7919) % 101 for i in range(1, 21)), reverse=True)))
     assert lines[7] == "1577836800\t2023-11-14 22:13:20" and lines[9].startswith("2880067194370816120\t7\t0")
@@ -103,41 +132,43 @@ LUA_TESTES = ["bitwise", "calls", "closure", "coroutine", "events", "goto", "lit
               "vararg"]
 
 
-def test_lua_own_test_files(programs):
+@pytest.mark.parametrize("crt", CRTS)
+def test_lua_own_test_files(programs, crt):
     testes = source_tree("lua") / "testes"
     for name in LUA_TESTES:
-        got = run_both(programs, "lua", "-e", "_port=true _soft=true", f"{name}.lua", cwd=testes)
+        got = run_both(programs, "lua", crt, "-e", "_port=true _soft=true", f"{name}.lua", cwd=testes)
         assert got.returncode == 0 and got.stdout.strip(), name
 
 
 def _text(size: int) -> bytes:
     rng = random.Random(5)
     words = ["".join(rng.choice("abcdefghijklmnop") for _ in range(rng.randint(2, 9))) for _ in range(500)]
-    out = []
-    while sum(map(len, out)) < size:
+    out, length = [], 0
+    while length < size:
         out.append(rng.choice(words) + rng.choice(" \n"))
+        length += len(out[-1])
     return "".join(out).encode()[:size]
 
 
-def test_brotli_compresses_and_decompresses_identically(programs, tmp_path):
+@pytest.mark.parametrize("crt", CRTS)
+def test_brotli_compresses_and_decompresses_identically(programs, tmp_path, crt):
     """brotli.exe compresses a 100 KB file to the same bytes as the Linux build (files and pipes),
     decompresses it back, gives the output the input's time stamp (_utime64), and with -j
     removes the input (_unlink)."""
+    assert EXPECTED_DLLS[crt] <= dlls(windows_build(programs, "brotli", crt))
     data = _text(100_000)
     for side in ("linux", "exe"):
         (tmp_path / side).mkdir()
         (tmp_path / side / "in.txt").write_bytes(data)
         os.utime(tmp_path / side / "in.txt", (1_000_000_000, 1_234_567_890))
-    ref = subprocess.run([programs["brotli"], "-j", "-q", "9", "-o", "in.txt.br", "in.txt"], cwd=tmp_path / "linux",
-                         capture_output=True)
-    got = subprocess.run([str(native_program("peload")), programs["brotli.exe"], "-j", "-q", "9", "-o", "in.txt.br",
-                          "in.txt"], cwd=tmp_path / "exe", capture_output=True)
+    args = ["-j", "-q", "9", "-o", "in.txt.br", "in.txt"]
+    ref = subprocess.run([programs["brotli"], *args], cwd=tmp_path / "linux", capture_output=True)
+    got = peload(windows_build(programs, "brotli", crt), *args, cwd=tmp_path / "exe")
     assert (got.returncode, got.stderr) == (ref.returncode, ref.stderr) == (0, b"")
     compressed = (tmp_path / "exe" / "in.txt.br").read_bytes()
     assert compressed == (tmp_path / "linux" / "in.txt.br").read_bytes() and len(compressed) < len(data) // 2
     assert not (tmp_path / "exe" / "in.txt").exists() and not (tmp_path / "linux" / "in.txt").exists()
     assert os.stat(tmp_path / "exe" / "in.txt.br").st_mtime == 1_234_567_890
-    got = run_both(programs, "brotli", "-dc", "in.txt.br", cwd=tmp_path / "exe")
-    assert got.stdout == data
-    got = run_both(programs, "brotli", "-c", "-q", "5", "-w", "18", cwd=tmp_path, stdin=data)
-    assert run_both(programs, "brotli", "-d", cwd=tmp_path, stdin=got.stdout).stdout == data
+    assert run_both(programs, "brotli", crt, "-dc", "in.txt.br", cwd=tmp_path / "exe").stdout == data
+    got = run_both(programs, "brotli", crt, "-c", "-q", "5", "-w", "18", cwd=tmp_path, stdin=data)
+    assert run_both(programs, "brotli", crt, "-d", cwd=tmp_path, stdin=got.stdout).stdout == data
