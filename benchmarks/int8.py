@@ -1,0 +1,190 @@
+"""python -m benchmarks.int8: static int8 (quantize="int8") against f32 and ONNX Runtime's int8, batch 1.
+
+Models: benchmarks.models' MLP, CNN and transformer encoder (Flax, random weights), and with --minilm
+MiniLM-L6 (benchmarks.minilm, real weights). Variants of the same model:
+- `xla f32` (jax.jit), `cerebro f32` (cerebro.compile), `cerebro int8` (cerebro.compile(quantize="int8",
+  calibration=...): passes/int8_static.py), `ort f32`, `ort quantize_static` (ORT's own static
+  quantization of the same ONNX export from the same calibration inputs: QDQ, per-channel s8 weights, u8
+  activations), `cerebro qdq` (that QDQ file compiled by Cerebro: frontends/onnx/rules/quant.py) and
+  `ort quantize_dynamic` (per-channel s8 weights, activations quantized per call).
+Calibration: CALIBRATION inputs drawn as the benchmark's own (standard normal; MiniLM: token sequences).
+Timing: one process pinned to one CPU, every runtime on one thread, interleaved rounds (benchmarks/timing.py).
+Accuracy, against `xla f32` (MiniLM: `ort f32`) on ACCURACY_INPUTS other random inputs: max and mean abs
+error of the outputs, top-1 agreement for the classifiers (MLP, CNN), mean cosine of outputs (the
+transformer's per input, MiniLM's sentence embeddings, also over its example sentences).
+
+    python -m benchmarks.int8 [--quick] [--minilm] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks import machine, models, one_cpu, timing
+from benchmarks.pools import ort_session
+
+MODELS = ("mlp", "cnn", "transformer")
+CLASSIFIERS = ("mlp", "cnn")
+CALIBRATION = 64
+ACCURACY_INPUTS = 1000
+MINILM_ACCURACY_INPUTS = 100  # random token sequences (a call is ~10 ms per variant), plus the example sentences
+REFERENCE = {"minilm": "ort f32"}  # what accuracy is measured against (default: xla f32)
+
+
+def ort_quantized(model: bytes, samples: list[dict[str, np.ndarray]] | None) -> bytes:
+    """model through ORT's recommended flow: quant_pre_process (ONNX shape inference, constant folding: the
+    export's Reshapes of weights would hide them from the quantizer), then quantize_static (with samples)
+    or quantize_dynamic (without); per-channel s8 weights."""
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        QuantFormat,
+        QuantType,
+        quantize_dynamic,
+        quantize_static,
+    )
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    class Feeds(CalibrationDataReader):
+        def __init__(self) -> None:
+            self.feeds = iter(samples or [])
+
+        def get_next(self) -> dict | None:
+            return next(self.feeds, None)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        source, folded, target = Path(tmp, "f32.onnx"), Path(tmp, "folded.onnx"), Path(tmp, "int8.onnx")
+        source.write_bytes(model)
+        quant_pre_process(source, folded, skip_symbolic_shape=True)  # ORT's symbolic pass fails on the encoder
+        if samples is None:
+            quantize_dynamic(folded, target, weight_type=QuantType.QInt8, per_channel=True)
+        else:
+            quantize_static(folded, target, Feeds(), quant_format=QuantFormat.QDQ, per_channel=True,
+                            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+        return target.read_bytes()
+
+
+def _random_inputs(w: models.Workload, count: int, seed: int) -> list[tuple[np.ndarray, ...]]:
+    """count inputs like w's own: standard normal floats; token ids and a full mask for MiniLM."""
+    rng = np.random.default_rng(seed)
+    if w.name == "minilm":
+        ids, mask = w.inputs
+        return [(np.concatenate([ids[:, :1], rng.integers(1000, 30000, (1, ids.shape[1] - 2)), ids[:, -1:]], 1)
+                 .astype(ids.dtype), mask) for _ in range(count)]
+    return [tuple(rng.standard_normal(a.shape, dtype=np.float32) for a in w.inputs) for _ in range(count)]
+
+
+def variants(w: models.Workload, calibration: list[tuple[np.ndarray, ...]]) -> dict[str, Callable]:
+    """name -> fn(*inputs) giving the first output, one per variant of the same model."""
+    import cerebro
+    from benchmarks import to_onnx
+    from cerebro import runtime
+
+    onnx_model = w.onnx or to_onnx.export(w.fn, w.inputs, w.name).SerializeToString()
+    sessions = {"ort f32": ort_session(onnx_model)}
+    names = [meta.name for meta in sessions["ort f32"].get_inputs()]
+    static = ort_quantized(onnx_model, [dict(zip(names, sample)) for sample in calibration])
+    sessions.update({"ort quantize_static": ort_session(static),
+                     "ort quantize_dynamic": ort_session(ort_quantized(onnx_model, None))})
+    calls: dict[str, Callable] = {}
+    if w.fn is not None:
+        import jax
+
+        xla = jax.jit(w.fn)
+        calls["xla f32"] = lambda *x: np.asarray(jax.block_until_ready(xla(*x)))
+        for name, mode in (("cerebro f32", None), ("cerebro int8", "int8")):
+            compiled = cerebro.compile(w.fn, quantize=mode, calibration=calibration if mode else None, cache=False)
+            calls[name] = lambda *x, compiled=compiled: np.asarray(compiled(*x))
+    else:
+        for name, mode in (("cerebro f32", None), ("cerebro int8", "int8")):
+            loaded = runtime.load(cerebro.compile_onnx(onnx_model, quantize=mode, cache=False,
+                                                       calibration=[list(s) for s in calibration] if mode else None))
+            calls[name] = lambda *x, loaded=loaded: loaded(*x)[0]
+    qdq = runtime.load(cerebro.compile_onnx(static, cache=False))
+    calls["cerebro qdq"] = lambda *x: qdq(*x)[0]
+    for name, session in sessions.items():
+        calls[name] = lambda *x, run=session.run, names=names: run(None, dict(zip(names, x)))[0]
+    return calls
+
+
+def _cosine(a: np.ndarray, b: np.ndarray) -> float:
+    a, b = a.reshape(-1).astype(np.float64), b.reshape(-1).astype(np.float64)
+    return float(a @ b / max(np.linalg.norm(a) * np.linalg.norm(b), 1e-30))
+
+
+def accuracy(calls: dict[str, Callable], inputs: list[tuple[np.ndarray, ...]], reference: str,
+             classifier: bool) -> dict:
+    """Each variant but the reference against it on inputs."""
+    want = [calls[reference](*x) for x in inputs]
+    report = {}
+    for name, call in calls.items():
+        if name == reference:
+            continue
+        got = [call(*x) for x in inputs]
+        error = np.abs(np.stack(got) - np.stack(want))
+        entry = {"max_abs_error": float(error.max()), "mean_abs_error": float(error.mean()),
+                 "max_abs_output": float(np.abs(np.stack(want)).max()),
+                 "min_cosine": min(_cosine(g, r) for g, r in zip(got, want)),
+                 "mean_cosine": float(np.mean([_cosine(g, r) for g, r in zip(got, want)]))}
+        if classifier:
+            entry["top1_agreement"] = float(np.mean([g.argmax() == r.argmax() for g, r in zip(got, want)]))
+        report[name] = entry
+    return report
+
+
+SENTENCES = ("A man is eating food.", "A man is eating a piece of bread.", "The girl is carrying a baby.",
+             "A cheetah chases prey.", "A man is riding a horse.", "Two men pushed carts through the woods.",
+             "The new movie is awesome.", "Compilers turn models into native code ahead of time.")
+
+
+def _sentences(w: models.Workload) -> list[tuple[np.ndarray, ...]]:
+    """SENTENCES (examples/minilm/similarity.py's and more) as (input_ids, attention_mask), one per call,
+    tokenised by the model's own tokenizer (examples/minilm/minilm.py) to the workload's length."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "examples" / "minilm"))
+    from minilm import Tokenizer
+
+    ids, mask = Tokenizer(w.inputs[0].shape[1])(list(SENTENCES))
+    return [(ids[i:i + 1], mask[i:i + 1]) for i in range(len(SENTENCES))]
+
+
+def measure(name: str, budget: timing.Budget) -> dict:
+    w = models.workload(name, 1)
+    calibration = _random_inputs(w, CALIBRATION, seed=11)
+    calls = variants(w, calibration)
+    times = timing.sample_interleaved({v: (lambda call=call: call(*w.inputs)) for v, call in calls.items()}, budget)
+    summary = {variant: timing.summarize(samples) for variant, samples in times.items()}
+    print(f"{name} (batch 1, one thread): " + "   ".join(f"{v} {s['median_ms']:.3f} ms" for v, s in summary.items()))
+    count = MINILM_ACCURACY_INPUTS if name == "minilm" else ACCURACY_INPUTS
+    reference = REFERENCE.get(name, "xla f32")
+    report = {"random": accuracy(calls, _random_inputs(w, count, seed=12), reference, name in CLASSIFIERS)}
+    if name == "minilm":
+        report["sentences"] = accuracy(calls, _sentences(w), reference, False)
+    for kind, table in report.items():
+        for variant, r in table.items():
+            top1 = f", top-1 agreement {100 * r['top1_agreement']:.1f}%" if "top1_agreement" in r else ""
+            print(f"  {kind} vs {reference}: {variant}: max abs error {r['max_abs_error']:.4f}, mean "
+                  f"{r['mean_abs_error']:.5f} (max |output| {r['max_abs_output']:.2f}), cosine mean "
+                  f"{r['mean_cosine']:.5f} min {r['min_cosine']:.5f}{top1}")
+    return {"times": summary, "accuracy": report, "reference": reference, "calibration_inputs": CALIBRATION}
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = one_cpu.parser(__doc__)
+    parser.add_argument("--minilm", action="store_true", help="also MiniLM-L6 (needs torch; minutes)")
+    parser.add_argument("--models", default=",".join(MODELS), help="comma-separated, of " + ", ".join(MODELS))
+    args = parser.parse_args(argv)
+    one_cpu.pin()
+    chosen = [m for m in args.models.split(",") if m] + (["minilm"] if args.minilm else [])
+    results: dict = {"machine": machine.describe(), "threads": 1, "batch": 1, "models": {}}
+    for name in chosen:
+        results["models"][name] = measure(name, one_cpu.budget(args))
+    return one_cpu.finish(results, args.json)
+
+
+if __name__ == "__main__":
+    main()
