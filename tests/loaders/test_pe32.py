@@ -154,6 +154,9 @@ def pe32(tmp_path_factory) -> dict[str, Path]:
     for name, source in SOURCES.items():
         (tmp / f"{name}.c").write_text(source)
         jobs.append((["i686-w64-mingw32-gcc", "-O1"], tmp / f"{name}.exe", tmp / f"{name}.c"))
+        if name == "scanf":  # msvcrt's own scanf family (varargs in 4-byte slots) rather than MinGW's inline one
+            jobs.append((["i686-w64-mingw32-gcc", "-O1", "-D__USE_MINGW_ANSI_STDIO=0"], tmp / "scanf.msvcrt",
+                         tmp / "scanf.c"))
         if name not in WINDOWS_ONLY:
             flags = ["-m32", "-O1"] if name == "time32" else LINUX_FLAGS
             jobs.append((["gcc", *flags], tmp / f"{name}.linux", tmp / f"{name}.c"))
@@ -173,11 +176,11 @@ def peload32(exe, *args, relocate=False, timeout=30, **kw) -> subprocess.Complet
                           text=True, errors="replace", timeout=timeout, **kw)
 
 
-def same_as_linux(pe32, name, *args, relocate=False, stdin="", **kw) -> subprocess.CompletedProcess:
+def same_as_linux(pe32, name, *args, relocate=False, stdin="", exe="exe", **kw) -> subprocess.CompletedProcess:
     env = {"PATH": "/usr/bin:/bin", "TZ": "UTC", "CEREBRO_TEST_VAR": "x y"}
     ref = subprocess.run([str(pe32[f"{name}.linux"]), *args], capture_output=True, text=True, env=env, input=stdin,
                          **kw)
-    got = peload32(pe32[f"{name}.exe"], *args, relocate=relocate, env=env, input=stdin, **kw)
+    got = peload32(pe32[f"{name}.{exe}"], *args, relocate=relocate, env=env, input=stdin, **kw)
     assert (got.stdout, got.returncode) == (ref.stdout, ref.returncode), got.stderr
     return got
 
@@ -224,6 +227,9 @@ def test_crt_programs_match_linux(pe32, tmp_path, name):
     got = same_as_linux(pe32, name, *args, stdin=test_pe_crt.SCANF_INPUT)
     if name == "threads":
         assert got.stderr == "thread attach 4 detach 4\n"
+    if name == "scanf":
+        assert "sscanf" in {i.name for i in PePackage.parse(pe32["scanf.msvcrt"].read_bytes()).pe.imports}
+        same_as_linux(pe32, name, stdin=test_pe_crt.SCANF_INPUT, exe="msvcrt")
 
 
 def test_tls_callback_and_cli_run_pick_the_32_bit_loader(pe32, capfd):
