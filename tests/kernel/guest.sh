@@ -24,6 +24,8 @@ done
 # the integer-only model runs without an FPU section; the float ones in one per stage
 { echo "int8 $(cat "$SYS/models/$mod_int8/fpu")"; echo "mlp $(cat "$SYS/models/$mod_mlp/fpu")"; } > fpu.txt
 emit fpu fpu.txt
+fpu_calls kernel_fpu_begin_mask int8 mlp > fpu_calls.txt 2>&1
+emit fpu_calls fpu_calls.txt
 cerebro-ctl load mlp.cbx > load_mlp.txt 2>&1
 emit load_mlp load_mlp.txt
 emit signature_mlp "$SYS/models/$mod_mlp/signature"

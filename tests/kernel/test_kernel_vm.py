@@ -99,11 +99,14 @@ def test_model_through_dev_cerebro_matches_userspace(vm, name):
 
 
 def test_integer_model_runs_without_fpu_section(vm):
-    """The x86_64-gpr model (tests/integer_model.py): sysfs says fpu none (the float models: simd), and its
-    int8/int32 outputs through /dev/cerebro are the user-space runtime's bit for bit, and numpy's."""
+    """The x86_64-gpr model (tests/integer_model.py): sysfs says fpu none (the float models: simd), ftrace sees
+    no kernel_fpu_begin in its runs (one per run of the MLP), and its int8/int32 outputs through /dev/cerebro
+    are the user-space runtime's bit for bit, and numpy's."""
     import integer_model
 
     assert vm.text("fpu").split() == ["int8", "none", "mlp", "simd"]
+    calls = dict(line.split() for line in vm.text("fpu_calls").splitlines())  # ftrace, 5 runs each
+    assert calls["int8"] == "0" and int(calls["mlp"]) >= 5, calls
     model = vm.models["int8"]
     got = split_outputs(vm.file("out_int8"), signature(model).outputs)
     for g, runtime_out, numpy_out in zip(got, model.expected, integer_model.reference(*model.inputs), strict=True):
