@@ -1,10 +1,12 @@
-"""Real programs others wrote, built from their own sources with MinGW (x86-64), run through the native
-PE loader and compared byte for byte with the Linux build of the same sources (issue 18 item 3):
-Lua 5.4 (a script computing known values, and Lua's own platform-independent test files) and the
-brotli tool (files, stdin/stdout, keeping the input's time stamp, removing the input)."""
+"""Real programs others wrote, built from their own sources with MinGW (x86-64 on msvcrt and on the
+UCRT, and i686), run through the native PE loader and compared byte for byte with the Linux build of
+the same sources (issue 18 item 3): Lua 5.4 (a script computing known values, and Lua's own
+platform-independent test files) and the brotli tool (files, stdin/stdout, keeping the input's time
+stamp, removing the input)."""
 
 import os
 import random
+import shutil
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -13,11 +15,11 @@ import pytest
 from loader_support import need
 from sources import MINGW, cached_build, source_tree, ucrt_flags
 
+from cerebro.binread import FormatError
 from cerebro.loaders.native_build import native_program
 from cerebro.loaders.pe import PeFile
 from cerebro.loaders.pe_package import import_support
 
-CRTS = ("msvcrt", "ucrt")  # MinGW's default C runtime, and the Universal CRT (api-ms-win-crt-*.dll)
 BUILDS = {  # (sdist, output): the build command in the source tree; "{out}" is the file it writes
     ("lua", "lua"): ["cc", "-O1", "-DLUA_USE_LINUX", "-o", "{out}", "onelua.c", "-lm", "-ldl"],  # as its makefile
     ("lua", "lua.exe"): [MINGW, "-O1", "-o", "{out}", "onelua.c"],
@@ -26,6 +28,25 @@ BUILDS = {  # (sdist, output): the build command in the source tree; "{out}" is 
     ("brotli", "brotli.exe"): [MINGW, "-O1", "-Iinclude", "-o", "{out}", "tools/brotli.c", "common/*.c", "enc/*.c",
                                "dec/*.c"],
 }
+MINGW32 = "i686-w64-mingw32-gcc"
+# Each .exe is built three ways: x86-64 on MinGW's default C runtime (msvcrt.dll), x86-64 on the
+# Universal CRT (api-ms-win-crt-*.dll), and i686 (PE32, msvcrt.dll, run by peload32).
+VARIANTS = ("msvcrt", "ucrt", "i686")
+EXPECTED_DLLS = {"msvcrt": {"kernel32.dll", "msvcrt.dll"}, "ucrt": {"kernel32.dll", "api-ms-win-crt-stdio-l1-1-0.dll"},
+                 "i686": {"kernel32.dll", "msvcrt.dll"}}
+LOADER_BITS = {"msvcrt": 64, "ucrt": 64, "i686": 32}
+
+
+def variant_compilers() -> dict[str, list[str] | str]:
+    """variant -> the MinGW compiler and flags to build it with, or why it cannot be built here."""
+    ucrt = ucrt_flags()
+    out = {"msvcrt": [MINGW], "ucrt": [MINGW, *ucrt] if ucrt else f"{MINGW} ships no UCRT import library"}
+    try:
+        native_program("peload", bits=32)
+        out["i686"] = [MINGW32] if shutil.which(MINGW32) else f"{MINGW32} is not installed"
+    except FormatError as exc:
+        out["i686"] = f"no 32-bit loader: {exc}"
+    return out
 
 
 def _build(sdist: str, output: str, command: list[str]) -> Path:
@@ -38,43 +59,48 @@ def _build(sdist: str, output: str, command: list[str]) -> Path:
 
 
 @pytest.fixture(scope="module")
-def programs() -> dict[str, Path]:
-    """{"lua", "lua.msvcrt.exe", "lua.ucrt.exe", and the same for brotli}: built once per source
-    version and command (cached), two at a time."""
+def programs() -> dict[str, Path | str]:
+    """{"lua", "lua.<variant>.exe" for each variant, and the same for brotli}: built once per source
+    version and command (cached), two at a time; a variant that cannot be built here maps to why."""
     need(MINGW, "cc")
     for sdist in ("lua", "brotli"):
         source_tree(sdist)  # downloads (or skips) before the builds start
-    jobs, ucrt = {}, ucrt_flags()
+    jobs, out, compilers = {}, {}, variant_compilers()
     for (sdist, output), command in BUILDS.items():
-        if output.endswith(".exe"):
-            jobs[f"{sdist}.msvcrt.exe"] = (sdist, f"{sdist}.msvcrt.exe", command)
-            if ucrt is not None:
-                jobs[f"{sdist}.ucrt.exe"] = (sdist, f"{sdist}.ucrt.exe", [*command[:2], *ucrt, *command[2:]])
-        else:
+        if not output.endswith(".exe"):
             jobs[output] = (sdist, output, command)
+            continue
+        for variant, compiler in compilers.items():
+            key = f"{sdist}.{variant}.exe"
+            if isinstance(compiler, str):
+                out[key] = compiler
+            else:
+                jobs[key] = (sdist, key, [*compiler, *command[1:]])
     with ThreadPoolExecutor(2) as pool:
-        return dict(zip(jobs, pool.map(lambda job: _build(*job), jobs.values())))
+        return {**out, **dict(zip(jobs, pool.map(lambda job: _build(*job), jobs.values())))}
 
 
-def run_both(programs: dict, name: str, crt: str, *args: str, cwd: Path, stdin: bytes = b""
+def run_both(programs: dict, name: str, variant: str, *args: str, cwd: Path, stdin: bytes = b""
              ) -> subprocess.CompletedProcess:
-    """The Linux build, then the MinGW build for crt through the loader, with the same arguments, input
-    and environment: stdout and exit status must be the same bytes; the loader's run is returned."""
+    """The Linux build, then the MinGW build of variant through the loader, with the same arguments,
+    input and environment: stdout and exit status must be the same bytes; the loader's run is returned."""
     env = {"PATH": "/usr/bin:/bin", "TZ": "UTC"}
     ref = subprocess.run([programs[name], *args], cwd=cwd, env=env, input=stdin, capture_output=True, timeout=60)
-    got = peload(windows_build(programs, name, crt), *args, cwd=cwd, env=env, input=stdin)
+    got = peload(variant, windows_build(programs, name, variant), *args, cwd=cwd, env=env, input=stdin)
     assert (got.stdout, got.returncode) == (ref.stdout, ref.returncode), got.stderr.decode(errors="replace")
     return got
 
 
-def windows_build(programs: dict, name: str, crt: str) -> Path:
-    if f"{name}.{crt}.exe" not in programs:
-        pytest.skip(f"{MINGW} ships no UCRT import library (libucrt.a)")
-    return programs[f"{name}.{crt}.exe"]
+def windows_build(programs: dict, name: str, variant: str) -> Path:
+    built = programs[f"{name}.{variant}.exe"]
+    if isinstance(built, str):
+        pytest.skip(built)
+    return built
 
 
-def peload(exe: Path, *args: str, **kw) -> subprocess.CompletedProcess:
-    return subprocess.run([str(native_program("peload")), exe, *args], capture_output=True, timeout=60, **kw)
+def peload(variant: str, exe: Path, *args: str, **kw) -> subprocess.CompletedProcess:
+    loader = native_program("peload", bits=LOADER_BITS[variant])
+    return subprocess.run([str(loader), exe, *args], capture_output=True, timeout=60, **kw)
 
 
 def dlls(exe: Path) -> set[str]:
@@ -109,14 +135,11 @@ print(os.setlocale(), os.setlocale("C", "numeric"), os.getenv("TZ"), #arg, arg[0
 """
 
 
-EXPECTED_DLLS = {"msvcrt": {"kernel32.dll", "msvcrt.dll"}, "ucrt": {"kernel32.dll", "api-ms-win-crt-stdio-l1-1-0.dll"}}
-
-
-@pytest.mark.parametrize("crt", CRTS)
-def test_lua_script_matches_linux_build(programs, tmp_path, crt):
-    assert EXPECTED_DLLS[crt] <= dlls(windows_build(programs, "lua", crt))
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_lua_script_matches_linux_build(programs, tmp_path, variant):
+    assert EXPECTED_DLLS[variant] <= dlls(windows_build(programs, "lua", variant))
     (tmp_path / "known.lua").write_text(LUA_SCRIPT)
-    got = run_both(programs, "lua", crt, "known.lua", "out.txt", cwd=tmp_path)
+    got = run_both(programs, "lua", variant, "known.lua", "out.txt", cwd=tmp_path)
     lines = got.stdout.decode().splitlines()
     assert lines[0] == ",".join(map(str, sorted(((i * 7919) % 101 for i in range(1, 21)), reverse=True)))
     assert lines[7] == "1577836800\t2023-11-14 22:13:20" and lines[9].startswith("2880067194370816120\t7\t0")
@@ -132,11 +155,11 @@ LUA_TESTES = ["bitwise", "calls", "closure", "coroutine", "events", "goto", "lit
               "vararg"]
 
 
-@pytest.mark.parametrize("crt", CRTS)
-def test_lua_own_test_files(programs, crt):
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_lua_own_test_files(programs, variant):
     testes = source_tree("lua") / "testes"
     for name in LUA_TESTES:
-        got = run_both(programs, "lua", crt, "-e", "_port=true _soft=true", f"{name}.lua", cwd=testes)
+        got = run_both(programs, "lua", variant, "-e", "_port=true _soft=true", f"{name}.lua", cwd=testes)
         assert got.returncode == 0 and got.stdout.strip(), name
 
 
@@ -150,12 +173,12 @@ def _text(size: int) -> bytes:
     return "".join(out).encode()[:size]
 
 
-@pytest.mark.parametrize("crt", CRTS)
-def test_brotli_compresses_and_decompresses_identically(programs, tmp_path, crt):
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_brotli_compresses_and_decompresses_identically(programs, tmp_path, variant):
     """brotli.exe compresses a 100 KB file to the same bytes as the Linux build (files and pipes),
     decompresses it back, gives the output the input's time stamp (_utime64), and with -j
     removes the input (_unlink)."""
-    assert EXPECTED_DLLS[crt] <= dlls(windows_build(programs, "brotli", crt))
+    assert EXPECTED_DLLS[variant] <= dlls(windows_build(programs, "brotli", variant))
     data = _text(100_000)
     for side in ("linux", "exe"):
         (tmp_path / side).mkdir()
@@ -163,12 +186,12 @@ def test_brotli_compresses_and_decompresses_identically(programs, tmp_path, crt)
         os.utime(tmp_path / side / "in.txt", (1_000_000_000, 1_234_567_890))
     args = ["-j", "-q", "9", "-o", "in.txt.br", "in.txt"]
     ref = subprocess.run([programs["brotli"], *args], cwd=tmp_path / "linux", capture_output=True)
-    got = peload(windows_build(programs, "brotli", crt), *args, cwd=tmp_path / "exe")
+    got = peload(variant, windows_build(programs, "brotli", variant), *args, cwd=tmp_path / "exe")
     assert (got.returncode, got.stderr) == (ref.returncode, ref.stderr) == (0, b"")
     compressed = (tmp_path / "exe" / "in.txt.br").read_bytes()
     assert compressed == (tmp_path / "linux" / "in.txt.br").read_bytes() and len(compressed) < len(data) // 2
     assert not (tmp_path / "exe" / "in.txt").exists() and not (tmp_path / "linux" / "in.txt").exists()
     assert os.stat(tmp_path / "exe" / "in.txt.br").st_mtime == 1_234_567_890
-    assert run_both(programs, "brotli", crt, "-dc", "in.txt.br", cwd=tmp_path / "exe").stdout == data
-    got = run_both(programs, "brotli", crt, "-c", "-q", "5", "-w", "18", cwd=tmp_path, stdin=data)
-    assert run_both(programs, "brotli", crt, "-d", cwd=tmp_path, stdin=got.stdout).stdout == data
+    assert run_both(programs, "brotli", variant, "-dc", "in.txt.br", cwd=tmp_path / "exe").stdout == data
+    got = run_both(programs, "brotli", variant, "-c", "-q", "5", "-w", "18", cwd=tmp_path, stdin=data)
+    assert run_both(programs, "brotli", variant, "-d", cwd=tmp_path, stdin=got.stdout).stdout == data
