@@ -23,11 +23,18 @@ from cerebro.compiler.targets import TARGETS, Target
 # (M, K, N): one row/column, K under one step, K = 4*16 + 3, K not a multiple of 32 or 64, a 64-row band
 SHAPES = [(1, 3, 1), (3, 17, 17), (17, 67, 5), (1, 131, 64), (64, 45, 3), (2, 200, 9)]
 PAIRS = [(DType.u8, DType.i8), (DType.i8, DType.i8), (DType.u8, DType.u8), (DType.i8, DType.u8)]
-X86_VNNI = {"avx-vnni": dataclasses.replace(TARGETS["x86_64-v3"], features=TARGETS["x86_64-v3"].features + ",+avxvnni"),
-            "avx512-vnni": dataclasses.replace(TARGETS["x86_64-v4"], features=TARGETS["x86_64-v4"].features
-                                               + ",+avx512vnni")}
-ARM_DOTPROD = dataclasses.replace(TARGETS["aarch64"], features=TARGETS["aarch64"].features + ",+dotprod",
-                                  meta_features="+neon,+fp-armv8,+dotprod")
+
+
+def _with(base: str, feature: str) -> Target:
+    """TARGETS[base] also compiling for `feature`, which its meta then requires (cbxrun refuses the model on a
+    CPU without it instead of running into SIGILL)."""
+    target = TARGETS[base]
+    return dataclasses.replace(target, features=f"{target.features},{feature}",
+                               meta_features=f"{target.meta_features},{feature}")
+
+
+X86_VNNI = {"avx-vnni": _with("x86_64-v3", "+avxvnni"), "avx512-vnni": _with("x86_64-v4", "+avx512vnni")}
+ARM_DOTPROD = _with("aarch64", "+dotprod")
 
 
 def _cases(shapes: list[tuple[int, int, int]] = SHAPES, seed: int = 5) -> tuple[Graph, list[np.ndarray],
