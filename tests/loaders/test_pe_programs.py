@@ -1,12 +1,11 @@
-"""Real programs others wrote, built from their own sources with MinGW (x86-64 on msvcrt and on the
-UCRT, and i686), run through the native PE loader and compared byte for byte with the Linux build of
+"""Real programs others wrote, built from their own sources with MinGW (x86-64, on msvcrt and on the
+UCRT), run through the native PE loader and compared byte for byte with the Linux build of
 the same sources (issue 18 item 3): Lua 5.4 (a script computing known values, and Lua's own
 platform-independent test files) and the brotli tool (files, stdin/stdout, keeping the input's time
 stamp, removing the input)."""
 
 import os
 import random
-import shutil
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -15,7 +14,6 @@ import pytest
 from loader_support import need
 from sources import MINGW, cached_build, source_tree, ucrt_flags
 
-from cerebro.binread import FormatError
 from cerebro.loaders.native_build import native_program
 from cerebro.loaders.pe import PeFile
 from cerebro.loaders.pe_package import import_support
@@ -28,25 +26,16 @@ BUILDS = {  # (sdist, output): the build command in the source tree; "{out}" is 
     ("brotli", "brotli.exe"): [MINGW, "-O1", "-Iinclude", "-o", "{out}", "tools/brotli.c", "common/*.c", "enc/*.c",
                                "dec/*.c"],
 }
-MINGW32 = "i686-w64-mingw32-gcc"
-# Each .exe is built three ways: x86-64 on MinGW's default C runtime (msvcrt.dll), x86-64 on the
-# Universal CRT (api-ms-win-crt-*.dll), and i686 (PE32, msvcrt.dll, run by peload32).
-VARIANTS = ("msvcrt", "ucrt", "i686")
-EXPECTED_DLLS = {"msvcrt": {"kernel32.dll", "msvcrt.dll"}, "ucrt": {"kernel32.dll", "api-ms-win-crt-stdio-l1-1-0.dll"},
-                 "i686": {"kernel32.dll", "msvcrt.dll"}}
-LOADER_BITS = {"msvcrt": 64, "ucrt": 64, "i686": 32}
+# Each .exe is built on MinGW's default C runtime (msvcrt.dll) and on the Universal CRT
+# (api-ms-win-crt-*.dll); test_pe32.py builds the same sources for i686.
+VARIANTS = ("msvcrt", "ucrt")
+EXPECTED_DLLS = {"msvcrt": {"kernel32.dll", "msvcrt.dll"}, "ucrt": {"kernel32.dll", "api-ms-win-crt-stdio-l1-1-0.dll"}}
 
 
 def variant_compilers() -> dict[str, list[str] | str]:
     """variant -> the MinGW compiler and flags to build it with, or why it cannot be built here."""
     ucrt = ucrt_flags()
-    out = {"msvcrt": [MINGW], "ucrt": [MINGW, *ucrt] if ucrt else f"{MINGW} ships no UCRT import library"}
-    try:
-        native_program("peload", bits=32)
-        out["i686"] = [MINGW32] if shutil.which(MINGW32) else f"{MINGW32} is not installed"
-    except FormatError as exc:
-        out["i686"] = f"no 32-bit loader: {exc}"
-    return out
+    return {"msvcrt": [MINGW], "ucrt": [MINGW, *ucrt] if ucrt else f"{MINGW} ships no UCRT import library"}
 
 
 def _build(sdist: str, output: str, command: list[str]) -> Path:
@@ -86,7 +75,7 @@ def run_both(programs: dict, name: str, variant: str, *args: str, cwd: Path, std
     input and environment: stdout and exit status must be the same bytes; the loader's run is returned."""
     env = {"PATH": "/usr/bin:/bin", "TZ": "UTC"}
     ref = subprocess.run([programs[name], *args], cwd=cwd, env=env, input=stdin, capture_output=True, timeout=60)
-    got = peload(variant, windows_build(programs, name, variant), *args, cwd=cwd, env=env, input=stdin)
+    got = peload(windows_build(programs, name, variant), *args, cwd=cwd, env=env, input=stdin)
     assert (got.stdout, got.returncode) == (ref.stdout, ref.returncode), got.stderr.decode(errors="replace")
     return got
 
@@ -98,9 +87,8 @@ def windows_build(programs: dict, name: str, variant: str) -> Path:
     return built
 
 
-def peload(variant: str, exe: Path, *args: str, **kw) -> subprocess.CompletedProcess:
-    loader = native_program("peload", bits=LOADER_BITS[variant])
-    return subprocess.run([str(loader), exe, *args], capture_output=True, timeout=60, **kw)
+def peload(exe: Path, *args: str, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run([str(native_program("peload")), exe, *args], capture_output=True, timeout=60, **kw)
 
 
 def dlls(exe: Path) -> set[str]:
@@ -186,7 +174,7 @@ def test_brotli_compresses_and_decompresses_identically(programs, tmp_path, vari
         os.utime(tmp_path / side / "in.txt", (1_000_000_000, 1_234_567_890))
     args = ["-j", "-q", "9", "-o", "in.txt.br", "in.txt"]
     ref = subprocess.run([programs["brotli"], *args], cwd=tmp_path / "linux", capture_output=True)
-    got = peload(variant, windows_build(programs, "brotli", variant), *args, cwd=tmp_path / "exe")
+    got = peload(windows_build(programs, "brotli", variant), *args, cwd=tmp_path / "exe")
     assert (got.returncode, got.stderr) == (ref.returncode, ref.stderr) == (0, b"")
     compressed = (tmp_path / "exe" / "in.txt.br").read_bytes()
     assert compressed == (tmp_path / "linux" / "in.txt.br").read_bytes() and len(compressed) < len(data) // 2
