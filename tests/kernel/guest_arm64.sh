@@ -19,6 +19,8 @@ for m in $MODELS; do
 done
 { echo "int8 $(cat "$SYS/models/$mod_int8/fpu")"; echo "mlp $(cat "$SYS/models/$mod_mlp/fpu")"; } > fpu.txt
 emit fpu fpu.txt
+fpu_calls kernel_neon_begin int8 mlp > fpu_calls.txt 2>&1
+emit fpu_calls fpu_calls.txt
 # (2 calls: the run above already had TCG translate the code; ResNet18 takes seconds a call)
 for m in $MODELS; do
 	eval "d=$SYS/models/\$mod_$m"

@@ -188,8 +188,11 @@ def test_model_matches_userspace_bit_for_bit_and_jax(arm64_vm, name):
 
 
 def test_integer_model_runs_without_neon_section(arm64_vm):
-    """sysfs fpu: none for the aarch64-gpr model (its outputs: the test above, exact), simd for the float ones."""
+    """sysfs fpu: none for the aarch64-gpr model (its outputs: the test above, exact), simd for the float ones;
+    ftrace sees no kernel_neon_begin in its runs."""
     assert kmod.vm_file(arm64_vm["log"], "fpu").decode().split() == ["int8", "none", "mlp", "simd"]
+    calls = dict(line.split() for line in kmod.vm_file(arm64_vm["log"], "fpu_calls").decode().splitlines())
+    assert calls["int8"] == "0" and int(calls["mlp"]) >= 5, calls  # kernel_neon_begin in 5 runs, by ftrace
 
 
 def test_model_built_for_sve_is_refused_on_a_cpu_without_it(arm64_vm):
