@@ -368,11 +368,106 @@ int main(int argc, char **argv)
 }
 """
 
+STDIO_FILES = r"""
+#define __USE_MINGW_ANSI_STDIO 1 /* MinGW's own printf family, which locks a FILE through its _lock_file */
+#include <locale.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <fcntl.h>
+#ifdef _WIN32
+#include <windows.h>
+#include <io.h>
+#include <share.h>
+#include <sys/utime.h>
+#define popen _popen
+#define pclose _pclose
+#define fdopen _fdopen
+#define STATUS(s) (s)
+#define OPEN_NEW(p) _sopen(p, _O_WRONLY | _O_CREAT | _O_EXCL | _O_BINARY, _SH_DENYNO, _S_IREAD | _S_IWRITE)
+#else
+#include <sys/wait.h>
+#include <unistd.h>
+#include <utime.h>
+#define STATUS(s) (WIFEXITED(s) ? WEXITSTATUS(s) : -1)
+#define OPEN_NEW(p) open(p, O_WRONLY | O_CREAT | O_EXCL, 0666)
+#endif
+int main(int argc, char **argv)
+{
+    char a[600], b[600], line[64] = "", small[8];
+    if (argc > 2) {  /* a FILE* that did not come from fopen */
+        char fake[64] = {0};
+        return fputs("never written", (FILE *)fake);
+    }
+    snprintf(a, sizeof a, "%s/a.txt", argv[1]);
+    snprintf(b, sizeof b, "%s/b.txt", argv[1]);
+    remove(a);  /* what an earlier run left */
+    remove(b);
+    FILE *f = fopen(a, "w");
+    printf("setvbuf %d\n", setvbuf(f, NULL, _IOFBF, 4096));
+    fprintf(f, "%d %s %.3f\n", 42, "forty-two", 2.5);
+    fclose(f);
+    int r = rename(a, b);
+    printf("rename %d, old gone %d\n", r, fopen(a, "r") == NULL);
+    r = freopen(b, "r", stdin) == stdin;
+    printf("freopen %d: %s", r, fgets(line, sizeof line, stdin));
+    clearerr(stdin);
+    FILE *t = tmpfile();
+    fputs("scratch", t);
+    fseek(t, 0, SEEK_SET);
+    printf("tmpfile [%s]\n", fgets(line, sizeof line, t));
+    fclose(t);
+    r = system("exit 3");
+    printf("system %d %d\n", STATUS(r), system(NULL) != 0);
+    FILE *p = popen("echo piped", "r");
+    printf("popen [%s]", fgets(line, sizeof line, p));
+    r = pclose(p);
+    printf(" close %d\n", STATUS(r));
+    p = popen("exit 5", "r");
+    r = pclose(p);
+    printf("popen exit %d\n", STATUS(r));
+    printf("locale %s", setlocale(LC_ALL, NULL));
+    printf(" %s, strcoll %d\n", setlocale(LC_ALL, "C"), strcoll("a", "b") < 0);
+    r = remove(b);
+    printf("remove %d again %d\n", r, remove(b));
+    int fd = OPEN_NEW(b);
+    FILE *w = fdopen(fd, "wb");
+    fputs("via a descriptor\n", w);
+    fclose(w);
+    printf("exclusive again %d\n", OPEN_NEW(b));
+    struct utimbuf times = {1000000000, 1234567890};
+    struct stat st;
+    r = utime(b, &times);
+    printf("utime %d, stat %d", r, stat(b, &st));
+    printf(" size %lld mtime %lld\n", (long long)st.st_size, (long long)st.st_mtime);
+    const char *text = argv[1][0] ? "truncated text" : "";  /* not known at compile time */
+    int n = snprintf(small, sizeof small, "%s", text);
+    printf("snprintf %d [%s]\n", n, small);
+#ifdef _WIN32
+    char me[MAX_PATH], msg[256], back[600];
+    GetModuleFileNameA(NULL, me, sizeof me);
+    FormatMessageA(FORMAT_MESSAGE_FROM_SYSTEM | FORMAT_MESSAGE_IGNORE_INSERTS, NULL, ERROR_FILE_NOT_FOUND, 0, msg,
+                   sizeof msg, NULL);
+    snprintf(a, sizeof a, "%s\\a.txt", argv[1]);
+    f = fopen(a, "w");
+    fclose(f);
+    snprintf(back, sizeof back, "%s\\b.txt", argv[1]);
+    r = rename(a, back);
+    fprintf(stderr, "rename onto a file %d; module path has \\ %d, ends .exe %d; [%s]", r, strchr(me, '\\') != NULL,
+            strstr(me, ".exe") != NULL, strtok(msg, "\r\n"));
+    r = (int)FormatMessageA(FORMAT_MESSAGE_FROM_SYSTEM, NULL, 99999, 0, msg, sizeof msg, NULL);
+    fprintf(stderr, "; unknown code %d %lu\n", r, GetLastError());
+#endif
+    return 0;
+}
+"""
+
 WINDOWS_ONLY = {"missing", "thread_fault", "lookups", "scanf_refused"}  # no Linux build to compare with
 PROGRAMS = {"missing": MISSING, "thread_fault": THREAD_FAULT, "lookups": LOOKUPS, "threads": THREADS,
             "jumps_files": JUMPS_AND_FILES, "scanf": SCANF, "time": TIME, "numbers": NUMBERS, "ctype": CTYPE,
             "thread_local": THREAD_LOCAL, "scanf_refused": SCANF_REFUSED,
-            "wide": WIDE}
+            "wide": WIDE, "stdio_files": STDIO_FILES}
 
 
 @pytest.fixture(scope="session")
@@ -568,5 +663,26 @@ def test_ucrt_build_matches_linux(crt_programs, name, tmp_path):
     assert any(i.lower().startswith("api-ms-win-crt-stdio") for i in imports(crt_programs[name]["ucrt"]))
     data = tmp_path / "data.txt"
     data.write_text("first line\nsecond\n")
-    args = {"numbers": ("2.5e2", "-17.9"), "ctype": ("where is a needle",), "jumps_files": (str(data),)}
+    args = {"numbers": ("2.5e2", "-17.9"), "ctype": ("where is a needle",), "jumps_files": (str(data),),
+            "stdio_files": (str(tmp_path),)}
     same_as_linux(crt_programs, name, *args.get(name, ()), stdin=SCANF_INPUT if name == "scanf" else "", exe="ucrt")
+
+
+def test_files_processes_and_locale(crt_programs, tmp_path):
+    """setvbuf, rename, freopen, clearerr, tmpfile, system/_popen/_pclose exit codes, setlocale/strcoll,
+    remove, _sopen/_fdopen, _utime64 and _stat64 as on Linux, through MinGW's own printf, which locks
+    each FILE inside it (with glibc's FILE handed to the program, that lock was a corrupt critical
+    section: exit 126 at the first fprintf). Windows' own rules on stderr: rename never replaces,
+    '\\' separates path parts, GetModuleFileNameA names the program that way, FormatMessageA."""
+    got = same_as_linux(crt_programs, "stdio_files", str(tmp_path))
+    assert got.stdout.startswith("setvbuf 0\nrename 0, old gone 1\nfreopen 1: 42 forty-two 2.500\n")
+    assert "system 3 1\npopen [piped\n] close 0\npopen exit 5\nlocale C C, strcoll 1\nremove 0 again -1\n" in got.stdout
+    assert got.stdout.endswith("exclusive again -1\nutime 0, stat 0 size 17 mtime 1234567890\nsnprintf 14 [truncat]\n")
+    assert got.stderr == ("rename onto a file -1; module path has \\ 1, ends .exe 1; "
+                          "[The system cannot find the file specified.]; unknown code 0 317\n")
+
+
+def test_file_pointer_not_from_fopen_is_refused(crt_programs, tmp_path):
+    got = peload(crt_programs["stdio_files"]["exe"], str(tmp_path), "bad-file")
+    assert (got.returncode, got.stdout) == (126, "")
+    assert got.stderr == "cerebro-peload: a FILE* the program did not get from fopen was passed to a stdio function\n"
