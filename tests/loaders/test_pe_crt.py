@@ -9,6 +9,7 @@ import subprocess
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+import test_pe
 from loader_support import need
 from sources import ucrt_flags
 
@@ -686,3 +687,25 @@ def test_file_pointer_not_from_fopen_is_refused(crt_programs, tmp_path):
     got = peload(crt_programs["stdio_files"]["exe"], str(tmp_path), "bad-file")
     assert (got.returncode, got.stdout) == (126, "")
     assert got.stderr == "cerebro-peload: a FILE* the program did not get from fopen was passed to a stdio function\n"
+
+
+def test_classic_programs_of_test_pe_on_ucrt(tmp_path):
+    """test_pe.py's argv/printf/env/file program and its fgets/qsort/bsearch/atexit/KERNEL32 one
+    (data/files.c), built on the UCRT, match their Linux builds as the msvcrt builds do there."""
+    flags = ucrt_flags()
+    if flags is None:
+        pytest.skip("x86_64-w64-mingw32-gcc ships no UCRT import library (libucrt.a)")
+    (tmp_path / "portable.c").write_text(test_pe.PORTABLE)
+    (tmp_path / "files.c").write_text((test_pe.DATA / "files.c").read_text())
+    for name in ("portable", "files"):
+        for out, compiler in ((f"{name}.ucrt", ["x86_64-w64-mingw32-gcc", *flags]), (f"{name}.linux", ["cc"])):
+            subprocess.run([*compiler, "-O1", "-o", str(tmp_path / out), str(tmp_path / f"{name}.c")], check=True)
+    (tmp_path / "nums.txt").write_text("17\n-3\n42\n1000000\n5\n0\n")
+    env = {"CEREBRO_TEST_VAR": "set-by-test", "PATH": "/usr/bin:/bin"}
+    for name, args in (("portable", ["nums.txt", "two words"]), ("files", ["nums.txt"])):
+        ref = subprocess.run([str(tmp_path / f"{name}.linux"), *args], capture_output=True, text=True, env=env,
+                             cwd=tmp_path)
+        got = peload(str(tmp_path / f"{name}.ucrt"), *args, env=env, cwd=tmp_path)
+        assert (got.stdout, got.stderr, got.returncode) == (ref.stdout, ref.stderr, ref.returncode), name
+        assert any(i.startswith("api-ms-win-crt-") for i in imports(str(tmp_path / f"{name}.ucrt")))
+    assert "sorted: -3 0 5 17 42 1000000 \n" in got.stdout and got.returncode == 7
