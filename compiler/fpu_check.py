@@ -24,7 +24,7 @@ from cerebro.elf import EM_AARCH64, EM_X86_64
 # SVE's z and p registers, and the FP control/status registers.
 FP_PATTERNS: dict[int, re.Pattern[str]] = {
     EM_X86_64: re.compile(r"%(?:[xyz]mm\d+|mm[0-7]\b|st\b|k[0-7]\b|mxcsr)"
-                          r"|^(?:f\w+|emms|ldmxcsr|stmxcsr|vzero\w+|xsave\w*|xrstor\w*)\b"),
+                          r"|^(?:f\w+|wait|emms|ldmxcsr|stmxcsr|vzero\w+|xsave\w*|xrstor\w*)\b"),
     EM_AARCH64: re.compile(r"\b(?:[bhsdqvz](?:[12]?\d|3[01])|p(?:1[0-5]|\d)|fpcr|fpsr)\b"),
 }
 # Disassemblers, first found wins: llvm-objdump reads every machine; binutils' objdump is per host.
@@ -67,8 +67,7 @@ def _check_node(node: Node) -> None:
 
 def fp_instructions(obj: bytes, machine: int) -> list[str]:
     """Every instruction of obj's code sections that touches FP/SIMD state, as 'function+offset: text'."""
-    pattern = FP_PATTERNS.get(machine)
-    if pattern is None:
+    if machine not in FP_PATTERNS:
         raise FpuCheckError(f"fpu 'none' is checked for x86-64 and aarch64 code only, not ELF machine {machine}")
     found, function = [], "?"
     for line in _disassemble(obj, machine).splitlines():
@@ -79,10 +78,14 @@ def fp_instructions(obj: bytes, machine: int) -> list[str]:
         match = _INSTRUCTION.match(line)
         if match is None:
             continue
-        text = " ".join(_NOISE[machine].sub("", match.group(1)).split())
-        if pattern.search(text):
-            found.append(f"{function}+0x{line.split(':')[0].strip()}: {text}")
+        if touches_fp(match.group(1), machine):
+            found.append(f"{function}+0x{line.split(':')[0].strip()}: {' '.join(match.group(1).split())}")
     return found
+
+
+def touches_fp(instruction: str, machine: int) -> bool:
+    """Whether one disassembled instruction (mnemonic and operands) touches FP/SIMD state."""
+    return bool(FP_PATTERNS[machine].search(" ".join(_NOISE[machine].sub("", instruction).split())))
 
 
 def check_object(obj: bytes, machine: int, what: str) -> None:

@@ -24,7 +24,7 @@ from test_aarch64_runtime import run_cbxrun, split_outputs
 from cerebro import kmod, runtime
 from cerebro.compiler import build, fpu_check
 from cerebro.compiler.cbx.reader import read_cbx
-from cerebro.compiler.fpu_check import FpuCheckError, fp_instructions
+from cerebro.compiler.fpu_check import FpuCheckError, fp_instructions, touches_fp
 from cerebro.compiler.targets import TARGETS
 from cerebro.elf import EM_AARCH64, EM_X86_64
 
@@ -189,3 +189,28 @@ def test_every_integer_kernel_compiles_without_fp_registers(arch):
         asm = machine.emit_assembly(parsed)
         calls = re.findall(r"^\s+(?:call\w*|jmp|bl|b)\s+([A-Za-z_]\w*)(?:@PLT)?\s*$", asm, re.M)
         assert set(calls) <= {"memcpy", "memset"}, (op, calls)  # no soft-float or libgcc helper
+
+
+# (machine, instruction as objdump prints it, touches FP/SIMD state)
+INSTRUCTIONS = [
+    (EM_X86_64, "movdqu %xmm0, (%rsi)", True), (EM_X86_64, "vpaddd %ymm1, %ymm2, %ymm3", True),
+    (EM_X86_64, "kmovw %k1, %eax", True), (EM_X86_64, "paddd %mm0, %mm1", True), (EM_X86_64, "fld %st(1)", True),
+    (EM_X86_64, "fnstcw -2(%rsp)", True), (EM_X86_64, "ldmxcsr (%rsp)", True), (EM_X86_64, "wait", True),
+    (EM_X86_64, "xsave64 (%rdi)", True), (EM_X86_64, "vzeroupper", True),
+    (EM_X86_64, "imull $0x4d, %eax, %eax", False), (EM_X86_64, "rep stosq %rax, %es:(%rdi)", False),
+    (EM_X86_64, "jmp 0x40 <node0_add+0x40>", False), (EM_X86_64, "movl $0x1, %eax  # imm = 0x1", False),
+    (EM_AARCH64, "ldp q0, q1, [x0]", True), (EM_AARCH64, "sshll v0.8h, v0.8b, #0", True),
+    (EM_AARCH64, "fmov s0, w1", True), (EM_AARCH64, "ldr d31, [x2]", True), (EM_AARCH64, "msr fpcr, x0", True),
+    (EM_AARCH64, "mrs x1, fpsr", True), (EM_AARCH64, "ld1w {z0.s}, p0/z, [x0]", True),
+    (EM_AARCH64, "b b4 <node3_add+0xb4>", False), (EM_AARCH64, "cbz w0, d8 <f+0xd8>", False),
+    (EM_AARCH64, "b.cs 6c <node0_convert+0x6c>  // b.hs, b.nlast", False),
+    (EM_AARCH64, "csel x8, xzr, x8, hi\t// hi = pmore", False), (EM_AARCH64, "prfm pldl1keep, [x0]", False),
+    (EM_AARCH64, "madd w8, w9, w10, w8", False), (EM_AARCH64, "ldrsb w15, [x14, #-1]", False),
+]
+
+
+@pytest.mark.parametrize("machine,instruction,fp", INSTRUCTIONS, ids=lambda v: v if isinstance(v, str) else None)
+def test_fp_patterns_per_instruction(machine, instruction, fp):
+    """Registers and the state instructions that name none (MXCSR, FPCR, x87 control) are caught; addresses
+    of branch targets (b4, d8) and comments are not read as registers."""
+    assert touches_fp(instruction, machine) is fp
