@@ -104,13 +104,13 @@ def cached_build(name: str, command: list[str], cwd: Path, output: str) -> Path:
     return target
 
 
-def ucrt_flags() -> list[str] | None:
+def ucrt_flags(compiler: str = MINGW) -> list[str] | None:
     """MinGW flags for a UCRT build: its headers' UCRT mode and a specs file linking -lucrt where
     the default links -lmsvcrt (GCC 12 has no -mcrtdll); None when the toolchain has no libucrt.a."""
-    if not os.path.isabs(subprocess.run([MINGW, "-print-file-name=libucrt.a"], capture_output=True,
+    if not os.path.isabs(subprocess.run([compiler, "-print-file-name=libucrt.a"], capture_output=True,
                                         text=True).stdout.strip()):
         return None
-    specs = subprocess.run([MINGW, "-dumpspecs"], capture_output=True, text=True, check=True).stdout
+    specs = subprocess.run([compiler, "-dumpspecs"], capture_output=True, text=True, check=True).stdout
     assert "-lmsvcrt" in specs
     path = CACHE / "programs" / f"ucrt-{hashlib.sha256(specs.encode()).hexdigest()[:16]}.specs"
     if not path.is_file():

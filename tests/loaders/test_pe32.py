@@ -16,7 +16,7 @@ import test_pe
 import test_pe_crt
 import test_pe_programs
 from loader_support import DATA, need
-from sources import source_tree
+from sources import MINGW, source_tree, ucrt_flags
 
 from cerebro.binread import FormatError
 from cerebro.loaders.cli import main as cli_main
@@ -141,6 +141,8 @@ SOURCES = {"portable": test_pe.PORTABLE, "tls": test_pe.TLS, "files": (DATA / "f
 WINDOWS_ONLY = {"tls", "thread_fault", "teb"}
 # Debian's i686 MinGW defines _USE_32BIT_TIME_T (msvcrt's 32-bit time, gmtime...), so the x64 time test's
 # dates past 2038 do not apply; its i686 build imports the 32-bit time shims.
+MINGW32 = "i686-w64-mingw32-gcc"
+UCRT_PROGRAMS = ("portable", "files")  # also built on the Universal CRT (api-ms-win-crt-*.dll, ucrt.c's shims)
 LINUX_FLAGS = ["-m32", "-idirafter", "/usr/include/x86_64-linux-gnu", "-D_TIME_BITS=64", "-D_FILE_OFFSET_BITS=64",
                "-O1"]
 
@@ -148,14 +150,16 @@ LINUX_FLAGS = ["-m32", "-idirafter", "/usr/include/x86_64-linux-gnu", "-D_TIME_B
 @pytest.fixture(scope="session")
 def pe32(tmp_path_factory) -> dict[str, Path]:
     """{"NAME.exe": i686 MinGW build, "NAME.linux": gcc -m32 build}, built once, in parallel."""
-    need("i686-w64-mingw32-gcc", "gcc")
+    need(MINGW32, "gcc")
     tmp = tmp_path_factory.mktemp("pe32")
-    jobs = []
+    jobs, ucrt = [], ucrt_flags(MINGW32)
     for name, source in SOURCES.items():
         (tmp / f"{name}.c").write_text(source)
-        jobs.append((["i686-w64-mingw32-gcc", "-O1"], tmp / f"{name}.exe", tmp / f"{name}.c"))
+        jobs.append(([MINGW32, "-O1"], tmp / f"{name}.exe", tmp / f"{name}.c"))
+        if name in UCRT_PROGRAMS and ucrt is not None:
+            jobs.append(([MINGW32, "-O1", *ucrt], tmp / f"{name}.ucrt", tmp / f"{name}.c"))
         if name == "scanf":  # msvcrt's own scanf family (varargs in 4-byte slots) rather than MinGW's inline one
-            jobs.append((["i686-w64-mingw32-gcc", "-O1", "-D__USE_MINGW_ANSI_STDIO=0"], tmp / "scanf.msvcrt",
+            jobs.append(([MINGW32, "-O1", "-D__USE_MINGW_ANSI_STDIO=0"], tmp / "scanf.msvcrt",
                          tmp / "scanf.c"))
         if name not in WINDOWS_ONLY:
             flags = ["-m32", "-O1"] if name == "time32" else LINUX_FLAGS
@@ -193,6 +197,18 @@ def test_argv_printf_env_file_io(pe32, tmp_path, relocate):
     got = same_as_linux(pe32, "portable", str(tmp_path / "in.txt"), "two words", relocate=relocate)
     assert "-1234567890123 123456789abc z 002.5 %" in got.stdout and got.returncode == 5
     assert got.stderr == "stderr line\n"
+
+
+@pytest.mark.parametrize("name", UCRT_PROGRAMS)
+def test_ucrt_builds_match_linux(pe32, tmp_path, name):
+    """The same programs linked against the UCRT (__stdio_common_vfprintf with a 64-bit options word
+    in two slots, __acrt_iob_func, _configure_narrow_argv...) run by peload32."""
+    if f"{name}.ucrt" not in pe32:
+        pytest.skip(f"{MINGW32} ships no UCRT import library (libucrt.a)")
+    imports = {i.dll.lower() for i in PePackage.parse(pe32[f"{name}.ucrt"].read_bytes()).pe.imports}
+    assert "api-ms-win-crt-stdio-l1-1-0.dll" in imports and "msvcrt.dll" not in imports
+    (tmp_path / "nums.txt").write_text("17\n-3\n42\n1000000\n5\n0\n")
+    same_as_linux(pe32, name, "nums.txt", "two words", exe="ucrt", cwd=tmp_path)
 
 
 def test_files_qsort_bsearch_atexit_kernel32(pe32, tmp_path):
@@ -323,26 +339,30 @@ def test_crafted_pe32_refused_before_running(tmp_path, name):
 def _i386(command: list[str]) -> list[str]:
     """A test_pe_programs build command for i386: i686 MinGW for the .exe, gcc -m32 for Linux."""
     first, *rest = command
-    return ["i686-w64-mingw32-gcc", *rest] if first == test_pe_programs.MINGW else ["gcc", *LINUX_FLAGS, *rest]
+    return [MINGW32, *rest] if first == MINGW else ["gcc", *LINUX_FLAGS, *rest]
 
 
 @pytest.fixture(scope="module")
 def third_party() -> dict[str, Path]:
     """{"lua.exe", "lua", "brotli.exe", "brotli"} for i386, built once per source version (cached)."""
-    need("i686-w64-mingw32-gcc", "gcc")
+    need(MINGW32, "gcc")
     for sdist in ("lua", "brotli"):
         source_tree(sdist)  # downloads (or skips) before the builds start
     jobs = {output: (sdist, output.replace(".", "32.") if "." in output else f"{output}32", _i386(command))
             for (sdist, output), command in test_pe_programs.BUILDS.items()}
+    ucrt = ucrt_flags(MINGW32)
+    if ucrt is not None:
+        command = _i386(test_pe_programs.BUILDS["lua", "lua.exe"])
+        jobs["lua.ucrt.exe"] = ("lua", "lua32.ucrt.exe", [command[0], *ucrt, *command[1:]])
     with ThreadPoolExecutor(2) as pool:
         return dict(zip(jobs, pool.map(lambda job: test_pe_programs._build(*job), jobs.values())))
 
 
-def run_both(programs, name, *args, cwd, stdin=b"") -> subprocess.CompletedProcess:
+def run_both(programs, name, *args, cwd, stdin=b"", exe="exe") -> subprocess.CompletedProcess:
     env = {"PATH": "/usr/bin:/bin", "TZ": "UTC"}
     ref = subprocess.run([programs[name], *args], cwd=cwd, env=env, input=stdin, capture_output=True, timeout=60)
-    got = subprocess.run([str(native_program("peload", bits=32)), programs[f"{name}.exe"], *args], cwd=cwd, env=env,
-                         input=stdin, capture_output=True, timeout=60)
+    got = subprocess.run([str(native_program("peload", bits=32)), programs[f"{name}.{exe}"], *args], cwd=cwd,
+                         env=env, input=stdin, capture_output=True, timeout=60)
     assert (got.stdout, got.returncode) == (ref.stdout, ref.returncode), got.stderr.decode(errors="replace")
     return got
 
@@ -357,6 +377,8 @@ def test_lua_pe32_matches_linux(third_party, tmp_path):
     for name in test_pe_programs.LUA_TESTES:
         got = run_both(third_party, "lua", "-e", "_port=true _soft=true", f"{name}.lua", cwd=testes)
         assert got.returncode == 0 and got.stdout.strip(), name
+    if "lua.ucrt.exe" in third_party:  # the same on the UCRT
+        assert run_both(third_party, "lua", "known.lua", "out.txt", cwd=tmp_path, exe="ucrt.exe").stderr == b""
 
 
 def test_brotli_pe32_compresses_identically(third_party, tmp_path):
