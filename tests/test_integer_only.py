@@ -23,10 +23,12 @@ from test_aarch64_runtime import run_cbxrun, split_outputs
 
 from cerebro import kmod, runtime
 from cerebro.compiler import build, fpu_check
+from cerebro.compiler.cbx.format import CbxError
 from cerebro.compiler.cbx.reader import read_cbx
 from cerebro.compiler.fpu_check import FpuCheckError, fp_instructions, touches_fp
 from cerebro.compiler.targets import TARGETS
 from cerebro.elf import EM_AARCH64, EM_X86_64
+from cerebro.toolchain import build_cbxrun
 
 FPU_OFFSET = 518  # offsetof(struct cbx_meta, fpu)
 GPR = {"x86_64": "x86_64-gpr", "aarch64": "aarch64-gpr"}
@@ -154,11 +156,14 @@ def test_kmod_build_refuses_fp_code_claiming_fpu_none(arch, tmp_path):
     assert not (tmp_path / "out" / "cerebro.ko").exists()  # refused before anything was built
 
 
-def test_runtime_refuses_unknown_fpu_value(gpr_objects):
+def test_unknown_fpu_value_is_refused(gpr_objects, tmp_path):
+    """By the Python reader and by the C parser the runtimes and cerebro.ko share (runtime_kmod/core/meta.c)."""
     data = gpr_objects[HOST_ARCH]
     bad = patch(data, section(data, ".cerebro.meta").offset + FPU_OFFSET, (2).to_bytes(2, "little"))
-    with pytest.raises(Exception, match="fpu 2"):
-        runtime.load(bad)
+    with pytest.raises(CbxError, match=r"bad .cerebro.meta: fpu 2 \(0 simd, 1 none\)"):
+        read_cbx(bad)
+    result = run_cbxrun([str(build_cbxrun(HOST_ARCH, tmp_path / "cbxrun"))], bad, integer_model.inputs(), tmp_path)
+    assert result.returncode != 0 and "bad .cerebro.meta: fpu 2" in result.stderr, result.stderr
 
 
 @pytest.mark.parametrize("tool", ["objdump", "aarch64-linux-gnu-objdump", "llvm-objdump"])
