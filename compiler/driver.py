@@ -25,6 +25,7 @@ from cerebro.compiler.ir.fused import node_flops
 from cerebro.compiler.ir.loop import UNBOUNDED
 from cerebro.compiler.passes import eliminate_dead_nodes, fold_constants, fuse_elementwise, plan_memory
 from cerebro.compiler.passes.epilogue import fuse_epilogues
+from cerebro.compiler.passes.explicit_pad import pad_conv_inputs
 from cerebro.compiler.passes.half_weights import narrow_half_weights
 from cerebro.compiler.passes.int8_weights import quantize_weights
 from cerebro.compiler.passes.layout import choose_layouts
@@ -144,6 +145,7 @@ def optimise(graph: Graph, target: Target, quantize: str | None = None) -> Graph
     """The rewriting passes after folding, in order; each takes and returns the graph."""
     graph = choose_layouts(graph)
     graph = simplify_transposes(graph)
+    graph = pad_conv_inputs(graph)
     graph = fuse_rows(graph)
     graph = fuse_elementwise(graph)
     graph = fuse_epilogues(graph)
