@@ -7,7 +7,9 @@ u8 x s8 kernels on AVX2 without VNNI use vpmaddubsw, whose i16 pair sums saturat
 differ from the reference: the count of such elements is reported. Each median is also given as integer
 ops per second (2 per multiply-add) and as a share of this core's peak for the form Cerebro uses: a JIT
 loop of that form's dot step on registers (8 independent accumulators, no memory), the most the
-instruction can do here. The load average is recorded before and after (the machine is shared).
+instruction can do here. The load average is recorded before and after (the machine is shared). Inputs
+are ALIGN-byte aligned (both runtimes get the same array): an unaligned one sends Cerebro's call through
+its copying path.
 
     python -m benchmarks.int8_kernels [--quick] [--json out.json]
 """
@@ -127,6 +129,8 @@ def variants(model: object) -> dict[str, object]:
 def main(argv: list[str] | None = None) -> dict:
     from onnx.reference import ReferenceEvaluator
 
+    from cerebro.runtime import aligned_empty
+
     args = one_cpu.parser(__doc__).parse_args(argv)
     one_cpu.pin()
     form, peak = peak_ops_per_second()
@@ -139,7 +143,8 @@ def main(argv: list[str] | None = None) -> dict:
                                                          2 * b * o * h * w * c * s * s) for b, c, h, w, o, s in CONVS})
     for name, (model, shape, ops) in cases.items():
         calls = variants(model)
-        x = rng.integers(0, 256, shape, dtype=np.uint8)
+        x = aligned_empty(shape, np.uint8)  # an unaligned input takes the runtime's copying path (~11 us here)
+        x[...] = rng.integers(0, 256, shape, dtype=np.uint8)
         want = ReferenceEvaluator(model).run(None, {"x": x})[0]
         np.testing.assert_array_equal(calls["cerebro"](x), want)  # the reference's bits, or no timing
         ort_wrong = int(np.count_nonzero(calls["ort"](x) != want))
