@@ -78,7 +78,7 @@ def test_inspect_json_and_ir(compiled):
     ir_text = cerebroc("inspect", compiled / "m.cbx", "--ir").stdout
     assert "matmul" in ir_text and "tanh" in ir_text and "model.py" in ir_text
     text = cerebroc("inspect", compiled / "m.cbx").stdout
-    assert "arena" in text and "threads per call: up to 256" in text
+    assert "arena" in text and "threads per call: up to 256" in text and "fpu:       simd" in text
 
 
 @pytest.mark.parametrize("args, message", [

@@ -13,6 +13,8 @@ from __future__ import annotations
 import dataclasses
 import re
 import shutil
+import subprocess
+import sys
 
 import integer_model
 import native
@@ -108,6 +110,8 @@ def test_jax_model_bit_exact_without_fp_registers(arch, request, tmp_path):
     data = path.read_bytes()
     assert read_cbx(data).meta.fpu == "none"
     assert fp_instructions(data, MACHINE[arch]) == []
+    assert "fpu:       none" in subprocess.run([sys.executable, "-m", "cerebro.cli", "inspect", str(path)],
+                                                capture_output=True, text=True, check=True).stdout
     runner = request.getfixturevalue("aarch64_runner") if arch != HOST_ARCH else None
     expected = reference(x)
     for got, want in zip(_run(arch, data, [x], expected, runner, tmp_path), expected):

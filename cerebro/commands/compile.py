@@ -42,7 +42,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--signature", default=None, help="SavedModel signature (default: serving_default)")
     p.add_argument("-o", "--output", required=True, help="the .cbx file to write")
     p.add_argument("--target", default="host",
-                   help="host (default), x86_64, x86_64-v3, x86_64-v4 or aarch64")
+                   help="host (default), x86_64, x86_64-v3, x86_64-v4, aarch64, i686, i686-v3, or the "
+                   "integer-only x86_64-gpr and aarch64-gpr (no FP/SIMD registers: fpu none in the kernel)")
     p.add_argument("--name", default=None, help="model name recorded in the .cbx")
     p.add_argument("--quantize", default=None, choices=QUANTIZE_MODES,
                    help="int8-weights: constant dense weights int8 with a scale per output column, "

@@ -36,6 +36,7 @@ def describe(meta) -> dict:
         "features": meta.features,
         "num_stages": meta.num_stages,
         "parts": meta.parts,
+        "fpu": meta.fpu,
         "arena_size": meta.arena_size,
         "weights_size": meta.weights_size,
         "flops": meta.flops,
@@ -116,6 +117,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"  features:  {info['features'] or '(baseline)'}")
     print(f"  stages:    {info['num_stages']} (largest {info['max_stage_flops']:,} of {info['flops']:,} flops); "
           f"threads per call: up to {info['parts']}")
+    print(f"  fpu:       {info['fpu']}" + ("  (integer-only: the kernel runs it without an FPU section)"
+                                          if info["fpu"] == "none" else ""))
     print(f"  arena:     {info['arena_size']:,} bytes; weights: {info['weights_size']:,} bytes")
     print(f"  sha256:    {info['hash']}")
     if int8 is not None:
