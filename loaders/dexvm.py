@@ -18,62 +18,33 @@ as signed 64-bit ints in the low register, references as Python objects.
 
 from __future__ import annotations
 
-import math
 import struct
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from decimal import Decimal
+from dataclasses import dataclass
 
 import numpy as np
 
 from cerebro.binread import FormatError
 from cerebro.loaders.dex import ClassDef, DexFile, FieldRef, Method, MethodRef, class_descriptor
+from cerebro.loaders.dexexc import (
+    JAVA_PARENTS,
+    MESSAGE,
+    OBJECT,
+    THROWABLE,
+    JavaThrow,
+    JObject,
+    describe,
+    is_throwable,
+)
 from cerebro.loaders.dexheap import MAX_HEAP, Heap, HeapExhausted
+from cerebro.loaders.dexvalues import bits32, bits64, f32, f64, i32, i64, is_null, java_str
 
 MAX_STEPS = 20_000_000
 MAX_DEPTH = 512
 MAX_ARRAY = 1 << 24
 OBJECT_BYTES = 256  # what the heap is told an object costs (a Python object and its field dict)
-
-
-MESSAGE = "<message>"  # a Throwable's detail message, under a key no dex field name can have
-OBJECT, THROWABLE = "Ljava/lang/Object;", "Ljava/lang/Throwable;"
-# java.lang's exception hierarchy, parent -> children (other java.lang *Error/*Exception: under Error/Exception)
-JAVA_LANG_CHILDREN = {
-    "Throwable": ["Exception", "Error"], "Error": ["VirtualMachineError"],
-    "VirtualMachineError": ["OutOfMemoryError", "StackOverflowError"], "Exception": ["RuntimeException"],
-    "RuntimeException": ["ArithmeticException", "NullPointerException", "IllegalStateException", "ClassCastException",
-                         "IllegalArgumentException", "IndexOutOfBoundsException", "NegativeArraySizeException",
-                         "UnsupportedOperationException", "ArrayStoreException", "SecurityException",
-                         "IllegalMonitorStateException"],
-    "IndexOutOfBoundsException": ["ArrayIndexOutOfBoundsException", "StringIndexOutOfBoundsException"],
-    "IllegalArgumentException": ["NumberFormatException"]}
-JAVA_LANG_PARENTS = {f"Ljava/lang/{child};": f"Ljava/lang/{parent};"
-                     for parent, children in JAVA_LANG_CHILDREN.items() for child in children}
-JAVA_LANG_PARENTS[THROWABLE] = OBJECT
 MAX_HIERARCHY = 1000  # superclass chain length: a hostile dex may make it a cycle
-
-
-@dataclass(eq=False)
-class JObject:
-    cls: str
-    fields: dict[str, object] = field(default_factory=dict)
-
-
-def describe(exc: JObject) -> str:
-    """Throwable.toString(): the class name, and the message when there is one."""
-    name = exc.cls[1:-1].replace("/", ".")
-    message = exc.fields.get(MESSAGE)
-    return name if message is None else f"{name}: {message}"
-
-
-class JavaThrow(Exception):
-    """A Java exception in flight; `exception` is the Throwable object a catch handler receives."""
-
-    def __init__(self, java_class: str, message: str | None = None, exception: JObject | None = None):
-        self.exception = exception or JObject(class_descriptor(java_class), {MESSAGE: message})
-        super().__init__(describe(self.exception))
 
 
 class ExitProgram(Exception):
@@ -82,83 +53,9 @@ class ExitProgram(Exception):
         self.status = status
 
 
-def is_null(value: object) -> bool:
-    """A null reference: None, or the 0 that `const/4 vX, 0` puts in a register (how dex writes null)."""
-    return value is None or (type(value) is int and value == 0)
-
-
-def is_throwable(desc: str) -> bool:
-    """java.lang exceptions and errors: programs may create, throw and catch them."""
-    return desc.startswith("Ljava/lang/") and desc.endswith(("Exception;", "Error;", "Throwable;"))
-
-
 class PrintStream:
     def __init__(self, stream):
         self.stream = stream
-
-
-def i32(v: int) -> int:
-    return ((v + (1 << 31)) & 0xFFFFFFFF) - (1 << 31)
-
-
-def i64(v: int) -> int:
-    return ((v + (1 << 63)) & 0xFFFFFFFFFFFFFFFF) - (1 << 63)
-
-
-def f32(bits: int) -> float:
-    return struct.unpack("<f", struct.pack("<i", i32(bits)))[0]
-
-
-def bits32(x: float) -> int:
-    return struct.unpack("<i", struct.pack("<f", np.float32(x)))[0]
-
-
-def f64(bits: int) -> float:
-    return struct.unpack("<d", struct.pack("<q", i64(bits)))[0]
-
-
-def bits64(x: float) -> int:
-    return struct.unpack("<q", struct.pack("<d", x))[0]
-
-
-def java_str(value: object, kind: str = "L") -> str:
-    """Java's string conversion for println/append of a value of the given shorty kind."""
-    if kind == "Z":
-        return "true" if value else "false"
-    if kind == "C":
-        return chr(value & 0xFFFF)
-    if kind == "F":
-        return _java_float(f32(value), str(np.float32(f32(value))))
-    if kind == "D":
-        return _java_float(f64(value), repr(f64(value)))
-    if kind in "IJBS":
-        return str(value)
-    if value is None:
-        return "null"
-    if isinstance(value, str):
-        return value
-    if isinstance(value, JObject) and MESSAGE in value.fields:
-        return describe(value)
-    if isinstance(value, JObject):
-        return f"{value.cls[1:-1].replace('/', '.')}@{id(value) & 0xFFFFFFF:x}"
-    return str(value)
-
-
-def _java_float(x: float, shortest: str) -> str:
-    """Java's Float/Double.toString: plain between 1e-3 and 1e7, else d.dddE<exp>; shortest digits."""
-    if x != x:
-        return "NaN"
-    if x in (float("inf"), float("-inf")):
-        return "Infinity" if x > 0 else "-Infinity"
-    if x == 0:
-        return "-0.0" if math.copysign(1.0, x) < 0 else "0.0"
-    d = Decimal(shortest)
-    if 1e-3 <= abs(x) < 1e7:
-        text = format(d, "f")
-        return text if "." in text else text + ".0"
-    sign, digits, exp = d.normalize().as_tuple()
-    text = "".join(map(str, digits))
-    return f"{'-' if sign else ''}{text[0]}.{text[1:] or '0'}E{len(text) + exp - 1}"
 
 
 def _div(a: int, b: int, wrap: Callable[[int], int]) -> int:
@@ -285,8 +182,8 @@ class DexVM:
                 raise FormatError(f"dex: class {out[0]} has over {MAX_HIERARCHY} superclasses (a cycle?)")
             if cls in self.classes:
                 cls = self.classes[cls][1].superclass
-            elif cls in JAVA_LANG_PARENTS:
-                cls = JAVA_LANG_PARENTS[cls]
+            elif cls in JAVA_PARENTS:
+                cls = JAVA_PARENTS[cls]
             elif is_throwable(cls):
                 cls = "Ljava/lang/Error;" if cls.endswith("Error;") else "Ljava/lang/Exception;"
             else:

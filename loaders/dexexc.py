@@ -1,0 +1,77 @@
+"""Java exceptions inside the dex interpreter: Throwable objects, java.lang's exception hierarchy,
+the Python exception that carries one through the interpreter, and stack traces as a JVM prints them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from cerebro.loaders.dex import class_descriptor
+
+MESSAGE = "<message>"  # a Throwable's detail message, under a key no dex field name can have
+TRACE = "<trace>"  # the Java methods on the stack when the Throwable was made, innermost first
+OBJECT, THROWABLE = "Ljava/lang/Object;", "Ljava/lang/Throwable;"
+# java.lang/java.util's exception hierarchy, parent -> children (other java.lang *Error/*Exception: under
+# Error/Exception)
+JAVA_LANG_CHILDREN = {
+    "Throwable": ["Exception", "Error"], "Error": ["VirtualMachineError"],
+    "VirtualMachineError": ["OutOfMemoryError", "StackOverflowError"],
+    "Exception": ["RuntimeException", "ReflectiveOperationException", "InterruptedException"],
+    "ReflectiveOperationException": ["ClassNotFoundException", "NoSuchMethodException", "IllegalAccessException",
+                                      "InstantiationException"],
+    "RuntimeException": ["ArithmeticException", "NullPointerException", "IllegalStateException", "ClassCastException",
+                         "IllegalArgumentException", "IndexOutOfBoundsException", "NegativeArraySizeException",
+                         "UnsupportedOperationException", "ArrayStoreException", "SecurityException",
+                         "IllegalMonitorStateException"],
+    "IndexOutOfBoundsException": ["ArrayIndexOutOfBoundsException", "StringIndexOutOfBoundsException"],
+    "IllegalArgumentException": ["NumberFormatException"]}
+JAVA_PARENTS = {f"Ljava/lang/{child};": f"Ljava/lang/{parent};"
+                for parent, children in JAVA_LANG_CHILDREN.items() for child in children}
+JAVA_PARENTS[THROWABLE] = OBJECT
+JAVA_PARENTS.update({  # java.util's and java.lang.reflect's
+    "Ljava/util/NoSuchElementException;": "Ljava/lang/RuntimeException;",
+    "Ljava/util/ConcurrentModificationException;": "Ljava/lang/RuntimeException;",
+    "Ljava/lang/reflect/InvocationTargetException;": "Ljava/lang/ReflectiveOperationException;"})
+
+
+@dataclass(eq=False)
+class JObject:
+    cls: str
+    fields: dict[str, object] = field(default_factory=dict)
+
+
+def java_name(desc: str) -> str:
+    """Lorg/x/Main; -> org.x.Main"""
+    return desc[1:-1].replace("/", ".") if desc.startswith("L") else desc
+
+
+def describe(exc: JObject) -> str:
+    """Throwable.toString(): the class name, and the message when there is one."""
+    message = exc.fields.get(MESSAGE)
+    return java_name(exc.cls) if message is None else f"{java_name(exc.cls)}: {message}"
+
+
+def is_throwable(desc: str) -> bool:
+    """java.lang/java.util exceptions and errors: programs may create, throw and catch them."""
+    return desc in JAVA_PARENTS or (desc.startswith("Ljava/lang/")
+                                    and desc.endswith(("Exception;", "Error;", "Throwable;")))
+
+
+def stack_trace(exc: JObject) -> str:
+    """What Throwable.printStackTrace() prints: toString, then one `\\tat` line per Java frame
+    (the dex carries no line table the interpreter reads, so each is `(Unknown Source)`, as a JVM
+    shows classes without debug information)."""
+    lines = [describe(exc)]
+    for cls, name in exc.fields.get(TRACE) or ():
+        lines.append(f"\tat {java_name(cls)}.{name}(Unknown Source)")
+    cause = exc.fields.get("<cause>")
+    if isinstance(cause, JObject):
+        lines.append("Caused by: " + stack_trace(cause))
+    return "\n".join(lines) + "\n"
+
+
+class JavaThrow(Exception):
+    """A Java exception in flight; `exception` is the Throwable object a catch handler receives."""
+
+    def __init__(self, java_class: str, message: str | None = None, exception: JObject | None = None):
+        self.exception = exception or JObject(class_descriptor(java_class), {MESSAGE: message})
+        super().__init__(describe(self.exception))
