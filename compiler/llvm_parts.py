@@ -41,13 +41,14 @@ class Pipeline:
     unroll: bool = True
 
 
-# Pipeline of node functions by op (default O3). Conv kernels are hand-tiled and vectorised: O3's larger
-# unrolling gave them no speed (ResNet18/50, MobileNetV3, the benchmark cnn at batch 64: the same time per
-# call within noise, results bit-identical) and cost 40% more compile time (ResNet50 8.2 -> 5.3 CPU s on
-# one core); O2's unrolling is a third of what is left of their optimisation time (MobileNetV3's convs:
-# 5.2 -> 3.5 CPU s) for no speed either (see docs/benchmarks.md, Compile time). Other kernels keep O3
-# (the mlp row was 4% slower at O2 in one measurement).
-PIPELINES = {"conv": Pipeline(2, unroll=False)}
+# Pipeline of node functions by op (default O3). Conv and matmul kernels are hand-tiled and vectorised: O3's
+# larger unrolling gave convs no speed (ResNet18/50, MobileNetV3, the benchmark cnn at batch 64: the same
+# time per call within noise, results bit-identical) and cost 40% more compile time (ResNet50 8.2 -> 5.3
+# CPU s on one core); O2's unrolling is a third of what is left of their optimisation time (MobileNetV3's
+# convs: 5.2 -> 3.5 CPU s; swin_t 10.2 -> 8.9 CPU s with its matmuls) for no speed either (bit-identical;
+# see docs/benchmarks.md, Compile time). Row kernels at O2 without unrolling gained nothing on the benchmark
+# transformer; other kernels keep O3 (the mlp row was 4% slower at O2 in one measurement).
+PIPELINES = {"conv": Pipeline(2, unroll=False), "matmul": Pipeline(2, unroll=False)}
 _OP = re.compile(r"node\d+_(\w+)$")
 
 
