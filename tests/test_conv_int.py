@@ -14,6 +14,7 @@ from cerebro import runtime
 from cerebro.compiler import driver
 from cerebro.compiler.ir import DType, Graph
 from cerebro.compiler.ir.reference import conv_integer
+from cerebro.frontends.onnx.rules.conv_int import MIN_CHANNELS
 
 # (x shape NHWC, w shape [Cout, KH, KW, Cin/g], attrs): padding on every side, strides, dilation, Cin under
 # and past one step with odd tails (3, 19, 37), Cout not a multiple of the 4-channel block, groups, depthwise
@@ -112,13 +113,15 @@ ONNX_CONVS = [  # (op, x, w shape, zero points, attributes)
     ("ConvInteger", (2, 4, 11), (6, 2, 3), (np.uint8, np.int8), {"strides": [2], "dilations": [2], "group": 2}),
     ("QLinearConv", (1, 16, 7, 7), (24, 16, 3, 3), (np.uint8, np.int8), {"auto_pad": "SAME_UPPER",
                                                                           "strides": [2, 2]}),
+    ("QLinearConv", (1, 8, 6, 6), (8, 4, 3, 3), (np.int8, np.int8), {"pads": [1, 1, 1, 1], "group": 2}),
     ("QLinearConv", (1, 8, 6, 6), (8, 1, 3, 3), (np.int8, np.int8), {"pads": [1, 1, 1, 1], "group": 8}),
 ]
 
 
 @pytest.mark.parametrize("case", range(len(ONNX_CONVS)))
 def test_onnx_integer_convs_match_onnx_reference_and_ort(case):
-    """Imported as conv_integer, bit-exact with onnx.reference and with ORT."""
+    """Imported as conv_integer (from MIN_CHANNELS input channels per group), bit-exact with onnx.reference and
+    with ORT."""
     import onnxruntime as ort
     from onnx.reference import ReferenceEvaluator
 
@@ -136,7 +139,8 @@ def test_onnx_integer_convs_match_onnx_reference_and_ort(case):
     model = _onnx_conv(op, x, w, zeros, attrs, rng.integers(-5000, 5000, w_shape[0]).astype(np.int32)
                        if op == "QLinearConv" else None)
     graph = import_onnx(model)
-    assert "conv_integer" in {n.op for n in driver.lower(graph)[0].nodes}
+    ops = {n.op for n in driver.lower(graph)[0].nodes}
+    assert ("conv_integer" in ops) == (w_shape[1] >= MIN_CHANNELS)  # depthwise: the i32 conv (faster there)
     (got,) = runtime.load(build(graph))(x)
     want = ReferenceEvaluator(model).run(None, {"x": x})[0]
     np.testing.assert_array_equal(got, want)
