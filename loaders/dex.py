@@ -79,6 +79,7 @@ class ClassDef:
     instance_fields: list[FieldRef] = field(default_factory=list)
     direct_methods: list[Method] = field(default_factory=list)
     virtual_methods: list[Method] = field(default_factory=list)
+    interfaces: tuple[str, ...] = ()
 
     @property
     def java_name(self) -> str:
@@ -185,9 +186,13 @@ class DexFile:
         budget = [len(data)]  # bytes of class members and code left to read: sharing must not multiply the work
         codes: dict[int, Code] = {}  # code items by offset: methods may share one
         for i in range(nclass):
-            cidx, access, sup, _ifaces, src, _annot, cdata, _static_values = r.unpack("I" * 8, class_off + 32 * i,
-                                                                                      "class def")
+            cidx, access, sup, ifaces, src, _annot, cdata, _static_values = r.unpack("I" * 8, class_off + 32 * i,
+                                                                                     "class def")
             c = ClassDef(t(cidx), access, None if sup == NO_INDEX else t(sup), None if src == NO_INDEX else s(src))
+            if ifaces:
+                n = r.u32(ifaces, "interface list")
+                count_limit(n, 2, len(data), "DEX", "interface")
+                c.interfaces = tuple(t(r.u16(ifaces + 4 + 2 * k)) for k in range(n))
             if cdata:
                 _read_class_data(dex, r, cdata, c, budget, codes)
             dex.classes.append(c)

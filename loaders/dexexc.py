@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from cerebro.loaders.dex import class_descriptor
 
 MESSAGE = "<message>"  # a Throwable's detail message, under a key no dex field name can have
-TRACE = "<trace>"  # the Java methods on the stack when the Throwable was made, innermost first
+TRACE = "<trace>"
+CAUSE = "<cause>"  # Throwable.getCause()  # the Java methods on the stack when the Throwable was made, innermost first
 OBJECT, THROWABLE = "Ljava/lang/Object;", "Ljava/lang/Throwable;"
 # java.lang/java.util's exception hierarchy, parent -> children (other java.lang *Error/*Exception: under
 # Error/Exception)
@@ -56,17 +57,23 @@ def is_throwable(desc: str) -> bool:
                                     and desc.endswith(("Exception;", "Error;", "Throwable;")))
 
 
-def stack_trace(exc: JObject) -> str:
-    """What Throwable.printStackTrace() prints: toString, then one `\\tat` line per Java frame
-    (the dex carries no line table the interpreter reads, so each is `(Unknown Source)`, as a JVM
-    shows classes without debug information)."""
-    lines = [describe(exc)]
-    for cls, name in exc.fields.get(TRACE) or ():
-        lines.append(f"\tat {java_name(cls)}.{name}(Unknown Source)")
-    cause = exc.fields.get("<cause>")
-    if isinstance(cause, JObject):
-        lines.append("Caused by: " + stack_trace(cause))
-    return "\n".join(lines) + "\n"
+def stack_trace(exc: JObject, enclosing: tuple = ()) -> str:
+    """What Throwable.printStackTrace() prints: toString, then one `\tat` line per Java frame
+    (the interpreter reads no line tables, so each is `(Unknown Source)`, as a JVM shows classes
+    without debug information), then the cause's, its frames shared with this one as `... N more`."""
+    frames = tuple(exc.fields.get(TRACE) or ())
+    shared = 0
+    while shared < min(len(frames), len(enclosing)) and frames[-1 - shared] == enclosing[-1 - shared]:
+        shared += 1
+    lines = [describe(exc)] + [f"\tat {java_name(cls)}.{name}(Unknown Source)"
+                               for cls, name in frames[:len(frames) - shared]]
+    if shared:
+        lines.append(f"\t... {shared} more")
+    text = "\n".join(lines) + "\n"
+    cause = exc.fields.get(CAUSE)
+    if isinstance(cause, JObject) and cause is not exc:
+        text += "Caused by: " + stack_trace(cause, frames)
+    return text
 
 
 class JavaThrow(Exception):

@@ -32,30 +32,23 @@ from cerebro.loaders.dexexc import (
     MESSAGE,
     OBJECT,
     THROWABLE,
+    TRACE,
     JavaThrow,
     JObject,
-    describe,
     is_throwable,
+    stack_trace,
 )
 from cerebro.loaders.dexheap import MAX_HEAP, Heap, HeapExhausted
-from cerebro.loaders.dexvalues import bits32, bits64, f32, f64, i32, i64, is_null, java_str
+from cerebro.loaders.dexlib_lang import STATIC_FIELDS, ExitProgram, JBox, PrintStream, StringPlaceholder
+from cerebro.loaders.dexnative import NATIVE_CLASSES, NativeDispatch
+from cerebro.loaders.dexvalues import bits32, bits64, f32, f64, i32, i64, is_null
 
 MAX_STEPS = 20_000_000
 MAX_DEPTH = 512
 MAX_ARRAY = 1 << 24
 OBJECT_BYTES = 256  # what the heap is told an object costs (a Python object and its field dict)
+THREAD = "Ljava/lang/Thread;"
 MAX_HIERARCHY = 1000  # superclass chain length: a hostile dex may make it a cycle
-
-
-class ExitProgram(Exception):
-    def __init__(self, status: int):
-        super().__init__(status)
-        self.status = status
-
-
-class PrintStream:
-    def __init__(self, stream):
-        self.stream = stream
 
 
 def _div(a: int, b: int, wrap: Callable[[int], int]) -> int:
@@ -124,7 +117,7 @@ class Frame:
     exception: JObject | None = None  # the caught exception, for move-exception
 
 
-class DexVM:
+class DexVM(NativeDispatch):
     def __init__(self, dexes: list[DexFile], stdout=None, stderr=None, max_steps: int = MAX_STEPS,
                  max_heap: int = MAX_HEAP):
         self.classes: dict[str, tuple[DexFile, ClassDef]] = {}
@@ -140,6 +133,8 @@ class DexVM:
         self.heap = Heap(max_heap)
         self.hierarchy: dict[str, tuple[str, ...]] = {}  # class -> ancestors, walked once per class
         self.resolved: dict[tuple, Method | None] = {}  # (class, name, params, ret) -> method found
+        self.stack: list[Method] = []  # the Java methods running, outermost first (for stack traces)
+        self.thread_stack = [JObject(THREAD, {"<name>": "main"})]
 
     # ---- class, method and field resolution ----
     def ensure_init(self, cls: str) -> None:
@@ -203,20 +198,11 @@ class DexVM:
             target = self.find_method(ref)
         if target is not None:
             return self.invoke(target, args)
-        if kind in ("virtual", "interface", "direct", "super") and args and is_null(args[0]):
+        if kind in ("virtual", "interface", "direct", "super") and args and is_null(args[0]) \
+                and not isinstance(args[0], JBox):
             raise JavaThrow("java.lang.NullPointerException", f"calling {ref.name} on null")
-        native = NATIVES.get(f"{ref.class_name}->{ref.name}({''.join(ref.params)}){ref.ret}")
-        if native is None and args and isinstance(args[0], JObject) and THROWABLE in self.ancestors(args[0].cls):
-            native = THROWABLE_METHODS.get(f"{ref.name}({''.join(ref.params)}){ref.ret}")
-        if native is None and ref.name == "<init>" and is_throwable(ref.class_name) and ref.ret == "V":
-            if ref.params == ("Ljava/lang/String;",):
-                args[0].fields[MESSAGE] = args[1]
-            elif ref.params:
-                raise FormatError(f"dex: constructor {ref} is not supported")
-            return None
+        native = self.native_for(ref, args, kind)
         if native is None:
-            if ref.name == "<init>" and ref.class_name == "Ljava/lang/Object;":
-                return None
             raise FormatError(f"dex: method {ref} is not in the dex and not supported by the interpreter")
         return native(self, *args)
 
@@ -229,6 +215,7 @@ class DexVM:
             raise JavaThrow("java.lang.StackOverflowError", f"call depth over {MAX_DEPTH}")
         self.allocate(8 * code.registers + 64)
         self.depth += 1
+        self.stack.append(method)
         regs: list = [0] * code.registers
         slot = code.registers - code.ins
         kinds = ([] if method.is_static else ["L"]) + [p[0] for p in method.ref.params]
@@ -242,6 +229,7 @@ class DexVM:
             return self.execute(Frame(method, regs))
         finally:
             self.depth -= 1
+            self.stack.pop()
 
     def execute(self, f: Frame) -> object:
         insns = f.method.code.insns
@@ -260,6 +248,8 @@ class DexVM:
             try:
                 done, value = self.step(handler, f, insns, unit >> 8)
             except JavaThrow as e:
+                if TRACE not in e.exception.fields:  # one the VM or the library raised: made here
+                    e.exception.fields[TRACE] = self.trace()
                 target = self.catch(f, e)
                 if target is None:
                     raise  # (not `raise e` in catch(): a frame holding e would keep the heap alive in a cycle)
@@ -289,6 +279,10 @@ class DexVM:
                 f.exception = e.exception
                 return address
         return None
+
+    def trace(self) -> tuple[tuple[str, str], ...]:
+        """(class, method) of each running Java method, innermost first, as a Throwable records them."""
+        return tuple((m.ref.class_name, m.ref.name) for m in reversed(self.stack))
 
     def allocate(self, size: int) -> None:
         try:
@@ -419,18 +413,14 @@ def _method(vm, f, idx) -> MethodRef:
 
 
 def op_check_cast(vm, f, insns, aa):
+    vm.check_cast(f.regs[aa], _type(vm, f, vm.unit(insns, f, 1)))
     f.pc += 2
     return False, None
 
 
 def op_instance_of(vm, f, insns, aa):
     obj, t = f.regs[aa >> 4], _type(vm, f, vm.unit(insns, f, 1))
-    ok = False
-    if isinstance(obj, JObject):
-        ok = t in vm.ancestors(obj.cls)
-    elif isinstance(obj, str):
-        ok = t in ("Ljava/lang/String;", "Ljava/lang/Object;")
-    f.regs[aa & 0xF] = int(ok or (obj is not None and t == "Ljava/lang/Object;"))
+    f.regs[aa & 0xF] = int(vm.is_instance(obj, t))
     f.pc += 2
     return False, None
 
@@ -446,14 +436,14 @@ def op_array_length(vm, f, insns, aa):
 
 def op_new_instance(vm, f, insns, aa):
     t = _type(vm, f, vm.unit(insns, f, 1))
-    if t not in vm.classes and t not in NATIVE_CLASSES and not is_throwable(t):
+    if t not in vm.classes and t not in NATIVE_CLASSES and not is_throwable(t) and t != THREAD:
         raise FormatError(f"dex: new-instance of {t}, which is not in the dex and not supported")
     vm.ensure_init(t)
     vm.allocate(OBJECT_BYTES)
     if t in NATIVE_CLASSES:
         f.regs[aa] = NATIVE_CLASSES[t]()
     else:
-        f.regs[aa] = JObject(t, {MESSAGE: None} if THROWABLE in vm.ancestors(t) else {})
+        f.regs[aa] = JObject(t, {MESSAGE: None, TRACE: vm.trace()} if THROWABLE in vm.ancestors(t) else {})
     f.pc += 2
     return False, None
 
@@ -604,7 +594,7 @@ def _array_access(vm, f, insns, aa, put):
     if is_null(arr):
         raise JavaThrow("java.lang.NullPointerException", "array access on null")
     if not 0 <= idx < len(arr):
-        raise JavaThrow("java.lang.ArrayIndexOutOfBoundsException", f"length={len(arr)}; index={idx}")
+        raise JavaThrow("java.lang.ArrayIndexOutOfBoundsException", f"Index {idx} out of bounds for length {len(arr)}")
     if put:
         arr[idx] = f.regs[aa]
     else:
@@ -640,8 +630,8 @@ def op_sget_sput(vm, f, insns, aa):
     fld = _field(vm, f, vm.unit(insns, f, 1))
     key = (fld.class_name, fld.name)
     if op <= 0x66:
-        if key in STATIC_NATIVES:
-            f.regs[aa] = STATIC_NATIVES[key](vm)
+        if key in STATIC_FIELDS:
+            f.regs[aa] = STATIC_FIELDS[key](vm)
         else:
             vm.ensure_init(fld.class_name)
             if key not in vm.statics and fld.class_name not in vm.classes:
@@ -672,6 +662,8 @@ def op_invoke(vm, f, insns, aa):
         values.append(f.regs[regs[k]])
         k += 2 if kd in "JD" else 1
     f.result = vm.call(ref, values, kind)
+    if isinstance(values[0] if values else None, StringPlaceholder):  # new String(...): the string replaces it
+        f.regs = [f.result if r is values[0] else r for r in f.regs]
     f.pc += 3
     return False, None
 
@@ -746,92 +738,6 @@ OPS.update({op: op_binop for op in BINOPS})
 OPS.update({op: op_binop_lit for op in range(0xD0, 0xE3)})
 
 
-# ---- the library subset ----
-class StringBuilder(list):
-    pass
-
-
-def _print(newline: bool, kind: str):
-    def h(vm, stream, value=None):
-        text = "" if kind == "V" else java_str(value, kind)
-        stream.stream.write(text + ("\n" if newline else ""))
-    return h
-
-
-def _append(kind: str):
-    def h(vm, sb, value):
-        text = java_str(value, kind)
-        vm.allocate(len(text) + 64)
-        sb.append(text)
-        return sb
-    return h
-
-
-def _new_string(vm: DexVM, *parts: str) -> str:
-    """A string the program builds: the heap is asked first."""
-    vm.allocate(sum(map(len, parts)) + 64)
-    return "".join(parts)
-
-
-def _exit(vm, status):
-    raise ExitProgram(status)
-
-
-def _parse_int(vm, s):
-    try:
-        return i32(int(s, 10)) if -(1 << 31) <= int(s, 10) < (1 << 31) else _bad_number(s)
-    except (ValueError, TypeError):
-        return _bad_number(s)
-
-
-def _bad_number(s):
-    raise JavaThrow("java.lang.NumberFormatException", f'For input string: "{s}"')
-
-
-def _char_at(vm, s, i):
-    if not 0 <= i < len(s):
-        raise JavaThrow("java.lang.StringIndexOutOfBoundsException", f"index {i}, length {len(s)}")
-    return ord(s[i])
-
-
-NATIVES: dict[str, Callable] = {}
-for _k in "ZCIJFD":
-    NATIVES[f"Ljava/io/PrintStream;->println({_k})V"] = _print(True, _k)
-    NATIVES[f"Ljava/io/PrintStream;->print({_k})V"] = _print(False, _k)
-    NATIVES[f"Ljava/lang/StringBuilder;->append({_k})Ljava/lang/StringBuilder;"] = _append(_k)
-    NATIVES[f"Ljava/lang/String;->valueOf({_k})Ljava/lang/String;"] = (lambda k: lambda vm, v: java_str(v, k))(_k)
-for _t in ("Ljava/lang/String;", "Ljava/lang/Object;"):
-    NATIVES[f"Ljava/io/PrintStream;->println({_t})V"] = _print(True, "L")
-    NATIVES[f"Ljava/io/PrintStream;->print({_t})V"] = _print(False, "L")
-    NATIVES[f"Ljava/lang/StringBuilder;->append({_t})Ljava/lang/StringBuilder;"] = _append("L")
-NATIVES.update({
-    "Ljava/io/PrintStream;->println()V": _print(True, "V"),
-    "Ljava/lang/StringBuilder;-><init>()V": lambda vm, sb: None,
-    "Ljava/lang/StringBuilder;-><init>(Ljava/lang/String;)V": lambda vm, sb, s: sb.append(_new_string(vm, s)),
-    "Ljava/lang/StringBuilder;->toString()Ljava/lang/String;": lambda vm, sb: _new_string(vm, *sb),
-    "Ljava/lang/StringBuilder;->length()I": lambda vm, sb: len("".join(sb)),
-    "Ljava/lang/String;->length()I": lambda vm, s: len(s),
-    "Ljava/lang/String;->charAt(I)C": _char_at,
-    "Ljava/lang/String;->equals(Ljava/lang/Object;)Z": lambda vm, s, o: int(s == o),
-    "Ljava/lang/String;->concat(Ljava/lang/String;)Ljava/lang/String;": lambda vm, s, o: _new_string(vm, s, o),
-    "Ljava/lang/Integer;->parseInt(Ljava/lang/String;)I": _parse_int,
-    "Ljava/lang/Integer;->toString(I)Ljava/lang/String;": lambda vm, v: str(v),
-    "Ljava/lang/Math;->max(II)I": lambda vm, a, b: max(a, b),
-    "Ljava/lang/Math;->min(II)I": lambda vm, a, b: min(a, b),
-    "Ljava/lang/Math;->abs(I)I": lambda vm, a: i32(abs(a)),
-    "Ljava/lang/Math;->sqrt(D)D": lambda vm, a: bits64(float(np.sqrt(f64(a)))),
-    "Ljava/lang/System;->exit(I)V": _exit,
-    "Ljava/lang/Object;-><init>()V": lambda vm, o: None,
-})
-THROWABLE_METHODS: dict[str, Callable] = {  # any Throwable's, by name and signature
-    "getMessage()Ljava/lang/String;": lambda vm, e: e.fields.get(MESSAGE),
-    "getLocalizedMessage()Ljava/lang/String;": lambda vm, e: e.fields.get(MESSAGE),
-    "toString()Ljava/lang/String;": lambda vm, e: describe(e)}
-NATIVE_CLASSES: dict[str, Callable] = {"Ljava/lang/StringBuilder;": StringBuilder}
-STATIC_NATIVES: dict[tuple[str, str], Callable] = {("Ljava/lang/System;", "out"): lambda vm: vm.out,
-                                                    ("Ljava/lang/System;", "err"): lambda vm: vm.err}
-
-
 def run_main(dexes: list[DexFile], class_name: str, args: list[str], stdout=None, stderr=None,
              max_steps: int = MAX_STEPS, max_heap: int = MAX_HEAP) -> int:
     """Runs class_name.main(String[]) (a Java name, org.x.Main, or a descriptor, Lorg/x/Main;);
@@ -856,7 +762,7 @@ def run_main(dexes: list[DexFile], class_name: str, args: list[str], stdout=None
         return e.status
     except JavaThrow as e:
         vm.out.stream.flush()
-        vm.err.stream.write(f'Exception in thread "main" {e}\n')
+        vm.err.stream.write('Exception in thread "main" ' + stack_trace(e.exception))
         return 1
     except RecursionError:
         raise FormatError("dex: Python recursion limit reached (call depth)") from None

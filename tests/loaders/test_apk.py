@@ -112,7 +112,8 @@ def test_thrown_exception_ends_program_like_java(built_apk, capfd):
     status = cli_main(["pkg", "run", "--main", "org.cerebro.demo.Thrower", str(built_apk), "--", "a", "b"])
     got = capfd.readouterr()
     assert (status, got.out) == (1, "about to throw\n")
-    assert got.err == 'Exception in thread "main" java.lang.IllegalStateException: bad state: 2\n'
+    assert got.err == ('Exception in thread "main" java.lang.IllegalStateException: bad state: 2\n'
+                       "\tat org.cerebro.demo.Thrower.main(Unknown Source)\n")  # as java prints it (no debug info)
 
 
 def test_catch_handlers_run(built_apk, capfd):

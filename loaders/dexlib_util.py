@@ -1,0 +1,366 @@
+"""java.util for the dex interpreter: ArrayList (and CopyOnWriteArrayList, LinkedList), HashMap,
+LinkedHashMap, TreeMap, HashSet, LinkedHashSet, TreeSet, their iterators and entries, Collections, Arrays.
+
+HashMap/HashSet iterate as OpenJDK's do: by bucket (the key's hashCode spread as `h ^ h >>> 16`, masked
+by a table that doubles past 3/4 full), in insertion order within a bucket. Keys are compared by Java
+equality for strings and boxes; program objects are keys by identity (their equals/hashCode are not
+called)."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+
+from cerebro.loaders.dexlib_lang import JBox, StringBuilder, box_compare, compare_strings, string_hash, throw
+from cerebro.loaders.dexvalues import i32
+
+OBJ = "Ljava/lang/Object;"
+
+
+class JList(list):
+    java_class = "Ljava/util/ArrayList;"
+
+    def java_string(self, vm) -> str:
+        return "[" + ", ".join("(this Collection)" if v is self else vm.stringify(v) for v in self) + "]"
+
+
+class CopyOnWriteList(JList):
+    java_class = "Ljava/util/concurrent/CopyOnWriteArrayList;"
+
+
+class LinkedList(JList):
+    java_class = "Ljava/util/LinkedList;"
+
+
+class JIterator:
+    def __init__(self, items: list, owner=None):
+        self.items, self.at, self.owner = items, 0, owner
+
+
+class JEntry:
+    def __init__(self, owner, key):
+        self.owner, self.key = owner, key
+
+    def java_string(self, vm) -> str:
+        return f"{vm.stringify(self.key)}={vm.stringify(self.owner.data[self.key])}"
+
+
+class JMap:
+    """HashMap: data keeps insertion order; iteration is by bucket (see the module's docstring)."""
+    java_class = "Ljava/util/HashMap;"
+
+    def __init__(self):
+        self.data: dict = {}
+        self.capacity = 16
+
+    def keys(self, vm) -> list:
+        mask = self.capacity - 1
+        return sorted(self.data, key=lambda k: spread(java_hash(vm, k)) & mask)
+
+    def put(self, vm, key, value):
+        old = self.data.get(key)
+        self.data[key] = value
+        while len(self.data) > self.capacity * 3 // 4:
+            self.capacity *= 2
+        return old
+
+    def java_string(self, vm) -> str:
+        return "{" + ", ".join(f"{vm.stringify(k)}={vm.stringify(self.data[k])}" for k in self.keys(vm)) + "}"
+
+
+class LinkedMap(JMap):
+    java_class = "Ljava/util/LinkedHashMap;"
+
+    def keys(self, vm) -> list:
+        return list(self.data)
+
+
+class TreeMap(JMap):
+    java_class = "Ljava/util/TreeMap;"
+    comparator = None
+
+    def keys(self, vm) -> list:
+        return sorted(self.data, key=functools.cmp_to_key(lambda a, b: vm.compare(a, b, self.comparator)))
+
+
+class JSet:
+    """HashSet (LinkedHashSet, TreeSet): a map whose values are unused, as OpenJDK builds it."""
+    java_class = "Ljava/util/HashSet;"
+    map_type: type = JMap
+
+    def __init__(self):
+        self.map = self.map_type()
+
+    def java_string(self, vm) -> str:
+        return "[" + ", ".join(vm.stringify(k) for k in self.map.keys(vm)) + "]"
+
+
+class LinkedSet(JSet):
+    java_class = "Ljava/util/LinkedHashSet;"
+    map_type = LinkedMap
+
+
+class TreeSet(JSet):
+    java_class = "Ljava/util/TreeSet;"
+    map_type = TreeMap
+
+
+def spread(h: int) -> int:
+    h &= 0xFFFFFFFF
+    return h ^ (h >> 16)
+
+
+def java_hash(vm, value) -> int:
+    if value is None:
+        return 0
+    if isinstance(value, str):
+        return string_hash(value)
+    if isinstance(value, JBox):
+        return vm.call_native_method(value, "hashCode()I")
+    return id(value) >> 4 & 0x7FFFFFFF
+
+
+def natural_compare(vm, a, b) -> int:
+    if isinstance(a, str) and isinstance(b, str):
+        return compare_strings(a, b)
+    if isinstance(a, JBox) and isinstance(b, JBox):
+        return box_compare(a, b)
+    if a is None or b is None:
+        throw("java.lang.NullPointerException")
+    return vm.call_compare_to(a, b)
+
+
+NATIVES: dict[str, Callable] = {}
+METHODS: dict[type, dict[str, Callable]] = {JList: {}, CopyOnWriteList: {}, JIterator: {}, JMap: {}, TreeMap: {},
+                                            JSet: {}, JEntry: {}}
+
+
+def _index(lst: list, i: int, end: bool = False) -> int:
+    if not 0 <= i < len(lst) + end:
+        throw("java.lang.IndexOutOfBoundsException", f"Index {i} out of bounds for length {len(lst)}")
+    return i
+
+
+def _grow(vm, n: int = 1) -> None:
+    vm.allocate(16 * n + 8)
+
+
+def _list_remove_at(vm, lst, i):
+    return lst.pop(_index(lst, i))
+
+
+def _list_remove_object(vm, lst, o):
+    if o in lst:
+        lst.remove(o)
+        return 1
+    return 0
+
+
+def _next(vm, it: JIterator):
+    if it.at >= len(it.items):
+        throw("java.util.NoSuchElementException")
+    if it.owner is not None and isinstance(it.owner, JList) and not isinstance(it.owner, CopyOnWriteList) \
+            and it.owner != it.items:
+        throw("java.util.ConcurrentModificationException")
+    it.at += 1
+    return it.items[it.at - 1]
+
+
+def _iter_remove(vm, it: JIterator):
+    key = it.items[it.at - 1]
+    if isinstance(it.owner, JList) and not isinstance(it.owner, CopyOnWriteList):
+        del it.owner[it.at - 1 - (len(it.items) - len(it.owner))]
+        it.items = list(it.owner)
+        it.at -= 1
+    elif isinstance(it.owner, JMap):
+        del it.owner.data[key.key if isinstance(key, JEntry) else key]
+    elif isinstance(it.owner, JSet):
+        del it.owner.map.data[key]
+    else:
+        throw("java.lang.UnsupportedOperationException", "remove")
+
+
+def iterator(vm, collection) -> JIterator:
+    """A snapshot iterator: CopyOnWriteArrayList's is one; an ArrayList's checks for changes at next()."""
+    if isinstance(collection, JList):
+        return JIterator(list(collection), collection)
+    if isinstance(collection, JSet):
+        return JIterator(collection.map.keys(vm), collection)
+    if isinstance(collection, list):
+        return JIterator(list(collection))
+    throw("java.lang.UnsupportedOperationException", f"iterator of {type(collection).__name__}")
+
+
+def _add_all(vm, lst, other):
+    items = list(vm.iterate(other))
+    _grow(vm, len(items))
+    lst.extend(items)
+    return int(bool(items))
+
+
+def _sort_list(vm, lst, comparator=None):
+    lst[:] = sorted(lst, key=functools.cmp_to_key(lambda a, b: vm.compare(a, b, comparator)))
+
+
+LIST_METHODS: dict[str, Callable] = {
+    f"add({OBJ})Z": lambda vm, lst, v: (_grow(vm), lst.append(v), 1)[2],
+    f"add(I{OBJ})V": lambda vm, lst, i, v: (_grow(vm), lst.insert(_index(lst, i, True), v))[1],
+    f"get(I){OBJ}": lambda vm, lst, i: lst[_index(lst, i)],
+    f"set(I{OBJ}){OBJ}": lambda vm, lst, i, v: (lst[_index(lst, i)], lst.__setitem__(i, v))[0],
+    f"remove(I){OBJ}": _list_remove_at, f"remove({OBJ})Z": _list_remove_object,
+    "size()I": lambda vm, lst: len(lst), "isEmpty()Z": lambda vm, lst: int(not lst),
+    f"contains({OBJ})Z": lambda vm, lst, v: int(v in lst),
+    f"indexOf({OBJ})I": lambda vm, lst, v: lst.index(v) if v in lst else -1,
+    f"lastIndexOf({OBJ})I": lambda vm, lst, v: len(lst) - 1 - lst[::-1].index(v) if v in lst else -1,
+    "clear()V": lambda vm, lst: lst.clear(),
+    "iterator()Ljava/util/Iterator;": iterator,
+    "addAll(Ljava/util/Collection;)Z": _add_all,
+    "toString()Ljava/lang/String;": lambda vm, lst: lst.java_string(vm),
+    f"equals({OBJ})Z": lambda vm, lst, o: int(isinstance(o, JList) and list(lst) == list(o)),
+    "sort(Ljava/util/Comparator;)V": _sort_list,
+    "forEach(Ljava/util/function/Consumer;)V": lambda vm, lst, fn: [vm.call_interface(fn, "accept", v)
+                                                                      for v in list(lst)] and None,
+    f"toArray()[{OBJ}": lambda vm, lst: list(lst),
+    f"toArray([{OBJ})[{OBJ}": lambda vm, lst, a: list(lst),
+    "addFirst(Ljava/lang/Object;)V": lambda vm, lst, v: lst.insert(0, v),
+    "addLast(Ljava/lang/Object;)V": lambda vm, lst, v: lst.append(v),
+    "removeFirst()Ljava/lang/Object;": lambda vm, lst: lst.pop(0) if lst else throw("java.util.NoSuchElementException"),
+    "removeLast()Ljava/lang/Object;": lambda vm, lst: lst.pop() if lst else throw("java.util.NoSuchElementException"),
+    "hashCode()I": lambda vm, lst: functools.reduce(lambda h, v: i32(31 * h + java_hash(vm, v)), lst, 1),
+}
+METHODS[JList].update(LIST_METHODS)
+METHODS[JIterator].update({
+    "hasNext()Z": lambda vm, it: int(it.at < len(it.items)), f"next(){OBJ}": _next, "remove()V": _iter_remove})
+MAP_METHODS: dict[str, Callable] = {
+    f"put({OBJ}{OBJ}){OBJ}": lambda vm, m, k, v: (_grow(vm), m.put(vm, k, v))[1],
+    f"get({OBJ}){OBJ}": lambda vm, m, k: m.data.get(k),
+    f"getOrDefault({OBJ}{OBJ}){OBJ}": lambda vm, m, k, d: m.data.get(k, d),
+    f"containsKey({OBJ})Z": lambda vm, m, k: int(k in m.data),
+    f"containsValue({OBJ})Z": lambda vm, m, v: int(v in m.data.values()),
+    f"remove({OBJ}){OBJ}": lambda vm, m, k: m.data.pop(k, None),
+    f"putIfAbsent({OBJ}{OBJ}){OBJ}": lambda vm, m, k, v: m.data[k] if k in m.data else m.put(vm, k, v),
+    "size()I": lambda vm, m: len(m.data), "isEmpty()Z": lambda vm, m: int(not m.data),
+    "clear()V": lambda vm, m: m.data.clear(),
+    "keySet()Ljava/util/Set;": lambda vm, m: _view(vm, m, m.keys(vm)),
+    "values()Ljava/util/Collection;": lambda vm, m: JList(m.data[k] for k in m.keys(vm)),
+    "entrySet()Ljava/util/Set;": lambda vm, m: _view(vm, m, [JEntry(m, k) for k in m.keys(vm)]),
+    "toString()Ljava/lang/String;": lambda vm, m: m.java_string(vm),
+    "putAll(Ljava/util/Map;)V": lambda vm, m, o: [m.put(vm, k, o.data[k]) for k in o.keys(vm)] and None,
+    "merge(Ljava/lang/Object;Ljava/lang/Object;Ljava/util/function/BiFunction;)Ljava/lang/Object;":
+        lambda vm, m, k, v, fn: m.put(vm, k, v if k not in m.data else vm.call_interface(fn, "apply", m.data[k], v))
+        or m.data[k],
+    "firstKey()Ljava/lang/Object;": lambda vm, m: (m.keys(vm) or throw("java.util.NoSuchElementException"))[0],
+    "lastKey()Ljava/lang/Object;": lambda vm, m: (m.keys(vm) or throw("java.util.NoSuchElementException"))[-1],
+}
+METHODS[JMap].update(MAP_METHODS)
+
+
+def _view(vm, owner, items: list) -> JSet:
+    """keySet()/entrySet(): a set holding the map's current keys or entries, in its order; removing
+    through its iterator removes from the map."""
+    view = LinkedSet()
+    for item in items:
+        view.map.data[item] = None
+    view.owner = owner
+    return view
+
+
+METHODS[JEntry].update({
+    f"getKey(){OBJ}": lambda vm, e: e.key, f"getValue(){OBJ}": lambda vm, e: e.owner.data[e.key],
+    f"setValue({OBJ}){OBJ}": lambda vm, e, v: (e.owner.data[e.key], e.owner.data.__setitem__(e.key, v))[0],
+    "toString()Ljava/lang/String;": lambda vm, e: e.java_string(vm)})
+
+
+def _set_iterator(vm, s):
+    owner = getattr(s, "owner", None)
+    it = JIterator(s.map.keys(vm), owner or s)
+    return it
+
+
+SET_METHODS: dict[str, Callable] = {
+    f"add({OBJ})Z": lambda vm, s, v: 0 if v in s.map.data else (_grow(vm), s.map.put(vm, v, None), 1)[2],
+    f"contains({OBJ})Z": lambda vm, s, v: int(v in s.map.data),
+    f"remove({OBJ})Z": lambda vm, s, v: int(s.map.data.pop(v, 0) is None),
+    "size()I": lambda vm, s: len(s.map.data), "isEmpty()Z": lambda vm, s: int(not s.map.data),
+    "clear()V": lambda vm, s: s.map.data.clear(),
+    "iterator()Ljava/util/Iterator;": _set_iterator,
+    "addAll(Ljava/util/Collection;)Z": lambda vm, s, o: int(sum(SET_METHODS[f"add({OBJ})Z"](vm, s, v)
+                                                                for v in list(vm.iterate(o))) > 0),
+    "toString()Ljava/lang/String;": lambda vm, s: s.java_string(vm),
+}
+METHODS[JSet].update(SET_METHODS)
+
+
+def _constructor(pytype: type):
+    def init(vm, obj, arg=None):
+        if isinstance(arg, JMap):
+            for k in arg.keys(vm):
+                obj.put(vm, k, arg.data[k])
+        elif isinstance(arg, JList | JSet | list):
+            items = list(vm.iterate(arg))
+            _grow(vm, len(items))
+            if isinstance(obj, JSet):
+                for v in items:
+                    obj.map.put(vm, v, None)
+            else:
+                obj.extend(items)
+        elif isinstance(obj, TreeMap) and arg is not None and not isinstance(arg, int):
+            obj.comparator = arg
+        elif isinstance(obj, JMap) and isinstance(arg, int) and arg > 0:
+            obj.capacity = 1 << max(0, (arg - 1).bit_length())
+    return init
+
+
+NATIVE_CLASSES: dict[str, Callable] = {}
+for _type in (JList, CopyOnWriteList, LinkedList, JMap, LinkedMap, TreeMap, JSet, LinkedSet, TreeSet):
+    NATIVE_CLASSES[_type.java_class] = _type
+    for _sig in ("()V", "(I)V", "(Ljava/util/Collection;)V", "(Ljava/util/Map;)V", "(Ljava/util/Comparator;)V"):
+        NATIVES[f"{_type.java_class}-><init>{_sig}"] = _constructor(_type)
+NATIVE_CLASSES["Ljava/util/Vector;"] = JList
+INTERFACES = {JList: ("Ljava/util/List;", "Ljava/util/Collection;", "Ljava/lang/Iterable;"),
+              JSet: ("Ljava/util/Set;", "Ljava/util/Collection;", "Ljava/lang/Iterable;"),
+              JMap: ("Ljava/util/Map;",), JIterator: ("Ljava/util/Iterator;",), JEntry: ("Ljava/util/Map$Entry;",)}
+
+
+# ---- Collections, Arrays ----
+def _array_to_string(vm, arr, kind="L"):
+    if arr is None:
+        return "null"
+    return "[" + ", ".join(vm.stringify(v, kind) for v in arr) + "]"
+
+
+def _sort_array(vm, arr, *rest):
+    """Arrays.sort(a), (a, cmp), (a, from, to): primitives numerically (doubles by their values)."""
+    comparator = rest[0] if len(rest) == 1 else None
+    lo, hi = (rest[0], rest[1]) if len(rest) == 2 else (0, len(arr))
+    arr[lo:hi] = sorted(arr[lo:hi], key=functools.cmp_to_key(lambda a, b: vm.compare(a, b, comparator)))
+
+
+NATIVES.update({
+    "Ljava/util/Collections;->sort(Ljava/util/List;)V": _sort_list,
+    "Ljava/util/Collections;->sort(Ljava/util/List;Ljava/util/Comparator;)V": _sort_list,
+    "Ljava/util/Collections;->reverse(Ljava/util/List;)V": lambda vm, lst: lst.reverse(),
+    f"Ljava/util/Collections;->max(Ljava/util/Collection;){OBJ}":
+        lambda vm, c: max(vm.iterate(c), key=functools.cmp_to_key(lambda a, b: vm.compare(a, b, None))),
+    f"Ljava/util/Collections;->min(Ljava/util/Collection;){OBJ}":
+        lambda vm, c: min(vm.iterate(c), key=functools.cmp_to_key(lambda a, b: vm.compare(a, b, None))),
+    "Ljava/util/Collections;->unmodifiableList(Ljava/util/List;)Ljava/util/List;": lambda vm, lst: lst,
+    "Ljava/util/Collections;->emptyList()Ljava/util/List;": lambda vm: JList(),
+    f"Ljava/util/Arrays;->asList([{OBJ})Ljava/util/List;": lambda vm, arr: JList(arr),
+    f"Ljava/util/List;->of([{OBJ})Ljava/util/List;": lambda vm, arr: JList(arr),
+    "Ljava/util/Arrays;->fill([II)V": lambda vm, arr, v: arr.__setitem__(slice(None), [v] * len(arr)),
+    f"Ljava/util/Arrays;->fill([{OBJ}{OBJ})V": lambda vm, arr, v: arr.__setitem__(slice(None), [v] * len(arr)),
+})
+for _k in ("I", "J", "C", "B", "S", "D", "F", "Z", OBJ):
+    _kind = _k if len(_k) == 1 else "L"
+    NATIVES[f"Ljava/util/Arrays;->toString([{_k})Ljava/lang/String;"] = \
+        (lambda kind: lambda vm, arr: _array_to_string(vm, arr, kind))(_kind)
+    NATIVES[f"Ljava/util/Arrays;->sort([{_k})V"] = _sort_array
+    NATIVES[f"Ljava/util/Arrays;->sort([{_k}II)V"] = _sort_array
+    NATIVES[f"Ljava/util/Arrays;->equals([{_k}[{_k})Z"] = lambda vm, a, b: int(a == b)
+    NATIVES[f"Ljava/util/Arrays;->copyOf([{_k}I)[{_k}"] = \
+        (lambda zero: lambda vm, a, n: (vm.allocate(8 * n + 64), a[:n] + [zero] * max(0, n - len(a)))[1])(
+            None if _k == OBJ else 0)
+    NATIVES[f"Ljava/util/Arrays;->copyOfRange([{_k}II)[{_k}"] = lambda vm, a, lo, hi: a[lo:hi]
+NATIVES[f"Ljava/util/Arrays;->sort([{OBJ}Ljava/util/Comparator;)V"] = _sort_array
+__all__ = ["NATIVES", "METHODS", "NATIVE_CLASSES", "INTERFACES", "StringBuilder", "iterator", "natural_compare"]

@@ -1,0 +1,68 @@
+"""Small programs for the dex interpreter, each run on the JVM (the reference) and through
+run_main: stdout, stderr and exit status must match exactly.
+
+Debian bookworm has no javac-to-dex tool (no d8, dx/dalvik-exchange left the archive), so the
+programs are smali (assembled with Debian's smali) and the JVM runs the same dex turned into class
+files by Debian's enjarify: one source, two machines. One smali call, one enjarify call and one
+`java` per program, cached by the sources' hash under loader_support.CACHE."""
+
+import hashlib
+import io
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from loader_support import CACHE, need
+
+from cerebro.loaders.dex import DexFile
+from cerebro.loaders.dexvm import run_main
+
+PROGRAMS_DIR = Path(__file__).parent / "dex_programs"
+# program (class with main) -> its arguments
+RUNS = {"Exc": []}
+
+
+def _jvm_reference(folder: Path) -> dict:
+    """Assembles every .smali into one dex, converts it for the JVM and runs each program there."""
+    need("smali", "enjarify", "java")
+    work = folder.with_suffix(".part")
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    sources = sorted(map(str, PROGRAMS_DIR.glob("*.smali")))
+    subprocess.run(["smali", "assemble", "-o", str(work / "classes.dex"), *sources], check=True, capture_output=True)
+    # enjarify's launcher prefers pypy/python3 from PATH; Debian's module lives with /usr/bin/python3
+    subprocess.run(["enjarify", "-f", "-o", str(work / "programs.jar"), str(work / "classes.dex")], check=True,
+                   capture_output=True, env={**os.environ, "PYTHON": "/usr/bin/python3"})
+    expected = {}
+    for name, args in RUNS.items():
+        proc = subprocess.run(["java", "-cp", str(work / "programs.jar"), name, *args], capture_output=True, text=True,
+                              timeout=60)
+        expected[name] = [proc.returncode, proc.stdout, proc.stderr]
+    (work / "expected.json").write_text(json.dumps(expected))
+    shutil.rmtree(folder, ignore_errors=True)
+    work.rename(folder)
+    return expected
+
+
+@pytest.fixture(scope="module")
+def programs():
+    digest = hashlib.sha256(json.dumps(RUNS).encode())
+    for path in sorted(PROGRAMS_DIR.glob("*.smali")):
+        digest.update(path.name.encode() + path.read_bytes())
+    folder = CACHE / "dex-programs" / digest.hexdigest()[:16]
+    if (folder / "expected.json").exists():
+        expected = json.loads((folder / "expected.json").read_text())
+    else:
+        expected = _jvm_reference(folder)
+    return DexFile.parse((folder / "classes.dex").read_bytes()), expected
+
+
+@pytest.mark.parametrize("name", sorted(RUNS))
+def test_program_matches_the_jvm(programs, name):
+    dex, expected = programs
+    out, err = io.StringIO(), io.StringIO()
+    status = run_main([dex], name, RUNS[name], out, err)
+    assert [status, out.getvalue(), err.getvalue()] == expected[name]
