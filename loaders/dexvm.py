@@ -347,7 +347,13 @@ def op_return_void(vm, f, insns, aa):
 
 
 def op_return(vm, f, insns, aa):
-    return True, f.regs[aa]
+    value = f.regs[aa]
+    return True, reference(value) if (insns[f.pc] & 0xFF) == 0x11 else value
+
+
+def reference(value: object) -> object:
+    """A register stored where a reference belongs: dex's null is the integer 0, the library's is None."""
+    return None if type(value) is int and value == 0 else value
 
 
 def op_const(vm, f, insns, aa):
@@ -596,7 +602,7 @@ def _array_access(vm, f, insns, aa, put):
     if not 0 <= idx < len(arr):
         raise JavaThrow("java.lang.ArrayIndexOutOfBoundsException", f"Index {idx} out of bounds for length {len(arr)}")
     if put:
-        arr[idx] = f.regs[aa]
+        arr[idx] = reference(f.regs[aa]) if (insns[f.pc] & 0xFF) == 0x4D else f.regs[aa]
     else:
         f.regs[aa] = arr[idx]
     f.pc += 2
@@ -620,7 +626,7 @@ def op_iget_iput(vm, f, insns, aa):
     if op <= 0x58:
         f.regs[aa & 0xF] = obj.fields.get(fld.name, None if fld.type[0] in "L[" else 0)
     else:
-        obj.fields[fld.name] = f.regs[aa & 0xF]
+        obj.fields[fld.name] = reference(f.regs[aa & 0xF]) if op == 0x5B else f.regs[aa & 0xF]
     f.pc += 2
     return False, None
 
@@ -639,7 +645,7 @@ def op_sget_sput(vm, f, insns, aa):
             f.regs[aa] = vm.statics.get(key, None if fld.type[0] in "L[" else 0)
     else:
         vm.ensure_init(fld.class_name)
-        vm.statics[key] = f.regs[aa]
+        vm.statics[key] = reference(f.regs[aa]) if op == 0x69 else f.regs[aa]
     f.pc += 2
     return False, None
 
@@ -659,7 +665,7 @@ def op_invoke(vm, f, insns, aa):
     for kd in kinds:
         if k >= len(regs):
             raise FormatError(f"dex: too few argument registers for {ref}")
-        values.append(f.regs[regs[k]])
+        values.append(reference(f.regs[regs[k]]) if kd in "L[" else f.regs[regs[k]])
         k += 2 if kd in "JD" else 1
     f.result = vm.call(ref, values, kind)
     if isinstance(values[0] if values else None, StringPlaceholder):  # new String(...): the string replaces it
