@@ -9,10 +9,11 @@ called)."""
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable
 
 from cerebro.loaders.dexlib_lang import JBox, StringBuilder, box_compare, compare_strings, string_hash, throw
-from cerebro.loaders.dexvalues import i32
+from cerebro.loaders.dexvalues import f32, f64, i32
 
 OBJ = "Ljava/lang/Object;"
 
@@ -329,11 +330,25 @@ def _array_to_string(vm, arr, kind="L"):
     return "[" + ", ".join(vm.stringify(v, kind) for v in arr) + "]"
 
 
-def _sort_array(vm, arr, *rest):
-    """Arrays.sort(a), (a, cmp), (a, from, to): primitives numerically (doubles by their values)."""
-    comparator = rest[0] if len(rest) == 1 else None
-    lo, hi = (rest[0], rest[1]) if len(rest) == 2 else (0, len(arr))
-    arr[lo:hi] = sorted(arr[lo:hi], key=functools.cmp_to_key(lambda a, b: vm.compare(a, b, comparator)))
+def _sort_array(kind: str):
+    """Arrays.sort(a), (a, cmp), (a, from, to): primitives by value (doubles with -0.0 before 0.0 and
+    NaN last, as Java orders them), objects naturally or by the comparator."""
+    def sort(vm, arr, *rest):
+        comparator = rest[0] if len(rest) == 1 else None
+        lo, hi = (rest[0], rest[1]) if len(rest) == 2 else (0, len(arr))
+        if kind in PRIMITIVE_ORDER:
+            arr[lo:hi] = sorted(arr[lo:hi], key=PRIMITIVE_ORDER[kind])
+        else:
+            arr[lo:hi] = sorted(arr[lo:hi], key=functools.cmp_to_key(lambda a, b: vm.compare(a, b, comparator)))
+    return sort
+
+
+def _float_order(x: float) -> tuple:
+    return (x != x, x, math.copysign(1.0, x))
+
+
+PRIMITIVE_ORDER: dict[str, Callable] = {**{k: int for k in "IJCBSZ"}, "D": lambda v: _float_order(f64(v)),
+                                        "F": lambda v: _float_order(f32(v))}
 
 
 NATIVES.update({
@@ -355,12 +370,12 @@ for _k in ("I", "J", "C", "B", "S", "D", "F", "Z", OBJ):
     _kind = _k if len(_k) == 1 else "L"
     NATIVES[f"Ljava/util/Arrays;->toString([{_k})Ljava/lang/String;"] = \
         (lambda kind: lambda vm, arr: _array_to_string(vm, arr, kind))(_kind)
-    NATIVES[f"Ljava/util/Arrays;->sort([{_k})V"] = _sort_array
-    NATIVES[f"Ljava/util/Arrays;->sort([{_k}II)V"] = _sort_array
+    NATIVES[f"Ljava/util/Arrays;->sort([{_k})V"] = _sort_array(_kind)
+    NATIVES[f"Ljava/util/Arrays;->sort([{_k}II)V"] = _sort_array(_kind)
     NATIVES[f"Ljava/util/Arrays;->equals([{_k}[{_k})Z"] = lambda vm, a, b: int(a == b)
     NATIVES[f"Ljava/util/Arrays;->copyOf([{_k}I)[{_k}"] = \
         (lambda zero: lambda vm, a, n: (vm.allocate(8 * n + 64), a[:n] + [zero] * max(0, n - len(a)))[1])(
             None if _k == OBJ else 0)
     NATIVES[f"Ljava/util/Arrays;->copyOfRange([{_k}II)[{_k}"] = lambda vm, a, lo, hi: a[lo:hi]
-NATIVES[f"Ljava/util/Arrays;->sort([{OBJ}Ljava/util/Comparator;)V"] = _sort_array
+NATIVES[f"Ljava/util/Arrays;->sort([{OBJ}Ljava/util/Comparator;)V"] = _sort_array("L")
 __all__ = ["NATIVES", "METHODS", "NATIVE_CLASSES", "INTERFACES", "StringBuilder", "iterator", "natural_compare"]
