@@ -368,6 +368,8 @@ NATIVES["Ljava/nio/charset/Charset;->forName(Ljava/lang/String;)Ljava/nio/charse
 METHODS[Charset]["name()Ljava/lang/String;"] = lambda vm, cs: cs.name
 STATIC_FIELDS: dict[tuple[str, str], Callable] = {
     ("Ljava/lang/System;", "out"): lambda vm: vm.out, ("Ljava/lang/System;", "err"): lambda vm: vm.err}
+for _k, _name in BOX_CLASSES.items():  # int.class is Integer.TYPE
+    STATIC_FIELDS[(f"Ljava/lang/{_name};", "TYPE")] = (lambda k: lambda vm: JClass(k))(_k)
 for _name in ("UTF_8", "US_ASCII", "ISO_8859_1", "UTF_16", "UTF_16BE", "UTF_16LE"):
     STATIC_FIELDS[("Ljava/nio/charset/StandardCharsets;", _name)] = \
         (lambda n: lambda vm: Charset(n.replace("_", "-", 1) if n.startswith(("UTF", "US")) else "ISO-8859-1"))(_name)

@@ -224,6 +224,7 @@ class NativeDispatch:
     def run_thread(self, thread: JObject) -> None:
         run = self.virtual(thread, "run", (), "V")
         self.thread_stack.append(thread)
+        outer, self.stack = self.stack, []  # the new thread's stack trace starts at its run()
         try:
             if run is not None:
                 self.invoke(run, [thread])
@@ -235,6 +236,7 @@ class NativeDispatch:
                                   + dexlib_lang.stack_trace(e.exception))
         finally:
             self.thread_stack.pop()
+            self.stack = outer
 
 
 __all__ = ["NativeDispatch", "NATIVES", "NATIVE_CLASSES", "TRACE"]

@@ -39,7 +39,7 @@ from cerebro.loaders.dexexc import (
     stack_trace,
 )
 from cerebro.loaders.dexheap import MAX_HEAP, Heap, HeapExhausted
-from cerebro.loaders.dexlib_lang import STATIC_FIELDS, ExitProgram, JBox, PrintStream, StringPlaceholder
+from cerebro.loaders.dexlib_lang import STATIC_FIELDS, ExitProgram, JBox, JClass, PrintStream, StringPlaceholder
 from cerebro.loaders.dexnative import NATIVE_CLASSES, NativeDispatch
 from cerebro.loaders.dexvalues import bits32, bits64, f32, f64, i32, i64, is_null
 
@@ -392,7 +392,7 @@ def op_const_string(vm, f, insns, aa):
 
 
 def op_const_class(vm, f, insns, aa):
-    f.regs[aa] = JObject("Ljava/lang/Class;", {"name": _type(vm, f, vm.unit(insns, f, 1))})
+    f.regs[aa] = JClass(_type(vm, f, vm.unit(insns, f, 1)))
     f.pc += 2
     return False, None
 

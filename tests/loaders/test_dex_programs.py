@@ -22,7 +22,7 @@ from cerebro.loaders.dexvm import run_main
 
 PROGRAMS_DIR = Path(__file__).parent / "dex_programs"
 # program (class with main) -> its arguments
-RUNS = {"Exc": [], "Strs": [], "Colls": []}
+RUNS = {"Exc": [], "Strs": [], "Colls": [], "Refl": []}
 
 
 def _jvm_reference(folder: Path) -> dict:
