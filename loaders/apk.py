@@ -124,12 +124,28 @@ class ApkPackage:
 
     def run(self, args: list[str], main: str | None = None, **_options) -> subprocess.CompletedProcess:
         """Interprets `public static void main(String[])` of --main or the manifest's MAIN activity."""
-        from cerebro.loaders.dexvm import run_main
+        from cerebro.loaders.dexvm import classes_with_main, framework_base, run_main
+        dexes = list(self.dex.values())
         cls = main or self.main_activity()
         if not cls:
-            raise FormatError("apk: no main class (no MAIN activity in the manifest); pass --main")
-        status = run_main(list(self.dex.values()), cls, args)
+            raise FormatError("apk: no main class (no MAIN activity in the manifest); " + _runnable(dexes))
+        if main is None and cls not in classes_with_main(dexes):
+            base = framework_base(dexes, cls)
+            raise FormatError(f"apk: the MAIN activity {cls} has no static main(String[]): it is an Android app"
+                              + (f" ({cls} extends {base})" if base else "") + ", and running one needs the "
+                              "Android framework, which the dex interpreter does not have; " + _runnable(dexes))
+        status = run_main(dexes, cls, args)
         return subprocess.CompletedProcess(["dex", cls, *args], status)
+
+
+def _runnable(dexes: list) -> str:
+    """What `pkg run --main` could run instead."""
+    from cerebro.loaders.dexvm import classes_with_main
+    names = classes_with_main(dexes)
+    if not names:
+        return "no class in its dex has a static main(String[]) to run with --main CLASS"
+    more = f" (and {len(names) - 5} more)" if len(names) > 5 else ""
+    return f"classes with main(String[]): {', '.join(names[:5])}{more}; run one with --main CLASS"
 
 
 def read_signing_block(data: bytes, cd_offset: int) -> tuple[int, dict[int, bytes]]:

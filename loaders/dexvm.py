@@ -744,6 +744,28 @@ OPS.update({op: op_binop for op in BINOPS})
 OPS.update({op: op_binop_lit for op in range(0xD0, 0xE3)})
 
 
+def main_method(c: ClassDef) -> Method | None:
+    """The class's `static void main(String[])`, if it has one."""
+    return next((m for m in c.direct_methods if m.ref.name == "main" and m.ref.params == ("[Ljava/lang/String;",)
+                 and m.ref.ret == "V" and m.is_static), None)
+
+
+def classes_with_main(dexes: list[DexFile]) -> list[str]:
+    """Java names of the classes that `--main` can run."""
+    return [c.java_name for d in dexes for c in d.classes if main_method(c) is not None]
+
+
+def framework_base(dexes: list[DexFile], class_name: str) -> str | None:
+    """The first superclass of class_name that is not in the dex (android.app.Activity for an app)."""
+    by_name = {c.name: c for d in dexes for c in d.classes}
+    cls: str | None = class_descriptor(class_name)
+    for _ in range(MAX_HIERARCHY):
+        if cls not in by_name:
+            return None if cls in (None, OBJECT) else cls[1:-1].replace("/", ".")
+        cls = by_name[cls].superclass
+    return None
+
+
 def run_main(dexes: list[DexFile], class_name: str, args: list[str], stdout=None, stderr=None,
              max_steps: int = MAX_STEPS, max_heap: int = MAX_HEAP) -> int:
     """Runs class_name.main(String[]) (a Java name, org.x.Main, or a descriptor, Lorg/x/Main;);
@@ -752,9 +774,7 @@ def run_main(dexes: list[DexFile], class_name: str, args: list[str], stdout=None
     desc = class_descriptor(class_name)
     if desc not in vm.classes:
         raise FormatError(f"dex: class {class_name} is not in the dex")
-    main = next((m for m in vm.classes[desc][1].direct_methods
-                 if m.ref.name == "main" and m.ref.params == ("[Ljava/lang/String;",) and m.ref.ret == "V"
-                 and m.is_static), None)
+    main = main_method(vm.classes[desc][1])
     if main is None:
         raise FormatError(f"dex: class {class_name} has no public static void main(String[])")
     old_limit = sys.getrecursionlimit()

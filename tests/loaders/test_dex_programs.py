@@ -13,10 +13,13 @@ import os
 import shutil
 import subprocess
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from loader_support import CACHE, need
 
+from cerebro.binread import FormatError
+from cerebro.loaders.apk import ApkPackage
 from cerebro.loaders.dex import DexFile
 from cerebro.loaders.dexvm import run_main
 
@@ -66,3 +69,28 @@ def test_program_matches_the_jvm(programs, name):
     out, err = io.StringIO(), io.StringIO()
     status = run_main([dex], name, RUNS[name], out, err)
     assert [status, out.getvalue(), err.getvalue()] == expected[name]
+
+
+def test_collections_and_strings_count_against_the_heap_limit(programs):
+    """A program keeping every string it makes in a HashMap ends in OutOfMemoryError (the heap limit)."""
+    dex, _expected = programs
+    out, err = io.StringIO(), io.StringIO()
+    status = run_main([dex], "Grow", [], out, err, max_heap=48 << 20)
+    assert status == 1 and out.getvalue() == ""
+    assert err.getvalue().startswith('Exception in thread "main" java.lang.OutOfMemoryError: Java heap space')
+    assert err.getvalue().endswith("\tat Grow.main(Unknown Source)\n")
+
+
+def test_app_without_main_says_what_it_needs(programs):
+    """`pkg run` of an app: the MAIN activity has no main(String[]); the error names the framework it
+    needs and the classes --main could run instead."""
+    dex, _expected = programs
+    app = SimpleNamespace(dex={"classes.dex": dex}, main_activity=lambda: "App")
+    with pytest.raises(FormatError) as refused:
+        ApkPackage.run(app, [])
+    message = str(refused.value)
+    assert message.startswith("apk: the MAIN activity App has no static main(String[]): it is an Android app "
+                              "(App extends android.app.Activity), and running one needs the Android framework")
+    assert "classes with main(String[]): " in message and "Colls" in message and message.endswith("--main CLASS")
+    out, err = io.StringIO(), io.StringIO()
+    assert run_main([dex], "Colls", [], out, err) == 0  # what --main Colls runs
