@@ -1,9 +1,9 @@
 """The user-space runtime: load a .cbx into this process and call it with numpy arrays.
 
 Everything about the signature is computed once at load: LoadedModel is the C Model itself, so a call
-whose arrays already fit (dtype, shape, C order, 64-byte aligned) is one C call that checks the buffers,
-makes each output on one aligned block (none with out=) and releases the GIL while the model runs; any
-other call takes the Python path below, which copies inputs that need it and names what is wrong.
+whose arrays already fit (dtype, shape, C order; an input short of 64-byte alignment, as numpy's own
+16-byte-aligned arrays often are, is copied in C) is one C call that checks the buffers, makes each output
+on one aligned block (none with out=) and releases the GIL while the model runs; any other call takes the Python path below, which copies inputs that need it and names what is wrong.
 With threads=N > 1 each call is split across N threads (the caller and a pool of N - 1 workers
 owned by the model), for files compiled with parallel support (meta.parts >= N).
 """
