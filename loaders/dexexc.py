@@ -31,7 +31,15 @@ JAVA_PARENTS[THROWABLE] = OBJECT
 JAVA_PARENTS.update({  # java.util's and java.lang.reflect's
     "Ljava/util/NoSuchElementException;": "Ljava/lang/RuntimeException;",
     "Ljava/util/ConcurrentModificationException;": "Ljava/lang/RuntimeException;",
-    "Ljava/lang/reflect/InvocationTargetException;": "Ljava/lang/ReflectiveOperationException;"})
+    "Ljava/lang/reflect/InvocationTargetException;": "Ljava/lang/ReflectiveOperationException;",
+    "Ljava/util/regex/PatternSyntaxException;": "Ljava/lang/IllegalArgumentException;",
+    "Ljava/util/IllegalFormatException;": "Ljava/lang/IllegalArgumentException;",
+    "Ljava/util/IllegalFormatConversionException;": "Ljava/util/IllegalFormatException;",
+    "Ljava/util/UnknownFormatConversionException;": "Ljava/util/IllegalFormatException;",
+    "Ljava/util/MissingFormatArgumentException;": "Ljava/util/IllegalFormatException;",
+    "Ljava/lang/IllegalThreadStateException;": "Ljava/lang/IllegalArgumentException;",
+    "Ljava/io/IOException;": "Ljava/lang/Exception;",
+    "Ljava/io/UnsupportedEncodingException;": "Ljava/io/IOException;"})
 
 
 @dataclass(eq=False)

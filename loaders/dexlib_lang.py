@@ -82,7 +82,8 @@ class JMethod:
     ret: str
 
     def java_string(self, vm) -> str:
-        return f"public {java_name(self.ret)} {java_name(self.cls)}.{self.name}({','.join(map(java_name, self.params))})"
+        params = ",".join(map(java_name, self.params))
+        return f"public {java_name(self.ret)} {java_name(self.cls)}.{self.name}({params})"
 
 
 @dataclass(eq=False)
@@ -203,6 +204,7 @@ def _format_one(vm, flags: str, width: str | None, precision: str | None, conv: 
         throw("java.util.UnknownFormatConversionException", f"Conversion = '{conv}'")
     if width:
         w = int(width)
+        vm.allocate(w + 64)
         if "-" in flags:
             text = text.ljust(w)
         elif "0" in flags and conv not in "sScbB":
@@ -265,11 +267,11 @@ def compare_strings(a: str, b: str) -> int:
     return len(a) - len(b)
 
 
-def java_split(vm, s: str, regex: str, limit: int = 0) -> list[str]:
-    parts = re.split(regex, s) if len(regex) != 1 or regex in ".$|()[{^?*+\\" else s.split(regex)
-    if limit > 0:
-        parts = re.split(regex, s, maxsplit=limit - 1)
-    if parts and parts[0] == "" and s and re.match(regex, s) and re.match(regex, s).end() > 0:
+def java_split(vm, s: str, separator: str, limit: int = 0) -> list[str]:
+    pattern = regex(separator)
+    parts = pattern.split(s, maxsplit=max(limit - 1, 0))
+    first = pattern.match(s)
+    if parts and parts[0] == "" and s and first and first.end() > 0:
         parts = parts[1:]  # a match at the start of a non-empty string gives no leading empty string (Java 8+)
     if limit == 0:
         while parts and parts[-1] == "":
@@ -295,6 +297,21 @@ def decode_bytes(vm, data: list[int], charset: Charset | None = None) -> str:
     return new_string(vm, bytes(b & 0xFF for b in data).decode(codec, "replace"))
 
 
+def _repeat(vm, s: str, n: int) -> str:
+    if n < 0:
+        throw("java.lang.IllegalArgumentException", f"count is negative: {n}")
+    vm.allocate(len(s) * n + 64)  # before the string exists: a huge count is an OutOfMemoryError
+    return s * n
+
+
+def regex(pattern: str) -> re.Pattern:
+    """A Java regex as Python's (the common syntax is shared); a bad one is PatternSyntaxException."""
+    try:
+        return re.compile(pattern)
+    except (re.error, RecursionError, OverflowError) as e:
+        throw("java.util.regex.PatternSyntaxException", f"{e} near index {getattr(e, 'pos', 0)}\n{pattern}")
+
+
 _S = STRING
 _STRING_METHODS = {
     "length()I": len, "isEmpty()Z": lambda s: int(not s), "hashCode()I": string_hash,
@@ -316,10 +333,10 @@ for _sig, _fn in _STRING_METHODS.items():
 _STRING_BUILDERS = {  # methods that make a new string
     f"toUpperCase(){_S}": str.upper, f"toLowerCase(){_S}": str.lower,
     f"trim(){_S}": lambda s: s.strip("".join(map(chr, range(33)))), f"strip(){_S}": str.strip,
-    f"concat({_S}){_S}": lambda s, o: s + o, f"repeat(I){_S}": lambda s, n: s * n,
+    f"concat({_S}){_S}": lambda s, o: s + o,
     f"replace(CC){_S}": lambda s, a, b: s.replace(chr(a), chr(b)),
     f"replace(Ljava/lang/CharSequence;Ljava/lang/CharSequence;){_S}": lambda s, a, b: s.replace(_text(a), _text(b)),
-    f"replaceAll({_S}{_S}){_S}": lambda s, a, b: re.sub(a, re.sub(r"\$(\d)", r"\\\1", b), s),
+    f"replaceAll({_S}{_S}){_S}": lambda s, a, b: regex(a).sub(re.sub(r"\$(\d)", r"\\\1", b), s),
 }
 for _sig, _fn in _STRING_BUILDERS.items():
     METHODS[str][_sig] = (lambda fn: lambda vm, s, *a: new_string(vm, fn(s, *a)))(_fn)
@@ -332,7 +349,8 @@ METHODS[str].update({
     "toCharArray()[C": lambda vm, s: (vm.allocate(8 * len(s) + 64), [ord(c) for c in s])[1],
     "getBytes()[B": get_bytes, "getBytes(Ljava/nio/charset/Charset;)[B": get_bytes,
     f"getBytes({_S})[B": get_bytes,
-    "matches(Ljava/lang/String;)Z": lambda vm, s, r: int(re.fullmatch(r, s) is not None),
+    "matches(Ljava/lang/String;)Z": lambda vm, s, r: int(regex(r).fullmatch(s) is not None),
+    f"repeat(I){_S}": _repeat,
 })
 
 
@@ -415,7 +433,7 @@ SB_METHODS: dict[str, Callable] = {
     "deleteCharAt(I)": lambda vm, sb, i: (_check_index(i, len(sb.text())), _sb_delete(vm, sb, i, i + 1))[1],
     "delete(II)": _sb_delete,
     "setCharAt(IC)V": _sb_set_char,
-    "setLength(I)V": lambda vm, sb, n: sb.set(sb.text()[:n].ljust(n, "\0")) and None,
+    "setLength(I)V": lambda vm, sb, n: (vm.allocate(max(n, 0) + 64), sb.set(sb.text()[:n].ljust(n, "\0")))[0],
     "indexOf(Ljava/lang/String;)I": lambda vm, sb, s: sb.text().find(s),
     "isEmpty()Z": lambda vm, sb: int(not sb.text()),
     "substring(I)Ljava/lang/String;": lambda vm, sb, b: _substring(vm, sb.text(), b),
@@ -512,13 +530,16 @@ def convert(box: JBox, to: str) -> int:
 NATIVES.update({
     "Ljava/lang/Integer;->parseInt(Ljava/lang/String;)I": lambda vm, s: parse_integer(s, 32),
     "Ljava/lang/Integer;->parseInt(Ljava/lang/String;I)I": lambda vm, s, r: parse_integer(s, 32, r),
-    "Ljava/lang/Integer;->valueOf(Ljava/lang/String;)Ljava/lang/Integer;": lambda vm, s: JBox("I", parse_integer(s, 32)),
+    "Ljava/lang/Integer;->valueOf(Ljava/lang/String;)Ljava/lang/Integer;":
+        lambda vm, s: JBox("I", parse_integer(s, 32)),
     "Ljava/lang/Long;->parseLong(Ljava/lang/String;)J": lambda vm, s: parse_integer(s, 64),
     "Ljava/lang/Long;->valueOf(Ljava/lang/String;)Ljava/lang/Long;": lambda vm, s: JBox("J", parse_integer(s, 64)),
     "Ljava/lang/Double;->parseDouble(Ljava/lang/String;)D": lambda vm, s: bits64(parse_double(s)),
-    "Ljava/lang/Double;->valueOf(Ljava/lang/String;)Ljava/lang/Double;": lambda vm, s: JBox("D", bits64(parse_double(s))),
+    "Ljava/lang/Double;->valueOf(Ljava/lang/String;)Ljava/lang/Double;":
+        lambda vm, s: JBox("D", bits64(parse_double(s))),
     "Ljava/lang/Float;->parseFloat(Ljava/lang/String;)F": lambda vm, s: bits32(parse_double(s)),
-    "Ljava/lang/Boolean;->parseBoolean(Ljava/lang/String;)Z": lambda vm, s: int(isinstance(s, str) and s.lower() == "true"),
+    "Ljava/lang/Boolean;->parseBoolean(Ljava/lang/String;)Z":
+        lambda vm, s: int(isinstance(s, str) and s.lower() == "true"),
     "Ljava/lang/Integer;->toString(II)Ljava/lang/String;": lambda vm, v, r: _radix(v, r),
     "Ljava/lang/Long;->toString(JI)Ljava/lang/String;": lambda vm, v, r: _radix(v, r),
     "Ljava/lang/Integer;->bitCount(I)I": lambda vm, v: bin(v & 0xFFFFFFFF).count("1"),
@@ -545,6 +566,8 @@ for _name, _radix_value in INT_RADIX.items():
 
 
 def _radix(v: int, radix: int) -> str:
+    """Integer.toString(v, radix): radixes outside 2..36 mean 10, as in Java."""
+    radix = radix if 2 <= radix <= 36 else 10
     digits, n, out = "0123456789abcdefghijklmnopqrstuvwxyz", abs(v), ""
     while True:
         n, d = divmod(n, radix)
@@ -566,7 +589,7 @@ def _round(x: float, bits: int) -> int:
 
 
 MATH: dict[str, Callable] = {
-    "sqrt(D)D": _d(lambda x: np.sqrt(x)), "cbrt(D)D": _d(lambda x: np.cbrt(x)), "pow(DD)D": _d(lambda x, y: np.power(x, y)),
+    "sqrt(D)D": _d(np.sqrt), "cbrt(D)D": _d(np.cbrt), "pow(DD)D": _d(np.power),
     "floor(D)D": _d(np.floor), "ceil(D)D": _d(np.ceil), "rint(D)D": _d(np.rint), "exp(D)D": _d(np.exp),
     "log(D)D": _d(np.log), "log10(D)D": _d(np.log10), "sin(D)D": _d(np.sin), "cos(D)D": _d(np.cos),
     "tan(D)D": _d(np.tan), "atan(D)D": _d(np.arctan), "atan2(DD)D": _d(np.arctan2), "hypot(DD)D": _d(np.hypot),

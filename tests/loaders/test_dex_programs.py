@@ -94,3 +94,13 @@ def test_app_without_main_says_what_it_needs(programs):
     assert "classes with main(String[]): " in message and "Colls" in message and message.endswith("--main CLASS")
     out, err = io.StringIO(), io.StringIO()
     assert run_main([dex], "Colls", [], out, err) == 0  # what --main Colls runs
+
+
+def test_sizes_from_the_program_are_java_exceptions(programs):
+    """A bad regex, an out-of-range radix, a 10^9-wide format and a 2^31-fold repeat: Java exceptions
+    (the heap is asked before the string exists), not host memory or a Python error."""
+    dex, _expected = programs
+    out, err = io.StringIO(), io.StringIO()
+    status = run_main([dex], "Limits", [], out, err, max_heap=64 << 20)
+    assert out.getvalue() == "class java.util.regex.PatternSyntaxException\n5\nformat width: OutOfMemoryError\n"
+    assert status == 1 and err.getvalue().startswith('Exception in thread "main" java.lang.OutOfMemoryError: ')
