@@ -604,12 +604,7 @@ static STDCALL void *s_GetStdHandle(uint32_t which)
 	return (void *)(intptr_t)(0x100 + (-10 - w));
 }
 
-static int handle_fd(void *h)
-{
-	intptr_t v = (intptr_t)h;
-
-	return v >= 0x100 && v <= 0x102 ? (int)(v - 0x100) : -1;
-}
+static int handle_fd(void *h) { return win_handle_fd(h); }	/* console, file and pipe handles (winfile.c) */
 
 static STDCALL int s_WriteFile(void *h, const void *buf, uint32_t n, uint32_t *written, void *overlapped)
 {
@@ -633,7 +628,8 @@ static STDCALL int s_ReadFile(void *h, void *buf, uint32_t n, uint32_t *got, voi
 	int fd = handle_fd(h);
 	ssize_t r;
 
-	(void)overlapped;
+	if (overlapped)
+		return read_overlapped(h, buf, n, got, overlapped);	/* process.c: pipes on completion ports */
 	if (fd < 0) {
 		g_last_error = 6;
 		return 0;
@@ -840,6 +836,7 @@ static const struct shim_table {
 	{ crt32_shims, &crt32_shim_count },
 #endif
 	{ multibyte_shims, &multibyte_shim_count },
+	{ winrt_shims, &winrt_shim_count }, { winfile_shims, &winfile_shim_count }, { process_shims, &process_shim_count },
 };
 
 void *find_shim(const char *dll, const char *name)
@@ -1351,11 +1348,12 @@ static void *new_tls_block(void)
 /* Where the TEB and PEB fields the program reads lie (NT_TIB and PEB layouts of each architecture). */
 #ifdef __x86_64__
 enum { TEB_STACK_BASE = 0x08, TEB_STACK_LIMIT = 0x10, TEB_SELF = 0x30, TEB_TLS_POINTER = 0x58, TEB_PEB = 0x60,
-       PEB_IMAGE_BASE = 0x10 };
+       PEB_IMAGE_BASE = 0x10, PEB_PROCESS_PARAMETERS = 0x20 };
 #else
 enum { TEB_EXCEPTION_LIST = 0x00, TEB_STACK_BASE = 0x04, TEB_STACK_LIMIT = 0x08, TEB_SELF = 0x18,
-       TEB_TLS_POINTER = 0x2c, TEB_PEB = 0x30, PEB_IMAGE_BASE = 0x08 };
+       TEB_TLS_POINTER = 0x2c, TEB_PEB = 0x30, PEB_IMAGE_BASE = 0x08, PEB_PROCESS_PARAMETERS = 0x10 };
 #endif
+#define PEB_PARAMETERS_AT 0x800	/* a zeroed RTL_USER_PROCESS_PARAMETERS inside the PEB's page (MSVC's exit reads Flags) */
 #define TEB_SIZE 0x2000
 #define TEB_TLS_SLOTS 0x1800	/* the array ThreadLocalStoragePointer points at: [0] is the image's block */
 
@@ -1407,6 +1405,7 @@ static uint8_t *setup_teb(void *tls_block, size_t stack_size)
 	put_ptr(teb + TEB_TLS_POINTER, (uintptr_t)tls_slots);
 	put_ptr(teb + TEB_PEB, (uintptr_t)peb);
 	put_ptr(peb + PEB_IMAGE_BASE, (uintptr_t)image);
+	put_ptr(peb + PEB_PROCESS_PARAMETERS, (uintptr_t)(peb + PEB_PARAMETERS_AT));
 	set_teb_register(teb);
 	return teb;
 }

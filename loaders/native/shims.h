@@ -104,6 +104,35 @@ struct win_stat64 {	/* msvcrt's struct _stat64 (56 bytes): crt.c fills it, crt32
 	int64_t size, atime, mtime, ctime;
 };
 
+/* winrt.c: the process heap, FLS, wide startup data, code pages, SRW locks, consoles (MSVC's CRT). */
+extern const struct shim winrt_shims[];
+extern const size_t winrt_shim_count;
+
+/* winfile.c: KERNEL32 file handles and the file system; the one table of the handles below. */
+extern const struct shim winfile_shims[];
+extern const size_t winfile_shim_count;
+enum object_kind { OBJ_FREE, OBJ_ANY, OBJ_FILE, OBJ_FIND, OBJ_PIPE, OBJ_PROCESS, OBJ_PORT };
+struct win_object {
+	enum object_kind kind;
+	int fd;				/* a host descriptor (file, pipe end), or -1 */
+	struct __dirstream *dir;	/* OBJ_FIND: the listing */
+	void *data;			/* freed on close: process.c's state */
+};
+void *handle_new(struct win_object o);		/* NULL with GetLastError set */
+struct win_object *handle_object(void *h, enum object_kind kind);	/* NULL: not one (ERROR_INVALID_HANDLE) */
+void *handle_find(enum object_kind kind, int (*match)(const struct win_object *, const void *), const void *arg);
+enum object_kind handle_kind(void *h);		/* OBJ_FREE when h is none of these; GetLastError kept */
+int win_handle_fd(void *h);			/* a console or file/pipe handle's descriptor, or -1 */
+int win_handle_close(void *h);			/* CloseHandle of one of these; 0 if not one */
+int fail_with_errno(void);			/* GetLastError() from errno; returns 0 (FALSE) */
+
+/* process.c: CreateProcessA over posix_spawn of /bin/sh -c, pipes, I/O completion ports. */
+extern const struct shim process_shims[];
+extern const size_t process_shim_count;
+void *pipe_client(const char *name, uint32_t access);	/* CreateFile of \\.\pipe\name */
+uint32_t process_wait(void *h, uint32_t ms);	/* WaitForSingleObject of a process handle */
+int read_overlapped(void *h, void *buf, uint32_t size, uint32_t *got, void *overlapped);	/* ReadFile's */
+
 int ctype_bits(int c, int mask);		/* crt.c: msvcrt's _pctype[c] & mask, 0 outside -1..255 */
 
 /* peload.c */

@@ -205,12 +205,19 @@ static STDCALL uint32_t s_WaitForMultipleObjects(uint32_t n, void *const *handle
 	return got < 0 ? WAIT_TIMEOUT : WAIT_OBJECT_0 + (uint32_t)got;
 }
 
-static STDCALL uint32_t s_WaitForSingleObject(void *h, uint32_t ms) { return s_WaitForMultipleObjects(1, &h, 1, ms); }
+static STDCALL uint32_t s_WaitForSingleObject(void *h, uint32_t ms)
+{
+	if (handle_kind(h) == OBJ_PROCESS)	/* winfile.c's table: a child process (process.c) */
+		return process_wait(h, ms);
+	return s_WaitForMultipleObjects(1, &h, 1, ms);
+}
 
 static STDCALL int s_CloseHandle(void *h)
 {
 	struct object *o;
 
+	if (handle_kind(h) != OBJ_FREE)	/* a file, pipe, listing, process or port (winfile.c) */
+		return win_handle_close(h);
 	pthread_mutex_lock(&objects_lock);
 	o = object_of(h);
 	if (o)

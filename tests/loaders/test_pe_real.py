@@ -1,0 +1,185 @@
+"""Real Windows programs others built (issue 18): pip's ninja wheel for win_amd64, an MSVC build with
+its C runtime linked in, runs under the native loader and behaves as the Linux ninja of the same
+version (pip's manylinux wheel): `--version`, a two-step build, a failing command, the no-op second
+run, a rebuild after a touch, a tool. Both wheels are pinned by version and sha256 and cached.
+Also the bounds the new KERNEL32 shims put on what a program hands them (crafted with MinGW)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+from loader_support import CACHE, need
+
+from cerebro.loaders.native_build import native_program
+
+NINJA_VERSION = "1.13.2"
+WHEELS = {  # platform -> (wheel file, sha256, the program inside it)
+    "win_amd64": (f"ninja-{NINJA_VERSION}-py3-none-win_amd64.whl",
+                  "1293f4078278b70d0ee4b6cc8f3a9e030656c9b2f59909970343c4fe76070118", "ninja.exe"),
+    "manylinux2014_x86_64": (f"ninja-{NINJA_VERSION}-py3-none-manylinux2014_x86_64.manylinux_2_17_x86_64.whl",
+                             "65a24341b5ac09fcadcc37082660be40a94174e51a937fabf6e2cae26225fa2c", "ninja"),
+}
+
+
+def _program(platform: str) -> Path:
+    """The ninja program of the pinned wheel for platform, downloaded (pip) and extracted once."""
+    wheel_name, sha256, program = WHEELS[platform]
+    folder = CACHE / "wheels"
+    wheel = folder / wheel_name
+    if not wheel.is_file():
+        folder.mkdir(parents=True, exist_ok=True)
+        proc = subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary", ":all:",
+                               "--platform", platform, "-d", str(folder), f"ninja=={NINJA_VERSION}"],
+                              capture_output=True, text=True)
+        if not wheel.is_file():
+            pytest.skip(f"pip download of {wheel_name} failed: {proc.stderr.strip()[-300:]}")
+    digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
+    assert digest == sha256, f"{wheel}: sha256 {digest}, pinned {sha256}"
+    target = folder / f"ninja-{NINJA_VERSION}-{platform}" / program
+    if not target.is_file():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with zipfile.ZipFile(wheel) as z:
+            data = z.read(f"ninja-{NINJA_VERSION}.data/scripts/{program}")
+        tmp = target.with_name(f"{program}.{os.getpid()}.tmp")
+        tmp.write_bytes(data)
+        tmp.chmod(tmp.stat().st_mode | stat.S_IXUSR)
+        os.replace(tmp, target)
+    return target
+
+
+@pytest.fixture(scope="module")
+def ninjas() -> tuple[list[str], list[str]]:
+    """(command running ninja.exe under the loader, command running the Linux ninja)."""
+    return [str(native_program("peload")), str(_program("win_amd64"))], [str(_program("manylinux2014_x86_64"))]
+
+
+def test_ninja_exe_version_matches_linux(ninjas):
+    windows, linux = ninjas
+    got = subprocess.run([*windows, "--version"], capture_output=True, text=True, timeout=60)
+    want = subprocess.run([*linux, "--version"], capture_output=True, text=True, timeout=60)
+    assert (got.returncode, got.stdout, got.stderr) == (0, want.stdout, "")
+    assert got.stdout.startswith(NINJA_VERSION)
+
+
+BUILD = """\
+rule gen
+  command = printf '%s\\n' "$$(cat $in)" "line two" > $out
+  description = GEN $out
+rule fail
+  command = echo failing; exit 3
+build mid.txt: gen in.txt
+build out.txt: gen mid.txt
+build bad: fail out.txt
+default out.txt
+"""
+
+# (argv after ninja, a step before it in the build folder): each step's exit code, output and files
+STEPS = [([], None), ([], None), (["bad"], None), ([], "touch"), (["-t", "targets", "all"], None),
+         (["-t", "query", "mid.txt"], None)]
+
+
+def _run_steps(command: list[str], folder: Path) -> list[tuple[int, str, str, str]]:
+    folder.mkdir()
+    (folder / "build.ninja").write_text(BUILD)
+    (folder / "in.txt").write_text("first\n")
+    results = []
+    for args, before in STEPS:
+        if before == "touch":
+            (folder / "in.txt").write_text("second\n")
+        proc = subprocess.run([*command, *args], cwd=folder, capture_output=True, timeout=60)
+        out = (folder / "out.txt").read_bytes() if (folder / "out.txt").exists() else b""
+        results.append((proc.returncode, proc.stdout.decode(), proc.stderr.decode(), out.decode()))
+    return results
+
+
+def test_ninja_exe_builds_as_linux_ninja(ninjas, tmp_path):
+    """Subprocesses (CreateProcessA -> /bin/sh -c), their output through an overlapped named pipe on a
+    completion port, file times (FindFirstFileExA, GetFileAttributesExA), the build and deps logs.
+    ninja.exe's own lines end in CRLF: its C runtime writes stdout in text mode, as on Windows."""
+    windows, linux = ninjas
+    got = _run_steps(windows, tmp_path / "windows")
+    want = _run_steps(linux, tmp_path / "linux")
+    assert "\r\n" in got[0][1] and "\r\n" not in want[0][1]
+    normalized = [(rc, out.replace("\r\n", "\n"), err.replace("\r\n", "\n"), data) for rc, out, err, data in got]
+    assert normalized == want
+    assert want[1][1] == "ninja: no work to do.\n" and want[2][0] != 0 and want[3][3] == "second\nline two\nline two\n"
+
+
+BOUNDS = r"""
+#include <windows.h>
+#include <stdio.h>
+#include <string.h>
+int main(int argc, char **argv)
+{
+    static char name[400], cmd[40000], path[5000];
+    static wchar_t wpath[5000];
+    STARTUPINFOA si = { sizeof si };
+    PROCESS_INFORMATION pi;
+    WIN32_FILE_ATTRIBUTE_DATA d;
+    HANDLE h;
+    DWORD code;
+    strcpy(name, "\\\\.\\pipe\\");
+    memset(name + 9, 'p', 300);
+    h = CreateNamedPipeA(name, PIPE_ACCESS_INBOUND, 0, 1, 0, 0, 0, NULL);
+    printf("long pipe name: %d %lu\n", h == INVALID_HANDLE_VALUE, GetLastError());
+    memset(cmd, 'x', sizeof cmd - 1);
+    memcpy(cmd, "echo ", 5);
+    int started = CreateProcessA(NULL, cmd, NULL, NULL, FALSE, 0, NULL, NULL, &si, &pi);
+    printf("long command line: %d %lu\n", started, GetLastError());
+    memset(path, 'a', sizeof path - 1);
+    int found = GetFileAttributesExA(path, GetFileExInfoStandard, &d);
+    printf("long path: %d %lu\n", found, GetLastError());
+    for (int i = 0; i < 4999; i++)
+        wpath[i] = L'a';
+    h = CreateFileW(wpath, GENERIC_READ, 0, NULL, OPEN_EXISTING, 0, NULL);
+    printf("long wide path: %d %lu\n", h == INVALID_HANDLE_VALUE, GetLastError());
+    char ok[] = "exit 7";
+    if (CreateProcessA(NULL, ok, NULL, NULL, FALSE, 0, NULL, NULL, &si, &pi)) {
+        WaitForSingleObject(pi.hProcess, INFINITE);
+        GetExitCodeProcess(pi.hProcess, &code);
+        int closed = CloseHandle(pi.hProcess);
+        printf("exit code %lu, close %d %d\n", code, closed, CloseHandle(pi.hThread));
+    }
+    if (argc > 1) {
+        WIN32_FIND_DATAA f;
+        FindFirstFileExA(argv[1], FindExInfoBasic, &f, FindExSearchNameMatch, NULL, 0);
+        puts("not reached");
+    }
+    return 0;
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def bounds_exe(tmp_path_factory) -> Path:
+    need("x86_64-w64-mingw32-gcc")
+    tmp = tmp_path_factory.mktemp("bounds")
+    (tmp / "bounds.c").write_text(BOUNDS)
+    subprocess.run(["x86_64-w64-mingw32-gcc", "-O1", "-o", str(tmp / "bounds.exe"), str(tmp / "bounds.c")], check=True)
+    return tmp / "bounds.exe"
+
+
+def test_caller_sizes_are_bounded(bounds_exe):
+    """A pipe name past 256 characters is refused (ERROR_INVALID_PARAMETER, not copied over the end of
+    the name buffer), a command line past CreateProcess's 32767 characters and paths past PATH_MAX fail
+    with ERROR_FILENAME_EXCED_RANGE; a short command still runs and its exit code comes back."""
+    got = subprocess.run([str(native_program("peload")), str(bounds_exe)], capture_output=True, text=True, timeout=60)
+    assert (got.returncode, got.stderr) == (0, "")
+    assert got.stdout.splitlines() == ["long pipe name: 1 87", "long command line: 0 206", "long path: 0 206",
+                                       "long wide path: 1 206", "exit code 7, close 1 1"]
+
+
+def test_unimplemented_search_pattern_fails_loudly(bounds_exe):
+    """FindFirstFileEx only lists "DIR\\*": another pattern is one line and exit 126, never a fake listing."""
+    got = subprocess.run([str(native_program("peload")), str(bounds_exe), "sub\\*.txt"], capture_output=True,
+                         text=True, timeout=60)
+    assert got.returncode == 126 and "not reached" not in got.stdout
+    assert got.stderr == ('cerebro-peload: KERNEL32!FindFirstFileEx: only "DIR\\*" patterns are implemented, '
+                          'not "sub\\*.txt"\n')
