@@ -181,6 +181,28 @@ def test_literal_max_keeps_nan_and_signed_zero() -> None:
     np.testing.assert_array_equal(np.signbit(got), np.signbit(want))  # +0 everywhere but NaN rows
 
 
+def test_elementwise_loops_keep_their_own_literals() -> None:
+    """The elementwise loops write one-element constants as literals too: two chains alike but for their
+    bounds (batchnorm + relu6, batchnorm + hardtanh) keep their own, NaN propagates, max(-0, 0) is +0."""
+    scale, shift = _normal(24), _normal(24)
+    x = _normal(3, 5, 24) * 4
+    x[0, 0, :4] = [np.nan, -0.0, 0.0, np.inf]
+
+    def net(x):
+        return jnp.clip(x * scale + shift, 0.0, 6.0), jnp.clip(x * shift + scale, -1.0, 1.0), jnp.maximum(x * -0.0, 0.0)
+
+    traced = trace(net, x, name="literals")
+    graph, *_ = driver.lower(traced.graph)
+    assert {node.op for node in graph.nodes} == {"fused_elementwise"}, [n.op for n in graph.nodes]
+    got = runtime.load(driver.build(traced.graph))(*traced.flatten_inputs(x))
+    for mine, want in zip(got, jax.jit(net)(x)):
+        want = np.asarray(want)
+        np.testing.assert_allclose(mine, want, rtol=1e-6, atol=1e-6)
+        np.testing.assert_array_equal(np.isnan(mine), np.isnan(want))
+        np.testing.assert_array_equal(np.signbit(mine), np.signbit(want))
+    assert np.nanmax(got[0]) == 6.0 and np.nanmin(got[1]) == -1.0 and np.isnan(got[2][0, 0, 0])
+
+
 def test_integer_matmul_epilogue_is_exact() -> None:
     a = _RNG.integers(-50, 50, (5, 23)).astype(np.int32)
     b = _RNG.integers(-50, 50, (23, 11)).astype(np.int32)

@@ -7,26 +7,19 @@ code, transcendentals included (mathfn is branch-free); tests/test_codegen_mathf
 that on AVX2, AVX-512 and NEON for a GELU epilogue. A float constant of one element (relu's 0,
 hardswish's 1/6, 0.5, 0 and 1) is a literal in the code, not a load: LLVM then knows it is no NaN
 and not -0, so max/min lose their NaN and signed-zero selects and the accumulators do not spill
-around the loop (a 1x1 conv with hardswish: 1.28x faster, relu 1.08x). codegen/kernel_key.py keys
-such constants by value, so nodes that share a function have the same literals.
+around the loop (a 1x1 conv with hardswish: 1.28x faster, relu 1.08x); elementwise.literal, as in the
+elementwise loops.
 """
 
 from __future__ import annotations
 
 from llvmlite import ir
 
-from cerebro.compiler.codegen.elementwise import scalar_rule
-from cerebro.compiler.codegen.llvm_types import element_constant, index, load_value, store_value
+from cerebro.compiler.codegen.elementwise import literal, scalar_rule
+from cerebro.compiler.codegen.llvm_types import index, load_value, store_value
 from cerebro.compiler.codegen.loops import for_range
-from cerebro.compiler.ir import Node, Value
+from cerebro.compiler.ir import Node
 from cerebro.compiler.ir.fused import Epilogue
-
-
-def literal(value: Value) -> ir.Constant | None:
-    """A one-element float constant as an LLVM constant (None for anything else)."""
-    if not (value.is_const and value.size == 1 and value.dtype.is_float):
-        return None
-    return element_constant(value.dtype, value.data.reshape(-1)[0])
 
 
 def apply_row(builder: ir.IRBuilder, node: Node, fn: ir.Function, row: ir.Value, at: ir.Value, col: ir.Value,
