@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import os
+import signal
 import stat
 import subprocess
 import sys
+import time
 import zipfile
 from pathlib import Path
 
@@ -183,3 +185,25 @@ def test_unimplemented_search_pattern_fails_loudly(bounds_exe):
     assert got.returncode == 126 and "not reached" not in got.stdout
     assert got.stderr == ('cerebro-peload: KERNEL32!FindFirstFileEx: only "DIR\\*" patterns are implemented, '
                           'not "sub\\*.txt"\n')
+
+
+def _interrupt(command: list[str], folder: Path) -> tuple[int, str, bool]:
+    """Ctrl-C (SIGINT to ninja alone) while a command runs: ninja stops it and says so."""
+    folder.mkdir()
+    (folder / "build.ninja").write_text("rule s\n  command = touch started; sleep 20; touch $out\nbuild o: s\n")
+    proc = subprocess.Popen(command, cwd=folder, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 30
+    while not (folder / "started").exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=30)
+    return proc.returncode, out.decode().replace("\r\n", "\n"), (folder / "o").exists()
+
+
+def test_ninja_exe_interrupt_matches_linux(ninjas, tmp_path):
+    """SetConsoleCtrlHandler's handler runs on SIGINT, GenerateConsoleCtrlEvent stops the command's
+    process group, its exit (CONTROL_C_EXIT) reads as interrupted, as ninja on Linux reports it."""
+    windows, linux = ninjas
+    want = _interrupt(linux, tmp_path / "linux")
+    assert want == (130, "ninja: build stopped: interrupted by user.\n", False)
+    assert _interrupt(windows, tmp_path / "windows") == want
