@@ -5,15 +5,13 @@ Supported (anything else stops with an error naming the opcode and method):
   int/long/float/double arithmetic (binop, binop/2addr, binop/lit8, lit16), conversions,
   neg/not, cmp*, goto*, if-*, packed/sparse-switch, arrays (new-array, filled-new-array,
   fill-array-data, aget*/aput*, array-length), objects of dex classes (new-instance, iget*/
-  iput*, sget*/sput*, <clinit>), invoke-static/direct/virtual/super/interface (and /range)
-  within the dex, and a few library methods (System.out/err print/println, StringBuilder,
-  String, Integer, Math, System.exit), try/catch (typed handlers matched up the class
-  hierarchy, catch-all, move-exception) for exceptions thrown by the program and by the VM
-  (ArithmeticException, NullPointerException, ArrayIndexOutOfBoundsException, OutOfMemoryError,
-  StackOverflowError, ...). An uncaught exception ends the program with status 1 and Java's
-  "Exception in thread "main"" message.
+  iput*, sget*/sput*, <clinit>), check-cast/instance-of, invoke-static/direct/virtual/super/
+  interface (and /range) within the dex or into the library (dexnative.py: dexlib_lang.py,
+  dexlib_util.py), try/catch (typed handlers matched up the class hierarchy, catch-all,
+  move-exception) for exceptions thrown by the program, the library and the VM. An uncaught
+  exception ends the program with status 1 and the JVM's stack trace (dexexc.py).
 Registers hold 32-bit values as signed ints (float bits reinterpreted on use), wide values
-as signed 64-bit ints in the low register, references as Python objects.
+as signed 64-bit ints in the low register, references as Python objects (dexvalues.py).
 """
 
 from __future__ import annotations
@@ -267,7 +265,8 @@ class DexVM(NativeDispatch):
             return handler(self, f, insns, aa)
         except (HeapExhausted, MemoryError) as e:
             raise JavaThrow("java.lang.OutOfMemoryError", str(e) or "Java heap space") from None
-        except (IndexError, TypeError, KeyError, AttributeError, ValueError, OverflowError, struct.error) as e:
+        except (IndexError, TypeError, KeyError, AttributeError, ValueError, OverflowError, ZeroDivisionError,
+                struct.error) as e:
             raise FormatError(f"dex: malformed or unsupported code at {f.method.ref}+{f.pc} "
                               f"({type(e).__name__}: {e})") from None
 
