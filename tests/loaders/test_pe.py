@@ -379,13 +379,10 @@ def loader_regions(exe: bytes) -> list[tuple[int, int]]:
     return regions
 
 
-def test_mutated_pe_files_never_die_silently_or_hang(mingw, tmp_path):
-    """Mutated real PE files run straight through cerebro-peload (the binfmt path): each run exits (the
-    program's status, or 125/126/127), never by a signal, never hangs, and the loader says at most one
-    line, the last, and exactly one when it refuses or reports a fault."""
-    rng = random.Random(12)
-    seeds = [(mingw["portable.exe"].read_bytes(), 600)] + [(REAL[n].read_bytes(), 60) for n in
-                                                           ("t64.exe", "cli-64.exe") if REAL[n].exists()]
+def check_mutations(run, seeds: list[tuple[bytes, int]], tmp_path: Path, rng: random.Random) -> None:
+    """`count` mutations of each seed run through run(path, "arg", timeout=20): each exits (the program's
+    status, or 125/126/127), never by a signal, never hangs, and the loader says at most one line, the
+    last, and exactly one when it refuses or reports a fault; all four outcomes must occur."""
     cases = []
     for seed, count in seeds:
         for data in mutations(seed, loader_regions(seed), count, rng):
@@ -394,7 +391,7 @@ def test_mutated_pe_files_never_die_silently_or_hang(mingw, tmp_path):
 
     def outcome(path):
         try:
-            got = peload(path, "arg", timeout=20)
+            got = run(path, "arg", timeout=20)
         except subprocess.TimeoutExpired:
             return path, "hung", ""
         return path, got.returncode, got.stderr
@@ -412,3 +409,10 @@ def test_mutated_pe_files_never_die_silently_or_hang(mingw, tmp_path):
             assert FAULT_LINE.fullmatch(lines[0]), lines[0]
     seen = {status for _, status, _ in results}
     assert {125, 126, 127} <= seen and seen - {125, 126, 127}  # all four outcomes were exercised
+
+
+def test_mutated_pe_files_never_die_silently_or_hang(mingw, tmp_path):
+    """Mutated real PE files run straight through cerebro-peload (the binfmt path)."""
+    seeds = [(mingw["portable.exe"].read_bytes(), 600)] + [(REAL[n].read_bytes(), 60) for n in
+                                                           ("t64.exe", "cli-64.exe") if REAL[n].exists()]
+    check_mutations(peload, seeds, tmp_path, random.Random(12))
