@@ -3,17 +3,18 @@ LinkedHashMap, TreeMap, HashSet, LinkedHashSet, TreeSet, their iterators and ent
 
 HashMap/HashSet iterate as OpenJDK's do: by bucket (the key's hashCode spread as `h ^ h >>> 16`, masked
 by a table that doubles past 3/4 full), in insertion order within a bucket. Keys are compared by Java
-equality for strings and boxes; program objects are keys by identity (their equals/hashCode are not
-called)."""
+equality for strings and boxes and by their own equals()/hashCode() for program objects that define
+them (identity otherwise)."""
 
 from __future__ import annotations
 
 import functools
 import math
+import time
 from collections.abc import Callable
 
-from cerebro.loaders.dexlib_lang import JBox, StringBuilder, box_compare, compare_strings, string_hash, throw
-from cerebro.loaders.dexvalues import f32, f64, i32
+from cerebro.loaders.dexlib_lang import JBox, box_compare, compare_strings, string_hash, throw
+from cerebro.loaders.dexvalues import bits64, f32, f64, i32, i64
 
 OBJ = "Ljava/lang/Object;"
 
@@ -43,7 +44,7 @@ class JEntry:
         self.owner, self.key = owner, key
 
     def java_string(self, vm) -> str:
-        return f"{vm.stringify(self.key)}={vm.stringify(self.owner.data[self.key])}"
+        return f"{vm.stringify(self.key)}={vm.stringify(self.owner.data[vm.key(self.key)])}"
 
 
 class JMap:
@@ -55,10 +56,15 @@ class JMap:
         self.capacity = 16
 
     def keys(self, vm) -> list:
+        """The keys in iteration order (data holds them wrapped when the program defines their equality)."""
+        return [k.obj if isinstance(k, JavaKey) else k for k in self.ordered(vm)]
+
+    def ordered(self, vm) -> list:
         mask = self.capacity - 1
         return sorted(self.data, key=lambda k: spread(java_hash(vm, k)) & mask)
 
     def put(self, vm, key, value):
+        key = vm.key(key)
         old = self.data.get(key)
         self.data[key] = value
         while len(self.data) > self.capacity * 3 // 4:
@@ -66,13 +72,13 @@ class JMap:
         return old
 
     def java_string(self, vm) -> str:
-        return "{" + ", ".join(f"{vm.stringify(k)}={vm.stringify(self.data[k])}" for k in self.keys(vm)) + "}"
+        return "{" + ", ".join(f"{vm.stringify(k)}={vm.stringify(self.data[vm.key(k)])}" for k in self.keys(vm)) + "}"
 
 
 class LinkedMap(JMap):
     java_class = "Ljava/util/LinkedHashMap;"
 
-    def keys(self, vm) -> list:
+    def ordered(self, vm) -> list:
         return list(self.data)
 
 
@@ -80,8 +86,9 @@ class TreeMap(JMap):
     java_class = "Ljava/util/TreeMap;"
     comparator = None
 
-    def keys(self, vm) -> list:
-        return sorted(self.data, key=functools.cmp_to_key(lambda a, b: vm.compare(a, b, self.comparator)))
+    def ordered(self, vm) -> list:
+        return sorted(self.data, key=functools.cmp_to_key(lambda a, b: vm.compare(unwrap(a), unwrap(b),
+                                                                                 self.comparator)))
 
 
 class JSet:
@@ -106,6 +113,24 @@ class TreeSet(JSet):
     map_type = TreeMap
 
 
+class JavaKey:
+    """A program object as a map key: hashed and compared by its own hashCode() and equals()."""
+    __slots__ = ("vm", "obj", "hash")
+
+    def __init__(self, vm, obj):
+        self.vm, self.obj, self.hash = vm, obj, vm.hash_code(obj)
+
+    def __hash__(self) -> int:
+        return self.hash
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, JavaKey) and (self.obj is other.obj or self.vm.equals(self.obj, other.obj))
+
+
+def unwrap(key):
+    return key.obj if isinstance(key, JavaKey) else key
+
+
 def spread(h: int) -> int:
     h &= 0xFFFFFFFF
     return h ^ (h >> 16)
@@ -118,7 +143,9 @@ def java_hash(vm, value) -> int:
         return string_hash(value)
     if isinstance(value, JBox):
         return vm.call_native_method(value, "hashCode()I")
-    return id(value) >> 4 & 0x7FFFFFFF
+    if isinstance(value, JavaKey):
+        return value.hash
+    return vm.hash_code(value)
 
 
 def natural_compare(vm, a, b) -> int:
@@ -150,11 +177,17 @@ def _list_remove_at(vm, lst, i):
     return lst.pop(_index(lst, i))
 
 
+def _list_index(vm, lst, o) -> int:
+    """indexOf: the first element equal to o by Java's equals()."""
+    return next((i for i, v in enumerate(lst) if v is o or (v is not None and vm.equals(o, v))), -1) \
+        if o is not None else next((i for i, v in enumerate(lst) if v is None), -1)
+
+
 def _list_remove_object(vm, lst, o):
-    if o in lst:
-        lst.remove(o)
-        return 1
-    return 0
+    i = _list_index(vm, lst, o)
+    if i >= 0:
+        del lst[i]
+    return int(i >= 0)
 
 
 def _next(vm, it: JIterator):
@@ -174,9 +207,9 @@ def _iter_remove(vm, it: JIterator):
         it.items = list(it.owner)
         it.at -= 1
     elif isinstance(it.owner, JMap):
-        del it.owner.data[key.key if isinstance(key, JEntry) else key]
+        del it.owner.data[vm.key(key.key if isinstance(key, JEntry) else key)]
     elif isinstance(it.owner, JSet):
-        del it.owner.map.data[key]
+        del it.owner.map.data[vm.key(key)]
     else:
         throw("java.lang.UnsupportedOperationException", "remove")
 
@@ -210,8 +243,8 @@ LIST_METHODS: dict[str, Callable] = {
     f"set(I{OBJ}){OBJ}": lambda vm, lst, i, v: (lst[_index(lst, i)], lst.__setitem__(i, v))[0],
     f"remove(I){OBJ}": _list_remove_at, f"remove({OBJ})Z": _list_remove_object,
     "size()I": lambda vm, lst: len(lst), "isEmpty()Z": lambda vm, lst: int(not lst),
-    f"contains({OBJ})Z": lambda vm, lst, v: int(v in lst),
-    f"indexOf({OBJ})I": lambda vm, lst, v: lst.index(v) if v in lst else -1,
+    f"contains({OBJ})Z": lambda vm, lst, v: int(_list_index(vm, lst, v) >= 0),
+    f"indexOf({OBJ})I": _list_index,
     f"lastIndexOf({OBJ})I": lambda vm, lst, v: len(lst) - 1 - lst[::-1].index(v) if v in lst else -1,
     "clear()V": lambda vm, lst: lst.clear(),
     "iterator()Ljava/util/Iterator;": iterator,
@@ -234,22 +267,22 @@ METHODS[JIterator].update({
     "hasNext()Z": lambda vm, it: int(it.at < len(it.items)), f"next(){OBJ}": _next, "remove()V": _iter_remove})
 MAP_METHODS: dict[str, Callable] = {
     f"put({OBJ}{OBJ}){OBJ}": lambda vm, m, k, v: (_grow(vm), m.put(vm, k, v))[1],
-    f"get({OBJ}){OBJ}": lambda vm, m, k: m.data.get(k),
-    f"getOrDefault({OBJ}{OBJ}){OBJ}": lambda vm, m, k, d: m.data.get(k, d),
-    f"containsKey({OBJ})Z": lambda vm, m, k: int(k in m.data),
+    f"get({OBJ}){OBJ}": lambda vm, m, k: m.data.get(vm.key(k)),
+    f"getOrDefault({OBJ}{OBJ}){OBJ}": lambda vm, m, k, d: m.data.get(vm.key(k), d),
+    f"containsKey({OBJ})Z": lambda vm, m, k: int(vm.key(k) in m.data),
     f"containsValue({OBJ})Z": lambda vm, m, v: int(v in m.data.values()),
-    f"remove({OBJ}){OBJ}": lambda vm, m, k: m.data.pop(k, None),
-    f"putIfAbsent({OBJ}{OBJ}){OBJ}": lambda vm, m, k, v: m.data[k] if k in m.data else m.put(vm, k, v),
+    f"remove({OBJ}){OBJ}": lambda vm, m, k: m.data.pop(vm.key(k), None),
+    f"putIfAbsent({OBJ}{OBJ}){OBJ}": lambda vm, m, k, v: m.data[vm.key(k)] if vm.key(k) in m.data else m.put(vm, k, v),
     "size()I": lambda vm, m: len(m.data), "isEmpty()Z": lambda vm, m: int(not m.data),
     "clear()V": lambda vm, m: m.data.clear(),
     "keySet()Ljava/util/Set;": lambda vm, m: _view(vm, m, m.keys(vm)),
-    "values()Ljava/util/Collection;": lambda vm, m: JList(m.data[k] for k in m.keys(vm)),
+    "values()Ljava/util/Collection;": lambda vm, m: JList(m.data[vm.key(k)] for k in m.keys(vm)),
     "entrySet()Ljava/util/Set;": lambda vm, m: _view(vm, m, [JEntry(m, k) for k in m.keys(vm)]),
     "toString()Ljava/lang/String;": lambda vm, m: m.java_string(vm),
-    "putAll(Ljava/util/Map;)V": lambda vm, m, o: [m.put(vm, k, o.data[k]) for k in o.keys(vm)] and None,
+    "putAll(Ljava/util/Map;)V": lambda vm, m, o: [m.put(vm, k, o.data[vm.key(k)]) for k in o.keys(vm)] and None,
     "merge(Ljava/lang/Object;Ljava/lang/Object;Ljava/util/function/BiFunction;)Ljava/lang/Object;":
-        lambda vm, m, k, v, fn: m.put(vm, k, v if k not in m.data else vm.call_interface(fn, "apply", m.data[k], v))
-        or m.data[k],
+        lambda vm, m, k, v, fn: m.put(vm, k, v if vm.key(k) not in m.data else
+                                      vm.call_interface(fn, "apply", m.data[vm.key(k)], v)) or m.data[vm.key(k)],
     "firstKey()Ljava/lang/Object;": lambda vm, m: (m.keys(vm) or throw("java.util.NoSuchElementException"))[0],
     "lastKey()Ljava/lang/Object;": lambda vm, m: (m.keys(vm) or throw("java.util.NoSuchElementException"))[-1],
 }
@@ -261,14 +294,14 @@ def _view(vm, owner, items: list) -> JSet:
     through its iterator removes from the map."""
     view = LinkedSet()
     for item in items:
-        view.map.data[item] = None
+        view.map.data[vm.key(item)] = None
     view.owner = owner
     return view
 
 
 METHODS[JEntry].update({
-    f"getKey(){OBJ}": lambda vm, e: e.key, f"getValue(){OBJ}": lambda vm, e: e.owner.data[e.key],
-    f"setValue({OBJ}){OBJ}": lambda vm, e, v: (e.owner.data[e.key], e.owner.data.__setitem__(e.key, v))[0],
+    f"getKey(){OBJ}": lambda vm, e: e.key, f"getValue(){OBJ}": lambda vm, e: e.owner.data[vm.key(e.key)],
+    f"setValue({OBJ}){OBJ}": lambda vm, e, v: e.owner.put(vm, e.key, v),
     "toString()Ljava/lang/String;": lambda vm, e: e.java_string(vm)})
 
 
@@ -279,9 +312,9 @@ def _set_iterator(vm, s):
 
 
 SET_METHODS: dict[str, Callable] = {
-    f"add({OBJ})Z": lambda vm, s, v: 0 if v in s.map.data else (_grow(vm), s.map.put(vm, v, None), 1)[2],
-    f"contains({OBJ})Z": lambda vm, s, v: int(v in s.map.data),
-    f"remove({OBJ})Z": lambda vm, s, v: int(s.map.data.pop(v, 0) is None),
+    f"add({OBJ})Z": lambda vm, s, v: 0 if vm.key(v) in s.map.data else (_grow(vm), s.map.put(vm, v, None), 1)[2],
+    f"contains({OBJ})Z": lambda vm, s, v: int(vm.key(v) in s.map.data),
+    f"remove({OBJ})Z": lambda vm, s, v: int(s.map.data.pop(vm.key(v), 0) is None),
     "size()I": lambda vm, s: len(s.map.data), "isEmpty()Z": lambda vm, s: int(not s.map.data),
     "clear()V": lambda vm, s: s.map.data.clear(),
     "iterator()Ljava/util/Iterator;": _set_iterator,
@@ -296,7 +329,7 @@ def _constructor(pytype: type):
     def init(vm, obj, arg=None):
         if isinstance(arg, JMap):
             for k in arg.keys(vm):
-                obj.put(vm, k, arg.data[k])
+                obj.put(vm, k, arg.data[vm.key(k)])
         elif isinstance(arg, JList | JSet | list):
             items = list(vm.iterate(arg))
             _grow(vm, len(items))
@@ -378,4 +411,56 @@ for _k in ("I", "J", "C", "B", "S", "D", "F", "Z", OBJ):
             None if _k == OBJ else 0)
     NATIVES[f"Ljava/util/Arrays;->copyOfRange([{_k}II)[{_k}"] = lambda vm, a, lo, hi: a[lo:hi]
 NATIVES[f"Ljava/util/Arrays;->sort([{OBJ}Ljava/util/Comparator;)V"] = _sort_array("L")
-__all__ = ["NATIVES", "METHODS", "NATIVE_CLASSES", "INTERFACES", "StringBuilder", "iterator", "natural_compare"]
+
+
+# ---- Random (OpenJDK's 48-bit LCG: a seeded Random gives the JVM's numbers), Objects ----
+class Random:
+    java_class = "Ljava/util/Random;"
+    MULTIPLIER, MASK = 0x5DEECE66D, (1 << 48) - 1
+
+    def __init__(self):
+        self.set_seed(time.time_ns())
+
+    def set_seed(self, seed: int) -> None:
+        self.seed = (seed ^ self.MULTIPLIER) & self.MASK
+
+    def next(self, bits: int) -> int:
+        self.seed = (self.seed * self.MULTIPLIER + 0xB) & self.MASK
+        return i32(self.seed >> (48 - bits))
+
+    def next_int(self, bound: int) -> int:
+        if bound <= 0:
+            throw("java.lang.IllegalArgumentException", "bound must be positive")
+        r, m = self.next(31), bound - 1
+        if bound & m == 0:
+            return i32((bound * r) >> 31)
+        u = r
+        while True:
+            r = u % bound
+            if i32(u - r + m) >= 0:
+                return r
+            u = self.next(31)
+
+
+NATIVE_CLASSES[Random.java_class] = Random
+METHODS[Random] = {
+    "nextInt()I": lambda vm, r: r.next(32), "nextInt(I)I": lambda vm, r, n: r.next_int(n),
+    "nextLong()J": lambda vm, r: i64((r.next(32) << 32) + r.next(32)),
+    "nextBoolean()Z": lambda vm, r: int(r.next(1) != 0),
+    "nextDouble()D": lambda vm, r: bits64(((r.next(26) << 27) + r.next(27)) * 2.0 ** -53),
+    "setSeed(J)V": lambda vm, r, seed: r.set_seed(seed)}
+NATIVES["Ljava/util/Random;-><init>()V"] = lambda vm, r: None
+NATIVES["Ljava/util/Random;-><init>(J)V"] = lambda vm, r, seed: r.set_seed(seed)
+NATIVES.update({
+    f"Ljava/util/Objects;->equals({OBJ}{OBJ})Z": lambda vm, a, b: int(a is b or (a is not None and vm.equals(a, b))),
+    f"Ljava/util/Objects;->hashCode({OBJ})I": lambda vm, o: java_hash(vm, o),
+    f"Ljava/util/Objects;->hash([{OBJ})I":
+        lambda vm, items: functools.reduce(lambda h, v: i32(31 * h + java_hash(vm, v)), items or [], 1),
+    f"Ljava/util/Objects;->toString({OBJ})Ljava/lang/String;": lambda vm, o: vm.stringify(o),
+    f"Ljava/util/Objects;->requireNonNull({OBJ}){OBJ}":
+        lambda vm, o: o if o is not None else throw("java.lang.NullPointerException"),
+    f"Ljava/util/Objects;->requireNonNull({OBJ}Ljava/lang/String;){OBJ}":
+        lambda vm, o, message: o if o is not None else throw("java.lang.NullPointerException", message),
+    "Ljava/lang/System;->currentTimeMillis()J": lambda vm: time.time_ns() // 1_000_000,
+    "Ljava/lang/System;->nanoTime()J": lambda vm: time.monotonic_ns(),
+})

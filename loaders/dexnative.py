@@ -149,6 +149,25 @@ class NativeDispatch:
             return f"[Ljava.lang.Object;@{id(value) >> 4 & 0xFFFFFFF:x}"
         return java_str(value, kind)
 
+    def equals(self, a, b) -> bool:
+        """a.equals(b): a program object's own equals(), else the library's equality."""
+        if isinstance(a, JObject):
+            m = self.virtual(a, "equals", (OBJECT,), "Z")
+            return bool(self.invoke(m, [a, b])) if m is not None else a is b
+        return a == b
+
+    def hash_code(self, obj) -> int:
+        if isinstance(obj, JObject):
+            m = self.virtual(obj, "hashCode", (), "I")
+            return self.invoke(m, [obj]) if m is not None else id(obj) >> 4 & 0x7FFFFFFF
+        return dexlib_util.java_hash(self, obj)
+
+    def key(self, value):
+        """How a collection holds value as a key: wrapped when the program defines its equality."""
+        if isinstance(value, JObject) and self.virtual(value, "equals", (OBJECT,), "Z") is not None:
+            return dexlib_util.JavaKey(self, value)
+        return value
+
     def call_interface(self, target, name: str, *args):
         """A functional interface's one method (Runnable.run, Comparator.compare, Consumer.accept, ...)."""
         if not isinstance(target, JObject):

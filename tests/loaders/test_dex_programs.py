@@ -25,7 +25,7 @@ from cerebro.loaders.dexvm import run_main
 
 PROGRAMS_DIR = Path(__file__).parent / "dex_programs"
 # program (class with main) -> its arguments
-RUNS = {"Exc": [], "Strs": [], "Colls": [], "Refl": []}
+RUNS = {"Exc": [], "Strs": [], "Colls": [], "Refl": [], "Keys": []}
 
 
 def _jvm_reference(folder: Path) -> dict:
