@@ -37,8 +37,9 @@ from cerebro.loaders.dexexc import (
     stack_trace,
 )
 from cerebro.loaders.dexheap import MAX_HEAP, Heap, HeapExhausted
-from cerebro.loaders.dexlib_lang import STATIC_FIELDS, ExitProgram, JBox, JClass, PrintStream, StringPlaceholder
-from cerebro.loaders.dexnative import NATIVE_CLASSES, NativeDispatch
+from cerebro.loaders.dexlib_io import InputStream
+from cerebro.loaders.dexlib_lang import ExitProgram, JBox, JClass, PrintStream, StringPlaceholder
+from cerebro.loaders.dexnative import NATIVE_CLASSES, STATIC_FIELDS, NativeDispatch
 from cerebro.loaders.dexvalues import bits32, bits64, f32, f64, i32, i64, is_null
 
 MAX_STEPS = 20_000_000
@@ -117,13 +118,14 @@ class Frame:
 
 class DexVM(NativeDispatch):
     def __init__(self, dexes: list[DexFile], stdout=None, stderr=None, max_steps: int = MAX_STEPS,
-                 max_heap: int = MAX_HEAP):
+                 max_heap: int = MAX_HEAP, stdin=None):
         self.classes: dict[str, tuple[DexFile, ClassDef]] = {}
         for d in dexes:
             for c in d.classes:
                 self.classes.setdefault(c.name, (d, c))
         self.out = PrintStream(stdout or sys.stdout)
         self.err = PrintStream(stderr or sys.stderr)
+        self.stdin = InputStream(stdin or sys.stdin)
         self.statics: dict[tuple[str, str], object] = {}
         self.initialised: set[str] = set()
         self.steps_left = max_steps
@@ -766,10 +768,10 @@ def framework_base(dexes: list[DexFile], class_name: str) -> str | None:
 
 
 def run_main(dexes: list[DexFile], class_name: str, args: list[str], stdout=None, stderr=None,
-             max_steps: int = MAX_STEPS, max_heap: int = MAX_HEAP) -> int:
+             max_steps: int = MAX_STEPS, max_heap: int = MAX_HEAP, stdin=None) -> int:
     """Runs class_name.main(String[]) (a Java name, org.x.Main, or a descriptor, Lorg/x/Main;);
     returns the exit status (1 for an uncaught exception)."""
-    vm = DexVM(dexes, stdout, stderr, max_steps, max_heap)
+    vm = DexVM(dexes, stdout, stderr, max_steps, max_heap, stdin)
     desc = class_descriptor(class_name)
     if desc not in vm.classes:
         raise FormatError(f"dex: class {class_name} is not in the dex")

@@ -25,7 +25,8 @@ from cerebro.loaders.dexvm import run_main
 
 PROGRAMS_DIR = Path(__file__).parent / "dex_programs"
 # program (class with main) -> its arguments
-RUNS = {"Exc": [], "Strs": [], "Colls": [], "Refl": [], "Keys": []}
+RUNS = {"Exc": [], "Strs": [], "Colls": [], "Refl": [], "Keys": [], "Input": [], "Lines": []}
+STDIN = {"Input": "3\n10 20\n  -5 2.5 rest of line\nsecond line\nthird\n", "Lines": "alpha\n\nbeta\r\ngamma"}
 
 
 def _jvm_reference(folder: Path) -> dict:
@@ -42,7 +43,7 @@ def _jvm_reference(folder: Path) -> dict:
     expected = {}
     for name, args in RUNS.items():
         proc = subprocess.run(["java", "-cp", str(work / "programs.jar"), name, *args], capture_output=True, text=True,
-                              timeout=60)
+                              timeout=60, input=STDIN.get(name, ""))
         expected[name] = [proc.returncode, proc.stdout, proc.stderr]
     (work / "expected.json").write_text(json.dumps(expected))
     shutil.rmtree(folder, ignore_errors=True)
@@ -52,7 +53,7 @@ def _jvm_reference(folder: Path) -> dict:
 
 @pytest.fixture(scope="module")
 def programs():
-    digest = hashlib.sha256(json.dumps(RUNS).encode())
+    digest = hashlib.sha256(json.dumps([RUNS, STDIN]).encode())
     for path in sorted(PROGRAMS_DIR.glob("*.smali")):
         digest.update(path.name.encode() + path.read_bytes())
     folder = CACHE / "dex-programs" / digest.hexdigest()[:16]
@@ -67,7 +68,7 @@ def programs():
 def test_program_matches_the_jvm(programs, name):
     dex, expected = programs
     out, err = io.StringIO(), io.StringIO()
-    status = run_main([dex], name, RUNS[name], out, err)
+    status = run_main([dex], name, RUNS[name], out, err, stdin=io.StringIO(STDIN.get(name, "")))
     assert [status, out.getvalue(), err.getvalue()] == expected[name]
 
 
