@@ -7,7 +7,8 @@ MiniLM-L6 (benchmarks.minilm, real weights). Variants of the same model:
   quantization of the same ONNX export from the same calibration inputs: QDQ, per-channel s8 weights, u8
   activations), `cerebro qdq` (that QDQ file compiled by Cerebro: frontends/onnx/rules/quant.py) and
   `ort quantize_dynamic` (per-channel s8 weights, activations quantized per call).
-Calibration: CALIBRATION inputs drawn as the benchmark's own (standard normal; MiniLM: token sequences).
+Calibration: CALIBRATION inputs drawn as the benchmark's own (standard normal; MiniLM: MINILM_CALIBRATION
+random token sequences).
 Timing: one process pinned to one CPU, every runtime on one thread, interleaved rounds (benchmarks/timing.py).
 Accuracy, against `xla f32` (MiniLM: `ort f32`) on ACCURACY_INPUTS other random inputs: max and mean abs
 error of the outputs, top-1 agreement for the classifiers (MLP, CNN), mean cosine of outputs (the
@@ -30,6 +31,7 @@ from benchmarks.pools import ort_session
 MODELS = ("mlp", "cnn", "transformer")
 CLASSIFIERS = ("mlp", "cnn")
 CALIBRATION = 64
+MINILM_CALIBRATION = 16  # the reference interpreter takes ~8 s a MiniLM sample on the dev machine
 ACCURACY_INPUTS = 1000
 MINILM_ACCURACY_INPUTS = 100  # random token sequences (a call is ~10 ms per variant), plus the example sentences
 REFERENCE = {"minilm": "ort f32"}  # what accuracy is measured against (default: xla f32)
@@ -77,8 +79,12 @@ def _random_inputs(w: models.Workload, count: int, seed: int) -> list[tuple[np.n
     return [tuple(rng.standard_normal(a.shape, dtype=np.float32) for a in w.inputs) for _ in range(count)]
 
 
-def variants(w: models.Workload, calibration: list[tuple[np.ndarray, ...]]) -> dict[str, Callable]:
-    """name -> fn(*inputs) giving the first output, one per variant of the same model."""
+def variants(w: models.Workload, calibration: list[tuple[np.ndarray, ...]]
+             ) -> dict[str, tuple[Callable, Callable]]:
+    """name -> (fn(*inputs) giving the first output, prepare(inputs) -> the inputs as that backend takes
+    them without a copy: on the device for XLA, 64-byte aligned for Cerebro), one per variant."""
+    import tempfile
+
     import cerebro
     from benchmarks import to_onnx
     from cerebro import runtime
@@ -89,24 +95,35 @@ def variants(w: models.Workload, calibration: list[tuple[np.ndarray, ...]]) -> d
     static = ort_quantized(onnx_model, [dict(zip(names, sample)) for sample in calibration])
     sessions.update({"ort quantize_static": ort_session(static),
                      "ort quantize_dynamic": ort_session(ort_quantized(onnx_model, None))})
-    calls: dict[str, Callable] = {}
+    cbx: dict[str, bytes] = {}
+    for name, mode in (("cerebro f32", None), ("cerebro int8", "int8")):
+        samples = calibration if mode else None
+        if w.fn is None:
+            cbx[name] = cerebro.compile_onnx(onnx_model, quantize=mode, calibration=samples, cache=False)
+            continue
+        with tempfile.TemporaryDirectory() as tmp:  # the .cbx, called as the runtime's LoadedModel
+            compiled = cerebro.compile(w.fn, quantize=mode, calibration=samples, cache=False)
+            cbx[name] = compiled.export(Path(tmp, "model.cbx"), *w.inputs).read_bytes()
+    cbx["cerebro qdq"] = cerebro.compile_onnx(static, cache=False)
+
+    def aligned(inputs: tuple[np.ndarray, ...]) -> tuple[np.ndarray, ...]:
+        copies = tuple(runtime.aligned_empty(a.shape, a.dtype) for a in inputs)
+        for copy, a in zip(copies, inputs):
+            copy[...] = a
+        return copies
+
+    calls: dict[str, tuple[Callable, Callable]] = {}
     if w.fn is not None:
         import jax
 
         xla = jax.jit(w.fn)
-        calls["xla f32"] = lambda *x: np.asarray(jax.block_until_ready(xla(*x)))
-        for name, mode in (("cerebro f32", None), ("cerebro int8", "int8")):
-            compiled = cerebro.compile(w.fn, quantize=mode, calibration=calibration if mode else None, cache=False)
-            calls[name] = lambda *x, compiled=compiled: np.asarray(compiled(*x))
-    else:
-        for name, mode in (("cerebro f32", None), ("cerebro int8", "int8")):
-            loaded = runtime.load(cerebro.compile_onnx(onnx_model, quantize=mode, cache=False,
-                                                       calibration=[list(s) for s in calibration] if mode else None))
-            calls[name] = lambda *x, loaded=loaded: loaded(*x)[0]
-    qdq = runtime.load(cerebro.compile_onnx(static, cache=False))
-    calls["cerebro qdq"] = lambda *x: qdq(*x)[0]
+        calls["xla f32"] = (lambda *x: np.asarray(jax.block_until_ready(xla(*x))),
+                            lambda inputs: tuple(jax.device_put(a) for a in inputs))
+    for name, data in cbx.items():
+        loaded = runtime.load(data, threads=1)
+        calls[name] = (lambda *x, loaded=loaded: loaded(*x)[0], aligned)
     for name, session in sessions.items():
-        calls[name] = lambda *x, run=session.run, names=names: run(None, dict(zip(names, x)))[0]
+        calls[name] = (lambda *x, run=session.run: run(None, dict(zip(names, x)))[0], tuple)
     return calls
 
 
@@ -115,12 +132,12 @@ def _cosine(a: np.ndarray, b: np.ndarray) -> float:
     return float(a @ b / max(np.linalg.norm(a) * np.linalg.norm(b), 1e-30))
 
 
-def accuracy(calls: dict[str, Callable], inputs: list[tuple[np.ndarray, ...]], reference: str,
+def accuracy(calls: dict[str, tuple[Callable, Callable]], inputs: list[tuple[np.ndarray, ...]], reference: str,
              classifier: bool) -> dict:
     """Each variant but the reference against it on inputs."""
-    want = [calls[reference](*x) for x in inputs]
+    want = [calls[reference][0](*x) for x in inputs]
     report = {}
-    for name, call in calls.items():
+    for name, (call, _) in calls.items():
         if name == reference:
             continue
         got = [call(*x) for x in inputs]
@@ -154,9 +171,11 @@ def _sentences(w: models.Workload) -> list[tuple[np.ndarray, ...]]:
 
 def measure(name: str, budget: timing.Budget) -> dict:
     w = models.workload(name, 1)
-    calibration = _random_inputs(w, CALIBRATION, seed=11)
+    calibration = _random_inputs(w, MINILM_CALIBRATION if name == "minilm" else CALIBRATION, seed=11)
     calls = variants(w, calibration)
-    times = timing.sample_interleaved({v: (lambda call=call: call(*w.inputs)) for v, call in calls.items()}, budget)
+    prepared = {v: prepare(w.inputs) for v, (_, prepare) in calls.items()}
+    timed = {v: (lambda call=call, x=prepared[v]: call(*x)) for v, (call, _) in calls.items()}
+    times = timing.sample_interleaved(timed, budget)
     summary = {variant: timing.summarize(samples) for variant, samples in times.items()}
     print(f"{name} (batch 1, one thread): " + "   ".join(f"{v} {s['median_ms']:.3f} ms" for v, s in summary.items()))
     count = MINILM_ACCURACY_INPUTS if name == "minilm" else ACCURACY_INPUTS
@@ -170,7 +189,7 @@ def measure(name: str, budget: timing.Budget) -> dict:
             print(f"  {kind} vs {reference}: {variant}: max abs error {r['max_abs_error']:.4f}, mean "
                   f"{r['mean_abs_error']:.5f} (max |output| {r['max_abs_output']:.2f}), cosine mean "
                   f"{r['mean_cosine']:.5f} min {r['min_cosine']:.5f}{top1}")
-    return {"times": summary, "accuracy": report, "reference": reference, "calibration_inputs": CALIBRATION}
+    return {"times": summary, "accuracy": report, "reference": reference, "calibration_inputs": len(calibration)}
 
 
 def main(argv: list[str] | None = None) -> dict:

@@ -12,8 +12,10 @@ accumulation. The site's result then goes one of two ways:
   each other bytes;
 - otherwise (a graph output, or a float op reads it): acc * (s_a * s_w) in f32, then the float bias and
   ReLU, so no output grid is added where no integer op needs one.
+A 2-D conv with a constant kernel (NHWC, no input dilation, MIN_CONV_CHANNELS or more per group) is a
+site too: its kernel quantized per output channel, laid out [Cout, KH, KW, Cin/g] for conv_integer, the
+rest as for a matmul.
 Every other op stays float; a value both float and integer readers use is dequantized for the former.
-Conv stays f32 (the IR has no integer conv kernel yet).
 """
 
 from __future__ import annotations
@@ -40,9 +42,9 @@ _PASS_THROUGH = ("broadcast_in_dim", "reshape")  # how a frontend shapes a const
 class Site:
     """One matmul with constant weights and the bias/ReLU absorbed into it."""
 
-    nodes: list[Node]  # matmul, then the absorbed add and max, in graph order
+    nodes: list[Node]  # matmul or conv, then the absorbed add and max, in graph order
     a: Value
-    weights: np.ndarray  # [K, N] f32
+    weights: np.ndarray  # [K, N] f32 (a conv's kernel: [KH, KW, Cin/g, Cout])
     bias: np.ndarray | None  # [N] f32
     relu: bool
     tail: Value  # the value the site computes (the last absorbed node's output)
@@ -77,6 +79,25 @@ def _weights(b: Value) -> np.ndarray | None:
     return slices[0] if (slices == slices[0]).all() else None
 
 
+_CONV_ATTRS = frozenset({"strides", "padding", "rhs_dilation", "groups", "lhs_dilation"})
+MIN_CONV_CHANNELS = 4  # input channels per group below which a conv stays f32 (a 1-3 channel first layer,
+# depthwise): conv_integer's dot products along KW*Cin are then too short to pay for the quantize pass
+
+
+def _product_weights(node: Node) -> np.ndarray | None:
+    """The constant f32 weights of a matmul or 2-D conv the integer kernels can run, else None."""
+    if node.inputs[0].dtype is not DType.f32:
+        return None
+    if node.op == "matmul" and not node.attrs:
+        return _weights(node.inputs[1])
+    w = node.inputs[1]
+    if (node.op != "conv" or not _CONV_ATTRS.issuperset(node.attrs) or w.rank != 4 or not w.is_const
+            or w.dtype is not DType.f32 or any(d != 1 for d in node.attrs.get("lhs_dilation") or ())
+            or min(p for pair in node.attrs["padding"] for p in pair) < 0 or w.shape[2] < MIN_CONV_CHANNELS):
+        return None
+    return w.data
+
+
 def find_sites(graph: Graph) -> list[Site]:
     """The matmuls quantize="int8" turns into integer products, with what each absorbs."""
     users, outputs = graph.users(), {v.id for v in graph.outputs}
@@ -92,9 +113,7 @@ def find_sites(graph: Graph) -> list[Site]:
 
     sites = []
     for node in graph.nodes:
-        if node.op != "matmul" or node.attrs or node.inputs[0].dtype is not DType.f32:
-            continue
-        weights = _weights(node.inputs[1])
+        weights = _product_weights(node) if node.op in ("matmul", "conv") else None
         if weights is None:
             continue
         site = Site([node], node.inputs[0], weights, None, False, node.outputs[0])
@@ -159,29 +178,53 @@ def _requantize(emit: _Emitter, acc: Value, site: Site, multiplier: np.ndarray, 
     fixed = [quantize_multiplier(float(m) / float(out_scale)) for m in multiplier]
     factors = np.array([m for m, _ in fixed], np.int64)
     shifts = np.array([s for _, s in fixed], np.int64)
+    rank = acc.rank
     wide = emit("convert", acc, dtype=DType.i64)
     if site.bias is not None:
         folded = np.clip(np.rint(site.bias.astype(np.float64) / multiplier), -I32_LIMIT, I32_LIMIT)
-        wide = emit("add", wide, _row(folded, DType.i64, 2))
-    wide = emit("add", emit("mul", wide, _row(factors, DType.i64, 2)), _row(np.left_shift(1, shifts - 1), DType.i64, 2))
-    wide = emit("add", emit("shift_right_arithmetic", wide, _row(shifts, DType.i64, 2)), _row([zero], DType.i64, 2))
+        wide = emit("add", wide, _row(folded, DType.i64, rank))
+    wide = emit("add", emit("mul", wide, _row(factors, DType.i64, rank)),
+                _row(np.left_shift(1, shifts - 1), DType.i64, rank))
+    wide = emit("add", emit("shift_right_arithmetic", wide, _row(shifts, DType.i64, rank)),
+                _row([zero], DType.i64, rank))
     low = zero if site.relu else U8[0]
-    clamped = emit("min", emit("max", wide, _row([low], DType.i64, 2)), _row([U8[1]], DType.i64, 2))
+    clamped = emit("min", emit("max", wide, _row([low], DType.i64, rank)), _row([U8[1]], DType.i64, rank))
     return emit("convert", clamped, dtype=DType.u8)
 
 
 def _float_result(emit: _Emitter, acc: Value, site: Site, multiplier: np.ndarray) -> Value:
     """acc * (s_a * s_w) in f32, then the float bias and ReLU, written into site.tail."""
-    steps = [("mul", _row(multiplier, DType.f32, 2))]
+    steps = [("mul", _row(multiplier, DType.f32, acc.rank))]
     if site.bias is not None:
-        steps.append(("add", _row(site.bias, DType.f32, 2)))
+        steps.append(("add", _row(site.bias, DType.f32, acc.rank)))
     if site.relu:
-        steps.append(("max", _row([0], DType.f32, 2)))
+        steps.append(("max", _row([0], DType.f32, acc.rank)))
     y = emit("convert", acc, dtype=DType.f32)
     flat = acc.shape == site.tail.shape
     for i, (op, operand) in enumerate(steps):
         y = emit(op, y, operand, out=site.tail if flat and i == len(steps) - 1 else None)
     return y if flat else emit("reshape", y, shape=site.tail.shape, out=site.tail)
+
+
+def _matmul_product(emit: _Emitter, site: Site, q: Value, zero: int, codes: np.ndarray) -> Value:
+    """i32 [rows, N]: q (u8, a's shape) as rows of K times the i8 codes [K, N], laid out [N, K]."""
+    rows, depth = math.prod(q.shape[:-1]), q.shape[-1]
+    if q.rank != 2:
+        q = emit("reshape", q, shape=(rows, depth))
+    columns = codes.shape[1]
+    return emit("matmul_integer", q, Value((columns, depth), DType.i8, "w.i8", data=np.ascontiguousarray(codes.T)),
+                Value((rows,), DType.u8, data=np.full(rows, zero, np.uint8)),
+                Value((columns,), DType.i8, data=np.zeros(columns, np.int8)), transpose_b=True)
+
+
+def _conv_product(emit: _Emitter, site: Site, q: Value, zero: int, codes: np.ndarray) -> Value:
+    """i32 [N, H', W', Cout]: conv_integer of q with the kernel codes laid out [Cout, KH, KW, Cin/g]."""
+    kernel = np.ascontiguousarray(np.moveaxis(codes.reshape(site.weights.shape), -1, 0))
+    node, channels = site.nodes[0], kernel.shape[0]
+    attrs = {key: node.attrs[key] for key in ("strides", "padding", "rhs_dilation", "groups") if key in node.attrs}
+    return emit("conv_integer", q, Value(kernel.shape, DType.i8, "w.i8", data=kernel),
+                Value((), DType.u8, data=np.array(zero, np.uint8)),
+                Value((channels,), DType.i8, data=np.zeros(channels, np.int8)), **attrs)
 
 
 def _emit_site(emit: _Emitter, site: Site, quantized: dict[int, tuple[Value, np.float32, int]],
@@ -191,14 +234,8 @@ def _emit_site(emit: _Emitter, site: Site, quantized: dict[int, tuple[Value, np.
         scale, zero = activation_params(*ranges[a.id])
         quantized[a.id] = (_quantize(emit, a, scale, zero), scale, zero)
     q, a_scale, a_zero = quantized[a.id]
-    rows, depth = math.prod(a.shape[:-1]), a.shape[-1]
-    if a.rank != 2:
-        q = emit("reshape", q, shape=(rows, depth))
-    codes, w_scale = quantize_columns(site.weights)
-    columns = codes.shape[1]
-    acc = emit("matmul_integer", q, Value((columns, depth), DType.i8, "w.i8", data=np.ascontiguousarray(codes.T)),
-               Value((rows,), DType.u8, data=np.full(rows, a_zero, np.uint8)),
-               Value((columns,), DType.i8, data=np.zeros(columns, np.int8)), transpose_b=True)
+    codes, w_scale = quantize_columns(site.weights.reshape(-1, site.weights.shape[-1]))
+    acc = (_conv_product if site.nodes[0].op == "conv" else _matmul_product)(emit, site, q, a_zero, codes)
     multiplier = a_scale.astype(np.float64) * w_scale.astype(np.float64)
     if not feeds_integer:
         _float_result(emit, acc, site, multiplier.astype(np.float32))
