@@ -464,3 +464,39 @@ NATIVES.update({
     "Ljava/lang/System;->currentTimeMillis()J": lambda vm: time.time_ns() // 1_000_000,
     "Ljava/lang/System;->nanoTime()J": lambda vm: time.monotonic_ns(),
 })
+
+
+# ---- java.util.concurrent.atomic: plain values (threads run one at a time) ----
+class Atomic:
+    java_class = "Ljava/util/concurrent/atomic/AtomicInteger;"
+    wrap = staticmethod(i32)
+
+    def __init__(self):
+        self.value = 0
+
+    def java_string(self, vm) -> str:
+        return str(self.value)
+
+    def add(self, delta: int, before: bool) -> int:
+        old, self.value = self.value, self.wrap(self.value + delta)
+        return old if before else self.value
+
+
+class AtomicLong(Atomic):
+    java_class = "Ljava/util/concurrent/atomic/AtomicLong;"
+    wrap = staticmethod(i64)
+
+
+for _atomic, _k in ((Atomic, "I"), (AtomicLong, "J")):
+    NATIVE_CLASSES[_atomic.java_class] = _atomic
+    NATIVES[f"{_atomic.java_class}-><init>()V"] = lambda vm, a: None
+    NATIVES[f"{_atomic.java_class}-><init>({_k})V"] = lambda vm, a, v: setattr(a, "value", v)
+    METHODS[_atomic] = {
+        f"get(){_k}": lambda vm, a: a.value, f"set({_k})V": lambda vm, a, v: setattr(a, "value", v),
+        f"incrementAndGet(){_k}": lambda vm, a: a.add(1, False),
+        f"decrementAndGet(){_k}": lambda vm, a: a.add(-1, False),
+        f"getAndIncrement(){_k}": lambda vm, a: a.add(1, True), f"getAndDecrement(){_k}": lambda vm, a: a.add(-1, True),
+        f"addAndGet({_k}){_k}": lambda vm, a, d: a.add(d, False),
+        f"getAndAdd({_k}){_k}": lambda vm, a, d: a.add(d, True),
+        f"compareAndSet({_k}{_k})Z": lambda vm, a, old, new: int(a.value == old and not setattr(a, "value", new)),
+        "toString()Ljava/lang/String;": lambda vm, a: str(a.value)}

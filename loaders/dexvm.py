@@ -443,7 +443,7 @@ def op_array_length(vm, f, insns, aa):
 
 def op_new_instance(vm, f, insns, aa):
     t = _type(vm, f, vm.unit(insns, f, 1))
-    if t not in vm.classes and t not in NATIVE_CLASSES and not is_throwable(t) and t != THREAD:
+    if t not in vm.classes and t not in NATIVE_CLASSES and not is_throwable(t) and t not in (THREAD, OBJECT):
         raise FormatError(f"dex: new-instance of {t}, which is not in the dex and not supported")
     vm.ensure_init(t)
     vm.allocate(OBJECT_BYTES)
@@ -518,6 +518,15 @@ def op_throw(vm, f, insns, aa):
     if not isinstance(exc, JObject) or THROWABLE not in vm.ancestors(exc.cls):
         raise FormatError(f"dex: throw of a non-Throwable in {f.method.ref} at {f.pc}")
     raise JavaThrow(exc.cls, exception=exc)
+
+
+def op_monitor(vm, f, insns, aa):
+    """monitor-enter/exit (synchronized): threads run one at a time to completion, so a lock is always
+    free; only a null lock is an error."""
+    if is_null(f.regs[aa]) and not isinstance(f.regs[aa], JBox):
+        raise JavaThrow("java.lang.NullPointerException", "synchronized on null")
+    f.pc += 1
+    return False, None
 
 
 def op_move_exception(vm, f, insns, aa):
@@ -724,7 +733,7 @@ def op_binop_lit(vm, f, insns, aa):
 OPS: dict[int, Callable] = {0x00: op_nop, 0x01: op_move(1), 0x02: op_move(2), 0x03: op_move(3), 0x04: op_move(1),
                             0x05: op_move(2), 0x06: op_move(3), 0x07: op_move(1), 0x08: op_move(2),
                             0x09: op_move(3), 0x0A: op_move_result, 0x0B: op_move_result, 0x0C: op_move_result,
-                            0x0D: op_move_exception,
+                            0x0D: op_move_exception, 0x1D: op_monitor, 0x1E: op_monitor,
                             0x0E: op_return_void, 0x0F: op_return, 0x10: op_return, 0x11: op_return,
                             0x1A: op_const_string, 0x1B: op_const_string, 0x1C: op_const_class,
                             0x1F: op_check_cast, 0x20: op_instance_of, 0x21: op_array_length,
