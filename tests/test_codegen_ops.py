@@ -350,3 +350,20 @@ def test_lowered_graph_is_verified_after_the_passes() -> None:
     inner.outputs[0] = dataclasses.replace(inner.outputs[0], shape=(4, 17))
     with pytest.raises(IRError, match="disagree with the op's rule"):
         verify(graph, lowered=True)
+
+
+@pytest.mark.parametrize(("depth", "prefetches"), [(1024, True), (256, False)])
+def test_streamed_weights_are_prefetched(depth: int, prefetches: bool) -> None:
+    """A packed constant b of 2 MiB or more (codegen/matmul.py STREAMED_B_BYTES) is prefetched by the first
+    row block of each part, a smaller one (it stays in cache) is not; both, split into parts or not, and with
+    a row tail, compute the product."""
+    g = Graph("streamed")
+    x = g.add_input((20, depth), DType.f32, "x")
+    w = RNG.standard_normal((depth, 520)).astype(np.float32)
+    g.set_outputs([g.add1("matmul", x, g.const(w))])
+    asm = compile_assembly(lower(g, "x86_64-v3")[1], resolve_target("x86_64-v3"))
+    assert ("prefetcht0" in asm) == prefetches
+    a = RNG.standard_normal((20, depth)).astype(np.float32)
+    for threads in (1, 2):
+        (got,) = runtime.load(build(g), threads=threads)(a)
+        np.testing.assert_allclose(got, a.astype(np.float64) @ w, rtol=1e-4, atol=1e-3)
