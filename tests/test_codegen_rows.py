@@ -161,21 +161,23 @@ def test_f64_softmax():
     np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14)
 
 
-@pytest.mark.parametrize("form", ["cheap", "costly", "min"])
+@pytest.mark.parametrize("form", ["cheap", "costly", "pow", "min"])
 def test_max_min_paths_with_nan(form):
     """max of a cheaply computed row and min of a loaded one take maxnum plus a NaN check; max of
-    a costly row (tanh) takes llvm.maximum. A row holding a NaN must come out NaN on every path."""
+    a costly row (tanh, or pow by 2.5: exp and log) takes llvm.maximum. A row holding a NaN must come
+    out NaN on every path."""
     x = _normal(6, 45, scale=3.0)
     x[2, 11] = np.nan
     x[4, 0] = -np.inf
     fns = {"cheap": lambda x: jax.nn.softmax(x * 2.0 + 1.0),
            "costly": lambda x: x - jnp.max(jnp.tanh(x) * 3.0, axis=-1, keepdims=True),
+           "pow": lambda x: x - jnp.max(jnp.abs(x) ** 2.5, axis=-1, keepdims=True),
            "min": lambda x: x - jnp.min(x, axis=-1, keepdims=True)}
     nodes, got, want = _run(fns[form], x)
     _one_row_kernel(nodes)
     text = driver.lower(trace(fns[form], x, name="rows").graph)[1]
     exact = "llvm.maximum" in text or "llvm.minimum" in text
-    assert exact == (form == "costly") and ("llvm.umax" in text) != exact
+    assert exact == (form in ("costly", "pow")) and ("llvm.umax" in text) != exact
     assert np.isnan(got[2]).all() and not np.isnan(got[[0, 1, 3, 5]]).any()
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
 

@@ -42,6 +42,7 @@ from cerebro.compiler.ir.strides import contiguous_strides
 _VIEWS = frozenset(names(role=Role.VIEW) + names(role=Role.BROADCAST))  # pass their input's value through
 ROW_BLOCK = 4  # rows swept side by side, so their dependency chains overlap
 FAST_CHECK_COST = 4  # max/min inputs at most this costly to recompute take _Fast (and its NaN check)
+COSTLY = frozenset(TRANSCENDENTAL) | {"pow", "rem"}  # mathfn's loops of many instructions per element
 
 
 class Schedule:
@@ -84,7 +85,8 @@ class Schedule:
         return seen
 
     def cost(self, vid: int) -> int:
-        """What recomputing row value vid costs per element (a transcendental 20, other ops 1, loads 0)."""
+        """What recomputing row value vid costs per element (a transcendental, pow or fmod 20, other ops 1,
+        loads 0)."""
         total, roots, seen = 0, [vid], set()
         while roots:
             v = roots.pop()
@@ -92,7 +94,7 @@ class Schedule:
                 continue
             seen.add(v)
             inner = self.made[v]
-            total += 20 if inner.op in TRANSCENDENTAL else 0 if inner.op in _VIEWS else 1
+            total += 20 if inner.op in COSTLY else 0 if inner.op in _VIEWS else 1
             roots.extend(x.id for x in inner.inputs)
         return total
 
