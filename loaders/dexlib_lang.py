@@ -785,6 +785,35 @@ NATIVES.update({
     "Ljava/lang/Thread;->sleep(J)V": lambda vm, ms: None,
     "Ljava/lang/Thread;->yield()V": lambda vm: None,
 })
+# ---- Enum: the name and ordinal its constructor is given ----
+ENUM = "Ljava/lang/Enum;"
+ENUM_NAME, ENUM_ORDINAL = "<enum-name>", "<enum-ordinal>"
+
+
+def _enum_init(vm, constant: JObject, name: str, ordinal: int) -> None:
+    constant.fields[ENUM_NAME], constant.fields[ENUM_ORDINAL] = name, ordinal
+
+
+def _enum_value_of(vm, cls: JClass, name):
+    vm.ensure_init(cls.desc)
+    value = vm.statics.get((cls.desc, name)) if isinstance(name, str) else None
+    if not isinstance(value, JObject) or value.cls != cls.desc:
+        if name is None:
+            throw("java.lang.NullPointerException", "Name is null")
+        throw("java.lang.IllegalArgumentException", f"No enum constant {java_name(cls.desc).replace('$', '.')}.{name}")
+    return value
+
+
+NATIVES.update({
+    f"{ENUM}-><init>(Ljava/lang/String;I)V": _enum_init,
+    f"{ENUM}->name()Ljava/lang/String;": lambda vm, e: e.fields[ENUM_NAME],
+    f"{ENUM}->toString()Ljava/lang/String;": lambda vm, e: e.fields[ENUM_NAME],
+    f"{ENUM}->ordinal()I": lambda vm, e: e.fields[ENUM_ORDINAL],
+    f"{ENUM}->compareTo(Ljava/lang/Enum;)I": lambda vm, e, o: e.fields[ENUM_ORDINAL] - o.fields[ENUM_ORDINAL],
+    f"{ENUM}->compareTo(Ljava/lang/Object;)I": lambda vm, e, o: e.fields[ENUM_ORDINAL] - o.fields[ENUM_ORDINAL],
+    f"{ENUM}->valueOf(Ljava/lang/Class;Ljava/lang/String;)Ljava/lang/Enum;": _enum_value_of,
+    f"{ENUM}->getDeclaringClass()Ljava/lang/Class;": lambda vm, e: JClass(e.cls),
+})
 NATIVE_CLASSES: dict[str, Callable] = {
     "Ljava/lang/StringBuilder;": StringBuilder, "Ljava/lang/StringBuffer;": StringBuilder,
     "Ljava/lang/String;": lambda: StringPlaceholder()}

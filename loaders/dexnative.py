@@ -43,6 +43,8 @@ class NativeDispatch:
     def native_for(self, ref: MethodRef, args: list, kind: str) -> Callable | None:
         sig = signature(ref)
         receiver = args[0] if args and kind != "static" else None
+        if type(receiver) is list and sig == "clone()Ljava/lang/Object;":  # an array's clone()
+            return lambda vm, array: (vm.allocate(8 * len(array) + 64), list(array))[1]
         if receiver is not None and not isinstance(receiver, JObject):
             for pytype in type(receiver).__mro__:
                 found = METHODS.get(pytype, {}).get(sig)
@@ -144,6 +146,8 @@ class NativeDispatch:
                 return "null" if text is None else text
             if MESSAGE in value.fields:
                 return describe(value)
+            if dexlib_lang.ENUM_NAME in value.fields:
+                return value.fields[dexlib_lang.ENUM_NAME]
             return f"{java_name(value.cls)}@{id(value) >> 4 & 0xFFFFFFF:x}"
         if hasattr(value, "java_string"):
             return value.java_string(self)
@@ -189,6 +193,8 @@ class NativeDispatch:
         if isinstance(a, JObject):
             for m in self._methods_named(a.cls, "compareTo", 1):
                 return self.invoke(m, [a, b])
+            if dexlib_lang.ENUM_ORDINAL in a.fields and isinstance(b, JObject):
+                return a.fields[dexlib_lang.ENUM_ORDINAL] - b.fields[dexlib_lang.ENUM_ORDINAL]
         throw("java.lang.ClassCastException", f"class {java_name(self.class_name(a))} cannot be cast to class "
                                               "java.lang.Comparable")
 

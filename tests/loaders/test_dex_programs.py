@@ -25,7 +25,7 @@ from cerebro.loaders.dexvm import run_main
 
 PROGRAMS_DIR = Path(__file__).parent / "dex_programs"
 # program (class with main) -> its arguments
-RUNS = {"Exc": [], "Strs": [], "Colls": [], "Refl": [], "Keys": [], "Input": [], "Lines": [], "Sync": []}
+RUNS = {"Exc": [], "Strs": [], "Colls": [], "Refl": [], "Keys": [], "Input": [], "Lines": [], "Sync": [], "Enums": []}
 STDIN = {"Input": "3\n10 20\n  -5 2.5 rest of line\nsecond line\nthird\n", "Lines": "alpha\n\nbeta\r\ngamma"}
 
 
