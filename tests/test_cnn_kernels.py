@@ -125,34 +125,35 @@ def test_padded_conv_reads_a_zero_row(groups, cin, cout):
 
 
 def test_explicit_padding_same_bits_as_padding_in_the_tile(monkeypatch: pytest.MonkeyPatch):
-    """passes/explicit_pad.py: a stem-like conv (Cin 3, 7x7/2, padding 3) and a grouped one read a padded
-    copy and have no padding of their own; a wide conv (Cin 128) and a depthwise one keep theirs. The
+    """passes/explicit_pad.py: a stem-like conv (Cin 3, 7x7/2, padding 3) and a dense 3x3 one (Cin 32) read a
+    padded copy and have no padding of their own; a wide (Cin 128), a grouped and a depthwise conv keep theirs. The
     outputs are bit-identical to the tile's own padding (the pass turned off) and close to lax."""
     from cerebro.compiler import driver
     from cerebro.compiler.passes import explicit_pad
 
     rng = np.random.default_rng(11)
     x = _random(rng, (2, 23, 20, 3))
-    stem, grouped = _random(rng, (7, 7, 3, 128)), _random(rng, (3, 3, 32, 128))
-    wide, depthwise = _random(rng, (3, 3, 128, 8)), _random(rng, (3, 3, 1, 8))
+    stem, dense = _random(rng, (7, 7, 3, 32)), _random(rng, (3, 3, 32, 128))
+    wide, grouped, depthwise = _random(rng, (3, 3, 128, 16)), _random(rng, (3, 3, 4, 8)), _random(rng, (3, 3, 1, 8))
     graph = Graph("pads")
     y = graph.add1("conv", graph.add_input(x.shape, DType.f32, "x"), graph.const(stem), strides=(2, 2),
                    padding=((3, 3), (3, 3)))
-    y = graph.add1("conv", y, graph.const(grouped), strides=(1, 1), padding=((1, 1), (1, 1)), groups=4)
+    y = graph.add1("conv", y, graph.const(dense), strides=(1, 1), padding=((1, 1), (1, 1)))
     y = graph.add1("conv", y, graph.const(wide), strides=(1, 1), padding=((1, 1), (1, 1)))
+    y = graph.add1("conv", y, graph.const(grouped), strides=(1, 1), padding=((1, 1), (1, 1)), groups=4)
     y = graph.add1("conv", y, graph.const(depthwise), strides=(1, 1), padding=((1, 1), (1, 1)), groups=8)
     graph.set_outputs([y])
     nodes = driver.lower(graph)[0].nodes
     convs = [node for node in nodes if node.op == "conv"]
-    assert [n.op for n in nodes if n.op in ("pad", "conv")] == ["pad", "conv", "pad", "conv", "conv", "conv"]
-    assert [any(lo or hi for lo, hi in c.attrs["padding"]) for c in convs] == [False, False, True, True]
+    assert [n.op for n in nodes if n.op in ("pad", "conv")] == ["pad", "conv", "pad", "conv", "conv", "conv", "conv"]
+    assert [any(lo or hi for lo, hi in c.attrs["padding"]) for c in convs] == [False, False, True, True, True]
     (got,) = runtime.load(build(graph))(x)
     monkeypatch.setattr(explicit_pad, "MAX_CHANNELS", 0)
     assert "pad" not in [n.op for n in driver.lower(graph)[0].nodes]
     (alone,) = runtime.load(build(graph))(x)
     np.testing.assert_array_equal(got, alone)
     want = x
-    for w, strides, pad, groups in ((stem, (2, 2), 3, 1), (grouped, (1, 1), 1, 4), (wide, (1, 1), 1, 1),
-                                    (depthwise, (1, 1), 1, 8)):
+    for w, strides, pad, groups in ((stem, (2, 2), 3, 1), (dense, (1, 1), 1, 1), (wide, (1, 1), 1, 1),
+                                    (grouped, (1, 1), 1, 4), (depthwise, (1, 1), 1, 8)):
         want = _lax_conv(want, w, strides, ((pad, pad), (pad, pad)), (1, 1), (1, 1), groups)
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4 * float(np.abs(want).max()))
