@@ -8,6 +8,7 @@ type and `name(params)ret`, so interface calls (CharSequence, Comparable) reach 
 from __future__ import annotations
 
 import math
+import random
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -237,6 +238,11 @@ def java_format(vm, fmt: str, args: list | None) -> str:
 
 
 NATIVES[f"{STRING}->format({STRING}[Ljava/lang/Object;){STRING}"] = lambda vm, fmt, args: java_format(vm, fmt, args)
+# a Locale is accepted and ignored: the digits and separators are English ones (Locale.ROOT, US, UK, ...)
+NATIVES[f"{STRING}->format(Ljava/util/Locale;{STRING}[Ljava/lang/Object;){STRING}"] = \
+    lambda vm, locale, fmt, args: java_format(vm, fmt, args)
+NATIVES[f"Ljava/io/PrintStream;->printf(Ljava/util/Locale;{STRING}[Ljava/lang/Object;)Ljava/io/PrintStream;"] = \
+    lambda vm, stream, locale, fmt, args: _printf(vm, stream, fmt, args)
 
 
 # ---- String ----
@@ -388,6 +394,8 @@ STATIC_FIELDS: dict[tuple[str, str], Callable] = {
     ("Ljava/lang/System;", "out"): lambda vm: vm.out, ("Ljava/lang/System;", "err"): lambda vm: vm.err}
 for _k, _name in BOX_CLASSES.items():  # int.class is Integer.TYPE
     STATIC_FIELDS[(f"Ljava/lang/{_name};", "TYPE")] = (lambda k: lambda vm: JClass(k))(_k)
+for _name in ("ROOT", "US", "UK", "ENGLISH"):
+    STATIC_FIELDS[("Ljava/util/Locale;", _name)] = (lambda n: lambda vm: Charset(n))(_name)
 for _name in ("UTF_8", "US_ASCII", "ISO_8859_1", "UTF_16", "UTF_16BE", "UTF_16LE"):
     STATIC_FIELDS[("Ljava/nio/charset/StandardCharsets;", _name)] = \
         (lambda n: lambda vm: Charset(n.replace("_", "-", 1) if n.startswith(("UTF", "US")) else "ISO-8859-1"))(_name)
@@ -599,7 +607,8 @@ MATH: dict[str, Callable] = {
     "abs(F)F": lambda vm, a: bits32(abs(f32(a))),
     "max(II)I": lambda vm, a, b: max(a, b), "min(II)I": lambda vm, a, b: min(a, b),
     "max(JJ)J": lambda vm, a, b: max(a, b), "min(JJ)J": lambda vm, a, b: min(a, b),
-    "round(D)J": lambda vm, a: _round(f64(a), 64), "round(F)I": lambda vm, a: _round(f32(a), 32),
+    "round(D)J": lambda vm, a: _round(f64(a), 64),
+    "random()D": lambda vm: bits64(random.random()), "round(F)I": lambda vm, a: _round(f32(a), 32),
     "floorDiv(II)I": lambda vm, a, b: i32(a // b) if b else throw("java.lang.ArithmeticException", "/ by zero"),
     "floorMod(II)I": lambda vm, a, b: a % b if b else throw("java.lang.ArithmeticException", "/ by zero"),
     "addExact(II)I": lambda vm, a, b: _exact(a + b, 32, "integer"),

@@ -392,10 +392,8 @@ NATIVES.update({
         lambda vm, c: max(vm.iterate(c), key=functools.cmp_to_key(lambda a, b: vm.compare(a, b, None))),
     f"Ljava/util/Collections;->min(Ljava/util/Collection;){OBJ}":
         lambda vm, c: min(vm.iterate(c), key=functools.cmp_to_key(lambda a, b: vm.compare(a, b, None))),
-    "Ljava/util/Collections;->unmodifiableList(Ljava/util/List;)Ljava/util/List;": lambda vm, lst: lst,
     "Ljava/util/Collections;->emptyList()Ljava/util/List;": lambda vm: JList(),
     f"Ljava/util/Arrays;->asList([{OBJ})Ljava/util/List;": lambda vm, arr: JList(arr),
-    f"Ljava/util/List;->of([{OBJ})Ljava/util/List;": lambda vm, arr: JList(arr),
     "Ljava/util/Arrays;->fill([II)V": lambda vm, arr, v: arr.__setitem__(slice(None), [v] * len(arr)),
     f"Ljava/util/Arrays;->fill([{OBJ}{OBJ})V": lambda vm, arr, v: arr.__setitem__(slice(None), [v] * len(arr)),
 })
@@ -500,3 +498,26 @@ for _atomic, _k in ((Atomic, "I"), (AtomicLong, "J")):
         f"getAndAdd({_k}){_k}": lambda vm, a, d: a.add(d, True),
         f"compareAndSet({_k}{_k})Z": lambda vm, a, old, new: int(a.value == old and not setattr(a, "value", new)),
         "toString()Ljava/lang/String;": lambda vm, a: str(a.value)}
+
+
+class ImmutableList(JList):
+    """List.of(...): reads like an ArrayList; every change is UnsupportedOperationException."""
+    java_class = "Ljava/util/ImmutableCollections$ListN;"
+
+
+METHODS[ImmutableList] = {sig: (lambda vm, *a: throw("java.lang.UnsupportedOperationException"))
+                          for sig in LIST_METHODS if sig.split("(")[0] in
+                          ("add", "set", "remove", "clear", "addAll", "sort", "addFirst", "addLast", "removeFirst",
+                           "removeLast")}
+NATIVES[f"Ljava/util/List;->of([{OBJ})Ljava/util/List;"] = lambda vm, arr: _list_of(vm, *arr)
+for _n in range(11):  # javac calls the fixed-arity List.of for up to 10 elements
+    NATIVES[f"Ljava/util/List;->of({OBJ * _n})Ljava/util/List;"] = lambda vm, *items: _list_of(vm, *items)
+
+
+def _list_of(vm, *items) -> ImmutableList:
+    if any(v is None for v in items):
+        throw("java.lang.NullPointerException")
+    _grow(vm, len(items))
+    return ImmutableList(items)
+NATIVES["Ljava/util/Collections;->unmodifiableList(Ljava/util/List;)Ljava/util/List;"] = \
+    lambda vm, lst: (_grow(vm, len(lst)), ImmutableList(lst))[1]  # a copy, not a view of lst

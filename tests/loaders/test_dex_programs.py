@@ -25,7 +25,7 @@ from cerebro.loaders.dexvm import run_main
 
 PROGRAMS_DIR = Path(__file__).parent / "dex_programs"
 # program (class with main) -> its arguments
-RUNS = {"Exc": [], "Strs": [], "Colls": [], "Refl": [], "Keys": [], "Input": [], "Lines": [], "Sync": [], "Enums": []}
+RUNS = {"Exc": [], "Strs": [], "Colls": [], "Refl": [], "Keys": [], "Input": [], "Lines": [], "Sync": [], "Enums": [], "Misc": []}
 STDIN = {"Input": "3\n10 20\n  -5 2.5 rest of line\nsecond line\nthird\n", "Lines": "alpha\n\nbeta\r\ngamma"}
 
 
@@ -105,3 +105,12 @@ def test_sizes_from_the_program_are_java_exceptions(programs):
     status = run_main([dex], "Limits", [], out, err, max_heap=64 << 20)
     assert out.getvalue() == "class java.util.regex.PatternSyntaxException\n5\nformat width: OutOfMemoryError\n"
     assert status == 1 and err.getvalue().startswith('Exception in thread "main" java.lang.OutOfMemoryError: ')
+
+
+def test_list_of_is_an_immutable_list(programs):
+    dex, _expected = programs
+    out, err = io.StringIO(), io.StringIO()
+    assert run_main([dex], "ListOf", [], out, err) == 1
+    assert out.getvalue() == "[b, a, c]\n"
+    assert err.getvalue() == ('Exception in thread "main" java.lang.UnsupportedOperationException\n'
+                              "\tat ListOf.main(Unknown Source)\n")
