@@ -157,17 +157,19 @@ def test_quantize_static_within_one_step(tmp_path, make, shape, form, reduce_ran
 
 
 @pytest.mark.parametrize("make, shape, products, reduce_range, yardstick", [
-    (mlp, (1, 64), 3, True, "ort"), (mlp, (1, 64), 3, False, "reference"), (gemm_mlp, (1, 64), 2, True, "ort"),
-    (gemm_mlp, (1, 64), 2, False, "reference"), (*CNN, 1, True, "ort")],
-    ids=["matmul-7bit", "matmul-reference", "gemm-7bit", "gemm-reference", "cnn-7bit"])
+    (mlp, (1, 64), (3, 0), True, "ort"), (mlp, (1, 64), (3, 0), False, "reference"),
+    (gemm_mlp, (1, 64), (2, 0), True, "ort"), (gemm_mlp, (1, 64), (2, 0), False, "reference"),
+    (*CNN, (1, 1), True, "ort"), (*CNN, (1, 1), False, "reference")],
+    ids=["matmul-7bit", "matmul-reference", "gemm-7bit", "gemm-reference", "cnn-7bit", "cnn-reference"])
 def test_qdq_products_run_as_integers(tmp_path, make, shape, products, reduce_range, yardstick) -> None:
-    """quantize_static's QDQ MatMul/Gemm become matmul_integer with the bias added in i32 and requantized as
-    QLinearMatMul (what ORT fuses them into), no float matmul left; Conv stays float (no integer conv kernel).
-    Tolerance: every output equal to ORT's (7-bit weights) or the reference evaluator's (measured: all are)."""
+    """quantize_static's QDQ MatMul/Gemm become matmul_integer, and a Conv with 4+ input channels conv_integer,
+    the bias added in i32 and requantized as QLinearMatMul/QLinearConv (what ORT fuses them into), no float
+    matmul left; the CNN's 1-channel first conv stays float. Tolerance: every output equal to ORT's (7-bit
+    weights) or the reference evaluator's (measured: all are)."""
     model = _quantized(tmp_path, make(), lambda s, t: quantize_static(
         s, t, _Samples(shape), quant_format=QuantFormat.QDQ, per_channel=True, reduce_range=reduce_range))
     ops = [node.op for node in eliminate_dead_nodes(import_onnx(model)).nodes]
-    assert ops.count("matmul_integer") == products and "matmul" not in ops, ops
+    assert (ops.count("matmul_integer"), ops.count("conv_integer")) == products and "matmul" not in ops, ops
     inputs = [RNG.standard_normal(shape).astype(np.float32) for _ in range(16)]
     ours, theirs = _both(model, inputs, yardstick)
     np.testing.assert_array_equal(np.concatenate(ours), np.concatenate(theirs))

@@ -13,8 +13,9 @@ MatMul/Gemm whose operands are DequantizeLinear outputs (the activation per tens
 or per output column, a Gemm bias dequantized from i32 at scale x_scale * w_scale) becomes QLinearMatMul's
 computation: matmul_integer of the codes, the i32 bias added, requantize(). Each DequantizeLinear output is
 remembered with its codes (_DEQUANTIZED) so the QuantizeLinear rule can find them, through the reshapes
-MatMul adds and a Gemm's transposed weights. Other ops (Add, Conv: no integer conv kernel) stay float
-between their DequantizeLinear and QuantizeLinear.
+MatMul adds and a Gemm's transposed weights. A QDQ 2-D Conv (bias at x_scale * w_scale, conv_int.MIN_CHANNELS
+or more input channels per group) becomes QLinearConv's computation on conv_integer the same way. Other ops
+(Add, activations, thin convs) stay float between their DequantizeLinear and QuantizeLinear.
 """
 
 from __future__ import annotations
@@ -93,27 +94,35 @@ _DEQUANTIZED: weakref.WeakKeyDictionary[Value, Dequantized] = weakref.WeakKeyDic
 _PRODUCT_TYPES = (DType.u8, DType.i8)
 
 
-def _dequantized(v: Value) -> tuple[Dequantized, bool] | None:
-    """(what v dequantizes, whether v is its 2-D transpose): v itself, through reshapes of a per-tensor
-    one, through a transpose node, or a constant equal to a constant one transposed (Gemm's transB folds)."""
+_FOLDED_PERMS = {2: (1, 0), 4: (2, 3, 1, 0)}  # Gemm's transB; Conv's kernel as [KH, KW, Cin/g, Cout]
+
+
+def _dequantized(v: Value) -> tuple[Dequantized, tuple[int, ...] | None] | None:
+    """(what v dequantizes, the transpose perm that makes v of it, or None): v itself, through reshapes of
+    a per-tensor one, through a transpose node (any perm of a per-tensor one), or a constant equal to a
+    constant one reshaped or permuted by _FOLDED_PERMS (a Gemm's transB, a Conv kernel: folded at import)."""
     found = _DEQUANTIZED.get(v)
     if found is not None:
-        return found, False
+        return found, None
     node = v.producer
     if node is not None and node.op == "reshape":
         inner = _dequantized(node.inputs[0])
         return inner if inner is not None and inner[0].scale.size == 1 and not inner[1] else None
-    if node is not None and node.op == "transpose" and node.attrs["perm"] == (1, 0):
+    if node is not None and node.op == "transpose":
         inner = _DEQUANTIZED.get(node.inputs[0])
-        return (inner, True) if inner is not None else None
-    if v.is_const:  # folded at import: a Gemm's transposed weights, a bias reshaped to broadcast
+        perm = node.attrs["perm"]
+        usable = inner is not None and (perm == (1, 0) or inner.scale.size == 1)
+        return (inner, perm) if usable else None
+    if v.is_const:
+        perm = _FOLDED_PERMS.get(v.rank)
         for value, inner in list(_DEQUANTIZED.items()):
             if not value.is_const or value.size != v.size:
                 continue
-            if v.rank == 2 and value.shape == v.shape[::-1] and np.array_equal(value.data.T, v.data):
-                return inner, True
+            if (perm and value.rank == v.rank and tuple(value.shape[p] for p in perm) == v.shape
+                    and np.array_equal(value.data.transpose(perm), v.data)):
+                return inner, perm
             if _squeezed(value.shape) == _squeezed(v.shape) and np.array_equal(value.data.reshape(v.shape), v.data):
-                return inner, False
+                return inner, None
     return None
 
 
@@ -126,8 +135,9 @@ def _weights_side(ctx: Ctx, w: Value) -> tuple[Value, Value, Value | None] | Non
     found = _dequantized(w)
     if found is None or found[0].codes.rank != 2:
         return None
-    source, transposed = found
-    if source.scale.size != 1 and source.axis != (0 if transposed else 1):
+    source, perm = found
+    transposed = perm == (1, 0)
+    if perm not in (None, (1, 0)) or source.scale.size != 1 and source.axis != (0 if transposed else 1):
         return None  # scaled along K: no per-column requantization
     codes = b.transpose(ctx, source.codes, (1, 0)) if transposed else source.codes
     zero = None if source.zero is None else b.reshape(ctx, source.zero, (source.zero.size,))
@@ -181,9 +191,53 @@ def _qdq_product(ctx: Ctx, x: Value, y_scale: Value, y_zero: Value | None) -> Va
     return b.reshape(ctx, y, x.shape)
 
 
+def _qdq_conv(ctx: Ctx, x: Value, y_scale: Value, y_zero: Value | None) -> Value | None:
+    """x's QuantizeLinear computed as QLinearConv when x is a 2-D Conv (+ an i32 bias) of a per-tensor
+    dequantized input and a dequantized kernel (per tensor or per output channel) with conv_int.MIN_CHANNELS
+    or more input channels per group: conv_integer of the codes, the bias, requantize(); else None."""
+    if y_zero is None or y_zero.dtype not in _PRODUCT_TYPES or y_scale.size != 1 or y_zero.size != 1:
+        return None
+    first = x.producer  # the Conv rule's channels_first transpose
+    if first is None or first.op != "transpose" or x.rank != 4:
+        return None
+    product, bias = first.inputs[0], None
+    if product.producer is not None and product.producer.op == "add":
+        left, right = product.producer.inputs
+        product, bias = (left, right) if left.producer is not None and left.producer.op == "conv" else (right, left)
+    node = product.producer
+    thin = node is not None and node.op == "conv" and node.inputs[1].shape[2] < conv_int.MIN_CHANNELS
+    if node is None or node.op != "conv" or node.attrs.get("lhs_dilation") or thin:
+        return None
+    found, kernel = _dequantized(node.inputs[0]), _dequantized(node.inputs[1])
+    if found is None or kernel is None or kernel[1] != _FOLDED_PERMS[4] or found[0].scale.size != 1:
+        return None
+    source, weights = found[0], kernel[0]
+    per_channel = weights.scale.size != 1
+    if (source.codes.dtype not in _PRODUCT_TYPES or weights.codes.dtype not in _PRODUCT_TYPES
+            or per_channel and weights.axis != 0 or not (source.scale.is_const and weights.scale.is_const)):
+        return None
+    codes = b.transpose(ctx, source.codes, found[1]) if found[1] else source.codes
+    channels = weights.codes.shape[0]
+    w_zero = _zero_vector(ctx, weights.zero, weights.codes, channels, "the kernel's")
+    x_zero = b.reshape(ctx, source.zero, ()) if source.zero is not None else ctx.const(
+        np.zeros((), source.codes.dtype.numpy), source.codes.dtype)
+    attrs = {key: node.attrs[key] for key in ("strides", "padding", "rhs_dilation", "groups") if key in node.attrs}
+    acc = ctx.add("conv_integer", codes, b.transpose(ctx, weights.codes, (0, 2, 3, 1)), x_zero, w_zero, **attrs)
+    w_scale = b.reshape(ctx, weights.scale, (weights.scale.size,))
+    if bias is not None:
+        folded = _integer_bias(bias, source.scale.data.astype(np.float32) * w_scale.data.astype(np.float32))
+        if folded is None:
+            return None
+        acc = b.add(ctx, acc, folded)
+    y = requantize(ctx, acc, _multiplier(ctx, source.scale, w_scale, y_scale), y_zero, y_zero.dtype)
+    return b.transpose(ctx, y, first.attrs["perm"])
+
+
 @rule("QuantizeLinear", since=10)
 def quantize_linear(ctx: Ctx, x: Value, scale: Value, zero: Value | None = None) -> Value:
-    product = _qdq_product(ctx, x, scale, zero) if ctx.attr("block_size", 0) == 0 else None
+    product = None
+    if ctx.attr("block_size", 0) == 0:
+        product = _qdq_product(ctx, x, scale, zero) or _qdq_conv(ctx, x, scale, zero)
     if product is not None:
         return product
     work = x.dtype if x.dtype is DType.f64 else DType.f32
