@@ -4,7 +4,8 @@ dot_general and conv_general_dilated on int8/uint8 operands (given as bytes, wid
 jaxpr, or constants whose values fit a byte) with an int32 result compile to matmul_integer/conv_integer,
 bit-exact against jax.jit, with constant weights stored one byte each; the integer-only model of
 test_integer_only.py still compiles for x86_64-gpr (no FP/SIMD register) and runs bit-exact. Products that
-do not fit (weights outside a byte, lhs dilation) stay the i32 matmul/conv.
+do not fit (weights outside a byte, lhs dilation, under 4 input channels per group) stay the i32
+matmul/conv.
 """
 
 from __future__ import annotations
@@ -102,6 +103,9 @@ CONVS = {
         lambda x: jax.lax.conv_general_dilated(x.astype(jnp.int32), K_HWIO.astype(jnp.int32), (1, 1), "VALID",
                                                dimension_numbers=("NHWC", "HWIO", "NHWC")),
         _bytes((1, 5, 5, 4)), "conv_integer"),
+    "3 input channels (the i32 conv is faster)": (
+        lambda x: _conv(x, K_HWIO[:, :, :3], window_strides=(1, 1), padding="SAME",
+                        dimension_numbers=("NHWC", "HWIO", "NHWC")), _bytes((1, 6, 6, 3)), "conv"),
     "lhs dilation": (
         lambda x: _conv(x, K_HWIO, window_strides=(1, 1), padding=((2, 2), (2, 2)), lhs_dilation=(2, 2),
                         dimension_numbers=("NHWC", "HWIO", "NHWC")), _bytes((1, 4, 4, 4)), "conv"),

@@ -43,7 +43,7 @@ def _dot_general(ctx: Context, eqn, lhs: Value, rhs: Value) -> list[Value]:
 
 def _conv_general_dilated(ctx: Context, eqn, lhs: Value, rhs: Value) -> list[Value]:
     """Transpose to the IR's channels-last x[N, *S, C], w[*K, Cin/groups, Cout], then back; a 2-D conv of
-    bytes into int32 as conv_integer, w[Cout, KH, KW, Cin/groups] (int8.py)."""
+    bytes into int32 with enough channels per group as conv_integer, w[Cout, KH, KW, Cin/groups] (int8.py)."""
     params = eqn.params
     if int(params["batch_group_count"]) != 1:
         raise ctx.fail(f"conv_general_dilated with batch_group_count={params['batch_group_count']}")
@@ -55,7 +55,8 @@ def _conv_general_dilated(ctx: Context, eqn, lhs: Value, rhs: Value) -> list[Val
                  rhs_dilation=tuple(int(d) for d in (params["rhs_dilation"] or (1,) * spatial)),
                  groups=int(params["feature_group_count"]))
     lhs_dilation = tuple(int(d) for d in (params["lhs_dilation"] or (1,) * spatial))
-    fits_integer_op = spatial == 2 and lhs_dilation == (1, 1) and min(sum(attrs["padding"], ())) >= 0
+    fits_integer_op = (spatial == 2 and lhs_dilation == (1, 1) and min(sum(attrs["padding"], ())) >= 0
+                       and rhs.shape[rhs_spec[1]] >= int8.MIN_CONV_CHANNELS)
     as_bytes = int8.byte_operands(ctx, out_dtype, lhs, rhs) if fits_integer_op else None
     x_perm = (lhs_spec[0],) + lhs_spec[2:] + (lhs_spec[1],)
     if as_bytes:
