@@ -194,6 +194,12 @@ def test_cli_compiles_int8_and_inspect_lists_the_integer_nodes(tmp_path) -> None
     missing = cli("compile", str(tmp_path / "mlp.onnx"), "--quantize", "int8", "-o", str(tmp_path / "n.cbx"))
     assert missing.returncode != 0 and missing.stderr.strip().count("\n") == 0
     assert "needs calibration inputs" in missing.stderr and not (tmp_path / "n.cbx").exists()
+    profiled = cli("profile", str(tmp_path / "mlp.onnx"), "--quantize", "int8", "--calibration",
+                   str(tmp_path / "calibration.npz"), "--repeats", "3", "--all")
+    assert profiled.returncode == 0, profiled.stderr
+    assert profiled.stdout.count("matmul_integer") == 3
+    unprofiled = cli("profile", str(tmp_path / "mlp.onnx"), "--quantize", "int8")
+    assert unprofiled.returncode != 0 and "needs calibration inputs" in unprofiled.stderr
 
 
 @pytest.mark.parametrize("calibration, message", [

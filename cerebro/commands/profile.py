@@ -10,7 +10,7 @@ import numpy as np
 from cerebro.commands.compile import DTYPE_NAMES, import_graph
 from cerebro.commands.inputs import load_inputs
 from cerebro.commands.model_file import read_model_file
-from cerebro.compiler.quantize import QUANTIZE_MODES
+from cerebro.compiler.quantize import QUANTIZE_MODES, quantize_graph
 
 SEED = 0
 
@@ -48,6 +48,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--save", default=None, metavar="OUT.cbx", help="keep the profiling build of a source")
     p.add_argument("--quantize", default=None, choices=QUANTIZE_MODES,
                    help="build a source quantized as `cerebroc compile --quantize` does")
+    p.add_argument("--calibration", default=None, metavar="FILE.npz",
+                   help="sample inputs for --quantize int8, as for `cerebroc compile --calibration`")
     p.set_defaults(run=run)
 
 
@@ -68,7 +70,8 @@ def compile_for_profiling(args: argparse.Namespace) -> bytes:
     with CompileDisplay(show=True) as display, reporting(display):
         with cli_syntax(), phase("trace" if ".py:" in args.source else "import"):
             graph, call_tree = import_graph(args)
-        data = build(graph, "host", profile=True, quantize=args.quantize)
+        graph, quantize = quantize_graph(graph, args.quantize, args.calibration)
+        data = build(graph, "host", profile=True, quantize=quantize)
     return data if call_tree is None else attach_tree(data, call_tree)  # as `cerebroc compile` keeps it
 
 
