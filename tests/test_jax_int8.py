@@ -20,6 +20,7 @@ from cbx_fixtures import HOST_ARCH
 from test_integer_only import jax_model
 
 from cerebro import runtime
+from cerebro.commands.inspect import int8_nodes
 from cerebro.compiler import build
 from cerebro.compiler.cbx.reader import read_cbx
 from cerebro.compiler.fpu_check import fp_instructions
@@ -149,5 +150,7 @@ def test_conv_integer_only():
     fn, x, _ = CONVS["NHWC stride and padding"]
     ops, meta, data = _compile(fn, x, target="x86_64-gpr")
     assert "conv_integer" in ops and meta.fpu == "none"
+    shown = int8_nodes(read_cbx(data).ir_text)  # what `cerebroc inspect` lists as int8
+    assert shown["float_conv"] == 0 and [where.split(" -> ")[0] for where in shown["int8"]] == ["conv"]
     if HOST_ARCH == "x86_64":
         _assert_matches_jax(data, fn, x)

@@ -47,14 +47,15 @@ def describe(meta) -> dict:
     }
 
 
-_PRODUCT = re.compile(r"^  %\S+: (\S+) = (matmul_integer|matmul|conv)\(.*?(?:  # (.*))?$", re.M)
+_PRODUCT = re.compile(r"^  %\S+: (\S+) = (matmul_integer|conv_integer|matmul|conv)\(.*?(?:  # (.*))?$", re.M)
+_INTEGER = {"matmul_integer": "matmul", "conv_integer": "conv"}
 
 
 def int8_nodes(ir_text: str | None) -> dict | None:
-    """Which products the IR runs in int8 (matmul_integer: its output type and source line) and how many
-    stay float; None for a model without integer products."""
+    """Which products the IR runs in int8 (matmul_integer, conv_integer: the op, its output type and source
+    line) and how many stay float; None for a model without integer products."""
     found = _PRODUCT.findall(ir_text or "")
-    integer = [f"{out_type} at {loc or '?'}" for out_type, op, loc in found if op == "matmul_integer"]
+    integer = [f"{_INTEGER[op]} -> {out_type} at {loc or '?'}" for out_type, op, loc in found if op in _INTEGER]
     if not integer:
         return None
     return {"int8": integer, "float_matmul": sum(op == "matmul" for _, op, _ in found),
@@ -122,10 +123,12 @@ def run(args: argparse.Namespace) -> int:
     print(f"  arena:     {info['arena_size']:,} bytes; weights: {info['weights_size']:,} bytes")
     print(f"  sha256:    {info['hash']}")
     if int8 is not None:
-        print(f"  int8:      {len(int8['int8'])} matmul_integer node(s); float: {int8['float_matmul']} matmul, "
-              f"{int8['float_conv']} conv")
+        kinds = [where.split(" -> ")[0] for where in int8["int8"]]
+        counts = ", ".join(f"{kinds.count(kind)} {kind}_integer node(s)" for kind in _INTEGER.values()
+                           if kind in kinds)
+        print(f"  int8:      {counts}; float: {int8['float_matmul']} matmul, {int8['float_conv']} conv")
         for where in int8["int8"]:
-            print(f"    int8 matmul -> {where}")
+            print(f"    int8 {where}")
     for kind in ("inputs", "outputs"):
         for t in info[kind]:
             print(f"  {kind[:-1]:7s}  {t['name']}: {t['dtype']}[{','.join(map(str, t['shape']))}]")
