@@ -18,6 +18,7 @@ import numpy as np
 
 from cerebro.loaders.dex import class_descriptor
 from cerebro.loaders.dexexc import CAUSE, MESSAGE, TRACE, JavaThrow, JObject, describe, java_name, stack_trace
+from cerebro.loaders.dexregex import bounded_regex
 from cerebro.loaders.dexvalues import bits32, bits64, f32, f64, i32, i64, java_str
 
 STRING = "Ljava/lang/String;"
@@ -274,7 +275,7 @@ def compare_strings(a: str, b: str) -> int:
 
 
 def java_split(vm, s: str, separator: str, limit: int = 0) -> list[str]:
-    pattern = regex(separator)
+    pattern = bounded_regex(vm, separator, s, searches=2)  # the split and the leading-match check
     parts = pattern.split(s, maxsplit=max(limit - 1, 0))
     first = pattern.match(s)
     if parts and parts[0] == "" and s and first and first.end() > 0:
@@ -310,14 +311,6 @@ def _repeat(vm, s: str, n: int) -> str:
     return s * n
 
 
-def regex(pattern: str) -> re.Pattern:
-    """A Java regex as Python's (the common syntax is shared); a bad one is PatternSyntaxException."""
-    try:
-        return re.compile(pattern)
-    except (re.error, RecursionError, OverflowError) as e:
-        throw("java.util.regex.PatternSyntaxException", f"{e} near index {getattr(e, 'pos', 0)}\n{pattern}")
-
-
 _S = STRING
 _STRING_METHODS = {
     "length()I": len, "isEmpty()Z": lambda s: int(not s), "hashCode()I": string_hash,
@@ -342,7 +335,6 @@ _STRING_BUILDERS = {  # methods that make a new string
     f"concat({_S}){_S}": lambda s, o: s + o,
     f"replace(CC){_S}": lambda s, a, b: s.replace(chr(a), chr(b)),
     f"replace(Ljava/lang/CharSequence;Ljava/lang/CharSequence;){_S}": lambda s, a, b: s.replace(_text(a), _text(b)),
-    f"replaceAll({_S}{_S}){_S}": lambda s, a, b: regex(a).sub(re.sub(r"\$(\d)", r"\\\1", b), s),
 }
 for _sig, _fn in _STRING_BUILDERS.items():
     METHODS[str][_sig] = (lambda fn: lambda vm, s, *a: new_string(vm, fn(s, *a)))(_fn)
@@ -355,7 +347,9 @@ METHODS[str].update({
     "toCharArray()[C": lambda vm, s: (vm.allocate(8 * len(s) + 64), [ord(c) for c in s])[1],
     "getBytes()[B": get_bytes, "getBytes(Ljava/nio/charset/Charset;)[B": get_bytes,
     f"getBytes({_S})[B": get_bytes,
-    "matches(Ljava/lang/String;)Z": lambda vm, s, r: int(regex(r).fullmatch(s) is not None),
+    "matches(Ljava/lang/String;)Z": lambda vm, s, r: int(bounded_regex(vm, r, s, searches=0).fullmatch(s) is not None),
+    f"replaceAll({_S}{_S}){_S}": lambda vm, s, a, b: new_string(
+        vm, bounded_regex(vm, a, s).sub(re.sub(r"\$(\d)", r"\\\1", b), s)),
     f"repeat(I){_S}": _repeat,
 })
 

@@ -50,6 +50,10 @@ THREAD = "Ljava/lang/Thread;"
 MAX_HIERARCHY = 1000  # superclass chain length: a hostile dex may make it a cycle
 
 
+class BudgetExhausted(FormatError):
+    """The program ran out of instructions: ends the run as it is, never wrapped as malformed code."""
+
+
 def _div(a: int, b: int, wrap: Callable[[int], int]) -> int:
     if b == 0:
         raise JavaThrow("java.lang.ArithmeticException", "/ by zero")
@@ -267,6 +271,8 @@ class DexVM(NativeDispatch):
             return handler(self, f, insns, aa)
         except (HeapExhausted, MemoryError) as e:
             raise JavaThrow("java.lang.OutOfMemoryError", str(e) or "Java heap space") from None
+        except BudgetExhausted:
+            raise
         except (IndexError, TypeError, KeyError, AttributeError, ValueError, OverflowError, ZeroDivisionError,
                 struct.error) as e:
             raise FormatError(f"dex: malformed or unsupported code at {f.method.ref}+{f.pc} "
@@ -284,6 +290,12 @@ class DexVM(NativeDispatch):
     def trace(self) -> tuple[tuple[str, str], ...]:
         """(class, method) of each running Java method, innermost first, as a Throwable records them."""
         return tuple((m.ref.class_name, m.ref.name) for m in reversed(self.stack))
+
+    def spend(self, steps: int) -> None:
+        """Charges library work done outside the interpreter loop (a regex's worst case) to the budget."""
+        self.steps_left -= steps
+        if self.steps_left < 0:
+            raise BudgetExhausted("dex: instruction budget exhausted (a regex's worst case on its subject)")
 
     def allocate(self, size: int) -> None:
         try:

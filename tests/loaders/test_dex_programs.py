@@ -114,3 +114,17 @@ def test_list_of_is_an_immutable_list(programs):
     assert out.getvalue() == "[b, a, c]\n"
     assert err.getvalue() == ('Exception in thread "main" java.lang.UnsupportedOperationException\n'
                               "\tat ListOf.main(Unknown Source)\n")
+
+
+@pytest.mark.timeout(30)
+def test_catastrophic_regexes_end_within_the_budget(programs):
+    """Issue 18: "(a+)+$" and "(a|aa)*c" on 40 a's and a b (~2^40 backtracking steps) are refused with
+    PatternSyntaxException; "a*a*a*a*a*a*a*a*b" (~42^9 steps there) is charged to the instruction budget
+    before re runs and ends the run at it. Common patterns still work. Before the fix re ran for hours."""
+    dex, _expected = programs
+    out, err = io.StringIO(), io.StringIO()
+    with pytest.raises(FormatError, match=r"^dex: instruction budget exhausted \(a regex's worst case"):
+        run_main([dex], "Regex", [], out, err)
+    lines = out.getvalue().splitlines()
+    assert lines[0].startswith("worst-case matching cost is unbounded (a repeat of something that can match")
+    assert lines[1:] == ["(a+)+$", "class java.util.regex.PatternSyntaxException", "x-y-z -,w", "3"]
