@@ -13,8 +13,8 @@ from test_matmul_int import ARM_DOTPROD, X86_VNNI
 from cerebro import runtime
 from cerebro.compiler import driver
 from cerebro.compiler.ir import DType, Graph
+from cerebro.compiler.ir.ops import CONV_INTEGER_MIN_CHANNELS
 from cerebro.compiler.ir.reference import conv_integer
-from cerebro.frontends.onnx.rules.conv_int import MIN_CHANNELS
 
 # (x shape NHWC, w shape [Cout, KH, KW, Cin/g], attrs): padding on every side, strides, dilation, Cin under
 # and past one step with odd tails (3, 19, 37), Cout not a multiple of the 4-channel block, groups, depthwise
@@ -120,8 +120,8 @@ ONNX_CONVS = [  # (op, x, w shape, zero points, attributes)
 
 @pytest.mark.parametrize("case", range(len(ONNX_CONVS)))
 def test_onnx_integer_convs_match_onnx_reference_and_ort(case):
-    """Imported as conv_integer (from MIN_CHANNELS input channels per group), bit-exact with onnx.reference and
-    with ORT."""
+    """Imported as conv_integer (from CONV_INTEGER_MIN_CHANNELS input channels per group), bit-exact with
+    onnx.reference and with ORT."""
     import onnxruntime as ort
     from onnx.reference import ReferenceEvaluator
 
@@ -140,7 +140,8 @@ def test_onnx_integer_convs_match_onnx_reference_and_ort(case):
                        if op == "QLinearConv" else None)
     graph = import_onnx(model)
     ops = {n.op for n in driver.lower(graph)[0].nodes}
-    assert ("conv_integer" in ops) == (w_shape[1] >= MIN_CHANNELS)  # depthwise: the i32 conv (faster there)
+    # depthwise: the i32 conv (faster there)
+    assert ("conv_integer" in ops) == (w_shape[1] >= CONV_INTEGER_MIN_CHANNELS)
     (got,) = runtime.load(build(graph))(x)
     want = ReferenceEvaluator(model).run(None, {"x": x})[0]
     np.testing.assert_array_equal(got, want)

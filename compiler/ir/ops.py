@@ -89,6 +89,13 @@ from cerebro.compiler.ir.dtypes import DType
 from cerebro.compiler.ir.graph import IRError, Node
 from cerebro.compiler.ir.matmul_view import matmul_view
 
+# Below this many input channels per group (a 3-channel first layer, depthwise) conv_integer's dot products
+# along KW*Cin are too short to pay: frontends and passes keep the i32 conv of the shifted operands (or the
+# f32 conv), vectorised over output channels. Measured, one pinned core: 3x56x56 -> 32 3x3 0.24 against
+# 0.33 ms and depthwise 32x56x56 0.14 against 0.16 ms (ConvInteger); from JAX (load ~7) 3 -> 32 0.96 against
+# 1.13 ms, depthwise 0.40 against 0.43 ms, but dense 32 -> 64 9.95 against 4.53 ms.
+CONV_INTEGER_MIN_CHANNELS = 4
+
 Shape = tuple[int, ...]
 Rule = Callable[[Node], list[tuple[Shape, DType]]]
 Reference = Callable[..., np.ndarray]  # (node, *input arrays) -> the output array

@@ -14,10 +14,6 @@ from cerebro.compiler.ir import DType, Value
 from cerebro.frontends.jax.context import Context
 
 BYTES = (DType.i8, DType.u8)
-# Below this many input channels per group the i32 conv, vectorised over output channels, is the faster one
-# (as frontends/onnx/rules/conv_int.py measured): 56x56, 3x3, one pinned core, load ~7: 3 -> 32 channels
-# 0.96 against 1.13 ms, depthwise 32 0.40 against 0.43 ms; dense 32 -> 64 9.95 against 4.53 ms.
-MIN_CONV_CHANNELS = 4
 
 
 def _as_bytes(ctx: Context, v: Value) -> Value | None:

@@ -6,6 +6,7 @@ import math
 from collections.abc import Callable
 
 from cerebro.compiler.ir import Value
+from cerebro.compiler.ir.ops import CONV_INTEGER_MIN_CHANNELS
 from cerebro.frontends.jax import int8
 from cerebro.frontends.jax.context import Context
 
@@ -56,7 +57,7 @@ def _conv_general_dilated(ctx: Context, eqn, lhs: Value, rhs: Value) -> list[Val
                  groups=int(params["feature_group_count"]))
     lhs_dilation = tuple(int(d) for d in (params["lhs_dilation"] or (1,) * spatial))
     fits_integer_op = (spatial == 2 and lhs_dilation == (1, 1) and min(sum(attrs["padding"], ())) >= 0
-                       and rhs.shape[rhs_spec[1]] >= int8.MIN_CONV_CHANNELS)
+                       and rhs.shape[rhs_spec[1]] >= CONV_INTEGER_MIN_CHANNELS)
     as_bytes = int8.byte_operands(ctx, out_dtype, lhs, rhs) if fits_integer_op else None
     x_perm = (lhs_spec[0],) + lhs_spec[2:] + (lhs_spec[1],)
     if as_bytes:

@@ -1,22 +1,18 @@
 """ConvInteger's product (and QLinearConv's accumulator) as the conv_integer op (codegen/conv_int.py), where
-it applies: a 1-D or 2-D conv with MIN_CHANNELS or more input channels per group, the input's zero point
-scalar and the weights' scalar or per output channel. The weights are laid out [Cout, KH, KW, Cin/g]
-(folded at import when constant). quant.py lowers anything else as an i32 conv of the zero-point-shifted
-operands."""
+it applies: a 1-D or 2-D conv with CONV_INTEGER_MIN_CHANNELS (ir/ops.py) or more input channels per group,
+the input's zero point scalar and the weights' scalar or per output channel. The weights are laid out
+[Cout, KH, KW, Cin/g] (folded at import when constant). quant.py lowers anything else as an i32 conv of the
+zero-point-shifted operands."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from cerebro.compiler.ir import Value
+from cerebro.compiler.ir.ops import CONV_INTEGER_MIN_CHANNELS
 from cerebro.frontends.onnx import build as b
 from cerebro.frontends.onnx.rules import nn
 from cerebro.frontends.onnx.table import Ctx
-
-# Below this many input channels per group (a 3-channel first layer, depthwise) the i32 conv of the shifted
-# operands, vectorised over output channels, is the faster one: 3x56x56 -> 32 3x3 0.24 against 0.33 ms,
-# depthwise 32x56x56 0.14 against 0.16 ms (ConvInteger models as benchmarks/int8_kernels.py's, one pinned core)
-MIN_CHANNELS = 4
 
 
 def integer_conv(ctx: Ctx, x: Value, w: Value, x_zero: Value | None, w_zero: Value | None,
@@ -24,7 +20,7 @@ def integer_conv(ctx: Ctx, x: Value, w: Value, x_zero: Value | None, w_zero: Val
     """The i32 conv of (x - x_zero) and (w - w_zero) (plus bias) in ONNX's layout, or None where conv_integer
     does not apply."""
     cout = w.shape[0]
-    if w.shape[1] < MIN_CHANNELS or x.rank not in (3, 4) or (x_zero is not None and x_zero.size != 1) or (
+    if w.shape[1] < CONV_INTEGER_MIN_CHANNELS or x.rank not in (3, 4) or (x_zero is not None and x_zero.size != 1) or (
             w_zero is not None and w_zero.size not in (1, cout)):
         return None
     flat = x.rank == 3  # 1-D: as 2-D with a height of 1

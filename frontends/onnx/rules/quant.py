@@ -13,7 +13,7 @@ MatMul/Gemm whose operands are DequantizeLinear outputs (the activation per tens
 or per output column, a Gemm bias dequantized from i32 at scale x_scale * w_scale) becomes QLinearMatMul's
 computation: matmul_integer of the codes, the i32 bias added, requantize(). Each DequantizeLinear output is
 remembered with its codes (_DEQUANTIZED) so the QuantizeLinear rule can find them, through the reshapes
-MatMul adds and a Gemm's transposed weights. A QDQ 2-D Conv (bias at x_scale * w_scale, conv_int.MIN_CHANNELS
+MatMul adds and a Gemm's transposed weights. A QDQ 2-D Conv (bias at x_scale * w_scale, CONV_INTEGER_MIN_CHANNELS
 or more input channels per group) becomes QLinearConv's computation on conv_integer the same way. Other ops
 (Add, activations, thin convs) stay float between their DequantizeLinear and QuantizeLinear.
 """
@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from cerebro.compiler.ir import DType, Value
+from cerebro.compiler.ir.ops import CONV_INTEGER_MIN_CHANNELS
 from cerebro.frontends.onnx import build as b
 from cerebro.frontends.onnx.rules import conv_int, nn
 from cerebro.frontends.onnx.table import Ctx, rule
@@ -193,7 +194,7 @@ def _qdq_product(ctx: Ctx, x: Value, y_scale: Value, y_zero: Value | None) -> Va
 
 def _qdq_conv(ctx: Ctx, x: Value, y_scale: Value, y_zero: Value | None) -> Value | None:
     """x's QuantizeLinear computed as QLinearConv when x is a 2-D Conv (+ an i32 bias) of a per-tensor
-    dequantized input and a dequantized kernel (per tensor or per output channel) with conv_int.MIN_CHANNELS
+    dequantized input and a dequantized kernel (per tensor or per output channel) with CONV_INTEGER_MIN_CHANNELS
     or more input channels per group: conv_integer of the codes, the bias, requantize(); else None."""
     if y_zero is None or y_zero.dtype not in _PRODUCT_TYPES or y_scale.size != 1 or y_zero.size != 1:
         return None
@@ -205,7 +206,7 @@ def _qdq_conv(ctx: Ctx, x: Value, y_scale: Value, y_zero: Value | None) -> Value
         left, right = product.producer.inputs
         product, bias = (left, right) if left.producer is not None and left.producer.op == "conv" else (right, left)
     node = product.producer
-    thin = node is not None and node.op == "conv" and node.inputs[1].shape[2] < conv_int.MIN_CHANNELS
+    thin = node is not None and node.op == "conv" and node.inputs[1].shape[2] < CONV_INTEGER_MIN_CHANNELS
     if node is None or node.op != "conv" or node.attrs.get("lhs_dilation") or thin:
         return None
     found, kernel = _dequantized(node.inputs[0]), _dequantized(node.inputs[1])
