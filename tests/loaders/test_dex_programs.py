@@ -25,7 +25,8 @@ from cerebro.loaders.dexvm import run_main
 
 PROGRAMS_DIR = Path(__file__).parent / "dex_programs"
 # program (class with main) -> its arguments
-RUNS = {"Exc": [], "Strs": [], "Colls": [], "Refl": [], "Keys": [], "Input": [], "Lines": [], "Sync": [], "Enums": [], "Misc": []}
+RUNS = {"Exc": [], "Strs": [], "Colls": [], "Refl": [], "Keys": [], "Input": [], "Lines": [], "Sync": [], "Enums": [],
+        "Misc": []}
 STDIN = {"Input": "3\n10 20\n  -5 2.5 rest of line\nsecond line\nthird\n", "Lines": "alpha\n\nbeta\r\ngamma"}
 
 
@@ -128,3 +129,19 @@ def test_catastrophic_regexes_end_within_the_budget(programs):
     lines = out.getvalue().splitlines()
     assert lines[0].startswith("worst-case matching cost is unbounded (a repeat of something that can match")
     assert lines[1:] == ["(a+)+$", "class java.util.regex.PatternSyntaxException", "x-y-z -,w", "3"]
+
+
+def test_regex_charges_follow_re_worst_cases():
+    """What split charges (instructions) on n characters: linear for a greedy repeat at the end,
+    quadratic where re really rescans (`\\s*,\\s*` on spaces), and no shortcut under (?i), where
+    [A-Z]* can start with the literal that follows it."""
+    from cerebro.loaders.dexregex import bounded_regex
+
+    def charged(pattern: str, n: int) -> int:
+        spent = []
+        bounded_regex(SimpleNamespace(spend=spent.append), pattern, " " * n, searches=2)
+        return spent[0]
+
+    assert charged(r"\s+", 100_000) < 10_000 and charged(",", 100_000) < 2_000
+    assert 1_000_000 < charged(r"\s*,\s*", 10_000) < 5_000_000
+    assert charged("(?i)[A-Z]*a", 10_000) > charged("[A-Z]*a", 10_000)
