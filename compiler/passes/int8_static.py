@@ -227,13 +227,24 @@ def _conv_product(emit: _Emitter, site: Site, q: Value, zero: int, codes: np.nda
                 Value((channels,), DType.i8, data=np.zeros(channels, np.int8)), **attrs)
 
 
+def _unreshaped(v: Value) -> Value:
+    """The value v reshapes (through any chain of reshapes), or v: quantizing is elementwise, so the
+    codes of the source, reshaped, are v's codes."""
+    while v.producer is not None and v.producer.op == "reshape":
+        v = v.producer.inputs[0]
+    return v
+
+
 def _emit_site(emit: _Emitter, site: Site, quantized: dict[int, tuple[Value, np.float32, int]],
                ranges: dict[int, tuple[float, float]], feeds_integer: bool) -> None:
     a = site.a
-    if a.id not in quantized:
+    source = _unreshaped(a)  # quantized once for all its reshapes (a transformer's Q, K and V read three)
+    if source.id not in quantized:
         scale, zero = activation_params(*ranges[a.id])
-        quantized[a.id] = (_quantize(emit, a, scale, zero), scale, zero)
-    q, a_scale, a_zero = quantized[a.id]
+        quantized[source.id] = (_quantize(emit, a, scale, zero), scale, zero)
+    q, a_scale, a_zero = quantized[source.id]
+    if q.shape != a.shape:
+        q = emit("reshape", q, shape=a.shape)
     codes, w_scale = quantize_columns(site.weights.reshape(-1, site.weights.shape[-1]))
     acc = (_conv_product if site.nodes[0].op == "conv" else _matmul_product)(emit, site, q, a_zero, codes)
     multiplier = a_scale.astype(np.float64) * w_scale.astype(np.float64)
