@@ -18,7 +18,7 @@ import numpy as np
 
 from cerebro.loaders.dex import class_descriptor
 from cerebro.loaders.dexexc import CAUSE, MESSAGE, TRACE, JavaThrow, JObject, describe, java_name, stack_trace
-from cerebro.loaders.dexregex import bounded_regex
+from cerebro.loaders.dexregex import bounded_regex, replace_all
 from cerebro.loaders.dexvalues import bits32, bits64, f32, f64, i32, i64, java_str
 
 STRING = "Ljava/lang/String;"
@@ -348,8 +348,7 @@ METHODS[str].update({
     "getBytes()[B": get_bytes, "getBytes(Ljava/nio/charset/Charset;)[B": get_bytes,
     f"getBytes({_S})[B": get_bytes,
     "matches(Ljava/lang/String;)Z": lambda vm, s, r: int(bounded_regex(vm, r, s, searches=0).fullmatch(s) is not None),
-    f"replaceAll({_S}{_S}){_S}": lambda vm, s, a, b: new_string(
-        vm, bounded_regex(vm, a, s).sub(re.sub(r"\$(\d)", r"\\\1", b), s)),
+    f"replaceAll({_S}{_S}){_S}": lambda vm, s, a, b: new_string(vm, replace_all(vm, s, a, b)),
     f"repeat(I){_S}": _repeat,
 })
 

@@ -142,3 +142,21 @@ def bounded_regex(vm, pattern: str, subject: str, searches: int = 1) -> re.Patte
     steps = searches * _scan_bound(tree, n, stops) if searches else _bound(tree, n, 1, stops)
     vm.spend(steps // RE_STEPS_PER_INSTRUCTION + 1)
     return compiled
+
+
+def replace_all(vm, subject: str, pattern: str, replacement: str) -> str:
+    """String.replaceAll: each replacement is asked of the heap as it is made, so one that repeats
+    a group at every position ("(?=(.*))" -> "$1": n²/2 characters) is an OutOfMemoryError, not host memory."""
+    compiled = bounded_regex(vm, pattern, subject)
+    template = re.sub(r"\$(\d)", r"\\\1", replacement)
+    pieces, at = [], 0
+    try:
+        for match in compiled.finditer(subject):
+            piece = match.expand(template)
+            vm.allocate(match.start() - at + len(piece))
+            pieces += (subject[at:match.start()], piece)
+            at = match.end()
+    except (re.error, IndexError) as e:
+        raise JavaThrow("java.lang.IndexOutOfBoundsException", str(e)) from None
+    pieces.append(subject[at:])
+    return "".join(pieces)

@@ -145,3 +145,32 @@ def test_regex_charges_follow_re_worst_cases():
     assert charged(r"\s+", 100_000) < 10_000 and charged(",", 100_000) < 2_000
     assert 1_000_000 < charged(r"\s*,\s*", 10_000) < 5_000_000
     assert charged("(?i)[A-Z]*a", 10_000) > charged("[A-Z]*a", 10_000)
+
+
+def test_replace_all_asks_the_heap_before_the_result_exists():
+    """"(?=(.*))" -> "$1" on 20k characters makes 2*10^8 of them: an OutOfMemoryError once the heap's
+    8 MB are asked for, with the host's memory never near the whole result (it was built, then asked)."""
+    import tracemalloc
+
+    from cerebro.loaders.dexexc import JavaThrow
+    from cerebro.loaders.dexlib_lang import METHODS, STRING
+
+    asked = []
+
+    def allocate(size: int) -> None:
+        asked.append(size)
+        if sum(asked) > 8 << 20:
+            raise JavaThrow("java.lang.OutOfMemoryError", "Java heap space")
+
+    vm = SimpleNamespace(spend=lambda steps: None, allocate=allocate)
+    replace_all = METHODS[str][f"replaceAll({STRING}{STRING}){STRING}"]
+    tracemalloc.start()
+    try:
+        with pytest.raises(JavaThrow, match="OutOfMemoryError"):
+            replace_all(vm, "x" * 20_000, "(?=(.*))", "$1")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 32 << 20
+    asked.clear()
+    assert replace_all(vm, "a1b22", "([0-9])", "<$1>") == "a<1>b<2><2>"
