@@ -12,6 +12,7 @@ import pytest
 
 from cerebro import runtime
 from cerebro.compiler import driver, llvm_parts
+from cerebro.compiler.codegen import kernel_key as kernel_key_module
 from cerebro.compiler.codegen import module as codegen_module
 from cerebro.compiler.codegen.kernel_key import kernel_key
 from cerebro.compiler.ir import Graph
@@ -158,3 +159,35 @@ def test_weights_never_pass_through_llvm() -> None:
     assert data[section.offset:section.offset + section.size] == weights
     (got,) = runtime.load(data)(*traced.flatten_inputs(x))
     np.testing.assert_allclose(got, x @ w, rtol=1e-5, atol=1e-3)
+
+
+GROWTH = [_normal(1, 1, 16 + 8 * k, 8) * 0.3 for k in range(3)]
+
+
+def dense_block(x: jnp.ndarray) -> jnp.ndarray:
+    """DenseNet's pattern: each 1x1 conv reads the concatenation of all before it (16, 24, 32 channels)."""
+    for w in GROWTH:
+        y = jax.lax.conv_general_dilated(x, w, (1, 1), "VALID", dimension_numbers=("NHWC", "HWIO", "NHWC"))
+        x = jnp.concatenate([x, jax.nn.relu(y)], -1)
+    return x
+
+
+def _conv_functions(cbx: bytes) -> list[str]:
+    return [name for name, _, kind, _ in _symbols(cbx) if kind == STT_FUNC and name.endswith("_conv")]
+
+
+def test_convs_differing_in_input_channels_share_one_function(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The input channel count is an argument of a conv's function (codegen/conv.py runtime_channels), so
+    the three convs of a dense block are one function in the object, with the same bits as three."""
+    x = _normal(1, 8, 8, 16)
+    traced = trace(dense_block, x, name="dense_block")
+    shared = driver.build(traced.graph)
+    assert len(_conv_functions(shared)) == 1, _conv_functions(shared)
+    (got,) = runtime.load(shared)(*traced.flatten_inputs(x))
+    monkeypatch.delitem(codegen_module.SIZE_ARGUMENTS, "conv")
+    monkeypatch.delitem(kernel_key_module.RUNTIME_SHAPES, "conv")
+    constants = driver.build(traced.graph)
+    assert len(_conv_functions(constants)) == 3, _conv_functions(constants)
+    (alone,) = runtime.load(constants)(*traced.flatten_inputs(x))
+    np.testing.assert_array_equal(got, alone)
+    np.testing.assert_allclose(got, jax.jit(dense_block)(x), rtol=1e-5, atol=1e-4)

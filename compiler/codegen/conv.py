@@ -78,9 +78,9 @@ class _Axis:
 class _Conv:
     axes: list[_Axis]
     batch: int
-    cin: int
+    cin: int | ir.Value  # an argument of the function where runtime_channels
     cout: int
-    cin_group: int
+    cin_group: int | ir.Value
     cout_group: int
     elem: ir.Type
     px: ir.Value
@@ -157,6 +157,8 @@ def emit_conv(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
     cin, cout = x.shape[-1], w.shape[-1]
     conv = _Conv(axes, x.shape[0], cin, cout, cin // groups, cout // groups, element_type(out.dtype), px, pw, po,
                  node, fn)
+    if len(fn.args) > len(node.inputs) + len(node.outputs) + 2:  # module.py passes size_arguments (groups 1)
+        conv.cin = conv.cin_group = fn.args[-1]
     width = lanes(ctx.target, out.dtype)
     tile_rows, vectors = micro_tile(ctx.target)
     if node.attrs.get("packed_b") not in (None, width * vectors) or ("packed_b" in node.attrs and groups != 1):
@@ -243,6 +245,39 @@ def emit_conv(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
 
         pixels(tile_rows, pixel_block)
     builder.ret_void()
+
+
+def runtime_channels(node: Node) -> bool:
+    """Whether the input channel count can be an argument of the node function instead of a constant, so
+    that convs differing only in it (DenseNet's 1x1s) share one function: a dense conv without padding or
+    input dilation (a padded row reads a zeros row sized by it). Same loops and sum order either way."""
+    lhs = node.attrs.get("lhs_dilation") or ()
+    return (node.attrs.get("groups", 1) == 1 and not _is_depthwise(node)
+            and all(lo == 0 and hi == 0 for lo, hi in node.attrs["padding"]) and all(d == 1 for d in lhs))
+
+
+def size_arguments(node: Node) -> list[int]:
+    """The sizes the node function takes as trailing i64 arguments (see runtime_channels)."""
+    return [node.inputs[0].shape[-1]] if runtime_channels(node) else []
+
+
+def runtime_shapes(node: Node) -> tuple[dict[int, tuple], tuple] | None:
+    """For kernel_key: (input index -> shape with the argument sizes as None, the choices emit_conv makes
+    from those sizes at compile time), or None when every size is a constant."""
+    if not runtime_channels(node):
+        return None
+    x, w = node.inputs[:2]
+    choices = (x.shape[-1] >= 16, _weights_outer(node), image_block(x.shape[0], x.nbytes // max(1, x.shape[0])))
+    return {0: (*x.shape[:-1], None), 1: (*w.shape[:-2], None, w.shape[-1])}, choices
+
+
+def _times(builder: ir.IRBuilder, value: ir.Value, channels: int | ir.Value, factor: int = 1
+           ) -> tuple[ir.Value, int]:
+    """value * factor * channels as an index term (channels a constant or a function argument)."""
+    if isinstance(channels, int):
+        return value, factor * channels
+    scaled = value if factor == 1 else builder.mul(value, i64(factor), flags=("nsw",))
+    return builder.mul(scaled, channels, flags=("nsw",)), 1
 
 
 IMAGE_BLOCK_BYTES = 256 * 1024  # input images per weights pass: a quarter of a typical L2
@@ -364,16 +399,18 @@ def _gemm_tile(builder: ir.IRBuilder, conv: _Conv, outer: list[ir.Value], ow0: i
 
     def per_kernel_position(kernel: list[ir.Value], accs: list[ir.Value]) -> list[ir.Value]:
         pixels = [_input_pixel(builder, conv, outer[0], origins, kernel) for origins in row_origins]
-        x_rows = [_row_pointer(builder, conv, valid, affine(builder, 0, (pixel, conv.cin), (g, conv.cin_group)))
+        x_rows = [_row_pointer(builder, conv, valid, affine(builder, 0, _times(builder, pixel, conv.cin),
+                                                            _times(builder, g, conv.cin_group)))
                   for valid, pixel in pixels]
         if "packed_b" in conv.node.attrs:  # passes/prepack.py: (k, ci, j0 + c) at j0*K*Cin + (k*Cin + ci)*pitch + c
             pitch = sum(widths)
-            depth = math.prod(a.kernel for a in conv.axes) * conv.cin
-            w_base = affine(builder, 0, (_kernel_linear(builder, conv, kernel), conv.cin * pitch), (j0, depth))
+            positions = math.prod(a.kernel for a in conv.axes)
+            w_base = affine(builder, 0, _times(builder, _kernel_linear(builder, conv, kernel), conv.cin, pitch),
+                            _times(builder, j0, conv.cin, positions))
         else:
             pitch = conv.cout
-            w_base = affine(builder, 0, (_kernel_linear(builder, conv, kernel), conv.cin_group * conv.cout),
-                            (g, conv.cout_group), (j0, 1))
+            w_base = affine(builder, 0, _times(builder, _kernel_linear(builder, conv, kernel), conv.cin_group,
+                                               conv.cout), (g, conv.cout_group), (j0, 1))
         with fold_range(builder, conv.cin_group, accs, "ci") as (ci, carry):
             w_row = affine(builder, 0, (w_base, 1), (ci, pitch))
             b_vals = [load(builder, conv.pw, affine(builder, off, (w_row, 1)), conv.elem, w)

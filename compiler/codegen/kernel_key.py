@@ -23,6 +23,7 @@ from collections.abc import Callable, Hashable
 
 import numpy as np
 
+from cerebro.compiler.codegen import conv
 from cerebro.compiler.ir import Node, Value
 from cerebro.compiler.ir.dtypes import DType
 from cerebro.compiler.ir.fused import FUSED, ROW_KERNEL, Epilogue
@@ -43,15 +44,19 @@ class _Describer:
     def ordinal(self, value_id: int) -> int:
         return self.ordinals.setdefault(value_id, len(self.ordinals))
 
-    def value(self, value: Value) -> Key:
-        described = ("value", self.ordinal(value.id), value.shape, value.dtype.name)
+    def value(self, value: Value, shape: tuple | None = None) -> Key:
+        """shape: value's shape with the sizes its node function takes as arguments left out (None)."""
+        described = ("value", self.ordinal(value.id), shape or value.shape, value.dtype.name)
         if value.is_const and value.size == 1:  # emitters may write it as a literal (codegen/epilogue.py)
             return (*described, value.data.tobytes())
         return described
 
     def node(self, node: Node) -> Key:
         attrs = tuple((name, self.field(node.op, name, node.attrs[name])) for name in sorted(node.attrs))
-        return (node.op, tuple(map(self.value, node.inputs)), tuple(map(self.value, node.outputs)), attrs)
+        rule = RUNTIME_SHAPES.get(node.op)
+        shapes, choices = (rule(node) if rule is not None else None) or ({}, ())
+        inputs = tuple(self.value(v, shapes.get(i)) for i, v in enumerate(node.inputs))
+        return (node.op, inputs, tuple(map(self.value, node.outputs)), attrs, choices)
 
     def field(self, owner: object, name: str, item: object) -> Key:
         rule = ID_FIELDS.get((owner, name))
@@ -94,6 +99,13 @@ ID_FIELDS: dict[tuple[object, str], Callable[[_Describer, object], Key]] = {
     (ROW_KERNEL, "loads"): _Describer.loads,
     (Epilogue, "source"): _Describer.value_id,
     (Epilogue, "loads"): _Describer.loads,
+}
+
+
+# op -> (input index -> shape with the sizes its function takes as arguments as None (codegen/module.py
+# SIZE_ARGUMENTS), what the emitter decides from those sizes), or None: every size a constant
+RUNTIME_SHAPES: dict[str, Callable[[Node], tuple[dict[int, tuple], tuple] | None]] = {
+    "conv": conv.runtime_shapes,
 }
 
 

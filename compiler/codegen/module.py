@@ -28,12 +28,13 @@ rewrites those lines of the printed module.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from llvmlite import ir
 
 from cerebro.compiler.cbx.format import LAST_STEP, MAX_STAGES, meta_size
-from cerebro.compiler.codegen import EMITTERS, PARALLEL, EmitContext
+from cerebro.compiler.codegen import EMITTERS, PARALLEL, EmitContext, conv
 from cerebro.compiler.codegen.kernel_key import Key, kernel_key
 from cerebro.compiler.codegen.partition import Piece
 from cerebro.compiler.ir import Graph, IRError, Node
@@ -56,12 +57,25 @@ def _placeholder(module: ir.Module, name: str, size: int) -> ir.GlobalVariable:
     return ir.GlobalVariable(module, ir.ArrayType(I8, size), name)
 
 
-def _node_function(ctx: EmitContext, node: Node, index: int, prefix: str = "") -> ir.Function:
-    """prefix: what sets apart the node functions of a loop's body (codegen/loop_op.py) from the model's."""
+# op -> the sizes its node function takes as trailing i64 arguments instead of constants, so that nodes
+# differing only in them share one function (kernel_key leaves them out)
+SIZE_ARGUMENTS: dict[str, Callable[[Node], list[int]]] = {"conv": conv.size_arguments}
+
+
+def _size_arguments(node: Node) -> list[ir.Constant]:
+    rule = SIZE_ARGUMENTS.get(node.op)
+    return [ir.Constant(I64, size) for size in rule(node)] if rule is not None else []
+
+
+def _node_function(ctx: EmitContext, node: Node, index: int, prefix: str = "", sizes: bool = False
+                   ) -> ir.Function:
+    """prefix: what sets apart the node functions of a loop's body (codegen/loop_op.py) from the model's;
+    sizes: the function takes _size_arguments (its callers pass them)."""
     emit = EMITTERS.get(node.op)
     if emit is None:
         raise IRError(f"{node.where()}: no code generator for this op")
     params = [PTR] * (len(node.inputs) + len(node.outputs)) + [I32, I32] * (node.op in PARALLEL)
+    params += [I64] * len(_size_arguments(node)) * sizes
     fn = ir.Function(ctx.module, ir.FunctionType(ir.VoidType(), params), f"{prefix}node{index}_{node.op}")
     fn.linkage = "internal"
     # Kept out of line: inlining hundreds of kernels into the stage functions
@@ -82,25 +96,25 @@ class _StageBuilder:
         self.inputs, self.outputs, self.arena, self.part, self.parts = fn.args[:5]
         self.weights = weights
 
-    def call(self, node_fn: ir.Function, args: list[ir.Value], parallel: bool, index: ir.Value, count: int
-             ) -> None:
+    def call(self, node: Node, node_fn: ir.Function, args: list[ir.Value], index: ir.Value, count: int) -> None:
         """A parallel node runs on every part (slice `index` of `count`: as part index*parts + part of
         count*parts), any other on part 0 only."""
-        if parallel:
+        sizes = _size_arguments(node)
+        if node.op in PARALLEL:
             b = self.b
             part, parts = self.part, self.parts
             if count > 1:
                 part = b.add(b.mul(self.parts, index), self.part)
                 parts = b.mul(self.parts, ir.Constant(I32, count))
-            b.call(node_fn, args + [part, parts])
+            b.call(node_fn, args + [part, parts] + sizes)
         else:
             with self.b.if_then(self.b.icmp_unsigned("==", self.part, ir.Constant(I32, 0))):
-                self.b.call(node_fn, args)
+                self.b.call(node_fn, args + sizes)
 
     def node(self, node: Node, node_fn: ir.Function, plan: MemoryPlan, index: int = 0, count: int = 1) -> None:
         """Calls the node (slice `index` of `count`) on the memory plan's pointers."""
         args = [self.pointer(plan.place(v)) for v in node.inputs + node.outputs]
-        self.call(node_fn, args, node.op in PARALLEL, ir.Constant(I32, index), count)
+        self.call(node, node_fn, args, ir.Constant(I32, index), count)
 
     def copy_outputs(self, plan: MemoryPlan, memcpy: ir.Function) -> None:
         """Part 0 copies the graph outputs the plan could not place in the caller's buffers."""
@@ -144,7 +158,7 @@ def emit_module(graph: Graph, plan: MemoryPlan, stages: list[list[Piece]], targe
         key = kernel_key(node)  # None: no function shared
         fn = kernels.get(key) if key is not None else None
         if fn is None:
-            fn = _node_function(ctx, node, index)
+            fn = _node_function(ctx, node, index, sizes=True)
             if key is not None:
                 kernels[key] = fn
         functions[id(node)] = fn
@@ -239,7 +253,7 @@ def _run_function(module: ir.Module, run: _Run, node_fn: ir.Function, plan: Memo
     sb = _StageBuilder(fn, weights)
     node = run.piece.node
     args = [sb.pointer(plan.place(v)) for v in node.inputs + node.outputs]
-    sb.call(node_fn, args, True, fn.args[5], run.piece.count)
+    sb.call(node, node_fn, args, fn.args[5], run.piece.count)
     sb.b.ret_void()
     return fn
 

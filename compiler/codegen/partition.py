@@ -38,7 +38,7 @@ class Piece:
 
 def parts_of(builder: ir.IRBuilder, node: Node, fn: ir.Function) -> tuple[ir.Value, ir.Value]:
     """(part, parts) as i64 from fn's trailing i32 arguments; (0, 1) when fn has none."""
-    extra = fn.args[len(node.inputs) + len(node.outputs):]
+    extra = fn.args[len(node.inputs) + len(node.outputs):][:2]  # size arguments follow (module.py)
     if not extra:
         return i64(0), i64(1)
     part, parts = extra
