@@ -243,3 +243,33 @@ def test_cnn_convs_run_as_conv_integer() -> None:
         got = np.asarray(compiled(x))
         np.testing.assert_array_equal(got, run_graph(graph, [x])[0])
         assert np.abs(got - np.asarray(jax.jit(cnn)(x))).max() < 0.1
+
+
+def test_shared_activation_is_quantized_once_in_a_vector_loop() -> None:
+    """Q, K and V read three reshapes of one activation: quantize="int8" quantizes it once (one round
+    node) for all three matmul_integer, and the quantize loop's f32 -> u8 convert is vector code
+    (vcvttps2dq on ymm), not a scalar fptoui.sat call an element."""
+    from cerebro.compiler.driver import compile_assembly, lower
+    from cerebro.compiler.ir.interpret import run_graph
+    from cerebro.compiler.quantize import quantize_graph
+    from cerebro.compiler.targets import resolve_target
+    from cerebro.frontends.jax.tracer import capture
+    from cerebro.frontends.jax.tracer import lower as lower_jaxpr
+
+    wq, wk, wv = (RNG.standard_normal((32, 32)).astype(np.float32) for _ in range(3))
+
+    def attention_inputs(x):
+        h = x * 2.0
+        return h @ wq, h @ wk, h @ wv
+
+    x = RNG.standard_normal((1, 16, 32)).astype(np.float32)
+    graph = lower_jaxpr(capture(attention_inputs, x)).graph
+    calibration = [RNG.standard_normal(x.shape).astype(np.float32) for _ in range(4)]
+    quantized, _ = quantize_graph(graph, "int8", [[c] for c in calibration])
+    ops = [node.op for node in quantized.nodes]
+    assert ops.count("matmul_integer") == 3 and ops.count("round") == 1
+    compiled = cerebro.compile(attention_inputs, quantize="int8", calibration=calibration, cache=False)
+    for got, want in zip(compiled(x), run_graph(quantized, [x])):
+        np.testing.assert_array_equal(np.asarray(got), want)
+    asm = compile_assembly(lower(quantized, "x86_64-v3")[1], resolve_target("x86_64-v3"))
+    assert "vcvttps2dq\t%ymm" in asm and "fptoui" not in asm
