@@ -12,7 +12,7 @@ accumulation. The site's result then goes one of two ways:
   each other bytes;
 - otherwise (a graph output, or a float op reads it): acc * (s_a * s_w) in f32, then the float bias and
   ReLU, so no output grid is added where no integer op needs one.
-A 2-D conv with a constant kernel (NHWC, no input dilation, MIN_CONV_CHANNELS or more per group) is a
+A 2-D conv with a constant kernel (NHWC, no input dilation, CONV_INTEGER_MIN_CHANNELS or more per group) is a
 site too: its kernel quantized per output channel, laid out [Cout, KH, KW, Cin/g] for conv_integer, the
 rest as for a matmul.
 Every other op stays float; a value both float and integer readers use is dequantized for the former.
@@ -28,6 +28,7 @@ import numpy as np
 
 from cerebro.compiler.ir import DType, Graph, Node, Value, infer
 from cerebro.compiler.ir.interpret import run_node
+from cerebro.compiler.ir.ops import CONV_INTEGER_MIN_CHANNELS
 from cerebro.compiler.passes.dce import eliminate_dead_nodes
 from cerebro.compiler.passes.fold import fold_constants
 from cerebro.compiler.passes.int8_calibrate import observe_ranges
@@ -80,8 +81,6 @@ def _weights(b: Value) -> np.ndarray | None:
 
 
 _CONV_ATTRS = frozenset({"strides", "padding", "rhs_dilation", "groups", "lhs_dilation"})
-MIN_CONV_CHANNELS = 4  # input channels per group below which a conv stays f32 (a 1-3 channel first layer,
-# depthwise): conv_integer's dot products along KW*Cin are then too short to pay for the quantize pass
 
 
 def _product_weights(node: Node) -> np.ndarray | None:
@@ -93,7 +92,7 @@ def _product_weights(node: Node) -> np.ndarray | None:
     w = node.inputs[1]
     if (node.op != "conv" or not _CONV_ATTRS.issuperset(node.attrs) or w.rank != 4 or not w.is_const
             or w.dtype is not DType.f32 or any(d != 1 for d in node.attrs.get("lhs_dilation") or ())
-            or min(p for pair in node.attrs["padding"] for p in pair) < 0 or w.shape[2] < MIN_CONV_CHANNELS):
+            or min(p for pair in node.attrs["padding"] for p in pair) < 0 or w.shape[2] < CONV_INTEGER_MIN_CHANNELS):
         return None
     return w.data
 
