@@ -3,7 +3,8 @@
 Everything about the signature is computed once at load: LoadedModel is the C Model itself, so a call
 whose arrays already fit (dtype, shape, C order; an input short of 64-byte alignment, as numpy's own
 16-byte-aligned arrays often are, is copied in C) is one C call that checks the buffers, makes each output
-on one aligned block (none with out=) and releases the GIL while the model runs; any other call takes the Python path below, which copies inputs that need it and names what is wrong.
+on one aligned block (none with out=) and releases the GIL while the model runs; any other call takes the
+Python path below, which copies inputs that need it and names what is wrong.
 With threads=N > 1 each call is split across N threads (the caller and a pool of N - 1 workers
 owned by the model), for files compiled with parallel support (meta.parts >= N).
 """
