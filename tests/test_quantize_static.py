@@ -16,9 +16,9 @@ import sys
 import jax
 import numpy as np
 import onnx
+import onnx_models
 import onnxruntime as ort
 import pytest
-from onnx import TensorProto, helper, numpy_helper
 from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 
 import cerebro
@@ -119,22 +119,6 @@ def test_fixed_point_multiplier_rounds_as_the_real_product() -> None:
     assert quantize_multiplier(0.0) == (0, 1) and quantize_multiplier(2.0 ** -40) == (0, 1)
 
 
-def onnx_mlp(params: list[tuple[np.ndarray, np.ndarray]]) -> onnx.ModelProto:
-    nodes, inits, x = [], [], "x"
-    for k, (w, b) in enumerate(params):
-        inits += [numpy_helper.from_array(w, f"w{k}"), numpy_helper.from_array(b, f"b{k}")]
-        nodes += [helper.make_node("MatMul", [x, f"w{k}"], [f"m{k}"]), helper.make_node("Add", [f"m{k}", f"b{k}"],
-                                                                                          [f"a{k}"])]
-        x = f"a{k}"
-        if k < len(params) - 1:
-            nodes.append(helper.make_node("Relu", [x], [f"r{k}"]))
-            x = f"r{k}"
-    nodes[-1].output[0] = "y"
-    graph = helper.make_graph(nodes, "mlp", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, SIZES[0]])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, SIZES[-1]])], inits)
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 21)])
-
-
 class _Feeds(CalibrationDataReader):
     def __init__(self, samples: list[np.ndarray]) -> None:
         self.feeds = iter([{"x": s} for s in samples])
@@ -152,7 +136,7 @@ def test_onnx_int8_no_worse_than_ort_quantize_static(tmp_path) -> None:
     stay within 0.3 of each other on logits of magnitude ~2 (measured on 64 inputs: mean error 0.008
     against ORT's 0.015, at most 0.18 apart; inputs beyond the calibrated range saturate in both)."""
     params = layers()
-    model, source, quantized = onnx_mlp(params), tmp_path / "mlp.onnx", tmp_path / "q.onnx"
+    model, source, quantized = onnx_models.mlp(params), tmp_path / "mlp.onnx", tmp_path / "q.onnx"
     onnx.save(model, source)
     samples = RNG.standard_normal((32, 1, SIZES[0])).astype(np.float32)
     np.savez(tmp_path / "calibration.npz", x=samples)
@@ -172,7 +156,7 @@ def test_onnx_int8_no_worse_than_ort_quantize_static(tmp_path) -> None:
 
 def test_cli_compiles_int8_and_inspect_lists_the_integer_nodes(tmp_path) -> None:
     params = layers()
-    onnx.save(onnx_mlp(params), tmp_path / "mlp.onnx")
+    onnx.save(onnx_models.mlp(params), tmp_path / "mlp.onnx")
     samples = RNG.standard_normal((8, 1, SIZES[0])).astype(np.float32)
     np.savez(tmp_path / "calibration.npz", samples)  # positional: arr_0
 
@@ -188,7 +172,7 @@ def test_cli_compiles_int8_and_inspect_lists_the_integer_nodes(tmp_path) -> None
     assert "int8:      3 matmul_integer node(s); float: 0 matmul, 0 conv" in shown
     assert shown.count("int8 matmul -> i32[1,") == 3
     x = RNG.standard_normal((1, SIZES[0])).astype(np.float32)
-    api = cerebro.load(cerebro.compile_onnx(onnx_mlp(params), quantize="int8", calibration=list(samples),
+    api = cerebro.load(cerebro.compile_onnx(onnx_models.mlp(params), quantize="int8", calibration=list(samples),
                                             cache=False))
     np.testing.assert_array_equal(cerebro.load(out.read_bytes())(x), api(x))
     missing = cli("compile", str(tmp_path / "mlp.onnx"), "--quantize", "int8", "-o", str(tmp_path / "n.cbx"))
@@ -208,10 +192,10 @@ def test_cli_compiles_int8_and_inspect_lists_the_integer_nodes(tmp_path) -> None
     ([], "calibration has no samples")])
 def test_bad_calibration_is_a_one_line_error(calibration, message) -> None:
     with pytest.raises(IRError) as error:
-        cerebro.compile_onnx(onnx_mlp(layers()), quantize="int8", calibration=calibration, cache=False)
+        cerebro.compile_onnx(onnx_models.mlp(layers()), quantize="int8", calibration=calibration, cache=False)
     assert message in str(error.value) and "\n" not in str(error.value)
     with pytest.raises(IRError, match="read by quantize=\"int8\" only"):
-        cerebro.compile_onnx(onnx_mlp(layers()), quantize="int8-weights", calibration=[np.zeros((1, 64))])
+        cerebro.compile_onnx(onnx_models.mlp(layers()), quantize="int8-weights", calibration=[np.zeros((1, 64))])
 
 
 def test_cnn_convs_run_as_conv_integer() -> None:

@@ -18,8 +18,8 @@ import jax
 import native
 import numpy as np
 import onnx
+import onnx_models
 import pytest
-from onnx import TensorProto, helper, numpy_helper
 from test_aarch64_runtime import run_cbxrun, split_outputs
 
 import cerebro
@@ -104,40 +104,24 @@ def test_weights_section_shrinks_about_fourfold_and_profile_names_int8_layers() 
     assert not any("weights>" in node_info(node, 0).label for node in f32_graph.nodes)
 
 
-def onnx_mlp(weights: list[tuple[np.ndarray, np.ndarray]]) -> onnx.ModelProto:
-    nodes, inits, x = [], [], "x"
-    for k, (w, b) in enumerate(weights):
-        inits += [numpy_helper.from_array(w, f"w{k}"), numpy_helper.from_array(b, f"b{k}")]
-        nodes += [helper.make_node("MatMul", [x, f"w{k}"], [f"m{k}"]),
-                  helper.make_node("Add", [f"m{k}", f"b{k}"], [f"a{k}"])]
-        x = f"a{k}"
-        if k < len(weights) - 1:
-            nodes.append(helper.make_node("Relu", [x], [f"r{k}"]))
-            x = f"r{k}"
-    io = [helper.make_tensor_value_info(n, TensorProto.FLOAT, [1, size]) for n, size in (("x", SIZES[0]),
-                                                                                          (x, SIZES[-1]))]
-    return helper.make_model(helper.make_graph(nodes, "mlp", io[:1], io[1:], inits),
-                             opset_imports=[helper.make_opsetid("", 21)])
-
-
 def test_onnx_mlp_quantized_through_compile_onnx() -> None:
     weights, x = layers(SIZES, seed=5), _inputs(1, seed=6)
-    data = cerebro.compile_onnx(onnx_mlp(weights), quantize=INT8, cache=False)
+    data = cerebro.compile_onnx(onnx_models.mlp(weights), quantize=INT8, cache=False)
     got = np.asarray(cerebro.load(data)(x))
     _close(got, np.asarray(jax.jit(mlp(dequantized(weights)))(x)), 1e-5)
     want = np.asarray(jax.jit(mlp(weights))(x))
     assert np.abs(got - want).max() <= 0.03 * np.abs(want).max()
-    assert len(data) < 0.5 * len(cerebro.compile_onnx(onnx_mlp(weights), cache=False))
+    assert len(data) < 0.5 * len(cerebro.compile_onnx(onnx_models.mlp(weights), cache=False))
 
 
 def test_unknown_quantize_mode_is_a_one_line_error_listing_the_modes(tmp_path) -> None:
     for call in (lambda: cerebro.compile(lambda v: v, quantize="int4"),
-                 lambda: cerebro.compile_onnx(onnx_mlp(layers(SIZES)), quantize="int4", cache=False)):
+                 lambda: cerebro.compile_onnx(onnx_models.mlp(layers(SIZES)), quantize="int4", cache=False)):
         with pytest.raises(IRError) as error:
             call()
         assert str(error.value) == "unknown quantize mode 'int4': expected one of int8-weights, int8"
     model = tmp_path / "mlp.onnx"
-    onnx.save(onnx_mlp(layers(SIZES)), model)
+    onnx.save(onnx_models.mlp(layers(SIZES)), model)
     cli = subprocess.run([sys.executable, "-m", "cerebro.cli", "compile", str(model), "-o", str(tmp_path / "m.cbx"),
                           "--quantize", "int4"], capture_output=True, text=True, timeout=60)
     assert cli.returncode == 2 and "invalid choice: 'int4' (choose from 'int8-weights', 'int8')" in cli.stderr

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 import onnx
+import onnx_models
 import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
@@ -39,20 +40,9 @@ def _weights(name: str, *shape: int) -> onnx.TensorProto:
 
 def mlp(sizes: tuple[int, ...] = (64, 48, 32, 10)) -> onnx.ModelProto:
     """MatMul + Add (+ Relu) layers of the given widths."""
-    nodes, inits, x = [], [], "x"
-    for k, (n_in, n_out) in enumerate(zip(sizes, sizes[1:])):
-        inits += [_weights(f"w{k}", n_in, n_out), numpy_helper.from_array(RNG.standard_normal(n_out).astype(
-            np.float32) * 0.1, f"b{k}")]
-        nodes += [helper.make_node("MatMul", [x, f"w{k}"], [f"m{k}"]), helper.make_node("Add", [f"m{k}", f"b{k}"],
-                                                                                          [f"a{k}"])]
-        x = f"a{k}"
-        if k < len(sizes) - 2:
-            nodes.append(helper.make_node("Relu", [x], [f"r{k}"]))
-            x = f"r{k}"
-    nodes[-1].output[0] = "y"
-    graph = helper.make_graph(nodes, "mlp", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, sizes[0]])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, sizes[-1]])], inits)
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 21)])
+    return onnx_models.mlp([(numpy_helper.to_array(_weights(f"w{k}", n_in, n_out)),
+                             RNG.standard_normal(n_out).astype(np.float32) * 0.1)
+                            for k, (n_in, n_out) in enumerate(zip(sizes, sizes[1:]))])
 
 
 def gemm_mlp(sizes: tuple[int, ...] = (64, 48, 10)) -> onnx.ModelProto:
