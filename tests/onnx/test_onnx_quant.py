@@ -163,3 +163,32 @@ def test_qdq_products_run_as_integers(tmp_path, make, shape, products, reduce_ra
     inputs = [RNG.standard_normal(shape).astype(np.float32) for _ in range(16)]
     ours, theirs = _both(model, inputs, yardstick)
     np.testing.assert_array_equal(np.concatenate(ours), np.concatenate(theirs))
+
+
+@pytest.mark.parametrize("dtype, zero", [(TensorProto.UINT8, 128), (TensorProto.UINT8, 0), (TensorProto.INT8, 0),
+                                         (TensorProto.INT8, -3), (TensorProto.INT16, 7)])
+def test_qdq_pair_skips_the_integer_round_trip(dtype: int, zero: int) -> None:
+    """A DequantizeLinear of a float QuantizeLinear's codes computes code - zero in f32 (no convert to the
+    integer type and back), bit for bit what the integer path gives: NaN (code 0), +-inf, -0 and values
+    that round to -0, halves (ties to even), saturation both ways, 1e30."""
+    scale = np.float32(0.05)
+    numpy_type = helper.tensor_dtype_to_np_dtype(dtype)
+    zero_point = numpy_helper.from_array(np.array(zero, numpy_type), "zp")
+    graph = helper.make_graph(
+        [helper.make_node("QuantizeLinear", ["x", "s", "zp"], ["q"]),
+         helper.make_node("DequantizeLinear", ["q", "s", "zp"], ["y"])],
+        "qdq", [helper.make_tensor_value_info("x", TensorProto.FLOAT, (1, 16))],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, (1, 16))],
+        [numpy_helper.from_array(np.array(scale), "s"), zero_point])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 19)])
+    graph_ir = eliminate_dead_nodes(import_onnx(model))
+    assert not any(n.op == "convert" for n in graph_ir.nodes), [n.op for n in graph_ir.nodes]
+    x = np.array([[np.nan, np.inf, -np.inf, -0.0, 0.0, -0.01, 0.01, 0.025, -0.025, 0.075, 6.4, -6.45, 1e30, -1e30,
+                   1700.0, -1700.0]], np.float32)
+    info = np.iinfo(numpy_type)
+    with np.errstate(invalid="ignore"):
+        rounded = np.rint(x / scale)
+        codes = np.where(np.isnan(rounded), 0, np.clip(rounded + np.float32(zero), info.min, info.max))
+    expected = (codes.astype(numpy_type).astype(np.float32) - np.float32(zero)) * scale
+    (ours,) = compile_graph(import_onnx(model))(x)
+    np.testing.assert_array_equal(ours.view(np.uint32), expected.view(np.uint32))

@@ -16,6 +16,11 @@ remembered with its codes (_DEQUANTIZED) so the QuantizeLinear rule can find the
 MatMul adds and a Gemm's transposed weights. A QDQ 2-D Conv (bias at x_scale * w_scale, CONV_INTEGER_MIN_CHANNELS
 or more input channels per group) becomes QLinearConv's computation on conv_integer the same way. Other ops
 (Add, activations, thin convs) stay float between their DequantizeLinear and QuantizeLinear.
+
+A DequantizeLinear of a float QuantizeLinear's codes (same zero point) skips the round trip through the
+integer type: code - zero is clamp(round(x / scale), lo - zero, hi - zero) computed in f32, equal to the
+integer path for every input (_QUANTIZED remembers the rounded value). ORT's QDQ transformer has 8 such
+pairs in each GELU alone: the fused loop is one long dependent chain per vector, so every op saved counts.
 """
 
 from __future__ import annotations
@@ -93,6 +98,18 @@ class Dequantized:
 
 _DEQUANTIZED: weakref.WeakKeyDictionary[Value, Dequantized] = weakref.WeakKeyDictionary()
 _PRODUCT_TYPES = (DType.u8, DType.i8)
+
+
+@dataclass(frozen=True)
+class Quantized:
+    """A float QuantizeLinear's codes before the zero point: round(x / scale) in f32, the zero point, the type."""
+
+    rounded: Value
+    zero: Value | None
+    dtype: DType
+
+
+_QUANTIZED: weakref.WeakKeyDictionary[Value, Quantized] = weakref.WeakKeyDictionary()
 
 
 _FOLDED_PERMS = {2: (1, 0), 4: (2, 3, 1, 0)}  # Gemm's transB; Conv's kernel as [KH, KW, Cin/g, Cout]
@@ -244,19 +261,48 @@ def quantize_linear(ctx: Ctx, x: Value, scale: Value, zero: Value | None = None)
     work = x.dtype if x.dtype is DType.f64 else DType.f32
     y = b.div(ctx, b.cast(ctx, x, work) if x.dtype is not work else x,
               b.cast(ctx, _per_axis(ctx, scale, x), work))
-    y = ctx.add("round", y)
+    rounded = y = ctx.add("round", y)
     if zero is not None:
         y = b.add(ctx, y, b.cast(ctx, _per_axis(ctx, zero, x), work))
-    return saturate(ctx, y, _output_type(ctx, zero))
+    codes = saturate(ctx, y, _output_type(ctx, zero))
+    if work is DType.f32 and (zero is None or zero.size == 1):
+        _QUANTIZED[codes] = Quantized(rounded, zero, codes.dtype)
+    return codes
+
+
+def _zero_of(zero: Value | None) -> float | None:
+    """A scalar zero point's constant value (0 when absent), else None."""
+    if zero is None:
+        return 0.0
+    return float(zero.data.reshape(-1)[0]) if zero.is_const and zero.size == 1 else None
+
+
+def _shifted_codes(ctx: Ctx, x: Value, zero: Value | None) -> Value | None:
+    """x - zero as f32 when x is a float QuantizeLinear's codes with this same zero point, without the round
+    trip through x's integer type: clamp(r + 0, lo - z, hi - z) for r = round(x / scale) (exact: integers
+    below 2^24, and r beyond the range saturates either way; + 0 turns round's -0 into the +0 that code - z
+    gives), and -z where r is NaN (NaN quantizes to code 0)."""
+    found = _QUANTIZED.get(x)
+    if found is None or found.dtype is not x.dtype:
+        return None
+    z, z_quantized = _zero_of(zero), _zero_of(found.zero)
+    if z is None or z != z_quantized:
+        return None
+    r, (lo, hi) = found.rounded, RANGES[x.dtype]
+    clamped = b.binary(ctx, "min", b.binary(ctx, "max", b.add(ctx, r, b.scalar(ctx, 0.0, r)),
+                                            b.scalar(ctx, lo - z, r)), b.scalar(ctx, hi - z, r))
+    return b.select(ctx, b.binary(ctx, "ne", r, r), b.scalar(ctx, 0.0 - z, r), clamped)
 
 
 @rule("DequantizeLinear", since=10)
 def dequantize_linear(ctx: Ctx, x: Value, scale: Value, zero: Value | None = None) -> Value:
     if x.dtype not in RANGES and x.dtype is not DType.i32:
         raise ctx.error(f"dequantizing {x.dtype.name} is not supported (u8, i8, u16, i16, i32 are)")
-    y = _f32(ctx, x)
-    if zero is not None:
-        y = b.sub(ctx, y, _f32(ctx, _per_axis(ctx, zero, x)))
+    y = _shifted_codes(ctx, x, zero)
+    if y is None:
+        y = _f32(ctx, x)
+        if zero is not None:
+            y = b.sub(ctx, y, _f32(ctx, _per_axis(ctx, zero, x)))
     y = b.mul(ctx, y, _f32(ctx, _per_axis(ctx, scale, x)))
     code = ctx.attr("output_dtype", 0)
     out = elem_dtype(code, ctx.loc) if code else scale.dtype
