@@ -837,6 +837,7 @@ static const struct shim_table {
 #endif
 	{ multibyte_shims, &multibyte_shim_count },
 	{ winrt_shims, &winrt_shim_count }, { winfile_shims, &winfile_shim_count }, { process_shims, &process_shim_count },
+	{ launcher_shims, &launcher_shim_count },
 };
 
 void *find_shim(const char *dll, const char *name)

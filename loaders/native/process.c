@@ -429,7 +429,6 @@ static STDCALL int s_SetHandleInformation(void *h, uint32_t mask, uint32_t flags
 	return 1;
 }
 
-static STDCALL int s_SetStdHandle(void) { not_implemented("SetStdHandle"); }
 static STDCALL void *s_GetCurrentProcess(void) { return CURRENT_PROCESS; }
 
 /* ---- processes ---- */
@@ -471,25 +470,17 @@ static void *new_process_handle(pid_t pid, int is_thread)
 	return h;
 }
 
-static STDCALL int s_CreateProcessA(const char *app, char *command_line, void *process_security,
-				    void *thread_security, int inherit, uint32_t flags, void *environment,
-				    const char *directory, struct startup_info *si, struct process_information *pi)
+int spawn_child(const char *program, char *const argv[], uint32_t flags, void *startup, void *information)
 {
 	static const int std_fds[3] = { 0, 1, 2 };
+	struct startup_info *si = startup;
+	struct process_information *pi = information;
 	posix_spawn_file_actions_t actions;
 	posix_spawnattr_t attr;
 	sigset_t none;
 	pid_t pid;
 	int err;
 
-	(void)process_security; (void)thread_security; (void)inherit;
-	if (app || environment || directory || (flags & ~(uint32_t)CREATE_NEW_PROCESS_GROUP))
-		not_implemented("CreateProcessA (other than a command line run by /bin/sh -c, with this "
-				"environment and directory, and CREATE_NEW_PROCESS_GROUP)");
-	if (!command_line || strnlen(command_line, MAX_COMMAND_LINE + 1) > MAX_COMMAND_LINE) {
-		g_last_error = command_line ? ERROR_FILENAME_EXCED_RANGE : ERROR_INVALID_PARAMETER;
-		return 0;
-	}
 	posix_spawn_file_actions_init(&actions);
 	posix_spawnattr_init(&attr);
 	sigemptyset(&none);
@@ -512,9 +503,8 @@ static STDCALL int s_CreateProcessA(const char *app, char *command_line, void *p
 			posix_spawn_file_actions_adddup2(&actions, fd, std_fds[i]);
 		}
 	}
-	char *argv[] = { "sh", "-c", command_line, NULL };
 	fflush(NULL);
-	err = posix_spawn(&pid, "/bin/sh", &actions, &attr, argv, environ);
+	err = (strchr(program, '/') ? posix_spawn : posix_spawnp)(&pid, program, &actions, &attr, argv, environ);
 	posix_spawn_file_actions_destroy(&actions);
 	posix_spawnattr_destroy(&attr);
 	if (err) {
@@ -527,6 +517,22 @@ static STDCALL int s_CreateProcessA(const char *app, char *command_line, void *p
 		die(126, "out of handles for a started process (pid %d)", (int)pid);
 	pi->process_id = pi->thread_id = (uint32_t)pid;
 	return 1;
+}
+
+static STDCALL int s_CreateProcessA(const char *app, char *command_line, void *process_security,
+				    void *thread_security, int inherit, uint32_t flags, void *environment,
+				    const char *directory, struct startup_info *si, struct process_information *pi)
+{
+	(void)process_security; (void)thread_security; (void)inherit;
+	if (app || environment || directory || (flags & ~(uint32_t)CREATE_NEW_PROCESS_GROUP))
+		not_implemented("CreateProcessA (other than a command line run by /bin/sh -c, with this "
+				"environment and directory, and CREATE_NEW_PROCESS_GROUP)");
+	if (!command_line || strnlen(command_line, MAX_COMMAND_LINE + 1) > MAX_COMMAND_LINE) {
+		g_last_error = command_line ? ERROR_FILENAME_EXCED_RANGE : ERROR_INVALID_PARAMETER;
+		return 0;
+	}
+	char *argv[] = { "sh", "-c", command_line, NULL };
+	return spawn_child("/bin/sh", argv, flags, si, pi);
 }
 
 /* The exit code Windows would give: the status, or CONTROL_C_EXIT for SIGINT, 128 + other signals. */
@@ -726,12 +732,11 @@ static STDCALL int s_GetSystemTimes(uint64_t *idle, uint64_t *kernel, uint64_t *
 	return 1;
 }
 
-/* This process is in no job object. */
+/* This process is in no job object; a job a launcher made answers in launcher.c. */
 static STDCALL int s_QueryInformationJobObject(void *job, uint32_t cls, void *info, uint32_t size, uint32_t *ret)
 {
-	(void)cls; (void)info; (void)size; (void)ret;
 	if (job)
-		not_implemented("QueryInformationJobObject (of a job handle)");
+		return job_query(job, cls, info, size, ret);	/* launcher.c */
 	g_last_error = ERROR_INVALID_HANDLE;
 	return 0;
 }
@@ -768,7 +773,7 @@ const struct shim process_shims[] = {
 	K("GetQueuedCompletionStatus", s_GetQueuedCompletionStatus), K("GetOverlappedResult", s_GetOverlappedResult),
 	K("CreateNamedPipeA", s_CreateNamedPipeA), K("ConnectNamedPipe", s_ConnectNamedPipe),
 	K("DuplicateHandle", s_DuplicateHandle), K("SetHandleInformation", s_SetHandleInformation),
-	K("SetStdHandle", s_SetStdHandle), K("GetCurrentProcess", s_GetCurrentProcess),
+	K("GetCurrentProcess", s_GetCurrentProcess),
 	K("CreateProcessA", s_CreateProcessA), K("GetExitCodeProcess", s_GetExitCodeProcess),
 	K("GetProcessId", s_GetProcessId), K("TerminateProcess", s_TerminateProcess),
 	K("SetConsoleCtrlHandler", s_SetConsoleCtrlHandler), K("GenerateConsoleCtrlEvent", s_GenerateConsoleCtrlEvent),

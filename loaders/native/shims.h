@@ -111,7 +111,7 @@ extern const size_t winrt_shim_count;
 /* winfile.c: KERNEL32 file handles and the file system; the one table of the handles below. */
 extern const struct shim winfile_shims[];
 extern const size_t winfile_shim_count;
-enum object_kind { OBJ_FREE, OBJ_ANY, OBJ_FILE, OBJ_FIND, OBJ_PIPE, OBJ_PROCESS, OBJ_PORT };
+enum object_kind { OBJ_FREE, OBJ_ANY, OBJ_FILE, OBJ_FIND, OBJ_PIPE, OBJ_PROCESS, OBJ_PORT, OBJ_JOB };
 struct win_object {
 	enum object_kind kind;
 	int fd;				/* a host descriptor (file, pipe end), or -1 */
@@ -132,6 +132,13 @@ extern const size_t process_shim_count;
 void *pipe_client(const char *name, uint32_t access);	/* CreateFile of \\.\pipe\name */
 uint32_t process_wait(void *h, uint32_t ms);	/* WaitForSingleObject of a process handle */
 int read_overlapped(void *h, void *buf, uint32_t size, uint32_t *got, void *overlapped);	/* ReadFile's */
+/* Starts program (searched in PATH when it has no '/') with argv and STARTUPINFO's standard handles. */
+int spawn_child(const char *program, char *const argv[], uint32_t flags, void *startup, void *information);
+
+/* launcher.c: CreateProcessW (a program and its arguments), job objects, SHLWAPI paths (script launchers). */
+extern const struct shim launcher_shims[];
+extern const size_t launcher_shim_count;
+int job_query(void *job, uint32_t cls, void *info, uint32_t size, uint32_t *ret);	/* QueryInformationJobObject */
 
 int ctype_bits(int c, int mask);		/* crt.c: msvcrt's _pctype[c] & mask, 0 outside -1..255 */
 

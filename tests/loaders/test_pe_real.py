@@ -33,22 +33,29 @@ WHEELS = {  # platform -> (wheel file, sha256, the program inside it)
 def _program(platform: str) -> Path:
     """The ninja program of the pinned wheel for platform, downloaded (pip) and extracted once."""
     wheel_name, sha256, program = WHEELS[platform]
+    return _wheel_member(wheel_name, sha256, f"ninja=={NINJA_VERSION}", platform,
+                         f"ninja-{NINJA_VERSION}.data/scripts/{program}")
+
+
+def _wheel_member(wheel_name: str, sha256: str, requirement: str, platform: str, member: str) -> Path:
+    """member of the pinned wheel, downloaded (pip) and extracted once."""
     folder = CACHE / "wheels"
     wheel = folder / wheel_name
     if not wheel.is_file():
         folder.mkdir(parents=True, exist_ok=True)
         proc = subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary", ":all:",
-                               "--platform", platform, "-d", str(folder), f"ninja=={NINJA_VERSION}"],
+                               "--platform", platform, "-d", str(folder), requirement],
                               capture_output=True, text=True)
         if not wheel.is_file():
             pytest.skip(f"pip download of {wheel_name} failed: {proc.stderr.strip()[-300:]}")
     digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
     assert digest == sha256, f"{wheel}: sha256 {digest}, pinned {sha256}"
-    target = folder / f"ninja-{NINJA_VERSION}-{platform}" / program
+    program = member.rsplit("/", 1)[-1]
+    target = folder / f"{wheel_name.split('-py')[0]}-{platform}" / program
     if not target.is_file():
         target.parent.mkdir(parents=True, exist_ok=True)
         with zipfile.ZipFile(wheel) as z:
-            data = z.read(f"ninja-{NINJA_VERSION}.data/scripts/{program}")
+            data = z.read(member)
         tmp = target.with_name(f"{program}.{os.getpid()}.tmp")
         tmp.write_bytes(data)
         tmp.chmod(tmp.stat().st_mode | stat.S_IXUSR)
@@ -207,3 +214,106 @@ def test_ninja_exe_interrupt_matches_linux(ninjas, tmp_path):
     want = _interrupt(linux, tmp_path / "linux")
     assert want == (130, "ninja: build stopped: interrupted by user.\n", False)
     assert _interrupt(windows, tmp_path / "windows") == want
+
+
+DISTLIB_WHEEL = ("distlib-0.4.0-py2.py3-none-any.whl",
+                 "9659f7d87e46584a30b5780e43ac7a2143098441670ff0a49d5f9034c54a6c16")
+SCRIPT = "import sys\nprint(sys.argv[1:], sys.stdin.read().upper())\nsys.stderr.write('to stderr\\n')\nsys.exit(3)\n"
+
+
+def _windows(path: Path) -> str:
+    return str(path).replace("/", "\\")
+
+
+@pytest.mark.parametrize(("launcher_name", "shebang"), [("t64.exe", "absolute"), ("t64.exe", "launcher_dir"),
+                                                      ("t32.exe", "launcher_dir")])
+def test_distlib_launcher_runs_its_script_as_python_does(tmp_path, launcher_name, shebang):
+    """pip's console-script launcher (distlib's t64.exe, an old static MSVC runtime) written as distlib's
+    ScriptMaker writes it on Windows: the launcher, a '#!' line naming python.exe (an absolute path or
+    <launcher_dir>), then a zip with __main__.py. It finds that line in its own file (SetFilePointer),
+    starts python.exe through CreateProcessW in a job object and exits with its code: the output, the
+    exit status and stdin are those of running python on the same zip directly. t32.exe: the same
+    launcher for i386, under peload32."""
+    launcher = _wheel_member(*DISTLIB_WHEEL, "distlib==0.4.0", "any", f"distlib/{launcher_name}")
+    scripts = tmp_path / "Scripts"
+    scripts.mkdir()
+    (scripts / "python.exe").symlink_to(os.path.realpath(sys.executable))
+    python = _windows(scripts / "python.exe") if shebang == "absolute" else "<launcher_dir>\\python.exe"
+    archive = tmp_path / "main.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr("__main__.py", SCRIPT)
+    exe = scripts / "hello.exe"
+    exe.write_bytes(launcher.read_bytes() + f'#!"{python}"\n'.encode() + archive.read_bytes())
+    args = ["a", "b c", "\\not\\a\\file", "", "tab\tx"]
+    got = subprocess.run([str(native_program("peload")), str(exe), *args], input="in\n", capture_output=True,
+                         text=True, timeout=60)
+    want = subprocess.run([str(scripts / "python.exe"), str(exe), *args], input="in\n", capture_output=True,
+                          text=True, timeout=60)
+    assert (got.returncode, got.stdout, got.stderr) == (3, want.stdout, want.stderr)
+    assert want.stdout == "['a', 'b c', '\\\\not\\\\a\\\\file', '', 'tab\\tx'] IN\n\n"
+
+
+LAUNCHER_BOUNDS = r"""
+#include <windows.h>
+#include <shlwapi.h>
+#include <stdio.h>
+static struct { wchar_t dest[MAX_PATH], canary[1024]; } out;
+static wchar_t line[40000], dir[5000];
+int main(void)
+{
+    STARTUPINFOW si = { sizeof si };
+    PROCESS_INFORMATION pi;
+    DWORD code;
+    for (int i = 0; i < 39999; i++)
+        line[i] = L'x';
+    int started = CreateProcessW(NULL, line, NULL, NULL, FALSE, 0, NULL, NULL, &si, &pi);
+    printf("long command line: %d %lu\n", started, GetLastError());
+    wcscpy(line, L"\\bin\\true");
+    for (int i = 0; i < 3000; i++)
+        wcscat(line, L" a");
+    started = CreateProcessW(NULL, line, NULL, NULL, FALSE, 0, NULL, NULL, &si, &pi);
+    printf("3000 words: %d %lu\n", started, GetLastError());
+    for (int len = 300; len <= 4000; len += 3700) {
+        for (int i = 0; i < len; i++)
+            dir[i] = i % 10 ? L'd' : L'\\';
+        dir[len] = 0;
+        out.canary[0] = L'c';
+        wchar_t *r = PathCombineW(out.dest, dir, L"file");
+        printf("combine %d: %d %d %lu\n", len, r == NULL, out.canary[0] == L'c' && !out.canary[1], GetLastError());
+    }
+    printf("%ls\n", PathCombineW(out.dest, L"\\a\\b\\", L"..\\c\\.\\d"));
+    printf("%ls\n", PathCombineW(out.dest, L"\\a", L"\\e"));
+    wcscpy(dir, L"\\a\\b.exe");
+    int removed = PathRemoveFileSpecW(dir);
+    printf("%d %ls ", removed, dir);
+    removed = PathRemoveFileSpecW(dir);
+    printf("%d %ls ", removed, dir);
+    removed = PathRemoveFileSpecW(dir);
+    printf("%d %ls\n", removed, dir);
+    printf("%ls\n", StrStrIW(L"C:\\Python\\PYTHON.EXE", L"python.exe"));
+    wchar_t ok[] = L"\"\\bin\\sh\" -c \"exit 5\"";
+    if (CreateProcessW(NULL, ok, NULL, NULL, FALSE, 0, NULL, NULL, &si, &pi)) {
+        WaitForSingleObjectEx(pi.hProcess, INFINITE, FALSE);
+        GetExitCodeProcess(pi.hProcess, &code);
+        printf("exit code %lu\n", code);
+    }
+    return 0;
+}
+"""
+
+
+def test_launcher_shims_bound_what_they_parse(tmp_path):
+    """CreateProcessW refuses a command line past 32767 characters (ERROR_FILENAME_EXCED_RANGE) and one
+    of more than 2048 words (ERROR_INVALID_PARAMETER), never writing past its buffers; PathCombineW
+    gives NULL for a result past MAX_PATH, leaving what follows the caller's buffer alone; the SHLWAPI
+    functions answer as on Windows; a '\\'-rooted program runs and its exit code comes back."""
+    need("x86_64-w64-mingw32-gcc")
+    (tmp_path / "bounds.c").write_text(LAUNCHER_BOUNDS)
+    subprocess.run(["x86_64-w64-mingw32-gcc", "-O1", "-o", str(tmp_path / "bounds.exe"), str(tmp_path / "bounds.c"),
+                    "-lshlwapi"], check=True)
+    got = subprocess.run([str(native_program("peload")), str(tmp_path / "bounds.exe")], capture_output=True,
+                         text=True, timeout=60)
+    assert (got.returncode, got.stderr) == (0, "")
+    assert got.stdout.splitlines() == ["long command line: 0 206", "3000 words: 0 87", "combine 300: 1 1 206",
+                                       "combine 4000: 1 1 206", "\\a\\c\\d", "\\e", "1 \\a 1 \\ 0 \\",
+                                       "PYTHON.EXE", "exit code 5"]
