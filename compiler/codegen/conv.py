@@ -40,7 +40,7 @@ from cerebro.compiler.codegen import epilogue
 from cerebro.compiler.codegen.llvm_types import constant, element_type, load, multiply_add, splat, store
 from cerebro.compiler.codegen.llvm_types import index as affine
 from cerebro.compiler.codegen.loops import fold_nest, fold_range, for_range, i64
-from cerebro.compiler.codegen.matmul import tile_phases
+from cerebro.compiler.codegen.matmul import prefetch, tile_phases
 from cerebro.compiler.codegen.partition import (
     for_outer,
     for_phases,
@@ -429,6 +429,23 @@ def _gemm_tile(builder: ir.IRBuilder, conv: _Conv, outer: list[ir.Value], ow0: i
     _store_rows(builder, conv, outer, ow0, accs, affine(builder, 0, (g, conv.cout_group), (j0, 1)), widths)
 
 
+STREAMED_INPUT_BYTES = 8 << 20  # a depthwise input this big streams from memory (batch 8 MobileNet/EfficientNet)
+PREFETCH_OUTPUT_ROWS = 2  # how far ahead it is prefetched, in output rows (measured: 1 row 1.28x, 2 rows 1.36x)
+CACHE_LINE_BYTES = 64
+
+
+def _prefetch_distance(conv: _Conv) -> tuple[int, int]:
+    """(elements ahead, elements per cache line) of the prefetches of each input column a depthwise
+    tile loads: the same column PREFETCH_OUTPUT_ROWS output rows down, when the input streams from
+    memory (the hardware prefetcher misses the tile's interleaved rows and channel blocks; 0 ahead:
+    no prefetch, the input is in cache). Prefetches change no value, so the bits are the same."""
+    x = conv.node.inputs[0]
+    line = max(1, CACHE_LINE_BYTES * x.size // max(1, x.nbytes))
+    if x.nbytes < STREAMED_INPUT_BYTES or len(conv.axes) < 2:
+        return 0, line
+    return PREFETCH_OUTPUT_ROWS * conv.axes[-2].stride * conv.axes[-1].size * conv.cin, line
+
+
 def _depthwise_tile(builder: ir.IRBuilder, conv: _Conv, outer: list[ir.Value], ow0: ir.Value, rows: int,
                     c0: ir.Value, widths: list[int]) -> None:
     """Depthwise: the tile's rows are consecutive outputs along the last spatial dim, so output r and
@@ -446,6 +463,8 @@ def _depthwise_tile(builder: ir.IRBuilder, conv: _Conv, outer: list[ir.Value], o
         for k in range(last.kernel):
             readers.setdefault(r * last.stride + k * last.rhs_dilation, []).append((r, k))
 
+    ahead, line = _prefetch_distance(conv)
+
     def per_leading_position(kernel: list[ir.Value], accs: list[ir.Value]) -> list[ir.Value]:
         w_row = affine(builder, 0, (_kernel_linear(builder, conv, [*kernel, i64(0)]), conv.cout), (c0, 1))
         weights = [[load(builder, conv.pw, affine(builder, k * conv.cout + off, (w_row, 1)), conv.elem, w)
@@ -456,6 +475,9 @@ def _depthwise_tile(builder: ir.IRBuilder, conv: _Conv, outer: list[ir.Value], o
             x_base = affine(builder, 0, (pixel, conv.cin), (c0, 1))
             xs = [_masked(builder, valid, load(builder, conv.px, affine(builder, off, (x_base, 1)), conv.elem, w),
                           constant(conv.elem, 0, w)) for w, off in zip(widths, offsets)]
+            if ahead:
+                for off in range(0, sum(widths), line):
+                    prefetch(builder, conv.px, affine(builder, off + ahead, (x_base, 1)), conv.elem)
             for r, k in readers[column]:
                 for c in range(len(widths)):
                     at = r * len(widths) + c
