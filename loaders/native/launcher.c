@@ -154,22 +154,18 @@ static STDCALL int s_CreateProcessW(const uint16_t *app, const uint16_t *wline, 
 static STDCALL int s_SearchPathW(void) { not_implemented("SearchPathW"); }
 static STDCALL int s_FormatMessageW(void) { not_implemented("FormatMessageW"); }
 
-/* TMP, TEMP, else /tmp, in Windows form with a '\\' after it; its length, or the size it needs. */
+/* GetTempPathA's folder (winfile.c), widened. */
 static STDCALL uint32_t s_GetTempPathW(uint32_t size, uint16_t *buf)
 {
-	const char *dir = getenv("TMP") ? getenv("TMP") : getenv("TEMP") ? getenv("TEMP") : "/tmp";
-	char path[PATH_MAX];
-	size_t len = windows_path(dir, path, sizeof(path) - 1);
+	typedef STDCALL uint32_t (*temp_fn)(uint32_t, char *);
+	char path[PATH_MAX + 2];
+	uint32_t len = ((temp_fn)find_shim("kernel32.dll", "GetTempPathA"))(sizeof(path), path);
 
-	if (len >= sizeof(path) - 1)
-		return g_last_error = ERROR_FILENAME_EXCED_RANGE, 0;
-	if (path[len - 1] != '\\')
-		path[len++] = '\\';
 	if (len + 1 > size)
-		return (uint32_t)len + 1;
-	for (size_t i = 0; i <= len; i++)
+		return len + 1;
+	for (uint32_t i = 0; i <= len; i++)
 		buf[i] = (uint8_t)path[i];
-	return (uint32_t)len;
+	return len;
 }
 
 static STDCALL uint32_t s_WaitForSingleObjectEx(void *h, uint32_t ms, int alertable)
