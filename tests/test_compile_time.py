@@ -191,3 +191,27 @@ def test_convs_differing_in_input_channels_share_one_function(monkeypatch: pytes
     (alone,) = runtime.load(constants)(*traced.flatten_inputs(x))
     np.testing.assert_array_equal(got, alone)
     np.testing.assert_allclose(got, jax.jit(dense_block)(x), rtol=1e-5, atol=1e-4)
+
+
+def concatenations(x: jnp.ndarray) -> tuple[jnp.ndarray, jnp.ndarray]:
+    """Two concatenations of 8-channel runs differing in their row count (8x8 and 4x4) and input count."""
+    corner = x[:, :4, :4]
+    return (jnp.concatenate([jax.nn.relu(x), x * 2.0], -1),
+            jnp.concatenate([-corner, corner + 1.0, corner * 3.0], -1))
+
+
+def test_concatenations_differing_in_sizes_share_one_copy() -> None:
+    """Every input of both is a call to one row copy (codegen/layout.py), its sizes as arguments; each
+    concatenation's own function is calls, no loop. A copy: exactly numpy's concatenation."""
+    x = _normal(1, 8, 8, 8)
+    traced = trace(concatenations, x, name="concatenations")
+    _, text, _, _ = driver.lower(traced.graph)
+    copies = re.findall(r'^define [^\n]*@"?(copy_rows_\w+)"?\(', text, re.M)
+    assert copies == ["copy_rows_float_8"], copies
+    concats = [body for name, body in _node_functions(traced.graph) if name.endswith("_concatenate")]
+    assert len(concats) == 2 and all(" br " not in body and body.count("call ") >= 2 for body in concats), concats
+    got = runtime.load(driver.build(traced.graph))(*traced.flatten_inputs(x))
+    xs = np.maximum(x, 0), x * 2, -x[:, :4, :4], x[:, :4, :4] + 1, x[:, :4, :4] * 3
+    want = np.concatenate(xs[:2], -1), np.concatenate(xs[2:], -1)
+    for g, w in zip(got, want):
+        np.testing.assert_array_equal(g, np.asarray(w))

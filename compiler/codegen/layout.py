@@ -5,11 +5,13 @@ src_offset + sum(i*src_stride) and writing dst at dst_offset + sum(i*dst_stride)
 strides known at compile time (negative for rev, 0 for broadcast), with
 neighbouring dims merged so the inner loop is as long as possible. Elements
 are moved as integers of their size (bool is one byte). reshape has no code:
-the memory plan makes its output a view of its input.
+the memory plan makes its output a view of its input. A concatenation calls a
+row copy shared by the module's concatenations (sizes as arguments).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 
 from llvmlite import ir
@@ -180,16 +182,46 @@ def emit_rev(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
 
 @emitter("concatenate")
 def emit_concatenate(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
+    """Each input is rows of one contiguous run (its dims from the axis on) written at its position in the
+    output's rows: a call to the module's row copy for that run's length, with the other sizes as
+    arguments, so concatenations differing in them or in their input count share the loops (DenseNet121:
+    58 concatenations, 5 run lengths)."""
     out = node.outputs[0]
     axis = node.attrs["axis"]
-    out_strides = contiguous_strides(out.shape)
+    rows, pitch, inner = math.prod(out.shape[:axis]), math.prod(out.shape[axis:]), math.prod(out.shape[axis + 1:])
     b = _finish(fn)
     position = 0
     for k, x in enumerate(node.inputs):
-        copy_strided(b, element_type(x.dtype), x.shape, fn.args[k], contiguous_strides(x.shape), 0,
-                     fn.args[len(node.inputs)], out_strides, position * out_strides[axis])
+        if x.size > 0:
+            copy = _row_copy(ctx.module, element_type(x.dtype), x.size // rows)
+            b.call(copy, [fn.args[k], fn.args[len(node.inputs)], i64(rows), i64(pitch), i64(position * inner)])
         position += x.shape[axis]
     b.ret_void()
+
+
+def _row_copy(module: ir.Module, ty: ir.Type, width: int) -> ir.Function:
+    """copy_rows(src, dst, rows, pitch, offset): dst[offset + r*pitch + c] = src[r*width + c] for r < rows,
+    c < width; one per element type and width in the module, kept out of line (inlined it would be a copy
+    per call again). The width stays a constant: LLVM copies a short row in a few vector moves, where a
+    run-time width made each row a call to memcpy (DenseNet121 2.7% slower)."""
+    name = f"copy_rows_{ty}_{width}"
+    if name in module.globals:
+        return module.globals[name]
+    fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [ir.PointerType()] * 2 + [ir.IntType(64)] * 3), name)
+    fn.linkage = "internal"
+    fn.attributes.add("noinline")
+    src, dst, rows, pitch, offset = fn.args
+    for pointer in (src, dst):
+        pointer.add_attribute("noalias")
+    b = _finish(fn)
+    with for_range(b, rows, "r") as r:
+        dst_row = b.add(b.mul(r, pitch, flags=("nsw", "nuw")), offset, flags=("nsw", "nuw"))
+        with for_range(b, width, "c") as c:
+            source = b.gep(src, [affine(b, 0, (r, width), (c, 1), nonnegative=True)], inbounds=True, source_etype=ty)
+            target = b.gep(dst, [b.add(dst_row, c, flags=("nsw", "nuw"))], inbounds=True, source_etype=ty)
+            b.store(b.load(source, typ=ty), target)
+    b.ret_void()
+    return fn
 
 
 @emitter("pad")
