@@ -61,8 +61,9 @@ def finish_object(obj: bytes, meta: Meta, weights: bytes) -> bytes:
     weights_sec = _placeholder(elf, WEIGHTS_SECTION, len(weights), exact=False)
     out[meta_sec.offset:meta_sec.offset + meta_sec.size] = packed
     lay = ELF_LAYOUTS[elf.bits]
+    tail: tuple[bytes, ...] = ()
     if weights_sec.type == elfmod.SHT_NOBITS:
-        _append_weights(out, elf, weights_sec, weights)
+        tail = _append_weights(out, elf, weights_sec, weights)
     else:
         view, end = memoryview(out), weights_sec.offset + len(weights)
         view[weights_sec.offset:end] = weights
@@ -71,21 +72,21 @@ def finish_object(obj: bytes, meta: Meta, weights: bytes) -> bytes:
     for sec in (meta_sec, weights_sec):
         at = elf.shoff + sec.index * lay.shdr.size + lay.sh_flags
         struct.pack_into("<" + lay.word, out, at, sec.flags & ~elfmod.SHF_WRITE)
-    return _sealed(out, hash_offset(elf))
+    return _sealed(out, hash_offset(elf), tail)
 
 
-def _append_weights(out: bytearray, elf: elfmod.ElfFile, sec: elfmod.Section, weights: bytes) -> None:
-    """Fill the NOBITS placeholder `sec` (.bss.cerebro.weights) by appending its bytes to out (at its
-    alignment) and making it the PROGBITS .cerebro.weights there."""
-    out.extend(bytes(-len(out) % max(1, sec.align)))
-    offset = len(out)
-    out += weights
-    out += bytes(sec.size - len(weights))
+def _append_weights(out: bytearray, elf: elfmod.ElfFile, sec: elfmod.Section, weights: bytes) -> tuple[bytes, ...]:
+    """Fill the NOBITS placeholder `sec` (.bss.cerebro.weights) with bytes to append to out (at its
+    alignment), returned as pieces (the weights are copied once, into the final file), and make it the
+    PROGBITS .cerebro.weights there."""
+    padding = bytes(-len(out) % max(1, sec.align))
+    offset = len(out) + len(padding)
     lay = ELF_LAYOUTS[elf.bits]
     header = elf.shoff + sec.index * lay.shdr.size
     name, _ = struct.unpack_from("<2I", out, header)  # sh_name, sh_type lead both ELF classes' headers
     struct.pack_into("<2I", out, header, name + len(BSS_PREFIX), elfmod.SHT_PROGBITS)
     struct.pack_into("<" + lay.word, out, header + lay.sh_offset, offset)
+    return padding, weights, bytes(sec.size - len(weights))
 
 
 def add_section(cbx: bytes, name: str, payload: bytes, kind: int = elfmod.SHT_PROGBITS, align: int = 1) -> bytes:
@@ -122,11 +123,15 @@ def seal(data: bytes) -> bytes:
     return _sealed(bytearray(data), hash_offset(parse_elf(data)))
 
 
-def _sealed(out: bytearray, at: int) -> bytes:
-    """out, sealed in place (hash at offset `at`), as bytes."""
+def _sealed(out: bytearray, at: int, tail: tuple[bytes, ...] = ()) -> bytes:
+    """out followed by tail, sealed (hash at offset `at` of out), as bytes: hashed piece by piece and
+    joined once."""
     out[at:at + HASH_LEN] = bytes(HASH_LEN)
-    out[at:at + HASH_LEN] = hashlib.sha256(out).digest()
-    return bytes(out)
+    digest = hashlib.sha256(out)
+    for piece in tail:
+        digest.update(piece)
+    out[at:at + HASH_LEN] = digest.digest()
+    return b"".join((out, *tail))
 
 
 def hash_offset(elf: elfmod.ElfFile) -> int:

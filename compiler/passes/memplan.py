@@ -11,6 +11,8 @@ barrier counter there (codegen/module.py).
 
 from __future__ import annotations
 
+import numpy as np
+
 from cerebro.compiler.ir import Graph, Value
 from cerebro.compiler.ir.plan import VIEW_OPS, MemoryPlan, Place
 
@@ -23,13 +25,19 @@ def align(n: int) -> int:
 
 
 def _lay_out_weights(graph: Graph, places: dict[int, Place]) -> bytes:
-    blob = bytearray()
+    """The weights blob: every constant, little-endian, at an ALIGN-aligned offset (at least ALIGN bytes).
+
+    Joined once from the arrays' own buffers: no per-tensor bytes objects and no growing blob
+    (weights can be hundreds of MB, and each copy of them costs page faults as well)."""
+    pieces: list[object] = []
+    size = 0
     for const in graph.constants():
-        places[const.id] = Place("weights", len(blob))
-        data = const.data.astype(const.dtype.numpy.newbyteorder("<"), copy=False)
-        blob += data.tobytes(order="C")
-        blob += bytes(align(len(blob)) - len(blob))
-    return bytes(blob) if len(blob) >= ALIGN else bytes(blob) + bytes(ALIGN - len(blob))
+        places[const.id] = Place("weights", size)
+        data = np.ascontiguousarray(const.data.astype(const.dtype.numpy.newbyteorder("<"), copy=False))
+        pieces += (data.reshape(-1).view(np.uint8), bytes(align(size + data.nbytes) - size - data.nbytes))
+        size = align(size + data.nbytes)
+    pieces.append(bytes(max(0, ALIGN - size)))
+    return b"".join(pieces)
 
 
 def _best_fit(size: int, busy: list[tuple[int, int]]) -> int:

@@ -20,10 +20,17 @@ from cerebro.compiler.targets import lanes, micro_tile
 
 
 def pack_columns(b: np.ndarray, block: int) -> np.ndarray:
-    """b[K, N] reordered into column blocks of `block` (the last one shorter), each block row-major."""
+    """b[K, N] reordered into column blocks of `block` (the last one shorter), each block row-major.
+
+    One copy for all the full blocks (a strided transpose view) and one for the tail: per-block copies
+    and a concatenation cost a second pass over hundreds of MB of weights."""
     depth, columns = b.shape
-    pieces = [np.ascontiguousarray(b[:, j0:j0 + block]).reshape(-1) for j0 in range(0, columns, block)]
-    return np.concatenate(pieces).reshape(depth, columns) if pieces else b.copy()
+    full = columns // block * block
+    out = np.empty(b.size, b.dtype)
+    out[:depth * full].reshape(full // block, depth, block)[...] = \
+        b[:, :full].reshape(depth, full // block, block).transpose(1, 0, 2)
+    out[depth * full:].reshape(depth, columns - full)[...] = b[:, full:]
+    return out.reshape(depth, columns)
 
 
 def _matmul_weights(node: Node) -> int | None:
