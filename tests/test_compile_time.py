@@ -15,7 +15,7 @@ from cerebro.compiler import driver, llvm_parts
 from cerebro.compiler.codegen import kernel_key as kernel_key_module
 from cerebro.compiler.codegen import module as codegen_module
 from cerebro.compiler.codegen.kernel_key import kernel_key
-from cerebro.compiler.ir import Graph
+from cerebro.compiler.ir import Graph, Value
 from cerebro.compiler.ir.dtypes import DType
 from cerebro.compiler.progress import timed
 from cerebro.elf import STB_LOCAL, STT_FUNC, ElfFile
@@ -215,3 +215,33 @@ def test_concatenations_differing_in_sizes_share_one_copy() -> None:
     want = np.concatenate(xs[:2], -1), np.concatenate(xs[2:], -1)
     for g, w in zip(got, want):
         np.testing.assert_array_equal(g, np.asarray(w))
+
+
+@pytest.mark.parametrize("depth, columns, block", [(5, 37, 16), (3, 32, 16), (4, 7, 16), (1, 1, 8)])
+def test_pack_columns_is_the_documented_block_layout(depth: int, columns: int, block: int) -> None:
+    """pack_columns (one strided copy for the full blocks, one for the tail) puts element (k, j0 + c)
+    at j0*K + k*width + c, as the matmul tile reads it (passes/prepack.py)."""
+    from cerebro.compiler.passes.prepack import pack_columns
+    b = np.arange(depth * columns, dtype=np.float32).reshape(depth, columns)
+    flat = pack_columns(b, block).reshape(-1)
+    for j0 in range(0, columns, block):
+        width = min(block, columns - j0)
+        for k in range(depth):
+            assert (flat[j0 * depth + k * width:][:width] == b[k, j0:j0 + width]).all()
+
+
+def test_weights_blob_is_every_constant_little_endian_and_aligned() -> None:
+    """The weights blob (passes/memplan.py, joined from the arrays' buffers): each constant at an aligned
+    offset in its declared element type, little-endian even from a big-endian or strided array."""
+    from cerebro.compiler.passes.memplan import ALIGN, plan_memory
+    g = Graph("w")
+    x = g.add_input((2, 3), DType.f32, "x")
+    a = Value((2, 3), DType.f32, data=np.arange(6, dtype=">f4").reshape(2, 3))
+    b = Value((2, 3), DType.f32, data=np.arange(12, dtype=np.float32).reshape(3, 4).T[:2, :3])  # strided
+    g.set_outputs([g.add1("add", g.add1("add", x, a), b)])
+    plan = plan_memory(g)
+    for value in (a, b):
+        offset = plan.places[value.id].offset
+        assert offset % ALIGN == 0
+        stored = np.frombuffer(plan.weights, "<f4", value.size, offset).reshape(value.shape)
+        assert (stored == value.data).all()
