@@ -1472,17 +1472,43 @@ void thread_detach(void *teb)
 	free(teb);
 }
 
+/*
+ * One Windows command line for @argv, quoted so that the Microsoft C
+ * runtime's parser (CommandLineToArgvW) gives the same words back: each
+ * word in quotes, a '"' written as \", and the backslashes before a '"' or
+ * the closing quote doubled (MSVC-built programs parse GetCommandLine
+ * themselves; before, "x\" reached them as x").
+ */
 static char *join_command_line(int argc, char **argv)
 {
 	size_t n = 1;
 
 	for (int i = 0; i < argc; i++)
-		n += strlen(argv[i]) + 3;
+		n += 2 * strlen(argv[i]) + 3;
 	char *s = calloc(1, n), *p = s;
 	if (!s)
 		die(126, "out of memory");
-	for (int i = 0; i < argc; i++)
-		p += sprintf(p, i ? " \"%s\"" : "\"%s\"", argv[i]);
+	for (int i = 0; i < argc; i++) {
+		size_t slashes = 0;
+
+		if (i)
+			*p++ = ' ';
+		*p++ = '"';
+		for (const char *c = argv[i]; *c; c++) {
+			if (*c == '\\') {
+				slashes++;
+				continue;
+			}
+			slashes = *c == '"' ? 2 * slashes + 1 : slashes;
+			memset(p, '\\', slashes);
+			p += slashes;
+			*p++ = *c;
+			slashes = 0;
+		}
+		memset(p, '\\', 2 * slashes);	/* before the closing quote */
+		p += 2 * slashes;
+		*p++ = '"';
+	}
 	return s;
 }
 

@@ -244,13 +244,15 @@ def test_distlib_launcher_runs_its_script_as_python_does(tmp_path, launcher_name
         z.writestr("__main__.py", SCRIPT)
     exe = scripts / "hello.exe"
     exe.write_bytes(launcher.read_bytes() + f'#!"{python}"\n'.encode() + archive.read_bytes())
-    args = ["a", "b c", "\\not\\a\\file", "", "tab\tx"]
+    # the loader's command line must quote as the MSVC runtime parses: a '"' inside, backslashes before a '"'
+    # and at a word's end (t64 re-sends these words to python in its own CreateProcessW line)
+    args = ["a", "b c", "\\not\\a\\file", "", "tab\tx", "x\\", 'd"e', 'f\\\\"g', "h\\\\", '"']
     got = subprocess.run([str(native_program("peload")), str(exe), *args], input="in\n", capture_output=True,
                          text=True, timeout=60)
     want = subprocess.run([str(scripts / "python.exe"), str(exe), *args], input="in\n", capture_output=True,
                           text=True, timeout=60)
     assert (got.returncode, got.stdout, got.stderr) == (3, want.stdout, want.stderr)
-    assert want.stdout == "['a', 'b c', '\\\\not\\\\a\\\\file', '', 'tab\\tx'] IN\n\n"
+    assert want.stdout == f"{args} IN\n\n"
 
 
 LAUNCHER_BOUNDS = r"""
