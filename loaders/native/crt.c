@@ -567,8 +567,6 @@ static WINAPI int s__setmode(int fd, int mode)
 static WINAPI int s__fileno(void *f) { return fileno(host_file(f)); }
 static WINAPI int s__isatty(int fd) { return isatty(fd) ? 0x40 : 0; }	/* msvcrt: a non-zero mask */
 
-#define M(name, fn) { "msvcrt.dll", name, (void *)(fn) }
-
 const struct shim crt_shims[] = {
 	M("_isctype", s__isctype), M("__pctype_func", s___pctype_func), M("_pctype", &pctype),
 	M("__mb_cur_max", &mb_cur_max),
@@ -592,4 +590,4 @@ const struct shim crt_shims[] = {
 	M("__stdio_common_vsscanf", s___stdio_common_vsscanf), M("__stdio_common_vfscanf", s___stdio_common_vfscanf),
 };
 
-const size_t crt_shim_count = sizeof(crt_shims) / sizeof(crt_shims[0]);
+SHIM_TABLE_SIZE(crt);

@@ -59,11 +59,9 @@ static WINAPI int s__utime32(const char *path, const int32_t *times)
 	return ((utime64_fn)find_shim("msvcrt.dll", "_utime64"))(path, times ? wide : NULL);
 }
 
-#define M(name, fn) { "msvcrt.dll", name, (void *)(fn) }
-
 const struct shim crt32_shims[] = {
 	M("_stat", s__stat32), M("_stat32", s__stat32), M("_fstat", s__fstat32), M("_fstat32", s__fstat32),
 	M("_utime", s__utime32), M("_utime32", s__utime32),
 };
 
-const size_t crt32_shim_count = sizeof(crt32_shims) / sizeof(crt32_shims[0]);
+SHIM_TABLE_SIZE(crt32);

@@ -19,11 +19,12 @@ static WINAPI double s_ldexp(double x, int e) { return ldexp(x, e); }
 static WINAPI double s_frexp(double x, int *e) { return frexp(x, e); }
 static WINAPI double s_modf(double x, double *whole) { return modf(x, whole); }
 
-#define M(name) { "msvcrt.dll", #name, (void *)(s_##name) }
+#define MATH(name) M(#name, s_##name)
 
 const struct shim crt_math_shims[] = {
-	M(acos), M(asin), M(atan), M(atan2), M(cos), M(sin), M(tan), M(cosh), M(sinh), M(tanh), M(exp),
-	M(log), M(log10), M(pow), M(sqrt), M(fabs), M(floor), M(ceil), M(fmod), M(ldexp), M(frexp), M(modf),
+	MATH(acos), MATH(asin), MATH(atan), MATH(atan2), MATH(cos), MATH(sin), MATH(tan), MATH(cosh), MATH(sinh),
+	MATH(tanh), MATH(exp), MATH(log), MATH(log10), MATH(pow), MATH(sqrt), MATH(fabs), MATH(floor), MATH(ceil),
+	MATH(fmod), MATH(ldexp), MATH(frexp), MATH(modf),
 };
 
-const size_t crt_math_shim_count = sizeof(crt_math_shims) / sizeof(crt_math_shims[0]);
+SHIM_TABLE_SIZE(crt_math);

@@ -205,8 +205,6 @@ static WINAPI char *s_setlocale(int category, const char *name)
 
 static WINAPI int s_strcoll(const char *a, const char *b) { return strcmp(a, b); }	/* "C" collation */
 
-#define M(name, fn) { "msvcrt.dll", name, (void *)(fn) }
-
 const struct shim crt_stdio_shims[] = {
 	M("freopen", s_freopen), M("clearerr", s_clearerr), M("setvbuf", s_setvbuf), M("tmpfile", s_tmpfile),
 	M("tmpnam", s_tmpnam), M("_fdopen", s__fdopen), M("remove", s__unlink), M("_unlink", s__unlink),
@@ -215,4 +213,4 @@ const struct shim crt_stdio_shims[] = {
 	M("strcoll", s_strcoll),
 };
 
-const size_t crt_stdio_shim_count = sizeof(crt_stdio_shims) / sizeof(crt_stdio_shims[0]);
+SHIM_TABLE_SIZE(crt_stdio);

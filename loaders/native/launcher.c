@@ -422,7 +422,6 @@ static STDCALL const uint16_t *s_StrStrIW(const uint16_t *haystack, const uint16
 	return *needle ? NULL : haystack;
 }
 
-#define K(name, fn) { "kernel32.dll", name, (void *)(fn) }
 #define S(name, fn) { "shlwapi.dll", name, (void *)(fn) }
 const struct shim launcher_shims[] = {
 	K("CreateProcessW", s_CreateProcessW), K("SearchPathW", s_SearchPathW), K("FormatMessageW", s_FormatMessageW),
@@ -435,4 +434,4 @@ const struct shim launcher_shims[] = {
 	S("PathRemoveFileSpecW", s_PathRemoveFileSpecW), S("PathCombineW", s_PathCombineW), S("StrStrIW", s_StrStrIW),
 };
 
-const size_t launcher_shim_count = sizeof(launcher_shims) / sizeof(launcher_shims[0]);
+SHIM_TABLE_SIZE(launcher);

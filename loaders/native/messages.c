@@ -65,7 +65,7 @@ static STDCALL uint32_t s_FormatMessageA(uint32_t flags, const void *source, uin
 }
 
 const struct shim message_shims[] = {
-	{ "kernel32.dll", "FormatMessageA", (void *)s_FormatMessageA },
+	K("FormatMessageA", s_FormatMessageA),
 };
 
-const size_t message_shim_count = sizeof(message_shims) / sizeof(message_shims[0]);
+SHIM_TABLE_SIZE(message);

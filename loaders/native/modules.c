@@ -115,12 +115,10 @@ static STDCALL void *s_GetProcAddress(void *h, const char *name)
 	return fn;
 }
 
-#define K(name, fn) { "kernel32.dll", name, (void *)(fn) }
-
 const struct shim module_shims[] = {
 	K("GetModuleHandleA", s_GetModuleHandleA), K("GetModuleHandleW", s_GetModuleHandleW),
 	K("LoadLibraryA", s_LoadLibraryA), K("LoadLibraryW", s_LoadLibraryW), K("LoadLibraryExA", s_LoadLibraryExA),
 	K("LoadLibraryExW", s_LoadLibraryExW), K("FreeLibrary", s_FreeLibrary), K("GetProcAddress", s_GetProcAddress),
 };
 
-const size_t module_shim_count = sizeof(module_shims) / sizeof(module_shims[0]);
+SHIM_TABLE_SIZE(module);

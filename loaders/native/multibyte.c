@@ -34,7 +34,7 @@ static WINAPI size_t s_wcrtomb(char *s, uint16_t unit, int *state)
 }
 
 const struct shim multibyte_shims[] = {
-	{ "msvcrt.dll", "mbrtowc", (void *)s_mbrtowc }, { "msvcrt.dll", "wcrtomb", (void *)s_wcrtomb },
+	M("mbrtowc", s_mbrtowc), M("wcrtomb", s_wcrtomb),
 };
 
-const size_t multibyte_shim_count = sizeof(multibyte_shims) / sizeof(multibyte_shims[0]);
+SHIM_TABLE_SIZE(multibyte);

@@ -764,10 +764,7 @@ static STDCALL int s_WideCharToMultiByte(uint32_t cp, uint32_t flags, const uint
 	return n;
 }
 
-#define K(name, fn) { "kernel32.dll", name, (void *)(fn) }
-#define M(name, fn) { "msvcrt.dll", name, (void *)(fn) }
-
-static const struct shim shims[] = {
+static const struct shim peload_shims[] = {
 	K("ExitProcess", s_ExitProcess), K("GetCommandLineA", s_GetCommandLineA),
 	K("GetCurrentProcessId", s_GetCurrentProcessId), K("GetCurrentThreadId", s_GetCurrentThreadId),
 	K("GetLastError", s_GetLastError), K("SetLastError", s_SetLastError),
@@ -808,6 +805,8 @@ static const struct shim shims[] = {
 	M("bsearch", s_bsearch),
 };
 
+static SHIM_TABLE_SIZE(peload);
+
 /* The UCRT's DLLs export the msvcrt functions it kept under the same names: one set of shims serves both. */
 static const struct dll_alias {
 	const char *prefix, *dll;	/* a DLL whose name starts with prefix (any case) is looked up as dll */
@@ -827,17 +826,14 @@ static const struct shim_table {
 	const struct shim *list;
 	const size_t *count;
 } shim_tables[] = {
-	{ shims, &(const size_t){ sizeof(shims) / sizeof(shims[0]) } }, { crt_shims, &crt_shim_count },
-	{ thread_shims, &thread_shim_count }, { module_shims, &module_shim_count },
-	{ wide_shims, &wide_shim_count },
-	{ crt_stdio_shims, &crt_stdio_shim_count }, { crt_math_shims, &crt_math_shim_count },
-	{ message_shims, &message_shim_count }, { ucrt_shims, &ucrt_shim_count },
+#define TABLE(name) { name##_shims, &name##_shim_count }
+	TABLE(peload), TABLE(crt), TABLE(thread), TABLE(module), TABLE(wide), TABLE(crt_stdio), TABLE(crt_math),
+	TABLE(message), TABLE(ucrt),
 #ifndef __x86_64__
-	{ crt32_shims, &crt32_shim_count },
+	TABLE(crt32),
 #endif
-	{ multibyte_shims, &multibyte_shim_count },
-	{ winrt_shims, &winrt_shim_count }, { winfile_shims, &winfile_shim_count }, { process_shims, &process_shim_count },
-	{ launcher_shims, &launcher_shim_count },
+	TABLE(multibyte), TABLE(winrt), TABLE(winfile), TABLE(process), TABLE(launcher),
+#undef TABLE
 };
 
 void *find_shim(const char *dll, const char *name)

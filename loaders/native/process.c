@@ -766,8 +766,6 @@ static STDCALL int s_RtlUnwindEx(void) { not_implemented("RtlUnwindEx (SEH)"); }
 static STDCALL int s_RtlPcToFileHeader(void) { not_implemented("RtlPcToFileHeader (SEH)"); }
 static STDCALL int s_UnhandledExceptionFilter(void) { not_implemented("UnhandledExceptionFilter (SEH)"); }
 
-#define K(name, fn) { "kernel32.dll", name, (void *)(fn) }
-
 const struct shim process_shims[] = {
 	K("CreateIoCompletionPort", s_CreateIoCompletionPort), K("PostQueuedCompletionStatus", s_PostQueuedCompletionStatus),
 	K("GetQueuedCompletionStatus", s_GetQueuedCompletionStatus), K("GetOverlappedResult", s_GetOverlappedResult),
@@ -785,4 +783,4 @@ const struct shim process_shims[] = {
 	K("UnhandledExceptionFilter", s_UnhandledExceptionFilter),
 };
 
-const size_t process_shim_count = sizeof(process_shims) / sizeof(process_shims[0]);
+SHIM_TABLE_SIZE(process);

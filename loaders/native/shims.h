@@ -47,29 +47,32 @@ struct shim {
 	void *addr;
 };
 
+/* One shim: a KERNEL32 function (K) or an msvcrt one (M, also the UCRT's names), fn its shim or data. */
+#define K(name, fn) { "kernel32.dll", name, (void *)(fn) }
+#define M(name, fn) { "msvcrt.dll", name, (void *)(fn) }
+
+/* The shim table a file exports: <name>_shims[] and its length, found by peload.c's find_shim. */
+#define SHIM_TABLE(name) extern const struct shim name##_shims[]; extern const size_t name##_shim_count
+/* Defines <name>_shim_count after the table <name>_shims[]. */
+#define SHIM_TABLE_SIZE(name) const size_t name##_shim_count = sizeof(name##_shims) / sizeof(name##_shims[0])
+
 /* crt.c: the C runtime's ctype, time, scanf, string, setjmp and file functions. */
-extern const struct shim crt_shims[];
-extern const size_t crt_shim_count;
+SHIM_TABLE(crt);
 
 /* threads.c: threads, semaphores, critical sections and waits (KERNEL32, msvcrt _beginthreadex). */
-extern const struct shim thread_shims[];
-extern const size_t thread_shim_count;
+SHIM_TABLE(thread);
 
 /* wide.c: 16-bit wchar_t string functions, wide classification. */
-extern const struct shim wide_shims[];
-extern const size_t wide_shim_count;
+SHIM_TABLE(wide);
 
 /* modules.c: GetModuleHandle, LoadLibrary, GetProcAddress over the shim tables. */
-extern const struct shim module_shims[];
-extern const size_t module_shim_count;
+SHIM_TABLE(module);
 
 /* crt_stdio.c: freopen, setvbuf, tmpfile/tmpnam, remove/rename, _sopen, _utime64, system/_popen, setlocale. */
-extern const struct shim crt_stdio_shims[];
-extern const size_t crt_stdio_shim_count;
+SHIM_TABLE(crt_stdio);
 
 /* crt_math.c: msvcrt's double <math.h> functions. */
-extern const struct shim crt_math_shims[];
-extern const size_t crt_math_shim_count;
+SHIM_TABLE(crt_math);
 
 /* paths.c: Windows file names ('\\' or '/' between parts) to Linux ones and back. */
 const char *host_path(const char *path, char buf[4096]);	/* path, or buf with '\\' as '/'; NULL if too long */
@@ -81,20 +84,16 @@ FILE *guest_file_host(void *f);			/* its host FILE; one-line error for any other
 FILE *guest_file_release(void *f);		/* frees it (fclose, _pclose), returns its host FILE */
 
 /* ucrt.c: the Universal CRT's startup, __stdio_common_* printf, __acrt_iob_func, time-zone variables. */
-extern const struct shim ucrt_shims[];
-extern const size_t ucrt_shim_count;
+SHIM_TABLE(ucrt);
 
 /* multibyte.c: mbrtowc/wcrtomb in the "C" locale. */
-extern const struct shim multibyte_shims[];
-extern const size_t multibyte_shim_count;
+SHIM_TABLE(multibyte);
 
 /* messages.c: FormatMessageA for system error codes. */
-extern const struct shim message_shims[];
-extern const size_t message_shim_count;
+SHIM_TABLE(message);
 
 /* crt32.c (the i386 build only): msvcrt's _stat/_fstat/_utime with a 32-bit time_t. */
-extern const struct shim crt32_shims[];
-extern const size_t crt32_shim_count;
+SHIM_TABLE(crt32);
 
 struct win_stat64 {	/* msvcrt's struct _stat64 (56 bytes): crt.c fills it, crt32.c narrows it */
 	uint32_t dev;
@@ -105,12 +104,10 @@ struct win_stat64 {	/* msvcrt's struct _stat64 (56 bytes): crt.c fills it, crt32
 };
 
 /* winrt.c: the process heap, FLS, wide startup data, code pages, SRW locks, consoles (MSVC's CRT). */
-extern const struct shim winrt_shims[];
-extern const size_t winrt_shim_count;
+SHIM_TABLE(winrt);
 
 /* winfile.c: KERNEL32 file handles and the file system; the one table of the handles below. */
-extern const struct shim winfile_shims[];
-extern const size_t winfile_shim_count;
+SHIM_TABLE(winfile);
 enum object_kind { OBJ_FREE, OBJ_ANY, OBJ_FILE, OBJ_FIND, OBJ_PIPE, OBJ_PROCESS, OBJ_PORT, OBJ_JOB };
 struct win_object {
 	enum object_kind kind;
@@ -127,8 +124,7 @@ int win_handle_close(void *h);			/* CloseHandle of one of these; 0 if not one */
 int fail_with_errno(void);			/* GetLastError() from errno; returns 0 (FALSE) */
 
 /* process.c: CreateProcessA over posix_spawn of /bin/sh -c, pipes, I/O completion ports. */
-extern const struct shim process_shims[];
-extern const size_t process_shim_count;
+SHIM_TABLE(process);
 void *pipe_client(const char *name, uint32_t access);	/* CreateFile of \\.\pipe\name */
 uint32_t process_wait(void *h, uint32_t ms);	/* WaitForSingleObject of a process handle */
 int read_overlapped(void *h, void *buf, uint32_t size, uint32_t *got, void *overlapped);	/* ReadFile's */
@@ -136,8 +132,7 @@ int read_overlapped(void *h, void *buf, uint32_t size, uint32_t *got, void *over
 int spawn_child(const char *program, char *const argv[], uint32_t flags, void *startup, void *information);
 
 /* launcher.c: CreateProcessW (a program and its arguments), job objects, SHLWAPI paths (script launchers). */
-extern const struct shim launcher_shims[];
-extern const size_t launcher_shim_count;
+SHIM_TABLE(launcher);
 int job_query(void *job, uint32_t cls, void *info, uint32_t size, uint32_t *ret);	/* QueryInformationJobObject */
 
 int ctype_bits(int c, int mask);		/* crt.c: msvcrt's _pctype[c] & mask, 0 outside -1..255 */

@@ -389,9 +389,6 @@ static STDCALL void s_DeleteCriticalSection(void *cs)
 	memset(cs, 0, sizeof(m));
 }
 
-#define K(name, fn) { "kernel32.dll", name, (void *)(fn) }
-#define M(name, fn) { "msvcrt.dll", name, (void *)(fn) }
-
 const struct shim thread_shims[] = {
 	K("CreateSemaphoreA", s_CreateSemaphore), K("CreateSemaphoreW", s_CreateSemaphore),
 	K("ReleaseSemaphore", s_ReleaseSemaphore), K("WaitForSingleObject", s_WaitForSingleObject),
@@ -404,4 +401,4 @@ const struct shim thread_shims[] = {
 	K("TryEnterCriticalSection", s_TryEnterCriticalSection), K("DeleteCriticalSection", s_DeleteCriticalSection),
 };
 
-const size_t thread_shim_count = sizeof(thread_shims) / sizeof(thread_shims[0]);
+SHIM_TABLE_SIZE(thread);

@@ -247,8 +247,6 @@ static WINAPI int32_t *s___timezone(void) { return &timezone_; }
 static WINAPI char **s___tzname(void) { return tzname_; }
 static WINAPI void s__tzset(void) { }
 
-#define M(name, fn) { "msvcrt.dll", name, (void *)(fn) }
-
 const struct shim ucrt_shims[] = {
 	M("_configure_narrow_argv", s__configure_narrow_argv), M("_configure_wide_argv", s__configure_wide_argv),
 	M("_initialize_narrow_environment", s__initialize_narrow_environment),
@@ -264,4 +262,4 @@ const struct shim ucrt_shims[] = {
 	M("__daylight", s___daylight), M("__timezone", s___timezone), M("__tzname", s___tzname), M("_tzset", s__tzset),
 };
 
-const size_t ucrt_shim_count = sizeof(ucrt_shims) / sizeof(ucrt_shims[0]);
+SHIM_TABLE_SIZE(ucrt);

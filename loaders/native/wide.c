@@ -133,8 +133,6 @@ static WINAPI int32_t s_wcstol(const wchar16 *s, wchar16 **end, int base)
 	return (int32_t)v;
 }
 
-#define M(name, fn) { "msvcrt.dll", name, (void *)(fn) }
-
 const struct shim wide_shims[] = {
 	M("wcscpy", s_wcscpy), M("wcsncpy", s_wcsncpy), M("wcscat", s_wcscat), M("wcscmp", s_wcscmp),
 	M("wcsncmp", s_wcsncmp), M("wcschr", s_wcschr), M("wcsrchr", s_wcsrchr), M("wcsstr", s_wcsstr),
@@ -142,4 +140,4 @@ const struct shim wide_shims[] = {
 	M("wcstol", s_wcstol),
 };
 
-const size_t wide_shim_count = sizeof(wide_shims) / sizeof(wide_shims[0]);
+SHIM_TABLE_SIZE(wide);

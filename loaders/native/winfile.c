@@ -616,8 +616,6 @@ static STDCALL int s_SetEnvironmentVariableW(const uint16_t *wname, const uint16
 	return (value ? setenv(name, value, 1) : unsetenv(name)) ? fail_with_errno() : 1;
 }
 
-#define K(name, fn) { "kernel32.dll", name, (void *)(fn) }
-
 const struct shim winfile_shims[] = {
 	K("CreateFileA", s_CreateFileA), K("CreateFileW", s_CreateFileW), K("GetFileType", s_GetFileType),
 	K("GetFileSizeEx", s_GetFileSizeEx), K("SetFilePointerEx", s_SetFilePointerEx),
@@ -633,4 +631,4 @@ const struct shim winfile_shims[] = {
 	K("GetDriveTypeW", s_GetDriveTypeW), K("SetEnvironmentVariableW", s_SetEnvironmentVariableW),
 };
 
-const size_t winfile_shim_count = sizeof(winfile_shims) / sizeof(winfile_shims[0]);
+SHIM_TABLE_SIZE(winfile);

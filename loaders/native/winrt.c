@@ -525,8 +525,6 @@ static STDCALL int s_VerifyVersionInfoA(struct version_info *v, uint32_t type, u
 	return 1;
 }
 
-#define K(name, fn) { "kernel32.dll", name, (void *)(fn) }
-
 const struct shim winrt_shims[] = {
 	K("GetProcessHeap", s_GetProcessHeap), K("HeapAlloc", s_HeapAlloc), K("HeapFree", s_HeapFree),
 	K("HeapReAlloc", s_HeapReAlloc), K("HeapSize", s_HeapSize), K("LocalFree", s_LocalFree),
@@ -552,4 +550,4 @@ const struct shim winrt_shims[] = {
 	K("VerifyVersionInfoA", s_VerifyVersionInfoA),
 };
 
-const size_t winrt_shim_count = sizeof(winrt_shims) / sizeof(winrt_shims[0]);
+SHIM_TABLE_SIZE(winrt);
