@@ -73,8 +73,8 @@ def stack_trace(exc: JObject, enclosing: tuple = ()) -> str:
     shared = 0
     while shared < min(len(frames), len(enclosing)) and frames[-1 - shared] == enclosing[-1 - shared]:
         shared += 1
-    lines = [describe(exc)] + [f"\tat {java_name(cls)}.{name}(Unknown Source)"
-                               for cls, name in frames[:len(frames) - shared]]
+    lines = [describe(exc)] + [f"\tat {java_name(fr[0])}.{fr[1]}({fr[2] if len(fr) > 2 else 'Unknown Source'})"
+                               for fr in frames[:len(frames) - shared]]  # fr[2]: the JVM's File.java:line
     if shared:
         lines.append(f"\t... {shared} more")
     text = "\n".join(lines) + "\n"

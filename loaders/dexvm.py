@@ -121,6 +121,8 @@ class Frame:
 
 
 class DexVM(NativeDispatch):
+    KIND = "dex"  # what error messages call the code and its container
+
     def __init__(self, dexes: list[DexFile], stdout=None, stderr=None, max_steps: int = MAX_STEPS,
                  max_heap: int = MAX_HEAP, stdin=None):
         self.classes: dict[str, tuple[DexFile, ClassDef]] = {}
@@ -207,7 +209,8 @@ class DexVM(NativeDispatch):
             raise JavaThrow("java.lang.NullPointerException", f"calling {ref.name} on null")
         native = self.native_for(ref, args, kind)
         if native is None:
-            raise FormatError(f"dex: method {ref} is not in the dex and not supported by the interpreter")
+            raise FormatError(f"{self.KIND}: method {ref} is not in the {self.KIND} and not supported by the "
+                              "interpreter")
         return native(self, *args)
 
     # ---- execution ----
@@ -453,16 +456,19 @@ def op_array_length(vm, f, insns, aa):
     return False, None
 
 
-def op_new_instance(vm, f, insns, aa):
-    t = _type(vm, f, vm.unit(insns, f, 1))
+def new_instance(vm: DexVM, t: str) -> object:
+    """A new object of class t (its constructor not yet run): the program's, the library's or a Throwable."""
     if t not in vm.classes and t not in NATIVE_CLASSES and not is_throwable(t) and t not in (THREAD, OBJECT):
-        raise FormatError(f"dex: new-instance of {t}, which is not in the dex and not supported")
+        raise FormatError(f"{vm.KIND}: new-instance of {t}, which is not in the {vm.KIND} and not supported")
     vm.ensure_init(t)
     vm.allocate(OBJECT_BYTES)
     if t in NATIVE_CLASSES:
-        f.regs[aa] = NATIVE_CLASSES[t]()
-    else:
-        f.regs[aa] = JObject(t, {MESSAGE: None, TRACE: vm.trace()} if THROWABLE in vm.ancestors(t) else {})
+        return NATIVE_CLASSES[t]()
+    return JObject(t, {MESSAGE: None, TRACE: vm.trace()} if THROWABLE in vm.ancestors(t) else {})
+
+
+def op_new_instance(vm, f, insns, aa):
+    f.regs[aa] = new_instance(vm, _type(vm, f, vm.unit(insns, f, 1)))
     f.pc += 2
     return False, None
 
@@ -792,13 +798,17 @@ def run_main(dexes: list[DexFile], class_name: str, args: list[str], stdout=None
              max_steps: int = MAX_STEPS, max_heap: int = MAX_HEAP, stdin=None) -> int:
     """Runs class_name.main(String[]) (a Java name, org.x.Main, or a descriptor, Lorg/x/Main;);
     returns the exit status (1 for an uncaught exception)."""
-    vm = DexVM(dexes, stdout, stderr, max_steps, max_heap, stdin)
+    return run_vm(DexVM(dexes, stdout, stderr, max_steps, max_heap, stdin), class_name, args)
+
+
+def run_vm(vm: DexVM, class_name: str, args: list[str]) -> int:
+    """Runs class_name.main(String[]) on vm (DexVM, or jvmvm's JvmVM); the exit status."""
     desc = class_descriptor(class_name)
     if desc not in vm.classes:
-        raise FormatError(f"dex: class {class_name} is not in the dex")
+        raise FormatError(f"{vm.KIND}: class {class_name} is not in the {vm.KIND}")
     main = main_method(vm.classes[desc][1])
     if main is None:
-        raise FormatError(f"dex: class {class_name} has no public static void main(String[])")
+        raise FormatError(f"{vm.KIND}: class {class_name} has no public static void main(String[])")
     old_limit = sys.getrecursionlimit()
     sys.setrecursionlimit(max(old_limit, 8 * MAX_DEPTH + 500))  # ~5 Python frames per Java call
     try:
@@ -813,7 +823,7 @@ def run_main(dexes: list[DexFile], class_name: str, args: list[str], stdout=None
         vm.err.stream.write('Exception in thread "main" ' + stack_trace(e.exception))
         return 1
     except RecursionError:
-        raise FormatError("dex: Python recursion limit reached (call depth)") from None
+        raise FormatError(f"{vm.KIND}: Python recursion limit reached (call depth)") from None
     finally:
         sys.setrecursionlimit(old_limit)
     vm.out.stream.flush()

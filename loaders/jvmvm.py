@@ -1,0 +1,332 @@
+"""Runs `main(String[])` of Java class files: the dex interpreter (DexVM) with JVM bytecode frames.
+
+Everything but the instructions is DexVM's: class and method resolution, the library (dexnative,
+dexlib_*), exceptions and their stack traces, the heap limit, the instruction budget, threads run
+to completion, reflection. What the JVM adds: an operand stack per frame (jvmops), class
+initialisation superclass first with ConstantValue statics, interface default methods, line
+numbers in stack traces (`at Main.f(Main.java:12)`, as the JVM prints them), and invokedynamic
+for what javac 17 emits: string concatenation (StringConcatFactory) and lambdas / method
+references (LambdaMetafactory, as hidden classes whose frames stack traces leave out)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from cerebro.binread import FormatError
+from cerebro.loaders.classfile import Bootstrap, Handle, JvmClass, JvmCode, method_ref
+from cerebro.loaders.dex import Method, MethodRef
+from cerebro.loaders.dexexc import OBJECT, TRACE, JavaThrow, JObject
+from cerebro.loaders.dexheap import MAX_HEAP, HeapExhausted
+from cerebro.loaders.dexlib_lang import JBox, StringPlaceholder, new_string
+from cerebro.loaders.dexnative import STATIC_FIELDS
+from cerebro.loaders.dexvalues import bits32, bits64
+from cerebro.loaders.dexvm import MAX_DEPTH, MAX_STEPS, BudgetExhausted, DexVM, new_instance, run_vm
+from cerebro.loaders.jvmcode import decode
+from cerebro.loaders.jvmops import TOP, pop_value, push_value
+
+CONCAT = "Ljava/lang/invoke/StringConcatFactory;"
+LAMBDA = "Ljava/lang/invoke/LambdaMetafactory;"
+PRIMITIVES = "ZBCSIJFD"
+CAPTURED = "<captured>"
+FLAG_MARKERS, FLAG_BRIDGES = 2, 4  # LambdaMetafactory.altMetafactory flags
+HANDLE_CALLS = {5: "virtual", 6: "static", 7: "direct", 9: "interface"}  # method handle kind -> invoke kind
+PYTHON_ERRORS = (IndexError, TypeError, KeyError, AttributeError, ValueError, OverflowError, ZeroDivisionError)
+
+
+@dataclass(eq=False)
+class JFrame:
+    method: Method
+    locals: list
+    stack: list = field(default_factory=list)
+    pc: int = 0
+    done: bool = False
+    result: object = None
+
+    @property
+    def ref(self) -> MethodRef:
+        return self.method.ref
+
+
+@dataclass
+class LambdaCode:
+    """The one method of a lambda's class: calls `target` with the captured values, then its own arguments."""
+    target: Handle
+    captured: tuple[str, ...]  # types of the captured values
+    params: tuple[str, ...]  # the instantiated method type: what callers pass
+    ret: str  # what the interface method returns
+
+
+def _adapt(value: object, have: str, want: str) -> object:
+    """Boxing, unboxing and widening between a lambda's interface types and its target's."""
+    if want == "V":
+        return None
+    if have in PRIMITIVES and want not in PRIMITIVES:
+        return JBox(have, value)
+    if have not in PRIMITIVES and want in PRIMITIVES:
+        value, have = (value.value, value.kind) if isinstance(value, JBox) else (value, want)
+    if have in "BSCIJ" and want in "FD":
+        return bits64(float(value)) if want == "D" else bits32(float(value))
+    return value
+
+
+class JvmVM(DexVM):
+    KIND = "jar"
+
+    def __init__(self, classes: list[JvmClass], stdout=None, stderr=None, max_steps: int = MAX_STEPS,
+                 max_heap: int = MAX_HEAP, stdin=None):
+        super().__init__([], stdout, stderr, max_steps, max_heap, stdin)
+        for c in classes:
+            self.classes.setdefault(c.name, (None, c))
+        self.call_sites: dict[tuple[str, str, int], object] = {}  # invokedynamic site -> lambda class
+        self.static_keys: dict[tuple[str, str], tuple[str, str]] = {}
+
+    # ---- classes ----
+    def ensure_init(self, cls: str) -> None:
+        """Superclass first, then ConstantValue statics and <clinit> (JVM spec 5.5)."""
+        if cls in self.initialised or cls not in self.classes:
+            return
+        self.initialised.add(cls)
+        c = self.classes[cls][1]
+        if c.superclass is not None:
+            self.ensure_init(c.superclass)
+        for f in c.static_fields:
+            self.statics[(cls, f.name)] = c.constants.get(f.name, None if f.type[0] in "L[" else 0)
+        clinit = next((m for m in c.direct_methods if m.ref.name == "<clinit>"), None)
+        if clinit is not None:
+            self.invoke(clinit, [])
+
+    def _search_method(self, ref: MethodRef, start: str) -> Method | None:
+        """The superclasses' method with code, else an interface's default method."""
+        for cls in self.ancestors(start):
+            if cls not in self.classes:
+                break
+            for m in self.classes[cls][1].direct_methods + self.classes[cls][1].virtual_methods:
+                if m.ref.name == ref.name and m.ref.params == ref.params and m.ref.ret == ref.ret \
+                        and m.code is not None:
+                    return m
+        for iface in sorted(self.interfaces_of(start) | {start}):
+            for m in self.classes[iface][1].virtual_methods if iface in self.classes else ():
+                if m.ref.name == ref.name and m.ref.params == ref.params and m.code is not None:
+                    return m
+        return None
+
+    def static_key(self, ref) -> tuple[str, str]:
+        """(declaring class, name) of a static field named through ref's class or a subclass."""
+        key = (ref.class_name, ref.name)
+        if key not in self.static_keys:
+            owners = [c for c in (*self.ancestors(ref.class_name), *sorted(self.interfaces_of(ref.class_name)))
+                      if c in self.classes and any(f.name == ref.name for f in self.classes[c][1].static_fields)]
+            self.static_keys[key] = (owners[0], ref.name) if owners else key
+        return self.static_keys[key]
+
+    # ---- frames ----
+    def invoke(self, method: Method, args: list) -> object:
+        code = method.code
+        if isinstance(code, LambdaCode):
+            return self.call_lambda(code, args)
+        if not isinstance(code, JvmCode):
+            raise FormatError(f"jar: method {method.ref} has no code (abstract or native)")
+        if not code.insns:
+            code.insns = decode(code, method.ref.name)
+        if self.depth >= MAX_DEPTH:
+            raise JavaThrow("java.lang.StackOverflowError", None)
+        self.allocate(8 * (code.max_locals + code.max_stack) + 64)
+        local: list = [None] * code.max_locals
+        slot = 0
+        for kind, value in zip(([] if method.is_static else ["L"]) + list(method.ref.params), args, strict=True):
+            local[slot] = value
+            if kind in ("J", "D"):
+                local[slot + 1] = TOP
+            slot += 2 if kind in ("J", "D") else 1
+        frame = JFrame(method, local)
+        self.depth += 1
+        self.stack.append(frame)
+        try:
+            return self.run(frame)
+        finally:
+            self.depth -= 1
+            self.stack.pop()
+
+    def run(self, f: JFrame) -> object:
+        insns = f.method.code.insns
+        while True:
+            ins = insns[f.pc]
+            self.steps_left -= 1
+            if self.steps_left < 0:
+                raise BudgetExhausted("jar: instruction budget exhausted (infinite loop?)")
+            try:
+                self.execute_one(f, ins)
+            except JavaThrow as e:
+                if TRACE not in e.exception.fields:  # one the VM or the library raised: made here
+                    e.exception.fields[TRACE] = self.trace()
+                target = self.handler_for(f, e.exception)
+                if target is None:
+                    raise
+                f.stack[:] = [e.exception]
+                f.pc = target
+                continue
+            if f.done:
+                return f.result
+
+    def execute_one(self, f: JFrame, ins) -> None:
+        """One instruction; Python's errors from malformed code become FormatError, lack of memory
+        Java's OutOfMemoryError."""
+        try:
+            if not self.steps_left & 0xFFFF:
+                self.heap.check()
+            ins.run(self, f, ins, None)
+        except (HeapExhausted, MemoryError) as e:
+            raise JavaThrow("java.lang.OutOfMemoryError", str(e) or "Java heap space") from None
+        except FormatError:
+            raise
+        except PYTHON_ERRORS as e:
+            raise FormatError(f"jar: malformed or unsupported code at {f.method.ref}+{f.pc} "
+                              f"({type(e).__name__}: {e})") from None
+
+    def handler_for(self, f: JFrame, exc: JObject) -> int | None:
+        classes = self.ancestors(exc.cls)
+        for start, end, handler, cls in f.method.code.exceptions:
+            if start <= f.pc < end and (cls is None or cls in classes):
+                return handler
+        return None
+
+    def trace(self) -> tuple[tuple[str, str, str], ...]:
+        """(class, method, `File.java:line`) of each running method, innermost first."""
+        out = []
+        for fr in reversed(self.stack):
+            ref = fr.method.ref
+            source = getattr(self.classes.get(ref.class_name, (None, None))[1], "source_file", None)
+            line = fr.method.code.line_at(fr.pc)
+            out.append((ref.class_name, ref.name, "Unknown Source" if source is None
+                        else source if line is None else f"{source}:{line}"))
+        return tuple(out)
+
+    # ---- instructions that reach the VM ----
+    def field_access(self, f: JFrame, ins) -> None:
+        ref, op, s = ins.a, ins.op, f.stack
+        wide = ref.type in ("J", "D")
+        if op == 0xB2:
+            if (ref.class_name, ref.name) in STATIC_FIELDS:
+                push_value(s, STATIC_FIELDS[(ref.class_name, ref.name)](self), wide)
+                return
+            key = self.static_key(ref)
+            self.ensure_init(key[0])
+            if key not in self.statics:
+                raise FormatError(f"jar: static field {ref.class_name[1:-1]}.{ref.name} is not in the jar and "
+                                  "not supported")
+            push_value(s, self.statics[key], wide)
+        elif op == 0xB3:
+            key = self.static_key(ref)
+            self.ensure_init(key[0])
+            self.statics[key] = pop_value(s, wide)
+        else:
+            value = pop_value(s, wide) if op == 0xB5 else None
+            obj = s.pop()
+            if obj is None:
+                raise JavaThrow("java.lang.NullPointerException", f"Cannot {'read' if op == 0xB4 else 'assign'} "
+                                f"field \"{ref.name}\" because value is null")
+            if not isinstance(obj, JObject):
+                raise FormatError(f"jar: field {ref.name} of a {type(obj).__name__}, not an object of the jar")
+            if op == 0xB4:
+                push_value(s, obj.fields.get(ref.name, None if ref.type[0] in "L[" else 0), wide)
+            else:
+                obj.fields[ref.name] = value
+
+    def invoke_insn(self, f: JFrame, ins) -> None:
+        s, n = f.stack, ins.pops
+        values = [v for v in s[len(s) - n:] if v is not TOP]
+        del s[len(s) - n:]
+        ref = ins.a
+        result = self.call(ref, values, ins.b)
+        if values and isinstance(values[0], StringPlaceholder):  # new String(...): the string replaces it
+            s[:] = [result if v is values[0] else v for v in s]
+            f.locals[:] = [result if v is values[0] else v for v in f.locals]
+        if ref.ret != "V":
+            push_value(s, result, ref.ret in ("J", "D"))
+
+    def invoke_dynamic(self, f: JFrame, ins) -> None:
+        (boot_index, name, _desc), (params, ret) = ins.a, ins.b
+        cls = self.classes[f.method.ref.class_name][1]
+        if boot_index >= len(cls.bootstraps):
+            raise FormatError(f"jar: invokedynamic names bootstrap method {boot_index} of {len(cls.bootstraps)}")
+        boot = cls.bootstraps[boot_index]
+        s, n = f.stack, ins.pops
+        values = [v for v in s[len(s) - n:] if v is not TOP]
+        del s[len(s) - n:]
+        owner = boot.handle.ref.class_name
+        if owner == CONCAT:
+            result = self.concat(cls, boot, params, values)
+        elif owner == LAMBDA:
+            key = (f.method.ref.class_name, str(f.method.ref), ins.pc)
+            if key not in self.call_sites:
+                self.call_sites[key] = self.lambda_class(cls, boot, name, params, ret)
+            self.allocate(256)
+            result = JObject(self.call_sites[key], {CAPTURED: values})
+        else:
+            raise FormatError(f"jar: invokedynamic with bootstrap method {boot.handle.ref} is not supported")
+        push_value(s, result, ret in ("J", "D"))
+
+    def concat(self, cls: JvmClass, boot: Bootstrap, params: tuple[str, ...], values: list) -> str:
+        """StringConcatFactory: makeConcatWithConstants's recipe (\\1 an argument, \\2 a constant), or makeConcat."""
+        pool = cls.pool
+        kinds = [p if p in PRIMITIVES else "L" for p in params]
+        if boot.handle.ref.name == "makeConcat":
+            return new_string(self, *(self.stringify(v, k) for v, k in zip(values, kinds, strict=True)))
+        recipe = pool.loadable(boot.args[0], False)[1] if boot.args else None
+        if not isinstance(recipe, str):
+            raise FormatError("jar: makeConcatWithConstants without a recipe string")
+        constants = iter(str(pool.loadable(a, False)[1]) for a in boot.args[1:])
+        args = iter(zip(values, kinds, strict=True))
+        parts = []
+        for ch in recipe:
+            if ch == "\1":
+                v, k = next(args)
+                parts.append(self.stringify(v, k))
+            else:
+                parts.append(next(constants) if ch == "\2" else ch)
+        return new_string(self, *parts)
+
+    def lambda_class(self, cls: JvmClass, boot: Bootstrap, name: str, captured: tuple[str, ...], iface: str) -> str:
+        """A hidden class implementing iface's method `name` by calling the implementation method."""
+        pool, args = cls.pool, boot.args
+        if len(args) < 3:
+            raise FormatError("jar: LambdaMetafactory call site with fewer than 3 arguments")
+        erased, target, (params, ret) = pool.method_type(args[0]), pool.handle(args[1]), pool.method_type(args[2])
+        if target.kind not in (*HANDLE_CALLS, 8):
+            raise FormatError(f"jar: lambda implemented by a field handle ({target.ref})")
+        interfaces, bridges = [iface], [erased]
+        flags = pool.integer(args[3], "altMetafactory flags") if len(args) > 3 else 0
+        rest = list(args[4:])
+        if flags & FLAG_MARKERS and rest:
+            count, rest = pool.integer(rest[0], "a marker count"), rest[1:]
+            interfaces += [pool.class_name(i) for i in rest[:count]]
+            rest = rest[count:]
+        if flags & FLAG_BRIDGES and rest:
+            bridges += [pool.method_type(i) for i in rest[1:1 + pool.integer(rest[0], "a bridge count")]]
+        desc = f"{cls.name[:-1]}$$Lambda${len(self.call_sites)};"
+        code = LambdaCode(target, captured, params, ret)
+        methods = [Method(method_ref(desc, name, "(" + "".join(p) + ")" + r, "lambda"), k, 1, code)
+                   for k, (p, r) in enumerate(dict.fromkeys(bridges))]
+        self.classes[desc] = (None, JvmClass(desc, 0x1010, OBJECT, None, virtual_methods=methods,
+                                             interfaces=tuple(interfaces)))
+        self.initialised.add(desc)
+        return desc
+
+    def call_lambda(self, code: LambdaCode, args: list) -> object:
+        target = code.target.ref
+        incoming = list(args[0].fields[CAPTURED]) + list(args[1:])
+        have = code.captured + code.params
+        if code.target.kind == 8:  # a constructor reference: Foo::new
+            obj = new_instance(self, target.class_name)
+            values = [_adapt(v, h, w) for v, h, w in zip(incoming, have, target.params, strict=True)]
+            result = self.call(target, [obj, *values], "direct")
+            return result if isinstance(obj, StringPlaceholder) else obj
+        want = target.params if code.target.kind == 6 else (target.class_name, *target.params)
+        values = [_adapt(v, h, w) for v, h, w in zip(incoming, have, want, strict=True)]
+        return _adapt(self.call(target, values, HANDLE_CALLS[code.target.kind]), target.ret, code.ret)
+
+
+def run_classes(classes: list[JvmClass], class_name: str, args: list[str], stdout=None, stderr=None,
+                max_steps: int = MAX_STEPS, max_heap: int = MAX_HEAP, stdin=None) -> int:
+    """Runs class_name.main(String[]) (org.x.Main or Lorg/x/Main;); the exit status (1: uncaught exception)."""
+    return run_vm(JvmVM(classes, stdout, stderr, max_steps, max_heap, stdin), class_name, args)
