@@ -27,23 +27,12 @@ ACCURACY_INPUTS = 1000
 
 def dense_model(sizes: list[int], seed: int = 0) -> object:
     """An ONNX model of dense layers (relu between them) on one input row x."""
-    from onnx import TensorProto, helper, numpy_helper
+    from benchmarks.onnx_dense import dense_stack
 
     rng = np.random.default_rng(seed)
-    nodes, inits, x = [], [], "x"
-    for k, (a, b) in enumerate(zip(sizes, sizes[1:])):
-        inits += [numpy_helper.from_array((rng.normal(size=(a, b)) / np.sqrt(a)).astype(np.float32), f"w{k}"),
-                  numpy_helper.from_array((rng.normal(size=b) * 0.1).astype(np.float32), f"b{k}")]
-        nodes += [helper.make_node("MatMul", [x, f"w{k}"], [f"m{k}"]),
-                  helper.make_node("Add", [f"m{k}", f"b{k}"], [f"a{k}"])]
-        x = f"a{k}"
-        if k < len(sizes) - 2:
-            nodes.append(helper.make_node("Relu", [x], [f"r{k}"]))
-            x = f"r{k}"
-    io = [helper.make_tensor_value_info(name, TensorProto.FLOAT, [1, size]) for name, size in (("x", sizes[0]),
-                                                                                                (x, sizes[-1]))]
-    return helper.make_model(helper.make_graph(nodes, "dense", io[:1], io[1:], inits),
-                             opset_imports=[helper.make_opsetid("", 17)])
+    layers = [((rng.normal(size=(a, b)) / np.sqrt(a)).astype(np.float32), (rng.normal(size=b) * 0.1).astype(np.float32))
+              for a, b in zip(sizes, sizes[1:])]
+    return dense_stack(layers, opset=17, graph="dense")
 
 
 def ort_quantized(model: object) -> bytes:
