@@ -31,7 +31,13 @@ def _load_pe(data: bytes):
 
 def _load_apk(data: bytes):
     from cerebro.loaders.apk import read_apk
-    return read_apk(data)
+    from cerebro.loaders.jvmjar import is_jar, read_jar
+    return read_jar(data) if is_jar(data) else read_apk(data)
+
+
+def _load_class(data: bytes):
+    from cerebro.loaders.jvmjar import read_class
+    return read_class(data)
 
 
 def _load_elf(data: bytes):
@@ -40,7 +46,7 @@ def _load_elf(data: bytes):
 
 
 LOADERS: dict[bytes, Callable] = {b"!<arch>\n": _load_deb, b"MZ": _load_pe, b"PK\x03\x04": _load_apk,
-                                   b"\x7fELF": _load_elf}
+                                   b"\x7fELF": _load_elf, b"\xca\xfe\xba\xbe": _load_class}
 
 
 def load_package(path: str | Path):
@@ -64,7 +70,7 @@ def load_package(path: str | Path):
             pkg = loader(data)
             pkg.source = p
             return pkg
-    raise FormatError(f"{path}: not a .deb, .exe, .apk or ELF file (unknown magic {data[:4]!r})")
+    raise FormatError(f"{path}: not a .deb, .exe, .apk, .jar, .class or ELF file (unknown magic {data[:4]!r})")
 
 
 def _print_info(info: dict, indent: str = "") -> None:
@@ -128,7 +134,7 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     """The tool's own `pkg run` options (before FILE, or after it but before `--`)."""
     parser.add_argument("--program", help=".deb: program to run (default: the one named after the package)")
     parser.add_argument("--scripts", action="store_true", help=".deb: run preinst/postinst in the private root first")
-    parser.add_argument("--main", help=".apk: class whose main(String[]) to run (default: from the manifest)")
+    parser.add_argument("--main", help=".apk/.jar: class whose main(String[]) to run (default: from the manifest)")
     parser.add_argument("--timeout", type=seconds, metavar="SECONDS",
                         help=".exe/.deb: kill the program after SECONDS (exit 124); default: no limit")
 

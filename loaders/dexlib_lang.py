@@ -374,6 +374,17 @@ for _sig in ("()V", "(Ljava/lang/String;)V", "([B)V", "([BLjava/nio/charset/Char
 NATIVES[f"{_S}-><init>([C)V"] = lambda vm, _placeholder, chars: new_string(vm, "".join(map(chr, chars)))
 NATIVES[f"{_S}->valueOf([C){_S}"] = lambda vm, chars: new_string(vm, "".join(map(chr, chars)))
 NATIVES[f"{_S}->valueOf(Ljava/lang/Object;){_S}"] = lambda vm, v: vm.stringify(v)
+
+
+def _chars_slice(vm, chars, offset, count):
+    """String.valueOf(char[], offset, count): Java's bounds check and message."""
+    if offset < 0 or count < 0 or offset + count > len(chars):
+        throw("java.lang.StringIndexOutOfBoundsException", f"offset {offset}, count {count}, length {len(chars)}")
+    return new_string(vm, "".join(map(chr, chars[offset:offset + count])))
+
+
+NATIVES[f"{_S}->valueOf([CII){_S}"] = _chars_slice
+NATIVES[f"{_S}->copyValueOf([CII){_S}"] = _chars_slice
 NATIVES[f"{_S}->join(Ljava/lang/CharSequence;[Ljava/lang/CharSequence;){_S}"] = \
     lambda vm, sep, items: new_string(vm, _text(sep).join(map(vm.stringify, items)))
 NATIVES[f"{_S}->join(Ljava/lang/CharSequence;Ljava/lang/Iterable;){_S}"] = \
@@ -505,6 +516,11 @@ for _k, _name in BOX_CLASSES.items():
         METHODS[JBox][f"{_pname}Value(){_prim}"] = (lambda p: lambda vm, b: convert(b, p))(_prim)
     METHODS[JBox][f"compareTo({_c})I"] = lambda vm, a, b: box_compare(a, b)
     NATIVES[f"{_c}->compare({_k}{_k})I"] = (lambda k: lambda vm, a, b: box_compare(JBox(k, a), JBox(k, b)))(_k)
+for _k, _wrap in (("I", i32), ("J", i64)):  # Integer.sum/max/min, Long's: what Integer::sum method references name
+    _c = f"Ljava/lang/{BOX_CLASSES[_k]};"
+    NATIVES[f"{_c}->sum({_k}{_k}){_k}"] = (lambda w: lambda vm, a, b: w(a + b))(_wrap)
+    NATIVES[f"{_c}->max({_k}{_k}){_k}"] = lambda vm, a, b: max(a, b)
+    NATIVES[f"{_c}->min({_k}{_k}){_k}"] = lambda vm, a, b: min(a, b)
 METHODS[JBox].update({
     "compareTo(Ljava/lang/Object;)I": lambda vm, a, b: box_compare(a, b),
     "equals(Ljava/lang/Object;)Z": lambda vm, a, b: int(a == b),

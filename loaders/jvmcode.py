@@ -37,10 +37,11 @@ class Insn:
 class _Bytes:
     def __init__(self, code: bytes, where: str):
         self.code, self.where = code, where
+        self.pc = 0  # the instruction being read
 
     def u(self, p: int, n: int) -> int:
         if p + n > len(self.code):
-            raise FormatError(f"{self.where}: instruction at {p} is truncated by the end of the code")
+            raise FormatError(f"{self.where}: instruction at {self.pc} is truncated by the end of the code")
         return int.from_bytes(self.code[p:p + n], "big")
 
     def s(self, p: int, n: int) -> int:
@@ -55,6 +56,7 @@ def decode(code: JvmCode, method_name: str) -> list:
     insns: list = [None] * len(code.code)
     pc = 0
     while pc < len(code.code):
+        b.pc = pc
         insns[pc] = ins = _decode_one(b, pc, code)
         pc = ins.next
     _check_targets(insns, code, where)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from cerebro.binread import FormatError
 from cerebro.loaders.dexexc import THROWABLE, JavaThrow, JObject
-from cerebro.loaders.dexlib_lang import JClass
+from cerebro.loaders.dexlib_lang import JBox, JClass
 from cerebro.loaders.dexvalues import bits32, bits64, f32, f64, i32
 from cerebro.loaders.dexvm import CONVERSIONS, _arith, _new_array, new_instance
 
@@ -58,6 +58,16 @@ def _int(value: object) -> int:
     if not isinstance(value, int) or value is TOP:
         raise FormatError(f"jvm: a number was expected on the operand stack, not {type(value).__name__}")
     return value
+
+
+def same_reference(a: object, b: object) -> bool:
+    """`a == b` on references. The library makes a new Class object per getClass()/ldc, Java has one per
+    class; Integer.valueOf (boxing) gives the same object for -128..127, as Java's cache does."""
+    if a is b:
+        return True
+    if type(a) is JClass and type(b) is JClass:
+        return a.desc == b.desc
+    return type(a) is JBox and a == b and (a.kind == "Z" or a.kind in "BSCIJ" and -128 <= a.value <= 127)
 
 
 def op_nop(vm, f, ins, _):
@@ -180,7 +190,7 @@ def op_if(vm, f, ins, _):
         b = _int(s.pop())
         taken = COMPARE[CONDITIONS[op - 0x9F]](_int(s.pop()), b)
     elif op <= 0xA6:
-        taken = (s.pop() is s.pop()) == (op == 0xA5)
+        taken = same_reference(s.pop(), s.pop()) == (op == 0xA5)
     else:
         taken = (s.pop() is None) == (op == 0xC6)
     f.pc = ins.a if taken else ins.next

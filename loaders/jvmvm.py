@@ -28,7 +28,7 @@ CONCAT = "Ljava/lang/invoke/StringConcatFactory;"
 LAMBDA = "Ljava/lang/invoke/LambdaMetafactory;"
 PRIMITIVES = "ZBCSIJFD"
 CAPTURED = "<captured>"
-FLAG_MARKERS, FLAG_BRIDGES = 2, 4  # LambdaMetafactory.altMetafactory flags
+FLAG_SERIALIZABLE, FLAG_MARKERS, FLAG_BRIDGES = 1, 2, 4  # LambdaMetafactory.altMetafactory flags
 HANDLE_CALLS = {5: "virtual", 6: "static", 7: "direct", 9: "interface"}  # method handle kind -> invoke kind
 PYTHON_ERRORS = (IndexError, TypeError, KeyError, AttributeError, ValueError, OverflowError, ZeroDivisionError)
 
@@ -297,6 +297,8 @@ class JvmVM(DexVM):
         interfaces, bridges = [iface], [erased]
         flags = pool.integer(args[3], "altMetafactory flags") if len(args) > 3 else 0
         rest = list(args[4:])
+        if flags & FLAG_SERIALIZABLE:
+            interfaces.append("Ljava/io/Serializable;")
         if flags & FLAG_MARKERS and rest:
             count, rest = pool.integer(rest[0], "a marker count"), rest[1:]
             interfaces += [pool.class_name(i) for i in rest[:count]]

@@ -1,0 +1,169 @@
+"""Java programs compiled by Debian's javac at test time, run by the JVM front end of the dex
+interpreter (classfile + jvmvm) and by `java`: stdout, stderr and exit status must match exactly.
+One javac call and one `java` per program, cached by the sources' hash under loader_support.CACHE.
+Then hostile class files (crafted_class.py): each gives one clear error, never a Python one."""
+
+import hashlib
+import io
+import json
+import shutil
+import subprocess
+import zipfile
+from pathlib import Path
+
+import pytest
+from crafted_class import Pool, build_class
+from loader_support import CACHE, need
+
+from cerebro.binread import FormatError
+from cerebro.loaders import cli
+from cerebro.loaders.classfile import parse_class
+from cerebro.loaders.jvmjar import read_jar
+from cerebro.loaders.jvmvm import run_classes
+
+PROGRAMS_DIR = Path(__file__).parent / "java_programs"
+# program (class with main) -> its arguments
+RUNS = {"Colls": [], "Strs": [], "Numbers": [], "Exc": [], "Refl": [], "Threads": [], "Oop": ["a", "b"],
+        "Lambdas": [], "Exit": ["one", "3"]}
+
+
+def _jvm_reference(folder: Path) -> dict:
+    """Compiles every .java into one JAR (no Main-Class) and runs each program on the JVM."""
+    need("javac", "java")
+    work = folder.with_suffix(".part")
+    shutil.rmtree(work, ignore_errors=True)
+    (work / "classes").mkdir(parents=True)
+    subprocess.run(["javac", "-d", str(work / "classes"), *map(str, sorted(PROGRAMS_DIR.glob("*.java")))],
+                   check=True, capture_output=True)
+    with zipfile.ZipFile(work / "programs.jar", "w") as z:
+        z.writestr("META-INF/MANIFEST.MF", "Manifest-Version: 1.0\r\n\r\n")
+        for path in sorted((work / "classes").glob("*.class")):
+            z.write(path, path.name)
+    expected = {}
+    for name, args in RUNS.items():
+        proc = subprocess.run(["java", "-cp", str(work / "programs.jar"), name, *args], capture_output=True,
+                              text=True, timeout=60)
+        expected[name] = [proc.returncode, proc.stdout, proc.stderr]
+    (work / "expected.json").write_text(json.dumps(expected))
+    shutil.rmtree(folder, ignore_errors=True)
+    work.rename(folder)
+    return expected
+
+
+@pytest.fixture(scope="module")
+def programs():
+    digest = hashlib.sha256(json.dumps(RUNS).encode())
+    for path in sorted(PROGRAMS_DIR.glob("*.java")):
+        digest.update(path.name.encode() + path.read_bytes())
+    folder = CACHE / "jvm-programs" / digest.hexdigest()[:16]
+    if (folder / "expected.json").exists():
+        expected = json.loads((folder / "expected.json").read_text())
+    else:
+        expected = _jvm_reference(folder)
+    return folder / "programs.jar", expected
+
+
+@pytest.mark.parametrize("name", sorted(RUNS))
+def test_program_matches_the_jvm(programs, name):
+    jar, expected = programs
+    out, err = io.StringIO(), io.StringIO()
+    status = run_classes(list(read_jar(jar.read_bytes()).classes.values()), name, RUNS[name], out, err)
+    assert [status, out.getvalue(), err.getvalue()] == expected[name]
+
+
+def test_pkg_run_takes_main_class_from_the_manifest(programs, tmp_path, capsys):
+    """`cerebroc pkg run x.jar ARGS`: Main-Class from META-INF/MANIFEST.MF (continued over two lines);
+    `--main` another class; a lone .class file runs its own main; missing classes are named."""
+    jar, expected = programs
+    with zipfile.ZipFile(jar) as src, zipfile.ZipFile(tmp_path / "exit.jar", "w") as z:
+        z.writestr("META-INF/MANIFEST.MF", "Manifest-Version: 1.0\r\nMain-Class: Ex\r\n it\r\n\r\n")
+        for name in src.namelist():
+            if name.endswith(".class"):
+                z.writestr(name, src.read(name))
+        (tmp_path / "Exit.class").write_bytes(src.read("Exit.class"))
+    assert cli.main(["pkg", "run", str(tmp_path / "exit.jar"), "one", "3"]) == 3
+    assert list(capsys.readouterr()[:2]) == expected["Exit"][1:]
+    assert cli.main(["pkg", "run", str(tmp_path / "Exit.class"), "x"]) == 0
+    assert capsys.readouterr().out == "args 1\narg [x]\nnot reached\n"
+    assert cli.main(["pkg", "run", "--main", "Refl", str(tmp_path / "exit.jar")]) == 0
+    assert capsys.readouterr().out == expected["Refl"][1]
+    with pytest.raises(FormatError, match=r"^jar: class Nope is not in the jar; classes with main\(String\[\]\): "
+                                          r"Colls, Exc, Exit, Lambdas, Numbers \(and 4 more\); run one with --main"):
+        cli.load_package(tmp_path / "exit.jar").run([], main="Nope")
+
+
+def test_pkg_info_lists_the_jar(programs):
+    jar, _expected = programs
+    info = read_jar(jar.read_bytes()).info()
+    assert info["format"] == "jar" and info["main_class"] is None and info["class_versions"] == ["61 (Java 17)"]
+    assert info["classes_with_main"] == sorted(RUNS) and "Oop$Planet" in info["classes"]
+
+
+def test_missing_library_method_is_named(programs):
+    """A call into a part of the Java library the interpreter lacks: one line naming class and method."""
+    pool = Pool()
+    ref = pool.member(10, "java/lang/Runtime", "getRuntime", "()Ljava/lang/Runtime;")
+    data = build_class(bytes([0xB8]) + ref.to_bytes(2, "big") + bytes([0x57, 0xB1]), pool=pool)
+    with pytest.raises(FormatError, match=r"^jar: method Ljava/lang/Runtime;->getRuntime\(\)Ljava/lang/Runtime; is "
+                                          "not in the jar and not supported by the interpreter$"):
+        run_classes([parse_class(data)], "T", [], io.StringIO(), io.StringIO())
+
+
+def test_budget_heap_and_depth_limits():
+    """An endless loop ends at the instruction budget; arrays kept forever end in OutOfMemoryError at the
+    heap limit; endless recursion is a StackOverflowError, all as Java sees them."""
+    loop = build_class(bytes([0xA7, 0x00, 0x00]))  # goto self
+    with pytest.raises(FormatError, match=r"^jar: instruction budget exhausted"):
+        run_classes([parse_class(loop)], "T", [], io.StringIO(), io.StringIO(), max_steps=10_000)
+    # Object[] chain = null; for (;;) chain = new Object[] {chain, new int[100000]};
+    pool = Pool()
+    size, obj = pool.add(b"\x03" + (100_000).to_bytes(4, "big")), pool.cls("java/lang/Object")
+    grow = build_class(bytes([0x01, 0x4C, 0x05, 0xBD, 0, obj, 0x59, 0x03, 0x2B, 0x53, 0x59, 0x04, 0x12, size,
+                              0xBC, 0x0A, 0x53, 0x4C, 0xA7, 0xFF, 0xF0]), max_stack=4, max_locals=2, pool=pool)
+    out, err = io.StringIO(), io.StringIO()
+    assert run_classes([parse_class(grow)], "T", [], out, err, max_heap=48 << 20) == 1
+    assert err.getvalue().startswith('Exception in thread "main" java.lang.OutOfMemoryError: ')
+    pool = Pool()
+    me = pool.member(10, "T", "main", "([Ljava/lang/String;)V")
+    recurse = build_class(bytes([0x2A, 0xB8]) + me.to_bytes(2, "big") + bytes([0xB1]), pool=pool)
+    out, err = io.StringIO(), io.StringIO()
+    assert run_classes([parse_class(recurse)], "T", [], out, err) == 1
+    assert err.getvalue().startswith('Exception in thread "main" java.lang.StackOverflowError\n\tat T.main(')
+
+
+HOSTILE = {  # name -> (class file bytes, the one-line error)
+    "huge pool count": (build_class(b"\xb1", pool_count=65535), r"constant pool entry count 65534 does not fit"),
+    "truncated file": (build_class(b"\xb1")[:40], r"lies outside the file"),
+    "future version": (build_class(b"\xb1", version=70), r"class file version 70\.0 is not one of Java 1\.1-17"),
+    "class names itself": (b"\xca\xfe\xba\xbe\x00\x00\x00\x3d\x00\x03\x07\x00\x01\x07\x00\x02"
+                           b"\x00\x21\x00\x01\x00\x02\x00\x00\x00\x00\x00\x00\x00\x00",
+                           r"constant pool index 1 for a class name is a Class entry"),
+    "stack underflow": (build_class(b"\x57\xb1"), r"operand stack underflow at 0 \(opcode 0x57\)"),
+    "stack overflow": (build_class(b"\x03\x03\x03\x57\x57\x57\xb1", max_stack=2),
+                       r"operand stack overflow at 2: 3 words, max_stack 2"),
+    "push in a loop": (build_class(b"\x03\xa7\xff\xff", max_stack=100),
+                       r"operand stack depth at 0 is 0 on one path, 1 on another"),
+    "truncated code": (build_class(b"\x03\x11\x00"), r"instruction at 1 is truncated by the end of the code"),
+    "jump out of range": (build_class(b"\xa7\x00\x64"), r"jump from 0 to 100, which is not an instruction"),
+    "jump into an instruction": (build_class(b"\x11\x00\x00\xa7\xff\xfe"), r"jump from 3 to 1, which is not"),
+    "falls off the end": (build_class(b"\x03\x57"), r"execution falls off the end of the code after 1"),
+    "local past max_locals": (build_class(b"\x15\x05\x57\xb1"), r"uses local 5, past max_locals 1"),
+    "field index out of range": (build_class(b"\xb2\x03\xe7\x57\xb1"),
+                                 r"constant pool index 999 for a field or method is out of range"),
+    "method index names a Utf8": (build_class(b"\xb8\x00\x01\xb1"),
+                                  r"constant pool index 1 for a field or method is a Utf8 entry"),
+    "huge tableswitch": (build_class(b"\x03\xaa\x00\x00\x00\x00\x00\x04\x80\x00\x00\x00\x7f\xff\xff\xff"),
+                         r"tableswitch at 1 has range -2147483648\.\.2147483647"),
+    "handler outside the code": (build_class(b"\xb1", exceptions=[(0, 1, 9, 0)]),
+                                 r"exception table entry 0 \(0-1 -> 9\) lies outside the code"),
+    "jsr": (build_class(b"\xa8\x00\x03\xb1"), r"opcode 0xa8 at 0 is not supported \(jsr/ret subroutines\)"),
+    "empty code": (build_class(b""), r"code length 0 is outside 1\.\.65535"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE))
+def test_hostile_class_file_gives_one_clear_error(name):
+    data, message = HOSTILE[name]
+    with pytest.raises(FormatError, match=message) as refused:
+        run_classes([parse_class(data, "t.class")], "T", [], io.StringIO(), io.StringIO())
+    assert "\n" not in str(refused.value) and str(refused.value).startswith("t.class")
