@@ -761,6 +761,7 @@ METHODS[JClass].update({
     "newInstance([Ljava/lang/Object;)Ljava/lang/Object;": lambda vm, c, args: _new_instance(vm, c),
     "equals(Ljava/lang/Object;)Z": lambda vm, c, o: int(isinstance(o, JClass) and o.desc == c.desc),
     "hashCode()I": lambda vm, c: string_hash(c.desc),
+    "desiredAssertionStatus()Z": lambda vm, c: 0,  # `assert` is off, as on a JVM run without -ea
 })
 METHODS[JMethod].update({
     "getName()Ljava/lang/String;": lambda vm, m: m.name,

