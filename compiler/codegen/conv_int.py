@@ -7,6 +7,9 @@ of COLUMNS output channels of a group, one accumulate() per tap into the same ve
 zero-point correction and the horizontal sums happen once per pixel (finish()). A tap that falls in the
 padding reads a clamped, in-bounds pixel and keeps the sums unchanged (a select), which is what a padded
 cell holding x_zero adds: nothing. The parts share the output rows (image x output row).
+
+Constant weights packed by passes/prepack.py (attrs["packed_b"]) run codegen/conv_int_packed.py's kernel
+instead, with output channels along the vector lanes (AVX2 without VNNI).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from dataclasses import dataclass
 
 from llvmlite import ir
 
+from cerebro.compiler.codegen.conv_int_packed import PackedConv, emit_rows
 from cerebro.compiler.codegen.int_dot import Side, Sums, accumulate, band_rows, dot_form, finish
 from cerebro.compiler.codegen.llvm_types import index, load, store
 from cerebro.compiler.codegen.loops import for_range, i64
@@ -112,11 +116,15 @@ def emit_conv_integer(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
     _, out_h, out_w, _ = node.outputs[0].shape
     (sy, sx), ((py, _), (px, _)) = node.attrs["strides"], node.attrs["padding"]
     dy_step, dx_step = node.attrs.get("rhs_dilation") or (1, 1)
-    conv = _Conv(node, ctx.target, list(fn.args[:5]), band_rows(ctx.target))
     builder = ir.IRBuilder(fn.append_basic_block("entry"))
     part, parts = parts_of(builder, node, fn)
     lo, hi = share(builder, conv_integer_units(node, ctx.target, 1), part, parts)
     first, end = _interior(width, out_w, kw, sx, dx_step, px)
+    if "packed_b" in node.attrs:
+        emit_rows(PackedConv(builder, node, ctx.target, list(fn.args[:5])), lo, hi, _clamped, (first, end))
+        builder.ret_void()
+        return
+    conv = _Conv(node, ctx.target, list(fn.args[:5]), band_rows(ctx.target))
     bands = (end - first) // conv.band
     with for_range(builder, hi, "row", start=lo) as row:
         image, oy = builder.udiv(row, i64(out_h)), builder.urem(row, i64(out_h))

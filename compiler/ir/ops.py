@@ -581,7 +581,8 @@ _declare("matmul", "matmul", 2, _matmul, ref.matmul, Role.MATMUL, cost=_matmul_f
 _declare("matmul_integer", "matmul_integer", 4, _matmul_integer, ref.matmul_integer, Role.REDUCTION,
          cost=_matmul_integer_ops, optional=("transpose_b",))  # a contraction over K: a kernel of its own
 _declare("conv_integer", "conv_integer", 4, _conv_integer, ref.conv_integer, Role.REDUCTION,
-         cost=_conv_integer_ops, attrs=("strides", "padding"), optional=("rhs_dilation", "groups"))
+         cost=_conv_integer_ops, attrs=("strides", "padding"), optional=("rhs_dilation", "groups"),
+         lowered=("packed_b",))
 _declare("conv", "conv", 2, _conv, ref.conv, Role.CONV, cost=_conv_flops, attrs=("strides", "padding"),
          optional=("lhs_dilation", "rhs_dilation", "groups"), lowered=("epilogue", "packed_b"))
 _declare("reduce_window", "reduce_window", 1, _reduce_window, ref.reduce_window, Role.WINDOW, cost=_window_flops,

@@ -8,12 +8,15 @@ and every cache line fully used). The packed constant keeps b's logical shape (K
 attrs["packed_b"] records the column block the layout was made for, which the emitter checks.
 A conv kernel w[*K, Cin, Cout] is packed as the matrix [prod(K) * Cin, Cout] (the conv tile's K
 is kernel positions x Cin).
+A conv_integer kernel that codegen/conv_int_packed.py runs (AVX2 without VNNI) is packed in its own order,
+its weight zero points moved into the weights.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from cerebro.compiler.codegen import conv_int_packed
 from cerebro.compiler.ir import Graph, Node, Value
 from cerebro.compiler.ir.ops import Role, role_of
 from cerebro.compiler.targets import lanes, micro_tile
@@ -54,7 +57,11 @@ def prepack_weights(graph: Graph, target: object) -> Graph:
     """Replace each packable constant weight by its packed copy for target's tile, in place; returns graph."""
     packed: dict[tuple[int, int], Value] = {}
     _, vectors = micro_tile(target)
+    integer: dict[tuple[int, int], Value] = {}
     for node in graph.nodes:
+        if conv_int_packed.packs(node, target):  # a layout of its own (output channels along the lanes)
+            conv_int_packed.pack_node(node, integer)
+            continue
         rule = PACKABLE.get(role_of(node.op))
         slot = rule(node) if rule and "packed_b" not in node.attrs else None
         if slot is None or node.inputs[slot].size == 0 or lanes(target, node.inputs[slot].dtype) == 1:

@@ -1,0 +1,212 @@
+"""conv_integer with constant weights on AVX2 without VNNI: output channels along the vector lanes.
+
+The dot-product form of codegen/conv_int.py sums along input channels inside a vector, so every output costs
+a horizontal sum and a zero-point correction. Here a vpmaddwd multiplies i16 pairs of input channels by the
+same pairs of four output channels' weights, and its eight i32 lanes are the partial sums of those four
+channels (lanes 0-3 over one half of a 16-channel step, lanes 4-7 over the other), so the accumulators are
+the outputs: one add of the two halves per pixel and four channels at the end.
+
+- Activations: 16 input channels of a pixel are loaded, widened to i16 and their zero point subtracted
+  once; vpshufd j broadcasts the channel pair 2j (and 8 + 2j in the upper 128 bits) to every lane of its
+  half, and feeds VECTORS weight vectors.
+- Weights: pack_weights() lays them out at compile time (passes/prepack.py) as, per group of four output
+  channels, tap and 16-channel step, four 16-byte vectors (one per j): the bytes of channel pair 2j of the
+  four channels, then pair 8 + 2j. A vector is widened to i16 as it is loaded and feeds PIXELS pixels.
+  Packing also moves a nonzero weight zero point into the weights (w - zw must fit i8), so the kernel
+  never subtracts one: (x - zx) and w are in [-255, 255], each pair sum fits i32, and the sums wrap as
+  the reference's, bit for bit.
+- A tap in the padding is skipped (a branch per kernel row for pixels inside along x; per tap at the left
+  and right borders, one pixel at a time), which is what a padded cell holding x's zero point adds: nothing.
+
+The packed form applies to one dense step per 16 input channels and whole groups of four output channels
+per conv group (packs()); anything else keeps conv_int.py's dot-product kernel.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from llvmlite import ir
+
+from cerebro.compiler.codegen.int_dot import dot_form, widen
+from cerebro.compiler.codegen.llvm_types import index, load, splat, store
+from cerebro.compiler.codegen.loops import fold_range, for_range, i64
+from cerebro.compiler.ir import Node, Value
+from cerebro.compiler.ir.dtypes import DType
+
+I8, I16, I32 = ir.IntType(8), ir.IntType(16), ir.IntType(32)
+STEP = 16  # input channels per activation load (two halves of 8)
+PAIRS = 4  # channel pairs per half: vpshufd 0..3
+CHANNELS = 4  # output channels per weight vector
+PIXELS = 2  # output pixels sharing each weight vector
+VECTORS = 4  # weight vectors (of CHANNELS output channels) sharing each activation
+
+
+def packs(node: Node, target: object) -> bool:
+    """Whether node is a conv_integer this kernel runs once its weights are packed: constant weights and
+    weight zero points with w - zw in i8, 16-channel steps, whole vectors of output channels, and the target's
+    dot form the 8-lane vpmaddwd (AVX2 without VNNI)."""
+    if node.op != "conv_integer" or "packed_b" in node.attrs:
+        return False
+    x, w, _, w_zero = node.inputs
+    if not (w.is_const and w_zero.is_const):
+        return False
+    groups = node.attrs.get("groups", 1)
+    form = dot_form(target, STEP)
+    if not (getattr(target, "is_x86", False) and form.name == "pmaddwd" and form.sums == 8):
+        return False
+    centred = w.data.astype(np.int16) - w_zero.data.astype(np.int16).reshape(-1, 1, 1, 1)
+    return (w.shape[-1] % STEP == 0 and (w.shape[0] // groups) % CHANNELS == 0 and x.shape[-1] == w.shape[-1] * groups
+            and -128 <= int(centred.min(initial=0)) and int(centred.max(initial=0)) <= 127)
+
+
+def pack_weights(w: np.ndarray, w_zero: np.ndarray) -> np.ndarray:
+    """(w - w_zero) as i8 in the kernel's order, keeping w's shape [Cout, KH, KW, Cin/g] (see the docstring)."""
+    cout, kh, kw, cin = w.shape
+    centred = (w.astype(np.int16) - w_zero.astype(np.int16).reshape(-1, 1, 1, 1)).astype(np.int8)
+    blocks = centred.reshape(cout // CHANNELS, CHANNELS, kh * kw, cin // STEP, 2, PAIRS, 2)
+    return np.ascontiguousarray(blocks.transpose(0, 2, 3, 5, 4, 1, 6)).reshape(w.shape)
+
+
+def pack_node(node: Node, packed: dict[tuple[int, int], Value]) -> None:
+    """Give node its packed weights (shared by nodes reading the same constants) and zero weight zero points."""
+    w, w_zero = node.inputs[1], node.inputs[3]
+    key = (w.id, w_zero.id)
+    if key not in packed:
+        packed[key] = Value(w.shape, DType.i8, f"{w.name}.packed" if w.name else "",
+                            data=pack_weights(w.data, w_zero.data))
+    node.inputs[1] = packed[key]
+    node.inputs[3] = Value(w_zero.shape, DType.i8, "", data=np.zeros(w_zero.shape, np.int8))
+    node.attrs["packed_b"] = CHANNELS
+
+
+def _when(builder: ir.IRBuilder, condition: ir.Value, values: list[ir.Value], body) -> list[ir.Value]:
+    """body(values) where condition holds, else values unchanged (phis at the join)."""
+    before = builder.block
+    with builder.if_then(condition):
+        new = body(values)
+        inner = builder.block
+    phis = []
+    for old, value in zip(values, new):
+        phi = builder.phi(old.type)
+        phi.add_incoming(value, inner)
+        phi.add_incoming(old, before)
+        phis.append(phi)
+    return phis
+
+
+class PackedConv:
+    """The emitter's state for one node: its shapes, the arguments and the target's pmaddwd form."""
+
+    def __init__(self, builder: ir.IRBuilder, node: Node, target: object, args: list[ir.Value]) -> None:
+        if node.attrs.get("packed_b") != CHANNELS:
+            raise ValueError(f"{node.where()}: conv_integer weights packed for {node.attrs.get('packed_b')} "
+                             f"channels, this kernel reads {CHANNELS}")
+        self.node, self.builder, self.form = node, builder, dot_form(target, STEP)
+        self.x, self.w, self.p_out = args[0], args[1], args[4]
+        x = node.inputs[0]
+        self.x_dtype = x.dtype
+        self.zero_x = splat(builder, widen(builder, load(builder, args[2], i64(0), I8), x.dtype, I16), STEP)
+        _, self.height, self.width, self.cin = x.shape
+        cout, kh, kw, self.cin_g = node.inputs[1].shape
+        self.cout, self.kh, self.kw = cout, kh, kw
+        self.out_w = node.outputs[0].shape[2]
+        self.sx = node.attrs["strides"][1]
+        self.dx_step = (node.attrs.get("rhs_dilation") or (1, 1))[1]
+        self.px = node.attrs["padding"][1][0]
+        self.steps = self.cin_g // STEP
+
+    def block(self, row: ir.Value, image: ir.Value, rows: list[tuple[ir.Value, ir.Value]], ox0: ir.Value,
+              count: int, group: ir.Value, q0: ir.Value, vectors: int, masked: bool) -> None:
+        """Outputs of pixels ox0 .. ox0 + count - 1 of one output row, channels 4*q0 .. 4*(q0 + vectors) - 1
+        (all of conv group `group`). masked: check each tap along x too (count is 1 there)."""
+        b = self.builder
+        zero = ir.Constant(ir.VectorType(I32, self.form.sums), None)
+        sums = [zero] * (count * vectors)
+        for dy, (iy, inside_y) in enumerate(rows):
+            if masked:
+                for dx in range(self.kw):
+                    ix = index(b, dx * self.dx_step - self.px, (ox0, self.sx))
+                    inside = b.and_(inside_y, b.and_(b.icmp_signed(">=", ix, i64(0)),
+                                                     b.icmp_signed("<", ix, i64(self.width))))
+                    sums = _when(b, inside, sums, lambda s, dy=dy, dx=dx, iy=iy: self._tap(
+                        s, image, iy, ox0, count, dy, dx, group, q0, vectors))
+            else:
+                def kernel_row(s, dy=dy, iy=iy):
+                    for dx in range(self.kw):
+                        s = self._tap(s, image, iy, ox0, count, dy, dx, group, q0, vectors)
+                    return s
+
+                sums = _when(b, inside_y, sums, kernel_row)
+        for at, total in enumerate(sums):
+            p, v = divmod(at, vectors)
+            halves = [b.shuffle_vector(total, total, ir.Constant(ir.VectorType(I32, CHANNELS),
+                                                                  list(range(h, h + CHANNELS))))
+                      for h in (0, CHANNELS)]
+            channel = index(b, v * CHANNELS, (q0, CHANNELS))
+            store(b, b.add(*halves), self.p_out, index(b, p * self.cout, (row, self.out_w * self.cout),
+                                                       (ox0, self.cout), (channel, 1)), I32)
+
+    def _tap(self, sums: list[ir.Value], image: ir.Value, iy: ir.Value, ox0: ir.Value, count: int, dy: int,
+             dx: int, group: ir.Value, q0: ir.Value, vectors: int) -> list[ir.Value]:
+        """sums plus kernel tap (dy, dx) over every input channel of the group."""
+        b = self.builder
+        tap = dy * self.kw + dx
+        pixel_starts = [index(b, (dx * self.dx_step - self.px + p * self.sx) * self.cin, (image, self.height
+                              * self.width * self.cin), (iy, self.width * self.cin), (ox0, self.sx * self.cin),
+                              (group, self.cin_g)) for p in range(count)]
+        weight_starts = [index(b, (v * self.kh * self.kw + tap) * self.steps * PAIRS * STEP,
+                               (q0, self.kh * self.kw * self.steps * PAIRS * STEP)) for v in range(vectors)]
+        with fold_range(b, self.steps, sums, "ci") as (s, carry):
+            pixels = [b.sub(widen(b, load(b, self.x, index(b, 0, (start, 1), (s, STEP)), I8, STEP), self.x_dtype,
+                                  I16), self.zero_x) for start in pixel_starts]
+            new = list(carry.values)
+            for j in range(PAIRS):
+                pair = ir.Constant(ir.VectorType(I32, STEP), [h * 8 + 2 * j + e for h in (0, 1)
+                                                             for _ in range(PAIRS) for e in (0, 1)])
+                shuffled = [b.shuffle_vector(a, a, pair) for a in pixels]
+                for v, start in enumerate(weight_starts):
+                    at = index(b, j * STEP, (start, 1), (s, PAIRS * STEP))
+                    weights = widen(b, load(b, self.w, at, I8, STEP), DType.i8, I16)
+                    for p, a in enumerate(shuffled):
+                        new[p * vectors + v] = self.form.step(b, new[p * vectors + v], a, weights)
+            carry.values = new
+        return carry.values
+
+
+def emit_rows(conv: PackedConv, lo: ir.Value, hi: ir.Value, clamped, interior: tuple[int, int]) -> None:
+    """Output rows [lo, hi) (image x output row): per conv group and block of VECTORS weight vectors, the
+    left border pixels one at a time, the interior in blocks of PIXELS (and a shorter tail), the right border.
+    clamped(builder, at, size) -> (at clamped, whether inside); interior: [first, end) along x."""
+    b, node = conv.builder, conv.node
+    out_h = node.outputs[0].shape[1]
+    sy = node.attrs["strides"][0]
+    dy_step = (node.attrs.get("rhs_dilation") or (1, 1))[0]
+    py = node.attrs["padding"][0][0]
+    groups = node.attrs.get("groups", 1)
+    first, end = interior
+    blocks, tail = divmod(end - first, PIXELS)
+    per_group = conv.cout // groups // CHANNELS
+    full, rest = divmod(per_group, VECTORS)
+    with for_range(b, hi, "row", start=lo) as row:
+        image, oy = b.udiv(row, i64(out_h)), b.urem(row, i64(out_h))
+        rows = [clamped(b, index(b, dy * dy_step - py, (oy, sy)), conv.height) for dy in range(conv.kh)]
+        with for_range(b, groups, "g") as group:
+            for count_blocks, vectors, offset in ((full, VECTORS, 0), (int(rest > 0), rest, full * VECTORS)):
+                if not (count_blocks and vectors):
+                    continue
+                with for_range(b, count_blocks, "cb") as cb:
+                    q0 = index(b, offset, (group, per_group), (cb, VECTORS))
+
+                    def pixels(ox: ir.Value, count: int, masked: bool, vectors: int = vectors, q0: ir.Value = q0,
+                               row: ir.Value = row, image: ir.Value = image, rows: list = rows,
+                               group: ir.Value = group) -> None:
+                        conv.block(row, image, rows, ox, count, group, q0, vectors, masked)
+
+                    with for_range(b, first, "left") as ox:
+                        pixels(ox, 1, True)
+                    with for_range(b, blocks, "band") as band:
+                        pixels(index(b, first, (band, PIXELS)), PIXELS, False)
+                    if tail:
+                        pixels(i64(first + blocks * PIXELS), tail, False)
+                    with for_range(b, conv.out_w, "right", start=end) as ox:
+                        pixels(ox, 1, True)
