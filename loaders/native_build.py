@@ -20,7 +20,7 @@ NATIVE = Path(__file__).parent / "native"
 # C files linked into a program besides <name>.c
 MODULES = {"peload": ["fault_report.c", "crt.c", "threads.c", "modules.c", "wide.c", "crt_stdio.c", "crt_math.c",
                       "messages.c", "paths.c", "files.c", "ucrt.c", "multibyte.c", "winrt.c", "winfile.c", "process.c",
-                      "launcher.c"]}
+                      "launcher.c", "ucrt_startup.c", "splitpath.c"]}
 MODULES_BY_BITS = {(32, "peload"): ["crt32.c"]}  # only in that build (msvcrt's i386-only functions)
 LIBS = {"peload": ["-lm"]}  # libraries linked after the sources (crt_math.c calls libm)
 CFLAGS = ["-O2", "-std=gnu11", "-Wall", "-Wextra"]  # tests also build with -Werror to keep the C clean

@@ -2,7 +2,7 @@
 /*
  * msvcrt's file and process functions that real console programs (Lua's io/os libraries, the brotli
  * tool) import beyond fopen/fread: freopen, setvbuf, tmpfile/tmpnam, remove/rename/_unlink,
- * _sopen/_fdopen, _utime64, system/_popen, setlocale/strcoll. Windows flag and mode values are
+ * _open/_sopen/_fdopen/_read/_close, _utime64, system/_popen, setlocale/strcoll. Windows flag and mode values are
  * translated to Linux's; Windows behaviour the program can see (rename never replaces, system
  * returns the exit code) is kept. Commands run by /bin/sh, not cmd.exe. File names go through
  * host_path (paths.c): '\\' separates their parts.
@@ -10,6 +10,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -156,6 +157,25 @@ static WINAPI int s__sopen_s(int *fd, const char *path, int oflag, int share, in
 	return *fd < 0 ? errno : 0;
 }
 
+static WINAPI int s__open(const char *path, int oflag, ...)
+{
+#define CALL(ap) sopen_args(path, oflag, ap)
+	return MS_VARARGS(oflag, CALL);
+#undef CALL
+}
+
+/* _read/_close of a descriptor _open gave: text mode is a hint here too (files hold '\n' lines). */
+static WINAPI int s__read(int fd, void *buf, unsigned count)
+{
+	if (count > INT_MAX) {
+		errno = EINVAL;
+		return -1;
+	}
+	return (int)read(fd, buf, count);
+}
+
+static WINAPI int s__close(int fd) { return close(fd); }
+
 /* ---- commands: the exit code, as msvcrt's system and _pclose return it ---- */
 
 static int exit_code(int status)
@@ -209,6 +229,7 @@ const struct shim crt_stdio_shims[] = {
 	M("freopen", s_freopen), M("clearerr", s_clearerr), M("setvbuf", s_setvbuf), M("tmpfile", s_tmpfile),
 	M("tmpnam", s_tmpnam), M("_fdopen", s__fdopen), M("remove", s__unlink), M("_unlink", s__unlink),
 	M("rename", s_rename), M("_utime64", s__utime64), M("_sopen", s__sopen), M("_sopen_s", s__sopen_s),
+	M("_open", s__open), M("_read", s__read), M("_close", s__close),
 	M("system", s_system), M("_popen", s__popen), M("_pclose", s__pclose), M("setlocale", s_setlocale),
 	M("strcoll", s_strcoll),
 };

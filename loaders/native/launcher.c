@@ -4,13 +4,15 @@
  * script): CreateProcessW of a program and its arguments, the job object it runs the child in,
  * SHLWAPI's path functions, and the rest of its old static C runtime's KERNEL32 imports.
  *
- * CreateProcessW (unlike CreateProcessA, process.c: `/bin/sh -c` for ninja's shell commands)
- * splits the command line by the Microsoft C runtime's rules and runs the first word as a program,
- * with no shell: an argument that starts with '\' (not "\\") and names an existing file once its
- * '\' are '/' is passed in that Linux form (the launcher's Python path and its own path); other
- * arguments go as they are. A program without '/' is searched in PATH.
+ * CreateProcessW splits the command line by the Microsoft C runtime's rules and runs the first word
+ * as a program, with no shell: an argument that starts with '\' (not "\\") and names an existing
+ * file once its '\' are '/' is passed in that Linux form (the launcher's Python path and its own
+ * path); other arguments go as they are. A program without '/' is searched in PATH. CreateProcessA
+ * (process.c) does the same when the program is such a '\' path (setuptools' cli.exe starts python
+ * so), and otherwise gives the line to `/bin/sh -c` (ninja's commands are shell commands).
  */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +38,17 @@ __attribute__((noreturn)) static void not_implemented(const char *what)
 
 /* ---- CreateProcessW ---- */
 
+/* The program name at the start of line: its first character and its length. */
+static const char *program_word(const char *line, size_t *len)
+{
+	const char *start = line + (*line == '"'), *end = start;
+
+	while (*end && (*line == '"' ? *end != '"' : *end != ' ' && *end != '\t'))
+		end++;
+	*len = (size_t)(end - start);
+	return start;
+}
+
 /*
  * Splits line (in place: a word is never longer than its source) into at most MAX_ARGS words by
  * the C runtime's rules: the program name ends at the next '"' if it starts with one, else at a
@@ -45,18 +58,12 @@ __attribute__((noreturn)) static void not_implemented(const char *what)
  */
 static int split_command_line(char *line, char *argv[MAX_ARGS + 1])
 {
-	char *in = line, *out = line;
+	char *in = line, *out;
 	int argc = 0;
+	size_t len;
 
-	if (*in == '"') {
-		argv[argc++] = ++in;
-		while (*in && *in != '"')
-			in++;
-	} else {
-		argv[argc++] = in;
-		while (*in && *in != ' ' && *in != '\t')
-			in++;
-	}
+	argv[argc++] = in = (char *)program_word(line, &len);
+	in += len;
 	out = in;
 	if (*in)
 		in++;
@@ -111,13 +118,51 @@ static char *linux_path(const char *arg)
 	return strdup(mapped);
 }
 
+/* Each argument that linux_path maps is replaced by its mapping, kept in mapped[] to be freed. */
+static void map_linux_paths(int argc, char *argv[], char *mapped[])
+{
+	for (int i = 0; i < argc; i++)
+		if ((mapped[i] = linux_path(argv[i])))
+			argv[i] = mapped[i];
+}
+
+int names_windows_program(const char *line)
+{
+	char program[PATH_MAX], *mapped;
+	size_t len;
+	const char *start = program_word(line, &len);
+
+	if (len >= sizeof(program))
+		return 0;
+	memcpy(program, start, len);
+	program[len] = 0;
+	mapped = linux_path(program);
+	free(mapped);
+	return mapped != NULL;
+}
+
+int spawn_command_line(char *line, uint32_t flags, void *startup, void *information)
+{
+	char *argv[MAX_ARGS + 1], *mapped[MAX_ARGS] = { NULL };
+	int argc, ok;
+
+	if ((argc = split_command_line(line, argv)) < 0) {
+		g_last_error = ERROR_INVALID_PARAMETER;
+		return 0;
+	}
+	map_linux_paths(argc, argv, mapped);
+	ok = spawn_child(argv[0], argv, flags, startup, information);
+	for (int i = 0; i < argc; i++)
+		free(mapped[i]);
+	return ok;
+}
+
 static STDCALL int s_CreateProcessW(const uint16_t *app, const uint16_t *wline, void *process_security,
 				    void *thread_security, int inherit, uint32_t flags, void *environment,
 				    const uint16_t *directory, void *si, void *pi)
 {
-	char line[MAX_COMMAND_LINE + 1], *argv[MAX_ARGS + 1], *mapped[MAX_ARGS] = { NULL };
+	char line[MAX_COMMAND_LINE + 1];
 	size_t len;
-	int argc, ok;
 
 	(void)process_security; (void)thread_security; (void)inherit;
 	if (app || environment || directory || (flags & ~0x200u))
@@ -137,17 +182,41 @@ static STDCALL int s_CreateProcessW(const uint16_t *app, const uint16_t *wline, 
 		line[len] = (char)wline[len];
 	}
 	line[len] = 0;
-	if ((argc = split_command_line(line, argv)) < 0) {
-		g_last_error = ERROR_INVALID_PARAMETER;
-		return 0;
+	return spawn_command_line(line, flags, si, pi);
+}
+
+/*
+ * msvcrt's _execv (setuptools' gui.exe): Windows joins argv with blanks (the caller quotes) into the
+ * command line of program; here that line is split as CreateProcessW splits it and program replaces
+ * this process (its exit status is then this process's, where Windows would start it beside).
+ */
+static WINAPI int s__execv(const char *program, char *const *args)
+{
+	char line[MAX_COMMAND_LINE + 1], *argv[MAX_ARGS + 1], *mapped[MAX_ARGS] = { NULL }, buf[PATH_MAX];
+	size_t len = 0;
+	int argc;
+
+	if (!program || !args || !args[0])
+		return errno = EINVAL, -1;
+	if (!(program = host_path(program, buf)))
+		return -1;	/* ENAMETOOLONG */
+	for (size_t i = 0; args[i]; i++) {
+		size_t n = strlen(args[i]);
+
+		if (len + n + 1 > MAX_COMMAND_LINE)
+			return errno = E2BIG, -1;
+		memcpy(line + len, args[i], n);
+		len += n;
+		line[len++] = args[i + 1] ? ' ' : 0;
 	}
-	for (int i = 0; i < argc; i++)
-		if ((mapped[i] = linux_path(argv[i])))
-			argv[i] = mapped[i];
-	ok = spawn_child(argv[0], argv, flags, si, pi);
+	if ((argc = split_command_line(line, argv)) < 0)
+		return errno = E2BIG, -1;
+	map_linux_paths(argc, argv, mapped);
+	fflush(NULL);
+	execv(program, argv);
 	for (int i = 0; i < argc; i++)
 		free(mapped[i]);
-	return ok;
+	return -1;
 }
 
 /* Error paths of a launcher only (it finds its program by the path its script names). */
@@ -424,6 +493,7 @@ static STDCALL const uint16_t *s_StrStrIW(const uint16_t *haystack, const uint16
 
 #define S(name, fn) { "shlwapi.dll", name, (void *)(fn) }
 const struct shim launcher_shims[] = {
+	M("_execv", s__execv),
 	K("CreateProcessW", s_CreateProcessW), K("SearchPathW", s_SearchPathW), K("FormatMessageW", s_FormatMessageW),
 	K("GetTempPathW", s_GetTempPathW), K("SetStdHandle", s_SetStdHandle), K("WaitForSingleObjectEx", s_WaitForSingleObjectEx),
 	K("CreateJobObjectA", s_CreateJobObjectA), K("SetInformationJobObject", s_SetInformationJobObject),

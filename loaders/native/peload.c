@@ -50,6 +50,7 @@
 
 typedef WINAPI int (*win_entry_fn)(void);
 typedef WINAPI void (*win_void_fn)(void);
+typedef WINAPI int (*win_int_fn)(void);
 typedef STDCALL void (*win_tls_fn)(void *, uint32_t, void *);
 
 static uint8_t *image;		/* mapped image */
@@ -383,6 +384,18 @@ static WINAPI void s__initterm(win_void_fn *begin, win_void_fn *end)
 	for (; begin < end; begin++)
 		if (*begin)
 			(*begin)();
+}
+
+/* The UCRT's _initterm_e: the same table of initializers returning int; the first non-zero ends it. */
+static WINAPI int s__initterm_e(win_int_fn *begin, win_int_fn *end)
+{
+	int r = 0;
+
+	at(va_to_rva((uintptr_t)begin, "_initterm_e table"), (uintptr_t)end - (uintptr_t)begin, "_initterm_e table");
+	for (; begin < end && !r; begin++)
+		if (*begin)
+			r = (*begin)();
+	return r;
 }
 
 static WINAPI int s___getmainargs(int *argc, char ***argv, char ***envp, int glob, void *si)
@@ -786,7 +799,7 @@ static const struct shim peload_shims[] = {
 	M("__set_app_type", s_noop_int), M("__setusermatherr", s_noop_ptr), M("_acmdln", &g_cmdline),
 	M("_amsg_exit", s__amsg_exit), M("__p__acmdln", s___p__acmdln), M("__p__fmode", s___p__fmode),
 	M("__p__commode", s___p__commode), M("_cexit", s__cexit), M("_commode", &g_commode),
-	M("_errno", s__errno), M("_exit", s__exit), M("_fmode", &g_fmode), M("_initterm", s__initterm),
+	M("_errno", s__errno), M("_exit", s__exit), M("_fmode", &g_fmode), M("_initterm", s__initterm), M("_initterm_e", s__initterm_e),
 	M("_lock", s_noop_int), M("_unlock", s_noop_int), M("_onexit", s__onexit), M("atexit", s_atexit),
 	M("abort", s_abort), M("exit", s_exit), M("calloc", s_calloc), M("malloc", s_malloc),
 	M("realloc", s_realloc), M("free", s_free), M("fclose", s_fclose), M("fopen", s_fopen),
@@ -832,7 +845,8 @@ static const struct shim_table {
 #ifndef __x86_64__
 	TABLE(crt32),
 #endif
-	TABLE(multibyte), TABLE(winrt), TABLE(winfile), TABLE(process), TABLE(launcher),
+	TABLE(multibyte), TABLE(winrt), TABLE(winfile), TABLE(process), TABLE(launcher), TABLE(ucrt_startup),
+	TABLE(splitpath),
 #undef TABLE
 };
 

@@ -2,8 +2,9 @@
 /*
  * Child processes, pipes and I/O completion ports for MSVC-built programs (ninja runs its build
  * commands so). CreateProcessA hands the command line, unparsed, to `/bin/sh -c` through
- * posix_spawn (what ninja on Linux does), with the STARTUPINFO standard handles as the child's
- * descriptors 0-2; nothing else is inherited (every descriptor here is close-on-exec). A named
+ * posix_spawn (what ninja on Linux does), unless its program is a '\' path of an existing file
+ * (launcher.c then runs it as CreateProcessW does), with the STARTUPINFO standard handles as the
+ * child's descriptors 0-2; nothing else is inherited (every descriptor here is close-on-exec). A named
  * pipe (PIPE_ACCESS_INBOUND) is a Linux pipe: the server handle reads, the one CreateFile of its
  * name gets the write end. Overlapped reads of a pipe bound to a completion port are performed
  * by GetQueuedCompletionStatus, which polls the pending reads and a wake-up pipe that
@@ -525,11 +526,16 @@ static STDCALL int s_CreateProcessA(const char *app, char *command_line, void *p
 {
 	(void)process_security; (void)thread_security; (void)inherit;
 	if (app || environment || directory || (flags & ~(uint32_t)CREATE_NEW_PROCESS_GROUP))
-		not_implemented("CreateProcessA (other than a command line run by /bin/sh -c, with this "
-				"environment and directory, and CREATE_NEW_PROCESS_GROUP)");
+		not_implemented("CreateProcessA (other than a command line, with this environment and "
+				"directory, and CREATE_NEW_PROCESS_GROUP)");
 	if (!command_line || strnlen(command_line, MAX_COMMAND_LINE + 1) > MAX_COMMAND_LINE) {
 		g_last_error = command_line ? ERROR_FILENAME_EXCED_RANGE : ERROR_INVALID_PARAMETER;
 		return 0;
+	}
+	if (names_windows_program(command_line)) {	/* a Windows program's own command line */
+		char line[MAX_COMMAND_LINE + 1];
+
+		return spawn_command_line(strcpy(line, command_line), flags, si, pi);
 	}
 	char *argv[] = { "sh", "-c", command_line, NULL };
 	return spawn_child("/bin/sh", argv, flags, si, pi);

@@ -86,6 +86,12 @@ FILE *guest_file_release(void *f);		/* frees it (fclose, _pclose), returns its h
 /* ucrt.c: the Universal CRT's startup, __stdio_common_* printf, __acrt_iob_func, time-zone variables. */
 SHIM_TABLE(ucrt);
 
+/* ucrt_startup.c: onexit tables, _initterm_e's neighbours, exception slots, _controlfp_s (i386): MSVC startup. */
+SHIM_TABLE(ucrt_startup);
+
+/* splitpath.c: _splitpath and _makepath. */
+SHIM_TABLE(splitpath);
+
 /* multibyte.c: mbrtowc/wcrtomb in the "C" locale. */
 SHIM_TABLE(multibyte);
 
@@ -134,6 +140,9 @@ int spawn_child(const char *program, char *const argv[], uint32_t flags, void *s
 /* launcher.c: CreateProcessW (a program and its arguments), job objects, SHLWAPI paths (script launchers). */
 SHIM_TABLE(launcher);
 int job_query(void *job, uint32_t cls, void *info, uint32_t size, uint32_t *ret);	/* QueryInformationJobObject */
+int names_windows_program(const char *line);	/* its program is a '\\'-rooted path of an existing file */
+/* CreateProcessW's work: line (changed in place) split by the C runtime's rules, '\\' paths mapped, run. */
+int spawn_command_line(char *line, uint32_t flags, void *startup, void *information);
 
 int ctype_bits(int c, int mask);		/* crt.c: msvcrt's _pctype[c] & mask, 0 outside -1..255 */
 

@@ -600,6 +600,40 @@ static STDCALL uint32_t s_GetTempPathA(uint32_t size, char *out)
 	return (uint32_t)len;
 }
 
+/*
+ * GetFinalPathNameByHandleA: the file's path with links resolved, in the form GetFullPathNameA gives
+ * (no \\?\ prefix: there are no drive letters here). VOLUME_NAME_DOS (0) only.
+ */
+static STDCALL uint32_t s_GetFinalPathNameByHandleA(void *h, char *out, uint32_t size, uint32_t flags)
+{
+	char link[64], target[PATH_MAX], full[PATH_MAX];
+	int fd = win_handle_fd(h);
+	ssize_t n;
+	size_t len;
+
+	if (fd < 0) {
+		g_last_error = ERROR_INVALID_HANDLE;
+		return 0;
+	}
+	if (flags) {
+		g_last_error = ERROR_INVALID_PARAMETER;
+		return 0;
+	}
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	if ((n = readlink(link, target, sizeof(target) - 1)) < 0)
+		return (uint32_t)fail_with_errno();
+	target[n] = 0;
+	len = windows_path(target, full, sizeof(full));
+	if (len >= sizeof(full)) {
+		g_last_error = ERROR_FILENAME_EXCED_RANGE;
+		return 0;
+	}
+	if (len >= size)
+		return (uint32_t)len + 1;	/* the size needed, the NUL included; out is left alone */
+	memcpy(out, full, len + 1);
+	return (uint32_t)len;
+}
+
 static STDCALL uint32_t s_GetDriveTypeW(const uint16_t *root) { (void)root; return 3; }	/* DRIVE_FIXED */
 
 static STDCALL int s_SetEnvironmentVariableW(const uint16_t *wname, const uint16_t *wvalue)
@@ -626,7 +660,7 @@ const struct shim winfile_shims[] = {
 	K("GetFileAttributesExA", s_GetFileAttributesExA), K("SetFileAttributesA", s_SetFileAttributesA),
 	K("FindFirstFileExA", s_FindFirstFileExA), K("FindFirstFileExW", s_FindFirstFileExW),
 	K("FindNextFileA", s_FindNextFileA), K("FindNextFileW", s_FindNextFileW), K("FindClose", s_FindClose),
-	K("GetFullPathNameA", s_GetFullPathNameA), K("GetFullPathNameW", s_GetFullPathNameW),
+	K("GetFinalPathNameByHandleA", s_GetFinalPathNameByHandleA), K("GetFullPathNameA", s_GetFullPathNameA), K("GetFullPathNameW", s_GetFullPathNameW),
 	K("GetCurrentDirectoryW", s_GetCurrentDirectoryW), K("GetTempPathA", s_GetTempPathA),
 	K("GetDriveTypeW", s_GetDriveTypeW), K("SetEnvironmentVariableW", s_SetEnvironmentVariableW),
 };

@@ -319,3 +319,149 @@ def test_launcher_shims_bound_what_they_parse(tmp_path):
     assert got.stdout.splitlines() == ["long command line: 0 206", "3000 words: 0 87", "combine 300: 1 1 206",
                                        "combine 4000: 1 1 206", "\\a\\c\\d", "\\e", "1 \\a 1 \\ 0 \\",
                                        "PYTHON.EXE", "exit code 5"]
+
+
+SETUPTOOLS_WHEEL = ("setuptools-80.9.0-py3-none-any.whl",
+                    "062d34222ad13e0cc312a4c02d73f059e86a4acbfbdea8f8f76b28c99f306922")
+
+
+@pytest.mark.parametrize(("launcher_name", "bits", "shebang"), [("cli-64.exe", 64, "absolute"),
+                                                               ("cli-64.exe", 64, "none"), ("cli-32.exe", 32, "posix")])
+def test_setuptools_launcher_runs_its_script_as_python_does(tmp_path, launcher_name, bits, shebang):
+    """setuptools' console-script launcher (cli-64.exe / cli-32.exe: MSVC, UCRT DLLs) as easy_install wrote
+    it: hello.exe beside hello-script.py, whose '#!' line names python.exe (a '\\' path, a '/' path, or none:
+    then python.exe in the launcher folder's parent). It finds its script by GetModuleFileNameA and
+    GetFinalPathNameByHandleA, reads the '#!' line (_open/_read), finds python with _splitpath/_makepath and
+    starts `\\...\\python.exe "\\...\\hello-script.py" "arg"...` by CreateProcessA: a Windows command line that
+    /bin/sh cannot run, so it is split and run as CreateProcessW does. Output, stdin and exit status are
+    those of python running the same script."""
+    launcher = _wheel_member(*SETUPTOOLS_WHEEL, "setuptools==80.9.0", "any", f"setuptools/{launcher_name}")
+    scripts = tmp_path / "Scripts"
+    scripts.mkdir()
+    python = (tmp_path if shebang == "none" else scripts) / "python.exe"
+    python.symlink_to(os.path.realpath(sys.executable))
+    line = {"absolute": f"#!{_windows(python)}\n", "posix": f"#!{python}\n", "none": ""}[shebang]
+    (scripts / "hello-script.py").write_text(line + SCRIPT)
+    exe = scripts / "hello.exe"
+    exe.write_bytes(launcher.read_bytes())
+    args = ["a", "b c", "\\not\\a\\file", "", "tab\tx", "x\\", 'd"e', 'f\\\\"g', "h\\\\", '"', "$HOME", "*"]
+    got = subprocess.run([str(native_program("peload", bits=bits)), str(exe), *args], input="in\n",
+                         capture_output=True, text=True, timeout=60)
+    want = subprocess.run([str(python), str(scripts / "hello-script.py"), *args], input="in\n",
+                          capture_output=True, text=True, timeout=60)
+    assert (got.returncode, got.stdout, got.stderr) == (3, want.stdout, want.stderr)
+    assert want.stdout == f"{args} IN\n\n"
+
+
+UCRT_STARTUP_BOUNDS = r"""
+#include <windows.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <io.h>
+#include <fcntl.h>
+#include <float.h>
+int main(int argc, char **argv)
+{
+    static struct { char path[MAX_PATH]; char canary[64]; } out;
+    static char dir[400], drive[_MAX_DRIVE], d[_MAX_DIR], name[_MAX_FNAME], ext[_MAX_EXT];
+    STARTUPINFOA si = { sizeof si };
+    PROCESS_INFORMATION pi;
+    DWORD code;
+    HANDLE h = CreateFileA(argv[0], GENERIC_READ, FILE_SHARE_READ, NULL, OPEN_EXISTING, 0, NULL);
+    strcpy(out.canary, "canary");
+    DWORD need = GetFinalPathNameByHandleA(h, out.path, 4, 0);
+    printf("small buffer: %d %d\n", need == strlen(argv[1]) + 1, out.path[0] == 0);
+    DWORD got = GetFinalPathNameByHandleA(h, out.path, MAX_PATH, 0);
+    printf("final path: %d %d\n", got == strlen(argv[1]), !strcmp(out.path, argv[1]));
+    got = GetFinalPathNameByHandleA((HANDLE)0x7777, out.path, MAX_PATH, 0);
+    printf("bad handle: %lu %lu\n", got, GetLastError());
+    got = GetFinalPathNameByHandleA(h, out.path, MAX_PATH, 1);
+    printf("guid volume: %lu %lu\n", got, GetLastError());
+    _splitpath("C:\\a\\b.c\\name.tar.gz", drive, d, name, ext);
+    printf("split: [%s] [%s] [%s] [%s]\n", drive, d, name, ext);
+    _splitpath("\\dir/plain", NULL, d, name, ext);
+    printf("split: [%s] [%s] [%s]\n", d, name, ext);
+    _makepath(out.path, "C", "\\x\\y", "z", "txt");
+    printf("make: %s\n", out.path);
+    _makepath(out.path, NULL, "\\x/", "z", ".c");
+    printf("make: %s\n", out.path);
+    int fd = _open(argv[0], _O_RDONLY | _O_BINARY);
+    char mz[2];
+    int n = _read(fd, mz, 2);
+    printf("read: %d %.2s %d\n", n, mz, _close(fd));
+    char shell[] = "echo $((6 * 7)) > shell.txt";
+    char windows[] = "\\bin\\sh -c \"echo $((6 * 7)) > windows.txt\" unused";
+    char alias[] = "\\true && exit 5";
+    char *lines[] = { shell, windows, alias };
+    for (int i = 0; i < 3; i++)
+        if (CreateProcessA(NULL, lines[i], NULL, NULL, TRUE, 0, NULL, NULL, &si, &pi)) {
+            WaitForSingleObject(pi.hProcess, INFINITE);
+            GetExitCodeProcess(pi.hProcess, &code);
+            printf("command %d: exit %lu\n", i, code);
+        } else {
+            printf("command %d: not started %lu\n", i, GetLastError());
+        }
+#ifdef __i386__
+    unsigned int cw;
+    printf("controlfp: %d", _controlfp_s(&cw, _PC_24 | _RC_CHOP, _MCW_PC | _MCW_RC));
+    printf(" %#x %#x", cw & _MCW_PC, cw & _MCW_RC);
+    volatile double third = 1.0 / 3.0;
+    printf(" %d", _controlfp_s(&cw, _PC_53 | _RC_NEAR, _MCW_PC | _MCW_RC));
+    printf(" %#x %.17g", cw & (_MCW_PC | _MCW_RC), third);
+    printf(" bad mask %d\n", _controlfp_s(&cw, 0, 0x80000000u));
+#endif
+    if (argc > 2) {
+        memset(dir, 'd', sizeof dir - 1);
+        dir[0] = '\\';
+        char *words[] = { "sh", "-c", "\"echo $0 \\\"$1\\\" > exec.txt; exit 4\"", "a b", NULL };
+        if (argv[2][0] == 's')
+            _splitpath(dir, NULL, d, name, ext);
+        else if (argv[2][0] == 'm')
+            _makepath(out.path, NULL, dir, "f", "x");
+        else
+            _execv("\\bin\\sh", words);
+        puts("not reached");
+    }
+    return strcmp(out.canary, "canary") != 0;
+}
+"""
+
+
+@pytest.mark.parametrize("bits", [64, 32])
+def test_ucrt_startup_shims_bound_what_they_write(tmp_path, bits):
+    """What setuptools' launchers brought in, with crafted inputs: GetFinalPathNameByHandleA asks for a
+    bigger buffer (leaving a small one alone) and refuses bad handles and other volume forms;
+    _splitpath/_makepath split and join as msvcrt does, and a part longer than its fixed-size buffer
+    (_MAX_FNAME, MAX_PATH) ends the program with one line instead of writing past it; _open/_read/_close;
+    _execv joins its words with blanks and re-splits them (as Windows does) and replaces the process;
+    CreateProcessA runs a shell line with /bin/sh, a '\\'-rooted program with no shell (its quoted
+    argument is one word, '>' inside it is the shell's), and a '\\' word that names no file (sh's
+    `\\true`, a command bypassing aliases) through the shell; on i386, _controlfp_s (MinGW's over
+    msvcrt's _controlfp) sets the x87 precision and rounding and refuses unknown bits."""
+    compiler = {64: "x86_64-w64-mingw32-gcc", 32: "i686-w64-mingw32-gcc"}[bits]
+    need(compiler)
+    (tmp_path / "bounds.c").write_text(UCRT_STARTUP_BOUNDS)
+    exe = tmp_path / "bounds.exe"
+    subprocess.run([compiler, "-O1", "-o", str(exe), str(tmp_path / "bounds.c")], check=True)
+    loader = str(native_program("peload", bits=bits))
+    got = subprocess.run([loader, str(exe), _windows(exe)], capture_output=True, text=True, timeout=60,
+                         cwd=tmp_path)
+    assert (got.returncode, got.stderr) == (0, "")
+    want = ["small buffer: 1 1", "final path: 1 1", "bad handle: 0 6", "guid volume: 0 87",
+            "split: [C:] [\\a\\b.c\\] [name.tar] [.gz]", "split: [\\dir/] [plain] []", "make: C:\\x\\y\\z.txt",
+            "make: \\x/z.c", "read: 2 MZ 0", "command 0: exit 0", "command 1: exit 0", "command 2: exit 5"]
+    if bits == 32:
+        want.append("controlfp: 0 0x20000 0x300 0 0x10000 0.33333333333333331 bad mask 22")
+    assert got.stdout.splitlines() == want
+    assert (tmp_path / "shell.txt").read_text() == "42\n" and (tmp_path / "windows.txt").read_text() == "42\n"
+    for which, message in (("split", "_splitpath: the file name part (398 bytes) does not fit its 256-byte buffer"),
+                           ("make", "_makepath: the path is longer than MAX_PATH (260)")):
+        got = subprocess.run([loader, str(exe), _windows(exe), which], capture_output=True, text=True, timeout=60,
+                             cwd=tmp_path)
+        assert (got.returncode, got.stderr) == (126, f"cerebro-peload: {message}\n")
+        assert "not reached" not in got.stdout
+    got = subprocess.run([loader, str(exe), _windows(exe), "exec"], capture_output=True, text=True, timeout=60,
+                         cwd=tmp_path)
+    assert (got.returncode, got.stderr) == (4, "")
+    assert (tmp_path / "exec.txt").read_text() == "a b\n"  # "a b" became $0=a $1=b: the joined line was re-split
