@@ -6,22 +6,22 @@ to completion, reflection. What the JVM adds: an operand stack per frame (jvmops
 initialisation superclass first with ConstantValue statics, interface default methods, line
 numbers in stack traces (`at Main.f(Main.java:12)`, as the JVM prints them), and invokedynamic
 for what javac 17 emits: string concatenation (StringConcatFactory) and lambdas / method
-references (LambdaMetafactory, as hidden classes whose frames stack traces leave out)."""
+references (LambdaMetafactory), records (ObjectMethods): jvmindy.py."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 from cerebro.binread import FormatError
-from cerebro.loaders.classfile import Bootstrap, Handle, JvmClass, JvmCode, method_ref
+from cerebro.loaders.classfile import JvmClass, JvmCode
 from cerebro.loaders.dex import Method, MethodRef
-from cerebro.loaders.dexexc import OBJECT, TRACE, JavaThrow, JObject
+from cerebro.loaders.dexexc import CAUSE, MESSAGE, TRACE, JavaThrow, JObject, java_name
 from cerebro.loaders.dexheap import MAX_HEAP, HeapExhausted
-from cerebro.loaders.dexlib_lang import JBox, StringPlaceholder, new_string
+from cerebro.loaders.dexlib_lang import StringPlaceholder
 from cerebro.loaders.dexnative import STATIC_FIELDS
-from cerebro.loaders.dexvalues import bits32, bits64
-from cerebro.loaders.dexvm import MAX_DEPTH, MAX_STEPS, BudgetExhausted, DexVM, new_instance, run_vm
+from cerebro.loaders.dexvm import MAX_DEPTH, MAX_STEPS, BudgetExhausted, DexVM, run_vm
 from cerebro.loaders.jvmcode import decode
+from cerebro.loaders.jvmindy import InvokeDynamic, LambdaCode
 from cerebro.loaders.jvmops import TOP, pop_value, push_value
 
 CONCAT = "Ljava/lang/invoke/StringConcatFactory;"
@@ -30,6 +30,7 @@ PRIMITIVES = "ZBCSIJFD"
 CAPTURED = "<captured>"
 FLAG_SERIALIZABLE, FLAG_MARKERS, FLAG_BRIDGES = 1, 2, 4  # LambdaMetafactory.altMetafactory flags
 HANDLE_CALLS = {5: "virtual", 6: "static", 7: "direct", 9: "interface"}  # method handle kind -> invoke kind
+ERROR, INIT_ERROR = "Ljava/lang/Error;", "Ljava/lang/ExceptionInInitializerError;"
 PYTHON_ERRORS = (IndexError, TypeError, KeyError, AttributeError, ValueError, OverflowError, ZeroDivisionError)
 
 
@@ -47,29 +48,7 @@ class JFrame:
         return self.method.ref
 
 
-@dataclass
-class LambdaCode:
-    """The one method of a lambda's class: calls `target` with the captured values, then its own arguments."""
-    target: Handle
-    captured: tuple[str, ...]  # types of the captured values
-    params: tuple[str, ...]  # the instantiated method type: what callers pass
-    ret: str  # what the interface method returns
-
-
-def _adapt(value: object, have: str, want: str) -> object:
-    """Boxing, unboxing and widening between a lambda's interface types and its target's."""
-    if want == "V":
-        return None
-    if have in PRIMITIVES and want not in PRIMITIVES:
-        return JBox(have, value)
-    if have not in PRIMITIVES and want in PRIMITIVES:
-        value, have = (value.value, value.kind) if isinstance(value, JBox) else (value, want)
-    if have in "BSCIJ" and want in "FD":
-        return bits64(float(value)) if want == "D" else bits32(float(value))
-    return value
-
-
-class JvmVM(DexVM):
+class JvmVM(InvokeDynamic, DexVM):
     KIND = "jar"
 
     def __init__(self, classes: list[JvmClass], stdout=None, stderr=None, max_steps: int = MAX_STEPS,
@@ -79,10 +58,13 @@ class JvmVM(DexVM):
             self.classes.setdefault(c.name, (None, c))
         self.call_sites: dict[tuple[str, str, int], object] = {}  # invokedynamic site -> lambda class
         self.static_keys: dict[tuple[str, str], tuple[str, str]] = {}
+        self.failed_init: set[str] = set()  # classes whose <clinit> threw
 
     # ---- classes ----
     def ensure_init(self, cls: str) -> None:
         """Superclass first, then ConstantValue statics and <clinit> (JVM spec 5.5)."""
+        if cls in self.failed_init:
+            raise JavaThrow("java.lang.NoClassDefFoundError", f"Could not initialize class {java_name(cls)}")
         if cls in self.initialised or cls not in self.classes:
             return
         self.initialised.add(cls)
@@ -93,7 +75,14 @@ class JvmVM(DexVM):
             self.statics[(cls, f.name)] = c.constants.get(f.name, None if f.type[0] in "L[" else 0)
         clinit = next((m for m in c.direct_methods if m.ref.name == "<clinit>"), None)
         if clinit is not None:
-            self.invoke(clinit, [])
+            try:
+                self.invoke(clinit, [])
+            except JavaThrow as e:  # the class is unusable from now on; an Exception is wrapped
+                self.failed_init.add(cls)
+                if ERROR in self.ancestors(e.exception.cls):
+                    raise
+                error = JObject(INIT_ERROR, {MESSAGE: None, CAUSE: e.exception, TRACE: self.trace()})
+                raise JavaThrow(INIT_ERROR, exception=error) from None
 
     def _search_method(self, ref: MethodRef, start: str) -> Method | None:
         """The superclasses' method with code, else an interface's default method."""
@@ -243,89 +232,6 @@ class JvmVM(DexVM):
             f.locals[:] = [result if v is values[0] else v for v in f.locals]
         if ref.ret != "V":
             push_value(s, result, ref.ret in ("J", "D"))
-
-    def invoke_dynamic(self, f: JFrame, ins) -> None:
-        (boot_index, name, _desc), (params, ret) = ins.a, ins.b
-        cls = self.classes[f.method.ref.class_name][1]
-        if boot_index >= len(cls.bootstraps):
-            raise FormatError(f"jar: invokedynamic names bootstrap method {boot_index} of {len(cls.bootstraps)}")
-        boot = cls.bootstraps[boot_index]
-        s, n = f.stack, ins.pops
-        values = [v for v in s[len(s) - n:] if v is not TOP]
-        del s[len(s) - n:]
-        owner = boot.handle.ref.class_name
-        if owner == CONCAT:
-            result = self.concat(cls, boot, params, values)
-        elif owner == LAMBDA:
-            key = (f.method.ref.class_name, str(f.method.ref), ins.pc)
-            if key not in self.call_sites:
-                self.call_sites[key] = self.lambda_class(cls, boot, name, params, ret)
-            self.allocate(256)
-            result = JObject(self.call_sites[key], {CAPTURED: values})
-        else:
-            raise FormatError(f"jar: invokedynamic with bootstrap method {boot.handle.ref} is not supported")
-        push_value(s, result, ret in ("J", "D"))
-
-    def concat(self, cls: JvmClass, boot: Bootstrap, params: tuple[str, ...], values: list) -> str:
-        """StringConcatFactory: makeConcatWithConstants's recipe (\\1 an argument, \\2 a constant), or makeConcat."""
-        pool = cls.pool
-        kinds = [p if p in PRIMITIVES else "L" for p in params]
-        if boot.handle.ref.name == "makeConcat":
-            return new_string(self, *(self.stringify(v, k) for v, k in zip(values, kinds, strict=True)))
-        recipe = pool.loadable(boot.args[0], False)[1] if boot.args else None
-        if not isinstance(recipe, str):
-            raise FormatError("jar: makeConcatWithConstants without a recipe string")
-        constants = iter(str(pool.loadable(a, False)[1]) for a in boot.args[1:])
-        args = iter(zip(values, kinds, strict=True))
-        parts = []
-        for ch in recipe:
-            if ch == "\1":
-                v, k = next(args)
-                parts.append(self.stringify(v, k))
-            else:
-                parts.append(next(constants) if ch == "\2" else ch)
-        return new_string(self, *parts)
-
-    def lambda_class(self, cls: JvmClass, boot: Bootstrap, name: str, captured: tuple[str, ...], iface: str) -> str:
-        """A hidden class implementing iface's method `name` by calling the implementation method."""
-        pool, args = cls.pool, boot.args
-        if len(args) < 3:
-            raise FormatError("jar: LambdaMetafactory call site with fewer than 3 arguments")
-        erased, target, (params, ret) = pool.method_type(args[0]), pool.handle(args[1]), pool.method_type(args[2])
-        if target.kind not in (*HANDLE_CALLS, 8):
-            raise FormatError(f"jar: lambda implemented by a field handle ({target.ref})")
-        interfaces, bridges = [iface], [erased]
-        flags = pool.integer(args[3], "altMetafactory flags") if len(args) > 3 else 0
-        rest = list(args[4:])
-        if flags & FLAG_SERIALIZABLE:
-            interfaces.append("Ljava/io/Serializable;")
-        if flags & FLAG_MARKERS and rest:
-            count, rest = pool.integer(rest[0], "a marker count"), rest[1:]
-            interfaces += [pool.class_name(i) for i in rest[:count]]
-            rest = rest[count:]
-        if flags & FLAG_BRIDGES and rest:
-            bridges += [pool.method_type(i) for i in rest[1:1 + pool.integer(rest[0], "a bridge count")]]
-        desc = f"{cls.name[:-1]}$$Lambda${len(self.call_sites)};"
-        code = LambdaCode(target, captured, params, ret)
-        methods = [Method(method_ref(desc, name, "(" + "".join(p) + ")" + r, "lambda"), k, 1, code)
-                   for k, (p, r) in enumerate(dict.fromkeys(bridges))]
-        self.classes[desc] = (None, JvmClass(desc, 0x1010, OBJECT, None, virtual_methods=methods,
-                                             interfaces=tuple(interfaces)))
-        self.initialised.add(desc)
-        return desc
-
-    def call_lambda(self, code: LambdaCode, args: list) -> object:
-        target = code.target.ref
-        incoming = list(args[0].fields[CAPTURED]) + list(args[1:])
-        have = code.captured + code.params
-        if code.target.kind == 8:  # a constructor reference: Foo::new
-            obj = new_instance(self, target.class_name)
-            values = [_adapt(v, h, w) for v, h, w in zip(incoming, have, target.params, strict=True)]
-            result = self.call(target, [obj, *values], "direct")
-            return result if isinstance(obj, StringPlaceholder) else obj
-        want = target.params if code.target.kind == 6 else (target.class_name, *target.params)
-        values = [_adapt(v, h, w) for v, h, w in zip(incoming, have, want, strict=True)]
-        return _adapt(self.call(target, values, HANDLE_CALLS[code.target.kind]), target.ret, code.ret)
 
 
 def run_classes(classes: list[JvmClass], class_name: str, args: list[str], stdout=None, stderr=None,

@@ -25,7 +25,7 @@ from cerebro.loaders.jvmvm import run_classes
 PROGRAMS_DIR = Path(__file__).parent / "java_programs"
 # program (class with main) -> its arguments
 RUNS = {"Colls": [], "Strs": [], "Numbers": [], "Exc": [], "Refl": [], "Threads": [], "Oop": ["a", "b"],
-        "Lambdas": [], "Exit": ["one", "3"]}
+        "Lambdas": [], "Exit": ["one", "3"], "Records": []}
 
 
 def _jvm_reference(folder: Path) -> dict:
@@ -89,7 +89,7 @@ def test_pkg_run_takes_main_class_from_the_manifest(programs, tmp_path, capsys):
     assert cli.main(["pkg", "run", "--main", "Refl", str(tmp_path / "exit.jar")]) == 0
     assert capsys.readouterr().out == expected["Refl"][1]
     with pytest.raises(FormatError, match=r"^jar: class Nope is not in the jar; classes with main\(String\[\]\): "
-                                          r"Colls, Exc, Exit, Lambdas, Numbers \(and 4 more\); run one with --main"):
+                                          r"Colls, Exc, Exit, Lambdas, Numbers \(and 5 more\); run one with --main"):
         cli.load_package(tmp_path / "exit.jar").run([], main="Nope")
 
 
