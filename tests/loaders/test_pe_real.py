@@ -325,29 +325,31 @@ SETUPTOOLS_WHEEL = ("setuptools-80.9.0-py3-none-any.whl",
                     "062d34222ad13e0cc312a4c02d73f059e86a4acbfbdea8f8f76b28c99f306922")
 
 
-@pytest.mark.parametrize(("launcher_name", "bits", "shebang"), [("cli-64.exe", 64, "absolute"),
-                                                               ("cli-64.exe", 64, "none"), ("cli-32.exe", 32, "posix")])
+@pytest.mark.parametrize(("launcher_name", "bits", "shebang"), [
+    ("cli-64.exe", 64, "absolute"), ("cli-64.exe", 64, "none"), ("cli-32.exe", 32, "posix"),
+    ("gui-64.exe", 64, "absolute")])
 def test_setuptools_launcher_runs_its_script_as_python_does(tmp_path, launcher_name, bits, shebang):
     """setuptools' console-script launcher (cli-64.exe / cli-32.exe: MSVC, UCRT DLLs) as easy_install wrote
     it: hello.exe beside hello-script.py, whose '#!' line names python.exe (a '\\' path, a '/' path, or none:
     then python.exe in the launcher folder's parent). It finds its script by GetModuleFileNameA and
     GetFinalPathNameByHandleA, reads the '#!' line (_open/_read), finds python with _splitpath/_makepath and
     starts `\\...\\python.exe "\\...\\hello-script.py" "arg"...` by CreateProcessA: a Windows command line that
-    /bin/sh cannot run, so it is split and run as CreateProcessW does. Output, stdin and exit status are
-    those of python running the same script."""
+    /bin/sh cannot run, so it is split and run as CreateProcessW does. gui-64.exe (hello-script.pyw) hands
+    the same words to _execv instead. Output, stdin and exit status are those of python running the script."""
     launcher = _wheel_member(*SETUPTOOLS_WHEEL, "setuptools==80.9.0", "any", f"setuptools/{launcher_name}")
     scripts = tmp_path / "Scripts"
     scripts.mkdir()
     python = (tmp_path if shebang == "none" else scripts) / "python.exe"
     python.symlink_to(os.path.realpath(sys.executable))
     line = {"absolute": f"#!{_windows(python)}\n", "posix": f"#!{python}\n", "none": ""}[shebang]
-    (scripts / "hello-script.py").write_text(line + SCRIPT)
+    script = scripts / ("hello-script.pyw" if launcher_name.startswith("gui") else "hello-script.py")
+    script.write_text(line + SCRIPT)
     exe = scripts / "hello.exe"
     exe.write_bytes(launcher.read_bytes())
     args = ["a", "b c", "\\not\\a\\file", "", "tab\tx", "x\\", 'd"e', 'f\\\\"g', "h\\\\", '"', "$HOME", "*"]
     got = subprocess.run([str(native_program("peload", bits=bits)), str(exe), *args], input="in\n",
                          capture_output=True, text=True, timeout=60)
-    want = subprocess.run([str(python), str(scripts / "hello-script.py"), *args], input="in\n",
+    want = subprocess.run([str(python), str(script), *args], input="in\n",
                           capture_output=True, text=True, timeout=60)
     assert (got.returncode, got.stdout, got.stderr) == (3, want.stdout, want.stderr)
     assert want.stdout == f"{args} IN\n\n"
