@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from cerebro.binread import FormatError
 from cerebro.loaders.classfile import JvmClass, JvmCode
-from cerebro.loaders.dex import Method, MethodRef
+from cerebro.loaders.dex import Method, MethodRef, class_descriptor
 from cerebro.loaders.dexexc import CAUSE, MESSAGE, TRACE, JavaThrow, JObject, java_name
 from cerebro.loaders.dexheap import MAX_HEAP, HeapExhausted
 from cerebro.loaders.dexlib_lang import StringPlaceholder
@@ -30,6 +30,7 @@ PRIMITIVES = "ZBCSIJFD"
 CAPTURED = "<captured>"
 FLAG_SERIALIZABLE, FLAG_MARKERS, FLAG_BRIDGES = 1, 2, 4  # LambdaMetafactory.altMetafactory flags
 HANDLE_CALLS = {5: "virtual", 6: "static", 7: "direct", 9: "interface"}  # method handle kind -> invoke kind
+JDK_PACKAGES = ("Ljava/", "Ljavax/", "Ljdk/", "Lsun/", "Lcom/sun/")
 ERROR, INIT_ERROR = "Ljava/lang/Error;", "Ljava/lang/ExceptionInInitializerError;"
 PYTHON_ERRORS = (IndexError, TypeError, KeyError, AttributeError, ValueError, OverflowError, ZeroDivisionError)
 
@@ -237,4 +238,23 @@ class JvmVM(InvokeDynamic, DexVM):
 def run_classes(classes: list[JvmClass], class_name: str, args: list[str], stdout=None, stderr=None,
                 max_steps: int = MAX_STEPS, max_heap: int = MAX_HEAP, stdin=None) -> int:
     """Runs class_name.main(String[]) (org.x.Main or Lorg/x/Main;); the exit status (1: uncaught exception)."""
-    return run_vm(JvmVM(classes, stdout, stderr, max_steps, max_heap, stdin), class_name, args)
+    vm = JvmVM(classes, stdout, stderr, max_steps, max_heap, stdin)
+    missing = unloadable_signature_class(vm, class_descriptor(class_name))
+    if missing is not None:  # what the java launcher's look-up of main (Class.getMethod) runs into
+        vm.err.stream.write(f"Error: Unable to initialize main class {java_name(class_descriptor(class_name))}\n"
+                            f"Caused by: java.lang.NoClassDefFoundError: {missing[1:-1]}\n")
+        return 1
+    return run_vm(vm, class_name, args)
+
+
+def unloadable_signature_class(vm: JvmVM, cls: str) -> str | None:
+    """A class named in the parameter or return types of cls's public methods that is neither in the
+    jar nor the JDK's (java.*, javax.*, jdk.*, sun.*, com.sun.*): the JVM resolves them all when the
+    launcher looks main up, and fails with NoClassDefFoundError."""
+    c = vm.classes.get(cls, (None, None))[1]
+    for m in (c.direct_methods + c.virtual_methods) if c is not None else ():
+        for t in (*m.ref.params, m.ref.ret) if m.access & 1 else ():
+            name = t.lstrip("[")
+            if name.startswith("L") and name not in vm.classes and not name.startswith(JDK_PACKAGES):
+                return name
+    return None

@@ -9,12 +9,15 @@ import json
 import shutil
 import subprocess
 import sys
+import tarfile
 import zipfile
 from pathlib import Path
 
 import pytest
 from crafted_class import Pool, build_class
 from loader_support import CACHE, need
+from sources import Sdist
+from sources import _download as sdist_download
 
 from cerebro.binread import FormatError
 from cerebro.loaders import cli
@@ -205,4 +208,26 @@ def test_py4j_gateway_server_main_matches_the_jvm(args):
     assert reference.returncode == 1 and reference.stderr.startswith("usage: ")
     out, err = io.StringIO(), io.StringIO()
     status = run_classes(list(read_jar(jar.read_bytes()).classes.values()), "py4j.GatewayServer", args, out, err)
+    assert [status, out.getvalue(), err.getvalue()] == [1, reference.stdout, reference.stderr]
+
+
+JPYPE = Sdist("JPype1", "1.5.0", sha256="425a6e1966afdd5848b60c2688bcaeb7e40ba504a686f1114589668e0631e878", tree="",
+              path="25/42/8ca50a0e27e3053829545829e7bcba071cbfa4d5d8fd7fc5d1d988f325b1")
+
+
+def test_jpype_main_with_an_unloadable_signature_fails_as_the_launcher_does(tmp_path):
+    """JPype's test JAR unsatisfied.jar (PyPI's JPype1 1.5.0 sdist, pinned sha256): TestClass.main would
+    print, but another public method returns a class the JAR lacks; the java launcher's look-up of main
+    resolves it and stops with NoClassDefFoundError, status 1, and so does `pkg run`."""
+    need("java")
+    with tarfile.open(sdist_download(JPYPE)) as tar:
+        data = tar.extractfile("JPype1-1.5.0/test/jar/unsatisfied.jar").read()
+    jar = tmp_path / "unsatisfied.jar"
+    jar.write_bytes(data)
+    main = "org.jpype.unsatisfied.TestClass"
+    reference = subprocess.run(["java", "-cp", str(jar), main], capture_output=True, text=True, timeout=60)
+    assert reference.returncode == 1
+    assert "NoClassDefFoundError: org/jpype/unsatisfied/UnsatisfiedClass" in reference.stderr
+    out, err = io.StringIO(), io.StringIO()
+    status = run_classes(list(read_jar(data).classes.values()), main, [], out, err)
     assert [status, out.getvalue(), err.getvalue()] == [1, reference.stdout, reference.stderr]
