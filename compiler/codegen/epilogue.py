@@ -23,9 +23,10 @@ from cerebro.compiler.ir.fused import Epilogue
 
 
 def apply_row(builder: ir.IRBuilder, node: Node, fn: ir.Function, row: ir.Value, at: ir.Value, col: ir.Value,
-              width: int) -> None:
+              width: int, source: tuple[ir.Value, ir.Value] | None = None) -> None:
     """out[at : at+width] = epilogue(out[at : at+width]) for output row `row` (leading dims flattened)
-    and columns col : col+width."""
+    and columns col : col+width. source: (buffer, offset) the product row is read from instead of out (an
+    integer product's i32 row, whose output may be narrower)."""
     epilogue: Epilogue = node.attrs["epilogue"]
     out = node.outputs[0]
     pout = fn.args[len(node.inputs)]
@@ -37,7 +38,9 @@ def apply_row(builder: ir.IRBuilder, node: Node, fn: ir.Function, row: ir.Value,
              epilogue.loads]
     with for_range(builder, width, "ep") as j:
         offset = index(builder, 0, (at, 1), (j, 1))
-        values = {epilogue.source: load_value(builder, pout, offset, out.dtype)}
+        product, start = source or (pout, at)
+        values = {epilogue.source: load_value(builder, product, index(builder, 0, (start, 1), (j, 1)),
+                                              dtypes[epilogue.source])}
         for (vid, arg, _, col_stride), base in zip(epilogue.loads, bases):
             if vid in literals:
                 values[vid] = literals[vid]

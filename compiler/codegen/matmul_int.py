@@ -24,6 +24,7 @@ import math
 
 from llvmlite import ir
 
+from cerebro.compiler.codegen.epilogue import apply_row
 from cerebro.compiler.codegen.int_dot import DotForm, Side, band_rows, dot_block, dot_form, row_sums, widen
 from cerebro.compiler.codegen.llvm_types import constant, element_type, index, load, splat, store
 from cerebro.compiler.codegen.loops import fold_range, for_range, i64
@@ -59,6 +60,7 @@ def emit_matmul_integer(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
     phases = tile_phases(columns, lanes(ctx.target, DType.i32), vectors)
     batch, row_counts = _row_blocks(node, ctx.target)
     builder = ir.IRBuilder(fn.append_basic_block("entry"))
+    scratch = builder.alloca(I32, band_rows(ctx.target) * columns, "band") if "epilogue" in node.attrs else None
     part, parts = parts_of(builder, node, fn)
     lo, hi = share(builder, batch * sum(row_counts), part, parts)
     with for_outer(builder, batch, sum(row_counts), lo, hi, "batch") as (bi, first, end):
@@ -68,7 +70,7 @@ def emit_matmul_integer(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
             count = tile_rows if phase == 0 else rows % tile_rows
             i0 = index(builder, 0, (ib, tile_rows)) if phase == 0 else i64(rows - count)
             if node.attrs.get("transpose_b"):
-                _dot_rows(ctx, builder, node, fn, bases, i0, count)
+                _dot_rows(ctx, builder, node, fn, bases, i0, count, scratch)
                 return
             for widths, tiles, first_column in phases:
                 with for_range(builder, tiles, "jb") as jb:
@@ -83,7 +85,8 @@ def _tile(builder: ir.IRBuilder, node: Node, fn: ir.Function, bases: list[ir.Val
           widths: list[int], i0: ir.Value, j0: ir.Value) -> None:
     """C[i0:i0+count, j0:j0+sum(widths)] of one batch entry, accumulated in registers over all of K."""
     a, b, a_zero, b_zero = node.inputs
-    pa, pb, pa_zero, pb_zero, pc = fn.args[:5]
+    pa, pb, pa_zero, pb_zero = fn.args[:4]
+    pc = fn.args[len(node.inputs)]
     depth, columns = a.shape[-1], b.shape[-1]
     a_base, b_base, c_base = bases
     a_elem, b_elem = element_type(a.dtype), element_type(b.dtype)
@@ -115,22 +118,37 @@ def _tile(builder: ir.IRBuilder, node: Node, fn: ir.Function, bases: list[ir.Val
 
 
 def _dot_rows(ctx: EmitContext, builder: ir.IRBuilder, node: Node, fn: ir.Function, bases: list[ir.Value],
-              i0: ir.Value, count: int) -> None:
+              i0: ir.Value, count: int, scratch: ir.Value | None) -> None:
     """Rows [i0, i0 + count) of C (one batch entry) from a [M, K] and b given as [N, K], in bands of
-    band_rows() rows: each band's row sums once, then COLUMNS outputs per dot block."""
+    band_rows() rows: each band's row sums once, then COLUMNS outputs per dot block. With an epilogue the
+    band's i32 sums go to scratch and each finished row runs the epilogue from there into C."""
     form = dot_form(ctx.target, node.inputs[0].shape[-1])
     height = band_rows(ctx.target)
     full, rest = divmod(count, height)
     for bands, rows, first in ((full, height, 0), (int(rest > 0), rest, full * height)):
         if bands and rows:
             with for_range(builder, bands, "band") as band:
-                _dot_band(builder, form, node, fn, bases, builder.add(i0, index(builder, first, (band, height))), rows)
+                r0 = builder.add(i0, index(builder, first, (band, height)))
+                _dot_band(builder, form, node, fn, bases, r0, rows, scratch)
+                if scratch is not None:
+                    _band_epilogue(builder, node, fn, bases[2], r0, rows, scratch)
+
+
+def _band_epilogue(builder: ir.IRBuilder, node: Node, fn: ir.Function, c_base: ir.Value, r0: ir.Value, rows: int,
+                   scratch: ir.Value) -> None:
+    """C's rows [r0, r0 + rows) of one batch entry (starting at c_base) = the epilogue of scratch's rows."""
+    columns = node.inputs[1].shape[-2]
+    first_row = builder.add(builder.udiv(c_base, i64(columns)), r0)
+    for r in range(rows):
+        row = builder.add(first_row, i64(r))
+        apply_row(builder, node, fn, row, builder.mul(row, i64(columns)), i64(0), columns,
+                  source=(scratch, i64(r * columns)))
 
 
 def _dot_band(builder: ir.IRBuilder, form: DotForm, node: Node, fn: ir.Function, bases: list[ir.Value],
-              r0: ir.Value, rows: int) -> None:
+              r0: ir.Value, rows: int, scratch: ir.Value | None) -> None:
     a, b = node.inputs[:2]
-    pa, pb, pa_zero, pb_zero, pc = fn.args[:5]
+    pa, pb, pa_zero, pb_zero = fn.args[:4]
     depth, columns = a.shape[-1], b.shape[-2]
     a_base, b_base, c_base = bases
     a_side = Side(pa, a.dtype, [index(builder, r * depth, (a_base, 1), (r0, depth)) for r in range(rows)],
@@ -146,5 +164,9 @@ def _dot_band(builder: ir.IRBuilder, form: DotForm, node: Node, fn: ir.Function,
                 totals = dot_block(builder, form, a_side, b_side, depth, a_sums)
                 for at, total in enumerate(totals):
                     r, t = divmod(at, width)
-                    store(builder, total, pc, index(builder, t + r * columns, (c_base, 1), (r0, columns), (j0, 1)), I32)
+                    if scratch is None:
+                        where = index(builder, t + r * columns, (c_base, 1), (r0, columns), (j0, 1))
+                    else:
+                        where = index(builder, t + r * columns, (j0, 1))
+                    store(builder, total, fn.args[len(node.inputs)] if scratch is None else scratch, where, I32)
 

@@ -70,7 +70,9 @@ def lowered_host(node: Node, *inputs: np.ndarray) -> np.ndarray:
     """A matmul/conv the passes gave packed weights (attrs packed_b), strided operands (view) and/or
     an elementwise epilogue."""
     declaration = OPS[node.op]
-    plain = Node(node.op, node.inputs[:2], [], {k: v for k, v in node.attrs.items() if k not in declaration.lowered})
+    arity = declaration.arity  # matmul_integer's zero points follow x and w
+    plain = Node(node.op, node.inputs[:arity], [],
+                 {k: v for k, v in node.attrs.items() if k not in declaration.lowered})
     x, w = inputs[:2]
     if "packed_b" in node.attrs:
         w = unpack_columns(w.reshape(-1, w.shape[-1]), node.attrs["packed_b"]).reshape(w.shape)
@@ -81,7 +83,7 @@ def lowered_host(node: Node, *inputs: np.ndarray) -> np.ndarray:
         logical_c = (*view.batch, view.rows, view.columns)
         x = _walk(x, (*view.batch, view.rows, view.depth), view.a)
         w = _walk(w, (*view.batch, view.depth, view.columns), view.b)
-    result = np.asarray(declaration.reference(plain, x, w))
+    result = np.asarray(declaration.reference(plain, x, w, *inputs[2:arity]))
     epilogue = node.attrs.get("epilogue")
     if epilogue is not None:
         columns = result.shape[-1]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable
 
+from cerebro.compiler.ir.dtypes import DType
 from cerebro.compiler.ir.fused import FUSED, FUSED_OPS, ROW_KERNEL, Epilogue
 from cerebro.compiler.ir.graph import Graph, IRError, Node, Value
 from cerebro.compiler.ir.matmul_view import matmul_view
@@ -87,7 +88,8 @@ def _check_epilogue(node: Node, epilogue: Epilogue, arity: int) -> None:
     """An elementwise body reading the product (source), values it loads per (row, column) of the
     output, and its own results."""
     out = node.outputs[0]
-    columns = matmul_view(node).columns if role_of(node.op) is Role.MATMUL else node.inputs[1].shape[-1]
+    columns = (matmul_view(node).columns if role_of(node.op) is Role.MATMUL
+               else node.inputs[1].shape[-2 if node.attrs.get("transpose_b") else -1])  # matmul_integer's [N, K]
     rows = out.size // columns if columns else 0
     for _, slot, row_stride, col_stride in epilogue.loads:
         if slot < arity:
@@ -119,7 +121,8 @@ def _check_lowered_op(node: Node) -> None:
                                                          if k not in declaration.lowered}, node.loc)
         ((shape, dtype),) = infer(plain)
         reshaped = "epilogue" in node.attrs and math.prod(shape) == out.size  # matmul -> reshape -> epilogue
-        if dtype != out.dtype or not (tuple(shape) == out.shape or reshaped):
+        retyped = "epilogue" in node.attrs and dtype is DType.i32  # an integer product's epilogue dequantizes it
+        if not (dtype == out.dtype or retyped) or not (tuple(shape) == out.shape or reshaped):
             raise _fail(node, f"output {out!r} disagrees with the op's rule {(shape, dtype)}")
     epilogue = node.attrs.get("epilogue")
     if epilogue is not None:

@@ -31,7 +31,7 @@ from cerebro.compiler.ir.interpret import run_node
 from cerebro.compiler.ir.ops import CONV_INTEGER_MIN_CHANNELS
 from cerebro.compiler.passes.dce import eliminate_dead_nodes
 from cerebro.compiler.passes.fold import fold_constants
-from cerebro.compiler.passes.int8_calibrate import observe_ranges
+from cerebro.compiler.passes.int8_calibrate import calibrate
 from cerebro.compiler.passes.int8_fixed import U8, activation_params, quantize_multiplier
 from cerebro.compiler.passes.int8_weights import quantize_columns
 
@@ -192,17 +192,25 @@ def _requantize(emit: _Emitter, acc: Value, site: Site, multiplier: np.ndarray, 
 
 
 def _float_result(emit: _Emitter, acc: Value, site: Site, multiplier: np.ndarray) -> Value:
-    """acc * (s_a * s_w) in f32, then the float bias and ReLU, written into site.tail."""
-    steps = [("mul", _row(multiplier, DType.f32, acc.rank))]
-    if site.bias is not None:
-        steps.append(("add", _row(site.bias, DType.f32, acc.rank)))
-    if site.relu:
-        steps.append(("max", _row([0], DType.f32, acc.rank)))
+    """acc * (s_a * s_w) in f32, then the float bias and ReLU, written into site.tail. acc is reshaped
+    first, so the chain is one elementwise run the integer product takes as its epilogue (passes/epilogue.py)
+    together with the float ops after it."""
+    if acc.shape != site.tail.shape:
+        acc = emit("reshape", acc, shape=site.tail.shape)
+    steps = [("mul", multiplier)] + [("add", site.bias)] * (site.bias is not None) + [("max", [0])] * site.relu
     y = emit("convert", acc, dtype=DType.f32)
-    flat = acc.shape == site.tail.shape
     for i, (op, operand) in enumerate(steps):
-        y = emit(op, y, operand, out=site.tail if flat and i == len(steps) - 1 else None)
-    return y if flat else emit("reshape", y, shape=site.tail.shape, out=site.tail)
+        y = emit(op, y, _per_column(operand, acc.shape), out=site.tail if i == len(steps) - 1 else None)
+    return y
+
+
+def _per_column(data: object, shape: tuple[int, ...]) -> Value:
+    """An f32 constant of one value or one per column, shaped to broadcast over shape, whose trailing dims
+    make up the columns (a product reshaped to [..., heads, dim])."""
+    array = np.asarray(data, np.float32).reshape(-1)
+    split = next(i for i in range(len(shape), -1, -1) if math.prod(shape[i:]) == array.size)
+    dims = (1,) * split + tuple(shape[split:])
+    return Value(dims, DType.f32, data=array.reshape(dims))
 
 
 def _matmul_product(emit: _Emitter, site: Site, q: Value, zero: int, codes: np.ndarray) -> Value:
@@ -258,15 +266,17 @@ def _emit_site(emit: _Emitter, site: Site, quantized: dict[int, tuple[Value, np.
     _dequantize(emit, codes_out, out_scale, out_zero, site.tail)  # for float readers; DCE drops it otherwise
 
 
-def quantize_static(graph: Graph, samples: Sequence[Sequence[np.ndarray]]) -> Graph:
+def quantize_static(graph: Graph, samples: Sequence[Sequence[np.ndarray]], method: str = "minmax") -> Graph:
     """A copy of graph (folded) with every site (find_sites) an integer product, its activation scales
-    calibrated by running the float graph on samples (each one array per graph input)."""
+    calibrated by running the float graph on samples (each one array per graph input; int8_calibrate's
+    method), but for sites whose input's u8 grid is too coarse (Calibration.too_noisy), which stay float."""
     from cerebro.compiler.driver import _private_copy
 
     graph = eliminate_dead_nodes(fold_constants(_private_copy(graph)))
     sites = find_sites(graph)
-    integer_inputs = {site.a.id for site in sites}
-    ranges = observe_ranges(graph, samples, integer_inputs | {site.tail.id for site in sites})
+    calibration = calibrate(graph, samples, {site.a.id for site in sites} | {site.tail.id for site in sites}, method)
+    sites = [site for site in sites if not calibration.too_noisy(site.a.id)]
+    integer_inputs, ranges = {site.a.id for site in sites}, calibration.ranges
     last_node = {id(site.nodes[-1]): site for site in sites}
     absorbed = {id(node) for site in sites for node in site.nodes}
     quantized: dict[int, tuple[Value, np.float32, int]] = {}
