@@ -28,7 +28,10 @@ from cerebro.loaders.jvmvm import run_classes
 PROGRAMS_DIR = Path(__file__).parent / "java_programs"
 # program (class with main) -> its arguments
 RUNS = {"Colls": [], "Strs": [], "Numbers": [], "Exc": [], "Refl": [], "Threads": [], "Oop": ["a", "b"],
-        "Lambdas": [], "Exit": ["one", "3"], "Records": []}
+        "Lambdas": [], "Exit": ["one", "3"], "Records": [], "Input": [], "Lines": ["lines"]}
+STDIN = {"Input": "3\n10 20 -5\n2.5 word and the rest\nsecond line\n\n--\nx\ny\n",
+         "Lines": "alpha\n\n  beta \r\ngamma"}
+MAIN_OF = {"Lines": "Input"}  # runs whose class is another's
 
 
 def _jvm_reference(folder: Path) -> dict:
@@ -45,8 +48,8 @@ def _jvm_reference(folder: Path) -> dict:
             z.write(path, path.name)
     expected = {}
     for name, args in RUNS.items():
-        proc = subprocess.run(["java", "-cp", str(work / "programs.jar"), name, *args], capture_output=True,
-                              text=True, timeout=60)
+        proc = subprocess.run(["java", "-cp", str(work / "programs.jar"), MAIN_OF.get(name, name), *args],
+                              capture_output=True, text=True, timeout=60, input=STDIN.get(name, ""))
         expected[name] = [proc.returncode, proc.stdout, proc.stderr]
     (work / "expected.json").write_text(json.dumps(expected))
     shutil.rmtree(folder, ignore_errors=True)
@@ -56,7 +59,7 @@ def _jvm_reference(folder: Path) -> dict:
 
 @pytest.fixture(scope="module")
 def programs():
-    digest = hashlib.sha256(json.dumps(RUNS).encode())
+    digest = hashlib.sha256(json.dumps([RUNS, STDIN, MAIN_OF]).encode())
     for path in sorted(PROGRAMS_DIR.glob("*.java")):
         digest.update(path.name.encode() + path.read_bytes())
     folder = CACHE / "jvm-programs" / digest.hexdigest()[:16]
@@ -71,7 +74,9 @@ def programs():
 def test_program_matches_the_jvm(programs, name):
     jar, expected = programs
     out, err = io.StringIO(), io.StringIO()
-    status = run_classes(list(read_jar(jar.read_bytes()).classes.values()), name, RUNS[name], out, err)
+    status = run_classes(list(read_jar(jar.read_bytes()).classes.values()), MAIN_OF.get(name, name), RUNS[name],
+                         out, err,
+                         stdin=io.StringIO(STDIN.get(name, "")))
     assert [status, out.getvalue(), err.getvalue()] == expected[name]
 
 
@@ -92,7 +97,7 @@ def test_pkg_run_takes_main_class_from_the_manifest(programs, tmp_path, capsys):
     assert cli.main(["pkg", "run", "--main", "Refl", str(tmp_path / "exit.jar")]) == 0
     assert capsys.readouterr().out == expected["Refl"][1]
     with pytest.raises(FormatError, match=r"^jar: class Nope is not in the jar; classes with main\(String\[\]\): "
-                                          r"Colls, Exc, Exit, Lambdas, Numbers \(and 5 more\); run one with --main"):
+                                          r"Colls, Exc, Exit, Input, Lambdas \(and 6 more\); run one with --main"):
         cli.load_package(tmp_path / "exit.jar").run([], main="Nope")
 
 
@@ -100,7 +105,7 @@ def test_pkg_info_lists_the_jar(programs):
     jar, _expected = programs
     info = read_jar(jar.read_bytes()).info()
     assert info["format"] == "jar" and info["main_class"] is None and info["class_versions"] == ["61 (Java 17)"]
-    assert info["classes_with_main"] == sorted(RUNS) and "Oop$Planet" in info["classes"]
+    assert info["classes_with_main"] == sorted(RUNS.keys() - MAIN_OF.keys()) and "Oop$Planet" in info["classes"]
 
 
 def test_missing_library_method_is_named(programs):
