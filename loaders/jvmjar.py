@@ -16,6 +16,7 @@ from cerebro.loaders.jarsig import verify_v1
 from cerebro.loaders.zipread import ZipArchive, read_zip
 
 MANIFEST = "META-INF/MANIFEST.MF"
+MAX_RELEASE = 17  # the Java version the front end stands for (class files up to 61)
 JAVA_VERSIONS = {45: "1.1", 46: "1.2", 47: "1.3", 48: "1.4", 49: "5", 50: "6", 51: "7", 52: "8"}
 
 
@@ -92,15 +93,32 @@ def is_jar(data: bytes) -> bool:
 
 
 def read_jar(data: bytes) -> JarPackage:
+    """The JAR's classes; in a multi-release JAR, those of META-INF/versions/9..17 replace the base
+    ones, the highest version last (what a Java 17 runtime loads)."""
     z = read_zip(data, "jar")
-    classes: dict[str, JvmClass] = {}
-    for m in z.members:
-        if m.kind == FILE and m.name.endswith(".class") and not m.name.startswith("META-INF/"):
-            c = parse_class(m.data or b"", f"jar {m.name}")
-            classes.setdefault(c.name, c)
     manifest = z.get(MANIFEST)
     text = (manifest.data or b"").decode("utf-8", "replace") if manifest is not None and manifest.kind == FILE else ""
-    return JarPackage(z, classes, manifest_attributes(text))
+    attributes = manifest_attributes(text)
+    layers: dict[int, list] = {}  # Java version (8: the base) -> class members
+    for m in z.members:
+        version = _release_of(m.name) if attributes.get("Multi-Release", "").lower() == "true" else None
+        if m.kind == FILE and m.name.endswith(".class") and (version or not m.name.startswith("META-INF/")):
+            layers.setdefault(version or 8, []).append(m)
+    classes: dict[str, JvmClass] = {}
+    for version in sorted(layers):
+        for m in layers[version]:
+            c = parse_class(m.data or b"", f"jar {m.name}")
+            if version > 8 or c.name not in classes:
+                classes[c.name] = c
+    return JarPackage(z, classes, attributes)
+
+
+def _release_of(name: str) -> int | None:
+    """N for META-INF/versions/N/... with 9 <= N <= 17 (the versions a Java 17 runtime reads)."""
+    parts = name.split("/")
+    if len(parts) > 3 and parts[:2] == ["META-INF", "versions"] and parts[2].isdigit() and len(parts[2]) <= 2:
+        return int(parts[2]) if 9 <= int(parts[2]) <= MAX_RELEASE else None
+    return None
 
 
 def read_class(data: bytes) -> JarPackage:

@@ -236,3 +236,27 @@ def test_jpype_main_with_an_unloadable_signature_fails_as_the_launcher_does(tmp_
     out, err = io.StringIO(), io.StringIO()
     status = run_classes(list(read_jar(data).classes.values()), main, [], out, err)
     assert [status, out.getvalue(), err.getvalue()] == [1, reference.stdout, reference.stderr]
+
+
+def test_multi_release_jar_runs_the_versioned_class(programs, tmp_path):
+    """Multi-Release: true: META-INF/versions/9/Exit.class replaces the base Exit, as on java 17; without
+    the manifest attribute the versioned class is ignored."""
+    need("javac", "java")
+    jar, _expected = programs
+    (tmp_path / "Exit.java").write_text('public class Exit { public static void main(String[] a) { '
+                                        'System.out.println("release 9 " + a.length); } }')
+    subprocess.run(["javac", "-d", str(tmp_path / "v9"), str(tmp_path / "Exit.java")], check=True,
+                   capture_output=True)
+    outputs = []
+    for multi in ("true", "false"):
+        mr = tmp_path / f"mr-{multi}.jar"
+        with zipfile.ZipFile(jar) as src, zipfile.ZipFile(mr, "w") as z:
+            z.writestr("META-INF/MANIFEST.MF", f"Manifest-Version: 1.0\r\nMulti-Release: {multi}\r\n\r\n")
+            z.writestr("Exit.class", src.read("Exit.class"))
+            z.write(tmp_path / "v9" / "Exit.class", "META-INF/versions/9/Exit.class")
+        reference = subprocess.run(["java", "-cp", str(mr), "Exit"], capture_output=True, text=True, timeout=60)
+        out, err = io.StringIO(), io.StringIO()
+        status = run_classes(list(read_jar(mr.read_bytes()).classes.values()), "Exit", [], out, err)
+        assert [status, out.getvalue(), err.getvalue()] == [reference.returncode, reference.stdout, reference.stderr]
+        outputs.append(out.getvalue())
+    assert outputs == ["release 9 0\n", "args 0\nnot reached\n"]
