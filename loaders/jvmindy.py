@@ -83,6 +83,10 @@ class InvokeDynamic:
         recipe = pool.loadable(boot.args[0], False)[1] if boot.args else None
         if not isinstance(recipe, str):
             raise FormatError("jar: makeConcatWithConstants without a recipe string")
+        if recipe.count("\1") != len(values) or recipe.count("\2") > len(boot.args) - 1:
+            raise FormatError(f"jar: string concatenation recipe wants {recipe.count(chr(1))} arguments and "
+                              f"{recipe.count(chr(2))} constants, the call site has {len(values)} and "
+                              f"{len(boot.args) - 1}")
         constants = iter(str(pool.loadable(a, False)[1]) for a in boot.args[1:])
         args = iter(zip(values, kinds, strict=True))
         parts = []

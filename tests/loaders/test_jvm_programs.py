@@ -260,3 +260,16 @@ def test_multi_release_jar_runs_the_versioned_class(programs, tmp_path):
         assert [status, out.getvalue(), err.getvalue()] == [reference.returncode, reference.stdout, reference.stderr]
         outputs.append(out.getvalue())
     assert outputs == ["release 9 0\n", "args 0\nnot reached\n"]
+
+
+def test_concat_recipe_wanting_more_than_the_call_site_gives(programs):
+    """A makeConcatWithConstants recipe asking for two arguments where the call site passes one (Exit's
+    "arg [\\1]" turned into "arg [\\1\\1"): one clear error (it was a Python StopIteration)."""
+    jar, _expected = programs
+    with zipfile.ZipFile(jar) as z:
+        data = z.read("Exit.class")
+    assert data.count(b"arg [\x01]") == 1
+    bad = parse_class(data.replace(b"arg [\x01]", b"arg [\x01\x01"), "Exit.class")
+    with pytest.raises(FormatError, match=r"^jar: string concatenation recipe wants 2 arguments and 0 constants, "
+                                          r"the call site has 1 and 0$"):
+        run_classes([bad], "Exit", ["x"], io.StringIO(), io.StringIO())
