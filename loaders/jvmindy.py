@@ -14,7 +14,7 @@ from cerebro.loaders.dexexc import OBJECT, JObject
 from cerebro.loaders.dexlib_lang import JBox, StringPlaceholder, _box_hash, new_string
 from cerebro.loaders.dexvalues import bits32, bits64, i32
 from cerebro.loaders.dexvm import new_instance
-from cerebro.loaders.jvmops import TOP, push_value
+from cerebro.loaders.jvmops import pop_words, push_value
 
 CONCAT = "Ljava/lang/invoke/StringConcatFactory;"
 LAMBDA = "Ljava/lang/invoke/LambdaMetafactory;"
@@ -56,9 +56,8 @@ class InvokeDynamic:
         if boot_index >= len(cls.bootstraps):
             raise FormatError(f"jar: invokedynamic names bootstrap method {boot_index} of {len(cls.bootstraps)}")
         boot = cls.bootstraps[boot_index]
-        s, n = f.stack, ins.pops
-        values = [v for v in s[len(s) - n:] if v is not TOP]
-        del s[len(s) - n:]
+        s = f.stack
+        values = pop_words(s, ins.pops)
         owner = boot.handle.ref.class_name
         if owner == CONCAT:
             result = self.concat(cls, boot, params, values)

@@ -48,6 +48,13 @@ def pop_value(stack: list, wide: bool) -> object:
     return stack.pop()
 
 
+def pop_words(stack: list, words: int) -> list:
+    """The values of the top `words` words (a call's arguments), bottom first, each long/double once."""
+    values = [v for v in stack[len(stack) - words:] if v is not TOP]
+    del stack[len(stack) - words:]
+    return values
+
+
 def push_value(stack: list, value: object, wide: bool) -> None:
     stack.append(value)
     if wide:

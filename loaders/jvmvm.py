@@ -22,7 +22,7 @@ from cerebro.loaders.dexnative import STATIC_FIELDS
 from cerebro.loaders.dexvm import MAX_DEPTH, MAX_STEPS, BudgetExhausted, DexVM, run_vm
 from cerebro.loaders.jvmcode import decode
 from cerebro.loaders.jvmindy import InvokeDynamic, LambdaCode
-from cerebro.loaders.jvmops import TOP, pop_value, push_value
+from cerebro.loaders.jvmops import TOP, pop_value, pop_words, push_value
 
 CONCAT = "Ljava/lang/invoke/StringConcatFactory;"
 LAMBDA = "Ljava/lang/invoke/LambdaMetafactory;"
@@ -223,9 +223,8 @@ class JvmVM(InvokeDynamic, DexVM):
                 obj.fields[ref.name] = value
 
     def invoke_insn(self, f: JFrame, ins) -> None:
-        s, n = f.stack, ins.pops
-        values = [v for v in s[len(s) - n:] if v is not TOP]
-        del s[len(s) - n:]
+        s = f.stack
+        values = pop_words(s, ins.pops)
         ref = ins.a
         result = self.call(ref, values, ins.b)
         if values and isinstance(values[0], StringPlaceholder):  # new String(...): the string replaces it
