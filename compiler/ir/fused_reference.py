@@ -76,6 +76,9 @@ def lowered_host(node: Node, *inputs: np.ndarray) -> np.ndarray:
     x, w = inputs[:2]
     if "packed_b" in node.attrs:
         w = unpack_columns(w.reshape(-1, w.shape[-1]), node.attrs["packed_b"]).reshape(w.shape)
+    if node.attrs.get("pairs_b"):  # matmul_integer's [N, K] weights stored as [K/2, N, 2] (codegen/matmul_int.py)
+        columns, depth = w.shape[-2:]
+        w = np.swapaxes(w.reshape(-1, depth // 2, columns, 2), 1, 2).reshape(w.shape)
     out = node.outputs[0]
     view = node.attrs.get("view")
     if view is not None:

@@ -580,7 +580,7 @@ _declare("matmul", "matmul", 2, _matmul, ref.matmul, Role.MATMUL, cost=_matmul_f
          lowered=("epilogue", "packed_b", "view"))
 _declare("matmul_integer", "matmul_integer", 4, _matmul_integer, ref.matmul_integer, Role.REDUCTION,
          cost=_matmul_integer_ops, optional=("transpose_b",),
-         lowered=("epilogue",))  # a contraction over K: a kernel of its own; its transpose_b form hosts an epilogue
+         lowered=("epilogue", "pairs_b"))  # a kernel of its own; its transpose_b form hosts an epilogue
 _declare("conv_integer", "conv_integer", 4, _conv_integer, ref.conv_integer, Role.REDUCTION,
          cost=_conv_integer_ops, attrs=("strides", "padding"), optional=("rhs_dilation", "groups"),
          lowered=("packed_b",))

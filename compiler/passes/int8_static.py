@@ -35,6 +35,7 @@ from cerebro.compiler.passes.int8_calibrate import calibrate
 from cerebro.compiler.passes.int8_fixed import U8, activation_params, quantize_multiplier
 from cerebro.compiler.passes.int8_weights import quantize_columns
 
+PAIR_MIN_ROWS = 4  # below this a product's row tile is mostly empty: one dot product per output is faster
 I32_LIMIT = 1 << 30  # folded biases are clipped here, so acc + bias times M stays inside i64
 _PASS_THROUGH = ("broadcast_in_dim", "reshape")  # how a frontend shapes a constant bias or zero
 
@@ -214,14 +215,20 @@ def _per_column(data: object, shape: tuple[int, ...]) -> Value:
 
 
 def _matmul_product(emit: _Emitter, site: Site, q: Value, zero: int, codes: np.ndarray) -> Value:
-    """i32 [rows, N]: q (u8, a's shape) as rows of K times the i8 codes [K, N], laid out [N, K]."""
+    """i32 [rows, N]: q (u8, a's shape) as rows of K times the i8 codes [K, N], laid out [N, K] (one dot
+    product per output), or with PAIR_MIN_ROWS rows or more and K even as pairs ([K/2, N, 2], pairs_b:
+    register tiles of rows x columns, codegen/matmul_int.py)."""
     rows, depth = math.prod(q.shape[:-1]), q.shape[-1]
     if q.rank != 2:
         q = emit("reshape", q, shape=(rows, depth))
     columns = codes.shape[1]
-    return emit("matmul_integer", q, Value((columns, depth), DType.i8, "w.i8", data=np.ascontiguousarray(codes.T)),
+    pairs = rows >= PAIR_MIN_ROWS and depth % 2 == 0
+    layout = np.swapaxes(codes.reshape(depth // 2, 2, columns), 1, 2) if pairs else codes.T
+    attrs = {"pairs_b": True} if pairs else {}
+    return emit("matmul_integer", q, Value((columns, depth), DType.i8, "w.i8", data=np.ascontiguousarray(layout)
+                                           .reshape(columns, depth)),
                 Value((rows,), DType.u8, data=np.full(rows, zero, np.uint8)),
-                Value((columns,), DType.i8, data=np.zeros(columns, np.int8)), transpose_b=True)
+                Value((columns,), DType.i8, data=np.zeros(columns, np.int8)), transpose_b=True, **attrs)
 
 
 def _conv_product(emit: _Emitter, site: Site, q: Value, zero: int, codes: np.ndarray) -> Value:
