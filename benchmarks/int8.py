@@ -1,4 +1,4 @@
-"""python -m benchmarks.int8: static int8 (quantize="int8") against f32 and ONNX Runtime's int8, batch 1.
+"""python -m benchmarks.int8: static int8 (quantize="int8") against f32 and ONNX Runtime's int8, batch 1 and 64.
 
 Models: benchmarks.models' MLP, CNN and transformer encoder (Flax, random weights), and with --minilm
 MiniLM-L6 (benchmarks.minilm, real weights). Variants of the same model:
@@ -8,18 +8,25 @@ MiniLM-L6 (benchmarks.minilm, real weights). Variants of the same model:
   activations), `cerebro qdq` (that QDQ file compiled by Cerebro: frontends/onnx/rules/quant.py) and
   `ort quantize_dynamic` (per-channel s8 weights, activations quantized per call).
 Calibration: CALIBRATION inputs drawn as the benchmark's own (standard normal; MiniLM: MINILM_CALIBRATION
-random token sequences).
+random token sequences); at batch B the same rows, B to a sample (min/max ranges: the same scales).
 Timing: one process pinned to one CPU, every runtime on one thread, interleaved rounds (benchmarks/timing.py).
-Accuracy, against `xla f32` (MiniLM: `ort f32`) on ACCURACY_INPUTS other random inputs: max and mean abs
-error of the outputs, top-1 agreement for the classifiers (MLP, CNN), mean cosine of outputs (the
-transformer's per input, MiniLM's sentence embeddings, also over its example sentences).
+Where a cerebro int8 call takes LONG_CALL_MS or more, each call's process CPU time is recorded too and the
+speedups of cerebro int8 over each other variant (their time over its time) are of CPU medians: such a call
+spans scheduler slices and on a shared machine its wall time measures the other jobs too (reading the
+CPU clock costs ~5 us a call on this VM, so shorter calls keep wall medians).
+Accuracy (batch 1 only: the same weights and scales at every batch), against `xla f32` (MiniLM: `ort f32`)
+on ACCURACY_INPUTS other random inputs: max and mean abs error of the outputs, top-1 agreement for the
+classifiers (MLP, CNN), mean cosine of outputs (the transformer's per input, MiniLM's sentence embeddings,
+also over its example sentences).
 
-    python -m benchmarks.int8 [--quick] [--minilm] [--json out.json]
+    python -m benchmarks.int8 [--quick] [--minilm] [--batch 1,64] [--json out.json]
 """
 
 from __future__ import annotations
 
+import os
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -34,6 +41,7 @@ CALIBRATION = 64
 MINILM_CALIBRATION = 16  # the reference interpreter takes ~8 s a MiniLM sample on the dev machine
 ACCURACY_INPUTS = 1000
 MINILM_ACCURACY_INPUTS = 100  # random token sequences (a call is ~10 ms per variant), plus the example sentences
+LONG_CALL_MS = 1.0  # from here on a call is timed by its CPU time too (see the docstring)
 REFERENCE = {"minilm": "ort f32"}  # what accuracy is measured against (default: xla f32)
 
 
@@ -169,15 +177,49 @@ def _sentences(w: models.Workload) -> list[tuple[np.ndarray, ...]]:
     return [(ids[i:i + 1], mask[i:i + 1]) for i in range(len(SENTENCES))]
 
 
-def measure(name: str, budget: timing.Budget) -> dict:
-    w = models.workload(name, 1)
-    calibration = _random_inputs(w, MINILM_CALIBRATION if name == "minilm" else CALIBRATION, seed=11)
+def _calibration(name: str, batch: int) -> list[tuple[np.ndarray, ...]]:
+    """The calibration rows (drawn at batch 1, seed 11) as samples of `batch` rows each (rows repeat where
+    batch is more than there are)."""
+    rows = _random_inputs(models.workload(name, 1), MINILM_CALIBRATION if name == "minilm" else CALIBRATION, seed=11)
+    samples = max(1, len(rows) // batch)
+    return [tuple(np.concatenate(column) for column in zip(*(rows[(s * batch + r) % len(rows)] for r in range(batch))))
+            for s in range(samples)]
+
+
+def measure(name: str, batch: int, budget: timing.Budget) -> dict:
+    w = models.workload(name, batch)
+    calibration = _calibration(name, batch)
     calls = variants(w, calibration)
     prepared = {v: prepare(w.inputs) for v, (_, prepare) in calls.items()}
-    timed = {v: (lambda call=call, x=prepared[v]: call(*x)) for v, (call, _) in calls.items()}
+    cpu: dict[str, list[float]] = {v: [] for v in calls}
+
+    def timed_call(variant: str, call: Callable, x: tuple) -> None:
+        start = time.process_time()
+        call(*x)
+        cpu[variant].append(time.process_time() - start)
+
+    int8_call, int8_inputs = calls["cerebro int8"][0], prepared["cerebro int8"]
+    for _ in range(3):  # warm, then time one call
+        start = time.perf_counter()
+        int8_call(*int8_inputs)
+        wall = time.perf_counter() - start
+    by_cpu = wall * 1e3 >= LONG_CALL_MS
+    if not by_cpu:
+        timed = {v: (lambda call=call, x=prepared[v]: call(*x)) for v, (call, _) in calls.items()}
+    else:
+        timed = {v: (lambda v=v, call=call: timed_call(v, call, prepared[v])) for v, (call, _) in calls.items()}
     times = timing.sample_interleaved(timed, budget)
-    summary = {variant: timing.summarize(samples) for variant, samples in times.items()}
-    print(f"{name} (batch 1, one thread): " + "   ".join(f"{v} {s['median_ms']:.3f} ms" for v, s in summary.items()))
+    summary = {variant: {**timing.summarize(samples), "cpu_median_ms": float(np.median(cpu[variant] or [np.nan]) * 1e3)}
+               for variant, samples in times.items()}
+    key = "cpu_median_ms" if by_cpu else "median_ms"
+    speedups = {v: s[key] / summary["cerebro int8"][key] for v, s in summary.items() if v != "cerebro int8"}
+    print(f"{name} (batch {batch}, one thread), median ms wall (CPU): " + "   ".join(
+        f"{v} {s['median_ms']:.3f} ({s['cpu_median_ms']:.3f})" for v, s in summary.items()))
+    print(f"  cerebro int8 against ({'CPU' if by_cpu else 'wall'} medians): "
+          + "   ".join(f"{v} {x:.2f}x" for v, x in speedups.items()))
+    result = {"times": summary, "int8_speedup": speedups, "speedup_of": key, "calibration_samples": len(calibration)}
+    if batch != 1:
+        return result
     count = MINILM_ACCURACY_INPUTS if name == "minilm" else ACCURACY_INPUTS
     reference = REFERENCE.get(name, "xla f32")
     report = {"random": accuracy(calls, _random_inputs(w, count, seed=12), reference, name in CLASSIFIERS)}
@@ -189,19 +231,24 @@ def measure(name: str, budget: timing.Budget) -> dict:
             print(f"  {kind} vs {reference}: {variant}: max abs error {r['max_abs_error']:.4f}, mean "
                   f"{r['mean_abs_error']:.5f} (max |output| {r['max_abs_output']:.2f}), cosine mean "
                   f"{r['mean_cosine']:.5f} min {r['min_cosine']:.5f}{top1}")
-    return {"times": summary, "accuracy": report, "reference": reference, "calibration_inputs": len(calibration)}
+    return {**result, "accuracy": report, "reference": reference}
 
 
 def main(argv: list[str] | None = None) -> dict:
     parser = one_cpu.parser(__doc__)
     parser.add_argument("--minilm", action="store_true", help="also MiniLM-L6 (needs torch; minutes)")
     parser.add_argument("--models", default=",".join(MODELS), help="comma-separated, of " + ", ".join(MODELS))
+    parser.add_argument("--batch", default="1,64", help="batch sizes, comma-separated (MiniLM: batch 1 only)")
     args = parser.parse_args(argv)
     one_cpu.pin()
     chosen = [m for m in args.models.split(",") if m] + (["minilm"] if args.minilm else [])
-    results: dict = {"machine": machine.describe(), "threads": 1, "batch": 1, "models": {}}
+    batches = [int(b) for b in args.batch.split(",") if b]
+    results: dict = {"machine": machine.describe(), "threads": 1, "load_before": os.getloadavg(), "models": {}}
     for name in chosen:
-        results["models"][name] = measure(name, one_cpu.budget(args))
+        results["models"][name] = {f"batch {batch}": measure(name, batch, one_cpu.budget(args))
+                                   for batch in (batches if name != "minilm" else [1])}
+    results["load_after"] = os.getloadavg()
+    print(f"load average before {results['load_before'][0]:.2f}, after {results['load_after'][0]:.2f}")
     return one_cpu.finish(results, args.json)
 
 

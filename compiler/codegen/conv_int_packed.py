@@ -79,6 +79,12 @@ def pack_node(node: Node, packed: dict[tuple[int, int], Value]) -> None:
     node.attrs["packed_b"] = CHANNELS
 
 
+def _pair_mask(j: int) -> ir.Constant:
+    """vpshufd j of 16 i16 lanes: channel pair j of each 128-bit half in every dword of that half."""
+    return ir.Constant(ir.VectorType(I32, STEP), [h * 8 + 2 * j + e for h in (0, 1) for _ in range(PAIRS)
+                                                  for e in (0, 1)])
+
+
 def _when(builder: ir.IRBuilder, condition: ir.Value, values: list[ir.Value], body) -> list[ir.Value]:
     """body(values) where condition holds, else values unchanged (phis at the join)."""
     before = builder.block
@@ -139,34 +145,55 @@ class PackedConv:
                 sums = _when(b, inside_y, sums, kernel_row)
         for at, total in enumerate(sums):
             p, v = divmod(at, vectors)
-            halves = [b.shuffle_vector(total, total, ir.Constant(ir.VectorType(I32, CHANNELS),
-                                                                  list(range(h, h + CHANNELS))))
-                      for h in (0, CHANNELS)]
-            channel = index(b, v * CHANNELS, (q0, CHANNELS))
-            store(b, b.add(*halves), self.p_out, index(b, p * self.cout, (row, self.out_w * self.cout),
-                                                       (ox0, self.cout), (channel, 1)), I32)
+            self._store(self._halves(total), row, ox0, p, q0, v)
+
+    def _halves(self, total: ir.Value) -> ir.Value:
+        """The four channels' sums: lanes 0-3 plus lanes 4-7."""
+        b = self.builder
+        return b.add(*(b.shuffle_vector(total, total, ir.Constant(ir.VectorType(I32, CHANNELS),
+                                                                   list(range(h, h + CHANNELS))))
+                       for h in (0, CHANNELS)))
+
+    def _store(self, value: ir.Value, row: ir.Value, ox0: ir.Value, pixel: int, q0: ir.Value, vector: int) -> None:
+        b = self.builder
+        channel = index(b, vector * CHANNELS, (q0, CHANNELS))
+        store(b, value, self.p_out, index(b, pixel * self.cout, (row, self.out_w * self.cout), (ox0, self.cout),
+                                          (channel, 1)), I32)
+
+    def _pixel_start(self, image: ir.Value, iy: ir.Value, ox0: ir.Value, column: int, group: ir.Value) -> ir.Value:
+        """x's index of input column ox0 * sx + column of row iy, at the group's first channel."""
+        return index(self.builder, column * self.cin, (image, self.height * self.width * self.cin),
+                     (iy, self.width * self.cin), (ox0, self.sx * self.cin), (group, self.cin_g))
+
+    def _weight_start(self, q0: ir.Value, vector: int, tap: int) -> ir.Value:
+        return index(self.builder, (vector * self.kh * self.kw + tap) * self.steps * PAIRS * STEP,
+                     (q0, self.kh * self.kw * self.steps * PAIRS * STEP))
+
+    def _activation(self, start: ir.Value, s: ir.Value) -> ir.Value:
+        """16 input channels (step s) from start, widened to i16, x's zero point subtracted."""
+        b = self.builder
+        raw = load(b, self.x, index(b, 0, (start, 1), (s, STEP)), I8, STEP)
+        return b.sub(widen(b, raw, self.x_dtype, I16), self.zero_x)
+
+    def _weights(self, start: ir.Value, s: ir.Value, j: int) -> ir.Value:
+        b = self.builder
+        return widen(b, load(b, self.w, index(b, j * STEP, (start, 1), (s, PAIRS * STEP)), I8, STEP), DType.i8, I16)
 
     def _tap(self, sums: list[ir.Value], image: ir.Value, iy: ir.Value, ox0: ir.Value, count: int, dy: int,
              dx: int, group: ir.Value, q0: ir.Value, vectors: int) -> list[ir.Value]:
         """sums plus kernel tap (dy, dx) over every input channel of the group."""
         b = self.builder
         tap = dy * self.kw + dx
-        pixel_starts = [index(b, (dx * self.dx_step - self.px + p * self.sx) * self.cin, (image, self.height
-                              * self.width * self.cin), (iy, self.width * self.cin), (ox0, self.sx * self.cin),
-                              (group, self.cin_g)) for p in range(count)]
-        weight_starts = [index(b, (v * self.kh * self.kw + tap) * self.steps * PAIRS * STEP,
-                               (q0, self.kh * self.kw * self.steps * PAIRS * STEP)) for v in range(vectors)]
+        pixel_starts = [self._pixel_start(image, iy, ox0, dx * self.dx_step - self.px + p * self.sx, group)
+                        for p in range(count)]
+        weight_starts = [self._weight_start(q0, v, tap) for v in range(vectors)]
         with fold_range(b, self.steps, sums, "ci") as (s, carry):
-            pixels = [b.sub(widen(b, load(b, self.x, index(b, 0, (start, 1), (s, STEP)), I8, STEP), self.x_dtype,
-                                  I16), self.zero_x) for start in pixel_starts]
+            pixels = [self._activation(start, s) for start in pixel_starts]
             new = list(carry.values)
             for j in range(PAIRS):
-                pair = ir.Constant(ir.VectorType(I32, STEP), [h * 8 + 2 * j + e for h in (0, 1)
-                                                             for _ in range(PAIRS) for e in (0, 1)])
-                shuffled = [b.shuffle_vector(a, a, pair) for a in pixels]
+                shuffled = [b.shuffle_vector(a, a, _pair_mask(j)) for a in pixels]
                 for v, start in enumerate(weight_starts):
-                    at = index(b, j * STEP, (start, 1), (s, PAIRS * STEP))
-                    weights = widen(b, load(b, self.w, at, I8, STEP), DType.i8, I16)
+                    weights = self._weights(start, s, j)
                     for p, a in enumerate(shuffled):
                         new[p * vectors + v] = self.form.step(b, new[p * vectors + v], a, weights)
             carry.values = new
@@ -210,3 +237,4 @@ def emit_rows(conv: PackedConv, lo: ir.Value, hi: ir.Value, clamped, interior: t
                         pixels(i64(first + blocks * PIXELS), tail, False)
                     with for_range(b, conv.out_w, "right", start=end) as ox:
                         pixels(ox, 1, True)
+
