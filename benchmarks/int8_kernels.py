@@ -27,7 +27,9 @@ from benchmarks import machine, one_cpu, timing
 from benchmarks.pools import ort_session
 
 MATMULS = [(1, 784, 512), (1, 512, 512), (64, 512, 512)]
-CONVS = [(1, 32, 28, 28, 64, 3)]  # batch, in channels, height, width, out channels, kernel size (pad 1)
+# batch, in channels, height, width, out channels, kernel size (pad 1), weights: u8 with a zero point (the dot
+# kernel, codegen/conv_int.py) or s8 with zero points 0 as quantizers write them (codegen/conv_int_packed.py on AVX2)
+CONVS = [(1, 32, 28, 28, 64, 3, "u8"), (1, 32, 28, 28, 64, 3, "s8"), (1, 32, 14, 14, 64, 3, "s8")]
 PEAK_ACCUMULATORS = 8
 PEAK_STEPS = 1 << 18
 PEAK_REPEATS = 50  # the best of many short runs: a busy machine still leaves some undisturbed
@@ -44,13 +46,16 @@ def matmul_model(m: int, k: int, n: int, seed: int = 0) -> object:
     return _model(node, inits, [m, k], [m, n])
 
 
-def conv_model(batch: int, cin: int, h: int, w: int, cout: int, size: int, seed: int = 0) -> object:
+def conv_model(batch: int, cin: int, h: int, w: int, cout: int, size: int, weights: str = "u8",
+               seed: int = 0) -> object:
     from onnx import helper, numpy_helper
 
     rng = np.random.default_rng(seed)
-    inits = [numpy_helper.from_array(rng.integers(0, 256, (cout, cin, size, size), dtype=np.uint8), "w"),
-             numpy_helper.from_array(np.array(131, np.uint8), "xz"),
-             numpy_helper.from_array(np.array(5, np.uint8), "wz")]
+    shape = (cout, cin, size, size)
+    kernel, zero = ((rng.integers(0, 256, shape, dtype=np.uint8), np.uint8(5)) if weights == "u8"
+                    else (rng.integers(-127, 128, shape, dtype=np.int8), np.int8(0)))
+    inits = [numpy_helper.from_array(kernel, "w"), numpy_helper.from_array(np.array(131, np.uint8), "xz"),
+             numpy_helper.from_array(np.array(zero), "wz")]
     pad = size // 2
     node = helper.make_node("ConvInteger", ["x", "w", "xz", "wz"], ["y"], pads=[pad] * 4)
     return _model(node, inits, [batch, cin, h, w], [batch, cout, h, w])
@@ -139,8 +144,9 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"peak of {form} on this core: {peak / 1e9:.1f} Gop/s")
     rng = np.random.default_rng(3)
     cases = {f"matmul {m}x{k}x{n}": (matmul_model(m, k, n), (m, k), 2 * m * k * n) for m, k, n in MATMULS}
-    cases.update({f"conv {b}x{c}x{h}x{w} -> {o} k{s}": (conv_model(b, c, h, w, o, s), (b, c, h, w),
-                                                         2 * b * o * h * w * c * s * s) for b, c, h, w, o, s in CONVS})
+    cases.update({f"conv {b}x{c}x{h}x{w} -> {o} k{s} {t} weights": (conv_model(b, c, h, w, o, s, t), (b, c, h, w),
+                                                                   2 * b * o * h * w * c * s * s)
+                  for b, c, h, w, o, s, t in CONVS})
     for name, (model, shape, ops) in cases.items():
         calls = variants(model)
         x = aligned_empty(shape, np.uint8)  # an unaligned input takes the runtime's copying path (~11 us here)
