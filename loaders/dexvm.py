@@ -710,6 +710,8 @@ def op_unary(vm, f, insns, aa):
 
 
 def _arith(kind: str, name: str, a, b):
+    if not isinstance(a, int) or not isinstance(b, int):  # an array times n would be a list n times as long
+        raise TypeError(f"arithmetic on a {type(a).__name__} and a {type(b).__name__}")
     if kind == "I":
         return i32(INT_OPS[name](a, b))
     if kind == "J":
@@ -743,7 +745,7 @@ def op_binop_lit(vm, f, insns, aa):
     else:
         name = LIT_NAMES[op - 0xD8]
         dst, a, lit = aa, f.regs[w & 0xFF], _s8(w >> 8)
-    f.regs[dst] = i32(INT_OPS[name](a, lit))
+    f.regs[dst] = _arith("I", name, a, lit)
     f.pc += 2
     return False, None
 

@@ -305,3 +305,21 @@ def test_mutated_class_files_parse_or_give_format_error(programs):
             assert "\n" not in str(e)
             refused += 1
     assert refused > 100
+
+
+def test_arithmetic_on_a_reference_allocates_nothing():
+    """dexvm's arithmetic (shared by the JVM front end): a register holding an array multiplied by 10^4 was
+    Python's list repetition, 80 MB outside the heap limit before the TypeError (10^6 x 1000 was 8 GB);
+    now it is refused before anything is built."""
+    import tracemalloc
+
+    from cerebro.loaders.dexvm import _arith
+    array = [0] * 1000
+    tracemalloc.start()
+    try:
+        with pytest.raises(TypeError, match="arithmetic on a list and a int"):
+            _arith("I", "mul", array, 10_000)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1 << 20
