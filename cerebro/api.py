@@ -85,7 +85,7 @@ class CompiledFunction:
     def __init__(self, fn: Callable, target: str, name: str | None, cache: bool | None = None,
                  static_argnums: int | Sequence[int] | None = None,
                  static_argnames: str | Sequence[str] | None = None, quantize: str | None = None,
-                 calibration: Any = None) -> None:
+                 calibration: Any = None, calibration_method: str | None = None) -> None:
         from cerebro.frontends.jax.calls import StaticArgs
 
         self.fn = fn
@@ -93,6 +93,7 @@ class CompiledFunction:
         self.target = target
         self.quantize = quantize
         self.calibration = calibration
+        self.calibration_method = calibration_method
         self.name = name or getattr(fn, "__name__", "model")
         self.cache = cache  # the persistent compile cache: None follows $CEREBRO_COMPILE_CACHE, False skips it
         self._cache: dict[tuple, tuple[runtime.LoadedModel, Any]] = {}
@@ -159,14 +160,15 @@ class CompiledFunction:
         from cerebro.frontends.jax.tracer import lower
 
         source, lowered, quantize = quantized_lowering(lambda: "jaxpr:" + captured.fingerprint(),
-                                                       lambda: lower(captured).graph, self.quantize, self.calibration)
+                                                       lambda: lower(captured).graph, self.quantize, self.calibration,
+                                                       self.calibration_method)
         return cached_lower(source, lowered, target, cache=self.cache, quantize=quantize)
 
 
 def compile(fn: Callable, target: str = "host", *, name: str | None = None,  # noqa: A001
             cache: bool | None = None, static_argnums: int | Sequence[int] | None = None,
             static_argnames: str | Sequence[str] | None = None, quantize: str | None = None,
-            calibration: Any = None) -> CompiledFunction:
+            calibration: Any = None, calibration_method: str | None = None) -> CompiledFunction:
     """Compile a JAX/Flax function ahead of time, like jax.jit but to native .cbx code.
 
     cache=False skips the persistent compile cache (cerebro/cache.py); None follows $CEREBRO_COMPILE_CACHE.
@@ -175,12 +177,14 @@ def compile(fn: Callable, target: str = "host", *, name: str | None = None,  # n
     quantize="int8-weights": constant dense weights stored int8 with a scale per output column,
     activations f32 (docs/architecture.md, Quantization); quantize="int8": static int8, matmuls as integer
     products with activation scales calibrated on `calibration` (a list of sample arguments: an array, or
-    a tuple of one array per input, each; or a .npz file).
+    a tuple of one array per input, each; or a .npz file), each activation's range chosen by
+    calibration_method (compiler/quantize.py's CALIBRATION_METHODS; default minmax).
     """
     from cerebro.compiler.quantize import check_quantize
 
-    check_quantize(quantize, calibration)
-    return CompiledFunction(fn, target, name, cache, static_argnums, static_argnames, quantize, calibration)
+    check_quantize(quantize, calibration, calibration_method)
+    return CompiledFunction(fn, target, name, cache, static_argnums, static_argnames, quantize, calibration,
+                            calibration_method)
 
 
 _WEAK_KINDS = {bool: "b", int: "iuf", float: "f"}  # dtype kinds a Python scalar may take, as under jax.jit
@@ -234,15 +238,17 @@ def compile_saved_model(path: str | os.PathLike, signature: str | None = None, *
 
 def compile_onnx(model: Any, *, shapes: dict | None = None, constants: dict | None = None, target: str = "host",
                  output: str | os.PathLike | None = None, cache: bool | None = None,
-                 quantize: str | None = None, calibration: Any = None) -> bytes:
+                 quantize: str | None = None, calibration: Any = None, calibration_method: str | None = None
+                 ) -> bytes:
     """Compile an ONNX model (path or ModelProto) to .cbx bytes; `shapes` binds symbolic input dims,
     `constants` fixes inputs to values ({'sr': 16000}; they stop being inputs of the .cbx); quantize and
     calibration as cerebro.compile's."""
     from cerebro.compiler.quantize import check_quantize, quantize_graph
     from cerebro.frontends.onnx import import_onnx
 
-    check_quantize(quantize, calibration)
-    graph, quantize = quantize_graph(import_onnx(model, shapes=shapes, constants=constants), quantize, calibration)
+    check_quantize(quantize, calibration, calibration_method)
+    graph, quantize = quantize_graph(import_onnx(model, shapes=shapes, constants=constants), quantize, calibration,
+                                     calibration_method)
     return _build_graph(graph, target, output, cache, quantize)
 
 

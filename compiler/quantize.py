@@ -15,11 +15,14 @@ from cerebro.compiler.ir import IRError
 
 STATIC = "int8"  # passes/int8_static.py: needs calibration inputs, rewrites the graph before build()
 QUANTIZE_MODES = ("int8-weights", STATIC)  # int8-weights: passes/int8_weights.py, inside build()
+# How int8 picks each activation's range (passes/int8_calibrate.py); the first is the default: clipping
+# outliers (percentile, mse) cost MiniLM cosine (docs/architecture.md, Quantization).
+CALIBRATION_METHODS = ("minmax", "percentile", "mse")
 
 
-def check_quantize(mode: str | None, calibration: object = None) -> None:
-    """A one-line error for an unknown quantize= mode, int8 without calibration inputs, or calibration
-    inputs for a mode that reads none."""
+def check_quantize(mode: str | None, calibration: object = None, method: str | None = None) -> None:
+    """A one-line error for an unknown quantize= mode or calibration method, int8 without calibration
+    inputs, or calibration inputs or a method for a mode that reads none."""
     if mode is not None and mode not in QUANTIZE_MODES:
         raise IRError(f"unknown quantize mode {mode!r}: expected one of {', '.join(QUANTIZE_MODES)}")
     if mode == STATIC and calibration is None:
@@ -27,29 +30,36 @@ def check_quantize(mode: str | None, calibration: object = None) -> None:
                       "cerebroc: --calibration FILE.npz)")
     if mode != STATIC and calibration is not None:
         raise IRError(f'calibration inputs are read by quantize="{STATIC}" only, not {mode!r}')
+    if method is not None and (mode != STATIC or method not in CALIBRATION_METHODS):
+        raise IRError(f"calibration method {method!r}: expected one of {', '.join(CALIBRATION_METHODS)}, "
+                      f'with quantize="{STATIC}"')
 
 
-def quantize_graph(graph: Any, mode: str | None, calibration: object) -> tuple[Any, str | None]:
+def quantize_graph(graph: Any, mode: str | None, calibration: object, method: str | None = None
+                   ) -> tuple[Any, str | None]:
     """(the graph build() compiles, the quantize= mode build() applies): int8 is applied here, since it
-    needs the calibration inputs; other modes pass through."""
-    check_quantize(mode, calibration)
+    needs the calibration inputs; other modes pass through. method: one of CALIBRATION_METHODS (None:
+    the first)."""
+    check_quantize(mode, calibration, method)
     if mode != STATIC:
         return graph, mode
     from cerebro.compiler.passes.int8_calibrate import calibration_samples
     from cerebro.compiler.passes.int8_static import quantize_static
 
-    return quantize_static(graph, calibration_samples(graph, calibration)), None
+    return quantize_static(graph, calibration_samples(graph, calibration), method or CALIBRATION_METHODS[0]), None
 
 
 def quantized_lowering(source: Callable[[], str], lower: Callable[[], Any], mode: str | None,
-                       calibration: object) -> tuple[Callable[[], str], Callable[[], Any], str | None]:
+                       calibration: object, method: str | None = None
+                       ) -> tuple[Callable[[], str], Callable[[], Any], str | None]:
     """cache.cached_lower's (source, lower, quantize) for a mode: for int8 the source also names the
-    calibration inputs and lower() returns the quantized graph."""
-    check_quantize(mode, calibration)
+    calibration inputs and method, and lower() returns the quantized graph."""
+    check_quantize(mode, calibration, method)
     if mode != STATIC:
         return source, lower, mode
-    return (lambda: f"{source()}|{STATIC}:{calibration_digest(calibration)}",
-            lambda: quantize_graph(lower(), mode, calibration)[0], None)
+    method = method or CALIBRATION_METHODS[0]
+    return (lambda: f"{source()}|{STATIC}:{method}:{calibration_digest(calibration)}",
+            lambda: quantize_graph(lower(), mode, calibration, method)[0], None)
 
 
 def calibration_digest(calibration: object) -> str:

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from cerebro.compiler.ir import DType
-from cerebro.compiler.quantize import QUANTIZE_MODES, quantized_lowering
+from cerebro.compiler.quantize import CALIBRATION_METHODS, QUANTIZE_MODES, quantized_lowering
 from cerebro.frontends.binding import cli_syntax
 
 
@@ -51,6 +51,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--calibration", default=None, metavar="FILE.npz",
                    help="sample inputs for --quantize int8: one array per input (by name or arr_0, ...), "
                    "with a leading axis of samples")
+    p.add_argument("--calibration-method", default=None, choices=CALIBRATION_METHODS,
+                   help="how --quantize int8 picks each activation's range from the samples: minmax (default: "
+                   "the extremes seen), percentile (the 1e-5 tails clipped) or mse (least expected squared error)")
     p.add_argument("-v", "--timings", action="store_true", help="print the seconds each compile phase took")
     p.add_argument("-q", "--quiet", action="store_true",
                    help="print nothing but errors (no progress, no 'wrote' line)")
@@ -210,7 +213,8 @@ def run(args: argparse.Namespace) -> int:
     with CompileDisplay(show=not args.quiet) as display, reporting(display):
         with cli_syntax(), phase("trace" if ".py:" in args.source else "import"):
             key, graph, call_tree = import_source(args)
-        key, graph, quantize = quantized_lowering(key, graph, args.quantize, args.calibration)
+        key, graph, quantize = quantized_lowering(key, graph, args.quantize, args.calibration,
+                                                  args.calibration_method)
         data = cached_lower(key, graph, args.target, quantize=quantize)
         if call_tree is not None:
             from cerebro.compiler.cbx.tree import attach_tree
