@@ -196,6 +196,8 @@ def _graphs() -> dict[str, object]:
         "broadcast": (lambda x, y: jnp.maximum(x, 0) * y, [(5, 70, 3), (70, 1)]),
         "layernorm": (lambda x: (x - x.mean(-1, keepdims=True)) / jnp.sqrt(x.var(-1, keepdims=True) + 1e-5),
                       [(5, 19)]),
+        "transpose": (lambda x: jnp.transpose(x, (0, 2, 3, 1)), [(2, 20, 9, 7)]),
+        "slice_concatenate": (lambda x, y: jnp.concatenate([x[:, 1:8], y], axis=1), [(6, 10, 5), (6, 3, 5)]),
     }
 
 
@@ -222,7 +224,8 @@ def test_kernel_parts_cover_the_output_exactly(name: str, flavour: str) -> None:
         for parts in (2, 3, 4, 5, 64):
             for got, expected in zip(_run_parts(kernel, node, inputs, parts), want, strict=True):
                 np.testing.assert_array_equal(got, expected, err_msg=f"{name} {node.op} parts={parts}")
-        if node.outputs[0].size < 2 * CHUNK and node.op not in ("matmul", "conv", "row_kernel", "reduce_window"):
+        if node.outputs[0].size < 2 * CHUNK and node.op not in ("matmul", "conv", "row_kernel", "reduce_window",
+                                                                         "transpose", "slice", "concatenate"):
             continue  # an elementwise loop this short is one unit of work
         halves = [_unwritten(kernel, node, inputs, part) for part in (0, 1)]
         assert halves[0].any() and halves[1].any(), f"{name} {node.op}: a part computed everything"

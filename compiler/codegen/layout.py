@@ -7,6 +7,8 @@ neighbouring dims merged so the inner loop is as long as possible. Elements
 are moved as integers of their size (bool is one byte). reshape has no code:
 the memory plan makes its output a view of its input. A concatenation calls a
 row copy shared by the module's concatenations (sizes as arguments).
+Transpose, slice, broadcast_in_dim and concatenate are parallel: the parts of
+a call share the leading dims of the output (partition.leading_dims).
 """
 
 from __future__ import annotations
@@ -20,15 +22,29 @@ from cerebro.compiler.codegen.elementwise import merge_dims
 from cerebro.compiler.codegen.llvm_types import byte_size, element_constant, element_type
 from cerebro.compiler.codegen.llvm_types import index as affine
 from cerebro.compiler.codegen.loops import for_nest, for_range, i64
+from cerebro.compiler.codegen.partition import leading_dims, parts_of, share, unflatten
 from cerebro.compiler.codegen.registry import EmitContext, emitter
 from cerebro.compiler.ir import DType, Node
 from cerebro.compiler.ir.strides import contiguous_strides
 
 
 def copy_strided(b: ir.IRBuilder, ty: ir.Type, shape: Sequence[int], src: ir.Value, src_strides: Sequence[int],
-                 src_offset: int, dst: ir.Value, dst_strides: Sequence[int], dst_offset: int) -> None:
-    """dst[dst_offset + i.dst_strides] = src[src_offset + i.src_strides] for i over shape (element units)."""
+                 src_offset: int, dst: ir.Value, dst_strides: Sequence[int], dst_offset: int,
+                 parts: tuple[ir.Value, ir.Value] | None = None) -> None:
+    """dst[dst_offset + i.dst_strides] = src[src_offset + i.src_strides] for i over shape (element units);
+    with parts=(part, parts) only part's share of the leading dims (partition.leading_dims). Strides
+    must not be negative then (the share's base pointers move forward)."""
     if any(d <= 0 for d in shape):
+        return
+    count = leading_dims(shape, src_strides) if parts is not None else 0
+    if count:
+        lo, hi = share(b, math.prod(shape[:count]), *parts)
+        with for_range(b, hi, "unit", start=lo) as unit:
+            outer = unflatten(b, unit, shape[:count])
+            src_at, dst_at = (b.gep(base, [affine(b, 0, *zip(outer, strides[:count]))], inbounds=True, source_etype=ty)
+                              for base, strides in ((src, src_strides), (dst, dst_strides)))
+            copy_strided(b, ty, shape[count:], src_at, src_strides[count:], src_offset,
+                         dst_at, dst_strides[count:], dst_offset)
         return
     dims, (s_strides, d_strides) = merge_dims(shape, [list(src_strides), list(dst_strides)])
 
@@ -133,38 +149,47 @@ def _finish(fn: ir.Function) -> ir.IRBuilder:
     return ir.IRBuilder(fn.append_basic_block("entry"))
 
 
-@emitter("broadcast_in_dim")
-def emit_broadcast_in_dim(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
-    (x,), (out,) = node.inputs, node.outputs
+def _broadcast_source(node: Node) -> tuple[list[int], int]:
+    """(source strides along the output's dims, source offset) of a broadcast_in_dim."""
+    x = node.inputs[0]
     in_strides = contiguous_strides(x.shape)
-    src = [0] * out.rank
+    src = [0] * node.outputs[0].rank
     for axis, dim in enumerate(node.attrs["broadcast_dimensions"]):
         src[dim] = 0 if x.shape[axis] == 1 else in_strides[axis]
-    b = _finish(fn)
-    copy_strided(b, element_type(x.dtype), out.shape, fn.args[0], src, 0, fn.args[1], contiguous_strides(out.shape), 0)
-    b.ret_void()
+    return src, 0
 
 
-@emitter("transpose")
-def emit_transpose(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
-    (x,), (out,) = node.inputs, node.outputs
-    in_strides = contiguous_strides(x.shape)
-    src = [in_strides[p] for p in node.attrs["perm"]]
-    b = _finish(fn)
-    copy_strided(b, element_type(x.dtype), out.shape, fn.args[0], src, 0, fn.args[1], contiguous_strides(out.shape), 0)
-    b.ret_void()
+def _transpose_source(node: Node) -> tuple[list[int], int]:
+    in_strides = contiguous_strides(node.inputs[0].shape)
+    return [in_strides[p] for p in node.attrs["perm"]], 0
 
 
-@emitter("slice")
-def emit_slice(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
-    (x,), (out,) = node.inputs, node.outputs
+def _slice_source(node: Node) -> tuple[list[int], int]:
+    x = node.inputs[0]
     in_strides = contiguous_strides(x.shape)
     steps = node.attrs.get("strides") or (1,) * x.rank
-    src = [s * st for s, st in zip(in_strides, steps)]
     offset = sum(s * start for s, start in zip(in_strides, node.attrs["start"]))
+    return [s * st for s, st in zip(in_strides, steps)], offset
+
+
+_SOURCES: dict[str, Callable[[Node], tuple[list[int], int]]] = {
+    "broadcast_in_dim": _broadcast_source, "transpose": _transpose_source, "slice": _slice_source}
+
+
+def copy_units(node: Node, target: object, parts: int) -> int:
+    """The units a gather's parts share: its output's leading dims (as copy_strided splits them)."""
+    shape = node.outputs[0].shape
+    return math.prod(shape[:leading_dims(shape, _SOURCES[node.op](node)[0])])
+
+
+@emitter(*_SOURCES, units=copy_units)
+def emit_gather_copy(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
+    """broadcast_in_dim, transpose, slice: one strided read of the input per output element."""
+    (x,), (out,) = node.inputs, node.outputs
+    src, offset = _SOURCES[node.op](node)
     b = _finish(fn)
-    copy_strided(b, element_type(x.dtype), out.shape, fn.args[0], src, offset,
-                 fn.args[1], contiguous_strides(out.shape), 0)
+    copy_strided(b, element_type(x.dtype), out.shape, fn.args[0], src, offset, fn.args[1],
+                 contiguous_strides(out.shape), 0, parts_of(b, node, fn))
     b.ret_void()
 
 
@@ -180,7 +205,12 @@ def emit_rev(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
     b.ret_void()
 
 
-@emitter("concatenate")
+def concatenate_units(node: Node, target: object, parts: int) -> int:
+    """The output's rows (its dims before the axis): the parts share them."""
+    return math.prod(node.outputs[0].shape[:node.attrs["axis"]])
+
+
+@emitter("concatenate", units=concatenate_units)
 def emit_concatenate(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
     """Each input is rows of one contiguous run (its dims from the axis on) written at its position in the
     output's rows: a call to the module's row copy for that run's length, with the other sizes as
@@ -190,11 +220,15 @@ def emit_concatenate(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
     axis = node.attrs["axis"]
     rows, pitch, inner = math.prod(out.shape[:axis]), math.prod(out.shape[axis:]), math.prod(out.shape[axis + 1:])
     b = _finish(fn)
+    lo, hi = share(b, rows, *parts_of(b, node, fn))
+    dst = b.gep(fn.args[len(node.inputs)], [b.mul(lo, i64(pitch))], inbounds=True, source_etype=element_type(out.dtype))
     position = 0
     for k, x in enumerate(node.inputs):
         if x.size > 0:
-            copy = _row_copy(ctx.module, element_type(x.dtype), x.size // rows)
-            b.call(copy, [fn.args[k], fn.args[len(node.inputs)], i64(rows), i64(pitch), i64(position * inner)])
+            ty, width = element_type(x.dtype), x.size // rows
+            copy = _row_copy(ctx.module, ty, width)
+            src = b.gep(fn.args[k], [b.mul(lo, i64(width))], inbounds=True, source_etype=ty)
+            b.call(copy, [src, dst, b.sub(hi, lo), i64(pitch), i64(position * inner)])
         position += x.shape[axis]
     b.ret_void()
 
