@@ -105,11 +105,13 @@ def test_big_nodes_are_sliced_bit_exactly(name: str) -> None:
 
 def test_slices_share_one_function() -> None:
     """Stages that only continue a node's slices run through one function taking the slice, so a
-    node cut into thousands of stages costs LLVM a few functions (80 s -> 1 s for a 2048^3 matmul)."""
+    node cut into thousands of stages costs LLVM a few functions (80 s -> 1 s for a 2048^3 matmul):
+    the first and last slice's stage, the run between, and the step (codegen/calls.py)."""
     fn, args = _matmul(np.random.default_rng(4))
     _, text, meta, _ = lower(trace(fn, *args).graph)
-    functions = re.findall(r'^define internal void @"?(stage|slices)\d+', text, re.M)
-    assert meta.num_stages > 50 and len(functions) <= 3, (meta.num_stages, functions)
+    functions = re.findall(r'^define internal void @"?(\w+)"?\(', text, re.M)
+    glue = [name for name in functions if not name.startswith("node")]
+    assert meta.num_stages > 50 and len(glue) <= 4, (meta.num_stages, glue)
 
 
 def test_sliced_stages_are_short() -> None:

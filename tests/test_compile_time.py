@@ -143,6 +143,34 @@ def _symbols(cbx: bytes) -> list[tuple[str, int, int, int]]:
                   if s.name and (s.bind != STB_LOCAL or s.type == STT_FUNC))
 
 
+def layers(x: jnp.ndarray) -> jnp.ndarray:
+    """Eight dense layers of one shape and weights: eight calls of one node function."""
+    w, b = DENSE[0]
+    for _ in range(8):
+        x = jax.nn.relu(x @ (w * 0.2) + b)
+    return x
+
+
+def test_repeated_stages_share_one_calls_function() -> None:
+    """Stages and steps calling the same functions on pointers of the same kinds are one function taking
+    its pointers from a table row (codegen/calls.py): eight layers, each a stage and a step of its own,
+    need the first layer's (reads an input), the middle layers' and the last's (writes the output),
+    not 16. The same results with one part and with two."""
+    x = _normal(8, 64)
+    traced = trace(layers, x, name="layers")
+    _, text, meta, _ = driver.lower(traced.graph, stage_flops=0)
+    glue = [name for name in re.findall(r'^define internal void @"?(\w+)"?\(', text, re.M)
+            if not name.startswith("node")]
+    assert meta.num_stages == 8 and len(glue) <= 3, glue
+    data = driver.build(traced.graph, stage_flops=0)
+    want = np.asarray(jax.jit(layers)(x))
+    inputs = traced.flatten_inputs(x)
+    (one,) = runtime.load(data, threads=1)(*inputs)
+    (two,) = runtime.load(data, threads=2)(*inputs)
+    np.testing.assert_array_equal(one, two)
+    np.testing.assert_allclose(one, want, rtol=1e-5, atol=1e-5)
+
+
 def test_weights_never_pass_through_llvm() -> None:
     """LLVM's object holds no placeholder zeros for the weights (a NOBITS section the writer fills by
     appending): for 4 MB of weights it stays small, and the .cbx holds the weights and runs right."""

@@ -3,14 +3,14 @@
 Layout of the emitted module (see runtime_kmod/include/cerebro/abi.h):
   internal void @node<k>(ptr in..., ptr out... [, i32 part, i32 parts])
                                                    one per node, filled by its emitter (parts: PARALLEL ops)
-  internal void @stage<s>(ptr inputs, ptr outputs, ptr arena, i32 part, i32 parts)
-                                                   calls its nodes (or slices of them: Piece)
-                                                   with pointers from the memory plan
-  internal void @step<k>(ptr inputs, ptr outputs, ptr arena, i32 part, i32 parts)
-                                                   the same for step k of a call split into parts
+  internal void @calls<k>(ptr inputs, ptr outputs, ptr arena, i32 part, i32 parts, ptr row, i32 slice)
+                                                   calls a stage's nodes (or slices of them: Piece),
+                                                   or a step's, with the memory plan's pointers from
+                                                   its table row: one per distinct list (calls.py)
   i32 @cerebro_entry(ptr inputs, ptr outputs, ptr arena, i32 stage_word)
-                                                   decodes the word, switch on the stage (one part)
-                                                   or the step (more); 1 if bad, 2 after the last step
+                                                   decodes the word, finds the stage (one part) or
+                                                   the step (more) in constant tables, switch on its
+                                                   @calls function; 1 if bad, 2 after the last step
   @cerebro_weights / @cerebro_meta / @cerebro_ir   placeholder sections the .cbx writer fills
 A call split into parts (abi.h) runs steps instead of stages, every step on
 every part: a parallel node computes its part's share, any other node runs
@@ -33,13 +33,14 @@ from dataclasses import dataclass
 
 from llvmlite import ir
 
-from cerebro.compiler.cbx.format import LAST_STEP, MAX_STAGES, meta_size
+from cerebro.compiler.cbx.format import MAX_STAGES, meta_size
 from cerebro.compiler.codegen import EMITTERS, PARALLEL, EmitContext, conv
+from cerebro.compiler.codegen.calls import SLICE, Call, CallTable, Segment, emit_entry
 from cerebro.compiler.codegen.kernel_key import Key, kernel_key
 from cerebro.compiler.codegen.partition import Piece
 from cerebro.compiler.ir import Graph, IRError, Node
 from cerebro.compiler.ir.loop import Layout
-from cerebro.compiler.ir.plan import VIEW_OPS, MemoryPlan, Place
+from cerebro.compiler.ir.plan import VIEW_OPS, MemoryPlan
 from cerebro.compiler.targets import Target
 
 PTR = ir.PointerType()
@@ -62,9 +63,9 @@ def _placeholder(module: ir.Module, name: str, size: int) -> ir.GlobalVariable:
 SIZE_ARGUMENTS: dict[str, Callable[[Node], list[int]]] = {"conv": conv.size_arguments}
 
 
-def _size_arguments(node: Node) -> list[ir.Constant]:
+def _size_arguments(node: Node) -> list[int]:
     rule = SIZE_ARGUMENTS.get(node.op)
-    return [ir.Constant(I64, size) for size in rule(node)] if rule is not None else []
+    return rule(node) if rule is not None else []
 
 
 def _node_function(ctx: EmitContext, node: Node, index: int, prefix: str = "", sizes: bool = False
@@ -86,55 +87,6 @@ def _node_function(ctx: EmitContext, node: Node, index: int, prefix: str = "", s
             arg.add_attribute("noalias")
     emit(ctx, node, fn)
     return fn
-
-
-class _StageBuilder:
-    """Turns memory-plan places into pointers and node calls inside one stage or step function."""
-
-    def __init__(self, fn: ir.Function, weights: ir.GlobalVariable) -> None:
-        self.b = ir.IRBuilder(fn.append_basic_block("entry"))
-        self.inputs, self.outputs, self.arena, self.part, self.parts = fn.args[:5]
-        self.weights = weights
-
-    def call(self, node: Node, node_fn: ir.Function, args: list[ir.Value], index: ir.Value, count: int) -> None:
-        """A parallel node runs on every part (slice `index` of `count`: as part index*parts + part of
-        count*parts), any other on part 0 only."""
-        sizes = _size_arguments(node)
-        if node.op in PARALLEL:
-            b = self.b
-            part, parts = self.part, self.parts
-            if count > 1:
-                part = b.add(b.mul(self.parts, index), self.part)
-                parts = b.mul(self.parts, ir.Constant(I32, count))
-            b.call(node_fn, args + [part, parts] + sizes)
-        else:
-            with self.b.if_then(self.b.icmp_unsigned("==", self.part, ir.Constant(I32, 0))):
-                self.b.call(node_fn, args + sizes)
-
-    def node(self, node: Node, node_fn: ir.Function, plan: MemoryPlan, index: int = 0, count: int = 1) -> None:
-        """Calls the node (slice `index` of `count`) on the memory plan's pointers."""
-        args = [self.pointer(plan.place(v)) for v in node.inputs + node.outputs]
-        self.call(node, node_fn, args, ir.Constant(I32, index), count)
-
-    def copy_outputs(self, plan: MemoryPlan, memcpy: ir.Function) -> None:
-        """Part 0 copies the graph outputs the plan could not place in the caller's buffers."""
-        if not any(nbytes for _, _, nbytes in plan.copies):
-            return
-        with self.b.if_then(self.b.icmp_unsigned("==", self.part, ir.Constant(I32, 0))):
-            for source, index, nbytes in plan.copies:
-                if nbytes:
-                    dst = self.pointer(Place("output", index))
-                    size, volatile = ir.Constant(I64, nbytes), ir.Constant(ir.IntType(1), 0)
-                    self.b.call(memcpy, [dst, self.pointer(source), size, volatile])
-
-    def pointer(self, place: Place) -> ir.Value:
-        b = self.b
-        if place.kind in ("input", "output"):
-            array = self.inputs if place.kind == "input" else self.outputs
-            slot = b.gep(array, [ir.Constant(I64, place.offset)], inbounds=True, source_etype=PTR)
-            return b.load(slot, typ=PTR)
-        base = self.arena if place.kind == "arena" else self.weights
-        return b.gep(base, [ir.Constant(I64, place.offset)], inbounds=True, source_etype=I8)
 
 
 def emit_module(graph: Graph, plan: MemoryPlan, stages: list[list[Piece]], target: Target, ir_text: str,
@@ -163,45 +115,28 @@ def emit_module(graph: Graph, plan: MemoryPlan, stages: list[list[Piece]], targe
                 kernels[key] = fn
         functions[id(node)] = fn
 
-    memcpy = module.declare_intrinsic("llvm.memcpy", [PTR, PTR, I64])
-    stage_fns: dict[int, ir.Function] = {}
-    runs: list[_Run] = []
+    table = CallTable(module, plan, globals_.weights, _size_arguments)
+    stage_segments: list[Segment] = []
+    in_run = False  # the stage before only continued a node's slices: this one may extend its segment
     for number, pieces in enumerate(stages):
         if _continues(stages, number) and id(pieces[0].node) in functions:
-            if runs and runs[-1].first + runs[-1].stages == number:
-                runs[-1].stages += 1
+            if in_run:
+                stage_segments[-1].length += 1
             else:
-                runs.append(_Run(number, 1, pieces[0]))
+                piece = pieces[0]
+                pattern, row = table.add([Call(piece.node, functions[id(piece.node)], SLICE, piece.count)], False)
+                stage_segments.append(Segment(number, 1, pattern, row, piece.index))
+            in_run = True
             continue
-        sb = _StageBuilder(_body(module, f"stage{number}"), globals_.weights)
-        for piece in pieces:
-            if id(piece.node) in functions:
-                sb.node(piece.node, functions[id(piece.node)], plan, piece.index, piece.count)
-        if number == len(stages) - 1:
-            sb.copy_outputs(plan, memcpy)
-        sb.b.ret_void()
-        stage_fns[number] = sb.b.function
-    for run in runs:
-        run.fn = _run_function(module, run, functions[id(run.piece.node)], plan, globals_.weights)
+        in_run = False
+        calls = [Call(p.node, functions[id(p.node)], p.index, p.count) for p in pieces if id(p.node) in functions]
+        stage_segments.append(Segment(number, 1, *table.add(calls, number == len(stages) - 1)))
     steps = _steps(stages, functions, any(nbytes for _, _, nbytes in plan.copies))
-    step_fns = []
-    for number, nodes in enumerate(steps):
-        sb = _StageBuilder(_body(module, f"step{number}"), globals_.weights)
-        for node in nodes:
-            sb.node(node, functions[id(node)], plan)
-        if number == len(steps) - 1:
-            sb.copy_outputs(plan, memcpy)
-        sb.b.ret_void()
-        step_fns.append(sb.b.function)
-    _entry(module, stage_fns, runs, step_fns)
+    step_segments = [Segment(number, 1, *table.add([Call(node, functions[id(node)]) for node in nodes],
+                                                    number == len(steps) - 1))
+                     for number, nodes in enumerate(steps)]
+    emit_entry(module, table, stage_segments, step_segments)
     return finish_text(str(module), target, len(plan.weights), meta_size(num_tensors), text)
-
-
-def _body(module: ir.Module, name: str) -> ir.Function:
-    """An empty internal stage or step function: void (inputs, outputs, arena, part, parts)."""
-    fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [PTR, PTR, PTR, I32, I32]), name)
-    fn.linkage = "internal"
-    return fn
 
 
 def _steps(stages: list[list[Piece]], functions: dict[int, ir.Function], copies: bool) -> list[list[Node]]:
@@ -224,18 +159,6 @@ def _steps(stages: list[list[Piece]], functions: dict[int, ir.Function], copies:
     return steps
 
 
-@dataclass
-class _Run:
-    """Stages first .. first+stages-1, each one more slice of piece's node (from piece.index on): one
-    function takes the slice as an argument, so a node cut into thousands of slices costs LLVM one
-    small function, not thousands."""
-
-    first: int
-    stages: int
-    piece: Piece
-    fn: ir.Function | None = None
-
-
 def _continues(stages: list[list[Piece]], number: int) -> bool:
     """Stage `number` is only the next slice of the node the stage before ended with (so it needs no
     barrier) and is not the last stage (which copies outputs)."""
@@ -243,60 +166,6 @@ def _continues(stages: list[list[Piece]], number: int) -> bool:
         return False
     piece, before = stages[number][0], stages[number - 1][-1]
     return piece.count > 1 and before.node is piece.node and before.index == piece.index - 1
-
-
-def _run_function(module: ir.Module, run: _Run, node_fn: ir.Function, plan: MemoryPlan,
-                  weights: ir.GlobalVariable) -> ir.Function:
-    """void @slices<first>(inputs, outputs, arena, part, parts, slice): calls the node's slice."""
-    fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [PTR, PTR, PTR, I32, I32, I32]), f"slices{run.first}")
-    fn.linkage = "internal"
-    sb = _StageBuilder(fn, weights)
-    node = run.piece.node
-    args = [sb.pointer(plan.place(v)) for v in node.inputs + node.outputs]
-    sb.call(node, node_fn, args, fn.args[5], run.piece.count)
-    sb.b.ret_void()
-    return fn
-
-
-def _entry(module: ir.Module, stage_fns: dict[int, ir.Function], runs: list[_Run], step_fns: list[ir.Function]
-           ) -> None:
-    """cerebro_entry: split the stage word (abi.h) and run the stage (a stage of a run: its run's
-    function with the slice), or with more than one part the step (the last returns LAST_STEP); an
-    index past the last or a part outside 0..parts-1 is a bad stage."""
-    entry = ir.Function(module, ir.FunctionType(I32, [PTR, PTR, PTR, I32]), "cerebro_entry")
-    b = ir.IRBuilder(entry.append_basic_block("entry"))
-    bad = entry.append_basic_block("bad_stage")
-    word = entry.args[3]
-    stage = b.and_(word, ir.Constant(I32, 0xFFFF))
-    part = b.and_(b.lshr(word, ir.Constant(I32, 16)), ir.Constant(I32, 0xFF))
-    parts = b.add(b.lshr(word, ir.Constant(I32, 24)), ir.Constant(I32, 1))
-    dispatch, steps, stages = (entry.append_basic_block(name) for name in ("dispatch", "steps", "stages"))
-    b.cbranch(b.icmp_unsigned("<", part, parts), dispatch, bad)
-    b.position_at_end(dispatch)
-    b.cbranch(b.icmp_unsigned(">", parts, ir.Constant(I32, 1)), steps, stages)
-    b.position_at_end(stages)
-    for run in runs:
-        offset = b.sub(stage, ir.Constant(I32, run.first))
-        with b.if_then(b.icmp_unsigned("<", offset, ir.Constant(I32, run.stages))):
-            b.call(run.fn, [*entry.args[:3], part, parts, b.add(offset, ir.Constant(I32, run.piece.index))])
-            b.ret(ir.Constant(I32, 0))
-    switch = b.switch(stage, bad)
-    for number, fn in stage_fns.items():
-        block = entry.append_basic_block(f"run_stage{number}")
-        switch.add_case(ir.Constant(I32, number), block)
-        b.position_at_end(block)
-        b.call(fn, [*entry.args[:3], part, parts])
-        b.ret(ir.Constant(I32, 0))
-    b.position_at_end(steps)
-    switch = b.switch(stage, bad)
-    for number, fn in enumerate(step_fns):
-        block = entry.append_basic_block(f"run_step{number}")
-        switch.add_case(ir.Constant(I32, number), block)
-        b.position_at_end(block)
-        b.call(fn, [*entry.args[:3], part, parts])
-        b.ret(ir.Constant(I32, LAST_STEP if number == len(step_fns) - 1 else 0))
-    b.position_at_end(bad)
-    b.ret(ir.Constant(I32, 1))
 
 
 _ESCAPED = re.compile(rb'[^\x20-\x7e]|["\\]')  # what an LLVM c"..." string spells as \XX
