@@ -158,12 +158,12 @@ def _row(data: object, dtype: DType, rank: int) -> Value:
 
 
 def _quantize(emit: _Emitter, x: Value, scale: np.float32, zero: int) -> Value:
-    """u8 round(x / scale) + zero, saturated (ONNX QuantizeLinear)."""
+    """u8 round(x / scale) + zero, saturated (ONNX QuantizeLinear): convert to u8 saturates itself (NaN to 0),
+    so no float max/min (their NaN and signed-zero handling cost more than the division)."""
     def k(value: float) -> Value:
         return _row([value], DType.f32, x.rank)
 
-    y = emit("add", emit("round", emit("div", x, k(scale))), k(zero))
-    return emit("convert", emit("min", emit("max", y, k(U8[0])), k(U8[1])), dtype=DType.u8)
+    return emit("convert", emit("add", emit("round", emit("div", x, k(scale))), k(zero)), dtype=DType.u8)
 
 
 def _dequantize(emit: _Emitter, q: Value, scale: np.float32, zero: int, out: Value) -> Value:
