@@ -7,13 +7,13 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from cerebro.binread import FormatError
-from cerebro.loaders import dexlib_io, dexlib_lang, dexlib_util, jvmlib_logging
+from cerebro.loaders import dexlib_io, dexlib_lang, dexlib_util, jvmlib_logging, jvmlib_stream
 from cerebro.loaders.dex import Method, MethodRef
 from cerebro.loaders.dexexc import MESSAGE, OBJECT, THROWABLE, JavaThrow, JObject, describe, java_name
 from cerebro.loaders.dexlib_lang import JBox, JClass, StringBuilder, throw
 from cerebro.loaders.dexvalues import is_null, java_str
 
-LIBRARY = (dexlib_lang, dexlib_util, dexlib_io, jvmlib_logging)
+LIBRARY = (dexlib_lang, dexlib_util, dexlib_io, jvmlib_logging, jvmlib_stream)
 NATIVES: dict[str, Callable] = {k: v for lib in LIBRARY for k, v in lib.NATIVES.items()}
 METHODS: dict[type, dict[str, Callable]] = {k: v for lib in LIBRARY for k, v in lib.METHODS.items()}
 NATIVE_CLASSES: dict[str, Callable] = {k: v for lib in LIBRARY for k, v in lib.NATIVE_CLASSES.items()}
@@ -177,6 +177,8 @@ class NativeDispatch:
 
     def call_interface(self, target, name: str, *args):
         """A functional interface's one method (Runnable.run, Comparator.compare, Consumer.accept, ...)."""
+        if hasattr(target, "java_call"):  # one the library made (Comparator.comparing, Function.identity)
+            return target.java_call(self, *args)
         if not isinstance(target, JObject):
             throw("java.lang.NullPointerException")
         for m in self._methods_named(target.cls, name, len(args)):
