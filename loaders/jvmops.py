@@ -113,10 +113,11 @@ def op_store(vm, f, ins, _):
     f.pc = ins.next
 
 
-def _array_index(stack: list) -> tuple[list, int]:
+def _array_index(vm, f, ins) -> tuple[list, int]:
+    stack = f.stack
     index, array = _int(stack.pop()), stack.pop()
     if array is None:
-        raise JavaThrow("java.lang.NullPointerException", "Cannot load from array because it is null")
+        raise vm.null_pointer(f, ins)
     if not isinstance(array, list):
         raise FormatError("jvm: array access on a value that is not an array")
     if not 0 <= index < len(array):
@@ -126,21 +127,20 @@ def _array_index(stack: list) -> tuple[list, int]:
 
 
 def op_array_load(vm, f, ins, _):
-    array, index = _array_index(f.stack)
+    array, index = _array_index(vm, f, ins)
     push_value(f.stack, array[index], ins.op in WIDE_TYPES)
     f.pc = ins.next
 
 
 def op_array_store(vm, f, ins, _):
     value = pop_value(f.stack, ins.op in WIDE_TYPES)
-    array, index = _array_index(f.stack)
+    array, index = _array_index(vm, f, ins)
     array[index] = ARRAY_STORE_WRAP[ins.op](_int(value)) if ins.op in ARRAY_STORE_WRAP else value
     f.pc = ins.next
 
 
-def op_stack(vm, f, ins, _):
-    """pop, pop2, dup, dup_x1, dup_x2, dup2, dup2_x1, dup2_x2, swap: on words."""
-    s, op = f.stack, ins.op
+def shuffle(s: list, op: int) -> None:
+    """pop, pop2, dup, dup_x1, dup_x2, dup2, dup2_x1, dup2_x2, swap: on words (values, or jvmnpe's sources)."""
     if op == 0x57:
         s.pop()
     elif op == 0x58:
@@ -151,6 +151,10 @@ def op_stack(vm, f, ins, _):
         count, depth = (1, op - 0x59) if op <= 0x5B else (2, op - 0x5C)  # words copied, words skipped below
         at = len(s) - count - depth
         s[at:at] = s[-count:]
+
+
+def op_stack(vm, f, ins, _):
+    shuffle(f.stack, ins.op)
     f.pc = ins.next
 
 
@@ -258,7 +262,7 @@ def op_multi_new_array(vm, f, ins, _):
 def op_array_length(vm, f, ins, _):
     array = f.stack.pop()
     if array is None:
-        raise JavaThrow("java.lang.NullPointerException", "Cannot read the array length because it is null")
+        raise vm.null_pointer(f, ins)
     if not isinstance(array, list):
         raise FormatError("jvm: arraylength of a value that is not an array")
     f.stack.append(len(array))
@@ -268,7 +272,7 @@ def op_array_length(vm, f, ins, _):
 def op_athrow(vm, f, ins, _):
     exc = f.stack.pop()
     if exc is None:
-        raise JavaThrow("java.lang.NullPointerException", "Cannot throw exception because it is null")
+        raise vm.null_pointer(f, ins)
     if not isinstance(exc, JObject) or THROWABLE not in vm.ancestors(exc.cls):
         raise FormatError(f"jvm: athrow of a non-Throwable in {f.method.ref} at {f.pc}")
     raise JavaThrow(exc.cls, exception=exc)
@@ -287,7 +291,7 @@ def op_instance_of(vm, f, ins, _):
 def op_monitor(vm, f, ins, _):
     """monitorenter/exit: threads run one at a time to completion, so a lock is always free."""
     if f.stack.pop() is None:
-        raise JavaThrow("java.lang.NullPointerException", "Cannot enter synchronized block because it is null")
+        raise vm.null_pointer(f, ins)
     f.pc = ins.next
 
 

@@ -22,6 +22,7 @@ from cerebro.loaders.dexnative import STATIC_FIELDS
 from cerebro.loaders.dexvm import MAX_DEPTH, MAX_STEPS, BudgetExhausted, DexVM, run_vm
 from cerebro.loaders.jvmcode import decode
 from cerebro.loaders.jvmindy import InvokeDynamic, LambdaCode
+from cerebro.loaders.jvmnpe import null_message
 from cerebro.loaders.jvmops import TOP, pop_value, pop_words, push_value
 
 CONCAT = "Ljava/lang/invoke/StringConcatFactory;"
@@ -60,6 +61,7 @@ class JvmVM(InvokeDynamic, DexVM):
         self.call_sites: dict[tuple[str, str, int], object] = {}  # invokedynamic site -> lambda class
         self.static_keys: dict[tuple[str, str], tuple[str, str]] = {}
         self.failed_init: set[str] = set()  # classes whose <clinit> threw
+        self.npe_messages: dict[tuple[int, int], str | None] = {}
 
     # ---- classes ----
     def ensure_init(self, cls: str) -> None:
@@ -173,6 +175,10 @@ class JvmVM(InvokeDynamic, DexVM):
             raise FormatError(f"jar: malformed or unsupported code at {f.method.ref}+{f.pc} "
                               f"({type(e).__name__}: {e})") from None
 
+    def null_pointer(self, f: JFrame, ins) -> JavaThrow:
+        """The NullPointerException of ins, with the message the JVM gives it (jvmnpe)."""
+        return JavaThrow("java.lang.NullPointerException", null_message(f.method, ins.pc, self.npe_messages))
+
     def handler_for(self, f: JFrame, exc: JObject) -> int | None:
         classes = self.ancestors(exc.cls)
         for start, end, handler, cls in f.method.code.exceptions:
@@ -213,8 +219,7 @@ class JvmVM(InvokeDynamic, DexVM):
             value = pop_value(s, wide) if op == 0xB5 else None
             obj = s.pop()
             if obj is None:
-                raise JavaThrow("java.lang.NullPointerException", f"Cannot {'read' if op == 0xB4 else 'assign'} "
-                                f"field \"{ref.name}\" because value is null")
+                raise self.null_pointer(f, ins)
             if not isinstance(obj, JObject):
                 raise FormatError(f"jar: field {ref.name} of a {type(obj).__name__}, not an object of the jar")
             if op == 0xB4:
@@ -226,6 +231,8 @@ class JvmVM(InvokeDynamic, DexVM):
         s = f.stack
         values = pop_words(s, ins.pops)
         ref = ins.a
+        if ins.b != "static" and values[0] is None:
+            raise self.null_pointer(f, ins)
         result = self.call(ref, values, ins.b)
         if values and isinstance(values[0], StringPlaceholder):  # new String(...): the string replaces it
             s[:] = [result if v is values[0] else v for v in s]
