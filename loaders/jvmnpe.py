@@ -16,6 +16,7 @@ ARRAY_KINDS = ["int", "long", "float", "double", "object", "byte/boolean", "char
 INVOKES = (0xB6, 0xB7, 0xB9)
 LOADS = {0x15: 0, 0x16: 0, 0x17: 0, 0x18: 0, 0x19: 0, **{op: 0 for op in range(0x1A, 0x2E)}}
 CHECKCAST = 0xC0
+MAX_WORK = 4_000_000  # stack words the dataflow pass may copy for one message (javac's methods: thousands)
 
 
 def type_name(desc: str) -> str:
@@ -45,17 +46,22 @@ def _action(ins) -> str | None:
             0xC2: "Cannot enter synchronized block", 0xC3: "Cannot exit synchronized block"}.get(op)
 
 
-def _simulate(code) -> dict[int, tuple]:
-    """pc -> the producers (pcs, None: unknown) of the words each instruction takes, over all paths."""
+def _simulate(code) -> dict[int, tuple] | None:
+    """pc -> the producers (pcs, None: unknown) of the words each instruction takes, over all paths; None
+    when that takes over MAX_WORK stack words of work (hostile code: a deep stack merged at many joins)."""
     insns = code.insns
     states: dict[int, list] = {0: []}
     for _s, _e, handler, _c in code.exceptions:
         states[handler] = [None]
     inputs: dict[int, tuple] = {}
     pending = list(states)
+    work = 0
     while pending:
         pc = pending.pop()
         ins, stack = insns[pc], list(states[pc])
+        work += len(stack) + 1
+        if work > MAX_WORK:
+            return None
         taken = tuple(stack[len(stack) - ins.pops:]) if ins.pops else ()
         old = inputs.get(pc)
         inputs[pc] = taken if old is None else tuple(a if a == b else None for a, b in zip(old, taken, strict=False))
@@ -124,7 +130,7 @@ def null_message(method, pc: int, cache: dict) -> str | None:
     if key not in cache:
         ins = method.code.insns[pc]
         action = _action(ins)
-        inputs = _simulate(method.code) if action is not None else {}
+        inputs = (_simulate(method.code) if action is not None else None) or {}
         producer = inputs.get(pc, (None,))[0] if inputs.get(pc) else None
         text = _text(method, inputs, producer)
         because = None

@@ -324,3 +324,22 @@ def test_arithmetic_on_a_reference_allocates_nothing():
     finally:
         tracemalloc.stop()
     assert peak < 1 << 20
+
+
+def test_null_pointer_message_analysis_is_bounded(monkeypatch):
+    """The dataflow pass behind a NullPointerException's `because` part stops after MAX_WORK stack words
+    (hostile code could merge deep stacks at many joins): the message then names only the action, as the
+    JVM's does when it cannot tell."""
+    from cerebro.loaders import jvmnpe
+    pool = Pool()
+    length = pool.member(10, "java/lang/String", "length", "()I")
+    code = bytes([0x01, 0xB6]) + length.to_bytes(2, "big") + bytes([0x57, 0xB1])  # ((String) null).length()
+    messages = []
+    for work in (jvmnpe.MAX_WORK, 0):
+        monkeypatch.setattr(jvmnpe, "MAX_WORK", work)
+        err = io.StringIO()
+        assert run_classes([parse_class(build_class(code, pool=pool))], "T", [], io.StringIO(), err) == 1
+        messages.append(err.getvalue().splitlines()[0])
+    assert messages == ['Exception in thread "main" java.lang.NullPointerException: Cannot invoke "String.length()" '
+                        'because "null" is null',
+                        'Exception in thread "main" java.lang.NullPointerException: Cannot invoke "String.length()"']
