@@ -180,6 +180,7 @@ def _graphs() -> dict[str, object]:
     k = rng.normal(size=(3, 3, 20, 24)).astype(np.float32)
     deep = rng.normal(size=(3, 3, 32, 160)).astype(np.float32)
     dw = rng.normal(size=(3, 3, 1, 16)).astype(np.float32)
+    wide = rng.normal(size=(1, 1, 32, 96)).astype(np.float32)
     conv = functools.partial(jax.lax.conv_general_dilated, dimension_numbers=("NHWC", "HWIO", "NHWC"))
     return {
         "dense_b1": (lambda x: jax.nn.gelu(x @ w), [(1, 40)]),
@@ -189,6 +190,7 @@ def _graphs() -> dict[str, object]:
         "conv_strided": (lambda x: conv(x, k, (2, 2), "VALID"), [(1, 11, 12, 20)]),
         "conv_deep": (lambda x: conv(x, deep, (1, 1), "SAME"), [(1, 5, 5, 32)]),
         "depthwise": (lambda x: conv(x, dw, (1, 1), "SAME", feature_group_count=16), [(1, 6, 9, 16)]),
+        "conv_batch": (lambda x: conv(x, wide, (1, 1), "VALID"), [(8, 6, 6, 32)]),
         "pool": (lambda x: jax.lax.reduce_window(x, -jnp.inf, jax.lax.max, (1, 3, 3, 1), (1, 2, 2, 1), "SAME"),
                  [(2, 9, 8, 5)]),
         "softmax": (lambda x: jax.nn.softmax(x, axis=-1), [(2, 3, 7, 33)]),
@@ -230,3 +232,22 @@ def test_kernel_parts_cover_the_output_exactly(name: str, flavour: str) -> None:
         halves = [_unwritten(kernel, node, inputs, part) for part in (0, 1)]
         assert halves[0].any() and halves[1].any(), f"{name} {node.op}: a part computed everything"
         assert not (halves[0] & halves[1]).any(), f"{name} {node.op}: an element neither part wrote"
+
+
+@pytest.mark.parametrize("name, op, whole_along", [("dense_b13", "matmul", 0), ("conv_batch", "conv", -1)])
+def test_parts_split_the_operand_that_outweighs(name: str, op: str, whole_along: int) -> None:
+    """Each part reads all of the smaller operand and its share of the bigger (partition.first_wins):
+    the 13-row dense layer's 11 KB weights outweigh its 2 KB input, so part 0 of 2 writes whole
+    columns (all rows); the batch-8 1x1 conv's 36 KB of images outweigh its 12 KB weights, so part 0
+    writes whole pixels (all channels), the images the other part does not touch. (The one register
+    tile at the seam of the two shares may be split.)"""
+    fn, shapes = _graphs()[name]
+    rng = np.random.default_rng(5)
+    args = [rng.normal(size=s).astype(np.float32) for s in shapes]
+    (node,) = [n for n in lower(trace(fn, *args).graph, HOST)[0].nodes if n.op == op]
+    inputs = [np.ascontiguousarray(v.data if v.data is not None else rng.normal(size=v.shape).astype(np.float32))
+              for v in node.inputs]
+    written = ~_unwritten(_kernel(node, HOST), node, inputs, 0)
+    assert written.any() and not written.all()
+    split = written.any(axis=whole_along) & ~written.all(axis=whole_along)  # only the tile at the shares' seam
+    assert split.sum() < 0.4 * split.size, f"{name}: part 0 wrote {split.sum()} of {split.size} lines in part"

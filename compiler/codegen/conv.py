@@ -42,9 +42,11 @@ from cerebro.compiler.codegen.llvm_types import index as affine
 from cerebro.compiler.codegen.loops import fold_nest, fold_range, for_range, i64
 from cerebro.compiler.codegen.matmul import prefetch, tile_phases
 from cerebro.compiler.codegen.partition import (
+    first_wins,
     for_outer,
     for_phases,
     for_rectangles,
+    grid_units,
     parts_of,
     share,
     smax,
@@ -125,6 +127,12 @@ def _weights_outer_units(node: Node, target: object) -> tuple[int, int]:
     return blocks, math.prod(sizes) * sum(counts)
 
 
+def _channels_first(node: Node) -> bool:
+    """Whether the parts of a weights-outer conv split its channel blocks (each streams its share of
+    the weights) or, where the images outweigh the weights (a batch), its pixels (partition.first_wins)."""
+    return first_wins(node.inputs[1].nbytes, node.inputs[0].nbytes)
+
+
 def conv_units(node: Node, target: object, parts: int) -> int:
     """Pixel blocks; where the weights outweigh an image, channel blocks or (pixel, channel) tiles,
     as for_rectangles shares them (see emit_conv)."""
@@ -132,7 +140,7 @@ def conv_units(node: Node, target: object, parts: int) -> int:
         blocks, pixel_units = _weights_outer_units(node, target)
         x = node.inputs[0]
         image_blocks = x.shape[0] // image_block(x.shape[0], x.nbytes // max(1, x.shape[0]))
-        return blocks if blocks >= parts else blocks * image_blocks * pixel_units
+        return grid_units(blocks, image_blocks * pixel_units, parts, _channels_first(node))
     rows = depthwise_tile(target, node)[0] if _is_depthwise(node) else micro_tile(target)[0]
     sizes, _, counts = _pixel_grid(node, rows, node.inputs[0].shape[0])
     return math.prod(sizes) * sum(counts)
@@ -221,7 +229,7 @@ def emit_conv(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
         per_block = image_block(x.shape[0], x.nbytes // max(1, x.shape[0]))
         blocks, pixel_units = _weights_outer_units(node, ctx.target)
         image_blocks = x.shape[0] // per_block
-        with for_rectangles(builder, part, parts, blocks, image_blocks * pixel_units) as (
+        with for_rectangles(builder, part, parts, blocks, image_blocks * pixel_units, _channels_first(node)) as (
                 channel_lo, channel_hi, pixel_lo, pixel_hi):
             with for_outer(builder, image_blocks, pixel_units, pixel_lo, pixel_hi, "ib") as (ib, begin, end):
                 first = affine(builder, 0, (ib, per_block))

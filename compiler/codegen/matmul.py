@@ -47,7 +47,15 @@ from cerebro.compiler.codegen.llvm_types import (
     vector_type,
 )
 from cerebro.compiler.codegen.loops import fold_range, for_range, i64
-from cerebro.compiler.codegen.partition import for_outer, for_phases, for_rectangles, parts_of, smax
+from cerebro.compiler.codegen.partition import (
+    first_wins,
+    for_outer,
+    for_phases,
+    for_rectangles,
+    grid_units,
+    parts_of,
+    smax,
+)
 from cerebro.compiler.codegen.registry import EmitContext, emitter, unsupported
 from cerebro.compiler.ir import Node
 from cerebro.compiler.ir.dtypes import DType
@@ -92,9 +100,14 @@ def _unit_counts(node: Node, target: object) -> tuple[int, int]:
     return math.prod(view.batch) * -(-view.rows // tile_rows), sum(count for _, count, _ in phases)
 
 
+def _rows_first(node: Node) -> bool:
+    """Whether the parts split the rows (a batched matmul's batches, each with its own b) or, where b
+    outweighs a, the columns (each part streams its share of b)."""
+    return math.prod(matmul_view(node).batch) > 1 or first_wins(node.inputs[0].nbytes, node.inputs[1].nbytes)
+
+
 def matmul_units(node: Node, target: object, parts: int) -> int:
-    rows, columns = _unit_counts(node, target)
-    return rows if rows >= parts else rows * columns  # the choice for_rectangles makes
+    return grid_units(*_unit_counts(node, target), parts, _rows_first(node))  # the choice for_rectangles makes
 
 
 @emitter("matmul", units=matmul_units)
@@ -112,8 +125,8 @@ def emit_matmul(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
         raise unsupported(node, "a matmul b or result with non-unit column stride")
     builder = ir.IRBuilder(fn.append_basic_block("entry"))
     part, parts = parts_of(builder, node, fn)
-    with for_rectangles(builder, part, parts, *_unit_counts(node, ctx.target)) as (row_lo, row_hi, column_lo,
-                                                                                   column_hi):
+    with for_rectangles(builder, part, parts, *_unit_counts(node, ctx.target), _rows_first(node)) as (
+            row_lo, row_hi, column_lo, column_hi):
         _emit_rectangle(ctx, node, fn, builder, row_lo, row_hi, column_lo, column_hi)
     builder.ret_void()
 

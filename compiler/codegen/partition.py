@@ -119,13 +119,28 @@ def leading_dims(shape: Sequence[int], src_strides: Sequence[int]) -> int:
 Rectangle = tuple[ir.Value, ir.Value, ir.Value, ir.Value]  # first lo, first hi, second lo, second hi
 
 
-def grid_share(builder: ir.IRBuilder, part: ir.Value, parts: ir.Value, first: int, second: int) -> list[Rectangle]:
-    """Part's share of a first x second grid of units, as three rectangles (some empty). With at least
-    as many units along `first` as parts, a share of those (all of `second`); else a share of all
-    units numbered with `second` major: the rest of its first `second` index, its full ones, and the
-    start of its last one. (matmul: row blocks x column blocks, so with few rows each part streams
-    its own share of b; conv: channel blocks x pixel blocks, each part its own pixels.)"""
-    whole = builder.icmp_unsigned(">=", i64(first), parts)
+def first_wins(first_bytes: int, second_bytes: int) -> bool:
+    """Whether parts of a grid should split `first` (each reads all the data `second` indexes and its
+    share of the data `first` indexes) rather than `second`: reads of first + P * second bytes against
+    P * first + second, so when `second`'s data is the smaller. (GPT-2's 32-row dense layers split by
+    rows streamed all 9.4 MB of weights on each core; batch 8 convs split by output channels had each
+    core read every image, the next node's share of which the other core wrote.)"""
+    return second_bytes <= first_bytes
+
+
+def grid_units(first: int, second: int, parts: int, by_first: bool = True) -> int:
+    """The units grid_share shares among `parts` parts (a parallel emitter's UNITS rule)."""
+    return first if by_first and first >= parts else first * second
+
+
+def grid_share(builder: ir.IRBuilder, part: ir.Value, parts: ir.Value, first: int, second: int,
+               by_first: bool = True) -> list[Rectangle]:
+    """Part's share of a first x second grid of units, as three rectangles (some empty). With by_first
+    and at least as many units along `first` as parts, a share of those (all of `second`); else a
+    share of all units numbered with `second` major: the rest of its first `second` index, its full
+    ones, and the start of its last one. (matmul: row blocks x column blocks, so with few rows each
+    part streams its own share of b; conv: channel blocks x pixel blocks, each part its own pixels.)"""
+    whole = builder.icmp_unsigned(">=", i64(first if by_first else 0), parts)
     first_lo, first_hi = share(builder, first, part, parts)
     lo, hi = share(builder, first * second, part, parts)
     height = i64(max(first, 1))
@@ -144,10 +159,10 @@ def grid_share(builder: ir.IRBuilder, part: ir.Value, parts: ir.Value, first: in
 
 
 @contextmanager
-def for_rectangles(builder: ir.IRBuilder, part: ir.Value, parts: ir.Value, first: int, second: int
-                   ) -> Iterator[Rectangle]:
+def for_rectangles(builder: ir.IRBuilder, part: ir.Value, parts: ir.Value, first: int, second: int,
+                   by_first: bool = True) -> Iterator[Rectangle]:
     """The body once per rectangle of grid_share, with its bounds: one copy of the kernel's code."""
-    rectangles = grid_share(builder, part, parts, first, second)
+    rectangles = grid_share(builder, part, parts, first, second, by_first)
     with for_range(builder, len(rectangles), "rect") as at:
         yield tuple(_pick(builder, at, [r[k] for r in rectangles]) for k in range(4))
 
