@@ -5,7 +5,8 @@ value of the same type. Control flow is only `select`, so the loops around these
 vectorise. Approach per function: range reduction to a small interval, a
 polynomial there (Taylor series with exact coefficients for log/sin/cos and f64
 exp, Chebyshev interpolants for erf and the f32 exp: Clenshaw's recurrence in f64,
-Horner on monomial coefficients in f32), then the IEEE special cases (inf, nan,
+Horner on monomial coefficients in f32,
+Estrin for logistic's exp), then the IEEE special cases (inf, nan,
 zeros, overflow to inf, underflow to 0) by select, or by a clamp the arithmetic
 turns into the right answer.
 f32 sin/cos/pow are computed in f64 and rounded once, which keeps them within
@@ -105,6 +106,18 @@ class _Ops:
             acc = self.madd(acc, x, coeff)
         return acc
 
+    def estrin(self, x, coeffs: list[float]):
+        """coeffs[0] + coeffs[1]*x + ... by Estrin's scheme: pairs c0 + c1*x combined by x**2, x**4, ...
+        (log2(degree) dependent steps instead of degree: the chain is what limits a vector loop)."""
+        terms = [self.madd(x, hi, lo) if hi is not None else self.c(lo)
+                 for lo, hi in zip(coeffs[::2], [*coeffs[1::2], None])]
+        power = x
+        while len(terms) > 1:
+            power = self.mul(power, power)
+            terms = [self.madd(power, hi, lo) if hi is not None else lo
+                     for lo, hi in zip(terms[::2], [*terms[1::2], None])]
+        return terms[0]
+
     def clenshaw(self, t, coeffs: list[float]):
         """sum coeffs[k] * T_k(t) for t in [-1, 1] (stable at any degree)."""
         b1, b2 = self.c(0.0), self.c(0.0)
@@ -118,19 +131,26 @@ def _taylor_exp(degree: int) -> list[float]:
     return [1.0 / math.factorial(k) for k in range(degree + 1)]
 
 
-def _exp_32(b: ir.IRBuilder, x: ir.Value) -> ir.Value:
+_NOT_TINY = 2.0**-30  # no smaller |r| for Estrin's scheme: r**4 stays normal; e**-2**-30 rounds to 1 in f32
+
+
+def _exp_32(b: ir.IRBuilder, x: ir.Value, upper: float = 89.0) -> ir.Value:
     """e**x for f32 with no select but the clamp: n = round(x/ln2) by the 1.5*2**23 shifter (its low
     mantissa bits are n), exp(r) = 1 + r + r*r*Q(r) (Q: Chebyshev fit, 1e-8 relative), 2**n applied in
-    two halves (subnormal results). The clamp to [-120, 89] makes overflow inf and underflow 0 by
-    arithmetic, and NaN passes through."""
+    two halves (subnormal results). The clamp to [-120, upper] makes overflow inf and underflow 0 by
+    arithmetic, and NaN passes through. An upper bound of -2**-30 or less (logistic's e**-|x|: e**x
+    rounds to 1 above it) keeps |r| >= 2**-30, so the polynomial can take Estrin's scheme (half
+    the dependent steps of Horner's: the chain is what limits a vector loop) without its r**2 and
+    r**4 going subnormal, which costs a microcode assist per vector (activations of 1e-20 are common)."""
     f = _Ops(b, x.type)
-    safe = f.clamp(x, -120.0, 89.0)
+    safe = f.clamp(x, -120.0, upper)
     shifter = 12582912.0  # 1.5 * 2**23
     shifted = f.madd(safe, 1.4426950408889634, shifter)
     n = f.sub(shifted, shifter)
     r = f.madd(n, -0.693145751953125, safe)
     r = f.madd(n, -1.428606765330187045e-06, r)
-    p = f.horner(r, [1.0, 1.0, *_exp_tail()])
+    coeffs = [1.0, 1.0, *_exp_tail()]
+    p = f.estrin(r, coeffs) if upper <= -_NOT_TINY else f.horner(r, coeffs)
     ni = b.sub(f.bits(shifted), f.bits(f.c(shifter)))
     n1 = b.ashr(ni, f.ci(1))
     return f.mul(f.mul(p, f.pow2(n1)), f.pow2(b.sub(ni, n1)))
@@ -303,12 +323,12 @@ def _tanh_32(b: ir.IRBuilder, x: ir.Value) -> ir.Value:
 
 
 def logistic(b: ir.IRBuilder, x: ir.Value) -> ir.Value:
-    """1 / (1 + e**-x) as r = 1 / (1 + t), t = e**-|x| (no overflow), and t * r for x < 0 (keeps
-    tiny results): one division."""
+    """1 / (1 + e**-x) as 1 / (1 + t), t = e**-|x| (no overflow), and t / (1 + t) for x < 0 (keeps
+    tiny results): one division, chosen numerator."""
     f = _Ops(b, x.type)
-    t = exp(b, f.c(b.fneg(f.intrinsic("fabs", x))))
-    r = f.div(1.0, f.add(t, 1.0))
-    return f.sel(f.cmp("<", x, 0.0), f.mul(t, r), r)
+    negative = b.fneg(f.intrinsic("fabs", x))
+    t = _exp_32(b, negative, upper=-_NOT_TINY) if x.type == F32 else exp(b, negative)
+    return f.div(f.sel(f.cmp("<", x, 0.0), t, 1.0), f.add(t, 1.0))
 
 
 def _erfcx(a: float) -> float:
