@@ -23,6 +23,7 @@ from cerebro.compiler.ir import DType, Graph, IRError, Value, dtype_from_numpy
 from cerebro.compiler.ir.builder import constant as make_const
 from cerebro.frontends import binding
 from cerebro.frontends.onnx import rules  # noqa: F401  (registers the rule table)
+from cerebro.frontends.onnx.raw_weights import split_raw_weights
 from cerebro.frontends.onnx.table import Ctx, OnnxImportError, lookup
 from cerebro.frontends.onnx.types import DTYPE_TO_ELEM, elem_dtype
 
@@ -91,8 +92,10 @@ def _schema(op_type: str, version: int, domain: str) -> onnx.defs.OpSchema | Non
 class Importer:
     """Walks one model's nodes in order, keeping an environment from ONNX names to IR values."""
 
-    def __init__(self, model: onnx.ModelProto, shapes: dict | None = None, constants: dict | None = None) -> None:
+    def __init__(self, model: onnx.ModelProto, shapes: dict | None = None, constants: dict | None = None,
+                 raw_weights: dict[int, np.ndarray] | None = None) -> None:
         self.model = model
+        self.raw_weights = raw_weights or {}  # main-graph initializer index -> its array (raw_weights.py)
         self.shapes = dict(shapes or {})
         self.constants = dict(constants or {})
         self.graph = Graph(model.graph.name or "model")
@@ -101,8 +104,9 @@ class Importer:
     def run(self) -> Graph:
         g = self.model.graph
         env: dict[str, Value] = {}
-        for init in g.initializer:
-            env[init.name] = self.constant(numpy_helper.to_array(init), f"initializer '{init.name}'")
+        for index, init in enumerate(g.initializer):
+            array = self.raw_weights[index] if index in self.raw_weights else numpy_helper.to_array(init)
+            env[init.name] = self.constant(array, f"initializer '{init.name}'")
         unused = set(self.shapes) - {i.name for i in g.input} - self._dim_params(g)
         if unused:
             raise OnnxImportError(f"{binding.option()} given for unknown inputs {sorted(unused)}; "
@@ -380,4 +384,7 @@ def import_onnx(model_or_path: object, shapes: dict[str, tuple] | None = None,
     values (they stop being inputs), which specialises models whose shapes
     depend on an input's value (Resize scales, Range limits, OneHot depth).
     """
-    return Importer(load_model(model_or_path), shapes, constants).run()
+    raw_weights: dict[int, np.ndarray] = {}
+    if isinstance(model_or_path, bytes):  # the weights as views of these bytes, not parsed copies
+        model_or_path, raw_weights = split_raw_weights(model_or_path)
+    return Importer(load_model(model_or_path), shapes, constants, raw_weights).run()
