@@ -7,8 +7,8 @@ neighbouring dims merged so the inner loop is as long as possible. Elements
 are moved as integers of their size (bool is one byte). reshape has no code:
 the memory plan makes its output a view of its input. A concatenation calls a
 row copy shared by the module's concatenations (sizes as arguments).
-Transpose, slice, broadcast_in_dim and concatenate are parallel: the parts of
-a call share the leading dims of the output (partition.leading_dims).
+Transpose, slice, broadcast_in_dim, concatenate and pad are parallel: the parts
+of a call share the leading dims of the output (partition.leading_dims).
 """
 
 from __future__ import annotations
@@ -258,33 +258,65 @@ def _row_copy(module: ir.Module, ty: ir.Type, width: int) -> ir.Function:
     return fn
 
 
-@emitter("pad")
+def _pad_leading(node: Node) -> int:
+    """Leading output dims a pad's parts share, as a copy's (0 with interior padding: not shared)."""
+    if any(node.attrs.get("interior") or ()):
+        return 0
+    return leading_dims(node.outputs[0].shape, contiguous_strides(node.inputs[0].shape))
+
+
+def pad_units(node: Node, target: object, parts: int) -> int:
+    return math.prod(node.outputs[0].shape[:_pad_leading(node)])
+
+
+@emitter("pad", units=pad_units)
 def emit_pad(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
-    """Fill with the pad value, then copy the input cells that land inside (negative lo/hi crop)."""
+    """Fill with the pad value, then copy the input cells that land inside (negative lo/hi crop). The
+    parts share the output's leading dims (none with interior padding): each unit fills its block
+    and, where its leading indices fall inside the input, copies the input's block into it."""
+    (x,), (out,) = node.inputs, node.outputs
+    ty = element_type(x.dtype)
+    b = _finish(fn)
+    count = _pad_leading(node)
+    out_strides, in_strides = contiguous_strides(out.shape), contiguous_strides(x.shape)
+    lo, hi = share(b, math.prod(out.shape[:count]), *parts_of(b, node, fn))
+    with for_range(b, hi, "unit", start=lo) as unit:
+        outer = unflatten(b, unit, out.shape[:count])
+        dst = b.gep(fn.args[1], [affine(b, 0, *zip(outer, out_strides[:count]))], inbounds=True, source_etype=ty)
+        rows = [b.sub(o, i64(edge)) for o, edge in zip(outer, node.attrs["lo"])]  # the input's, if inside
+        inside = ir.Constant(ir.IntType(1), 1)
+        for row, size in zip(rows, x.shape):
+            inside = b.and_(inside, b.icmp_unsigned("<", row, i64(size)))
+        src = b.gep(fn.args[0], [affine(b, 0, *zip(rows, in_strides[:count]))], source_etype=ty)
+        _pad_block(b, node, count, src, dst, inside)
+    b.ret_void()
+
+
+def _pad_block(b: ir.IRBuilder, node: Node, count: int, src: ir.Value, dst: ir.Value, inside: ir.Value) -> None:
+    """The output's dims from `count` on at dst: filled, then (if `inside`) the input's cells from src."""
     (x,), (out,) = node.inputs, node.outputs
     ty = element_type(x.dtype)
     interior = node.attrs.get("interior") or (0,) * x.rank
-    b = _finish(fn)
-    value = node.attrs["value"]
-    fill = element_constant(x.dtype, value)
-    if out.size > 0:
-        with for_nest(b, [out.size]) as (i,):
-            b.store(fill, b.gep(fn.args[1], [i], inbounds=True, source_etype=ty))
-    out_strides = contiguous_strides(out.shape)
-    first, counts, dst, offset = [], [], [], 0
-    for d, lo, step, size, stride in zip(x.shape, node.attrs["lo"], interior, out.shape, out_strides):
+    fill = element_constant(x.dtype, node.attrs["value"])
+    size = math.prod(out.shape[count:])
+    if size > 0:
+        with for_nest(b, [size]) as (i,):
+            b.store(fill, b.gep(dst, [i], inbounds=True, source_etype=ty))
+    first, counts, strides, offset = [], [], [], 0
+    for d, lo, step, size, stride in list(zip(x.shape, node.attrs["lo"], interior, out.shape,
+                                              contiguous_strides(out.shape)))[count:]:
         pitch = step + 1
         start = max(0, -(lo // pitch) if lo < 0 else 0)  # first i with lo + i*pitch >= 0
         stop = min(d, max(0, -((lo - size) // pitch)))  # i < ceil((size - lo) / pitch)
         first.append(start)
         counts.append(max(0, stop - start))
-        dst.append(stride * pitch)
+        strides.append(stride * pitch)
         offset += stride * (lo + start * pitch)
-    in_strides = contiguous_strides(x.shape)
+    in_strides = contiguous_strides(x.shape)[count:]
     src_offset = sum(s * f for s, f in zip(in_strides, first))
     if all(c > 0 for c in counts):
-        copy_strided(b, ty, counts, fn.args[0], in_strides, src_offset, fn.args[1], dst, offset)
-    b.ret_void()
+        with b.if_then(inside):
+            copy_strided(b, ty, counts, src, in_strides, src_offset, dst, strides, offset)
 
 
 @emitter("iota")
