@@ -343,3 +343,24 @@ def test_null_pointer_message_analysis_is_bounded(monkeypatch):
     assert messages == ['Exception in thread "main" java.lang.NullPointerException: Cannot invoke "String.length()" '
                         'because "null" is null',
                         'Exception in thread "main" java.lang.NullPointerException: Cannot invoke "String.length()"']
+
+
+JEP = Sdist("jep", "4.3.2", sha256="4deb6f9f5bc993a0818861efc5323ccc71373c4c38f303fc412998f02dde6e5c", tree="",
+            path="f3/df/2af8063636862e47005fc508a998a5e7a1dc6c26ced95f547af9e2a820c9")
+
+
+@pytest.mark.parametrize(("jar_name", "main"), [("sqlitejdbc-v056.jar", "org.ibex.nestedvm.RuntimeCompiler"),
+                                                ("fakenetty.jar", "io.netty.channel.socket.nio.FakeNettyClass")])
+def test_jep_test_jars_mains_match_the_jvm(jar_name, main, tmp_path):
+    """Two JARs in jep 4.3.2's sdist (pinned sha256): NestedVM's RuntimeCompiler (class files of Java
+    1.1-1.3 javac) prints its usage and exits 1 without arguments; FakeNettyClass runs and prints nothing."""
+    need("java")
+    with tarfile.open(sdist_download(JEP)) as tar:
+        data = tar.extractfile(f"jep-4.3.2/src/test/python/lib/{jar_name}").read()
+    jar = tmp_path / jar_name
+    jar.write_bytes(data)
+    reference = subprocess.run(["java", "-cp", str(jar), main], capture_output=True, text=True, timeout=60)
+    out, err = io.StringIO(), io.StringIO()
+    status = run_classes(list(read_jar(data).classes.values()), main, [], out, err)
+    assert [status, out.getvalue(), err.getvalue()] == [reference.returncode, reference.stdout, reference.stderr]
+    assert reference.stderr == ("Usage: RuntimeCompiler mipsbinary\n" if "nestedvm" in main else "")
