@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from test_i686_runtime import cbxrun32, run_cbx  # noqa: F401 (cbxrun32: a fixture)
 
 from cerebro import runtime
 from cerebro.compiler import driver
@@ -86,3 +87,14 @@ def test_pack_order():
     want = [w[4 * q + c, 0, t, 16 * s + 8 * h + 2 * j + e] for h in (0, 1) for c in range(4) for e in (0, 1)]
     np.testing.assert_array_equal(vector, want)
     assert PIXELS * VECTORS + VECTORS + 1 <= 16  # accumulators, weights and one activation in 16 ymm registers
+
+
+def test_packed_kernel_on_i686(cbxrun32, tmp_path):  # noqa: F811 (the imported fixture)
+    """32-bit x86 with AVX2 (8 vector registers, so the accumulators spill): the same bits in a 32-bit process."""
+    graph, inputs, want = _graph(CONVS[:1])
+    result = run_cbx([str(cbxrun32)], driver.build(graph, "i686-v3"), inputs, tmp_path)
+    if result.returncode == 1 and "this CPU lacks" in result.stderr:
+        pytest.skip(result.stderr.strip())
+    assert result.returncode == 0, result.stderr
+    np.testing.assert_array_equal(np.frombuffer((tmp_path / "out.bin").read_bytes(), np.int32).reshape(want[0].shape),
+                                  want[0])
