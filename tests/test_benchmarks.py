@@ -197,6 +197,7 @@ def test_zoo_worker_compiles_once_per_run_and_times_phases(tmp_path: Path) -> No
     assert compiled["compiled_here"] and compiled["nodes"] >= 1
     split = grouped(compiled["phases"])
     assert {"import", "passes", "emit IR", "LLVM", "write+load"} <= set(split)
+    assert "write file" in compiled["phases"] and "other" not in split  # every phase in a report column
     assert sum(split.values()) <= compiled["compile_s"] + 1e-6
     assert "compiled_here" not in again["backends"]["cerebro"]  # loaded the first row's .cbx
     assert set(grouped(again["backends"]["cerebro"]["phases"])) == {"write+load"}

@@ -69,8 +69,9 @@ def cerebro_shared(w: Workload, threads: int | None, workdir: Path) -> Prepared:
 
                 failed.write_text(describe_error(error))
                 raise
-            cbx.with_suffix(".partial").write_bytes(data)
-            cbx.with_suffix(".partial").rename(cbx)
+            with phase("write file"):
+                cbx.with_suffix(".partial").write_bytes(data)
+                cbx.with_suffix(".partial").rename(cbx)
             info["compiled_here"] = True
         with phase("load"):
             loaded = runtime.load(cbx, threads=threads or runtime.usable_cpus())
