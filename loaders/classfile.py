@@ -178,10 +178,11 @@ class JvmClass(ClassDef):
 
 
 def _modified_utf8(raw: bytes, what: str) -> str:
-    """Java's modified UTF-8: NUL as C0 80, characters past U+FFFF as two encoded surrogates."""
+    """Java's modified UTF-8: NUL as C0 80, characters past U+FFFF as two encoded surrogates (joined
+    into one here; a lone surrogate, which Java allows, stays)."""
     try:
         text = raw.replace(b"\xc0\x80", b"\0").decode("utf-8", "surrogatepass")
-        return text.encode("utf-16", "surrogatepass").decode("utf-16") if any(
+        return text.encode("utf-16", "surrogatepass").decode("utf-16", "surrogatepass") if any(
             0xD800 <= ord(c) <= 0xDFFF for c in text) else text
     except UnicodeError:
         raise FormatError(f"{what}: a Utf8 constant is not valid modified UTF-8") from None
