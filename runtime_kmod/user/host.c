@@ -232,15 +232,29 @@ static int run_alone(void *data)
 	return run_stages(call->model, call->inputs, call->outputs, call->arena, &stage);
 }
 
+/*
+ * Parts per thread of a split call's steps (fewer if meta.parts allows no
+ * more): a thread whose share is done takes the other's last parts, so a step
+ * ends when the work, not one thread's fixed half, is done. 2 threads, 8 each
+ * against 1 each, interleaved medians under SCHED_FIFO: regnet_y_400mf 0.90x
+ * the time, squeezenet1_1 0.94x, shufflenet_v2 batch 8 0.91x, gpt2 1.02x.
+ */
+#define PARTS_PER_THREAD 8u
+
 int cbx_model_pool_create(struct cbx_pool **out, const struct cbx_model *model, unsigned int threads,
 			  struct cbx_error *err)
 {
+	unsigned int per_thread;
+
 	*out = NULL;
 	if (threads > model->meta.parts)
 		return cbx_fail(err, CBX_EMETA,
 				"cannot run '%s' on %u threads: it was compiled without parallel support (meta.parts = %u)",
 				model->meta.model_name, threads, model->meta.parts);
-	return threads > 1 ? cbx_pool_create(out, threads, err) : CBX_OK;
+	if (threads <= 1)
+		return CBX_OK;
+	per_thread = model->meta.parts / threads;
+	return cbx_pool_create(out, threads, per_thread < PARTS_PER_THREAD ? per_thread : PARTS_PER_THREAD, err);
 }
 
 size_t cbx_model_arena_bytes(const struct cbx_model *model)

@@ -3,14 +3,18 @@
  * The worker pool behind multi-threaded calls. A job is published by bumping
  * a generation counter; each worker spins on it for about SPIN_NS (so calls
  * that follow each other closely never sleep), then sleeps on it (a futex:
- * no lock a descheduled worker could hold up the caller with). Inside a job
- * thread k (the caller is 0) claims task k of each step, then waits for the
- * step's other tasks to return: spins about SPIN_NS, then sleeps on a futex
- * that each finished task wakes while anyone sleeps. A task its owner has not
- * claimed STEAL_NS into that wait (the owner is asleep or descheduled) goes
- * to the waiting thread, so no step waits for a worker that is not running;
- * the grace keeps an owner that is merely a moment late, as it is after a
- * serial node's step, from losing its task. Each task has a claim word of its
+ * no lock a descheduled worker could hold up the caller with). A step has
+ * several tasks per thread: thread k (the caller is 0) owns the k-th run of
+ * them and claims those in order, then waits for the step's other tasks to
+ * return: spins about SPIN_NS, then sleeps on a futex that each finished task
+ * wakes while anyone sleeps. A task its owner has not claimed STEAL_NS into
+ * that wait goes to the waiting thread, the other runs' last tasks first: a
+ * thread whose share of a step is cheaper (a kernel's parts are even in units,
+ * not in time: regnet's convs at 2 threads took 1.5x longer on one part than
+ * on the other) takes the end of the other's, and no step waits for a worker
+ * the scheduler took away; the grace keeps an owner that is merely a moment
+ * late, as it is after a serial node's step, from losing its task. Each task
+ * has a claim word of its
  * own (the job's generation and the steps of that task claimed, moved on by a
  * compare-and-swap), so a worker that wakes up late can never take a task of
  * a later job. Taking its own task first keeps each thread on the same share
@@ -62,7 +66,7 @@
 
 struct cbx_worker {
 	struct cbx_pool *pool;
-	unsigned int index;		/* the task it takes first: 1 .. threads - 1 */
+	unsigned int index;		/* whose tasks it takes first: 1 .. threads - 1 */
 	pthread_t thread;
 };
 
@@ -73,6 +77,8 @@ struct cbx_claim {
 
 struct cbx_pool {
 	unsigned int threads;
+	unsigned int tasks;		/* per step, threads * per_thread: thread k owns k * per_thread on */
+	unsigned int per_thread;
 	unsigned int started;		/* workers running */
 	pid_t owner;			/* a forked child has no workers */
 	struct cbx_worker *workers;	/* threads - 1 */
@@ -87,7 +93,7 @@ struct cbx_pool {
 	bool shared;			/* the way: shared or alone */
 	unsigned int probe_in;		/* jobs until the next try of the other way */
 	unsigned int probe_every;	/* PROBE_MIN..PROBE_MAX */
-	struct cbx_claim *claims;	/* threads: one per task of a step */
+	struct cbx_claim *claims;	/* one per task of a step */
 	_Alignas(64) _Atomic uint64_t job;	/* generation << 32 | CLOSED */
 	_Alignas(64) atomic_uint done;	/* tasks of the job returned (a futex word) */
 	atomic_uint sleepers;		/* threads asleep on done */
@@ -170,26 +176,33 @@ static bool enough_done(struct cbx_pool *pool, uint32_t gen, unsigned int count,
 
 static void task_returned(struct cbx_pool *pool, unsigned int step, int ret);
 
-/* Runs every task of step @step of job @gen still unclaimed, after task @first's (this thread's). */
-static void steal_tasks(struct cbx_pool *pool, uint32_t gen, unsigned int step, unsigned int first)
+/* Runs the task if this thread claims it first. */
+static void run_task(struct cbx_pool *pool, uint32_t gen, unsigned int step, unsigned int task)
 {
-	unsigned int parts = pool->threads, k, task;
+	if (claim_task(pool, gen, step, task))
+		task_returned(pool, step, pool->fn(pool->arg, step, task, pool->tasks));
+}
 
-	for (k = 1; k < parts; k++) {
-		task = (first + k) % parts;
-		if (claim_task(pool, gen, step, task))
-			task_returned(pool, step, pool->fn(pool->arg, step, task, parts));
+/* Runs every task of step @step of job @gen still unclaimed, each other thread's last ones first. */
+static void steal_tasks(struct cbx_pool *pool, uint32_t gen, unsigned int step, unsigned int self)
+{
+	unsigned int k, j, owner;
+
+	for (k = 1; k < pool->threads; k++) {
+		owner = (self + k) % pool->threads;
+		for (j = pool->per_thread; j-- > 0;)
+			run_task(pool, gen, step, owner * pool->per_thread + j);
 	}
 }
 
 /*
  * Waits until @count tasks of job @gen have returned (or, @until_closed, the
- * job takes no more): spins about SPIN_NS, then sleeps on done. A waiter in
- * step @step (@first its own task; @step UINT_MAX: none) takes the step's
- * tasks still unclaimed after STEAL_NS, and all of them before it sleeps.
+ * job takes no more): spins about SPIN_NS, then sleeps on done. Thread
+ * @self, waiting in step @step (UINT_MAX: none), takes the step's tasks still
+ * unclaimed after STEAL_NS, and all of them before it sleeps.
  */
 static void wait_done(struct cbx_pool *pool, uint32_t gen, unsigned int count, bool until_closed,
-		      unsigned int step, unsigned int first)
+		      unsigned int step, unsigned int self)
 {
 	uint64_t start = cbx_now_ns(), now;
 	unsigned int done, spins = 0;
@@ -201,14 +214,14 @@ static void wait_done(struct cbx_pool *pool, uint32_t gen, unsigned int count, b
 			continue;
 		now = cbx_now_ns();
 		if (!stolen && now > start + STEAL_NS) {
-			steal_tasks(pool, gen, step, first);
+			steal_tasks(pool, gen, step, self);
 			stolen = true;
 		} else if (now > start + SPIN_NS) {
 			break;
 		}
 	}
 	if (!stolen)
-		steal_tasks(pool, gen, step, first);
+		steal_tasks(pool, gen, step, self);
 	/* seq_cst: either this sees the new count or the task that made it sees a sleeper */
 	atomic_fetch_add(&pool->sleepers, 1);
 	while (!enough_done(pool, gen, count, until_closed, &done))
@@ -230,21 +243,21 @@ static void task_returned(struct cbx_pool *pool, unsigned int step, int ret)
 }
 
 /*
- * Takes task @first of each step of job @gen (and the tasks that others leave,
- * wait_done), until its last step is done or it takes no more. (A thread that
- * comes late may find a later step's tasks running, even the last step's: it
- * leaves only once its own step is the last.)
+ * Thread @self takes its own tasks of each step of job @gen (and those others
+ * leave, wait_done), until its last step is done or it takes no more. (A
+ * thread that comes late may find a later step's tasks running, even the last
+ * step's: it leaves only once its own step is the last.)
  */
-static void run_tasks(struct cbx_pool *pool, uint32_t gen, unsigned int first)
+static void run_tasks(struct cbx_pool *pool, uint32_t gen, unsigned int self)
 {
-	unsigned int parts = pool->threads, step = 0, steps;
+	unsigned int step = 0, steps, j;
 
 	for (;;) {
-		if (claim_task(pool, gen, step, first))
-			task_returned(pool, step, pool->fn(pool->arg, step, first, parts));
+		for (j = 0; j < pool->per_thread; j++)
+			run_task(pool, gen, step, self * pool->per_thread + j);
 		if (job_closed(pool, gen))
 			return;
-		wait_done(pool, gen, (step + 1) * parts, true, step, first);
+		wait_done(pool, gen, (step + 1) * pool->tasks, true, step, self);
 		steps = atomic_load(&pool->steps);
 		if (steps && step + 1 >= steps)
 			return;
@@ -300,25 +313,28 @@ static int start_workers(struct cbx_pool *pool)
 	return ret;
 }
 
-int cbx_pool_create(struct cbx_pool **out, unsigned int threads, struct cbx_error *err)
+int cbx_pool_create(struct cbx_pool **out, unsigned int threads, unsigned int per_thread, struct cbx_error *err)
 {
 	struct cbx_pool *pool;
 	unsigned int i;
 	int ret;
 
 	*out = NULL;
-	if (threads == 0)
-		return cbx_fail(err, CBX_ERUN, "a thread pool needs at least 1 thread");
+	if (threads == 0 || per_thread == 0 || per_thread > CEREBRO_MAX_PARTS / threads)
+		return cbx_fail(err, CBX_ERUN, "a thread pool of %u threads cannot take %u tasks each per step",
+				threads, per_thread);
 	pool = calloc(1, sizeof(*pool));
 	if (!pool)
 		return cbx_fail(err, CBX_ENOMEM, "out of memory creating a thread pool");
 	pool->threads = threads;
+	pool->per_thread = per_thread;
+	pool->tasks = threads * per_thread;
 	pool->owner = getpid();
 	pool->shared = true;
 	pool->probe_in = PROBE_MIN;
 	pool->probe_every = PROBE_MIN;
 	pool->workers = calloc(threads, sizeof(*pool->workers));
-	pool->claims = aligned_alloc(_Alignof(struct cbx_claim), threads * sizeof(*pool->claims));
+	pool->claims = aligned_alloc(_Alignof(struct cbx_claim), pool->tasks * sizeof(*pool->claims));
 	if (!pool->workers || !pool->claims) {
 		free(pool->workers);
 		free(pool->claims);
@@ -328,7 +344,7 @@ int cbx_pool_create(struct cbx_pool **out, unsigned int threads, struct cbx_erro
 	pthread_mutex_init(&pool->busy, NULL);
 	atomic_init(&pool->generation, 0);
 	atomic_init(&pool->idle_sleepers, 0);
-	for (i = 0; i < threads; i++)
+	for (i = 0; i < pool->tasks; i++)
 		atomic_init(&pool->claims[i].word, 0);
 	atomic_init(&pool->job, 0);
 	atomic_init(&pool->done, 0);
@@ -367,6 +383,11 @@ unsigned int cbx_pool_threads(const struct cbx_pool *pool)
 	return pool->threads;
 }
 
+unsigned int cbx_pool_tasks(const struct cbx_pool *pool)
+{
+	return pool->tasks;
+}
+
 /* Every thread takes tasks of the job until it is over; returns the first error or 0. */
 static int run_shared(struct cbx_pool *pool, cbx_pool_fn fn, void *arg)
 {
@@ -378,14 +399,14 @@ static int run_shared(struct cbx_pool *pool, cbx_pool_fn fn, void *arg)
 	atomic_store(&pool->done, 0);
 	atomic_store(&pool->steps, 0);
 	atomic_store(&pool->status, 0);
-	for (task = 0; task < pool->threads; task++)
+	for (task = 0; task < pool->tasks; task++)
 		atomic_store(&pool->claims[task].word, (uint64_t)gen << 32);
 	atomic_store(&pool->job, (uint64_t)gen << 32);
 	publish(pool, gen);
 	run_tasks(pool, gen, 0);
 	/* the job is over: no more tasks, and every claimed one must have returned */
 	atomic_fetch_or(&pool->job, CLOSED);
-	for (task = 0; task < pool->threads; task++)
+	for (task = 0; task < pool->tasks; task++)
 		claimed += (uint32_t)atomic_fetch_or(&pool->claims[task].word, CLOSED) & ~CLOSED;
 	wait_done(pool, gen, claimed, false, UINT_MAX, 0);
 	return atomic_load(&pool->status);

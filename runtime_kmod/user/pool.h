@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * A small fixed pool of worker threads that run one job at a time: steps of
- * as many tasks as the pool has threads, each step begun only once every
- * task of the step before has returned. The calling thread takes part and
+ * a few tasks per thread, each step begun only once every task of the step
+ * before has returned. The calling thread takes part and
  * any thread runs any task, so a worker the scheduler has taken away leaves
  * its tasks to the others instead of holding them up; when sharing jobs is
  * slower than running them alone (a competing load), the caller runs alone.
@@ -26,13 +26,19 @@ typedef int (*cbx_pool_fn)(void *arg, unsigned int step, unsigned int part, unsi
 /* Runs a whole job on the calling thread alone; returns 0 or an error code. */
 typedef int (*cbx_pool_alone_fn)(void *arg);
 
-/* A pool for @threads tasks per step: @threads - 1 workers (none for 1). */
-int cbx_pool_create(struct cbx_pool **out, unsigned int threads, struct cbx_error *err);
+/*
+ * A pool of @threads threads, @per_thread tasks each per step (threads *
+ * per_thread <= CEREBRO_MAX_PARTS): @threads - 1 workers (none for 1).
+ */
+int cbx_pool_create(struct cbx_pool **out, unsigned int threads, unsigned int per_thread, struct cbx_error *err);
 
 /* Stops and joins every worker; the pool must be idle. NULL is a no-op. */
 void cbx_pool_destroy(struct cbx_pool *pool);
 
 unsigned int cbx_pool_threads(const struct cbx_pool *pool);
+
+/* Tasks per step: the parts each step of a job is split into. */
+unsigned int cbx_pool_tasks(const struct cbx_pool *pool);
 
 /*
  * Runs a job shared, @fn(@arg, ...) with this thread taking tasks too, or
