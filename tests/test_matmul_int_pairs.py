@@ -1,8 +1,8 @@
 """matmul_integer with pairs_b (codegen/matmul_int.py): constant [N, K] weights stored as [K/2, N, 2], so a
 register tile of rows x columns multiplies each row's (a[k], a[k+1]) pair, broadcast, with 2 weights of
 every column (vpmaddwd on AVX2) and needs no horizontal sums. Bit-exact against numpy in int64 and against
-the IR reference interpreter, for row and column tails, u8 and i8 activations with per-row zero points,
-on this host and with general-purpose registers only (x86_64-gpr)."""
+the IR reference interpreter, for row and column tails, u8 and i8 activations with per-row zero points and
+i8 and u8 weights, on this host and with general-purpose registers only (x86_64-gpr)."""
 
 from __future__ import annotations
 
@@ -13,36 +13,35 @@ from cerebro import runtime
 from cerebro.compiler import driver
 from cerebro.compiler.ir import DType, Graph, IRError, Value
 from cerebro.compiler.ir.interpret import run_graph
+from cerebro.compiler.passes.int8_static import pair_layout
 
 # (M, K, N): one pair, row tails of every size below the tile, a column tail of a short vector, long K
 SHAPES = [(4, 2, 1), (7, 6, 10), (13, 40, 17), (64, 130, 24)]
 RNG = np.random.default_rng(1719)
 
 
-def pairs(weights: np.ndarray) -> np.ndarray:
-    """[N, K] weights as pairs_b stores them: [K/2, N, 2], in an [N, K] array."""
-    n, k = weights.shape
-    return np.ascontiguousarray(np.swapaxes(weights.T.reshape(k // 2, 2, n), 1, 2)).reshape(n, k)
-
-
 def _cases(b_zero: int = 0) -> tuple[Graph, list[np.ndarray], list[np.ndarray]]:
     g = Graph("matmul_integer_pairs")
     inputs, outputs, want = [], [], []
     for m, k, n in SHAPES:
-        for da in (DType.u8, DType.i8):
-            low, high = (0, 255) if da is DType.u8 else (-128, 127)
+        for da, db in ((DType.u8, DType.i8), (DType.i8, DType.u8)):
+            low, high = _range(da)
             a = RNG.integers(low, high, (m, k), endpoint=True).astype(da.numpy)
             zero = RNG.integers(low, high, m, endpoint=True).astype(da.numpy)
-            w = RNG.integers(-128, 127, (n, k), endpoint=True).astype(np.int8)
-            w[0, :2] = -128  # the extreme products
-            values = [g.add_input(a.shape, da, f"a{len(inputs)}"), Value((n, k), DType.i8, data=pairs(w)),
+            w = RNG.integers(*_range(db), (n, k), endpoint=True).astype(db.numpy)
+            w[0, :2] = _range(db)[0]  # the extreme products
+            values = [g.add_input(a.shape, da, f"a{len(inputs)}"), Value((n, k), db, data=pair_layout(w.T)),
                       g.add_input(zero.shape, da, f"z{len(inputs)}"),
-                      Value((n,), DType.i8, data=np.full(n, b_zero, np.int8))]
+                      Value((n,), db, data=np.full(n, b_zero, db.numpy))]
             outputs.append(g.add1("matmul_integer", *values, transpose_b=True, pairs_b=True))
             inputs += [a, zero]
             want.append(((a.astype(np.int64) - zero[:, None]) @ w.T.astype(np.int64)).astype(np.int32))
     g.set_outputs(outputs)
     return g, inputs, want
+
+
+def _range(d: DType) -> tuple[int, int]:
+    return (0, 255) if d is DType.u8 else (-128, 127)
 
 
 @pytest.mark.parametrize("target", ["host", "x86_64-gpr"])

@@ -186,8 +186,8 @@ def _pair_tile(builder: ir.IRBuilder, node: Node, fn: ir.Function, bases: list[i
     inits = [constant(I32, 0, w) for _ in range(count) for w in widths]
     with fold_range(builder, depth // 2, inits, "kp") as (kp, carry):
         b_row = index(builder, 0, (b_base, 1), (kp, 2 * columns), (j0, 2))
-        b_vals = [builder.sext(load(builder, fn.args[1], index(builder, 2 * off, (b_row, 1)), I8, 2 * w),
-                               ir.VectorType(I16, 2 * w)) for w, off in zip(widths, offsets)]
+        b_vals = [widen(builder, load(builder, fn.args[1], index(builder, 2 * off, (b_row, 1)), I8, 2 * w), b.dtype,
+                        I16) for w, off in zip(widths, offsets)]
         updated = []
         for r in range(count):
             pair = builder.load(_cast_at(builder, widened, index(builder, r * depth, (kp, 2)), I32), align=4)

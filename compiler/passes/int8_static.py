@@ -222,13 +222,24 @@ def _matmul_product(emit: _Emitter, site: Site, q: Value, zero: int, codes: np.n
     if q.rank != 2:
         q = emit("reshape", q, shape=(rows, depth))
     columns = codes.shape[1]
-    pairs = rows >= PAIR_MIN_ROWS and depth % 2 == 0
-    layout = np.swapaxes(codes.reshape(depth // 2, 2, columns), 1, 2) if pairs else codes.T
+    pairs = pairs_pay(rows, depth)
+    layout = pair_layout(codes) if pairs else np.ascontiguousarray(codes.T)
     attrs = {"pairs_b": True} if pairs else {}
-    return emit("matmul_integer", q, Value((columns, depth), DType.i8, "w.i8", data=np.ascontiguousarray(layout)
-                                           .reshape(columns, depth)),
+    return emit("matmul_integer", q, Value((columns, depth), DType.i8, "w.i8", data=layout),
                 Value((rows,), DType.u8, data=np.full(rows, zero, np.uint8)),
                 Value((columns,), DType.i8, data=np.zeros(columns, np.int8)), transpose_b=True, **attrs)
+
+
+def pairs_pay(rows: int, depth: int) -> bool:
+    """Whether a product of constant weights (zero points 0) runs the pairs form (pairs_b)."""
+    return rows >= PAIR_MIN_ROWS and depth % 2 == 0
+
+
+def pair_layout(weights: np.ndarray) -> np.ndarray:
+    """[*B, K, N] weights as pairs_b stores them, [*B, K/2, N, 2], in an array of the [*B, N, K] shape."""
+    *batch, depth, columns = weights.shape
+    pairs = np.swapaxes(weights.reshape(*batch, depth // 2, 2, columns), -1, -2)
+    return np.ascontiguousarray(pairs).reshape(*batch, columns, depth)
 
 
 def _conv_product(emit: _Emitter, site: Site, q: Value, zero: int, codes: np.ndarray) -> Value:

@@ -32,6 +32,7 @@ import numpy as np
 
 from cerebro.compiler.ir import DType, Value
 from cerebro.compiler.ir.ops import CONV_INTEGER_MIN_CHANNELS
+from cerebro.compiler.passes.int8_static import pair_layout, pairs_pay
 from cerebro.frontends.onnx import build as b
 from cerebro.frontends.onnx.rules import conv_int, nn
 from cerebro.frontends.onnx.table import Ctx, rule
@@ -353,6 +354,9 @@ def matmul_integer(ctx: Ctx, a: Value, bm: Value, a_zero: Value | None, b_zero: 
     a = b.expand(ctx, b.to_rank(ctx, a, len(batch) + 2), batch + a.shape[-2:])
     bm = b.expand(ctx, b.to_rank(ctx, bm, len(batch) + 2), batch + bm.shape[-2:])
     zeros = _zero_vector(ctx, a_zero, a, a.shape[-2], "A's"), _zero_vector(ctx, b_zero, bm, bm.shape[-1], "B's")
+    if bm.is_const and zeros[1].is_const and not zeros[1].data.any() and pairs_pay(a.shape[-2], bm.shape[-2]):
+        return ctx.add("matmul_integer", a, ctx.const(pair_layout(bm.data), bm.dtype), *zeros, transpose_b=True,
+                       pairs_b=True)  # register tiles of rows x columns (codegen/matmul_int.py)
     if bm.is_const:  # weights: laid out [*B, N, K] once, for the dot-product form (codegen/matmul_int.py)
         columns_first = b.transpose(ctx, bm, tuple(range(bm.rank - 2)) + (bm.rank - 1, bm.rank - 2))
         return ctx.add("matmul_integer", a, columns_first, *zeros, transpose_b=True)
