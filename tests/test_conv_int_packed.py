@@ -62,15 +62,28 @@ def test_packed_kernel_is_exact():
         np.testing.assert_array_equal(got, w)
 
 
+def test_u8_weights_keep_their_zero_points():
+    """u8 weights whose distance from the zero point does not fit i8 (ConvInteger's u8 kernels, zero point 5)
+    stay u8 and the kernel subtracts the zero points: the same bits."""
+    graph, inputs, want = _graph([((1, 6, 7, 32), (8, 3, 3, 32), PAD1, DType.u8, DType.u8, 5)])
+    node = graph.nodes[-1]
+    node.inputs[1].data.flat[:3] = (255, 0, 130)
+    node.inputs[3].data[:] = np.arange(5, 13)
+    want = conv_integer(node, inputs[0], *(v.data for v in node.inputs[1:]))
+    lowered = next(n for n in driver.lower(graph, AVX2)[0].nodes if n.op == "conv_integer")
+    assert lowered.attrs.get("packed_b") == 4 and lowered.inputs[1].dtype is DType.u8
+    np.testing.assert_array_equal(runtime.load(driver.build(graph, AVX2))(*inputs)[0], want)
+
+
 @pytest.mark.parametrize("why, conv", [
-    ("w - zw outside i8", ((1, 4, 4, 16), (8, 3, 3, 16), PAD1, DType.u8, DType.u8, 0)),
+    ("i8 w - zw outside i8", ((1, 4, 4, 16), (8, 3, 3, 16), PAD1, DType.u8, DType.i8, 100)),
     ("input channels not whole 16-channel steps", ((1, 4, 4, 24), (8, 3, 3, 24), PAD1, DType.u8, DType.i8, 0)),
     ("output channels per group not whole vectors", ((1, 4, 4, 32), (6, 3, 3, 16), {**PAD1, "groups": 2},
                                                      DType.u8, DType.i8, 0)),
 ])
 def test_other_convs_keep_the_dot_kernel(why, conv):
     graph, inputs, want = _graph([conv])
-    graph.nodes[-1].inputs[1].data.flat[0] = 255 if conv[4] is DType.u8 else 127  # 255 - 0 is outside i8
+    graph.nodes[-1].inputs[1].data.flat[0] = -128  # -128 - 100 is outside i8
     want = [conv_integer(graph.nodes[-1], inputs[0], *(v.data for v in graph.nodes[-1].inputs[1:]))]
     lowered = driver.lower(graph, AVX2)[0]
     assert "packed_b" not in next(n for n in lowered.nodes if n.op == "conv_integer").attrs, why
@@ -81,7 +94,7 @@ def test_pack_order():
     """Vector (group of 4 channels q, tap t, 16-channel step s, pair j): channel pair 2j of the four channels,
     then pair 8 + 2j, as the kernel's vpshufd j of a 16-channel load pairs them."""
     w = np.arange(8 * 2 * 32, dtype=np.int64).reshape(8, 1, 2, 32) % 250 - 125
-    packed = pack_weights(w.astype(np.int8), np.zeros(8, np.int8)).reshape(-1, 16)
+    packed = pack_weights(w.astype(np.int8)).reshape(-1, 16)
     q, t, s, j = 1, 1, 1, 2
     vector = packed[((q * 2 + t) * 2 + s) * 4 + j]
     want = [w[4 * q + c, 0, t, 16 * s + 8 * h + 2 * j + e] for h in (0, 1) for c in range(4) for e in (0, 1)]

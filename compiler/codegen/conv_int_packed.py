@@ -12,9 +12,10 @@ the outputs: one add of the two halves per pixel and four channels at the end.
 - Weights: pack_weights() lays them out at compile time (passes/prepack.py) as, per group of four output
   channels, tap and 16-channel step, four 16-byte vectors (one per j): the bytes of channel pair 2j of the
   four channels, then pair 8 + 2j. A vector is widened to i16 as it is loaded and feeds PIXELS pixels.
-  Packing also moves a nonzero weight zero point into the weights (w - zw must fit i8), so the kernel
-  never subtracts one: (x - zx) and w are in [-255, 255], each pair sum fits i32, and the sums wrap as
-  the reference's, bit for bit.
+  Packing also moves a nonzero weight zero point into the weights where w - zw fits i8, so the kernel
+  subtracts none; u8 weights where it does not stay u8 and the kernel subtracts their zero points from
+  each widened vector. (x - zx) and (w - zw) are in [-255, 255], each pair sum fits i32, and the sums
+  wrap as the reference's, bit for bit.
 - A tap in the padding is skipped (a branch per kernel row for pixels inside along x; per tap at the left
   and right borders, one pixel at a time), which is what a padded cell holding x's zero point adds: nothing.
 
@@ -43,8 +44,8 @@ VECTORS = 4  # weight vectors (of CHANNELS output channels) sharing each activat
 
 def packs(node: Node, target: object) -> bool:
     """Whether node is a conv_integer this kernel runs once its weights are packed: constant weights and
-    weight zero points with w - zw in i8, 16-channel steps, whole vectors of output channels, and the target's
-    dot form the 8-lane vpmaddwd (AVX2 without VNNI)."""
+    weight zero points, either with w - zw in i8 or u8 weights, 16-channel steps, whole vectors of output
+    channels, and the target's dot form the 8-lane vpmaddwd (AVX2 without VNNI)."""
     if node.op != "conv_integer" or "packed_b" in node.attrs:
         return False
     x, w, _, w_zero = node.inputs
@@ -54,28 +55,36 @@ def packs(node: Node, target: object) -> bool:
     form = dot_form(target, STEP)
     if not (getattr(target, "is_x86", False) and form.name == "pmaddwd" and form.sums == 8):
         return False
-    centred = w.data.astype(np.int16) - w_zero.data.astype(np.int16).reshape(-1, 1, 1, 1)
     return (w.shape[-1] % STEP == 0 and (w.shape[0] // groups) % CHANNELS == 0 and x.shape[-1] == w.shape[-1] * groups
-            and -128 <= int(centred.min(initial=0)) and int(centred.max(initial=0)) <= 127)
+            and (w.dtype is DType.u8 or _centred(w.data, w_zero.data) is not None))
 
 
-def pack_weights(w: np.ndarray, w_zero: np.ndarray) -> np.ndarray:
-    """(w - w_zero) as i8 in the kernel's order, keeping w's shape [Cout, KH, KW, Cin/g] (see the docstring)."""
+def _centred(w: np.ndarray, w_zero: np.ndarray) -> np.ndarray | None:
+    """w - w_zero as i8, or None where it does not fit."""
+    centred = w.astype(np.int16) - w_zero.astype(np.int16).reshape(-1, 1, 1, 1)
+    return centred.astype(np.int8) if centred.size == 0 or -128 <= centred.min() and centred.max() <= 127 else None
+
+
+def pack_weights(w: np.ndarray) -> np.ndarray:
+    """w in the kernel's order, keeping its shape [Cout, KH, KW, Cin/g] and dtype (see the docstring)."""
     cout, kh, kw, cin = w.shape
-    centred = (w.astype(np.int16) - w_zero.astype(np.int16).reshape(-1, 1, 1, 1)).astype(np.int8)
-    blocks = centred.reshape(cout // CHANNELS, CHANNELS, kh * kw, cin // STEP, 2, PAIRS, 2)
+    blocks = w.reshape(cout // CHANNELS, CHANNELS, kh * kw, cin // STEP, 2, PAIRS, 2)
     return np.ascontiguousarray(blocks.transpose(0, 2, 3, 5, 4, 1, 6)).reshape(w.shape)
 
 
 def pack_node(node: Node, packed: dict[tuple[int, int], Value]) -> None:
-    """Give node its packed weights (shared by nodes reading the same constants) and zero weight zero points."""
+    """Give node its packed weights (shared by nodes reading the same constants): w - zw as i8 with zero weight
+    zero points where that fits, else u8 weights as they are (the kernel subtracts their zero points)."""
     w, w_zero = node.inputs[1], node.inputs[3]
+    centred = _centred(w.data, w_zero.data)
     key = (w.id, w_zero.id)
     if key not in packed:
-        packed[key] = Value(w.shape, DType.i8, f"{w.name}.packed" if w.name else "",
-                            data=pack_weights(w.data, w_zero.data))
+        data = centred if centred is not None else w.data
+        packed[key] = Value(w.shape, DType.i8 if centred is not None else w.dtype,
+                            f"{w.name}.packed" if w.name else "", data=pack_weights(data))
     node.inputs[1] = packed[key]
-    node.inputs[3] = Value(w_zero.shape, DType.i8, "", data=np.zeros(w_zero.shape, np.int8))
+    if centred is not None:
+        node.inputs[3] = Value(w_zero.shape, DType.i8, "", data=np.zeros(w_zero.shape, np.int8))
     node.attrs["packed_b"] = CHANNELS
 
 
@@ -108,7 +117,8 @@ class PackedConv:
             raise ValueError(f"{node.where()}: conv_integer weights packed for {node.attrs.get('packed_b')} "
                              f"channels, this kernel reads {CHANNELS}")
         self.node, self.builder, self.form = node, builder, dot_form(target, STEP)
-        self.x, self.w, self.p_out = args[0], args[1], args[4]
+        self.x, self.w, self.w_zero, self.p_out = args[0], args[1], args[3], args[4]
+        self.w_dtype = node.inputs[1].dtype
         x = node.inputs[0]
         self.x_dtype = x.dtype
         self.zero_x = splat(builder, widen(builder, load(builder, args[2], i64(0), I8), x.dtype, I16), STEP)
@@ -175,9 +185,23 @@ class PackedConv:
         raw = load(b, self.x, index(b, 0, (start, 1), (s, STEP)), I8, STEP)
         return b.sub(widen(b, raw, self.x_dtype, I16), self.zero_x)
 
-    def _weights(self, start: ir.Value, s: ir.Value, j: int) -> ir.Value:
+    def _weights(self, start: ir.Value, s: ir.Value, j: int, zero: ir.Value | None) -> ir.Value:
+        """A weight vector as i16, its zero points (zero_vector()) subtracted for u8 weights."""
         b = self.builder
-        return widen(b, load(b, self.w, index(b, j * STEP, (start, 1), (s, PAIRS * STEP)), I8, STEP), DType.i8, I16)
+        raw = widen(b, load(b, self.w, index(b, j * STEP, (start, 1), (s, PAIRS * STEP)), I8, STEP), self.w_dtype,
+                    I16)
+        return raw if zero is None else b.sub(raw, zero)
+
+    def zero_vector(self, q: ir.Value) -> ir.Value | None:
+        """u8 weights: the zero points of weight vector q's four channels as its lanes pair them (i16), else
+        None (packing left i8 weights with zero points 0)."""
+        if self.w_dtype is not DType.u8:
+            return None
+        b = self.builder
+        zeros = widen(b, load(b, self.w_zero, index(b, 0, (q, CHANNELS)), I8, CHANNELS), DType.u8, I16)
+        return b.shuffle_vector(zeros, zeros, ir.Constant(ir.VectorType(I32, STEP), [c for _ in (0, 1)
+                                                                                       for c in range(CHANNELS)
+                                                                                       for _ in (0, 1)]))
 
     def _tap(self, sums: list[ir.Value], image: ir.Value, iy: ir.Value, ox0: ir.Value, count: int, dy: int,
              dx: int, group: ir.Value, q0: ir.Value, vectors: int) -> list[ir.Value]:
@@ -187,13 +211,14 @@ class PackedConv:
         pixel_starts = [self._pixel_start(image, iy, ox0, dx * self.dx_step - self.px + p * self.sx, group)
                         for p in range(count)]
         weight_starts = [self._weight_start(q0, v, tap) for v in range(vectors)]
+        zeros = [self.zero_vector(b.add(q0, i64(v))) for v in range(vectors)]
         with fold_range(b, self.steps, sums, "ci") as (s, carry):
             pixels = [self._activation(start, s) for start in pixel_starts]
             new = list(carry.values)
             for j in range(PAIRS):
                 shuffled = [b.shuffle_vector(a, a, _pair_mask(j)) for a in pixels]
                 for v, start in enumerate(weight_starts):
-                    weights = self._weights(start, s, j)
+                    weights = self._weights(start, s, j, zeros[v])
                     for p, a in enumerate(shuffled):
                         new[p * vectors + v] = self.form.step(b, new[p * vectors + v], a, weights)
             carry.values = new
