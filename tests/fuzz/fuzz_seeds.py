@@ -143,9 +143,24 @@ def ar_seeds(tmp: Path) -> dict[str, bytes]:
     return {"lib.a": (tmp / "lib.a").read_bytes()}
 
 
+def class_seeds(tmp: Path) -> dict[str, bytes]:
+    """The JVM front end's test programs (tests/loaders/java_programs) compiled by javac, cached by their sources'
+    hash: records, lambdas, enums, switches, exceptions, nested classes (every kind of constant and attribute)."""
+    import hashlib
+    sources = sorted((TESTS / "loaders" / "java_programs").glob("*.java"))
+    digest = hashlib.sha256(b"".join(p.name.encode() + p.read_bytes() for p in sources)).hexdigest()[:16]
+    cached = CACHE / "fuzz-seeds" / f"classes-{digest}"
+    if not cached.exists():
+        need("javac")
+        subprocess.run(["javac", "-d", str(tmp / "classes"), *map(str, sources)], check=True, capture_output=True)
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copytree(tmp / "classes", cached)
+    return {path.name: path.read_bytes() for path in sorted(cached.glob("*.class"))}
+
+
 GROUPS: dict[str, Callable[[Path], dict[str, bytes]]] = {
     "cbx": cbx_seeds, "elf": elf_seeds, "pe": pe_seeds, "apk": apk_seeds, "dex": dex_seeds, "axml": axml_seeds,
-    "zip": zip_seeds, "tar": tar_seeds, "deb": deb_seeds, "ar": ar_seeds}
+    "zip": zip_seeds, "tar": tar_seeds, "deb": deb_seeds, "ar": ar_seeds, "class": class_seeds}
 
 
 def write_seeds(folder: Path, groups: list[str] | None = None) -> dict[str, str]:

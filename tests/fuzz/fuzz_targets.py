@@ -113,6 +113,26 @@ def _dex_run(data: bytes) -> None:
     assert isinstance(status, int), status
 
 
+def _class(data: bytes) -> None:
+    """What `pkg info` and a run do before the first instruction: read the class, decode and check every method."""
+    from cerebro.loaders.classfile import parse_class
+    from cerebro.loaders.jvmcode import decode
+    c = parse_class(data)
+    for m in c.direct_methods + c.virtual_methods:
+        if m.code is not None:
+            decode(m.code, m.ref.name)
+
+
+def _class_run(data: bytes) -> None:
+    """A mutated class's own main (or its refusal): runs, throws a Java exception or stops with FormatError."""
+    from cerebro.loaders.classfile import parse_class
+    from cerebro.loaders.jvmvm import run_classes
+    c = parse_class(data)
+    status = run_classes([c], c.name, ["x"], io.StringIO(), io.StringIO(), stdin=io.StringIO("1 2\nx\n"),
+                         max_steps=20_000)
+    assert isinstance(status, int), status
+
+
 def _axml(data: bytes) -> None:
     from cerebro.loaders.axml import parse_axml
     parse_axml(data)
@@ -150,6 +170,8 @@ TARGETS: dict[str, Target] = {
     "pe-package": Target(("pe",), _inspect(_pe_package), _format_error, None, 600),
     "dex": Target(("dex",), _dex, _format_error, _dex_checksums, 1000),
     "dex-run": Target(("dex",), _dex_run, _format_error, _dex_checksums, 300),
+    "class": Target(("class",), _class, _format_error, None, 250),
+    "class-run": Target(("class",), _class_run, _format_error, None, 300),
     "axml": Target(("axml",), _axml, _format_error, None, 1500),
     "zip": Target(("zip", "apk"), _zip, _format_error, None, 600),
     "tar": Target(("tar",), _tar, _format_error, None, 600),
