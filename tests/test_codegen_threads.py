@@ -201,6 +201,8 @@ def _graphs() -> dict[str, object]:
         "transpose": (lambda x: jnp.transpose(x, (0, 2, 3, 1)), [(2, 20, 9, 7)]),
         "slice_concatenate": (lambda x, y: jnp.concatenate([x[:, 1:8], y], axis=1), [(6, 10, 5), (6, 3, 5)]),
         "pad": (lambda x: jax.lax.pad(x, 0.5, ((1, 0, 0), (-1, 2, 0), (2, -1, 0), (0, 1, 0))), [(3, 9, 7, 5)]),
+        "global_pool": (lambda x: jnp.sum(x, axis=(1, 2)), [(5, 6, 7, 9)]),
+        "row_sums": (lambda x: jnp.max(x, axis=-1), [(7, 3, 40)]),
     }
 
 
@@ -228,7 +230,8 @@ def test_kernel_parts_cover_the_output_exactly(name: str, flavour: str) -> None:
             for got, expected in zip(_run_parts(kernel, node, inputs, parts), want, strict=True):
                 np.testing.assert_array_equal(got, expected, err_msg=f"{name} {node.op} parts={parts}")
         if node.outputs[0].size < 2 * CHUNK and node.op not in ("matmul", "conv", "row_kernel", "reduce_window",
-                                                                         "transpose", "slice", "concatenate", "pad"):
+                                                                         "transpose", "slice", "concatenate", "pad",
+                                                                         "reduce_sum", "reduce_max"):
             continue  # an elementwise loop this short is one unit of work
         halves = [_unwritten(kernel, node, inputs, part) for part in (0, 1)]
         assert halves[0].any() and halves[1].any(), f"{name} {node.op}: a part computed everything"

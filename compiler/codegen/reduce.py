@@ -19,13 +19,15 @@ ties (strict comparison) and NaN wins over any number, like jnp.argmax.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from llvmlite import ir
 
 from cerebro.compiler.codegen.llvm_types import constant, element_type, index, intrinsic, load, splat, store
-from cerebro.compiler.codegen.loops import fold_nest, fold_range, for_nest, for_range
+from cerebro.compiler.codegen.loops import fold_nest, fold_range, for_range
 from cerebro.compiler.codegen.matmul import column_phases
+from cerebro.compiler.codegen.partition import parts_of, share, unflatten
 from cerebro.compiler.codegen.registry import EmitContext, emitter, unsupported
 from cerebro.compiler.ir import Node
 from cerebro.compiler.ir.dtypes import DType
@@ -122,8 +124,30 @@ def blocked_fold(builder: ir.IRBuilder, count: int, accs: list[ir.Value], step: 
     return carry.values
 
 
-@emitter(*_COMBINE)
+def _outer_kept(dims: list[tuple[int, bool]]) -> list[int]:
+    """Sizes of the kept dims a reduction's outer loops run over (rows: all; columns: those before
+    the last, which the column blocks run along): the units its parts share."""
+    return [s for s, r in (dims if dims[-1][1] else dims[:-1]) if not r]
+
+
+def reduce_units(node: Node, target: object, parts: int) -> int:
+    x = node.inputs[0]
+    dims = canonical(x.shape, set(node.attrs["axes"]))
+    return math.prod(_outer_kept(dims)) if x.size and any(r for _, r in dims) else 1
+
+
+@contextmanager
+def _for_share(builder: ir.IRBuilder, sizes: list[int], parts: tuple[ir.Value, ir.Value]) -> Iterator[list[ir.Value]]:
+    """The indices of part's share of the sizes' positions (all of them for one part), outermost first."""
+    lo, hi = share(builder, math.prod(sizes), *parts)
+    with for_range(builder, hi, "o", start=lo) as flat:
+        yield unflatten(builder, flat, sizes)
+
+
+@emitter(*_COMBINE, units=reduce_units)
 def emit_reduce(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
+    """The parts share the kept positions (a batch's images of a global pool): each output is folded by
+    the same code whatever the split."""
     (x,) = node.inputs
     out = node.outputs[0]
     op, dtype = node.op, x.dtype
@@ -132,13 +156,15 @@ def emit_reduce(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
     if dtype is DType.bool and op in ("reduce_sum", "reduce_prod"):
         raise unsupported(node, f"{op} on bool (convert to an integer type first)")
     builder = ir.IRBuilder(fn.append_basic_block("entry"))
-    px, po = fn.args
+    px, po = fn.args[:2]
     elem = element_type(dtype)
     red = _Reduction(builder, elem, combiner(op, dtype), identity(op, dtype),
-                     op == "reduce_sum" and dtype.is_float, lanes(ctx.target, dtype), px, po)
+                     op == "reduce_sum" and dtype.is_float, lanes(ctx.target, dtype), px, po,
+                     parts_of(builder, node, fn))
     dims = canonical(x.shape, set(node.attrs["axes"]))
     if x.size == 0 or not any(r for _, r in dims):
-        red.fill_or_copy(out.size, x.size == 0)
+        with _for_share(builder, [], red.parts):  # one unit: part 0's
+            red.fill_or_copy(out.size, x.size == 0)
     elif dims[-1][1]:
         red.rows(dims)
     else:
@@ -150,9 +176,9 @@ class _Reduction:
     """One reduce_* node being emitted: its element type, combine rule, identity and buffers."""
 
     def __init__(self, builder: ir.IRBuilder, elem: ir.Type, combine: Combine, start: float | int, blocked: bool,
-                 width: int, px: ir.Value, po: ir.Value) -> None:
+                 width: int, px: ir.Value, po: ir.Value, parts: tuple[ir.Value, ir.Value]) -> None:
         self.b, self.elem, self.combine, self.start = builder, elem, combine, start
-        self.blocked, self.width, self.px, self.po = blocked, width, px, po
+        self.blocked, self.width, self.px, self.po, self.parts = blocked, width, px, po, parts
 
     def ident(self, width: int) -> ir.Constant:
         return constant(self.elem, self.start, width)
@@ -170,7 +196,7 @@ class _Reduction:
         kept = [(s, st) for (s, r), st in zip(dims, strides) if not r]
         outer = [(s, st) for (s, r), st in zip(dims[:-1], strides[:-1]) if r]
         vectors = ACCUMULATORS if length >= width > 1 else 0
-        with for_nest(b, [s for s, _ in kept], "o") as kept_idx:
+        with _for_share(b, [s for s, _ in kept], self.parts) as kept_idx:
             base = index(b, 0, *zip(kept_idx, [st for _, st in kept]))
             inits = [self.ident(width) for _ in range(vectors)] + [self.ident(1)]
 
@@ -220,7 +246,7 @@ class _Reduction:
         kept = [(s, st) for (s, r), st in zip(dims[:-1], strides[:-1]) if not r]
         reduced = [(s, st) for (s, r), st in zip(dims, strides) if r]
         out_strides = contiguous_strides([s for s, _ in kept] + [columns])
-        with for_nest(b, [s for s, _ in kept], "o") as kept_idx:
+        with _for_share(b, [s for s, _ in kept], self.parts) as kept_idx:
             base = index(b, 0, *zip(kept_idx, [st for _, st in kept]))
             out_base = index(b, 0, *zip(kept_idx, out_strides))
             for widths, count, first in column_phases(columns, self.width, ACCUMULATORS):
