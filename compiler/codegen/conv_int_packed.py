@@ -94,6 +94,14 @@ def _pair_mask(j: int) -> ir.Constant:
                                                   for e in (0, 1)])
 
 
+def _pick(builder: ir.IRBuilder, at: ir.Value, values: list[ir.Value]) -> ir.Value:
+    """values[at] (at an i64 below len(values)) as a chain of selects."""
+    chosen = values[-1]
+    for k in range(len(values) - 2, -1, -1):
+        chosen = builder.select(builder.icmp_unsigned("==", at, i64(k)), values[k], chosen)
+    return chosen
+
+
 def _when(builder: ir.IRBuilder, condition: ir.Value, values: list[ir.Value], body) -> list[ir.Value]:
     """body(values) where condition holds, else values unchanged (phis at the join)."""
     before = builder.block
@@ -134,25 +142,29 @@ class PackedConv:
     def block(self, row: ir.Value, image: ir.Value, rows: list[tuple[ir.Value, ir.Value]], ox0: ir.Value,
               count: int, group: ir.Value, q0: ir.Value, vectors: int, masked: bool) -> None:
         """Outputs of pixels ox0 .. ox0 + count - 1 of one output row, channels 4*q0 .. 4*(q0 + vectors) - 1
-        (all of conv group `group`). masked: check each tap along x too (count is 1 there)."""
+        (all of conv group `group`). rows: each kernel row's input row (clamped) and whether it is inside.
+        masked: the taps are a loop (one copy of its body) checking each along x too (count is 1 there)."""
         b = self.builder
         zero = ir.Constant(ir.VectorType(I32, self.form.sums), None)
         sums = [zero] * (count * vectors)
-        for dy, (iy, inside_y) in enumerate(rows):
-            if masked:
+        if masked:
+            with fold_range(b, self.kh * self.kw, sums, "tap") as (tap, carry):
+                dy, dx = b.udiv(tap, i64(self.kw)), b.urem(tap, i64(self.kw))
+                iy = rows[0][0] if len(rows) == 1 else _pick(b, dy, [iy for iy, _ in rows])
+                inside_y = rows[0][1] if len(rows) == 1 else _pick(b, dy, [inside for _, inside in rows])
+                ix = index(b, -self.px, (ox0, self.sx), (dx, self.dx_step))
+                inside = b.and_(inside_y, b.and_(b.icmp_signed(">=", ix, i64(0)),
+                                                 b.icmp_signed("<", ix, i64(self.width))))
+                carry.values = _when(b, inside, carry.values, lambda s: self._tap(
+                    s, image, iy, ox0, count, tap, dx, group, q0, vectors))
+            sums = carry.values
+        for dy, (iy, inside_y) in enumerate(rows if not masked else []):
+            def kernel_row(s, dy=dy, iy=iy):
                 for dx in range(self.kw):
-                    ix = index(b, dx * self.dx_step - self.px, (ox0, self.sx))
-                    inside = b.and_(inside_y, b.and_(b.icmp_signed(">=", ix, i64(0)),
-                                                     b.icmp_signed("<", ix, i64(self.width))))
-                    sums = _when(b, inside, sums, lambda s, dy=dy, dx=dx, iy=iy: self._tap(
-                        s, image, iy, ox0, count, dy, dx, group, q0, vectors))
-            else:
-                def kernel_row(s, dy=dy, iy=iy):
-                    for dx in range(self.kw):
-                        s = self._tap(s, image, iy, ox0, count, dy, dx, group, q0, vectors)
-                    return s
+                    s = self._tap(s, image, iy, ox0, count, i64(dy * self.kw + dx), i64(dx), group, q0, vectors)
+                return s
 
-                sums = _when(b, inside_y, sums, kernel_row)
+            sums = _when(b, inside_y, sums, kernel_row)
         for at, total in enumerate(sums):
             p, v = divmod(at, vectors)
             self._store(self._halves(total), row, ox0, p, q0, v)
@@ -170,14 +182,16 @@ class PackedConv:
         store(b, value, self.p_out, index(b, pixel * self.cout, (row, self.out_w * self.cout), (ox0, self.cout),
                                           (channel, 1)), I32)
 
-    def _pixel_start(self, image: ir.Value, iy: ir.Value, ox0: ir.Value, column: int, group: ir.Value) -> ir.Value:
-        """x's index of input column ox0 * sx + column of row iy, at the group's first channel."""
+    def _pixel_start(self, image: ir.Value, iy: ir.Value, ox0: ir.Value, column: int, dx: ir.Value,
+                     group: ir.Value) -> ir.Value:
+        """x's index of input column ox0 * sx + dx * dilation + column of row iy, at the group's first channel."""
         return index(self.builder, column * self.cin, (image, self.height * self.width * self.cin),
-                     (iy, self.width * self.cin), (ox0, self.sx * self.cin), (group, self.cin_g))
+                     (iy, self.width * self.cin), (ox0, self.sx * self.cin), (dx, self.dx_step * self.cin),
+                     (group, self.cin_g))
 
-    def _weight_start(self, q0: ir.Value, vector: int, tap: int) -> ir.Value:
-        return index(self.builder, (vector * self.kh * self.kw + tap) * self.steps * PAIRS * STEP,
-                     (q0, self.kh * self.kw * self.steps * PAIRS * STEP))
+    def _weight_start(self, q0: ir.Value, vector: int, tap: ir.Value) -> ir.Value:
+        vector_size = self.kh * self.kw * self.steps * PAIRS * STEP
+        return index(self.builder, vector * vector_size, (q0, vector_size), (tap, self.steps * PAIRS * STEP))
 
     def _activation(self, start: ir.Value, s: ir.Value) -> ir.Value:
         """16 input channels (step s) from start, widened to i16, x's zero point subtracted."""
@@ -203,13 +217,11 @@ class PackedConv:
                                                                                        for c in range(CHANNELS)
                                                                                        for _ in (0, 1)]))
 
-    def _tap(self, sums: list[ir.Value], image: ir.Value, iy: ir.Value, ox0: ir.Value, count: int, dy: int,
-             dx: int, group: ir.Value, q0: ir.Value, vectors: int) -> list[ir.Value]:
-        """sums plus kernel tap (dy, dx) over every input channel of the group."""
+    def _tap(self, sums: list[ir.Value], image: ir.Value, iy: ir.Value, ox0: ir.Value, count: int, tap: ir.Value,
+             dx: ir.Value, group: ir.Value, q0: ir.Value, vectors: int) -> list[ir.Value]:
+        """sums plus kernel tap `tap` (dy * KW + dx) over every input channel of the group."""
         b = self.builder
-        tap = dy * self.kw + dx
-        pixel_starts = [self._pixel_start(image, iy, ox0, dx * self.dx_step - self.px + p * self.sx, group)
-                        for p in range(count)]
+        pixel_starts = [self._pixel_start(image, iy, ox0, p * self.sx - self.px, dx, group) for p in range(count)]
         weight_starts = [self._weight_start(q0, v, tap) for v in range(vectors)]
         zeros = [self.zero_vector(b.add(q0, i64(v))) for v in range(vectors)]
         with fold_range(b, self.steps, sums, "ci") as (s, carry):
