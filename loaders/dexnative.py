@@ -7,18 +7,26 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from cerebro.binread import FormatError
-from cerebro.loaders import dexlib_io, dexlib_lang, dexlib_util, jvmlib_logging, jvmlib_stream, jvmlib_util
+from cerebro.loaders import (
+    dexlib_io,
+    dexlib_lang,
+    dexlib_system,
+    dexlib_util,
+    jvmlib_logging,
+    jvmlib_stream,
+    jvmlib_util,
+)
 from cerebro.loaders.dex import Method, MethodRef
 from cerebro.loaders.dexexc import MESSAGE, OBJECT, THROWABLE, JavaThrow, JObject, describe, java_name
 from cerebro.loaders.dexlib_lang import JBox, JClass, StringBuilder, throw
 from cerebro.loaders.dexvalues import is_null, java_str
 
-LIBRARY = (dexlib_lang, dexlib_util, dexlib_io, jvmlib_logging, jvmlib_stream, jvmlib_util)
+LIBRARY = (dexlib_lang, dexlib_util, dexlib_io, dexlib_system, jvmlib_logging, jvmlib_stream, jvmlib_util)
 NATIVES: dict[str, Callable] = {k: v for lib in LIBRARY for k, v in lib.NATIVES.items()}
 METHODS: dict[type, dict[str, Callable]] = {k: v for lib in LIBRARY for k, v in lib.METHODS.items()}
 NATIVE_CLASSES: dict[str, Callable] = {k: v for lib in LIBRARY for k, v in lib.NATIVE_CLASSES.items()}
 STATIC_FIELDS: dict[tuple[str, str], Callable] = {**dexlib_lang.STATIC_FIELDS, **dexlib_io.STATIC_FIELDS,
-                                                   **jvmlib_logging.STATIC_FIELDS}
+                                                   **dexlib_system.STATIC_FIELDS, **jvmlib_logging.STATIC_FIELDS}
 # Java's supertypes of the library's objects, for instanceof and check-cast
 LIBRARY_TYPES: dict[type, tuple[str, ...]] = {
     str: ("Ljava/lang/String;", "Ljava/lang/CharSequence;", "Ljava/lang/Comparable;"),

@@ -30,7 +30,7 @@ PROGRAMS_DIR = Path(__file__).parent / "java_programs"
 # program (class with main) -> its arguments
 RUNS = {"Colls": [], "Strs": [], "Numbers": [], "Exc": [], "Refl": [], "Threads": [], "Oop": ["a", "b"],
         "Lambdas": [], "Exit": ["one", "3"], "Records": [], "Input": [], "Lines": ["lines"],
-        "Streams": [], "Nulls": ["x"], "Algo": []}
+        "Streams": [], "Nulls": ["x"], "Algo": [], "Props": []}
 STDIN = {"Input": "3\n10 20 -5\n2.5 word and the rest\nsecond line\n\n--\nx\ny\n",
          "Lines": "alpha\n\n  beta \r\ngamma"}
 MAIN_OF = {"Lines": "Input"}  # runs whose class is another's
@@ -99,7 +99,7 @@ def test_pkg_run_takes_main_class_from_the_manifest(programs, tmp_path, capsys):
     assert cli.main(["pkg", "run", "--main", "Refl", str(tmp_path / "exit.jar")]) == 0
     assert capsys.readouterr().out == expected["Refl"][1]
     with pytest.raises(FormatError, match=r"^jar: class Nope is not in the jar; classes with main\(String\[\]\): "
-                                          r"Algo, Colls, Exc, Exit, Input \(and 9 more\); run one with --main"):
+                                          r"Algo, Colls, Exc, Exit, Input \(and 10 more\); run one with --main"):
         cli.load_package(tmp_path / "exit.jar").run([], main="Nope")
 
 
