@@ -27,7 +27,8 @@ def test_mlp_requantizes_and_dequantizes_in_the_product_epilogue() -> None:
     """Every layer is one matmul_integer node: the hidden layers' fixed-point requantization ends in u8, the
     last layer's dequantize and bias in f32; outputs equal the IR reference interpreter's run of the quantized
     graph (i64 fixed-point arithmetic) bit for bit."""
-    params = static.layers()
+    params = [((RNG.standard_normal((k, n)) / np.sqrt(k)).astype(np.float32), RNG.standard_normal(n).astype(np.float32))
+              for k, n in zip(static.SIZES, static.SIZES[1:])]  # not static.layers(): its module's RNG stays as it is
     calibration = [RNG.standard_normal((1, static.SIZES[0])).astype(np.float32) for _ in range(8)]
     compiled, graph, lowered = _lowered(static.float_mlp(params), calibration)
     products = [n for n in lowered.nodes if n.op == "matmul_integer"]
@@ -56,4 +57,23 @@ def test_rows_in_bands_with_a_tail_dequantize_through_the_epilogue() -> None:
     assert product.outputs[0].dtype is DType.f32 and "convert" in [n.op for n in product.attrs["epilogue"].nodes]
     for _ in range(4):
         x = RNG.standard_normal((19, 40)).astype(np.float32)
+        np.testing.assert_array_equal(np.asarray(compiled(x)), run_graph(graph, [x])[0])
+
+
+def test_product_split_into_heads_runs_its_epilogue_by_rows_of_n() -> None:
+    """A 3-D activation's product reshaped into heads ([1, 19, 24] -> [1, 19, 4, 6]) before its bias: the
+    epilogue reaches through the reshape, and the kernel sizes and walks its rows by N = 24, not by the
+    output's last dim (6)."""
+    w = (RNG.standard_normal((40, 24)) / 6).astype(np.float32)
+    b = RNG.standard_normal((4, 6)).astype(np.float32)
+
+    def heads(x):
+        return (x @ w).reshape(1, 19, 4, 6) + b
+
+    calibration = [RNG.standard_normal((1, 19, 40)).astype(np.float32) for _ in range(4)]
+    compiled, graph, lowered = _lowered(heads, calibration)
+    (product,) = [n for n in lowered.nodes if n.op == "matmul_integer"]
+    assert product.outputs[0].shape == (1, 19, 4, 6) and "epilogue" in product.attrs
+    for _ in range(4):
+        x = RNG.standard_normal((1, 19, 40)).astype(np.float32)
         np.testing.assert_array_equal(np.asarray(compiled(x)), run_graph(graph, [x])[0])

@@ -62,12 +62,13 @@ def _const_data(v: Value) -> np.ndarray | None:
     return None
 
 
-def _row_vector(data: np.ndarray | None, shape: tuple[int, ...]) -> np.ndarray | None:
-    """The [N] row that data repeats along every row of shape [..., N], or None."""
+def _row_vector(data: np.ndarray | None, shape: tuple[int, ...], columns: int | None = None) -> np.ndarray | None:
+    """The [N] row that data repeats along every row of N = columns (default shape[-1]) elements of shape, or
+    None."""
     if data is None or data.dtype != np.float32 or data.ndim > len(shape):
         return None
     try:
-        rows = np.broadcast_to(data, shape).reshape(-1, shape[-1])
+        rows = np.broadcast_to(data, shape).reshape(-1, columns or shape[-1])
     except ValueError:
         return None
     return rows[0].copy() if rows.size and (rows == rows[0]).all() else None
@@ -123,6 +124,8 @@ def find_sites(graph: Graph) -> list[Site]:
             if site.bias is not None:
                 site.nodes.append(found[0])
                 site.tail = found[0].outputs[0]
+        if site.bias is None and node.op == "matmul":
+            _absorb_reshaped_bias(site, users, outputs)
         found = sole_reader(site.tail)
         zero = _const_data(found[1]) if found and found[0].op == "max" else None
         if zero is not None and zero.dtype == np.float32 and not zero.any():
@@ -130,6 +133,29 @@ def find_sites(graph: Graph) -> list[Site]:
             site.tail, site.relu = found[0].outputs[0], True
         sites.append(site)
     return sites
+
+
+def _absorb_reshaped_bias(site: Site, users: dict[int, list[Node]], outputs: set[int]) -> None:
+    """Reshapes of a product's [rows, N] result (a frontend's 2-D matmul of a 3-D activation, heads split
+    off) followed by a per-column bias add join the site, so the bias runs in the product's epilogue."""
+    chain, value = [], site.tail
+    while True:
+        readers = users.get(value.id, [])
+        if len(readers) != 1 or value.id in outputs:
+            return
+        if readers[0].op != "reshape":
+            break
+        chain.append(readers[0])
+        value = readers[0].outputs[0]
+    add, columns = readers[0], site.weights.shape[-1]
+    other = add.inputs[1] if add.inputs[0] is value else add.inputs[0]
+    if not chain or add.op != "add" or other is value or add.outputs[0].shape != value.shape or not any(
+            math.prod(value.shape[split:]) == columns for split in range(value.rank + 1)):
+        return
+    bias = _row_vector(_const_data(other), value.shape, columns)
+    if bias is not None:
+        site.nodes += [*chain, add]
+        site.tail, site.bias = add.outputs[0], bias
 
 
 class _Emitter:
