@@ -771,39 +771,6 @@ METHODS[JMethod].update({
 })
 
 
-# ---- Thread: run to completion at start() (a deterministic schedule) ----
-def _thread_init(vm, thread: JObject, target=None, name=None):
-    if isinstance(target, str):
-        target, name = None, target
-    thread.fields["<target>"] = target
-    thread.fields["<name>"] = name if name is not None else f"Thread-{vm.next_thread_number()}"
-
-
-def _thread_start(vm, thread: JObject):
-    """Runs the thread's run() to its end now, as if the scheduler gave it the CPU until it finished; an
-    exception it does not catch is printed as the JVM prints it, and the program goes on."""
-    if thread.fields.get("<started>"):
-        throw("java.lang.IllegalThreadStateException")
-    thread.fields["<started>"] = True
-    vm.run_thread(thread)
-
-
-NATIVES.update({
-    "Ljava/lang/Thread;-><init>()V": _thread_init,
-    "Ljava/lang/Thread;-><init>(Ljava/lang/Runnable;)V": _thread_init,
-    "Ljava/lang/Thread;-><init>(Ljava/lang/String;)V": _thread_init,
-    "Ljava/lang/Thread;-><init>(Ljava/lang/Runnable;Ljava/lang/String;)V": _thread_init,
-    "Ljava/lang/Thread;->start()V": _thread_start,
-    "Ljava/lang/Thread;->join()V": lambda vm, t: None,
-    "Ljava/lang/Thread;->join(J)V": lambda vm, t, ms: None,
-    "Ljava/lang/Thread;->run()V": lambda vm, t: vm.run_runnable(t.fields.get("<target>")),
-    "Ljava/lang/Thread;->getName()Ljava/lang/String;": lambda vm, t: t.fields.get("<name>"),
-    "Ljava/lang/Thread;->setDaemon(Z)V": lambda vm, t, on: None,
-    "Ljava/lang/Thread;->isAlive()Z": lambda vm, t: 0,
-    "Ljava/lang/Thread;->currentThread()Ljava/lang/Thread;": lambda vm: vm.current_thread(),
-    "Ljava/lang/Thread;->sleep(J)V": lambda vm, ms: None,
-    "Ljava/lang/Thread;->yield()V": lambda vm: None,
-})
 # ---- Enum: the name and ordinal its constructor is given ----
 ENUM = "Ljava/lang/Enum;"
 ENUM_NAME, ENUM_ORDINAL = "<enum-name>", "<enum-ordinal>"

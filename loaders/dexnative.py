@@ -11,6 +11,7 @@ from cerebro.loaders import (
     dexlib_io,
     dexlib_lang,
     dexlib_system,
+    dexlib_threads,
     dexlib_util,
     jvmlib_logging,
     jvmlib_stream,
@@ -21,7 +22,8 @@ from cerebro.loaders.dexexc import MESSAGE, OBJECT, THROWABLE, JavaThrow, JObjec
 from cerebro.loaders.dexlib_lang import JBox, JClass, StringBuilder, throw
 from cerebro.loaders.dexvalues import is_null, java_str
 
-LIBRARY = (dexlib_lang, dexlib_util, dexlib_io, dexlib_system, jvmlib_logging, jvmlib_stream, jvmlib_util)
+LIBRARY = (dexlib_lang, dexlib_util, dexlib_io, dexlib_system, dexlib_threads, jvmlib_logging, jvmlib_stream,
+           jvmlib_util)
 NATIVES: dict[str, Callable] = {k: v for lib in LIBRARY for k, v in lib.NATIVES.items()}
 METHODS: dict[type, dict[str, Callable]] = {k: v for lib in LIBRARY for k, v in lib.METHODS.items()}
 NATIVE_CLASSES: dict[str, Callable] = {k: v for lib in LIBRARY for k, v in lib.NATIVE_CLASSES.items()}
@@ -38,7 +40,7 @@ OBJECT_METHODS: dict[str, Callable] = {  # java.lang.Object's, for program objec
     "equals(Ljava/lang/Object;)Z": lambda vm, o, other: int(o is other),
     "toString()Ljava/lang/String;": lambda vm, o: java_str(o),
     "getClass()Ljava/lang/Class;": lambda vm, o: JClass(vm.class_name(o)),
-    "notify()V": lambda vm, o: None, "notifyAll()V": lambda vm, o: None,
+    **dexlib_threads.OBJECT_METHODS,
 }
 
 
@@ -253,16 +255,16 @@ class NativeDispatch:
         return self.threads_made
 
     def current_thread(self) -> JObject:
-        return self.thread_stack[-1]
+        return self.scheduler.current.obj
 
     def run_runnable(self, target) -> None:
         if target is not None:
             self.call_interface(target, "run")
 
-    def run_thread(self, thread: JObject) -> None:
+    def run_java_thread(self, thread: JObject) -> None:
+        """A started thread's body (on its own scheduler thread, with its own stack): run(), and an
+        exception it does not catch printed as the JVM prints it."""
         run = self.virtual(thread, "run", (), "V")
-        self.thread_stack.append(thread)
-        outer, self.stack = self.stack, []  # the new thread's stack trace starts at its run()
         try:
             if run is not None:
                 self.invoke(run, [thread])
@@ -272,8 +274,5 @@ class NativeDispatch:
             self.out.stream.flush()
             self.err.stream.write(f'Exception in thread "{thread.fields.get("<name>")}" '
                                   + dexlib_lang.stack_trace(e.exception))
-        finally:
-            self.thread_stack.pop()
-            self.stack = outer
 
 

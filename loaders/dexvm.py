@@ -39,6 +39,7 @@ from cerebro.loaders.dexexc import (
 from cerebro.loaders.dexheap import MAX_HEAP, Heap, HeapExhausted
 from cerebro.loaders.dexlib_io import InputStream
 from cerebro.loaders.dexlib_lang import ExitProgram, JBox, JClass, PrintStream, StringPlaceholder
+from cerebro.loaders.dexlib_threads import Scheduler
 from cerebro.loaders.dexnative import NATIVE_CLASSES, STATIC_FIELDS, NativeDispatch
 from cerebro.loaders.dexvalues import bits32, bits64, f32, f64, i32, i64, is_null
 
@@ -140,7 +141,7 @@ class DexVM(NativeDispatch):
         self.hierarchy: dict[str, tuple[str, ...]] = {}  # class -> ancestors, walked once per class
         self.resolved: dict[tuple, Method | None] = {}  # (class, name, params, ret) -> method found
         self.stack: list[Method] = []  # the Java methods running, outermost first (for stack traces)
-        self.thread_stack = [JObject(THREAD, {"<name>": "main"})]
+        self.scheduler = Scheduler(self, JObject(THREAD, {"<name>": "main"}))
 
     # ---- class, method and field resolution ----
     def ensure_init(self, cls: str) -> None:
@@ -539,10 +540,10 @@ def op_throw(vm, f, insns, aa):
 
 
 def op_monitor(vm, f, insns, aa):
-    """monitor-enter/exit (synchronized): threads run one at a time to completion, so a lock is always
-    free; only a null lock is an error."""
+    """monitor-enter/exit (synchronized): the scheduler's monitor of the object (dexlib_threads)."""
     if is_null(f.regs[aa]) and not isinstance(f.regs[aa], JBox):
         raise JavaThrow("java.lang.NullPointerException", "synchronized on null")
+    (vm.scheduler.enter if insns[f.pc] & 0xFF == 0x1D else vm.scheduler.exit)(f.regs[aa])
     f.pc += 1
     return False, None
 
@@ -815,18 +816,22 @@ def run_vm(vm: DexVM, class_name: str, args: list[str]) -> int:
     sys.setrecursionlimit(max(old_limit, 8 * MAX_DEPTH + 500))  # ~5 Python frames per Java call
     try:
         with np.errstate(all="ignore"):  # IEEE float semantics, as Java has them
-            vm.ensure_init(desc)
-            vm.invoke(main, [list(args)])
+            status = 0
+            try:
+                vm.ensure_init(desc)
+                vm.invoke(main, [list(args)])
+            except JavaThrow as e:
+                vm.out.stream.flush()
+                vm.err.stream.write('Exception in thread "main" ' + stack_trace(e.exception))
+                status = 1
+            vm.scheduler.main_ends()
     except ExitProgram as e:
         vm.out.stream.flush()
         return e.status
-    except JavaThrow as e:
-        vm.out.stream.flush()
-        vm.err.stream.write('Exception in thread "main" ' + stack_trace(e.exception))
-        return 1
     except RecursionError:
         raise FormatError(f"{vm.KIND}: Python recursion limit reached (call depth)") from None
     finally:
+        vm.scheduler.shutdown()
         sys.setrecursionlimit(old_limit)
     vm.out.stream.flush()
-    return 0
+    return status

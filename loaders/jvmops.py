@@ -289,9 +289,11 @@ def op_instance_of(vm, f, ins, _):
 
 
 def op_monitor(vm, f, ins, _):
-    """monitorenter/exit: threads run one at a time to completion, so a lock is always free."""
-    if f.stack.pop() is None:
+    """monitorenter/exit: the scheduler's monitor of the object (dexlib_threads)."""
+    lock = f.stack.pop()
+    if lock is None:
         raise vm.null_pointer(f, ins)
+    (vm.scheduler.enter if ins.op == 0xC2 else vm.scheduler.exit)(lock)
     f.pc = ins.next
 
 

@@ -17,7 +17,7 @@ from cerebro.loaders.classfile import JvmClass, JvmCode
 from cerebro.loaders.dex import Method, MethodRef, class_descriptor
 from cerebro.loaders.dexexc import CAUSE, MESSAGE, TRACE, JavaThrow, JObject, java_name
 from cerebro.loaders.dexheap import MAX_HEAP, HeapExhausted
-from cerebro.loaders.dexlib_lang import StringPlaceholder
+from cerebro.loaders.dexlib_lang import JClass, StringPlaceholder
 from cerebro.loaders.dexnative import STATIC_FIELDS
 from cerebro.loaders.dexvm import MAX_DEPTH, MAX_STEPS, BudgetExhausted, DexVM, run_vm
 from cerebro.loaders.jvmcode import decode
@@ -31,6 +31,7 @@ PRIMITIVES = "ZBCSIJFD"
 CAPTURED = "<captured>"
 FLAG_SERIALIZABLE, FLAG_MARKERS, FLAG_BRIDGES = 1, 2, 4  # LambdaMetafactory.altMetafactory flags
 HANDLE_CALLS = {5: "virtual", 6: "static", 7: "direct", 9: "interface"}  # method handle kind -> invoke kind
+ACC_SYNCHRONIZED = 0x20
 JDK_PACKAGES = ("Ljava/", "Ljavax/", "Ljdk/", "Lsun/", "Lcom/sun/")
 ERROR, INIT_ERROR = "Ljava/lang/Error;", "Ljava/lang/ExceptionInInitializerError;"
 PYTHON_ERRORS = (IndexError, TypeError, KeyError, AttributeError, ValueError, OverflowError, ZeroDivisionError)
@@ -131,6 +132,10 @@ class JvmVM(InvokeDynamic, DexVM):
                 local[slot + 1] = TOP
             slot += 2 if kind in ("J", "D") else 1
         frame = JFrame(method, local)
+        lock = None
+        if method.access & ACC_SYNCHRONIZED:  # the receiver's monitor, or the class's for a static method
+            lock = JClass(method.ref.class_name) if method.is_static else args[0]
+            self.scheduler.enter(lock)
         self.depth += 1
         self.stack.append(frame)
         try:
@@ -138,6 +143,8 @@ class JvmVM(InvokeDynamic, DexVM):
         finally:
             self.depth -= 1
             self.stack.pop()
+            if lock is not None:
+                self.scheduler.exit(lock)
 
     def run(self, f: JFrame) -> object:
         insns = f.method.code.insns

@@ -30,10 +30,11 @@ PROGRAMS_DIR = Path(__file__).parent / "java_programs"
 # program (class with main) -> its arguments
 RUNS = {"Colls": [], "Strs": [], "Numbers": [], "Exc": [], "Refl": [], "Threads": [], "Oop": ["a", "b"],
         "Lambdas": [], "Exit": ["one", "3"], "Records": [], "Input": [], "Lines": ["lines"],
-        "Streams": [], "Nulls": ["x"], "Algo": [], "Props": []}
+        "Streams": [], "Nulls": ["x"], "Algo": [], "Props": [], "WaitNotify": [],
+        "WaitExit": ["exit"]}
 STDIN = {"Input": "3\n10 20 -5\n2.5 word and the rest\nsecond line\n\n--\nx\ny\n",
          "Lines": "alpha\n\n  beta \r\ngamma"}
-MAIN_OF = {"Lines": "Input"}  # runs whose class is another's
+MAIN_OF = {"Lines": "Input", "WaitExit": "WaitNotify"}  # runs whose class is another's
 
 
 def _jvm_reference(folder: Path) -> dict:
@@ -99,7 +100,7 @@ def test_pkg_run_takes_main_class_from_the_manifest(programs, tmp_path, capsys):
     assert cli.main(["pkg", "run", "--main", "Refl", str(tmp_path / "exit.jar")]) == 0
     assert capsys.readouterr().out == expected["Refl"][1]
     with pytest.raises(FormatError, match=r"^jar: class Nope is not in the jar; classes with main\(String\[\]\): "
-                                          r"Algo, Colls, Exc, Exit, Input \(and 10 more\); run one with --main"):
+                                          r"Algo, Colls, Exc, Exit, Input \(and 11 more\); run one with --main"):
         cli.load_package(tmp_path / "exit.jar").run([], main="Nope")
 
 
@@ -306,6 +307,17 @@ def test_mutated_class_files_parse_or_give_format_error(programs):
             assert "\n" not in str(e)
             refused += 1
     assert refused > 100
+
+
+def test_deadlock_is_one_error_naming_each_thread(programs):
+    """Two threads taking two locks in opposite orders: the JVM hangs for ever; the scheduler finds every
+    thread waiting and says so (WaitNotify's argument takes that path; without one it matches java)."""
+    jar, _expected = programs
+    with pytest.raises(FormatError, match=r"^jar: deadlock: every thread waits for ever, so the JVM would hang "
+                                          r"\(main: the lock of a java.lang.Object; Thread-0: the lock of a "
+                                          r"java.lang.Object\)$"):
+        run_classes(list(read_jar(jar.read_bytes()).classes.values()), "WaitNotify", ["deadlock"], io.StringIO(),
+                    io.StringIO())
 
 
 def test_arithmetic_on_a_reference_allocates_nothing():
