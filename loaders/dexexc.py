@@ -49,8 +49,8 @@ class JObject:
 
 
 def java_name(desc: str) -> str:
-    """Lorg/x/Main; -> org.x.Main"""
-    return desc[1:-1].replace("/", ".") if desc.startswith("L") else desc
+    """Lorg/x/Main; -> org.x.Main; arrays as Class.getName has them: [Ljava/lang/String; -> [Ljava.lang.String;"""
+    return desc[1:-1].replace("/", ".") if desc.startswith("L") else desc.replace("/", ".")
 
 
 def describe(exc: JObject) -> str:

@@ -749,9 +749,21 @@ NATIVES.update({
     "Ljava/lang/Class;->forName(Ljava/lang/String;)Ljava/lang/Class;": _for_name,
     "Ljava/lang/Object;->getClass()Ljava/lang/Class;": lambda vm, o: JClass(vm.class_name(o)),
 })
+PRIMITIVE_NAMES = {"Z": "boolean", "B": "byte", "C": "char", "S": "short", "I": "int", "J": "long", "F": "float",
+                   "D": "double", "V": "void"}
+
+
+def simple_name(desc: str) -> str:
+    """Class.getSimpleName: the name after the package and the enclosing class; int[], String[][] for arrays."""
+    if desc.startswith("["):
+        return simple_name(desc[1:]) + "[]"
+    return PRIMITIVE_NAMES.get(desc) or java_name(desc).rsplit(".", 1)[-1].rsplit("$", 1)[-1]
+
+
 METHODS[JClass].update({
-    "getName()Ljava/lang/String;": lambda vm, c: java_name(c.desc),
-    "getSimpleName()Ljava/lang/String;": lambda vm, c: java_name(c.desc).rsplit(".", 1)[-1].rsplit("$", 1)[-1],
+    "getName()Ljava/lang/String;": lambda vm, c: PRIMITIVE_NAMES.get(c.desc) or java_name(c.desc),
+    "getSimpleName()Ljava/lang/String;": lambda vm, c: simple_name(c.desc),
+    "isArray()Z": lambda vm, c: int(c.desc.startswith("[")),
     "toString()Ljava/lang/String;": lambda vm, c: c.java_string(vm),
     "getMethod(Ljava/lang/String;[Ljava/lang/Class;)Ljava/lang/reflect/Method;": _get_method,
     "getDeclaredMethod(Ljava/lang/String;[Ljava/lang/Class;)Ljava/lang/reflect/Method;": _get_method,

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 
 from cerebro.loaders.dexlib_lang import JBox, box_compare, compare_strings, string_hash, throw
-from cerebro.loaders.dexvalues import bits64, f32, f64, i32, i64
+from cerebro.loaders.dexvalues import JArray, bits64, copy_array, f32, f64, i32, i64
 
 OBJ = "Ljava/lang/Object;"
 
@@ -363,6 +363,23 @@ def _array_to_string(vm, arr, kind="L"):
     return "[" + ", ".join(vm.stringify(v, kind) for v in arr) + "]"
 
 
+def _deep_to_string(vm, arr, outer: tuple = ()) -> str:
+    """Arrays.deepToString: nested arrays printed by their own element type (a double[] inside an
+    Object[] as doubles), an array inside itself as [...], as OpenJDK does."""
+    if arr is None:
+        return "null"
+    parts = []
+    for v in arr:
+        if isinstance(v, JArray) and v.type[1] not in "L[":
+            parts.append(_array_to_string(vm, v, v.type[1]))
+        elif isinstance(v, list) and not hasattr(v, "java_class"):
+            seen = any(v is a for a in (*outer, arr))
+            parts.append("[...]" if seen else _deep_to_string(vm, v, (*outer, arr)))
+        else:
+            parts.append(vm.stringify(v))
+    return "[" + ", ".join(parts) + "]"
+
+
 def _sort_array(kind: str):
     """Arrays.sort(a), (a, cmp), (a, from, to): primitives by value (doubles with -0.0 before 0.0 and
     NaN last, as Java orders them), objects naturally or by the comparator."""
@@ -405,10 +422,12 @@ for _k in ("I", "J", "C", "B", "S", "D", "F", "Z", OBJ):
     NATIVES[f"Ljava/util/Arrays;->sort([{_k}II)V"] = _sort_array(_kind)
     NATIVES[f"Ljava/util/Arrays;->equals([{_k}[{_k})Z"] = lambda vm, a, b: int(a == b)
     NATIVES[f"Ljava/util/Arrays;->copyOf([{_k}I)[{_k}"] = \
-        (lambda zero: lambda vm, a, n: (vm.allocate(8 * n + 64), a[:n] + [zero] * max(0, n - len(a)))[1])(
+        (lambda zero: lambda vm, a, n: (vm.allocate(8 * n + 64),
+                                        copy_array(a[:n] + [zero] * max(0, n - len(a)), a))[1])(
             None if _k == OBJ else 0)
-    NATIVES[f"Ljava/util/Arrays;->copyOfRange([{_k}II)[{_k}"] = lambda vm, a, lo, hi: a[lo:hi]
+    NATIVES[f"Ljava/util/Arrays;->copyOfRange([{_k}II)[{_k}"] = lambda vm, a, lo, hi: copy_array(a[lo:hi], a)
 NATIVES[f"Ljava/util/Arrays;->sort([{OBJ}Ljava/util/Comparator;)V"] = _sort_array("L")
+NATIVES[f"Ljava/util/Arrays;->deepToString([{OBJ})Ljava/lang/String;"] = _deep_to_string
 
 
 # ---- Random (OpenJDK's 48-bit LCG: a seeded Random gives the JVM's numbers), Objects ----

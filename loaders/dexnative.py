@@ -20,7 +20,7 @@ from cerebro.loaders import (
 from cerebro.loaders.dex import Method, MethodRef
 from cerebro.loaders.dexexc import MESSAGE, OBJECT, THROWABLE, JavaThrow, JObject, describe, java_name
 from cerebro.loaders.dexlib_lang import JBox, JClass, StringBuilder, throw
-from cerebro.loaders.dexvalues import is_null, java_str
+from cerebro.loaders.dexvalues import JArray, copy_array, is_null, java_str
 
 LIBRARY = (dexlib_lang, dexlib_util, dexlib_io, dexlib_system, dexlib_threads, jvmlib_logging, jvmlib_stream,
            jvmlib_util)
@@ -35,6 +35,10 @@ LIBRARY_TYPES: dict[type, tuple[str, ...]] = {
     StringBuilder: ("Ljava/lang/StringBuilder;", "Ljava/lang/CharSequence;"),
     JClass: ("Ljava/lang/Class;",), dexlib_lang.JMethod: ("Ljava/lang/reflect/Method;",),
     **dexlib_util.INTERFACES}
+LIBRARY_SUPERTYPES: dict[str, tuple[str, ...]] = {names[0]: names[1:] for names in LIBRARY_TYPES.values()}
+ARRAY_SUPERTYPES = (OBJECT, "Ljava/lang/Cloneable;", "Ljava/io/Serializable;")
+
+
 OBJECT_METHODS: dict[str, Callable] = {  # java.lang.Object's, for program objects that do not override them
     "hashCode()I": lambda vm, o: id(o) >> 4 & 0x7FFFFFFF,
     "equals(Ljava/lang/Object;)Z": lambda vm, o, other: int(o is other),
@@ -54,8 +58,8 @@ class NativeDispatch:
     def native_for(self, ref: MethodRef, args: list, kind: str) -> Callable | None:
         sig = signature(ref)
         receiver = args[0] if args and kind != "static" else None
-        if type(receiver) is list and sig == "clone()Ljava/lang/Object;":  # an array's clone()
-            return lambda vm, array: (vm.allocate(8 * len(array) + 64), list(array))[1]
+        if type(receiver) in (list, JArray) and sig == "clone()Ljava/lang/Object;":  # an array's clone()
+            return lambda vm, array: (vm.allocate(8 * len(array) + 64), copy_array(array, array))[1]
         if receiver is not None and not isinstance(receiver, JObject):
             for pytype in type(receiver).__mro__:
                 found = METHODS.get(pytype, {}).get(sig)
@@ -89,6 +93,8 @@ class NativeDispatch:
             return f"Ljava/lang/{dexlib_lang.BOX_CLASSES[value.kind]};"
         if isinstance(value, str):
             return "Ljava/lang/String;"
+        if isinstance(value, JArray):
+            return value.type
         for pytype in type(value).__mro__:
             if hasattr(pytype, "java_class"):
                 return pytype.java_class
@@ -101,8 +107,10 @@ class NativeDispatch:
             return True
         if isinstance(value, JObject):
             return desc in self.ancestors(value.cls) or desc in self.interfaces_of(value.cls)
+        if isinstance(value, JArray):
+            return self.array_is(value.type, desc)
         if isinstance(value, list) and not hasattr(value, "java_class"):
-            return desc.startswith("[")  # arrays keep no element type: any array type is accepted
+            return desc.startswith("[")  # an array the library made untyped: any array type is accepted
         if isinstance(value, JBox):
             return desc in (self.class_name(value), "Ljava/lang/Number;", "Ljava/lang/Comparable;")
         names = {self.class_name(value)}
@@ -111,6 +119,19 @@ class NativeDispatch:
             if hasattr(pytype, "java_class"):
                 names.add(pytype.java_class)
         return desc in names
+
+    def array_is(self, array_type: str, desc: str) -> bool:
+        """Java's array assignability: every array is an Object, Cloneable and Serializable; primitive
+        arrays only their own type; reference arrays are covariant ([String is an [Object, [[I an [Object)."""
+        if desc in ARRAY_SUPERTYPES:
+            return True
+        element, wanted = array_type[1:], desc[1:]
+        if not desc.startswith("[") or element[0] not in "L[" or wanted[0] not in "L[":
+            return element == wanted and desc.startswith("[")
+        if element.startswith("["):
+            return self.array_is(element, wanted) if wanted.startswith("[") else wanted in ARRAY_SUPERTYPES
+        return (not wanted.startswith("[") and wanted in self.ancestors(element) or wanted in
+                self.interfaces_of(element) or wanted in LIBRARY_SUPERTYPES.get(element, ()))
 
     def interfaces_of(self, cls: str) -> set[str]:
         out: set[str] = set()
@@ -137,7 +158,8 @@ class NativeDispatch:
     def _modules(self, a: str, b: str) -> str:
         """The JVM's note on where each class lives (the program's: the unnamed module of loader 'app')."""
         def where(c):
-            return "unnamed module of loader 'app'" if c in self.classes else "module java.base of loader 'bootstrap'"
+            return ("unnamed module of loader 'app'" if c.lstrip("[") in self.classes
+                    else "module java.base of loader 'bootstrap'")
         if where(a) == where(b):
             return f"{java_name(a)} and {java_name(b)} are in {where(a)}"
         return f"{java_name(a)} is in {where(a)}; {java_name(b)} is in {where(b)}"
@@ -163,7 +185,8 @@ class NativeDispatch:
         if hasattr(value, "java_string"):
             return value.java_string(self)
         if isinstance(value, list):
-            return f"[Ljava.lang.Object;@{id(value) >> 4 & 0xFFFFFFF:x}"
+            name = java_name(value.type) if isinstance(value, JArray) else "[Ljava.lang.Object;"
+            return f"{name}@{id(value) >> 4 & 0xFFFFFFF:x}"
         return java_str(value, kind)
 
     def equals(self, a, b) -> bool:

@@ -12,6 +12,22 @@ import numpy as np
 from cerebro.loaders.dexexc import MESSAGE, JObject, describe, java_name
 
 
+class JArray(list):
+    """A Java array: a list that knows its type descriptor ([I, [Ljava/lang/String;), for getClass(),
+    instanceof/check-cast and Arrays.deepToString. Arrays the library builds without one are plain lists."""
+
+    __slots__ = ("type",)
+
+    def __init__(self, items, array_type: str):
+        super().__init__(items)
+        self.type = array_type
+
+
+def copy_array(items: list, source: list) -> list:
+    """A copy with source's array type (clone, Arrays.copyOf keep the runtime type, as on the JVM)."""
+    return JArray(items, source.type) if isinstance(source, JArray) else list(items)
+
+
 def is_null(value: object) -> bool:
     """A null reference: None, or the 0 that `const/4 vX, 0` puts in a register (how dex writes null)."""
     return value is None or (type(value) is int and value == 0)

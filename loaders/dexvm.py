@@ -41,7 +41,7 @@ from cerebro.loaders.dexlib_io import InputStream
 from cerebro.loaders.dexlib_lang import ExitProgram, JBox, JClass, PrintStream, StringPlaceholder
 from cerebro.loaders.dexlib_threads import Scheduler
 from cerebro.loaders.dexnative import NATIVE_CLASSES, STATIC_FIELDS, NativeDispatch
-from cerebro.loaders.dexvalues import bits32, bits64, f32, f64, i32, i64, is_null
+from cerebro.loaders.dexvalues import JArray, bits32, bits64, f32, f64, i32, i64, is_null
 
 MAX_STEPS = 20_000_000
 MAX_DEPTH = 512
@@ -212,7 +212,10 @@ class DexVM(NativeDispatch):
         if native is None:
             raise FormatError(f"{self.KIND}: method {ref} is not in the {self.KIND} and not supported by the "
                               "interpreter")
-        return native(self, *args)
+        result = native(self, *args)
+        if type(result) is list and ref.ret[0] == "[":  # an array the library made: typed as declared
+            return JArray(result, ref.ret)
+        return result
 
     # ---- execution ----
     def invoke(self, method: Method, args: list) -> object:
@@ -483,7 +486,7 @@ def _new_array(vm: DexVM, t: str, size: int) -> list:
         raise JavaThrow("java.lang.OutOfMemoryError", f"array of {size} elements is over the interpreter's "
                                                       f"limit of {MAX_ARRAY}")
     vm.allocate(8 * size + 64)
-    return [None if t[1] in "L[" else 0] * size
+    return JArray([None if t[1] in "L[" else 0] * size, t)
 
 
 def op_new_array(vm, f, insns, aa):
@@ -508,9 +511,9 @@ def _invoke_args(vm, f, insns, aa, ranged) -> tuple[int, list[int]]:
 def op_filled_new_array(vm, f, insns, aa):
     ranged = (insns[f.pc] & 0xFF) == 0x25
     idx, regs = _invoke_args(vm, f, insns, aa, ranged)
-    _type(vm, f, idx)
+    t = _type(vm, f, idx)
     vm.allocate(8 * len(regs) + 64)
-    f.result = [f.regs[r] for r in regs]
+    f.result = JArray([f.regs[r] for r in regs], t)
     f.pc += 3
     return False, None
 
@@ -819,7 +822,7 @@ def run_vm(vm: DexVM, class_name: str, args: list[str]) -> int:
             status = 0
             try:
                 vm.ensure_init(desc)
-                vm.invoke(main, [list(args)])
+                vm.invoke(main, [JArray(args, "[Ljava/lang/String;")])
             except JavaThrow as e:
                 vm.out.stream.flush()
                 vm.err.stream.write('Exception in thread "main" ' + stack_trace(e.exception))

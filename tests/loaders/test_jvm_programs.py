@@ -31,7 +31,7 @@ PROGRAMS_DIR = Path(__file__).parent / "java_programs"
 RUNS = {"Colls": [], "Strs": [], "Numbers": [], "Exc": [], "Refl": [], "Threads": [], "Oop": ["a", "b"],
         "Lambdas": [], "Exit": ["one", "3"], "Records": [], "Input": [], "Lines": ["lines"],
         "Streams": [], "Nulls": ["x"], "Algo": [], "Props": [], "WaitNotify": [],
-        "WaitExit": ["exit"]}
+        "WaitExit": ["exit"], "ArrayTypes": ["x", "y"]}
 STDIN = {"Input": "3\n10 20 -5\n2.5 word and the rest\nsecond line\n\n--\nx\ny\n",
          "Lines": "alpha\n\n  beta \r\ngamma"}
 MAIN_OF = {"Lines": "Input", "WaitExit": "WaitNotify"}  # runs whose class is another's
@@ -100,7 +100,7 @@ def test_pkg_run_takes_main_class_from_the_manifest(programs, tmp_path, capsys):
     assert cli.main(["pkg", "run", "--main", "Refl", str(tmp_path / "exit.jar")]) == 0
     assert capsys.readouterr().out == expected["Refl"][1]
     with pytest.raises(FormatError, match=r"^jar: class Nope is not in the jar; classes with main\(String\[\]\): "
-                                          r"Algo, Colls, Exc, Exit, Input \(and 11 more\); run one with --main"):
+                                          r"Algo, ArrayTypes, Colls, Exc, Exit \(and 12 more\); run one with --main"):
         cli.load_package(tmp_path / "exit.jar").run([], main="Nope")
 
 
