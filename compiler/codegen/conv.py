@@ -371,7 +371,9 @@ def _store_rows(builder: ir.IRBuilder, conv: _Conv, outer: list[ir.Value], ow0: 
         for c, off in enumerate(offsets):
             store(builder, accs[r * len(widths) + c], conv.po, affine(builder, off, (out_base, 1)), conv.elem)
         rows.append((pixel, out_base))
-    if "epilogue" in conv.node.attrs:  # after every store: the accumulators are dead, the chain's constants fit
+    if "epilogue" in conv.node.attrs and not epilogue.apply_rows_wide(builder, conv.node, conv.fn, rows, c0,
+                                                                      sum(widths)):
+        # after every store: the accumulators are dead, the chain's constants fit
         for pixel, out_base in rows:
             epilogue.apply_row(builder, conv.node, conv.fn, pixel, out_base, c0, sum(widths))
 

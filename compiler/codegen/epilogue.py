@@ -8,7 +8,8 @@ that on AVX2, AVX-512 and NEON for a GELU epilogue. A float constant of one elem
 hardswish's 1/6, 0.5, 0 and 1) is a literal in the code, not a load: LLVM then knows it is no NaN
 and not -0, so max/min lose their NaN and signed-zero selects and the accumulators do not spill
 around the loop (a 1x1 conv with hardswish: 1.28x faster, relu 1.08x); elementwise.literal, as in the
-elementwise loops.
+elementwise loops. A conv tile's f32 chain of adds, multiplies and logistic (SiLU) runs on vectors of two
+rows instead (apply_rows_wide), so that the rows' long chains overlap.
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ from __future__ import annotations
 from llvmlite import ir
 
 from cerebro.compiler.codegen.elementwise import literal, scalar_rule
-from cerebro.compiler.codegen.llvm_types import index, load_value, store_value
+from cerebro.compiler.codegen.llvm_types import index, load, load_value, splat, store, store_value
 from cerebro.compiler.codegen.loops import for_range
 from cerebro.compiler.ir import Node
+from cerebro.compiler.ir.dtypes import DType
 from cerebro.compiler.ir.fused import Epilogue
 
 
@@ -50,3 +52,59 @@ def apply_row(builder: ir.IRBuilder, node: Node, fn: ir.Function, row: ir.Value,
         for inner, rule in zip(epilogue.nodes, rules):
             values[inner.outputs[0].id] = rule(builder, *(values[v.id] for v in inner.inputs))
         store_value(builder, values[out.id], pout, offset, out.dtype)
+
+
+def _joined(builder: ir.IRBuilder, parts: list[ir.Value]) -> ir.Value:
+    """One vector of equal-width parts (a power of two of them), in order."""
+    while len(parts) > 1:
+        size = parts[0].type.count
+        mask = ir.Constant(ir.VectorType(ir.IntType(32), 2 * size), list(range(2 * size)))
+        parts = [builder.shuffle_vector(a, b, mask) for a, b in zip(parts[::2], parts[1::2])]
+    return parts[0]
+
+
+WIDE_OPS = frozenset({"add", "sub", "mul", "neg", "logistic"})  # rules that take vectors of any width as they are
+WIDE_ROWS = 2  # rows per wide vector: each op becomes WIDE_ROWS * width / lanes adjacent instructions
+
+
+def apply_rows_wide(builder: ir.IRBuilder, node: Node, fn: ir.Function, rows: list[tuple[ir.Value, ir.Value]],
+                    col: ir.Value, width: int) -> bool:
+    """apply_row on every (row, at) of a tile with the chain on vectors of WIDE_ROWS rows: LLVM splits each
+    op into one instruction per register, adjacent, so the rows' dependency chains (a SiLU's exp and
+    division: ~60 cycles) interleave instead of waiting on each other. Only for f32 chains of WIDE_OPS
+    whose operands run along the columns or are one per row; False (nothing emitted) for the others."""
+    epilogue: Epilogue = node.attrs["epilogue"]
+    out = node.outputs[0]
+    if (out.dtype is not DType.f32 or any(inner.op not in WIDE_OPS or inner.outputs[0].dtype is not DType.f32
+                                          for inner in epilogue.nodes)
+            or any(node.inputs[arg].dtype is not DType.f32 or col_stride not in (0, 1)
+                   for _, arg, _, col_stride in epilogue.loads)):
+        return False
+    elem = ir.FloatType()
+    pout = fn.args[len(node.inputs)]
+    rules = [scalar_rule(inner) for inner in epilogue.nodes]
+    literals = {vid: constant for vid, arg, _, _ in epilogue.loads
+                if (constant := literal(node.inputs[arg])) is not None}
+    first = 0
+    while first < len(rows):
+        count = 1 << (min(WIDE_ROWS, len(rows) - first).bit_length() - 1)  # a power of two: halves concatenate
+        group, first = rows[first:first + count], first + count
+        lanes = width * len(group)
+        values = {epilogue.source: _joined(builder, [load(builder, pout, at, elem, width) for _, at in group])}
+        for vid, arg, row_stride, col_stride in epilogue.loads:
+            if vid in literals:
+                values[vid] = splat(builder, literals[vid], lanes)
+                continue
+            parts = []
+            for row, _ in group:
+                at = index(builder, 0, (row, row_stride), (col, col_stride))
+                parts.append(load(builder, fn.args[arg], at, elem, width) if col_stride else
+                             splat(builder, load(builder, fn.args[arg], at, elem), width))
+            values[vid] = _joined(builder, parts)
+        for inner, rule in zip(epilogue.nodes, rules):
+            values[inner.outputs[0].id] = rule(builder, *(values[v.id] for v in inner.inputs))
+        result = values[out.id]
+        for r, (_, at) in enumerate(group):
+            mask = ir.Constant(ir.VectorType(ir.IntType(32), width), list(range(r * width, (r + 1) * width)))
+            store(builder, builder.shuffle_vector(result, ir.Constant(result.type, None), mask), pout, at, elem)
+    return True

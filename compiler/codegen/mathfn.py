@@ -39,13 +39,19 @@ from cerebro.compiler.codegen.llvm_types import call_intrinsic
 F32, F64 = ir.FloatType(), ir.DoubleType()
 
 
+def _element(ty: ir.Type) -> ir.Type:
+    return ty.element if isinstance(ty, ir.VectorType) else ty
+
+
 class _Ops:
     """Arithmetic on one float type with constants promoted, so formulas read like math."""
 
     def __init__(self, b: ir.IRBuilder, ty: ir.Type) -> None:
         self.b, self.ty = b, ty
-        self.is64 = isinstance(ty, ir.DoubleType)
+        self.is64 = isinstance(_element(ty), ir.DoubleType)
         self.int = ir.IntType(64 if self.is64 else 32)
+        if isinstance(ty, ir.VectorType):  # a vector of several registers (codegen/epilogue.py apply_rows_wide)
+            self.int = ir.VectorType(self.int, ty.count)
         self.mant = 52 if self.is64 else 23
         self.bias = 1023 if self.is64 else 127
 
@@ -327,7 +333,7 @@ def logistic(b: ir.IRBuilder, x: ir.Value) -> ir.Value:
     tiny results): one division, chosen numerator."""
     f = _Ops(b, x.type)
     negative = b.fneg(f.intrinsic("fabs", x))
-    t = _exp_32(b, negative, upper=-_NOT_TINY) if x.type == F32 else exp(b, negative)
+    t = _exp_32(b, negative, upper=-_NOT_TINY) if _element(x.type) == F32 else exp(b, negative)
     return f.div(f.sel(f.cmp("<", x, 0.0), t, 1.0), f.add(t, 1.0))
 
 
@@ -559,7 +565,7 @@ def fmod(b: ir.IRBuilder, x: ir.Value, y: ir.Value) -> ir.Value:
 def _by_type(f32: Callable[..., ir.Value], f64: Callable[..., ir.Value]) -> Callable[..., ir.Value]:
     """One function per float type (the f32 forms trade the f64 forms' generality for speed)."""
     rules = {F32: f32, F64: f64}
-    return lambda b, x: rules[x.type](b, x)
+    return lambda b, x: rules[_element(x.type)](b, x)
 
 
 exp = _by_type(_exp_32, _exp_64)
