@@ -156,7 +156,7 @@ class CompiledFunction:
     def _build(self, captured: Any, target: str) -> bytes:
         """The .cbx for a captured jaxpr; the compile cache is keyed by the jaxpr, so a hit never lowers it."""
         from cerebro.cache import cached_lower
-        from cerebro.compiler.quantize import quantized_lowering
+        from cerebro.calibration import quantized_lowering
         from cerebro.frontends.jax.tracer import lower
 
         source, lowered, quantize = quantized_lowering(lambda: "jaxpr:" + captured.fingerprint(),
@@ -243,7 +243,8 @@ def compile_onnx(model: Any, *, shapes: dict | None = None, constants: dict | No
     """Compile an ONNX model (path or ModelProto) to .cbx bytes; `shapes` binds symbolic input dims,
     `constants` fixes inputs to values ({'sr': 16000}; they stop being inputs of the .cbx); quantize and
     calibration as cerebro.compile's."""
-    from cerebro.compiler.quantize import check_quantize, quantize_graph
+    from cerebro.calibration import quantize_graph
+    from cerebro.compiler.quantize import check_quantize
     from cerebro.frontends.onnx import import_onnx
 
     check_quantize(quantize, calibration, calibration_method)

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -33,33 +31,6 @@ def check_quantize(mode: str | None, calibration: object = None, method: str | N
     if method is not None and (mode != STATIC or method not in CALIBRATION_METHODS):
         raise IRError(f"calibration method {method!r}: expected one of {', '.join(CALIBRATION_METHODS)}, "
                       f'with quantize="{STATIC}"')
-
-
-def quantize_graph(graph: Any, mode: str | None, calibration: object, method: str | None = None
-                   ) -> tuple[Any, str | None]:
-    """(the graph build() compiles, the quantize= mode build() applies): int8 is applied here, since it
-    needs the calibration inputs; other modes pass through. method: one of CALIBRATION_METHODS (None:
-    the first)."""
-    check_quantize(mode, calibration, method)
-    if mode != STATIC:
-        return graph, mode
-    from cerebro.compiler.passes.int8_calibrate import calibration_samples
-    from cerebro.compiler.passes.int8_static import quantize_static
-
-    return quantize_static(graph, calibration_samples(graph, calibration), method or CALIBRATION_METHODS[0]), None
-
-
-def quantized_lowering(source: Callable[[], str], lower: Callable[[], Any], mode: str | None,
-                       calibration: object, method: str | None = None
-                       ) -> tuple[Callable[[], str], Callable[[], Any], str | None]:
-    """cache.cached_lower's (source, lower, quantize) for a mode: for int8 the source also names the
-    calibration inputs and method, and lower() returns the quantized graph."""
-    check_quantize(mode, calibration, method)
-    if mode != STATIC:
-        return source, lower, mode
-    method = method or CALIBRATION_METHODS[0]
-    return (lambda: f"{source()}|{STATIC}:{method}:{calibration_digest(calibration)}",
-            lambda: quantize_graph(lower(), mode, calibration, method)[0], None)
 
 
 def calibration_digest(calibration: object) -> str:

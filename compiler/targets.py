@@ -83,6 +83,23 @@ def widens_f16(target: object) -> bool:
     return not getattr(target, "is_x86", True) or "+f16c" in getattr(target, "features", "").split(",")
 
 
+def _features(target: object) -> set[str]:
+    return set(getattr(target, "features", "").split(","))
+
+
+def int8_dot(target: object, i32_lanes: int) -> str | None:
+    """The target's exact u8/s8 dot-product instruction on registers of i32_lanes lanes ("vpdpbusd": AVX-VNNI
+    or AVX-512 VNNI; "sdot": aarch64 dotprod), or None where only the widening multiply-add (vpmaddwd) is
+    there: codegen/int_dot.py builds on it, passes/prepack.py packs weights for it."""
+    features, x86 = _features(target), getattr(target, "is_x86", None)
+    if x86:
+        if i32_lanes == 16:
+            return "vpdpbusd" if "+avx512vnni" in features else None
+        vnni = "+avxvnni" in features or {"+avx512vnni", "+avx512vl"} <= features
+        return "vpdpbusd" if i32_lanes in (4, 8) and vnni else None
+    return "sdot" if x86 is False and i32_lanes == 4 and "+dotprod" in features else None
+
+
 def micro_tile(target: object) -> tuple[int, int]:
     """(rows, vectors) of the matmul/conv register tile (codegen/matmul.py), which passes/prepack.py packs
     weights for: MR*NV accumulators + NV b vectors + 1 broadcast fit the register file."""

@@ -10,8 +10,9 @@ from test_i686_runtime import cbxrun32, run_cbx  # noqa: F401 (cbxrun32: a fixtu
 
 from cerebro import runtime
 from cerebro.compiler import driver
-from cerebro.compiler.codegen.conv_int_packed import PIXELS, VECTORS, pack_weights
+from cerebro.compiler.codegen.conv_int_packed import PIXELS, VECTORS
 from cerebro.compiler.ir import DType, Graph, Value
+from cerebro.compiler.ir.int8_layouts import pack_conv_weights
 from cerebro.compiler.ir.reference import conv_integer
 
 AVX2 = "x86_64-v3"  # vpmaddwd, no VNNI: the packed kernel's target
@@ -94,7 +95,7 @@ def test_pack_order():
     """Vector (group of 4 channels q, tap t, 16-channel step s, pair j): channel pair 2j of the four channels,
     then pair 8 + 2j, as the kernel's vpshufd j of a 16-channel load pairs them."""
     w = np.arange(8 * 2 * 32, dtype=np.int64).reshape(8, 1, 2, 32) % 250 - 125
-    packed = pack_weights(w.astype(np.int8)).reshape(-1, 16)
+    packed = pack_conv_weights(w.astype(np.int8)).reshape(-1, 16)
     q, t, s, j = 1, 1, 1, 2
     vector = packed[((q * 2 + t) * 2 + s) * 4 + j]
     want = [w[4 * q + c, 0, t, 16 * s + 8 * h + 2 * j + e] for h in (0, 1) for c in range(4) for e in (0, 1)]

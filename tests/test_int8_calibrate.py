@@ -9,6 +9,7 @@ import onnx_models
 import pytest
 
 import cerebro
+from cerebro.calibration import exposed_values, quantize_graph
 from cerebro.compiler.driver import _private_copy
 from cerebro.compiler.ir import IRError
 from cerebro.compiler.ir.interpret import run_node
@@ -16,7 +17,6 @@ from cerebro.compiler.passes.dce import eliminate_dead_nodes
 from cerebro.compiler.passes.fold import fold_constants
 from cerebro.compiler.passes.int8_calibrate import Histogram, calibrate, mse_range, percentile_range
 from cerebro.compiler.passes.int8_static import find_sites
-from cerebro.compiler.quantize import quantize_graph
 from cerebro.frontends.onnx import import_onnx
 
 RNG = np.random.default_rng(8)
@@ -52,7 +52,7 @@ def test_compiled_ranges_equal_the_interpreters() -> None:
     ids = {site.a.id for site in sites} | {site.tail.id for site in sites}
     assert graph.inputs[0].id in ids  # the first layer reads the graph input itself
     samples = [[RNG.standard_normal((1, 64)).astype(np.float32)] for _ in range(8)]
-    got = calibrate(graph, samples, ids).ranges
+    got = calibrate(graph, samples, ids, exposed_values).ranges
     want = interpreted_ranges(graph, samples, ids)
     assert got.keys() == want.keys() and len({want[i] for i in ids}) == len(ids)
     for i in ids:

@@ -9,10 +9,10 @@ import numpy as np
 import test_quantize_static as static
 
 import cerebro
+from cerebro.calibration import quantize_graph
 from cerebro.compiler.driver import lower
 from cerebro.compiler.ir import DType
 from cerebro.compiler.ir.interpret import run_graph
-from cerebro.compiler.quantize import quantize_graph
 
 RNG = np.random.default_rng(1718)
 

@@ -12,8 +12,8 @@ import pytest
 from cerebro import runtime
 from cerebro.compiler import driver
 from cerebro.compiler.ir import DType, Graph, IRError, Value
+from cerebro.compiler.ir.int8_layouts import pair_layout
 from cerebro.compiler.ir.interpret import run_graph
-from cerebro.compiler.passes.int8_static import pair_layout
 
 # (M, K, N): one pair, row tails of every size below the tile, a column tail of a short vector, long K
 SHAPES = [(4, 2, 1), (7, 6, 10), (13, 40, 17), (64, 130, 24)]

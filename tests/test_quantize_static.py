@@ -203,8 +203,8 @@ def test_cnn_convs_run_as_conv_integer() -> None:
     next conv; a 1-channel first conv stays f32. The compiled model equals the IR reference interpreter's run
     of the quantized graph bit for bit (the kernels themselves are checked against int64 numpy in the codegen
     tests), and f32 within 0.1."""
+    from cerebro.calibration import quantize_graph
     from cerebro.compiler.ir.interpret import run_graph
-    from cerebro.compiler.quantize import quantize_graph
 
     kernels = [(RNG.standard_normal(shape) / np.sqrt(np.prod(shape[:3]))).astype(np.float32)
                for shape in ((3, 3, 1, 8), (3, 3, 8, 16), (3, 3, 16, 16))]
@@ -233,9 +233,9 @@ def test_shared_activation_is_quantized_once_in_a_vector_loop() -> None:
     """Q, K and V read three reshapes of one activation: quantize="int8" quantizes it once (one round
     node) for all three matmul_integer, and the quantize loop's f32 -> u8 convert is vector code
     (vcvttps2dq on ymm), not a scalar fptoui.sat call an element."""
+    from cerebro.calibration import quantize_graph
     from cerebro.compiler.driver import compile_assembly, lower
     from cerebro.compiler.ir.interpret import run_graph
-    from cerebro.compiler.quantize import quantize_graph
     from cerebro.compiler.targets import resolve_target
     from cerebro.frontends.jax.tracer import capture
     from cerebro.frontends.jax.tracer import lower as lower_jaxpr

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from cerebro.compiler.ir import DType
-from cerebro.compiler.quantize import CALIBRATION_METHODS, QUANTIZE_MODES, quantized_lowering
+from cerebro.compiler.quantize import CALIBRATION_METHODS, QUANTIZE_MODES
 from cerebro.frontends.binding import cli_syntax
 
 
@@ -207,6 +207,7 @@ def import_model(args: argparse.Namespace) -> Any:
 
 def run(args: argparse.Namespace) -> int:
     from cerebro.cache import cached_lower
+    from cerebro.calibration import quantized_lowering
     from cerebro.commands.compile_progress import CompileDisplay
     from cerebro.compiler.progress import phase, reporting
 

@@ -10,7 +10,7 @@ import numpy as np
 from cerebro.commands.compile import DTYPE_NAMES, import_graph
 from cerebro.commands.inputs import load_inputs
 from cerebro.commands.model_file import read_model_file
-from cerebro.compiler.quantize import QUANTIZE_MODES, quantize_graph
+from cerebro.compiler.quantize import QUANTIZE_MODES
 
 SEED = 0
 
@@ -61,6 +61,7 @@ def is_source(model: str) -> bool:
 def compile_for_profiling(args: argparse.Namespace) -> bytes:
     """The source built with one node per stage and the stage table (build(..., profile=True)) for this
     host, keeping a Python function's calling convention."""
+    from cerebro.calibration import quantize_graph
     from cerebro.commands.compile_progress import CompileDisplay
     from cerebro.compiler import build
     from cerebro.compiler.cbx.tree import attach_tree

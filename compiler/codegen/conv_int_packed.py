@@ -9,9 +9,10 @@ the outputs: one add of the two halves per pixel and four channels at the end.
 - Activations: 16 input channels of a pixel are loaded, widened to i16 and their zero point subtracted
   once; vpshufd j broadcasts the channel pair 2j (and 8 + 2j in the upper 128 bits) to every lane of its
   half, and feeds VECTORS weight vectors.
-- Weights: pack_weights() lays them out at compile time (passes/prepack.py) as, per group of four output
-  channels, tap and 16-channel step, four 16-byte vectors (one per j): the bytes of channel pair 2j of the
-  four channels, then pair 8 + 2j. A vector is widened to i16 as it is loaded and feeds PIXELS pixels.
+- Weights: ir/int8_layouts.pack_conv_weights() lays them out at compile time (passes/prepack.py) as, per
+  group of four output channels, tap and 16-channel step, four 16-byte vectors (one per j): the bytes of
+  channel pair 2j of the four channels, then pair 8 + 2j.
+  A vector is widened to i16 as it is loaded and feeds PIXELS pixels.
   Packing also moves a nonzero weight zero point into the weights where w - zw fits i8, so the kernel
   subtracts none; u8 weights where it does not stay u8 and the kernel subtracts their zero points from
   each widened vector. (x - zx) and (w - zw) are in [-255, 255], each pair sum fits i32, and the sums
@@ -20,72 +21,24 @@ the outputs: one add of the two halves per pixel and four channels at the end.
   and right borders, one pixel at a time), which is what a padded cell holding x's zero point adds: nothing.
 
 The packed form applies to one dense step per 16 input channels and whole groups of four output channels
-per conv group (packs()); anything else keeps conv_int.py's dot-product kernel.
+per conv group (ir/int8_layouts.conv_packable, on vpmaddwd targets); anything else keeps conv_int.py's
+dot-product kernel.
 """
 
 from __future__ import annotations
 
-import numpy as np
 from llvmlite import ir
 
 from cerebro.compiler.codegen.int_dot import dot_form, widen
 from cerebro.compiler.codegen.llvm_types import index, load, splat, store
 from cerebro.compiler.codegen.loops import fold_range, for_range, i64
-from cerebro.compiler.ir import Node, Value
+from cerebro.compiler.ir import Node
 from cerebro.compiler.ir.dtypes import DType
+from cerebro.compiler.ir.int8_layouts import CHANNELS, PAIRS, STEP
 
 I8, I16, I32 = ir.IntType(8), ir.IntType(16), ir.IntType(32)
-STEP = 16  # input channels per activation load (two halves of 8)
-PAIRS = 4  # channel pairs per half: vpshufd 0..3
-CHANNELS = 4  # output channels per weight vector
 PIXELS = 2  # output pixels sharing each weight vector
 VECTORS = 4  # weight vectors (of CHANNELS output channels) sharing each activation
-
-
-def packs(node: Node, target: object) -> bool:
-    """Whether node is a conv_integer this kernel runs once its weights are packed: constant weights and
-    weight zero points, either with w - zw in i8 or u8 weights, 16-channel steps, whole vectors of output
-    channels, and the target's dot form the 8-lane vpmaddwd (AVX2 without VNNI)."""
-    if node.op != "conv_integer" or "packed_b" in node.attrs:
-        return False
-    x, w, _, w_zero = node.inputs
-    if not (w.is_const and w_zero.is_const):
-        return False
-    groups = node.attrs.get("groups", 1)
-    form = dot_form(target, STEP)
-    if not (getattr(target, "is_x86", False) and form.name == "pmaddwd" and form.sums == 8):
-        return False
-    return (w.shape[-1] % STEP == 0 and (w.shape[0] // groups) % CHANNELS == 0 and x.shape[-1] == w.shape[-1] * groups
-            and (w.dtype is DType.u8 or _centred(w.data, w_zero.data) is not None))
-
-
-def _centred(w: np.ndarray, w_zero: np.ndarray) -> np.ndarray | None:
-    """w - w_zero as i8, or None where it does not fit."""
-    centred = w.astype(np.int16) - w_zero.astype(np.int16).reshape(-1, 1, 1, 1)
-    return centred.astype(np.int8) if centred.size == 0 or -128 <= centred.min() and centred.max() <= 127 else None
-
-
-def pack_weights(w: np.ndarray) -> np.ndarray:
-    """w in the kernel's order, keeping its shape [Cout, KH, KW, Cin/g] and dtype (see the docstring)."""
-    cout, kh, kw, cin = w.shape
-    blocks = w.reshape(cout // CHANNELS, CHANNELS, kh * kw, cin // STEP, 2, PAIRS, 2)
-    return np.ascontiguousarray(blocks.transpose(0, 2, 3, 5, 4, 1, 6)).reshape(w.shape)
-
-
-def pack_node(node: Node, packed: dict[tuple[int, int], Value]) -> None:
-    """Give node its packed weights (shared by nodes reading the same constants): w - zw as i8 with zero weight
-    zero points where that fits, else u8 weights as they are (the kernel subtracts their zero points)."""
-    w, w_zero = node.inputs[1], node.inputs[3]
-    centred = _centred(w.data, w_zero.data)
-    key = (w.id, w_zero.id)
-    if key not in packed:
-        data = centred if centred is not None else w.data
-        packed[key] = Value(w.shape, DType.i8 if centred is not None else w.dtype,
-                            f"{w.name}.packed" if w.name else "", data=pack_weights(data))
-    node.inputs[1] = packed[key]
-    if centred is not None:
-        node.inputs[3] = Value(w_zero.shape, DType.i8, "", data=np.zeros(w_zero.shape, np.int8))
-    node.attrs["packed_b"] = CHANNELS
 
 
 def _pair_mask(j: int) -> ir.Constant:

@@ -1,5 +1,5 @@
 """The integer dot-product core of matmul_integer and conv_integer: sum_k (a[k] - za) * (b[k] - zb) in i32,
-with the fastest exact instruction of the target (DOT_FORMS, picked from its CPU features).
+with the fastest exact instruction of the target (DOT_FORMS, by targets.int8_dot).
 
 - vpdpbusd (AVX-512 VNNI, AVX-VNNI): 4 u8 x s8 products summed into each i32 lane, 32 (64) per instruction.
 - sdot (aarch64 dotprod): 4 s8 x s8 products into each i32 lane, 16 per instruction.
@@ -26,7 +26,7 @@ from llvmlite import ir
 from cerebro.compiler.codegen.llvm_types import constant, load, splat
 from cerebro.compiler.codegen.loops import fold_range, i64
 from cerebro.compiler.ir.dtypes import DType
-from cerebro.compiler.targets import f32_lanes, lanes
+from cerebro.compiler.targets import f32_lanes, int8_dot, lanes
 
 I8, I16, I32 = ir.IntType(8), ir.IntType(16), ir.IntType(32)
 
@@ -106,25 +106,12 @@ def _encoded_zero(builder: ir.IRBuilder, zero: ir.Value, dtype: DType, signed: b
     return builder.add(value, ir.Constant(I32, -128 if signed else 128))
 
 
-def _features(target: object) -> set[str]:
-    return set(getattr(target, "features", "").split(","))
-
-
-def _vnni(target: object, i32_lanes: int) -> bool:
-    features = _features(target)
-    if i32_lanes == 16:
-        return "+avx512vnni" in features
-    return "+avxvnni" in features or {"+avx512vnni", "+avx512vl"} <= features
-
-
-# (name, the target has it, given its i32 lanes per register) -> the form; the first match is used
-DOT_FORMS: list[tuple[str, Callable[[object, int], bool], Callable[[int], DotForm]]] = [
-    ("vpdpbusd", lambda t, n: getattr(t, "is_x86", False) and n in (4, 8, 16) and _vnni(t, n),
-     lambda n: DotForm("vpdpbusd", 4 * n, n, False, True, f"llvm.x86.avx512.vpdpbusd.{32 * n}")),
-    ("sdot", lambda t, n: not getattr(t, "is_x86", True) and n == 4 and "+dotprod" in _features(t),
-     lambda n: DotForm("sdot", 16, 4, True, True, "llvm.aarch64.neon.sdot.v4i32.v16i8")),
-    ("pmaddwd", lambda t, n: True, lambda n: DotForm("pmaddwd", 2 * n, n, None, None, None)),
-]
+# targets.int8_dot's instruction (None: the widening multiply-add) -> the form at n i32 lanes
+DOT_FORMS: dict[str | None, Callable[[int], DotForm]] = {
+    "vpdpbusd": lambda n: DotForm("vpdpbusd", 4 * n, n, False, True, f"llvm.x86.avx512.vpdpbusd.{32 * n}"),
+    "sdot": lambda n: DotForm("sdot", 16, 4, True, True, "llvm.aarch64.neon.sdot.v4i32.v16i8"),
+    None: lambda n: DotForm("pmaddwd", 2 * n, n, None, None, None),
+}
 
 
 def dot_form(target: object, depth: int) -> DotForm:
@@ -134,7 +121,7 @@ def dot_form(target: object, depth: int) -> DotForm:
     n = lanes(target, DType.i32)
     forms = []
     while True:
-        forms.append(next(make(n) for _, has, make in DOT_FORMS if has(target, n)))
+        forms.append(DOT_FORMS[int8_dot(target, n)](n))
         if n <= 4:
             break
         n //= 2

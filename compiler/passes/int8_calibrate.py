@@ -1,5 +1,5 @@
 """Calibration for quantize="int8": the user's sample inputs, and the ranges the float model's values
-take on them (a compiled f32 build of the folded graph that also returns those values: exposed_values),
+take on them (seen through an Expose function: cerebro/calibration.exposed_values runs a compiled f32 build),
 chosen by a method (minmax, percentile, mse), with how coarse each range's u8 grid is for the value
 (Calibration.too_noisy: the matmuls reading such a value stay float).
 
@@ -65,28 +65,9 @@ def _checked(graph: Graph, sample: Sequence[object], what: str) -> list[np.ndarr
     return arrays
 
 
-def exposed_values(graph: Graph, ids: set[int]) -> Callable[[Sequence[np.ndarray]], dict[int, np.ndarray]]:
-    """A function from one sample to {value id: array} for the values in ids: graph inputs are the
-    sample's own arrays, constants their data, the rest come from one compiled f32 build of graph with
-    them as extra outputs (the build's code, not the interpreter's numpy, so a MiniLM sample takes
-    milliseconds instead of ~8 s)."""
-    from cerebro import runtime
-    from cerebro.compiler.driver import _private_copy, build
-
-    probe = _private_copy(graph)
-    computed = {v.id: v for node in probe.nodes for v in node.outputs if v.id in ids}
-    exposed = list(computed.values())
-    probe.set_outputs(exposed, [f"calibrate_{v.id}" for v in exposed])
-    model = runtime.load(build(probe), threads=1) if exposed else None
-    given = {v.id: i for i, v in enumerate(graph.inputs) if v.id in ids}
-    constants = {v.id: v.data for node in graph.nodes for v in node.inputs if v.is_const and v.id in ids}
-
-    def run(sample: Sequence[np.ndarray]) -> dict[int, np.ndarray]:
-        values = dict(zip(computed, model(*sample))) if model is not None else {}
-        values.update({value_id: sample[i] for value_id, i in given.items()})
-        return values | constants
-
-    return run
+# (graph, value ids) -> a function from one sample to {value id: array}: how the float model's values are
+# seen (cerebro/calibration.exposed_values runs a compiled f32 build; the compiler cannot load one itself)
+Expose = Callable[[Graph, set[int]], Callable[[Sequence[np.ndarray]], dict[int, np.ndarray]]]
 
 
 MIN_SNR = 200.0  # a matmul whose input's u8 grid gives a lower signal-to-noise ratio stays float (too_noisy)
@@ -123,12 +104,12 @@ class Calibration:
         return self.snr[value_id] < MIN_SNR
 
 
-def calibrate(graph: Graph, samples: Iterable[Sequence[np.ndarray]], ids: set[int], method: str = "minmax"
-              ) -> Calibration:
+def calibrate(graph: Graph, samples: Iterable[Sequence[np.ndarray]], ids: set[int], expose: Expose,
+              method: str = "minmax") -> Calibration:
     """The Calibration of each value in ids (by value id) over all samples, as the float model computes
     them: method (compiler/quantize.py's CALIBRATION_METHODS) "minmax" takes the range seen; the others
     choose one from a histogram over it (a second run of the samples): see _CHOOSERS."""
-    run, samples = exposed_values(graph, ids), list(samples)
+    run, samples = expose(graph, ids), list(samples)
     seen = {i: _Seen() for i in ids}
     for sample in samples:
         for value_id, array in run(sample).items():

@@ -27,15 +27,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from cerebro.compiler.ir import DType, Graph, Node, Value, infer
+from cerebro.compiler.ir.int8_layouts import pair_layout, pairs_pay
 from cerebro.compiler.ir.interpret import run_node
 from cerebro.compiler.ir.ops import CONV_INTEGER_MIN_CHANNELS
 from cerebro.compiler.passes.dce import eliminate_dead_nodes
 from cerebro.compiler.passes.fold import fold_constants
-from cerebro.compiler.passes.int8_calibrate import calibrate
+from cerebro.compiler.passes.int8_calibrate import Expose, calibrate
 from cerebro.compiler.passes.int8_fixed import U8, activation_params, quantize_multiplier
 from cerebro.compiler.passes.int8_weights import quantize_columns
 
-PAIR_MIN_ROWS = 4  # below this a product's row tile is mostly empty: one dot product per output is faster
 I32_LIMIT = 1 << 30  # folded biases are clipped here, so acc + bias times M stays inside i64
 _PASS_THROUGH = ("broadcast_in_dim", "reshape")  # how a frontend shapes a constant bias or zero
 
@@ -256,18 +256,6 @@ def _matmul_product(emit: _Emitter, site: Site, q: Value, zero: int, codes: np.n
                 Value((columns,), DType.i8, data=np.zeros(columns, np.int8)), transpose_b=True, **attrs)
 
 
-def pairs_pay(rows: int, depth: int) -> bool:
-    """Whether a product of constant weights (zero points 0) runs the pairs form (pairs_b)."""
-    return rows >= PAIR_MIN_ROWS and depth % 2 == 0
-
-
-def pair_layout(weights: np.ndarray) -> np.ndarray:
-    """[*B, K, N] weights as pairs_b stores them, [*B, K/2, N, 2], in an array of the [*B, N, K] shape."""
-    *batch, depth, columns = weights.shape
-    pairs = np.swapaxes(weights.reshape(*batch, depth // 2, 2, columns), -1, -2)
-    return np.ascontiguousarray(pairs).reshape(*batch, columns, depth)
-
-
 def _conv_product(emit: _Emitter, site: Site, q: Value, zero: int, codes: np.ndarray) -> Value:
     """i32 [N, H', W', Cout]: conv_integer of q with the kernel codes laid out [Cout, KH, KW, Cin/g]."""
     kernel = np.ascontiguousarray(np.moveaxis(codes.reshape(site.weights.shape), -1, 0))
@@ -310,15 +298,18 @@ def _emit_site(emit: _Emitter, site: Site, quantized: dict[int, tuple[Value, np.
     _dequantize(emit, codes_out, out_scale, out_zero, site.tail)  # for float readers; DCE drops it otherwise
 
 
-def quantize_static(graph: Graph, samples: Sequence[Sequence[np.ndarray]], method: str = "minmax") -> Graph:
+def quantize_static(graph: Graph, samples: Sequence[Sequence[np.ndarray]], expose: Expose, method: str = "minmax"
+                    ) -> Graph:
     """A copy of graph (folded) with every site (find_sites) an integer product, its activation scales
-    calibrated by running the float graph on samples (each one array per graph input; int8_calibrate's
-    method), but for sites whose input's u8 grid is too coarse (Calibration.too_noisy), which stay float."""
+    calibrated by running the float graph on samples (each one array per graph input; seen through expose;
+    int8_calibrate's method), but for sites whose input's u8 grid is too coarse (Calibration.too_noisy),
+    which stay float."""
     from cerebro.compiler.driver import _private_copy
 
     graph = eliminate_dead_nodes(fold_constants(_private_copy(graph)))
     sites = find_sites(graph)
-    calibration = calibrate(graph, samples, {site.a.id for site in sites} | {site.tail.id for site in sites}, method)
+    calibration = calibrate(graph, samples, {site.a.id for site in sites} | {site.tail.id for site in sites},
+                            expose, method)
     sites = [site for site in sites if not calibration.too_noisy(site.a.id)]
     integer_inputs, ranges = {site.a.id for site in sites}, calibration.ranges
     last_node = {id(site.nodes[-1]): site for site in sites}

@@ -8,18 +8,18 @@ and every cache line fully used). The packed constant keeps b's logical shape (K
 attrs["packed_b"] records the column block the layout was made for, which the emitter checks.
 A conv kernel w[*K, Cin, Cout] is packed as the matrix [prod(K) * Cin, Cout] (the conv tile's K
 is kernel positions x Cin).
-A conv_integer kernel that codegen/conv_int_packed.py runs (AVX2 without VNNI) is packed in its own order,
-its weight zero points moved into the weights.
+A conv_integer kernel that codegen/conv_int_packed.py runs (vpmaddwd on 8 i32 lanes: AVX2 without VNNI) is
+packed in its own order (ir/int8_layouts.py), its weight zero points moved into the weights.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from cerebro.compiler.codegen import conv_int_packed
-from cerebro.compiler.ir import Graph, Node, Value
+from cerebro.compiler.ir import DType, Graph, Node, Value
+from cerebro.compiler.ir.int8_layouts import conv_packable, pack_conv_node
 from cerebro.compiler.ir.ops import Role, role_of
-from cerebro.compiler.targets import lanes, micro_tile
+from cerebro.compiler.targets import int8_dot, lanes, micro_tile
 
 
 def pack_columns(b: np.ndarray, block: int) -> np.ndarray:
@@ -58,9 +58,11 @@ def prepack_weights(graph: Graph, target: object) -> Graph:
     packed: dict[tuple[int, int], Value] = {}
     _, vectors = micro_tile(target)
     integer: dict[tuple[int, int], Value] = {}
+    packs_conv_integer = (getattr(target, "is_x86", False) and lanes(target, DType.i32) >= 8
+                          and int8_dot(target, 8) is None)
     for node in graph.nodes:
-        if conv_int_packed.packs(node, target):  # a layout of its own (output channels along the lanes)
-            conv_int_packed.pack_node(node, integer)
+        if packs_conv_integer and conv_packable(node):  # a layout of its own (output channels along the lanes)
+            pack_conv_node(node, integer)
             continue
         rule = PACKABLE.get(role_of(node.op))
         slot = rule(node) if rule and "packed_b" not in node.attrs else None

@@ -31,8 +31,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from cerebro.compiler.ir import DType, Value
+from cerebro.compiler.ir.int8_layouts import pair_layout, pairs_pay
 from cerebro.compiler.ir.ops import CONV_INTEGER_MIN_CHANNELS
-from cerebro.compiler.passes.int8_static import pair_layout, pairs_pay
 from cerebro.frontends.onnx import build as b
 from cerebro.frontends.onnx.rules import conv_int, nn
 from cerebro.frontends.onnx.table import Ctx, rule
