@@ -92,17 +92,24 @@ class _Conv:
     fn: ir.Function
 
 
-def _pixel_grid(node: Node, rows: int, images: int) -> tuple[list[int], int, list[int]]:
-    """(outer sizes, row length, blocks per phase of one outer index) of `images` images' output pixels
-    in blocks of `rows`: rows run along the last spatial dim, or along all spatial dims flattened when
-    the per-row checks are cheap next to the ci loop or the last dim is short (see `pixels`)."""
+def _pixel_grid(node: Node, rows: int, images: int) -> tuple[list[int], int, list[int], int]:
+    """(outer sizes, row length, blocks per phase of one outer index, rows of a phase-1 block) of `images`
+    images' output pixels in blocks of `rows` then shorter ones: rows run along the last spatial dim, or
+    along all spatial dims flattened when the per-row checks are cheap next to the ci loop or the last
+    dim is short (see `pixels`)."""
     cin_group = node.inputs[0].shape[-1] // node.attrs.get("groups", 1)
     spatial = node.outputs[0].shape[1:-1]
     if not _is_depthwise(node) and (cin_group >= 16 or spatial[-1] < 2 * rows):
         sizes, length = [images], math.prod(spatial)
     else:
         sizes, length = [images, *spatial[:-1]], spatial[-1]
-    return sizes, length, [length // rows, int(length % rows > 0)]
+    fewer = next((k for k in range(1, rows) if length >= k * (rows - 1) and (length - k * (rows - 1)) % rows == 0),
+                 None) if not _is_depthwise(node) and length % rows else None
+    if fewer is None:  # one tail block of the rows left over
+        return sizes, length, [length // rows, int(length % rows > 0)], length % rows
+    # blocks of rows - 1 instead of a short tail (49 = 4 x 6 + 5 x 5, not 8 x 6 + 1): a tail of 1-4 rows
+    # has too few accumulators to cover the multiply-add latency; each pixel sums in the same order
+    return sizes, length, [(length - fewer * (rows - 1)) // rows, fewer], rows - 1
 
 
 def _weights_outer(node: Node) -> bool:
@@ -123,7 +130,7 @@ def _weights_outer_units(node: Node, target: object) -> tuple[int, int]:
     tile_rows, vectors = micro_tile(target)
     width = lanes(target, node.outputs[0].dtype)
     blocks = sum(count for _, count, _ in tile_phases(w.shape[-1] // node.attrs.get("groups", 1), width, vectors))
-    sizes, _, counts = _pixel_grid(node, tile_rows, image_block(x.shape[0], x.nbytes // max(1, x.shape[0])))
+    sizes, _, counts, _ = _pixel_grid(node, tile_rows, image_block(x.shape[0], x.nbytes // max(1, x.shape[0])))
     return blocks, math.prod(sizes) * sum(counts)
 
 
@@ -142,7 +149,7 @@ def conv_units(node: Node, target: object, parts: int) -> int:
         image_blocks = x.shape[0] // image_block(x.shape[0], x.nbytes // max(1, x.shape[0]))
         return grid_units(blocks, image_blocks * pixel_units, parts, _channels_first(node))
     rows = depthwise_tile(target, node)[0] if _is_depthwise(node) else micro_tile(target)[0]
-    sizes, _, counts = _pixel_grid(node, rows, node.inputs[0].shape[0])
+    sizes, _, counts, _ = _pixel_grid(node, rows, node.inputs[0].shape[0])
     return math.prod(sizes) * sum(counts)
 
 
@@ -184,7 +191,7 @@ def emit_conv(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
         [n]: image rows run into each other and tails are rare). The parts share the row blocks of all
         outer positions, numbered in order (those numbered numbered[0] to numbered[1] - 1, when given)."""
         first, count = images or (i64(0), conv.batch)
-        sizes, length, counts = _pixel_grid(node, rows, count)
+        sizes, length, counts, short = _pixel_grid(node, rows, count)
         lo, hi = numbered or share(builder, math.prod(sizes) * sum(counts), part, parts)
         with for_outer(builder, math.prod(sizes), sum(counts), lo, hi) as (flat, begin, end):
             outer = unflatten(builder, flat, sizes)
@@ -194,7 +201,7 @@ def emit_conv(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
                 if phase == 0:
                     emit(outer, rows, affine(builder, 0, (rb, rows)))
                 else:
-                    emit(outer, length % rows, i64(length - length % rows))
+                    emit(outer, short, affine(builder, counts[0] * rows, (rb, short)))
 
             for_phases(builder, begin, end, counts, block, "rb")
 

@@ -1,0 +1,39 @@
+"""A conv's pixel blocks end in blocks of one row fewer rather than a short tail (codegen/conv.py
+_pixel_grid): a tail of 1-4 rows has too few accumulators to cover the multiply-add latency, so ResNet's
+7x7 layers (49 = 4 x 6 + 5 x 5, not 8 x 6 + 1) ran their last block at the speed of a full one."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from test_cnn_kernels import _lax_conv
+from test_codegen_kernels import EPS32, _random, one_node
+
+from cerebro import runtime
+from cerebro.compiler import build
+from cerebro.compiler.codegen.conv import _pixel_grid
+from cerebro.compiler.ir import DType, Graph
+
+
+@pytest.mark.parametrize("side,counts,short", [(7, [4, 5], 5), (56, [521, 2], 5), (4, [1, 2], 5), (6, [6, 0], 0)])
+def test_pixel_blocks_even_out(side: int, counts: list[int], short: int):
+    x, w = np.zeros((1, side, side, 32), np.float32), np.zeros((3, 3, 32, 8), np.float32)
+    node = one_node("conv", [x, w], strides=(1, 1), padding=((1, 1), (1, 1)))
+    assert _pixel_grid(node, 6, 1) == ([1], side * side, counts, short)
+
+
+def test_evened_blocks_same_bits_on_threads():
+    rng = np.random.default_rng(7)
+    x, w = _random(rng, (2, 7, 7, 40)), _random(rng, (3, 3, 40, 24))
+    graph = Graph("tiles")
+    y = graph.add1("conv", graph.add_input(x.shape, DType.f32, "x"), graph.const(w), strides=(1, 1),
+                   padding=((1, 1), (1, 1)))
+    graph.set_outputs([y])
+    data = build(graph)
+    (one,) = runtime.load(data, threads=1)(x)
+    want = _lax_conv(x, w, (1, 1), ((1, 1), (1, 1)), (1, 1), (1, 1), 1)
+    bound = 2 * 9 * 40 * EPS32 * _lax_conv(np.abs(x), np.abs(w), (1, 1), ((1, 1), (1, 1)), (1, 1), (1, 1), 1)
+    assert np.all(np.abs(one - want) <= bound + 1e-30)
+    for threads in (2, 3):
+        (got,) = runtime.load(data, threads=threads)(x)
+        np.testing.assert_array_equal(got, one, err_msg=f"threads={threads}")
