@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from cerebro.binread import FormatError, Reader, count_limit
@@ -298,14 +299,23 @@ def parse_class(data: bytes, what: str = "class file") -> JvmClass:
     return c
 
 
-def _fields(r: Reader, p: int, c: JvmClass, what: str) -> int:
-    n = r.u16(p, "field count")
-    count_limit(n, 8, len(r) - p, what, "field")
+def _members(r: Reader, p: int, c: JvmClass, what: str, kind: str,
+             make_ref: Callable[[str, str, str, str], MethodRef | FieldRef], take: Callable[..., None]) -> int:
+    """Reads a field or method table (count, then access, name, descriptor and attributes of each),
+    handing each member to `take`; returns the offset after the table."""
+    n = r.u16(p, f"{kind} count")
+    count_limit(n, 8, len(r) - p, what, kind)
     p += 2
-    for _ in range(n):
-        access, name, desc = r.unpack("HHH", p, "field")
-        f = field_ref(c.name, c.pool.utf8(name), c.pool.utf8(desc, "a descriptor"), what)
+    for index in range(n):
+        access, name, desc = r.unpack("HHH", p, kind)
+        ref = make_ref(c.name, c.pool.utf8(name), c.pool.utf8(desc, "a descriptor"), what)
         attrs, p = _attributes(r, p + 6, c.pool, what)
+        take(index, access, ref, attrs)
+    return p
+
+
+def _fields(r: Reader, p: int, c: JvmClass, what: str) -> int:
+    def take(_index: int, access: int, f: FieldRef, attrs: dict[str, bytes]) -> None:
         if access & ACC_STATIC:
             c.static_fields.append(f)
             if len(attrs.get("ConstantValue", b"")) == 2:
@@ -313,21 +323,15 @@ def _fields(r: Reader, p: int, c: JvmClass, what: str) -> int:
                 c.constants[f.name] = value
         else:
             c.instance_fields.append(f)
-    return p
+    return _members(r, p, c, what, "field", field_ref, take)
 
 
 def _methods(r: Reader, p: int, c: JvmClass, what: str) -> int:
-    n = r.u16(p, "method count")
-    count_limit(n, 8, len(r) - p, what, "method")
-    p += 2
-    for index in range(n):
-        access, name, desc = r.unpack("HHH", p, "method")
-        ref = method_ref(c.name, c.pool.utf8(name), c.pool.utf8(desc, "a descriptor"), what)
-        attrs, p = _attributes(r, p + 6, c.pool, what)
+    def take(index: int, access: int, ref: MethodRef, attrs: dict[str, bytes]) -> None:
         code = _code(attrs["Code"], c.pool, f"{what} {ref.name}") if "Code" in attrs else None
         if code is not None and code.max_locals < arg_words(ref.params) + (not access & ACC_STATIC):
             raise FormatError(f"{what}: {ref.name} has {code.max_locals} locals, fewer than its arguments")
         m = Method(ref, index, access, code)
         direct = access & (ACC_STATIC | ACC_PRIVATE) or ref.name in ("<init>", "<clinit>")
         (c.direct_methods if direct else c.virtual_methods).append(m)
-    return p
+    return _members(r, p, c, what, "method", method_ref, take)

@@ -104,14 +104,18 @@ class Scheduler:
     def _hand_to(self, me: JThread, nxt: JThread) -> None:
         me.stack, me.depth = self.vm.stack, self.vm.depth
         with self.cond:
-            self.current = nxt
-            if nxt.python is None and nxt is not self.main:
-                nxt.python = threading.Thread(target=self._body, args=(nxt,), daemon=True)
-                nxt.python.start()
-            self.cond.notify_all()
+            self._give_baton(nxt)
             while self.current is not me:
                 self.cond.wait()
         self._resume(me)
+
+    def _give_baton(self, nxt: JThread) -> None:
+        """Makes nxt the running thread (starting its Python thread on its first turn); the caller holds cond."""
+        self.current = nxt
+        if nxt.python is None and nxt is not self.main:
+            nxt.python = threading.Thread(target=self._body, args=(nxt,), daemon=True)
+            nxt.python.start()
+        self.cond.notify_all()
 
     def _resume(self, me: JThread) -> None:
         """me has the baton: its stack is the VM's (also to unwind on); a failure elsewhere ends it."""
@@ -143,11 +147,7 @@ class Scheduler:
             self.failure, nxt = e, self.main
         t.stack = []
         with self.cond:
-            self.current = nxt
-            if nxt.python is None and nxt is not self.main:
-                nxt.python = threading.Thread(target=self._body, args=(nxt,), daemon=True)
-                nxt.python.start()
-            self.cond.notify_all()
+            self._give_baton(nxt)
 
     def _all_ended(self) -> bool:
         return all(t.state in ("done", "new") or t.daemon for t in self.threads.values() if t is not self.main)

@@ -25,12 +25,6 @@ from cerebro.loaders.jvmindy import InvokeDynamic, LambdaCode
 from cerebro.loaders.jvmnpe import null_message
 from cerebro.loaders.jvmops import TOP, pop_value, pop_words, push_value
 
-CONCAT = "Ljava/lang/invoke/StringConcatFactory;"
-LAMBDA = "Ljava/lang/invoke/LambdaMetafactory;"
-PRIMITIVES = "ZBCSIJFD"
-CAPTURED = "<captured>"
-FLAG_SERIALIZABLE, FLAG_MARKERS, FLAG_BRIDGES = 1, 2, 4  # LambdaMetafactory.altMetafactory flags
-HANDLE_CALLS = {5: "virtual", 6: "static", 7: "direct", 9: "interface"}  # method handle kind -> invoke kind
 ACC_SYNCHRONIZED = 0x20
 JDK_PACKAGES = ("Ljava/", "Ljavax/", "Ljdk/", "Lsun/", "Lcom/sun/")
 ERROR, INIT_ERROR = "Ljava/lang/Error;", "Ljava/lang/ExceptionInInitializerError;"

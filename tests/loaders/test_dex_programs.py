@@ -6,17 +6,15 @@ programs are smali (assembled with Debian's smali) and the JVM runs the same dex
 files by Debian's enjarify: one source, two machines. One smali call, one enjarify call and one
 `java` per program, cached by the sources' hash under loader_support.CACHE."""
 
-import hashlib
 import io
-import json
 import os
-import shutil
 import subprocess
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from loader_support import CACHE, need
+from jvm_reference import jvm_reference
+from loader_support import need
 
 from cerebro.binread import FormatError
 from cerebro.loaders.apk import ApkPackage
@@ -30,38 +28,19 @@ RUNS = {"Exc": [], "Strs": [], "Colls": [], "Refl": [], "Keys": [], "Input": [],
 STDIN = {"Input": "3\n10 20\n  -5 2.5 rest of line\nsecond line\nthird\n", "Lines": "alpha\n\nbeta\r\ngamma"}
 
 
-def _jvm_reference(folder: Path) -> dict:
-    """Assembles every .smali into one dex, converts it for the JVM and runs each program there."""
-    need("smali", "enjarify", "java")
-    work = folder.with_suffix(".part")
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True)
+def _assemble_jar(work: Path) -> None:
+    """Assembles every .smali into one dex and converts it for the JVM."""
+    need("smali", "enjarify")
     sources = sorted(map(str, PROGRAMS_DIR.glob("*.smali")))
     subprocess.run(["smali", "assemble", "-o", str(work / "classes.dex"), *sources], check=True, capture_output=True)
     # enjarify's launcher prefers pypy/python3 from PATH; Debian's module lives with /usr/bin/python3
     subprocess.run(["enjarify", "-f", "-o", str(work / "programs.jar"), str(work / "classes.dex")], check=True,
                    capture_output=True, env={**os.environ, "PYTHON": "/usr/bin/python3"})
-    expected = {}
-    for name, args in RUNS.items():
-        proc = subprocess.run(["java", "-cp", str(work / "programs.jar"), name, *args], capture_output=True, text=True,
-                              timeout=60, input=STDIN.get(name, ""))
-        expected[name] = [proc.returncode, proc.stdout, proc.stderr]
-    (work / "expected.json").write_text(json.dumps(expected))
-    shutil.rmtree(folder, ignore_errors=True)
-    work.rename(folder)
-    return expected
 
 
 @pytest.fixture(scope="module")
 def programs():
-    digest = hashlib.sha256(json.dumps([RUNS, STDIN]).encode())
-    for path in sorted(PROGRAMS_DIR.glob("*.smali")):
-        digest.update(path.name.encode() + path.read_bytes())
-    folder = CACHE / "dex-programs" / digest.hexdigest()[:16]
-    if (folder / "expected.json").exists():
-        expected = json.loads((folder / "expected.json").read_text())
-    else:
-        expected = _jvm_reference(folder)
+    folder, expected = jvm_reference("dex-programs", sorted(PROGRAMS_DIR.glob("*.smali")), _assemble_jar, RUNS, STDIN)
     return DexFile.parse((folder / "classes.dex").read_bytes()), expected
 
 

@@ -5,9 +5,7 @@ Then hostile class files (crafted_class.py): each gives one clear error, never a
 
 import hashlib
 import io
-import json
 import random
-import shutil
 import subprocess
 import sys
 import tarfile
@@ -16,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from crafted_class import Pool, build_class
+from jvm_reference import jvm_reference
 from loader_support import CACHE, need
 from sources import Sdist
 from sources import _download as sdist_download
@@ -37,39 +36,22 @@ STDIN = {"Input": "3\n10 20 -5\n2.5 word and the rest\nsecond line\n\n--\nx\ny\n
 MAIN_OF = {"Lines": "Input", "WaitExit": "WaitNotify"}  # runs whose class is another's
 
 
-def _jvm_reference(folder: Path) -> dict:
-    """Compiles every .java into one JAR (no Main-Class) and runs each program on the JVM."""
-    need("javac", "java")
-    work = folder.with_suffix(".part")
-    shutil.rmtree(work, ignore_errors=True)
-    (work / "classes").mkdir(parents=True)
+def _compile_jar(work: Path) -> None:
+    """Compiles every .java into one JAR (no Main-Class)."""
+    need("javac")
+    (work / "classes").mkdir()
     subprocess.run(["javac", "-d", str(work / "classes"), *map(str, sorted(PROGRAMS_DIR.glob("*.java")))],
                    check=True, capture_output=True)
     with zipfile.ZipFile(work / "programs.jar", "w") as z:
         z.writestr("META-INF/MANIFEST.MF", "Manifest-Version: 1.0\r\n\r\n")
         for path in sorted((work / "classes").glob("*.class")):
             z.write(path, path.name)
-    expected = {}
-    for name, args in RUNS.items():
-        proc = subprocess.run(["java", "-cp", str(work / "programs.jar"), MAIN_OF.get(name, name), *args],
-                              capture_output=True, text=True, timeout=60, input=STDIN.get(name, ""))
-        expected[name] = [proc.returncode, proc.stdout, proc.stderr]
-    (work / "expected.json").write_text(json.dumps(expected))
-    shutil.rmtree(folder, ignore_errors=True)
-    work.rename(folder)
-    return expected
 
 
 @pytest.fixture(scope="module")
 def programs():
-    digest = hashlib.sha256(json.dumps([RUNS, STDIN, MAIN_OF]).encode())
-    for path in sorted(PROGRAMS_DIR.glob("*.java")):
-        digest.update(path.name.encode() + path.read_bytes())
-    folder = CACHE / "jvm-programs" / digest.hexdigest()[:16]
-    if (folder / "expected.json").exists():
-        expected = json.loads((folder / "expected.json").read_text())
-    else:
-        expected = _jvm_reference(folder)
+    sources = sorted(PROGRAMS_DIR.glob("*.java"))
+    folder, expected = jvm_reference("jvm-programs", sources, _compile_jar, RUNS, STDIN, MAIN_OF)
     return folder / "programs.jar", expected
 
 
