@@ -194,11 +194,12 @@ def import_model(args: argparse.Namespace) -> Any:
         if not path.is_file():
             raise FileNotFoundError(f"{source}: no such file")
         from cerebro.frontends.onnx import import_onnx
-        from cerebro.frontends.onnx.importer import load_model
+        from cerebro.frontends.onnx.importer import read_model
 
-        model = load_model(path)
+        model, raw_weights = read_model(path)
         shapes = parse_named_shapes(args.shape, frozenset(i.name for i in model.graph.input))
-        graph = import_onnx(model, shapes=shapes or None, constants=parse_constants(constants))
+        graph = import_onnx(model, shapes=shapes or None, constants=parse_constants(constants),
+                            raw_weights=raw_weights)
     else:
         raise ValueError(f"{source}: expected FILE.py:FUNC, a .onnx file or a SavedModel directory")
     graph.name = args.name or path.stem or "model"

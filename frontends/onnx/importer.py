@@ -14,10 +14,12 @@ import dataclasses
 import os
 from collections import ChainMap
 from collections.abc import MutableMapping
+from pathlib import Path
 
 import numpy as np
 import onnx
 from onnx import AttributeProto, helper, numpy_helper
+from onnx.external_data_helper import load_external_data_for_model
 
 from cerebro.compiler.ir import DType, Graph, IRError, Value, dtype_from_numpy
 from cerebro.compiler.ir.builder import constant as make_const
@@ -56,18 +58,36 @@ def _text(value: bytes) -> str | bytes:
 
 
 def load_model(model_or_path: object) -> onnx.ModelProto:
+    return read_model(model_or_path)[0]
+
+
+def read_model(model_or_path: object) -> tuple[onnx.ModelProto, dict[int, np.ndarray]]:
+    """(the model, its main-graph initializers' arrays by index where they are plain numeric raw data):
+    a path or bytes is parsed once, with those arrays as read-only views of the bytes instead of two
+    copies each (raw_weights.py); a file's external data is loaded from beside it, as onnx.load does."""
     if isinstance(model_or_path, onnx.ModelProto):
-        return model_or_path
-    if isinstance(model_or_path, bytes):
-        return onnx.load_from_string(model_or_path)
+        return model_or_path, {}
+    base_dir = None
     if isinstance(model_or_path, (str, os.PathLike)):
+        where, base_dir = repr(os.fspath(model_or_path)), os.path.dirname(os.path.abspath(model_or_path))
         if not os.path.isfile(model_or_path):
-            raise OnnxImportError(f"no ONNX file at {os.fspath(model_or_path)!r}")
+            raise OnnxImportError(f"no ONNX file at {where}")
         try:
-            return onnx.load(os.fspath(model_or_path))
-        except Exception as e:
-            raise OnnxImportError(f"{os.fspath(model_or_path)!r} is not a readable ONNX model: {e}") from e
-    raise OnnxImportError(f"expected an onnx.ModelProto, bytes or a path, got {type(model_or_path).__name__}")
+            data = Path(model_or_path).read_bytes()
+        except OSError as e:
+            raise OnnxImportError(f"{where} is not a readable ONNX model: {e}") from e
+    elif isinstance(model_or_path, bytes):
+        where, data = "this byte string", model_or_path
+    else:
+        raise OnnxImportError(f"expected an onnx.ModelProto, bytes or a path, got {type(model_or_path).__name__}")
+    stripped, raw_weights = split_raw_weights(data)
+    try:
+        model = onnx.load_from_string(stripped)
+        if base_dir is not None:
+            load_external_data_for_model(model, base_dir)
+    except Exception as e:
+        raise OnnxImportError(f"{where} is not a readable ONNX model: {e}") from e
+    return model, raw_weights
 
 
 def _opsets(imports: object) -> dict[str, int]:
@@ -376,15 +396,15 @@ class Importer:
 
 
 def import_onnx(model_or_path: object, shapes: dict[str, tuple] | None = None,
-                constants: dict[str, np.ndarray] | None = None) -> Graph:
+                constants: dict[str, np.ndarray] | None = None, *,
+                raw_weights: dict[int, np.ndarray] | None = None) -> Graph:
     """Import an ONNX model (ModelProto, bytes or path) as a static-shape IR graph.
 
     shapes binds symbolic input dimensions: {"input_ids": (1, 128)} (by input
     name) or {"batch": 1} (by the dim_param's name). constants fixes inputs to
     values (they stop being inputs), which specialises models whose shapes
-    depend on an input's value (Resize scales, Range limits, OneHot depth).
+    depend on an input's value (Resize scales, Range limits, OneHot depth). raw_weights: what read_model
+    returned with a ModelProto given here (its initializers as views of the file's bytes).
     """
-    raw_weights: dict[int, np.ndarray] = {}
-    if isinstance(model_or_path, bytes):  # the weights as views of these bytes, not parsed copies
-        model_or_path, raw_weights = split_raw_weights(model_or_path)
-    return Importer(load_model(model_or_path), shapes, constants, raw_weights).run()
+    model, read = read_model(model_or_path)
+    return Importer(model, shapes, constants, raw_weights or read).run()

@@ -92,3 +92,28 @@ def test_packed_dims_and_junk() -> None:
     assert list(parsed.dims) == [3, 4] and not parsed.HasField("raw_data")
     junk = b"\x00not a protobuf\xff" * 10
     assert split_raw_weights(junk) == (junk, {})
+
+
+def test_a_path_is_read_once_and_external_data_still_loads(tmp_path) -> None:
+    """A file path (compile_onnx, `cerebroc compile`) takes the same route as bytes: initializers are
+    read-only views of the file's bytes, not copies; a model saved with external data loads its tensors
+    from beside the file as onnx.load does; garbage is one OnnxImportError naming the file."""
+    from cerebro.frontends.onnx.importer import read_model
+    from cerebro.frontends.onnx.table import OnnxImportError
+
+    model = _model([numpy_helper.from_array(ARRAYS["f32"], "f32")])
+    onnx.save(model, tmp_path / "inline.onnx")
+    read, arrays = read_model(tmp_path / "inline.onnx")
+    assert list(arrays) == [0] and not arrays[0].flags.writeable
+    np.testing.assert_array_equal(arrays[0], ARRAYS["f32"])
+    assert not read.graph.initializer[0].raw_data  # left out of the parse: the view is the only copy
+
+    onnx.save(model, tmp_path / "external.onnx", save_as_external_data=True, location="weights.bin",
+              size_threshold=0)
+    graph = import_onnx(tmp_path / "external.onnx")
+    constant = dict(zip(graph.output_names, graph.outputs))["out_f32"].producer.inputs[0].data
+    np.testing.assert_array_equal(constant, ARRAYS["f32"])
+
+    (tmp_path / "bad.onnx").write_bytes(b"\x08\x07junk\xff\xff")
+    with pytest.raises(OnnxImportError, match="bad.onnx' is not a readable ONNX model"):
+        import_onnx(tmp_path / "bad.onnx")
