@@ -1,8 +1,8 @@
 """java.util additions the library lacked for everyday programs: ArrayDeque and the Deque methods
 (also LinkedList's), PriorityQueue with OpenJDK's own sift-up/sift-down (so iteration and toString
 show the JVM's heap order), Arrays.binarySearch (OpenJDK's loop: the same index among equal
-elements), Arrays.fill of every kind and range, and Integer/Long bit operations. (No deepToString:
-arrays here keep no element type, so a double[] inside an Object[] could not print as one.)"""
+elements), Arrays.fill of every kind and range, and Integer/Long bit operations (Arrays.deepToString is
+dexlib_util's: it reads the arrays' element types, dexvalues.JArray)."""
 
 from __future__ import annotations
 

@@ -1,8 +1,8 @@
 """Runs `main(String[])` of Java class files: the dex interpreter (DexVM) with JVM bytecode frames.
 
 Everything but the instructions is DexVM's: class and method resolution, the library (dexnative,
-dexlib_*), exceptions and their stack traces, the heap limit, the instruction budget, threads run
-to completion, reflection. What the JVM adds: an operand stack per frame (jvmops), class
+dexlib_*), exceptions and their stack traces, the heap limit, the instruction budget, threads on
+the deterministic scheduler (dexlib_threads), reflection. What the JVM adds: an operand stack per frame (jvmops), class
 initialisation superclass first with ConstantValue statics, interface default methods, line
 numbers in stack traces (`at Main.f(Main.java:12)`, as the JVM prints them), and invokedynamic
 for what javac 17 emits: string concatenation (StringConcatFactory) and lambdas / method
