@@ -67,19 +67,26 @@ WIDE_OPS = frozenset({"add", "sub", "mul", "neg", "logistic"})  # rules that tak
 WIDE_ROWS = 2  # rows per wide vector: each op becomes WIDE_ROWS * width / lanes adjacent instructions
 
 
+def widens(node: Node) -> bool:
+    """Whether apply_rows_wide takes node's epilogue: an f32 chain of WIDE_OPS whose operands run along the
+    columns or are one per row."""
+    epilogue: Epilogue = node.attrs["epilogue"]
+    return not (node.outputs[0].dtype is not DType.f32
+                or any(inner.op not in WIDE_OPS or inner.outputs[0].dtype is not DType.f32 for inner in epilogue.nodes)
+                or any(node.inputs[arg].dtype is not DType.f32 or col_stride not in (0, 1)
+                       for _, arg, _, col_stride in epilogue.loads))
+
+
 def apply_rows_wide(builder: ir.IRBuilder, node: Node, fn: ir.Function, rows: list[tuple[ir.Value, ir.Value]],
                     col: ir.Value, width: int) -> bool:
     """apply_row on every (row, at) of a tile with the chain on vectors of WIDE_ROWS rows: LLVM splits each
     op into one instruction per register, adjacent, so the rows' dependency chains (a SiLU's exp and
     division: ~60 cycles) interleave instead of waiting on each other. Only for f32 chains of WIDE_OPS
     whose operands run along the columns or are one per row; False (nothing emitted) for the others."""
+    if not widens(node):
+        return False
     epilogue: Epilogue = node.attrs["epilogue"]
     out = node.outputs[0]
-    if (out.dtype is not DType.f32 or any(inner.op not in WIDE_OPS or inner.outputs[0].dtype is not DType.f32
-                                          for inner in epilogue.nodes)
-            or any(node.inputs[arg].dtype is not DType.f32 or col_stride not in (0, 1)
-                   for _, arg, _, col_stride in epilogue.loads)):
-        return False
     elem = ir.FloatType()
     pout = fn.args[len(node.inputs)]
     rules = [scalar_rule(inner) for inner in epilogue.nodes]
