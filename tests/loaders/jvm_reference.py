@@ -15,9 +15,10 @@ from loader_support import CACHE, need
 def jvm_reference(cache_name: str, sources: list[Path], build: Callable[[Path], None],
                   runs: dict[str, list[str]], stdin: dict[str, str],
                   main_of: dict[str, str] | None = None) -> tuple[Path, dict[str, list]]:
-    """The folder `build` filled and each run's [exit status, stdout, stderr] on the JVM; main_of names
-    the class of a run whose class is another run's."""
-    digest = hashlib.sha256(json.dumps([runs, stdin, main_of or {}]).encode())
+    """The folder `build` filled and each run's [exit status, stdout, stderr] on the JVM, run in CACHE (a
+    program may print user.dir: the interpreter's runs must chdir there too, not to wherever the suite
+    runs); main_of names the class of a run whose class is another run's."""
+    digest = hashlib.sha256(json.dumps([runs, stdin, main_of or {}, "cwd: cache"]).encode())
     for path in sources:
         digest.update(path.name.encode() + path.read_bytes())
     folder = CACHE / cache_name / digest.hexdigest()[:16]
@@ -31,7 +32,7 @@ def jvm_reference(cache_name: str, sources: list[Path], build: Callable[[Path], 
     expected = {}
     for name, args in runs.items():
         main = (main_of or {}).get(name, name)
-        proc = subprocess.run(["java", "-cp", str(work / "programs.jar"), main, *args],
+        proc = subprocess.run(["java", "-cp", str(work / "programs.jar"), main, *args], cwd=CACHE,
                               capture_output=True, text=True, timeout=60, input=stdin.get(name, ""))
         expected[name] = [proc.returncode, proc.stdout, proc.stderr]
     (work / "expected.json").write_text(json.dumps(expected))

@@ -56,8 +56,9 @@ def programs():
 
 
 @pytest.mark.parametrize("name", sorted(RUNS))
-def test_program_matches_the_jvm(programs, name):
+def test_program_matches_the_jvm(programs, name, monkeypatch):
     jar, expected = programs
+    monkeypatch.chdir(CACHE)  # where the JVM ran them (Props prints user.dir)
     out, err = io.StringIO(), io.StringIO()
     status = run_classes(list(read_jar(jar.read_bytes()).classes.values()), MAIN_OF.get(name, name), RUNS[name],
                          out, err,
