@@ -38,9 +38,9 @@ def apply_row(builder: ir.IRBuilder, node: Node, fn: ir.Function, row: ir.Value,
                 if node.inputs[arg].dtype == dtypes[vid] and (constant := literal(node.inputs[arg])) is not None}
     bases = [index(builder, 0, (row, row_stride), (col, col_stride)) for _, _, row_stride, col_stride in
              epilogue.loads]
+    product, start = source or (pout, at)
     with for_range(builder, width, "ep") as j:
         offset = index(builder, 0, (at, 1), (j, 1))
-        product, start = source or (pout, at)
         values = {epilogue.source: load_value(builder, product, index(builder, 0, (start, 1), (j, 1)),
                                               dtypes[epilogue.source])}
         for (vid, arg, _, col_stride), base in zip(epilogue.loads, bases):
@@ -78,13 +78,10 @@ def widens(node: Node) -> bool:
 
 
 def apply_rows_wide(builder: ir.IRBuilder, node: Node, fn: ir.Function, rows: list[tuple[ir.Value, ir.Value]],
-                    col: ir.Value, width: int) -> bool:
+                    col: ir.Value, width: int) -> None:
     """apply_row on every (row, at) of a tile with the chain on vectors of WIDE_ROWS rows: LLVM splits each
     op into one instruction per register, adjacent, so the rows' dependency chains (a SiLU's exp and
-    division: ~60 cycles) interleave instead of waiting on each other. Only for f32 chains of WIDE_OPS
-    whose operands run along the columns or are one per row; False (nothing emitted) for the others."""
-    if not widens(node):
-        return False
+    division: ~60 cycles) interleave instead of waiting on each other. For a node that widens()."""
     epilogue: Epilogue = node.attrs["epilogue"]
     out = node.outputs[0]
     elem = ir.FloatType()
@@ -114,4 +111,3 @@ def apply_rows_wide(builder: ir.IRBuilder, node: Node, fn: ir.Function, rows: li
         for r, (_, at) in enumerate(group):
             mask = ir.Constant(ir.VectorType(ir.IntType(32), width), list(range(r * width, (r + 1) * width)))
             store(builder, builder.shuffle_vector(result, ir.Constant(result.type, None), mask), pout, at, elem)
-    return True
