@@ -58,13 +58,15 @@ def _text(value: bytes) -> str | bytes:
 
 
 def load_model(model_or_path: object) -> onnx.ModelProto:
-    return read_model(model_or_path)[0]
+    """The whole model, every initializer in it (read_model without the views)."""
+    return read_model(model_or_path, views=False)[0]
 
 
-def read_model(model_or_path: object) -> tuple[onnx.ModelProto, dict[int, np.ndarray]]:
+def read_model(model_or_path: object, views: bool = True) -> tuple[onnx.ModelProto, dict[int, np.ndarray]]:
     """(the model, its main-graph initializers' arrays by index where they are plain numeric raw data):
     a path or bytes is parsed once, with those arrays as read-only views of the bytes instead of two
-    copies each (raw_weights.py); a file's external data is loaded from beside it, as onnx.load does."""
+    copies each (raw_weights.py; left out of the parsed model, so only import_onnx can use it: views=False
+    keeps them in); a file's external data is loaded from beside it, as onnx.load does."""
     if isinstance(model_or_path, onnx.ModelProto):
         return model_or_path, {}
     base_dir = None
@@ -80,7 +82,7 @@ def read_model(model_or_path: object) -> tuple[onnx.ModelProto, dict[int, np.nda
         where, data = "this byte string", model_or_path
     else:
         raise OnnxImportError(f"expected an onnx.ModelProto, bytes or a path, got {type(model_or_path).__name__}")
-    stripped, raw_weights = split_raw_weights(data)
+    stripped, raw_weights = split_raw_weights(data) if views else (data, {})
     try:
         model = onnx.load_from_string(stripped)
         if base_dir is not None:

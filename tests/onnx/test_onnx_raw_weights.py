@@ -96,9 +96,10 @@ def test_packed_dims_and_junk() -> None:
 
 def test_a_path_is_read_once_and_external_data_still_loads(tmp_path) -> None:
     """A file path (compile_onnx, `cerebroc compile`) takes the same route as bytes: initializers are
-    read-only views of the file's bytes, not copies; a model saved with external data loads its tensors
-    from beside the file as onnx.load does; garbage is one OnnxImportError naming the file."""
-    from cerebro.frontends.onnx.importer import read_model
+    read-only views of the file's bytes, not copies; load_model (the ONNX backend's prepare) still returns
+    every initializer; a model saved with external data loads its tensors from beside the file as onnx.load
+    does; garbage is one OnnxImportError naming the file."""
+    from cerebro.frontends.onnx.importer import load_model, read_model
     from cerebro.frontends.onnx.table import OnnxImportError
 
     model = _model([numpy_helper.from_array(ARRAYS["f32"], "f32")])
@@ -113,6 +114,10 @@ def test_a_path_is_read_once_and_external_data_still_loads(tmp_path) -> None:
     graph = import_onnx(tmp_path / "external.onnx")
     constant = dict(zip(graph.output_names, graph.outputs))["out_f32"].producer.inputs[0].data
     np.testing.assert_array_equal(constant, ARRAYS["f32"])
+
+    for source in (tmp_path / "inline.onnx", (tmp_path / "inline.onnx").read_bytes()):  # the backend's loader
+        whole = load_model(source)  # keeps every initializer (no views to carry them)
+        np.testing.assert_array_equal(numpy_helper.to_array(whole.graph.initializer[0]), ARRAYS["f32"])
 
     (tmp_path / "bad.onnx").write_bytes(b"\x08\x07junk\xff\xff")
     with pytest.raises(OnnxImportError, match="bad.onnx' is not a readable ONNX model"):
