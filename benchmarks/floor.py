@@ -1,11 +1,13 @@
-"""The memory floor of a batch-1 model: how fast one core can merely read its weights.
+"""The floors of one core: how fast it can merely read bytes, and how fast it can multiply-add.
 
 A dense layer at batch 1 reads every weight once per call and does two flops per weight,
 so its time is bounded below by the time to stream the weights from wherever they sit
 (L2, L3). This measures that bound on the current machine with the simplest possible
 kernel: an LLVM-JITed loop of aligned vector loads into four accumulators, no stores.
+Its compute twin, `fma_peak`, times a loop of independent vector FMAs on registers only:
+the most float32 flops per second one core can do (convolutions and matmuls are bounded by it).
 
-    python -m benchmarks.floor 2.7 1.6        # megabytes; prints microseconds and GB/s
+    python -m benchmarks.floor 2.7 1.6        # megabytes; prints microseconds and GB/s, then the FMA peak
 """
 
 from __future__ import annotations
@@ -14,12 +16,16 @@ import argparse
 import ctypes
 import os
 import time
+from collections.abc import Callable
 
 import llvmlite.binding as llvm
 import numpy as np
 from llvmlite import ir
 
 ACCUMULATORS = 4
+# Independent FMA chains in the peak loop: enough to cover FMA latency x FMA units (Zen 2: 5 cycles x 2,
+# Skylake 4 x 2) in the 16 vector registers of AVX2, leaving two for the operands.
+FMA_CHAINS = 12
 
 
 def _read_loop(lanes: int) -> ir.Module:
@@ -67,20 +73,70 @@ def _read_loop(lanes: int) -> ir.Module:
     return module
 
 
-def read_time(nbytes: int, trials: int = 20, repeats: int = 50) -> float:
-    """Best seconds per read of nbytes (rounded up to whole vector groups), one thread."""
+def _jit(build: Callable[[int], ir.Module], name: str, signature: type) -> tuple[Callable, int, object]:
+    """(the host-compiled function `name` of build(lanes), lanes, its engine: keep it alive while calling)."""
     from cerebro.compiler.targets import resolve_target
 
     target = resolve_target("host")
     lanes = target.vector_width
+    engine = llvm.create_mcjit_compiler(llvm.parse_assembly(str(build(lanes))), target.target_machine())
+    engine.finalize_object()
+    return signature(engine.get_function_address(name)), lanes, engine
+
+
+def _fma_loop(lanes: int) -> ir.Module:
+    """float fma(i64 steps, float a, float b): FMA_CHAINS independent chains acc = acc * a + b on
+    <lanes x float> registers, `steps` times each; returns a lane of their sum (nothing is dead)."""
+    f32, i64, vec = ir.FloatType(), ir.IntType(64), ir.VectorType(ir.FloatType(), lanes)
+    module = ir.Module("peak")
+    fma = ir.Function(module, ir.FunctionType(vec, [vec] * 3), f"llvm.fma.v{lanes}f32")
+    fn = ir.Function(module, ir.FunctionType(f32, [i64, f32, f32]), "fma")
+    steps, a, b = fn.args
+    builder = ir.IRBuilder(fn.append_basic_block("entry"))
+    entry, body, done = builder.block, fn.append_basic_block("body"), fn.append_basic_block("done")
+    splat = [builder.insert_element(ir.Constant(vec, ir.Undefined), s, ir.Constant(ir.IntType(32), 0)) for s in (a, b)]
+    va, vb = (builder.shuffle_vector(s, s, ir.Constant(ir.VectorType(ir.IntType(32), lanes), [0] * lanes))
+              for s in splat)
+    builder.branch(body)
+    builder.position_at_end(body)
+    i = builder.phi(i64)
+    accs = [builder.phi(vec) for _ in range(FMA_CHAINS)]
+    new = [builder.call(fma, [acc, va, vb]) for acc in accs]
+    i_next = builder.add(i, ir.Constant(i64, 1))
+    builder.cbranch(builder.icmp_unsigned("<", i_next, steps), body, done)
+    i.add_incoming(ir.Constant(i64, 0), entry)
+    i.add_incoming(i_next, body)
+    for k, (acc, value) in enumerate(zip(accs, new)):
+        acc.add_incoming(ir.Constant(vec, [float(k)] * lanes), entry)
+        acc.add_incoming(value, body)
+    builder.position_at_end(done)
+    total = new[0]
+    for value in new[1:]:
+        total = builder.fadd(total, value)
+    builder.ret(builder.extract_element(total, ir.Constant(ir.IntType(32), 0)))
+    return module
+
+
+def fma_peak(trials: int = 10, steps: int = 2_000_000) -> float:
+    """Best float32 flops per second of one thread (an FMA is two flops per lane), registers only."""
+    run, lanes, engine = _jit(_fma_loop, "fma", ctypes.CFUNCTYPE(ctypes.c_float, ctypes.c_int64, ctypes.c_float,
+                                                                 ctypes.c_float))
+    run(steps // 10, 0.5, 0.25)  # warm: clocks up
+    best = float("inf")
+    for _ in range(trials):
+        start = time.perf_counter()
+        run(steps, 0.5, 0.25)
+        best = min(best, time.perf_counter() - start)
+    del engine
+    return 2 * lanes * FMA_CHAINS * steps / best
+
+
+def read_time(nbytes: int, trials: int = 20, repeats: int = 50) -> float:
+    """Best seconds per read of nbytes (rounded up to whole vector groups), one thread."""
+    read, lanes, engine = _jit(_read_loop, "read", ctypes.CFUNCTYPE(ctypes.c_float, ctypes.c_void_p, ctypes.c_int64,
+                                                                    ctypes.c_int64))
     group = lanes * ACCUMULATORS
     count = max(group, -(-nbytes // 4 // group) * group)
-    tm = target.target_machine()
-    module = llvm.parse_assembly(str(_read_loop(lanes)))
-    engine = llvm.create_mcjit_compiler(module, tm)
-    engine.finalize_object()
-    read = ctypes.CFUNCTYPE(ctypes.c_float, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64)(
-        engine.get_function_address("read"))
     raw = np.ones(count + 16, np.float32)
     data = raw[(-raw.ctypes.data % 64) // 4:][:count]
     read(data.ctypes.data, count // lanes, 5)  # warm: into the caches it fits
@@ -102,6 +158,7 @@ def main(argv: list[str] | None = None) -> None:
     for mb in args.megabytes:
         seconds = read_time(int(mb * 1e6))
         print(f"{mb:g} MB: {seconds * 1e6:.1f} us ({mb * 1e6 / seconds / 1e9:.0f} GB/s)")
+    print(f"float32 FMA peak: {fma_peak() / 1e9:.1f} GFLOP/s")
 
 
 if __name__ == "__main__":

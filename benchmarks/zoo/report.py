@@ -6,7 +6,8 @@ from __future__ import annotations
 import statistics
 from pathlib import Path
 
-from benchmarks.report import TICKS, _Footnotes, _ms, _num, _threads, speedup
+from benchmarks.report import TICKS, _Footnotes, _ms, _num, _threads, speedup, write_json
+from benchmarks.zoo import floor, floor_report
 from benchmarks.zoo.phases import COLUMNS, grouped
 
 CONFIG_COLORS = {("1", "1"): "tab:red", ("1", "default"): "salmon", ("8", "1"): "tab:blue",
@@ -107,6 +108,7 @@ def markdown(report: dict) -> str:
     ]
     lines += summary(records)
     lines += speed_table(records, notes)
+    lines += floor_report.markdown(report)
     lines += ["### Cerebro compile time by phase (seconds, one pinned core)", "",
               "import: ONNX -> IR; passes: verify, fold, optimise, stages and memory plan; emit IR: LLVM IR "
               "text; LLVM: parse, O3, machine code; write+load: the .cbx and runtime.load; other: the rest of the "
@@ -128,6 +130,8 @@ def plot(report: dict, path: Path) -> None:
     models = list(dict.fromkeys(r["model"] for r in records))
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(max(9.0, 0.7 * len(models) + 2), 9), sharex=True)
     width = 0.8 / len(CONFIG_COLORS)
+    ceilings = floor_report.plot_marks(report)
+    marks: list[tuple[float, float]] = []
     for i, ((batch, threads), color) in enumerate(CONFIG_COLORS.items()):
         xs, ys = [], []
         for j, model in enumerate(models):
@@ -137,10 +141,16 @@ def plot(report: dict, path: Path) -> None:
                     if value is not None:
                         xs.append(j + (i - 1.5) * width)
                         ys.append(value)
+                    if (model, batch, threads) in ceilings:
+                        marks.append((j + (i - 1.5) * width, ceilings[model, batch, threads]))
         bars = top.bar(xs, [y - 1 for y in ys], width, bottom=1, color=color,
                        label=f"batch {batch}, threads {'1 (pinned)' if threads == '1' else 'default'}")
         top.bar_label(bars, labels=[f"{y:.2g}" for y in ys], fontsize=5, padding=1)
+    if marks:
+        top.scatter(*zip(*marks), marker="_", s=40, color="black", linewidths=1.2,
+                    label="at the floor: ORT / floor (the most Cerebro could lead by)")
     top.axhline(1.0, color="black", linewidth=0.8, linestyle="--")
+    top.axhline(floor_report.TARGET, color="gray", linewidth=0.6, linestyle=":")  # issue 14's median target
     top.set_yscale("log")
     low, high = top.get_ylim()
     top.set_ylim(min(low, 0.9) / 1.15, max(high, 1.1) * 1.3)  # room for the labels and the legend
@@ -148,7 +158,7 @@ def plot(report: dict, path: Path) -> None:
     top.yaxis.set_major_formatter(FuncFormatter(lambda y, _: f"{y:g}x"))
     top.yaxis.set_minor_locator(NullLocator())
     top.set_ylabel("Cerebro speedup over ONNX Runtime")
-    top.legend(fontsize=7, ncol=4, loc="upper left")
+    top.legend(fontsize=7, ncol=3, loc="upper left")
     m = report["machine"]
     top.set_title(f"Model zoo, median latency ratio (above 1: Cerebro faster)\n{m['cpu']}, {m['usable_cpus']} CPUs, "
                   f"commit {m['commit']}, {m['date']}, {_load(records)}", fontsize=9)
@@ -162,7 +172,8 @@ def plot(report: dict, path: Path) -> None:
             bottom.bar(range(len(models)), heights, 0.6, bottom=bottoms, color=color, label=column)
             bottoms = [b + h for b, h in zip(bottoms, heights)]
     bottom.set_ylabel("Cerebro compile s (one core)")
-    bottom.legend(fontsize=7, ncol=6, loc="upper left")
+    if first:
+        bottom.legend(fontsize=7, ncol=6, loc="upper left")
     bottom.set_xticks(range(len(models)), models, rotation=45, ha="right", fontsize=7)
     for ax in (top, bottom):
         ax.grid(axis="y", alpha=0.3)
@@ -171,13 +182,44 @@ def plot(report: dict, path: Path) -> None:
     plt.close(fig)
 
 
-def main() -> None:
-    """python -m benchmarks.zoo.report DIR: re-render DIR/zoo.md and zoo.png from DIR/zoo.json."""
-    import json
-    import sys
+def complete_floor(full: dict, cache: Path, cpu: int) -> list[str]:
+    """What a zoo.json from before the floor lacks, added: the machine's floor measured now on `cpu`, each
+    model and batch's work counted from the cache's exported files. Returns what was added (for a message)."""
+    from benchmarks.zoo.export import paths
 
-    out = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parents[1] / "results"
+    added = []
+    if "floor" not in full:
+        full["floor"] = floor.measure(cpu)
+        added.append(f"the floor measured now ({full['floor']['date']})")
+    for model, batch in dict.fromkeys((r["model"], r["batch"]) for r in full["results"]):
+        if "flops" not in full.get("work", {}).get(floor.work_key(model, batch), {}):
+            floor.add_work(full, paths(cache, model, batch)["onnx"], model, batch)
+            if floor.work_key(model, batch) in full["work"]:
+                added.append(floor.work_key(model, batch))
+    return added
+
+
+def main(argv: list[str] | None = None) -> None:
+    """python -m benchmarks.zoo.report [DIR]: re-render DIR/zoo.md and zoo.png from DIR/zoo.json (default
+    benchmarks/results). A zoo.json without the floor gets it first (measured now, work counted from the
+    exported files) and is written back: the timed rows are kept as they are."""
+    import argparse
+    import json
+    import os
+
+    from benchmarks.zoo.run import default_cache
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("dir", type=Path, nargs="?", default=Path(__file__).resolve().parents[1] / "results")
+    parser.add_argument("--zoo-cache", type=Path, default=None, help="the exported files (default as --zoo)")
+    parser.add_argument("--cpu", type=int, default=max(os.sched_getaffinity(0)), help="where to measure the floor")
+    args = parser.parse_args(argv)
+    out = args.dir
     full = json.loads((out / "zoo.json").read_text())
+    added = complete_floor(full, args.zoo_cache or default_cache(), args.cpu)
+    if added:
+        write_json(full, out / "zoo.json")
+        print(f"added to {out / 'zoo.json'}: {', '.join(added)}")
     (out / "zoo.md").write_text(markdown(full))
     plot(full, out / "zoo.png")
     print(f"rewrote {out / 'zoo.md'} and {out / 'zoo.png'}")

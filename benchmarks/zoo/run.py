@@ -17,8 +17,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 
 from benchmarks import machine, timing
 from benchmarks.report import write_json
-from benchmarks.zoo import report, venv
+from benchmarks.zoo import floor, report, venv
 from benchmarks.zoo.catalog import ZooModel
+from benchmarks.zoo.export import paths
 
 REPO = Path(__file__).resolve().parents[2]
 # Fewer samples than the suite's FULL budget: 17 models x 2 batches x 2 thread settings in one run.
@@ -157,16 +158,22 @@ def main(args: argparse.Namespace, command: str) -> dict:
                TimeElapsedColumn())
     with Progress(*columns) as progress:
         python = venv.ensure(logs / "zoo-venv.log", say=progress.console.print)
+        progress.console.print("measuring this machine's floor (FMA peak, read bandwidth)")
+        measured = floor.measure(args.cpu)  # before the exporter starts: an idle machine's best
         exporter = Exporter(python, args.zoo_models, args.batch, args.zoo_cache, logs / "zoo-export.log", progress)
         full = {"machine": machine.describe(), "exporter": _exporter_versions(python), "command": command,
-                "budget": args.budget.to_dict(), "budget_text": budget_text(args.budget), "results": []}
+                "budget": args.budget.to_dict(), "budget_text": budget_text(args.budget), "results": [],
+                "floor": measured, "work": {}}
         if args.merge and (out / "zoo.json").exists():
-            full = merge_base(json.loads((out / "zoo.json").read_text()), full)
+            previous = json.loads((out / "zoo.json").read_text())
+            full = merge_base(previous, full)
+            full["work"] = previous.get("work", {})  # the kept rows' models; counts do not change between runs
         task = progress.add_task("benchmarking", total=len(configs))
         with exporter, tempfile.TemporaryDirectory(prefix="cerebro-zoo-") as workdir:
             for model, batch, threads in configs:
                 progress.update(task, description=f"{model} b{batch}: waiting for its export")
                 exporter.wait(model, batch)
+                floor.add_work(full, paths(args.zoo_cache, model, batch)["onnx"], model, batch)
                 exporting = exporter.running()
                 record = run_config(model, batch, threads, args, Path(workdir), logs, progress, task)
                 record["exporter_running"] = exporting  # one more busy core while this row was timed
