@@ -17,6 +17,7 @@ from cerebro.compiler.cbx.format import MAX_PARTS, MAX_STAGES, Meta, TensorSpec
 from cerebro.compiler.cbx.profile_table import attach_profile, node_info
 from cerebro.compiler.cbx.writer import finish_object
 from cerebro.compiler.codegen import UNITS
+from cerebro.compiler.codegen.calls import Chunking
 from cerebro.compiler.codegen.module import emit_module
 from cerebro.compiler.codegen.partition import Piece
 from cerebro.compiler.fpu_check import check_integer_graph, check_object
@@ -24,6 +25,7 @@ from cerebro.compiler.ir import Graph, IRError, Node, Value, format_graph, verif
 from cerebro.compiler.ir.fused import node_flops
 from cerebro.compiler.ir.loop import UNBOUNDED
 from cerebro.compiler.passes import eliminate_dead_nodes, fold_constants, fuse_elementwise, plan_memory
+from cerebro.compiler.passes.batch_chunks import Chunks, chunk_batch
 from cerebro.compiler.passes.epilogue import fuse_epilogues
 from cerebro.compiler.passes.explicit_pad import pad_conv_inputs
 from cerebro.compiler.passes.half_weights import narrow_half_weights
@@ -157,17 +159,20 @@ def optimise(graph: Graph, target: Target, quantize: str | None = None) -> Graph
 
 
 def lower(graph: Graph, target: str | Target = "host", stage_flops: int = STAGE_FLOPS,
-          quantize: str | None = None) -> tuple[Graph, str, Meta, bytes]:
-    """Everything up to LLVM: (optimised graph, LLVM IR text, meta, weights)."""
+          quantize: str | None = None, chunked: bool = True) -> tuple[Graph, str, Meta, bytes]:
+    """Everything up to LLVM: (optimised graph, LLVM IR text, meta, weights). chunked: a batch too big for the
+    cache may run in chunks (passes/batch_chunks.py; meta.num_stages is then the chunks' stages in turn)."""
     check_quantize(quantize)
     tgt = resolve_target(target)
     with phase("verify"):
         verify(graph)
     with phase("fold constants"):
-        graph = eliminate_dead_nodes(fold_constants(_private_copy(graph)))
-        ir_text = format_graph(graph)
+        folded = eliminate_dead_nodes(fold_constants(_private_copy(graph)))
+        ir_text = format_graph(folded)
     if tgt.fpu == "none":
-        check_integer_graph(graph)
+        check_integer_graph(folded)
+    chunks = chunk_batch(folded) if chunked else Chunks(folded, 1)
+    graph = chunks.graph
     with phase("optimise"):
         graph = optimise(graph, tgt, quantize)
         graph = split_scans(prepare_loops(graph, lambda body: optimise(
@@ -175,20 +180,24 @@ def lower(graph: Graph, target: str | Target = "host", stage_flops: int = STAGE_
         verify(graph, lowered=True)  # the passes kept the graph well formed
     with phase("stages and memory plan"):
         stages = split_stages(graph.nodes, stage_flops, tgt)
+        if len(stages) * chunks.count > MAX_STAGES or len(graph.nodes) * chunks.count >= MAX_STAGES:
+            return lower(folded, tgt, stage_flops, quantize, chunked=False)  # too many for the stage word
         plan = plan_memory(graph)
     with phase("lower to LLVM IR"):
-        text = emit_module(graph, plan, stages, tgt, ir_text, loop_layouts(graph))
+        chunking = Chunking(chunks.count, tuple(v.nbytes for v in graph.inputs), tuple(v.nbytes for v in graph.outputs))
+        text = emit_module(graph, plan, stages, tgt, ir_text, loop_layouts(graph), chunking)
     flops = [sum(piece.flops for piece in stage) for stage in stages]
     names = graph.output_names
     if len(set(names)) != len(names):
         raise IRError(f"graph output names must be distinct: {names}")
-    meta = Meta(machine=tgt.machine, num_stages=len(stages), arena_size=plan.arena_size,
-                weights_size=len(plan.weights), flops=min(sum(node_flops(n) for n in graph.nodes), UNBOUNDED),
+    meta = Meta(machine=tgt.machine, num_stages=len(stages) * chunks.count, arena_size=plan.arena_size,
+                weights_size=len(plan.weights),
+                flops=min(sum(node_flops(n) for n in graph.nodes) * chunks.count, UNBOUNDED),
                 max_stage_flops=min(max(flops), UNBOUNDED),  # a while loop's steps are UNBOUNDED
                 triple=tgt.triple, cpu=tgt.cpu, features=tgt.meta_features, model_name=_model_name(graph.name),
                 parts=MAX_PARTS, fpu=tgt.fpu,
-                inputs=[TensorSpec(v.name, v.shape, v.dtype) for v in graph.inputs],
-                outputs=[TensorSpec(n, v.shape, v.dtype) for n, v in zip(names, graph.outputs)])
+                inputs=[TensorSpec(v.name, v.shape, v.dtype) for v in folded.inputs],
+                outputs=[TensorSpec(n, v.shape, v.dtype) for n, v in zip(names, folded.outputs)])
     return graph, text, meta, plan.weights
 
 
@@ -223,5 +232,6 @@ def build(graph: Graph, target: str | Target = "host", name: str | None = None,
         data = finish_object(obj, meta, weights)
         if profile:
             stages = split_stages(optimised.nodes, 0, resolve_target(target))
-            data = attach_profile(data, [[node_info(p.node, p.flops) for p in stage] for stage in stages])
+            table = [[node_info(p.node, p.flops) for p in stage] for stage in stages]
+            data = attach_profile(data, table * (meta.num_stages // len(stages)))  # once per chunk
         return data

@@ -206,10 +206,24 @@ class _Lookup:
         return low
 
 
-def emit_entry(module: ir.Module, table: CallTable, stages: list[Segment], steps: list[Segment]) -> None:
+@dataclass(frozen=True)
+class Chunking:
+    """The stages and steps run `count` times (passes/batch_chunks.py), run r on the r-th chunk of each input
+    and output: the caller's pointers moved by r times the chunk's bytes (one per input and output)."""
+
+    count: int = 1
+    input_bytes: tuple[int, ...] = ()
+    output_bytes: tuple[int, ...] = ()
+
+
+UNCHUNKED = Chunking()
+
+
+def emit_entry(module: ir.Module, table: CallTable, stages: list[Segment], steps: list[Segment],
+               chunking: Chunking = UNCHUNKED) -> None:
     """i32 @cerebro_entry(inputs, outputs, arena, stage_word): split the word (abi.h), find the stage (one
     part) or step (more) and call its function; the last step returns LAST_STEP. An index past the last
-    or a part outside 0..parts-1 is a bad stage (1)."""
+    or a part outside 0..parts-1 is a bad stage (1). Chunked, number n is n % count of chunk n / count."""
     row_table = table.global_table()
     entry = ir.Function(module, ir.FunctionType(I32, [PTR, PTR, PTR, I32]), "cerebro_entry")
     b = ir.IRBuilder(entry.append_basic_block("entry"))
@@ -226,30 +240,49 @@ def emit_entry(module: ir.Module, table: CallTable, stages: list[Segment], steps
         lookup = _Lookup(module, name, segments)
         b.position_at_end(blocks[name])
         inside = entry.append_basic_block(f"{name}_inside")
-        b.cbranch(b.icmp_unsigned("<", number, ir.Constant(I32, lookup.count)), inside, blocks["bad_stage"])
+        total = lookup.count * chunking.count
+        b.cbranch(b.icmp_unsigned("<", number, ir.Constant(I32, total)), inside, blocks["bad_stage"])
         b.position_at_end(inside)
-        pattern, row, slice_ = lookup.find(b, number)
-        last = b.icmp_unsigned("==", number, ir.Constant(I32, lookup.count - 1))
+        count = ir.Constant(I32, lookup.count)
+        pattern, row, slice_ = lookup.find(b, b.urem(number, count) if chunking.count > 1 else number)
+        last = b.icmp_unsigned("==", number, ir.Constant(I32, total - 1))
         status = (b.select(last, ir.Constant(I32, LAST_STEP), ir.Constant(I32, 0)) if name == "steps"
                   else ir.Constant(I32, 0))
-        found.append((b.block, pattern, row, slice_, status))
+        chunk = b.udiv(number, count) if chunking.count > 1 else ir.Constant(I32, 0)
+        found.append((b.block, pattern, row, slice_, status, chunk))
         b.branch(blocks["call"])
     b.position_at_end(blocks["call"])
     merged = []
-    for column in range(1, 5):
+    for column in range(1, 6):
         phi = b.phi(I32)
         for item in found:
             phi.add_incoming(item[column], item[0])
         merged.append(phi)
-    pattern, row, slice_, status = merged
+    pattern, row, slice_, status, chunk = merged
+    tensors = _chunk_pointers(b, entry.args[:2], chunking, chunk) if chunking.count > 1 else entry.args[:2]
     row_pointer = b.gep(row_table, [ir.Constant(I64, 0), b.zext(row, I64)], inbounds=True)
     switch = b.switch(pattern, blocks["bad_stage"])
     for number_, fn in enumerate(table.functions):
         block = entry.append_basic_block(f"calls{number_}")
         switch.add_case(ir.Constant(I32, number_), block)
         b.position_at_end(block)
-        b.call(fn, [*entry.args[:3], part, parts, row_pointer, slice_])
+        b.call(fn, [*tensors, entry.args[2], part, parts, row_pointer, slice_])
         b.ret(status)
     b.position_at_end(blocks["bad_stage"])
     b.ret(ir.Constant(I32, 1))
+
+
+def _chunk_pointers(b: ir.IRBuilder, arrays: list[ir.Value], chunking: Chunking, chunk: ir.Value) -> list[ir.Value]:
+    """Copies of the input and output pointer arrays, each pointer moved to the chunk's rows."""
+    moved = []
+    for array, sizes in zip(arrays, (chunking.input_bytes, chunking.output_bytes)):
+        copy = b.alloca(ir.ArrayType(PTR, max(len(sizes), 1)))
+        for slot, size in enumerate(sizes):
+            at = [ir.Constant(I64, slot)]
+            source = b.load(b.gep(array, at, inbounds=True, source_etype=PTR), typ=PTR)
+            offset = b.mul(b.zext(chunk, I64), ir.Constant(I64, size))
+            b.store(b.gep(source, [offset], inbounds=True, source_etype=I8),
+                    b.gep(copy, [ir.Constant(I64, 0), ir.Constant(I64, slot)], inbounds=True))
+        moved.append(b.bitcast(copy, PTR))
+    return moved
 

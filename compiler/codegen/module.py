@@ -35,7 +35,7 @@ from llvmlite import ir
 
 from cerebro.compiler.cbx.format import MAX_STAGES, meta_size
 from cerebro.compiler.codegen import EMITTERS, PARALLEL, EmitContext, conv
-from cerebro.compiler.codegen.calls import SLICE, Call, CallTable, Segment, emit_entry
+from cerebro.compiler.codegen.calls import SLICE, UNCHUNKED, Call, CallTable, Chunking, Segment, emit_entry
 from cerebro.compiler.codegen.kernel_key import Key, kernel_key
 from cerebro.compiler.codegen.partition import Piece
 from cerebro.compiler.ir import Graph, IRError, Node
@@ -90,9 +90,9 @@ def _node_function(ctx: EmitContext, node: Node, index: int, prefix: str = "", s
 
 
 def emit_module(graph: Graph, plan: MemoryPlan, stages: list[list[Piece]], target: Target, ir_text: str,
-                loops: dict[int, Layout] | None = None) -> str:
+                loops: dict[int, Layout] | None = None, chunking: Chunking = UNCHUNKED) -> str:
     """LLVM IR text of the whole model (graph already verified and planned; loops: its loop nodes' scratch
-    layouts, passes/loops.loop_layouts)."""
+    layouts, passes/loops.loop_layouts; chunking: the stages and steps run once per chunk of the batch)."""
     module = ir.Module(name=graph.name)
     module.triple = target.triple
     ctx = EmitContext(module, target, loops or {})
@@ -131,15 +131,16 @@ def emit_module(graph: Graph, plan: MemoryPlan, stages: list[list[Piece]], targe
         in_run = False
         calls = [Call(p.node, functions[id(p.node)], p.index, p.count) for p in pieces if id(p.node) in functions]
         stage_segments.append(Segment(number, 1, *table.add(calls, number == len(stages) - 1)))
-    steps = _steps(stages, functions, any(nbytes for _, _, nbytes in plan.copies))
+    steps = _steps(stages, functions, any(nbytes for _, _, nbytes in plan.copies), chunking.count)
     step_segments = [Segment(number, 1, *table.add([Call(node, functions[id(node)]) for node in nodes],
                                                     number == len(steps) - 1))
                      for number, nodes in enumerate(steps)]
-    emit_entry(module, table, stage_segments, step_segments)
+    emit_entry(module, table, stage_segments, step_segments, chunking)
     return finish_text(str(module), target, len(plan.weights), meta_size(num_tensors), text)
 
 
-def _steps(stages: list[list[Piece]], functions: dict[int, ir.Function], copies: bool) -> list[list[Node]]:
+def _steps(stages: list[list[Piece]], functions: dict[int, ir.Function], copies: bool, chunks: int = 1
+           ) -> list[list[Node]]:
     """The node calls of a split call, in steps: a step ends between two node calls of which one is
     parallel (part 0 alone runs consecutive serial nodes), and after a parallel last node when part 0
     then copies outputs (it needs every part's share). A node sliced over stages is called once."""
@@ -154,8 +155,9 @@ def _steps(stages: list[list[Piece]], functions: dict[int, ir.Function], copies:
         previous = node
     if copies and previous is not None and previous.op in PARALLEL:
         steps.append([])
-    if len(steps) > MAX_STAGES:
-        raise IRError(f"a call split into parts would take {len(steps)} steps; the stage word allows {MAX_STAGES}")
+    if len(steps) * chunks > MAX_STAGES:
+        raise IRError(f"a call split into parts would take {len(steps) * chunks} steps; the stage word allows "
+                      f"{MAX_STAGES}")
     return steps
 
 
