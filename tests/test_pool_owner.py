@@ -1,5 +1,6 @@
-"""The worker pool (runtime_kmod/user/pool.c) on its own, through a small C program: each thread takes
-its own task of a step first, so consecutive steps' shares stay on the same cores."""
+"""The worker pool (runtime_kmod/user/pool.c) on its own, through small C programs: each thread takes
+its own task of a step first, so consecutive steps' shares stay on the same cores; a pool that went alone
+under a load shares again soon after the load goes."""
 
 from __future__ import annotations
 
@@ -24,17 +25,18 @@ def realtime() -> None:
     os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(1))
 
 
-def run_pool(tmp_path, mode: str) -> list[str]:
-    """The C driver's steps, each a string of "c"/"w": which thread (caller, worker) ran each task."""
+def run_pool(tmp_path, mode: str, program: str = "owner_main.c") -> list[str]:
+    """The C driver's output words (owner_main.c: steps, each a string of "c"/"w": which thread, caller
+    or worker, ran each task)."""
     try:
         os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(1))
         os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
     except PermissionError:
         pytest.skip("needs SCHED_FIFO (root or CAP_SYS_NICE) to keep the machine's other jobs off its threads")
-    exe = tmp_path / "owner"
+    exe = tmp_path / Path(program).stem
     if not exe.exists():
         subprocess.run(["gcc", "-O2", "-std=gnu11", "-pthread", f"-I{RUNTIME / 'include'}", f"-I{RUNTIME / 'core'}",
-                        f"-I{RUNTIME / 'user'}", "-o", str(exe), str(ROOT / "tests" / "pool_c" / "owner_main.c"),
+                        f"-I{RUNTIME / 'user'}", "-o", str(exe), str(ROOT / "tests" / "pool_c" / program),
                         str(RUNTIME / "user" / "pool.c"), str(RUNTIME / "core" / "error.c")], check=True)
     return subprocess.run([str(exe), mode], capture_output=True, text=True, check=True, timeout=60,
                           preexec_fn=realtime).stdout.split()
@@ -56,3 +58,11 @@ def test_a_thread_done_early_takes_the_end_of_the_others_share(tmp_path):
     steps = run_pool(tmp_path, "balance")
     assert all(step[:4] == "cccc" for step in steps)
     assert sum(step[4] == "w" and step[7] == "c" for step in steps) >= 0.9 * len(steps), steps[:5]
+
+
+def test_a_pool_gone_alone_shares_again_soon_after_the_load_goes(tmp_path):
+    """600 jobs while sharing is slower (3 ms shared, 1 ms alone) send the pool alone and space its tries
+    of sharing out; once sharing is faster (0.25 ms) it must share again within about RETRY_NS (100 ms:
+    100 such jobs). Before RETRY_NS the next try came after up to PROBE_MAX jobs: 424 here."""
+    jobs = int(run_pool(tmp_path, "", "retry_main.c")[0])
+    assert jobs <= 110, f"{jobs} jobs ran alone after the load went"
