@@ -130,6 +130,8 @@ def test_report_shows_the_floor_section(tmp_path: Path) -> None:
     assert "out of reach at the floor" in text and "in 1 of 2 rows: resnet18 b1/t2 80%" in text
     assert "Cerebro at 80% of the floor or closer in 1 of 2 rows" in text
     assert "(1 rows, Cerebro's % of floor): resnet18 b1/t2 67%; of them behind ORT: resnet18 b1/t2 67%" in text
+    assert "- b1/t1: median Cerebro vs ORT 1.20x now; at most 1.50x with Cerebro at its floor in every row, " \
+           "1.35x at 90% of it (1 models; 1 could reach 1.3x)." in text
     assert floor_report.plot_marks(full) == {("resnet18", "1", "1"): pytest.approx(1.5),
                                              ("resnet18", "1", "default"): pytest.approx(1.25)}
     report.plot(full, tmp_path / "zoo.png")

@@ -35,8 +35,9 @@ def cache_sizes(cpu: int) -> dict[str, int]:
 def measure(cpu: int) -> dict:
     """The machine's floor facts, measured on `cpu` (this thread is pinned there meanwhile): the FMA peak of
     one core and the read bandwidth of data in L2, L3 and DRAM (half of L2, half of L3, four times L3).
-    Best of many short trials (about a second in all): a trial that shared the core or the L3 with
-    another process is slower, and the floor wants the machine's best."""
+    Best of many short trials (a few ms each, about a second in all): a trial that shared the core, the L3
+    or DRAM with another process is slower (on a loaded machine, DRAM reads of two passes per trial measured
+    6 GB/s where one pass measured 18), and the floor wants the machine's best."""
     import datetime
 
     from benchmarks.floor import fma_peak, read_time
@@ -46,7 +47,7 @@ def measure(cpu: int) -> dict:
     try:
         caches = cache_sizes(cpu)
         sizes = {"l2": caches["l2"] // 2, "l3": caches["l3"] // 2, "dram": caches["l3"] * 4}
-        bandwidth = {level: n / read_time(n, trials=10 if level == "dram" else 50, repeats=2 if level == "dram" else 10)
+        bandwidth = {level: n / read_time(n, trials=40 if level == "dram" else 50, repeats=1 if level == "dram" else 10)
                      for level, n in sizes.items()}
         peak = fma_peak(trials=50)
     finally:

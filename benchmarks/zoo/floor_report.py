@@ -4,6 +4,8 @@ flops; a summary says which rows are at their floor and which are the misses lef
 
 from __future__ import annotations
 
+import statistics
+
 from benchmarks.report import _threads, speedup
 from benchmarks.zoo.floor import row_floor, threads_of, work_key
 
@@ -70,6 +72,20 @@ def _names(rows: list[tuple[dict, dict]], key: str) -> str:
     return ", ".join(f"{_row_name(r, f)} {_pct(f[key])}" for r, f in rows) or "none"
 
 
+def medians(rows: list[tuple[dict, dict]]) -> list[str]:
+    """Per configuration: the median Cerebro/ORT now against the most the median could be with Cerebro at
+    its floor, and at 90% of it (where the best matmuls run): whether the median target can hold at all."""
+    lines = []
+    for batch, threads in dict.fromkeys((r["batch"], f["threads"]) for r, f in rows):
+        chosen = [f for r, f in rows if r["batch"] == batch and f["threads"] == threads]
+        reach = statistics.median(f["reach"] for f in chosen)
+        lines.append(f"- b{batch}/t{threads}: median Cerebro vs ORT {statistics.median(f['now'] for f in chosen):.2f}x "
+                     f"now; at most {reach:.2f}x with Cerebro at its floor in every row, {0.9 * reach:.2f}x at 90% "
+                     f"of it ({len(chosen)} models; {sum(f['reach'] >= TARGET for f in chosen)} could reach "
+                     f"{TARGET}x).")
+    return lines
+
+
 def summary(rows: list[tuple[dict, dict]]) -> list[str]:
     """Which rows are bound by what, at their floor or not, and where a 1.3x lead is possible at all."""
     byte_bound = [(r, f) for r, f in rows if f["bound"] == "bytes"]
@@ -86,6 +102,7 @@ def summary(rows: list[tuple[dict, dict]]) -> list[str]:
         f"- Cerebro at {_pct(AT_FLOOR)} of the floor or closer in {len(at_floor)} of {len(rows)} rows.",
         f"- The misses, Cerebro under {_pct(AT_FLOOR)} of the floor ({len(misses)} rows, Cerebro's % of floor): "
         f"{_names(misses, 'cerebro')}; of them behind ORT: {_names(behind, 'cerebro')}.",
+        *medians(rows),
         "",
     ]
 
