@@ -7,7 +7,9 @@ Loop structure, per batch:  for K panel k0 (KC rows of b: one column block of it
                                     acc[r][v] += a[i0+r, k] * b[k, j0+v*W : +W]
 The inner k loop keeps MR*NV accumulators in vector registers (SSA phis),
 loads NV vectors of b (contiguous in N) and broadcasts one a per row, so
-each loaded value feeds several fmas. Column tails use one-vector tiles,
+each loaded value feeds several fmas. A deep matmul's K panels are one run-time loop over one copy of
+the tiles (the first panel starts from zeros, the last runs the epilogue: LLVM's time grows with the copies
+of the tiles, not with their trip counts). Column tails use one-vector tiles,
 then scalar tiles; the row tail is one tile with M % MR rows (shapes are
 compile-time constants). In a call split into parts (codegen/partition.py)
 each part takes a share of the batch x row blocks, or, when there are fewer
@@ -31,6 +33,8 @@ and converted to f32 (sitofp), its per-column scale applied by the epilogue.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from llvmlite import ir
@@ -153,14 +157,16 @@ def _emit_rectangle(ctx: EmitContext, node: Node, fn: ir.Function, builder: ir.I
         step = depth_block(ctx.target, out.dtype) if rows > tile_rows else max(depth, 1)
         streams = packed is not None and node.inputs[1].nbytes >= STREAMED_B_BYTES
 
-        def panel(k0: ir.Value, panel_depth: int, accumulate: bool, last: bool) -> None:
+        def panel(k0: ir.Value, panel_depth: int | ir.Value, accumulate: bool | ir.Value, last: bool | ir.Value
+                  ) -> None:
             def tile(tile_rows: int, widths: list[int], i0: ir.Value, j0: ir.Value, stream: ir.Value) -> None:
                 _tile(builder, operands, tile_rows, widths, i0, j0, k0, panel_depth, accumulate, stream)
-                if last and "epilogue" in node.attrs:
-                    for r in range(tile_rows):
-                        at = index(builder, r * operands.c_row, (c_base, 1), (i0, operands.c_row), (j0, 1))
-                        row = index(builder, r, (bi, rows), (i0, 1))
-                        epilogue.apply_row(builder, node, fn, row, at, j0, sum(widths))
+                if last is False or "epilogue" not in node.attrs:
+                    return
+                with _when(builder, last), for_range(builder, tile_rows, "er") as r:  # one copy of the chain
+                    at = index(builder, 0, (c_base, 1), (i0, operands.c_row), (r, operands.c_row), (j0, 1))
+                    row = index(builder, 0, (bi, rows), (i0, 1), (r, 1))
+                    epilogue.apply_row(builder, node, fn, row, at, j0, sum(widths))
 
             def column_block(phase: int, jb: ir.Value) -> None:
                 widths, _, first_column = phases[phase]
@@ -180,6 +186,13 @@ def _emit_rectangle(ctx: EmitContext, node: Node, fn: ir.Function, builder: ir.I
 
             for_phases(builder, column_lo, column_hi, column_counts, column_block, "jb")
 
+        if depth > step and operands.b_dtype is not DType.i8:  # one copy of the tiles for every panel
+            panels = -(-depth // step)
+            with for_range(builder, panels, "kb") as kb:
+                first_panel, last_panel = (builder.icmp_signed("==", kb, i64(n)) for n in (0, panels - 1))
+                panel_depth = builder.select(last_panel, i64(depth - (panels - 1) * step), i64(step))
+                panel(index(builder, 0, (kb, step)), panel_depth, builder.not_(first_panel), last_panel)
+            return
         for k0, panel_depth, accumulate, last, count in k_panels(depth, step, "epilogue" in node.attrs):
             if count is None:
                 panel(i64(k0), panel_depth, accumulate, last)
@@ -272,19 +285,21 @@ class _Operands:
 
 
 def _tile(builder: ir.IRBuilder, op: _Operands, rows: int, widths: list[int], i0: ir.Value, j0: ir.Value,
-          k0: ir.Value, depth: int, accumulate: bool, stream: ir.Value | None = None) -> None:
+          k0: ir.Value, depth: int | ir.Value, accumulate: bool | ir.Value, stream: ir.Value | None = None) -> None:
     """C[i0:i0+rows, j0:j0+sum(widths)] (+)= A[i0:+rows, k0:k0+depth] @ B[k0:k0+depth, same columns].
 
-    The accumulators live in registers; with accumulate they start from C (a later K panel). stream
-    (i1, packed b only): this tile is the first to read its b panel, so it prefetches PREFETCH_K rows
-    ahead (the others find the panel in cache and prefetch the row they read, which costs one uop)."""
+    The accumulators live in registers; with accumulate (an i1: chosen at run time) they start from C (a
+    later K panel), else from zeros. stream (i1, packed b only): this tile is the first to read its b
+    panel, so it prefetches PREFETCH_K rows ahead (the others find the panel in cache and prefetch the row
+    they read, which costs one uop)."""
     offsets = [sum(widths[:c]) for c in range(len(widths))]
     c_rows = [index(builder, r * op.c_row, (op.c_base, 1), (i0, op.c_row), (j0, 1)) for r in range(rows)]
-    if accumulate:
-        inits = [load(builder, op.pc, index(builder, off, (c_rows[r], 1)), op.elem, w)
-                 for r in range(rows) for w, off in zip(widths, offsets)]
-    else:
-        inits = [constant(op.elem, 0, w) for _ in range(rows) for w in widths]
+    inits = [constant(op.elem, 0, w) for _ in range(rows) for w in widths]
+    if accumulate is not False:
+        loaded = [load(builder, op.pc, index(builder, off, (c_rows[r], 1)), op.elem, w)
+                  for r in range(rows) for w, off in zip(widths, offsets)]
+        inits = loaded if accumulate is True else [builder.select(accumulate, c, zero)
+                                                   for c, zero in zip(loaded, inits)]
     a_row = index(builder, 0, (op.a_base, 1), (i0, op.a_row), (k0, op.a_k))
     pitch = sum(widths) if op.packed else op.b_k
     if op.packed:
@@ -313,21 +328,31 @@ def _tile(builder: ir.IRBuilder, op: _Operands, rows: int, widths: list[int], i0
     # do not wait for the last one's (the widening leaves time for them); added up after the loop
     chains = K_CHAINS if op.b_dtype is DType.i8 and rows == 1 and depth >= 2 * K_CHAINS else 1
     count = len(inits)
-    main = depth - depth % chains
+    main = depth if chains == 1 else depth - depth % chains  # a run-time depth has chains 1
     zeros = [constant(op.elem, 0, w) for w in widths] * (chains - 1)
-    with fold_range(builder, main // chains, [*inits, *zeros], "k") as (k, carry):
+    with fold_range(builder, main if chains == 1 else main // chains, [*inits, *zeros], "k") as (k, carry):
         carry.values = [value for s in range(chains) for value in
                         step(index(builder, s, (k, chains)), carry.values[s * count:(s + 1) * count])]
     values = carry.values[:count]
     for s in range(1, chains):
         values = [builder.fadd(x, y) for x, y in zip(values, carry.values[s * count:(s + 1) * count])]
-    if main < depth:
+    if chains > 1 and main < depth:
         with fold_range(builder, depth, values, "kt", start=main) as (k, carry):
             carry.values = step(k, carry.values)
         values = carry.values
     for r in range(rows):
         for c, off in enumerate(offsets):
             store(builder, values[r * len(widths) + c], op.pc, index(builder, off, (c_rows[r], 1)), op.elem)
+
+
+@contextmanager
+def _when(builder: ir.IRBuilder, condition: bool | ir.Value) -> Iterator[None]:
+    """The body always (condition True) or where the i1 condition holds."""
+    if condition is True:
+        yield
+        return
+    with builder.if_then(condition):
+        yield
 
 
 def prefetch(builder: ir.IRBuilder, base: ir.Value, at: ir.Value, elem: ir.Type) -> None:

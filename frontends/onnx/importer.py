@@ -11,6 +11,7 @@ defines (LayerNormalization, Attention, Gelu, ...), else rejected by name.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 from collections import ChainMap
 from collections.abc import MutableMapping
@@ -104,11 +105,19 @@ def _static(dim: onnx.TensorShapeProto.Dimension) -> bool:
     return dim.HasField("dim_value") and dim.dim_value >= 0
 
 
+@functools.cache  # a model of thousands of small nodes asks for the same few schemas (swin_t: 6261 nodes)
 def _schema(op_type: str, version: int, domain: str) -> onnx.defs.OpSchema | None:
     try:
         return onnx.defs.get_schema(op_type, version, domain)
     except onnx.defs.SchemaError:
         return None
+
+
+@functools.cache  # reading schema.attributes builds every attribute's Python object anew
+def _default_protos(schema: onnx.defs.OpSchema) -> dict[str, AttributeProto]:
+    """The attributes with a default, as the schema's AttributeProtos (callers copy; never change them)."""
+    return {name: a.default_value for name, a in schema.attributes.items()
+            if a.default_value.type != AttributeProto.UNDEFINED}
 
 
 class Importer:
@@ -299,12 +308,10 @@ class Importer:
     def defaults(self, schema: onnx.defs.OpSchema | None) -> dict:
         if schema is None:
             return {}
-        return {name: attribute_value(a.default_value) for name, a in schema.attributes.items()
-                if a.default_value.type != AttributeProto.UNDEFINED}
+        return {name: attribute_value(proto) for name, proto in _default_protos(schema).items()}
 
     def default_protos(self, schema: onnx.defs.OpSchema) -> dict[str, AttributeProto]:
-        return {name: a.default_value for name, a in schema.attributes.items()
-                if a.default_value.type != AttributeProto.UNDEFINED}
+        return dict(_default_protos(schema))
 
     # -- folding ---------------------------------------------------------
     def fold(self, node: onnx.NodeProto, ctx: Ctx, rule: object, attrs: list, inputs: list, domain: str,
@@ -333,6 +340,8 @@ class Importer:
         outputs = rule(dataclasses.replace(ctx, graph=scratch), *inputs)
         outputs = [outputs] if isinstance(outputs, Value) else list(outputs)
         computed = [v for v in outputs if v is not None and not v.is_const]
+        if not computed:  # the rule's builder folded every node itself (most shape arithmetic)
+            return outputs
         scratch.set_outputs(computed)
         with np.errstate(all="ignore"):
             results = dict(zip((v.id for v in computed), run_graph(scratch, [])))
