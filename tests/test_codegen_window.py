@@ -17,6 +17,7 @@ from test_aarch64_runtime import run_cbxrun, split_outputs
 import cerebro
 from cerebro import runtime
 from cerebro.compiler import build
+from cerebro.compiler.driver import lower
 from cerebro.compiler.ir import DType, Graph
 from cerebro.compiler.ir.interpret import run_graph
 from cerebro.frontends.onnx import import_onnx
@@ -42,6 +43,15 @@ WINDOWS = (
     ((1, 7, 6, 3, 5), DType.f64, "max", (1, 2, 3, 1, 1), (1, 1, 1, 1, 1), ((0, 0), (1, 0), (1, 1), (0, 0), (0, 0))),
     ((9, 17), DType.i8, "max", (4, 1), (2, 1), ((2, 1), (0, 0))),  # the windowed dim is the only one
     ((1, 12, 12, 5), DType.f32, "sum", (1, 3, 3, 1), (1, 1, 1, 1), ((0, 0), (1, 1), (1, 1), (0, 0))),  # per pixel
+    # NHWC rows too wide for a scratch row of pixels (the carry path: k - s shared column maxima kept):
+    # ResNet's stem pool (3x3/2, pad 1), ceil mode (one-sided pad), 3x3/1, stride > window, 4 vector passes+tail
+    ((1, 9, 70, 20), DType.f32, "max", (1, 3, 3, 1), (1, 2, 2, 1), ((0, 0), (1, 1), (1, 1), (0, 0))),
+    ((2, 12, 40, 37), DType.f32, "max", (1, 3, 3, 1), (1, 2, 2, 1), ((0, 0), (0, 1), (0, 1), (0, 0))),
+    ((2, 7, 45, 9), DType.i16, "min", (1, 3, 3, 1), (1, 1, 1, 1), ((0, 0), (1, 1), (1, 1), (0, 0))),
+    ((2, 10, 35, 12), DType.u8, "max", (1, 2, 2, 1), (1, 3, 3, 1), ((0, 0), (0, 0), (0, 1), (0, 0))),
+    ((1, 5, 41, 64), DType.f64, "max", (1, 3, 3, 1), (1, 2, 2, 1), ((0, 0), (1, 1), (1, 0), (0, 0))),
+    # shared column maxima too big for the scratch (2 x 600 floats): the rows of pixels path
+    ((1, 5, 9, 600), DType.f32, "max", (1, 3, 3, 1), (1, 1, 1, 1), ((0, 0), (1, 1), (1, 1), (0, 0))),
     # rows too wide for the stack scratch (2 KiB, kernel stacks): the per-pixel path
     ((3, 700), DType.f32, "sum", (2, 3), (1, 2), ((1, 0), (1, 1))),
     ((2, 3, 600), DType.f32, "max", (1, 3, 3), (1, 1, 1), ((0, 0), (1, 1), (1, 1))),
@@ -130,6 +140,36 @@ def test_onnx_pools_match_onnxruntime(case: Pool) -> None:
     want = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
     (got,) = runtime.load(build(import_onnx(onnx.load_from_string(model))))(x)
     np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)  # max is exact; averages divide a sum
+
+
+@pytest.mark.parametrize("pool", [
+    {"kernel_shape": [3, 3], "strides": [2, 2], "pads": [1, 1, 1, 1]},  # ResNet stem
+    {"kernel_shape": [3, 3], "strides": [2, 2], "ceil_mode": 1},  # SqueezeNet
+    {"kernel_shape": [3, 3], "strides": [1, 1], "pads": [1, 1, 1, 1]},
+], ids=str)
+def test_channels_last_max_pool_between_convs_matches_onnxruntime(pool: dict) -> None:
+    """Conv -> MaxPool -> Conv from ONNX: the layout pass runs the pool channels-last (wide odd rows: the carry
+    path), against ONNX Runtime."""
+    import onnx
+    import onnxruntime as ort
+    from onnx import TensorProto, helper, numpy_helper
+
+    w1 = numpy_helper.from_array(RNG.standard_normal((19, 5, 1, 1)).astype(np.float32), "w1")
+    w2 = numpy_helper.from_array(RNG.standard_normal((6, 19, 1, 1)).astype(np.float32), "w2")
+    nodes = [helper.make_node("Conv", ["x", "w1"], ["a"]), helper.make_node("MaxPool", ["a"], ["p"], **pool),
+             helper.make_node("Conv", ["p", "w2"], ["y"])]
+    graph = helper.make_graph(nodes, "pool", [helper.make_tensor_value_info("x", TensorProto.FLOAT, (2, 5, 27, 75))],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], [w1, w2])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
+    x = RNG.standard_normal((2, 5, 27, 75)).astype(np.float32)
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    want = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    optimised = lower(import_onnx(onnx.load_from_string(model)))[0]
+    (pool_node,) = [node for node in optimised.nodes if node.op == "reduce_window"]
+    assert pool_node.inputs[0].shape[-1] == 19  # channels-last
+    (got,) = runtime.load(build(import_onnx(onnx.load_from_string(model))))(x)
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
 
 
 @pytest.mark.parametrize("window, strides, padding", [

@@ -8,18 +8,22 @@ NHWC pooling) are merged into one contiguous block C. Loop structure:
 Padding is a bounds check per window position (only for dims that are
 padded on that side); an outside cell leaves acc unchanged, i.e. it holds
 the identity, and the load reads a clamped valid address. That per-pixel path
-is the fallback; two rows paths go first, each over one output row at a time
-with an identity-padded stack scratch row (no bounds checks along it):
-  - the last dim itself windowed (NCHW pooling): vectors along the output row
-    (_emit_rows);
-  - max/min over pixels of C (NHWC pooling): vectors along C (_emit_pixel_rows).
+is the fallback; three rows paths go first, each over one output row at a time:
+  - the last dim itself windowed (NCHW pooling): vectors along the output row,
+    from an identity-padded stack scratch row (_emit_rows);
+  - max/min over pixels of C (NHWC pooling) whose neighbouring windows share
+    at most 2 columns (3x3/2, 3x3/1): pixel by pixel, the shared column maxima
+    kept in a small stack scratch (_emit_pixel_carry);
+  - other max/min over pixels of C (SPP 13x13/1): vectors along C, from an
+    identity-padded scratch row (_emit_pixel_rows).
 max/min are separable there: taps + window combines per output, not taps * window.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -38,6 +42,9 @@ from cerebro.compiler.targets import lanes
 _VECTORS = 2  # column vectors per block: pooling windows are short, so few accumulators suffice
 _SCRATCH_BYTES = 2048  # stack scratch of the rows paths: generated code also runs on 16 KiB kernel stacks
 _PIXEL_BYTES = 64  # one vector of a pixel's channels in the rows-of-pixels scratch, at most (AVX-512)
+_MAX_CARRIED = 2  # window columns shared by neighbouring outputs the carry path keeps (3x3/1); SPP's 12 go by rows
+_MAX_TAPS = 16  # leading-dim taps the carry path unrolls
+_CARRY_VECTORS = 4  # vectors of channels per pass of the carry path
 
 
 @dataclass(frozen=True)
@@ -79,6 +86,25 @@ def _by_rows(node: Node) -> bool:
     return min(col.lo, col.hi) >= 0 and scratch <= _SCRATCH_BYTES
 
 
+def _carried(node: Node) -> int:
+    """Window columns an output pixel shares with the next one along the row (k - s, or 0)."""
+    col = _axes(node, _inner_start(node))[-1]
+    return max(col.window - col.stride, 0)
+
+
+def _by_pixel_carry(node: Node) -> bool:
+    """max/min windows over pixels of a contiguous block (NHWC pooling) overlapping their neighbours along
+    the row by at most MAX_CARRIED columns (3x3/2, 3x3/1), whose shared column maxima fit the stack scratch."""
+    x, start = node.inputs[0], _inner_start(node)
+    if start in (0, x.rank) or node.attrs["kind"] not in ("max", "min") or math.prod(node.attrs["window"]) == 1:
+        return False
+    axes = _axes(node, start)
+    block = math.prod(x.shape[start:])
+    taps = math.prod(a.window for a in axes[:-1])
+    return (min(axes[-1].lo, axes[-1].hi) >= 0 and _carried(node) <= _MAX_CARRIED and taps <= _MAX_TAPS
+            and _carried(node) * block * x.dtype.itemsize <= _SCRATCH_BYTES)
+
+
 def _by_pixel_rows(node: Node) -> bool:
     """max/min windows over pixels of a contiguous block (NHWC pooling) whose row is not cropped and fits."""
     x, start = node.inputs[0], _inner_start(node)
@@ -95,7 +121,7 @@ def window_units(node: Node, target: object, parts: int) -> int:
     if _by_rows(node):
         return math.prod(shape[:-1])
     start = _inner_start(node)
-    return math.prod(shape[:start - 1] if _by_pixel_rows(node) else shape[:start])
+    return math.prod(shape[:start - 1] if _by_pixel_carry(node) or _by_pixel_rows(node) else shape[:start])
 
 
 @emitter("reduce_window", units=window_units)
@@ -125,6 +151,11 @@ def emit_reduce_window(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
     part, parts = parts_of(builder, node, fn)
     if _by_rows(node):
         _emit_rows(ctx, builder, node, axes, (px, po), share(builder, window_units(node, ctx.target, 1), part, parts))
+        builder.ret_void()
+        return
+    if _by_pixel_carry(node):
+        _emit_pixel_carry(ctx, builder, node, axes, block, (px, po),
+                          share(builder, window_units(node, ctx.target, 1), part, parts))
         builder.ret_void()
         return
     if _by_pixel_rows(node):
@@ -253,6 +284,76 @@ def _emit_rows(ctx: EmitContext, builder: ir.IRBuilder, node: Node, axes: list[_
 
             (acc,) = fold_nest(builder, [scratch_rows, col.window], [constant(elem, start, width)], per_cell, "w")
             store(builder, acc, po, index(builder, 0, (flat, col.out), (first, 1)), elem)
+
+
+def _emit_pixel_carry(ctx: EmitContext, builder: ir.IRBuilder, node: Node, axes: list[_Axis], block: int,
+                      buffers: tuple[ir.Value, ir.Value], rows: tuple[ir.Value, ir.Value]) -> None:
+    """Separable max/min over pixels of `block` contiguous elements (NHWC pooling), output pixel by output
+    pixel along a row, every vector of a pixel's channels in turn (whole pixels read in order: the
+    hardware prefetcher follows them when the input is in memory).
+
+    A window's column maxima (the leading dims' taps combined) are combined along the row; the last
+    k - s of them are the next output's first ones, so they are kept in a stack scratch of k - s pixels
+    instead of recomputed: ResNet's 3x3/2 pool loads 6 input vectors per output vector instead of 9.
+    Padding columns hold the identity (a compare per column, not per tap); the leading taps' bounds
+    are checked once per row. Exact, as in _emit_rows.
+    """
+    px, po = buffers
+    dtype = node.inputs[0].dtype
+    op = f"reduce_{node.attrs['kind']}"
+    combine, start = combiner(op, dtype), identity(op, dtype)
+    elem = element_type(dtype)
+    leading, col = axes[:-1], axes[-1]
+    carried = max(col.window - col.stride, 0)
+    vector = lanes(ctx.target, dtype)
+    scratch = builder.alloca(elem, size=max(carried, 1) * block, name="columns")
+    lo, hi = rows
+    with for_range(builder, hi, "row", start=lo) as flat:
+        positions = unflatten(builder, flat, [a.out for a in leading])
+        taps = [_input_pixel(builder, leading, positions, [i64(k) for k in cell])
+                for cell in itertools.product(*(range(a.window) for a in leading))]
+        taps = [(valid, builder.mul(pixel, i64(col.size * block))) for valid, pixel in taps]
+
+        def column_max(w: ir.Value, c0: ir.Value, width: int) -> ir.Value:
+            """The leading taps combined at input column w (the identity outside the row), channels c0.."""
+            inside = [builder.icmp_signed(">=", w, i64(0))] if col.lo else []
+            inside += [builder.icmp_signed("<", w, i64(col.size))] if col.hi else []
+            valid_w = builder.and_(*inside) if len(inside) == 2 else inside[0] if inside else None
+            w = w if valid_w is None else builder.select(valid_w, w, i64(0))
+            acc = constant(elem, start, width)
+            for valid, row in taps:
+                value = combine(builder, acc, load(builder, px, index(builder, 0, (row, 1), (w, block), (c0, 1)),
+                                                   elem, width))
+                acc = value if valid is None else builder.select(valid, value, acc)
+            return acc if valid_w is None else builder.select(valid_w, acc, constant(elem, start, width))
+
+        def each_vector(body: Callable[[ir.Value, int], None]) -> None:
+            for widths, count, first in column_phases(block, vector, _CARRY_VECTORS):
+                with for_range(builder, count, "cb") as cb:
+                    for offset in itertools.accumulate([0, *widths[:-1]]):
+                        body(index(builder, first + offset, (cb, sum(widths))), widths[0])
+
+        def first_columns(c0: ir.Value, width: int) -> None:
+            for j in range(carried):
+                _store_scratch(builder, column_max(i64(j - col.lo), c0, width), scratch, index(builder, j * block,
+                                                                                                 (c0, 1)))
+
+        each_vector(first_columns)
+        with for_range(builder, col.out, "ow") as ow:
+            left = index(builder, -col.lo, (ow, col.stride))
+
+            def output(c0: ir.Value, width: int) -> None:
+                columns = [load(builder, scratch, index(builder, j * block, (c0, 1)), elem, width)
+                           for j in range(carried)]
+                columns += [column_max(index(builder, j, (left, 1)), c0, width) for j in range(carried, col.window)]
+                for j, kept in enumerate(columns[col.window - carried:]):
+                    _store_scratch(builder, kept, scratch, index(builder, j * block, (c0, 1)))
+                acc = columns[0]
+                for value in columns[1:]:
+                    acc = combine(builder, acc, value)
+                store(builder, acc, po, index(builder, 0, (flat, col.out * block), (ow, block), (c0, 1)), elem)
+
+            each_vector(output)
 
 
 def _emit_pixel_rows(ctx: EmitContext, builder: ir.IRBuilder, node: Node, axes: list[_Axis], block: int,
