@@ -191,6 +191,7 @@ def _graphs() -> dict[str, object]:
         "conv_deep": (lambda x: conv(x, deep, (1, 1), "SAME"), [(1, 5, 5, 32)]),
         "depthwise": (lambda x: conv(x, dw, (1, 1), "SAME", feature_group_count=16), [(1, 6, 9, 16)]),
         "conv_batch": (lambda x: conv(x, wide, (1, 1), "VALID"), [(8, 6, 6, 32)]),
+        "conv_expand": (lambda x: conv(x, wide, (1, 1), "VALID"), [(1, 6, 6, 32)]),
         "pool": (lambda x: jax.lax.reduce_window(x, -jnp.inf, jax.lax.max, (1, 3, 3, 1), (1, 2, 2, 1), "SAME"),
                  [(2, 9, 8, 5)]),
         "softmax": (lambda x: jax.nn.softmax(x, axis=-1), [(2, 3, 7, 33)]),
@@ -238,13 +239,18 @@ def test_kernel_parts_cover_the_output_exactly(name: str, flavour: str) -> None:
         assert not (halves[0] & halves[1]).any(), f"{name} {node.op}: an element neither part wrote"
 
 
-@pytest.mark.parametrize("name, op, whole_along", [("dense_b13", "matmul", 0), ("conv_batch", "conv", -1)])
-def test_parts_split_the_operand_that_outweighs(name: str, op: str, whole_along: int) -> None:
+@pytest.mark.parametrize("name, op, whole_along", [("dense_b13", "matmul", 0), ("conv_batch", "conv", -1),
+                                                   ("conv_expand", "conv", -1), ("conv_deep", "conv", (0, 1, 2))])
+def test_parts_split_the_operand_that_outweighs(name: str, op: str, whole_along: int | tuple[int, ...]) -> None:
     """Each part reads all of the smaller operand and its share of the bigger (partition.first_wins):
     the 13-row dense layer's 11 KB weights outweigh its 2 KB input, so part 0 of 2 writes whole
     columns (all rows); the batch-8 1x1 conv's 36 KB of images outweigh its 12 KB weights, so part 0
-    writes whole pixels (all channels), the images the other part does not touch. (The one register
-    tile at the seam of the two shares may be split.)"""
+    writes whole pixels (all channels), the images the other part does not touch. A conv splits by
+    channels only where its weights outweigh 3x its images and outputs (partition.channels_first:
+    those cross between cores when split by channels): the batch-1 conv's 12 KB of weights outweigh
+    its 4.6 KB image but not 3x (4.6 + 14 KB), so it writes whole pixels too; the 3x3 conv's 184 KB
+    of weights outweigh 3x (3 + 16 KB), so part 0 writes whole channels (all pixels). (The one
+    register tile at the seam of the two shares may be split.)"""
     fn, shapes = _graphs()[name]
     rng = np.random.default_rng(5)
     args = [rng.normal(size=s).astype(np.float32) for s in shapes]

@@ -42,7 +42,7 @@ from cerebro.compiler.codegen.llvm_types import index as affine
 from cerebro.compiler.codegen.loops import fold_nest, fold_range, for_range, i64
 from cerebro.compiler.codegen.matmul import prefetch, tile_phases
 from cerebro.compiler.codegen.partition import (
-    first_wins,
+    channels_first,
     for_outer,
     for_phases,
     for_rectangles,
@@ -136,8 +136,8 @@ def _weights_outer_units(node: Node, target: object) -> tuple[int, int]:
 
 def _channels_first(node: Node) -> bool:
     """Whether the parts of a weights-outer conv split its channel blocks (each streams its share of
-    the weights) or, where the images outweigh the weights (a batch), its pixels (partition.first_wins)."""
-    return first_wins(node.inputs[1].nbytes, node.inputs[0].nbytes)
+    the weights) or its pixels, each part's own images (partition.channels_first)."""
+    return channels_first(node.inputs[1].nbytes, node.inputs[0].nbytes, node.outputs[0].nbytes)
 
 
 def conv_units(node: Node, target: object, parts: int) -> int:
