@@ -1,6 +1,6 @@
 """The compiler driver: IR graph in, complete .cbx bytes out.
 
-verify -> fold, dce -> optimise (layouts, transposes, row kernels, fusion, epilogues, prepack, views) -> verify
+verify -> fold, dce -> optimise (layouts, transposes, row kernels, fusion, epilogues, Winograd, prepack, views) -> verify
 -> stages -> memory plan -> LLVM module -> O3/O2 -> object -> .cbx
 """
 
@@ -35,6 +35,7 @@ from cerebro.compiler.passes.loops import loop_layouts, prepare_loops, split_sca
 from cerebro.compiler.passes.prepack import prepack_weights
 from cerebro.compiler.passes.rows import fuse_rows
 from cerebro.compiler.passes.transpose import absorb_transposes, simplify_transposes
+from cerebro.compiler.passes.winograd import winograd_convs
 from cerebro.compiler.progress import phase
 from cerebro.compiler.quantize import check_quantize
 from cerebro.compiler.targets import Target, resolve_target
@@ -151,6 +152,7 @@ def optimise(graph: Graph, target: Target, quantize: str | None = None) -> Graph
     graph = fuse_rows(graph)
     graph = fuse_elementwise(graph)
     graph = fuse_epilogues(graph)
+    graph = winograd_convs(graph, target)
     graph = prepack_weights(graph, target)
     graph = quantize_weights(graph, quantize)
     graph = narrow_half_weights(graph, target)

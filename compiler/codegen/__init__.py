@@ -10,8 +10,8 @@ import importlib
 
 from cerebro.compiler.codegen.registry import EMITTERS, PARALLEL, UNITS, EmitContext, emitter
 
-EMITTER_MODULES = ("elementwise", "layout", "matmul", "matmul_int", "conv_int", "conv", "reduce", "window", "gather",
-                   "rows", "sort", "scatter", "cumulative", "tree_ensemble", "loop_op")
+EMITTER_MODULES = ("elementwise", "layout", "matmul", "matmul_int", "conv_int", "conv", "winograd", "reduce", "window",
+                   "gather", "rows", "sort", "scatter", "cumulative", "tree_ensemble", "loop_op")
 
 for _name in EMITTER_MODULES:
     try:
