@@ -117,8 +117,9 @@ def _fma_loop(lanes: int) -> ir.Module:
     return module
 
 
-def fma_peak(trials: int = 10, steps: int = 2_000_000) -> float:
-    """Best float32 flops per second of one thread (an FMA is two flops per lane), registers only."""
+def fma_peak(trials: int = 50, steps: int = 2_000_000) -> float:
+    """Best float32 flops per second of one thread (an FMA is two flops per lane), registers only. Many
+    short trials (~4 ms each): on a loaded machine some get the core to themselves."""
     run, lanes, engine = _jit(_fma_loop, "fma", ctypes.CFUNCTYPE(ctypes.c_float, ctypes.c_int64, ctypes.c_float,
                                                                  ctypes.c_float))
     run(steps // 10, 0.5, 0.25)  # warm: clocks up

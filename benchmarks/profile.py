@@ -26,9 +26,6 @@ def profile(name: str, batch: int, repeats: int) -> tuple[list[dict], int]:
     """One row per node (stage index, op, description, source, median and p90 microseconds, estimated
     flops) and the bytes of weights the model reads."""
     import cerebro
-    from cerebro import runtime
-    from cerebro.compiler import build
-    from cerebro.profiling import measure
 
     w = workload(name, batch)
     if w.onnx is not None:
@@ -37,8 +34,17 @@ def profile(name: str, batch: int, repeats: int) -> tuple[list[dict], int]:
         graph = import_onnx(w.onnx)
     else:
         graph = cerebro.compile(w.fn, name=name).lower(*w.inputs)
+    return profile_graph(graph, tuple(w.inputs), repeats)
+
+
+def profile_graph(graph: object, inputs: tuple, repeats: int) -> tuple[list[dict], int]:
+    """profile's rows and weight bytes for an IR graph (one thread, in this process) called on inputs."""
+    from cerebro import runtime
+    from cerebro.compiler import build
+    from cerebro.profiling import measure
+
     model = runtime.load(build(graph, profile=True))
-    result = measure(model, tuple(w.inputs), repeats)
+    result = measure(model, inputs, repeats)
     rows = [{"stage": node.index, "op": node.op, "what": f"{node.label} {node.shapes}", "where": node.place,
              "median_us": node.median_us, "p90_us": node.p90_us, "flops": node.flops} for node in result.nodes]
     return rows, model.meta.weights_size

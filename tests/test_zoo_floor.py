@@ -156,3 +156,20 @@ def test_rerender_counts_missing_work_and_keeps_the_rows(tmp_path: Path) -> None
     assert set(again["work"]) == {"resnet18-b1"}  # bert has no exported file here: no work, no floor
     assert again["work"]["resnet18-b1"]["conv3x3_flops"] == 2 * H * W * CO * CI * 9
     assert "| resnet18 | 1 | 1 (pinned) | 0.00 / 0.00 / 0.00 / 0.00 |" in (tmp_path / "zoo.md").read_text()
+
+
+def test_profile_against_peak_ranks_kinds_by_excess() -> None:
+    from benchmarks.zoo.profile import against_peak, kind
+
+    rows = [{"op": "conv", "what": "conv+[add] 1x56x56x24 1x1x24x144 1x1x1x144 -> 1x56x56x144", "median_us": 600.0,
+             "flops": 48e6},  # 80 GFLOP/s
+            {"op": "conv", "what": "conv+[add] 1x56x56x144 3x3x1x144 1x1x1x144 -> 1x56x56x144", "median_us": 300.0,
+             "flops": 6e6},  # depthwise, 20 GFLOP/s
+            {"op": "transpose", "what": "transpose 1x3x4x4 -> 1x4x4x3", "median_us": 10.0, "flops": 0}]
+    assert [kind(r) for r in rows] == ["conv 1x1", "conv depthwise 3x3", "transpose"]
+    assert kind({"op": "conv", "what": "conv 1x56x56x48 3x3x8x48 -> 1x56x56x48"}) == "conv grouped 3x3"
+    lines = against_peak(rows, 1e11)
+    assert lines[0] == "FMA peak 100.0 GFLOP/s (benchmarks.floor.fma_peak, this core)"
+    assert lines[4:] == ["| conv depthwise 3x3 | 300.0 | 33.0% | 0.006 | 20.0 | 20% | 60.0 | 240.0 |",
+                         "| conv 1x1 | 600.0 | 65.9% | 0.048 | 80.0 | 80% | 480.0 | 120.0 |",
+                         "| transpose | 10.0 | 1.1% | 0.000 | 0.0 | 0% | 0.0 | 10.0 |"]

@@ -49,7 +49,7 @@ def measure(cpu: int) -> dict:
         sizes = {"l2": caches["l2"] // 2, "l3": caches["l3"] // 2, "dram": caches["l3"] * 4}
         bandwidth = {level: n / read_time(n, trials=40 if level == "dram" else 50, repeats=1 if level == "dram" else 10)
                      for level, n in sizes.items()}
-        peak = fma_peak(trials=50)
+        peak = fma_peak()
     finally:
         os.sched_setaffinity(0, before)
     return {"cpu": cpu, "peak_flops": peak, "caches": caches, "read_bytes_per_s": bandwidth,

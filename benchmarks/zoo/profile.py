@@ -1,0 +1,77 @@
+"""Where a zoo model's time goes against its floor: every node of Cerebro's profiling build timed on one
+pinned core (benchmarks.profile), then, per op, the time its flops would take at the core's FMA peak and
+the excess over it, largest first: the ops to work on.
+
+    python -m benchmarks.zoo.profile efficientnet_b0 --batch 1 --top 10
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from benchmarks.profile import profile_graph, render
+
+
+def kind(row: dict) -> str:
+    """A profile row's op, convolutions told apart by their kernel (`what` is 'label x-shape w-shape ...',
+    x [N, H, W, Cin] and the kernel [KH, KW, Cin/groups, Cout], cerebro.profiling): depthwise, grouped or
+    dense, and KHxKW."""
+    parts = row["what"].split()
+    if row["op"] != "conv" or len(parts) < 3:
+        return row["op"]
+    x, kernel = parts[1].split("x"), parts[2].split("x")
+    if len(kernel) != 4 or not all(d.isdigit() for d in (*kernel, x[-1])):
+        return "conv"
+    size = f"{kernel[0]}x{kernel[1]}"
+    if kernel[2] == x[-1]:
+        return f"conv {size}"
+    return f"conv {'depthwise' if kernel[2] == '1' else 'grouped'} {size}"
+
+
+def against_peak(rows: list[dict], peak_flops: float) -> list[str]:
+    """Per kind of op: measured us, share, GFLOP (estimated, epilogues included), GFLOP/s, % of the peak, and
+    the excess us over the time at the peak (the floor's share of this op), largest excess first."""
+    ops: dict[str, list[float]] = {}
+    for r in rows:
+        us, flops = ops.setdefault(kind(r), [0.0, 0.0])
+        ops[kind(r)] = [us + r["median_us"], flops + r["flops"]]
+    total = sum(us for us, _ in ops.values()) or 1.0
+    lines = [f"FMA peak {peak_flops / 1e9:.1f} GFLOP/s (benchmarks.floor.fma_peak, this core)", "",
+             "| op | us | share | GFLOP | GFLOP/s | % of peak | us at peak | excess us |",
+             "|---|---|---|---|---|---|---|---|"]
+    excess = {op: us - flops / peak_flops * 1e6 for op, (us, flops) in ops.items()}
+    for op in sorted(ops, key=lambda o: -excess[o]):
+        us, flops = ops[op]
+        rate = flops / us / 1e3 if us else 0.0
+        lines.append(f"| {op} | {us:.1f} | {100 * us / total:.1f}% | {flops / 1e9:.3f} | {rate:.1f} "
+                     f"| {100 * rate * 1e9 / peak_flops:.0f}% | {flops / peak_flops * 1e6:.1f} | {excess[op]:.1f} |")
+    return lines
+
+
+def main(argv: list[str] | None = None) -> None:
+    from benchmarks.floor import fma_peak, read_time
+    from benchmarks.zoo.run import default_cache
+    from benchmarks.zoo.worker import onnx_workload
+    from cerebro.frontends.onnx import import_onnx
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("model")
+    parser.add_argument("--batch", type=int, default=1)
+    parser.add_argument("--repeats", type=int, default=50)
+    parser.add_argument("--top", type=int, default=15, help="rows of the slowest nodes (default 15)")
+    parser.add_argument("--zoo-cache", type=Path, default=None, help="the exported files (default as --zoo)")
+    parser.add_argument("--cpu", type=int, default=max(os.sched_getaffinity(0)), help="the CPU to pin to")
+    args = parser.parse_args(argv)
+    os.sched_setaffinity(0, {args.cpu})
+    w = onnx_workload(args.zoo_cache or default_cache(), args.model, args.batch)
+    rows, weight_bytes = profile_graph(import_onnx(w.onnx), tuple(w.inputs), args.repeats)
+    print(f"{args.model} batch {args.batch}, one thread (CPU {args.cpu}), {args.repeats} repeats, "
+          f"load average {os.getloadavg()[0]:.1f}\n")
+    print(render(rows, args.top, weight_bytes, read_time(weight_bytes) * 1e6 if weight_bytes else None))
+    print("\n" + "\n".join(against_peak(rows, fma_peak())))
+
+
+if __name__ == "__main__":
+    main()
