@@ -36,11 +36,15 @@
  * after PROBE_MIN jobs, twice as many after each try that changes nothing
  * (at most PROBE_MAX, so few calls pay for a try), PROBE_MIN again after a
  * switch. On idle cores jobs are shared; under load they run alone, as fast
- * as with one thread. Jobs run alone cannot tell that the load has gone, so
- * alone the caller tries sharing again at least every RETRY_NS of jobs: a
- * load that comes and goes (ONNX Runtime's worker spins on its pinned CPU
- * for ~60 ms after each of its calls) sent squeezenet's 2-thread calls alone
- * for whole 0.25 s blocks of calls after it (5.0 ms shared, 7.7 ms alone).
+ * as with one thread. Alone, the tries of sharing are spaced out in time
+ * instead: RETRY_NS of jobs after a switch, twice that after each try that
+ * changes nothing, at most RETRY_MAX_NS, so a load that has gone is noticed
+ * soon after however many jobs ran under it (counted in jobs, the tries of a
+ * pool that had run alone for 600 jobs of 1 ms came 424 jobs after the load
+ * went; ONNX Runtime's worker spins on its pinned CPU for ~60 ms after each
+ * of its calls, and squeezenet's 2-thread calls after it stayed alone, 7.7 ms
+ * instead of 5.0, for whole 0.25 s blocks), and a steady load pays for a try
+ * at most every RETRY_MAX_NS.
  */
 #define _GNU_SOURCE
 #include "pool.h"
@@ -73,7 +77,8 @@
 #define CLOSED 0x80000000u	/* in a claim word or the job word: no more tasks of this job */
 #define PROBE_MIN 8u		/* jobs between tries of the slower way, at first */
 #define PROBE_MAX 1024u
-#define RETRY_NS 100000000u	/* alone, a try of sharing at least this often (at least PROBE_MIN jobs apart) */
+#define RETRY_NS 100000000u	/* alone, the first try of sharing this long after the switch */
+#define RETRY_MAX_NS 1600000000u
 #define OUTLIER 4u		/* a job counts at most this many times the average */
 
 struct cbx_worker {
@@ -105,6 +110,7 @@ struct cbx_pool {
 	bool shared;			/* the way: shared or alone */
 	unsigned int probe_in;		/* jobs until the next try of the other way */
 	unsigned int probe_every;	/* PROBE_MIN..PROBE_MAX */
+	uint64_t retry_ns;		/* alone: RETRY_NS..RETRY_MAX_NS of jobs between tries */
 	struct cbx_claim *claims;	/* one per task of a step */
 	_Alignas(64) _Atomic uint64_t job;	/* generation << 32 | CLOSED */
 	_Alignas(64) atomic_uint done;	/* tasks of the job returned (a futex word) */
@@ -345,6 +351,7 @@ int cbx_pool_create(struct cbx_pool **out, unsigned int threads, unsigned int pe
 	pool->shared = true;
 	pool->probe_in = PROBE_MIN;
 	pool->probe_every = PROBE_MIN;
+	pool->retry_ns = RETRY_NS;
 	pool->workers = calloc(threads, sizeof(*pool->workers));
 	pool->claims = aligned_alloc(_Alignof(struct cbx_claim), pool->tasks * sizeof(*pool->claims));
 	if (!pool->workers || !pool->claims) {
@@ -424,17 +431,15 @@ static int run_shared(struct cbx_pool *pool, cbx_pool_fn fn, void *arg)
 	return atomic_load(&pool->status);
 }
 
-/* Jobs until the next try of the other way: alone, at most RETRY_NS of them. */
+/* Jobs until the next try of the other way: alone, retry_ns of them (PROBE_MIN..PROBE_MAX). */
 static unsigned int next_probe(const struct cbx_pool *pool)
 {
 	uint64_t jobs;
 
 	if (pool->shared || !pool->average_ns)
 		return pool->probe_every;
-	jobs = RETRY_NS / pool->average_ns;
-	if (jobs < PROBE_MIN)
-		return PROBE_MIN;
-	return jobs < pool->probe_every ? (unsigned int)jobs : pool->probe_every;
+	jobs = pool->retry_ns / pool->average_ns;
+	return jobs < PROBE_MIN ? PROBE_MIN : jobs > PROBE_MAX ? PROBE_MAX : (unsigned int)jobs;
 }
 
 /* Counts a job that took @ns, run the usual way or, if @probe, the other way. */
@@ -450,8 +455,12 @@ static void timed(struct cbx_pool *pool, uint64_t ns, bool probe)
 		pool->shared = !pool->shared;
 		pool->average_ns = ns;
 		pool->probe_every = PROBE_MIN;
-	} else if (pool->probe_every < PROBE_MAX) {
-		pool->probe_every *= 2;
+		pool->retry_ns = RETRY_NS;
+	} else {
+		if (pool->probe_every < PROBE_MAX)
+			pool->probe_every *= 2;
+		if (!pool->shared && pool->retry_ns < RETRY_MAX_NS)
+			pool->retry_ns *= 2;
 	}
 	pool->probe_in = next_probe(pool);
 }
