@@ -6,8 +6,11 @@ costs little when Cin/groups is large, but a stem conv (Cin 3) spends most of it
 `pad` node writing zeros around the input once, and the conv reading that copy with no padding,
 drops the checks: measured on AVX2 (one thread, the pad's copy included) 1.45x on ResNet's 7x7/2
 stem (Cin 3), 1.1x on 3x3 convs with Cin 16-32, 1.0-1.08x at 64, none at 256; so only convs with
-Cin below MAX_CHANNELS. Grouped and depthwise convs are left alone: the copy moves every group's
-channels for little work per group (RegNet's group-width-8 3x3 convs: 1.0-1.2x slower, depthwise
+Cin below MAX_CHANNELS. Re-measured at commit 850c165's conv tile (one pinned CPU, CPU time per call
+at load ~10, interleaved, the pad included; 3x3/1 convs at ResNet/SqueezeNet/DenseNet shapes, batch 1
+and 8): Cin 16 1.10-1.16x, Cin 32-64 0.99-1.04x, Cin 128 0.96-1.02x, so the limit stays (neutral from 32
+on; the pad of ResNet's 1x56x56x64 is ~0.5% of its conv). Grouped and depthwise convs are left alone: the
+copy moves every group's channels for little work per group (RegNet's group-width-8 3x3 convs: 1.0-1.2x slower, depthwise
 1.3-1.5x), as are convs with input dilation or negative padding (cropping). The copy is as exact as the checks.
 """
 
