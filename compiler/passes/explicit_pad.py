@@ -10,8 +10,9 @@ Cin below MAX_CHANNELS. Re-measured at commit 850c165's conv tile (one pinned CP
 at load ~10, interleaved, the pad included; 3x3/1 convs at ResNet/SqueezeNet/DenseNet shapes, batch 1
 and 8): Cin 16 1.10-1.16x, Cin 32-64 0.99-1.04x, Cin 128 0.96-1.02x, so the limit stays (neutral from 32
 on; the pad of ResNet's 1x56x56x64 is ~0.5% of its conv). Grouped and depthwise convs are left alone: the
-copy moves every group's channels for little work per group (RegNet's group-width-8 3x3 convs: 1.0-1.2x slower, depthwise
-1.3-1.5x), as are convs with input dilation or negative padding (cropping). The copy is as exact as the checks.
+copy moves every group's channels for little work per group (RegNet's group-width-8 3x3 convs: 1.0-1.2x
+slower, depthwise 1.3-1.5x), as are convs with input dilation or negative padding (cropping). The copy is
+as exact as the checks.
 """
 
 from __future__ import annotations
