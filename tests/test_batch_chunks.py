@@ -119,8 +119,8 @@ def _attention_block(rng: np.random.Generator, length: int, width: int, heads: i
 
 def test_transformer_block_chunks_and_matches_jax(tiny_budget: None, monkeypatch: pytest.MonkeyPatch) -> None:
     rng = np.random.default_rng(1)
-    block = _attention_block(rng, length=12, width=32, heads=4)
-    x = rng.normal(size=(8, 12, 32)).astype(np.float32)
+    block = _attention_block(rng, length=48, width=32, heads=4)
+    x = rng.normal(size=(8, 48, 32)).astype(np.float32)
     graph = trace(block, x).graph
     assert _chunk_count(graph) == 8
     chunked = driver.build(graph)
@@ -184,6 +184,13 @@ def test_shared_constant_the_size_of_the_batch_is_rebuilt(tiny_budget: None) -> 
     graph = trace(fn, x).graph
     assert _chunk_count(graph) == 4
     np.testing.assert_allclose(_run(driver.build(graph), [x]), np.asarray(jax.jit(fn)(x)), rtol=1e-6, atol=1e-6)
+
+
+def test_weights_bigger_than_the_activations_are_not_streamed_per_chunk(tiny_budget: None) -> None:
+    w = np.random.default_rng(5).normal(size=(256, 1024)).astype(np.float32)
+    for rows, chunks in ((8, 1), (512, 512)):  # 1 MB of weights against 8 or 512 rows of activations
+        graph = trace(lambda x: jnp.tanh(x @ w), np.zeros((rows, 256), np.float32)).graph
+        assert _chunk_count(graph) == chunks
 
 
 def test_chunk_size_is_the_largest_divisor_that_fits() -> None:

@@ -14,7 +14,8 @@ Split(0, 1, inner), so that sample blocks are contiguous in the caller's buffers
 kind, whether an op keeps samples apart and how its attributes are rebatched; an op without a rule,
 or one that mixes samples (a reduction or a matmul over the batch, a slice of it), leaves the graph
 as it is. Values computed from constants alone are shared; one the size of the batch (a broadcast
-class token, a constant whose every sample block is equal) is rebuilt at batch c.
+class token, a constant whose every sample block is equal) is rebuilt at batch c. Each chunk reads the
+weights again, so a graph whose weights outweigh its peak of live activations is not chunked.
 """
 
 from __future__ import annotations
@@ -28,8 +29,10 @@ from cerebro.compiler.ir.ops import OPS
 from cerebro.compiler.ir.plan import VIEW_OPS
 
 # The most bytes of live activations (batch N's peak over the graph, in graph order, scaled by c / N)
-# a chunk may hold. Measured on the zoo at batch 8 (one pinned thread, EPYC Zen 2, 16 MB L3, 512 KB L2):
-# see docs/benchmarks.md "Batch chunks".
+# a chunk may hold: this machine's L3 (EPYC Zen 2, 16 MB; L2 512 KB a core). Zoo at batch 8, one pinned
+# thread, interleaved medians (load 9-13): 16 MB picks c = 2 for squeezenet1_1 (48 MB peak; 0.88x the
+# time of c = 8, c = 1 0.90x), mobilenet_v3_large (49 MB; 0.89x, c = 1 0.94x) and densenet121 (64 MB;
+# 0.86x, c = 1 0.79x); docs/benchmarks.md "Batch chunks".
 CACHE_BUDGET = 16 << 20
 
 
@@ -258,7 +261,12 @@ def chunk_batch(graph: Graph, budget: int | None = None) -> Chunks:
     batch = batch_of(graph)
     if batch is None:
         return Chunks(graph, 1)
-    size = chunk_size(batch, peak_live_bytes(graph), CACHE_BUDGET if budget is None else budget)
+    peak = peak_live_bytes(graph)
+    if sum(v.nbytes for v in graph.constants()) > peak:
+        # each chunk streams the weights again: ResNet50 (97 MB of weights, 74 MB peak) took 1.12-1.15x
+        # the time of batch 8 at every chunk size, ViT-B/16 (330 MB, 60 MB) 0.94-1.01x
+        return Chunks(graph, 1)
+    size = chunk_size(batch, peak, CACHE_BUDGET if budget is None else budget)
     if size == batch:
         return Chunks(graph, 1)
     try:
