@@ -10,7 +10,7 @@ inputs:  x [N, H, W, Cin] f32 (channels last); u = transform_kernel(w, m, column
          the a^2 positions p, stored in blocks of `columns` output channels (Cout/columns, a^2, Cin,
          columns), the order the products' register tile streams it; then the chain's operands.
 attrs:   padding ((top, bottom), (left, right)); tile (m); block (tiles per unit of work); columns;
-         chain (optional): an Epilogue (compiler/ir/fused.py) run on the output, as a conv's epilogue.
+         chain: None or an Epilogue (compiler/ir/fused.py) run on the output, as a conv's epilogue.
 outputs: y [N, OH, OW, Cout] f32; the scratch (f32): per unit of work, the transformed inputs of its
          tiles (a^2 x block x Cin) and one column block of products (a^2 x block x columns).
 A tile past the output's edge reads zeros (padding) and its outputs beyond the edge are dropped.

@@ -99,9 +99,7 @@ def winograd_convs(graph: Graph, target: object) -> Graph:
                                   data=transform_kernel(w.data, TILE, width * vectors))
         tiles = x.shape[0] * -(-out.shape[1] // TILE) * -(-out.shape[2] // TILE)
         attrs = {"padding": padding, "tile": TILE, "block": blocks(tiles, x.shape[-1], TILE, rows, UNIT_INPUT_BYTES),
-                 "columns": width * vectors}
-        if "epilogue" in node.attrs:
-            attrs["chain"] = node.attrs["epilogue"]
+                 "columns": width * vectors, "chain": node.attrs.get("epilogue")}
         wino = Node("winograd_conv", [x, kernels[w.id], *node.inputs[2:]], [out], attrs, node.loc)
         out.producer = wino
         g = geometry(wino)
