@@ -178,7 +178,7 @@ def test_shared_constant_the_size_of_the_batch_is_rebuilt(tiny_budget: None) -> 
     offsets = np.tile(np.arange(6, dtype=np.float32), (4, 1))
 
     def fn(x):
-        return jnp.tanh(x) + offsets
+        return jnp.tanh(x) * jnp.exp(x) + offsets
 
     x = np.random.default_rng(4).normal(size=(4, 6)).astype(np.float32)
     graph = trace(fn, x).graph

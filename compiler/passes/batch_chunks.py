@@ -15,7 +15,7 @@ kind, whether an op keeps samples apart and how its attributes are rebatched; an
 or one that mixes samples (a reduction or a matmul over the batch, a slice of it), leaves the graph
 as it is. Values computed from constants alone are shared; one the size of the batch (a broadcast
 class token, a constant whose every sample block is equal) is rebuilt at batch c. Each chunk reads the
-weights again, so a graph whose weights outweigh its peak of live activations is not chunked.
+weights again, so a graph whose weights pass half its peak of live activations is not chunked.
 """
 
 from __future__ import annotations
@@ -31,8 +31,8 @@ from cerebro.compiler.ir.plan import VIEW_OPS
 # The most bytes of live activations (batch N's peak over the graph, in graph order, scaled by c / N)
 # a chunk may hold: this machine's L3 (EPYC Zen 2, 16 MB; L2 512 KB a core). Zoo at batch 8, one pinned
 # thread, interleaved medians (load 9-13): 16 MB picks c = 2 for squeezenet1_1 (48 MB peak; 0.88x the
-# time of c = 8, c = 1 0.90x), mobilenet_v3_large (49 MB; 0.89x, c = 1 0.94x) and densenet121 (64 MB;
-# 0.86x, c = 1 0.79x); docs/benchmarks.md "Batch chunks".
+# time of c = 8, c = 1 0.90x) and mobilenet_v3_large (49 MB; 0.89x, c = 1 0.94x), c = 1 for densenet121
+# (64.3 MB; 0.79x, c = 2 0.86x); docs/benchmarks.md "Batch chunks".
 CACHE_BUDGET = 16 << 20
 
 
@@ -262,9 +262,10 @@ def chunk_batch(graph: Graph, budget: int | None = None) -> Chunks:
     if batch is None:
         return Chunks(graph, 1)
     peak = peak_live_bytes(graph)
-    if sum(v.nbytes for v in graph.constants()) > peak:
+    if 2 * sum(v.nbytes for v in graph.constants()) > peak:
         # each chunk streams the weights again: ResNet50 (97 MB of weights, 74 MB peak) took 1.12-1.15x
-        # the time of batch 8 at every chunk size, ViT-B/16 (330 MB, 60 MB) 0.94-1.01x
+        # the time of batch 8 at every chunk size, swin_t (110 MB, 119 MB) 1.06x at c = 1, ViT-B/16 (330 MB,
+        # 60 MB) 0.94-1.01x; DenseNet121 (31 MB, 64 MB) 0.79-0.90x
         return Chunks(graph, 1)
     size = chunk_size(batch, peak, CACHE_BUDGET if budget is None else budget)
     if size == batch:
