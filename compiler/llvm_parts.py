@@ -7,7 +7,9 @@ keeps its functions' linkage; in every other part, and for a function another pa
 functions are external while apart (so no part drops them as unused) and internal again once linked,
 so the object exports what it did. The optimised code keeps its floating-point semantics (no
 fast-math), so results are bit-identical whatever the level or the split. Machine code stays one
-emit_object on the linked module: the .cbx writer takes one object.
+emit_object on the linked module: the .cbx writer takes one object. Where a kernel cache is on
+(kernel_cache.py), each kernel is optimised alone in a module of its own (kernel_text) and its bitcode
+kept, and no worker process is started.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from typing import TYPE_CHECKING
 import llvmlite.binding as llvm
 
 if TYPE_CHECKING:  # the worker runs this file alone: importing cerebro would cost more than it saves
+    from cerebro.compiler.kernel_cache import KernelCache
     from cerebro.compiler.targets import Target
 
 # Below this much IR text a second process costs more than it saves (its start is ~0.3 s).
@@ -31,6 +34,13 @@ MIN_SPLIT_BYTES = 1_500_000
 _DEFINE = re.compile(r'^define (internal )?(.*?@"([^"]+)"\(.*\)[^{]*)\{?$')
 _PARAM_NAME = re.compile(r' %"[^"]*"|%"[^"]*"')
 _CALLEE = re.compile(r'@"([^"]+)"')
+_HEADER_NAME = re.compile(r'^(?:@"([^"]+)" =|declare [^@]*@"([^"]+)"\()')
+_ATTRIBUTE_GROUP = re.compile(r"^attributes (#\d+) ")
+_GROUP_USE = re.compile(r" (#\d+)\b")
+_METADATA_USE = re.compile(r"![\w.{]")
+_LOCAL_CONSTANT = re.compile(r'^@"[^"]+" = (?:internal|private) (?:unnamed_addr )?constant ')
+_LOCAL_VARIABLE = re.compile(r'^@"[^"]+" = (?:internal|private) (?!(?:unnamed_addr )?constant )')
+KERNEL = "cerebro.kernel"  # a kernel's name while alone (the key must not hold the node's number)
 
 
 @dataclass(frozen=True)
@@ -126,6 +136,70 @@ def part_text(split: Split, names: set[str], main: bool) -> str:
 _GLOBAL = re.compile(r'^(@"[^"]+") = (?!internal|private)(?:\w+ )*?(global|constant) (\[[^\]]*\]|\S+)')
 
 
+def header_names(split: Split) -> dict[str, str]:
+    """The header's globals and declarations by name."""
+    named = {}
+    for line in split.header:
+        match = _HEADER_NAME.match(line)
+        if match:
+            named[match.group(1) or match.group(2)] = line
+    return named
+
+
+def kernel_names(split: Split, named: dict[str, str]) -> set[str]:
+    """Node functions that call no function the module defines and use no internal variable (a copy in
+    the kernel's own module would be another variable) nor metadata (kernel_text copies none): what
+    kernel_text can hold alone."""
+    defined = {f.name for f in split.functions}
+    local = {name for name, line in named.items() if _LOCAL_VARIABLE.match(line)}
+    return {f.name for f in split.functions if f.internal and f.name.startswith("node")
+            and not _METADATA_USE.search(f.text)
+            and (defined | local).isdisjoint(_CALLEE.findall(f.text.split("\n", 1)[-1]))}
+
+
+def kernel_text(split: Split, named: dict[str, str], function: Function) -> str:
+    """The module optimising `function` alone, named KERNEL and external (so it is kept): the target lines,
+    and the globals, declarations and attribute groups it uses (no other model's names or sizes); its
+    internal constants copied, other globals declared."""
+    body = function.text.replace(f'@"{function.name}"', f'@"{KERNEL}"', 1).replace("define internal ", "define ", 1)
+    wanted, lines, pending = set(), [], _CALLEE.findall(body)
+    while pending:
+        name = pending.pop()
+        if name in named and name not in wanted:
+            wanted.add(name)
+            line = named[name]
+            lines.append(line if line.startswith("declare") or _LOCAL_CONSTANT.match(line) else _declared_global(line))
+            pending.extend(_CALLEE.findall(line.split("=", 1)[-1]))
+    groups = set(_GROUP_USE.findall("\n".join([body.split("\n", 1)[0], *lines])))
+    kept = [line for line in split.header if line.startswith("target ")
+            or (_ATTRIBUTE_GROUP.match(line) and _ATTRIBUTE_GROUP.match(line).group(1) in groups)]
+    return "\n".join([*kept, *sorted(lines), body]) + "\n"
+
+
+def optimise_kernels(split: Split, named: dict[str, str], names: set[str], tm: llvm.TargetMachine,
+                     target: Target, cache: KernelCache) -> list[llvm.ModuleRef]:
+    """Each kernel of names optimised alone with its pipeline, its bitcode from the cache where it is
+    there, else made and stored; each module's function renamed back to the kernel's own name."""
+    by_name = {f.name: f for f in split.functions}
+    modules = []
+    for name in sorted(names):
+        text = kernel_text(split, named, by_name[name])
+        chosen = pipeline(name)
+        machine = f"{target.triple}|{target.cpu}|{target.features}|{target.reloc}"
+        key = cache.key(text, machine, (chosen.speed_level, chosen.unroll))
+        bitcode = cache.get(key)
+        if bitcode is None:
+            made = llvm.parse_assembly(text)
+            made.verify()
+            run_pipeline(made, tm, target.triple, chosen)
+            bitcode = made.as_bitcode()
+            cache.put(key, bitcode)
+        module = llvm.parse_bitcode(bitcode)  # from bitcode either way: a hit builds the same object as a miss
+        module.get_function(KERNEL).name = name
+        modules.append(module)
+    return modules
+
+
 def _declared_global(line: str) -> str:
     match = _GLOBAL.match(line)
     return f"{match.group(1)} = external hidden {match.group(2)} {match.group(3)}" if match else line
@@ -157,8 +231,18 @@ def worth_processes(text: str) -> int:
 def optimise_in_parts(text: str, target: Target, tm: llvm.TargetMachine, processes: int = 2) -> llvm.ModuleRef:
     """The module parsed, verified and optimised, each function with its pipeline; with two processes,
     half of the node functions in a worker (a new interpreter running this file: no fork under the
-    caller's threads, no re-import of its script)."""
+    caller's threads, no re-import of its script). With a kernel cache, kernels go through it instead."""
+    from cerebro.compiler.kernel_cache import active
+
     split = split_text(text)
+    cache = active()
+    if cache is not None:
+        named = header_names(split)
+        kernels = kernel_names(split, named)
+        module = optimise_parts(split, {f.name for f in split.functions} - kernels, tm, target.triple, True)
+        for part in optimise_kernels(split, named, kernels, tm, target, cache):
+            module.link_in(part)
+        return _internal_again(module, split)
     theirs = worker_share(split) if processes > 1 else set()
     talk, answer = None, []
     if theirs:
@@ -175,6 +259,10 @@ def optimise_in_parts(text: str, target: Target, tm: llvm.TargetMachine, process
             detail = errors.decode(errors="replace")[-2000:]
             raise RuntimeError(f"LLVM worker process failed ({worker.returncode}): {detail}")
         module.link_in(llvm.parse_bitcode(bitcode))
+    return _internal_again(module, split)
+
+
+def _internal_again(module: llvm.ModuleRef, split: Split) -> llvm.ModuleRef:
     internal = {f.name for f in split.functions if f.internal}
     for function in module.functions:  # the main part's inlined internal functions are gone
         if function.name in internal:

@@ -1,0 +1,178 @@
+"""The per-machine cache of optimised kernels (compiler/kernel_cache.py, llvm_parts.optimise_kernels):
+the same code with it as without, kernels shared across models, damaged entries rebuilt, and keys."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import cerebro
+from cerebro import runtime
+from cerebro.cache import CompileCache
+from cerebro.compiler import driver, kernel_cache, llvm_parts
+from cerebro.elf import STB_LOCAL, STT_FUNC, ElfFile
+from cerebro.frontends.jax import trace
+
+RNG = np.random.default_rng(3)
+X = RNG.standard_normal((2, 8, 8, 4), dtype=np.float32)
+K = RNG.standard_normal((3, 3, 4, 8), dtype=np.float32) * 0.3
+W = RNG.standard_normal((8 * 8 * 8, 16), dtype=np.float32) * 0.05
+
+
+def conv_dense(x):
+    y = jax.lax.conv_general_dilated(x, K, (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC"))
+    return jax.nn.relu(jnp.max(jax.nn.relu(y), axis=3, keepdims=True) + y).reshape(2, -1) @ W
+
+
+def tanh_then_conv_dense(x):
+    return conv_dense(jnp.tanh(x)) * 2.0
+
+
+def _entries(directory: Path) -> set[str]:
+    return {p.name for p in directory.glob("*" + kernel_cache.ENTRY_SUFFIX)}
+
+
+def _optimised_kernels(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Records the node functions each run of an LLVM pipeline optimises (KERNEL: a kernel alone)."""
+    seen: list[str] = []
+    real = llvm_parts.run_pipeline
+
+    def recording(module, *args):
+        seen.extend(f.name for f in module.functions
+                    if not f.is_declaration and f.name.startswith(("node", llvm_parts.KERNEL)))
+        return real(module, *args)
+
+    monkeypatch.setattr(llvm_parts, "run_pipeline", recording)
+    return seen
+
+
+def _functions(cbx: bytes) -> list[tuple[str, int, int, int]]:
+    return sorted((s.name, s.bind, s.type, s.visibility) for s in ElfFile.parse(cbx).symbols
+                  if s.name and (s.bind != STB_LOCAL or s.type == STT_FUNC))
+
+
+def test_cached_kernels_give_the_same_code_cold_and_warm(tmp_path, monkeypatch):
+    traced = trace(conv_dense, X, name="kc")
+    inputs = traced.flatten_inputs(X)
+    plain = driver.build(traced.graph)
+    (want,) = runtime.load(plain)(*inputs)
+    seen = _optimised_kernels(monkeypatch)
+    builds = {}
+    for run in ("cold", "warm"):
+        seen.clear()
+        with kernel_cache.using(tmp_path):
+            builds[run] = driver.build(traced.graph)
+        optimised_alone = seen.count(llvm_parts.KERNEL)
+        assert optimised_alone == (len(_entries(tmp_path)) if run == "cold" else 0), run
+    assert len(_entries(tmp_path)) >= 3  # conv, max reduction, matmul: each a kernel of its own
+    assert builds["warm"] == builds["cold"]  # a hit builds the very object a miss did
+    for run, data in builds.items():
+        assert _functions(data) == _functions(plain), run
+        np.testing.assert_array_equal(runtime.load(data)(*inputs)[0], want, err_msg=run)
+
+
+def test_a_kernel_is_shared_by_another_model(tmp_path, monkeypatch):
+    """The second model's conv and matmul are the first's under other node numbers: only its own
+    kernels are optimised, and the outputs are right."""
+    with kernel_cache.using(tmp_path):
+        driver.build(trace(conv_dense, X).graph)
+    first = _entries(tmp_path)
+    seen = _optimised_kernels(monkeypatch)
+    traced = trace(tanh_then_conv_dense, X)
+    with kernel_cache.using(tmp_path):
+        data = driver.build(traced.graph)
+    added = _entries(tmp_path) - first
+    assert 1 <= len(added) == seen.count(llvm_parts.KERNEL) < len(first)
+    np.testing.assert_allclose(runtime.load(data)(*traced.flatten_inputs(X))[0],
+                               tanh_then_conv_dense(X), rtol=1e-4, atol=1e-4)
+
+
+def _flip_middle(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x40
+    path.write_bytes(bytes(data))
+
+
+def _truncate(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[:40])
+
+
+def _empty(path: Path) -> None:
+    path.write_bytes(b"")
+
+
+@pytest.mark.parametrize("damage", [_flip_middle, _truncate, _empty])
+def test_damaged_entries_are_rebuilt_with_one_warning(tmp_path, capfd, damage):
+    traced = trace(conv_dense, X)
+    with kernel_cache.using(tmp_path):
+        good = driver.build(traced.graph)
+    entries = sorted(tmp_path.glob("*" + kernel_cache.ENTRY_SUFFIX))
+    whole = {p.name: p.read_bytes() for p in entries}
+    for path in entries:
+        damage(path)
+    capfd.readouterr()
+    with kernel_cache.using(tmp_path):
+        data = driver.build(traced.graph)
+    warning = capfd.readouterr().err.strip().splitlines()
+    assert len(warning) == 1 and "corrupt kernel cache entry" in warning[0]
+    assert data == good
+    assert {p.name: p.read_bytes() for p in entries} == whole  # each entry whole again
+
+
+def test_key_covers_text_machine_pipeline_and_llvm(monkeypatch):
+    key = kernel_cache.KernelCache.key
+    base = key("define void @f() { ret void }", "x86_64|znver4|+avx2|pic", (3, True))
+    assert base != key("define void @f() { ret void } ", "x86_64|znver4|+avx2|pic", (3, True))
+    assert base != key("define void @f() { ret void }", "x86_64|znver4|+avx2,-avx512f|pic", (3, True))
+    assert base != key("define void @f() { ret void }", "x86_64|znver3|+avx2|pic", (3, True))
+    assert base != key("define void @f() { ret void }", "x86_64|znver4|+avx2|pic", (2, False))
+    monkeypatch.setattr(kernel_cache.llvm, "llvm_version_info", (0, 0, 1))
+    assert base != key("define void @f() { ret void }", "x86_64|znver4|+avx2|pic", (3, True))
+
+
+def test_kernel_text_holds_no_node_number_and_only_what_it_uses():
+    split = llvm_parts.split_text(driver.lower(trace(conv_dense, X).graph)[1])
+    named = llvm_parts.header_names(split)
+    by_name = {f.name: f for f in split.functions}
+    for name in llvm_parts.kernel_names(split, named):
+        text = llvm_parts.kernel_text(split, named, by_name[name])
+        assert name not in text and "cerebro_ir" not in text and "cerebro_weights" not in text
+        assert f'define void @"{llvm_parts.KERNEL}"' in text
+
+
+def test_only_a_compile_the_compile_cache_keeps_uses_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("CEREBRO_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("CEREBRO_COMPILE_CACHE", "1")
+    cerebro.compile(conv_dense, cache=False)(X)
+    assert not (tmp_path / "kernels").exists()
+    np.testing.assert_allclose(cerebro.compile(conv_dense)(X), conv_dense(X), rtol=1e-4, atol=1e-4)
+    assert _entries(tmp_path / "kernels")
+    CompileCache().clear()
+    assert not (tmp_path / "kernels").exists()
+
+
+def test_only_functions_that_stand_alone_are_kernels():
+    text = "\n".join([
+        'target triple = "x86_64-unknown-linux-gnu"',
+        '@"table" = internal constant [2 x float] zeroinitializer',
+        '@"counter" = internal global i32 0',
+        'declare float @"llvm.sqrt.f32"(float %".1")',
+        'define internal void @"node0_alone"(ptr %".1") #1', "{", "entry:",
+        '  %".2" = load float, ptr @"table"', '  %".3" = call float @"llvm.sqrt.f32"(float %".2")', "  ret void", "}",
+        'define internal void @"node1_counts"(ptr %".1") #1', "{", "entry:",
+        '  store i32 1, ptr @"counter"', "  ret void", "}",
+        'define internal void @"node2_with_metadata"(ptr %".1") #1', "{", "entry:",
+        '  %".2" = load float, ptr %".1", !range !0', "  ret void", "}",
+        'define internal void @"node3_loop"(ptr %".1") #1', "{", "entry:",
+        '  call void @"node0_alone"(ptr %".1")', "  ret void", "}",
+        "attributes #1 = { noinline nounwind }", "attributes #2 = { nounwind }"])
+    split = llvm_parts.split_text(text)
+    named = llvm_parts.header_names(split)
+    assert llvm_parts.kernel_names(split, named) == {"node0_alone"}
+    alone = llvm_parts.kernel_text(split, named, split.functions[0])
+    assert '@"table" = internal constant' in alone and "sqrt" in alone and "counter" not in alone
+    assert "attributes #1" in alone and "attributes #2" not in alone and "node0" not in alone
