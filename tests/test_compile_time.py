@@ -31,7 +31,7 @@ def _normal(*shape: int) -> np.ndarray:
 
 
 def _unshared(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(codegen_module, "kernel_key", lambda node: None)
+    monkeypatch.setattr(codegen_module, "kernel_key", lambda node, target: None)
 
 
 def _node_functions(graph: Graph) -> list[tuple[str, str]]:
@@ -98,9 +98,9 @@ def test_attrs_it_cannot_describe_share_nothing() -> None:
     x = graph.add_input((4,), DType.f32, "x")
     (node_value,) = graph.add("neg", [x])
     node = node_value.producer
-    assert kernel_key(node) is not None
+    assert kernel_key(node, "host") is not None
     node.attrs["body"] = object()
-    assert kernel_key(node) is None
+    assert kernel_key(node, "host") is None
 
 
 def test_compile_phases_are_timed() -> None:
@@ -273,3 +273,50 @@ def test_weights_blob_is_every_constant_little_endian_and_aligned() -> None:
         assert offset % ALIGN == 0
         stored = np.frombuffer(plan.weights, "<f4", value.size, offset).reshape(value.shape)
         assert (stored == value.data).all()
+
+
+
+POINTWISE = {channels: _normal(1, 1, channels, 24) * 0.3 for channels in (43, 75)}
+RESIDUAL = _normal(1, 1, 24, 24) * 0.3
+BIAS = _normal(24)
+
+
+def _pointwise(x: jnp.ndarray, w: np.ndarray) -> jnp.ndarray:
+    return jax.lax.conv_general_dilated(x, w, (1, 1), "VALID", dimension_numbers=("NHWC", "HWIO", "NHWC"))
+
+
+def mobile_stages(*xs: jnp.ndarray) -> list[jnp.ndarray]:
+    """Pointwise convs with bias and relu, as MobileNet's stages have them: the same kernel at other
+    spatial sizes (117, 400 and 91 pixels: blocks of 6 rows then 3, 2 and 5 blocks of 5) and batches
+    (2, 1) and input channels (43, 75); then, on the first two, one with a residual (its rows read
+    at pixel x output channels)."""
+    hidden = [jax.nn.relu(_pointwise(x, POINTWISE[x.shape[-1]]) + BIAS) for x in xs]
+    return [_pointwise(h, RESIDUAL) + h for h in hidden[:2]] + hidden[2:]
+
+
+def _numpy_pointwise(x: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """The reference, summed in float64."""
+    return x.astype(np.float64) @ w[0, 0].astype(np.float64)
+
+
+def test_convs_differing_in_spatial_size_share_one_function(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A pointwise conv takes its batch, pixel count and channel counts as arguments (codegen/conv.py
+    runtime_sizes): five convs of two kinds are two functions, with the same bits as five with constant
+    sizes (one thread and two: the parts' shares are run-time sums too) and the numpy result."""
+    xs = [_normal(2, 9, 13, 43), _normal(1, 20, 20, 43), _normal(1, 7, 13, 75)]
+    traced = trace(mobile_stages, *xs, name="mobile_stages")
+    shared = driver.build(traced.graph)
+    assert len(_conv_functions(shared)) == 2, _conv_functions(shared)
+    got = [runtime.load(shared, threads=threads)(*traced.flatten_inputs(*xs)) for threads in (1, 2)]
+    monkeypatch.delitem(codegen_module.SIZE_ARGUMENTS, "conv")
+    monkeypatch.delitem(kernel_key_module.RUNTIME_SHAPES, "conv")
+    constants = driver.build(traced.graph)
+    assert len(_conv_functions(constants)) == 5, _conv_functions(constants)
+    alone = runtime.load(constants)(*traced.flatten_inputs(*xs))
+    for outs in got:
+        for g, a in zip(outs, alone):
+            np.testing.assert_array_equal(g, a)
+    hidden = [np.maximum(_numpy_pointwise(x, POINTWISE[x.shape[-1]]) + BIAS, 0) for x in xs]
+    want = [_numpy_pointwise(h, RESIDUAL) + h for h in hidden[:2]] + hidden[2:]
+    for g, w in zip(alone, want):
+        np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-4)

@@ -11,7 +11,7 @@ from test_codegen_kernels import EPS32, _random, one_node
 
 from cerebro import runtime
 from cerebro.compiler import build
-from cerebro.compiler.codegen.conv import _pixel_grid
+from cerebro.compiler.codegen.conv import _axes, _pixel_grid, _pixel_plan
 from cerebro.compiler.ir import DType, Graph
 
 
@@ -19,7 +19,8 @@ from cerebro.compiler.ir import DType, Graph
 def test_pixel_blocks_even_out(side: int, counts: list[int], short: int):
     x, w = np.zeros((1, side, side, 32), np.float32), np.zeros((3, 3, 32, 8), np.float32)
     node = one_node("conv", [x, w], strides=(1, 1), padding=((1, 1), (1, 1)))
-    assert _pixel_grid(node, 6, 1) == ([1], side * side, counts, short)
+    plan = _pixel_plan(node, 6)
+    assert plan.flat and _pixel_grid(None, plan, _axes(node), 1) == ([1], counts) and plan.short == short
 
 
 def test_evened_blocks_same_bits_on_threads():

@@ -38,25 +38,32 @@ class _Undescribed(Exception):
 class _Describer:
     """One node's description; ordinals number its values (and ids) in the order met."""
 
-    def __init__(self) -> None:
+    def __init__(self, target: object) -> None:
         self.ordinals: dict[int, int] = {}
+        self.target = target
+        self.shapes: dict[int, tuple] = {}  # value id -> shape with the sizes its node function takes as arguments
 
     def ordinal(self, value_id: int) -> int:
         return self.ordinals.setdefault(value_id, len(self.ordinals))
 
-    def value(self, value: Value, shape: tuple | None = None) -> Key:
-        """shape: value's shape with the sizes its node function takes as arguments left out (None)."""
-        described = ("value", self.ordinal(value.id), shape or value.shape, value.dtype.name)
+    def value(self, value: Value) -> Key:
+        described = ("value", self.ordinal(value.id), self.shapes.get(value.id, value.shape), value.dtype.name)
         if value.is_const and value.size == 1:  # emitters may write it as a literal (codegen/epilogue.py)
             return (*described, value.data.tobytes())
         return described
 
     def node(self, node: Node) -> Key:
-        attrs = tuple((name, self.field(node.op, name, node.attrs[name])) for name in sorted(node.attrs))
         rule = RUNTIME_SHAPES.get(node.op)
-        shapes, choices = (rule(node) if rule is not None else None) or ({}, ())
-        inputs = tuple(self.value(v, shapes.get(i)) for i, v in enumerate(node.inputs))
+        shapes, choices, sized = (rule(node, self.target) if rule is not None else None) or ({}, (), {})
+        self.shapes.update(shapes)  # for the node's values and its fused bodies' (an epilogue's)
+        attrs = tuple((name, self.sized(node.op, name, sized[name]) if name in sized else
+                       self.field(node.op, name, node.attrs[name])) for name in sorted(node.attrs))
+        inputs = tuple(map(self.value, node.inputs))
         return (node.op, inputs, tuple(map(self.value, node.outputs)), attrs, choices)
+
+    def sized(self, owner: object, name: str, described: object) -> Key:
+        """A rule's description of an attr: a key, or a function of how to describe the attr's values."""
+        return described(lambda item: self.field(owner, name, item)) if callable(described) else described
 
     def field(self, owner: object, name: str, item: object) -> Key:
         rule = ID_FIELDS.get((owner, name))
@@ -102,17 +109,20 @@ ID_FIELDS: dict[tuple[object, str], Callable[[_Describer, object], Key]] = {
 }
 
 
-# op -> (input index -> shape with the sizes its function takes as arguments as None (codegen/module.py
-# SIZE_ARGUMENTS), what the emitter decides from those sizes), or None: every size a constant
-RUNTIME_SHAPES: dict[str, Callable[[Node], tuple[dict[int, tuple], tuple] | None]] = {
+# op -> for a node and the target: (value id -> shape with the sizes its function takes as arguments as None
+# (codegen/module.py SIZE_ARGUMENTS), what the emitter decides from those sizes, attr name -> its key where it
+# holds such a size, or a function of the attr's describer that describes a stand-in), or None: every size a
+# constant. The ids may be of values of the node's fused bodies (an epilogue's chain, elementwise on the
+# output's elements: its shapes are the output's)
+RUNTIME_SHAPES: dict[str, Callable[[Node, object], tuple[dict[int, tuple], tuple, dict[str, Key]] | None]] = {
     "conv": conv.runtime_shapes,
 }
 
 
-def kernel_key(node: Node) -> Key | None:
-    """Equal for two nodes whose emitters write the same code (same target); None: not known to be
+def kernel_key(node: Node, target: object) -> Key | None:
+    """Equal for two nodes whose emitters write the same code for target; None: not known to be
     shareable with any other node."""
     try:
-        return _Describer().node(node)
+        return _Describer(target).node(node)
     except _Undescribed:
         return None

@@ -107,7 +107,7 @@ def emit_module(graph: Graph, plan: MemoryPlan, stages: list[list[Piece]], targe
     for index, node in enumerate(graph.nodes):
         if node.op in VIEW_OPS or all(v.size == 0 for v in node.outputs):
             continue
-        key = kernel_key(node)  # None: no function shared
+        key = kernel_key(node, target)  # None: no function shared
         fn = kernels.get(key) if key is not None else None
         if fn is None:
             fn = _node_function(ctx, node, index, sizes=True)

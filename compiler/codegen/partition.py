@@ -61,42 +61,51 @@ def smax(builder: ir.IRBuilder, a: ir.Value, b: ir.Value) -> ir.Value:
     return builder.select(builder.icmp_signed(">", a, b), a, b)
 
 
-def for_phases(builder: ir.IRBuilder, lo: ir.Value, hi: ir.Value, counts: Sequence[int],
+def _i64(count: int | ir.Value) -> ir.Value:
+    return i64(count) if isinstance(count, int) else count
+
+
+def for_phases(builder: ir.IRBuilder, lo: ir.Value, hi: ir.Value, counts: Sequence[int | ir.Value],
                emit: Callable[[int, ir.Value], None], name: str = "u") -> None:
     """emit(phase, index in phase) for the units lo..hi-1 of phases of counts[0], counts[1], ... units
-    (numbered in order). lo and hi may lie outside 0..sum(counts): they are clamped."""
-    first = 0
+    (numbered in order; a count may be a run-time value). lo and hi may lie outside 0..sum(counts):
+    they are clamped."""
+    first: int | ir.Value = 0
     for phase, count in enumerate(counts):
-        if count:
-            start = smax(builder, builder.sub(lo, i64(first)), i64(0))
-            end = smin(builder, builder.sub(hi, i64(first)), i64(count))
+        if not isinstance(count, int) or count:
+            start = smax(builder, builder.sub(lo, _i64(first)), i64(0))
+            end = smin(builder, builder.sub(hi, _i64(first)), _i64(count))
             with for_range(builder, end, f"{name}{phase}", start=start) as unit:
                 emit(phase, unit)
-        first += count
+        first = first + count if isinstance(first, int) and isinstance(count, int) else builder.add(
+            _i64(first), _i64(count))
 
 
 @contextmanager
-def for_outer(builder: ir.IRBuilder, outer: int, units: int, lo: ir.Value, hi: ir.Value,
+def for_outer(builder: ir.IRBuilder, outer: int | ir.Value, units: int | ir.Value, lo: ir.Value, hi: ir.Value,
               name: str = "o") -> Iterator[tuple[ir.Value, ir.Value, ir.Value]]:
-    """Units lo..hi-1 of outer x units (numbered row-major): yields (o, first, end) per outer index o
-    that has some, where first..end-1 (unclamped: give them to for_phases) are its inner units."""
-    units = max(units, 1)  # no units at all: lo == hi == 0, so no outer index runs
-    begin = builder.udiv(lo, i64(units))
-    stop = smin(builder, builder.udiv(builder.add(hi, i64(units - 1)), i64(units)), i64(outer))
+    """Units lo..hi-1 of outer x units (numbered row-major; run-time values or ints, a value's units at
+    least 1): yields (o, first, end) per outer index o that has some, where first..end-1 (unclamped:
+    give them to for_phases) are its inner units."""
+    units = max(units, 1) if isinstance(units, int) else units  # no units at all: lo == hi == 0, so none runs
+    begin = builder.udiv(lo, _i64(units))
+    below = i64(units - 1) if isinstance(units, int) else builder.sub(units, i64(1))
+    stop = smin(builder, builder.udiv(builder.add(hi, below), _i64(units)), _i64(outer))
     with for_range(builder, stop, name, start=begin) as o:
-        base = builder.mul(o, i64(units))
+        base = builder.mul(o, _i64(units))
         yield o, builder.sub(lo, base), builder.sub(hi, base)
 
 
-def unflatten(builder: ir.IRBuilder, flat: ir.Value, sizes: Sequence[int]) -> list[ir.Value]:
-    """The row-major multi-index of `flat` over sizes (divisions by constants)."""
+def unflatten(builder: ir.IRBuilder, flat: ir.Value, sizes: Sequence[int | ir.Value]) -> list[ir.Value]:
+    """The row-major multi-index of `flat` over sizes (divisions by constants, or by run-time sizes)."""
     indices: list[ir.Value] = []
-    inner = 1
+    inner: int | ir.Value = 1
     for axis in reversed(range(len(sizes))):
-        position = flat if inner == 1 else builder.udiv(flat, i64(inner))
-        last = axis == 0 or sizes[axis] == 1  # the outermost index needs no remainder; a size-1 one is 0
-        indices.append(position if axis == 0 else i64(0) if last else builder.urem(position, i64(sizes[axis])))
-        inner *= sizes[axis]
+        position = flat if isinstance(inner, int) and inner == 1 else builder.udiv(flat, _i64(inner))
+        last = axis == 0 or (isinstance(sizes[axis], int) and sizes[axis] == 1)  # outermost: no remainder; size 1: 0
+        indices.append(position if axis == 0 else i64(0) if last else builder.urem(position, _i64(sizes[axis])))
+        inner = inner * sizes[axis] if isinstance(inner, int) and isinstance(sizes[axis], int) else builder.mul(
+            _i64(inner), _i64(sizes[axis]))
     return indices[::-1]
 
 
@@ -148,25 +157,26 @@ def grid_units(first: int, second: int, parts: int, by_first: bool = True) -> in
     return first if by_first and first >= parts else first * second
 
 
-def grid_share(builder: ir.IRBuilder, part: ir.Value, parts: ir.Value, first: int, second: int,
+def grid_share(builder: ir.IRBuilder, part: ir.Value, parts: ir.Value, first: int | ir.Value, second: int,
                by_first: bool = True) -> list[Rectangle]:
     """Part's share of a first x second grid of units, as three rectangles (some empty). With by_first
     and at least as many units along `first` as parts, a share of those (all of `second`); else a
     share of all units numbered with `second` major: the rest of its first `second` index, its full
     ones, and the start of its last one. (matmul: row blocks x column blocks, so with few rows each
-    part streams its own share of b; conv: channel blocks x pixel blocks, each part its own pixels.)"""
-    whole = builder.icmp_unsigned(">=", i64(first if by_first else 0), parts)
+    part streams its own share of b; conv: channel blocks x pixel blocks, each part its own pixels;
+    `first` may be a run-time count, at least 1.)"""
+    whole = builder.icmp_unsigned(">=", _i64(first) if by_first else i64(0), parts)
     first_lo, first_hi = share(builder, first, part, parts)
-    lo, hi = share(builder, first * second, part, parts)
-    height = i64(max(first, 1))
+    lo, hi = share(builder, first * second if isinstance(first, int) else builder.mul(first, i64(second)), part, parts)
+    height = i64(max(first, 1)) if isinstance(first, int) else first
     head, head_at = builder.udiv(lo, height), builder.urem(lo, height)
     tail, tail_at = builder.udiv(hi, height), builder.urem(hi, height)
     partial = builder.icmp_unsigned("!=", head_at, i64(0))
     alone = builder.icmp_unsigned("==", head, tail)
     after_head = builder.add(head, i64(1))
-    head_end = builder.select(builder.and_(partial, builder.not_(alone)), i64(first), head_at)
+    head_end = builder.select(builder.and_(partial, builder.not_(alone)), _i64(first), head_at)
     by_units = [(head_at, head_end, head, after_head),
-                (i64(0), i64(first), builder.select(partial, after_head, head), tail),
+                (i64(0), _i64(first), builder.select(partial, after_head, head), tail),
                 (builder.select(alone, head_at, i64(0)), tail_at, tail, builder.add(tail, i64(1)))]
     nothing = (i64(0),) * 4
     by_first = [(first_lo, first_hi, i64(0), i64(second)), nothing, nothing]
@@ -174,7 +184,7 @@ def grid_share(builder: ir.IRBuilder, part: ir.Value, parts: ir.Value, first: in
 
 
 @contextmanager
-def for_rectangles(builder: ir.IRBuilder, part: ir.Value, parts: ir.Value, first: int, second: int,
+def for_rectangles(builder: ir.IRBuilder, part: ir.Value, parts: ir.Value, first: int | ir.Value, second: int,
                    by_first: bool = True) -> Iterator[Rectangle]:
     """The body once per rectangle of grid_share, with its bounds: one copy of the kernel's code."""
     rectangles = grid_share(builder, part, parts, first, second, by_first)
