@@ -1,5 +1,6 @@
-"""Fewer, smaller node functions for the same bits: a deep matmul's K panels are one loop over one copy of
-its tiles (codegen/matmul.py)."""
+"""Fewer, smaller node functions for the same bits: softmaxes differing only in their lead rows share one
+function (codegen/rows.py takes them as an argument), and a deep matmul's K panels are one loop over one
+copy of its tiles (codegen/matmul.py)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ import pytest
 
 from cerebro import runtime
 from cerebro.compiler import driver
+from cerebro.compiler.codegen import kernel_key as kernel_key_module
+from cerebro.compiler.codegen import module as codegen_module
 from cerebro.frontends.jax import trace
 
 jax.config.update("jax_platforms", "cpu")
@@ -28,6 +31,32 @@ def _functions(graph: object, op: str) -> list[str]:
     """Bodies of graph's node functions of one op, in its LLVM IR."""
     _, text, _, _ = driver.lower(graph)
     return [body for name, body in NODE_FUNCTION.findall(text) if name.endswith(f"_{op}")]
+
+
+def _softmax64(x: np.ndarray) -> np.ndarray:
+    x = x.astype(np.float64)
+    e = np.exp(x - x.max(-1, keepdims=True))
+    return e / e.sum(-1, keepdims=True)
+
+
+def softmaxes(a: jnp.ndarray, b: jnp.ndarray, c: jnp.ndarray) -> tuple[jnp.ndarray, ...]:
+    """Attention-like softmaxes over windows x heads x 7 rows of 13: lead rows 6x3, 2x5 and 1x4 (7 rows:
+    one block of 4 and 3 leftover rows each)."""
+    return tuple(jax.nn.softmax(x, axis=-1) for x in (a, b, c))
+
+
+def test_softmaxes_differing_in_lead_rows_share_one_function(monkeypatch: pytest.MonkeyPatch) -> None:
+    xs = _normal(6, 3, 7, 13), _normal(2, 5, 7, 13), _normal(1, 4, 7, 13)
+    traced = trace(softmaxes, *xs, name="softmaxes")
+    assert len(_functions(traced.graph, "row_kernel")) == 1
+    shared = runtime.load(driver.build(traced.graph))(*traced.flatten_inputs(*xs))
+    monkeypatch.delitem(codegen_module.SIZE_ARGUMENTS, "row_kernel")
+    monkeypatch.delitem(kernel_key_module.RUNTIME_SHAPES, "row_kernel")
+    assert len(_functions(traced.graph, "row_kernel")) == 3
+    alone = runtime.load(driver.build(traced.graph))(*traced.flatten_inputs(*xs))
+    for got, constant, x in zip(shared, alone, xs):
+        np.testing.assert_array_equal(got, constant)  # the same bits as with the rows as constants
+        np.testing.assert_allclose(got, _softmax64(x), rtol=1e-6, atol=1e-7)
 
 
 def dense(x: jnp.ndarray, w: jnp.ndarray, b: jnp.ndarray) -> jnp.ndarray:
@@ -49,3 +78,5 @@ def test_deep_matmul_is_one_copy_of_its_tiles(depth: int) -> None:
     product = x.astype(np.float64) @ w.astype(np.float64) + b
     bound = 2 * depth * EPS32 * (np.abs(x).astype(np.float64) @ np.abs(w).astype(np.float64) + np.abs(b))
     assert np.all(np.abs(got - np.maximum(product, 0)) <= bound)
+
+

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from llvmlite import ir
 
 from cerebro.compiler.cbx.format import MAX_STAGES, meta_size
-from cerebro.compiler.codegen import EMITTERS, PARALLEL, EmitContext, conv
+from cerebro.compiler.codegen import EMITTERS, PARALLEL, EmitContext, conv, rows
 from cerebro.compiler.codegen.calls import SLICE, UNCHUNKED, Call, CallTable, Chunking, Segment, emit_entry
 from cerebro.compiler.codegen.kernel_key import Key, kernel_key
 from cerebro.compiler.codegen.partition import Piece
@@ -60,7 +60,8 @@ def _placeholder(module: ir.Module, name: str, size: int) -> ir.GlobalVariable:
 
 # op -> the sizes its node function takes as trailing i64 arguments instead of constants, so that nodes
 # differing only in them share one function (kernel_key leaves them out)
-SIZE_ARGUMENTS: dict[str, Callable[[Node], list[int]]] = {"conv": conv.size_arguments}
+SIZE_ARGUMENTS: dict[str, Callable[[Node], list[int]]] = {"conv": conv.size_arguments,
+                                                         "row_kernel": rows.size_arguments}
 
 
 def _size_arguments(node: Node) -> list[int]:

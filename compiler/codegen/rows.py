@@ -9,6 +9,12 @@ one constant-trip loop over the row's n elements whose body is the elementwise s
 turns it into vector code (sums carry `reassoc`, so they accumulate in vector lanes; max/min
 propagate NaN, see _Fast and _Exact). So softmax is 3 sweeps (max; exp and its sum; scale) and
 layernorm 2 (both sums; normalise with gamma/beta), over a row that stays in L1.
+The row dims before the last are one run-time count (an i64 argument, size_arguments) where every
+load walks them as one flat dim and there are at least two of them: swin_t's twelve softmaxes over 64x3,
+16x6, 4x12 and 1x24 windows x heads of 49 rows of 49 are one function (each was ~0.15 s of LLVM). The
+last row dim stays a constant: the rows are blocked along it as before. The sums carry `reassoc`, so
+LLVM may order them differently in another loop nest: a single lead row as an argument changed GPT-2's
+layernorm bits, hence the two; swin_t, vit_b_16, BERT and GPT-2 give the same bits as with constants.
 ROW_BLOCK rows share each sweep loop: a short row (n=128) is one long dependency chain (max,
 exp, sum, divide), and interleaving rows lets them overlap. Transformer b1 softmax (4x128 rows
 of 128): 23.6 us as 5 kernels -> 30 us one row at a time -> 15.6 us with blocks of 4 and _Fast.
@@ -23,6 +29,7 @@ cone: transcendentals count 20, others 1); the rest are recomputed.
 from __future__ import annotations
 
 import math
+import struct
 
 from llvmlite import ir
 
@@ -112,6 +119,78 @@ def _row_units(rows: tuple[int, ...]) -> tuple[list[int], int, list[int]]:
     return lead, block, [last // block, last % block]
 
 
+def _lead_stride(lead: tuple[int, ...], strides: tuple[int, ...]) -> int | None:
+    """The stride s of a walk over the lead dims flattened row-major (strides[i] == s * prod(lead[i+1:])
+    wherever lead[i] > 1), None if the walk is not one flat dim."""
+    flat, inner = None, 1
+    for size, stride in zip(reversed(lead), reversed(strides)):
+        if size > 1:
+            if flat is None and stride % inner == 0:
+                flat = stride // inner
+            if flat is None or stride != flat * inner:
+                return None
+        inner *= size
+    return flat or 0
+
+
+def _lead_strides(node: Node) -> list[int] | None:
+    """Each load's flat stride over the lead row dims (_lead_stride), or None: the lead dims stay constants."""
+    lead = tuple(node.attrs["rows"])[:-1]
+    if math.prod(lead) < 2:  # nothing to share: one row block of constant bounds
+        return None
+    strides = [_lead_stride(lead, tuple(rs[:-1])) for _, _, rs, _ in node.attrs["loads"]]
+    return None if None in strides else strides
+
+
+def size_arguments(node: Node) -> list[int]:
+    """The sizes the node function takes as trailing i64 arguments: the lead rows, when they are flat."""
+    return [math.prod(node.attrs["rows"][:-1])] if _lead_strides(node) is not None else []
+
+
+_PLAIN = (bool, int, str, type(None))
+
+
+def _plain(item: object) -> object:
+    """An inner node's attr as a key, or TypeError for what this does not describe (kernel_key's job)."""
+    if isinstance(item, _PLAIN):
+        return (type(item).__name__, item)
+    if isinstance(item, float):
+        return ("float", struct.pack("<d", item))
+    if isinstance(item, DType):
+        return ("dtype", item.name)
+    if isinstance(item, (tuple, list)):
+        return tuple(map(_plain, item))
+    raise TypeError(type(item).__name__)
+
+
+def runtime_shapes(node: Node, target: object) -> tuple[dict[int, tuple], tuple, dict[str, object]] | None:
+    """For kernel_key: (value id -> shape, the choices the emitter makes, attr -> its key) with the lead
+    rows left out, or None when they are constants. The description keeps what the emitter reads: the
+    last row dim, n, each load's slot, flat lead stride, last-dim and column strides, and the inner nodes'
+    ops, attrs (not a view's: it passes its input on), dtypes and wiring (values numbered as met)."""
+    strides = _lead_strides(node)
+    if strides is None:
+        return None
+    numbers: dict[int, int] = {}
+
+    def number(vid: int) -> int:
+        return numbers.setdefault(vid, len(numbers))
+
+    loads = tuple((number(vid), slot, lead, rs[-1], cs)
+                  for (vid, slot, rs, cs), lead in zip(node.attrs["loads"], strides))
+    try:
+        inner = tuple((n.op, () if n.op in _VIEWS else tuple((k, _plain(v)) for k, v in sorted(n.attrs.items())),
+                       tuple((number(v.id), v.dtype.name) for v in n.inputs),
+                       tuple((number(v.id), v.dtype.name) for v in n.outputs)) for n in node.attrs["nodes"])
+    except TypeError:
+        return None
+    out = node.outputs[0]
+    full_row = out.shape == tuple(node.attrs["rows"]) + (node.attrs["n"],)
+    shapes = {v.id: (None,) for v in (*node.inputs, *node.outputs)}
+    return shapes, (number(out.id), full_row), {"rows": ("lead", node.attrs["rows"][-1]), "loads": loads,
+                                                "nodes": inner}
+
+
 def row_kernel_units(node: Node, target: object, parts: int) -> int:
     if not node.attrs["rows"]:
         return 1
@@ -188,6 +267,14 @@ class _RowEmitter:
         self.node, self.fn, self.plan = node, fn, plan
         self.b = ir.IRBuilder(fn.append_basic_block("entry"))
         self.rows, self.n = tuple(node.attrs["rows"]), node.attrs["n"]
+        # the row index space: lead dims, then the last row dim; strides of the output rows and of each load
+        self.lead: list[int | ir.Value] = list(self.rows[:-1])
+        self.row_strides = contiguous_strides(self.rows)
+        self.load_strides = {vid: rs for vid, _, rs, _ in node.attrs["loads"]}
+        if len(node.inputs) + len(node.outputs) + 2 < len(fn.args):  # module.py passes size_arguments
+            self.lead, self.row_strides = [fn.args[-1]], (self.rows[-1], 1)  # one flat run-time lead dim
+            self.load_strides = {vid: (lead, rs[-1]) for (vid, _, rs, _), lead in
+                                 zip(node.attrs["loads"], _lead_strides(node))}
         self.pout = fn.args[len(node.inputs)]
         self.dtype = node.outputs[0].dtype
         self.rules = {inner.outputs[0].id: scalar_rule(inner) for inner in plan.nodes
@@ -202,10 +289,12 @@ class _RowEmitter:
             lo, hi = share(b, 1, part, parts)
             for_phases(b, lo, hi, [1], lambda phase, unit: self._block([[]]), "row")
         else:
-            lead, block, counts = _row_units(self.rows)
-            last = self.rows[-1]
-            lo, hi = share(b, math.prod(lead) * sum(counts), part, parts)
-            with for_outer(b, math.prod(lead), sum(counts), lo, hi, "row") as (flat, begin, end):
+            _, block, counts = _row_units(self.rows)
+            lead, last = self.lead, self.rows[-1]
+            outer = lead[0] if lead and isinstance(lead[0], ir.Value) else math.prod(lead)
+            units = outer * sum(counts) if isinstance(outer, int) else b.mul(outer, i64(sum(counts)))
+            lo, hi = share(b, units, part, parts)
+            with for_outer(b, outer, sum(counts), lo, hi, "row") as (flat, begin, end):
                 idx = unflatten(b, flat, lead)
 
                 def unit(phase: int, i: ir.Value) -> None:
@@ -223,9 +312,9 @@ class _RowEmitter:
         b, plan = self.b, self.plan
         rows = []
         for idx in indices:
-            row = index(b, 0, *zip(idx, contiguous_strides(self.rows)), nonnegative=True)
+            row = index(b, 0, *zip(idx, self.row_strides), nonnegative=True)
             out_row = b.mul(row, i64(self.n), flags=("nsw", "nuw")) if plan.full_row else row
-            bases = {vid: index(b, 0, *zip(idx, rs), nonnegative=True) for vid, (_, rs, _) in plan.loads.items()}
+            bases = {vid: index(b, 0, *zip(idx, rs), nonnegative=True) for vid, rs in self.load_strides.items()}
             rows.append(_Row(row, out_row, bases))
         for sweep in range(plan.count):
             for row in rows:
