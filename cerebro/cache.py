@@ -7,7 +7,8 @@ lowering so a hit skips the lowering), the resolved target (triple, CPU, feature
 and the compiler itself (version plus a hash of its and the frontends' source files, so an edited
 compiler never serves old code). An entry is trusted only after its .cbx content hash checks out;
 anything else is deleted and rebuilt. Entries are written atomically (temporary file, then rename) and
-the directory is kept under a size bound by dropping the least recently used entries.
+the directory is kept under a size bound by dropping the least recently used entries. A compile stored
+here also keeps its optimised kernels in kernels/ for any later model (compiler/kernel_cache.py).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import dataclasses
 import functools
 import hashlib
 import os
+import shutil
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
@@ -201,6 +203,7 @@ class CompileCache:
         for path in self.directory.glob("*" + ENTRY_SUFFIX):
             removed += not path.name.startswith(".")
             path.unlink(missing_ok=True)
+        shutil.rmtree(self.directory / "kernels", ignore_errors=True)  # compiler/kernel_cache.py
         return removed
 
 
@@ -221,6 +224,7 @@ def cached_lower(source: Callable[[], str], lower: Callable[[], Any], target: An
     build_key): a frontend keys its own form of the model (a jaxpr) and a hit never lowers it.
     Each is called at most once; with the cache off, source() is not called.
     """
+    from cerebro.compiler import kernel_cache
     from cerebro.compiler.driver import STAGE_FLOPS, build
     from cerebro.compiler.targets import resolve_target
 
@@ -232,7 +236,8 @@ def cached_lower(source: Callable[[], str], lower: Callable[[], Any], target: An
     store = CompileCache()
     data = store.get(key)
     if data is None:
-        data = build(lower(), resolved, name, stage_flops, quantize=quantize)
+        with kernel_cache.using(store.directory / "kernels"):  # kernels optimised once, by any model
+            data = build(lower(), resolved, name, stage_flops, quantize=quantize)
         try:
             store.put(key, data)
         except OSError as error:  # a cache that cannot be written must not fail the compile
