@@ -106,7 +106,7 @@ def budget_text(budget: timing.Budget) -> str:
     return (
         f"{budget.warmup} warmup calls, then timed calls until >= {budget.min_repeats} calls and "
         f">= {budget.min_seconds} s, capped at {budget.max_seconds} s (with >= {budget.floor_repeats} calls); "
-        f"backends interleaved in {budget.rounds} rounds"
+        f"backends interleaved in {budget.rounds} rounds, each block after {timing.SETTLE_SECONDS} s idle"
     )
 
 

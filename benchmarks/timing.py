@@ -83,12 +83,21 @@ def repeated(call: Callable[[], object], times: int) -> Callable[[], object]:
     return calls
 
 
+# Idle time before each backend's block: a thread pool spins for a while after its last call (ONNX Runtime
+# 1.32's worker: 58-61 ms), so a block started at once ran beside that spin, and a multi-threaded backend
+# measured the previous one's CPU use (squeezenet1_1 b1, two threads: the first fifth of Cerebro's calls
+# 8.0-8.4 ms, the rest 4.9 ms). Every backend gets the same pause.
+SETTLE_SECONDS = 0.1
+
+
 def sample_interleaved(calls: dict[str, Callable[[], object]], budget: Budget) -> dict[str, np.ndarray]:
-    """Latencies per backend, sampled in `budget.rounds` rounds that alternate between backends."""
+    """Latencies per backend, sampled in `budget.rounds` rounds that alternate between backends, each
+    block after SETTLE_SECONDS of idle time."""
     share = budget.per_round()
     times: dict[str, list[np.ndarray]] = {name: [] for name in calls}
     for round_index in range(budget.rounds):
         for name, call in calls.items():
+            time.sleep(SETTLE_SECONDS)
             round_budget = share if round_index == 0 else dataclasses.replace(share, warmup=0)
             times[name].append(sample(call, round_budget))
     return {name: np.concatenate(parts) for name, parts in times.items()}
