@@ -1,7 +1,7 @@
 """The compiler driver: IR graph in, complete .cbx bytes out.
 
-verify -> fold, dce -> optimise (layouts, transposes, row kernels, fusion, epilogues, Winograd, prepack, views) -> verify
--> stages -> memory plan -> LLVM module -> O3/O2 -> object -> .cbx
+verify -> fold, dce -> optimise (layouts, transposes, row kernels, fusion, epilogues, Winograd, prepack, views)
+-> verify -> stages -> memory plan -> LLVM module -> O3/O2 -> object -> .cbx
 """
 
 from __future__ import annotations
