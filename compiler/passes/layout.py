@@ -5,7 +5,7 @@ into every conv and one out of it, and its ReLUs, residual adds, pools and conca
 channels-first copy, where epilogue fusion cannot reach them. This pass (first in driver.optimise)
 walks the graph once and keeps each value as a stored tensor S and a permutation p, the value being
 transpose(S, p). A transpose only changes p. An op that does not care about layout (elementwise,
-reductions, pooling, concatenate, pad, slice, rev, cumulative, same-rank broadcasts, and reshapes whose
+reductions, pooling, concatenate, pad, slice, rev, cumulative, broadcasts, and reshapes whose
 dim groups stay together in S) runs on the stored tensors with its attributes permuted (a constant
 operand is permuted at compile time), and its result keeps the permutation. Any other op, and every
 graph output, gets its value in the logical layout: the one transpose left is made there (a reshape
@@ -115,11 +115,18 @@ def _window(node: Node, perm: Perm) -> tuple[dict, Perm] | None:
     return _dims_attrs("window", "strides", "padding")(node, perm)
 
 
-def _broadcast(node: Node, perm: Perm) -> tuple[dict, Perm] | None:
-    """Only a same-rank broadcast (what ONNX Expand makes): its shape is per dim."""
-    if tuple(node.attrs["broadcast_dimensions"]) != _identity(len(perm)):
-        return None
-    return dict(node.attrs, shape=_per_dim(node.attrs["shape"], _inverse(perm))), perm
+def _broadcast(node: Node, perm: Perm) -> tuple[dict, Perm]:
+    """The output's dims that come from the input are stored in the input's stored order, in the slots
+    those dims hold (so the stored broadcast_dimensions stay increasing); new dims stay where they are.
+    The output perm has the output's rank: a keepdims mean, (8, 12) -> (8, 12, 1), adds a dim."""
+    dims = tuple(node.attrs["broadcast_dimensions"])
+    order = list(range(len(node.attrs["shape"])))  # stored output dim k holds logical dim order[k]
+    for slot, i in zip(sorted(dims), _inverse(perm)):  # logical input dims i in stored order
+        order[slot] = dims[i]
+    out_perm = _inverse(tuple(order))
+    stored_dims = tuple(out_perm[dims[i]] for i in _inverse(perm))
+    shape = _per_dim(node.attrs["shape"], tuple(order))
+    return dict(node.attrs, shape=shape, broadcast_dimensions=stored_dims), out_perm
 
 
 RULES: dict[str, Rule] = {
