@@ -654,9 +654,16 @@ def check(d: DType, outputs: list[np.ndarray]) -> None:
 
 # --- the tests ----------------------------------------------------------------------------------------------
 
+# Ops a pass lays out for one target (its register tile in the attrs and the weights), so no one graph
+# holds a node of them that both targets build; passes/winograd.py takes 8-lane (AVX2) targets only, and
+# tests/test_winograd.py runs it on the host against a float64 conv.
+TARGET_LAID_OUT = {"winograd_conv": "tests/test_winograd.py"}
+
+
 def test_every_op_has_a_sample_a_reference_and_an_emitter() -> None:
-    assert set(SAMPLES) == set(OPS), f"ops without a sample builder: {sorted(set(OPS) - set(SAMPLES))}"
-    for op in OPS:
+    assert set(SAMPLES) == set(OPS) - set(TARGET_LAID_OUT), \
+        f"ops without a sample builder: {sorted(set(OPS) - set(SAMPLES) - set(TARGET_LAID_OUT))}"
+    for op in sorted(set(OPS) - set(TARGET_LAID_OUT)):
         assert op in EMITTERS or op in VIEW_OPS, f"{op}: no emitter (compiler/codegen/registry.py)"
         dtypes = accepted(op)
         assert dtypes, f"{op}: the emitter accepts no dtype"
