@@ -23,7 +23,7 @@ from collections.abc import Callable, Hashable
 
 import numpy as np
 
-from cerebro.compiler.codegen import conv, rows
+from cerebro.compiler.codegen import conv
 from cerebro.compiler.ir import Node, Value
 from cerebro.compiler.ir.dtypes import DType
 from cerebro.compiler.ir.fused import FUSED, ROW_KERNEL, Epilogue
@@ -56,14 +56,10 @@ class _Describer:
         rule = RUNTIME_SHAPES.get(node.op)
         shapes, choices, sized = (rule(node, self.target) if rule is not None else None) or ({}, (), {})
         self.shapes.update(shapes)  # for the node's values and its fused bodies' (an epilogue's)
-        attrs = tuple((name, self.sized(node.op, name, sized[name]) if name in sized else
-                       self.field(node.op, name, node.attrs[name])) for name in sorted(node.attrs))
+        attrs = tuple((name, sized[name] if name in sized else self.field(node.op, name, node.attrs[name]))
+                      for name in sorted(node.attrs))
         inputs = tuple(map(self.value, node.inputs))
         return (node.op, inputs, tuple(map(self.value, node.outputs)), attrs, choices)
-
-    def sized(self, owner: object, name: str, described: object) -> Key:
-        """A rule's description of an attr: a key, or a function of how to describe the attr's values."""
-        return described(lambda item: self.field(owner, name, item)) if callable(described) else described
 
     def field(self, owner: object, name: str, item: object) -> Key:
         rule = ID_FIELDS.get((owner, name))
@@ -111,12 +107,10 @@ ID_FIELDS: dict[tuple[object, str], Callable[[_Describer, object], Key]] = {
 
 # op -> for a node and the target: (value id -> shape with the sizes its function takes as arguments as None
 # (codegen/module.py SIZE_ARGUMENTS), what the emitter decides from those sizes, attr name -> its key where it
-# holds such a size, or a function of the attr's describer that describes a stand-in), or None: every size a
-# constant. The ids may be of values of the node's fused bodies (an epilogue's chain, elementwise on the
-# output's elements: its shapes are the output's)
+# holds such a size), or None: every size a constant. The ids may be of values of the node's fused bodies (an
+# epilogue's chain, elementwise on the output's elements: its shapes are the output's)
 RUNTIME_SHAPES: dict[str, Callable[[Node, object], tuple[dict[int, tuple], tuple, dict[str, Key]] | None]] = {
     "conv": conv.runtime_shapes,
-    "row_kernel": rows.runtime_shapes,
 }
 
 
