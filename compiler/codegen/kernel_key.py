@@ -23,7 +23,7 @@ from collections.abc import Callable, Hashable
 
 import numpy as np
 
-from cerebro.compiler.codegen import conv
+from cerebro.compiler.codegen import conv, rows
 from cerebro.compiler.ir import Node, Value
 from cerebro.compiler.ir.dtypes import DType
 from cerebro.compiler.ir.fused import FUSED, ROW_KERNEL, Epilogue
@@ -111,6 +111,7 @@ ID_FIELDS: dict[tuple[object, str], Callable[[_Describer, object], Key]] = {
 # epilogue's chain, elementwise on the output's elements: its shapes are the output's)
 RUNTIME_SHAPES: dict[str, Callable[[Node, object], tuple[dict[int, tuple], tuple, dict[str, Key]] | None]] = {
     "conv": conv.runtime_shapes,
+    "row_kernel": rows.runtime_shapes,
 }
 
 
