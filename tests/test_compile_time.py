@@ -320,3 +320,26 @@ def test_convs_differing_in_spatial_size_share_one_function(monkeypatch: pytest.
     want = [_numpy_pointwise(h, RESIDUAL) + h for h in hidden[:2]] + hidden[2:]
     for g, w in zip(alone, want):
         np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-4)
+
+
+@pytest.mark.parametrize("shape,groups,cout", [
+    ((1, 7, 7, 1), 1, 1),      # ONNX's test_qlinearconv: one channel, so depthwise; raised at build
+    ((1, 1, 1, 8), 8, 16),     # depthwise 1x1 with a channel multiplier, one pixel
+    ((2, 5, 3, 8), 8, 8),      # depthwise 1x1 over pixels
+])
+def test_pointwise_convs_without_a_channel_argument(shape: tuple, groups: int, cout: int) -> None:
+    """A 1x1 conv whose input channels stay a constant (depthwise: runtime_channels is False) takes no
+    other size arguments either: _take_sizes reads the channels first (before, a one-channel conv passed
+    batch, pixels and output channels, and the batch was taken for the channels: ValueError at build)."""
+    x = _normal(*shape)
+    w = _normal(1, 1, shape[-1] // groups, cout)
+    graph = Graph("pointwise")
+    xv = graph.add_input(x.shape, DType.f32, "x")
+    graph.set_outputs([graph.add1("conv", xv, graph.const(w), strides=(1, 1), padding=((0, 0), (0, 0)),
+                                  groups=groups)])
+    (got,) = runtime.load(driver.build(graph))(x)
+    per_group = shape[-1] // groups
+    want = np.concatenate([x[..., g * per_group:(g + 1) * per_group].astype(np.float64)
+                           @ w[0, 0, :, g * cout // groups:(g + 1) * cout // groups].astype(np.float64)
+                           for g in range(groups)], axis=-1)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)

@@ -372,7 +372,8 @@ def runtime_sizes(node: Node) -> bool:
     constants in the addressing modes, became registers and spilled). Same tiles and sum order as with
     constants."""
     x = node.inputs[0]
-    return _is_pointwise(node) and (not _weights_outer(node) or x.size == x.shape[-1])
+    return (runtime_channels(node) and _is_pointwise(node)  # _take_sizes reads the channels first
+            and (not _weights_outer(node) or x.size == x.shape[-1]))
 
 
 def size_arguments(node: Node) -> list[int]:
