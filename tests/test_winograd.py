@@ -87,6 +87,32 @@ def test_layer_within_bound_and_same_bits_on_threads(shape, cout, pad, tail):
     np.testing.assert_array_equal(two, one)
 
 
+def test_streamed_kernel_one_block_in_column_groups(monkeypatch):
+    """A kernel too big for L3 (here: any) is read by one block of every tile cut into column groups:
+    within the bound, and each output computed as without groups, so the same bits on 1 and 2 threads
+    and with the units sliced over stages."""
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((1, 9, 9, 32)).astype(np.float32)
+    w = (rng.standard_normal((3, 3, 32, 64)) / np.sqrt(9 * 32)).astype(np.float32)
+    bias = rng.standard_normal((1, 1, 1, 64)).astype(np.float32)
+    pad = ((1, 1), (1, 1))
+    monkeypatch.setattr(winograd_pass, "PAYS", winograd_pass.Threshold(32, 32, 32, kernel_bytes=0))
+    monkeypatch.setattr(winograd_pass, "GROUPS", 1)
+    (whole,) = runtime.load(build(_layer(x, w, pad, "bias_relu", bias)), threads=1)(x)
+    monkeypatch.undo()
+    monkeypatch.setattr(winograd_pass, "PAYS", winograd_pass.Threshold(32, 32, 32, kernel_bytes=0))
+    (node,) = optimise(_layer(x, w, pad, "bias_relu", bias), HOST).nodes
+    assert (node.attrs["block"], node.attrs["groups"]) == (30, 4) or HOST.vector_width < 8
+    data = build(_layer(x, w, pad, "bias_relu", bias))
+    want = np.maximum(_conv64(x, w, pad) + bias, 0)
+    sliced = build(_layer(x, w, pad, "bias_relu", bias), stage_flops=100_000)  # units over several stages
+    for threads, model in ((1, data), (2, data), (2, sliced)):
+        (got,) = runtime.load(model, threads=threads)(x)
+        np.testing.assert_array_equal(got, whole)
+    assert np.all(np.abs(got - want) <= _bound(x, w, pad))
+    assert np.abs(got - want).max() <= TYPICAL * EPS32 * np.abs(want).max()
+
+
 def test_reference_interpreter_runs_the_transforms():
     """The op's reference (what the lowered graph means) is the Winograd algorithm on the transformed kernel."""
     rng = np.random.default_rng(5)
@@ -143,7 +169,8 @@ def _conv_node(shape: tuple, cout: int, strides: tuple = (1, 1), kernel: int = 3
 @pytest.mark.parametrize("node,taken", [
     (_conv_node((1, 56, 56, 64), 64), True),  # ResNet layer1
     (_conv_node((1, 14, 14, 256), 256), True),  # ResNet layer3: a 4 MiB transformed kernel
-    (_conv_node((1, 7, 7, 512), 512), False),  # 16 MiB: streamed from memory by every unit
+    (_conv_node((1, 7, 7, 512), 512), True),  # 16 MiB, streamed from memory once by one block of 16 tiles
+    (_conv_node((1, 14, 14, 512), 512), False),  # ... whose 49 tiles' transformed inputs are too many
     (_conv_node((1, 56, 56, 64), 64, strides=(2, 2)), False),
     (_conv_node((1, 56, 56, 64), 64, rhs_dilation=(2, 2)), False),
     (_conv_node((1, 56, 56, 64), 64, groups=2), False),

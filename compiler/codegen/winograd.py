@@ -1,9 +1,10 @@
 """winograd_conv (compiler/ir/winograd.py): F(m x m, 3 x 3) in three steps per unit of `block` tiles.
 
-  for each unit (the parts share the units; each tile's values do not depend on which part or slice
-  computes it, so any thread count or stage slicing gives the same bits):
+  for each unit, a block of tiles and a group of column blocks (the parts share the units; each tile's
+  values do not depend on which part or slice computes it, so any thread count or stage slicing gives
+  the same bits):
     1. inputs:   V[p][t][ci] = (B^T d_t B)[p] for the unit's tiles t, vectorised over ci;
-    2. for each block of `columns` output channels:
+    2. for each of the group's blocks of `columns` output channels:
        products: M[p][t][c] = sum_ci V[p][t][ci] * U[p][ci][c], the a^2 GEMMs with the conv's register
                  tile (rows of tiles x vectors of channels), U streamed in the order it is stored;
        outputs:  Y_t = A^T M_t A, each output pixel inside the image stored, then the chain (a conv's
@@ -180,9 +181,11 @@ def emit_winograd_conv(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
     v_base = affine(builder, 0, (lo, g.scratch_per_unit))
     m_base = affine(builder, g.inputs_per_unit, (v_base, 1))
     with for_range(builder, hi, "unit", start=lo) as unit:
-        first = affine(builder, 0, (unit, g.block))
+        tiles, group = builder.udiv(unit, i64(g.groups)), builder.urem(unit, i64(g.groups))
+        first = affine(builder, 0, (tiles, g.block))
         _inputs(builder, g, px, ps, first, v_base, width)
-        with for_range(builder, g.cout // g.columns, "cb") as cb:
+        with for_range(builder, g.blocks_per_group, "cb") as run:
+            cb = affine(builder, 0, (group, g.blocks_per_group), (run, 1))
             _products(builder, g, pu, ps, v_base, m_base, cb, rows, width, vectors)
             _outputs(builder, g, node, fn, po, ps, first, m_base, cb, width, vectors)
     builder.ret_void()

@@ -587,7 +587,7 @@ _declare("conv_integer", "conv_integer", 4, _conv_integer, ref.conv_integer, Rol
 _declare("conv", "conv", 2, _conv, ref.conv, Role.CONV, cost=_conv_flops, attrs=("strides", "padding"),
          optional=("lhs_dilation", "rhs_dilation", "groups"), lowered=("epilogue", "packed_b"))
 _declare("winograd_conv", "winograd_conv", None, winograd.rule, winograd.reference, Role.REDUCTION, cost=winograd.flops,
-         attrs=("padding", "tile", "block", "columns", "chain"))  # passes/winograd.py makes it
+         attrs=("padding", "tile", "block", "columns", "groups", "chain"))  # passes/winograd.py makes it
 _declare("reduce_window", "reduce_window", 1, _reduce_window, ref.reduce_window, Role.WINDOW, cost=_window_flops,
          attrs=("kind", "window", "strides", "padding"))
 _declare("loop", "loop", None, loop_op.rule, loop_op.reference, Role.CONTROL, cost=loop_op.cost,

@@ -10,6 +10,8 @@ inputs:  x [N, H, W, Cin] f32 (channels last); u = transform_kernel(w, m, column
          the a^2 positions p, stored in blocks of `columns` output channels (Cout/columns, a^2, Cin,
          columns), the order the products' register tile streams it; then the chain's operands.
 attrs:   padding ((top, bottom), (left, right)); tile (m); block (tiles per unit of work); columns;
+         groups: a unit is a block of tiles and one of `groups` equal runs of the column blocks (several
+         when one block holds every tile: the kernel is streamed once per call, the parts share columns);
          chain: None or an Epilogue (compiler/ir/fused.py) run on the output, as a conv's epilogue.
 outputs: y [N, OH, OW, Cout] f32; the scratch (f32): per unit of work, the transformed inputs of its
          tiles (a^2 x block x Cin) and one column block of products (a^2 x block x columns).
@@ -55,6 +57,7 @@ class Geometry:
     tile: int
     block: int
     columns: int
+    groups: int
 
     @property
     def alpha(self) -> int:
@@ -74,7 +77,11 @@ class Geometry:
 
     @property
     def units(self) -> int:
-        return _ceil(self.tiles, self.block)
+        return _ceil(self.tiles, self.block) * self.groups
+
+    @property
+    def blocks_per_group(self) -> int:
+        return self.cout // self.columns // self.groups
 
     @property
     def inputs_per_unit(self) -> int:
@@ -91,7 +98,7 @@ def geometry(node: Node, out_shape: tuple[int, ...] | None = None) -> Geometry:
     out_h, out_w = (out_shape or node.outputs[0].shape)[1:3]
     cout = node.inputs[1].size // (x.shape[-1] * (node.attrs["tile"] + 2) ** 2)
     return Geometry(x.shape[0], x.shape[1], x.shape[2], x.shape[3], cout, out_h, out_w, top, left,
-                    node.attrs["tile"], node.attrs["block"], node.attrs["columns"])
+                    node.attrs["tile"], node.attrs["block"], node.attrs["columns"], node.attrs["groups"])
 
 
 def _ceil(a: int, b: int) -> int:
@@ -130,9 +137,10 @@ def rule(node: Node) -> list:
     if tile not in TRANSFORMS or x.rank != 4 or x.dtype is not DType.f32 or u.dtype is not DType.f32:
         raise IRError(f"{node.where()}: needs f32 x[N, H, W, Cin] and a tile of {sorted(TRANSFORMS)}")
     alpha, cin = tile + 2, x.shape[-1]
-    columns, block = node.attrs.get("columns", 0), node.attrs.get("block", 0)
-    if columns < 1 or block < 1 or u.size % (alpha * alpha * cin * columns):
-        raise IRError(f"{node.where()}: kernel of {u.size} elements is not {alpha}x{alpha}x{cin}x(k*{columns})")
+    columns, block, groups = (node.attrs.get(key, 0) for key in ("columns", "block", "groups"))
+    if columns < 1 or block < 1 or groups < 1 or u.size % (alpha * alpha * cin * columns * groups):
+        raise IRError(f"{node.where()}: kernel of {u.size} elements is not {alpha}x{alpha}x{cin}x(k*{groups}"
+                      f"*{columns})")
     (top, bottom), (left, right) = node.attrs["padding"]
     out_h, out_w = x.shape[1] + top + bottom - 2, x.shape[2] + left + right - 2
     if min(top, bottom, left, right) < 0 or out_h < 1 or out_w < 1:
