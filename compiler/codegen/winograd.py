@@ -12,7 +12,9 @@
 V and the block's M live in the node's scratch output, which has one region per unit; a part works
 in the region of its first unit for all its units (the parts' units are disjoint, so no other part
 uses it), so V stays in L2 while every column block reads it, M in L1, and neither is written back to
-memory between units (batch 8 ResNet50's 56x56 convs would write 25 MB of V per call). A tile past
+memory between units (batch 8 ResNet50's 56x56 convs would write 25 MB of V per call). A part makes
+a block's V once, at the first of its units in that block: the units of a block (its column groups)
+are consecutive, so a part or a stage slice that starts within a block makes V there and reuses it. A tile past
 the last one of the last unit computes tile 0's values again and stores nothing.
 """
 
@@ -183,7 +185,10 @@ def emit_winograd_conv(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
     with for_range(builder, hi, "unit", start=lo) as unit:
         tiles, group = builder.udiv(unit, i64(g.groups)), builder.urem(unit, i64(g.groups))
         first = affine(builder, 0, (tiles, g.block))
-        _inputs(builder, g, px, ps, first, v_base, width)
+        # the part's units of one block follow each other: V is made at its first one (or the part's)
+        fresh = builder.or_(builder.icmp_signed("==", unit, lo), builder.icmp_signed("==", group, i64(0)))
+        with builder.if_then(fresh):
+            _inputs(builder, g, px, ps, first, v_base, width)
         with for_range(builder, g.blocks_per_group, "cb") as run:
             cb = affine(builder, 0, (group, g.blocks_per_group), (run, 1))
             _products(builder, g, pu, ps, v_base, m_base, cb, rows, width, vectors)

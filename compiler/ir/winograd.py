@@ -10,8 +10,8 @@ inputs:  x [N, H, W, Cin] f32 (channels last); u = transform_kernel(w, m, column
          the a^2 positions p, stored in blocks of `columns` output channels (Cout/columns, a^2, Cin,
          columns), the order the products' register tile streams it; then the chain's operands.
 attrs:   padding ((top, bottom), (left, right)); tile (m); block (tiles per unit of work); columns;
-         groups: a unit is a block of tiles and one of `groups` equal runs of the column blocks (several
-         when one block holds every tile: the kernel is streamed once per call, the parts share columns);
+         groups: a unit is a block of tiles and one of `groups` equal runs of its column blocks (passes/
+         winograd.py: one column block each, so stage slices are small);
          chain: None or an Epilogue (compiler/ir/fused.py) run on the output, as a conv's epilogue.
 outputs: y [N, OH, OW, Cout] f32; the scratch (f32): per unit of work, the transformed inputs of its
          tiles (a^2 x block x Cin) and one column block of products (a^2 x block x columns).

@@ -12,7 +12,6 @@ transform checks bounds once per tile, not per kernel position.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 from cerebro.compiler.ir import DType, Graph, Node, Value
@@ -21,23 +20,21 @@ from cerebro.compiler.targets import lanes, micro_tile
 
 TILE = 2  # F(2x2, 3x3): error within ~2x of the direct conv's; F(4x4) multiplies it by ~10-100
 UNIT_INPUT_BYTES = 160 * 1024  # a unit's transformed inputs, kept in L2 while every column block reads them
-GROUPS = 4  # units of a conv whose tiles are one block: enough for the parts (threads) to share
 
 
 @dataclass(frozen=True)
 class Threshold:
-    """A conv pays when it has at least `cin` input and `cout` output channels, and either its
-    transformed kernel fits `kernel_bytes`, so it stays in L3 while each unit streams it (ResNet's
-    256 x 256: 4 MiB, 2.1x faster), and it has `tiles` tiles; or, bigger, the kernel is streamed from
-    memory once per call by one block of every tile whose transformed inputs fit `streamed_block_bytes`
-    (512 x 512 at 7 x 7: 16 MiB and 576 KiB, 1.13x faster on one thread, 1.0x on two; once per unit
-    of 6 tiles it took 1.4x the direct conv's time)."""
+    """A conv pays when it has at least `cin` input and `cout` output channels and `tiles` tiles, and
+    its transformed kernel has at most `kernel_bytes`: each unit streams all of it, from L3 when it
+    fits there (ResNet's 256 x 256: 4 MiB, 2.1x faster), from memory when not (512 x 512 at 7 x 7:
+    16 MiB, 0.9x; one block of all 16 tiles streams it once, 1.13x on one thread, but a stage slice
+    then makes all the tiles' inputs again: with units of one column block the slices cost more than
+    they saved, and four units were 33.6 MFLOP stages, 8x the budget)."""
 
     cin: int
     cout: int
     tiles: int
     kernel_bytes: int
-    streamed_block_bytes: int = 1 << 20
 
 
 PAYS = Threshold(cin=32, cout=32, tiles=32, kernel_bytes=8 << 20)
@@ -60,30 +57,11 @@ def pays(node: Node, target: object) -> bool:
         return False
     x, out = node.inputs[0], node.outputs[0]
     width = lanes(target, DType.f32)
-    rows, vectors = micro_tile(target)
+    _, vectors = micro_tile(target)
     tiles = x.shape[0] * -(-out.shape[1] // TILE) * -(-out.shape[2] // TILE)
-    per_tile = (TILE + 2) ** 2 * x.shape[-1] * 4
-    if _streamed(x.shape[-1], out.shape[-1]):
-        fits = rows * -(-tiles // rows) * per_tile <= PAYS.streamed_block_bytes
-    else:
-        fits = tiles >= PAYS.tiles
     return (x.shape[-1] % width == 0 and out.shape[-1] % (width * vectors) == 0
-            and x.shape[-1] >= PAYS.cin and out.shape[-1] >= PAYS.cout and fits)
-
-
-def _streamed(cin: int, cout: int) -> bool:
-    """Whether the transformed kernel is too big to stay in L3 from unit to unit."""
-    return (TILE + 2) ** 2 * cin * cout * 4 > PAYS.kernel_bytes
-
-
-def _units(tiles: int, cin: int, cout: int, columns: int, rows: int) -> tuple[int, int]:
-    """(block, groups): blocks of tiles whose transformed inputs stay in L2 while every column block
-    reads them, each streaming the whole transformed kernel from L3; but a kernel streamed from memory
-    (_streamed) is read once per call by one block of every tile (7x7 512x512: 5.11 -> 2.96 ms), its
-    column blocks cut into GROUPS units for the parts to share (3.21 ms on one thread, 1.65 on two)."""
-    if not _streamed(cin, cout):
-        return blocks(tiles, cin, TILE, rows, UNIT_INPUT_BYTES), 1
-    return rows * -(-tiles // rows), math.gcd(GROUPS, cout // columns)
+            and x.shape[-1] >= PAYS.cin and out.shape[-1] >= PAYS.cout and tiles >= PAYS.tiles
+            and (TILE + 2) ** 2 * x.shape[-1] * out.shape[-1] * 4 <= PAYS.kernel_bytes)
 
 
 def _unpadded(node: Node, readers: dict[int, int], nodes: set[int]) -> tuple[Value, tuple]:
@@ -122,8 +100,10 @@ def winograd_convs(graph: Graph, target: object) -> Graph:
                                   DType.f32, f"{w.name}.winograd" if w.name else "",
                                   data=transform_kernel(w.data, TILE, width * vectors))
         tiles = x.shape[0] * -(-out.shape[1] // TILE) * -(-out.shape[2] // TILE)
-        block, groups = _units(tiles, x.shape[-1], out.shape[-1], width * vectors, rows)
-        attrs = {"padding": padding, "tile": TILE, "block": block, "columns": width * vectors, "groups": groups,
+        # every column block a unit of its own (a part makes a block's inputs once, codegen/winograd.py), so
+        # stage slices keep within the budget (ResNet18 b1's biggest stage 11.4 -> 3.9 MFLOP) at no cost
+        attrs = {"padding": padding, "tile": TILE, "block": blocks(tiles, x.shape[-1], TILE, rows, UNIT_INPUT_BYTES),
+                 "columns": width * vectors, "groups": out.shape[-1] // (width * vectors),
                  "chain": node.attrs.get("epilogue")}
         wino = Node("winograd_conv", [x, kernels[w.id], *node.inputs[2:]], [out], attrs, node.loc)
         out.producer = wino
