@@ -267,6 +267,13 @@ def chunk_batch(graph: Graph, budget: int | None = None) -> Chunks:
         # the time of batch 8 at every chunk size, swin_t (110 MB, 119 MB) 1.06x at c = 1, ViT-B/16 (330 MB,
         # 60 MB) 0.94-1.01x; DenseNet121 (31 MB, 64 MB) 0.79-0.90x
         return Chunks(graph, 1)
+    if any(node.op == "conv" and node.attrs.get("groups", 1) > 1 for node in graph.nodes):
+        # chunked grouped/depthwise CNNs lost on two threads what they gained on one (zoo b8, f61ab5d, idle,
+        # chunked vs ORT, one pinned thread / two: efficientnet_b0 1.15x / 0.81x, mobilenet_v3_large 1.00x /
+        # 0.81x, regnet_y_400mf 1.08x / 0.91x, shufflenet_v2 1.20x / 0.98x; whole: 1.03x / 0.95x, 0.98x /
+        # 0.95x, 1.03x / 1.01x, 1.17x / 1.19x); efficientnet_b0 b8 two threads in one process: chunked 92.8 ms,
+        # whole 74.0, ORT 71.3. Dense CNNs gained on both (squeezenet1_1, densenet121)
+        return Chunks(graph, 1)
     size = chunk_size(batch, peak, CACHE_BUDGET if budget is None else budget)
     if size == batch:
         return Chunks(graph, 1)
