@@ -28,7 +28,8 @@ class _Group:
     viewed: bool = False
 
 
-def _readers(graph: Graph) -> dict[int, int]:
+def read_counts(graph: Graph) -> dict[int, int]:
+    """How many times each value (by id) is read: once per node input, once per graph output."""
     count: dict[int, int] = {}
     for node in graph.nodes:
         for value in node.inputs:
@@ -62,7 +63,7 @@ def _fused_node(group: _Group) -> Node:
 
 def fuse_elementwise(graph: Graph) -> Graph:
     """Merge single-reader elementwise chains and absorb broadcasts, in place; returns graph."""
-    readers = _readers(graph)
+    readers = read_counts(graph)
     producer = {v.id: node for node in graph.nodes for v in node.outputs}
     groups: dict[int, _Group] = {}  # output value id of a group's last node -> the group
     order: list[_Group | Node] = []

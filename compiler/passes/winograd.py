@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from cerebro.compiler.ir import DType, Graph, Node, Value
 from cerebro.compiler.ir.winograd import blocks, geometry, transform_kernel
+from cerebro.compiler.passes.fuse import read_counts
 from cerebro.compiler.targets import lanes, micro_tile
 
 TILE = 2  # F(2x2, 3x3): error within ~2x of the direct conv's; F(4x4) multiplies it by ~10-100
@@ -80,12 +81,7 @@ def _unpadded(node: Node, readers: dict[int, int], nodes: set[int]) -> tuple[Val
 
 def winograd_convs(graph: Graph, target: object) -> Graph:
     """Replace each conv that pays() by a winograd_conv, in place; returns graph."""
-    readers: dict[int, int] = {}
-    for node in graph.nodes:
-        for value in node.inputs:
-            readers[value.id] = readers.get(value.id, 0) + 1
-    for value in graph.outputs:
-        readers[value.id] = readers.get(value.id, 0) + 1
+    readers = read_counts(graph)
     width = lanes(target, DType.f32)
     rows, vectors = micro_tile(target)
     kernels: dict[int, Value] = {}
