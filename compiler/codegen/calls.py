@@ -1,13 +1,13 @@
-"""The model's stages and steps as calls of node functions, compiled once per shape of call list.
+"""The model's stages and steps as lists of node calls in one constant table, walked by one loop.
 
 A stage (or step, or slice of a sliced node) is a list of node calls on the memory plan's pointers.
-Stages that call the same functions on pointers of the same kinds (the twelve layers of a BERT, the
-slices of one matmul) differ only in numbers: the arena and weights offsets, input and output slots,
-size arguments and slice index. Each distinct list is one function, void @calls<k>(ptr inputs,
-ptr outputs, ptr arena, i32 part, i32 parts, ptr row, i32 slice), reading those numbers from its row
-of the constant table @cerebro_calls_row (i64s); cerebro_entry finds the stage's (function, row,
-slice) in constant tables and switches on the function. A ViT-B's 453 stage, step and slice functions
-become 12, and LLVM's time on them (0.55 of 2.2 s) goes with them.
+Each call is an entry of the i64 table @cerebro_calls_row: the node function's number, for a parallel
+one its slice index (SLICE: the stage's slice) and slice count, a (base, byte offset) pair per buffer
+(CallTable.bases: the arena, the weights, each input and each output), then its size arguments. A stage
+is (row, number of calls); cerebro_entry walks its entries and switches on the function number to a case
+that reads that function's arguments and calls it. So the code grows with the distinct node functions,
+not with the distinct call lists: swin_t's 225 stage and step list functions and the entry took 0.60 s of
+LLVM on one core, the one entry walking the table 0.31 s. Identical lists share a row.
 
 Stages are looked up in segments: a segment is one stage, or a run of stages that only continue one
 node's slices (a node cut into thousands of slices is one segment: the slice is the segment's first
@@ -17,7 +17,6 @@ Steps are one segment each, indexed directly.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from llvmlite import ir
@@ -30,130 +29,164 @@ from cerebro.compiler.ir.plan import MemoryPlan
 PTR = ir.PointerType()
 I8, I32, I64 = ir.IntType(8), ir.IntType(32), ir.IntType(64)
 SLICE = None  # a call's index: the function's slice argument (a segment of continuing slices)
+SLICE_WORD = -1  # SLICE in the table
+COPIES = (1 << 31) - 1  # the function number of the plan's output copies (after any node function's)
 
 
 @dataclass(frozen=True)
 class Call:
-    """One node call: slice `index` (SLICE: the slice argument) of `count`."""
+    """One node call: slice `index` (SLICE: the slice argument) of `count`, with these size arguments."""
 
     node: Node
     fn: ir.Function
     index: int | None = 0
     count: int = 1
+    sizes: tuple[int, ...] = ()
 
 
 @dataclass
 class Segment:
-    """Stages first .. first+length-1 (or one step): call function `pattern` with table row `row` and
-    slice `slice` + the stage's distance from first."""
+    """Stages first .. first+length-1 (or one step): the `calls` calls from table row `row`, with slice
+    `slice` + the stage's distance from first."""
 
     first: int
     length: int
-    pattern: int
+    calls: int
     row: int
     slice: int = 0
 
 
 class CallTable:
-    """The @calls<k> functions (one per distinct call list) and the table rows they read."""
+    """The table of call entries and the node functions they name (numbered in order met); the plan's
+    output copies are one more entry, numbered after every function."""
 
-    def __init__(self, module: ir.Module, plan: MemoryPlan, weights: ir.GlobalVariable,
-                 sizes: Callable[[Node], list[int]]) -> None:
-        self.module, self.plan, self.weights, self.sizes = module, plan, weights, sizes
-        self.memcpy = module.declare_intrinsic("llvm.memcpy", [PTR, PTR, I64])
-        self.patterns: dict[tuple, int] = {}
-        self.functions: list[ir.Function] = []
+    def __init__(self, module: ir.Module, plan: MemoryPlan, inputs: int, outputs: int) -> None:
+        self.module, self.plan, self.inputs, self.outputs = module, plan, inputs, outputs
+        self.bases = {"arena": 0, "weights": 1, "input": 2, "output": 2 + inputs}  # + the slot for tensors
+        self.base_count = 2 + inputs + outputs
+        self.functions: dict[str, tuple[int, ir.Function, bool, int, int]] = {}  # name -> (number, fn, ...)
         self.rows: dict[tuple[int, ...], int] = {}
         self.table: list[int] = []
 
     def add(self, calls: list[Call], copies: bool) -> tuple[int, int]:
-        """(function, row) of a stage making these calls (copies: then the plan's output copies)."""
-        shape, row = [], []
+        """(number of entries, row) of a stage making these calls (copies: then the plan's output copies)."""
+        row: list[int] = []
         for call in calls:
-            places = [self.plan.place(v) for v in call.node.inputs + call.node.outputs]
-            sizes = self.sizes(call.node)
-            shape.append((call.fn.name, tuple(p.kind for p in places), len(sizes), call.index, call.count))
-            row += [p.offset for p in places] + sizes
-        key = (tuple(shape), copies)
-        if key not in self.patterns:
-            self.patterns[key] = len(self.functions)
-            self.functions.append(self._function(calls, copies))
+            entry = [self._number(call)]
+            if call.node.op in PARALLEL:
+                entry += [SLICE_WORD if call.index is SLICE else call.index, call.count]
+            for value in call.node.inputs + call.node.outputs:
+                place = self.plan.place(value)
+                io = place.kind in ("input", "output")
+                entry += [self.bases[place.kind] + place.offset * io, 0 if io else place.offset]
+            row += [entry[0] + (len(entry) + len(call.sizes) << 32), *entry[1:], *call.sizes]
+        if copies:
+            row.append(COPIES + (1 << 32))
         if tuple(row) not in self.rows:
             self.rows[tuple(row)] = len(self.table)
             self.table += row
-        return self.patterns[key], self.rows[tuple(row)]
+        return len(calls) + copies, self.rows[tuple(row)]
 
-    def _function(self, calls: list[Call], copies: bool) -> ir.Function:
-        fn = ir.Function(self.module, ir.FunctionType(ir.VoidType(), [PTR, PTR, PTR, I32, I32, PTR, I32]),
-                         f"calls{len(self.functions)}")
-        fn.linkage = "internal"
-        cb = _CallBuilder(fn, self.weights)
-        at = 0
-        for call in calls:
-            args = []
-            for value in call.node.inputs + call.node.outputs:
-                args.append(cb.pointer(self.plan.place(value).kind, cb.number(at)))
-                at += 1
-            sizes = [cb.number(at + i) for i in range(len(self.sizes(call.node)))]
-            at += len(sizes)
-            index = cb.slice if call.index is SLICE else ir.Constant(I32, call.index)
-            cb.call(call.node, call.fn, args, index, call.count, sizes)
-        if copies:
-            cb.copy_outputs(self.plan, self.memcpy)
-        cb.b.ret_void()
-        return fn
+    def _number(self, call: Call) -> int:
+        known = self.functions.get(call.fn.name)
+        if known is None:
+            pointers = len(call.node.inputs) + len(call.node.outputs)
+            known = (len(self.functions), call.fn, call.node.op in PARALLEL, pointers, len(call.sizes))
+            self.functions[call.fn.name] = known
+        return known[0]
 
     def global_table(self) -> ir.GlobalVariable:
         return _constant(self.module, "cerebro_calls_row", I64, self.table or [0])
 
 
-class _CallBuilder:
-    """Turns table numbers into pointers and node calls inside one @calls function."""
+class _Walker:
+    """The loop in cerebro_entry over a stage's entries: reads each entry's function number, switches to
+    its case, which makes the call from the entry's words and moves to the next entry."""
 
-    def __init__(self, fn: ir.Function, weights: ir.GlobalVariable) -> None:
-        self.b = ir.IRBuilder(fn.append_basic_block("entry"))
-        self.inputs, self.outputs, self.arena, self.part, self.parts, self.row, self.slice = fn.args
-        self.weights = weights
+    def __init__(self, entry: ir.Function, b: ir.IRBuilder, table: CallTable, row_table: ir.GlobalVariable,
+                 bases: ir.Value, bad: ir.Block) -> None:
+        self.entry, self.b, self.table, self.row_table, self.bases, self.bad = entry, b, table, row_table, bases, bad
 
-    def number(self, at: int) -> ir.Value:
-        slot = self.b.gep(self.row, [ir.Constant(I64, at)], inbounds=True, source_etype=I64)
-        return self.b.load(slot, typ=I64)
+    def walk(self, calls: ir.Value, row: ir.Value, part: ir.Value, parts: ir.Value, slice_: ir.Value,
+             status: ir.Value) -> None:
+        """Run the calls: an entry's first word is its function's number plus its length in words << 32, so
+        the next entry's place is known before the switch (a phi of each case's length made InstCombine's
+        known bits cost 0.1 s on swin_t's 110 cases)."""
+        b = self.b
+        start = b.zext(row, I64)
+        before = b.block
+        head, body, done = (self.entry.append_basic_block(f"walk_{name}") for name in ("head", "body", "done"))
+        b.branch(head)
+        b.position_at_end(head)
+        done_calls, at = b.phi(I32), b.phi(I64)
+        done_calls.add_incoming(ir.Constant(I32, 0), before)
+        at.add_incoming(start, before)
+        b.cbranch(b.icmp_unsigned("<", done_calls, calls), body, done)
+        b.position_at_end(body)
+        words = b.gep(self.row_table, [ir.Constant(I64, 0), at], inbounds=True)
+        first = self._word(words, 0)
+        latch = self.entry.append_basic_block("walk_latch")
+        switch = b.switch(b.trunc(first, I32), self.bad)
+        for number, fn, parallel, pointers, sizes in self.table.functions.values():
+            block = self.entry.append_basic_block(f"call{number}")
+            switch.add_case(ir.Constant(I32, number), block)
+            b.position_at_end(block)
+            self._call(words, fn, parallel, pointers, sizes, part, parts, slice_)
+            b.branch(latch)
+        block = self.entry.append_basic_block("copies")
+        switch.add_case(ir.Constant(I32, COPIES), block)
+        b.position_at_end(block)
+        self._copy_outputs(part)
+        b.branch(latch)
+        b.position_at_end(latch)
+        at.add_incoming(b.add(at, b.lshr(first, ir.Constant(I64, 32))), latch)
+        done_calls.add_incoming(b.add(done_calls, ir.Constant(I32, 1)), latch)
+        b.branch(head)
+        b.position_at_end(done)
+        b.ret(status)
 
-    def call(self, node: Node, node_fn: ir.Function, args: list[ir.Value], index: ir.Value, count: int,
-             sizes: list[ir.Value]) -> None:
-        """The node's function on args (then its size arguments). A parallel node runs on every part
+    def _word(self, words: ir.Value, at: int) -> ir.Value:
+        return self.b.load(self.b.gep(words, [ir.Constant(I64, at)], inbounds=True, source_etype=I64), typ=I64)
+
+    def _call(self, words: ir.Value, fn: ir.Function, parallel: bool, pointers: int, sizes: int,
+              part: ir.Value, parts: ir.Value, slice_: ir.Value) -> None:
+        """The call of one entry's function. A parallel node runs on every part
         (slice `index` of `count`: as part index*parts + part of count*parts), any other on part 0 only."""
-        if node.op in PARALLEL:
-            b = self.b
-            part, parts = self.part, self.parts
-            if count > 1:
-                part = b.add(b.mul(self.parts, index), self.part)
-                parts = b.mul(self.parts, ir.Constant(I32, count))
-            b.call(node_fn, args + [part, parts] + sizes)
+        b = self.b
+        at = 1 + 2 * parallel
+        args = []
+        for k in range(pointers):
+            base = b.load(b.gep(self.bases, [self._word(words, at + 2 * k)], inbounds=True, source_etype=PTR), typ=PTR)
+            args.append(b.gep(base, [self._word(words, at + 2 * k + 1)], inbounds=True, source_etype=I8))
+        at += 2 * pointers
+        args += [self._word(words, at + k) for k in range(sizes)]
+        if parallel:
+            index = b.trunc(self._word(words, 1), I32)
+            index = b.select(b.icmp_signed("<", index, ir.Constant(I32, 0)), slice_, index)
+            count = b.trunc(self._word(words, 2), I32)
+            b.call(fn, args[:pointers] + [b.add(b.mul(parts, index), part), b.mul(parts, count)] + args[pointers:])
         else:
-            with self.b.if_then(self.b.icmp_unsigned("==", self.part, ir.Constant(I32, 0))):
-                self.b.call(node_fn, args + sizes)
+            with b.if_then(b.icmp_unsigned("==", part, ir.Constant(I32, 0))):
+                b.call(fn, args)
 
-    def copy_outputs(self, plan: MemoryPlan, memcpy: ir.Function) -> None:
+    def _copy_outputs(self, part: ir.Value) -> None:
         """Part 0 copies the graph outputs the plan could not place in the caller's buffers."""
+        plan, b = self.table.plan, self.b
         if not any(nbytes for _, _, nbytes in plan.copies):
             return
-        with self.b.if_then(self.b.icmp_unsigned("==", self.part, ir.Constant(I32, 0))):
+        memcpy = self.table.module.declare_intrinsic("llvm.memcpy", [PTR, PTR, I64])
+        with b.if_then(b.icmp_unsigned("==", part, ir.Constant(I32, 0))):
             for source, index, nbytes in plan.copies:
                 if nbytes:
-                    dst = self.pointer("output", ir.Constant(I64, index))
-                    size, volatile = ir.Constant(I64, nbytes), ir.Constant(ir.IntType(1), 0)
-                    self.b.call(memcpy, [dst, self.pointer(source.kind, ir.Constant(I64, source.offset)), size,
-                                         volatile])
+                    dst, src = self._pointer("output", index), self._pointer(source.kind, source.offset)
+                    b.call(memcpy, [dst, src, ir.Constant(I64, nbytes), ir.Constant(ir.IntType(1), 0)])
 
-    def pointer(self, kind: str, offset: ir.Value) -> ir.Value:
+    def _pointer(self, kind: str, offset: int) -> ir.Value:
         """A Place's pointer (Place.kind; offset: its slot or byte offset)."""
-        b = self.b
-        if kind in ("input", "output"):
-            array = self.inputs if kind == "input" else self.outputs
-            return b.load(b.gep(array, [offset], inbounds=True, source_etype=PTR), typ=PTR)
-        base = self.arena if kind == "arena" else self.weights
-        return b.gep(base, [offset], inbounds=True, source_etype=I8)
+        io = kind in ("input", "output")
+        slot = ir.Constant(I64, self.table.bases[kind] + offset * io)
+        base = self.b.load(self.b.gep(self.bases, [slot], inbounds=True, source_etype=PTR), typ=PTR)
+        return base if io else self.b.gep(base, [ir.Constant(I64, offset)], inbounds=True, source_etype=I8)
 
 
 def _constant(module: ir.Module, name: str, kind: ir.IntType, numbers: list[int]) -> ir.GlobalVariable:
@@ -164,23 +197,23 @@ def _constant(module: ir.Module, name: str, kind: ir.IntType, numbers: list[int]
 
 
 class _Lookup:
-    """A segment list as constant tables and the code finding a number's (pattern, row, slice)."""
+    """A segment list as constant tables and the code finding a number's (calls, row, slice)."""
 
     def __init__(self, module: ir.Module, name: str, segments: list[Segment]) -> None:
         self.count = segments[-1].first + segments[-1].length
         self.direct = len(segments) == self.count  # one number per segment: index directly
-        columns = {"first": [s.first for s in segments], "pattern": [s.pattern for s in segments],
+        columns = {"first": [s.first for s in segments], "calls": [s.calls for s in segments],
                    "row": [s.row for s in segments], "slice": [s.slice for s in segments]}
         self.tables = {column: _constant(module, f"cerebro_{name}_{column}", I32, numbers)
                        for column, numbers in columns.items() if column != "first" or not self.direct}
         self.segments = len(segments)
 
     def find(self, b: ir.IRBuilder, number: ir.Value) -> tuple[ir.Value, ir.Value, ir.Value]:
-        """(pattern, row, slice) of a number below self.count."""
+        """(calls, row, slice) of a number below self.count."""
         index = number if self.direct else self._search(b, number)
-        pattern, row, first_slice = (self._load(b, column, index) for column in ("pattern", "row", "slice"))
+        calls, row, first_slice = (self._load(b, column, index) for column in ("calls", "row", "slice"))
         into = ir.Constant(I32, 0) if self.direct else b.sub(number, self._load(b, "first", index))
-        return pattern, row, b.add(first_slice, into)
+        return calls, row, b.add(first_slice, into)
 
     def _load(self, b: ir.IRBuilder, column: str, index: ir.Value) -> ir.Value:
         slot = b.gep(self.tables[column], [ir.Constant(I64, 0), b.zext(index, I64)], inbounds=True)
@@ -219,11 +252,12 @@ class Chunking:
 UNCHUNKED = Chunking()
 
 
-def emit_entry(module: ir.Module, table: CallTable, stages: list[Segment], steps: list[Segment],
-               chunking: Chunking = UNCHUNKED) -> None:
+def emit_entry(module: ir.Module, table: CallTable, weights: ir.GlobalVariable, stages: list[Segment],
+               steps: list[Segment], chunking: Chunking = UNCHUNKED) -> None:
     """i32 @cerebro_entry(inputs, outputs, arena, stage_word): split the word (abi.h), find the stage (one
-    part) or step (more) and call its function; the last step returns LAST_STEP. An index past the last
-    or a part outside 0..parts-1 is a bad stage (1). Chunked, number n is n % count of chunk n / count."""
+    part) or step (more) and walk its calls; the last step returns LAST_STEP. An index past the last, a
+    part outside 0..parts-1 or an unknown function number is a bad stage (1). Chunked, number n is
+    n % count of chunk n / count."""
     row_table = table.global_table()
     entry = ir.Function(module, ir.FunctionType(I32, [PTR, PTR, PTR, I32]), "cerebro_entry")
     b = ir.IRBuilder(entry.append_basic_block("entry"))
@@ -244,12 +278,12 @@ def emit_entry(module: ir.Module, table: CallTable, stages: list[Segment], steps
         b.cbranch(b.icmp_unsigned("<", number, ir.Constant(I32, total)), inside, blocks["bad_stage"])
         b.position_at_end(inside)
         count = ir.Constant(I32, lookup.count)
-        pattern, row, slice_ = lookup.find(b, b.urem(number, count) if chunking.count > 1 else number)
+        calls, row, slice_ = lookup.find(b, b.urem(number, count) if chunking.count > 1 else number)
         last = b.icmp_unsigned("==", number, ir.Constant(I32, total - 1))
         status = (b.select(last, ir.Constant(I32, LAST_STEP), ir.Constant(I32, 0)) if name == "steps"
                   else ir.Constant(I32, 0))
         chunk = b.udiv(number, count) if chunking.count > 1 else ir.Constant(I32, 0)
-        found.append((b.block, pattern, row, slice_, status, chunk))
+        found.append((b.block, calls, row, slice_, status, chunk))
         b.branch(blocks["call"])
     b.position_at_end(blocks["call"])
     merged = []
@@ -258,31 +292,28 @@ def emit_entry(module: ir.Module, table: CallTable, stages: list[Segment], steps
         for item in found:
             phi.add_incoming(item[column], item[0])
         merged.append(phi)
-    pattern, row, slice_, status, chunk = merged
-    tensors = _chunk_pointers(b, entry.args[:2], chunking, chunk) if chunking.count > 1 else entry.args[:2]
-    row_pointer = b.gep(row_table, [ir.Constant(I64, 0), b.zext(row, I64)], inbounds=True)
-    switch = b.switch(pattern, blocks["bad_stage"])
-    for number_, fn in enumerate(table.functions):
-        block = entry.append_basic_block(f"calls{number_}")
-        switch.add_case(ir.Constant(I32, number_), block)
-        b.position_at_end(block)
-        b.call(fn, [*tensors, entry.args[2], part, parts, row_pointer, slice_])
-        b.ret(status)
+    calls, row, slice_, status, chunk = merged
+    bases = _bases(b, table, entry.args[:3], weights, chunking, chunk)
+    _Walker(entry, b, table, row_table, bases, blocks["bad_stage"]).walk(calls, row, part, parts, slice_, status)
     b.position_at_end(blocks["bad_stage"])
     b.ret(ir.Constant(I32, 1))
 
 
-def _chunk_pointers(b: ir.IRBuilder, arrays: list[ir.Value], chunking: Chunking, chunk: ir.Value) -> list[ir.Value]:
-    """Copies of the input and output pointer arrays, each pointer moved to the chunk's rows."""
-    moved = []
-    for array, sizes in zip(arrays, (chunking.input_bytes, chunking.output_bytes)):
-        copy = b.alloca(ir.ArrayType(PTR, max(len(sizes), 1)))
-        for slot, size in enumerate(sizes):
-            at = [ir.Constant(I64, slot)]
-            source = b.load(b.gep(array, at, inbounds=True, source_etype=PTR), typ=PTR)
-            offset = b.mul(b.zext(chunk, I64), ir.Constant(I64, size))
-            b.store(b.gep(source, [offset], inbounds=True, source_etype=I8),
-                    b.gep(copy, [ir.Constant(I64, 0), ir.Constant(I64, slot)], inbounds=True))
-        moved.append(b.bitcast(copy, PTR))
-    return moved
-
+def _bases(b: ir.IRBuilder, table: CallTable, args: list[ir.Value], weights: ir.GlobalVariable,
+           chunking: Chunking, chunk: ir.Value) -> ir.Value:
+    """The pointers an entry's (base, offset) pairs start from, in an array: the arena, the weights, then
+    each input and output pointer, chunked: moved to the chunk's rows."""
+    inputs, outputs, arena = args
+    bases = b.alloca(ir.ArrayType(PTR, table.base_count))
+    pointers = [arena, b.bitcast(weights, PTR)]
+    for array, count, sizes in ((inputs, table.inputs, chunking.input_bytes),
+                                (outputs, table.outputs, chunking.output_bytes)):
+        for slot in range(count):
+            pointer = b.load(b.gep(array, [ir.Constant(I64, slot)], inbounds=True, source_etype=PTR), typ=PTR)
+            if chunking.count > 1:
+                offset = b.mul(b.zext(chunk, I64), ir.Constant(I64, sizes[slot]))
+                pointer = b.gep(pointer, [offset], inbounds=True, source_etype=I8)
+            pointers.append(pointer)
+    for slot, pointer in enumerate(pointers):
+        b.store(pointer, b.gep(bases, [ir.Constant(I64, 0), ir.Constant(I64, slot)], inbounds=True))
+    return b.bitcast(bases, PTR)

@@ -99,8 +99,10 @@ UNARY_RULES: dict[tuple[str, str], ScalarFn] = {
 
 
 def _signbit(b: ir.IRBuilder, x: ir.Value) -> ir.Value:
+    lanes = x.type.count if isinstance(x.type, ir.VectorType) else 0  # a vector: codegen/epilogue.py VECTOR_OPS
     bits = ir.IntType(64 if isinstance(x.type, ir.DoubleType) else 32)
-    return b.icmp_signed("<", b.bitcast(x, bits), ir.Constant(bits, 0))
+    bits = ir.VectorType(bits, lanes) if lanes else bits
+    return b.icmp_signed("<", b.bitcast(x, bits), ir.Constant(bits, None))
 
 
 def _fextreme(larger: bool) -> ScalarFn:
@@ -323,11 +325,15 @@ def emit_loop(node: Node, body: list[Node], loads: list[tuple[int, int, Sequence
     in registers; loads are (value id, argument index, strides per output dim) for the others.
     In a call split into parts each part takes a share of the outermost dim, or of CHUNK-element
     chunks of a merged one-dimensional loop (each chunk the same constant-count loop whichever part
-    runs it, so the vectoriser's body/tail split, and every result bit, do not depend on parts)."""
+    runs it, so the vectoriser's body/tail split, and every result bit, do not depend on parts).
+    With a size argument (module.py passes size_arguments) the outermost merged dim is that argument."""
     out = node.outputs[0]
     rules = [scalar_rule(inner) for inner in body]
     b = ir.IRBuilder(fn.append_basic_block("entry"))
+    dims: list[int | ir.Value]
     dims, merged = _loop_dims(node, loads)
+    if len(fn.args) > len(node.inputs) + len(node.outputs) + 2:
+        dims[0] = fn.args[-1]
     dtypes = {v.id: v.dtype for inner in body for v in inner.inputs}
 
     def element(at: list[ir.Value]) -> None:
@@ -349,17 +355,18 @@ def emit_loop(node: Node, body: list[Node], loads: list[tuple[int, int, Sequence
             with for_nest(b, dims[1:]) as rest:
                 element([i, *rest])
         elif len(dims) == 1:
-            tail = dims[0] % CHUNK
-            count, first = (CHUNK, b.mul(i, i64(CHUNK))) if phase == 0 else (tail, i64(dims[0] - tail))
+            count, first = (CHUNK, b.mul(i, i64(CHUNK))) if phase == 0 else _tail(b, dims[0])
             with for_range(b, count, "e") as j:
                 element([b.add(first, j)])
         else:
             element([])
 
     if out.size > 0:
-        counts = _unit_counts(dims)
+        counts = _unit_counts(dims, b)
         part, parts = parts_of(b, node, fn)
-        lo, hi = share(b, sum(counts), part, parts)
+        total = counts[0] if len(counts) == 1 else sum(counts) if all(isinstance(c, int) for c in counts) else \
+            b.add(counts[0], counts[1])
+        lo, hi = share(b, total, part, parts)
         for_phases(b, lo, hi, counts, unit, "chunk")
     b.ret_void()
 
@@ -370,9 +377,39 @@ def _loop_dims(node: Node, loads: Sequence[tuple[int, int, Sequence[int]]]) -> t
     return merge_dims(out.shape, [list(st) for _, _, st in loads] + [broadcast_strides(out.shape, out.shape)])
 
 
-def _unit_counts(dims: list[int]) -> list[int]:
-    """Units per phase: the outermost dim's indices, or full CHUNKs then the tail of a merged 1-D loop."""
-    return [dims[0]] if len(dims) > 1 else [dims[0] // CHUNK, int(dims[0] % CHUNK > 0)] if dims else [1]
+def _tail(b: ir.IRBuilder, size: int | ir.Value) -> tuple[int | ir.Value, ir.Value]:
+    """(count, first index) of the elements after the full CHUNKs of a 1-D loop of size elements."""
+    if isinstance(size, int):
+        return size % CHUNK, i64(size - size % CHUNK)
+    tail = b.urem(size, i64(CHUNK))
+    return tail, b.sub(size, tail)
+
+
+def _unit_counts(dims: list[int | ir.Value], b: ir.IRBuilder | None = None) -> list[int | ir.Value]:
+    """Units per phase: the outermost dim's indices, or full CHUNKs then the tail of a merged 1-D loop
+    (b: where the size is a run-time value)."""
+    if len(dims) != 1 or isinstance(dims[0], int):
+        return [dims[0]] if len(dims) > 1 else [dims[0] // CHUNK, int(dims[0] % CHUNK > 0)] if dims else [1]
+    size = dims[0]
+    return [b.udiv(size, i64(CHUNK)), b.zext(b.icmp_unsigned("!=", b.urem(size, i64(CHUNK)), i64(0)), size.type)]
+
+
+def size_arguments(node: Node) -> list[int]:
+    """The size a plain elementwise node's function takes as a trailing i64 argument: its outermost merged
+    loop dim (the units its parts share), so the same loop over other lengths shares the function (swin_t's
+    residual adds of four stages are one)."""
+    dims = _loop_dims(node, _own_loads(node))[0]
+    return dims[:1] if node.outputs[0].size > 0 else []
+
+
+def runtime_shapes(node: Node, target: object) -> tuple[dict[int, tuple], tuple, dict[str, object]] | None:
+    """For kernel_key: the shapes left out; what the loop is made of instead: the merged dims after the
+    first and every operand's strides over them."""
+    if node.outputs[0].size == 0:
+        return None
+    dims, merged = _loop_dims(node, _own_loads(node))
+    return {v.id: (None,) for v in (*node.inputs, *node.outputs)}, ("loop", len(dims), tuple(dims[1:]),
+                                                                     tuple(map(tuple, merged))), {}
 
 
 def _own_loads(node: Node) -> list[tuple[int, int, tuple[int, ...]]]:
@@ -390,7 +427,10 @@ def _units(loads_of: Callable[[Node], Sequence[tuple[int, int, Sequence[int]]]])
     return units
 
 
-@emitter(*UNARY, *BINARY, *COMPARE, "select", "convert", "bitcast", units=_units(_own_loads))
+ELEMENTWISE = (*UNARY, *BINARY, *COMPARE, "select", "convert", "bitcast")  # the ops of emit_elementwise
+
+
+@emitter(*ELEMENTWISE, units=_units(_own_loads))
 def emit_elementwise(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
     emit_loop(node, [node], _own_loads(node), fn)
 

@@ -23,7 +23,7 @@ from collections.abc import Callable, Hashable
 
 import numpy as np
 
-from cerebro.compiler.codegen import conv, rows
+from cerebro.compiler.codegen import conv, elementwise, layout, rows
 from cerebro.compiler.ir import Node, Value
 from cerebro.compiler.ir.dtypes import DType
 from cerebro.compiler.ir.fused import FUSED, ROW_KERNEL, Epilogue
@@ -52,8 +52,9 @@ class _Describer:
             return (*described, value.data.tobytes())
         return described
 
-    def node(self, node: Node) -> Key:
-        rule = RUNTIME_SHAPES.get(node.op)
+    def node(self, node: Node, inner: bool = False) -> Key:
+        """inner: a node of a fused body or epilogue, whose sizes are its owner's (no RUNTIME_SHAPES rule)."""
+        rule = None if inner else RUNTIME_SHAPES.get(node.op)
         shapes, choices, sized = (rule(node, self.target) if rule is not None else None) or ({}, (), {})
         self.shapes.update(shapes)  # for the node's values and its fused bodies' (an epilogue's)
         attrs = tuple((name, sized[name] if name in sized else self.field(node.op, name, node.attrs[name]))
@@ -85,7 +86,7 @@ class _Describer:
 
 # type -> description, first match wins
 _KINDS: tuple[tuple[type | tuple[type, ...], Callable[[_Describer, object], Key]], ...] = (
-    (Node, _Describer.node),
+    (Node, lambda d, item: d.node(item, inner=True)),
     (Value, _Describer.value),
     (DType, lambda d, item: ("dtype", item.name)),
     (float, lambda d, item: ("float", struct.pack("<d", item))),  # the bits: NaN payloads, -0.0
@@ -112,6 +113,8 @@ ID_FIELDS: dict[tuple[object, str], Callable[[_Describer, object], Key]] = {
 RUNTIME_SHAPES: dict[str, Callable[[Node, object], tuple[dict[int, tuple], tuple, dict[str, Key]] | None]] = {
     "conv": conv.runtime_shapes,
     "row_kernel": rows.runtime_shapes,
+    **dict.fromkeys(("broadcast_in_dim", "transpose", "slice"), layout.runtime_shapes),
+    **dict.fromkeys(elementwise.ELEMENTWISE, elementwise.runtime_shapes),
 }
 
 

@@ -3,7 +3,9 @@
 Each is one strided copy: a loop nest over a shape reading src at
 src_offset + sum(i*src_stride) and writing dst at dst_offset + sum(i*dst_stride),
 strides known at compile time (negative for rev, 0 for broadcast), with
-neighbouring dims merged so the inner loop is as long as possible. Elements
+neighbouring dims merged so the inner loop is as long as possible. A slice,
+transpose or broadcast takes its sizes, strides and offsets as arguments
+(copy_form), so the copies of one form share a function. Elements
 are moved as integers of their size (bool is one byte). reshape has no code:
 the memory plan makes its output a view of its input. A concatenation calls a
 row copy shared by the module's concatenations (sizes as arguments).
@@ -14,7 +16,8 @@ of a call share the leading dims of the output (partition.leading_dims).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 
 from llvmlite import ir
 
@@ -27,6 +30,52 @@ from cerebro.compiler.codegen.registry import EmitContext, emitter
 from cerebro.compiler.ir import DType, Node
 from cerebro.compiler.ir.strides import contiguous_strides
 
+Number = int | ir.Value  # a size or stride: a constant, or an i64 argument of a shared copy's function
+
+
+@dataclass(frozen=True)
+class CopyForm:
+    """What a strided copy's code depends on besides its numbers (copy_form): `lead` leading dims shared
+    among the parts (0: not shared), then `rank` merged dims copied by `path` ("vector" or "tiled" along
+    axis, or "plain"); `fixed`: per number, its value where the code keeps it constant (a 0 or 1 stride, a 0
+    offset, a short inner run), else None. Copies of one form share one function taking the other numbers
+    as arguments (size_arguments): swin_t's 58 slices had 36 functions."""
+
+    lead: int
+    rank: int
+    path: tuple[str, int]
+    fixed: tuple[int | None, ...]
+
+
+# An inner run of at least this many elements may be a run-time count: LLVM then copies it with a call to
+# memcpy, which pays for long runs only (a run-time width of short rows cost DenseNet121 2.7%, _row_copy).
+RUNTIME_RUN = 256
+
+
+def copy_form(shape: Sequence[int], src_strides: Sequence[int], src_offset: int, dst_strides: Sequence[int],
+              dst_offset: int, item_bytes: int, shared: bool) -> tuple[CopyForm, list[int]] | None:
+    """(form, numbers) of dst[dst_offset + i.dst_strides] = src[src_offset + i.src_strides] over shape;
+    numbers: leading dims, their source and destination strides, merged dims, their source and destination
+    strides, the two offsets. None: nothing to copy. shared: the parts share leading dims."""
+    if any(d <= 0 for d in shape):
+        return None
+    count = leading_dims(shape, src_strides) if shared else 0
+    dims, (s_strides, d_strides) = merge_dims(shape[count:], [list(src_strides[count:]), list(dst_strides[count:])])
+    block = _block(item_bytes)
+    rows = [k for k, st in enumerate(s_strides[:-1]) if st == 1 and dims[k] >= block]
+    across = [k for k, st in enumerate(s_strides[:-1]) if abs(st) == 1 and dims[k] >= TILE]
+    path = ("plain", 0)
+    if dims and s_strides[-1] != 1 and d_strides[-1] == 1 and dims[-1] >= block and rows:
+        path = ("vector", rows[-1])
+    elif dims and abs(s_strides[-1]) > 1 and dims[-1] >= TILE and across:
+        path = ("tiled", across[-1])
+    numbers = [*shape[:count], *src_strides[:count], *dst_strides[:count], *dims, *s_strides, *d_strides,
+               src_offset, dst_offset]
+    sizes = set(range(count)) | set(range(3 * count, 3 * count + len(dims)))
+    inner = 3 * count + len(dims) - 1 if path[0] == "plain" and dims and dims[-1] < RUNTIME_RUN else None
+    fixed = tuple(n if k == inner or (k not in sizes and n in (0, 1)) else None for k, n in enumerate(numbers))
+    return CopyForm(count, len(dims), path, fixed), numbers
+
 
 def copy_strided(b: ir.IRBuilder, ty: ir.Type, shape: Sequence[int], src: ir.Value, src_strides: Sequence[int],
                  src_offset: int, dst: ir.Value, dst_strides: Sequence[int], dst_offset: int,
@@ -34,51 +83,117 @@ def copy_strided(b: ir.IRBuilder, ty: ir.Type, shape: Sequence[int], src: ir.Val
     """dst[dst_offset + i.dst_strides] = src[src_offset + i.src_strides] for i over shape (element units);
     with parts=(part, parts) only part's share of the leading dims (partition.leading_dims). Strides
     must not be negative then (the share's base pointers move forward)."""
-    if any(d <= 0 for d in shape):
-        return
-    count = leading_dims(shape, src_strides) if parts is not None else 0
-    if count:
-        lo, hi = share(b, math.prod(shape[:count]), *parts)
+    found = copy_form(shape, src_strides, src_offset, dst_strides, dst_offset, byte_size(ty), parts is not None)
+    if found is not None:
+        emit_copy(b, ty, found[0], found[1], src, dst, parts)
+
+
+def emit_copy(b: ir.IRBuilder, ty: ir.Type, form: CopyForm, numbers: Sequence[Number], src: ir.Value,
+              dst: ir.Value, parts: tuple[ir.Value, ir.Value] | None) -> None:
+    """The copy of copy_form's form with its numbers (constants, or run-time values where form.fixed has
+    None)."""
+    c, r = form.lead, form.rank
+    lead, lead_src, lead_dst = numbers[:c], numbers[c:2 * c], numbers[2 * c:3 * c]
+    dims, s_strides, d_strides = (list(numbers[3 * c + k * r:3 * c + (k + 1) * r]) for k in range(3))
+    src_offset, dst_offset = numbers[-2:]
+    if c:
+        lo, hi = share(b, _product(b, lead), *parts)
         with for_range(b, hi, "unit", start=lo) as unit:
-            outer = unflatten(b, unit, shape[:count])
-            src_at, dst_at = (b.gep(base, [affine(b, 0, *zip(outer, strides[:count]))], inbounds=True, source_etype=ty)
-                              for base, strides in ((src, src_strides), (dst, dst_strides)))
-            copy_strided(b, ty, shape[count:], src_at, src_strides[count:], src_offset,
-                         dst_at, dst_strides[count:], dst_offset)
+            outer = unflatten(b, unit, lead)
+            src_at, dst_at = (b.gep(base, [_at(b, 0, zip(outer, strides))], inbounds=True, source_etype=ty)
+                              for base, strides in ((src, lead_src), (dst, lead_dst)))
+            _copy_merged(b, ty, form.path, dims, (src_at, s_strides, src_offset), (dst_at, d_strides, dst_offset))
         return
-    dims, (s_strides, d_strides) = merge_dims(shape, [list(src_strides), list(dst_strides)])
+    _copy_merged(b, ty, form.path, dims, (src, s_strides, src_offset), (dst, d_strides, dst_offset))
 
+
+Strided = tuple[ir.Value, Sequence[Number], Number]  # base pointer, strides per merged dim, offset (elements)
+
+
+def _copy_merged(b: ir.IRBuilder, ty: ir.Type, path: tuple[str, int], dims: list[Number], src: Strided,
+                 dst: Strided) -> None:
     def move(index: Sequence[ir.Value]) -> None:
-        source = b.gep(src, [affine(b, src_offset, *zip(index, s_strides))], inbounds=True, source_etype=ty)
-        target = b.gep(dst, [affine(b, dst_offset, *zip(index, d_strides))], inbounds=True, source_etype=ty)
-        b.store(b.load(source, typ=ty), target)
+        b.store(b.load(_pointer(b, ty, src, index), typ=ty), _pointer(b, ty, dst, index))
 
-    block = _block(ty)
-    rows = [k for k, st in enumerate(s_strides[:-1]) if st == 1 and dims[k] >= block]
-    if dims and s_strides[-1] != 1 and d_strides[-1] == 1 and dims[-1] >= block and rows:
-        _vector_tiled(b, ty, dims, rows[-1], block, (src, s_strides, src_offset), (dst, d_strides, dst_offset), move)
-        return
-    across = [k for k, st in enumerate(s_strides[:-1]) if abs(st) == 1 and dims[k] >= TILE]
-    if dims and abs(s_strides[-1]) > 1 and dims[-1] >= TILE and across:
-        _tiled(b, dims, across[-1], move)
-        return
-    with for_nest(b, dims) as index:
-        move(index)
+    kind, axis = path
+    if kind == "vector":
+        _vector_tiled(b, ty, dims, axis, _block(byte_size(ty)), src, dst, move)
+    elif kind == "tiled":
+        _tiled(b, dims, axis, move)
+    else:
+        with for_nest(b, dims) as index:
+            move(index)
+
+
+def _pointer(b: ir.IRBuilder, ty: ir.Type, side: Strided, index: Sequence[ir.Value], extra: Number = 0
+             ) -> ir.Value:
+    base, strides, offset = side
+    return b.gep(base, [_at(b, _add(b, offset, extra), zip(index, strides))], inbounds=True, source_etype=ty)
+
+
+def _at(b: ir.IRBuilder, offset: Number, terms: Iterable[tuple[ir.Value, Number]]) -> ir.Value:
+    """offset + sum(index * stride), the constant parts folded (llvm_types.index where all are)."""
+    terms = list(terms)
+    if isinstance(offset, int) and all(isinstance(stride, int) for _, stride in terms):
+        return affine(b, offset, *terms)
+    total: ir.Value | None = None
+    for value, stride in terms:
+        if isinstance(stride, int) and stride == 0:
+            continue
+        term = value if isinstance(stride, int) and stride == 1 else b.mul(value, _value(stride), flags=("nsw",))
+        total = term if total is None else b.add(total, term, flags=("nsw",))
+    if total is None:
+        return _value(offset)
+    return total if isinstance(offset, int) and offset == 0 else b.add(total, _value(offset), flags=("nsw",))
+
+
+def _value(number: Number) -> ir.Value:
+    return i64(number) if isinstance(number, int) else number
+
+
+def _add(b: ir.IRBuilder, x: Number, y: Number) -> Number:
+    if isinstance(x, int) and isinstance(y, int):
+        return x + y
+    return x if isinstance(y, int) and y == 0 else b.add(_value(x), _value(y), flags=("nsw",))
+
+
+def _mul(b: ir.IRBuilder, x: Number, y: Number) -> Number:
+    if isinstance(x, int) and isinstance(y, int):
+        return x * y
+    return b.mul(_value(x), _value(y), flags=("nsw",))
+
+
+def _product(b: ir.IRBuilder, numbers: Sequence[Number]) -> Number:
+    total: Number = 1
+    for number in numbers:
+        total = _mul(b, total, number)
+    return total
+
+
+def _floor_to(b: ir.IRBuilder, number: Number, step: int) -> Number:
+    """number rounded down to a multiple of step."""
+    return number // step * step if isinstance(number, int) else b.mul(b.udiv(number, i64(step)), i64(step))
+
+
+def _blocks(b: ir.IRBuilder, number: Number, step: int) -> Number:
+    """How many blocks of step cover number."""
+    return -(-number // step) if isinstance(number, int) else b.udiv(b.add(number, i64(step - 1)), i64(step))
 
 
 TILE = 16  # a TILE x TILE block of a transpose stays in L1 while it is read down and written across
 
 
-def _tiled(b: ir.IRBuilder, dims: list[int], axis: int, move: Callable[[Sequence[ir.Value]], None]) -> None:
+def _tiled(b: ir.IRBuilder, dims: list[Number], axis: int, move: Callable[[Sequence[ir.Value]], None]) -> None:
     """Loop over dims in TILE x TILE blocks of (axis, last): the source is contiguous along axis and
     the destination along the last dim, so neither side strides through memory a row at a time."""
     last = len(dims) - 1
     others = [k for k in range(last) if k != axis]
     with for_nest(b, [dims[k] for k in others]) as outer:
-        with for_range(b, -(-dims[axis] // TILE), "ta") as ta, for_range(b, -(-dims[last] // TILE), "tl") as tl:
+        with for_range(b, _blocks(b, dims[axis], TILE), "ta") as ta, \
+                for_range(b, _blocks(b, dims[last], TILE), "tl") as tl:
             starts = [b.mul(t, i64(TILE), flags=("nsw",)) for t in (ta, tl)]
-            counts = [b.select(b.icmp_signed("<", b.sub(i64(dims[k]), start), i64(TILE)),
-                               b.sub(i64(dims[k]), start), i64(TILE)) for k, start in zip((axis, last), starts)]
+            lefts = [b.sub(_value(dims[k]), start) for k, start in zip((axis, last), starts)]
+            counts = [b.select(b.icmp_signed("<", left, i64(TILE)), left, i64(TILE)) for left in lefts]
             with for_range(b, counts[0], "ia") as ia, for_range(b, counts[1], "il") as il:
                 index: list[ir.Value] = [i64(0)] * len(dims)
                 for k, value in zip(others, outer):
@@ -88,9 +203,9 @@ def _tiled(b: ir.IRBuilder, dims: list[int], axis: int, move: Callable[[Sequence
                 move(index)
 
 
-def _block(ty: ir.Type) -> int:
+def _block(item_bytes: int) -> int:
     """Side of the register-transposed block: 32-byte rows (8 f32), between 4 and 8 elements."""
-    return max(4, min(8, 32 // byte_size(ty)))
+    return max(4, min(8, 32 // item_bytes))
 
 
 def transpose_vectors(b: ir.IRBuilder, rows: list[ir.Value]) -> list[ir.Value]:
@@ -106,10 +221,7 @@ def transpose_vectors(b: ir.IRBuilder, rows: list[ir.Value]) -> list[ir.Value]:
     return rows
 
 
-Strided = tuple[ir.Value, Sequence[int], int]  # base pointer, strides per merged dim, offset (elements)
-
-
-def _vector_tiled(b: ir.IRBuilder, ty: ir.Type, dims: list[int], axis: int, block: int, src: Strided,
+def _vector_tiled(b: ir.IRBuilder, ty: ir.Type, dims: list[Number], axis: int, block: int, src: Strided,
                   dst: Strided, move: Callable[[Sequence[ir.Value]], None]) -> None:
     """A transpose whose source is contiguous along `axis` and destination along the last dim:
     full block x block squares are `block` vector loads along axis, transpose_vectors, `block` vector
@@ -118,26 +230,24 @@ def _vector_tiled(b: ir.IRBuilder, ty: ir.Type, dims: list[int], axis: int, bloc
     others = [k for k in range(last) if k != axis]
     vector = ir.VectorType(ty, block)
     align = byte_size(ty)
-    full = [dims[axis] // block * block, dims[last] // block * block]
+    full = [_floor_to(b, dims[axis], block), _floor_to(b, dims[last], block)]
 
     def place(index: list[ir.Value], outer: list[ir.Value]) -> list[ir.Value]:
         for k, value in zip(others, outer):
             index[k] = value
         return index
 
-    def pointer(side: Strided, index: list[ir.Value], extra: int) -> ir.Value:
-        base, strides, offset = side
-        return b.gep(base, [affine(b, offset + extra, *zip(index, strides))], inbounds=True, source_etype=ty)
-
     with for_nest(b, [dims[k] for k in others]) as outer:
-        with for_range(b, full[0] // block, "ta") as ta, for_range(b, full[1] // block, "tl") as tl:
+        with for_range(b, _blocks(b, full[0], block), "ta") as ta, \
+                for_range(b, _blocks(b, full[1], block), "tl") as tl:
             index = [i64(0)] * len(dims)
             index[axis] = b.mul(ta, i64(block), flags=("nsw",))
             index[last] = b.mul(tl, i64(block), flags=("nsw",))
             index = place(index, outer)
-            rows = [b.load(pointer(src, index, r * src[1][last]), typ=vector, align=align) for r in range(block)]
+            rows = [b.load(_pointer(b, ty, src, index, _mul(b, r, src[1][last])), typ=vector, align=align)
+                    for r in range(block)]
             for c, column in enumerate(transpose_vectors(b, rows)):
-                b.store(column, pointer(dst, index, c * dst[1][axis]), align=align)
+                b.store(column, _pointer(b, ty, dst, index, _mul(b, c, dst[1][axis])), align=align)
         for (first, count), lasts in (((full[0], dims[axis]), (0, dims[last])), ((0, full[0]), (full[1], dims[last]))):
             with for_range(b, count, "ea", start=first) as ia, for_range(b, lasts[1], "el", start=lasts[0]) as il:
                 index = [i64(0)] * len(dims)
@@ -182,14 +292,47 @@ def copy_units(node: Node, target: object, parts: int) -> int:
     return math.prod(shape[:leading_dims(shape, _SOURCES[node.op](node)[0])])
 
 
-@emitter(*_SOURCES, units=copy_units)
-def emit_gather_copy(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
-    """broadcast_in_dim, transpose, slice: one strided read of the input per output element."""
+def _gather_form(node: Node) -> tuple[CopyForm, list[int]] | None:
     (x,), (out,) = node.inputs, node.outputs
     src, offset = _SOURCES[node.op](node)
+    return copy_form(out.shape, src, offset, contiguous_strides(out.shape), 0, byte_size(element_type(x.dtype)),
+                     True)
+
+
+def size_arguments(node: Node) -> list[int]:
+    """The numbers a gather copy's function takes as trailing i64 arguments: those its form does not fix."""
+    found = _gather_form(node)
+    return [] if found is None else [n for n, fixed in zip(found[1], found[0].fixed) if fixed is None]
+
+
+# op -> the attrs that only give a gather copy its numbers (its form and size_arguments hold what they say)
+_NUMBER_ATTRS = {"broadcast_in_dim": ("broadcast_dimensions", "shape"), "transpose": ("perm",),
+                 "slice": ("start", "limit", "strides")}
+
+
+def runtime_shapes(node: Node, target: object) -> tuple[dict[int, tuple], tuple, dict[str, object]] | None:
+    """For kernel_key: the shapes left out, the form as the emitter's choice and the number attrs as one
+    key; None (nothing to copy): every size a constant."""
+    found = _gather_form(node)
+    if found is None:
+        return None
+    shapes = {v.id: (None,) for v in (*node.inputs, *node.outputs)}
+    return shapes, ("copy", found[0]), {name: ("copy",) for name in _NUMBER_ATTRS[node.op] if name in node.attrs}
+
+
+@emitter(*_SOURCES, units=copy_units)
+def emit_gather_copy(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
+    """broadcast_in_dim, transpose, slice: one strided read of the input per output element. With size
+    arguments (module.py passes them) the numbers the form does not fix are those arguments."""
+    found = _gather_form(node)
     b = _finish(fn)
-    copy_strided(b, element_type(x.dtype), out.shape, fn.args[0], src, offset, fn.args[1],
-                 contiguous_strides(out.shape), 0, parts_of(b, node, fn))
+    if found is not None:
+        form, numbers = found
+        sizes = iter(fn.args[len(node.inputs) + len(node.outputs) + 2:])
+        if len(fn.args) > len(node.inputs) + len(node.outputs) + 2:
+            numbers = [next(sizes) if fixed is None else fixed for fixed in form.fixed]
+        emit_copy(b, element_type(node.inputs[0].dtype), form, numbers, fn.args[0], fn.args[1],
+                  parts_of(b, node, fn))
     b.ret_void()
 
 

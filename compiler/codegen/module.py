@@ -1,16 +1,14 @@
-"""The LLVM module of a model: node functions, stage functions, cerebro_entry and the .cbx globals.
+"""The LLVM module of a model: node functions, cerebro_entry with its call tables and the .cbx globals.
 
 Layout of the emitted module (see runtime_kmod/include/cerebro/abi.h):
   internal void @node<k>(ptr in..., ptr out... [, i32 part, i32 parts])
                                                    one per node, filled by its emitter (parts: PARALLEL ops)
-  internal void @calls<k>(ptr inputs, ptr outputs, ptr arena, i32 part, i32 parts, ptr row, i32 slice)
-                                                   calls a stage's nodes (or slices of them: Piece),
-                                                   or a step's, with the memory plan's pointers from
-                                                   its table row: one per distinct list (calls.py)
   i32 @cerebro_entry(ptr inputs, ptr outputs, ptr arena, i32 stage_word)
                                                    decodes the word, finds the stage (one part) or
-                                                   the step (more) in constant tables, switch on its
-                                                   @calls function; 1 if bad, 2 after the last step
+                                                   the step (more) in constant tables and walks its
+                                                   row of call entries (node calls, or slices of
+                                                   them: Piece, with the memory plan's pointers;
+                                                   calls.py); 1 if bad, 2 after the last step
   @cerebro_weights / @cerebro_meta / @cerebro_ir   placeholder sections the .cbx writer fills
 A call split into parts (abi.h) runs steps instead of stages, every step on
 every part: a parallel node computes its part's share, any other node runs
@@ -34,7 +32,7 @@ from dataclasses import dataclass
 from llvmlite import ir
 
 from cerebro.compiler.cbx.format import MAX_STAGES, meta_size
-from cerebro.compiler.codegen import EMITTERS, PARALLEL, EmitContext, conv, rows
+from cerebro.compiler.codegen import EMITTERS, PARALLEL, EmitContext, conv, elementwise, layout, rows
 from cerebro.compiler.codegen.calls import SLICE, UNCHUNKED, Call, CallTable, Chunking, Segment, emit_entry
 from cerebro.compiler.codegen.kernel_key import Key, kernel_key
 from cerebro.compiler.codegen.partition import Piece
@@ -60,8 +58,10 @@ def _placeholder(module: ir.Module, name: str, size: int) -> ir.GlobalVariable:
 
 # op -> the sizes its node function takes as trailing i64 arguments instead of constants, so that nodes
 # differing only in them share one function (kernel_key leaves them out)
-SIZE_ARGUMENTS: dict[str, Callable[[Node], list[int]]] = {"conv": conv.size_arguments,
-                                                         "row_kernel": rows.size_arguments}
+SIZE_ARGUMENTS: dict[str, Callable[[Node], list[int]]] = {
+    "conv": conv.size_arguments, "row_kernel": rows.size_arguments,
+    **dict.fromkeys(("broadcast_in_dim", "transpose", "slice"), layout.size_arguments),
+    **dict.fromkeys(elementwise.ELEMENTWISE, elementwise.size_arguments)}
 
 
 def _size_arguments(node: Node) -> list[int]:
@@ -116,7 +116,11 @@ def emit_module(graph: Graph, plan: MemoryPlan, stages: list[list[Piece]], targe
                 kernels[key] = fn
         functions[id(node)] = fn
 
-    table = CallTable(module, plan, globals_.weights, _size_arguments)
+    table = CallTable(module, plan, len(graph.inputs), len(graph.outputs))
+
+    def call(node: Node, index: int | None = 0, count: int = 1) -> Call:
+        return Call(node, functions[id(node)], index, count, tuple(_size_arguments(node)))
+
     stage_segments: list[Segment] = []
     in_run = False  # the stage before only continued a node's slices: this one may extend its segment
     for number, pieces in enumerate(stages):
@@ -125,18 +129,17 @@ def emit_module(graph: Graph, plan: MemoryPlan, stages: list[list[Piece]], targe
                 stage_segments[-1].length += 1
             else:
                 piece = pieces[0]
-                pattern, row = table.add([Call(piece.node, functions[id(piece.node)], SLICE, piece.count)], False)
-                stage_segments.append(Segment(number, 1, pattern, row, piece.index))
+                calls, row = table.add([call(piece.node, SLICE, piece.count)], False)
+                stage_segments.append(Segment(number, 1, calls, row, piece.index))
             in_run = True
             continue
         in_run = False
-        calls = [Call(p.node, functions[id(p.node)], p.index, p.count) for p in pieces if id(p.node) in functions]
+        calls = [call(p.node, p.index, p.count) for p in pieces if id(p.node) in functions]
         stage_segments.append(Segment(number, 1, *table.add(calls, number == len(stages) - 1)))
     steps = _steps(stages, functions, any(nbytes for _, _, nbytes in plan.copies), chunking.count)
-    step_segments = [Segment(number, 1, *table.add([Call(node, functions[id(node)]) for node in nodes],
-                                                    number == len(steps) - 1))
+    step_segments = [Segment(number, 1, *table.add([call(node) for node in nodes], number == len(steps) - 1))
                      for number, nodes in enumerate(steps)]
-    emit_entry(module, table, stage_segments, step_segments, chunking)
+    emit_entry(module, table, globals_.weights, stage_segments, step_segments, chunking)
     return finish_text(str(module), target, len(plan.weights), meta_size(num_tensors), text)
 
 
