@@ -27,7 +27,9 @@ last K panel right after its store, while the tile is in L1. A bf16 or f16 b
 (passes/half_weights.py: a batch-1 layer's weights) is loaded as 16-bit
 elements and widened in registers (halfconv), half the bytes streamed; an
 int8 b (passes/int8_weights.py, quantize="int8-weights") is loaded as bytes
-and converted to f32 (sitofp), its per-column scale applied by the epilogue.
+and converted to f32 (sitofp), its per-column scale applied by the epilogue. An unpacked b whose rows
+do not start on a vector boundary (attention scores: b = K^T [64, 197]) is read from an aligned stack
+copy of each full column block, made once per rectangle for all its row blocks (aligned_copy).
 """
 
 from __future__ import annotations
@@ -35,12 +37,13 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from llvmlite import ir
 
 from cerebro.compiler.codegen import epilogue, halfconv
 from cerebro.compiler.codegen.llvm_types import (
+    byte_size,
     constant,
     element_type,
     index,
@@ -94,6 +97,7 @@ _MATMUL_TYPES = (DType.f32, DType.f64, DType.i32, DType.i64)
 K_CHAINS = 4  # independent partial sums of a one-row int8-weights tile (see _tile)
 PREFETCH_K = 16  # b rows (one cache line each in a packed AVX2 tile) the panel's first tile fetches ahead
 STREAMED_B_BYTES = 2 << 20  # a packed b this big comes from L3 or memory, not L2: its first tiles prefetch
+ALIGNED_COPY_BYTES = 4096  # the largest column block of b (all of K) copied to the stack for aligned loads
 
 
 def _unit_counts(node: Node, target: object) -> tuple[int, int]:
@@ -108,6 +112,21 @@ def _rows_first(node: Node) -> bool:
     """Whether the parts split the rows (a batched matmul's batches, each with its own b) or, where b
     outweighs a, the columns (each part streams its share of b)."""
     return math.prod(matmul_view(node).batch) > 1 or first_wins(node.inputs[0].nbytes, node.inputs[1].nbytes)
+
+
+def aligned_copy(node: Node, target: object) -> bool:
+    """Whether the tiles read b's full column blocks from an aligned copy on the stack: an unpacked b whose
+    rows do not all start on a vector boundary (loads split across cache lines: attention scores with 197
+    keys, b = K^T [64, 197], ran 1.5x slower than with 192 or 200), of at most ALIGNED_COPY_BYTES per
+    column block, and more than one row block to read each copy."""
+    view, out = matmul_view(node), node.outputs[0]
+    tile_rows, vectors = micro_tile(target)
+    width = lanes(target, out.dtype)
+    vector_bytes = width * out.dtype.itemsize
+    return ("packed_b" not in node.attrs and node.inputs[1].dtype is out.dtype and width > 1
+            and view.rows > tile_rows and view.columns >= width * vectors
+            and view.depth * vectors * vector_bytes <= ALIGNED_COPY_BYTES
+            and any(stride * out.dtype.itemsize % vector_bytes for stride in view.b[:-1]))
 
 
 def matmul_units(node: Node, target: object, parts: int) -> int:
@@ -128,16 +147,21 @@ def emit_matmul(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
     if view.b[-1] != 1 and view.columns > 1 or view.c[-1] != 1 and view.columns > 1:
         raise unsupported(node, "a matmul b or result with non-unit column stride")
     builder = ir.IRBuilder(fn.append_basic_block("entry"))
+    copy = None
+    if aligned_copy(node, ctx.target):  # in the entry block: one stack slot, not one per loop trip
+        copy = builder.alloca(element_type(out.dtype), view.depth * width * vectors, "aligned_b")
+        copy.align = width * out.dtype.itemsize  # one vector
     part, parts = parts_of(builder, node, fn)
     with for_rectangles(builder, part, parts, *_unit_counts(node, ctx.target), _rows_first(node)) as (
             row_lo, row_hi, column_lo, column_hi):
-        _emit_rectangle(ctx, node, fn, builder, row_lo, row_hi, column_lo, column_hi)
+        _emit_rectangle(ctx, node, fn, builder, row_lo, row_hi, column_lo, column_hi, copy)
     builder.ret_void()
 
 
 def _emit_rectangle(ctx: EmitContext, node: Node, fn: ir.Function, builder: ir.IRBuilder, row_lo: ir.Value,
-                    row_hi: ir.Value, column_lo: ir.Value, column_hi: ir.Value) -> None:
-    """The tiles of (batch x row blocks) row_lo..row_hi-1 and column blocks column_lo..column_hi-1."""
+                    row_hi: ir.Value, column_lo: ir.Value, column_hi: ir.Value, copy: ir.Value | None) -> None:
+    """The tiles of (batch x row blocks) row_lo..row_hi-1 and column blocks column_lo..column_hi-1; with
+    `copy` (aligned_copy), each full column block's b panel is read from there."""
     out = node.outputs[0]
     view = matmul_view(node)
     batch, rows, depth, columns = view.batch, view.rows, view.depth, view.columns
@@ -159,8 +183,9 @@ def _emit_rectangle(ctx: EmitContext, node: Node, fn: ir.Function, builder: ir.I
 
         def panel(k0: ir.Value, panel_depth: int | ir.Value, accumulate: bool | ir.Value, last: bool | ir.Value
                   ) -> None:
-            def tile(tile_rows: int, widths: list[int], i0: ir.Value, j0: ir.Value, stream: ir.Value) -> None:
-                _tile(builder, operands, tile_rows, widths, i0, j0, k0, panel_depth, accumulate, stream)
+            def tile(op: _Operands, tile_rows: int, widths: list[int], i0: ir.Value, j0: ir.Value,
+                     stream: ir.Value) -> None:
+                _tile(builder, op, tile_rows, widths, i0, j0, k0, panel_depth, accumulate, stream)
                 if last is False or "epilogue" not in node.attrs:
                     return
                 with _when(builder, last), for_range(builder, tile_rows, "er") as r:  # one copy of the chain
@@ -171,6 +196,9 @@ def _emit_rectangle(ctx: EmitContext, node: Node, fn: ir.Function, builder: ir.I
             def column_block(phase: int, jb: ir.Value) -> None:
                 widths, _, first_column = phases[phase]
                 j0 = index(builder, first_column, (jb, sum(widths)))
+                op = operands
+                if copy is not None and widths == [width] * vectors:
+                    op = _copied_panel(builder, operands, copy, k0, panel_depth, j0, widths)
 
                 def row_block(row_phase: int, ib: ir.Value) -> None:
                     stream = None
@@ -178,9 +206,9 @@ def _emit_rectangle(ctx: EmitContext, node: Node, fn: ir.Function, builder: ir.I
                         unit = builder.add(ib, i64(row_counts[0] * row_phase))
                         stream = builder.icmp_signed("==", unit, smax(builder, first, i64(0)))
                     if row_phase == 0:
-                        tile(tile_rows, widths, index(builder, 0, (ib, tile_rows)), j0, stream)
+                        tile(op, tile_rows, widths, index(builder, 0, (ib, tile_rows)), j0, stream)
                     else:
-                        tile(rows % tile_rows, widths, i64(rows - rows % tile_rows), j0, stream)
+                        tile(op, rows % tile_rows, widths, i64(rows - rows % tile_rows), j0, stream)
 
                 for_phases(builder, first, end, row_counts, row_block, "ib")
 
@@ -199,6 +227,21 @@ def _emit_rectangle(ctx: EmitContext, node: Node, fn: ir.Function, builder: ir.I
             else:
                 with for_range(builder, count, "kb", start=1) as kb:
                     panel(index(builder, 0, (kb, step)), step, True, last)
+
+
+def _copied_panel(builder: ir.IRBuilder, op: _Operands, copy: ir.Value, k0: ir.Value, depth: int | ir.Value,
+                  j0: ir.Value, widths: list[int]) -> _Operands:
+    """Copy b[k0:k0+depth, j0:+sum(widths)] to `copy` (rows of sum(widths), vector-aligned) and return the
+    operands that read it there: the same elements, so the same results."""
+    block = sum(widths)
+    with for_range(builder, depth, "copy") as k:
+        source = index(builder, 0, (op.b_base, 1), (k0, op.b_k), (k, op.b_k), (j0, 1))
+        for offset in range(0, block, widths[0]):
+            value = load(builder, op.pb, index(builder, offset, (source, 1)), op.elem, widths[0])
+            at = builder.gep(copy, [index(builder, offset, (k, block))], inbounds=True, source_etype=op.elem)
+            builder.store(value, builder.bitcast(at, value.type.as_pointer()), align=widths[0] * byte_size(op.elem))
+    # _tile reads b at b_base + k0*b_k + j0 + k*b_k: the copy's row k at k*block
+    return replace(op, pb=copy, b_base=builder.neg(index(builder, 0, (k0, block), (j0, 1))), b_k=block)
 
 
 def batch_offsets(builder: ir.IRBuilder, flat: ir.Value, batch: tuple[int, ...],
