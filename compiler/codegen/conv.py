@@ -534,9 +534,12 @@ def _store_rows(builder: ir.IRBuilder, conv: _Conv, outer: list[ir.Value], ow0: 
     """Store a tile (rows x widths accumulators) at output channels c0 on, then run the epilogue on it: a
     wide chain (SiLU, sigmoid: epilogue.widens) on all rows after every store, the accumulators dead by
     then; any other chain on each row right after its stores (after all of them, squeezenet1_1 batch 8
-    ran 4-5% slower: ReLU/hardswish tiles reloaded rows already gone from the store buffer)."""
+    ran 4-5% slower: ReLU/hardswish tiles reloaded rows already gone from the store buffer), as vector
+    code where it can be (epilogue.vectorises), else as a loop."""
     offsets = [sum(widths[:c]) for c in range(len(widths))]
-    wide = "epilogue" in conv.node.attrs and epilogue.widens(conv.node)
+    fused = "epilogue" in conv.node.attrs
+    wide = fused and epilogue.widens(conv.node)
+    vector = fused and epilogue.vectorises(conv.node)
     rows = []
     for r in range(len(accs) // len(widths)):
         pixel = _output_pixel(builder, conv, outer, affine(builder, r, (ow0, 1)))
@@ -544,10 +547,13 @@ def _store_rows(builder: ir.IRBuilder, conv: _Conv, outer: list[ir.Value], ow0: 
         for c, off in enumerate(offsets):
             store(builder, accs[r * len(widths) + c], conv.po, affine(builder, off, (out_base, 1)), conv.elem)
         rows.append((pixel, out_base))
-        if "epilogue" in conv.node.attrs and not wide:
-            epilogue.apply_row(builder, conv.node, conv.fn, pixel, out_base, c0, sum(widths))
+        if fused and not wide:
+            if vector:
+                epilogue.apply_rows_vector(builder, conv.node, conv.fn, rows[-1:], c0, sum(widths))
+            else:
+                epilogue.apply_row(builder, conv.node, conv.fn, pixel, out_base, c0, sum(widths))
     if wide:
-        epilogue.apply_rows_wide(builder, conv.node, conv.fn, rows, c0, sum(widths))
+        epilogue.apply_rows_vector(builder, conv.node, conv.fn, rows, c0, sum(widths))
 
 
 def _kernel_linear(builder: ir.IRBuilder, conv: _Conv, kernel: list[ir.Value]) -> ir.Value:

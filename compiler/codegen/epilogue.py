@@ -8,8 +8,9 @@ that on AVX2, AVX-512 and NEON for a GELU epilogue. A float constant of one elem
 hardswish's 1/6, 0.5, 0 and 1) is a literal in the code, not a load: LLVM then knows it is no NaN
 and not -0, so max/min lose their NaN and signed-zero selects and the accumulators do not spill
 around the loop (a 1x1 conv with hardswish: 1.28x faster, relu 1.08x); elementwise.literal, as in the
-elementwise loops. A conv tile's f32 chain of adds, multiplies and logistic (SiLU) runs on vectors of two
-rows instead (apply_rows_wide), so that the rows' long chains overlap.
+elementwise loops. A conv tile's f32 chain of adds, multiplies, max/min and logistic (bias, ReLU, hardswish,
+SiLU) is emitted as vector code instead (apply_rows_vector), SiLU's on vectors of two rows so that the rows'
+long chains overlap.
 """
 
 from __future__ import annotations
@@ -63,25 +64,38 @@ def _joined(builder: ir.IRBuilder, parts: list[ir.Value]) -> ir.Value:
     return parts[0]
 
 
-WIDE_OPS = frozenset({"add", "sub", "mul", "neg", "logistic"})  # rules that take vectors of any width as they are
+VECTOR_OPS = frozenset({"add", "sub", "mul", "neg", "logistic", "max", "min"})  # rules that take vectors as they are
+WIDE_OPS = frozenset({"add", "sub", "mul", "neg", "logistic"})  # chains worth joining rows for (SiLU's)
 WIDE_ROWS = 2  # rows per wide vector: each op becomes WIDE_ROWS * width / lanes adjacent instructions
 
 
-def widens(node: Node) -> bool:
-    """Whether apply_rows_wide takes node's epilogue: an f32 chain of WIDE_OPS whose operands run along the
-    columns or are one per row."""
+def _chain_of(node: Node, ops: frozenset[str]) -> bool:
+    """Whether node's epilogue is an f32 chain of `ops` whose operands run along the columns or are one per row."""
     epilogue: Epilogue = node.attrs["epilogue"]
     return not (node.outputs[0].dtype is not DType.f32
-                or any(inner.op not in WIDE_OPS or inner.outputs[0].dtype is not DType.f32 for inner in epilogue.nodes)
+                or any(inner.op not in ops or inner.outputs[0].dtype is not DType.f32 for inner in epilogue.nodes)
                 or any(node.inputs[arg].dtype is not DType.f32 or col_stride not in (0, 1)
                        for _, arg, _, col_stride in epilogue.loads))
 
 
-def apply_rows_wide(builder: ir.IRBuilder, node: Node, fn: ir.Function, rows: list[tuple[ir.Value, ir.Value]],
-                    col: ir.Value, width: int) -> None:
-    """apply_row on every (row, at) of a tile with the chain on vectors of WIDE_ROWS rows: LLVM splits each
-    op into one instruction per register, adjacent, so the rows' dependency chains (a SiLU's exp and
-    division: ~60 cycles) interleave instead of waiting on each other. For a node that widens()."""
+def widens(node: Node) -> bool:
+    """Whether apply_rows_vector takes node's epilogue on WIDE_ROWS rows at a time (a chain of WIDE_OPS)."""
+    return vectorises(node) and _chain_of(node, WIDE_OPS)
+
+
+def vectorises(node: Node) -> bool:
+    """Whether apply_rows_vector takes node's epilogue at all (a chain of VECTOR_OPS: ReLU, ReLU6,
+    hardswish too), one row at a time where it does not widen."""
+    return _chain_of(node, VECTOR_OPS)
+
+
+def apply_rows_vector(builder: ir.IRBuilder, node: Node, fn: ir.Function, rows: list[tuple[ir.Value, ir.Value]],
+                      col: ir.Value, width: int) -> None:
+    """apply_row on every (row, at) of a tile as vector code, not a loop for LLVM's vectoriser (no loop, no
+    run-time alias checks, no scalar remainder: less to optimise and the same ops per element, so the same
+    bits). A chain that widens() runs on vectors of WIDE_ROWS rows: LLVM splits each op into one instruction
+    per register, adjacent, so the rows' dependency chains (a SiLU's exp and division: ~60 cycles)
+    interleave instead of waiting on each other. For a node that vectorises()."""
     epilogue: Epilogue = node.attrs["epilogue"]
     out = node.outputs[0]
     elem = ir.FloatType()
@@ -89,9 +103,10 @@ def apply_rows_wide(builder: ir.IRBuilder, node: Node, fn: ir.Function, rows: li
     rules = [scalar_rule(inner) for inner in epilogue.nodes]
     literals = {vid: constant for vid, arg, _, _ in epilogue.loads
                 if (constant := literal(node.inputs[arg])) is not None}
+    joined = WIDE_ROWS if widens(node) else 1
     first = 0
     while first < len(rows):
-        count = 1 << (min(WIDE_ROWS, len(rows) - first).bit_length() - 1)  # a power of two: halves concatenate
+        count = 1 << (min(joined, len(rows) - first).bit_length() - 1)  # a power of two: halves concatenate
         group, first = rows[first:first + count], first + count
         lanes = width * len(group)
         values = {epilogue.source: _joined(builder, [load(builder, pout, at, elem, width) for _, at in group])}
