@@ -56,9 +56,12 @@ class Pipeline:
 # time per call within noise, results bit-identical) and cost 40% more compile time (ResNet50 8.2 -> 5.3
 # CPU s on one core); O2's unrolling is a third of what is left of their optimisation time (MobileNetV3's
 # convs: 5.2 -> 3.5 CPU s; swin_t 10.2 -> 8.9 CPU s with its matmuls) for no speed either (bit-identical;
-# see docs/benchmarks.md, Compile time). Row kernels at O2 without unrolling gained nothing on the benchmark
-# transformer; other kernels keep O3 (the mlp row was 4% slower at O2 in one measurement).
-PIPELINES = {"conv": Pipeline(2, unroll=False), "matmul": Pipeline(2, unroll=False)}
+# see docs/benchmarks.md, Compile time). Winograd convs (register-tiled GEMMs between transforms written out
+# as vector code) likewise: O3 fully unrolled their tile loops for 1.5x the compile time (ResNet18's eight:
+# 1.36 -> 0.91 CPU s) and no speed (bit-identical). Row kernels at O2 without unrolling gained nothing on the
+# benchmark transformer; other kernels keep O3 (the mlp row was 4% slower at O2 in one measurement).
+HAND_TILED = Pipeline(2, unroll=False)
+PIPELINES = {"conv": HAND_TILED, "matmul": HAND_TILED, "winograd_conv": HAND_TILED}
 _OP = re.compile(r"node\d+_(\w+)$")
 
 
