@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 
+import jax.numpy as jnp
 import numpy as np
 import onnxruntime
 import pytest
@@ -20,6 +21,7 @@ from cerebro.compiler import driver
 from cerebro.compiler.codegen import elementwise, layout
 from cerebro.compiler.codegen import kernel_key as kernel_key_module
 from cerebro.compiler.codegen import module as codegen_module
+from cerebro.frontends.jax import trace
 from cerebro.frontends.onnx import import_onnx
 
 _RNG = np.random.default_rng(14)
@@ -135,3 +137,38 @@ def test_copy_form_numbers_rebuild_the_copy(shape: tuple, src_strides: tuple, of
     runtime_numbers = iter([n for n, fixed in zip(numbers, form.fixed) if fixed is None])
     assert [next(runtime_numbers) if fixed is None else fixed for fixed in form.fixed] == numbers
     assert all(f in (0, 1) or f < layout.RUNTIME_RUN for f in form.fixed if f is not None)
+
+
+def _layernorm64(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray) -> np.ndarray:
+    x = x.astype(np.float64)
+    mean = x.mean(-1, keepdims=True)
+    var = ((x - mean) ** 2).mean(-1, keepdims=True)
+    return (x - mean) / np.sqrt(var + 1e-5) * gamma + beta
+
+
+def test_layernorms_of_other_widths_share_one_function(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Layernorms over rows of 64 and 96 channels in grids of 2x8x8 and 1x4x5 rows (row widths a multiple of
+    rows.RUNTIME_WIDTH) are one row kernel taking the width, the last row dim and the strides, and its
+    one-element constants (the divisor n) are loaded, not part of its key; close to float64 either way."""
+    shapes = ((2, 8, 8, 64), (1, 4, 5, 96))
+    xs = [_RNG.standard_normal(s).astype(np.float32) for s in shapes]
+    params = [(_RNG.standard_normal(s[-1]).astype(np.float32), _RNG.standard_normal(s[-1]).astype(np.float32))
+              for s in shapes]
+
+    def norms(a: jnp.ndarray, b: jnp.ndarray) -> tuple[jnp.ndarray, ...]:
+        outs = []
+        for x, (gamma, beta) in zip((a, b), params):
+            mean = x.mean(-1, keepdims=True)
+            var = ((x - mean) ** 2).mean(-1, keepdims=True)
+            outs.append((x - mean) / jnp.sqrt(var + 1e-5) * gamma + beta)
+        return tuple(outs)
+
+    traced = trace(norms, *xs, name="norms")
+    _, text, _, _ = driver.lower(traced.graph)
+    assert len([n for n in _defined(text) if n.endswith("_row_kernel")]) == 1, _defined(text)
+    got = runtime.load(driver.build(traced.graph), threads=2)(*traced.flatten_inputs(*xs))
+    for g, x, (gamma, beta) in zip(got, xs, params):
+        np.testing.assert_allclose(g, _layernorm64(x, gamma, beta), rtol=1e-5, atol=1e-5)
+    monkeypatch.setattr(kernel_key_module, "LOADED_OPS", frozenset())
+    _, text, _, _ = driver.lower(traced.graph)
+    assert len([n for n in _defined(text) if n.endswith("_row_kernel")]) == 2, _defined(text)

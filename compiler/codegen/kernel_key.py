@@ -42,19 +42,21 @@ class _Describer:
         self.ordinals: dict[int, int] = {}
         self.target = target
         self.shapes: dict[int, tuple] = {}  # value id -> shape with the sizes its node function takes as arguments
+        self.loaded = False  # the node's emitter reads every input through its pointer (LOADED_OPS)
 
     def ordinal(self, value_id: int) -> int:
         return self.ordinals.setdefault(value_id, len(self.ordinals))
 
     def value(self, value: Value) -> Key:
         described = ("value", self.ordinal(value.id), self.shapes.get(value.id, value.shape), value.dtype.name)
-        if value.is_const and value.size == 1:  # emitters may write it as a literal (codegen/epilogue.py)
+        if value.is_const and value.size == 1 and not self.loaded:  # emitters may write it as a literal
             return (*described, value.data.tobytes())
         return described
 
     def node(self, node: Node, inner: bool = False) -> Key:
         """inner: a node of a fused body or epilogue, whose sizes are its owner's (no RUNTIME_SHAPES rule)."""
         rule = None if inner else RUNTIME_SHAPES.get(node.op)
+        self.loaded = self.loaded or node.op in LOADED_OPS
         shapes, choices, sized = (rule(node, self.target) if rule is not None else None) or ({}, (), {})
         self.shapes.update(shapes)  # for the node's values and its fused bodies' (an epilogue's)
         attrs = tuple((name, sized[name] if name in sized else self.field(node.op, name, node.attrs[name]))
@@ -116,6 +118,11 @@ RUNTIME_SHAPES: dict[str, Callable[[Node, object], tuple[dict[int, tuple], tuple
     **dict.fromkeys(("broadcast_in_dim", "transpose", "slice"), layout.runtime_shapes),
     **dict.fromkeys(elementwise.ELEMENTWISE, elementwise.runtime_shapes),
 }
+
+
+# ops whose emitters read every input through its pointer, never a one-element constant as a literal, so
+# its value is not part of their code (rows.py: swin_t's layernorms divide by 96..1536 channels, loaded)
+LOADED_OPS = frozenset({ROW_KERNEL})
 
 
 def kernel_key(node: Node, target: object) -> Key | None:

@@ -100,7 +100,7 @@ def emit_copy(b: ir.IRBuilder, ty: ir.Type, form: CopyForm, numbers: Sequence[Nu
         lo, hi = share(b, _product(b, lead), *parts)
         with for_range(b, hi, "unit", start=lo) as unit:
             outer = unflatten(b, unit, lead)
-            src_at, dst_at = (b.gep(base, [_at(b, 0, zip(outer, strides))], inbounds=True, source_etype=ty)
+            src_at, dst_at = (b.gep(base, [affine_at(b, 0, zip(outer, strides))], inbounds=True, source_etype=ty)
                               for base, strides in ((src, lead_src), (dst, lead_dst)))
             _copy_merged(b, ty, form.path, dims, (src_at, s_strides, src_offset), (dst_at, d_strides, dst_offset))
         return
@@ -128,23 +128,26 @@ def _copy_merged(b: ir.IRBuilder, ty: ir.Type, path: tuple[str, int], dims: list
 def _pointer(b: ir.IRBuilder, ty: ir.Type, side: Strided, index: Sequence[ir.Value], extra: Number = 0
              ) -> ir.Value:
     base, strides, offset = side
-    return b.gep(base, [_at(b, _add(b, offset, extra), zip(index, strides))], inbounds=True, source_etype=ty)
+    return b.gep(base, [affine_at(b, _add(b, offset, extra), zip(index, strides))], inbounds=True, source_etype=ty)
 
 
-def _at(b: ir.IRBuilder, offset: Number, terms: Iterable[tuple[ir.Value, Number]]) -> ir.Value:
-    """offset + sum(index * stride), the constant parts folded (llvm_types.index where all are)."""
+def affine_at(b: ir.IRBuilder, offset: Number, terms: Iterable[tuple[ir.Value, Number]], nonnegative: bool = False
+              ) -> ir.Value:
+    """offset + sum(index * stride) where strides and offset may be run-time values, the constant parts
+    folded (llvm_types.index where all are constants; nonnegative as there)."""
     terms = list(terms)
     if isinstance(offset, int) and all(isinstance(stride, int) for _, stride in terms):
-        return affine(b, offset, *terms)
+        return affine(b, offset, *terms, nonnegative=nonnegative)
+    flags = ("nsw", "nuw") if nonnegative else ("nsw",)
     total: ir.Value | None = None
     for value, stride in terms:
         if isinstance(stride, int) and stride == 0:
             continue
-        term = value if isinstance(stride, int) and stride == 1 else b.mul(value, _value(stride), flags=("nsw",))
-        total = term if total is None else b.add(total, term, flags=("nsw",))
+        term = value if isinstance(stride, int) and stride == 1 else b.mul(value, _value(stride), flags=flags)
+        total = term if total is None else b.add(total, term, flags=flags)
     if total is None:
         return _value(offset)
-    return total if isinstance(offset, int) and offset == 0 else b.add(total, _value(offset), flags=("nsw",))
+    return total if isinstance(offset, int) and offset == 0 else b.add(total, _value(offset), flags=flags)
 
 
 def _value(number: Number) -> ir.Value:
