@@ -8,7 +8,9 @@
        products: M[p][t][c] = sum_ci V[p][t][ci] * U[p][ci][c], the a^2 GEMMs with the conv's register
                  tile (rows of tiles x vectors of channels), U streamed in the order it is stored;
        outputs:  Y_t = A^T M_t A, each output pixel inside the image stored, then the chain (a conv's
-                 epilogue) run on its row of the block as codegen/conv.py does.
+                 epilogue) run on its row of the block as codegen/conv.py does: as vector code where
+                 epilogue.vectorises (bias, ReLU: no loop for LLVM's vectoriser, whose run-time alias
+                 checks and remainders were a third of a kernel's IR), else as a loop.
 V and the block's M live in the node's scratch output, which has one region per unit; a part works
 in the region of its first unit for all its units (the parts' units are disjoint, so no other part
 uses it), so V stays in L2 while every column block reads it, M in L1, and neither is written back to
@@ -154,7 +156,9 @@ def _outputs(builder: ir.IRBuilder, g: Geometry, node: Node, fn: ir.Function, po
                         base = affine(builder, 0, (pixel, g.cout), (c0, 1))
                         for v in range(vectors):
                             store(builder, ys[v][i][j], po, affine(builder, v * width, (base, 1)), F32)
-                        if host is not None:
+                        if host is not None and epilogue.vectorises(host):
+                            epilogue.apply_rows_vector(builder, host, fn, [(pixel, base)], c0, g.columns)
+                        elif host is not None:
                             epilogue.apply_row(builder, host, fn, pixel, base, c0, g.columns)
 
 
