@@ -121,7 +121,7 @@ RUNTIME_SHAPES: dict[str, Callable[[Node, object], tuple[dict[int, tuple], tuple
 
 
 # ops whose emitters read every input through its pointer, never a one-element constant as a literal, so
-# its value is not part of their code (rows.py: swin_t's layernorms divide by 96..1536 channels, loaded)
+# its value is not part of their code (rows.py: a layernorm's divisor and epsilon are loaded)
 LOADED_OPS = frozenset({ROW_KERNEL})
 
 

@@ -15,10 +15,6 @@ load walks them as one flat dim and there are at least two of them: swin_t's twe
 last row dim stays a constant: the rows are blocked along it as before. The sums carry `reassoc`, so
 LLVM may order them differently in another loop nest: a single lead row as an argument changed GPT-2's
 layernorm bits, hence the two; swin_t, vit_b_16, BERT and GPT-2 give the same bits as with constants.
-A row width that is a multiple of RUNTIME_WIDTH is an argument too, with the last row dim and the loads'
-row strides, so layernorms over other channel counts share a function (swin_t: 9 row kernels -> 3, the
-divisor n is loaded, kernel_key.LOADED_OPS); their sums may be ordered otherwise than with a constant
-width (swin_t's logits moved by at most 1.5e-7).
 ROW_BLOCK rows share each sweep loop: a short row (n=128) is one long dependency chain (max,
 exp, sum, divide), and interleaving rows lets them overlap. Transformer b1 softmax (4x128 rows
 of 128): 23.6 us as 5 kernels -> 30 us one row at a time -> 15.6 us with blocks of 4 and _Fast.
@@ -38,7 +34,6 @@ import struct
 from llvmlite import ir
 
 from cerebro.compiler.codegen.elementwise import scalar_rule
-from cerebro.compiler.codegen.layout import affine_at
 from cerebro.compiler.codegen.llvm_types import constant, element_type, index, intrinsic, load_value, store_value
 from cerebro.compiler.codegen.loops import fold_range, i64
 from cerebro.compiler.codegen.mathfn import UNARY as TRANSCENDENTAL
@@ -147,28 +142,9 @@ def _lead_strides(node: Node) -> list[int] | None:
     return None if None in strides else strides
 
 
-# A row width that is a multiple of this (8 lanes, 4 interleaved) is a run-time argument too, with the last
-# row dim and the loads' row strides: swin_t's layernorms over 96..1536 channels in its four stages are
-# then one function. The sweeps' vector loops have no remainder at such widths.
-RUNTIME_WIDTH = 32
-
-
-def _runtime_width(node: Node) -> bool:
-    return node.attrs["n"] % RUNTIME_WIDTH == 0 and node.attrs["rows"][-1] >= ROW_BLOCK
-
-
 def size_arguments(node: Node) -> list[int]:
-    """The sizes the node function takes as trailing i64 arguments: the lead rows, when they are flat;
-    then, for a run-time width, the last row dim, the width and each load's lead and last row strides."""
-    strides = _lead_strides(node)
-    if strides is None:
-        return []
-    rows = node.attrs["rows"]
-    sizes = [math.prod(rows[:-1])]
-    if _runtime_width(node):
-        sizes += [rows[-1], node.attrs["n"]]
-        sizes += [x for (_, _, rs, _), lead in zip(node.attrs["loads"], strides) for x in (lead, rs[-1])]
-    return sizes
+    """The sizes the node function takes as trailing i64 arguments: the lead rows, when they are flat."""
+    return [math.prod(node.attrs["rows"][:-1])] if _lead_strides(node) is not None else []
 
 
 _PLAIN = (bool, int, str, type(None))
@@ -200,8 +176,7 @@ def runtime_shapes(node: Node, target: object) -> tuple[dict[int, tuple], tuple,
     def number(vid: int) -> int:
         return numbers.setdefault(vid, len(numbers))
 
-    width = _runtime_width(node)
-    loads = tuple((number(vid), slot, None if width else lead, None if width else rs[-1], cs)
+    loads = tuple((number(vid), slot, lead, rs[-1], cs)
                   for (vid, slot, rs, cs), lead in zip(node.attrs["loads"], strides))
     try:
         inner = tuple((n.op, () if n.op in _VIEWS else tuple((k, _plain(v)) for k, v in sorted(n.attrs.items())),
@@ -212,9 +187,8 @@ def runtime_shapes(node: Node, target: object) -> tuple[dict[int, tuple], tuple,
     out = node.outputs[0]
     full_row = out.shape == tuple(node.attrs["rows"]) + (node.attrs["n"],)
     shapes = {v.id: (None,) for v in (*node.inputs, *node.outputs)}
-    rows = ("lead", "last", ROW_BLOCK) if width else ("lead", node.attrs["rows"][-1])
-    return shapes, (number(out.id), full_row), {"rows": rows, "n": ("n",) if width else ("int", node.attrs["n"]),
-                                                "loads": loads, "nodes": inner}
+    return shapes, (number(out.id), full_row), {"rows": ("lead", node.attrs["rows"][-1]), "loads": loads,
+                                                "nodes": inner}
 
 
 def row_kernel_units(node: Node, target: object, parts: int) -> int:
@@ -297,17 +271,10 @@ class _RowEmitter:
         self.lead: list[int | ir.Value] = list(self.rows[:-1])
         self.row_strides = contiguous_strides(self.rows)
         self.load_strides = {vid: rs for vid, _, rs, _ in node.attrs["loads"]}
-        self.last: int | ir.Value = self.rows[-1] if self.rows else 1
-        sizes = fn.args[len(node.inputs) + len(node.outputs) + 2:]  # module.py passes size_arguments
-        if sizes:
-            self.lead, self.row_strides = [sizes[0]], (self.rows[-1], 1)  # one flat run-time lead dim
+        if len(node.inputs) + len(node.outputs) + 2 < len(fn.args):  # module.py passes size_arguments
+            self.lead, self.row_strides = [fn.args[-1]], (self.rows[-1], 1)  # one flat run-time lead dim
             self.load_strides = {vid: (lead, rs[-1]) for (vid, _, rs, _), lead in
                                  zip(node.attrs["loads"], _lead_strides(node))}
-        if len(sizes) > 1:  # a run-time width (_runtime_width)
-            self.last, self.n = sizes[1], sizes[2]
-            self.row_strides = (self.last, 1)
-            self.load_strides = {vid: (sizes[3 + 2 * k], sizes[4 + 2 * k])
-                                 for k, (vid, _, _, _) in enumerate(node.attrs["loads"])}
         self.pout = fn.args[len(node.inputs)]
         self.dtype = node.outputs[0].dtype
         self.rules = {inner.outputs[0].id: scalar_rule(inner) for inner in plan.nodes
@@ -323,17 +290,11 @@ class _RowEmitter:
             for_phases(b, lo, hi, [1], lambda phase, unit: self._block([[]]), "row")
         else:
             _, block, counts = _row_units(self.rows)
-            lead, last = self.lead, self.last
-            if isinstance(last, ir.Value):
-                counts = [b.udiv(last, i64(block)), b.urem(last, i64(block))]
-            per_lead = sum(counts) if isinstance(last, int) else b.add(*counts)
+            lead, last = self.lead, self.rows[-1]
             outer = lead[0] if lead and isinstance(lead[0], ir.Value) else math.prod(lead)
-            units = outer * per_lead if isinstance(outer, int) and isinstance(per_lead, int) else \
-                b.mul(i64(outer) if isinstance(outer, int) else outer, i64(per_lead) if isinstance(per_lead, int)
-                      else per_lead)
+            units = outer * sum(counts) if isinstance(outer, int) else b.mul(outer, i64(sum(counts)))
             lo, hi = share(b, units, part, parts)
-            leftover = i64(last - last % block) if isinstance(last, int) else b.sub(last, counts[1])
-            with for_outer(b, outer, per_lead, lo, hi, "row") as (flat, begin, end):
+            with for_outer(b, outer, sum(counts), lo, hi, "row") as (flat, begin, end):
                 idx = unflatten(b, flat, lead)
 
                 def unit(phase: int, i: ir.Value) -> None:
@@ -341,7 +302,7 @@ class _RowEmitter:
                         first = b.mul(i, i64(block), flags=("nsw", "nuw"))
                         self._block([idx + [b.add(first, i64(j), flags=("nsw", "nuw"))] for j in range(block)])
                     else:
-                        self._block([idx + [b.add(i, leftover, flags=("nsw", "nuw"))]])
+                        self._block([idx + [b.add(i, i64(last - last % block), flags=("nsw", "nuw"))]])
 
                 for_phases(b, begin, end, counts, unit, "rb")
         b.ret_void()
@@ -351,10 +312,9 @@ class _RowEmitter:
         b, plan = self.b, self.plan
         rows = []
         for idx in indices:
-            row = affine_at(b, 0, zip(idx, self.row_strides), nonnegative=True)
-            width = i64(self.n) if isinstance(self.n, int) else self.n
-            out_row = b.mul(row, width, flags=("nsw", "nuw")) if plan.full_row else row
-            bases = {vid: affine_at(b, 0, zip(idx, rs), nonnegative=True) for vid, rs in self.load_strides.items()}
+            row = index(b, 0, *zip(idx, self.row_strides), nonnegative=True)
+            out_row = b.mul(row, i64(self.n), flags=("nsw", "nuw")) if plan.full_row else row
+            bases = {vid: index(b, 0, *zip(idx, rs), nonnegative=True) for vid, rs in self.load_strides.items()}
             rows.append(_Row(row, out_row, bases))
         for sweep in range(plan.count):
             for row in rows:
