@@ -2,9 +2,11 @@
 
 One fresh process per model, pinned to one CPU (--cpu), times in CPU seconds (steadier than wall time on
 a shared machine), each the minimum of --runs compiles after a first (the first is reported apart: it
-also compiles Cerebro's Python, and JAX's):
+also compiles Cerebro's Python, and JAX's); neither side's imports are counted (jax's or cerebro's, which
+imports jax):
 - XLA: jax.jit(fn).lower(x).compile();
-- Cerebro, cold: trace + build + load with no cache at all (cerebro.compile(cache=False));
+- Cerebro, cold: trace + build + load with no cache at all (cerebro.compile(cache=False)), and where that
+  time went (compiler/progress.py's phases of the least of the runs);
 - Cerebro, kernel cache warm: the same, with every kernel's optimised bitcode already in a kernel cache
   (compiler/kernel_cache.py; filled by one compile first), as a model whose kernels an earlier model of
   this machine shared would compile. The cold number is the one to compare; this one says what the
@@ -23,26 +25,40 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from benchmarks import machine
+from cerebro.compiler.progress import PhaseTimes, timed
 
 REPO = Path(__file__).resolve().parent.parent
 MODELS = ("mlp", "cnn", "transformer", "resnet18")
 SETUPS = ("xla", "cold", "warm")
+# column -> the compiler phases (compiler/progress.py names) it adds up
+PHASES = {"graph passes": ("verify", "fold constants", "optimise", "stages and memory plan"),
+          "lower to LLVM IR": ("lower to LLVM IR",), "LLVM optimise": ("LLVM optimise",),
+          "LLVM machine code": ("LLVM machine code",), "write .cbx": ("write .cbx",)}
 
 
-def _seconds(compile_once: Callable[[], Any], runs: int) -> dict[str, float]:
-    def one() -> float:
-        start = time.process_time()
-        compile_once()
-        return time.process_time() - start
+def _seconds(compile_once: Callable[[], Any], runs: int) -> dict[str, Any]:
+    """CPU s of the first compile and the least of `runs` more, with that one's compiler phases."""
+    def one() -> PhaseTimes:
+        with timed() as times:
+            compile_once()
+        return times
 
     first = one()
-    return {"first": first, "min": min(one() for _ in range(runs))}
+    best = min((one() for _ in range(runs)), key=lambda times: times.total_cpu_seconds)
+    return {"first": first.total_cpu_seconds, "min": best.total_cpu_seconds, "phases": best.cpu_seconds}
+
+
+def _phase_row(name: str, cold: dict[str, Any]) -> str:
+    """Where the least cold compile went: PHASES (several phases each), what no phase covers (JAX's trace,
+    the jaxpr's conversion, loading) and the whole."""
+    spent = [sum(cold["phases"].get(phase, 0.0) for phase in phases) for phases in PHASES.values()]
+    cells = " | ".join(f"{s:.3f}" for s in [cold["min"] - sum(spent), *spent])
+    return f"| {name} | {cells} | {cold['min']:.3f} |"
 
 
 def child(name: str, runs: int) -> dict[str, Any]:
@@ -103,6 +119,11 @@ def main(argv: list[str] | None = None) -> int:
         xla, cold, warm = (r[s]["min"] for s in SETUPS)
         print(f"| {name} | {xla:.3f} | {cold:.3f} | {cold / xla:.1f}x | {warm:.3f} | {warm / xla:.1f}x | "
               f"{r['xla']['first']:.2f} / {r['cold']['first']:.2f} | {loads[name][0]:.1f}-{loads[name][1]:.1f} |")
+    print("\nwhere the least cold compile went, CPU s (trace: JAX's trace, the jaxpr to IR, loading)")
+    print(f"| model | trace | {' | '.join(PHASES)} | total |")
+    print("|---" * (len(PHASES) + 3) + "|")
+    for name, r in results.items():
+        print(_phase_row(name, r["cold"]))
     if args.json:
         args.json.write_text(json.dumps({"results": results, "load": loads, "machine": info}, indent=1))
     return 0
