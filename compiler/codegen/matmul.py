@@ -98,8 +98,6 @@ K_CHAINS = 4  # independent partial sums of a one-row int8-weights tile (see _ti
 PREFETCH_K = 16  # b rows (one cache line each in a packed AVX2 tile) the panel's first tile fetches ahead
 STREAMED_B_BYTES = 2 << 20  # a packed b this big comes from L3 or memory, not L2: its first tiles prefetch
 ALIGNED_COPY_BYTES = 4096  # the largest column block of b (all of K) copied to the stack for aligned loads
-ALIASED_COPY_BYTES = 16384  # the same for rows that alias in the caches (half an L1: a's rows share it)
-ALIASING_STRIDE = 4096  # bytes: rows this far apart fall in one L1 set (4 KiB per way) and in few L2 sets
 
 
 def _unit_counts(node: Node, target: object) -> tuple[int, int]:
@@ -120,21 +118,15 @@ def aligned_copy(node: Node, target: object) -> bool:
     """Whether the tiles read b's full column blocks from an aligned copy on the stack: an unpacked b whose
     rows do not all start on a vector boundary (loads split across cache lines: attention scores with 197
     keys, b = K^T [64, 197], ran 1.5x slower than with 192 or 200), of at most ALIGNED_COPY_BYTES per
-    column block, or whose rows are a multiple of ALIASING_STRIDE apart (attention x V at batch 8: V's rows
-    of one head 8 x 768 floats apart, all in one L1 set, re-read from L3 by every row block), of at most
-    ALIASED_COPY_BYTES; and more than one row block to read each copy."""
+    column block, and more than one row block to read each copy."""
     view, out = matmul_view(node), node.outputs[0]
     tile_rows, vectors = micro_tile(target)
     width = lanes(target, out.dtype)
     vector_bytes = width * out.dtype.itemsize
-    if ("packed_b" in node.attrs or node.inputs[1].dtype is not out.dtype or width == 1
-            or view.rows <= tile_rows or view.columns < width * vectors):
-        return False
-    row_bytes = [stride * out.dtype.itemsize for stride in view.b[:-1]]
-    block_bytes = view.depth * vectors * vector_bytes
-    if any(size % vector_bytes for size in row_bytes):
-        return block_bytes <= ALIGNED_COPY_BYTES
-    return view.depth > 1 and row_bytes[-1] % ALIASING_STRIDE == 0 and block_bytes <= ALIASED_COPY_BYTES
+    return ("packed_b" not in node.attrs and node.inputs[1].dtype is out.dtype and width > 1
+            and view.rows > tile_rows and view.columns >= width * vectors
+            and view.depth * vectors * vector_bytes <= ALIGNED_COPY_BYTES
+            and any(stride * out.dtype.itemsize % vector_bytes for stride in view.b[:-1]))
 
 
 def matmul_units(node: Node, target: object, parts: int) -> int:
