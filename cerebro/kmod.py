@@ -98,6 +98,17 @@ def check_fpu(path: str | Path, info: CbxInfo) -> None:
             raise KmodError(str(error)) from None
 
 
+def check_stack(path: str | Path, info: CbxInfo) -> None:
+    """Refuses a model with a function whose stack frame could overflow the calling task's 16 KiB kernel
+    stack, where cerebro.ko runs it (compiler/stack_check.py)."""
+    from cerebro.compiler.stack_check import StackCheckError, check_frames
+
+    try:
+        check_frames(Path(path).read_bytes(), info.machine, str(path))
+    except StackCheckError as error:
+        raise KmodError(str(error)) from None
+
+
 def check_vm_cpu(path: str | Path, info: CbxInfo) -> None:
     """Refuses, before any build or boot, a model the VM's emulated CPU cannot run."""
     arch = arch_of(info.machine, path)
@@ -194,7 +205,9 @@ def build_modules(cbx_paths: list[str | Path], outdir: str | Path, kernel_releas
     outdir.mkdir(parents=True, exist_ok=True)
     arch = model_arch(cbx_paths)  # refuses bad inputs before the slow core build
     for path in cbx_paths:
-        check_fpu(path, read_cbx(path))
+        info = read_cbx(path)
+        check_fpu(path, info)
+        check_stack(path, info)
     release = find_kernel_release(kernel_release, arch)
     paths = [build_core(outdir, release, arch)]
     paths += [build_model_module(Path(p).resolve(), outdir, release) for p in cbx_paths]

@@ -13,6 +13,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 from cerebro.compiler.ir import Graph, Node
@@ -69,18 +70,22 @@ def fp_instructions(obj: bytes, machine: int) -> list[str]:
     """Every instruction of obj's code sections that touches FP/SIMD state, as 'function+offset: text'."""
     if machine not in FP_PATTERNS:
         raise FpuCheckError(f"fpu 'none' is checked for x86-64 and aarch64 code only, not ELF machine {machine}")
-    found, function = [], "?"
-    for line in _disassemble(obj, machine).splitlines():
+    text = disassemble(obj, machine, "prove fpu 'none'", FpuCheckError)
+    return [f"{function}+0x{offset}: {' '.join(instruction.split())}"
+            for function, offset, instruction in instructions(text) if touches_fp(instruction, machine)]
+
+
+def instructions(text: str) -> Iterator[tuple[str, str, str]]:
+    """(function, hex offset, mnemonic and operands) of every instruction in an objdump -d listing."""
+    function = "?"
+    for line in text.splitlines():
         symbol = _SYMBOL.match(line.strip())
         if symbol:
             function = symbol.group(1)
             continue
         match = _INSTRUCTION.match(line)
-        if match is None:
-            continue
-        if touches_fp(match.group(1), machine):
-            found.append(f"{function}+0x{line.split(':')[0].strip()}: {' '.join(match.group(1).split())}")
-    return found
+        if match is not None:
+            yield function, line.split(":")[0].strip(), match.group(1)
 
 
 def touches_fp(instruction: str, machine: int) -> bool:
@@ -96,16 +101,17 @@ def check_object(obj: bytes, machine: int, what: str) -> None:
                             f"instruction(s), first {found[0]}")
 
 
-def _disassemble(obj: bytes, machine: int) -> str:
+def disassemble(obj: bytes, machine: int, purpose: str, error: type[ValueError]) -> str:
+    """objdump -d of obj's code; `error` (one line saying what could not be done: purpose) without one."""
     tool = next((found for name in DISASSEMBLERS[machine] if (found := shutil.which(name))), None)
     if tool is None:
-        raise FpuCheckError(f"cannot prove fpu 'none' without a disassembler: install one of "
-                            f"{', '.join(DISASSEMBLERS[machine])} (binutils or llvm)")
+        raise error(f"cannot {purpose} without a disassembler: install one of "
+                    f"{', '.join(DISASSEMBLERS[machine])} (binutils or llvm)")
     with tempfile.TemporaryDirectory(prefix="cerebro-fpu-") as tmp:
         path = Path(tmp) / "code.o"
         path.write_bytes(obj)
         result = subprocess.run([tool, "-d", "--no-show-raw-insn", str(path)], capture_output=True, text=True)
     if result.returncode != 0 or "file format" not in result.stdout:
         reason = (result.stderr.strip().splitlines() or ["no output"])[-1]
-        raise FpuCheckError(f"cannot disassemble the code to prove fpu 'none': {Path(tool).name}: {reason}")
+        raise error(f"cannot disassemble the code to {purpose}: {Path(tool).name}: {reason}")
     return result.stdout

@@ -23,6 +23,7 @@ from llvmlite import ir
 
 from cerebro.compiler.cbx.format import LAST_STEP
 from cerebro.compiler.codegen import PARALLEL
+from cerebro.compiler.codegen.llvm_types import stack_array
 from cerebro.compiler.ir import Node
 from cerebro.compiler.ir.plan import MemoryPlan
 
@@ -304,7 +305,7 @@ def _bases(b: ir.IRBuilder, table: CallTable, args: list[ir.Value], weights: ir.
     """The pointers an entry's (base, offset) pairs start from, in an array: the arena, the weights, then
     each input and output pointer, chunked: moved to the chunk's rows."""
     inputs, outputs, arena = args
-    bases = b.alloca(ir.ArrayType(PTR, table.base_count))
+    bases = stack_array(b, PTR, table.base_count, "bases")
     pointers = [arena, b.bitcast(weights, PTR)]
     for array, count, sizes in ((inputs, table.inputs, chunking.input_bytes),
                                 (outputs, table.outputs, chunking.output_bytes)):
@@ -315,5 +316,5 @@ def _bases(b: ir.IRBuilder, table: CallTable, args: list[ir.Value], weights: ir.
                 pointer = b.gep(pointer, [offset], inbounds=True, source_etype=I8)
             pointers.append(pointer)
     for slot, pointer in enumerate(pointers):
-        b.store(pointer, b.gep(bases, [ir.Constant(I64, 0), ir.Constant(I64, slot)], inbounds=True))
+        b.store(pointer, b.gep(bases, [ir.Constant(I64, slot)], inbounds=True, source_etype=PTR))
     return b.bitcast(bases, PTR)

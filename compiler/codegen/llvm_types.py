@@ -8,6 +8,8 @@ and one byte (0/1) in memory.
 
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 from llvmlite import ir
 
@@ -92,6 +94,43 @@ def store(builder: ir.IRBuilder, value: ir.Value, base: ir.Value, at: ir.Value, 
     pointer = builder.gep(base, [at], inbounds=True, source_etype=elem)
     builder.store(value, pointer, align=byte_size(elem))
 
+
+
+# Generated code also runs inside cerebro.ko on the calling task's 16 KiB kernel stack, where the syscall and
+# ioctl path, model_glue.c and the entry function already use a few KiB and a stage calls helpers (mathfn,
+# subgraph bodies): a function's stack arrays together stay within STACK_ARRAY_BYTES, and its whole frame
+# (arrays, spills, saved registers) within STACK_FRAME_BYTES, which compiler/stack_check.py proves on the
+# object in `cerebroc kmod build`. An emitter whose arrays grow with a shape works in chunks that fit.
+STACK_ARRAY_BYTES = 4096
+STACK_FRAME_BYTES = STACK_ARRAY_BYTES + 2048
+_ARRAY_BYTES: weakref.WeakKeyDictionary[ir.Function, int] = weakref.WeakKeyDictionary()
+
+
+class StackBudgetError(ValueError):
+    """An emitter asked for more stack arrays in one function than STACK_ARRAY_BYTES (a code generator bug)."""
+
+
+def stack_array(builder: ir.IRBuilder, elem: ir.Type, count: int, name: str = "", align: int = 0) -> ir.Value:
+    """An array of count elem in the function's entry frame (its pointer typed by the alloca), counted
+    against the function's STACK_ARRAY_BYTES. align: bytes (0: elem's own). The alloca goes in the entry
+    block, wherever the builder is: elsewhere LLVM would size the frame at run time (per loop trip)."""
+    fn = builder.function
+    size = count * (8 if isinstance(elem, ir.PointerType) else byte_size(elem))
+    used = _ARRAY_BYTES.get(fn, 0) + size
+    if used > STACK_ARRAY_BYTES:
+        raise StackBudgetError(f"function {fn.name}: stack array '{name}' of {size} bytes brings its arrays to "
+                               f"{used}, over the {STACK_ARRAY_BYTES}-byte budget of a kernel-stack frame")
+    _ARRAY_BYTES[fn] = used
+    with builder.goto_entry_block():
+        array = builder.alloca(elem, count, name)
+    if align:
+        array.align = align
+    return array
+
+
+def stack_fits(*sizes: int) -> bool:
+    """Whether arrays of these byte sizes fit one function's STACK_ARRAY_BYTES (for an emitter choosing a path)."""
+    return sum(sizes) <= STACK_ARRAY_BYTES
 
 
 def load_value(builder: ir.IRBuilder, base: ir.Value, at: ir.Value, dtype: DType) -> ir.Value:

@@ -50,6 +50,7 @@ from cerebro.compiler.codegen.llvm_types import (
     load,
     multiply_add,
     splat,
+    stack_array,
     store,
     vector_type,
 )
@@ -149,8 +150,8 @@ def emit_matmul(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
     builder = ir.IRBuilder(fn.append_basic_block("entry"))
     copy = None
     if aligned_copy(node, ctx.target):  # in the entry block: one stack slot, not one per loop trip
-        copy = builder.alloca(element_type(out.dtype), view.depth * width * vectors, "aligned_b")
-        copy.align = width * out.dtype.itemsize  # one vector
+        copy = stack_array(builder, element_type(out.dtype), view.depth * width * vectors, "aligned_b",
+                           width * out.dtype.itemsize)  # one vector
     part, parts = parts_of(builder, node, fn)
     with for_rectangles(builder, part, parts, *_unit_counts(node, ctx.target), _rows_first(node)) as (
             row_lo, row_hi, column_lo, column_hi):

@@ -26,7 +26,7 @@ from collections.abc import Callable
 
 from llvmlite import ir
 
-from cerebro.compiler.codegen.llvm_types import index, load, store
+from cerebro.compiler.codegen.llvm_types import index, load, stack_array, store
 from cerebro.compiler.codegen.loops import I64, fold_range, for_range, i64
 from cerebro.compiler.codegen.registry import EmitContext, emitter, unsupported
 from cerebro.compiler.ir import DType, Node
@@ -86,8 +86,8 @@ def emit_argsort(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
     rows = math.prod(x.shape[:-1])
     builder = ir.IRBuilder(fn.append_basic_block("entry"))
     px, pout = fn.args
-    counts = builder.alloca(I32, BUCKETS, name="counts")
-    slots = builder.alloca(PTR, 2, name="src_dst")
+    counts = stack_array(builder, I32, BUCKETS, "counts")
+    slots = stack_array(builder, PTR, 2, "src_dst")
     if rows * n == 0:
         builder.ret_void()
         return

@@ -22,7 +22,16 @@ from __future__ import annotations
 from llvmlite import ir
 
 from cerebro.compiler.codegen.elementwise import BINARY_RULES, COMPARE_RULES
-from cerebro.compiler.codegen.llvm_types import I1, constant, element_type, index, load, store
+from cerebro.compiler.codegen.llvm_types import (
+    I1,
+    STACK_ARRAY_BYTES,
+    constant,
+    element_type,
+    index,
+    load,
+    stack_array,
+    store,
+)
 from cerebro.compiler.codegen.loops import I64, fold_range, for_range, i64
 from cerebro.compiler.codegen.partition import parts_of, share, smax, smin
 from cerebro.compiler.codegen.registry import EmitContext, emitter, unsupported
@@ -30,7 +39,7 @@ from cerebro.compiler.ir import Node
 from cerebro.compiler.ir.tree_ensemble import MISSING_GOES_TRUE, MODES, NODE_COLUMNS
 
 I8, I32 = ir.IntType(8), ir.IntType(32)
-MAX_SEEN_TARGETS = 4096  # min/max keep one stack byte per target (kernel stacks are small)
+MAX_SEEN_TARGETS = STACK_ARRAY_BYTES  # min/max keep one stack byte per target (kernel stacks are small)
 _COMPARISONS = ("le", "lt", "ge", "gt", "eq", "ne")  # MODES' first six, as the elementwise compare ops
 
 
@@ -65,7 +74,7 @@ class _TreeWalk:
         b = self.b
         part, parts = parts_of(b, self.node, self.fn)
         lo, hi = share(b, self.rows, part, parts)
-        self.seen = b.alloca(I8, self.n_targets, name="seen") if self.aggregate in ("min", "max") else None
+        self.seen = stack_array(b, I8, self.n_targets, "seen") if self.aggregate in ("min", "max") else None
         with for_range(b, hi, "row", start=lo) as row:
             first = index(b, 0, (row, self.n_targets))
             with for_range(b, self.n_targets, "clear") as t:

@@ -29,7 +29,16 @@ from dataclasses import dataclass
 
 from llvmlite import ir
 
-from cerebro.compiler.codegen.llvm_types import byte_size, constant, element_type, index, load, store
+from cerebro.compiler.codegen.llvm_types import (
+    STACK_ARRAY_BYTES,
+    byte_size,
+    constant,
+    element_type,
+    index,
+    load,
+    stack_array,
+    store,
+)
 from cerebro.compiler.codegen.loops import fold_nest, for_range, i64
 from cerebro.compiler.codegen.matmul import column_phases
 from cerebro.compiler.codegen.partition import parts_of, share, unflatten
@@ -40,7 +49,7 @@ from cerebro.compiler.ir.dtypes import DType
 from cerebro.compiler.targets import lanes
 
 _VECTORS = 2  # column vectors per block: pooling windows are short, so few accumulators suffice
-_SCRATCH_BYTES = 2048  # stack scratch of the rows paths: generated code also runs on 16 KiB kernel stacks
+_SCRATCH_BYTES = STACK_ARRAY_BYTES // 2  # stack scratch of the rows paths (2 KiB): code also runs on kernel stacks
 _PIXEL_BYTES = 64  # one vector of a pixel's channels in the rows-of-pixels scratch, at most (AVX-512)
 _MAX_CARRIED = 2  # window columns shared by neighbouring outputs the carry path keeps (3x3/1); SPP's 12 go by rows
 _MAX_TAPS = 16  # leading-dim taps the carry path unrolls
@@ -240,7 +249,7 @@ def _emit_rows(ctx: EmitContext, builder: ir.IRBuilder, node: Node, axes: list[_
     width = min(vector, col.out)
     load_span = width * col.stride if width > 1 else 1  # whole vectors: past the row's end reads the slack
     slack = load_span - ((width - 1) * col.stride + 1)
-    scratch = builder.alloca(elem, size=scratch_rows * span + slack, name="rows")
+    scratch = stack_array(builder, elem, scratch_rows * span + slack, "rows")
     with for_range(builder, scratch_rows * span + slack, "fill") as i:
         store(builder, constant(elem, start), scratch, i, elem)
     keep = ir.Constant(ir.VectorType(ir.IntType(32), width), [j * col.stride for j in range(width)])
@@ -306,7 +315,7 @@ def _emit_pixel_carry(ctx: EmitContext, builder: ir.IRBuilder, node: Node, axes:
     leading, col = axes[:-1], axes[-1]
     carried = max(col.window - col.stride, 0)
     vector = lanes(ctx.target, dtype)
-    scratch = builder.alloca(elem, size=max(carried, 1) * block, name="columns")
+    scratch = stack_array(builder, elem, max(carried, 1) * block, "columns")
     lo, hi = rows
     with for_range(builder, hi, "row", start=lo) as flat:
         positions = unflatten(builder, flat, [a.out for a in leading])
@@ -374,7 +383,7 @@ def _emit_pixel_rows(ctx: EmitContext, builder: ir.IRBuilder, node: Node, axes: 
     leading, col = axes[:-1], axes[-1]
     span = col.lo + col.size + col.hi
     vector = lanes(ctx.target, dtype)
-    scratch = builder.alloca(elem, size=span * vector, name="pixels")
+    scratch = stack_array(builder, elem, span * vector, "pixels")
     with for_range(builder, span * vector, "fill") as i:
         store(builder, constant(elem, start), scratch, i, elem)
     lo, hi = rows

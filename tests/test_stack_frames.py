@@ -1,0 +1,129 @@
+"""Generated code runs inside cerebro.ko on the calling task's 16 KiB kernel stack: every function's frame stays
+within llvm_types.STACK_FRAME_BYTES. An int8 product with wide columns and long K (a MiniLM FFN layer's shape
+class) used to keep band rows x all columns of i32 sums and tile rows x all of K of widened a on the stack
+(55 KiB frames); it now works in column spans and K passes that fit, with the same bits as numpy's int32
+product. compiler/stack_check.py proves the frames on the object and `cerebroc kmod build` refuses a model
+whose frame is over the budget, naming the function."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from llvmlite import binding as llvm
+
+from cerebro import kmod, runtime
+from cerebro.compiler import driver, stack_check
+from cerebro.compiler.codegen import llvm_types
+from cerebro.compiler.codegen.llvm_types import STACK_FRAME_BYTES, StackBudgetError, stack_array
+from cerebro.compiler.ir import DType, Graph, Value
+from cerebro.compiler.ir.int8_layouts import pair_layout
+from cerebro.compiler.targets import resolve_target
+from cerebro.elf import EM_AARCH64, EM_X86_64
+
+# 7 rows: a row tail; K = 1030: passes of a's widened rows and a short last one; N = 1101: spans of the stack
+# band, a tail span, a short vector and a single-column dot block at the end
+ROWS, DEPTH, COLUMNS = 7, 1030, 1101
+SHIFT = 12  # the i8 output's requantization: clip(sum >> SHIFT)
+RNG = np.random.default_rng(1907)
+
+
+def _product(form: str, output: str) -> tuple[Graph, list[np.ndarray], np.ndarray]:
+    """A u8 x i8 matmul_integer (pairs_b or the dot form) whose epilogue writes f32 (the sums wait in the output)
+    or i8 (in a stack band), with its inputs and numpy's expected result."""
+    a = RNG.integers(0, 256, (ROWS, DEPTH)).astype(np.uint8)
+    a_zero = RNG.integers(0, 256, ROWS).astype(np.uint8)
+    w = RNG.integers(-128, 128, (COLUMNS, DEPTH)).astype(np.int8)
+    w_zero = np.zeros(COLUMNS, np.int8) if form == "pairs" else RNG.integers(-5, 6, COLUMNS).astype(np.int8)
+    g = Graph(f"wide_{form}_{output}")
+    weights = Value((COLUMNS, DEPTH), DType.i8, data=pair_layout(w.T) if form == "pairs" else w)
+    sums = g.add1("matmul_integer", g.add_input(a.shape, DType.u8, "a"), weights,
+                  g.add_input(a_zero.shape, DType.u8, "a_zero"), g.const(w_zero), transpose_b=True,
+                  pairs_b=form == "pairs")
+    want = ((a.astype(np.int64) - a_zero[:, None]) @ (w.astype(np.int64) - w_zero[:, None]).T).astype(np.int32)
+    if output == "f32":
+        scale = RNG.uniform(0.5, 2, (1, COLUMNS)).astype(np.float32)
+        out = g.add1("mul", g.add1("convert", sums, dtype=DType.f32), g.const(scale))
+        want = want.astype(np.float32) * scale
+    else:
+        shifted = g.add1("shift_right_arithmetic", sums, g.const(np.full((1, 1), SHIFT, np.int32)))
+        clamped = g.add1("min", g.add1("max", shifted, g.const(np.full((1, 1), -128, np.int32))),
+                         g.const(np.full((1, 1), 127, np.int32)))
+        out = g.add1("convert", clamped, dtype=DType.i8)
+        want = np.clip(want >> SHIFT, -128, 127).astype(np.int8)
+    g.set_outputs([out])
+    return g, [a, a_zero], want
+
+
+CASES = [("pairs", "f32"), ("pairs", "i8"), ("dot", "f32"), ("dot", "i8")]
+
+
+@pytest.mark.parametrize("form,output", CASES)
+def test_wide_int8_product_fits_the_kernel_stack_and_is_exact(form: str, output: str) -> None:
+    graph, inputs, want = _product(form, output)
+    lowered = driver.lower(graph)[0]
+    (product,) = [n for n in lowered.nodes if n.op == "matmul_integer"]
+    assert "epilogue" in product.attrs and product.outputs[0].dtype.name == output
+    data = driver.build(graph)
+    frames = stack_check.frame_sizes(data, resolve_target("host").machine)
+    assert max(frames.values()) <= STACK_FRAME_BYTES, frames
+    (got,) = runtime.load(data)(*inputs)
+    np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("target", ["aarch64", "x86_64-v4"])
+def test_wide_int8_products_fit_other_targets(target: str) -> None:
+    """The tile and band sizes differ per target (AVX-512: 6 x 64 columns, NEON: 8 rows): their frames too."""
+    for form, output in CASES[:2] + CASES[3:]:
+        data = driver.build(_product(form, output)[0], target)
+        stack_check.check_frames(data, resolve_target(target).machine, f"{form} {output} on {target}")
+
+
+def _frame_object(target: str, array_bytes: int) -> bytes:
+    """An object whose function `deep` keeps array_bytes on its stack (a volatile store keeps the array)."""
+    text = f"""
+define void @deep(i64 %i) {{
+  %array = alloca [{array_bytes} x i8], align 16
+  %at = getelementptr inbounds [{array_bytes} x i8], ptr %array, i64 0, i64 %i
+  store volatile i8 1, ptr %at, align 1
+  call void @use(ptr %array)
+  ret void
+}}
+declare void @use(ptr)
+"""
+    module = llvm.parse_assembly(text)
+    module.verify()
+    return resolve_target(target).target_machine().emit_object(module)
+
+
+@pytest.mark.parametrize("target,machine", [("x86_64", EM_X86_64), ("aarch64", EM_AARCH64)])
+def test_check_refuses_an_over_budget_frame(target: str, machine: int) -> None:
+    assert stack_check.frame_sizes(_frame_object(target, 2000), machine)["deep"] in range(2000, 2100)
+    stack_check.check_frames(_frame_object(target, STACK_FRAME_BYTES - 200), machine, "model")
+    with pytest.raises(stack_check.StackCheckError, match=r"^model: function deep has a 8\d\d\d-byte stack frame, "
+                                                          rf"over the {STACK_FRAME_BYTES}-byte budget"):
+        stack_check.check_frames(_frame_object(target, 8000), machine, "model")
+
+
+def test_kmod_build_refuses_the_model(tmp_path, monkeypatch) -> None:
+    """`cerebroc kmod build`'s check (before any build) names the .cbx, the function and its frame."""
+    path = tmp_path / "wide.cbx"
+    path.write_bytes(driver.build(_product("dot", "i8")[0]))
+    kmod.check_stack(path, kmod.read_cbx(path))
+    monkeypatch.setattr(llvm_types, "STACK_FRAME_BYTES", 64)
+    with pytest.raises(kmod.KmodError, match=rf"^{path}: function \w+ has a \d+-byte stack frame, over the 64-byte"):
+        kmod.check_stack(path, kmod.read_cbx(path))
+
+
+def test_stack_array_keeps_the_budget() -> None:
+    """An emitter asking one function for more than STACK_ARRAY_BYTES of arrays is a code generator bug."""
+    from llvmlite import ir
+
+    fn = ir.Function(ir.Module(), ir.FunctionType(ir.VoidType(), []), "kernel")
+    builder = ir.IRBuilder(fn.append_basic_block("entry"))
+    stack_array(builder, ir.IntType(32), llvm_types.STACK_ARRAY_BYTES // 8, "half")
+    with pytest.raises(StackBudgetError, match="kernel: stack array 'more' of 2052 bytes brings its arrays to 4100"):
+        stack_array(builder, ir.IntType(32), llvm_types.STACK_ARRAY_BYTES // 8 + 1, "more")
+    builder.branch(later := fn.append_basic_block("later"))
+    builder.position_at_end(later)
+    late = stack_array(builder, ir.IntType(8), 1, "late")
+    assert late.parent is fn.entry_basic_block and builder.block is later
