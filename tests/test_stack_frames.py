@@ -7,12 +7,15 @@ whose frame is over the budget, naming the function."""
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import numpy as np
 import pytest
 from llvmlite import binding as llvm
 
 from cerebro import kmod, runtime
-from cerebro.compiler import driver, stack_check
+from cerebro.compiler import driver, fpu_check, stack_check
 from cerebro.compiler.codegen import llvm_types
 from cerebro.compiler.codegen.llvm_types import STACK_FRAME_BYTES, StackBudgetError, stack_array
 from cerebro.compiler.ir import DType, Graph, Value
@@ -78,12 +81,13 @@ def test_wide_int8_products_fit_other_targets(target: str) -> None:
         stack_check.check_frames(data, resolve_target(target).machine, f"{form} {output} on {target}")
 
 
-def _frame_object(target: str, array_bytes: int) -> bytes:
-    """An object whose function `deep` keeps array_bytes on its stack (a volatile store keeps the array)."""
+def _frame_object(target: str, array_bytes: int | str) -> bytes:
+    """An object whose function `deep` keeps array_bytes on its stack (a volatile store keeps the array);
+    "%n": as many as its argument says, at run time."""
     text = f"""
-define void @deep(i64 %i) {{
-  %array = alloca [{array_bytes} x i8], align 16
-  %at = getelementptr inbounds [{array_bytes} x i8], ptr %array, i64 0, i64 %i
+define void @deep(i64 %n) {{
+  %array = alloca i8, i64 {array_bytes}, align 16
+  %at = getelementptr inbounds i8, ptr %array, i64 %n
   store volatile i8 1, ptr %at, align 1
   call void @use(ptr %array)
   ret void
@@ -95,13 +99,21 @@ declare void @use(ptr)
     return resolve_target(target).target_machine().emit_object(module)
 
 
-@pytest.mark.parametrize("target,machine", [("x86_64", EM_X86_64), ("aarch64", EM_AARCH64)])
-def test_check_refuses_an_over_budget_frame(target: str, machine: int) -> None:
+@pytest.mark.parametrize("target,machine,tool", [
+    ("x86_64", EM_X86_64, "llvm-objdump"), ("x86_64", EM_X86_64, "objdump"),
+    ("aarch64", EM_AARCH64, "llvm-objdump"), ("aarch64", EM_AARCH64, "aarch64-linux-gnu-objdump")])
+def test_check_refuses_an_over_budget_frame(target: str, machine: int, tool: str, monkeypatch) -> None:
+    """Both objdumps' syntax: a frame is measured, one over the budget or sized at run time refused."""
+    if shutil.which(tool) is None:
+        pytest.skip(f"{tool} not installed")
+    monkeypatch.setitem(fpu_check.DISASSEMBLERS, machine, (tool,))
     assert stack_check.frame_sizes(_frame_object(target, 2000), machine)["deep"] in range(2000, 2100)
     stack_check.check_frames(_frame_object(target, STACK_FRAME_BYTES - 200), machine, "model")
     with pytest.raises(stack_check.StackCheckError, match=r"^model: function deep has a 8\d\d\d-byte stack frame, "
                                                           rf"over the {STACK_FRAME_BYTES}-byte budget"):
         stack_check.check_frames(_frame_object(target, 8000), machine, "model")
+    with pytest.raises(stack_check.StackCheckError, match="^model: function deep sizes its stack frame at run time"):
+        stack_check.check_frames(_frame_object(target, "%n"), machine, "model")
 
 
 def test_kmod_build_refuses_the_model(tmp_path, monkeypatch) -> None:
@@ -127,3 +139,11 @@ def test_stack_array_keeps_the_budget() -> None:
     builder.position_at_end(later)
     late = stack_array(builder, ir.IntType(8), 1, "late")
     assert late.parent is fn.entry_basic_block and builder.block is later
+
+
+def test_every_emitter_takes_stack_through_stack_array() -> None:
+    """A raw builder.alloca escapes the budget (and, outside the entry block, sizes the frame at run time)."""
+    codegen = Path(llvm_types.__file__).parent
+    raw = [path.name for path in codegen.glob("*.py")
+           if path.name != "llvm_types.py" and ".alloca(" in path.read_text()]
+    assert raw == []
