@@ -1,5 +1,6 @@
 """Constant folding: a transpose/convert of a weight, or batch norm's scale from its variance, is
-computed once, at compile time.
+computed once, at compile time; then batch norm after a conv goes into the conv's weights and one bias
+add (passes/conv_scale.py).
 
 Folding runs the op's reference implementation (its declaration in compiler/ir/ops.py, through
 interpret.run_node), so a folded constant means exactly what the op means everywhere else (integer
@@ -16,6 +17,7 @@ import numpy as np
 from cerebro.compiler.ir import Graph
 from cerebro.compiler.ir.interpret import run_node
 from cerebro.compiler.ir.ops import OPS
+from cerebro.compiler.passes.conv_scale import fold_conv_scales
 from cerebro.compiler.passes.pow_const import multiply_constant_powers
 
 _SMALL = 64 * 1024  # results up to this many bytes fold even if they grow
@@ -39,4 +41,4 @@ def fold_constants(graph: Graph) -> Graph:
         out.data = np.ascontiguousarray(result)
         out.producer = None
     graph.nodes = kept
-    return multiply_constant_powers(graph)
+    return fold_conv_scales(multiply_constant_powers(graph))

@@ -1,0 +1,106 @@
+"""Batch norm folded into the conv before it: conv(x, w) followed by per-channel constant adds, subs and
+muls (what inference-mode batch norm is on the JAX path: (y - mean) * scale + bias) becomes
+conv(x, w * s) + t, with s and t the chain's product and offset per output channel, computed once in
+float64 and rounded to the conv's type.
+
+Why: each conv then hosts a one-op epilogue (the bias) instead of three, and convs that differ only in
+their batch norms' constants get the same code (codegen/kernel_key.py), so ResNet's blocks share
+functions (LLVM compiles each function once). The result differs from the unfolded chain by rounding
+only (the sums are scaled before they are rounded, not after): a few ulps of the output's magnitude.
+Only a conv's sole reader chain is folded, and only float convs with finite constants (an integer
+conv's weights cannot take a fractional scale).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from cerebro.compiler.ir import DType, Graph, Node, Value
+from cerebro.compiler.passes.fuse import read_counts
+
+FLOAT = (DType.f32, DType.f64)
+
+
+def _per_channel(value: Value, channels: int, rank: int) -> np.ndarray | None:
+    """A constant that varies at most along the last axis, as a float64 vector of `channels`, else None."""
+    if not value.is_const or value.rank != rank or any(d != 1 for d in value.shape[:-1]):
+        return None
+    if value.shape[-1] not in (1, channels) or value.dtype not in FLOAT:
+        return None
+    vector = np.broadcast_to(value.data.reshape(-1).astype(np.float64), (channels,))
+    return vector if np.all(np.isfinite(vector)) else None
+
+
+# op -> (scale, offset, c) -> the chain's (scale, offset) after it, when the conv's value is its input `first`
+_STEPS = {
+    "mul": lambda s, t, c: (s * c, t * c),
+    "add": lambda s, t, c: (s, t + c),
+    "sub": lambda s, t, c: (s, t - c),
+}
+_COMMUTES = {"mul", "add"}  # the conv's value may be either input
+
+
+def _affine_chain(conv: Node, readers: dict[int, int], users: dict[int, list[Node]]
+                  ) -> tuple[list[Node], np.ndarray, np.ndarray]:
+    """The nodes after conv that scale and offset its output per channel, each the only reader of the one
+    before, and their product (scale, offset)."""
+    out = conv.outputs[0]
+    channels = out.shape[-1]
+    scale, offset = np.ones(channels), np.zeros(channels)
+    chain: list[Node] = []
+    value = out
+    while readers.get(value.id) == 1 and len(users.get(value.id, ())) == 1:
+        (node,) = users[value.id]
+        step = _STEPS.get(node.op)
+        if step is None or len(node.inputs) != 2 or node.outputs[0].shape != out.shape:
+            break
+        at = node.inputs.index(value)
+        if at == 1 and node.op not in _COMMUTES:
+            break
+        constant = _per_channel(node.inputs[1 - at], channels, out.rank)
+        if constant is None or node.outputs[0].dtype is not out.dtype:
+            break
+        scale, offset = step(scale, offset, constant)
+        chain.append(node)
+        value = node.outputs[0]
+    return chain, scale, offset
+
+
+def _fold(conv: Node, chain: list[Node], scale: np.ndarray, offset: np.ndarray) -> list[Node]:
+    """Rewrite conv in place to carry the chain's scale; returns the nodes that replace the chain."""
+    x, w = conv.inputs
+    out, last = conv.outputs[0], chain[-1].outputs[0]
+    if np.any(scale != 1.0):
+        data = (w.data.astype(np.float64) * scale).astype(w.dtype.numpy)
+        conv.inputs = [x, Value(w.shape, w.dtype, f"{w.name}.scaled" if w.name else "", data=data)]
+    if not np.any(offset):
+        conv.outputs = [last]
+        last.producer = conv
+        return []
+    bias = Value((1,) * (out.rank - 1) + (out.shape[-1],), out.dtype, "", data=offset.astype(out.dtype.numpy)
+                 .reshape((1,) * (out.rank - 1) + (-1,)))
+    add = Node("add", [out, bias], [last], {}, chain[-1].loc)
+    last.producer = add
+    return [add]
+
+
+def fold_conv_scales(graph: Graph) -> Graph:
+    """Fold each float conv's per-channel scale-and-offset chain into its weights and one bias add (in
+    place); returns graph."""
+    readers, users = read_counts(graph), graph.users()
+    replaced: dict[int, list[Node]] = {}  # id of a chain's first node -> what goes in its place
+    dropped: set[int] = set()
+    for node in graph.nodes:
+        if node.op != "conv" or len(node.inputs) != 2 or not node.inputs[1].is_const:
+            continue
+        if node.outputs[0].dtype not in FLOAT or node.inputs[1].dtype is not node.outputs[0].dtype:
+            continue
+        chain, scale, offset = _affine_chain(node, readers, users)
+        if not chain or (len(chain) == 1 and chain[0].op == "add"):  # a lone bias add is already one op
+            continue
+        dropped.update(id(n) for n in chain)
+        replaced[id(chain[0])] = _fold(node, chain, scale, offset)
+    if replaced:
+        graph.nodes = [new for node in graph.nodes
+                       for new in (replaced.get(id(node), []) if id(node) in dropped else [node])]
+    return graph
