@@ -86,26 +86,21 @@ def read_cbx(path: str | Path) -> CbxInfo:
                    meta.fpu)
 
 
-def check_fpu(path: str | Path, info: CbxInfo) -> None:
-    """Refuses an fpu "none" model whose machine code touches an FP/SIMD register: cerebro.ko runs its
-    stages outside any FPU section, where one such instruction corrupts the interrupted task's FP state."""
-    from cerebro.compiler.fpu_check import FpuCheckError, check_object
+def check_code(path: str | Path, info: CbxInfo) -> None:
+    """Refuses a model whose machine code cerebro.ko cannot run safely, from one disassembly: an fpu "none"
+    model's code touching an FP/SIMD register (cerebro.ko runs its stages outside any FPU section, where one
+    such instruction corrupts the interrupted task's FP state: compiler/fpu_check.py), and a stack frame or
+    call chain that could overflow the calling task's 16 KiB kernel stack (compiler/stack_check.py)."""
+    from cerebro.compiler import fpu_check, stack_check
 
-    if info.fpu == "none":
-        try:
-            check_object(Path(path).read_bytes(), info.machine, str(path))
-        except FpuCheckError as error:
-            raise KmodError(str(error)) from None
-
-
-def check_stack(path: str | Path, info: CbxInfo) -> None:
-    """Refuses a model with a function whose stack frame could overflow the calling task's 16 KiB kernel
-    stack, where cerebro.ko runs it (compiler/stack_check.py)."""
-    from cerebro.compiler.stack_check import StackCheckError, check_frames
-
+    arch_of(info.machine, path)  # x86-64 or aarch64: the machines both checks read
+    listing = fpu_check.disassemble(Path(path).read_bytes(), info.machine, f"check the code of {path}",
+                                    KmodError)
     try:
-        check_frames(Path(path).read_bytes(), info.machine, str(path))
-    except StackCheckError as error:
+        if info.fpu == "none":
+            fpu_check.check_listing(listing, info.machine, str(path))
+        stack_check.check_listing(listing, info.machine, str(path))
+    except (fpu_check.FpuCheckError, stack_check.StackCheckError) as error:
         raise KmodError(str(error)) from None
 
 
@@ -205,9 +200,7 @@ def build_modules(cbx_paths: list[str | Path], outdir: str | Path, kernel_releas
     outdir.mkdir(parents=True, exist_ok=True)
     arch = model_arch(cbx_paths)  # refuses bad inputs before the slow core build
     for path in cbx_paths:
-        info = read_cbx(path)
-        check_fpu(path, info)
-        check_stack(path, info)
+        check_code(path, read_cbx(path))
     release = find_kernel_release(kernel_release, arch)
     paths = [build_core(outdir, release, arch)]
     paths += [build_model_module(Path(p).resolve(), outdir, release) for p in cbx_paths]
@@ -217,7 +210,8 @@ def build_modules(cbx_paths: list[str | Path], outdir: str | Path, kernel_releas
 
 def model_arch(cbx_paths: list[str | Path]) -> KernelArch:
     """The one architecture all @cbx_paths were compiled for."""
-    arches = {arch_of(read_cbx(p).machine, p).name: arch_of(read_cbx(p).machine, p) for p in cbx_paths}
+    found = [arch_of(read_cbx(p).machine, p) for p in cbx_paths]
+    arches = {arch.name: arch for arch in found}
     if len(arches) != 1:
         raise KmodError(f"one build takes models of one architecture; got {', '.join(sorted(arches)) or 'none'}")
     return next(iter(arches.values()))

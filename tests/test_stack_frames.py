@@ -81,27 +81,38 @@ def test_wide_int8_products_fit_other_targets(target: str) -> None:
         stack_check.check_frames(data, resolve_target(target).machine, f"{form} {output} on {target}")
 
 
-def _frame_object(target: str, array_bytes: int | str) -> bytes:
-    """An object whose function `deep` keeps array_bytes on its stack (a volatile store keeps the array);
-    "%n": as many as its argument says, at run time."""
-    text = f"""
-define void @deep(i64 %n) {{
-  %array = alloca i8, i64 {array_bytes}, align 16
-  %at = getelementptr inbounds i8, ptr %array, i64 %n
-  store volatile i8 1, ptr %at, align 1
-  call void @use(ptr %array)
-  ret void
-}}
-declare void @use(ptr)
-"""
-    module = llvm.parse_assembly(text)
+def _object(target: str, text: str) -> bytes:
+    module = llvm.parse_assembly(text + """
+declare void @llvm.memset.p0.i64(ptr, i8, i64, i1)
+attributes #0 = { noinline nounwind }
+""")
     module.verify()
     return resolve_target(target).target_machine().emit_object(module)
 
 
-@pytest.mark.parametrize("target,machine,tool", [
-    ("x86_64", EM_X86_64, "llvm-objdump"), ("x86_64", EM_X86_64, "objdump"),
-    ("aarch64", EM_AARCH64, "llvm-objdump"), ("aarch64", EM_AARCH64, "aarch64-linux-gnu-objdump")])
+def _function(name: str, array_bytes: int | str, calls: str = "") -> str:
+    """IR of a function `name` that keeps array_bytes on its stack (cleared by memset, one of the runtime's
+    imports; "%n": as many as its argument says, at run time), then runs the IR `calls`."""
+    return f"""
+define void @{name}(i64 %n) #0 {{
+  %array = alloca i8, i64 {array_bytes}, align 16
+  call void @llvm.memset.p0.i64(ptr %array, i8 0, i64 {array_bytes}, i1 true)
+  {calls}
+  ret void
+}}
+"""
+
+
+def _frame_object(target: str, array_bytes: int | str) -> bytes:
+    """An object whose function `deep` keeps array_bytes on its stack."""
+    return _object(target, _function("deep", array_bytes))
+
+
+DISASSEMBLY = [("x86_64", EM_X86_64, "llvm-objdump"), ("x86_64", EM_X86_64, "objdump"),
+               ("aarch64", EM_AARCH64, "llvm-objdump"), ("aarch64", EM_AARCH64, "aarch64-linux-gnu-objdump")]
+
+
+@pytest.mark.parametrize("target,machine,tool", DISASSEMBLY)
 def test_check_refuses_an_over_budget_frame(target: str, machine: int, tool: str, monkeypatch) -> None:
     """Both objdumps' syntax: a frame is measured, one over the budget or sized at run time refused."""
     if shutil.which(tool) is None:
@@ -116,14 +127,97 @@ def test_check_refuses_an_over_budget_frame(target: str, machine: int, tool: str
         stack_check.check_frames(_frame_object(target, "%n"), machine, "model")
 
 
+# Each frame ~2.9 KiB, under STACK_FRAME_BYTES; together on the chain outer -> hop -> middle -> leaf -> memset
+# (hop tail-calls middle: a jump, not a call) ~9 KiB, over STACK_CHAIN_BYTES.
+CHAIN = (_function("leaf", 2900) + _function("middle", 2900, "call void @leaf(i64 %n)")
+         + "define void @hop(i64 %n) #0 {\n  tail call void @middle(i64 %n)\n  ret void\n}\n"
+         + _function("outer", 2900, "call void @hop(i64 %n)"))
+UNBOUNDED = {  # IR, and the start of the one-line refusal after "model: "
+    "recursion": ("define void @ping(i64 %n) #0 {\n  call void @pong(i64 %n)\n  store volatile i64 %n, ptr null\n"
+                  "  ret void\n}\n" + _function("pong", 64, "call void @ping(i64 %n)"),
+                  r"functions recurse \(ping -> pong -> ping\): the stack depth cannot be bounded"),
+    "indirect": ("define void @via(ptr %f) #0 {\n  call void %f()\n  store volatile i8 0, ptr null\n  ret void\n}\n",
+                 r"function via branches through a register or memory \('\S+ \S+'\), whose stack use cannot"),
+    "external": ("declare void @use(ptr)\n" + _function("calls_out", 64, "call void @use(ptr %array)"),
+                 r"function calls_out calls use, whose stack use cannot be bounded"),
+}
+
+
+@pytest.mark.parametrize("target,machine,tool", DISASSEMBLY)
+def test_check_refuses_a_call_chain_over_budget(target: str, machine: int, tool: str, monkeypatch) -> None:
+    """Every function under STACK_FRAME_BYTES, their chain over STACK_CHAIN_BYTES: refused, naming the chain
+    (a tail call and an import's frame counted); the same chain within the budget passes."""
+    if shutil.which(tool) is None:
+        pytest.skip(f"{tool} not installed")
+    monkeypatch.setitem(fpu_check.DISASSEMBLERS, machine, (tool,))
+    data = _object(target, CHAIN)
+    frames = stack_check.frame_sizes(data, machine)
+    assert max(frames.values()) < STACK_FRAME_BYTES and sum(frames.values()) > stack_check.STACK_CHAIN_BYTES
+    chain = r"outer -> hop -> middle -> leaf -> memset"
+    with pytest.raises(stack_check.StackCheckError, match=rf"^model: call chain {chain} uses (\d+) bytes of stack, "
+                                                          rf"over the {stack_check.STACK_CHAIN_BYTES}-byte budget"):
+        stack_check.check_frames(data, machine, "model")
+    monkeypatch.setattr(stack_check, "STACK_CHAIN_BYTES", 1 << 14)
+    want = frames["outer"] + frames["hop"] + frames["middle"] + frames["leaf"] + stack_check.IMPORT_FRAME_BYTES
+    assert stack_check.check_frames(data, machine, "model") == (want, chain.split(" -> "))
+
+
+@pytest.mark.parametrize("case", UNBOUNDED)
+@pytest.mark.parametrize("target,machine,tool", DISASSEMBLY)
+def test_check_refuses_a_chain_it_cannot_bound(case: str, target: str, machine: int, tool: str, monkeypatch) -> None:
+    if shutil.which(tool) is None:
+        pytest.skip(f"{tool} not installed")
+    monkeypatch.setitem(fpu_check.DISASSEMBLERS, machine, (tool,))
+    text, refusal = UNBOUNDED[case]
+    with pytest.raises(stack_check.StackCheckError, match=f"^model: {refusal}"):
+        stack_check.check_frames(_object(target, text), machine, "model")
+
+
+def test_max_pool_frame_is_static() -> None:
+    """A 3x3/2 max pool's scratch was allocated after the entry block's row-range arithmetic; a pass split the
+    block and LLVM moved the stack pointer at run time (every CNN stem: DenseNet121, ResNet refused)."""
+    x = np.zeros((1, 56, 56, 64), np.float32)
+    graph = Graph("pool")
+    pooled = graph.add1("reduce_window", graph.add_input(x.shape, DType.f32, "x"), kind="max",
+                        window=(1, 3, 3, 1), strides=(1, 2, 2, 1), padding=((0, 0), (1, 1), (1, 1), (0, 0)))
+    graph.set_outputs([pooled])
+    stack_check.check_frames(driver.build(graph, "x86_64"), EM_X86_64, "max pool")
+
+
+def _fpu_none_model(path: Path) -> Path:
+    graph = Graph("int_add")
+    x = graph.add_input((4, 16), DType.i32, "x")
+    graph.set_outputs([graph.add1("add", x, graph.const(np.arange(16, dtype=np.int32).reshape(1, 16)))])
+    path.write_bytes(driver.build(graph, "x86_64-gpr"))
+    return path
+
+
+def test_kmod_build_disassembles_a_model_once(tmp_path, monkeypatch) -> None:
+    """An fpu "none" model's FP/SIMD and stack checks read one disassembly (they ran objdump once each)."""
+    runs = []
+    real = fpu_check.subprocess.run
+    monkeypatch.setattr(fpu_check.subprocess, "run", lambda cmd, **kw: runs.append(cmd) or real(cmd, **kw))
+    path = _fpu_none_model(tmp_path / "int.cbx")
+    assert kmod.read_cbx(path).fpu == "none"
+    runs.clear()
+    with pytest.raises(kmod.KmodError, match="0.0.0-no-such-kernel"):  # after the checks, before any build
+        kmod.build_modules([path], tmp_path / "out", "0.0.0-no-such-kernel")
+    assert len(runs) == 1, runs
+
+
 def test_kmod_build_refuses_the_model(tmp_path, monkeypatch) -> None:
-    """`cerebroc kmod build`'s check (before any build) names the .cbx, the function and its frame."""
+    """`cerebroc kmod build`'s check (before any build) names the .cbx, the function and its frame, or the
+    chain: cerebro_entry and a stage."""
     path = tmp_path / "wide.cbx"
     path.write_bytes(driver.build(_product("dot", "i8")[0]))
-    kmod.check_stack(path, kmod.read_cbx(path))
+    kmod.check_code(path, kmod.read_cbx(path))
+    monkeypatch.setattr(stack_check, "STACK_CHAIN_BYTES", 256)
+    with pytest.raises(kmod.KmodError, match=rf"^{path}: call chain cerebro_entry -> \w+ uses \d+ bytes of stack, "
+                                             "over the 256-byte budget"):
+        kmod.check_code(path, kmod.read_cbx(path))
     monkeypatch.setattr(llvm_types, "STACK_FRAME_BYTES", 64)
     with pytest.raises(kmod.KmodError, match=rf"^{path}: function \w+ has a \d+-byte stack frame, over the 64-byte"):
-        kmod.check_stack(path, kmod.read_cbx(path))
+        kmod.check_code(path, kmod.read_cbx(path))
 
 
 def test_stack_array_keeps_the_budget() -> None:

@@ -121,8 +121,12 @@ def stack_array(builder: ir.IRBuilder, elem: ir.Type, count: int, name: str = ""
         raise StackBudgetError(f"function {fn.name}: stack array '{name}' of {size} bytes brings its arrays to "
                                f"{used}, over the {STACK_ARRAY_BYTES}-byte budget of a kernel-stack frame")
     _ARRAY_BYTES[fn] = used
-    with builder.goto_entry_block():
-        array = builder.alloca(elem, count, name)
+    # at the entry block's start: one after other instructions there is sized at run time once a pass splits
+    # the block (a 3x3/2 max pool's was)
+    block = builder.block
+    builder.position_at_start(fn.entry_basic_block)
+    array = builder.alloca(elem, count, name)
+    builder.position_at_end(block)
     if align:
         array.align = align
     return array
