@@ -117,6 +117,40 @@ def graph_key(graph: Any, target: Any, options: dict[str, Any]) -> str:
     return build_key(graph_source(graph), target, options)
 
 
+def mark_used(path: Path) -> None:
+    """A cache entry just served: its mtime says so, and evict_least_recent drops it last."""
+    try:
+        os.utime(path)
+    except OSError:  # a read-only cache still serves
+        pass
+
+
+def lru_entries(directory: Path, suffix: str) -> list[tuple[float, int, Path]]:
+    """(mtime, size, path) of each entry (a file ending in suffix; '.' files are temporary) of a cache
+    directory, least recently used first."""
+    found = []
+    for path in directory.glob("*" + suffix):
+        if path.name.startswith("."):
+            continue
+        try:
+            stat = path.stat()
+        except OSError:  # removed meanwhile by another process
+            continue
+        found.append((stat.st_mtime, stat.st_size, path))
+    return sorted(found)
+
+
+def evict_least_recent(directory: Path, suffix: str, max_bytes: int) -> None:
+    """Delete a cache directory's least recently used entries until the rest fit in max_bytes."""
+    entries = lru_entries(directory, suffix)
+    total = sum(size for _, size, _ in entries)
+    for _, size, path in entries:
+        if total <= max_bytes:
+            break
+        path.unlink(missing_ok=True)
+        total -= size
+
+
 @dataclasses.dataclass(frozen=True)
 class CacheInfo:
     directory: Path
@@ -150,10 +184,7 @@ class CompileCache:
             print(f"cerebro: compile cache entry {path.name} is damaged ({error}); rebuilding it", file=sys.stderr)
             path.unlink(missing_ok=True)
             return None
-        try:
-            os.utime(path)  # recently used: evicted last
-        except OSError:  # a read-only cache still serves
-            pass
+        mark_used(path)
         return data
 
     def put(self, key: str, data: bytes) -> None:
@@ -169,30 +200,11 @@ class CompileCache:
             raise
         self.evict()
 
-    def _entries(self) -> list[tuple[float, int, Path]]:
-        """(mtime, size, path) of each entry, oldest first."""
-        found = []
-        for path in self.directory.glob("*" + ENTRY_SUFFIX):
-            if path.name.startswith("."):
-                continue
-            try:
-                stat = path.stat()
-            except OSError:  # removed meanwhile by another process
-                continue
-            found.append((stat.st_mtime, stat.st_size, path))
-        return sorted(found)
-
     def evict(self) -> None:
-        entries = self._entries()
-        total = sum(size for _, size, _ in entries)
-        for _, size, path in entries:
-            if total <= self.max_bytes:
-                break
-            path.unlink(missing_ok=True)
-            total -= size
+        evict_least_recent(self.directory, ENTRY_SUFFIX, self.max_bytes)
 
     def info(self) -> CacheInfo:
-        entries = self._entries() if self.directory.is_dir() else []
+        entries = lru_entries(self.directory, ENTRY_SUFFIX) if self.directory.is_dir() else []
         return CacheInfo(self.directory, len(entries), sum(size for _, size, _ in entries), self.max_bytes)
 
     def clear(self) -> int:

@@ -1,8 +1,10 @@
 """The per-machine cache of optimised kernels (compiler/kernel_cache.py, llvm_parts.optimise_kernels):
-the same code with it as without, kernels shared across models, damaged entries rebuilt, and keys."""
+the same code with it as without, kernels shared across models, damaged entries rebuilt, keys, and its size
+bound (least recently used entries dropped)."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import jax
@@ -121,6 +123,30 @@ def test_damaged_entries_are_rebuilt_with_one_warning(tmp_path, capfd, damage):
     assert len(warning) == 1 and "corrupt kernel cache entry" in warning[0]
     assert data == good
     assert {p.name: p.read_bytes() for p in entries} == whole  # each entry whole again
+
+
+def test_the_cache_keeps_its_bound_by_least_recent_use(tmp_path):
+    """Filled past its bound by one compile, the cache drops the entries used longest ago when the compile
+    ends (not per kernel stored); one read during the compile counts as a use."""
+    entry = kernel_cache._DIGEST + 1001
+    with kernel_cache.using(tmp_path, max_bytes=5000) as cache:
+        for n in range(8):
+            cache.put(f"k{n}", bytes(1000) + bytes([n]))
+            os.utime(tmp_path / f"k{n}.bc", (1000 + n, 1000 + n))  # stored in this order, a second apart
+        assert cache.get("k0") == bytes(1001)
+        assert len(_entries(tmp_path)) == 8
+    assert _entries(tmp_path) == {"k0.bc", "k5.bc", "k6.bc", "k7.bc"}  # 4 entries fit, 5 would not
+    assert sum(p.stat().st_size for p in tmp_path.iterdir()) == 4 * entry <= 5000 < 5 * entry
+    with kernel_cache.using(tmp_path, max_bytes=0) as cache:
+        assert cache.get("k7") is not None
+    assert len(_entries(tmp_path)) == 4  # a compile that stored nothing leaves the cache as it is
+
+
+def test_the_bound_follows_the_compile_cache(monkeypatch, tmp_path):
+    monkeypatch.setenv("CEREBRO_CACHE_MAX_BYTES", "1600")
+    assert kernel_cache.KernelCache(tmp_path).max_bytes == 100
+    monkeypatch.delenv("CEREBRO_CACHE_MAX_BYTES")
+    assert kernel_cache.KernelCache(tmp_path).max_bytes == 128 << 20
 
 
 def test_key_covers_text_machine_pipeline_and_llvm(monkeypatch):
