@@ -186,13 +186,15 @@ def lower(graph: Graph, target: str | Target = "host", stage_flops: int = STAGE_
             return lower(folded, tgt, stage_flops, quantize, chunked=False)  # too many for the stage word
         plan = plan_memory(graph)
     with phase("lower to LLVM IR"):
-        chunking = Chunking(chunks.count, tuple(v.nbytes for v in graph.inputs), tuple(v.nbytes for v in graph.outputs))
+        chunking = Chunking(chunks.count, tuple(v.nbytes for v in graph.inputs), tuple(v.nbytes for v in graph.outputs),
+                            chunks.regions)
         text = emit_module(graph, plan, stages, tgt, ir_text, loop_layouts(graph), chunking)
     flops = [sum(piece.flops for piece in stage) for stage in stages]
     names = graph.output_names
     if len(set(names)) != len(names):
         raise IRError(f"graph output names must be distinct: {names}")
-    meta = Meta(machine=tgt.machine, num_stages=len(stages) * chunks.count, arena_size=plan.arena_size,
+    meta = Meta(machine=tgt.machine, num_stages=len(stages) * chunks.count,
+                arena_size=chunking.arena_bytes(plan.arena_size),
                 weights_size=len(plan.weights),
                 flops=min(sum(node_flops(n) for n in graph.nodes) * chunks.count, UNBOUNDED),
                 max_stage_flops=min(max(flops), UNBOUNDED),  # a while loop's steps are UNBOUNDED

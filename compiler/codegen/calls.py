@@ -24,6 +24,7 @@ from llvmlite import ir
 from cerebro.compiler.cbx.format import LAST_STEP
 from cerebro.compiler.codegen import PARALLEL
 from cerebro.compiler.codegen.llvm_types import stack_array
+from cerebro.compiler.codegen.loops import for_range
 from cerebro.compiler.ir import Node
 from cerebro.compiler.ir.plan import MemoryPlan
 
@@ -201,7 +202,7 @@ class _Lookup:
     """A segment list as constant tables and the code finding a number's (calls, row, slice)."""
 
     def __init__(self, module: ir.Module, name: str, segments: list[Segment]) -> None:
-        self.count = segments[-1].first + segments[-1].length
+        self.count = _numbers(segments)
         self.direct = len(segments) == self.count  # one number per segment: index directly
         columns = {"first": [s.first for s in segments], "calls": [s.calls for s in segments],
                    "row": [s.row for s in segments], "slice": [s.slice for s in segments]}
@@ -240,14 +241,30 @@ class _Lookup:
         return low
 
 
+REGION_ALIGN = 4096  # a chunk's arena region starts on its own page: no line shared between threads
+
+
 @dataclass(frozen=True)
 class Chunking:
     """The stages and steps run `count` times (passes/batch_chunks.py), run r on the r-th chunk of each input
-    and output: the caller's pointers moved by r times the chunk's bytes (one per input and output)."""
+    and output: the caller's pointers moved by r times the chunk's bytes (one per input and output).
+
+    With `regions` > 1 a split call runs the chunks in parallel instead (emit_entry): up to `regions`
+    groups of parts each run their share of the chunks, stage after stage as with one part, in an arena
+    region of their own; the arena holds `regions` copies of the memory plan's."""
 
     count: int = 1
     input_bytes: tuple[int, ...] = ()
     output_bytes: tuple[int, ...] = ()
+    regions: int = 1
+
+    def region_bytes(self, plan_bytes: int) -> int:
+        """Bytes between consecutive regions: the plan's arena, page aligned."""
+        return -(-plan_bytes // REGION_ALIGN) * REGION_ALIGN
+
+    def arena_bytes(self, plan_bytes: int) -> int:
+        """meta.arena_size: every region (the last only as long as the plan's)."""
+        return (self.regions - 1) * self.region_bytes(plan_bytes) + plan_bytes
 
 
 UNCHUNKED = Chunking()
@@ -258,7 +275,8 @@ def emit_entry(module: ir.Module, table: CallTable, weights: ir.GlobalVariable, 
     """i32 @cerebro_entry(inputs, outputs, arena, stage_word): split the word (abi.h), find the stage (one
     part) or step (more) and walk its calls; the last step returns LAST_STEP. An index past the last, a
     part outside 0..parts-1 or an unknown function number is a bad stage (1). Chunked, number n is
-    n % count of chunk n / count."""
+    n % count of chunk n / count; chunked with regions, a split call is one step running the chunks in
+    parallel (_emit_parallel_chunks) and the steps' lists are not emitted."""
     row_table = table.global_table()
     entry = ir.Function(module, ir.FunctionType(I32, [PTR, PTR, PTR, I32]), "cerebro_entry")
     b = ir.IRBuilder(entry.append_basic_block("entry"))
@@ -271,7 +289,12 @@ def emit_entry(module: ir.Module, table: CallTable, weights: ir.GlobalVariable, 
     b.position_at_end(blocks["dispatch"])
     b.cbranch(b.icmp_unsigned(">", parts, ir.Constant(I32, 1)), blocks["steps"], blocks["stages"])
     found = []
-    for name, segments in (("stages", stages), ("steps", steps)):
+    parallel = chunking.regions > 1
+    if parallel:
+        b.position_at_end(blocks["steps"])
+        _emit_parallel_chunks(b, entry, chunking, _numbers(stages), table.plan.arena_size,
+                              (number, part, parts), blocks["bad_stage"])
+    for name, segments in (("stages", stages),) + ((("steps", steps),) if not parallel else ()):
         lookup = _Lookup(module, name, segments)
         b.position_at_end(blocks[name])
         inside = entry.append_basic_block(f"{name}_inside")
@@ -298,6 +321,53 @@ def emit_entry(module: ir.Module, table: CallTable, weights: ir.GlobalVariable, 
     _Walker(entry, b, table, row_table, bases, blocks["bad_stage"]).walk(calls, row, part, parts, slice_, status)
     b.position_at_end(blocks["bad_stage"])
     b.ret(ir.Constant(I32, 1))
+
+
+def _numbers(segments: list[Segment]) -> int:
+    """How many numbers (stages of one chunk, or steps) a segment list covers."""
+    return segments[-1].first + segments[-1].length
+
+
+def _emit_parallel_chunks(b: ir.IRBuilder, entry: ir.Function, chunking: Chunking, stage_count: int,
+                          plan_bytes: int, word: tuple[ir.Value, ir.Value, ir.Value], bad: ir.Block) -> None:
+    """A split call of a chunked graph: one step. Parts fall in G = min(regions, parts) groups of
+    consecutive parts (the host's threads each own a run of parts, pool.c); the first part of group g
+    runs chunks [count*g/G, count*(g+1)/G), each through every stage by calling cerebro_entry as with
+    one part, on arena region g; the other parts have nothing to do. No step boundary between stages:
+    two threads each run a whole chunk, where splitting every stage made them meet ~100 times a call
+    (squeezenet1_1 b8). Each chunk is computed as with one thread, so results are the same bits."""
+    number, part, parts = word
+    one = ir.Constant(I32, 1)
+    first_step = entry.append_basic_block("chunks_step")
+    b.cbranch(b.icmp_unsigned("==", number, ir.Constant(I32, 0)), first_step, bad)
+    b.position_at_end(first_step)
+    regions = ir.Constant(I32, chunking.regions)
+    groups = b.select(b.icmp_unsigned("<", parts, regions), parts, regions)
+    group = b.udiv(b.mul(part, groups), parts)
+    leader = b.udiv(b.add(b.mul(group, parts), b.sub(groups, one)), groups)  # ceil(group * parts / groups)
+    last = ir.Constant(I32, LAST_STEP)
+    run, done = entry.append_basic_block("chunks_run"), entry.append_basic_block("chunks_done")
+    b.cbranch(b.icmp_unsigned("==", part, leader), run, done)
+    b.position_at_end(run)
+    inputs, outputs, arena = entry.args[:3]
+    region = b.gep(arena, [b.mul(b.zext(group, I64), ir.Constant(I64, chunking.region_bytes(plan_bytes)))],
+                   inbounds=True, source_etype=I8)
+    count = ir.Constant(I64, chunking.count)
+    group64, groups64 = b.zext(group, I64), b.zext(groups, I64)
+    lo = b.udiv(b.mul(count, group64), groups64)
+    hi = b.udiv(b.mul(count, b.add(group64, ir.Constant(I64, 1))), groups64)
+    with for_range(b, hi, "chunk", start=lo) as chunk:
+        with for_range(b, stage_count, "chunk_stage") as stage:
+            stage_word = b.trunc(b.add(b.mul(chunk, ir.Constant(I64, stage_count)), stage), I32)
+            status = b.call(entry, [inputs, outputs, region, stage_word])
+            failed, fine = entry.append_basic_block("chunk_failed"), entry.append_basic_block("chunk_fine")
+            b.cbranch(b.icmp_unsigned("!=", status, ir.Constant(I32, 0)), failed, fine)
+            b.position_at_end(failed)
+            b.ret(status)
+            b.position_at_end(fine)
+    b.branch(done)
+    b.position_at_end(done)
+    b.ret(last)
 
 
 def _bases(b: ir.IRBuilder, table: CallTable, args: list[ir.Value], weights: ir.GlobalVariable,

@@ -136,7 +136,8 @@ def emit_module(graph: Graph, plan: MemoryPlan, stages: list[list[Piece]], targe
         in_run = False
         calls = [call(p.node, p.index, p.count) for p in pieces if id(p.node) in functions]
         stage_segments.append(Segment(number, 1, *table.add(calls, number == len(stages) - 1)))
-    steps = _steps(stages, functions, any(nbytes for _, _, nbytes in plan.copies), chunking.count)
+    steps = (_steps(stages, functions, any(nbytes for _, _, nbytes in plan.copies), chunking.count)
+             if chunking.regions == 1 else [])  # chunks in parallel take no steps (calls.emit_entry)
     step_segments = [Segment(number, 1, *table.add([call(node) for node in nodes], number == len(steps) - 1))
                      for number, nodes in enumerate(steps)]
     emit_entry(module, table, globals_.weights, stage_segments, step_segments, chunking)

@@ -55,12 +55,24 @@ class Split:
         return shape[:self.axis] + (self.dim(batch),) + shape[self.axis + 1:]
 
 
+# How many chunks a split call runs at once, each on its own thread in its own arena region
+# (codegen/calls.py emit_entry): this machine's 2 CPUs. A call split across more threads than this keeps
+# the extra ones idle, so a host with more cores wants it raised. Splitting every stage of a chunk across
+# the threads instead is why grouped/depthwise CNNs used to be kept whole: chunked, they lost on two
+# threads what they gained on one (efficientnet_b0 b8 vs ORT 1.15x pinned, 0.81x on two threads). Chunks
+# in parallel, 2 threads, A/B in one process against the stage-split build (load 7-11): squeezenet1_1 b8
+# 0.68x the time, shufflenet_v2 0.65x, mobilenet_v3_large 0.75x, efficientnet_b0 0.78x.
+PARALLEL_CHUNKS = 2
+
+
 @dataclass(frozen=True)
 class Chunks:
-    """The graph to compile (batch `size`) and how many times its stages run (count 1: not chunked)."""
+    """The graph to compile (batch `size`), how many times its stages run (count 1: not chunked) and how
+    many chunks a split call runs at once (regions: 1, the stages are split instead)."""
 
     graph: Graph
     count: int
+    regions: int = 1
 
 
 # A rule: (node, each input's Split or None) -> (new attrs, per input without a Split the Split it must be
@@ -267,18 +279,11 @@ def chunk_batch(graph: Graph, budget: int | None = None) -> Chunks:
         # the time of batch 8 at every chunk size, swin_t (110 MB, 119 MB) 1.06x at c = 1, ViT-B/16 (330 MB,
         # 60 MB) 0.94-1.01x; DenseNet121 (31 MB, 64 MB) 0.79-0.90x
         return Chunks(graph, 1)
-    if any(node.op == "conv" and node.attrs.get("groups", 1) > 1 for node in graph.nodes):
-        # chunked grouped/depthwise CNNs lost on two threads what they gained on one (zoo b8, f61ab5d, idle,
-        # chunked vs ORT, one pinned thread / two: efficientnet_b0 1.15x / 0.81x, mobilenet_v3_large 1.00x /
-        # 0.81x, regnet_y_400mf 1.08x / 0.91x, shufflenet_v2 1.20x / 0.98x; whole: 1.03x / 0.95x, 0.98x /
-        # 0.95x, 1.03x / 1.01x, 1.17x / 1.19x); efficientnet_b0 b8 two threads in one process: chunked 92.8 ms,
-        # whole 74.0, ORT 71.3. Dense CNNs gained on both (squeezenet1_1, densenet121)
-        return Chunks(graph, 1)
     size = chunk_size(batch, peak, CACHE_BUDGET if budget is None else budget)
     if size == batch:
         return Chunks(graph, 1)
     try:
-        return Chunks(_Rebatch(graph, batch, size).run(), batch // size)
+        return Chunks(_Rebatch(graph, batch, size).run(), batch // size, min(batch // size, PARALLEL_CHUNKS))
     except NotSeparable:
         return Chunks(graph, 1)
 
