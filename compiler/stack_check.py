@@ -52,9 +52,11 @@ VARIABLE_FRAME = {EM_X86_64: re.compile(r"^(?:sub\w*\s+%\w+|mov\w*\s+%(?!rbp\b)\
 RETURN_ADDRESS = {EM_X86_64: 8, EM_AARCH64: 0}  # x86 call pushes it; aarch64's is in x30, saved by the stp
 COMMENT = {EM_X86_64: "#", EM_AARCH64: "//"}
 # Branches that may leave the function (calls, jumps, conditional jumps: a tail call may be any of them), with
-# their printed target, and branches through a register or memory, whose target cannot be bounded.
-BRANCH = {EM_X86_64: re.compile(r"^(?:(?:notrack|bnd)\s+)?(?:call|j[a-z]+)\w*\s+(?P<target>[^*].*)$"),
-          EM_AARCH64: re.compile(r"^(?:bl|b|b\.\w+|cbn?z|tbn?z)\s+(?P<target>.+)$")}
+# their printed target, and branches through a register or memory, whose target cannot be bounded. A call to
+# a place in the calling function is recursion (a jump there is a branch within it).
+BRANCH = {EM_X86_64: re.compile(r"^(?:(?:notrack|bnd)\s+)?(?P<kind>call|j[a-z]+)\w*\s+(?P<target>[^*].*)$"),
+          EM_AARCH64: re.compile(r"^(?P<kind>bl|b|b\.\w+|cbn?z|tbn?z)\s+(?P<target>.+)$")}
+CALLS = frozenset({"call", "bl"})
 INDIRECT = {EM_X86_64: re.compile(r"^(?:(?:notrack|bnd)\s+)?(?:call|j[a-z]+)\w*\s+\*"),
             EM_AARCH64: re.compile(r"^(?:blr\w*|br|bra[ab]\w*)\s")}
 _NAMED_TARGET = re.compile(r"<([^>+]+)(\+0x[0-9a-f]+)?>$")
@@ -120,7 +122,7 @@ def calls_in(listing: list[Instruction], machine: int, what: str) -> dict[str, s
             target = _ADDEND.sub("", instruction.relocation)
         elif named := _NAMED_TARGET.search(branch.group("target")):
             target = named.group(1)
-            if target == instruction.function and named.group(2):
+            if target == instruction.function and named.group(2) and branch.group("kind") not in CALLS:
                 continue  # a branch within the function
         else:
             raise StackCheckError(f"{where} branches to '{branch.group('target')}', which names no function")

@@ -173,6 +173,30 @@ def test_check_refuses_a_chain_it_cannot_bound(case: str, target: str, machine: 
         stack_check.check_frames(_object(target, text), machine, "model")
 
 
+LISTING = """
+0000000000000000 <f>:
+       0:      \tjne\t0x40 <g>
+       6:      \tje\t0x10 <f+0x10>
+       c:      \tcallq\t0x11 <f+0x11>
+\t\t000000000000000d:  R_X86_64_PLT32\tmemset-0x4
+      11:      \tcallq\t0x18 <f+0x18>
+      18:      \tjmp\t0x1d <f+0x1d>
+\t\t0000000000000019:  R_X86_64_PLT32\t__x86_return_thunk-0x4
+0000000000000040 <g>:
+      40:      \tretq
+"""
+
+
+def test_call_graph_of_a_listing() -> None:
+    """A conditional jump to another function is a (tail) call, a jump within the function is not, a call
+    within it is recursion; a relocation names its target over the placeholder objdump prints."""
+    listing = fpu_check.instructions(LISTING)
+    calls = stack_check.calls_in([i for i in listing if i.offset != "11"], EM_X86_64, "model")
+    assert calls == {"f": {"g", "memset"}, "g": set()}
+    with pytest.raises(stack_check.StackCheckError, match=r"^model: functions recurse \(f -> f\)"):
+        stack_check.deepest_chain({"f": 8, "g": 8}, stack_check.calls_in(listing, EM_X86_64, "model"), "model")
+
+
 def test_max_pool_frame_is_static() -> None:
     """A 3x3/2 max pool's scratch was allocated after the entry block's row-range arithmetic; a pass split the
     block and LLVM moved the stack pointer at run time (every CNN stem: DenseNet121, ResNet refused)."""
