@@ -275,29 +275,32 @@ def emit_entry(module: ir.Module, table: CallTable, weights: ir.GlobalVariable, 
     """i32 @cerebro_entry(inputs, outputs, arena, stage_word): split the word (abi.h), find the stage (one
     part) or step (more) and walk its calls; the last step returns LAST_STEP. An index past the last, a
     part outside 0..parts-1 or an unknown function number is a bad stage (1). Chunked, number n is
-    n % count of chunk n / count; chunked with regions, a split call is one step running the chunks in
-    parallel (_emit_parallel_chunks) and the steps' lists are not emitted."""
+    n % count of chunk n / count. Chunked with regions, the stages are walked by @cerebro_stages, which
+    the entry calls for one part and, for a split call, in one step running the chunks in parallel
+    (_emit_parallel_entry); the steps' lists are not emitted."""
     row_table = table.global_table()
-    entry = ir.Function(module, ir.FunctionType(I32, [PTR, PTR, PTR, I32]), "cerebro_entry")
-    b = ir.IRBuilder(entry.append_basic_block("entry"))
-    blocks = {name: entry.append_basic_block(name) for name in ("bad_stage", "dispatch", "steps", "stages", "call")}
-    word = entry.args[3]
-    number = b.and_(word, ir.Constant(I32, 0xFFFF))
-    part = b.and_(b.lshr(word, ir.Constant(I32, 16)), ir.Constant(I32, 0xFF))
-    parts = b.add(b.lshr(word, ir.Constant(I32, 24)), ir.Constant(I32, 1))
+    signature = ir.FunctionType(I32, [PTR, PTR, PTR, I32])
+    parallel = chunking.regions > 1
+    entry = ir.Function(module, signature, "cerebro_entry")
+    walker = ir.Function(module, signature, "cerebro_stages") if parallel else entry
+    if parallel:
+        walker.linkage = "internal"
+        walker.attributes.add("noinline")  # two calls: one copy of the walk
+        _emit_parallel_entry(entry, walker, chunking, _numbers(stages), table.plan.arena_size)
+    b = ir.IRBuilder(walker.append_basic_block("entry"))
+    blocks = {name: walker.append_basic_block(name) for name in ("bad_stage", "dispatch", "steps", "stages", "call")}
+    number, part, parts = _decode(b, walker.args[3])
     b.cbranch(b.icmp_unsigned("<", part, parts), blocks["dispatch"], blocks["bad_stage"])
     b.position_at_end(blocks["dispatch"])
     b.cbranch(b.icmp_unsigned(">", parts, ir.Constant(I32, 1)), blocks["steps"], blocks["stages"])
-    found = []
-    parallel = chunking.regions > 1
-    if parallel:
+    if parallel:  # the entry calls the walker with one part only
         b.position_at_end(blocks["steps"])
-        _emit_parallel_chunks(b, entry, chunking, _numbers(stages), table.plan.arena_size,
-                              (number, part, parts), blocks["bad_stage"])
+        b.branch(blocks["bad_stage"])
+    found = []
     for name, segments in (("stages", stages),) + ((("steps", steps),) if not parallel else ()):
         lookup = _Lookup(module, name, segments)
         b.position_at_end(blocks[name])
-        inside = entry.append_basic_block(f"{name}_inside")
+        inside = walker.append_basic_block(f"{name}_inside")
         total = lookup.count * chunking.count
         b.cbranch(b.icmp_unsigned("<", number, ir.Constant(I32, total)), inside, blocks["bad_stage"])
         b.position_at_end(inside)
@@ -317,10 +320,17 @@ def emit_entry(module: ir.Module, table: CallTable, weights: ir.GlobalVariable, 
             phi.add_incoming(item[column], item[0])
         merged.append(phi)
     calls, row, slice_, status, chunk = merged
-    bases = _bases(b, table, entry.args[:3], weights, chunking, chunk)
-    _Walker(entry, b, table, row_table, bases, blocks["bad_stage"]).walk(calls, row, part, parts, slice_, status)
+    bases = _bases(b, table, walker.args[:3], weights, chunking, chunk)
+    _Walker(walker, b, table, row_table, bases, blocks["bad_stage"]).walk(calls, row, part, parts, slice_, status)
     b.position_at_end(blocks["bad_stage"])
     b.ret(ir.Constant(I32, 1))
+
+
+def _decode(b: ir.IRBuilder, word: ir.Value) -> tuple[ir.Value, ir.Value, ir.Value]:
+    """(index, part, parts) of a stage word (abi.h)."""
+    number = b.and_(word, ir.Constant(I32, 0xFFFF))
+    part = b.and_(b.lshr(word, ir.Constant(I32, 16)), ir.Constant(I32, 0xFF))
+    return number, part, b.add(b.lshr(word, ir.Constant(I32, 24)), ir.Constant(I32, 1))
 
 
 def _numbers(segments: list[Segment]) -> int:
@@ -328,28 +338,37 @@ def _numbers(segments: list[Segment]) -> int:
     return segments[-1].first + segments[-1].length
 
 
-def _emit_parallel_chunks(b: ir.IRBuilder, entry: ir.Function, chunking: Chunking, stage_count: int,
-                          plan_bytes: int, word: tuple[ir.Value, ir.Value, ir.Value], bad: ir.Block) -> None:
-    """A split call of a chunked graph: one step. Parts fall in G = min(regions, parts) groups of
-    consecutive parts (the host's threads each own a run of parts, pool.c); the first part of group g
-    runs chunks [count*g/G, count*(g+1)/G), each through every stage by calling cerebro_entry as with
-    one part, on arena region g; the other parts have nothing to do. No step boundary between stages:
-    two threads each run a whole chunk, where splitting every stage made them meet ~100 times a call
-    (squeezenet1_1 b8). Each chunk is computed as with one thread, so results are the same bits."""
-    number, part, parts = word
-    one = ir.Constant(I32, 1)
-    first_step = entry.append_basic_block("chunks_step")
-    b.cbranch(b.icmp_unsigned("==", number, ir.Constant(I32, 0)), first_step, bad)
-    b.position_at_end(first_step)
+def _emit_parallel_entry(entry: ir.Function, stages: ir.Function, chunking: Chunking, stage_count: int,
+                         plan_bytes: int) -> None:
+    """The entry of a chunked graph with regions: one part runs `stages` (the word as it is); a split call
+    is one step. Its parts fall in G = min(regions, parts) groups of consecutive parts (the host's threads
+    each own a run of parts, pool.c); the first part of group g runs chunks [count*g/G, count*(g+1)/G),
+    each through every stage as with one part, on arena region g; the other parts have nothing to do. No
+    step boundary between stages: two threads each run a whole chunk, where splitting every stage made
+    them meet ~100 times a call (squeezenet1_1 b8). Each chunk is computed as with one thread, so results
+    are the same bits. (A function apart from the walker: cerebro.ko's stack check refuses recursion.)"""
+    b = ir.IRBuilder(entry.append_basic_block("entry"))
+    inputs, outputs, arena, word = entry.args
+    number, part, parts = _decode(b, word)
+    one, last = ir.Constant(I32, 1), ir.Constant(I32, LAST_STEP)
+    alone, split, step = (entry.append_basic_block(name) for name in ("alone", "split", "chunks_step"))
+    b.cbranch(b.icmp_unsigned("==", parts, one), alone, split)
+    b.position_at_end(alone)
+    b.ret(b.call(stages, [inputs, outputs, arena, word]))
+    b.position_at_end(split)
+    bad = b.or_(b.icmp_unsigned(">=", part, parts), b.icmp_unsigned("!=", number, ir.Constant(I32, 0)))
+    bad_stage = entry.append_basic_block("bad_stage")
+    b.cbranch(bad, bad_stage, step)
+    b.position_at_end(bad_stage)
+    b.ret(one)
+    b.position_at_end(step)
     regions = ir.Constant(I32, chunking.regions)
     groups = b.select(b.icmp_unsigned("<", parts, regions), parts, regions)
     group = b.udiv(b.mul(part, groups), parts)
     leader = b.udiv(b.add(b.mul(group, parts), b.sub(groups, one)), groups)  # ceil(group * parts / groups)
-    last = ir.Constant(I32, LAST_STEP)
     run, done = entry.append_basic_block("chunks_run"), entry.append_basic_block("chunks_done")
     b.cbranch(b.icmp_unsigned("==", part, leader), run, done)
     b.position_at_end(run)
-    inputs, outputs, arena = entry.args[:3]
     region = b.gep(arena, [b.mul(b.zext(group, I64), ir.Constant(I64, chunking.region_bytes(plan_bytes)))],
                    inbounds=True, source_etype=I8)
     count = ir.Constant(I64, chunking.count)
@@ -359,7 +378,7 @@ def _emit_parallel_chunks(b: ir.IRBuilder, entry: ir.Function, chunking: Chunkin
     with for_range(b, hi, "chunk", start=lo) as chunk:
         with for_range(b, stage_count, "chunk_stage") as stage:
             stage_word = b.trunc(b.add(b.mul(chunk, ir.Constant(I64, stage_count)), stage), I32)
-            status = b.call(entry, [inputs, outputs, region, stage_word])
+            status = b.call(stages, [inputs, outputs, region, stage_word])
             failed, fine = entry.append_basic_block("chunk_failed"), entry.append_basic_block("chunk_fine")
             b.cbranch(b.icmp_unsigned("!=", status, ir.Constant(I32, 0)), failed, fine)
             b.position_at_end(failed)
