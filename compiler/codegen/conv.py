@@ -465,14 +465,25 @@ def image_block(batch: int, image_bytes: int) -> int:
 
 
 def depthwise_tile(target: object, node: Node) -> tuple[int, int]:
-    """(rows, vectors) of a depthwise tile: up to 8 outputs along the last spatial dim, evened out
-    over it (7 = 7, 14 = 7 + 7, not 6 + 1 or 6 + 6 + 2: a short tail still loads a whole span of
-    columns), and 2 column vectors for kernels up to 3 wide, else 1 (the columns, weights and
-    accumulators of a wider tile spill; measured on AVX2: 1.5-2.7x the per-position tile of before)."""
+    """(rows, vectors) of a depthwise tile: up to 8 outputs along the last spatial dim, evened out over it
+    (14 = 7 + 7, not 6 + 6 + 2: a short tail still loads a whole span of columns), and 2 column vectors
+    for kernels up to 3 wide where the rows even out with no tail, else 1. With 2 vectors, only as many
+    rows as keep the accumulators and one kernel row's weights (2 x rows + 2 x kernel width) within the
+    matmul tile's accumulators and b vectors (micro_tile): on AVX2 4, not 8 (16 accumulators and 6
+    weights spilled every loaded column: 58 spill moves in 56x56x72's tile, 17 at 4 x 2). One pinned
+    core, batch 1, 3x3 layers of MobileNetV3/EfficientNet-B0: 0.63-0.91x the time."""
     width = node.inputs[1].shape[-3]
     length = node.outputs[0].shape[-2]
-    rows = -(-length // -(-length // 8))
-    return rows, min(micro_tile(target)[1], 2 if width <= 3 else 1)
+    tile_rows, tile_vectors = micro_tile(target)
+
+    def rows(vectors: int) -> int:
+        cap = 8 if vectors == 1 else max(1, min(8, (tile_rows + 1) * tile_vectors // vectors - width))
+        return -(-length // -(-length // cap))
+
+    vectors = min(tile_vectors, 2)
+    if width > 3 or length % rows(vectors):
+        vectors = 1
+    return rows(vectors), vectors
 
 
 def _positions(builder: ir.IRBuilder, conv: _Conv, outer: list[ir.Value], row: ir.Value) -> list[ir.Value]:
