@@ -3,9 +3,10 @@ chunked graph is one step whose groups of parts each run their share of the chun
 arena region of their own.
 
 Checked on batch_chunks' small ONNX CNN at batch 4 in chunks of 1 (the budget made tiny): two threads give the
-bits of one and match ONNX Runtime; and, calling the JIT-compiled entry one part at a time on a poisoned
-arena, every chunk is run by exactly one part for every part count, and the parts that run chunks never
-write another region's bytes (two chunks sharing a region would corrupt each other when run at once).
+bits of one and match ONNX Runtime, and the code passes cerebro.ko's stack check (no recursion); and, calling
+the JIT-compiled entry one part at a time on a poisoned arena, every chunk is run by exactly one part for
+every part count, and the parts that run chunks never write another region's bytes (two chunks sharing a
+region would corrupt each other when run at once).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import onnxruntime as ort
 import pytest
 from test_batch_chunks import _cnn, _run
 
-from cerebro.compiler import driver
+from cerebro.compiler import driver, stack_check
 from cerebro.compiler.cbx.format import BARRIER_BYTES, LAST_STEP
 from cerebro.compiler.cbx.reader import read_cbx
 from cerebro.compiler.codegen.calls import Chunking
@@ -54,6 +55,8 @@ def test_two_threads_give_the_bits_of_one_and_match_onnxruntime(chunked: tuple,
     data = driver.build(graph)
     chunking = Chunking(BATCH, regions=batch_chunks.PARALLEL_CHUNKS)
     assert read_cbx(data).meta.arena_size == chunking.arena_bytes(_plan_bytes(graph, monkeypatch))
+    _, chain = stack_check.check_frames(data, resolve_target("host").machine, "chunked cnn")  # cerebro.ko's check
+    assert chain[:2] == ["cerebro_entry", "cerebro_stages"]  # not itself: the check refuses recursion
     one = _run(data, [x], threads=1)
     for _ in range(20):  # the chunks run at once: a shared region would show as a race
         np.testing.assert_array_equal(_run(data, [x], threads=2), one)
