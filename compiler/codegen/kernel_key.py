@@ -23,7 +23,7 @@ from collections.abc import Callable, Hashable
 
 import numpy as np
 
-from cerebro.compiler.codegen import conv, elementwise, layout, rows
+from cerebro.compiler.codegen import conv, elementwise, layout, matmul, rows
 from cerebro.compiler.ir import Node, Value
 from cerebro.compiler.ir.dtypes import DType
 from cerebro.compiler.ir.fused import FUSED, ROW_KERNEL, Epilogue
@@ -59,7 +59,8 @@ class _Describer:
         self.loaded = self.loaded or node.op in LOADED_OPS
         shapes, choices, sized = (rule(node, self.target) if rule is not None else None) or ({}, (), {})
         self.shapes.update(shapes)  # for the node's values and its fused bodies' (an epilogue's)
-        attrs = tuple((name, sized[name] if name in sized else self.field(node.op, name, node.attrs[name]))
+        attrs = tuple((name, self.field(node.op, name, sized.get(name, node.attrs[name]))
+                       if name not in sized or isinstance(sized[name], Epilogue) else sized[name])
                       for name in sorted(node.attrs))
         inputs = tuple(map(self.value, node.inputs))
         return (node.op, inputs, tuple(map(self.value, node.outputs)), attrs, choices)
@@ -110,10 +111,12 @@ ID_FIELDS: dict[tuple[object, str], Callable[[_Describer, object], Key]] = {
 
 # op -> for a node and the target: (value id -> shape with the sizes its function takes as arguments as None
 # (codegen/module.py SIZE_ARGUMENTS), what the emitter decides from those sizes, attr name -> its key where it
-# holds such a size), or None: every size a constant. The ids may be of values of the node's fused bodies (an
+# holds such a size, or the Epilogue the emitter applies instead of the node's, described as that would be), or
+# None: every size a constant. The ids may be of values of the node's fused bodies (an
 # epilogue's chain, elementwise on the output's elements: its shapes are the output's)
 RUNTIME_SHAPES: dict[str, Callable[[Node, object], tuple[dict[int, tuple], tuple, dict[str, Key]] | None]] = {
     "conv": conv.runtime_shapes,
+    "matmul": matmul.runtime_shapes,
     "row_kernel": rows.runtime_shapes,
     **dict.fromkeys(("broadcast_in_dim", "transpose", "slice"), layout.runtime_shapes),
     **dict.fromkeys(elementwise.ELEMENTWISE, elementwise.runtime_shapes),
@@ -121,8 +124,9 @@ RUNTIME_SHAPES: dict[str, Callable[[Node, object], tuple[dict[int, tuple], tuple
 
 
 # ops whose emitters read every input through its pointer, never a one-element constant as a literal, so
-# its value is not part of their code (rows.py: a layernorm's divisor and epsilon are loaded)
-LOADED_OPS = frozenset({ROW_KERNEL})
+# its value is not part of their code (rows.py: a layernorm's divisor and epsilon are loaded; gather.py: a
+# take's index, so swin_t's q, k and v = qkv[0], qkv[1], qkv[2] of one shape are one function, 12 -> 4)
+LOADED_OPS = frozenset({ROW_KERNEL, "take"})
 
 
 def kernel_key(node: Node, target: object) -> Key | None:

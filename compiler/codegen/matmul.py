@@ -30,12 +30,22 @@ int8 b (passes/int8_weights.py, quantize="int8-weights") is loaded as bytes
 and converted to f32 (sitofp), its per-column scale applied by the epilogue. An unpacked b whose rows
 do not start on a vector boundary (attention scores: b = K^T [64, 197]) is read from an aligned stack
 copy of each full column block, made once per rectangle for all its row blocks (aligned_copy).
+
+A batch-free f32 matmul on contiguous operands with packed b (every dense layer of more than 8 rows) takes
+M, K and N as i64 arguments (runtime_sizes), so layers differing only in them share one function
+(kernel_key): trip counts, the K panels (one or more, a loop either way; a tile loads C only in a later
+panel, behind a branch), the packed panel's offset j0*K, the row strides K (a) and N (c, a residual's),
+and whether the parts split rows or columns (N <= M) come from the arguments. The tiles, the column
+tail's chunks, the row tail's height (M % MR) and whether b streams (prefetch) stay constants of the key
+(runtime_shapes), so the k loops are the same instructions: each a row's own pointer, made opaque before
+the loop (LLVM rebuilt six rows K apart from one pointer with 5 more integer ops per k step). swin_t's 29
+matmul functions become 19 (batch 8: 17), GPT-2's 6 become 3; same bits.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
@@ -67,7 +77,8 @@ from cerebro.compiler.codegen.partition import (
 from cerebro.compiler.codegen.registry import EmitContext, emitter, unsupported
 from cerebro.compiler.ir import Node
 from cerebro.compiler.ir.dtypes import DType
-from cerebro.compiler.ir.matmul_view import matmul_view
+from cerebro.compiler.ir.matmul_view import MatmulView, matmul_view
+from cerebro.compiler.ir.strides import contiguous_strides
 from cerebro.compiler.targets import lanes, micro_tile, widens_f16
 
 
@@ -94,11 +105,51 @@ def tile_phases(columns: int, width: int, vectors: int) -> list[tuple[list[int],
     return [phase for phase in [([width] * vectors, full, 0), (chunks, 1, full * block)] if phase[1] and phase[0]]
 
 
+def runtime_tile_phases(builder: ir.IRBuilder, columns: int, runtime: int | ir.Value, width: int, vectors: int
+                        ) -> list[tuple[list[int], int | ir.Value, int | ir.Value]]:
+    """tile_phases of `columns` as (widths, count, first column); where the column count is an argument
+    (`runtime`), the full blocks' count and what follows them computed from it: every count with the same
+    tile_plan has the same tail."""
+    phases = tile_phases(columns, width, vectors)
+    if isinstance(runtime, int):
+        return phases
+    block = width * vectors
+    full = builder.udiv(runtime, i64(block))
+    start = builder.mul(full, i64(block))
+    return [(widths, full, 0) if _full_blocks(widths, first, width, vectors) else
+            (widths, count, builder.add(start, i64(first - columns // block * block)))
+            for widths, count, first in phases]
+
+
+def tile_plan(columns: int, width: int, vectors: int) -> tuple:
+    """What the code of runtime_tile_phases depends on: each phase's widths and, but for the full blocks,
+    its count."""
+    return tuple((tuple(widths), None if _full_blocks(widths, first, width, vectors) else count)
+                 for widths, count, first in tile_phases(columns, width, vectors))
+
+
+def _full_blocks(widths: list[int], first: int, width: int, vectors: int) -> bool:
+    return first == 0 and widths == [width] * vectors and width > 1
+
+
+def _times(builder: ir.IRBuilder, a: int | ir.Value, b: int | ir.Value) -> int | ir.Value:
+    """a * b of sizes that are ints (folded here) or i64 arguments."""
+    if isinstance(a, int) and isinstance(b, int):
+        return a * b
+    return builder.mul(i64(a) if isinstance(a, int) else a, i64(b) if isinstance(b, int) else b, flags=("nsw",))
+
+
+def _term(builder: ir.IRBuilder, value: ir.Value, stride: int | ir.Value) -> tuple[ir.Value, int]:
+    """value * stride as an index term (llvm_types.index), the stride a constant or an argument."""
+    return (value, stride) if isinstance(stride, int) else (_times(builder, value, stride), 1)
+
+
 _MATMUL_TYPES = (DType.f32, DType.f64, DType.i32, DType.i64)
 K_CHAINS = 4  # independent partial sums of a one-row int8-weights tile (see _tile)
 PREFETCH_K = 16  # b rows (one cache line each in a packed AVX2 tile) the panel's first tile fetches ahead
 STREAMED_B_BYTES = 2 << 20  # a packed b this big comes from L3 or memory, not L2: its first tiles prefetch
 ALIGNED_COPY_BYTES = 4096  # the largest column block of b (all of K) copied to the stack for aligned loads
+MAX_TILE_ROWS = 8  # micro_tile's rows on any target
 
 
 def _unit_counts(node: Node, target: object) -> tuple[int, int]:
@@ -130,6 +181,49 @@ def aligned_copy(node: Node, target: object) -> bool:
             and any(stride * out.dtype.itemsize % vector_bytes for stride in view.b[:-1]))
 
 
+def runtime_sizes(node: Node) -> bool:
+    """Whether M, K and N are arguments of the node function (size_arguments): a batch-free f32 matmul
+    with packed f32 b (no aligned copy, no half or int8 widening) on contiguous a and c, of more rows than
+    any target's tile (a classifier's one row keeps its sizes: its code then has no full row tiles)."""
+    view, out = matmul_view(node), node.outputs[0]
+    return (not view.batch and out.dtype is DType.f32 and node.inputs[1].dtype is DType.f32
+            and "packed_b" in node.attrs and view.depth > 0 and view.rows > MAX_TILE_ROWS
+            and view == _contiguous(view))
+
+
+def _contiguous(view: MatmulView) -> MatmulView:
+    """The batch-free view of row-major a [M, K] and c [M, N] (a packed b's strides: its columns')."""
+    return replace(view, a=tuple(contiguous_strides((view.rows, view.depth))),
+                   c=tuple(contiguous_strides((view.rows, view.columns))))
+
+
+def size_arguments(node: Node) -> list[int]:
+    """The sizes the node function takes as trailing i64 arguments (runtime_sizes): M, K, N."""
+    view = matmul_view(node)
+    return [view.rows, view.depth, view.columns] if runtime_sizes(node) else []
+
+
+def runtime_shapes(node: Node, target: object) -> tuple[dict[int, tuple], tuple, dict[str, object]] | None:
+    """For kernel_key: (value id -> shape with the argument sizes as None, the choices emit_matmul makes
+    from the sizes at compile time for `target`, attr -> its key where it holds a size), or None when every
+    size is a constant. An epilogue's loads keep their row strides (a residual's is N)."""
+    if not runtime_sizes(node):
+        return None
+    view = matmul_view(node)
+    epilogue_ = node.attrs.get("epilogue")
+    inner = [v for n in (epilogue_.nodes if epilogue_ else ()) for v in (*n.inputs, *n.outputs)]
+    shapes = {v.id: ("sized",) for v in (*node.inputs, *node.outputs, *inner)}  # any rank: the code reads the view
+    tile_rows, vectors = micro_tile(target)
+    width = lanes(target, node.outputs[0].dtype)
+    # a b streamed from memory prefetches in its k loop: one more uop per k step where b is in cache (3136 x 96
+    # x 288: 2% slower)
+    choices = ("sizes", view.rows % tile_rows, tile_plan(view.columns, width, vectors),
+               node.inputs[1].nbytes >= STREAMED_B_BYTES)
+    ends = _rows_times_columns(node)  # its epilogue (an Epilogue: described as the node's own would be)
+    return shapes, (*choices, ends is not node), {"view": "contiguous", **({"epilogue": ends.attrs["epilogue"]}
+                                                                           if ends is not node else {})}
+
+
 def matmul_units(node: Node, target: object, parts: int) -> int:
     return grid_units(*_unit_counts(node, target), parts, _rows_first(node))  # the choice for_rectangles makes
 
@@ -148,39 +242,81 @@ def emit_matmul(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
     if view.b[-1] != 1 and view.columns > 1 or view.c[-1] != 1 and view.columns > 1:
         raise unsupported(node, "a matmul b or result with non-unit column stride")
     builder = ir.IRBuilder(fn.append_basic_block("entry"))
+    sizes = None
+    if len(fn.args) > len(node.inputs) + len(node.outputs) + 2:  # module.py passes size_arguments
+        rows, depth, columns = fn.args[-3:]
+        sizes = replace(view, rows=rows, depth=depth, columns=columns, a=(depth, 1), c=(columns, 1))
     copy = None
     if aligned_copy(node, ctx.target):  # in the entry block: one stack slot, not one per loop trip
         copy = stack_array(builder, element_type(out.dtype), view.depth * width * vectors, "aligned_b",
                            width * out.dtype.itemsize)  # one vector
     part, parts = parts_of(builder, node, fn)
-    with for_rectangles(builder, part, parts, *_unit_counts(node, ctx.target), _rows_first(node)) as (
-            row_lo, row_hi, column_lo, column_hi):
-        _emit_rectangle(ctx, node, fn, builder, row_lo, row_hi, column_lo, column_hi, copy)
+    units = _unit_counts(node, ctx.target) if sizes is None else _runtime_units(builder, node, ctx.target, sizes)
+    rows_first = _rows_first(node) if sizes is None else builder.icmp_unsigned("<=", sizes.columns, sizes.rows)
+    with for_rectangles(builder, part, parts, *units, rows_first) as (row_lo, row_hi, column_lo, column_hi):
+        _emit_rectangle(ctx, node, fn, builder, row_lo, row_hi, column_lo, column_hi, copy, sizes)
     builder.ret_void()
 
 
-def _emit_rectangle(ctx: EmitContext, node: Node, fn: ir.Function, builder: ir.IRBuilder, row_lo: ir.Value,
-                    row_hi: ir.Value, column_lo: ir.Value, column_hi: ir.Value, copy: ir.Value | None) -> None:
-    """The tiles of (batch x row blocks) row_lo..row_hi-1 and column blocks column_lo..column_hi-1; with
-    `copy` (aligned_copy), each full column block's b panel is read from there."""
-    out = node.outputs[0]
+def _rows_times_columns(node: Node) -> Node:
+    """node, or where each epilogue load's row stride is 0 or N (a bias, a residual) and some are N, node
+    with those N strides 1, to be given the row times N: a residual's load then walks a run-time N."""
+    ends, columns = node.attrs.get("epilogue"), matmul_view(node).columns
+    if ends is None or columns in (0, 1) or any(load[2] not in (0, columns) for load in ends.loads) or all(
+            load[2] == 0 for load in ends.loads):
+        return node
+    loads = tuple((vid, arg, 1 if row_stride else 0, col_stride) for vid, arg, row_stride, col_stride in ends.loads)
+    return replace(node, attrs={**node.attrs, "epilogue": replace(ends, loads=loads)})
+
+
+def _runtime_units(builder: ir.IRBuilder, node: Node, target: object, sizes: MatmulView
+                   ) -> tuple[ir.Value, ir.Value]:
+    """_unit_counts from the size arguments (runtime_sizes: no batch)."""
+    tile_rows, vectors = micro_tile(target)
     view = matmul_view(node)
+    phases = runtime_tile_phases(builder, view.columns, sizes.columns, lanes(target, DType.f32), vectors)
+    rows = builder.add(builder.udiv(sizes.rows, i64(tile_rows)), i64(int(view.rows % tile_rows > 0)))
+    return rows, _sum(builder, [count for _, count, _ in phases])
+
+
+def _sum(builder: ir.IRBuilder, counts: list[int | ir.Value]) -> int | ir.Value:
+    total: int | ir.Value = 0
+    for count in counts:
+        total = total + count if isinstance(total, int) and isinstance(count, int) else builder.add(
+            i64(total) if isinstance(total, int) else total, i64(count) if isinstance(count, int) else count)
+    return total
+
+
+def _emit_rectangle(ctx: EmitContext, node: Node, fn: ir.Function, builder: ir.IRBuilder, row_lo: ir.Value,
+                    row_hi: ir.Value, column_lo: ir.Value, column_hi: ir.Value, copy: ir.Value | None,
+                    sizes: MatmulView | None) -> None:
+    """The tiles of (batch x row blocks) row_lo..row_hi-1 and column blocks column_lo..column_hi-1; with
+    `copy` (aligned_copy), each full column block's b panel is read from there; with `sizes` (the size
+    arguments, runtime_sizes), M, K, N and the strides they give are those values."""
+    out = node.outputs[0]
+    constants = matmul_view(node)
+    view = sizes or constants
     batch, rows, depth, columns = view.batch, view.rows, view.depth, view.columns
     elem = element_type(out.dtype)
     width = lanes(ctx.target, out.dtype)
     tile_rows, vectors = micro_tile(ctx.target)
     packed = node.attrs.get("packed_b")
     pa, pb, pc = fn.args[0], fn.args[1], fn.args[len(node.inputs)]
-    phases = tile_phases(columns, width, vectors)
-    row_counts, column_counts = [rows // tile_rows, int(rows % tile_rows > 0)], [count for _, count, _ in phases]
-    with for_outer(builder, math.prod(batch), sum(row_counts), row_lo, row_hi, "batch") as (bi, first, end):
+    phases = runtime_tile_phases(builder, constants.columns, columns, width, vectors)
+    tail_rows = constants.rows % tile_rows  # a constant of the key (runtime_shapes)
+    full_rows = builder.udiv(rows, i64(tile_rows)) if sizes else rows // tile_rows
+    row_counts, column_counts = [full_rows, int(tail_rows > 0)], [count for _, count, _ in phases]
+    with _outer(builder, sizes, batch, _sum(builder, row_counts), row_lo, row_hi) as (bi, first, end):
         a_base, b_base, c_base = batch_offsets(builder, bi, batch, [view.a, view.b, view.c])
         operands = _Operands(pa, pb, pc, a_base, b_base, c_base, depth, columns, elem, packed is not None,
                              view.a[-2], view.a[-1], view.b[-2], view.c[-2], node.inputs[1].dtype,
-                             widens_f16(ctx.target))
+                             widens_f16(ctx.target), sizes is not None)
         # one row block reads each b element once: K panels would only cut the stream into pieces
-        step = depth_block(ctx.target, out.dtype) if rows > tile_rows else max(depth, 1)
-        streams = packed is not None and node.inputs[1].nbytes >= STREAMED_B_BYTES
+        step = depth_block(ctx.target, out.dtype) if constants.rows > tile_rows else max(depth, 1) if sizes is None \
+            else depth  # runtime_sizes: depth > 0
+        streams = packed is not None and node.inputs[1].nbytes >= STREAMED_B_BYTES  # a choice of the key
+
+        ends = node if sizes is None else _rows_times_columns(node)
 
         def panel(k0: ir.Value, panel_depth: int | ir.Value, accumulate: bool | ir.Value, last: bool | ir.Value
                   ) -> None:
@@ -190,13 +326,17 @@ def _emit_rectangle(ctx: EmitContext, node: Node, fn: ir.Function, builder: ir.I
                 if last is False or "epilogue" not in node.attrs:
                     return
                 with _when(builder, last), for_range(builder, tile_rows, "er") as r:  # one copy of the chain
-                    at = index(builder, 0, (c_base, 1), (i0, operands.c_row), (r, operands.c_row), (j0, 1))
-                    row = index(builder, 0, (bi, rows), (i0, 1), (r, 1))
-                    epilogue.apply_row(builder, node, fn, row, at, j0, sum(widths))
+                    at = index(builder, 0, (c_base, 1), _term(builder, i0, operands.c_row),
+                               _term(builder, r, operands.c_row), (j0, 1))
+                    row = index(builder, 0, _term(builder, bi, rows), (i0, 1), (r, 1))
+                    if ends is not node:  # its loads' row strides N are 1: the row times N
+                        row = _times(builder, row, columns)
+                    epilogue.apply_row(builder, ends, fn, row, at, j0, sum(widths))
 
             def column_block(phase: int, jb: ir.Value) -> None:
                 widths, _, first_column = phases[phase]
-                j0 = index(builder, first_column, (jb, sum(widths)))
+                j0 = index(builder, first_column, (jb, sum(widths))) if isinstance(first_column, int) else \
+                    index(builder, 0, (first_column, 1), (jb, sum(widths)))
                 op = operands
                 if copy is not None and widths == [width] * vectors:
                     op = _copied_panel(builder, operands, copy, k0, panel_depth, j0, widths)
@@ -204,22 +344,31 @@ def _emit_rectangle(ctx: EmitContext, node: Node, fn: ir.Function, builder: ir.I
                 def row_block(row_phase: int, ib: ir.Value) -> None:
                     stream = None
                     if streams:  # the part's first row block
-                        unit = builder.add(ib, i64(row_counts[0] * row_phase))
+                        before = row_counts[0] * row_phase if isinstance(full_rows, int) else (
+                            full_rows if row_phase else i64(0))
+                        unit = builder.add(ib, i64(before) if isinstance(before, int) else before)
                         stream = builder.icmp_signed("==", unit, smax(builder, first, i64(0)))
                     if row_phase == 0:
                         tile(op, tile_rows, widths, index(builder, 0, (ib, tile_rows)), j0, stream)
                     else:
-                        tile(op, rows % tile_rows, widths, i64(rows - rows % tile_rows), j0, stream)
+                        tile(op, tail_rows, widths, i64(rows - tail_rows) if sizes is None else
+                             builder.sub(rows, i64(tail_rows)), j0, stream)
 
                 for_phases(builder, first, end, row_counts, row_block, "ib")
 
             for_phases(builder, column_lo, column_hi, column_counts, column_block, "jb")
 
-        if depth > step and operands.b_dtype is not DType.i8:  # one copy of the tiles for every panel
-            panels = -(-depth // step)
+        if sizes is not None or depth > step and operands.b_dtype is not DType.i8:  # one copy of the tiles
+            if sizes is None:
+                panels, last_index = -(-depth // step), i64(-(-depth // step) - 1)
+                last_depth = i64(depth - (panels - 1) * step)
+            else:
+                panels = builder.udiv(builder.add(depth, i64(step - 1)), i64(step))
+                last_index = builder.sub(panels, i64(1))
+                last_depth = builder.sub(depth, builder.mul(last_index, i64(step)))
             with for_range(builder, panels, "kb") as kb:
-                first_panel, last_panel = (builder.icmp_signed("==", kb, i64(n)) for n in (0, panels - 1))
-                panel_depth = builder.select(last_panel, i64(depth - (panels - 1) * step), i64(step))
+                first_panel, last_panel = (builder.icmp_signed("==", kb, n) for n in (i64(0), last_index))
+                panel_depth = builder.select(last_panel, last_depth, i64(step))
                 panel(index(builder, 0, (kb, step)), panel_depth, builder.not_(first_panel), last_panel)
             return
         for k0, panel_depth, accumulate, last, count in k_panels(depth, step, "epilogue" in node.attrs):
@@ -305,16 +454,17 @@ class _Operands:
     a_base: ir.Value
     b_base: ir.Value
     c_base: ir.Value
-    depth: int
-    columns: int
+    depth: int | ir.Value  # an argument where runtime_sizes, as are a_row and c_row
+    columns: int | ir.Value
     elem: ir.Type
     packed: bool  # b stored in column blocks (passes/prepack.py): (k, j0 + c) at j0*depth + k*block_width + c
-    a_row: int  # element strides: a's rows and k, b's k (rows), c's rows (b and c columns are unit stride)
+    a_row: int | ir.Value  # element strides: a's rows and k, b's k (rows), c's rows (b and c columns: 1)
     a_k: int
-    b_k: int
-    c_row: int
+    b_k: int | ir.Value
+    c_row: int | ir.Value
     b_dtype: DType  # the output's, or bf16/f16/i8 (widened as loaded)
     f16_in_hardware: bool  # the target converts f16 itself (targets.widens_f16)
+    branches: bool = False  # a tile loads C only where it accumulates (a branch, not loads and a select)
 
     def load_b(self, builder: ir.IRBuilder, at: ir.Value, width: int) -> ir.Value:
         if self.b_dtype is DType.i8:  # int8 weights of an f32 layer: exact widening
@@ -337,32 +487,45 @@ def _tile(builder: ir.IRBuilder, op: _Operands, rows: int, widths: list[int], i0
     panel, so it prefetches PREFETCH_K rows ahead (the others find the panel in cache and prefetch the row
     they read, which costs one uop)."""
     offsets = [sum(widths[:c]) for c in range(len(widths))]
-    c_rows = [index(builder, r * op.c_row, (op.c_base, 1), (i0, op.c_row), (j0, 1)) for r in range(rows)]
+    c_rows = [index(builder, r * op.c_row, (op.c_base, 1), (i0, op.c_row), (j0, 1)) if isinstance(op.c_row, int)
+              else index(builder, 0, (op.c_base, 1), (_times(builder, builder.add(i0, i64(r)), op.c_row), 1), (j0, 1))
+              for r in range(rows)]
     inits = [constant(op.elem, 0, w) for _ in range(rows) for w in widths]
-    if accumulate is not False:
+    if accumulate is not False and not op.branches:
         loaded = [load(builder, op.pc, index(builder, off, (c_rows[r], 1)), op.elem, w)
                   for r in range(rows) for w, off in zip(widths, offsets)]
         inits = loaded if accumulate is True else [builder.select(accumulate, c, zero)
                                                    for c, zero in zip(loaded, inits)]
-    a_row = index(builder, 0, (op.a_base, 1), (i0, op.a_row), (k0, op.a_k))
+    elif accumulate is not False:  # a later K panel's (run-time sizes: one panel or more)
+        inits = _loaded_if(builder, accumulate, lambda: [
+            load(builder, op.pc, index(builder, off, (c_rows[r], 1)), op.elem, w)
+            for r in range(rows) for w, off in zip(widths, offsets)], inits)
+    a_row = index(builder, 0, (op.a_base, 1), _term(builder, i0, op.a_row), (k0, op.a_k))
+    # a run-time row stride: a pointer to each row's start made before the k loop, so the loop only indexes
+    # it by k (base + index addressing; LLVM's loop strength reduction, seeing the rows r*K apart, rebuilt
+    # them from one pointer in 5 more integer ops per k step)
+    a_starts = [r * op.a_row if isinstance(op.a_row, int) else _opaque(builder, builder.gep(
+        op.pa, [builder.add(a_row, _times(builder, r, op.a_row))], inbounds=True, source_etype=op.elem))
+        for r in range(rows)]
     pitch = sum(widths) if op.packed else op.b_k
     if op.packed:
-        b_row0 = index(builder, 0, (op.b_base, 1), (j0, op.depth), (k0, pitch))
+        b_row0 = index(builder, 0, (op.b_base, 1), _term(builder, j0, op.depth), (k0, pitch))
     else:
-        b_row0 = index(builder, 0, (op.b_base, 1), (k0, op.b_k), (j0, 1))
+        b_row0 = index(builder, 0, (op.b_base, 1), _term(builder, k0, op.b_k), (j0, 1))
     if stream is not None and op.packed:  # the first row block streams b from memory: fetch ahead of it
         ahead = builder.select(stream, i64(PREFETCH_K * pitch), i64(0))
         fetch_row0 = builder.add(b_row0, ahead)
 
     def step(k: ir.Value, accumulators: list[ir.Value]) -> list[ir.Value]:
-        b_row = index(builder, 0, (b_row0, 1), (k, pitch))
+        b_row = index(builder, 0, (b_row0, 1), _term(builder, k, pitch))
         if stream is not None and op.packed:
             prefetch(builder, op.pb, index(builder, 0, (fetch_row0, 1), (k, pitch)), op.elem)
         b_vals = [op.load_b(builder, index(builder, off, (b_row, 1)), w) for w, off in zip(widths, offsets)]
         a_at = index(builder, 0, (a_row, 1), (k, op.a_k))
         updated = []
         for r in range(rows):
-            a_scalar = load(builder, op.pa, index(builder, r * op.a_row, (a_at, 1)), op.elem)
+            a_scalar = load(builder, op.pa, index(builder, a_starts[r], (a_at, 1)), op.elem) if isinstance(
+                a_starts[r], int) else load(builder, a_starts[r], index(builder, 0, (k, op.a_k)), op.elem)
             broadcast = {w: splat(builder, a_scalar, w) for w in set(widths)}
             for c, w in enumerate(widths):
                 updated.append(multiply_add(builder, broadcast[w], b_vals[c], accumulators[r * len(widths) + c]))
@@ -387,6 +550,40 @@ def _tile(builder: ir.IRBuilder, op: _Operands, rows: int, widths: list[int], i0
     for r in range(rows):
         for c, off in enumerate(offsets):
             store(builder, values[r * len(widths) + c], op.pc, index(builder, off, (c_rows[r], 1)), op.elem)
+
+
+def _opaque(builder: ir.IRBuilder, value: ir.Value) -> ir.Value:
+    """value through an empty inline asm (no code, any target): LLVM no longer sees how it was computed
+    (`freeze` did not hide it: InstCombine moved it to the operands)."""
+    launder = ir.InlineAsm(ir.FunctionType(value.type, [value.type]), "", "=r,0")
+    return builder.call(launder, [value])
+
+
+def _loaded_if(builder: ir.IRBuilder, condition: ir.Value, loads: Callable[[], list[ir.Value]],
+               otherwise: list[ir.Value]) -> list[ir.Value]:
+    """loads() where the i1 condition holds, else `otherwise`: a branch around the loads."""
+    before = builder.block
+    with builder.if_then(condition):
+        loaded, inside = loads(), builder.block
+    merged = []
+    for value, default in zip(loaded, otherwise):
+        phi = builder.phi(value.type)
+        phi.add_incoming(value, inside)
+        phi.add_incoming(default, before)
+        merged.append(phi)
+    return merged
+
+
+@contextmanager
+def _outer(builder: ir.IRBuilder, sizes: MatmulView | None, batch: tuple[int, ...], units: int | ir.Value,
+           lo: ir.Value, hi: ir.Value) -> Iterator[tuple[ir.Value, ir.Value, ir.Value]]:
+    """for_outer over the batch; with size arguments (no batch) the one entry, without its divisions by a
+    run-time unit count (each a branch around a slow divide: LLVM time)."""
+    if sizes is None:
+        with for_outer(builder, math.prod(batch), units, lo, hi, "batch") as outer:
+            yield outer
+        return
+    yield i64(0), lo, hi
 
 
 @contextmanager

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from llvmlite import ir
 
 from cerebro.compiler.cbx.format import MAX_STAGES, meta_size
-from cerebro.compiler.codegen import EMITTERS, PARALLEL, EmitContext, conv, elementwise, layout, rows
+from cerebro.compiler.codegen import EMITTERS, PARALLEL, EmitContext, conv, elementwise, layout, matmul, rows
 from cerebro.compiler.codegen.calls import SLICE, UNCHUNKED, Call, CallTable, Chunking, Segment, emit_entry
 from cerebro.compiler.codegen.kernel_key import Key, kernel_key
 from cerebro.compiler.codegen.partition import Piece
@@ -59,7 +59,7 @@ def _placeholder(module: ir.Module, name: str, size: int) -> ir.GlobalVariable:
 # op -> the sizes its node function takes as trailing i64 arguments instead of constants, so that nodes
 # differing only in them share one function (kernel_key leaves them out)
 SIZE_ARGUMENTS: dict[str, Callable[[Node], list[int]]] = {
-    "conv": conv.size_arguments, "row_kernel": rows.size_arguments,
+    "conv": conv.size_arguments, "row_kernel": rows.size_arguments, "matmul": matmul.size_arguments,
     **dict.fromkeys(("broadcast_in_dim", "transpose", "slice"), layout.size_arguments),
     **dict.fromkeys(elementwise.ELEMENTWISE, elementwise.size_arguments)}
 

@@ -157,17 +157,20 @@ def grid_units(first: int, second: int, parts: int, by_first: bool = True) -> in
     return first if by_first and first >= parts else first * second
 
 
-def grid_share(builder: ir.IRBuilder, part: ir.Value, parts: ir.Value, first: int | ir.Value, second: int,
-               by_first: bool = True) -> list[Rectangle]:
+def grid_share(builder: ir.IRBuilder, part: ir.Value, parts: ir.Value, first: int | ir.Value,
+               second: int | ir.Value, by_first: bool | ir.Value = True) -> list[Rectangle]:
     """Part's share of a first x second grid of units, as three rectangles (some empty). With by_first
     and at least as many units along `first` as parts, a share of those (all of `second`); else a
     share of all units numbered with `second` major: the rest of its first `second` index, its full
     ones, and the start of its last one. (matmul: row blocks x column blocks, so with few rows each
     part streams its own share of b; conv: channel blocks x pixel blocks, each part its own pixels;
-    `first` may be a run-time count, at least 1.)"""
-    whole = builder.icmp_unsigned(">=", _i64(first) if by_first else i64(0), parts)
+    `first` and `second` may be run-time counts, `first` at least 1, and by_first an i1.)"""
+    whole = builder.icmp_unsigned(">=", _i64(first) if by_first is not False else i64(0), parts)
+    if not isinstance(by_first, bool):
+        whole = builder.and_(whole, by_first)
     first_lo, first_hi = share(builder, first, part, parts)
-    lo, hi = share(builder, first * second if isinstance(first, int) else builder.mul(first, i64(second)), part, parts)
+    lo, hi = share(builder, first * second if isinstance(first, int) and isinstance(second, int)
+                   else builder.mul(_i64(first), _i64(second)), part, parts)
     height = i64(max(first, 1)) if isinstance(first, int) else first
     head, head_at = builder.udiv(lo, height), builder.urem(lo, height)
     tail, tail_at = builder.udiv(hi, height), builder.urem(hi, height)
@@ -179,13 +182,13 @@ def grid_share(builder: ir.IRBuilder, part: ir.Value, parts: ir.Value, first: in
                 (i64(0), _i64(first), builder.select(partial, after_head, head), tail),
                 (builder.select(alone, head_at, i64(0)), tail_at, tail, builder.add(tail, i64(1)))]
     nothing = (i64(0),) * 4
-    by_first = [(first_lo, first_hi, i64(0), i64(second)), nothing, nothing]
+    by_first = [(first_lo, first_hi, i64(0), _i64(second)), nothing, nothing]
     return [tuple(builder.select(whole, f, u) for f, u in zip(mine, units)) for mine, units in zip(by_first, by_units)]
 
 
 @contextmanager
-def for_rectangles(builder: ir.IRBuilder, part: ir.Value, parts: ir.Value, first: int | ir.Value, second: int,
-                   by_first: bool = True) -> Iterator[Rectangle]:
+def for_rectangles(builder: ir.IRBuilder, part: ir.Value, parts: ir.Value, first: int | ir.Value,
+                   second: int | ir.Value, by_first: bool | ir.Value = True) -> Iterator[Rectangle]:
     """The body once per rectangle of grid_share, with its bounds: one copy of the kernel's code."""
     rectangles = grid_share(builder, part, parts, first, second, by_first)
     with for_range(builder, len(rectangles), "rect") as at:
