@@ -9,13 +9,15 @@ must match the float64 reference within the f32 bound of test_codegen_kernels.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
-from test_codegen_kernels import EPS32, HOST, TILE_FLAVOURS, _random, one_node, run
+from test_codegen_kernels import _FLAVOURS, EPS32, HOST, TILE_FLAVOURS, _module, _random, one_node, run
 
 from cerebro import runtime
 from cerebro.compiler import build
-from cerebro.compiler.codegen.conv import depthwise_tile
+from cerebro.compiler.codegen.conv import depthwise_tile, masked_loads
 from cerebro.compiler.ir import Graph
 from cerebro.compiler.ir.dtypes import DType
 
@@ -115,3 +117,32 @@ def test_depthwise_tile_epilogues_through_build(act):
     want = z / (1 + np.exp(-z)) if act == "silu" else z * np.clip(z + 3, 0, 6) / 6
     magnitude = _reference(np.abs(x), np.abs(w), (1, 1), ((1, 1), (1, 1))) + np.abs(b)
     assert np.all(np.abs(one - want) <= 2 * 10 * EPS32 * magnitude + 8 * EPS32 * np.abs(want) + 1e-6)
+
+
+def test_padded_columns_are_masked_loads_on_avx():
+    """With AVX a padded column is one masked vector load (no select, which LLVM turned into a branch around
+    the load); SSE keeps the select (a masked load there is a branch per lane)."""
+    rng = np.random.default_rng(3)
+    x, w = _random(rng, (1, 6, 16, 16)), _random(rng, (3, 3, 1, 16))
+    node = _node(x, w, (1, 1), ((1, 1), (1, 1)))
+    sse = dataclasses.replace(HOST, vector_width=_FLAVOURS["sse"][0])
+    assert not masked_loads(sse) and "llvm.masked.load" not in str(_module(node, sse))
+    if HOST.vector_width < 8:
+        pytest.skip("no AVX on this host")
+    assert masked_loads(HOST) and "llvm.masked.load.v8f32" in str(_module(node, HOST))
+    unpadded = _node(x, w, (1, 1), ((0, 0), (0, 0)))
+    assert "llvm.masked.load" not in str(_module(unpadded, HOST))
+
+
+@pytest.mark.parametrize("dtype", [np.int32, np.int64, np.float64])
+def test_masked_loads_of_other_types(dtype):
+    """i32, i64 and f64 depthwise tiles (vpmaskmovd/q, vmaskmovpd) against an exact or float64 reference."""
+    rng = np.random.default_rng(4)
+    x = _random(rng, (2, 7, 9, 11), dtype)
+    w = _random(rng, (3, 3, 1, 11), dtype)
+    (out,) = run(_node(x, w, (1, 2), ((1, 1), (2, 1))), [x, w])
+    want = _reference(x, w, (1, 2), ((1, 1), (2, 1)))
+    if np.issubdtype(dtype, np.integer):
+        np.testing.assert_array_equal(out, want.astype(dtype))
+    else:
+        np.testing.assert_allclose(out, want, rtol=1e-13, atol=1e-12)

@@ -42,7 +42,7 @@ from dataclasses import dataclass, replace
 from llvmlite import ir
 
 from cerebro.compiler.codegen import epilogue
-from cerebro.compiler.codegen.llvm_types import constant, element_type, load, multiply_add, splat, store
+from cerebro.compiler.codegen.llvm_types import byte_size, constant, element_type, load, multiply_add, splat, store
 from cerebro.compiler.codegen.llvm_types import index as affine
 from cerebro.compiler.codegen.loops import fold_nest, fold_range, for_range, i64
 from cerebro.compiler.codegen.matmul import prefetch, tile_phases
@@ -307,10 +307,11 @@ def emit_conv(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
 
     if _is_depthwise(node):
         dw_rows, dw_vectors = depthwise_tile(ctx.target, node)
+        masked = masked_loads(ctx.target)
 
         def depthwise_block(outer: list[ir.Value], rows: int, ow0: ir.Value) -> None:
             def tile(c0: ir.Value, widths: list[int]) -> None:
-                _depthwise_tile(builder, conv, outer, ow0, rows, c0, widths)
+                _depthwise_tile(builder, conv, outer, ow0, rows, c0, widths, masked)
 
             channel_blocks(cin, conv.cin, dw_vectors, tile)
 
@@ -662,12 +663,38 @@ def _prefetch_distance(conv: _Conv) -> tuple[int, int]:
     return PREFETCH_OUTPUT_ROWS * conv.axes[-2].stride * conv.axes[-1].size * conv.cin, line
 
 
+def masked_loads(target: object) -> bool:
+    """Whether a depthwise tile loads a padded column as a masked vector load (llvm.masked.load): x86 with
+    AVX or AVX-512 (vmaskmov, k-masks). Elsewhere LLVM splits it into a branch per lane, so the loaded
+    value is selected instead."""
+    return bool(getattr(target, "is_x86", False)) and lanes(target, DType.f32) >= 8
+
+
+def _load_or_zero(builder: ir.IRBuilder, conv: _Conv, valid: ir.Value | None, at: ir.Value, width: int,
+                  masked: bool) -> ir.Value:
+    """x[at : at+width], or zeros where valid is false (at is then a clamped, in-bounds index). A select of
+    the loaded value becomes a branch around the load in LLVM's CodeGenPrepare, which then loads every
+    column of a tile before its first multiply-add and spills them (17 spill moves in 56x56x72's 4 x 2
+    tile); a masked load (all lanes valid or none) stays a straight-line load (0 spills)."""
+    if valid is None or not masked or width == 1:
+        return _masked(builder, valid, load(builder, conv.px, at, conv.elem, width), constant(conv.elem, 0, width))
+    pointer = builder.gep(conv.px, [at], inbounds=True, source_etype=conv.elem)
+    kind = ir.VectorType(conv.elem, width)
+    scalar = {"float": "f32", "double": "f64"}.get(str(conv.elem), str(conv.elem))
+    name = f"llvm.masked.load.v{width}{scalar}.p0"
+    i32 = ir.IntType(32)
+    declared = builder.module.globals.get(name) or ir.Function(
+        builder.module, ir.FunctionType(kind, [pointer.type, i32, ir.VectorType(ir.IntType(1), width), kind]), name)
+    return builder.call(declared, [pointer, ir.Constant(i32, byte_size(conv.elem)), splat(builder, valid, width),
+                                   constant(conv.elem, 0, width)])
+
+
 def _depthwise_tile(builder: ir.IRBuilder, conv: _Conv, outer: list[ir.Value], ow0: ir.Value, rows: int,
-                    c0: ir.Value, widths: list[int]) -> None:
+                    c0: ir.Value, widths: list[int], masked: bool) -> None:
     """Depthwise: the tile's rows are consecutive outputs along the last spatial dim, so output r and
     kernel column k read input column r*stride + k*dilation of the tile's span: each column is loaded
-    (and masked) once and feeds every (r, k) pair that reads it, in increasing k for each output (the
-    order of the per-position loop, so results are the same bits)."""
+    (zeros where it is padding: _load_or_zero) once and feeds every (r, k) pair that reads it, in
+    increasing k for each output (the order of the per-position loop, so results are the same bits)."""
     offsets = [sum(widths[:c]) for c in range(len(widths))]
     zeros = [constant(conv.elem, 0, w) for _ in range(rows) for w in widths]
     leading, last = conv.axes[:-1], conv.axes[-1]
@@ -689,8 +716,8 @@ def _depthwise_tile(builder: ir.IRBuilder, conv: _Conv, outer: list[ir.Value], o
         for column in sorted(readers):
             valid, pixel = _input_pixel(builder, columns, outer[0], origins, [*kernel, i64(column)])
             x_base = affine(builder, 0, (pixel, conv.cin), (c0, 1))
-            xs = [_masked(builder, valid, load(builder, conv.px, affine(builder, off, (x_base, 1)), conv.elem, w),
-                          constant(conv.elem, 0, w)) for w, off in zip(widths, offsets)]
+            xs = [_load_or_zero(builder, conv, valid, affine(builder, off, (x_base, 1)), w, masked)
+                  for w, off in zip(widths, offsets)]
             if ahead:
                 for off in range(0, sum(widths), line):
                     prefetch(builder, conv.px, affine(builder, off + ahead, (x_base, 1)), conv.elem)
