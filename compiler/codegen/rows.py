@@ -18,6 +18,10 @@ layernorm bits, hence the two; swin_t, vit_b_16, BERT and GPT-2 give the same bi
 ROW_BLOCK rows share each sweep loop: a short row (n=128) is one long dependency chain (max,
 exp, sum, divide), and interleaving rows lets them overlap. Transformer b1 softmax (4x128 rows
 of 128): 23.6 us as 5 kernels -> 30 us one row at a time -> 15.6 us with blocks of 4 and _Fast.
+A sweep with a transcendental (softmax's exp) takes blocks of 2 (COSTLY_ROW_BLOCK): mathfn's exp holds
+a dozen constants and temporaries per vector, and 4 rows of them spilled (softmax thread CPU with blocks
+of 2 against 4: [96,197,197] 0.83, [12,197,197] 0.91, [4,128,128] 0.89, swin's 49-wide rows 1.01);
+layernorm keeps 4 (2 measured 1.14x slower on [8,197,768]).
 
 A row value needed again by a later sweep (softmax's exp) is kept in the output row itself when
 the output is a full row (its n elements belong to this row until the last sweep writes them,
@@ -48,6 +52,7 @@ from cerebro.compiler.ir.strides import contiguous_strides
 
 _VIEWS = frozenset(names(role=Role.VIEW) + names(role=Role.BROADCAST))  # pass their input's value through
 ROW_BLOCK = 4  # rows swept side by side, so their dependency chains overlap
+COSTLY_ROW_BLOCK = 2  # fewer for a body with a transcendental (softmax's exp): 4 rows of its vectors spill
 FAST_CHECK_COST = 4  # max/min inputs at most this costly to recompute take _Fast (and its NaN check)
 COSTLY = frozenset(TRANSCENDENTAL) | {"pow", "rem"}  # mathfn's loops of many instructions per element
 
@@ -111,11 +116,19 @@ class Schedule:
         return max(again, key=self.cost, default=None)
 
 
-def _row_units(rows: tuple[int, ...]) -> tuple[list[int], int, list[int]]:
-    """(lead dims, block, units per phase of one lead index): blocks of `block` rows of the last row
+def _row_block(node: Node) -> int:
+    """Rows per block: COSTLY_ROW_BLOCK when a sweep computes a transcendental, pow or fmod."""
+    varies = Schedule(node).varies
+    costly = any(inner.op in COSTLY and inner.outputs[0].id in varies for inner in node.attrs["nodes"])
+    return COSTLY_ROW_BLOCK if costly else ROW_BLOCK
+
+
+def _row_units(node: Node) -> tuple[list[int], int, list[int]]:
+    """(lead dims, block, units per phase of one lead index): blocks of _row_block rows of the last row
     dim, then its leftover rows one by one."""
+    rows = tuple(node.attrs["rows"])
     lead, last = list(rows[:-1]), rows[-1]
-    block = ROW_BLOCK if last >= ROW_BLOCK else 1
+    block = _row_block(node) if last >= _row_block(node) else 1
     return lead, block, [last // block, last % block]
 
 
@@ -194,7 +207,7 @@ def runtime_shapes(node: Node, target: object) -> tuple[dict[int, tuple], tuple,
 def row_kernel_units(node: Node, target: object, parts: int) -> int:
     if not node.attrs["rows"]:
         return 1
-    lead, _, counts = _row_units(tuple(node.attrs["rows"]))
+    lead, _, counts = _row_units(node)
     return math.prod(lead) * sum(counts)
 
 
@@ -283,7 +296,7 @@ class _RowEmitter:
                       if inner.op not in ROW_REDUCTIONS and inner.op not in _VIEWS}
 
     def emit(self) -> None:
-        """Rows in blocks of ROW_BLOCK along the last row dim (then the leftover rows one by one); in a
+        """Rows in blocks (_row_block) along the last row dim (then the leftover rows one by one); in a
         call split into parts, this part's share of those blocks and leftover rows."""
         b = self.b
         part, parts = parts_of(b, self.node, self.fn)
@@ -291,7 +304,7 @@ class _RowEmitter:
             lo, hi = share(b, 1, part, parts)
             for_phases(b, lo, hi, [1], lambda phase, unit: self._block([[]]), "row")
         else:
-            _, block, counts = _row_units(self.rows)
+            _, block, counts = _row_units(self.node)
             lead, last = self.lead, self.rows[-1]
             outer = lead[0] if lead and isinstance(lead[0], ir.Value) else math.prod(lead)
             units = outer * sum(counts) if isinstance(outer, int) else b.mul(outer, i64(sum(counts)))
