@@ -49,11 +49,12 @@ def test_flax_conv_batch_norm_matches_jax_with_one_bias_add_per_conv() -> None:
     fn, x = _conv_bn_model()
     graph = fold_constants(lower(capture(fn, x)).graph)
     users = graph.users()
-    convs = [node for node in graph.nodes if node.op == "conv"]
-    assert len(convs) == 3
-    for conv in convs:  # batch norm's sub, mul and add (and the conv's bias) are one add now
-        (reader,) = users[conv.outputs[0].id]
-        assert reader.op == "add" and reader.inputs[1].is_const and reader.inputs[1].shape[:-1] == (1, 1, 1)
+    readers = [users[node.outputs[0].id] for node in graph.nodes if node.op == "conv"]
+    assert len(readers) == 3 and all(len(r) == 1 and r[0].op == "add" for r in readers)
+    # batch norm's sub, mul and add (and the conv's bias) are one add; the residual sum's two biases one
+    biased = [r[0] for r in readers if r[0].inputs[1].is_const]
+    assert len(biased) == 2 and all(add.inputs[1].shape[:-1] == (1, 1, 1) for add in biased)
+    assert [r[0] for r in readers if r[0] not in biased][0].inputs[0] is biased[1].outputs[0]
     expected = np.asarray(jax.jit(fn)(x), np.float64)
     got = cerebro.compile(fn, cache=False)(x)
     scale = np.abs(expected).max()
@@ -91,6 +92,19 @@ def test_a_scale_alone_leaves_no_add() -> None:
     (before,) = run_graph(g, [x])
     fold_conv_scales(g)
     assert [n.op for n in g.nodes] == ["conv"] and g.nodes[0].outputs[0] is g.outputs[0]
+    np.testing.assert_allclose(run_graph(g, [x])[0], before, rtol=1e-6, atol=1e-6)
+
+
+def test_two_biased_convs_summed_take_one_bias() -> None:
+    g, y = _conv_graph()
+    x2 = g.nodes[0].inputs[0]
+    z = g.add1("conv", x2, g.const(RNG.standard_normal((1, 1, 3, 4)), DType.f32), strides=(1, 1),
+               padding=((0, 0), (0, 0)))
+    g.set_outputs([g.add1("add", g.add1("add", y, _per_channel()), g.add1("add", _per_channel(), z))])
+    x = RNG.standard_normal((1, 5, 5, 3)).astype(np.float32)
+    (before,) = run_graph(g, [x])
+    fold_conv_scales(g)
+    assert [n.op for n in g.nodes] == ["conv", "conv", "add", "add"] and g.nodes[-1].inputs[1] is z
     np.testing.assert_allclose(run_graph(g, [x])[0], before, rtol=1e-6, atol=1e-6)
 
 

@@ -9,6 +9,11 @@ functions (LLVM compiles each function once). The result differs from the unfold
 only (the sums are scaled before they are rounded, not after): a few ulps of the output's magnitude.
 Only a conv's sole reader chain is folded, and only float convs with finite constants (an integer
 conv's weights cannot take a fractional scale).
+
+Then two biased convs summed (a residual block's downsample: (conv1 + b1) + (conv2 + b2)) take one bias,
+(conv1 + (b1 + b2)) + conv2: the sum then fuses as the other blocks' residual adds do (one epilogue of
+bias, residual and ReLU on conv1, none on conv2), not as a second bias carried into conv1's epilogue,
+which kept ResNet's downsampling blocks in functions of their own.
 """
 
 from __future__ import annotations
@@ -84,9 +89,44 @@ def _fold(conv: Node, chain: list[Node], scale: np.ndarray, offset: np.ndarray) 
     return [add]
 
 
+def _biased_conv(value: Value, readers: dict[int, int]) -> tuple[Node, int, np.ndarray] | None:
+    """(the add, the position of its conv input, its per-channel constant) where value = conv + constant,
+    the add the conv's and its own value's only reader."""
+    node = value.producer
+    if node is None or node.op != "add" or readers.get(value.id) != 1 or value.dtype not in FLOAT:
+        return None
+    for at in (0, 1):
+        source, constant = node.inputs[at], node.inputs[1 - at]
+        vector = _per_channel(constant, value.shape[-1], value.rank)
+        if (vector is not None and source.producer is not None and source.producer.op == "conv"
+                and readers.get(source.id) == 1 and source.shape == value.shape):
+            return node, at, vector
+    return None
+
+
+def _one_bias(graph: Graph) -> Graph:
+    """(conv1 + b1) + (conv2 + b2) -> (conv1 + (b1 + b2)) + conv2, the sum in float64 rounded once."""
+    readers = read_counts(graph)
+    dropped: set[int] = set()
+    for node in graph.nodes:
+        if node.op != "add" or node.inputs[0].shape != node.inputs[1].shape or id(node) in dropped:
+            continue
+        first, second = (_biased_conv(v, readers) for v in node.inputs)
+        if first is None or second is None or first[0] is second[0] or dropped & {id(first[0]), id(second[0])}:
+            continue
+        (add, at, b1), (other, other_at, b2) = first, second
+        out = add.outputs[0]
+        add.inputs[1 - at] = Value((1,) * (out.rank - 1) + (out.shape[-1],), out.dtype, "",
+                                   data=(b1 + b2).astype(out.dtype.numpy).reshape((1,) * (out.rank - 1) + (-1,)))
+        node.inputs[1] = other.inputs[other_at]
+        dropped.add(id(other))
+    graph.nodes = [node for node in graph.nodes if id(node) not in dropped]
+    return graph
+
+
 def fold_conv_scales(graph: Graph) -> Graph:
-    """Fold each float conv's per-channel scale-and-offset chain into its weights and one bias add (in
-    place); returns graph."""
+    """Fold each float conv's per-channel scale-and-offset chain into its weights and one bias add, then
+    give two biased convs summed one bias (in place); returns graph."""
     readers, users = read_counts(graph), graph.users()
     replaced: dict[int, list[Node]] = {}  # id of a chain's first node -> what goes in its place
     dropped: set[int] = set()
@@ -103,4 +143,4 @@ def fold_conv_scales(graph: Graph) -> Graph:
     if replaced:
         graph.nodes = [new for node in graph.nodes
                        for new in (replaced.get(id(node), []) if id(node) in dropped else [node])]
-    return graph
+    return _one_bias(graph)
