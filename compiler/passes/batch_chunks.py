@@ -4,8 +4,10 @@ At batch 8 a CNN's or ViT's activations (7-38 MB) overflow this machine's 16 MB 
 streams them from memory. Where each sample's output depends only on that sample's inputs, the graph
 is rebatched to batch c (a divisor of N) and the compiled batch-c stages run N/c times over
 consecutive chunks of the inputs and outputs (codegen/calls.py offsets the caller's pointers), so one
-chunk's intermediates stay in cache and the memory plan reuses them for the next. Compile time does
-not grow: the whole pipeline runs once, on the batch-c graph.
+chunk's intermediates stay in cache and the memory plan reuses them for the next. A call split across
+threads runs PARALLEL_CHUNKS chunks at once instead, each thread its share of the chunks in its own copy
+of the plan's arena, with no meeting between stages. Compile time does not grow: the whole pipeline runs
+once, on the batch-c graph.
 
 A batch-carrying value has a Split: dim `axis` is outer * N * inner, the sample being (i // inner) % N
 of an index i along it (a reshape [8, 197, 768] -> [1576, 768] makes inner 197; PyTorch attention's
