@@ -1,8 +1,9 @@
-"""matmul with M, K and N as arguments (codegen/matmul.runtime_sizes): dense layers differing only in their
-sizes share one node function, and give the bits the constant-size kernels give (same tiles, same sum
-order), for leftover rows and columns, one K panel or several, bias and residual epilogues, on one part or
-two. The shapes keep M % tile rows and N % tile columns equal on every target (M = 1 mod 24, N a multiple
-of 192), so the function counts hold on any host.
+"""matmul with M, K and N as arguments (codegen/matmul.runtime_sizes), or the batch count (runtime_batch):
+dense layers differing only in their sizes, and batched products (attention's scores) only in their batch,
+share one node function, and give the bits the constant-size kernels give (same tiles, same sum order), for
+leftover rows and columns, one K panel or several, bias and residual epilogues, on one part or two. The
+shapes keep M % tile rows and N % tile columns equal on every target (M = 1 mod 24, N a multiple of 192),
+so the function counts hold on any host.
 """
 
 from __future__ import annotations
@@ -24,6 +25,19 @@ SHARED = [(25, 40, 192, "bias"), (49, 600, 384, "bias"), (97, 72, 192, "bias"),
           (25, 40, 192, "residual"), (49, 600, 384, "residual")]
 # leftover rows and columns on any target (M % 4, 6, 8 and N % 12, 16, 64 not 0), and a one-row layer
 LEFTOVERS = [(13, 33, 41, "bias"), (31, 520, 70, "residual"), (1, 64, 100, "bias")]
+BATCHES = [2, 5, 12]  # x [B, 49, 32] @ y [B, 32, 49]: swin_t's scores per window and head
+
+
+def _batched_model() -> bytes:
+    """One graph: x_i [B_i, 49, 32] @ y_i [B_i, 32, 49] -> output i, both operands inputs."""
+    nodes, inputs, outputs = [], [], []
+    for i, batch in enumerate(BATCHES):
+        inputs += [helper.make_tensor_value_info(f"x{i}", TensorProto.FLOAT, [batch, 49, 32]),
+                   helper.make_tensor_value_info(f"y{i}", TensorProto.FLOAT, [batch, 32, 49])]
+        nodes.append(helper.make_node("MatMul", [f"x{i}", f"y{i}"], [f"z{i}"]))
+        outputs.append(helper.make_tensor_value_info(f"z{i}", TensorProto.FLOAT, [batch, 49, 49]))
+    graph = helper.make_graph(nodes, "scores", inputs, outputs)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
 
 
 def _model(layers: list[tuple[int, int, int, str]]) -> bytes:
@@ -82,6 +96,23 @@ def test_dense_layers_of_other_sizes_share_one_function(monkeypatch: pytest.Monk
     assert _matmul_functions(model) == 2  # one per epilogue: bias and residual
     monkeypatch.setattr(matmul, "runtime_sizes", lambda node: False)
     assert _matmul_functions(model) == len(SHARED)
+
+
+def test_batched_products_of_other_batch_counts_share_one_function(monkeypatch: pytest.MonkeyPatch) -> None:
+    model = _batched_model()
+    arrays = _inputs(model)
+    assert _matmul_functions(model) == 1
+    shared = build(import_onnx(model), target="host")
+    results = _outputs(shared, arrays)
+    for i, got in enumerate(results):
+        want = arrays[2 * i].astype(np.float64) @ arrays[2 * i + 1]
+        np.testing.assert_allclose(got, want, rtol=0, atol=4 * 32 * np.finfo(np.float32).eps * np.abs(want).max())
+    for got, split in zip(results, _outputs(shared, arrays, threads=2)):
+        np.testing.assert_array_equal(got, split)
+    monkeypatch.setattr(matmul, "runtime_batch", lambda node: False)
+    assert _matmul_functions(model) == len(BATCHES)
+    for got, want in zip(results, _outputs(build(import_onnx(model), target="host"), arrays)):
+        np.testing.assert_array_equal(got, want)
 
 
 @pytest.mark.parametrize("layers", [SHARED, LEFTOVERS], ids=["shared", "leftovers"])

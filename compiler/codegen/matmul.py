@@ -197,22 +197,37 @@ def _contiguous(view: MatmulView) -> MatmulView:
                    c=tuple(contiguous_strides((view.rows, view.columns))))
 
 
+def runtime_batch(node: Node) -> bool:
+    """Whether the batch count is an argument of the node function (size_arguments): a batched matmul of
+    b in the output's float type whose batch dims walk every operand as one dim (attention's heads x
+    windows: swin_t's four stages of scores differ only in it)."""
+    view, out = matmul_view(node), node.outputs[0]
+    return (math.prod(view.batch) > 1 and out.dtype in (DType.f32, DType.f64) and node.inputs[1].dtype is out.dtype
+            and len(_batch_dims(view.batch, [view.a, view.b, view.c])) == 1)
+
+
 def size_arguments(node: Node) -> list[int]:
-    """The sizes the node function takes as trailing i64 arguments (runtime_sizes): M, K, N."""
+    """The sizes the node function takes as trailing i64 arguments: M, K, N (runtime_sizes) or the batch
+    count (runtime_batch)."""
     view = matmul_view(node)
-    return [view.rows, view.depth, view.columns] if runtime_sizes(node) else []
+    return [view.rows, view.depth, view.columns] if runtime_sizes(node) else [
+        math.prod(view.batch)] if runtime_batch(node) else []
 
 
 def runtime_shapes(node: Node, target: object) -> tuple[dict[int, tuple], tuple, dict[str, object]] | None:
     """For kernel_key: (value id -> shape with the argument sizes as None, the choices emit_matmul makes
     from the sizes at compile time for `target`, attr -> its key where it holds a size), or None when every
     size is a constant. An epilogue's loads keep their row strides (a residual's is N)."""
-    if not runtime_sizes(node):
+    if not runtime_sizes(node) and not runtime_batch(node):
         return None
     view = matmul_view(node)
     epilogue_ = node.attrs.get("epilogue")
     inner = [v for n in (epilogue_.nodes if epilogue_ else ()) for v in (*n.inputs, *n.outputs)]
     shapes = {v.id: ("sized",) for v in (*node.inputs, *node.outputs, *inner)}  # any rank: the code reads the view
+    if not runtime_sizes(node):  # the batch count: all else as the view says
+        (_, *strides), = _batch_dims(view.batch, [view.a, view.b, view.c])
+        walk = (view.rows, view.depth, view.columns, tuple(strides), view.a[-2:], view.b[-2:], view.c[-2:])
+        return shapes, ("batch", walk), {"view": "batch"}
     tile_rows, vectors = micro_tile(target)
     width = lanes(target, node.outputs[0].dtype)
     # a b streamed from memory prefetches in its k loop: one more uop per k step where b is in cache (3136 x 96
@@ -242,19 +257,23 @@ def emit_matmul(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
     if view.b[-1] != 1 and view.columns > 1 or view.c[-1] != 1 and view.columns > 1:
         raise unsupported(node, "a matmul b or result with non-unit column stride")
     builder = ir.IRBuilder(fn.append_basic_block("entry"))
-    sizes = None
-    if len(fn.args) > len(node.inputs) + len(node.outputs) + 2:  # module.py passes size_arguments
+    sizes, count = None, math.prod(view.batch)
+    if len(fn.args) > len(node.inputs) + len(node.outputs) + 2 and runtime_sizes(node):  # module.py passes them
         rows, depth, columns = fn.args[-3:]
         sizes = replace(view, rows=rows, depth=depth, columns=columns, a=(depth, 1), c=(columns, 1))
+    elif len(fn.args) > len(node.inputs) + len(node.outputs) + 2:
+        count = fn.args[-1]  # runtime_batch
     copy = None
     if aligned_copy(node, ctx.target):  # in the entry block: one stack slot, not one per loop trip
         copy = stack_array(builder, element_type(out.dtype), view.depth * width * vectors, "aligned_b",
                            width * out.dtype.itemsize)  # one vector
     part, parts = parts_of(builder, node, fn)
     units = _unit_counts(node, ctx.target) if sizes is None else _runtime_units(builder, node, ctx.target, sizes)
+    if not isinstance(count, int):
+        units = (builder.mul(count, i64(units[0] // math.prod(view.batch))), units[1])
     rows_first = _rows_first(node) if sizes is None else builder.icmp_unsigned("<=", sizes.columns, sizes.rows)
     with for_rectangles(builder, part, parts, *units, rows_first) as (row_lo, row_hi, column_lo, column_hi):
-        _emit_rectangle(ctx, node, fn, builder, row_lo, row_hi, column_lo, column_hi, copy, sizes)
+        _emit_rectangle(ctx, node, fn, builder, row_lo, row_hi, column_lo, column_hi, copy, sizes, count)
     builder.ret_void()
 
 
@@ -289,10 +308,10 @@ def _sum(builder: ir.IRBuilder, counts: list[int | ir.Value]) -> int | ir.Value:
 
 def _emit_rectangle(ctx: EmitContext, node: Node, fn: ir.Function, builder: ir.IRBuilder, row_lo: ir.Value,
                     row_hi: ir.Value, column_lo: ir.Value, column_hi: ir.Value, copy: ir.Value | None,
-                    sizes: MatmulView | None) -> None:
+                    sizes: MatmulView | None, count: int | ir.Value) -> None:
     """The tiles of (batch x row blocks) row_lo..row_hi-1 and column blocks column_lo..column_hi-1; with
     `copy` (aligned_copy), each full column block's b panel is read from there; with `sizes` (the size
-    arguments, runtime_sizes), M, K, N and the strides they give are those values."""
+    arguments, runtime_sizes), M, K, N and the strides they give are those values; `count`: the batch's."""
     out = node.outputs[0]
     constants = matmul_view(node)
     view = sizes or constants
@@ -306,7 +325,7 @@ def _emit_rectangle(ctx: EmitContext, node: Node, fn: ir.Function, builder: ir.I
     tail_rows = constants.rows % tile_rows  # a constant of the key (runtime_shapes)
     full_rows = builder.udiv(rows, i64(tile_rows)) if sizes else rows // tile_rows
     row_counts, column_counts = [full_rows, int(tail_rows > 0)], [count for _, count, _ in phases]
-    with _outer(builder, sizes, batch, _sum(builder, row_counts), row_lo, row_hi) as (bi, first, end):
+    with _outer(builder, sizes, count, _sum(builder, row_counts), row_lo, row_hi) as (bi, first, end):
         a_base, b_base, c_base = batch_offsets(builder, bi, batch, [view.a, view.b, view.c])
         operands = _Operands(pa, pb, pc, a_base, b_base, c_base, depth, columns, elem, packed is not None,
                              view.a[-2], view.a[-1], view.b[-2], view.c[-2], node.inputs[1].dtype,
@@ -399,15 +418,7 @@ def batch_offsets(builder: ir.IRBuilder, flat: ir.Value, batch: tuple[int, ...],
     """Element offset of batch entry `flat` (batch dims flattened row-major) in each operand, given its
     strides (batch strides first). Dims every operand walks contiguously are merged first, so the
     usual row-major case is one multiply per operand."""
-    dims: list[list[int]] = []  # [size, stride per operand]
-    for axis, size in enumerate(batch):
-        strides = [s[axis] for s in operands]
-        if size == 1:
-            continue
-        if dims and all(prev == size * st for prev, st in zip(dims[-1][1:], strides)):
-            dims[-1] = [dims[-1][0] * size, *strides]
-        else:
-            dims.append([size, *strides])
+    dims = _batch_dims(batch, operands)
     offsets: list[list[tuple[ir.Value, int]]] = [[] for _ in operands]
     inner = 1
     for size, *strides in reversed(dims):
@@ -418,6 +429,21 @@ def batch_offsets(builder: ir.IRBuilder, flat: ir.Value, batch: tuple[int, ...],
             terms.append((position, stride))
         inner *= size
     return [index(builder, 0, *terms) for terms in offsets]
+
+
+def _batch_dims(batch: tuple[int, ...], operands: list[tuple[int, ...]]) -> list[list[int]]:
+    """The batch dims as batch_offsets walks them: [size, stride per operand], merged where every operand
+    walks two dims contiguously, size-1 dims left out."""
+    dims: list[list[int]] = []
+    for axis, size in enumerate(batch):
+        strides = [s[axis] for s in operands]
+        if size == 1:
+            continue
+        if dims and all(prev == size * st for prev, st in zip(dims[-1][1:], strides)):
+            dims[-1] = [dims[-1][0] * size, *strides]
+        else:
+            dims.append([size, *strides])
+    return dims
 
 
 def k_panels(depth: int, step: int, separate_last: bool) -> list[tuple[int, int, bool, bool, int | None]]:
@@ -575,12 +601,12 @@ def _loaded_if(builder: ir.IRBuilder, condition: ir.Value, loads: Callable[[], l
 
 
 @contextmanager
-def _outer(builder: ir.IRBuilder, sizes: MatmulView | None, batch: tuple[int, ...], units: int | ir.Value,
+def _outer(builder: ir.IRBuilder, sizes: MatmulView | None, count: int | ir.Value, units: int | ir.Value,
            lo: ir.Value, hi: ir.Value) -> Iterator[tuple[ir.Value, ir.Value, ir.Value]]:
     """for_outer over the batch; with size arguments (no batch) the one entry, without its divisions by a
     run-time unit count (each a branch around a slow divide: LLVM time)."""
     if sizes is None:
-        with for_outer(builder, math.prod(batch), units, lo, hi, "batch") as outer:
+        with for_outer(builder, count, units, lo, hi, "batch") as outer:
             yield outer
         return
     yield i64(0), lo, hi
