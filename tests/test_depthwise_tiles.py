@@ -120,18 +120,20 @@ def test_depthwise_tile_epilogues_through_build(act):
 
 
 def test_padded_columns_are_masked_loads_on_avx():
-    """With AVX a padded column is one masked vector load (no select, which LLVM turned into a branch around
-    the load); SSE keeps the select (a masked load there is a branch per lane)."""
+    """With AVX a padded column of a 3x3 tile is one masked vector load (no select, which LLVM turned into a
+    branch around the load); SSE and 5x5 tiles keep the select (a masked load on SSE is a branch per lane)."""
     rng = np.random.default_rng(3)
     x, w = _random(rng, (1, 6, 16, 16)), _random(rng, (3, 3, 1, 16))
     node = _node(x, w, (1, 1), ((1, 1), (1, 1)))
     sse = dataclasses.replace(HOST, vector_width=_FLAVOURS["sse"][0])
-    assert not masked_loads(sse) and "llvm.masked.load" not in str(_module(node, sse))
+    assert not masked_loads(sse, node) and "llvm.masked.load" not in str(_module(node, sse))
     if HOST.vector_width < 8:
         pytest.skip("no AVX on this host")
-    assert masked_loads(HOST) and "llvm.masked.load.v8f32" in str(_module(node, HOST))
+    assert masked_loads(HOST, node) and "llvm.masked.load.v8f32" in str(_module(node, HOST))
     unpadded = _node(x, w, (1, 1), ((0, 0), (0, 0)))
     assert "llvm.masked.load" not in str(_module(unpadded, HOST))
+    wide = _node(x, _random(rng, (5, 5, 1, 16)), (1, 1), ((2, 2), (2, 2)))
+    assert "llvm.masked.load" not in str(_module(wide, HOST))
 
 
 @pytest.mark.parametrize("dtype", [np.int32, np.int64, np.float64])

@@ -307,7 +307,7 @@ def emit_conv(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
 
     if _is_depthwise(node):
         dw_rows, dw_vectors = depthwise_tile(ctx.target, node)
-        masked = masked_loads(ctx.target)
+        masked = masked_loads(ctx.target, node)
 
         def depthwise_block(outer: list[ir.Value], rows: int, ow0: ir.Value) -> None:
             def tile(c0: ir.Value, widths: list[int]) -> None:
@@ -663,11 +663,13 @@ def _prefetch_distance(conv: _Conv) -> tuple[int, int]:
     return PREFETCH_OUTPUT_ROWS * conv.axes[-2].stride * conv.axes[-1].size * conv.cin, line
 
 
-def masked_loads(target: object) -> bool:
-    """Whether a depthwise tile loads a padded column as a masked vector load (llvm.masked.load): x86 with
-    AVX or AVX-512 (vmaskmov, k-masks). Elsewhere LLVM splits it into a branch per lane, so the loaded
-    value is selected instead."""
-    return bool(getattr(target, "is_x86", False)) and lanes(target, DType.f32) >= 8
+def masked_loads(target: object, node: Node) -> bool:
+    """Whether node's depthwise tiles load a padded column as a masked vector load (llvm.masked.load): x86
+    with AVX or AVX-512 (vmaskmov, k-masks), kernels up to 3 wide. Elsewhere LLVM splits it into a branch
+    per lane, so the loaded value is selected instead; so are 5x5 and wider kernels' columns (their
+    1-vector tiles kept 10 spill moves with masks and ran 1.03-1.19x the time on 3 of 4 MobileNetV3 5x5
+    layers, batch 1 and 8)."""
+    return bool(getattr(target, "is_x86", False)) and lanes(target, DType.f32) >= 8 and node.inputs[1].shape[-3] <= 3
 
 
 def _load_or_zero(builder: ir.IRBuilder, conv: _Conv, valid: ir.Value | None, at: ir.Value, width: int,
