@@ -23,6 +23,7 @@ weights again, so a graph whose weights pass half its peak of live activations i
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
@@ -58,13 +59,14 @@ class Split:
 
 
 # How many chunks a split call runs at once, each on its own thread in its own arena region
-# (codegen/calls.py emit_entry): this machine's 2 CPUs. A call split across more threads than this keeps
-# the extra ones idle, so a host with more cores wants it raised. Splitting every stage of a chunk across
-# the threads instead is why grouped/depthwise CNNs used to be kept whole: chunked, they lost on two
-# threads what they gained on one (efficientnet_b0 b8 vs ORT 1.15x pinned, 0.81x on two threads). Chunks
-# in parallel, 2 threads, A/B in one process against the stage-split build (load 7-11): squeezenet1_1 b8
-# 0.68x the time, shufflenet_v2 0.65x, mobilenet_v3_large 0.75x, efficientnet_b0 0.78x.
-PARALLEL_CHUNKS = 2
+# (codegen/calls.py emit_entry): the CPUs of the compiling machine (at least 2), capped by the chunks. A call
+# split across more threads than that keeps the extra ones idle (a .cbx compiled on a smaller machine);
+# each region is a copy of the plan's arena. Splitting every stage of a chunk across the threads instead
+# is why grouped/depthwise CNNs used to be kept whole: chunked, they lost on two threads what they gained
+# on one (efficientnet_b0 b8 vs ORT 1.15x pinned, 0.81x on two threads). Chunks in parallel, 2 threads,
+# A/B in one process against the stage-split build (load 7-11): squeezenet1_1 b8 0.68x the time,
+# shufflenet_v2 0.65x, mobilenet_v3_large 0.75x, efficientnet_b0 0.78x.
+PARALLEL_CHUNKS = max(2, os.cpu_count() or 1)
 
 
 @dataclass(frozen=True)
