@@ -199,3 +199,39 @@ def test_chunk_size_is_the_largest_divisor_that_fits() -> None:
     assert batch_chunks.chunk_size(8, peak=8 << 20, budget=16 << 20) == 8
     assert batch_chunks.chunk_size(6, peak=60 << 20, budget=25 << 20) == 2
     assert batch_chunks.chunk_size(8, peak=1 << 40, budget=16 << 20) == 1
+
+
+def test_chunks_too_many_for_the_stage_word_take_bigger_stages(tiny_budget: None,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """Chunked stages share the 16-bit stage word: past it the stage budget doubles, and the build stays
+    chunked (it used to fall back to the whole batch: vit_b_16 b8 in chunks of 1, 14% slower)."""
+    rng = np.random.default_rng(5)
+    model = _cnn(4, rng)
+    x = rng.normal(size=(4, 3, 16, 16)).astype(np.float32)
+    graph = import_onnx(model.SerializeToString())
+    small = 20_000  # flops a stage: the convs slice into many stages
+    per_chunk = read_cbx(driver.build(graph, stage_flops=small)).meta.num_stages // 4
+    monkeypatch.setattr(driver, "MAX_STAGES", 4 * per_chunk - 1)  # the chunks no longer fit at this budget
+    data = driver.build(graph, stage_flops=small)
+    meta = read_cbx(data).meta
+    assert meta.num_stages < 4 * per_chunk and meta.num_stages % 4 == 0  # still 4 chunks, bigger stages
+    assert meta.arena_size < driver.lower(graph, chunked=False)[2].arena_size
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    expected = session.run(None, {"x": x})[0]
+    np.testing.assert_allclose(_run(data, [x]), expected, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("length, chunks", [(128, 2), (32, 1)])
+def test_dense_layers_with_enough_rows_a_chunk_stream_their_weights(tiny_budget: None, length: int,
+                                                                    chunks: int) -> None:
+    """Weights (1 MB) past half the activations' peak: chunked only where each chunk's matmul keeps
+    DENSE_CHUNK_ROWS rows (a transformer at sequence 128 as vit_b_16, bert; not gpt2's 32)."""
+    rng = np.random.default_rng(6)
+    w = rng.normal(size=(512, 512)).astype(np.float32) / 16
+    x = rng.normal(size=(2, length, 512)).astype(np.float32)
+    graph = trace(lambda x: jnp.tanh(x @ w) @ w, x).graph
+    folded = eliminate_dead_nodes(fold_constants(driver._private_copy(graph)))
+    assert 2 * sum(v.nbytes for v in folded.constants()) > batch_chunks.peak_live_bytes(folded)
+    assert _chunk_count(graph) == chunks
+    np.testing.assert_allclose(_run(driver.build(graph), [x]), np.asarray(jax.jit(lambda x: jnp.tanh(x @ w) @ w)(x)),
+                               rtol=1e-5, atol=1e-5)

@@ -17,7 +17,8 @@ kind, whether an op keeps samples apart and how its attributes are rebatched; an
 or one that mixes samples (a reduction or a matmul over the batch, a slice of it), leaves the graph
 as it is. Values computed from constants alone are shared; one the size of the batch (a broadcast
 class token, a constant whose every sample block is equal) is rebuilt at batch c. Each chunk reads the
-weights again, so a graph whose weights pass half its peak of live activations is not chunked.
+weights again, so a graph whose weights pass half its peak of live activations is not chunked, unless
+nearly all of them feed dense layers that see >= DENSE_CHUNK_ROWS rows a chunk (a transformer's).
 """
 
 from __future__ import annotations
@@ -258,6 +259,32 @@ def peak_live_bytes(graph: Graph) -> int:
     return peak
 
 
+# Rows of a chunk each weight matmul must keep for its weights to be worth streaming once a chunk: a
+# transformer whose every dense layer sees >= this many rows a chunk does as much work per weight byte as
+# at batch 8, while its attention and row kernels stay in cache. One pinned core, batch 8 vs chunks of
+# 1 / 2 (the zoo's exports, load ~2, 2026-12-06): vit_b_16 (197 rows a sample) 0.86x the time at c = 1,
+# bert 0.94 / 0.93x and t5_encoder 0.93 / 0.90x (128), whisper_encoder 0.97x (c = 1); gpt2 (32 rows)
+# 1.24 / 1.07x, so it stays whole.
+DENSE_CHUNK_ROWS = 128
+
+
+def dense_rows_reuse_weights(graph: Graph, batch: int, size: int) -> bool:
+    """Nearly all matmul and conv weights (all but 1/8, as a classifier head's or a patch embedding's)
+    feed matmuls with >= DENSE_CHUNK_ROWS rows in the chunk. Conv weights count against: ResNet50's late
+    layers see 49 pixels a sample."""
+    reused = other = 0
+    for node in graph.nodes:
+        weights = sum(v.nbytes for v in node.inputs if v.is_const and v.rank >= 2)
+        if not weights or node.op not in ("matmul", "conv"):
+            continue  # an embedding's table (a chunk reads the rows it takes), an elementwise constant
+        a = node.inputs[0]
+        if node.op == "matmul" and not a.is_const and math.prod(a.shape[:-1]) // batch * size >= DENSE_CHUNK_ROWS:
+            reused += weights
+        else:
+            other += weights
+    return reused > 0 and 8 * other <= reused + other
+
+
 def chunk_size(batch: int, peak: int, budget: int) -> int:
     """The largest divisor of batch whose share of the peak fits the budget (at least 1)."""
     fitting = [c for c in range(1, batch + 1) if batch % c == 0 and peak * c <= budget * batch]
@@ -278,13 +305,13 @@ def chunk_batch(graph: Graph, budget: int | None = None) -> Chunks:
     if batch is None:
         return Chunks(graph, 1)
     peak = peak_live_bytes(graph)
-    if 2 * sum(v.nbytes for v in graph.constants()) > peak:
-        # each chunk streams the weights again: ResNet50 (97 MB of weights, 74 MB peak) took 1.12-1.15x
-        # the time of batch 8 at every chunk size, swin_t (110 MB, 119 MB) 1.06x at c = 1, ViT-B/16 (330 MB,
-        # 60 MB) 0.94-1.01x; DenseNet121 (31 MB, 64 MB) 0.79-0.90x
-        return Chunks(graph, 1)
     size = chunk_size(batch, peak, CACHE_BUDGET if budget is None else budget)
     if size == batch:
+        return Chunks(graph, 1)
+    if 2 * sum(v.nbytes for v in graph.constants()) > peak and not dense_rows_reuse_weights(graph, batch, size):
+        # each chunk streams the weights again: ResNet50 (97 MB of weights, 74 MB peak) took 1.12-1.15x
+        # the time of batch 8 at every chunk size, swin_t (110 MB, 119 MB) 1.06x at c = 1; DenseNet121
+        # (31 MB, 64 MB) 0.79-0.90x
         return Chunks(graph, 1)
     try:
         return Chunks(_Rebatch(graph, batch, size).run(), batch // size, min(batch // size, PARALLEL_CHUNKS))
