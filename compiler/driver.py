@@ -81,35 +81,20 @@ def _slice_count(cost: int, budget: int, units: Callable[[int], int]) -> int:
     return next(c for c in range(fewest - 1, 0, -1) if units(c) >= c)  # fewer units than `fewest`
 
 
-def split_stages(nodes: list[Node], budget: int, target: Target) -> list[list[Piece]]:
+def split_stages(nodes: list[Node], budget: int, target: Target, count: int = 1) -> list[list[Piece]]:
     """Consecutive runs of node slices whose estimated flops stay within budget (a bigger slice gets
     its own stage). budget 0: every node whole, each in its own stage (a zero-cost node joins the one
     before), as build(profile=True) wants. A model too big for the stage word at this budget gets the
     smallest doubled budget that fits: user space runs it as well, and meta.max_stage_flops says
-    honestly what a kernel's max_stage_flops limit must allow."""
+    honestly what a kernel's max_stage_flops limit must allow. Batch chunks run the stages `count` times,
+    and all of them share the stage word (vit_b_16 b8 in chunks of 1: 9433 stages of 4 MFLOP a chunk)."""
     while True:
         stages = _split_at(nodes, budget, target)
-        if len(stages) <= MAX_STAGES:
+        if len(stages) * count <= MAX_STAGES:
             return stages
         if budget <= 0:
             raise IRError(f"{len(stages)} nodes: more than the stage word's {MAX_STAGES} stages")
         budget *= 2
-
-
-def _chunk_stages(graph: Graph, budget: int, target: Target, count: int) -> list[list[Piece]] | None:
-    """split_stages for a graph whose stages run `count` times (batch chunks): every chunk's stages must
-    fit the stage word together, so the budget doubles until they do (vit_b_16 b8 in chunks of 1 has
-    9433 stages of 4 MFLOP a chunk; giving up the chunks instead cost 14% of its time). None: they
-    cannot fit even one stage per node, or a profile build wants every node whole (budget 0)."""
-    if len(graph.nodes) * count >= MAX_STAGES:
-        return None
-    stages = split_stages(graph.nodes, budget, target)
-    while len(stages) * count > MAX_STAGES:
-        if budget <= 0:
-            return None
-        budget *= 2
-        stages = split_stages(graph.nodes, budget, target)
-    return stages
 
 
 def _split_at(nodes: list[Node], budget: int, target: Target) -> list[list[Piece]]:
@@ -197,9 +182,9 @@ def lower(graph: Graph, target: str | Target = "host", stage_flops: int = STAGE_
             eliminate_dead_nodes(fold_constants(_private_copy(body))), tgt, quantize)), stage_flops)
         verify(graph, lowered=True)  # the passes kept the graph well formed
     with phase("stages and memory plan"):
-        stages = _chunk_stages(graph, stage_flops, tgt, chunks.count)
-        if stages is None:
-            return lower(folded, tgt, stage_flops, quantize, chunked=False)  # too many for the stage word
+        if len(graph.nodes) * chunks.count >= MAX_STAGES:  # not even a stage per node fits the stage word
+            return lower(folded, tgt, stage_flops, quantize, chunked=False)
+        stages = split_stages(graph.nodes, stage_flops, tgt, chunks.count)
         plan = plan_memory(graph)
     with phase("lower to LLVM IR"):
         chunking = Chunking(chunks.count, tuple(v.nbytes for v in graph.inputs), tuple(v.nbytes for v in graph.outputs),
