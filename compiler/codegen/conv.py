@@ -28,7 +28,7 @@ with the tile's rows along the last spatial dim, so that each input column of th
 loaded once for all the (row, kernel column) pairs that read it.
 A pointwise conv (1x1, stride 1, unpadded: its spatial dims one axis) takes its batch, pixel count and
 channel counts as i64 arguments (runtime_sizes): the code depends only on the epilogue and how the
-sizes come out in blocks (_Pixels, _channel_plan), so MobileNet's and EfficientNet's stages share a few
+sizes come out in blocks (_Pixels, matmul.tile_plan), so MobileNet's and EfficientNet's stages share a few
 functions, each block still the same code.
 """
 
@@ -45,7 +45,7 @@ from cerebro.compiler.codegen import epilogue
 from cerebro.compiler.codegen.llvm_types import byte_size, constant, element_type, load, multiply_add, splat, store
 from cerebro.compiler.codegen.llvm_types import index as affine
 from cerebro.compiler.codegen.loops import fold_nest, fold_range, for_range, i64
-from cerebro.compiler.codegen.matmul import prefetch, tile_phases
+from cerebro.compiler.codegen.matmul import prefetch, runtime_tile_phases, tile_phases, tile_plan
 from cerebro.compiler.codegen.partition import (
     channels_first,
     for_outer,
@@ -294,9 +294,9 @@ def emit_conv(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
                        emit: Callable[[ir.Value, list[int]], None],
                        numbered: tuple[ir.Value, ir.Value] | None = None) -> None:
         """emit(first channel, chunk widths) over blocks of `channels` channels (`runtime` of them where
-        that is an argument, in the same remainder class: _channel_phases; those numbered numbered[0]
+        that is an argument, in the same remainder class: matmul.runtime_tile_phases; those numbered numbered[0]
         to numbered[1] - 1, when given)."""
-        phases = _channel_phases(builder, channels, runtime, width, vectors)
+        phases = runtime_tile_phases(builder, channels, runtime, width, vectors)
         lo, hi = numbered or (i64(0), _value(_sum(builder, [count for _, count, _ in phases])))
 
         def block(phase: int, cb: ir.Value) -> None:
@@ -323,7 +323,7 @@ def emit_conv(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
         # (pixel block, channel block) tiles of all image blocks, numbered pixel-major.
         per_block = image_block(x.shape[0], x.nbytes // max(1, x.shape[0]))
         _, pixel_units = _weights_outer_units(node, ctx.target)  # and the blocks of conv.cout_group channels
-        blocks = _sum(builder, [count for _, count, _ in _channel_phases(builder, cout // groups, conv.cout_group,
+        blocks = _sum(builder, [count for _, count, _ in runtime_tile_phases(builder, cout // groups, conv.cout_group,
                                                                           width, vectors)])
         image_blocks = x.shape[0] // per_block
         with for_rectangles(builder, part, parts, blocks, image_blocks * pixel_units, _channels_first(node)) as (
@@ -398,29 +398,6 @@ def _take_sizes(conv: _Conv, values: list[ir.Value]) -> None:
         conv.axes = [replace(a, size=pixels, out=pixels) for a in conv.axes]
 
 
-def _channel_phases(builder: ir.IRBuilder | None, channels: int, runtime: int | ir.Value, width: int,
-                    vectors: int) -> list[tuple[list[int], int | ir.Value, int | ir.Value]]:
-    """matmul.tile_phases of `channels` as (widths, count, first channel); where the count is an argument
-    (`runtime`), the full blocks' count and what follows them computed from it: every count in the same
-    _channel_plan has the same tail."""
-    phases = tile_phases(channels, width, vectors)
-    if isinstance(runtime, int):
-        return phases
-    block = width * vectors
-    full = _arith(builder, "udiv", runtime, block)
-    start = _arith(builder, "mul", full, block)
-    return [(widths, full, 0) if first == 0 and widths == [width] * vectors and width > 1 else
-            (widths, count, _arith(builder, "add", start, first - channels // block * block))
-            for widths, count, first in phases]
-
-
-def _channel_plan(channels: int, width: int, vectors: int) -> tuple:
-    """What the code of _channel_phases depends on: each phase's widths and, but for the full blocks,
-    its count."""
-    return tuple((tuple(widths), None if first == 0 and widths == [width] * vectors and width > 1 else count)
-                 for widths, count, first in tile_phases(channels, width, vectors))
-
-
 def runtime_shapes(node: Node, target: object) -> tuple[dict[int, tuple], tuple, dict[str, object]] | None:
     """For kernel_key: (value id -> shape with the argument sizes as None, the choices emit_conv makes
     from those sizes at compile time for `target`, no attr holding a size), or None when every size is a
@@ -437,7 +414,7 @@ def runtime_shapes(node: Node, target: object) -> tuple[dict[int, tuple], tuple,
         width = lanes(target, node.outputs[0].dtype)
         grid = (image_block(x.shape[0], x.nbytes // max(1, x.shape[0])), _channels_first(node),
                 x.shape[0], _axes(node)[0].size) if _weights_outer(node) else None  # constant pixels, and how
-        choices = ("sizes", _pixel_plan(node, rows), _channel_plan(w.shape[-1], width, vectors), grid)
+        choices = ("sizes", _pixel_plan(node, rows), tile_plan(w.shape[-1], width, vectors), grid)
         return shapes, choices, {}
     if not runtime_channels(node):
         return None
