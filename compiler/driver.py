@@ -195,7 +195,8 @@ def lower(graph: Graph, target: str | Target = "host", stage_flops: int = STAGE_
     if len(set(names)) != len(names):
         raise IRError(f"graph output names must be distinct: {names}")
     meta = Meta(machine=tgt.machine, num_stages=len(stages) * chunks.count,
-                arena_size=chunking.arena_bytes(plan.arena_size),
+                arena_size=plan.arena_size, regions=chunking.regions,
+                region_size=chunking.region_bytes(plan.arena_size),
                 weights_size=len(plan.weights),
                 flops=min(sum(node_flops(n) for n in graph.nodes) * chunks.count, UNBOUNDED),
                 max_stage_flops=min(max(flops), UNBOUNDED),  # a while loop's steps are UNBOUNDED

@@ -42,16 +42,17 @@ def sample_meta(**changes) -> Meta:
 def test_meta_round_trips_with_the_header_layout():
     meta = sample_meta()
     raw = meta.pack()
-    assert len(raw) == meta_size(len(meta.inputs) + 1) == 520 + 144 * (len(DType) + 2)
+    assert len(raw) == meta_size(len(meta.inputs) + 1) == 536 + 144 * (len(DType) + 2)
     assert Meta.unpack(raw) == meta
     # Field positions from cbx.h, decoded independently of format.py.
     assert raw[:8] == MAGIC
-    assert struct.unpack_from("<6I", raw, 8) == (1, 2, 62, len(DType) + 1, 1, 3)
+    assert struct.unpack_from("<6I", raw, 8) == (2, 2, 62, len(DType) + 1, 1, 3)
     assert struct.unpack_from("<4Q", raw, 32) == (4096, 128, 10**9, 4 * 10**8)
     assert raw[64:64 + 25] == b"x86_64-unknown-linux-gnu\0"
     assert raw[HASH_OFFSET:HASH_OFFSET + 32] == bytes(range(32))
     assert struct.unpack_from("<2I", raw, 512) == (len(raw), 1)
-    first = raw[520:520 + 144]
+    assert struct.unpack_from("<2IQ", raw, 520) == (1, 0, 0)  # regions, reserved, region_size
+    first = raw[536:536 + 144]
     assert first[:4] == b"inf3" and struct.unpack_from("<2I8QQ", first, 64) == (1, 2, 2, 3, 0, 0, 0, 0, 0, 0, 24)
 
 
@@ -70,15 +71,16 @@ def test_meta_pack_refuses_what_the_header_cannot_hold(change, message):
 
 
 def _tensor_field(raw: bytes, index: int, offset: int, value: bytes) -> bytes:
-    at = 520 + 144 * index + offset
+    at = 536 + 144 * index + offset
     return raw[:at] + value + raw[at + len(value):]
 
 
 @pytest.mark.parametrize("corrupt, message", [
-    (lambda r: r[:519], "header alone needs 520"),
+    (lambda r: r[:535], "header alone needs 536"),
     (lambda r: r[:-1], "meta_size"),
     (lambda r: b"CBXMETX\0" + r[8:], "bad magic"),
-    (lambda r: r[:8] + struct.pack("<I", 2) + r[12:], "format version 2"),
+    (lambda r: r[:8] + struct.pack("<I", 3) + r[12:], "format version 3"),
+    (lambda r: r[:8] + struct.pack("<I", 1) + r[12:], r"format version 1 \(this reader handles 2; rebuild"),
     (lambda r: _tensor_field(r, 0, 64, struct.pack("<I", 99)), "unknown dtype code 99"),
     (lambda r: _tensor_field(r, 0, 68, struct.pack("<I", 9)), "rank 9"),
     (lambda r: _tensor_field(r, 0, 136, struct.pack("<Q", 25)), "claims 25 bytes but its shape and dtype need 24"),
@@ -88,6 +90,39 @@ def _tensor_field(raw: bytes, index: int, offset: int, value: bytes) -> bytes:
 def test_meta_unpack_refuses_lies(corrupt, message):
     with pytest.raises(CbxError, match=message):
         Meta.unpack(corrupt(sample_meta().pack()))
+
+
+def _regions(raw: bytes, regions: int, region_size: int, reserved: int = 0) -> bytes:
+    return raw[:520] + struct.pack("<2IQ", regions, reserved, region_size) + raw[536:]
+
+
+# A split call's arena is (min(parts, regions) - 1) * region_size + arena_size (cbx.h): every field that feeds it
+# is bounded, so a host allocating it neither overflows nor asks for more than CBX_MAX_ARENA_SIZE.
+REGION_LIES = [
+    (dict(regions=0, region_size=0), r"regions 0 \(need 1..parts = 256\)"),
+    (dict(regions=257, region_size=4096), r"regions 257 \(need 1..parts = 256\)"),
+    (dict(regions=1, region_size=4096), r"region_size 4096 with one region"),
+    (dict(regions=2, region_size=2048), r"region_size 2048 \(need a multiple of 64, >= arena_size 4096\)"),
+    (dict(regions=2, region_size=4100), r"region_size 4100 \(need a multiple of 64"),
+    (dict(regions=256, region_size=1 << 40), r"256 regions of 1099511627776 bytes are impossibly large"),
+    (dict(regions=3, region_size=(1 << 64) - 64), r"3 regions of 18446744073709551552 bytes are impossibly large"),
+    (dict(regions=2, region_size=4096, reserved=1), r"reserved field is 1"),
+]
+
+
+@pytest.mark.parametrize("fields, message", REGION_LIES)
+def test_meta_unpack_refuses_region_lies(fields, message):
+    raw = _regions(sample_meta(parts=256).pack(), **fields)
+    with pytest.raises(CbxError, match="bad .cerebro.meta: " + message):
+        Meta.unpack(raw)
+
+
+def test_meta_regions_round_trip_and_size_each_host_arena():
+    meta = sample_meta(parts=256, regions=4, region_size=8192)
+    assert Meta.unpack(meta.pack()) == meta
+    assert [meta.arena_bytes(parts) for parts in (1, 2, 3, 4, 16)] == [4096, 12288, 20480, 28672, 28672]
+    with pytest.raises(CbxError, match="regions 4 .need 1..parts = 2"):
+        sample_meta(parts=2, regions=4, region_size=8192).pack()
 
 
 @pytest.mark.parametrize("arch", ARCHES)
@@ -163,7 +198,7 @@ def test_writer_checks_machine_and_placeholder_sizes():
     with pytest.raises(CbxError, match="wrong machine"):
         finish_object(obj, Meta(**{**meta.__dict__, "machine": other}), AFFINE.weights)
     bigger = Meta(**{**meta.__dict__, "outputs": meta.outputs * 2})
-    with pytest.raises(CbxError, match=r".cerebro.meta placeholder is 808 bytes but 952 are needed"):
+    with pytest.raises(CbxError, match=r".cerebro.meta placeholder is 824 bytes but 968 are needed"):
         finish_object(obj, bigger, AFFINE.weights)
     too_many = np.zeros(17, np.float32).tobytes()
     with pytest.raises(CbxError, match=r".cerebro.weights placeholder is 64 bytes but 68 are needed"):

@@ -40,7 +40,8 @@ struct cerebro_tensor_info {{
 
 
 def arena_bytes(meta: Meta) -> int:
-    """What a caller allocates for the arena: meta.arena_size aligned up, at least the barrier (host.c)."""
+    """What a caller allocates for the arena of a call on plain stage numbers (one region, cbx.h):
+    meta.arena_size aligned up, at least the barrier (host.c)."""
     aligned = -(-meta.arena_size // BUFFER_ALIGN) * BUFFER_ALIGN
     return max(aligned, BARRIER_BYTES)
 

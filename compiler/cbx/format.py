@@ -12,7 +12,7 @@ from cerebro.elf import EM_386, EM_AARCH64, EM_X86_64, MACHINE_NAMES
 MACHINES = {machine: MACHINE_NAMES[machine] for machine in (EM_X86_64, EM_AARCH64, EM_386)}  # those a .cbx may target
 
 MAGIC = b"CBXMETA\0"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # CBX_FORMAT_VERSION in cbx.h; 2: the arena in regions (regions, region_size)
 ABI_VERSION = 2  # CEREBRO_ABI_VERSION in abi.h
 MAX_RANK = 8
 NAME_LEN = 64
@@ -21,10 +21,13 @@ MAX_STAGES = 65536  # CBX_MAX_STAGES: the stage word's index has 16 bits
 MAX_PARTS = 256  # CEREBRO_MAX_PARTS in abi.h: the most threads one call may be split across
 LAST_STEP = 2  # CEREBRO_LAST_STEP in abi.h: what the last step of a split call returns
 BARRIER_BYTES = 64  # CEREBRO_BARRIER_BYTES: arena bytes at offset 0 the host keeps to meet a split call's parts
+BUFFER_ALIGN = 64  # CEREBRO_BUFFER_ALIGN in abi.h
+MAX_ARENA_SIZE = 1 << 40  # CBX_MAX_ARENA_SIZE in core/meta.h: the most bytes any call's arena may need
 
 # struct cbx_meta: magic, format_version, abi_version, machine, num_inputs, num_outputs, num_stages,
-# arena_size, weights_size, flops, max_stage_flops, triple, cpu, features, model_name, hash, meta_size, parts, fpu
-_META = struct.Struct("<8s6I4Q64s32s256s64s32sI2H")
+# arena_size, weights_size, flops, max_stage_flops, triple, cpu, features, model_name, hash, meta_size, parts, fpu,
+# regions, reserved, region_size
+_META = struct.Struct("<8s6I4Q64s32s256s64s32sI2H2IQ")
 # enum cbx_fpu, by value: whether the code uses FP/SIMD registers ("none": the kernel runs it without an FPU section)
 FPU_MODES = ("simd", "none")
 # struct cbx_tensor: name, dtype, rank, dims[8], nbytes
@@ -32,8 +35,8 @@ _TENSOR = struct.Struct("<64s2I8QQ")
 HASH_OFFSET = 8 + 6 * 4 + 4 * 8 + 64 + 32 + 256 + 64  # offsetof(struct cbx_meta, hash)
 HASH_LEN = 32
 
-assert _META.size == 520 and _TENSOR.size == 144
-assert _META.unpack(bytes(HASH_OFFSET) + b"\1" * 32 + bytes(8))[15] == b"\1" * 32
+assert _META.size == 536 and _TENSOR.size == 144
+assert _META.unpack(bytes(HASH_OFFSET) + b"\1" * 32 + bytes(24))[15] == b"\1" * 32
 
 
 class CbxError(ValueError):
@@ -113,10 +116,18 @@ class Meta:
     hash: bytes = b"\0" * HASH_LEN
     parts: int = 1
     fpu: str = "simd"
+    regions: int = 1  # arena regions a split call can use (batch chunks in parallel), 1..parts
+    region_size: int = 0  # bytes from one region to the next; 0 with one region
 
     @property
     def size(self) -> int:
         return meta_size(len(self.inputs) + len(self.outputs))
+
+    def arena_bytes(self, parts: int = 1) -> int:
+        """Arena bytes a call split into `parts` parts needs (cbx_arena_bytes in cbx.h): one region per
+        group of parts, min(parts, regions) of them; plain stage numbers are one part."""
+        used = max(1, min(parts, self.regions))
+        return (used - 1) * self.region_size + self.arena_size
 
     def pack(self) -> bytes:
         if self.machine not in MACHINES:
@@ -130,6 +141,7 @@ class Meta:
         if self.parts > 1 and self.arena_size < BARRIER_BYTES:
             raise CbxError(f"parts {self.parts} needs arena_size >= {BARRIER_BYTES} (the barrier), "
                            f"got {self.arena_size}")
+        _check_regions(self.arena_size, self.parts, self.regions, self.region_size, 0)
         if not self.outputs or len(self.inputs) + len(self.outputs) > MAX_TENSORS:
             raise CbxError(f"{len(self.inputs)} inputs and {len(self.outputs)} outputs "
                            f"(need >= 1 output, <= {MAX_TENSORS} tensors)")
@@ -139,7 +151,8 @@ class Meta:
                             self.num_stages, self.arena_size, self.weights_size, self.flops, self.max_stage_flops,
                             _fixed(self.triple, 64, "triple"), _fixed(self.cpu, 32, "cpu"),
                             _fixed(self.features, 256, "features"), _fixed(self.model_name, NAME_LEN, "model name"),
-                            self.hash, self.size, self.parts, FPU_MODES.index(self.fpu))
+                            self.hash, self.size, self.parts, FPU_MODES.index(self.fpu), self.regions, 0,
+                            self.region_size)
         return header + b"".join(t.pack() for t in self.inputs + self.outputs)
 
     @classmethod
@@ -147,12 +160,13 @@ class Meta:
         data = bytes(data)
         if len(data) < _META.size:
             raise CbxError(f"bad .cerebro.meta: {len(data)} bytes, the header alone needs {_META.size}")
-        (magic, version, abi, machine, n_in, n_out, stages, arena, weights, flops, max_flops,
-         triple, cpu, features, name, digest, size, parts, fpu) = _META.unpack_from(data)
+        (magic, version, abi, machine, n_in, n_out, stages, arena, weights, flops, max_flops, triple, cpu,
+         features, name, digest, size, parts, fpu, regions, reserved, region_size) = _META.unpack_from(data)
         if magic != MAGIC:
             raise CbxError(f"bad magic in .cerebro.meta (expected {MAGIC!r}, got {magic!r})")
         if version != FORMAT_VERSION:
-            raise CbxError(f"unsupported .cbx format version {version} (this reader handles {FORMAT_VERSION})")
+            raise CbxError(f"unsupported .cbx format version {version} (this reader handles {FORMAT_VERSION}; "
+                           "rebuild the model with this cerebroc)")
         if abi != ABI_VERSION:
             raise CbxError(f"unsupported entry ABI version {abi} (this reader handles {ABI_VERSION})")
         if n_out == 0 or n_in + n_out > MAX_TENSORS:
@@ -169,13 +183,36 @@ class Meta:
             raise CbxError(f"bad .cerebro.meta: parts {parts} > {MAX_PARTS}")
         if fpu >= len(FPU_MODES):
             raise CbxError(f"bad .cerebro.meta: fpu {fpu} (0 simd, 1 none)")
+        if arena > MAX_ARENA_SIZE:
+            raise CbxError(f"bad .cerebro.meta: arena_size {arena} is impossibly large")
+        try:
+            _check_regions(arena, max(parts, 1), regions, region_size, reserved)
+        except CbxError as exc:
+            raise CbxError(f"bad .cerebro.meta: {exc}") from None
         if parts > 1 and arena < BARRIER_BYTES:
             raise CbxError(f"bad .cerebro.meta: parts {parts} needs an arena of >= {BARRIER_BYTES} bytes, not {arena}")
         tensors = [TensorSpec.unpack(data[_META.size + i * _TENSOR.size:_META.size + (i + 1) * _TENSOR.size], i)
                    for i in range(n_in + n_out)]
         return cls(machine, stages, arena, weights, flops, max_flops, _string(triple, "triple"), _string(cpu, "cpu"),
                    _string(features, "features"), _string(name, "model name"), tensors[:n_in], tensors[n_in:],
-                   digest, max(parts, 1), FPU_MODES[fpu])
+                   digest, max(parts, 1), FPU_MODES[fpu], regions, region_size)
+
+
+def _check_regions(arena: int, parts: int, regions: int, region_size: int, reserved: int) -> None:
+    """The rules of core/meta.c check_regions, with its words: a region per part at most, each aligned and at
+    least the one-part arena apart, all within MAX_ARENA_SIZE."""
+    if reserved:
+        raise CbxError(f"reserved field is {reserved}, not 0")
+    if not 1 <= regions <= parts:
+        raise CbxError(f"regions {regions} (need 1..parts = {parts})")
+    if regions == 1:
+        if region_size:
+            raise CbxError(f"region_size {region_size} with one region (need 0)")
+        return
+    if region_size < arena or region_size % BUFFER_ALIGN:
+        raise CbxError(f"region_size {region_size} (need a multiple of {BUFFER_ALIGN}, >= arena_size {arena})")
+    if (regions - 1) * region_size + arena > MAX_ARENA_SIZE:
+        raise CbxError(f"{regions} regions of {region_size} bytes are impossibly large")
 
 
 def _fixed(text: str, size: int, what: str) -> bytes:

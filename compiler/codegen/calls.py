@@ -251,7 +251,8 @@ class Chunking:
 
     With `regions` > 1 a split call runs the chunks in parallel instead (emit_entry): up to `regions`
     groups of parts each run their share of the chunks, stage after stage as with one part, in an arena
-    region of their own; the arena holds `regions` copies of the memory plan's."""
+    region of their own, region_bytes apart. The host decides how many regions it allocates (cbx.h
+    cbx_arena_bytes): min(parts, regions); meta.arena_size is one region's, what one part needs."""
 
     count: int = 1
     input_bytes: tuple[int, ...] = ()
@@ -259,12 +260,8 @@ class Chunking:
     regions: int = 1
 
     def region_bytes(self, plan_bytes: int) -> int:
-        """Bytes between consecutive regions: the plan's arena, page aligned."""
-        return -(-plan_bytes // REGION_ALIGN) * REGION_ALIGN
-
-    def arena_bytes(self, plan_bytes: int) -> int:
-        """meta.arena_size: every region (the last only as long as the plan's)."""
-        return (self.regions - 1) * self.region_bytes(plan_bytes) + plan_bytes
+        """Bytes between consecutive regions (meta.region_size): the plan's arena, page aligned; 0 with one."""
+        return -(-plan_bytes // REGION_ALIGN) * REGION_ALIGN if self.regions > 1 else 0
 
 
 UNCHUNKED = Chunking()

@@ -5,8 +5,9 @@ streams them from memory. Where each sample's output depends only on that sample
 is rebatched to batch c (a divisor of N) and the compiled batch-c stages run N/c times over
 consecutive chunks of the inputs and outputs (codegen/calls.py offsets the caller's pointers), so one
 chunk's intermediates stay in cache and the memory plan reuses them for the next. A call split across
-threads runs PARALLEL_CHUNKS chunks at once instead, each thread its share of the chunks in its own copy
-of the plan's arena, with no meeting between stages. Compile time does not grow: the whole pipeline runs
+threads runs its chunks in parallel instead, each thread its share of the chunks in its own copy of the
+plan's arena (a region; the host allocates one per thread it splits the call across), with no meeting
+between stages. Compile time does not grow: the whole pipeline runs
 once, on the batch-c graph.
 
 A batch-carrying value has a Split: dim `axis` is outer * N * inner, the sample being (i // inner) % N
@@ -24,10 +25,10 @@ nearly all of them feed dense layers that see >= DENSE_CHUNK_ROWS rows a chunk (
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
+from cerebro.compiler.cbx.format import MAX_PARTS
 from cerebro.compiler.ir import Graph, IRError, Node, Value
 from cerebro.compiler.ir.ops import OPS
 from cerebro.compiler.ir.plan import VIEW_OPS
@@ -59,15 +60,16 @@ class Split:
         return shape[:self.axis] + (self.dim(batch),) + shape[self.axis + 1:]
 
 
-# How many chunks a split call runs at once, each on its own thread in its own arena region
-# (codegen/calls.py emit_entry): the CPUs of the compiling machine (at least 2), capped by the chunks. A call
-# split across more threads than that keeps the extra ones idle (a .cbx compiled on a smaller machine);
-# each region is a copy of the plan's arena. Splitting every stage of a chunk across the threads instead
-# is why grouped/depthwise CNNs used to be kept whole: chunked, they lost on two threads what they gained
-# on one (efficientnet_b0 b8 vs ORT 1.15x pinned, 0.81x on two threads). Chunks in parallel, 2 threads,
-# A/B in one process against the stage-split build (load 7-11): squeezenet1_1 b8 0.68x the time,
-# shufflenet_v2 0.65x, mobilenet_v3_large 0.75x, efficientnet_b0 0.78x.
-PARALLEL_CHUNKS = max(2, os.cpu_count() or 1)
+# How many chunks a split call may run at once, each group of parts on its own share of the chunks in its
+# own arena region (codegen/calls.py emit_entry): every chunk, up to the most parts a call has. The host
+# allocates min(its parts, this) regions (cbx.h cbx_arena_bytes; one in the kernel), so the count is a bound,
+# not memory, and the same model compiles to the same bytes on any machine (it was the compiling machine's
+# CPUs, which made a .cbx from a 64-CPU box ask every host for 64 regions). Splitting every stage of a chunk
+# across the threads instead is why grouped/depthwise CNNs used to be kept whole: chunked, they lost on two
+# threads what they gained on one (efficientnet_b0 b8 vs ORT 1.15x pinned, 0.81x on two threads). Chunks in
+# parallel, 2 threads, A/B in one process against the stage-split build (load 7-11): squeezenet1_1 b8 0.68x
+# the time, shufflenet_v2 0.65x, mobilenet_v3_large 0.75x, efficientnet_b0 0.78x.
+PARALLEL_CHUNKS = MAX_PARTS
 
 
 @dataclass(frozen=True)

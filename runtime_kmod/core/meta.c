@@ -63,6 +63,36 @@ static int check_tensor(const struct cbx_tensor *t, uint32_t index,
 	return CBX_OK;
 }
 
+/*
+ * The regions of a split call's arena (cbx.h): at most one per part, each
+ * CEREBRO_BUFFER_ALIGN-aligned and at least the one-part arena apart, all of
+ * them within CBX_MAX_ARENA_SIZE, so a host's cbx_arena_bytes() cannot
+ * overflow or ask for more than a one-part arena's bound.
+ */
+static int check_regions(const struct cbx_meta *m, struct cbx_error *err)
+{
+	if (m->reserved != 0)
+		return cbx_fail(err, CBX_EMETA, "bad .cerebro.meta: reserved field is %u, not 0", m->reserved);
+	if (m->regions == 0 || m->regions > m->parts)
+		return cbx_fail(err, CBX_EMETA, "bad .cerebro.meta: regions %u (need 1..parts = %u)",
+				m->regions, m->parts);
+	if (m->regions == 1) {
+		if (m->region_size != 0)
+			return cbx_fail(err, CBX_EMETA, "bad .cerebro.meta: region_size %llu with one region (need 0)",
+					(unsigned long long)m->region_size);
+		return CBX_OK;
+	}
+	if (m->region_size < m->arena_size || m->region_size % CEREBRO_BUFFER_ALIGN != 0)
+		return cbx_fail(err, CBX_EMETA, "bad .cerebro.meta: region_size %llu (need a multiple of %d, >= arena_size %llu)",
+				(unsigned long long)m->region_size, CEREBRO_BUFFER_ALIGN,
+				(unsigned long long)m->arena_size);
+	if (m->region_size > CBX_MAX_ARENA_SIZE ||
+	    (uint64_t)(m->regions - 1) * m->region_size > CBX_MAX_ARENA_SIZE - m->arena_size)
+		return cbx_fail(err, CBX_EMETA, "bad .cerebro.meta: %u regions of %llu bytes are impossibly large",
+				m->regions, (unsigned long long)m->region_size);
+	return CBX_OK;
+}
+
 int cbx_meta_check(const uint8_t *sec, uint64_t size, uint32_t machine,
 		   struct cbx_meta *out, struct cbx_error *err)
 {
@@ -79,7 +109,7 @@ int cbx_meta_check(const uint8_t *sec, uint64_t size, uint32_t machine,
 	if (cbx_memcmp(m.magic, CBX_MAGIC, sizeof(m.magic)) != 0)
 		return cbx_fail(err, CBX_EMAGIC, "bad magic in .cerebro.meta (expected \"%s\")", CBX_MAGIC);
 	if (m.format_version != CBX_FORMAT_VERSION)
-		return cbx_fail(err, CBX_EMETA, "unsupported .cbx format version %u (runtime reads %d)",
+		return cbx_fail(err, CBX_EMETA, "unsupported .cbx format version %u (runtime reads %d; rebuild the model)",
 				m.format_version, CBX_FORMAT_VERSION);
 	if (m.abi_version != CEREBRO_ABI_VERSION)
 		return cbx_fail(err, CBX_EMETA, "unsupported entry ABI version %u (runtime has %d)",
@@ -110,6 +140,9 @@ int cbx_meta_check(const uint8_t *sec, uint64_t size, uint32_t machine,
 		m.parts = 1;
 	if (m.fpu > CBX_FPU_NONE)
 		return cbx_fail(err, CBX_EMETA, "bad .cerebro.meta: fpu %u (0 simd, 1 none)", m.fpu);
+	ret = check_regions(&m, err);
+	if (ret)
+		return ret;
 	if (m.parts > 1 && m.arena_size < CEREBRO_BARRIER_BYTES)
 		return cbx_fail(err, CBX_EMETA, "bad .cerebro.meta: parts %u needs an arena of >= %d bytes, not %llu",
 				m.parts, CEREBRO_BARRIER_BYTES, (unsigned long long)m.arena_size);

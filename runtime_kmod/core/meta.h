@@ -9,7 +9,7 @@
 
 #include "error.h"
 
-CBX_STATIC_ASSERT(sizeof(struct cbx_meta) == 520, "struct cbx_meta layout");
+CBX_STATIC_ASSERT(sizeof(struct cbx_meta) == 536, "struct cbx_meta layout");
 CBX_STATIC_ASSERT(sizeof(struct cbx_tensor) == 144, "struct cbx_tensor layout");
 
 /* Refused above this, so hosts can round sizes up without overflow. */

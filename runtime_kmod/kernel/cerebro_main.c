@@ -53,14 +53,19 @@ void cerebro_handle_destroy(struct cerebro_handle *h)
 	kfree(h);
 }
 
-/* Lays arena, inputs, outputs and the post buffer out 64-byte aligned. */
+/*
+ * Lays arena, inputs, outputs and the post buffer out 64-byte aligned. The
+ * module runs plain stage numbers, one part: the arena is one region
+ * (cbx.h), whatever number a batch-chunked model's split calls could use.
+ */
 static int handle_layout(struct cerebro_model *model, u64 *offsets, u64 *total)
 {
 	u32 count = model->meta.num_inputs + model->meta.num_outputs;
-	u64 at = ALIGN(model->meta.arena_size, ALIGN_BYTES);
+	u64 arena = cbx_arena_bytes(&model->meta, 1);
+	u64 at = ALIGN(arena, ALIGN_BYTES);
 	u32 i;
 
-	if (model->meta.arena_size > MAX_HANDLE_BYTES)
+	if (arena > MAX_HANDLE_BYTES)
 		return -ENOMEM;
 	for (i = 0; i <= count; i++) {
 		u64 size = i < count ? model->tensors[i].nbytes : post_bytes(model);

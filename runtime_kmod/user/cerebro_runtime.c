@@ -133,7 +133,7 @@ const char *cbx_runtime_dtype_name(uint32_t dtype)
 
 size_t cbx_runtime_arena_bytes(const struct cbx_model *model)
 {
-	return cbx_model_arena_bytes(model);
+	return cbx_model_arena_bytes(model, NULL);
 }
 
 /* The first buffer the generated code could not use as given, or -1. */
@@ -151,7 +151,7 @@ static long misaligned(const void *const *buffers, uint32_t count)
 int cbx_runtime_run(const struct cbx_model *model, const void *const *inputs,
 		    void *const *outputs, void *arena, char *err, size_t err_len)
 {
-	size_t arena_bytes = cbx_model_arena_bytes(model);
+	size_t arena_bytes = cbx_model_arena_bytes(model, NULL);
 	struct cbx_error e = { 0 };
 	void *own = NULL;
 	long bad;

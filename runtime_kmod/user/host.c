@@ -253,13 +253,15 @@ int cbx_model_pool_create(struct cbx_pool **out, const struct cbx_model *model, 
 				model->meta.model_name, threads, model->meta.parts);
 	if (threads <= 1)
 		return CBX_OK;
-	per_thread = model->meta.parts / threads;
+	/* batch chunks in parallel: a task per thread, so the call needs a region per thread, no more */
+	per_thread = model->meta.regions > 1 ? 1 : model->meta.parts / threads;
 	return cbx_pool_create(out, threads, per_thread < PARTS_PER_THREAD ? per_thread : PARTS_PER_THREAD, err);
 }
 
-size_t cbx_model_arena_bytes(const struct cbx_model *model)
+size_t cbx_model_arena_bytes(const struct cbx_model *model, const struct cbx_pool *pool)
 {
-	size_t bytes = (model->meta.arena_size + CEREBRO_BUFFER_ALIGN - 1) & ~(size_t)(CEREBRO_BUFFER_ALIGN - 1);
+	uint64_t need = cbx_arena_bytes(&model->meta, pool ? cbx_pool_tasks(pool) : 1);
+	size_t bytes = ((size_t)need + CEREBRO_BUFFER_ALIGN - 1) & ~(size_t)(CEREBRO_BUFFER_ALIGN - 1);
 
 	return bytes < CEREBRO_BARRIER_BYTES ? CEREBRO_BARRIER_BYTES : bytes;
 }

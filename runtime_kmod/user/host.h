@@ -37,7 +37,8 @@ void cbx_model_free(struct cbx_model *model);
 
 /*
  * Runs every stage in order. Buffers must hold the sizes the meta gives
- * and be CEREBRO_BUFFER_ALIGN-aligned; @arena holds meta.arena_size bytes.
+ * and be CEREBRO_BUFFER_ALIGN-aligned; @arena holds meta.arena_size bytes
+ * (cbx_model_arena_bytes(@model, NULL)).
  */
 int cbx_model_run(const struct cbx_model *model, const void *const *inputs,
 		  void *const *outputs, void *arena, struct cbx_error *err);
@@ -49,9 +50,14 @@ int cbx_model_run(const struct cbx_model *model, const void *const *inputs,
 int cbx_model_pool_create(struct cbx_pool **out, const struct cbx_model *model, unsigned int threads,
 			  struct cbx_error *err);
 
-/* Bytes of arena a call needs: meta.arena_size rounded up to the buffer
- * alignment, and at least CEREBRO_BARRIER_BYTES. */
-size_t cbx_model_arena_bytes(const struct cbx_model *model);
+/*
+ * Bytes of arena a call through cbx_model_run_pool(@model, @pool) needs
+ * (@pool NULL: cbx_model_run): the regions of @pool's parts per call
+ * (cbx.h cbx_arena_bytes; one without a pool) rounded up to the buffer
+ * alignment, and at least CEREBRO_BARRIER_BYTES. Bounded by the checked
+ * meta (CBX_MAX_ARENA_SIZE).
+ */
+size_t cbx_model_arena_bytes(const struct cbx_model *model, const struct cbx_pool *pool);
 
 /*
  * Runs one call split across @pool's threads, as abi.h describes: the
@@ -60,7 +66,7 @@ size_t cbx_model_arena_bytes(const struct cbx_model *model);
  * others, a waiting thread spins briefly, then sleeps); or serially (plain
  * stage numbers) while that is faster (cbx_pool_run), or when @pool is NULL,
  * has 1 thread or is busy with another thread's call. Refuses a pool larger
- * than meta.parts.
+ * than meta.parts. @arena holds cbx_model_arena_bytes(@model, @pool).
  */
 int cbx_model_run_pool(const struct cbx_model *model, struct cbx_pool *pool,
 		       const void *const *inputs, void *const *outputs, void *arena,

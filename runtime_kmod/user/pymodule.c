@@ -156,7 +156,7 @@ static int Model_init(ModelObject *self, PyObject *args, PyObject *kwargs)
 	self->model = model;
 	self->pool = pool;
 	self->threads = (unsigned int)threads;
-	self->arena_bytes = cbx_model_arena_bytes(model);
+	self->arena_bytes = cbx_model_arena_bytes(model, pool);
 	return 0;
 }
 
@@ -630,6 +630,16 @@ static PyObject *Model_get_threads(ModelObject *self, void *closure)
 	return PyLong_FromUnsignedLong(self->threads);
 }
 
+static PyObject *Model_get_arena_bytes(ModelObject *self, void *closure)
+{
+	(void)closure;
+	if (!self->model) {
+		PyErr_SetString(PyExc_RuntimeError, "Model is not initialised");
+		return NULL;
+	}
+	return PyLong_FromSize_t(self->arena_bytes);
+}
+
 static PyMethodDef Model_methods[] = {
 	{ "run", (PyCFunction)(void (*)(void))Model_run, METH_FASTCALL,
 	  "run(inputs, outputs): run every stage; buffers are checked against the meta." },
@@ -645,6 +655,8 @@ static PyMethodDef Model_methods[] = {
 static PyGetSetDef Model_getset[] = {
 	{ "raw_meta", (getter)Model_get_meta, NULL, "the raw .cerebro.meta section (bytes)", NULL },
 	{ "threads", (getter)Model_get_threads, NULL, "threads one call is split across (int)", NULL },
+	{ "arena_bytes", (getter)Model_get_arena_bytes, NULL,
+	  "bytes of each call's arena: the regions this Model's threads use (int)", NULL },
 	{ NULL, NULL, NULL, NULL, NULL },
 };
 

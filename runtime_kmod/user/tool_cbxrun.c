@@ -116,7 +116,7 @@ int main(int argc, char **argv)
 	}
 	count = model->meta.num_inputs + model->meta.num_outputs;
 	memset(buffers, 0, sizeof(buffers));
-	arena = aligned_buffer(cbx_model_arena_bytes(model));
+	arena = aligned_buffer(cbx_model_arena_bytes(model, pool));
 	for (i = 0; i < count; i++) {
 		const struct cbx_tensor *t = &model->tensors[i];
 

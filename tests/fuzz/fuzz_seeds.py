@@ -34,10 +34,16 @@ def _cc(tmp: Path, *flags: str, compiler: str = "cc", source: str = C_SOURCE, su
 
 
 def cbx_seeds(tmp: Path) -> dict[str, bytes]:
-    """Compiled models: one stage, several stages with weights, two inputs and outputs with IR text."""
-    from cbx_fixtures import AFFINE, STAGED, TWO_IO, build
+    """Compiled models: one stage, several stages with weights, two inputs and outputs with IR text, and a
+    split-call model with 4 arena regions (the fields a host sizes a parallel call's arena from)."""
+    import struct
+
+    from cbx_fixtures import AFFINE, STAGED, TWO_IO, build, parallel_model, patch, section
+    parallel = build(parallel_model(256, "regions"))
+    stride = -(-parallel_model().arena_size // 4096) * 4096
+    regions = patch(parallel, section(parallel, ".cerebro.meta").offset + 520, struct.pack("<2IQ", 4, 0, stride))
     return {"affine.cbx": build(AFFINE), "staged.cbx": build(STAGED),
-            "two_io.cbx": build(TWO_IO, ir_text="graph two_io { y = x + 1 }")}
+            "two_io.cbx": build(TWO_IO, ir_text="graph two_io { y = x + 1 }"), "regions.cbx": regions}
 
 
 def elf_seeds(tmp: Path) -> dict[str, bytes]:

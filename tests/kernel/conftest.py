@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 # shared with the test modules, which cannot import from conftest (see vm_support.py)
-from vm_support import TARGET, WIDE_ARENA, WIDE_OUTPUTS, skip_reason
+from vm_support import CHUNKS, TARGET, WIDE_ARENA, WIDE_OUTPUTS, skip_reason
 
 from cerebro import kmod
 
@@ -141,6 +141,40 @@ def compile_symbols(out: Path) -> Path:
     return out
 
 
+def _compile_chunked(out: Path) -> ModelCase:
+    """tests/test_batch_chunks.py's ONNX CNN at batch 4 in 4 chunks of 1 (the cache budget made tiny): its split
+    calls could use 4 arena regions; cerebro.ko runs one part, in one region (meta.arena_size)."""
+    from test_batch_chunks import _cnn
+
+    from cerebro import runtime
+    from cerebro.compiler import build
+    from cerebro.compiler.passes import batch_chunks
+    from cerebro.frontends.onnx import import_onnx
+
+    rng = np.random.default_rng(5)
+    graph = import_onnx(_cnn(CHUNKS, rng).SerializeToString())
+    budget, batch_chunks.CACHE_BUDGET = batch_chunks.CACHE_BUDGET, 1
+    try:
+        data = build(graph, target=TARGET, name="chunked")
+    finally:
+        batch_chunks.CACHE_BUDGET = budget
+    out.write_bytes(data)
+    inputs = [rng.normal(size=(CHUNKS, 3, 16, 16)).astype(np.float32)]
+    return ModelCase("chunked", out, inputs, runtime.load(data)(*inputs))
+
+
+def compile_regions_lie(chunked: Path, out: Path) -> Path:
+    """The chunked model resealed with 300 regions (more than its 256 parts): the loader must refuse it."""
+    import struct
+
+    import cbx_fixtures
+
+    data = chunked.read_bytes()
+    at = cbx_fixtures.section(data, ".cerebro.meta").offset + 520  # offsetof(struct cbx_meta, regions)
+    out.write_bytes(cbx_fixtures.patch(data, at, struct.pack("<I", 300)))
+    return out
+
+
 def compile_models(workdir: Path) -> tuple[dict[str, ModelCase], Path]:
     """Every model the VM runs, plus a valid .cbx whose module is never built (for ENOPKG)."""
     import cbx_fixtures
@@ -155,6 +189,7 @@ def compile_models(workdir: Path) -> tuple[dict[str, ModelCase], Path]:
     models["tiny"] = _compile_fixture("tiny", cbx_fixtures.AFFINE, workdir / "tiny.cbx",
                                       [rng.standard_normal((2, 4)).astype(np.float32)])
     models["int8"] = _compile_integer(workdir / "int8.cbx")
+    models["chunked"] = _compile_chunked(workdir / "chunked.cbx")
     unregistered = workdir / "unregistered.cbx"
     unregistered.write_bytes(cbx_fixtures.build(dataclasses.replace(cbx_fixtures.AFFINE, name="unregistered")))
     return models, unregistered
@@ -221,7 +256,8 @@ def boot_test_vm(workdir: Path) -> VmResult:
     files.update({"/root/wide.cbx": wide, "/root/wide.ko": wide_ko})
     slow = compile_slow(workdir / "slow.cbx")
     files.update({"/root/slow.cbx": slow, "/root/slow.ko": kmod.build_model_module(slow, out, release),
-                  "/root/symbols.cbx": compile_symbols(workdir / "symbols.cbx")})
+                  "/root/symbols.cbx": compile_symbols(workdir / "symbols.cbx"),
+                  "/root/regions_lie.cbx": compile_regions_lie(models["chunked"].cbx, workdir / "regions_lie.cbx")})
     env = [f"MODELS='{' '.join(models)}'", f"PYTHON={os.path.realpath(sys.executable)}",
            f"mod_wide={wide_ko.stem}", f"WIDE_ARENA={WIDE_ARENA}"]
     files.update(python_files(workdir))

@@ -524,6 +524,8 @@ static const struct field meta_fields[] = {
 	{ offsetof(struct cbx_meta, arena_size), 8 }, { offsetof(struct cbx_meta, weights_size), 8 },
 	{ offsetof(struct cbx_meta, flops), 8 }, { offsetof(struct cbx_meta, max_stage_flops), 8 },
 	{ offsetof(struct cbx_meta, meta_size), 4 }, { offsetof(struct cbx_meta, parts), 4 },
+	{ offsetof(struct cbx_meta, regions), 4 }, { offsetof(struct cbx_meta, reserved), 4 },
+	{ offsetof(struct cbx_meta, region_size), 8 },
 };
 
 static const struct field tensor_fields[] = {

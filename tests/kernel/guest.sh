@@ -135,6 +135,7 @@ vm-checks write model_path_fifo "$SYS/model_path" /tmp/fifo 22
 truncate -s $((512 * 1024 * 1024 + 1)) /tmp/big.cbx	# sparse: no memory used
 vm-checks load load_over_512mib /tmp/big.cbx 27
 rm /tmp/big.cbx
+vm-checks load load_regions_lie /root/regions_lie.cbx 8
 vm-checks load load_newline_path "$(printf '/nonexistent\ncerebro: forged line')" 2
 check log_not_forged sh -c '! dmesg | grep -q "^\[[ 0-9.]*\] cerebro: forged line"'
 vm-checks write model_path_leading_space "$SYS/model_path" " /root/mlp.cbx" 0

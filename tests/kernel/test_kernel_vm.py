@@ -12,10 +12,11 @@ import re
 
 import numpy as np
 import pytest
+from vm_support import CHUNKS
 
 from cerebro import runtime
 
-MODELS = ["mlp", "cnn", "transformer", "twoio", "staged", "tiny", "int8"]
+MODELS = ["mlp", "cnn", "transformer", "twoio", "staged", "tiny", "int8", "chunked"]
 
 # case -> (errno the kernel must return, text its reason must then hold); vm_checks.c makes each call. An ioctl's
 # reason is its open file's LAST_ERROR; a sysfs write's (SYSFS_CASES) the last_error next to the file written.
@@ -58,6 +59,7 @@ BAD_INPUT = {
     "load_device_node": ("EINVAL", "load /dev/null: not a regular file"),
     "model_path_fifo": ("EINVAL", "load /tmp/fifo: not a regular file"),
     "load_over_512mib": ("EFBIG", "load /tmp/big.cbx: larger than the 512 MiB cap"),
+    "load_regions_lie": ("ENOEXEC", r"bad .cerebro.meta: regions 300 (need 1..parts = 256)"),
     "load_newline_path": ("ENOENT", r"load /nonexistent\x0acerebro: forged line: no such file"),
     # crafted files (tests/test_image_parse.py): refused at once, however big
     "hostile_name_sections": ("ENOEXEC", "string table (section 1) has a name over 1024 bytes at offset 1"),
@@ -96,6 +98,17 @@ def test_model_through_dev_cerebro_matches_userspace(vm, name):
     got = split_outputs(vm.file(f"out_{name}"), [o for o in signature(model).outputs])
     for g, want in zip(got, model.expected, strict=True):
         np.testing.assert_allclose(g, want, rtol=1e-6, atol=1e-7)
+
+
+def test_chunked_model_runs_in_one_arena_region(vm):
+    """A batch-chunked model whose split calls could use a region per chunk: cerebro.ko runs it as one part,
+    in the one region meta.arena_size holds, and gets user space's outputs."""
+    model = vm.models["chunked"]
+    meta = runtime.load(str(model.cbx)).meta
+    assert meta.regions == CHUNKS and meta.region_size >= meta.arena_size > 0
+    assert_check(vm, "run_chunked")
+    (got,) = split_outputs(vm.file("out_chunked"), signature(model).outputs)
+    np.testing.assert_allclose(got, model.expected[0], rtol=1e-6, atol=1e-7)
 
 
 def test_integer_model_runs_without_fpu_section(vm):

@@ -17,6 +17,7 @@ from cerebro import kmod
 TARGET = "x86_64"  # x86-64-v2: runs under TCG and on any CI host
 WIDE_OUTPUTS = 250  # its signature is longer than sysfs's one page
 WIDE_ARENA = 16 << 20  # one handle of it: 16 MiB to charge to the caller's memory cgroup
+CHUNKS = 4  # the chunked model's batch, run in chunks of one sample
 
 
 def skip_reason() -> str | None:

@@ -24,7 +24,8 @@
  * Runs stage @stage of the model (0 <= stage < meta.num_stages). A host calls
  * the stages in order with the same pointers; splitting into stages keeps
  * each kernel FPU section short. Inputs are read-only, outputs are written
- * whole, @arena holds meta.arena_size bytes of scratch owned by this call.
+ * whole, @arena holds meta.arena_size bytes of scratch owned by this call
+ * (a split call: cbx_arena_bytes(meta, parts) of cbx.h, its regions).
  * Returns CEREBRO_OK (CEREBRO_LAST_STEP, below) or a CEREBRO_E* code.
  *
  * @stage is a stage word: bits 0-15 the index, bits 16-23 the part
@@ -42,7 +43,11 @@
  * have returned. The code itself never waits, so a host may sleep, or have
  * another thread take a part, while a thread is descheduled. The first
  * CEREBRO_BARRIER_BYTES of the arena are reserved (meta.arena_size counts
- * them; the code never touches them). The code splits whole output elements
+ * them; the code never touches them). A model with meta.regions > 1 runs
+ * its batch chunks whole on min(N, meta.regions) groups of consecutive
+ * parts, each in its own arena region (cbx.h); a host that splits calls
+ * into no more parts than it has threads allocates only the regions its
+ * threads use. The code splits whole output elements
  * among the parts, each computed as with one part, so results do not depend
  * on N, bit for bit.
  */

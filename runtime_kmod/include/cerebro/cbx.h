@@ -20,6 +20,15 @@
  * and `cerebroc inspect`/`profile`.
  *
  * meta.hash is the SHA-256 of the whole file with the 32 hash bytes zeroed.
+ *
+ * The arena: a call on one part (plain stage numbers: the kernel module, the
+ * embedding API, a serial call) needs meta.arena_size bytes. A split call
+ * of N parts (abi.h) of a model with meta.regions > 1 runs whole batch
+ * chunks on G = min(N, meta.regions) groups of parts, group g in its own
+ * region at g * meta.region_size, and needs (G - 1) * meta.region_size +
+ * meta.arena_size bytes (cbx_arena_bytes below). So the host, not the
+ * compiling machine, decides how many regions exist: the file only bounds
+ * them, and a host that runs one part allocates one.
  */
 #ifndef CEREBRO_CBX_H
 #define CEREBRO_CBX_H
@@ -35,7 +44,7 @@
 #define CBX_IR_SECTION ".cerebro.ir"
 
 #define CBX_MAGIC "CBXMETA"	/* 8 bytes with the NUL */
-#define CBX_FORMAT_VERSION 1
+#define CBX_FORMAT_VERSION 2	/* 2: the arena in regions (regions, region_size) */
 #define CBX_MAX_RANK 8
 #define CBX_NAME_LEN 64
 #define CBX_MAX_TENSORS 256
@@ -84,7 +93,7 @@ struct cbx_meta {
 	uint32_t num_inputs;
 	uint32_t num_outputs;
 	uint32_t num_stages;		/* >= 1 */
-	uint64_t arena_size;		/* bytes of scratch per call */
+	uint64_t arena_size;		/* bytes of scratch of one region (a call on one part) */
 	uint64_t weights_size;		/* bytes in .cerebro.weights */
 	uint64_t flops;			/* estimated per call, all stages */
 	uint64_t max_stage_flops;	/* estimated, the largest stage */
@@ -96,7 +105,23 @@ struct cbx_meta {
 	uint32_t meta_size;		/* sizeof(struct cbx_meta) + tensors */
 	uint16_t parts;			/* most threads per call, <= CEREBRO_MAX_PARTS; 0 means 1 */
 	uint16_t fpu;			/* enum cbx_fpu: FP/SIMD registers the code uses */
+	uint32_t regions;		/* arena regions a split call can use, 1..parts (below) */
+	uint32_t reserved;		/* 0 */
+	uint64_t region_size;		/* bytes from one region to the next; 0 when regions is 1 */
 	struct cbx_tensor tensors[];	/* inputs, then outputs */
 };
+
+/*
+ * Arena bytes a call split into @parts parts needs (1 for plain stage
+ * numbers), for a header whose regions and sizes were checked (core/meta.c
+ * bounds the result by CBX_MAX_ARENA_SIZE, so nothing here overflows).
+ */
+static inline uint64_t cbx_arena_bytes(const struct cbx_meta *meta, uint32_t parts)
+{
+	uint32_t regions = meta->regions > 1 ? meta->regions : 1;
+	uint32_t used = parts < regions ? parts : regions;
+
+	return used > 1 ? (uint64_t)(used - 1) * meta->region_size + meta->arena_size : meta->arena_size;
+}
 
 #endif /* CEREBRO_CBX_H */

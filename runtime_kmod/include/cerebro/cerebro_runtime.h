@@ -52,7 +52,11 @@ const struct cbx_tensor *cbx_runtime_output(const struct cbx_model *model, uint3
 /* "float32", "int64", ... for an enum cbx_dtype code; "unknown" otherwise. */
 const char *cbx_runtime_dtype_name(uint32_t dtype);
 
-/* Bytes of scratch one call needs (a multiple of CEREBRO_BUFFER_ALIGN). */
+/*
+ * Bytes of scratch one call needs (a multiple of CEREBRO_BUFFER_ALIGN): a
+ * call here runs on the calling thread, so one arena region (cbx.h) however
+ * many a batch-chunked model could use on more threads.
+ */
 size_t cbx_runtime_arena_bytes(const struct cbx_model *model);
 
 /*
