@@ -28,8 +28,8 @@ from cerebro.compiler.targets import resolve_target
 REFERENCES = {"exp": np.exp, "expm1": np.expm1, "tanh": np.tanh, "logistic": scipy.special.expit,
               "erf": scipy.special.erf, "log": np.log, "log1p": np.log1p}
 # max error in ulps of the f32-rounded reference; measured on x86-64 (v2 and AVX-512): exp 1, expm1 2,
-# tanh 5 (4 with FMA), logistic 2, erf 2, log 1, log1p 2
-ULPS = {"exp": 2, "expm1": 3, "tanh": 6, "logistic": 3, "erf": 3, "log": 2, "log1p": 3}
+# tanh 5 (4 with FMA), logistic 2, erf 5 (a rational like tanh's), log 1, log1p 2
+ULPS = {"exp": 2, "expm1": 3, "tanh": 6, "logistic": 3, "erf": 6, "log": 2, "log1p": 3}
 RELATIVE = 2e-6
 # where each f32 formula switches path or saturates: swept densely on both sides
 BREAKPOINTS = {
@@ -137,3 +137,20 @@ def test_gelu_epilogue_vectorises(target: str, vector: str, scalar: str) -> None
 
 def _scalar(g: Graph, value: float) -> Value:
     return g.const(np.full((1, 1), value, np.float32))
+
+
+def test_f32_erf_is_one_short_rational() -> None:
+    """GELU's erf runs on every element of a transformer's widest matmul, as its epilogue: the f32 form is
+    one rational (x*P(x^2)/Q(x^2), one division, no exp) of at most 20 IR instructions per vector; the
+    two-polynomial form it replaced was 33 (2 ulp instead of 5: _check holds both to the same bounds)."""
+    from llvmlite import ir
+
+    from cerebro.compiler.codegen.mathfn import erf
+
+    vector = ir.VectorType(ir.FloatType(), 16)
+    fn = ir.Function(ir.Module("erf"), ir.FunctionType(vector, [vector]), "erf")
+    b = ir.IRBuilder(fn.append_basic_block("entry"))
+    b.ret(erf(b, fn.args[0]))
+    body = [line for line in str(fn).splitlines() if " = " in line]
+    assert len(body) <= 20, "\n".join(body)
+    assert sum(" fdiv " in line for line in body) == 1

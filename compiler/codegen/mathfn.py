@@ -13,7 +13,7 @@ f32 sin/cos/pow are computed in f64 and rounded once, which keeps them within
 about an ulp. The f32 exp, expm1, tanh and erf have forms of their own (`_by_type`)
 that run at vector speed in matmul epilogues and softmax: a single path each, at most
 one division, no f64, few selects (exp: shifter rounding, clamp instead of special
-cases; tanh: Eigen's/XLA's rational; erf: two polynomials, no exp).
+cases; tanh and erf: Eigen's/XLA's rationals, no exp).
 
 Measured accuracy (tests/test_codegen_ops.py and tests/test_codegen_mathfn.py
 sweeps; f32): exp, log, log1p, expm1, tanh, logistic, erf within 2e-6 relative
@@ -375,16 +375,9 @@ def _erf_over_x(z: float) -> float:
 
 @cache
 def _chebyshev(name: str, lo: float, hi: float, degree: int) -> tuple[float, ...]:
-    fn = {"erfcx": _erfcx, "erf_over_x": _erf_over_x, "erf": math.erf}[name]
+    fn = {"erfcx": _erfcx, "erf_over_x": _erf_over_x}[name]
     mapped = np.vectorize(lambda t: fn(lo + (t + 1.0) * (hi - lo) / 2.0))
     return tuple(float(c) for c in chebyshev.chebinterpolate(mapped, degree))
-
-
-@cache
-def _monomial(name: str, lo: float, hi: float, degree: int) -> tuple[float, ...]:
-    """_chebyshev's interpolant as monomial coefficients in t (Horner: one fma per degree; fine in
-    f32 at low degree, the coefficients staying below 1.2 in magnitude)."""
-    return tuple(float(c) for c in chebyshev.cheb2poly(_chebyshev(name, lo, hi, degree)))
 
 
 def _on_interval(f: _Ops, v: ir.Value, name: str, lo: float, hi: float, degree: int) -> ir.Value:
@@ -409,19 +402,24 @@ def _erf_64(b: ir.IRBuilder, x: ir.Value) -> ir.Value:
     return f.sel(f.isnan(x), x, result)
 
 
+_ERF_P = [1.128379143519084, 0.18520832239976145, 0.050955695062380861, 0.0034082910107109506,
+          0.00022905065861350646]  # Eigen's generic_fast_erf_float: erf(x) = x*P(x^2)/Q(x^2), x^2 <= 16
+_ERF_Q = [1.0, 0.49746925110067538, 0.11098505178285362, 0.014070470171167667, 0.0010179625278914885,
+          0.000023547966471313185, -1.1791602954361697e-7]
+
+
 def _erf_32(b: ir.IRBuilder, x: ir.Value) -> ir.Value:
-    """Two polynomials, no exp: |x| * P(x^2) below 1, erf itself in (|x| mapped to [-1, 1]) on
-    [1, 4] (beyond, erf rounds to 1); Horner on Chebyshev interpolants turned monomial. (A rational
-    x*P(x^2)/Q(x^2) would be ~2x cheaper, but cancellation in f32 Horner costs it 5-6 ulp; this is 2.)"""
+    """One rational, one division (Eigen's and XLA's): x*P(x^2)/Q(x^2) with x^2 clamped to 16 (erf(4)
+    rounds to 1 in f32) and the result to [-1, 1]. 5 ulp at most (near x = 3, where the quotient's
+    rounding shows against erf ~ 1 - 2e-5); the two-polynomial form it replaced was 2 ulp but ~30
+    instructions per vector against ~15, and a GELU epilogue's erf is most of its cost (vit's
+    197x768x3072 GELU matmul: see the commit). NaN passes through (selects compare their own input),
+    +-inf gives +-1, -0 gives -0."""
     f = _Ops(b, x.type)
-    ax = f.intrinsic("fabs", x)
-    z = f.mul(ax, ax)
-    near = f.mul(ax, f.horner(f.madd(f.sel(f.cmp("<", z, 1.0), z, 1.0), 2.0, -1.0),
-                              list(_monomial("erf_over_x", 0.0, 1.0, 5))))
-    clipped = f.clamp(ax, 1.0, 4.0)
-    far = f.horner(f.madd(clipped, 2.0 / 3.0, -5.0 / 3.0), list(_monomial("erf", 1.0, 4.0, 12)))
-    result = f.sel(f.cmp("<", ax, 1.0), near, f.sel(f.cmp(">=", ax, 4.0), 1.0, far))
-    return f.intrinsic("copysign", result, x)  # NaN: every compare is false, far is NaN
+    z = f.mul(x, x)
+    z = f.sel(f.cmp(">", z, 16.0), 16.0, z)
+    ratio = f.div(f.mul(x, f.horner(z, _ERF_P)), f.horner(z, _ERF_Q))
+    return f.clamp(ratio, -1.0, 1.0)
 
 
 def two_product(b: ir.IRBuilder, x: ir.Value, y: ir.Value) -> tuple[ir.Value, ir.Value]:
