@@ -37,6 +37,7 @@ from cbx_fixtures import (
 from cerebro import _runtime, runtime
 from cerebro.compiler.cbx import CbxError, TensorSpec
 from cerebro.compiler.cbx import Meta as CbxMeta
+from cerebro.compiler.cbx.format import meta_size
 from cerebro.compiler.ir.dtypes import DType
 from cerebro.compiler.targets import CPU_FEATURES
 
@@ -206,9 +207,9 @@ MALFORMED = {
     "relocation": (lambda d: patch_relocation_type(d, ".rela.text", 0, 42),
                    r"unknown relocation type 42 in .rela.text"),
     "import": (lambda d: rename_symbol(d, "memset", "sinf"), r"undefined symbol 'sinf' is not provided by the runtime"),
-    "nbytes lie": (lambda d: patch(d, _meta_offset(d) + 520 + 136, struct.pack("<Q", 7)),
+    "nbytes lie": (lambda d: patch(d, _meta_offset(d) + meta_size(0) + 136, struct.pack("<Q", 7)),
                    r"tensor 'x' claims 7 bytes but its shape and dtype need 16384"),
-    "dtype": (lambda d: patch(d, _meta_offset(d) + 520 + 64, struct.pack("<I", 42)),
+    "dtype": (lambda d: patch(d, _meta_offset(d) + meta_size(0) + 64, struct.pack("<I", 42)),
               r"tensor 'x' has unknown dtype code 42"),
     "meta machine": (lambda d: patch(d, _meta_offset(d) + 16, struct.pack("<I", 40)),
                      r"machine 40 disagrees with the ELF header"),

@@ -38,6 +38,8 @@ def describe(meta) -> dict:
         "parts": meta.parts,
         "fpu": meta.fpu,
         "arena_size": meta.arena_size,
+        "regions": meta.regions,
+        "region_size": meta.region_size,
         "weights_size": meta.weights_size,
         "flops": meta.flops,
         "max_stage_flops": meta.max_stage_flops,
@@ -120,7 +122,9 @@ def run(args: argparse.Namespace) -> int:
           f"threads per call: up to {info['parts']}")
     print(f"  fpu:       {info['fpu']}" + ("  (integer-only: the kernel runs it without an FPU section)"
                                           if info["fpu"] == "none" else ""))
-    print(f"  arena:     {info['arena_size']:,} bytes; weights: {info['weights_size']:,} bytes")
+    regions = (f" a region, {info['regions']} regions {info['region_size']:,} bytes apart (one per thread)"
+               if info["regions"] > 1 else "")
+    print(f"  arena:     {info['arena_size']:,} bytes{regions}; weights: {info['weights_size']:,} bytes")
     print(f"  sha256:    {info['hash']}")
     if int8 is not None:
         kinds = [where.split(" -> ")[0] for where in int8["int8"]]

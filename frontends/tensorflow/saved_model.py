@@ -21,8 +21,11 @@ OPSET = 17
 # TensorFlow's C++ start-up lines (absl's pre-InitializeLog warning, CPU instructions, GPU probing,
 # grappler sessions) are noise in a compile's output; level 2 keeps errors. Set before TensorFlow is
 # first imported (this module is imported before any `import tensorflow` of the frontend); a user who
-# wants the lines sets TF_CPP_MIN_LOG_LEVEL=0.
+# wants the lines sets TF_CPP_MIN_LOG_LEVEL=0. On CPUs where TensorFlow turns oneDNN on (AVX-512 hosts) it
+# says so before absl's logging starts, whatever the level, unless TF_ENABLE_ONEDNN_OPTS is set: a compile
+# only traces and converts the graph, so oneDNN's kernels (and their round-off) are off unless asked for.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
 class SavedModelError(OnnxImportError):
     """A SavedModel Cerebro cannot read: missing directory or signature, unbound dims."""
