@@ -10,10 +10,13 @@ and not -0, so max/min lose their NaN and signed-zero selects and the accumulato
 around the loop (a 1x1 conv with hardswish: 1.28x faster, relu 1.08x); elementwise.literal, as in the
 elementwise loops. A conv tile's f32 chain of adds, multiplies, max/min and logistic (bias, ReLU, hardswish,
 SiLU) is emitted as vector code instead (apply_rows_vector), SiLU's on vectors of two rows so that the rows'
-long chains overlap.
+long chains overlap. A long chain (outlines: hardswish, SiLU) is not copied into every tile phase: the conv
+tile calls rows_function, one per distinct chain and width in the module.
 """
 
 from __future__ import annotations
+
+import hashlib
 
 from llvmlite import ir
 
@@ -126,3 +129,104 @@ def apply_rows_vector(builder: ir.IRBuilder, node: Node, fn: ir.Function, rows: 
         for r, (_, at) in enumerate(group):
             mask = ir.Constant(ir.VectorType(ir.IntType(32), width), list(range(r * width, (r + 1) * width)))
             store(builder, builder.shuffle_vector(result, ir.Constant(result.type, None), mask), pout, at, elem)
+
+
+
+CHEAP_OPS = frozenset({"add", "sub", "mul", "neg", "max", "min"})
+OUTLINED_CHAIN = 3  # a chain of this many cheap ops or more, or with any other op, is outlined
+
+
+def outlines(node: Node) -> bool:
+    """Whether a conv tile runs node's epilogue through rows_function instead of inline: a long chain
+    (hardswish's six ops, SiLU's logistic) costs more to emit and optimise per tile phase than the call
+    costs at run time; bias, ReLU and residual chains (two ops) stay inline, where the call was measured
+    at 1.09-1.33x the time of MobileNetV3's 1x1 convs with 16-24 input channels (short tiles)."""
+    nodes = node.attrs["epilogue"].nodes
+    return len(nodes) >= OUTLINED_CHAIN or any(inner.op not in CHEAP_OPS for inner in nodes)
+
+
+class _Arguments:
+    """Stands for a node function in apply_row/apply_rows_vector: its `args` by the node's slots, only the
+    output's and those the epilogue loads filled in (the rows function's own arguments)."""
+
+    def __init__(self, args: list[ir.Value | None]) -> None:
+        self.args = args
+
+
+def _chain_key(node: Node, width: int) -> str:
+    """What the code of node's epilogue on rows of `width` columns depends on (its values numbered in order
+    met, one-element inputs by their bits, which may become literals), as a name: equal chains share one
+    rows_function across node functions."""
+    epilogue: Epilogue = node.attrs["epilogue"]
+    ordinals: dict[int, int] = {}
+
+    def number(vid: int) -> int:
+        return ordinals.setdefault(vid, len(ordinals))
+
+    chain = (width, node.outputs[0].dtype.name, number(epilogue.source),
+             tuple((vid_number, arg, row_stride, col_stride, node.inputs[arg].dtype.name,
+                    node.inputs[arg].data.tobytes() if node.inputs[arg].is_const and node.inputs[arg].size == 1
+                    else None) for vid, arg, row_stride, col_stride in epilogue.loads
+                   for vid_number in [number(vid)]),
+             tuple((inner.op, tuple(number(v.id) for v in inner.inputs), number(inner.outputs[0].id),
+                    tuple(v.dtype.name for v in (*inner.inputs, *inner.outputs)), repr(sorted(inner.attrs.items())))
+                   for inner in epilogue.nodes))
+    return f"epilogue.{width}.{hashlib.sha256(repr(chain).encode()).hexdigest()[:16]}"
+
+
+def _loaded_slots(node: Node) -> list[int]:
+    """The node's input slots the epilogue reads through a pointer, in order, then the output's."""
+    epilogue: Epilogue = node.attrs["epilogue"]
+    return [*sorted({arg for _, arg, _, _ in epilogue.loads}), len(node.inputs)]
+
+
+def rows_function(node: Node, fn: ir.Function, width: int) -> ir.Function:
+    """node's epilogue on a tile's rows of `width` columns as a function of its own: the output's and the
+    loaded inputs' pointers (_loaded_slots), then (first row, where it starts in out, row pitch, first
+    column, rows), the rows consecutive. One per distinct chain and width in the module (_chain_key),
+    instead of a copy in every tile phase of every node function: MobileNetV3's hardswish convs spent
+    a third of their IR and LLVM time on those. Kept out of line, so LLVM optimises it once; the same
+    ops per element, so the same bits."""
+    name = _chain_key(node, width)
+    made = fn.module.globals.get(name)
+    if made is not None:
+        return made
+    i64 = ir.IntType(64)
+    slots = _loaded_slots(node)
+    made = ir.Function(fn.module, ir.FunctionType(ir.VoidType(), [fn.args[s].type for s in slots] + [i64] * 5), name)
+    made.linkage = "internal"
+    made.attributes.add("noinline")
+    arguments: list[ir.Value | None] = [None] * (len(node.inputs) + 1)
+    for slot, arg in zip(slots, made.args):
+        arg.add_attribute("noalias")
+        arguments[slot] = arg
+    shim = _Arguments(arguments)
+    builder = ir.IRBuilder(made.append_basic_block("entry"))
+    row, at, pitch, col, rows = made.args[-5:]
+    joined = WIDE_ROWS if vectorises(node) and widens(node) else 1
+
+    def group(first: ir.Value, count: int) -> None:
+        group = [(index(builder, r, (row, 1), (first, 1)),
+                  index(builder, 0, (at, 1), (builder.mul(index(builder, r, (first, 1)), pitch), 1)))
+                 for r in range(count)]
+        if vectorises(node):
+            apply_rows_vector(builder, node, shim, group, col, width)
+        else:
+            apply_row(builder, node, shim, *group[0], col, width)
+
+    with for_range(builder, builder.udiv(rows, ir.Constant(i64, joined)), "r") as r:
+        group(builder.mul(r, ir.Constant(i64, joined)), joined)
+    if joined > 1:  # the odd row left
+        last = builder.urem(rows, ir.Constant(i64, joined))
+        with builder.if_then(builder.icmp_unsigned("!=", last, ir.Constant(i64, 0))):
+            group(builder.sub(rows, ir.Constant(i64, 1)), 1)
+    builder.ret_void()
+    return made
+
+
+def call_rows(builder: ir.IRBuilder, node: Node, fn: ir.Function, row: ir.Value, at: ir.Value, pitch: ir.Value,
+              col: ir.Value, width: int, rows: int) -> None:
+    """rows_function's epilogue on `rows` consecutive rows from `row` (at `at` in out, `pitch` apart)."""
+    i64 = ir.IntType(64)
+    builder.call(rows_function(node, fn, width),
+                 [*(fn.args[s] for s in _loaded_slots(node)), row, at, pitch, col, ir.Constant(i64, rows)])
