@@ -82,8 +82,9 @@ def test_sliced_nodes_run_whole_in_a_step() -> None:
     """With a small stage budget the dense layers are cut into slices over many stages; a split call runs
     each as one call per step (the same units), and every thread count still gives the 1-thread bits."""
     rng = np.random.default_rng(2)
-    w1 = (rng.normal(size=(256, 512)) / 16).astype(np.float32)
-    w2 = (rng.normal(size=(512, 64)) / 16).astype(np.float32)
+    # wide enough for > 10 slices with AVX-512's 64-column panels too (512 x 64 made 9 stages there)
+    w1 = (rng.normal(size=(256, 1024)) / 16).astype(np.float32)
+    w2 = (rng.normal(size=(1024, 256)) / 32).astype(np.float32)
     x = rng.normal(size=(4, 256)).astype(np.float32)
     fn = lambda x: jnp.tanh(jax.nn.relu(x @ w1) @ w2)  # noqa: E731
     data = build(trace(fn, x).graph, stage_flops=50_000)
