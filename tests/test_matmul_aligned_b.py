@@ -73,8 +73,9 @@ def test_copied_b_gives_the_same_bits_as_b_read_in_place(flavour: str, shape: tu
 def test_parts_of_a_copied_matmul_cover_it_with_the_same_bits() -> None:
     arrays = _operands(((2,), 13, 64, 197), np.float32)
     node = one_node("matmul", arrays)
-    assert matmul.aligned_copy(node, HOST)
-    kernel = _kernel(node, HOST)
+    target = _target("avx2") if "avx2" in TILE_FLAVOURS else _target("sse")  # AVX-512's copy would pass 4 KiB
+    assert matmul.aligned_copy(node, target)
+    kernel = _kernel(node, target)
     (whole,) = _run_parts(kernel, node, arrays, 1)
     np.testing.assert_allclose(whole, arrays[0] @ arrays[1], rtol=1e-4, atol=1e-4)
     for parts in (2, 3, 7):

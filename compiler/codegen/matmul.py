@@ -150,6 +150,7 @@ PREFETCH_K = 16  # b rows (one cache line each in a packed AVX2 tile) the panel'
 STREAMED_B_BYTES = 2 << 20  # a packed b this big comes from L3 or memory, not L2: its first tiles prefetch
 ALIGNED_COPY_BYTES = 4096  # the largest column block of b (all of K) copied to the stack for aligned loads
 MAX_TILE_ROWS = 8  # micro_tile's rows on any target
+MIN_DEPTH_BLOCK = 512  # K rows per pass at least (depth_block): AVX2's L1-sized panel, AVX-512's from L2
 
 
 def _unit_counts(node: Node, target: object) -> tuple[int, int]:
@@ -465,9 +466,11 @@ def k_panels(depth: int, step: int, separate_last: bool) -> list[tuple[int, int,
 
 
 def depth_block(target: object, dtype: DType) -> int:
-    """K rows per pass: the b panel of one column block (depth x NV*W elements) stays within 32 KiB (L1)."""
+    """K rows per pass: the b panel of one column block (depth x NV*W elements) within 32 KiB (L1), but at
+    least MIN_DEPTH_BLOCK rows. Each pass loads and stores every C tile once more; AVX-512's 64-column block
+    would get 128 rows from L1, and 512 (a 128 KiB panel, read from L2) ran 2-9% faster on Zen 4."""
     _, vectors = micro_tile(target)
-    return max(8, 32768 // (vectors * lanes(target, dtype) * dtype.itemsize))
+    return max(MIN_DEPTH_BLOCK, 32768 // (vectors * lanes(target, dtype) * dtype.itemsize))
 
 
 @dataclass
