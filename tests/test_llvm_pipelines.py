@@ -15,13 +15,14 @@ RNG = np.random.default_rng(7)
 
 
 def _winograd_layer() -> tuple[Graph, np.ndarray]:
-    """A 3x3 conv + bias + ReLU that passes/winograd.py takes (32 -> 32 channels, 36 tiles)."""
+    """A 3x3 conv + bias + ReLU that passes/winograd.py takes on SSE to AVX-512 (32 -> 64 channels: output
+    channels in whole column blocks of 6x4 AVX-512 tiles; 36 tiles)."""
     x = RNG.standard_normal((1, 12, 12, 32)).astype(np.float32)
-    w = (RNG.standard_normal((3, 3, 32, 32)) * 0.1).astype(np.float32)
+    w = (RNG.standard_normal((3, 3, 32, 64)) * 0.1).astype(np.float32)
     graph = Graph("winograd_pipeline")
     xv = graph.add_input(x.shape, DType.f32, "x")
     y = graph.add1("conv", xv, graph.const(w), strides=(1, 1), padding=((1, 1), (1, 1)))
-    y = graph.add1("max", graph.add1("add", y, graph.const(np.full((1, 1, 1, 32), 0.1, np.float32))),
+    y = graph.add1("max", graph.add1("add", y, graph.const(np.full((1, 1, 1, 64), 0.1, np.float32))),
                    graph.const(np.zeros((1, 1, 1, 1), np.float32)))
     graph.set_outputs([y])
     return graph, x
@@ -48,4 +49,44 @@ def test_winograd_kernels_are_optimised_as_hand_tiled(monkeypatch: pytest.Monkey
     monkeypatch.setattr(llvm_parts, "PIPELINES", {})
     (want,) = runtime.load(build(graph))(x)
     (got,) = runtime.load(data)(x)
+    np.testing.assert_array_equal(got, want)
+
+
+def _layout_graph() -> tuple[Graph, np.ndarray, np.ndarray]:
+    """pad -> 2x2/2 max pool (NHWC) -> NCHW transpose, with numpy's result."""
+    x = RNG.standard_normal((1, 10, 10, 48)).astype(np.float32)
+    graph = Graph("layout_pipeline")
+    xv = graph.add_input(x.shape, DType.f32, "x")
+    y = graph.add1("pad", xv, lo=(0, 1, 1, 0), hi=(0, 1, 1, 0), value=0.0)
+    y = graph.add1("reduce_window", y, kind="max", window=(1, 2, 2, 1), strides=(1, 2, 2, 1),
+                   padding=((0, 0),) * 4)
+    y = graph.add1("transpose", y, perm=(0, 3, 1, 2))
+    graph.set_outputs([y])
+    padded = np.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
+    pooled = padded.reshape(1, 6, 2, 6, 2, 48).max(axis=(2, 4))
+    return graph, x, pooled.transpose(0, 3, 1, 2)
+
+
+def test_pads_pools_and_transposes_are_optimised_as_hand_tiled(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pads, pools and transposes go through O2 without unrolling (O3's unrolled copies of their vector loops
+    were a third to a half of their LLVM time, for no speed), with O3's bits and numpy's values."""
+    graph, x, want = _layout_graph()
+    seen: dict[str, llvm_parts.Pipeline] = {}
+    real = llvm_parts.run_pipeline
+
+    def recording(module, tm, triple, chosen):  # noqa: ANN001, ANN202
+        for function in module.functions:
+            if not function.is_declaration and function.name.startswith("node"):
+                seen[function.name.split("_", 1)[1]] = chosen
+        real(module, tm, triple, chosen)
+
+    monkeypatch.setattr(llvm_parts, "run_pipeline", recording)
+    monkeypatch.setattr(llvm_parts, "worth_processes", lambda text: 1)
+    data = build(graph)
+    assert {op: seen.get(op) for op in ("pad", "reduce_window", "transpose")} == dict.fromkeys(
+        ("pad", "reduce_window", "transpose"), llvm_parts.Pipeline(2, unroll=False)), seen
+    monkeypatch.setattr(llvm_parts, "PIPELINES", {})
+    (o3,) = runtime.load(build(graph))(x)
+    (got,) = runtime.load(data)(x)
+    np.testing.assert_array_equal(got, o3)
     np.testing.assert_array_equal(got, want)
