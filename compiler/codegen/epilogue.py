@@ -126,6 +126,9 @@ def apply_rows_vector(builder: ir.IRBuilder, node: Node, fn: ir.Function, rows: 
         for inner, rule in zip(epilogue.nodes, rules):
             values[inner.outputs[0].id] = rule(builder, *(values[v.id] for v in inner.inputs))
         result = values[out.id]
+        if len(group) == 1:  # one row's vector: stored as it is
+            store(builder, result, pout, group[0][1], elem)
+            continue
         for r, (_, at) in enumerate(group):
             mask = ir.Constant(ir.VectorType(ir.IntType(32), width), list(range(r * width, (r + 1) * width)))
             store(builder, builder.shuffle_vector(result, ir.Constant(result.type, None), mask), pout, at, elem)
