@@ -146,7 +146,8 @@ def _term(builder: ir.IRBuilder, value: ir.Value, stride: int | ir.Value) -> tup
 
 _MATMUL_TYPES = (DType.f32, DType.f64, DType.i32, DType.i64)
 K_CHAINS = 4  # independent partial sums of a one-row int8-weights tile (see _tile)
-PREFETCH_K = 16  # b rows (one cache line each in a packed AVX2 tile) the panel's first tile fetches ahead
+PREFETCH_K = 16  # b rows the panel's first tile fetches ahead, every cache line of each (a packed AVX2 row: 1)
+CACHE_LINE = 64  # bytes
 STREAMED_B_BYTES = 2 << 20  # a packed b this big comes from L3 or memory, not L2: its first tiles prefetch
 ALIGNED_COPY_BYTES = 4096  # the largest column block of b (all of K) copied to the stack for aligned loads
 MAX_TILE_ROWS = 8  # micro_tile's rows on any target
@@ -544,11 +545,13 @@ def _tile(builder: ir.IRBuilder, op: _Operands, rows: int, widths: list[int], i0
     if stream is not None and op.packed:  # the first row block streams b from memory: fetch ahead of it
         ahead = builder.select(stream, i64(PREFETCH_K * pitch), i64(0))
         fetch_row0 = builder.add(b_row0, ahead)
+        lines = range(0, pitch, max(1, CACHE_LINE // byte_size(op.elem)))  # each line of a row (AVX-512: 4)
 
     def step(k: ir.Value, accumulators: list[ir.Value]) -> list[ir.Value]:
         b_row = index(builder, 0, (b_row0, 1), _term(builder, k, pitch))
         if stream is not None and op.packed:
-            prefetch(builder, op.pb, index(builder, 0, (fetch_row0, 1), (k, pitch)), op.elem)
+            for line in lines:
+                prefetch(builder, op.pb, index(builder, line, (fetch_row0, 1), (k, pitch)), op.elem)
         b_vals = [op.load_b(builder, index(builder, off, (b_row, 1)), w) for w, off in zip(widths, offsets)]
         a_at = index(builder, 0, (a_row, 1), (k, op.a_k))
         updated = []
