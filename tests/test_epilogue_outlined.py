@@ -109,3 +109,12 @@ def test_equal_chains_share_one_function_per_width() -> None:
 def test_short_chains_stay_inline() -> None:
     graph, _ = _convs(np.random.default_rng(1), "relu", ("pointwise", "depthwise"))
     assert not _DEFINE.findall(lower(graph)[1])
+
+
+def test_chain_key_never_merges_by_an_elided_repr() -> None:
+    """An attr that is not a plain value (an array, whose repr elides) keys its node alone."""
+    graph, _ = _convs(np.random.default_rng(2), "hardswish", ("pointwise", "pointwise"))
+    first, second = [n for n in graph.nodes if n.op == "max"][:2]
+    big = [np.zeros(5000), np.ones(5000)]
+    keys = [epilogue._attr_key(value, node) for value, node in zip(big, (first, second))]
+    assert keys[0] != keys[1] and epilogue._attr_key((1, 2.5, "x", DType.f32), first) == (1, 2.5, "x", "f32")

@@ -172,9 +172,20 @@ def _chain_key(node: Node, width: int) -> str:
                     else None) for vid, arg, row_stride, col_stride in epilogue.loads
                    for vid_number in [number(vid)]),
              tuple((inner.op, tuple(number(v.id) for v in inner.inputs), number(inner.outputs[0].id),
-                    tuple(v.dtype.name for v in (*inner.inputs, *inner.outputs)), repr(sorted(inner.attrs.items())))
+                    tuple(v.dtype.name for v in (*inner.inputs, *inner.outputs)),
+                    tuple((name, _attr_key(value, node)) for name, value in sorted(inner.attrs.items())))
                    for inner in epilogue.nodes))
     return f"epilogue.{width}.{hashlib.sha256(repr(chain).encode()).hexdigest()[:16]}"
+
+
+def _attr_key(value: object, node: Node) -> object:
+    """An inner node's attr in _chain_key: plain values as they are; anything else (whose repr might not
+    tell two apart, a large array's elides) keys this node alone, so its chain is shared with no other."""
+    if isinstance(value, (bool, int, float, str, DType, type(None))):
+        return value.name if isinstance(value, DType) else value
+    if isinstance(value, tuple):
+        return tuple(_attr_key(item, node) for item in value)
+    return ("node", id(node))
 
 
 def _loaded_slots(node: Node) -> list[int]:
