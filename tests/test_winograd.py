@@ -18,6 +18,8 @@ from cerebro.compiler.targets import resolve_target
 
 EPS32 = float(np.finfo(np.float32).eps)
 HOST = resolve_target("host")
+# Cout of a column block: the Winograd kernel takes multiples of it (16 with AVX2, 64 with AVX-512)
+BLOCK = winograd_pass.columns(HOST)
 # The elementwise bound: 4x the direct conv's worst-case rounding bound. Measured on ResNet-like layers
 # (He-init weights, post-ReLU inputs), max |error| / (eps * max |output|): direct 9-10, Winograd 4-5, so
 # the max error must also stay within TYPICAL of those (a kernel coefficient off by 1e-4 fails it)
@@ -53,10 +55,10 @@ def _ops(make: callable) -> list[str]:
     return [node.op for node in optimise(make(), HOST).nodes]
 
 
-CASES = [  # (x shape, Cout, padding, tail)
-    ((1, 12, 12, 32), 32, ((1, 1), (1, 1)), ""),
-    ((2, 9, 11, 32), 48, ((0, 0), (0, 0)), "bias_relu"),
-    ((1, 13, 15, 64), 32, ((1, 1), (1, 1)), "residual"),
+CASES = [  # (x shape, Cout, padding, tail): 2, 3 and 2 column blocks (32, 48, 32 channels with AVX2)
+    ((1, 12, 12, 32), 2 * BLOCK, ((1, 1), (1, 1)), ""),
+    ((2, 9, 11, 32), 3 * BLOCK, ((0, 0), (0, 0)), "bias_relu"),
+    ((1, 13, 15, 64), 2 * BLOCK, ((1, 1), (1, 1)), "residual"),
 ]
 
 
@@ -105,8 +107,8 @@ def test_reference_interpreter_runs_the_transforms():
     """The op's reference (what the lowered graph means) is the Winograd algorithm on the transformed kernel."""
     rng = np.random.default_rng(5)
     x = rng.standard_normal((2, 9, 11, 32)).astype(np.float32)
-    w = (rng.standard_normal((3, 3, 32, 48)) / 17).astype(np.float32)
-    bias = rng.standard_normal((1, 1, 1, 48)).astype(np.float32)
+    w = (rng.standard_normal((3, 3, 32, 3 * BLOCK)) / 17).astype(np.float32)
+    bias = rng.standard_normal((1, 1, 1, 3 * BLOCK)).astype(np.float32)
     graph = optimise(_layer(x, w, ((1, 0), (0, 1)), "bias_relu", bias), HOST)
     assert [node.op for node in graph.nodes] == ["winograd_conv"]
     (got,) = run_graph(graph, [x])
@@ -129,9 +131,10 @@ def _block(x: np.ndarray, w1: np.ndarray, w2: np.ndarray, b1: np.ndarray, b2: np
 
 def test_residual_block_against_float64_and_direct(monkeypatch):
     rng = np.random.default_rng(11)
-    x = rng.standard_normal((2, 16, 16, 32)).astype(np.float32)
-    w1, w2 = ((rng.standard_normal((3, 3, 32, 32)) / 17).astype(np.float32) for _ in range(2))
-    b1, b2 = (rng.standard_normal((1, 1, 1, 32)).astype(np.float32) for _ in range(2))
+    c = 2 * BLOCK
+    x = rng.standard_normal((2, 16, 16, c)).astype(np.float32)
+    w1, w2 = ((rng.standard_normal((3, 3, c, c)) / np.sqrt(9 * c)).astype(np.float32) for _ in range(2))
+    b1, b2 = (rng.standard_normal((1, 1, 1, c)).astype(np.float32) for _ in range(2))
     pad = ((1, 1), (1, 1))
     h = np.maximum(_conv64(x, w1, pad) + b1, 0)
     want = np.maximum(_conv64(h, w2, pad) + b2 + x, 0)
@@ -142,7 +145,7 @@ def test_residual_block_against_float64_and_direct(monkeypatch):
     (direct,) = runtime.load(build(_block(x, w1, w2, b1, b2)), threads=2)(x)
     scale = np.abs(want).max()
     error, direct_error = np.abs(got - want).max(), np.abs(direct - want).max()
-    assert error <= 64 * 9 * 32 * EPS32 * scale and error <= WORST_OVER_DIRECT * max(direct_error, EPS32 * scale)
+    assert error <= 64 * 9 * c * EPS32 * scale and error <= WORST_OVER_DIRECT * max(direct_error, EPS32 * scale)
 
 
 def _conv_node(shape: tuple, cout: int, strides: tuple = (1, 1), kernel: int = 3, **attrs: object) -> Node:

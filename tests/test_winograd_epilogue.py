@@ -14,6 +14,7 @@ from cerebro import runtime
 from cerebro.compiler import build
 from cerebro.compiler.driver import lower, optimise
 from cerebro.compiler.ir import DType, Graph
+from cerebro.compiler.passes.winograd import columns
 from cerebro.compiler.targets import resolve_target
 
 HOST = resolve_target("host")
@@ -50,9 +51,10 @@ def test_epilogue_as_vector_code_where_it_vectorises(tail, numpy_tail, loop) -> 
     if HOST.vector_width < 8:
         pytest.skip("Winograd convs are laid out for 8-lane targets only")
     rng = np.random.default_rng(21)
+    cout = 2 * columns(HOST)  # two column blocks: 32 channels with AVX2, 128 with AVX-512
     x = rng.standard_normal((1, 12, 12, 32)).astype(np.float32)
-    w = (rng.standard_normal((3, 3, 32, 32)) / 17).astype(np.float32)
-    bias = rng.standard_normal((1, 1, 1, 32)).astype(np.float32)
+    w = (rng.standard_normal((3, 3, 32, cout)) / 17).astype(np.float32)
+    bias = rng.standard_normal((1, 1, 1, cout)).astype(np.float32)
     graph = _layer(x, w, bias, tail)
     assert [node.op for node in optimise(_layer(x, w, bias, tail), HOST).nodes] == ["winograd_conv"]
     assert ('"ep.body' in _kernel_text(graph)) == loop

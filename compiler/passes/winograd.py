@@ -52,15 +52,20 @@ def _plain_3x3(node: Node) -> bool:
             and all(lo >= 0 and hi >= 0 for lo, hi in attrs["padding"]))
 
 
+def columns(target: object) -> int:
+    """Output channels of one column block (the micro tile's vectors): a Winograd conv's Cout is a multiple
+    of it (16 with AVX2, 64 with AVX-512)."""
+    return lanes(target, DType.f32) * micro_tile(target)[1]
+
+
 def pays(node: Node, target: object) -> bool:
     """Whether node is a conv the Winograd kernel runs faster than the direct one on target."""
     if not _plain_3x3(node) or lanes(target, DType.f32) < 8:
         return False
     x, out = node.inputs[0], node.outputs[0]
     width = lanes(target, DType.f32)
-    _, vectors = micro_tile(target)
     tiles = x.shape[0] * -(-out.shape[1] // TILE) * -(-out.shape[2] // TILE)
-    return (x.shape[-1] % width == 0 and out.shape[-1] % (width * vectors) == 0
+    return (x.shape[-1] % width == 0 and out.shape[-1] % columns(target) == 0
             and x.shape[-1] >= PAYS.cin and out.shape[-1] >= PAYS.cout and tiles >= PAYS.tiles
             and (TILE + 2) ** 2 * x.shape[-1] * out.shape[-1] * 4 <= PAYS.kernel_bytes)
 
@@ -82,8 +87,7 @@ def _unpadded(node: Node, readers: dict[int, int], nodes: set[int]) -> tuple[Val
 def winograd_convs(graph: Graph, target: object) -> Graph:
     """Replace each conv that pays() by a winograd_conv, in place; returns graph."""
     readers = read_counts(graph)
-    width = lanes(target, DType.f32)
-    rows, vectors = micro_tile(target)
+    rows, block_columns = micro_tile(target)[0], columns(target)
     kernels: dict[int, Value] = {}
     dropped: set[int] = set()
     for i, node in enumerate(graph.nodes):
@@ -92,14 +96,14 @@ def winograd_convs(graph: Graph, target: object) -> Graph:
         w, out = node.inputs[1], node.outputs[0]
         x, padding = _unpadded(node, readers, dropped)
         if w.id not in kernels:
-            kernels[w.id] = Value((w.shape[-1] // (width * vectors), (TILE + 2) ** 2, w.shape[-2], width * vectors),
+            kernels[w.id] = Value((w.shape[-1] // block_columns, (TILE + 2) ** 2, w.shape[-2], block_columns),
                                   DType.f32, f"{w.name}.winograd" if w.name else "",
-                                  data=transform_kernel(w.data, TILE, width * vectors))
+                                  data=transform_kernel(w.data, TILE, block_columns))
         tiles = x.shape[0] * -(-out.shape[1] // TILE) * -(-out.shape[2] // TILE)
         # every column block a unit of its own (a part makes a block's inputs once, codegen/winograd.py), so
         # stage slices keep within the budget (ResNet18 b1's biggest stage 11.4 -> 3.9 MFLOP) at no cost
         attrs = {"padding": padding, "tile": TILE, "block": blocks(tiles, x.shape[-1], TILE, rows, UNIT_INPUT_BYTES),
-                 "columns": width * vectors, "groups": out.shape[-1] // (width * vectors),
+                 "columns": block_columns, "groups": out.shape[-1] // block_columns,
                  "chain": node.attrs.get("epilogue")}
         wino = Node("winograd_conv", [x, kernels[w.id], *node.inputs[2:]], [out], attrs, node.loc)
         out.producer = wino
