@@ -162,9 +162,11 @@ def optimise(graph: Graph, target: Target, quantize: str | None = None) -> Graph
 
 
 def lower(graph: Graph, target: str | Target = "host", stage_flops: int = STAGE_FLOPS,
-          quantize: str | None = None, chunked: bool = True) -> tuple[Graph, str, Meta, bytes]:
+          quantize: str | None = None, chunked: bool = True,
+          chunk: int | None = None) -> tuple[Graph, str, Meta, bytes]:
     """Everything up to LLVM: (optimised graph, LLVM IR text, meta, weights). chunked: a batch too big for the
-    cache may run in chunks (passes/batch_chunks.py; meta.num_stages is then the chunks' stages in turn)."""
+    cache may run in chunks (passes/batch_chunks.py; meta.num_stages is then the chunks' stages in turn).
+    chunk: chunks of this many samples, bypassing the rules (a benchmark's forced build)."""
     check_quantize(quantize)
     tgt = resolve_target(target)
     with phase("verify"):
@@ -174,7 +176,7 @@ def lower(graph: Graph, target: str | Target = "host", stage_flops: int = STAGE_
         ir_text = format_graph(folded)
     if tgt.fpu == "none":
         check_integer_graph(folded)
-    chunks = chunk_batch(folded) if chunked else Chunks(folded, 1)
+    chunks = chunk_batch(folded, size=chunk) if chunked else Chunks(folded, 1)
     graph = chunks.graph
     with phase("optimise"):
         graph = optimise(graph, tgt, quantize)
@@ -212,7 +214,8 @@ def _model_name(name: str) -> str:
 
 
 def build(graph: Graph, target: str | Target = "host", name: str | None = None,
-          stage_flops: int = STAGE_FLOPS, profile: bool = False, quantize: str | None = None) -> bytes:
+          stage_flops: int = STAGE_FLOPS, profile: bool = False, quantize: str | None = None,
+          chunk: int | None = None) -> bytes:
     """Compile graph into a complete .cbx (ELF relocatable object + Cerebro sections) for target.
 
     target: 'host', 'x86_64', 'x86_64-v3', 'x86_64-v4' or 'aarch64' (see compiler/targets.py).
@@ -224,12 +227,14 @@ def build(graph: Graph, target: str | Target = "host", name: str | None = None,
     profile` and cerebro.Model.profile.
     quantize: None (f32 as given) or "int8-weights" (passes/int8_weights.py: constant matmul weights int8
     with a scale per output column, activations f32).
+    chunk: run the batch in chunks of this many samples (a divisor of it; the batch itself: whole) whatever
+    passes/batch_chunks.py's rules pick: for benchmarks/batch_chunks.py, which measures the rules' choice.
     The caller's graph is not modified.
     """
     if name is not None:
         graph = _private_copy(graph)
         graph.name = name
-    optimised, text, meta, weights = lower(graph, target, 0 if profile else stage_flops, quantize)
+    optimised, text, meta, weights = lower(graph, target, 0 if profile else stage_flops, quantize, chunk=chunk)
     obj = compile_llvm(text, resolve_target(target))
     if meta.fpu == "none":
         with phase("check fpu none"):

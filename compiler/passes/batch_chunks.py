@@ -19,7 +19,10 @@ or one that mixes samples (a reduction or a matmul over the batch, a slice of it
 as it is. Values computed from constants alone are shared; one the size of the batch (a broadcast
 class token, a constant whose every sample block is equal) is rebuilt at batch c. Each chunk reads the
 weights again, so a graph whose weights pass half its peak of live activations is not chunked, unless
-nearly all of them feed dense layers that see >= DENSE_CHUNK_ROWS rows a chunk (a transformer's).
+nearly all of them feed dense layers that see >= DENSE_CHUNK_ROWS rows a chunk (a transformer's). Such a
+graph runs as two chunks or more even where its activations fit the budget (parallel_size): its threads
+then run chunks instead of meeting after every stage. rule_size is the choice; chunk_batch(size=) forces
+another (benchmarks/batch_chunks.py).
 """
 
 from __future__ import annotations
@@ -300,20 +303,49 @@ def batch_of(graph: Graph) -> int | None:
     return batch if batch >= 2 else None
 
 
-def chunk_batch(graph: Graph, budget: int | None = None) -> Chunks:
-    """The graph rebatched to the largest batch whose activations fit `budget` (default CACHE_BUDGET) and
-    how many chunks make the caller's batch; the graph itself (count 1) where it fits or mixes samples."""
+def parallel_size(graph: Graph, batch: int) -> int:
+    """The largest chunk of at most half the batch whose dense layers keep DENSE_CHUNK_ROWS rows (the batch
+    itself where none does): a transformer runs as >= 2 chunks even where its activations fit the cache,
+    so that two threads run a chunk each instead of splitting and meeting after every stage. Zen 4, batch 8,
+    forced chunk sizes against the whole batch in one process (load 6-8; pinned: process CPU time, two
+    threads: wall): t5_encoder (12 MB peak) c = 4 0.996x pinned / 0.88x two threads, whisper_encoder
+    (15 MB) 0.99x / 0.66x, gpt2 (9.8 MB, 32 rows a sample) 1.00x / 0.92x; a chunk of 2 was no better
+    (0.98x / 0.88x, 0.97x / 0.69x; gpt2 1.07x pinned: 64 rows)."""
+    sizes = [c for c in range(1, batch // 2 + 1) if batch % c == 0 and dense_rows_reuse_weights(graph, batch, c)]
+    return max(sizes, default=batch)
+
+
+def rule_size(graph: Graph, budget: int | None = None) -> int | None:
+    """The chunk size the rules pick for a batch-N graph (N: kept whole), None where it has no batch: the
+    largest that fits the cache budget, and no more than parallel_size."""
     batch = batch_of(graph)
     if batch is None:
-        return Chunks(graph, 1)
+        return None
     peak = peak_live_bytes(graph)
-    size = chunk_size(batch, peak, CACHE_BUDGET if budget is None else budget)
+    size = min(chunk_size(batch, peak, CACHE_BUDGET if budget is None else budget), parallel_size(graph, batch))
     if size == batch:
-        return Chunks(graph, 1)
+        return batch
     if 2 * sum(v.nbytes for v in graph.constants()) > peak and not dense_rows_reuse_weights(graph, batch, size):
         # each chunk streams the weights again: ResNet50 (97 MB of weights, 74 MB peak) took 1.12-1.15x
         # the time of batch 8 at every chunk size, swin_t (110 MB, 119 MB) 1.06x at c = 1; DenseNet121
         # (31 MB, 64 MB) 0.79-0.90x
+        return batch
+    return size
+
+
+def chunk_batch(graph: Graph, budget: int | None = None, size: int | None = None) -> Chunks:
+    """The graph rebatched to the largest batch whose activations fit `budget` (default CACHE_BUDGET) and
+    how many chunks make the caller's batch; the graph itself (count 1) where it fits or mixes samples.
+    size: chunks of this many samples (a divisor of the batch) whatever the rules say (a benchmark's
+    forced build: benchmarks/batch_chunks.py)."""
+    batch = batch_of(graph)
+    if batch is None:
+        return Chunks(graph, 1)
+    if size is None:
+        size = rule_size(graph, budget)
+    elif size < 1 or batch % size:
+        raise ValueError(f"chunk size {size} does not divide the batch {batch}")
+    if size == batch:
         return Chunks(graph, 1)
     try:
         return Chunks(_Rebatch(graph, batch, size).run(), batch // size, min(batch // size, PARALLEL_CHUNKS))
