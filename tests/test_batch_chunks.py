@@ -254,6 +254,10 @@ def test_a_forced_chunk_size_bypasses_the_rules() -> None:
                                    rtol=1e-5, atol=1e-5)
     with pytest.raises(ValueError, match="does not divide"):
         batch_chunks.chunk_batch(folded, size=3)
+    mixing = eliminate_dead_nodes(fold_constants(trace(lambda x: x - x.mean(axis=0), x).graph))
+    assert batch_chunks.chunk_batch(mixing).count == 1
+    with pytest.raises(ValueError, match="cannot run in chunks of 2"):  # not silently the whole batch
+        batch_chunks.chunk_batch(mixing, size=2)
 
 
 def _attention(length: int, rng: np.random.Generator):

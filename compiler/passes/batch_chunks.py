@@ -337,11 +337,12 @@ def chunk_batch(graph: Graph, budget: int | None = None, size: int | None = None
     """The graph rebatched to the largest batch whose activations fit `budget` (default CACHE_BUDGET) and
     how many chunks make the caller's batch; the graph itself (count 1) where it fits or mixes samples.
     size: chunks of this many samples (a divisor of the batch) whatever the rules say (a benchmark's
-    forced build: benchmarks/batch_chunks.py)."""
+    forced build: benchmarks/batch_chunks.py); ValueError where the graph mixes samples."""
     batch = batch_of(graph)
     if batch is None:
         return Chunks(graph, 1)
-    if size is None:
+    forced = size is not None
+    if not forced:
         size = rule_size(graph, budget)
     elif size < 1 or batch % size:
         raise ValueError(f"chunk size {size} does not divide the batch {batch}")
@@ -349,7 +350,9 @@ def chunk_batch(graph: Graph, budget: int | None = None, size: int | None = None
         return Chunks(graph, 1)
     try:
         return Chunks(_Rebatch(graph, batch, size).run(), batch // size, min(batch // size, PARALLEL_CHUNKS))
-    except NotSeparable:
+    except NotSeparable as error:
+        if forced:  # a forced build must not silently be the whole batch's (MiniLM b64 was, three times)
+            raise ValueError(f"cannot run in chunks of {size}: {error}") from error
         return Chunks(graph, 1)
 
 
