@@ -27,7 +27,10 @@ from cerebro.compiler.codegen.llvm_types import (
     element_constant,
     element_type,
     index,
+    load,
     load_value,
+    splat,
+    store,
     store_value,
 )
 from cerebro.compiler.codegen.loops import for_nest, for_range, i64
@@ -37,6 +40,7 @@ from cerebro.compiler.ir import DType, IRError, Node, Value
 from cerebro.compiler.ir.fused import FUSED
 from cerebro.compiler.ir.ops import BINARY, COMPARE, UNARY
 from cerebro.compiler.ir.strides import broadcast_strides
+from cerebro.compiler.targets import f32_lanes
 
 
 def kind(dtype: DType) -> str:
@@ -320,13 +324,32 @@ def literal(value: Value) -> ir.Constant | None:
 CHUNK = 1024  # elements per unit of work of a one-dimensional loop split into parts
 
 
-def emit_loop(node: Node, body: list[Node], loads: list[tuple[int, int, Sequence[int]]], fn: ir.Function) -> None:
+VECTOR_RULES = frozenset({"add", "sub", "mul", "div", "neg", "max", "min", "logistic"})  # rules that take vectors
+
+
+def row_vectors(node: Node, body: Sequence[Node], dims: Sequence[int | ir.Value], merged: Sequence[Sequence[int]],
+                width: int) -> bool:
+    """Whether emit_loop runs the innermost dim as explicit `width`-lane vectors: an f32 chain of VECTOR_RULES
+    over rows of at least one vector whose every operand runs along the row or is one per row (a [N,1,1,C]
+    gate or a [C] bias over a channels-last tensor). Left to LLVM, such a constant short row (32 channels) was
+    unrolled whole and the row loop vectorised instead, with gathers and scatters: 0.36 ms for EfficientNet-B0's
+    112x112x32 squeeze-excitation scale, ~10x its bytes' streaming time."""
+    values = [v for inner in body for v in (*inner.inputs, *inner.outputs)]
+    return (width > 1 and len(dims) > 1 and isinstance(dims[-1], int) and dims[-1] >= width
+            and all(inner.op in VECTOR_RULES for inner in body)
+            and all(v.dtype is DType.f32 for v in (*values, *node.inputs))
+            and all(walk[-1] in (0, 1) for walk in merged))
+
+
+def emit_loop(node: Node, body: list[Node], loads: list[tuple[int, int, Sequence[int]]], fn: ir.Function,
+              width: int = 1) -> None:
     """One loop over node's output running body's scalar rules in order. Values made inside body stay
     in registers; loads are (value id, argument index, strides per output dim) for the others.
     In a call split into parts each part takes a share of the outermost dim, or of CHUNK-element
     chunks of a merged one-dimensional loop (each chunk the same constant-count loop whichever part
     runs it, so the vectoriser's body/tail split, and every result bit, do not depend on parts).
-    With a size argument (module.py passes size_arguments) the outermost merged dim is that argument."""
+    With a size argument (module.py passes size_arguments) the outermost merged dim is that argument.
+    width: the target's f32 lanes, for rows of explicit vectors (row_vectors)."""
     out = node.outputs[0]
     rules = [scalar_rule(inner) for inner in body]
     b = ir.IRBuilder(fn.append_basic_block("entry"))
@@ -350,10 +373,41 @@ def emit_loop(node: Node, body: list[Node], loads: list[tuple[int, int, Sequence
         offset = index(b, 0, *zip(at, merged[-1]), nonnegative=True) if dims else i64(0)
         store_value(b, values[out.id], fn.args[len(node.inputs)], offset, out.dtype)
 
+    def vectors(rows: list[ir.Value], col: ir.Value, lanes: int) -> None:
+        """lanes elements of a row from column col: each operand one vector load, or one splat per row."""
+        values: dict[int, ir.Value] = {}
+        for (vid, arg, _), walk in zip(loads, merged):
+            constant = literal(node.inputs[arg])
+            if constant is not None:
+                values[vid] = splat(b, constant, lanes)
+                continue
+            at = index(b, 0, *zip([*rows, col], walk), nonnegative=True)
+            loaded = load(b, fn.args[arg], at, elem, lanes if walk[-1] else 1)
+            values[vid] = loaded if walk[-1] else splat(b, loaded, lanes)
+        for inner, rule in zip(body, rules):
+            values[inner.outputs[0].id] = rule(b, *(values[v.id] for v in inner.inputs))
+        store(b, values[out.id], fn.args[len(node.inputs)], index(b, 0, *zip([*rows, col], merged[-1]),
+                                                                  nonnegative=True), elem)
+
+    def row(rows: list[ir.Value]) -> None:
+        """One row of dims[-1] elements: a loop of full vectors, then the rest as shorter ones (8, 4, 2, 1)."""
+        full, left = divmod(dims[-1], width)
+        with for_range(b, full, "v") as k:
+            vectors(rows, b.mul(k, i64(width), flags=("nsw", "nuw")), width)
+        for part in (1 << bit for bit in reversed(range(left.bit_length())) if left >> bit & 1):
+            vectors(rows, i64(dims[-1] - left), part)
+            left -= part
+
+    vectorised = row_vectors(node, body, dims, merged, width)
+    elem = element_type(DType.f32)
+
     def unit(phase: int, i: ir.Value) -> None:
         if len(dims) > 1:
-            with for_nest(b, dims[1:]) as rest:
-                element([i, *rest])
+            with for_nest(b, dims[1:-1] if vectorised else dims[1:]) as rest:
+                if vectorised:
+                    row([i, *rest])
+                else:
+                    element([i, *rest])
         elif len(dims) == 1:
             count, first = (CHUNK, b.mul(i, i64(CHUNK))) if phase == 0 else _tail(b, dims[0])
             with for_range(b, count, "e") as j:
@@ -432,10 +486,10 @@ ELEMENTWISE = (*UNARY, *BINARY, *COMPARE, "select", "convert", "bitcast")  # the
 
 @emitter(*ELEMENTWISE, units=_units(_own_loads))
 def emit_elementwise(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
-    emit_loop(node, [node], _own_loads(node), fn)
+    emit_loop(node, [node], _own_loads(node), fn, f32_lanes(ctx.target))
 
 
 @emitter(FUSED, units=_units(_fused_loads))
 def emit_fused(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
     """A chain merged by passes/fuse.py: every inner value has the output's shape."""
-    emit_loop(node, list(node.attrs["nodes"]), _fused_loads(node), fn)
+    emit_loop(node, list(node.attrs["nodes"]), _fused_loads(node), fn, f32_lanes(ctx.target))
