@@ -8,6 +8,7 @@ and one byte (0/1) in memory.
 
 from __future__ import annotations
 
+import math
 import weakref
 
 import numpy as np
@@ -17,6 +18,7 @@ from cerebro.compiler.codegen.loops import i64
 from cerebro.compiler.ir.dtypes import DType
 
 I1 = ir.IntType(1)  # a bool in registers
+I32 = ir.IntType(32)
 ELEMENT_TYPES = {  # the one dtype -> LLVM type table of the code generator
     DType.f32: ir.FloatType(),
     DType.f64: ir.DoubleType(),
@@ -49,19 +51,44 @@ def vector_type(elem: ir.Type, width: int) -> ir.Type:
     return elem if width == 1 else ir.VectorType(elem, width)
 
 
+# constant()'s results, made once per process: llvmlite formats every lane of a vector literal anew for each
+# Constant made (a <16 x float> is 16 "float 0.0"), which was half of printing a conv model's module; one
+# Constant is formatted once (it caches its text) and is shared, having no parent. By value's repr: 0.0 and
+# -0.0 compare equal but differ.
+_CONSTANTS: dict[tuple[str, int, str], ir.Constant] = {}
+
+
+class _Zeros(ir.Constant):
+    """An all-zero vector, printed as zeroinitializer; its lanes are kept (llvmlite's shufflevector checks
+    a mask's)."""
+
+    def _get_reference(self) -> str:
+        return "zeroinitializer"
+
+
 def constant(elem: ir.Type, value: float | int, width: int = 1) -> ir.Constant:
-    scalar = ir.Constant(elem, value)
-    return scalar if width == 1 else ir.Constant(ir.VectorType(elem, width), [scalar] * width)
+    """value as elem, in each of `width` lanes (a vector unless width is 1); an all-zero vector (not -0.0)
+    prints as zeroinitializer, which LLVM's parser makes of the long form too."""
+    key = (str(elem), width, repr(value))
+    made = _CONSTANTS.get(key)
+    if made is None:
+        scalar = ir.Constant(elem, value)
+        if width == 1:
+            made = scalar
+        else:
+            zero = value == 0 and math.copysign(1.0, value) > 0
+            made = (_Zeros if zero else ir.Constant)(ir.VectorType(elem, width), [scalar] * width)
+        _CONSTANTS[key] = made
+    return made
 
 
 def splat(builder: ir.IRBuilder, scalar: ir.Value, width: int) -> ir.Value:
-    """Broadcast a scalar into every lane."""
+    """Broadcast a scalar into every lane: inserted in lane 0 of a zero vector, shuffled by a zero mask."""
     if width == 1:
         return scalar
-    vector = builder.insert_element(ir.Constant(ir.VectorType(scalar.type, width), None), scalar, ir.Constant(
-        ir.IntType(32), 0))
-    mask = ir.Constant(ir.VectorType(ir.IntType(32), width), [0] * width)
-    return builder.shuffle_vector(vector, ir.Constant(vector.type, None), mask)
+    zeros = constant(scalar.type, 0, width)  # ir.Constant(vector type, None) prints every lane
+    vector = builder.insert_element(zeros, scalar, constant(I32, 0))
+    return builder.shuffle_vector(vector, zeros, constant(I32, 0, width))
 
 
 def index(builder: ir.IRBuilder, offset: int, *terms: tuple[ir.Value, int], nonnegative: bool = False) -> ir.Value:
