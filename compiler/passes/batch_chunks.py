@@ -40,7 +40,11 @@ from cerebro.compiler.ir.plan import VIEW_OPS
 # a chunk may hold: this machine's L3 (EPYC Zen 2, 16 MB; L2 512 KB a core). Zoo at batch 8, one pinned
 # thread, interleaved medians (load 9-13): 16 MB picks c = 2 for squeezenet1_1 (48 MB peak; 0.88x the
 # time of c = 8, c = 1 0.90x) and mobilenet_v3_large (49 MB; 0.89x, c = 1 0.94x), c = 1 for densenet121
-# (64.3 MB; 0.79x, c = 2 0.86x); docs/benchmarks.md "Batch chunks".
+# (64.3 MB; 0.79x, c = 2 0.86x); docs/benchmarks.md "Batch chunks". A constant, not the compiling machine's
+# cache, so a .cbx does not depend on where it was built. On Zen 4 (L3 32 MB, shared with other tenants; L2
+# 1 MB) 16 MB still picks the best or near it (pinned CPU time, load 5-6): densenet121 c = 1 0.875x of c = 8
+# (32 MB would pick c = 2, 0.924x), mobilenet_v3_large c = 2 0.871x (c = 4 0.860x); the own transformer b64
+# (52 MB) c = 16 0.90x, but c = 8 0.82x (a smaller budget for attention graphs: not measured further).
 CACHE_BUDGET = 16 << 20
 
 
@@ -307,10 +311,12 @@ def parallel_size(graph: Graph, batch: int) -> int:
     """The largest chunk of at most half the batch whose dense layers keep DENSE_CHUNK_ROWS rows (the batch
     itself where none does): a transformer runs as >= 2 chunks even where its activations fit the cache,
     so that two threads run a chunk each instead of splitting and meeting after every stage. Zen 4, batch 8,
-    forced chunk sizes against the whole batch in one process (load 6-8; pinned: process CPU time, two
-    threads: wall): t5_encoder (12 MB peak) c = 4 0.996x pinned / 0.88x two threads, whisper_encoder
-    (15 MB) 0.99x / 0.66x, gpt2 (9.8 MB, 32 rows a sample) 1.00x / 0.92x; a chunk of 2 was no better
-    (0.98x / 0.88x, 0.97x / 0.69x; gpt2 1.07x pinned: 64 rows)."""
+    c = 4 against the whole batch in one process, 8 rounds in rotated order (load 5.5; pinned: process CPU
+    time; two threads: CPU time, then wall): t5_encoder (12 MB peak) 0.98x pinned, 0.89x / 1.07x two threads
+    (an earlier 7 rounds: 0.88x wall); whisper_encoder (15 MB) 0.98x, 0.77x / 0.77x; gpt2 (9.8 MB, 32 rows a
+    sample, 128 a chunk of 4) 1.00x, 0.91x / 0.91x. A chunk of 2 was no better (t5 0.98x / 0.88x, whisper
+    0.97x / 0.69x) and gpt2's (64 rows) 1.07x pinned. Threads' CPU time at batch 8 is 1.14-1.30x one
+    thread's; chunked, 1.01-1.08x."""
     sizes = [c for c in range(1, batch // 2 + 1) if batch % c == 0 and dense_rows_reuse_weights(graph, batch, c)]
     return max(sizes, default=batch)
 
