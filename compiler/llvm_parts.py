@@ -153,11 +153,18 @@ def header_names(split: Split) -> dict[str, str]:
     return named
 
 
+# Defined functions a kernel may call and still be optimised alone, by name prefix: out-of-line helpers
+# shared by kernels (codegen/epilogue.rows_function's epilogue.*), kept out of line (noinline) and optimised
+# apart from their callers in any case (in the default pipeline's part, the kernels in theirs), so a
+# kernel's module declares them (kernel_text) and the main part defines them, external while apart.
+SHARED_CALLEES = ("epilogue.",)
+
+
 def kernel_names(split: Split, named: dict[str, str]) -> set[str]:
-    """Node functions that call no function the module defines and use no internal variable (a copy in
-    the kernel's own module would be another variable) nor metadata (kernel_text copies none): what
-    kernel_text can hold alone."""
-    defined = {f.name for f in split.functions}
+    """Node functions that call no function the module defines (but SHARED_CALLEES) and use no internal
+    variable (a copy in the kernel's own module would be another variable) nor metadata (kernel_text
+    copies none): what kernel_text can hold alone."""
+    defined = {f.name for f in split.functions if not f.name.startswith(SHARED_CALLEES)}
     local = {name for name, line in named.items() if _LOCAL_VARIABLE.match(line)}
     return {f.name for f in split.functions if f.internal and f.name.startswith("node")
             and not _METADATA_USE.search(f.text)
@@ -167,11 +174,15 @@ def kernel_names(split: Split, named: dict[str, str]) -> set[str]:
 def kernel_text(split: Split, named: dict[str, str], function: Function) -> str:
     """The module optimising `function` alone, named KERNEL and external (so it is kept): the target lines,
     and the globals, declarations and attribute groups it uses (no other model's names or sizes); its
-    internal constants copied, other globals declared."""
+    internal constants copied, other globals declared, the SHARED_CALLEES it calls declared."""
     body = function.text.replace(f'@"{function.name}"', f'@"{KERNEL}"', 1).replace("define internal ", "define ", 1)
     wanted, lines, pending = set(), [], _CALLEE.findall(body)
+    shared = {f.name: f.declaration for f in split.functions if f.name.startswith(SHARED_CALLEES)}
     while pending:
         name = pending.pop()
+        if name in shared and name not in wanted:
+            wanted.add(name)
+            lines.append(shared[name])
         if name in named and name not in wanted:
             wanted.add(name)
             line = named[name]

@@ -16,6 +16,7 @@ import cerebro
 from cerebro import runtime
 from cerebro.cache import CompileCache
 from cerebro.compiler import driver, kernel_cache, llvm_parts
+from cerebro.compiler.ir import DType, Graph
 from cerebro.elf import STB_LOCAL, STT_FUNC, ElfFile
 from cerebro.frontends.jax import trace
 
@@ -202,3 +203,36 @@ def test_only_functions_that_stand_alone_are_kernels():
     alone = llvm_parts.kernel_text(split, named, split.functions[0])
     assert '@"table" = internal constant' in alone and "sqrt" in alone and "counter" not in alone
     assert "attributes #1" in alone and "attributes #2" not in alone and "node0" not in alone
+
+
+def _hardswish_conv() -> Graph:
+    """A 1x1 conv (40 -> 40 channels) with bias and hardswish, as ONNX HardSwish imports: a long epilogue,
+    which the conv's tiles call out of line (codegen/epilogue.rows_function)."""
+    graph = Graph("hardswish_conv")
+    x = graph.add_input((2, 7, 7, 40), DType.f32, "x")
+    w = (RNG.standard_normal((1, 1, 40, 40)) / np.sqrt(40)).astype(np.float32)
+    y = graph.add1("conv", x, graph.const(w), strides=(1, 1), padding=((0, 0), (0, 0)), groups=1)
+    y = graph.add1("add", y, graph.const(RNG.standard_normal((1, 1, 1, 40)).astype(np.float32)))
+    scalar = {v: graph.const(np.full((1, 1, 1, 1), v, np.float32)) for v in (1 / 6, 0.5, 0.0, 1.0)}
+    gate = graph.add1("add", graph.add1("mul", y, scalar[1 / 6]), scalar[0.5])
+    gate = graph.add1("min", graph.add1("max", gate, scalar[0.0]), scalar[1.0])
+    graph.set_outputs([graph.add1("mul", y, gate)])
+    return graph
+
+
+def test_a_kernel_calling_an_outlined_epilogue_is_cached(tmp_path, monkeypatch):
+    """The conv calls its epilogue.* function: its module declares it, so a warm build optimises no node
+    function at all, and builds the cold build's object."""
+    graph = _hardswish_conv()
+    assert 'define internal void @"epilogue.' in driver.lower(graph)[1]
+    x = RNG.standard_normal((2, 7, 7, 40)).astype(np.float32)
+    (want,) = runtime.load(driver.build(graph))(x)
+    seen = _optimised_kernels(monkeypatch)
+    builds = {}
+    for run in ("cold", "warm"):
+        seen.clear()
+        with kernel_cache.using(tmp_path):
+            builds[run] = driver.build(graph)
+        assert seen == ([llvm_parts.KERNEL] * len(_entries(tmp_path)) if run == "cold" else []), run
+    assert builds["warm"] == builds["cold"]
+    np.testing.assert_array_equal(runtime.load(builds["warm"])(x)[0], want)
