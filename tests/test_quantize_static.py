@@ -26,13 +26,18 @@ import cerebro
 from cerebro.compiler.ir import IRError
 from cerebro.compiler.passes.int8_fixed import quantize_multiplier
 
-RNG = np.random.default_rng(1717)
 SIZES = (64, 48, 32, 10)
 
 
-def layers(sizes: tuple[int, ...] = SIZES) -> list[tuple[np.ndarray, np.ndarray]]:
-    return [((RNG.standard_normal((n_in, n_out)) / np.sqrt(n_in)).astype(np.float32),
-             (RNG.standard_normal(n_out) * 0.1).astype(np.float32)) for n_in, n_out in zip(sizes, sizes[1:])]
+@pytest.fixture
+def rng() -> np.random.Generator:
+    """A generator of each test's own: its data does not depend on which tests ran before it."""
+    return np.random.default_rng(1717)
+
+
+def layers(rng: np.random.Generator, sizes: tuple[int, ...] = SIZES) -> list[tuple[np.ndarray, np.ndarray]]:
+    return [((rng.standard_normal((n_in, n_out)) / np.sqrt(n_in)).astype(np.float32),
+             (rng.standard_normal(n_out) * 0.1).astype(np.float32)) for n_in, n_out in zip(sizes, sizes[1:])]
 
 
 def float_mlp(params: list[tuple[np.ndarray, np.ndarray]]):
@@ -94,41 +99,43 @@ def reference_int8(params: list[tuple[np.ndarray, np.ndarray]], ranges: list[tup
     raise AssertionError("unreachable")
 
 
-def test_mlp_equals_the_numpy_integer_reference() -> None:
+def test_mlp_equals_the_numpy_integer_reference(rng: np.random.Generator) -> None:
     """Every logit bit-identical to the integer reference, on inputs inside and outside the calibrated range."""
-    params = layers()
-    calibration = [RNG.standard_normal((1, SIZES[0])).astype(np.float32) for _ in range(16)]
+    params = layers(rng)
+    calibration = [rng.standard_normal((1, SIZES[0])).astype(np.float32) for _ in range(16)]
     model = cerebro.compile(float_mlp(params), quantize="int8", calibration=calibration, cache=False)
     ranges = calibrated_ranges(params, calibration)
     for spread in (0.5, 1, 3):
         for _ in range(8):
-            x = (RNG.standard_normal((1, SIZES[0])) * spread).astype(np.float32)
+            x = (rng.standard_normal((1, SIZES[0])) * spread).astype(np.float32)
             np.testing.assert_array_equal(np.asarray(model(x)), reference_int8(params, ranges, x))
 
 
-def test_int8_accuracy_against_f32_on_1000_inputs() -> None:
+def test_int8_accuracy_against_f32_on_1000_inputs(rng: np.random.Generator) -> None:
     """The MLP's top-1 class agrees with f32 on >= 97% of 1000 random inputs, logits (|logit| up to ~3)
-    within 0.15, 0.02 on average (measured alone: 98.6%, max 0.11, mean 0.0067; benchmarks/int8.py has the
-    benchmark models)."""
-    params = layers((128, 96, 64, 10))
-    calibration = [RNG.standard_normal((1, 128)).astype(np.float32) for _ in range(64)]
+    within 0.5, 0.02 on average. Measured over seeds 0-9 and 1717: 98.1-98.9%, mean 0.0060-0.0073, max
+    0.08-0.32 (a tail statistic: the worst of 1000 inputs, some beyond the 64 calibrated ones' range, so it
+    saturates); the bound is the worst seed's 0.315 with a 1.6x margin (seed 1717 here: 98.6%, max 0.11,
+    mean 0.0067). benchmarks/int8.py has the benchmark models."""
+    params = layers(rng, (128, 96, 64, 10))
+    calibration = [rng.standard_normal((1, 128)).astype(np.float32) for _ in range(64)]
     fn = float_mlp(params)
     model = cerebro.compile(fn, quantize="int8", calibration=calibration, cache=False)
-    inputs = RNG.standard_normal((1000, 1, 128)).astype(np.float32)
+    inputs = rng.standard_normal((1000, 1, 128)).astype(np.float32)
     ours = np.concatenate([np.asarray(model(x)) for x in inputs])
     want = np.asarray(jax.jit(fn)(inputs[:, 0]))
     error = np.abs(ours - want)
     assert np.mean(ours.argmax(1) == want.argmax(1)) >= 0.97, np.mean(ours.argmax(1) == want.argmax(1))
-    assert error.max() < 0.15 and error.mean() < 0.02, (error.max(), error.mean())
+    assert error.max() < 0.5 and error.mean() < 0.02, (error.max(), error.mean())
 
 
-def test_fixed_point_multiplier_rounds_as_the_real_product() -> None:
+def test_fixed_point_multiplier_rounds_as_the_real_product(rng: np.random.Generator) -> None:
     """(acc * M + 2^(s-1)) >> s is acc * real rounded (halves up), off by at most one where M's own rounding
     (2^-31 relative) tips a product across a half."""
     for real in (0.75, 1e-3, 3.2e-5, 0.49999999, 1.91372):
         factor, shift = quantize_multiplier(real)
         assert 2 ** 30 <= factor < 2 ** 31 and abs(factor * 2.0 ** -shift - real) <= real * 2 ** -30
-        acc = RNG.integers(-2 ** 20, 2 ** 20, 10000, dtype=np.int64)
+        acc = rng.integers(-2 ** 20, 2 ** 20, 10000, dtype=np.int64)
         fixed = (acc * factor + (1 << (shift - 1))) >> shift
         exact = np.floor(acc * real + 0.5)
         assert np.abs(fixed - exact).max() <= 1 and np.mean(fixed == exact) > 0.99
@@ -143,18 +150,20 @@ class _Feeds(CalibrationDataReader):
         return next(self.feeds, None)
 
 
-def test_onnx_int8_no_worse_than_ort_quantize_static(tmp_path) -> None:
+def test_onnx_int8_no_worse_than_ort_quantize_static(tmp_path, rng: np.random.Generator) -> None:
     """compile_onnx(quantize="int8", calibration=FILE.npz) against ORT running the model quantize_static
     made from the same calibration inputs (QDQ, u8 activations, per-channel i8 weights, 7-bit as ORT needs
     without VNNI). The schemes differ (ORT rounds each MatMul's output before its Add and quantizes the
     logits; Cerebro folds the bias into the i32 sum and keeps the last layer's result float), so the
     outputs are not equal: Cerebro's error against f32 is no larger than ORT's on average, and the two
-    stay within 0.3 of each other on logits of magnitude ~2 (measured on 64 inputs: mean error 0.008
-    against ORT's 0.015, at most 0.18 apart; inputs beyond the calibrated range saturate in both)."""
-    params = layers()
+    stay within 1.2 of each other on logits of magnitude up to ~3. Measured on 64 inputs over seeds 0-9 and
+    1717: mean error 0.005-0.009 against ORT's 0.011-0.016 (at most 0.62x of it), 0.05-0.79 apart at most
+    (inputs beyond the calibrated range saturate in both, each scheme differently); the bound is the worst
+    seed's 0.786 with a 1.5x margin (seed 1717 here: 0.008 against 0.015, 0.18 apart)."""
+    params = layers(rng)
     model, source, quantized = onnx_models.mlp(params), tmp_path / "mlp.onnx", tmp_path / "q.onnx"
     onnx.save(model, source)
-    samples = RNG.standard_normal((32, 1, SIZES[0])).astype(np.float32)
+    samples = rng.standard_normal((32, 1, SIZES[0])).astype(np.float32)
     np.savez(tmp_path / "calibration.npz", x=samples)
     quantize_static(source, quantized, _Feeds(list(samples)), quant_format=QuantFormat.QDQ, per_channel=True,
                     reduce_range=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
@@ -162,18 +171,18 @@ def test_onnx_int8_no_worse_than_ort_quantize_static(tmp_path) -> None:
                                              cache=False))
     theirs = ort.InferenceSession(str(quantized), providers=["CPUExecutionProvider"])
     exact = ort.InferenceSession(str(source), providers=["CPUExecutionProvider"])
-    inputs = RNG.standard_normal((64, 1, SIZES[0])).astype(np.float32)
+    inputs = rng.standard_normal((64, 1, SIZES[0])).astype(np.float32)
     got = np.concatenate([ours(x) for x in inputs])
     want = np.concatenate([theirs.run(None, {"x": x})[0] for x in inputs])
     f32 = np.concatenate([exact.run(None, {"x": x})[0] for x in inputs])
     assert np.abs(got - f32).mean() <= np.abs(want - f32).mean()
-    assert np.abs(got - want).max() <= 0.3
+    assert np.abs(got - want).max() <= 1.2
 
 
-def test_cli_compiles_int8_and_inspect_lists_the_integer_nodes(tmp_path) -> None:
-    params = layers()
+def test_cli_compiles_int8_and_inspect_lists_the_integer_nodes(tmp_path, rng: np.random.Generator) -> None:
+    params = layers(rng)
     onnx.save(onnx_models.mlp(params), tmp_path / "mlp.onnx")
-    samples = RNG.standard_normal((8, 1, SIZES[0])).astype(np.float32)
+    samples = rng.standard_normal((8, 1, SIZES[0])).astype(np.float32)
     np.savez(tmp_path / "calibration.npz", samples)  # positional: arr_0
 
     def cli(*args: str) -> subprocess.CompletedProcess:
@@ -187,7 +196,7 @@ def test_cli_compiles_int8_and_inspect_lists_the_integer_nodes(tmp_path) -> None
     shown = cli("inspect", str(out)).stdout
     assert "int8:      3 matmul_integer node(s); float: 0 matmul, 0 conv" in shown
     assert shown.count("int8 matmul -> i32[1,") == 3
-    x = RNG.standard_normal((1, SIZES[0])).astype(np.float32)
+    x = rng.standard_normal((1, SIZES[0])).astype(np.float32)
     api = cerebro.load(cerebro.compile_onnx(onnx_models.mlp(params), quantize="int8", calibration=list(samples),
                                             cache=False))
     np.testing.assert_array_equal(cerebro.load(out.read_bytes())(x), api(x))
@@ -206,15 +215,15 @@ def test_cli_compiles_int8_and_inspect_lists_the_integer_nodes(tmp_path) -> None
     (None, 'quantize="int8" needs calibration inputs'),
     ([np.zeros((2, 64), np.float32)], "calibration sample 0: input 'x' has shape (2, 64), expected (1, 64)"),
     ([], "calibration has no samples")])
-def test_bad_calibration_is_a_one_line_error(calibration, message) -> None:
+def test_bad_calibration_is_a_one_line_error(calibration, message, rng: np.random.Generator) -> None:
     with pytest.raises(IRError) as error:
-        cerebro.compile_onnx(onnx_models.mlp(layers()), quantize="int8", calibration=calibration, cache=False)
+        cerebro.compile_onnx(onnx_models.mlp(layers(rng)), quantize="int8", calibration=calibration, cache=False)
     assert message in str(error.value) and "\n" not in str(error.value)
     with pytest.raises(IRError, match="read by quantize=\"int8\" only"):
-        cerebro.compile_onnx(onnx_models.mlp(layers()), quantize="int8-weights", calibration=[np.zeros((1, 64))])
+        cerebro.compile_onnx(onnx_models.mlp(layers(rng)), quantize="int8-weights", calibration=[np.zeros((1, 64))])
 
 
-def test_cnn_convs_run_as_conv_integer() -> None:
+def test_cnn_convs_run_as_conv_integer(rng: np.random.Generator) -> None:
     """A conv with 4+ input channels becomes conv_integer (per-output-channel i8 kernel), requantized into the
     next conv; a 1-channel first conv stays f32. The compiled model equals the IR reference interpreter's run
     of the quantized graph bit for bit (the kernels themselves are checked against int64 numpy in the codegen
@@ -222,9 +231,9 @@ def test_cnn_convs_run_as_conv_integer() -> None:
     from cerebro.calibration import quantize_graph
     from cerebro.compiler.ir.interpret import run_graph
 
-    kernels = [(RNG.standard_normal(shape) / np.sqrt(np.prod(shape[:3]))).astype(np.float32)
+    kernels = [(rng.standard_normal(shape) / np.sqrt(np.prod(shape[:3]))).astype(np.float32)
                for shape in ((3, 3, 1, 8), (3, 3, 8, 16), (3, 3, 16, 16))]
-    dense = (RNG.standard_normal((16 * 4 * 4, 10)) / 16).astype(np.float32)
+    dense = (rng.standard_normal((16 * 4 * 4, 10)) / 16).astype(np.float32)
 
     def cnn(x):
         for k in kernels:
@@ -232,20 +241,20 @@ def test_cnn_convs_run_as_conv_integer() -> None:
                                                          dimension_numbers=("NHWC", "HWIO", "NHWC")) + 0.05)
         return x.reshape(1, -1) @ dense
 
-    calibration = [RNG.standard_normal((1, 8, 8, 1)).astype(np.float32) for _ in range(16)]
+    calibration = [rng.standard_normal((1, 8, 8, 1)).astype(np.float32) for _ in range(16)]
     compiled = cerebro.compile(cnn, quantize="int8", calibration=calibration, cache=False)
     graph, _ = quantize_graph(compiled.lower(calibration[0]), "int8", calibration)
     assert [n.op for n in graph.nodes if n.op.startswith("conv") and n.op != "convert"] == ["conv", "conv_integer",
                                                                                          "conv_integer"]
     assert sum(n.op == "matmul_integer" for n in graph.nodes) == 1
     for _ in range(6):
-        x = RNG.standard_normal((1, 8, 8, 1)).astype(np.float32)
+        x = rng.standard_normal((1, 8, 8, 1)).astype(np.float32)
         got = np.asarray(compiled(x))
         np.testing.assert_array_equal(got, run_graph(graph, [x])[0])
         assert np.abs(got - np.asarray(jax.jit(cnn)(x))).max() < 0.1
 
 
-def test_shared_activation_is_quantized_once_in_a_vector_loop() -> None:
+def test_shared_activation_is_quantized_once_in_a_vector_loop(rng: np.random.Generator) -> None:
     """Q, K and V read three reshapes of one activation: quantize="int8" quantizes it once (one round
     node) for all three matmul_integer, and the quantize loop's f32 -> u8 convert is vector code
     (vcvttps2dq on ymm), not a scalar fptoui.sat call an element."""
@@ -256,15 +265,15 @@ def test_shared_activation_is_quantized_once_in_a_vector_loop() -> None:
     from cerebro.frontends.jax.tracer import capture
     from cerebro.frontends.jax.tracer import lower as lower_jaxpr
 
-    wq, wk, wv = (RNG.standard_normal((32, 32)).astype(np.float32) for _ in range(3))
+    wq, wk, wv = (rng.standard_normal((32, 32)).astype(np.float32) for _ in range(3))
 
     def attention_inputs(x):
         h = x * 2.0
         return h @ wq, h @ wk, h @ wv
 
-    x = RNG.standard_normal((1, 16, 32)).astype(np.float32)
+    x = rng.standard_normal((1, 16, 32)).astype(np.float32)
     graph = lower_jaxpr(capture(attention_inputs, x)).graph
-    calibration = [RNG.standard_normal(x.shape).astype(np.float32) for _ in range(4)]
+    calibration = [rng.standard_normal(x.shape).astype(np.float32) for _ in range(4)]
     quantized, _ = quantize_graph(graph, "int8", [[c] for c in calibration])
     ops = [node.op for node in quantized.nodes]
     assert ops.count("matmul_integer") == 3 and ops.count("round") == 1
