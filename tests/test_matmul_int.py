@@ -1,7 +1,9 @@
 """matmul_integer's dot-product kernels (codegen/int_dot.py) bit-exact against numpy in int64, per form:
-pmaddwd on this host (AVX2) and on every target, sdot run under qemu-aarch64 -cpu max (dotprod), and
-vpdpbusd compiled for AVX-VNNI and AVX-512 VNNI (QEMU 7.2's TCG has neither, so that code is checked in
-the assembly only). Sizes cover single rows and columns, K below and past one step with odd tails, every
+pmaddwd run for x86_64-v3 (AVX2) and x86_64 (SSE4.2) where this CPU has their features; whichever form
+dot_form picks for this host run as the host target (vpdpbusd on an AVX-512 VNNI CPU such as Zen 4, pmaddwd
+on plain AVX2); vpdpbusd compiled for AVX-VNNI and AVX-512 VNNI, and run where this CPU has the feature (QEMU
+7.2's TCG has neither, so elsewhere that code is checked in the assembly only); sdot run under qemu-aarch64
+-cpu max (dotprod). Sizes cover single rows and columns, K below and past one step with odd tails, every
 u8/i8 pairing and zero points across the whole range (the flips and corrections of the byte forms); the
 portable form also compiles for a target without vector registers (x86_64-gpr) and is exact there."""
 
@@ -18,7 +20,7 @@ from cerebro import runtime
 from cerebro.compiler import driver
 from cerebro.compiler.codegen.int_dot import dot_form
 from cerebro.compiler.ir import DType, Graph
-from cerebro.compiler.targets import TARGETS, Target
+from cerebro.compiler.targets import TARGETS, Target, resolve_target
 
 # (M, K, N): one row/column, K under one step, K = 4*16 + 3, K not a multiple of 32 or 64, a 64-row band
 SHAPES = [(1, 3, 1), (3, 17, 17), (17, 67, 5), (1, 131, 64), (64, 45, 3), (2, 200, 9)]
@@ -35,6 +37,21 @@ def _with(base: str, feature: str) -> Target:
 
 X86_VNNI = {"avx-vnni": _with("x86_64-v3", "+avxvnni"), "avx512-vnni": _with("x86_64-v4", "+avx512vnni")}
 ARM_DOTPROD = _with("aarch64", "+dotprod")
+HOST = resolve_target("host")
+HOST_FORM = dot_form(HOST, 64).name
+
+
+def _runs_here(target: Target) -> bool:
+    """This CPU has every feature the target's .cbx requires (runtime.load refuses the model otherwise)."""
+    have = set(HOST.features.split(",")) | set(HOST.meta_features.split(","))
+    return set(target.meta_features.split(",")) <= have
+
+
+def _exact(target: Target | str) -> None:
+    graph, inputs, want = _cases()
+    got = runtime.load(driver.build(graph, target))(*inputs)
+    for g, w in zip(got, want):
+        np.testing.assert_array_equal(g, w)
 
 
 def _cases(shapes: list[tuple[int, int, int]] = SHAPES, seed: int = 5) -> tuple[Graph, list[np.ndarray],
@@ -70,14 +87,23 @@ def _assembly(target: Target) -> str:
     return driver.compile_assembly(text, target)
 
 
-@pytest.mark.parametrize("target", ["host", "x86_64-gpr"])
-def test_pmaddwd_form_is_exact(target):
-    """On this host's vectors, and with general-purpose registers only (x86_64-gpr: the kernel's integer-only
+@pytest.mark.parametrize("name", ["x86_64-v3", "x86_64", "x86_64-gpr"])
+def test_pmaddwd_form_is_exact(name):
+    """On AVX2 and SSE vectors, and with general-purpose registers only (x86_64-gpr: the kernel's integer-only
     models, whose build refuses any FP/SIMD register)."""
-    graph, inputs, want = _cases()
-    got = runtime.load(driver.build(graph, target))(*inputs)
-    for g, w in zip(got, want):
-        np.testing.assert_array_equal(g, w)
+    target = TARGETS[name]
+    assert dot_form(target, 64).name == "pmaddwd"
+    if not _runs_here(target):
+        pytest.skip(f"this CPU lacks {name}'s features")
+    _exact(target)
+
+
+@pytest.mark.parametrize("form", [HOST_FORM])
+def test_host_form_is_exact(form):
+    """The host target's own pick (the test id names it: vpdpbusd on Zen 4's AVX-512 VNNI, pmaddwd on AVX2),
+    its instruction in the host's code."""
+    assert dot_form(HOST, 64).name == form and form in _assembly(HOST)
+    _exact("host")
 
 
 def test_avx2_uses_vpmaddwd():
@@ -87,10 +113,13 @@ def test_avx2_uses_vpmaddwd():
 
 @pytest.mark.parametrize("name", X86_VNNI)
 def test_vnni_targets_use_vpdpbusd(name):
+    """vpdpbusd on ymm (AVX-VNNI) or zmm (AVX-512 VNNI) in the code, and exact where this CPU runs it."""
     target = X86_VNNI[name]
     assert dot_form(target, 64).name == "vpdpbusd"
     register = "%zmm" if name == "avx512-vnni" else "%ymm"
     assert f"vpdpbusd\t{register}" in _assembly(target)
+    if _runs_here(target):  # Zen 4 has AVX-512 VNNI, not AVX-VNNI
+        _exact(target)
 
 
 def test_sdot_form_is_exact_under_qemu(tmp_path):
