@@ -18,9 +18,8 @@ from onnx import TensorProto, helper, numpy_helper
 
 from cerebro import runtime
 from cerebro.compiler import driver
-from cerebro.compiler.codegen import elementwise, layout
+from cerebro.compiler.codegen import SIZES, elementwise, layout
 from cerebro.compiler.codegen import kernel_key as kernel_key_module
-from cerebro.compiler.codegen import module as codegen_module
 from cerebro.frontends.jax import trace
 from cerebro.frontends.onnx import import_onnx
 
@@ -112,8 +111,7 @@ def test_swin_pattern_matches_onnxruntime_with_shared_kernels(monkeypatch: pytes
     assert len([n for n in names if n.endswith("_add")]) == 1, names  # the residual adds of both stages
     got = [runtime.load(shared, threads=threads)(x)[0] for threads in (1, 2)]
     for op in SHARED_OPS:
-        monkeypatch.delitem(codegen_module.SIZE_ARGUMENTS, op)
-        monkeypatch.delitem(kernel_key_module.RUNTIME_SHAPES, op)
+        monkeypatch.delitem(SIZES, op)
     alone_names, alone = _build(data)
     assert len([n for n in alone_names if n.endswith("_slice")]) > 2 * len(slices), alone_names
     (constant,) = runtime.load(alone)(x)

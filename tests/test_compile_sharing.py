@@ -13,8 +13,7 @@ import pytest
 
 from cerebro import runtime
 from cerebro.compiler import driver
-from cerebro.compiler.codegen import kernel_key as kernel_key_module
-from cerebro.compiler.codegen import module as codegen_module
+from cerebro.compiler.codegen import SIZES
 from cerebro.frontends.jax import trace
 
 jax.config.update("jax_platforms", "cpu")
@@ -50,8 +49,7 @@ def test_softmaxes_differing_in_lead_rows_share_one_function(monkeypatch: pytest
     traced = trace(softmaxes, *xs, name="softmaxes")
     assert len(_functions(traced.graph, "row_kernel")) == 1
     shared = runtime.load(driver.build(traced.graph))(*traced.flatten_inputs(*xs))
-    monkeypatch.delitem(codegen_module.SIZE_ARGUMENTS, "row_kernel")
-    monkeypatch.delitem(kernel_key_module.RUNTIME_SHAPES, "row_kernel")
+    monkeypatch.delitem(SIZES, "row_kernel")
     assert len(_functions(traced.graph, "row_kernel")) == 3
     alone = runtime.load(driver.build(traced.graph))(*traced.flatten_inputs(*xs))
     for got, constant, x in zip(shared, alone, xs):

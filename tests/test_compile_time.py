@@ -12,7 +12,7 @@ import pytest
 
 from cerebro import runtime
 from cerebro.compiler import driver, llvm_parts
-from cerebro.compiler.codegen import kernel_key as kernel_key_module
+from cerebro.compiler.codegen import SIZES
 from cerebro.compiler.codegen import module as codegen_module
 from cerebro.compiler.codegen.kernel_key import kernel_key
 from cerebro.compiler.ir import Graph, Value
@@ -212,8 +212,7 @@ def test_convs_differing_in_input_channels_share_one_function(monkeypatch: pytes
     shared = driver.build(traced.graph)
     assert len(_conv_functions(shared)) == 1, _conv_functions(shared)
     (got,) = runtime.load(shared)(*traced.flatten_inputs(x))
-    monkeypatch.delitem(codegen_module.SIZE_ARGUMENTS, "conv")
-    monkeypatch.delitem(kernel_key_module.RUNTIME_SHAPES, "conv")
+    monkeypatch.delitem(SIZES, "conv")
     constants = driver.build(traced.graph)
     assert len(_conv_functions(constants)) == 3, _conv_functions(constants)
     (alone,) = runtime.load(constants)(*traced.flatten_inputs(x))
@@ -308,8 +307,7 @@ def test_convs_differing_in_spatial_size_share_one_function(monkeypatch: pytest.
     shared = driver.build(traced.graph)
     assert len(_conv_functions(shared)) == 2, _conv_functions(shared)
     got = [runtime.load(shared, threads=threads)(*traced.flatten_inputs(*xs)) for threads in (1, 2)]
-    monkeypatch.delitem(codegen_module.SIZE_ARGUMENTS, "conv")
-    monkeypatch.delitem(kernel_key_module.RUNTIME_SHAPES, "conv")
+    monkeypatch.delitem(SIZES, "conv")
     constants = driver.build(traced.graph)
     assert len(_conv_functions(constants)) == 5, _conv_functions(constants)
     alone = runtime.load(constants)(*traced.flatten_inputs(*xs))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import importlib
 
-from cerebro.compiler.codegen.registry import EMITTERS, PARALLEL, UNITS, EmitContext, emitter
+from cerebro.compiler.codegen.registry import EMITTERS, PARALLEL, SIZES, UNITS, EmitContext, emitter
 
 EMITTER_MODULES = ("elementwise", "layout", "matmul", "matmul_int", "conv_int", "conv", "winograd", "reduce", "window",
                    "gather", "rows", "sort", "scatter", "cumulative", "tree_ensemble", "loop_op")
@@ -22,4 +22,4 @@ for _name in EMITTER_MODULES:
         raise ImportError(f"cerebro.compiler.codegen: emitter module {_name!r} is missing "
                           f"(listed in EMITTER_MODULES)") from error
 
-__all__ = ["EMITTERS", "PARALLEL", "UNITS", "EmitContext", "emitter"]
+__all__ = ["EMITTERS", "PARALLEL", "SIZES", "UNITS", "EmitContext", "emitter"]

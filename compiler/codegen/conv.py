@@ -58,7 +58,7 @@ from cerebro.compiler.codegen.partition import (
     smin,
     unflatten,
 )
-from cerebro.compiler.codegen.registry import EmitContext, emitter, unsupported
+from cerebro.compiler.codegen.registry import EmitContext, SizeRules, emitter, sizes_as_arguments, unsupported
 from cerebro.compiler.ir import Node
 from cerebro.compiler.ir.dtypes import DType
 from cerebro.compiler.ir.strides import contiguous_strides
@@ -716,3 +716,6 @@ def _depthwise_tile(builder: ir.IRBuilder, conv: _Conv, outer: list[ir.Value], o
 
     accs = fold_nest(builder, [a.kernel for a in leading], zeros, per_leading_position, "kp")
     _store_rows(builder, conv, outer, ow0, accs, c0, widths)
+
+
+sizes_as_arguments(SizeRules(size_arguments, runtime_shapes), "conv")

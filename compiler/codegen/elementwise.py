@@ -35,7 +35,7 @@ from cerebro.compiler.codegen.llvm_types import (
 )
 from cerebro.compiler.codegen.loops import for_nest, for_range, i64
 from cerebro.compiler.codegen.partition import for_phases, parts_of, share
-from cerebro.compiler.codegen.registry import EmitContext, UnitsRule, emitter
+from cerebro.compiler.codegen.registry import EmitContext, SizeRules, UnitsRule, emitter, sizes_as_arguments
 from cerebro.compiler.ir import DType, IRError, Node, Value
 from cerebro.compiler.ir.fused import FUSED
 from cerebro.compiler.ir.ops import BINARY, COMPARE, UNARY
@@ -493,3 +493,6 @@ def emit_elementwise(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
 def emit_fused(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
     """A chain merged by passes/fuse.py: every inner value has the output's shape."""
     emit_loop(node, list(node.attrs["nodes"]), _fused_loads(node), fn, f32_lanes(ctx.target))
+
+
+sizes_as_arguments(SizeRules(size_arguments, runtime_shapes), *ELEMENTWISE)

@@ -23,7 +23,7 @@ from collections.abc import Callable, Hashable
 
 import numpy as np
 
-from cerebro.compiler.codegen import conv, elementwise, layout, matmul, rows
+from cerebro.compiler.codegen.registry import SIZES
 from cerebro.compiler.ir import Node, Value
 from cerebro.compiler.ir.dtypes import DType
 from cerebro.compiler.ir.fused import FUSED, ROW_KERNEL, Epilogue
@@ -54,10 +54,10 @@ class _Describer:
         return described
 
     def node(self, node: Node, inner: bool = False) -> Key:
-        """inner: a node of a fused body or epilogue, whose sizes are its owner's (no RUNTIME_SHAPES rule)."""
-        rule = None if inner else RUNTIME_SHAPES.get(node.op)
+        """inner: a node of a fused body or epilogue, whose sizes are its owner's (no SizeRules)."""
+        rules = None if inner else SIZES.get(node.op)
         self.loaded = self.loaded or node.op in LOADED_OPS
-        shapes, choices, sized = (rule(node, self.target) if rule is not None else None) or ({}, (), {})
+        shapes, choices, sized = (rules.shapes(node, self.target) if rules is not None else None) or ({}, (), {})
         self.shapes.update(shapes)  # for the node's values and its fused bodies' (an epilogue's)
         attrs = tuple((name, self.field(node.op, name, sized.get(name, node.attrs[name]))
                        if name not in sized or isinstance(sized[name], Epilogue) else sized[name])
@@ -106,20 +106,6 @@ ID_FIELDS: dict[tuple[object, str], Callable[[_Describer, object], Key]] = {
     (ROW_KERNEL, "loads"): _Describer.loads,
     (Epilogue, "source"): _Describer.value_id,
     (Epilogue, "loads"): _Describer.loads,
-}
-
-
-# op -> for a node and the target: (value id -> shape with the sizes its function takes as arguments as None
-# (codegen/module.py SIZE_ARGUMENTS), what the emitter decides from those sizes, attr name -> its key where it
-# holds such a size, or the Epilogue the emitter applies instead of the node's, described as that would be), or
-# None: every size a constant. The ids may be of values of the node's fused bodies (an
-# epilogue's chain, elementwise on the output's elements: its shapes are the output's)
-RUNTIME_SHAPES: dict[str, Callable[[Node, object], tuple[dict[int, tuple], tuple, dict[str, Key]] | None]] = {
-    "conv": conv.runtime_shapes,
-    "matmul": matmul.runtime_shapes,
-    "row_kernel": rows.runtime_shapes,
-    **dict.fromkeys(("broadcast_in_dim", "transpose", "slice"), layout.runtime_shapes),
-    **dict.fromkeys(elementwise.ELEMENTWISE, elementwise.runtime_shapes),
 }
 
 

@@ -26,7 +26,7 @@ from cerebro.compiler.codegen.llvm_types import byte_size, element_constant, ele
 from cerebro.compiler.codegen.llvm_types import index as affine
 from cerebro.compiler.codegen.loops import for_nest, for_range, i64
 from cerebro.compiler.codegen.partition import leading_dims, parts_of, share, unflatten
-from cerebro.compiler.codegen.registry import EmitContext, emitter
+from cerebro.compiler.codegen.registry import EmitContext, SizeRules, emitter, sizes_as_arguments
 from cerebro.compiler.ir import DType, Node
 from cerebro.compiler.ir.strides import contiguous_strides
 
@@ -485,3 +485,6 @@ def emit_iota(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
             b.store(value, b.gep(fn.args[0], [affine(b, 0, *zip(index, contiguous_strides(out.shape)))],
                                  inbounds=True, source_etype=ty))
     b.ret_void()
+
+
+sizes_as_arguments(SizeRules(size_arguments, runtime_shapes), *_SOURCES)

@@ -74,7 +74,7 @@ from cerebro.compiler.codegen.partition import (
     parts_of,
     smax,
 )
-from cerebro.compiler.codegen.registry import EmitContext, emitter, unsupported
+from cerebro.compiler.codegen.registry import EmitContext, SizeRules, emitter, sizes_as_arguments, unsupported
 from cerebro.compiler.ir import Node
 from cerebro.compiler.ir.dtypes import DType
 from cerebro.compiler.ir.matmul_view import MatmulView, matmul_view
@@ -636,3 +636,6 @@ def prefetch(builder: ir.IRBuilder, base: ir.Value, at: ir.Value, elem: ir.Type)
     declared = builder.module.globals.get("llvm.prefetch.p0") or ir.Function(
         builder.module, ir.FunctionType(ir.VoidType(), [pointer.type, i32, i32, i32]), "llvm.prefetch.p0")
     builder.call(declared, [pointer, ir.Constant(i32, 0), ir.Constant(i32, 3), ir.Constant(i32, 1)])
+
+
+sizes_as_arguments(SizeRules(size_arguments, runtime_shapes), "matmul")

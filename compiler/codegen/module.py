@@ -26,13 +26,12 @@ rewrites those lines of the printed module.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from llvmlite import ir
 
 from cerebro.compiler.cbx.format import MAX_STAGES, meta_size
-from cerebro.compiler.codegen import EMITTERS, PARALLEL, EmitContext, conv, elementwise, layout, matmul, rows
+from cerebro.compiler.codegen import EMITTERS, PARALLEL, SIZES, EmitContext
 from cerebro.compiler.codegen.calls import SLICE, UNCHUNKED, Call, CallTable, Chunking, Segment, emit_entry
 from cerebro.compiler.codegen.kernel_key import Key, kernel_key
 from cerebro.compiler.codegen.partition import Piece
@@ -56,17 +55,10 @@ def _placeholder(module: ir.Module, name: str, size: int) -> ir.GlobalVariable:
     return ir.GlobalVariable(module, ir.ArrayType(I8, size), name)
 
 
-# op -> the sizes its node function takes as trailing i64 arguments instead of constants, so that nodes
-# differing only in them share one function (kernel_key leaves them out)
-SIZE_ARGUMENTS: dict[str, Callable[[Node], list[int]]] = {
-    "conv": conv.size_arguments, "row_kernel": rows.size_arguments, "matmul": matmul.size_arguments,
-    **dict.fromkeys(("broadcast_in_dim", "transpose", "slice"), layout.size_arguments),
-    **dict.fromkeys(elementwise.ELEMENTWISE, elementwise.size_arguments)}
-
-
 def _size_arguments(node: Node) -> list[int]:
-    rule = SIZE_ARGUMENTS.get(node.op)
-    return rule(node) if rule is not None else []
+    """The sizes node's function takes as trailing i64 arguments (registry.SizeRules)."""
+    rules = SIZES.get(node.op)
+    return rules.arguments(node) if rules is not None else []
 
 
 def _node_function(ctx: EmitContext, node: Node, index: int, prefix: str = "", sizes: bool = False

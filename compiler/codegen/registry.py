@@ -40,9 +40,27 @@ Emitter = Callable[[EmitContext, Node, ir.Function], None]
 # into slices that fit a stage, and to say how big the biggest slice is.
 UnitsRule = Callable[[Node, object, int], int]
 
+
+
+@dataclass(frozen=True)
+class SizeRules:
+    """Sizes a node function takes as trailing i64 arguments instead of constants, so that nodes differing
+    only in them share one function (codegen/module.py passes them, codegen/kernel_key.py leaves them out
+    of the key). The two rules must agree, so an emitter registers them together.
+
+    arguments(node): the sizes, in the order the emitter reads them from its function's last arguments.
+    shapes(node, target): (value id -> shape with the argument sizes as None, the choices the emitter
+             makes from those sizes at compile time for target, attr name -> its key where the attr holds
+             such a size), or None where this node takes every size as a constant."""
+
+    arguments: Callable[[Node], list[int]]
+    shapes: Callable[[Node, object], tuple[dict[int, tuple], tuple, dict[str, object]] | None]
+
+
 EMITTERS: dict[str, Emitter] = {}
 PARALLEL: set[str] = set()  # ops whose emitters split their output among the parts of a call
 UNITS: dict[str, UnitsRule] = {}
+SIZES: dict[str, SizeRules] = {}
 
 
 def emitter(*ops: str, units: UnitsRule | None = None) -> Callable[[Emitter], Emitter]:
@@ -58,6 +76,14 @@ def emitter(*ops: str, units: UnitsRule | None = None) -> Callable[[Emitter], Em
         return fn
 
     return register
+
+
+def sizes_as_arguments(rules: SizeRules, *ops: str) -> None:
+    """Register the SizeRules of ops' functions (their emitters read the arguments)."""
+    for op in ops:
+        if op in SIZES:
+            raise RuntimeError(f"two size rules for IR op {op!r}")
+        SIZES[op] = rules
 
 
 def unsupported(node: Node, what: str) -> NotImplementedError:

@@ -43,7 +43,7 @@ from cerebro.compiler.codegen.loops import fold_range, i64
 from cerebro.compiler.codegen.mathfn import UNARY as TRANSCENDENTAL
 from cerebro.compiler.codegen.partition import for_outer, for_phases, parts_of, share, unflatten
 from cerebro.compiler.codegen.reduce import identity
-from cerebro.compiler.codegen.registry import EmitContext, emitter, unsupported
+from cerebro.compiler.codegen.registry import EmitContext, SizeRules, emitter, sizes_as_arguments, unsupported
 from cerebro.compiler.ir import Node, Value
 from cerebro.compiler.ir.dtypes import DType
 from cerebro.compiler.ir.fused import ROW_KERNEL, ROW_REDUCTIONS
@@ -440,3 +440,6 @@ class _RowEmitter:
             result = args[0] if inner.op in _VIEWS else self.rules[vid](b, *args)
         memo[vid] = result
         return result
+
+
+sizes_as_arguments(SizeRules(size_arguments, runtime_shapes), ROW_KERNEL)
