@@ -28,7 +28,7 @@ W = np.linspace(-1, 1, 8 * 16, dtype=np.float32).reshape(8, 16)
 
 def small_model(x):
     h = x @ W
-    h = jnp.tanh(h)  # fused into the matmul: its row names both lines
+    h = jnp.tanh(h)  # fused into the matmul with the scale and shift: its row names all three lines
     return jax.nn.softmax(h * 2.0 + 1.0)
 
 
@@ -88,10 +88,10 @@ def test_cli_profiles_a_jax_function_with_its_source_lines(capsys, tmp_path):
                            "--trace", tmp_path / "trace.json", "--save", tmp_path / "small.cbx")
     assert status == 0, err
     rows = table_rows(out)
-    assert [op for _, _, op, _ in rows if op.startswith("matmul")] == ["matmul+[tanh]"]
+    assert [op for _, _, op, _ in rows if op.startswith("matmul")] == ["matmul+[tanh,mul,add]"]
     where = {op.split("[")[0]: place for _, _, op, place in rows}
     assert where["matmul+"] == (f"test_profile.py:{_line_of('@ W')} (in small_model), "
-                                f"test_profile.py:{_line_of('tanh')} (in small_model)")
+                                f"test_profile.py:{_line_of('tanh')} (in small_model) (+1 more)")
     assert where["row_kernel"] == f"test_profile.py:{_line_of('softmax')} (in small_model)"
     medians = [us for _, us, _, _ in rows]
     assert medians == sorted(medians, reverse=True) and "small_model: 2 nodes" in out

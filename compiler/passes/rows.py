@@ -98,12 +98,24 @@ def _qualifies(node: Node, frame: _Frame, producer: dict[int, Node], readers: di
 
 
 def _epilogue_candidate(value: Value, producer: dict[int, Node], readers: dict[int, list[Node]]) -> bool:
-    """A matmul/conv result (maybe reshaped) with one reader: passes/epilogue.py fuses that reader into it."""
-    source = producer.get(value.id)
-    if source is not None and source.op == "reshape" and len(readers.get(value.id, [])) == 1:
-        value = source.inputs[0]
+    """A matmul/conv result (maybe reshaped), or an elementwise chain on one, each with one reader:
+    passes/epilogue.py fuses that reader into it. Through the chain: a post-norm transformer's last
+    residual add (matmul, bias add, residual add, layernorm) then joins the matmul's epilogue as every
+    other layer's does, whose sum is read twice, so both layers' matmuls and layernorms are one kernel each."""
+    while len(readers.get(value.id, [])) == 1:
         source = producer.get(value.id)
-    return source is not None and role_of(source.op) in EPILOGUE_HOSTS and len(readers.get(value.id, [])) == 1
+        if source is None:
+            return False
+        if role_of(source.op) in EPILOGUE_HOSTS:
+            return True
+        if source.op == "reshape":
+            value = source.inputs[0]
+            continue
+        chained = [v for v in source.inputs if v.shape == value.shape and v.id in producer]
+        if source.op not in ELEMENTWISE or not chained:
+            return False
+        return any(_epilogue_candidate(v, producer, readers) for v in chained)
+    return False
 
 
 def _grow(graph: Graph, sink_at: int, frame: _Frame, readers: dict[int, list[Node]], outputs: set[int],
