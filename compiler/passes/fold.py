@@ -18,6 +18,7 @@ from cerebro.compiler.ir import Graph
 from cerebro.compiler.ir.interpret import run_node
 from cerebro.compiler.ir.ops import OPS
 from cerebro.compiler.passes.conv_scale import fold_conv_scales
+from cerebro.compiler.passes.matmul_scale import fold_matmul_scales
 from cerebro.compiler.passes.pow_const import multiply_constant_powers
 
 _SMALL = 64 * 1024  # results up to this many bytes fold even if they grow
@@ -41,4 +42,4 @@ def fold_constants(graph: Graph) -> Graph:
         out.data = np.ascontiguousarray(result)
         out.producer = None
     graph.nodes = kept
-    return fold_conv_scales(multiply_constant_powers(graph))
+    return fold_matmul_scales(fold_conv_scales(multiply_constant_powers(graph)))
