@@ -29,7 +29,8 @@ loaded once for all the (row, kernel column) pairs that read it.
 A pointwise conv (1x1, stride 1, unpadded: its spatial dims one axis) takes its batch, pixel count and
 channel counts as i64 arguments (runtime_sizes): the code depends only on the epilogue and how the
 sizes come out in blocks (_Pixels, matmul.tile_plan), so MobileNet's and EfficientNet's stages share a few
-functions, each block still the same code.
+functions, each block still the same code. A strided dense conv takes its channel counts and spatial sizes
+as arguments too (runtime_spatial): ResNet's stride-2 convs of one form at every stage are one function.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ from cerebro.compiler.codegen.llvm_types import index as affine
 from cerebro.compiler.codegen.loops import fold_nest, fold_range, for_range, i64
 from cerebro.compiler.codegen.matmul import prefetch, runtime_tile_phases, tile_phases, tile_plan
 from cerebro.compiler.codegen.partition import (
+    CROSS_CORE,
     channels_first,
     for_outer,
     for_phases,
@@ -225,6 +227,19 @@ def _channels_first(node: Node) -> bool:
     return channels_first(node.inputs[1].nbytes, node.inputs[0].nbytes, node.outputs[0].nbytes)
 
 
+def _split_channels(builder: ir.IRBuilder, conv: _Conv) -> bool | ir.Value:
+    """_channels_first, an i1 computed from the sizes where they are arguments (runtime_spatial): so
+    ResNet's 3x3/2 convs of stages 3 and 4, which split differently among parts, share one function."""
+    if not runtime_spatial(conv.node):
+        return _channels_first(conv.node)
+    positions = math.prod(a.kernel for a in conv.axes)
+    weights = _product(builder, [positions, conv.cin, conv.cout])
+    images = _product(builder, [conv.batch, *(a.size for a in conv.axes), conv.cin])
+    outputs = _product(builder, [conv.batch, *(a.out for a in conv.axes), conv.cout])
+    return builder.icmp_unsigned(">", _value(weights),
+                                 _value(_arith(builder, "mul", CROSS_CORE, _sum(builder, [images, outputs]))))
+
+
 def conv_units(node: Node, target: object, parts: int) -> int:
     """Pixel blocks; where the weights outweigh an image, channel blocks or (pixel, channel) tiles,
     as for_rectangles shares them (see emit_conv)."""
@@ -322,15 +337,17 @@ def emit_conv(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
         # share the channel blocks (each streams its own weights) when there are enough, else the
         # (pixel block, channel block) tiles of all image blocks, numbered pixel-major.
         per_block = image_block(x.shape[0], x.nbytes // max(1, x.shape[0]))
-        _, pixel_units = _weights_outer_units(node, ctx.target)  # and the blocks of conv.cout_group channels
+        sizes, counts = _pixel_grid(builder, _pixel_plan(node, tile_rows), conv.axes, per_block)
+        pixel_units = _arith(builder, "mul", _product(builder, sizes), _sum(builder, counts))  # of conv.axes' sizes
         blocks = _sum(builder, [count for _, count, _ in runtime_tile_phases(builder, cout // groups, conv.cout_group,
                                                                           width, vectors)])
         image_blocks = x.shape[0] // per_block
-        with for_rectangles(builder, part, parts, blocks, image_blocks * pixel_units, _channels_first(node)) as (
+        with for_rectangles(builder, part, parts, blocks, _arith(builder, "mul", image_blocks, pixel_units),
+                            _split_channels(builder, conv)) as (
                 channel_lo, channel_hi, pixel_lo, pixel_hi):
             with for_outer(builder, image_blocks, pixel_units, pixel_lo, pixel_hi, "ib") as (ib, begin, end):
                 first = affine(builder, 0, (ib, per_block))
-                own = (smax(builder, begin, i64(0)), smin(builder, end, i64(pixel_units)))
+                own = (smax(builder, begin, i64(0)), smin(builder, end, _value(pixel_units)))
                 with for_range(builder, groups, "g") as g:
                     def weights_block(j0: ir.Value, widths: list[int]) -> None:
                         def tile(outer: list[ir.Value], rows: int, ow0: ir.Value) -> None:
@@ -377,9 +394,33 @@ def runtime_sizes(node: Node) -> bool:
             and (not _weights_outer(node) or x.size == x.shape[-1]))
 
 
+ZERO_ROW_CHANNELS = 2048  # the zeros row of a padded conv whose channel count is an argument (runtime_spatial)
+SPATIAL_MIN_CHANNELS = 16  # _pixel_plan's rule for a flat walk: the ci loop outweighs the per-row work
+
+
+def runtime_spatial(node: Node) -> bool:
+    """Whether a strided dense conv takes its channel counts and its input and output spatial sizes as
+    arguments (its batch a constant), so that ResNet's stride-2 convs of each form share one function
+    (resnet18: the 3x3/2s of stages 3 and 4, the 1x1/2 downsamples). Padding is checked against the
+    run-time input size and read from a zeros row of ZERO_ROW_CHANNELS; a tile row's position takes a
+    run-time division, once per row next to Cin x kernel positions of multiply-adds, hence Cin from
+    SPATIAL_MIN_CHANNELS (stems keep constants). Same tiles and sum order as with constants."""
+    x = node.inputs[0]
+    lhs = node.attrs.get("lhs_dilation") or ()
+    padded = any(lo or hi for lo, hi in node.attrs["padding"])
+    return (node.attrs.get("groups", 1) == 1 and not _is_depthwise(node) and all(d == 1 for d in lhs)
+            and any(s > 1 for s in node.attrs["strides"])
+            and all(lo >= 0 and hi >= 0 for lo, hi in node.attrs["padding"])
+            and SPATIAL_MIN_CHANNELS <= x.shape[-1] <= (ZERO_ROW_CHANNELS if padded else x.shape[-1]))
+
+
 def size_arguments(node: Node) -> list[int]:
     """The sizes the node function takes as trailing i64 arguments: the input channels (runtime_channels),
-    then the batch and the pixels of an image, and the output channels (runtime_sizes)."""
+    then the batch and the pixels of an image, and the output channels (runtime_sizes); or the input
+    channels, the input and output spatial sizes and the output channels (runtime_spatial)."""
+    if runtime_spatial(node):
+        axes = _axes(node)
+        return [node.inputs[0].shape[-1], *(a.size for a in axes), *(a.out for a in axes), node.outputs[0].shape[-1]]
     sizes = [node.inputs[0].shape[-1]] if runtime_channels(node) else []
     if runtime_sizes(node) and not _weights_outer(node):
         (axis,) = _axes(node)
@@ -390,6 +431,11 @@ def size_arguments(node: Node) -> list[int]:
 def _take_sizes(conv: _Conv, values: list[ir.Value]) -> None:
     """Use the function's size arguments (size_arguments' order) instead of the node's constants."""
     conv.cin = conv.cin_group = values.pop(0)
+    if runtime_spatial(conv.node):
+        conv.cout = conv.cout_group = values.pop()
+        ins, outs = values[:len(conv.axes)], values[len(conv.axes):]
+        conv.axes = [replace(a, size=size, out=out) for a, size, out in zip(conv.axes, ins, outs)]
+        return
     if not values:
         return
     conv.cout = conv.cout_group = values.pop()
@@ -404,7 +450,7 @@ def runtime_shapes(node: Node, target: object) -> tuple[dict[int, tuple], tuple,
     constant. An epilogue's loads keep their row strides: a residual's, the channel count, keeps convs of
     other channel counts apart (read at pixel x a run-time count, ResNet50 batch 8 ran 2-3% slower)."""
     x, w = node.inputs[:2]
-    if runtime_sizes(node):
+    if runtime_sizes(node) or runtime_spatial(node):
         epilogue = node.attrs.get("epilogue")
         inner = [v for n in (epilogue.nodes if epilogue else ()) for v in (*n.inputs, *n.outputs)]
         shapes = {v.id: (None,) * v.rank for v in (*node.inputs, *node.outputs, *inner)
@@ -414,6 +460,8 @@ def runtime_shapes(node: Node, target: object) -> tuple[dict[int, tuple], tuple,
         width = lanes(target, node.outputs[0].dtype)
         grid = (image_block(x.shape[0], x.nbytes // max(1, x.shape[0])), _channels_first(node),
                 x.shape[0], _axes(node)[0].size) if _weights_outer(node) else None  # constant pixels, and how
+        if runtime_spatial(node):  # the batch stays a constant, and with it where the weights go
+            grid = (x.shape[0], _weights_outer(node), image_block(x.shape[0], x.nbytes // max(1, x.shape[0])))
         choices = ("sizes", _pixel_plan(node, rows), tile_plan(w.shape[-1], width, vectors), grid)
         return shapes, choices, {}
     if not runtime_channels(node):
@@ -470,11 +518,13 @@ def _positions(builder: ir.IRBuilder, conv: _Conv, outer: list[ir.Value], row: i
     shared = outer[1:]
     sizes = [a.out for a in conv.axes[len(shared):]]
     positions = list(shared)
-    if len(sizes) == 1:  # rows along the last axis (always so where the sizes are arguments)
+    if len(sizes) == 1:  # rows along the last axis (always so for a pointwise conv's run-time sizes)
         return [*positions, row]
-    for axis, stride in enumerate(contiguous_strides(sizes)):
-        position = row if stride == 1 else builder.udiv(row, i64(stride))
-        positions.append(position if axis == 0 else builder.urem(position, i64(sizes[axis])))
+    strides = (contiguous_strides(sizes) if all(isinstance(s, int) for s in sizes)
+               else [_product(builder, sizes[axis + 1:]) for axis in range(len(sizes))])
+    for axis, stride in enumerate(strides):
+        position = row if isinstance(stride, int) and stride == 1 else builder.udiv(row, _value(stride))
+        positions.append(position if axis == 0 else builder.urem(position, _value(sizes[axis])))
     return positions
 
 
@@ -496,8 +546,9 @@ def _input_pixel(builder: ir.IRBuilder, conv: _Conv, n: ir.Value, origins: list[
         checks = []
         if axis.lo > 0:
             checks.append(builder.icmp_signed(">=", p, i64(0)))
-        if axis.hi > 0:
-            checks.append(builder.icmp_signed("<=", p, i64((axis.size - 1) * axis.lhs_dilation)))
+        if axis.hi > 0:  # a run-time size has no input dilation (runtime_spatial)
+            checks.append(builder.icmp_signed("<=", p, i64((axis.size - 1) * axis.lhs_dilation))
+                          if isinstance(axis.size, int) else builder.icmp_signed("<", p, axis.size))
         if axis.lhs_dilation > 1:
             checks.append(builder.icmp_signed("==", builder.srem(p, i64(axis.lhs_dilation)), i64(0)))
         for check in checks:
@@ -570,10 +621,11 @@ def _row_pointer(builder: ir.IRBuilder, conv: _Conv, valid: ir.Value | None, at:
     row = builder.gep(conv.px, [at], inbounds=True, source_etype=conv.elem)
     if valid is None:
         return row
-    name = f"conv.zeros.{conv.elem}.{conv.cin_group}"
+    channels = conv.cin_group if isinstance(conv.cin_group, int) else ZERO_ROW_CHANNELS
+    name = f"conv.zeros.{conv.elem}.{channels}"
     zeros = conv.fn.module.globals.get(name)
     if zeros is None:
-        zeros = ir.GlobalVariable(conv.fn.module, ir.ArrayType(conv.elem, conv.cin_group), name)
+        zeros = ir.GlobalVariable(conv.fn.module, ir.ArrayType(conv.elem, channels), name)
         zeros.global_constant, zeros.linkage, zeros.initializer = True, "internal", ir.Constant(zeros.value_type, None)
     return builder.select(valid, row, builder.bitcast(zeros, row.type))
 
