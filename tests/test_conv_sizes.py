@@ -71,26 +71,3 @@ def test_strided_convs_at_two_sizes_share_one_function(monkeypatch: pytest.Monke
     for g, w in zip(alone[0], jax.jit(strided_stages)(*xs)):
         np.testing.assert_allclose(g, np.asarray(w), rtol=1e-5, atol=1e-4)
 
-
-STEM_STAGE = _normal(3, 3, 64, 32, scale=0.05)
-
-
-def strided_64(x: jnp.ndarray) -> jnp.ndarray:
-    return jax.nn.relu(_conv(x, STEM_STAGE, ((1, 1), (1, 1))))
-
-
-def test_strided_conv_keeps_its_padding_from_32_channels(monkeypatch: pytest.MonkeyPatch) -> None:
-    """passes/explicit_pad.py: a 3x3/2 conv with Cin 64 (ResNet18's first stride-2 stage) checks its padding in
-    the tile instead of reading a padded copy: no pad node, the same bits as with the copy, and JAX's result
-    (576 terms of ~0.05: rtol 1e-5, atol 1e-4)."""
-    from cerebro.compiler.passes import explicit_pad
-
-    x = _normal(2, 12, 11, 64)
-    traced = trace(strided_64, x, name="strided_64")
-    assert [n.op for n in driver.lower(traced.graph)[0].nodes] == ["conv"]
-    (got,) = runtime.load(driver.build(traced.graph))(*traced.flatten_inputs(x))
-    monkeypatch.setattr(explicit_pad, "STRIDED_MAX_CHANNELS", explicit_pad.MAX_CHANNELS)
-    assert [n.op for n in driver.lower(traced.graph)[0].nodes] == ["pad", "conv"]
-    (copied,) = runtime.load(driver.build(traced.graph))(*traced.flatten_inputs(x))
-    np.testing.assert_array_equal(got, copied)
-    np.testing.assert_allclose(got, np.asarray(jax.jit(strided_64)(x)), rtol=1e-5, atol=1e-4)

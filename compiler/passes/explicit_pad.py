@@ -12,10 +12,10 @@ and 8): Cin 16 1.10-1.16x, Cin 32-64 0.99-1.04x, Cin 128 0.96-1.02x, so the limi
 on; the pad of ResNet's 1x56x56x64 is ~0.5% of its conv). Grouped and depthwise convs are left alone: the
 copy moves every group's channels for little work per group (RegNet's group-width-8 3x3 convs: 1.0-1.2x
 slower, depthwise 1.3-1.5x), as are convs with input dilation or negative padding (cropping). The copy is
-as exact as the checks. A strided conv copies stride^2 input pixels per output pixel it computes, so its
-limit is STRIDED_MAX_CHANNELS: ResNet18's 3x3/2 conv at 1x56x56x64 -> 128 ran 0.97x the time with the
-padding in the tile (batch 8: 0.96x; Zen 4, one pinned core, interleaved, the pad included), the same bits,
-and the model one pad function fewer to compile.
+as exact as the checks. Strided convs keep the same limit: ResNet18's 3x3/2 conv at 1x56x56x64 -> 128 ran
+0.97x the time with the padding in its tile (batch 8 0.96x; Zen 4, one pinned core, the pad counted), but
+that tile took 0.134 CPU s of LLVM against 0.079 for the unpadded one (its column runs: 3 kernel-row loops,
+not 9 positions) and 0.013 for the pad, so the copy stays for compile time.
 """
 
 from __future__ import annotations
@@ -23,16 +23,13 @@ from __future__ import annotations
 from cerebro.compiler.ir import Graph, Node, Value
 
 MAX_CHANNELS = 128  # Cin from which the checks cost nothing next to the ci loop
-STRIDED_MAX_CHANNELS = 32  # the same for a strided conv: its copy is stride^2 times bigger next to its work
 
 
 def _wants_padding(node: Node) -> bool:
     padding = node.attrs["padding"]
-    strided = any(s > 1 for s in node.attrs["strides"])
     return (any(lo or hi for lo, hi in padding) and all(lo >= 0 and hi >= 0 for lo, hi in padding)
             and all(d == 1 for d in node.attrs.get("lhs_dilation") or ())
-            and node.attrs.get("groups", 1) == 1
-            and node.inputs[0].shape[-1] < (min(STRIDED_MAX_CHANNELS, MAX_CHANNELS) if strided else MAX_CHANNELS))
+            and node.attrs.get("groups", 1) == 1 and node.inputs[0].shape[-1] < MAX_CHANNELS)
 
 
 def pad_conv_inputs(graph: Graph) -> Graph:
