@@ -8,8 +8,8 @@ scale (the product of the chain's muls and the reciprocal of its divisors) is co
 multiplied into W and each bias before it in float64, rounded once to the weights' type: the result
 differs from the unfolded one by rounding only (a few ulps of the output's magnitude; tests/
 test_matmul_scale.py states the tolerance against JAX). Only float matmuls with a constant W of the output's
-type, a scale of one element, finite and non-zero, and a chain whose every value has one reader (reshapes,
-transposes, constant bias adds and subs, the scales) are folded.
+type read by no other node, a scale of one element, finite and non-zero, and a chain whose every value has
+one reader (reshapes, transposes, constant bias adds and subs, the scales) are folded.
 """
 
 from __future__ import annotations
@@ -137,6 +137,8 @@ def fold_matmul_scales(graph: Graph) -> Graph:
         if node.op != "matmul" or len(node.inputs) != 2 or not node.inputs[1].is_const:
             continue
         if node.outputs[0].dtype not in FLOAT or node.inputs[1].dtype is not node.outputs[0].dtype:
+            continue
+        if readers.get(node.inputs[1].id) != 1:  # shared weights would be copied: more weights, packed twice
             continue
         dropped: set[int] = set()
         chain = _chain_after(node, readers, users)
