@@ -63,9 +63,12 @@ class Pipeline:
 # Pads, pools and transposes are written as vector code too (or as copy loops for the vectoriser); O3's
 # unrolling of their loops took a third to a half of their LLVM time (the benchmark transformer's 8x8-block
 # transpose 0.096 -> 0.052 CPU s, most of it machine code for the unrolled copies; the cnn's two pools
-# 0.066 -> 0.032) for no speed (same bits; cnn, transformer, resnet18 per call within noise).
+# 0.066 -> 0.032) for no speed (same bits; cnn, transformer, resnet18 per call within noise). Reductions
+# likewise (vector accumulators written out, codegen/reduce.py): O3 unrolled ResNet18's global pool (49 x 8
+# column blocks) for about 0.03 CPU s of its compile and no speed.
 HAND_TILED = Pipeline(2, unroll=False)
-PIPELINES = {op: HAND_TILED for op in ("conv", "matmul", "winograd_conv", "pad", "reduce_window", "transpose")}
+PIPELINES = {op: HAND_TILED for op in ("conv", "matmul", "winograd_conv", "pad", "reduce_window", "transpose",
+                                       "reduce_sum", "reduce_max", "reduce_min", "reduce_prod")}
 _OP = re.compile(r"node\d+_(\w+)$")
 
 

@@ -212,9 +212,19 @@ def _block(item_bytes: int) -> int:
 
 
 def transpose_vectors(b: ir.IRBuilder, rows: list[ir.Value]) -> list[ir.Value]:
-    """The columns of a T x T block held as T vectors (T a power of two): log2(T) rounds of
-    interleaving row i with row i + T/2 (the perfect shuffle), all in shufflevectors."""
+    """The columns of a T x T block held as T vectors (T a power of two). A 32-byte vector (8 x 32 or 4 x 64
+    bits) takes the AVX form: unpack low/high pairs, then (T = 8) pairs of pairs, within 128-bit halves, then
+    halves; each shuffle is one instruction's pattern, which X86's lowering finds at once. The perfect
+    shuffle's cross-lane interleaves were searched for a lowering each (vpermt2ps with an index vector on
+    AVX-512): most of the machine-code time of the benchmark transformer's transpose. Narrower vectors (8 x 16
+    or 8 x 8 bits) keep the perfect shuffle (log2(T) rounds of interleaving row i with row i + T/2): punpck
+    on x86, where the AVX form would take pshufd too."""
     count = len(rows)
+    if count in _TRANSPOSE_STAGES and count * byte_size(rows[0].type.element) == 32:
+        for pairs, masks in _TRANSPOSE_STAGES[count]:
+            rows = [b.shuffle_vector(rows[i], rows[j], ir.Constant(ir.VectorType(ir.IntType(32), count), mask))
+                    for i, j in pairs for mask in masks]
+        return [rows[k] for k in _TRANSPOSE_ORDER[count]]
     low = ir.Constant(ir.VectorType(ir.IntType(32), count), [x for i in range(count // 2) for x in (i, i + count)])
     high = ir.Constant(ir.VectorType(ir.IntType(32), count),
                        [x for i in range(count // 2, count) for x in (i, i + count)])
@@ -222,6 +232,18 @@ def transpose_vectors(b: ir.IRBuilder, rows: list[ir.Value]) -> list[ir.Value]:
         half = count // 2
         rows = [b.shuffle_vector(rows[i], rows[i + half], mask) for i in range(half) for mask in (low, high)]
     return rows
+
+
+# T -> stages of (the pairs of vectors shuffled, in order, and the masks applied to each pair), then which of
+# the last stage's vectors is column c. Element k of a result is element mask[k] of the pair (b's from T on).
+_TRANSPOSE_STAGES: dict[int, list[tuple[list[tuple[int, int]], list[list[int]]]]] = {
+    8: [([(0, 1), (2, 3), (4, 5), (6, 7)], [[0, 8, 1, 9, 4, 12, 5, 13], [2, 10, 3, 11, 6, 14, 7, 15]]),  # unpck
+        ([(0, 2), (1, 3), (4, 6), (5, 7)], [[0, 1, 8, 9, 4, 5, 12, 13], [2, 3, 10, 11, 6, 7, 14, 15]]),  # shufps
+        ([(0, 4), (1, 5), (2, 6), (3, 7)], [[0, 1, 2, 3, 8, 9, 10, 11], [4, 5, 6, 7, 12, 13, 14, 15]])],  # halves
+    4: [([(0, 1), (2, 3)], [[0, 4, 2, 6], [1, 5, 3, 7]]),
+        ([(0, 2), (1, 3)], [[0, 1, 4, 5], [2, 3, 6, 7]])],
+}
+_TRANSPOSE_ORDER = {8: [0, 2, 4, 6, 1, 3, 5, 7], 4: [0, 2, 1, 3]}
 
 
 def _vector_tiled(b: ir.IRBuilder, ty: ir.Type, dims: list[Number], axis: int, block: int, src: Strided,

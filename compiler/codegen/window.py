@@ -17,6 +17,11 @@ is the fallback; three rows paths go first, each over one output row at a time:
   - other max/min over pixels of C (SPP 13x13/1): vectors along C, from an
     identity-padded scratch row (_emit_pixel_rows).
 max/min are separable there: taps + window combines per output, not taps * window.
+The per-pixel and carry paths go over output rows too (a row's pixels in an inner loop) and take their
+sizes (the windowed dims' input and output sizes, the block) as run-time arguments (size_arguments), so
+pools differing only in them share one function: the benchmark cnn's 28x28x32 and 14x14x64 2x2/2 pools,
+SqueezeNet's three 3x3/2 pools, DenseNet's three 2x2/2 average pools. Window, strides, padding, the path
+and the plan of the block's vectors (_plan) stay constants (runtime_shapes keys them).
 """
 
 from __future__ import annotations
@@ -25,10 +30,11 @@ import itertools
 import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from llvmlite import ir
 
+from cerebro.compiler.codegen.layout import affine_at
 from cerebro.compiler.codegen.llvm_types import (
     STACK_ARRAY_BYTES,
     byte_size,
@@ -43,7 +49,7 @@ from cerebro.compiler.codegen.loops import fold_nest, for_range, i64
 from cerebro.compiler.codegen.matmul import column_phases
 from cerebro.compiler.codegen.partition import parts_of, share, unflatten
 from cerebro.compiler.codegen.reduce import combiner, identity
-from cerebro.compiler.codegen.registry import EmitContext, emitter, unsupported
+from cerebro.compiler.codegen.registry import EmitContext, SizeRules, emitter, sizes_as_arguments, unsupported
 from cerebro.compiler.ir import Node
 from cerebro.compiler.ir.dtypes import DType
 from cerebro.compiler.targets import lanes
@@ -54,16 +60,20 @@ _PIXEL_BYTES = 64  # one vector of a pixel's channels in the rows-of-pixels scra
 _MAX_CARRIED = 2  # window columns shared by neighbouring outputs the carry path keeps (3x3/1); SPP's 12 go by rows
 _MAX_TAPS = 16  # leading-dim taps the carry path unrolls
 _CARRY_VECTORS = 4  # vectors of channels per pass of the carry path
+_SIZED_VECTORS = 2  # at most, per pass of a block of run-time size (_plan)
+
+Number = int | ir.Value  # a size: a constant, or an i64 argument of a shared pool's function
+Plan = tuple[int, int]  # a run-time block's vectors per pass and scalar tail (_plan)
 
 
 @dataclass(frozen=True)
 class _Axis:
-    size: int
+    size: Number
     window: int
     stride: int
     lo: int
     hi: int
-    out: int
+    out: Number
 
 
 def _inner_start(node: Node) -> int:
@@ -125,12 +135,89 @@ def _by_pixel_rows(node: Node) -> bool:
 
 
 def window_units(node: Node, target: object, parts: int) -> int:
-    """Output rows (by rows, by rows of pixels) or output pixels (positions over the dims before the block)."""
+    """Output rows: of the rows path (all dims but the last), or of pixels (the dims before the block's
+    last windowed one)."""
     shape = node.outputs[0].shape
     if _by_rows(node):
         return math.prod(shape[:-1])
+    return math.prod(shape[:max(_inner_start(node) - 1, 0)])
+
+
+def _sized_path(node: Node) -> str | None:
+    """The path of a pool over pixels of a contiguous block that takes its sizes as arguments ("carry" or
+    "pixels"); None: every size a constant (the rows paths, no block, nothing to pool, or a block that is not
+    whole 64-byte vectors: a run-time block's scalar tail made ShuffleNet's 24-channel pool 9% slower)."""
+    x, start = node.inputs[0], _inner_start(node)
+    if (start in (0, x.rank) or x.size == 0 or node.outputs[0].size == 0 or _by_rows(node)
+            or math.prod(x.shape[start:]) * x.dtype.itemsize % _PIXEL_BYTES):
+        return None
+    if _by_pixel_carry(node):
+        return "carry"
+    return None if _by_pixel_rows(node) else "pixels"
+
+
+def size_arguments(node: Node) -> list[int]:
+    """The windowed dims' input sizes, their output sizes, then the block (a sized path), else none."""
+    if _sized_path(node) is None:
+        return []
     start = _inner_start(node)
-    return math.prod(shape[:start - 1] if _by_pixel_carry(node) or _by_pixel_rows(node) else shape[:start])
+    axes = _axes(node, start)
+    return [*(a.size for a in axes), *(a.out for a in axes), math.prod(node.inputs[0].shape[start:])]
+
+
+def runtime_shapes(node: Node, target: object) -> tuple[dict[int, tuple], tuple, dict[str, object]] | None:
+    """For kernel_key: every size of the input and output left out; the path and the block's plan
+    (what the code keeps of the sizes) as the choices; window, strides and padding stay in the attrs."""
+    path = _sized_path(node)
+    if path is None:
+        return None
+    x, out = node.inputs[0], node.outputs[0]
+    plan = _plan(math.prod(x.shape[_inner_start(node):]), lanes(target, x.dtype))
+    return {x.id: (None,) * x.rank, out.id: (None,) * out.rank}, ("sizes", path, plan), {}
+
+
+def _take_sizes(node: Node, fn: ir.Function, axes: list[_Axis], block: int) -> tuple[list[_Axis], Number]:
+    """axes and block with fn's size arguments (size_arguments' order) in place of the node's constants,
+    where module.py passes them."""
+    count = len(size_arguments(node))
+    if not count or len(fn.args) != len(node.inputs) + len(node.outputs) + 2 + count:
+        return axes, block
+    sizes = fn.args[len(fn.args) - count:]
+    rank = len(axes)
+    return [replace(a, size=sizes[k], out=sizes[rank + k]) for k, a in enumerate(axes)], sizes[-1]
+
+
+def _times(builder: ir.IRBuilder, *numbers: Number) -> Number:
+    """The product of numbers (folded where all are constants)."""
+    constant_part = math.prod(n for n in numbers if isinstance(n, int))
+    total: Number = constant_part
+    for n in numbers:
+        if not isinstance(n, int):
+            total = n if isinstance(total, int) and total == 1 else builder.mul(
+                i64(total) if isinstance(total, int) else total, n, flags=("nsw",))
+    return total
+
+
+def _value(number: Number) -> ir.Value:
+    return i64(number) if isinstance(number, int) else number
+
+
+def _plan(block: int, width: int) -> Plan:
+    """(vectors per pass, scalar tail) of a run-time block, from the node's own: passes of 2 vectors where
+    the block's whole vectors are even (the cnn's 32 and 64 channels, SqueezeNet's 64 to 256: one code),
+    else of 1; then block % width scalars."""
+    return (1 if block // width % 2 else _SIZED_VECTORS), block % width
+
+
+def _phases(builder: ir.IRBuilder, block: Number, width: int, vectors: int, plan: Plan
+            ) -> list[tuple[list[int], Number, Number]]:
+    """column_phases of a constant block; a run-time block's as its plan (_plan) says, the count of passes
+    and the tail's start computed from it."""
+    if isinstance(block, int):
+        return column_phases(block, width, vectors)
+    count, tail = plan
+    phases: list[tuple[list[int], Number, Number]] = [([width] * count, builder.udiv(block, i64(width * count)), 0)]
+    return phases + [([1], tail, builder.sub(block, i64(tail)))] * (tail > 0)
 
 
 @emitter("reduce_window", units=window_units)
@@ -148,10 +235,7 @@ def emit_reduce_window(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
         raise unsupported(node, f"reduce_window strides {strides}")
     inner_start = _inner_start(node)
     block = math.prod(x.shape[inner_start:])
-    axes = _axes(node, inner_start)
-    op = f"reduce_{node.attrs['kind']}"
-    combine, start = combiner(op, dtype), identity(op, dtype)
-    elem = element_type(dtype)
+    axes = _axes(node, inner_start) or [_Axis(1, 1, 1, 0, 0, 1)]  # no windowed dim: one pixel
     px, po = fn.args[:2]
     builder = ir.IRBuilder(fn.append_basic_block("entry"))
     if out.size == 0:
@@ -162,44 +246,51 @@ def emit_reduce_window(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
         _emit_rows(ctx, builder, node, axes, (px, po), share(builder, window_units(node, ctx.target, 1), part, parts))
         builder.ret_void()
         return
-    if _by_pixel_carry(node):
-        _emit_pixel_carry(ctx, builder, node, axes, block, (px, po),
-                          share(builder, window_units(node, ctx.target, 1), part, parts))
-        builder.ret_void()
-        return
-    if _by_pixel_rows(node):
-        _emit_pixel_rows(ctx, builder, node, axes, block, (px, po),
-                         share(builder, window_units(node, ctx.target, 1), part, parts))
-        builder.ret_void()
-        return
-    pixels = math.prod(a.out for a in axes)
-    lo, hi = share(builder, pixels, part, parts)  # in a call split into parts: this part's output pixels
-    with for_range(builder, hi, "o", start=lo) as flat:
-        positions = unflatten(builder, flat, [a.out for a in axes])
-        out_pixel: ir.Value = i64(0)
-        for axis, o in zip(axes, positions):
-            out_pixel = index(builder, 0, (out_pixel, axis.out), (o, 1))
-        for widths, count, first in column_phases(block, lanes(ctx.target, dtype), _VECTORS):
-            offsets = [sum(widths[:c]) for c in range(len(widths))]
-            with for_range(builder, count, "cb") as cb:
-                c0 = index(builder, first, (cb, sum(widths)))
-
-                def per_cell(cell: list[ir.Value], accs: list[ir.Value], c0: ir.Value = c0,
-                             widths: list[int] = widths, offsets: list[int] = offsets) -> list[ir.Value]:
-                    valid, pixel = _input_pixel(builder, axes, positions, cell)
-                    at = index(builder, 0, (pixel, block), (c0, 1))
-                    updated = []
-                    for acc, w, off in zip(accs, widths, offsets):
-                        value = combine(builder, acc, load(builder, px, index(builder, off, (at, 1)), elem, w))
-                        updated.append(value if valid is None else builder.select(valid, value, acc))
-                    return updated
-
-                accs = fold_nest(builder, [a.window for a in axes], [constant(elem, start, w) for w in widths],
-                                 per_cell, "w")
-                at = index(builder, 0, (out_pixel, block), (c0, 1))
-                for acc, off in zip(accs, offsets):
-                    store(builder, acc, po, index(builder, off, (at, 1)), elem)
+    axes, block = _take_sizes(node, fn, axes, block)
+    rows = share(builder, _times(builder, *(a.out for a in axes[:-1])), part, parts)
+    plan = _plan(math.prod(x.shape[inner_start:]), lanes(ctx.target, dtype))
+    emit = (_emit_pixel_carry if _by_pixel_carry(node) else _emit_pixel_rows if _by_pixel_rows(node)
+            else _emit_pixels)
+    emit(ctx, builder, node, axes, block, plan, (px, po), rows)
     builder.ret_void()
+
+
+def _emit_pixels(ctx: EmitContext, builder: ir.IRBuilder, node: Node, axes: list[_Axis], block: Number,
+                 plan: Plan, buffers: tuple[ir.Value, ir.Value], rows: tuple[ir.Value, ir.Value]) -> None:
+    """Any window over pixels of `block` contiguous elements, output pixel by output pixel along each row:
+    for each block of U vectors of the pixel's elements, acc = identity, then for each window cell inside
+    the input, acc = op(acc, cell) (the fallback: taps * window combines, a bounds check per cell)."""
+    px, po = buffers
+    dtype = node.inputs[0].dtype
+    op = f"reduce_{node.attrs['kind']}"
+    combine, start = combiner(op, dtype), identity(op, dtype)
+    elem = element_type(dtype)
+    leading, col = axes[:-1], axes[-1]
+    lo, hi = rows
+    with for_range(builder, hi, "row", start=lo) as flat:
+        positions = unflatten(builder, flat, [a.out for a in leading])
+        with for_range(builder, col.out, "ow") as ow:
+            out_pixel = affine_at(builder, 0, [(flat, col.out), (ow, 1)])
+            for widths, count, first in _phases(builder, block, lanes(ctx.target, dtype), _VECTORS, plan):
+                offsets = [sum(widths[:c]) for c in range(len(widths))]
+                with for_range(builder, count, "cb") as cb:
+                    c0 = affine_at(builder, first, [(cb, sum(widths))])
+
+                    def per_cell(cell: list[ir.Value], accs: list[ir.Value], c0: ir.Value = c0,
+                                 widths: list[int] = widths, offsets: list[int] = offsets) -> list[ir.Value]:
+                        valid, pixel = _input_pixel(builder, axes, [*positions, ow], cell)
+                        at = affine_at(builder, 0, [(pixel, block), (c0, 1)])
+                        updated = []
+                        for acc, w, off in zip(accs, widths, offsets):
+                            value = combine(builder, acc, load(builder, px, index(builder, off, (at, 1)), elem, w))
+                            updated.append(value if valid is None else builder.select(valid, value, acc))
+                        return updated
+
+                    accs = fold_nest(builder, [a.window for a in axes], [constant(elem, start, w) for w in widths],
+                                     per_cell, "w")
+                    at = affine_at(builder, 0, [(out_pixel, block), (c0, 1)])
+                    for acc, off in zip(accs, offsets):
+                        store(builder, acc, po, index(builder, off, (at, 1)), elem)
 
 
 def _input_pixel(builder: ir.IRBuilder, axes: list[_Axis], positions: list[ir.Value],
@@ -213,10 +304,10 @@ def _input_pixel(builder: ir.IRBuilder, axes: list[_Axis], positions: list[ir.Va
         if axis.lo > 0:
             checks.append(builder.icmp_signed(">=", p, i64(0)))
         if axis.hi > 0:
-            checks.append(builder.icmp_signed("<", p, i64(axis.size)))
+            checks.append(builder.icmp_signed("<", p, _value(axis.size)))
         for check in checks:
             valid = check if valid is None else builder.and_(valid, check)
-        pixel = index(builder, 0, (pixel, axis.size), (p, 1))
+        pixel = affine_at(builder, 0, [(pixel, axis.size), (p, 1)])
     if valid is not None:
         pixel = builder.select(valid, pixel, i64(0))
     return valid, pixel
@@ -295,8 +386,8 @@ def _emit_rows(ctx: EmitContext, builder: ir.IRBuilder, node: Node, axes: list[_
             store(builder, acc, po, index(builder, 0, (flat, col.out), (first, 1)), elem)
 
 
-def _emit_pixel_carry(ctx: EmitContext, builder: ir.IRBuilder, node: Node, axes: list[_Axis], block: int,
-                      buffers: tuple[ir.Value, ir.Value], rows: tuple[ir.Value, ir.Value]) -> None:
+def _emit_pixel_carry(ctx: EmitContext, builder: ir.IRBuilder, node: Node, axes: list[_Axis], block: Number,
+                      plan: Plan, buffers: tuple[ir.Value, ir.Value], rows: tuple[ir.Value, ir.Value]) -> None:
     """Separable max/min over pixels of `block` contiguous elements (NHWC pooling), output pixel by output
     pixel along a row, every vector of a pixel's channels in turn (whole pixels read in order: the
     hardware prefetcher follows them when the input is in memory).
@@ -305,7 +396,8 @@ def _emit_pixel_carry(ctx: EmitContext, builder: ir.IRBuilder, node: Node, axes:
     k - s of them are the next output's first ones, so they are kept in a stack scratch of k - s pixels
     instead of recomputed: ResNet's 3x3/2 pool loads 6 input vectors per output vector instead of 9.
     Padding columns hold the identity (a compare per column, not per tap); the leading taps' bounds
-    are checked once per row. Exact, as in _emit_rows.
+    are checked once per row. Exact, as in _emit_rows. A run-time block gets the scratch's largest
+    size (_by_pixel_carry checked the node's block fits).
     """
     px, po = buffers
     dtype = node.inputs[0].dtype
@@ -315,58 +407,62 @@ def _emit_pixel_carry(ctx: EmitContext, builder: ir.IRBuilder, node: Node, axes:
     leading, col = axes[:-1], axes[-1]
     carried = max(col.window - col.stride, 0)
     vector = lanes(ctx.target, dtype)
-    scratch = stack_array(builder, elem, max(carried, 1) * block, "columns")
+    capacity = max(carried, 1) * block if isinstance(block, int) else _SCRATCH_BYTES // dtype.itemsize
+    scratch = stack_array(builder, elem, capacity, "columns")
+    row_pitch, out_pitch = _times(builder, col.size, block), _times(builder, col.out, block)
+    kept_at = [_times(builder, j, block) for j in range(carried)]  # each kept column's place in the scratch
     lo, hi = rows
     with for_range(builder, hi, "row", start=lo) as flat:
         positions = unflatten(builder, flat, [a.out for a in leading])
         taps = [_input_pixel(builder, leading, positions, [i64(k) for k in cell])
                 for cell in itertools.product(*(range(a.window) for a in leading))]
-        taps = [(valid, builder.mul(pixel, i64(col.size * block))) for valid, pixel in taps]
+        taps = [(valid, affine_at(builder, 0, [(pixel, row_pitch)])) for valid, pixel in taps]
 
         def column_max(w: ir.Value, c0: ir.Value, width: int) -> ir.Value:
             """The leading taps combined at input column w (the identity outside the row), channels c0.."""
             inside = [builder.icmp_signed(">=", w, i64(0))] if col.lo else []
-            inside += [builder.icmp_signed("<", w, i64(col.size))] if col.hi else []
+            inside += [builder.icmp_signed("<", w, _value(col.size))] if col.hi else []
             valid_w = builder.and_(*inside) if len(inside) == 2 else inside[0] if inside else None
             w = w if valid_w is None else builder.select(valid_w, w, i64(0))
             acc = constant(elem, start, width)
             for valid, row in taps:
-                value = combine(builder, acc, load(builder, px, index(builder, 0, (row, 1), (w, block), (c0, 1)),
-                                                   elem, width))
+                at = affine_at(builder, 0, [(row, 1), (w, block), (c0, 1)])
+                value = combine(builder, acc, load(builder, px, at, elem, width))
                 acc = value if valid is None else builder.select(valid, value, acc)
             return acc if valid_w is None else builder.select(valid_w, acc, constant(elem, start, width))
 
         def each_vector(body: Callable[[ir.Value, int], None]) -> None:
-            for widths, count, first in column_phases(block, vector, _CARRY_VECTORS):
+            for widths, count, first in _phases(builder, block, vector, _CARRY_VECTORS, plan):
                 with for_range(builder, count, "cb") as cb:
+                    c0 = affine_at(builder, first, [(cb, sum(widths))])
                     for offset in itertools.accumulate([0, *widths[:-1]]):
-                        body(index(builder, first + offset, (cb, sum(widths))), widths[0])
+                        body(index(builder, offset, (c0, 1)), widths[0])
 
         def first_columns(c0: ir.Value, width: int) -> None:
             for j in range(carried):
-                _store_scratch(builder, column_max(i64(j - col.lo), c0, width), scratch, index(builder, j * block,
-                                                                                                 (c0, 1)))
+                _store_scratch(builder, column_max(i64(j - col.lo), c0, width), scratch,
+                               affine_at(builder, kept_at[j], [(c0, 1)]))
 
         each_vector(first_columns)
         with for_range(builder, col.out, "ow") as ow:
             left = index(builder, -col.lo, (ow, col.stride))
 
             def output(c0: ir.Value, width: int) -> None:
-                columns = [load(builder, scratch, index(builder, j * block, (c0, 1)), elem, width)
+                columns = [load(builder, scratch, affine_at(builder, kept_at[j], [(c0, 1)]), elem, width)
                            for j in range(carried)]
                 columns += [column_max(index(builder, j, (left, 1)), c0, width) for j in range(carried, col.window)]
                 for j, kept in enumerate(columns[col.window - carried:]):
-                    _store_scratch(builder, kept, scratch, index(builder, j * block, (c0, 1)))
+                    _store_scratch(builder, kept, scratch, affine_at(builder, kept_at[j], [(c0, 1)]))
                 acc = columns[0]
                 for value in columns[1:]:
                     acc = combine(builder, acc, value)
-                store(builder, acc, po, index(builder, 0, (flat, col.out * block), (ow, block), (c0, 1)), elem)
+                store(builder, acc, po, affine_at(builder, 0, [(flat, out_pitch), (ow, block), (c0, 1)]), elem)
 
             each_vector(output)
 
 
 def _emit_pixel_rows(ctx: EmitContext, builder: ir.IRBuilder, node: Node, axes: list[_Axis], block: int,
-                     buffers: tuple[ir.Value, ir.Value], rows: tuple[ir.Value, ir.Value]) -> None:
+                     plan: Plan, buffers: tuple[ir.Value, ir.Value], rows: tuple[ir.Value, ir.Value]) -> None:
     """Separable max/min over pixels of `block` contiguous elements (NHWC pooling), one vector of the block
     at a time.
 
@@ -429,3 +525,6 @@ def _chunk_starts(builder: ir.IRBuilder, count: int, width: int) -> Iterator[ir.
     with for_range(builder, -(-count // width), "chunk") as chunk:
         first = index(builder, 0, (chunk, width))
         yield builder.select(builder.icmp_signed("<", first, i64(count - width)), first, i64(count - width))
+
+
+sizes_as_arguments(SizeRules(size_arguments, runtime_shapes), "reduce_window")
