@@ -18,11 +18,17 @@ memory between units (batch 8 ResNet50's 56x56 convs would write 25 MB of V per 
 a block's V once, at the first of its units in that block: the units of a block (its column groups)
 are consecutive, so a part or a stage slice that starts within a block makes V there and reuses it. A tile past
 the last one of the last unit computes tile 0's values again and stores nothing.
+The sizes (image, channels, tile block, column groups) are the function's arguments (size_arguments), so a
+ResNet's stages share one function per chain; a tile's coordinates are stepped, not divided out, and a
+residual is read at the store's own index, so the run-time sizes cost the loops no registers.
 """
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager, nullcontext
+import math
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from dataclasses import astuple, dataclass, replace
 from functools import reduce
 
 import numpy as np
@@ -30,16 +36,66 @@ from llvmlite import ir
 
 from cerebro.compiler.codegen import epilogue
 from cerebro.compiler.codegen.llvm_types import constant, load, multiply_add, splat, store
-from cerebro.compiler.codegen.llvm_types import index as affine
 from cerebro.compiler.codegen.loops import fold_range, for_range, i64
 from cerebro.compiler.codegen.partition import parts_of, share, unflatten
-from cerebro.compiler.codegen.registry import EmitContext, emitter
+from cerebro.compiler.codegen.registry import EmitContext, SizeRules, emitter, sizes_as_arguments
 from cerebro.compiler.ir import Node
 from cerebro.compiler.ir.dtypes import DType
+from cerebro.compiler.ir.fused import Epilogue
 from cerebro.compiler.ir.winograd import TRANSFORMS, Geometry, geometry
 from cerebro.compiler.targets import lanes, micro_tile
 
 F32 = ir.FloatType()
+Size = int | ir.Value  # a constant, or one of the function's i64 arguments (or made from them)
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """The sizes the code reads, in the order the function takes them as arguments (size_arguments);
+    constants where it takes none."""
+
+    batch: Size
+    height: Size
+    width: Size
+    cin: Size
+    cout: Size
+    out_h: Size
+    out_w: Size
+    tiles_h: Size
+    tiles_w: Size
+    tiles: Size
+    units: Size
+    block: Size
+    groups: Size
+
+
+def _constant_sizes(g: Geometry) -> Sizes:
+    return Sizes(g.batch, g.height, g.width, g.cin, g.cout, g.out_h, g.out_w, g.tiles_h, g.tiles_w, g.tiles,
+                 g.units, g.block, g.groups)
+
+
+def _mul(builder: ir.IRBuilder, *factors: Size) -> Size:
+    """The product, its constant factors folded in Python."""
+    scale = math.prod(f for f in factors if isinstance(f, int))
+    values = [f for f in factors if not isinstance(f, int)]
+    if scale == 0 or not values:
+        return scale
+    product = reduce(lambda a, b: builder.mul(a, b, flags=("nsw",)), values)
+    return product if scale == 1 else builder.mul(product, i64(scale), flags=("nsw",))
+
+
+def _sum(builder: ir.IRBuilder, *terms: Size) -> ir.Value:
+    """The sum as an i64 index, its constant terms folded in Python and added last."""
+    offset = sum(t for t in terms if isinstance(t, int))
+    values = [t for t in terms if not isinstance(t, int)]
+    if not values:
+        return i64(offset)
+    total = reduce(lambda a, b: builder.add(a, b, flags=("nsw",)), values)
+    return total if offset == 0 else builder.add(total, i64(offset), flags=("nsw",))
+
+
+def _value(size: Size) -> ir.Value:
+    return i64(size) if isinstance(size, int) else size
 
 
 def _combine(builder: ir.IRBuilder, coefficients: np.ndarray, values: list[ir.Value]) -> ir.Value:
@@ -68,98 +124,144 @@ def _transform(builder: ir.IRBuilder, left: np.ndarray, block: list[list[ir.Valu
     return [[_combine(builder, row, half[a]) for row in right] for a in range(len(half))]
 
 
-def _tile_origin(builder: ir.IRBuilder, g: Geometry, tile: ir.Value) -> tuple[ir.Value, ir.Value, ir.Value]:
-    """(image, first output row, first output column) of a tile (numbered over N x tiles_h x tiles_w)."""
-    n, ty, tx = unflatten(builder, tile, [g.batch, g.tiles_h, g.tiles_w])
-    return n, affine(builder, 0, (ty, g.tile)), affine(builder, 0, (tx, g.tile))
+@contextmanager
+def _walk_tiles(builder: ir.IRBuilder, g: Geometry, s: Sizes, first: ir.Value, start: list[ir.Value], name: str
+                ) -> Iterator[tuple[ir.Value, ir.Value, list[ir.Value]]]:
+    """for t in the block: (t, tile, [image, first output row, first output column]) of the unit's tile t,
+    its coordinates stepped on from start (those of tile `first`) instead of divided out of the tile number
+    (with run-time sizes each tile took three divisions in each phase)."""
+    with fold_range(builder, _value(s.block), start, name) as (t, carry):
+        n, ty, tx = carry.values
+        yield t, _sum(builder, first, t), [n, _sum(builder, _mul(builder, ty, g.tile)),
+                                           _sum(builder, _mul(builder, tx, g.tile))]
+        x_next = _sum(builder, tx, 1)
+        row_done = builder.icmp_signed("==", x_next, _value(s.tiles_w))
+        y_next = builder.add(ty, builder.zext(row_done, i64(0).type))
+        image_done = builder.icmp_signed("==", y_next, _value(s.tiles_h))
+        carry.values = [builder.add(n, builder.zext(image_done, i64(0).type)),
+                        builder.select(image_done, i64(0), y_next), builder.select(row_done, i64(0), x_next)]
 
 
-def _within(builder: ir.IRBuilder, position: ir.Value, size: int) -> ir.Value:
-    return builder.and_(builder.icmp_signed(">=", position, i64(0)), builder.icmp_signed("<", position, i64(size)))
+def _within(builder: ir.IRBuilder, position: ir.Value, size: Size) -> ir.Value:
+    return builder.and_(builder.icmp_signed(">=", position, i64(0)),
+                        builder.icmp_signed("<", position, _value(size)))
 
 
-def _inputs(builder: ir.IRBuilder, g: Geometry, px: ir.Value, ps: ir.Value, first: ir.Value, v_base: ir.Value,
-            width: int) -> None:
+def _inputs(builder: ir.IRBuilder, g: Geometry, s: Sizes, window: list[Size], px: ir.Value, ps: ir.Value,
+            first: ir.Value, start: list[ir.Value], v_base: ir.Value, width: int) -> None:
+    """window: the offsets of the a x a input pixels from a tile's first one (row-major), made once per
+    function: with run-time sizes, made per tile they spilled the transform's registers."""
     bt, _, _ = TRANSFORMS[g.tile]
     zero = constant(F32, 0.0, width)
-    with for_range(builder, g.block, "t") as t:
-        tile = affine(builder, 0, (first, 1), (t, 1))
-        tile = builder.select(builder.icmp_signed("<", tile, i64(g.tiles)), tile, i64(0))
-        n, oy, ox = _tile_origin(builder, g, tile)
-        rows, cols = [], []
-        for i in range(g.alpha):
-            y = affine(builder, i - g.top, (oy, 1))
-            x = affine(builder, i - g.left, (ox, 1))
-            rows.append((y, _within(builder, y, g.height)))
-            cols.append((x, _within(builder, x, g.width)))
+    v_stride = _mul(builder, s.block, s.cin)  # between V's positions p
+    with _walk_tiles(builder, g, s, first, start, "t") as (t, tile, origin):
+        real = builder.icmp_signed("<", tile, _value(s.tiles))  # else tile 0's values again
+        n, oy, ox = (builder.select(real, value, i64(0)) for value in origin)
+        y0, x0 = _sum(builder, oy, -g.top), _sum(builder, ox, -g.left)
+        corner = _mul(builder, _sum(builder, _mul(builder, _sum(builder, _mul(builder, n, s.height), y0), s.width),
+                                    x0), s.cin)
+        ys = [_within(builder, _sum(builder, y0, i), s.height) for i in range(g.alpha)]
+        xs = [_within(builder, _sum(builder, x0, j), s.width) for j in range(g.alpha)]
         pixels = []
-        for y, y_ok in rows:
-            for x, x_ok in cols:
+        for i, y_ok in enumerate(ys):
+            for j, x_ok in enumerate(xs):
                 valid = builder.and_(y_ok, x_ok)
-                pixel = affine(builder, 0, (n, g.height * g.width), (y, g.width), (x, 1))
-                pixels.append((valid, builder.select(valid, pixel, i64(0))))
-        with for_range(builder, g.cin // width, "cv") as cv:
-            d = [builder.select(valid, load(builder, px, affine(builder, 0, (pixel, g.cin), (cv, width)), F32, width),
-                                zero) for valid, pixel in pixels]
+                pixels.append((valid, builder.select(valid, _sum(builder, corner, window[i * g.alpha + j]), i64(0))))
+        v_at = _sum(builder, v_base, _mul(builder, t, s.cin))
+        with for_range(builder, _cin_vectors(builder, s, width), "cv") as cv:
+            lane = _mul(builder, cv, width)
+            d = [builder.select(valid, load(builder, px, _sum(builder, pixel, lane), F32, width), zero)
+                 for valid, pixel in pixels]
             v = _transform(builder, bt, [d[i * g.alpha:(i + 1) * g.alpha] for i in range(g.alpha)], bt)
-            for p in range(g.alpha ** 2):
-                at = affine(builder, 0, (v_base, 1), (t, g.cin), (cv, width))
-                store(builder, v[p // g.alpha][p % g.alpha], ps, affine(builder, p * g.block * g.cin, (at, 1)), F32)
+            at = _element(builder, ps, _sum(builder, v_at, lane))
+            for p in range(g.alpha ** 2):  # a step of a run-time stride each, not 16 products kept in registers
+                store(builder, v[p // g.alpha][p % g.alpha], at, i64(0), F32)
+                at = _element(builder, at, v_stride)
 
 
-def _products(builder: ir.IRBuilder, g: Geometry, pu: ir.Value, ps: ir.Value, v_base: ir.Value, m_base: ir.Value,
-              cb: ir.Value, rows: int, width: int, vectors: int) -> None:
+def _element(builder: ir.IRBuilder, base: ir.Value, at: Size) -> ir.Value:
+    """&base[at] (f32 elements)."""
+    return builder.gep(base, [_value(at)], inbounds=True, source_etype=F32)
+
+
+def _cin_vectors(builder: ir.IRBuilder, s: Sizes, width: int) -> Size:
+    return s.cin // width if isinstance(s.cin, int) else builder.udiv(s.cin, i64(width))
+
+
+def _products(builder: ir.IRBuilder, g: Geometry, s: Sizes, pu: ir.Value, ps: ir.Value, v_base: ir.Value,
+              m_base: ir.Value, cb: ir.Value, rows: int, width: int, vectors: int) -> None:
+    """M[p][t] = V[p][t] @ U[p] (M[p]'s rows one column block apart: as M[t][p], 4 KiB apart, the
+    stores of the register tile aliased the next loads, 2-4% slower)."""
+    block_rows = s.block // rows if isinstance(s.block, int) else builder.udiv(s.block, i64(rows))
     with for_range(builder, g.alpha ** 2, "p") as p:
-        u_row = affine(builder, 0, (cb, g.alpha ** 2 * g.cin * g.columns), (p, g.cin * g.columns))
-        v_rows = affine(builder, 0, (v_base, 1), (p, g.block * g.cin))
-        with for_range(builder, g.block // rows, "tr") as tr:
-            first = affine(builder, 0, (v_rows, 1), (tr, rows * g.cin))
+        u_row = _sum(builder, _mul(builder, cb, g.alpha ** 2 * g.columns, s.cin), _mul(builder, p, g.columns, s.cin))
+        v_rows = _sum(builder, v_base, _mul(builder, p, s.block, s.cin))
+        with for_range(builder, block_rows, "tr") as tr:
+            first = _sum(builder, v_rows, _mul(builder, tr, rows, s.cin))
+            # pointers stepped per ci and the rows as offsets from one of them: with a run-time Cin, indices
+            # made LLVM recompute the rows' addresses every step
+            row_offsets = [_value(_mul(builder, r, s.cin)) for r in range(1, rows)]
             zeros = [constant(F32, 0.0, width)] * (rows * vectors)
-            with fold_range(builder, g.cin, zeros, "ci") as (ci, carry):
-                b_at = affine(builder, 0, (u_row, 1), (ci, g.columns))
-                bs = [load(builder, pu, affine(builder, v * width, (b_at, 1)), F32, width) for v in range(vectors)]
+            pointers = [_element(builder, ps, first), _element(builder, pu, u_row)]
+            with fold_range(builder, _value(s.cin), zeros + pointers, "ci") as (ci, carry):
+                a_row, b_at = carry.values[-2:]
+                bs = [load(builder, b_at, i64(v * width), F32, width) for v in range(vectors)]
                 updated = []
-                for r in range(rows):
-                    a = splat(builder, load(builder, ps, affine(builder, r * g.cin, (first, 1), (ci, 1)), F32), width)
+                for r, at in enumerate([i64(0), *row_offsets]):
+                    a = splat(builder, load(builder, a_row, at, F32), width)
                     updated += [multiply_add(builder, a, b, carry.values[r * vectors + v]) for v, b in enumerate(bs)]
-                carry.values = updated
-            m_rows = affine(builder, 0, (m_base, 1), (p, g.block * g.columns), (tr, rows * g.columns))
+                carry.values = [*updated, _element(builder, a_row, i64(1)), _element(builder, b_at, i64(g.columns))]
+            m_rows = _sum(builder, m_base, _mul(builder, p, s.block, g.columns), _mul(builder, tr, rows * g.columns))
             for r in range(rows):
                 for v in range(vectors):
-                    store(builder, carry.values[r * vectors + v], ps,
-                          affine(builder, r * g.columns + v * width, (m_rows, 1)), F32)
+                    store(builder, carry.values[r * vectors + v], ps, _sum(builder, m_rows, r * g.columns + v * width),
+                          F32)
 
 
-def _outputs(builder: ir.IRBuilder, g: Geometry, node: Node, fn: ir.Function, po: ir.Value, ps: ir.Value,
-             first: ir.Value, m_base: ir.Value, cb: ir.Value, width: int, vectors: int) -> None:
+def _residual_chain(chain: Epilogue, cout: int) -> Epilogue:
+    """chain with its loads of the output's own layout (row stride Cout, column stride 1) at row stride 1:
+    with run-time sizes the outputs pass each pixel's row as pixel * Cout, so a residual is read at the
+    store's own index (no product with a run-time Cout, and no Cout in the function's key)."""
+    return replace(chain, loads=tuple((vid, arg, 1 if (row, col) == (cout, 1) else row, col)
+                                      for vid, arg, row, col in chain.loads))
+
+
+def _outputs(builder: ir.IRBuilder, g: Geometry, s: Sizes, node: Node, fn: ir.Function, po: ir.Value, ps: ir.Value,
+             first: ir.Value, start: list[ir.Value], m_base: ir.Value, cb: ir.Value, width: int, vectors: int,
+             sized: bool) -> None:
     _, _, at = TRANSFORMS[g.tile]
     chain = node.attrs.get("chain")
+    if chain is not None and sized:
+        chain = _residual_chain(chain, g.cout)
     host = Node("conv", node.inputs, node.outputs, {"epilogue": chain}) if chain is not None else None
-    c0 = affine(builder, 0, (cb, g.columns))
-    with for_range(builder, g.block, "t") as t:
-        tile = affine(builder, 0, (first, 1), (t, 1))
-        with builder.if_then(builder.icmp_signed("<", tile, i64(g.tiles))):
-            n, oy, ox = _tile_origin(builder, g, tile)
+    c0 = _mul(builder, cb, g.columns)
+    row_step = _mul(builder, s.out_w, s.cout)  # between output rows
+    m_offsets = [_mul(builder, p, s.block, g.columns) for p in range(g.alpha ** 2)]
+    with _walk_tiles(builder, g, s, first, start, "t") as (t, tile, (n, oy, ox)):
+        with builder.if_then(builder.icmp_signed("<", tile, _value(s.tiles))):
             ys = []
+            m_tile = _sum(builder, m_base, _mul(builder, t, g.columns))
             for v in range(vectors):
-                m_at = affine(builder, v * width, (m_base, 1), (t, g.columns))
-                m = [load(builder, ps, affine(builder, p * g.block * g.columns, (m_at, 1)), F32, width)
+                m = [load(builder, ps, _sum(builder, m_tile, m_offsets[p], v * width), F32, width)
                      for p in range(g.alpha ** 2)]
                 ys.append(_transform(builder, at, [m[i * g.alpha:(i + 1) * g.alpha] for i in range(g.alpha)], at))
+            corner = _sum(builder, _mul(builder, _sum(builder, _mul(builder, n, s.out_h), oy), s.out_w), ox)
+            corner_at = _mul(builder, corner, s.cout)
             for i in range(g.tile):
                 for j in range(g.tile):
-                    y, x = affine(builder, i, (oy, 1)), affine(builder, j, (ox, 1))
-                    inside = [builder.icmp_signed("<", y, i64(g.out_h))] if g.out_h % g.tile else []
-                    inside += [builder.icmp_signed("<", x, i64(g.out_w))] if g.out_w % g.tile else []
+                    y, x = _sum(builder, oy, i), _sum(builder, ox, j)
+                    inside = [builder.icmp_signed("<", y, _value(s.out_h))] if g.out_h % g.tile else []
+                    inside += [builder.icmp_signed("<", x, _value(s.out_w))] if g.out_w % g.tile else []
                     with _when(builder, inside):
-                        pixel = affine(builder, 0, (n, g.out_h * g.out_w), (y, g.out_w), (x, 1))
-                        base = affine(builder, 0, (pixel, g.cout), (c0, 1))
+                        pixel_at = _sum(builder, corner_at, _mul(builder, i, row_step), _mul(builder, j, s.cout))
+                        base = _sum(builder, pixel_at, c0)
                         for v in range(vectors):
-                            store(builder, ys[v][i][j], po, affine(builder, v * width, (base, 1)), F32)
+                            store(builder, ys[v][i][j], po, _sum(builder, base, v * width), F32)
+                        row = pixel_at if sized else _sum(builder, corner, _mul(builder, i, s.out_w), j)
                         if host is not None and epilogue.vectorises(host):
-                            epilogue.apply_rows_vector(builder, host, fn, [(pixel, base)], c0, g.columns)
+                            epilogue.apply_rows_vector(builder, host, fn, [(row, base)], c0, g.columns)
                         elif host is not None:
-                            epilogue.apply_row(builder, host, fn, pixel, base, c0, g.columns)
+                            epilogue.apply_row(builder, host, fn, row, base, _value(c0), g.columns)
 
 
 def _when(builder: ir.IRBuilder, checks: list[ir.Value]) -> AbstractContextManager:
@@ -181,20 +283,63 @@ def emit_winograd_conv(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
     builder = ir.IRBuilder(fn.append_basic_block("entry"))
     px, pu = fn.args[0], fn.args[1]
     po, ps = fn.args[len(node.inputs)], fn.args[len(node.inputs) + 1]
+    arguments = len(size_arguments(node))
+    sized = bool(arguments) and fn.args[-1].type == i64(0).type  # module.py passes size_arguments
+    s = Sizes(*fn.args[-arguments:]) if sized else _constant_sizes(g)
+    window = [_mul(builder, _sum(builder, _mul(builder, i, s.width), j), s.cin) if sized else
+              (i * g.width + j) * g.cin for i in range(g.alpha) for j in range(g.alpha)]
     part, parts = parts_of(builder, node, fn)
-    lo, hi = share(builder, g.units, part, parts)
+    lo, hi = share(builder, s.units, part, parts)
     # the region of the part's first unit serves all its units: no other part uses it, and it stays in cache
-    v_base = affine(builder, 0, (lo, g.scratch_per_unit))
-    m_base = affine(builder, g.inputs_per_unit, (v_base, 1))
+    scratch_per_unit = _mul(builder, g.alpha ** 2, s.block, _sum(builder, s.cin, g.columns) if sized else
+                            g.cin + g.columns)
+    v_base = _sum(builder, _mul(builder, lo, scratch_per_unit))
+    m_base = _sum(builder, v_base, _mul(builder, g.alpha ** 2, s.block, s.cin))
     with for_range(builder, hi, "unit", start=lo) as unit:
-        tiles, group = builder.udiv(unit, i64(g.groups)), builder.urem(unit, i64(g.groups))
-        first = affine(builder, 0, (tiles, g.block))
+        tiles, group = builder.udiv(unit, _value(s.groups)), builder.urem(unit, _value(s.groups))
+        first = _sum(builder, _mul(builder, tiles, s.block))
+        start = unflatten(builder, first, [s.batch, s.tiles_h, s.tiles_w])
         # the part's units of one block follow each other: V is made at its first one (or the part's)
         fresh = builder.or_(builder.icmp_signed("==", unit, lo), builder.icmp_signed("==", group, i64(0)))
         with builder.if_then(fresh):
-            _inputs(builder, g, px, ps, first, v_base, width)
+            _inputs(builder, g, s, window, px, ps, first, start, v_base, width)
         with for_range(builder, g.blocks_per_group, "cb") as run:
-            cb = affine(builder, 0, (group, g.blocks_per_group), (run, 1))
-            _products(builder, g, pu, ps, v_base, m_base, cb, rows, width, vectors)
-            _outputs(builder, g, node, fn, po, ps, first, m_base, cb, width, vectors)
+            cb = _sum(builder, _mul(builder, group, g.blocks_per_group), run)
+            _products(builder, g, s, pu, ps, v_base, m_base, cb, rows, width, vectors)
+            _outputs(builder, g, s, node, fn, po, ps, first, start, m_base, cb, width, vectors, sized)
     builder.ret_void()
+
+
+def _sized(node: Node) -> bool:
+    """Whether node's function takes its sizes as arguments: where its chain reads nothing but per-channel
+    operands and ones of the output's layout (a residual), which the outputs read at the store's index."""
+    chain = node.attrs.get("chain")
+    cout = geometry(node).cout
+    return chain is None or all((row, col) in ((0, 0), (0, 1), (cout, 1)) for _, _, row, col in chain.loads)
+
+
+def size_arguments(node: Node) -> list[int]:
+    """The sizes (Sizes' order) the node function takes as trailing i64 arguments, so that the Winograd convs
+    of a ResNet's stages (each its image size and channel count) share one function per chain: ResNet18's 6
+    -> 2. The tile blocks and column groups are arguments too; the loops they bound are outside the products."""
+    return list(astuple(_constant_sizes(geometry(node)))) if _sized(node) else []
+
+
+def runtime_shapes(node: Node, target: object) -> tuple[dict[int, tuple], tuple, dict[str, object]] | None:
+    """For kernel_key: every shape as None (one-element constants keep theirs: literals), the compile-time
+    choices (column blocks per group, whether the output has a partial tile row or column), block and groups
+    as arguments, and the chain as the emitter reads it (_residual_chain)."""
+    if not _sized(node):
+        return None
+    g = geometry(node)
+    chain = node.attrs.get("chain")
+    inner = [v for n in (chain.nodes if chain else ()) for v in (*n.inputs, *n.outputs)]
+    shapes = {v.id: (None,) * v.rank for v in (*node.inputs, *node.outputs, *inner) if not (v.is_const and v.size == 1)}
+    choices = ("winograd sizes", g.blocks_per_group, g.out_h % g.tile != 0, g.out_w % g.tile != 0)
+    sized: dict[str, object] = {"block": "argument", "groups": "argument"}
+    if chain is not None:
+        sized["chain"] = _residual_chain(chain, g.cout)
+    return shapes, choices, sized
+
+
+sizes_as_arguments(SizeRules(size_arguments, runtime_shapes), "winograd_conv")
