@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from cerebro import runtime
-from cerebro.compiler import build, driver, llvm_parts
+from cerebro.compiler import build, driver
 from cerebro.compiler.codegen import SIZES
 from cerebro.compiler.ir import DType, Graph
 from cerebro.compiler.targets import resolve_target
@@ -87,36 +87,6 @@ def test_pools_of_other_windows_or_partial_vectors_keep_their_own_functions() ->
     for got, want in zip(runtime.load(driver.build(traced.graph))(*traced.flatten_inputs(*xs)), pools(*xs),
                          strict=True):
         np.testing.assert_array_equal(got, np.asarray(want))
-
-
-def test_reductions_are_optimised_as_hand_tiled(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A global average pool's reduce_sum (ResNet18's 7x7x512) and a row max go through O2 without unrolling
-    (O3 unrolled the 49-row column sum into 3.3 KB of code: 0.032 -> 0.008 CPU s), with O3's bits."""
-    x = RNG.standard_normal((1, 7, 7, 512)).astype(np.float32)
-    graph = Graph("reductions")
-    xv = graph.add_input(x.shape, DType.f32, "x")
-    graph.set_outputs([graph.add1("reduce_sum", xv, axes=(1, 2)), graph.add1("reduce_max", xv, axes=(3,))])
-    seen: dict[str, llvm_parts.Pipeline] = {}
-    real = llvm_parts.run_pipeline
-
-    def recording(module, tm, triple, chosen):  # noqa: ANN001, ANN202
-        for function in module.functions:
-            if not function.is_declaration and function.name.startswith("node"):
-                seen[function.name.split("_", 1)[1]] = chosen
-        real(module, tm, triple, chosen)
-
-    monkeypatch.setattr(llvm_parts, "run_pipeline", recording)
-    monkeypatch.setattr(llvm_parts, "worth_processes", lambda text: 1)
-    data = build(graph)
-    assert {op: seen.get(op) for op in ("reduce_sum", "reduce_max")} == dict.fromkeys(
-        ("reduce_sum", "reduce_max"), llvm_parts.HAND_TILED), seen
-    monkeypatch.setattr(llvm_parts, "PIPELINES", {})
-    o3 = runtime.load(build(graph))(x)
-    got = runtime.load(data)(x)
-    for a, b in zip(got, o3, strict=True):
-        np.testing.assert_array_equal(a, b)
-    np.testing.assert_allclose(got[0], x.astype(np.float64).sum(axis=(1, 2)), rtol=1e-5, atol=1e-5)
-    np.testing.assert_array_equal(got[1], x.max(axis=3))
 
 
 @pytest.mark.parametrize("dtype, form", [(DType.f32, "vunpcklps"), (DType.f64, "vunpcklpd"),

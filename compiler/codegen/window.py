@@ -255,16 +255,20 @@ def emit_reduce_window(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
     builder.ret_void()
 
 
+def _folding(node: Node) -> tuple[DType, str, Callable, object, ir.Type]:
+    """(element dtype, reduce op, its combiner, its identity, LLVM element type) of a pooling node."""
+    dtype = node.inputs[0].dtype
+    op = f"reduce_{node.attrs['kind']}"
+    return dtype, op, combiner(op, dtype), identity(op, dtype), element_type(dtype)
+
+
 def _emit_pixels(ctx: EmitContext, builder: ir.IRBuilder, node: Node, axes: list[_Axis], block: Number,
                  plan: Plan, buffers: tuple[ir.Value, ir.Value], rows: tuple[ir.Value, ir.Value]) -> None:
     """Any window over pixels of `block` contiguous elements, output pixel by output pixel along each row:
     for each block of U vectors of the pixel's elements, acc = identity, then for each window cell inside
     the input, acc = op(acc, cell) (the fallback: taps * window combines, a bounds check per cell)."""
     px, po = buffers
-    dtype = node.inputs[0].dtype
-    op = f"reduce_{node.attrs['kind']}"
-    combine, start = combiner(op, dtype), identity(op, dtype)
-    elem = element_type(dtype)
+    dtype, op, combine, start, elem = _folding(node)
     leading, col = axes[:-1], axes[-1]
     lo, hi = rows
     with for_range(builder, hi, "row", start=lo) as flat:
@@ -327,10 +331,7 @@ def _emit_rows(ctx: EmitContext, builder: ir.IRBuilder, node: Node, axes: list[_
     reference's row-major order from the identity, so it stays bit-identical.
     """
     px, po = buffers
-    dtype = node.inputs[0].dtype
-    op = f"reduce_{node.attrs['kind']}"
-    combine, start = combiner(op, dtype), identity(op, dtype)
-    elem = element_type(dtype)
+    dtype, op, combine, start, elem = _folding(node)
     leading, col = axes[:-1], axes[-1]
     taps = math.prod(a.window for a in leading)
     separable = op in ("reduce_max", "reduce_min")
@@ -400,10 +401,7 @@ def _emit_pixel_carry(ctx: EmitContext, builder: ir.IRBuilder, node: Node, axes:
     size (_by_pixel_carry checked the node's block fits).
     """
     px, po = buffers
-    dtype = node.inputs[0].dtype
-    op = f"reduce_{node.attrs['kind']}"
-    combine, start = combiner(op, dtype), identity(op, dtype)
-    elem = element_type(dtype)
+    dtype, op, combine, start, elem = _folding(node)
     leading, col = axes[:-1], axes[-1]
     carried = max(col.window - col.stride, 0)
     vector = lanes(ctx.target, dtype)
@@ -472,10 +470,7 @@ def _emit_pixel_rows(ctx: EmitContext, builder: ir.IRBuilder, node: Node, axes: 
     the row (exact, as in _emit_rows).
     """
     px, po = buffers
-    dtype = node.inputs[0].dtype
-    op = f"reduce_{node.attrs['kind']}"
-    combine, start = combiner(op, dtype), identity(op, dtype)
-    elem = element_type(dtype)
+    dtype, op, combine, start, elem = _folding(node)
     leading, col = axes[:-1], axes[-1]
     span = col.lo + col.size + col.hi
     vector = lanes(ctx.target, dtype)
