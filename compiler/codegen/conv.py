@@ -45,7 +45,7 @@ from llvmlite import ir
 from cerebro.compiler.codegen import epilogue
 from cerebro.compiler.codegen.llvm_types import byte_size, constant, element_type, load, multiply_add, splat, store
 from cerebro.compiler.codegen.llvm_types import index as affine
-from cerebro.compiler.codegen.loops import fold_nest, fold_range, for_range, i64
+from cerebro.compiler.codegen.loops import fold_nest, fold_range, for_range, i64, size_value
 from cerebro.compiler.codegen.matmul import prefetch, runtime_tile_phases, tile_phases, tile_plan
 from cerebro.compiler.codegen.partition import (
     CROSS_CORE,
@@ -109,10 +109,6 @@ def _arith(builder: ir.IRBuilder | None, op: str, a: int | ir.Value, b: int | ir
     if isinstance(a, int) and isinstance(b, int):
         return fold(a, b)
     return getattr(builder, instruction)(i64(a) if isinstance(a, int) else a, i64(b) if isinstance(b, int) else b)
-
-
-def _value(size: int | ir.Value) -> ir.Value:
-    return i64(size) if isinstance(size, int) else size
 
 
 def _at(builder: ir.IRBuilder, start: int | ir.Value, *terms: tuple[ir.Value, int]) -> ir.Value:
@@ -236,8 +232,8 @@ def _split_channels(builder: ir.IRBuilder, conv: _Conv) -> bool | ir.Value:
     weights = _product(builder, [positions, conv.cin, conv.cout])
     images = _product(builder, [conv.batch, *(a.size for a in conv.axes), conv.cin])
     outputs = _product(builder, [conv.batch, *(a.out for a in conv.axes), conv.cout])
-    return builder.icmp_unsigned(">", _value(weights),
-                                 _value(_arith(builder, "mul", CROSS_CORE, _sum(builder, [images, outputs]))))
+    return builder.icmp_unsigned(">", size_value(weights),
+                                 size_value(_arith(builder, "mul", CROSS_CORE, _sum(builder, [images, outputs]))))
 
 
 def conv_units(node: Node, target: object, parts: int) -> int:
@@ -312,7 +308,7 @@ def emit_conv(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
         that is an argument, in the same remainder class: matmul.runtime_tile_phases; those numbered numbered[0]
         to numbered[1] - 1, when given)."""
         phases = runtime_tile_phases(builder, channels, runtime, width, vectors)
-        lo, hi = numbered or (i64(0), _value(_sum(builder, [count for _, count, _ in phases])))
+        lo, hi = numbered or (i64(0), size_value(_sum(builder, [count for _, count, _ in phases])))
 
         def block(phase: int, cb: ir.Value) -> None:
             widths, _, first = phases[phase]
@@ -347,7 +343,7 @@ def emit_conv(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
                 channel_lo, channel_hi, pixel_lo, pixel_hi):
             with for_outer(builder, image_blocks, pixel_units, pixel_lo, pixel_hi, "ib") as (ib, begin, end):
                 first = affine(builder, 0, (ib, per_block))
-                own = (smax(builder, begin, i64(0)), smin(builder, end, _value(pixel_units)))
+                own = (smax(builder, begin, i64(0)), smin(builder, end, size_value(pixel_units)))
                 with for_range(builder, groups, "g") as g:
                     def weights_block(j0: ir.Value, widths: list[int]) -> None:
                         def tile(outer: list[ir.Value], rows: int, ow0: ir.Value) -> None:
@@ -477,7 +473,8 @@ def _times(builder: ir.IRBuilder, value: ir.Value, channels: int | ir.Value, fac
         return value, factor * channels
     if isinstance(channels, int):
         channels, factor = factor, channels
-    scaled = value if isinstance(factor, int) and factor == 1 else builder.mul(value, _value(factor), flags=("nsw",))
+    scaled = (value if isinstance(factor, int) and factor == 1
+              else builder.mul(value, size_value(factor), flags=("nsw",)))
     return builder.mul(scaled, channels, flags=("nsw",)), 1
 
 
@@ -523,8 +520,8 @@ def _positions(builder: ir.IRBuilder, conv: _Conv, outer: list[ir.Value], row: i
     strides = (contiguous_strides(sizes) if all(isinstance(s, int) for s in sizes)
                else [_product(builder, sizes[axis + 1:]) for axis in range(len(sizes))])
     for axis, stride in enumerate(strides):
-        position = row if isinstance(stride, int) and stride == 1 else builder.udiv(row, _value(stride))
-        positions.append(position if axis == 0 else builder.urem(position, _value(sizes[axis])))
+        position = row if isinstance(stride, int) and stride == 1 else builder.udiv(row, size_value(stride))
+        positions.append(position if axis == 0 else builder.urem(position, size_value(sizes[axis])))
     return positions
 
 
@@ -598,7 +595,7 @@ def _store_rows(builder: ir.IRBuilder, conv: _Conv, outer: list[ir.Value], ow0: 
             else:
                 epilogue.apply_row(builder, conv.node, conv.fn, pixel, out_base, c0, sum(widths))
     if outlined:  # the tile's rows are consecutive output pixels
-        epilogue.call_rows(builder, conv.node, conv.fn, rows[0][0], rows[0][1], _value(conv.cout), c0, sum(widths),
+        epilogue.call_rows(builder, conv.node, conv.fn, rows[0][0], rows[0][1], size_value(conv.cout), c0, sum(widths),
                            len(rows))
     elif wide:
         epilogue.apply_rows_vector(builder, conv.node, conv.fn, rows, c0, sum(widths))

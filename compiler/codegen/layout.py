@@ -24,7 +24,7 @@ from llvmlite import ir
 from cerebro.compiler.codegen.elementwise import merge_dims
 from cerebro.compiler.codegen.llvm_types import byte_size, element_constant, element_type
 from cerebro.compiler.codegen.llvm_types import index as affine
-from cerebro.compiler.codegen.loops import for_nest, for_range, i64
+from cerebro.compiler.codegen.loops import for_nest, for_range, i64, size_value
 from cerebro.compiler.codegen.partition import leading_dims, parts_of, share, unflatten
 from cerebro.compiler.codegen.registry import EmitContext, SizeRules, emitter, sizes_as_arguments
 from cerebro.compiler.ir import DType, Node
@@ -143,27 +143,23 @@ def affine_at(b: ir.IRBuilder, offset: Number, terms: Iterable[tuple[ir.Value, N
     for value, stride in terms:
         if isinstance(stride, int) and stride == 0:
             continue
-        term = value if isinstance(stride, int) and stride == 1 else b.mul(value, _value(stride), flags=flags)
+        term = value if isinstance(stride, int) and stride == 1 else b.mul(value, size_value(stride), flags=flags)
         total = term if total is None else b.add(total, term, flags=flags)
     if total is None:
-        return _value(offset)
-    return total if isinstance(offset, int) and offset == 0 else b.add(total, _value(offset), flags=flags)
-
-
-def _value(number: Number) -> ir.Value:
-    return i64(number) if isinstance(number, int) else number
+        return size_value(offset)
+    return total if isinstance(offset, int) and offset == 0 else b.add(total, size_value(offset), flags=flags)
 
 
 def _add(b: ir.IRBuilder, x: Number, y: Number) -> Number:
     if isinstance(x, int) and isinstance(y, int):
         return x + y
-    return x if isinstance(y, int) and y == 0 else b.add(_value(x), _value(y), flags=("nsw",))
+    return x if isinstance(y, int) and y == 0 else b.add(size_value(x), size_value(y), flags=("nsw",))
 
 
 def _mul(b: ir.IRBuilder, x: Number, y: Number) -> Number:
     if isinstance(x, int) and isinstance(y, int):
         return x * y
-    return b.mul(_value(x), _value(y), flags=("nsw",))
+    return b.mul(size_value(x), size_value(y), flags=("nsw",))
 
 
 def _product(b: ir.IRBuilder, numbers: Sequence[Number]) -> Number:
@@ -195,7 +191,7 @@ def _tiled(b: ir.IRBuilder, dims: list[Number], axis: int, move: Callable[[Seque
         with for_range(b, _blocks(b, dims[axis], TILE), "ta") as ta, \
                 for_range(b, _blocks(b, dims[last], TILE), "tl") as tl:
             starts = [b.mul(t, i64(TILE), flags=("nsw",)) for t in (ta, tl)]
-            lefts = [b.sub(_value(dims[k]), start) for k, start in zip((axis, last), starts)]
+            lefts = [b.sub(size_value(dims[k]), start) for k, start in zip((axis, last), starts)]
             counts = [b.select(b.icmp_signed("<", left, i64(TILE)), left, i64(TILE)) for left in lefts]
             with for_range(b, counts[0], "ia") as ia, for_range(b, counts[1], "il") as il:
                 index: list[ir.Value] = [i64(0)] * len(dims)

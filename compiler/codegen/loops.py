@@ -14,6 +14,11 @@ def i64(value: int) -> ir.Constant:
     return ir.Constant(I64, int(value))
 
 
+def size_value(size: int | ir.Value) -> ir.Value:
+    """A size as an i64 value: a constant, or the run-time size (a function's argument) as it is."""
+    return i64(size) if isinstance(size, int) else size
+
+
 @contextmanager
 def for_range(builder: ir.IRBuilder, count: int | ir.Value, name: str = "i",
               start: int | ir.Value = 0) -> Iterator[ir.Value]:

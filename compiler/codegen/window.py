@@ -45,7 +45,7 @@ from cerebro.compiler.codegen.llvm_types import (
     stack_array,
     store,
 )
-from cerebro.compiler.codegen.loops import fold_nest, for_range, i64
+from cerebro.compiler.codegen.loops import fold_nest, for_range, i64, size_value
 from cerebro.compiler.codegen.matmul import column_phases
 from cerebro.compiler.codegen.partition import parts_of, share, unflatten
 from cerebro.compiler.codegen.reduce import combiner, identity
@@ -198,10 +198,6 @@ def _times(builder: ir.IRBuilder, *numbers: Number) -> Number:
     return total
 
 
-def _value(number: Number) -> ir.Value:
-    return i64(number) if isinstance(number, int) else number
-
-
 def _plan(block: int, width: int) -> Plan:
     """(vectors per pass, scalar tail) of a run-time block, from the node's own: passes of 2 vectors where
     the block's whole vectors are even (the cnn's 32 and 64 channels, SqueezeNet's 64 to 256: one code),
@@ -308,7 +304,7 @@ def _input_pixel(builder: ir.IRBuilder, axes: list[_Axis], positions: list[ir.Va
         if axis.lo > 0:
             checks.append(builder.icmp_signed(">=", p, i64(0)))
         if axis.hi > 0:
-            checks.append(builder.icmp_signed("<", p, _value(axis.size)))
+            checks.append(builder.icmp_signed("<", p, size_value(axis.size)))
         for check in checks:
             valid = check if valid is None else builder.and_(valid, check)
         pixel = affine_at(builder, 0, [(pixel, axis.size), (p, 1)])
@@ -419,7 +415,7 @@ def _emit_pixel_carry(ctx: EmitContext, builder: ir.IRBuilder, node: Node, axes:
         def column_max(w: ir.Value, c0: ir.Value, width: int) -> ir.Value:
             """The leading taps combined at input column w (the identity outside the row), channels c0.."""
             inside = [builder.icmp_signed(">=", w, i64(0))] if col.lo else []
-            inside += [builder.icmp_signed("<", w, _value(col.size))] if col.hi else []
+            inside += [builder.icmp_signed("<", w, size_value(col.size))] if col.hi else []
             valid_w = builder.and_(*inside) if len(inside) == 2 else inside[0] if inside else None
             w = w if valid_w is None else builder.select(valid_w, w, i64(0))
             acc = constant(elem, start, width)

@@ -36,7 +36,7 @@ from llvmlite import ir
 
 from cerebro.compiler.codegen import epilogue
 from cerebro.compiler.codegen.llvm_types import constant, load, multiply_add, splat, store
-from cerebro.compiler.codegen.loops import fold_range, for_range, i64
+from cerebro.compiler.codegen.loops import fold_range, for_range, i64, size_value
 from cerebro.compiler.codegen.partition import parts_of, share, unflatten
 from cerebro.compiler.codegen.registry import EmitContext, SizeRules, emitter, sizes_as_arguments
 from cerebro.compiler.ir import Node
@@ -94,10 +94,6 @@ def _sum(builder: ir.IRBuilder, *terms: Size) -> ir.Value:
     return total if offset == 0 else builder.add(total, i64(offset), flags=("nsw",))
 
 
-def _value(size: Size) -> ir.Value:
-    return i64(size) if isinstance(size, int) else size
-
-
 def _combine(builder: ir.IRBuilder, coefficients: np.ndarray, values: list[ir.Value]) -> ir.Value:
     """sum(c * v) over the nonzero coefficients: adds and subtracts for +-1, a multiply-add otherwise."""
     total: ir.Value | None = None
@@ -130,21 +126,21 @@ def _walk_tiles(builder: ir.IRBuilder, g: Geometry, s: Sizes, first: ir.Value, s
     """for t in the block: (t, tile, [image, first output row, first output column]) of the unit's tile t,
     its coordinates stepped on from start (those of tile `first`) instead of divided out of the tile number
     (with run-time sizes each tile took three divisions in each phase)."""
-    with fold_range(builder, _value(s.block), start, name) as (t, carry):
+    with fold_range(builder, size_value(s.block), start, name) as (t, carry):
         n, ty, tx = carry.values
         yield t, _sum(builder, first, t), [n, _sum(builder, _mul(builder, ty, g.tile)),
                                            _sum(builder, _mul(builder, tx, g.tile))]
         x_next = _sum(builder, tx, 1)
-        row_done = builder.icmp_signed("==", x_next, _value(s.tiles_w))
+        row_done = builder.icmp_signed("==", x_next, size_value(s.tiles_w))
         y_next = builder.add(ty, builder.zext(row_done, i64(0).type))
-        image_done = builder.icmp_signed("==", y_next, _value(s.tiles_h))
+        image_done = builder.icmp_signed("==", y_next, size_value(s.tiles_h))
         carry.values = [builder.add(n, builder.zext(image_done, i64(0).type)),
                         builder.select(image_done, i64(0), y_next), builder.select(row_done, i64(0), x_next)]
 
 
 def _within(builder: ir.IRBuilder, position: ir.Value, size: Size) -> ir.Value:
     return builder.and_(builder.icmp_signed(">=", position, i64(0)),
-                        builder.icmp_signed("<", position, _value(size)))
+                        builder.icmp_signed("<", position, size_value(size)))
 
 
 def _inputs(builder: ir.IRBuilder, g: Geometry, s: Sizes, window: list[Size], px: ir.Value, ps: ir.Value,
@@ -155,7 +151,7 @@ def _inputs(builder: ir.IRBuilder, g: Geometry, s: Sizes, window: list[Size], px
     zero = constant(F32, 0.0, width)
     v_stride = _mul(builder, s.block, s.cin)  # between V's positions p
     with _walk_tiles(builder, g, s, first, start, "t") as (t, tile, origin):
-        real = builder.icmp_signed("<", tile, _value(s.tiles))  # else tile 0's values again
+        real = builder.icmp_signed("<", tile, size_value(s.tiles))  # else tile 0's values again
         n, oy, ox = (builder.select(real, value, i64(0)) for value in origin)
         y0, x0 = _sum(builder, oy, -g.top), _sum(builder, ox, -g.left)
         corner = _mul(builder, _sum(builder, _mul(builder, _sum(builder, _mul(builder, n, s.height), y0), s.width),
@@ -181,7 +177,7 @@ def _inputs(builder: ir.IRBuilder, g: Geometry, s: Sizes, window: list[Size], px
 
 def _element(builder: ir.IRBuilder, base: ir.Value, at: Size) -> ir.Value:
     """&base[at] (f32 elements)."""
-    return builder.gep(base, [_value(at)], inbounds=True, source_etype=F32)
+    return builder.gep(base, [size_value(at)], inbounds=True, source_etype=F32)
 
 
 def _cin_vectors(builder: ir.IRBuilder, s: Sizes, width: int) -> Size:
@@ -200,10 +196,10 @@ def _products(builder: ir.IRBuilder, g: Geometry, s: Sizes, pu: ir.Value, ps: ir
             first = _sum(builder, v_rows, _mul(builder, tr, rows, s.cin))
             # pointers stepped per ci and the rows as offsets from one of them: with a run-time Cin, indices
             # made LLVM recompute the rows' addresses every step
-            row_offsets = [_value(_mul(builder, r, s.cin)) for r in range(1, rows)]
+            row_offsets = [size_value(_mul(builder, r, s.cin)) for r in range(1, rows)]
             zeros = [constant(F32, 0.0, width)] * (rows * vectors)
             pointers = [_element(builder, ps, first), _element(builder, pu, u_row)]
-            with fold_range(builder, _value(s.cin), zeros + pointers, "ci") as (ci, carry):
+            with fold_range(builder, size_value(s.cin), zeros + pointers, "ci") as (ci, carry):
                 a_row, b_at = carry.values[-2:]
                 bs = [load(builder, b_at, i64(v * width), F32, width) for v in range(vectors)]
                 updated = []
@@ -238,7 +234,7 @@ def _outputs(builder: ir.IRBuilder, g: Geometry, s: Sizes, node: Node, fn: ir.Fu
     row_step = _mul(builder, s.out_w, s.cout)  # between output rows
     m_offsets = [_mul(builder, p, s.block, g.columns) for p in range(g.alpha ** 2)]
     with _walk_tiles(builder, g, s, first, start, "t") as (t, tile, (n, oy, ox)):
-        with builder.if_then(builder.icmp_signed("<", tile, _value(s.tiles))):
+        with builder.if_then(builder.icmp_signed("<", tile, size_value(s.tiles))):
             ys = []
             m_tile = _sum(builder, m_base, _mul(builder, t, g.columns))
             for v in range(vectors):
@@ -250,8 +246,8 @@ def _outputs(builder: ir.IRBuilder, g: Geometry, s: Sizes, node: Node, fn: ir.Fu
             for i in range(g.tile):
                 for j in range(g.tile):
                     y, x = _sum(builder, oy, i), _sum(builder, ox, j)
-                    inside = [builder.icmp_signed("<", y, _value(s.out_h))] if g.out_h % g.tile else []
-                    inside += [builder.icmp_signed("<", x, _value(s.out_w))] if g.out_w % g.tile else []
+                    inside = [builder.icmp_signed("<", y, size_value(s.out_h))] if g.out_h % g.tile else []
+                    inside += [builder.icmp_signed("<", x, size_value(s.out_w))] if g.out_w % g.tile else []
                     with _when(builder, inside):
                         pixel_at = _sum(builder, corner_at, _mul(builder, i, row_step), _mul(builder, j, s.cout))
                         base = _sum(builder, pixel_at, c0)
@@ -261,7 +257,7 @@ def _outputs(builder: ir.IRBuilder, g: Geometry, s: Sizes, node: Node, fn: ir.Fu
                         if host is not None and epilogue.vectorises(host):
                             epilogue.apply_rows_vector(builder, host, fn, [(row, base)], c0, g.columns)
                         elif host is not None:
-                            epilogue.apply_row(builder, host, fn, row, base, _value(c0), g.columns)
+                            epilogue.apply_row(builder, host, fn, row, base, size_value(c0), g.columns)
 
 
 def _when(builder: ir.IRBuilder, checks: list[ir.Value]) -> AbstractContextManager:
@@ -296,7 +292,7 @@ def emit_winograd_conv(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
     v_base = _sum(builder, _mul(builder, lo, scratch_per_unit))
     m_base = _sum(builder, v_base, _mul(builder, g.alpha ** 2, s.block, s.cin))
     with for_range(builder, hi, "unit", start=lo) as unit:
-        tiles, group = builder.udiv(unit, _value(s.groups)), builder.urem(unit, _value(s.groups))
+        tiles, group = builder.udiv(unit, size_value(s.groups)), builder.urem(unit, size_value(s.groups))
         first = _sum(builder, _mul(builder, tiles, s.block))
         start = unflatten(builder, first, [s.batch, s.tiles_h, s.tiles_w])
         # the part's units of one block follow each other: V is made at its first one (or the part's)
