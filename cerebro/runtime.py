@@ -55,8 +55,9 @@ def _describe(dtype: np.dtype, shape: tuple[int, ...]) -> str:
 _E_MACHINE = 18  # offset of e_machine, the same in ELF32 and ELF64 headers
 
 
-def _check_word_size(data: bytes) -> None:
+def _check_word_size(data: bytes | _runtime.File) -> None:
     """An i686 .cbx runs only in a 32-bit process: say how, rather than the loader's machine mismatch."""
+    data = memoryview(data)
     machine = int.from_bytes(data[_E_MACHINE:_E_MACHINE + 2], "little") if data[:4] == b"\x7fELF" else None
     if machine == EM_386 and _runtime.HOST_MACHINE != EM_386:
         raise CbxError(f"this .cbx is for i686 (32-bit x86), which a 64-bit process cannot load: run it with "
@@ -71,7 +72,7 @@ class LoadedModel(_runtime.Model):
     with aligned_empty) and share no memory with an input or another output.
     threads: how many threads split each call (1: the caller alone); needs meta.parts >= threads."""
 
-    def __init__(self, data: bytes, threads: int = 1) -> None:
+    def __init__(self, data: bytes | _runtime.File, threads: int = 1) -> None:
         threads = _check_threads(threads)
         usable = usable_cpus()
         if threads > usable:  # the extra threads only wait, or make the pool run calls alone
@@ -269,6 +270,11 @@ def _check_threads(threads: object) -> int:
 def load(source: str | os.PathLike | bytes, threads: int = 1) -> LoadedModel:
     """Load a .cbx from a path or from its bytes; CbxError (a ValueError) says what is wrong with it.
 
-    threads > 1 splits every call across that many threads (the file must allow it: meta.parts)."""
-    data = bytes(source) if isinstance(source, (bytes, bytearray, memoryview)) else Path(source).read_bytes()
+    threads > 1 splits every call across that many threads (the file must allow it: meta.parts).
+    A path is read into private memory by the C runtime (_runtime.read_file) and checked as bytes are; the
+    weights' pages of that copy then move into the model rather than being copied a second time."""
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return LoadedModel(bytes(source), threads)
+    with open(source, "rb") as file:
+        data = _runtime.read_file(file.fileno())
     return LoadedModel(data, threads)

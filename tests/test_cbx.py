@@ -216,3 +216,18 @@ def test_writer_refuses_constructors():
         "ptr null }]\n")
     with pytest.raises(CbxError, match=r"constructor/destructor section \.(init_array|ctors) is not supported"):
         finish_object(_object(AFFINE, text=text), meta_for(AFFINE, HOST_ARCH), AFFINE.weights)
+
+
+@pytest.mark.parametrize("placeholder", [".cerebro.weights", ".bss.cerebro.weights"])
+def test_weights_given_in_pieces_make_the_same_file(placeholder):
+    """A memory plan's arrays and padding may be handed over as they are (no joined blob first): the file is
+    byte for byte the one the joined weights make, for a PROGBITS placeholder and for a NOBITS one (appended)."""
+    text = module_text(AFFINE, HOST_ARCH).replace('section ".cerebro.weights"', f'section "{placeholder}"')
+    obj, meta = compile_object(text, HOST_ARCH), meta_for(AFFINE, HOST_ARCH)
+    whole = finish_object(obj, meta, AFFINE.weights)
+    pieces = [AFFINE.weights[:8], bytearray(), np.frombuffer(AFFINE.weights[8:], np.float32).reshape(2, 3)]
+    assert finish_object(obj, meta, pieces) == whole
+    assert ElfFile.parse(whole).section(".cerebro.weights").type == 1  # SHT_PROGBITS, the NOBITS one filled
+    assert read_cbx(whole).meta.weights_size == len(AFFINE.weights)
+    with pytest.raises(CbxError, match="meta.weights_size is 32 but 28 weight bytes were given"):
+        finish_object(obj, meta, pieces[:1] + [AFFINE.weights[12:]])

@@ -6,6 +6,7 @@ numpy exactly (tolerance 0: each op is a single IEEE f32 operation or an integer
 
 from __future__ import annotations
 
+import mmap
 import struct
 import subprocess
 import sys
@@ -38,8 +39,10 @@ from cerebro import _runtime, runtime
 from cerebro.compiler.cbx import CbxError, TensorSpec
 from cerebro.compiler.cbx import Meta as CbxMeta
 from cerebro.compiler.cbx.format import meta_size
+from cerebro.compiler.cbx.writer import ELF_LAYOUTS
 from cerebro.compiler.ir.dtypes import DType
 from cerebro.compiler.targets import CPU_FEATURES
+from cerebro.elf import ElfFile
 
 pytestmark = pytest.mark.skipif(HOST_ARCH == "unsupported", reason="the runtime supports x86-64 and aarch64 hosts")
 
@@ -472,3 +475,122 @@ def test_compiled_functions_take_the_fast_path_only_for_exact_fits():
     assert len(f._cache) == 1  # float64 is float32 to JAX: no second compile
     three = aligned_copy(np.ones(3, np.float32))
     assert f(three)[0].tolist() == [2.0, 2.0, 2.0] and f(x)[0].tobytes() == want[0].tobytes()
+
+
+# --- loading from a path: the file read into private memory, its weights' pages moved into the model --------
+
+SPREAD = 4096  # floats between the 8 weights BIG_AFFINE reads: each on its own page, the section 32 pages
+_BIG = np.random.default_rng(7).standard_normal(8 * SPREAD).astype(np.float32)
+_BIG[::SPREAD] = np.linspace(-2.0, 3.0, 8, dtype=np.float32)
+BIG_AFFINE = Model(
+    name="big_affine", inputs=AFFINE.inputs, outputs=AFFINE.outputs, weights=_BIG.tobytes(),
+    body=AFFINE.body.replace("ptr @cerebro_weights, i64 %i", "ptr @cerebro_weights, i64 %j").replace(
+        "  %pw =", f"  %j = mul i64 %i, {SPREAD}\n  %pw =", 1),
+    reference=lambda x: [x * _BIG[::SPREAD].reshape(2, 4) + np.float32(1.0)])
+
+
+def _written(tmp_path, data, name="model.cbx"):
+    path = tmp_path / name
+    path.write_bytes(data)
+    return path
+
+
+def test_a_file_is_read_privately_and_its_weights_pages_move_into_the_model(tmp_path):
+    """The runtime's own copy of the file is checked like bytes; then the weights' whole pages leave it (read as
+    zeros there) for the model, which computes with them; every other byte of the copy is as read."""
+    data = built(BIG_AFFINE)
+    weights = section(data, ".cerebro.weights")
+    with open(_written(tmp_path, data), "rb") as file:
+        copy = _runtime.read_file(file.fileno())
+    assert bytes(copy) == data
+    loaded = runtime.LoadedModel(copy)
+    check(BIG_AFFINE, loaded)
+    after = bytes(copy)
+    start, end = weights.offset, weights.offset + weights.size
+    assert after[:start] == data[:start] and after[end:] == data[end:]
+    moved = after[start:end]
+    assert moved.count(0) >= len(moved) - 2 * mmap.PAGESIZE > data[start:end].count(0)  # all but partial pages
+    check(BIG_AFFINE, runtime.load(_written(tmp_path, data, "again.cbx")), seed=1)
+
+
+@pytest.mark.parametrize("case", list(MALFORMED))
+def test_malformed_files_on_disk_give_the_same_errors(case, tmp_path):
+    corrupt, message = MALFORMED[case]
+    with pytest.raises(CbxError, match=message):
+        runtime.load(_written(tmp_path, corrupt(built(COPY))))
+
+
+def test_weights_corrupted_on_disk_are_refused(tmp_path):
+    data = bytearray(built(BIG_AFFINE))
+    weights = section(bytes(data), ".cerebro.weights")
+    data[weights.offset + weights.size // 2] ^= 1
+    with pytest.raises(CbxError, match="corrupt .cbx: content hash mismatch"):
+        runtime.load(_written(tmp_path, bytes(data)))
+
+
+def test_weights_sharing_bytes_with_other_sections_are_copied_not_moved(tmp_path):
+    """A hostile file whose weights section overlaps the code and tables: moving its pages would leave holes in
+    bytes the loader reads again, so it is loaded as bytes are (the same outputs from the same garbage)."""
+    data = built(BIG_AFFINE)
+    weights = section(data, ".cerebro.weights")
+    index = [s.name for s in ElfFile.parse(data).sections].index(".cerebro.weights")
+    lay = ELF_LAYOUTS[64]
+    shoff = struct.unpack_from("<Q", data, lay.e_shoff)[0]
+    hostile = seal(patch(data, shoff + index * lay.shdr.size + lay.sh_offset, struct.pack("<Q", 64), reseal=False))
+    assert section(hostile, ".cerebro.weights").offset == 64 and weights.size < len(hostile) - 64
+    x = random_inputs(BIG_AFFINE)[0]
+    from_disk = runtime.load(_written(tmp_path, hostile))
+    np.testing.assert_array_equal(from_disk(x)[0], runtime.load(hostile)(x)[0])
+
+
+def test_random_corruption_of_files_on_disk_is_judged_as_bytes_are(tmp_path):
+    """Single-byte corruptions of the big-weights model, resealed: loading from disk (weights moved) accepts and
+    refuses exactly what loading the bytes does, with the same message."""
+    data = built(BIG_AFFINE)
+    weights = section(data, ".cerebro.weights")
+    rng = np.random.default_rng(99)
+    outcomes = set()
+    for k in range(120):
+        at = int(rng.integers(0, len(data))) if k % 4 else int(rng.integers(0, weights.offset))
+        bad = patch(data, at, bytes([int(rng.integers(0, 256))]), reseal=False)
+        try:
+            bad = seal(bad)
+        except ValueError:
+            pass
+        results = []
+        for source in (bad, _written(tmp_path, bad)):
+            try:
+                runtime.load(source)
+                results.append("loaded")
+            except CbxError as error:
+                results.append(str(error))
+        assert results[0] == results[1], at
+        outcomes.add(results[0] == "loaded")
+    assert outcomes == {True, False}
+
+
+def test_moved_weights_are_read_only_at_run_time(tmp_path):
+    """The weights' pages moved into the model are mapped read-only like copied ones: a write faults."""
+    writer = Model(name="big_writer", inputs=AFFINE.inputs, outputs=AFFINE.outputs, weights=_BIG.tobytes(),
+                   body=f"  %p = getelementptr i8, ptr @cerebro_weights, i64 {8 * SPREAD}\n"
+                        "  store volatile float 1.0, ptr %p\n  ret i32 0")
+    path = _written(tmp_path, build(writer))
+    script = textwrap.dedent("""
+        import sys
+        import numpy as np
+        from cerebro import runtime
+        model = runtime.load(sys.argv[1])
+        print("loaded", flush=True)
+        model(np.zeros((2, 4), np.float32))
+        print("wrote to read-only weights")
+    """)
+    result = subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True, timeout=60)
+    assert result.stdout.decode().strip() == "loaded"
+    assert result.returncode == -11, result.stderr.decode()[-2000:]
+
+
+def test_a_path_that_is_not_a_file_is_an_os_error(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        runtime.load(tmp_path / "missing.cbx")
+    with pytest.raises(IsADirectoryError):
+        runtime.load(tmp_path)

@@ -27,7 +27,7 @@ from typing import Any
 
 from cerebro import elf as elfmod
 from cerebro.compiler.cbx.format import CbxError, Meta
-from cerebro.compiler.cbx.writer import add_section, parse_elf
+from cerebro.compiler.cbx.writer import add_section, find_section
 
 TREE_SECTION = ".note.cerebro.tree"
 NOTE_OWNER = b"Cerebro\0"
@@ -221,13 +221,12 @@ def read_tree(cbx: bytes, meta: Meta) -> CallTree | None:
 def note_desc(cbx: bytes, name: str, kind: int, what: str) -> bytes | None:
     """The descriptor of the Cerebro note of type kind that section name holds, None for a file without
     the section; CbxError (naming the section and `what` note it should be) if it is malformed."""
-    elf = parse_elf(cbx)
-    section = elf.section(name)
+    section = find_section(cbx, name)
     if section is None:
         return None
-    data = elf.section_data(section)
+    kind_found, data = section
     head = 12 + len(NOTE_OWNER)
-    if section.type != elfmod.SHT_NOTE or len(data) < head:
+    if kind_found != elfmod.SHT_NOTE or len(data) < head:
         raise CbxError(f"bad {name}: not an ELF note")
     owner_size, desc_size, found = struct.unpack_from("<3I", data)
     if (owner_size, found) != (len(NOTE_OWNER), kind) or data[12:head] != NOTE_OWNER:

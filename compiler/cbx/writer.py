@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import struct
 from dataclasses import dataclass
+from typing import Any
 
 from cerebro import elf as elfmod
 from cerebro.binread import FormatError
@@ -48,26 +49,58 @@ def parse_elf(data: bytes) -> elfmod.ElfFile:
         raise CbxError(f"not a valid .cbx object: {exc}") from None
 
 
-def finish_object(obj: bytes, meta: Meta, weights: bytes) -> bytes:
-    """Write meta and weights into LLVM's object, make both read-only, validate it and seal it."""
+def find_section(data: Any, name: str) -> tuple[int, bytes] | None:
+    """(sh_type, bytes) of the section called name in an ELF image, None if it has none: read in place from
+    any buffer (bytes, or the runtime's File whose hundreds of MB of weights must not be copied to find a
+    note); CbxError if the headers it reads run past the data."""
+    view = memoryview(data).cast("B")
+    try:
+        lay = ELF_LAYOUTS[{1: 32, 2: 64}[view[4]]]
+        (shoff,) = struct.unpack_from("<" + lay.word, view, lay.e_shoff)
+        shnum, shstrndx = struct.unpack_from("<2H", view, lay.e_shnum)
+        headers = [lay.shdr.unpack_from(view, shoff + i * lay.shdr.size) for i in range(shnum)]
+        names_at = headers[shstrndx][4]
+        wanted = name.encode() + b"\0"
+        for sh_name, sh_type, _flags, _addr, offset, size, *_ in headers[1:]:
+            start = names_at + sh_name
+            if view[start:start + len(wanted)] == wanted:
+                if sh_type == elfmod.SHT_NOBITS:
+                    return sh_type, b""
+                if offset + size > len(view):
+                    raise CbxError(f"section {name} runs past the end of the file")
+                return sh_type, view[offset:offset + size].tobytes()
+    except (IndexError, KeyError, struct.error):
+        raise CbxError("not a valid .cbx object: its section headers run past the file") from None
+    return None
+
+
+def finish_object(obj: bytes, meta: Meta, weights: Any) -> bytes:
+    """Write meta and weights into LLVM's object, make both read-only, validate it and seal it.
+
+    weights: one buffer, or a sequence of buffers that are the weights in turn (a memory plan's arrays
+    and padding: each is then copied once, straight into the file, with no joined blob before it)."""
     elf = parse_elf(obj)
     check_object(elf, meta.machine)
     packed = meta.pack()
-    if meta.weights_size != len(weights):
-        raise CbxError(f"meta.weights_size is {meta.weights_size} but {len(weights)} weight bytes were given")
+    pieces = _pieces(weights)
+    size = sum(piece.nbytes for piece in pieces)
+    if meta.weights_size != size:
+        raise CbxError(f"meta.weights_size is {meta.weights_size} but {size} weight bytes were given")
     # one copy of the object, the weights copied into it once: a model's weights can be hundreds of MB
     out = bytearray(obj)
     meta_sec = _placeholder(elf, META_SECTION, len(packed), exact=True)
-    weights_sec = _placeholder(elf, WEIGHTS_SECTION, len(weights), exact=False)
+    weights_sec = _placeholder(elf, WEIGHTS_SECTION, size, exact=False)
     out[meta_sec.offset:meta_sec.offset + meta_sec.size] = packed
     lay = ELF_LAYOUTS[elf.bits]
-    tail: tuple[bytes, ...] = ()
+    tail: tuple[Any, ...] = ()
     if weights_sec.type == elfmod.SHT_NOBITS:
-        tail = _append_weights(out, elf, weights_sec, weights)
+        tail = _append_weights(out, elf, weights_sec, pieces, size)
     else:
-        view, end = memoryview(out), weights_sec.offset + len(weights)
-        view[weights_sec.offset:end] = weights
-        view[end:weights_sec.offset + weights_sec.size] = bytes(weights_sec.size - len(weights))
+        view, at = memoryview(out), weights_sec.offset
+        for piece in pieces:
+            view[at:at + piece.nbytes] = piece
+            at += piece.nbytes
+        view[at:weights_sec.offset + weights_sec.size] = bytes(weights_sec.size - size)
         view.release()
     for sec in (meta_sec, weights_sec):
         at = elf.shoff + sec.index * lay.shdr.size + lay.sh_flags
@@ -75,7 +108,16 @@ def finish_object(obj: bytes, meta: Meta, weights: bytes) -> bytes:
     return _sealed(out, hash_offset(elf), tail)
 
 
-def _append_weights(out: bytearray, elf: elfmod.ElfFile, sec: elfmod.Section, weights: bytes) -> tuple[bytes, ...]:
+def _pieces(weights: Any) -> tuple[memoryview, ...]:
+    """The weights as flat byte views, in order: one buffer, or each of a sequence of buffers."""
+    try:
+        return (memoryview(weights).cast("B"),)
+    except TypeError:
+        return tuple(memoryview(piece).cast("B") for piece in weights)
+
+
+def _append_weights(out: bytearray, elf: elfmod.ElfFile, sec: elfmod.Section, pieces: tuple[memoryview, ...],
+                    size: int) -> tuple[Any, ...]:
     """Fill the NOBITS placeholder `sec` (.bss.cerebro.weights) with bytes to append to out (at its
     alignment), returned as pieces (the weights are copied once, into the final file), and make it the
     PROGBITS .cerebro.weights there."""
@@ -86,7 +128,7 @@ def _append_weights(out: bytearray, elf: elfmod.ElfFile, sec: elfmod.Section, we
     name, _ = struct.unpack_from("<2I", out, header)  # sh_name, sh_type lead both ELF classes' headers
     struct.pack_into("<2I", out, header, name + len(BSS_PREFIX), elfmod.SHT_PROGBITS)
     struct.pack_into("<" + lay.word, out, header + lay.sh_offset, offset)
-    return padding, weights, bytes(sec.size - len(weights))
+    return padding, *pieces, bytes(sec.size - size)
 
 
 def add_section(cbx: bytes, name: str, payload: bytes, kind: int = elfmod.SHT_PROGBITS, align: int = 1) -> bytes:
@@ -123,7 +165,7 @@ def seal(data: bytes) -> bytes:
     return _sealed(bytearray(data), hash_offset(parse_elf(data)))
 
 
-def _sealed(out: bytearray, at: int, tail: tuple[bytes, ...] = ()) -> bytes:
+def _sealed(out: bytearray, at: int, tail: tuple[Any, ...] = ()) -> bytes:
     """out followed by tail, sealed (hash at offset `at` of out), as bytes: hashed piece by piece and
     joined once."""
     out[at:at + HASH_LEN] = bytes(HASH_LEN)

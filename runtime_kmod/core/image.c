@@ -419,6 +419,10 @@ static int place_group(struct cbx_image *img, enum load_group group, uint64_t pa
 			return cbx_fail(err, CBX_EFORMAT, "section %s has unsupported alignment %llu",
 					cbx_image_section_name(img, i), (unsigned long long)align);
 		*offset = align_up(*offset, align);
+		if (i == img->in_place && sh.offset % align)
+			img->in_place = 0;	/* no page-congruent place keeps its alignment */
+		if (i == img->in_place)
+			*offset += (sh.offset - *offset) & (page_size - 1);
 		img->load_offset[i] = *offset;
 		*offset += sh.size;
 		if (*offset > CBX_MAX_LOAD_SIZE)
@@ -591,7 +595,7 @@ int cbx_image_load(const struct cbx_image *img, uint8_t *base,
 		return ret;
 	for (i = 1; i < img->ehdr.shnum; i++) {
 		cbx_image_section(img, i, &sh);
-		if (img->load_offset[i] == CBX_NOT_LOADED || sh.type == CBX_SHT_NOBITS)
+		if (img->load_offset[i] == CBX_NOT_LOADED || sh.type == CBX_SHT_NOBITS || i == img->in_place)
 			continue;
 		cbx_memcpy(base + img->load_offset[i], img->data + sh.offset, sh.size);
 	}

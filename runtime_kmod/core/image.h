@@ -52,6 +52,15 @@ struct cbx_image {
 	uint64_t ro_end;
 	uint64_t load_size;
 	uint64_t entry_offset;
+	/*
+	 * Set by the host between parse and layout (parse clears it): a section
+	 * the host puts at base + load_offset itself, by moving the pages of
+	 * its private copy of the file rather than copying them. Layout gives
+	 * it a load offset congruent to its file offset modulo the page size
+	 * (or clears it when its file offset is not aligned as it must be);
+	 * cbx_image_load() then leaves its bytes alone. 0: none.
+	 */
+	uint32_t in_place;
 };
 
 /*
@@ -72,7 +81,8 @@ int cbx_image_layout(struct cbx_image *img, uint64_t page_size,
 		     uint32_t num_imports, struct cbx_error *err);
 
 /*
- * Copies sections to @base (load_size zeroed bytes, page aligned), writes
+ * Copies sections to @base (load_size zeroed bytes, page aligned; the
+ * in_place section, if any, already there), writes
  * the import stubs and applies every relocation. Every undefined symbol
  * must be one of @imports.
  */

@@ -6,10 +6,11 @@
 #include <cerebro/cerebro_runtime.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
+#include <unistd.h>
 
 #include "host.h"
 
@@ -38,49 +39,24 @@ int cbx_runtime_load_memory(struct cbx_model **out, const void *data, size_t siz
 	return CBX_OK;
 }
 
-/* All of @f, a regular file, malloc'ed; NULL with @e filled on failure. */
-static void *read_all(FILE *f, const char *path, size_t *size, struct cbx_error *e)
-{
-	struct stat st;
-	void *data;
-
-	if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
-		cbx_fail(e, CBX_ETRUNC, "%s: not a regular file", path);
-		return NULL;
-	}
-	data = malloc(st.st_size ? (size_t)st.st_size : 1);
-	if (!data) {
-		cbx_fail(e, CBX_ENOMEM, "%s: out of memory reading %lld bytes", path, (long long)st.st_size);
-		return NULL;
-	}
-	if (fread(data, 1, (size_t)st.st_size, f) != (size_t)st.st_size) {
-		cbx_fail(e, CBX_ETRUNC, "%s: read failed", path);
-		free(data);
-		return NULL;
-	}
-	*size = (size_t)st.st_size;
-	return data;
-}
-
 int cbx_runtime_load_file(struct cbx_model **out, const char *path, char *err, size_t err_len)
 {
 	struct cbx_error e = { 0 };
-	FILE *f = fopen(path, "rb");
-	size_t size = 0;
-	void *data;
+	struct cbx_file file;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	int ret;
 
 	*out = NULL;
-	if (!f) {
+	if (fd < 0) {
 		cbx_fail(&e, CBX_ETRUNC, "cannot open %s: %s", path, strerror(errno));
 		return report(&e, err, err_len);
 	}
-	data = read_all(f, path, &size, &e);
-	fclose(f);
-	if (!data)
+	ret = cbx_file_read(fd, path, &file, &e);
+	close(fd);
+	if (ret != CBX_OK)
 		return report(&e, err, err_len);
-	ret = cbx_model_load(out, data, size, &e);
-	free(data);
+	ret = cbx_model_load_file(out, &file, &e);	/* the weights' pages move from the copy: no second copy */
+	cbx_file_free(&file);
 	if (ret != CBX_OK) {
 		/* name the file: the loader's message only describes its content */
 		char msg[CBX_ERROR_LEN];

@@ -35,6 +35,31 @@ int cbx_model_load(struct cbx_model **out, const void *data, size_t size, struct
 
 void cbx_model_free(struct cbx_model *model);
 
+/* A private copy of a .cbx file, read into an anonymous page-aligned mapping of map_size bytes. */
+struct cbx_file {
+	uint8_t *data;
+	size_t size;
+	size_t map_size;
+};
+
+/*
+ * Reads the regular file open as @fd (@name: for messages) into @file
+ * (read, not mapped: later changes to the file never reach the copy);
+ * free it with cbx_file_free().
+ */
+int cbx_file_read(int fd, const char *name, struct cbx_file *file, struct cbx_error *err);
+
+void cbx_file_free(struct cbx_file *file);
+
+/*
+ * cbx_model_load() of @file, checked the same way, except that the pages of
+ * the weights section (when no other part of the file shares them) move
+ * from @file into the image rather than being copied: a hundreds-of-MB
+ * model then needs no second copy of its weights. Afterwards those bytes of
+ * @file read as zeros; every other byte is as read.
+ */
+int cbx_model_load_file(struct cbx_model **out, struct cbx_file *file, struct cbx_error *err);
+
 /*
  * Runs every stage in order. Buffers must hold the sizes the meta gives
  * and be CEREBRO_BUFFER_ALIGN-aligned; @arena holds meta.arena_size bytes

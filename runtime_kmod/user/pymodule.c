@@ -82,6 +82,64 @@ static PyTypeObject BlockType = {
 	.tp_as_buffer = &Block_as_buffer,
 };
 
+/* A private copy of a .cbx file (read_file); loading it into a Model moves its weights' pages out. */
+typedef struct {
+	PyObject_HEAD
+	struct cbx_file file;
+} FileObject;
+
+static int File_getbuffer(FileObject *self, Py_buffer *view, int flags)
+{
+	return PyBuffer_FillInfo(view, (PyObject *)self, self->file.data, (Py_ssize_t)self->file.size, 1, flags);
+}
+
+static void File_dealloc(FileObject *self)
+{
+	cbx_file_free(&self->file);
+	Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyBufferProcs File_as_buffer = {
+	.bf_getbuffer = (getbufferproc)File_getbuffer,
+};
+
+static PyTypeObject FileType = {
+	PyVarObject_HEAD_INIT(NULL, 0)
+	.tp_name = "cerebro._runtime.File",
+	.tp_doc = "a private read-only copy of a .cbx file (read_file); Model(file) takes its weights' pages, "
+		  "which then read as zeros",
+	.tp_basicsize = sizeof(FileObject),
+	.tp_flags = Py_TPFLAGS_DEFAULT,
+	.tp_dealloc = (destructor)File_dealloc,
+	.tp_as_buffer = &File_as_buffer,
+};
+
+/* read_file(fd) -> File: the open file read into private memory (no mapping of the file itself). */
+static PyObject *read_file(PyObject *module, PyObject *arg)
+{
+	struct cbx_error err = { 0 };
+	FileObject *self;
+	int fd, ret;
+
+	(void)module;
+	fd = PyObject_AsFileDescriptor(arg);
+	if (fd < 0)
+		return NULL;
+	self = PyObject_New(FileObject, &FileType);
+	if (!self)
+		return NULL;
+	memset(&self->file, 0, sizeof(self->file));
+	Py_BEGIN_ALLOW_THREADS
+	ret = cbx_file_read(fd, "the .cbx file", &self->file, &err);
+	Py_END_ALLOW_THREADS
+	if (ret) {
+		Py_DECREF(self);
+		PyErr_SetString(ret == CBX_ENOMEM ? PyExc_MemoryError : PyExc_OSError, err.msg);
+		return NULL;
+	}
+	return (PyObject *)self;
+}
+
 static struct arena *arena_take(ModelObject *self)
 {
 	struct arena *a = atomic_exchange_explicit(&self->spare, NULL, memory_order_acquire);
@@ -125,6 +183,7 @@ static int Model_init(ModelObject *self, PyObject *args, PyObject *kwargs)
 	struct cbx_model *model;
 	struct cbx_pool *pool = NULL;
 	long threads = 1;
+	PyObject *source;
 	Py_buffer data;
 	int ret;
 
@@ -132,17 +191,24 @@ static int Model_init(ModelObject *self, PyObject *args, PyObject *kwargs)
 		PyErr_SetString(PyExc_RuntimeError, "Model is already initialised");
 		return -1;
 	}
-	if (!PyArg_ParseTupleAndKeywords(args, kwargs, "y*|l:Model", keywords, &data, &threads))
+	if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|l:Model", keywords, &source, &threads))
 		return -1;
 	if (threads < 1 || threads > CEREBRO_MAX_PARTS) {
-		PyBuffer_Release(&data);
 		PyErr_Format(PyExc_ValueError, "Model: threads must be 1..%d, got %ld", CEREBRO_MAX_PARTS, threads);
 		return -1;
 	}
-	Py_BEGIN_ALLOW_THREADS
-	ret = cbx_model_load(&model, data.buf, (size_t)data.len, &err);
-	Py_END_ALLOW_THREADS
-	PyBuffer_Release(&data);
+	if (Py_IS_TYPE(source, &FileType)) {	/* checked as bytes are; its weights' pages move into the model */
+		Py_BEGIN_ALLOW_THREADS
+		ret = cbx_model_load_file(&model, &((FileObject *)source)->file, &err);
+		Py_END_ALLOW_THREADS
+	} else {
+		if (PyObject_GetBuffer(source, &data, PyBUF_SIMPLE) != 0)
+			return -1;
+		Py_BEGIN_ALLOW_THREADS
+		ret = cbx_model_load(&model, data.buf, (size_t)data.len, &err);
+		Py_END_ALLOW_THREADS
+		PyBuffer_Release(&data);
+	}
 	if (ret) {
 		PyErr_SetString(ret == CBX_ENOMEM ? PyExc_MemoryError : PyExc_ValueError, err.msg);
 		return -1;
@@ -720,6 +786,8 @@ static int add_sha256_hardware(PyObject *module)
 static PyMethodDef module_methods[] = {
 	{ "sha256", sha256, METH_O,
 	  "sha256(buffer) -> bytes: the digest as the runtime computes it when it checks a .cbx." },
+	{ "read_file", read_file, METH_O,
+	  "read_file(fd) -> File: a private copy of the open .cbx file for Model (OSError if it cannot be read)." },
 	{ "cpu_features", cpu_features, METH_NOARGS,
 	  "cpu_features() -> str: the checkable CPU features of this host, as \"+avx2,+fma\"." },
 	{ "align_skip", align_skip, METH_O,
@@ -730,7 +798,7 @@ static PyMethodDef module_methods[] = {
 static PyTypeObject ModelType = {
 	PyVarObject_HEAD_INIT(NULL, 0)
 	.tp_name = "cerebro._runtime.Model",
-	.tp_doc = "Model(data: bytes, threads: int = 1): a .cbx image loaded into this process; "
+	.tp_doc = "Model(data: bytes or File, threads: int = 1): a .cbx image loaded into this process; "
 		  "threads > 1 splits each call across a pool (needs meta.parts >= threads).",
 	.tp_basicsize = sizeof(ModelObject),
 	.tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
@@ -754,7 +822,7 @@ PyMODINIT_FUNC PyInit__runtime(void)
 {
 	PyObject *module;
 
-	if (PyType_Ready(&ModelType) < 0 || PyType_Ready(&BlockType) < 0)
+	if (PyType_Ready(&ModelType) < 0 || PyType_Ready(&BlockType) < 0 || PyType_Ready(&FileType) < 0)
 		return NULL;
 	str_out = PyUnicode_InternFromString("out");
 	str_call_slow = PyUnicode_InternFromString("_call_slow");
@@ -764,6 +832,7 @@ PyMODINIT_FUNC PyInit__runtime(void)
 	if (!module)
 		return NULL;
 	if (PyModule_AddObjectRef(module, "Model", (PyObject *)&ModelType) < 0 ||
+	    PyModule_AddObjectRef(module, "File", (PyObject *)&FileType) < 0 ||
 	    PyModule_AddIntConstant(module, "HOST_MACHINE", (long)cbx_host_machine()) < 0 ||
 	    PyModule_AddIntConstant(module, "BUFFER_ALIGN", CEREBRO_BUFFER_ALIGN) < 0 ||
 	    PyModule_AddIntConstant(module, "MAX_PARTS", CEREBRO_MAX_PARTS) < 0 ||
