@@ -9,9 +9,11 @@
  * model must allow it). Exit status: 0 ok, 1 model or I/O error, 2 usage.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "host.h"
 
@@ -55,6 +57,31 @@ static void *read_file(const char *path, size_t *size)
 	return data;
 }
 
+/* The model at @path, read once (its weights' pages then move into the model: cbx_model_load_file). */
+static int load_model(struct cbx_model **model, const char *path)
+{
+	struct cbx_error err = { 0 };
+	struct cbx_file file;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int ret;
+
+	if (fd < 0) {
+		fprintf(stderr, "cbxrun: cannot open %s: %s\n", path, strerror(errno));
+		return CBX_ETRUNC;
+	}
+	ret = cbx_file_read(fd, path, &file, &err);
+	close(fd);
+	if (ret != CBX_OK) {
+		fprintf(stderr, "cbxrun: %s\n", err.msg);	/* it names the file */
+		return ret;
+	}
+	ret = cbx_model_load_file(model, &file, &err);
+	cbx_file_free(&file);
+	if (ret != CBX_OK)
+		fprintf(stderr, "cbxrun: %s: %s\n", path, err.msg);
+	return ret;
+}
+
 static int usage(void)
 {
 	fprintf(stderr, "usage: cbxrun [--threads N] MODEL.cbx IN0.bin [IN1.bin ...] -o OUT.bin\n");
@@ -73,7 +100,7 @@ int main(int argc, char **argv)
 	unsigned long threads = 1;
 	char *end;
 	size_t size;
-	void *data, *arena;
+	void *arena;
 	FILE *out;
 	int status = 1;
 
@@ -95,15 +122,8 @@ int main(int argc, char **argv)
 	}
 	if (!model_path || !out_path)
 		return usage();
-	data = read_file(model_path, &size);
-	if (!data)
+	if (load_model(&model, model_path) != CBX_OK)
 		return 1;
-	if (cbx_model_load(&model, data, size, &err) != CBX_OK) {
-		fprintf(stderr, "cbxrun: %s: %s\n", model_path, err.msg);
-		free(data);
-		return 1;
-	}
-	free(data);
 	if (cbx_model_pool_create(&pool, model, (unsigned int)threads, &err) != CBX_OK) {
 		fprintf(stderr, "cbxrun: %s\n", err.msg);
 		cbx_model_free(model);
