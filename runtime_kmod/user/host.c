@@ -149,14 +149,19 @@ static uint32_t movable_section(const struct cbx_image *img, uint64_t page_size)
 	return w;
 }
 
+#ifndef MREMAP_DONTUNMAP
+#define MREMAP_DONTUNMAP 4	/* Linux 5.7; older kernels refuse it and the section is copied */
+#endif
+
 /*
  * Puts the in_place section at its load offset: its whole pages move from
- * @file by mremap (layout made the two addresses congruent modulo the page
- * size), the partial pages at its ends are copied, and the hole left in
- * @file is filled with zero pages. A move the kernel refuses is a copy.
+ * @file (layout made the two addresses congruent modulo the page size), the
+ * partial pages at its ends are copied. MREMAP_DONTUNMAP leaves the moved
+ * range of @file mapped, reading as zeros: no moment in which another thread
+ * reading @file could fault. A move the kernel refuses is a copy.
  */
-static int move_in(struct cbx_model *model, const struct cbx_image *img, struct cbx_file *file,
-		   uint64_t page_size, struct cbx_error *err)
+static void move_in(struct cbx_model *model, const struct cbx_image *img, struct cbx_file *file,
+		    uint64_t page_size)
 {
 	struct cbx_shdr sh;
 	uint8_t *src, *dst;
@@ -169,16 +174,10 @@ static int move_in(struct cbx_model *model, const struct cbx_image *img, struct 
 	head = head < sh.size ? head : sh.size;
 	whole = (sh.size - head) & ~(page_size - 1);
 	memcpy(dst, src, head);
-	if (whole && mremap(src + head, whole, whole, MREMAP_MAYMOVE | MREMAP_FIXED, dst + head) != MAP_FAILED) {
-		if (mmap(src + head, whole, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED,
-			 -1, 0) == MAP_FAILED)
-			return cbx_fail(err, CBX_ENOMEM, "cannot map %llu bytes while loading the model",
-					(unsigned long long)whole);
-	} else {
+	if (!whole || mremap(src + head, whole, whole, MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP,
+			     dst + head) == MAP_FAILED)
 		memcpy(dst + head, src + head, whole);
-	}
 	memcpy(dst + head + whole, src + head + whole, sh.size - head - whole);
-	return CBX_OK;
 }
 
 static int map_image(struct cbx_model *model, const struct cbx_image *img, struct cbx_file *file,
@@ -196,11 +195,8 @@ static int map_image(struct cbx_model *model, const struct cbx_image *img, struc
 		model->base = NULL;
 		return cbx_fail(err, CBX_ENOMEM, "cannot map %zu bytes for the model", model->map_size);
 	}
-	if (img->in_place) {
-		ret = move_in(model, img, file, page_size, err);
-		if (ret)
-			return ret;
-	}
+	if (img->in_place)
+		move_in(model, img, file, page_size);
 	ret = cbx_image_load(img, model->base, imports, num_imports, err);
 	if (ret)
 		return ret;

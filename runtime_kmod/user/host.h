@@ -56,7 +56,7 @@ void cbx_file_free(struct cbx_file *file);
  * the weights section (when no other part of the file shares them) move
  * from @file into the image rather than being copied: a hundreds-of-MB
  * model then needs no second copy of its weights. Afterwards those bytes of
- * @file read as zeros; every other byte is as read.
+ * @file read as zeros (the range stays mapped); every other byte is as read.
  */
 int cbx_model_load_file(struct cbx_model **out, struct cbx_file *file, struct cbx_error *err);
 
