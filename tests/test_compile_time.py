@@ -184,7 +184,7 @@ def test_weights_never_pass_through_llvm() -> None:
     data = driver.build(traced.graph)
     section = ElfFile.parse(data).section(".cerebro.weights")
     assert section is not None and section.size == len(weights)
-    assert data[section.offset:section.offset + section.size] == weights
+    assert data[section.offset:section.offset + section.size] == bytes(weights)
     (got,) = runtime.load(data)(*traced.flatten_inputs(x))
     np.testing.assert_allclose(got, x @ w, rtol=1e-5, atol=1e-3)
 
@@ -270,8 +270,21 @@ def test_weights_blob_is_every_constant_little_endian_and_aligned() -> None:
     for value in (a, b):
         offset = plan.places[value.id].offset
         assert offset % ALIGN == 0
-        stored = np.frombuffer(plan.weights, "<f4", value.size, offset).reshape(value.shape)
+        stored = np.frombuffer(bytes(plan.weights), "<f4", value.size, offset).reshape(value.shape)
         assert (stored == value.data).all()
+
+
+def test_weights_blob_is_the_constants_own_buffers() -> None:
+    """A little-endian contiguous constant goes into the .cbx from its own buffer: the memory plan holds
+    no joined copy of the weights (for bert b1 a join was 0.25 CPU s and 440 MB)."""
+    from cerebro.compiler.passes.memplan import plan_memory
+    g = Graph("w")
+    x = g.add_input((256, 256), DType.f32, "x")
+    w = Value((256, 256), DType.f32, data=_normal(256, 256))
+    g.set_outputs([g.add1("add", x, w)])
+    plan = plan_memory(g)
+    assert any(np.shares_memory(np.asarray(piece), w.data) for piece in plan.weights)
+    assert len(plan.weights) == len(bytes(plan.weights)) >= w.data.nbytes
 
 
 

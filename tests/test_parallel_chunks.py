@@ -71,7 +71,7 @@ def _entry(graph) -> tuple:
     engine = llvm.create_mcjit_compiler(llvm.parse_assembly(text), resolve_target("host").target_machine())
     engine.finalize_object()
     _ENGINES.append(engine)
-    ctypes.memmove(engine.get_global_value_address("cerebro_weights"), weights, len(weights))
+    ctypes.memmove(engine.get_global_value_address("cerebro_weights"), bytes(weights), len(weights))
     entry = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_uint32)(
         engine.get_function_address("cerebro_entry"))
     return entry, meta

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from cerebro.compiler.ir import Graph, Value
-from cerebro.compiler.ir.plan import VIEW_OPS, MemoryPlan, Place
+from cerebro.compiler.ir.plan import VIEW_OPS, MemoryPlan, Place, Weights
 
 ALIGN = 64
 RESERVED = 64  # arena bytes 0..63: the barrier counter of a multi-threaded call (abi.h)
@@ -24,20 +24,19 @@ def align(n: int) -> int:
     return (n + ALIGN - 1) // ALIGN * ALIGN
 
 
-def _lay_out_weights(graph: Graph, places: dict[int, Place]) -> bytes:
-    """The weights blob: every constant, little-endian, at an ALIGN-aligned offset (at least ALIGN bytes).
-
-    Joined once from the arrays' own buffers: no per-tensor bytes objects and no growing blob
-    (weights can be hundreds of MB, and each copy of them costs page faults as well)."""
-    pieces: list[object] = []
+def _lay_out_weights(graph: Graph, places: dict[int, Place]) -> Weights:
+    """The weights blob: every constant, little-endian, at an ALIGN-aligned offset (at least ALIGN bytes),
+    as the arrays' own buffers and the padding between them (no copy of hundreds of MB here)."""
+    pieces: list[memoryview] = []
     size = 0
     for const in graph.constants():
         places[const.id] = Place("weights", size)
         data = np.ascontiguousarray(const.data.astype(const.dtype.numpy.newbyteorder("<"), copy=False))
-        pieces += (data.reshape(-1).view(np.uint8), bytes(align(size + data.nbytes) - size - data.nbytes))
+        padding = bytes(align(size + data.nbytes) - size - data.nbytes)
+        pieces += (memoryview(data.reshape(-1).view(np.uint8)), memoryview(padding))
         size = align(size + data.nbytes)
-    pieces.append(bytes(max(0, ALIGN - size)))
-    return b"".join(pieces)
+    pieces.append(memoryview(bytes(max(0, ALIGN - size))))
+    return Weights(tuple(piece for piece in pieces if piece.nbytes))
 
 
 def _best_fit(size: int, busy: list[tuple[int, int]]) -> int:
