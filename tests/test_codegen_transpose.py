@@ -126,7 +126,9 @@ def test_identity_transpose_output() -> None:
 
 @pytest.mark.parametrize("shape,perm", [((1, 4, 128, 128), (0, 1, 3, 2)), ((1, 128, 4, 32), (0, 2, 3, 1)),
                                         ((1, 128, 4, 32), (0, 2, 1, 3)), ((5, 7, 3, 9), (0, 3, 1, 2)),
-                                        ((33, 17), (1, 0)), ((3, 19, 21), (0, 2, 1))],
+                                        ((33, 17), (1, 0)), ((3, 19, 21), (0, 2, 1)),
+                                        ((1, 6, 5, 2, 19), (0, 1, 2, 4, 3)), ((2, 3, 9, 21), (0, 2, 3, 1)),
+                                        ((3, 5, 8), (0, 2, 1))],
                          ids=lambda v: "x".join(map(str, v)))
 @pytest.mark.parametrize("dtype", [np.float32, np.int8, np.float64])
 def test_transpose_kernel(shape: tuple, perm: tuple, dtype: type) -> None:
@@ -137,6 +139,20 @@ def test_transpose_kernel(shape: tuple, perm: tuple, dtype: type) -> None:
     g.set_outputs([g.add1("transpose", x, perm=perm)])
     _, (got,) = _graph_run(g, data)
     np.testing.assert_array_equal(got, np.transpose(data, perm))
+
+
+@pytest.mark.parametrize("shape,perm,rows", [((1, 28, 28, 2, 58), (0, 1, 2, 4, 3), 2),
+                                             ((1, 3, 224, 224), (0, 2, 3, 1), 3)], ids=["shuffle", "nchw"])
+def test_short_last_dim_transposes_interleave(shape: tuple, perm: tuple, rows: int) -> None:
+    """A channel shuffle in NHWC (2 groups last) and a 3-channel image's NCHW -> NHWC transpose copy with
+    the interleaving path (a vector load per source row, one shuffle, one store), not element by element."""
+    from cerebro.compiler.codegen.layout import _gather_form
+
+    g = Graph("interleave")
+    out = g.add1("transpose", g.add_input(shape, DType.f32, "x"), perm=perm)
+    g.set_outputs([out])
+    form, numbers = _gather_form(g.nodes[0])
+    assert form.path[0] == "interleave" and numbers[3 * form.lead + form.rank - 1] == rows, (form, numbers)
 
 
 def _attend(q, k, v):
