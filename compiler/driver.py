@@ -34,6 +34,7 @@ from cerebro.compiler.passes.layout import choose_layouts
 from cerebro.compiler.passes.loops import loop_layouts, prepare_loops, split_scans
 from cerebro.compiler.passes.prepack import prepack_weights
 from cerebro.compiler.passes.rows import fuse_rows
+from cerebro.compiler.passes.shuffle import interleave_shuffles
 from cerebro.compiler.passes.transpose import absorb_transposes, simplify_transposes
 from cerebro.compiler.passes.winograd import winograd_convs
 from cerebro.compiler.progress import phase
@@ -148,7 +149,7 @@ def _optimised(text: str, target: Target) -> tuple[llvm.TargetMachine, llvm.Modu
 def optimise(graph: Graph, target: Target, quantize: str | None = None) -> Graph:
     """The rewriting passes after folding, in order; each takes and returns the graph."""
     graph = choose_layouts(graph)
-    graph = simplify_transposes(graph)
+    graph = interleave_shuffles(simplify_transposes(graph))
     graph = pad_conv_inputs(graph)
     graph = fuse_rows(graph)
     graph = fuse_elementwise(graph)

@@ -202,6 +202,8 @@ def _graphs() -> dict[str, object]:
                       [(5, 19)]),
         "transpose": (lambda x: jnp.transpose(x, (0, 2, 3, 1)), [(2, 20, 9, 7)]),
         "slice_concatenate": (lambda x, y: jnp.concatenate([x[:, 1:8], y], axis=1), [(6, 10, 5), (6, 3, 5)]),
+        "shuffle": (lambda x, y: jnp.swapaxes(jnp.concatenate([x, y], axis=-1).reshape(2, 5, 2, 11), -1, -2)
+                    .reshape(2, 5, 22), [(2, 5, 11), (2, 5, 11)]),  # passes/shuffle.py: interleaved rows
         "pad": (lambda x: jax.lax.pad(x, 0.5, ((1, 0, 0), (-1, 2, 0), (2, -1, 0), (0, 1, 0))), [(3, 9, 7, 5)]),
         "global_pool": (lambda x: jnp.sum(x, axis=(1, 2)), [(5, 6, 7, 9)]),
         "row_sums": (lambda x: jnp.max(x, axis=-1), [(7, 3, 40)]),

@@ -300,20 +300,30 @@ def _interleaved(b: ir.IRBuilder, ty: ir.Type, dims: list[Number], block: int, s
     group = dims[-1]
     assert isinstance(group, int), "an interleaved copy keeps its row count constant (copy_form)"
     along = len(dims) - 2
-    vector = ir.VectorType(ty, block)
-    align = byte_size(ty)
-    last = b.sub(size_value(dims[along]), i64(block), flags=("nsw",))
-    mask = [k % group * block + k // group for k in range(group * block)]  # row k % G's lane k // G
-    picked = ir.Constant(ir.VectorType(ir.IntType(32), len(mask)), mask)
     with for_nest(b, dims[:along]) as outer:
-        with for_range(b, _blocks(b, dims[along], block), "tb") as tb:
-            start = b.mul(tb, i64(block), flags=("nsw",))
-            index = [*outer, b.select(b.icmp_signed(">", start, last), last, start), i64(0)]
-            rows = [b.load(_pointer(b, ty, src, index, _mul(b, g, src[1][-1])), typ=vector, align=align)
-                    for g in range(group)]
-            wide = _concatenated(b, rows)
-            b.store(b.shuffle_vector(wide, ir.Constant(wide.type, None), picked), _pointer(b, ty, dst, index),
-                    align=align)
+        def at(start: ir.Value) -> None:
+            index = [*outer, start, i64(0)]
+            _interleave_block(b, ty, block, [_pointer(b, ty, src, index, _mul(b, g, src[1][-1]))
+                                             for g in range(group)], _pointer(b, ty, dst, index))
+
+        _overlapping_blocks(b, size_value(dims[along]), block, at)
+
+
+def _overlapping_blocks(b: ir.IRBuilder, count: ir.Value, block: int, at: Callable[[ir.Value], None]) -> None:
+    """at(start) for blocks of `block` covering 0..count-1 (count >= block), the last one ending at count."""
+    last = b.sub(count, i64(block), flags=("nsw",))
+    with for_range(b, _blocks(b, count, block), "tb") as tb:
+        start = b.mul(tb, i64(block), flags=("nsw",))
+        at(b.select(b.icmp_signed(">", start, last), last, start))
+
+
+def _interleave_block(b: ir.IRBuilder, ty: ir.Type, block: int, rows: list[ir.Value], dst: ir.Value) -> None:
+    """dst[i * G + g] = rows[g][i] for i < block: G vector loads, one shuffle, one store."""
+    group, align = len(rows), byte_size(ty)
+    mask = [k % group * block + k // group for k in range(group * block)]  # row k % G's lane k // G
+    wide = _concatenated(b, [b.load(row, typ=ir.VectorType(ty, block), align=align) for row in rows])
+    picked = ir.Constant(ir.VectorType(ir.IntType(32), len(mask)), mask)
+    b.store(b.shuffle_vector(wide, ir.Constant(wide.type, None), picked), dst, align=align)
 
 
 def _concatenated(b: ir.IRBuilder, vectors: list[ir.Value]) -> ir.Value:
@@ -439,6 +449,10 @@ def emit_concatenate(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
     b = _finish(fn)
     lo, hi = share(b, rows, *parts_of(b, node, fn))
     dst = b.gep(fn.args[len(node.inputs)], [b.mul(lo, i64(pitch))], inbounds=True, source_etype=element_type(out.dtype))
+    if _interleaving(node):
+        _interleave_rows(b, node, fn, lo, b.sub(hi, lo), dst)
+        b.ret_void()
+        return
     position = 0
     for k, x in enumerate(node.inputs):
         if x.size > 0:
@@ -448,6 +462,47 @@ def emit_concatenate(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
             b.call(copy, [src, dst, b.sub(hi, lo), i64(pitch), i64(position * inner)])
         position += x.shape[axis]
     b.ret_void()
+
+
+def _interleaving(node: Node) -> bool:
+    """Whether a concatenation takes one element per row from each of its 2 to block - 1 inputs (a channel
+    shuffle, passes/shuffle.py): it interleaves them as vectors."""
+    out, axis = node.outputs[0], node.attrs["axis"]
+    count = len(node.inputs)
+    return (math.prod(out.shape[axis + 1:]) == 1 and all(x.shape[axis] == 1 for x in node.inputs)
+            and 1 < count < _block(byte_size(element_type(out.dtype))))
+
+
+def _interleave_rows(b: ir.IRBuilder, node: Node, fn: ir.Function, lo: ir.Value, count: ir.Value,
+                     dst: ir.Value) -> None:
+    """Rows lo .. lo+count-1 of an interleaving concatenation (_interleaving): blocks of rows as
+    _interleave_block, the last one overlapping the one before; a share of fewer rows than a block
+    element by element."""
+    ty = element_type(node.outputs[0].dtype)
+    block, group = _block(byte_size(ty)), len(node.inputs)
+    sources = [b.gep(fn.args[k], [lo], inbounds=True, source_etype=ty) for k in range(group)]
+
+    def at(start: ir.Value) -> None:
+        _interleave_block(b, ty, block, [b.gep(x, [start], inbounds=True, source_etype=ty) for x in sources],
+                          b.gep(dst, [b.mul(start, i64(group))], inbounds=True, source_etype=ty))
+
+    enough = b.icmp_signed(">=", count, i64(block))
+    with b.if_else(enough) as (vectors, elements):
+        with vectors:
+            _overlapping_blocks(b, count, block, at)
+        with elements:
+            with for_range(b, count, "r") as r, for_range(b, group, "g") as g:
+                value = b.load(b.gep(_pick_source(b, sources, g), [r], inbounds=True, source_etype=ty), typ=ty)
+                b.store(value, b.gep(dst, [affine(b, 0, (r, group), (g, 1), nonnegative=True)], inbounds=True,
+                                     source_etype=ty))
+
+
+def _pick_source(b: ir.IRBuilder, sources: list[ir.Value], g: ir.Value) -> ir.Value:
+    """sources[g] for a run-time g (selects)."""
+    picked = sources[-1]
+    for k in range(len(sources) - 2, -1, -1):
+        picked = b.select(b.icmp_unsigned("==", g, i64(k)), sources[k], picked)
+    return picked
 
 
 def _row_copy(module: ir.Module, ty: ir.Type, width: int) -> ir.Function:
