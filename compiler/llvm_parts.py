@@ -20,7 +20,7 @@ import re
 import subprocess
 import sys
 import threading
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from typing import TYPE_CHECKING
 
 import llvmlite.binding as llvm
@@ -45,10 +45,12 @@ KERNEL = "cerebro.kernel"  # a kernel's name while alone (the key must not hold 
 
 @dataclass(frozen=True)
 class Pipeline:
-    """LLVM's default pipeline at speed_level, with or without its loop unrolling (full and partial)."""
+    """LLVM's default pipeline at speed_level, with or without its loop unrolling (full and partial) and its
+    SLP vectoriser (the loop vectoriser is always on)."""
 
     speed_level: int = 3
     unroll: bool = True
+    slp: bool = True
 
 
 # Pipeline of node functions by op (default O3). Conv and matmul kernels are hand-tiled and vectorised: O3's
@@ -65,8 +67,12 @@ class Pipeline:
 # transpose 0.096 -> 0.052 CPU s, most of it machine code for the unrolled copies; the cnn's two pools
 # 0.066 -> 0.032) for no speed (same bits; cnn, transformer, resnet18 per call within noise). Reductions
 # likewise (vector accumulators written out, codegen/reduce.py): O3 unrolled ResNet18's global pool (49 x 8
-# column blocks) for about 0.03 CPU s of its compile and no speed.
-HAND_TILED = Pipeline(2, unroll=False)
+# column blocks) for about 0.03 CPU s of its compile and no speed. None of them leaves the SLP vectoriser
+# anything to do (their vector code is written out; their copy loops are the loop vectoriser's): it was 10-20%
+# of their optimisation (resnet18's kernels 0.58 -> 0.47 CPU s, its 3x3/1 conv 0.124 -> 0.077) for the same
+# machine code, but for the index arithmetic of a few strided convs' set-up (resnet18: one kernel of 13;
+# resnet50 one of 24, where it packed a few of the unit's divisions into vector registers) at no speed.
+HAND_TILED = Pipeline(2, unroll=False, slp=False)
 PIPELINES = {op: HAND_TILED for op in ("conv", "matmul", "winograd_conv", "pad", "reduce_window", "transpose",
                                        "reduce_sum", "reduce_max", "reduce_min", "reduce_prod")}
 _OP = re.compile(r"node\d+_(\w+)$")
@@ -207,7 +213,7 @@ def optimise_kernels(split: Split, named: dict[str, str], names: set[str], tm: l
         text = kernel_text(split, named, by_name[name])
         chosen = pipeline(name)
         machine = f"{target.triple}|{target.cpu}|{target.features}|{target.reloc}"
-        key = cache.key(text, machine, (chosen.speed_level, chosen.unroll))
+        key = cache.key(text, machine, astuple(chosen))
         bitcode = cache.get(key)
         if bitcode is None:
             made = llvm.parse_assembly(text)
@@ -233,13 +239,13 @@ def pipeline(name: str) -> Pipeline:
 
 
 def run_pipeline(module: llvm.ModuleRef, tm: llvm.TargetMachine, triple: str, chosen: Pipeline) -> None:
-    """LLVM's default pipeline (new pass manager) as chosen, loop and SLP vectorisation on."""
+    """LLVM's default pipeline (new pass manager) as chosen, loop vectorisation on."""
     module.triple = triple
     module.data_layout = str(tm.target_data)
     pto = llvm.create_pipeline_tuning_options(speed_level=chosen.speed_level)
     pto.loop_unrolling = chosen.unroll
     pto.loop_vectorization = True
-    pto.slp_vectorization = True
+    pto.slp_vectorization = chosen.slp
     pb = llvm.create_pass_builder(tm, pto)
     pb.getModulePassManager().run(module, pb)
 

@@ -161,6 +161,30 @@ def test_key_covers_text_machine_pipeline_and_llvm(monkeypatch):
     assert base != key("define void @f() { ret void }", "x86_64|znver4|+avx2|pic", (3, True))
 
 
+def test_a_pipeline_differing_only_in_its_slp_vectoriser_is_another_entry(tmp_path, monkeypatch):
+    """The key takes the whole pipeline: kernels cached without the SLP vectoriser (hand-tiled ones) are
+    optimised again, and kept apart, when a pipeline differing only in it is asked for."""
+    traced = trace(conv_dense, X, name="kc_slp")
+    seen = _optimised_kernels(monkeypatch)
+    with kernel_cache.using(tmp_path):
+        driver.build(traced.graph)
+    first = _entries(tmp_path)
+    with_slp = llvm_parts.Pipeline(2, unroll=False, slp=True)
+    monkeypatch.setattr(llvm_parts, "PIPELINES", {op: with_slp for op in llvm_parts.PIPELINES})
+    seen.clear()
+    with kernel_cache.using(tmp_path):
+        driver.build(traced.graph)
+    kernels = llvm_parts.kernel_names(*_split(traced.graph))
+    hand_tiled = [name for name in kernels if llvm_parts.pipeline(name) == with_slp]
+    assert hand_tiled and seen.count(llvm_parts.KERNEL) == len(hand_tiled)
+    assert len(_entries(tmp_path) - first) == len(hand_tiled)
+
+
+def _split(graph: Graph) -> tuple[llvm_parts.Split, dict[str, str]]:
+    split = llvm_parts.split_text(driver.lower(graph)[1])
+    return split, llvm_parts.header_names(split)
+
+
 def test_kernel_text_holds_no_node_number_and_only_what_it_uses():
     split = llvm_parts.split_text(driver.lower(trace(conv_dense, X).graph)[1])
     named = llvm_parts.header_names(split)
