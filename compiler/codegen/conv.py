@@ -97,6 +97,9 @@ class _Conv:
     po: ir.Value
     node: Node
     fn: ir.Function
+    # a residual-sharing core's epilogues (epilogue.share_residual): (whether to run it, i1 or None: always;
+    # the node whose epilogue it is, the function-like its slots index)
+    epilogues: tuple[tuple[ir.Value | None, Node, object], ...] = ()
 
 
 _INT_OPS = {"add": (operator.add, "add"), "sub": (operator.sub, "sub"), "mul": (operator.mul, "mul"),
@@ -251,10 +254,20 @@ def conv_units(node: Node, target: object, parts: int) -> int:
 
 @emitter("conv", units=conv_units)
 def emit_conv(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
+    """A dense conv with a residual add, and the same conv without it, call one function
+    (epilogue.share_residual; depthwise convs keep their own)."""
+    if node.outputs[0].dtype not in _CONV_TYPES:
+        raise unsupported(node, f"conv on {node.outputs[0].dtype.name}")
+    forms = None if _is_depthwise(node) else epilogue.residual_forms(node, ctx.target, 2)
+    epilogue.share_residual(node, fn, forms, lambda *args: _emit_conv(ctx, *args))
+
+
+def _emit_conv(ctx: EmitContext, fn: ir.Function, node: Node, plain: Node | None = None,
+               forms: epilogue.Residual | None = None) -> None:
+    """node's code in fn; with plain (a residual-sharing core), each tile's epilogue is node's where the
+    residual pointer is not null, else plain's."""
     x, w = node.inputs[:2]
     out = node.outputs[0]
-    if out.dtype not in _CONV_TYPES:
-        raise unsupported(node, f"conv on {out.dtype.name}")
     groups = node.attrs.get("groups", 1)
     axes = _axes(node)
     if any(a.stride < 1 or a.lhs_dilation < 1 or a.rhs_dilation < 1 for a in axes):
@@ -264,6 +277,10 @@ def emit_conv(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
     cin, cout = x.shape[-1], w.shape[-1]
     conv = _Conv(axes, x.shape[0], cin, cout, cin // groups, cout // groups, element_type(out.dtype), px, pw, po,
                  node, fn)
+    conv.epilogues = ((None, node, fn),)
+    if plain is not None:
+        present = epilogue.residual_present(builder, fn, forms)
+        conv.epilogues = ((present, node, fn), (builder.not_(present), plain, epilogue.plain_arguments(fn, forms)))
     arguments = len(size_arguments(node))
     if arguments and fn.args[-1].type == i64(0).type:  # module.py passes size_arguments
         _take_sizes(conv, list(fn.args[-arguments:]))
@@ -576,10 +593,7 @@ def _store_rows(builder: ir.IRBuilder, conv: _Conv, outer: list[ir.Value], ow0: 
     epilogue.outlines) runs after all the stores in one call of a function shared by every tile phase and
     node function (epilogue.rows_function): MobileNetV3's build 6.3 -> 5.1 CPU s on one core."""
     offsets = [sum(widths[:c]) for c in range(len(widths))]
-    fused = "epilogue" in conv.node.attrs
-    outlined = fused and epilogue.outlines(conv.node)
-    wide = fused and epilogue.widens(conv.node)
-    vector = fused and epilogue.vectorises(conv.node)
+    modes = [(when, node, fn, _epilogue_mode(node)) for when, node, fn in conv.epilogues]
     rows = []
     for r in range(len(accs) // len(widths)):
         pixel = _output_pixel(builder, conv, outer, affine(builder, r, (ow0, 1)))
@@ -587,18 +601,56 @@ def _store_rows(builder: ir.IRBuilder, conv: _Conv, outer: list[ir.Value], ow0: 
         for c, off in enumerate(offsets):
             store(builder, accs[r * len(widths) + c], conv.po, affine(builder, off, (out_base, 1)), conv.elem)
         rows.append((pixel, out_base))
-        if outlined:
-            continue
-        if fused and not wide:
-            if vector:
-                epilogue.apply_rows_vector(builder, conv.node, conv.fn, rows[-1:], c0, sum(widths))
+
+        def row_epilogue(node: Node, fn: object, mode: str, pixel: ir.Value = pixel, out_base: ir.Value = out_base
+                         ) -> None:
+            if mode == "vector":
+                epilogue.apply_rows_vector(builder, node, fn, [(pixel, out_base)], c0, sum(widths))
             else:
-                epilogue.apply_row(builder, conv.node, conv.fn, pixel, out_base, c0, sum(widths))
-    if outlined:  # the tile's rows are consecutive output pixels
-        epilogue.call_rows(builder, conv.node, conv.fn, rows[0][0], rows[0][1], size_value(conv.cout), c0, sum(widths),
-                           len(rows))
-    elif wide:
-        epilogue.apply_rows_vector(builder, conv.node, conv.fn, rows, c0, sum(widths))
+                epilogue.apply_row(builder, node, fn, pixel, out_base, c0, sum(widths))
+
+        _when(builder, [(when, node, fn, mode) for when, node, fn, mode in modes if mode in ("vector", "loop")],
+              row_epilogue)
+
+    def tile_epilogue(node: Node, fn: object, mode: str) -> None:
+        if mode == "outlined":  # the tile's rows are consecutive output pixels
+            epilogue.call_rows(builder, node, fn, rows[0][0], rows[0][1], size_value(conv.cout), c0, sum(widths),
+                               len(rows))
+        else:
+            epilogue.apply_rows_vector(builder, node, fn, rows, c0, sum(widths))
+
+    _when(builder, [(when, node, fn, mode) for when, node, fn, mode in modes if mode in ("outlined", "wide")],
+          tile_epilogue)
+
+
+def _epilogue_mode(node: Node) -> str | None:
+    """How _store_rows runs node's epilogue: none; per row after its stores ("vector", "loop"); or on the
+    whole tile after all of them ("outlined", "wide")."""
+    if "epilogue" not in node.attrs:
+        return None
+    if epilogue.outlines(node):
+        return "outlined"
+    if epilogue.widens(node):
+        return "wide"
+    return "vector" if epilogue.vectorises(node) else "loop"
+
+
+def _when(builder: ir.IRBuilder, chosen: list[tuple[ir.Value | None, Node, object, str]],
+          emit: Callable[[Node, object, str], None]) -> None:
+    """emit each (node, fn, mode) of chosen where its condition holds (None: always; the conditions of a
+    core's two forms exclude each other: both chosen, one branch)."""
+    if len(chosen) == 2 and all(when is not None for when, *_ in chosen):
+        with builder.if_else(chosen[0][0]) as (then, otherwise):
+            for (_, node, fn, mode), block in zip(chosen, (then, otherwise)):
+                with block:
+                    emit(node, fn, mode)
+        return
+    for when, node, fn, mode in chosen:
+        if when is None:
+            emit(node, fn, mode)
+            continue
+        with builder.if_then(when):
+            emit(node, fn, mode)
 
 
 def _kernel_linear(builder: ir.IRBuilder, conv: _Conv, kernel: list[ir.Value]) -> ir.Value:

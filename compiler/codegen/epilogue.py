@@ -17,13 +17,18 @@ tile calls rows_function, one per distinct chain and width in the module.
 from __future__ import annotations
 
 import hashlib
+import weakref
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 
 from llvmlite import ir
 
 from cerebro.compiler.codegen.elementwise import literal, scalar_rule
+from cerebro.compiler.codegen.kernel_key import kernel_key
 from cerebro.compiler.codegen.llvm_types import index, load, load_value, splat, store, store_value
 from cerebro.compiler.codegen.loops import for_range
-from cerebro.compiler.ir import Node
+from cerebro.compiler.ir import Node, Value
 from cerebro.compiler.ir.dtypes import DType
 from cerebro.compiler.ir.fused import Epilogue
 
@@ -152,8 +157,9 @@ class _Arguments:
     """Stands for a node function in apply_row/apply_rows_vector: its `args` by the node's slots, only the
     output's and those the epilogue loads filled in (the rows function's own arguments)."""
 
-    def __init__(self, args: list[ir.Value | None]) -> None:
+    def __init__(self, args: list[ir.Value | None], module: ir.Module | None = None) -> None:
         self.args = args
+        self.module = module
 
 
 def _chain_key(node: Node, width: int) -> str:
@@ -244,3 +250,196 @@ def call_rows(builder: ir.IRBuilder, node: Node, fn: ir.Function, row: ir.Value,
     i64 = ir.IntType(64)
     builder.call(rows_function(node, fn, width),
                  [*(fn.args[s] for s in _loaded_slots(node)), row, at, pitch, col, ir.Constant(i64, rows)])
+
+
+# A node with a residual add and the same node without it (ResNet's last conv of a block and the first of
+# the next) are one function, the core, that adds the residual where its pointer is not null: the core
+# takes the residual form's buffers, with the residual last; each node's own function passes its buffers
+# (null for a residual it lacks) and its trailing arguments on. The two tiles are the same code but for the
+# epilogue, chosen per row by a branch outside the multiply-add loops: each form runs the ops it ran alone
+# (same bits). The residual add goes after the chain's leading per-channel steps (bias, scale:
+# RESIDUAL_AFTER ops with an operand of row stride 0), where ResNets add it; a residual node whose add is
+# elsewhere keeps a function of its own (its key is not the core's).
+RESIDUAL_AFTER = frozenset({"add", "sub", "mul"})
+
+
+@dataclass(frozen=True)
+class Residual:
+    """A node's two forms: `core` has the residual input last (its epilogue loads it at row stride C, the
+    output's channel count); `plain` is core without it (inputs core's but the last, the same output);
+    `slots[i]` is the node's input slot for core's input i (None: the residual this node lacks); `key`
+    is core's kernel key (the residual forms of equal keys share one core)."""
+
+    core: Node
+    plain: Node
+    slots: tuple[int | None, ...]
+    key: object
+
+
+def _renamed(inner: Node, names: dict[int, Value]) -> Node:
+    return Node(inner.op, [names.get(v.id, v) for v in inner.inputs], [names.get(v.id, v) for v in inner.outputs],
+                inner.attrs, inner.loc)
+
+
+def _with_epilogue(node: Node, inputs: list[Value], chain: Epilogue | None, attr: str) -> Node:
+    attrs = {name: value for name, value in node.attrs.items() if name != attr}
+    return Node(node.op, inputs, node.outputs, {**attrs, attr: chain} if chain else attrs, node.loc)
+
+
+def _stripped(node: Node, min_slot: int, attr: str) -> tuple[Node, int] | None:
+    """(node without its residual add, the residual's input slot), or None: no add of a value of the output's
+    shape and dtype, read at the output's row stride from a slot >= min_slot that nothing else reads, to a
+    chain value only it uses."""
+    chain: Epilogue | None = node.attrs.get(attr)
+    out = node.outputs[0]
+    if chain is None:
+        return None
+    loads = {vid: (arg, row_stride, col_stride) for vid, arg, row_stride, col_stride in chain.loads}
+    uses = Counter(v.id for inner in chain.nodes for v in inner.inputs)
+    slots = Counter(arg for _, arg, _, _ in chain.loads)
+    for inner in chain.nodes:
+        if inner.op != "add" or inner.inputs[1].id not in loads:
+            continue
+        value, residual = inner.inputs
+        arg, row_stride, col_stride = loads[residual.id]
+        if (arg < min_slot or slots[arg] != 1 or (row_stride, col_stride) != (out.shape[-1], 1)
+                or uses[residual.id] != 1 or uses[value.id] != 1 or node.inputs[arg].is_const
+                or any(v.shape != out.shape or v.dtype != out.dtype for v in (residual, node.inputs[arg], value))):
+            continue
+        made = inner.outputs[0]
+        names = {made.id: value} if made is not out else {value.id: out}
+        nodes = tuple(_renamed(other, names) for other in chain.nodes if other is not inner)
+        kept = tuple((vid, a - (a > arg), rs, cs) for vid, a, rs, cs in chain.loads if vid != residual.id)
+        inputs = [v for slot, v in enumerate(node.inputs) if slot != arg]
+        return _with_epilogue(node, inputs, Epilogue(chain.source, nodes, kept) if nodes else None, attr), arg
+    return None
+
+
+def _with_residual(plain: Node, attr: str) -> Node:
+    """plain with a residual input last, added after its chain's leading per-channel steps."""
+    chain: Epilogue | None = plain.attrs.get(attr)
+    out = plain.outputs[0]
+    nodes = list(chain.nodes) if chain else []
+    row_strides = {vid: row_stride for vid, _, row_stride, _ in chain.loads} if chain else {}
+    source = next((v for inner in nodes for v in inner.inputs if v.id == chain.source), None) if chain else None
+    value = source or Value(out.shape, out.dtype, "product")
+    at = 0
+    while (at < len(nodes) and nodes[at].op in RESIDUAL_AFTER and len(nodes[at].inputs) == 2
+           and nodes[at].inputs[0].id == value.id and row_strides.get(nodes[at].inputs[1].id) == 0):
+        value, at = nodes[at].outputs[0], at + 1
+    residual = Value(out.shape, out.dtype, "residual")
+    if value is out:  # the add makes the output: the chain's last step makes a value of its own
+        value = Value(out.shape, out.dtype, "before_residual")
+        nodes[at - 1] = _renamed(nodes[at - 1], {out.id: value})
+    made = out if at == len(nodes) else Value(out.shape, out.dtype, "with_residual")
+    nodes[at:] = [Node("add", [value, residual], [made], {}), *(_renamed(n, {value.id: made}) for n in nodes[at:])]
+    loads = tuple(sorted((*(chain.loads if chain else ()), (residual.id, len(plain.inputs), out.shape[-1], 1)),
+                         key=lambda load: load[1]))  # by slot, as residual_forms orders a residual node's
+    return _with_epilogue(plain, [*plain.inputs, residual], Epilogue(chain.source if chain else value.id,
+                                                                     tuple(nodes), loads), attr)
+
+
+def residual_forms(node: Node, target: object, min_slot: int, attr: str = "epilogue") -> Residual | None:
+    """node's Residual, or None where it has a residual add that is not where the core adds it. min_slot:
+    the first input slot a residual may be in (the operands' before it); attr: the node's chain (a
+    Winograd conv's is "chain")."""
+    stripped = _stripped(node, min_slot, attr)
+    plain, slot = stripped or (node, None)
+    core = _with_residual(plain, attr)
+    key = kernel_key(core, target)
+    if key is None:
+        return None
+    if slot is None:
+        return Residual(core, _stripped(core, min_slot, attr)[0], (*range(len(node.inputs)), None), key)
+    order = [*(s for s in range(len(node.inputs)) if s != slot), slot]
+    at = {old: new for new, old in enumerate(order)}
+    chain: Epilogue = node.attrs[attr]
+    moved = _with_epilogue(node, [node.inputs[s] for s in order],
+                           replace(chain, loads=tuple(sorted(((vid, at[a], rs, cs) for vid, a, rs, cs in chain.loads),
+                                                             key=lambda load: load[1]))), attr)
+    if kernel_key(moved, target) != key:
+        return None
+    return Residual(core, _stripped(core, min_slot, attr)[0], tuple(order), key)
+
+
+class _Shared:
+    """A module's residual forms met so far, by core key: the first node's function and form until the
+    other form comes (then both call the core)."""
+
+    def __init__(self) -> None:
+        self.first: dict[object, tuple[ir.Function, Residual, bool]] = {}
+        self.cores: dict[object, ir.Function] = {}
+
+
+_SHARED: weakref.WeakKeyDictionary[ir.Module, _Shared] = weakref.WeakKeyDictionary()
+EmitBody = Callable[[ir.Function, Node, Node | None, Residual | None], None]
+
+
+def share_residual(node: Node, fn: ir.Function, forms: Residual | None, emit: EmitBody) -> None:
+    """Fill fn, node's function. emit(fn, node, None, None) writes a node's own code; emit(core, forms.core,
+    forms.plain, forms) the core's (residual_present and plain_arguments say which form runs). The first node
+    of a core key gets its own code; when the other form of that key comes, the core is made and both
+    functions become calls of it (the first one's code is dropped): a model with only one form of a conv
+    pays for no residual code."""
+    if forms is None:
+        emit(fn, node, None, None)
+        return
+    shared = _SHARED.setdefault(fn.module, _Shared())
+    key = (forms.key, tuple(str(a.type) for a in fn.args[len(node.inputs) + 1:]))
+    core = shared.cores.get(key)
+    if core is None:
+        first = shared.first.get(key)
+        residual = forms.slots[-1] is not None
+        if first is None or first[2] == residual:
+            shared.first.setdefault(key, (fn, forms, residual))
+            emit(fn, node, None, None)
+            return
+        tail = [a.type for a in fn.args[len(node.inputs) + 1:]]
+        pointers = [fn.args[0].type] * (len(forms.core.inputs) + 1)
+        core = ir.Function(fn.module, ir.FunctionType(ir.VoidType(), pointers + tail), f"{fn.name}.core.{fn.name}")
+        core.linkage = "internal"
+        core.attributes.add("noinline")
+        for arg in core.args:
+            if isinstance(arg.type, ir.PointerType):
+                arg.add_attribute("noalias")
+        emit(core, forms.core, forms.plain, forms)
+        shared.cores[key] = core
+        first_fn, first_forms, _ = shared.first.pop(key)
+        _drop_code(first_fn)
+        _call_core(first_fn, first_forms, core)
+    _call_core(fn, forms, core)
+
+
+def _drop_code(fn: ir.Function) -> None:
+    """Empty fn's blocks, their instructions' references (cycles) cleared as module._release does."""
+    for block in fn.blocks:
+        for instruction in block.instructions:
+            instruction.__dict__.clear()
+        block.__dict__.clear()
+    fn.blocks = []
+
+
+def _call_core(fn: ir.Function, forms: Residual, core: ir.Function) -> None:
+    """fn's body: a call of core with fn's buffers in core's order (null for the residual it lacks) and
+    fn's trailing arguments. The null goes through an empty inline asm (matmul._opaque's): as a constant,
+    LLVM's function specialisation made a second copy of the core for it (resnet18's LLVM optimise 0.75 ->
+    0.87 CPU s instead of less)."""
+    builder = ir.IRBuilder(fn.append_basic_block("core"))
+    inputs = len(forms.slots) - (forms.slots[-1] is None)
+    pointer = fn.args[0].type
+    null = builder.call(ir.InlineAsm(ir.FunctionType(pointer, [pointer]), "", "=r,0"), [ir.Constant(pointer, None)])
+    args = [null if slot is None else fn.args[slot] for slot in forms.slots]
+    builder.call(core, [*args, *fn.args[inputs:]])
+    builder.ret_void()
+
+
+def residual_present(builder: ir.IRBuilder, core: ir.Function, forms: Residual) -> ir.Value:
+    """In the core: whether its caller passed a residual (an i1)."""
+    pointer = core.args[len(forms.core.inputs) - 1]
+    return builder.icmp_unsigned("!=", pointer, ir.Constant(pointer.type, None))
+
+
+def plain_arguments(core: ir.Function, forms: Residual) -> _Arguments:
+    """The core's arguments as the plain form's function has them (the residual's left out)."""
+    slot = len(forms.core.inputs) - 1
+    return _Arguments([*core.args[:slot], *core.args[slot + 1:]], core.module)
