@@ -60,3 +60,24 @@ def test_epilogue_as_vector_code_where_it_vectorises(tail, numpy_tail, loop) -> 
     assert ('"ep.body' in _kernel_text(graph)) == loop
     (got,) = runtime.load(build(graph))(x)
     np.testing.assert_allclose(got, numpy_tail(_conv64(x, w) + bias), rtol=2e-5, atol=2e-5)
+
+
+def test_outputs_one_register_of_columns_at_a_time() -> None:
+    """Where every tile is whole (12x12 outputs, 2x2 tiles), the output transform and its epilogue run on one
+    vector of a column block at a time, in a loop (v), not written out per vector with the epilogue on the
+    whole block (<columns x float>, which LLVM splits into registers): a sixth of the kernel's LLVM time
+    (cnn's Winograd conv 0.109 -> 0.093 CPU s)."""
+    if HOST.vector_width < 8:
+        pytest.skip("Winograd convs are laid out for 8-lane targets only")
+    rng = np.random.default_rng(22)
+    cout = 2 * columns(HOST)
+    x = rng.standard_normal((1, 12, 12, 32)).astype(np.float32)
+    w = (rng.standard_normal((3, 3, 32, cout)) / 17).astype(np.float32)
+    bias = rng.standard_normal((1, 1, 1, cout)).astype(np.float32)
+    graph = _layer(x, w, bias, "relu")
+    text = _kernel_text(graph)
+    widths = {int(n) for n in re.findall(r"<(\d+) x float>", text)}
+    assert widths == {HOST.vector_width}, widths
+    assert '"v.body"' in text
+    (got,) = runtime.load(build(graph))(x)
+    np.testing.assert_allclose(got, np.maximum(_conv64(x, w) + bias, 0), rtol=2e-5, atol=2e-5)
