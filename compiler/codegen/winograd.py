@@ -222,14 +222,21 @@ def _residual_chain(chain: Epilogue, cout: int) -> Epilogue:
                                       for vid, arg, row, col in chain.loads))
 
 
-def _outputs(builder: ir.IRBuilder, g: Geometry, s: Sizes, node: Node, fn: ir.Function, po: ir.Value, ps: ir.Value,
-             first: ir.Value, start: list[ir.Value], m_base: ir.Value, cb: ir.Value, width: int, vectors: int,
-             sized: bool) -> None:
-    _, _, at = TRANSFORMS[g.tile]
+def _host(node: Node, g: Geometry, sized: bool) -> Node | None:
+    """node's chain as a conv's epilogue (what epilogue.apply_row reads), or None where it has none."""
     chain = node.attrs.get("chain")
     if chain is not None and sized:
         chain = _residual_chain(chain, g.cout)
-    host = Node("conv", node.inputs, node.outputs, {"epilogue": chain}) if chain is not None else None
+    return Node("conv", node.inputs, node.outputs, {"epilogue": chain}) if chain is not None else None
+
+
+def _outputs(builder: ir.IRBuilder, g: Geometry, s: Sizes, chains: list[tuple[ir.Value | None, Node, object]],
+             po: ir.Value, ps: ir.Value, first: ir.Value, start: list[ir.Value], m_base: ir.Value, cb: ir.Value,
+             width: int, vectors: int, sized: bool) -> None:
+    """chains: (condition or None: always, the node whose chain it is, the function-like its slots index); a
+    residual-sharing core has two, whose conditions exclude each other."""
+    _, _, at = TRANSFORMS[g.tile]
+    hosts = [(when, _host(node, g, sized), fn) for when, node, fn in chains]
     c0 = _mul(builder, cb, g.columns)
     row_step = _mul(builder, s.out_w, s.cout)  # between output rows
     m_offsets = [_mul(builder, p, s.block, g.columns) for p in range(g.alpha ** 2)]
@@ -264,10 +271,27 @@ def _outputs(builder: ir.IRBuilder, g: Geometry, s: Sizes, node: Node, fn: ir.Fu
                             for u, y in enumerate(ys):
                                 store(builder, y[i][j], po, _sum(builder, base, u * width), F32)
                             row = pixel_at if sized else _sum(builder, corner, _mul(builder, i, s.out_w), j)
-                            if host is not None and epilogue.vectorises(host):
-                                epilogue.apply_rows_vector(builder, host, fn, [(row, base)], column, step * width)
-                            elif host is not None:
-                                epilogue.apply_row(builder, host, fn, row, base, column, step * width)
+                            _apply_chains(builder, hosts, row, base, column, step * width)
+
+
+def _apply_chains(builder: ir.IRBuilder, hosts: list[tuple[ir.Value | None, Node | None, object]], row: ir.Value,
+                  base: ir.Value, column: ir.Value, count: int) -> None:
+    """Each host's chain on the row's columns where its condition holds (two conditions: one branch)."""
+    def apply(host: Node | None, fn: object) -> None:
+        if host is not None and epilogue.vectorises(host):
+            epilogue.apply_rows_vector(builder, host, fn, [(row, base)], column, count)
+        elif host is not None:
+            epilogue.apply_row(builder, host, fn, row, base, column, count)
+
+    if len(hosts) == 1:
+        apply(*hosts[0][1:])
+        return
+    (present, host, fn), (_, plain, plain_fn) = hosts
+    with builder.if_else(present) as (then, otherwise):
+        with then:
+            apply(host, fn)
+        with otherwise:
+            apply(plain, plain_fn)
 
 
 def _when(builder: ir.IRBuilder, checks: list[ir.Value]) -> AbstractContextManager:
@@ -281,6 +305,16 @@ def winograd_units(node: Node, target: object, parts: int) -> int:
 
 @emitter("winograd_conv", units=winograd_units)
 def emit_winograd_conv(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
+    """A Winograd conv with a residual add and the same conv without it call one function
+    (epilogue.share_residual): ResNet18's two Winograd functions (ReLU; residual + ReLU) are one core."""
+    forms = epilogue.residual_forms(node, ctx.target, 2, attr="chain")
+    epilogue.share_residual(node, fn, forms, lambda *args: _emit_winograd_conv(ctx, *args))
+
+
+def _emit_winograd_conv(ctx: EmitContext, fn: ir.Function, node: Node, plain: Node | None = None,
+                        forms: epilogue.Residual | None = None) -> None:
+    """node's code in fn; with plain (a residual-sharing core), each output row's chain is node's where the
+    residual pointer is not null, else plain's."""
     g = geometry(node)
     width = lanes(ctx.target, DType.f32)
     rows, vectors = micro_tile(ctx.target)
@@ -294,6 +328,10 @@ def emit_winograd_conv(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
     s = Sizes(*fn.args[-arguments:]) if sized else _constant_sizes(g)
     window = [_mul(builder, _sum(builder, _mul(builder, i, s.width), j), s.cin) if sized else
               (i * g.width + j) * g.cin for i in range(g.alpha) for j in range(g.alpha)]
+    chains: list[tuple[ir.Value | None, Node, object]] = [(None, node, fn)]
+    if plain is not None:
+        chains = [(epilogue.residual_present(builder, fn, forms), node, fn),
+                  (None, plain, epilogue.plain_arguments(fn, forms))]
     part, parts = parts_of(builder, node, fn)
     lo, hi = share(builder, s.units, part, parts)
     # the region of the part's first unit serves all its units: no other part uses it, and it stays in cache
@@ -312,7 +350,7 @@ def emit_winograd_conv(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
         with for_range(builder, g.blocks_per_group, "cb") as run:
             cb = _sum(builder, _mul(builder, group, g.blocks_per_group), run)
             _products(builder, g, s, pu, ps, v_base, m_base, cb, rows, width, vectors)
-            _outputs(builder, g, s, node, fn, po, ps, first, start, m_base, cb, width, vectors, sized)
+            _outputs(builder, g, s, chains, po, ps, first, start, m_base, cb, width, vectors, sized)
     builder.ret_void()
 
 
