@@ -75,7 +75,7 @@ class Pipeline:
 HAND_TILED = Pipeline(2, unroll=False, slp=False)
 PIPELINES = {op: HAND_TILED for op in ("conv", "matmul", "winograd_conv", "pad", "reduce_window", "transpose",
                                        "reduce_sum", "reduce_max", "reduce_min", "reduce_prod")}
-_OP = re.compile(r"node\d+_(\w+)$")
+_OP = re.compile(r"node\d+_(\w+?)(?:\.core\.node\d+_\1)?$")  # a SHARED_CORE's: its node function's op
 
 
 @dataclass
@@ -167,13 +167,22 @@ def header_names(split: Split) -> dict[str, str]:
 # apart from their callers in any case (in the default pipeline's part, the kernels in theirs), so a
 # kernel's module declares them (kernel_text) and the main part defines them, external while apart.
 SHARED_CALLEES = ("epilogue.",)
+# A residual-sharing core (codegen/epilogue.share_residual, named NODE.core.NODE) is a kernel itself, noinline
+# too; its callers, each node's own function (a call of it), are kernels that declare it: as callers of a
+# defined function they were optimised in the main part on every warm compile (resnet18 warm 1.10 -> 1.19 s).
+SHARED_CORE = ".core."
+
+
+def shared_callee(name: str) -> bool:
+    """Whether a kernel may call the defined function `name` (SHARED_CALLEES, a SHARED_CORE) and stay one."""
+    return name.startswith(SHARED_CALLEES) or SHARED_CORE in name
 
 
 def kernel_names(split: Split, named: dict[str, str]) -> set[str]:
-    """Node functions that call no function the module defines (but SHARED_CALLEES) and use no internal
+    """Node functions that call no function the module defines (but shared callees) and use no internal
     variable (a copy in the kernel's own module would be another variable) nor metadata (kernel_text
     copies none): what kernel_text can hold alone."""
-    defined = {f.name for f in split.functions if not f.name.startswith(SHARED_CALLEES)}
+    defined = {f.name for f in split.functions if not shared_callee(f.name)}
     local = {name for name, line in named.items() if _LOCAL_VARIABLE.match(line)}
     return {f.name for f in split.functions if f.internal and f.name.startswith("node")
             and not _METADATA_USE.search(f.text)
@@ -183,10 +192,10 @@ def kernel_names(split: Split, named: dict[str, str]) -> set[str]:
 def kernel_text(split: Split, named: dict[str, str], function: Function) -> str:
     """The module optimising `function` alone, named KERNEL and external (so it is kept): the target lines,
     and the globals, declarations and attribute groups it uses (no other model's names or sizes); its
-    internal constants copied, other globals declared, the SHARED_CALLEES it calls declared."""
+    internal constants copied, other globals declared, the shared callees it calls declared."""
     body = function.text.replace(f'@"{function.name}"', f'@"{KERNEL}"', 1).replace("define internal ", "define ", 1)
     wanted, lines, pending = set(), [], _CALLEE.findall(body)
-    shared = {f.name: f.declaration for f in split.functions if f.name.startswith(SHARED_CALLEES)}
+    shared = {f.name: f.declaration for f in split.functions if shared_callee(f.name)}
     while pending:
         name = pending.pop()
         if name in shared and name not in wanted:
@@ -233,7 +242,7 @@ def _declared_global(line: str) -> str:
 
 
 def pipeline(name: str) -> Pipeline:
-    """The pipeline of function `name` (a node function's ends with its op)."""
+    """The pipeline of function `name` (a node function's ends with its op; a SHARED_CORE's is its node's)."""
     match = _OP.search(name)
     return PIPELINES.get(match.group(1), Pipeline()) if match else Pipeline()
 

@@ -260,3 +260,45 @@ def test_a_kernel_calling_an_outlined_epilogue_is_cached(tmp_path, monkeypatch):
         assert seen == ([llvm_parts.KERNEL] * len(_entries(tmp_path)) if run == "cold" else []), run
     assert builds["warm"] == builds["cold"]
     np.testing.assert_array_equal(runtime.load(builds["warm"])(x)[0], want)
+
+
+def _residual_blocks() -> Graph:
+    """ResNet's blocks as direct convs (8x8 images): ReLU, residual + ReLU, ReLU; the plain and residual convs
+    call one core (codegen/epilogue.share_residual)."""
+    graph = Graph("residual_blocks")
+    x = graph.add_input((1, 8, 8, 32), DType.f32, "x")
+    zero = graph.const(np.zeros((1, 1, 1, 1), np.float32))
+    pad = ((1, 1), (1, 1))
+
+    def conv(value):
+        w = (RNG.standard_normal((3, 3, 32, 32)) / np.sqrt(9 * 32)).astype(np.float32)
+        return graph.add1("conv", value, graph.const(w), strides=(1, 1), padding=pad)
+
+    h = graph.add1("max", conv(x), zero)
+    y = graph.add1("max", graph.add1("add", conv(h), x), zero)
+    graph.set_outputs([graph.add1("max", conv(y), zero)])
+    return graph
+
+
+def test_calls_of_a_shared_core_are_cached(tmp_path, monkeypatch):
+    """The node functions that call a residual-sharing core declare it (llvm_parts.SHARED_CORE), as the core
+    is a kernel of its own: a warm build optimises no node function at all, and builds the cold build's
+    object, with the bits of a build without the cache."""
+    graph = _residual_blocks()
+    split, named = _split(graph)
+    cores = [f.name for f in split.functions if ".core." in f.name]  # epilogue.share_residual names them so
+    callers = [f.name for f in split.functions for core in cores if f'@"{core}"(' in f.text.split("\n", 1)[-1]]
+    assert len(cores) == 1 and len(callers) == 2, (cores, callers)
+    assert {*cores, *callers} <= llvm_parts.kernel_names(split, named)
+    assert llvm_parts.pipeline(cores[0]) == llvm_parts.pipeline(callers[0]) == llvm_parts.PIPELINES["conv"]
+    x = RNG.standard_normal((1, 8, 8, 32)).astype(np.float32)
+    (want,) = runtime.load(driver.build(graph))(x)
+    seen = _optimised_kernels(monkeypatch)
+    builds = {}
+    for run in ("cold", "warm"):
+        seen.clear()
+        with kernel_cache.using(tmp_path):
+            builds[run] = driver.build(graph)
+        assert seen == ([llvm_parts.KERNEL] * len(_entries(tmp_path)) if run == "cold" else []), run
+    assert builds["warm"] == builds["cold"]
+    np.testing.assert_array_equal(runtime.load(builds["warm"])(x)[0], want)
