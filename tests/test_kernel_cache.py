@@ -244,13 +244,9 @@ def _hardswish_conv() -> Graph:
     return graph
 
 
-def test_a_kernel_calling_an_outlined_epilogue_is_cached(tmp_path, monkeypatch):
-    """The conv calls its epilogue.* function: its module declares it, so a warm build optimises no node
-    function at all, and builds the cold build's object."""
-    graph = _hardswish_conv()
-    assert 'define internal void @"epilogue.' in driver.lower(graph)[1]
-    x = RNG.standard_normal((2, 7, 7, 40)).astype(np.float32)
-    (want,) = runtime.load(driver.build(graph))(x)
+def _warm_build_optimises_nothing(tmp_path, monkeypatch, graph: Graph, x: np.ndarray, want: np.ndarray) -> None:
+    """A cold build optimises each cached kernel once; a warm one optimises no node function at all and
+    builds the cold build's object, which computes `want`."""
     seen = _optimised_kernels(monkeypatch)
     builds = {}
     for run in ("cold", "warm"):
@@ -260,6 +256,16 @@ def test_a_kernel_calling_an_outlined_epilogue_is_cached(tmp_path, monkeypatch):
         assert seen == ([llvm_parts.KERNEL] * len(_entries(tmp_path)) if run == "cold" else []), run
     assert builds["warm"] == builds["cold"]
     np.testing.assert_array_equal(runtime.load(builds["warm"])(x)[0], want)
+
+
+def test_a_kernel_calling_an_outlined_epilogue_is_cached(tmp_path, monkeypatch):
+    """The conv calls its epilogue.* function: its module declares it, so a warm build optimises no node
+    function at all, and builds the cold build's object."""
+    graph = _hardswish_conv()
+    assert 'define internal void @"epilogue.' in driver.lower(graph)[1]
+    x = RNG.standard_normal((2, 7, 7, 40)).astype(np.float32)
+    (want,) = runtime.load(driver.build(graph))(x)
+    _warm_build_optimises_nothing(tmp_path, monkeypatch, graph, x, want)
 
 
 def _residual_blocks() -> Graph:
@@ -293,12 +299,4 @@ def test_calls_of_a_shared_core_are_cached(tmp_path, monkeypatch):
     assert llvm_parts.pipeline(cores[0]) == llvm_parts.pipeline(callers[0]) == llvm_parts.PIPELINES["conv"]
     x = RNG.standard_normal((1, 8, 8, 32)).astype(np.float32)
     (want,) = runtime.load(driver.build(graph))(x)
-    seen = _optimised_kernels(monkeypatch)
-    builds = {}
-    for run in ("cold", "warm"):
-        seen.clear()
-        with kernel_cache.using(tmp_path):
-            builds[run] = driver.build(graph)
-        assert seen == ([llvm_parts.KERNEL] * len(_entries(tmp_path)) if run == "cold" else []), run
-    assert builds["warm"] == builds["cold"]
-    np.testing.assert_array_equal(runtime.load(builds["warm"])(x)[0], want)
+    _warm_build_optimises_nothing(tmp_path, monkeypatch, graph, x, want)

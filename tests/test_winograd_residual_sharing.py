@@ -11,9 +11,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from test_conv_residual_sharing import _conv, assert_shared_is_alone_and_jax
 
 import cerebro.compiler.passes.winograd as winograd_pass
-from cerebro import runtime
 from cerebro.compiler import driver
 from cerebro.compiler.codegen import epilogue
 from cerebro.compiler.targets import resolve_target
@@ -31,12 +31,6 @@ def _weights() -> np.ndarray:
 
 W = [_weights() for _ in range(3)]
 BIAS = [(_RNG.standard_normal(C) * 0.1).astype(np.float32) for _ in range(3)]
-
-
-def _conv(x: jnp.ndarray, w: np.ndarray, bias: np.ndarray | None = None) -> jnp.ndarray:
-    y = jax.lax.conv_general_dilated(x, w, (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC"),
-                                     precision=jax.lax.Precision.HIGHEST)
-    return y if bias is None else y + bias
 
 
 def blocks(x: jnp.ndarray) -> jnp.ndarray:
@@ -66,14 +60,6 @@ def test_residual_and_plain_winograd_share_one_core(monkeypatch: pytest.MonkeyPa
     _, text, _, _ = driver.lower(traced.graph)
     defined = _defined(text)
     assert len(defined) == 3 and sum(".core." in name for name in defined) == 1, defined
-    shared = driver.build(traced.graph)
-    got = [runtime.load(shared, threads=threads)(*traced.flatten_inputs(x)) for threads in (1, 2)]
+    assert_shared_is_alone_and_jax(monkeypatch, traced, fn, x, _defined)
     monkeypatch.setattr(epilogue, "residual_forms", lambda *args, **kwargs: None)
-    _, text, _, _ = driver.lower(traced.graph)
-    assert not any(".core." in name for name in _defined(text)) and len(_defined(text)) == 2
-    alone = driver.build(traced.graph)
-    for threads, outs in zip((1, 2), got):
-        for g, want in zip(outs, runtime.load(alone, threads=threads)(*traced.flatten_inputs(x))):
-            np.testing.assert_array_equal(g, want)
-    for g, want in zip(got[0], jax.tree_util.tree_leaves(jax.jit(fn)(x))):
-        np.testing.assert_allclose(g, np.asarray(want), rtol=1e-5, atol=1e-5)
+    assert len(_defined(driver.lower(traced.graph)[1])) == 2
