@@ -24,6 +24,7 @@ from cerebro.compiler.fpu_check import check_integer_graph, check_object
 from cerebro.compiler.ir import Graph, IRError, Node, Value, format_graph, verify
 from cerebro.compiler.ir.fused import node_flops
 from cerebro.compiler.ir.loop import UNBOUNDED
+from cerebro.compiler.ir.plan import Weights
 from cerebro.compiler.passes import eliminate_dead_nodes, fold_constants, fuse_elementwise, plan_memory
 from cerebro.compiler.passes.batch_chunks import Chunks, chunk_batch
 from cerebro.compiler.passes.epilogue import fuse_epilogues
@@ -164,7 +165,7 @@ def optimise(graph: Graph, target: Target, quantize: str | None = None) -> Graph
 
 def lower(graph: Graph, target: str | Target = "host", stage_flops: int = STAGE_FLOPS,
           quantize: str | None = None, chunked: bool = True,
-          chunk: int | None = None) -> tuple[Graph, str, Meta, bytes]:
+          chunk: int | None = None) -> tuple[Graph, str, Meta, Weights]:
     """Everything up to LLVM: (optimised graph, LLVM IR text, meta, weights). chunked: a batch too big for the
     cache may run in chunks (passes/batch_chunks.py; meta.num_stages is then the chunks' stages in turn).
     chunk: chunks of this many samples, bypassing the rules (a benchmark's forced build)."""
