@@ -26,7 +26,7 @@ from llvmlite import ir
 
 from cerebro.compiler.codegen.elementwise import literal, scalar_rule
 from cerebro.compiler.codegen.kernel_key import kernel_key
-from cerebro.compiler.codegen.llvm_types import index, load, load_value, splat, store, store_value
+from cerebro.compiler.codegen.llvm_types import index, load, load_value, opaque, splat, store, store_value
 from cerebro.compiler.codegen.loops import for_range
 from cerebro.compiler.ir import Node, Value
 from cerebro.compiler.ir.dtypes import DType
@@ -421,13 +421,13 @@ def _drop_code(fn: ir.Function) -> None:
 
 def _call_core(fn: ir.Function, forms: Residual, core: ir.Function) -> None:
     """fn's body: a call of core with fn's buffers in core's order (null for the residual it lacks) and
-    fn's trailing arguments. The null goes through an empty inline asm (matmul._opaque's): as a constant,
+    fn's trailing arguments. The null goes through an empty inline asm (llvm_types.opaque): as a constant,
     LLVM's function specialisation made a second copy of the core for it (resnet18's LLVM optimise 0.75 ->
     0.87 CPU s instead of less)."""
     builder = ir.IRBuilder(fn.append_basic_block("core"))
     inputs = len(forms.slots) - (forms.slots[-1] is None)
     pointer = fn.args[0].type
-    null = builder.call(ir.InlineAsm(ir.FunctionType(pointer, [pointer]), "", "=r,0"), [ir.Constant(pointer, None)])
+    null = opaque(builder, ir.Constant(pointer, None))
     args = [null if slot is None else fn.args[slot] for slot in forms.slots]
     builder.call(core, [*args, *fn.args[inputs:]])
     builder.ret_void()

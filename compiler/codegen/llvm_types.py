@@ -106,6 +106,13 @@ def index(builder: ir.IRBuilder, offset: int, *terms: tuple[ir.Value, int], nonn
     return total if offset == 0 else builder.add(total, i64(offset), flags=flags)
 
 
+def opaque(builder: ir.IRBuilder, value: ir.Value) -> ir.Value:
+    """value through an empty inline asm (no code, any target): LLVM no longer sees how it was computed
+    (`freeze` did not hide it: InstCombine moved it to the operands), nor that it is a constant."""
+    launder = ir.InlineAsm(ir.FunctionType(value.type, [value.type]), "", "=r,0")
+    return builder.call(launder, [value])
+
+
 def byte_size(elem: ir.Type) -> int:
     """Bytes of one scalar of elem (its alignment in a buffer)."""
     return 4 if isinstance(elem, ir.FloatType) else 8 if isinstance(elem, ir.DoubleType) else elem.width // 8

@@ -59,6 +59,7 @@ from cerebro.compiler.codegen.llvm_types import (
     index,
     load,
     multiply_add,
+    opaque,
     splat,
     stack_array,
     store,
@@ -534,7 +535,7 @@ def _tile(builder: ir.IRBuilder, op: _Operands, rows: int, widths: list[int], i0
     # a run-time row stride: a pointer to each row's start made before the k loop, so the loop only indexes
     # it by k (base + index addressing; LLVM's loop strength reduction, seeing the rows r*K apart, rebuilt
     # them from one pointer in 5 more integer ops per k step)
-    a_starts = [r * op.a_row if isinstance(op.a_row, int) else _opaque(builder, builder.gep(
+    a_starts = [r * op.a_row if isinstance(op.a_row, int) else opaque(builder, builder.gep(
         op.pa, [builder.add(a_row, _times(builder, r, op.a_row))], inbounds=True, source_etype=op.elem))
         for r in range(rows)]
     pitch = sum(widths) if op.packed else op.b_k
@@ -582,13 +583,6 @@ def _tile(builder: ir.IRBuilder, op: _Operands, rows: int, widths: list[int], i0
     for r in range(rows):
         for c, off in enumerate(offsets):
             store(builder, values[r * len(widths) + c], op.pc, index(builder, off, (c_rows[r], 1)), op.elem)
-
-
-def _opaque(builder: ir.IRBuilder, value: ir.Value) -> ir.Value:
-    """value through an empty inline asm (no code, any target): LLVM no longer sees how it was computed
-    (`freeze` did not hide it: InstCombine moved it to the operands)."""
-    launder = ir.InlineAsm(ir.FunctionType(value.type, [value.type]), "", "=r,0")
-    return builder.call(launder, [value])
 
 
 def _loaded_if(builder: ir.IRBuilder, condition: ir.Value, loads: Callable[[], list[ir.Value]],
