@@ -118,15 +118,18 @@ class LoadedModel(_runtime.Model):
             seen.append(array)
         return tuple(out)
 
-    def profile(self, *arrays: object, repeats: int = 100) -> np.ndarray:
+    def profile(self, *arrays: object, repeats: int = 100, per_step: bool = False) -> np.ndarray:
         """Run `repeats` times with each stage timed on its own: nanoseconds, shape (repeats, num_stages).
 
         Profiling runs on the calling thread alone, whatever `threads` is. A file built with
         build(graph, profile=True) has one node per stage and says which (profile_table); the per-node
-        report of cerebro.Model.profile and `cerebroc profile` is made from these times."""
+        report of cerebro.Model.profile and `cerebroc profile` is made from these times.
+        per_step (threads >= 2): each call split across the threads as a call is (always shared), each
+        step of it (abi.h: a parallel node, or a run of serial ones) timed from the end of the step before
+        to when all its parts had returned, hand-offs and waits included: shape (repeats, steps)."""
         buffers, outputs = self._buffers(arrays)
-        raw = _runtime.Model.profile(self, _bits(buffers), _bits(outputs), repeats)
-        return np.frombuffer(raw, np.uint64).reshape(repeats, self.meta.num_stages)
+        raw = _runtime.Model.profile(self, _bits(buffers), _bits(outputs), repeats, per_step)
+        return np.frombuffer(raw, np.uint64).reshape(repeats, -1 if per_step else self.meta.num_stages)
 
     def _buffers(self, arrays: tuple, fresh: bool = True) -> tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...]]:
         """Checked, aligned input buffers and (if fresh) fresh aligned output arrays."""

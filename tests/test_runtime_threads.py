@@ -126,6 +126,18 @@ def test_profile_runs_serially_on_a_threaded_model():
     check(model(x), x)
 
 
+def test_profile_per_step_times_each_step_of_a_split_call():
+    """per_step: the call split across the pool (always shared), one time per step (the fixture has 3),
+    each from the step before's end to its last part's return; the call's result is whole."""
+    model = runtime.load(built(PARALLEL), threads=2)
+    times = model.profile(inputs(0), repeats=4, per_step=True)
+    assert times.shape == (4, 3) and (times > 0).all()
+    x = inputs(1)
+    check(model(x), x)
+    with pytest.raises(ValueError, match="threads >= 2"):
+        runtime.load(built(PARALLEL)).profile(x, repeats=1, per_step=True)
+
+
 def test_workers_are_joined_when_the_model_goes():
     gc.collect()  # earlier tests' models (and their workers) go now, not in the middle
     before = thread_count()

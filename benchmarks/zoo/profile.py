@@ -3,6 +3,10 @@ pinned core (benchmarks.profile), then, per op, the time its flops would take at
 the excess over it, largest first: the ops to work on.
 
     python -m benchmarks.zoo.profile efficientnet_b0 --batch 1 --top 10
+    python -m benchmarks.zoo.profile convnext_tiny --batch 8 --threads 2   # what does not scale
+
+--threads N: per step of a call split across N threads, the one-thread and N-thread times, the speedup
+and the time lost against a perfect split, per step and per op (benchmarks.profile.profile_threads).
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ import argparse
 import os
 from pathlib import Path
 
-from benchmarks.profile import profile_graph, render
+from benchmarks.profile import profile_graph, profile_threads, render, render_threads
 
 
 def kind(row: dict) -> str:
@@ -63,9 +67,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--top", type=int, default=15, help="rows of the slowest nodes (default 15)")
     parser.add_argument("--zoo-cache", type=Path, default=None, help="the exported files (default as --zoo)")
     parser.add_argument("--cpu", type=int, default=max(os.sched_getaffinity(0)), help="the CPU to pin to")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="2 or more: per step and op, the time on one thread and on this many, unpinned")
     args = parser.parse_args(argv)
-    os.sched_setaffinity(0, {args.cpu})
     w = onnx_workload(args.zoo_cache or default_cache(), args.model, args.batch)
+    if args.threads > 1:
+        rows = profile_threads(import_onnx(w.onnx), tuple(w.inputs), args.repeats, args.threads)
+        cpus = sorted(os.sched_getaffinity(0))
+        print(f"{args.model} batch {args.batch}, 1 and {args.threads} threads (CPUs {cpus}), {args.repeats} repeats, "
+              f"load average {os.getloadavg()[0]:.1f}\n")
+        print(render_threads(rows, args.threads, args.top, kind))
+        return
+    os.sched_setaffinity(0, {args.cpu})
     rows, weight_bytes = profile_graph(import_onnx(w.onnx), tuple(w.inputs), args.repeats)
     print(f"{args.model} batch {args.batch}, one thread (CPU {args.cpu}), {args.repeats} repeats, "
           f"load average {os.getloadavg()[0]:.1f}\n")

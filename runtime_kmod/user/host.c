@@ -438,3 +438,36 @@ int cbx_model_profile(const struct cbx_model *model, const void *const *inputs,
 	}
 	return CBX_OK;
 }
+
+int cbx_model_profile_pool(const struct cbx_model *model, struct cbx_pool *pool,
+			   const void *const *inputs, void *const *outputs, void *arena,
+			   uint32_t repeats, uint64_t *step_ns, uint32_t max_steps, uint32_t *steps,
+			   struct cbx_error *err)
+{
+	struct parallel_call call = { model, inputs, outputs, arena };
+	uint64_t *row, before;
+	uint32_t round, step;
+	unsigned int ran = 0;
+	int status;
+
+	if (!pool || cbx_pool_threads(pool) <= 1)
+		return cbx_fail(err, CBX_ERUN, "a profile per step needs a pool of 2 or more threads");
+	for (round = 0; round < repeats; round++) {
+		row = step_ns + (size_t)round * max_steps;
+		if (!cbx_pool_run_traced(pool, run_part, &call, &status, row, max_steps, &ran))
+			return cbx_fail(err, CBX_ERUN, "the thread pool is busy with another call");
+		if (status != CEREBRO_OK && status != CEREBRO_LAST_STEP)
+			return cbx_fail(err, CBX_ERUN, "model returned error %d on %u threads", status,
+					cbx_pool_threads(pool));
+		if (ran > max_steps)
+			return cbx_fail(err, CBX_ERUN, "the call took %u steps, more than the %u expected", ran, max_steps);
+		for (step = 0, before = 0; step < ran; step++) {	/* ends -> each step's own time */
+			uint64_t end = row[step];
+
+			row[step] = end - before;
+			before = end;
+		}
+		*steps = ran;
+	}
+	return CBX_OK;
+}

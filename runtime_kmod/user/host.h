@@ -105,4 +105,16 @@ int cbx_model_profile(const struct cbx_model *model, const void *const *inputs,
 		      void *const *outputs, void *arena, uint32_t repeats,
 		      uint64_t *stage_ns, struct cbx_error *err);
 
+/*
+ * Runs the model @repeats times split across @pool (2 or more threads,
+ * always shared), timing every step (abi.h) on the calling thread from the
+ * end of the step before to when all its parts had returned: hand-offs and
+ * waits count to the step. @step_ns[round * @max_steps + step] gets
+ * nanoseconds; *@steps the steps a call took (at most @max_steps).
+ */
+int cbx_model_profile_pool(const struct cbx_model *model, struct cbx_pool *pool,
+			   const void *const *inputs, void *const *outputs, void *arena,
+			   uint32_t repeats, uint64_t *step_ns, uint32_t max_steps, uint32_t *steps,
+			   struct cbx_error *err);
+
 #endif /* CBX_USER_HOST_H */

@@ -117,6 +117,10 @@ struct cbx_pool {
 	atomic_uint sleepers;		/* threads asleep on done */
 	atomic_uint steps;		/* the job's, once a task returned CEREBRO_LAST_STEP; else 0 */
 	atomic_int status;		/* the job's first error, 0 if none */
+	/* cbx_pool_run_traced's: when each step's last task returned (ns after the job began) */
+	uint64_t *trace;
+	unsigned int trace_len;
+	uint64_t trace_start;
 };
 
 static inline void cpu_relax(void)
@@ -255,7 +259,8 @@ static void task_returned(struct cbx_pool *pool, unsigned int step, int ret)
 		atomic_store(&pool->steps, step + 1);
 	else if (ret != 0)
 		atomic_compare_exchange_strong(&pool->status, &none, ret);
-	atomic_fetch_add(&pool->done, 1);
+	if (atomic_fetch_add(&pool->done, 1) + 1 == (step + 1) * pool->tasks && step < pool->trace_len)
+		pool->trace[step] = cbx_now_ns() - pool->trace_start;	/* the step's last task */
 	if (atomic_load(&pool->sleepers))
 		futex_wake_all(&pool->done);
 }
@@ -477,6 +482,22 @@ bool cbx_pool_run(struct cbx_pool *pool, cbx_pool_fn fn, cbx_pool_alone_fn alone
 	start = cbx_now_ns();
 	*status = shared ? run_shared(pool, fn, arg) : alone(arg);
 	timed(pool, cbx_now_ns() - start, probe);
+	pthread_mutex_unlock(&pool->busy);
+	return true;
+}
+
+bool cbx_pool_run_traced(struct cbx_pool *pool, cbx_pool_fn fn, void *arg, int *status,
+			 uint64_t *step_end_ns, unsigned int max_steps, unsigned int *steps)
+{
+	if (getpid() != pool->owner || pthread_mutex_trylock(&pool->busy) != 0)
+		return false;
+	pool->trace = step_end_ns;
+	pool->trace_len = max_steps;
+	pool->trace_start = cbx_now_ns();
+	*status = run_shared(pool, fn, arg);
+	*steps = atomic_load(&pool->steps);
+	pool->trace = NULL;
+	pool->trace_len = 0;
 	pthread_mutex_unlock(&pool->busy);
 	return true;
 }

@@ -11,6 +11,7 @@
 #define CBX_USER_POOL_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "error.h"
 
@@ -48,5 +49,17 @@ unsigned int cbx_pool_tasks(const struct cbx_pool *pool);
  * holds the pool or in a forked child (which has no workers).
  */
 bool cbx_pool_run(struct cbx_pool *pool, cbx_pool_fn fn, cbx_pool_alone_fn alone, void *arg, int *status);
+
+/*
+ * Runs a job shared, as cbx_pool_run does but always shared and not counted
+ * in its timing, and records when each step was over: @step_end_ns[step]
+ * (for steps < @max_steps) gets the nanoseconds from the job's start until
+ * the step's last task returned (on whichever thread ran it), so consecutive
+ * differences are what each step cost the call, hand-offs and waits included
+ * (a profile per step: cbx_model_profile_pool). *@steps
+ * gets the job's steps. Returns false, running nothing, as cbx_pool_run does.
+ */
+bool cbx_pool_run_traced(struct cbx_pool *pool, cbx_pool_fn fn, void *arg, int *status,
+			 uint64_t *step_end_ns, unsigned int max_steps, unsigned int *steps);
 
 #endif /* CBX_USER_POOL_H */

@@ -316,15 +316,18 @@ static int run_pointers(ModelObject *self, void **pointers)
 /*
  * Runs the model on the buffers in @in_arg and @out_arg: once when @repeats
  * is 0 (returns None), else @repeats times with every stage timed (returns
- * bytes: native uint64 nanoseconds, repeats x num_stages).
+ * bytes: native uint64 nanoseconds, repeats x num_stages) or, @per_step,
+ * split across the pool with every step timed (repeats x the call's steps).
  */
-static PyObject *run_model(ModelObject *self, PyObject *in_arg, PyObject *out_arg, unsigned int repeats)
+static PyObject *run_model(ModelObject *self, PyObject *in_arg, PyObject *out_arg, unsigned int repeats,
+			   bool per_step)
 {
 	const struct cbx_meta *meta;
 	PyObject *ins = NULL, *outs = NULL, *result = NULL;
 	Py_buffer *views = NULL;
 	void **pointers = NULL;
 	uint64_t *stage_ns = NULL;
+	uint32_t columns, steps = 0, round;
 	Py_ssize_t count, taken = 0, i;
 	struct cbx_error err = { 0 };
 	struct arena *arena;
@@ -368,8 +371,10 @@ static PyObject *run_model(ModelObject *self, PyObject *in_arg, PyObject *out_ar
 			result = Py_NewRef(Py_None);
 		goto done;
 	}
+	/* a step per stage at most, and per chunk one of output copies (module.py _steps) */
+	columns = per_step ? 2 * meta->num_stages + 2 : (meta->num_stages ? meta->num_stages : 1);
 	arena = arena_take(self);
-	stage_ns = PyMem_Malloc(sizeof(*stage_ns) * repeats * (meta->num_stages ? meta->num_stages : 1));
+	stage_ns = PyMem_Malloc(sizeof(*stage_ns) * repeats * columns);
 	if (!arena || !stage_ns) {
 		if (arena)
 			arena_give(self, arena);
@@ -377,16 +382,27 @@ static PyObject *run_model(ModelObject *self, PyObject *in_arg, PyObject *out_ar
 		goto done;
 	}
 	Py_BEGIN_ALLOW_THREADS
-	ret = cbx_model_profile(self->model, (const void *const *)pointers,
-				(void *const *)(pointers + meta->num_inputs), arena->memory,
-				repeats, stage_ns, &err);
+	if (per_step)
+		ret = cbx_model_profile_pool(self->model, self->pool, (const void *const *)pointers,
+					     (void *const *)(pointers + meta->num_inputs), arena->memory,
+					     repeats, stage_ns, columns, &steps, &err);
+	else
+		ret = cbx_model_profile(self->model, (const void *const *)pointers,
+					(void *const *)(pointers + meta->num_inputs), arena->memory,
+					repeats, stage_ns, &err);
 	Py_END_ALLOW_THREADS
 	arena_give(self, arena);
+	if (!per_step)
+		steps = meta->num_stages;
+	else	/* rows of `columns` -> rows of `steps` */
+		for (round = 1; round < repeats && !ret; round++)
+			memmove(stage_ns + (size_t)round * steps, stage_ns + (size_t)round * columns,
+				sizeof(*stage_ns) * steps);
 	if (ret)
 		PyErr_SetString(PyExc_RuntimeError, err.msg);
 	else
 		result = PyBytes_FromStringAndSize((const char *)stage_ns,
-						   (Py_ssize_t)(sizeof(*stage_ns) * repeats * meta->num_stages));
+						   (Py_ssize_t)(sizeof(*stage_ns) * repeats * steps));
 done:
 	for (i = 0; i < taken; i++)
 		PyBuffer_Release(&views[i]);
@@ -404,7 +420,7 @@ static PyObject *Model_run(ModelObject *self, PyObject *const *args, Py_ssize_t 
 		PyErr_Format(PyExc_TypeError, "run() takes 2 arguments (inputs, outputs), got %zd", nargs);
 		return NULL;
 	}
-	return run_model(self, args[0], args[1], 0);
+	return run_model(self, args[0], args[1], 0, false);
 }
 
 static int misaligned(const void *p)
@@ -666,14 +682,19 @@ static PyObject *Model_profile(ModelObject *self, PyObject *args)
 {
 	PyObject *in_arg, *out_arg;
 	unsigned int repeats;
+	int per_step = 0;
 
-	if (!PyArg_ParseTuple(args, "OOI:profile", &in_arg, &out_arg, &repeats))
+	if (!PyArg_ParseTuple(args, "OOI|p:profile", &in_arg, &out_arg, &repeats, &per_step))
 		return NULL;
 	if (repeats == 0 || repeats > 1000000) {
 		PyErr_Format(PyExc_ValueError, "profile: repeats must be 1..1000000, got %u", repeats);
 		return NULL;
 	}
-	return run_model(self, in_arg, out_arg, repeats);
+	if (per_step && !self->pool) {
+		PyErr_SetString(PyExc_ValueError, "profile: per_step needs a Model made with threads >= 2");
+		return NULL;
+	}
+	return run_model(self, in_arg, out_arg, repeats, per_step);
 }
 
 static PyObject *Model_get_meta(ModelObject *self, void *closure)
@@ -710,7 +731,8 @@ static PyMethodDef Model_methods[] = {
 	{ "run", (PyCFunction)(void (*)(void))Model_run, METH_FASTCALL,
 	  "run(inputs, outputs): run every stage; buffers are checked against the meta." },
 	{ "profile", (PyCFunction)Model_profile, METH_VARARGS,
-	  "profile(inputs, outputs, repeats) -> bytes: run repeats times, each stage timed (uint64 ns)." },
+	  "profile(inputs, outputs, repeats, per_step=False) -> bytes: run repeats times, each stage timed (uint64 ns); "
+	  "per_step: split across the threads, each step timed." },
 	{ "fast", (PyCFunction)(void (*)(void))Model_fast, METH_FASTCALL,
 	  "fast(*inputs) -> list | None: a call if every input fits (dtype, shape, C order; misaligned ones are copied), else None." },
 	{ "bind", (PyCFunction)Model_bind, METH_VARARGS,
