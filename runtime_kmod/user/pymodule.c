@@ -327,7 +327,7 @@ static PyObject *run_model(ModelObject *self, PyObject *in_arg, PyObject *out_ar
 	Py_buffer *views = NULL;
 	void **pointers = NULL;
 	uint64_t *stage_ns = NULL;
-	uint32_t columns, steps = 0, round;
+	uint32_t columns, steps = 0;
 	Py_ssize_t count, taken = 0, i;
 	struct cbx_error err = { 0 };
 	struct arena *arena;
@@ -371,9 +371,28 @@ static PyObject *run_model(ModelObject *self, PyObject *in_arg, PyObject *out_ar
 			result = Py_NewRef(Py_None);
 		goto done;
 	}
-	/* a step per stage at most, and per chunk one of output copies (module.py _steps) */
-	columns = per_step ? 2 * meta->num_stages + 2 : (meta->num_stages ? meta->num_stages : 1);
 	arena = arena_take(self);
+	columns = meta->num_stages ? meta->num_stages : 1;
+	if (per_step && arena) {	/* one call first, to count its steps (the meta does not say) */
+		stage_ns = PyMem_Malloc(sizeof(*stage_ns) * CBX_MAX_STAGES);
+		if (!stage_ns) {
+			arena_give(self, arena);
+			PyErr_NoMemory();
+			goto done;
+		}
+		Py_BEGIN_ALLOW_THREADS
+		ret = cbx_model_profile_pool(self->model, self->pool, (const void *const *)pointers,
+					     (void *const *)(pointers + meta->num_inputs), arena->memory,
+					     1, stage_ns, CBX_MAX_STAGES, &columns, &err);
+		Py_END_ALLOW_THREADS
+		PyMem_Free(stage_ns);
+		stage_ns = NULL;
+		if (ret) {
+			arena_give(self, arena);
+			PyErr_SetString(PyExc_RuntimeError, err.msg);
+			goto done;
+		}
+	}
 	stage_ns = PyMem_Malloc(sizeof(*stage_ns) * repeats * columns);
 	if (!arena || !stage_ns) {
 		if (arena)
@@ -394,10 +413,6 @@ static PyObject *run_model(ModelObject *self, PyObject *in_arg, PyObject *out_ar
 	arena_give(self, arena);
 	if (!per_step)
 		steps = meta->num_stages;
-	else	/* rows of `columns` -> rows of `steps` */
-		for (round = 1; round < repeats && !ret; round++)
-			memmove(stage_ns + (size_t)round * steps, stage_ns + (size_t)round * columns,
-				sizeof(*stage_ns) * steps);
 	if (ret)
 		PyErr_SetString(PyExc_RuntimeError, err.msg);
 	else
