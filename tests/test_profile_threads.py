@@ -51,3 +51,15 @@ def test_profile_threads_matches_a_compiled_models_steps() -> None:
     assert all(r["one_us"] > 0 and r["split_us"] > 0 for r in rows if r["stages"])
     text = render_threads(rows, 2, None)
     assert f"over {len(rows)} steps" in text and "| matmul |" in text
+
+
+def test_render_shares_the_loss_among_the_ops_that_lose() -> None:
+    """An op faster than a perfect split (its halves fit the caches) gets 0% of the loss, not a negative
+    share that inflates the others'; the ops are ranked by the time they lose."""
+    rows = [{"step": 0, "op": "matmul", "what": "m", "one_us": 100.0, "split_us": 40.0},
+            {"step": 1, "op": "pad", "what": "p", "one_us": 10.0, "split_us": 15.0},
+            {"step": 2, "op": "slice", "what": "s", "one_us": 10.0, "split_us": 10.0}]
+    table = render_threads(rows, 2, None).split("\n")
+    ops = [line for line in table if line.startswith("| ") and line.count("|") == 8][1:]
+    assert [line.split(" | ")[0][2:] for line in ops] == ["pad", "slice", "matmul"]
+    assert ops[0].endswith("| 10.0 | 67% |") and ops[2].endswith("| -10.0 | 0% |")

@@ -72,7 +72,10 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     w = onnx_workload(args.zoo_cache or default_cache(), args.model, args.batch)
     if args.threads > 1:
-        rows = profile_threads(import_onnx(w.onnx), tuple(w.inputs), args.repeats, args.threads)
+        try:
+            rows = profile_threads(import_onnx(w.onnx), tuple(w.inputs), args.repeats, args.threads)
+        except RuntimeError as error:
+            parser.error(str(error))
         cpus = sorted(os.sched_getaffinity(0))
         print(f"{args.model} batch {args.batch}, 1 and {args.threads} threads (CPUs {cpus}), {args.repeats} repeats, "
               f"load average {os.getloadavg()[0]:.1f}\n")
