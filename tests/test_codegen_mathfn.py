@@ -154,3 +154,21 @@ def test_f32_erf_is_one_short_rational() -> None:
     body = [line for line in str(fn).splitlines() if " = " in line]
     assert len(body) <= 20, "\n".join(body)
     assert sum(" fdiv " in line for line in body) == 1
+
+
+AVX512 = platform.machine() in ("x86_64", "AMD64") and "+avx512f" in resolve_target("host").features.split(",")
+
+
+@pytest.mark.skipif(not AVX512, reason="runs AVX-512 code")
+def test_f32_exp_scales_with_vscalef_same_bits() -> None:
+    """On AVX-512, f32 exp applies 2**n with one vscalefps (mathfn.use_target): the same bits as the two
+    multiplies of every other target (x86-64-v3 here: FMA too, so the same polynomial), subnormal results,
+    overflow and nan included; targets without it never call libm's ldexpf."""
+    g = Graph("exp")
+    x = np.concatenate([_points("exp"), np.linspace(-110.0, 95.0, 400_001, dtype=np.float32)])
+    g.set_outputs([g.add1("exp", g.add_input(x.shape, DType.f32, "x"))])
+    scaled, plain = (runtime.load(build(g, target=t))(x)[0] for t in ("x86_64-v4", "x86_64-v3"))
+    assert np.array_equal(scaled.view(np.uint32), plain.view(np.uint32))
+    for target, scales in (("x86_64-v4", True), ("x86_64-v3", False), ("x86_64", False), ("aarch64", False)):
+        asm = compile_assembly(lower(g, target)[1], resolve_target(target))
+        assert ("vscalefps" in asm) == scales and "ldexp" not in asm, target
