@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from llvmlite import ir
 
 from cerebro.compiler.cbx.format import MAX_STAGES, meta_size
-from cerebro.compiler.codegen import EMITTERS, PARALLEL, SIZES, EmitContext
+from cerebro.compiler.codegen import EMITTERS, PARALLEL, SIZES, EmitContext, mathfn
 from cerebro.compiler.codegen.calls import SLICE, UNCHUNKED, Call, CallTable, Chunking, Segment, emit_entry
 from cerebro.compiler.codegen.kernel_key import Key, kernel_key
 from cerebro.compiler.codegen.partition import Piece
@@ -118,6 +118,7 @@ def _emit_module(graph: Graph, plan: MemoryPlan, stages: list[list[Piece]], targ
     module = ir.Module(name=graph.name)
     module.triple = target.triple
     ctx = EmitContext(module, target, loops or {})
+    mathfn.use_target(module, target)
     num_tensors = len(graph.inputs) + len(graph.outputs)
     text = ir_text.encode() + b"\0"
     globals_ = Globals(_placeholder(module, "cerebro_weights", len(plan.weights)),
