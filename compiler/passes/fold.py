@@ -7,7 +7,8 @@ interpret.run_node), so a folded constant means exactly what the op means everyw
 division by zero, saturating converts, NaN in max/min, ...). Ops declared `folds` (elementwise and
 layout ops) fold, and only when the result is not much larger than its inputs (a broadcast of a
 scalar to a big shape stays a cheap kernel instead of bloating the weights). Then pow by a constant
-2 or 3 becomes multiplies (passes/pow_const.py): what a constant exponent lets the compiler know.
+2 or 3 becomes multiplies (passes/pow_const.py): what a constant exponent lets the compiler know; and a
+matmul cut into column slices (GPT-2's q, k, v) becomes one matmul per slice (passes/split_columns.py).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from cerebro.compiler.ir.ops import OPS
 from cerebro.compiler.passes.conv_scale import fold_conv_scales
 from cerebro.compiler.passes.matmul_scale import fold_matmul_scales
 from cerebro.compiler.passes.pow_const import multiply_constant_powers
+from cerebro.compiler.passes.split_columns import split_sliced_matmuls
 
 _SMALL = 64 * 1024  # results up to this many bytes fold even if they grow
 
@@ -42,4 +44,4 @@ def fold_constants(graph: Graph) -> Graph:
         out.data = np.ascontiguousarray(result)
         out.producer = None
     graph.nodes = kept
-    return fold_matmul_scales(fold_conv_scales(multiply_constant_powers(graph)))
+    return split_sliced_matmuls(fold_matmul_scales(fold_conv_scales(multiply_constant_powers(graph))))
