@@ -64,6 +64,9 @@ def _check_word_size(data: bytes | _runtime.File) -> None:
                        f"cbxrun32 (build it: make -C {RUNTIME_DIR / 'user'} OUT=DIR DIR/cbxrun32)")
 
 
+POOL_COUNTS = ("shared", "alone", "probes", "to_alone", "to_shared")  # pool.h enum cbx_pool_count
+
+
 class LoadedModel(_runtime.Model):
     """A .cbx mapped into this process. Call it with one array per input; returns a list of outputs.
 
@@ -93,6 +96,14 @@ class LoadedModel(_runtime.Model):
         specs = self.meta.inputs + self.meta.outputs
         self.bind(np.ndarray, tuple(_buffer_format(spec.dtype.numpy) for spec in specs),
                   tuple((spec.shape, spec.dtype.numpy) for spec in self.meta.outputs))
+
+    def pool_stats(self) -> dict[str, int] | None:
+        """How this model's calls ran since it was loaded (threads >= 2; None for threads=1): `shared` (split
+        across the threads) and `alone` (on the caller: the pool found sharing slower, as under a competing
+        load), `probes` of them run the other way as a try, and the tries that switched `to_alone` and
+        `to_shared`. Calls made while another thread's call held the pool run alone uncounted."""
+        counts = _runtime.Model.pool_stats(self)
+        return None if counts is None else dict(zip(POOL_COUNTS, counts))
 
     def _call_slow(self, *arrays: object, out: object = None) -> list[np.ndarray]:
         """A call the C fast path (Model.__call__) did not take: inputs copied as needed, out= checked."""

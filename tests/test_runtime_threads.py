@@ -83,6 +83,26 @@ def test_back_to_back_calls_are_whole(threads):
         check(model(x), x)
 
 
+def test_pool_stats_count_how_each_call_ran():
+    """pool_stats: every call of a threaded model counted once, shared or alone; the first 7 are shared
+    (the first try of running alone is the 8th job) and each try that switched is a counted probe.
+    None for threads=1 (no pool); a profile's calls are not counted."""
+    assert runtime.load(built(PARALLEL)).pool_stats() is None
+    model = runtime.load(built(PARALLEL), threads=2)
+    assert model.pool_stats() == dict.fromkeys(runtime.POOL_COUNTS, 0)
+    x = inputs(0)
+    for calls in (7, 60):
+        while sum(model.pool_stats()[way] for way in ("shared", "alone")) < calls:
+            model(x)
+        stats = model.pool_stats()
+        assert stats["shared"] + stats["alone"] == calls, stats
+        assert stats["to_alone"] + stats["to_shared"] <= stats["probes"] <= calls // 8, stats
+        if calls == 7:
+            assert stats == {**dict.fromkeys(runtime.POOL_COUNTS, 0), "shared": 7}
+    model.profile(x, repeats=3, per_step=True)
+    assert model.pool_stats() == stats
+
+
 @pytest.mark.parametrize("threads", [2, 3])
 def test_a_failing_part_stops_the_call_and_the_next_call_is_whole(threads):
     """The last part fails step 1 (x[0] is a NaN): the others, waiting for it, stop too, the error is

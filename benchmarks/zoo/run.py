@@ -137,12 +137,20 @@ def run_config(model: str, batch: int, threads: str, args: argparse.Namespace, w
     return {"model": model, "batch": batch, "threads": threads, "backends": {}, "error": f"{failure} (see {stem}.log)"}
 
 
+def _alone(pool: dict | None) -> str:
+    """' (alone 5/20 calls)' for a threaded Cerebro row some of whose timed calls the pool ran alone."""
+    if not pool or not pool["alone"]:
+        return ""
+    return f" (alone {pool['alone']}/{pool['alone'] + pool['shared']} calls)"
+
+
 def _line(record: dict) -> str:
     if "error" in record:
         return f"[red]{record['model']} b{record['batch']} t{record['threads']}: {record['error']}[/red]"
     parts = []
     for name, result in record["backends"].items():
-        parts.append(f"{name} {result['median_ms']:.2f} ms" if result.get("median_ms") is not None
+        parts.append(f"{name} {result['median_ms']:.2f} ms{_alone(result.get('pool'))}"
+                     if result.get("median_ms") is not None
                      else f"{name} {result['status']}: {result.get('reason', '')[:160]}")
     return f"{record['model']} b{record['batch']} t{record['threads']}: " + " | ".join(parts)
 

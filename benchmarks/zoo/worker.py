@@ -83,11 +83,18 @@ def cerebro_shared(w: Workload, threads: int | None, workdir: Path) -> Prepared:
     def call():
         return loaded(*inputs)
 
+    call.pool_stats = loaded.pool_stats  # run() records how the timed calls ran: shared or alone
     info.update(phases=clock.seconds, cbx_bytes=cbx.stat().st_size, threads=loaded.threads)
     return Prepared(seconds, call, lambda: call()[0], info)
 
 
 BACKENDS.setdefault("cerebro-zoo", cerebro_shared)  # worker.prepare finds backends by name in this table
+
+
+def pool_delta(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
+    """LoadedModel.pool_stats counts between two snapshots: a 2-thread row whose calls ran alone (the pool
+    found sharing slower: a competing load) says so, instead of only looking slow."""
+    return {way: after[way] - before[way] for way in after}
 
 
 def _say(what: str) -> None:
@@ -120,7 +127,11 @@ def run(name: str, batch: int, threads: int | None, cache: Path, workdir: Path, 
         if prepared is not None:
             ready["xla"] = prepared
     _say("timing")
+    pool_stats = getattr(ready["cerebro"].call, "pool_stats", None) if "cerebro" in ready else None
+    before = pool_stats() if pool_stats else None
     time_all(results, ready, budget)
+    if before is not None:  # threads >= 2: how many timed calls (warm-up included) the pool ran alone
+        results["cerebro"]["pool"] = pool_delta(before, pool_stats())
     for shown, result in results.items():  # tracebacks go to the log, the record keeps the one-line reason
         if "traceback" in result:
             print(f"{shown}:\n{result.pop('traceback')}", file=sys.stderr)

@@ -111,6 +111,8 @@ struct cbx_pool {
 	unsigned int probe_in;		/* jobs until the next try of the other way */
 	unsigned int probe_every;	/* PROBE_MIN..PROBE_MAX */
 	uint64_t retry_ns;		/* alone: RETRY_NS..RETRY_MAX_NS of jobs between tries */
+	/* written under busy, read by cbx_pool_stats from any thread */
+	_Atomic uint64_t counts[CBX_POOL_COUNTS];	/* enum cbx_pool_count */
 	struct cbx_claim *claims;	/* one per task of a step */
 	_Alignas(64) _Atomic uint64_t job;	/* generation << 32 | CLOSED */
 	_Alignas(64) atomic_uint done;	/* tasks of the job returned (a futex word) */
@@ -400,6 +402,8 @@ int cbx_pool_create(struct cbx_pool **out, unsigned int threads, unsigned int pe
 	atomic_init(&pool->steps, 0);
 	atomic_init(&pool->status, 0);
 	atomic_init(&pool->stop, false);
+	for (i = 0; i < CBX_POOL_COUNTS; i++)
+		atomic_init(&pool->counts[i], 0);
 	ret = start_workers(pool);
 	if (ret) {
 		unsigned int started = pool->started;
@@ -471,6 +475,11 @@ static unsigned int next_probe(const struct cbx_pool *pool)
 	return jobs < PROBE_MIN ? PROBE_MIN : jobs > PROBE_MAX ? PROBE_MAX : (unsigned int)jobs;
 }
 
+static void count(struct cbx_pool *pool, enum cbx_pool_count which)
+{
+	atomic_fetch_add_explicit(&pool->counts[which], 1, memory_order_relaxed);
+}
+
 /* Counts a job that took @ns, run the usual way or, if @probe, the other way. */
 static void timed(struct cbx_pool *pool, uint64_t ns, bool probe)
 {
@@ -481,6 +490,7 @@ static void timed(struct cbx_pool *pool, uint64_t ns, bool probe)
 		return;
 	}
 	if (ns < pool->average_ns) {
+		count(pool, pool->shared ? CBX_POOL_TO_ALONE : CBX_POOL_TO_SHARED);
 		pool->shared = !pool->shared;
 		pool->average_ns = ns;
 		pool->probe_every = PROBE_MIN;
@@ -505,9 +515,20 @@ bool cbx_pool_run(struct cbx_pool *pool, cbx_pool_fn fn, cbx_pool_alone_fn alone
 	shared = pool->shared != probe;
 	start = cbx_now_ns();
 	*status = shared ? run_shared(pool, fn, arg) : alone(arg);
+	count(pool, shared ? CBX_POOL_SHARED : CBX_POOL_ALONE);
+	if (probe)
+		count(pool, CBX_POOL_PROBES);
 	timed(pool, cbx_now_ns() - start, probe);
 	pthread_mutex_unlock(&pool->busy);
 	return true;
+}
+
+void cbx_pool_stats(const struct cbx_pool *pool, uint64_t counts[CBX_POOL_COUNTS])
+{
+	unsigned int i;
+
+	for (i = 0; i < CBX_POOL_COUNTS; i++)
+		counts[i] = atomic_load_explicit(&pool->counts[i], memory_order_relaxed);
 }
 
 bool cbx_pool_run_traced(struct cbx_pool *pool, cbx_pool_fn fn, void *arg, int *status,

@@ -50,6 +50,22 @@ unsigned int cbx_pool_tasks(const struct cbx_pool *pool);
  */
 bool cbx_pool_run(struct cbx_pool *pool, cbx_pool_fn fn, cbx_pool_alone_fn alone, void *arg, int *status);
 
+/* What cbx_pool_stats counts, since the pool was made (cbx_pool_run's jobs; traced ones are not counted). */
+enum cbx_pool_count {
+	CBX_POOL_SHARED,	/* jobs run shared */
+	CBX_POOL_ALONE,		/* jobs run alone on the caller */
+	CBX_POOL_PROBES,	/* of those, jobs run the other way as a try */
+	CBX_POOL_TO_ALONE,	/* tries that switched from shared to alone */
+	CBX_POOL_TO_SHARED,	/* and from alone to shared */
+	CBX_POOL_COUNTS,
+};
+
+/*
+ * How the pool's jobs ran (enum cbx_pool_count): whether a multi-threaded
+ * model's calls were split or ran alone under a load. Safe from any thread.
+ */
+void cbx_pool_stats(const struct cbx_pool *pool, uint64_t counts[CBX_POOL_COUNTS]);
+
 /*
  * Runs a job shared, as cbx_pool_run does but always shared and not counted
  * in its timing, and records when each step was over: @step_end_ns[step]

@@ -712,6 +712,30 @@ static PyObject *Model_profile(ModelObject *self, PyObject *args)
 	return run_model(self, in_arg, out_arg, repeats, per_step);
 }
 
+/* How the pool's calls ran (pool.h enum cbx_pool_count), or None without a pool. */
+static PyObject *Model_pool_stats(ModelObject *self, PyObject *unused)
+{
+	uint64_t counts[CBX_POOL_COUNTS];
+	PyObject *tuple;
+	unsigned int i;
+
+	(void)unused;
+	if (!self->pool)
+		Py_RETURN_NONE;
+	cbx_pool_stats(self->pool, counts);
+	tuple = PyTuple_New(CBX_POOL_COUNTS);
+	for (i = 0; tuple && i < CBX_POOL_COUNTS; i++) {
+		PyObject *value = PyLong_FromUnsignedLongLong(counts[i]);
+
+		if (!value) {
+			Py_CLEAR(tuple);
+			break;
+		}
+		PyTuple_SET_ITEM(tuple, i, value);
+	}
+	return tuple;
+}
+
 static PyObject *Model_get_meta(ModelObject *self, void *closure)
 {
 	(void)closure;
@@ -750,6 +774,9 @@ static PyMethodDef Model_methods[] = {
 	  "per_step: split across the threads, each step timed." },
 	{ "fast", (PyCFunction)(void (*)(void))Model_fast, METH_FASTCALL,
 	  "fast(*inputs) -> list | None: a call if every input fits (dtype, shape, C order; misaligned ones are copied), else None." },
+	{ "pool_stats", (PyCFunction)Model_pool_stats, METH_NOARGS,
+	  "pool_stats() -> tuple | None: calls run shared, alone, tries of the other way, switches to alone, "
+	  "to shared (None: threads=1)." },
 	{ "bind", (PyCFunction)Model_bind, METH_VARARGS,
 	  "bind(ndarray, formats, output_specs): what a call checks its buffers against and makes outputs as." },
 	{ NULL, NULL, 0, NULL },
