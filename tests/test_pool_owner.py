@@ -68,3 +68,11 @@ def test_a_pool_gone_alone_shares_again_soon_after_the_load_goes(tmp_path):
     try finds it so: 8 jobs later. With tries counted in jobs (8, 16, 32, ... jobs apart) it took 212."""
     jobs = int(run_pool(tmp_path, "", "retry_main.c")[0])
     assert jobs <= 100, f"{jobs} jobs ran alone after the load went"
+
+
+def test_a_pool_gone_alone_on_long_jobs_shares_again_within_retry_ns(tmp_path):
+    """The same with jobs as long as convnext_tiny's at batch 8 (40 ms alone): the load goes one job after
+    the pool went alone, and sharing is tried about RETRY_NS (100 ms) of jobs after the switch, 2 jobs. With at
+    least PROBE_MIN (8) jobs between tries, 7 more jobs (0.28 s; 5.8 s of convnext_tiny b8) ran alone."""
+    jobs = int(run_pool(tmp_path, "long", "retry_main.c")[0])
+    assert jobs <= 3, f"{jobs} jobs ran alone after the load went"

@@ -8,11 +8,18 @@
  * tests/test_pool_owner.py reads it. (Alone from job 8, the pool tries
  * sharing at jobs 108 and 308; tries counted in jobs came at 24, 56, 120,
  * 248 and 504.)
+ *
+ * With "long" (argv[1]), jobs as long as convnext_tiny's at batch 8 (alone
+ * 40 ms, 80 ms shared under the load, 20 ms without): the pool goes alone
+ * at job 8 and the load goes one job later. Tries of sharing spaced
+ * RETRY_NS of jobs come 2 jobs later; at least PROBE_MIN jobs apart, 7 jobs
+ * (0.28 s, a zoo block) later.
  */
 #define _GNU_SOURCE
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 #include <time.h>
 
 #include <cerebro/abi.h>
@@ -25,6 +32,14 @@
 #define LOADED_NS 3000000u
 #define IDLE_NS 250000u
 
+struct scenario {
+	unsigned int loaded_jobs;
+	uint64_t alone_ns, loaded_ns, idle_ns;
+};
+
+static const struct scenario SHORT = { LOADED_JOBS, ALONE_NS, LOADED_NS, IDLE_NS };
+static const struct scenario LONG = { 9, 40000000u, 80000000u, 20000000u };
+static const struct scenario *run = &SHORT;
 static uint64_t shared_ns = LOADED_NS;
 static bool ran_shared;
 
@@ -59,24 +74,27 @@ static int task(void *arg, unsigned int step, unsigned int part, unsigned int pa
 static int alone(void *arg)
 {
 	(void)arg;
-	busy(ALONE_NS);
+	busy(run->alone_ns);
 	return 0;
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
 	struct cbx_error err = { 0 };
 	struct cbx_pool *pool;
 	unsigned int job;
 	int status;
 
+	if (argc > 1 && strcmp(argv[1], "long") == 0)
+		run = &LONG;
+	shared_ns = run->loaded_ns;
 	if (cbx_pool_create(&pool, 2, 1, &err) != CBX_OK) {
 		fprintf(stderr, "pool failed: %s\n", err.msg);
 		return 1;
 	}
-	for (job = 0; job < LOADED_JOBS; job++)
+	for (job = 0; job < run->loaded_jobs; job++)
 		cbx_pool_run(pool, task, alone, NULL, &status);
-	shared_ns = IDLE_NS;
+	shared_ns = run->idle_ns;
 	ran_shared = false;
 	for (job = 0; job < MAX_JOBS && !ran_shared; job++)
 		cbx_pool_run(pool, task, alone, NULL, &status);
