@@ -44,11 +44,12 @@
  * went; ONNX Runtime's worker spins on its pinned CPU for ~60 ms after each
  * of its calls, and squeezenet's 2-thread calls after it stayed alone, 7.7 ms
  * instead of 5.0, for whole 0.25 s blocks), and a steady load pays for a try
- * at most every RETRY_MAX_NS. The next job at the earliest, not PROBE_MIN
- * jobs: convnext_tiny at batch 8 (0.73 s alone, 0.37 s shared) went alone on
- * a probe during a 7 s load (alone beat shared-under-load by 1-8%) and then
- * ran 6 more jobs alone, 4.4 s after the load had gone: two whole zoo blocks
- * at 0.77 s a call instead of 0.37 (cbx_pool_stats shows it).
+ * at most every RETRY_MAX_NS and at most every 1, 2, 4, ... jobs after the
+ * switch. (With PROBE_MIN jobs at least, convnext_tiny at batch 8, 0.73 s
+ * alone and 0.37 s shared, went alone on a probe during a 7 s load, alone
+ * beating shared-under-load by 1-8%, and ran 6 more jobs alone, 4.4 s after
+ * the load had gone: two whole zoo blocks at 0.77 s a call; cbx_pool_stats
+ * shows it.)
  */
 #define _GNU_SOURCE
 #include "pool.h"
@@ -81,8 +82,10 @@
 #define CLOSED 0x80000000u	/* in a claim word or the job word: no more tasks of this job */
 #define PROBE_MIN 8u		/* jobs between tries of the slower way, at first */
 #define PROBE_MAX 1024u
+#ifndef RETRY_NS			/* tests/pool_c scale these down to run long jobs' cases quickly */
 #define RETRY_NS 100000000u	/* alone, the first try of sharing this long after the switch */
 #define RETRY_MAX_NS 1600000000u
+#endif
 #define OUTLIER 4u		/* a job counts at most this many times the average */
 
 struct cbx_worker {
@@ -113,7 +116,7 @@ struct cbx_pool {
 	uint64_t average_ns;		/* of jobs run this way: 0 until timed */
 	bool shared;			/* the way: shared or alone */
 	unsigned int probe_in;		/* jobs until the next try of the other way */
-	unsigned int probe_every;	/* PROBE_MIN..PROBE_MAX */
+	unsigned int probe_every;	/* PROBE_MIN..PROBE_MAX; alone 1..PROBE_MAX */
 	uint64_t retry_ns;		/* alone: RETRY_NS..RETRY_MAX_NS of jobs between tries */
 	/* written under busy, read by cbx_pool_stats from any thread */
 	_Atomic uint64_t counts[CBX_POOL_COUNTS];	/* enum cbx_pool_count */
@@ -469,9 +472,11 @@ static int run_shared(struct cbx_pool *pool, cbx_pool_fn fn, void *arg)
 }
 
 /*
- * Jobs until the next try of the other way: alone, retry_ns of them (1..PROBE_MAX). Not at least
- * PROBE_MIN: a job longer than RETRY_NS / PROBE_MIN then stayed alone 8 jobs after any switch, 5.8 s
- * for convnext_tiny at batch 8 (0.73 s alone), longer than a zoo block.
+ * Jobs until the next try of the other way: alone, retry_ns of them, but at least probe_every (1 after
+ * the switch, doubled after each try that changes nothing) and at most PROBE_MAX. At least PROBE_MIN
+ * jobs instead kept a job longer than RETRY_NS / PROBE_MIN alone 8 jobs after any switch, 5.8 s for
+ * convnext_tiny at batch 8 (0.73 s alone), longer than a zoo block; at least 1 alone made every job
+ * longer than RETRY_MAX_NS a try of sharing under a steady load.
  */
 static unsigned int next_probe(const struct cbx_pool *pool)
 {
@@ -480,7 +485,7 @@ static unsigned int next_probe(const struct cbx_pool *pool)
 	if (pool->shared || !pool->average_ns)
 		return pool->probe_every;
 	jobs = pool->retry_ns / pool->average_ns;
-	return jobs < 1 ? 1 : jobs > PROBE_MAX ? PROBE_MAX : (unsigned int)jobs;
+	return jobs < pool->probe_every ? pool->probe_every : jobs > PROBE_MAX ? PROBE_MAX : (unsigned int)jobs;
 }
 
 static void count(struct cbx_pool *pool, enum cbx_pool_count which)
@@ -501,7 +506,7 @@ static void timed(struct cbx_pool *pool, uint64_t ns, bool probe)
 		count(pool, pool->shared ? CBX_POOL_TO_ALONE : CBX_POOL_TO_SHARED);
 		pool->shared = !pool->shared;
 		pool->average_ns = ns;
-		pool->probe_every = PROBE_MIN;
+		pool->probe_every = pool->shared ? PROBE_MIN : 1;
 		pool->retry_ns = RETRY_NS;
 	} else {
 		if (pool->probe_every < PROBE_MAX)

@@ -14,6 +14,11 @@
  * at job 8 and the load goes one job later. Tries of sharing spaced
  * RETRY_NS of jobs come 2 jobs later; at least PROBE_MIN jobs apart, 7 jobs
  * (0.28 s, a zoo block) later.
+ *
+ * With "steady", built with RETRY_NS 5 ms and RETRY_MAX_NS 20 ms (jobs
+ * longer than RETRY_MAX_NS, as a 1.5 s job is at the real ones): the load
+ * never goes. Prints how many of the STEADY_JOBS jobs after the loaded ones
+ * ran shared (tries of sharing, each slower).
  */
 #define _GNU_SOURCE
 #include <stdbool.h>
@@ -39,7 +44,9 @@ struct scenario {
 
 static const struct scenario SHORT = { LOADED_JOBS, ALONE_NS, LOADED_NS, IDLE_NS };
 static const struct scenario LONG = { 9, 40000000u, 80000000u, 20000000u };
+static const struct scenario STEADY = { 9, 30000000u, 60000000u, 60000000u };
 static const struct scenario *run = &SHORT;
+#define STEADY_JOBS 64
 static uint64_t shared_ns = LOADED_NS;
 static bool ran_shared;
 
@@ -87,6 +94,8 @@ int main(int argc, char **argv)
 
 	if (argc > 1 && strcmp(argv[1], "long") == 0)
 		run = &LONG;
+	if (argc > 1 && strcmp(argv[1], "steady") == 0)
+		run = &STEADY;
 	shared_ns = run->loaded_ns;
 	if (cbx_pool_create(&pool, 2, 1, &err) != CBX_OK) {
 		fprintf(stderr, "pool failed: %s\n", err.msg);
@@ -94,6 +103,18 @@ int main(int argc, char **argv)
 	}
 	for (job = 0; job < run->loaded_jobs; job++)
 		cbx_pool_run(pool, task, alone, NULL, &status);
+	if (run == &STEADY) {
+		unsigned int tries = 0;
+
+		for (job = 0; job < STEADY_JOBS; job++) {
+			ran_shared = false;
+			cbx_pool_run(pool, task, alone, NULL, &status);
+			tries += ran_shared;
+		}
+		printf("%u\n", tries);
+		cbx_pool_destroy(pool);
+		return 0;
+	}
 	shared_ns = run->idle_ns;
 	ran_shared = false;
 	for (job = 0; job < MAX_JOBS && !ran_shared; job++)
