@@ -82,7 +82,7 @@ def test_a_pool_gone_alone_on_long_jobs_shares_again_within_retry_ns(tmp_path):
 def test_a_steady_load_on_jobs_longer_than_retry_max_pays_for_few_tries(tmp_path):
     """pool.c built with RETRY_NS 5 ms, RETRY_MAX_NS 20 ms and 30 ms jobs (as a 1.5 s job is at the real
     ones: alone 1.5 s beat 2.0 s shared under the machine's load): the load never goes, and of the 64
-    jobs after the switch only the tries 1, 2, 4, ... 32 jobs apart run shared (slower). With tries
-    RETRY_NS of jobs apart but at least 1 job, every job was one (64); at least PROBE_MIN jobs, 8."""
+    jobs after the switch only the tries 1, 2, 4 and then 8 jobs apart run shared (slower): 10. With
+    tries RETRY_NS of jobs apart but at least 1 job, every job was one (64); at least PROBE_MIN jobs, 8."""
     tries = int(run_pool(tmp_path, "steady", "retry_main.c", ("RETRY_NS=5000000u", "RETRY_MAX_NS=20000000u"))[0])
-    assert tries <= 7, f"{tries} of 64 jobs under a steady load were tries of sharing"
+    assert tries <= 11, f"{tries} of 64 jobs under a steady load were tries of sharing"

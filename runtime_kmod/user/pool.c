@@ -44,8 +44,8 @@
  * went; ONNX Runtime's worker spins on its pinned CPU for ~60 ms after each
  * of its calls, and squeezenet's 2-thread calls after it stayed alone, 7.7 ms
  * instead of 5.0, for whole 0.25 s blocks), and a steady load pays for a try
- * at most every RETRY_MAX_NS and at most every 1, 2, 4, ... jobs after the
- * switch. (With PROBE_MIN jobs at least, convnext_tiny at batch 8, 0.73 s
+ * at most every RETRY_MAX_NS and at most every 1, 2, 4, then PROBE_MIN jobs
+ * after the switch. (With PROBE_MIN jobs at least, convnext_tiny at batch 8, 0.73 s
  * alone and 0.37 s shared, went alone on a probe during a 7 s load, alone
  * beating shared-under-load by 1-8%, and ran 6 more jobs alone, 4.4 s after
  * the load had gone: two whole zoo blocks at 0.77 s a call; cbx_pool_stats
@@ -116,7 +116,7 @@ struct cbx_pool {
 	uint64_t average_ns;		/* of jobs run this way: 0 until timed */
 	bool shared;			/* the way: shared or alone */
 	unsigned int probe_in;		/* jobs until the next try of the other way */
-	unsigned int probe_every;	/* PROBE_MIN..PROBE_MAX; alone 1..PROBE_MAX */
+	unsigned int probe_every;	/* PROBE_MIN..PROBE_MAX; alone from 1 (next_probe) */
 	uint64_t retry_ns;		/* alone: RETRY_NS..RETRY_MAX_NS of jobs between tries */
 	/* written under busy, read by cbx_pool_stats from any thread */
 	_Atomic uint64_t counts[CBX_POOL_COUNTS];	/* enum cbx_pool_count */
@@ -473,19 +473,22 @@ static int run_shared(struct cbx_pool *pool, cbx_pool_fn fn, void *arg)
 
 /*
  * Jobs until the next try of the other way: alone, retry_ns of them, but at least probe_every (1 after
- * the switch, doubled after each try that changes nothing) and at most PROBE_MAX. At least PROBE_MIN
- * jobs instead kept a job longer than RETRY_NS / PROBE_MIN alone 8 jobs after any switch, 5.8 s for
- * convnext_tiny at batch 8 (0.73 s alone), longer than a zoo block; at least 1 alone made every job
- * longer than RETRY_MAX_NS a try of sharing under a steady load.
+ * the switch, doubled after each try that changes nothing) up to PROBE_MIN, and at most PROBE_MAX.
+ * At least PROBE_MIN jobs from the switch on kept a job longer than RETRY_NS / PROBE_MIN alone 8 jobs
+ * after any switch, 5.8 s for convnext_tiny at batch 8 (0.73 s alone), longer than a zoo block; at
+ * least 1 made every job longer than RETRY_MAX_NS a try of sharing under a steady load; a floor
+ * doubling on past PROBE_MIN would space the tries of 5 ms jobs beyond RETRY_MAX_NS.
  */
 static unsigned int next_probe(const struct cbx_pool *pool)
 {
+	unsigned int floor;
 	uint64_t jobs;
 
 	if (pool->shared || !pool->average_ns)
 		return pool->probe_every;
+	floor = pool->probe_every < PROBE_MIN ? pool->probe_every : PROBE_MIN;
 	jobs = pool->retry_ns / pool->average_ns;
-	return jobs < pool->probe_every ? pool->probe_every : jobs > PROBE_MAX ? PROBE_MAX : (unsigned int)jobs;
+	return jobs < floor ? floor : jobs > PROBE_MAX ? PROBE_MAX : (unsigned int)jobs;
 }
 
 static void count(struct cbx_pool *pool, enum cbx_pool_count which)
