@@ -20,3 +20,17 @@ def test_the_printed_line_names_calls_run_alone():
     assert _line(record) == "convnext_tiny b8 tdefault: cerebro 594.10 ms (alone 7/10 calls) | ort 616.60 ms"
     record["backends"]["cerebro"]["pool"] = {**pool, "alone": 0}
     assert "alone" not in _line(record)
+
+
+def test_the_report_table_names_calls_run_alone():
+    from benchmarks.report import _Footnotes
+    from benchmarks.zoo.report import speed_table
+
+    pool = {"shared": 3, "alone": 7, "probes": 1, "to_alone": 1, "to_shared": 0}
+    record = {"model": "convnext_tiny", "batch": 8, "threads": "default",
+              "backends": {"cerebro": {"status": "ok", "median_ms": 594.1, "p90_ms": 797.1, "pool": pool},
+                           "ort": {"status": "ok", "median_ms": 616.6, "p90_ms": 815.3}}}
+    (row,) = [line for line in speed_table([record], _Footnotes()) if line.startswith("| convnext")]
+    assert "alone 7/10" in row.split("|")[4]
+    record["backends"]["cerebro"]["pool"] = {**pool, "alone": 0}
+    assert "alone" not in speed_table([record], _Footnotes())[2]

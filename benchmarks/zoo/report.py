@@ -30,13 +30,20 @@ def speed_table(records: list[dict], notes: _Footnotes) -> list[str]:
         cells = [r["model"], str(r["batch"]), _threads(r)]
         for name in ("cerebro", "ort", "xla"):
             result = r["backends"].get(name)
-            cells.append(_ms(result) or notes.mark(result))
+            cells.append((_ms(result) + _alone(result)) if _ms(result) else notes.mark(result))
         cells += [_x(speedup(r, "cerebro", "ort")), _x(speedup(r, "cerebro", "xla"))]
         pair = [r["backends"].get(n) or {} for n in ("cerebro", "ort")]
         cells.append(" / ".join(_num(b.get("max_abs_diff"), ".1e") or "-" for b in pair))
         cells.append(_num(r.get("load_before"), ".1f") + (" +export" if r.get("exporter_running") else ""))
         lines.append("| " + " | ".join(cells) + " |")
     return lines + [""]
+
+
+def _alone(result: dict | None) -> str:
+    """' alone 5/20' where the pool ran some of a 2-thread row's timed calls on the caller's thread only
+    (it does under a competing load: runtime_kmod/user/pool.c); the row then measured the load too."""
+    pool = (result or {}).get("pool") or {}
+    return f" alone {pool['alone']}/{pool['alone'] + pool['shared']}" if pool.get("alone") else ""
 
 
 def compiled(records: list[dict]) -> list[dict]:
@@ -103,7 +110,8 @@ def markdown(report: dict) -> str:
         "against PyTorch's output. XLA runs a Flax version of the architecture where one is installed "
         "(its own random weights, checked against JAX eager). Cells: median ms (p90); 'vs' = other / Cerebro; "
         "'load avg': the 1-minute load average as the row began (the machine's other jobs; '+export': the "
-        "exporter was running too).",
+        "exporter was running too); 'alone N/M': the pool ran N of a 2-thread row's M timed calls on one "
+        "thread, as it does under a competing load.",
         "",
     ]
     lines += summary(records)
