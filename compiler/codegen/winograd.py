@@ -207,11 +207,11 @@ def _products(builder: ir.IRBuilder, g: Geometry, s: Sizes, pu: ir.Value, ps: ir
                     a = splat(builder, load(builder, a_row, at, F32), width)
                     updated += [multiply_add(builder, a, b, carry.values[r * vectors + v]) for v, b in enumerate(bs)]
                 carry.values = [*updated, _element(builder, a_row, i64(1)), _element(builder, b_at, i64(g.columns))]
-            m_rows = _sum(builder, m_base, _mul(builder, p, s.block, g.columns), _mul(builder, tr, rows * g.columns))
+            m_rows = _element(builder, ps, _sum(builder, m_base, _mul(builder, p, s.block, g.columns),
+                                                _mul(builder, tr, rows * g.columns)))
             for r in range(rows):
                 for v in range(vectors):
-                    store(builder, carry.values[r * vectors + v], ps, _sum(builder, m_rows, r * g.columns + v * width),
-                          F32)
+                    store(builder, carry.values[r * vectors + v], m_rows, i64(r * g.columns + v * width), F32)
 
 
 def _residual_chain(chain: Epilogue, cout: int) -> Epilogue:
