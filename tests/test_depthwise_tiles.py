@@ -1,7 +1,8 @@
 """Depthwise tile shapes (codegen/conv.depthwise_tile) against a float64 numpy convolution.
 
-A 3x3 tile is 2 column vectors x up to 4 rows on AVX2 (up to 8 on AVX-512) where the rows even out over the
-output's last dim, else 1 vector x up to 8 rows; 5x5 and wider kernels 1 vector x up to 8. Each case below picks one of
+A 3x3 tile is 2 column vectors x up to 4 rows where the rows even out over the output's last dim and the
+channels fill more than one vector, else 1 vector x up to 8 rows (14 on AVX-512); 5x5 and wider kernels
+1 vector x up to 8. Each case below picks one of
 those shapes (and the register tiles of the other targets' widths, run on this host), with channel counts
 off the vector width, stride 2, padding wider on one side and tails; the whole tile (epilogue included)
 must match the float64 reference within the f32 bound of test_codegen_kernels.
@@ -30,6 +31,7 @@ CASES = [
     ((5, 11), 3, 8, (1, 2), ((0, 2), (2, 1))),  # uneven padding: 6 = 3 + 3 outputs, columns wholly outside
     ((8, 13), 5, 21, (1, 1), ((2, 2), (2, 2))),  # 5x5: 13 = 7 + 6 rows x 1 vector
     ((12, 23), 5, 10, (2, 2), ((2, 2), (2, 2))),  # 5x5 stride 2: 12 = 6 + 6 outputs
+    ((3, 27), 3, 16, (1, 1), ((1, 1), (1, 1))),  # one vector's channels: 27 = 14 + 13 rows on AVX-512, 7s on AVX2
 ]
 
 
@@ -67,16 +69,16 @@ def test_depthwise_tile_against_float64(spatial, kernel, channels, strides, padd
 # Per vector width (the flavours run() shapes tiles for): the tile shapes CASES run on it.
 CASE_TILES = {
     "avx2": {(4, 2), (3, 2), (7, 1), (6, 1)},
-    "avx512": {(8, 2), (7, 2), (6, 2), (5, 1), (7, 1), (6, 1)},
+    "avx512": {(4, 2), (3, 2), (14, 1), (7, 1), (6, 1)},
 }
 
 
 @pytest.mark.parametrize("flavour", CASE_TILES)
 def test_cases_cover_each_tile_shape(flavour):
     """The cases above run 2-vector tiles of 4 and 3 rows and 1-vector tiles of 7 and 6 on AVX2; on AVX-512
-    (6x4 zmm matmul tiles) 2-vector tiles of 8, 7 and 6 rows and 1-vector ones of 7, 6 and 5 (stride 2's 9
-    outputs: 5 + 4 rows, where 2 vectors would leave a tail). Tile shapes only: checked for either width on
-    any host; test_depthwise_tile_against_float64 runs the flavours this host can."""
+    (6x4 zmm matmul tiles) the same 2-vector tiles and 1-vector ones of 14 (with a 13-row tail), 7 and 6.
+    Tile shapes only: checked for either width on any host; test_depthwise_tile_against_float64 runs the
+    flavours this host can."""
     width, machine = _FLAVOURS[flavour]
     target = dataclasses.replace(HOST, vector_width=width, machine=machine)
     rng = np.random.default_rng(0)
@@ -87,19 +89,19 @@ def test_cases_cover_each_tile_shape(flavour):
     assert shapes == CASE_TILES[flavour]
 
 
-# Per target: the register file (vector registers) and depthwise_tile on MobileNet-like layers (16 channels):
+# Per target: the register file (vector registers) and depthwise_tile on MobileNet-like layers (32 channels):
 # 3x3 at widths 56, 28, 112, 14, 7, 3x3 stride 2 at 112 and 28, 5x5 at widths 56, 28, 14, 7.
 REGISTER_TILES = {
     "x86_64-v3": (16, [(4, 2), (4, 2), (4, 2), (7, 1), (7, 1)], [(4, 2), (7, 1)], [(8, 1), (7, 1), (7, 1), (7, 1)]),
-    "x86_64-v4": (32, [(8, 2), (7, 2), (8, 2), (7, 2), (7, 2)], [(8, 2), (7, 2)], [(8, 1), (7, 1), (7, 1), (7, 1)]),
+    "x86_64-v4": (32, [(4, 2), (4, 2), (4, 2), (14, 1), (7, 1)], [(4, 2), (14, 1)], [(8, 1), (7, 1), (7, 1), (7, 1)]),
 }
 
 
 @pytest.mark.parametrize("name", REGISTER_TILES)
 def test_depthwise_tile_keeps_accumulators_and_weights_in_registers(name):
-    """AVX2 (16 ymm) 3x3: 2 vectors x 4 rows (8 accumulators, 6 weights) where 4-row tiles even out; 14 outputs
-    give 7 + 7 rows of one vector instead of a 2-row tail. AVX-512 (32 zmm) 3x3: 2 vectors x up to 8 rows
-    (16 accumulators, 6 weights), 14 outputs 7 + 7 rows of two. 5x5 keeps one vector and up to 8 rows on
+    """3x3: 2 vectors x 4 rows (8 accumulators, 6 weights) where 4-row tiles even out, on AVX2 (16 ymm) and
+    AVX-512 (32 zmm: 8 x 2 tiles spilled a kernel row's loaded columns); 14 outputs give 7 + 7 rows of one
+    vector on AVX2 instead of a 2-row tail, 14 rows on AVX-512. 5x5 keeps one vector and up to 8 rows on
     both. Every tile's accumulators and one kernel row's weights leave 2 registers free (the loaded input
     column and one temporary). Explicit targets: no AVX2 or AVX-512 CPU needed to choose their tiles."""
     registers, three, three_stride2, five = REGISTER_TILES[name]
@@ -107,7 +109,7 @@ def test_depthwise_tile_keeps_accumulators_and_weights_in_registers(name):
     rng = np.random.default_rng(1)
 
     def tile(width: int, kernel: int, stride: int = 1) -> tuple[int, int]:
-        x, w = _random(rng, (1, width, width, 16)), _random(rng, (kernel, kernel, 1, 16))
+        x, w = _random(rng, (1, width, width, 32)), _random(rng, (kernel, kernel, 1, 32))
         return depthwise_tile(target, _node(x, w, (stride, stride), ((kernel // 2,) * 2,) * 2))
 
     got = ([tile(n, 3) for n in (56, 28, 112, 14, 7)], [tile(112, 3, 2), tile(28, 3, 2)],

@@ -525,26 +525,34 @@ def image_block(batch: int, image_bytes: int) -> int:
     return max(d for d in range(1, min(batch, fit) + 1) if batch % d == 0) if batch else 1
 
 
+DEPTHWISE_PAIR_ROWS = 4  # the most rows of a 2-vector depthwise tile (a kernel row's columns stay in registers)
+DEPTHWISE_SINGLE_ROWS = (8, 14)  # the most rows of a 1-vector tile; of a 3x3 one with 32 vector registers
+
+
 def depthwise_tile(target: object, node: Node) -> tuple[int, int]:
-    """(rows, vectors) of a depthwise tile: up to 8 outputs along the last spatial dim, evened out over it
-    (14 = 7 + 7, not 6 + 6 + 2: a short tail still loads a whole span of columns), and 2 column vectors
-    for kernels up to 3 wide where the rows even out with no tail, else 1. With 2 vectors, only as many
-    rows as keep the accumulators and one kernel row's weights (2 x rows + 2 x kernel width) within the
-    matmul tile's accumulators and b vectors (micro_tile): on AVX2 4, not 8 (16 accumulators and 6
-    weights spilled every loaded column: 58 spill moves in 56x56x72's tile, 17 at 4 x 2). One pinned
-    core, batch 1, 3x3 layers of MobileNetV3/EfficientNet-B0: 0.63-0.91x the time."""
+    """(rows, vectors) of a depthwise tile: rows along the last spatial dim, evened out over it (14 = 7 + 7,
+    not 6 + 6 + 2: a short tail still loads a whole span of columns). Kernels up to 3 wide take 2 column
+    vectors where the channels fill more than one and up to DEPTHWISE_PAIR_ROWS rows even out with no tail
+    (and no more than keep the accumulators and one kernel row's weights, 2 x rows + 2 x kernel width,
+    within the matmul tile's accumulators and b vectors: micro_tile); else 1 vector of up to 8 rows, 14 for
+    kernels up to 3 wide where the matmul tile has 24 accumulators (32 vector registers). On AVX2, 8 x 2
+    tiles spilled every loaded column (58 spill moves in 56x56x72's tile, 17 at 4 x 2: 0.63-0.91x the time);
+    on AVX-512 they left no room for a kernel row's 20 loaded columns (LLVM loads them all first: 10 spills
+    a kernel row). One pinned AVX-512 core, MobileNetV3/EfficientNet-B0/ShuffleNet 3x3 layers: 4 x 2 instead
+    of 8 x 2 0.66-0.92x the time; 14 x 1 instead of 7 x 2 at 14 outputs 0.43-0.87x; 16 channels 14 x 1
+    instead of 8 x 2 (one vector's worth) 0.91x."""
     width = node.inputs[1].shape[-3]
     length = node.outputs[0].shape[-2]
     tile_rows, tile_vectors = micro_tile(target)
 
-    def rows(vectors: int) -> int:
-        cap = 8 if vectors == 1 else max(1, min(8, (tile_rows + 1) * tile_vectors // vectors - width))
-        return -(-length // -(-length // cap))
+    def rows(cap: int) -> int:
+        return -(-length // -(-length // max(1, cap)))
 
-    vectors = min(tile_vectors, 2)
-    if width > 3 or length % rows(vectors):
-        vectors = 1
-    return rows(vectors), vectors
+    pair = rows(min(DEPTHWISE_PAIR_ROWS, (tile_rows + 1) * tile_vectors // 2 - width))
+    if (width <= 3 and tile_vectors >= 2 and length % pair == 0
+            and node.inputs[0].shape[-1] > lanes(target, node.outputs[0].dtype)):
+        return pair, 2
+    return rows(DEPTHWISE_SINGLE_ROWS[width <= 3 and tile_rows * tile_vectors >= 24]), 1
 
 
 def _positions(builder: ir.IRBuilder, conv: _Conv, outer: list[ir.Value], row: ir.Value) -> list[ir.Value]:
