@@ -93,7 +93,7 @@ def test_cases_cover_each_tile_shape(flavour):
 # 3x3 at widths 56, 28, 112, 14, 7, 3x3 stride 2 at 112 and 28, 5x5 at widths 56, 28, 14, 7.
 REGISTER_TILES = {
     "x86_64-v3": (16, [(4, 2), (4, 2), (4, 2), (7, 1), (7, 1)], [(4, 2), (7, 1)], [(8, 1), (7, 1), (7, 1), (7, 1)]),
-    "x86_64-v4": (32, [(4, 2), (4, 2), (4, 2), (14, 1), (7, 1)], [(4, 2), (14, 1)], [(8, 1), (7, 1), (7, 1), (7, 1)]),
+    "x86_64-v4": (32, [(4, 2), (4, 2), (4, 2), (14, 1), (7, 1)], [(4, 2), (7, 1)], [(8, 1), (7, 1), (7, 1), (7, 1)]),
 }
 
 
@@ -101,7 +101,8 @@ REGISTER_TILES = {
 def test_depthwise_tile_keeps_accumulators_and_weights_in_registers(name):
     """3x3: 2 vectors x 4 rows (8 accumulators, 6 weights) where 4-row tiles even out, on AVX2 (16 ymm) and
     AVX-512 (32 zmm: 8 x 2 tiles spilled a kernel row's loaded columns); 14 outputs give 7 + 7 rows of one
-    vector on AVX2 instead of a 2-row tail, 14 rows on AVX-512. 5x5 keeps one vector and up to 8 rows on
+    vector on AVX2 instead of a 2-row tail, 14 rows on AVX-512 (stride 2: 7 + 7, a 14-row tile's 30 columns
+    spilled). 5x5 keeps one vector and up to 8 rows on
     both. Every tile's accumulators and one kernel row's weights leave 2 registers free (the loaded input
     column and one temporary). Explicit targets: no AVX2 or AVX-512 CPU needed to choose their tiles."""
     registers, three, three_stride2, five = REGISTER_TILES[name]

@@ -526,7 +526,8 @@ def image_block(batch: int, image_bytes: int) -> int:
 
 
 DEPTHWISE_PAIR_ROWS = 4  # the most rows of a 2-vector depthwise tile (a kernel row's columns stay in registers)
-DEPTHWISE_SINGLE_ROWS = (8, 14)  # the most rows of a 1-vector tile; of a 3x3 one with 32 vector registers
+DEPTHWISE_SINGLE_ROWS = 8  # the most rows of a 1-vector tile
+DEPTHWISE_SPAN = 16  # the most input columns a 1-vector 3x3 tile's row spans, with 32 vector registers
 
 
 def depthwise_tile(target: object, node: Node) -> tuple[int, int]:
@@ -534,8 +535,9 @@ def depthwise_tile(target: object, node: Node) -> tuple[int, int]:
     not 6 + 6 + 2: a short tail still loads a whole span of columns). Kernels up to 3 wide take 2 column
     vectors where the channels fill more than one and up to DEPTHWISE_PAIR_ROWS rows even out with no tail
     (and no more than keep the accumulators and one kernel row's weights, 2 x rows + 2 x kernel width,
-    within the matmul tile's accumulators and b vectors: micro_tile); else 1 vector of up to 8 rows, 14 for
-    kernels up to 3 wide where the matmul tile has 24 accumulators (32 vector registers). On AVX2, 8 x 2
+    within the matmul tile's accumulators and b vectors: micro_tile); else 1 vector of up to 8 rows, or for
+    kernels up to 3 wide where the matmul tile has 24 accumulators (32 vector registers) as many as span
+    DEPTHWISE_SPAN input columns (stride 1: 14; stride 2: 8, where 14 spilled: 1.3-1.9x). On AVX2, 8 x 2
     tiles spilled every loaded column (58 spill moves in 56x56x72's tile, 17 at 4 x 2: 0.63-0.91x the time);
     on AVX-512 they left no room for a kernel row's 20 loaded columns (LLVM loads them all first: 10 spills
     a kernel row). One pinned AVX-512 core, MobileNetV3/EfficientNet-B0/ShuffleNet 3x3 layers: 4 x 2 instead
@@ -552,7 +554,11 @@ def depthwise_tile(target: object, node: Node) -> tuple[int, int]:
     if (width <= 3 and tile_vectors >= 2 and length % pair == 0
             and node.inputs[0].shape[-1] > lanes(target, node.outputs[0].dtype)):
         return pair, 2
-    return rows(DEPTHWISE_SINGLE_ROWS[width <= 3 and tile_rows * tile_vectors >= 24]), 1
+    cap = DEPTHWISE_SINGLE_ROWS
+    if width <= 3 and tile_rows * tile_vectors >= 24:  # 32 registers: as many rows as span 16 columns
+        last = _axes(node)[-1]
+        cap = max(cap, (DEPTHWISE_SPAN - 1 - (width - 1) * last.rhs_dilation) // last.stride + 1)
+    return rows(cap), 1
 
 
 def _positions(builder: ir.IRBuilder, conv: _Conv, outer: list[ir.Value], row: ir.Value) -> list[ir.Value]:
