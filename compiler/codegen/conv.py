@@ -644,8 +644,7 @@ def _store_rows(builder: ir.IRBuilder, conv: _Conv, outer: list[ir.Value], ow0: 
             else:
                 epilogue.apply_row(builder, node, fn, pixel, out_base, c0, sum(widths))
 
-        _when(builder, [(when, node, fn, mode) for when, node, fn, mode in modes if mode in ("vector", "loop")],
-              row_epilogue)
+        epilogue.by_form(builder, [item for item in modes if item[3] in ("vector", "loop")], row_epilogue)
 
     def tile_epilogue(node: Node, fn: object, mode: str) -> None:
         if mode == "outlined":  # the tile's rows are consecutive output pixels
@@ -654,8 +653,7 @@ def _store_rows(builder: ir.IRBuilder, conv: _Conv, outer: list[ir.Value], ow0: 
         else:
             epilogue.apply_rows_vector(builder, node, fn, rows, c0, sum(widths))
 
-    _when(builder, [(when, node, fn, mode) for when, node, fn, mode in modes if mode in ("outlined", "wide")],
-          tile_epilogue)
+    epilogue.by_form(builder, [item for item in modes if item[3] in ("outlined", "wide")], tile_epilogue)
 
 
 def _epilogue_mode(node: Node) -> str | None:
@@ -668,24 +666,6 @@ def _epilogue_mode(node: Node) -> str | None:
     if epilogue.widens(node):
         return "wide"
     return "vector" if epilogue.vectorises(node) else "loop"
-
-
-def _when(builder: ir.IRBuilder, chosen: list[tuple[ir.Value | None, Node, object, str]],
-          emit: Callable[[Node, object, str], None]) -> None:
-    """emit each (node, fn, mode) of chosen where its condition holds (None: always; the conditions of a
-    core's two forms exclude each other: both chosen, one branch)."""
-    if len(chosen) == 2 and all(when is not None for when, *_ in chosen):
-        with builder.if_else(chosen[0][0]) as (then, otherwise):
-            for (_, node, fn, mode), block in zip(chosen, (then, otherwise)):
-                with block:
-                    emit(node, fn, mode)
-        return
-    for when, node, fn, mode in chosen:
-        if when is None:
-            emit(node, fn, mode)
-            continue
-        with builder.if_then(when):
-            emit(node, fn, mode)
 
 
 def _kernel_linear(builder: ir.IRBuilder, conv: _Conv, kernel: list[ir.Value]) -> ir.Value:

@@ -339,6 +339,24 @@ def _with_residual(plain: Node, attr: str) -> Node:
                                                                      tuple(nodes), loads), attr)
 
 
+def by_form(builder: ir.IRBuilder, chosen: list[tuple], emit: Callable[..., None]) -> None:
+    """emit(*rest) for each (condition, *rest) of chosen where its condition holds (None: always). A
+    residual-sharing core's two forms (share_residual: residual_present and its negation, which exclude each
+    other) take one branch."""
+    if len(chosen) == 2 and all(item[0] is not None for item in chosen):
+        with builder.if_else(chosen[0][0]) as (then, otherwise):
+            for (_, *rest), block in zip(chosen, (then, otherwise)):
+                with block:
+                    emit(*rest)
+        return
+    for when, *rest in chosen:
+        if when is None:
+            emit(*rest)
+            continue
+        with builder.if_then(when):
+            emit(*rest)
+
+
 def residual_forms(node: Node, target: object, min_slot: int, attr: str = "epilogue") -> Residual | None:
     """node's Residual, or None where it has a residual add that is not where the core adds it. min_slot:
     the first input slot a residual may be in (the operands' before it); attr: the node's chain (a

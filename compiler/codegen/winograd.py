@@ -253,13 +253,13 @@ def _outputs(builder: ir.IRBuilder, g: Geometry, s: Sizes, chains: list[tuple[ir
             partial = bool(g.out_h % g.tile or g.out_w % g.tile)
             step = vectors if partial else 1
             with for_range(builder, vectors // step, "v") as v:
-                lanes_ = [_mul(builder, _sum(builder, _mul(builder, v, step), u), width) for u in range(step)]
+                offsets = [_mul(builder, _sum(builder, _mul(builder, v, step), u), width) for u in range(step)]
                 ys = []
-                for lane in lanes_:
+                for lane in offsets:
                     m = [load(builder, ps, _sum(builder, m_tile, m_offsets[p], lane), F32, width)
                          for p in range(g.alpha ** 2)]
                     ys.append(_transform(builder, at, [m[i * g.alpha:(i + 1) * g.alpha] for i in range(g.alpha)], at))
-                column = _sum(builder, c0, lanes_[0])
+                column = _sum(builder, c0, offsets[0])
                 for i in range(g.tile):
                     for j in range(g.tile):
                         oy_i, ox_j = _sum(builder, oy, i), _sum(builder, ox, j)
@@ -276,22 +276,14 @@ def _outputs(builder: ir.IRBuilder, g: Geometry, s: Sizes, chains: list[tuple[ir
 
 def _apply_chains(builder: ir.IRBuilder, hosts: list[tuple[ir.Value | None, Node | None, object]], row: ir.Value,
                   base: ir.Value, column: ir.Value, count: int) -> None:
-    """Each host's chain on the row's columns where its condition holds (two conditions: one branch)."""
+    """Each host's chain on the row's columns where its condition holds (a core's two forms: one branch)."""
     def apply(host: Node | None, fn: object) -> None:
         if host is not None and epilogue.vectorises(host):
             epilogue.apply_rows_vector(builder, host, fn, [(row, base)], column, count)
         elif host is not None:
             epilogue.apply_row(builder, host, fn, row, base, column, count)
 
-    if len(hosts) == 1:
-        apply(*hosts[0][1:])
-        return
-    (present, host, fn), (_, plain, plain_fn) = hosts
-    with builder.if_else(present) as (then, otherwise):
-        with then:
-            apply(host, fn)
-        with otherwise:
-            apply(plain, plain_fn)
+    epilogue.by_form(builder, hosts, apply)
 
 
 def _when(builder: ir.IRBuilder, checks: list[ir.Value]) -> AbstractContextManager:
@@ -330,8 +322,8 @@ def _emit_winograd_conv(ctx: EmitContext, fn: ir.Function, node: Node, plain: No
               (i * g.width + j) * g.cin for i in range(g.alpha) for j in range(g.alpha)]
     chains: list[tuple[ir.Value | None, Node, object]] = [(None, node, fn)]
     if plain is not None:
-        chains = [(epilogue.residual_present(builder, fn, forms), node, fn),
-                  (None, plain, epilogue.plain_arguments(fn, forms))]
+        present = epilogue.residual_present(builder, fn, forms)
+        chains = [(present, node, fn), (builder.not_(present), plain, epilogue.plain_arguments(fn, forms))]
     part, parts = parts_of(builder, node, fn)
     lo, hi = share(builder, s.units, part, parts)
     # the region of the part's first unit serves all its units: no other part uses it, and it stays in cache
