@@ -4,6 +4,7 @@ the 128 that a 32 KiB (L1) panel of the 64-column zmm block gives (each pass rel
 depths the panels split (several panels and a remainder, with a fused bias and ReLU after the last one)
 against float64 NumPy, on one part and two (same bits). A streamed b's first tile prefetches every cache
 line of the row PREFETCH_K ahead: four for a packed zmm row of 256 bytes, one for AVX2's 64.
+A b that does not stream has its tiles prefetch the next row block of a instead (prefetcht1).
 """
 
 from __future__ import annotations
@@ -74,3 +75,29 @@ def test_streamed_rows_are_prefetched_line_by_line(target: str, lines: int) -> N
     loops = _kernel_loops(asm)
     assert loops
     assert all(body.count("prefetcht0") == lines for body in loops)
+
+
+@pytest.mark.parametrize("target", ["x86_64-v4", "x86_64-v3"])
+def test_next_row_block_of_a_is_prefetched(target: str) -> None:
+    """A b that does not stream: each k step of a tile prefetches (prefetcht1, matmul.A_LOCALITY) the next
+    row block's a, once; a streamed b's tiles prefetch b's lines only (a from L3 stalled the broadcasts)."""
+    for (m, k, n), fetches in (((200, 96, 384), 1), ((20, 1024, 640), 0)):
+        model, _, _ = _dense(m, k, n)
+        loops = _kernel_loops(compile_assembly(lower(import_onnx(model), target)[1], TARGETS[target]))
+        assert loops
+        assert [body.count("prefetcht1") for body in loops] == [fetches] * len(loops)
+
+
+@pytest.mark.parametrize("m,k,n", [(203, 96, 384), (61, 40, 100)])
+def test_prefetching_a_keeps_the_product(m: int, k: int, n: int) -> None:
+    """The prefetch runs past a's end on the last row block (it never faults): the product against float64
+    NumPy, with a row and a column tail, on one part and two (same bits)."""
+    model, w, bias = _dense(m, k, n)
+    x = runtime.aligned_empty((m, k), np.float32)
+    x[...] = np.random.default_rng(m).standard_normal((m, k))
+    cbx = build(import_onnx(model))
+    (one,), (two,) = (runtime.load(cbx, threads=t)(x) for t in (1, 2))
+    want = np.maximum(x.astype(np.float64) @ w + bias, 0)
+    magnitude = np.abs(x).astype(np.float64) @ np.abs(w) + np.abs(bias)
+    assert np.all(np.abs(one - want) <= 2 * k * np.finfo(np.float32).eps * magnitude)
+    np.testing.assert_array_equal(one, two)
