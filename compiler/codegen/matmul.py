@@ -337,7 +337,7 @@ def _emit_rectangle(ctx: EmitContext, node: Node, fn: ir.Function, builder: ir.I
         a_base, b_base, c_base = batch_offsets(builder, bi, batch, [view.a, view.b, view.c])
         operands = _Operands(pa, pb, pc, a_base, b_base, c_base, depth, columns, elem, packed is not None,
                              view.a[-2], view.a[-1], view.b[-2], view.c[-2], node.inputs[1].dtype,
-                             widens_f16(ctx.target), sizes is not None)
+                             widens_f16(ctx.target), sizes is not None, constants.rows > tile_rows)
         # one row block reads each b element once: K panels would only cut the stream into pieces
         step = depth_block(ctx.target, out.dtype) if constants.rows > tile_rows else max(depth, 1) if sizes is None \
             else depth  # runtime_sizes: depth > 0
@@ -501,6 +501,7 @@ class _Operands:
     b_dtype: DType  # the output's, or bf16/f16/i8 (widened as loaded)
     f16_in_hardware: bool  # the target converts f16 itself (targets.widens_f16)
     branches: bool = False  # a tile loads C only where it accumulates (a branch, not loads and a select)
+    blocks_of_a: bool = True  # a has more than one row block: a tile prefetches the next one's rows
 
     def load_b(self, builder: ir.IRBuilder, at: ir.Value, width: int) -> ir.Value:
         if self.b_dtype is DType.i8:  # int8 weights of an f32 layer: exact widening
@@ -544,7 +545,7 @@ def _tile(builder: ir.IRBuilder, op: _Operands, rows: int, widths: list[int], i0
         op.pa, [builder.add(a_row, _times(builder, r, op.a_row))], inbounds=True, source_etype=op.elem))
         for r in range(rows)]
     next_block = None
-    if stream is None and op.a_k == 1:  # a's next row block, prefetched (module doc): from its first row at k0
+    if stream is None and op.a_k == 1 and op.blocks_of_a:  # a's next row block (module doc), from its row at k0
         ahead = _times(builder, rows, op.a_row)
         next_block = index(builder, ahead, (a_row, 1)) if isinstance(ahead, int) else builder.add(a_row, ahead)
     pitch = sum(widths) if op.packed else op.b_k
