@@ -29,7 +29,8 @@ from cerebro.compiler import build
 from cerebro.compiler.codegen import EMITTERS, PARALLEL, EmitContext
 from cerebro.compiler.codegen.elementwise import CHUNK
 from cerebro.compiler.driver import lower
-from cerebro.compiler.targets import EM_AARCH64, resolve_target
+from cerebro.compiler.ir.dtypes import DType
+from cerebro.compiler.targets import EM_AARCH64, lanes, micro_tile, resolve_target
 from cerebro.frontends.jax import trace
 
 jax.config.update("jax_platforms", "cpu")
@@ -264,3 +265,24 @@ def test_parts_split_the_operand_that_outweighs(name: str, op: str, whole_along:
     assert written.any() and not written.all()
     split = written.any(axis=whole_along) & ~written.all(axis=whole_along)  # only the tile at the shares' seam
     assert split.sum() < 0.4 * split.size, f"{name}: part 0 wrote {split.sum()} of {split.size} lines in part"
+
+
+def test_many_parts_of_a_channels_first_conv_take_one_channel_block_each() -> None:
+    """With more parts than channel blocks (a conv sliced into stages of STAGE_FLOPS), the parts of a conv
+    split by channels take its (channel block, pixel block) tiles channel block by channel block
+    (partition.grid_share's first_major): consecutive parts find one block's weights in cache. Numbered
+    pixel block by pixel block, each stage read every block's weights again: ResNet18 at batch 1, whose
+    3x3x512x512 convs are 58 stages each, ran 39.9 -> 27.9 ms on one Xeon core, the same bits."""
+    fn, shapes = _graphs()["conv_deep"]
+    rng = np.random.default_rng(5)
+    args = [rng.normal(size=s).astype(np.float32) for s in shapes]
+    (node,) = [n for n in lower(trace(fn, *args).graph, HOST)[0].nodes if n.op == "conv"]
+    inputs = [np.ascontiguousarray(v.data if v.data is not None else rng.normal(size=v.shape).astype(np.float32))
+              for v in node.inputs]
+    block = micro_tile(HOST)[1] * lanes(HOST, DType.f32)
+    blocks = -(-node.outputs[0].shape[-1] // block)
+    kernel = _kernel(node, HOST)
+    for part in range(2 * blocks):
+        a, b = (_run_parts(kernel, node, inputs, 2 * blocks, only=part, fill=fill)[0] for fill in (1e30, -1e30))
+        channels = np.flatnonzero((a.view(np.uint32) == b.view(np.uint32)).any(axis=(0, 1, 2)))
+        assert channels.size and channels[0] // block == channels[-1] // block == part // 2, (part, channels)

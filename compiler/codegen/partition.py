@@ -158,39 +158,54 @@ def grid_units(first: int, second: int, parts: int, by_first: bool = True) -> in
 
 
 def grid_share(builder: ir.IRBuilder, part: ir.Value, parts: ir.Value, first: int | ir.Value,
-               second: int | ir.Value, by_first: bool | ir.Value = True) -> list[Rectangle]:
+               second: int | ir.Value, by_first: bool | ir.Value = True,
+               first_major: bool | ir.Value = False) -> list[Rectangle]:
     """Part's share of a first x second grid of units, as three rectangles (some empty). With by_first
     and at least as many units along `first` as parts, a share of those (all of `second`); else a
-    share of all units numbered with `second` major: the rest of its first `second` index, its full
-    ones, and the start of its last one. (matmul: row blocks x column blocks, so with few rows each
-    part streams its own share of b; conv: channel blocks x pixel blocks, each part its own pixels;
-    `first` and `second` may be run-time counts, `first` at least 1, and by_first an i1.)"""
+    share of all units numbered with `second` major (first_major: with `first` major): the rest of its
+    first major index, its full ones, and the start of its last one. (matmul: row blocks x column
+    blocks, so with few rows each part streams its own share of b; conv: channel blocks x pixel blocks,
+    each part its own pixels, or, first_major, consecutive parts the pixels of one channel block;
+    `first` and `second` may be run-time counts, `first` at least 1, by_first and first_major i1s.)"""
     whole = builder.icmp_unsigned(">=", _i64(first) if by_first is not False else i64(0), parts)
     if not isinstance(by_first, bool):
         whole = builder.and_(whole, by_first)
     first_lo, first_hi = share(builder, first, part, parts)
     lo, hi = share(builder, first * second if isinstance(first, int) and isinstance(second, int)
                    else builder.mul(_i64(first), _i64(second)), part, parts)
-    height = i64(max(first, 1)) if isinstance(first, int) else first
-    head, head_at = builder.udiv(lo, height), builder.urem(lo, height)
-    tail, tail_at = builder.udiv(hi, height), builder.urem(hi, height)
-    partial = builder.icmp_unsigned("!=", head_at, i64(0))
-    alone = builder.icmp_unsigned("==", head, tail)
-    after_head = builder.add(head, i64(1))
-    head_end = builder.select(builder.and_(partial, builder.not_(alone)), _i64(first), head_at)
-    by_units = [(head_at, head_end, head, after_head),
-                (i64(0), _i64(first), builder.select(partial, after_head, head), tail),
-                (builder.select(alone, head_at, i64(0)), tail_at, tail, builder.add(tail, i64(1)))]
+    by_units = [tuple(m_lo_hi[2:] + m_lo_hi[:2]) for m_lo_hi in _major_share(builder, lo, hi, first)]
+    if first_major is not False:
+        along_first = _major_share(builder, lo, hi, second)
+        by_units = along_first if first_major is True else [
+            tuple(builder.select(first_major, f, u) for f, u in zip(mine, units))
+            for mine, units in zip(along_first, by_units)]
     nothing = (i64(0),) * 4
     by_first = [(first_lo, first_hi, i64(0), _i64(second)), nothing, nothing]
     return [tuple(builder.select(whole, f, u) for f, u in zip(mine, units)) for mine, units in zip(by_first, by_units)]
 
 
+def _major_share(builder: ir.IRBuilder, lo: ir.Value, hi: ir.Value, minor: int | ir.Value) -> list[Rectangle]:
+    """Units lo..hi of a grid numbered major-first with `minor` units per major index, as three
+    rectangles (major lo, major hi, minor lo, minor hi): the rest of the first major index, the full
+    ones, the start of the last."""
+    height = i64(max(minor, 1)) if isinstance(minor, int) else minor
+    head, head_at = builder.udiv(lo, height), builder.urem(lo, height)
+    tail, tail_at = builder.udiv(hi, height), builder.urem(hi, height)
+    partial = builder.icmp_unsigned("!=", head_at, i64(0))
+    alone = builder.icmp_unsigned("==", head, tail)
+    after_head = builder.add(head, i64(1))
+    head_end = builder.select(builder.and_(partial, builder.not_(alone)), _i64(minor), head_at)
+    return [(head, after_head, head_at, head_end),
+            (builder.select(partial, after_head, head), tail, i64(0), _i64(minor)),
+            (tail, builder.add(tail, i64(1)), builder.select(alone, head_at, i64(0)), tail_at)]
+
+
 @contextmanager
 def for_rectangles(builder: ir.IRBuilder, part: ir.Value, parts: ir.Value, first: int | ir.Value,
-                   second: int | ir.Value, by_first: bool | ir.Value = True) -> Iterator[Rectangle]:
+                   second: int | ir.Value, by_first: bool | ir.Value = True,
+                   first_major: bool | ir.Value = False) -> Iterator[Rectangle]:
     """The body once per rectangle of grid_share, with its bounds: one copy of the kernel's code."""
-    rectangles = grid_share(builder, part, parts, first, second, by_first)
+    rectangles = grid_share(builder, part, parts, first, second, by_first, first_major)
     with for_range(builder, len(rectangles), "rect") as at:
         yield tuple(_pick(builder, at, [r[k] for r in rectangles]) for k in range(4))
 
