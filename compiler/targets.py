@@ -113,6 +113,23 @@ def micro_tile(target: object) -> tuple[int, int]:
     return 4, 3  # SSE: 16 xmm, 12 accumulators
 
 
+SHORT_MATMUL_ROWS = 64  # matmul_tile's taller tile: for matmuls of at most this many rows (all batches)
+
+
+def matmul_tile(target: object, rows: int) -> tuple[int, int]:
+    """(rows, vectors) of the register tile of a matmul of `rows` rows in all (codegen/matmul.py; passes/
+    prepack.py packs its b for it): micro_tile, but 12 x 2 zmm for up to SHORT_MATMUL_ROWS rows on a host
+    with AVX-512 that is not AMD's. Intel's cores issue two zmm FMAs a cycle where Zen 4 issues one, and
+    a short matmul reads each b panel once per row block, from memory or L2: half the row blocks, half
+    the reads (one Xeon core: 32 x 768 x 3072 122 -> 140 GFLOP/s, gpt2 b1 1.06x; taller matmuls gained
+    nothing, t5_encoder and whisper_encoder b8 ran 0.97x, resnet18's convs 0.92x). On Zen 4, 12 x 2 did
+    not pay (docs/benchmarks.md, "Matmul on Zen 4")."""
+    if (rows <= SHORT_MATMUL_ROWS and f32_lanes(target) >= 16 and getattr(target, "name", "") == "host"
+            and getattr(target, "is_x86", False) and not getattr(target, "cpu", "").startswith("znver")):
+        return 12, 2
+    return micro_tile(target)
+
+
 _X86_V2 = "+sse2,+sse3,+ssse3,+sse4.1,+sse4.2,+popcnt,+cx16"
 _X86_V3 = _X86_V2 + ",+avx,+avx2,+fma,+f16c,+bmi,+bmi2,+lzcnt,+movbe"
 _X86_V4 = _X86_V3 + ",+avx512f,+avx512bw,+avx512cd,+avx512dq,+avx512vl"

@@ -19,7 +19,7 @@ from cerebro import runtime
 from cerebro.compiler.codegen import matmul
 from cerebro.compiler.driver import build, compile_assembly, lower
 from cerebro.compiler.ir.dtypes import DType
-from cerebro.compiler.targets import TARGETS, resolve_target
+from cerebro.compiler.targets import TARGETS, micro_tile, resolve_target
 from cerebro.frontends.onnx import import_onnx
 
 
@@ -27,7 +27,7 @@ from cerebro.frontends.onnx import import_onnx
                                                ("x86_64-v3", DType.f32, 512), ("x86_64", DType.f32, 682),
                                                ("aarch64", DType.f32, 682)])
 def test_depth_block(target: str, dtype: DType, rows: int) -> None:
-    assert matmul.depth_block(TARGETS[target], dtype) == rows
+    assert matmul.depth_block(TARGETS[target], dtype, micro_tile(TARGETS[target])[1]) == rows
 
 
 def _dense(m: int, k: int, n: int) -> tuple[bytes, np.ndarray, np.ndarray]:

@@ -84,7 +84,7 @@ from cerebro.compiler.ir import Node
 from cerebro.compiler.ir.dtypes import DType
 from cerebro.compiler.ir.matmul_view import MatmulView, matmul_view
 from cerebro.compiler.ir.strides import contiguous_strides
-from cerebro.compiler.targets import lanes, micro_tile, widens_f16
+from cerebro.compiler.targets import lanes, matmul_tile, widens_f16
 
 
 def column_phases(columns: int, width: int, vectors: int) -> list[tuple[list[int], int, int]]:
@@ -155,15 +155,21 @@ PREFETCH_K = 16  # b rows the panel's first tile fetches ahead, every cache line
 CACHE_LINE = 64  # bytes
 STREAMED_B_BYTES = 2 << 20  # a packed b this big comes from L3 or memory, not L2: its first tiles prefetch
 ALIGNED_COPY_BYTES = 4096  # the largest column block of b (all of K) copied to the stack for aligned loads
-MAX_TILE_ROWS = 8  # micro_tile's rows on any target
+MAX_TILE_ROWS = 12  # matmul_tile's rows on any target
 A_LOCALITY = 2  # the next row block's a into L2 and out (prefetcht1; Zen 4: as fast as prefetcht0)
 MIN_DEPTH_BLOCK = 512  # K rows per pass at least (depth_block): AVX2's L1-sized panel, AVX-512's from L2
+
+
+def tile(node: Node, target: object) -> tuple[int, int]:
+    """(rows, vectors) of node's register tile: targets.matmul_tile for its rows in all batches."""
+    view = matmul_view(node)
+    return matmul_tile(target, math.prod(view.batch) * view.rows)
 
 
 def _unit_counts(node: Node, target: object) -> tuple[int, int]:
     """(batch x row blocks, column blocks) of the output's register tiles."""
     view = matmul_view(node)
-    tile_rows, vectors = micro_tile(target)
+    tile_rows, vectors = tile(node, target)
     phases = tile_phases(view.columns, lanes(target, node.outputs[0].dtype), vectors)
     return math.prod(view.batch) * -(-view.rows // tile_rows), sum(count for _, count, _ in phases)
 
@@ -180,7 +186,7 @@ def aligned_copy(node: Node, target: object) -> bool:
     keys, b = K^T [64, 197], ran 1.5x slower than with 192 or 200), of at most ALIGNED_COPY_BYTES per
     column block, and more than one row block to read each copy."""
     view, out = matmul_view(node), node.outputs[0]
-    tile_rows, vectors = micro_tile(target)
+    tile_rows, vectors = tile(node, target)
     width = lanes(target, out.dtype)
     vector_bytes = width * out.dtype.itemsize
     return ("packed_b" not in node.attrs and node.inputs[1].dtype is out.dtype and width > 1
@@ -235,12 +241,12 @@ def runtime_shapes(node: Node, target: object) -> tuple[dict[int, tuple], tuple,
     if not runtime_sizes(node):  # the batch count: all else as the view says
         (_, *strides), = _batch_dims(view.batch, [view.a, view.b, view.c])
         walk = (view.rows, view.depth, view.columns, tuple(strides), view.a[-2:], view.b[-2:], view.c[-2:])
-        return shapes, ("batch", walk), {"view": "batch"}
-    tile_rows, vectors = micro_tile(target)
+        return shapes, ("batch", walk, tile(node, target)), {"view": "batch"}
+    tile_rows, vectors = tile(node, target)
     width = lanes(target, node.outputs[0].dtype)
     # a b streamed from memory prefetches in its k loop: one more uop per k step where b is in cache (3136 x 96
     # x 288: 2% slower)
-    choices = ("sizes", view.rows % tile_rows, tile_plan(view.columns, width, vectors),
+    choices = ("sizes", tile_rows, view.rows % tile_rows, tile_plan(view.columns, width, vectors),
                node.inputs[1].nbytes >= STREAMED_B_BYTES)
     ends = _rows_times_columns(node)  # its epilogue (an Epilogue: described as the node's own would be)
     return shapes, (*choices, ends is not node), {"view": "contiguous", **({"epilogue": ends.attrs["epilogue"]}
@@ -258,7 +264,7 @@ def emit_matmul(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
         raise unsupported(node, f"matmul on {out.dtype.name}")
     view = matmul_view(node)
     width = lanes(ctx.target, out.dtype)
-    _, vectors = micro_tile(ctx.target)
+    _, vectors = tile(node, ctx.target)
     packed = node.attrs.get("packed_b")
     if packed is not None and (packed != width * vectors or len(view.batch) > 0):
         raise unsupported(node, f"b packed in blocks of {packed} for a {width * vectors}-column tile")
@@ -299,7 +305,7 @@ def _rows_times_columns(node: Node) -> Node:
 def _runtime_units(builder: ir.IRBuilder, node: Node, target: object, sizes: MatmulView
                    ) -> tuple[ir.Value, ir.Value]:
     """_unit_counts from the size arguments (runtime_sizes: no batch)."""
-    tile_rows, vectors = micro_tile(target)
+    tile_rows, vectors = tile(node, target)
     view = matmul_view(node)
     phases = runtime_tile_phases(builder, view.columns, sizes.columns, lanes(target, DType.f32), vectors)
     rows = builder.add(builder.udiv(sizes.rows, i64(tile_rows)), i64(int(view.rows % tile_rows > 0)))
@@ -326,7 +332,7 @@ def _emit_rectangle(ctx: EmitContext, node: Node, fn: ir.Function, builder: ir.I
     batch, rows, depth, columns = view.batch, view.rows, view.depth, view.columns
     elem = element_type(out.dtype)
     width = lanes(ctx.target, out.dtype)
-    tile_rows, vectors = micro_tile(ctx.target)
+    tile_rows, vectors = tile(node, ctx.target)
     packed = node.attrs.get("packed_b")
     pa, pb, pc = fn.args[0], fn.args[1], fn.args[len(node.inputs)]
     phases = runtime_tile_phases(builder, constants.columns, columns, width, vectors)
@@ -339,8 +345,8 @@ def _emit_rectangle(ctx: EmitContext, node: Node, fn: ir.Function, builder: ir.I
                              view.a[-2], view.a[-1], view.b[-2], view.c[-2], node.inputs[1].dtype,
                              widens_f16(ctx.target), sizes is not None, constants.rows > tile_rows)
         # one row block reads each b element once: K panels would only cut the stream into pieces
-        step = depth_block(ctx.target, out.dtype) if constants.rows > tile_rows else max(depth, 1) if sizes is None \
-            else depth  # runtime_sizes: depth > 0
+        whole = max(depth, 1) if sizes is None else depth  # runtime_sizes: depth > 0
+        step = depth_block(ctx.target, out.dtype, vectors) if constants.rows > tile_rows else whole
         streams = packed is not None and node.inputs[1].nbytes >= STREAMED_B_BYTES  # a choice of the key
 
         ends = node if sizes is None else _rows_times_columns(node)
@@ -472,11 +478,10 @@ def k_panels(depth: int, step: int, separate_last: bool) -> list[tuple[int, int,
     return panels
 
 
-def depth_block(target: object, dtype: DType) -> int:
+def depth_block(target: object, dtype: DType, vectors: int) -> int:
     """K rows per pass: the b panel of one column block (depth x NV*W elements) within 32 KiB (L1), but at
     least MIN_DEPTH_BLOCK rows. Each pass loads and stores every C tile once more; AVX-512's 64-column block
     would get 128 rows from L1, and 512 (a 128 KiB panel, read from L2) ran 2-9% faster on Zen 4."""
-    _, vectors = micro_tile(target)
     return max(MIN_DEPTH_BLOCK, 32768 // (vectors * lanes(target, dtype) * dtype.itemsize))
 
 

@@ -18,7 +18,7 @@ import numpy as np
 
 from cerebro.compiler.ir import DType, Graph, Value
 from cerebro.compiler.ir.matmul_view import matmul_view
-from cerebro.compiler.targets import micro_tile, widens_f16
+from cerebro.compiler.targets import matmul_tile, widens_f16
 
 
 def _bf16_bits(data: np.ndarray) -> np.ndarray | None:
@@ -53,13 +53,13 @@ def narrowed(value: Value, target: object) -> Value:
 def narrow_half_weights(graph: Graph, target: object) -> Graph:
     """Store each packed f32 weight of a one-row-block matmul in a 16-bit type that holds it, in place;
     returns graph."""
-    tile_rows, _ = micro_tile(target)
     done: dict[int, Value] = {}
     for node in graph.nodes:
         if node.op != "matmul" or "packed_b" not in node.attrs:
             continue
         a, b = node.inputs[:2]
         view = matmul_view(node)
+        tile_rows, _ = matmul_tile(target, math.prod(view.batch) * view.rows)
         if a.dtype is not DType.f32 or b.dtype is not DType.f32 or math.prod(view.batch) * view.rows > tile_rows:
             continue
         if b.id not in done:

@@ -14,12 +14,15 @@ packed in its own order (ir/int8_layouts.py), its weight zero points moved into 
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from cerebro.compiler.ir import DType, Graph, Node, Value
 from cerebro.compiler.ir.int8_layouts import conv_packable, pack_conv_node
+from cerebro.compiler.ir.matmul_view import matmul_view
 from cerebro.compiler.ir.ops import Role, role_of
-from cerebro.compiler.targets import int8_dot, lanes, micro_tile
+from cerebro.compiler.targets import int8_dot, lanes, matmul_tile, micro_tile
 
 
 def pack_columns(b: np.ndarray, block: int) -> np.ndarray:
@@ -50,6 +53,12 @@ def _conv_weights(node: Node) -> int | None:
     return 1 if w.is_const and node.attrs.get("groups", 1) == 1 and not depthwise else None
 
 
+def _matmul_vectors(node: Node, target: object) -> int:
+    """The vectors of a matmul's register tile (targets.matmul_tile, as codegen/matmul.py's tile)."""
+    view = matmul_view(node)
+    return matmul_tile(target, math.prod(view.batch) * view.rows)[1]
+
+
 PACKABLE = {Role.MATMUL: _matmul_weights, Role.CONV: _conv_weights}  # role -> which input is its weights
 
 
@@ -69,7 +78,7 @@ def prepack_weights(graph: Graph, target: object) -> Graph:
         if slot is None or node.inputs[slot].size == 0 or lanes(target, node.inputs[slot].dtype) == 1:
             continue  # (scalar tiles: nothing to gain)
         w = node.inputs[slot]
-        block = lanes(target, w.dtype) * vectors
+        block = lanes(target, w.dtype) * (_matmul_vectors(node, target) if node.op == "matmul" else vectors)
         if (w.id, block) not in packed:
             data = pack_columns(w.data.reshape(-1, w.shape[-1]), block).reshape(w.shape)
             packed[(w.id, block)] = Value(w.shape, w.dtype, f"{w.name}.packed" if w.name else "", data=data)
