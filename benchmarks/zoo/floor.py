@@ -17,6 +17,9 @@ from pathlib import Path
 
 LEVELS = ("l2", "l3", "dram")
 FALLBACK_CACHES = {"l2": 512 * 1024, "l3": 16 * 1024 * 1024}  # where sysfs says nothing (not Linux)
+# the most the L3 probe reads: a VM may report its host's whole L3 (a Xeon guest: 480 MiB, of which 240 read at
+# memory's 11 GB/s while 8-64 MiB read at 29), and a smaller probe errs toward a lower floor
+L3_PROBE_BYTES = 32 * 1024 * 1024
 
 
 def cache_sizes(cpu: int) -> dict[str, int]:
@@ -34,7 +37,8 @@ def cache_sizes(cpu: int) -> dict[str, int]:
 
 def measure(cpu: int) -> dict:
     """The machine's floor facts, measured on `cpu` (this thread is pinned there meanwhile): the FMA peak of
-    one core and the read bandwidth of data in L2, L3 and DRAM (half of L2, half of L3, four times L3).
+    one core and the read bandwidth of data in L2, L3 and DRAM (half of L2, half of L3 up to L3_PROBE_BYTES,
+    four times L3).
     Best of many short trials (a few ms each, about a second in all): a trial that shared the core, the L3
     or DRAM with another process is slower (on a loaded machine, DRAM reads of two passes per trial measured
     6 GB/s where one pass measured 18), and the floor wants the machine's best."""
@@ -46,7 +50,7 @@ def measure(cpu: int) -> dict:
     os.sched_setaffinity(0, {cpu})
     try:
         caches = cache_sizes(cpu)
-        sizes = {"l2": caches["l2"] // 2, "l3": caches["l3"] // 2, "dram": caches["l3"] * 4}
+        sizes = {"l2": caches["l2"] // 2, "l3": min(caches["l3"] // 2, L3_PROBE_BYTES), "dram": caches["l3"] * 4}
         bandwidth = {level: n / read_time(n, trials=40 if level == "dram" else 50, repeats=1 if level == "dram" else 10)
                      for level, n in sizes.items()}
         peak = fma_peak()
