@@ -268,18 +268,22 @@ def test_parts_split_the_operand_that_outweighs(name: str, op: str, whole_along:
     assert split.sum() < max(0.4 * split.size, seam + 1), f"{name}: part 0 split {split.sum()} of {split.size} lines"
 
 
-def test_many_parts_of_a_channels_first_conv_take_one_channel_block_each() -> None:
-    """With more parts than channel blocks (a conv sliced into stages of STAGE_FLOPS), the parts of a conv
-    split by channels take its (channel block, pixel block) tiles channel block by channel block
-    (partition.grid_share's first_major): consecutive parts find one block's weights in cache. Numbered
-    pixel block by pixel block, each stage read every block's weights again: ResNet18 at batch 1, whose
-    3x3x512x512 convs are 58 stages each, ran 39.9 -> 27.9 ms on one Xeon core, the same bits."""
-    fn, shapes = _graphs()["conv_deep"]
+@pytest.mark.parametrize("x_shape, w_shape", [((1, 5, 5, 32), (3, 3, 32, 160)), ((8, 14, 14, 1024), (1, 1, 1024, 512))],
+                         ids=["split_by_channels", "streamed_weights"])
+def test_many_parts_of_a_big_conv_take_one_channel_block_each(x_shape: tuple, w_shape: tuple) -> None:
+    """With more parts than channel blocks (a conv sliced into stages of STAGE_FLOPS), a weights-outer conv split
+    by channels (3x3x32x160 on one 5x5 image), or whose weights stream from L3 or memory (conv.streams_weights:
+    1x1x1024x512, 2 MiB, on 8 images), takes its (channel block, pixel block) tiles channel block by channel
+    block (partition.grid_share's first_major): consecutive parts find one block's weights in cache.
+    Numbered pixel block by pixel block, each stage read every block's weights again: ResNet18 at batch 1,
+    whose 3x3x512x512 convs are 58 stages each, ran 39.9 -> 27.9 ms on one Xeon core, ResNet50 at batch 8
+    560 -> 480 ms, the same bits."""
     rng = np.random.default_rng(5)
-    args = [rng.normal(size=s).astype(np.float32) for s in shapes]
-    (node,) = [n for n in lower(trace(fn, *args).graph, HOST)[0].nodes if n.op == "conv"]
-    inputs = [np.ascontiguousarray(v.data if v.data is not None else rng.normal(size=v.shape).astype(np.float32))
-              for v in node.inputs]
+    k = rng.normal(size=w_shape).astype(np.float32)
+    conv = functools.partial(jax.lax.conv_general_dilated, dimension_numbers=("NHWC", "HWIO", "NHWC"))
+    x = rng.normal(size=x_shape).astype(np.float32)
+    (node,) = [n for n in lower(trace(lambda x: conv(x, k, (1, 1), "SAME"), x).graph, HOST)[0].nodes if n.op == "conv"]
+    inputs = [np.ascontiguousarray(v.data if v.data is not None else x) for v in node.inputs]
     block = micro_tile(HOST)[1] * lanes(HOST, DType.f32)
     blocks = -(-node.outputs[0].shape[-1] // block)
     kernel = _kernel(node, HOST)

@@ -384,8 +384,11 @@ def _emit_conv(ctx: EmitContext, fn: ir.Function, node: Node, plain: Node | None
                                                                           width, vectors)])
         image_blocks = x.shape[0] // per_block
         by_channels = _split_channels(builder, conv)
+        # many parts (stage slices): channel block by channel block where split by channels or where the weights
+        # stream (partition.grid_share: else every pixel block's slices read all the weights again)
+        first_major = True if streams_weights(node) else by_channels
         with for_rectangles(builder, part, parts, blocks, _arith(builder, "mul", image_blocks, pixel_units),
-                            by_channels, by_channels) as (
+                            by_channels, first_major) as (
                 channel_lo, channel_hi, pixel_lo, pixel_hi):
             with for_outer(builder, image_blocks, pixel_units, pixel_lo, pixel_hi, "ib") as (ib, begin, end):
                 first = affine(builder, 0, (ib, per_block))
