@@ -715,8 +715,8 @@ def _gemm_tile(builder: ir.IRBuilder, conv: _Conv, outer: list[ir.Value], ow0: i
     row_origins = [_origins(builder, conv, outer, affine(builder, r, (ow0, 1))) for r in range(rows)]
     run = _column_run(conv)
     steps = conv.cin_group * run if isinstance(conv.cin_group, int) else builder.mul(conv.cin_group, i64(run))
-    line = max(1, CACHE_LINE_BYTES // byte_size(conv.elem))
-    fetched_lines = range(0, sum(widths), line) if streams_weights(conv.node) else ()
+    per_line = max(1, CACHE_LINE_BYTES // byte_size(conv.elem))
+    fetched_lines = range(0, sum(widths), per_line) if streams_weights(conv.node) else ()
 
     def per_kernel_position(kernel: list[ir.Value], accs: list[ir.Value]) -> list[ir.Value]:
         kernel = kernel if run == 1 else [*kernel, i64(0)]

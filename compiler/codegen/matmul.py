@@ -162,8 +162,7 @@ MIN_DEPTH_BLOCK = 512  # K rows per pass at least (depth_block): AVX2's L1-sized
 
 def tile(node: Node, target: object) -> tuple[int, int]:
     """(rows, vectors) of node's register tile: targets.matmul_tile for its rows in all batches."""
-    view = matmul_view(node)
-    return matmul_tile(target, math.prod(view.batch) * view.rows)
+    return matmul_tile(target, matmul_view(node).all_rows)
 
 
 def _unit_counts(node: Node, target: object) -> tuple[int, int]:

@@ -37,6 +37,7 @@ from llvmlite import ir
 from cerebro.compiler.codegen import epilogue
 from cerebro.compiler.codegen.llvm_types import constant, load, multiply_add, splat, store
 from cerebro.compiler.codegen.loops import fold_range, for_range, i64, size_value
+from cerebro.compiler.codegen.matmul import STREAMED_B_BYTES
 from cerebro.compiler.codegen.partition import parts_of, share, unflatten
 from cerebro.compiler.codegen.registry import EmitContext, SizeRules, emitter, sizes_as_arguments
 from cerebro.compiler.ir import Node
@@ -351,16 +352,14 @@ def _emit_winograd_conv(ctx: EmitContext, fn: ir.Function, node: Node, plain: No
     builder.ret_void()
 
 
-STREAMED_KERNEL_BYTES = 2 << 20  # a transformed kernel this big comes from L3 or memory (matmul.STREAMED_B_BYTES)
-
-
 def _kernel_streams(builder: ir.IRBuilder, s: Sizes, positions: int) -> ir.Value:
     """Whether the units go column group by column group (each group's kernel read once from L3 or memory,
     then from L2 by every tile block, whose inputs each unit transforms again) rather than tile block by
     tile block (each block's inputs transformed once, every group's kernel read again): where the
-    transformed kernel (a^2 x Cin x Cout f32) is STREAMED_KERNEL_BYTES or more. ResNet18's 256 x 256 at
-    14 x 14, 4.2 MB in 9 tile blocks, read 9 times from a Xeon core's L3 at 29 GB/s."""
-    elements = STREAMED_KERNEL_BYTES // 4 // positions  # of Cin x Cout
+    transformed kernel (a^2 x Cin x Cout f32) is matmul.STREAMED_B_BYTES or more, which come from L3 or
+    memory. ResNet18's 256 x 256 at 14 x 14, 4.2 MB in 9 tile blocks, read 9 times from a Xeon core's L3
+    at 29 GB/s."""
+    elements = STREAMED_B_BYTES // 4 // positions  # of Cin x Cout
     if isinstance(s.cin, int) and isinstance(s.cout, int):
         return ir.Constant(ir.IntType(1), s.cin * s.cout >= elements)
     return builder.icmp_signed(">=", builder.mul(size_value(s.cin), size_value(s.cout)), i64(elements))

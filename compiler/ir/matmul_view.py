@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from cerebro.compiler.ir.graph import Node
@@ -20,6 +21,11 @@ class MatmulView:
     a: tuple[int, ...]
     b: tuple[int, ...]
     c: tuple[int, ...]
+
+    @property
+    def all_rows(self) -> int:
+        """Rows of a over all batches (what targets.matmul_tile picks a register tile by)."""
+        return math.prod(self.batch) * self.rows
 
 
 def matmul_view(node: Node) -> MatmulView:

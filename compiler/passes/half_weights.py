@@ -12,8 +12,6 @@ tile reuses each loaded b vector across rows and the widening would cost more th
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from cerebro.compiler.ir import DType, Graph, Value
@@ -59,8 +57,8 @@ def narrow_half_weights(graph: Graph, target: object) -> Graph:
             continue
         a, b = node.inputs[:2]
         view = matmul_view(node)
-        tile_rows, _ = matmul_tile(target, math.prod(view.batch) * view.rows)
-        if a.dtype is not DType.f32 or b.dtype is not DType.f32 or math.prod(view.batch) * view.rows > tile_rows:
+        tile_rows, _ = matmul_tile(target, view.all_rows)
+        if a.dtype is not DType.f32 or b.dtype is not DType.f32 or view.all_rows > tile_rows:
             continue
         if b.id not in done:
             done[b.id] = narrowed(b, target)

@@ -14,8 +14,6 @@ packed in its own order (ir/int8_layouts.py), its weight zero points moved into 
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from cerebro.compiler.ir import DType, Graph, Node, Value
@@ -55,8 +53,7 @@ def _conv_weights(node: Node) -> int | None:
 
 def _matmul_vectors(node: Node, target: object) -> int:
     """The vectors of a matmul's register tile (targets.matmul_tile, as codegen/matmul.py's tile)."""
-    view = matmul_view(node)
-    return matmul_tile(target, math.prod(view.batch) * view.rows)[1]
+    return matmul_tile(target, matmul_view(node).all_rows)[1]
 
 
 PACKABLE = {Role.MATMUL: _matmul_weights, Role.CONV: _conv_weights}  # role -> which input is its weights
