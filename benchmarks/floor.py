@@ -5,9 +5,10 @@ so its time is bounded below by the time to stream the weights from wherever the
 (L2, L3). This measures that bound on the current machine with the simplest possible
 kernel: an LLVM-JITed loop of aligned vector loads into four accumulators, no stores.
 Its compute twin, `fma_peak`, times a loop of independent vector FMAs on registers only:
-the most float32 flops per second one core can do (convolutions and matmuls are bounded by it).
+the most float32 flops per second one core can do (convolutions and matmuls are bounded by it);
+`gemm_peak` the most a real GEMM (Cerebro's, ONNX Runtime's) reaches, which is what a layer can run at.
 
-    python -m benchmarks.floor 2.7 1.6        # megabytes; prints microseconds and GB/s, then the FMA peak
+    python -m benchmarks.floor 2.7 1.6        # megabytes; prints microseconds and GB/s, then the FMA and GEMM peaks
 """
 
 from __future__ import annotations
@@ -134,6 +135,57 @@ def fma_peak(trials: int = 50, steps: int = 2_000_000) -> float:
     return 2 * lanes * FMA_CHAINS * steps / best
 
 
+GEMM_SHAPES = ((512, 512, 512), (384, 768, 3072))  # M x K x N: one mostly in L2, a transformer FFN's weights in L3
+
+
+def _matmul_onnx(m: int, k: int, n: int) -> bytes:
+    """An ONNX model x[m, k] @ w[k, n] (w a random initializer)."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    weights = numpy_helper.from_array(np.random.default_rng(0).standard_normal((k, n), np.float32), "w")
+    graph = helper.make_graph([helper.make_node("MatMul", ["x", "w"], ["y"])], "gemm",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [m, k])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [m, n])], [weights])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
+
+
+def _gemm_runners(model: bytes) -> dict[str, Callable[[np.ndarray], object]]:
+    """One-thread callables running `model` per backend: Cerebro's, and ONNX Runtime's where installed."""
+    import cerebro
+
+    runners: dict[str, Callable[[np.ndarray], object]] = {}
+    compiled = cerebro.load(cerebro.compile_onnx(model, cache=False), threads=1)
+    runners["cerebro"] = compiled
+    try:
+        import onnxruntime
+    except ImportError:
+        return runners
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads, options.inter_op_num_threads = 1, 1
+    session = onnxruntime.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+    runners["onnxruntime"] = lambda x: session.run(None, {"x": x})
+    return runners
+
+
+def gemm_peak(shapes: tuple[tuple[int, int, int], ...] = GEMM_SHAPES, seconds: float = 0.3) -> dict[str, float]:
+    """Best float32 flops per second one thread reaches in a plain GEMM, per backend (Cerebro, ONNX Runtime),
+    over `shapes`: what a conv or matmul layer can really run at, packing, cache traffic and all. Wider
+    cores reach less of their register-only FMA rate (fma_peak) this way: a two-FMA-port Xeon 77%."""
+    best: dict[str, float] = {}
+    for m, k, n in shapes:
+        x = np.random.default_rng(1).standard_normal((m, k), np.float32)
+        for name, run in _gemm_runners(_matmul_onnx(m, k, n)).items():
+            run(x)  # warm: weights into the caches they fit, clocks up
+            fastest, spent = float("inf"), 0.0
+            while spent < seconds:
+                start = time.perf_counter()
+                run(x)
+                took = time.perf_counter() - start
+                fastest, spent = min(fastest, took), spent + took
+            best[name] = max(best.get(name, 0.0), 2 * m * k * n / fastest)
+    return best
+
+
 def read_time(nbytes: int, trials: int = 20, repeats: int = 50) -> float:
     """Best seconds per read of nbytes (rounded up to whole vector groups), one thread."""
     read, lanes, engine = _jit(_read_loop, "read", ctypes.CFUNCTYPE(ctypes.c_float, ctypes.c_void_p, ctypes.c_int64,
@@ -162,6 +214,8 @@ def main(argv: list[str] | None = None) -> None:
         seconds = read_time(int(mb * 1e6))
         print(f"{mb:g} MB: {seconds * 1e6:.1f} us ({mb * 1e6 / seconds / 1e9:.0f} GB/s)")
     print(f"float32 FMA peak: {fma_peak() / 1e9:.1f} GFLOP/s")
+    for name, rate in gemm_peak().items():
+        print(f"float32 GEMM, {name}: {rate / 1e9:.1f} GFLOP/s")
 
 
 if __name__ == "__main__":

@@ -80,6 +80,12 @@ def test_fma_peak_is_plausible() -> None:
     assert 1e9 < peak < 1e13  # one core, float32: between a slow emulator and many wide FMA units
 
 
+def test_gemm_peak_is_below_the_fma_peak() -> None:
+    """A real GEMM (packing, cache traffic) runs under the register-only FMA rate of the same core."""
+    gemm = machine_floor.gemm_peak(shapes=((96, 256, 128),), seconds=0.05)
+    assert "cerebro" in gemm and all(1e8 < rate < 1.1 * machine_floor.fma_peak(trials=5) for rate in gemm.values())
+
+
 MACHINE = {"cpu": 1, "peak_flops": 1e11, "caches": {"l2": 512 * 1024, "l3": 16 * 2**20}, "date": "today", "load": 0.5,
            "read_bytes_per_s": {"l2": 1e11, "l3": 5e10, "dram": 1e10}}
 WORK = {"flops": {"conv": 7e8, "matmul": 1e8, "attention": 0, "other": 0}, "conv3x3_flops": 4e8,
@@ -96,6 +102,8 @@ def test_row_floor_is_the_larger_of_flops_and_bytes() -> None:
     two = floor.row_floor(WORK, MACHINE, 2)  # twice the peak and bandwidth; 1 MB tensors fit two L2s
     assert two["flop_ms"] == pytest.approx(4.0) and two["byte_ms"] == pytest.approx(4.0)
     assert two["activations_moved"] == 40_000_000
+    gemm = dict(MACHINE, gemm_flops={"cerebro": 4e10, "onnxruntime": 5e10})  # the faster GEMM is the peak
+    assert floor.row_floor(WORK, gemm, 1)["flop_ms"] == pytest.approx(16.0)
 
 
 def _report(tmp_path: Path) -> dict:
@@ -120,7 +128,8 @@ def test_report_shows_the_floor_section(tmp_path: Path) -> None:
     full = _report(tmp_path)
     text = report.markdown(full)
     assert "### Floor: the least time this machine could take for each row" in text
-    assert "Peak: 100.0 GFLOP/s float32 on one core" in text and "GB/s: L2 100, L3 50, DRAM 10" in text
+    assert "Peak, times the row's threads (1, 2): 100.0 GFLOP/s float32 on one core (a register-only" in text
+    assert "GB/s: L2 100, L3 50, DRAM 10" in text
     # pinned: floor 8 ms; Cerebro 10 ms is 80% of it, ORT 12 ms 67%, so Cerebro could lead by 1.5x at most
     assert ("| resnet18 | 1 | 1 (pinned) | 0.70 / 0.10 / 0.00 / 0.00 | 50% / 0% | 1.0 | 0.0 | **8.00** | 0.02 "
             "| 10.00 (80%) | 12.00 (67%) | 1.20x | 1.50x |") in text
@@ -152,6 +161,8 @@ def test_rerender_counts_missing_work_and_keeps_the_rows(tmp_path: Path) -> None
     (tmp_path / "zoo.json").write_text(json.dumps(full))
     report.main([str(tmp_path), "--zoo-cache", str(tmp_path / "cache")])
     again = json.loads((tmp_path / "zoo.json").read_text())
+    gemm = again["floor"].pop("gemm_flops")  # a floor from before the GEMM peak gets it measured now
+    assert again["floor"].pop("gemm_date") and 1e9 < gemm["cerebro"] < again["floor"]["peak_flops"] * 100
     assert again["results"] == full["results"] and again["floor"] == MACHINE
     assert set(again["work"]) == {"resnet18-b1"}  # bert has no exported file here: no work, no floor
     assert again["work"]["resnet18-b1"]["conv3x3_flops"] == 2 * H * W * CO * CI * 9

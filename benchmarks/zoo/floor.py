@@ -2,7 +2,9 @@
 the model must do (benchmarks.zoo.work) and what the machine can do, measured at the start of the run.
 
 floor = max(flops / peak, bytes / bandwidth), each assumption chosen so the floor stays a lower bound:
-- peak: the float32 FMA rate of one core (benchmarks.floor.fma_peak, registers only) times the threads;
+- peak: the fastest float32 GEMM measured on one core (benchmarks.floor.gemm_peak: Cerebro's or ONNX
+  Runtime's MatMul, whichever is faster) times the threads; a zoo.json from before it was measured falls
+  back to the register-only FMA rate (benchmarks.floor.fma_peak), which wide cores never reach in a layer;
 - bytes: the weights read once per call at the read bandwidth of the cache level they fit in (L2, L3,
   else DRAM), plus each activation tensor at a conv/matmul boundary that is larger than L2 at the
   bandwidth of where it fits (a layer-by-layer execution writes it out and reads it back; one that fits
@@ -36,14 +38,12 @@ def cache_sizes(cpu: int) -> dict[str, int]:
 
 
 def measure(cpu: int) -> dict:
-    """The machine's floor facts, measured on `cpu` (this thread is pinned there meanwhile): the FMA peak of
-    one core and the read bandwidth of data in L2, L3 and DRAM (half of L2, half of L3 up to L3_PROBE_BYTES,
+    """The machine's floor facts, measured on `cpu` (this thread is pinned there meanwhile): the FMA and GEMM
+    peaks of one core and the read bandwidth of data in L2, L3 and DRAM (half of L2, half of L3 up to L3_PROBE_BYTES,
     four times L3).
     Best of many short trials (a few ms each, about a second in all): a trial that shared the core, the L3
     or DRAM with another process is slower (on a loaded machine, DRAM reads of two passes per trial measured
     6 GB/s where one pass measured 18), and the floor wants the machine's best."""
-    import datetime
-
     from benchmarks.floor import fma_peak, read_time
 
     before = os.sched_getaffinity(0)
@@ -56,8 +56,27 @@ def measure(cpu: int) -> dict:
         peak = fma_peak()
     finally:
         os.sched_setaffinity(0, before)
-    return {"cpu": cpu, "peak_flops": peak, "caches": caches, "read_bytes_per_s": bandwidth,
-            "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"), "load": os.getloadavg()[0]}
+    return {"cpu": cpu, "peak_flops": peak, "gemm_flops": gemm_rates(cpu), "caches": caches,
+            "read_bytes_per_s": bandwidth, "date": now(), "load": os.getloadavg()[0]}
+
+
+def gemm_rates(cpu: int) -> dict[str, float]:
+    """benchmarks.floor.gemm_peak measured on `cpu` (this thread pinned there meanwhile)."""
+    from benchmarks.floor import gemm_peak
+
+    before = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {cpu})
+    try:
+        return gemm_peak()
+    finally:
+        os.sched_setaffinity(0, before)
+
+
+def now() -> str:
+    """The date and time a measurement is stamped with."""
+    import datetime
+
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def _level(nbytes: int, caches: dict[str, int], threads: int) -> str:
@@ -73,10 +92,15 @@ def threads_of(record: dict, usable_cpus: int) -> int:
     return int((record["backends"].get("cerebro") or {}).get("threads") or usable_cpus)
 
 
+def compute_peak(machine: dict) -> float:
+    """Flops per second of one core the floor assumes: the fastest GEMM measured, else the FMA peak."""
+    return max((machine.get("gemm_flops") or {}).values(), default=machine["peak_flops"])
+
+
 def row_floor(work: dict, machine: dict, threads: int) -> dict:
     """The floor of one call (ms) and its two parts: flops at the peak, and weight + activation bytes."""
     caches, bandwidth = machine["caches"], machine["read_bytes_per_s"]
-    flop_s = sum(work["flops"].values()) / (machine["peak_flops"] * threads)
+    flop_s = sum(work["flops"].values()) / (compute_peak(machine) * threads)
     weights = work["weight_bytes"]
     weight_s = weights / (bandwidth[_level(weights, caches, threads)] * threads)
     moved = {level: 0 for level in LEVELS}

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import statistics
 
+from benchmarks.floor import GEMM_SHAPES
 from benchmarks.report import _threads, speedup
-from benchmarks.zoo.floor import row_floor, threads_of, work_key
+from benchmarks.zoo.floor import compute_peak, row_floor, threads_of, work_key
 
-# A row "at its floor": the best whole-model rows reach about 90% of the FMA peak (ORT's resnet18 and
-# resnet50 at batch 8, pinned: 90-91% on the c50247c zoo run; packing, loop and edge overheads take the
+# A row "at its floor": the best whole-model rows reached about 90% of the FMA peak on Zen 4 (ORT's resnet18
+# and resnet50 at batch 8, pinned: 90-91% on the c50247c zoo run; packing, loop and edge overheads take the
 # rest), so a row at 80% or more is near its floor and one under it has room left.
 AT_FLOOR = 0.80
 TARGET = 1.3  # issue 14's median Cerebro/ORT
@@ -108,6 +109,21 @@ def summary(rows: list[tuple[dict, dict]]) -> list[str]:
     ]
 
 
+def _peak(machine: dict) -> str:
+    """The floor's flop rate, said with where it comes from."""
+    fma = f"{machine['peak_flops'] / 1e9:.1f} GFLOP/s"
+    gemm = machine.get("gemm_flops")
+    if not gemm:
+        return f"{fma} float32 on one core (a register-only loop of vector FMAs, `benchmarks.floor.fma_peak`)"
+    rates = ", ".join(f"{name} {rate / 1e9:.1f}" for name, rate in sorted(gemm.items()))
+    when = f", measured {machine['gemm_date']}" if "gemm_date" in machine else ""
+    shapes = " and ".join("x".join(map(str, shape)) for shape in GEMM_SHAPES)
+    return (f"{compute_peak(machine) / 1e9:.1f} GFLOP/s float32 on one core, the fastest plain GEMM measured here "
+            f"(`benchmarks.floor.gemm_peak`, one thread, best of {shapes}: "
+            f"{rates}{when}), {_pct(compute_peak(machine) / machine['peak_flops'])} of the register-only FMA rate "
+            f"({fma}, `benchmarks.floor.fma_peak`), which no layer reaches")
+
+
 def markdown(report: dict) -> list[str]:
     """The section, or nothing when the run has no floor measurement or no counted work."""
     rows = floors(report)
@@ -118,8 +134,7 @@ def markdown(report: dict) -> list[str]:
     threads = sorted({f["threads"] for _, f in rows})
     return [
         "### Floor: the least time this machine could take for each row", "",
-        f"- Peak: {machine['peak_flops'] / 1e9:.1f} GFLOP/s float32 on one core (a register-only loop of vector "
-        f"FMAs, `benchmarks.floor.fma_peak`), times the row's threads ({', '.join(map(str, threads))}); read "
+        f"- Peak, times the row's threads ({', '.join(map(str, threads))}): {_peak(machine)}; read "
         f"bandwidth of one core, GB/s: {bandwidth} (`benchmarks.floor.read_time`), times the threads; L2 "
         f"{machine['caches']['l2'] // 1024} KiB per core, L3 {machine['caches']['l3'] // 2**20} MiB. Measured on CPU "
         f"{machine['cpu']}, {machine['date']}, load average {machine['load']:.1f} (best of many short trials).",
@@ -134,8 +149,9 @@ def markdown(report: dict) -> list[str]:
         "- FLOP floor = flops / peak; byte floor = weights and moved bytes at the bandwidth of the level they "
         "fit in; the floor is the larger (bold). '% of floor' = floor / median; 'at the floor' = ORT / floor, "
         "the most Cerebro could lead ORT by at its floor without doing fewer flops. Every assumption errs "
-        "low (peak and bandwidth scaled by the threads, writes at read bandwidth, nothing for transposes or "
-        "copies), so the floor is a lower bound.",
+        "low (every flop at the fastest GEMM's rate, peak and bandwidth scaled by the threads, writes at read "
+        "bandwidth, nothing for transposes or copies), so the floor is a lower bound for a layer-by-layer "
+        "execution at this machine's best GEMM rate; fewer flops (Winograd) can go under it.",
         "",
         *summary(rows),
         *table(report, rows),
