@@ -262,8 +262,9 @@ FAILING = Model(
 
 
 # A model written the way parallel code must be (abi.h): the entry decodes the stage word; one part runs
-# stages, more run steps, each part its share of every parallel node and part 0 alone the serial node, and
-# the host runs every part of a step before the next (the arena's first 64 bytes stay reserved: abi.h).
+# stages, more (or a whole step, CEREBRO_WHOLE_STEP: part 255 of 1, as part 0 of 1) run steps, each part
+# its share of every parallel node and part 0 alone the serial node, and the host runs every part of a step
+# before the next (the arena's first 64 bytes stay reserved: abi.h).
 # N is odd and prime so no part count divides it. Step 1 fails (returns 3) on the last part when x[0] is a
 # NaN, to show a failing part stops the call without leaving the others waiting.
 #   stage 0 = step 0: t = x * 2 + 1 (in the arena after the 64 reserved bytes)
@@ -354,9 +355,13 @@ def parallel_model(parts: int = 256, name: str = "parallel") -> Model:
 entry:
   %index = and i32 %stage, 65535
   %high = lshr i32 %stage, 16
-  %part = and i32 %high, 255
+  %field = and i32 %high, 255
   %partsm1 = lshr i32 %stage, 24
   %parts = add i32 %partsm1, 1
+  %alone = icmp eq i32 %parts, 1
+  %all = icmp eq i32 %field, 255
+  %whole = and i1 %alone, %all
+  %part = select i1 %whole, i32 0, i32 %field
   %x = load ptr, ptr %inputs
   %y = load ptr, ptr %outputs
   %ps = getelementptr ptr, ptr %outputs, i64 1
@@ -370,7 +375,8 @@ entry:
   %last = icmp eq i32 %next, %parts
   %fail = and i1 %nan, %last
   %first = icmp eq i32 %part, 0
-  %multi = icmp ugt i32 %parts, 1
+  %split = icmp ugt i32 %parts, 1
+  %multi = or i1 %split, %whole
   br i1 %multi, label %steps, label %stages
 stages:
   switch i32 %index, label %bad [ i32 0, label %s0
@@ -416,6 +422,35 @@ def _parallel_reference(x: np.ndarray) -> list[np.ndarray]:
 
 
 PARALLEL = parallel_model()
+
+
+def parts_seen_model(parts: int) -> Model:
+    """A model that writes to y[0] bits 16-31 of the stage word it was last called with (part and parts - 1:
+    255 for a whole step, 0 for a plain stage number), returning CEREBRO_LAST_STEP from a whole step and
+    CEREBRO_OK from stage 0. Which protocol a host used, seen from the outside."""
+    return Model(
+        name=f"parts_seen_{parts}",
+        arena_size=64,
+        inputs=[_f32("x", 1)],
+        outputs=[_f32("y", 1)],
+        parts=parts,
+        body="""
+entry:
+  %index = and i32 %stage, 65535
+  %high = lshr i32 %stage, 16
+  %y = load ptr, ptr %outputs
+  %seen = uitofp i32 %high to float
+  store float %seen, ptr %y
+  %bad = icmp ne i32 %index, 0
+  br i1 %bad, label %refuse, label %ok
+refuse:
+  ret i32 1
+ok:
+  %whole = icmp eq i32 %high, 255
+  %status = select i1 %whole, i32 2, i32 0
+  ret i32 %status
+""",
+    )
 
 
 def random_inputs(model: Model, seed: int = 0) -> list[np.ndarray]:

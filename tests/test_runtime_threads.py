@@ -23,7 +23,18 @@ from pathlib import Path
 import native
 import numpy as np
 import pytest
-from cbx_fixtures import AFFINE, HOST_ARCH, PARALLEL, PARALLEL_N, build, built, parallel_model, patch, section
+from cbx_fixtures import (
+    AFFINE,
+    HOST_ARCH,
+    PARALLEL,
+    PARALLEL_N,
+    build,
+    built,
+    parallel_model,
+    parts_seen_model,
+    patch,
+    section,
+)
 
 from cerebro import _runtime, api, runtime
 from cerebro.cli import main as cerebroc
@@ -115,6 +126,23 @@ def test_a_failing_part_stops_the_call_and_the_next_call_is_whole(threads):
             model(bad)
         x = inputs(seed)
         check(model(x), x)
+
+
+def test_one_thread_runs_the_steps_of_a_file_that_can_be_split():
+    """A file that allows parts runs on one thread as whole steps (abi.h CEREBRO_WHOLE_STEP: the compiled
+    code then calls a sliced convolution once, not slice by slice); a serial file runs its stages. Both
+    give their reference's bits, and a failing whole step is reported as such."""
+    assert runtime.load(built(parts_seen_model(256)))(np.zeros(1, np.float32))[0][0] == 255.0
+    assert runtime.load(built(parts_seen_model(2)))(np.zeros(1, np.float32))[0][0] == 255.0
+    assert runtime.load(built(parts_seen_model(1)))(np.zeros(1, np.float32))[0][0] == 0.0
+    model = runtime.load(built(PARALLEL))
+    x = inputs(4)
+    check(model(x), x)
+    bad = inputs(1)
+    bad[0] = np.nan  # step 1 fails on the last part
+    with pytest.raises(RuntimeError, match="model returned error 3 at step 1"):
+        model(bad)
+    check(model(x), x)
 
 
 def test_concurrent_python_threads_share_one_model():

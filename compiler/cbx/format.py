@@ -13,13 +13,14 @@ MACHINES = {machine: MACHINE_NAMES[machine] for machine in (EM_X86_64, EM_AARCH6
 
 MAGIC = b"CBXMETA\0"
 FORMAT_VERSION = 2  # CBX_FORMAT_VERSION in cbx.h; 2: the arena in regions (regions, region_size)
-ABI_VERSION = 2  # CEREBRO_ABI_VERSION in abi.h
+ABI_VERSION = 3  # CEREBRO_ABI_VERSION in abi.h
 MAX_RANK = 8
 NAME_LEN = 64
 MAX_TENSORS = 256
 MAX_STAGES = 65536  # CBX_MAX_STAGES: the stage word's index has 16 bits
 MAX_PARTS = 256  # CEREBRO_MAX_PARTS in abi.h: the most threads one call may be split across
 LAST_STEP = 2  # CEREBRO_LAST_STEP in abi.h: what the last step of a split call returns
+WHOLE_STEP_PART = 0xFF  # CEREBRO_WHOLE_STEP in abi.h: the part of a word naming a step one thread runs whole (of 1)
 BARRIER_BYTES = 64  # CEREBRO_BARRIER_BYTES: arena bytes at offset 0 the host keeps to meet a split call's parts
 BUFFER_ALIGN = 64  # CEREBRO_BUFFER_ALIGN in abi.h
 MAX_ARENA_SIZE = 1 << 40  # CBX_MAX_ARENA_SIZE in core/meta.h: the most bytes any call's arena may need

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from llvmlite import ir
 
-from cerebro.compiler.cbx.format import LAST_STEP
+from cerebro.compiler.cbx.format import LAST_STEP, WHOLE_STEP_PART
 from cerebro.compiler.codegen import PARALLEL
 from cerebro.compiler.codegen.llvm_types import stack_array
 from cerebro.compiler.codegen.loops import for_range
@@ -268,13 +268,15 @@ UNCHUNKED = Chunking()
 
 
 def emit_entry(module: ir.Module, table: CallTable, weights: ir.GlobalVariable, stages: list[Segment],
-               steps: list[Segment], chunking: Chunking = UNCHUNKED) -> None:
+               steps: list[Segment], chunking: Chunking = UNCHUNKED, whole_steps: bool = False) -> None:
     """i32 @cerebro_entry(inputs, outputs, arena, stage_word): split the word (abi.h), find the stage (one
-    part) or step (more) and walk its calls; the last step returns LAST_STEP. An index past the last, a
-    part outside 0..parts-1 or an unknown function number is a bad stage (1). Chunked, number n is
-    n % count of chunk n / count. Chunked with regions, the stages are walked by @cerebro_stages, which
-    the entry calls for one part and, for a split call, in one step running the chunks in parallel
-    (_emit_parallel_entry); the steps' lists are not emitted."""
+    part) or step (more) and walk its calls; the last step returns LAST_STEP. A whole step (abi.h
+    CEREBRO_WHOLE_STEP: one thread) is that step where whole_steps, else that stage (the last returning
+    LAST_STEP). An index past the last, a part outside 0..parts-1 or an unknown function number is a bad
+    stage (1).
+    Chunked, number n is n % count of chunk n / count. Chunked with regions, the stages are walked by
+    @cerebro_stages, which the entry calls for one part and, for a split call, in one step running the
+    chunks in parallel (_emit_parallel_entry); the steps' lists are not emitted."""
     row_table = table.global_table()
     signature = ir.FunctionType(I32, [PTR, PTR, PTR, I32])
     parallel = chunking.regions > 1
@@ -286,10 +288,11 @@ def emit_entry(module: ir.Module, table: CallTable, weights: ir.GlobalVariable, 
         _emit_parallel_entry(entry, walker, chunking, _numbers(stages), table.plan.arena_size)
     b = ir.IRBuilder(walker.append_basic_block("entry"))
     blocks = {name: walker.append_basic_block(name) for name in ("bad_stage", "dispatch", "steps", "stages", "call")}
-    number, part, parts = _decode(b, walker.args[3])
+    number, part, parts, whole = _decode(b, walker.args[3])
     b.cbranch(b.icmp_unsigned("<", part, parts), blocks["dispatch"], blocks["bad_stage"])
     b.position_at_end(blocks["dispatch"])
-    b.cbranch(b.icmp_unsigned(">", parts, ir.Constant(I32, 1)), blocks["steps"], blocks["stages"])
+    split = b.icmp_unsigned(">", parts, ir.Constant(I32, 1))
+    b.cbranch(b.or_(split, whole) if whole_steps else split, blocks["steps"], blocks["stages"])
     if parallel:  # the entry calls the walker with one part only
         b.position_at_end(blocks["steps"])
         b.branch(blocks["bad_stage"])
@@ -304,8 +307,8 @@ def emit_entry(module: ir.Module, table: CallTable, weights: ir.GlobalVariable, 
         count = ir.Constant(I32, lookup.count)
         calls, row, slice_ = lookup.find(b, b.urem(number, count) if chunking.count > 1 else number)
         last = b.icmp_unsigned("==", number, ir.Constant(I32, total - 1))
-        status = (b.select(last, ir.Constant(I32, LAST_STEP), ir.Constant(I32, 0)) if name == "steps"
-                  else ir.Constant(I32, 0))
+        status = b.select(last if name == "steps" else b.and_(last, whole), ir.Constant(I32, LAST_STEP),
+                          ir.Constant(I32, 0))
         chunk = b.udiv(number, count) if chunking.count > 1 else ir.Constant(I32, 0)
         found.append((b.block, calls, row, slice_, status, chunk))
         b.branch(blocks["call"])
@@ -323,11 +326,14 @@ def emit_entry(module: ir.Module, table: CallTable, weights: ir.GlobalVariable, 
     b.ret(ir.Constant(I32, 1))
 
 
-def _decode(b: ir.IRBuilder, word: ir.Value) -> tuple[ir.Value, ir.Value, ir.Value]:
-    """(index, part, parts) of a stage word (abi.h)."""
+def _decode(b: ir.IRBuilder, word: ir.Value) -> tuple[ir.Value, ir.Value, ir.Value, ir.Value]:
+    """(index, part, parts, whole) of a stage word (abi.h); a whole step (CEREBRO_WHOLE_STEP) is part 0 of 1."""
     number = b.and_(word, ir.Constant(I32, 0xFFFF))
     part = b.and_(b.lshr(word, ir.Constant(I32, 16)), ir.Constant(I32, 0xFF))
-    return number, part, b.add(b.lshr(word, ir.Constant(I32, 24)), ir.Constant(I32, 1))
+    parts = b.add(b.lshr(word, ir.Constant(I32, 24)), ir.Constant(I32, 1))
+    whole = b.and_(b.icmp_unsigned("==", parts, ir.Constant(I32, 1)),
+                   b.icmp_unsigned("==", part, ir.Constant(I32, WHOLE_STEP_PART)))
+    return number, b.select(whole, ir.Constant(I32, 0), part), parts, whole
 
 
 def _numbers(segments: list[Segment]) -> int:
@@ -346,7 +352,7 @@ def _emit_parallel_entry(entry: ir.Function, stages: ir.Function, chunking: Chun
     are the same bits. (A function apart from the walker: cerebro.ko's stack check refuses recursion.)"""
     b = ir.IRBuilder(entry.append_basic_block("entry"))
     inputs, outputs, arena, word = entry.args
-    number, part, parts = _decode(b, word)
+    number, part, parts, _ = _decode(b, word)  # a whole step: the walker refuses it (no steps here)
     one, last = ir.Constant(I32, 1), ir.Constant(I32, LAST_STEP)
     alone, split, step = (entry.append_basic_block(name) for name in ("alone", "split", "chunks_step"))
     b.cbranch(b.icmp_unsigned("==", parts, one), alone, split)

@@ -12,7 +12,7 @@
 #include <stdint.h>
 #endif
 
-#define CEREBRO_ABI_VERSION 2	/* 2: split calls run steps, the host meets the parts */
+#define CEREBRO_ABI_VERSION 3	/* 2: split calls run steps, the host meets the parts; 3: whole steps */
 
 /* Every model object defines exactly this global function. */
 #define CEREBRO_ENTRY_SYMBOL "cerebro_entry"
@@ -50,6 +50,14 @@
  * threads use. The code splits whole output elements
  * among the parts, each computed as with one part, so results do not depend
  * on N, bit for bit.
+ *
+ * A host running a call on one thread may run its steps whole instead of its
+ * stages (a model with meta.parts > 1 and meta.regions <= 1):
+ * CEREBRO_WHOLE_STEP(step) for steps 0, 1, ... until one returns
+ * CEREBRO_LAST_STEP. A stage may be a slice of a node cut small for the
+ * kernel's FPU sections; where the compiler found whole nodes faster (a
+ * convolution's slices each read its weights again), a whole step is that
+ * step with every node whole, else it is that stage. The same bits either way.
  */
 typedef int32_t (*cerebro_entry_fn)(const void *const *inputs,
 				    void *const *outputs, void *arena,
@@ -61,6 +69,8 @@ typedef int32_t (*cerebro_entry_fn)(const void *const *inputs,
 #define CEREBRO_STAGE_INDEX(word) ((word) & 0xffff)
 #define CEREBRO_STAGE_PART(word) (((word) >> 16) & 0xff)
 #define CEREBRO_STAGE_PARTS(word) (((word) >> 24) + 1)
+/* Step @step of a call run whole on one thread: part 255 of 1, a word no split call uses. */
+#define CEREBRO_WHOLE_STEP(step) ((step) | 0xffu << 16)
 
 /* The most threads one call may be split across (meta.parts <= this). */
 #define CEREBRO_MAX_PARTS 256
