@@ -46,7 +46,7 @@ def test_meta_round_trips_with_the_header_layout():
     assert Meta.unpack(raw) == meta
     # Field positions from cbx.h, decoded independently of format.py.
     assert raw[:8] == MAGIC
-    assert struct.unpack_from("<6I", raw, 8) == (2, 2, 62, len(DType) + 1, 1, 3)
+    assert struct.unpack_from("<6I", raw, 8) == (2, 3, 62, len(DType) + 1, 1, 3)
     assert struct.unpack_from("<4Q", raw, 32) == (4096, 128, 10**9, 4 * 10**8)
     assert raw[64:64 + 25] == b"x86_64-unknown-linux-gnu\0"
     assert raw[HASH_OFFSET:HASH_OFFSET + 32] == bytes(range(32))
