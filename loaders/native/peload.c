@@ -27,6 +27,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <locale.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdarg.h>
@@ -1459,10 +1460,20 @@ static void setup_tls(const uint8_t *f, size_t size)
 	}
 }
 
+/*
+ * Windows runs TLS callbacks (and DllMain) under its loader lock, one thread
+ * at a time, and programs count on it: a callback's plain `detached++` from
+ * threads ending together lost counts here (attach 4 detach 3). Recursive:
+ * a callback may load a library or start a thread.
+ */
+static pthread_mutex_t loader_lock = PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP;
+
 static void run_tls_callbacks(uint32_t reason)
 {
+	pthread_mutex_lock(&loader_lock);
 	for (const uint64_t *cb = tls.callbacks; *cb; cb++)
 		((win_tls_fn)(uintptr_t)*cb)(image, reason, NULL);
+	pthread_mutex_unlock(&loader_lock);
 }
 
 enum { DLL_PROCESS_ATTACH = 1, DLL_THREAD_ATTACH = 2, DLL_THREAD_DETACH = 3 };
