@@ -15,6 +15,8 @@ floor = max(flops / peak, bytes / bandwidth), each assumption chosen so the floo
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 LEVELS = ("l2", "l3", "dram")
@@ -46,16 +48,12 @@ def measure(cpu: int) -> dict:
     6 GB/s where one pass measured 18), and the floor wants the machine's best."""
     from benchmarks.floor import fma_peak, read_time
 
-    before = os.sched_getaffinity(0)
-    os.sched_setaffinity(0, {cpu})
-    try:
+    with _pinned(cpu):
         caches = cache_sizes(cpu)
         sizes = {"l2": caches["l2"] // 2, "l3": min(caches["l3"] // 2, L3_PROBE_BYTES), "dram": caches["l3"] * 4}
         bandwidth = {level: n / read_time(n, trials=40 if level == "dram" else 50, repeats=1 if level == "dram" else 10)
                      for level, n in sizes.items()}
         peak = fma_peak()
-    finally:
-        os.sched_setaffinity(0, before)
     return {"cpu": cpu, "peak_flops": peak, "gemm_flops": gemm_rates(cpu), "caches": caches,
             "read_bytes_per_s": bandwidth, "date": now(), "load": os.getloadavg()[0]}
 
@@ -64,10 +62,17 @@ def gemm_rates(cpu: int) -> dict[str, float]:
     """benchmarks.floor.gemm_peak measured on `cpu` (this thread pinned there meanwhile)."""
     from benchmarks.floor import gemm_peak
 
+    with _pinned(cpu):
+        return gemm_peak()
+
+
+@contextmanager
+def _pinned(cpu: int) -> Iterator[None]:
+    """This thread on `cpu` alone meanwhile, its affinity given back after."""
     before = os.sched_getaffinity(0)
     os.sched_setaffinity(0, {cpu})
     try:
-        return gemm_peak()
+        yield
     finally:
         os.sched_setaffinity(0, before)
 
