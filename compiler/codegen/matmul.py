@@ -20,8 +20,11 @@ becomes a libm call where it has not.
 Columns after the last full block form one tile whose last chunk is a short
 vector (see tile_phases). A constant `b` packed by passes/prepack.py
 (attrs["packed_b"]) is read as one contiguous stream per tile; when it is large enough to come from L3
-or memory (STREAMED_B_BYTES), the first row block each part runs prefetches PREFETCH_K rows ahead in
-that stream (GPT-2 at 32 tokens: 1.11x, BERT 1.06x; the later row blocks find the panel in cache). Where b
+or memory (STREAMED_B_BYTES), the part's first tile prefetches PREFETCH_K rows ahead in that stream and
+every later tile a share of the next column block's panel (_Stream), so memory delivers the next panel
+while the row blocks compute on this one: with only the first tile fetching, its column block's panel
+came in at memory speed and the FMAs of the other row blocks waited for none of it (Xeon, one core,
+every node whole: 12 GPT-2 MLPs at 32 rows 48 -> 42 ms; BERT 1.19x, GPT-2 1.18x). Where b
 does not stream, each k step of a tile prefetches `rows` elements of the next row block's a (contiguous a:
 that block whole by the tile's end; A_LOCALITY): the hardware prefetcher left a's 6 row streams from L3 or
 memory to stall the broadcasts (Zen 4, one core: 18816 x 96 x 64 ran at 78 GFLOP/s against 106 with a in L2;
@@ -69,7 +72,7 @@ from cerebro.compiler.codegen.llvm_types import (
     store,
     vector_type,
 )
-from cerebro.compiler.codegen.loops import fold_range, for_range, i64
+from cerebro.compiler.codegen.loops import fold_range, for_range, i64, size_value
 from cerebro.compiler.codegen.partition import (
     first_wins,
     for_outer,
@@ -78,6 +81,7 @@ from cerebro.compiler.codegen.partition import (
     grid_units,
     parts_of,
     smax,
+    smin,
 )
 from cerebro.compiler.codegen.registry import EmitContext, SizeRules, emitter, sizes_as_arguments, unsupported
 from cerebro.compiler.ir import Node
@@ -353,7 +357,7 @@ def _emit_rectangle(ctx: EmitContext, node: Node, fn: ir.Function, builder: ir.I
         def panel(k0: ir.Value, panel_depth: int | ir.Value, accumulate: bool | ir.Value, last: bool | ir.Value
                   ) -> None:
             def tile(op: _Operands, tile_rows: int, widths: list[int], i0: ir.Value, j0: ir.Value,
-                     stream: ir.Value) -> None:
+                     stream: _Stream | None) -> None:
                 _tile(builder, op, tile_rows, widths, i0, j0, k0, panel_depth, accumulate, stream)
                 if last is False or "epilogue" not in node.attrs:
                     return
@@ -372,14 +376,20 @@ def _emit_rectangle(ctx: EmitContext, node: Node, fn: ir.Function, builder: ir.I
                 op = operands
                 if copy is not None and widths == [width] * vectors:
                     op = _copied_panel(builder, operands, copy, k0, panel_depth, j0, widths)
+                if streams:  # the part's first column block
+                    unit = builder.add(jb, size_value(_sum(builder, column_counts[:phase])))
+                    first_column = builder.icmp_signed("==", unit, smax(builder, column_lo, i64(0)))
 
                 def row_block(row_phase: int, ib: ir.Value) -> None:
                     stream = None
-                    if streams:  # the part's first row block
-                        before = row_counts[0] * row_phase if isinstance(full_rows, int) else (
-                            full_rows if row_phase else i64(0))
-                        unit = builder.add(ib, i64(before) if isinstance(before, int) else before)
-                        stream = builder.icmp_signed("==", unit, smax(builder, first, i64(0)))
+                    if streams:
+                        unit = builder.add(ib, size_value(_sum(builder, row_counts[:row_phase])))
+                        start = smax(builder, first, i64(0))
+                        blocks = builder.sub(smin(builder, end, size_value(_sum(builder, row_counts))), start)
+                        alone = builder.icmp_signed("==", blocks, i64(1))
+                        stream = _Stream(builder.and_(builder.icmp_signed("==", unit, start),
+                                                      builder.or_(first_column, alone)),
+                                         builder.sub(unit, start), blocks)
                     if row_phase == 0:
                         tile(op, tile_rows, widths, index(builder, 0, (ib, tile_rows)), j0, stream)
                     else:
@@ -485,6 +495,18 @@ def depth_block(target: object, dtype: DType, vectors: int) -> int:
 
 
 @dataclass
+class _Stream:
+    """How a tile prefetches a b that streams from L3 or memory (STREAMED_B_BYTES). `ahead` (i1): PREFETCH_K
+    rows ahead in its own panel (the part's first tile, or the first of each column block where the part has
+    one row block), else row block `block` of the part's `blocks` fetches its 1/blocks of the next column
+    block's panel, so the stream runs under every tile's FMAs, not only the first's."""
+
+    ahead: ir.Value
+    block: ir.Value
+    blocks: ir.Value
+
+
+@dataclass
 class _Operands:
     """Base pointers and element offsets of one batch entry of a matmul."""
 
@@ -520,13 +542,11 @@ class _Operands:
 
 
 def _tile(builder: ir.IRBuilder, op: _Operands, rows: int, widths: list[int], i0: ir.Value, j0: ir.Value,
-          k0: ir.Value, depth: int | ir.Value, accumulate: bool | ir.Value, stream: ir.Value | None = None) -> None:
+          k0: ir.Value, depth: int | ir.Value, accumulate: bool | ir.Value, stream: _Stream | None = None) -> None:
     """C[i0:i0+rows, j0:j0+sum(widths)] (+)= A[i0:+rows, k0:k0+depth] @ B[k0:k0+depth, same columns].
 
     The accumulators live in registers; with accumulate (an i1: chosen at run time) they start from C (a
-    later K panel), else from zeros. stream (i1, packed b only): this tile is the first to read its b
-    panel, so it prefetches PREFETCH_K rows ahead (the others find the panel in cache and prefetch the row
-    they read, which costs one uop)."""
+    later K panel), else from zeros. stream (packed b only): what the tile prefetches (_Stream)."""
     offsets = [sum(widths[:c]) for c in range(len(widths))]
     c_rows = [index(builder, r * op.c_row, (op.c_base, 1), (i0, op.c_row), (j0, 1)) if isinstance(op.c_row, int)
               else index(builder, 0, (op.c_base, 1), (_times(builder, builder.add(i0, i64(r)), op.c_row), 1), (j0, 1))
@@ -557,16 +577,15 @@ def _tile(builder: ir.IRBuilder, op: _Operands, rows: int, widths: list[int], i0
         b_row0 = index(builder, 0, (op.b_base, 1), _term(builder, j0, op.depth), (k0, pitch))
     else:
         b_row0 = index(builder, 0, (op.b_base, 1), _term(builder, k0, op.b_k), (j0, 1))
-    if stream is not None and op.packed:  # the first row block streams b from memory: fetch ahead of it
-        ahead = builder.select(stream, i64(PREFETCH_K * pitch), i64(0))
-        fetch_row0 = builder.add(b_row0, ahead)
-        lines = range(0, pitch, max(1, CACHE_LINE // byte_size(op.elem)))  # each line of a row (AVX-512: 4)
+    if stream is not None and op.packed:
+        fetch_row0, fetch_step, line_at = _fetches(builder, stream, b_row0, pitch, op.depth, depth, op.elem)
 
     def step(k: ir.Value, accumulators: list[ir.Value]) -> list[ir.Value]:
         b_row = index(builder, 0, (b_row0, 1), _term(builder, k, pitch))
         if stream is not None and op.packed:
-            for line in lines:
-                prefetch(builder, op.pb, index(builder, line, (fetch_row0, 1), (k, pitch)), op.elem)
+            for line in line_at:
+                prefetch(builder, op.pb, index(builder, 0, (fetch_row0, 1), (builder.mul(k, fetch_step), 1),
+                                               (line, 1)), op.elem)
         b_vals = [op.load_b(builder, index(builder, off, (b_row, 1)), w) for w, off in zip(widths, offsets)]
         a_at = index(builder, 0, (a_row, 1), (k, op.a_k))
         if next_block is not None:  # rows elements a k step: the whole block (contiguous a) by the tile's end
@@ -599,6 +618,23 @@ def _tile(builder: ir.IRBuilder, op: _Operands, rows: int, widths: list[int], i0
     for r in range(rows):
         for c, off in enumerate(offsets):
             store(builder, values[r * len(widths) + c], op.pc, index(builder, off, (c_rows[r], 1)), op.elem)
+
+
+def _fetches(builder: ir.IRBuilder, stream: _Stream, b_row0: ir.Value, pitch: int, depth: int | ir.Value,
+             panel_depth: int | ir.Value, elem: ir.Type) -> tuple[ir.Value, ir.Value, list[ir.Value]]:
+    """(where the k loop's prefetches start, their step per k, each one's offset) for a tile of a streamed
+    b (_Stream): ahead, every cache line of the row PREFETCH_K rows on; else a walk of pitch/blocks elements
+    (rounded up) a k step through the next column block's panel (depth*pitch on: packed b), from this row
+    block's share of it; a walk step shorter than a row needs fewer lines, the others fetch its first again."""
+    blocks = stream.blocks
+    walk = builder.udiv(builder.add(i64(pitch - 1), blocks), blocks)
+    share = builder.mul(builder.mul(stream.block, size_value(panel_depth)), walk)
+    next_panel = builder.add(size_value(_times(builder, depth, pitch)), share)
+    start = builder.add(b_row0, builder.select(stream.ahead, i64(PREFETCH_K * pitch), next_panel))
+    step = builder.select(stream.ahead, i64(pitch), walk)
+    lines = range(0, pitch, max(1, CACHE_LINE // byte_size(elem)))  # each line of a row (AVX-512: 4)
+    return start, step, [builder.select(builder.icmp_unsigned(">", step, i64(line)), i64(line), i64(0))
+                         for line in lines]
 
 
 def _loaded_if(builder: ir.IRBuilder, condition: ir.Value, loads: Callable[[], list[ir.Value]],

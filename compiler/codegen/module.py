@@ -162,7 +162,7 @@ def _emit_module(graph: Graph, plan: MemoryPlan, stages: list[list[Piece]], targ
              if chunking.regions == 1 else [])  # chunks in parallel take no steps (calls.emit_entry)
     step_segments = [Segment(number, 1, *table.add([call(node) for node in nodes], number == len(steps) - 1))
                      for number, nodes in enumerate(steps)]
-    emit_entry(module, table, globals_.weights, stage_segments, step_segments, chunking, _whole_steps(stages))
+    emit_entry(module, table, globals_.weights, stage_segments, step_segments, chunking)
     printed = str(module)
     _release(module)
     return finish_text(printed, target, len(plan.weights), meta_size(num_tensors), text)
@@ -183,20 +183,6 @@ def _release(module: ir.Module) -> None:
         fn.__dict__.clear()
     module.__dict__.clear()
 
-
-WHOLE_IN_STEPS = frozenset({"conv", "winograd_conv"})  # ops whose slices each read the weights again
-
-
-def _whole_steps(stages: list[list[Piece]]) -> bool:
-    """Whether one thread runs the steps, every node whole, rather than the stages (abi.h CEREBRO_WHOLE_STEP):
-    where most of the work sliced over stages (kept short for the kernel's FPU sections) is convolutions,
-    whose slices each read the weights again (one Xeon core, same bits: squeezenet1_1 5.42 -> 4.96 ms,
-    resnet18 batch 8 196 -> 158); a matmul's slices are column blocks whose outputs stay in cache (vit_b_16,
-    its patch conv sliced, ran 2.6% slower whole)."""
-    sliced = {True: 0, False: 0}
-    for piece in (piece for pieces in stages for piece in pieces if piece.count > 1):
-        sliced[piece.node.op in WHOLE_IN_STEPS] += piece.flops
-    return sliced[True] > sliced[False]
 
 
 def _steps(stages: list[list[Piece]], functions: dict[int, ir.Function], copies: bool, chunks: int = 1

@@ -55,9 +55,9 @@
  * stages (a model with meta.parts > 1 and meta.regions <= 1):
  * CEREBRO_WHOLE_STEP(step) for steps 0, 1, ... until one returns
  * CEREBRO_LAST_STEP. A stage may be a slice of a node cut small for the
- * kernel's FPU sections; where the compiler found whole nodes faster (a
- * convolution's slices each read its weights again), a whole step is that
- * step with every node whole, else it is that stage. The same bits either way.
+ * kernel's FPU sections; a whole step is that step with every node whole
+ * (a convolution's slices each read its weights again). The same bits
+ * either way.
  */
 typedef int32_t (*cerebro_entry_fn)(const void *const *inputs,
 				    void *const *outputs, void *arena,
