@@ -354,9 +354,9 @@ def test_lowered_graph_is_verified_after_the_passes() -> None:
 
 @pytest.mark.parametrize(("depth", "prefetches"), [(1024, True), (256, False)])
 def test_streamed_weights_are_prefetched(depth: int, prefetches: bool) -> None:
-    """A packed constant b of 2 MiB or more (codegen/matmul.py STREAMED_B_BYTES) is prefetched by the first
-    row block of each part, a smaller one (it stays in cache) is not; both, split into parts or not, and with
-    a row tail, compute the product."""
+    """A packed constant b of 2 MiB or more (codegen/matmul.py STREAMED_B_BYTES) is prefetched by the tiles
+    (matmul.stream_fetches), a smaller one (it stays in cache) is not; both, split into parts or not, and
+    with a row tail, compute the product."""
     g = Graph("streamed")
     x = g.add_input((20, depth), DType.f32, "x")
     w = RNG.standard_normal((depth, 520)).astype(np.float32)

@@ -23,15 +23,18 @@ import pytest
 from jax_cases import MODEL, _Factories, assert_outputs_match, random_variables
 from llvmlite import ir
 from native import aarch64_runner
+from onnx import TensorProto, helper, numpy_helper
 
 from cerebro import runtime
 from cerebro.compiler import build
 from cerebro.compiler.codegen import EMITTERS, PARALLEL, EmitContext
 from cerebro.compiler.codegen.elementwise import CHUNK
 from cerebro.compiler.driver import lower
+from cerebro.compiler.ir import Graph
 from cerebro.compiler.ir.dtypes import DType
 from cerebro.compiler.targets import EM_AARCH64, lanes, matmul_tile, micro_tile, resolve_target
 from cerebro.frontends.jax import trace
+from cerebro.frontends.onnx import import_onnx
 
 jax.config.update("jax_platforms", "cpu")
 HOST = resolve_target("host")
@@ -192,6 +195,85 @@ def _run_parts(kernel, node, inputs: list[np.ndarray], parts: int, only: int | N
     for part in range(parts) if only is None else [only]:
         kernel(*pointers, part, parts)
     return outputs
+
+
+_PREFETCHED: list[int] = []
+_RECORD = ctypes.CFUNCTYPE(None, ctypes.c_void_p)(_PREFETCHED.append)
+
+
+def _recording_prefetch(builder: ir.IRBuilder, base: ir.Value, at: ir.Value, elem: ir.Type, locality: int = 3
+                        ) -> None:
+    """matmul.prefetch that calls record_prefetch(address) instead (llvm.add_symbol: _PREFETCHED)."""
+    pointer = builder.gep(base, [at], source_etype=elem)
+    record = builder.module.globals.get("record_prefetch") or ir.Function(
+        builder.module, ir.FunctionType(ir.VoidType(), [pointer.type]), "record_prefetch")
+    builder.call(record, [pointer])
+
+
+def _prefetched_lines(node, inputs: list[np.ndarray], monkeypatch: pytest.MonkeyPatch) -> tuple[set[int], np.ndarray]:
+    """(the cache lines of inputs[1] that node's kernel prefetched, run as one part, its output)."""
+    from cerebro.compiler.codegen import conv, matmul
+
+    for module in (matmul, conv):
+        monkeypatch.setattr(module, "prefetch", _recording_prefetch)
+    llvm.add_symbol("record_prefetch", ctypes.cast(_RECORD, ctypes.c_void_p).value)
+    kernel = _kernel(node, HOST)
+    _PREFETCHED.clear()
+    (got,) = _run_parts(kernel, node, inputs, 1)
+    return {(p - inputs[1].ctypes.data) // 64 for p in _PREFETCHED}, got
+
+
+def _rows_lines(rows, pitch: int) -> set[int]:
+    """The cache lines of packed rows (`pitch` f32 each)."""
+    per_row = pitch * 4 // 64
+    return {row * per_row + c for row in rows for c in range(per_row)}
+
+
+@pytest.mark.parametrize("rows", [30, 90])
+def test_streamed_tiles_fetch_every_line_of_b(rows: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A b of 2 MiB or more streams (matmul.stream_fetches): each K panel's first tile prefetches its own
+    rows from PREFETCH_K on, every other tile its share of the next column block's rows, so every cache line
+    of b but the first PREFETCH_K rows of the first column block's K panels is fetched ahead of its reads
+    (a share rounded the wrong way, or a walk that starts at the wrong row, leaves lines out)."""
+    from cerebro.compiler.codegen import matmul
+
+    g = Graph("streamed")
+    w = np.random.default_rng(rows).normal(size=(1100, 640)).astype(np.float32)  # 2.7 MiB; K panels of 512
+    g.set_outputs([g.add1("matmul", g.add_input((rows, 1100), DType.f32, "x"), g.const(w))])
+    node = next(n for n in lower(g)[0].nodes if n.op == "matmul")
+    pitch = node.attrs["packed_b"]
+    assert matmul.tile(node, HOST)[0] < rows and node.inputs[1].nbytes >= matmul.STREAMED_B_BYTES
+    a = np.random.default_rng(1).normal(size=(rows, 1100)).astype(np.float32)
+    packed = np.ascontiguousarray(node.inputs[1].data)
+    fetched, got = _prefetched_lines(node, [a, packed], monkeypatch)
+    np.testing.assert_allclose(got, a.astype(np.float64) @ w, rtol=1e-4, atol=1e-3)
+    step = matmul.depth_block(HOST, DType.f32, pitch // lanes(HOST, DType.f32))
+    ahead_only = _rows_lines([k0 + k for k0 in range(0, 1100, step) for k in range(matmul.PREFETCH_K)], pitch)
+    want = set(range(packed.nbytes // 64)) - ahead_only
+    assert not want - fetched, f"{len(want - fetched)} of {len(want)} lines of b never prefetched"
+
+
+def test_streamed_conv_tiles_fetch_every_line_of_the_weights(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same for a weights-outer conv whose weights stream and whose channel blocks' weights fit L2 twice
+    (conv.walks_weights: a 1x1 conv 2048 -> 512 on 7x7 pixels, as in ResNet50): every line but the first
+    PREFETCH_K rows (Cin steps) of the first channel block's."""
+    from cerebro.compiler.codegen import conv, matmul
+
+    w = np.random.default_rng(4).normal(size=(512, 2048, 1, 1)).astype(np.float32) / 45
+    graph = helper.make_graph([helper.make_node("Conv", ["x", "w"], ["y"])], "pointwise",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2048, 7, 7])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 512, 7, 7])],
+                              [numpy_helper.from_array(w, "w")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    node = next(n for n in lower(import_onnx(model.SerializeToString()))[0].nodes if n.op == "conv")
+    assert conv.walks_weights(node) and len(node.inputs) == 2
+    x = np.random.default_rng(5).normal(size=node.inputs[0].shape).astype(np.float32)
+    packed = np.ascontiguousarray(node.inputs[1].data)
+    fetched, got = _prefetched_lines(node, [x, packed], monkeypatch)
+    want_out = np.einsum("nhwc,oc->nhwo", x.astype(np.float64), w[:, :, 0, 0].astype(np.float64))
+    np.testing.assert_allclose(got, want_out, rtol=1e-4, atol=1e-3)
+    want = set(range(packed.nbytes // 64)) - _rows_lines(range(matmul.PREFETCH_K), node.attrs["packed_b"])
+    assert not want - fetched, f"{len(want - fetched)} of {len(want)} lines of the weights never prefetched"
 
 
 def _graphs() -> dict[str, object]:

@@ -2,8 +2,9 @@
 the 128 that a 32 KiB (L1) panel of the 64-column zmm block gives (each pass reloads and stores every C tile:
 512 ran 2-9% faster on Zen 4's dense layers); other targets keep their L1-sized panels. Checked on the
 depths the panels split (several panels and a remainder, with a fused bias and ReLU after the last one)
-against float64 NumPy, on one part and two (same bits). A streamed b's first tile prefetches every cache
-line of the row PREFETCH_K ahead: four for a packed zmm row of 256 bytes, one for AVX2's 64.
+against float64 NumPy, on one part and two (same bits). A streamed b's tiles prefetch as many cache lines a
+k step as a packed row has (the part's first tile the row PREFETCH_K ahead, the others their walk through
+the next panel: matmul.stream_fetches): four for a packed zmm row of 256 bytes, one for AVX2's 64.
 A b that does not stream has its tiles prefetch the next row block of a instead (prefetcht1).
 """
 

@@ -47,10 +47,10 @@ from cerebro.compiler.codegen.llvm_types import byte_size, constant, element_typ
 from cerebro.compiler.codegen.llvm_types import index as affine
 from cerebro.compiler.codegen.loops import fold_nest, fold_range, for_range, i64, size_value
 from cerebro.compiler.codegen.matmul import (
-    PREFETCH_K,
     STREAMED_B_BYTES,
     prefetch,
     runtime_tile_phases,
+    stream_fetches,
     tile_phases,
     tile_plan,
 )
@@ -319,11 +319,11 @@ def _emit_conv(ctx: EmitContext, fn: ir.Function, node: Node, plain: Node | None
 
     part, parts = parts_of(builder, node, fn)
 
-    def pixels(rows: int, emit: Callable[[list[ir.Value], int, ir.Value], None],
-               images: tuple[ir.Value, int] | None = None,
-               numbered: tuple[ir.Value, ir.Value] | None = None) -> None:
+    def pixels(rows: int, emit: Callable[..., None], images: tuple[ir.Value, int] | None = None,
+               numbered: tuple[ir.Value, ir.Value] | None = None, ordinals: bool = False) -> None:
         """emit(outer, row count, first row) over this part's share of the output pixels (of images
-        first : first+count when given). Rows run along the last spatial dim (outer = [n, other
+        first : first+count when given; with ordinals, also (this tile's index, the tiles) in the share).
+        Rows run along the last spatial dim (outer = [n, other
         positions]: their bounds checks are shared by the tile's rows), or, when the per-row checks are
         cheap next to the ci loop or the last dim is short, along all spatial dims flattened (outer =
         [n]: image rows run into each other and tails are rare). The parts share the row blocks of all
@@ -339,10 +339,15 @@ def _emit_conv(ctx: EmitContext, fn: ir.Function, node: Node, plain: Node | None
             tail = _arith(builder, "mul", counts[0], rows)
 
             def block(phase: int, rb: ir.Value) -> None:
+                more = ()
+                if ordinals:
+                    before = size_value(_sum(builder, counts[:phase]))
+                    unit = builder.add(builder.add(builder.mul(flat, size_value(units)), before), rb)
+                    more = ((builder.sub(unit, lo), builder.sub(hi, lo)),)
                 if phase == 0:
-                    emit(outer, rows, affine(builder, 0, (rb, rows)))
+                    emit(outer, rows, affine(builder, 0, (rb, rows)), *more)
                 else:
-                    emit(outer, plan.short, _at(builder, tail, (rb, plan.short)))
+                    emit(outer, plan.short, _at(builder, tail, (rb, plan.short)), *more)
 
             for_phases(builder, begin, end, counts, block, "rb")
 
@@ -351,15 +356,18 @@ def _emit_conv(ctx: EmitContext, fn: ir.Function, node: Node, plain: Node | None
                        numbered: tuple[ir.Value, ir.Value] | None = None) -> None:
         """emit(first channel, chunk widths) over blocks of `channels` channels (`runtime` of them where
         that is an argument, in the same remainder class: matmul.runtime_tile_phases; those numbered numbered[0]
-        to numbered[1] - 1, when given)."""
+        to numbered[1] - 1, when given, and then whether the block is the first of those)."""
         phases = runtime_tile_phases(builder, channels, runtime, width, vectors)
         lo, hi = numbered or (i64(0), size_value(_sum(builder, [count for _, count, _ in phases])))
+        counts = [count for _, count, _ in phases]
 
         def block(phase: int, cb: ir.Value) -> None:
             widths, _, first = phases[phase]
-            emit(_at(builder, first, (cb, sum(widths))), widths)
+            unit = builder.add(cb, size_value(_sum(builder, counts[:phase])))
+            more = () if numbered is None else (builder.icmp_signed("==", unit, smax(builder, lo, i64(0))),)
+            emit(_at(builder, first, (cb, sum(widths))), widths, *more)
 
-        for_phases(builder, lo, hi, [count for _, count, _ in phases], block, "cb")
+        for_phases(builder, lo, hi, counts, block, "cb")
 
     if _is_depthwise(node):
         dw_rows, dw_vectors = depthwise_tile(ctx.target, node)
@@ -394,11 +402,13 @@ def _emit_conv(ctx: EmitContext, fn: ir.Function, node: Node, plain: Node | None
                 first = affine(builder, 0, (ib, per_block))
                 own = (smax(builder, begin, i64(0)), smin(builder, end, size_value(pixel_units)))
                 with for_range(builder, groups, "g") as g:
-                    def weights_block(j0: ir.Value, widths: list[int]) -> None:
-                        def tile(outer: list[ir.Value], rows: int, ow0: ir.Value) -> None:
-                            _gemm_tile(builder, conv, outer, ow0, rows, g, j0, widths)
+                    def weights_block(j0: ir.Value, widths: list[int], first_block: ir.Value) -> None:
+                        def tile(outer: list[ir.Value], rows: int, ow0: ir.Value,
+                                 ordinal: tuple[ir.Value, ir.Value] | None = None) -> None:
+                            _gemm_tile(builder, conv, outer, ow0, rows, g, j0, widths,
+                                       ordinal and (*ordinal, first_block))
 
-                        pixels(tile_rows, tile, (first, per_block), own)
+                        pixels(tile_rows, tile, (first, per_block), own, streams_weights(node))
 
                     channel_blocks(cout // groups, conv.cout_group, vectors, weights_block, (channel_lo, channel_hi))
     else:
@@ -508,12 +518,12 @@ def runtime_shapes(node: Node, target: object) -> tuple[dict[int, tuple], tuple,
         if runtime_spatial(node):  # the batch stays a constant, and with it where the weights go
             grid = (x.shape[0], _weights_outer(node), image_block(x.shape[0], x.nbytes // max(1, x.shape[0])))
         choices = ("sizes", _pixel_plan(node, rows), tile_plan(w.shape[-1], width, vectors), grid,
-                   streams_weights(node))
+                   streams_weights(node), walks_weights(node))
         return shapes, choices, {}
     if not runtime_channels(node):
         return None
     choices = (x.shape[-1] >= 16, _weights_outer(node), image_block(x.shape[0], x.nbytes // max(1, x.shape[0])),
-               streams_weights(node))
+               streams_weights(node), walks_weights(node))
     return {x.id: (*x.shape[:-1], None), w.id: (*w.shape[:-2], None, w.shape[-1])}, choices, {}
 
 
@@ -708,15 +718,19 @@ def _row_pointer(builder: ir.IRBuilder, conv: _Conv, valid: ir.Value | None, at:
 
 
 def _gemm_tile(builder: ir.IRBuilder, conv: _Conv, outer: list[ir.Value], ow0: ir.Value, rows: int,
-               g: ir.Value, j0: ir.Value, widths: list[int]) -> None:
+               g: ir.Value, j0: ir.Value, widths: list[int],
+               ordinal: tuple[ir.Value, ir.Value, ir.Value] | None = None) -> None:
+    """The tile of `rows` output pixels from ow0 x output channels j0 : +sum(widths). Where the weights
+    stream (streams_weights), `ordinal` is (this tile's index, the tiles) of those the part runs on this
+    channel block and whether it is the part's first: the tiles walk the next channel block's weights
+    (matmul.stream_fetches), so memory delivers them under their FMAs."""
     offsets = [sum(widths[:c]) for c in range(len(widths))]
     zeros = [constant(conv.elem, 0, w) for _ in range(rows) for w in widths]
 
     row_origins = [_origins(builder, conv, outer, affine(builder, r, (ow0, 1))) for r in range(rows)]
     run = _column_run(conv)
     steps = conv.cin_group * run if isinstance(conv.cin_group, int) else builder.mul(conv.cin_group, i64(run))
-    per_line = max(1, CACHE_LINE_BYTES // byte_size(conv.elem))
-    fetched_lines = range(0, sum(widths), per_line) if streams_weights(conv.node) else ()
+    streams = streams_weights(conv.node) and "packed_b" in conv.node.attrs
 
     def per_kernel_position(kernel: list[ir.Value], accs: list[ir.Value]) -> list[ir.Value]:
         kernel = kernel if run == 1 else [*kernel, i64(0)]
@@ -724,19 +738,31 @@ def _gemm_tile(builder: ir.IRBuilder, conv: _Conv, outer: list[ir.Value], ow0: i
         x_rows = [_row_pointer(builder, conv, valid, affine(builder, 0, _times(builder, pixel, conv.cin),
                                                             _times(builder, g, conv.cin_group)))
                   for valid, pixel in pixels]
+        fetches = None
         if "packed_b" in conv.node.attrs:  # passes/prepack.py: (k, ci, j0 + c) at j0*K*Cin + (k*Cin + ci)*pitch + c
             pitch = sum(widths)
             positions = math.prod(a.kernel for a in conv.axes)
-            w_base = affine(builder, 0, _times(builder, _kernel_linear(builder, conv, kernel), conv.cin, pitch),
-                            _times(builder, j0, conv.cin, positions))
+            linear = _kernel_linear(builder, conv, kernel)
+            panel = _times(builder, j0, conv.cin, positions)
+            w_base = affine(builder, 0, _times(builder, linear, conv.cin, pitch), panel)
+            if streams:  # the tiles after the first walk the next panel (positions x Cin rows)
+                tiles = ordinal if ordinal is not None and walks_weights(conv.node) else (
+                    i64(0), i64(1), ir.Constant(ir.IntType(1), 1))
+                next_panel = affine(builder, 0, panel, _times(builder, i64(pitch), conv.cin, positions))
+                steps_per_tile = affine(builder, 0, _times(builder, i64(positions), conv.cin))
+                done = affine(builder, 0, _times(builder, linear, conv.cin))  # this tile's k steps before
+                fetches = stream_fetches(builder, tiles, w_base, next_panel, steps_per_tile, done, pitch, conv.elem)
         else:
             pitch = conv.cout
             w_base = affine(builder, 0, _times(builder, _kernel_linear(builder, conv, kernel), conv.cin_group,
                                                conv.cout), _times(builder, g, conv.cout_group), (j0, 1))
         with fold_range(builder, steps, accs, "ci") as (ci, carry):
             w_row = affine(builder, 0, (w_base, 1), _times(builder, ci, pitch))
-            for line in fetched_lines:
-                prefetch(builder, conv.pw, affine(builder, line + PREFETCH_K * pitch, (w_row, 1)), conv.elem)
+            if fetches is not None:
+                start, step, lines = fetches
+                for line in lines:
+                    prefetch(builder, conv.pw, affine(builder, 0, (start, 1), (builder.mul(ci, step), 1), (line, 1)),
+                             conv.elem)
             b_vals = [load(builder, conv.pw, affine(builder, off, (w_row, 1)), conv.elem, w)
                       for w, off in zip(widths, offsets)]
             updated = []
@@ -756,11 +782,18 @@ def _gemm_tile(builder: ir.IRBuilder, conv: _Conv, outer: list[ir.Value], ow0: i
 
 
 def streams_weights(node: Node) -> bool:
-    """Whether each k step of a tile prefetches the weights PREFETCH_K steps ahead, every cache line of
-    them: packed weights too big for L2 (matmul.STREAMED_B_BYTES) come from L3 or memory while the tile
-    waits (on a Xeon core reading memory at 11 GB/s, ResNet18 at batch 1 ran 39.5 -> 35 ms, the same
-    bits; the tiles that find the panel in cache prefetch lines already there)."""
+    """Whether each k step of a tile prefetches the weights (matmul.stream_fetches): packed weights too big
+    for L2 (matmul.STREAMED_B_BYTES) come from L3 or memory while the tile waits (on a Xeon core reading
+    memory at 11 GB/s, ResNet18 at batch 1 ran 39.5 -> 35 ms, the same bits)."""
     return "packed_b" in node.attrs and node.inputs[1].nbytes >= STREAMED_B_BYTES
+
+
+def walks_weights(node: Node) -> bool:
+    """Whether the tiles after a channel block's first prefetch the next block's weights (_gemm_tile): where
+    they stream and one block's (kernel positions x Cin x packed columns) is at most WALK_PANEL_BYTES."""
+    w = node.inputs[1]
+    panel = math.prod(w.shape[:-1]) * node.attrs.get("packed_b", 0) * w.dtype.itemsize
+    return streams_weights(node) and panel <= WALK_PANEL_BYTES
 
 
 def _column_run(conv: _Conv) -> int:
@@ -772,6 +805,9 @@ def _column_run(conv: _Conv) -> int:
     return last.kernel if runtime_channels(conv.node) and last.rhs_dilation == 1 else 1
 
 
+WALK_PANEL_BYTES = 1 << 20  # tiles walk the next channel block's weights only where two panels fit a 2 MiB L2
+# (Xeon, ResNet18 b1: its 3x3x512x512 convs' 1152 KiB panels 0.94x walking, the next panel evicting this
+# one's lines; its 3x3/2 256->512, 576 KiB: 1.12-1.17x; 1x1 2048<->512 at 7x7, 512 KiB: 1.24x)
 STREAMED_INPUT_BYTES = 8 << 20  # a depthwise input this big streams from memory (batch 8 MobileNet/EfficientNet)
 PREFETCH_OUTPUT_ROWS = 2  # how far ahead it is prefetched, in output rows (measured: 1 row 1.28x, 2 rows 1.36x)
 CACHE_LINE_BYTES = 64

@@ -21,8 +21,8 @@ Columns after the last full block form one tile whose last chunk is a short
 vector (see tile_phases). A constant `b` packed by passes/prepack.py
 (attrs["packed_b"]) is read as one contiguous stream per tile; when it is large enough to come from L3
 or memory (STREAMED_B_BYTES), the part's first tile prefetches PREFETCH_K rows ahead in that stream and
-every later tile a share of the next column block's panel (_Stream), so memory delivers the next panel
-while the row blocks compute on this one: with only the first tile fetching, its column block's panel
+every other tile a share of the next column block's panel (stream_fetches), so memory delivers the next
+panel while the row blocks compute on this one: with only the first tile fetching, its column block's panel
 came in at memory speed and the FMAs of the other row blocks waited for none of it (Xeon, one core,
 every node whole: 12 GPT-2 MLPs at 32 rows 48 -> 42 ms; BERT 1.19x, GPT-2 1.18x). Where b
 does not stream, each k step of a tile prefetches `rows` elements of the next row block's a (contiguous a:
@@ -357,7 +357,7 @@ def _emit_rectangle(ctx: EmitContext, node: Node, fn: ir.Function, builder: ir.I
         def panel(k0: ir.Value, panel_depth: int | ir.Value, accumulate: bool | ir.Value, last: bool | ir.Value
                   ) -> None:
             def tile(op: _Operands, tile_rows: int, widths: list[int], i0: ir.Value, j0: ir.Value,
-                     stream: _Stream | None) -> None:
+                     stream: tuple[ir.Value, ir.Value, ir.Value] | None) -> None:
                 _tile(builder, op, tile_rows, widths, i0, j0, k0, panel_depth, accumulate, stream)
                 if last is False or "epilogue" not in node.attrs:
                     return
@@ -376,20 +376,18 @@ def _emit_rectangle(ctx: EmitContext, node: Node, fn: ir.Function, builder: ir.I
                 op = operands
                 if copy is not None and widths == [width] * vectors:
                     op = _copied_panel(builder, operands, copy, k0, panel_depth, j0, widths)
-                if streams:  # the part's first column block
+                if streams:  # the part's first column block: no tile fetched its panel
                     unit = builder.add(jb, size_value(_sum(builder, column_counts[:phase])))
-                    first_column = builder.icmp_signed("==", unit, smax(builder, column_lo, i64(0)))
+                    first_block = builder.icmp_signed("==", unit, smax(builder, column_lo, i64(0)))
 
                 def row_block(row_phase: int, ib: ir.Value) -> None:
                     stream = None
-                    if streams:
+                    if streams:  # (this row block's index, the row blocks) in the part's rectangle
                         unit = builder.add(ib, size_value(_sum(builder, row_counts[:row_phase])))
                         start = smax(builder, first, i64(0))
-                        blocks = builder.sub(smin(builder, end, size_value(_sum(builder, row_counts))), start)
-                        alone = builder.icmp_signed("==", blocks, i64(1))
-                        stream = _Stream(builder.and_(builder.icmp_signed("==", unit, start),
-                                                      builder.or_(first_column, alone)),
-                                         builder.sub(unit, start), blocks)
+                        stream = (builder.sub(unit, start),
+                                  builder.sub(smin(builder, end, size_value(_sum(builder, row_counts))), start),
+                                  first_block)
                     if row_phase == 0:
                         tile(op, tile_rows, widths, index(builder, 0, (ib, tile_rows)), j0, stream)
                     else:
@@ -495,18 +493,6 @@ def depth_block(target: object, dtype: DType, vectors: int) -> int:
 
 
 @dataclass
-class _Stream:
-    """How a tile prefetches a b that streams from L3 or memory (STREAMED_B_BYTES). `ahead` (i1): PREFETCH_K
-    rows ahead in its own panel (the part's first tile, or the first of each column block where the part has
-    one row block), else row block `block` of the part's `blocks` fetches its 1/blocks of the next column
-    block's panel, so the stream runs under every tile's FMAs, not only the first's."""
-
-    ahead: ir.Value
-    block: ir.Value
-    blocks: ir.Value
-
-
-@dataclass
 class _Operands:
     """Base pointers and element offsets of one batch entry of a matmul."""
 
@@ -542,11 +528,13 @@ class _Operands:
 
 
 def _tile(builder: ir.IRBuilder, op: _Operands, rows: int, widths: list[int], i0: ir.Value, j0: ir.Value,
-          k0: ir.Value, depth: int | ir.Value, accumulate: bool | ir.Value, stream: _Stream | None = None) -> None:
+          k0: ir.Value, depth: int | ir.Value, accumulate: bool | ir.Value,
+          stream: tuple[ir.Value, ir.Value, ir.Value] | None = None) -> None:
     """C[i0:i0+rows, j0:j0+sum(widths)] (+)= A[i0:+rows, k0:k0+depth] @ B[k0:k0+depth, same columns].
 
     The accumulators live in registers; with accumulate (an i1: chosen at run time) they start from C (a
-    later K panel), else from zeros. stream (packed b only): what the tile prefetches (_Stream)."""
+    later K panel), else from zeros. stream (packed b only): (this row block's index, the row blocks) of the
+    part's on this column block and whether it is the part's first, for stream_fetches."""
     offsets = [sum(widths[:c]) for c in range(len(widths))]
     c_rows = [index(builder, r * op.c_row, (op.c_base, 1), (i0, op.c_row), (j0, 1)) if isinstance(op.c_row, int)
               else index(builder, 0, (op.c_base, 1), (_times(builder, builder.add(i0, i64(r)), op.c_row), 1), (j0, 1))
@@ -578,7 +566,9 @@ def _tile(builder: ir.IRBuilder, op: _Operands, rows: int, widths: list[int], i0
     else:
         b_row0 = index(builder, 0, (op.b_base, 1), _term(builder, k0, op.b_k), (j0, 1))
     if stream is not None and op.packed:
-        fetch_row0, fetch_step, line_at = _fetches(builder, stream, b_row0, pitch, op.depth, depth, op.elem)
+        next_row0 = builder.add(b_row0, size_value(_times(builder, op.depth, pitch)))  # the next column block's
+        fetch_row0, fetch_step, line_at = stream_fetches(builder, stream, b_row0, next_row0, depth, i64(0), pitch,
+                                                         op.elem)
 
     def step(k: ir.Value, accumulators: list[ir.Value]) -> list[ir.Value]:
         b_row = index(builder, 0, (b_row0, 1), _term(builder, k, pitch))
@@ -620,18 +610,27 @@ def _tile(builder: ir.IRBuilder, op: _Operands, rows: int, widths: list[int], i0
             store(builder, values[r * len(widths) + c], op.pc, index(builder, off, (c_rows[r], 1)), op.elem)
 
 
-def _fetches(builder: ir.IRBuilder, stream: _Stream, b_row0: ir.Value, pitch: int, depth: int | ir.Value,
-             panel_depth: int | ir.Value, elem: ir.Type) -> tuple[ir.Value, ir.Value, list[ir.Value]]:
-    """(where the k loop's prefetches start, their step per k, each one's offset) for a tile of a streamed
-    b (_Stream): ahead, every cache line of the row PREFETCH_K rows on; else a walk of pitch/blocks elements
-    (rounded up) a k step through the next column block's panel (depth*pitch on: packed b), from this row
-    block's share of it; a walk step shorter than a row needs fewer lines, the others fetch its first again."""
-    blocks = stream.blocks
-    walk = builder.udiv(builder.add(i64(pitch - 1), blocks), blocks)
-    share = builder.mul(builder.mul(stream.block, size_value(panel_depth)), walk)
-    next_panel = builder.add(size_value(_times(builder, depth, pitch)), share)
-    start = builder.add(b_row0, builder.select(stream.ahead, i64(PREFETCH_K * pitch), next_panel))
-    step = builder.select(stream.ahead, i64(pitch), walk)
+def stream_fetches(builder: ir.IRBuilder, ordinal: tuple[ir.Value, ir.Value, ir.Value], row0: ir.Value,
+                   next_row0: ir.Value, steps: int | ir.Value, done: ir.Value, pitch: int, elem: ir.Type
+                   ) -> tuple[ir.Value, ir.Value, list[ir.Value]]:
+    """(where a k loop's prefetches of a streamed panel start, their step per k, each one's offset) for tile
+    `index` of the `tiles` that read one panel, `steps` k steps each, `done` of them before this loop, given
+    as ordinal (index, tiles, first: the part's first panel, which no tile fetched). There, or where it is
+    the only tile, tile 0 fetches every cache line of the row PREFETCH_K rows past row0 (a panel ahead, a
+    one-tile matmul's walk ran 0.94x: MobileNetV3's classifier at batch 1); every other tile
+    walks its share of the next panel (from next_row0), pitch / tiles elements a step (tiles - 1 in the
+    first panel), rounded up, so memory delivers it under their FMAs. A walk step shorter than a row needs
+    fewer lines; the others fetch its first again."""
+    index, tiles, first = ordinal
+    alone = builder.icmp_signed("==", tiles, i64(1))  # its own rows ahead run on into the next panel
+    shift = builder.zext(first, index.type)
+    ahead = builder.and_(builder.or_(first, alone), builder.icmp_signed("==", index, i64(0)))
+    walkers = smax(builder, builder.sub(tiles, shift), i64(1))
+    walk = builder.udiv(builder.add(i64(pitch - 1), walkers), walkers)
+    before = builder.add(builder.mul(builder.sub(index, shift), size_value(steps)), done)
+    start = builder.select(ahead, builder.add(row0, i64(PREFETCH_K * pitch)),
+                           builder.add(next_row0, builder.mul(before, walk)))
+    step = builder.select(ahead, i64(pitch), walk)
     lines = range(0, pitch, max(1, CACHE_LINE // byte_size(elem)))  # each line of a row (AVX-512: 4)
     return start, step, [builder.select(builder.icmp_unsigned(">", step, i64(line)), i64(line), i64(0))
                          for line in lines]
