@@ -106,6 +106,16 @@ def test_row_floor_is_the_larger_of_flops_and_bytes() -> None:
     assert floor.row_floor(WORK, gemm, 1)["flop_ms"] == pytest.approx(16.0)
 
 
+def test_weights_past_the_probed_l3_come_from_memory() -> None:
+    """A VM may report its host's whole L3 (480 MiB): weights past what the L3 probe read
+    (floor.L3_PROBE_BYTES) are read at DRAM's bandwidth, not L3's."""
+    big = dict(MACHINE, caches={"l2": 512 * 1024, "l3": 480 * 2**20})
+    work = {**WORK, "weight_bytes": 340_000_000, "activation_bytes": {}}
+    assert floor.row_floor(work, big, 1)["byte_ms"] == pytest.approx(34.0)  # 340 MB at 10 GB/s
+    inside = {**work, "weight_bytes": floor.L3_PROBE_BYTES}
+    assert floor.row_floor(inside, big, 1)["byte_ms"] == pytest.approx(floor.L3_PROBE_BYTES / 5e10 * 1e3)
+
+
 def _report(tmp_path: Path) -> dict:
     def ok(ms: float, **extra: object) -> dict:
         return {"status": "ok", "median_ms": ms, "p90_ms": ms, "max_abs_diff": 1e-6, **extra}
