@@ -616,13 +616,13 @@ def stream_fetches(builder: ir.IRBuilder, ordinal: tuple[ir.Value, ir.Value, ir.
     """(where a k loop's prefetches of a streamed panel start, their step per k, each one's offset) for tile
     `index` of the `tiles` that read one panel, `steps` k steps each, `done` of them before this loop, given
     as ordinal (index, tiles, first: the part's first panel, which no tile fetched). There, or where it is
-    the only tile, tile 0 fetches every cache line of the row PREFETCH_K rows past row0 (a panel ahead, a
-    one-tile matmul's walk ran 0.94x: MobileNetV3's classifier at batch 1); every other tile
-    walks its share of the next panel (from next_row0), pitch / tiles elements a step (tiles - 1 in the
-    first panel), rounded up, so memory delivers it under their FMAs. A walk step shorter than a row needs
-    fewer lines; the others fetch its first again."""
+    the only tile (a packed b's panels lie end to end, so its rows ahead run on into the next panel, as a
+    batch-1 classifier's did before the walk), tile 0 fetches every cache line of the row PREFETCH_K rows
+    past row0; every other tile walks its share of the next panel (from next_row0), pitch / tiles elements
+    a step (tiles - 1 in the first panel), rounded up, so memory delivers it under their FMAs. A walk step
+    shorter than a row needs fewer lines; the others fetch its first again."""
     index, tiles, first = ordinal
-    alone = builder.icmp_signed("==", tiles, i64(1))  # its own rows ahead run on into the next panel
+    alone = builder.icmp_signed("==", tiles, i64(1))
     shift = builder.zext(first, index.type)
     ahead = builder.and_(builder.or_(first, alone), builder.icmp_signed("==", index, i64(0)))
     walkers = smax(builder, builder.sub(tiles, shift), i64(1))
