@@ -91,9 +91,15 @@ def test_sliced_nodes_run_whole_in_a_step() -> None:
     w2 = (rng.normal(size=(1024, 256)) / 32).astype(np.float32)
     x = rng.normal(size=(4, 256)).astype(np.float32)
     fn = lambda x: jnp.tanh(jax.nn.relu(x @ w1) @ w2)  # noqa: E731
-    data = build(trace(fn, x).graph, stage_flops=50_000)
+    _check_sliced(fn, x, stage_flops=50_000, more_stages_than=10)
+
+
+def _check_sliced(fn, x: np.ndarray, stage_flops: int, more_stages_than: int) -> None:
+    """fn built with a small stage budget: more stages than given, one thread (whole steps) within
+    tolerance of jax.jit, and 2 and 3 threads the one thread's bits."""
+    data = build(trace(fn, x).graph, stage_flops=stage_flops)
     serial = runtime.load(data)
-    assert serial.meta.num_stages > 10
+    assert serial.meta.num_stages > more_stages_than
     (want,) = serial(x)
     np.testing.assert_allclose(want, jax.jit(fn)(x), rtol=MODEL["rtol"], atol=MODEL["atol"])
     for threads in (2, 3):
@@ -110,13 +116,7 @@ def test_sliced_convs_run_whole_steps_on_one_thread() -> None:
     x = rng.normal(size=(2, 24, 24, 32)).astype(np.float32)
     fn = lambda x: jax.nn.relu(jax.lax.conv_general_dilated(  # noqa: E731 (strided: no Winograd, sliced)
         x, w, (2, 2), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC")))
-    data = build(trace(fn, x).graph, stage_flops=100_000)
-    serial = runtime.load(data)
-    assert serial.meta.num_stages > 4
-    (want,) = serial(x)
-    np.testing.assert_allclose(want, jax.jit(fn)(x), rtol=MODEL["rtol"], atol=MODEL["atol"])
-    for threads in (2, 3):
-        np.testing.assert_array_equal(runtime.load(data, threads=threads)(x)[0], want, err_msg=f"threads={threads}")
+    _check_sliced(fn, x, stage_flops=100_000, more_stages_than=4)
 
 
 @pytest.fixture(scope="module")

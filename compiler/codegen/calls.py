@@ -274,7 +274,7 @@ def emit_entry(module: ir.Module, table: CallTable, weights: ir.GlobalVariable, 
     CEREBRO_WHOLE_STEP: one thread) is that step, every node whole: stage slices, cut for the kernel's FPU
     sections, each read a conv's weights again, and a matmul's tiles prefetch the next panel only within a
     slice (one Xeon core, same bits: squeezenet1_1 b1 1.10x, resnet18 b8 1.22x; BERT b1 1.19x, GPT-2 b1
-    1.18x with codegen/matmul.py's _Stream). An index past the last, a part outside 0..parts-1 or an
+    1.18x with codegen/matmul.py's stream_fetches). An index past the last, a part outside 0..parts-1 or an
     unknown function number is a bad stage (1).
     Chunked, number n is n % count of chunk n / count. Chunked with regions, the stages are walked by
     @cerebro_stages, which the entry calls for one part and, for a split call, in one step running the
@@ -309,8 +309,8 @@ def emit_entry(module: ir.Module, table: CallTable, weights: ir.GlobalVariable, 
         count = ir.Constant(I32, lookup.count)
         calls, row, slice_ = lookup.find(b, b.urem(number, count) if chunking.count > 1 else number)
         last = b.icmp_unsigned("==", number, ir.Constant(I32, total - 1))
-        status = b.select(last, ir.Constant(I32, LAST_STEP), ir.Constant(I32, 0)) if name == "steps" else \
-            ir.Constant(I32, 0)
+        status = (b.select(last, ir.Constant(I32, LAST_STEP), ir.Constant(I32, 0)) if name == "steps"
+                  else ir.Constant(I32, 0))
         chunk = b.udiv(number, count) if chunking.count > 1 else ir.Constant(I32, 0)
         found.append((b.block, calls, row, slice_, status, chunk))
         b.branch(blocks["call"])

@@ -363,8 +363,10 @@ def _emit_conv(ctx: EmitContext, fn: ir.Function, node: Node, plain: Node | None
 
         def block(phase: int, cb: ir.Value) -> None:
             widths, _, first = phases[phase]
-            unit = builder.add(cb, size_value(_sum(builder, counts[:phase])))
-            more = () if numbered is None else (builder.icmp_signed("==", unit, smax(builder, lo, i64(0))),)
+            more = ()
+            if numbered is not None:
+                unit = builder.add(cb, size_value(_sum(builder, counts[:phase])))
+                more = (builder.icmp_signed("==", unit, smax(builder, lo, i64(0))),)
             emit(_at(builder, first, (cb, sum(widths))), widths, *more)
 
         for_phases(builder, lo, hi, counts, block, "cb")
@@ -730,7 +732,7 @@ def _gemm_tile(builder: ir.IRBuilder, conv: _Conv, outer: list[ir.Value], ow0: i
     row_origins = [_origins(builder, conv, outer, affine(builder, r, (ow0, 1))) for r in range(rows)]
     run = _column_run(conv)
     steps = conv.cin_group * run if isinstance(conv.cin_group, int) else builder.mul(conv.cin_group, i64(run))
-    streams = streams_weights(conv.node) and "packed_b" in conv.node.attrs
+    streams = streams_weights(conv.node)
 
     def per_kernel_position(kernel: list[ir.Value], accs: list[ir.Value]) -> list[ir.Value]:
         kernel = kernel if run == 1 else [*kernel, i64(0)]
@@ -745,7 +747,7 @@ def _gemm_tile(builder: ir.IRBuilder, conv: _Conv, outer: list[ir.Value], ow0: i
             linear = _kernel_linear(builder, conv, kernel)
             panel = _times(builder, j0, conv.cin, positions)
             w_base = affine(builder, 0, _times(builder, linear, conv.cin, pitch), panel)
-            if streams:  # the tiles after the first walk the next panel (positions x Cin rows)
+            if streams:  # each k step of a panel is one of its positions x Cin rows
                 tiles = ordinal if ordinal is not None and walks_weights(conv.node) else (
                     i64(0), i64(1), ir.Constant(ir.IntType(1), 1))
                 next_panel = affine(builder, 0, panel, _times(builder, i64(pitch), conv.cin, positions))
@@ -789,8 +791,9 @@ def streams_weights(node: Node) -> bool:
 
 
 def walks_weights(node: Node) -> bool:
-    """Whether the tiles after a channel block's first prefetch the next block's weights (_gemm_tile): where
-    they stream and one block's (kernel positions x Cin x packed columns) is at most WALK_PANEL_BYTES."""
+    """Whether a channel block's tiles walk the next block's weights (matmul.stream_fetches) rather than
+    each prefetching its own ahead: where they stream and one block's (kernel positions x Cin x packed
+    columns) is at most WALK_PANEL_BYTES."""
     w = node.inputs[1]
     panel = math.prod(w.shape[:-1]) * node.attrs.get("packed_b", 0) * w.dtype.itemsize
     return streams_weights(node) and panel <= WALK_PANEL_BYTES

@@ -184,7 +184,6 @@ def _release(module: ir.Module) -> None:
     module.__dict__.clear()
 
 
-
 def _steps(stages: list[list[Piece]], functions: dict[int, ir.Function], copies: bool, chunks: int = 1
            ) -> list[list[Node]]:
     """The node calls of a split call, in steps: a step ends between two node calls of which one is
