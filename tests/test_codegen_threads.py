@@ -212,14 +212,14 @@ def _recording_prefetch(builder: ir.IRBuilder, base: ir.Value, at: ir.Value, ele
 
 def _prefetched_lines(node, inputs: list[np.ndarray], monkeypatch: pytest.MonkeyPatch) -> tuple[set[int], np.ndarray]:
     """(the cache lines of inputs[1] that node's kernel prefetched, run as one part, its output)."""
-    from cerebro.compiler.codegen import conv, matmul
+    from cerebro.compiler.codegen import conv, matmul, winograd
 
-    for module in (matmul, conv):
+    for module in (matmul, conv, winograd):
         monkeypatch.setattr(module, "prefetch", _recording_prefetch)
     llvm.add_symbol("record_prefetch", ctypes.cast(_RECORD, ctypes.c_void_p).value)
     kernel = _kernel(node, HOST)
     _PREFETCHED.clear()
-    (got,) = _run_parts(kernel, node, inputs, 1)
+    got = _run_parts(kernel, node, inputs, 1)[0]  # a Winograd conv: and its scratch
     return {(p - inputs[1].ctypes.data) // 64 for p in _PREFETCHED}, got
 
 
@@ -274,6 +274,27 @@ def test_streamed_conv_tiles_fetch_every_line_of_the_weights(monkeypatch: pytest
     np.testing.assert_allclose(got, want_out, rtol=1e-4, atol=1e-3)
     want = set(range(packed.nbytes // 64)) - _rows_lines(range(matmul.PREFETCH_K), node.attrs["packed_b"])
     assert not want - fetched, f"{len(want - fetched)} of {len(want)} lines of the weights never prefetched"
+
+
+def test_streamed_winograd_products_fetch_every_line_of_the_kernel(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same for a Winograd conv whose transformed kernel streams (codegen/winograd.py kernel_streams: 16 x
+    128 x 256 f32, 2 MiB): each position's row tiles walk the next position's panel of U, which follows it
+    in memory, so every line but the first PREFETCH_K rows (Cin steps) of the first panel is fetched ahead."""
+    from cerebro.compiler.codegen import matmul, winograd
+
+    rng = np.random.default_rng(13)
+    k = (rng.normal(size=(3, 3, 128, 256)) / 34).astype(np.float32)
+    x = rng.normal(size=(1, 14, 14, 128)).astype(np.float32)
+    conv = functools.partial(jax.lax.conv_general_dilated, dimension_numbers=("NHWC", "HWIO", "NHWC"))
+    (node,) = [n for n in lower(trace(lambda x: conv(x, k, (1, 1), "SAME"), x).graph, HOST)[0].nodes
+               if n.op == "winograd_conv"]
+    geometry = winograd.geometry(node)
+    assert winograd.kernel_streams(geometry) and geometry.block // micro_tile(HOST)[0] > 1  # row tiles walk
+    inputs = [np.ascontiguousarray(v.data if v.data is not None else x) for v in node.inputs]
+    fetched, got = _prefetched_lines(node, inputs, monkeypatch)
+    np.testing.assert_allclose(got, conv(x, k, (1, 1), "SAME"), rtol=1e-3, atol=1e-3)
+    want = set(range(inputs[1].nbytes // 64)) - _rows_lines(range(matmul.PREFETCH_K), geometry.columns)
+    assert not want - fetched, f"{len(want - fetched)} of {len(want)} lines of the kernel never prefetched"
 
 
 def _graphs() -> dict[str, object]:

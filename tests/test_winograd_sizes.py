@@ -22,8 +22,9 @@ HOST = resolve_target("host")
 BLOCK = winograd_pass.columns(HOST)  # Cout of a column block: 16 with AVX2, 64 with AVX-512
 EPS32 = float(np.finfo(np.float32).eps)
 PAD = ((1, 1), (1, 1))
-# (image size, channels): two stages, the second with a smaller image and twice the channels (a ResNet's)
-STAGES = [(20, 2 * BLOCK), (14, 4 * BLOCK)]
+# (image size, channels): two stages, the second with a smaller image and twice the channels (a ResNet's),
+# both transformed kernels under matmul.STREAMED_B_BYTES (one that streams is a kernel of its own)
+STAGES = [(20, BLOCK), (14, 2 * BLOCK)]
 NODE_FUNCTION = re.compile(r'^define [^\n]*@"?(node\d+_winograd_conv)"?\(', re.M)
 
 

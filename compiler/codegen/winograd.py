@@ -6,7 +6,8 @@
     1. inputs:   V[p][t][ci] = (B^T d_t B)[p] for the unit's tiles t, vectorised over ci;
     2. for each of the group's blocks of `columns` output channels:
        products: M[p][t][c] = sum_ci V[p][t][ci] * U[p][ci][c], the a^2 GEMMs with the conv's register
-                 tile (rows of tiles x vectors of channels), U streamed in the order it is stored;
+                 tile (rows of tiles x vectors of channels), U streamed in the order it is stored (and,
+                 where it comes from memory, walked a panel ahead by the row tiles);
        outputs:  Y_t = A^T M_t A, each output pixel inside the image stored, then the chain (a conv's
                  epilogue) run on its row of the block as codegen/conv.py does: as vector code where
                  epilogue.vectorises (bias, ReLU: no loop for LLVM's vectoriser, whose run-time alias
@@ -37,7 +38,7 @@ from llvmlite import ir
 from cerebro.compiler.codegen import epilogue
 from cerebro.compiler.codegen.llvm_types import constant, load, multiply_add, splat, store
 from cerebro.compiler.codegen.loops import fold_range, for_range, i64, size_value
-from cerebro.compiler.codegen.matmul import STREAMED_B_BYTES
+from cerebro.compiler.codegen.matmul import STREAMED_B_BYTES, prefetch, stream_fetches
 from cerebro.compiler.codegen.partition import parts_of, share, unflatten
 from cerebro.compiler.codegen.registry import EmitContext, SizeRules, emitter, sizes_as_arguments
 from cerebro.compiler.ir import Node
@@ -186,14 +187,22 @@ def _cin_vectors(builder: ir.IRBuilder, s: Sizes, width: int) -> Size:
 
 
 def _products(builder: ir.IRBuilder, g: Geometry, s: Sizes, pu: ir.Value, ps: ir.Value, v_base: ir.Value,
-              m_base: ir.Value, cb: ir.Value, rows: int, width: int, vectors: int) -> None:
+              m_base: ir.Value, cb: ir.Value, rows: int, width: int, vectors: int, walk: ir.Value | None) -> None:
     """M[p][t] = V[p][t] @ U[p] (M[p]'s rows one column block apart: as M[t][p], 4 KiB apart, the
-    stores of the register tile aliased the next loads, 2-4% slower)."""
+    stores of the register tile aliased the next loads, 2-4% slower). With walk (U streams: an i1, whether
+    this is the part's first column block), the row tiles of each position walk the next position's panel
+    of U, which follows it in memory (matmul.stream_fetches), so memory delivers it under their FMAs."""
     block_rows = s.block // rows if isinstance(s.block, int) else builder.udiv(s.block, i64(rows))
+    panel = _mul(builder, g.columns, s.cin)
     with for_range(builder, g.alpha ** 2, "p") as p:
         u_row = _sum(builder, _mul(builder, cb, g.alpha ** 2 * g.columns, s.cin), _mul(builder, p, g.columns, s.cin))
         v_rows = _sum(builder, v_base, _mul(builder, p, s.block, s.cin))
         with for_range(builder, block_rows, "tr") as tr:
+            fetches = None
+            if walk is not None:
+                first_panel = builder.and_(walk, builder.icmp_signed("==", p, i64(0)))
+                fetches = stream_fetches(builder, (tr, size_value(block_rows), first_panel), u_row,
+                                         _sum(builder, u_row, panel), s.cin, i64(0), g.columns, F32)
             first = _sum(builder, v_rows, _mul(builder, tr, rows, s.cin))
             # pointers stepped per ci and the rows as offsets from one of them: with a run-time Cin, indices
             # made LLVM recompute the rows' addresses every step
@@ -202,6 +211,10 @@ def _products(builder: ir.IRBuilder, g: Geometry, s: Sizes, pu: ir.Value, ps: ir
             pointers = [_element(builder, ps, first), _element(builder, pu, u_row)]
             with fold_range(builder, size_value(s.cin), zeros + pointers, "ci") as (ci, carry):
                 a_row, b_at = carry.values[-2:]
+                if fetches is not None:
+                    start, step, lines = fetches
+                    for line in lines:
+                        prefetch(builder, pu, _sum(builder, start, builder.mul(ci, step), line), F32)
                 bs = [load(builder, b_at, i64(v * width), F32, width) for v in range(vectors)]
                 updated = []
                 for r, at in enumerate([i64(0), *row_offsets]):
@@ -334,35 +347,34 @@ def _emit_winograd_conv(ctx: EmitContext, fn: ir.Function, node: Node, plain: No
     m_base = _sum(builder, v_base, _mul(builder, g.alpha ** 2, s.block, s.cin))
     tile_blocks = size_value(s.units) if isinstance(s.groups, int) and s.groups == 1 else builder.udiv(
         size_value(s.units), size_value(s.groups))
-    by_group = _kernel_streams(builder, s, g.alpha ** 2)
+    streams = kernel_streams(g)  # then the units go column group by column group
     with for_range(builder, hi, "unit", start=lo) as unit:
-        tiles = builder.select(by_group, builder.urem(unit, tile_blocks), builder.udiv(unit, size_value(s.groups)))
-        group = builder.select(by_group, builder.udiv(unit, tile_blocks), builder.urem(unit, size_value(s.groups)))
+        tiles, group = ((builder.urem(unit, tile_blocks), builder.udiv(unit, tile_blocks)) if streams else
+                        (builder.udiv(unit, size_value(s.groups)), builder.urem(unit, size_value(s.groups))))
         first = _sum(builder, _mul(builder, tiles, s.block))
         start = unflatten(builder, first, [s.batch, s.tiles_h, s.tiles_w])
         # a block's units follow each other, V made at the first (or the part's), else every unit makes its own
-        fresh = builder.or_(builder.icmp_signed("==", unit, lo), builder.select(
-            by_group, builder.icmp_unsigned("!=", tile_blocks, i64(1)), builder.icmp_signed("==", group, i64(0))))
+        fresh = builder.or_(builder.icmp_signed("==", unit, lo), builder.icmp_unsigned("!=", tile_blocks, i64(1))
+                            if streams else builder.icmp_signed("==", group, i64(0)))
         with builder.if_then(fresh):
             _inputs(builder, g, s, window, px, ps, first, start, v_base, width)
         with for_range(builder, g.blocks_per_group, "cb") as run:
             cb = _sum(builder, _mul(builder, group, g.blocks_per_group), run)
-            _products(builder, g, s, pu, ps, v_base, m_base, cb, rows, width, vectors)
+            walk = builder.and_(builder.icmp_signed("==", unit, lo), builder.icmp_signed("==", run, i64(0))
+                                ) if streams else None
+            _products(builder, g, s, pu, ps, v_base, m_base, cb, rows, width, vectors, walk)
             _outputs(builder, g, s, chains, po, ps, first, start, m_base, cb, width, vectors, sized)
     builder.ret_void()
 
 
-def _kernel_streams(builder: ir.IRBuilder, s: Sizes, positions: int) -> ir.Value:
-    """Whether the units go column group by column group (each group's kernel read once from L3 or memory,
-    then from L2 by every tile block, whose inputs each unit transforms again) rather than tile block by
-    tile block (each block's inputs transformed once, every group's kernel read again): where the
-    transformed kernel (a^2 x Cin x Cout f32) is matmul.STREAMED_B_BYTES or more, which come from L3 or
-    memory. ResNet18's 256 x 256 at 14 x 14, 4.2 MB in 9 tile blocks, read 9 times from a Xeon core's L3
-    at 29 GB/s."""
-    elements = STREAMED_B_BYTES // 4 // positions  # of Cin x Cout
-    if isinstance(s.cin, int) and isinstance(s.cout, int):
-        return ir.Constant(ir.IntType(1), s.cin * s.cout >= elements)
-    return builder.icmp_signed(">=", builder.mul(size_value(s.cin), size_value(s.cout)), i64(elements))
+def kernel_streams(g: Geometry) -> bool:
+    """Whether the transformed kernel (a^2 x Cin x Cout f32) is matmul.STREAMED_B_BYTES or more, which come
+    from L3 or memory: then the units go column group by column group (each group's kernel read once from
+    there, then from L2 by every tile block, whose inputs each unit transforms again) rather than tile
+    block by tile block (each block's inputs transformed once, every group's kernel read again: ResNet18's
+    256 x 256 at 14 x 14, 4.2 MB in 9 tile blocks, read 9 times from a Xeon core's L3 at 29 GB/s), and
+    the products walk the kernel ahead of themselves. A choice of the kernel key."""
+    return g.alpha ** 2 * g.cin * g.cout * 4 >= STREAMED_B_BYTES
 
 
 def _sized(node: Node) -> bool:
@@ -390,7 +402,8 @@ def runtime_shapes(node: Node, target: object) -> tuple[dict[int, tuple], tuple,
     chain = node.attrs.get("chain")
     inner = [v for n in (chain.nodes if chain else ()) for v in (*n.inputs, *n.outputs)]
     shapes = {v.id: (None,) * v.rank for v in (*node.inputs, *node.outputs, *inner) if not (v.is_const and v.size == 1)}
-    choices = ("winograd sizes", g.blocks_per_group, g.out_h % g.tile != 0, g.out_w % g.tile != 0)
+    choices = ("winograd sizes", g.blocks_per_group, g.out_h % g.tile != 0, g.out_w % g.tile != 0,
+               kernel_streams(g))
     sized: dict[str, object] = {"block": "argument", "groups": "argument"}
     if chain is not None:
         sized["chain"] = _residual_chain(chain, g.cout)
