@@ -253,16 +253,19 @@ def test_streamed_tiles_fetch_every_line_of_b(rows: int, monkeypatch: pytest.Mon
     assert not want - fetched, f"{len(want - fetched)} of {len(want)} lines of b never prefetched"
 
 
-def test_streamed_conv_tiles_fetch_every_line_of_the_weights(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("cin, cout, size", [(2048, 512, 7), (512, 1000, 13)])
+def test_streamed_conv_tiles_fetch_every_line_of_the_weights(cin: int, cout: int, size: int,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
     """The same for a weights-outer conv whose weights stream and whose channel blocks' weights fit L2 twice
-    (conv.walks_weights: a 1x1 conv 2048 -> 512 on 7x7 pixels, as in ResNet50): every line but the first
+    (conv.walks_weights: a 1x1 conv 2048 -> 512 on 7x7 pixels, as in ResNet50; SqueezeNet's 512 -> 1000 on
+    13 x 13, 2.0 MB, streams because its outputs are few, conv.FEW_PIXELS): every line but the first
     PREFETCH_K rows (Cin steps) of the first channel block's."""
     from cerebro.compiler.codegen import conv, matmul
 
-    w = np.random.default_rng(4).normal(size=(512, 2048, 1, 1)).astype(np.float32) / 45
+    w = (np.random.default_rng(4).normal(size=(cout, cin, 1, 1)) / np.sqrt(cin)).astype(np.float32)
     graph = helper.make_graph([helper.make_node("Conv", ["x", "w"], ["y"])], "pointwise",
-                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2048, 7, 7])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 512, 7, 7])],
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, cin, size, size])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, cout, size, size])],
                               [numpy_helper.from_array(w, "w")])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     node = next(n for n in lower(import_onnx(model.SerializeToString()))[0].nodes if n.op == "conv")

@@ -786,8 +786,12 @@ def _gemm_tile(builder: ir.IRBuilder, conv: _Conv, outer: list[ir.Value], ow0: i
 def streams_weights(node: Node) -> bool:
     """Whether each k step of a tile prefetches the weights (matmul.stream_fetches): packed weights too big
     for L2 (matmul.STREAMED_B_BYTES) come from L3 or memory while the tile waits (on a Xeon core reading
-    memory at 11 GB/s, ResNet18 at batch 1 ran 39.5 -> 35 ms, the same bits)."""
-    return "packed_b" in node.attrs and node.inputs[1].nbytes >= STREAMED_B_BYTES
+    memory at 11 GB/s, ResNet18 at batch 1 ran 39.5 -> 35 ms, the same bits). With at most FEW_PIXELS
+    outputs, half that: each channel block's weights feed so few tiles that fetching them is a large
+    share of the time (SqueezeNet's 1x1 512 -> 1000 at 13 x 13, 2.0 MB: two threads 1.05-1.10x), where
+    many tiles' prefetches only cost (ResNet50 at batch 8, its 1 MiB 1x1s at 14 x 14: 0.98x)."""
+    least = STREAMED_B_BYTES if math.prod(node.outputs[0].shape[:-1]) > FEW_PIXELS else STREAMED_B_BYTES // 2
+    return "packed_b" in node.attrs and node.inputs[1].nbytes >= least
 
 
 def walks_weights(node: Node) -> bool:
@@ -808,6 +812,7 @@ def _column_run(conv: _Conv) -> int:
     return last.kernel if runtime_channels(conv.node) and last.rhs_dilation == 1 else 1
 
 
+FEW_PIXELS = 192  # streams_weights: a conv's outputs (batch x height x width) at most this many
 WALK_PANEL_BYTES = 1 << 20  # tiles walk the next channel block's weights only where two panels fit a 2 MiB L2
 # (Xeon, ResNet18 b1: its 3x3x512x512 convs' 1152 KiB panels 0.94x walking, the next panel evicting this
 # one's lines; its 3x3/2 256->512, 576 KiB: 1.12-1.17x; 1x1 2048<->512 at 7x7, 512 KiB: 1.24x)
