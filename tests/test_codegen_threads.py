@@ -408,7 +408,9 @@ def test_many_parts_of_a_big_conv_take_one_channel_block_each(x_shape: tuple, w_
     x = rng.normal(size=x_shape).astype(np.float32)
     (node,) = [n for n in lower(trace(lambda x: conv(x, k, (1, 1), "SAME"), x).graph, HOST)[0].nodes if n.op == "conv"]
     inputs = [np.ascontiguousarray(v.data if v.data is not None else x) for v in node.inputs]
-    block = micro_tile(HOST)[1] * lanes(HOST, DType.f32)
+    from cerebro.compiler.codegen import conv as conv_codegen
+
+    block = conv_codegen.tile(node, HOST)[1] * lanes(HOST, DType.f32)  # 5 x 5 outputs: targets.conv_tile's taller
     blocks = -(-node.outputs[0].shape[-1] // block)
     kernel = _kernel(node, HOST)
     for part in range(2 * blocks):

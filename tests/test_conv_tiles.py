@@ -38,3 +38,30 @@ def test_evened_blocks_same_bits_on_threads():
     for threads in (2, 3):
         (got,) = runtime.load(data, threads=threads)(x)
         np.testing.assert_array_equal(got, one, err_msg=f"threads={threads}")
+
+
+@pytest.mark.parametrize("side", [7, 5])
+def test_taller_tile_of_a_weights_outer_conv(side: int):
+    """A 3x3 conv whose weights outweigh its image and whose outputs are few (ResNet's 7 x 7 stage) takes
+    targets.conv_tile's taller tile where the host has one (12 x 2 zmm on an Intel AVX-512 core), its kernel
+    packed for it: within float64's bound of the direct conv, the same bits on 1-3 threads."""
+    from cerebro.compiler.codegen import conv
+    from cerebro.compiler.targets import matmul_tile, resolve_target
+
+    host = resolve_target("host")
+    rng = np.random.default_rng(side)
+    x, w = _random(rng, (1, side, side, 96)), _random(rng, (3, 3, 96, 160))
+    node = one_node("conv", [x, w], strides=(1, 1), padding=((1, 1), (1, 1)))
+    assert conv.tile(node, host) == matmul_tile(host, side * side)
+    graph = Graph("taller")
+    y = graph.add1("conv", graph.add_input(x.shape, DType.f32, "x"), graph.const(w), strides=(1, 1),
+                   padding=((1, 1), (1, 1)))
+    graph.set_outputs([y])
+    data = build(graph)
+    (one,) = runtime.load(data, threads=1)(x)
+    want = _lax_conv(x, w, (1, 1), ((1, 1), (1, 1)), (1, 1), (1, 1), 1)
+    bound = 2 * 9 * 96 * EPS32 * _lax_conv(np.abs(x), np.abs(w), (1, 1), ((1, 1), (1, 1)), (1, 1), (1, 1), 1)
+    assert np.all(np.abs(one - want) <= bound + 1e-30)
+    for threads in (2, 3):
+        (got,) = runtime.load(data, threads=threads)(x)
+        np.testing.assert_array_equal(got, one, err_msg=f"threads={threads}")

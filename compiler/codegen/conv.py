@@ -71,7 +71,7 @@ from cerebro.compiler.codegen.registry import EmitContext, SizeRules, emitter, s
 from cerebro.compiler.ir import Node
 from cerebro.compiler.ir.dtypes import DType
 from cerebro.compiler.ir.strides import contiguous_strides
-from cerebro.compiler.targets import lanes, micro_tile
+from cerebro.compiler.targets import conv_tile, lanes, micro_tile
 
 _CONV_TYPES = (DType.f32, DType.f64, DType.i32, DType.i64)
 
@@ -210,6 +210,15 @@ def _weights_outer(node: Node) -> bool:
     return w.nbytes > x.nbytes // max(1, x.shape[0])
 
 
+def tile(node: Node, target: object) -> tuple[int, int]:
+    """(rows, vectors) of a dense conv's register tile: targets.conv_tile for one group, else micro_tile."""
+    x, w = node.inputs[:2]
+    if node.attrs.get("groups", 1) != 1:
+        return micro_tile(target)
+    return conv_tile(target, math.prod(node.outputs[0].shape[:-1]), math.prod(w.shape[:-2]), w.nbytes,
+                     x.nbytes // max(1, x.shape[0]))
+
+
 def _is_depthwise(node: Node) -> bool:
     x, w = node.inputs[:2]
     groups = node.attrs.get("groups", 1)
@@ -219,7 +228,7 @@ def _is_depthwise(node: Node) -> bool:
 def _weights_outer_units(node: Node, target: object) -> tuple[int, int]:
     """(output channel blocks, pixel blocks of one image block) when the weights outweigh an image."""
     x, w = node.inputs[:2]
-    tile_rows, vectors = micro_tile(target)
+    tile_rows, vectors = tile(node, target)
     width = lanes(target, node.outputs[0].dtype)
     blocks = sum(count for _, count, _ in tile_phases(w.shape[-1] // node.attrs.get("groups", 1), width, vectors))
     images = image_block(x.shape[0], x.nbytes // max(1, x.shape[0]))
@@ -253,7 +262,7 @@ def dense_rows(node: Node, target: object) -> int:
     no short block (28 = 4 x 7, not 3 x 6 + 2 x 5): one tile body for LLVM, not two (the benchmark cnn's
     first conv, 28 x 28 x 1 -> 32: 0.048 -> 0.032 CPU s of LLVM, the same time per call). Each pixel sums in
     the same order whatever the rows: the same bits."""
-    rows, vectors = micro_tile(target)
+    rows, vectors = tile(node, target)
     x, w = node.inputs[:2]
     used = -(-w.shape[-1] // lanes(target, node.outputs[0].dtype))  # vectors per ci step
     if (node.attrs.get("groups", 1) != 1 or _weights_outer(node) or runtime_sizes(node) or runtime_spatial(node)
@@ -313,7 +322,7 @@ def _emit_conv(ctx: EmitContext, fn: ir.Function, node: Node, plain: Node | None
     if arguments and fn.args[-1].type == i64(0).type:  # module.py passes size_arguments
         _take_sizes(conv, list(fn.args[-arguments:]))
     width = lanes(ctx.target, out.dtype)
-    tile_rows, vectors = micro_tile(ctx.target)
+    tile_rows, vectors = tile(node, ctx.target)
     if node.attrs.get("packed_b") not in (None, width * vectors) or ("packed_b" in node.attrs and groups != 1):
         raise unsupported(node, f"kernel packed in blocks of {node.attrs['packed_b']} for this tile")
 
@@ -513,18 +522,19 @@ def runtime_shapes(node: Node, target: object) -> tuple[dict[int, tuple], tuple,
         shapes = {v.id: (None,) * v.rank for v in (*node.inputs, *node.outputs, *inner)
                   if not (v.is_const and v.size == 1)}  # an epilogue's literals keep theirs (kernel_key)
         shapes[w.id] = (*w.shape[:-2], None, None)
-        rows, vectors = micro_tile(target)
+        rows, vectors = tile(node, target)
         width = lanes(target, node.outputs[0].dtype)
         grid = (image_block(x.shape[0], x.nbytes // max(1, x.shape[0])), _channels_first(node),
                 x.shape[0], _axes(node)[0].size) if _weights_outer(node) else None  # constant pixels, and how
         if runtime_spatial(node):  # the batch stays a constant, and with it where the weights go
             grid = (x.shape[0], _weights_outer(node), image_block(x.shape[0], x.nbytes // max(1, x.shape[0])))
-        choices = ("sizes", _pixel_plan(node, rows), tile_plan(w.shape[-1], width, vectors), grid,
+        choices = ("sizes", (rows, vectors), _pixel_plan(node, rows), tile_plan(w.shape[-1], width, vectors), grid,
                    streams_weights(node), walks_weights(node))
         return shapes, choices, {}
     if not runtime_channels(node):
         return None
-    choices = (x.shape[-1] >= 16, _weights_outer(node), image_block(x.shape[0], x.nbytes // max(1, x.shape[0])),
+    choices = (x.shape[-1] >= 16, tile(node, target), _weights_outer(node),
+               image_block(x.shape[0], x.nbytes // max(1, x.shape[0])),
                streams_weights(node), walks_weights(node))
     return {x.id: (*x.shape[:-1], None), w.id: (*w.shape[:-2], None, w.shape[-1])}, choices, {}
 

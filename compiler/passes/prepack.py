@@ -14,13 +14,15 @@ packed in its own order (ir/int8_layouts.py), its weight zero points moved into 
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from cerebro.compiler.ir import DType, Graph, Node, Value
 from cerebro.compiler.ir.int8_layouts import conv_packable, pack_conv_node
 from cerebro.compiler.ir.matmul_view import matmul_view
 from cerebro.compiler.ir.ops import Role, role_of
-from cerebro.compiler.targets import int8_dot, lanes, matmul_tile, micro_tile
+from cerebro.compiler.targets import conv_tile, int8_dot, lanes, matmul_tile
 
 
 def pack_columns(b: np.ndarray, block: int) -> np.ndarray:
@@ -51,9 +53,14 @@ def _conv_weights(node: Node) -> int | None:
     return 1 if w.is_const and node.attrs.get("groups", 1) == 1 and not depthwise else None
 
 
-def _matmul_vectors(node: Node, target: object) -> int:
-    """The vectors of a matmul's register tile (targets.matmul_tile, as codegen/matmul.py's tile)."""
-    return matmul_tile(target, matmul_view(node).all_rows)[1]
+def _tile_vectors(node: Node, target: object) -> int:
+    """The vectors of the register tile the weights are packed for: a matmul's (targets.matmul_tile, as
+    codegen/matmul.py's tile) or a conv's (targets.conv_tile, as codegen/conv.py's tile)."""
+    if node.op == "matmul":
+        return matmul_tile(target, matmul_view(node).all_rows)[1]
+    x, w, out = node.inputs[0], node.inputs[1], node.outputs[0]
+    return conv_tile(target, math.prod(out.shape[:-1]), math.prod(w.shape[:-2]), w.nbytes,
+                     x.nbytes // max(1, x.shape[0]))[1]
 
 
 PACKABLE = {Role.MATMUL: _matmul_weights, Role.CONV: _conv_weights}  # role -> which input is its weights
@@ -62,7 +69,6 @@ PACKABLE = {Role.MATMUL: _matmul_weights, Role.CONV: _conv_weights}  # role -> w
 def prepack_weights(graph: Graph, target: object) -> Graph:
     """Replace each packable constant weight by its packed copy for target's tile, in place; returns graph."""
     packed: dict[tuple[int, int], Value] = {}
-    _, vectors = micro_tile(target)
     integer: dict[tuple[int, int], Value] = {}
     packs_conv_integer = (getattr(target, "is_x86", False) and lanes(target, DType.i32) >= 8
                           and int8_dot(target, 8) is None)
@@ -75,7 +81,7 @@ def prepack_weights(graph: Graph, target: object) -> Graph:
         if slot is None or node.inputs[slot].size == 0 or lanes(target, node.inputs[slot].dtype) == 1:
             continue  # (scalar tiles: nothing to gain)
         w = node.inputs[slot]
-        block = lanes(target, w.dtype) * (_matmul_vectors(node, target) if node.op == "matmul" else vectors)
+        block = lanes(target, w.dtype) * _tile_vectors(node, target)
         if (w.id, block) not in packed:
             data = pack_columns(w.data.reshape(-1, w.shape[-1]), block).reshape(w.shape)
             packed[(w.id, block)] = Value(w.shape, w.dtype, f"{w.name}.packed" if w.name else "", data=data)
