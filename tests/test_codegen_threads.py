@@ -279,6 +279,33 @@ def test_streamed_conv_tiles_fetch_every_line_of_the_weights(cin: int, cout: int
     assert not want - fetched, f"{len(want - fetched)} of {len(want)} lines of the weights never prefetched"
 
 
+def test_conv_tiles_prefetch_their_residual_rows(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A conv whose epilogue adds a residual (an operand laid out as the output, written layers before: from L3
+    or memory) prefetches each tile's rows of it before the tile's k loop (conv._prefetch_operand_rows), so the
+    epilogue's loads do not wait for them: every line of the residual is fetched ahead, and the result holds."""
+    from cerebro.compiler.codegen import conv
+
+    rng = np.random.default_rng(6)
+    k = (rng.normal(size=(1, 1, 32, 96)) / 6).astype(np.float32)
+    conv_nhwc = functools.partial(jax.lax.conv_general_dilated, dimension_numbers=("NHWC", "HWIO", "NHWC"))
+    x, r = rng.normal(size=(1, 9, 9, 32)).astype(np.float32), rng.normal(size=(1, 9, 9, 96)).astype(np.float32)
+    traced = trace(lambda x, r: jax.nn.relu(conv_nhwc(x, k, (1, 1), "VALID") + r), x, r)
+    (node,) = [n for n in lower(traced.graph, HOST)[0].nodes if n.op == "conv"]
+    (slot,) = [i for i, v in enumerate(node.inputs) if v.shape == node.outputs[0].shape]
+    inputs = [np.ascontiguousarray(v.data if v.data is not None else (r if i == slot else x))
+              for i, v in enumerate(node.inputs)]
+    monkeypatch.setattr(conv, "prefetch", _recording_prefetch)
+    llvm.add_symbol("record_prefetch", ctypes.cast(_RECORD, ctypes.c_void_p).value)
+    kernel = _kernel(node, HOST)
+    _PREFETCHED.clear()
+    got = _run_parts(kernel, node, inputs, 1)[0]
+    want = np.maximum(np.einsum("nhwc,co->nhwo", x.astype(np.float64), k[0, 0].astype(np.float64)) + r, 0)
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+    residual = inputs[slot].ctypes.data
+    fetched = {(p - residual) // 64 for p in _PREFETCHED if 0 <= p - residual < r.nbytes}
+    assert fetched == set(range(r.nbytes // 64)), f"{r.nbytes // 64 - len(fetched)} residual lines never prefetched"
+
+
 def test_streamed_winograd_products_fetch_every_line_of_the_kernel(monkeypatch: pytest.MonkeyPatch) -> None:
     """The same for a Winograd conv whose transformed kernel streams (codegen/winograd.py kernel_streams: 16 x
     128 x 256 f32, 2 MiB): each position's row tiles walk the next position's panel of U, which follows it

@@ -38,6 +38,7 @@ from __future__ import annotations
 import math
 import operator
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, replace
 
 from llvmlite import ir
@@ -788,9 +789,30 @@ def _gemm_tile(builder: ir.IRBuilder, conv: _Conv, outer: list[ir.Value], ow0: i
         return carry.values
 
     axes = conv.axes if run == 1 else conv.axes[:-1]
+    c0 = affine(builder, 0, _times(builder, g, conv.cout_group), (j0, 1))
+    _prefetch_operand_rows(builder, conv, outer, ow0, rows, c0, sum(widths))
     accs = fold_nest(builder, [a.kernel for a in axes], zeros, per_kernel_position, "kp")
-    _store_rows(builder, conv, outer, ow0, accs, affine(builder, 0, _times(builder, g, conv.cout_group), (j0, 1)),
-                widths)
+    _store_rows(builder, conv, outer, ow0, accs, c0, widths)
+
+
+def _prefetch_operand_rows(builder: ir.IRBuilder, conv: _Conv, outer: list[ir.Value], ow0: ir.Value, rows: int,
+                           c0: ir.Value, width: int) -> None:
+    """Before a tile's k loop, prefetch the rows its epilogue will read of each operand laid out as the
+    output (a residual: row stride per pixel, column stride 1): written layers ago, it comes from L3 or
+    memory, and the epilogue's loads waited for it (ResNet50's 1x1 convs with a residual at 56 x 56 x 256:
+    0.94-1.00 ms against 0.72 without it)."""
+    per_line = CACHE_LINE_BYTES // byte_size(conv.elem)
+    for when, node, fn in conv.epilogues:
+        chain = node.attrs.get("epilogue")
+        operands = [(arg, row) for _, arg, row, column in (chain.loads if chain else ()) if row and column == 1]
+        if not operands:
+            continue
+        with builder.if_then(when) if when is not None else nullcontext():
+            for r in range(rows):
+                pixel = _output_pixel(builder, conv, outer, affine(builder, r, (ow0, 1)))
+                for arg, row in operands:
+                    for line in range(0, width, per_line):
+                        prefetch(builder, fn.args[arg], affine(builder, line, (pixel, row), (c0, 1)), conv.elem)
 
 
 def streams_weights(node: Node) -> bool:
