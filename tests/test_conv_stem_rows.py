@@ -21,7 +21,8 @@ CASES = [
     ((1, 30, 30, 1), (3, 3, 1, 32), (1, 1), 7),  # the benchmark cnn's first conv: 28 = 4 x 7
     ((2, 33, 33, 3), (3, 3, 3, 16), (2, 2), 8),  # a stride-2 stem to 16 channels: 16 = 2 x 8
     ((1, 30, 30, 1), (3, 3, 1, 64), (1, 1), 6),  # 64 channels fill the tile's vectors: its own rows
-    ((1, 30, 30, 16), (3, 3, 16, 32), (1, 1), 6),  # 16 input channels: the ci loop outweighs the rows
+    ((1, 30, 30, 16), (3, 3, 16, 32), (1, 1), 12),  # 16 input channels, 32 outputs (half the vectors): 12 x 2
+    ((1, 30, 30, 16), (3, 3, 16, 48), (1, 1), 6),  # 16 input channels, 48 outputs: the ci loop outweighs the rows
     ((1, 25, 25, 1), (3, 3, 1, 32), (1, 1), 6),  # 23 rows: no count up to the accumulators divides it
 ]
 

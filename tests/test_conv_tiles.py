@@ -23,9 +23,8 @@ def test_pixel_blocks_even_out(side: int, counts: list[int], short: int):
     assert plan.flat and _pixel_grid(None, plan, _axes(node), 1) == ([1], counts) and plan.short == short
 
 
-def test_evened_blocks_same_bits_on_threads():
-    rng = np.random.default_rng(7)
-    x, w = _random(rng, (2, 7, 7, 40)), _random(rng, (3, 3, 40, 24))
+def _same_conv_on_threads(x: np.ndarray, w: np.ndarray) -> None:
+    """A padded 3x3 conv of x by w: within float64's bound of the direct conv, the same bits on 1-3 threads."""
     graph = Graph("tiles")
     y = graph.add1("conv", graph.add_input(x.shape, DType.f32, "x"), graph.const(w), strides=(1, 1),
                    padding=((1, 1), (1, 1)))
@@ -33,11 +32,16 @@ def test_evened_blocks_same_bits_on_threads():
     data = build(graph)
     (one,) = runtime.load(data, threads=1)(x)
     want = _lax_conv(x, w, (1, 1), ((1, 1), (1, 1)), (1, 1), (1, 1), 1)
-    bound = 2 * 9 * 40 * EPS32 * _lax_conv(np.abs(x), np.abs(w), (1, 1), ((1, 1), (1, 1)), (1, 1), (1, 1), 1)
+    bound = 2 * 9 * x.shape[-1] * EPS32 * _lax_conv(np.abs(x), np.abs(w), (1, 1), ((1, 1), (1, 1)), (1, 1), (1, 1), 1)
     assert np.all(np.abs(one - want) <= bound + 1e-30)
     for threads in (2, 3):
         (got,) = runtime.load(data, threads=threads)(x)
         np.testing.assert_array_equal(got, one, err_msg=f"threads={threads}")
+
+
+def test_evened_blocks_same_bits_on_threads():
+    rng = np.random.default_rng(7)
+    _same_conv_on_threads(_random(rng, (2, 7, 7, 40)), _random(rng, (3, 3, 40, 24)))
 
 
 @pytest.mark.parametrize("side", [7, 5])
@@ -53,15 +57,22 @@ def test_taller_tile_of_a_weights_outer_conv(side: int):
     x, w = _random(rng, (1, side, side, 96)), _random(rng, (3, 3, 96, 160))
     node = one_node("conv", [x, w], strides=(1, 1), padding=((1, 1), (1, 1)))
     assert conv.tile(node, host) == matmul_tile(host, side * side)
-    graph = Graph("taller")
-    y = graph.add1("conv", graph.add_input(x.shape, DType.f32, "x"), graph.const(w), strides=(1, 1),
-                   padding=((1, 1), (1, 1)))
-    graph.set_outputs([y])
-    data = build(graph)
-    (one,) = runtime.load(data, threads=1)(x)
-    want = _lax_conv(x, w, (1, 1), ((1, 1), (1, 1)), (1, 1), (1, 1), 1)
-    bound = 2 * 9 * 96 * EPS32 * _lax_conv(np.abs(x), np.abs(w), (1, 1), ((1, 1), (1, 1)), (1, 1), (1, 1), 1)
-    assert np.all(np.abs(one - want) <= bound + 1e-30)
-    for threads in (2, 3):
-        (got,) = runtime.load(data, threads=threads)(x)
-        np.testing.assert_array_equal(got, one, err_msg=f"threads={threads}")
+    _same_conv_on_threads(x, w)
+
+
+def test_more_rows_where_the_outputs_fill_half_the_vectors():
+    """A 3x3 conv whose output channels fill at most half the tile's vectors (DenseNet's 128 -> 32) runs as
+    many more rows as fill the accumulators, up to MAX_TILE_ROWS (conv.dense_rows): within float64's bound,
+    the same bits on 1-3 threads."""
+    from cerebro.compiler.codegen import conv
+    from cerebro.compiler.codegen.matmul import MAX_TILE_ROWS
+    from cerebro.compiler.targets import lanes, micro_tile, resolve_target
+
+    host = resolve_target("host")
+    rng = np.random.default_rng(28)
+    x, w = _random(rng, (1, 28, 28, 40)), _random(rng, (3, 3, 40, 32))
+    node = one_node("conv", [x, w], strides=(1, 1), padding=((1, 1), (1, 1)))
+    rows, vectors = micro_tile(host)
+    used = -(-32 // lanes(host, DType.f32))
+    assert conv.dense_rows(node, host) == (min(MAX_TILE_ROWS, rows * vectors // used) if 2 * used <= vectors else rows)
+    _same_conv_on_threads(x, w)
