@@ -47,11 +47,13 @@ def run_pool(tmp_path, mode: str, program: str = "owner_main.c", defines: tuple[
 
 def test_each_thread_takes_its_own_task_first(tmp_path):
     """400 steps whose task 0 is the long one (40 us): both threads reach each step's end together and
-    race for the next step. Owner-first keeps task 0 on the caller in every step; when any thread took
-    the next task, the worker got it in about half of the steps (or all but one)."""
+    race for the next step. Owner-first keeps task 0 on the caller in every step, but for a step where the
+    caller came STEAL_NS late (a VM's vCPU taken away: CI once saw 399 of 400), whose task the waiting
+    worker rightly takes; when any thread took the next task, the worker got it in about half of the
+    steps (or all but one)."""
     steps = run_pool(tmp_path, "owner")
     on_caller = sum(step[0] == "c" for step in steps)
-    assert on_caller == len(steps) == 400, f"task 0 ran on the caller in {on_caller} of {len(steps)} steps"
+    assert len(steps) == 400 and on_caller >= 396, f"task 0 ran on the caller in {on_caller} of {len(steps)} steps"
 
 
 def test_a_thread_done_early_takes_the_end_of_the_others_share(tmp_path):
