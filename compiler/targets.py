@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import platform
 import re
 from dataclasses import dataclass
@@ -130,15 +131,17 @@ def matmul_tile(target: object, rows: int) -> tuple[int, int]:
     return micro_tile(target)
 
 
-def conv_tile(target: object, pixels: int, positions: int, weights_bytes: int, image_bytes: int) -> tuple[int, int]:
-    """(rows, vectors) of a dense conv's register tile (codegen/conv.py; passes/prepack.py packs its kernel
-    for it): micro_tile, but matmul_tile's for `pixels` outputs (all images) where the weights outweigh an
-    image (the channel blocks go outside the pixels, each pixel tile reading its block's weights once) and
-    the kernel has several positions: at most SHORT_MATMUL_ROWS outputs, twice the rows a tile, half the
-    reads. One Xeon core: 6 3x3x512x512 convs at 7 x 7 15.7 -> 14.3 ms, resnet18 b1 1.037x; 1x1 kernels
-    gained nothing (2048 <-> 512 at 7 x 7) and regnet_y_400mf b1 ran 0.977x with them."""
-    if weights_bytes > image_bytes and positions > 1:
-        return matmul_tile(target, pixels)
+def conv_tile(target: object, node: object) -> tuple[int, int]:
+    """(rows, vectors) of a dense conv node's register tile (codegen/conv.py; passes/prepack.py packs its
+    kernel for it): micro_tile, but matmul_tile's for its outputs (all images) where it has one group, its
+    weights outweigh an image (the channel blocks go outside the pixels, each pixel tile reading its block's
+    weights once) and its kernel has several positions: at most SHORT_MATMUL_ROWS outputs, twice the rows a
+    tile, half the reads. One Xeon core: 6 3x3x512x512 convs at 7 x 7 15.7 -> 14.3 ms, resnet18 b1 1.037x;
+    1x1 kernels gained nothing (2048 <-> 512 at 7 x 7) and regnet_y_400mf b1 ran 0.977x with them."""
+    x, w = node.inputs[:2]
+    if (node.attrs.get("groups", 1) == 1 and math.prod(w.shape[:-2]) > 1
+            and w.nbytes > x.nbytes // max(1, x.shape[0])):
+        return matmul_tile(target, math.prod(node.outputs[0].shape[:-1]))
     return micro_tile(target)
 
 

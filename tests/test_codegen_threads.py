@@ -32,7 +32,7 @@ from cerebro.compiler.codegen.elementwise import CHUNK
 from cerebro.compiler.driver import lower
 from cerebro.compiler.ir import Graph
 from cerebro.compiler.ir.dtypes import DType
-from cerebro.compiler.targets import EM_AARCH64, lanes, matmul_tile, micro_tile, resolve_target
+from cerebro.compiler.targets import EM_AARCH64, conv_tile, lanes, matmul_tile, micro_tile, resolve_target
 from cerebro.frontends.jax import trace
 from cerebro.frontends.onnx import import_onnx
 
@@ -212,9 +212,9 @@ def _recording_prefetch(builder: ir.IRBuilder, base: ir.Value, at: ir.Value, ele
 
 def _prefetched_lines(node, inputs: list[np.ndarray], monkeypatch: pytest.MonkeyPatch) -> tuple[set[int], np.ndarray]:
     """(the cache lines of inputs[1] that node's kernel prefetched, run as one part, its output)."""
-    from cerebro.compiler.codegen import conv, matmul, winograd
+    from cerebro.compiler.codegen import conv, matmul
 
-    for module in (matmul, conv, winograd):
+    for module in (matmul, conv):  # the walks (Winograd's too) prefetch through matmul.prefetch_walk
         monkeypatch.setattr(module, "prefetch", _recording_prefetch)
     llvm.add_symbol("record_prefetch", ctypes.cast(_RECORD, ctypes.c_void_p).value)
     kernel = _kernel(node, HOST)
@@ -435,9 +435,7 @@ def test_many_parts_of_a_big_conv_take_one_channel_block_each(x_shape: tuple, w_
     x = rng.normal(size=x_shape).astype(np.float32)
     (node,) = [n for n in lower(trace(lambda x: conv(x, k, (1, 1), "SAME"), x).graph, HOST)[0].nodes if n.op == "conv"]
     inputs = [np.ascontiguousarray(v.data if v.data is not None else x) for v in node.inputs]
-    from cerebro.compiler.codegen import conv as conv_codegen
-
-    block = conv_codegen.tile(node, HOST)[1] * lanes(HOST, DType.f32)  # 5 x 5 outputs: targets.conv_tile's taller
+    block = conv_tile(HOST, node)[1] * lanes(HOST, DType.f32)  # 5 x 5 outputs: targets.conv_tile's taller
     blocks = -(-node.outputs[0].shape[-1] // block)
     kernel = _kernel(node, HOST)
     for part in range(2 * blocks):

@@ -49,14 +49,13 @@ def test_taller_tile_of_a_weights_outer_conv(side: int):
     """A 3x3 conv whose weights outweigh its image and whose outputs are few (ResNet's 7 x 7 stage) takes
     targets.conv_tile's taller tile where the host has one (12 x 2 zmm on an Intel AVX-512 core), its kernel
     packed for it: within float64's bound of the direct conv, the same bits on 1-3 threads."""
-    from cerebro.compiler.codegen import conv
-    from cerebro.compiler.targets import matmul_tile, resolve_target
+    from cerebro.compiler.targets import conv_tile, matmul_tile, resolve_target
 
     host = resolve_target("host")
     rng = np.random.default_rng(side)
     x, w = _random(rng, (1, side, side, 96)), _random(rng, (3, 3, 96, 160))
     node = one_node("conv", [x, w], strides=(1, 1), padding=((1, 1), (1, 1)))
-    assert conv.tile(node, host) == matmul_tile(host, side * side)
+    assert conv_tile(host, node) == matmul_tile(host, side * side)
     _same_conv_on_threads(x, w)
 
 

@@ -48,9 +48,11 @@ from cerebro.compiler.codegen.llvm_types import byte_size, constant, element_typ
 from cerebro.compiler.codegen.llvm_types import index as affine
 from cerebro.compiler.codegen.loops import fold_nest, fold_range, for_range, i64, size_value
 from cerebro.compiler.codegen.matmul import (
+    CACHE_LINE,
     MAX_TILE_ROWS,
     STREAMED_B_BYTES,
     prefetch,
+    prefetch_walk,
     runtime_tile_phases,
     stream_fetches,
     tile_phases,
@@ -212,15 +214,6 @@ def _weights_outer(node: Node) -> bool:
     return w.nbytes > x.nbytes // max(1, x.shape[0])
 
 
-def tile(node: Node, target: object) -> tuple[int, int]:
-    """(rows, vectors) of a dense conv's register tile: targets.conv_tile for one group, else micro_tile."""
-    x, w = node.inputs[:2]
-    if node.attrs.get("groups", 1) != 1:
-        return micro_tile(target)
-    return conv_tile(target, math.prod(node.outputs[0].shape[:-1]), math.prod(w.shape[:-2]), w.nbytes,
-                     x.nbytes // max(1, x.shape[0]))
-
-
 def _is_depthwise(node: Node) -> bool:
     x, w = node.inputs[:2]
     groups = node.attrs.get("groups", 1)
@@ -230,7 +223,7 @@ def _is_depthwise(node: Node) -> bool:
 def _weights_outer_units(node: Node, target: object) -> tuple[int, int]:
     """(output channel blocks, pixel blocks of one image block) when the weights outweigh an image."""
     x, w = node.inputs[:2]
-    tile_rows, vectors = tile(node, target)
+    tile_rows, vectors = conv_tile(target, node)
     width = lanes(target, node.outputs[0].dtype)
     blocks = sum(count for _, count, _ in tile_phases(w.shape[-1] // node.attrs.get("groups", 1), width, vectors))
     images = image_block(x.shape[0], x.nbytes // max(1, x.shape[0]))
@@ -267,7 +260,7 @@ def dense_rows(node: Node, target: object) -> int:
     up to MAX_TILE_ROWS (DenseNet's 3x3 128 -> 32: 12 x 2 zmm, not 6 x 2; densenet121 b1 1.019x on a Xeon
     core; 1x1 convs of 16-32 outputs lost 1-2% so, squeezenet1_1, mobilenet_v3_large). Each pixel sums in
     the same order whatever the rows: the same bits."""
-    rows, vectors = tile(node, target)
+    rows, vectors = conv_tile(target, node)
     x, w = node.inputs[:2]
     used = -(-w.shape[-1] // lanes(target, node.outputs[0].dtype))  # vectors per ci step
     if node.attrs.get("groups", 1) != 1 or _weights_outer(node) or runtime_sizes(node):
@@ -330,7 +323,7 @@ def _emit_conv(ctx: EmitContext, fn: ir.Function, node: Node, plain: Node | None
     if arguments and fn.args[-1].type == i64(0).type:  # module.py passes size_arguments
         _take_sizes(conv, list(fn.args[-arguments:]))
     width = lanes(ctx.target, out.dtype)
-    tile_rows, vectors = tile(node, ctx.target)
+    tile_rows, vectors = conv_tile(ctx.target, node)
     if node.attrs.get("packed_b") not in (None, width * vectors) or ("packed_b" in node.attrs and groups != 1):
         raise unsupported(node, f"kernel packed in blocks of {node.attrs['packed_b']} for this tile")
 
@@ -530,7 +523,7 @@ def runtime_shapes(node: Node, target: object) -> tuple[dict[int, tuple], tuple,
         shapes = {v.id: (None,) * v.rank for v in (*node.inputs, *node.outputs, *inner)
                   if not (v.is_const and v.size == 1)}  # an epilogue's literals keep theirs (kernel_key)
         shapes[w.id] = (*w.shape[:-2], None, None)
-        rows, vectors = tile(node, target)
+        rows, vectors = conv_tile(target, node)
         width = lanes(target, node.outputs[0].dtype)
         grid = (image_block(x.shape[0], x.nbytes // max(1, x.shape[0])), _channels_first(node),
                 x.shape[0], _axes(node)[0].size) if _weights_outer(node) else None  # constant pixels, and how
@@ -543,7 +536,7 @@ def runtime_shapes(node: Node, target: object) -> tuple[dict[int, tuple], tuple,
         return shapes, choices, {}
     if not runtime_channels(node):
         return None
-    choices = (x.shape[-1] >= 16, tile(node, target), _weights_outer(node),
+    choices = (x.shape[-1] >= 16, conv_tile(target, node), _weights_outer(node),
                image_block(x.shape[0], x.nbytes // max(1, x.shape[0])),
                streams_weights(node), walks_weights(node))
     return {x.id: (*x.shape[:-1], None), w.id: (*w.shape[:-2], None, w.shape[-1])}, choices, {}
@@ -781,10 +774,7 @@ def _gemm_tile(builder: ir.IRBuilder, conv: _Conv, outer: list[ir.Value], ow0: i
         with fold_range(builder, steps, accs, "ci") as (ci, carry):
             w_row = affine(builder, 0, (w_base, 1), _times(builder, ci, pitch))
             if fetches is not None:
-                start, step, lines = fetches
-                for line in lines:
-                    prefetch(builder, conv.pw, affine(builder, 0, (start, 1), (builder.mul(ci, step), 1), (line, 1)),
-                             conv.elem)
+                prefetch_walk(builder, conv.pw, fetches, ci, conv.elem)
             b_vals = [load(builder, conv.pw, affine(builder, off, (w_row, 1)), conv.elem, w)
                       for w, off in zip(widths, offsets)]
             updated = []
@@ -810,7 +800,7 @@ def _prefetch_operand_rows(builder: ir.IRBuilder, conv: _Conv, outer: list[ir.Va
     output (a residual: row stride per pixel, column stride 1): written layers ago, it comes from L3 or
     memory, and the epilogue's loads waited for it (ResNet50's 1x1 convs with a residual at 56 x 56 x 256:
     0.94-1.00 ms against 0.72 without it)."""
-    per_line = CACHE_LINE_BYTES // byte_size(conv.elem)
+    per_line = CACHE_LINE // byte_size(conv.elem)
     for when, node, fn in conv.epilogues:
         chain = node.attrs.get("epilogue")
         operands = [(arg, row) for _, arg, row, column in (chain.loads if chain else ()) if row and column == 1]
@@ -859,7 +849,6 @@ WALK_PANEL_BYTES = 1 << 20  # tiles walk the next channel block's weights only w
 # one's lines; its 3x3/2 256->512, 576 KiB: 1.12-1.17x; 1x1 2048<->512 at 7x7, 512 KiB: 1.24x)
 STREAMED_INPUT_BYTES = 8 << 20  # a depthwise input this big streams from memory (batch 8 MobileNet/EfficientNet)
 PREFETCH_OUTPUT_ROWS = 2  # how far ahead it is prefetched, in output rows (measured: 1 row 1.28x, 2 rows 1.36x)
-CACHE_LINE_BYTES = 64
 
 
 def _prefetch_distance(conv: _Conv) -> tuple[int, int]:
@@ -868,7 +857,7 @@ def _prefetch_distance(conv: _Conv) -> tuple[int, int]:
     memory (the hardware prefetcher misses the tile's interleaved rows and channel blocks; 0 ahead:
     no prefetch, the input is in cache). Prefetches change no value, so the bits are the same."""
     x = conv.node.inputs[0]
-    line = max(1, CACHE_LINE_BYTES * x.size // max(1, x.nbytes))
+    line = max(1, CACHE_LINE * x.size // max(1, x.nbytes))
     if x.nbytes < STREAMED_INPUT_BYTES or len(conv.axes) < 2:
         return 0, line
     return PREFETCH_OUTPUT_ROWS * conv.axes[-2].stride * conv.axes[-1].size * conv.cin, line

@@ -567,15 +567,12 @@ def _tile(builder: ir.IRBuilder, op: _Operands, rows: int, widths: list[int], i0
         b_row0 = index(builder, 0, (op.b_base, 1), _term(builder, k0, op.b_k), (j0, 1))
     if stream is not None and op.packed:
         next_row0 = builder.add(b_row0, size_value(_times(builder, op.depth, pitch)))  # the next column block's
-        fetch_row0, fetch_step, line_at = stream_fetches(builder, stream, b_row0, next_row0, depth, i64(0), pitch,
-                                                         op.elem)
+        fetches = stream_fetches(builder, stream, b_row0, next_row0, depth, i64(0), pitch, op.elem)
 
     def step(k: ir.Value, accumulators: list[ir.Value]) -> list[ir.Value]:
         b_row = index(builder, 0, (b_row0, 1), _term(builder, k, pitch))
         if stream is not None and op.packed:
-            for line in line_at:
-                prefetch(builder, op.pb, index(builder, 0, (fetch_row0, 1), (builder.mul(k, fetch_step), 1),
-                                               (line, 1)), op.elem)
+            prefetch_walk(builder, op.pb, fetches, k, op.elem)
         b_vals = [op.load_b(builder, index(builder, off, (b_row, 1)), w) for w, off in zip(widths, offsets)]
         a_at = index(builder, 0, (a_row, 1), (k, op.a_k))
         if next_block is not None:  # rows elements a k step: the whole block (contiguous a) by the tile's end
@@ -634,6 +631,14 @@ def stream_fetches(builder: ir.IRBuilder, ordinal: tuple[ir.Value, ir.Value, ir.
     lines = range(0, pitch, max(1, CACHE_LINE // byte_size(elem)))  # each line of a row (AVX-512: 4)
     return start, step, [builder.select(builder.icmp_unsigned(">", step, i64(line)), i64(line), i64(0))
                          for line in lines]
+
+
+def prefetch_walk(builder: ir.IRBuilder, base: ir.Value, fetches: tuple[ir.Value, ir.Value, list[ir.Value]],
+                  k: ir.Value, elem: ir.Type) -> None:
+    """Step k's prefetches of a walk that stream_fetches laid out: (start, step per k, line offsets)."""
+    start, step, lines = fetches
+    for line in lines:
+        prefetch(builder, base, index(builder, 0, (start, 1), (builder.mul(k, step), 1), (line, 1)), elem)
 
 
 def _loaded_if(builder: ir.IRBuilder, condition: ir.Value, loads: Callable[[], list[ir.Value]],

@@ -38,7 +38,7 @@ from llvmlite import ir
 from cerebro.compiler.codegen import epilogue
 from cerebro.compiler.codegen.llvm_types import constant, load, multiply_add, splat, store
 from cerebro.compiler.codegen.loops import fold_range, for_range, i64, size_value
-from cerebro.compiler.codegen.matmul import STREAMED_B_BYTES, prefetch, stream_fetches
+from cerebro.compiler.codegen.matmul import STREAMED_B_BYTES, prefetch_walk, stream_fetches
 from cerebro.compiler.codegen.partition import parts_of, share, unflatten
 from cerebro.compiler.codegen.registry import EmitContext, SizeRules, emitter, sizes_as_arguments
 from cerebro.compiler.ir import Node
@@ -212,9 +212,7 @@ def _products(builder: ir.IRBuilder, g: Geometry, s: Sizes, pu: ir.Value, ps: ir
             with fold_range(builder, size_value(s.cin), zeros + pointers, "ci") as (ci, carry):
                 a_row, b_at = carry.values[-2:]
                 if fetches is not None:
-                    start, step, lines = fetches
-                    for line in lines:
-                        prefetch(builder, pu, _sum(builder, start, builder.mul(ci, step), line), F32)
+                    prefetch_walk(builder, pu, fetches, ci, F32)
                 bs = [load(builder, b_at, i64(v * width), F32, width) for v in range(vectors)]
                 updated = []
                 for r, at in enumerate([i64(0), *row_offsets]):

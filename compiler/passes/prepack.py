@@ -14,8 +14,6 @@ packed in its own order (ir/int8_layouts.py), its weight zero points moved into 
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from cerebro.compiler.ir import DType, Graph, Node, Value
@@ -58,9 +56,7 @@ def _tile_vectors(node: Node, target: object) -> int:
     codegen/matmul.py's tile) or a conv's (targets.conv_tile, as codegen/conv.py's tile)."""
     if node.op == "matmul":
         return matmul_tile(target, matmul_view(node).all_rows)[1]
-    x, w, out = node.inputs[0], node.inputs[1], node.outputs[0]
-    return conv_tile(target, math.prod(out.shape[:-1]), math.prod(w.shape[:-2]), w.nbytes,
-                     x.nbytes // max(1, x.shape[0]))[1]
+    return conv_tile(target, node)[1]
 
 
 PACKABLE = {Role.MATMUL: _matmul_weights, Role.CONV: _conv_weights}  # role -> which input is its weights
