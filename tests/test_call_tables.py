@@ -106,9 +106,10 @@ def test_swin_pattern_matches_onnxruntime_with_shared_kernels(monkeypatch: pytes
     x = _RNG.standard_normal((1, 16, 16, 8)).astype(np.float32)
     (want,) = onnxruntime.InferenceSession(data, providers=["CPUExecutionProvider"]).run(None, {"x": x})
     names, shared = _build(data)
-    assert [n for n in names if not n.startswith(("node", "copy_rows"))] == ["cerebro_entry"], names
+    assert [n for n in names if not n.startswith(("node", "copy_rows", "epilogue."))] == ["cerebro_entry"], names
     slices = [n for n in names if n.endswith("_slice")]
-    assert len([n for n in names if n.endswith("_add")]) == 1, names  # the residual adds of both stages
+    # the residual adds of both stages run in the concatenation that rolls the window back (ir/hosts.py)
+    assert not [n for n in names if n.endswith("_add")] and any(n.endswith(".copied") for n in names), names
     got = [runtime.load(shared, threads=threads)(x)[0] for threads in (1, 2)]
     for op in SHARED_OPS:
         monkeypatch.delitem(SIZES, op)

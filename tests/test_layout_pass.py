@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import onnxruntime as ort
 import pytest
-from onnx import TensorProto, helper, numpy_helper
+from onnx_models import NchwNet
 
 from cerebro import runtime
 from cerebro.compiler import driver
@@ -28,41 +28,8 @@ RNG = np.random.default_rng(7)
 C = 8  # channels of the test convs
 
 
-def _weights(name: str, *shape: int) -> object:
-    return numpy_helper.from_array((RNG.standard_normal(shape) * 0.3).astype(np.float32), name)
-
-
-class _Net:
-    """An ONNX graph under construction: NCHW input x, conv weights as initializers."""
-
-    def __init__(self, shape: tuple[int, ...] = (1, 3, 10, 10)) -> None:
-        self.shape = shape
-        self.nodes: list = []
-        self.inits: list = []
-
-    def op(self, kind: str, inputs: list[str], **attrs: object) -> str:
-        name = f"v{len(self.nodes)}"
-        self.nodes.append(helper.make_node(kind, inputs, [name], **attrs))
-        return name
-
-    def const(self, array: np.ndarray) -> str:
-        name = f"c{len(self.inits)}"
-        self.inits.append(numpy_helper.from_array(array, name))
-        return name
-
-    def conv(self, x: str, cin: int, cout: int, k: int = 3, **attrs: object) -> str:
-        w = f"w{len(self.inits)}"
-        self.inits += [_weights(w, cout, cin // attrs.get("group", 1), k, k), _weights(w + "b", cout)]
-        return self.op("Conv", [x, w, w + "b"], kernel_shape=[k, k], pads=[k // 2] * 4, **attrs)
-
-    def model(self, y: str) -> bytes:
-        graph = helper.make_graph(self.nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, self.shape)],
-                                  [helper.make_tensor_value_info(y, TensorProto.FLOAT, None)], initializer=self.inits)
-        return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
-
-
 def conv_relu_pool_conv_add() -> bytes:
-    n = _Net()
+    n = NchwNet(RNG)
     a = n.op("Relu", [n.conv("x", 3, C)])
     p = n.op("MaxPool", [a], kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1])
     b = n.op("Relu", [n.conv(p, C, C)])
@@ -70,7 +37,7 @@ def conv_relu_pool_conv_add() -> bytes:
 
 
 def concat_of_two_convs() -> bytes:
-    n = _Net()
+    n = NchwNet(RNG)
     x = n.op("Relu", [n.conv("x", 3, C)])
     cat = n.op("Concat", [n.op("Relu", [n.conv(x, C, C, k=1)]), n.op("Relu", [n.conv(x, C, C)])], axis=1)
     pooled = n.op("AveragePool", [cat], kernel_shape=[2, 2], strides=[2, 2])
@@ -78,7 +45,7 @@ def concat_of_two_convs() -> bytes:
 
 
 def squeeze_excitation() -> bytes:
-    n = _Net()
+    n = NchwNet(RNG)
     x = n.op("Relu", [n.conv("x", 3, C)])
     squeezed = n.op("GlobalAveragePool", [x])
     scale = n.op("HardSigmoid", [n.conv(n.op("Relu", [n.conv(squeezed, C, 4, k=1)]), 4, C, k=1)])
@@ -86,7 +53,7 @@ def squeeze_excitation() -> bytes:
 
 
 def flatten_gemm_head() -> bytes:
-    n = _Net()
+    n = NchwNet(RNG)
     x = n.op("Relu", [n.conv(n.op("Relu", [n.conv("x", 3, C, strides=[2, 2])]), C, C)])
     flat = n.op("Flatten", [n.op("MaxPool", [x], kernel_shape=[2, 2], strides=[2, 2])])
     w = n.const((RNG.standard_normal((C * 4, 5)) * 0.1).astype(np.float32))
@@ -94,7 +61,7 @@ def flatten_gemm_head() -> bytes:
 
 
 def channel_shuffle() -> bytes:
-    n = _Net()
+    n = NchwNet(RNG)
     x = n.op("Relu", [n.conv("x", 3, C)])
     split = n.op("Reshape", [x, n.const(np.array([1, 2, C // 2, 10, 10], np.int64))])
     shuffled = n.op("Transpose", [split], perm=[0, 2, 1, 3, 4])

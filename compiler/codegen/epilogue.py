@@ -98,12 +98,13 @@ def vectorises(node: Node) -> bool:
 
 
 def apply_rows_vector(builder: ir.IRBuilder, node: Node, fn: ir.Function, rows: list[tuple[ir.Value, ir.Value]],
-                      col: ir.Value, width: int) -> None:
+                      col: ir.Value, width: int, source: tuple[ir.Value, list[ir.Value]] | None = None) -> None:
     """apply_row on every (row, at) of a tile as vector code, not a loop for LLVM's vectoriser (no loop, no
     run-time alias checks, no scalar remainder: less to optimise and the same ops per element, so the same
     bits). A chain that widens() runs on vectors of WIDE_ROWS rows: LLVM splits each op into one instruction
     per register, adjacent, so the rows' dependency chains (a SiLU's exp and division: ~60 cycles)
-    interleave instead of waiting on each other. For a node that vectorises()."""
+    interleave instead of waiting on each other. For a node that vectorises(). source: (buffer, an offset per
+    row) the product rows are read from instead of out (a concatenation's input)."""
     epilogue: Epilogue = node.attrs["epilogue"]
     out = node.outputs[0]
     elem = ir.FloatType()
@@ -112,12 +113,14 @@ def apply_rows_vector(builder: ir.IRBuilder, node: Node, fn: ir.Function, rows: 
     literals = {vid: constant for vid, arg, _, _ in epilogue.loads
                 if (constant := literal(node.inputs[arg])) is not None}
     joined = WIDE_ROWS if widens(node) else 1
+    product, starts = source or (pout, [at for _, at in rows])
     first = 0
     while first < len(rows):
         count = 1 << (min(joined, len(rows) - first).bit_length() - 1)  # a power of two: halves concatenate
         group, first = rows[first:first + count], first + count
         lanes = width * len(group)
-        values = {epilogue.source: _joined(builder, [load(builder, pout, at, elem, width) for _, at in group])}
+        values = {epilogue.source: _joined(builder, [load(builder, product, at, elem, width)
+                                                     for at in starts[first - count:first]])}
         for vid, arg, row_stride, col_stride in epilogue.loads:
             if vid in literals:
                 values[vid] = splat(builder, literals[vid], lanes)
@@ -200,39 +203,45 @@ def _loaded_slots(node: Node) -> list[int]:
     return [*sorted({arg for _, arg, _, _ in epilogue.loads}), len(node.inputs)]
 
 
-def rows_function(node: Node, fn: ir.Function, width: int) -> ir.Function:
+def rows_function(node: Node, fn: ir.Function, width: int, copied: bool = False) -> ir.Function:
     """node's epilogue on a tile's rows of `width` columns as a function of its own: the output's and the
     loaded inputs' pointers (_loaded_slots), then (first row, where it starts in out, row pitch, first
     column, rows), the rows consecutive. One per distinct chain and width in the module (_chain_key),
     instead of a copy in every tile phase of every node function: MobileNetV3's hardswish convs spent
     a third of their IR and LLVM time on those. Kept out of line, so LLVM optimises it once; the same
-    ops per element, so the same bits."""
-    name = _chain_key(node, width)
+    ops per element, so the same bits. copied: the product rows are read from a pointer before the others,
+    rows a pitch (the last argument) apart, and written to out (a concatenation's input, call_rows_from)."""
+    name = _chain_key(node, width) + (".copied" if copied else "")
     made = fn.module.globals.get(name)
     if made is not None:
         return made
     i64 = ir.IntType(64)
     slots = _loaded_slots(node)
-    made = ir.Function(fn.module, ir.FunctionType(ir.VoidType(), [fn.args[s].type for s in slots] + [i64] * 5), name)
+    pointers = [ir.PointerType()] * copied + [fn.args[s].type for s in slots]
+    made = ir.Function(fn.module, ir.FunctionType(ir.VoidType(), pointers + [i64] * (5 + copied)), name)
     made.linkage = "internal"
     made.attributes.add("noinline")
     arguments: list[ir.Value | None] = [None] * (len(node.inputs) + 1)
-    for slot, arg in zip(slots, made.args):
+    for slot, arg in zip(slots, made.args[copied:]):
         arg.add_attribute("noalias")
         arguments[slot] = arg
+    if copied:
+        made.args[0].add_attribute("noalias")
     shim = _Arguments(arguments)
     builder = ir.IRBuilder(made.append_basic_block("entry"))
-    row, at, pitch, col, rows = made.args[-5:]
+    row, at, pitch, col, rows = made.args[len(pointers):len(pointers) + 5]
     joined = WIDE_ROWS if vectorises(node) and widens(node) else 1
 
     def group(first: ir.Value, count: int) -> None:
         group = [(index(builder, r, (row, 1), (first, 1)),
                   index(builder, 0, (at, 1), (builder.mul(index(builder, r, (first, 1)), pitch), 1)))
                  for r in range(count)]
+        source = (made.args[0], [builder.mul(index(builder, r, (first, 1)), made.args[-1]) for r in range(count)]
+                  ) if copied else None
         if vectorises(node):
-            apply_rows_vector(builder, node, shim, group, col, width)
+            apply_rows_vector(builder, node, shim, group, col, width, source)
         else:
-            apply_row(builder, node, shim, *group[0], col, width)
+            apply_row(builder, node, shim, *group[0], col, width, source and (source[0], source[1][0]))
 
     with for_range(builder, builder.udiv(rows, ir.Constant(i64, joined)), "r") as r:
         group(builder.mul(r, ir.Constant(i64, joined)), joined)
@@ -250,6 +259,14 @@ def call_rows(builder: ir.IRBuilder, node: Node, fn: ir.Function, row: ir.Value,
     i64 = ir.IntType(64)
     builder.call(rows_function(node, fn, width),
                  [*(fn.args[s] for s in _loaded_slots(node)), row, at, pitch, col, ir.Constant(i64, rows)])
+
+
+def call_rows_from(builder: ir.IRBuilder, node: Node, fn: ir.Function, source: ir.Value, source_pitch: ir.Value,
+                   row: ir.Value, at: ir.Value, pitch: ir.Value, col: ir.Value, width: int, rows: ir.Value) -> None:
+    """rows_function's epilogue on `rows` rows of `width` elements read from source (`source_pitch` apart),
+    written to out from `at` (`pitch` apart): output row `row` on, columns col on."""
+    builder.call(rows_function(node, fn, width, copied=True),
+                 [source, *(fn.args[s] for s in _loaded_slots(node)), row, at, pitch, col, rows, source_pitch])
 
 
 # A node with a residual add and the same node without it (ResNet's last conv of a block and the first of

@@ -22,12 +22,14 @@ from dataclasses import dataclass
 from llvmlite import ir
 
 from cerebro.compiler.codegen.elementwise import merge_dims
+from cerebro.compiler.codegen.epilogue import call_rows_from
 from cerebro.compiler.codegen.llvm_types import byte_size, element_constant, element_type
 from cerebro.compiler.codegen.llvm_types import index as affine
 from cerebro.compiler.codegen.loops import for_nest, for_range, i64, size_value
 from cerebro.compiler.codegen.partition import leading_dims, parts_of, share, unflatten
 from cerebro.compiler.codegen.registry import EmitContext, SizeRules, emitter, sizes_as_arguments
 from cerebro.compiler.ir import DType, Node
+from cerebro.compiler.ir.hosts import operand_count
 from cerebro.compiler.ir.strides import contiguous_strides
 
 Number = int | ir.Value  # a size or stride: a constant, or an i64 argument of a shared copy's function
@@ -442,7 +444,8 @@ def emit_concatenate(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
     """Each input is rows of one contiguous run (its dims from the axis on) written at its position in the
     output's rows: a call to the module's row copy for that run's length, with the other sizes as
     arguments, so concatenations differing in them or in their input count share the loops (DenseNet121:
-    58 concatenations, 5 run lengths)."""
+    58 concatenations, 5 run lengths). With an epilogue (ir/hosts.py) each run goes through the chain as
+    it is copied (_copy_through_chain)."""
     out = node.outputs[0]
     axis = node.attrs["axis"]
     rows, pitch, inner = math.prod(out.shape[:axis]), math.prod(out.shape[axis:]), math.prod(out.shape[axis + 1:])
@@ -454,22 +457,41 @@ def emit_concatenate(ctx: EmitContext, node: Node, fn: ir.Function) -> None:
         b.ret_void()
         return
     position = 0
-    for k, x in enumerate(node.inputs):
+    for k, x in enumerate(node.inputs[:operand_count(node)]):
         if x.size > 0:
             ty, width = element_type(x.dtype), x.size // rows
-            copy = _row_copy(ctx.module, ty, width)
             src = b.gep(fn.args[k], [b.mul(lo, i64(width))], inbounds=True, source_etype=ty)
-            b.call(copy, [src, dst, b.sub(hi, lo), i64(pitch), i64(position * inner)])
+            if "epilogue" in node.attrs:
+                _copy_through_chain(b, node, fn, src, width, lo, b.sub(hi, lo), pitch, position * inner)
+            else:
+                copy = _row_copy(ctx.module, ty, width)
+                b.call(copy, [src, dst, b.sub(hi, lo), i64(pitch), i64(position * inner)])
         position += x.shape[axis]
     b.ret_void()
+
+
+CHAIN_COLUMNS = 64  # columns per call of a concatenation's chain: one vector of each value, 4 zmm (f32)
+
+
+def _copy_through_chain(b: ir.IRBuilder, node: Node, fn: ir.Function, src: ir.Value, width: int, lo: ir.Value,
+                        count: ir.Value, pitch: int, col: int) -> None:
+    """Rows lo .. lo+count-1 of one input (`width` elements each, from src) through the node's epilogue into
+    the output's columns col .. col+width-1: in runs of CHAIN_COLUMNS columns, each a call of the chain's
+    rows function, shared by every concatenation and conv of the module with that chain and run."""
+    ty = element_type(node.outputs[0].dtype)
+    for first in range(0, width, CHAIN_COLUMNS):
+        run = min(CHAIN_COLUMNS, width - first)
+        at = affine(b, col + first, (lo, pitch))
+        call_rows_from(b, node, fn, b.gep(src, [i64(first)], inbounds=True, source_etype=ty), i64(width), lo, at,
+                       i64(pitch), i64(col + first), run, count)
 
 
 def _interleaving(node: Node) -> bool:
     """Whether a concatenation takes one element per row from each of its 2 to block - 1 inputs (a channel
     shuffle, passes/shuffle.py): it interleaves them as vectors."""
     out, axis = node.outputs[0], node.attrs["axis"]
-    count = len(node.inputs)
-    return (math.prod(out.shape[axis + 1:]) == 1 and all(x.shape[axis] == 1 for x in node.inputs)
+    count = operand_count(node)
+    return (math.prod(out.shape[axis + 1:]) == 1 and all(x.shape[axis] == 1 for x in node.inputs[:count])
             and 1 < count < _block(byte_size(element_type(out.dtype))))
 
 

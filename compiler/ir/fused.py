@@ -4,8 +4,8 @@ fused_elementwise (passes/fuse.py): an elementwise chain as one loop; attrs["nod
 nodes in order, attrs["loads"] ((value id, input slot, strides over the output), ...).
 row_kernel (passes/rows.py): a per-row region (softmax, layernorm) as one node; attrs rows, n,
 nodes and loads ((value id, input slot, row strides, column stride), ...).
-An epilogue (passes/epilogue.py) is no op of its own: a matmul/conv node keeps its op and gets
-attrs["epilogue"], an Epilogue, whose body is elementwise.
+An epilogue (passes/epilogue.py) is no op of its own: a host node (ir/hosts.py: a matmul, conv,
+concatenation) keeps its op and gets attrs["epilogue"], an Epilogue, whose body is elementwise.
 compiler/ir/verify.py checks each of them (verify(graph, lowered=True)).
 """
 
@@ -52,7 +52,8 @@ FUSED_OPS: dict[str, FusedOp] = {
 class Epilogue:
     """The chain applied per output element of a tile.
 
-    source: id of the matmul/conv result the body reads (from the output buffer, just stored);
+    source: id of the host's result the body reads (a matmul/conv's from the output buffer, just stored; a
+    concatenation's from the input it copies);
     nodes: elementwise nodes in order, the last one makes the output;
     loads: (value id, input index of the fused node, row_stride, col_stride) for every other value read.
     """

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from cerebro.compiler.ir.graph import Node, Value
+from cerebro.compiler.ir.hosts import epilogue_columns, operand_count
 from cerebro.compiler.ir.matmul_view import matmul_view
 from cerebro.compiler.ir.ops import OPS
 
@@ -68,28 +69,30 @@ def unpack_columns(packed: np.ndarray, block: int) -> np.ndarray:
 
 def lowered_host(node: Node, *inputs: np.ndarray) -> np.ndarray:
     """A matmul/conv the passes gave packed weights (attrs packed_b), strided operands (view) and/or
-    an elementwise epilogue."""
+    an elementwise epilogue; a concatenation with an epilogue."""
     declaration = OPS[node.op]
-    arity = declaration.arity  # matmul_integer's zero points follow x and w
+    arity = operand_count(node)  # matmul_integer's zero points follow x and w; an epilogue's loads follow
     plain = Node(node.op, node.inputs[:arity], [],
                  {k: v for k, v in node.attrs.items() if k not in declaration.lowered})
-    x, w = inputs[:2]
+    operands = list(inputs[:arity])
     if "packed_b" in node.attrs:
-        w = unpack_columns(w.reshape(-1, w.shape[-1]), node.attrs["packed_b"]).reshape(w.shape)
+        w = operands[1]
+        operands[1] = unpack_columns(w.reshape(-1, w.shape[-1]), node.attrs["packed_b"]).reshape(w.shape)
     if node.attrs.get("pairs_b"):  # matmul_integer's [N, K] weights stored as [K/2, N, 2] (codegen/matmul_int.py)
+        w = operands[1]
         columns, depth = w.shape[-2:]
-        w = np.swapaxes(w.reshape(-1, depth // 2, columns, 2), 1, 2).reshape(w.shape)
+        operands[1] = np.swapaxes(w.reshape(-1, depth // 2, columns, 2), 1, 2).reshape(w.shape)
     out = node.outputs[0]
     view = node.attrs.get("view")
     if view is not None:
         view = matmul_view(node)
         logical_c = (*view.batch, view.rows, view.columns)
-        x = _walk(x, (*view.batch, view.rows, view.depth), view.a)
-        w = _walk(w, (*view.batch, view.depth, view.columns), view.b)
-    result = np.asarray(declaration.reference(plain, x, w, *inputs[2:arity]))
+        operands[0] = _walk(operands[0], (*view.batch, view.rows, view.depth), view.a)
+        operands[1] = _walk(operands[1], (*view.batch, view.depth, view.columns), view.b)
+    result = np.asarray(declaration.reference(plain, *operands))
     epilogue = node.attrs.get("epilogue")
     if epilogue is not None:
-        columns = result.shape[-1]
+        columns = epilogue_columns(node)
         env = {epilogue.source: result.reshape(out.shape)}
         for vid, slot, row_stride, col_stride in epilogue.loads:
             env[vid] = _walk(inputs[slot], (out.size // columns, columns), (row_stride, col_stride)).reshape(out.shape)

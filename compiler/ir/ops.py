@@ -565,7 +565,8 @@ _declare("transpose", "transpose", 1, _transpose, ref.transpose, Role.LAYOUT, fo
 _declare("slice", "slice", 1, _slice, ref.slice_, Role.LAYOUT, folds=True, attrs=("start", "limit"),
          optional=("strides",))
 _declare("pad", "pad", 1, _pad, ref.pad, Role.LAYOUT, folds=True, attrs=("lo", "hi", "value"), optional=("interior",))
-_declare("concatenate", "concatenate", None, _concatenate, ref.concatenate, Role.LAYOUT, folds=True, attrs=("axis",))
+_declare("concatenate", "concatenate", None, _concatenate, ref.concatenate, Role.LAYOUT, folds=True, attrs=("axis",),
+         lowered=("epilogue",))  # ir/hosts.py: a chain run on the rows as they are copied
 _declare("rev", "rev", 1, _rev, ref.rev, Role.LAYOUT, folds=True, attrs=("dims",))
 _declare("iota", "iota", 0, _iota, ref.iota, Role.LAYOUT, folds=True, attrs=("shape", "dtype", "dimension"))
 _declare("take", "take", 2, _take, ref.take, Role.GATHER, attrs=("axis",), optional=("mode",))

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable
 from cerebro.compiler.ir.dtypes import DType
 from cerebro.compiler.ir.fused import FUSED, FUSED_OPS, ROW_KERNEL, Epilogue
 from cerebro.compiler.ir.graph import Graph, IRError, Node, Value
+from cerebro.compiler.ir.hosts import epilogue_columns, operand_count
 from cerebro.compiler.ir.matmul_view import matmul_view
 from cerebro.compiler.ir.ops import OPS, Role, infer, role_of
 
@@ -88,8 +89,7 @@ def _check_epilogue(node: Node, epilogue: Epilogue, arity: int) -> None:
     """An elementwise body reading the product (source), values it loads per (row, column) of the
     output, and its own results."""
     out = node.outputs[0]
-    columns = (matmul_view(node).columns if role_of(node.op) is Role.MATMUL
-               else node.inputs[1].shape[-2 if node.attrs.get("transpose_b") else -1])  # matmul_integer's [N, K]
+    columns = epilogue_columns(node)
     rows = out.size // columns if columns else 0
     for _, slot, row_stride, col_stride in epilogue.loads:
         if slot < arity:
@@ -105,7 +105,7 @@ def _check_lowered_op(node: Node) -> None:
     extra = sorted(a for a in LOWERED_ATTRS if a in node.attrs and a not in declaration.lowered)
     if extra:
         raise _fail(node, f"{node.op} cannot carry {extra}")
-    arity = declaration.arity if declaration.arity is not None else len(node.inputs)
+    arity = operand_count(node)
     out = node.outputs[0]
     if "view" in node.attrs:
         view = matmul_view(node)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from cerebro.compiler.ir import DType, Graph, Node, Value
+from cerebro.compiler.passes.affine import affine_chain
 from cerebro.compiler.passes.fuse import read_counts
 
 FLOAT = (DType.f32, DType.f64)
@@ -36,39 +37,14 @@ def _per_channel(value: Value, channels: int, rank: int) -> np.ndarray | None:
     return vector if np.all(np.isfinite(vector)) else None
 
 
-# op -> (scale, offset, c) -> the chain's (scale, offset) after it, when the conv's value is its input `first`
-_STEPS = {
-    "mul": lambda s, t, c: (s * c, t * c),
-    "add": lambda s, t, c: (s, t + c),
-    "sub": lambda s, t, c: (s, t - c),
-}
-_COMMUTES = {"mul", "add"}  # the conv's value may be either input
-
-
 def _affine_chain(conv: Node, readers: dict[int, int], users: dict[int, list[Node]]
                   ) -> tuple[list[Node], np.ndarray, np.ndarray]:
     """The nodes after conv that scale and offset its output per channel, each the only reader of the one
-    before, and their product (scale, offset)."""
+    before, and their product (scale, offset) as vectors of its channels."""
     out = conv.outputs[0]
     channels = out.shape[-1]
-    scale, offset = np.ones(channels), np.zeros(channels)
-    chain: list[Node] = []
-    value = out
-    while readers.get(value.id) == 1 and len(users.get(value.id, ())) == 1:
-        (node,) = users[value.id]
-        step = _STEPS.get(node.op)
-        if step is None or len(node.inputs) != 2 or node.outputs[0].shape != out.shape:
-            break
-        at = node.inputs.index(value)
-        if at == 1 and node.op not in _COMMUTES:
-            break
-        constant = _per_channel(node.inputs[1 - at], channels, out.rank)
-        if constant is None or node.outputs[0].dtype is not out.dtype:
-            break
-        scale, offset = step(scale, offset, constant)
-        chain.append(node)
-        value = node.outputs[0]
-    return chain, scale, offset
+    chain, scale, offset = affine_chain(out, readers, users, lambda v: _per_channel(v, channels, out.rank))
+    return chain, np.broadcast_to(scale, (channels,)), np.broadcast_to(offset, (channels,))
 
 
 def _fold(conv: Node, chain: list[Node], scale: np.ndarray, offset: np.ndarray) -> list[Node]:

@@ -10,6 +10,9 @@ reshape matmul -> [.., heads, dim] splits them) and row the leading dims flatten
 is 0 or the row length (broadcast over rows, or full shape), col_stride 0 or 1. P keeps its op; its inputs grow by
 E's other inputs, its output becomes E's and attrs["epilogue"] says how to compute it.
 
+A concatenation hosts one too (ir/hosts.py says which nodes may): its columns are its dims from the axis
+on, and each input's rows go through the chain as they are copied (codegen/layout.py).
+
 A matmul_integer with constant weights ([N, K], transpose_b) hosts an epilogue too: quantize="int8"'s
 dequantize (i32 -> f32, scale, bias) or fixed-point requantize (i32 -> u8), so the i32 product is never
 written out; its kernel runs the chain on each finished band of rows from a scratch row, so E may change
@@ -22,7 +25,8 @@ import math
 
 from cerebro.compiler.ir import Graph, Node, Value
 from cerebro.compiler.ir.fused import FUSED, Epilogue
-from cerebro.compiler.ir.ops import ELEMENTWISE, EPILOGUE_HOSTS, role_of
+from cerebro.compiler.ir.hosts import epilogue_columns, hosts_epilogue, integer_host
+from cerebro.compiler.ir.ops import ELEMENTWISE
 from cerebro.compiler.ir.strides import broadcast_strides, contiguous_strides
 
 
@@ -67,22 +71,12 @@ def _row_col(strides: tuple[int, ...], shape: tuple[int, ...], split: int) -> tu
     return None
 
 
-def _integer(node: Node) -> bool:
-    """A matmul_integer with b as [N, K] (constant weights): its kernel runs an epilogue on each finished
-    row of i32 sums, from a scratch row, so the epilogue may change the dtype (dequantize, requantize)."""
-    return node.op == "matmul_integer" and bool(node.attrs.get("transpose_b"))
-
-
-def _columns(node: Node) -> int:
-    return node.inputs[1].shape[-2] if _integer(node) else node.inputs[1].shape[-1]
-
-
 def _fold(producer: Node, elementwise: Node, source: Value) -> Node | None:
     """producer with elementwise as its epilogue, or None when the pair does not qualify. source is
     producer's output, or a reshape of it whose trailing dims still make up one row of columns."""
     out = elementwise.outputs[0]
-    split = _column_split(out.shape, _columns(producer))
-    if split is None or source.shape != out.shape or (source.dtype != out.dtype and not _integer(producer)):
+    split = _column_split(out.shape, epilogue_columns(producer))
+    if split is None or source.shape != out.shape or (source.dtype != out.dtype and not integer_host(producer)):
         return None
     extra: list[Value] = []
     loads = []
@@ -117,8 +111,7 @@ def fuse_epilogues(graph: Graph) -> Graph:
     """Give matmul/conv nodes the elementwise chain that is their only reader, in place; returns graph."""
     readers = graph.reader_counts()
     outputs = {v.id for v in graph.outputs}
-    producers = {node.outputs[0].id: node for node in graph.nodes
-                 if role_of(node.op) in EPILOGUE_HOSTS or _integer(node)}
+    producers = {node.outputs[0].id: node for node in graph.nodes if hosts_epilogue(node)}
     reshapes = {node.outputs[0].id: node for node in graph.nodes if node.op == "reshape"}
     absorbed: set[int] = set()
     nodes = []

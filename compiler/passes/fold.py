@@ -1,6 +1,7 @@
 """Constant folding: a transpose/convert of a weight, or batch norm's scale from its variance, is
 computed once, at compile time; then batch norm after a conv goes into the conv's weights and one bias
-add (passes/conv_scale.py).
+add (passes/conv_scale.py), a constant scale after a matmul into its weights (passes/matmul_scale.py),
+and any other chain of constant scales and offsets becomes one multiply and one add (passes/affine.py).
 
 Folding runs the op's reference implementation (its declaration in compiler/ir/ops.py, through
 interpret.run_node), so a folded constant means exactly what the op means everywhere else (integer
@@ -18,6 +19,7 @@ import numpy as np
 from cerebro.compiler.ir import Graph
 from cerebro.compiler.ir.interpret import run_node
 from cerebro.compiler.ir.ops import OPS
+from cerebro.compiler.passes.affine import fold_affine_chains
 from cerebro.compiler.passes.conv_scale import fold_conv_scales
 from cerebro.compiler.passes.matmul_scale import fold_matmul_scales
 from cerebro.compiler.passes.pow_const import multiply_constant_powers
@@ -44,4 +46,5 @@ def fold_constants(graph: Graph) -> Graph:
         out.data = np.ascontiguousarray(result)
         out.producer = None
     graph.nodes = kept
-    return split_sliced_matmuls(fold_matmul_scales(fold_conv_scales(multiply_constant_powers(graph))))
+    graph = fold_matmul_scales(fold_conv_scales(multiply_constant_powers(graph)))
+    return split_sliced_matmuls(fold_affine_chains(graph))
