@@ -73,6 +73,9 @@ def cerebro_shared(w: Workload, threads: int | None, workdir: Path) -> Prepared:
                 cbx.with_suffix(".partial").write_bytes(data)
                 cbx.with_suffix(".partial").rename(cbx)
             info["compiled_here"] = True
+            # as a process that compiled and exited would: the file's bytes and the graph's weights (500 MB
+            # for gpt2) are no longer held while the .cbx loads, whose copy then reuses their pages
+            del data, graph
         with phase("load"):
             loaded = runtime.load(cbx, threads=threads or runtime.usable_cpus())
     seconds = time.perf_counter() - start
