@@ -477,13 +477,23 @@ def _copy_through_chain(b: ir.IRBuilder, node: Node, fn: ir.Function, src: ir.Va
                         count: ir.Value, pitch: int, col: int) -> None:
     """Rows lo .. lo+count-1 of one input (`width` elements each, from src) through the node's epilogue into
     the output's columns col .. col+width-1: in runs of CHAIN_COLUMNS columns, each a call of the chain's
-    rows function, shared by every concatenation and conv of the module with that chain and run."""
+    rows function, shared by every concatenation and conv of the module with that chain and run; the whole
+    runs in a loop (ViT's class token before 196 x 768 patch columns: 2352 runs, once 724 KB of IR)."""
     ty = element_type(node.outputs[0].dtype)
-    for first in range(0, width, CHAIN_COLUMNS):
-        run = min(CHAIN_COLUMNS, width - first)
-        at = affine(b, col + first, (lo, pitch))
-        call_rows_from(b, node, fn, b.gep(src, [i64(first)], inbounds=True, source_etype=ty), i64(width), lo, at,
-                       i64(pitch), i64(col + first), run, count)
+
+    def run_at(first: ir.Value, run: int) -> None:
+        at = affine(b, col, (lo, pitch), (first, 1))
+        call_rows_from(b, node, fn, b.gep(src, [first], inbounds=True, source_etype=ty), i64(width), lo, at,
+                       i64(pitch), affine(b, col, (first, 1)), run, count)
+
+    whole, rest = divmod(width, CHAIN_COLUMNS)
+    if whole == 1:
+        run_at(i64(0), CHAIN_COLUMNS)
+    elif whole:
+        with for_range(b, whole, "run") as k:
+            run_at(b.mul(k, i64(CHAIN_COLUMNS)), CHAIN_COLUMNS)
+    if rest:
+        run_at(i64(whole * CHAIN_COLUMNS), rest)
 
 
 def _interleaving(node: Node) -> bool:
