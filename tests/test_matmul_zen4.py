@@ -59,12 +59,16 @@ def test_panels_of_512_rows(m: int, k: int, n: int) -> None:
 
 
 def _kernel_loops(asm: str) -> list[str]:
-    """Bodies of the loops of 12 or more vector FMAs (the register tiles' k loops)."""
+    """Bodies of the innermost loops of 12 or more vector FMAs (the register tiles' k loops): from a label to
+    the jump back to it, with no loop inside (a label inside may be a branch's: prefetch_walk's lines)."""
     loops = []
     for label in re.finditer(r"^(\.LBB\d+_\d+):", asm, re.M):
         back = re.search(rf"^\s+j\w+\s+{re.escape(label.group(1))}\s*$", asm[label.end():], re.M)
         body = asm[label.end():label.end() + back.start()] if back else ""
-        if len(re.findall(r"vfmadd\w+", body)) >= 12 and not re.search(r"^\.LBB", body, re.M):
+        inner = re.findall(r"^(\.LBB\d+_\d+):", body, re.M)
+        nested = any(re.search(rf"^\s+j\w+\s+{re.escape(name)}\s*$", body[body.index(name + ":"):], re.M)
+                     for name in inner)
+        if len(re.findall(r"vfmadd\w+", body)) >= 12 and not nested:
             loops.append(body)
     return loops
 

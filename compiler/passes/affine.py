@@ -120,15 +120,16 @@ def fold_affine_chains(graph: Graph) -> Graph:
         if id(node) in dropped or node.op not in STEPS or len(node.inputs) != 2:
             continue
         x = next((v for v in node.inputs if not v.is_const), None)
-        first = _first_constant(node, x) if x is not None else None
-        if first is None or x.dtype not in FLOAT or node.outputs[0].shape != x.shape:
+        operand = _first_constant(node, x) if x is not None else None
+        if operand is None or x.dtype not in FLOAT or node.outputs[0].shape != x.shape:
             continue
-        chain, scale, offset = affine_chain(x, readers, users, _operand(x, first.shape), node)
+        shape = operand.shape  # every constant of the chain broadcasts to the first one's shape
+        chain, scale, offset = affine_chain(x, readers, users, _operand(x, shape), node)
         if not chain or chain[0] is not node:
             continue
         if any(_stepped(reader) for reader in users.get(chain[-1].outputs[0].id, ())):
             continue
-        made = _replacement(x, chain, np.broadcast_to(scale, first.shape), np.broadcast_to(offset, first.shape))
+        made = _replacement(x, chain, np.broadcast_to(scale, shape), np.broadcast_to(offset, shape))
         if made is not None:
             dropped.update(id(n) for n in chain)
             replaced[id(node)] = made
