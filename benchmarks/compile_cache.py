@@ -36,7 +36,7 @@ PHASES = {
     "key": ("cerebro.frontends.jax.tracer", "Captured.fingerprint"),
     "lower": ("cerebro.frontends.jax.tracer", "lower"),
     "cache_get": ("cerebro.cache", "CompileCache.get"),
-    "llvm_compile": ("cerebro.compiler.driver", "build"),
+    "llvm_compile": ("cerebro.compiler.driver", "build_sealed"),
     "runtime_load": ("cerebro.runtime", "load"),
     "first_run": ("cerebro.runtime", "LoadedModel.__call__"),
 }

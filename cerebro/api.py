@@ -162,7 +162,7 @@ class CompiledFunction:
         source, lowered, quantize = quantized_lowering(lambda: "jaxpr:" + captured.fingerprint(),
                                                        lambda: lower(captured).graph, self.quantize, self.calibration,
                                                        self.calibration_method)
-        return cached_lower(source, lowered, target, cache=self.cache, quantize=quantize)
+        return bytes(cached_lower(source, lowered, target, cache=self.cache, quantize=quantize))
 
 
 def compile(fn: Callable, target: str = "host", *, name: str | None = None,  # noqa: A001

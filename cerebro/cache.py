@@ -22,7 +22,10 @@ import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from cerebro.compiler.cbx.writer import Sealed
 
 ENTRY_SUFFIX = ".cbx"
 DEFAULT_MAX_BYTES = 2 << 30
@@ -187,13 +190,17 @@ class CompileCache:
         mark_used(path)
         return data
 
-    def put(self, key: str, data: bytes) -> None:
-        """Store data under key atomically, then drop old entries beyond the size bound."""
+    def put(self, key: str, data: bytes | Sealed) -> None:
+        """Store data (a .cbx's bytes or pieces) under key atomically, then drop old entries beyond the size
+        bound."""
         self.directory.mkdir(parents=True, exist_ok=True)
         fd, temp = tempfile.mkstemp(prefix=".tmp-", suffix=ENTRY_SUFFIX, dir=self.directory)
         try:
             with os.fdopen(fd, "wb") as file:
-                file.write(data)
+                if isinstance(data, bytes):
+                    file.write(data)
+                else:
+                    data.write_to(file)
             os.replace(temp, self.path(key))
         except BaseException:
             Path(temp).unlink(missing_ok=True)
@@ -225,33 +232,36 @@ def cached_build(graph: Any, target: Any = "host", *, name: str | None = None, s
 
     cache: None follows $CEREBRO_COMPILE_CACHE; False always compiles.
     """
-    return cached_lower(lambda: graph_source(graph), lambda: graph, target, name=name, stage_flops=stage_flops,
-                        cache=cache, quantize=quantize)
+    return bytes(cached_lower(lambda: graph_source(graph), lambda: graph, target, name=name,
+                              stage_flops=stage_flops, cache=cache, quantize=quantize))
 
 
 def cached_lower(source: Callable[[], str], lower: Callable[[], Any], target: Any = "host", *,
                  name: str | None = None, stage_flops: int | None = None, cache: bool | None = None,
-                 quantize: str | None = None) -> bytes:
-    """build(lower(), ...) keyed by source(), a digest of everything lower() makes its graph from (see
+                 quantize: str | None = None) -> Sealed:
+    """build_sealed(lower(), ...) keyed by source(), a digest of everything lower() makes its graph from (see
     build_key): a frontend keys its own form of the model (a jaxpr) and a hit never lowers it.
-    Each is called at most once; with the cache off, source() is not called.
+    Each is called at most once; with the cache off, source() is not called. The .cbx comes as the file's
+    pieces (Sealed.write_to; bytes(sealed) joins them).
     """
     from cerebro.compiler import kernel_cache
-    from cerebro.compiler.driver import STAGE_FLOPS, build
+    from cerebro.compiler.cbx.writer import Sealed
+    from cerebro.compiler.driver import STAGE_FLOPS, build_sealed
     from cerebro.compiler.targets import resolve_target
 
     stage_flops = STAGE_FLOPS if stage_flops is None else stage_flops
     if not (compile_cache_enabled() if cache is None else cache):
-        return build(lower(), target, name, stage_flops, quantize=quantize)
+        return build_sealed(lower(), target, name, stage_flops, quantize=quantize)
     resolved = resolve_target(target)
     key = build_key(source(), resolved, {"name": name, "stage_flops": stage_flops, "quantize": quantize})
     store = CompileCache()
     data = store.get(key)
-    if data is None:
-        with kernel_cache.using(store.directory / "kernels"):  # kernels optimised once, by any model
-            data = build(lower(), resolved, name, stage_flops, quantize=quantize)
-        try:
-            store.put(key, data)
-        except OSError as error:  # a cache that cannot be written must not fail the compile
-            print(f"cerebro: cannot write the compile cache in {store.directory}: {error}", file=sys.stderr)
-    return data
+    if data is not None:
+        return Sealed((data,))
+    with kernel_cache.using(store.directory / "kernels"):  # kernels optimised once, by any model
+        sealed = build_sealed(lower(), resolved, name, stage_flops, quantize=quantize)
+    try:
+        store.put(key, sealed)
+    except OSError as error:  # a cache that cannot be written must not fail the compile
+        print(f"cerebro: cannot write the compile cache in {store.directory}: {error}", file=sys.stderr)
+    return sealed

@@ -17,7 +17,7 @@ import numpy as np
 from cerebro.compiler import llvm_parts
 from cerebro.compiler.cbx.format import MAX_PARTS, MAX_STAGES, Meta, TensorSpec
 from cerebro.compiler.cbx.profile_table import attach_profile, node_info
-from cerebro.compiler.cbx.writer import finish_object
+from cerebro.compiler.cbx.writer import Sealed, sealed_object
 from cerebro.compiler.codegen import UNITS
 from cerebro.compiler.codegen.calls import Chunking
 from cerebro.compiler.codegen.module import emit_module
@@ -220,7 +220,15 @@ def _model_name(name: str) -> str:
 def build(graph: Graph, target: str | Target = "host", name: str | None = None,
           stage_flops: int = STAGE_FLOPS, profile: bool = False, quantize: str | None = None,
           chunk: int | None = None) -> bytes:
-    """Compile graph into a complete .cbx (ELF relocatable object + Cerebro sections) for target.
+    """build_sealed's .cbx as one bytes."""
+    return bytes(build_sealed(graph, target, name, stage_flops, profile, quantize, chunk))
+
+
+def build_sealed(graph: Graph, target: str | Target = "host", name: str | None = None,
+                 stage_flops: int = STAGE_FLOPS, profile: bool = False, quantize: str | None = None,
+                 chunk: int | None = None) -> Sealed:
+    """Compile graph into a complete .cbx (ELF relocatable object + Cerebro sections) for target, as the
+    pieces of the file (Sealed: written piece by piece, a model's weights are not joined into one more copy).
 
     target: 'host', 'x86_64', 'x86_64-v3', 'x86_64-v4' or 'aarch64' (see compiler/targets.py).
     name: the model name recorded in the meta (default: graph.name).
@@ -245,12 +253,12 @@ def build(graph: Graph, target: str | Target = "host", name: str | None = None,
             with phase("check fpu none"):
                 check_object(obj, meta.machine, f"model '{meta.model_name}'")
         with phase("write .cbx"):
-            data = finish_object(obj, meta, weights)
+            sealed = sealed_object(obj, meta, weights)
             if profile:
                 stages = split_stages(optimised.nodes, 0, resolve_target(target))
                 table = [[node_info(p.node, p.flops) for p in stage] for stage in stages]
-                data = attach_profile(data, table * (meta.num_stages // len(stages)))  # once per chunk
-            return data
+                sealed = Sealed((attach_profile(bytes(sealed), table * (meta.num_stages // len(stages))),))
+            return sealed
 
 
 @contextmanager

@@ -49,15 +49,15 @@ def cache_dir(tmp_path, monkeypatch) -> Path:
 
 @pytest.fixture
 def builds(monkeypatch) -> list[str]:
-    """Records each real compile (compiler.driver.build) by graph name."""
+    """Records each real compile (compiler.driver.build_sealed) by graph name."""
     seen: list[str] = []
-    real = driver.build
+    real = driver.build_sealed
 
     def counting(graph, *args, **kwargs):
         seen.append(graph.name)
         return real(graph, *args, **kwargs)
 
-    monkeypatch.setattr(driver, "build", counting)
+    monkeypatch.setattr(driver, "build_sealed", counting)
     return seen
 
 
@@ -80,7 +80,7 @@ SECOND_PROCESS = textwrap.dedent("""
     def refuse(*args, **kwargs):
         raise AssertionError("compiled again: the cache did not serve this model")
 
-    driver.build = refuse
+    driver.build = driver.build_sealed = refuse
     tracer.lower = refuse  # a hit never lowers the jaxpr
     fn, x = resnet50_sized()
     np.testing.assert_allclose(cerebro.compile(fn)(x), jax.jit(fn)(x), rtol=1e-4, atol=1e-4)

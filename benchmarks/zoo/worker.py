@@ -48,7 +48,7 @@ def onnx_workload(cache: Path, name: str, batch: int) -> Workload:
 def cerebro_shared(w: Workload, threads: int | None, workdir: Path) -> Prepared:
     """The ONNX file imported and built once per run (phases timed), then loaded with `threads` threads."""
     from cerebro import runtime
-    from cerebro.compiler.driver import build
+    from cerebro.compiler.driver import build_sealed
     from cerebro.compiler.progress import phase, reporting
     from cerebro.frontends.onnx import import_onnx
 
@@ -63,19 +63,20 @@ def cerebro_shared(w: Workload, threads: int | None, workdir: Path) -> Prepared:
                 with phase("import"):
                     graph = import_onnx(w.onnx)
                 info["nodes"] = len(graph.nodes)
-                data = build(graph, target="host")
+                sealed = build_sealed(graph, target="host")
             except Exception as error:
                 from benchmarks.backends import describe_error
 
                 failed.write_text(describe_error(error))
                 raise
             with phase("write file"):
-                cbx.with_suffix(".partial").write_bytes(data)
+                with cbx.with_suffix(".partial").open("wb") as file:
+                    sealed.write_to(file)
                 cbx.with_suffix(".partial").rename(cbx)
             info["compiled_here"] = True
-            # as a process that compiled and exited would: the file's bytes and the graph's weights (500 MB
+            # as a process that compiled and exited would: the file's pieces and the graph's weights (500 MB
             # for gpt2) are no longer held while the .cbx loads, whose copy then reuses their pages
-            del data, graph
+            del sealed, graph
         with phase("load"):
             loaded = runtime.load(cbx, threads=threads or runtime.usable_cpus())
     seconds = time.perf_counter() - start

@@ -217,15 +217,16 @@ def run(args: argparse.Namespace) -> int:
             key, graph, call_tree = import_source(args)
         key, graph, quantize = quantized_lowering(key, graph, args.quantize, args.calibration,
                                                   args.calibration_method)
-        data = cached_lower(key, graph, args.target, quantize=quantize)
+        sealed = cached_lower(key, graph, args.target, quantize=quantize)
         if call_tree is not None:
             from cerebro.compiler.cbx.tree import attach_tree
+            from cerebro.compiler.cbx.writer import Sealed
 
-            data = attach_tree(data, call_tree)
-        with phase("write file"):
-            Path(args.output).write_bytes(data)
+            sealed = Sealed((attach_tree(bytes(sealed), call_tree),))
+        with phase("write file"), open(args.output, "wb") as file:
+            sealed.write_to(file)
     if args.timings and not args.quiet:
         print(display.timings_text(), file=sys.stderr)
     if not args.quiet:
-        print(f"wrote {args.output} ({len(data)} bytes, target {args.target})")
+        print(f"wrote {args.output} ({sealed.nbytes} bytes, target {args.target})")
     return 0

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import struct
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, BinaryIO
 
 from cerebro import elf as elfmod
 from cerebro.binread import FormatError
@@ -74,11 +74,36 @@ def find_section(data: Any, name: str) -> tuple[int, bytes] | None:
     return None
 
 
+class Sealed:
+    """A sealed .cbx as the buffers that are the file in turn. A model's weights (hundreds of MB) go to a
+    file piece by piece (write_to); only bytes(sealed) joins them into one more copy, whose page faults
+    alone cost gpt2's build 0.35 s of one core's 5."""
+
+    def __init__(self, pieces: tuple[Any, ...]) -> None:
+        self.pieces = pieces
+        self.nbytes = sum(memoryview(piece).nbytes for piece in pieces)
+
+    def __bytes__(self) -> bytes:
+        if len(self.pieces) == 1 and isinstance(self.pieces[0], bytes):
+            return self.pieces[0]
+        return b"".join(self.pieces)
+
+    def write_to(self, file: BinaryIO) -> None:
+        for piece in self.pieces:
+            file.write(piece)
+
+
 def finish_object(obj: bytes, meta: Meta, weights: Any) -> bytes:
+    """sealed_object's file as one bytes."""
+    return bytes(sealed_object(obj, meta, weights))
+
+
+def sealed_object(obj: bytes, meta: Meta, weights: Any) -> Sealed:
     """Write meta and weights into LLVM's object, make both read-only, validate it and seal it.
 
     weights: one buffer, or a sequence of buffers that are the weights in turn (a memory plan's arrays
-    and padding: each is then copied once, straight into the file, with no joined blob before it)."""
+    and padding: each is then copied once, straight into the file's pieces, with no joined blob before
+    it)."""
     elf = parse_elf(obj)
     check_object(elf, meta.machine)
     packed = meta.pack()
@@ -162,18 +187,17 @@ def add_section(cbx: bytes, name: str, payload: bytes, kind: int = elfmod.SHT_PR
 
 def seal(data: bytes) -> bytes:
     """data with meta.hash set to the SHA-256 of the file (hash bytes taken as zero)."""
-    return _sealed(bytearray(data), hash_offset(parse_elf(data)))
+    return bytes(_sealed(bytearray(data), hash_offset(parse_elf(data))))
 
 
-def _sealed(out: bytearray, at: int, tail: tuple[Any, ...] = ()) -> bytes:
-    """out followed by tail, sealed (hash at offset `at` of out), as bytes: hashed piece by piece and
-    joined once."""
+def _sealed(out: bytearray, at: int, tail: tuple[Any, ...] = ()) -> Sealed:
+    """out followed by tail, sealed (hash at offset `at` of out): hashed piece by piece, never joined."""
     out[at:at + HASH_LEN] = bytes(HASH_LEN)
     digest = hashlib.sha256(out)
     for piece in tail:
         digest.update(piece)
     out[at:at + HASH_LEN] = digest.digest()
-    return b"".join((out, *tail))
+    return Sealed((out, *tail))
 
 
 def hash_offset(elf: elfmod.ElfFile) -> int:
