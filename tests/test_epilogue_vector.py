@@ -6,12 +6,14 @@ float64 reference. Channel counts with tails (a tile row of 16 + 8 + 3 channels)
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
 from cerebro import runtime
 from cerebro.compiler import build
-from cerebro.compiler.codegen import epilogue
+from cerebro.compiler.codegen import conv, epilogue
 from cerebro.compiler.driver import lower
 from cerebro.compiler.ir import DType, Graph
 
@@ -115,3 +117,30 @@ def test_vector_epilogue_against_float64(act: str):
     want = _want(hidden @ pw[0, 0].astype(np.float64) + b2, act)
     scale = np.abs(hidden) @ np.abs(pw[0, 0]) + np.abs(b2) + 1
     assert np.all(np.abs(got - want) <= 64 * EPS32 * scale)  # 9- and 11-term f32 sums and the activations' roundings
+
+
+def _loads_of_output(text: str, function: str, inputs: int) -> int:
+    """Loads in `function`'s unoptimised IR whose address is an element of its output (argument inputs + 1)."""
+    body = text[text.index(f'@"{function}"('):]
+    body = body[:body.index("\n}\n")]
+    output = re.findall(r'ptr noalias (%"\.\d+")', body.splitlines()[0])[inputs]
+    elements = set(re.findall(r'(%"\.\d+") = getelementptr [^,]+, ptr ' + re.escape(output) + ",", body))
+    return sum(re.search(r"load [^,]+, ptr (%\"\.\d+\")", line).group(1) in elements
+               for line in body.splitlines() if " = load " in line)
+
+
+def test_vector_epilogue_runs_on_the_accumulators(monkeypatch: pytest.MonkeyPatch):
+    """A dense conv tile's vector chain (bias and ReLU; longer ones are outlined) takes its accumulators and
+    stores once: its node function loads nothing back from its output, where storing the product first
+    loaded every row again; the same bits."""
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((1, 5, 7, 27)).astype(np.float32)
+    w = rng.standard_normal((1, 1, 27, 27)).astype(np.float32)
+    graph = _graph(x, w, rng.standard_normal(27).astype(np.float32), 1, 0, "relu")
+    conv_node = next(node for node in lower(graph)[0].nodes if node.op == "conv")
+    (on,) = runtime.load(build(graph))(x)
+    assert _loads_of_output(lower(graph)[1], "node0_conv", len(conv_node.inputs)) == 0
+    monkeypatch.setattr(conv, "_on_accumulators", lambda modes: False)
+    assert _loads_of_output(lower(graph)[1], "node0_conv", len(conv_node.inputs)) > 0  # stored, then loaded
+    (stored,) = runtime.load(build(graph))(x)
+    np.testing.assert_array_equal(on.view(np.uint32), stored.view(np.uint32))

@@ -8,6 +8,7 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
+from onnx_models import mlp
 
 from cerebro import runtime
 from cerebro.cli import main
@@ -15,7 +16,6 @@ from cerebro.compiler.cbx import read_cbx
 from cerebro.compiler.cbx.writer import Sealed
 from cerebro.compiler.driver import build, build_sealed
 from cerebro.frontends.onnx import import_onnx
-from onnx_models import mlp
 
 RNG = np.random.default_rng(20)
 LAYERS = [(RNG.standard_normal((256, 512), dtype=np.float32) * 0.05, RNG.standard_normal(512, dtype=np.float32)),

@@ -662,15 +662,26 @@ def _store_rows(builder: ir.IRBuilder, conv: _Conv, outer: list[ir.Value], ow0: 
     wide chain (SiLU, sigmoid: epilogue.widens) on all rows after every store, the accumulators dead by
     then; any other chain on each row right after its stores (after all of them, squeezenet1_1 batch 8
     ran 4-5% slower: ReLU/hardswish tiles reloaded rows already gone from the store buffer), as vector
-    code where it can be (epilogue.vectorises), else as a loop. A long chain (hardswish, SiLU:
+    code where it can be (epilogue.vectorises; on the accumulators themselves where every form is: the
+    product is then never stored, _on_accumulators), else as a loop. A long chain (hardswish, SiLU:
     epilogue.outlines) runs after all the stores in one call of a function shared by every tile phase and
     node function (epilogue.rows_function): MobileNetV3's build 6.3 -> 5.1 CPU s on one core."""
     offsets = [sum(widths[:c]) for c in range(len(widths))]
     modes = [(when, node, fn, _epilogue_mode(node)) for when, node, fn in conv.epilogues]
+    in_registers = _on_accumulators(modes)
     rows = []
     for r in range(len(accs) // len(widths)):
         pixel = _output_pixel(builder, conv, outer, affine(builder, r, (ow0, 1)))
         out_base = affine(builder, 0, _times(builder, pixel, conv.cout), (c0, 1))
+        if in_registers:  # each accumulator through the chain, then stored once
+            def on_accumulators(node: Node, fn: object, mode: str, pixel: ir.Value = pixel,
+                                out_base: ir.Value = out_base, r: int = r) -> None:
+                for c, (w, off) in enumerate(zip(widths, offsets)):
+                    epilogue.apply_rows_vector(builder, node, fn, [(pixel, affine(builder, off, (out_base, 1)))],
+                                               affine(builder, off, (c0, 1)), w, products=[accs[r * len(widths) + c]])
+
+            epilogue.by_form(builder, modes, on_accumulators)
+            continue
         for c, off in enumerate(offsets):
             store(builder, accs[r * len(widths) + c], conv.po, affine(builder, off, (out_base, 1)), conv.elem)
         rows.append((pixel, out_base))
@@ -692,6 +703,15 @@ def _store_rows(builder: ir.IRBuilder, conv: _Conv, outer: list[ir.Value], ow0: 
             epilogue.apply_rows_vector(builder, node, fn, rows, c0, sum(widths))
 
     epilogue.by_form(builder, [item for item in modes if item[3] in ("outlined", "wide")], tile_epilogue)
+
+
+def _on_accumulators(modes: list[tuple]) -> bool:
+    """Whether _store_rows runs the chains on the accumulators: every form's is "vector" and one always
+    runs (a lone form, or share_residual's two, which exclude each other), so no product is stored to be
+    loaded back (mobilenet_v3_large b1 1.022-1.024x on a Xeon core, the same bits; others within noise)."""
+    if not modes or any(mode != "vector" for *_, mode in modes):
+        return False
+    return modes[0][0] is None if len(modes) == 1 else len(modes) == 2 and all(item[0] is not None for item in modes)
 
 
 def _epilogue_mode(node: Node) -> str | None:

@@ -98,13 +98,15 @@ def vectorises(node: Node) -> bool:
 
 
 def apply_rows_vector(builder: ir.IRBuilder, node: Node, fn: ir.Function, rows: list[tuple[ir.Value, ir.Value]],
-                      col: ir.Value, width: int, source: tuple[ir.Value, list[ir.Value]] | None = None) -> None:
+                      col: ir.Value, width: int, source: tuple[ir.Value, list[ir.Value]] | None = None,
+                      products: list[ir.Value] | None = None) -> None:
     """apply_row on every (row, at) of a tile as vector code, not a loop for LLVM's vectoriser (no loop, no
     run-time alias checks, no scalar remainder: less to optimise and the same ops per element, so the same
     bits). A chain that widens() runs on vectors of WIDE_ROWS rows: LLVM splits each op into one instruction
     per register, adjacent, so the rows' dependency chains (a SiLU's exp and division: ~60 cycles)
     interleave instead of waiting on each other. For a node that vectorises(). source: (buffer, an offset per
-    row) the product rows are read from instead of out (a concatenation's input)."""
+    row) the product rows are read from instead of out (a concatenation's input); products: the rows'
+    product vectors themselves (a conv tile's accumulators), never stored and loaded back."""
     epilogue: Epilogue = node.attrs["epilogue"]
     out = node.outputs[0]
     elem = ir.FloatType()
@@ -119,8 +121,9 @@ def apply_rows_vector(builder: ir.IRBuilder, node: Node, fn: ir.Function, rows: 
         count = 1 << (min(joined, len(rows) - first).bit_length() - 1)  # a power of two: halves concatenate
         group, first = rows[first:first + count], first + count
         lanes = width * len(group)
-        values = {epilogue.source: _joined(builder, [load(builder, product, at, elem, width)
-                                                     for at in starts[first - count:first]])}
+        values = {epilogue.source: _joined(builder, products[first - count:first] if products is not None else
+                                           [load(builder, product, at, elem, width)
+                                            for at in starts[first - count:first]])}
         for vid, arg, row_stride, col_stride in epilogue.loads:
             if vid in literals:
                 values[vid] = splat(builder, literals[vid], lanes)
