@@ -12,11 +12,14 @@ import os
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from cerebro import runtime
+
+if TYPE_CHECKING:
+    from cerebro.compiler.cbx.writer import Sealed
 
 
 class Model:
@@ -141,7 +144,7 @@ class CompiledFunction:
         from cerebro.compiler.cbx.tree import attach_tree
 
         captured = self._capture(example_args, example_kwargs)
-        data = attach_tree(self._build(captured, target or self.target), captured.call_tree)
+        data = attach_tree(bytes(self._build(captured, target or self.target)), captured.call_tree)
         path = Path(path)
         path.write_bytes(data)
         return path
@@ -153,7 +156,7 @@ class CompiledFunction:
         captured.name = self.name
         return captured
 
-    def _build(self, captured: Any, target: str) -> bytes:
+    def _build(self, captured: Any, target: str) -> Sealed:
         """The .cbx for a captured jaxpr; the compile cache is keyed by the jaxpr, so a hit never lowers it."""
         from cerebro.cache import cached_lower
         from cerebro.calibration import quantized_lowering
@@ -162,7 +165,7 @@ class CompiledFunction:
         source, lowered, quantize = quantized_lowering(lambda: "jaxpr:" + captured.fingerprint(),
                                                        lambda: lower(captured).graph, self.quantize, self.calibration,
                                                        self.calibration_method)
-        return bytes(cached_lower(source, lowered, target, cache=self.cache, quantize=quantize))
+        return cached_lower(source, lowered, target, cache=self.cache, quantize=quantize)
 
 
 def compile(fn: Callable, target: str = "host", *, name: str | None = None,  # noqa: A001

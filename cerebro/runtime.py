@@ -24,6 +24,7 @@ from cerebro import _runtime
 from cerebro.compiler.cbx.format import CbxError, Meta, TensorSpec
 from cerebro.compiler.cbx.profile_table import NodeInfo, read_profile
 from cerebro.compiler.cbx.tree import CallTree, read_tree
+from cerebro.compiler.cbx.writer import Sealed
 from cerebro.compiler.ir.dtypes import DType
 from cerebro.elf import EM_386
 from cerebro.toolchain import RUNTIME_DIR
@@ -281,14 +282,19 @@ def _check_threads(threads: object) -> int:
     return int(threads)
 
 
-def load(source: str | os.PathLike | bytes, threads: int = 1) -> LoadedModel:
-    """Load a .cbx from a path or from its bytes; CbxError (a ValueError) says what is wrong with it.
+def load(source: str | os.PathLike | bytes | Sealed, threads: int = 1) -> LoadedModel:
+    """Load a .cbx from a path, from its bytes or from a build's pieces (compiler.driver.build_sealed);
+    CbxError (a ValueError) says what is wrong with it.
 
     threads > 1 splits every call across that many threads (the file must allow it: meta.parts).
-    A path is read into private memory by the C runtime (_runtime.read_file) and checked as bytes are; the
-    weights' pages of that copy then move into the model rather than being copied a second time."""
+    A path is read into private memory by the C runtime (_runtime.read_file), pieces are joined into such
+    memory (_runtime.join_file), and checked as bytes are; the weights' pages of that copy then move into
+    the model rather than being copied a second time."""
     if isinstance(source, (bytes, bytearray, memoryview)):
         return LoadedModel(bytes(source), threads)
+    pieces = getattr(source, "pieces", None)
+    if pieces is not None:
+        return LoadedModel(_runtime.join_file(pieces), threads)
     with open(source, "rb") as file:
         data = _runtime.read_file(file.fileno())
     return LoadedModel(data, threads)

@@ -1,6 +1,6 @@
-"""A built .cbx as the pieces of its file (compiler/cbx/writer.Sealed): the compiler's weights go to the file as
-they are, never joined into one more copy of hundreds of MB (gpt2's 495 MB join cost 0.35-1.9 s of a 5 s
-compile on one core), and the file is the same bytes as the joined one."""
+"""A built .cbx as the pieces of its file (compiler/cbx/writer.Sealed): the compiler's weights go to the file, or
+into the runtime's memory, as they are, never joined into one more copy of hundreds of MB (gpt2's 495 MB join
+cost 0.35-1.9 s of a 5 s compile on one core), and the file is the same bytes as the joined one."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import onnxruntime as ort
 import pytest
 from onnx_models import mlp
 
-from cerebro import runtime
+from cerebro import _runtime, runtime
 from cerebro.cli import main
 from cerebro.compiler.cbx import read_cbx
 from cerebro.compiler.cbx.writer import Sealed
@@ -87,3 +87,35 @@ def test_dropping_a_big_builds_pieces_frees_its_weights_at_once():
         assert held - tracemalloc.get_traced_memory()[0] >= weights.nbytes  # the packed copy, freed now
     finally:
         tracemalloc.stop()
+
+
+def test_load_joins_the_pieces_once_into_the_models_memory(model_file, monkeypatch):
+    """runtime.load takes a build's pieces: joined by the C runtime into the private memory a read file
+    gets (_runtime.join_file), whose weights' pages the model then takes; no bytes of the whole file."""
+    sealed = build_sealed(import_onnx(str(model_file)))
+    joined = _runtime.join_file(sealed.pieces)
+    assert bytes(memoryview(joined)) == b"".join(sealed.pieces)
+    monkeypatch.setattr(Sealed, "__bytes__", lambda self: pytest.fail("the .cbx was joined into one bytes"))
+    (got,) = runtime.load(sealed)(X)
+    np.testing.assert_allclose(got, ort_reference(model_file), rtol=1e-5, atol=1e-5)
+    with pytest.raises(TypeError):
+        _runtime.join_file([b"ok", 3])
+    with pytest.raises(TypeError):
+        _runtime.join_file(7)
+    assert bytes(memoryview(_runtime.join_file([]))) == b""
+
+
+def test_cerebro_compile_loads_without_joining(monkeypatch):
+    """cerebro.compile's in-memory path (trace, build, load) hands the pieces to the runtime."""
+    import jax
+    import jax.numpy as jnp
+
+    import cerebro
+
+    weights = RNG.standard_normal((256, 10), dtype=np.float32)
+
+    def fn(x):
+        return jnp.tanh(x @ weights)
+
+    monkeypatch.setattr(Sealed, "__bytes__", lambda self: pytest.fail("the .cbx was joined into one bytes"))
+    np.testing.assert_allclose(cerebro.compile(fn, cache=False)(X), jax.jit(fn)(X), rtol=1e-5, atol=1e-5)

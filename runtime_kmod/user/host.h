@@ -49,6 +49,12 @@ struct cbx_file {
  */
 int cbx_file_read(int fd, const char *name, struct cbx_file *file, struct cbx_error *err);
 
+/*
+ * An empty @file of @size bytes, to be filled by the caller (the compiler's
+ * .cbx pieces, joined once: cbx_model_load_file then moves their weights).
+ */
+int cbx_file_alloc(struct cbx_file *file, size_t size, struct cbx_error *err);
+
 void cbx_file_free(struct cbx_file *file);
 
 /*

@@ -140,6 +140,58 @@ static PyObject *read_file(PyObject *module, PyObject *arg)
 	return (PyObject *)self;
 }
 
+/*
+ * join_file(pieces) -> File: a sequence of buffers joined once into private memory, as read_file reads a
+ * file: the compiler's .cbx pieces loaded without a joined bytes first (Model(file) then moves the weights'
+ * pages instead of copying them again).
+ */
+static PyObject *join_file(PyObject *module, PyObject *arg)
+{
+	struct cbx_error err = { 0 };
+	FileObject *self = NULL;
+	Py_buffer *views;
+	Py_ssize_t count, i, held = 0;
+	size_t total = 0, done = 0;
+	PyObject *pieces;
+	int ret = 0;
+
+	(void)module;
+	pieces = PySequence_Fast(arg, "join_file takes a sequence of buffers");
+	if (!pieces)
+		return NULL;
+	count = PySequence_Fast_GET_SIZE(pieces);
+	views = PyMem_Calloc((size_t)(count ? count : 1), sizeof(*views));
+	if (!views) {
+		Py_DECREF(pieces);
+		return PyErr_NoMemory();
+	}
+	for (; held < count; held++) {
+		if (PyObject_GetBuffer(PySequence_Fast_GET_ITEM(pieces, held), &views[held], PyBUF_C_CONTIGUOUS) < 0)
+			goto out;
+		total += (size_t)views[held].len;
+	}
+	self = PyObject_New(FileObject, &FileType);
+	if (!self)
+		goto out;
+	Py_BEGIN_ALLOW_THREADS
+	ret = cbx_file_alloc(&self->file, total, &err);
+	for (i = 0; !ret && i < count; i++) {
+		memcpy(self->file.data + done, views[i].buf, (size_t)views[i].len);
+		done += (size_t)views[i].len;
+	}
+	Py_END_ALLOW_THREADS
+	if (ret) {
+		Py_CLEAR(self);
+		PyErr_SetString(PyExc_MemoryError, err.msg);
+	}
+out:
+	while (held > 0)
+		PyBuffer_Release(&views[--held]);
+	PyMem_Free(views);
+	Py_DECREF(pieces);
+	return (PyObject *)self;
+}
+
 static struct arena *arena_take(ModelObject *self)
 {
 	struct arena *a = atomic_exchange_explicit(&self->spare, NULL, memory_order_acquire);
@@ -850,6 +902,8 @@ static int add_sha256_hardware(PyObject *module)
 static PyMethodDef module_methods[] = {
 	{ "sha256", sha256, METH_O,
 	  "sha256(buffer) -> bytes: the digest as the runtime computes it when it checks a .cbx." },
+	{ "join_file", join_file, METH_O,
+	  "join_file(pieces) -> File: buffers joined into a private copy for Model, as read_file reads a file." },
 	{ "read_file", read_file, METH_O,
 	  "read_file(fd) -> File: a private copy of the open .cbx file for Model (OSError if it cannot be read)." },
 	{ "cpu_features", cpu_features, METH_NOARGS,
