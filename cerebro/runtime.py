@@ -292,9 +292,8 @@ def load(source: str | os.PathLike | bytes | Sealed, threads: int = 1) -> Loaded
     the model rather than being copied a second time."""
     if isinstance(source, (bytes, bytearray, memoryview)):
         return LoadedModel(bytes(source), threads)
-    pieces = getattr(source, "pieces", None)
-    if pieces is not None:
-        return LoadedModel(_runtime.join_file(pieces), threads)
+    if isinstance(source, Sealed):
+        return LoadedModel(_runtime.join_file(source.pieces), threads)
     with open(source, "rb") as file:
         data = _runtime.read_file(file.fileno())
     return LoadedModel(data, threads)
