@@ -2,8 +2,9 @@
 dense layers differing only in their sizes, and batched products (attention's scores) only in their batch,
 share one node function, and give the bits the constant-size kernels give (same tiles, same sum order), for
 leftover rows and columns, one K panel or several, bias and residual epilogues, on one part or two. The
-shapes keep M % tile rows and N % tile columns equal on every target (M = 1 mod 24, N a multiple of 192),
-so the function counts hold on any host.
+shapes keep M % tile rows and N % tile columns equal on every target (M = 11 mod 24: a third of a tile or
+more left over, so matmul.balanced_rows keeps every target's tile; N a multiple of 192), so the function
+counts hold on any host.
 """
 
 from __future__ import annotations
@@ -22,8 +23,8 @@ from cerebro.compiler.targets import matmul_tile, resolve_target
 from cerebro.frontends.onnx import import_onnx
 
 # (M, K, N, epilogue): one bias group and one residual group, each with one K panel and several (K=600)
-SHARED = [(25, 40, 192, "bias"), (49, 600, 384, "bias"), (97, 72, 192, "bias"),
-          (25, 40, 192, "residual"), (49, 600, 384, "residual")]
+SHARED = [(35, 40, 192, "bias"), (59, 600, 384, "bias"), (107, 72, 192, "bias"),
+          (35, 40, 192, "residual"), (59, 600, 384, "residual")]
 # leftover rows and columns on any target (M % 4, 6, 8 and N % 12, 16, 64 not 0), and a one-row layer
 LEFTOVERS = [(13, 33, 41, "bias"), (31, 520, 70, "residual"), (1, 64, 100, "bias")]
 BATCHES = [2, 5, 12]  # x [B, 49, 32] @ y [B, 32, 49]: swin_t's scores per window and head

@@ -51,6 +51,7 @@ from cerebro.compiler.codegen.matmul import (
     CACHE_LINE,
     MAX_TILE_ROWS,
     STREAMED_B_BYTES,
+    balanced_rows,
     prefetch,
     prefetch_walk,
     runtime_tile_phases,
@@ -146,13 +147,13 @@ def _product(builder: ir.IRBuilder | None, sizes: list[int | ir.Value]) -> int |
 
 @dataclass(frozen=True)
 class _Pixels:
-    """How a conv walks its output pixels in blocks of `rows`: along the last spatial dim, or along all
-    spatial dims flattened (`flat`: when the per-row checks are cheap next to the ci loop or the last dim
-    is short, see `pixels`); then blocks of `short` rows: one tail, or with `fewer` as many blocks of
-    rows - 1 as make the length come out even (49 = 4 x 6 + 5 x 5, not 8 x 6 + 1: a tail of 1-4 rows has
-    too few accumulators to cover the multiply-add latency; each pixel sums in the same order). The same
-    plan gives the right blocks for every length with the same remainder class, so it is all the code
-    depends on when the sizes are arguments (runtime_sizes)."""
+    """How a conv walks its output pixels in blocks of `rows` (matmul.balanced_rows of the tile's): along the
+    last spatial dim, or along all spatial dims flattened (`flat`: when the per-row checks are cheap next to
+    the ci loop or the last dim is short, see `pixels`); then blocks of `short` rows: one tail, or with
+    `fewer` as many blocks of rows - 1 as make the length come out even (49 = 4 x 6 + 5 x 5, not 8 x 6 + 1:
+    a tail of 1-4 rows has too few accumulators to cover the multiply-add latency; each pixel sums in the
+    same order). The same plan gives the right blocks for every length with the same remainder class, so it
+    is all the code depends on when the sizes are arguments (runtime_sizes)."""
 
     rows: int
     flat: bool
@@ -165,6 +166,8 @@ def _pixel_plan(node: Node, rows: int) -> _Pixels:
     outs = [a.out for a in _axes(node)]
     flat = not _is_depthwise(node) and (cin_group >= 16 or outs[-1] < 2 * rows)
     length = math.prod(outs) if flat else outs[-1]
+    if not (_is_depthwise(node) or runtime_sizes(node) or runtime_spatial(node)):  # those share by plan
+        rows = balanced_rows(length, rows)
     rest = length % rows
     fewer = not _is_depthwise(node) and rest > 0 and length >= (rows - rest) * (rows - 1)
     return _Pixels(rows, flat, rows - 1 if fewer else rest, fewer)
@@ -339,14 +342,14 @@ def _emit_conv(ctx: EmitContext, fn: ir.Function, node: Node, plain: Node | None
         [n]: image rows run into each other and tails are rare). The parts share the row blocks of all
         outer positions, numbered in order (those numbered numbered[0] to numbered[1] - 1, when given)."""
         first, count = images or (i64(0), conv.batch)
-        plan = _pixel_plan(node, rows)
+        plan = _pixel_plan(node, rows)  # its rows: balanced_rows of these
         sizes, counts = _pixel_grid(builder, plan, conv.axes, count)
         outer_count, units = _product(builder, sizes), _sum(builder, counts)
         lo, hi = numbered or share(builder, _arith(builder, "mul", outer_count, units), part, parts)
         with for_outer(builder, outer_count, units, lo, hi) as (flat, begin, end):
             outer = unflatten(builder, flat, sizes)
             outer = [affine(builder, 0, (first, 1), (outer[0], 1)), *outer[1:]]
-            tail = _arith(builder, "mul", counts[0], rows)
+            tail = _arith(builder, "mul", counts[0], plan.rows)
 
             def block(phase: int, rb: ir.Value) -> None:
                 more = ()
@@ -355,7 +358,7 @@ def _emit_conv(ctx: EmitContext, fn: ir.Function, node: Node, plain: Node | None
                     unit = builder.add(builder.add(builder.mul(flat, size_value(units)), before), rb)
                     more = ((builder.sub(unit, lo), builder.sub(hi, lo)),)
                 if phase == 0:
-                    emit(outer, rows, affine(builder, 0, (rb, rows)), *more)
+                    emit(outer, plan.rows, affine(builder, 0, (rb, plan.rows)), *more)
                 else:
                     emit(outer, plan.short, _at(builder, tail, (rb, plan.short)), *more)
 

@@ -164,9 +164,25 @@ A_LOCALITY = 2  # the next row block's a into L2 and out (prefetcht1; Zen 4: as 
 MIN_DEPTH_BLOCK = 512  # K rows per pass at least (depth_block): AVX2's L1-sized panel, AVX-512's from L2
 
 
+def balanced_rows(length: int, rows: int) -> int:
+    """Tile rows for `length` rows in tiles of at most `rows`: rows, but where the last tile would keep
+    under a third of them (too few accumulators to cover the multiply-add latency: a 1-row tail of a 12 x 2
+    tile runs its 2 FMAs a k step at a quarter of the rate), the fewest rows that make as many tiles, all
+    within one row of each other (49 = 4 x 10 + 9, not 4 x 12 + 1). One Xeon core: 49 x 2048 x 512 670 ->
+    626 us (48 rows: 615), ResNet's 7 x 7 3x3 512 -> 512 conv 1.53 -> 1.34-1.40 ms, resnet50 b1 1.01x."""
+    rest = length % rows
+    if rest == 0 or 3 * rest >= rows:
+        return rows
+    tiles = -(-length // rows)
+    return -(-length // tiles)
+
+
 def tile(node: Node, target: object) -> tuple[int, int]:
-    """(rows, vectors) of node's register tile: targets.matmul_tile for its rows in all batches."""
-    return matmul_tile(target, matmul_view(node).all_rows)
+    """(rows, vectors) of node's register tile: targets.matmul_tile for its rows in all batches, its rows
+    balanced over one batch entry's."""
+    view = matmul_view(node)
+    rows, vectors = matmul_tile(target, view.all_rows)
+    return balanced_rows(view.rows, rows), vectors
 
 
 def _unit_counts(node: Node, target: object) -> tuple[int, int]:
