@@ -256,6 +256,39 @@ def test_streamed_tiles_fetch_every_line_of_b(rows: int, monkeypatch: pytest.Mon
     assert len(_PREFETCHED) <= 4 * len(fetched), f"{len(_PREFETCHED)} prefetches for {len(fetched)} lines"
 
 
+def test_a_part_walks_its_own_columns_of_b(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Parts that split b's column blocks go K panel by K panel over their own; the tiles of a part's last
+    block walk its first block's next K panel (matmul._panel_walks), not the next part's block, which the
+    other core streams: part 0 of 2 prefetches every line of its blocks but the first PREFETCH_K rows, and
+    none of the next block's in the K panels before the last (but the first rows a rounded-up walk of the
+    last panel runs on into)."""
+    from cerebro.compiler.codegen import conv, matmul
+
+    g = Graph("parts")
+    w = np.random.default_rng(3).normal(size=(1100, 640)).astype(np.float32)  # 2.7 MiB; K panels of 512
+    g.set_outputs([g.add1("matmul", g.add_input((90, 1100), DType.f32, "x"), g.const(w))])
+    node = next(n for n in lower(g)[0].nodes if n.op == "matmul")
+    pitch = node.attrs["packed_b"]
+    step = matmul.depth_block(HOST, DType.f32, pitch // lanes(HOST, DType.f32))
+    assert node.inputs[1].nbytes >= matmul.STREAMED_B_BYTES and step < 1100
+    a = np.random.default_rng(2).normal(size=(90, 1100)).astype(np.float32)
+    packed = np.ascontiguousarray(node.inputs[1].data)
+    for module in (matmul, conv):
+        monkeypatch.setattr(module, "prefetch", _recording_prefetch)
+    llvm.add_symbol("record_prefetch", ctypes.cast(_RECORD, ctypes.c_void_p).value)
+    _PREFETCHED.clear()
+    got = _run_parts(_kernel(node, HOST), node, [a, packed], 2, only=0)[0]
+    written = ~np.isnan(got).all(axis=0)
+    columns = int(written.sum())  # part 0's: the first ones, whole blocks
+    assert written[:columns].all() and 0 < columns < 640 and columns % pitch == 0
+    np.testing.assert_allclose(got[:, :columns], a.astype(np.float64) @ w[:, :columns], rtol=1e-4, atol=1e-3)
+    fetched = {(p - packed.ctypes.data) // 64 for p in _PREFETCHED}
+    own = set(range(columns * 1100 * 4 // 64))
+    assert not own - _rows_lines(range(matmul.PREFETCH_K), pitch) - fetched
+    next_block = {len(own) + line for line in _rows_lines(range(128, 1100 // step * step), pitch)}
+    assert not fetched & next_block, f"{len(fetched & next_block)} lines of the next part's block prefetched"
+
+
 @pytest.mark.parametrize("cin, cout, size", [(2048, 512, 7), (512, 1000, 13)])
 def test_streamed_conv_tiles_fetch_every_line_of_the_weights(cin: int, cout: int, size: int,
                                                               monkeypatch: pytest.MonkeyPatch) -> None:

@@ -355,6 +355,7 @@ def _emit_rectangle(ctx: EmitContext, node: Node, fn: ir.Function, builder: ir.I
     packed = node.attrs.get("packed_b")
     pa, pb, pc = fn.args[0], fn.args[1], fn.args[len(node.inputs)]
     phases = runtime_tile_phases(builder, constants.columns, columns, width, vectors)
+    full_blocks = phases[0][1] if phases and _full_blocks(phases[0][0], phases[0][2], width, vectors) else 0
     tail_rows = constants.rows % tile_rows  # a constant of the key (runtime_shapes)
     full_rows = builder.udiv(rows, i64(tile_rows)) if sizes else rows // tile_rows
     row_counts, column_counts = [full_rows, int(tail_rows > 0)], [count for _, count, _ in phases]
@@ -392,10 +393,10 @@ def _emit_rectangle(ctx: EmitContext, node: Node, fn: ir.Function, builder: ir.I
                 op = operands
                 if copy is not None and widths == [width] * vectors:
                     op = _copied_panel(builder, operands, copy, k0, panel_depth, j0, widths)
-                if streams:  # the part's first column block: no tile fetched its panel
+                if streams:  # which panel its tiles walk, and whether a tile walked its own
                     unit = builder.add(jb, size_value(_sum(builder, column_counts[:phase])))
-                    first_block = builder.icmp_signed("==", unit, smax(builder, column_lo, i64(0)))
-
+                    first_block, wrap = _panel_walks(builder, operands, column_counts, full_blocks, width * vectors,
+                                                     (column_lo, column_hi), unit, (k0, step), accumulate, last)
                 def row_block(row_phase: int, ib: ir.Value) -> None:
                     stream = None
                     if streams:  # (this row block's index, the row blocks) in the part's rectangle
@@ -403,7 +404,7 @@ def _emit_rectangle(ctx: EmitContext, node: Node, fn: ir.Function, builder: ir.I
                         start = smax(builder, first, i64(0))
                         stream = (builder.sub(unit, start),
                                   builder.sub(smin(builder, end, size_value(_sum(builder, row_counts))), start),
-                                  first_block)
+                                  first_block, wrap)
                     if row_phase == 0:
                         tile(op, tile_rows, widths, index(builder, 0, (ib, tile_rows)), j0, stream)
                     else:
@@ -433,6 +434,33 @@ def _emit_rectangle(ctx: EmitContext, node: Node, fn: ir.Function, builder: ir.I
             else:
                 with for_range(builder, count, "kb", start=1) as kb:
                     panel(index(builder, 0, (kb, step)), step, True, last)
+
+
+def _panel_walks(builder: ir.IRBuilder, op: _Operands, counts: list[int | ir.Value], full: int | ir.Value,
+                 block: int, part: tuple[ir.Value, ir.Value], unit: ir.Value, panel: tuple[ir.Value, int],
+                 accumulate: bool | ir.Value, last: bool | ir.Value) -> tuple[ir.Value, tuple | None]:
+    """For column block `unit` of the part's range `part` of blocks of a streamed b (`full` of them full
+    ones, of `block` columns) in K panel (k0, step): (whether no tile walked its panel: the part's first
+    block in the first K panel, or in a later one where the part has a block that is not full; (whether its
+    tiles walk the part's first block's next K panel instead of the next column block: the part's last
+    block, all of its blocks full, where that panel starts) or None in the last K panel). The parts go K
+    panel by K panel over their blocks: without the turn back, the last block of a panel walked a block of
+    the next part's (or past the end) and the first block of the next panel came from memory under its own
+    tiles (bert's 128 x 3072 x 768 on 2 CPUs, b flushed: 2.49 -> 2.29 ms)."""
+    k0, step = panel
+    true = ir.Constant(ir.IntType(1), 1)
+    lo = smax(builder, part[0], i64(0))
+    hi = builder.sub(smin(builder, part[1], size_value(_sum(builder, counts))), i64(1))
+    turns = builder.icmp_signed("<", hi, size_value(full))  # every block of the part a full one
+    first = builder.icmp_signed("==", unit, lo)
+    if accumulate is not False:  # a later K panel's: the part's last block of the panel before walked it
+        first = builder.and_(first, builder.not_(builder.and_(true if accumulate is True else accumulate, turns)))
+    if last is True:
+        return first, None
+    turn = builder.and_(builder.and_(builder.icmp_signed("==", unit, hi), turns),
+                        true if last is False else builder.not_(last))
+    return first, (turn, index(builder, step * block, (op.b_base, 1), _term(builder, builder.mul(lo, i64(block)),
+                                                                             op.depth), (k0, block)))
 
 
 def _copied_panel(builder: ir.IRBuilder, op: _Operands, copy: ir.Value, k0: ir.Value, depth: int | ir.Value,
@@ -583,7 +611,10 @@ def _tile(builder: ir.IRBuilder, op: _Operands, rows: int, widths: list[int], i0
         b_row0 = index(builder, 0, (op.b_base, 1), _term(builder, k0, op.b_k), (j0, 1))
     if stream is not None and op.packed:
         next_row0 = builder.add(b_row0, size_value(_times(builder, op.depth, pitch)))  # the next column block's
-        fetches = stream_fetches(builder, stream, b_row0, next_row0, depth, i64(0), pitch, op.elem)
+        if stream[3] is not None:  # _panel_walks: the part's first block's next K panel
+            turn, turned_row0 = stream[3]
+            next_row0 = builder.select(turn, turned_row0, next_row0)
+        fetches = stream_fetches(builder, stream[:3], b_row0, next_row0, depth, i64(0), pitch, op.elem)
 
     def step(k: ir.Value, accumulators: list[ir.Value]) -> list[ir.Value]:
         b_row = index(builder, 0, (b_row0, 1), _term(builder, k, pitch))
