@@ -70,8 +70,7 @@ def one_core_seconds(onnx_file: Path) -> dict[str, float]:
         cbx = Path(folder) / "model.cbx"
         sealed = build_sealed(graph, target="host")
         with phase("write file"):
-            with cbx.open("wb") as file:
-                sealed.write_to(file)
+            sealed.write(cbx)
             del sealed
         with phase("load"):
             runtime.load(cbx, threads=1)

@@ -70,8 +70,7 @@ def cerebro_shared(w: Workload, threads: int | None, workdir: Path) -> Prepared:
                 failed.write_text(describe_error(error))
                 raise
             with phase("write file"):
-                with cbx.with_suffix(".partial").open("wb") as file:
-                    sealed.write_to(file)
+                sealed.write(cbx.with_suffix(".partial"))
                 cbx.with_suffix(".partial").rename(cbx)
             info["compiled_here"] = True
             # as a process that compiled and exited would: the file's pieces and the graph's weights (500 MB

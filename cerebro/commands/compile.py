@@ -223,8 +223,8 @@ def run(args: argparse.Namespace) -> int:
             from cerebro.compiler.cbx.writer import Sealed
 
             sealed = Sealed((attach_tree(bytes(sealed), call_tree),))
-        with phase("write file"), open(args.output, "wb") as file:
-            sealed.write_to(file)
+        with phase("write file"):
+            sealed.write(args.output)
     if args.timings and not args.quiet:
         print(display.timings_text(), file=sys.stderr)
     if not args.quiet:

@@ -10,6 +10,7 @@ the section becomes the PROGBITS .cerebro.weights (its name is the same string w
 from __future__ import annotations
 
 import hashlib
+import os
 import struct
 from dataclasses import dataclass
 from typing import Any, BinaryIO
@@ -91,6 +92,10 @@ class Sealed:
     def write_to(self, file: BinaryIO) -> None:
         for piece in self.pieces:
             file.write(piece)
+
+    def write(self, path: str | os.PathLike) -> None:
+        with open(path, "wb") as file:
+            self.write_to(file)
 
 
 def finish_object(obj: bytes, meta: Meta, weights: Any) -> bytes:
