@@ -273,8 +273,12 @@ def peak_live_bytes(graph: Graph) -> int:
 # at batch 8, while its attention and row kernels stay in cache. One pinned core, batch 8 vs chunks of
 # 1 / 2 (the zoo's exports, load ~2, 2026-12-06): vit_b_16 (197 rows a sample) 0.86x the time at c = 1,
 # bert 0.94 / 0.93x and t5_encoder 0.93 / 0.90x (128), whisper_encoder 0.97x (c = 1); gpt2 (32 rows)
-# 1.24 / 1.07x, so it stays whole.
-DENSE_CHUNK_ROWS = 128
+# 1.24 / 1.07x. 128 rows a chunk is too few: each weight does 128 FMAs a chunk, and another pass over
+# gpt2's 340 MB from memory (~28 ms at 12 GB/s) costs a fifth of a chunk's FMAs: on a Xeon core (2026-12-07,
+# benchmarks/batch_chunks.py, 7 rounds) gpt2 b8 in chunks of 4 (128 rows) took 1.17x the time of the whole
+# batch pinned and 1.06x on two threads, where t5_encoder and whisper_encoder in chunks of 4 (512 and 1500
+# rows) took 1.02-1.03x pinned and 0.97x / 0.85x on two threads.
+DENSE_CHUNK_ROWS = 256
 
 
 def dense_rows_reuse_weights(graph: Graph, batch: int, size: int) -> bool:
