@@ -194,3 +194,21 @@ def test_profile_against_peak_ranks_kinds_by_excess() -> None:
     assert lines[4:] == ["| conv depthwise 3x3 | 300.0 | 33.0% | 0.006 | 20.0 | 20% | 60.0 | 240.0 |",
                          "| conv 1x1 | 600.0 | 65.9% | 0.048 | 80.0 | 80% | 480.0 | 120.0 |",
                          "| transpose | 10.0 | 1.1% | 0.000 | 0.0 | 0% | 0.0 | 10.0 |"]
+
+
+def test_a_model_section_sets_its_zoo_row_against_the_floor_and_its_ops_against_the_peak() -> None:
+    """--all's section of one model: the one-thread zoo row (Cerebro, ORT, their ratio and each one's share
+    of the floor), the nodes' sum, then against_peak's table."""
+    from benchmarks.zoo.profile import against_peak, model_section
+
+    rows = [{"op": "matmul", "what": "matmul 128x768 768x768 -> 1x128x768", "median_us": 1000.0, "flops": 1.5e8},
+            {"op": "row_kernel", "what": "row_kernel 1x128x768 -> 1x128x768", "median_us": 500.0, "flops": 1e6}]
+    record = {"model": "bert", "batch": 1, "backends": {"cerebro": {"median_ms": 10.0}, "ort": {"median_ms": 12.0}}}
+    floor = {"threads": 1, "floor_ms": 8.0, "flop_ms": 8.0, "byte_ms": 2.0, "cerebro": 0.8, "ort": 8 / 12}
+    lines = model_section("bert", 1, rows, 2e11, (record, floor))
+    assert lines[:4] == ["### bert b1, one pinned thread", "",
+                         "Zoo run: Cerebro 10.00 ms, ORT 12.00 ms (1.20x); floor 8.00 ms (flops 8.00, bytes 2.00): "
+                         "Cerebro at 80% of it, ORT at 67%.",
+                         "Its 2 nodes timed alone, weights warm: 1.50 ms in all."]
+    assert lines[5:-1] == against_peak(rows, 2e11)
+    assert model_section("bert", 1, rows, 2e11, None)[2].startswith("Its 2 nodes")  # no zoo row: no floor line
