@@ -142,15 +142,16 @@ def test_report_shows_the_floor_section(tmp_path: Path) -> None:
     assert "GB/s: L2 100, L3 50, DRAM 10" in text
     # pinned: floor 8 ms; Cerebro 10 ms is 80% of it, ORT 12 ms 67%, so Cerebro could lead by 1.5x at most
     assert ("| resnet18 | 1 | 1 (pinned) | 0.70 / 0.10 / 0.00 / 0.00 | 50% / 0% | 1.0 | 0.0 | **8.00** | 0.02 "
-            "| 10.00 (80%) | 12.00 (67%) | 1.20x | 1.50x |") in text
+            "| 10.00 (80%) | 12.00 (67%) | 1.20x | 1.50x | 87% |") in text
     # two threads: floor 4 ms; ORT at 80% of it caps a lead at 1.25x
-    assert "| 6.00 (67%) | 5.00 (80%) | 0.83x | 1.25x |" in text
+    assert "| 6.00 (67%) | 5.00 (80%) | 0.83x | 1.25x | 104% |" in text
     assert "Bound by flops in 2 of 2 rows; by bytes in 0." in text  # bert's work was not counted: no floor
     assert "out of reach at the floor" in text and "in 1 of 2 rows: resnet18 b1/t2 80%" in text
     assert "Cerebro at 80% of the floor or closer in 1 of 2 rows" in text
     assert "(1 rows, Cerebro's % of floor): resnet18 b1/t2 67%; of them behind ORT: resnet18 b1/t2 67%" in text
     assert "- b1/t1: median Cerebro vs ORT 1.20x now; at most 1.50x with Cerebro at its floor in every row, " \
-           "1.35x at 90% of it (1 models; 1 could reach 1.3x)." in text
+           "1.35x at 90% of it (1 models; 1 could reach 1.3x). For a 1.3x median 1 more rows must reach it; the " \
+           "closest need Cerebro at 87% (resnet18, now 80%) of their floor." in text
     assert floor_report.plot_marks(full) == {("resnet18", "1", "1"): pytest.approx(1.5),
                                              ("resnet18", "1", "default"): pytest.approx(1.25)}
     report.plot(full, tmp_path / "zoo.png")
