@@ -39,6 +39,7 @@ from cerebro.compiler.passes.loops import loop_layouts, prepare_loops, split_sca
 from cerebro.compiler.passes.prepack import prepack_weights
 from cerebro.compiler.passes.rows import fuse_rows
 from cerebro.compiler.passes.shuffle import interleave_shuffles
+from cerebro.compiler.passes.softmax_terms import zero_subnormal_softmax_terms
 from cerebro.compiler.passes.transpose import absorb_transposes, simplify_transposes
 from cerebro.compiler.passes.winograd import winograd_convs
 from cerebro.compiler.progress import phase
@@ -156,7 +157,7 @@ def optimise(graph: Graph, target: Target, quantize: str | None = None) -> Graph
     graph = choose_layouts(graph)
     graph = interleave_shuffles(simplify_transposes(graph))
     graph = pad_conv_inputs(graph)
-    graph = fuse_rows(graph)
+    graph = fuse_rows(zero_subnormal_softmax_terms(graph))
     graph = fuse_elementwise(graph)
     graph = fuse_epilogues(graph)
     graph = winograd_convs(graph, target)

@@ -55,7 +55,8 @@ Semantics every frontend and backend agrees on:
   op's meaning; tests compare with the offload off (xla_cpu_experimental_ynn_fusion_type="").
   select(cond, a, b) is cond ? a : b.
 - float rem is C fmod, exact (fmod(x, 0) and fmod(inf, y) are NaN, fmod(x, inf) = x).
-- subnormals are kept (XLA on CPU flushes them to zero; that is its float mode, not an op's meaning).
+- subnormals are kept (XLA on CPU flushes them to zero; that is its float mode, not an op's meaning);
+  one rewrite makes zeros of them on purpose: a masked softmax's terms below 2**-126 (passes/softmax_terms.py).
 - pad: interior padding (attr "interior", default 0) goes between elements
   first, then lo/hi; negative lo/hi crop. "value" is a Python scalar.
 - conv optional attrs: lhs_dilation, rhs_dilation (default 1s), groups
