@@ -395,8 +395,9 @@ def _emit_rectangle(ctx: EmitContext, node: Node, fn: ir.Function, builder: ir.I
                     op = _copied_panel(builder, operands, copy, k0, panel_depth, j0, widths)
                 if streams:  # which panel its tiles walk, and whether a tile walked its own
                     unit = builder.add(jb, size_value(_sum(builder, column_counts[:phase])))
-                    first_block, wrap = _panel_walks(builder, operands, column_counts, full_blocks, width * vectors,
+                    first_block, turn = _panel_walks(builder, operands, column_counts, full_blocks, width * vectors,
                                                      (column_lo, column_hi), unit, (k0, step), accumulate, last)
+
                 def row_block(row_phase: int, ib: ir.Value) -> None:
                     stream = None
                     if streams:  # (this row block's index, the row blocks) in the part's rectangle
@@ -404,7 +405,7 @@ def _emit_rectangle(ctx: EmitContext, node: Node, fn: ir.Function, builder: ir.I
                         start = smax(builder, first, i64(0))
                         stream = (builder.sub(unit, start),
                                   builder.sub(smin(builder, end, size_value(_sum(builder, row_counts))), start),
-                                  first_block, wrap)
+                                  first_block, turn)
                     if row_phase == 0:
                         tile(op, tile_rows, widths, index(builder, 0, (ib, tile_rows)), j0, stream)
                     else:
@@ -573,12 +574,13 @@ class _Operands:
 
 def _tile(builder: ir.IRBuilder, op: _Operands, rows: int, widths: list[int], i0: ir.Value, j0: ir.Value,
           k0: ir.Value, depth: int | ir.Value, accumulate: bool | ir.Value,
-          stream: tuple[ir.Value, ir.Value, ir.Value] | None = None) -> None:
+          stream: tuple[ir.Value, ir.Value, ir.Value, tuple | None] | None = None) -> None:
     """C[i0:i0+rows, j0:j0+sum(widths)] (+)= A[i0:+rows, k0:k0+depth] @ B[k0:k0+depth, same columns].
 
     The accumulators live in registers; with accumulate (an i1: chosen at run time) they start from C (a
     later K panel), else from zeros. stream (packed b only): (this row block's index, the row blocks) of the
-    part's on this column block and whether it is the part's first, for stream_fetches."""
+    part's on this column block and whether it is the part's first, for stream_fetches, and _panel_walks'
+    turn (whether to walk the part's first block's next K panel instead of the next block, and where)."""
     offsets = [sum(widths[:c]) for c in range(len(widths))]
     c_rows = [index(builder, r * op.c_row, (op.c_base, 1), (i0, op.c_row), (j0, 1)) if isinstance(op.c_row, int)
               else index(builder, 0, (op.c_base, 1), (_times(builder, builder.add(i0, i64(r)), op.c_row), 1), (j0, 1))
