@@ -80,8 +80,9 @@ def model_section(model: str, batch: int, rows: list[dict], peak_flops: float,
     return lines + against_peak(rows, peak_flops) + [""]
 
 
-def _zoo_row(report: dict, model: str, batch: int) -> tuple[dict, dict] | None:
-    return next(((record, floor) for record, floor in floors(report) if record["model"] == model
+def _zoo_row(rows: list[tuple[dict, dict]], model: str, batch: int) -> tuple[dict, dict] | None:
+    """model's one-thread row at batch among floor_report.floors' rows."""
+    return next(((record, floor) for record, floor in rows if record["model"] == model
                  and record["batch"] == batch and floor["threads"] == 1), None)
 
 
@@ -97,7 +98,7 @@ def profile_all(args: argparse.Namespace) -> None:
     from cerebro.frontends.onnx import import_onnx
 
     cache = args.zoo_cache or default_cache()
-    report = json.loads(args.zoo_json.read_text()) if args.zoo_json.exists() else {}
+    zoo_rows = floors(json.loads(args.zoo_json.read_text())) if args.zoo_json.exists() else []
     os.sched_setaffinity(0, {args.cpu})
     peak = fma_peak()
     m = describe()
@@ -111,7 +112,7 @@ def profile_all(args: argparse.Namespace) -> None:
             continue
         w = onnx_workload(cache, zoo_model.name, args.batch)
         rows, _ = profile_graph(import_onnx(w.onnx), tuple(w.inputs), args.repeats)
-        lines += model_section(zoo_model.name, args.batch, rows, peak, _zoo_row(report, zoo_model.name, args.batch))
+        lines += model_section(zoo_model.name, args.batch, rows, peak, _zoo_row(zoo_rows, zoo_model.name, args.batch))
         print(f"profiled {zoo_model.name} b{args.batch}", flush=True)
     args.out.write_text("\n".join(lines))
     print(f"wrote {args.out}")
