@@ -16,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-from benchmarks import contended, machine, report, timing
+from benchmarks import RESULTS, contended, machine, report, timing
 from benchmarks.models import BACKENDS_FOR, FIXED, WORKLOADS
 
 REPO = Path(__file__).resolve().parent.parent
@@ -127,7 +127,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--batch", default=None, help="batch sizes, comma separated (default 1,64; --zoo: 1,8)")
     parser.add_argument("--threads", default="1,default", help="'1' (pinned to one CPU) and/or 'default'")
     parser.add_argument("--backends", default=",".join(DEFAULT_BACKENDS))
-    parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
+    parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--cpu", type=int, default=max(os.sched_getaffinity(0)), help="CPU for the 1-thread runs")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds per configuration")
     parser.add_argument("--merge", action="store_true",

@@ -21,10 +21,9 @@ import argparse
 import os
 from pathlib import Path
 
+from benchmarks import RESULTS
 from benchmarks.profile import profile_graph, profile_threads, render, render_threads
 from benchmarks.zoo.floor_report import floors
-
-RESULTS = Path(__file__).resolve().parent.parent / "results"
 
 
 def kind(row: dict) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import statistics
 from pathlib import Path
 
+from benchmarks import RESULTS
 from benchmarks.report import TICKS, _Footnotes, _ms, _num, _threads, speedup, write_json
 from benchmarks.zoo import floor, floor_report
 from benchmarks.zoo.phases import COLUMNS, grouped
@@ -221,7 +222,7 @@ def main(argv: list[str] | None = None) -> None:
     from benchmarks.zoo.run import default_cache
 
     parser = argparse.ArgumentParser(description=main.__doc__)
-    parser.add_argument("dir", type=Path, nargs="?", default=Path(__file__).resolve().parents[1] / "results")
+    parser.add_argument("dir", type=Path, nargs="?", default=RESULTS)
     parser.add_argument("--zoo-cache", type=Path, default=None, help="the exported files (default as --zoo)")
     parser.add_argument("--cpu", type=int, default=max(os.sched_getaffinity(0)), help="where to measure the floor")
     args = parser.parse_args(argv)

@@ -13,9 +13,8 @@ from __future__ import annotations
 import numpy as np
 
 from cerebro.compiler.ir.dtypes import DType, dtype_from_numpy
-from cerebro.compiler.ir.graph import Graph, Node, Value
+from cerebro.compiler.ir.graph import Graph, Value, make_node
 from cerebro.compiler.ir.interpret import run_node
-from cerebro.compiler.ir.ops import infer
 
 FOLD_LIMIT = 1 << 24  # elements of input a fold may read
 FOLD_GROWTH_LIMIT = 1 << 12  # elements a fold may produce beyond its inputs'
@@ -51,8 +50,7 @@ class Builder:
         in_size = sum(v.size for v in inputs)
         if not inputs or not all(v.is_const for v in inputs) or in_size > FOLD_LIMIT:
             return None
-        node = Node(op, list(inputs), [], dict(attrs), self.loc)
-        node.outputs = [Value(tuple(shape), dtype, producer=node) for shape, dtype in infer(node)]
+        node = make_node(op, list(inputs), self.loc, **attrs)
         if node.outputs[0].size > max(in_size, FOLD_GROWTH_LIMIT):
             return None
         with np.errstate(all="ignore"):  # the reference computes IEEE results (inf, NaN) as the code does

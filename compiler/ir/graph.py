@@ -63,6 +63,25 @@ class Node:
         return f"'{self.op}'" + (f" at {self.loc}" if self.loc else "")
 
 
+def make_node(op: str, inputs: list[Value], loc: str = "", out: Value | None = None, **attrs: object) -> Node:
+    """A node outside any graph (passes splice such nodes into a graph's list), its outputs inferred
+    by the op's rule in ops.OPS; out, if given, becomes its one output and must match the rule."""
+    from cerebro.compiler.ir.ops import infer
+
+    node = Node(op, list(inputs), [], dict(attrs), loc)
+    made = infer(node)
+    if out is not None:
+        ((shape, dtype),) = made
+        if (out.shape, out.dtype) != (tuple(shape), dtype):
+            raise IRError(f"{node.where()} makes {dtype.name}{tuple(shape)}, not {out}")
+        out.producer = node
+        node.outputs.append(out)
+        return node
+    for shape, dtype in made:
+        node.outputs.append(Value(tuple(shape), dtype, producer=node))
+    return node
+
+
 class Graph:
     """A function from named inputs to named outputs, nodes in topological order."""
 
@@ -90,11 +109,7 @@ class Graph:
 
     def add(self, op: str, inputs: list[Value], loc: str = "", **attrs: object) -> list[Value]:
         """Append a node; output shapes and dtypes come from the op's rule in ops.OPS."""
-        from cerebro.compiler.ir.ops import infer
-
-        node = Node(op, list(inputs), [], dict(attrs), loc)
-        for shape, dtype in infer(node):
-            node.outputs.append(Value(tuple(shape), dtype, producer=node))
+        node = make_node(op, inputs, loc, **attrs)
         self.nodes.append(node)
         return node.outputs
 

@@ -20,7 +20,7 @@ not 9 positions) and 0.013 for the pad, so the copy stays for compile time.
 
 from __future__ import annotations
 
-from cerebro.compiler.ir import Graph, Node, Value
+from cerebro.compiler.ir import Graph, Node, make_node
 
 MAX_CHANNELS = 128  # Cin from which the checks cost nothing next to the ci loop
 
@@ -39,9 +39,7 @@ def pad_conv_inputs(graph: Graph) -> Graph:
         if node.op == "conv" and _wants_padding(node):
             x, padding = node.inputs[0], node.attrs["padding"]
             lo, hi = (0, *(p[0] for p in padding), 0), (0, *(p[1] for p in padding), 0)
-            pad = Node("pad", [x], [], {"lo": lo, "hi": hi, "value": 0}, node.loc)
-            shape = tuple(d + low + high for d, low, high in zip(x.shape, lo, hi))
-            pad.outputs.append(Value(shape, x.dtype, producer=pad))
+            pad = make_node("pad", [x], node.loc, lo=lo, hi=hi, value=0)
             nodes.append(pad)
             node.inputs[0] = pad.outputs[0]
             node.attrs["padding"] = tuple((0, 0) for _ in padding)

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cerebro.compiler.ir import DType, Graph, Node, Value, infer
+from cerebro.compiler.ir import DType, Graph, Node, Value, make_node
 from cerebro.compiler.ir.int8_layouts import pair_layout, pairs_pay
 from cerebro.compiler.ir.interpret import run_node
 from cerebro.compiler.ir.ops import CONV_INTEGER_MIN_CHANNELS
@@ -165,16 +165,8 @@ class _Emitter:
         self.nodes, self.loc = nodes, loc
 
     def __call__(self, op: str, *inputs: Value, out: Value | None = None, **attrs: object) -> Value:
-        node = Node(op, list(inputs), [], attrs, self.loc)
-        ((shape, dtype),) = infer(node)
-        if out is None:
-            out = Value(tuple(shape), dtype)
-        elif (out.shape, out.dtype) != (tuple(shape), dtype):
-            raise AssertionError(f"{node.where()} makes {dtype.name}{shape}, not {out}")
-        out.producer = node
-        node.outputs.append(out)
-        self.nodes.append(node)
-        return out
+        self.nodes.append(make_node(op, list(inputs), self.loc, out, **attrs))
+        return self.nodes[-1].outputs[0]
 
 
 def _row(data: object, dtype: DType, rank: int) -> Value:

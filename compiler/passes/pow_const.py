@@ -11,7 +11,7 @@ base's shape (the multiplies must not broadcast), is rewritten.
 
 from __future__ import annotations
 
-from cerebro.compiler.ir import Graph, Node, Value
+from cerebro.compiler.ir import Graph, Node, make_node
 
 _POWERS = (2, 3)  # exponents spelled as multiplies: each costs one more multiply
 
@@ -32,10 +32,8 @@ def _multiplies(node: Node, power: int) -> list[Node]:
     made: list[Node] = []
     product = x
     for step in range(power - 1):
-        result = out if step == power - 2 else Value(out.shape, out.dtype)
-        made.append(Node("mul", [product, x], [result], {}, node.loc))
-        result.producer = made[-1]
-        product = result
+        made.append(make_node("mul", [product, x], node.loc, out if step == power - 2 else None))
+        product = made[-1].outputs[0]
     return made
 
 

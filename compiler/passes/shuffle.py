@@ -11,7 +11,7 @@ are views (memory plan).
 
 from __future__ import annotations
 
-from cerebro.compiler.ir import Graph, Node, Value
+from cerebro.compiler.ir import Graph, Node, Value, make_node
 from cerebro.compiler.passes.dce import eliminate_dead_nodes
 
 
@@ -47,13 +47,9 @@ def interleave_shuffles(graph: Graph) -> Graph:
             continue
         columns = []
         for x in parts:
-            view = Node("reshape", [x], [], {"shape": (*x.shape, 1)}, node.loc)
-            view.outputs.append(Value((*x.shape, 1), x.dtype, producer=view))
-            nodes.append(view)
-            columns.append(view.outputs[0])
+            nodes.append(make_node("reshape", [x], node.loc, shape=(*x.shape, 1)))
+            columns.append(nodes[-1].outputs[0])
         out = node.outputs[0]
-        joined = Node("concatenate", columns, [out], {"axis": out.rank - 1}, node.loc)
-        out.producer = joined
-        nodes.append(joined)
+        nodes.append(make_node("concatenate", columns, node.loc, out, axis=out.rank - 1))
     graph.nodes = nodes
     return eliminate_dead_nodes(graph)

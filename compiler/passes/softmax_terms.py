@@ -22,9 +22,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from cerebro.compiler.ir import Graph, Node, Value
+from cerebro.compiler.ir import Graph, Node, Value, make_node
 from cerebro.compiler.ir.dtypes import DType
-from cerebro.compiler.ir.ops import infer
 
 CUTOFF = float(np.float32(-87.33654))  # the f32 just above ln(2**-126): e**CUTOFF is normal
 _STEP = 2.0**100  # (t - CUTOFF) * _STEP >= 1 for every f32 t above CUTOFF (there t - CUTOFF >= 2**-17)
@@ -62,15 +61,6 @@ def _masked(value: Value, depth: int = _MASK_DEPTH) -> bool:
     return any(_masked(term, depth - 1) for term in node.inputs)
 
 
-def _node(op: str, inputs: list[Value], loc: str, out: Value | None = None, **attrs: object) -> Node:
-    node = Node(op, inputs, [], dict(attrs), loc)
-    ((shape, dtype),) = infer(node)
-    result = out if out is not None else Value(tuple(shape), dtype)
-    result.producer = node
-    node.outputs.append(result)
-    return node
-
-
 def _flushed(node: Node) -> list[Node]:
     """node (exp(t)) as the nodes of exp(max(t, CUTOFF)) * min(max((t - CUTOFF) * _STEP, 0), 1)."""
     (t,), out, loc = node.inputs, node.outputs[0], node.loc
@@ -78,11 +68,11 @@ def _flushed(node: Node) -> list[Node]:
 
     def splat(number: float) -> Value:
         scalar = Value((), DType.f32, data=np.array(number, np.float32))
-        made.append(_node("broadcast_in_dim", [scalar], loc, shape=t.shape, broadcast_dimensions=()))
+        made.append(make_node("broadcast_in_dim", [scalar], loc, shape=t.shape, broadcast_dimensions=()))
         return made[-1].outputs[0]
 
     def add(op: str, *inputs: Value, into: Value | None = None) -> Value:
-        made.append(_node(op, list(inputs), loc, into))
+        made.append(make_node(op, list(inputs), loc, into))
         return made[-1].outputs[0]
 
     cutoff = splat(CUTOFF)

@@ -15,7 +15,7 @@ node disappears. A matmul with an epilogue keeps a contiguous c (the epilogue ad
 
 from __future__ import annotations
 
-from cerebro.compiler.ir import Graph, Node, Value
+from cerebro.compiler.ir import Graph, Node, Value, make_node
 from cerebro.compiler.ir.matmul_view import MatmulView, matmul_view
 from cerebro.compiler.ir.strides import contiguous_strides
 from cerebro.compiler.passes.dce import eliminate_dead_nodes
@@ -60,8 +60,7 @@ def _transpose_node(x: Value, perm: tuple[int, ...], loc: str) -> tuple[Node | N
     """A transpose node making transpose(x, perm), or (None, x) for the identity."""
     if _is_identity(perm):
         return None, x
-    node = Node("transpose", [x], [], {"perm": perm}, loc)
-    node.outputs.append(Value(tuple(x.shape[p] for p in perm), x.dtype, producer=node))
+    node = make_node("transpose", [x], loc, perm=perm)
     return node, node.outputs[0]
 
 
@@ -78,15 +77,12 @@ def _swap_matmul(rw: _Rewriter, node: Node) -> list[Node] | None:
     dying = {v.id for v in (a, b) if rw.transpose_of(v) is not None and rw.private(v)}
     if sum(n is not None for n in (new_a, new_b)) + (not _is_identity(perm)) >= 1 + len(dying):
         return None
-    product = Node("matmul", [na, nb], [], {}, mm.loc)
     out = node.outputs[0]
     if _is_identity(perm):
-        product.outputs.append(out)
-        out.producer = product
+        product = make_node("matmul", [na, nb], mm.loc, out)
         return [n for n in (new_a, new_b) if n is not None] + [product]
-    product.outputs.append(Value(na.shape[:-1] + (nb.shape[-1],), mm.outputs[0].dtype, producer=product))
-    last = Node("transpose", [product.outputs[0]], [out], {"perm": perm}, node.loc)
-    out.producer = last
+    product = make_node("matmul", [na, nb], mm.loc)
+    last = make_node("transpose", [product.outputs[0]], node.loc, out, perm=perm)
     return [n for n in (new_a, new_b) if n is not None] + [product, last]
 
 
