@@ -131,6 +131,16 @@ def matmul_tile(target: object, rows: int) -> tuple[int, int]:
     return micro_tile(target)
 
 
+def streams_conv_weights(target: object) -> bool:
+    """Whether a conv's weights too big for L2 stream (codegen/conv.py streams_weights, winograd.py
+    kernel_streams: prefetched ahead of the tiles, a Winograd conv's units column group by column group),
+    each a kernel of its own. They pay where a core reads L3 slowly (a Xeon core, 29 GB/s: ResNet18 at
+    batch 1 39.5 -> 35 ms); on Zen 4 (80 GB/s) the host's own ResNet18's 14 x 14 Winograd convs ran 5%
+    slower in group order, its streamed 3x3/2 conv gained nothing, and the two variants were 0.2 of its
+    1.41 CPU s cold compile. Matmuls stream on every target (their weights come from memory)."""
+    return not (getattr(target, "name", "") == "host" and getattr(target, "cpu", "").startswith("znver"))
+
+
 def conv_tile(target: object, node: object) -> tuple[int, int]:
     """(rows, vectors) of a dense conv node's register tile (codegen/conv.py; passes/prepack.py packs its
     kernel for it): micro_tile, but matmul_tile's for its outputs (all images) where it has one group, its

@@ -289,8 +289,18 @@ def test_a_part_walks_its_own_columns_of_b(monkeypatch: pytest.MonkeyPatch) -> N
     assert not fetched & next_block, f"{len(fetched & next_block)} lines of the next part's block prefetched"
 
 
+@pytest.fixture
+def streaming(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Convs stream their weights as on a target whose L3 is slow (targets.streams_conv_weights), whatever
+    this host is: the streamed code paths run and are checked on every machine."""
+    from cerebro.compiler.codegen import conv, winograd
+
+    for module in (conv, winograd):
+        monkeypatch.setattr(module, "streams_conv_weights", lambda target: True)
+
+
 @pytest.mark.parametrize("cin, cout, size", [(2048, 512, 7), (512, 1000, 13)])
-def test_streamed_conv_tiles_fetch_every_line_of_the_weights(cin: int, cout: int, size: int,
+def test_streamed_conv_tiles_fetch_every_line_of_the_weights(cin: int, cout: int, size: int, streaming: None,
                                                               monkeypatch: pytest.MonkeyPatch) -> None:
     """The same for a weights-outer conv whose weights stream and whose channel blocks' weights fit L2 twice
     (conv.walks_weights: a 1x1 conv 2048 -> 512 on 7x7 pixels, as in ResNet50; SqueezeNet's 512 -> 1000 on
@@ -305,7 +315,7 @@ def test_streamed_conv_tiles_fetch_every_line_of_the_weights(cin: int, cout: int
                               [numpy_helper.from_array(w, "w")])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     node = next(n for n in lower(import_onnx(model.SerializeToString()))[0].nodes if n.op == "conv")
-    assert conv.walks_weights(node) and len(node.inputs) == 2
+    assert conv.walks_weights(node, HOST) and len(node.inputs) == 2
     x = np.random.default_rng(5).normal(size=node.inputs[0].shape).astype(np.float32)
     packed = np.ascontiguousarray(node.inputs[1].data)
     fetched, got = _prefetched_lines(node, [x, packed], monkeypatch)
@@ -342,7 +352,8 @@ def test_conv_tiles_prefetch_their_residual_rows(monkeypatch: pytest.MonkeyPatch
     assert fetched == set(range(r.nbytes // 64)), f"{r.nbytes // 64 - len(fetched)} residual lines never prefetched"
 
 
-def test_streamed_winograd_products_fetch_every_line_of_the_kernel(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_streamed_winograd_products_fetch_every_line_of_the_kernel(streaming: None,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     """The same for a Winograd conv whose transformed kernel streams (codegen/winograd.py kernel_streams: 16 x
     128 x 256 f32, 2 MiB): each position's row tiles walk the next position's panel of U, which follows it
     in memory, so every line but the first PREFETCH_K rows (Cin steps) of the first panel is fetched ahead."""
@@ -355,7 +366,7 @@ def test_streamed_winograd_products_fetch_every_line_of_the_kernel(monkeypatch: 
     (node,) = [n for n in lower(trace(lambda x: conv(x, k, (1, 1), "SAME"), x).graph, HOST)[0].nodes
                if n.op == "winograd_conv"]
     geometry = winograd.geometry(node)
-    assert winograd.kernel_streams(geometry) and geometry.block // micro_tile(HOST)[0] > 1  # row tiles walk
+    assert winograd.kernel_streams(geometry, HOST) and geometry.block // micro_tile(HOST)[0] > 1  # row tiles walk
     inputs = [np.ascontiguousarray(v.data if v.data is not None else x) for v in node.inputs]
     fetched, got = _prefetched_lines(node, inputs, monkeypatch)
     np.testing.assert_allclose(got, conv(x, k, (1, 1), "SAME"), rtol=1e-3, atol=1e-3)
@@ -457,7 +468,7 @@ def test_parts_split_the_operand_that_outweighs(name: str, op: str, whole_along:
 
 @pytest.mark.parametrize("x_shape, w_shape", [((1, 5, 5, 32), (3, 3, 32, 160)), ((8, 14, 14, 1024), (1, 1, 1024, 512))],
                          ids=["split_by_channels", "streamed_weights"])
-def test_many_parts_of_a_big_conv_take_one_channel_block_each(x_shape: tuple, w_shape: tuple) -> None:
+def test_many_parts_of_a_big_conv_take_one_channel_block_each(x_shape: tuple, w_shape: tuple, streaming: None) -> None:
     """With more parts than channel blocks (a conv sliced into stages of STAGE_FLOPS), a weights-outer conv split
     by channels (3x3x32x160 on one 5x5 image), or whose weights stream from L3 or memory (conv.streams_weights:
     1x1x1024x512, 2 MiB, on 8 images), takes its (channel block, pixel block) tiles channel block by channel
@@ -480,7 +491,7 @@ def test_many_parts_of_a_big_conv_take_one_channel_block_each(x_shape: tuple, w_
         assert channels.size and channels[0] // block == channels[-1] // block == part // 2, (part, channels)
 
 
-def test_winograd_units_go_group_by_group_where_the_kernel_streams() -> None:
+def test_winograd_units_go_group_by_group_where_the_kernel_streams(streaming: None) -> None:
     """A Winograd conv whose transformed kernel is 2 MB or more (codegen/winograd.py's _kernel_streams: 16 x
     256 x 256 f32, 4 MiB) numbers its units column group by column group, each group's kernel read once
     and then found in L2 by every tile block: part p of one unit each writes only group p // tile blocks'

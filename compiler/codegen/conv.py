@@ -76,7 +76,7 @@ from cerebro.compiler.codegen.registry import EmitContext, SizeRules, emitter, s
 from cerebro.compiler.ir import Node
 from cerebro.compiler.ir.dtypes import DType
 from cerebro.compiler.ir.strides import contiguous_strides
-from cerebro.compiler.targets import conv_tile, lanes, micro_tile
+from cerebro.compiler.targets import conv_tile, lanes, micro_tile, streams_conv_weights
 
 _CONV_TYPES = (DType.f32, DType.f64, DType.i32, DType.i64)
 
@@ -109,6 +109,8 @@ class _Conv:
     po: ir.Value
     node: Node
     fn: ir.Function
+    streams: bool = False  # streams_weights
+    walks: bool = False  # walks_weights
     # a residual-sharing core's epilogues (epilogue.share_residual): (whether to run it, i1 or None: always;
     # the node whose epilogue it is, the function-like its slots index)
     epilogues: tuple[tuple[ir.Value | None, Node, object], ...] = ()
@@ -317,7 +319,7 @@ def _emit_conv(ctx: EmitContext, fn: ir.Function, node: Node, plain: Node | None
     px, pw, po = fn.args[0], fn.args[1], fn.args[len(node.inputs)]
     cin, cout = x.shape[-1], w.shape[-1]
     conv = _Conv(axes, x.shape[0], cin, cout, cin // groups, cout // groups, element_type(out.dtype), px, pw, po,
-                 node, fn)
+                 node, fn, streams_weights(node, ctx.target), walks_weights(node, ctx.target))
     conv.epilogues = ((None, node, fn),)
     if plain is not None:
         present = epilogue.residual_present(builder, fn, forms)
@@ -409,7 +411,7 @@ def _emit_conv(ctx: EmitContext, fn: ir.Function, node: Node, plain: Node | None
         by_channels = _split_channels(builder, conv)
         # many parts (stage slices): channel block by channel block where split by channels or where the weights
         # stream (partition.grid_share: else every pixel block's slices read all the weights again)
-        first_major = True if streams_weights(node) else by_channels
+        first_major = True if conv.streams else by_channels
         with for_rectangles(builder, part, parts, blocks, _arith(builder, "mul", image_blocks, pixel_units),
                             by_channels, first_major) as (
                 channel_lo, channel_hi, pixel_lo, pixel_hi):
@@ -423,7 +425,7 @@ def _emit_conv(ctx: EmitContext, fn: ir.Function, node: Node, plain: Node | None
                             _gemm_tile(builder, conv, outer, ow0, rows, g, j0, widths,
                                        ordinal and (*ordinal, first_block))
 
-                        pixels(tile_rows, tile, (first, per_block), own, streams_weights(node))
+                        pixels(tile_rows, tile, (first, per_block), own, conv.streams)
 
                     channel_blocks(cout // groups, conv.cout_group, vectors, weights_block, (channel_lo, channel_hi))
     else:
@@ -535,13 +537,13 @@ def runtime_shapes(node: Node, target: object) -> tuple[dict[int, tuple], tuple,
         dense = dense_rows(node, target)
         choices = ("sizes", (rows, vectors, dense, _pixel_plan(node, dense)), _pixel_plan(node, rows),
                    tile_plan(w.shape[-1], width, vectors), grid,
-                   streams_weights(node), walks_weights(node))
+                   streams_weights(node, target), walks_weights(node, target))
         return shapes, choices, {}
     if not runtime_channels(node):
         return None
     choices = (x.shape[-1] >= 16, conv_tile(target, node), _weights_outer(node),
                image_block(x.shape[0], x.nbytes // max(1, x.shape[0])),
-               streams_weights(node), walks_weights(node))
+               streams_weights(node, target), walks_weights(node, target))
     return {x.id: (*x.shape[:-1], None), w.id: (*w.shape[:-2], None, w.shape[-1])}, choices, {}
 
 
@@ -768,7 +770,7 @@ def _gemm_tile(builder: ir.IRBuilder, conv: _Conv, outer: list[ir.Value], ow0: i
     row_origins = [_origins(builder, conv, outer, affine(builder, r, (ow0, 1))) for r in range(rows)]
     run = _column_run(conv)
     steps = conv.cin_group * run if isinstance(conv.cin_group, int) else builder.mul(conv.cin_group, i64(run))
-    streams = streams_weights(conv.node)
+    streams = conv.streams
 
     def per_kernel_position(kernel: list[ir.Value], accs: list[ir.Value]) -> list[ir.Value]:
         kernel = kernel if run == 1 else [*kernel, i64(0)]
@@ -784,7 +786,7 @@ def _gemm_tile(builder: ir.IRBuilder, conv: _Conv, outer: list[ir.Value], ow0: i
             panel = _times(builder, j0, conv.cin, positions)
             w_base = affine(builder, 0, _times(builder, linear, conv.cin, pitch), panel)
             if streams:  # each k step of a panel is one of its positions x Cin rows
-                tiles = ordinal if ordinal is not None and walks_weights(conv.node) else (
+                tiles = ordinal if ordinal is not None and conv.walks else (
                     i64(0), i64(1), ir.Constant(ir.IntType(1), 1))
                 next_panel = affine(builder, 0, panel, _times(builder, i64(pitch), conv.cin, positions))
                 steps_per_tile = affine(builder, 0, _times(builder, i64(positions), conv.cin))
@@ -837,24 +839,27 @@ def _prefetch_operand_rows(builder: ir.IRBuilder, conv: _Conv, outer: list[ir.Va
                         prefetch(builder, fn.args[arg], affine(builder, line, (pixel, row), (c0, 1)), conv.elem)
 
 
-def streams_weights(node: Node) -> bool:
+def streams_weights(node: Node, target: object) -> bool:
     """Whether each k step of a tile prefetches the weights (matmul.stream_fetches): packed weights too big
     for L2 (matmul.STREAMED_B_BYTES) come from L3 or memory while the tile waits (on a Xeon core reading
     memory at 11 GB/s, ResNet18 at batch 1 ran 39.5 -> 35 ms, the same bits). With at most FEW_PIXELS
     outputs, half that: each channel block's weights feed so few tiles that fetching them is a large
     share of the time (SqueezeNet's 1x1 512 -> 1000 at 13 x 13, 2.0 MB: two threads 1.05-1.10x), where
-    many tiles' prefetches only cost (ResNet50 at batch 8, its 1 MiB 1x1s at 14 x 14: 0.98x)."""
+    many tiles' prefetches only cost (ResNet50 at batch 8, its 1 MiB 1x1s at 14 x 14: 0.98x). Only on
+    targets.streams_conv_weights' targets."""
+    if not streams_conv_weights(target):
+        return False
     least = STREAMED_B_BYTES if math.prod(node.outputs[0].shape[:-1]) > FEW_PIXELS else STREAMED_B_BYTES // 2
     return "packed_b" in node.attrs and node.inputs[1].nbytes >= least
 
 
-def walks_weights(node: Node) -> bool:
+def walks_weights(node: Node, target: object) -> bool:
     """Whether a channel block's tiles walk the next block's weights (matmul.stream_fetches) rather than
     each prefetching its own ahead: where they stream and one block's (kernel positions x Cin x packed
     columns) is at most WALK_PANEL_BYTES."""
     w = node.inputs[1]
     panel = math.prod(w.shape[:-1]) * node.attrs.get("packed_b", 0) * w.dtype.itemsize
-    return streams_weights(node) and panel <= WALK_PANEL_BYTES
+    return streams_weights(node, target) and panel <= WALK_PANEL_BYTES
 
 
 def _column_run(conv: _Conv) -> int:

@@ -45,7 +45,7 @@ from cerebro.compiler.ir import Node
 from cerebro.compiler.ir.dtypes import DType
 from cerebro.compiler.ir.fused import Epilogue
 from cerebro.compiler.ir.winograd import TRANSFORMS, Geometry, geometry
-from cerebro.compiler.targets import lanes, micro_tile
+from cerebro.compiler.targets import lanes, micro_tile, streams_conv_weights
 
 F32 = ir.FloatType()
 Size = int | ir.Value  # a constant, or one of the function's i64 arguments (or made from them)
@@ -345,7 +345,7 @@ def _emit_winograd_conv(ctx: EmitContext, fn: ir.Function, node: Node, plain: No
     m_base = _sum(builder, v_base, _mul(builder, g.alpha ** 2, s.block, s.cin))
     tile_blocks = size_value(s.units) if isinstance(s.groups, int) and s.groups == 1 else builder.udiv(
         size_value(s.units), size_value(s.groups))
-    streams = kernel_streams(g)  # then the units go column group by column group
+    streams = kernel_streams(g, ctx.target)  # then the units go column group by column group
     with for_range(builder, hi, "unit", start=lo) as unit:
         tiles, group = ((builder.urem(unit, tile_blocks), builder.udiv(unit, tile_blocks)) if streams else
                         (builder.udiv(unit, size_value(s.groups)), builder.urem(unit, size_value(s.groups))))
@@ -365,14 +365,15 @@ def _emit_winograd_conv(ctx: EmitContext, fn: ir.Function, node: Node, plain: No
     builder.ret_void()
 
 
-def kernel_streams(g: Geometry) -> bool:
+def kernel_streams(g: Geometry, target: object) -> bool:
     """Whether the transformed kernel (a^2 x Cin x Cout f32) is matmul.STREAMED_B_BYTES or more, which come
     from L3 or memory: then the units go column group by column group (each group's kernel read once from
     there, then from L2 by every tile block, whose inputs each unit transforms again) rather than tile
     block by tile block (each block's inputs transformed once, every group's kernel read again: ResNet18's
     256 x 256 at 14 x 14, 4.2 MB in 9 tile blocks, read 9 times from a Xeon core's L3 at 29 GB/s), and
-    the products walk the kernel ahead of themselves. A choice of the kernel key."""
-    return g.alpha ** 2 * g.cin * g.cout * 4 >= STREAMED_B_BYTES
+    the products walk the kernel ahead of themselves, on targets.streams_conv_weights' targets. A choice of
+    the kernel key."""
+    return streams_conv_weights(target) and g.alpha ** 2 * g.cin * g.cout * 4 >= STREAMED_B_BYTES
 
 
 def _sized(node: Node) -> bool:
@@ -401,7 +402,7 @@ def runtime_shapes(node: Node, target: object) -> tuple[dict[int, tuple], tuple,
     inner = [v for n in (chain.nodes if chain else ()) for v in (*n.inputs, *n.outputs)]
     shapes = {v.id: (None,) * v.rank for v in (*node.inputs, *node.outputs, *inner) if not (v.is_const and v.size == 1)}
     choices = ("winograd sizes", g.blocks_per_group, g.out_h % g.tile != 0, g.out_w % g.tile != 0,
-               kernel_streams(g))
+               kernel_streams(g, target))
     sized: dict[str, object] = {"block": "argument", "groups": "argument"}
     if chain is not None:
         sized["chain"] = _residual_chain(chain, g.cout)
