@@ -195,12 +195,14 @@ def put(results: list[dict], record: dict) -> None:
 
 
 def merge_base(previous: dict, current: dict) -> dict:
-    """--merge: keep the previous run's records (re-measured configurations replace theirs)."""
+    """--merge: keep the previous run's records (re-measured configurations replace theirs). The machine's
+    date and commit stay the first run's; each later run's command says its own."""
     if previous["budget"] != current["budget"]:
         raise SystemExit("--merge: the previous run used a different sampling budget; rerun everything instead")
     merged = {**current, "results": previous["results"]}
-    merged["command"] = f"{previous['command']}; then {current['command']} ({current['machine']['date']})"
-    merged["machine"] = {**current["machine"], "date": previous["machine"]["date"]}
+    now = current["machine"]
+    merged["command"] = f"{previous['command']}; then {current['command']} ({now['date']}, commit {now.get('commit')})"
+    merged["machine"] = {**now, "date": previous["machine"]["date"], "commit": previous["machine"].get("commit")}
     return merged
 
 

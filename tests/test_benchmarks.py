@@ -108,10 +108,11 @@ def test_merge_replaces_only_rerun_configurations() -> None:
     previous = {
         "budget": {"rounds": 4},
         "command": "python -m benchmarks",
-        "machine": {"date": "then"},
+        "machine": {"date": "then", "commit": "abc1234"},
         "results": [record("mlp", 1, "old"), record("cnn", "default", "old")],
     }
-    current = {"budget": {"rounds": 4}, "command": "python -m benchmarks --merge", "machine": {"date": "now"}}
+    current = {"budget": {"rounds": 4}, "command": "python -m benchmarks --merge",
+               "machine": {"date": "now", "commit": "def5678"}}
     merged = merge_base(previous, {**current, "results": []})
     put(merged["results"], record("mlp", "1", "new"))  # failure records spell threads as a string
     put(merged["results"], record("cnn", 1, "new"))
@@ -120,7 +121,8 @@ def test_merge_replaces_only_rerun_configurations() -> None:
         ("cnn", "default", "old"),
         ("cnn", 1, "new"),
     ]
-    assert merged["machine"]["date"] == "then" and "then python -m benchmarks --merge" in merged["command"]
+    assert merged["machine"]["date"] == "then" and merged["machine"]["commit"] == "abc1234"
+    assert merged["command"].endswith("; then python -m benchmarks --merge (now, commit def5678)")
     with pytest.raises(SystemExit, match="budget"):
         merge_base(previous, {**current, "budget": {"rounds": 2}})
 
